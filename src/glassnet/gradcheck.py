@@ -1,0 +1,63 @@
+"""Central finite differences against the analytic gradients of a traced step."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from glassnet.losses import Loss, get_loss
+from glassnet.network import Network
+
+Array = np.ndarray
+
+
+@dataclass
+class GradCheckRow:
+    """One parameter array's comparison: the worst relative error over its entries."""
+
+    layer: int
+    param: str  # "W" or "b"
+    max_abs_error: float
+    max_rel_error: float
+
+
+def relative_error(analytic: Array, numeric: Array) -> Array:
+    """|a − n| / max(|a| + |n|, 1e-8): 0 for equal, ~1 for unrelated (the usual gradcheck form)."""
+    return np.abs(analytic - numeric) / np.maximum(np.abs(analytic) + np.abs(numeric), 1e-8)
+
+
+def gradcheck(
+    net: Network, x: Array, y: Array, loss: str | Loss, *, eps: float = 1e-6
+) -> list[GradCheckRow]:
+    """Compare every dW, db of a float64 step with (L(θ+ε) − L(θ−ε)) / 2ε."""
+    loss_obj = get_loss(loss)
+    net64 = net.copy(np.float64)
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    trace = net64.trace(x, y, loss=loss_obj, lr=1.0)
+
+    def value() -> float:
+        return loss_obj.value(net64.forward(x), y)
+
+    rows = []
+    for index, (layer, lt) in enumerate(zip(net64.layers, trace.layers, strict=True), start=1):
+        for pname, param, analytic in (("W", layer.W, lt.dW), ("b", layer.b, lt.db)):
+            numeric = np.zeros_like(param)
+            for pos in np.ndindex(param.shape):
+                old = param[pos]
+                param[pos] = old + eps
+                up = value()
+                param[pos] = old - eps
+                down = value()
+                param[pos] = old
+                numeric[pos] = (up - down) / (2 * eps)
+            rows.append(
+                GradCheckRow(
+                    index,
+                    pname,
+                    float(np.abs(analytic - numeric).max()),
+                    float(relative_error(analytic, numeric).max()),
+                )
+            )
+    return rows

@@ -1,0 +1,138 @@
+"""Loss functions: the per-output terms, the batch-mean value, and dL/dp.
+
+Shapes: predictions ``p`` and targets ``y`` are (batch, n_out).  Every loss is
+defined as ``L = (1/batch) · Σ_samples Σ_outputs terms`` — the seed's "if there are
+more examples then just average everything" — so ``terms`` are exactly the
+numbers a person adds up, and ``grad`` already carries the 1/batch factor.
+
+Logs are natural logs.  The cross-entropies clip p to [eps, 1 − eps] (eps the
+dtype's machine epsilon, as scikit-learn does), so the value and gradient stay
+finite when p reaches 0 or 1.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from glassnet.errors import GlassnetError
+
+Array = np.ndarray
+
+
+def _clip(p: Array) -> Array:
+    eps = np.finfo(p.dtype).eps if np.issubdtype(p.dtype, np.floating) else 1e-15
+    return np.clip(p, eps, 1 - eps)
+
+
+class Loss:
+    """Base class: subclasses implement ``terms`` and ``grad``."""
+
+    name: ClassVar[str] = ""
+    #: Output activations this loss is defined for (None: any).
+    needs_output: ClassVar[tuple[str, ...] | None] = None
+    #: True when targets must lie in [0, 1].
+    probabilities: ClassVar[bool] = False
+    formula: ClassVar[str] = ""
+
+    def terms(self, p: Array, y: Array) -> Array:
+        """Per-sample, per-output terms (batch, n_out); L is their sum over the batch mean."""
+        raise NotImplementedError
+
+    def value(self, p: Array, y: Array) -> float:
+        """L = Σ terms / batch."""
+        return float(self.terms(p, y).sum() / p.shape[0])
+
+    def grad(self, p: Array, y: Array) -> Array:
+        """dL/dp, (batch, n_out), including the 1/batch of the mean."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class CrossEntropy(Loss):
+    """Categorical cross-entropy −Σ_k y_k log p_k, for a softmax output."""
+
+    name = "cross_entropy"
+    needs_output = ("softmax",)
+    probabilities = True
+    formula = r"-\sum_k y_k \ln p_k"
+
+    def terms(self, p: Array, y: Array) -> Array:
+        # y = 0 contributes exactly 0 (xlogy), never 0·(−inf).
+        return -np.where(y != 0, y * np.log(_clip(p)), 0.0)
+
+    def grad(self, p: Array, y: Array) -> Array:
+        return -y / _clip(p) / p.shape[0]
+
+
+class BinaryCrossEntropy(Loss):
+    """Σ_k −(y_k log p_k + (1 − y_k) log(1 − p_k)): the seed's error, natural log."""
+
+    name = "binary_cross_entropy"
+    needs_output = ("sigmoid", "softmax")
+    probabilities = True
+    formula = r"-\sum_k \left[y_k \ln p_k + (1-y_k)\ln(1-p_k)\right]"
+
+    def terms(self, p: Array, y: Array) -> Array:
+        pc = _clip(p)
+        pos = np.where(y != 0, y * np.log(pc), 0.0)
+        neg = np.where(y != 1, (1 - y) * np.log1p(-pc), 0.0)
+        return -(pos + neg)
+
+    def grad(self, p: Array, y: Array) -> Array:
+        pc = _clip(p)
+        return (-y / pc + (1 - y) / (1 - pc)) / p.shape[0]
+
+
+class MSE(Loss):
+    """Mean over outputs of (p − y)²; each term is (p_k − y_k)²/n_out."""
+
+    name = "mse"
+    formula = r"\frac{1}{n}\sum_k (p_k - y_k)^2"
+
+    def terms(self, p: Array, y: Array) -> Array:
+        return (p - y) ** 2 / p.shape[1]
+
+    def grad(self, p: Array, y: Array) -> Array:
+        return 2 * (p - y) / (p.shape[1] * p.shape[0])
+
+
+class HalfSSE(Loss):
+    """½ Σ_k (y_k − p_k)², the classic textbook error."""
+
+    name = "half_sse"
+    formula = r"\frac{1}{2}\sum_k (y_k - p_k)^2"
+
+    def terms(self, p: Array, y: Array) -> Array:
+        return 0.5 * (y - p) ** 2
+
+    def grad(self, p: Array, y: Array) -> Array:
+        return (p - y) / p.shape[0]
+
+
+_BY_NAME: dict[str, type[Loss]] = {
+    cls.name: cls for cls in (CrossEntropy, BinaryCrossEntropy, MSE, HalfSSE)
+}
+LOSSES: tuple[str, ...] = tuple(_BY_NAME)
+
+
+def get_loss(spec: str | Loss) -> Loss:
+    """A loss from its name (``"mse"``) or an instance (returned as is)."""
+    if isinstance(spec, Loss):
+        return spec
+    cls = _BY_NAME.get(spec) if isinstance(spec, str) else None
+    if cls is None:
+        raise GlassnetError(f"expected one of {', '.join(LOSSES)}", got=repr(spec), field="loss")
+    return cls()
+
+
+def is_fused_pair(activation: object, loss: Loss) -> bool:
+    """True for a softmax output under cross-entropy, where delta_L = (p − y)/batch.
+
+    Why: dL/dp_k = −y_k/(p_k·batch) and the softmax Jacobian p_k(δ_kj − p_j) multiply
+    to (p_j·Σ_k y_k − y_j)/batch, which is (p − y)/batch when each target row sums to 1.
+    """
+    return getattr(activation, "name", None) == "softmax" and loss.name == "cross_entropy"

@@ -1,0 +1,239 @@
+"""A network is a list of dense layers; its backward pass is a reverse loop.
+
+Two paths share the layer code:
+
+- :meth:`Network.step` / :meth:`Network.trace` — one step in float64 recording every
+  intermediate in a :class:`~glassnet.trace.Trace` (what explain and check read);
+- :meth:`Network.loss_and_grads` — the same forward and backward without recording,
+  optionally with the fused softmax + cross-entropy gradient; training uses it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import numpy as np
+
+from glassnet.activations import Activation
+from glassnet.errors import GlassnetError
+from glassnet.init import init_weights
+from glassnet.layers import Cache, Dense, Grads
+from glassnet.losses import Loss, get_loss, is_fused_pair
+
+Array = np.ndarray
+
+
+class Network:
+    """A stack of :class:`Dense` layers, numbered from 1.
+
+    >>> net = mlp([2, 3, 1], hidden="tanh", output="sigmoid", seed=0, dtype="float64")
+    >>> net.forward(np.zeros((4, 2))).shape
+    (4, 1)
+    """
+
+    def __init__(self, layers: Sequence[Dense]) -> None:
+        if not layers:
+            raise GlassnetError("expected at least one layer", got="none", field="layers")
+        for index, (prev, nxt) in enumerate(itertools.pairwise(layers), start=2):
+            if nxt.n_in != prev.n_out:
+                raise GlassnetError(
+                    f"expected weights with {prev.n_out} rows (layer {index - 1} has "
+                    f"{prev.n_out} units)",
+                    got=f"{nxt.n_in} rows",
+                    layer=index,
+                    field="weights",
+                )
+        self.layers = list(layers)
+
+    # -- shape -------------------------------------------------------------------------
+    @property
+    def sizes(self) -> list[int]:
+        """[n_in, n_1, ..., n_L]."""
+        return [self.layers[0].n_in] + [layer.n_out for layer in self.layers]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.layers[0].W.dtype
+
+    @property
+    def output_activation(self) -> Activation:
+        return self.layers[-1].activation
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(repr(layer) for layer in self.layers)
+        return f"Network([{inner}])"
+
+    # -- checks ------------------------------------------------------------------------
+    def check_loss(self, loss: str | Loss) -> Loss:
+        """The loss object, after checking it applies to this network's output."""
+        loss_obj = get_loss(loss)
+        out = self.output_activation.name
+        if loss_obj.needs_output is not None and out not in loss_obj.needs_output:
+            raise GlassnetError(
+                f"expected a {' or '.join(loss_obj.needs_output)} output layer for {loss_obj.name}",
+                got=out,
+                layer=len(self.layers),
+                field="activation",
+            )
+        return loss_obj
+
+    def check_input(self, x: Array, what: str = "input") -> Array:
+        x = np.asarray(x)
+        if x.ndim == 1:
+            x = x[None, :]
+        if x.ndim != 2 or x.shape[1] != self.layers[0].n_in:
+            raise GlassnetError(
+                f"expected rows of {self.layers[0].n_in} numbers (the first layer's inputs)",
+                got=f"shape {x.shape}",
+                field=what,
+            )
+        return x
+
+    def check_target(self, y: Array, loss: Loss, batch: int) -> Array:
+        y = np.asarray(y)
+        if y.ndim == 1:
+            y = y[None, :]
+        n_out = self.layers[-1].n_out
+        if y.shape != (batch, n_out):
+            raise GlassnetError(
+                f"expected {batch} row(s) of {n_out} numbers (one per output)",
+                got=f"shape {y.shape}",
+                field="target",
+            )
+        if loss.probabilities and ((y < 0) | (y > 1)).any():
+            raise GlassnetError(
+                f"expected targets in [0, 1] for {loss.name}",
+                got=f"values from {y.min():g} to {y.max():g}",
+                field="target",
+            )
+        return y
+
+    # -- the fast path -----------------------------------------------------------------
+    def forward(self, x: Array) -> Array:
+        """The output a_L (batch, n_out) for inputs x (batch, n_in)."""
+        a = x
+        for layer in self.layers:
+            a, _ = layer.forward(a)
+        return a
+
+    def forward_caches(self, x: Array) -> list[Cache]:
+        """Forward pass keeping every layer's cache (x, z, a)."""
+        caches = []
+        a = x
+        for layer in self.layers:
+            a, cache = layer.forward(a)
+            caches.append(cache)
+        return caches
+
+    def backward(
+        self, caches: list[Cache], dL_da: Array | None = None, *, delta: Array | None = None
+    ) -> list[Grads]:
+        """The reverse loop.  Start from dL/da_L, or from delta_L when it is known
+        (the fused softmax + cross-entropy gradient).  Returns Grads per layer, in order."""
+        grads: list[Grads] = [None] * len(self.layers)  # type: ignore[list-item]
+        for index in range(len(self.layers) - 1, -1, -1):
+            layer, cache = self.layers[index], caches[index]
+            need_dx = index > 0
+            if delta is not None:
+                g = layer.backward_from_delta(cache, delta, need_dx=need_dx)
+                delta = None
+            else:
+                g = layer.backward(cache, dL_da, need_dx=need_dx)  # type: ignore[arg-type]
+            grads[index] = g
+            dL_da = g.dx
+        return grads
+
+    def loss_and_grads(
+        self, x: Array, y: Array, loss: str | Loss, *, fused: bool = False
+    ) -> tuple[float, list[Grads]]:
+        """Loss value and every layer's gradients, without a trace.
+
+        With ``fused`` and a softmax output under cross-entropy, delta_L = (p − y)/batch
+        directly — the product of dL/dp and the softmax Jacobian, simplified (tested
+        equal).  Only valid when every target row sums to 1: the caller checks that once.
+        """
+        loss_obj = get_loss(loss)
+        caches = self.forward_caches(x)
+        p = caches[-1].a
+        value = loss_obj.value(p, y)
+        if fused and is_fused_pair(self.output_activation, loss_obj):
+            grads = self.backward(caches, delta=(p - y) / p.shape[0])
+        else:
+            grads = self.backward(caches, loss_obj.grad(p, y))
+        return value, grads
+
+    # -- the traced path ---------------------------------------------------------------
+    def trace(
+        self,
+        x: Array,
+        y: Array,
+        *,
+        loss: str | Loss,
+        lr: float,
+        update_bias: bool = True,
+        round_to: int | None = None,
+    ):  # -> Trace
+        """One full step in float64, recorded; the network is left unchanged."""
+        from glassnet.trace import trace_step
+
+        return trace_step(self, x, y, loss=loss, lr=lr, update_bias=update_bias, round_to=round_to)
+
+    def step(
+        self,
+        x: Array,
+        y: Array,
+        *,
+        loss: str | Loss,
+        lr: float,
+        update_bias: bool = True,
+        round_to: int | None = None,
+    ):  # -> Trace
+        """One full step, recorded, and the update applied to this network."""
+        tr = self.trace(x, y, loss=loss, lr=lr, update_bias=update_bias, round_to=round_to)
+        for layer, lt in zip(self.layers, tr.layers, strict=True):
+            layer.W = lt.W_new.astype(layer.W.dtype)
+            layer.b = lt.b_new.astype(layer.b.dtype)
+        return tr
+
+    def copy(self, dtype: str | np.dtype | None = None) -> Network:
+        """A deep copy, optionally cast to ``dtype``."""
+        layers = []
+        for layer in self.layers:
+            W = layer.W.astype(dtype or layer.W.dtype, copy=True)
+            b = layer.b.astype(dtype or layer.b.dtype, copy=True)
+            layers.append(Dense(W, b, layer.activation))
+        return Network(layers)
+
+
+def mlp(
+    sizes: Sequence[int],
+    *,
+    hidden: str | Activation = "relu",
+    output: str | Activation = "softmax",
+    init: str = "he",
+    seed: int | None = 0,
+    dtype: str = "float32",
+) -> Network:
+    """A multilayer perceptron with layer sizes ``[n_in, n_1, ..., n_L]``.
+
+    Hidden layers use ``hidden``, the last uses ``output``; weights from ``init``
+    drawn with ``numpy.random.default_rng(seed)``; biases zero.
+    """
+    sizes = list(sizes)
+    if len(sizes) < 2 or any(not isinstance(n, int | np.integer) or n < 1 for n in sizes):
+        raise GlassnetError(
+            "expected at least two positive whole sizes [n_in, ..., n_out]",
+            got=repr(sizes),
+            field="sizes",
+        )
+    rng = np.random.default_rng(seed)
+    layers = []
+    for index, (n_in, n_out) in enumerate(itertools.pairwise(sizes), start=1):
+        act = output if index == len(sizes) - 1 else hidden
+        W = init_weights(init, int(n_in), int(n_out), rng, dtype)
+        layers.append(Dense(W, np.zeros(int(n_out), dtype=dtype), act))
+    return Network(layers)

@@ -1,0 +1,122 @@
+"""The one place where glassnet's names meet the seed's notation.
+
+glassnet says ``z``, ``a``, ``delta``, ``W``, ``dW`` with layers numbered from 1.
+The seed (and many hand-worked tutorials) says:
+
+=====================  =========================  ================================
+glassnet               seed, 3 layers             seed, general (L layers)
+=====================  =========================  ================================
+x                      I (I_out)                  I
+z1, a1                 h1_in, h1_out              h{l}_in, h{l}_out for l < L
+z3, a3                 O_in, O_out                O_in, O_out for l = L
+W1, W2, W3             W_ij, W_jk, W_kl           W_{letter(l-1)}{letter(l)}
+dL_da3, da3_dz3        dE_dO_out, dO_out_dO_in    likewise for every layer
+dW3, W3_new            dW_kl, W_kl_new            likewise
+loss                   E_total (Error)
+=====================  =========================  ================================
+
+Index letters: the input is i, then j, k, l, m, n, p, q, ... (o is skipped: it reads
+as zero beside O).  A unit is written with its letter and a 1-based number, so
+``W[0, 2]`` of layer 1 is W_{i1j3}.
+"""
+
+from __future__ import annotations
+
+import re
+
+LETTERS: str = "ijklmnpqrstuvwxyzabcdefgh"
+
+
+def letter(level: int) -> str:
+    """Index letter of level 0 (the input), 1 (layer 1's units), ..."""
+    if level < len(LETTERS):
+        return LETTERS[level]
+    return f"{LETTERS[level % len(LETTERS)]}{level // len(LETTERS)}"
+
+
+def unit_name(n_layers: int, layer: int, kind: str) -> str:
+    """The seed's name for z (``kind='in'``) or a (``kind='out'``) of ``layer`` (1-based)."""
+    if layer == 0:
+        return "I"
+    base = "O" if layer == n_layers else f"h{layer}"
+    return f"{base}_{kind}"
+
+
+def weight_name(layer: int) -> str:
+    """W_ij for layer 1, W_jk for layer 2, ..."""
+    return f"W_{letter(layer - 1)}{letter(layer)}"
+
+
+def seed_aliases(n_layers: int) -> dict[str, str]:
+    """Map every seed-style name to glassnet's name, for a network of ``n_layers``.
+
+    >>> seed_aliases(3)["h2_out"], seed_aliases(3)["dW_kl"], seed_aliases(3)["dE_dO_out"]
+    ('a2', 'dW3', 'dL_da3')
+    """
+    out: dict[str, str] = {
+        "E_total": "loss",
+        "Error": "loss",
+        "E": "loss",
+        "I": "x",
+        "I_out": "x",
+        "input": "x",
+    }
+    for lyr in range(1, n_layers + 1):
+        zin, aout = unit_name(n_layers, lyr, "in"), unit_name(n_layers, lyr, "out")
+        w = weight_name(lyr)
+        out[zin] = f"z{lyr}"
+        out[aout] = f"a{lyr}"
+        out[f"dE_d{aout}"] = f"dL_da{lyr}"
+        out[f"d{aout}_d{zin}"] = f"da{lyr}_dz{lyr}"
+        out[f"dE_d{zin}"] = f"delta{lyr}"
+        out[w] = f"W{lyr}"
+        out[f"d{w}"] = f"dW{lyr}"
+        out[f"{w}_new"] = f"W{lyr}_new"
+        b = f"b_{letter(lyr)}"
+        out[b] = f"b{lyr}"
+        out[f"d{b}"] = f"db{lyr}"
+        out[f"{b}_new"] = f"b{lyr}_new"
+    return out
+
+
+def seed_name(name: str, n_layers: int) -> str | None:
+    """The seed's name for a glassnet name (``"a2"`` -> ``"h2_out"``), or None."""
+    for alias, ours in seed_aliases(n_layers).items():
+        if ours == name and alias not in ("E", "Error", "I_out", "input"):
+            return alias
+    return None
+
+
+_NUMBERED = re.compile(r"^(z|a|dL_da|delta|dW|db|W|b)(\d+)(_new)?$|^da(\d+)_dz(\d+)$")
+
+
+def split_name(name: str) -> tuple[str, int | None]:
+    """``"dW3"`` -> ``("dW", 3)``; ``"W2_new"`` -> ``("W_new", 2)``; ``"da1_dz1"`` ->
+    ``("da_dz", 1)``; ``"loss"`` -> ``("loss", None)``.  Unknown shapes return (name, None)."""
+    m = _NUMBERED.match(name)
+    if not m:
+        return name, None
+    if m.group(4):
+        if m.group(4) != m.group(5):
+            return name, None
+        return "da_dz", int(m.group(4))
+    return m.group(1) + (m.group(3) or ""), int(m.group(2))
+
+
+def latex_symbol(name: str, n_layers: int) -> str:
+    """A LaTeX subscripted form of a seed name: ``h1_in`` -> ``h1_{in}``."""
+    seed = seed_name(name, n_layers) or name
+    head, _, tail = seed.partition("_")
+    return f"{head}_{{{tail}}}" if tail else head
+
+
+__all__ = [
+    "LETTERS",
+    "latex_symbol",
+    "letter",
+    "seed_aliases",
+    "seed_name",
+    "split_name",
+    "unit_name",
+    "weight_name",
+]

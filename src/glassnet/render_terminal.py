@@ -1,0 +1,156 @@
+"""Terminal tables of a trace (rich), layer by layer, seed names beside ours.
+
+Reads the trace only: every number shown is a number the engine recorded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from glassnet.notation import letter, seed_name, weight_name
+from glassnet.trace import Trace
+
+
+def fmt(v: float, digits: int = 6) -> str:
+    """A number with ``digits`` significant digits, no exponent for everyday sizes."""
+    v = float(v)
+    if v == 0:
+        return "0"
+    if 1e-4 <= abs(v) < 1e6:
+        return (
+            f"{v:.{digits}g}"
+            if abs(v) >= 1
+            else np.format_float_positional(
+                v, precision=digits, unique=False, fractional=False, trim="-"
+            )
+        )
+    return f"{v:.{digits - 1}e}"
+
+
+def _label(ours: str, n_layers: int) -> str:
+    seed = seed_name(ours, n_layers)
+    return f"{ours}  [dim]({seed})[/dim]" if seed else ours
+
+
+def _matrix_table(
+    title: str, M: np.ndarray, row_letter: str, col_letter: str, digits: int
+) -> Group:
+    t = Table(show_edge=False)
+    t.add_column("")
+    for j in range(M.shape[1]):
+        t.add_column(f"{col_letter}{j + 1}", justify="right")
+    for i in range(M.shape[0]):
+        t.add_row(f"{row_letter}{i + 1}", *(fmt(v, digits) for v in M[i]))
+    return Group(Text.from_markup(f"[bold]{title}[/bold]"), t)
+
+
+def print_trace(
+    trace: Trace, *, title: str = "", digits: int = 6, console: Console | None = None
+) -> None:
+    """Print every quantity of ``trace`` as tables: forward, error, backward, update."""
+    con = console or Console()
+    L = len(trace.layers)
+    batch = trace.x.shape[0]
+    con.rule(
+        f"[bold]{title or 'step'}[/bold]  ·  loss {trace.loss_name}, lr {trace.lr:g}, "
+        f"batch {batch}" + ("" if trace.update_bias else ", biases fixed")
+    )
+    for s in range(batch):
+        pre = f"sample {s + 1}: " if batch > 1 else ""
+        con.print(
+            f"{pre}input x (I) = [{', '.join(fmt(v, digits) for v in trace.x[s])}]  "
+            f"target y = [{', '.join(fmt(v, digits) for v in trace.y[s])}]"
+        )
+
+    con.rule("forward")
+    for lt in trace.layers:
+        lyr = lt.index
+        head = f"layer {lyr}: z = x @ {weight_name(lyr)} + b, a = {lt.activation}(z)"
+        t = Table()
+        t.add_column("unit")
+        if batch > 1:
+            t.add_column("sample", justify="right")
+        t.add_column(_label(f"z{lyr}", L), justify="right")
+        t.add_column(_label(f"a{lyr}", L), justify="right")
+        for s in range(batch):
+            for u in range(lt.z.shape[1]):
+                cells = [f"{letter(lyr)}{u + 1}"] + ([str(s + 1)] if batch > 1 else [])
+                t.add_row(*cells, fmt(lt.z[s, u], digits), fmt(lt.a[s, u], digits))
+        con.print(Group(Text.from_markup(f"[bold]{head}[/bold]"), t))
+
+    con.rule("error")
+    head = f"loss terms ({trace.loss_name}); loss = Σ terms / batch"
+    t = Table()
+    t.add_column("output")
+    for s in range(batch):
+        t.add_column(f"term (sample {s + 1})" if batch > 1 else "term", justify="right")
+    for u in range(trace.loss_terms.shape[1]):
+        t.add_row(
+            f"{letter(L)}{u + 1}", *(fmt(trace.loss_terms[s, u], digits) for s in range(batch))
+        )
+    con.print(Group(Text.from_markup(f"[bold]{head}[/bold]"), t))
+    con.print(f"[bold]loss (E_total) = {fmt(trace.loss, digits)}[/bold]")
+
+    con.rule("backward (from the output back)")
+    for lt in reversed(trace.layers):
+        lyr = lt.index
+        head = f"layer {lyr}: delta = dL/da · da/dz" + (
+            " (full softmax Jacobian)" if lt.jacobian else ""
+        )
+        t = Table()
+        t.add_column("unit")
+        if batch > 1:
+            t.add_column("sample", justify="right")
+        t.add_column(_label(f"dL_da{lyr}", L), justify="right")
+        if not lt.jacobian:
+            t.add_column(_label(f"da{lyr}_dz{lyr}", L), justify="right")
+        t.add_column(_label(f"delta{lyr}", L), justify="right")
+        t.add_column(f"db{lyr}", justify="right")
+        for s in range(batch):
+            for u in range(lt.z.shape[1]):
+                cells = [f"{letter(lyr)}{u + 1}"] + ([str(s + 1)] if batch > 1 else [])
+                cells.append(fmt(lt.dL_da[s, u], digits))
+                if not lt.jacobian:
+                    cells.append(fmt(lt.da_dz[s, u], digits))
+                cells.append(fmt(lt.delta[s, u], digits))
+                cells.append(fmt(lt.db[u], digits) if s == 0 else "")
+                t.add_row(*cells)
+        con.print(Group(Text.from_markup(f"[bold]{head}[/bold]"), t))
+        if lt.jacobian:
+            for s in range(batch):
+                name = _label(f"da{lyr}_dz{lyr}", L)
+                con.print(
+                    _matrix_table(
+                        f"{name}: Jacobian J[u, v] = da_u/dz_v"
+                        + (f", sample {s + 1}" if batch > 1 else ""),
+                        lt.da_dz[s],
+                        letter(lyr),
+                        letter(lyr),
+                        digits,
+                    )
+                )
+        con.print(
+            _matrix_table(
+                f"{_label(f'dW{lyr}', L)} = xᵀ · delta", lt.dW, letter(lyr - 1), letter(lyr), digits
+            )
+        )
+
+    con.rule(f"update (lr = {trace.lr:g})")
+    for lt in trace.layers:
+        lyr = lt.index
+        con.print(
+            _matrix_table(
+                f"{_label(f'W{lyr}_new', L)} = W{lyr} − lr · dW{lyr}",
+                lt.W_new,
+                letter(lyr - 1),
+                letter(lyr),
+                digits,
+            )
+        )
+        con.print(
+            f"b{lyr}_new = [{', '.join(fmt(v, digits) for v in lt.b_new)}]"
+            + ("" if trace.update_bias else "  (biases fixed)")
+        )

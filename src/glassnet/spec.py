@@ -1,0 +1,346 @@
+"""Network spec files (TOML): a network, one sample or batch, a target, a loss, a rate.
+
+Format (see docs/spec.md)::
+
+    loss = "binary_cross_entropy"   # cross_entropy | binary_cross_entropy | mse | half_sse
+    lr = 0.1
+    input = [[0.5, -1.0]]           # one sample as a flat list, or a batch as rows
+    target = [[1.0, 0.0]]
+    update_bias = true              # optional; false keeps biases fixed
+    seed = 0                        # optional; for layers given as `units`
+    init = "xavier"                 # optional default initialiser for `units` layers
+
+    [[layers]]
+    weights = [[0.2, -0.4, 0.1], [0.7, 0.3, -0.5]]   # [from][to]: 2 inputs -> 3 units
+    bias = [0.1, 0.1, 0.1]
+    activation = "tanh"
+
+    [[layers]]
+    units = 2                       # instead of weights: random weights from `init`
+    activation = "sigmoid"
+
+The name ``seed`` (wherever a spec path is accepted) is the seed tutorial's network,
+shipped inside the package.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from glassnet.activations import ACTIVATIONS, get_activation
+from glassnet.errors import GlassnetError
+from glassnet.init import INITS, init_weights
+from glassnet.layers import Dense
+from glassnet.losses import LOSSES
+from glassnet.network import Network
+
+Array = np.ndarray
+
+#: Bundled examples, by name.
+EXAMPLES: tuple[str, ...] = ("seed",)
+TOP_KEYS = {
+    "loss",
+    "lr",
+    "input",
+    "target",
+    "layers",
+    "seed",
+    "init",
+    "update_bias",
+    "name",
+    "description",
+    "values",
+}
+LAYER_KEYS = {"weights", "bias", "activation", "units", "init", "slope"}
+#: The most parameters a spec may declare: a derivation is for networks a person reads,
+#: and checking before allocating keeps a typo from eating the machine's memory.
+MAX_PARAMETERS = 10_000_000
+MAX_BATCH = 100_000
+
+
+@dataclass
+class Spec:
+    """A parsed spec: the network (float64) and the step to run on it."""
+
+    network: Network
+    x: Array
+    y: Array
+    loss: str
+    lr: float
+    update_bias: bool = True
+    path: str = "<spec>"
+    name: str = ""
+    description: str = ""
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def trace(self, round_to: int | None = None):  # -> Trace
+        """Run the spec's step and return its trace."""
+        try:
+            return self.network.trace(
+                self.x,
+                self.y,
+                loss=self.loss,
+                lr=self.lr,
+                update_bias=self.update_bias,
+                round_to=round_to,
+            )
+        except GlassnetError as err:
+            raise err.with_file(self.path) from None
+
+
+def example_path(name: str) -> Path:
+    """Path of a bundled example spec (``"seed"``)."""
+    return Path(str(resources.files("glassnet") / "examples" / f"{name}.toml"))
+
+
+def load_spec(source: str | Path, *, extra_keys: set[str] | None = None) -> Spec:
+    """Load a spec file, or a bundled example by name (``"seed"``)."""
+    name = str(source)
+    path = example_path(name) if name in EXAMPLES else Path(name)
+    label = name if name in EXAMPLES else str(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise GlassnetError(
+            "expected a spec file (TOML) or 'seed'", got="no such file", file=label
+        ) from None
+    except IsADirectoryError:
+        raise GlassnetError("expected a spec file (TOML)", got="a folder", file=label) from None
+    except UnicodeDecodeError:
+        raise GlassnetError(
+            "expected UTF-8 text (TOML)", got="undecodable bytes", file=label
+        ) from None
+    except OSError as err:
+        raise GlassnetError(
+            "expected a readable file", got=err.strerror or str(err), file=label
+        ) from None
+    return parse_spec(text, label, extra_keys=extra_keys)
+
+
+def parse_spec(text: str, label: str = "<spec>", *, extra_keys: set[str] | None = None) -> Spec:
+    """Parse spec text; every problem is a :class:`GlassnetError` naming ``label``."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise GlassnetError("expected valid TOML", got=str(err), file=label) from None
+    try:
+        return _build(data, label, extra_keys or set())
+    except GlassnetError as err:
+        raise err.with_file(label) from None
+
+
+def _build(data: dict[str, Any], label: str, extra_keys: set[str]) -> Spec:
+    unknown = sorted(set(data) - TOP_KEYS - extra_keys)
+    if unknown:
+        raise GlassnetError(
+            f"expected only the fields {', '.join(sorted(TOP_KEYS))}",
+            got=f"unknown field {unknown[0]!r}",
+            field=unknown[0],
+        )
+    loss = _require(data, "loss")
+    if not isinstance(loss, str) or loss not in LOSSES:
+        raise GlassnetError(f"expected one of {', '.join(LOSSES)}", got=repr(loss), field="loss")
+    lr = _number(_require(data, "lr"), "lr")
+    if lr <= 0:
+        raise GlassnetError("expected a positive number", got=repr(lr), field="lr")
+    update_bias = data.get("update_bias", True)
+    if not isinstance(update_bias, bool):
+        raise GlassnetError("expected true or false", got=repr(update_bias), field="update_bias")
+    x = _matrix(_require(data, "input"), "input", rows_ok=True)
+    y = _matrix(_require(data, "target"), "target", rows_ok=True)
+    if x.shape[0] > MAX_BATCH:
+        raise GlassnetError(
+            f"expected at most {MAX_BATCH} samples", got=str(x.shape[0]), field="input"
+        )
+    if y.shape[0] != x.shape[0]:
+        raise GlassnetError(
+            f"expected as many target rows as input rows ({x.shape[0]})",
+            got=str(y.shape[0]),
+            field="target",
+        )
+    seed = data.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise GlassnetError("expected a whole number >= 0", got=repr(seed), field="seed")
+    default_init = data.get("init", "xavier")
+    if default_init not in INITS:
+        raise GlassnetError(
+            f"expected one of {', '.join(INITS)}", got=repr(default_init), field="init"
+        )
+    layers_data = _require(data, "layers")
+    if not isinstance(layers_data, list) or not layers_data:
+        raise GlassnetError(
+            "expected one or more [[layers]] tables", got=_kind(layers_data), field="layers"
+        )
+    rng = np.random.default_rng(seed)
+    layers: list[Dense] = []
+    n_in = x.shape[1]
+    total = 0
+    for index, ld in enumerate(layers_data, start=1):
+        try:
+            layer = _layer(ld, n_in, rng, default_init, total)
+        except GlassnetError as err:
+            if err.layer is None:
+                err.layer = index
+                err.args = (err._message(),)
+            raise
+        total += layer.W.size + layer.b.size
+        layers.append(layer)
+        n_in = layer.n_out
+    network = Network(layers)
+    if y.shape[1] != network.layers[-1].n_out:
+        raise GlassnetError(
+            f"expected {network.layers[-1].n_out} numbers per row (the last layer's units)",
+            got=str(y.shape[1]),
+            field="target",
+        )
+    network.check_loss(loss)
+    values = data.get("values", {})
+    if not isinstance(values, dict):
+        raise GlassnetError("expected a [values] table", got=_kind(values), field="values")
+    name = data.get("name", "")
+    description = data.get("description", "")
+    for key, val in (("name", name), ("description", description)):
+        if not isinstance(val, str):
+            raise GlassnetError("expected text", got=_kind(val), field=key)
+    return Spec(
+        network=network,
+        x=x,
+        y=y,
+        loss=loss,
+        lr=lr,
+        update_bias=update_bias,
+        path=label,
+        name=name,
+        description=description,
+        values=values,
+    )
+
+
+def _layer(ld: Any, n_in: int, rng: np.random.Generator, default_init: str, total: int) -> Dense:
+    if not isinstance(ld, dict):
+        raise GlassnetError("expected a [[layers]] table", got=_kind(ld))
+    unknown = sorted(set(ld) - LAYER_KEYS)
+    if unknown:
+        raise GlassnetError(
+            f"expected only the fields {', '.join(sorted(LAYER_KEYS))}",
+            got=f"unknown field {unknown[0]!r}",
+            field=unknown[0],
+        )
+    act_name = ld.get("activation", "identity")
+    if not isinstance(act_name, str) or act_name not in ACTIVATIONS:
+        raise GlassnetError(
+            f"expected one of {', '.join(ACTIVATIONS)}", got=repr(act_name), field="activation"
+        )
+    options = {}
+    if "slope" in ld:
+        if act_name != "leaky_relu":
+            raise GlassnetError(
+                "expected 'slope' only with leaky_relu", got=act_name, field="slope"
+            )
+        options["slope"] = _number(ld["slope"], "slope")
+    activation = get_activation(act_name, **options)
+    if "weights" in ld:
+        if "units" in ld or "init" in ld:
+            raise GlassnetError(
+                "expected either 'weights' or 'units' (with 'init'), not both",
+                got="both",
+                field="units" if "units" in ld else "init",
+            )
+        W = _matrix(ld["weights"], "weights", rows_ok=False)
+        if W.shape[0] != n_in:
+            raise GlassnetError(
+                f"expected {n_in} rows ([from][to]: one per input of this "
+                f"layer), each of the layer's units",
+                got=f"{W.shape[0]} rows of {W.shape[1]}",
+                field="weights",
+            )
+        n_out = W.shape[1]
+    elif "units" in ld:
+        n_out = ld["units"]
+        if isinstance(n_out, bool) or not isinstance(n_out, int) or n_out < 1:
+            raise GlassnetError("expected a whole number >= 1", got=repr(n_out), field="units")
+        if total + n_in * n_out + n_out > MAX_PARAMETERS:
+            raise GlassnetError(
+                f"expected at most {MAX_PARAMETERS:,} parameters in all",
+                got=f"{n_in} x {n_out} here",
+                field="units",
+            )
+        init = ld.get("init", default_init)
+        if init not in INITS:
+            raise GlassnetError(f"expected one of {', '.join(INITS)}", got=repr(init), field="init")
+        W = init_weights(init, n_in, n_out, rng, np.float64)
+    else:
+        raise GlassnetError(
+            "expected 'weights' (a matrix) or 'units' (a count)", got="neither", field="weights"
+        )
+    if "bias" in ld:
+        b = _vector(ld["bias"], "bias")
+        if b.shape != (n_out,):
+            raise GlassnetError(
+                f"expected {n_out} numbers (one per unit)", got=str(b.size), field="bias"
+            )
+    else:
+        b = np.zeros(n_out)
+    return Dense(W, b, activation)
+
+
+def _require(data: dict[str, Any], key: str) -> Any:
+    if key not in data:
+        raise GlassnetError("expected this field", got="nothing (missing)", field=key)
+    return data[key]
+
+
+def _kind(v: Any) -> str:
+    if isinstance(v, bool):
+        return f"the boolean {str(v).lower()}"
+    if isinstance(v, str):
+        return f"the text {v!r}"
+    if isinstance(v, list):
+        return "a list"
+    if isinstance(v, dict):
+        return "a table"
+    return repr(v)
+
+
+def _number(v: Any, field_name: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise GlassnetError("expected a number", got=_kind(v), field=field_name)
+    if not math.isfinite(v):
+        raise GlassnetError("expected a finite number", got=repr(v), field=field_name)
+    return float(v)
+
+
+def _vector(v: Any, field_name: str) -> Array:
+    if not isinstance(v, list) or not v:
+        raise GlassnetError("expected a list of numbers", got=_kind(v), field=field_name)
+    return np.array([_number(e, field_name) for e in v], dtype=np.float64)
+
+
+def _matrix(v: Any, field_name: str, *, rows_ok: bool) -> Array:
+    """A matrix from a list of rows; with ``rows_ok`` a flat list is one row (one sample)."""
+    if not isinstance(v, list) or not v:
+        raise GlassnetError("expected a list of rows of numbers", got=_kind(v), field=field_name)
+    if rows_ok and not isinstance(v[0], list):
+        return _vector(v, field_name)[None, :]
+    rows = []
+    for r, row in enumerate(v):
+        if not isinstance(row, list) or not row:
+            raise GlassnetError(
+                "expected a list of rows of numbers",
+                got=f"row {r + 1} is {_kind(row)}",
+                field=field_name,
+            )
+        rows.append(_vector(row, field_name))
+    widths = {len(row) for row in rows}
+    if len(widths) != 1:
+        raise GlassnetError(
+            "expected rows of equal length", got=f"lengths {sorted(widths)}", field=field_name
+        )
+    return np.array(rows)
