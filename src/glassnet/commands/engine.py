@@ -102,7 +102,14 @@ def _run_seed(args: argparse.Namespace) -> int:
 def _run_step(args: argparse.Namespace) -> int:
     digits = _check_digits(args.digits)
     spec = _load(args)
-    trace = spec.trace()
+    try:
+        trace = spec.trace()
+    except GlassnetError as err:
+        # A width mismatch from --input/--target is the option's fault, not the file's.
+        if err.field in ("input", "target") and getattr(args, err.field, None) is not None:
+            err.field = f"--{err.field}"
+            err.args = (err._message(),)
+        raise
     if args.json:
         print(trace.to_json())
         return 0
