@@ -1,0 +1,279 @@
+"""Moving networks between glassnet, PyTorch and ONNX, exactly.
+
+- :func:`to_torch` / :func:`from_torch`: a ``torch.nn.Sequential`` of ``Linear`` and
+  activation modules with the same weights, bit for bit.  ``Linear`` stores its weight
+  as (out, in) — W transposed — so each crossing transposes.
+- :func:`save_torch_model` / :func:`load_torch_model`: a PyTorch model file that cannot
+  run code — the Sequential's state dict in safetensors, its architecture as JSON in the
+  file's metadata.  (``torch.save`` files are pickles; glassnet never loads those.)
+- :func:`to_onnx` / :func:`export_onnx`: an ONNX graph of MatMul, Add and activation
+  nodes, built with the ``onnx`` package alone.
+
+torch, onnx and safetensors are optional (``pip install glassnet[torch]``,
+``glassnet[onnx]``); each is imported only by the function that needs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from glassnet.activations import Activation, get_activation
+from glassnet.errors import GlassnetError
+from glassnet.layers import Dense
+from glassnet.network import Network
+
+Array = np.ndarray
+
+#: glassnet activation name -> torch.nn module class name.
+_TORCH_MODULES = {
+    "relu": "ReLU",
+    "leaky_relu": "LeakyReLU",
+    "sigmoid": "Sigmoid",
+    "tanh": "Tanh",
+    "softmax": "Softmax",
+}
+_SUPPORTED = ("Linear", "Identity", *_TORCH_MODULES.values())
+_ARCH_KEY = "glassnet.torch_architecture"
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError:
+        raise GlassnetError("expected PyTorch to be installed (pip install torch==2.13.0)",
+                            got="no module named torch", field="torch") from None
+    return torch
+
+
+# -- PyTorch -----------------------------------------------------------------------------
+def _activation_module(act: Activation) -> Any:
+    nn = _torch().nn
+    if act.name == "identity":
+        return None
+    if act.name == "leaky_relu":
+        return nn.LeakyReLU(negative_slope=act.slope)  # type: ignore[attr-defined]
+    if act.name == "softmax":
+        return nn.Softmax(dim=-1)
+    return getattr(nn, _TORCH_MODULES[act.name])()
+
+
+def to_torch(net: Network) -> Any:
+    """A ``torch.nn.Sequential`` equal to ``net``: Linear (weight = Wᵀ), then the activation
+    (none for identity).  Parameters keep ``net``'s dtype and values exactly."""
+    torch = _torch()
+    modules = []
+    for layer in net.layers:
+        dtype = getattr(torch, str(layer.W.dtype))
+        linear = torch.nn.Linear(layer.n_in, layer.n_out, dtype=dtype)
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(np.ascontiguousarray(layer.W.T)))
+            linear.bias.copy_(torch.from_numpy(np.ascontiguousarray(layer.b)))
+        modules.append(linear)
+        act = _activation_module(layer.activation)
+        if act is not None:
+            modules.append(act)
+    return torch.nn.Sequential(*modules)
+
+
+def _flatten(module: Any) -> list[tuple[str, Any]]:
+    torch = _torch()
+    if isinstance(module, torch.nn.Sequential):
+        out = []
+        for name, child in module.named_children():
+            out.extend((f"{name}.{n}" if n else name, m) for n, m in _flatten(child))
+        return out
+    return [("", module)]
+
+
+def from_torch(module: Any) -> Network:
+    """A glassnet :class:`Network` from a ``Sequential`` of Linear and supported activations.
+
+    Each Linear becomes a dense layer; the activation module after it (if any) becomes
+    its activation.  The first unsupported module is named in the error.
+    """
+    torch = _torch()
+    items = _flatten(module) if isinstance(module, torch.nn.Sequential) else [("0", module)]
+    layers: list[Dense] = []
+    pending: tuple[Array, Array] | None = None
+    for position, (name, mod) in enumerate(items):
+        kind = type(mod).__name__
+        where = f"module {name or position} ({kind})"
+        if kind not in _SUPPORTED:
+            raise GlassnetError(f"expected only {', '.join(_SUPPORTED)} modules",
+                                got=kind, field=where)
+        if kind == "Identity":
+            continue
+        if kind == "Linear":
+            if pending is not None:
+                layers.append(Dense(*pending, "identity"))
+            W = mod.weight.detach().cpu().numpy().T.copy()
+            b = (mod.bias.detach().cpu().numpy().copy() if mod.bias is not None
+                 else np.zeros(W.shape[1], dtype=W.dtype))
+            pending = (W, b)
+            continue
+        if pending is None:
+            raise GlassnetError("expected a Linear module before each activation", got=kind,
+                                field=where)
+        if kind == "Softmax" and mod.dim not in (-1, 1):
+            raise GlassnetError("expected Softmax over the features (dim=-1 or 1)",
+                                got=f"dim={mod.dim}", field=where)
+        options = {"slope": float(mod.negative_slope)} if kind == "LeakyReLU" else {}
+        act_name = next(k for k, v in _TORCH_MODULES.items() if v == kind)
+        layers.append(Dense(*pending, get_activation(act_name, **options)))
+        pending = None
+    if pending is not None:
+        layers.append(Dense(*pending, "identity"))
+    if not layers:
+        raise GlassnetError("expected at least one Linear module", got="none", field="module")
+    return Network(layers)
+
+
+def torch_architecture(net: Network) -> list[dict[str, Any]]:
+    """The Sequential's architecture as plain data: one dict per module, in order."""
+    arch: list[dict[str, Any]] = []
+    for layer in net.layers:
+        arch.append({"type": "Linear", "in_features": layer.n_in,
+                     "out_features": layer.n_out, "bias": True})
+        act = layer.activation
+        if act.name == "leaky_relu":
+            arch.append({"type": "LeakyReLU", "negative_slope": act.slope})  # type: ignore[attr-defined]
+        elif act.name == "softmax":
+            arch.append({"type": "Softmax", "dim": -1})
+        elif act.name != "identity":
+            arch.append({"type": _TORCH_MODULES[act.name]})
+    return arch
+
+
+def save_torch_model(net: Network, path: str | Path) -> None:
+    """Write ``net`` as a PyTorch model file: the ``nn.Sequential`` state dict (keys
+    ``"0.weight"``, ``"0.bias"``, ...) in safetensors, the architecture in its metadata.
+    Load it in PyTorch with ``safetensors.torch.load_file`` + the architecture, or with
+    :func:`load_torch_model`."""
+    from safetensors.numpy import save_file
+
+    tensors: dict[str, Array] = {}
+    arch = torch_architecture(net)
+    linear_positions = [i for i, m in enumerate(arch) if m["type"] == "Linear"]
+    for pos, layer in zip(linear_positions, net.layers, strict=True):
+        tensors[f"{pos}.weight"] = np.ascontiguousarray(layer.W.T)
+        tensors[f"{pos}.bias"] = np.ascontiguousarray(layer.b)
+    _atomic(path, lambda tmp: save_file(tensors, tmp, metadata={_ARCH_KEY: json.dumps(arch)}))
+
+
+def load_torch_model(path: str | Path) -> Network:
+    """Read a file written by :func:`save_torch_model` (no torch needed, nothing unpickled)."""
+    from safetensors import SafetensorError, safe_open
+
+    label = str(path)
+    try:
+        with safe_open(label, framework="numpy") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except FileNotFoundError:
+        raise GlassnetError("expected a PyTorch model file (.safetensors)", got="no such file",
+                            file=label) from None
+    except (SafetensorError, OSError, ValueError) as err:
+        raise GlassnetError("expected a safetensors file with a glassnet architecture",
+                            got=" ".join(str(err).split())[:200], file=label) from None
+    try:
+        arch = json.loads(meta[_ARCH_KEY])
+        if not isinstance(arch, list):
+            raise ValueError
+    except (KeyError, ValueError):
+        raise GlassnetError(f"expected metadata '{_ARCH_KEY}' (a JSON list of modules)",
+                            got="none" if _ARCH_KEY not in meta else "something else",
+                            file=label) from None
+    layers: list[Dense] = []
+    for pos, mod in enumerate(arch):
+        kind = mod.get("type") if isinstance(mod, dict) else None
+        where = f"module {pos} ({kind})"
+        if kind not in _SUPPORTED:
+            raise GlassnetError(f"expected only {', '.join(_SUPPORTED)} modules",
+                                got=repr(kind), file=label, field=where)
+        if kind == "Linear":
+            W, b = tensors.get(f"{pos}.weight"), tensors.get(f"{pos}.bias")
+            shape = (mod.get("out_features"), mod.get("in_features"))
+            if W is None or b is None or W.shape != shape or b.shape != (shape[0],):
+                raise GlassnetError(f"expected tensors {pos}.weight {shape} and {pos}.bias",
+                                    got="missing or of another shape", file=label, field=where)
+            layers.append(Dense(W.T.copy(), b.copy(), "identity"))
+        elif kind != "Identity":
+            if not layers or layers[-1].activation.name != "identity":
+                raise GlassnetError("expected a Linear module before each activation",
+                                    got=kind, file=label, field=where)
+            name = next(k for k, v in _TORCH_MODULES.items() if v == kind)
+            options = {"slope": float(mod["negative_slope"])} if kind == "LeakyReLU" else {}
+            layers[-1].activation = get_activation(name, **options)
+    try:
+        return Network(layers)
+    except GlassnetError as err:
+        raise err.with_file(label) from None
+
+
+def _atomic(path: str | Path, write: Any) -> None:
+    """Write via a temporary file in the same folder, fsync, then rename over ``path``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# -- ONNX --------------------------------------------------------------------------------
+def to_onnx(net: Network, *, opset: int = 17) -> Any:
+    """An ``onnx.ModelProto``: input ``x`` (batch, n_in), output ``y`` (batch, n_out);
+    per layer MatMul with W (n_in, n_out), Add b, then Relu / LeakyRelu / Sigmoid / Tanh /
+    Softmax(axis=-1).  Weights are stored as float32 (ONNX's common type)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes, inits = [], []
+    current = "x"
+    for lyr, layer in enumerate(net.layers, start=1):
+        w, b, z = f"W{lyr}", f"b{lyr}", f"z{lyr}"
+        inits.append(numpy_helper.from_array(layer.W.astype(np.float32), w))
+        inits.append(numpy_helper.from_array(layer.b.astype(np.float32), b))
+        nodes.append(helper.make_node("MatMul", [current, w], [f"xW{lyr}"], name=f"matmul{lyr}"))
+        nodes.append(helper.make_node("Add", [f"xW{lyr}", b], [z], name=f"add{lyr}"))
+        act = layer.activation
+        out = "y" if lyr == len(net.layers) else f"a{lyr}"
+        if act.name == "identity":
+            nodes.append(helper.make_node("Identity", [z], [out], name=f"act{lyr}"))
+        elif act.name == "leaky_relu":
+            nodes.append(helper.make_node("LeakyRelu", [z], [out], name=f"act{lyr}",
+                                          alpha=act.slope))  # type: ignore[attr-defined]
+        elif act.name == "softmax":
+            nodes.append(helper.make_node("Softmax", [z], [out], name=f"act{lyr}", axis=-1))
+        else:
+            op = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh"}[act.name]
+            nodes.append(helper.make_node(op, [z], [out], name=f"act{lyr}"))
+        current = out
+    graph = helper.make_graph(
+        nodes, "glassnet",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", net.sizes[0]])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", net.sizes[-1]])],
+        initializer=inits)
+    model = helper.make_model(graph, producer_name="glassnet",
+                              opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = min(model.ir_version, 10)  # readable by current onnxruntime releases
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def export_onnx(net: Network, path: str | Path, *, opset: int = 17) -> None:
+    """Write :func:`to_onnx`'s model to ``path`` atomically."""
+    model = to_onnx(net, opset=opset)
+    data = model.SerializeToString()
+    _atomic(path, lambda tmp: Path(tmp).write_bytes(data))
