@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
-from helpers import HIDDEN, random_targets
 
 import glassnet as gn
 from glassnet.activations import get_activation
@@ -12,17 +13,32 @@ from glassnet.interop import from_torch, load_torch_model, save_torch_model, to_
 from glassnet.layers import Dense
 from glassnet.network import Network
 
+from helpers import HIDDEN, random_targets
+
 torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch==2.13.0)")
 
 
 def every_activation_net(dtype: str, seed: int = 0) -> Network:
     rng = np.random.default_rng(seed)
     sizes = [4, 5, 6, 5, 4, 6, 3]
-    acts = ["relu", get_activation("leaky_relu", slope=0.2), "sigmoid", "tanh", "identity",
-            "softmax"]
-    return Network([Dense(rng.normal(size=(sizes[i], sizes[i + 1])).astype(dtype),
-                          rng.normal(size=sizes[i + 1]).astype(dtype), acts[i])
-                    for i in range(len(acts))])
+    acts = [
+        "relu",
+        get_activation("leaky_relu", slope=0.2),
+        "sigmoid",
+        "tanh",
+        "identity",
+        "softmax",
+    ]
+    return Network(
+        [
+            Dense(
+                rng.normal(size=(sizes[i], sizes[i + 1])).astype(dtype),
+                rng.normal(size=sizes[i + 1]).astype(dtype),
+                acts[i],
+            )
+            for i in range(len(acts))
+        ]
+    )
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -41,8 +57,7 @@ def test_round_trip_is_bit_identical(dtype):
 def test_step_agrees_with_torch_autograd(hidden, loss):
     rng = np.random.default_rng(7)
     output = "softmax" if loss != "half_sse" else "tanh"
-    net = gn.mlp([4, 6, 5, 3], hidden=hidden, output=output, init="xavier", seed=2,
-                 dtype="float64")
+    net = gn.mlp([4, 6, 5, 3], hidden=hidden, output=output, init="xavier", seed=2, dtype="float64")
     x = rng.normal(size=(5, 4))
     y = random_targets(rng, loss, 5, 3)
     trace = net.trace(x, y, loss=loss, lr=0.1)
@@ -69,8 +84,9 @@ def test_step_agrees_with_torch_autograd(hidden, loss):
 
 
 def test_unsupported_module_is_named():
-    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Dropout(0.1),
-                                torch.nn.Linear(4, 2))
+    model = torch.nn.Sequential(
+        torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Dropout(0.1), torch.nn.Linear(4, 2)
+    )
     with pytest.raises(gn.GlassnetError, match=r"module 2 \(Dropout\).*Dropout"):
         from_torch(model)
     with pytest.raises(gn.GlassnetError, match="dim"):
@@ -84,8 +100,9 @@ def test_nested_sequential_and_linear_without_bias():
     model = torch.nn.Sequential(inner, torch.nn.Linear(4, 2), torch.nn.Sigmoid()).double()
     net = from_torch(model)
     x = np.random.default_rng(0).normal(size=(3, 3))
-    np.testing.assert_allclose(net.forward(x), model(torch.from_numpy(x)).detach().numpy(),
-                               rtol=1e-14)
+    np.testing.assert_allclose(
+        net.forward(x), model(torch.from_numpy(x)).detach().numpy(), rtol=1e-14
+    )
     np.testing.assert_array_equal(net.layers[0].b, np.zeros(4))
 
 
@@ -105,8 +122,9 @@ def test_torch_model_file_round_trip(tmp_path):
     model.load_state_dict(load_file(str(path)))
     x = np.random.default_rng(1).normal(size=(4, 4)).astype(np.float32)
     # float32 kernels differ in the last bits between libraries
-    np.testing.assert_allclose(model(torch.from_numpy(x)).detach().numpy(), back.forward(x),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        model(torch.from_numpy(x)).detach().numpy(), back.forward(x), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_bad_torch_model_files_are_refused(tmp_path):
@@ -115,16 +133,22 @@ def test_bad_torch_model_files_are_refused(tmp_path):
 
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"\x80\x04 not a safetensors file")
-    with pytest.raises(gn.GlassnetError, match="junk.safetensors"):
+    with pytest.raises(gn.GlassnetError, match=r"junk\.safetensors"):
         load_torch_model(junk)
     plain = tmp_path / "plain.safetensors"
     save_file({"0.weight": np.zeros((2, 3), np.float32)}, str(plain))
     with pytest.raises(gn.GlassnetError, match="metadata"):
         load_torch_model(plain)
     wrong = tmp_path / "wrong.safetensors"
-    save_file({"0.weight": np.zeros((2, 3), np.float32), "0.bias": np.zeros(2, np.float32)},
-              str(wrong), metadata={"glassnet.torch_architecture":
-                                    '[{"type": "Linear", "in_features": 4, "out_features": 2}]'})
+    save_file(
+        {"0.weight": np.zeros((2, 3), np.float32), "0.bias": np.zeros(2, np.float32)},
+        str(wrong),
+        metadata={
+            "glassnet.torch_architecture": json.dumps(
+                [{"type": "Linear", "in_features": 4, "out_features": 2}]
+            )
+        },
+    )
     with pytest.raises(gn.GlassnetError, match="module 0"):
         load_torch_model(wrong)
     with pytest.raises(gn.GlassnetError, match="no such file"):

@@ -46,8 +46,11 @@ def _torch() -> Any:
     try:
         import torch
     except ImportError:
-        raise GlassnetError("expected PyTorch to be installed (pip install torch==2.13.0)",
-                            got="no module named torch", field="torch") from None
+        raise GlassnetError(
+            "expected PyTorch to be installed (pip install torch==2.13.0)",
+            got="no module named torch",
+            field="torch",
+        ) from None
     return torch
 
 
@@ -105,24 +108,32 @@ def from_torch(module: Any) -> Network:
         kind = type(mod).__name__
         where = f"module {name or position} ({kind})"
         if kind not in _SUPPORTED:
-            raise GlassnetError(f"expected only {', '.join(_SUPPORTED)} modules",
-                                got=kind, field=where)
+            raise GlassnetError(
+                f"expected only {', '.join(_SUPPORTED)} modules", got=kind, field=where
+            )
         if kind == "Identity":
             continue
         if kind == "Linear":
             if pending is not None:
                 layers.append(Dense(*pending, "identity"))
             W = mod.weight.detach().cpu().numpy().T.copy()
-            b = (mod.bias.detach().cpu().numpy().copy() if mod.bias is not None
-                 else np.zeros(W.shape[1], dtype=W.dtype))
+            b = (
+                mod.bias.detach().cpu().numpy().copy()
+                if mod.bias is not None
+                else np.zeros(W.shape[1], dtype=W.dtype)
+            )
             pending = (W, b)
             continue
         if pending is None:
-            raise GlassnetError("expected a Linear module before each activation", got=kind,
-                                field=where)
+            raise GlassnetError(
+                "expected a Linear module before each activation", got=kind, field=where
+            )
         if kind == "Softmax" and mod.dim not in (-1, 1):
-            raise GlassnetError("expected Softmax over the features (dim=-1 or 1)",
-                                got=f"dim={mod.dim}", field=where)
+            raise GlassnetError(
+                "expected Softmax over the features (dim=-1 or 1)",
+                got=f"dim={mod.dim}",
+                field=where,
+            )
         options = {"slope": float(mod.negative_slope)} if kind == "LeakyReLU" else {}
         act_name = next(k for k, v in _TORCH_MODULES.items() if v == kind)
         layers.append(Dense(*pending, get_activation(act_name, **options)))
@@ -138,8 +149,9 @@ def torch_architecture(net: Network) -> list[dict[str, Any]]:
     """The Sequential's architecture as plain data: one dict per module, in order."""
     arch: list[dict[str, Any]] = []
     for layer in net.layers:
-        arch.append({"type": "Linear", "in_features": layer.n_in,
-                     "out_features": layer.n_out, "bias": True})
+        arch.append(
+            {"type": "Linear", "in_features": layer.n_in, "out_features": layer.n_out, "bias": True}
+        )
         act = layer.activation
         if act.name == "leaky_relu":
             arch.append({"type": "LeakyReLU", "negative_slope": act.slope})  # type: ignore[attr-defined]
@@ -176,37 +188,55 @@ def load_torch_model(path: str | Path) -> Network:
             meta = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except FileNotFoundError:
-        raise GlassnetError("expected a PyTorch model file (.safetensors)", got="no such file",
-                            file=label) from None
+        raise GlassnetError(
+            "expected a PyTorch model file (.safetensors)", got="no such file", file=label
+        ) from None
     except (SafetensorError, OSError, ValueError) as err:
-        raise GlassnetError("expected a safetensors file with a glassnet architecture",
-                            got=" ".join(str(err).split())[:200], file=label) from None
+        raise GlassnetError(
+            "expected a safetensors file with a glassnet architecture",
+            got=" ".join(str(err).split())[:200],
+            file=label,
+        ) from None
     try:
         arch = json.loads(meta[_ARCH_KEY])
         if not isinstance(arch, list):
             raise ValueError
     except (KeyError, ValueError):
-        raise GlassnetError(f"expected metadata '{_ARCH_KEY}' (a JSON list of modules)",
-                            got="none" if _ARCH_KEY not in meta else "something else",
-                            file=label) from None
+        raise GlassnetError(
+            f"expected metadata '{_ARCH_KEY}' (a JSON list of modules)",
+            got="none" if _ARCH_KEY not in meta else "something else",
+            file=label,
+        ) from None
     layers: list[Dense] = []
     for pos, mod in enumerate(arch):
         kind = mod.get("type") if isinstance(mod, dict) else None
         where = f"module {pos} ({kind})"
         if kind not in _SUPPORTED:
-            raise GlassnetError(f"expected only {', '.join(_SUPPORTED)} modules",
-                                got=repr(kind), file=label, field=where)
+            raise GlassnetError(
+                f"expected only {', '.join(_SUPPORTED)} modules",
+                got=repr(kind),
+                file=label,
+                field=where,
+            )
         if kind == "Linear":
             W, b = tensors.get(f"{pos}.weight"), tensors.get(f"{pos}.bias")
             shape = (mod.get("out_features"), mod.get("in_features"))
             if W is None or b is None or W.shape != shape or b.shape != (shape[0],):
-                raise GlassnetError(f"expected tensors {pos}.weight {shape} and {pos}.bias",
-                                    got="missing or of another shape", file=label, field=where)
+                raise GlassnetError(
+                    f"expected tensors {pos}.weight {shape} and {pos}.bias",
+                    got="missing or of another shape",
+                    file=label,
+                    field=where,
+                )
             layers.append(Dense(W.T.copy(), b.copy(), "identity"))
         elif kind != "Identity":
             if not layers or layers[-1].activation.name != "identity":
-                raise GlassnetError("expected a Linear module before each activation",
-                                    got=kind, file=label, field=where)
+                raise GlassnetError(
+                    "expected a Linear module before each activation",
+                    got=kind,
+                    file=label,
+                    field=where,
+                )
             name = next(k for k, v in _TORCH_MODULES.items() if v == kind)
             options = {"slope": float(mod["negative_slope"])} if kind == "LeakyReLU" else {}
             layers[-1].activation = get_activation(name, **options)
@@ -252,8 +282,9 @@ def to_onnx(net: Network, *, opset: int = 17) -> Any:
         if act.name == "identity":
             nodes.append(helper.make_node("Identity", [z], [out], name=f"act{lyr}"))
         elif act.name == "leaky_relu":
-            nodes.append(helper.make_node("LeakyRelu", [z], [out], name=f"act{lyr}",
-                                          alpha=act.slope))  # type: ignore[attr-defined]
+            nodes.append(
+                helper.make_node("LeakyRelu", [z], [out], name=f"act{lyr}", alpha=act.slope)
+            )  # type: ignore[attr-defined]
         elif act.name == "softmax":
             nodes.append(helper.make_node("Softmax", [z], [out], name=f"act{lyr}", axis=-1))
         else:
@@ -261,12 +292,15 @@ def to_onnx(net: Network, *, opset: int = 17) -> Any:
             nodes.append(helper.make_node(op, [z], [out], name=f"act{lyr}"))
         current = out
     graph = helper.make_graph(
-        nodes, "glassnet",
+        nodes,
+        "glassnet",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", net.sizes[0]])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", net.sizes[-1]])],
-        initializer=inits)
-    model = helper.make_model(graph, producer_name="glassnet",
-                              opset_imports=[helper.make_opsetid("", opset)])
+        initializer=inits,
+    )
+    model = helper.make_model(
+        graph, producer_name="glassnet", opset_imports=[helper.make_opsetid("", opset)]
+    )
     model.ir_version = min(model.ir_version, 10)  # readable by current onnxruntime releases
     onnx.checker.check_model(model, full_check=True)
     return model
