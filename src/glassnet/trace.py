@@ -149,7 +149,7 @@ def _check_lr(lr: float) -> float:
     return float(lr)
 
 
-def trace_step(
+def _trace_step_unchecked(
     net: Network,
     x: Array,
     y: Array,
@@ -159,10 +159,7 @@ def trace_step(
     update_bias: bool = True,
     round_to: int | None = None,
 ) -> Trace:
-    """Run one step of ``net`` on (x, y) in float64 and record every intermediate.
-
-    The network itself is not changed (see :meth:`Network.step` for that).
-    """
+    """The step itself, without the finiteness check (see :func:`trace_step`)."""
     lr = _check_lr(lr)
     loss_obj = net.check_loss(loss)
     x = net.check_input(_as_float64(x, "input"))
@@ -250,3 +247,44 @@ def trace_step(
         round_to=round_to,
         output_delta_shortcut=shortcut,
     )
+
+
+def trace_step(
+    net: Network,
+    x: Array,
+    y: Array,
+    *,
+    loss: str | Loss,
+    lr: float,
+    update_bias: bool = True,
+    round_to: int | None = None,
+) -> Trace:
+    """Run one step of ``net`` on (x, y) in float64 and record every intermediate.
+
+    The network itself is not changed (see :meth:`Network.step` for that).  A step whose
+    numbers overflow float64 (weights or inputs near 1e308) is refused with a
+    :class:`GlassnetError` naming the first layer and quantity that stopped being finite.
+    """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        trace = _trace_step_unchecked(
+            net, x, y, loss=loss, lr=lr, update_bias=update_bias, round_to=round_to
+        )
+    for lt in trace.layers:
+        for name in ("z", "a"):
+            _require_finite(getattr(lt, name), lt.index, name)
+    _require_finite(trace.loss_terms, None, "loss")
+    for lt in reversed(trace.layers):
+        for name in ("dL_da", "da_dz", "delta", "dW", "db", "W_new", "b_new"):
+            _require_finite(getattr(lt, name), lt.index, name)
+    return trace
+
+
+def _require_finite(v: Array, layer: int | None, name: str) -> None:
+    if not np.isfinite(v).all():
+        raise GlassnetError(
+            "expected a step whose numbers stay finite in float64 "
+            "(inputs, weights or learning rate far too large)",
+            got="overflow to inf or NaN",
+            layer=layer,
+            field=name,
+        )
