@@ -279,8 +279,6 @@ def _diagnose(
     tol = np.broadcast_to(tol, g.value.shape)
     # Every rule: a mistake in a step the person did not write shows in the later ones.
     singles = [(m, v) for m in cat.CATALOGUE.values() for v in m.variants]
-    # Rounding last: it is the least specific explanation.
-    singles.sort(key=lambda mv: mv[0].id == "rounding")
 
     def todo() -> list[tuple[int, ...]]:
         return [i for i in np.ndindex(wrong.shape) if wrong[i] and i not in causes]
@@ -313,14 +311,18 @@ def _diagnose(
 
     computed = K[0] not in LEAVES
     alts: list[tuple[list[tuple[cat.Mistake, Any]], Array]] = []
-    if computed:
-        for mv in singles:
+
+    def try_singles(chosen: list[tuple[cat.Mistake, Any]]) -> None:
+        for mv in chosen:
             alt = run([mv])
             if alt is None:
                 continue
             alts.append(([mv], alt))
             for idx in hits([mv], alt):
                 causes[idx] = (mv[0].id, "exact", float(alt[idx]), _text([mv], alt[idx], 0, False))
+
+    if computed:
+        try_singles([mv for mv in singles if mv[0].id != "rounding"])
     for idx in todo():
         hit = cat.truncation(float(g.value[idx]), float(g.half[idx]), [right[idx], follows[idx]])
         if hit is not None:
@@ -342,6 +344,9 @@ def _diagnose(
                 f"{cat.CHECKS['wrong_source_value']}: it is {hit2[0]} at the same place "
                 f"({_g(hit2[1])})",
             )
+    # Rounding last: it is the least specific explanation (rounding to 0 explains much).
+    if computed and todo():
+        try_singles([mv for mv in singles if mv[0].id == "rounding"])
     if computed and todo():
         for a, b in itertools.combinations(singles, 2):
             if a[0].id == b[0].id or "rounding" in (a[0].id, b[0].id):

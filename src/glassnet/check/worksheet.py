@@ -257,6 +257,9 @@ def parse_worksheet(
             )
         path = ref if ref in EXAMPLES or base is None else str(base / ref)
         spec = load_spec(path)
+        for key in ("name", "description"):
+            if isinstance(data.get(key), str):
+                setattr(spec, key, data[key])
     else:
         spec = parse_spec(text, label)
     sheet = Worksheet(spec=spec, label=label)
