@@ -60,6 +60,9 @@ def seed_aliases(n_layers: int) -> dict[str, str]:
         "I": "x",
         "I_out": "x",
         "input": "x",
+        "target": "y",
+        # The seed's per-output error terms (its E_1, E_2, E_3).
+        "E_terms": "loss_terms",
     }
     for lyr in range(1, n_layers + 1):
         zin, aout = unit_name(n_layers, lyr, "in"), unit_name(n_layers, lyr, "out")
@@ -82,7 +85,7 @@ def seed_aliases(n_layers: int) -> dict[str, str]:
 def seed_name(name: str, n_layers: int) -> str | None:
     """The seed's name for a glassnet name (``"a2"`` -> ``"h2_out"``), or None."""
     for alias, ours in seed_aliases(n_layers).items():
-        if ours == name and alias not in ("E", "Error", "I_out", "input"):
+        if ours == name and alias not in ("E", "Error", "I_out", "input", "target"):
             return alias
     return None
 

@@ -149,6 +149,12 @@ def _check_lr(lr: float) -> float:
     return float(lr)
 
 
+def sgd_update(param: Array, grad: Array, lr: float) -> Array:
+    """Plain gradient descent, ``param − lr·grad`` (any shape): the step's update rule,
+    kept here so the checker applies exactly the rule the trace records."""
+    return param - lr * grad
+
+
 def _trace_step_unchecked(
     net: Network,
     x: Array,
@@ -211,8 +217,8 @@ def _trace_step_unchecked(
     layers = []
     for index, layer in enumerate(net64.layers):
         da_dz, delta, dW, db = records[index]
-        W_new = r(layer.W - lr * dW)
-        b_new = r(layer.b - lr * db) if update_bias else layer.b.copy()
+        W_new = r(sgd_update(layer.W, dW, lr))
+        b_new = r(sgd_update(layer.b, db, lr)) if update_bias else layer.b.copy()
         act = layer.activation.to_dict()
         layers.append(
             LayerTrace(

@@ -1,0 +1,35 @@
+"""glassnet check: mark a hand-worked step, carry errors forward, name each mistake.
+
+>>> from glassnet.check import check_worksheet
+>>> report = check_worksheet("seed")
+>>> report.summary()["unexplained"] <= report.summary()["wrong"]
+True
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from glassnet.check.marking import Entry, Report, check
+from glassnet.check.mistakes import CATALOGUE, CHECKS, all_ids
+from glassnet.check.worksheet import Worksheet, load_worksheet, parse_worksheet
+
+
+def check_worksheet(source: str | Path | Worksheet, *, rtol: float | None = None) -> Report:
+    """Load (a path, ``"seed"``, or a parsed :class:`Worksheet`) and mark it."""
+    sheet = source if isinstance(source, Worksheet) else load_worksheet(source)
+    return check(sheet, rtol=rtol)
+
+
+__all__ = [
+    "CATALOGUE",
+    "CHECKS",
+    "Entry",
+    "Report",
+    "Worksheet",
+    "all_ids",
+    "check",
+    "check_worksheet",
+    "load_worksheet",
+    "parse_worksheet",
+]

@@ -1,0 +1,135 @@
+"""A plain-NumPy reference step for the checker's tests, sharing no code with glassnet.
+
+Everything here is written out again from the textbook formulas: z = x·W + b, the
+activations and their derivatives, the softmax Jacobian diag(a) − a·aᵀ, the losses as
+batch means, dW = xᵀ·delta, db = Σ delta, W_new = W − lr·dW.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def softmax(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+FORWARD = {
+    "sigmoid": sigmoid,
+    "relu": lambda z: np.maximum(z, 0.0),
+    "tanh": np.tanh,
+    "identity": lambda z: z.copy(),
+    "softmax": softmax,
+}
+
+
+def local_derivative(act, z, a):
+    """Elementwise da/dz, or the softmax Jacobian (batch, n, n)."""
+    if act == "sigmoid":
+        return a * (1 - a)
+    if act == "relu":
+        return (z > 0).astype(float)
+    if act == "tanh":
+        return 1 - a**2
+    if act == "identity":
+        return np.ones_like(z)
+    return np.stack([np.diag(r) - np.outer(r, r) for r in a])
+
+
+def loss_terms(loss, p, y):
+    if loss == "binary_cross_entropy":
+        return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+    if loss == "cross_entropy":
+        return -y * np.log(p)
+    if loss == "half_sse":
+        return 0.5 * (y - p) ** 2
+    raise ValueError(loss)
+
+
+def loss_grad(loss, p, y):
+    n = p.shape[0]
+    if loss == "binary_cross_entropy":
+        return (-y / p + (1 - y) / (1 - p)) / n
+    if loss == "cross_entropy":
+        return -y / p / n
+    return (p - y) / n
+
+
+def reference_step(Ws, bs, acts, x, y, loss, lr):
+    """Every quantity of one step, keyed by glassnet's names (full shapes)."""
+    out = {}
+    a = x
+    xs = []
+    for i, (W, b, act) in enumerate(zip(Ws, bs, acts, strict=True), start=1):
+        xs.append(a)
+        z = a @ W + b
+        a = FORWARD[act](z)
+        out[f"z{i}"], out[f"a{i}"] = z, a
+    L = len(Ws)
+    out["loss_terms"] = loss_terms(loss, a, y)
+    out["loss"] = out["loss_terms"].sum() / x.shape[0]
+    g = loss_grad(loss, a, y)
+    for i in range(L, 0, -1):
+        out[f"dL_da{i}"] = g
+        d = local_derivative(acts[i - 1], out[f"z{i}"], out[f"a{i}"])
+        out[f"da{i}_dz{i}"] = d
+        delta = np.einsum("si,sij->sj", g, d) if d.ndim == 3 else g * d
+        out[f"delta{i}"] = delta
+        out[f"dW{i}"] = xs[i - 1].T @ delta
+        out[f"db{i}"] = delta.sum(axis=0)
+        out[f"W{i}_new"] = Ws[i - 1] - lr * out[f"dW{i}"]
+        out[f"b{i}_new"] = bs[i - 1] - lr * out[f"db{i}"]
+        g = delta @ Ws[i - 1].T
+    return out
+
+
+def toml_array(v, digits: int = 8) -> str:
+    v = np.asarray(v)
+    if v.ndim == 0:
+        return f"{float(v):.{digits}f}"
+    return "[" + ", ".join(toml_array(e, digits) for e in v) + "]"
+
+
+def worksheet_text(Ws, bs, acts, x, y, loss, lr, values: dict, digits: int = 8) -> str:
+    """A worksheet: the network as a spec, then ``values`` (batch axis dropped for one
+    sample), every number written with ``digits`` decimals unless given as text."""
+    lines = [f'loss = "{loss}"', f"lr = {lr}", f"input = {toml_array(x, 2)}"]
+    lines.append(f"target = {toml_array(y, 1)}")
+    for W, b, act in zip(Ws, bs, acts, strict=True):
+        lines += ["[[layers]]", f"weights = {toml_array(W, 2)}", f"bias = {toml_array(b, 2)}"]
+        lines.append(f'activation = "{act}"')
+    lines.append("[values]")
+    batch = x.shape[0]
+    for name, v in values.items():
+        if isinstance(v, str):
+            lines.append(f"{name} = {v}")
+            continue
+        v = np.asarray(v)
+        batched = not name.startswith(("dW", "db", "W", "b", "loss")) or name == "loss_terms"
+        if batched and batch == 1 and v.ndim >= 2:
+            v = v[0]
+        lines.append(f"{name} = {toml_array(v, digits)}")
+    return "\n".join(lines) + "\n"
+
+
+def random_network(seed: int, sizes=(3, 3, 3), batch: int = 1, positive_last: bool = False):
+    """One-decimal weights and biases in [-1, 1], positive one-decimal inputs."""
+    rng = np.random.default_rng(seed)
+    Ws, bs = [], []
+    for n_in, n_out in itertools.pairwise(sizes):
+        Ws.append(np.round(rng.uniform(-1, 1, (n_in, n_out)), 1))
+        bs.append(np.round(rng.uniform(-1, 1, n_out), 1))
+    if positive_last:
+        Ws[-1] = np.abs(Ws[-1]) + 0.1
+        bs[-1] = np.abs(bs[-1])
+    x = np.round(rng.uniform(0.1, 1, (batch, sizes[0])), 1)
+    y = np.zeros((batch, sizes[-1]))
+    y[np.arange(batch), rng.integers(sizes[-1], size=batch)] = 1.0
+    return Ws, bs, x, y
