@@ -375,7 +375,9 @@ def mml(node: Node) -> str:
         body = "".join(
             "<mtr>" + "".join(f"<mtd>{mml(c)}</mtd>" for c in r) + "</mtr>" for r in node.rows
         )
-        return f"<mrow><mo>[</mo><mtable>{body}</mtable><mo>]</mo></mrow>"
+        # The brackets are drawn by the page's stylesheet (mrow.matrix): stretching an
+        # <mo>[</mo> needs a maths font the reader may not have.
+        return f'<mrow class="matrix"><mtable>{body}</mtable></mrow>'
     if isinstance(node, Dots):
         return "<mo>" + {"h": "\u22ef", "v": "\u22ee", "d": "\u22f1"}[node.kind] + "</mo>"
     raise TypeError(f"unknown node {node!r}")

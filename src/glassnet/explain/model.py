@@ -558,8 +558,8 @@ def _intro(b: _Builder, title: str | None, picture: bool) -> Section:
         sec.blocks.append(
             Picture(
                 network_svg(t, fmt=b.fmt),
-                "The network: each circle shows a unit's output (in the forward pass); "
-                "each line a weight W and, below it, ∂E/∂W.",
+                "The network: each circle shows a unit's output (for the first sample); "
+                "the grids give each weight W and, in purple, its gradient ∂E/∂W.",
             )
         )
     return sec

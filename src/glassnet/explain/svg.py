@@ -19,6 +19,7 @@ from glassnet.trace import Trace
 COL_W = 230
 ROW_H = 86
 R = 25
+CELL_W, CELL_H = 54, 28
 POS, NEG = "#2563eb", "#ea580c"
 
 
@@ -38,7 +39,9 @@ def network_svg(
     n_rows = max(len(c) for c in cols)
     width = COL_W * L + 2 * 70
     height = n_rows * ROW_H + 80
-    labels = all(len(cols[lv]) * len(cols[lv + 1]) <= 9 for lv in range(L))
+    labels = all(sizes[lv] <= 4 and sizes[lv + 1] <= 4 for lv in range(L))
+    if labels:
+        height += 50 + max(sizes[:-1]) * CELL_H
 
     def pos(level: int, k: int) -> tuple[float, float]:
         col = cols[level]
@@ -69,16 +72,32 @@ def network_svg(
                     f"<title>{escape(name)} = {fmt(w)}, ∂E/∂{escape(name)} = {fmt(g)}</title>"
                     "</line>"
                 )
-                if labels:
-                    n_c = max(len(cols[level]) - 1, 1)
-                    t = 0.22 + 0.5 * c / n_c
-                    lx, ly = x1 + R + t * (x2 - x1 - 2 * R), y1 + t * (y2 - y1)
+    # Under each gap between columns: the weights and their gradients as a small grid
+    # (labels on the lines themselves would overlap).
+    if labels:
+        net_bottom = 60 + n_rows * ROW_H
+        for level in range(1, L + 1):
+            lt = trace.layer(level)
+            n_in, n_out = lt.W.shape
+            xm = (pos(level - 1, 0)[0] + pos(level, 0)[0]) / 2
+            x0 = xm - n_out * CELL_W / 2
+            y0 = net_bottom + 40
+            wname = f"W_{letter(level - 1)}{letter(level)}"
+            out.append(
+                f'<text x="{xm}" y="{y0 - 6}" font-size="11" text-anchor="middle" '
+                f'fill="#0f172a">{escape(wname)} and <tspan fill="#9333ea">∂E/∂W</tspan></text>'
+            )
+            for i in range(n_in):
+                for j in range(n_out):
+                    cx, cy = x0 + j * CELL_W, y0 + i * CELL_H
+                    w, g = float(lt.W[i, j]), float(lt.dW[i, j])
                     out.append(
-                        f'<text x="{lx:.1f}" y="{ly - 3:.1f}" font-size="10" '
-                        f'text-anchor="middle" fill="#334155" class="wlabel">'
-                        f'<tspan x="{lx:.1f}">{escape(fmt(w))}</tspan>'
-                        f'<tspan x="{lx:.1f}" dy="11" fill="#9333ea">{escape(fmt(g))}</tspan>'
-                        "</text>"
+                        f'<rect x="{cx}" y="{cy}" width="{CELL_W}" height="{CELL_H}" '
+                        f'fill="{"#eff6ff" if w >= 0 else "#fff7ed"}" stroke="#cbd5e1"/>'
+                        f'<text x="{cx + CELL_W / 2}" y="{cy + 12}" font-size="10.5" '
+                        f'text-anchor="middle" fill="#0f172a">{escape(fmt(w))}</text>'
+                        f'<text x="{cx + CELL_W / 2}" y="{cy + 24}" font-size="9.5" '
+                        f'text-anchor="middle" fill="#9333ea">{escape(fmt(g))}</text>'
                     )
     # Units.
     for level, col in enumerate(cols):
@@ -108,9 +127,10 @@ def network_svg(
             )
     if labels:
         out.append(
-            f'<text x="{width / 2}" y="{height - 12}" font-size="11" text-anchor="middle" '
-            'fill="#475569">on each line: the weight W (grey) and ∂E/∂W (purple); '
-            "in each circle: the unit's output</text>"
+            f'<text x="{width / 2}" y="{60 + n_rows * ROW_H + 4}" font-size="11" '
+            'text-anchor="middle" '
+            'fill="#475569">in each circle: the unit\'s output; line colour and width: '
+            "the weight's sign and size</text>"
         )
     out.append("</svg>")
     return "\n".join(out)
