@@ -418,3 +418,17 @@ def check_blocks(
             assert partners, f"numbers with no symbols to stand for: {where}"
             pair(partners[-1], side, where)
     return report
+
+
+def shortcut_values(trace) -> dict[str, float]:  # a Trace
+    """The p − y line's values, keyed by its left-hand side: that line's result is
+    trace.output_delta_shortcut, which equals delta up to rounding in hand mode."""
+    out: dict[str, float] = {}
+    if trace.output_delta_shortcut is None:
+        return out
+    batch, n_out = trace.y.shape
+    for s in range(batch):
+        for j in range(n_out):
+            mark = f"^({s + 1})" if batch > 1 else ""
+            out[f"d(E)/d(O_in{j + 1}{mark})"] = trace.output_delta_shortcut[s, j]
+    return out

@@ -37,7 +37,9 @@ def test_markdown_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
     assert "$$" in out
 
 
-@pytest.mark.parametrize(("suffix", "marker"), [(".md", "$$"), (".html", "<math")])
+@pytest.mark.parametrize(
+    ("suffix", "marker"), [(".md", "$$"), (".html", "<math"), (".ipynb", '"nbformat": 4')]
+)
 def test_format_from_the_suffix(tmp_path: Path, suffix: str, marker: str) -> None:
     out = tmp_path / f"seed{suffix}"
     assert main(["explain", "seed", "-o", str(out)]) == 0

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import glassnet as gn
-from _explain_parse import Resolver, check_blocks, html_blocks
+from _explain_parse import Resolver, check_blocks, html_blocks, shortcut_values
 from glassnet.explain import explain
 from glassnet.layers import Dense
 
@@ -26,19 +26,12 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 def _check_html(trace, digits: int = 4) -> str:
     html = explain(trace, format="html", digits=digits)
-    special = {}
-    if trace.output_delta_shortcut is not None:
-        batch, n = trace.y.shape
-        for s in range(batch):
-            for j in range(n):
-                mark = f"^({s + 1})" if batch > 1 else ""
-                special[f"d(E)/d(O_in{j + 1}{mark})"] = trace.output_delta_shortcut[s, j]
     report = check_blocks(
         html_blocks(html),
         Resolver(trace),
         digits=None if trace.round_to is not None else digits,
         decimals=trace.round_to,
-        special=special,
+        special=shortcut_values(trace),
     )
     assert report.checked > 50
     return html

@@ -12,23 +12,9 @@ import numpy as np
 import pytest
 
 import glassnet as gn
-from _explain_parse import Resolver, check_blocks, markdown_blocks
+from _explain_parse import Resolver, check_blocks, markdown_blocks, shortcut_values
 from glassnet.explain import explain
 from glassnet.layers import Dense
-
-
-def _special(trace) -> dict[str, float]:
-    """The p − y line's value, by its left-hand side (with and without a sample mark)."""
-    out: dict[str, float] = {}
-    if trace.output_delta_shortcut is None:
-        return out
-    batch, n_out = trace.y.shape
-    for s in range(batch):
-        for j in range(n_out):
-            value = trace.output_delta_shortcut[s, j]
-            mark = f"^({s + 1})" if batch > 1 else ""
-            out[f"d(E)/d(O_in{j + 1}{mark})"] = value
-    return out
 
 
 def _check_markdown(trace, digits: int = 4, **kw) -> tuple[str, set[str]]:
@@ -39,7 +25,7 @@ def _check_markdown(trace, digits: int = 4, **kw) -> tuple[str, set[str]]:
         Resolver(trace),
         digits=None if trace.round_to is not None else digits,
         decimals=trace.round_to,
-        special=_special(trace),
+        special=shortcut_values(trace),
     )
     assert report.checked > 50
     # Outside the maths (and the picture) there are no data values: every number is in

@@ -989,7 +989,13 @@ def _shortcut(b: _Builder, sec: Section, layer: int) -> None:
                 Deriv(b.E_name, gz),
                 " = ",
                 _scaled_general(b, row(ga, MINUS, gy)),
-                ".  The same numbers, the short way:",
+                ".  The same numbers, the short way"
+                + (
+                    " (in hand mode the last decimal may differ: the long way rounded "
+                    "each product, the short way rounds once):"
+                    if t.round_to is not None
+                    else ":"
+                ),
             )
         )
     )
