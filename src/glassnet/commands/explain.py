@@ -84,6 +84,10 @@ def _write(out: Path, text: str) -> None:
         fd, tmp = tempfile.mkstemp(dir=out.parent if str(out.parent) else ".", prefix=".explain-")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        # mkstemp makes the file private (0600); give it the mode a plain open would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, out.stat().st_mode & 0o777 if out.exists() else 0o666 & ~umask)
         os.replace(tmp, out)
     except OSError as err:
         raise GlassnetError("expected a writable file", got=err.strerror, field="-o") from None
