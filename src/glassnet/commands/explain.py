@@ -1,0 +1,121 @@
+"""``glassnet explain``: write the worked derivation of a spec's step (Markdown, HTML
+or a Jupyter notebook)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from glassnet.errors import GlassnetError
+
+_SUFFIX_FORMAT = {
+    ".md": "md",
+    ".markdown": "md",
+    ".html": "html",
+    ".htm": "html",
+    ".ipynb": "ipynb",
+}
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "explain",
+        help="write the worked derivation of one step (Markdown, HTML, notebook)",
+        description="Write one training step of SPEC (a TOML file, or 'seed') as a worked "
+        "derivation in the seed tutorial's notation: every rule in symbols, with the "
+        "numbers put in, and the result — every number from glassnet's engine.",
+    )
+    p.add_argument("spec", metavar="SPEC", help="spec file (TOML) or 'seed'")
+    p.add_argument(
+        "--format",
+        choices=("md", "html", "ipynb"),
+        help="output format (default: from -o's suffix, else md)",
+    )
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    p.add_argument("--digits", type=int, default=4, help="significant digits shown (default 4)")
+    p.add_argument(
+        "--round",
+        type=int,
+        default=None,
+        metavar="K",
+        help="hand-calculation mode: round every intermediate to K decimals before the "
+        "next step uses it",
+    )
+    p.add_argument(
+        "--max-units",
+        type=int,
+        default=4,
+        metavar="N",
+        help="write layers wider than N out for their first units only (default 4)",
+    )
+    p.set_defaults(func=_run_explain)
+
+
+def _format(args: argparse.Namespace) -> str:
+    if args.format:
+        return str(args.format)
+    if args.output:
+        return _SUFFIX_FORMAT.get(Path(args.output).suffix.lower(), "md")
+    return "md"
+
+
+def _check_output(path: str) -> Path:
+    """Fail before any work if FILE cannot be written (nothing is created)."""
+    out = Path(path)
+    if out.is_dir():
+        raise GlassnetError("expected a file to write", got="a folder", field="-o")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise GlassnetError(
+            "expected a file in an existing folder", got=f"no folder {str(parent)!r}", field="-o"
+        )
+    if not os.access(parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise GlassnetError("expected a writable file", got="permission denied", field="-o")
+    return out
+
+
+def _write(out: Path, text: str) -> None:
+    """Write atomically: a temporary file in the same folder, then a rename."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=out.parent if str(out.parent) else ".", prefix=".explain-")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        # mkstemp makes the file private (0600); give it the mode a plain open would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, out.stat().st_mode & 0o777 if out.exists() else 0o666 & ~umask)
+        os.replace(tmp, out)
+    except OSError as err:
+        raise GlassnetError("expected a writable file", got=err.strerror, field="-o") from None
+
+
+def _run_explain(args: argparse.Namespace) -> int:
+    from glassnet.explain import explain
+    from glassnet.explain.model import check_digits
+    from glassnet.spec import load_spec
+
+    check_digits(args.digits)
+    if args.max_units < 2:
+        raise GlassnetError(
+            "expected at least 2 units", got=str(args.max_units), field="--max-units"
+        )
+    out = _check_output(args.output) if args.output else None
+    spec = load_spec(args.spec)
+    trace = spec.trace(round_to=args.round)
+    text = explain(
+        trace,
+        format=_format(args),
+        digits=args.digits,
+        title=spec.name or Path(spec.path).stem,
+        max_units=args.max_units,
+    )
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        _write(out, text)
+        print(f"wrote {out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,252 @@
+"""The derivation as a Jupyter notebook (nbformat 4): the document's sections as
+Markdown cells and, after each, a code cell that rebuilds that part with NumPy — the
+network is rebuilt with glassnet from the trace's numbers — and checks it against
+glassnet's trace, so the notebook runs top to bottom and proves its own numbers.
+
+The code cells write each rule once more, in NumPy, the way a student would check a
+hand calculation; they compare with the engine's trace (``same(...)``), they do not
+feed the document.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from glassnet.explain.model import Document, Section
+from glassnet.explain.render_markdown import section_markdown
+
+ACT_CODE = {
+    "identity": "{z}",
+    "relu": "np.maximum({z}, 0)",
+    "leaky_relu": "np.where({z} > 0, {z}, {slope} * {z})",
+    "sigmoid": "1 / (1 + np.exp(-{z}))",
+    "tanh": "np.tanh({z})",
+    "softmax": "np.exp({z} - {z}.max(axis=1, keepdims=True)) / "
+    "np.exp({z} - {z}.max(axis=1, keepdims=True)).sum(axis=1, keepdims=True)",
+}
+DERIV_CODE = {
+    "identity": "np.ones_like({z})",
+    "relu": "({z} > 0).astype(float)",
+    "leaky_relu": "np.where({z} > 0, 1.0, {slope})",
+    "sigmoid": "{a} * (1 - {a})",
+    "tanh": "1 - {a} ** 2",
+    # The full Jacobian, J[s, i, j] = a_i (δ_ij − a_j).
+    "softmax": "{a}[:, :, None] * (np.eye({a}.shape[1])[None] - {a}[:, None, :])",
+}
+TERM_CODE = {
+    "cross_entropy": "-np.where(y != 0, y * np.log(p), 0.0)",
+    "binary_cross_entropy": "-(np.where(y != 0, y * np.log(p), 0.0) "
+    "+ np.where(y != 1, (1 - y) * np.log(1 - p), 0.0))",
+    "mse": "(p - y) ** 2 / p.shape[1]",
+    "half_sse": "0.5 * (y - p) ** 2",
+}
+GRAD_CODE = {
+    "cross_entropy": "-y / p",
+    "binary_cross_entropy": "-y / p + (1 - y) / (1 - p)",
+    "mse": "2 * (p - y) / p.shape[1]",
+    "half_sse": "p - y",
+}
+
+
+def _lit(a: Any) -> str:
+    """A NumPy array literal with every digit of the float64 values."""
+    return f"np.array({json.dumps(a.tolist())})"
+
+
+def _setup(doc: Document) -> str:
+    t = doc.trace
+    layers = []
+    for lt in t.layers:
+        act = (
+            f'get_activation("{lt.activation}", slope={lt.activation_options["slope"]!r})'
+            if lt.activation_options
+            else f'"{lt.activation}"'
+        )
+        layers.append(f"    Dense({_lit(lt.W)}, {_lit(lt.b)}, {act}),")
+    K = t.round_to
+    tol = "rtol=1e-9, atol=1e-12" if K is None else f"rtol=0, atol={1.01 * 10.0**-K!r}"
+    return "\n".join(
+        [
+            "import numpy as np",
+            "",
+            "import glassnet as gn",
+            "from glassnet.activations import get_activation",
+            "from glassnet.layers import Dense",
+            "",
+            "# The network, rebuilt with glassnet from the numbers above.",
+            "net = gn.Network([",
+            *layers,
+            "])",
+            f"x = {_lit(t.x)}",
+            f"y = {_lit(t.y)}",
+            f"lr, update_bias, K = {t.lr!r}, {t.update_bias!r}, {K!r}",
+            f'trace = net.trace(x, y, loss="{t.loss_name}", lr=lr, update_bias=update_bias, '
+            "round_to=K)",
+            "B = x.shape[0]",
+            "",
+            "",
+            "def r(v):",
+            '    """Round to K decimals in hand mode (as the document does), else keep."""',
+            "    return v if K is None else np.round(v, K)",
+            "",
+            "",
+            "def same(name, ours, recorded):",
+            '    """Check a value recomputed here against the one glassnet recorded."""',
+            f"    assert np.allclose(ours, recorded, {tol}), name",
+            '    print(f"{name}: recomputed, equal to the trace")',
+            "",
+            "",
+            "a0 = r(x)",
+        ]
+    )
+
+
+def _forward(doc: Document, layer: int) -> str:
+    lt = doc.trace.layer(layer)
+    slope = lt.activation_options.get("slope", 0.01)
+    act = ACT_CODE[lt.activation].format(z=f"z{layer}", slope=repr(slope))
+    lines = [
+        f"W{layer}, b{layer} = r(net.layers[{layer - 1}].W), r(net.layers[{layer - 1}].b)",
+        f"z{layer} = r(a{layer - 1} @ W{layer} + b{layer})",
+        f"a{layer} = r({act})",
+        f'same("z{layer}", z{layer}, trace.layer({layer}).z)',
+        f'same("a{layer}", a{layer}, trace.layer({layer}).a)',
+        f"print(np.round(a{layer}, 6))",
+    ]
+    return "\n".join(lines)
+
+
+def _error(doc: Document) -> str:
+    L = len(doc.trace.layers)
+    return "\n".join(
+        [
+            f"p = a{L}",
+            f"terms = r({TERM_CODE[doc.trace.loss_name]})",
+            "E = r(terms.sum() / B)",
+            'same("loss terms", terms, trace.loss_terms)',
+            'same("E", E, trace.loss)',
+            "print(E)",
+        ]
+    )
+
+
+def _dloss(doc: Document) -> str:
+    L = len(doc.trace.layers)
+    return "\n".join(
+        [
+            f"dL_da{L} = r(({GRAD_CODE[doc.trace.loss_name]}) / B)",
+            f'same("dE/dO_out", dL_da{L}, trace.layer({L}).dL_da)',
+        ]
+    )
+
+
+def _backward(doc: Document, layer: int) -> str:
+    t = doc.trace
+    L = len(t.layers)
+    lt = t.layer(layer)
+    slope = lt.activation_options.get("slope", 0.01)
+    deriv = DERIV_CODE[lt.activation].format(z=f"z{layer}", a=f"a{layer}", slope=repr(slope))
+    lines = []
+    if layer < L:
+        lines += [
+            f"# dE/da{layer} sums over every unit of layer {layer + 1}.",
+            f"dL_da{layer} = r(delta{layer + 1} @ W{layer + 1}.T)",
+            f'same("dL_da{layer}", dL_da{layer}, trace.layer({layer}).dL_da)',
+        ]
+    lines.append(f"da_dz{layer} = r({deriv})")
+    if lt.jacobian:
+        lines.append(f'delta{layer} = r(np.einsum("si,sij->sj", dL_da{layer}, da_dz{layer}))')
+    else:
+        lines.append(f"delta{layer} = r(dL_da{layer} * da_dz{layer})")
+    lines += [
+        f'same("da{layer}_dz{layer}", da_dz{layer}, trace.layer({layer}).da_dz)',
+        f'same("delta{layer}", delta{layer}, trace.layer({layer}).delta)',
+    ]
+    if layer == L and t.output_delta_shortcut is not None and t.round_to is None:
+        lines += [
+            "# softmax + cross-entropy: the same delta, the short way, when targets sum to 1",
+            "if np.allclose(y.sum(axis=1), 1):",
+            f'    same("(p - y)/B", (a{L} - y) / B, delta{L})',
+        ]
+    prev = f"a{layer - 1}"
+    lines += [
+        f"dW{layer} = r({prev}.T @ delta{layer})",
+        f"db{layer} = r(delta{layer}.sum(axis=0))",
+        f"W{layer}_new = r(W{layer} - lr * dW{layer})",
+        f"b{layer}_new = r(b{layer} - lr * db{layer}) if update_bias else b{layer}",
+        f'same("dW{layer}", dW{layer}, trace.layer({layer}).dW)',
+        f'same("db{layer}", db{layer}, trace.layer({layer}).db)',
+        f'same("W{layer}_new", W{layer}_new, trace.layer({layer}).W_new)',
+        f'same("b{layer}_new", b{layer}_new, trace.layer({layer}).b_new)',
+    ]
+    return "\n".join(lines)
+
+
+def _summary(doc: Document) -> str:
+    t = doc.trace
+    lines = [
+        "# Apply the step to the network itself and check its new weights.",
+        f'net.step(x, y, loss="{t.loss_name}", lr=lr, update_bias=update_bias, round_to=K)',
+    ]
+    for lt in t.layers:
+        i = lt.index
+        lines.append(f'same("layer {i} weights after the step", net.layers[{i - 1}].W, W{i}_new)')
+    lines.append('print("every value of the derivation reproduced")')
+    return "\n".join(lines)
+
+
+def _code(doc: Document, sec: Section) -> str | None:
+    if sec.kind == "intro":
+        return _setup(doc)
+    if sec.kind == "forward":
+        assert sec.layer is not None
+        return _forward(doc, sec.layer)
+    if sec.kind == "error":
+        return _error(doc)
+    if sec.kind == "dloss":
+        return _dloss(doc)
+    if sec.kind == "backward":
+        assert sec.layer is not None
+        return _backward(doc, sec.layer)
+    if sec.kind == "summary":
+        return _summary(doc)
+    return None
+
+
+def build_notebook(doc: Document):  # -> nbformat.NotebookNode
+    """The notebook object (nbformat 4)."""
+    try:
+        import nbformat
+    except ImportError:  # pragma: no cover - depends on the environment
+        from glassnet.errors import GlassnetError
+
+        raise GlassnetError(
+            "expected nbformat to be installed for --format ipynb "
+            "(pip install 'glassnet[explain]')",
+            got="no nbformat",
+            field="format",
+        ) from None
+    v4 = nbformat.v4
+    nb = v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.metadata["language_info"] = {"name": "python"}
+    for sec in doc.sections:
+        nb.cells.append(v4.new_markdown_cell(section_markdown(sec)))
+        code = _code(doc, sec)
+        if code:
+            nb.cells.append(v4.new_code_cell(code))
+    return nb
+
+
+def render_notebook(doc: Document) -> str:
+    """The notebook as .ipynb JSON text."""
+    nb = build_notebook(doc)
+    import nbformat
+
+    nbformat.validate(nb)
+    return nbformat.writes(nb)

@@ -1,0 +1,136 @@
+"""The network as an SVG picture: units with their values, connections with weights
+and gradients — read from a trace, written by hand (no plotting library needed).
+
+Layout: one column per level (the input, then each layer), one circle per unit with
+its output value for the first sample; a line per weight, blue for positive and orange
+for negative, its width growing with |W|; on small layers each line carries a label
+"W / ∂E/∂W".  Columns wider than ``max_units`` show the first units, a ⋮ and the last.
+Every element has a <title>, so hovering in a browser names it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from html import escape
+
+from glassnet.notation import letter, unit_name
+from glassnet.trace import Trace
+
+COL_W = 230
+ROW_H = 86
+R = 25
+CELL_W, CELL_H = 54, 28
+POS, NEG = "#2563eb", "#ea580c"
+
+
+def _shown(n: int, limit: int) -> list[int | None]:
+    if n <= limit:
+        return list(range(n))
+    return [*range(limit - 1), None, n - 1]
+
+
+def network_svg(
+    trace: Trace, *, fmt: Callable[[float], str] = lambda v: f"{v:.3g}", max_units: int = 6
+) -> str:
+    """An SVG document (string) of ``trace``'s network and its values."""
+    L = len(trace.layers)
+    sizes = [trace.x.shape[1]] + [lt.W.shape[1] for lt in trace.layers]
+    cols = [_shown(n, max_units) for n in sizes]
+    n_rows = max(len(c) for c in cols)
+    width = COL_W * L + 2 * 70
+    height = n_rows * ROW_H + 80
+    labels = all(sizes[lv] <= 4 and sizes[lv + 1] <= 4 for lv in range(L))
+    if labels:
+        height += 50 + max(sizes[:-1]) * CELL_H
+
+    def pos(level: int, k: int) -> tuple[float, float]:
+        col = cols[level]
+        top = 60 + (n_rows - len(col)) * ROW_H / 2
+        return 70 + level * COL_W, top + k * ROW_H + ROW_H / 2
+
+    out: list[str] = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" role="img" class="network" '
+        'font-family="system-ui, sans-serif">',
+        "<title>The network, with each unit's output and each weight</title>",
+    ]
+    # Connections first, so the circles sit on top.
+    for level in range(1, L + 1):
+        lt = trace.layer(level)
+        wmax = float(abs(lt.W).max()) or 1.0
+        for a, i in enumerate(cols[level - 1]):
+            for c, j in enumerate(cols[level]):
+                if i is None or j is None:
+                    continue
+                w, g = float(lt.W[i, j]), float(lt.dW[i, j])
+                (x1, y1), (x2, y2) = pos(level - 1, a), pos(level, c)
+                name = f"W_{letter(level - 1)}{i + 1}{letter(level)}{j + 1}"
+                out.append(
+                    f'<line x1="{x1 + R}" y1="{y1}" x2="{x2 - R}" y2="{y2}" '
+                    f'stroke="{POS if w >= 0 else NEG}" stroke-opacity="0.55" '
+                    f'stroke-width="{0.8 + 3.5 * abs(w) / wmax:.2f}">'
+                    f"<title>{escape(name)} = {fmt(w)}, ∂E/∂{escape(name)} = {fmt(g)}</title>"
+                    "</line>"
+                )
+    # Under each gap between columns: the weights and their gradients as a small grid
+    # (labels on the lines themselves would overlap).
+    if labels:
+        net_bottom = 60 + n_rows * ROW_H
+        for level in range(1, L + 1):
+            lt = trace.layer(level)
+            n_in, n_out = lt.W.shape
+            xm = (pos(level - 1, 0)[0] + pos(level, 0)[0]) / 2
+            x0 = xm - n_out * CELL_W / 2
+            y0 = net_bottom + 40
+            wname = f"W_{letter(level - 1)}{letter(level)}"
+            out.append(
+                f'<text x="{xm}" y="{y0 - 6}" font-size="11" text-anchor="middle" '
+                f'fill="#0f172a">{escape(wname)} and <tspan fill="#9333ea">∂E/∂W</tspan></text>'
+            )
+            for i in range(n_in):
+                for j in range(n_out):
+                    cx, cy = x0 + j * CELL_W, y0 + i * CELL_H
+                    w, g = float(lt.W[i, j]), float(lt.dW[i, j])
+                    out.append(
+                        f'<rect x="{cx}" y="{cy}" width="{CELL_W}" height="{CELL_H}" '
+                        f'fill="{"#eff6ff" if w >= 0 else "#fff7ed"}" stroke="#cbd5e1"/>'
+                        f'<text x="{cx + CELL_W / 2}" y="{cy + 12}" font-size="10.5" '
+                        f'text-anchor="middle" fill="#0f172a">{escape(fmt(w))}</text>'
+                        f'<text x="{cx + CELL_W / 2}" y="{cy + 24}" font-size="9.5" '
+                        f'text-anchor="middle" fill="#9333ea">{escape(fmt(g))}</text>'
+                    )
+    # Units.
+    for level, col in enumerate(cols):
+        x0, _ = pos(level, 0)
+        name = "I" if level == 0 else unit_name(L, level, "out").split("_")[0]
+        act = "" if level == 0 else f" ({trace.layer(level).activation})"
+        out.append(
+            f'<text x="{x0}" y="28" font-size="14" font-weight="600" text-anchor="middle" '
+            f'fill="#0f172a">{escape(name)}{escape(act)}</text>'
+        )
+        for k, u in enumerate(col):
+            x, y = pos(level, k)
+            if u is None:
+                out.append(
+                    f'<text x="{x}" y="{y + 6}" font-size="22" text-anchor="middle">⋮</text>'
+                )
+                continue
+            value = float(trace.x[0, u] if level == 0 else trace.layer(level).a[0, u])
+            label = "I" if level == 0 else unit_name(L, level, "out")
+            fill = "#f1f5f9" if level == 0 else ("#dcfce7" if level == L else "#e0f2fe")
+            out.append(
+                f'<circle cx="{x}" cy="{y}" r="{R}" fill="{fill}" stroke="#0f172a" '
+                f'stroke-width="1.2"><title>{escape(label)}{u + 1} = {fmt(value)}</title>'
+                "</circle>"
+                f'<text x="{x}" y="{y + 4}" font-size="11" text-anchor="middle" '
+                f'fill="#0f172a">{escape(fmt(value))}</text>'
+            )
+    if labels:
+        out.append(
+            f'<text x="{width / 2}" y="{60 + n_rows * ROW_H + 4}" font-size="11" '
+            'text-anchor="middle" '
+            'fill="#475569">in each circle: the unit\'s output; line colour and width: '
+            "the weight's sign and size</text>"
+        )
+    out.append("</svg>")
+    return "\n".join(out)
