@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
-# Set up a virtual environment with every test dependency (torch==2.13.0 included)
-# and run the whole test suite.  Safe to run again: it reuses .venv.
+# Set up a virtual environment with every test dependency (torch==2.13.0 included),
+# Debian's chromium for the HTML rendering test, and run the whole test suite.
+# Safe to run again: it reuses .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing Debian's chromium (for the explain HTML test)..."
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "note: chromium is not installed and this is not root; the browser test will skip"
+  fi
+fi
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 # torch==2.13.0 exactly: a CPU build lies on this machine's disk; other specs download GBs.
