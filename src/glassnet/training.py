@@ -535,6 +535,8 @@ def fit(
     xbuf = np.empty((m_max, X.shape[1]), dtype=net.dtype)
     ybuf = np.empty((m_max, Y.shape[1]), dtype=net.dtype)
     order = np.empty_like(train_idx)
+    # Data in another dtype than the network's is gathered as is, then cast into xbuf.
+    xraw = np.empty((m_max, X.shape[1]), dtype=X.dtype) if X.dtype != net.dtype else None
 
     for cb in calls:
         cb.on_train_begin(net, epochs)
@@ -553,9 +555,8 @@ def fit(
             for batch, start in enumerate(range(0, n_train, batch_size), start=1):
                 idx = order[start : start + batch_size]
                 m = idx.shape[0]
-                # mode="clip" lets take write straight into out= (indices are in range).
-                xb = np.take(X, idx, axis=0, out=xbuf[:m], mode="clip")
-                yb = np.take(Y, idx, axis=0, out=ybuf[:m], mode="clip")
+                xb = _gather(X, idx, xbuf[:m], xraw)
+                yb = _gather(Y, idx, ybuf[:m], None)
                 p, value, grads = net.forward_backward(xb, yb, loss_obj, fused=fused)
                 if not math.isfinite(value):
                     _restore(net, opt, snapshot)
@@ -586,6 +587,16 @@ def fit(
         for cb in calls:
             cb.on_train_end(net, state.history)
     return state.history
+
+
+def _gather(src: Array, idx: Array, out: Array, raw: Array | None) -> Array:
+    """Rows ``idx`` of ``src`` written into the reused buffer ``out`` (no new array)."""
+    if raw is None:
+        # mode="clip" lets take write straight into out= (the indices are in range).
+        return np.take(src, idx, axis=0, out=out, mode="clip")
+    rows = np.take(src, idx, axis=0, out=raw[: idx.shape[0]], mode="clip")
+    np.copyto(out, rows, casting="unsafe")
+    return out
 
 
 def _snapshot(net: Network, opt: Optimizer) -> tuple[list[Array], dict[str, Array], int]:
