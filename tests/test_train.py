@@ -350,3 +350,31 @@ def test_explicit_initial_arrays():
         gn.mlp([2, 3, 1], init=[np.ones((3, 3)), np.ones((3, 1))])
     with pytest.raises(GlassnetError):
         gn.mlp([2, 3, 1], init=[W1])
+
+
+def test_validation_data_is_scored_each_epoch():
+    X, y = blobs(n=90)
+    Xv, yv = blobs(n=30, seed=1)
+    net = gn.mlp([5, 8, 3], seed=0)
+    hist = net.fit(X, y, epochs=2, validation_data=(Xv, yv))
+    last = net.train_state.history.last()
+    assert len(hist["val_loss"]) == 2
+    assert last["val_loss"] == pytest.approx(gn.training.evaluate(net, Xv, yv)["loss"], rel=1e-6)
+    with pytest.raises(GlassnetError, match="validation X"):
+        net.fit(X, y, epochs=1, validation_data=(Xv[:, :4], yv))
+
+
+def test_fit_never_copies_the_data():
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40_000, 100)).astype(np.float32)  # 16 MB
+    y = rng.integers(0, 3, size=40_000)
+    net = gn.mlp([100, 16, 3], seed=0)
+    tracemalloc.start()
+    net.fit(X, y, epochs=2, batch_size=256, validation_split=0.1)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    # Targets (one-hot), index arrays, batch buffers and validation chunks — a few bytes
+    # per row, not per value: well below one copy of X.
+    assert peak < X.nbytes / 3, f"peak {peak / 1e6:.2f} MB for {X.nbytes / 1e6:.1f} MB of data"
