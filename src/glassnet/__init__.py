@@ -9,8 +9,10 @@ in a :class:`Trace` you can read; the same layer code trains real networks.
 2.67928
 """
 
+from glassnet import optim
 from glassnet.activations import ACTIVATIONS, Activation, get_activation
 from glassnet.errors import GlassnetError
+from glassnet.io import load
 from glassnet.layers import Dense
 from glassnet.losses import LOSSES, Loss, get_loss
 from glassnet.network import Network, mlp
@@ -33,8 +35,10 @@ __all__ = [
     "__version__",
     "get_activation",
     "get_loss",
+    "load",
     "load_spec",
     "mlp",
+    "optim",
     "parse_spec",
     "trace_step",
 ]

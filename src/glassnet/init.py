@@ -38,3 +38,41 @@ def init_weights(
     else:
         raise GlassnetError(f"expected one of {', '.join(INITS)}", got=repr(name), field="init")
     return W.astype(dtype)
+
+
+def explicit_weights(
+    arrays: object, sizes: list[int], dtype: np.dtype | str = "float64"
+) -> list[tuple[Array, Array]]:
+    """Given arrays as initial values: one entry per layer, each W (n_in, n_out) or a pair
+    (W, b); biases not given start at zero.  Shapes are checked against ``sizes``."""
+    if isinstance(arrays, str | bytes) or not hasattr(arrays, "__len__"):
+        raise GlassnetError(
+            "expected an initialiser name or one array (or (W, b) pair) per layer",
+            got=repr(arrays)[:60],
+            field="init",
+        )
+    entries = list(arrays)  # type: ignore[call-overload]
+    if len(entries) != len(sizes) - 1:
+        raise GlassnetError(
+            f"expected {len(sizes) - 1} arrays (one per layer)", got=str(len(entries)), field="init"
+        )
+    out = []
+    for index, entry in enumerate(entries, start=1):
+        n_in, n_out = sizes[index - 1], sizes[index]
+        if isinstance(entry, tuple | list) and len(entry) == 2:
+            W, b = np.asarray(entry[0], dtype=dtype), np.asarray(entry[1], dtype=dtype)
+        else:
+            W, b = np.asarray(entry, dtype=dtype), np.zeros(n_out, dtype=dtype)
+        if W.shape != (n_in, n_out) or b.shape != (n_out,):
+            raise GlassnetError(
+                f"expected W shaped ({n_in}, {n_out}) and b shaped ({n_out},)",
+                got=f"W {W.shape}, b {b.shape}",
+                layer=index,
+                field="init",
+            )
+        if not (np.isfinite(W).all() and np.isfinite(b).all()):
+            raise GlassnetError(
+                "expected finite numbers", got="NaN or inf", layer=index, field="init"
+            )
+        out.append((W.copy(), b.copy()))
+    return out

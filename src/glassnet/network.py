@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from glassnet.activations import Activation
 from glassnet.errors import GlassnetError
-from glassnet.init import init_weights
+from glassnet.init import explicit_weights, init_weights
 from glassnet.layers import Cache, Dense, Grads
 from glassnet.losses import Loss, get_loss, is_fused_pair
 
@@ -45,6 +47,9 @@ class Network:
                     field="weights",
                 )
         self.layers = list(layers)
+        #: Optimiser, epoch count, random stream and history of :meth:`fit`, kept so a
+        #: second ``fit`` continues where the first stopped (None until trained).
+        self.train_state: Any = None
 
     # -- shape -------------------------------------------------------------------------
     @property
@@ -147,10 +152,10 @@ class Network:
             dL_da = g.dx
         return grads
 
-    def loss_and_grads(
+    def forward_backward(
         self, x: Array, y: Array, loss: str | Loss, *, fused: bool = False
-    ) -> tuple[float, list[Grads]]:
-        """Loss value and every layer's gradients, without a trace.
+    ) -> tuple[Array, float, list[Grads]]:
+        """Output p (batch, n_out), loss value and every layer's gradients, without a trace.
 
         With ``fused`` and a softmax output under cross-entropy, delta_L = (p − y)/batch
         directly — the product of dL/dp and the softmax Jacobian, simplified (tested
@@ -164,7 +169,44 @@ class Network:
             grads = self.backward(caches, delta=(p - y) / p.shape[0])
         else:
             grads = self.backward(caches, loss_obj.grad(p, y))
+        return p, value, grads
+
+    def loss_and_grads(
+        self, x: Array, y: Array, loss: str | Loss, *, fused: bool = False
+    ) -> tuple[float, list[Grads]]:
+        """Loss value and every layer's gradients, without a trace (see forward_backward)."""
+        _, value, grads = self.forward_backward(x, y, loss, fused=fused)
         return value, grads
+
+    def parameters(self) -> list[Array]:
+        """``[W1, b1, W2, b2, ...]`` — the arrays optimisers update in place."""
+        return [p for layer in self.layers for p in (layer.W, layer.b)]
+
+    # -- training, prediction, saving (thin: the work is in training.py and io.py) --------
+    def fit(self, X: Array, y: Array, **options: Any):  # -> training.History
+        """Train on X (n, n_in) and y (labels (n,) or targets (n, n_out)); see
+        :func:`glassnet.training.fit` for the options.  Returns the history."""
+        from glassnet.training import fit
+
+        return fit(self, X, y, **options)
+
+    def predict_proba(self, X: Array) -> Array:
+        """The output layer's values (n, n_out): class probabilities for softmax/sigmoid."""
+        from glassnet.training import predict_proba
+
+        return predict_proba(self, X)
+
+    def predict(self, X: Array) -> Array:
+        """Class indices (n,) for softmax, 0/1 for sigmoid, raw outputs otherwise."""
+        from glassnet.training import predict
+
+        return predict(self, X)
+
+    def save(self, path: str | Path) -> None:
+        """Save weights (and training state, if any) to ``path`` (.npz), atomically."""
+        from glassnet.io import save
+
+        save(self, path)
 
     # -- the traced path ---------------------------------------------------------------
     def trace(
@@ -214,14 +256,15 @@ def mlp(
     *,
     hidden: str | Activation = "relu",
     output: str | Activation = "softmax",
-    init: str = "he",
+    init: str | Sequence[Any] = "he",
     seed: int | None = 0,
     dtype: str = "float32",
 ) -> Network:
     """A multilayer perceptron with layer sizes ``[n_in, n_1, ..., n_L]``.
 
-    Hidden layers use ``hidden``, the last uses ``output``; weights from ``init``
-    drawn with ``numpy.random.default_rng(seed)``; biases zero.
+    Hidden layers use ``hidden``, the last uses ``output``; weights from ``init`` (a name
+    from :mod:`glassnet.init`) drawn with ``numpy.random.default_rng(seed)``, biases zero;
+    or ``init`` given as arrays, one W (or (W, b) pair) per layer.
     """
     sizes = list(sizes)
     if len(sizes) < 2 or any(not isinstance(n, int | np.integer) or n < 1 for n in sizes):
@@ -230,10 +273,15 @@ def mlp(
             got=repr(sizes),
             field="sizes",
         )
+    given = None if isinstance(init, str) else explicit_weights(init, sizes, dtype)
     rng = np.random.default_rng(seed)
     layers = []
     for index, (n_in, n_out) in enumerate(itertools.pairwise(sizes), start=1):
         act = output if index == len(sizes) - 1 else hidden
-        W = init_weights(init, int(n_in), int(n_out), rng, dtype)
-        layers.append(Dense(W, np.zeros(int(n_out), dtype=dtype), act))
+        if given is not None:
+            W, b = given[index - 1]
+        else:
+            W = init_weights(init, int(n_in), int(n_out), rng, dtype)  # type: ignore[arg-type]
+            b = np.zeros(int(n_out), dtype=dtype)
+        layers.append(Dense(W, b, act))
     return Network(layers)

@@ -1,0 +1,296 @@
+"""Data sets for training: scikit-learn's bundled ones, CSV files and NPZ files.
+
+Every loader returns a :class:`Dataset` split into a training and a test part by a
+stratified, seeded split (each class keeps its share in both parts), then
+standardised with the mean and spread of the *training* part only (the test part
+never leaks into it).  The same name, seed and test size always give the same split,
+so ``glassnet evaluate`` scores exactly the samples ``glassnet train`` never saw.
+
+Labels are encoded as class indices 0..K−1; ``classes[k]`` is the original label.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from glassnet.errors import GlassnetError
+
+Array = np.ndarray
+
+BUNDLED: tuple[str, ...] = ("digits", "iris", "wine", "breast_cancer")
+
+
+@dataclass
+class Dataset:
+    """A labelled data set, split and standardised.  X are (n, n_features) float64."""
+
+    name: str
+    X_train: Array
+    y_train: Array
+    X_test: Array
+    y_test: Array
+    classes: list[Any]
+    feature_names: list[str]
+    #: Standardisation fitted on the training part: x_std = (x − mean) / scale.
+    mean: Array
+    scale: Array
+    label: str | None = None
+
+    @property
+    def n_features(self) -> int:
+        return int(self.X_train.shape[1])
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+
+# -- splitting and scaling -----------------------------------------------------------------
+def stratified_split(labels: Array, test_size: float, seed: int) -> tuple[Array, Array]:
+    """(train, test) row indices, sorted.  Each class gives round(n_c · test_size) rows
+    (at least one when it has two or more) to the test part, chosen by a seeded shuffle."""
+    if not 0 < test_size < 1:
+        raise GlassnetError("expected a fraction in (0, 1)", got=repr(test_size), field="test_size")
+    rng = np.random.default_rng(seed)
+    test = []
+    for c in np.unique(labels):
+        rows = np.flatnonzero(labels == c)
+        rows = rows[rng.permutation(rows.shape[0])]
+        k = round(rows.shape[0] * test_size)
+        if rows.shape[0] >= 2:
+            k = min(max(k, 1), rows.shape[0] - 1)
+        test.append(rows[:k])
+    test_idx = np.sort(np.concatenate(test))
+    train_idx = np.setdiff1d(np.arange(labels.shape[0]), test_idx)
+    return train_idx, test_idx
+
+
+def fit_standardize(X: Array) -> tuple[Array, Array]:
+    """Mean and spread per feature; a constant feature gets spread 1 (centred, not blown up)."""
+    mean = X.mean(axis=0)
+    scale = X.std(axis=0)
+    scale[scale == 0] = 1.0
+    return mean, scale
+
+
+def standardize(X: Array, mean: Array, scale: Array) -> Array:
+    """(X − mean) / scale, as float64."""
+    return (np.asarray(X, dtype=np.float64) - mean) / scale
+
+
+def encode_labels(y: Array, field: str = "label") -> tuple[Array, list[Any]]:
+    """Class indices 0..K−1 and the sorted distinct labels they stand for."""
+    if y.shape[0] == 0:
+        raise GlassnetError("expected at least one row", got="an empty data set", field=field)
+    classes, codes = np.unique(y, return_inverse=True)
+    if classes.shape[0] < 2:
+        raise GlassnetError(
+            "expected at least two classes", got=f"only {classes.tolist()!r}", field=field
+        )
+    return codes.astype(np.int64), classes.tolist()
+
+
+def _finish(
+    name: str,
+    X: Array,
+    y_raw: Array,
+    feature_names: list[str],
+    *,
+    label: str | None,
+    test_size: float,
+    seed: int,
+    file: str | None = None,
+) -> Dataset:
+    try:
+        from glassnet.training import check_finite
+
+        check_finite(X, "features")
+        codes, classes = encode_labels(y_raw)
+    except GlassnetError as err:
+        raise err.with_file(file) if file else err from None
+    train_idx, test_idx = stratified_split(codes, test_size, seed)
+    mean, scale = fit_standardize(X[train_idx])
+    return Dataset(
+        name=name,
+        X_train=standardize(X[train_idx], mean, scale),
+        y_train=codes[train_idx],
+        X_test=standardize(X[test_idx], mean, scale),
+        y_test=codes[test_idx],
+        classes=classes,
+        feature_names=feature_names,
+        mean=mean,
+        scale=scale,
+        label=label,
+    )
+
+
+# -- loaders -----------------------------------------------------------------------------------
+def load_dataset(
+    source: str, *, label: str | None = None, test_size: float = 0.25, seed: int = 0
+) -> Dataset:
+    """A bundled data set by name (``digits``, ``iris``, ``wine``, ``breast_cancer``),
+    or a ``.csv`` file (label column ``label``, default the last) or ``.npz`` (X, y)."""
+    if source in BUNDLED:
+        return load_bundled(source, test_size=test_size, seed=seed)
+    X, y, names, label = read_table(source, label=label)
+    return _finish(
+        Path(source).name, X, y, names, label=label, test_size=test_size, seed=seed, file=source
+    )
+
+
+def load_bundled(name: str, *, test_size: float = 0.25, seed: int = 0) -> Dataset:
+    """One of scikit-learn's bundled data sets (needs scikit-learn: the ``train`` extra)."""
+    if name not in BUNDLED:
+        raise GlassnetError(f"expected one of {', '.join(BUNDLED)}", got=repr(name), field="data")
+    try:
+        from sklearn import datasets
+    except ImportError:
+        raise GlassnetError(
+            "expected scikit-learn for the bundled data sets (pip install 'glassnet[train]')",
+            got="no scikit-learn",
+            field="data",
+        ) from None
+    bunch = getattr(datasets, f"load_{name}")()
+    names = [str(n) for n in bunch.feature_names]
+    target_names = [str(t) for t in bunch.target_names]
+    ds = _finish(
+        name,
+        np.asarray(bunch.data, dtype=np.float64),
+        bunch.target,
+        names,
+        label="target",
+        test_size=test_size,
+        seed=seed,
+    )
+    ds.classes = [target_names[int(c)] for c in ds.classes]
+    return ds
+
+
+def read_table(
+    path: str, *, label: str | None = None, need_label: bool = True
+) -> tuple[Array, Array, list[str], str | None]:
+    """Features X (n, d) float64, raw labels (n,) (empty if none), feature names and the
+    label's name, from a CSV (header row; label column by name) or NPZ (X, y) file."""
+    p = Path(path)
+    if not p.is_file():
+        raise GlassnetError("expected a data file (.csv or .npz)", got="no such file", file=path)
+    if p.suffix.lower() == ".npz":
+        return _read_npz(p, need_label)
+    if p.suffix.lower() == ".csv":
+        return _read_csv(p, label, need_label)
+    raise GlassnetError(
+        f"expected a bundled data set ({', '.join(BUNDLED)}), a .csv or a .npz file",
+        got=repr(path),
+        field="data",
+    )
+
+
+def _read_npz(p: Path, need_label: bool) -> tuple[Array, Array, list[str], str | None]:
+    try:
+        with np.load(p, allow_pickle=False) as npz:
+            keys = set(npz.files)
+            wanted = {"X", "y"} if need_label else {"X"}
+            if not wanted <= keys:
+                raise GlassnetError(
+                    f"expected arrays {sorted(wanted)}", got=f"{sorted(keys)}", file=str(p)
+                )
+            X = npz["X"]
+            y = npz["y"] if "y" in keys else np.empty(0)
+    except GlassnetError:
+        raise
+    except (ValueError, OSError, EOFError) as err:
+        raise GlassnetError(
+            "expected an .npz of plain numeric arrays X and y",
+            got=f"{type(err).__name__}: {err}",
+            file=str(p),
+        ) from None
+    if X.dtype.kind not in "biuf" or X.ndim != 2 or X.shape[0] == 0:
+        raise GlassnetError(
+            "expected X as a non-empty numeric table (rows × features)",
+            got=f"{X.dtype} shaped {X.shape}",
+            file=str(p),
+            field="X",
+        )
+    if need_label and (y.ndim != 1 or y.shape[0] != X.shape[0] or y.dtype.kind not in "biuU"):
+        raise GlassnetError(
+            f"expected y as {X.shape[0]} whole-number or text labels",
+            got=f"{y.dtype} shaped {y.shape}",
+            file=str(p),
+            field="y",
+        )
+    names = [f"x{i}" for i in range(X.shape[1])]
+    return X.astype(np.float64), y, names, "y"
+
+
+def _read_csv(
+    p: Path, label: str | None, need_label: bool
+) -> tuple[Array, Array, list[str], str | None]:
+    try:
+        with p.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise GlassnetError("expected a UTF-8 CSV file", got=str(err), file=str(p)) from None
+    rows = [r for r in rows if r and any(cell.strip() for cell in r)]
+    if len(rows) < 2:
+        raise GlassnetError(
+            "expected a header row and at least one data row",
+            got=f"{len(rows)} row(s)",
+            file=str(p),
+        )
+    header = [h.strip() for h in rows[0]]
+    if label is None and need_label:
+        label = header[-1]
+    if label is not None and label not in header:
+        if need_label:
+            raise GlassnetError(
+                "expected the label column in the header",
+                got=repr(label),
+                file=str(p),
+                field="--label",
+            )
+        label = None
+    li = header.index(label) if label is not None else None
+    names = [h for i, h in enumerate(header) if i != li]
+    X = np.empty((len(rows) - 1, len(names)))
+    y = []
+    for r, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise GlassnetError(
+                f"expected {len(header)} values (as in the header)",
+                got=f"{len(row)} on line {r}",
+                file=str(p),
+            )
+        values = [cell.strip() for i, cell in enumerate(row) if i != li]
+        for c, cell in enumerate(values):
+            try:
+                v = float(cell)
+            except ValueError:
+                v = math.nan
+            if not math.isfinite(v):
+                raise GlassnetError(
+                    "expected a finite number",
+                    got=f"{cell!r} on line {r}",
+                    file=str(p),
+                    field=names[c],
+                )
+            X[r - 2, c] = v
+        if li is not None:
+            y.append(row[li].strip())
+    labels = np.asarray(y)
+    if labels.size and all(_is_int(v) for v in y):
+        labels = labels.astype(np.int64)
+    return X, labels, names, label
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,177 @@
+"""scikit-learn estimators around glassnet: use a glassnet MLP in Pipelines, GridSearchCV,
+cross_val_score — anywhere scikit-learn takes an estimator.
+
+Both pass scikit-learn's own ``check_estimator`` suite (tests/test_sklearn.py).  Input
+checking follows scikit-learn's conventions (``validate_data``); training is
+:meth:`glassnet.Network.fit`, so the trained network is ``estimator.network_``, a
+plain glassnet network you can trace, save and load.
+
+>>> from glassnet.sklearn import GlassnetClassifier
+>>> clf = GlassnetClassifier(hidden_layer_sizes=(8,), epochs=5, random_state=0)
+>>> clf.fit([[0.0, 1.0], [1.0, 0.0]] * 10, [0, 1] * 10).predict([[0.0, 1.0]]).shape
+(1,)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, check_random_state
+
+from glassnet.network import Network, mlp
+from glassnet.optim import get_optimizer
+
+Array = np.ndarray
+
+try:  # scikit-learn ≥ 1.6
+    from sklearn.utils.validation import validate_data as _validate_data
+except ImportError:  # pragma: no cover - older scikit-learn
+
+    def _validate_data(est: Any, X: Any, y: Any = "no_validation", **kw: Any) -> Any:
+        return est._validate_data(X, y, **kw)
+
+
+class _GlassnetBase(BaseEstimator):
+    """Shared hyperparameters and the training call.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : sizes of the hidden layers, e.g. (64, 32).
+    activation : hidden activation (relu, leaky_relu, tanh, sigmoid, identity).
+    optimizer : adam, sgd or rmsprop.
+    lr : learning rate.
+    momentum : SGD momentum (ignored by the other optimisers).
+    weight_decay : L2 weight decay on the weights.
+    batch_size : rows per step (capped at the number of rows).
+    epochs : passes over the data.
+    validation_split, patience : early stopping on a held-out share (patience None: off).
+    init : weight initialiser.
+    dtype : float64 (as scikit-learn's own MLP) or float32.
+    random_state : seed for weights and shuffling (None: a fresh one each fit).
+    """
+
+    _output = "identity"
+
+    def __init__(
+        self,
+        hidden_layer_sizes: tuple[int, ...] = (64,),
+        *,
+        activation: str = "relu",
+        optimizer: str = "adam",
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+        batch_size: int = 32,
+        epochs: int = 200,
+        validation_split: float = 0.0,
+        patience: int | None = None,
+        init: str = "he",
+        dtype: str = "float64",
+        random_state: int | None = None,
+    ) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.optimizer = optimizer
+        self.lr = lr
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.validation_split = validation_split
+        self.patience = patience
+        self.init = init
+        self.dtype = dtype
+        self.random_state = random_state
+
+    def _train(self, X: Array, targets: Array, n_out: int) -> Network:
+        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        sizes = [X.shape[1], *(int(n) for n in self.hidden_layer_sizes), n_out]
+        net = mlp(
+            sizes,
+            hidden=self.activation,
+            output=self._output,
+            init=self.init,
+            seed=seed,
+            dtype=self.dtype,
+        )
+        options: dict[str, Any] = {"lr": self.lr, "weight_decay": self.weight_decay}
+        if self.optimizer == "sgd":
+            options["momentum"] = self.momentum
+        history = net.fit(
+            X,
+            targets,
+            optimizer=get_optimizer(self.optimizer, **options),
+            epochs=self.epochs,
+            batch_size=min(self.batch_size, X.shape[0]),
+            validation_split=self.validation_split,
+            patience=self.patience,
+            seed=seed,
+        )
+        self.loss_curve_ = list(history["loss"])
+        self.n_iter_ = len(history)
+        return net
+
+    def _forward(self, X: Any) -> Array:
+        check_is_fitted(self, "network_")
+        X = _validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return self.network_.predict_proba(X).astype(np.float64)
+
+
+class GlassnetClassifier(ClassifierMixin, _GlassnetBase):
+    """A glassnet MLP classifier: softmax output, cross-entropy, any labels.
+
+    Attributes: ``classes_``, ``network_``, ``loss_curve_``, ``n_iter_``, ``n_features_in_``.
+    """
+
+    _output = "softmax"
+
+    def fit(self, X: Any, y: Any) -> GlassnetClassifier:
+        X, y = _validate_data(self, X, y, dtype=[np.float64, np.float32])
+        check_classification_targets(y)
+        self.classes_, codes = np.unique(y, return_inverse=True)
+        # One class: the network still trains (2 outputs), and only that class is ever predicted.
+        self.network_ = self._train(X, codes, max(len(self.classes_), 2))
+        return self
+
+    def predict_proba(self, X: Any) -> Array:
+        """(n, n_classes) probabilities, columns in the order of ``classes_``."""
+        p = self._forward(X)
+        return p[:, : len(self.classes_)] / p[:, : len(self.classes_)].sum(axis=1, keepdims=True)
+
+    def predict_log_proba(self, X: Any) -> Array:
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X: Any) -> Array:
+        best = self.predict_proba(X).argmax(axis=1)
+        return self.classes_[best]
+
+
+class GlassnetRegressor(RegressorMixin, _GlassnetBase):
+    """A glassnet MLP regressor: identity output, mean squared error, 1 or more targets.
+
+    Attributes: ``network_``, ``loss_curve_``, ``n_iter_``, ``n_features_in_``.
+    """
+
+    _output = "identity"
+
+    def fit(self, X: Any, y: Any) -> GlassnetRegressor:
+        X, y = _validate_data(
+            self, X, y, dtype=[np.float64, np.float32], y_numeric=True, multi_output=True
+        )
+        self._one_target = y.ndim == 1
+        targets = y.reshape(-1, 1) if y.ndim == 1 else y
+        self.network_ = self._train(X, targets, targets.shape[1])
+        return self
+
+    def predict(self, X: Any) -> Array:
+        p = self._forward(X)
+        return p[:, 0] if self._one_target else p
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # y may be (n,) or (n, n_targets)
+        return tags
