@@ -16,8 +16,6 @@ torch, onnx and safetensors are optional (``pip install glassnet[torch]``,
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ import numpy as np
 
 from glassnet.activations import Activation, get_activation
 from glassnet.errors import GlassnetError
+from glassnet.fileio import atomic_write_bytes
 from glassnet.layers import Dense
 from glassnet.network import Network
 
@@ -167,7 +166,7 @@ def save_torch_model(net: Network, path: str | Path) -> None:
     ``"0.weight"``, ``"0.bias"``, ...) in safetensors, the architecture in its metadata.
     Load it in PyTorch with ``safetensors.torch.load_file`` + the architecture, or with
     :func:`load_torch_model`."""
-    from safetensors.numpy import save_file
+    from safetensors.numpy import save
 
     tensors: dict[str, Array] = {}
     arch = torch_architecture(net)
@@ -175,7 +174,9 @@ def save_torch_model(net: Network, path: str | Path) -> None:
     for pos, layer in zip(linear_positions, net.layers, strict=True):
         tensors[f"{pos}.weight"] = np.ascontiguousarray(layer.W.T)
         tensors[f"{pos}.bias"] = np.ascontiguousarray(layer.b)
-    _atomic(path, lambda tmp: save_file(tensors, tmp, metadata={_ARCH_KEY: json.dumps(arch)}))
+    # safetensors serialises to bytes; the write itself goes through atomic_write
+    data = save(tensors, metadata={_ARCH_KEY: json.dumps(arch)})
+    atomic_write_bytes(path, data)
 
 
 def load_torch_model(path: str | Path) -> Network:
@@ -246,21 +247,6 @@ def load_torch_model(path: str | Path) -> Network:
         raise err.with_file(label) from None
 
 
-def _atomic(path: str | Path, write: Any) -> None:
-    """Write via a temporary file in the same folder, fsync, then rename over ``path``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 # -- ONNX --------------------------------------------------------------------------------
 def to_onnx(net: Network, *, opset: int = 17) -> Any:
     """An ``onnx.ModelProto``: input ``x`` (batch, n_in), output ``y`` (batch, n_out);
@@ -310,4 +296,4 @@ def export_onnx(net: Network, path: str | Path, *, opset: int = 17) -> None:
     """Write :func:`to_onnx`'s model to ``path`` atomically."""
     model = to_onnx(net, opset=opset)
     data = model.SerializeToString()
-    _atomic(path, lambda tmp: Path(tmp).write_bytes(data))
+    atomic_write_bytes(path, data)

@@ -22,8 +22,6 @@ flushed and fsynced, then ``os.replace`` — a crash mid-save leaves the old fil
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +31,7 @@ import numpy as np
 
 from glassnet.activations import from_dict as activation_from_dict
 from glassnet.errors import GlassnetError
+from glassnet.fileio import atomic_write
 from glassnet.layers import Dense
 from glassnet.network import Network
 
@@ -108,47 +107,10 @@ def save(
 
 
 def atomic_save_npz(path: str | Path, arrays: dict[str, Array]) -> None:
-    """``np.savez`` to a temporary file beside ``path``, fsync, then rename over ``path``."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise GlassnetError("expected an existing folder", got=str(folder), file=str(path))
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)  # type: ignore[arg-type]
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a model file is an ordinary file
-        os.replace(tmp, path)  # atomic on POSIX: readers see the old file or the new one
-        tmp = None
-        _fsync_folder(folder)  # make the rename itself durable
-    except OSError as err:
-        raise GlassnetError(
-            "expected to write the file (the old one, if any, is unchanged)",
-            got=f"{type(err).__name__}: {err.strerror or err}",
-            file=str(path),
-        ) from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
+    """``np.savez`` through :func:`glassnet.fileio.atomic_write`."""
+    atomic_write(path, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]
 
 
-def _fsync_folder(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some file systems cannot fsync a folder; the rename is still atomic
-    finally:
-        os.close(fd)
-
-
-# -- loading -------------------------------------------------------------------------------
 def load(path: str | Path) -> Network:
     """The network saved at ``path`` (with its training state, if it is a checkpoint)."""
     return load_saved(path).network

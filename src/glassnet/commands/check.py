@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from glassnet.errors import GlassnetError
+from glassnet.fileio import atomic_write_text
 
 
 def register(sub: Any) -> None:
@@ -52,7 +53,7 @@ def _run_check(args: argparse.Namespace) -> int:
     report = check_worksheet(args.worksheet, rtol=args.rtol)
     if args.format:
         text = to_markdown(report) if args.format == "md" else to_html(report)
-        Path(args.output).write_text(text, encoding="utf-8")
+        atomic_write_text(args.output, text, field="-o")
         print(f"wrote {args.output}")
         return 0
     if args.json:
@@ -89,6 +90,6 @@ def _run_exercise(args: argparse.Namespace) -> int:
                 )
     out.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
-        (out / name).write_text(text, encoding="utf-8")
+        atomic_write_text(out / name, text)
         print(f"wrote {out / name}")
     return 0

@@ -6,11 +6,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from glassnet.errors import GlassnetError
+from glassnet.fileio import atomic_write_text
 
 _SUFFIX_FORMAT = {
     ".md": "md",
@@ -79,18 +79,7 @@ def _check_output(path: str) -> Path:
 
 
 def _write(out: Path, text: str) -> None:
-    """Write atomically: a temporary file in the same folder, then a rename."""
-    try:
-        fd, tmp = tempfile.mkstemp(dir=out.parent if str(out.parent) else ".", prefix=".explain-")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        # mkstemp makes the file private (0600); give it the mode a plain open would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, out.stat().st_mode & 0o777 if out.exists() else 0o666 & ~umask)
-        os.replace(tmp, out)
-    except OSError as err:
-        raise GlassnetError("expected a writable file", got=err.strerror, field="-o") from None
+    atomic_write_text(out, text, field="-o")
 
 
 def _run_explain(args: argparse.Namespace) -> int:

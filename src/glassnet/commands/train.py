@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from glassnet.errors import GlassnetError
+from glassnet.fileio import atomic_write, atomic_write_text
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 SCHEDULES = ("none", "step", "cosine")
@@ -328,30 +329,8 @@ def plot_history(history: Any, path: str, *, title: str = "") -> None:
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    _atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
     plt.close(fig)
-
-
-def _atomic_write(path: str, write: Any, mode: str = "wb") -> None:
-    """Write through ``write(file)`` to a temporary file beside ``path``, then rename."""
-    import tempfile
-
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, mode) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except OSError as err:
-        raise GlassnetError(
-            "expected to write the file", got=str(err.strerror or err), file=path
-        ) from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 # -- evaluate and predict ------------------------------------------------------------------------
@@ -491,7 +470,7 @@ def run_predict(args: argparse.Namespace) -> int:
     for row in proba:
         writer.writerow([classes[int(row.argmax())], *(f"{v:.6g}" for v in row)])
     if args.output:
-        _atomic_write(args.output, lambda f: f.write(buf.getvalue()), mode="w")
+        atomic_write_text(args.output, buf.getvalue(), field="-o")
     else:
         sys.stdout.write(buf.getvalue())
     return 0
