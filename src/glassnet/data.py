@@ -179,7 +179,8 @@ def read_table(
     label's name, from a CSV (header row; label column by name) or NPZ (X, y) file."""
     p = Path(path)
     if not p.is_file():
-        raise GlassnetError("expected a data file (.csv or .npz)", got="no such file", file=path)
+        got = "a folder" if p.is_dir() else "no such file" if not p.exists() else "not a file"
+        raise GlassnetError("expected a data file (.csv or .npz)", got=got, file=path)
     if p.suffix.lower() == ".npz":
         return _read_npz(p, need_label)
     if p.suffix.lower() == ".csv":
@@ -192,38 +193,34 @@ def read_table(
 
 
 def _read_npz(p: Path, need_label: bool) -> tuple[Array, Array, list[str], str | None]:
+    from glassnet.io import NpzReader
+
     try:
-        with np.load(p, allow_pickle=False) as npz:
-            keys = set(npz.files)
+        # Shapes and dtypes are checked from the headers, before any data is read.
+        with NpzReader(p) as npz:
+            keys = set(npz.headers)
             wanted = {"X", "y"} if need_label else {"X"}
             if not wanted <= keys:
+                raise GlassnetError(f"expected arrays {sorted(wanted)}", got=f"{sorted(keys)}")
+            shape, dtype, _ = npz.headers["X"]
+            if dtype.kind not in "biuf" or len(shape) != 2 or shape[0] == 0:
                 raise GlassnetError(
-                    f"expected arrays {sorted(wanted)}", got=f"{sorted(keys)}", file=str(p)
+                    "expected X as a non-empty numeric table (rows × features)",
+                    got=f"{dtype} shaped {shape}",
+                    field="X",
                 )
-            X = npz["X"]
-            y = npz["y"] if "y" in keys else np.empty(0)
-    except GlassnetError:
-        raise
-    except (ValueError, OSError, EOFError) as err:
-        raise GlassnetError(
-            "expected an .npz of plain numeric arrays X and y",
-            got=f"{type(err).__name__}: {err}",
-            file=str(p),
-        ) from None
-    if X.dtype.kind not in "biuf" or X.ndim != 2 or X.shape[0] == 0:
-        raise GlassnetError(
-            "expected X as a non-empty numeric table (rows × features)",
-            got=f"{X.dtype} shaped {X.shape}",
-            file=str(p),
-            field="X",
-        )
-    if need_label and (y.ndim != 1 or y.shape[0] != X.shape[0] or y.dtype.kind not in "biuU"):
-        raise GlassnetError(
-            f"expected y as {X.shape[0]} whole-number or text labels",
-            got=f"{y.dtype} shaped {y.shape}",
-            file=str(p),
-            field="y",
-        )
+            if need_label:
+                yshape, ydtype, _ = npz.headers["y"]
+                if len(yshape) != 1 or yshape[0] != shape[0] or ydtype.kind not in "biuU":
+                    raise GlassnetError(
+                        f"expected y as {shape[0]} whole-number or text labels",
+                        got=f"{ydtype} shaped {yshape}",
+                        field="y",
+                    )
+            X = npz.read("X")
+            y = npz.read("y") if "y" in keys else np.empty(0)
+    except GlassnetError as err:
+        raise err.with_file(str(p)) from None
     names = [f"x{i}" for i in range(X.shape[1])]
     return X.astype(np.float64), y, names, "y"
 

@@ -39,9 +39,9 @@ class GlassnetError(ValueError):
         if self.field:
             where.append(f"field '{self.field}'")
         text = self.expected if self.got is None else f"{self.expected}, got {self.got}"
-        # Keep it to one line whatever the parts hold.
-        text = " ".join(text.split())
-        return ": ".join([", ".join(where), text]) if where else text
+        message = ": ".join([", ".join(where), text]) if where else text
+        # Keep it to one line whatever the parts hold (a file name may hold a newline).
+        return " ".join(message.split())
 
     def with_file(self, file: str) -> GlassnetError:
         """Return the same error, naming ``file`` (used when a loader knows the path)."""

@@ -75,6 +75,38 @@ def atomic_write(
             os.unlink(tmp)
 
 
+def check_writable(path: str | Path, *, field: str | None = None) -> Path:
+    """Fail early — before any work, with nothing left behind — if ``path`` could not be
+    written by :func:`atomic_write`: a folder, no such folder, or a folder where no file
+    can be created (probed by creating and removing a temporary file, which also holds
+    for root, whom permission bits do not stop, and for read-only mounts)."""
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise GlassnetError(
+            "expected a file to write", got="a folder", file=str(target), field=field
+        )
+    if not folder.is_dir():
+        raise GlassnetError(
+            "expected a file in an existing folder",
+            got=f"no folder {str(folder)!r}",
+            file=str(target),
+            field=field,
+        )
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise GlassnetError(
+            "expected a folder where files can be written",
+            got=f"{type(err).__name__}: {err.strerror or err}",
+            file=str(target),
+            field=field,
+        ) from None
+    return target
+
+
 def atomic_write_text(path: str | Path, content: str, *, field: str | None = None) -> None:
     """Write ``content`` (UTF-8) to ``path`` atomically."""
     atomic_write(path, lambda f: f.write(content), text=True, field=field)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from glassnet.errors import GlassnetError
 from glassnet.losses import Loss, get_loss
 from glassnet.network import Network
 
 Array = np.ndarray
+
+#: Finite differences cost two forward passes per parameter: more than this is hours.
+MAX_PARAMETERS = 20_000
 
 
 @dataclass
@@ -30,7 +35,21 @@ def relative_error(analytic: Array, numeric: Array) -> Array:
 def gradcheck(
     net: Network, x: Array, y: Array, loss: str | Loss, *, eps: float = 1e-6
 ) -> list[GradCheckRow]:
-    """Compare every dW, db of a float64 step with (L(θ+ε) − L(θ−ε)) / 2ε."""
+    """Compare every dW, db of a float64 step with (L(θ+ε) − L(θ−ε)) / 2ε.
+
+    Two forward passes per parameter: networks above :data:`MAX_PARAMETERS` are refused
+    (the check would run for hours), as is an ``eps`` that is not positive and finite.
+    """
+    if isinstance(eps, bool) or not isinstance(eps, int | float) or not 0 < eps < math.inf:
+        raise GlassnetError("expected a positive finite number", got=repr(eps), field="eps")
+    n_params = sum(p.size for p in net.parameters())
+    if n_params > MAX_PARAMETERS:
+        raise GlassnetError(
+            f"expected at most {MAX_PARAMETERS:,} parameters for finite differences "
+            "(two forward passes each)",
+            got=f"{n_params:,}",
+            field="layers",
+        )
     loss_obj = get_loss(loss)
     net64 = net.copy(np.float64)
     x = np.asarray(x, dtype=np.float64)

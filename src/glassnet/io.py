@@ -22,7 +22,10 @@ flushed and fsynced, then ``os.replace`` — a crash mid-save leaves the old fil
 from __future__ import annotations
 
 import json
+import math
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,7 @@ from glassnet.activations import from_dict as activation_from_dict
 from glassnet.errors import GlassnetError
 from glassnet.fileio import atomic_write
 from glassnet.layers import Dense
+from glassnet.limits import check_fits
 from glassnet.network import Network
 
 Array = np.ndarray
@@ -41,8 +45,6 @@ FORMAT = "glassnet-model"
 VERSION = 1
 #: The JSON description may not be larger than this (checked before reading it).
 MAX_META_BYTES = 16 * 1024 * 1024
-#: Room for the .npy header beyond an array's data bytes.
-NPY_HEADER_SLACK = 4096
 
 
 @dataclass
@@ -129,69 +131,171 @@ def _bad(expected: str, got: str, field: str | None = None) -> GlassnetError:
     return GlassnetError(expected, got=got, field=field)
 
 
+# -- reading .npz without trusting it ------------------------------------------------------
+#: Errors the zip, zlib and npy layers raise for damaged input (never a bug of ours).
+_DAMAGE = (
+    zipfile.BadZipFile,
+    OSError,
+    EOFError,
+    ValueError,
+    KeyError,
+    NotImplementedError,  # a compression method zipfile does not know
+    RuntimeError,  # an encrypted member
+    OverflowError,
+    struct.error,
+    zlib.error,
+)
+
+
+def _npy_header(f: Any) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """(shape, fortran_order, dtype) from an .npy header; ``f`` is left at the data."""
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(f)
+    if version == (2, 0):
+        return np.lib.format.read_array_header_2_0(f)
+    raise ValueError(f"npy format version {version}")
+
+
+class NpzReader:
+    """An ``.npz`` opened for reading without trusting it.
+
+    Opening reads only the zip's directory and each member's ``.npy`` header, and refuses
+    (GlassnetError) anything that is not plain numeric arrays: names that repeat or are
+    not ``NAME.npy``, object, structured or sub-array dtypes, a header that does not parse,
+    a member whose size on disk is not exactly its header plus its shape's bytes (a
+    truncated member, or a small one declaring a huge shape), and members that together
+    would not fit in memory.  So :meth:`read` allocates only what was checked, and the
+    declared shapes (``headers``) can be compared with what is expected *before* reading.
+    Nothing is ever unpickled.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self._zip = zipfile.ZipFile(self.path)
+        except _DAMAGE as err:
+            raise _bad(
+                "expected an .npz file (a zip of arrays)",
+                f"a file that is not a whole zip archive ({err})",
+            ) from None
+        try:
+            self.headers = self._headers()
+        except BaseException:
+            self._zip.close()
+            raise
+
+    def _headers(self) -> dict[str, tuple[tuple[int, ...], np.dtype, bool]]:
+        infos = self._zip.infolist()
+        names = [i.filename for i in infos]
+        if len(set(names)) != len(names):
+            raise _bad("expected each array once", "a name stored twice", "arrays")
+        self._infos = {}
+        headers = {}
+        total = 0
+        for info in infos:
+            if not info.filename.endswith(".npy"):
+                raise _bad("expected only .npy arrays", repr(info.filename)[:60], "arrays")
+            key = info.filename[: -len(".npy")]
+            try:
+                with self._zip.open(info) as f:
+                    shape, fortran, dtype = _npy_header(f)
+                    header_bytes = f.tell()
+            except _DAMAGE as err:
+                raise _bad(
+                    "expected plain numeric arrays in a whole file",
+                    f"{type(err).__name__}: {err}",
+                    key,
+                ) from None
+            if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
+                raise _bad("expected plain numeric arrays (never objects)", str(dtype), key)
+            nbytes = math.prod(shape) * dtype.itemsize
+            if header_bytes + nbytes != info.file_size:
+                raise _bad(
+                    f"expected {header_bytes + nbytes} bytes for shape {shape} {dtype}",
+                    f"{info.file_size} bytes",
+                    key,
+                )
+            total += nbytes
+            self._infos[key] = info
+            headers[key] = (tuple(shape), dtype, bool(fortran))
+        check_fits(total, "the arrays")
+        return headers
+
+    def read(self, key: str) -> Array:
+        """The array ``key`` (its size already checked against its header)."""
+        shape, dtype, fortran = self.headers[key]
+        buf = bytearray(math.prod(shape) * dtype.itemsize)
+        try:
+            with self._zip.open(self._infos[key]) as f:
+                _npy_header(f)
+                view = memoryview(buf)
+                got = 0
+                while got < len(buf):
+                    chunk = f.read(min(len(buf) - got, 1 << 24))
+                    if not chunk:
+                        raise EOFError("the member ends early")
+                    view[got : got + len(chunk)] = chunk
+                    got += len(chunk)
+                f.read()  # to the end: zipfile checks the CRC there
+        except _DAMAGE as err:
+            raise _bad(
+                "expected plain numeric arrays in a whole file",
+                f"{type(err).__name__}: {err}",
+                key,
+            ) from None
+        a = np.frombuffer(buf, dtype=dtype)
+        return a.reshape(shape, order="F" if fortran else "C")
+
+    def close(self) -> None:
+        self._zip.close()
+
+    def __enter__(self) -> NpzReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def _load(path: Path) -> Saved:
     if not path.is_file():
-        raise _bad("expected a glassnet model file (.npz)", "no such file")
-    try:
-        with zipfile.ZipFile(path) as zf:
-            sizes = {i.filename: i.file_size for i in zf.infolist()}
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
         raise _bad(
-            "expected a glassnet model file (.npz, a zip of arrays)",
-            f"a file that is not a whole zip archive ({err})",
-        ) from None
-    if "meta.npy" not in sizes:
-        raise _bad(
-            "expected a 'meta' entry (the architecture)", f"entries {sorted(sizes)[:8]}", "meta"
+            "expected a glassnet model file (.npz)",
+            "a folder" if path.is_dir() else "no such file",
         )
-    if sizes["meta.npy"] > MAX_META_BYTES:
-        raise _bad(f"expected at most {MAX_META_BYTES} bytes", f"{sizes['meta.npy']}", "meta")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            meta = _read_meta(_read(npz, "meta", sizes, None))
-            expected = _expected_arrays(meta)
-            keys = set(npz.files) - {"meta"}
-            if keys != set(expected):
-                missing, extra = sorted(set(expected) - keys), sorted(keys - set(expected))
-                raise _bad(
-                    "expected exactly the arrays the architecture describes",
-                    f"missing {missing or 'none'}, unexpected {extra or 'none'}",
-                    "arrays",
-                )
-            arrays = {key: _read(npz, key, sizes, spec) for key, spec in expected.items()}
-    except GlassnetError:
-        raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as err:
-        # allow_pickle=False raises ValueError for object arrays; damage raises the rest.
-        raise _bad(
-            "expected plain numeric arrays in a whole file",
-            f"{type(err).__name__}: {err}",
-        ) from None
-    return _build(meta, arrays)
-
-
-def _read(
-    npz: Any, key: str, sizes: dict[str, int], spec: tuple[tuple[int, ...], str] | None
-) -> Array:
-    """One member, its stored size checked against its declared shape *before* reading."""
-    if spec is not None:
-        shape, dtype = spec
-        limit = int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize + NPY_HEADER_SLACK
-        if sizes.get(f"{key}.npy", 0) > limit:
+    with NpzReader(path) as npz:
+        if "meta" not in npz.headers:
             raise _bad(
-                f"expected at most {limit} bytes for shape {shape}", f"{sizes[f'{key}.npy']}", key
+                "expected a 'meta' entry (the architecture)",
+                f"entries {sorted(npz.headers)[:8]}",
+                "meta",
             )
-    a = npz[key]
-    if spec is None:
-        if a.dtype != np.uint8 or a.ndim != 1:
-            raise _bad("expected UTF-8 bytes", f"{a.dtype} shape {a.shape}", key)
-        return a
-    shape, dtype = spec
-    if a.dtype != np.dtype(dtype) or a.shape != shape:
-        raise _bad(f"expected {dtype} shaped {shape}", f"{a.dtype} shaped {a.shape}", key)
-    if not np.isfinite(a).all():
-        raise _bad("expected finite numbers", "NaN or inf", key)
-    return a
+        shape, dtype, _ = npz.headers["meta"]
+        if dtype != np.uint8 or len(shape) != 1:
+            raise _bad("expected UTF-8 bytes", f"{dtype} shape {shape}", "meta")
+        if shape[0] > MAX_META_BYTES:
+            raise _bad(f"expected at most {MAX_META_BYTES} bytes", f"{shape[0]}", "meta")
+        meta = _read_meta(npz.read("meta"))
+        expected = _expected_arrays(meta)
+        keys = set(npz.headers) - {"meta"}
+        if keys != set(expected):
+            missing, extra = sorted(set(expected) - keys), sorted(keys - set(expected))
+            raise _bad(
+                "expected exactly the arrays the architecture describes",
+                f"missing {missing or 'none'}, unexpected {extra or 'none'}",
+                "arrays",
+            )
+        for key, (want_shape, want_dtype) in expected.items():
+            shape, dtype, _ = npz.headers[key]
+            if dtype != np.dtype(want_dtype) or shape != want_shape:
+                raise _bad(
+                    f"expected {want_dtype} shaped {want_shape}", f"{dtype} shaped {shape}", key
+                )
+        arrays = {key: npz.read(key) for key in expected}
+    for key, a in arrays.items():
+        if not np.isfinite(a).all():
+            raise _bad("expected finite numbers", "NaN or inf", key)
+    return _build(meta, arrays)
 
 
 def _read_meta(raw: Array) -> dict[str, Any]:

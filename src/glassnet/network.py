@@ -273,6 +273,10 @@ def mlp(
             got=repr(sizes),
             field="sizes",
         )
+    from glassnet.limits import check_fits  # before allocating: sizes may be a typo
+
+    n_params = sum(int(a) * int(b) + int(b) for a, b in itertools.pairwise(sizes))
+    check_fits(n_params * np.dtype(dtype).itemsize, "the weights", field="sizes")
     given = None if isinstance(init, str) else explicit_weights(init, sizes, dtype)
     rng = np.random.default_rng(seed)
     layers = []

@@ -26,6 +26,7 @@ shipped inside the package.
 from __future__ import annotations
 
 import math
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -38,6 +39,7 @@ from glassnet.activations import ACTIVATIONS, get_activation
 from glassnet.errors import GlassnetError
 from glassnet.init import INITS, init_weights
 from glassnet.layers import Dense
+from glassnet.limits import MAX_TEXT_BYTES, check_fits, check_nesting
 from glassnet.losses import LOSSES
 from glassnet.network import Network
 
@@ -105,27 +107,50 @@ def load_spec(source: str | Path, *, extra_keys: set[str] | None = None) -> Spec
     name = str(source)
     path = example_path(name) if name in EXAMPLES else Path(name)
     label = name if name in EXAMPLES else str(path)
+    text = read_text(path, label, "a spec file (TOML) or 'seed'")
+    return parse_spec(text, label, extra_keys=extra_keys)
+
+
+def read_text(path: Path, label: str, kind: str) -> str:
+    """The UTF-8 text of a hand-written file, refused (GlassnetError naming ``label``) when
+    it is missing, a folder, not a regular file (a device or pipe could block or never
+    end), larger than :data:`~glassnet.limits.MAX_TEXT_BYTES`, or not UTF-8."""
     try:
-        text = path.read_bytes().decode("utf-8")
+        info = path.stat()
     except FileNotFoundError:
-        raise GlassnetError(
-            "expected a spec file (TOML) or 'seed'", got="no such file", file=label
-        ) from None
-    except IsADirectoryError:
-        raise GlassnetError("expected a spec file (TOML)", got="a folder", file=label) from None
-    except UnicodeDecodeError:
-        raise GlassnetError(
-            "expected UTF-8 text (TOML)", got="undecodable bytes", file=label
-        ) from None
+        raise GlassnetError(f"expected {kind}", got="no such file", file=label) from None
     except OSError as err:
         raise GlassnetError(
             "expected a readable file", got=err.strerror or str(err), file=label
         ) from None
-    return parse_spec(text, label, extra_keys=extra_keys)
+    if stat.S_ISDIR(info.st_mode):
+        raise GlassnetError(f"expected {kind}", got="a folder", file=label)
+    if not stat.S_ISREG(info.st_mode):
+        raise GlassnetError(f"expected {kind}", got="not a regular file", file=label)
+    if info.st_size > MAX_TEXT_BYTES:
+        raise GlassnetError(
+            f"expected at most {MAX_TEXT_BYTES} bytes", got=f"{info.st_size}", file=label
+        )
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_TEXT_BYTES + 1)  # the file may have grown since stat
+    except OSError as err:
+        raise GlassnetError(
+            "expected a readable file", got=err.strerror or str(err), file=label
+        ) from None
+    if len(data) > MAX_TEXT_BYTES:
+        raise GlassnetError(f"expected at most {MAX_TEXT_BYTES} bytes", got="more", file=label)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise GlassnetError(
+            "expected UTF-8 text (TOML)", got="undecodable bytes", file=label
+        ) from None
 
 
 def parse_spec(text: str, label: str = "<spec>", *, extra_keys: set[str] | None = None) -> Spec:
     """Parse spec text; every problem is a :class:`GlassnetError` naming ``label``."""
+    check_nesting(text, file=label)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -194,6 +219,7 @@ def _build(data: dict[str, Any], label: str, extra_keys: set[str]) -> Spec:
         layers.append(layer)
         n_in = layer.n_out
     network = Network(layers)
+    check_fits(8 * trace_numbers(network, x.shape[0]), "the step's trace", field="layers")
     if y.shape[1] != network.layers[-1].n_out:
         raise GlassnetError(
             f"expected {network.layers[-1].n_out} numbers per row (the last layer's units)",
@@ -221,6 +247,18 @@ def _build(data: dict[str, Any], label: str, extra_keys: set[str]) -> Spec:
         description=description,
         values=values,
     )
+
+
+def trace_numbers(network: Network, batch: int) -> int:
+    """How many numbers a trace of one step over ``batch`` samples holds (an upper bound:
+    W, dW, W_new, b, db, b_new per layer; x, z, a, dL_da, delta and da_dz per sample —
+    da_dz a full Jacobian for softmax), doubled for the rounded copies of hand mode."""
+    total = 0
+    for layer in network.layers:
+        n_in, n_out = layer.n_in, layer.n_out
+        jacobian = n_out * n_out if not layer.activation.elementwise else n_out
+        total += 3 * (n_in * n_out + n_out) + batch * (n_in + 4 * n_out + jacobian)
+    return 2 * total
 
 
 def _layer(ld: Any, n_in: int, rng: np.random.Generator, default_init: str, total: int) -> Dense:

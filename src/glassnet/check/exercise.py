@@ -3,6 +3,7 @@ worksheet listing every quantity to fill in, and the answer key (read from the t
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,6 +53,10 @@ def make_exercise(
         )
     if decimals not in (1, 2):
         raise GlassnetError("expected 1 or 2", got=str(decimals), field="--decimals")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise GlassnetError("expected a whole number ≥ 0", got=repr(seed), field="--seed")
+    if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr < math.inf:
+        raise GlassnetError("expected a positive finite number", got=repr(lr), field="--lr")
     n_layers = len(sizes) - 1
     acts = activations or ["sigmoid"] * (n_layers - 1) + ["softmax"]
     if len(acts) != n_layers:

@@ -119,10 +119,17 @@ def _diag(a: Array) -> Array:
     return np.diagonal(a, axis1=1, axis2=2)
 
 
+def check_rtol(rtol: float) -> float:
+    """A relative tolerance must be a positive finite number."""
+    if not (np.isfinite(rtol) and rtol > 0):
+        raise GlassnetError("expected a positive number", got=repr(rtol), field="--rtol")
+    return rtol
+
+
 def check(sheet: Worksheet, *, rtol: float | None = None) -> Report:
     """Mark every value of ``sheet``."""
-    if rtol is not None and not (np.isfinite(rtol) and rtol > 0):
-        raise GlassnetError("expected a positive number", got=repr(rtol), field="--rtol")
+    if rtol is not None:
+        check_rtol(rtol)
     ctx = Context.from_worksheet(sheet)
     own = sheet.own()
     given = {k: g.value for k, g in own.items()}

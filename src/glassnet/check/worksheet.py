@@ -27,8 +27,9 @@ from typing import Any
 import numpy as np
 
 from glassnet.errors import GlassnetError
+from glassnet.limits import check_nesting
 from glassnet.notation import seed_aliases, split_name
-from glassnet.spec import EXAMPLES, Spec, example_path, load_spec, parse_spec
+from glassnet.spec import EXAMPLES, Spec, example_path, load_spec, parse_spec, read_text
 
 Array = np.ndarray
 #: A quantity: (kind, layer).  Kinds per layer: W, b, z, a, da_dz, dL_da, delta, dW, db,
@@ -233,6 +234,7 @@ def parse_worksheet(
     text: str, label: str = "<worksheet>", *, base: Path | None = None
 ) -> Worksheet:
     """Parse worksheet text (a spec with ``[values]``, or ``spec = ...`` and ``[values]``)."""
+    check_nesting(text, file=label)
     try:
         data = tomllib.loads(text, parse_float=Written)
     except tomllib.TOMLDecodeError as err:
@@ -277,22 +279,5 @@ def load_worksheet(source: str | Path) -> Worksheet:
     else:
         path = Path(name)
         label = str(path)
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise GlassnetError(
-            "expected a worksheet file (TOML) or 'seed'", got="no such file", file=label
-        ) from None
-    except IsADirectoryError:
-        raise GlassnetError(
-            "expected a worksheet file (TOML)", got="a folder", file=label
-        ) from None
-    except UnicodeDecodeError:
-        raise GlassnetError(
-            "expected UTF-8 text (TOML)", got="undecodable bytes", file=label
-        ) from None
-    except OSError as err:
-        raise GlassnetError(
-            "expected a readable file", got=err.strerror or str(err), file=label
-        ) from None
+    text = read_text(path, label, "a worksheet file (TOML) or 'seed'")
     return parse_worksheet(text, label, base=path.parent)

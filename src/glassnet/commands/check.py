@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from glassnet.errors import GlassnetError
-from glassnet.fileio import atomic_write_text
+from glassnet.fileio import atomic_write_text, check_writable
 
 
 def register(sub: Any) -> None:
@@ -18,7 +18,13 @@ def register(sub: Any) -> None:
         "'seed' for the seed tutorial's printed numbers): ok, follows from an earlier "
         "error, or wrong, with the mistake that reproduces it.  See docs/check.md.",
     )
-    p.add_argument("worksheet", metavar="WORKSHEET", help="worksheet file (TOML) or 'seed'")
+    p.add_argument(
+        "worksheet",
+        metavar="WORKSHEET",
+        nargs="+",
+        help="worksheet file (TOML), a folder of them, or 'seed'; with several, each bad "
+        "file is listed with its error and the others are still marked",
+    )
     p.add_argument("--json", action="store_true", help="print the marking as JSON")
     p.add_argument("--all", action="store_true", help="list every number, not only those not ok")
     p.add_argument("--rtol", type=float, help="relative tolerance instead of the written digits")
@@ -48,9 +54,14 @@ def _run_check(args: argparse.Namespace) -> int:
     from glassnet.check import check_worksheet
     from glassnet.check.report import print_report, to_html, to_json, to_markdown
 
+    sources = _expand(args.worksheet)
+    if len(sources) != 1 or Path(args.worksheet[0]).is_dir():
+        return _run_batch(args, sources)
     if args.format and not args.output:
         raise GlassnetError("expected -o FILE with --format", got="no -o", field="--output")
-    report = check_worksheet(args.worksheet, rtol=args.rtol)
+    if args.format:
+        check_writable(args.output, field="-o")
+    report = check_worksheet(sources[0], rtol=args.rtol)
     if args.format:
         text = to_markdown(report) if args.format == "md" else to_html(report)
         atomic_write_text(args.output, text, field="-o")
@@ -61,6 +72,64 @@ def _run_check(args: argparse.Namespace) -> int:
         return 0
     print_report(report, everything=args.all)
     return 0
+
+
+def _expand(names: list[str]) -> list[str]:
+    """Each argument as given, a folder as its ``*.toml`` files (sorted)."""
+    out: list[str] = []
+    for name in names:
+        path = Path(name)
+        out.extend(sorted(str(p) for p in path.glob("*.toml")) if path.is_dir() else [name])
+    return out
+
+
+def _run_batch(args: argparse.Namespace, sources: list[str]) -> int:
+    """Mark every worksheet; list each that cannot be read on one line of stderr;
+    end with a summary line.  Exit status 2 if any could not be read."""
+    import json
+    import sys
+
+    from glassnet.check import check_worksheet
+    from glassnet.check.report import print_report, summary_line
+
+    if args.format or args.output:
+        raise GlassnetError(
+            "expected one worksheet with --format/-o (a report document is per worksheet)",
+            got=f"{len(sources)} worksheets",
+            field="--format",
+        )
+    if args.rtol is not None:  # a bad option is one error, not one per file
+        from glassnet.check.marking import check_rtol
+
+        check_rtol(args.rtol)
+    if not sources:
+        raise GlassnetError("expected worksheets (*.toml)", got="none", file=args.worksheet[0])
+    results: list[dict[str, Any]] = []
+    failed = 0
+    for source in sources:
+        try:
+            report = check_worksheet(source, rtol=args.rtol)
+        except GlassnetError as err:
+            failed += 1
+            message = str(err.with_file(source))
+            if not message.startswith(source):  # e.g. the spec a worksheet names is bad
+                message = f"{source}: {message}"
+            print(f"glassnet: error: {message}", file=sys.stderr)
+            results.append({"file": source, "error": message})
+            continue
+        if args.json:
+            results.append({"file": source, "report": report.to_dict()})
+        else:
+            print(f"== {source}")
+            print_report(report, everything=args.all)
+            results.append({"file": source, "summary": summary_line(report)})
+    marked = len(sources) - failed
+    line = f"marked {marked} of {len(sources)} worksheets; {failed} could not be read"
+    if args.json:
+        print(json.dumps({"worksheets": results, "marked": marked, "failed": failed}, indent=2))
+    else:
+        print(line + (" (listed on stderr)" if failed else ""))
+    return 2 if failed else 0
 
 
 def _run_exercise(args: argparse.Namespace) -> int:
@@ -75,6 +144,8 @@ def _run_exercise(args: argparse.Namespace) -> int:
     acts = args.activations.split(",") if args.activations else None
     ex = make_exercise(sizes, acts, args.loss, seed=args.seed, lr=args.lr, decimals=args.decimals)
     out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise GlassnetError("expected a folder", got="a file", file=str(out), field="--output")
     files = {
         "exercise.toml": ex.spec_text,
         "worksheet.toml": ex.worksheet_text,
@@ -88,7 +159,17 @@ def _run_exercise(args: argparse.Namespace) -> int:
                     got="it exists",
                     file=str(out / name),
                 )
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise GlassnetError(
+            "expected a folder that can be made",
+            got=f"{type(err).__name__}: {err.strerror or err}",
+            file=str(out),
+            field="--output",
+        ) from None
+    for name in files:  # all three or none: fail before the first is written
+        check_writable(out / name, field="--output")
     for name, text in files.items():
         atomic_write_text(out / name, text)
         print(f"wrote {out / name}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from typing import Any
 
 from glassnet.errors import GlassnetError
@@ -57,7 +58,10 @@ def register(sub: Any) -> None:
 
 def parse_rows(text: str, field: str) -> list[list[float]]:
     """``"0.1,0.2;0.3,0.4"`` or a JSON list -> rows of floats."""
+    from glassnet.limits import check_nesting
+
     text = text.strip()
+    check_nesting(text, field=field)
     try:
         value = (
             json.loads(text)
@@ -122,6 +126,9 @@ def _run_step(args: argparse.Namespace) -> int:
 def _run_gradcheck(args: argparse.Namespace) -> int:
     from glassnet.gradcheck import gradcheck
 
+    for flag, value in (("--eps", args.eps), ("--tolerance", args.tolerance)):
+        if not (math.isfinite(value) and value > 0):
+            raise GlassnetError("expected a positive finite number", got=repr(value), field=flag)
     spec = _load(args)
     rows = gradcheck(spec.network, spec.x, spec.y, spec.loss, eps=args.eps)
     worst = max(rows, key=lambda r: r.max_rel_error)

@@ -4,13 +4,12 @@ or a Jupyter notebook)."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from glassnet.errors import GlassnetError
-from glassnet.fileio import atomic_write_text
+from glassnet.fileio import atomic_write_text, check_writable
 
 _SUFFIX_FORMAT = {
     ".md": "md",
@@ -65,17 +64,7 @@ def _format(args: argparse.Namespace) -> str:
 
 def _check_output(path: str) -> Path:
     """Fail before any work if FILE cannot be written (nothing is created)."""
-    out = Path(path)
-    if out.is_dir():
-        raise GlassnetError("expected a file to write", got="a folder", field="-o")
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise GlassnetError(
-            "expected a file in an existing folder", got=f"no folder {str(parent)!r}", field="-o"
-        )
-    if not os.access(parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
-        raise GlassnetError("expected a writable file", got="permission denied", field="-o")
-    return out
+    return check_writable(path, field="-o")
 
 
 def _write(out: Path, text: str) -> None:

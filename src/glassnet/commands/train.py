@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from glassnet.errors import GlassnetError
-from glassnet.fileio import atomic_write, atomic_write_text
+from glassnet.fileio import atomic_write, atomic_write_text, check_writable
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 SCHEDULES = ("none", "step", "cosine")
@@ -108,13 +108,22 @@ def _parse_layers(text: str) -> list[int]:
 
 
 def _check_writable(path: str | None, flag: str) -> None:
-    if path is None:
-        return
-    folder = Path(path).parent
-    if not folder.is_dir():
-        raise GlassnetError("expected an existing folder", got=str(folder), field=flag)
-    if Path(path).is_dir():
-        raise GlassnetError("expected a file name", got=f"a folder {path!r}", field=flag)
+    if path is not None:
+        check_writable(path, field=flag)
+
+
+def _check_training_fits(sizes: list[int], args: argparse.Namespace) -> None:
+    """Refuse, before allocating, a network whose training would not fit in memory:
+    weights, gradients, optimiser state and scratch (about 6 copies of the parameters)
+    and a batch's activations forward and backward (about 4 per unit)."""
+    from itertools import pairwise
+
+    from glassnet.limits import check_fits
+
+    params = sum(a * b + b for a, b in pairwise(sizes))
+    itemsize = 4 if args.dtype == "float32" else 8
+    batch = max(1, min(args.batch_size, 1 << 20))
+    check_fits(itemsize * (6 * params + 4 * batch * sum(sizes)), "training", field="--layers")
 
 
 def _default_checkpoint(out: str) -> str:
@@ -167,8 +176,10 @@ def run_train(args: argparse.Namespace) -> int:
     if isinstance(args.epochs, int) and args.epochs < 1:
         raise GlassnetError("expected a whole number ≥ 1", got=str(args.epochs), field="--epochs")
 
+    if args.seed < 0:
+        raise GlassnetError("expected a whole number ≥ 0", got=str(args.seed), field="--seed")
     if args.resume:
-        saved = io.load_saved(args.resume)
+        saved, _ = _load_model(args.resume)
         net, settings = saved.network, saved.info.get("train")
         if net.train_state is None or not isinstance(settings, dict):
             raise GlassnetError(
@@ -197,6 +208,7 @@ def run_train(args: argparse.Namespace) -> int:
             raise GlassnetError("expected --data (or --resume CKPT)", got="nothing", field="--data")
         hidden = _parse_layers(args.layers)
         ds = load_dataset(args.data, label=args.label, test_size=args.test_size, seed=args.seed)
+        _check_training_fits([ds.n_features, *hidden, ds.n_classes], args)
         net = mlp(
             [ds.n_features, *hidden, ds.n_classes],
             hidden=args.activation,
@@ -345,7 +357,70 @@ def _load_model(path: str):  # -> (Saved, info)
             got="a model without them",
             file=path,
         )
+    _check_info(saved, path)
     return saved, info
+
+
+def _check_info(saved: Any, path: str) -> None:
+    """The model file's description of its data is free JSON: check every part the
+    commands use, so a damaged or hand-made file is refused, not half-used."""
+    import numpy as np
+
+    net, info = saved.network, saved.info
+
+    def bad(expected: str, got: Any, field: str) -> GlassnetError:
+        return GlassnetError(expected, got=repr(got)[:60], file=path, field=field)
+
+    classes = info.get("classes")
+    if (
+        not isinstance(classes, list)
+        or len(classes) != net.sizes[-1]
+        or not all(isinstance(c, str | int) and not isinstance(c, bool) for c in classes)
+    ):
+        raise bad(f"expected {net.sizes[-1]} class names (one per output)", classes, "classes")
+    n_in = net.sizes[0]
+    names = info.get("feature_names")
+    if names is not None and (
+        not isinstance(names, list)
+        or len(names) != n_in
+        or not all(isinstance(n, str) for n in names)
+    ):
+        raise bad(f"expected {n_in} feature names", names, "feature_names")
+    if not isinstance(info.get("label"), str | None):
+        raise bad("expected a column name or null", info.get("label"), "label")
+    for key in ("input_mean", "input_scale"):
+        a = saved.extras[key]
+        if a.shape != (n_in,):
+            raise bad(f"expected {n_in} numbers (one per input)", f"shape {a.shape}", key)
+    if not (saved.extras["input_scale"] > 0).all():
+        raise bad("expected positive spreads", "zero or negative", "input_scale")
+    settings = info.get("train")
+    if settings is None:
+        return
+    ok = (
+        isinstance(settings, dict)
+        and isinstance(settings.get("data"), str)
+        and isinstance(settings.get("label"), str | None)
+        and isinstance(settings.get("test_size"), float)
+        and 0 < settings["test_size"] < 1
+        and isinstance(settings.get("seed"), int)
+        and not isinstance(settings["seed"], bool)
+        and settings["seed"] >= 0
+        and isinstance(settings.get("batch_size"), int)
+        and settings["batch_size"] >= 1
+        and isinstance(settings.get("validation_split"), int | float)
+        and 0 <= settings["validation_split"] < 1
+        and isinstance(settings.get("patience"), int | None)
+        and (settings["patience"] is None or settings["patience"] >= 1)
+        and np.isfinite(settings["validation_split"])
+    )
+    if not ok:
+        raise bad(
+            "expected the training settings {data, label, test_size, seed, batch_size, "
+            "validation_split, patience}",
+            settings,
+            "train",
+        )
 
 
 def _encode(raw: Any, classes: list[Any], file: str) -> Any:
