@@ -261,7 +261,11 @@ def _load(path: Path) -> Saved:
     if not path.is_file():
         raise _bad(
             "expected a glassnet model file (.npz)",
-            "a folder" if path.is_dir() else "no such file",
+            "a folder"
+            if path.is_dir()
+            else "no such file"
+            if not path.exists()
+            else "not a regular file",
         )
     with NpzReader(path) as npz:
         if "meta" not in npz.headers:

@@ -130,7 +130,10 @@ def _run_gradcheck(args: argparse.Namespace) -> int:
         if not (math.isfinite(value) and value > 0):
             raise GlassnetError("expected a positive finite number", got=repr(value), field=flag)
     spec = _load(args)
-    rows = gradcheck(spec.network, spec.x, spec.y, spec.loss, eps=args.eps)
+    try:
+        rows = gradcheck(spec.network, spec.x, spec.y, spec.loss, eps=args.eps)
+    except GlassnetError as err:
+        raise err.with_file(spec.path) from None
     worst = max(rows, key=lambda r: r.max_rel_error)
     for r in rows:
         print(
