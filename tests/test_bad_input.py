@@ -19,7 +19,6 @@ import pickle
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from glassnet import cli
 
@@ -44,8 +43,10 @@ def _write_fixtures(d: Path) -> dict[str, str]:
     f["rows"] = str(rows)
     model = d / "model.npz"
     code = cli.main(
-        ["train", "--data", str(data), "--layers", "4", "--epochs", "2", "--no-progress"]
-        + ["--json", "--out", str(model), "--checkpoint", str(d / "model.ckpt.npz")]
+        [
+            *("train", "--data", str(data), "--layers", "4", "--epochs", "2", "--no-progress"),
+            *("--json", "--out", str(model), "--checkpoint", str(d / "model.ckpt.npz")),
+        ]
     )
     assert code == 0
     f["model"] = str(model)
