@@ -209,27 +209,20 @@ def load_torch_model(path: str | Path) -> Network:
             file=label,
         ) from None
     layers: list[Dense] = []
+    used: set[str] = set()
     for pos, mod in enumerate(arch):
         kind = mod.get("type") if isinstance(mod, dict) else None
         where = f"module {pos} ({kind})"
         if kind not in _SUPPORTED:
             raise GlassnetError(
                 f"expected only {', '.join(_SUPPORTED)} modules",
-                got=repr(kind),
+                got=repr(kind)[:60],
                 file=label,
                 field=where,
             )
         if kind == "Linear":
-            W, b = tensors.get(f"{pos}.weight"), tensors.get(f"{pos}.bias")
-            shape = (mod.get("out_features"), mod.get("in_features"))
-            if W is None or b is None or W.shape != shape or b.shape != (shape[0],):
-                raise GlassnetError(
-                    f"expected tensors {pos}.weight {shape} and {pos}.bias",
-                    got="missing or of another shape",
-                    file=label,
-                    field=where,
-                )
-            layers.append(Dense(W.T.copy(), b.copy(), "identity"))
+            layers.append(_linear_from_file(tensors, pos, mod, label, where))
+            used |= {f"{pos}.weight", f"{pos}.bias"}
         elif kind != "Identity":
             if not layers or layers[-1].activation.name != "identity":
                 raise GlassnetError(
@@ -239,12 +232,62 @@ def load_torch_model(path: str | Path) -> Network:
                     field=where,
                 )
             name = next(k for k, v in _TORCH_MODULES.items() if v == kind)
-            options = {"slope": float(mod["negative_slope"])} if kind == "LeakyReLU" else {}
-            layers[-1].activation = get_activation(name, **options)
+            options = {}
+            if kind == "LeakyReLU":
+                slope = mod.get("negative_slope")
+                if isinstance(slope, bool) or not isinstance(slope, int | float):
+                    raise GlassnetError(
+                        "expected a number 'negative_slope'",
+                        got=repr(slope)[:60],
+                        file=label,
+                        field=where,
+                    )
+                options = {"slope": float(slope)}
+            try:
+                layers[-1].activation = get_activation(name, **options)
+            except GlassnetError as err:
+                raise GlassnetError(err.expected, got=err.got, file=label, field=where) from None
+    if set(tensors) != used:
+        raise GlassnetError(
+            "expected only the tensors the architecture names",
+            got=f"also {sorted(set(tensors) - used)[:4]}",
+            file=label,
+        )
     try:
         return Network(layers)
     except GlassnetError as err:
         raise err.with_file(label) from None
+
+
+def _linear_from_file(
+    tensors: dict[str, Array], pos: int, mod: dict[str, Any], label: str, where: str
+) -> Dense:
+    """One Linear module's weight (out, in) and bias, checked: shapes as declared, float32
+    or float64, finite."""
+    W, b = tensors.get(f"{pos}.weight"), tensors.get(f"{pos}.bias")
+    shape = (mod.get("out_features"), mod.get("in_features"))
+    if W is None or b is None or W.shape != shape or b.shape != (shape[0],):
+        raise GlassnetError(
+            f"expected tensors {pos}.weight {shape} and {pos}.bias",
+            got="missing or of another shape",
+            file=label,
+            field=where,
+        )
+    if W.dtype not in (np.float32, np.float64) or b.dtype != W.dtype:
+        raise GlassnetError(
+            "expected float32 or float64 tensors of one dtype",
+            got=f"{W.dtype} and {b.dtype}",
+            file=label,
+            field=where,
+        )
+    if W.size == 0 or not (np.isfinite(W).all() and np.isfinite(b).all()):
+        raise GlassnetError(
+            "expected finite numbers, at least one unit and input",
+            got=f"shape {W.shape}" if W.size == 0 else "NaN or inf",
+            file=label,
+            field=where,
+        )
+    return Dense(W.T.copy(), b.copy(), "identity")
 
 
 # -- ONNX --------------------------------------------------------------------------------

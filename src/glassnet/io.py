@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+import tokenize
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -157,6 +158,11 @@ def _npy_header(f: Any) -> tuple[tuple[int, ...], bool, np.dtype]:
     raise ValueError(f"npy format version {version}")
 
 
+#: What numpy's .npy header parser (a Python literal, read with tokenize and ast) raises
+#: for a crafted header: found by fuzzing (a TokenError escaped np.load too).
+_BAD_HEADER = (tokenize.TokenError, SyntaxError, RecursionError, TypeError)
+
+
 class NpzReader:
     """An ``.npz`` opened for reading without trusting it.
 
@@ -201,7 +207,7 @@ class NpzReader:
                 with self._zip.open(info) as f:
                     shape, fortran, dtype = _npy_header(f)
                     header_bytes = f.tell()
-            except _DAMAGE as err:
+            except (*_DAMAGE, *_BAD_HEADER) as err:
                 raise _bad(
                     "expected plain numeric arrays in a whole file",
                     f"{type(err).__name__}: {err}",

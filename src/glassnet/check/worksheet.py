@@ -258,7 +258,12 @@ def parse_worksheet(
                 field="spec",
             )
         path = ref if ref in EXAMPLES or base is None else str(base / ref)
-        spec = load_spec(path)
+        try:
+            spec = load_spec(path)
+        except GlassnetError as err:  # name the worksheet first: it is what was given
+            raise GlassnetError(
+                "expected the spec it names to load", got=str(err), file=label, field="spec"
+            ) from None
         for key in ("name", "description"):
             if isinstance(data.get(key), str):
                 setattr(spec, key, data[key])
