@@ -44,6 +44,9 @@ Array = np.ndarray
 
 FORMAT = "glassnet-model"
 VERSION = 1
+#: glassnet stores model files uncompressed (ratio 1); a member inflating more than this
+#: is refused before it is inflated (random floats deflate by less than 2:1).
+MAX_RATIO = 20.0
 #: The JSON description may not be larger than this (checked before reading it).
 MAX_META_BYTES = 16 * 1024 * 1024
 
@@ -176,8 +179,9 @@ class NpzReader:
     Nothing is ever unpickled.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, max_ratio: float | None = None) -> None:
         self.path = Path(path)
+        self.max_ratio = max_ratio
         try:
             self._zip = zipfile.ZipFile(self.path)
         except _DAMAGE as err:
@@ -203,6 +207,14 @@ class NpzReader:
             if not info.filename.endswith(".npy"):
                 raise _bad("expected only .npy arrays", repr(info.filename)[:60], "arrays")
             key = info.filename[: -len(".npy")]
+            ratio = info.file_size / max(info.compress_size, 1)
+            if self.max_ratio is not None and ratio > self.max_ratio:
+                # a zip bomb: refused from the directory, before a byte is inflated
+                raise _bad(
+                    f"expected a member compressed at most {self.max_ratio:g}:1",
+                    f"{info.file_size} bytes from {info.compress_size} ({ratio:.0f}:1)",
+                    key,
+                )
             try:
                 with self._zip.open(info) as f:
                     shape, fortran, dtype = _npy_header(f)
@@ -273,7 +285,7 @@ def _load(path: Path) -> Saved:
             if not path.exists()
             else "not a regular file",
         )
-    with NpzReader(path) as npz:
+    with NpzReader(path, max_ratio=MAX_RATIO) as npz:
         if "meta" not in npz.headers:
             raise _bad(
                 "expected a 'meta' entry (the architecture)",
@@ -418,15 +430,19 @@ def _train_state(training: dict[str, Any], arrays: dict[str, Array], net: Networ
     rng = np.random.default_rng()
     try:
         rng.bit_generator.state = _get(training, "rng", dict)
-    except (TypeError, ValueError, KeyError) as err:
+    except (TypeError, ValueError, KeyError, OverflowError) as err:
         raise _bad("expected a PCG64 random state", str(err)[:60], "meta.training.rng") from None
     loss = _get(training, "loss", str)
     net.check_loss(loss)
+    seed, epoch = _get(training, "seed", int), _get(training, "epoch", int)
+    for name, value in (("seed", seed), ("epoch", epoch)):
+        if value < 0:  # a negative seed would reach numpy's seeding as a ValueError
+            raise _bad("expected a whole number ≥ 0", repr(value), f"meta.training.{name}")
     return TrainState(
         optimizer=opt,
         loss=loss,
-        seed=_get(training, "seed", int),
+        seed=seed,
         rng=rng,
-        epoch=_get(training, "epoch", int),
+        epoch=epoch,
         history=History.from_dict(_get(training, "history", dict)),
     )
