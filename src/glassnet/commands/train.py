@@ -258,6 +258,14 @@ def run_train(args: argparse.Namespace) -> int:
             patience=settings["patience"],
             callbacks=callbacks,
         )
+    except GlassnetError as err:
+        if err.field == "loss" and os.path.exists(ckpt_path):  # diverged: say what is kept
+            raise GlassnetError(
+                f"{err.expected}; {ckpt_path} holds epoch {net.train_state.epoch}",
+                got=err.got,
+                field="loss",
+            ) from None
+        raise
     except KeyboardInterrupt:
         print(
             f"glassnet: interrupted; continue with --resume {ckpt_path} "
