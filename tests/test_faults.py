@@ -222,3 +222,30 @@ def test_diverging_training_stops_naming_epoch_and_batch_and_keeps_the_checkpoin
     net = gn.load(ckpt)
     assert net.train_state.epoch == kept
     assert all(np.isfinite(p).all() for p in net.parameters())
+
+
+def test_same_seed_same_bits_with_checkpoints_early_stopping_and_progress(tmp_path, capsys):
+    """Extends test_train's progress/callback case: saving every epoch, an EarlyStopping
+    that never fires and a progress bar change nothing in the weights or the stream."""
+    import glassnet as gn
+    from glassnet.training import EarlyStopping
+
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(60, 4)), np.arange(60) % 3
+    runs = []
+    for extra in (
+        {},
+        {
+            "progress": True,
+            "callbacks": [Checkpoint(str(tmp_path / "c.npz")), EarlyStopping(patience=1000)],
+        },
+    ):
+        net = gn.mlp([4, 6, 3], seed=1)
+        net.fit(X, y, epochs=4, seed=5, validation_split=0.25, optimizer="rmsprop", **extra)
+        runs.append(net)
+    for a, b in zip(runs[0].parameters(), runs[1].parameters(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert (
+        runs[0].train_state.rng.bit_generator.state == runs[1].train_state.rng.bit_generator.state
+    )
+    capsys.readouterr()

@@ -208,3 +208,66 @@ def test_huge_declared_sizes_are_refused_before_allocating(units):
     )
     with pytest.raises(gn.GlassnetError, match="parameters"):
         gn.parse_spec(text, "big.toml")
+
+
+# -- worksheets (the parser and the marker) ------------------------------------------------
+def _sheet_text() -> str:
+    from glassnet.check.exercise import make_exercise
+
+    ex = make_exercise([2, 2, 2], ["tanh", "softmax"], None, seed=3)
+    return ex.spec_text + "\n[values]\nloss = 0.7\nz1 = [0.1, -0.2]\ndelta2 = [0.3, -0.3]\n"
+
+
+SHEET = _sheet_text()
+
+
+def _marks_or_glassnet_error(text: str) -> None:
+    from glassnet.check import check, parse_worksheet
+
+    try:
+        sheet = parse_worksheet(text, "fuzz-sheet.toml")
+        check(sheet)
+    except gn.GlassnetError as err:
+        assert "\n" not in str(err) and str(err).startswith("fuzz-sheet.toml"), str(err)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_mutated_worksheet_text(data):
+    text = SHEET
+    for _ in range(data.draw(st.integers(1, 4))):
+        pos = data.draw(st.integers(0, len(text)))
+        chunk = data.draw(st.sampled_from(["[", "]", ",", "=", "\n", '"', "@", "-1e999", "nan"]))
+        text = text[:pos] + chunk + text[pos + data.draw(st.integers(0, 3)) :]
+    _marks_or_glassnet_error(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    name=st.sampled_from(
+        [
+            "z1",
+            "a2",
+            "dW1",
+            "db2",
+            "da1_dz1",
+            "delta2",
+            "loss",
+            "loss_terms",
+            "output",
+            "W2_new",
+            "h1_in",
+            "O_out",
+            "dW_jk",
+            "z9",
+            "x",
+            "y",
+            "dW0",
+            "nope",
+        ]
+    ),
+    tag=st.sampled_from(["", "@copy", "@", "@@"]),
+    value=toml_values,
+)
+def test_worksheet_with_any_value_under_any_name(name, tag, value):
+    _marks_or_glassnet_error(f'{SHEET}"{name}{tag}" = {_toml(value)}\n')
