@@ -63,15 +63,8 @@ def test_check_a_worksheet_on_a_torch_model(tmp_path, seed_model_spec):
     # Values worked by hand from the seed's definitions (tests/test_seed.py has the
     # independent computation): h1_in = x @ W_ij + 1 = [1.35, 1.27, 1.8];
     # O_out = softmax(O_in) = [0.19845, 0.28536, 0.51620].
-    sheet.write_text(
-        seed_model_spec.read_text()
-        + "
-[values]
-h1_in = [1.35, 1.27, 1.8]
-"
-        + "O_out = [0.19845, 0.28536, 0.51620]
-"
-    )
+    values = "[values]\nh1_in = [1.35, 1.27, 1.8]\nO_out = [0.19845, 0.28536, 0.51620]\n"
+    sheet.write_text(seed_model_spec.read_text() + "\n" + values)
     r = run("check", str(sheet), "--json")
     assert r.returncode == 0, r.stderr
     import json
