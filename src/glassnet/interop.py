@@ -53,6 +53,19 @@ def _torch() -> Any:
     return torch
 
 
+def _safetensors(sub: str = "") -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module("safetensors" + (f".{sub}" if sub else ""))
+    except ImportError:
+        raise GlassnetError(
+            "expected safetensors to be installed (pip install 'glassnet[torch]')",
+            got="no module named safetensors",
+            field="safetensors",
+        ) from None
+
+
 # -- PyTorch -----------------------------------------------------------------------------
 def _activation_module(act: Activation) -> Any:
     nn = _torch().nn
@@ -166,7 +179,7 @@ def save_torch_model(net: Network, path: str | Path) -> None:
     ``"0.weight"``, ``"0.bias"``, ...) in safetensors, the architecture in its metadata.
     Load it in PyTorch with ``safetensors.torch.load_file`` + the architecture, or with
     :func:`load_torch_model`."""
-    from safetensors.numpy import save
+    save = _safetensors("numpy").save
 
     tensors: dict[str, Array] = {}
     arch = torch_architecture(net)
@@ -181,8 +194,8 @@ def save_torch_model(net: Network, path: str | Path) -> None:
 
 def load_torch_model(path: str | Path) -> Network:
     """Read a file written by :func:`save_torch_model` (no torch needed, nothing unpickled)."""
-    from safetensors import SafetensorError, safe_open
-
+    st = _safetensors()
+    SafetensorError, safe_open = st.SafetensorError, st.safe_open
     label = str(path)
     try:
         with safe_open(label, framework="numpy") as f:
@@ -291,15 +304,43 @@ def _linear_from_file(
 
 
 # -- ONNX --------------------------------------------------------------------------------
-def to_onnx(net: Network, *, opset: int = 17) -> Any:
+def to_onnx(
+    net: Network,
+    *,
+    opset: int = 17,
+    input_mean: Array | None = None,
+    input_scale: Array | None = None,
+) -> Any:
     """An ``onnx.ModelProto``: input ``x`` (batch, n_in), output ``y`` (batch, n_out);
     per layer MatMul with W (n_in, n_out), Add b, then Relu / LeakyRelu / Sigmoid / Tanh /
-    Softmax(axis=-1).  Weights are stored as float32 (ONNX's common type)."""
+    Softmax(axis=-1).  Weights are stored as float32 (ONNX's common type).
+
+    With ``input_mean`` and ``input_scale`` (the standardisation ``glassnet train`` saves),
+    the graph starts with (x − mean) / scale, so it takes raw features as ``glassnet
+    predict`` does."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     nodes, inits = [], []
     current = "x"
+    if (input_mean is None) != (input_scale is None):
+        raise GlassnetError(
+            "expected both input_mean and input_scale, or neither",
+            got="only one",
+            field="standardisation",
+        )
+    if input_mean is not None and input_scale is not None:
+        for name, v in (("input_mean", input_mean), ("input_scale", input_scale)):
+            if np.shape(v) != (net.sizes[0],):
+                raise GlassnetError(
+                    f"expected {net.sizes[0]} numbers (one per input)",
+                    got=f"shape {np.shape(v)}",
+                    field=name,
+                )
+            inits.append(numpy_helper.from_array(np.asarray(v, dtype=np.float32), name))
+        nodes.append(helper.make_node("Sub", ["x", "input_mean"], ["x_centred"], name="centre"))
+        nodes.append(helper.make_node("Div", ["x_centred", "input_scale"], ["x_std"], name="scale"))
+        current = "x_std"
     for lyr, layer in enumerate(net.layers, start=1):
         w, b, z = f"W{lyr}", f"b{lyr}", f"z{lyr}"
         inits.append(numpy_helper.from_array(layer.W.astype(np.float32), w))
@@ -335,8 +376,38 @@ def to_onnx(net: Network, *, opset: int = 17) -> Any:
     return model
 
 
-def export_onnx(net: Network, path: str | Path, *, opset: int = 17) -> None:
+def export_onnx(
+    net: Network,
+    path: str | Path,
+    *,
+    opset: int = 17,
+    input_mean: Array | None = None,
+    input_scale: Array | None = None,
+) -> None:
     """Write :func:`to_onnx`'s model to ``path`` atomically."""
-    model = to_onnx(net, opset=opset)
+    model = to_onnx(net, opset=opset, input_mean=input_mean, input_scale=input_scale)
     data = model.SerializeToString()
     atomic_write_bytes(path, data)
+
+
+# -- any model file ----------------------------------------------------------------------
+MODEL_SUFFIXES: tuple[str, ...] = (".npz", ".safetensors")
+
+
+def load_any_model(path: str | Path) -> tuple[Network, dict[str, Array]]:
+    """A network from a glassnet model (``.npz``) or a PyTorch model file
+    (``.safetensors``), with the glassnet model's extras (e.g. input standardisation)."""
+    label = str(path)
+    suffix = Path(label).suffix.lower()
+    if suffix == ".safetensors":
+        return load_torch_model(label), {}
+    if suffix == ".npz":
+        from glassnet import io
+
+        saved = io.load_saved(label)
+        return saved.network, dict(saved.extras)
+    raise GlassnetError(
+        f"expected a model file ({', '.join(MODEL_SUFFIXES)})",
+        got=f"suffix {suffix or '(none)'!r}",
+        file=label,
+    )

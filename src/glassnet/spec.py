@@ -48,6 +48,7 @@ Array = np.ndarray
 #: Bundled examples, by name.
 EXAMPLES: tuple[str, ...] = ("seed",)
 TOP_KEYS = {
+    "model",
     "loss",
     "lr",
     "input",
@@ -198,27 +199,10 @@ def _build(data: dict[str, Any], label: str, extra_keys: set[str]) -> Spec:
         raise GlassnetError(
             f"expected one of {', '.join(INITS)}", got=repr(default_init), field="init"
         )
-    layers_data = _require(data, "layers")
-    if not isinstance(layers_data, list) or not layers_data:
-        raise GlassnetError(
-            "expected one or more [[layers]] tables", got=_kind(layers_data), field="layers"
-        )
-    rng = np.random.default_rng(seed)
-    layers: list[Dense] = []
-    n_in = x.shape[1]
-    total = 0
-    for index, ld in enumerate(layers_data, start=1):
-        try:
-            layer = _layer(ld, n_in, rng, default_init, total)
-        except GlassnetError as err:
-            if err.layer is None:
-                err.layer = index
-                err.args = (err._message(),)
-            raise
-        total += layer.W.size + layer.b.size
-        layers.append(layer)
-        n_in = layer.n_out
-    network = Network(layers)
+    if "model" in data:
+        network = _model_network(data, label, x.shape[1])
+    else:
+        network = _layers_network(data, x.shape[1], seed, default_init)
     check_fits(8 * trace_numbers(network, x.shape[0]), "the step's trace", field="layers")
     if y.shape[1] != network.layers[-1].n_out:
         raise GlassnetError(
@@ -259,6 +243,62 @@ def trace_numbers(network: Network, batch: int) -> int:
         jacobian = n_out * n_out if not layer.activation.elementwise else n_out
         total += 3 * (n_in * n_out + n_out) + batch * (n_in + 4 * n_out + jacobian)
     return 2 * total
+
+
+def _layers_network(data: dict[str, Any], n_in: int, seed: int, default_init: str) -> Network:
+    """The network of the spec's [[layers]] tables."""
+    layers_data = _require(data, "layers")
+    if not isinstance(layers_data, list) or not layers_data:
+        raise GlassnetError(
+            "expected one or more [[layers]] tables", got=_kind(layers_data), field="layers"
+        )
+    rng = np.random.default_rng(seed)
+    layers: list[Dense] = []
+    total = 0
+    for index, ld in enumerate(layers_data, start=1):
+        try:
+            layer = _layer(ld, n_in, rng, default_init, total)
+        except GlassnetError as err:
+            if err.layer is None:
+                err.layer = index
+                err.args = (err._message(),)
+            raise
+        total += layer.W.size + layer.b.size
+        layers.append(layer)
+        n_in = layer.n_out
+    return Network(layers)
+
+
+def _model_network(data: dict[str, Any], label: str, n_in: int) -> Network:
+    """The network of a model file named by ``model`` (relative to the spec's folder): a
+    glassnet ``.npz`` model or a PyTorch ``.safetensors`` model file (see interop)."""
+    if "layers" in data:
+        raise GlassnetError(
+            "expected either 'model' or [[layers]], not both", got="both", field="model"
+        )
+    name = data["model"]
+    if not isinstance(name, str) or not name:
+        raise GlassnetError("expected the path of a model file", got=_kind(name), field="model")
+    path = Path(name)
+    if not path.is_absolute():
+        path = Path(label).parent / path
+    from glassnet.interop import load_any_model
+
+    try:
+        network, _ = load_any_model(path)
+    except GlassnetError as err:
+        if err.field is None:
+            err.field = "model"
+            err.args = (err._message(),)
+        raise
+    network = network.copy(np.float64)
+    if network.layers[0].n_in != n_in:
+        raise GlassnetError(
+            f"expected inputs of {network.layers[0].n_in} numbers (the model's)",
+            got=str(n_in),
+            field="input",
+        )
+    return network
 
 
 def _layer(ld: Any, n_in: int, rng: np.random.Generator, default_init: str, total: int) -> Dense:
