@@ -132,6 +132,7 @@ GOOD = {
     "train": ["--data", "{data}", "--epochs", "1", "--no-progress", "--out", "{d}/new.npz"],
     "evaluate": ["{model}"],
     "predict": ["{model}", "{rows}"],
+    "export": ["{model}", "--format", "npz", "-o", "{d}/exported.npz"],
 }
 #: (command, index in GOOD[command] of the file argument, its extension)
 FILE_ARGS = [
@@ -143,6 +144,9 @@ FILE_ARGS = [
     ("evaluate", 0, "npz"),
     ("predict", 0, "npz"),
     ("predict", 1, "csv"),
+    ("export", 0, "npz"),
+    ("export", 0, "safetensors"),
+    ("export", 0, "toml"),
 ]
 EXTRA_FILE_CASES = [
     # worse than junk: limits, values that make no sense, unsafe model files
@@ -227,6 +231,7 @@ BAD_OPTIONS = {
     ],
     "evaluate": [["--data", "{d}/absent.csv"], ["--data", "mnist"]],
     "predict": [["--nope"]],
+    "export": [["--format", "pdf"]],
 }
 #: (command, the option naming an output file, or None for a positional after GOOD)
 OUTPUTS = [
@@ -236,6 +241,7 @@ OUTPUTS = [
     ("train", "--checkpoint"),
     ("train", "--plot"),
     ("predict", "-o"),
+    ("export", "-o"),
 ]
 
 
@@ -260,7 +266,11 @@ def _known_cases(d: Path, unwritable: str) -> list[list[str]]:
     for command, flag in OUTPUTS:
         suffix = ".png" if flag == "--plot" else ".md"
         for out in _bad_outputs(d, unwritable, suffix):
-            argv = [a for a in GOOD[command] if a not in ("--out", "{d}/new.npz")]
+            argv = [
+                a
+                for a in GOOD[command]
+                if a not in ("--out", "{d}/new.npz", "-o", "{d}/exported.npz")
+            ]
             extra = ["--format", "md"] if command == "check" else []
             if command == "train" and flag != "--out":
                 extra += ["--out", "{d}/new.npz"]
