@@ -21,7 +21,10 @@ def check_error(err: Exception, label: str) -> None:
 
 def scratch_file(suffix: str) -> str:
     """One file per fuzzing process, rewritten for every input (in RAM when possible)."""
-    folder = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    # run.py gives a folder it removes afterwards (libFuzzer may exit without atexit)
+    folder = os.environ.get("GLASSNET_FUZZ_TMP")
+    if folder is None and os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
+        folder = "/dev/shm"
     fd, path = tempfile.mkstemp(prefix="glassnet-fuzz-", suffix=suffix, dir=folder)
     os.close(fd)
     atexit.register(_remove, path)

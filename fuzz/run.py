@@ -14,6 +14,7 @@ every target finished clean.  Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -29,7 +30,10 @@ TARGETS = ("spec", "worksheet", "model", "torch")
 def run_target(
     name: str, runs: int, *, timeout: int, rss_mb: int, artifacts: Path, seed: int
 ) -> dict[str, object]:
-    with tempfile.TemporaryDirectory(prefix=f"glassnet-corpus-{name}-") as corpus:
+    with (
+        tempfile.TemporaryDirectory(prefix=f"glassnet-corpus-{name}-") as corpus,
+        tempfile.TemporaryDirectory(prefix="glassnet-fuzz-tmp-") as scratch,
+    ):
         for f in (HERE / f"seeds_{name}").iterdir():
             shutil.copy(f, corpus)
         cmd = [
@@ -45,7 +49,8 @@ def run_target(
             corpus,
         ]
         start = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE)
+        env = {**os.environ, "GLASSNET_FUZZ_TMP": scratch}
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE, env=env)
         seconds = time.perf_counter() - start
         n_corpus = len(list(Path(corpus).iterdir()))
     log = proc.stdout + proc.stderr
