@@ -39,19 +39,7 @@ def atomic_write(
     Any OSError (no folder, no permission, disk full) becomes a GlassnetError naming the
     file; the old file, if any, is left as it was and no temporary file remains.
     """
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    if target.is_dir():
-        raise GlassnetError(
-            "expected a file to write", got="a folder", file=str(target), field=field
-        )
-    if not folder.is_dir():
-        raise GlassnetError(
-            "expected a file in an existing folder",
-            got=f"no folder {str(folder)!r}",
-            file=str(target),
-            field=field,
-        )
+    target, folder = _target_and_folder(path, field)
     tmp: str | None = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
@@ -80,19 +68,7 @@ def check_writable(path: str | Path, *, field: str | None = None) -> Path:
     written by :func:`atomic_write`: a folder, no such folder, or a folder where no file
     can be created (probed by creating and removing a temporary file, which also holds
     for root, whom permission bits do not stop, and for read-only mounts)."""
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    if target.is_dir():
-        raise GlassnetError(
-            "expected a file to write", got="a folder", file=str(target), field=field
-        )
-    if not folder.is_dir():
-        raise GlassnetError(
-            "expected a file in an existing folder",
-            got=f"no folder {str(folder)!r}",
-            file=str(target),
-            field=field,
-        )
+    target, folder = _target_and_folder(path, field)
     try:
         fd, probe = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
         os.close(fd)
@@ -115,6 +91,24 @@ def atomic_write_text(path: str | Path, content: str, *, field: str | None = Non
 def atomic_write_bytes(path: str | Path, content: bytes, *, field: str | None = None) -> None:
     """Write ``content`` to ``path`` atomically."""
     atomic_write(path, lambda f: f.write(content), field=field)
+
+
+def _target_and_folder(path: str | Path, field: str | None) -> tuple[Path, Path]:
+    """``path`` and its folder, after checking it names a file in an existing folder."""
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise GlassnetError(
+            "expected a file to write", got="a folder", file=str(target), field=field
+        )
+    if not folder.is_dir():
+        raise GlassnetError(
+            "expected a file in an existing folder",
+            got=f"no folder {str(folder)!r}",
+            file=str(target),
+            field=field,
+        )
+    return target, folder
 
 
 def _fsync_folder(folder: Path) -> None:

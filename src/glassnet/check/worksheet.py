@@ -30,25 +30,14 @@ from glassnet.errors import GlassnetError
 from glassnet.limits import check_nesting
 from glassnet.notation import seed_aliases, split_name
 from glassnet.spec import EXAMPLES, Spec, example_path, load_spec, parse_spec, read_text
+from glassnet.trace import LAYER_FIELDS
 
 Array = np.ndarray
 #: A quantity: (kind, layer).  Kinds per layer: W, b, z, a, da_dz, dL_da, delta, dW, db,
 #: W_new, b_new; whole-step kinds (layer 0): x, y, loss_terms, loss, output.
 Key = tuple[str, int]
 
-LAYER_KINDS: tuple[str, ...] = (
-    "W",
-    "b",
-    "z",
-    "a",
-    "da_dz",
-    "dL_da",
-    "delta",
-    "dW",
-    "db",
-    "W_new",
-    "b_new",
-)
+LAYER_KINDS: tuple[str, ...] = ("W", "b", *LAYER_FIELDS)
 STEP_KINDS: tuple[str, ...] = ("x", "y", "loss_terms", "loss", "output")
 #: Names of the bundled worksheets (``glassnet check seed``).
 WORKSHEETS: dict[str, str] = {"seed": "seed_worksheet"}
