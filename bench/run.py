@@ -34,11 +34,15 @@ TARGET_VS_SKLEARN = 2.0
 OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
-def worker_env(keep_openblas: bool) -> dict[str, str]:
+def worker_env(keep_openblas: bool, threads: int | None) -> dict[str, str]:
     env = dict(os.environ)
     if not keep_openblas:
         for var in OPENBLAS_VARS:
             env.pop(var, None)
+    if threads:
+        # numpy's OpenBLAS reads this; torch is then given as many (workers.numpy_threads).
+        env["OPENBLAS_NUM_THREADS"] = str(threads)
+        env["OMP_NUM_THREADS"] = str(threads)
     return env
 
 
@@ -300,17 +304,27 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help=f"pass {' and '.join(OPENBLAS_VARS)} on to the workers",
     )
+    ap.add_argument(
+        "--threads",
+        type=int,
+        help="BLAS threads for every contender (default: numpy's default, all cores)",
+    )
     args = ap.parse_args(argv)
     rounds = args.rounds or (2 if args.quick else 5)
     rows = args.rows or (20000 if args.quick else 60000)
     parts = set((args.only or "throughput,digits,seed,startup,profile,memory").split(","))
-    env = worker_env(args.keep_openblas_env)
+    env = worker_env(args.keep_openblas_env, args.threads)
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
     res: dict[str, Any] = {
-        "settings": {"rounds": rounds, "rows": rows, "quick": args.quick},
+        "settings": {
+            "rounds": rounds,
+            "rows": rows,
+            "quick": args.quick,
+            "threads": args.threads or "default",
+        },
         "machine": {
             "platform": platform.platform(),
             "processor": platform.processor(),

@@ -72,7 +72,7 @@ def blas_info(contender: str) -> dict[str, Any]:
         info["torch_mkl"] = bool(torch.backends.mkl.is_available())
         info["torch_mkldnn"] = bool(torch.backends.mkldnn.is_available())
         info["torch_blas"] = next(
-            (line.strip() for line in torch.__config__.show().splitlines() if "BLAS_INFO" in line),
+            (w.strip(",") for w in torch.__config__.show().split() if w.startswith("BLAS_INFO=")),
             "",
         )
     return info
