@@ -40,6 +40,17 @@ class Activation:
         """delta = dL/dz from dL/da (the chain rule through this activation)."""
         return dL_da * self.derivative(z, a)
 
+    def forward_into(self, z: Array, out: Array) -> Array:
+        """:meth:`forward` written into ``out`` (the training loop's buffer).  Subclasses
+        override it to skip the temporary; the numbers are the same either way."""
+        out[...] = self.forward(z)
+        return out
+
+    def backward_into(self, z: Array, a: Array, dL_da: Array, out: Array) -> Array:
+        """:meth:`backward` written into ``out`` (which may be ``dL_da`` itself)."""
+        out[...] = self.backward(z, a, dL_da)
+        return out
+
     def vjp(self, da_dz: Array, dL_da: Array) -> Array:
         """delta from a recorded local derivative: dL_da·da_dz elementwise, or
         ``delta_j = Σ_i dL_da_i · J_ij`` with the full Jacobian.  The traced step uses
@@ -83,7 +94,14 @@ class ReLU(Activation):
         return (z > 0).astype(z.dtype)
 
     def backward(self, z: Array, a: Array, dL_da: Array) -> Array:
-        return np.where(z > 0, dL_da, 0).astype(dL_da.dtype, copy=False)
+        # dL_da · 1[z > 0]: the product the traced step forms with the recorded derivative.
+        return dL_da * (z > 0)
+
+    def forward_into(self, z: Array, out: Array) -> Array:
+        return np.maximum(z, 0, out=out)
+
+    def backward_into(self, z: Array, a: Array, dL_da: Array, out: Array) -> Array:
+        return np.multiply(dL_da, z > 0, out=out)
 
 
 class LeakyReLU(Activation):
@@ -134,6 +152,9 @@ class Tanh(Activation):
     def forward(self, z: Array) -> Array:
         return np.tanh(z)
 
+    def forward_into(self, z: Array, out: Array) -> Array:
+        return np.tanh(z, out=out)
+
     def derivative(self, z: Array, a: Array) -> Array:
         return 1 - a * a
 
@@ -152,6 +173,13 @@ class Softmax(Activation):
     def forward(self, z: Array) -> Array:
         e = np.exp(z - z.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
+
+    def forward_into(self, z: Array, out: Array) -> Array:
+        # The same three steps as forward, each in place in out.
+        np.subtract(z, z.max(axis=1, keepdims=True), out=out)
+        np.exp(out, out=out)
+        out /= out.sum(axis=1, keepdims=True)
+        return out
 
     def derivative(self, z: Array, a: Array) -> Array:
         n = a.shape[1]

@@ -35,6 +35,19 @@ class Grads(NamedTuple):
     delta: Array
 
 
+class Buffers(NamedTuple):
+    """Arrays one layer writes into on the training fast path, allocated once per
+    ``fit`` for the largest batch (a smaller last batch uses the first rows): z, a and
+    delta (batch, n_out), dx (batch, n_in) or None for the first layer, dW and db."""
+
+    z: Array
+    a: Array
+    delta: Array
+    dx: Array | None
+    dW: Array
+    db: Array
+
+
 class Dense:
     """A fully connected layer with its activation.
 
@@ -73,23 +86,62 @@ class Dense:
         z += self.b
         return z
 
-    def forward(self, x: Array) -> tuple[Array, Cache]:
-        """a = f(x @ W + b); returns a (batch, n_out) and the cache backward needs."""
-        z = self.pre_activation(x)
-        a = self.activation.forward(z)
+    def forward(self, x: Array, out: Buffers | None = None) -> tuple[Array, Cache]:
+        """a = f(x @ W + b); returns a (batch, n_out) and the cache backward needs.
+
+        With ``out`` (the training loop's buffers) z and a are written into them
+        instead of new arrays — the same operations, so the same numbers."""
+        if out is None:
+            z = self.pre_activation(x)
+            a = self.activation.forward(z)
+            return a, Cache(x, z, a)
+        m = x.shape[0]
+        z = np.matmul(x, self.W, out=out.z[:m])
+        z += self.b
+        a = self.activation.forward_into(z, out.a[:m])
         return a, Cache(x, z, a)
 
-    def backward(self, cache: Cache, dL_da: Array, *, need_dx: bool = True) -> Grads:
+    def backward(
+        self, cache: Cache, dL_da: Array, *, need_dx: bool = True, out: Buffers | None = None
+    ) -> Grads:
         """Chain rule through the activation, then through x @ W + b."""
-        delta = self.activation.backward(cache.z, cache.a, dL_da)
-        return self.backward_from_delta(cache, delta, need_dx=need_dx)
+        if out is None:
+            delta = self.activation.backward(cache.z, cache.a, dL_da)
+        else:
+            delta = self.activation.backward_into(
+                cache.z, cache.a, dL_da, out.delta[: dL_da.shape[0]]
+            )
+        return self.backward_from_delta(cache, delta, need_dx=need_dx, out=out)
 
-    def backward_from_delta(self, cache: Cache, delta: Array, *, need_dx: bool = True) -> Grads:
-        """Given delta = dL/dz: dW = xᵀ·delta, db = Σ_samples delta, dL/dx = delta·Wᵀ."""
-        dW = cache.x.T @ delta
-        db = delta.sum(axis=0)
-        dx = delta @ self.W.T if need_dx else None
+    def backward_from_delta(
+        self, cache: Cache, delta: Array, *, need_dx: bool = True, out: Buffers | None = None
+    ) -> Grads:
+        """Given delta = dL/dz: dW = xᵀ·delta, db = Σ_samples delta, dL/dx = delta·Wᵀ.
+        With ``out``, the results are written into the layer's buffers."""
+        if out is None:
+            dW = cache.x.T @ delta
+            db = delta.sum(axis=0)
+            dx = delta @ self.W.T if need_dx else None
+            return Grads(dx, dW, db, delta)
+        dW = np.matmul(cache.x.T, delta, out=out.dW)
+        db = np.sum(delta, axis=0, out=out.db)
+        dx = None
+        if need_dx and out.dx is not None:
+            dx = np.matmul(delta, self.W.T, out=out.dx[: delta.shape[0]])
         return Grads(dx, dW, db, delta)
+
+    def buffers(self, batch: int, *, need_dx: bool = True) -> Buffers:
+        """Fresh :class:`Buffers` for batches of up to ``batch`` rows."""
+        rows = (batch, self.n_out)
+        dtype = self.W.dtype
+        return Buffers(
+            z=np.empty(rows, dtype),
+            a=np.empty(rows, dtype),
+            delta=np.empty(rows, dtype),
+            dx=np.empty((batch, self.n_in), dtype) if need_dx else None,
+            dW=np.empty_like(self.W),
+            db=np.empty_like(self.b),
+        )
 
     def __repr__(self) -> str:
         return f"Dense({self.n_in} -> {self.n_out}, {self.activation.describe()})"

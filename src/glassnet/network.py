@@ -20,7 +20,7 @@ import numpy as np
 from glassnet.activations import Activation
 from glassnet.errors import GlassnetError
 from glassnet.init import explicit_weights, init_weights
-from glassnet.layers import Cache, Dense, Grads
+from glassnet.layers import Buffers, Cache, Dense, Grads
 from glassnet.losses import Loss, get_loss, is_fused_pair
 
 Array = np.ndarray
@@ -125,57 +125,90 @@ class Network:
             a, _ = layer.forward(a)
         return a
 
-    def forward_caches(self, x: Array) -> list[Cache]:
-        """Forward pass keeping every layer's cache (x, z, a)."""
+    def forward_caches(self, x: Array, buffers: Sequence[Buffers] | None = None) -> list[Cache]:
+        """Forward pass keeping every layer's cache (x, z, a); with ``buffers`` (one per
+        layer, from :meth:`buffers`) z and a are written into them."""
         caches = []
         a = x
-        for layer in self.layers:
-            a, cache = layer.forward(a)
+        for index, layer in enumerate(self.layers):
+            a, cache = layer.forward(a, buffers[index] if buffers is not None else None)
             caches.append(cache)
         return caches
 
     def backward(
-        self, caches: list[Cache], dL_da: Array | None = None, *, delta: Array | None = None
+        self,
+        caches: list[Cache],
+        dL_da: Array | None = None,
+        *,
+        delta: Array | None = None,
+        buffers: Sequence[Buffers] | None = None,
     ) -> list[Grads]:
         """The reverse loop.  Start from dL/da_L, or from delta_L when it is known
-        (the fused softmax + cross-entropy gradient).  Returns Grads per layer, in order."""
+        (the fused softmax + cross-entropy gradient).  Returns Grads per layer, in order;
+        with ``buffers`` they are views of those buffers."""
         grads: list[Grads] = [None] * len(self.layers)  # type: ignore[list-item]
         for index in range(len(self.layers) - 1, -1, -1):
             layer, cache = self.layers[index], caches[index]
+            out = buffers[index] if buffers is not None else None
             need_dx = index > 0
             if delta is not None:
-                g = layer.backward_from_delta(cache, delta, need_dx=need_dx)
+                g = layer.backward_from_delta(cache, delta, need_dx=need_dx, out=out)
                 delta = None
             else:
-                g = layer.backward(cache, dL_da, need_dx=need_dx)  # type: ignore[arg-type]
+                g = layer.backward(cache, dL_da, need_dx=need_dx, out=out)  # type: ignore[arg-type]
             grads[index] = g
             dL_da = g.dx
         return grads
 
+    def buffers(self, batch: int) -> list[Buffers]:
+        """Per-layer :class:`~glassnet.layers.Buffers` for batches of up to ``batch`` rows
+        (the first layer gets no dx: nothing needs dL/dx of the data)."""
+        return [layer.buffers(batch, need_dx=i > 0) for i, layer in enumerate(self.layers)]
+
     def forward_backward(
-        self, x: Array, y: Array, loss: str | Loss, *, fused: bool = False
+        self,
+        x: Array,
+        y: Array,
+        loss: str | Loss,
+        *,
+        fused: bool = False,
+        buffers: Sequence[Buffers] | None = None,
     ) -> tuple[Array, float, list[Grads]]:
         """Output p (batch, n_out), loss value and every layer's gradients, without a trace.
 
         With ``fused`` and a softmax output under cross-entropy, delta_L = (p − y)/batch
         directly — the product of dL/dp and the softmax Jacobian, simplified (tested
         equal).  Only valid when every target row sums to 1: the caller checks that once.
+        With ``buffers`` (see :meth:`buffers`; the training loop's) every intermediate
+        and gradient is written into them instead of new arrays: the same operations in
+        the same order, so the same numbers, without allocating.
         """
         loss_obj = get_loss(loss)
-        caches = self.forward_caches(x)
+        caches = self.forward_caches(x, buffers)
         p = caches[-1].a
         value = loss_obj.value(p, y)
         if fused and is_fused_pair(self.output_activation, loss_obj):
-            grads = self.backward(caches, delta=(p - y) / p.shape[0])
+            if buffers is None:
+                delta = (p - y) / p.shape[0]
+            else:
+                delta = np.subtract(p, y, out=buffers[-1].delta[: p.shape[0]])
+                delta /= p.shape[0]
+            grads = self.backward(caches, delta=delta, buffers=buffers)
         else:
-            grads = self.backward(caches, loss_obj.grad(p, y))
+            grads = self.backward(caches, loss_obj.grad(p, y), buffers=buffers)
         return p, value, grads
 
     def loss_and_grads(
-        self, x: Array, y: Array, loss: str | Loss, *, fused: bool = False
+        self,
+        x: Array,
+        y: Array,
+        loss: str | Loss,
+        *,
+        fused: bool = False,
+        buffers: Sequence[Buffers] | None = None,
     ) -> tuple[float, list[Grads]]:
         """Loss value and every layer's gradients, without a trace (see forward_backward)."""
-        _, value, grads = self.forward_backward(x, y, loss, fused=fused)
+        _, value, grads = self.forward_backward(x, y, loss, fused=fused, buffers=buffers)
         return value, grads
 
     def parameters(self) -> list[Array]:

@@ -252,7 +252,9 @@ def _layers_network(data: dict[str, Any], n_in: int, seed: int, default_init: st
         raise GlassnetError(
             "expected one or more [[layers]] tables", got=_kind(layers_data), field="layers"
         )
-    rng = np.random.default_rng(seed)
+    # The generator is made on first use: numpy.random costs ~10 ms to import, and a
+    # spec that gives every weight (like the seed's) never draws.
+    rng = _LazyRng(seed)
     layers: list[Dense] = []
     total = 0
     for index, ld in enumerate(layers_data, start=1):
@@ -301,7 +303,20 @@ def _model_network(data: dict[str, Any], label: str, n_in: int) -> Network:
     return network
 
 
-def _layer(ld: Any, n_in: int, rng: np.random.Generator, default_init: str, total: int) -> Dense:
+class _LazyRng:
+    """``numpy.random.default_rng(seed)``, created when first asked for."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self._rng: np.random.Generator | None = None
+
+    def get(self) -> np.random.Generator:
+        if self._rng is None:
+            self._rng = np.random.default_rng(self.seed)
+        return self._rng
+
+
+def _layer(ld: Any, n_in: int, rng: _LazyRng, default_init: str, total: int) -> Dense:
     if not isinstance(ld, dict):
         raise GlassnetError("expected a [[layers]] table", got=_kind(ld))
     unknown = sorted(set(ld) - LAYER_KEYS)
@@ -353,7 +368,7 @@ def _layer(ld: Any, n_in: int, rng: np.random.Generator, default_init: str, tota
         init = ld.get("init", default_init)
         if init not in INITS:
             raise GlassnetError(f"expected one of {', '.join(INITS)}", got=repr(init), field="init")
-        W = init_weights(init, n_in, n_out, rng, np.float64)
+        W = init_weights(init, n_in, n_out, rng.get(), np.float64)
     else:
         raise GlassnetError(
             "expected 'weights' (a matrix) or 'units' (a count)", got="neither", field="weights"

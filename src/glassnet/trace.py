@@ -291,6 +291,13 @@ def trace_step(
         trace = _trace_step_unchecked(
             net, x, y, loss=loss, lr=lr, update_bias=update_bias, round_to=round_to
         )
+    # One check over every number first (a single NumPy call, fast); only if it fails,
+    # the search in step order for the first layer and quantity that overflowed.
+    everything = [trace.loss_terms.ravel()]
+    for lt in trace.layers:
+        everything.extend(getattr(lt, name).ravel() for name in _CHECKED)
+    if np.isfinite(np.concatenate(everything)).all():
+        return trace
     for lt in trace.layers:
         for name in ("z", "a"):
             _require_finite(getattr(lt, name), lt.index, name)
@@ -299,6 +306,10 @@ def trace_step(
         for name in ("dL_da", "da_dz", "delta", "dW", "db", "W_new", "b_new"):
             _require_finite(getattr(lt, name), lt.index, name)
     return trace
+
+
+#: Every recorded per-layer quantity that must stay finite.
+_CHECKED = ("z", "a", "dL_da", "da_dz", "delta", "dW", "db", "W_new", "b_new")
 
 
 def _require_finite(v: Array, layer: int | None, name: str) -> None:

@@ -537,6 +537,9 @@ def fit(
     order = np.empty_like(train_idx)
     # Data in another dtype than the network's is gathered as is, then cast into xbuf.
     xraw = np.empty((m_max, X.shape[1]), dtype=X.dtype) if X.dtype != net.dtype else None
+    # Every layer's z, a, delta and gradients go into arrays allocated here, once.
+    buffers = net.buffers(m_max)
+    grad_arrays = [a for b in buffers for a in (b.dW, b.db)]
 
     for cb in calls:
         cb.on_train_begin(net, epochs)
@@ -557,11 +560,11 @@ def fit(
                 m = idx.shape[0]
                 xb = _gather(X, idx, xbuf[:m], xraw)
                 yb = _gather(Y, idx, ybuf[:m], None)
-                p, value, grads = net.forward_backward(xb, yb, loss_obj, fused=fused)
+                p, value, _ = net.forward_backward(xb, yb, loss_obj, fused=fused, buffers=buffers)
                 if not math.isfinite(value):
                     _restore(net, opt, snapshot)
                     _diverged(value, epoch, batch)
-                opt.step(params, [a for g in grads for a in (g.dW, g.db)])
+                opt.step(params, grad_arrays)
                 loss_sum += value * m
                 if labels is not None:
                     correct += int(np.count_nonzero(classes_from_output(net, p) == labels[idx]))

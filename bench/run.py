@@ -1,0 +1,390 @@
+"""glassnet's speed beside PyTorch and scikit-learn, side by side, in one command.
+
+    .venv/bin/python bench/run.py [--quick] [--rounds N] [--out bench/results/NAME.json]
+
+Every measurement runs in its own process (bench/workers.py), contenders alternating
+A B C A B C over several rounds, so no library's idle BLAS threads steal a core from
+the next one; the table shows medians with min–max, and each ratio is computed within
+a round, then its median (and min–max) over rounds is shown.  OPENBLAS_CORETYPE and
+OPENBLAS_L2_SIZE, if set, are removed from the workers' environment (they slow a
+current numpy; the JSON records whether they were set).  See docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+WORKER = HERE / "workers.py"
+CONTENDERS = ("glassnet", "torch", "sklearn")
+BATCHES = (32, 128, 1024)
+#: Targets of issue 6 (glassnet ÷ other, higher is better).
+TARGET_VS_TORCH = {32: 2.0, 128: 1.5, 1024: 1.15}
+TARGET_VS_SKLEARN = 2.0
+OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def worker_env(keep_openblas: bool, threads: int | None) -> dict[str, str]:
+    env = dict(os.environ)
+    if not keep_openblas:
+        for var in OPENBLAS_VARS:
+            env.pop(var, None)
+    if threads:
+        # numpy's OpenBLAS reads this; torch is then given as many (workers.numpy_threads).
+        env["OPENBLAS_NUM_THREADS"] = str(threads)
+        env["OMP_NUM_THREADS"] = str(threads)
+    return env
+
+
+def run_worker(job: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    """Run one measurement in a fresh process; its last stdout line is the JSON result."""
+    out = subprocess.run(
+        [sys.executable, str(WORKER), json.dumps(job)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"worker {job} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def ratios(a: list[float], b: list[float]) -> dict[str, Any]:
+    """a[i]/b[i] per round (same round), summarised."""
+    per_round = [x / y for x, y in zip(a, b, strict=True)]
+    return {**summary(per_round), "rounds": per_round}
+
+
+def loadavg() -> list[float]:
+    return list(os.getloadavg())
+
+
+# -- the measurements -----------------------------------------------------------------------------
+def bench_throughput(rounds: int, rows: int, env: dict[str, str], log) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for batch in BATCHES:
+        per: dict[str, list[float]] = {c: [] for c in CONTENDERS}
+        blas: dict[str, Any] = {}
+        for r in range(rounds):
+            # Alternate the order every round as well (A B C, then C B A, ...).
+            order = CONTENDERS if r % 2 == 0 else CONTENDERS[::-1]
+            for c in order:
+                res = run_worker(
+                    {"task": "throughput", "contender": c, "batch": batch, "n": rows}, env
+                )
+                per[c].append(res["samples_per_s"])
+                blas[c] = res["blas"]
+            log(
+                f"  batch {batch:5d} round {r + 1}: "
+                + "  ".join(f"{c} {per[c][-1]:9.0f}/s" for c in CONTENDERS)
+            )
+        results[str(batch)] = {
+            "samples_per_s": {c: {**summary(v), "rounds": v} for c, v in per.items()},
+            "vs_torch": ratios(per["glassnet"], per["torch"]),
+            "vs_sklearn": ratios(per["glassnet"], per["sklearn"]),
+            "blas": blas,
+        }
+    return results
+
+
+def bench_digits(rounds: int, env: dict[str, str], log) -> dict[str, Any]:
+    per: dict[str, list[float]] = {c: [] for c in CONTENDERS}
+    epochs: dict[str, list[int]] = {c: [] for c in CONTENDERS}
+    for r in range(rounds):
+        order = CONTENDERS if r % 2 == 0 else CONTENDERS[::-1]
+        for c in order:
+            res = run_worker({"task": "digits", "contender": c}, env)
+            if not res["reached"]:
+                raise RuntimeError(f"{c} did not reach the digits accuracy: {res}")
+            per[c].append(res["seconds"])
+            epochs[c].append(res["epochs"])
+        log(
+            f"  digits round {r + 1}: "
+            + "  ".join(f"{c} {per[c][-1]:.3f}s ({epochs[c][-1]} ep)" for c in CONTENDERS)
+        )
+    return {
+        "seconds": {c: {**summary(v), "rounds": v} for c, v in per.items()},
+        "epochs": epochs,
+        # time ratio other ÷ glassnet: how many times faster glassnet reached the accuracy
+        "speedup_vs_torch": ratios(per["torch"], per["glassnet"]),
+        "speedup_vs_sklearn": ratios(per["sklearn"], per["glassnet"]),
+    }
+
+
+def bench_seed_step(rounds: int, repeat: int, env: dict[str, str], log) -> dict[str, Any]:
+    g, t, tr = [], [], []
+    for r in range(rounds):
+        order = ("glassnet", "torch") if r % 2 == 0 else ("torch", "glassnet")
+        for c in order:
+            res = run_worker({"task": "seed_step", "contender": c, "repeat": repeat}, env)
+            if c == "glassnet":
+                g.append(res["us_per_step"])
+            else:
+                t.append(res["us_per_step"])
+                tr.append(res["us_per_step_recording"])
+        log(
+            f"  seed step round {r + 1}: glassnet {g[-1]:.1f} µs  torch {t[-1]:.1f} µs "
+            f"(recording {tr[-1]:.1f} µs)"
+        )
+    return {
+        "us_per_step": {
+            "glassnet": {**summary(g), "rounds": g},
+            "torch": {**summary(t), "rounds": t},
+            "torch_recording": {**summary(tr), "rounds": tr},
+        },
+        "speedup_vs_torch": ratios(t, g),
+        "speedup_vs_torch_recording": ratios(tr, g),
+    }
+
+
+def glassnet_command() -> list[str]:
+    script = Path(sys.executable).parent / "glassnet"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "glassnet"]
+
+
+def bench_startup(reps: int, env: dict[str, str], log) -> dict[str, Any]:
+    """Whole processes, start to finish, alternated; output thrown away."""
+    commands = {
+        "import numpy": [sys.executable, "-c", "import numpy"],
+        "glassnet seed": [*glassnet_command(), "seed"],
+        "glassnet --help": [*glassnet_command(), "--help"],
+    }
+    times: dict[str, list[float]] = {k: [] for k in commands}
+    for name, cmd in commands.items():  # warm the file cache
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, env=env, check=True)
+        del name
+    for _ in range(reps):
+        for name, cmd in commands.items():
+            start = time.perf_counter()
+            subprocess.run(cmd, stdout=subprocess.DEVNULL, env=env, check=True)
+            times[name].append(time.perf_counter() - start)
+    base = times["import numpy"]
+    out = {
+        "seconds": {k: {**summary(v), "rounds": v} for k, v in times.items()},
+        "seed_vs_numpy": ratios(times["glassnet seed"], base),
+        "help_vs_numpy": ratios(times["glassnet --help"], base),
+    }
+    log(
+        "  startup medians: "
+        + "  ".join(f"{k} {statistics.median(v) * 1e3:.0f} ms" for k, v in times.items())
+    )
+    return out
+
+
+# -- the table ---------------------------------------------------------------------------------
+def fmt_range(s: dict[str, float], spec: str = ".0f", scale: float = 1.0) -> str:
+    return f"{s['median'] * scale:{spec}} ({s['min'] * scale:{spec}}–{s['max'] * scale:{spec}})"
+
+
+def table(res: dict[str, Any]) -> str:
+    lines = []
+
+    def row(*cells: str) -> None:
+        lines.append("| " + " | ".join(cells) + " |")
+
+    row("workload", "glassnet", "PyTorch", "scikit-learn", "glassnet ÷ PyTorch", "÷ scikit-learn")
+    row(*["---"] * 6)
+    for batch, r in res["throughput"].items():
+        sp = r["samples_per_s"]
+        row(
+            f"784-256-128-10, batch {batch} (samples/s)",
+            fmt_range(sp["glassnet"]),
+            fmt_range(sp["torch"]),
+            fmt_range(sp["sklearn"]),
+            f"{fmt_range(r['vs_torch'], '.2f')} ≥ {TARGET_VS_TORCH[int(batch)]}",
+            f"{fmt_range(r['vs_sklearn'], '.2f')} ≥ {TARGET_VS_SKLEARN}",
+        )
+    if "digits" in res:
+        d = res["digits"]
+        s = d["seconds"]
+        ep = {c: statistics.median(v) for c, v in d["epochs"].items()}
+        row(
+            "digits 64-64-10 to test acc ≥ 0.97 (ms)",
+            fmt_range(s["glassnet"], ".0f", 1e3) + f", {ep['glassnet']:.0f} ep",
+            fmt_range(s["torch"], ".0f", 1e3) + f", {ep['torch']:.0f} ep",
+            fmt_range(s["sklearn"], ".0f", 1e3) + f", {ep['sklearn']:.0f} ep",
+            fmt_range(d["speedup_vs_torch"], ".2f") + " (time ratio)",
+            fmt_range(d["speedup_vs_sklearn"], ".2f") + " (time ratio)",
+        )
+    if "seed_step" in res:
+        s = res["seed_step"]
+        u = s["us_per_step"]
+        row(
+            "seed 3-3-3-3 traced step, float64 (µs)",
+            fmt_range(u["glassnet"], ".1f"),
+            fmt_range(u["torch"], ".1f")
+            + f"; recording z, a, grads {fmt_range(u['torch_recording'], '.1f')}",
+            "—",
+            f"{fmt_range(s['speedup_vs_torch'], '.2f')} ≥ 5 "
+            f"(vs recording {fmt_range(s['speedup_vs_torch_recording'], '.2f')})",
+            "—",
+        )
+    lines.append("")
+    if "startup" in res:
+        st = res["startup"]
+        sec = st["seconds"]
+        lines.append(
+            "| process, start to finish (ms) | median (min–max) | ÷ import numpy (≤ 1.5) |"
+        )
+        lines.append("| --- | --- | --- |")
+        lines.append(
+            f"| python -c 'import numpy' | {fmt_range(sec['import numpy'], '.0f', 1e3)} | 1 |"
+        )
+        lines.append(
+            f"| glassnet seed | {fmt_range(sec['glassnet seed'], '.0f', 1e3)} | "
+            f"{fmt_range(st['seed_vs_numpy'], '.2f')} |"
+        )
+        lines.append(
+            f"| glassnet --help | {fmt_range(sec['glassnet --help'], '.0f', 1e3)} | "
+            f"{fmt_range(st['help_vs_numpy'], '.2f')} |"
+        )
+        lines.append("")
+    if "profile" in res:
+        p = res["profile"]
+        lines.append(
+            f"Step at batch {p['batch']}: {p['us_per_step']:.0f} µs, of which matrix multiplies "
+            f"{p['us_matmuls']:.0f} µs ({p['matmul_share'] * 100:.0f}%, target ≥ 80%); "
+            f"{p['gflops_step']:.1f} GFLOP/s for the whole step vs {p['gflops_matmuls']:.1f} "
+            "GFLOP/s for its matrix multiplies alone."
+        )
+    if "memory" in res:
+        m = res["memory"]
+        lines.append(
+            f"fit memory ({m['rows']} rows, batch {m['batch']}): data {m['data_mb']:.0f} MB, "
+            f"process {m['rss_before_data_mb']:.0f} MB before the data, "
+            f"{m['rss_before_fit_mb']:.0f} MB before fit, peak {m['peak_rss_mb']:.0f} MB during "
+            f"fit (+{m['fit_extra_mb']:.1f} MB); limit data + 10% + 50 MB = {m['limit_mb']:.0f} MB."
+        )
+    return "\n".join(lines)
+
+
+def blas_lines(res: dict[str, Any]) -> str:
+    out = []
+    first = next(iter(res["throughput"].values()))["blas"]
+    for c, info in first.items():
+        pools = [
+            f"{p['internal_api']} {p['version']} ({p['architecture'] or '-'}, "
+            f"{p['num_threads']} threads, {Path(p['filepath']).name})"
+            for p in info["threadpools"]
+        ]
+        extra = (
+            f"; torch threads {info['torch_threads']}, MKL {info['torch_mkl']}, "
+            f"{info['torch_blas']}"
+            if c == "torch"
+            else ""
+        )
+        out.append(f"- {c}: " + ", ".join(pools) + extra)
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="2 rounds, 20,000 rows: a smoke run")
+    ap.add_argument("--rounds", type=int, help="rounds per workload (default 5, quick 2)")
+    ap.add_argument("--rows", type=int, help="rows of the synthetic data (default 60000)")
+    ap.add_argument("--only", help="comma-separated: throughput,digits,seed,startup,profile,memory")
+    ap.add_argument("--out", help="JSON file (default bench/results/<date-time>.json)")
+    ap.add_argument(
+        "--keep-openblas-env",
+        action="store_true",
+        help=f"pass {' and '.join(OPENBLAS_VARS)} on to the workers",
+    )
+    ap.add_argument(
+        "--threads",
+        type=int,
+        help="BLAS threads for every contender (default: numpy's default, all cores)",
+    )
+    args = ap.parse_args(argv)
+    rounds = args.rounds or (2 if args.quick else 5)
+    rows = args.rows or (20000 if args.quick else 60000)
+    parts = set((args.only or "throughput,digits,seed,startup,profile,memory").split(","))
+    env = worker_env(args.keep_openblas_env, args.threads)
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    res: dict[str, Any] = {
+        "settings": {
+            "rounds": rounds,
+            "rows": rows,
+            "quick": args.quick,
+            "threads": args.threads or "default",
+        },
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "openblas_env_set": {v: os.environ.get(v) for v in OPENBLAS_VARS},
+            "openblas_env_removed_for_workers": not args.keep_openblas_env,
+            "hyperfine": shutil.which("hyperfine"),
+        },
+        "loadavg_start": loadavg(),
+    }
+    import numpy
+    import sklearn
+    import torch
+
+    res["versions"] = {
+        "numpy": numpy.__version__,
+        "torch": torch.__version__,
+        "sklearn": sklearn.__version__,
+    }
+    del torch  # the workers use it; this process only asked its version
+    started = time.perf_counter()
+    if "throughput" in parts:
+        log("throughput (784-256-128-10, one epoch):")
+        res["throughput"] = bench_throughput(rounds, rows, env, log)
+    if "digits" in parts:
+        log("digits to a fixed accuracy:")
+        res["digits"] = bench_digits(rounds, env, log)
+    if "seed" in parts:
+        log("seed traced step:")
+        res["seed_step"] = bench_seed_step(rounds, 1000 if args.quick else 3000, env, log)
+    if "startup" in parts:
+        log("startup:")
+        res["startup"] = bench_startup(5 if args.quick else 15, env, log)
+    if "profile" in parts:
+        log("profile at batch 128:")
+        res["profile"] = run_worker(
+            {"task": "profile", "batch": 128, "steps": 200, "rounds": rounds}, env
+        )
+    if "memory" in parts:
+        log("memory:")
+        res["memory"] = run_worker({"task": "memory", "n": rows, "batch": 128}, env)
+    res["loadavg_end"] = loadavg()
+    res["wall_seconds"] = time.perf_counter() - started
+
+    text = table(res)
+    print(text)
+    if "throughput" in res:
+        print("\nBLAS per contender:\n" + blas_lines(res))
+    print(
+        f"\nload average (1, 5, 15 min) at start {res['loadavg_start']}, "
+        f"at end {res['loadavg_end']}"
+    )
+    res["table"] = text
+    out = Path(args.out) if args.out else HERE / "results" / time.strftime("%Y%m%d-%H%M%S.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=1) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

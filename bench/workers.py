@@ -1,0 +1,493 @@
+"""One contender, one measurement, in its own process: ``bench/run.py`` starts these.
+
+    python bench/workers.py '{"task": "throughput", "contender": "torch", "batch": 128}'
+
+prints one JSON object (the measurement, the BLAS in use) on its last line of stdout.
+Every contender gets the same data (seeded), the same architecture, glassnet's initial
+weights (copied in) and the same hyperparameters; see docs/performance.md.
+
+Tasks: ``throughput`` (784-256-128-10, one epoch after a warm-up, samples/s),
+``digits`` (64-64-10 to a fixed test accuracy, wall time), ``seed_step`` (the seed's
+3-3-3-3 traced step vs the same step with PyTorch autograd, µs/step), ``profile``
+(glassnet's training step beside its matrix multiplies alone, at one batch size) and
+``memory`` (peak resident set of ``fit`` next to the data's size).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import statistics
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+SIZES = [784, 256, 128, 10]
+LR = 0.01
+#: Rows of the warm-up pass (each contender, before the timed epoch).
+WARM_ROWS = 4096
+
+
+# -- shared ingredients -------------------------------------------------------------------------
+def mnist_like(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Synthetic MNIST-shaped data: n × 784 float32 "pixels" in [0, 1) and 10 classes
+    given by a random linear teacher (so it is learnable).  Built in chunks: no
+    temporary as large as the data."""
+    rng = np.random.default_rng(seed)
+    X = np.empty((n, SIZES[0]), dtype=np.float32)
+    teacher = rng.standard_normal((SIZES[0], SIZES[-1])).astype(np.float32)
+    y = np.empty(n, dtype=np.int64)
+    rng.random(dtype=np.float32, out=X)  # in place: no temporary
+    for start in range(0, n, 1024):
+        y[start : start + 1024] = np.argmax((X[start : start + 1024] - 0.5) @ teacher, axis=1)
+    return X, y
+
+
+def initial_weights(sizes: list[int], seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """glassnet's He initial weights (float32), the ones every contender starts from."""
+    import glassnet as gn
+
+    net = gn.mlp(sizes, hidden="relu", output="softmax", init="he", seed=seed)
+    return [(layer.W.copy(), layer.b.copy()) for layer in net.layers]
+
+
+def blas_info(contender: str) -> dict[str, Any]:
+    """Which BLAS (and how many threads) this process uses."""
+    from threadpoolctl import threadpool_info
+
+    pools = [
+        {
+            k: p.get(k)
+            for k in ("internal_api", "version", "architecture", "num_threads", "filepath")
+        }
+        for p in threadpool_info()
+    ]
+    info: dict[str, Any] = {"threadpools": pools}
+    if contender == "torch":
+        import torch
+
+        info["torch_threads"] = torch.get_num_threads()
+        info["torch_mkl"] = bool(torch.backends.mkl.is_available())
+        info["torch_mkldnn"] = bool(torch.backends.mkldnn.is_available())
+        info["torch_blas"] = next(
+            (w.strip(",") for w in torch.__config__.show().split() if w.startswith("BLAS_INFO=")),
+            "",
+        )
+    return info
+
+
+def numpy_threads() -> int:
+    """Threads of numpy's BLAS (torch gets as many)."""
+    from threadpoolctl import threadpool_info
+
+    for p in threadpool_info():
+        if p["user_api"] == "blas" and "numpy" in p["filepath"]:
+            return int(p["num_threads"])
+    return 1
+
+
+def torch_model(weights: list[tuple[np.ndarray, np.ndarray]], dtype: Any = None):
+    """nn.Sequential of Linear + ReLU, last layer without activation (CrossEntropyLoss
+    applies log-softmax), with glassnet's weights copied in (torch stores W transposed)."""
+    import torch
+    from torch import nn
+
+    torch.set_num_threads(numpy_threads())
+    mods: list[Any] = []
+    for i, (W, _) in enumerate(weights):
+        mods.append(nn.Linear(W.shape[0], W.shape[1]))
+        if i < len(weights) - 1:
+            mods.append(nn.ReLU())
+    model = nn.Sequential(*mods)
+    if dtype is not None:
+        model = model.to(dtype)
+    linears = [m for m in model if isinstance(m, nn.Linear)]
+    with torch.no_grad():
+        for lin, (W, b) in zip(linears, weights, strict=True):
+            lin.weight.copy_(torch.from_numpy(W.T.copy()))
+            lin.bias.copy_(torch.from_numpy(b))
+    return model, linears
+
+
+def torch_epoch(model, opt, lossf, Xt, yt, batch: int, gen) -> None:
+    """One epoch of the plain PyTorch loop: shuffle, gather a batch, step."""
+    import torch
+
+    n = Xt.shape[0]
+    perm = torch.randperm(n, generator=gen)
+    for start in range(0, n, batch):
+        idx = perm[start : start + batch]
+        opt.zero_grad(set_to_none=True)
+        loss = lossf(model(Xt[idx]), yt[idx])
+        loss.backward()
+        opt.step()
+
+
+def sklearn_model(batch: int, lr: float, hidden: tuple[int, ...]):
+    """MLPClassifier set like the others: plain SGD (no momentum), constant rate, no L2,
+    no early stopping, one epoch per partial_fit."""
+    from sklearn.neural_network import MLPClassifier
+
+    return MLPClassifier(
+        hidden_layer_sizes=hidden,
+        activation="relu",
+        solver="sgd",
+        alpha=0.0,
+        batch_size=batch,
+        learning_rate="constant",
+        learning_rate_init=lr,
+        momentum=0.0,
+        nesterovs_momentum=False,
+        shuffle=True,
+        random_state=0,
+        early_stopping=False,
+        max_iter=1,
+        tol=0.0,
+        n_iter_no_change=10**9,
+    )
+
+
+def sklearn_set_weights(clf, weights: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    """Copy the initial weights in place (sklearn's optimiser holds these very arrays)."""
+    for i, (W, b) in enumerate(weights):
+        clf.coefs_[i][...] = W
+        clf.intercepts_[i][...] = b
+
+
+# -- throughput ------------------------------------------------------------------------------------
+def throughput(contender: str, batch: int, n: int) -> dict[str, Any]:
+    """Samples per second of one epoch over n rows, after a warm-up pass of WARM_ROWS rows;
+    every contender starts the timed epoch from the same initial weights."""
+    X, y = mnist_like(n)
+    weights = initial_weights(SIZES)
+    Xw, yw = X[:WARM_ROWS], y[:WARM_ROWS]
+    if contender == "glassnet":
+        import glassnet as gn
+
+        net = gn.mlp(SIZES, init=weights)
+        net.fit(Xw, yw, optimizer=gn.optim.SGD(lr=LR), epochs=1, batch_size=batch, seed=0)
+        for layer, (W, b) in zip(net.layers, weights, strict=True):
+            layer.W[...], layer.b[...] = W, b
+        start = time.perf_counter()
+        hist = net.fit(X, y, epochs=1, batch_size=batch)
+        seconds = time.perf_counter() - start
+        final_loss = hist["loss"][-1]
+    elif contender == "torch":
+        import torch
+
+        model, linears = torch_model(weights)
+        opt = torch.optim.SGD(model.parameters(), lr=LR)
+        lossf = torch.nn.CrossEntropyLoss()
+        Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+        gen = torch.Generator().manual_seed(0)
+        torch_epoch(model, opt, lossf, Xt[:WARM_ROWS], yt[:WARM_ROWS], batch, gen)
+        with torch.no_grad():
+            for lin, (W, b) in zip(linears, weights, strict=True):
+                lin.weight.copy_(torch.from_numpy(W.T.copy()))
+                lin.bias.copy_(torch.from_numpy(b))
+        start = time.perf_counter()
+        torch_epoch(model, opt, lossf, Xt, yt, batch, gen)
+        seconds = time.perf_counter() - start
+        with torch.no_grad():
+            final_loss = float(lossf(model(Xt[:10000]), yt[:10000]))
+    elif contender == "sklearn":
+        import warnings
+
+        clf = sklearn_model(batch, LR, tuple(SIZES[1:-1]))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            clf.partial_fit(Xw, yw, classes=np.arange(SIZES[-1]))
+            sklearn_set_weights(clf, weights)
+            start = time.perf_counter()
+            clf.partial_fit(X, y)
+            seconds = time.perf_counter() - start
+        final_loss = float(clf.loss_)
+        if clf.coefs_[0].dtype != np.float32:
+            raise RuntimeError(f"scikit-learn trained in {clf.coefs_[0].dtype}, not float32")
+    else:
+        raise ValueError(contender)
+    return {
+        "samples_per_s": n / seconds,
+        "seconds": seconds,
+        "rows": n,
+        "loss_after_epoch": final_loss,
+        "blas": blas_info(contender),
+    }
+
+
+# -- digits to a fixed accuracy ------------------------------------------------------------------
+DIGITS = {"sizes": [64, 64, 10], "lr": 0.05, "batch": 32, "target": 0.97, "max_epochs": 200}
+
+
+def digits(contender: str) -> dict[str, Any]:
+    """Wall time (training plus a test-accuracy check after every epoch) until the test
+    accuracy reaches DIGITS["target"], from the same initial weights."""
+    from glassnet.data import load_dataset
+
+    ds = load_dataset("digits", test_size=0.25, seed=0)
+    Xtr, ytr = ds.X_train.astype(np.float32), ds.y_train
+    Xte, yte = ds.X_test.astype(np.float32), ds.y_test
+    s = DIGITS
+    weights = initial_weights(s["sizes"])
+    epochs, acc = 0, 0.0
+    if contender == "glassnet":
+        import glassnet as gn
+        from glassnet.training import Callback
+
+        class ReachAccuracy(Callback):
+            def on_epoch_end(self, net, epoch, logs):
+                nonlocal epochs, acc
+                epochs, acc = epoch, float((net.predict(Xte) == yte).mean())
+                return acc >= s["target"]
+
+        net = gn.mlp(s["sizes"], init=weights)
+        start = time.perf_counter()
+        net.fit(
+            Xtr,
+            ytr,
+            optimizer=gn.optim.SGD(lr=s["lr"]),
+            epochs=s["max_epochs"],
+            batch_size=s["batch"],
+            seed=0,
+            callbacks=[ReachAccuracy()],
+        )
+        seconds = time.perf_counter() - start
+    elif contender == "torch":
+        import torch
+
+        model, _ = torch_model(weights)
+        opt = torch.optim.SGD(model.parameters(), lr=s["lr"])
+        lossf = torch.nn.CrossEntropyLoss()
+        Xt, yt, Xv = torch.from_numpy(Xtr), torch.from_numpy(ytr), torch.from_numpy(Xte)
+        gen = torch.Generator().manual_seed(0)
+        start = time.perf_counter()
+        while epochs < s["max_epochs"] and acc < s["target"]:
+            torch_epoch(model, opt, lossf, Xt, yt, s["batch"], gen)
+            epochs += 1
+            with torch.no_grad():
+                acc = float((model(Xv).argmax(1).numpy() == yte).mean())
+        seconds = time.perf_counter() - start
+    elif contender == "sklearn":
+        import warnings
+
+        clf = sklearn_model(s["batch"], s["lr"], tuple(s["sizes"][1:-1]))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # One untimed partial_fit on one batch creates coefs_; then the initial weights.
+            clf.partial_fit(Xtr[: s["batch"]], ytr[: s["batch"]], classes=np.arange(10))
+            sklearn_set_weights(clf, weights)
+            start = time.perf_counter()
+            while epochs < s["max_epochs"] and acc < s["target"]:
+                clf.partial_fit(Xtr, ytr)
+                epochs += 1
+                acc = float((clf.predict(Xte) == yte).mean())
+            seconds = time.perf_counter() - start
+    else:
+        raise ValueError(contender)
+    return {
+        "seconds": seconds,
+        "epochs": epochs,
+        "accuracy": acc,
+        "reached": acc >= s["target"],
+        "blas": blas_info(contender),
+    }
+
+
+# -- the seed's traced step -----------------------------------------------------------------------
+def _time_per_call(fn, repeat: int, blocks: int = 7) -> float:
+    """Median over blocks of the mean time of one call, in seconds."""
+    for _ in range(repeat // 5):
+        fn()
+    times = []
+    for _ in range(blocks):
+        start = time.perf_counter()
+        for _ in range(repeat):
+            fn()
+        times.append((time.perf_counter() - start) / repeat)
+    return statistics.median(times)
+
+
+def seed_step(contender: str, repeat: int) -> dict[str, Any]:
+    """µs per traced step of the seed spec (glassnet: Spec.trace, float64), or the same
+    step in PyTorch float64 autograd: forward, loss, backward, new weights."""
+    import glassnet as gn
+
+    spec = gn.load_spec("seed")
+    trace = spec.trace()
+    if contender == "glassnet":
+        seconds = _time_per_call(spec.trace, repeat)
+        return {"us_per_step": seconds * 1e6, "blas": blas_info(contender)}
+    import torch
+
+    torch.set_num_threads(numpy_threads())
+    x = torch.tensor(spec.x, dtype=torch.float64)
+    y = torch.tensor(spec.y, dtype=torch.float64)
+    Ws = [
+        torch.tensor(layer.W, dtype=torch.float64, requires_grad=True)
+        for layer in spec.network.layers
+    ]
+    bs = [
+        torch.tensor(layer.b, dtype=torch.float64, requires_grad=True)
+        for layer in spec.network.layers
+    ]
+    acts = [torch.relu, torch.sigmoid, lambda z: torch.softmax(z, dim=1)]
+    lr = spec.lr
+
+    def plain():
+        a = x
+        for W, b, f in zip(Ws, bs, acts, strict=True):
+            a = f(a @ W + b)
+        loss = torch.nn.functional.binary_cross_entropy(a, y, reduction="sum") / x.shape[0]
+        grads = torch.autograd.grad(loss, Ws)
+        with torch.no_grad():
+            return [W - lr * g for W, g in zip(Ws, grads, strict=True)]
+
+    def recorded():
+        # Keep what a trace keeps: z, a and their gradients (dL/da, delta) per layer.
+        a, kept = x, []
+        for W, b, f in zip(Ws, bs, acts, strict=True):
+            z = a @ W + b
+            a = f(z)
+            z.retain_grad()
+            a.retain_grad()
+            kept.append((z, a))
+        loss = torch.nn.functional.binary_cross_entropy(a, y, reduction="sum") / x.shape[0]
+        for p in (*Ws, *bs):
+            p.grad = None
+        loss.backward()
+        with torch.no_grad():
+            new = [W - lr * W.grad for W in Ws]
+        return new, [(z.detach(), a.detach(), a.grad, z.grad) for z, a in kept]
+
+    # The same numbers as the trace (checked once, untimed).
+    for W_new, lt in zip(plain(), trace.layers, strict=True):
+        np.testing.assert_allclose(W_new.numpy(), lt.W_new, rtol=0, atol=1e-12)
+    _, kept = recorded()
+    for (_z, _a, dL_da, delta), lt in zip(kept, trace.layers, strict=True):
+        np.testing.assert_allclose(delta.numpy(), lt.delta, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(dL_da.numpy(), lt.dL_da, rtol=0, atol=1e-12)
+    return {
+        "us_per_step": _time_per_call(plain, repeat) * 1e6,
+        "us_per_step_recording": _time_per_call(recorded, repeat) * 1e6,
+        "blas": blas_info(contender),
+    }
+
+
+# -- where a glassnet step spends its time ---------------------------------------------------------
+def step_flops(batch: int) -> int:
+    """Multiply-adds ×2 of one training step: forward x@W, backward xᵀ@delta, and
+    delta@Wᵀ for every layer but the first."""
+    flops = 0
+    for index, (n_in, n_out) in enumerate(itertools.pairwise(SIZES)):
+        per = 2 * batch * n_in * n_out
+        flops += per * (3 if index > 0 else 2)
+    return flops
+
+
+def profile(batch: int, steps: int, rounds: int) -> dict[str, Any]:
+    """glassnet's training step (a whole ``fit`` epoch of ``steps`` batches, per step)
+    beside the same matrix multiplies alone (same shapes, dtype, preallocated outputs),
+    alternated in this process; medians over rounds."""
+    import glassnet as gn
+
+    n = batch * steps
+    X, y = mnist_like(n)
+    weights = initial_weights(SIZES)
+    net = gn.mlp(SIZES, init=weights)
+    net.fit(X[:WARM_ROWS], y[:WARM_ROWS], optimizer=gn.optim.SGD(lr=LR), batch_size=batch)
+
+    # The multiplies of one step, on arrays shaped as in the step.
+    rng = np.random.default_rng(1)
+    Ws = [w for w, _ in weights]
+    xs = [X[:batch]] + [rng.random((batch, k), dtype=np.float32) for k in SIZES[1:-1]]
+    zs = [np.empty((batch, W.shape[1]), np.float32) for W in Ws]
+    deltas = [rng.random((batch, W.shape[1]), dtype=np.float32) for W in Ws]
+    dWs = [np.empty_like(W) for W in Ws]
+    dxs = [np.empty((batch, W.shape[0]), np.float32) for W in Ws]
+
+    def matmuls() -> None:
+        for x, W, z in zip(xs, Ws, zs, strict=True):
+            np.matmul(x, W, out=z)
+        for i in range(len(Ws) - 1, -1, -1):
+            np.matmul(xs[i].T, deltas[i], out=dWs[i])
+            if i > 0:
+                np.matmul(deltas[i], Ws[i].T, out=dxs[i])
+
+    step_times, mm_times = [], []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        net.fit(X, y, epochs=1, batch_size=batch)
+        step_times.append((time.perf_counter() - start) / steps)
+        for _ in range(steps // 10):
+            matmuls()
+        start = time.perf_counter()
+        for _ in range(steps):
+            matmuls()
+        mm_times.append((time.perf_counter() - start) / steps)
+    t_step, t_mm = statistics.median(step_times), statistics.median(mm_times)
+    flops = step_flops(batch)
+    return {
+        "batch": batch,
+        "us_per_step": t_step * 1e6,
+        "us_matmuls": t_mm * 1e6,
+        "matmul_share": t_mm / t_step,
+        "gflops_step": flops / t_step / 1e9,
+        "gflops_matmuls": flops / t_mm / 1e9,
+        "step_us_rounds": [t * 1e6 for t in step_times],
+        "matmul_us_rounds": [t * 1e6 for t in mm_times],
+        "blas": blas_info("glassnet"),
+    }
+
+
+# -- memory -------------------------------------------------------------------------------------
+def _status_kb(key: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise KeyError(key)
+
+
+def memory(n: int, batch: int) -> dict[str, Any]:
+    """Peak resident set (VmHWM) of the process during one ``fit`` epoch, the peak reset
+    just before (Linux /proc/self/clear_refs), next to the size of X and y."""
+    import glassnet as gn
+
+    baseline = _status_kb("VmRSS")
+    X, y = mnist_like(n)
+    net = gn.mlp(SIZES, seed=0)
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset the peak resident set to the current one
+    before = _status_kb("VmRSS")
+    net.fit(X, y, optimizer=gn.optim.SGD(lr=LR), epochs=1, batch_size=batch)
+    peak = _status_kb("VmHWM")
+    data_mb = (X.nbytes + y.nbytes) / 2**20
+    return {
+        "data_mb": data_mb,
+        "rss_before_data_mb": baseline / 1024,
+        "rss_before_fit_mb": before / 1024,
+        "peak_rss_mb": peak / 1024,
+        "fit_extra_mb": (peak - before) / 1024,
+        "limit_mb": data_mb * 1.1 + 50,
+        "rows": n,
+        "batch": batch,
+    }
+
+
+def main(argv: list[str]) -> None:
+    job = json.loads(argv[1])
+    task = job.pop("task")
+    result = {
+        "throughput": throughput,
+        "digits": digits,
+        "seed_step": seed_step,
+        "profile": profile,
+        "memory": memory,
+    }[task](**job)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,90 @@
+"""The training loop's buffer path (``buffers=``, ``forward_into``/``backward_into``)
+gives exactly the numbers of the plain fast path and of the traced step; fit uses it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import glassnet as gn
+from glassnet.activations import ACTIVATIONS, get_activation
+
+CASES = [
+    ("relu", "softmax", "cross_entropy", True),
+    ("relu", "softmax", "cross_entropy", False),
+    ("tanh", "sigmoid", "binary_cross_entropy", False),
+    ("sigmoid", "identity", "mse", False),
+    ("leaky_relu", "softmax", "half_sse", False),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("hidden,output,loss,fused", CASES)
+def test_buffers_give_the_same_numbers_as_no_buffers(hidden, output, loss, fused, dtype):
+    rng = np.random.default_rng(0)
+    net = gn.mlp([5, 7, 6, 4], hidden=hidden, output=output, seed=2, dtype=dtype)
+    buffers = net.buffers(9)
+    # A full batch, then a smaller one that uses the buffers' first rows.
+    for m in (9, 4):
+        x = rng.normal(size=(m, 5)).astype(dtype)
+        y = rng.random(size=(m, 4)).astype(dtype)
+        y /= y.sum(axis=1, keepdims=True)
+        p1, v1, plain = net.forward_backward(x, y, loss, fused=fused)
+        p2, v2, buffered = net.forward_backward(x, y, loss, fused=fused, buffers=buffers)
+        np.testing.assert_array_equal(p1, p2)
+        assert v1 == v2
+        for g1, g2, layer_buffers in zip(plain, buffered, buffers, strict=True):
+            for name in ("dW", "db", "delta"):
+                np.testing.assert_array_equal(getattr(g1, name), getattr(g2, name))
+            # the results live in the buffers (nothing allocated)
+            assert np.shares_memory(g2.dW, layer_buffers.dW)
+            assert np.shares_memory(g2.delta, layer_buffers.delta)
+        assert buffered[0].dx is None and buffers[0].dx is None
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_forward_into_and_backward_into_equal_forward_and_backward(name):
+    rng = np.random.default_rng(1)
+    act = get_activation(name)
+    z = rng.normal(scale=3.0, size=(6, 5))
+    z[0, 0] = 0.0  # ReLU's kink
+    g = rng.normal(size=(6, 5))
+    a = act.forward(z)
+    np.testing.assert_array_equal(act.forward_into(z, np.empty_like(z)), a)
+    np.testing.assert_array_equal(
+        act.backward_into(z, a, g, np.empty_like(z)), act.backward(z, a, g)
+    )
+    # backward_into may overwrite dL/da itself (the loop reuses that buffer)
+    g2 = g.copy()
+    np.testing.assert_array_equal(act.backward_into(z, a, g2, g2), act.backward(z, a, g))
+
+
+def test_relu_backward_is_the_product_with_the_recorded_derivative():
+    # The traced step multiplies dL/da by da/dz = 1[z > 0]; the fast path must agree.
+    act = get_activation("relu")
+    z = np.array([[-1.0, 0.0, 2.0]])
+    g = np.array([[3.0, 4.0, 5.0]])
+    a = act.forward(z)
+    np.testing.assert_array_equal(act.backward(z, a, g), [[0.0, 0.0, 5.0]])
+    np.testing.assert_array_equal(act.backward(z, a, g), act.vjp(act.derivative(z, a), g))
+
+
+def test_fit_with_buffers_equals_steps_without_buffers_float64():
+    """One fit epoch (buffers, in place) against the same batches through loss_and_grads
+    (no buffers) and the update written out here."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(20, 5))
+    y = np.arange(20) % 4
+    Y = np.eye(4)[y]
+    a = gn.mlp([5, 8, 4], seed=4, dtype="float64")
+    b = a.copy()
+    lr = 0.05
+    a.fit(X, y, optimizer=gn.optim.SGD(lr=lr), epochs=1, batch_size=6, shuffle=False)
+    for start in range(0, 20, 6):
+        _, grads = b.loss_and_grads(X[start : start + 6], Y[start : start + 6], "cross_entropy")
+        for layer, g in zip(b.layers, grads, strict=True):
+            layer.W = layer.W - lr * g.dW
+            layer.b = layer.b - lr * g.db
+    for la, lb in zip(a.layers, b.layers, strict=True):
+        np.testing.assert_allclose(la.W, lb.W, rtol=0, atol=1e-14)
+        np.testing.assert_allclose(la.b, lb.b, rtol=0, atol=1e-14)
