@@ -43,7 +43,9 @@ def atomic_write(
     tmp: str | None = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-        with os.fdopen(fd, "w" if text else "wb", **({"encoding": "utf-8"} if text else {})) as f:
+        # one literal mode per branch, so each call matches one of os.fdopen's overloads
+        f: IO[Any] = os.fdopen(fd, "w", encoding="utf-8") if text else os.fdopen(fd, "wb")
+        with f:
             write(f)
             f.flush()
             os.fsync(f.fileno())

@@ -10,9 +10,14 @@ Biases start at zero unless given.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from glassnet.errors import GlassnetError
+
+if TYPE_CHECKING:  # numpy.typing is only needed by the type checker, not at startup
+    from numpy.typing import DTypeLike
 
 Array = np.ndarray
 
@@ -20,7 +25,7 @@ INITS: tuple[str, ...] = ("he", "xavier", "glorot", "uniform", "normal", "zeros"
 
 
 def init_weights(
-    name: str, n_in: int, n_out: int, rng: np.random.Generator, dtype: np.dtype | str = "float64"
+    name: str, n_in: int, n_out: int, rng: np.random.Generator, dtype: DTypeLike = "float64"
 ) -> Array:
     """W (n_in, n_out) drawn by the named rule from ``rng``."""
     if name == "he":
@@ -41,7 +46,7 @@ def init_weights(
 
 
 def explicit_weights(
-    arrays: object, sizes: list[int], dtype: np.dtype | str = "float64"
+    arrays: object, sizes: list[int], dtype: DTypeLike = "float64"
 ) -> list[tuple[Array, Array]]:
     """Given arrays as initial values: one entry per layer, each W (n_in, n_out) or a pair
     (W, b); biases not given start at zero.  Shapes are checked against ``sizes``."""

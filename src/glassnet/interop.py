@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from glassnet.activations import Activation, get_activation
+from glassnet.activations import Activation, LeakyReLU, get_activation
 from glassnet.errors import GlassnetError
 from glassnet.fileio import atomic_write_bytes
 from glassnet.layers import Dense
@@ -71,8 +71,8 @@ def _activation_module(act: Activation) -> Any:
     nn = _torch().nn
     if act.name == "identity":
         return None
-    if act.name == "leaky_relu":
-        return nn.LeakyReLU(negative_slope=act.slope)  # type: ignore[attr-defined]
+    if isinstance(act, LeakyReLU):
+        return nn.LeakyReLU(negative_slope=act.slope)
     if act.name == "softmax":
         return nn.Softmax(dim=-1)
     return getattr(nn, _TORCH_MODULES[act.name])()
@@ -99,7 +99,7 @@ def to_torch(net: Network) -> Any:
 def _flatten(module: Any) -> list[tuple[str, Any]]:
     torch = _torch()
     if isinstance(module, torch.nn.Sequential):
-        out = []
+        out: list[tuple[str, Any]] = []
         for name, child in module.named_children():
             out.extend((f"{name}.{n}" if n else name, m) for n, m in _flatten(child))
         return out
@@ -165,8 +165,8 @@ def torch_architecture(net: Network) -> list[dict[str, Any]]:
             {"type": "Linear", "in_features": layer.n_in, "out_features": layer.n_out, "bias": True}
         )
         act = layer.activation
-        if act.name == "leaky_relu":
-            arch.append({"type": "LeakyReLU", "negative_slope": act.slope})  # type: ignore[attr-defined]
+        if isinstance(act, LeakyReLU):
+            arch.append({"type": "LeakyReLU", "negative_slope": act.slope})
         elif act.name == "softmax":
             arch.append({"type": "Softmax", "dim": -1})
         elif act.name != "identity":
@@ -351,10 +351,10 @@ def to_onnx(
         out = "y" if lyr == len(net.layers) else f"a{lyr}"
         if act.name == "identity":
             nodes.append(helper.make_node("Identity", [z], [out], name=f"act{lyr}"))
-        elif act.name == "leaky_relu":
+        elif isinstance(act, LeakyReLU):
             nodes.append(
                 helper.make_node("LeakyRelu", [z], [out], name=f"act{lyr}", alpha=act.slope)
-            )  # type: ignore[attr-defined]
+            )
         elif act.name == "softmax":
             nodes.append(helper.make_node("Softmax", [z], [out], name=f"act{lyr}", axis=-1))
         else:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from glassnet.errors import GlassnetError
 from glassnet.init import explicit_weights, init_weights
 from glassnet.layers import Buffers, Cache, Dense, Grads
 from glassnet.losses import Loss, get_loss, is_fused_pair
+
+if TYPE_CHECKING:  # numpy.typing is only needed by the type checker, not at startup
+    from numpy.typing import DTypeLike
 
 Array = np.ndarray
 
@@ -274,7 +277,7 @@ class Network:
             layer.b = lt.b_new.astype(layer.b.dtype)
         return tr
 
-    def copy(self, dtype: str | np.dtype | None = None) -> Network:
+    def copy(self, dtype: DTypeLike | None = None) -> Network:
         """A deep copy, optionally cast to ``dtype``."""
         layers = []
         for layer in self.layers:
@@ -310,15 +313,15 @@ def mlp(
 
     n_params = sum(int(a) * int(b) + int(b) for a, b in itertools.pairwise(sizes))
     check_fits(n_params * np.dtype(dtype).itemsize, "the weights", field="sizes")
-    given = None if isinstance(init, str) else explicit_weights(init, sizes, dtype)
+    given = [] if isinstance(init, str) else explicit_weights(init, sizes, dtype)
     rng = np.random.default_rng(seed)
     layers = []
     for index, (n_in, n_out) in enumerate(itertools.pairwise(sizes), start=1):
         act = output if index == len(sizes) - 1 else hidden
-        if given is not None:
-            W, b = given[index - 1]
-        else:
-            W = init_weights(init, int(n_in), int(n_out), rng, dtype)  # type: ignore[arg-type]
+        if isinstance(init, str):
+            W = init_weights(init, int(n_in), int(n_out), rng, dtype)
             b = np.zeros(int(n_out), dtype=dtype)
+        else:
+            W, b = given[index - 1]
         layers.append(Dense(W, b, act))
     return Network(layers)

@@ -239,8 +239,8 @@ def _trace_step_unchecked(
         layers.append(
             LayerTrace(
                 index=index + 1,
-                activation=act.pop("name"),
-                activation_options=act,  # type: ignore[arg-type]
+                activation=str(act.pop("name")),
+                activation_options=act,
                 x=xs[index],
                 W=layer.W,
                 b=layer.b,

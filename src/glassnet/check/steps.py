@@ -131,7 +131,7 @@ def correct_rule(ctx: Context, key: Key, ins: Sequence[Array]) -> Array:
         if lyr == ctx.n_layers:
             return ctx.loss.grad(ins[0], ins[1])
         delta, W = ins
-        return _backprop(W, delta, np.zeros((delta.shape[0], W.shape[0]))).dx  # type: ignore[return-value]
+        return _backprop(W, delta, np.zeros((delta.shape[0], W.shape[0]))).dx
     if kind == "da_dz":
         return ctx.act(lyr).derivative(ins[0], ins[1])
     if kind == "delta":
@@ -203,9 +203,10 @@ class Evaluator:
         """``key`` from its inputs (ignoring any given value of ``key`` itself)."""
         ins = [self.value(k) for k in inputs_of(key, self.ctx.n_layers)]
 
-        def rule(i: list[Array]) -> Array:
+        def correct(i: list[Array]) -> Array:
             return correct_rule(self.ctx, key, i)
 
+        rule: Rule = correct
         for mistake, variant in self.mistakes:
             if key[0] in mistake.kinds:
                 rule = self._bind(mistake, variant, key, rule)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -251,7 +252,11 @@ class _Builder:
 
     def weight(self, layer: int, i: int, j: int, *, new: bool = False) -> Sym:
         lt = self.t.layer(layer)
-        sub = ((letter(layer - 1), "id"), (str(i + 1), "num"), (letter(layer), "id"))
+        sub: tuple[tuple[str, str], ...] = (
+            (letter(layer - 1), "id"),
+            (str(i + 1), "num"),
+            (letter(layer), "id"),
+        )
         sub = (*sub, (str(j + 1), "num"))
         return Sym("W", sub, prime=new, value=float((lt.W_new if new else lt.W)[i, j]))
 
@@ -325,7 +330,7 @@ class _Builder:
         return Matrix((tuple(Dots() if k is None else cells(k) for k in self._cols(n)),))
 
     def matrix(self, cell: Callable[[int, int], Node], n_rows: int, n_cols: int) -> Matrix:
-        rows = []
+        rows: list[tuple[Node, ...]] = []
         for i in self._cols(n_rows):
             if i is None:
                 rows.append(
@@ -591,9 +596,9 @@ def _network(b: _Builder) -> Section:
     )
     for layer in range(1, b.L + 1):
         lt = t.layer(layer)
-        W = b.matrix(lambda i, j, layer=layer: b.weight(layer, i, j), *lt.W.shape)
+        W = b.matrix(partial(b.weight, layer), *lt.W.shape)
         sec.blocks.append(Equation((b.weight_matrix_name(layer), W, substitute(W, b.fmt))))
-        bv = b.vector(lambda j, layer=layer: b.bias(layer, j), lt.b.shape[0])
+        bv = b.vector(partial(b.bias, layer), lt.b.shape[0])
         sec.blocks.append(Equation((Sym("b", ((letter(layer), "id"),)), bv, substitute(bv, b.fmt))))
     n_out = t.y.shape[1]
     y = b.batch_rows(lambda s, u: b.target(u, s), n_out)
@@ -635,7 +640,7 @@ def _forward(b: _Builder, layer: int) -> Section:
         )
     )
     lhs = b.batch_rows(lambda s, j: b.zin(layer, j, s), n_out)
-    rule = row(
+    rule: Node = row(
         b.batch_rows(lambda s, i: b.unit(layer - 1, "out", i, s), n_in),
         MATMUL,
         b.matrix(lambda i, j: b.weight(layer, i, j), n_in, n_out),
@@ -644,6 +649,11 @@ def _forward(b: _Builder, layer: int) -> Section:
     )
     sec.blocks.append(b.derivation(lhs, rule))
     sec.blocks.append(Para(("Unit by unit:",)))
+
+    def weighted_input(j: int, s: int, i: int) -> Node:
+        """Term i of unit j's input: previous output i times W_ij."""
+        return row(b.unit(layer - 1, "out", i, s), TIMES, b.weight(layer, i, j))
+
     note = b.sample_note()
     if note:
         sec.blocks.append(note)
@@ -652,12 +662,7 @@ def _forward(b: _Builder, layer: int) -> Section:
             if j is None:
                 sec.blocks.append(b.elided(n_out, "units"))
                 continue
-            terms = b.sum_terms(
-                lambda i, j=j, s=s: row(
-                    b.unit(layer - 1, "out", i, s), TIMES, b.weight(layer, i, j)
-                ),
-                n_in,
-            )
+            terms = b.sum_terms(partial(weighted_input, j, s), n_in)
             rule = join([*terms, b.bias(layer, j)], PLUS)
             sec.blocks.append(b.derivation(b.zin(layer, j, s), rule))
 
@@ -734,11 +739,11 @@ def _error(b: _Builder) -> Section:
             sec.blocks.append(b.derivation(b.term(k, s), rule))
     sec.blocks.append(Para(("The total error:",)))
     terms: list[Node] = []
-    for s in shown(b.B, b.max_units + 2):
-        if s is None:
+    for sample in shown(b.B, b.max_units + 2):
+        if sample is None:
             terms.append(Dots())
             continue
-        terms.extend(b.sum_terms(lambda k, s=s: b.term(k, s), n_out))
+        terms.extend(b.sum_terms(partial(b.term, s=sample), n_out))
     sec.blocks.append(b.derivation(b.E, _scaled(b, join(terms, PLUS))))
     return sec
 
@@ -809,17 +814,17 @@ def _backward(b: _Builder, layer: int) -> Section:
             )
         )
         n_next = nxt.W.shape[1]
+
+        def via_next(j: int, s: int, k: int) -> Node:
+            """Term k of output j's derivative: through unit k of the next layer."""
+            return row(b.dE_dz(layer + 1, k, s), TIMES, b.weight(layer + 1, j, k))
+
         for s in b.samples:
             for j in b.units(n_out):
                 if j is None:
                     sec.blocks.append(b.elided(n_out, "units"))
                     continue
-                terms = b.sum_terms(
-                    lambda k, j=j, s=s: row(
-                        b.dE_dz(layer + 1, k, s), TIMES, b.weight(layer + 1, j, k)
-                    ),
-                    n_next,
-                )
+                terms = b.sum_terms(partial(via_next, j, s), n_next)
                 sec.blocks.append(b.derivation(b.dE_da(layer, j, s), join(terms, PLUS)))
         sec.blocks.append(
             Para(
@@ -832,7 +837,7 @@ def _backward(b: _Builder, layer: int) -> Section:
             )
         )
         lhs = b.batch_rows(lambda s, j: b.dE_da(layer, j, s), n_out)
-        rule = row(
+        rule: Node = row(
             b.batch_rows(lambda s, k: b.dE_dz(layer + 1, k, s), n_next),
             MATMUL,
             b.matrix(lambda k, j: b.weight(layer + 1, j, k), n_next, n_out),
@@ -917,12 +922,16 @@ def _softmax_backward(b: _Builder, sec: Section, layer: int) -> None:
             return row(b.out(layer, i, s), TIMES, Paren(row(ONE, MINUS, b.out(layer, i, s))))
         return row(MINUS, b.out(layer, i, s), TIMES, b.out(layer, j, s))
 
+    def through_output(j: int, s: int, i: int) -> Node:
+        """Term i of input j's derivative: through output i of the softmax."""
+        return row(b.dE_da(layer, i, s), TIMES, b.da_dz(layer, i, j, s))
+
     note = b.sample_note()
     if note:
         sec.blocks.append(note)
     for s in b.samples:
-        lhs = b.matrix(lambda i, j, s=s: b.da_dz(layer, i, j, s), n, n)
-        rule = b.matrix(lambda i, j, s=s: entry(i, j, s), n, n)
+        lhs = b.matrix(partial(b.da_dz, layer, s=s), n, n)
+        rule = b.matrix(partial(entry, s=s), n, n)
         sec.blocks.append(b.derivation(lhs, rule))
     sec.blocks.append(
         Para(
@@ -937,10 +946,7 @@ def _softmax_backward(b: _Builder, sec: Section, layer: int) -> None:
             if j is None:
                 sec.blocks.append(b.elided(n, "units"))
                 continue
-            terms = b.sum_terms(
-                lambda i, j=j, s=s: row(b.dE_da(layer, i, s), TIMES, b.da_dz(layer, i, j, s)),
-                n,
-            )
+            terms = b.sum_terms(partial(through_output, j, s), n)
             sec.blocks.append(b.derivation(b.dE_dz(layer, j, s), join(terms, PLUS)))
     _shortcut(b, sec, layer)
 
@@ -1035,6 +1041,11 @@ def _gradients(b: _Builder, sec: Section, layer: int) -> None:
             )
         )
     )
+
+    def sample_term(i: int, j: int, s: int) -> Node:
+        """Sample s's share of dW_ij: its output i times its dE/d(input j)."""
+        return row(b.unit(layer - 1, "out", i, s), TIMES, b.dE_dz(layer, j, s))
+
     rows_shown, cols_shown = b.units(n_in), b.units(n_out)
     for i in rows_shown:
         if i is None:
@@ -1044,12 +1055,7 @@ def _gradients(b: _Builder, sec: Section, layer: int) -> None:
             if j is None:
                 sec.blocks.append(b.elided(n_out, "columns"))
                 continue
-            terms = b.sum_terms(
-                lambda s, i=i, j=j: row(
-                    b.unit(layer - 1, "out", i, s), TIMES, b.dE_dz(layer, j, s)
-                ),
-                b.B,
-            )
+            terms = b.sum_terms(partial(sample_term, i, j), b.B)
             sec.blocks.append(b.derivation(b.dE_dW(layer, i, j), join(terms, PLUS)))
     sec.blocks.append(
         Para(
@@ -1079,7 +1085,7 @@ def _gradients(b: _Builder, sec: Section, layer: int) -> None:
     )
     lhs = b.vector(lambda j: b.dE_db(layer, j), n_out)
     parts = [
-        Dots() if s is None else b.vector(lambda j, s=s: b.dE_dz(layer, j, s), n_out)
+        Dots() if s is None else b.vector(partial(b.dE_dz, layer, s=s), n_out)
         for s in shown(b.B, b.max_units + 2)
     ]
     sec.blocks.append(b.derivation(lhs, join(parts, PLUS)))
@@ -1148,11 +1154,11 @@ def _summary(b: _Builder) -> Section:
     sec = Section("The weights before and after the step", 2, "summary")
     for layer in range(1, b.L + 1):
         lt = b.t.layer(layer)
-        W = b.matrix(lambda i, j, layer=layer: b.weight(layer, i, j), *lt.W.shape)
-        Wn = b.matrix(lambda i, j, layer=layer: b.weight(layer, i, j, new=True), *lt.W.shape)
+        W = b.matrix(partial(b.weight, layer), *lt.W.shape)
+        Wn = b.matrix(partial(b.weight, layer, new=True), *lt.W.shape)
         sec.blocks.append(b.values(W))
         sec.blocks.append(b.values(Wn))
         if b.t.update_bias:
-            bn = b.vector(lambda j, layer=layer: b.bias(layer, j, new=True), lt.b.shape[0])
+            bn = b.vector(partial(b.bias, layer, new=True), lt.b.shape[0])
             sec.blocks.append(b.values(bn))
     return sec
