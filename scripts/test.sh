@@ -17,4 +17,7 @@ python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 # torch==2.13.0 exactly: a CPU build lies on this machine's disk; other specs download GBs.
 .venv/bin/python -m pip install -q -e '.[test,torch]'
+# Lint and types first: quick, and a failure there is a failure of the suite.
+.venv/bin/ruff check src tests bench fuzz
+.venv/bin/mypy
 .venv/bin/python -m pytest -q "$@"
