@@ -213,40 +213,57 @@ class Checkpoint(Callback):
 
 
 class ProgressBar(Callback):
-    """A rich progress bar over epochs, showing the latest loss and accuracy (on stderr)."""
+    """Progress over epochs with the latest loss and accuracy, on stderr: a rich progress
+    bar in a terminal, one plain line per epoch otherwise (logs, pipes, CI), where a bar
+    would only be drawn once, at the end."""
 
     def __init__(self, console: Any = None) -> None:
         self.console = console
         self._progress: Any = None
         self._task: Any = None
+        self._epochs = 0
 
     def on_train_begin(self, net: Network, epochs: int) -> None:
         from rich.console import Console
+
+        self.console = self.console or Console(stderr=True)
+        self._epochs = epochs
+        if not self.console.is_terminal:
+            return
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
             Progress,
             TextColumn,
             TimeElapsedColumn,
-            TimeRemainingColumn,
         )
+        from rich.table import Column
 
-        console = self.console or Console(stderr=True)
+        def fixed() -> Column:
+            return Column(no_wrap=True)
+
+        # In a narrow terminal the metrics wrap onto a second line; the counter, bar and
+        # clock keep their width (rich would otherwise squeeze them to "…").
         self._progress = Progress(
-            TextColumn("epoch"),
-            MofNCompleteColumn(),
-            BarColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[metrics]}"),
-            console=console,
+            TextColumn("epoch", table_column=fixed()),
+            MofNCompleteColumn(table_column=fixed()),
+            BarColumn(bar_width=20, table_column=fixed()),
+            TimeElapsedColumn(table_column=fixed()),
+            TextColumn("{task.fields[metrics]}", table_column=Column(overflow="fold")),
+            console=self.console,
         )
         self._progress.start()
         self._task = self._progress.add_task("train", total=epochs, metrics="")
 
     def on_epoch_end(self, net: Network, epoch: int, logs: dict[str, float]) -> bool | None:
-        shown = [f"{k} {v:.4f}" for k, v in logs.items() if k != "lr"]
-        self._progress.update(self._task, advance=1, metrics="  ".join(shown))
+        shown = "  ".join(f"{k} {v:.4f}" for k, v in logs.items() if k != "lr")
+        if self._progress is not None:
+            self._progress.update(self._task, advance=1, metrics=shown)
+        else:
+            width = len(str(self._epochs))
+            self.console.print(
+                f"epoch {epoch:>{width}}/{self._epochs}  {shown}", highlight=False, soft_wrap=True
+            )
         return None
 
     def on_train_end(self, net: Network, history: History) -> None:
