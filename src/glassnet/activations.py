@@ -175,10 +175,11 @@ class Softmax(Activation):
         return e / e.sum(axis=1, keepdims=True)
 
     def forward_into(self, z: Array, out: Array) -> Array:
-        # The same three steps as forward, each in place in out.
-        np.subtract(z, z.max(axis=1, keepdims=True), out=out)
+        # The same three steps as forward, each in place in out.  The ufuncs' own reduce
+        # is what z.max / sum call, minus their Python wrapper (a few µs a step).
+        np.subtract(z, np.maximum.reduce(z, axis=1, keepdims=True), out=out)
         np.exp(out, out=out)
-        out /= out.sum(axis=1, keepdims=True)
+        out /= np.add.reduce(out, axis=1, keepdims=True)
         return out
 
     def derivative(self, z: Array, a: Array) -> Array:

@@ -581,7 +581,7 @@ def fit(
                 if not math.isfinite(value):
                     _restore(net, opt, snapshot)
                     _diverged(value, epoch, batch)
-                opt.step(params, grad_arrays)
+                opt.step(params, grad_arrays, scratch_grads=True)  # refilled next step
                 loss_sum += value * m
                 if labels is not None:
                     correct += int(np.count_nonzero(classes_from_output(net, p) == labels[idx]))
