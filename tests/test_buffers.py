@@ -141,3 +141,20 @@ def test_scratch_grads_give_the_same_update(make):
         b.step(scratched, copies, scratch_grads=True)
         for p1, p2 in zip(kept, scratched, strict=True):
             np.testing.assert_array_equal(p1, p2)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_relu_into_matches_bit_for_bit_at_special_values(dtype):
+    # forward_into/backward_into use other NumPy loops than forward/backward; the bits
+    # (signed zeros, NaN, inf) must be the same.
+    special = [np.nan, np.inf, -np.inf, -0.0, 0.0, 1.5, -2.5, 1e-40]
+    z = np.array([[s for s in special for _ in special]], dtype)
+    g = np.array([[s for _ in special for s in special]], dtype)
+    act = get_activation("relu")
+    with np.errstate(invalid="ignore"):
+        a = act.forward(z)
+        assert act.forward_into(z, np.empty_like(z)).tobytes() == a.tobytes()
+        want = act.backward(z, a, g).tobytes()
+        assert act.backward_into(z, a, g, np.empty_like(z)).tobytes() == want
+        g2 = g.copy()  # out may be dL/da itself
+        assert act.backward_into(z, a, g2, g2).tobytes() == want
