@@ -88,3 +88,73 @@ def test_fit_with_buffers_equals_steps_without_buffers_float64():
     for la, lb in zip(a.layers, b.layers, strict=True):
         np.testing.assert_allclose(la.W, lb.W, rtol=0, atol=1e-14)
         np.testing.assert_allclose(la.b, lb.b, rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cross_entropy_value_is_the_sum_of_its_terms_bit_for_bit(dtype):
+    # value skips the terms' y = 0 mask; it must still be Σ terms / batch exactly.
+    loss = gn.losses.get_loss("cross_entropy")
+    rng = np.random.default_rng(3)
+    for k in range(300):
+        m, n = int(rng.integers(1, 40)), int(rng.integers(2, 11))
+        z = rng.normal(size=(m, n)) * rng.choice([1, 10, 100])
+        p = np.exp(z - z.max(axis=1, keepdims=True))
+        p = (p / p.sum(axis=1, keepdims=True)).astype(dtype)
+        y = np.zeros((m, n), dtype)
+        if k % 2:
+            y[np.arange(m), rng.integers(0, n, m)] = 1
+        else:
+            y[...] = rng.random((m, n)) * (rng.random((m, n)) < 0.7)
+        assert loss.value(p, y) == float(loss.terms(p, y).sum() / m)
+    # NaN where y = 0 is masked out by the terms, and an all-zero target sums to −0.
+    p = np.array([[np.nan, np.nan], [0.5, 0.5]], dtype)
+    y = np.array([[0, 0], [1, 0]], dtype)
+    assert loss.value(p, y) == float(loss.terms(p, y).sum() / 2)
+    zero = loss.value(p[1:], y[:1])
+    assert zero == 0 and np.signbit(zero) == np.signbit(loss.terms(p[1:], y[:1]).sum())
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: gn.optim.SGD(lr=0.1),
+        lambda: gn.optim.SGD(lr=0.1, momentum=0.9),
+        lambda: gn.optim.SGD(lr=0.1, momentum=0.9, nesterov=True),
+        lambda: gn.optim.SGD(lr=0.1, weight_decay=0.01),
+        lambda: gn.optim.Adam(lr=0.1),
+        lambda: gn.optim.RMSprop(lr=0.1),
+    ],
+)
+def test_scratch_grads_give_the_same_update(make):
+    # fit lets the optimiser overwrite its gradient buffers; the parameters must not notice.
+    rng = np.random.default_rng(4)
+    shapes = [(5, 3), (3,)]
+    start = [rng.normal(size=s).astype("float32") for s in shapes]
+    kept, scratched = [p.copy() for p in start], [p.copy() for p in start]
+    a, b = make(), make()
+    for _ in range(3):
+        grads = [rng.normal(size=s).astype("float32") for s in shapes]
+        copies = [g.copy() for g in grads]
+        a.step(kept, grads)
+        for g, c in zip(grads, copies, strict=True):
+            np.testing.assert_array_equal(g, c)  # left unchanged by default
+        b.step(scratched, copies, scratch_grads=True)
+        for p1, p2 in zip(kept, scratched, strict=True):
+            np.testing.assert_array_equal(p1, p2)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_relu_into_matches_bit_for_bit_at_special_values(dtype):
+    # forward_into/backward_into use other NumPy loops than forward/backward; the bits
+    # (signed zeros, NaN, inf) must be the same.
+    special = [np.nan, np.inf, -np.inf, -0.0, 0.0, 1.5, -2.5, 1e-40]
+    z = np.array([[s for s in special for _ in special]], dtype)
+    g = np.array([[s for _ in special for s in special]], dtype)
+    act = get_activation("relu")
+    with np.errstate(invalid="ignore"):
+        a = act.forward(z)
+        assert act.forward_into(z, np.empty_like(z)).tobytes() == a.tobytes()
+        want = act.backward(z, a, g).tobytes()
+        assert act.backward_into(z, a, g, np.empty_like(z)).tobytes() == want
+        g2 = g.copy()  # out may be dL/da itself
+        assert act.backward_into(z, a, g2, g2).tobytes() == want

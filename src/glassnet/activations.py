@@ -21,6 +21,22 @@ from glassnet.errors import GlassnetError
 Array = np.ndarray
 
 
+#: Read-only zero arrays by (shape, dtype), for :meth:`ReLU.forward_into`.
+_ZEROS: dict[tuple[tuple[int, ...], str], Array] = {}
+
+
+def _zeros_like(z: Array) -> Array:
+    """A cached read-only array of zeros shaped like z (the training loop's shapes repeat)."""
+    key = (z.shape, z.dtype.str)
+    zeros = _ZEROS.get(key)
+    if zeros is None:
+        if len(_ZEROS) >= 32:  # bound the cache: a few shapes per fit
+            _ZEROS.clear()
+        zeros = _ZEROS[key] = np.zeros(z.shape, z.dtype)
+        zeros.flags.writeable = False
+    return zeros
+
+
 class Activation:
     """Base class.  Subclasses set ``name`` and implement ``forward``/``derivative``."""
 
@@ -98,10 +114,17 @@ class ReLU(Activation):
         return dL_da * (z > 0)
 
     def forward_into(self, z: Array, out: Array) -> Array:
-        return np.maximum(z, 0, out=out)
+        # max(z, 0) against an array of zeros: NumPy's SIMD loop, ~3× faster than the
+        # scalar 0 (the same 0.0 in the same dtype, so the same numbers).
+        return np.maximum(z, _zeros_like(z), out=out)
 
     def backward_into(self, z: Array, a: Array, dL_da: Array, out: Array) -> Array:
-        return np.multiply(dL_da, z > 0, out=out)
+        if np.may_share_memory(out, dL_da):
+            return np.multiply(dL_da, z > 0, out=out)
+        # The mask 1[z > 0] as 1.0/0.0 in out, then a same-dtype product: what × bool
+        # computes (bool is cast to 1.0/0.0), without NumPy's slower mixed-type loop.
+        np.greater(z, 0, out=out)
+        return np.multiply(dL_da, out, out=out)
 
 
 class LeakyReLU(Activation):
@@ -175,10 +198,11 @@ class Softmax(Activation):
         return e / e.sum(axis=1, keepdims=True)
 
     def forward_into(self, z: Array, out: Array) -> Array:
-        # The same three steps as forward, each in place in out.
-        np.subtract(z, z.max(axis=1, keepdims=True), out=out)
+        # The same three steps as forward, each in place in out.  The ufuncs' own reduce
+        # is what z.max / sum call, minus their Python wrapper (a few µs a step).
+        np.subtract(z, np.maximum.reduce(z, axis=1, keepdims=True), out=out)
         np.exp(out, out=out)
-        out /= out.sum(axis=1, keepdims=True)
+        out /= np.add.reduce(out, axis=1, keepdims=True)
         return out
 
     def derivative(self, z: Array, a: Array) -> Array:

@@ -73,6 +73,16 @@ class CrossEntropy(Loss):
         # y = 0 contributes exactly 0 (xlogy), never 0·(−inf).
         return -np.where(y != 0, y * np.log(_clip(p)), 0.0)
 
+    def value(self, p: Array, y: Array) -> float:
+        # Σ terms / batch with fewer passes: where y = 0, y·ln p is ±0 and adds nothing,
+        # so the mask is only needed when the sum is NaN (0·ln NaN) or zero (its sign).
+        t = np.log(_clip(p))
+        t *= y
+        total = -np.add.reduce(t, axis=None)
+        if total != total or total == 0:
+            return super().value(p, y)
+        return float(total / p.shape[0])
+
     def grad(self, p: Array, y: Array) -> Array:
         return -y / _clip(p) / p.shape[0]
 

@@ -170,20 +170,27 @@ class Optimizer:
         factor = self.schedule.factor(epoch) if self.schedule is not None else 1.0
         self.current_lr = self.lr * factor
 
-    def step(self, params: list[Array], grads: list[Array]) -> None:
-        """Update every parameter in place from its gradient (grads are left unchanged)."""
+    def step(self, params: list[Array], grads: list[Array], *, scratch_grads: bool = False) -> None:
+        """Update every parameter in place from its gradient.  The grads are left unchanged
+        unless ``scratch_grads``: then an optimiser may overwrite them (the training loop's
+        buffers, refilled every step), which spares streaming one more array through the
+        cache.  The updated parameters are the same either way."""
         if not self._tmp:
             self._allocate(params)
         self.t += 1
         lr = self.current_lr
+        decay = self.weight_decay
         for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-            if self.weight_decay and p.ndim == 2:
+            scratch = scratch_grads
+            if decay and p.ndim == 2:
                 # L2: g + λW, built in a scratch buffer so the caller's gradient stays as it was.
-                g = np.multiply(p, self.weight_decay, out=self._decayed[i])
+                g = np.multiply(p, decay, out=self._decayed[i])
                 g += grads[i]
-            self._update(i, p, g, lr)
+                scratch = True
+            self._update(i, p, g, lr, scratch)
 
-    def _update(self, i: int, p: Array, g: Array, lr: float) -> None:
+    def _update(self, i: int, p: Array, g: Array, lr: float, g_is_scratch: bool) -> None:
+        """Update p in place; ``g_is_scratch``: g may be overwritten."""
         raise NotImplementedError
 
     def _allocate(self, params: list[Array]) -> None:
@@ -266,8 +273,10 @@ class SGD(Optimizer):
     def hyperparameters(self) -> dict[str, Any]:
         return {"momentum": self.momentum, "nesterov": self.nesterov}
 
-    def _update(self, i: int, p: Array, g: Array, lr: float) -> None:
-        tmp = self._tmp[i]
+    def _update(self, i: int, p: Array, g: Array, lr: float, g_is_scratch: bool) -> None:
+        # lr·step may go into g itself once g is no longer read (not with Nesterov, which
+        # reads g after tmp is written): the same two passes, one array less in the cache.
+        tmp = g if g_is_scratch and not self.nesterov else self._tmp[i]
         if self.momentum:
             v = self.state["velocity"][i]
             v *= self.momentum  # v ← μv + g
@@ -308,7 +317,7 @@ class Adam(Optimizer):
     def hyperparameters(self) -> dict[str, Any]:
         return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
 
-    def _update(self, i: int, p: Array, g: Array, lr: float) -> None:
+    def _update(self, i: int, p: Array, g: Array, lr: float, g_is_scratch: bool) -> None:
         m, v, tmp = self.state["m"][i], self.state["v"][i], self._tmp[i]
         b1, b2 = self.beta1, self.beta2
         m *= b1  # m ← β1 m + (1−β1) g
@@ -350,7 +359,7 @@ class RMSprop(Optimizer):
     def hyperparameters(self) -> dict[str, Any]:
         return {"rho": self.rho, "eps": self.eps}
 
-    def _update(self, i: int, p: Array, g: Array, lr: float) -> None:
+    def _update(self, i: int, p: Array, g: Array, lr: float, g_is_scratch: bool) -> None:
         s, tmp = self.state["square_avg"][i], self._tmp[i]
         s *= self.rho  # s ← ρ s + (1−ρ) g²
         np.multiply(g, g, out=tmp)

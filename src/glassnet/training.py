@@ -581,7 +581,7 @@ def fit(
                 if not math.isfinite(value):
                     _restore(net, opt, snapshot)
                     _diverged(value, epoch, batch)
-                opt.step(params, grad_arrays)
+                opt.step(params, grad_arrays, scratch_grads=True)  # refilled next step
                 loss_sum += value * m
                 if labels is not None:
                     correct += int(np.count_nonzero(classes_from_output(net, p) == labels[idx]))
@@ -612,9 +612,10 @@ def fit(
 def _gather(src: Array, idx: Array, out: Array, raw: Array | None) -> Array:
     """Rows ``idx`` of ``src`` written into the reused buffer ``out`` (no new array)."""
     if raw is None:
-        # mode="clip" lets take write straight into out= (the indices are in range).
-        return np.take(src, idx, axis=0, out=out, mode="clip")
-    rows = np.take(src, idx, axis=0, out=raw[: idx.shape[0]], mode="clip")
+        # mode="clip" lets take write straight into out= (the indices are in range); the
+        # method, not np.take, skips a Python wrapper.
+        return src.take(idx, axis=0, out=out, mode="clip")
+    rows = src.take(idx, axis=0, out=raw[: idx.shape[0]], mode="clip")
     np.copyto(out, rows, casting="unsafe")
     return out
 
