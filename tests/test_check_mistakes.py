@@ -165,3 +165,12 @@ def test_relu_derivative_from_output_variant():
         if positive[e.index[0]]:
             assert e.verdict == "wrong"
             assert e.diagnosis == "relu_derivative_from_output_or_wrong_side"
+
+
+def test_truncation_check_survives_numbers_written_with_hundreds_of_decimals():
+    """Regression (found by hypothesis): a value like 4.96e-308 written in full has ~310
+    decimals, and 10**310 overflowed a float."""
+    from glassnet.check.mistakes import truncation
+
+    assert truncation(4.96e-308, 5e-311, [1.0, 2.0]) is None
+    assert truncation(0.93, 0.005, [0.938831]) == 0.938831  # the seed's own truncation

@@ -20,6 +20,7 @@ from hypothesis.extra.numpy import arrays
 import glassnet as gn
 from glassnet.activations import ACTIVATIONS, get_activation
 from glassnet.losses import LOSSES, get_loss
+from glassnet.spec import example_path
 
 import reference
 
@@ -107,7 +108,7 @@ def test_smooth_networks_match_finite_differences(seed, hidden, loss_output, bat
         np.testing.assert_allclose(lt.db, db, rtol=1e-4, atol=1e-6 * scale)
 
 
-VALID = gn.spec.example_path("seed").read_text()
+VALID = example_path("seed").read_text()
 toml_values = st.recursive(
     st.one_of(st.integers(-(10**30), 10**30), st.floats(), st.text(max_size=5), st.booleans()),
     lambda inner: st.lists(inner, max_size=4),

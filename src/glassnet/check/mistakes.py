@@ -306,15 +306,16 @@ CHECKS: dict[str, str] = {
 def truncation(given: float, half: float, candidates: Sequence[float]) -> float | None:
     """The candidate (right or follows value) that, cut off at the written decimals
     instead of rounded, gives ``given``; None if none does."""
-    if half <= 0:
+    # Past ~300 written decimals 10**decimals overflows; nobody truncates by hand there.
+    if not 0 < half < np.inf or (decimals := round(-np.log10(2 * half))) > 300:
         return None
-    decimals = round(-np.log10(2 * half))
     scale = 10.0**decimals
-    for c in candidates:
-        cut = np.trunc(c * scale) / scale
-        rounded = np.round(c, decimals)
-        if abs(cut - given) <= half * 1e-6 and abs(rounded - given) > half * 1e-6:
-            return float(c)
+    with np.errstate(over="ignore", invalid="ignore"):  # huge candidates: no match, no noise
+        for c in candidates:
+            cut = np.trunc(c * scale) / scale
+            rounded = np.round(c, decimals)
+            if abs(cut - given) <= half * 1e-6 and abs(rounded - given) > half * 1e-6:
+                return float(c)
     return None
 
 
