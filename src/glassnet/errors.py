@@ -11,7 +11,7 @@ class GlassnetError(ValueError):
     """Bad input: names where, what was expected and what came.
 
     >>> str(GlassnetError("expected a positive number", got="-1", file="net.toml", field="lr"))
-    "net.toml: field 'lr': expected a positive number, got -1"
+    "net.toml, field 'lr': expected a positive number, got -1"
     """
 
     def __init__(
