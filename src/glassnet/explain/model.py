@@ -25,7 +25,7 @@ mean).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -353,6 +353,15 @@ class _Builder:
     def units(self, n: int) -> list[int | None]:
         return shown(n, self.max_units)
 
+    def each_unit(self, sec: Section, n: int, what: str) -> Iterator[int]:
+        """The units of a layer of ``n`` to write in full, in order; where the rest are
+        skipped, the elision marker is appended to ``sec`` at that point of the loop."""
+        for j in self.units(n):
+            if j is None:
+                sec.blocks.append(self.elided(n, what))
+            else:
+                yield j
+
     def elided(self, n: int, what: str) -> Elided:
         return Elided(
             f"⋯ {what} {self.max_units} to {n - 1} follow the same rule "
@@ -658,10 +667,7 @@ def _forward(b: _Builder, layer: int) -> Section:
     if note:
         sec.blocks.append(note)
     for s in b.samples:
-        for j in b.units(n_out):
-            if j is None:
-                sec.blocks.append(b.elided(n_out, "units"))
-                continue
+        for j in b.each_unit(sec, n_out, "units"):
             terms = b.sum_terms(partial(weighted_input, j, s), n_in)
             rule = join([*terms, b.bias(layer, j)], PLUS)
             sec.blocks.append(b.derivation(b.zin(layer, j, s), rule))
@@ -687,10 +693,7 @@ def _forward(b: _Builder, layer: int) -> Section:
         zs_s: list[Node] = [
             Dots() if k is None else b.zin(layer, k, s) for k in shown(n_out, b.max_units + 2)
         ]
-        for j in b.units(n_out):
-            if j is None:
-                sec.blocks.append(b.elided(n_out, "units"))
-                continue
+        for j in b.each_unit(sec, n_out, "units"):
             rule = activation_rule(lt.activation, opts, b.zin(layer, j, s), zs_s)
             sec.blocks.append(b.derivation(b.out(layer, j, s), rule))
     sec.blocks.append(Para((f"Layer {layer}'s outputs:",)))
@@ -731,10 +734,7 @@ def _error(b: _Builder) -> Section:
     if note:
         sec.blocks.append(note)
     for s in b.samples:
-        for k in b.units(n_out):
-            if k is None:
-                sec.blocks.append(b.elided(n_out, "outputs"))
-                continue
+        for k in b.each_unit(sec, n_out, "outputs"):
             rule = loss_term_rule(t.loss_name, b.out(L, k, s), b.target(k, s), b.m)
             sec.blocks.append(b.derivation(b.term(k, s), rule))
     sec.blocks.append(Para(("The total error:",)))
@@ -770,10 +770,7 @@ def _dloss(b: _Builder) -> Section:
     if note:
         sec.blocks.append(note)
     for s in b.samples:
-        for k in b.units(n_out):
-            if k is None:
-                sec.blocks.append(b.elided(n_out, "outputs"))
-                continue
+        for k in b.each_unit(sec, n_out, "outputs"):
             rule = loss_grad_rule(t.loss_name, b.out(L, k, s), b.target(k, s), b.m)
             sec.blocks.append(b.derivation(b.dE_da(L, k, s), _scaled(b, rule)))
     sec.blocks.append(Para(("All together:",)))
@@ -820,10 +817,7 @@ def _backward(b: _Builder, layer: int) -> Section:
             return row(b.dE_dz(layer + 1, k, s), TIMES, b.weight(layer + 1, j, k))
 
         for s in b.samples:
-            for j in b.units(n_out):
-                if j is None:
-                    sec.blocks.append(b.elided(n_out, "units"))
-                    continue
+            for j in b.each_unit(sec, n_out, "units"):
                 terms = b.sum_terms(partial(via_next, j, s), n_next)
                 sec.blocks.append(b.derivation(b.dE_da(layer, j, s), join(terms, PLUS)))
         sec.blocks.append(
@@ -858,10 +852,7 @@ def _backward(b: _Builder, layer: int) -> Section:
             Equation((Deriv(ga, gz), activation_derivative_rule(lt.activation, opts, gz, ga)))
         )
         for s in b.samples:
-            for j in b.units(n_out):
-                if j is None:
-                    sec.blocks.append(b.elided(n_out, "units"))
-                    continue
+            for j in b.each_unit(sec, n_out, "units"):
                 rule = activation_derivative_rule(
                     lt.activation, opts, b.zin(layer, j, s), b.out(layer, j, s)
                 )
@@ -875,10 +866,7 @@ def _backward(b: _Builder, layer: int) -> Section:
             )
         )
         for s in b.samples:
-            for j in b.units(n_out):
-                if j is None:
-                    sec.blocks.append(b.elided(n_out, "units"))
-                    continue
+            for j in b.each_unit(sec, n_out, "units"):
                 rule = row(b.dE_da(layer, j, s), TIMES, b.da_dz(layer, j, j, s))
                 sec.blocks.append(b.derivation(b.dE_dz(layer, j, s), rule))
     sec.blocks.append(Para(("All together:",)))
@@ -942,10 +930,7 @@ def _softmax_backward(b: _Builder, sec: Section, layer: int) -> None:
         )
     )
     for s in b.samples:
-        for j in b.units(n):
-            if j is None:
-                sec.blocks.append(b.elided(n, "units"))
-                continue
+        for j in b.each_unit(sec, n, "units"):
             terms = b.sum_terms(partial(through_output, j, s), n)
             sec.blocks.append(b.derivation(b.dE_dz(layer, j, s), join(terms, PLUS)))
     _shortcut(b, sec, layer)
@@ -1006,10 +991,7 @@ def _shortcut(b: _Builder, sec: Section, layer: int) -> None:
         )
     )
     for s in b.samples:
-        for j in b.units(n):
-            if j is None:
-                sec.blocks.append(b.elided(n, "units"))
-                continue
+        for j in b.each_unit(sec, n, "units"):
             value = float(t.output_delta_shortcut[s, j])
             lhs = Deriv(b.E_name, b.unit(layer, "in", j, s, valued=False), value=value)
             rule = _scaled(b, row(b.out(layer, j, s), MINUS, b.target(j, s)))
@@ -1046,15 +1028,8 @@ def _gradients(b: _Builder, sec: Section, layer: int) -> None:
         """Sample s's share of dW_ij: its output i times its dE/d(input j)."""
         return row(b.unit(layer - 1, "out", i, s), TIMES, b.dE_dz(layer, j, s))
 
-    rows_shown, cols_shown = b.units(n_in), b.units(n_out)
-    for i in rows_shown:
-        if i is None:
-            sec.blocks.append(b.elided(n_in, "rows"))
-            continue
-        for j in cols_shown:
-            if j is None:
-                sec.blocks.append(b.elided(n_out, "columns"))
-                continue
+    for i in b.each_unit(sec, n_in, "rows"):
+        for j in b.each_unit(sec, n_out, "columns"):
             terms = b.sum_terms(partial(sample_term, i, j), b.B)
             sec.blocks.append(b.derivation(b.dE_dW(layer, i, j), join(terms, PLUS)))
     sec.blocks.append(
@@ -1112,14 +1087,8 @@ def _update(b: _Builder, sec: Section, layer: int) -> None:
             )
         )
     )
-    for i in b.units(n_in):
-        if i is None:
-            sec.blocks.append(b.elided(n_in, "rows"))
-            continue
-        for j in b.units(n_out):
-            if j is None:
-                sec.blocks.append(b.elided(n_out, "columns"))
-                continue
+    for i in b.each_unit(sec, n_in, "rows"):
+        for j in b.each_unit(sec, n_out, "columns"):
             rule = row(b.weight(layer, i, j), MINUS, b.lr, TIMES, b.dE_dW(layer, i, j))
             sec.blocks.append(b.derivation(b.weight(layer, i, j, new=True), rule))
     sec.blocks.append(Para(("In matrix form:",)))
