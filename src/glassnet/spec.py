@@ -40,7 +40,13 @@ from glassnet.activations import names as activation_names
 from glassnet.errors import GlassnetError
 from glassnet.init import INITS, init_weights
 from glassnet.layers import Dense
-from glassnet.limits import MAX_TEXT_BYTES, check_fits, check_nesting
+from glassnet.limits import (
+    MAX_SPEC_BATCH,
+    MAX_SPEC_PARAMETERS,
+    MAX_TEXT_BYTES,
+    check_fits,
+    check_nesting,
+)
 from glassnet.losses import LOSSES
 from glassnet.network import Network
 
@@ -65,10 +71,6 @@ TOP_KEYS = {
 #: A layer's own fields; an activation's options (leaky_relu's ``slope``, elu's
 #: ``alpha``) are fields of its layer too (see :func:`_layer`).
 LAYER_KEYS = {"weights", "bias", "activation", "units", "init"}
-#: The most parameters a spec may declare: a derivation is for networks a person reads,
-#: and checking before allocating keeps a typo from eating the machine's memory.
-MAX_PARAMETERS = 10_000_000
-MAX_BATCH = 100_000
 
 
 @dataclass
@@ -184,9 +186,9 @@ def _build(data: dict[str, Any], label: str, extra_keys: set[str]) -> Spec:
         raise GlassnetError("expected true or false", got=repr(update_bias), field="update_bias")
     x = _matrix(_require(data, "input"), "input", rows_ok=True)
     y = _matrix(_require(data, "target"), "target", rows_ok=True)
-    if x.shape[0] > MAX_BATCH:
+    if x.shape[0] > MAX_SPEC_BATCH:
         raise GlassnetError(
-            f"expected at most {MAX_BATCH} samples", got=str(x.shape[0]), field="input"
+            f"expected at most {MAX_SPEC_BATCH} samples", got=str(x.shape[0]), field="input"
         )
     if y.shape[0] != x.shape[0]:
         raise GlassnetError(
@@ -369,9 +371,9 @@ def _layer(ld: Any, n_in: int, rng: _LazyRng, default_init: str, total: int) -> 
         n_out = ld["units"]
         if isinstance(n_out, bool) or not isinstance(n_out, int) or n_out < 1:
             raise GlassnetError("expected a whole number >= 1", got=repr(n_out), field="units")
-        if total + n_in * n_out + n_out > MAX_PARAMETERS:
+        if total + n_in * n_out + n_out > MAX_SPEC_PARAMETERS:
             raise GlassnetError(
-                f"expected at most {MAX_PARAMETERS:,} parameters in all",
+                f"expected at most {MAX_SPEC_PARAMETERS:,} parameters in all",
                 got=f"{n_in} x {n_out} here",
                 field="units",
             )
