@@ -11,6 +11,7 @@ from glassnet.errors import GlassnetError
 from glassnet.limits import MAX_GRADCHECK_PARAMETERS
 from glassnet.losses import Loss, get_loss
 from glassnet.network import Network
+from glassnet.trace import trace_step
 
 Array = np.ndarray
 
@@ -52,7 +53,7 @@ def gradcheck(
     net64 = net.copy(np.float64)
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
-    trace = net64.trace(x, y, loss=loss_obj, lr=1.0)
+    trace = trace_step(net64, x, y, loss=loss_obj, lr=1.0)
 
     def value() -> float:
         return loss_obj.value(net64.forward(x), y)

@@ -49,6 +49,7 @@ from glassnet.limits import (
 )
 from glassnet.losses import LOSSES
 from glassnet.network import Network
+from glassnet.trace import Trace, trace_step
 
 Array = np.ndarray
 
@@ -88,10 +89,11 @@ class Spec:
     description: str = ""
     values: dict[str, Any] = field(default_factory=dict)
 
-    def trace(self, round_to: int | None = None):  # -> Trace
+    def trace(self, round_to: int | None = None) -> Trace:
         """Run the spec's step and return its trace."""
         try:
-            return self.network.trace(
+            return trace_step(
+                self.network,
                 self.x,
                 self.y,
                 loss=self.loss,
