@@ -4,6 +4,10 @@ minimum over several runs.  A quick check of the training loop's fixed costs (th
 comparison with PyTorch and scikit-learn is ``bench/run.py``).
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/step_time.py 32 128 1024
+    .venv/bin/python bench/step_time.py 128 512 1024 --modes plain,halves,auto
+
+``--modes`` times the step's ways (glassnet.parallel: ``plain``, ``halves``, ``auto``
+= what fit chooses) alternately, run by run, in this process.
 
 Also prints the last loss, accuracy and a hash of the final weights, so two versions of
 the code can be checked to give the same numbers bit for bit.
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import time
 
 import numpy as np
@@ -26,24 +31,40 @@ def main() -> None:
     parser.add_argument("batch", type=int, nargs="*", default=[32, 128, 1024])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--modes", default="auto", help="comma-separated: plain,halves,auto")
+    parser.add_argument("--sizes", default="784,256,128,10", help="layer sizes")
     args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    modes = args.modes.split(",")
     rng = np.random.default_rng(0)
-    X = rng.standard_normal((args.rows, 784)).astype(np.float32)
-    y = rng.integers(0, 10, args.rows)
+    X = rng.standard_normal((args.rows, sizes[0])).astype(np.float32)
+    y = rng.integers(0, sizes[-1], args.rows)
     for batch in args.batch:
-        best = float("inf")
+        best = dict.fromkeys(modes, float("inf"))
+        nets = {}
         for _ in range(args.runs):
-            net = mlp([784, 256, 128, 10], seed=0, dtype="float32")
-            start = time.perf_counter()
-            net.fit(X, y, optimizer=SGD(lr=0.01), epochs=1, batch_size=batch, seed=0)
-            best = min(best, time.perf_counter() - start)
+            for mode in modes:
+                if mode == "auto":
+                    os.environ.pop("GLASSNET_STEP", None)
+                else:
+                    os.environ["GLASSNET_STEP"] = mode
+                net = mlp(sizes, seed=0, dtype="float32")
+                start = time.perf_counter()
+                net.fit(X, y, optimizer=SGD(lr=0.01), epochs=1, batch_size=batch, seed=0)
+                best[mode] = min(best[mode], time.perf_counter() - start)
+                nets[mode] = net
         steps = -(-args.rows // batch)
-        last = net.train_state.history.last()
-        digest = hashlib.sha256(b"".join(p.tobytes() for p in net.parameters())).hexdigest()
-        print(
-            f"batch {batch:>5}: {best / steps * 1e6:9.1f} µs/step  loss {last['loss']!r}  "
-            f"accuracy {last['accuracy']!r}  weights {digest[:12]}"
-        )
+        for mode in modes:
+            net = nets[mode]
+            last = net.train_state.history.last()
+            digest = hashlib.sha256(b"".join(p.tobytes() for p in net.parameters())).hexdigest()
+            ratio = best[modes[0]] / best[mode]
+            print(
+                f"batch {batch:>5} {mode:>6}: {best[mode] / steps * 1e6:9.1f} µs/step "
+                f"(×{ratio:.2f} vs {modes[0]})  loss {last['loss']!r}  "
+                f"accuracy {last['accuracy']!r}  weights {digest[:12]}"
+            )
+    os.environ.pop("GLASSNET_STEP", None)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ import numpy as np
 from glassnet.errors import GlassnetError
 from glassnet.losses import Loss, fused_delta_ok
 from glassnet.optim import Optimizer, get_optimizer
+from glassnet.parallel import train_step
 
 if TYPE_CHECKING:
     from glassnet.network import Network
@@ -545,16 +546,12 @@ def fit(
         calls.insert(0, ProgressBar())
 
     n_train = train_idx.shape[0]
-    m_max = min(batch_size, n_train)
-    # Buffers for one batch, allocated once and refilled by index every step.
-    xbuf = np.empty((m_max, X.shape[1]), dtype=net.dtype)
-    ybuf = np.empty((m_max, Y.shape[1]), dtype=net.dtype)
     order = np.empty_like(train_idx)
-    # Data in another dtype than the network's is gathered as is, then cast into xbuf.
-    xraw = np.empty((m_max, X.shape[1]), dtype=X.dtype) if X.dtype != net.dtype else None
-    # Every layer's z, a, delta and gradients go into arrays allocated here, once.
-    buffers = net.buffers(m_max)
-    grad_arrays = [a for b in buffers for a in (b.dW, b.db)]
+    # Gather, forward, backward and update of one batch, into buffers allocated once;
+    # on one core or two (glassnet.parallel chooses from the batch size and widths).
+    step = train_step(
+        net, X, Y, loss_obj, opt, fused=fused, batch_size=min(batch_size, n_train)
+    )
 
     for cb in calls:
         cb.on_train_begin(net, epochs)
@@ -573,13 +570,10 @@ def fit(
             for batch, start in enumerate(range(0, n_train, batch_size), start=1):
                 idx = order[start : start + batch_size]
                 m = idx.shape[0]
-                xb = _gather(X, idx, xbuf[:m], xraw)
-                yb = _gather(Y, idx, ybuf[:m], None)
-                p, value, _ = net.forward_backward(xb, yb, loss_obj, fused=fused, buffers=buffers)
+                p, value = step(idx)  # updates the weights only when value is finite
                 if not math.isfinite(value):
                     _restore(net, opt, snapshot)
                     _diverged(value, epoch, batch)
-                opt.step(params, grad_arrays, scratch_grads=True)  # refilled next step
                 loss_sum += value * m
                 if labels is not None:
                     correct += int(np.count_nonzero(classes_from_output(net, p) == labels[idx]))

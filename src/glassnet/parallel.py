@@ -1,0 +1,341 @@
+"""The training step ``fit`` runs, on one core or on two.
+
+:class:`TrainStep` is what the epoch loop calls once per batch: gather the batch's rows,
+forward, loss, backward and the optimiser's update.  It has two ways to do it:
+
+- **plain** — the readable reference: :meth:`Network.forward_backward` on the whole
+  batch, then ``optimizer.step``.  NumPy runs each element-wise pass (bias add, ReLU
+  and its mask, softmax, the loss gradient, the bias sums, the update) on one core;
+  only the matrix multiplies use BLAS's threads.
+- **halves** — data parallel: the batch's rows are split in two and each half is
+  gathered, run forward and backward by its own thread (the caller's and one
+  persistent worker), with BLAS single-threaded for the step so that its threads and
+  ours do not fight over the cores (NumPy releases the GIL in its multiplies and
+  ufuncs, so the two halves really run at once).  Every row's z, a and delta are
+  computed exactly as on the plain path (delta still carries the whole batch's
+  1/batch); the halves' weight and bias gradients are then added,
+  ``dW = x_1ᵀ·delta_1 + x_2ᵀ·delta_2``, which is the plain path's sum over samples
+  in another order — equal within float rounding (``tests/test_parallel.py``).
+
+Which one runs is chosen per ``fit`` from the batch size and the layer widths
+(:func:`choose`): two threads pay off only when a step has enough element-wise work to
+outweigh handing half of it to another thread (measured: docs/performance.md).  The
+halves path needs ``threadpoolctl`` (installed with scikit-learn; optional) to make
+BLAS single-threaded; without it, with one core, or when BLAS is already limited to
+one thread, the plain path runs.  ``GLASSNET_STEP=plain`` or ``=halves`` in the
+environment forces one (for measuring).
+
+Nothing here is imported on the CLI's start-up path: ``glassnet.training`` imports
+this module, and threadpoolctl is imported only when a fit might use two threads.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from glassnet.layers import Buffers
+
+if TYPE_CHECKING:
+    from glassnet.losses import Loss
+    from glassnet.network import Network
+    from glassnet.optim import Optimizer
+
+Array = np.ndarray
+
+#: The halves path runs when a batch has at least this many rows ...
+MIN_ROWS = 512
+#: ... and this many multiply-adds per step (rows × Σ n_in·n_out), so that each half's
+#: element-wise work is worth a thread hand-off.  Measured on 784-256-128-10 (see
+#: docs/performance.md): slower at batch 128 and 256, faster from 512 on.
+MIN_WORK = 512 * 100_000
+
+
+# -- BLAS threads ------------------------------------------------------------------------------
+class _Blas:
+    """NumPy's BLAS thread count, read and set through threadpoolctl (None: not possible)."""
+
+    def __init__(self) -> None:
+        self.lib: Any = None
+        self.threads = 1
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # optional: without it, the plain path
+            return
+        libs = [
+            lib
+            for lib in ThreadpoolController().lib_controllers
+            if lib.user_api == "blas" and "numpy" in str(lib.filepath)
+        ]
+        if libs:
+            self.lib = libs[0]
+            self.threads = int(self.lib.get_num_threads())
+
+    def set(self, n: int) -> None:
+        self.lib.set_num_threads(n)
+
+
+_BLAS: _Blas | None = None
+
+
+def blas() -> _Blas:
+    """The process's BLAS controller, made on first use (threadpoolctl scans the loaded
+    libraries, a few ms)."""
+    global _BLAS
+    if _BLAS is None:
+        _BLAS = _Blas()
+    return _BLAS
+
+
+# -- one persistent worker thread ---------------------------------------------------------------
+class _Worker:
+    """A daemon thread that runs one function at a time for the caller: :meth:`start`
+    hands it over, :meth:`join` waits for its result (or re-raises its exception).
+    Two locks, no queue: the lightest hand-off CPython has."""
+
+    def __init__(self) -> None:
+        self._go = threading.Lock()
+        self._done = threading.Lock()
+        self._go.acquire()
+        self._done.acquire()
+        self._job: Callable[[], Any] | None = None
+        self._result: Any = None
+        self._error: BaseException | None = None
+        self._err: dict[str, str] = {}
+        thread = threading.Thread(target=self._loop, name="glassnet-step", daemon=True)
+        thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            self._go.acquire()
+            job, self._job = self._job, None
+            try:
+                # NumPy's error state is per thread: use the caller's (fit ignores
+                # overflow on the way to a NaN loss, which it reports itself).
+                np.seterr(**self._err)  # type: ignore[arg-type]
+                self._result = job() if job is not None else None
+            except BaseException as err:  # handed to the caller by join()
+                self._error = err
+            self._done.release()
+
+    def start(self, job: Callable[[], Any]) -> None:
+        self._job, self._result, self._error = job, None, None
+        self._err = np.geterr()
+        self._go.release()
+
+    def join(self) -> Any:
+        self._done.acquire()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        return self._result
+
+
+_WORKER: _Worker | None = None
+_WORKER_LOCK = threading.Lock()
+
+
+def worker() -> _Worker:
+    global _WORKER
+    with _WORKER_LOCK:
+        if _WORKER is None:
+            _WORKER = _Worker()
+        return _WORKER
+
+
+# -- choosing -----------------------------------------------------------------------------------
+def step_work(net: Network, rows: int) -> int:
+    """Multiply-adds of one forward pass of ``rows`` rows: rows × Σ n_in·n_out."""
+    return rows * sum(layer.n_in * layer.n_out for layer in net.layers)
+
+
+def choose(net: Network, batch_size: int, *, plain_only: bool = False) -> str:
+    """``"halves"`` or ``"plain"`` for batches of ``batch_size`` rows (see the module's
+    docstring); ``plain_only`` when the caller's step needs the plain path (dropout
+    masks, row weights)."""
+    forced = os.environ.get("GLASSNET_STEP", "")
+    if plain_only or forced == "plain":
+        return "plain"
+    if forced != "halves":
+        if batch_size < MIN_ROWS or step_work(net, batch_size) < MIN_WORK:
+            return "plain"
+        if len(os.sched_getaffinity(0)) < 2:
+            return "plain"
+    if batch_size < 2:
+        return "plain"
+    b = blas()
+    # Without threadpoolctl we cannot make BLAS single-threaded for the step; with BLAS
+    # limited to one thread the caller asked for one core.
+    if b.lib is None or (b.threads < 2 and forced != "halves"):
+        return "plain"
+    return "halves"
+
+
+# -- the step -----------------------------------------------------------------------------------
+def gather(src: Array, idx: Array, out: Array, raw: Array | None) -> Array:
+    """Rows ``idx`` of ``src`` written into the reused buffer ``out`` (no new array)."""
+    if raw is None:
+        # mode="clip" lets take write straight into out= (the indices are in range); the
+        # method, not np.take, skips a Python wrapper.
+        return src.take(idx, axis=0, out=out, mode="clip")
+    rows = src.take(idx, axis=0, out=raw[: idx.shape[0]], mode="clip")
+    np.copyto(out, rows, casting="unsafe")
+    return out
+
+
+class TrainStep:
+    """One training step on the rows ``idx`` of (X, Y): ``p, value = step(idx)``.
+
+    Gathers the rows into buffers allocated once, computes the output p (batch, n_out)
+    and the batch's mean loss, and — only when that loss is finite — applies the
+    optimiser's update to the network's parameters in place.  ``p`` is a view of a
+    buffer, valid until the next call.
+
+    Parameters
+    ----------
+    X : (n, n_in) data, any real dtype (cast to the network's per batch).
+    Y : (n, n_out) targets in the network's dtype.
+    fused : delta_L = (p − y)/batch (see :func:`glassnet.losses.fused_delta_ok`).
+    batch_size : the largest batch that will be passed.
+    mode : ``"plain"``, ``"halves"`` or None to :func:`choose`.
+    """
+
+    def __init__(
+        self,
+        net: Network,
+        X: Array,
+        Y: Array,
+        loss: Loss,
+        optimizer: Optimizer,
+        *,
+        fused: bool,
+        batch_size: int,
+        mode: str | None = None,
+    ) -> None:
+        self.net, self.X, self.Y, self.loss, self.opt = net, X, Y, loss, optimizer
+        self.fused = fused
+        m_max = min(batch_size, X.shape[0])
+        self.mode = mode if mode is not None else choose(net, m_max)
+        if self.mode not in ("plain", "halves"):
+            raise ValueError(f"mode {self.mode!r}")
+        dtype = net.dtype
+        self.xbuf = np.empty((m_max, X.shape[1]), dtype=dtype)
+        self.ybuf = np.empty((m_max, Y.shape[1]), dtype=dtype)
+        # Data in another dtype than the network's is gathered as is, then cast.
+        self.xraw = np.empty((m_max, X.shape[1]), dtype=X.dtype) if X.dtype != dtype else None
+        # Every layer's z, a, delta and gradients go into arrays allocated here, once.
+        self.buffers = net.buffers(m_max)
+        self.params = net.parameters()
+        self.grads = [a for b in self.buffers for a in (b.dW, b.db)]
+        # The second half's own weight and bias gradients (the first half's are the
+        # buffers', into which the second's are then added).
+        self._grads2: list[tuple[Array, Array]] = []
+        if self.mode == "halves":
+            self._grads2 = [(np.empty_like(b.dW), np.empty_like(b.db)) for b in self.buffers]
+            self._blas = blas()
+            self._worker = worker()
+
+    def __call__(self, idx: Array) -> tuple[Array, float]:
+        if self.mode == "halves" and idx.shape[0] >= 2:
+            return self._halves(idx)
+        return self._plain(idx)
+
+    # -- plain: the reference -------------------------------------------------------------------
+    def _plain(self, idx: Array) -> tuple[Array, float]:
+        m = idx.shape[0]
+        xb = gather(self.X, idx, self.xbuf[:m], self.xraw)
+        yb = gather(self.Y, idx, self.ybuf[:m], None)
+        p, value, _ = self.net.forward_backward(
+            xb, yb, self.loss, fused=self.fused, buffers=self.buffers
+        )
+        if value == value and abs(value) != float("inf"):
+            self.opt.step(self.params, self.grads, scratch_grads=True)  # refilled next step
+        return p, value
+
+    # -- halves: two threads, one BLAS thread each ----------------------------------------------
+    def _half_buffers(self, r0: int, second: bool) -> list[Buffers]:
+        """Per layer: rows r0.. of the shared z, a, delta, dx buffers; the first half's
+        own dW/db are the shared ones, the second's its own."""
+        out = []
+        for index, b in enumerate(self.buffers):
+            dW, db = self._grads2[index] if second else (b.dW, b.db)
+            dx = b.dx[r0:] if b.dx is not None else None
+            out.append(Buffers(b.z[r0:], b.a[r0:], b.delta[r0:], dx, dW, db))
+        return out
+
+    def _half(self, idx: Array, r0: int, r1: int, m: int, second: bool) -> float:
+        """Forward and backward of rows r0:r1 of the batch (m rows in all); returns the
+        sum of its rows' loss terms.  Writes z, a, delta, dx into rows r0:r1 of the shared
+        buffers, and its dW, db into its own."""
+        rows = idx[r0:r1]
+        mh = r1 - r0
+        xraw = self.xraw[r0:r1] if self.xraw is not None else None
+        xb = gather(self.X, rows, self.xbuf[r0:r1], xraw)
+        yb = gather(self.Y, rows, self.ybuf[r0:r1], None)
+        bufs = self._half_buffers(r0, second)
+        net = self.net
+        caches = net.forward_caches(xb, bufs)
+        p = caches[-1].a
+        total = self.loss.value(p, yb) * mh
+        if self.fused:
+            # (p − y)/batch with the whole batch's size: each row's delta is exactly the
+            # plain path's.
+            delta = np.subtract(p, yb, out=bufs[-1].delta[:mh])
+            delta /= m
+            net.backward(caches, delta=delta, buffers=bufs)
+        else:
+            # The loss's own gradient carries 1/(rows of this half); rescaled to 1/batch.
+            dL_dp = self.loss.grad(p, yb)
+            dL_dp *= mh / m
+            net.backward(caches, dL_dp, buffers=bufs)
+        return total
+
+    def _halves(self, idx: Array) -> tuple[Array, float]:
+        m = idx.shape[0]
+        half = m // 2
+        blas_lib, threads = self._blas.lib, self._blas.threads
+        if blas_lib is not None:  # None only when forced without threadpoolctl (tests)
+            blas_lib.set_num_threads(1)
+        try:
+            self._worker.start(lambda: self._half(idx, half, m, m, True))
+            try:
+                total = self._half(idx, 0, half, m, False)
+            finally:
+                # Wait for the other half even when this one failed: it writes into
+                # buffers this object owns.
+                total2 = self._worker.join()
+            total += total2
+        finally:
+            if blas_lib is not None:
+                blas_lib.set_num_threads(threads)
+        value = float(total / m)
+        if value == value and abs(value) != float("inf"):
+            for b, (dW2, db2) in zip(self.buffers, self._grads2, strict=True):
+                np.add(b.dW, dW2, out=b.dW)
+                np.add(b.db, db2, out=b.db)
+            self.opt.step(self.params, self.grads, scratch_grads=True)
+        return self.buffers[-1].a[:m], value
+
+
+def train_step(
+    net: Network,
+    X: Array,
+    Y: Array,
+    loss: Loss,
+    optimizer: Optimizer,
+    *,
+    fused: bool,
+    batch_size: int,
+    plain_only: bool = False,
+) -> TrainStep:
+    """The step ``fit`` calls per batch (see :class:`TrainStep`), plain or in halves."""
+    m_max = min(batch_size, X.shape[0])
+    mode = choose(net, m_max, plain_only=plain_only)
+    return TrainStep(net, X, Y, loss, optimizer, fused=fused, batch_size=batch_size, mode=mode)
+
+
+__all__: Sequence[str] = ("MIN_ROWS", "MIN_WORK", "TrainStep", "choose", "train_step")

@@ -1,0 +1,198 @@
+"""The two-thread training step (glassnet.parallel, "halves") gives the plain step's
+numbers within float rounding, for one step and for a whole fit; the plain step is
+still the reference; the choice, the worker thread and BLAS's thread count behave."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import glassnet as gn
+from glassnet import parallel
+from glassnet.losses import get_loss
+from glassnet.parallel import TrainStep
+
+CASES = [
+    ("relu", "softmax", "cross_entropy", True),
+    ("relu", "softmax", "cross_entropy", False),
+    ("tanh", "sigmoid", "binary_cross_entropy", False),
+    ("sigmoid", "identity", "mse", False),
+    ("leaky_relu", "softmax", "half_sse", False),
+]
+
+OPTIMIZERS = [
+    lambda: gn.optim.SGD(lr=0.05),
+    lambda: gn.optim.SGD(lr=0.05, momentum=0.9),
+    lambda: gn.optim.SGD(lr=0.05, momentum=0.9, nesterov=True),
+    lambda: gn.optim.SGD(lr=0.05, weight_decay=0.01),
+    lambda: gn.optim.Adam(lr=0.01),
+    lambda: gn.optim.RMSprop(lr=0.01),
+]
+
+
+def data(rows: int, n_in: int, n_out: int, dtype: str, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(rows, n_in)).astype(dtype)
+    Y = rng.random(size=(rows, n_out)).astype(dtype)
+    Y /= Y.sum(axis=1, keepdims=True)  # rows summing to 1: every loss applies
+    return X, Y
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("hidden,output,loss,fused", CASES)
+@pytest.mark.parametrize("m", [9, 2, 40])
+def test_one_halves_step_equals_the_plain_step(hidden, output, loss, fused, dtype, m):
+    X, Y = data(50, 6, 4, dtype)
+    loss_obj = get_loss(loss)
+    a = gn.mlp([6, 11, 7, 4], hidden=hidden, output=output, seed=3, dtype=dtype)
+    b = a.copy()
+    idx = np.random.default_rng(1).permutation(50)[:m]
+    plain = TrainStep(
+        a, X, Y, loss_obj, gn.optim.SGD(lr=0.1), fused=fused, batch_size=m, mode="plain"
+    )
+    halves = TrainStep(
+        b, X, Y, loss_obj, gn.optim.SGD(lr=0.1), fused=fused, batch_size=m, mode="halves"
+    )
+    p1, v1 = plain(idx)
+    p2, v2 = halves(idx)
+    tol = 2e-6 if dtype == "float32" else 1e-14
+    # Each row's output is computed the same way on both paths.
+    np.testing.assert_allclose(p2, p1, rtol=tol, atol=tol)
+    assert v2 == pytest.approx(v1, rel=tol, abs=tol)
+    # The gradients are sums of the halves' sums: the same numbers in another order.
+    for g1, g2 in zip(plain.grads, halves.grads, strict=True):
+        scale = float(np.abs(g1).max()) + 1.0
+        np.testing.assert_allclose(g2, g1, rtol=0, atol=4 * tol * scale)
+    for w1, w2 in zip(a.parameters(), b.parameters(), strict=True):
+        np.testing.assert_allclose(w2, w1, rtol=tol, atol=tol)
+
+
+def test_halves_step_against_a_float64_reference_written_out():
+    """The step in plain float64 NumPy (no glassnet code): z, ReLU, softmax, (p − y)/m,
+    the chain rule, W − lr·dW — the float32 halves step must agree within float32."""
+    X, Y = data(64, 5, 3, "float32", seed=7)
+    net = gn.mlp([5, 8, 3], seed=2, dtype="float32")
+    W1, b1, W2, b2 = (p.astype(np.float64) for p in net.parameters())
+    idx = np.arange(64)[::-1][:33]
+    x, y = X[idx].astype(np.float64), Y[idx].astype(np.float64)
+    z1 = x @ W1 + b1
+    a1 = np.maximum(z1, 0)
+    z2 = a1 @ W2 + b2
+    e = np.exp(z2 - z2.max(axis=1, keepdims=True))
+    p = e / e.sum(axis=1, keepdims=True)
+    d2 = (p - y) / len(idx)
+    d1 = (d2 @ W2.T) * (z1 > 0)
+    lr = 0.5
+    expected = [W1 - lr * x.T @ d1, b1 - lr * d1.sum(0), W2 - lr * a1.T @ d2, b2 - lr * d2.sum(0)]
+    step = TrainStep(
+        net,
+        X,
+        Y,
+        get_loss("cross_entropy"),
+        gn.optim.SGD(lr=lr),
+        fused=True,
+        batch_size=33,
+        mode="halves",
+    )
+    p_got, value = step(idx)
+    np.testing.assert_allclose(p_got, p, rtol=1e-5, atol=1e-6)
+    assert value == pytest.approx(float(-(y * np.log(p)).sum() / len(idx)), rel=1e-5)
+    for got, want in zip(net.parameters(), expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("make", OPTIMIZERS)
+def test_fit_in_halves_is_within_1e_5_of_the_plain_fit(make, monkeypatch):
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(203, 12)).astype(np.float32)  # 203 = 5 batches of 40 and one of 3
+    y = rng.integers(0, 4, 203)
+    results = []
+    for mode in ("plain", "halves"):
+        monkeypatch.setenv("GLASSNET_STEP", mode)
+        net = gn.mlp([12, 24, 16, 4], seed=1)
+        hist = net.fit(X, y, optimizer=make(), epochs=4, batch_size=40, validation_split=0.1)
+        results.append((net, hist))
+    (a, ha), (b, hb) = results
+    for w1, w2 in zip(a.parameters(), b.parameters(), strict=True):
+        np.testing.assert_allclose(w2, w1, rtol=0, atol=1e-5)
+    for key in ("loss", "val_loss", "accuracy", "val_accuracy"):
+        np.testing.assert_allclose(hb[key], ha[key], rtol=0, atol=1e-5)
+
+
+def test_fit_chooses_halves_for_large_batches_and_plain_for_small(monkeypatch):
+    monkeypatch.delenv("GLASSNET_STEP", raising=False)
+    small = gn.mlp([784, 256, 128, 10])
+    assert parallel.choose(small, 32) == "plain"
+    assert parallel.choose(small, 128) == "plain"
+    assert parallel.choose(gn.mlp([4, 3, 2]), 4096) == "plain"  # too little work per row
+    assert parallel.choose(small, 1024, plain_only=True) == "plain"
+    expected = (
+        "halves" if parallel.blas().lib is not None and parallel.blas().threads > 1 else "plain"
+    )
+    assert parallel.choose(small, 1024) == expected
+    monkeypatch.setenv("GLASSNET_STEP", "plain")
+    assert parallel.choose(small, 1024) == "plain"
+
+
+def test_without_threadpoolctl_the_plain_path_runs(monkeypatch):
+    class NoBlas:
+        lib = None
+        threads = 1
+
+    monkeypatch.delenv("GLASSNET_STEP", raising=False)
+    monkeypatch.setattr(parallel, "blas", lambda: NoBlas())
+    assert parallel.choose(gn.mlp([784, 256, 128, 10]), 1024) == "plain"
+
+
+def test_a_halves_step_leaves_blas_threads_as_they_were():
+    b = parallel.blas()
+    if b.lib is None:
+        pytest.skip("threadpoolctl is not installed: BLAS threads are never changed")
+    before = b.lib.get_num_threads()
+    X, Y = data(64, 6, 4, "float32")
+    net = gn.mlp([6, 8, 4])
+    step = TrainStep(
+        net,
+        X,
+        Y,
+        get_loss("cross_entropy"),
+        gn.optim.SGD(),
+        fused=True,
+        batch_size=64,
+        mode="halves",
+    )
+    step(np.arange(64))
+    assert b.lib.get_num_threads() == before
+
+
+def test_the_worker_hands_back_errors_and_the_callers_error_state():
+    w = parallel.worker()
+    w.start(lambda: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        w.join()
+    with np.errstate(over="ignore", invalid="raise"):
+        w.start(np.geterr)
+        got = w.join()
+    assert got["over"] == "ignore" and got["invalid"] == "raise"
+    w.start(lambda: 42)  # still working after an error
+    assert w.join() == 42
+
+
+def test_a_diverging_fit_in_halves_stops_and_restores_like_the_plain_one(monkeypatch):
+    rng = np.random.default_rng(2)
+    X = (rng.normal(size=(64, 5)) * 1e3).astype(np.float32)
+    y = rng.integers(0, 3, 64)
+    errors, weights = [], []
+    for mode in ("plain", "halves"):
+        monkeypatch.setenv("GLASSNET_STEP", mode)
+        net = gn.mlp([5, 16, 3], seed=0)
+        with pytest.raises(gn.GlassnetError) as err:
+            net.fit(X, y, optimizer=gn.optim.SGD(lr=1e6), epochs=3, batch_size=32)
+        errors.append(str(err.value))
+        weights.append(net.parameters())
+    # The same batch diverges, and both restore the weights of the same epoch's end.
+    assert errors[0] == errors[1]
+    assert "got nan at epoch 2, batch 2" in errors[0]
+    for w1, w2 in zip(*weights, strict=True):
+        assert np.isfinite(w2).all()
+        np.testing.assert_allclose(w2, w1, rtol=1e-5)
