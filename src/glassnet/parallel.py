@@ -105,7 +105,7 @@ class _Worker:
         self._job: Callable[[], Any] | None = None
         self._result: Any = None
         self._error: BaseException | None = None
-        self._err: dict[str, str] = {}
+        self._err: Any = {}
         thread = threading.Thread(target=self._loop, name="glassnet-step", daemon=True)
         thread.start()
 
@@ -116,7 +116,7 @@ class _Worker:
             try:
                 # NumPy's error state is per thread: use the caller's (fit ignores
                 # overflow on the way to a NaN loss, which it reports itself).
-                np.seterr(**self._err)  # type: ignore[arg-type]
+                np.seterr(**self._err)
                 self._result = job() if job is not None else None
             except BaseException as err:  # handed to the caller by join()
                 self._error = err
