@@ -1,6 +1,7 @@
 """glassnet's speed beside PyTorch and scikit-learn, side by side, in one command.
 
     .venv/bin/python bench/run.py [--quick] [--rounds N] [--out bench/results/NAME.json]
+    .venv/bin/python bench/run.py --only throughput --kernel-report   # the step's time split
 
 Every measurement runs in its own process (bench/workers.py), contenders alternating
 A B C A B C over several rounds, so no library's idle BLAS threads steal a core from
@@ -28,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 WORKER = HERE / "workers.py"
 CONTENDERS = ("glassnet", "torch", "sklearn")
 BATCHES = (32, 128, 1024)
-#: Targets of issue 6 (glassnet ÷ other, higher is better).
+#: Targets of issues 6 and 15 (glassnet ÷ other, higher is better).
 TARGET_VS_TORCH = {32: 2.0, 128: 1.5, 1024: 1.15}
 TARGET_VS_SKLEARN = 2.0
 OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
@@ -186,6 +187,65 @@ def bench_startup(reps: int, env: dict[str, str], log) -> dict[str, Any]:
     return out
 
 
+def bench_kernels(rounds: int, env: dict[str, str], log) -> dict[str, Any]:
+    """The step's time split per part, before (the plain step, as fit ran it before the
+    two-thread step) and after (the step fit now chooses), at each batch size; each in
+    its own process, alternated."""
+    out: dict[str, Any] = {}
+    for batch in BATCHES:
+        steps = max(20, min(200, 200_000 // batch // 10))
+        per: dict[str, Any] = {}
+        for mode in ("plain", "auto"):
+            per["before" if mode == "plain" else "after"] = run_worker(
+                {"task": "kernels", "batch": batch, "steps": steps, "mode": mode, "rounds": rounds},
+                env,
+            )
+        out[str(batch)] = per
+        log(
+            f"  batch {batch}: before {per['before']['us_per_step']:.0f} µs/step, "
+            f"after ({per['after']['mode']}) {per['after']['us_per_step']:.0f} µs/step"
+        )
+    return out
+
+
+def kernel_table(res: dict[str, Any]) -> str:
+    """Per part: µs per step before → after, per batch size (after: the caller's thread;
+    in halves the worker thread does the other half at the same time)."""
+    from workers import MULTIPLIES, PARTS
+
+    batches = list(res)
+    lines = [
+        "| part (µs per step) | "
+        + " | ".join(f"batch {b}: before → after ({res[b]['after']['mode']})" for b in batches)
+        + " |",
+        "| --- |" + " --- |" * len(batches),
+    ]
+    for part in PARTS:
+        cells = []
+        for b in batches:
+            before = res[b]["before"]["us_parts"][part]
+            after = res[b]["after"]["us_parts"][part]
+            cells.append(f"{before:.0f} → {after:.0f}")
+        if all(c == "0 → 0" for c in cells):
+            continue
+        tag = " (multiply)" if part in MULTIPLIES else ""
+        lines.append(f"| {part}{tag} | " + " | ".join(cells) + " |")
+    for label, key in (
+        ("Python and the rest", "us_python_and_other"),
+        ("whole step, timed part by part", "us_per_step"),
+        ("whole step, untimed", "us_per_step_untimed"),
+    ):
+        cells = [f"{res[b]['before'][key]:.0f} → {res[b]['after'][key]:.0f}" for b in batches]
+        lines.append(f"| **{label}** | " + " | ".join(cells) + " |")
+    cells = [
+        f"{res[b]['before']['multiplies_share'] * 100:.0f}% → "
+        f"{res[b]['after']['multiplies_share'] * 100:.0f}%"
+        for b in batches
+    ]
+    lines.append("| share in multiplies | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 # -- the table ---------------------------------------------------------------------------------
 def fmt_range(s: dict[str, float], spec: str = ".0f", scale: float = 1.0) -> str:
     return f"{s['median'] * scale:{spec}} ({s['min'] * scale:{spec}}–{s['max'] * scale:{spec}})"
@@ -197,9 +257,17 @@ def table(res: dict[str, Any]) -> str:
     def row(*cells: str) -> None:
         lines.append("| " + " | ".join(cells) + " |")
 
-    row("workload", "glassnet", "PyTorch", "scikit-learn", "glassnet ÷ PyTorch", "÷ scikit-learn")
-    row(*["---"] * 6)
-    for batch, r in res["throughput"].items():
+    if "throughput" in res or "digits" in res or "seed_step" in res:
+        row(
+            "workload",
+            "glassnet",
+            "PyTorch",
+            "scikit-learn",
+            "glassnet ÷ PyTorch",
+            "÷ scikit-learn",
+        )
+        row(*["---"] * 6)
+    for batch, r in res.get("throughput", {}).items():
         sp = r["samples_per_s"]
         row(
             f"784-256-128-10, batch {batch} (samples/s)",
@@ -277,6 +345,22 @@ def blas_lines(res: dict[str, Any]) -> str:
     out = []
     first = next(iter(res["throughput"].values()))["blas"]
     for c, info in first.items():
+        cpu = info.get("cpu", {})
+        out.append(
+            f"- {c}: CPU {cpu.get('model', '?')} ({', '.join(cpu.get('vector_extensions', []))}); "
+            f"BLAS kernel {info.get('blas_kernel') or '-'}"
+            + (
+                f"; PyTorch CPU capability {info.get('torch_cpu_capability')}, "
+                f"MKL {info.get('torch_mkl_version', '')[:20]}"
+                if c == "torch"
+                else ""
+            )
+            + (
+                f"; glassnet step per batch {info['glassnet_step']}"
+                if "glassnet_step" in info
+                else ""
+            )
+        )
         pools = [
             f"{p['internal_api']} {p['version']} ({p['architecture'] or '-'}, "
             f"{p['num_threads']} threads, {Path(p['filepath']).name})"
@@ -305,6 +389,12 @@ def main(argv: list[str] | None = None) -> int:
         help=f"pass {' and '.join(OPENBLAS_VARS)} on to the workers",
     )
     ap.add_argument(
+        "--kernel-report",
+        action="store_true",
+        help="also time the step part by part (multiplies vs each element-wise part), "
+        "before (plain) and after (the step fit chooses)",
+    )
+    ap.add_argument(
         "--threads",
         type=int,
         help="BLAS threads for every contender (default: numpy's default, all cores)",
@@ -313,6 +403,8 @@ def main(argv: list[str] | None = None) -> int:
     rounds = args.rounds or (2 if args.quick else 5)
     rows = args.rows or (20000 if args.quick else 60000)
     parts = set((args.only or "throughput,digits,seed,startup,profile,memory").split(","))
+    if args.kernel_report:
+        parts.add("kernels")
     env = worker_env(args.keep_openblas_env, args.threads)
 
     def log(msg: str) -> None:
@@ -336,6 +428,10 @@ def main(argv: list[str] | None = None) -> int:
         },
         "loadavg_start": loadavg(),
     }
+    sys.path.insert(0, str(HERE))
+    from workers import cpu_info
+
+    res["machine"]["cpu"] = cpu_info()
     import numpy
     import sklearn
     import torch
@@ -367,13 +463,18 @@ def main(argv: list[str] | None = None) -> int:
     if "memory" in parts:
         log("memory:")
         res["memory"] = run_worker({"task": "memory", "n": rows, "batch": 128}, env)
+    if "kernels" in parts:
+        log("the step part by part, before and after:")
+        res["kernels"] = bench_kernels(rounds, env, log)
     res["loadavg_end"] = loadavg()
     res["wall_seconds"] = time.perf_counter() - started
 
     text = table(res)
-    print(text)
+    if "kernels" in res:
+        text += "\n\nThe step part by part:\n\n" + kernel_table(res["kernels"])
     if "throughput" in res:
-        print("\nBLAS per contender:\n" + blas_lines(res))
+        text += "\n\nCPU and BLAS per contender:\n" + blas_lines(res)
+    print(text)
     print(
         f"\nload average (1, 5, 15 min) at start {res['loadavg_start']}, "
         f"at end {res['loadavg_end']}"

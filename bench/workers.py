@@ -53,8 +53,30 @@ def initial_weights(sizes: list[int], seed: int = 0) -> list[tuple[np.ndarray, n
     return [(layer.W.copy(), layer.b.copy()) for layer in net.layers]
 
 
+def cpu_info() -> dict[str, Any]:
+    """The CPU model and its vector extensions (from /proc/cpuinfo; Linux)."""
+    model, flags = "", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and not model:
+                    model = value.strip()
+                elif key.strip() == "flags" and not flags:
+                    flags = set(value.split())
+    except OSError:
+        pass
+    wanted = ("sse4_2", "avx", "avx2", "fma")
+    return {
+        "model": model,
+        "vector_extensions": [f for f in wanted if f in flags]
+        + sorted(f for f in flags if f.startswith("avx512")),
+    }
+
+
 def blas_info(contender: str) -> dict[str, Any]:
-    """Which BLAS (and how many threads) this process uses."""
+    """Which CPU, BLAS (its kernel: threadpoolctl's ``architecture``) and how many
+    threads this process uses."""
     from threadpoolctl import threadpool_info
 
     pools = [
@@ -64,7 +86,16 @@ def blas_info(contender: str) -> dict[str, Any]:
         }
         for p in threadpool_info()
     ]
-    info: dict[str, Any] = {"threadpools": pools}
+    info: dict[str, Any] = {"cpu": cpu_info(), "threadpools": pools}
+    blas = [p for p in pools if p.get("internal_api") in ("openblas", "mkl", "blis")]
+    info["blas_kernel"] = ", ".join(
+        f"{p['internal_api']} {p['version']} {p['architecture'] or ''}".strip() for p in blas
+    )
+    if contender == "glassnet":
+        from glassnet.parallel import choose
+
+        net = __import__("glassnet").mlp(SIZES)
+        info["glassnet_step"] = {str(b): choose(net, b) for b in (32, 128, 1024)}
     if contender == "torch":
         import torch
 
@@ -73,6 +104,16 @@ def blas_info(contender: str) -> dict[str, Any]:
         info["torch_mkldnn"] = bool(torch.backends.mkldnn.is_available())
         info["torch_blas"] = next(
             (w.strip(",") for w in torch.__config__.show().split() if w.startswith("BLAS_INFO=")),
+            "",
+        )
+        # PyTorch's own element-wise kernels are chosen by this (DEFAULT, AVX2, AVX512).
+        info["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+        info["torch_mkl_version"] = next(
+            (
+                line.split("Version", 1)[1].strip()
+                for line in torch.__config__.show().splitlines()
+                if "Math Kernel Library Version" in line
+            ),
             "",
         )
     return info
@@ -441,6 +482,179 @@ def profile(batch: int, steps: int, rounds: int) -> dict[str, Any]:
     }
 
 
+# -- the step's time split, part by part ----------------------------------------------------------
+#: The parts of a step, in the order they run; "multiplies" are the three kinds of matmul.
+PARTS = (
+    "gather",
+    "x@W",
+    "bias add",
+    "ReLU",
+    "softmax",
+    "loss value",
+    "output delta",
+    "ReLU mask",
+    "xT@delta",
+    "bias sums",
+    "delta@WT",
+    "hand-off wait",
+    "gradient sum",
+    "update",
+    "accuracy",
+)
+MULTIPLIES = ("x@W", "xT@delta", "delta@WT")
+
+
+class _Clock:
+    """Adds the time since the last tick to a named part (one per thread)."""
+
+    def __init__(self) -> None:
+        self.parts: dict[str, float] = dict.fromkeys(PARTS, 0.0)
+        self.last = time.perf_counter()
+
+    def reset(self) -> None:
+        self.last = time.perf_counter()
+
+    def tick(self, part: str) -> None:
+        now = time.perf_counter()
+        self.parts[part] += now - self.last
+        self.last = now
+
+
+def _timed_half(step, idx, r0: int, r1: int, m: int, second: bool, clock: _Clock) -> float:
+    """TrainStep's forward and backward of rows r0:r1 (its ``_half``, or the plain step
+    when r0:r1 is the whole batch), with every part timed: the same library calls
+    (layers' pure functions, the activations' and loss's methods) in the same order."""
+    from glassnet.layers import bias_grad, input_grad, weight_grad
+    from glassnet.parallel import gather
+
+    net, loss = step.net, step.loss
+    clock.reset()
+    rows = idx[r0:r1]
+    mh = r1 - r0
+    xraw = step.xraw[r0:r1] if step.xraw is not None else None
+    x = gather(step.X, rows, step.xbuf[r0:r1], xraw)
+    yb = gather(step.Y, rows, step.ybuf[r0:r1], None)
+    clock.tick("gather")
+    bufs = step._half_buffers(r0, second) if step._grads2 else step.buffers
+    if not step._grads2:
+        bufs = [b._replace(z=b.z[r0:], a=b.a[r0:], delta=b.delta[r0:]) for b in bufs]
+    xs, zs, acts = [], [], []
+    a = x
+    for layer, b in zip(net.layers, bufs, strict=True):
+        xs.append(a)
+        z = np.matmul(a, layer.W, out=b.z[:mh])
+        clock.tick("x@W")
+        z += layer.b
+        clock.tick("bias add")
+        a = layer.activation.forward(z, out=b.a[:mh])
+        clock.tick("softmax" if layer.activation.name == "softmax" else "ReLU")
+        zs.append(z)
+        acts.append(a)
+    total = loss.value(a, yb) * mh
+    clock.tick("loss value")
+    delta = np.subtract(a, yb, out=bufs[-1].delta[:mh])
+    delta /= m
+    clock.tick("output delta")
+    dL_da = delta  # dL/da of the layer below, from delta@WT (the output layer has delta)
+    for i in range(len(net.layers) - 1, -1, -1):
+        layer, b = net.layers[i], bufs[i]
+        if i < len(net.layers) - 1:
+            delta = layer.activation.backward(zs[i], acts[i], dL_da, out=b.delta[:mh])
+            clock.tick("ReLU mask")
+        weight_grad(xs[i], delta, out=b.dW)
+        clock.tick("xT@delta")
+        bias_grad(delta, out=b.db)
+        clock.tick("bias sums")
+        if i > 0:
+            dL_da = input_grad(delta, layer.W, out=b.dx[:mh])
+            clock.tick("delta@WT")
+    return total
+
+
+def kernel_report(batch: int, steps: int, mode: str, rounds: int = 3) -> dict[str, Any]:
+    """The step's time split at one batch size, for the plain step or the one ``fit``
+    chooses: ``steps`` steps of 784-256-128-10 ReLU/softmax + cross-entropy, plain SGD,
+    with every part timed (µs per step, the fastest of ``rounds``), beside the same
+    steps untimed (the whole ``TrainStep``)."""
+    import glassnet as gn
+    from glassnet.losses import get_loss
+    from glassnet.parallel import TrainStep, choose
+    from glassnet.training import classes_from_output
+
+    X, y = mnist_like(batch * steps)
+    Y = np.eye(SIZES[-1], dtype=np.float32)[y]
+    net = gn.mlp(SIZES, init=initial_weights(SIZES))
+    chosen = choose(net, batch) if mode == "auto" else mode
+    loss = get_loss("cross_entropy")
+    step = TrainStep(
+        net, X, Y, loss, gn.optim.SGD(lr=LR), fused=True, batch_size=batch, mode=chosen
+    )
+    order = np.random.default_rng(0).permutation(X.shape[0])
+    batches = [order[i : i + batch] for i in range(0, X.shape[0], batch)]
+    best_parts: dict[str, float] | None = None
+    best_worker: dict[str, float] = {}
+    walls, untimed = [], []
+    for _ in range(rounds):
+        main, other = _Clock(), _Clock()
+        start = time.perf_counter()
+        for idx in batches:
+            m = idx.shape[0]
+            if chosen == "halves":
+                half = m // 2
+                blas, threads = step._blas.lib, step._blas.threads
+                if blas is not None:
+                    blas.set_num_threads(1)
+                step._worker.start(
+                    lambda idx=idx, half=half, m=m, clock=other: _timed_half(
+                        step, idx, half, m, m, True, clock
+                    )
+                )
+                total = _timed_half(step, idx, 0, half, m, False, main)
+                total += step._worker.join()
+                main.tick("hand-off wait")
+                if blas is not None:
+                    blas.set_num_threads(threads)
+                for b, (dW2, db2) in zip(step.buffers, step._grads2, strict=True):
+                    np.add(b.dW, dW2, out=b.dW)
+                    np.add(b.db, db2, out=b.db)
+                main.tick("gradient sum")
+            else:
+                total = _timed_half(step, idx, 0, m, m, False, main)
+            step.opt.step(step.params, step.grads, scratch_grads=True)
+            main.tick("update")
+            p = step.buffers[-1].a[:m]
+            int(np.count_nonzero(classes_from_output(net, p) == y[idx]))
+            main.tick("accuracy")
+            del total
+        wall = (time.perf_counter() - start) / len(batches)
+        walls.append(wall)
+        # the same steps through the real TrainStep, untimed inside
+        start = time.perf_counter()
+        for idx in batches:
+            p, _ = step(idx)
+            int(np.count_nonzero(classes_from_output(net, p) == y[idx]))
+        untimed.append((time.perf_counter() - start) / len(batches))
+        if best_parts is None or wall <= min(walls):
+            best_parts = {k: v / len(batches) for k, v in main.parts.items()}
+            best_worker = {k: v / len(batches) for k, v in other.parts.items()}
+    assert best_parts is not None
+    wall = min(walls)
+    mult = sum(best_parts[k] for k in MULTIPLIES)
+    return {
+        "batch": batch,
+        "mode": chosen,
+        "us_per_step": wall * 1e6,
+        "us_per_step_untimed": min(untimed) * 1e6,
+        "us_parts": {k: v * 1e6 for k, v in best_parts.items()},
+        "us_parts_worker": {k: v * 1e6 for k, v in best_worker.items()}
+        if chosen == "halves"
+        else {},
+        "us_python_and_other": (wall - sum(best_parts.values())) * 1e6,
+        "multiplies_share": mult / wall,
+        "blas": blas_info("glassnet"),
+    }
+
+
 # -- memory -------------------------------------------------------------------------------------
 def _status_kb(key: str) -> int:
     with open("/proc/self/status") as f:
@@ -485,6 +699,7 @@ def main(argv: list[str]) -> None:
         "seed_step": seed_step,
         "profile": profile,
         "memory": memory,
+        "kernels": kernel_report,
     }[task](**job)
     print(json.dumps(result))
 
