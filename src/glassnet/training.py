@@ -549,9 +549,7 @@ def fit(
     order = np.empty_like(train_idx)
     # Gather, forward, backward and update of one batch, into buffers allocated once;
     # on one core or two (glassnet.parallel chooses from the batch size and widths).
-    step = train_step(
-        net, X, Y, loss_obj, opt, fused=fused, batch_size=min(batch_size, n_train)
-    )
+    step = train_step(net, X, Y, loss_obj, opt, fused=fused, batch_size=min(batch_size, n_train))
 
     for cb in calls:
         cb.on_train_begin(net, epochs)
@@ -599,17 +597,6 @@ def fit(
         for cb in calls:
             cb.on_train_end(net, state.history)
     return state.history
-
-
-def _gather(src: Array, idx: Array, out: Array, raw: Array | None) -> Array:
-    """Rows ``idx`` of ``src`` written into the reused buffer ``out`` (no new array)."""
-    if raw is None:
-        # mode="clip" lets take write straight into out= (the indices are in range); the
-        # method, not np.take, skips a Python wrapper.
-        return src.take(idx, axis=0, out=out, mode="clip")
-    rows = src.take(idx, axis=0, out=raw[: idx.shape[0]], mode="clip")
-    np.copyto(out, rows, casting="unsafe")
-    return out
 
 
 def _snapshot(net: Network, opt: Optimizer) -> tuple[list[Array], dict[str, Array], int]:
