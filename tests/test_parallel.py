@@ -119,28 +119,40 @@ def test_fit_in_halves_is_within_1e_5_of_the_plain_fit(make, monkeypatch):
         np.testing.assert_allclose(hb[key], ha[key], rtol=0, atol=1e-5)
 
 
-def test_fit_chooses_halves_for_large_batches_and_plain_for_small(monkeypatch):
+class FakeBlas:
+    def __init__(self, threads: int, lib: object = "a BLAS") -> None:
+        self.threads, self.lib = threads, lib
+
+
+def test_fit_chooses_halves_for_large_batches_on_two_blas_threads_only(monkeypatch):
     monkeypatch.delenv("GLASSNET_STEP", raising=False)
-    small = gn.mlp([784, 256, 128, 10])
-    assert parallel.choose(small, 32) == "plain"
-    assert parallel.choose(small, 128) == "plain"
+    monkeypatch.setattr(parallel, "_cores", lambda: 2)
+    monkeypatch.setattr(parallel, "blas", lambda: FakeBlas(2))
+    net = gn.mlp([784, 256, 128, 10])
+    assert parallel.choose(net, 32) == "plain"
+    assert parallel.choose(net, 128) == "plain"
+    assert parallel.choose(net, 1024) == "halves"
     assert parallel.choose(gn.mlp([4, 3, 2]), 4096) == "plain"  # too little work per row
-    assert parallel.choose(small, 1024, plain_only=True) == "plain"
-    expected = (
-        "halves" if parallel.blas().lib is not None and parallel.blas().threads > 1 else "plain"
-    )
-    assert parallel.choose(small, 1024) == expected
+    assert parallel.choose(net, 1024, plain_only=True) == "plain"  # dropout, row weights
     monkeypatch.setenv("GLASSNET_STEP", "plain")
-    assert parallel.choose(small, 1024) == "plain"
+    assert parallel.choose(net, 1024) == "plain"
+    monkeypatch.setenv("GLASSNET_STEP", "halves")
+    assert parallel.choose(net, 32) == "halves"
+    monkeypatch.delenv("GLASSNET_STEP")
+    # BLAS told to use one thread (the caller wants one core), or more than two (BLAS
+    # alone would use more cores than two halves), or one core: plain.
+    for threads in (1, 4):
+        monkeypatch.setattr(parallel, "blas", lambda threads=threads: FakeBlas(threads))
+        assert parallel.choose(net, 1024) == "plain"
+    monkeypatch.setattr(parallel, "blas", lambda: FakeBlas(2))
+    monkeypatch.setattr(parallel, "_cores", lambda: 1)
+    assert parallel.choose(net, 1024) == "plain"
 
 
 def test_without_threadpoolctl_the_plain_path_runs(monkeypatch):
-    class NoBlas:
-        lib = None
-        threads = 1
-
     monkeypatch.delenv("GLASSNET_STEP", raising=False)
-    monkeypatch.setattr(parallel, "blas", lambda: NoBlas())
+    monkeypatch.setattr(parallel, "_cores", lambda: 2)
+    monkeypatch.setattr(parallel, "blas", lambda: FakeBlas(1, lib=None))
     assert parallel.choose(gn.mlp([784, 256, 128, 10]), 1024) == "plain"
 
 

@@ -66,11 +66,14 @@ class _Blas:
             from threadpoolctl import ThreadpoolController
         except ImportError:  # optional: without it, the plain path
             return
-        libs = [
-            lib
-            for lib in ThreadpoolController().lib_controllers
-            if lib.user_api == "blas" and "numpy" in str(lib.filepath)
+        blas_libs = [
+            lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"
         ]
+        # NumPy's own (a wheel's, under numpy.libs), or the only BLAS loaded (a system
+        # NumPy's); when unsure which one NumPy calls, leave them all alone.
+        libs = [lib for lib in blas_libs if "numpy" in str(lib.filepath)]
+        if not libs and len(blas_libs) == 1:
+            libs = blas_libs
         if libs:
             self.lib = libs[0]
             self.threads = int(self.lib.get_num_threads())
@@ -163,16 +166,23 @@ def choose(net: Network, batch_size: int, *, plain_only: bool = False) -> str:
     if forced != "halves":
         if batch_size < MIN_ROWS or step_work(net, batch_size) < MIN_WORK:
             return "plain"
-        if len(os.sched_getaffinity(0)) < 2:
+        if _cores() < 2:
             return "plain"
     if batch_size < 2:
         return "plain"
     b = blas()
-    # Without threadpoolctl we cannot make BLAS single-threaded for the step; with BLAS
-    # limited to one thread the caller asked for one core.
-    if b.lib is None or (b.threads < 2 and forced != "halves"):
+    # Without threadpoolctl we cannot make BLAS single-threaded for the step.  With BLAS
+    # limited to one thread the caller asked for one core; with more than two, BLAS
+    # alone would use more cores than the two halves (not measured: plain).
+    if b.lib is None or (b.threads != 2 and forced != "halves"):
         return "plain"
     return "halves"
+
+
+def _cores() -> int:
+    """Cores this process may run on."""
+    affinity = getattr(os, "sched_getaffinity", None)  # Linux; elsewhere the CPU count
+    return len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
 
 
 # -- the step -----------------------------------------------------------------------------------
