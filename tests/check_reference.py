@@ -199,3 +199,37 @@ def student_step(Ws, bs, acts, x, y, loss, lr, digits: int = 4, slips=None):
         put(f"W{i}_new", lambda i=i: Ws[i - 1] - lr * v[f"dW{i}"])
         put(f"b{i}_new", lambda i=i: bs[i - 1] - lr * v[f"db{i}"])
     return v
+
+
+#: The learning rate of the student sheets.
+LR = 0.1
+
+
+def sheet_text(Ws, bs, acts, x, y, loss, values: dict, digits: int, ints: bool = False) -> str:
+    """A worksheet (batch axis dropped for one sample), numbers with ``digits`` decimals;
+    with ``ints``, a whole number is written as an integer (``0``, ``1``)."""
+
+    def num(e: float) -> str:
+        if ints and float(e) == round(float(e)):
+            return str(round(float(e)))
+        return f"{float(e):.{digits}f}"
+
+    def arr(v) -> str:
+        v = np.asarray(v)
+        if v.ndim == 0:
+            return num(float(v))
+        return "[" + ", ".join(arr(e) for e in v) + "]"
+
+    lines = [f'loss = "{loss}"', f"lr = {LR}", f"input = {toml_array(x, 2)}"]
+    lines.append(f"target = {toml_array(y, 1)}")
+    for W, b, act in zip(Ws, bs, acts, strict=True):
+        lines += ["[[layers]]", f"weights = {toml_array(W, 2)}", f"bias = {toml_array(b, 2)}"]
+        lines.append(f'activation = "{act}"')
+    lines.append("[values]")
+    for name, v in values.items():
+        v = np.asarray(v)
+        batched = name not in ("loss",) and not name.startswith(("dW", "db", "W", "b"))
+        if batched and x.shape[0] == 1 and v.ndim >= 2:
+            v = v[0]
+        lines.append(f"{name} = {arr(v)}")
+    return "\n".join(lines) + "\n"
