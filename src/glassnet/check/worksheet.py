@@ -52,7 +52,7 @@ Key = tuple[str, int]
 LAYER_KINDS: tuple[str, ...] = ("W", "b", *LAYER_FIELDS)
 STEP_KINDS: tuple[str, ...] = ("x", "y", "loss_terms", "loss", "output")
 #: Top-level fields a worksheet may hold beside a spec's: who wrote it, for what.
-SHEET_KEYS: set[str] = {"student", "assignment"}
+SHEET_KEYS: set[str] = {"student", "assignment", "exercise"}
 #: Names of the bundled worksheets (``glassnet check seed``).
 WORKSHEETS: dict[str, str] = {"seed": "seed_worksheet"}
 
@@ -163,6 +163,14 @@ class Worksheet:
     label: str
     givens: list[Given] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
+    #: Who wrote it and for which assignment (``student = "..."``, ``assignment = "..."``).
+    student: str = ""
+    assignment: str = ""
+
+    @property
+    def is_seed(self) -> bool:
+        """The bundled seed worksheet (its wrong numbers are the tutorial's errata)."""
+        return self.label in WORKSHEETS
 
     @property
     def n_layers(self) -> int:
@@ -450,9 +458,17 @@ def parse_worksheet(
         for key in ("name", "description"):
             if isinstance(data.get(key), str):
                 setattr(spec, key, data[key])
+    elif "layers" not in data and "student" in data and "assignment" in data:
+        # A roster sheet: its network is rebuilt from the student's id and the assignment.
+        from glassnet.check.exercise import exercise_from_sheet
+
+        spec = exercise_from_sheet(data, label)
     else:
         spec = parse_spec(_without_values(text), label, extra_keys=SHEET_KEYS)
     sheet = Worksheet(spec=spec, label=label, notes=notes)
+    for who in ("student", "assignment"):
+        if isinstance(data.get(who), str):
+            setattr(sheet, who, data[who])
     integer_half = sheet_half(values)
     for written, raw in values.items():
         try:
