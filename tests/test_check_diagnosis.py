@@ -95,3 +95,15 @@ def test_a_rule_that_changes_nothing_or_lands_farther_is_not_named():
     if e.diagnosis is not None:
         assert abs(e.alternative - e.given) < abs(e.follows_from_given - e.given)
         assert abs(e.alternative - e.follows_from_given) > 1e-12
+
+
+def test_docs_list_every_rule_with_an_example():
+    from pathlib import Path
+
+    from glassnet.check import all_ids
+
+    doc = (Path(__file__).parents[1] / "docs" / "check.md").read_text()
+    for rule in all_ids():
+        rows = [line for line in doc.splitlines() if line.startswith(f"| `{rule}` |")]
+        assert len(rows) == 1, rule
+        assert any(c.isdigit() for c in rows[0]), rows[0]  # a worked example, with numbers
