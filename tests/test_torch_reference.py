@@ -28,6 +28,8 @@ def torch_act(name: str, z):
         "sigmoid": torch.sigmoid,
         "tanh": torch.tanh,
         "softmax": lambda t: torch.softmax(t, dim=1),
+        "elu": torch.nn.functional.elu,
+        "gelu": torch.nn.functional.gelu,
     }[name](z)
 
 

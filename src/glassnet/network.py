@@ -21,7 +21,7 @@ from glassnet.activations import Activation
 from glassnet.errors import GlassnetError
 from glassnet.init import explicit_weights, init_weights
 from glassnet.layers import Buffers, Cache, Dense, Grads
-from glassnet.losses import Loss, get_loss, is_fused_pair
+from glassnet.losses import Loss, get_loss
 
 if TYPE_CHECKING:  # numpy.typing is only needed by the type checker, not at startup
     from numpy.typing import DTypeLike
@@ -179,9 +179,9 @@ class Network:
     ) -> tuple[Array, float, list[Grads]]:
         """Output p (batch, n_out), loss value and every layer's gradients, without a trace.
 
-        With ``fused`` and a softmax output under cross-entropy, delta_L = (p − y)/batch
-        directly — the product of dL/dp and the softmax Jacobian, simplified (tested
-        equal).  Only valid when every target row sums to 1: the caller checks that once.
+        With ``fused`` — which the caller sets from :func:`~glassnet.losses.fused_delta_ok`
+        on all its targets, once — delta_L = (p − y)/batch directly: the product of dL/dp
+        and the softmax Jacobian, simplified (tested equal).
         With ``buffers`` (see :meth:`buffers`; the training loop's) every intermediate
         and gradient is written into them instead of new arrays: the same operations in
         the same order, so the same numbers, without allocating.
@@ -190,7 +190,7 @@ class Network:
         caches = self.forward_caches(x, buffers)
         p = caches[-1].a
         value = loss_obj.value(p, y)
-        if fused and is_fused_pair(self.output_activation, loss_obj):
+        if fused:
             if buffers is None:
                 delta = (p - y) / p.shape[0]
             else:

@@ -35,7 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from glassnet.activations import ACTIVATIONS, get_activation
+from glassnet.activations import activation_class, get_activation
+from glassnet.activations import names as activation_names
 from glassnet.errors import GlassnetError
 from glassnet.init import INITS, init_weights
 from glassnet.layers import Dense
@@ -61,7 +62,9 @@ TOP_KEYS = {
     "description",
     "values",
 }
-LAYER_KEYS = {"weights", "bias", "activation", "units", "init", "slope"}
+#: A layer's own fields; an activation's options (leaky_relu's ``slope``, elu's
+#: ``alpha``) are fields of its layer too (see :func:`_layer`).
+LAYER_KEYS = {"weights", "bias", "activation", "units", "init"}
 #: The most parameters a spec may declare: a derivation is for networks a person reads,
 #: and checking before allocating keeps a typo from eating the machine's memory.
 MAX_PARAMETERS = 10_000_000
@@ -319,25 +322,32 @@ class _LazyRng:
 def _layer(ld: Any, n_in: int, rng: _LazyRng, default_init: str, total: int) -> Dense:
     if not isinstance(ld, dict):
         raise GlassnetError("expected a [[layers]] table", got=_kind(ld))
-    unknown = sorted(set(ld) - LAYER_KEYS)
-    if unknown:
+    act_name = ld.get("activation", "identity")
+    if not isinstance(act_name, str) or act_name not in activation_names():
         raise GlassnetError(
-            f"expected only the fields {', '.join(sorted(LAYER_KEYS))}",
+            f"expected one of {', '.join(activation_names())}",
+            got=repr(act_name),
+            field="activation",
+        )
+    act_cls = activation_class(act_name)
+    # Any activation's options are fields of its layer; an option of another activation
+    # is named as such (a typo'd activation would otherwise hide behind "unknown field").
+    all_options = {o for n in activation_names() for o in activation_class(n).defaults}
+    unknown = sorted(set(ld) - LAYER_KEYS - set(act_cls.defaults))
+    if unknown:
+        if unknown[0] in all_options:
+            owners = [n for n in activation_names() if unknown[0] in activation_class(n).defaults]
+            raise GlassnetError(
+                f"expected {unknown[0]!r} only with {' or '.join(owners)}",
+                got=act_name,
+                field=unknown[0],
+            )
+        raise GlassnetError(
+            f"expected only the fields {', '.join(sorted(LAYER_KEYS | set(act_cls.defaults)))}",
             got=f"unknown field {unknown[0]!r}",
             field=unknown[0],
         )
-    act_name = ld.get("activation", "identity")
-    if not isinstance(act_name, str) or act_name not in ACTIVATIONS:
-        raise GlassnetError(
-            f"expected one of {', '.join(ACTIVATIONS)}", got=repr(act_name), field="activation"
-        )
-    options = {}
-    if "slope" in ld:
-        if act_name != "leaky_relu":
-            raise GlassnetError(
-                "expected 'slope' only with leaky_relu", got=act_name, field="slope"
-            )
-        options["slope"] = _number(ld["slope"], "slope")
+    options = {k: _number(ld[k], k) for k in act_cls.defaults if k in ld}
     activation = get_activation(act_name, **options)
     if "weights" in ld:
         if "units" in ld or "init" in ld:

@@ -4,7 +4,7 @@ A mistake is a small function with a stable id.  Most are *rules*: given the ste
 computed, its inputs (the person's own earlier values where written) and the right rule
 in force, they return what the mistaken rule gives, built from the same engine pieces
 (the activation's forward/derivative/vjp, the loss's terms/grad, the layer's backward,
-:func:`glassnet.trace.sgd_update`), or None where the mistake cannot happen.  A value is
+:func:`glassnet.optim.sgd_update`), or None where the mistake cannot happen.  A value is
 named by a mistake only when re-running that rule on the person's numbers reproduces it
 — never from a table of known answers.
 
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from glassnet.layers import Dense
-from glassnet.trace import sgd_update
+from glassnet.optim import sgd_update
 
 if TYPE_CHECKING:
     from glassnet.check.steps import Evaluator, Rule
