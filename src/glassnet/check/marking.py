@@ -167,20 +167,90 @@ def check_rtol(rtol: float) -> float:
     return rtol
 
 
+def phase_contexts(sheet: Worksheet) -> dict[str, Context]:
+    """The right values of each phase of the spec: "" (the step), "step2", ... (a spec's
+    ``steps = N``) and "after" (``after = true``), each from the engine's trace."""
+    base = Context.from_worksheet(sheet)
+    out = {"": base}
+    for i, tr in enumerate(base.trace.later, start=2):
+        out[f"step{i}"] = _context_of(base, tr)
+    if base.trace.after is not None:
+        out["after"] = _context_of(base, base.trace.after)
+    return out
+
+
+def _context_of(base: Context, trace: Any) -> Context:
+    right = {key: trace.value(key) for key in order(base.n_layers)}
+    return Context(graph=base.graph, batch=base.batch, right=right, trace=trace)
+
+
+#: What a step hands to the next: the person's W_new (b_new) of a layer becomes the W
+#: (b) the next step starts from — (their written value, its band, clipped to the band).
+Carry = dict[Key, tuple[Given, Array, Array]]
+
+
 def check(sheet: Worksheet, *, rtol: float | None = None) -> Report:
-    """Mark every value of ``sheet`` (misshaped ones too)."""
+    """Mark every value of ``sheet`` (misshaped ones too), phase by phase: the step, the
+    later steps (``z1@step2``) each starting from the person's own updated weights of the
+    step before, and the forward pass after the update (``loss@after``)."""
     if rtol is not None:
         check_rtol(rtol)
-    ctx = Context.from_worksheet(sheet)
-    own = sheet.own()
+    contexts = phase_contexts(sheet)
+    report = Report(sheet, contexts[""], rtol=rtol)
+    marks: dict[int, list[Entry]] = {}
+    carry: Carry = {}
+    for phase, ctx in contexts.items():
+        givens = [g for g in sheet.givens if g.phase == phase]
+        marker = _phase_marker(ctx, sheet, phase, givens, carry, rtol)
+        for g in givens:
+            marks[id(g)] = marker.misshaped(g) if g.misshaped else marker.mark(g)
+        carry = {}
+        for lyr in range(1, ctx.n_layers + 1):
+            for new, leaf in (("W_new", "W"), ("b_new", "b")):
+                g = marker.own.get((new, lyr))
+                if g is not None:
+                    carry[(leaf, lyr)] = (g, marker.band[(new, lyr)], marker.clipped[(new, lyr)])
+    # Each written entry's numbers in the order written (a W[to][from] matrix, or one
+    # with its bias as row 0, is marked as the engine holds it, reported as written).
+    groups: dict[tuple[str, str], list[Entry]] = {}
+    for g in sheet.givens:
+        groups.setdefault((g.written_name, g.phase), []).extend(marks.get(id(g), []))
+    for g in sheet.givens:
+        if g.layout_T or g.row_shift or g.bias_part:
+            groups[(g.written_name, g.phase)].sort(key=lambda e: e.index)
+    report.entries = [e for es in groups.values() for e in es]
+    return report
+
+
+def _phase_marker(
+    ctx: Context,
+    sheet: Worksheet,
+    phase: str,
+    givens: list[Given],
+    carry: Carry,
+    rtol: float | None,
+) -> _Marker:
+    """Bands of one phase's written values, ready to mark them."""
+    own = sheet.own(phase)
     given = {k: g.value for k, g in own.items()}
+    for k, (g, _band, _clip) in carry.items():
+        given.setdefault(k, g.value)
+
+    def exact_leaf(k: Key) -> bool:
+        # x, y and the spec's own W, b are exact; a later step's weights are the
+        # person's own numbers (their W_new), rounded as written.
+        return k[0] in ("x", "y") or (k[0] in LEAVES and phase == "")
+
     # Spread for carrying rounding forward: half a unit, except where nothing was rounded
-    # (x, y, W, b are the spec's; a value written equal to the right one is exact).
-    half = {}
+    # (exact leaves; a value written equal to the right one is exact).
+    half: dict[Key, Array] = {}
     for k, g in own.items():
         r = _diag(ctx.right[k]) if g.diagonal else ctx.right[k]
         exact = np.abs(g.value - r) <= 1e-12 * np.maximum(1.0, np.abs(r))
-        half[k] = np.where(exact | (k[0] in LEAVES), 0.0, g.half)
+        half[k] = np.where(exact | exact_leaf(k), 0.0, g.half)
+    for k, (g, _band, _clip) in carry.items():
+        if k not in own:
+            half[k] = g.half
     diagonal = {k for k, g in own.items() if g.diagonal}
     # How far each written value may legitimately sit from the right one: half a unit,
     # plus how far the step moves when its written inputs are replaced by their nearest
@@ -189,23 +259,26 @@ def check(sheet: Worksheet, *, rtol: float | None = None) -> Report:
     clipped: dict[Key, Array] = {}
     for k in order(ctx.n_layers):
         if k not in own:
+            if k in carry:
+                band[k], clipped[k] = carry[k][1], carry[k][2]
             continue
         right = ctx.right[k]
         if own[k].diagonal:
             right = _diag(right)
-        if k[0] in LEAVES:
+        if exact_leaf(k):
             band[k] = 0 * half[k]
+        elif k[0] in LEAVES:
+            band[k] = np.asarray(own[k].half, dtype=np.float64)
         else:
             legit = Evaluator(ctx, clipped, diagonal=diagonal).compute(k)
             if own[k].diagonal:
                 legit = _diag(legit)
             band[k] = own[k].half + np.abs(legit - right)
         clipped[k] = np.clip(given[k], right - band[k], right + band[k])
-    report = Report(sheet, ctx, rtol=rtol)
     marker = _Marker(ctx, sheet, given, half, diagonal, band, clipped, rtol)
-    for g in sheet.givens:
-        report.entries.extend(marker.misshaped(g) if g.misshaped else marker.mark(g))
-    return report
+    marker.own, marker.givens, marker.phase = own, givens, phase
+    marker.carried = {k: g for k, (g, _b, _c) in carry.items() if k not in own}
+    return marker
 
 
 def _shape_like(extra: Any, g: Given) -> Array:
@@ -258,15 +331,28 @@ class _Marker:
         self.ctx, self.sheet, self.given, self.half = ctx, sheet, given, half
         self.diagonal, self.band, self.clipped, self.rtol = diagonal, band, clipped, rtol
         self.own = sheet.own()
+        self.givens: list[Given] = list(sheet.givens)
+        self.phase = ""
+        #: The previous step's values this one starts from (W, b keys).
+        self.carried: dict[Key, Given] = {}
 
     def shown(self, key: Key, idx: tuple[int, ...]) -> tuple[int, ...]:
         """``idx`` without the batch axis of a one-sample batch."""
         batched = key[0] not in UNBATCHED
         return idx[1:] if batched and self.ctx.batch == 1 else idx
 
-    def place(self, key: Key, idx: tuple[int, ...]) -> str:
+    def place(self, key: Key, idx: tuple[int, ...], g: Given | None = None) -> str:
+        """``[0, 1]``: the place as written (the sheet's layout when ``g`` says it)."""
         s = self.shown(key, idx)
+        if g is not None:
+            s = g.written_index(s)
         return f"[{', '.join(map(str, s))}]" if s else ""
+
+    def entry_name(self, g: Given) -> str:
+        """The name an entry is reported under: the quantity (or, for the bias row of a
+        matrix written with its bias as row 0, that matrix), with its phase."""
+        name = g.shown_name or key_name(g.key)
+        return f"{name}@{g.phase}" if g.phase else name
 
     # -- one quantity -----------------------------------------------------------------
     def mark(self, g: Given) -> list[Entry]:
@@ -303,9 +389,9 @@ class _Marker:
         for idx in np.ndindex(value.shape):
             verdict = "ok" if ok[idx] else "follows" if fol[idx] else "wrong"
             e = Entry(
-                name=key_name(K),
+                name=self.entry_name(g),
                 written=g.written_name,
-                index=tuple(int(i) for i in self.shown(K, idx)),
+                index=tuple(int(i) for i in g.written_index(self.shown(K, idx))),
                 given=float(value[idx]),
                 expected=float(right[idx]),
                 follows_from_given=float(follows[idx]),
@@ -336,13 +422,13 @@ class _Marker:
         bands that this step was computed from."""
         parts: list[str] = []
         for k in sorted(upstream_given(self.ctx, others, K), key=order(self.ctx.n_layers).index):
-            g = self.own.get(k)
+            g = self.own.get(k) or self.carried.get(k)
             if g is None:
                 continue
             off = np.abs(g.value - self.clipped[k]) > 1e-12 * np.maximum(1.0, np.abs(g.value))
             for idx in np.ndindex(off.shape):
                 if off[idx]:
-                    parts.append(f"your {g.written_name}{self.place(k, idx)} = {g.text(idx)}")
+                    parts.append(f"your {g.written_name}{self.place(k, idx, g)} = {g.text(idx)}")
         if not parts:
             return ""
         more = f" and {len(parts) - 4} more" if len(parts) > 4 else ""
@@ -372,7 +458,7 @@ class _Marker:
         entries = []
         for idx in np.ndindex(value.shape):
             e = Entry(
-                name=key_name(K),
+                name=self.entry_name(g),
                 written=g.written_name,
                 index=tuple(int(i) for i in idx),
                 given=float(value[idx]),
@@ -463,7 +549,7 @@ class _Marker:
                 ids = "+".join(m.id for m, _ in c.combo)
                 text = _text(c.combo, float(c.alt[i]), 0, False)
                 if not c.full:
-                    text += self.partial(K, c.hit, len(places))
+                    text += self.partial(g, c.hit, len(places))
                 causes[i] = (ids, "exact", float(c.alt[i]), text)
 
         alts: list[tuple[Combo, Array]] = []
@@ -538,10 +624,11 @@ class _Marker:
                 )
         return causes
 
-    def partial(self, K: Key, hit: set[tuple[int, ...]], total: int) -> str:
-        where = ", ".join(self.place(K, i) or "[]" for i in sorted(hit))
+    def partial(self, g: Given, hit: set[tuple[int, ...]], total: int) -> str:
+        where = ", ".join(self.place(g.key, i, g) or "[]" for i in sorted(hit))
         return (
-            f" (it reproduces {len(hit)} of the {total} numbers written for {key_name(K)}: {where})"
+            f" (it reproduces {len(hit)} of the {total} numbers written for "
+            f"{self.entry_name(g)}: {where})"
         )
 
     def checks(
@@ -653,7 +740,7 @@ class _Marker:
         out: list[tuple[str, float, float]] = []
         shape = g.value.shape
         written: set[Key] = set()
-        for other in self.sheet.givens:
+        for other in self.givens:
             if other is g or other.misshaped or other.value.shape != shape:
                 continue
             k = other.key

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from glassnet.check.marking import Entry, Report
-from glassnet.check.worksheet import key_name
+from glassnet.check.worksheet import key_name, split_tags
 from glassnet.notation import seed_name
 
 COLOURS = {"ok": "green", "follows": "yellow", "wrong": "bold red"}
@@ -49,7 +49,7 @@ def as_written(e: Entry) -> str:
 def label(e: Entry, n_layers: int) -> str:
     """``dW3 (dW_kl)[0, 1]``: our name, the seed's, the place."""
     seed = seed_name(e.name, n_layers)
-    tag = e.written.partition("@")[2]
+    tag = split_tags(e.written)[1]
     head = e.name + (f" ({seed})" if seed and seed != e.name else "")
     if tag:
         head += f" @{tag}"

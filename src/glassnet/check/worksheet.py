@@ -53,6 +53,8 @@ LAYER_KINDS: tuple[str, ...] = ("W", "b", *LAYER_FIELDS)
 STEP_KINDS: tuple[str, ...] = ("x", "y", "loss_terms", "loss", "output")
 #: Top-level fields a worksheet may hold beside a spec's: who wrote it, for what.
 SHEET_KEYS: set[str] = {"student", "assignment", "exercise"}
+#: Beside ``spec = ...``: how the sheet writes its weight matrices.
+REF_KEYS: set[str] = {"layout", "bias"}
 #: Names of the bundled worksheets (``glassnet check seed``).
 WORKSHEETS: dict[str, str] = {"seed": "seed_worksheet"}
 
@@ -130,6 +132,26 @@ class Given:
     want: tuple[int, ...] = ()
     #: Each number as written (``"0.8000"``), the shape of ``value``.
     texts: Array | None = None
+    #: "" for the (first) step, "step2", "step3", ... or "after" (see :func:`split_tags`).
+    phase: str = ""
+    #: How the sheet wrote it, when not as the engine holds it: a W[to][from] matrix
+    #: (``layout_T``); the W part of a matrix with the bias as row 0 (``row_shift``); the
+    #: bias row itself of such a matrix (``bias_part``, then ``shown_name`` is the
+    #: matrix's name).  Values are stored as the engine holds them.
+    layout_T: bool = False
+    row_shift: int = 0
+    bias_part: bool = False
+    shown_name: str = ""
+
+    def written_index(self, idx: tuple[int, ...]) -> tuple[int, ...]:
+        """The place of (engine-layout, batch-free) ``idx`` in the matrix as written."""
+        if self.bias_part:
+            idx = (0, *idx)
+        elif self.row_shift and len(idx) == 2:
+            idx = (idx[0] + self.row_shift, idx[1])
+        if self.layout_T and len(idx) == 2:
+            idx = (idx[1], idx[0])
+        return idx
 
     def text(self, idx: tuple[int, ...]) -> str:
         """The number at ``idx`` as written."""
@@ -166,6 +188,9 @@ class Worksheet:
     #: Who wrote it and for which assignment (``student = "..."``, ``assignment = "..."``).
     student: str = ""
     assignment: str = ""
+    #: How the sheet writes weight matrices (see :data:`glassnet.spec.LAYOUTS`).
+    layout: str = "from_to"
+    bias_row0: bool = False
 
     @property
     def is_seed(self) -> bool:
@@ -176,12 +201,22 @@ class Worksheet:
     def n_layers(self) -> int:
         return len(self.spec.network.layers)
 
-    def own(self) -> dict[Key, Given]:
-        """The person's value of each quantity: the untagged one, else the first written
-        (a misshaped value is never the person's value)."""
+    def phases(self) -> list[str]:
+        """The phases written, in the order they happen ("" first, "after" last)."""
+        found = {g.phase for g in self.givens}
+        steps = sorted((p for p in found if p.startswith("step")), key=lambda p: int(p[4:]))
+        return (
+            [p for p in ("",) if p in found or not found]
+            + steps
+            + (["after"] if "after" in found else [])
+        )
+
+    def own(self, phase: str = "") -> dict[Key, Given]:
+        """The person's value of each quantity (of one phase): the untagged one, else the
+        first written (a misshaped value is never the person's value)."""
         out: dict[Key, Given] = {}
         for g in self.givens:
-            if g.misshaped:
+            if g.misshaped or g.phase != phase:
                 continue
             if g.key not in out or (out[g.key].tag and not g.tag):
                 out[g.key] = g
@@ -213,11 +248,28 @@ def closest_name(name: str, n_layers: int) -> str | None:
     return found[0] if found else None
 
 
+#: A tag naming a later step (``z1@step2``) or the forward pass after the update
+#: (``loss@after``), not a second copy.
+_PHASE = re.compile(r"^(step[1-9][0-9]*|after)$")
+#: What exists "after" the update: its forward pass and its loss (and its weights).
+AFTER_KINDS: frozenset[str] = frozenset({"z", "a", "loss_terms", "loss", "W", "b", "x", "y"})
+
+
+def split_tags(name: str) -> tuple[str, str, str]:
+    """``"z1@step2"`` -> ("z1", "", "step2"); ``"W_ij@copy"`` -> ("W_ij", "copy", "");
+    ``"z1@step1"`` is z1 itself (phase "")."""
+    base, *tags = name.split("@")
+    phases = [t for t in tags if _PHASE.match(t)]
+    rest = [t for t in tags if not _PHASE.match(t)]
+    phase = phases[0] if phases else ""
+    return base, "@".join(rest), "" if phase == "step1" else phase
+
+
 def resolve_name(name: str, n_layers: int, label: str) -> tuple[Key, str]:
     """``"h2_out@copy"`` -> (("a", 2), "copy"); ``"output"`` -> (("a", L), "") — the
     network's output *is* the last layer's a.  Unknown names are a GlassnetError naming
-    the closest known name."""
-    base, _, tag = name.partition("@")
+    the closest known name.  (A phase tag, ``@step2``/``@after``: see :func:`split_tags`.)"""
+    base, tag, _phase = split_tags(name)
     ours = seed_aliases(n_layers).get(base, base)
     if ours == "output":
         return ("a", n_layers), tag
@@ -314,6 +366,93 @@ def _text_hint(text: str) -> str:
     if _DECIMAL_COMMA.search(text):
         return " (a decimal comma such as 0,5 is not read: write a decimal point, 0.5)"
     return ""
+
+
+#: Weight-like kinds, written in the sheet's layout, and their bias twins.
+BIAS_OF: dict[str, str] = {"W": "b", "dW": "db", "W_new": "b_new"}
+
+
+def _phase_problem(spec: Spec, key: Key, phase: str) -> str | None:
+    """Why a value of ``phase`` cannot be marked against this spec, or None."""
+    if phase.startswith("step") and int(phase[4:]) > spec.steps:
+        return (
+            f"expected a step of this spec: it runs {spec.steps} step"
+            f"{'s' if spec.steps != 1 else ''} (write steps = {phase[4:]} in the spec)"
+        )
+    if phase == "after":
+        if not spec.after:
+            return "expected after = true in the spec for values after the update"
+        if key[0] not in AFTER_KINDS:
+            return (
+                f"expected a quantity of the forward pass after the update (z, a, output, "
+                f"loss_terms, loss), got {key_name(key)}"
+            )
+    return None
+
+
+def _givens(
+    spec: Spec, written: str, raw: Any, label: str, layout: str, bias_row0: bool
+) -> list[Given]:
+    """The values of one written entry: one, or two for a weight matrix with its bias as
+    row 0 (the weights and the bias)."""
+    n_layers = len(spec.network.layers)
+    key, tag = resolve_name(written, n_layers, label)
+    phase = split_tags(written)[2]
+    problem = _phase_problem(spec, key, phase)
+    if problem is not None:
+        raise GlassnetError(problem, file=label, field=f"values.{written}")
+    transposed = layout == "to_from" and key[0] in BIAS_OF
+    folded = bias_row0 and key[0] in BIAS_OF
+    if not (transposed or folded):
+        g = _given(spec, written, raw, label)
+        g.phase = phase
+        return [g]
+    value, half, texts = _numbers(raw, f"values.{written}", label)
+    if value.ndim != 2:
+        g = _given(spec, written, raw, label)
+        g.phase = phase
+        return [g]
+    from glassnet.spec import weights_from_layout
+
+    parts = [weights_from_layout(a, layout, bias_row0) for a in (value, half, texts)]
+    W, Wh, Wt = (p[0] for p in parts)
+    want = expected_shape(spec, key)
+    if W.shape != want:  # not this matrix in this layout: marked wrong as written
+        g = _given(spec, written, raw, label)
+        g.phase = phase
+        return [g]
+    out = [
+        Given(
+            written,
+            key,
+            tag,
+            W,
+            Wh,
+            texts=Wt,
+            phase=phase,
+            layout_T=transposed,
+            row_shift=int(folded),
+        )
+    ]
+    if folded:
+        b, bh, bt = (p[1] for p in parts)
+        bkey = (BIAS_OF[key[0]], key[1])
+        assert b is not None and bh is not None and bt is not None
+        out.append(
+            Given(
+                written,
+                bkey,
+                tag,
+                b,
+                bh,
+                texts=bt,
+                phase=phase,
+                layout_T=transposed,
+                bias_part=True,
+                shown_name=written.split("@")[0],
+            )
+        )
+    return out
 
 
 def _given(spec: Spec, written: str, raw: Any, label: str, line: str = "") -> Given:
@@ -440,7 +579,9 @@ def parse_worksheet(
         )
     if "spec" in data:
         ref = data["spec"]
-        extra = sorted(set(data) - {"spec", "values", "name", "description"} - SHEET_KEYS)
+        extra = sorted(
+            set(data) - {"spec", "values", "name", "description"} - SHEET_KEYS - REF_KEYS
+        )
         if not isinstance(ref, str) or extra:
             raise GlassnetError(
                 'expected spec = "seed" or a spec file\'s path, with only [values] beside it',
@@ -470,18 +611,21 @@ def parse_worksheet(
         if isinstance(data.get(who), str):
             setattr(sheet, who, data[who])
     integer_half = sheet_half(values)
+    layout, bias_row0 = _sheet_layout(data, spec, label)
+    sheet.layout, sheet.bias_row0 = layout, bias_row0
     for written, raw in values.items():
         try:
-            g = _given(spec, written, raw, label)
+            gs = _givens(spec, written, raw, label, layout, bias_row0)
         except GlassnetError as err:
             kind = "warning" if "unknown name" in (err.got or "") else "unreadable"
             sheet.notes.append(Note(kind, f"values.{written}", _short(err)))
             continue
-        g.half = np.where(g.half == INTEGER, integer_half, g.half)
-        if g.misshaped:
-            hint = _text_hint(_raw_line(text, written))
-            sheet.notes.append(Note("warning", f"values.{written}", misshape_message(g) + hint))
-        sheet.givens.append(g)
+        for g in gs:
+            g.half = np.where(g.half == INTEGER, integer_half, g.half)
+            if g.misshaped:
+                hint = _text_hint(_raw_line(text, written))
+                sheet.notes.append(Note("warning", f"values.{written}", misshape_message(g) + hint))
+            sheet.givens.append(g)
     _warn_twice(sheet)
     if not sheet.givens:
         first = sheet.notes[0] if sheet.notes else None
@@ -492,6 +636,22 @@ def parse_worksheet(
             field="values",
         )
     return sheet
+
+
+def _sheet_layout(data: dict[str, Any], spec: Spec, label: str) -> tuple[str, bool]:
+    """How the sheet writes weight matrices: its spec's layout, or (a sheet naming its
+    spec with ``spec = ...``) its own ``layout``/``bias`` fields."""
+    from glassnet.spec import LAYOUTS
+
+    layout = data.get("layout", spec.layout) if "spec" in data else spec.layout
+    bias = data.get("bias", "row0" if spec.bias_row0 else None) if "spec" in data else None
+    if layout not in LAYOUTS:
+        raise GlassnetError(
+            f"expected one of {', '.join(LAYOUTS)}", got=repr(layout), file=label, field="layout"
+        )
+    if "spec" in data and bias not in (None, "row0"):
+        raise GlassnetError('expected "row0"', got=repr(bias), file=label, field="bias")
+    return str(layout), (bias == "row0") if "spec" in data else spec.bias_row0
 
 
 def _short(err: GlassnetError) -> str:
@@ -522,14 +682,14 @@ def _without_values(text: str) -> str:
 def _warn_twice(sheet: Worksheet) -> None:
     """Two untagged names for one quantity (``output`` and ``a3``; ``O_out`` and ``a3``)
     with different numbers: the first written is the person's value; say so."""
-    first: dict[Key, Given] = {}
+    first: dict[tuple[Key, str], Given] = {}
     for g in sheet.givens:
         if g.tag or g.misshaped:
             continue
-        if g.key not in first:
-            first[g.key] = g
+        if (g.key, g.phase) not in first:
+            first[(g.key, g.phase)] = g
             continue
-        f = first[g.key]
+        f = first[(g.key, g.phase)]
         same = f.value.shape == g.value.shape and bool(
             np.all(np.abs(f.value - g.value) <= np.maximum(f.half, g.half) * (1 + 1e-9))
         )
