@@ -414,9 +414,13 @@ def _givens(
         return [g]
     from glassnet.spec import weights_from_layout
 
-    parts = [weights_from_layout(a, layout, bias_row0) for a in (value, half, texts)]
-    W, Wh, Wt = (p[0] for p in parts)
     want = expected_shape(spec, key)
+    parts = [weights_from_layout(a, layout, bias_row0) for a in (value, half, texts)]
+    if folded and parts[0][0].shape != want:
+        # Written without its bias row (e.g. dW alone): the weights only.
+        folded = False
+        parts = [weights_from_layout(a, layout, False) for a in (value, half, texts)]
+    W, Wh, Wt = (p[0] for p in parts)
     if W.shape != want:  # not this matrix in this layout: marked wrong as written
         g = _given(spec, written, raw, label)
         g.phase = phase
