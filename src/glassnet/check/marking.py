@@ -207,9 +207,9 @@ def check(sheet: Worksheet, *, rtol: float | None = None) -> Report:
         carry = {}
         for lyr in range(1, ctx.n_layers + 1):
             for new, leaf in (("W_new", "W"), ("b_new", "b")):
-                g = marker.own.get((new, lyr))
-                if g is not None:
-                    carry[(leaf, lyr)] = (g, marker.band[(new, lyr)], marker.clipped[(new, lyr)])
+                up = marker.own.get((new, lyr))
+                if up is not None:
+                    carry[(leaf, lyr)] = (up, marker.band[(new, lyr)], marker.clipped[(new, lyr)])
     # Each written entry's numbers in the order written (a W[to][from] matrix, or one
     # with its bias as row 0, is marked as the engine holds it, reported as written).
     groups: dict[tuple[str, str], list[Entry]] = {}
