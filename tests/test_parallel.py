@@ -208,3 +208,34 @@ def test_a_diverging_fit_in_halves_stops_and_restores_like_the_plain_one(monkeyp
     for w1, w2 in zip(*weights, strict=True):
         assert np.isfinite(w2).all()
         np.testing.assert_allclose(w2, w1, rtol=1e-5)
+
+
+def test_a_forked_child_gets_its_own_worker_thread():
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("this platform cannot fork")
+    w = parallel.worker()  # started in the parent
+    w.start(lambda: 1)
+    assert w.join() == 1
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        # In the child, the parent's thread does not exist: a halves step must not hang.
+        assert pool.apply_async(_child_halves_step).get(timeout=60) == 64
+
+
+def _child_halves_step() -> int:
+    X, Y = data(64, 6, 4, "float32")
+    net = gn.mlp([6, 8, 4])
+    step = TrainStep(
+        net,
+        X,
+        Y,
+        get_loss("cross_entropy"),
+        gn.optim.SGD(),
+        fused=True,
+        batch_size=64,
+        mode="halves",
+    )
+    p, _ = step(np.arange(64))
+    return p.shape[0]

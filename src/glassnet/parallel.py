@@ -139,14 +139,17 @@ class _Worker:
 
 
 _WORKER: _Worker | None = None
+_WORKER_PID = 0
 _WORKER_LOCK = threading.Lock()
 
 
 def worker() -> _Worker:
-    global _WORKER
+    """The process's worker thread, started on first use (and again in a forked child,
+    which inherits the object but not the thread)."""
+    global _WORKER, _WORKER_PID
     with _WORKER_LOCK:
-        if _WORKER is None:
-            _WORKER = _Worker()
+        if _WORKER is None or _WORKER_PID != os.getpid():
+            _WORKER, _WORKER_PID = _Worker(), os.getpid()
         return _WORKER
 
 
