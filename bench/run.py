@@ -76,14 +76,17 @@ def loadavg() -> list[float]:
 
 
 # -- the measurements -----------------------------------------------------------------------------
-def bench_throughput(rounds: int, rows: int, env: dict[str, str], log) -> dict[str, Any]:
+def bench_throughput(
+    rounds: int, rows: int, env: dict[str, str], log, plain_too: bool = False
+) -> dict[str, Any]:
     results: dict[str, Any] = {}
+    contenders = (*CONTENDERS, "glassnet_plain") if plain_too else CONTENDERS
     for batch in BATCHES:
-        per: dict[str, list[float]] = {c: [] for c in CONTENDERS}
+        per: dict[str, list[float]] = {c: [] for c in contenders}
         blas: dict[str, Any] = {}
         for r in range(rounds):
             # Alternate the order every round as well (A B C, then C B A, ...).
-            order = CONTENDERS if r % 2 == 0 else CONTENDERS[::-1]
+            order = contenders if r % 2 == 0 else contenders[::-1]
             for c in order:
                 res = run_worker(
                     {"task": "throughput", "contender": c, "batch": batch, "n": rows}, env
@@ -92,7 +95,7 @@ def bench_throughput(rounds: int, rows: int, env: dict[str, str], log) -> dict[s
                 blas[c] = res["blas"]
             log(
                 f"  batch {batch:5d} round {r + 1}: "
-                + "  ".join(f"{c} {per[c][-1]:9.0f}/s" for c in CONTENDERS)
+                + "  ".join(f"{c} {per[c][-1]:9.0f}/s" for c in contenders)
             )
         results[str(batch)] = {
             "samples_per_s": {c: {**summary(v), "rounds": v} for c, v in per.items()},
@@ -100,6 +103,9 @@ def bench_throughput(rounds: int, rows: int, env: dict[str, str], log) -> dict[s
             "vs_sklearn": ratios(per["glassnet"], per["sklearn"]),
             "blas": blas,
         }
+        if plain_too:
+            results[str(batch)]["vs_plain"] = ratios(per["glassnet"], per["glassnet_plain"])
+            results[str(batch)]["plain_vs_torch"] = ratios(per["glassnet_plain"], per["torch"])
     return results
 
 
@@ -277,6 +283,7 @@ def table(res: dict[str, Any]) -> str:
             f"{fmt_range(r['vs_torch'], '.2f')} ≥ {TARGET_VS_TORCH[int(batch)]}",
             f"{fmt_range(r['vs_sklearn'], '.2f')} ≥ {TARGET_VS_SKLEARN}",
         )
+    plain_rows = [(b, r) for b, r in res.get("throughput", {}).items() if "vs_plain" in r]
     if "digits" in res:
         d = res["digits"]
         s = d["seconds"]
@@ -303,6 +310,19 @@ def table(res: dict[str, Any]) -> str:
             "—",
         )
     lines.append("")
+    if plain_rows:
+        lines.append(
+            "| batch | glassnet's step now (samples/s) | its plain step, as before | now ÷ plain "
+            "| plain ÷ PyTorch |"
+        )
+        lines.append("| --- | --- | --- | --- | --- |")
+        for b, r in plain_rows:
+            sp = r["samples_per_s"]
+            lines.append(
+                f"| {b} | {fmt_range(sp['glassnet'])} | {fmt_range(sp['glassnet_plain'])} | "
+                f"{fmt_range(r['vs_plain'], '.2f')} | {fmt_range(r['plain_vs_torch'], '.2f')} |"
+            )
+        lines.append("")
     if "startup" in res:
         st = res["startup"]
         sec = st["seconds"]
@@ -389,6 +409,12 @@ def main(argv: list[str] | None = None) -> int:
         help=f"pass {' and '.join(OPENBLAS_VARS)} on to the workers",
     )
     ap.add_argument(
+        "--plain-too",
+        action="store_true",
+        help="throughput: also glassnet held to its plain step (GLASSNET_STEP=plain), the "
+        "step before issue 15, in the same rounds",
+    )
+    ap.add_argument(
         "--kernel-report",
         action="store_true",
         help="also time the step part by part (multiplies vs each element-wise part), "
@@ -445,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     if "throughput" in parts:
         log("throughput (784-256-128-10, one epoch):")
-        res["throughput"] = bench_throughput(rounds, rows, env, log)
+        res["throughput"] = bench_throughput(rounds, rows, env, log, args.plain_too)
     if "digits" in parts:
         log("digits to a fixed accuracy:")
         res["digits"] = bench_digits(rounds, env, log)

@@ -108,6 +108,9 @@ def blas_info(contender: str) -> dict[str, Any]:
         )
         # PyTorch's own element-wise kernels are chosen by this (DEFAULT, AVX2, AVX512).
         info["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+        # PyTorch's multiplies go through its own MKL, not NumPy's OpenBLAS (also loaded).
+        info["numpy_blas_kernel"] = info["blas_kernel"]
+        info["blas_kernel"] = f"{info['torch_blas'].split('=')[-1]} (PyTorch's own)"
         info["torch_mkl_version"] = next(
             (
                 line.split("Version", 1)[1].strip()
@@ -204,6 +207,11 @@ def throughput(contender: str, batch: int, n: int) -> dict[str, Any]:
     X, y = mnist_like(n)
     weights = initial_weights(SIZES)
     Xw, yw = X[:WARM_ROWS], y[:WARM_ROWS]
+    if contender == "glassnet_plain":  # glassnet held to its plain step (as before issue 15)
+        import os
+
+        os.environ["GLASSNET_STEP"] = "plain"
+        contender = "glassnet"
     if contender == "glassnet":
         import glassnet as gn
 
