@@ -71,6 +71,25 @@ def ratios(a: list[float], b: list[float]) -> dict[str, Any]:
     return {**summary(per_round), "rounds": per_round}
 
 
+def torch_mkl_kernel(env: dict[str, str]) -> str:
+    """The code path MKL reports for PyTorch's multiplies (MKL_VERBOSE's banner: the
+    instruction set it dispatched to, e.g. "Intel(R) AVX2 enabled processors", or a
+    generic "Intel(R) Architecture processors"), from one small multiply in its own
+    process (verbose mode would print a line per call in the timed workers)."""
+    code = "import torch; a = torch.ones(64, 64); a @ a"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**env, "MKL_VERBOSE": "1"},
+        check=False,
+    )
+    for line in (out.stdout + out.stderr).splitlines():
+        if line.startswith("MKL_VERBOSE") and "SGEMM" not in line:
+            return line.removeprefix("MKL_VERBOSE").strip()
+    return ""
+
+
 def loadavg() -> list[float]:
     return list(os.getloadavg())
 
@@ -393,6 +412,9 @@ def blas_lines(res: dict[str, Any]) -> str:
             else ""
         )
         out.append(f"- {c}: " + ", ".join(pools) + extra)
+    kernel = res.get("machine", {}).get("torch_mkl_kernel")
+    if kernel:
+        out.append(f"- torch's MKL (MKL_VERBOSE): {kernel}")
     return "\n".join(out)
 
 
@@ -458,6 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     from workers import cpu_info
 
     res["machine"]["cpu"] = cpu_info()
+    res["machine"]["torch_mkl_kernel"] = torch_mkl_kernel(env)
     import numpy
     import sklearn
     import torch
