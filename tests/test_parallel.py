@@ -239,3 +239,26 @@ def _child_halves_step() -> int:
     )
     p, _ = step(np.arange(64))
     return p.shape[0]
+
+
+def test_an_interrupted_wait_retires_the_worker(monkeypatch):
+    import threading
+
+    release = threading.Event()
+    w = parallel.worker()
+    w.start(lambda: release.wait(30))
+
+    class Interrupted:
+        def acquire(self):
+            raise KeyboardInterrupt
+
+    done, w._done = w._done, Interrupted()
+    with pytest.raises(KeyboardInterrupt):
+        w.join()
+    w._done = done
+    # Its thread may still be busy with that job: the next step gets a fresh worker.
+    assert w.broken and parallel.worker() is not w
+    release.set()
+    fresh = parallel.worker()
+    fresh.start(lambda: 7)
+    assert fresh.join() == 7

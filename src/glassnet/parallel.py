@@ -109,6 +109,9 @@ class _Worker:
         self._result: Any = None
         self._error: BaseException | None = None
         self._err: Any = {}
+        #: Set when a wait for the result was interrupted (Ctrl-C): the thread may still
+        #: be running that job, so this worker is never handed another (see worker()).
+        self.broken = False
         thread = threading.Thread(target=self._loop, name="glassnet-step", daemon=True)
         thread.start()
 
@@ -131,7 +134,11 @@ class _Worker:
         self._go.release()
 
     def join(self) -> Any:
-        self._done.acquire()
+        try:
+            self._done.acquire()
+        except BaseException:
+            self.broken = True
+            raise
         if self._error is not None:
             error, self._error = self._error, None
             raise error
@@ -145,10 +152,10 @@ _WORKER_LOCK = threading.Lock()
 
 def worker() -> _Worker:
     """The process's worker thread, started on first use (and again in a forked child,
-    which inherits the object but not the thread)."""
+    which inherits the object but not the thread, or after an interrupted wait)."""
     global _WORKER, _WORKER_PID
     with _WORKER_LOCK:
-        if _WORKER is None or _WORKER_PID != os.getpid():
+        if _WORKER is None or _WORKER_PID != os.getpid() or _WORKER.broken:
             _WORKER, _WORKER_PID = _Worker(), os.getpid()
         return _WORKER
 
