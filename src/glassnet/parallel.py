@@ -21,8 +21,9 @@ Which one runs is chosen per ``fit`` from the batch size and the layer widths
 (:func:`choose`): two threads pay off only when a step has enough element-wise work to
 outweigh handing half of it to another thread (measured: docs/performance.md).  The
 halves path needs ``threadpoolctl`` (installed with scikit-learn; optional) to make
-BLAS single-threaded; without it, with one core, or when BLAS is already limited to
-one thread, the plain path runs.  ``GLASSNET_STEP=plain`` or ``=halves`` in the
+BLAS single-threaded; without it, with one core, or when BLAS runs on one thread (the
+caller asked for one core) or on more than two (BLAS alone would use more cores than
+two halves; not measured), the plain path runs.  ``GLASSNET_STEP=plain`` or ``=halves`` in the
 environment forces one (for measuring).
 
 Nothing here is imported on the CLI's start-up path: ``glassnet.training`` imports
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -358,4 +359,4 @@ def train_step(
     return TrainStep(net, X, Y, loss, optimizer, fused=fused, batch_size=batch_size, mode=mode)
 
 
-__all__: Sequence[str] = ("MIN_ROWS", "MIN_WORK", "TrainStep", "choose", "train_step")
+__all__ = ["MIN_ROWS", "MIN_WORK", "TrainStep", "choose", "train_step"]
