@@ -15,7 +15,7 @@ import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -24,11 +24,20 @@ from glassnet.errors import GlassnetError
 Array = np.ndarray
 
 BUNDLED: tuple[str, ...] = ("digits", "iris", "wine", "breast_cancer")
+TASKS: tuple[str, ...] = ("auto", "classification", "regression")
+#: More classes than this is almost always a numeric target read as labels.
+MAX_CLASSES = 100
+#: ``--task auto`` takes a numeric target with fractional values and more distinct
+#: values than this for regression.
+AUTO_REGRESSION_DISTINCT = 10
 
 
 @dataclass
 class Dataset:
-    """A labelled data set, split and standardised.  X are (n, n_features) float64."""
+    """A labelled data set, split and standardised.  X are (n, n_features) float64.
+
+    For classification y are class indices and ``classes`` their labels; for regression
+    y are float64 targets and ``classes`` is empty."""
 
     name: str
     X_train: Array
@@ -41,6 +50,12 @@ class Dataset:
     mean: Array
     scale: Array
     label: str | None = None
+    #: The same rows before standardisation (what a model with its preprocessing takes).
+    X_train_raw: Array | None = None
+    X_test_raw: Array | None = None
+    task: Literal["classification", "regression"] = "classification"
+    #: One line saying why ``task`` was chosen, when ``--task auto`` chose regression.
+    task_note: str | None = None
 
     @property
     def n_features(self) -> int:
@@ -49,6 +64,11 @@ class Dataset:
     @property
     def n_classes(self) -> int:
         return len(self.classes)
+
+    @property
+    def n_outputs(self) -> int:
+        """Output units: one per class, or one for a regression target."""
+        return 1 if self.task == "regression" else len(self.classes)
 
 
 # -- splitting and scaling -----------------------------------------------------------------
@@ -96,6 +116,81 @@ def encode_labels(y: Array, field: str = "label") -> tuple[Array, list[Any]]:
     return codes.astype(np.int64), classes.tolist()
 
 
+def check_classes(codes: Array, classes: list[Any], field: str = "label") -> None:
+    """Refuse labels that cannot be a classification task: more than
+    :data:`MAX_CLASSES` classes, or a class with fewer than 2 rows (it could not be in
+    both the training and the test part)."""
+    hint = "; for a numeric target use --task regression"
+    if len(classes) > MAX_CLASSES:
+        raise GlassnetError(
+            f"expected at most {MAX_CLASSES} classes{hint}",
+            got=f"{len(classes)} distinct labels",
+            field=field,
+        )
+    counts = np.bincount(codes, minlength=len(classes))
+    rare = [str(classes[k]) for k in np.flatnonzero(counts < 2)]
+    if rare:
+        raise GlassnetError(
+            f"expected at least 2 rows of each class (merge or drop rare classes{hint})",
+            got=f"{len(rare)} class(es) with one row: {', '.join(rare[:5])}",
+            field=field,
+        )
+
+
+def numeric_targets(y: Array, field: str = "label") -> Array | None:
+    """y as float64 when every value is a number (None when some are text)."""
+    if y.dtype.kind in "biuf":
+        return y.astype(np.float64)
+    try:
+        return np.asarray(y, dtype=np.float64)
+    except ValueError:
+        return None
+
+
+def resolve_task(
+    y: Array, task: str, field: str = "label"
+) -> tuple[Literal["classification", "regression"], str | None]:
+    """The task for targets ``y`` and a one-line note when ``auto`` picked regression:
+    a numeric target with fractional values and more than
+    :data:`AUTO_REGRESSION_DISTINCT` distinct values."""
+    if task not in TASKS:
+        raise GlassnetError(f"expected one of {', '.join(TASKS)}", got=repr(task), field="--task")
+    if task == "classification":
+        return "classification", None
+    values = numeric_targets(y, field)
+    if task == "regression":
+        if values is None:
+            raise GlassnetError(
+                "expected numbers in the target column for regression",
+                got="text values",
+                field=field,
+            )
+        return "regression", None
+    if values is None or values.size == 0:
+        return "classification", None
+    distinct = np.unique(values).shape[0]
+    fractional = bool((values != np.round(values)).any())
+    if fractional and distinct > AUTO_REGRESSION_DISTINCT:
+        note = (
+            f"task: regression ({field} has {distinct} distinct numeric values, not all "
+            "whole; --task classification to override)"
+        )
+        return "regression", note
+    return "classification", None
+
+
+def random_split(n: int, test_size: float, seed: int) -> tuple[Array, Array]:
+    """(train, test) row indices, sorted: a seeded shuffle, round(n · test_size) rows
+    (at least one, leaving at least one) for the test part (regression's split)."""
+    if not 0 < test_size < 1:
+        raise GlassnetError("expected a fraction in (0, 1)", got=repr(test_size), field="test_size")
+    if n < 2:
+        raise GlassnetError("expected at least 2 rows", got=f"{n}", field="data")
+    k = min(max(round(n * test_size), 1), n - 1)
+    perm = np.random.default_rng(seed).permutation(n)
+    return np.sort(perm[k:]), np.sort(perm[:k])
+
+
 def _finish(
     name: str,
     X: Array,
@@ -106,45 +201,79 @@ def _finish(
     test_size: float,
     seed: int,
     file: str | None = None,
+    task: str = "auto",
 ) -> Dataset:
+    field = label or "label"
     try:
         from glassnet.training import check_finite
 
         check_finite(X, "features")
-        codes, classes = encode_labels(y_raw)
+        kind, note = resolve_task(y_raw, task, field)
+        if kind == "regression":
+            targets = numeric_targets(y_raw, field)
+            assert targets is not None  # resolve_task checked
+            check_finite(targets, field)
+            train_idx, test_idx = random_split(X.shape[0], test_size, seed)
+            y: Array = targets
+            classes: list[Any] = []
+        else:
+            y, classes = encode_labels(y_raw, field)
+            check_classes(y, classes, field)
+            train_idx, test_idx = stratified_split(y, test_size, seed)
     except GlassnetError as err:
         raise err.with_file(file) if file else err from None
-    train_idx, test_idx = stratified_split(codes, test_size, seed)
     mean, scale = fit_standardize(X[train_idx])
     return Dataset(
         name=name,
         X_train=standardize(X[train_idx], mean, scale),
-        y_train=codes[train_idx],
+        y_train=y[train_idx],
         X_test=standardize(X[test_idx], mean, scale),
-        y_test=codes[test_idx],
+        y_test=y[test_idx],
+        task=kind,
+        task_note=note,
         classes=classes,
         feature_names=feature_names,
         mean=mean,
         scale=scale,
         label=label,
+        X_train_raw=X[train_idx],
+        X_test_raw=X[test_idx],
     )
 
 
 # -- loaders -----------------------------------------------------------------------------------
 def load_dataset(
-    source: str, *, label: str | None = None, test_size: float = 0.25, seed: int = 0
+    source: str,
+    *,
+    label: str | None = None,
+    test_size: float = 0.25,
+    seed: int = 0,
+    task: str = "auto",
 ) -> Dataset:
     """A bundled data set by name (``digits``, ``iris``, ``wine``, ``breast_cancer``),
-    or a ``.csv`` file (label column ``label``, default the last) or ``.npz`` (X, y)."""
+    or a ``.csv`` file (label column ``label``, default the last) or ``.npz`` (X, y).
+
+    ``task``: ``classification``, ``regression``, or ``auto`` (regression for a numeric
+    target with fractional values and many distinct values; see :func:`resolve_task`)."""
     if source in BUNDLED:
-        return load_bundled(source, test_size=test_size, seed=seed)
+        return load_bundled(source, test_size=test_size, seed=seed, task=task)
     X, y, names, label = read_table(source, label=label)
     return _finish(
-        Path(source).name, X, y, names, label=label, test_size=test_size, seed=seed, file=source
+        Path(source).name,
+        X,
+        y,
+        names,
+        label=label,
+        test_size=test_size,
+        seed=seed,
+        file=source,
+        task=task,
     )
 
 
-def load_bundled(name: str, *, test_size: float = 0.25, seed: int = 0) -> Dataset:
+def load_bundled(
+    name: str, *, test_size: float = 0.25, seed: int = 0, task: str = "auto"
+) -> Dataset:
     """One of scikit-learn's bundled data sets (needs scikit-learn: the ``train`` extra)."""
     if name not in BUNDLED:
         raise GlassnetError(f"expected one of {', '.join(BUNDLED)}", got=repr(name), field="data")
@@ -167,8 +296,10 @@ def load_bundled(name: str, *, test_size: float = 0.25, seed: int = 0) -> Datase
         label="target",
         test_size=test_size,
         seed=seed,
+        task=task,
     )
-    ds.classes = [target_names[int(c)] for c in ds.classes]
+    if ds.task == "classification":
+        ds.classes = [target_names[int(c)] for c in ds.classes]
     return ds
 
 
@@ -193,7 +324,7 @@ def read_table(
 
 
 def _read_npz(p: Path, need_label: bool) -> tuple[Array, Array, list[str], str | None]:
-    from glassnet.io import NpzReader
+    from glassnet.npz import NpzReader
 
     try:
         # Shapes and dtypes are checked from the headers, before any data is read.
@@ -211,9 +342,9 @@ def _read_npz(p: Path, need_label: bool) -> tuple[Array, Array, list[str], str |
                 )
             if need_label:
                 yshape, ydtype, _ = npz.headers["y"]
-                if len(yshape) != 1 or yshape[0] != shape[0] or ydtype.kind not in "biuU":
+                if len(yshape) != 1 or yshape[0] != shape[0] or ydtype.kind not in "biufU":
                     raise GlassnetError(
-                        f"expected y as {shape[0]} whole-number or text labels",
+                        f"expected y as {shape[0]} labels or numeric targets",
                         got=f"{ydtype} shaped {yshape}",
                         field="y",
                     )

@@ -25,6 +25,7 @@ from glassnet.activations import Activation, LeakyReLU, get_activation
 from glassnet.errors import GlassnetError
 from glassnet.fileio import atomic_write_bytes
 from glassnet.layers import Dense
+from glassnet.model import Model
 from glassnet.network import Network
 
 Array = np.ndarray
@@ -39,6 +40,11 @@ _TORCH_MODULES = {
 }
 _SUPPORTED = ("Linear", "Identity", *_TORCH_MODULES.values())
 _ARCH_KEY = "glassnet.torch_architecture"
+#: safetensors metadata keys for what stands around the network: the preprocessing
+#: (JSON: feature names, mean, scale — Python's float repr, so exact), class names, task.
+_PREPROCESSING_KEY = "glassnet.preprocessing"
+_CLASSES_KEY = "glassnet.classes"
+_TASK_KEY = "glassnet.task"
 
 
 def _torch() -> Any:
@@ -106,8 +112,9 @@ def _flatten(module: Any) -> list[tuple[str, Any]]:
     return [("", module)]
 
 
-def from_torch(module: Any) -> Network:
-    """A glassnet :class:`Network` from a ``Sequential`` of Linear and supported activations.
+def from_torch(module: Any) -> Model:
+    """A glassnet :class:`~glassnet.model.Model` from a ``Sequential`` of Linear and
+    supported activations.
 
     Each Linear becomes a dense layer; the activation module after it (if any) becomes
     its activation.  The first unsupported module is named in the error.
@@ -154,7 +161,7 @@ def from_torch(module: Any) -> Network:
         layers.append(Dense(*pending, "identity"))
     if not layers:
         raise GlassnetError("expected at least one Linear module", got="none", field="module")
-    return Network(layers)
+    return Model(layers)
 
 
 def torch_architecture(net: Network) -> list[dict[str, Any]]:
@@ -178,7 +185,10 @@ def save_torch_model(net: Network, path: str | Path) -> None:
     """Write ``net`` as a PyTorch model file: the ``nn.Sequential`` state dict (keys
     ``"0.weight"``, ``"0.bias"``, ...) in safetensors, the architecture in its metadata.
     Load it in PyTorch with ``safetensors.torch.load_file`` + the architecture, or with
-    :func:`load_torch_model`."""
+    :func:`load_torch_model`.  A :class:`~glassnet.model.Model`'s preprocessing, class
+    names and task go into the metadata too (``glassnet.preprocessing``: feature names,
+    mean and scale as JSON; apply ``(x − mean) / scale`` before the Sequential), so
+    :func:`load_torch_model` gives back a model that predicts exactly the same."""
     save = _safetensors("numpy").save
 
     tensors: dict[str, Array] = {}
@@ -188,11 +198,67 @@ def save_torch_model(net: Network, path: str | Path) -> None:
         tensors[f"{pos}.weight"] = np.ascontiguousarray(layer.W.T)
         tensors[f"{pos}.bias"] = np.ascontiguousarray(layer.b)
     # safetensors serialises to bytes; the write itself goes through atomic_write
-    data = save(tensors, metadata={_ARCH_KEY: json.dumps(arch)})
+    metadata = {_ARCH_KEY: json.dumps(arch), **_model_metadata(net)}
+    data = save(tensors, metadata=metadata)
     atomic_write_bytes(path, data)
 
 
-def load_torch_model(path: str | Path) -> Network:
+def _model_metadata(net: Network) -> dict[str, str]:
+    """safetensors metadata (str -> str) for a model's preprocessing, classes and task."""
+    if not isinstance(net, Model):
+        return {}
+    meta: dict[str, str] = {}
+    pre = net.preprocessing
+    if pre is not None:
+        meta[_PREPROCESSING_KEY] = json.dumps(
+            {
+                "feature_names": pre.feature_names,
+                "mean": pre.mean.tolist(),
+                "scale": pre.scale.tolist(),
+            },
+            allow_nan=False,
+        )
+    if net.classes is not None:
+        meta[_CLASSES_KEY] = json.dumps(net.classes)
+    if net.task is not None:
+        meta[_TASK_KEY] = net.task
+    return meta
+
+
+def _model_from_metadata(layers: list[Dense], meta: dict[str, str], label: str) -> Model:
+    """The model of a PyTorch model file: its layers, and the preprocessing, classes and
+    task its metadata records (checked like a glassnet model file's)."""
+    from glassnet.io import ModelFile
+    from glassnet.model import _model
+
+    info: dict[str, Any] = {}
+    extras: dict[str, Array] = {}
+    try:
+        if _PREPROCESSING_KEY in meta:
+            pre = json.loads(meta[_PREPROCESSING_KEY])
+            extras = {
+                "input_mean": np.asarray(pre["mean"], dtype=np.float64),
+                "input_scale": np.asarray(pre["scale"], dtype=np.float64),
+            }
+            info["feature_names"] = pre.get("feature_names")
+        if _CLASSES_KEY in meta:
+            info["classes"] = json.loads(meta[_CLASSES_KEY])
+    except (ValueError, TypeError, KeyError) as err:
+        raise GlassnetError(
+            "expected glassnet metadata as written by save_torch_model",
+            got=str(err)[:80],
+            file=label,
+            field=_PREPROCESSING_KEY,
+        ) from None
+    if _TASK_KEY in meta:
+        info["task"] = meta[_TASK_KEY]
+    try:
+        return _model(ModelFile(Network(layers), info, extras))
+    except GlassnetError as err:
+        raise err.with_file(label) from None
+
+
+def load_torch_model(path: str | Path) -> Model:
     """Read a file written by :func:`save_torch_model` (no torch needed, nothing unpickled)."""
     st = _safetensors()
     SafetensorError, safe_open = st.SafetensorError, st.safe_open
@@ -267,9 +333,10 @@ def load_torch_model(path: str | Path) -> Network:
             file=label,
         )
     try:
-        return Network(layers)
+        Network(layers)  # the layers chain
     except GlassnetError as err:
         raise err.with_file(label) from None
+    return _model_from_metadata(layers, meta, label)
 
 
 def _linear_from_file(
@@ -315,14 +382,17 @@ def to_onnx(
     per layer MatMul with W (n_in, n_out), Add b, then Relu / LeakyRelu / Sigmoid / Tanh /
     Softmax(axis=-1).  Weights are stored as float32 (ONNX's common type).
 
-    With ``input_mean`` and ``input_scale`` (the standardisation ``glassnet train`` saves),
-    the graph starts with (x − mean) / scale, so it takes raw features as ``glassnet
-    predict`` does."""
+    With ``input_mean`` and ``input_scale`` — by default a :class:`~glassnet.model.Model`'s
+    own preprocessing (the standardisation ``glassnet train`` saves) — the graph starts
+    with (x − mean) / scale, so it takes raw features as ``glassnet predict`` does."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     nodes, inits = [], []
     current = "x"
+    if input_mean is None and input_scale is None and isinstance(net, Model):
+        if net.preprocessing is not None:
+            input_mean, input_scale = net.preprocessing.mean, net.preprocessing.scale
     if (input_mean is None) != (input_scale is None):
         raise GlassnetError(
             "expected both input_mean and input_scale, or neither",
@@ -394,18 +464,17 @@ def export_onnx(
 MODEL_SUFFIXES: tuple[str, ...] = (".npz", ".safetensors")
 
 
-def load_any_model(path: str | Path) -> tuple[Network, dict[str, Array]]:
-    """A network from a glassnet model (``.npz``) or a PyTorch model file
-    (``.safetensors``), with the glassnet model's extras (e.g. input standardisation)."""
+def load_any_model(path: str | Path) -> Model:
+    """A model from a glassnet model (``.npz``) or a PyTorch model file
+    (``.safetensors``), with the preprocessing, classes and task either records."""
     label = str(path)
     suffix = Path(label).suffix.lower()
     if suffix == ".safetensors":
-        return load_torch_model(label), {}
+        return load_torch_model(label)
     if suffix == ".npz":
-        from glassnet import io
+        from glassnet.model import load
 
-        saved = io.load_saved(label)
-        return saved.network, dict(saved.extras)
+        return load(label)
     raise GlassnetError(
         f"expected a model file ({', '.join(MODEL_SUFFIXES)})",
         got=f"suffix {suffix or '(none)'!r}",

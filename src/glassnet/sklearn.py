@@ -21,7 +21,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_random_state
 
-from glassnet.network import Network, mlp
+from glassnet.model import Model, mlp
 from glassnet.optim import get_optimizer
 
 Array = np.ndarray
@@ -86,7 +86,7 @@ class _GlassnetBase(BaseEstimator):
         self.dtype = dtype
         self.random_state = random_state
 
-    def _train(self, X: Array, targets: Array, n_out: int) -> Network:
+    def _train(self, X: Array, targets: Array, n_out: int) -> Model:
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         sizes = [X.shape[1], *(int(n) for n in self.hidden_layer_sizes), n_out]
         net = mlp(

@@ -31,7 +31,7 @@ import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -42,6 +42,10 @@ from glassnet.layers import Dense
 from glassnet.limits import MAX_TEXT_BYTES, check_fits, check_nesting
 from glassnet.losses import LOSSES
 from glassnet.network import Network
+
+if TYPE_CHECKING:
+    from glassnet.preprocess import Preprocessing
+    from glassnet.trace import Trace
 
 Array = np.ndarray
 
@@ -82,18 +86,31 @@ class Spec:
     name: str = ""
     description: str = ""
     values: dict[str, Any] = field(default_factory=dict)
+    #: A ``model = "..."`` file's stored preprocessing: ``x`` is then the raw row, and
+    #: the step starts by turning it into the network's input.
+    preprocessing: Preprocessing | None = None
 
-    def trace(self, round_to: int | None = None):  # -> Trace
+    @property
+    def network_input(self) -> Array:
+        """The network's input: ``x``, after the model's preprocessing if it has one."""
+        if self.preprocessing is None:
+            return self.x
+        return self.preprocessing.transform(self.x)
+
+    def trace(self, round_to: int | None = None) -> Trace:
         """Run the spec's step and return its trace."""
         try:
-            return self.network.trace(
-                self.x,
+            tr = self.network.trace(
+                self.network_input,
                 self.y,
                 loss=self.loss,
                 lr=self.lr,
                 update_bias=self.update_bias,
                 round_to=round_to,
             )
+            if self.preprocessing is not None:
+                tr.preprocessing = self.preprocessing.record(self.x)
+            return tr
         except GlassnetError as err:
             raise err.with_file(self.path) from None
 
@@ -199,8 +216,9 @@ def _build(data: dict[str, Any], label: str, extra_keys: set[str]) -> Spec:
         raise GlassnetError(
             f"expected one of {', '.join(INITS)}", got=repr(default_init), field="init"
         )
+    preprocessing = None
     if "model" in data:
-        network = _model_network(data, label, x.shape[1])
+        network, preprocessing = _model_network(data, label, x.shape[1])
     else:
         network = _layers_network(data, x.shape[1], seed, default_init)
     check_fits(8 * trace_numbers(network, x.shape[0]), "the step's trace", field="layers")
@@ -230,6 +248,7 @@ def _build(data: dict[str, Any], label: str, extra_keys: set[str]) -> Spec:
         name=name,
         description=description,
         values=values,
+        preprocessing=preprocessing,
     )
 
 
@@ -271,9 +290,12 @@ def _layers_network(data: dict[str, Any], n_in: int, seed: int, default_init: st
     return Network(layers)
 
 
-def _model_network(data: dict[str, Any], label: str, n_in: int) -> Network:
-    """The network of a model file named by ``model`` (relative to the spec's folder): a
-    glassnet ``.npz`` model or a PyTorch ``.safetensors`` model file (see interop)."""
+def _model_network(
+    data: dict[str, Any], label: str, n_in: int
+) -> tuple[Network, Preprocessing | None]:
+    """The network (float64) of a model file named by ``model`` (relative to the spec's
+    folder) — a glassnet ``.npz`` model or a PyTorch ``.safetensors`` model file (see
+    interop) — and the preprocessing it stores, which the step applies first."""
     if "layers" in data:
         raise GlassnetError(
             "expected either 'model' or [[layers]], not both", got="both", field="model"
@@ -287,20 +309,20 @@ def _model_network(data: dict[str, Any], label: str, n_in: int) -> Network:
     from glassnet.interop import load_any_model
 
     try:
-        network, _ = load_any_model(path)
+        model = load_any_model(path)
     except GlassnetError as err:
         if err.field is None:
             err.field = "model"
             err.args = (err._message(),)
         raise
-    network = network.copy(np.float64)
+    network = Network(model.copy(np.float64).layers)
     if network.layers[0].n_in != n_in:
         raise GlassnetError(
             f"expected inputs of {network.layers[0].n_in} numbers (the model's)",
             got=str(n_in),
             field="input",
         )
-    return network
+    return network, model.preprocessing
 
 
 class _LazyRng:

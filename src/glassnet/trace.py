@@ -41,6 +41,7 @@ from glassnet.losses import Loss, is_fused_pair
 
 if TYPE_CHECKING:
     from glassnet.network import Network
+    from glassnet.preprocess import Preprocessed
 
 Array = np.ndarray
 
@@ -110,6 +111,9 @@ class Trace:
     round_to: int | None = None
     #: For softmax + cross-entropy: (p − y)/batch, which delta_L must equal.
     output_delta_shortcut: Array | None = None
+    #: When ``x`` came from raw rows through a model's stored preprocessing (a spec's
+    #: ``model = "..."``): the raw rows and the rule, shown as the step's first part.
+    preprocessing: Preprocessed | None = None
 
     def layer(self, index: int) -> LayerTrace:
         """Layer ``index``, numbered from 1."""
@@ -117,7 +121,7 @@ class Trace:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON schema of ``glassnet step --json`` (see docs/json.md)."""
-        return {
+        d = {
             "loss": float(self.loss),
             "loss_name": self.loss_name,
             "loss_terms": self.loss_terms.tolist(),
@@ -129,6 +133,9 @@ class Trace:
             "round_to": self.round_to,
             "layers": [lt.to_dict() for lt in self.layers],
         }
+        if self.preprocessing is not None:  # only for a model with stored preprocessing
+            d["preprocessing"] = self.preprocessing.to_dict()
+        return d
 
     def to_json(self, indent: int | None = None) -> str:
         return json.dumps(self.to_dict(), indent=indent)

@@ -551,6 +551,24 @@ def _intro(b: _Builder, title: str | None, picture: bool) -> Section:
             )
         )
     )
+    if t.preprocessing is not None:  # a model's stored preprocessing comes first
+        pp = t.preprocessing
+
+        def row(v: np.ndarray) -> str:
+            return "[" + ", ".join(f"{float(x):.{b.digits}g}" for x in v) + "]"
+
+        sec.blocks.append(
+            Para(
+                (
+                    "First the raw row is scaled, as the model does to every row it is "
+                    "given (its stored preprocessing): x = (raw − mean) / scale, feature by "
+                    f"feature, with mean {row(pp.mean)} and scale {row(pp.scale)}.  "
+                    + " ".join(
+                        f"Raw {row(pp.raw[s])} becomes x = {row(pp.x[s])}." for s in b.samples
+                    ),
+                )
+            )
+        )
     sec.blocks.append(
         Para(
             (
