@@ -343,3 +343,40 @@ def test_patience_without_a_validation_split_is_refused_before_training(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == before
     with pytest.raises(GlassnetError, match="validation"):
         gn.mlp([2, 3, 2]).fit(np.zeros((10, 2)), np.arange(10) % 2, patience=2)
+
+
+# -- weights (issue 13, "what practitioners expect") ------------------------------------------
+def _fit(X, y, **kw):
+    net = gn.mlp([3, 5, 3], seed=0, dtype="float64")
+    opt = gn.optim.SGD(lr=0.1)
+    net.fit(X, y, optimizer=opt, epochs=3, batch_size=len(X), shuffle=False, **kw)
+    return net
+
+
+def test_a_weight_of_k_equals_the_row_repeated_k_times():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(12, 3)), np.arange(12) % 3
+    w = rng.integers(1, 4, size=12)
+    weighted = _fit(X, y, sample_weight=w)
+    repeated = gn.mlp([3, 5, 3], seed=0, dtype="float64")
+    Xr, yr = np.repeat(X, w, axis=0), np.repeat(y, w)
+    repeated.fit(
+        Xr, yr, optimizer=gn.optim.SGD(lr=0.1), epochs=3, batch_size=len(Xr), shuffle=False
+    )
+    for a, b in zip(weighted.parameters(), repeated.parameters(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_balanced_class_weight_is_scikit_learns():
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(20, 3)), np.r_[np.zeros(12, int), np.ones(5, int), np.full(3, 2)]
+    a = _fit(X, y, class_weight="balanced")
+    b = _fit(X, y, sample_weight=compute_sample_weight("balanced", y))
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        np.testing.assert_allclose(p, q, rtol=1e-12, atol=1e-14)
+    with pytest.raises(GlassnetError, match="sample_weight"):
+        _fit(X, y, sample_weight=-np.ones(20))
+    with pytest.raises(GlassnetError, match="class_weight"):
+        _fit(X, y, class_weight={7: 1.0})

@@ -603,12 +603,90 @@ def resolve_state(
 @dataclass
 class Rows:
     """Training or validation data as the loop reads it: inputs X, targets Y (n, n_out),
-    class labels (n,) for classification (else None) and the rows of X/Y it uses."""
+    class labels (n,) for classification (else None), the rows of X/Y it uses and
+    per-row weights (n,) (None: all 1)."""
 
     X: Array
     Y: Array
     labels: Array | None
     rows: Array
+    weights: Array | None = None
+
+
+class WeightedLoss(Loss):
+    """``base`` with per-row weights: terms of row i times w_i, and so dL/dp row i times
+    w_i (the mean over the batch unchanged).  Its name is not the base's, so the fused
+    softmax + cross-entropy shortcut — derived for equal weights — never applies; the
+    gradient goes the general way, through the softmax Jacobian."""
+
+    def __init__(self, base: Loss) -> None:
+        self.base = base
+        self.name = f"weighted {base.name}"  # type: ignore[misc]
+        self.needs_output = base.needs_output  # type: ignore[misc]
+        self.probabilities = base.probabilities  # type: ignore[misc]
+        #: The current batch's weights (m,), set by the loop before each step.
+        self.w = np.ones(0)
+
+    def terms(self, p: Array, y: Array) -> Array:
+        return self.base.terms(p, y) * self.w[:, None]
+
+    def grad(self, p: Array, y: Array) -> Array:
+        return self.base.grad(p, y) * self.w[:, None]
+
+
+def row_weights(
+    n: int,
+    labels: Array | None,
+    n_classes: int,
+    sample_weight: object,
+    class_weight: object,
+) -> Array | None:
+    """Per-row weights from ``sample_weight`` (n,) and ``class_weight`` (``"balanced"``:
+    n / (k · n_c), as scikit-learn; or {class index: weight}), multiplied; None when
+    neither is given."""
+    if sample_weight is None and class_weight is None:
+        return None
+    w = np.ones(n)
+    if sample_weight is not None:
+        sw = np.asarray(sample_weight, dtype=np.float64)
+        if sw.shape != (n,) or not np.isfinite(sw).all() or (sw < 0).any() or sw.sum() <= 0:
+            raise GlassnetError(
+                f"expected {n} finite weights ≥ 0, not all 0 (one per row)",
+                got=f"shape {sw.shape}" if sw.shape != (n,) else "negative, NaN or all 0",
+                field="sample_weight",
+            )
+        w *= sw
+    if class_weight is not None:
+        if labels is None:
+            raise GlassnetError(
+                "expected class labels for class_weight (a classification task)",
+                got="targets",
+                field="class_weight",
+            )
+        counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+        if isinstance(class_weight, str) and class_weight == "balanced":
+            per_class = np.where(
+                counts > 0, n / (np.count_nonzero(counts) * np.maximum(counts, 1)), 0.0
+            )
+        elif isinstance(class_weight, dict):
+            per_class = np.ones(n_classes)
+            for k, v in class_weight.items():
+                ok = isinstance(k, int | np.integer) and 0 <= k < n_classes
+                if not ok or not isinstance(v, int | float) or not v >= 0:
+                    raise GlassnetError(
+                        f"expected {{class index 0..{n_classes - 1}: weight ≥ 0}}",
+                        got=f"{k!r}: {v!r}",
+                        field="class_weight",
+                    )
+                per_class[int(k)] = float(v)
+        else:
+            raise GlassnetError(
+                "expected 'balanced' or a dict {class index: weight}",
+                got=repr(class_weight)[:60],
+                field="class_weight",
+            )
+        w *= per_class[labels]
+    return w
 
 
 # -- fit: batching -----------------------------------------------------------------------------
@@ -664,9 +742,13 @@ def run_epochs(
     # Fused output delta only where proved equal: softmax + cross-entropy with every
     # target row summing to 1 (always so for labels; checked once for given targets).
     Y = train.Y
-    fused = is_fused_pair(net.output_activation, loss) and bool(
-        np.abs(Y.sum(axis=1) - 1).max() <= 10 * Y.shape[1] * np.finfo(Y.dtype).eps
+    fused = (
+        train.weights is None
+        and is_fused_pair(net.output_activation, loss)
+        and bool(np.abs(Y.sum(axis=1) - 1).max() <= 10 * Y.shape[1] * np.finfo(Y.dtype).eps)
     )
+    weighted = WeightedLoss(loss) if train.weights is not None else None
+    step_loss: Loss = weighted if weighted is not None else loss
     batches = Batches(net, train, batch_size)
     opt, rng, params = state.optimizer, state.rng, net.parameters()
     n_train = train.rows.shape[0]
@@ -688,8 +770,10 @@ def run_epochs(
             for batch, start in enumerate(range(0, n_train, batch_size), start=1):
                 idx = order[start : start + batch_size]
                 xb, yb = batches.gather(train, idx)
+                if weighted is not None and train.weights is not None:
+                    weighted.w = train.weights[idx]
                 p, value, _ = net.forward_backward(
-                    xb, yb, loss, fused=fused, buffers=batches.layers
+                    xb, yb, step_loss, fused=fused, buffers=batches.layers
                 )
                 if not math.isfinite(value):
                     _restore(net, opt, snapshot)
@@ -739,6 +823,8 @@ def fit(
     patience: int | None = None,
     callbacks: Sequence[Callback] = (),
     progress: bool = False,
+    sample_weight: object = None,
+    class_weight: object = None,
 ) -> History:
     """Train ``net`` in place with mini-batches; return the history (of every fit so far).
 
@@ -757,6 +843,10 @@ def fit(
     patience : shortcut for ``callbacks=[EarlyStopping(patience)]`` (on val_loss; needs
         validation data, checked before training).
     progress : show a rich progress bar.
+    sample_weight : (n,) weights ≥ 0, one per row: row i counts w_i times in the loss.
+    class_weight : ``"balanced"`` (n / (k · n_c), as scikit-learn) or {class index:
+        weight}; multiplies ``sample_weight``.  Weights are scaled to mean 1 over the
+        training rows, so the learning rate means the same; validation is unweighted.
 
     Raises :class:`GlassnetError` for bad data, and if the loss becomes NaN or infinite
     (naming the epoch and batch), after restoring the weights of the last whole epoch.
@@ -811,11 +901,19 @@ def fit(
             )
     if progress:
         calls.insert(0, ProgressBar())
+    weights = row_weights(n, labels, net.sizes[-1], sample_weight, class_weight)
+    if weights is not None:
+        mean = weights[train_idx].mean()
+        if not mean > 0:
+            raise GlassnetError(
+                "expected some weight on the training rows", got="all 0", field="sample_weight"
+            )
+        weights = weights / mean
     run_epochs(
         net,
         state,
         loss_obj,
-        Rows(X, Y, labels, train_idx),
+        Rows(X, Y, labels, train_idx, weights),
         val,
         epochs=epochs,
         batch_size=batch_size,
