@@ -15,11 +15,14 @@ import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from glassnet.errors import GlassnetError
+
+if TYPE_CHECKING:
+    from glassnet.preprocess import Preprocessing
 
 Array = np.ndarray
 
@@ -54,6 +57,8 @@ class Dataset:
     X_train_raw: Array | None = None
     X_test_raw: Array | None = None
     task: Literal["classification", "regression"] = "classification"
+    #: Raw rows -> network inputs (fitted on the training part); stored in the model.
+    preprocessing: Preprocessing | None = None
     #: One line saying why ``task`` was chosen, when ``--task auto`` chose regression.
     task_note: str | None = None
 
@@ -202,12 +207,23 @@ def _finish(
     seed: int,
     file: str | None = None,
     task: str = "auto",
+    impute: str | None = None,
+    handle_unknown: Literal["error", "ignore"] = "error",
+    first_line: int = 2,
 ) -> Dataset:
+    from glassnet.preprocess import Preprocessing
+
     field = label or "label"
+    table = X.dtype == object or impute is not None
     try:
         from glassnet.training import check_finite
 
-        check_finite(X, "features")
+        if table:  # cells checked (kinds, IDs, missing values) before the labels
+            Preprocessing.fit(
+                X, feature_names, np.arange(X.shape[0]), impute=impute, first_line=first_line
+            )
+        else:
+            check_finite(X, "features")
         kind, note = resolve_task(y_raw, task, field)
         if kind == "regression":
             targets = numeric_targets(y_raw, field)
@@ -220,21 +236,34 @@ def _finish(
             y, classes = encode_labels(y_raw, field)
             check_classes(y, classes, field)
             train_idx, test_idx = stratified_split(y, test_size, seed)
+        if table:
+            pre = Preprocessing.fit(
+                X,
+                feature_names,
+                train_idx,
+                impute=impute,
+                handle_unknown=handle_unknown,
+                first_line=first_line,
+            )
+        else:
+            mean, scale = fit_standardize(X[train_idx])
+            pre = Preprocessing(mean, scale, feature_names)
+        X_train, X_test = pre.transform(X[train_idx]), pre.transform(X[test_idx])
     except GlassnetError as err:
         raise err.with_file(file) if file else err from None
-    mean, scale = fit_standardize(X[train_idx])
     return Dataset(
         name=name,
-        X_train=standardize(X[train_idx], mean, scale),
+        X_train=X_train,
         y_train=y[train_idx],
-        X_test=standardize(X[test_idx], mean, scale),
+        X_test=X_test,
         y_test=y[test_idx],
+        preprocessing=pre,
         task=kind,
         task_note=note,
         classes=classes,
         feature_names=feature_names,
-        mean=mean,
-        scale=scale,
+        mean=pre.mean,
+        scale=pre.scale,
         label=label,
         X_train_raw=X[train_idx],
         X_test_raw=X[test_idx],
@@ -249,15 +278,24 @@ def load_dataset(
     test_size: float = 0.25,
     seed: int = 0,
     task: str = "auto",
+    features: list[str] | None = None,
+    drop: list[str] | None = None,
+    impute: str | None = None,
+    handle_unknown: Literal["error", "ignore"] = "error",
+    header: bool = True,
 ) -> Dataset:
     """A bundled data set by name (``digits``, ``iris``, ``wine``, ``breast_cancer``),
     or a ``.csv`` file (label column ``label``, default the last) or ``.npz`` (X, y).
 
     ``task``: ``classification``, ``regression``, or ``auto`` (regression for a numeric
-    target with fractional values and many distinct values; see :func:`resolve_task`)."""
+    target with fractional values and many distinct values; see :func:`resolve_task`).
+    ``features``/``drop`` choose columns; ``impute`` (mean, median, most_frequent) fills
+    missing cells; text columns are one-hot encoded (see :mod:`glassnet.preprocess`)."""
     if source in BUNDLED:
         return load_bundled(source, test_size=test_size, seed=seed, task=task)
-    X, y, names, label = read_table(source, label=label)
+    X, y, names, label = read_table(
+        source, label=label, features=features, drop=drop, header=header
+    )
     return _finish(
         Path(source).name,
         X,
@@ -268,6 +306,9 @@ def load_dataset(
         seed=seed,
         file=source,
         task=task,
+        impute=impute,
+        handle_unknown=handle_unknown,
+        first_line=2 if header else 1,
     )
 
 
@@ -304,10 +345,19 @@ def load_bundled(
 
 
 def read_table(
-    path: str, *, label: str | None = None, need_label: bool = True
+    path: str,
+    *,
+    label: str | None = None,
+    need_label: bool = True,
+    features: list[str] | None = None,
+    drop: list[str] | None = None,
+    header: bool = True,
 ) -> tuple[Array, Array, list[str], str | None]:
-    """Features X (n, d) float64, raw labels (n,) (empty if none), feature names and the
-    label's name, from a CSV (header row; label column by name) or NPZ (X, y) file."""
+    """Features X (n, d), raw labels (n,) (empty if none), feature names and the label's
+    name, from a CSV (header row, or ``header=False``: columns x1, x2, ...; label column
+    by name; ``features`` keeps only these columns, ``drop`` leaves these out) or NPZ
+    (X, y) file.  X is float64 when every cell is a number, else the cells as text
+    (an object array) for the model's preprocessing to impute and encode."""
     p = Path(path)
     if not p.is_file():
         got = "a folder" if p.is_dir() else "no such file" if not p.exists() else "not a file"
@@ -315,7 +365,7 @@ def read_table(
     if p.suffix.lower() == ".npz":
         return _read_npz(p, need_label)
     if p.suffix.lower() == ".csv":
-        return _read_csv(p, label, need_label)
+        return _read_csv(p, label, need_label, features=features, drop=drop, header=header)
     raise GlassnetError(
         f"expected a bundled data set ({', '.join(BUNDLED)}), a .csv or a .npz file",
         got=repr(path),
@@ -357,24 +407,35 @@ def _read_npz(p: Path, need_label: bool) -> tuple[Array, Array, list[str], str |
 
 
 def _read_csv(
-    p: Path, label: str | None, need_label: bool
+    p: Path,
+    label: str | None,
+    need_label: bool,
+    *,
+    features: list[str] | None = None,
+    drop: list[str] | None = None,
+    header: bool = True,
 ) -> tuple[Array, Array, list[str], str | None]:
     try:
         with p.open(newline="", encoding="utf-8") as f:
             rows = list(csv.reader(f))
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise GlassnetError("expected a UTF-8 CSV file", got=str(err), file=str(p)) from None
-    rows = [r for r in rows if r and any(cell.strip() for cell in r)]
+    lines = [i for i, r in enumerate(rows, start=1) if r and any(cell.strip() for cell in r)]
+    rows = [rows[i - 1] for i in lines]
+    if not header:
+        width = len(rows[0]) if rows else 0
+        rows.insert(0, [f"x{j + 1}" for j in range(width)])
+        lines.insert(0, 0)
     if len(rows) < 2:
         raise GlassnetError(
             "expected a header row and at least one data row",
             got=f"{len(rows)} row(s)",
             file=str(p),
         )
-    header = [h.strip() for h in rows[0]]
+    head = [h.strip() for h in rows[0]]
     if label is None and need_label:
-        label = header[-1]
-    if label is not None and label not in header:
+        label = head[-1]
+    if label is not None and label not in head:
         if need_label:
             raise GlassnetError(
                 "expected the label column in the header",
@@ -383,37 +444,66 @@ def _read_csv(
                 field="--label",
             )
         label = None
-    li = header.index(label) if label is not None else None
-    names = [h for i, h in enumerate(header) if i != li]
-    X = np.empty((len(rows) - 1, len(names)))
-    y = []
-    for r, row in enumerate(rows[1:], start=2):
-        if len(row) != len(header):
+    for flag, wanted in (("--features", features), ("--drop", drop)):
+        unknown = [c for c in wanted or [] if c not in head]
+        if unknown:
             raise GlassnetError(
-                f"expected {len(header)} values (as in the header)",
-                got=f"{len(row)} on line {r}",
+                f"expected columns of the header ({', '.join(head[:8])}"
+                f"{', ...' if len(head) > 8 else ''})",
+                got=", ".join(unknown),
+                file=str(p),
+                field=flag,
+            )
+    li = head.index(label) if label is not None else None
+    keep = [i for i, h in enumerate(head) if i != li and h not in (drop or [])]
+    if features:
+        keep = [head.index(c) for c in features if head.index(c) != li]
+    names = [head[i] for i in keep]
+    if not names:
+        raise GlassnetError("expected at least one feature column", got="none", file=str(p))
+    cells = np.empty((len(rows) - 1, len(keep)), dtype=object)
+    y = []
+    for r, row in enumerate(rows[1:]):
+        if len(row) != len(head):
+            raise GlassnetError(
+                f"expected {len(head)} values (as in the header)",
+                got=f"{len(row)} on line {lines[r + 1]}",
                 file=str(p),
             )
-        values = [cell.strip() for i, cell in enumerate(row) if i != li]
-        for c, cell in enumerate(values):
-            try:
-                v = float(cell)
-            except ValueError:
-                v = math.nan
-            if not math.isfinite(v):
-                raise GlassnetError(
-                    "expected a finite number",
-                    got=f"{cell!r} on line {r}",
-                    file=str(p),
-                    field=names[c],
-                )
-            X[r - 2, c] = v
+        for c, i in enumerate(keep):
+            cells[r, c] = row[i].strip()
         if li is not None:
             y.append(row[li].strip())
     labels = np.asarray(y)
     if labels.size and all(_is_int(v) for v in y):
         labels = labels.astype(np.int64)
-    return X, labels, names, label
+    return _numbers_if_all(cells, names, lines[1:], p), labels, names, label
+
+
+def _numbers_if_all(cells: Array, names: list[str], lines: list[int], p: Path) -> Array:
+    """The cells as float64 when every one is a number; a cell that is a number but not
+    finite is refused (naming its line); otherwise the text cells as they are (for the
+    model's preprocessing: missing values, text columns)."""
+    X = np.empty(cells.shape)
+    numeric = True
+    for (r, c), cell in np.ndenumerate(cells):
+        try:
+            v = float(cell)
+        except ValueError:
+            numeric = False
+            continue
+        if math.isnan(v) and cell.strip().lower() == "nan":
+            numeric = False  # written "nan": a missing value
+            continue
+        if not math.isfinite(v):
+            raise GlassnetError(
+                "expected a finite number",
+                got=f"{cell!r} on line {lines[r]}",
+                file=str(p),
+                field=names[c],
+            )
+        X[r, c] = v
+    return X if numeric else cells
 
 
 def _is_int(text: str) -> bool:

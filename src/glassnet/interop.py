@@ -210,12 +210,9 @@ def _model_metadata(net: Network) -> dict[str, str]:
     meta: dict[str, str] = {}
     pre = net.preprocessing
     if pre is not None:
+        info, _ = pre.to_file()  # feature names, and columns/categories/fills if any
         meta[_PREPROCESSING_KEY] = json.dumps(
-            {
-                "feature_names": pre.feature_names,
-                "mean": pre.mean.tolist(),
-                "scale": pre.scale.tolist(),
-            },
+            {"info": info, "mean": pre.mean.tolist(), "scale": pre.scale.tolist()},
             allow_nan=False,
         )
     if net.classes is not None:
@@ -240,7 +237,7 @@ def _model_from_metadata(layers: list[Dense], meta: dict[str, str], label: str) 
                 "input_mean": np.asarray(pre["mean"], dtype=np.float64),
                 "input_scale": np.asarray(pre["scale"], dtype=np.float64),
             }
-            info["feature_names"] = pre.get("feature_names")
+            info.update(pre["info"])
         if _CLASSES_KEY in meta:
             info["classes"] = json.loads(meta[_CLASSES_KEY])
     except (ValueError, TypeError, KeyError) as err:

@@ -113,7 +113,11 @@ class Model(Network):
     def predict_proba(self, X: object) -> Array:
         """The output layer's values (n, n_out) for raw rows X: class probabilities for
         softmax/sigmoid."""
-        return forward_chunked(self, check_data(self, self.prepare_input(X)))
+        return self.forward_inputs(self.prepare_input(X))
+
+    def forward_inputs(self, X: object) -> Array:
+        """The output layer's values for inputs already preprocessed (checked, chunked)."""
+        return forward_chunked(self, check_data(self, X))
 
     def predict(self, X: object) -> Array:
         """Class indices (n,) for softmax (``classes[i]`` names class i), 0/1 for

@@ -62,6 +62,10 @@ class TrainOptions:
     dtype: str = "float32"
     label: str | None = None
     task: str = "auto"
+    features: list[str] | None = None
+    drop: list[str] | None = None
+    impute: str | None = None
+    handle_unknown: str = "error"
 
     @classmethod
     def names(cls) -> list[str]:
@@ -86,6 +90,10 @@ class RunSettings:
     options: dict[str, Any] | None = None
     #: Training time so far, over every part of the run (resumed parts included).
     seconds: float = 0.0
+    features: list[str] | None = None
+    drop: list[str] | None = None
+    impute: str | None = None
+    handle_unknown: str = "error"
 
     def to_info(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,6 +123,13 @@ class RunSettings:
             and s.get("task", "classification") in ("classification", "regression")
             and isinstance(s.get("options"), dict | None)
             and isinstance(s.get("seconds", 0.0), int | float)
+            and all(
+                s.get(k) is None
+                or (isinstance(s[k], list) and all(isinstance(c, str) for c in s[k]))
+                for k in ("features", "drop")
+            )
+            and s.get("impute") in (None, "mean", "median", "most_frequent")
+            and s.get("handle_unknown", "error") in ("error", "ignore")
         )
         if not ok:
             raise GlassnetError(
@@ -205,7 +220,7 @@ def build_model(ds: Dataset, options: TrainOptions) -> Model:
         seed=options.seed,
         dtype=options.dtype,
     )
-    model.preprocessing = Preprocessing(ds.mean, ds.scale, ds.feature_names)
+    model.preprocessing = ds.preprocessing or Preprocessing(ds.mean, ds.scale, ds.feature_names)
     model.classes = list(ds.classes) if ds.task == "classification" else None
     model.task = ds.task
     model.train_state = training.TrainState(
@@ -225,6 +240,10 @@ def dataset_of(settings: RunSettings) -> Dataset:
         test_size=settings.test_size,
         seed=settings.seed,
         task=settings.task,
+        features=settings.features,
+        drop=settings.drop,
+        impute=settings.impute,
+        handle_unknown="ignore" if settings.handle_unknown == "ignore" else "error",
     )
 
 
@@ -338,6 +357,10 @@ def prepare_run(data: str | None, resume: str | None, given: dict[str, Any]) -> 
         epochs=options.epochs,
         task=ds.task,
         options=asdict(options),
+        features=options.features,
+        drop=options.drop,
+        impute=options.impute,
+        handle_unknown=options.handle_unknown,
     )
     info = {"train": settings.to_info(), "label": ds.label, "data_name": ds.name}
     return Run(model, ds, settings, info, options.epochs)
@@ -469,3 +492,70 @@ def score(
     return classification_scores(
         np.asarray(y), model.predict(X_raw), loss, list(model.classes or [])
     )
+
+
+# -- rows for a trained model --------------------------------------------------------------
+@dataclass
+class Rows:
+    """Rows of a file, in the model's column order: raw features, raw labels (empty when
+    the file has none) and the ``--id-column`` values (None when not asked for)."""
+
+    X: Array
+    labels: Array
+    ids: list[str] | None
+
+
+def rows_for_model(
+    model: Model,
+    path: str,
+    *,
+    label: str | None,
+    id_column: str | None = None,
+    header: bool = True,
+    need_label: bool = False,
+) -> Rows:
+    """The rows of ``path`` the model can take: a CSV's columns matched by header name in
+    any order (the label and ``id_column`` may be there too; with ``header=False`` the
+    columns are in training order), an NPZ's X as it is.  A file from other data gets
+    "columns don't match: expected …, got …"."""
+    from glassnet.data import read_table
+
+    pre = model.preprocessing
+    expected = pre.feature_names if pre is not None else None
+    csv_file = path.lower().endswith(".csv")
+    if not csv_file or not header or expected is None:
+        if id_column is not None and (not csv_file or not header):
+            raise GlassnetError(
+                "expected a CSV file with a header for --id-column", got=path, field="--id-column"
+            )
+        X, labels, _, _ = read_table(path, label=label, need_label=need_label, header=header)
+        if X.shape[1] != model.sizes[0] and (pre is None or X.shape[1] != pre.n_features):
+            raise GlassnetError(
+                f"expected {pre.n_features if pre else model.sizes[0]} feature columns "
+                "(as the model was trained on)",
+                got=str(X.shape[1]),
+                file=path,
+            )
+        return Rows(X, labels, None)
+    X, labels, names, _ = read_table(path, label=label, need_label=need_label)
+    ids: list[str] | None = None
+    if id_column is not None:
+        if id_column not in names:
+            raise GlassnetError(
+                "expected the --id-column in the header",
+                got=repr(id_column),
+                file=path,
+                field="--id-column",
+            )
+        ids = [v if isinstance(v, str) else f"{v:g}" for v in X[:, names.index(id_column)]]
+    extra = [n for n in names if n not in expected and n != id_column]
+    missing = [n for n in expected if n not in names]
+    if missing or extra:
+        raise GlassnetError(
+            f"columns don't match: expected {', '.join(expected[:8])}"
+            f"{', ...' if len(expected) > 8 else ''}",
+            got=", ".join(names[:8]) + (", ..." if len(names) > 8 else ""),
+            file=path,
+        )
+    X = X[:, [names.index(n) for n in expected]]  # training order
+    return Rows(X, labels, ids)

@@ -44,6 +44,18 @@ def register(sub: Any) -> None:
         choices=("auto", "classification", "regression"),
         help="auto (default): regression for a numeric target with many fractional values",
     )
+    p.add_argument("--features", help="CSV: use only these columns, e.g. age,income")
+    p.add_argument("--drop", help="CSV: leave out these columns (an ID, a leak), e.g. id")
+    p.add_argument(
+        "--impute",
+        choices=("mean", "median", "most_frequent"),
+        help="CSV: fill missing cells (stored in the model; default: missing is an error)",
+    )
+    p.add_argument(
+        "--handle-unknown",
+        choices=("error", "ignore"),
+        help="a text value not seen in training: error (default) or all-zero one-hot",
+    )
     p.add_argument("--layers", help="hidden sizes, e.g. 64,32 (default 64)")
     p.add_argument("--activation", help="hidden activation (default relu)")
     p.add_argument("--init", help="weight initialiser (default he)")
@@ -90,12 +102,18 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "predict",
         help="predict the classes of new rows",
-        description="Predict every row of FILE (CSV with the model's feature columns, or "
-        "NPZ with X) and write CSV: the predicted class and each class's probability.",
+        description="Predict every row of FILE (CSV with the model's feature columns, matched "
+        "by header name in any order, or NPZ with X) and write CSV: the predicted class and "
+        "each class's probability (or the predicted value, for regression).  The model "
+        "applies its own preprocessing: scaling, imputation, text encoding.",
     )
     p.add_argument("model", metavar="MODEL", help="model file from glassnet train")
     p.add_argument("file", metavar="FILE", help="rows to predict (.csv or .npz)")
     p.add_argument("-o", "--output", metavar="OUT", help="write the CSV here (default: stdout)")
+    p.add_argument("--id-column", metavar="COL", help="copy this column to the output")
+    p.add_argument(
+        "--no-header", action="store_true", help="the CSV has no header (columns in training order)"
+    )
     p.set_defaults(func=run_predict)
 
 
@@ -136,6 +154,9 @@ def _given_options(args: argparse.Namespace) -> dict[str, Any]:
     }
     if "layers" in given:
         given["layers"] = _parse_layers(given["layers"])
+    for flag in ("features", "drop"):
+        if flag in given:
+            given[flag] = [c.strip() for c in given[flag].split(",") if c.strip()]
     for flag in ("epochs", "batch_size"):
         if flag in given and given[flag] < 1:
             raise GlassnetError(
@@ -259,8 +280,8 @@ def _check_width(n: int, X: Any, file: str) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from glassnet.data import numeric_targets, read_table
-    from glassnet.runs import dataset_of, load_trained, same_source, score
+    from glassnet.data import numeric_targets
+    from glassnet.runs import dataset_of, load_trained, rows_for_model, same_source, score
 
     saved, settings = load_trained(args.model)
     model, info = saved.network, saved.info
@@ -273,9 +294,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         assert ds.X_test_raw is not None
         X, y, part = ds.X_test_raw, ds.y_test, "test part"
     else:
-        X, raw, _, _ = read_table(source, label=args.label or info.get("label"))
-        _check_width(model.sizes[0], X, source)
-        part = "all rows"
+        rows = rows_for_model(model, source, label=args.label or info.get("label"), need_label=True)
+        X, raw, part = rows.X, rows.labels, "all rows"
         if task == "regression":
             targets = numeric_targets(raw)
             if targets is None:
@@ -336,35 +356,42 @@ def run_predict(args: argparse.Namespace) -> int:
     import csv
     import io as stdio
 
-    from glassnet.data import read_table
-    from glassnet.runs import load_trained
+    from glassnet.runs import load_trained, rows_for_model
 
     saved, _ = load_trained(args.model)
     model, info = saved.network, saved.info
     if args.output:
         _check_writable(args.output, "--output")
-    X_raw, _, names, _ = read_table(args.file, label=info.get("label"), need_label=False)
-    pre = model.preprocessing
-    expected = pre.feature_names if pre is not None else None
-    if args.file.lower().endswith(".csv") and expected and names != expected:
-        raise GlassnetError(
-            f"expected the columns the model was trained on ({', '.join(expected[:5])}, ...)",
-            got=", ".join(names[:5]) + (", ..." if len(names) > 5 else ""),
-            file=args.file,
+    rows = rows_for_model(
+        model,
+        args.file,
+        label=info.get("label"),
+        id_column=args.id_column,
+        header=not args.no_header,
+    )
+    first = 1 if args.no_header else 2
+    try:
+        X = (
+            model.preprocessing.transform(rows.X, first_line=first)
+            if model.preprocessing
+            else rows.X
         )
-    _check_width(model.sizes[0], X_raw, args.file)
-    proba = model.predict_proba(X_raw)  # the model applies its own preprocessing
+    except GlassnetError as err:
+        raise err.with_file(args.file) from None
+    proba = model.forward_inputs(X)
+    ids = [[i] for i in rows.ids] if rows.ids is not None else [[] for _ in range(len(proba))]
+    head = [args.id_column] if rows.ids is not None else []
     buf = stdio.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     if model.task == "regression":
-        writer.writerow(["prediction"])
-        for row in proba:
-            writer.writerow([f"{v:.6g}" for v in row])
+        writer.writerow([*head, "prediction"])
+        for i, row in zip(ids, proba, strict=True):
+            writer.writerow([*i, *(f"{v:.6g}" for v in row)])
     else:
         classes = model.classes or []
-        writer.writerow(["prediction", *(f"p_{c}" for c in classes)])
-        for row in proba:
-            writer.writerow([classes[int(row.argmax())], *(f"{v:.6g}" for v in row)])
+        writer.writerow([*head, "prediction", *(f"p_{c}" for c in classes)])
+        for i, row in zip(ids, proba, strict=True):
+            writer.writerow([*i, classes[int(row.argmax())], *(f"{v:.6g}" for v in row)])
     if args.output:
         atomic_write_text(args.output, buf.getvalue(), field="-o")
     else:
