@@ -337,6 +337,10 @@ def prepare_run(data: str | None, resume: str | None, given: dict[str, Any]) -> 
         test_size=options.test_size,
         seed=options.seed,
         task=options.task,
+        features=options.features,
+        drop=options.drop,
+        impute=options.impute,
+        handle_unknown="ignore" if options.handle_unknown == "ignore" else "error",
     )
     if options.patience is not None and options.validation_split <= 0:
         raise GlassnetError(
