@@ -316,6 +316,14 @@ def _model_network(
             err.args = (err._message(),)
         raise
     network = Network(model.copy(np.float64).layers)
+    pre = model.preprocessing
+    if pre is not None and not pre.numbers_only:
+        raise GlassnetError(
+            "expected a model whose raw columns are all numbers (a spec's input is numbers; "
+            "this model encodes text columns)",
+            got=", ".join(c.name for c in pre.columns or [] if c.kind == "text"),
+            field="model",
+        )
     if network.layers[0].n_in != n_in:
         raise GlassnetError(
             f"expected inputs of {network.layers[0].n_in} numbers (the model's)",
