@@ -380,3 +380,50 @@ def test_balanced_class_weight_is_scikit_learns():
         _fit(X, y, sample_weight=-np.ones(20))
     with pytest.raises(GlassnetError, match="class_weight"):
         _fit(X, y, class_weight={7: 1.0})
+
+
+# -- dropout -------------------------------------------------------------------------------------
+def test_dropout_step_matches_pytorch_with_the_same_masks():
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(8, 3)), np.arange(8) % 2
+    net = gn.mlp([3, 6, 5, 2], seed=0, dtype="float64", dropout=0.3)
+    Ws = [torch.tensor(layer.W.copy(), requires_grad=True) for layer in net.layers]
+    bs = [torch.tensor(layer.b.copy(), requires_grad=True) for layer in net.layers]
+    net.fit(X, y, optimizer=gn.optim.SGD(lr=0.1), epochs=1, batch_size=8, shuffle=False, seed=4)
+    # The masks: the fit's random stream (seed 4), one draw per hidden layer, in order.
+    stream = np.random.default_rng(4)
+    masks = [torch.tensor((stream.random((8, n)) >= 0.3) / 0.7) for n in (6, 5)]
+    h = torch.tensor(X)
+    for i in range(2):
+        h = torch.relu(h @ Ws[i] + bs[i]) * masks[i]
+    logits = h @ Ws[2] + bs[2]
+    loss = torch.nn.functional.cross_entropy(logits, torch.tensor(y))
+    loss.backward()
+    for layer, W, b in zip(net.layers, Ws, bs, strict=True):
+        np.testing.assert_allclose(layer.W, (W - 0.1 * W.grad).detach().numpy(), atol=1e-12)
+        np.testing.assert_allclose(layer.b, (b - 0.1 * b.grad).detach().numpy(), atol=1e-12)
+    # prediction never drops: the plain forward pass, the same every time
+    np.testing.assert_array_equal(net.predict_proba(X), net.forward(X))
+    assert (
+        net.layers[0].activation.name == "relu"
+        and type(net.layers[0].activation).__name__ == "ReLU"
+    )
+
+
+def test_dropout_is_stored_and_exports_omit_it(tmp_path):
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+    from glassnet.interop import from_torch, to_torch
+
+    net = gn.mlp([3, 4, 2], dropout=0.5, dtype="float64")
+    net.save(tmp_path / "m.npz")
+    assert gn.load(tmp_path / "m.npz").dropout == 0.5
+    assert not any(isinstance(m, torch.nn.Dropout) for m in to_torch(net))
+    seq = torch.nn.Sequential(
+        torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Dropout(0.2), torch.nn.Linear(4, 2)
+    ).double()
+    back = from_torch(seq.eval())
+    x = np.random.default_rng(0).normal(size=(5, 3))
+    np.testing.assert_allclose(back.forward(x), seq(torch.tensor(x)).detach().numpy(), rtol=1e-12)
+    with pytest.raises(GlassnetError, match="dropout"):
+        gn.mlp([3, 4, 2], dropout=1.0)

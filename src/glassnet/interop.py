@@ -40,6 +40,8 @@ _TORCH_MODULES = {
     "softmax": "Softmax",
 }
 _SUPPORTED = ("Linear", "Identity", *_TORCH_MODULES.values())
+#: Modules that do nothing at inference, skipped by from_torch.
+_SKIPPED = ("Identity", "Dropout")
 _ARCH_KEY = "glassnet.torch_architecture"
 #: safetensors metadata keys for what stands around the network: the preprocessing
 #: (JSON: feature names, mean, scale — Python's float repr, so exact), class names, task.
@@ -127,11 +129,13 @@ def from_torch(module: Any) -> Model:
     for position, (name, mod) in enumerate(items):
         kind = type(mod).__name__
         where = f"module {name or position} ({kind})"
-        if kind not in _SUPPORTED:
+        if kind not in (*_SUPPORTED, *_SKIPPED):
             raise GlassnetError(
-                f"expected only {', '.join(_SUPPORTED)} modules", got=kind, field=where
+                f"expected only {', '.join(_SUPPORTED)} (and Dropout) modules",
+                got=kind,
+                field=where,
             )
-        if kind == "Identity":
+        if kind in _SKIPPED:  # Dropout is the identity at inference
             continue
         if kind == "Linear":
             if pending is not None:

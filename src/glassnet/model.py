@@ -35,6 +35,7 @@ from glassnet.training import (
     History,
     TrainState,
     check_data,
+    check_dropout,
     classes_from_output,
     evaluate,
     fit,
@@ -59,7 +60,8 @@ class Model(Network):
     Attributes: ``train_state`` (None until trained), ``preprocessing`` (applied to raw
     rows by fit/predict; None: rows go in as they are), ``classes`` (names of the
     classes, one per output unit, or None), ``task`` (``"classification"``,
-    ``"regression"`` or None when unknown).
+    ``"regression"`` or None when unknown), ``dropout`` (the rate applied to hidden
+    layers while training; prediction, traces and exports never drop).
     """
 
     def __init__(
@@ -69,8 +71,11 @@ class Model(Network):
         preprocessing: Preprocessing | None = None,
         classes: list[str | int] | None = None,
         task: Task | None = None,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__(layers)
+        #: Inverted dropout on the hidden layers' outputs, while training only (0: none).
+        self.dropout = check_dropout(dropout)
         #: Optimiser, epoch count, random stream and history of :meth:`fit`, kept so a
         #: second ``fit`` continues where the first stopped (None until trained).
         self.train_state: TrainState | None = None
@@ -94,6 +99,7 @@ class Model(Network):
             preprocessing=self.preprocessing,
             classes=self.classes,
             task=self.task,
+            dropout=self.dropout,
         )
 
     # -- inputs --------------------------------------------------------------------------
@@ -142,6 +148,8 @@ class Model(Network):
             info["classes"] = list(self.classes)
         if self.task is not None:
             info["task"] = self.task
+        if self.dropout:
+            info["dropout"] = self.dropout
         return info, extras
 
     def save(
@@ -197,11 +205,13 @@ def mlp(
     init: str | Sequence[Any] = "he",
     seed: int | None = 0,
     dtype: str = "float32",
+    dropout: float = 0.0,
 ) -> Model:
     """A multilayer perceptron with layer sizes ``[n_in, n_1, ..., n_L]``, as a
-    :class:`Model` (see :func:`glassnet.network.mlp` for the options)."""
+    :class:`Model` (see :func:`glassnet.network.mlp` for the options); ``dropout`` is the
+    rate of inverted dropout on the hidden layers while training."""
     net = network_mlp(sizes, hidden=hidden, output=output, init=init, seed=seed, dtype=dtype)
-    return Model.from_network(net)
+    return Model.from_network(net, dropout=dropout)
 
 
 # -- files -------------------------------------------------------------------------------
@@ -282,7 +292,13 @@ def _model(raw: io.ModelFile) -> Model:
         )
     if task is None and classes is not None:
         task = "classification"  # files from before the task was recorded
-    model = Model.from_network(net, preprocessing=preprocessing, classes=classes, task=task)
+    model = Model.from_network(
+        net,
+        preprocessing=preprocessing,
+        classes=classes,
+        task=task,
+        dropout=info.get("dropout", 0.0),
+    )
     if raw.training is not None:
         model.train_state = TrainState.from_meta(raw.training, raw.training_arrays, model)
     return model

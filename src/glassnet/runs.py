@@ -66,6 +66,7 @@ class TrainOptions:
     drop: list[str] | None = None
     impute: str | None = None
     handle_unknown: str = "error"
+    dropout: float = 0.0
 
     @classmethod
     def names(cls) -> list[str]:
@@ -219,6 +220,7 @@ def build_model(ds: Dataset, options: TrainOptions) -> Model:
         init=options.init,
         seed=options.seed,
         dtype=options.dtype,
+        dropout=options.dropout,
     )
     model.preprocessing = ds.preprocessing or Preprocessing(ds.mean, ds.scale, ds.feature_names)
     model.classes = list(ds.classes) if ds.task == "classification" else None

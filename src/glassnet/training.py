@@ -35,7 +35,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from glassnet.activations import Activation
 from glassnet.errors import GlassnetError
+from glassnet.layers import Dense
 from glassnet.losses import Loss, is_fused_pair
 from glassnet.network import Network
 from glassnet.optim import Optimizer, get_optimizer, optimizer_from_config
@@ -689,6 +691,65 @@ def row_weights(
     return w
 
 
+# -- fit: dropout ----------------------------------------------------------------------------
+class Dropped(Activation):
+    """A hidden layer's activation with inverted dropout while training: a = f(z)·mask,
+    mask_ij = 1/(1 − p) with probability 1 − p, else 0 (drawn per batch by the loop);
+    da/dz = f'(z)·mask.  With no mask set (validation, prediction) it is f itself."""
+
+    elementwise = True
+
+    def __init__(self, base: Activation, p: float) -> None:
+        if not base.elementwise:
+            raise GlassnetError(
+                "expected an elementwise hidden activation for dropout",
+                got=base.name,
+                field="dropout",
+            )
+        self.base, self.p = base, p
+        self.name = base.name  # type: ignore[misc]
+        self.mask: Array | None = None
+
+    def draw(self, rng: np.random.Generator, m: int, n: int, dtype: np.dtype) -> None:
+        keep = rng.random((m, n)) >= self.p
+        self.mask = keep.astype(dtype) / dtype.type(1 - self.p)
+
+    def forward(self, z: Array) -> Array:
+        a = self.base.forward(z)
+        return a if self.mask is None else a * self.mask
+
+    def forward_into(self, z: Array, out: Array) -> Array:
+        self.base.forward_into(z, out)
+        if self.mask is not None:
+            out *= self.mask
+        return out
+
+    def derivative(self, z: Array, a: Array) -> Array:
+        # from z (a is the dropped output): f'(z), then the mask
+        d = self.base.derivative(z, self.base.forward(z))
+        return d if self.mask is None else d * self.mask
+
+    def backward(self, z: Array, a: Array, dL_da: Array) -> Array:
+        return dL_da * self.derivative(z, a)
+
+    def backward_into(self, z: Array, a: Array, dL_da: Array, out: Array) -> Array:
+        out[...] = self.backward(z, a, dL_da)
+        return out
+
+    def describe(self) -> str:
+        return self.base.describe()
+
+    def to_dict(self) -> dict[str, object]:
+        return self.base.to_dict()
+
+
+def check_dropout(p: object) -> float:
+    """A dropout rate in [0, 1)."""
+    if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p < 1:
+        raise GlassnetError("expected a rate in [0, 1)", got=repr(p), field="dropout")
+    return float(p)
+
+
 # -- fit: batching -----------------------------------------------------------------------------
 class Batches:
     """The buffers one batch is gathered into, allocated once for batches of up to
@@ -747,6 +808,13 @@ def run_epochs(
         and is_fused_pair(net.output_activation, loss)
         and bool(np.abs(Y.sum(axis=1) - 1).max() <= 10 * Y.shape[1] * np.finfo(Y.dtype).eps)
     )
+    # Dropout: hidden layers' activations wrapped for this call only (restored below).
+    rate = check_dropout(getattr(net, "dropout", 0.0))
+    dropped: list[tuple[Dense, Activation]] = []
+    if rate > 0:
+        for layer in net.layers[:-1]:
+            dropped.append((layer, layer.activation))
+            layer.activation = Dropped(layer.activation, rate)
     weighted = WeightedLoss(loss) if train.weights is not None else None
     step_loss: Loss = weighted if weighted is not None else loss
     batches = Batches(net, train, batch_size)
@@ -772,6 +840,9 @@ def run_epochs(
                 xb, yb = batches.gather(train, idx)
                 if weighted is not None and train.weights is not None:
                     weighted.w = train.weights[idx]
+                for layer, _ in dropped:
+                    assert isinstance(layer.activation, Dropped)
+                    layer.activation.draw(rng, idx.shape[0], layer.n_out, net.dtype)
                 p, value, _ = net.forward_backward(
                     xb, yb, step_loss, fused=fused, buffers=batches.layers
                 )
@@ -779,6 +850,9 @@ def run_epochs(
                     _restore(net, opt, snapshot)
                     _diverged(value, epoch, batch)
                 opt.step(params, batches.grads, scratch_grads=True)  # refilled next step
+                for layer, _ in dropped:  # validation and callbacks see the whole network
+                    assert isinstance(layer.activation, Dropped)
+                    layer.activation.mask = None
                 loss_sum += value * idx.shape[0]
                 if train.labels is not None:
                     predicted = classes_from_output(net, p)
@@ -802,6 +876,8 @@ def run_epochs(
                 break
     finally:
         errstate.__exit__(None, None, None)
+        for layer, base in dropped:
+            layer.activation = base
         for cb in callbacks:
             cb.on_train_end(net, state.history)
 

@@ -58,6 +58,9 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--layers", help="hidden sizes, e.g. 64,32 (default 64)")
     p.add_argument("--activation", help="hidden activation (default relu)")
+    p.add_argument(
+        "--dropout", type=float, help="dropout rate on hidden layers while training (default 0)"
+    )
     p.add_argument("--init", help="weight initialiser (default he)")
     p.add_argument(
         "--epochs",
