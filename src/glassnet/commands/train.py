@@ -56,7 +56,7 @@ def register(sub: Any) -> None:
         choices=("error", "ignore"),
         help="a text value not seen in training: error (default) or all-zero one-hot",
     )
-    p.add_argument("--layers", help="hidden sizes, e.g. 64,32 (default 64)")
+    p.add_argument("--layers", help="hidden sizes, e.g. 64,32 (default 100)")
     p.add_argument("--activation", help="hidden activation (default relu)")
     p.add_argument(
         "--dropout", type=float, help="dropout rate on hidden layers while training (default 0)"
@@ -65,20 +65,26 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--epochs",
         type=int,
-        help="epochs in all (default 30; with --resume, the checkpoint's total)",
+        help="epochs in all (default 200; with --resume, the checkpoint's total)",
     )
     p.add_argument("--optimizer", choices=OPTIMIZERS, help="default adam")
     p.add_argument("--lr", type=float, help="learning rate (default 1e-3)")
     p.add_argument("--momentum", type=float, help="SGD momentum (default 0)")
     p.add_argument("--nesterov", action="store_true", default=None, help="Nesterov (SGD)")
-    p.add_argument("--weight-decay", type=float, help="L2 weight decay (default 0)")
+    p.add_argument("--weight-decay", type=float, help="L2 weight decay (default 1e-4)")
     p.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule")
     p.add_argument("--step-size", type=int, help="step schedule: epochs per step (10)")
     p.add_argument("--gamma", type=float, help="step schedule: factor per step (0.1)")
     p.add_argument("--batch-size", type=int, help="default 64")
-    p.add_argument("--validation-split", type=float, help="share of training rows (0.1)")
+    p.add_argument(
+        "--validation-split",
+        type=float,
+        help="share of training rows held out for validation (default 0; 0.1 with --patience)",
+    )
     p.add_argument("--test-size", type=float, help="held-out test share (0.25)")
-    p.add_argument("--patience", type=int, help="stop after this many epochs without progress")
+    p.add_argument(
+        "--patience", type=int, help="stop after this many epochs without progress on val_loss"
+    )
     p.add_argument("--seed", type=int, help="seed for weights, split, shuffling (0)")
     p.add_argument("--dtype", choices=("float32", "float64"), help="default float32")
     p.add_argument("--out", default="model.npz", help="model file to write (model.npz)")
