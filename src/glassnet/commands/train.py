@@ -17,6 +17,8 @@ from glassnet.errors import GlassnetError
 from glassnet.fileio import atomic_write_text, check_writable
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from glassnet.metrics import ClassificationScores, RegressionScores
     from glassnet.runs import RunSummary
 
@@ -264,7 +266,7 @@ def _print_summary(s: RunSummary) -> None:
 
 
 # -- evaluate and predict ------------------------------------------------------------------------
-def _encode(raw: Any, classes: list[Any], file: str) -> Any:
+def _encode(raw: np.ndarray, classes: list[str | int], file: str) -> np.ndarray:
     import numpy as np
 
     index = {str(c): k for k, c in enumerate(classes)}
@@ -277,15 +279,6 @@ def _encode(raw: Any, classes: list[Any], file: str) -> Any:
             file=file,
             field="label",
         ) from None
-
-
-def _check_width(n: int, X: Any, file: str) -> None:
-    if X.shape[1] != n:
-        raise GlassnetError(
-            f"expected {n} feature columns (as the model was trained on)",
-            got=str(X.shape[1]),
-            file=file,
-        )
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
