@@ -107,7 +107,8 @@ def defaults_table(seeds: int) -> dict:
     import tempfile
 
     print(
-        f"{'data set':<14} {'glassnet CLI':>12} {'MLPClassifier()':>15} {'diff':>6}  epochs  verdict"
+        f"{'data set':<14} {'glassnet CLI':>12} {'MLPClassifier()':>15} {'diff':>6}"
+        "  epochs  verdict"
     )
     results = {}
     with tempfile.TemporaryDirectory() as folder:

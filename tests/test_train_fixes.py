@@ -310,8 +310,8 @@ class Swish(Activation):
 
     name = "swish"
 
-    def forward(self, z):
-        return z / (1 + np.exp(-z))
+    def forward(self, z, out=None):
+        return np.divide(z, 1 + np.exp(-z), out=out)
 
     def derivative(self, z, a):
         s = 1 / (1 + np.exp(-z))

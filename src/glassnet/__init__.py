@@ -40,6 +40,7 @@ _LAZY: dict[str, str] = {
     "LayerTrace": "glassnet.trace",
     "Trace": "glassnet.trace",
     "trace_step": "glassnet.trace",
+    "apply_step": "glassnet.trace",
 }
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "Spec",
     "Trace",
     "__version__",
+    "apply_step",
     "get_activation",
     "get_loss",
     "load",
@@ -90,4 +92,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the names as if imported eagerl
     from glassnet.model import Model, load, mlp
     from glassnet.network import Network
     from glassnet.spec import Spec, load_spec, parse_spec
-    from glassnet.trace import LayerTrace, Trace, trace_step
+    from glassnet.trace import LayerTrace, Trace, apply_step, trace_step

@@ -304,11 +304,11 @@ def _activation(d: dict[str, Any], custom_objects: CustomObjects) -> Activation:
             return custom(**options)
         except TypeError as err:
             raise _bad(f"expected options {name} accepts", str(err)[:80]) from None
-    from glassnet.activations import ACTIVATIONS
+    from glassnet.activations import names
 
-    if name not in ACTIVATIONS:
+    if name not in names():  # the registry, live: a registered activation loads by name
         raise _bad(
-            f"expected a known activation ({', '.join(ACTIVATIONS)}); for your own, "
+            f"expected a known activation ({', '.join(names())}); for your own, "
             f"load with custom_objects={{{name!r}: YourActivation}}",
             repr(name)[:60],
         )

@@ -38,7 +38,7 @@ import numpy as np
 from glassnet.activations import Activation
 from glassnet.errors import GlassnetError
 from glassnet.layers import Dense
-from glassnet.losses import Loss, is_fused_pair
+from glassnet.losses import Loss, fused_delta_ok
 from glassnet.network import Network
 from glassnet.optim import Optimizer, get_optimizer, optimizer_from_config
 
@@ -708,33 +708,29 @@ class Dropped(Activation):
             )
         self.base, self.p = base, p
         self.name = base.name  # type: ignore[misc]
+        self.options = base.options
         self.mask: Array | None = None
 
     def draw(self, rng: np.random.Generator, m: int, n: int, dtype: np.dtype) -> None:
         keep = rng.random((m, n)) >= self.p
         self.mask = keep.astype(dtype) / dtype.type(1 - self.p)
 
-    def forward(self, z: Array) -> Array:
-        a = self.base.forward(z)
-        return a if self.mask is None else a * self.mask
-
-    def forward_into(self, z: Array, out: Array) -> Array:
-        self.base.forward_into(z, out)
-        if self.mask is not None:
-            out *= self.mask
-        return out
+    def forward(self, z: Array, out: Array | None = None) -> Array:
+        a = self.base.forward(z, out=out)
+        if self.mask is None:
+            return a
+        if out is None:
+            return a * self.mask  # a may be z itself (identity): not scaled in place
+        a *= self.mask
+        return a
 
     def derivative(self, z: Array, a: Array) -> Array:
         # from z (a is the dropped output): f'(z), then the mask
         d = self.base.derivative(z, self.base.forward(z))
         return d if self.mask is None else d * self.mask
 
-    def backward(self, z: Array, a: Array, dL_da: Array) -> Array:
-        return dL_da * self.derivative(z, a)
-
-    def backward_into(self, z: Array, a: Array, dL_da: Array, out: Array) -> Array:
-        out[...] = self.backward(z, a, dL_da)
-        return out
+    def backward(self, z: Array, a: Array, dL_da: Array, out: Array | None = None) -> Array:
+        return np.multiply(dL_da, self.derivative(z, a), out=out)
 
     def describe(self) -> str:
         return self.base.describe()
@@ -800,14 +796,9 @@ def run_epochs(
 ) -> None:
     """``epochs`` epochs of mini-batch training on ``train``, logging into
     ``state.history`` and calling ``callbacks``; stops early when one asks."""
-    # Fused output delta only where proved equal: softmax + cross-entropy with every
-    # target row summing to 1 (always so for labels; checked once for given targets).
-    Y = train.Y
-    fused = (
-        train.weights is None
-        and is_fused_pair(net.output_activation, loss)
-        and bool(np.abs(Y.sum(axis=1) - 1).max() <= 10 * Y.shape[1] * np.finfo(Y.dtype).eps)
-    )
+    # Fused output delta only where proved equal (losses.fused_delta_ok: softmax +
+    # cross-entropy, every target row summing to 1), and never with row weights.
+    fused = train.weights is None and fused_delta_ok(net.output_activation, loss, train.Y)
     # Dropout: hidden layers' activations wrapped for this call only (restored below).
     rate = check_dropout(getattr(net, "dropout", 0.0))
     dropped: list[tuple[Dense, Activation]] = []
