@@ -8,7 +8,7 @@ with the numbers put in" by substituting every symbol with its recorded value
 (:func:`substitute`) — so the two lines cannot drift apart.
 
 Every :class:`Sym` that stands for a recorded quantity carries that value (read from
-the trace by :mod:`glassnet.explain.model`); a symbol naming a whole matrix or a general
+the trace by :mod:`glassnet.explain.symbols`); a symbol naming a whole matrix or a general
 rule's variable carries ``None``.
 """
 

@@ -73,7 +73,7 @@ def _write(out: Path, text: str) -> None:
 
 def _run_explain(args: argparse.Namespace) -> int:
     from glassnet.explain import explain
-    from glassnet.explain.model import check_digits
+    from glassnet.explain.symbols import check_digits
     from glassnet.spec import load_spec
 
     check_digits(args.digits)

@@ -1,15 +1,15 @@
 """The derivation as one standalone HTML page: maths as MathML (browsers render it
 natively: no script, no CDN, no network), the network as inline SVG, a small
-stylesheet.  Prints a :class:`~glassnet.explain.model.Document`; computes nothing."""
+stylesheet.  Prints a :class:`~glassnet.explain.document.Document`; computes nothing."""
 
 from __future__ import annotations
 
 import re
 from html import escape
 
-from glassnet.explain.model import (
+from glassnet.explain.document import (
     Block,
-    Derivation,
+    Calculation,
     Document,
     Elided,
     Equation,
@@ -83,7 +83,7 @@ def block_html(block: Block) -> str:
         return _para(block)
     if isinstance(block, Equation):
         return f'<div class="eq">{mml_equation(block.sides)}</div>'
-    if isinstance(block, Derivation):
+    if isinstance(block, Calculation):
         lines = [block.rule, block.subst, block.result]
         return f'<div class="step">{mml_derivation(block.lhs, lines)}</div>'
     if isinstance(block, Elided):

@@ -1,14 +1,14 @@
 """The derivation as Markdown with LaTeX maths (``$...$`` and ``$$...$$``), as GitHub
-and Jupyter render it.  Prints a :class:`~glassnet.explain.model.Document`; computes
+and Jupyter render it.  Prints a :class:`~glassnet.explain.document.Document`; computes
 nothing."""
 
 from __future__ import annotations
 
 import base64
 
-from glassnet.explain.model import (
+from glassnet.explain.document import (
     Block,
-    Derivation,
+    Calculation,
     Document,
     Elided,
     Equation,
@@ -29,7 +29,7 @@ def block_markdown(block: Block) -> str:
         return _para(block)
     if isinstance(block, Equation):
         return f"$$\n{tex_equation(block.sides)}\n$$"
-    if isinstance(block, Derivation):
+    if isinstance(block, Calculation):
         lines: list[Node] = [block.rule, block.subst, block.result]
         return f"$$\n{tex_derivation(block.lhs, lines)}\n$$"
     if isinstance(block, Elided):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from glassnet.explain.model import Document, Section
+from glassnet.explain.document import Document, Section
 from glassnet.explain.render_markdown import section_markdown
 from glassnet.losses import get_loss
 

@@ -1,0 +1,91 @@
+"""The derivation as a document: block types and :class:`Document`.
+
+A :class:`Document` is a list of :class:`Section` s, each a list of blocks:
+:class:`Para` (words, with inline maths), :class:`Equation` (``A = B = ...``),
+:class:`Calculation` (the three lines of a careful hand calculation: the rule in
+symbols, the rule with the numbers put in, the result), :class:`Elided` (a marker
+saying what was left out) and :class:`Picture` (the network as SVG).  The renderers
+(Markdown, HTML, notebook) only print this model; :mod:`.sections` builds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from glassnet.mathtree import Node
+
+if TYPE_CHECKING:
+    from glassnet.trace import Trace
+
+
+@dataclass
+class Para:
+    """A paragraph: strings and inline maths nodes."""
+
+    parts: tuple[str | Node, ...]
+
+
+@dataclass
+class Equation:
+    """``sides[0] = sides[1] = ...`` on one line."""
+
+    sides: tuple[Node, ...]
+
+
+@dataclass
+class Calculation:
+    """lhs = rule (symbols) = subst (numbers) = result (numbers)."""
+
+    lhs: Node
+    rule: Node
+    subst: Node
+    result: Node
+
+
+@dataclass
+class Elided:
+    """A marker for what was left out, in words."""
+
+    text: str
+
+
+@dataclass
+class Picture:
+    """The network drawn as an SVG document (a string)."""
+
+    svg: str
+    caption: str
+
+
+Block = Para | Equation | Calculation | Elided | Picture
+
+
+@dataclass
+class Section:
+    """A titled list of blocks.  ``kind`` and ``layer`` tell the notebook which code
+    cell belongs after it ("network", "forward", "error", "dloss", "backward", "summary")."""
+
+    title: str
+    level: int
+    kind: str
+    layer: int | None = None
+    blocks: list[Block] = field(default_factory=list)
+
+
+@dataclass
+class Document:
+    """The whole derivation."""
+
+    title: str
+    trace: Trace
+    digits: int
+    round_to: int | None
+    fmt: Callable[[float], str]
+    sections: list[Section]
+    spec_name: str = ""
+
+    def calculations(self) -> list[Calculation]:
+        """Every :class:`Calculation` block, in document order."""
+        return [b for s in self.sections for b in s.blocks if isinstance(b, Calculation)]
