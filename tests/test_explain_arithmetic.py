@@ -24,13 +24,14 @@ def _check(trace, digits: int, **options) -> int:
     prec = Precision(digits, doc.round_to)
     checked, bad = 0, []
     for calc in doc.calculations():
-        try:
-            ok, why = holds(calc.subst, calc.result, prec)
-        except Unevaluable:
-            continue
-        checked += 1
-        if not ok:
-            bad.append(f"{tex(calc.lhs)} = {tex(calc.subst)} = {tex(calc.result)}: {why}")
+        for line in (calc.subst, *calc.steps):
+            try:
+                ok, why = holds(line, calc.result, prec)
+            except Unevaluable:
+                continue
+            checked += 1
+            if not ok:
+                bad.append(f"{tex(calc.lhs)} = {tex(line)} = {tex(calc.result)}: {why}")
     assert not bad, "\n".join(bad[:5])
     return checked
 

@@ -39,6 +39,8 @@ class Sym(Node):
     sample: int | None = None
     prime: bool = False
     value: float | None = field(default=None, compare=False)
+    #: How the value is written where it is exact (a count such as B = 2), not ``fmt``'s.
+    text: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,13 @@ class Deriv(Node):
     top: Sym
     bottom: Sym
     value: float | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Step(Node):
+    """Δ of a valued symbol (the change of a parameter); substituted by its value."""
+
+    of: Sym
 
 
 @dataclass(frozen=True)
@@ -190,7 +199,12 @@ def substitute(node: Node, fmt: Callable[[float], str], *, top: bool = True) -> 
     if isinstance(node, Sym | Deriv):
         if node.value is None:
             return node
+        if isinstance(node, Sym) and node.text is not None:
+            n = Num(node.value, node.text)
+            return Paren(n) if (not top and n.text.startswith("-")) else n
         return num(node.value)
+    if isinstance(node, Step):
+        return substitute(node.of, fmt, top=top)
     if isinstance(node, Row):
         return Row(tuple(substitute(i, fmt, top=False) for i in node.items))
     if isinstance(node, Paren):
@@ -255,6 +269,8 @@ def tex(node: Node) -> str:
         return rf"\frac{{{tex(node.num)}}}{{{tex(node.den)}}}"
     if isinstance(node, Deriv):
         return rf"\frac{{\partial {tex(node.top)}}}{{\partial {tex(node.bottom)}}}"
+    if isinstance(node, Step):
+        return rf"\Delta {tex(node.of)}"
     if isinstance(node, Func):
         name = {"ln": r"\ln", "max": r"\max", "tanh": r"\tanh"}.get(
             node.name, rf"\operatorname{{{node.name}}}"
@@ -359,6 +375,8 @@ def mml(node: Node) -> str:
             f"<mfrac><mrow><mo>\u2202</mo>{mml(node.top)}</mrow>"
             f"<mrow><mo>\u2202</mo>{mml(node.bottom)}</mrow></mfrac>"
         )
+    if isinstance(node, Step):
+        return f'<mrow><mi mathvariant="normal">\u0394</mi>{mml(node.of)}</mrow>'
     if isinstance(node, Func):
         return (
             f'<mrow><mi mathvariant="normal">{escape(node.name)}</mi><mo>\u2061</mo>'

@@ -36,12 +36,20 @@ class Equation:
 
 @dataclass
 class Calculation:
-    """lhs = rule (symbols) = subst (numbers) = result (numbers)."""
+    """lhs = rule (symbols) = subst (numbers) [= each of ``steps``] = result (numbers).
+
+    ``steps``: intermediate lines between the numbers and the result (the update's
+    W + ΔW, with the step to more digits)."""
 
     lhs: Node
     rule: Node
     subst: Node
     result: Node
+    steps: tuple[Node, ...] = ()
+
+    def lines(self) -> list[Node]:
+        """The lines after ``lhs =``, in order."""
+        return [self.rule, self.subst, *self.steps, self.result]
 
 
 @dataclass

@@ -84,8 +84,7 @@ def block_html(block: Block) -> str:
     if isinstance(block, Equation):
         return f'<div class="eq">{mml_equation(block.sides)}</div>'
     if isinstance(block, Calculation):
-        lines = [block.rule, block.subst, block.result]
-        return f'<div class="step">{mml_derivation(block.lhs, lines)}</div>'
+        return f'<div class="step">{mml_derivation(block.lhs, block.lines())}</div>'
     if isinstance(block, Elided):
         return f'<p class="elided">{escape(block.text)}</p>'
     if isinstance(block, Picture):

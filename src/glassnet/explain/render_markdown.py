@@ -16,7 +16,7 @@ from glassnet.explain.document import (
     Picture,
     Section,
 )
-from glassnet.mathtree import Node, tex, tex_derivation, tex_equation
+from glassnet.mathtree import tex, tex_derivation, tex_equation
 
 
 def _para(p: Para) -> str:
@@ -30,8 +30,7 @@ def block_markdown(block: Block) -> str:
     if isinstance(block, Equation):
         return f"$$\n{tex_equation(block.sides)}\n$$"
     if isinstance(block, Calculation):
-        lines: list[Node] = [block.rule, block.subst, block.result]
-        return f"$$\n{tex_derivation(block.lhs, lines)}\n$$"
+        return f"$$\n{tex_derivation(block.lhs, block.lines())}\n$$"
     if isinstance(block, Elided):
         return f"*{block.text}*"
     if isinstance(block, Picture):

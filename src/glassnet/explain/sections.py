@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from glassnet.explain.document import Document, Equation, Para, Picture, Section
+from glassnet.explain.document import Document, Elided, Equation, Para, Picture, Section
 from glassnet.explain.symbols import ONE, Builder, check_digits, check_size, number_format, shown
 from glassnet.mathtree import (
     MATMUL,
@@ -711,14 +711,28 @@ def _weight_update(b: Builder, sec: Section, layer: int) -> None:
                     TIMES,
                     Deriv(b.E_name, Sym("W", ((letter(layer - 1) + letter(layer), "id"),))),
                 ),
-                ".",
+                ".  The third line shows the step itself, Δ",
+                Sym("W"),
+                " = −lr · ∂E/∂W, to "
+                f"{b.digits} significant digits, so that even a change too small to show in "
+                "the weight is visible.",
             )
         )
     )
     for i in b.each_unit(sec, n_in, "rows"):
         for j in b.each_unit(sec, n_out, "columns"):
+            step = b.step(layer, i, j)
             rule = row(b.weight(layer, i, j), MINUS, b.lr, TIMES, b.dE_dW(layer, i, j))
-            sec.blocks.append(b.calculation(b.weight(layer, i, j, new=True), rule))
+            calc = b.calculation(b.weight(layer, i, j, new=True), rule)
+            calc.steps = (substitute(row(b.weight(layer, i, j), PLUS, step), b.fmt),)
+            sec.blocks.append(calc)
+            if t.round_to is not None and abs(step.of.value or 0.0) < 0.5 * 10.0**-t.round_to:
+                sec.blocks.append(
+                    Elided(
+                        f"The step is below the rounding: this weight does not change at "
+                        f"{t.round_to} decimals."
+                    )
+                )
     sec.blocks.append(Para(("In matrix form:",)))
     lhs = b.matrix(lambda i, j: b.weight(layer, i, j, new=True), n_in, n_out)
     rule = row(

@@ -14,6 +14,7 @@ sample.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 
 import numpy as np
 
@@ -26,10 +27,12 @@ from glassnet.mathtree import (
     Dots,
     Matrix,
     Node,
+    Step,
     Sym,
     substitute,
 )
 from glassnet.notation import letter, unit_name
+from glassnet.optim import sgd_update
 from glassnet.trace import Trace
 
 #: Refuse to write a derivation for networks no one would read (and whose notebook,
@@ -44,7 +47,8 @@ MAX_DIGITS = 17
 
 def number_format(digits: int, round_to: int | None) -> Callable[[float], str]:
     """How numbers are printed: ``digits`` significant digits, or, in hand mode
-    (``round_to=K``), exactly the K-decimal values the engine used."""
+    (``round_to=K``), exactly the K-decimal values the engine used.  Trailing zeros are
+    kept: they are the precision (0.2500 is not 0.25 at four digits, it is 0.24996...)."""
 
     def fmt(v: float) -> str:
         v = float(v)
@@ -54,13 +58,28 @@ def number_format(digits: int, round_to: int | None) -> Callable[[float], str]:
             s = repr(v)
         elif round_to is not None:
             s = f"{v:.{round_to}f}"
-            if "." in s:
-                s = s.rstrip("0").rstrip(".")
         else:
-            s = f"{v:.{digits}g}"
+            s = f"{v:#.{digits}g}".rstrip(".")
             if "e" in s:
                 mant, _, exp = s.partition("e")
-                s = f"{mant}e{int(exp)}"
+                s = f"{mant.rstrip('.')}e{int(exp)}"
+        return s[1:] if s.startswith("-") and float(s) == 0 else s
+
+    return fmt
+
+
+def step_format(digits: int, round_to: int | None, lr: float) -> Callable[[float], str]:
+    """How a step −lr·g is printed so that it is visible even when it is below the
+    rounding: ``digits`` significant digits; in hand mode, exactly (lr·g of a K-decimal g
+    has at most K + lr's decimals)."""
+    if round_to is None:
+        return number_format(digits, None)
+    lr_decimals = max(0, -Decimal(repr(float(lr))).as_tuple().exponent)  # type: ignore[operator]
+    places = round_to + lr_decimals
+
+    def fmt(v: float) -> str:
+        s = f"{float(v):.{places}f}"
+        s = s.rstrip("0").rstrip(".") if "." in s else s
         return "0" if s in ("-0", "") else s
 
     return fmt
@@ -129,6 +148,7 @@ class Builder:
         self.L = len(trace.layers)
         self.B = int(trace.x.shape[0])
         self.fmt = fmt
+        self.step_fmt = step_format(digits, trace.round_to, trace.lr)
         self.max_units = max_units
         self.samples = list(range(min(self.B, max_samples)))
 
@@ -195,15 +215,18 @@ class Builder:
 
     @property
     def lr(self) -> Sym:
-        return Sym("lr", value=float(self.t.lr))
+        lr = float(self.t.lr)
+        written = f"{lr:g}" if float(f"{lr:g}") == lr else repr(lr)  # a setting, exact
+        return Sym("lr", value=lr, text=written)
 
     @property
     def batch(self) -> Sym:
-        return Sym("B", value=float(self.B))
+        return Sym("B", value=float(self.B), text=str(self.B))
 
     @property
     def m(self) -> Sym:
-        return Sym("m", value=float(self.t.output.shape[1]))
+        n = int(self.t.output.shape[1])
+        return Sym("m", value=float(n), text=str(n))
 
     def dE_da(self, layer: int, u: int, s: int = 0) -> Deriv:
         v = float(self.t.layer(layer).dL_da[s, u])
@@ -222,6 +245,14 @@ class Builder:
     def dE_dW(self, layer: int, i: int, j: int) -> Deriv:
         w = self.weight(layer, i, j)
         return Deriv(self.E_name, Sym(w.base, w.sub), value=float(self.t.layer(layer).dW[i, j]))
+
+    def step(self, layer: int, i: int, j: int) -> Step:
+        """ΔW_ij = −lr·∂E/∂W_ij (the optimiser's own rule), printed at ``digits``
+        significant digits even in hand mode so that a change below the rounding shows."""
+        g = self.t.layer(layer).dW[i, j]
+        value = float(sgd_update(np.zeros(()), np.asarray(g), float(self.t.lr)))
+        w = self.weight(layer, i, j)
+        return Step(Sym(w.base, w.sub, value=value, text=self.step_fmt(value)))
 
     def dE_db(self, layer: int, j: int) -> Deriv:
         b = self.bias(layer, j)
