@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
 import glassnet as gn
 from glassnet.explain import derive, explain
+from glassnet.layers import Dense
 
 
 def _numbers(md: str) -> list[str]:
@@ -60,3 +62,67 @@ def test_each_update_shows_its_step_and_hand_mode_says_when_it_is_below_the_roun
         for g in lt.dW[(lt.W_new == lt.W) & (lt.dW != 0)]:
             shown = f"{float(-trace.lr * g):.10f}".rstrip("0")
             assert shown in md, shown
+
+
+# -- small defects -------------------------------------------------------------------------
+
+
+def _net(acts: list[str], sizes: list[int], seed: int = 3) -> gn.Network:
+    rng = np.random.default_rng(seed)
+    layers = [
+        Dense(rng.normal(size=(a, b)), rng.normal(size=b) - 0.5, act)
+        for a, b, act in zip(sizes[:-1], sizes[1:], acts, strict=True)
+    ]
+    return gn.Network(layers)
+
+
+def test_no_doubled_parentheses() -> None:
+    net = _net(["tanh", "relu", "sigmoid"], [2, 3, 3, 2])
+    x = np.array([[-1.0, 0.5], [0.3, -2.0]])
+    md = explain(net.trace(x, [[0.0, 1.0], [1.0, 0.0]], loss="mse", lr=0.1), format="md")
+    md += explain(gn.load_spec("seed").trace(), format="md")
+    assert r"\left(-" in md  # negative numbers in sums keep their parentheses
+    for doubled in (r"\tanh\left(\left(", r"\text{, }\left(", r"\mathrm{e}^{\left(-"):
+        assert doubled not in md, doubled
+    assert r"\tanh\left(-" in md and r"\max\left(0\text{, }-" in md
+
+
+def test_passes_are_sections_with_their_layers_inside() -> None:
+    md = explain(gn.load_spec("seed").trace(), format="md")
+    heads = re.findall(r"^(#+) (.*)$", md, flags=re.M)
+    for k, (hashes, title) in enumerate(heads):
+        if re.match(r"(Forward|Backward|Update), layer", title):
+            assert hashes == "###", title
+            parent = next(t for h, t in reversed(heads[:k]) if h == "##")
+            assert parent.split(",")[0].lower().startswith(f"the {title.split(',')[0].lower()}")
+
+
+def test_caption_mentions_grids_only_when_drawn() -> None:
+    seed = explain(gn.load_spec("seed").trace(), format="html")
+    assert "the grids give each weight" in seed
+    net = _net(["tanh", "softmax"], [5, 6, 3])
+    md = explain(net.trace(np.ones(5), np.eye(3)[0], loss="cross_entropy", lr=0.1), format="html")
+    assert "<figcaption>" in md and "grids" not in md
+
+
+def test_no_seed_specific_words_elsewhere_and_the_letter_matches() -> None:
+    net = _net(["relu", "sigmoid"], [2, 2, 2])
+    md = explain(net.trace([1.0, -1.0], [0.0, 1.0], loss="mse", lr=0.1), format="md")
+    assert "seed" not in md.lower()
+    assert "Only the term of output k depends on that output, so:" in md  # layer 2 -> k
+    assert r"\frac{\partial E}{\partial h1_{\mathrm{out}k}}" not in md
+
+
+# -- order that teaches --------------------------------------------------------------------
+
+
+def test_every_update_comes_after_the_whole_backward_pass() -> None:
+    trace = gn.load_spec("seed").trace()
+    doc = derive(trace).document
+    kinds = [s.kind for s in doc.sections]
+    last_backward = max(k for k, kind in enumerate(kinds) if kind == "backward")
+    first_update = min(k for k, kind in enumerate(kinds) if kind == "update")
+    assert first_update > last_backward
+    assert sum(kind == "update" for kind in kinds) == len(trace.layers)
+    md = explain(trace, format="md")
+    assert md.count("before the update") >= len(trace.layers) - 1

@@ -212,9 +212,15 @@ def substitute(node: Node, fmt: Callable[[float], str], *, top: bool = True) -> 
     if isinstance(node, Frac):
         return Frac(substitute(node.num, fmt, top=False), substitute(node.den, fmt, top=False))
     if isinstance(node, Func):
-        return Func(node.name, substitute(node.arg, fmt, top=False))
+        # The function's own parentheses enclose its argument: tanh(−0.3), not
+        # tanh((−0.3)); so do the commas between arguments: max(0, −0.5).
+        if isinstance(node.arg, Row) and any(
+            isinstance(i, Text) and i.text == ", " for i in node.arg.items
+        ):
+            return Func(node.name, Row(tuple(substitute(i, fmt) for i in node.arg.items)))
+        return Func(node.name, substitute(node.arg, fmt))
     if isinstance(node, Exp):
-        return Exp(substitute(node.power, fmt, top=False))
+        return Exp(substitute(node.power, fmt))  # a superscript needs no parentheses
     if isinstance(node, Pow):
         return Pow(substitute(node.base, fmt, top=False), node.power)
     if isinstance(node, Matrix):

@@ -57,7 +57,10 @@ def place(key: Key, n_layers: int) -> Place:
         return ("error", 0)
     if kind == "dL_da" and layer == n_layers:
         return ("dloss", 0)
-    # dL_da below the output, da_dz, delta, dW, db, and the update of that layer.
+    if kind in ("W_new", "b_new"):
+        # After the whole backward pass: every gradient uses the weights before the update.
+        return ("update", layer)
+    # dL_da below the output, da_dz, delta, dW, db of that layer.
     return ("backward", layer)
 
 
@@ -85,6 +88,9 @@ def build(
         plan.setdefault(place(key, b.L), []).append(key)
     sections = [_intro(b, title, picture)]
     for (kind, layer), keys in plan.items():
+        if kind in PARTS and sections[-1].kind != kind:
+            # The layers of a pass are sub-sections of one section named for the pass.
+            sections.append(Section(PARTS[kind], 2, "part"))
         sec = OPENERS[kind](b, layer)
         if kind == "network":
             # The given values: the input, the parameters, then what we want (the target).
@@ -149,15 +155,12 @@ def _intro(b: Builder, title: str | None, picture: bool) -> Section:
         )
     )
     if picture:
-        from glassnet.explain.svg import network_svg
+        from glassnet.explain.svg import draws_grids, network_svg
 
-        sec.blocks.append(
-            Picture(
-                network_svg(t, fmt=b.fmt),
-                "The network: each circle shows a unit's output (for the first sample); "
-                "the grids give each weight W and, in purple, its gradient ∂E/∂W.",
-            )
-        )
+        caption = "The network: each circle shows a unit's output (for the first sample)"
+        if draws_grids(t):
+            caption += "; the grids give each weight W and, in purple, its gradient ∂E/∂W"
+        sec.blocks.append(Picture(network_svg(t, fmt=b.fmt), caption + "."))
     return sec
 
 
@@ -214,11 +217,17 @@ def _rates(b: Builder, sec: Section) -> None:
 # -- the forward pass ----------------------------------------------------------------------
 
 
+#: The sections that group the layers of a pass.
+PARTS: dict[str, str] = {
+    "forward": "The forward pass",
+    "backward": "The backward pass",
+    "update": "The update, after the whole backward pass",
+}
+
+
 def _open_forward(b: Builder, layer: int) -> Section:
     lt = b.t.layer(layer)
     name = unit_name(b.L, layer, "in").split("_")[0]
-    if layer == 1:
-        return Section(f"Forward pass — layer 1: {name} ({lt.activation})", 2, "forward", 1)
     return Section(f"Forward, layer {layer}: {name} ({lt.activation})", 3, "forward", layer)
 
 
@@ -367,7 +376,7 @@ def _dloss(b: Builder, sec: Section) -> None:
         Para(
             (
                 "Backpropagation starts from how the error changes with each output.  "
-                "Only the term of output k depends on that output, so:",
+                f"Only the term of output {letter(L)} depends on that output, so:",
             )
         )
     )
@@ -394,13 +403,7 @@ def _open_backward(b: Builder, layer: int) -> Section:
     lt = b.t.layer(layer)
     L = b.L
     name = unit_name(L, layer, "in").split("_")[0]
-    title = f"Backward, layer {layer}: {name} ({lt.activation})"
-    sec = Section(
-        ("Backward pass — " + title[len("Backward, ") :]) if layer == L else title,
-        2 if layer == L else 3,
-        "backward",
-        layer,
-    )
+    sec = Section(f"Backward, layer {layer}: {name} ({lt.activation})", 3, "backward", layer)
     if layer == L:
         n_out = lt.W.shape[1]
         sec.blocks.append(Para(("From the derivatives of the error above:",)))
@@ -423,7 +426,8 @@ def _output_grads(b: Builder, sec: Section, layer: int) -> None:
                 f"How the error changes with layer {layer}'s outputs.  Each output "
                 f"feeds every unit of layer {layer + 1} (through ",
                 b.weight_matrix_name(layer + 1),
-                "), so its derivative is a sum over all of them:",
+                "), so its derivative is a sum over all of them.  The weights are the ones "
+                "before the update (the update comes after the whole backward pass):",
             )
         )
     )
@@ -694,6 +698,21 @@ def _bias_grads(b: Builder, sec: Section, layer: int) -> None:
     sec.blocks.append(b.calculation(lhs, join(parts, PLUS)))
 
 
+def _open_update(b: Builder, layer: int) -> Section:
+    sec = Section(f"Update, layer {layer}", 3, "update", layer)
+    if layer == 1:
+        sec.blocks.append(
+            Para(
+                (
+                    "Only now, with every gradient known, do the weights change.  Every "
+                    "derivative of the backward pass used the weights before this update "
+                    "(using updated weights there is a classic mistake).",
+                )
+            )
+        )
+    return sec
+
+
 def _weight_update(b: Builder, sec: Section, layer: int) -> None:
     t = b.t
     lt = t.layer(layer)
@@ -790,6 +809,7 @@ OPENERS: dict[str, Callable[[Builder, int], Section]] = {
     "error": _open_error,
     "dloss": _open_dloss,
     "backward": _open_backward,
+    "update": _open_update,
 }
 
 #: Writes each kind of quantity of the step graph into its section.
