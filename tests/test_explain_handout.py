@@ -126,3 +126,27 @@ def test_every_update_comes_after_the_whole_backward_pass() -> None:
     assert sum(kind == "update" for kind in kinds) == len(trace.layers)
     md = explain(trace, format="md")
     assert md.count("before the update") >= len(trace.layers) - 1
+
+
+# -- Markdown that renders on GitHub -------------------------------------------------------
+
+
+def test_markdown_file_links_its_picture_written_beside_it(tmp_path, monkeypatch) -> None:
+    from glassnet.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["explain", "seed", "-o", "page.md"]) == 0
+    md = (tmp_path / "page.md").read_text()
+    svg = (tmp_path / "page.svg").read_text()
+    assert "data:" not in md
+    assert 'src="page.svg"' in md
+    assert svg.startswith("<svg") and 'xmlns="http://www.w3.org/2000/svg"' in svg
+
+
+def test_markdown_to_stdout_has_no_picture_but_says_how_to_get_one(capsys) -> None:
+    from glassnet.cli import main
+
+    assert main(["explain", "seed", "--format", "md"]) == 0
+    out = capsys.readouterr().out
+    assert "<img" not in out and "data:" not in out
+    assert "-o page.md" in out

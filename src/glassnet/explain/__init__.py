@@ -39,11 +39,19 @@ class Derivation:
     def __init__(self, document: Document) -> None:
         self.document = document
 
-    def markdown(self) -> str:
-        """Markdown with LaTeX maths (GitHub, Jupyter)."""
+    def markdown(self, picture: str | None = None) -> str:
+        """Markdown with LaTeX maths (GitHub, Jupyter).  ``picture``: the file name the
+        network's picture is linked as (write :meth:`svg` there), "inline" for a data:
+        URI (Jupyter), or None for a note in its place."""
         from glassnet.explain.render_markdown import render_markdown
 
-        return render_markdown(self.document)
+        return render_markdown(self.document, picture)
+
+    def svg(self) -> str | None:
+        """The picture of the network (an SVG document), or None."""
+        from glassnet.explain.render_markdown import picture_svg
+
+        return picture_svg(self.document)
 
     def html(self) -> str:
         """One standalone HTML page (MathML, inline SVG, no script)."""
@@ -73,7 +81,7 @@ class Derivation:
 
     # In a notebook a derivation displays itself.
     def _repr_markdown_(self) -> str:
-        return self.markdown()
+        return self.markdown(picture="inline")
 
     def _repr_html_(self) -> str:
         return self.html_fragment()
