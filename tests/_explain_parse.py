@@ -210,7 +210,7 @@ def html_blocks(html: str) -> list[list[list[Leaf]]]:
     for src in re.findall(r'<math display="block">.*?</math>', html, flags=re.S):
         root = ET.fromstring(src.replace("&nbsp;", "\u00a0"))
         table = root.find("mtable")
-        if table is not None and table.get("class") == "derivation":
+        if table is not None and "derivation" in (table.get("class") or "").split():
             sides: list[list[Leaf]] = []
             for k, tr in enumerate(table.findall("mtr")):
                 left, right = tr.findall("mtd")

@@ -5,6 +5,7 @@ writes (Markdown, HTML) and the engine's trace; the browser checks drive Chromiu
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -150,3 +151,91 @@ def test_markdown_to_stdout_has_no_picture_but_says_how_to_get_one(capsys) -> No
     out = capsys.readouterr().out
     assert "<img" not in out and "data:" not in out
     assert "-o page.md" in out
+
+
+# -- layout, in Chromium -------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def _browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    return sync_api
+
+
+def _wide_network_trace():
+    """A 4-6-3 network with a batch: the issue's overflowing case."""
+    net = _net(["tanh", "softmax"], [4, 6, 3], seed=7)
+    rng = np.random.default_rng(7)
+    return net.trace(rng.normal(size=(2, 4)), np.eye(3)[[0, 2]], loss="cross_entropy", lr=0.1)
+
+
+OVERFLOW_JS = """() => {
+  const boxes = [...document.querySelectorAll('.step, .eq, figure, details, table, p')];
+  const root = document.documentElement;
+  return {n: boxes.length, page: root.scrollWidth - root.clientWidth,
+          over: boxes.filter(b => b.scrollWidth > b.clientWidth + 1)
+                     .map(b => b.textContent.replace(/\\s+/g, ' ').slice(0, 60))};
+}"""
+
+
+def test_no_box_and_no_page_overflows_from_phone_to_desktop(tmp_path: Path) -> None:
+    sync_api = _browser()
+    pages = {
+        "seed": explain(gn.load_spec("seed").trace(), format="html"),
+        "wide": explain(_wide_network_trace(), format="html"),
+    }
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            for name, html in pages.items():
+                path = tmp_path / f"{name}.html"
+                path.write_text(html)
+                for width in (360, 390, 1000, 1280):
+                    page = browser.new_page(viewport={"width": width, "height": 800})
+                    page.goto(path.as_uri())
+                    r = page.evaluate(OVERFLOW_JS)
+                    assert r["n"] > 50
+                    assert r["page"] <= 0, (name, width)
+                    assert not r["over"], (name, width, r["over"][:3])
+                    page.close()
+        finally:
+            browser.close()
+
+
+def test_printed_page_has_a_readable_title_and_breaks_between_sections(tmp_path: Path) -> None:
+    sync_api = _browser()
+    path = tmp_path / "seed.html"
+    path.write_text(explain(gn.load_spec("seed").trace(), format="html"))
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.goto(path.as_uri())
+            page.emulate_media(media="print")
+            title, header_bg, body_bg, breaks = page.evaluate(
+                """() => {
+                  const h = document.querySelector('header.top');
+                  const hs = getComputedStyle(h);
+                  const clear = hs.backgroundColor === 'rgba(0, 0, 0, 0)';
+                  const bg = hs.backgroundImage === 'none' && clear
+                    ? getComputedStyle(document.body).backgroundColor : hs.backgroundColor;
+                  const h2 = [...document.querySelectorAll('main > section > h2')];
+                  return [getComputedStyle(h.querySelector('h1')).color, bg,
+                          getComputedStyle(document.body).backgroundColor,
+                          h2.filter(e => getComputedStyle(e).breakBefore === 'page').length];
+                }"""
+            )
+            assert title not in (header_bg, body_bg)  # not white on white
+            assert breaks >= 5
+        finally:
+            browser.close()
+
+
+def test_passes_are_labelled_in_words_and_coloured_apart() -> None:
+    html = explain(gn.load_spec("seed").trace(), format="html")
+    assert html.count('<span class="pass">forward →</span>') == 3
+    assert html.count('<span class="pass">← backward</span>') == 3
+    assert "section.backward .step { border-left-color" in html

@@ -403,30 +403,49 @@ def mml(node: Node) -> str:
         )
         # The brackets are drawn by the page's stylesheet (mrow.matrix): stretching an
         # <mo>[</mo> needs a maths font the reader may not have.
-        return f'<mrow class="matrix"><mtable>{body}</mtable></mrow>'
+        wide = " wide" if max(len(r) for r in node.rows) > 3 else ""  # smaller on a phone
+        return f'<mrow class="matrix{wide}"><mtable>{body}</mtable></mrow>'
     if isinstance(node, Dots):
         return "<mo>" + {"h": "\u22ef", "v": "\u22ee", "d": "\u22f1"}[node.kind] + "</mo>"
     raise TypeError(f"unknown node {node!r}")
 
 
+def _flat(node: Node) -> str:
+    """A top-level row's items side by side, parentheses opened up (so a stylesheet may
+    wrap between them)."""
+    if isinstance(node, Row):
+        return "".join(_flat(i) for i in node.items)
+    if isinstance(node, Paren):
+        return f"<mo>(</mo>{_flat(node.inner)}<mo>)</mo>"
+    if isinstance(node, Matrix) and len(node.rows) == 1:
+        # A row vector: its cells may wrap too (brackets as characters, not borders).
+        cells = "".join(f'<mrow class="cell">{mml(c)}</mrow>' for c in node.rows[0])
+        return f"<mo>[</mo>{cells}<mo>]</mo>"
+    return mml(node)
+
+
 def mml_equation(sides: Sequence[Node], *, display: bool = True) -> str:
-    """A <math> element: sides joined by =."""
-    inner = "<mo>=</mo>".join(mml(s) for s in sides)
+    """A <math> element: sides joined by =.  The top row has class "wrap": its items are
+    the places a long line may break."""
+    inner = "<mo>=</mo>".join(_flat(s) for s in sides)
     mode = ' display="block"' if display else ""
-    return f"<math{mode}><mrow>{inner}</mrow></math>"
+    return f'<math{mode}><mrow class="wrap">{inner}</mrow></math>'
 
 
 def mml_derivation(lhs: Node, lines: Sequence[Node]) -> str:
-    """An aligned derivation as a two-column table (lhs | = line)."""
+    """An aligned derivation as a two-column table (lhs | = line); each line's top row
+    has class "wrap" (see :func:`mml_equation`).  A matrix on the left makes the table
+    "stack": a stylesheet puts the lines under it rather than beside it."""
     rows = []
     for k, line in enumerate(lines):
-        left = mml(lhs) if k == 0 else ""
+        left = f'<mrow displaystyle="true">{mml(lhs)}</mrow>' if k == 0 else ""
+        right = f'<mrow class="wrap" displaystyle="true"><mo>=</mo>{_flat(line)}</mrow>'
         rows.append(
-            f'<mtr><mtd columnalign="right">{left}</mtd>'
-            f'<mtd columnalign="left"><mrow><mo>=</mo>{mml(line)}</mrow></mtd></mtr>'
+            f'<mtr><mtd columnalign="right">{left}</mtd><mtd columnalign="left">{right}</mtd></mtr>'
         )
+    cls = "derivation stack" if isinstance(lhs, Matrix) else "derivation"
     return (
-        '<math display="block"><mtable class="derivation" columnspacing="0">'
+        f'<math display="block"><mtable class="{cls}" columnspacing="0">'
         + "".join(rows)
         + "</mtable></math>"
     )

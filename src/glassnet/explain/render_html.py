@@ -21,7 +21,7 @@ from glassnet.mathtree import mml, mml_derivation, mml_equation
 
 CSS = """
 :root { --ink: #1e293b; --muted: #64748b; --accent: #2563eb; --card: #f8fafc;
-        --line: #e2e8f0; }
+        --line: #e2e8f0; --back: #c2410c; --upd: #15803d; }
 * { box-sizing: border-box; }
 body { margin: 0; color: var(--ink); background: #fff;
        font: 17px/1.6 "Iowan Old Style", "Palatino Linotype", Georgia, serif; }
@@ -37,6 +37,31 @@ nav a { color: var(--accent); text-decoration: none; }
 h2, h3 { font-family: system-ui, sans-serif; line-height: 1.25; }
 h2 { margin-top: 2.6rem; padding-bottom: .3rem; border-bottom: 2px solid var(--line); }
 h3 { margin-top: 2rem; color: #1e3a8a; }
+.pass { display: inline-block; font: 600 .7rem/1.4 system-ui, sans-serif; letter-spacing: .04em;
+        text-transform: uppercase; padding: .1rem .45rem; border-radius: 999px;
+        vertical-align: .25em; color: #fff; background: var(--accent); }
+section.backward .pass { background: var(--back); }
+section.update .pass { background: var(--upd); }
+section.backward .step { border-left-color: var(--back); }
+section.update .step { border-left-color: var(--upd); }
+section.backward h3 { color: #9a3412; }
+section.update h3 { color: #166534; }
+@media print {
+  body { font-size: 11pt; }
+  header.top { background: none; color: var(--ink); border-bottom: 2px solid var(--ink); }
+  header.top h1 { color: #1e3a8a; }
+  nav { display: none; }
+  main > section > h2 { break-before: page; }
+  .step, .eq, figure, table, h2, h3 { break-inside: avoid; }
+  h2, h3 { break-after: avoid; }
+  .step, .eq { overflow: visible; }
+  details::details-content { content-visibility: visible; display: contents; }
+  details > summary { list-style: none; }
+}
+@media (max-width: 40rem) {
+  main, header.top div { padding-left: .8rem; padding-right: .8rem; }
+  nav ol { columns: 1; }
+}
 .legend { font: 0.9rem/1.5 system-ui, sans-serif; color: var(--muted); }
 """
 
@@ -63,7 +88,23 @@ SCOPE mrow.matrix { display: inline-block; margin: 0 .15em; padding: 0 .12em;
 SCOPE mrow.matrix mtd { padding: .1rem .4rem; }
 SCOPE .elided { color: var(--muted); font-style: italic; }
 SCOPE figure { margin: 1.2rem 0; text-align: center; overflow-x: auto; }
+SCOPE figure svg { max-width: 100%; height: auto; }
 SCOPE figcaption { color: var(--muted); font-size: .9rem; }
+SCOPE mrow.wrap { display: flex; flex-wrap: wrap; align-items: center; row-gap: .3em; }
+SCOPE mrow.wrap > mo { padding: 0 .2em; }
+SCOPE mrow.wrap > mrow.cell { padding: 0 .3em; }
+SCOPE mtable.stack, SCOPE mtable.stack > mtr, SCOPE mtable.stack > mtr > mtd { display: block; }
+SCOPE mtable.stack > mtr > mtd, SCOPE mtable.stack > mtr > mtd:first-child { text-align: left; }
+SCOPE mtable.stack > mtr > mtd:empty { display: none; }
+@media (max-width: 40rem) {
+  SCOPE .step, SCOPE .eq { padding: .3rem .5rem; }
+  SCOPE math[display="block"] { font-size: .85em; }
+  SCOPE mtable.derivation, SCOPE mtable.derivation > mtr,
+  SCOPE mtable.derivation > mtr > mtd { display: block; }
+  SCOPE mtable.derivation > mtr > mtd { text-align: left; }
+  SCOPE mrow.matrix.wide { font-size: .68em; }
+  SCOPE mrow.matrix.wide mtd { padding: .05rem .2rem; }
+}
 """
 
 
@@ -96,10 +137,17 @@ def _anchor(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
 
 
+#: The label each pass's headings carry (in words, not only in colour).
+PASS_LABEL = {"forward": "forward →", "backward": "← backward", "update": "update"}
+
+
 def _section(sec: Section) -> str:
     tag = f"h{sec.level}"
-    head = f'<{tag} id="{_anchor(sec.title)}">{escape(sec.title)}</{tag}>'
-    return "\n".join([head, *(block_html(b) for b in sec.blocks)])
+    label = PASS_LABEL.get(sec.kind)
+    badge = f'<span class="pass">{escape(label)}</span> ' if label else ""
+    head = f'<{tag} id="{_anchor(sec.title)}">{badge}{escape(sec.title)}</{tag}>'
+    body = "\n".join([head, *(block_html(b) for b in sec.blocks)])
+    return f'<section class="sec {escape(sec.kind)}">\n{body}\n</section>'
 
 
 def render_html(doc: Document) -> str:

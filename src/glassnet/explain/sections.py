@@ -533,10 +533,12 @@ def _softmax_jacobian(b: Builder, sec: Section, layer: int) -> None:
     note = b.sample_note()
     if note:
         sec.blocks.append(note)
+    sec.blocks.append(Para(("Row by row (row i holds output i's derivatives):",)))
     for s in b.samples:
-        lhs = b.matrix(partial(b.da_dz, layer, s=s), n, n)
-        rule = b.matrix(partial(entry, s=s), n, n)
-        sec.blocks.append(b.calculation(lhs, rule))
+        for i in b.each_unit(sec, n, "rows"):
+            lhs = b.vector(lambda j, i=i, s=s: b.da_dz(layer, i, j, s), n)
+            rule = b.vector(lambda j, i=i, s=s: entry(i, j, s), n)
+            sec.blocks.append(b.calculation(lhs, rule))
 
 
 def _softmax_deltas(b: Builder, sec: Section, layer: int) -> None:
