@@ -239,3 +239,81 @@ def test_passes_are_labelled_in_words_and_coloured_apart() -> None:
     assert html.count('<span class="pass">forward →</span>') == 3
     assert html.count('<span class="pass">← backward</span>') == 3
     assert "section.backward .step { border-left-color" in html
+
+
+# -- shorter -------------------------------------------------------------------------------
+
+
+def _text(node) -> str:
+    from glassnet.mathtree import Num, Paren
+
+    if isinstance(node, Paren):
+        node = node.inner
+    assert isinstance(node, Num), node
+    return node.text
+
+
+@pytest.mark.parametrize("round_to", [None, 3])
+def test_summary_tables_are_the_trace(round_to) -> None:
+    """Each table cell is the trace's value at the page's precision."""
+    from glassnet.explain.document import Table
+
+    trace = _wide_network_trace() if round_to is None else gn.load_spec("seed").trace(round_to=3)
+    doc = derive(trace).document
+    tables = [b for b in doc.blocks() if isinstance(b, Table)]
+    assert len(tables) == 2 * len(trace.layers)
+    close = (
+        (lambda t, v: abs(float(t) - v) <= 0.5e-3)
+        if round_to
+        else (lambda t, v: abs(float(t) - v) <= 5e-4 * max(abs(v), 1e-12))
+    )
+    for table in tables:
+        layer = int(re.search(r"layer (\d+)", table.caption, flags=re.I).group(1))  # type: ignore[union-attr]
+        lt = trace.layer(layer)
+        if "weights" in table.caption:
+            assert len(table.rows) == lt.W.size
+            for k, (_, w, g, step, new) in enumerate(table.rows):
+                i, j = divmod(k, lt.W.shape[1])
+                assert close(_text(w), lt.W[i, j]) and close(_text(g), lt.dW[i, j])
+                assert close(_text(new), lt.W_new[i, j])
+                if round_to:  # hand mode: the engine's values with exactly K decimals
+                    assert all(len(_text(c).split(".")[1]) == round_to for c in (w, g, new))
+                assert float(_text(step)) == pytest.approx(-trace.lr * lt.dW[i, j], rel=1e-3)
+        else:
+            batch = trace.x.shape[0] > 1
+            for r in table.rows:
+                s, j = (int(r[0]) - 1, int(r[1]) - 1) if batch else (0, int(r[0]) - 1)
+                cells = [_text(c) for c in r[2 if batch else 1 :]]
+                want = [lt.z[s, j], lt.a[s, j], lt.dL_da[s, j]]
+                if not lt.jacobian:
+                    want.append(lt.da_dz[s, j])
+                want.append(lt.delta[s, j])
+                assert all(close(c, v) for c, v in zip(cells, want, strict=True)), (r, want)
+
+
+def test_every_number_is_still_on_the_page() -> None:
+    """Folding hides nothing: every per-unit value of the trace is in the HTML."""
+    trace = gn.load_spec("seed").trace()
+    html = explain(trace, format="html")
+    fmt = derive(trace).document.fmt
+    for lt in trace.layers:
+        for name in ("z", "a", "dL_da", "delta", "dW", "W_new"):
+            for v in np.asarray(getattr(lt, name)).ravel():
+                assert f"<mn>{fmt(v).replace('-', '−')}</mn>" in html, (lt.index, name, v)
+    assert html.count("<details>") >= 15
+
+
+def test_the_seed_page_is_under_half_its_former_height(tmp_path: Path) -> None:
+    """Before issue 16 the seed page was 20 945 px tall at 1280 px in Chromium."""
+    sync_api = _browser()
+    path = tmp_path / "seed.html"
+    path.write_text(explain(gn.load_spec("seed").trace(), format="html"))
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(path.as_uri())
+            height = page.evaluate("document.documentElement.scrollHeight")
+        finally:
+            browser.close()
+    assert height < 20945 / 2

@@ -67,7 +67,25 @@ class Picture:
     caption: str
 
 
-Block = Para | Equation | Calculation | Elided | Picture
+@dataclass
+class Table:
+    """A summary table: a header row and rows of cells (words or inline maths)."""
+
+    caption: str
+    header: tuple[str | Node, ...]
+    rows: list[tuple[str | Node, ...]]
+
+
+@dataclass
+class Collapsed:
+    """Blocks written out in full but folded away (``<details>`` in HTML) under a
+    one-line summary: the same rule again for the other units or samples."""
+
+    summary: str
+    blocks: list[Block]
+
+
+Block = Para | Equation | Calculation | Elided | Picture | Table | Collapsed
 
 
 @dataclass
@@ -94,6 +112,20 @@ class Document:
     sections: list[Section]
     spec_name: str = ""
 
+    def blocks(self) -> list[Block]:
+        """Every block, folded ones included, in document order."""
+        out: list[Block] = []
+
+        def walk(blocks: list[Block]) -> None:
+            for b in blocks:
+                out.append(b)
+                if isinstance(b, Collapsed):
+                    walk(b.blocks)
+
+        for sec in self.sections:
+            walk(sec.blocks)
+        return out
+
     def calculations(self) -> list[Calculation]:
-        """Every :class:`Calculation` block, in document order."""
-        return [b for s in self.sections for b in s.blocks if isinstance(b, Calculation)]
+        """Every :class:`Calculation` block (folded ones included), in document order."""
+        return [b for b in self.blocks() if isinstance(b, Calculation)]

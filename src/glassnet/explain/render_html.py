@@ -10,12 +10,14 @@ from html import escape
 from glassnet.explain.document import (
     Block,
     Calculation,
+    Collapsed,
     Document,
     Elided,
     Equation,
     Para,
     Picture,
     Section,
+    Table,
 )
 from glassnet.mathtree import mml, mml_derivation, mml_equation
 
@@ -24,7 +26,7 @@ CSS = """
         --line: #e2e8f0; --back: #c2410c; --upd: #15803d; }
 * { box-sizing: border-box; }
 body { margin: 0; color: var(--ink); background: #fff;
-       font: 17px/1.6 "Iowan Old Style", "Palatino Linotype", Georgia, serif; }
+       font: 17px/1.5 "Iowan Old Style", "Palatino Linotype", Georgia, serif; }
 main { max-width: 62rem; margin: 0 auto; padding: 1.5rem 2rem 4rem; }
 header.top { background: linear-gradient(120deg, #1e3a8a, #2563eb); color: #fff; }
 header.top div { max-width: 62rem; margin: 0 auto; padding: 1.6rem 2rem 1.2rem; }
@@ -32,11 +34,12 @@ header.top h1 { margin: 0 0 .3rem; font: 600 1.9rem/1.2 system-ui, sans-serif; }
 header.top p { margin: 0; opacity: .9; font: 0.95rem/1.5 system-ui, sans-serif; }
 nav { font: 0.9rem/1.6 system-ui, sans-serif; background: var(--card);
       border: 1px solid var(--line); border-radius: 8px; padding: .6rem 1rem; margin: 1rem 0; }
-nav ol { margin: 0; padding-left: 1.2rem; columns: 2; }
+nav ol { margin: 0; padding-left: 1.2rem; columns: 3; }
 nav a { color: var(--accent); text-decoration: none; }
 h2, h3 { font-family: system-ui, sans-serif; line-height: 1.25; }
-h2 { margin-top: 2.6rem; padding-bottom: .3rem; border-bottom: 2px solid var(--line); }
-h3 { margin-top: 2rem; color: #1e3a8a; }
+p { margin: .6rem 0; }
+h2 { margin-top: 2rem; padding-bottom: .3rem; border-bottom: 2px solid var(--line); }
+h3 { margin-top: 1.5rem; color: #1e3a8a; }
 .pass { display: inline-block; font: 600 .7rem/1.4 system-ui, sans-serif; letter-spacing: .04em;
         text-transform: uppercase; padding: .1rem .45rem; border-radius: 999px;
         vertical-align: .25em; color: #fff; background: var(--accent); }
@@ -70,10 +73,10 @@ section.update h3 { color: #166534; }
 #: inside a notebook, where the page's other rules must not restyle the notebook.
 MATH_CSS = """
 SCOPE .step { background: var(--card); border-left: 4px solid var(--accent); border-radius: 4px;
-        margin: .7rem 0; padding: .35rem .9rem; overflow-x: auto; }
-SCOPE .eq { margin: .7rem 0; padding: .2rem .9rem; overflow-x: auto; }
+        margin: .45rem 0; padding: .25rem .9rem; overflow-x: auto; }
+SCOPE .eq { margin: .45rem 0; padding: .1rem .9rem; overflow-x: auto; }
 SCOPE math[display="block"] { font-size: 1.08em; margin: .2rem 0; }
-SCOPE mtable.derivation > mtr > mtd { padding: .28rem 0; }
+SCOPE mtable.derivation > mtr > mtd { padding: .18rem 0; }
 SCOPE mtable.derivation > mtr > mtd:first-child { text-align: right; padding-right: .3em; }
 SCOPE mtable.derivation > mtr > mtd:last-child { text-align: left; }
 SCOPE mtable.derivation > mtr:nth-child(2) { color: #475569; }
@@ -87,8 +90,20 @@ SCOPE mrow.matrix { display: inline-block; margin: 0 .15em; padding: 0 .12em;
     linear-gradient(currentColor, currentColor) right bottom / .3em 1.5px no-repeat; }
 SCOPE mrow.matrix mtd { padding: .1rem .4rem; }
 SCOPE .elided { color: var(--muted); font-style: italic; }
+SCOPE details { margin: .5rem 0; border: 1px dashed var(--line); border-radius: 6px;
+  padding: .2rem .7rem; }
+SCOPE details > summary { cursor: pointer; color: var(--accent);
+  font: .9rem/1.8 system-ui, sans-serif; }
+SCOPE .table { max-width: 100%; margin: .8rem 0; }
+SCOPE .table table { border-collapse: collapse; font-size: .9em; }
+SCOPE .table caption { text-align: left; font: 600 .85rem/1.6 system-ui, sans-serif;
+  color: var(--muted); }
+SCOPE .table th, SCOPE .table td { padding: .05rem .6rem; line-height: 1.35;
+  border-bottom: 1px solid var(--line); text-align: right; }
+@media (max-width: 40rem) { SCOPE .table th, SCOPE .table td { padding: .1rem .15rem; }
+  SCOPE .table table { font-size: .7em; } }
 SCOPE figure { margin: 1.2rem 0; text-align: center; overflow-x: auto; }
-SCOPE figure svg { max-width: 100%; height: auto; }
+SCOPE figure svg { max-width: min(100%, 40rem); height: auto; }
 SCOPE figcaption { color: var(--muted); font-size: .9rem; }
 SCOPE mrow.wrap { display: flex; flex-wrap: wrap; align-items: center; row-gap: .3em; }
 SCOPE mrow.wrap > mo { padding: 0 .2em; }
@@ -118,6 +133,20 @@ def _para(p: Para) -> str:
     return f"<p>{''.join(out)}</p>"
 
 
+def _cell(part: str | object, tag: str) -> str:
+    inner = escape(part) if isinstance(part, str) else f"<math>{mml(part)}</math>"  # type: ignore[arg-type]
+    return f"<{tag}>{inner}</{tag}>"
+
+
+def _table(t: Table) -> str:
+    head = "".join(_cell(h, "th") for h in t.header)
+    body = "".join("<tr>" + "".join(_cell(c, "td") for c in r) + "</tr>" for r in t.rows)
+    return (
+        f'<div class="table"><table><caption>{escape(t.caption)}</caption>'
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+    )
+
+
 def block_html(block: Block) -> str:
     """One block as HTML."""
     if isinstance(block, Para):
@@ -130,6 +159,11 @@ def block_html(block: Block) -> str:
         return f'<p class="elided">{escape(block.text)}</p>'
     if isinstance(block, Picture):
         return f"<figure>{block.svg}<figcaption>{escape(block.caption)}</figcaption></figure>"
+    if isinstance(block, Table):
+        return _table(block)
+    if isinstance(block, Collapsed):
+        inner = "\n".join(block_html(b) for b in block.blocks)
+        return f"<details><summary>{escape(block.summary)}</summary>\n{inner}\n</details>"
     raise TypeError(f"unknown block {block!r}")
 
 

@@ -9,14 +9,16 @@ import base64
 from glassnet.explain.document import (
     Block,
     Calculation,
+    Collapsed,
     Document,
     Elided,
     Equation,
     Para,
     Picture,
     Section,
+    Table,
 )
-from glassnet.mathtree import tex, tex_derivation, tex_equation
+from glassnet.mathtree import Node, tex, tex_derivation, tex_equation
 
 
 def _para(p: Para) -> str:
@@ -38,6 +40,18 @@ def block_markdown(block: Block, picture: str | None = INLINE) -> str:
         return f"$$\n{tex_derivation(block.lhs, block.lines())}\n$$"
     if isinstance(block, Elided):
         return f"*{block.text}*"
+    if isinstance(block, Table):
+
+        def cell(c: str | Node) -> str:
+            return c if isinstance(c, str) else f"${tex(c)}$"
+
+        lines = [f"*{block.caption}*", "", "| " + " | ".join(cell(h) for h in block.header) + " |"]
+        lines.append("|" + "---|" * len(block.header))
+        lines += ["| " + " | ".join(cell(c) for c in r) + " |" for r in block.rows]
+        return "\n".join(lines)
+    if isinstance(block, Collapsed):
+        inner = "\n\n".join(block_markdown(b, picture) for b in block.blocks)
+        return f"<details><summary>{block.summary}</summary>\n\n{inner}\n\n</details>"
     if isinstance(block, Picture):
         if picture is None:
             return (

@@ -19,7 +19,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from glassnet.explain.document import Document, Elided, Equation, Para, Picture, Section
+from glassnet.explain.document import (
+    Block,
+    Calculation,
+    Collapsed,
+    Document,
+    Elided,
+    Equation,
+    Para,
+    Picture,
+    Section,
+    Table,
+)
 from glassnet.explain.symbols import ONE, Builder, check_digits, check_size, number_format, shown
 from glassnet.mathtree import (
     MATMUL,
@@ -32,6 +43,7 @@ from glassnet.mathtree import (
     Frac,
     Node,
     Paren,
+    Step,
     SumOver,
     Sym,
     join,
@@ -42,8 +54,49 @@ from glassnet.notation import letter, unit_name
 from glassnet.step import Key, step_order
 from glassnet.trace import Trace
 
+#: δ, the name of ∂E/∂z.
+DELTA_SYM = Sym("δ")
+
 #: Where a section is: (kind, layer); layer 0 for the whole step's sections.
 Place = tuple[str, int]
+
+
+def _fold_last(b: Builder, sec: Section, n: int, summary: str) -> None:
+    """Fold the last ``n`` blocks of ``sec`` away under ``summary`` (when folding)."""
+    if b.fold:
+        folded, sec.blocks[-n:] = sec.blocks[-n:], []
+        sec.blocks.append(Collapsed(summary, folded))
+
+
+def _fold(sec: Section, batch: bool) -> None:
+    """Each run of two or more calculations (one rule, unit by unit) keeps its first
+    calculation (and the notes right after it) open and folds the rest away."""
+    out: list[Block] = []
+    run: list[Block] = []
+
+    def flush() -> None:
+        n_calc = sum(isinstance(x, Calculation) for x in run)
+        if n_calc < 2:
+            out.extend(run)
+        else:
+            k = 1
+            while k < len(run) and not isinstance(run[k], Calculation):
+                k += 1
+            rest = run[k:]
+            n = sum(isinstance(x, Calculation) for x in rest)
+            others = "units and samples" if batch else "units"
+            out.extend(run[:k])
+            out.append(Collapsed(f"{n} more like it: the other {others}, the same rule", rest))
+        run.clear()
+
+    for block in sec.blocks:
+        if isinstance(block, Calculation | Elided):
+            run.append(block)
+        else:
+            flush()
+            out.append(block)
+    flush()
+    sec.blocks = out
 
 
 def place(key: Key, n_layers: int) -> Place:
@@ -72,17 +125,21 @@ def build(
     max_units: int = 4,
     max_samples: int = 2,
     picture: bool = True,
+    fold: bool = True,
 ) -> Document:
     """The derivation of ``trace`` as a :class:`Document`.
 
     ``digits`` significant digits are shown (in hand mode, ``trace.round_to`` decimals,
     exactly the values the engine used); layers wider than ``max_units`` are written out
     for the first units only, with a marker; with a batch, the first ``max_samples``.
+    ``fold``: of each run of calculations with one rule (unit by unit), show the first
+    and fold the rest away (still on the page, in ``<details>``).
     """
     check_digits(digits)
     check_size(trace)
     fmt = number_format(digits, trace.round_to)
     b = Builder(trace, fmt=fmt, digits=digits, max_units=max_units, max_samples=max_samples)
+    b.fold = fold
     plan: dict[Place, list[Key]] = {}
     for key in step_order(b.L):
         plan.setdefault(place(key, b.L), []).append(key)
@@ -101,6 +158,9 @@ def build(
             _rates(b, sec)
         sections.append(sec)
     sections.append(_summary(b))
+    if fold:
+        for sec in sections:
+            _fold(sec, b.B > 1)
     return Document(
         title=sections[0].title,
         trace=trace,
@@ -257,6 +317,7 @@ def _inputs(b: Builder, sec: Section, layer: int) -> None:
         b.vector(lambda j: b.bias(layer, j), n_out),
     )
     sec.blocks.append(b.calculation(lhs, rule))
+    _fold_last(b, sec, 2, "The whole layer at once, in matrix form")
     sec.blocks.append(Para(("Unit by unit:",)))
 
     def weighted_input(j: int, s: int, i: int) -> Node:
@@ -302,6 +363,7 @@ def _outputs(b: Builder, sec: Section, layer: int) -> None:
             sec.blocks.append(b.calculation(b.out(layer, j, s), rule))
     sec.blocks.append(Para((f"Layer {layer}'s outputs:",)))
     sec.blocks.append(b.values(b.batch_rows(lambda s, j: b.out(layer, j, s), n_out)))
+    _fold_last(b, sec, 2, f"Layer {layer}'s outputs as a row")
 
 
 # -- the error -----------------------------------------------------------------------------
@@ -394,6 +456,7 @@ def _dloss(b: Builder, sec: Section) -> None:
             sec.blocks.append(b.calculation(b.dE_da(L, k, s), _scaled(b, rule)))
     sec.blocks.append(Para(("All together:",)))
     sec.blocks.append(b.values(b.batch_rows(lambda s, k: b.dE_da(L, k, s), n_out)))
+    _fold_last(b, sec, 2, "All together, as a row")
 
 
 # -- the backward pass ---------------------------------------------------------------------
@@ -408,6 +471,7 @@ def _open_backward(b: Builder, layer: int) -> Section:
         n_out = lt.W.shape[1]
         sec.blocks.append(Para(("From the derivatives of the error above:",)))
         sec.blocks.append(b.values(b.batch_rows(lambda s, j: b.dE_da(layer, j, s), n_out)))
+        _fold_last(b, sec, 2, "∂E/∂(outputs), from the derivatives of the error above")
     return sec
 
 
@@ -458,6 +522,7 @@ def _output_grads(b: Builder, sec: Section, layer: int) -> None:
         b.matrix(lambda k, j: b.weight(layer + 1, j, k), n_next, n_out),
     )
     sec.blocks.append(b.calculation(lhs, rule))
+    _fold_last(b, sec, 2, "The same in matrix form")
 
 
 def _activation_grads(b: Builder, sec: Section, layer: int) -> None:
@@ -498,6 +563,30 @@ def _deltas(b: Builder, sec: Section, layer: int) -> None:
                 sec.blocks.append(b.calculation(b.dE_dz(layer, j, s), rule))
     sec.blocks.append(Para(("All together:",)))
     sec.blocks.append(b.values(b.batch_rows(lambda s, j: b.dE_dz(layer, j, s), n_out)))
+    _fold_last(b, sec, 2, "δ of the layer as a row")
+    sec.blocks.append(_layer_table(b, layer))
+
+
+def _layer_table(b: Builder, layer: int) -> Table:
+    """Every unit of the layer at a glance: z, a, ∂E/∂a, ∂a/∂z, δ."""
+    lt = b.t.layer(layer)
+    n = lt.W.shape[1]
+    gz, ga = b.general_unit(layer, "in"), b.general_unit(layer, "out")
+    header: list[str | Node] = ["(s)", "unit"] if b.B > 1 else ["unit"]
+    header += [gz, ga, Deriv(b.E_name, ga)]
+    if not lt.jacobian:
+        header.append(Deriv(ga, gz))
+    header.append(DELTA_SYM)
+    rows: list[tuple[str | Node, ...]] = []
+    for s in range(b.B) if b.B <= b.max_units + 2 else b.samples:
+        for j in range(n):
+            cells: list[Node] = [b.zin(layer, j, s), b.out(layer, j, s), b.dE_da(layer, j, s)]
+            if not lt.jacobian:
+                cells.append(b.da_dz(layer, j, j, s))
+            cells.append(b.dE_dz(layer, j, s))
+            lead: list[str | Node] = [str(s + 1), str(j + 1)] if b.B > 1 else [str(j + 1)]
+            rows.append((*lead, *(substitute(c, b.fmt) for c in cells)))
+    return Table(f"Layer {layer} at a glance (δ = ∂E/∂z)", tuple(header), rows)
 
 
 def _softmax_jacobian(b: Builder, sec: Section, layer: int) -> None:
@@ -680,6 +769,7 @@ def _weight_grads(b: Builder, sec: Section, layer: int) -> None:
         b.batch_rows(lambda s, j: b.dE_dz(layer, j, s), n_out),
     )
     sec.blocks.append(b.calculation(lhs, rule))
+    _fold_last(b, sec, 2, "The same in matrix form")
 
 
 def _bias_grads(b: Builder, sec: Section, layer: int) -> None:
@@ -698,6 +788,7 @@ def _bias_grads(b: Builder, sec: Section, layer: int) -> None:
         for s in shown(b.B, b.max_units + 2)
     ]
     sec.blocks.append(b.calculation(lhs, join(parts, PLUS)))
+    _fold_last(b, sec, 2, "The gradient of the biases")
 
 
 def _open_update(b: Builder, layer: int) -> Section:
@@ -719,27 +810,30 @@ def _weight_update(b: Builder, sec: Section, layer: int) -> None:
     t = b.t
     lt = t.layer(layer)
     n_in, n_out = lt.W.shape
-    sec.blocks.append(
-        Para(
-            (
-                "The update: each weight takes a step of size lr against its gradient, ",
-                Sym("W", ((letter(layer - 1) + letter(layer), "id"),), prime=True),
-                " = ",
-                row(
-                    Sym("W", ((letter(layer - 1) + letter(layer), "id"),)),
-                    MINUS,
-                    Sym("lr"),
-                    TIMES,
-                    Deriv(b.E_name, Sym("W", ((letter(layer - 1) + letter(layer), "id"),))),
-                ),
-                ".  The third line shows the step itself, Δ",
-                Sym("W"),
-                " = −lr · ∂E/∂W, to "
-                f"{b.digits} significant digits, so that even a change too small to show in "
-                "the weight is visible.",
+    if layer > 1:
+        sec.blocks.append(Para(("The same rule as for layer 1:",)))
+    else:
+        sec.blocks.append(
+            Para(
+                (
+                    "The update: each weight takes a step of size lr against its gradient, ",
+                    Sym("W", ((letter(layer - 1) + letter(layer), "id"),), prime=True),
+                    " = ",
+                    row(
+                        Sym("W", ((letter(layer - 1) + letter(layer), "id"),)),
+                        MINUS,
+                        Sym("lr"),
+                        TIMES,
+                        Deriv(b.E_name, Sym("W", ((letter(layer - 1) + letter(layer), "id"),))),
+                    ),
+                    ".  The third line shows the step itself, Δ",
+                    Sym("W"),
+                    " = −lr · ∂E/∂W, to "
+                    f"{b.digits} significant digits, so that even a change too small to show in "
+                    "the weight is visible.",
+                )
             )
         )
-    )
     for i in b.each_unit(sec, n_in, "rows"):
         for j in b.each_unit(sec, n_out, "columns"):
             step = b.step(layer, i, j)
@@ -764,6 +858,35 @@ def _weight_update(b: Builder, sec: Section, layer: int) -> None:
         b.matrix(lambda i, j: b.dE_dW(layer, i, j), n_in, n_out),
     )
     sec.blocks.append(b.calculation(lhs, rule))
+    _fold_last(b, sec, 2, "The same in matrix form")
+    sec.blocks.append(_weight_table(b, layer))
+
+
+def _weight_table(b: Builder, layer: int) -> Table:
+    """Every weight of the layer at a glance: W, ∂E/∂W, ΔW = −lr·∂E/∂W, W′."""
+    n_in, n_out = b.t.layer(layer).W.shape
+    gw = Sym("W", ((letter(layer - 1) + letter(layer), "id"),))
+    header: tuple[str | Node, ...] = (
+        "weight",
+        gw,
+        Deriv(b.E_name, gw),
+        Step(gw),
+        Sym(gw.base, gw.sub, prime=True),
+    )
+    rows: list[tuple[str | Node, ...]] = []
+    for i in range(n_in):
+        for j in range(n_out):
+            w = b.weight(layer, i, j)
+            rows.append(
+                (
+                    Sym(w.base, w.sub),
+                    substitute(w, b.fmt),
+                    substitute(b.dE_dW(layer, i, j), b.fmt),
+                    substitute(b.step(layer, i, j), b.fmt),
+                    substitute(b.weight(layer, i, j, new=True), b.fmt),
+                )
+            )
+    return Table(f"The weights of layer {layer} at a glance", header, rows)
 
 
 def _bias_update(b: Builder, sec: Section, layer: int) -> None:
@@ -780,6 +903,7 @@ def _bias_update(b: Builder, sec: Section, layer: int) -> None:
         )
         sec.blocks.append(Para(("The biases, the same way:",)))
         sec.blocks.append(b.calculation(lhs, rule))
+        _fold_last(b, sec, 2, "The biases, updated the same way")
     else:
         sec.blocks.append(
             Para(("The biases are fixed in this step (update_bias = false), so they stay:",))
@@ -792,15 +916,21 @@ def _bias_update(b: Builder, sec: Section, layer: int) -> None:
 
 def _summary(b: Builder) -> Section:
     sec = Section("The weights before and after the step", 2, "summary")
+    blocks: list[Block] = []
     for layer in range(1, b.L + 1):
         lt = b.t.layer(layer)
         W = b.matrix(partial(b.weight, layer), *lt.W.shape)
         Wn = b.matrix(partial(b.weight, layer, new=True), *lt.W.shape)
-        sec.blocks.append(b.values(W))
-        sec.blocks.append(b.values(Wn))
+        blocks.append(b.values(W))
+        blocks.append(b.values(Wn))
         if b.t.update_bias:
             bn = b.vector(partial(b.bias, layer, new=True), lt.b.shape[0])
-            sec.blocks.append(b.values(bn))
+            blocks.append(b.values(bn))
+    if b.fold:
+        sec.blocks.append(Para(("Each layer's table above lists its weights before and after.",)))
+        sec.blocks.append(Collapsed("The weight matrices before and after, side by side", blocks))
+    else:
+        sec.blocks += blocks
     return sec
 
 

@@ -149,6 +149,8 @@ class Builder:
         self.B = int(trace.x.shape[0])
         self.fmt = fmt
         self.step_fmt = step_format(digits, trace.round_to, trace.lr)
+        #: Fold repeated and matrix-form calculations into <details> (see sections).
+        self.fold = True
         self.max_units = max_units
         self.samples = list(range(min(self.B, max_samples)))
 
