@@ -625,8 +625,8 @@ def _softmax_jacobian(b: Builder, sec: Section, layer: int) -> None:
     sec.blocks.append(Para(("Row by row (row i holds output i's derivatives):",)))
     for s in b.samples:
         for i in b.each_unit(sec, n, "rows"):
-            lhs = b.vector(lambda j, i=i, s=s: b.da_dz(layer, i, j, s), n)
-            rule = b.vector(lambda j, i=i, s=s: entry(i, j, s), n)
+            lhs = b.vector(partial(b.da_dz, layer, i, s=s), n)
+            rule = b.vector(partial(entry, i, s=s), n)
             sec.blocks.append(b.calculation(lhs, rule))
 
 
