@@ -173,22 +173,6 @@ class Trace:
     def to_json(self, indent: int | None = None) -> str:
         return json.dumps(self.to_dict(), indent=indent)
 
-    def explain(self, format: str = "md", **options: Any) -> str:
-        """The worked derivation of this step (see :func:`glassnet.explain.explain`)."""
-        from glassnet.explain import explain
-
-        return explain(self, format=format, **options)
-
-    # In a notebook a trace displays itself as its derivation.
-    def _repr_markdown_(self) -> str:
-        return self.explain("md")
-
-    def _repr_html_(self) -> str:
-        from glassnet.explain.model import build
-        from glassnet.explain.render_html import render_html_fragment
-
-        return render_html_fragment(build(self))
-
 
 def _as_float64(v: Array, what: str) -> Array:
     v = np.asarray(v, dtype=np.float64)
