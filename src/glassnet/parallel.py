@@ -223,6 +223,8 @@ class TrainStep:
     fused : delta_L = (p − y)/batch (see :func:`glassnet.losses.fused_delta_ok`).
     batch_size : the largest batch that will be passed.
     mode : ``"plain"``, ``"halves"`` or None to :func:`choose`.
+    batches : buffers to use instead of allocating them (``x``, ``y``, ``x_raw``,
+        ``layers``, ``grads``, as :class:`glassnet.training.Batches` has them).
     """
 
     def __init__(
@@ -236,6 +238,7 @@ class TrainStep:
         fused: bool,
         batch_size: int,
         mode: str | None = None,
+        batches: Any = None,
     ) -> None:
         self.net, self.X, self.Y, self.loss, self.opt = net, X, Y, loss, optimizer
         self.fused = fused
@@ -243,15 +246,20 @@ class TrainStep:
         self.mode = mode if mode is not None else choose(net, m_max)
         if self.mode not in ("plain", "halves"):
             raise ValueError(f"mode {self.mode!r}")
-        dtype = net.dtype
-        self.xbuf = np.empty((m_max, X.shape[1]), dtype=dtype)
-        self.ybuf = np.empty((m_max, Y.shape[1]), dtype=dtype)
-        # Data in another dtype than the network's is gathered as is, then cast.
-        self.xraw = np.empty((m_max, X.shape[1]), dtype=X.dtype) if X.dtype != dtype else None
-        # Every layer's z, a, delta and gradients go into arrays allocated here, once.
-        self.buffers = net.buffers(m_max)
+        if batches is not None:
+            # The caller's buffers (training.Batches: x, y, x_raw, layers, grads).
+            self.xbuf, self.ybuf, self.xraw = batches.x, batches.y, batches.x_raw
+            self.buffers, self.grads = batches.layers, batches.grads
+        else:
+            dtype = net.dtype
+            self.xbuf = np.empty((m_max, X.shape[1]), dtype=dtype)
+            self.ybuf = np.empty((m_max, Y.shape[1]), dtype=dtype)
+            # Data in another dtype than the network's is gathered as is, then cast.
+            self.xraw = np.empty((m_max, X.shape[1]), dtype=X.dtype) if X.dtype != dtype else None
+            # Every layer's z, a, delta and gradients go into arrays allocated here, once.
+            self.buffers = net.buffers(m_max)
+            self.grads = [a for b in self.buffers for a in (b.dW, b.db)]
         self.params = net.parameters()
-        self.grads = [a for b in self.buffers for a in (b.dW, b.db)]
         # The second half's own weight and bias gradients (the first half's are the
         # buffers', into which the second's are then added).
         self._grads2: list[tuple[Array, Array]] = []
@@ -352,11 +360,14 @@ def train_step(
     fused: bool,
     batch_size: int,
     plain_only: bool = False,
+    batches: Any = None,
 ) -> TrainStep:
     """The step ``fit`` calls per batch (see :class:`TrainStep`), plain or in halves."""
     m_max = min(batch_size, X.shape[0])
     mode = choose(net, m_max, plain_only=plain_only)
-    return TrainStep(net, X, Y, loss, optimizer, fused=fused, batch_size=batch_size, mode=mode)
+    return TrainStep(
+        net, X, Y, loss, optimizer, fused=fused, batch_size=batch_size, mode=mode, batches=batches
+    )
 
 
 __all__ = ["MIN_ROWS", "MIN_WORK", "TrainStep", "choose", "train_step"]
