@@ -262,3 +262,21 @@ def test_an_interrupted_wait_retires_the_worker(monkeypatch):
     fresh = parallel.worker()
     fresh.start(lambda: 7)
     assert fresh.join() == 7
+
+
+@pytest.mark.parametrize("case", ["dropout", "sample_weight"])
+def test_dropout_and_row_weights_keep_the_plain_step(case, monkeypatch):
+    # Their per-batch masks and weights are the plain step's business: even forced,
+    # halves is not used, so the numbers are the plain step's bit for bit.
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(90, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 90)
+    options = {"sample_weight": rng.random(90) + 0.5} if case == "sample_weight" else {}
+    results = []
+    for mode in ("plain", "halves"):
+        monkeypatch.setenv("GLASSNET_STEP", mode)
+        net = gn.mlp([6, 10, 3], seed=2, dropout=0.3 if case == "dropout" else 0.0)
+        net.fit(X, y, optimizer=gn.optim.SGD(lr=0.1), epochs=2, batch_size=30, **options)
+        results.append(net.parameters())
+    for w1, w2 in zip(*results, strict=True):
+        np.testing.assert_array_equal(w2, w1)
