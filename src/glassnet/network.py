@@ -2,8 +2,9 @@
 
 Two paths share the layer code:
 
-- :meth:`Network.step` / :meth:`Network.trace` — one step in float64 recording every
-  intermediate in a :class:`~glassnet.trace.Trace` (what explain and check read);
+- :func:`glassnet.trace.trace_step` — one step in float64 through the step graph
+  (:mod:`glassnet.step`), recording every intermediate in a
+  :class:`~glassnet.trace.Trace` (what explain and check read);
 - :meth:`Network.loss_and_grads` — the same forward and backward without recording,
   optionally with the fused softmax + cross-entropy gradient; training uses it.
 """
@@ -243,39 +244,6 @@ class Network:
         from glassnet.io import save
 
         save(self, path)
-
-    # -- the traced path ---------------------------------------------------------------
-    def trace(
-        self,
-        x: Array,
-        y: Array,
-        *,
-        loss: str | Loss,
-        lr: float,
-        update_bias: bool = True,
-        round_to: int | None = None,
-    ):  # -> Trace
-        """One full step in float64, recorded; the network is left unchanged."""
-        from glassnet.trace import trace_step
-
-        return trace_step(self, x, y, loss=loss, lr=lr, update_bias=update_bias, round_to=round_to)
-
-    def step(
-        self,
-        x: Array,
-        y: Array,
-        *,
-        loss: str | Loss,
-        lr: float,
-        update_bias: bool = True,
-        round_to: int | None = None,
-    ):  # -> Trace
-        """One full step, recorded, and the update applied to this network."""
-        tr = self.trace(x, y, loss=loss, lr=lr, update_bias=update_bias, round_to=round_to)
-        for layer, lt in zip(self.layers, tr.layers, strict=True):
-            layer.W = lt.W_new.astype(layer.W.dtype)
-            layer.b = lt.b_new.astype(layer.b.dtype)
-        return tr
 
     def copy(self, dtype: DTypeLike | None = None) -> Network:
         """A deep copy, optionally cast to ``dtype``."""

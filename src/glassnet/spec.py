@@ -44,9 +44,16 @@ from glassnet.activations import names as activation_names
 from glassnet.errors import GlassnetError
 from glassnet.init import INITS, init_weights
 from glassnet.layers import Dense
-from glassnet.limits import MAX_TEXT_BYTES, check_fits, check_nesting
+from glassnet.limits import (
+    MAX_SPEC_BATCH,
+    MAX_SPEC_PARAMETERS,
+    MAX_TEXT_BYTES,
+    check_fits,
+    check_nesting,
+)
 from glassnet.losses import LOSSES
 from glassnet.network import Network
+from glassnet.trace import Trace, trace_step, trace_steps
 
 Array = np.ndarray
 
@@ -78,10 +85,6 @@ MAX_STEPS = 100
 #: A layer's own fields; an activation's options (leaky_relu's ``slope``, elu's
 #: ``alpha``) are fields of its layer too (see :func:`_layer`).
 LAYER_KEYS = {"weights", "bias", "activation", "units", "init"}
-#: The most parameters a spec may declare: a derivation is for networks a person reads,
-#: and checking before allocating keeps a typo from eating the machine's memory.
-MAX_PARAMETERS = 10_000_000
-MAX_BATCH = 100_000
 
 
 @dataclass
@@ -106,12 +109,13 @@ class Spec:
     #: The bias folded into the weights as row 0 (the weight of a constant input 1).
     bias_row0: bool = False
 
-    def trace(self, round_to: int | None = None):  # -> Trace
+    def trace(self, round_to: int | None = None) -> Trace:
         """Run the spec's step (or ``steps`` steps, and the forward pass ``after``) and
         return its trace (see :func:`glassnet.trace.trace_steps`)."""
         try:
             if self.steps == 1 and not self.after:
-                return self.network.trace(
+                return trace_step(
+                    self.network,
                     self.x,
                     self.y,
                     loss=self.loss,
@@ -119,8 +123,6 @@ class Spec:
                     update_bias=self.update_bias,
                     round_to=round_to,
                 )
-            from glassnet.trace import trace_steps
-
             return trace_steps(
                 self.network,
                 self.x,
@@ -235,9 +237,9 @@ def _build(data: dict[str, Any], label: str, extra_keys: set[str]) -> Spec:
         raise GlassnetError("expected true or false", got=repr(update_bias), field="update_bias")
     x = _matrix(_require(data, "input"), "input", rows_ok=True)
     y = _matrix(_require(data, "target"), "target", rows_ok=True)
-    if x.shape[0] > MAX_BATCH:
+    if x.shape[0] > MAX_SPEC_BATCH:
         raise GlassnetError(
-            f"expected at most {MAX_BATCH} samples", got=str(x.shape[0]), field="input"
+            f"expected at most {MAX_SPEC_BATCH} samples", got=str(x.shape[0]), field="input"
         )
     if y.shape[0] != x.shape[0]:
         raise GlassnetError(
@@ -478,9 +480,9 @@ def _layer(
         n_out = ld["units"]
         if isinstance(n_out, bool) or not isinstance(n_out, int) or n_out < 1:
             raise GlassnetError("expected a whole number >= 1", got=repr(n_out), field="units")
-        if total + n_in * n_out + n_out > MAX_PARAMETERS:
+        if total + n_in * n_out + n_out > MAX_SPEC_PARAMETERS:
             raise GlassnetError(
-                f"expected at most {MAX_PARAMETERS:,} parameters in all",
+                f"expected at most {MAX_SPEC_PARAMETERS:,} parameters in all",
                 got=f"{n_in} x {n_out} here",
                 field="units",
             )

@@ -347,6 +347,25 @@ def trace_steps(
     return first
 
 
+def apply_step(
+    net: Network,
+    x: Array,
+    y: Array,
+    *,
+    loss: str | Loss,
+    lr: float,
+    update_bias: bool = True,
+    round_to: int | None = None,
+) -> Trace:
+    """:func:`trace_step`, then the recorded update applied to ``net`` itself (W ← W_new,
+    b ← b_new, in the network's dtype).  Returns the trace."""
+    tr = trace_step(net, x, y, loss=loss, lr=lr, update_bias=update_bias, round_to=round_to)
+    for layer, lt in zip(net.layers, tr.layers, strict=True):
+        layer.W = lt.W_new.astype(layer.W.dtype)
+        layer.b = lt.b_new.astype(layer.b.dtype)
+    return tr
+
+
 def _require_finite(v: Array, layer: int | None, name: str) -> None:
     if not np.isfinite(v).all():
         raise GlassnetError(
