@@ -80,7 +80,7 @@ def _net(acts: list[str], sizes: list[int], seed: int = 3) -> gn.Network:
 def test_no_doubled_parentheses() -> None:
     net = _net(["tanh", "relu", "sigmoid"], [2, 3, 3, 2])
     x = np.array([[-1.0, 0.5], [0.3, -2.0]])
-    md = explain(net.trace(x, [[0.0, 1.0], [1.0, 0.0]], loss="mse", lr=0.1), format="md")
+    md = explain(gn.trace_step(net, x, [[0.0, 1.0], [1.0, 0.0]], loss="mse", lr=0.1), format="md")
     md += explain(gn.load_spec("seed").trace(), format="md")
     assert r"\left(-" in md  # negative numbers in sums keep their parentheses
     for doubled in (r"\tanh\left(\left(", r"\text{, }\left(", r"\mathrm{e}^{\left(-"):
@@ -102,13 +102,15 @@ def test_caption_mentions_grids_only_when_drawn() -> None:
     seed = explain(gn.load_spec("seed").trace(), format="html")
     assert "the grids give each weight" in seed
     net = _net(["tanh", "softmax"], [5, 6, 3])
-    md = explain(net.trace(np.ones(5), np.eye(3)[0], loss="cross_entropy", lr=0.1), format="html")
+    md = explain(
+        gn.trace_step(net, np.ones(5), np.eye(3)[0], loss="cross_entropy", lr=0.1), format="html"
+    )
     assert "<figcaption>" in md and "grids" not in md
 
 
 def test_no_seed_specific_words_elsewhere_and_the_letter_matches() -> None:
     net = _net(["relu", "sigmoid"], [2, 2, 2])
-    md = explain(net.trace([1.0, -1.0], [0.0, 1.0], loss="mse", lr=0.1), format="md")
+    md = explain(gn.trace_step(net, [1.0, -1.0], [0.0, 1.0], loss="mse", lr=0.1), format="md")
     assert "seed" not in md.lower()
     assert "Only the term of output k depends on that output, so:" in md  # layer 2 -> k
     assert r"\frac{\partial E}{\partial h1_{\mathrm{out}k}}" not in md
@@ -169,7 +171,9 @@ def _wide_network_trace():
     """A 4-6-3 network with a batch: the issue's overflowing case."""
     net = _net(["tanh", "softmax"], [4, 6, 3], seed=7)
     rng = np.random.default_rng(7)
-    return net.trace(rng.normal(size=(2, 4)), np.eye(3)[[0, 2]], loss="cross_entropy", lr=0.1)
+    return gn.trace_step(
+        net, rng.normal(size=(2, 4)), np.eye(3)[[0, 2]], loss="cross_entropy", lr=0.1
+    )
 
 
 OVERFLOW_JS = """() => {
