@@ -280,3 +280,35 @@ def test_dropout_and_row_weights_keep_the_plain_step(case, monkeypatch):
         results.append(net.parameters())
     for w1, w2 in zip(*results, strict=True):
         np.testing.assert_array_equal(w2, w1)
+
+
+def test_an_unknown_glassnet_step_is_an_error(monkeypatch):
+    monkeypatch.setenv("GLASSNET_STEP", "fast")
+    with pytest.raises(gn.GlassnetError, match="GLASSNET_STEP"):
+        parallel.choose(gn.mlp([4, 3, 2]), 1024)
+
+
+def test_a_halves_step_puts_back_the_callers_blas_limit():
+    threadpoolctl = pytest.importorskip(
+        "threadpoolctl", reason="without threadpoolctl BLAS's threads are never changed"
+    )
+    b = parallel.blas()
+    if b.lib is None:
+        pytest.skip("threadpoolctl finds no BLAS NumPy uses")
+    X, Y = data(64, 6, 4, "float32")
+    net = gn.mlp([6, 8, 4])
+    step = TrainStep(
+        net,
+        X,
+        Y,
+        get_loss("cross_entropy"),
+        gn.optim.SGD(),
+        fused=True,
+        batch_size=64,
+        mode="halves",
+    )
+    outside = b.lib.get_num_threads()
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        step(np.arange(64))
+        assert b.lib.get_num_threads() == 1
+    assert b.lib.get_num_threads() == outside

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from glassnet.errors import GlassnetError
 from glassnet.layers import Buffers
 
 if TYPE_CHECKING:
@@ -62,7 +63,6 @@ class _Blas:
 
     def __init__(self) -> None:
         self.lib: Any = None
-        self.threads = 1
         try:
             from threadpoolctl import ThreadpoolController
         except ImportError:  # optional: without it, the plain path
@@ -77,10 +77,12 @@ class _Blas:
             libs = blas_libs
         if libs:
             self.lib = libs[0]
-            self.threads = int(self.lib.get_num_threads())
 
-    def set(self, n: int) -> None:
-        self.lib.set_num_threads(n)
+    @property
+    def threads(self) -> int:
+        """BLAS's thread count now (read each time: a caller may have limited it, e.g. in
+        a ``threadpool_limits`` block, and a step puts back what it found)."""
+        return int(self.lib.get_num_threads()) if self.lib is not None else 1
 
 
 _BLAS: _Blas | None = None
@@ -172,6 +174,10 @@ def choose(net: Network, batch_size: int, *, plain_only: bool = False) -> str:
     docstring); ``plain_only`` when the caller's step needs the plain path (dropout
     masks, row weights)."""
     forced = os.environ.get("GLASSNET_STEP", "")
+    if forced not in ("", "auto", "plain", "halves"):
+        raise GlassnetError(
+            "expected plain, halves or auto (or nothing)", got=repr(forced), field="GLASSNET_STEP"
+        )
     if plain_only or forced == "plain":
         return "plain"
     if forced != "halves":
