@@ -312,3 +312,25 @@ def test_a_halves_step_puts_back_the_callers_blas_limit():
         step(np.arange(64))
         assert b.lib.get_num_threads() == 1
     assert b.lib.get_num_threads() == outside
+
+
+def test_in_a_halves_fit_blas_has_its_threads_back_at_each_epochs_end(monkeypatch):
+    b = parallel.blas()
+    if b.lib is None:
+        pytest.skip("threadpoolctl is not installed (or finds no BLAS): threads never change")
+    from glassnet.training import Callback
+
+    outside = b.lib.get_num_threads()
+    seen = []
+
+    class Threads(Callback):
+        def on_epoch_end(self, net, epoch, logs):
+            seen.append(b.lib.get_num_threads())
+
+    monkeypatch.setenv("GLASSNET_STEP", "halves")
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(101, 6)).astype(np.float32)  # batches of 25, 25, 25, 25, 1
+    y = rng.integers(0, 3, 101)
+    gn.mlp([6, 8, 3]).fit(X, y, epochs=3, batch_size=25, callbacks=[Threads()])
+    assert seen == [outside] * 3
+    assert b.lib.get_num_threads() == outside

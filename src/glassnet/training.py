@@ -824,6 +824,7 @@ def run_epochs(
         batch_size=min(batch_size, n_train),
         plain_only=bool(dropped) or weighted is not None,
         batches=batches,
+        epoch_rows=n_train,
     )
     order = batches.order
     for cb in callbacks:
