@@ -5,6 +5,7 @@ writes (Markdown, HTML) and the engine's trace; the browser checks drive Chromiu
 from __future__ import annotations
 
 import re
+from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -260,7 +261,7 @@ def test_summary_tables_are_the_trace(round_to) -> None:
 
     trace = _wide_network_trace() if round_to is None else gn.load_spec("seed").trace(round_to=3)
     doc = derive(trace).document
-    tables = [b for b in doc.blocks() if isinstance(b, Table)]
+    tables = [b for b in doc.blocks() if isinstance(b, Table) and "layer" in b.caption.lower()]
     assert len(tables) == 2 * len(trace.layers)
     close = (
         (lambda t, v: abs(float(t) - v) <= 0.5e-3)
@@ -317,3 +318,37 @@ def test_the_seed_page_is_under_half_its_former_height(tmp_path: Path) -> None:
         finally:
             browser.close()
     assert height < 20945 / 2
+
+
+# -- why, once per rule; the notation bridge -----------------------------------------------
+
+
+def test_each_rule_has_its_why_once_beside_its_first_use() -> None:
+    from glassnet.activations import activation_class, get_activation, names
+    from glassnet.activations.base import Activation
+    from glassnet.losses import Loss, get_loss
+
+    # Every activation and loss writes its own derivation (not the base class's default).
+    for name in names():
+        assert activation_class(name).why is not Activation.why, name
+    for loss in ("cross_entropy", "binary_cross_entropy", "mse", "half_sse"):
+        assert type(get_loss(loss)).why is not Loss.why, loss
+    trace = gn.load_spec("seed").trace()  # relu, sigmoid, softmax; binary cross-entropy
+    html = explain(trace, format="html")
+    for lt in trace.layers:
+        why = get_activation(lt.activation).why()
+        assert html.count(escape(why)[:60]) == 1, lt.activation
+    assert html.count(escape(get_loss(trace.loss_name).why())[:40]) == 1
+    assert html.count("Why is ∂(input)/∂W the previous layer") == 1
+    # Two layers with the same activation: one why.
+    net = _net(["sigmoid", "sigmoid"], [2, 2, 2])
+    md = explain(net.trace([1.0, 0.5], [0.0, 1.0], loss="mse", lr=0.1), format="md")
+    assert md.count("Why is this sigmoid's derivative?") == 1
+
+
+def test_a_notation_glossary_at_the_top() -> None:
+    html = explain(gn.load_spec("seed").trace(), format="html")
+    glossary = html.index("Notation: this page")
+    assert glossary < html.index('<section class="sec network">')
+    for word in ("Mazur", "Nielsen", "layer.weight[j, i]", "W transposed"):
+        assert word in html[glossary : glossary + 6000], word

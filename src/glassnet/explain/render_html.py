@@ -90,10 +90,10 @@ SCOPE mrow.matrix { display: inline-block; margin: 0 .15em; padding: 0 .12em;
     linear-gradient(currentColor, currentColor) right bottom / .3em 1.5px no-repeat; }
 SCOPE mrow.matrix mtd { padding: .1rem .4rem; }
 SCOPE .elided { color: var(--muted); font-style: italic; }
-SCOPE details { margin: .5rem 0; border: 1px dashed var(--line); border-radius: 6px;
+SCOPE details { margin: .3rem 0; border: 1px dashed var(--line); border-radius: 6px;
   padding: .2rem .7rem; }
-SCOPE details > summary { cursor: pointer; color: var(--accent);
-  font: .9rem/1.8 system-ui, sans-serif; }
+SCOPE details > summary { cursor: pointer; color: var(--accent); line-height: 1.6;
+  font: .9rem/1.6 system-ui, sans-serif; }
 SCOPE .table { max-width: 100%; margin: .8rem 0; }
 SCOPE .table table { border-collapse: collapse; font-size: .9em; }
 SCOPE .table caption { text-align: left; font: 600 .85rem/1.6 system-ui, sans-serif;

@@ -61,6 +61,13 @@ DELTA_SYM = Sym("δ")
 Place = tuple[str, int]
 
 
+def _why(b: Builder, sec: Section, key: str, summary: str, text: str) -> None:
+    """The derivation of a rule, folded, beside the first place the page uses it."""
+    if key not in b.explained:
+        b.explained.add(key)
+        sec.blocks.append(Collapsed(summary, [Para((text,))]))
+
+
 def _fold_last(b: Builder, sec: Section, n: int, summary: str) -> None:
     """Fold the last ``n`` blocks of ``sec`` away under ``summary`` (when folding)."""
     if b.fold:
@@ -214,6 +221,7 @@ def _intro(b: Builder, title: str | None, picture: bool) -> Section:
             )
         )
     )
+    sec.blocks.append(_glossary(b))
     if picture:
         from glassnet.explain.svg import draws_grids, network_svg
 
@@ -225,6 +233,30 @@ def _intro(b: Builder, title: str | None, picture: bool) -> Section:
 
 
 # -- the network ---------------------------------------------------------------------------
+
+
+def _glossary(b: Builder) -> Collapsed:
+    """This page's names beside the textbooks' and PyTorch's."""
+    L = b.L
+    z, a = b.general_unit(L, "in"), b.general_unit(L, "out")
+    i, j = letter(L - 1), letter(L)
+    header: tuple[str | Node, ...] = ("", "this page", "Mazur", "Nielsen, Bishop", "PyTorch")
+    rows: list[tuple[str | Node, ...]] = [
+        ("a unit's input", z, "net", "z (column vectors)", "x @ weight.T + bias"),
+        ("its output", a, "out", "a = σ(z)", "the activation's output"),
+        (
+            "weight from unit i to unit j",
+            Sym("W", ((i, "id"), (j, "id"))),
+            "w (numbered)",
+            "w[j][i]: W transposed",
+            "layer.weight[j, i]: Wᵀ",
+        ),
+        ("δ, the error signal", Deriv(Sym("E"), z), "∂E_total/∂net", "δ", "z.grad"),
+        ("one layer, in matrices", "row · W + b", "per unit", "W · a + b (columns)", "x @ Wᵀ + b"),
+        ("sample s of a batch", "superscript (s)", "one sample", "x^(s) or x_s", "row s"),
+    ]
+    table = Table("Notation", header, rows)
+    return Collapsed("Notation: this page's names beside Mazur's, Nielsen's and PyTorch's", [table])
 
 
 def _open_network(b: Builder, layer: int) -> Section:
@@ -445,6 +477,7 @@ def _dloss(b: Builder, sec: Section) -> None:
     gp, gy = b.general_unit(L, "out"), Sym("y", ((letter(L), "id"),))
     rule = b.loss.grad_rule(gp, gy, Sym("m"))
     sec.blocks.append(Equation((Deriv(b.E_name, gp), _scaled_general(b, rule))))
+    _why(b, sec, "loss", "Why is this the loss's derivative?", b.loss.why())
     if b.B > 1:
         sec.blocks.append(Para(("The 1/B of the mean rides along into every derivative below.",)))
     note = b.sample_note()
@@ -536,6 +569,7 @@ def _activation_grads(b: Builder, sec: Section, layer: int) -> None:
     sec.blocks.append(Para((act.derivative_words,)))
     gz, ga = b.general_unit(layer, "in"), b.general_unit(layer, "out")
     sec.blocks.append(Equation((Deriv(ga, gz), act.derivative_rule(gz, ga))))
+    _why(b, sec, f"activation:{act.name}", f"Why is this {act.name}'s derivative?", act.why())
     for s in b.samples:
         for j in b.each_unit(sec, n_out, "units"):
             rule = act.derivative_rule(b.zin(layer, j, s), b.out(layer, j, s))
@@ -553,7 +587,7 @@ def _deltas(b: Builder, sec: Section, layer: int) -> None:
             Para(
                 (
                     "The chain rule gives the derivative with respect to each unit's "
-                    "input (often called δ):",
+                    "input, ∂E/∂(input), called δ (delta) — the tables write δ for it:",
                 )
             )
         )
@@ -613,6 +647,7 @@ def _softmax_jacobian(b: Builder, sec: Section, layer: int) -> None:
             )
         )
     )
+    _why(b, sec, "activation:softmax", "Why is this softmax's Jacobian?", lt.act.why())
 
     def entry(i: int, j: int, s: int) -> Node:
         if i == j:
@@ -741,6 +776,18 @@ def _weight_grads(b: Builder, sec: Section, layer: int) -> None:
                 " (summed over the B samples)." if b.B > 1 else ".",
             )
         )
+    )
+
+    _why(
+        b,
+        sec,
+        "dense",
+        "Why is ∂(input)/∂W the previous layer's output?",
+        f"Unit {letter(layer)}'s input is Σ_{letter(layer - 1)} (output "
+        f"{letter(layer - 1)} · W_{letter(layer - 1)}{letter(layer)}) + "
+        f"b_{letter(layer)}: only one term of the sum contains a given weight, and its "
+        "derivative with respect to that weight is the output it multiplies.  The bias "
+        "is added as it is: its derivative is 1.",
     )
 
     def sample_term(i: int, j: int, s: int) -> Node:
