@@ -24,6 +24,7 @@ from glassnet.check import check_worksheet
 from glassnet.check.worksheet import parse_worksheet
 from glassnet.explain import explain
 from glassnet.gradcheck import gradcheck
+from glassnet.trace import trace_step
 
 NEW = ("elu", "gelu")
 
@@ -119,7 +120,7 @@ def test_trace_matches_finite_differences_of_the_plain_definition(name):
     W2, b2 = rng.normal(size=(4, 2)), rng.normal(size=2)
     x, y = rng.normal(size=(5, 3)), rng.normal(size=(5, 2))
     net = gn.Network([gn.Dense(W1, b1, name), gn.Dense(W2, b2, "identity")])
-    trace = net.trace(x, y, loss="half_sse", lr=0.1)
+    trace = trace_step(net, x, y, loss="half_sse", lr=0.1)
 
     def loss_of(W: np.ndarray) -> float:
         p = activation(name, x @ W + b1) @ W2 + b2
@@ -180,7 +181,7 @@ def test_fit_trains_with_them_and_a_step_equals_the_trace(name):
     y = (X[:, 0] + X[:, 1] > 0).astype(int)
     net = gn.mlp([3, 8, 2], hidden=name, output="softmax", seed=0, dtype="float64")
     before = net.copy()
-    trace = before.trace(X[:16], np.eye(2)[y[:16]], loss="cross_entropy", lr=0.1)
+    trace = trace_step(before, X[:16], np.eye(2)[y[:16]], loss="cross_entropy", lr=0.1)
     net.fit(X[:16], y[:16], optimizer=gn.optim.SGD(lr=0.1), epochs=1, batch_size=16, shuffle=False)
     for layer, lt in zip(net.layers, trace.layers, strict=True):
         np.testing.assert_allclose(layer.W, lt.W_new, rtol=1e-12, atol=1e-14)

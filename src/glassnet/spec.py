@@ -9,6 +9,10 @@ Format (see docs/spec.md)::
     update_bias = true              # optional; false keeps biases fixed
     seed = 0                        # optional; for layers given as `units`
     init = "xavier"                 # optional default initialiser for `units` layers
+    steps = 1                       # optional: N steps in a row, each traced
+    after = false                   # optional: the forward pass and loss after the update
+    layout = "from_to"              # optional: "to_from" reads weights as W[to][from]
+    bias = "row0"                   # optional: each layer's bias is row 0 of its weights
 
     [[layers]]
     weights = [[0.2, -0.4, 0.1], [0.7, 0.3, -0.5]]   # [from][to]: 2 inputs -> 3 units
@@ -31,7 +35,7 @@ import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,9 +44,20 @@ from glassnet.activations import names as activation_names
 from glassnet.errors import GlassnetError
 from glassnet.init import INITS, init_weights
 from glassnet.layers import Dense
-from glassnet.limits import MAX_TEXT_BYTES, check_fits, check_nesting
+from glassnet.limits import (
+    MAX_SPEC_BATCH,
+    MAX_SPEC_PARAMETERS,
+    MAX_TEXT_BYTES,
+    check_fits,
+    check_nesting,
+)
 from glassnet.losses import LOSSES
 from glassnet.network import Network
+from glassnet.trace import Trace, trace_step, trace_steps
+
+if TYPE_CHECKING:
+    from glassnet.preprocess import Preprocessing
+    from glassnet.trace import Trace
 
 Array = np.ndarray
 
@@ -61,14 +76,19 @@ TOP_KEYS = {
     "name",
     "description",
     "values",
+    "steps",
+    "after",
+    "layout",
+    "bias",
 }
+#: How a spec (and its worksheets) write weight matrices: W[from][to] (x·W, the seed's) or
+#: W[to][from] (W·x, as many textbooks and PyTorch's ``weight``).
+LAYOUTS: tuple[str, ...] = ("from_to", "to_from")
+#: The most steps in a row a spec may ask for (each is traced in full).
+MAX_STEPS = 100
 #: A layer's own fields; an activation's options (leaky_relu's ``slope``, elu's
 #: ``alpha``) are fields of its layer too (see :func:`_layer`).
 LAYER_KEYS = {"weights", "bias", "activation", "units", "init"}
-#: The most parameters a spec may declare: a derivation is for networks a person reads,
-#: and checking before allocating keeps a typo from eating the machine's memory.
-MAX_PARAMETERS = 10_000_000
-MAX_BATCH = 100_000
 
 
 @dataclass
@@ -85,20 +105,72 @@ class Spec:
     name: str = ""
     description: str = ""
     values: dict[str, Any] = field(default_factory=dict)
+    #: ``steps = N``: N steps in a row; ``after``: the forward pass and loss after them.
+    steps: int = 1
+    after: bool = False
+    #: How weights are written: "from_to" (W[from][to]) or "to_from" (W[to][from]).
+    layout: str = "from_to"
+    #: The bias folded into the weights as row 0 (the weight of a constant input 1).
+    bias_row0: bool = False
+    #: A ``model = "..."`` file's stored preprocessing: ``x`` is then the raw row, and
+    #: the step starts by turning it into the network's input.
+    preprocessing: Preprocessing | None = None
 
-    def trace(self, round_to: int | None = None):  # -> Trace
-        """Run the spec's step and return its trace."""
+    @property
+    def network_input(self) -> Array:
+        """The network's input: ``x``, after the model's preprocessing if it has one."""
+        if self.preprocessing is None:
+            return self.x
+        return self.preprocessing.transform(self.x)
+
+    def trace(self, round_to: int | None = None) -> Trace:
+        """Run the spec's step (or ``steps`` steps, and the forward pass ``after``) and
+        return its trace (see :func:`glassnet.trace.trace_steps`); a model's stored
+        preprocessing is recorded as the step's first part."""
         try:
-            return self.network.trace(
-                self.x,
-                self.y,
-                loss=self.loss,
-                lr=self.lr,
-                update_bias=self.update_bias,
-                round_to=round_to,
-            )
+            if self.steps == 1 and not self.after:
+                tr = trace_step(
+                    self.network,
+                    self.network_input,
+                    self.y,
+                    loss=self.loss,
+                    lr=self.lr,
+                    update_bias=self.update_bias,
+                    round_to=round_to,
+                )
+            else:
+                tr = trace_steps(
+                    self.network,
+                    self.network_input,
+                    self.y,
+                    loss=self.loss,
+                    lr=self.lr,
+                    update_bias=self.update_bias,
+                    round_to=round_to,
+                    steps=self.steps,
+                    after=self.after,
+                )
+            if self.preprocessing is not None:
+                tr.preprocessing = self.preprocessing.record(self.x)
+            return tr
         except GlassnetError as err:
             raise err.with_file(self.path) from None
+
+
+def weights_from_layout(M: Array, layout: str, bias_row0: bool) -> tuple[Array, Array | None]:
+    """A weight matrix as written -> (W[from][to], the bias folded into it or None).
+    ``to_from`` is transposed; with ``bias_row0`` row 0 of the W[from][to] matrix (column 0
+    of a W[to][from] one: the weights of a constant input 1) is the bias."""
+    W = M.T if layout == "to_from" else M
+    if bias_row0:
+        return W[1:], W[0]
+    return W, None
+
+
+def weights_to_layout(W: Array, b: Array | None, layout: str, bias_row0: bool) -> Array:
+    """The inverse of :func:`weights_from_layout`: W[from][to] (and b) as written."""
+    M = np.vstack([b, W]) if bias_row0 and b is not None else W
+    return M.T if layout == "to_from" else M
 
 
 def example_path(name: str) -> Path:
@@ -184,9 +256,9 @@ def _build(data: dict[str, Any], label: str, extra_keys: set[str]) -> Spec:
         raise GlassnetError("expected true or false", got=repr(update_bias), field="update_bias")
     x = _matrix(_require(data, "input"), "input", rows_ok=True)
     y = _matrix(_require(data, "target"), "target", rows_ok=True)
-    if x.shape[0] > MAX_BATCH:
+    if x.shape[0] > MAX_SPEC_BATCH:
         raise GlassnetError(
-            f"expected at most {MAX_BATCH} samples", got=str(x.shape[0]), field="input"
+            f"expected at most {MAX_SPEC_BATCH} samples", got=str(x.shape[0]), field="input"
         )
     if y.shape[0] != x.shape[0]:
         raise GlassnetError(
@@ -197,16 +269,43 @@ def _build(data: dict[str, Any], label: str, extra_keys: set[str]) -> Spec:
     seed = data.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise GlassnetError("expected a whole number >= 0", got=repr(seed), field="seed")
+    steps = data.get("steps", 1)
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
+        raise GlassnetError(
+            f"expected a whole number of steps from 1 to {MAX_STEPS}",
+            got=repr(steps),
+            field="steps",
+        )
+    after = data.get("after", False)
+    if not isinstance(after, bool):
+        raise GlassnetError("expected true or false", got=_kind(after), field="after")
+    layout = data.get("layout", "from_to")
+    if layout not in LAYOUTS:
+        raise GlassnetError(
+            f"expected one of {', '.join(LAYOUTS)}", got=_kind(layout), field="layout"
+        )
+    bias_mode = data.get("bias", None)
+    if bias_mode not in (None, "row0"):
+        raise GlassnetError(
+            'expected "row0" (the bias as row 0 of each weight matrix)',
+            got=_kind(bias_mode),
+            field="bias",
+        )
     default_init = data.get("init", "xavier")
     if default_init not in INITS:
         raise GlassnetError(
             f"expected one of {', '.join(INITS)}", got=repr(default_init), field="init"
         )
+    preprocessing = None
     if "model" in data:
-        network = _model_network(data, label, x.shape[1])
+        network, preprocessing = _model_network(data, label, x.shape[1])
     else:
-        network = _layers_network(data, x.shape[1], seed, default_init)
-    check_fits(8 * trace_numbers(network, x.shape[0]), "the step's trace", field="layers")
+        network = _layers_network(data, x.shape[1], seed, default_init, layout, bias_mode == "row0")
+    check_fits(
+        8 * trace_numbers(network, x.shape[0]) * (steps + int(after)),
+        "the step's trace",
+        field="layers",
+    )
     if y.shape[1] != network.layers[-1].n_out:
         raise GlassnetError(
             f"expected {network.layers[-1].n_out} numbers per row (the last layer's units)",
@@ -233,6 +332,11 @@ def _build(data: dict[str, Any], label: str, extra_keys: set[str]) -> Spec:
         name=name,
         description=description,
         values=values,
+        steps=steps,
+        after=after,
+        layout=layout,
+        bias_row0=bias_mode == "row0",
+        preprocessing=preprocessing,
     )
 
 
@@ -248,7 +352,14 @@ def trace_numbers(network: Network, batch: int) -> int:
     return 2 * total
 
 
-def _layers_network(data: dict[str, Any], n_in: int, seed: int, default_init: str) -> Network:
+def _layers_network(
+    data: dict[str, Any],
+    n_in: int,
+    seed: int,
+    default_init: str,
+    layout: str = "from_to",
+    bias_row0: bool = False,
+) -> Network:
     """The network of the spec's [[layers]] tables."""
     layers_data = _require(data, "layers")
     if not isinstance(layers_data, list) or not layers_data:
@@ -262,7 +373,7 @@ def _layers_network(data: dict[str, Any], n_in: int, seed: int, default_init: st
     total = 0
     for index, ld in enumerate(layers_data, start=1):
         try:
-            layer = _layer(ld, n_in, rng, default_init, total)
+            layer = _layer(ld, n_in, rng, default_init, total, layout, bias_row0)
         except GlassnetError as err:
             if err.layer is None:
                 err.layer = index
@@ -274,9 +385,12 @@ def _layers_network(data: dict[str, Any], n_in: int, seed: int, default_init: st
     return Network(layers)
 
 
-def _model_network(data: dict[str, Any], label: str, n_in: int) -> Network:
-    """The network of a model file named by ``model`` (relative to the spec's folder): a
-    glassnet ``.npz`` model or a PyTorch ``.safetensors`` model file (see interop)."""
+def _model_network(
+    data: dict[str, Any], label: str, n_in: int
+) -> tuple[Network, Preprocessing | None]:
+    """The network (float64) of a model file named by ``model`` (relative to the spec's
+    folder) — a glassnet ``.npz`` model or a PyTorch ``.safetensors`` model file (see
+    interop) — and the preprocessing it stores, which the step applies first."""
     if "layers" in data:
         raise GlassnetError(
             "expected either 'model' or [[layers]], not both", got="both", field="model"
@@ -290,20 +404,28 @@ def _model_network(data: dict[str, Any], label: str, n_in: int) -> Network:
     from glassnet.interop import load_any_model
 
     try:
-        network, _ = load_any_model(path)
+        model = load_any_model(path)
     except GlassnetError as err:
         if err.field is None:
             err.field = "model"
             err.args = (err._message(),)
         raise
-    network = network.copy(np.float64)
+    network = Network(model.copy(np.float64).layers)
+    pre = model.preprocessing
+    if pre is not None and not pre.numbers_only:
+        raise GlassnetError(
+            "expected a model whose raw columns are all numbers (a spec's input is numbers; "
+            "this model encodes text columns)",
+            got=", ".join(c.name for c in pre.columns or [] if c.kind == "text"),
+            field="model",
+        )
     if network.layers[0].n_in != n_in:
         raise GlassnetError(
             f"expected inputs of {network.layers[0].n_in} numbers (the model's)",
             got=str(n_in),
             field="input",
         )
-    return network
+    return network, model.preprocessing
 
 
 class _LazyRng:
@@ -319,7 +441,15 @@ class _LazyRng:
         return self._rng
 
 
-def _layer(ld: Any, n_in: int, rng: _LazyRng, default_init: str, total: int) -> Dense:
+def _layer(
+    ld: Any,
+    n_in: int,
+    rng: _LazyRng,
+    default_init: str,
+    total: int,
+    layout: str = "from_to",
+    bias_row0: bool = False,
+) -> Dense:
     if not isinstance(ld, dict):
         raise GlassnetError("expected a [[layers]] table", got=_kind(ld))
     act_name = ld.get("activation", "identity")
@@ -356,22 +486,35 @@ def _layer(ld: Any, n_in: int, rng: _LazyRng, default_init: str, total: int) -> 
                 got="both",
                 field="units" if "units" in ld else "init",
             )
-        W = _matrix(ld["weights"], "weights", rows_ok=False)
-        if W.shape[0] != n_in:
+        M = _matrix(ld["weights"], "weights", rows_ok=False)
+        want = n_in + int(bias_row0)
+        across = M.shape[0] if layout == "from_to" else M.shape[1]
+        if across != want:
+            extra = " (row 0 the bias)" if bias_row0 else ""
             raise GlassnetError(
-                f"expected {n_in} rows ([from][to]: one per input of this "
-                f"layer), each of the layer's units",
-                got=f"{W.shape[0]} rows of {W.shape[1]}",
+                f"expected {want} rows ([from][to]: one per input of this layer{extra}), "
+                "each of the layer's units"
+                if layout == "from_to"
+                else f"expected {want} columns ([to][from]: one per input of this "
+                f"layer{extra.replace('row', 'column')}), in a row per unit",
+                got=f"{M.shape[0]} rows of {M.shape[1]}",
                 field="weights",
+            )
+        W, folded = weights_from_layout(M, layout, bias_row0)
+        if folded is not None and "bias" in ld:
+            raise GlassnetError(
+                "expected no 'bias' with bias = \"row0\" (it is row 0 of the weights)",
+                got="both",
+                field="bias",
             )
         n_out = W.shape[1]
     elif "units" in ld:
         n_out = ld["units"]
         if isinstance(n_out, bool) or not isinstance(n_out, int) or n_out < 1:
             raise GlassnetError("expected a whole number >= 1", got=repr(n_out), field="units")
-        if total + n_in * n_out + n_out > MAX_PARAMETERS:
+        if total + n_in * n_out + n_out > MAX_SPEC_PARAMETERS:
             raise GlassnetError(
-                f"expected at most {MAX_PARAMETERS:,} parameters in all",
+                f"expected at most {MAX_SPEC_PARAMETERS:,} parameters in all",
                 got=f"{n_in} x {n_out} here",
                 field="units",
             )
@@ -379,11 +522,14 @@ def _layer(ld: Any, n_in: int, rng: _LazyRng, default_init: str, total: int) -> 
         if init not in INITS:
             raise GlassnetError(f"expected one of {', '.join(INITS)}", got=repr(init), field="init")
         W = init_weights(init, n_in, n_out, rng.get(), np.float64)
+        folded = None
     else:
         raise GlassnetError(
             "expected 'weights' (a matrix) or 'units' (a count)", got="neither", field="weights"
         )
-    if "bias" in ld:
+    if "weights" in ld and folded is not None:
+        b = np.array(folded, dtype=np.float64)
+    elif "bias" in ld:
         b = _vector(ld["bias"], "bias")
         if b.shape != (n_out,):
             raise GlassnetError(

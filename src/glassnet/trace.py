@@ -41,6 +41,7 @@ from glassnet.step import LAYER_QUANTITIES, LEAVES, Key, StepGraph, leaves_of, s
 
 if TYPE_CHECKING:
     from glassnet.network import Network
+    from glassnet.preprocess import Preprocessed
 
 Array = np.ndarray
 
@@ -105,6 +106,14 @@ class Trace:
     round_to: int | None = None
     #: For softmax + cross-entropy: (p − y)/batch, which delta_L must equal.
     output_delta_shortcut: Array | None = None
+    #: When ``x`` came from raw rows through a model's stored preprocessing (a spec's
+    #: ``model = "..."``): the raw rows and the rule, shown as the step's first part.
+    preprocessing: Preprocessed | None = None
+    #: Steps 2, 3, ... of a spec's ``steps = N`` (each from the previous one's W_new, b_new).
+    later: list[Trace] = field(default_factory=list)
+    #: With ``after = true``: the next step from the last updated weights, of which the
+    #: forward pass and the loss are "the error after the update".
+    after: Trace | None = None
 
     def layer(self, index: int) -> LayerTrace:
         """Layer ``index``, numbered from 1."""
@@ -121,7 +130,33 @@ class Trace:
         return getattr(self.layer(lyr), kind)  # type: ignore[no-any-return]
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON schema of ``glassnet step --json`` (see docs/json.md)."""
+        """The JSON schema of ``glassnet step --json`` (see docs/json.md); ``steps`` and
+        ``after`` only when the spec asks for them."""
+        d = self._step_dict()
+        if self.later:
+            d["steps"] = [t._step_dict() for t in self.later]
+        if self.after is not None:
+            a = self.after
+            d["after"] = {
+                "loss": float(a.loss),
+                "loss_terms": a.loss_terms.tolist(),
+                "output": a.output.tolist(),
+                "layers": [
+                    {
+                        "index": lt.index,
+                        "W": lt.W.tolist(),
+                        "b": lt.b.tolist(),
+                        "z": lt.z.tolist(),
+                        "a": lt.a.tolist(),
+                    }
+                    for lt in a.layers
+                ],
+            }
+        if self.preprocessing is not None:  # only for a model with stored preprocessing
+            d["preprocessing"] = self.preprocessing.to_dict()
+        return d
+
+    def _step_dict(self) -> dict[str, Any]:
         return {
             "loss": float(self.loss),
             "loss_name": self.loss_name,
@@ -263,6 +298,62 @@ def trace_step(
             name = "loss" if kind == "loss_terms" else kind
             _require_finite(trace.value((kind, lyr)), lyr or None, name)
     return trace
+
+
+def trace_steps(
+    net: Network,
+    x: Array,
+    y: Array,
+    *,
+    loss: str | Loss,
+    lr: float,
+    update_bias: bool = True,
+    round_to: int | None = None,
+    steps: int = 1,
+    after: bool = False,
+) -> Trace:
+    """``steps`` gradient-descent steps in a row, each traced from the previous one's
+    W_new and b_new: the first step's trace, holding the later ones in ``later`` and,
+    with ``after``, the step from the last updated weights in ``after`` (its forward
+    pass and loss are the error after the update).  ``net`` is not changed."""
+    from glassnet.layers import Dense
+    from glassnet.network import Network
+
+    first = trace_step(net, x, y, loss=loss, lr=lr, update_bias=update_bias, round_to=round_to)
+    traces = [first]
+    for _ in range(steps - 1 + int(after)):
+        prev = traces[-1]
+        moved = Network(
+            [
+                Dense(lt.W_new, lt.b_new, layer.activation)
+                for layer, lt in zip(net.layers, prev.layers, strict=True)
+            ]
+        )
+        traces.append(
+            trace_step(moved, x, y, loss=loss, lr=lr, update_bias=update_bias, round_to=round_to)
+        )
+    first.later = traces[1:steps]
+    first.after = traces[steps] if after else None
+    return first
+
+
+def apply_step(
+    net: Network,
+    x: Array,
+    y: Array,
+    *,
+    loss: str | Loss,
+    lr: float,
+    update_bias: bool = True,
+    round_to: int | None = None,
+) -> Trace:
+    """:func:`trace_step`, then the recorded update applied to ``net`` itself (W ← W_new,
+    b ← b_new, in the network's dtype).  Returns the trace."""
+    tr = trace_step(net, x, y, loss=loss, lr=lr, update_bias=update_bias, round_to=round_to)
+    for layer, lt in zip(net.layers, tr.layers, strict=True):
+        layer.W = lt.W_new.astype(layer.W.dtype)
+        layer.b = lt.b_new.astype(layer.b.dtype)
+    return tr
 
 
 def _require_finite(v: Array, layer: int | None, name: str) -> None:

@@ -49,8 +49,8 @@ def _setup(doc: Document) -> str:
             f"x = {_lit(t.x)}",
             f"y = {_lit(t.y)}",
             f"lr, update_bias, K = {t.lr!r}, {t.update_bias!r}, {K!r}",
-            f'trace = net.trace(x, y, loss="{t.loss_name}", lr=lr, update_bias=update_bias, '
-            "round_to=K)",
+            f'trace = gn.trace_step(net, x, y, loss="{t.loss_name}", lr=lr, '
+            "update_bias=update_bias, round_to=K)",
             "B = x.shape[0]",
             "",
             "",
@@ -160,7 +160,8 @@ def _summary(doc: Document) -> str:
     t = doc.trace
     lines = [
         "# Apply the step to the network itself and check its new weights.",
-        f'net.step(x, y, loss="{t.loss_name}", lr=lr, update_bias=update_bias, round_to=K)',
+        f'gn.apply_step(net, x, y, loss="{t.loss_name}", lr=lr, update_bias=update_bias, '
+        "round_to=K)",
     ]
     for lt in t.layers:
         i = lt.index

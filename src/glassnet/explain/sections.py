@@ -16,7 +16,7 @@ mean).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 
 from glassnet.explain.document import (
@@ -222,6 +222,25 @@ def _intro(b: Builder, title: str | None, picture: bool) -> Section:
         )
     )
     sec.blocks.append(_glossary(b))
+    if t.preprocessing is not None:  # a model's stored preprocessing comes first
+        pp = t.preprocessing
+
+        def as_row(v: Iterable[float]) -> str:
+            return "[" + ", ".join(f"{float(x):.{b.digits}g}" for x in v) + "]"
+
+        sec.blocks.append(
+            Para(
+                (
+                    "First the raw row is scaled, as the model does to every row it is "
+                    "given (its stored preprocessing): x = (raw − mean) / scale, feature by "
+                    f"feature, with mean {as_row(pp.mean)} and scale {as_row(pp.scale)}.  "
+                    + " ".join(
+                        f"Raw {as_row(pp.raw[s])} becomes x = {as_row(pp.x[s])}."
+                        for s in b.samples
+                    ),
+                )
+            )
+        )
     if picture:
         from glassnet.explain.svg import draws_grids, network_svg
 
