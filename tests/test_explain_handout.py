@@ -81,7 +81,7 @@ def _net(acts: list[str], sizes: list[int], seed: int = 3) -> gn.Network:
 def test_no_doubled_parentheses() -> None:
     net = _net(["tanh", "relu", "sigmoid"], [2, 3, 3, 2])
     x = np.array([[-1.0, 0.5], [0.3, -2.0]])
-    md = explain(net.trace(x, [[0.0, 1.0], [1.0, 0.0]], loss="mse", lr=0.1), format="md")
+    md = explain(gn.trace_step(net, x, [[0.0, 1.0], [1.0, 0.0]], loss="mse", lr=0.1), format="md")
     md += explain(gn.load_spec("seed").trace(), format="md")
     assert r"\left(-" in md  # negative numbers in sums keep their parentheses
     for doubled in (r"\tanh\left(\left(", r"\text{, }\left(", r"\mathrm{e}^{\left(-"):
@@ -103,13 +103,15 @@ def test_caption_mentions_grids_only_when_drawn() -> None:
     seed = explain(gn.load_spec("seed").trace(), format="html")
     assert "the grids give each weight" in seed
     net = _net(["tanh", "softmax"], [5, 6, 3])
-    md = explain(net.trace(np.ones(5), np.eye(3)[0], loss="cross_entropy", lr=0.1), format="html")
+    md = explain(
+        gn.trace_step(net, np.ones(5), np.eye(3)[0], loss="cross_entropy", lr=0.1), format="html"
+    )
     assert "<figcaption>" in md and "grids" not in md
 
 
 def test_no_seed_specific_words_elsewhere_and_the_letter_matches() -> None:
     net = _net(["relu", "sigmoid"], [2, 2, 2])
-    md = explain(net.trace([1.0, -1.0], [0.0, 1.0], loss="mse", lr=0.1), format="md")
+    md = explain(gn.trace_step(net, [1.0, -1.0], [0.0, 1.0], loss="mse", lr=0.1), format="md")
     assert "seed" not in md.lower()
     assert "Only the term of output k depends on that output, so:" in md  # layer 2 -> k
     assert r"\frac{\partial E}{\partial h1_{\mathrm{out}k}}" not in md
@@ -170,7 +172,9 @@ def _wide_network_trace():
     """A 4-6-3 network with a batch: the issue's overflowing case."""
     net = _net(["tanh", "softmax"], [4, 6, 3], seed=7)
     rng = np.random.default_rng(7)
-    return net.trace(rng.normal(size=(2, 4)), np.eye(3)[[0, 2]], loss="cross_entropy", lr=0.1)
+    return gn.trace_step(
+        net, rng.normal(size=(2, 4)), np.eye(3)[[0, 2]], loss="cross_entropy", lr=0.1
+    )
 
 
 OVERFLOW_JS = """() => {
@@ -342,7 +346,7 @@ def test_each_rule_has_its_why_once_beside_its_first_use() -> None:
     assert html.count("Why is ∂(input)/∂W the previous layer") == 1
     # Two layers with the same activation: one why.
     net = _net(["sigmoid", "sigmoid"], [2, 2, 2])
-    md = explain(net.trace([1.0, 0.5], [0.0, 1.0], loss="mse", lr=0.1), format="md")
+    md = explain(gn.trace_step(net, [1.0, 0.5], [0.0, 1.0], loss="mse", lr=0.1), format="md")
     assert md.count("Why is this sigmoid's derivative?") == 1
 
 
@@ -352,3 +356,38 @@ def test_a_notation_glossary_at_the_top() -> None:
     assert glossary < html.index('<section class="sec network">')
     for word in ("Mazur", "Nielsen", "layer.weight[j, i]", "W transposed"):
         assert word in html[glossary : glossary + 6000], word
+
+
+# -- the payoff: the error after the step --------------------------------------------------
+
+
+def _seed_after_loss_by_hand() -> float:
+    """The seed's error after one step, from the updated weights with plain NumPy:
+    relu, sigmoid, softmax, binary cross-entropy (the seed's network)."""
+    trace = gn.load_spec("seed").trace()
+    a = trace.x
+    for lt, f in zip(
+        trace.layers,
+        (
+            lambda z: np.maximum(z, 0),
+            lambda z: 1 / (1 + np.exp(-z)),
+            lambda z: np.exp(z) / np.exp(z).sum(axis=1, keepdims=True),
+        ),
+        strict=True,
+    ):
+        a = f(a @ lt.W_new + lt.b_new)
+    y = trace.y
+    return float(-(y * np.log(a) + (1 - y) * np.log(1 - a)).sum() / y.shape[0])
+
+
+def test_the_page_ends_with_the_error_before_and_after(capsys) -> None:
+    from glassnet.cli import main
+
+    assert main(["explain", "seed", "--format", "md"]) == 0
+    md = capsys.readouterr().out
+    tail = md[md.index("## After the step") :]
+    shown = float(re.search(r"E' = (-?\d+\.\d+)", tail).group(1))  # type: ignore[union-attr]
+    before = float(re.search(r"\nE = (-?\d+\.\d+)", tail).group(1))  # type: ignore[union-attr]
+    assert shown == pytest.approx(_seed_after_loss_by_hand(), abs=5e-4)
+    assert shown < before
+    assert "The step lowered the error" in tail

@@ -38,7 +38,7 @@ nav ol { margin: 0; padding-left: 1.2rem; columns: 3; }
 nav a { color: var(--accent); text-decoration: none; }
 h2, h3 { font-family: system-ui, sans-serif; line-height: 1.25; }
 p { margin: .6rem 0; }
-h2 { margin-top: 2rem; padding-bottom: .3rem; border-bottom: 2px solid var(--line); }
+h2 { margin-top: 1.6rem; padding-bottom: .3rem; border-bottom: 2px solid var(--line); }
 h3 { margin-top: 1.5rem; color: #1e3a8a; }
 .pass { display: inline-block; font: 600 .7rem/1.4 system-ui, sans-serif; letter-spacing: .04em;
         text-transform: uppercase; padding: .1rem .45rem; border-radius: 999px;
@@ -103,7 +103,7 @@ SCOPE .table th, SCOPE .table td { padding: .05rem .6rem; line-height: 1.35;
 @media (max-width: 40rem) { SCOPE .table th, SCOPE .table td { padding: .1rem .15rem; }
   SCOPE .table table { font-size: .7em; } }
 SCOPE figure { margin: 1.2rem 0; text-align: center; overflow-x: auto; }
-SCOPE figure svg { max-width: min(100%, 40rem); height: auto; }
+SCOPE figure svg { max-width: min(100%, 36rem); height: auto; }
 SCOPE figcaption { color: var(--muted); font-size: .9rem; }
 SCOPE mrow.wrap { display: flex; flex-wrap: wrap; align-items: center; row-gap: .3em; }
 SCOPE mrow.wrap > mo { padding: 0 .2em; }
@@ -208,8 +208,6 @@ def render_html(doc: Document) -> str:
 <p>Written by glassnet from its engine's trace · {escape(precision)}</p></div></header>
 <main>
 {body_intro}
-<p class="legend">In each grey box: the rule in symbols, then the same rule with the
-numbers put in, then the result (in bold).</p>
 <nav><ol>{toc}</ol></nav>
 {chr(10).join(_section(s) for s in rest)}
 </main>

@@ -42,6 +42,7 @@ from glassnet.mathtree import (
     Exp,
     Frac,
     Node,
+    Num,
     Paren,
     Step,
     SumOver,
@@ -164,7 +165,14 @@ def build(
         if kind == "network":
             _rates(b, sec)
         sections.append(sec)
-    sections.append(_summary(b))
+    summary = _summary(b)
+    if trace.after is not None and not trace.later:
+        after = _after(b, trace.after)
+        # The weight matrices before and after close the payoff section, folded.
+        after.blocks += [x for x in summary.blocks if isinstance(x, Collapsed)]
+        sections.append(after)
+    else:
+        sections.append(summary)
     if fold:
         for sec in sections:
             _fold(sec, b.B > 1)
@@ -209,8 +217,9 @@ def _intro(b: Builder, title: str | None, picture: bool) -> Section:
     sec.blocks.append(
         Para(
             (
-                "Each step is written the way a careful hand calculation is: the rule in "
-                "symbols, the same rule with the numbers put in, and the result; then the "
+                "Each step is written the way a careful hand calculation is (in each box): "
+                "the rule in symbols, the same rule with the numbers put in, and the result "
+                "(in bold); then the "
                 "whole layer at once in matrix form (a row vector times a matrix).  Every "
                 "number is the one glassnet's engine computed",
                 (
@@ -235,8 +244,7 @@ def _intro(b: Builder, title: str | None, picture: bool) -> Section:
                     "given (its stored preprocessing): x = (raw − mean) / scale, feature by "
                     f"feature, with mean {as_row(pp.mean)} and scale {as_row(pp.scale)}.  "
                     + " ".join(
-                        f"Raw {as_row(pp.raw[s])} becomes x = {as_row(pp.x[s])}."
-                        for s in b.samples
+                        f"Raw {as_row(pp.raw[s])} becomes x = {as_row(pp.x[s])}." for s in b.samples
                     ),
                 )
             )
@@ -300,14 +308,31 @@ def _input(b: Builder, sec: Section, layer: int) -> None:
     sec.blocks.append(Equation((Sym("I"), rows, substitute(rows, b.fmt))))
 
 
+OTHER_PARAMETERS = "The other layers' weights and biases"
+
+
+def _parameter(b: Builder, sec: Section, layer: int, block: Block) -> None:
+    """Layer 1's parameters open; the other layers' folded together (the picture and
+    the update tables show them too)."""
+    if layer == 1 or not b.fold:
+        sec.blocks.append(block)
+        return
+    last = sec.blocks[-1] if sec.blocks else None
+    if isinstance(last, Collapsed) and last.summary == OTHER_PARAMETERS:
+        last.blocks.append(block)
+    else:
+        sec.blocks.append(Collapsed(OTHER_PARAMETERS, [block]))
+
+
 def _weights(b: Builder, sec: Section, layer: int) -> None:
     W = b.matrix(partial(b.weight, layer), *b.t.layer(layer).W.shape)
-    sec.blocks.append(Equation((b.weight_matrix_name(layer), W, substitute(W, b.fmt))))
+    _parameter(b, sec, layer, Equation((b.weight_matrix_name(layer), W, substitute(W, b.fmt))))
 
 
 def _biases(b: Builder, sec: Section, layer: int) -> None:
     bv = b.vector(partial(b.bias, layer), b.t.layer(layer).b.shape[0])
-    sec.blocks.append(Equation((Sym("b", ((letter(layer), "id"),)), bv, substitute(bv, b.fmt))))
+    bias = Equation((Sym("b", ((letter(layer), "id"),)), bv, substitute(bv, b.fmt)))
+    _parameter(b, sec, layer, bias)
 
 
 def _target(b: Builder, sec: Section, layer: int) -> None:
@@ -997,6 +1022,56 @@ def _summary(b: Builder) -> Section:
         sec.blocks.append(Collapsed("The weight matrices before and after, side by side", blocks))
     else:
         sec.blocks += blocks
+    return sec
+
+
+def _after(b: Builder, after: Trace) -> Section:
+    """The payoff: the same input through the updated network, and the error before and
+    after (the engine's next forward pass, ``trace.after``)."""
+    sec = Section("After the step: the error before and after", 2, "after")
+    sec.blocks.append(
+        Para(
+            (
+                "The same input through the network with the updated weights W′ (and "
+                "biases): the engine's forward pass of the next step.",
+            )
+        )
+    )
+    for layer in range(1, b.L + 1):
+        lt = after.layer(layer)
+        n = lt.z.shape[1]
+        gz, ga = b.general_unit(layer, "in"), b.general_unit(layer, "out")
+        header: list[str | Node] = ["(s)", "unit"] if b.B > 1 else ["unit"]
+        header += [gz, ga, "output before"]
+        rows: list[tuple[str | Node, ...]] = []
+        for s in range(b.B) if b.B <= b.max_units + 2 else b.samples:
+            for j in range(n):
+                lead: list[str | Node] = [str(s + 1), str(j + 1)] if b.B > 1 else [str(j + 1)]
+                cells = [float(lt.z[s, j]), float(lt.a[s, j]), float(b.t.layer(layer).a[s, j])]
+                rows.append((*lead, *(Num(v, b.fmt(v)) for v in cells)))
+        table = Table(f"Layer {layer} with the new weights", tuple(header), rows)
+        if layer < b.L and b.fold:
+            sec.blocks.append(Collapsed(f"Layer {layer} with the new weights", [table]))
+        else:
+            sec.blocks.append(table)
+    before, now = float(b.t.loss), float(after.loss)
+    e_new = Sym("E", prime=True, value=now)
+    sec.blocks.append(Para(("The error before the step and after it (E′):",)))
+    sec.blocks.append(Equation((b.E_name, substitute(b.E, b.fmt))))
+    sec.blocks.append(Equation((e_new, substitute(e_new, b.fmt))))
+    drop = Sym("E", value=before), Sym("E", prime=True, value=now)
+    sec.blocks.append(
+        Para((("The step lowered the error:" if now < before else "The error did not fall:"),))
+    )
+    sec.blocks.append(
+        Equation(
+            (
+                row(b.E_name, MINUS, Sym("E", prime=True)),
+                substitute(row(drop[0], MINUS, drop[1]), b.fmt),
+                Num(before - now, b.step_fmt(before - now)),
+            )
+        )
+    )
     return sec
 
 
