@@ -107,6 +107,7 @@ SCOPE figure svg { max-width: min(100%, 36rem); height: auto; }
 SCOPE figcaption { color: var(--muted); font-size: .9rem; }
 SCOPE mrow.wrap { display: flex; flex-wrap: wrap; align-items: center; row-gap: .3em; }
 SCOPE mrow.wrap > mo { padding: 0 .2em; }
+SCOPE mrow.wrap > mo[fence] { padding: 0 .05em; }
 SCOPE mrow.wrap > mrow.cell { padding: 0 .3em; }
 SCOPE mtable.stack, SCOPE mtable.stack > mtr, SCOPE mtable.stack > mtr > mtd { display: block; }
 SCOPE mtable.stack > mtr > mtd, SCOPE mtable.stack > mtr > mtd:first-child { text-align: left; }
