@@ -386,8 +386,8 @@ def test_the_page_ends_with_the_error_before_and_after(capsys) -> None:
     assert main(["explain", "seed", "--format", "md"]) == 0
     md = capsys.readouterr().out
     tail = md[md.index("## After the step") :]
-    shown = float(re.search(r"E' = (-?\d+\.\d+)", tail).group(1))  # type: ignore[union-attr]
-    before = float(re.search(r"\nE = (-?\d+\.\d+)", tail).group(1))  # type: ignore[union-attr]
+    shown = float(re.search(r"\| \$E'\$ \| \$(-?\d+\.\d+)\$", tail).group(1))  # type: ignore[union-attr]
+    before = float(re.search(r"\| \$E\$ \| \$(-?\d+\.\d+)\$", tail).group(1))  # type: ignore[union-attr]
     assert shown == pytest.approx(_seed_after_loss_by_hand(), abs=5e-4)
     assert shown < before
     assert "The step lowered the error" in tail

@@ -1055,23 +1055,20 @@ def _after(b: Builder, after: Trace) -> Section:
         else:
             sec.blocks.append(table)
     before, now = float(b.t.loss), float(after.loss)
-    e_new = Sym("E", prime=True, value=now)
-    sec.blocks.append(Para(("The error before the step and after it (E′):",)))
-    sec.blocks.append(Equation((b.E_name, substitute(b.E, b.fmt))))
-    sec.blocks.append(Equation((e_new, substitute(e_new, b.fmt))))
-    drop = Sym("E", value=before), Sym("E", prime=True, value=now)
+    e_old, e_new = Sym("E", value=before), Sym("E", prime=True, value=now)
     sec.blocks.append(
-        Para((("The step lowered the error:" if now < before else "The error did not fall:"),))
+        Para((("The step lowered the error." if now < before else "The error did not fall."),))
     )
-    sec.blocks.append(
-        Equation(
-            (
-                row(b.E_name, MINUS, Sym("E", prime=True)),
-                substitute(row(drop[0], MINUS, drop[1]), b.fmt),
-                Num(before - now, b.step_fmt(before - now)),
-            )
-        )
-    )
+    rows: list[tuple[str | Node, ...]] = [
+        ("before the step", Sym("E"), substitute(e_old, b.fmt)),
+        ("after the step", Sym("E", prime=True), substitute(e_new, b.fmt)),
+        (
+            "the change",
+            row(Sym("E", prime=True), MINUS, Sym("E")),
+            Num(now - before, b.step_fmt(now - before)),
+        ),
+    ]
+    sec.blocks.append(Table("The error before and after", ("", "", "value"), rows))
     return sec
 
 
