@@ -1059,7 +1059,7 @@ def _after(b: Builder, after: Trace) -> Section:
     sec.blocks.append(
         Para((("The step lowered the error." if now < before else "The error did not fall."),))
     )
-    rows: list[tuple[str | Node, ...]] = [
+    errors: list[tuple[str | Node, ...]] = [
         ("before the step", Sym("E"), substitute(e_old, b.fmt)),
         ("after the step", Sym("E", prime=True), substitute(e_new, b.fmt)),
         (
@@ -1068,7 +1068,7 @@ def _after(b: Builder, after: Trace) -> Section:
             Num(now - before, b.step_fmt(now - before)),
         ),
     ]
-    sec.blocks.append(Table("The error before and after", ("", "", "value"), rows))
+    sec.blocks.append(Table("The error before and after", ("", "", "value"), errors))
     return sec
 
 
