@@ -151,6 +151,8 @@ class Builder:
         self.step_fmt = step_format(digits, trace.round_to, trace.lr)
         #: Fold repeated and matrix-form calculations into <details> (see sections).
         self.fold = True
+        #: The rules whose "why" the page has already shown (once per rule).
+        self.explained: set[str] = set()
         self.max_units = max_units
         self.samples = list(range(min(self.B, max_samples)))
 
