@@ -50,11 +50,13 @@ if TYPE_CHECKING:
 Array = np.ndarray
 
 #: The halves path runs when a batch has at least this many rows ...
-MIN_ROWS = 512
+MIN_ROWS = 1024
 #: ... and this many multiply-adds per step (rows × Σ n_in·n_out), so that each half's
-#: element-wise work is worth a thread hand-off.  Measured on 784-256-128-10 (see
-#: docs/performance.md): slower at batch 128 and 256, faster from 512 on.
-MIN_WORK = 512 * 100_000
+#: element-wise work is worth a thread hand-off.  Measured on 784-256-128-10, 2 cores,
+#: OpenBLAS Haswell kernels (docs/performance.md): 11–41% slower at batch 128–512; at
+#: 1024 from 0.9× to 1.1× of the plain step when the machine is quiet, 1.5–3× as fast
+#: when other processes share the cores.
+MIN_WORK = 1024 * 100_000
 
 
 # -- BLAS threads ------------------------------------------------------------------------------
