@@ -74,8 +74,11 @@ def _run(args: argparse.Namespace) -> int:
     try:
         sock.bind((args.host, args.port))
     except OSError as err:
-        raise GlassnetError("expected an address and port free to bind",
-                            got=f"{args.host}:{args.port}: {err.strerror}", field="--host") from None
+        raise GlassnetError(
+            "expected an address and port free to bind",
+            got=f"{args.host}:{args.port}: {err.strerror}",
+            field="--host",
+        ) from None
     port = sock.getsockname()[1]
     shown = f"[{args.host}]" if ":" in args.host else args.host
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")

@@ -84,9 +84,20 @@ def decode(body: bytes) -> Any:
     except GlassnetError as err:
         raise StudioError(err.expected, got=err.got, field="request", status=413) from None
     try:
-        return json.loads(text)
+        return json.loads(text, parse_int=_int)
+    except StudioError:
+        raise
     except (ValueError, RecursionError) as err:
         raise StudioError("expected a JSON request", got=str(err), status=400) from None
+
+
+def _int(text: str) -> int:
+    """A JSON whole number; more than 18 digits is no count or weight a page needs (and
+    would overflow a float or TOML's 64-bit integers further on)."""
+    if len(text.lstrip("-")) > 18:
+        raise StudioError("expected a whole number of at most 18 digits",
+                          got=f"{len(text)} digits", status=422)
+    return int(text)
 
 
 def _kind(v: Any) -> str:
@@ -397,7 +408,9 @@ def _digits(value: Any) -> int:
     return value
 
 
-def block_key(lhs: Any, n_layers: int, batch: int, jacobian: set[int]) -> tuple[str, tuple[int, ...]] | None:
+def block_key(
+    lhs: Any, n_layers: int, batch: int, jacobian: set[int]
+) -> tuple[str, tuple[int, ...]] | None:
     """The quantity (our name) and index (as ``check --json`` writes it) a derivation's
     left-hand side stands for, read from explain's symbols (the seed's notation, see
     :mod:`glassnet.notation`); None for a line that is not one number of the step."""
@@ -560,7 +573,7 @@ def gradcheck(body: Any) -> dict[str, Any]:
         raise StudioError("expected a step between 0 and 1", got=repr(eps)[:40], field="eps")
     n_layers = len(spec.network.layers)
     where = {}
-    for name, top in (("layer", n_layers), ("i", None), ("j", None)):
+    for name in ("layer", "i", "j"):
         v = body.get(name)
         if isinstance(v, bool) or not isinstance(v, int) or v < (1 if name == "layer" else 0):
             raise StudioError("expected a whole number", got=repr(v)[:40], field=name)
@@ -818,7 +831,7 @@ def export(body: Any) -> dict[str, Any]:
         return {"filename": "network.toml", "text": toml, "mime": "application/toml"}
     if fmt == "py":
         script = (
-            '"""Rebuilds the network of glassnet studio and runs its step (pip install glassnet)."""\n'
+            '"""Rebuilds the network of glassnet studio and runs its step."""\n'
             "import glassnet as gn\n\n"
             f"SPEC = '''\\\n{toml}'''\n\n"
             "spec = gn.parse_spec(SPEC)\n"
