@@ -276,7 +276,7 @@ function renderNet(target, layers, x, opts) {
   // size) with its number as text.  Numbers carry data-q/data-i/data-value.
   opts = opts || {};
   const sizes = [x ? x.length : layers[0].W.length, ...layers.map((l) => l.W[0].length)];
-  const colW = opts.width || 150, rowH = 78, top = 34;
+  const colW = opts.width || 150, rowH = 84, top = 34;
   const width = colW * (sizes.length - 1) + 120, height = top + rowH * Math.max(...sizes) + 10;
   const svg = el("svg", {viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": "the network"});
   const pos = (c, u) => [60 + c * colW, top + rowH * (u + 0.5) + (rowH * (Math.max(...sizes) - sizes[c])) / 2];
@@ -313,6 +313,13 @@ function renderNet(target, layers, x, opts) {
         g.append(cell(`z${c}`, opts.za[c - 1].z[u], -4));
         g.append(cell(`a${c}`, opts.za[c - 1].a[u], 11));
       }
+      if (c > 0 && opts.bias) {
+        const b = opts.bias[c - 1][u];
+        const t = el("text", {x: cx, y: cy + 36, "text-anchor": "middle", class: "num bl ctl-biases",
+          "data-q": `b${c}`, "data-i": String(u), "data-value": String(b), text: "b " + fmt(b)});
+        t.addEventListener("click", select);
+        g.append(t);
+      }
       svg.append(g);
     }
     svg.append(el("text", {x: pos(c, 0)[0], y: 14, "text-anchor": "middle", class: "hdr",
@@ -327,7 +334,10 @@ function renderExplore() {
   renderNet($("#net"), t.layers, one ? t.input[0] : null, {
     za: one ? t.layers.map((l) => ({z: l.z[0], a: l.a[0]})) : null,
     acts: t.layers.map((l) => l.activation),
+    bias: t.layers.map((l) => l.b),
   });
+  $("#net svg").append(el("text", {x: 4, y: $("#net svg").viewBox.baseVal.height - 4, class: "hint",
+    text: one ? "in each unit: z (top), a (bottom); b below; weights on the lines" : "weights on the lines (a batch: see the step below)"}));
   renderStep();
   highlight();
 }
@@ -540,10 +550,11 @@ function drawTrain() {
   const toPx = (v) => ((v - r.grid.min) / (r.grid.max - r.grid.min)) * c.width;
   r.points.forEach(([px, py], k) => {
     ctx.beginPath();
-    ctx.arc(toPx(px), c.height - toPx(py), 3, 0, 2 * Math.PI);
-    ctx.fillStyle = r.labels[k] ? "#1d4ed8" : "#ea580c";
+    ctx.beginPath();
+    ctx.arc(toPx(px), c.height - toPx(py), 3.2, 0, 2 * Math.PI);
+    ctx.fillStyle = r.labels[k] ? "#1e3a8a" : "#9a3412";
     ctx.fill();
-    ctx.strokeStyle = "#fff"; ctx.lineWidth = 1; ctx.stroke();
+    ctx.strokeStyle = "#fff"; ctx.lineWidth = 0.8; ctx.stroke();
   });
   // curves: loss (red, scaled to its first value) and accuracy (blue, 0..1)
   const svg = $("#curves"), h = T.history;
@@ -559,7 +570,8 @@ function drawTrain() {
   }
   // the network with its current weights (width, colour and number)
   const layers = T.spec.layers.map((l) => ({W: l.weights}));
-  renderNet($("#tnet"), layers, null, {width: 100, acts: T.spec.layers.map((l) => l.activation)});
+  renderNet($("#tnet"), layers, null, {width: 170, acts: T.spec.layers.map((l) => l.activation),
+    bias: T.spec.layers.map((l) => l.bias)});
   $("#tnet").querySelectorAll("[data-q]").forEach((e) => { e.dataset.train = e.dataset.q; e.removeAttribute("data-q"); });
   const units = $("#units");
   units.replaceChildren();
@@ -600,6 +612,7 @@ async function openTrainStep() {
 // -- modes, sharing, files --------------------------------------------------------------
 function setMode(mode) {
   S.mode = mode;
+  document.body.dataset.mode = mode;
   for (const b of document.querySelectorAll(".modes button")) b.setAttribute("aria-pressed", String(b.dataset.mode === mode));
   for (const m of ["explore", "practice", "train"]) $("#" + m).hidden = m !== mode;
   if (mode === "practice" && S.trace) { renderSheet(); mark(); }
