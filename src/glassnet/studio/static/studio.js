@@ -357,7 +357,10 @@ async function select(ev) {
     const head = el("h3", {text: `${label(q)}${i ? "[" + i + "]" : ""} = ${node.dataset.value}`});
     const body = el("div", {class: "deriv"});
     body.innerHTML = r.html;  // explain's MathML, made by the server from the trace
-    detail.replaceChildren(head, body);
+    const close = el("button", {type: "button", class: "close", text: "✕", "aria-label": "close the derivation",
+      onclick: () => detail.classList.remove("open")});
+    detail.replaceChildren(close, head, body);
+    detail.classList.add("open");
     if (kind === "W" || kind === "dW") {
       const [a, b] = i.split(",").map(Number);
       const out = el("p", {class: "fd"});
