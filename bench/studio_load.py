@@ -4,7 +4,7 @@ Two measurements, for the seed (3-3-3-3) and for a 4-16-16-3 network:
 
 1. API: ``--clients`` concurrent clients (threads, one HTTP connection each) each send
    ``--edits`` edits — a ``POST /api/step`` with one weight changed — to one local
-   server (uvicorn, one process); every answer must be 200.  Latency = request sent ->
+   server (``glassnet studio --no-browser``, its own process); every answer must be 200.  Latency = request sent ->
    whole JSON answer received.
 2. Page (needs playwright and chromium): one browser page, ``--page-edits`` edits typed
    into a weight box; latency = the edit (Enter) -> the next animation frame after every
@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import socket
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from typing import Any
@@ -29,20 +32,18 @@ from typing import Any
 import numpy as np
 
 
-def serve() -> tuple[str, Any, threading.Thread]:
-    import uvicorn
-
-    from glassnet.studio.app import create_app
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(), log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not srv.started:
-        time.sleep(0.05)
-    return f"http://127.0.0.1:{port}", srv, thread
+def serve() -> tuple[str, subprocess.Popen[str]]:
+    """``glassnet studio --no-browser`` in its own process (as a person runs it)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "glassnet", "studio", "seed", "--no-browser"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    url = line.split()[2].rstrip("/")
+    return url, proc
 
 
 def wide_spec() -> dict:
@@ -147,7 +148,7 @@ def main() -> None:
     parser.add_argument("--page-edits", type=int, default=100)
     parser.add_argument("--quiet-page", action="store_true", help="measure the page alone")
     args = parser.parse_args()
-    base, srv, thread = serve()
+    base, proc = serve()
     try:
         for name, spec in (("seed 3-3-3-3", seed_spec()), ("4-16-16-3", wide_spec())):
             t0 = time.perf_counter()
@@ -176,8 +177,8 @@ def main() -> None:
                     f"median of all {statistics.median(pms):.1f} ms"
                 )
     finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 if __name__ == "__main__":

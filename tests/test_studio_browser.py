@@ -43,6 +43,7 @@ def server() -> Iterator[str]:
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as `glassnet studio` does
     port = sock.getsockname()[1]
     config = uvicorn.Config(create_app(), log_level="warning", lifespan="off")
     srv = uvicorn.Server(config)

@@ -338,13 +338,20 @@ function drawnShape() {
 }
 function updateInPlace() {
   const t = S.trace;
+  const values = new Map();  // each quantity looked up once
   const at = (v, i) => (i === "" ? v : i.split(",").reduce((a, k) => a[+k], v));
   for (const e of document.querySelectorAll("#explore [data-q]:not(input)")) {
-    const v = at(traceValue(e.dataset.q), e.dataset.i);
+    const q = e.dataset.q;
+    if (!values.has(q)) values.set(q, traceValue(q));
+    const v = at(values.get(q), e.dataset.i);
+    const value = String(v);
+    if (e.dataset.value === value) continue;  // untouched by this edit
+    e.dataset.value = value;
     const text = e.classList.contains("bl") ? "b " + fmt(v) : fmt(v);
-    e.dataset.value = String(v);
-    if (e.textContent !== text) e.textContent = text;
-    if (e.tagName === "BUTTON") e.setAttribute("aria-label", `${label(e.dataset.q)}${e.dataset.i ? "[" + e.dataset.i + "]" : ""} = ${text}`);
+    if (e.textContent !== text) {
+      e.textContent = text;
+      if (e.tagName === "BUTTON") e.setAttribute("aria-label", `${label(q)}${e.dataset.i ? "[" + e.dataset.i + "]" : ""} = ${text}`);
+    }
   }
   const maxW = Math.max(1e-9, ...t.layers.flatMap((l) => l.W.flat().map(Math.abs)));
   for (const line of document.querySelectorAll("#net line[data-w]")) {
