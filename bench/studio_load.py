@@ -4,8 +4,8 @@ Two measurements, for the seed (3-3-3-3) and for a 4-16-16-3 network:
 
 1. API: ``--clients`` concurrent clients (threads, one HTTP connection each) each send
    ``--edits`` edits — a ``POST /api/step`` with one weight changed — to one local
-   server (``glassnet studio --no-browser``, its own process); every answer must be 200.  Latency = request sent ->
-   whole JSON answer received.
+   server (``glassnet studio --no-browser``, its own process); every answer must be 200.
+   Latency = request sent -> whole JSON answer received.
 2. Page (needs playwright and chromium): one browser page, ``--page-edits`` edits typed
    into a weight box; latency = the edit (Enter) -> the next animation frame after every
    number on the page was redrawn from the answer, timed by the page itself
@@ -21,13 +21,11 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
-from typing import Any
 
 import numpy as np
 
