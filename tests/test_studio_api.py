@@ -522,3 +522,25 @@ def test_get_on_api_and_unknown_paths_are_4xx(client: TestClient) -> None:
     assert client.get("/api/step").status_code == 405
     assert client.get("/etc/passwd").status_code == 404
     assert client.get("/api/example/../../etc/passwd").status_code == 404
+
+
+def test_command_opens_exercise_worksheet_and_model(tmp_path: Path) -> None:
+    """``glassnet studio`` starts from an exercise (Practice), a spec or a model file."""
+    import glassnet as gn
+    from glassnet.commands.studio import initial_state
+
+    assert main(["exercise", "-o", str(tmp_path / "ex"), "--seed", "3"]) == 0
+    blank = initial_state(str(tmp_path / "ex" / "worksheet.toml"))
+    spec = initial_state(str(tmp_path / "ex" / "exercise.toml"))
+    assert blank["mode"] == "practice" and spec["mode"] == "explore"
+    assert blank["spec"]["layers"] == spec["spec"]["layers"]
+    net = gn.mlp([2, 3, 2], seed=5)
+    net.save(tmp_path / "m.npz")
+    opened = initial_state(str(tmp_path / "m.npz"))["spec"]
+    for layer, got in zip(net.layers, opened["layers"], strict=True):
+        assert np.array_equal(np.asarray(got["weights"], dtype=layer.W.dtype), layer.W)
+    assert initial_state("seed")["spec"] == client_example()
+
+
+def client_example() -> dict:
+    return TestClient(create_app(), base_url=LOCAL).get("/api/example/seed").json()["spec"]

@@ -20,7 +20,8 @@ def register(sub: Any) -> None:
         "small network can be trained.  SPEC: a spec or worksheet file (TOML) or 'seed'.",
     )
     p.add_argument("spec", metavar="SPEC", nargs="?", default="seed",
-                   help="spec or worksheet file (TOML), or 'seed' (default)")
+                   help="spec, worksheet or exercise file (TOML), model file (.npz, "
+                   ".safetensors), or 'seed' (default)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1; any other needs the printed token)")
     p.add_argument("--port", type=int, default=0, help="port (default: a free one)")
@@ -38,7 +39,8 @@ def _loopback(host: str) -> bool:
 
 
 def initial_state(source: str) -> dict[str, Any]:
-    """What the page opens with: the spec (Explore) or the worksheet (Practice)."""
+    """What the page opens with: a spec or model (Explore), a worksheet or an exercise's
+    blank worksheet (Practice)."""
     from pathlib import Path
 
     from glassnet.spec import EXAMPLES, read_text
@@ -46,6 +48,8 @@ def initial_state(source: str) -> dict[str, Any]:
 
     if source in EXAMPLES:
         return {"spec": api.example(source), "mode": "explore"}
+    if Path(source).suffix in (".npz", ".safetensors"):
+        return {"spec": api.from_model(source), "mode": "explore"}
     text = read_text(Path(source), source, "a spec or worksheet file (TOML) or 'seed'")
     return api.load({"name": source, "text": text})
 

@@ -766,6 +766,30 @@ def example(name: str) -> dict[str, Any]:
     return spec_dict(parse(data), data)
 
 
+def from_model(path: str) -> dict[str, Any]:
+    """A model file (glassnet ``.npz`` or PyTorch ``.safetensors``, read by interop's safe
+    readers) as a spec the page can open: its weights, an input of zeros, the first class
+    as the target, the loss its output layer usually goes with, lr 0.1."""
+    from pathlib import Path
+
+    from glassnet.check.exercise import default_loss
+    from glassnet.interop import load_any_model
+
+    network, _ = load_any_model(Path(path))
+    n_in, n_out = network.layers[0].n_in, network.layers[-1].n_out
+    out = network.layers[-1].activation.name
+    target = [1.0 if k == 0 else 0.0 for k in range(n_out)]
+    data = {
+        "name": Path(path).stem,
+        "loss": default_loss(out) if out in ("softmax", "sigmoid") else "mse",
+        "lr": 0.1,
+        "input": [0.0] * n_in,
+        "target": target,
+        "layers": [_layer_dict(layer) for layer in network.layers],
+    }
+    return spec_dict(parse(data, label=path), data)
+
+
 def _typed(v: Any) -> Any:
     """Numbers of an uploaded worksheet as the text they were written as."""
     if isinstance(v, list):
@@ -804,6 +828,13 @@ def load(body: Any) -> dict[str, Any]:
     if "spec" in data and data["spec"] != "seed":
         raise StudioError('expected spec = "seed" (the page reads no other file)',
                           got=repr(data["spec"])[:40], file=label, field="spec")
+    if data.get("values") == {}:  # a blank sheet (glassnet exercise's worksheet.toml)
+        data.pop("values")
+        spec_data = tomllib.loads(text)
+        spec_data.pop("values", None)
+        if "spec" in spec_data:
+            return {"spec": example("seed"), "mode": "practice"}
+        return {"spec": spec_dict(parse(spec_data, label=label), spec_data), "mode": "practice"}
     if "values" in data:
         sheet = parse_worksheet(text, label)  # every check of glassnet check
         _check_size(sheet.spec)
