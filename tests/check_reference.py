@@ -27,6 +27,7 @@ FORWARD = {
     "tanh": np.tanh,
     "identity": lambda z: z.copy(),
     "softmax": softmax,
+    "leaky_relu": lambda z: np.where(z > 0, z, 0.01 * z),
 }
 
 
@@ -40,6 +41,8 @@ def local_derivative(act, z, a):
         return 1 - a**2
     if act == "identity":
         return np.ones_like(z)
+    if act == "leaky_relu":
+        return np.where(z > 0, 1.0, 0.01)
     return np.stack([np.diag(r) - np.outer(r, r) for r in a])
 
 
@@ -50,6 +53,8 @@ def loss_terms(loss, p, y):
         return -y * np.log(p)
     if loss == "half_sse":
         return 0.5 * (y - p) ** 2
+    if loss == "mse":
+        return (p - y) ** 2 / p.shape[1]
     raise ValueError(loss)
 
 
@@ -59,6 +64,8 @@ def loss_grad(loss, p, y):
         return (-y / p + (1 - y) / (1 - p)) / n
     if loss == "cross_entropy":
         return -y / p / n
+    if loss == "mse":
+        return 2 * (p - y) / (p.shape[1] * n)
     return (p - y) / n
 
 
@@ -133,3 +140,96 @@ def random_network(seed: int, sizes=(3, 3, 3), batch: int = 1, positive_last: bo
     y = np.zeros((batch, sizes[-1]))
     y[np.arange(batch), rng.integers(sizes[-1], size=batch)] = 1.0
     return Ws, bs, x, y
+
+
+# -- a student working by hand --------------------------------------------------------------
+def activation_derivative(act, z, a):
+    """The textbook formula of each activation's derivative, in terms of z or of a."""
+    return local_derivative(act, z, a)
+
+
+def round_half_up(v, digits: int):
+    """Round as a person does (a tie goes away from zero), on the decimal digits of the
+    float's shortest repr (so 0.135 -> 0.14 at 2 decimals)."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    v = np.asarray(v, dtype=float)
+    q = Decimal(1).scaleb(-digits)
+    flat = [float(Decimal(repr(float(e))).quantize(q, rounding=ROUND_HALF_UP)) for e in v.flat]
+    return np.array(flat).reshape(v.shape)
+
+
+def student_step(Ws, bs, acts, x, y, loss, lr, digits: int = 4, slips=None):
+    """Every quantity of one step as a student computes it by hand: each from their own
+    earlier *rounded* numbers, written to ``digits`` decimals.  ``slips`` maps a name to
+    ``f(values) -> array``: the student's wrong rule for that quantity (``values`` holds
+    what they wrote so far; W_new of a layer is written right after its dW and db)."""
+    slips = slips or {}
+    v: dict = {}
+
+    def put(name, compute):
+        v[name] = round_half_up(slips[name](v) if name in slips else compute(), digits)
+
+    L = len(Ws)
+    prev = x
+    for i in range(1, L + 1):
+        p = prev
+        put(f"z{i}", lambda p=p, i=i: p @ Ws[i - 1] + bs[i - 1])
+        put(f"a{i}", lambda i=i: FORWARD[acts[i - 1]](v[f"z{i}"]))
+        prev = v[f"a{i}"]
+    n = x.shape[0]
+    put("loss_terms", lambda: loss_terms(loss, v[f"a{L}"], y))
+    put("loss", lambda: v["loss_terms"].sum() / n)
+    for i in range(L, 0, -1):
+        if i == L:
+            put(f"dL_da{i}", lambda: loss_grad(loss, v[f"a{L}"], y))
+        else:
+            put(f"dL_da{i}", lambda i=i: v[f"delta{i + 1}"] @ Ws[i].T)
+        put(f"da{i}_dz{i}", lambda i=i: local_derivative(acts[i - 1], v[f"z{i}"], v[f"a{i}"]))
+
+        def delta(i=i):
+            d = v[f"da{i}_dz{i}"]
+            g = v[f"dL_da{i}"]
+            return np.einsum("si,sij->sj", g, d) if d.ndim == 3 else g * d
+
+        put(f"delta{i}", delta)
+        inp = x if i == 1 else v[f"a{i - 1}"]
+        put(f"dW{i}", lambda inp=inp, i=i: inp.T @ v[f"delta{i}"])
+        put(f"db{i}", lambda i=i: v[f"delta{i}"].sum(axis=0))
+        put(f"W{i}_new", lambda i=i: Ws[i - 1] - lr * v[f"dW{i}"])
+        put(f"b{i}_new", lambda i=i: bs[i - 1] - lr * v[f"db{i}"])
+    return v
+
+
+#: The learning rate of the student sheets.
+LR = 0.1
+
+
+def sheet_text(Ws, bs, acts, x, y, loss, values: dict, digits: int, ints: bool = False) -> str:
+    """A worksheet (batch axis dropped for one sample), numbers with ``digits`` decimals;
+    with ``ints``, a whole number is written as an integer (``0``, ``1``)."""
+
+    def num(e: float) -> str:
+        if ints and float(e) == round(float(e)):
+            return str(round(float(e)))
+        return f"{float(e):.{digits}f}"
+
+    def arr(v) -> str:
+        v = np.asarray(v)
+        if v.ndim == 0:
+            return num(float(v))
+        return "[" + ", ".join(arr(e) for e in v) + "]"
+
+    lines = [f'loss = "{loss}"', f"lr = {LR}", f"input = {toml_array(x, 2)}"]
+    lines.append(f"target = {toml_array(y, 1)}")
+    for W, b, act in zip(Ws, bs, acts, strict=True):
+        lines += ["[[layers]]", f"weights = {toml_array(W, 2)}", f"bias = {toml_array(b, 2)}"]
+        lines.append(f'activation = "{act}"')
+    lines.append("[values]")
+    for name, v in values.items():
+        v = np.asarray(v)
+        batched = name not in ("loss",) and not name.startswith(("dW", "db", "W", "b"))
+        if batched and x.shape[0] == 1 and v.ndim >= 2:
+            v = v[0]
+        lines.append(f"{name} = {arr(v)}")
+    return "\n".join(lines) + "\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-HIDDEN = ("identity", "relu", "leaky_relu", "sigmoid", "tanh", "softmax")
+HIDDEN = ("identity", "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "elu", "gelu")
 #: Every loss with the output activations it applies to.
 LOSS_OUTPUTS = {
     "cross_entropy": ("softmax",),

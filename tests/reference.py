@@ -7,6 +7,8 @@ against maths, not against itself.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -24,6 +26,11 @@ def activation(name: str, z: np.ndarray, slope: float = 0.01) -> np.ndarray:
     if name == "softmax":
         e = np.exp(z)
         return e / e.sum(axis=1, keepdims=True)
+    if name == "elu":  # Clevert et al. (2016), alpha = 1
+        return np.where(z > 0, z, np.exp(z) - 1.0)
+    if name == "gelu":  # Hendrycks & Gimpel (2016): z times the normal CDF
+        cdf = np.array([0.5 * (1.0 + math.erf(v / math.sqrt(2.0))) for v in z.ravel()])
+        return z * cdf.reshape(z.shape)
     raise ValueError(name)
 
 

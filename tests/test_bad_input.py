@@ -377,8 +377,10 @@ def test_a_batch_with_bad_files_lists_each_on_one_line(tmp_path, capsys, monkeyp
     assert len(lines) == 3 and all(line.startswith("glassnet: error: ") for line in lines)
     for name, line in zip("bdf", lines, strict=True):
         assert str(sheets / f"{name}.toml") in line
-    assert out.count("== ") == 3  # a, c, e marked
-    assert out.rstrip().splitlines()[-1].startswith("marked 3 of 6 worksheets; 3 could not")
+    # a, c, e marked: one line per student (issue 12: the class view)
+    marked = [ln for ln in out.splitlines() if ln.startswith(str(sheets)) and "numbers:" in ln]
+    assert [ln.split(":")[0] for ln in marked] == [str(sheets / f"{n}.toml") for n in "ace"]
+    assert "\nmarked 3 of 6 worksheets; 3 could not" in out
 
     import json
 

@@ -1,4 +1,4 @@
-"""The training loop's buffer path (``buffers=``, ``forward_into``/``backward_into``)
+"""The training loop's buffer path (``buffers=``, activations' ``out=``)
 gives exactly the numbers of the plain fast path and of the traced step; fit uses it."""
 
 from __future__ import annotations
@@ -43,20 +43,20 @@ def test_buffers_give_the_same_numbers_as_no_buffers(hidden, output, loss, fused
 
 
 @pytest.mark.parametrize("name", ACTIVATIONS)
-def test_forward_into_and_backward_into_equal_forward_and_backward(name):
+def test_forward_and_backward_into_out_equal_forward_and_backward(name):
     rng = np.random.default_rng(1)
     act = get_activation(name)
     z = rng.normal(scale=3.0, size=(6, 5))
     z[0, 0] = 0.0  # ReLU's kink
     g = rng.normal(size=(6, 5))
     a = act.forward(z)
-    np.testing.assert_array_equal(act.forward_into(z, np.empty_like(z)), a)
+    np.testing.assert_array_equal(act.forward(z, out=np.empty_like(z)), a)
     np.testing.assert_array_equal(
-        act.backward_into(z, a, g, np.empty_like(z)), act.backward(z, a, g)
+        act.backward(z, a, g, out=np.empty_like(z)), act.backward(z, a, g)
     )
-    # backward_into may overwrite dL/da itself (the loop reuses that buffer)
+    # backward may write over dL/da itself (the loop reuses that buffer)
     g2 = g.copy()
-    np.testing.assert_array_equal(act.backward_into(z, a, g2, g2), act.backward(z, a, g))
+    np.testing.assert_array_equal(act.backward(z, a, g2, out=g2), act.backward(z, a, g))
 
 
 def test_relu_backward_is_the_product_with_the_recorded_derivative():
@@ -145,7 +145,7 @@ def test_scratch_grads_give_the_same_update(make):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_relu_into_matches_bit_for_bit_at_special_values(dtype):
-    # forward_into/backward_into use other NumPy loops than forward/backward; the bits
+    # With out=, forward/backward use other NumPy loops than without; the bits
     # (signed zeros, NaN, inf) must be the same.
     special = [np.nan, np.inf, -np.inf, -0.0, 0.0, 1.5, -2.5, 1e-40]
     z = np.array([[s for s in special for _ in special]], dtype)
@@ -153,8 +153,8 @@ def test_relu_into_matches_bit_for_bit_at_special_values(dtype):
     act = get_activation("relu")
     with np.errstate(invalid="ignore"):
         a = act.forward(z)
-        assert act.forward_into(z, np.empty_like(z)).tobytes() == a.tobytes()
+        assert act.forward(z, out=np.empty_like(z)).tobytes() == a.tobytes()
         want = act.backward(z, a, g).tobytes()
-        assert act.backward_into(z, a, g, np.empty_like(z)).tobytes() == want
+        assert act.backward(z, a, g, out=np.empty_like(z)).tobytes() == want
         g2 = g.copy()  # out may be dL/da itself
-        assert act.backward_into(z, a, g2, g2).tobytes() == want
+        assert act.backward(z, a, g2, out=g2).tobytes() == want

@@ -185,6 +185,17 @@ def _sheet(values: str) -> str:
     ],
 )
 def test_malformed_worksheet_is_a_clear_error(values, field, words):
+    """A bad value is listed (file, field, what was expected and what came) and the rest
+    of the sheet is still marked; a sheet with nothing markable is one clear error."""
+    sheet = parse_worksheet(_sheet(values + "loss_terms = [0.5, 0.5, 0.5]\n"), "bad.toml")
+    notes = [n for n in sheet.notes if n.field == field]
+    assert len(notes) == 1 and words in notes[0].message, sheet.notes
+    report = check(sheet)
+    assert len(report.by_name("loss_terms")) == 3
+    if "shape" in words:  # a wrong shape is marked wrong, not refused
+        assert report.by_name(field.split(".")[1])
+        assert all(e.verdict == "wrong" for e in report.by_name(field.split(".")[1]))
+        return
     with pytest.raises(GlassnetError) as info:
         parse_worksheet(_sheet(values), "bad.toml")
     msg = str(info.value)
@@ -198,7 +209,7 @@ def test_empty_values_is_an_error():
 
 def test_cli_bad_worksheet_exits_2_one_line(tmp_path, capsys):
     path = tmp_path / "bad.toml"
-    path.write_text(_sheet("z1 = [1.0, 2.0]\n"))
+    path.write_text(_sheet('z1 = "one"\n'))
     assert main(["check", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "bad.toml" in err and "values.z1" in err

@@ -92,7 +92,15 @@ def _scenario(mistake: str, seed: int):
     return (Ws, bs, x, y), acts, loss, right, planted, target, changed
 
 
-CASES = list(all_ids())
+#: The ids planted here; the newer ones are planted by tests/test_check_catalogue.py.
+OWN_CASES = {
+    "log10", "normalize_not_softmax", "softmax_diagonal_jacobian", "bce_derivative_sign",
+    "diagonal_weight_backprop", "missing_activation_derivative",
+    "relu_derivative_from_output_or_wrong_side", "transposed_weights", "update_sign",
+    "lr_slip", "missing_batch_mean", "bias_grad_not_summed", "double_softmax",
+    "wrong_source_value", "rounding", "truncation", "activation_derivative_twice",
+}  # fmt: skip
+CASES = [i for i in all_ids() if i in OWN_CASES]
 
 
 def _marked(net, acts, loss, values, digits_for: dict[str, int] | None = None):
@@ -107,7 +115,9 @@ def _marked(net, acts, loss, values, digits_for: dict[str, int] | None = None):
 
 
 def test_every_catalogue_id_has_a_case():
-    assert set(CASES) == set(all_ids())
+    from test_check_catalogue import IDS
+
+    assert set(CASES) | IDS == set(all_ids())
     assert len(CASES) >= 16
 
 

@@ -13,6 +13,7 @@ from glassnet.activations import get_activation
 from glassnet.layers import Dense
 from glassnet.losses import get_loss
 from glassnet.network import Network
+from glassnet.trace import apply_step, trace_step
 
 from helpers import COMBOS, HIDDEN, random_targets
 
@@ -54,7 +55,7 @@ def test_extreme_logits_give_finite_trace():
     for loss in ("cross_entropy", "binary_cross_entropy", "mse", "half_sse"):
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            tr = net.trace(np.array([[1.0]]), np.array([[0.0, 1.0, 0.0]]), loss=loss, lr=0.1)
+            tr = trace_step(net, np.array([[1.0]]), np.array([[0.0, 1.0, 0.0]]), loss=loss, lr=0.1)
         for lt in tr.layers:
             for name in ("z", "a", "da_dz", "dL_da", "delta", "dW", "db", "W_new"):
                 assert np.isfinite(getattr(lt, name)).all(), (loss, name)
@@ -79,7 +80,7 @@ def test_fast_path_equals_traced_path(loss, output, rng):
     net = gn.mlp([4, 5, 3], hidden="tanh", output=output, init="xavier", seed=3, dtype="float64")
     x = rng.normal(size=(6, 4))
     y = random_targets(rng, loss, 6, 3)
-    trace = net.trace(x, y, loss=loss, lr=0.1)
+    trace = trace_step(net, x, y, loss=loss, lr=0.1)
     value, grads = net.loss_and_grads(x, y, loss)
     assert value == pytest.approx(trace.loss, rel=1e-12)
     for g, lt in zip(grads, trace.layers, strict=True):
@@ -101,7 +102,7 @@ def test_fused_softmax_cross_entropy_equals_general_path(rng):
             np.testing.assert_allclose(f.delta, g.delta, rtol=0, atol=1e-12)
             np.testing.assert_allclose(f.dW, g.dW, rtol=0, atol=1e-12)
             np.testing.assert_allclose(f.db, g.db, rtol=0, atol=1e-12)
-        tr = net.trace(x, y, loss="cross_entropy", lr=0.1)
+        tr = trace_step(net, x, y, loss="cross_entropy", lr=0.1)
         np.testing.assert_allclose(tr.output_delta_shortcut, tr.layers[-1].delta, atol=1e-12)
 
 
@@ -109,7 +110,7 @@ def test_step_applies_the_update():
     spec = gn.load_spec("seed")
     net = spec.network
     W3 = net.layers[2].W.copy()
-    tr = net.step(spec.x, spec.y, loss=spec.loss, lr=spec.lr, update_bias=False)
+    tr = apply_step(net, spec.x, spec.y, loss=spec.loss, lr=spec.lr, update_bias=False)
     np.testing.assert_array_equal(net.layers[2].W, tr.layer(3).W_new)
     np.testing.assert_array_equal(tr.layer(3).W, W3)  # the trace keeps the old weights
 
@@ -118,8 +119,8 @@ def test_batch_gradients_are_the_mean_of_single_sample_gradients(rng):
     net = gn.mlp([3, 4, 2], hidden="sigmoid", output="sigmoid", seed=1, dtype="float64")
     x = rng.normal(size=(5, 3))
     y = rng.random((5, 2))
-    batch = net.trace(x, y, loss="binary_cross_entropy", lr=0.1)
-    singles = [net.trace(x[s], y[s], loss="binary_cross_entropy", lr=0.1) for s in range(5)]
+    batch = trace_step(net, x, y, loss="binary_cross_entropy", lr=0.1)
+    singles = [trace_step(net, x[s], y[s], loss="binary_cross_entropy", lr=0.1) for s in range(5)]
     for index in range(2):
         mean_dW = np.mean([t.layers[index].dW for t in singles], axis=0)
         np.testing.assert_allclose(batch.layers[index].dW, mean_dW, rtol=1e-12)
@@ -142,16 +143,16 @@ def test_bad_values_are_refused():
     net = gn.mlp([2, 2], output="softmax", seed=0, dtype="float64")
     x = np.array([[0.1, 0.2]])
     with pytest.raises(gn.GlassnetError, match="lr"):
-        net.trace(x, [[1.0, 0.0]], loss="cross_entropy", lr=-1)
+        trace_step(net, x, [[1.0, 0.0]], loss="cross_entropy", lr=-1)
     with pytest.raises(gn.GlassnetError, match=r"target.*\[0, 1\]"):
-        net.trace(x, [[2.0, 0.0]], loss="cross_entropy", lr=0.1)
+        trace_step(net, x, [[2.0, 0.0]], loss="cross_entropy", lr=0.1)
     with pytest.raises(gn.GlassnetError, match="input"):
-        net.trace([[0.1, 0.2, 0.3]], [[1.0, 0.0]], loss="cross_entropy", lr=0.1)
+        trace_step(net, [[0.1, 0.2, 0.3]], [[1.0, 0.0]], loss="cross_entropy", lr=0.1)
     with pytest.raises(gn.GlassnetError, match="finite"):
-        net.trace([[np.nan, 0.2]], [[1.0, 0.0]], loss="cross_entropy", lr=0.1)
+        trace_step(net, [[np.nan, 0.2]], [[1.0, 0.0]], loss="cross_entropy", lr=0.1)
     sig = gn.mlp([2, 2], output="sigmoid", seed=0, dtype="float64")
     with pytest.raises(gn.GlassnetError, match="softmax output"):
-        sig.trace(x, [[1.0, 0.0]], loss="cross_entropy", lr=0.1)
+        trace_step(sig, x, [[1.0, 0.0]], loss="cross_entropy", lr=0.1)
     with pytest.raises(gn.GlassnetError, match="activation"):
         gn.get_activation("swish")
     with pytest.raises(gn.GlassnetError, match="layer 2"):

@@ -58,7 +58,7 @@ def test_other_networks_html_numbers_are_the_trace(acts, loss, batch) -> None:
         Dense(rng.normal(size=(3, 2)), rng.normal(size=2), acts[1]),
     ]
     y = np.eye(2)[:batch] if loss == "cross_entropy" else rng.normal(size=(batch, 2))
-    trace = gn.Network(layers).trace(rng.normal(size=(batch, 2)), y, loss=loss, lr=0.3)
+    trace = gn.trace_step(gn.Network(layers), rng.normal(size=(batch, 2)), y, loss=loss, lr=0.3)
     _check_html(trace, digits=5)
 
 

@@ -103,7 +103,7 @@ def test_every_loss_and_activation(acts: list[str], loss: str, batch: int) -> No
         y = np.eye(3)[rng.integers(0, 3, size=batch)]
     else:
         y = rng.normal(size=(batch, 3))
-    trace = net.trace(x, y, loss=loss, lr=0.1)
+    trace = gn.trace_step(net, x, y, loss=loss, lr=0.1)
     md, symbols = _check_markdown(trace, digits=5)
     if loss == "cross_entropy":
         assert "the short way" in md  # the p − y consequence, shown and checked
@@ -114,7 +114,7 @@ def test_every_loss_and_activation(acts: list[str], loss: str, batch: int) -> No
 def test_wide_layers_are_elided_with_a_marker() -> None:
     net = _net(["relu", "softmax"], [12, 9, 5])
     x = np.linspace(-1, 1, 12)
-    trace = net.trace(x, np.eye(5)[1], loss="cross_entropy", lr=0.1)
+    trace = gn.trace_step(net, x, np.eye(5)[1], loss="cross_entropy", lr=0.1)
     md, _ = _check_markdown(trace, max_units=4)
     assert r"\cdots" in md and "follow the same rule" in md
     assert md.count("&= ") < 400  # not one line per weight
@@ -129,7 +129,7 @@ def test_hand_mode_shows_the_rounded_values() -> None:
 
 def test_absurd_sizes_are_refused() -> None:
     net = gn.mlp([300, 300, 2], seed=0, dtype="float64")
-    trace = net.trace(np.zeros(300), [1.0, 0.0], loss="cross_entropy", lr=0.1)
+    trace = gn.trace_step(net, np.zeros(300), [1.0, 0.0], loss="cross_entropy", lr=0.1)
     with pytest.raises(gn.GlassnetError, match="parameters"):
         explain(trace)
 

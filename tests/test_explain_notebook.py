@@ -84,8 +84,8 @@ def test_hand_mode_batch_notebook_runs(kernel: str, tmp_path: Path) -> None:
             Dense(rng.normal(size=(3, 2)), rng.normal(size=2), "softmax"),
         ]
     )
-    trace = net.trace(
-        rng.normal(size=(3, 2)), np.eye(2)[[0, 1, 1]], loss="cross_entropy", lr=0.5, round_to=4
+    trace = gn.trace_step(
+        net, rng.normal(size=(3, 2)), np.eye(2)[[0, 1, 1]], loss="cross_entropy", lr=0.5, round_to=4
     )
     nb = _run(explain(trace, format="ipynb"), kernel, tmp_path)
     check_blocks(

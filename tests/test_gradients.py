@@ -10,6 +10,7 @@ import pytest
 import glassnet as gn
 from glassnet.layers import Dense
 from glassnet.network import Network
+from glassnet.trace import trace_step
 
 import reference
 from helpers import COMBOS, HIDDEN, random_targets
@@ -43,7 +44,7 @@ def test_gradients_match_finite_differences(loss, output, hidden):
         if loss.endswith("cross_entropy") and not (1e-6 < p.min() and p.max() < 1 - 1e-6):
             continue  # saturated: the loss clips p there (tested in test_extremes.py)
         done += 1
-        trace = net.trace(x, y, loss=loss, lr=0.1)
+        trace = trace_step(net, x, y, loss=loss, lr=0.1)
 
         Ws = [layer.W.copy() for layer in net.layers]
         bs = [layer.b.copy() for layer in net.layers]
@@ -71,7 +72,7 @@ def test_leaky_relu_custom_slope_matches_finite_differences(rng):
     )
     x = rng.normal(size=(5, 3))
     y = rng.normal(size=(5, 2))
-    trace = net.trace(x, y, loss="mse", lr=0.1)
+    trace = trace_step(net, x, y, loss="mse", lr=0.1)
     eps = 1e-6
     W = net.layers[0].W
     for pos in np.ndindex(W.shape):

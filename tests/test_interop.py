@@ -12,6 +12,7 @@ from glassnet.activations import get_activation
 from glassnet.interop import from_torch, load_torch_model, save_torch_model, to_torch
 from glassnet.layers import Dense
 from glassnet.network import Network
+from glassnet.trace import trace_step
 
 from helpers import HIDDEN, random_targets
 
@@ -60,7 +61,7 @@ def test_step_agrees_with_torch_autograd(hidden, loss):
     net = gn.mlp([4, 6, 5, 3], hidden=hidden, output=output, init="xavier", seed=2, dtype="float64")
     x = rng.normal(size=(5, 4))
     y = random_targets(rng, loss, 5, 3)
-    trace = net.trace(x, y, loss=loss, lr=0.1)
+    trace = trace_step(net, x, y, loss=loss, lr=0.1)
 
     model = to_torch(net)
     p = model(torch.from_numpy(x))

@@ -21,6 +21,7 @@ import glassnet as gn
 from glassnet.activations import ACTIVATIONS, get_activation
 from glassnet.losses import LOSSES, get_loss
 from glassnet.spec import example_path
+from glassnet.trace import trace_step
 
 import reference
 
@@ -97,7 +98,7 @@ def test_smooth_networks_match_finite_differences(seed, hidden, loss_output, bat
     p = net.forward(x)
     if loss.endswith("cross_entropy") and not (1e-6 < p.min() and p.max() < 1 - 1e-6):
         return  # saturated outputs: the loss clips p there, so it is not smooth
-    trace = net.trace(x, y, loss=loss, lr=0.1)
+    trace = trace_step(net, x, y, loss=loss, lr=0.1)
     Ws = [layer.W.copy() for layer in net.layers]
     bs = [layer.b.copy() for layer in net.layers]
     acts = [layer.activation.name for layer in net.layers]

@@ -12,6 +12,7 @@ import pytest
 
 from glassnet.layers import Dense
 from glassnet.network import Network
+from glassnet.trace import trace_step
 
 from helpers import COMBOS, HIDDEN, random_targets
 
@@ -28,6 +29,8 @@ def torch_act(name: str, z):
         "sigmoid": torch.sigmoid,
         "tanh": torch.tanh,
         "softmax": lambda t: torch.softmax(t, dim=1),
+        "elu": torch.nn.functional.elu,
+        "gelu": torch.nn.functional.gelu,
     }[name](z)
 
 
@@ -61,7 +64,7 @@ def run_case(rng, hidden, output, loss, update_bias=True):
     lr = float(rng.uniform(0.01, 1.0))
 
     net = Network([Dense(W.copy(), b.copy(), a) for W, b, a in zip(Ws, bs, acts, strict=True)])
-    trace = net.trace(x, y, loss=loss, lr=lr, update_bias=update_bias)
+    trace = trace_step(net, x, y, loss=loss, lr=lr, update_bias=update_bias)
 
     tW = [torch.tensor(W, requires_grad=True) for W in Ws]
     tb = [torch.tensor(b, requires_grad=True) for b in bs]

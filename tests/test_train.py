@@ -46,7 +46,7 @@ def test_fit_steps_equal_traced_steps_float64(hidden, output, loss):
     # Three batches of 4 rows, in order; SGD without momentum is exactly W − lr·dW.
     a.fit(X, Y, loss=loss, optimizer=gn.optim.SGD(lr=0.1), epochs=1, batch_size=4, shuffle=False)
     for start in (0, 4, 8):
-        b.step(X[start : start + 4], Y[start : start + 4], loss=loss, lr=0.1)
+        gn.apply_step(b, X[start : start + 4], Y[start : start + 4], loss=loss, lr=0.1)
     for la, lb in zip(a.layers, b.layers, strict=True):
         np.testing.assert_allclose(la.W, lb.W, rtol=0, atol=1e-12)
         np.testing.assert_allclose(la.b, lb.b, rtol=0, atol=1e-12)

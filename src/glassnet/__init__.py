@@ -39,6 +39,7 @@ _LAZY: dict[str, str] = {
     "LayerTrace": "glassnet.trace",
     "Trace": "glassnet.trace",
     "trace_step": "glassnet.trace",
+    "apply_step": "glassnet.trace",
 }
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "Spec",
     "Trace",
     "__version__",
+    "apply_step",
     "get_activation",
     "get_loss",
     "load",
@@ -88,4 +90,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the names as if imported eagerl
     from glassnet.losses import LOSSES, Loss, get_loss
     from glassnet.network import Network, mlp
     from glassnet.spec import Spec, load_spec, parse_spec
-    from glassnet.trace import LayerTrace, Trace, trace_step
+    from glassnet.trace import LayerTrace, Trace, apply_step, trace_step

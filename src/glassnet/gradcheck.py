@@ -8,13 +8,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from glassnet.errors import GlassnetError
+from glassnet.limits import MAX_GRADCHECK_PARAMETERS
 from glassnet.losses import Loss, get_loss
 from glassnet.network import Network
+from glassnet.trace import trace_step
 
 Array = np.ndarray
-
-#: Finite differences cost two forward passes per parameter: more than this is hours.
-MAX_PARAMETERS = 20_000
 
 
 @dataclass
@@ -37,15 +36,15 @@ def gradcheck(
 ) -> list[GradCheckRow]:
     """Compare every dW, db of a float64 step with (L(θ+ε) − L(θ−ε)) / 2ε.
 
-    Two forward passes per parameter: networks above :data:`MAX_PARAMETERS` are refused
+    Two forward passes per parameter: networks above :data:`MAX_GRADCHECK_PARAMETERS` are refused
     (the check would run for hours), as is an ``eps`` that is not positive and finite.
     """
     if isinstance(eps, bool) or not isinstance(eps, int | float) or not 0 < eps < math.inf:
         raise GlassnetError("expected a positive finite number", got=repr(eps), field="eps")
     n_params = sum(p.size for p in net.parameters())
-    if n_params > MAX_PARAMETERS:
+    if n_params > MAX_GRADCHECK_PARAMETERS:
         raise GlassnetError(
-            f"expected at most {MAX_PARAMETERS:,} parameters for finite differences "
+            f"expected at most {MAX_GRADCHECK_PARAMETERS:,} parameters for finite differences "
             "(two forward passes each)",
             got=f"{n_params:,}",
             field="layers",
@@ -54,7 +53,7 @@ def gradcheck(
     net64 = net.copy(np.float64)
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
-    trace = net64.trace(x, y, loss=loss_obj, lr=1.0)
+    trace = trace_step(net64, x, y, loss=loss_obj, lr=1.0)
 
     def value() -> float:
         return loss_obj.value(net64.forward(x), y)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from glassnet.activations import Activation, LeakyReLU, get_activation
+from glassnet.activations import Activation, by_torch_name, names
 from glassnet.errors import GlassnetError
 from glassnet.fileio import atomic_write_bytes
 from glassnet.layers import Dense
@@ -29,15 +29,6 @@ from glassnet.network import Network
 
 Array = np.ndarray
 
-#: glassnet activation name -> torch.nn module class name.
-_TORCH_MODULES = {
-    "relu": "ReLU",
-    "leaky_relu": "LeakyReLU",
-    "sigmoid": "Sigmoid",
-    "tanh": "Tanh",
-    "softmax": "Softmax",
-}
-_SUPPORTED = ("Linear", "Identity", *_TORCH_MODULES.values())
 _ARCH_KEY = "glassnet.torch_architecture"
 
 
@@ -67,15 +58,19 @@ def _safetensors(sub: str = "") -> Any:
 
 
 # -- PyTorch -----------------------------------------------------------------------------
-def _activation_module(act: Activation) -> Any:
-    nn = _torch().nn
-    if act.name == "identity":
-        return None
-    if isinstance(act, LeakyReLU):
-        return nn.LeakyReLU(negative_slope=act.slope)
-    if act.name == "softmax":
-        return nn.Softmax(dim=-1)
-    return getattr(nn, _TORCH_MODULES[act.name])()
+def _supported() -> tuple[str, ...]:
+    """The module classes glassnet reads: Linear, Identity and each activation's own."""
+    from glassnet.activations import activation_class
+
+    own = [activation_class(n).torch_name for n in names()]
+    return ("Linear", "Identity", *(t for t in own if t))
+
+
+def _activation_from(kind: str, options: dict[str, Any]) -> Activation:
+    """The activation for a module class and its options (the class's own reading)."""
+    cls = by_torch_name(kind)
+    assert cls is not None  # the caller checked kind against _supported()
+    return cls.from_torch_options(options)
 
 
 def to_torch(net: Network) -> Any:
@@ -90,7 +85,7 @@ def to_torch(net: Network) -> Any:
             linear.weight.copy_(torch.from_numpy(np.ascontiguousarray(layer.W.T)))
             linear.bias.copy_(torch.from_numpy(np.ascontiguousarray(layer.b)))
         modules.append(linear)
-        act = _activation_module(layer.activation)
+        act = layer.activation.torch_module(torch.nn)
         if act is not None:
             modules.append(act)
     return torch.nn.Sequential(*modules)
@@ -119,9 +114,9 @@ def from_torch(module: Any) -> Network:
     for position, (name, mod) in enumerate(items):
         kind = type(mod).__name__
         where = f"module {name or position} ({kind})"
-        if kind not in _SUPPORTED:
+        if kind not in _supported():
             raise GlassnetError(
-                f"expected only {', '.join(_SUPPORTED)} modules", got=kind, field=where
+                f"expected only {', '.join(_supported())} modules", got=kind, field=where
             )
         if kind == "Identity":
             continue
@@ -140,15 +135,12 @@ def from_torch(module: Any) -> Network:
             raise GlassnetError(
                 "expected a Linear module before each activation", got=kind, field=where
             )
-        if kind == "Softmax" and mod.dim not in (-1, 1):
-            raise GlassnetError(
-                "expected Softmax over the features (dim=-1 or 1)",
-                got=f"dim={mod.dim}",
-                field=where,
-            )
-        options = {"slope": float(mod.negative_slope)} if kind == "LeakyReLU" else {}
-        act_name = next(k for k, v in _TORCH_MODULES.items() if v == kind)
-        layers.append(Dense(*pending, get_activation(act_name, **options)))
+        fields = by_torch_name(kind).torch_fields  # type: ignore[union-attr]
+        try:
+            act = _activation_from(kind, {f: getattr(mod, f) for f in fields})
+        except GlassnetError as err:
+            raise GlassnetError(err.expected, got=err.got, field=where) from None
+        layers.append(Dense(*pending, act))
         pending = None
     if pending is not None:
         layers.append(Dense(*pending, "identity"))
@@ -165,12 +157,8 @@ def torch_architecture(net: Network) -> list[dict[str, Any]]:
             {"type": "Linear", "in_features": layer.n_in, "out_features": layer.n_out, "bias": True}
         )
         act = layer.activation
-        if isinstance(act, LeakyReLU):
-            arch.append({"type": "LeakyReLU", "negative_slope": act.slope})
-        elif act.name == "softmax":
-            arch.append({"type": "Softmax", "dim": -1})
-        elif act.name != "identity":
-            arch.append({"type": _TORCH_MODULES[act.name]})
+        if act.torch_name is not None:
+            arch.append({"type": act.torch_name, **act.torch_options()})
     return arch
 
 
@@ -226,9 +214,9 @@ def load_torch_model(path: str | Path) -> Network:
     for pos, mod in enumerate(arch):
         kind = mod.get("type") if isinstance(mod, dict) else None
         where = f"module {pos} ({kind})"
-        if kind not in _SUPPORTED:
+        if kind not in _supported():
             raise GlassnetError(
-                f"expected only {', '.join(_SUPPORTED)} modules",
+                f"expected only {', '.join(_supported())} modules",
                 got=repr(kind)[:60],
                 file=label,
                 field=where,
@@ -244,20 +232,9 @@ def load_torch_model(path: str | Path) -> Network:
                     file=label,
                     field=where,
                 )
-            name = next(k for k, v in _TORCH_MODULES.items() if v == kind)
-            options = {}
-            if kind == "LeakyReLU":
-                slope = mod.get("negative_slope")
-                if isinstance(slope, bool) or not isinstance(slope, int | float):
-                    raise GlassnetError(
-                        "expected a number 'negative_slope'",
-                        got=repr(slope)[:60],
-                        file=label,
-                        field=where,
-                    )
-                options = {"slope": float(slope)}
+            options = {k: v for k, v in mod.items() if k != "type"}
             try:
-                layers[-1].activation = get_activation(name, **options)
+                layers[-1].activation = _activation_from(kind, options)
             except GlassnetError as err:
                 raise GlassnetError(err.expected, got=err.got, file=label, field=where) from None
     if set(tensors) != used:
@@ -347,19 +324,8 @@ def to_onnx(
         inits.append(numpy_helper.from_array(layer.b.astype(np.float32), b))
         nodes.append(helper.make_node("MatMul", [current, w], [f"xW{lyr}"], name=f"matmul{lyr}"))
         nodes.append(helper.make_node("Add", [f"xW{lyr}", b], [z], name=f"add{lyr}"))
-        act = layer.activation
         out = "y" if lyr == len(net.layers) else f"a{lyr}"
-        if act.name == "identity":
-            nodes.append(helper.make_node("Identity", [z], [out], name=f"act{lyr}"))
-        elif isinstance(act, LeakyReLU):
-            nodes.append(
-                helper.make_node("LeakyRelu", [z], [out], name=f"act{lyr}", alpha=act.slope)
-            )
-        elif act.name == "softmax":
-            nodes.append(helper.make_node("Softmax", [z], [out], name=f"act{lyr}", axis=-1))
-        else:
-            op = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh"}[act.name]
-            nodes.append(helper.make_node(op, [z], [out], name=f"act{lyr}"))
+        nodes.extend(layer.activation.onnx_nodes(helper, z, out, f"act{lyr}"))
         current = out
     graph = helper.make_graph(
         nodes,

@@ -17,6 +17,35 @@ from glassnet.errors import GlassnetError
 Array = np.ndarray
 
 
+# -- the dense layer's maths, as pure functions ---------------------------------------------
+# Dense, the step graph (glassnet.step) and the training loop all call these, so each
+# rule of the layer is written once.  ``out=`` writes into a given array (the training
+# loop's buffers) with the same operations, so the same numbers.
+
+
+def linear(x: Array, W: Array, b: Array, out: Array | None = None) -> Array:
+    """z = x @ W + b: (batch, n_in) @ (n_in, n_out) + (n_out,) -> (batch, n_out)."""
+    z = np.matmul(x, W, out=out)
+    z += b
+    return z
+
+
+def weight_grad(x: Array, delta: Array, out: Array | None = None) -> Array:
+    """dW = xᵀ·delta: (batch, n_in)ᵀ @ (batch, n_out) -> (n_in, n_out), summed over samples."""
+    return np.matmul(x.T, delta, out=out)
+
+
+def bias_grad(delta: Array, out: Array | None = None) -> Array:
+    """db = Σ_samples delta: (batch, n_out) -> (n_out,)."""
+    return np.add.reduce(delta, axis=0, out=out)  # np.sum's reduce, without its wrapper
+
+
+def input_grad(delta: Array, W: Array, out: Array | None = None) -> Array:
+    """dL/dx = delta·Wᵀ: (batch, n_out) @ (n_out, n_in) -> (batch, n_in); each input
+    gathers the deltas of every unit it feeds."""
+    return np.matmul(delta, W.T, out=out)
+
+
 class Cache(NamedTuple):
     """What forward keeps for backward: input x (batch, n_in), z and a (batch, n_out)."""
 
@@ -82,35 +111,26 @@ class Dense:
 
     def pre_activation(self, x: Array) -> Array:
         """z = x @ W + b, (batch, n_in) -> (batch, n_out)."""
-        z = x @ self.W
-        z += self.b
-        return z
+        return linear(x, self.W, self.b)
 
     def forward(self, x: Array, out: Buffers | None = None) -> tuple[Array, Cache]:
         """a = f(x @ W + b); returns a (batch, n_out) and the cache backward needs.
 
         With ``out`` (the training loop's buffers) z and a are written into them
         instead of new arrays — the same operations, so the same numbers."""
-        if out is None:
-            z = self.pre_activation(x)
-            a = self.activation.forward(z)
-            return a, Cache(x, z, a)
         m = x.shape[0]
-        z = np.matmul(x, self.W, out=out.z[:m])
-        z += self.b
-        a = self.activation.forward_into(z, out.a[:m])
+        z = linear(x, self.W, self.b, out=None if out is None else out.z[:m])
+        a = self.activation.forward(z, out=None if out is None else out.a[:m])
         return a, Cache(x, z, a)
 
     def backward(
         self, cache: Cache, dL_da: Array, *, need_dx: bool = True, out: Buffers | None = None
     ) -> Grads:
         """Chain rule through the activation, then through x @ W + b."""
-        if out is None:
-            delta = self.activation.backward(cache.z, cache.a, dL_da)
-        else:
-            delta = self.activation.backward_into(
-                cache.z, cache.a, dL_da, out.delta[: dL_da.shape[0]]
-            )
+        m = dL_da.shape[0]
+        delta = self.activation.backward(
+            cache.z, cache.a, dL_da, out=None if out is None else out.delta[:m]
+        )
         return self.backward_from_delta(cache, delta, need_dx=need_dx, out=out)
 
     def backward_from_delta(
@@ -119,16 +139,12 @@ class Dense:
         """Given delta = dL/dz: dW = xᵀ·delta, db = Σ_samples delta, dL/dx = delta·Wᵀ.
         With ``out``, the results are written into the layer's buffers."""
         if out is None:
-            dW = cache.x.T @ delta
-            db = delta.sum(axis=0)
-            dx = delta @ self.W.T if need_dx else None
-            return Grads(dx, dW, db, delta)
-        dW = np.matmul(cache.x.T, delta, out=out.dW)
-        db = np.add.reduce(delta, axis=0, out=out.db)  # np.sum's reduce, without its wrapper
+            dx = input_grad(delta, self.W) if need_dx else None
+            return Grads(dx, weight_grad(cache.x, delta), bias_grad(delta), delta)
         dx = None
         if need_dx and out.dx is not None:
-            dx = np.matmul(delta, self.W.T, out=out.dx[: delta.shape[0]])
-        return Grads(dx, dW, db, delta)
+            dx = input_grad(delta, self.W, out=out.dx[: delta.shape[0]])
+        return Grads(dx, weight_grad(cache.x, delta, out=out.dW), bias_grad(delta, out.db), delta)
 
     def buffers(self, batch: int, *, need_dx: bool = True) -> Buffers:
         """Fresh :class:`Buffers` for batches of up to ``batch`` rows."""

@@ -22,6 +22,25 @@ MAX_NESTING = 64
 #: The most memory any one object may ask for, whatever the machine has.
 MAX_MEMORY_BYTES = 16 * 1024**3
 
+# -- what each command takes on (every limit here, each with its own name) -----------------
+#: Parameters a spec may declare: checked before allocating, so a typo cannot eat memory.
+MAX_SPEC_PARAMETERS = 10_000_000
+#: Samples in a spec's input.
+MAX_SPEC_BATCH = 100_000
+#: A derivation is for networks a person reads (and its notebook carries every weight).
+MAX_EXPLAIN_LAYERS = 16
+MAX_EXPLAIN_PARAMETERS = 20_000
+MAX_EXPLAIN_BATCH = 256
+#: Significant digits explain prints (float64 has 17).
+MAX_DIGITS = 17
+#: Finite differences take two forward passes per parameter.
+MAX_GRADCHECK_PARAMETERS = 20_000
+#: A model-file member that inflates more than this ratio is a zip bomb (random floats
+#: deflate by less than 2:1).
+MAX_ZIP_RATIO = 20.0
+#: A model file's JSON description.
+MAX_META_BYTES = 16 * 1024 * 1024
+
 
 @cache
 def memory_budget() -> int:

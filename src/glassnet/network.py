@@ -2,8 +2,9 @@
 
 Two paths share the layer code:
 
-- :meth:`Network.step` / :meth:`Network.trace` — one step in float64 recording every
-  intermediate in a :class:`~glassnet.trace.Trace` (what explain and check read);
+- :func:`glassnet.trace.trace_step` — one step in float64 through the step graph
+  (:mod:`glassnet.step`), recording every intermediate in a
+  :class:`~glassnet.trace.Trace` (what explain and check read);
 - :meth:`Network.loss_and_grads` — the same forward and backward without recording,
   optionally with the fused softmax + cross-entropy gradient; training uses it.
 """
@@ -21,7 +22,7 @@ from glassnet.activations import Activation
 from glassnet.errors import GlassnetError
 from glassnet.init import explicit_weights, init_weights
 from glassnet.layers import Buffers, Cache, Dense, Grads
-from glassnet.losses import Loss, get_loss, is_fused_pair
+from glassnet.losses import Loss, get_loss
 
 if TYPE_CHECKING:  # numpy.typing is only needed by the type checker, not at startup
     from numpy.typing import DTypeLike
@@ -179,9 +180,9 @@ class Network:
     ) -> tuple[Array, float, list[Grads]]:
         """Output p (batch, n_out), loss value and every layer's gradients, without a trace.
 
-        With ``fused`` and a softmax output under cross-entropy, delta_L = (p − y)/batch
-        directly — the product of dL/dp and the softmax Jacobian, simplified (tested
-        equal).  Only valid when every target row sums to 1: the caller checks that once.
+        With ``fused`` — which the caller sets from :func:`~glassnet.losses.fused_delta_ok`
+        on all its targets, once — delta_L = (p − y)/batch directly: the product of dL/dp
+        and the softmax Jacobian, simplified (tested equal).
         With ``buffers`` (see :meth:`buffers`; the training loop's) every intermediate
         and gradient is written into them instead of new arrays: the same operations in
         the same order, so the same numbers, without allocating.
@@ -190,7 +191,7 @@ class Network:
         caches = self.forward_caches(x, buffers)
         p = caches[-1].a
         value = loss_obj.value(p, y)
-        if fused and is_fused_pair(self.output_activation, loss_obj):
+        if fused:
             if buffers is None:
                 delta = (p - y) / p.shape[0]
             else:
@@ -243,39 +244,6 @@ class Network:
         from glassnet.io import save
 
         save(self, path)
-
-    # -- the traced path ---------------------------------------------------------------
-    def trace(
-        self,
-        x: Array,
-        y: Array,
-        *,
-        loss: str | Loss,
-        lr: float,
-        update_bias: bool = True,
-        round_to: int | None = None,
-    ):  # -> Trace
-        """One full step in float64, recorded; the network is left unchanged."""
-        from glassnet.trace import trace_step
-
-        return trace_step(self, x, y, loss=loss, lr=lr, update_bias=update_bias, round_to=round_to)
-
-    def step(
-        self,
-        x: Array,
-        y: Array,
-        *,
-        loss: str | Loss,
-        lr: float,
-        update_bias: bool = True,
-        round_to: int | None = None,
-    ):  # -> Trace
-        """One full step, recorded, and the update applied to this network."""
-        tr = self.trace(x, y, loss=loss, lr=lr, update_bias=update_bias, round_to=round_to)
-        for layer, lt in zip(self.layers, tr.layers, strict=True):
-            layer.W = lt.W_new.astype(layer.W.dtype)
-            layer.b = lt.b_new.astype(layer.b.dtype)
-        return tr
 
     def copy(self, dtype: DTypeLike | None = None) -> Network:
         """A deep copy, optionally cast to ``dtype``."""

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import re
 
+from glassnet.step import LAYER_LEAVES, LAYER_QUANTITIES
+
 LETTERS: str = "ijklmnpqrstuvwxyzabcdefgh"
 
 
@@ -90,7 +92,23 @@ def seed_name(name: str, n_layers: int) -> str | None:
     return None
 
 
-_NUMBERED = re.compile(r"^(z|a|dL_da|delta|dW|db|W|b)(\d+)(_new)?$|^da(\d+)_dz(\d+)$")
+def quantity_name(kind: str, layer: int) -> str:
+    """glassnet's written name of a step quantity: ("dW", 3) -> "dW3", ("W_new", 2) ->
+    "W2_new", ("da_dz", 1) -> "da1_dz1"; whole-step kinds (layer 0) keep their name."""
+    if layer == 0:
+        return kind
+    if kind == "da_dz":
+        return f"da{layer}_dz{layer}"
+    if kind.endswith("_new"):
+        return f"{kind[:-4]}{layer}_new"
+    return f"{kind}{layer}"
+
+
+# The inverse of quantity_name, for every per-layer kind of the step graph.
+_KINDS = (*LAYER_LEAVES, *LAYER_QUANTITIES)
+_PLAIN = "|".join(k for k in _KINDS if k != "da_dz" and not k.endswith("_new"))
+_NEW = "|".join(k[:-4] for k in _KINDS if k.endswith("_new"))
+_NUMBERED = re.compile(rf"^({_PLAIN})(\d+)$|^({_NEW})(\d+)_new$|^da(\d+)_dz(\d+)$")
 
 
 def split_name(name: str) -> tuple[str, int | None]:
@@ -99,11 +117,13 @@ def split_name(name: str) -> tuple[str, int | None]:
     m = _NUMBERED.match(name)
     if not m:
         return name, None
-    if m.group(4):
-        if m.group(4) != m.group(5):
-            return name, None
-        return "da_dz", int(m.group(4))
-    return m.group(1) + (m.group(3) or ""), int(m.group(2))
+    if m.group(1):
+        return m.group(1), int(m.group(2))
+    if m.group(3):
+        return f"{m.group(3)}_new", int(m.group(4))
+    if m.group(5) != m.group(6):
+        return name, None
+    return "da_dz", int(m.group(5))
 
 
 def latex_symbol(name: str, n_layers: int) -> str:

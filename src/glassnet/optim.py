@@ -52,6 +52,16 @@ def _fraction(value: Any, field: str, *, open_low: bool = False) -> float:
     return float(value)
 
 
+def sgd_update(
+    param: Array, grad: Array, lr: float, *, out: Array | None = None, scratch: Array | None = None
+) -> Array:
+    """Plain gradient descent, ``param − lr·grad`` (any shape): the one update rule the
+    traced step records, the checker re-runs and :class:`SGD` applies in place (``out`` =
+    param, ``scratch`` a buffer for lr·grad, which may be ``grad`` itself)."""
+    step = np.multiply(grad, lr, out=scratch)
+    return np.subtract(param, step, out=out)
+
+
 # -- learning-rate schedules -----------------------------------------------------------
 class Schedule:
     """Scales the base learning rate by ``factor(epoch)`` (epoch counted from 0)."""
@@ -289,8 +299,7 @@ class SGD(Optimizer):
                 step = v
         else:
             step = g
-        np.multiply(step, lr, out=tmp)  # p ← p − lr·step
-        p -= tmp
+        sgd_update(p, step, lr, out=p, scratch=tmp)  # p ← p − lr·step
 
 
 class Adam(Optimizer):

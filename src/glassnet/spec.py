@@ -9,6 +9,10 @@ Format (see docs/spec.md)::
     update_bias = true              # optional; false keeps biases fixed
     seed = 0                        # optional; for layers given as `units`
     init = "xavier"                 # optional default initialiser for `units` layers
+    steps = 1                       # optional: N steps in a row, each traced
+    after = false                   # optional: the forward pass and loss after the update
+    layout = "from_to"              # optional: "to_from" reads weights as W[to][from]
+    bias = "row0"                   # optional: each layer's bias is row 0 of its weights
 
     [[layers]]
     weights = [[0.2, -0.4, 0.1], [0.7, 0.3, -0.5]]   # [from][to]: 2 inputs -> 3 units
@@ -35,13 +39,21 @@ from typing import Any
 
 import numpy as np
 
-from glassnet.activations import ACTIVATIONS, get_activation
+from glassnet.activations import activation_class, get_activation
+from glassnet.activations import names as activation_names
 from glassnet.errors import GlassnetError
 from glassnet.init import INITS, init_weights
 from glassnet.layers import Dense
-from glassnet.limits import MAX_TEXT_BYTES, check_fits, check_nesting
+from glassnet.limits import (
+    MAX_SPEC_BATCH,
+    MAX_SPEC_PARAMETERS,
+    MAX_TEXT_BYTES,
+    check_fits,
+    check_nesting,
+)
 from glassnet.losses import LOSSES
 from glassnet.network import Network
+from glassnet.trace import Trace, trace_step, trace_steps
 
 Array = np.ndarray
 
@@ -60,12 +72,19 @@ TOP_KEYS = {
     "name",
     "description",
     "values",
+    "steps",
+    "after",
+    "layout",
+    "bias",
 }
-LAYER_KEYS = {"weights", "bias", "activation", "units", "init", "slope"}
-#: The most parameters a spec may declare: a derivation is for networks a person reads,
-#: and checking before allocating keeps a typo from eating the machine's memory.
-MAX_PARAMETERS = 10_000_000
-MAX_BATCH = 100_000
+#: How a spec (and its worksheets) write weight matrices: W[from][to] (x·W, the seed's) or
+#: W[to][from] (W·x, as many textbooks and PyTorch's ``weight``).
+LAYOUTS: tuple[str, ...] = ("from_to", "to_from")
+#: The most steps in a row a spec may ask for (each is traced in full).
+MAX_STEPS = 100
+#: A layer's own fields; an activation's options (leaky_relu's ``slope``, elu's
+#: ``alpha``) are fields of its layer too (see :func:`_layer`).
+LAYER_KEYS = {"weights", "bias", "activation", "units", "init"}
 
 
 @dataclass
@@ -82,20 +101,57 @@ class Spec:
     name: str = ""
     description: str = ""
     values: dict[str, Any] = field(default_factory=dict)
+    #: ``steps = N``: N steps in a row; ``after``: the forward pass and loss after them.
+    steps: int = 1
+    after: bool = False
+    #: How weights are written: "from_to" (W[from][to]) or "to_from" (W[to][from]).
+    layout: str = "from_to"
+    #: The bias folded into the weights as row 0 (the weight of a constant input 1).
+    bias_row0: bool = False
 
-    def trace(self, round_to: int | None = None):  # -> Trace
-        """Run the spec's step and return its trace."""
+    def trace(self, round_to: int | None = None) -> Trace:
+        """Run the spec's step (or ``steps`` steps, and the forward pass ``after``) and
+        return its trace (see :func:`glassnet.trace.trace_steps`)."""
         try:
-            return self.network.trace(
+            if self.steps == 1 and not self.after:
+                return trace_step(
+                    self.network,
+                    self.x,
+                    self.y,
+                    loss=self.loss,
+                    lr=self.lr,
+                    update_bias=self.update_bias,
+                    round_to=round_to,
+                )
+            return trace_steps(
+                self.network,
                 self.x,
                 self.y,
                 loss=self.loss,
                 lr=self.lr,
                 update_bias=self.update_bias,
                 round_to=round_to,
+                steps=self.steps,
+                after=self.after,
             )
         except GlassnetError as err:
             raise err.with_file(self.path) from None
+
+
+def weights_from_layout(M: Array, layout: str, bias_row0: bool) -> tuple[Array, Array | None]:
+    """A weight matrix as written -> (W[from][to], the bias folded into it or None).
+    ``to_from`` is transposed; with ``bias_row0`` row 0 of the W[from][to] matrix (column 0
+    of a W[to][from] one: the weights of a constant input 1) is the bias."""
+    W = M.T if layout == "to_from" else M
+    if bias_row0:
+        return W[1:], W[0]
+    return W, None
+
+
+def weights_to_layout(W: Array, b: Array | None, layout: str, bias_row0: bool) -> Array:
+    """The inverse of :func:`weights_from_layout`: W[from][to] (and b) as written."""
+    M = np.vstack([b, W]) if bias_row0 and b is not None else W
+    return M.T if layout == "to_from" else M
 
 
 def example_path(name: str) -> Path:
@@ -181,9 +237,9 @@ def _build(data: dict[str, Any], label: str, extra_keys: set[str]) -> Spec:
         raise GlassnetError("expected true or false", got=repr(update_bias), field="update_bias")
     x = _matrix(_require(data, "input"), "input", rows_ok=True)
     y = _matrix(_require(data, "target"), "target", rows_ok=True)
-    if x.shape[0] > MAX_BATCH:
+    if x.shape[0] > MAX_SPEC_BATCH:
         raise GlassnetError(
-            f"expected at most {MAX_BATCH} samples", got=str(x.shape[0]), field="input"
+            f"expected at most {MAX_SPEC_BATCH} samples", got=str(x.shape[0]), field="input"
         )
     if y.shape[0] != x.shape[0]:
         raise GlassnetError(
@@ -194,6 +250,28 @@ def _build(data: dict[str, Any], label: str, extra_keys: set[str]) -> Spec:
     seed = data.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise GlassnetError("expected a whole number >= 0", got=repr(seed), field="seed")
+    steps = data.get("steps", 1)
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
+        raise GlassnetError(
+            f"expected a whole number of steps from 1 to {MAX_STEPS}",
+            got=repr(steps),
+            field="steps",
+        )
+    after = data.get("after", False)
+    if not isinstance(after, bool):
+        raise GlassnetError("expected true or false", got=_kind(after), field="after")
+    layout = data.get("layout", "from_to")
+    if layout not in LAYOUTS:
+        raise GlassnetError(
+            f"expected one of {', '.join(LAYOUTS)}", got=_kind(layout), field="layout"
+        )
+    bias_mode = data.get("bias", None)
+    if bias_mode not in (None, "row0"):
+        raise GlassnetError(
+            'expected "row0" (the bias as row 0 of each weight matrix)',
+            got=_kind(bias_mode),
+            field="bias",
+        )
     default_init = data.get("init", "xavier")
     if default_init not in INITS:
         raise GlassnetError(
@@ -202,8 +280,12 @@ def _build(data: dict[str, Any], label: str, extra_keys: set[str]) -> Spec:
     if "model" in data:
         network = _model_network(data, label, x.shape[1])
     else:
-        network = _layers_network(data, x.shape[1], seed, default_init)
-    check_fits(8 * trace_numbers(network, x.shape[0]), "the step's trace", field="layers")
+        network = _layers_network(data, x.shape[1], seed, default_init, layout, bias_mode == "row0")
+    check_fits(
+        8 * trace_numbers(network, x.shape[0]) * (steps + int(after)),
+        "the step's trace",
+        field="layers",
+    )
     if y.shape[1] != network.layers[-1].n_out:
         raise GlassnetError(
             f"expected {network.layers[-1].n_out} numbers per row (the last layer's units)",
@@ -230,6 +312,10 @@ def _build(data: dict[str, Any], label: str, extra_keys: set[str]) -> Spec:
         name=name,
         description=description,
         values=values,
+        steps=steps,
+        after=after,
+        layout=layout,
+        bias_row0=bias_mode == "row0",
     )
 
 
@@ -245,7 +331,14 @@ def trace_numbers(network: Network, batch: int) -> int:
     return 2 * total
 
 
-def _layers_network(data: dict[str, Any], n_in: int, seed: int, default_init: str) -> Network:
+def _layers_network(
+    data: dict[str, Any],
+    n_in: int,
+    seed: int,
+    default_init: str,
+    layout: str = "from_to",
+    bias_row0: bool = False,
+) -> Network:
     """The network of the spec's [[layers]] tables."""
     layers_data = _require(data, "layers")
     if not isinstance(layers_data, list) or not layers_data:
@@ -259,7 +352,7 @@ def _layers_network(data: dict[str, Any], n_in: int, seed: int, default_init: st
     total = 0
     for index, ld in enumerate(layers_data, start=1):
         try:
-            layer = _layer(ld, n_in, rng, default_init, total)
+            layer = _layer(ld, n_in, rng, default_init, total, layout, bias_row0)
         except GlassnetError as err:
             if err.layer is None:
                 err.layer = index
@@ -316,28 +409,43 @@ class _LazyRng:
         return self._rng
 
 
-def _layer(ld: Any, n_in: int, rng: _LazyRng, default_init: str, total: int) -> Dense:
+def _layer(
+    ld: Any,
+    n_in: int,
+    rng: _LazyRng,
+    default_init: str,
+    total: int,
+    layout: str = "from_to",
+    bias_row0: bool = False,
+) -> Dense:
     if not isinstance(ld, dict):
         raise GlassnetError("expected a [[layers]] table", got=_kind(ld))
-    unknown = sorted(set(ld) - LAYER_KEYS)
-    if unknown:
+    act_name = ld.get("activation", "identity")
+    if not isinstance(act_name, str) or act_name not in activation_names():
         raise GlassnetError(
-            f"expected only the fields {', '.join(sorted(LAYER_KEYS))}",
+            f"expected one of {', '.join(activation_names())}",
+            got=repr(act_name),
+            field="activation",
+        )
+    act_cls = activation_class(act_name)
+    # Any activation's options are fields of its layer; an option of another activation
+    # is named as such (a typo'd activation would otherwise hide behind "unknown field").
+    all_options = {o for n in activation_names() for o in activation_class(n).defaults}
+    unknown = sorted(set(ld) - LAYER_KEYS - set(act_cls.defaults))
+    if unknown:
+        if unknown[0] in all_options:
+            owners = [n for n in activation_names() if unknown[0] in activation_class(n).defaults]
+            raise GlassnetError(
+                f"expected {unknown[0]!r} only with {' or '.join(owners)}",
+                got=act_name,
+                field=unknown[0],
+            )
+        raise GlassnetError(
+            f"expected only the fields {', '.join(sorted(LAYER_KEYS | set(act_cls.defaults)))}",
             got=f"unknown field {unknown[0]!r}",
             field=unknown[0],
         )
-    act_name = ld.get("activation", "identity")
-    if not isinstance(act_name, str) or act_name not in ACTIVATIONS:
-        raise GlassnetError(
-            f"expected one of {', '.join(ACTIVATIONS)}", got=repr(act_name), field="activation"
-        )
-    options = {}
-    if "slope" in ld:
-        if act_name != "leaky_relu":
-            raise GlassnetError(
-                "expected 'slope' only with leaky_relu", got=act_name, field="slope"
-            )
-        options["slope"] = _number(ld["slope"], "slope")
+    options = {k: _number(ld[k], k) for k in act_cls.defaults if k in ld}
     activation = get_activation(act_name, **options)
     if "weights" in ld:
         if "units" in ld or "init" in ld:
@@ -346,22 +454,35 @@ def _layer(ld: Any, n_in: int, rng: _LazyRng, default_init: str, total: int) -> 
                 got="both",
                 field="units" if "units" in ld else "init",
             )
-        W = _matrix(ld["weights"], "weights", rows_ok=False)
-        if W.shape[0] != n_in:
+        M = _matrix(ld["weights"], "weights", rows_ok=False)
+        want = n_in + int(bias_row0)
+        across = M.shape[0] if layout == "from_to" else M.shape[1]
+        if across != want:
+            extra = " (row 0 the bias)" if bias_row0 else ""
             raise GlassnetError(
-                f"expected {n_in} rows ([from][to]: one per input of this "
-                f"layer), each of the layer's units",
-                got=f"{W.shape[0]} rows of {W.shape[1]}",
+                f"expected {want} rows ([from][to]: one per input of this layer{extra}), "
+                "each of the layer's units"
+                if layout == "from_to"
+                else f"expected {want} columns ([to][from]: one per input of this "
+                f"layer{extra.replace('row', 'column')}), in a row per unit",
+                got=f"{M.shape[0]} rows of {M.shape[1]}",
                 field="weights",
+            )
+        W, folded = weights_from_layout(M, layout, bias_row0)
+        if folded is not None and "bias" in ld:
+            raise GlassnetError(
+                "expected no 'bias' with bias = \"row0\" (it is row 0 of the weights)",
+                got="both",
+                field="bias",
             )
         n_out = W.shape[1]
     elif "units" in ld:
         n_out = ld["units"]
         if isinstance(n_out, bool) or not isinstance(n_out, int) or n_out < 1:
             raise GlassnetError("expected a whole number >= 1", got=repr(n_out), field="units")
-        if total + n_in * n_out + n_out > MAX_PARAMETERS:
+        if total + n_in * n_out + n_out > MAX_SPEC_PARAMETERS:
             raise GlassnetError(
-                f"expected at most {MAX_PARAMETERS:,} parameters in all",
+                f"expected at most {MAX_SPEC_PARAMETERS:,} parameters in all",
                 got=f"{n_in} x {n_out} here",
                 field="units",
             )
@@ -369,11 +490,14 @@ def _layer(ld: Any, n_in: int, rng: _LazyRng, default_init: str, total: int) -> 
         if init not in INITS:
             raise GlassnetError(f"expected one of {', '.join(INITS)}", got=repr(init), field="init")
         W = init_weights(init, n_in, n_out, rng.get(), np.float64)
+        folded = None
     else:
         raise GlassnetError(
             "expected 'weights' (a matrix) or 'units' (a count)", got="neither", field="weights"
         )
-    if "bias" in ld:
+    if "weights" in ld and folded is not None:
+        b = np.array(folded, dtype=np.float64)
+    elif "bias" in ld:
         b = _vector(ld["bias"], "bias")
         if b.shape != (n_out,):
             raise GlassnetError(

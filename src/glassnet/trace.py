@@ -29,33 +29,23 @@ computation uses it — a careful hand calculation, done by the engine.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from glassnet.activations import Activation, get_activation
 from glassnet.errors import GlassnetError
-from glassnet.layers import Cache
-from glassnet.losses import Loss, is_fused_pair
+from glassnet.losses import Loss, fused_delta_ok
+from glassnet.step import LAYER_QUANTITIES, LEAVES, Key, StepGraph, leaves_of, step_order
 
 if TYPE_CHECKING:
     from glassnet.network import Network
 
 Array = np.ndarray
 
-#: The per-layer quantities, in the order a derivation meets them.
-LAYER_FIELDS: tuple[str, ...] = (
-    "z",
-    "a",
-    "da_dz",
-    "dL_da",
-    "delta",
-    "dW",
-    "db",
-    "W_new",
-    "b_new",
-)
+#: The per-layer quantities, in the order a derivation meets them (the step graph's).
+LAYER_FIELDS: tuple[str, ...] = LAYER_QUANTITIES
 
 
 @dataclass
@@ -77,6 +67,11 @@ class LayerTrace:
     W_new: Array
     b_new: Array
     activation_options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def act(self) -> Activation:
+        """The layer's activation object (its rules, symbols and words)."""
+        return get_activation(self.activation, **self.activation_options)
 
     @property
     def jacobian(self) -> bool:
@@ -110,13 +105,52 @@ class Trace:
     round_to: int | None = None
     #: For softmax + cross-entropy: (p − y)/batch, which delta_L must equal.
     output_delta_shortcut: Array | None = None
+    #: Steps 2, 3, ... of a spec's ``steps = N`` (each from the previous one's W_new, b_new).
+    later: list[Trace] = field(default_factory=list)
+    #: With ``after = true``: the next step from the last updated weights, of which the
+    #: forward pass and the loss are "the error after the update".
+    after: Trace | None = None
 
     def layer(self, index: int) -> LayerTrace:
         """Layer ``index``, numbered from 1."""
         return self.layers[index - 1]
 
+    def value(self, key: Key) -> Array:
+        """The recorded value of a step-graph quantity ``(kind, layer)``, e.g.
+        ``("dW", 3)``, ``("loss", 0)``, ``("output", 0)``."""
+        kind, lyr = key
+        if kind in ("x", "y", "loss_terms", "output"):
+            return getattr(self, kind)  # type: ignore[no-any-return]
+        if kind == "loss":
+            return np.asarray(self.loss)
+        return getattr(self.layer(lyr), kind)  # type: ignore[no-any-return]
+
     def to_dict(self) -> dict[str, Any]:
-        """The JSON schema of ``glassnet step --json`` (see docs/json.md)."""
+        """The JSON schema of ``glassnet step --json`` (see docs/json.md); ``steps`` and
+        ``after`` only when the spec asks for them."""
+        d = self._step_dict()
+        if self.later:
+            d["steps"] = [t._step_dict() for t in self.later]
+        if self.after is not None:
+            a = self.after
+            d["after"] = {
+                "loss": float(a.loss),
+                "loss_terms": a.loss_terms.tolist(),
+                "output": a.output.tolist(),
+                "layers": [
+                    {
+                        "index": lt.index,
+                        "W": lt.W.tolist(),
+                        "b": lt.b.tolist(),
+                        "z": lt.z.tolist(),
+                        "a": lt.a.tolist(),
+                    }
+                    for lt in a.layers
+                ],
+            }
+        return d
+
+    def _step_dict(self) -> dict[str, Any]:
         return {
             "loss": float(self.loss),
             "loss_name": self.loss_name,
@@ -165,10 +199,10 @@ def _check_lr(lr: float) -> float:
     return float(lr)
 
 
-def sgd_update(param: Array, grad: Array, lr: float) -> Array:
-    """Plain gradient descent, ``param − lr·grad`` (any shape): the step's update rule,
-    kept here so the checker applies exactly the rule the trace records."""
-    return param - lr * grad
+def graph_of(net: Network, loss: Loss, lr: float, update_bias: bool) -> StepGraph:
+    """The step graph of ``net`` under ``loss`` and ``lr``."""
+    acts = tuple(layer.activation for layer in net.layers)
+    return StepGraph(acts, loss, lr, update_bias)
 
 
 def _trace_step_unchecked(
@@ -190,80 +224,51 @@ def _trace_step_unchecked(
         raise GlassnetError(
             "expected a whole number of decimals from 0 to 15", got=repr(round_to), field="round"
         )
-    r: Callable[[Array], Array] = (
-        (lambda v: v) if round_to is None else (lambda v: np.round(v, round_to))
-    )
-    net64 = net.copy(np.float64)
+    graph = graph_of(net, loss_obj, lr, update_bias)
+    params = [(layer.W.astype(np.float64), layer.b.astype(np.float64)) for layer in net.layers]
+    each = None
     if round_to is not None:
-        x = r(x)
-        for layer in net64.layers:
-            layer.W, layer.b = r(layer.W), r(layer.b)
+        # Hand mode is the same evaluation with the input, the weights and every number
+        # computed rounded before anything uses them (the target is taken as written).
+        def each(v: Array) -> Array:
+            return np.round(v, round_to)
 
-    # Forward: each layer's own forward rule; rounding (if any) between the two halves.
-    xs, zs, as_ = [], [], []
-    a = x
-    for layer in net64.layers:
-        xs.append(a)
-        z = r(layer.pre_activation(a))
-        a = r(layer.activation.forward(z))
-        zs.append(z)
-        as_.append(a)
-    p = as_[-1]
-    terms = r(loss_obj.terms(p, y))
-    loss_value = float(r(np.asarray(terms.sum() / p.shape[0])))
+        x = each(x)
+        params = [(each(W), each(b)) for W, b in params]
+    values = graph.evaluate(leaves_of(params, x, y), each=each)
+    return record(graph, values, round_to=round_to)
 
-    # Backward: the reverse loop; each layer's local derivative is recorded and delta
-    # is its vector-Jacobian product with dL/da (the full Jacobian for softmax).
-    n = len(net64.layers)
-    dL_das: list[Array] = [None] * n  # type: ignore[list-item]
-    records: list[tuple[Array, Array, Array, Array]] = [None] * n  # type: ignore[list-item]
-    dL_da = r(loss_obj.grad(p, y))
-    for index in range(n - 1, -1, -1):
-        layer = net64.layers[index]
-        dL_das[index] = dL_da
-        da_dz = r(layer.activation.derivative(zs[index], as_[index]))
-        delta = r(layer.activation.vjp(da_dz, dL_da))
-        g = layer.backward_from_delta(
-            Cache(xs[index], zs[index], as_[index]), delta, need_dx=index > 0
-        )
-        records[index] = (da_dz, delta, r(g.dW), r(g.db))
-        if g.dx is not None:
-            dL_da = r(g.dx)
 
+def record(graph: StepGraph, values: dict[Key, Array], *, round_to: int | None = None) -> Trace:
+    """A :class:`Trace` of the step graph's evaluated ``values``."""
     layers = []
-    for index, layer in enumerate(net64.layers):
-        da_dz, delta, dW, db = records[index]
-        W_new = r(sgd_update(layer.W, dW, lr))
-        b_new = r(sgd_update(layer.b, db, lr)) if update_bias else layer.b.copy()
-        act = layer.activation.to_dict()
+    for lyr, act in enumerate(graph.activations, start=1):
+        d = act.to_dict()
+        name = str(d.pop("name"))
         layers.append(
             LayerTrace(
-                index=index + 1,
-                activation=str(act.pop("name")),
-                activation_options=act,
-                x=xs[index],
-                W=layer.W,
-                b=layer.b,
-                z=zs[index],
-                a=as_[index],
-                da_dz=da_dz,
-                dL_da=dL_das[index],
-                delta=delta,
-                dW=dW,
-                db=db,
-                W_new=W_new,
-                b_new=b_new,
+                index=lyr,
+                activation=name,
+                activation_options=d,
+                x=values[("x", 0)] if lyr == 1 else values[("a", lyr - 1)],
+                W=values[("W", lyr)],
+                b=values[("b", lyr)],
+                **{kind: values[(kind, lyr)] for kind in LAYER_QUANTITIES},
             )
         )
-    shortcut = (p - y) / p.shape[0] if is_fused_pair(net64.output_activation, loss_obj) else None
+    y = values[("y", 0)]
+    p = values[("a", graph.n_layers)]
+    shortcut = (
+        (p - y) / p.shape[0] if fused_delta_ok(graph.act(graph.n_layers), graph.loss, y) else None
+    )
     return Trace(
-        x=x,
+        x=values[("x", 0)],
         y=y,
-        loss_name=loss_obj.name,
-        lr=lr,
-        update_bias=update_bias,
-        loss=loss_value,
-        loss_terms=terms,
+        loss_name=graph.loss.name,
+        lr=graph.lr,
+        update_bias=graph.update_bias,
+        loss=float(values[("loss", 0)]),
+        loss_terms=values[("loss_terms", 0)],
         output=p,
         layers=layers,
         round_to=round_to,
@@ -295,21 +300,70 @@ def trace_step(
     # the search in step order for the first layer and quantity that overflowed.
     everything = [trace.loss_terms.ravel()]
     for lt in trace.layers:
-        everything.extend(getattr(lt, name).ravel() for name in _CHECKED)
+        everything.extend(getattr(lt, name).ravel() for name in LAYER_QUANTITIES)
     if np.isfinite(np.concatenate(everything)).all():
         return trace
-    for lt in trace.layers:
-        for name in ("z", "a"):
-            _require_finite(getattr(lt, name), lt.index, name)
-    _require_finite(trace.loss_terms, None, "loss")
-    for lt in reversed(trace.layers):
-        for name in ("dL_da", "da_dz", "delta", "dW", "db", "W_new", "b_new"):
-            _require_finite(getattr(lt, name), lt.index, name)
+    for kind, lyr in step_order(len(trace.layers)):
+        if kind not in LEAVES and kind != "loss":
+            name = "loss" if kind == "loss_terms" else kind
+            _require_finite(trace.value((kind, lyr)), lyr or None, name)
     return trace
 
 
-#: Every recorded per-layer quantity that must stay finite.
-_CHECKED = ("z", "a", "dL_da", "da_dz", "delta", "dW", "db", "W_new", "b_new")
+def trace_steps(
+    net: Network,
+    x: Array,
+    y: Array,
+    *,
+    loss: str | Loss,
+    lr: float,
+    update_bias: bool = True,
+    round_to: int | None = None,
+    steps: int = 1,
+    after: bool = False,
+) -> Trace:
+    """``steps`` gradient-descent steps in a row, each traced from the previous one's
+    W_new and b_new: the first step's trace, holding the later ones in ``later`` and,
+    with ``after``, the step from the last updated weights in ``after`` (its forward
+    pass and loss are the error after the update).  ``net`` is not changed."""
+    from glassnet.layers import Dense
+    from glassnet.network import Network
+
+    first = trace_step(net, x, y, loss=loss, lr=lr, update_bias=update_bias, round_to=round_to)
+    traces = [first]
+    for _ in range(steps - 1 + int(after)):
+        prev = traces[-1]
+        moved = Network(
+            [
+                Dense(lt.W_new, lt.b_new, layer.activation)
+                for layer, lt in zip(net.layers, prev.layers, strict=True)
+            ]
+        )
+        traces.append(
+            trace_step(moved, x, y, loss=loss, lr=lr, update_bias=update_bias, round_to=round_to)
+        )
+    first.later = traces[1:steps]
+    first.after = traces[steps] if after else None
+    return first
+
+
+def apply_step(
+    net: Network,
+    x: Array,
+    y: Array,
+    *,
+    loss: str | Loss,
+    lr: float,
+    update_bias: bool = True,
+    round_to: int | None = None,
+) -> Trace:
+    """:func:`trace_step`, then the recorded update applied to ``net`` itself (W ← W_new,
+    b ← b_new, in the network's dtype).  Returns the trace."""
+    tr = trace_step(net, x, y, loss=loss, lr=lr, update_bias=update_bias, round_to=round_to)
+    for layer, lt in zip(net.layers, tr.layers, strict=True):
+        layer.W = lt.W_new.astype(layer.W.dtype)
+        layer.b = lt.b_new.astype(layer.b.dtype)
+    return tr
 
 
 def _require_finite(v: Array, layer: int | None, name: str) -> None:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from glassnet.errors import GlassnetError
-from glassnet.losses import Loss, is_fused_pair
+from glassnet.losses import Loss, fused_delta_ok
 from glassnet.optim import Optimizer, get_optimizer
 
 if TYPE_CHECKING:
@@ -536,9 +536,7 @@ def fit(
 
     # Fused output delta only where proved equal: softmax + cross-entropy with every
     # target row summing to 1 (always so for labels; checked once for given targets).
-    fused = is_fused_pair(net.output_activation, loss_obj) and bool(
-        np.abs(Y.sum(axis=1) - 1).max() <= 10 * Y.shape[1] * np.finfo(Y.dtype).eps
-    )
+    fused = fused_delta_ok(net.output_activation, loss_obj, Y)
 
     calls = list(callbacks)
     if patience is not None:

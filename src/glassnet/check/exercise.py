@@ -1,10 +1,21 @@
 """Random exercises a person can work by hand: a spec with one-decimal numbers, a blank
-worksheet listing every quantity to fill in, and the answer key (read from the trace)."""
+worksheet listing every quantity to fill in, and the answer key (read from the trace).
+
+For a class, :func:`roster_exercise` makes one variant per student, seeded from a hash of
+the student's id and the assignment's name (:func:`variant_seed`), so a lost sheet can be
+made again and ``glassnet check`` can rebuild each sheet's network from the ``student``
+and ``assignment`` written in it.
+"""
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +33,26 @@ class Exercise:
     worksheet_text: str
     answer_markdown: str
     spec: Spec
+    #: The answer key as a worksheet's ``[values]`` lines (4 decimals), which marks all ok.
+    key_lines: list[str] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+#: The options an exercise is made from (a roster sheet's ``[exercise]`` table).
+DEFAULTS: dict[str, Any] = {
+    "layers": [3, 3, 3],
+    "activations": None,
+    "loss": None,
+    "lr": 0.1,
+    "decimals": 1,
+}
+
+
+def variant_seed(student: str, assignment: str) -> int:
+    """The random seed of a student's variant: a hash of their id and the assignment's
+    name (stable across runs and machines, unlike Python's ``hash``)."""
+    digest = hashlib.sha256(f"{assignment}\x00{student}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
 
 
 def _toml_list(a: np.ndarray) -> str:
@@ -96,17 +127,39 @@ def make_exercise(
     blank = [spec_text.rstrip("\n"), "", "# Fill in what you compute (any subset), then run:", ""]
     blank.append("#   glassnet check THIS_FILE")
     blank += ["", "[values]"]
+    blank += _blank_lines(spec)
+    options = {
+        "layers": list(sizes),
+        "activations": list(acts),
+        "loss": loss,
+        "lr": lr,
+        "decimals": decimals,
+    }
+    return Exercise(
+        spec_text,
+        "\n".join(blank) + "\n",
+        answer_key(spec),
+        spec,
+        key_lines(spec),
+        options,
+    )
+
+
+def _blank_lines(spec: Spec) -> list[str]:
+    """``# z1 = [_, _, _]    # seed name: h1_in`` for every quantity to work out.  A
+    softmax's da/dz is a matrix: its off-diagonal terms belong to the work (the vector
+    form invites the diagonal-only mistake)."""
+    n_layers = len(spec.network.layers)
+    out = []
     for key in order(n_layers):
         if key[0] in ("x", "y", "W", "b", "output"):
             continue
         shape = expected_shape(spec, key)
         shape = shape[1:] if key[0] not in ("dW", "db", "W_new", "b_new", "loss") else shape
-        if len(shape) == 2 and key[0] == "da_dz":
-            shape = shape[:1]  # the diagonal is enough to write
         name = key_name(key)
         alias = seed_name(name, n_layers)
-        blank.append(f"# {name} = {_blank(shape)}" + (f"    # seed name: {alias}" if alias else ""))
-    return Exercise(spec_text, "\n".join(blank) + "\n", answer_key(spec), spec)
+        out.append(f"# {name} = {_blank(shape)}" + (f"    # seed name: {alias}" if alias else ""))
+    return out
 
 
 def _blank(shape: tuple[int, ...]) -> str:
@@ -117,32 +170,176 @@ def _blank(shape: tuple[int, ...]) -> str:
     return "[" + ", ".join(_blank(shape[1:]) for _ in range(shape[0])) + "]"
 
 
+def _number(v: float, digits: int) -> str:
+    text = f"{v:.{digits}f}"
+    return text[1:] if text.startswith("-") and not text.strip("-0.") else text  # no "-0.0"
+
+
+def _toml_value(v: np.ndarray, digits: int) -> str:
+    if v.ndim == 0:
+        return _number(float(v), digits)
+    return "[" + ", ".join(_toml_value(e, digits) for e in v) + "]"
+
+
+def key_values(spec: Spec, digits: int = 4) -> list[tuple[str, str]]:
+    """Every quantity of the step (the engine's trace, in the derivation's order),
+    rounded to ``digits`` decimals: (name, TOML value) pairs."""
+    from glassnet.check.steps import Context
+    from glassnet.check.worksheet import UNBATCHED, Worksheet
+
+    ctx = Context.from_worksheet(Worksheet(spec, "key"))
+    out = []
+    for key in order(len(spec.network.layers)):
+        if key[0] in ("x", "y", "W", "b", "output"):
+            continue
+        v = np.asarray(ctx.right[key])
+        if key[0] not in UNBATCHED and v.shape[0] == 1:
+            v = v[0]
+        out.append((key_name(key), _toml_value(v, digits)))
+    return out
+
+
+def key_lines(spec: Spec, digits: int = 4) -> list[str]:
+    """The answer key as a worksheet's ``[values]`` lines."""
+    return [f"{name} = {value}" for name, value in key_values(spec, digits)]
+
+
 def answer_key(spec: Spec, digits: int = 4) -> str:
-    """Every quantity of the step, rounded to ``digits`` decimals, as Markdown."""
-    tr = spec.trace()
-    out = [f"# Answer key: {spec.name}", "", f"loss = {tr.loss:.{digits}f}", ""]
-
-    def row(name: str, v: np.ndarray) -> str:
-        v = np.asarray(v)
-        if v.ndim == 3 and v.shape[0] == 1:
-            v = v[0]
-        elif v.ndim == 2 and v.shape[0] == 1 and name[:2] not in ("dW", "W_"):
-            v = v[0]
-        text = np.array2string(v, precision=digits, floatmode="fixed", separator=", ")
-        return f"| {name} | `{' '.join(text.split())}` |"
-
+    """Every quantity of the step, rounded to ``digits`` decimals, as Markdown, and the
+    same as ``[values]`` lines to paste into a worksheet (they mark all ok)."""
+    values = key_values(spec, digits)
+    loss = dict(values)["loss"]
+    out = [f"# Answer key: {spec.name}", "", f"loss = {loss}", ""]
     out += ["| quantity | value |", "|---|---|"]
-    out.append(row("loss_terms", tr.loss_terms))
-    for lt in tr.layers:
-        for f in ("z", "a"):
-            out.append(row(f"{f}{lt.index}", getattr(lt, f)))
-    for lt in reversed(tr.layers):
-        out.append(row(f"dL_da{lt.index}", lt.dL_da))
-        out.append(row(f"da{lt.index}_dz{lt.index}", lt.da_dz))
-        out.append(row(f"delta{lt.index}", lt.delta))
-        out.append(row(f"dW{lt.index}", lt.dW))
-        out.append(row(f"db{lt.index}", lt.db))
-    for lt in tr.layers:
-        out.append(row(f"W{lt.index}_new", lt.W_new))
-        out.append(row(f"b{lt.index}_new", lt.b_new))
+    out += [f"| {name} | `{value}` |" for name, value in values if name != "loss"]
+    out += ["", "As worksheet values:", "", "```toml", "[values]"]
+    out += [f"{name} = {value}" for name, value in values]
+    out += ["```"]
     return "\n".join(out) + "\n"
+
+
+# -- a class ----------------------------------------------------------------------------
+@dataclass
+class Student:
+    id: str
+    name: str = ""
+
+
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+ID_COLUMNS = ("id", "student_id", "student", "sis_user_id", "sis user id", "login", "email")
+
+
+def read_roster(path: str | Path) -> list[Student]:
+    """Students from a CSV roster: a header row with an id column (``id``,
+    ``student_id``, ``student``, ``SIS User ID``, ...; else the first column) and an
+    optional ``name`` column."""
+    label = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except OSError as err:
+        raise GlassnetError(
+            "expected a readable CSV roster", got=err.strerror or str(err), file=label
+        ) from None
+    rows = [r for r in csv.reader(text.splitlines()) if any(c.strip() for c in r)]
+    if len(rows) < 2:
+        raise GlassnetError(
+            "expected a header row and one row per student", got=f"{len(rows)} rows", file=label
+        )
+    head = [h.strip().lower() for h in rows[0]]
+    col = next((head.index(c) for c in ID_COLUMNS if c in head), 0)
+    name_col = head.index("name") if "name" in head else None
+    students: list[Student] = []
+    seen: set[str] = set()
+    for n, row in enumerate(rows[1:], start=2):
+        sid = row[col].strip() if col < len(row) else ""
+        if not sid:
+            raise GlassnetError(
+                "expected a student id", got="an empty cell", file=label, field=f"row {n}"
+            )
+        if sid in seen:
+            raise GlassnetError(
+                "expected each student once", got=f"{sid!r} again", file=label, field=f"row {n}"
+            )
+        seen.add(sid)
+        name = row[name_col].strip() if name_col is not None and name_col < len(row) else ""
+        students.append(Student(sid, name))
+    return students
+
+
+def folder_name(student_id: str) -> str:
+    """A file-system-safe folder name for a student id."""
+    return _SAFE.sub("_", student_id).strip("._") or "student"
+
+
+def roster_exercise(
+    student: str, assignment: str, options: dict[str, Any] | None = None
+) -> Exercise:
+    """The variant of ``assignment`` for ``student`` (the same every time)."""
+    opts = {**DEFAULTS, **(options or {})}
+    return make_exercise(
+        [int(n) for n in opts["layers"]],
+        opts["activations"],
+        opts["loss"],
+        seed=variant_seed(student, assignment),
+        lr=float(opts["lr"]),
+        decimals=int(opts["decimals"]),
+    )
+
+
+def roster_worksheet(ex: Exercise, student: str, assignment: str) -> str:
+    """A student's blank worksheet: who and what (so check can rebuild the network), the
+    network as comments, and the quantities to fill in."""
+    o = ex.options
+    lines = [
+        f"# glassnet exercise {assignment!r} for {student!r}: work one step by hand,",
+        "# fill in what you compute (any subset), hand in this file.",
+        f"student = {_toml_str(student)}",
+        f"assignment = {_toml_str(assignment)}",
+        "",
+        "[exercise]",
+        f"layers = [{', '.join(str(n) for n in o['layers'])}]",
+        f"activations = [{', '.join(_toml_str(a) for a in o['activations'])}]",
+        f"loss = {_toml_str(o['loss'])}",
+        f"lr = {o['lr']!r}",
+        f"decimals = {o['decimals']}",
+        "",
+        "# Your network (also in exercise.toml):",
+    ]
+    lines += ["#   " + line for line in ex.spec_text.splitlines() if line and line[0] != "#"]
+    lines += ["", "[values]", *_blank_lines(ex.spec)]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_str(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def exercise_from_sheet(data: dict[str, Any], label: str) -> Spec:
+    """The network of a roster sheet (``student``, ``assignment``, ``[exercise]``)."""
+    student, assignment = data.get("student"), data.get("assignment")
+    if not isinstance(student, str) or not isinstance(assignment, str):
+        raise GlassnetError(
+            "expected student and assignment as text (or a spec)",
+            got=f"student = {student!r}, assignment = {assignment!r}",
+            file=label,
+            field="student",
+        )
+    options = data.get("exercise", {})
+    if not isinstance(options, dict) or set(options) - set(DEFAULTS):
+        raise GlassnetError(
+            f"expected an [exercise] table with {', '.join(DEFAULTS)}",
+            got=repr(options),
+            file=label,
+            field="exercise",
+        )
+    try:
+        ex = roster_exercise(student, assignment, options)
+    except (GlassnetError, TypeError, ValueError) as err:
+        raise GlassnetError(
+            "expected the exercise options to make a network",
+            got=str(err),
+            file=label,
+            field="exercise",
+        ) from None
+    ex.spec.name = f"{assignment} · {student}"
+    return ex.spec

@@ -4,14 +4,23 @@
   last written decimal place plus what rounding the person's earlier written values (to
   their written places, themselves carrying their own earlier rounding) can move this
   step — see :func:`glassnet.check.steps.propagate`.  ``rtol`` replaces it by
-  ``rtol·|value|``.
+  ``rtol·|value|``.  A number written as an integer is exact (its half unit is the
+  sheet's usual precision, see :func:`glassnet.check.worksheet.sheet_half`), and a
+  difference of exactly half a unit counts as inside (a tie rounded either way).
 - ``follows``: not ok, but within half a unit (plus the rounding of the step's written
   inputs) of the value the right rule gives on the person's own earlier values, falling
-  back to the right values where they wrote none: an error carried forward.
+  back to the right values where they wrote none: an error carried forward.  The
+  explanation names the person's earlier values it used.
 - ``wrong``: neither; then the catalogue (:mod:`glassnet.check.mistakes`) is run on the
-  person's own earlier values, single mistakes first, then pairs, and a mistake that
-  reproduces the number to its written digits names it.  When none does, the nearest
-  rule within 0.5 % is named as a ``near`` match.
+  person's own earlier values.  A rule names a number only when, on those values, it
+  (a) changes the number, (b) lands closer to what is written than the right rule does,
+  and (c) reproduces it to its written digits; a rule that reproduces every number
+  written for the quantity is preferred, and one that explains only some says which.
+  Order: single rules, the checks on the written number (truncation, copied from an
+  earlier value, digits swapped), rounding, pairs of rules; then the nearest rule within
+  0.5 % as a ``near`` match.
+- A matrix written with the wrong shape is marked wrong, entry by entry (diagnosed when
+  it is the transpose of the value); it is never used by later steps.
 
 A vector written for a full Jacobian (softmax's da/dz) is read as its diagonal: it is
 compared with the diagonal, and the right rule uses the person's diagonal with the
@@ -27,27 +36,44 @@ from typing import Any
 import numpy as np
 
 from glassnet.check import mistakes as cat
-from glassnet.check.steps import LEAVES, Context, Evaluator, order, propagate
-from glassnet.check.worksheet import STEP_KINDS, Given, Key, Worksheet, key_name
+from glassnet.check.steps import (
+    LEAVES,
+    Context,
+    Evaluator,
+    inputs_of,
+    order,
+    propagate,
+    upstream_given,
+)
+from glassnet.check.worksheet import UNBATCHED, Given, Key, Note, Worksheet, key_name
 from glassnet.errors import GlassnetError
 from glassnet.notation import seed_name
 
 Array = np.ndarray
 #: The most a ``near`` diagnosis may be off, relative to the written value.
 NEAR = 0.005
+#: A difference of exactly half a unit is a tie: inside (relative slack for float noise).
+TIE = 1e-9
 VERDICTS: tuple[str, ...] = ("ok", "follows", "wrong")
+
+
+def within(diff: Any, tol: Any, ref: Any = 1.0) -> Any:
+    """``diff <= tol``, counting a tie at exactly ``tol`` (up to float noise) as inside."""
+    return np.asarray(diff) <= np.asarray(tol) * (1 + TIE) + 1e-12 * np.maximum(1.0, np.abs(ref))
 
 
 @dataclass
 class Entry:
-    """One written number and its marking (``index`` leaves out a batch of one)."""
+    """One written number and its marking (``index`` leaves out a batch of one).
+    ``expected``/``follows_from_given`` are None where a misshaped value has no place
+    that corresponds."""
 
     name: str
     written: str
     index: tuple[int, ...]
     given: float
-    expected: float
-    follows_from_given: float
+    expected: float | None
+    follows_from_given: float | None
     verdict: str
     tolerance: float
     diagnosis: str | None = None
@@ -55,6 +81,8 @@ class Entry:
     alternative: float | None = None
     explanation: str = ""
     diagonal: bool = False
+    #: The number as written ("0.8000").
+    text: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +90,7 @@ class Entry:
             "written": self.written,
             "index": list(self.index),
             "given": self.given,
+            "text": self.text,
             "expected": self.expected,
             "follows_from_given": self.follows_from_given,
             "verdict": self.verdict,
@@ -83,6 +112,10 @@ class Report:
     entries: list[Entry] = field(default_factory=list)
     rtol: float | None = None
 
+    @property
+    def notes(self) -> list[Note]:
+        return self.sheet.notes
+
     def summary(self) -> dict[str, Any]:
         counts = {v: sum(e.verdict == v for e in self.entries) for v in VERDICTS}
         diagnoses: dict[str, int] = {}
@@ -99,10 +132,16 @@ class Report:
             "unexplained": sum(e.verdict == "wrong" and e.diagnosis is None for e in self.entries),
             "diagnoses": diagnoses,
             "rtol": self.rtol,
+            "unreadable": len(self.sheet.unreadable()),
+            "warnings": len(self.sheet.warnings()),
         }
 
     def to_dict(self) -> dict[str, Any]:
-        return {"entries": [e.to_dict() for e in self.entries], "summary": self.summary()}
+        return {
+            "entries": [e.to_dict() for e in self.entries],
+            "summary": self.summary(),
+            "notes": [{"kind": n.kind, "field": n.field, "message": n.message} for n in self.notes],
+        }
 
     def wrong(self) -> list[Entry]:
         return [e for e in self.entries if e.verdict == "wrong"]
@@ -111,8 +150,10 @@ class Report:
         return [e for e in self.entries if e.name == name or e.written == name]
 
 
-def _g(v: float) -> str:
-    return f"{v:.6g}"
+def _g(v: float | None) -> str:
+    if v is None:
+        return "—"
+    return f"{v:.6g}".replace("-0", "0") if v == 0 else f"{v:.6g}"
 
 
 def _diag(a: Array) -> Array:
@@ -126,20 +167,90 @@ def check_rtol(rtol: float) -> float:
     return rtol
 
 
+def phase_contexts(sheet: Worksheet) -> dict[str, Context]:
+    """The right values of each phase of the spec: "" (the step), "step2", ... (a spec's
+    ``steps = N``) and "after" (``after = true``), each from the engine's trace."""
+    base = Context.from_worksheet(sheet)
+    out = {"": base}
+    for i, tr in enumerate(base.trace.later, start=2):
+        out[f"step{i}"] = _context_of(base, tr)
+    if base.trace.after is not None:
+        out["after"] = _context_of(base, base.trace.after)
+    return out
+
+
+def _context_of(base: Context, trace: Any) -> Context:
+    right = {key: trace.value(key) for key in order(base.n_layers)}
+    return Context(graph=base.graph, batch=base.batch, right=right, trace=trace)
+
+
+#: What a step hands to the next: the person's W_new (b_new) of a layer becomes the W
+#: (b) the next step starts from — (their written value, its band, clipped to the band).
+Carry = dict[Key, tuple[Given, Array, Array]]
+
+
 def check(sheet: Worksheet, *, rtol: float | None = None) -> Report:
-    """Mark every value of ``sheet``."""
+    """Mark every value of ``sheet`` (misshaped ones too), phase by phase: the step, the
+    later steps (``z1@step2``) each starting from the person's own updated weights of the
+    step before, and the forward pass after the update (``loss@after``)."""
     if rtol is not None:
         check_rtol(rtol)
-    ctx = Context.from_worksheet(sheet)
-    own = sheet.own()
+    contexts = phase_contexts(sheet)
+    report = Report(sheet, contexts[""], rtol=rtol)
+    marks: dict[int, list[Entry]] = {}
+    carry: Carry = {}
+    for phase, ctx in contexts.items():
+        givens = [g for g in sheet.givens if g.phase == phase]
+        marker = _phase_marker(ctx, sheet, phase, givens, carry, rtol)
+        for g in givens:
+            marks[id(g)] = marker.misshaped(g) if g.misshaped else marker.mark(g)
+        carry = {}
+        for lyr in range(1, ctx.n_layers + 1):
+            for new, leaf in (("W_new", "W"), ("b_new", "b")):
+                up = marker.own.get((new, lyr))
+                if up is not None:
+                    carry[(leaf, lyr)] = (up, marker.band[(new, lyr)], marker.clipped[(new, lyr)])
+    # Each written entry's numbers in the order written (a W[to][from] matrix, or one
+    # with its bias as row 0, is marked as the engine holds it, reported as written).
+    groups: dict[tuple[str, str], list[Entry]] = {}
+    for g in sheet.givens:
+        groups.setdefault((g.written_name, g.phase), []).extend(marks.get(id(g), []))
+    for g in sheet.givens:
+        if g.layout_T or g.row_shift or g.bias_part:
+            groups[(g.written_name, g.phase)].sort(key=lambda e: e.index)
+    report.entries = [e for es in groups.values() for e in es]
+    return report
+
+
+def _phase_marker(
+    ctx: Context,
+    sheet: Worksheet,
+    phase: str,
+    givens: list[Given],
+    carry: Carry,
+    rtol: float | None,
+) -> _Marker:
+    """Bands of one phase's written values, ready to mark them."""
+    own = sheet.own(phase)
     given = {k: g.value for k, g in own.items()}
+    for k, (g, _band, _clip) in carry.items():
+        given.setdefault(k, g.value)
+
+    def exact_leaf(k: Key) -> bool:
+        # x, y and the spec's own W, b are exact; a later step's weights are the
+        # person's own numbers (their W_new), rounded as written.
+        return k[0] in ("x", "y") or (k[0] in LEAVES and phase == "")
+
     # Spread for carrying rounding forward: half a unit, except where nothing was rounded
-    # (x, y, W, b are the spec's; a value written equal to the right one is exact).
-    half = {}
+    # (exact leaves; a value written equal to the right one is exact).
+    half: dict[Key, Array] = {}
     for k, g in own.items():
         r = _diag(ctx.right[k]) if g.diagonal else ctx.right[k]
         exact = np.abs(g.value - r) <= 1e-12 * np.maximum(1.0, np.abs(r))
-        half[k] = np.where(exact | (k[0] in LEAVES), 0.0, g.half)
+        half[k] = np.where(exact | exact_leaf(k), 0.0, g.half)
+    for k, (g, _band, _clip) in carry.items():
+        if k not in own:
+            half[k] = g.half
     diagonal = {k for k, g in own.items() if g.diagonal}
     # How far each written value may legitimately sit from the right one: half a unit,
     # plus how far the step moves when its written inputs are replaced by their nearest
@@ -148,26 +259,26 @@ def check(sheet: Worksheet, *, rtol: float | None = None) -> Report:
     clipped: dict[Key, Array] = {}
     for k in order(ctx.n_layers):
         if k not in own:
+            if k in carry:
+                band[k], clipped[k] = carry[k][1], carry[k][2]
             continue
         right = ctx.right[k]
         if own[k].diagonal:
             right = _diag(right)
-        if k[0] in LEAVES:
+        if exact_leaf(k):
             band[k] = 0 * half[k]
+        elif k[0] in LEAVES:
+            band[k] = np.asarray(own[k].half, dtype=np.float64)
         else:
             legit = Evaluator(ctx, clipped, diagonal=diagonal).compute(k)
             if own[k].diagonal:
                 legit = _diag(legit)
             band[k] = own[k].half + np.abs(legit - right)
         clipped[k] = np.clip(given[k], right - band[k], right + band[k])
-    report = Report(sheet, ctx, rtol=rtol)
-    for g in sheet.givens:
-        report.entries.extend(_mark(ctx, sheet, g, given, half, diagonal, band, clipped, rtol))
-    return report
-
-
-def _right(ctx: Context, g: Given) -> Array:
-    return _diag(ctx.right[g.key]) if g.diagonal else ctx.right[g.key]
+    marker = _Marker(ctx, sheet, given, half, diagonal, band, clipped, rtol)
+    marker.own, marker.givens, marker.phase = own, givens, phase
+    marker.carried = {k: g for k, (g, _b, _c) in carry.items() if k not in own}
+    return marker
 
 
 def _shape_like(extra: Any, g: Given) -> Array:
@@ -177,83 +288,12 @@ def _shape_like(extra: Any, g: Given) -> Array:
     return extra
 
 
-def _mark(
-    ctx: Context,
-    sheet: Worksheet,
-    g: Given,
-    given: dict[Key, Array],
-    half: dict[Key, Array],
-    diagonal: set[Key],
-    band: dict[Key, Array],
-    clipped: dict[Key, Array],
-    rtol: float | None,
-) -> list[Entry]:
-    K = g.key
-    others = {q: v for q, v in given.items() if q != K}
-    ev = Evaluator(ctx, others, diagonal=diagonal)
-    follows = ev.value(K)
-    right = ctx.right[K]
-    if g.diagonal:
-        follows, right = _diag(follows), _diag(right)
-    if K[0] in LEAVES:
-        t_ok = t_f = g.half
-    else:
-        t_f = g.half + _shape_like(propagate(ctx, others, diagonal, K, half), g)
-        # A copy written twice (name@tag) is held to the band of the quantity's own value.
-        t_ok = np.maximum(g.half, band[K] - sheet.own()[K].half + g.half)
-    if rtol is not None:
-        t_ok = rtol * np.abs(right) + 1e-12
-        t_f = rtol * np.abs(follows) + 1e-12
-    value = g.value
-    ok = np.abs(value - right) <= t_ok
-    # "Follows" needs an earlier error to follow from: this number must change when the
-    # written inputs that are off their bands are moved back onto them.
-    back = {k: v for k, v in clipped.items() if k != K}
-    mended = Evaluator(ctx, back, diagonal=diagonal).value(K)
-    if g.diagonal:
-        mended = _diag(mended)
-    earlier_error = np.abs(mended - follows) > 1e-12 * np.maximum(1.0, np.abs(follows))
-    fol = ~ok & (np.abs(value - follows) <= t_f) & earlier_error
-    wrong = ~ok & ~fol
-    causes = _diagnose(ctx, sheet, g, others, diagonal, right, follows, t_f, wrong, half, rtol)
-    batched = K[0] not in ("W", "b", "dW", "db", "W_new", "b_new", "loss")
-    entries = []
-    for idx in np.ndindex(value.shape):
-        shown = idx[1:] if batched and ctx.batch == 1 else idx
-        verdict = "ok" if ok[idx] else "follows" if fol[idx] else "wrong"
-        e = Entry(
-            name=key_name(K),
-            written=g.written_name,
-            index=tuple(int(i) for i in shown),
-            given=float(value[idx]),
-            expected=float(right[idx]),
-            follows_from_given=float(follows[idx]),
-            verdict=verdict,
-            tolerance=float(np.broadcast_to(t_ok, value.shape)[idx]),
-            diagonal=g.diagonal,
-        )
-        if verdict == "follows":
-            e.explanation = (
-                f"carried forward: the right rule on your earlier values gives "
-                f"{_g(e.follows_from_given)} (right: {_g(e.expected)})"
-            )
-        elif verdict == "wrong":
-            cause = causes.get(idx)
-            if cause is None:
-                e.explanation = (
-                    f"no rule in the catalogue reproduces it (right: {_g(e.expected)}, "
-                    f"from your earlier values: {_g(e.follows_from_given)})"
-                )
-            else:
-                e.diagnosis, e.match, e.alternative, e.explanation = cause
-        entries.append(e)
-    return entries
-
-
+Combo = list[tuple[cat.Mistake, Any]]
+#: (id, match, alternative, explanation)
 Cause = tuple[str, str, float, str]
 
 
-def _text(ids: list[tuple[cat.Mistake, Any]], alt: float, given: float, near: bool) -> str:
+def _text(ids: Combo, alt: float, given: float, near: bool) -> str:
     parts = []
     for m, v in ids:
         d = m.describe(v)
@@ -265,147 +305,459 @@ def _text(ids: list[tuple[cat.Mistake, Any]], alt: float, given: float, near: bo
     return text
 
 
-def _diagnose(
-    ctx: Context,
-    sheet: Worksheet,
-    g: Given,
-    others: dict[Key, Array],
-    diagonal: set[Key],
-    right: Array,
-    follows: Array,
-    tol: Array,
-    wrong: Array,
-    half: dict[Key, Array],
-    rtol: float | None,
-) -> dict[tuple[int, ...], Cause]:
-    """Name the mistake behind every wrong number of ``g`` that the catalogue reproduces."""
-    causes: dict[tuple[int, ...], Cause] = {}
-    if not wrong.any():
-        return causes
-    K = g.key
-    tol = np.broadcast_to(tol, g.value.shape)
-    # Every rule: a mistake in a step the person did not write shows in the later ones.
-    singles = [(m, v) for m in cat.CATALOGUE.values() for v in m.variants]
+@dataclass
+class _Candidate:
+    combo: Combo
+    alt: Array
+    hit: set[tuple[int, ...]]
+    full: bool
+    rank: int
 
-    def todo() -> list[tuple[int, ...]]:
-        return [i for i in np.ndindex(wrong.shape) if wrong[i] and i not in causes]
 
-    def run(combo: list[tuple[cat.Mistake, Any]]) -> Array | None:
-        ev = Evaluator(ctx, others, diagonal=diagonal, mistakes=combo)
-        alt = ev.compute(K)
-        if any(m.id not in ev.used for m, _ in combo):
-            return None
-        return _diag(alt) if g.diagonal else alt
+class _Marker:
+    """Marks one worksheet's givens (shared state of :func:`check`)."""
 
-    def hits(combo: list[tuple[cat.Mistake, Any]], alt: Array) -> list[tuple[int, ...]]:
-        """Places where ``alt`` reproduces the written number: within half a unit plus
-        the rounding of the written inputs carried through the *mistaken* rules."""
-        # Only where the mistake changes this very number, and comes close to it.
-        close = [
-            i
-            for i in todo()
-            if abs(alt[i] - follows[i]) > 1e-12 * max(1.0, abs(follows[i]))
-            and abs(g.value[i] - alt[i]) <= max(tol[i], 0.05 * abs(g.value[i]))
-        ]
-        if not close:
-            return []
-        if rtol is not None:
-            t = rtol * np.abs(alt) + 1e-12
+    def __init__(
+        self,
+        ctx: Context,
+        sheet: Worksheet,
+        given: dict[Key, Array],
+        half: dict[Key, Array],
+        diagonal: set[Key],
+        band: dict[Key, Array],
+        clipped: dict[Key, Array],
+        rtol: float | None,
+    ) -> None:
+        self.ctx, self.sheet, self.given, self.half = ctx, sheet, given, half
+        self.diagonal, self.band, self.clipped, self.rtol = diagonal, band, clipped, rtol
+        self.own = sheet.own()
+        self.givens: list[Given] = list(sheet.givens)
+        self.phase = ""
+        #: The previous step's values this one starts from (W, b keys).
+        self.carried: dict[Key, Given] = {}
+
+    def shown(self, key: Key, idx: tuple[int, ...]) -> tuple[int, ...]:
+        """``idx`` without the batch axis of a one-sample batch."""
+        batched = key[0] not in UNBATCHED
+        return idx[1:] if batched and self.ctx.batch == 1 else idx
+
+    def place(self, key: Key, idx: tuple[int, ...], g: Given | None = None) -> str:
+        """``[0, 1]``: the place as written (the sheet's layout when ``g`` says it)."""
+        s = self.shown(key, idx)
+        if g is not None:
+            s = g.written_index(s)
+        return f"[{', '.join(map(str, s))}]" if s else ""
+
+    def entry_name(self, g: Given) -> str:
+        """The name an entry is reported under: the quantity (or, for the bias row of a
+        matrix written with its bias as row 0, that matrix), with its phase."""
+        name = g.shown_name or key_name(g.key)
+        return f"{name}@{g.phase}" if g.phase else name
+
+    # -- one quantity -----------------------------------------------------------------
+    def mark(self, g: Given) -> list[Entry]:
+        ctx, K = self.ctx, g.key
+        others = {q: v for q, v in self.given.items() if q != K}
+        ev = Evaluator(ctx, others, diagonal=self.diagonal)
+        follows = ev.value(K)
+        right = ctx.right[K]
+        if g.diagonal:
+            follows, right = _diag(follows), _diag(right)
+        if K[0] in LEAVES:
+            t_ok = t_f = g.half
         else:
-            t = g.half + _shape_like(propagate(ctx, others, diagonal, K, half, combo), g)
-        t = np.broadcast_to(t, g.value.shape)
-        return [i for i in close if abs(g.value[i] - alt[i]) <= t[i]]
+            t_f = g.half + _shape_like(propagate(ctx, others, self.diagonal, K, self.half), g)
+            # A copy written twice (name@tag) is held to the band of the quantity's value.
+            t_ok = np.maximum(g.half, self.band[K] - self.own[K].half + g.half)
+        if self.rtol is not None:
+            t_ok = self.rtol * np.abs(right) + 1e-12
+            t_f = self.rtol * np.abs(follows) + 1e-12
+        value = g.value
+        ok = within(np.abs(value - right), t_ok, right)
+        # "Follows" needs an earlier error to follow from: this number must change when
+        # the written inputs that are off their bands are moved back onto them.
+        back = {k: v for k, v in self.clipped.items() if k != K}
+        mended = Evaluator(ctx, back, diagonal=self.diagonal).value(K)
+        if g.diagonal:
+            mended = _diag(mended)
+        earlier_error = np.abs(mended - follows) > 1e-12 * np.maximum(1.0, np.abs(follows))
+        fol = ~ok & within(np.abs(value - follows), t_f, follows) & earlier_error
+        wrong = ~ok & ~fol
+        causes = self.diagnose(g, others, right, follows, t_f, wrong)
+        used = self.used(K, others) if fol.any() else ""
+        entries = []
+        for idx in np.ndindex(value.shape):
+            verdict = "ok" if ok[idx] else "follows" if fol[idx] else "wrong"
+            e = Entry(
+                name=self.entry_name(g),
+                written=g.written_name,
+                index=tuple(int(i) for i in g.written_index(self.shown(K, idx))),
+                given=float(value[idx]),
+                expected=float(right[idx]),
+                follows_from_given=float(follows[idx]),
+                verdict=verdict,
+                tolerance=float(np.broadcast_to(t_ok, value.shape)[idx]),
+                diagonal=g.diagonal,
+                text=g.text(idx),
+            )
+            if verdict == "follows":
+                e.explanation = (
+                    f"carried forward: the right rule on your earlier values gives "
+                    f"{_g(e.follows_from_given)} (right: {_g(e.expected)})" + used
+                )
+            elif verdict == "wrong":
+                cause = causes.get(idx)
+                if cause is None:
+                    e.explanation = (
+                        f"no rule in the catalogue reproduces it (right: {_g(e.expected)}, "
+                        f"from your earlier values: {_g(e.follows_from_given)})"
+                    )
+                else:
+                    e.diagnosis, e.match, e.alternative, e.explanation = cause
+            entries.append(e)
+        return entries
 
-    computed = K[0] not in LEAVES
-    alts: list[tuple[list[tuple[cat.Mistake, Any]], Array]] = []
-
-    def try_singles(chosen: list[tuple[cat.Mistake, Any]]) -> None:
-        for mv in chosen:
-            alt = run([mv])
-            if alt is None:
+    def used(self, K: Key, others: dict[Key, Array]) -> str:
+        """'; marked using your dL_da2 = −0.71': the person's earlier values off their
+        bands that this step was computed from."""
+        parts: list[str] = []
+        for k in sorted(upstream_given(self.ctx, others, K), key=order(self.ctx.n_layers).index):
+            g = self.own.get(k) or self.carried.get(k)
+            if g is None:
                 continue
-            alts.append(([mv], alt))
-            for idx in hits([mv], alt):
-                causes[idx] = (mv[0].id, "exact", float(alt[idx]), _text([mv], alt[idx], 0, False))
+            off = np.abs(g.value - self.clipped[k]) > 1e-12 * np.maximum(1.0, np.abs(g.value))
+            for idx in np.ndindex(off.shape):
+                if off[idx]:
+                    parts.append(f"your {g.written_name}{self.place(k, idx, g)} = {g.text(idx)}")
+        if not parts:
+            return ""
+        more = f" and {len(parts) - 4} more" if len(parts) > 4 else ""
+        return "; marked using " + ", ".join(parts[:4]) + more
 
-    if computed:
-        try_singles([mv for mv in singles if mv[0].id != "rounding"])
-    for idx in todo():
-        hit = cat.truncation(float(g.value[idx]), float(g.half[idx]), [right[idx], follows[idx]])
+    def misshaped(self, g: Given) -> list[Entry]:
+        """Every number of a value written with the wrong shape: wrong; named
+        ``transposed_gradient`` (dW) or ``written_transposed`` when it is the transpose
+        of what the right rule gives on the person's values."""
+        ctx, K = self.ctx, g.key
+        others = {q: v for q, v in self.given.items() if q != K}
+        want = g.want
+        value = g.value
+        right = follows = None
+        if value.ndim == 2 and value.T.shape == want and int(np.prod(want)) > 0:
+            follows_full = Evaluator(ctx, others, diagonal=self.diagonal).value(K)
+            t = g.half + np.abs(propagate(ctx, others, self.diagonal, K, self.half).reshape(want).T)
+            right = ctx.right[K].reshape(want).T
+            follows = follows_full.reshape(want).T
+            if self.rtol is not None:
+                t = self.rtol * np.abs(follows) + 1e-12
+            reproduces = bool(np.all(within(np.abs(value - follows), t, follows)))
+        else:
+            reproduces = False
+        cid = "transposed_gradient" if K[0] == "dW" else "written_transposed"
+        title = cat.CATALOGUE[cid].title if cid in cat.CATALOGUE else cat.CHECKS[cid]
+        entries = []
+        for idx in np.ndindex(value.shape):
+            e = Entry(
+                name=self.entry_name(g),
+                written=g.written_name,
+                index=tuple(int(i) for i in idx),
+                given=float(value[idx]),
+                expected=None if right is None else float(right[idx]),
+                follows_from_given=None if follows is None else float(follows[idx]),
+                verdict="wrong",
+                tolerance=float(np.broadcast_to(g.half, value.shape)[idx]),
+                text=g.text(idx),
+            )
+            shape_words = f"written with shape {value.shape}; {key_name(K)} has shape {want}"
+            if reproduces and follows is not None:
+                e.diagnosis, e.match, e.alternative = cid, "exact", float(follows[idx])
+                e.explanation = (
+                    f"{title}: {shape_words}, and its transpose is right on your own "
+                    f"earlier values (place [{idx[1]}, {idx[0]}] of {key_name(K)})"
+                )
+            else:
+                e.explanation = shape_words + " (not marked place by place)"
+            entries.append(e)
+        return entries
+
+    # -- diagnosis --------------------------------------------------------------------
+    def diagnose(
+        self,
+        g: Given,
+        others: dict[Key, Array],
+        right: Array,
+        follows: Array,
+        tol: Array,
+        wrong: Array,
+    ) -> dict[tuple[int, ...], Cause]:
+        """Name the mistake behind every wrong number of ``g`` that a rule reproduces."""
+        causes: dict[tuple[int, ...], Cause] = {}
+        if not wrong.any():
+            return causes
+        ctx, K, value = self.ctx, g.key, g.value
+        tol = np.broadcast_to(tol, value.shape)
+        places = list(np.ndindex(value.shape))
+        singles = [(m, v) for m in cat.CATALOGUE.values() for v in m.variants]
+        computed = K[0] not in LEAVES
+
+        def todo() -> list[tuple[int, ...]]:
+            return [i for i in places if wrong[i] and i not in causes]
+
+        def run(combo: Combo) -> Array | None:
+            ev = Evaluator(ctx, others, diagonal=self.diagonal, mistakes=combo)
+            alt = ev.compute(K)
+            if any(m.id not in ev.used for m, _ in combo):
+                return None
+            alt = _diag(alt) if g.diagonal else alt
+            return alt if alt.shape == value.shape else None
+
+        def changed(alt: Array, i: tuple[int, ...]) -> bool:
+            return bool(abs(alt[i] - follows[i]) > 1e-12 * max(1.0, abs(follows[i])))
+
+        def closer(alt: Array, i: tuple[int, ...]) -> bool:
+            return bool(abs(value[i] - alt[i]) < abs(value[i] - follows[i]))
+
+        def assess(combo: Combo, alt: Array, rank: int, strict: bool = False) -> _Candidate:
+            cand = [
+                i
+                for i in todo()
+                if changed(alt, i)
+                and closer(alt, i)
+                and abs(value[i] - alt[i]) <= max(tol[i], 0.05 * abs(value[i]))
+            ]
+            if not cand:
+                return _Candidate(combo, alt, set(), False, rank)
+            if self.rtol is not None:
+                t = self.rtol * np.abs(alt) + 1e-12
+            elif strict:
+                t = g.half
+            else:
+                t = g.half + _shape_like(
+                    propagate(ctx, others, self.diagonal, K, self.half, combo), g
+                )
+            t = np.broadcast_to(t, value.shape)
+            ok = within(np.abs(value - alt), t, alt)
+            hit = {i for i in cand if ok[i]}
+            return _Candidate(combo, alt, hit, bool(np.all(ok)), rank)
+
+        def assign(cands: list[_Candidate], exact_text: bool = True) -> None:
+            for i in todo():
+                best = [c for c in cands if i in c.hit]
+                if not best:
+                    continue
+                c = max(best, key=lambda c: (c.full, len(c.hit), -c.rank))
+                ids = "+".join(m.id for m, _ in c.combo)
+                text = _text(c.combo, float(c.alt[i]), 0, False)
+                if not c.full:
+                    text += self.partial(g, c.hit, len(places))
+                causes[i] = (ids, "exact", float(c.alt[i]), text)
+
+        alts: list[tuple[Combo, Array]] = []
+        if computed:
+            cands = []
+            for rank, mv in enumerate(singles):
+                if mv[0].id == "rounding":
+                    continue
+                alt = run([mv])
+                if alt is None:
+                    continue
+                alts.append(([mv], alt))
+                c = assess([mv], alt, rank)
+                if c.hit:
+                    cands.append(c)
+            assign(cands)
+        for i in todo():
+            cause = self.checks(g, i, right, follows, tol)
+            if cause is not None:
+                causes[i] = cause
+        if computed and todo():
+            self.swapped_inputs(g, others, follows, tol, todo(), causes)
+        # Rounding after the specific rules: rounding to few decimals explains much.  It
+        # is held to half a unit (no carried rounding: rounding the inputs is the point),
+        # and names the decimals whose result is nearest what is written.
+        if computed and todo():
+            rounds = []
+            for mv in cat.CATALOGUE["rounding"].variants:
+                alt = run([(cat.CATALOGUE["rounding"], mv)])
+                if alt is not None:
+                    rounds.append(assess([(cat.CATALOGUE["rounding"], mv)], alt, 0, strict=True))
+            for i in todo():
+                hits = [c for c in rounds if i in c.hit]
+                if hits:
+                    c = min(hits, key=lambda c: (abs(value[i] - c.alt[i]), c.combo[0][1]))
+                    causes[i] = (
+                        "rounding",
+                        "exact",
+                        float(c.alt[i]),
+                        _text(c.combo, float(c.alt[i]), 0, False),
+                    )
+        if computed and todo():
+            changers = [combo[0] for combo, alt in alts if any(changed(alt, i) for i in todo())]
+            pair_cands = []
+            for rank, (a, b) in enumerate(itertools.combinations(changers, 2)):
+                if a[0].id == b[0].id:
+                    continue
+                if not (a[0].wraps or b[0].wraps) and a[0].kinds & b[0].kinds:
+                    continue
+                alt = run([a, b])
+                if alt is None:
+                    continue
+                c = assess([a, b], alt, rank)
+                if c.hit:
+                    pair_cands.append(c)
+            assign(pair_cands)
+        for i in todo():
+            best: tuple[float, Combo, float] | None = None
+            for combo, alt in alts:
+                if not combo[0][0].near_ok or not changed(alt, i) or not closer(alt, i):
+                    continue
+                rel = abs(value[i] - alt[i]) / max(abs(value[i]), 1e-300)
+                if rel <= NEAR and (best is None or rel < best[0]):
+                    best = (rel, combo, float(alt[i]))
+            if best is not None:
+                _, combo, alt_v = best
+                causes[i] = (
+                    "+".join(m.id for m, _ in combo),
+                    "near",
+                    alt_v,
+                    _text(combo, alt_v, float(value[i]), True),
+                )
+        return causes
+
+    def partial(self, g: Given, hit: set[tuple[int, ...]], total: int) -> str:
+        where = ", ".join(self.place(g.key, i, g) or "[]" for i in sorted(hit))
+        return (
+            f" (it reproduces {len(hit)} of the {total} numbers written for "
+            f"{self.entry_name(g)}: {where})"
+        )
+
+    def checks(
+        self,
+        g: Given,
+        i: tuple[int, ...],
+        right: Array,
+        follows: Array,
+        tol: Array,
+    ) -> Cause | None:
+        """The checks on the written number itself, on the person's own values."""
+        v, h = float(g.value[i]), float(g.half[i])
+        own_value = float(follows[i])
+        d = cat.decimals(h)
+        hit = cat.truncation(v, h, [own_value])
         if hit is not None:
-            causes[idx] = (
+            return (
                 "truncation",
                 "exact",
                 hit,
-                f"{cat.CHECKS['truncation']}: {_g(hit)} cut off at the last written digit",
+                f"{cat.CHECKS['truncation']}: {_g(hit)} (the right rule on your own values) "
+                f"cut off at {d} decimals; rounded it is {cat.plain_text(round(hit, d or 0), d)}",
             )
-    for idx in todo():
-        hit2 = cat.wrong_source_value(
-            float(g.value[idx]), float(g.half[idx]), _sources(ctx, sheet, g, idx)
-        )
-        if hit2 is not None:
-            causes[idx] = (
+        src = cat.wrong_source_value(v, h, self.sources(g, i))
+        if src is not None:
+            return (
                 "wrong_source_value",
                 "exact",
-                hit2[1],
-                f"{cat.CHECKS['wrong_source_value']}: it is {hit2[0]} at the same place "
-                f"({_g(hit2[1])})",
+                src[1],
+                f"{cat.CHECKS['wrong_source_value']}: it is {src[0]} at the same place "
+                f"({_g(src[1])})",
             )
-    # Rounding last: it is the least specific explanation (rounding to 0 explains much).
-    if computed and todo():
-        try_singles([mv for mv in singles if mv[0].id == "rounding"])
-    if computed and todo():
-        for a, b in itertools.combinations(singles, 2):
-            if a[0].id == b[0].id or "rounding" in (a[0].id, b[0].id):
-                continue
-            if not (a[0].wraps or b[0].wraps) and a[0].kinds & b[0].kinds:
-                continue
-            alt = run([a, b])
-            if alt is None:
-                continue
-            for idx in hits([a, b], alt):
-                ids = f"{a[0].id}+{b[0].id}"
-                causes[idx] = (ids, "exact", float(alt[idx]), _text([a, b], alt[idx], 0, False))
-            if not todo():
-                break
-    for idx in todo():
-        best: tuple[float, list[tuple[cat.Mistake, Any]], float] | None = None
-        for combo, alt in alts:
-            if not combo[0][0].near_ok:
-                continue
-            rel = abs(g.value[idx] - alt[idx]) / max(abs(g.value[idx]), 1e-300)
-            if rel <= NEAR and (best is None or rel < best[0]):
-                best = (rel, combo, float(alt[idx]))
-        if best is not None:
-            _, combo, alt_v = best
-            causes[idx] = (
-                combo[0][0].id,
-                "near",
-                alt_v,
-                _text(combo, alt_v, float(g.value[idx]), True),
+        hit = cat.digit_swap(v, h, [own_value])
+        if hit is not None:
+            return (
+                "digit_swap",
+                "exact",
+                hit,
+                f"{cat.CHECKS['digit_swap']}: {g.text(i)} for "
+                f"{cat.plain_text(hit, d)} (the right rule on your own values)",
             )
-    return causes
+        return None
 
+    def swapped_inputs(
+        self,
+        g: Given,
+        others: dict[Key, Array],
+        follows: Array,
+        tol: Array,
+        todo: list[tuple[int, ...]],
+        causes: dict[tuple[int, ...], Cause],
+    ) -> None:
+        """``digit_swap`` in an input: one number of this step's inputs (a given x, W, b
+        or the person's own earlier value) copied with two adjacent digits exchanged,
+        and the step then worked right."""
+        ctx, K, value = self.ctx, g.key, g.value
+        for k in inputs_of(K, ctx.n_layers):
+            if k[0] == "y":
+                continue
+            mine = self.own.get(k) if k in others else None
+            if mine is None and k[0] not in LEAVES:
+                continue
+            src = others[k] if mine is not None else ctx.right[k]
+            if src.ndim != len(mine.value.shape if mine is not None else src.shape):
+                continue
+            for j in np.ndindex(src.shape):
+                if mine is not None:
+                    d = cat.decimals(float(mine.half[j]))
+                    text = cat.plain_text(float(src[j]), d)
+                else:
+                    text = cat.plain_text(float(src[j]))
+                for s in cat.digit_swaps(text):
+                    moved = dict(others)
+                    arr = np.array(src, dtype=np.float64, copy=True)
+                    arr[j] = s
+                    moved[k] = arr
+                    alt = Evaluator(ctx, moved, diagonal=self.diagonal).compute(K)
+                    if g.diagonal:
+                        alt = _diag(alt)
+                    if alt.shape != value.shape:
+                        continue
+                    for i in todo:
+                        if i in causes:
+                            continue
+                        if abs(alt[i] - follows[i]) > 1e-12 * max(1.0, abs(follows[i])) and within(
+                            abs(value[i] - alt[i]), tol[i], alt[i]
+                        ):
+                            who = (
+                                f"your {mine.written_name}" if mine else f"the given {key_name(k)}"
+                            )
+                            causes[i] = (
+                                "digit_swap",
+                                "exact",
+                                float(alt[i]),
+                                f"{cat.CHECKS['digit_swap']}: {who}{self.place(k, j)} = "
+                                f"{text} used as {cat.plain_text(s)}; the right rule then "
+                                f"gives {_g(float(alt[i]))}",
+                            )
+                    if all(i in causes for i in todo):
+                        return
 
-def _sources(
-    ctx: Context, sheet: Worksheet, g: Given, idx: tuple[int, ...]
-) -> list[tuple[str, float]]:
-    """Other quantities of the same shape, the person's first, then the right ones."""
-    out: list[tuple[str, float]] = []
-    shape = g.value.shape
-    for other in sheet.givens:
-        if other is g or other.key == g.key or other.value.shape != shape:
-            continue
-        out.append((f"your {other.written_name}", float(other.value[idx])))
-    for k in order(ctx.n_layers):
-        if k == g.key:
-            continue
-        v = ctx.right[k]
-        if g.diagonal and v.ndim == 3:
-            continue
-        if v.shape == shape:
-            name = seed_name(key_name(k), ctx.n_layers) or key_name(k)
-            if k[0] in STEP_KINDS:
-                name = key_name(k)
-            out.append((f"the right {name}", float(v[idx])))
-    return out
+    def sources(self, g: Given, idx: tuple[int, ...]) -> list[tuple[str, float, float]]:
+        """What a number may have been copied from: the person's values of quantities
+        that come before this one in the step (or are given: x, y, W, b), then the
+        given x, y, W, b of the spec — each (name, value at the same place, half unit)."""
+        L = self.ctx.n_layers
+        seq = order(L)
+        mine = seq.index(g.key)
+        out: list[tuple[str, float, float]] = []
+        shape = g.value.shape
+        written: set[Key] = set()
+        for other in self.givens:
+            if other is g or other.misshaped or other.value.shape != shape:
+                continue
+            k = other.key
+            if k == g.key or not (k[0] in LEAVES or seq.index(k) < mine):
+                continue
+            written.add(k)
+            seed = seed_name(key_name(k), L)
+            label = other.written_name
+            if label != key_name(k):
+                label += f" ({key_name(k)})"
+            elif seed:
+                label += f" ({seed})"
+            out.append((f"your {label}", float(other.value[idx]), float(other.half[idx])))
+        for k in seq:
+            if k[0] not in LEAVES or k == g.key or k in written:
+                continue
+            v = self.ctx.right[k]
+            if v.shape == shape:
+                out.append((f"the given {key_name(k)}", float(v[idx]), float(g.half[idx])))
+        return out

@@ -4,7 +4,7 @@ A mistake is a small function with a stable id.  Most are *rules*: given the ste
 computed, its inputs (the person's own earlier values where written) and the right rule
 in force, they return what the mistaken rule gives, built from the same engine pieces
 (the activation's forward/derivative/vjp, the loss's terms/grad, the layer's backward,
-:func:`glassnet.trace.sgd_update`), or None where the mistake cannot happen.  A value is
+:func:`glassnet.optim.sgd_update`), or None where the mistake cannot happen.  A value is
 named by a mistake only when re-running that rule on the person's numbers reproduces it
 — never from a table of known answers.
 
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from glassnet.layers import Dense
-from glassnet.trace import sgd_update
+from glassnet.optim import sgd_update
 
 if TYPE_CHECKING:
     from glassnet.check.steps import Evaluator, Rule
@@ -167,10 +167,16 @@ def _no_derivative(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule
 )
 def _relu(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     act = _act(ev, key)
-    if act.name not in ("relu", "leaky_relu"):
+    if not act.elementwise:
         return None
     z, a = ins
-    return a.copy() if v == "output" else act.derivative(-z, a)
+    if v == "wrong_side":
+        # Any activation whose derivative reads the side of zero (ReLU, leaky ReLU, a new
+        # piecewise one); for the others it changes nothing and is never named.
+        return act.derivative(-z, a)
+    if act.name not in ("relu", "leaky_relu"):
+        return None
+    return a.copy()
 
 
 @mistake(
@@ -287,6 +293,135 @@ def _rounding(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> 
     return base([np.round(i, v) for i in ins])
 
 
+@mistake("bias_omitted", "the bias left out (z = x·W without + b)", ["z"])
+def _bias_omitted(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+    x, W, b = ins
+    return base([x, W, np.zeros_like(b)])
+
+
+@mistake(
+    "derivative_of_wrong_quantity",
+    "the activation's derivative formula applied to the wrong quantity",
+    ["da_dz"],
+    variants=("z_as_a", "a_as_z"),
+    describe=lambda v: (
+        "the formula in terms of the output fed z (e.g. z(1−z) for a(1−a))"
+        if v == "z_as_a"
+        else "the derivative taken at a instead of z (e.g. σ(a)(1−σ(a)))"
+    ),
+)
+def _derivative_wrong(
+    ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule
+) -> Array | None:
+    act = _act(ev, key)
+    if not act.elementwise:
+        return None
+    z, a = ins
+    # The activation's own derivative(z, a): whichever argument its formula reads gets the
+    # wrong quantity (an activation whose derivative does not read it is unchanged).
+    if v == "z_as_a":
+        return base([z, z])
+    return base([a, act.forward(a)])
+
+
+@mistake(
+    "updated_weights_in_backprop",
+    "dL/da sent back through the already-updated weights W_new of the next layer",
+    ["dL_da"],
+)
+def _updated_weights(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+    if key[1] == ev.ctx.n_layers:
+        return None
+    delta, _W = ins
+    return base([delta, ev.value(("W_new", key[1] + 1))])
+
+
+@mistake(
+    "loss_factor_slip",
+    "the loss derivative with a constant factor missing or doubled",
+    ["dL_da"],
+    variants=("times_2", "half", "times_n_out", "over_n_out"),
+    describe=lambda v: {
+        "times_2": "twice the derivative (e.g. 2(p−y) for ½Σ(p−y)²)",
+        "half": "half the derivative (e.g. (p−y) for (p−y)²)",
+        "times_n_out": "the 1/n_out of a mean over outputs left out",
+        "over_n_out": "divided by n_out once too often",
+    }[v],
+)
+def _loss_factor(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+    if key[1] != ev.ctx.n_layers:
+        return None
+    n_out = ins[0].shape[1]
+    factor = {"times_2": 2.0, "half": 0.5, "times_n_out": n_out, "over_n_out": 1 / n_out}[v]
+    if factor == 1 or (v in ("times_n_out", "over_n_out") and n_out == 2):
+        return None  # n_out = 1 changes nothing; n_out = 2 is the ×2 / ½ variant
+    return base(ins) * factor
+
+
+@mistake(
+    "squared_error_sign",
+    "the error taken as y − p instead of p − y in the loss derivative",
+    ["dL_da"],
+)
+def _se_sign(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+    if key[1] != ev.ctx.n_layers:
+        return None
+    p, y = ins
+    loss = ev.ctx.loss
+    # Only for losses of the difference p − y (swapping p and y flips the gradient's sign):
+    # asked of the loss itself, so a new loss of that kind gets the rule too.
+    if not np.allclose(loss.grad(p, y), -loss.grad(y, p)):
+        return None
+    return -base(ins)
+
+
+@mistake(
+    "output_error_as_dL_da",
+    "dL/da of the output written as p − y (the fused softmax/sigmoid shortcut for dL/dz)",
+    ["dL_da"],
+)
+def _p_minus_y(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+    if key[1] != ev.ctx.n_layers:
+        return None
+    p, y = ins
+    return (p - y) / p.shape[0]
+
+
+@mistake(
+    "transposed_gradient",
+    "the weight gradient computed as deltaᵀ·x instead of xᵀ·delta (transposed)",
+    ["dW"],
+)
+def _transposed_grad(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+    g = base(ins)
+    if g.shape[0] != g.shape[1]:
+        return None  # a non-square one has the wrong shape: marked where it is read
+    return g.T.copy()
+
+
+@mistake(
+    "pre_activation_for_activation",
+    "the previous layer's z used where its activation a belongs",
+    ["z", "dW"],
+)
+def _z_for_a(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+    if key[1] == 1:
+        return None
+    z_prev = ev.value(("z", key[1] - 1))
+    return base([z_prev, *ins[1:]])
+
+
+@mistake(
+    "update_applied_twice",
+    "the update applied twice (W − 2·lr·dW)",
+    ["W_new", "b_new"],
+)
+def _twice_update(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+    if key[0] == "b_new" and not ev.ctx.update_bias:
+        return None
+    return base([base(ins), ins[1]])
+
+
 def _cache(delta: Array, W: Array):
     from glassnet.layers import Cache
 
@@ -300,12 +435,14 @@ def _cache(delta: Array, W: Array):
 CHECKS: dict[str, str] = {
     "wrong_source_value": "a value copied from another quantity",
     "truncation": "cut off instead of rounded at the last written digit",
+    "digit_swap": "two adjacent digits exchanged when copying a number",
+    "written_transposed": "a matrix written transposed (rows for columns)",
 }
 
 
 def truncation(given: float, half: float, candidates: Sequence[float]) -> float | None:
-    """The candidate (right or follows value) that, cut off at the written decimals
-    instead of rounded, gives ``given``; None if none does."""
+    """The candidate (the right rule on the person's own values) that, cut off at the
+    written decimals instead of rounded, gives ``given``; None if none does."""
     # Past ~300 written decimals 10**decimals overflows; nobody truncates by hand there.
     if not 0 < half < np.inf or (decimals := round(-np.log10(2 * half))) > 300:
         return None
@@ -320,14 +457,59 @@ def truncation(given: float, half: float, candidates: Sequence[float]) -> float 
 
 
 def wrong_source_value(
-    given: float, half: float, sources: Sequence[tuple[str, float]]
+    given: float, half: float, sources: Sequence[tuple[str, float, float]]
 ) -> tuple[str, float] | None:
-    """The first other quantity whose value at the same place equals ``given`` to the
-    written digits (``sources`` are (name, value) pairs, nearest in the derivation first)."""
-    tol = max(half, 1e-12 * abs(given))
-    for name, value in sources:
-        if abs(value - given) <= tol:
+    """The first other quantity whose written value at the same place equals ``given``
+    (``sources``: (name, value, its half unit), nearest in the derivation first).  Equal
+    means equal as written: within the finer of the two half units, not loosely."""
+    for name, value, s_half in sources:
+        tol = max(min(half, s_half), 1e-12 * max(1.0, abs(given)))
+        if abs(value - given) <= tol * (1 + 1e-9):
             return name, value
+    return None
+
+
+def decimals(half: float) -> int | None:
+    """The decimals a half unit stands for (0.005 -> 2), None if not a plain place."""
+    if not 0 < half < np.inf:
+        return None
+    d = round(-np.log10(2 * half))
+    return d if 0 <= d <= 300 and abs(0.5 * 10.0**-d - half) <= 1e-9 * half else None
+
+
+def plain_text(v: float, places: int | None = None) -> str:
+    """A number as a person writes it: ``places`` decimals, or the fewest (≤ 12) that
+    give it back exactly."""
+    if places is None:
+        for places in range(13):
+            if float(f"{v:.{places}f}") == v:
+                break
+    return f"{v:.{places}f}"
+
+
+def digit_swaps(text: str) -> list[float]:
+    """Every number made by exchanging two adjacent, different digits of ``text``."""
+    out = []
+    for i in range(len(text) - 1):
+        a, b = text[i], text[i + 1]
+        if a.isdigit() and b.isdigit() and a != b:
+            swapped = text[:i] + b + a + text[i + 2 :]
+            out.append(float(swapped))
+    return out
+
+
+def digit_swap(given: float, half: float, candidates: Sequence[float]) -> float | None:
+    """The candidate that, written to the given's decimals with two adjacent digits
+    exchanged, is ``given``; None if none is."""
+    d = decimals(half)
+    if d is None:
+        return None
+    for c in candidates:
+        if not np.isfinite(c):
+            continue
+        for s in digit_swaps(plain_text(c, d)):
+            if abs(s - given) <= half * 1e-6:
+                return float(c)
     return None
 
 

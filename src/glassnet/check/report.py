@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import html
 import json
+from pathlib import Path
 from typing import Any
 
 from glassnet.check.marking import Entry, Report
+from glassnet.check.worksheet import key_name, split_tags
 from glassnet.notation import seed_name
 
 COLOURS = {"ok": "green", "follows": "yellow", "wrong": "bold red"}
@@ -19,20 +21,35 @@ MARKS = {"ok": "✓ ok", "follows": "→ follows", "wrong": "✗ wrong"}
 
 
 def fmt(v: float | None, digits: int = 6) -> str:
-    """A number to ``digits`` significant digits (no exponent for everyday sizes)."""
+    """A number to ``digits`` significant digits (no exponent for everyday sizes; never
+    "-0")."""
     if v is None:
         return ""
     if v == 0:
         return "0"
     if 1e-5 <= abs(v) < 1e7:
-        return f"{v:.{digits}g}" if abs(v) >= 1 else f"{v:.{digits}g}".rstrip("0").rstrip(".")
-    return f"{v:.{digits - 1}e}"
+        text = f"{v:.{digits}g}" if abs(v) >= 1 else f"{v:.{digits}g}".rstrip("0").rstrip(".")
+    else:
+        text = f"{v:.{digits - 1}e}"
+    return no_negative_zero(text)
+
+
+def no_negative_zero(text: str) -> str:
+    """``"-0.0000"`` -> ``"0.0000"``: a zero has no sign on a page."""
+    if text.startswith("-") and not any(c in "123456789" for c in text.partition("e")[0]):
+        return text[1:]
+    return text
+
+
+def as_written(e: Entry) -> str:
+    """The number as the person wrote it (``0.8000``), else to 6 significant digits."""
+    return no_negative_zero(e.text) if e.text else fmt(e.given)
 
 
 def label(e: Entry, n_layers: int) -> str:
     """``dW3 (dW_kl)[0, 1]``: our name, the seed's, the place."""
     seed = seed_name(e.name, n_layers)
-    tag = e.written.partition("@")[2]
+    tag = split_tags(e.written)[1]
     head = e.name + (f" ({seed})" if seed and seed != e.name else "")
     if tag:
         head += f" @{tag}"
@@ -53,45 +70,55 @@ def summary_line(report: Report) -> str:
     return line
 
 
+def notes_lines(report: Report) -> list[str]:
+    """One line per part of the sheet that was not marked as written."""
+    out = []
+    for n in report.notes:
+        what = "could not read" if n.kind == "unreadable" else "warning"
+        out.append(f"{report.sheet.label}, field '{n.field}': {what}: {n.message}")
+    return out
+
+
 def print_report(report: Report, *, everything: bool = False, console: Any = None) -> None:
-    """The terminal table (given, right, from yours, verdict, diagnosis), coloured."""
+    """The terminal table (given as written, right, from yours, verdict, diagnosis),
+    coloured; an all-ok sheet is one summary line."""
     import sys
 
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     # Piped output gets a fixed width wide enough for the diagnosis column.
     con = console or Console(width=None if sys.stdout.isatty() else 130)
     L = report.sheet.n_layers
     title = report.sheet.spec.name or report.sheet.label
+    for line in notes_lines(report):
+        con.print(escape(line), style="yellow", highlight=False)
+    shown = rows(report, everything=everything)
+    if not shown:
+        con.print(f"{title}: " + summary_line(report), highlight=False)
+        return
     t = Table(title=f"{title}: {'every number' if everything else 'numbers not ok'}")
     t.add_column("quantity (seed name)", no_wrap=True)
     for col in ("given", "right", "from yours"):
         t.add_column(col, justify="right", no_wrap=True)
     t.add_column("verdict", no_wrap=True)
     t.add_column("diagnosis", overflow="fold")
-    for e in rows(report, everything=everything):
+    for e in shown:
         colour = COLOURS[e.verdict]
         diag = e.diagnosis or ("—" if e.verdict != "wrong" else "unexplained")
         if e.match == "near":
             diag += " (near)"
-        place = f"[{', '.join(map(str, e.index))}]" if e.index else ""
-        seed = seed_name(e.name, L) or ""
-        tag = e.written.partition("@")[2]
-        seed += f" @{tag}" if tag else ""
         t.add_row(
-            e.name
-            + place
-            + (" diag" if e.diagonal else "")
-            + (f"\n[dim]{seed}[/dim]" if seed else ""),
-            fmt(e.given),
+            escape(label(e, L)),
+            as_written(e),
             fmt(e.expected),
             fmt(e.follows_from_given),
             f"[{colour}]{MARKS[e.verdict]}[/{colour}]",
-            diag,
+            escape(diag),
         )
     con.print(t)
-    con.print(summary_line(report))
+    con.print(summary_line(report), highlight=False)
 
 
 def to_json(report: Report, indent: int | None = 2) -> str:
@@ -117,7 +144,7 @@ def blocks(report: Report) -> list[Block]:
         body = [
             [
                 label(e, L),
-                fmt(e.given),
+                as_written(e),
                 fmt(e.expected),
                 fmt(e.follows_from_given),
                 e.verdict,
@@ -128,8 +155,10 @@ def blocks(report: Report) -> list[Block]:
         ]
         return ("table", (head, body, [e.verdict for e in entries]))
 
+    for line in notes_lines(report):
+        out.append(("p", line))
     wrong = report.wrong()
-    out.append(("h2", "Errata (wrong numbers)"))
+    out.append(("h2", "Errata (wrong numbers)" if report.sheet.is_seed else "Wrong numbers"))
     out.append(table(wrong) if wrong else ("p", "None: every number is ok or follows."))
     out.append(("h2", "Every number"))
     out.append(table(report.entries))
@@ -178,3 +207,145 @@ def to_html(report: Report) -> str:
             parts.append("</table>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+# -- a class ------------------------------------------------------------------------------
+#: One marked sheet of a class: (file, report or None, error when it could not be read).
+Marked = tuple[str, "Report | None", "str | None"]
+
+
+def mistakes_of(report: Report) -> list[str]:
+    """``["missing_activation_derivative at delta1", ...]``: each named mistake once per
+    quantity, in the order met."""
+    out: list[str] = []
+    for e in report.entries:
+        if e.verdict == "wrong" and e.diagnosis:
+            item = f"{e.diagnosis} at {e.name}"
+            if item not in out:
+                out.append(item)
+    return out
+
+
+def student_line(file: str, report: Report | None, error: str | None) -> str:
+    """One line per student for the class view."""
+    if report is None:
+        return f"{file}: could not be read: {error}"
+    s = report.summary()
+    who = f" ({report.sheet.student})" if report.sheet.student else ""
+    line = (
+        f"{file}{who}: {s['values']} numbers: {s['ok']} ok, {s['follows']} follow, "
+        f"{s['wrong']} wrong"
+    )
+    named = mistakes_of(report)
+    if named:
+        line += "; " + ", ".join(named)
+    if s["unexplained"]:
+        line += f"; {s['unexplained']} unexplained"
+    bad = [n.field for n in report.notes]
+    if bad:
+        line += "; not marked as written: " + ", ".join(bad)
+    return line
+
+
+def class_report(marked: list[Marked]) -> list[str]:
+    """How many students made each named mistake at each quantity, most common first:
+    ``"12 of 30: missing_activation_derivative at delta1"``."""
+    reports = [r for _, r, _ in marked if r is not None]
+    counts: dict[str, int] = {}
+    for r in reports:
+        for item in mistakes_of(r):
+            counts[item] = counts.get(item, 0) + 1
+    n = len(reports)
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [f"{c} of {n}: {item}" for item, c in ranked]
+
+
+def _quantities(reports: list[Report]) -> list[str]:
+    """Every quantity written on any sheet, in the derivation's order."""
+    from glassnet.check.steps import order
+
+    seen: dict[str, tuple[int, int]] = {}
+    for r in reports:
+        seq = [key_name(k) for k in order(r.sheet.n_layers)]
+        for e in r.entries:
+            if e.name not in seen:
+                pos = seq.index(e.name) if e.name in seq else len(seq)
+                seen[e.name] = (pos, len(seen))
+    return sorted(seen, key=lambda q: seen[q])
+
+
+def gradebook(marked: list[Marked], form: str = "csv") -> str:
+    """The class's marks as CSV.  ``csv``: one row per worksheet (file, student, values,
+    ok, follows, wrong, named mistakes, unreadable parts) and one column per quantity
+    ("ok+follows/written").  ``canvas``: the columns Canvas's gradebook import expects
+    (Student, ID, SIS User ID, SIS Login ID, Section, then the assignment's score out of
+    100: the share of numbers ok or following from an earlier error)."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    reports = [r for _, r, _ in marked if r is not None]
+    if form == "canvas":
+        names = sorted({r.sheet.assignment for r in reports if r.sheet.assignment})
+        column = names[0] if len(names) == 1 else "glassnet check"
+        w.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", column])
+        w.writerow(["Points Possible", "", "", "", "", "100"])
+        for file, r, _ in marked:
+            student = r.sheet.student if r is not None else ""
+            who = student or _file_student(file)
+            score = "" if r is None else _score(r)
+            w.writerow([who, "", student or who, "", "", score])
+        return buf.getvalue()
+    quantities = _quantities(reports)
+    w.writerow(
+        [
+            "file",
+            "student",
+            "values",
+            "ok",
+            "follows",
+            "wrong",
+            "named mistakes",
+            "unreadable parts",
+            *quantities,
+        ]
+    )
+    for file, r, error in marked:
+        if r is None:
+            w.writerow([file, "", "", "", "", "", "", error or "", *[""] * len(quantities)])
+            continue
+        s = r.summary()
+        cells = []
+        for q in quantities:
+            es = [e for e in r.entries if e.name == q]
+            good = sum(e.verdict != "wrong" for e in es)
+            cells.append(f"{good}/{len(es)}" if es else "")
+        w.writerow(
+            [
+                file,
+                r.sheet.student,
+                s["values"],
+                s["ok"],
+                s["follows"],
+                s["wrong"],
+                "; ".join(mistakes_of(r)),
+                "; ".join(str(n) for n in r.notes),
+                *cells,
+            ]
+        )
+    return buf.getvalue()
+
+
+def _file_student(file: str) -> str:
+    """A student's name from the file when the sheet names none: ``ann.toml`` -> ann,
+    ``ann/worksheet.toml`` -> ann."""
+    p = Path(file)
+    return p.parent.name if p.stem == "worksheet" and p.parent.name else p.stem
+
+
+def _score(r: Report) -> str:
+    s = r.summary()
+    if not s["values"]:
+        return "0"
+    return f"{100 * (s['ok'] + s['follows']) / s['values']:.1f}"

@@ -1,12 +1,14 @@
-"""One training step as a graph of quantities, each computed by the engine's own code.
+"""Marking walks the engine's step graph (:mod:`glassnet.step`), with the person's values.
 
-The checker never does the maths its own way: every quantity is recomputed from the
-quantities it depends on with the layer's ``pre_activation``, the activation's
-``forward``/``derivative``/``vjp``, the loss's ``terms``/``grad``, ``backward_from_delta``
-and :func:`glassnet.trace.sgd_update`.  An :class:`Evaluator` takes the person's values
-where they wrote them and recomputes the rest, so a value "follows" when the right rule
-applied to the person's own earlier numbers gives it.  A mistake (see
+The checker never does the maths its own way, nor lists the step's quantities again:
+every quantity is recomputed from the quantities it depends on by the step graph's own
+rule (:meth:`glassnet.step.StepGraph.compute`).  An :class:`Evaluator` takes the person's
+values where they wrote them and recomputes the rest, so a value "follows" when the right
+rule applied to the person's own earlier numbers gives it.  A mistake (see
 :mod:`glassnet.check.mistakes`) swaps one rule for an alternative.
+
+``output`` is another name of a_L (:func:`glassnet.step.canonical`): a written ``output``
+feeds the error and dE/da_L exactly as a written a_L does.
 """
 
 from __future__ import annotations
@@ -19,140 +21,96 @@ import numpy as np
 
 from glassnet.activations import Activation
 from glassnet.check.worksheet import Key, Worksheet
-from glassnet.layers import Cache, Dense
 from glassnet.losses import Loss, get_loss
-from glassnet.trace import Trace, sgd_update
+from glassnet.step import LEAVES, StepGraph, canonical, step_inputs, step_order
+from glassnet.trace import Trace
 
 if TYPE_CHECKING:
     from glassnet.check.mistakes import Mistake
 
 Array = np.ndarray
 Rule = Callable[[list[Array]], Array]
-LEAVES: frozenset[str] = frozenset({"x", "y", "W", "b"})
+
+__all__ = [
+    "LEAVES",
+    "Context",
+    "Evaluator",
+    "correct_rule",
+    "inputs_of",
+    "order",
+    "propagate",
+    "upstream_given",
+]
 
 
 def inputs_of(key: Key, n_layers: int) -> list[Key]:
-    """The quantities ``key`` is computed from (empty for x, y, W, b)."""
-    kind, lyr = key
-    prev: Key = ("x", 0) if lyr == 1 else ("a", lyr - 1)
-    L = n_layers
-    table: dict[str, list[Key]] = {
-        "z": [prev, ("W", lyr), ("b", lyr)],
-        "a": [("z", lyr)],
-        "output": [("a", L)],
-        "loss_terms": [("a", L), ("y", 0)],
-        "loss": [("loss_terms", 0)],
-        "da_dz": [("z", lyr), ("a", lyr)],
-        "delta": [("dL_da", lyr), ("da_dz", lyr)],
-        "dW": [prev, ("delta", lyr)],
-        "db": [("delta", lyr)],
-        "W_new": [("W", lyr), ("dW", lyr)],
-        "b_new": [("b", lyr), ("db", lyr)],
-    }
-    if kind == "dL_da":
-        return [("a", L), ("y", 0)] if lyr == L else [("delta", lyr + 1), ("W", lyr + 1)]
-    return table.get(kind, [])
+    """The quantities ``key`` is computed from (empty for x, y, W, b); ``output`` is a_L
+    under its other name, so it is "computed" from a_L."""
+    if key[0] == "output":
+        return [("a", n_layers)]
+    return step_inputs(key, n_layers)
 
 
 def order(n_layers: int) -> list[Key]:
-    """Every quantity in an order where inputs come first (the derivation's order)."""
-    keys: list[Key] = [("x", 0), ("y", 0)]
-    for lyr in range(1, n_layers + 1):
-        keys += [("W", lyr), ("b", lyr)]
-    for lyr in range(1, n_layers + 1):
-        keys += [("z", lyr), ("a", lyr)]
-    keys += [("output", 0), ("loss_terms", 0), ("loss", 0)]
-    for lyr in range(n_layers, 0, -1):
-        keys += [("dL_da", lyr), ("da_dz", lyr), ("delta", lyr), ("dW", lyr), ("db", lyr)]
-    for lyr in range(1, n_layers + 1):
-        keys += [("W_new", lyr), ("b_new", lyr)]
-    return keys
+    """Every quantity a worksheet can write, inputs first (the step graph's order, with
+    ``output`` — a_L's other name — right after a_L's layer)."""
+    keys = step_order(n_layers)
+    at = keys.index(("a", n_layers)) + 1
+    return [*keys[:at], ("output", 0), *keys[at:]]
 
 
 @dataclass
 class Context:
-    """What every evaluation of one worksheet shares: the network's rules and the
-    right values (from the engine's trace, float64, unrounded)."""
+    """What every evaluation of one worksheet shares: the step graph and the right
+    values (from the engine's trace, float64, unrounded)."""
 
-    activations: list[Activation]
-    loss: Loss
-    lr: float
-    update_bias: bool
+    graph: StepGraph
     batch: int
     right: dict[Key, Array]
     trace: Trace
 
     @property
+    def activations(self) -> list[Activation]:
+        return list(self.graph.activations)
+
+    @property
+    def loss(self) -> Loss:
+        return self.graph.loss
+
+    @property
+    def lr(self) -> float:
+        return self.graph.lr
+
+    @property
+    def update_bias(self) -> bool:
+        return self.graph.update_bias
+
+    @property
     def n_layers(self) -> int:
-        return len(self.activations)
+        return self.graph.n_layers
 
     def act(self, lyr: int) -> Activation:
-        return self.activations[lyr - 1]
+        return self.graph.act(lyr)
 
     @classmethod
     def from_worksheet(cls, sheet: Worksheet) -> Context:
         spec = sheet.spec
         trace = spec.trace()
-        right: dict[Key, Array] = {("x", 0): trace.x, ("y", 0): trace.y}
-        right[("loss_terms", 0)] = trace.loss_terms
-        right[("loss", 0)] = np.asarray(trace.loss)
-        right[("output", 0)] = trace.output
-        for lt in trace.layers:
-            for kind in ("W", "b", "z", "a", "da_dz", "dL_da", "delta", "dW", "db"):
-                right[(kind, lt.index)] = getattr(lt, kind)
-            right[("W_new", lt.index)] = lt.W_new
-            right[("b_new", lt.index)] = lt.b_new
-        return cls(
-            activations=[layer.activation for layer in spec.network.layers],
-            loss=get_loss(spec.loss),
-            lr=spec.lr,
-            update_bias=spec.update_bias,
-            batch=int(trace.x.shape[0]),
-            right=right,
-            trace=trace,
+        graph = StepGraph(
+            tuple(layer.activation for layer in spec.network.layers),
+            get_loss(spec.loss),
+            spec.lr,
+            spec.update_bias,
         )
+        right = {key: trace.value(key) for key in order(graph.n_layers)}
+        return cls(graph=graph, batch=int(trace.x.shape[0]), right=right, trace=trace)
 
 
 def correct_rule(ctx: Context, key: Key, ins: Sequence[Array]) -> Array:
-    """The right way to compute ``key`` from its inputs, with the engine's code."""
-    kind, lyr = key
-    if kind == "z":
-        x, W, b = ins
-        return Dense(W, b, ctx.act(lyr)).pre_activation(x)
-    if kind == "a":
-        return ctx.act(lyr).forward(ins[0])
-    if kind == "output":
-        return ins[0].copy()
-    if kind == "loss_terms":
-        return ctx.loss.terms(ins[0], ins[1])
-    if kind == "loss":
-        return np.asarray(ins[0].sum() / ins[0].shape[0])
-    if kind == "dL_da":
-        if lyr == ctx.n_layers:
-            return ctx.loss.grad(ins[0], ins[1])
-        delta, W = ins
-        return _backprop(W, delta, np.zeros((delta.shape[0], W.shape[0]))).dx
-    if kind == "da_dz":
-        return ctx.act(lyr).derivative(ins[0], ins[1])
-    if kind == "delta":
-        return ctx.act(lyr).vjp(ins[1], ins[0])
-    if kind == "dW":
-        return _backprop(None, ins[1], ins[0]).dW
-    if kind == "db":
-        return _backprop(None, ins[0], np.zeros((ins[0].shape[0], 1))).db
-    if kind == "W_new":
-        return sgd_update(ins[0], ins[1], ctx.lr)
-    if kind == "b_new":
-        return sgd_update(ins[0], ins[1], ctx.lr) if ctx.update_bias else ins[0].copy()
-    raise KeyError(key)  # pragma: no cover - leaves are never computed
-
-
-def _backprop(W: Array | None, delta: Array, x: Array):  # -> Grads
-    """The layer's own ``backward_from_delta`` (W only matters for dx)."""
-    if W is None:
-        W = np.zeros((x.shape[1], delta.shape[1]))
-    layer = Dense(W, np.zeros(W.shape[1]), "identity")
-    return layer.backward_from_delta(Cache(x, delta, delta), delta, need_dx=True)
+    """The right way to compute ``key`` from its inputs: the step graph's rule."""
+    if key[0] == "output":
+        return np.array(ins[0], copy=True)
+    return ctx.graph.compute(key, ins)
 
 
 class Evaluator:
@@ -186,6 +144,12 @@ class Evaluator:
         return self.memo[key]
 
     def _value(self, key: Key) -> Array:
+        # a_L and output are one node: whichever name the person wrote stands for both.
+        if key not in self.given and key[0] in ("a", "output"):
+            other = ("output", 0) if key[0] == "a" else ("a", self.ctx.n_layers)
+            if canonical(key, self.ctx.n_layers) == canonical(other, self.ctx.n_layers):
+                if other in self.given:
+                    return self.value(other)
         if key in self.given:
             v = np.asarray(self.given[key], dtype=np.float64)
             if key in self.diagonal:
@@ -201,6 +165,9 @@ class Evaluator:
 
     def compute(self, key: Key) -> Array:
         """``key`` from its inputs (ignoring any given value of ``key`` itself)."""
+        if key[0] == "output" and ("a", self.ctx.n_layers) not in self.given:
+            # Recomputing output is recomputing a_L (not reading the output written).
+            return self.compute(("a", self.ctx.n_layers))
         ins = [self.value(k) for k in inputs_of(key, self.ctx.n_layers)]
 
         def correct(i: list[Array]) -> Array:

@@ -30,6 +30,17 @@ def register(sub: Any) -> None:
     p.add_argument("--rtol", type=float, help="relative tolerance instead of the written digits")
     p.add_argument("--format", choices=("md", "html"), help="write a report document")
     p.add_argument("-o", "--output", metavar="FILE", help="where --format writes")
+    p.add_argument(
+        "--gradebook",
+        metavar="FILE",
+        help="write the class's marks as CSV: one row per worksheet, one column per quantity",
+    )
+    p.add_argument(
+        "--gradebook-format",
+        choices=("csv", "canvas"),
+        default="csv",
+        help="csv (default) or canvas (the columns Canvas's gradebook import expects)",
+    )
     p.set_defaults(func=_run_check)
 
     p = sub.add_parser(
@@ -45,6 +56,13 @@ def register(sub: Any) -> None:
     p.add_argument("--lr", type=float, default=0.1, help="learning rate (0.1)")
     p.add_argument("--decimals", type=int, default=1, help="decimals of the numbers (1 or 2)")
     p.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    p.add_argument(
+        "--roster",
+        metavar="CSV",
+        help="one variant per student of this CSV (an id column, optionally name), seeded "
+        "from a hash of the id and --assignment; written to DIR/ID/",
+    )
+    p.add_argument("--assignment", metavar="NAME", help="the assignment's name (with --roster)")
     p.add_argument("-o", "--output", metavar="DIR", default=".", help="folder to write (.)")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
     p.set_defaults(func=_run_exercise)
@@ -55,7 +73,7 @@ def _run_check(args: argparse.Namespace) -> int:
     from glassnet.check.report import print_report, to_html, to_json, to_markdown
 
     sources = _expand(args.worksheet)
-    if len(sources) != 1 or Path(args.worksheet[0]).is_dir():
+    if len(sources) != 1 or Path(args.worksheet[0]).is_dir() or args.gradebook:
         return _run_batch(args, sources)
     if args.format and not args.output:
         raise GlassnetError("expected -o FILE with --format", got="no -o", field="--output")
@@ -75,22 +93,37 @@ def _run_check(args: argparse.Namespace) -> int:
 
 
 def _expand(names: list[str]) -> list[str]:
-    """Each argument as given, a folder as its ``*.toml`` files (sorted)."""
+    """Each argument as given, a folder as its ``*.toml`` files (sorted), or — a folder
+    written by ``glassnet exercise --roster`` — its ``*/worksheet.toml``."""
     out: list[str] = []
     for name in names:
         path = Path(name)
-        out.extend(sorted(str(p) for p in path.glob("*.toml")) if path.is_dir() else [name])
+        if not path.is_dir():
+            out.append(name)
+            continue
+        found = sorted(str(p) for p in path.glob("*.toml"))
+        out.extend(found or sorted(str(p) for p in path.glob("*/worksheet.toml")))
     return out
 
 
 def _run_batch(args: argparse.Namespace, sources: list[str]) -> int:
-    """Mark every worksheet; list each that cannot be read on one line of stderr;
-    end with a summary line.  Exit status 2 if any could not be read."""
+    """Mark every worksheet: one line per student, then the class report (how many made
+    each named mistake where); each sheet that cannot be read at all is listed on
+    stderr.  ``--gradebook`` writes the marks as CSV.  Exit status 2 if any sheet could
+    not be read."""
     import json
     import sys
 
     from glassnet.check import check_worksheet
-    from glassnet.check.report import print_report, summary_line
+    from glassnet.check.report import (
+        Marked,
+        class_report,
+        gradebook,
+        notes_lines,
+        print_report,
+        student_line,
+        summary_line,
+    )
 
     if args.format or args.output:
         raise GlassnetError(
@@ -104,7 +137,10 @@ def _run_batch(args: argparse.Namespace, sources: list[str]) -> int:
         check_rtol(args.rtol)
     if not sources:
         raise GlassnetError("expected worksheets (*.toml)", got="none", file=args.worksheet[0])
+    if args.gradebook:
+        check_writable(args.gradebook, field="--gradebook")
     results: list[dict[str, Any]] = []
+    marked: list[Marked] = []
     failed = 0
     for source in sources:
         try:
@@ -116,19 +152,47 @@ def _run_batch(args: argparse.Namespace, sources: list[str]) -> int:
                 message = f"{source}: {message}"
             print(f"glassnet: error: {message}", file=sys.stderr)
             results.append({"file": source, "error": message})
+            marked.append((source, None, message))
             continue
+        marked.append((source, report, None))
         if args.json:
             results.append({"file": source, "report": report.to_dict()})
-        else:
+            continue
+        for line in notes_lines(report):
+            print(f"glassnet: warning: {line}", file=sys.stderr)
+        if args.all:
             print(f"== {source}")
-            print_report(report, everything=args.all)
-            results.append({"file": source, "summary": summary_line(report)})
-    marked = len(sources) - failed
-    line = f"marked {marked} of {len(sources)} worksheets; {failed} could not be read"
+            print_report(report, everything=True)
+        else:
+            print(student_line(source, report, None))
+        results.append({"file": source, "summary": summary_line(report)})
+    marked_n = len(sources) - failed
+    line = f"marked {marked_n} of {len(sources)} worksheets; {failed} could not be read"
+    if args.gradebook:
+        atomic_write_text(
+            args.gradebook, gradebook(marked, args.gradebook_format), field="--gradebook"
+        )
     if args.json:
-        print(json.dumps({"worksheets": results, "marked": marked, "failed": failed}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "worksheets": results,
+                    "marked": marked_n,
+                    "failed": failed,
+                    "class": class_report(marked),
+                },
+                indent=2,
+            )
+        )
     else:
         print(line + (" (listed on stderr)" if failed else ""))
+        mistakes = class_report(marked)
+        if mistakes:
+            print("Class report (students who made each named mistake, where):")
+            for m in mistakes:
+                print(f"  {m}")
+        if args.gradebook:
+            print(f"wrote {args.gradebook}")
     return 2 if failed else 0
 
 
@@ -142,35 +206,91 @@ def _run_exercise(args: argparse.Namespace) -> int:
             "expected sizes like 3,3,3", got=repr(args.layers), field="--layers"
         ) from None
     acts = args.activations.split(",") if args.activations else None
-    ex = make_exercise(sizes, acts, args.loss, seed=args.seed, lr=args.lr, decimals=args.decimals)
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise GlassnetError("expected a folder", got="a file", file=str(out), field="--output")
+    if args.roster or args.assignment:
+        return _run_roster(args, sizes, acts, out)
+    ex = make_exercise(sizes, acts, args.loss, seed=args.seed, lr=args.lr, decimals=args.decimals)
     files = {
-        "exercise.toml": ex.spec_text,
-        "worksheet.toml": ex.worksheet_text,
-        "answers.md": ex.answer_markdown,
+        out / "exercise.toml": ex.spec_text,
+        out / "worksheet.toml": ex.worksheet_text,
+        out / "answers.md": ex.answer_markdown,
     }
-    if not args.force:
-        for name in files:
-            if (out / name).exists():
+    _write_all(files, args.force, out)
+    return 0
+
+
+def _run_roster(
+    args: argparse.Namespace, sizes: list[int], acts: list[str] | None, out: Path
+) -> int:
+    """One variant per student: DIR/ID/{exercise.toml, worksheet.toml, answers.md}."""
+    from glassnet.check.exercise import (
+        folder_name,
+        read_roster,
+        roster_exercise,
+        roster_worksheet,
+    )
+
+    if not (args.roster and args.assignment):
+        raise GlassnetError(
+            "expected --roster CSV and --assignment NAME together",
+            got="only " + ("--roster" if args.roster else "--assignment"),
+            field="--roster",
+        )
+    students = read_roster(args.roster)
+    options = {
+        "layers": sizes,
+        "activations": acts,
+        "loss": args.loss,
+        "lr": args.lr,
+        "decimals": args.decimals,
+    }
+    files: dict[Path, str] = {}
+    folders: dict[str, str] = {}
+    for st in students:
+        folder = folder_name(st.id)
+        if folder in folders:
+            raise GlassnetError(
+                "expected ids that make distinct folder names",
+                got=f"{st.id!r} and {folders[folder]!r} both give {folder!r}",
+                file=args.roster,
+            )
+        folders[folder] = st.id
+        ex = roster_exercise(st.id, args.assignment, options)
+        files[out / folder / "exercise.toml"] = ex.spec_text
+        files[out / folder / "worksheet.toml"] = roster_worksheet(ex, st.id, args.assignment)
+        files[out / folder / "answers.md"] = ex.answer_markdown
+    _write_all(files, args.force, out, quiet=True)
+    print(
+        f"wrote {len(students)} variants of {args.assignment!r} to {out}/ (one folder per student)"
+    )
+    return 0
+
+
+def _write_all(files: dict[Path, str], force: bool, out: Path, *, quiet: bool = False) -> None:
+    """All files or none: every check before the first write."""
+    if not force:
+        for path in files:
+            if path.exists():
                 raise GlassnetError(
                     "expected a new file (use --force to overwrite)",
                     got="it exists",
-                    file=str(out / name),
+                    file=str(path),
                 )
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise GlassnetError(
-            "expected a folder that can be made",
-            got=f"{type(err).__name__}: {err.strerror or err}",
-            file=str(out),
-            field="--output",
-        ) from None
-    for name in files:  # all three or none: fail before the first is written
-        check_writable(out / name, field="--output")
-    for name, text in files.items():
-        atomic_write_text(out / name, text)
-        print(f"wrote {out / name}")
-    return 0
+    for folder in sorted({p.parent for p in files} | {out}):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise GlassnetError(
+                "expected a folder that can be made",
+                got=f"{type(err).__name__}: {err.strerror or err}",
+                file=str(folder),
+                field="--output",
+            ) from None
+    for path in files:
+        check_writable(path, field="--output")
+    for path, text in files.items():
+        atomic_write_text(path, text)
+        if not quiet:
+            print(f"wrote {path}")

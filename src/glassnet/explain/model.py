@@ -9,7 +9,7 @@ saying what was left out) and :class:`Picture` (the network as SVG).  The render
 
 Every number comes from the trace: a symbol is built with the value the engine
 recorded for it, and "the numbers put in" is the rule with each symbol replaced by its
-value (:func:`glassnet.explain.mathtree.substitute`).  Nothing is recomputed here.
+value (:func:`glassnet.mathtree.substitute`).  Nothing is recomputed here.
 
 Order and notation follow the seed tutorial: the network, the forward pass layer by
 layer (row vector times matrix, h1_in/h1_out, O_in/O_out, W_{i1j1}), the error with its
@@ -29,11 +29,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 
-import numpy as np
-
 from glassnet.errors import GlassnetError
-from glassnet.explain.mathtree import (
-    GT,
+from glassnet.losses import get_loss
+from glassnet.mathtree import (
     MATMUL,
     MINUS,
     PLUS,
@@ -43,14 +41,11 @@ from glassnet.explain.mathtree import (
     Dots,
     Exp,
     Frac,
-    Func,
     Matrix,
     Node,
     Paren,
-    Pow,
     SumOver,
     Sym,
-    Text,
     join,
     row,
     substitute,
@@ -216,6 +211,7 @@ class _Builder:
         max_samples: int,
     ) -> None:
         self.t = trace
+        self.loss = get_loss(trace.loss_name)
         self.digits = digits
         self.L = len(trace.layers)
         self.B = int(trace.x.shape[0])
@@ -381,109 +377,11 @@ class _Builder:
         )
 
 
+ONE = Const("1")
+
 # -- rules of the activations and losses -------------------------------------------------
-
-ONE, ZERO = Const("1"), Const("0")
-
-
-def activation_rule(name: str, options: dict, z: Node, zs: list[Node] | None = None) -> Node:
-    """a = f(z) in symbols; for softmax ``zs`` are all the layer's inputs (denominator)."""
-    if name == "relu":
-        return Func("max", row(ZERO, Text(", "), z))
-    if name == "leaky_relu":
-        slope = Const(_const(options.get("slope", 0.01)))
-        return row(z, Text(" if "), z, GT, ZERO, Text(", otherwise "), slope, TIMES, z)
-    if name == "sigmoid":
-        return Frac(ONE, row(ONE, PLUS, Exp(row(MINUS, z))))
-    if name == "tanh":
-        return Func("tanh", z)
-    if name == "softmax":
-        assert zs is not None
-        return Frac(Exp(z), join([n if isinstance(n, Dots) else Exp(n) for n in zs], PLUS))
-    return z  # identity
-
-
-def activation_derivative_rule(name: str, options: dict, z: Node, a: Node) -> Node:
-    """da/dz of an elementwise activation in symbols (from a where that is how the engine
-    computes it: sigmoid, tanh)."""
-    if name == "relu":
-        return row(ONE, Text(" if "), z, GT, ZERO, Text(", otherwise "), ZERO)
-    if name == "leaky_relu":
-        slope = Const(_const(options.get("slope", 0.01)))
-        return row(ONE, Text(" if "), z, GT, ZERO, Text(", otherwise "), slope)
-    if name == "sigmoid":
-        return row(a, TIMES, Paren(row(ONE, MINUS, a)))
-    if name == "tanh":
-        return row(ONE, MINUS, Pow(a, "2"))
-    return ONE
-
-
-def _const(v: float) -> str:
-    return f"{v:g}"
-
-
-ACTIVATION_WORDS = {
-    "identity": "the identity (the output is the input)",
-    "relu": "ReLU, max(0, x)",
-    "leaky_relu": "leaky ReLU",
-    "sigmoid": "the sigmoid 1/(1 + e^−x)",
-    "tanh": "tanh",
-    "softmax": "softmax, e^x_j / Σ e^x",
-}
-
-DERIVATIVE_WORDS = {
-    "identity": "The identity passes derivatives through unchanged: its derivative is 1.",
-    "relu": "ReLU's derivative is 1 where its input is positive and 0 otherwise "
-    "(0 at exactly 0, as the seed says).",
-    "leaky_relu": "Leaky ReLU's derivative is 1 where its input is positive and the "
-    "slope otherwise.",
-    "sigmoid": "The sigmoid's derivative is best written with its own output: "
-    "σ′(x) = σ(x)(1 − σ(x)).",
-    "tanh": "tanh's derivative, from its output: 1 − tanh(x)².",
-}
-
-LOSS_WORDS = {
-    "cross_entropy": "cross-entropy: each output adds −y ln O_out",
-    "binary_cross_entropy": "binary cross-entropy (the seed's error, natural log): each "
-    "output adds −(y ln O_out + (1 − y) ln(1 − O_out))",
-    "mse": "mean squared error: each output adds (O_out − y)²/m, with m the number of outputs",
-    "half_sse": "half the sum of squared errors: each output adds ½(y − O_out)²",
-}
-
-
-def loss_term_rule(loss: str, p: Node, y: Node, m: Node) -> Node:
-    """The term E_k of output k in symbols."""
-    if loss == "cross_entropy":
-        return row(MINUS, y, TIMES, Func("ln", p))
-    if loss == "binary_cross_entropy":
-        return row(
-            MINUS,
-            Paren(
-                row(
-                    y,
-                    TIMES,
-                    Func("ln", p),
-                    PLUS,
-                    Paren(row(ONE, MINUS, y)),
-                    TIMES,
-                    Func("ln", row(ONE, MINUS, p)),
-                )
-            ),
-        )
-    if loss == "mse":
-        return Frac(Pow(Paren(row(p, MINUS, y)), "2"), m)
-    return row(Frac(ONE, Const("2")), TIMES, Pow(Paren(row(y, MINUS, p)), "2"))
-
-
-def loss_grad_rule(loss: str, p: Node, y: Node, m: Node) -> Node:
-    """dE_k/dO_out_k in symbols, for one sample (the 1/B is added by the caller)."""
-    if loss == "cross_entropy":
-        return row(MINUS, Frac(y, p))
-    if loss == "binary_cross_entropy":
-        return row(MINUS, Frac(y, p), PLUS, Frac(row(ONE, MINUS, y), row(ONE, MINUS, p)))
-    if loss == "mse":
-        return row(Frac(Const("2"), m), TIMES, Paren(row(p, MINUS, y)))
-    return Paren(row(p, MINUS, y))
+# Each activation and loss writes its own rule in symbols and words (glassnet.activations,
+# glassnet.losses): nothing here dispatches on a name, so a new one needs nothing here.
 
 
 # -- the document ------------------------------------------------------------------------
@@ -534,7 +432,11 @@ def _intro(b: _Builder, title: str | None, picture: bool) -> Section:
     sec = Section(f"Backpropagation, step by step{': ' + title if title else ''}", 1, "intro")
     acts = ", ".join(
         f"layer {lt.index}: {lt.activation}"
-        + (f" (slope {lt.activation_options['slope']:g})" if lt.activation_options else "")
+        + (
+            " (" + ", ".join(f"{k} {v:g}" for k, v in lt.activation_options.items()) + ")"
+            if lt.activation_options
+            else ""
+        )
         for lt in t.layers
     )
     sec.blocks.append(
@@ -673,10 +575,10 @@ def _forward(b: _Builder, layer: int) -> Section:
             sec.blocks.append(b.derivation(b.zin(layer, j, s), rule))
 
     # The activation.
-    sec.blocks.append(Para((f"Activation: {ACTIVATION_WORDS[lt.activation]}.",)))
-    opts = lt.activation_options
+    act = lt.act
+    sec.blocks.append(Para((f"Activation: {act.words}.",)))
     gz, ga = b.general_unit(layer, "in"), b.general_unit(layer, "out")
-    if lt.activation == "softmax":
+    if not act.elementwise:
         every = Sym(gz.base, (gz.sub[0], ("u", "id")))
         sec.blocks.append(Equation((ga, Frac(Exp(gz), SumOver("u", Exp(every))))))
         sec.blocks.append(
@@ -688,13 +590,13 @@ def _forward(b: _Builder, layer: int) -> Section:
             )
         )
     else:
-        sec.blocks.append(Equation((ga, activation_rule(lt.activation, opts, gz))))
+        sec.blocks.append(Equation((ga, act.rule(gz))))
     for s in b.samples:
         zs_s: list[Node] = [
             Dots() if k is None else b.zin(layer, k, s) for k in shown(n_out, b.max_units + 2)
         ]
         for j in b.each_unit(sec, n_out, "units"):
-            rule = activation_rule(lt.activation, opts, b.zin(layer, j, s), zs_s)
+            rule = act.rule(b.zin(layer, j, s), zs_s)
             sec.blocks.append(b.derivation(b.out(layer, j, s), rule))
     sec.blocks.append(Para((f"Layer {layer}'s outputs:",)))
     sec.blocks.append(b.values(b.batch_rows(lambda s, j: b.out(layer, j, s), n_out)))
@@ -719,7 +621,7 @@ def _error(b: _Builder) -> Section:
                 "The network's outputs ",
                 Sym("O" if L > 0 else "I", (("out", "txt"),)),
                 " are not yet the target y.  The loss is "
-                f"{LOSS_WORDS[t.loss_name]}; the error E is the sum of the terms"
+                f"{b.loss.words}; the error E is the sum of the terms"
                 + (", averaged over the B samples." if b.B > 1 else "."),
             )
         )
@@ -727,7 +629,7 @@ def _error(b: _Builder) -> Section:
     gp, gy = b.general_unit(L, "out"), Sym("y", ((letter(L), "id"),))
     gm = Sym("m")
     sec.blocks.append(
-        Equation((Sym("E", ((letter(L), "id"),)), loss_term_rule(t.loss_name, gp, gy, gm)))
+        Equation((Sym("E", ((letter(L), "id"),)), b.loss.term_rule(gp, gy, gm)))
     )
     sec.blocks.append(Para(("Output by output:",)))
     note = b.sample_note()
@@ -735,7 +637,7 @@ def _error(b: _Builder) -> Section:
         sec.blocks.append(note)
     for s in b.samples:
         for k in b.each_unit(sec, n_out, "outputs"):
-            rule = loss_term_rule(t.loss_name, b.out(L, k, s), b.target(k, s), b.m)
+            rule = b.loss.term_rule(b.out(L, k, s), b.target(k, s), b.m)
             sec.blocks.append(b.derivation(b.term(k, s), rule))
     sec.blocks.append(Para(("The total error:",)))
     terms: list[Node] = []
@@ -762,7 +664,7 @@ def _dloss(b: _Builder) -> Section:
         )
     )
     gp, gy = b.general_unit(L, "out"), Sym("y", ((letter(L), "id"),))
-    rule = loss_grad_rule(t.loss_name, gp, gy, Sym("m"))
+    rule = b.loss.grad_rule(gp, gy, Sym("m"))
     sec.blocks.append(Equation((Deriv(b.E_name, gp), _scaled_general(b, rule))))
     if b.B > 1:
         sec.blocks.append(Para(("The 1/B of the mean rides along into every derivative below.",)))
@@ -771,7 +673,7 @@ def _dloss(b: _Builder) -> Section:
         sec.blocks.append(note)
     for s in b.samples:
         for k in b.each_unit(sec, n_out, "outputs"):
-            rule = loss_grad_rule(t.loss_name, b.out(L, k, s), b.target(k, s), b.m)
+            rule = b.loss.grad_rule(b.out(L, k, s), b.target(k, s), b.m)
             sec.blocks.append(b.derivation(b.dE_da(L, k, s), _scaled(b, rule)))
     sec.blocks.append(Para(("All together:",)))
     sec.blocks.append(b.values(b.batch_rows(lambda s, k: b.dE_da(L, k, s), n_out)))
@@ -845,17 +747,13 @@ def _backward(b: _Builder, layer: int) -> Section:
     if lt.jacobian:
         _softmax_backward(b, sec, layer)
     else:
-        sec.blocks.append(Para((DERIVATIVE_WORDS[lt.activation],)))
+        act = lt.act
+        sec.blocks.append(Para((act.derivative_words,)))
         gz, ga = b.general_unit(layer, "in"), b.general_unit(layer, "out")
-        opts = lt.activation_options
-        sec.blocks.append(
-            Equation((Deriv(ga, gz), activation_derivative_rule(lt.activation, opts, gz, ga)))
-        )
+        sec.blocks.append(Equation((Deriv(ga, gz), act.derivative_rule(gz, ga))))
         for s in b.samples:
             for j in b.each_unit(sec, n_out, "units"):
-                rule = activation_derivative_rule(
-                    lt.activation, opts, b.zin(layer, j, s), b.out(layer, j, s)
-                )
+                rule = act.derivative_rule(b.zin(layer, j, s), b.out(layer, j, s))
                 sec.blocks.append(b.derivation(b.da_dz(layer, j, j, s), rule))
         sec.blocks.append(
             Para(
@@ -955,8 +853,11 @@ def _shortcut(b: _Builder, sec: Section, layer: int) -> None:
                     )
                 )
             )
-        return
-    if not np.allclose(t.y.sum(axis=1), 1.0):
+            return
+        if t.loss_name != "cross_entropy":
+            return
+        # Softmax + cross-entropy whose targets do not sum to 1 (the one predicate,
+        # glassnet.losses.fused_delta_ok, said no when the trace was made).
         sec.blocks.append(
             Para(
                 (

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from html import escape
 
-from glassnet.explain.mathtree import mml, mml_derivation, mml_equation
 from glassnet.explain.model import (
     Block,
     Derivation,
@@ -18,6 +17,7 @@ from glassnet.explain.model import (
     Picture,
     Section,
 )
+from glassnet.mathtree import mml, mml_derivation, mml_equation
 
 CSS = """
 :root { --ink: #1e293b; --muted: #64748b; --accent: #2563eb; --card: #f8fafc;

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 
-from glassnet.explain.mathtree import Node, tex, tex_derivation, tex_equation
 from glassnet.explain.model import (
     Block,
     Derivation,
@@ -17,6 +16,7 @@ from glassnet.explain.model import (
     Picture,
     Section,
 )
+from glassnet.mathtree import Node, tex, tex_derivation, tex_equation
 
 
 def _para(p: Para) -> str:

@@ -15,38 +15,7 @@ from typing import Any
 
 from glassnet.explain.model import Document, Section
 from glassnet.explain.render_markdown import section_markdown
-
-ACT_CODE = {
-    "identity": "{z}",
-    "relu": "np.maximum({z}, 0)",
-    "leaky_relu": "np.where({z} > 0, {z}, {slope} * {z})",
-    "sigmoid": "1 / (1 + np.exp(-{z}))",
-    "tanh": "np.tanh({z})",
-    "softmax": "np.exp({z} - {z}.max(axis=1, keepdims=True)) / "
-    "np.exp({z} - {z}.max(axis=1, keepdims=True)).sum(axis=1, keepdims=True)",
-}
-DERIV_CODE = {
-    "identity": "np.ones_like({z})",
-    "relu": "({z} > 0).astype(float)",
-    "leaky_relu": "np.where({z} > 0, 1.0, {slope})",
-    "sigmoid": "{a} * (1 - {a})",
-    "tanh": "1 - {a} ** 2",
-    # The full Jacobian, J[s, i, j] = a_i (δ_ij − a_j).
-    "softmax": "{a}[:, :, None] * (np.eye({a}.shape[1])[None] - {a}[:, None, :])",
-}
-TERM_CODE = {
-    "cross_entropy": "-np.where(y != 0, y * np.log(p), 0.0)",
-    "binary_cross_entropy": "-(np.where(y != 0, y * np.log(p), 0.0) "
-    "+ np.where(y != 1, (1 - y) * np.log(1 - p), 0.0))",
-    "mse": "(p - y) ** 2 / p.shape[1]",
-    "half_sse": "0.5 * (y - p) ** 2",
-}
-GRAD_CODE = {
-    "cross_entropy": "-y / p",
-    "binary_cross_entropy": "-y / p + (1 - y) / (1 - p)",
-    "mse": "2 * (p - y) / p.shape[1]",
-    "half_sse": "p - y",
-}
+from glassnet.losses import get_loss
 
 
 def _lit(a: Any) -> str:
@@ -58,16 +27,15 @@ def _setup(doc: Document) -> str:
     t = doc.trace
     layers = []
     for lt in t.layers:
-        act = (
-            f'get_activation("{lt.activation}", slope={lt.activation_options["slope"]!r})'
-            if lt.activation_options
-            else f'"{lt.activation}"'
-        )
+        options = "".join(f", {k}={v!r}" for k, v in lt.activation_options.items())
+        act = f'get_activation("{lt.activation}"{options})' if options else f'"{lt.activation}"'
         layers.append(f"    Dense({_lit(lt.W)}, {_lit(lt.b)}, {act}),")
     K = t.round_to
     tol = "rtol=1e-9, atol=1e-12" if K is None else f"rtol=0, atol={1.01 * 10.0**-K!r}"
     return "\n".join(
         [
+            "import math",
+            "",
             "import numpy as np",
             "",
             "import glassnet as gn",
@@ -81,8 +49,8 @@ def _setup(doc: Document) -> str:
             f"x = {_lit(t.x)}",
             f"y = {_lit(t.y)}",
             f"lr, update_bias, K = {t.lr!r}, {t.update_bias!r}, {K!r}",
-            f'trace = net.trace(x, y, loss="{t.loss_name}", lr=lr, update_bias=update_bias, '
-            "round_to=K)",
+            f'trace = gn.trace_step(net, x, y, loss="{t.loss_name}", lr=lr, '
+            "update_bias=update_bias, round_to=K)",
             "B = x.shape[0]",
             "",
             "",
@@ -104,8 +72,7 @@ def _setup(doc: Document) -> str:
 
 def _forward(doc: Document, layer: int) -> str:
     lt = doc.trace.layer(layer)
-    slope = lt.activation_options.get("slope", 0.01)
-    act = ACT_CODE[lt.activation].format(z=f"z{layer}", slope=repr(slope))
+    act = lt.act.numpy_code(f"z{layer}")
     lines = [
         f"W{layer}, b{layer} = r(net.layers[{layer - 1}].W), r(net.layers[{layer - 1}].b)",
         f"z{layer} = r(a{layer - 1} @ W{layer} + b{layer})",
@@ -122,7 +89,7 @@ def _error(doc: Document) -> str:
     return "\n".join(
         [
             f"p = a{L}",
-            f"terms = r({TERM_CODE[doc.trace.loss_name]})",
+            f"terms = r({get_loss(doc.trace.loss_name).numpy_terms_code})",
             "E = r(terms.sum() / B)",
             'same("loss terms", terms, trace.loss_terms)',
             'same("E", E, trace.loss)',
@@ -135,7 +102,7 @@ def _dloss(doc: Document) -> str:
     L = len(doc.trace.layers)
     return "\n".join(
         [
-            f"dL_da{L} = r(({GRAD_CODE[doc.trace.loss_name]}) / B)",
+            f"dL_da{L} = r(({get_loss(doc.trace.loss_name).numpy_grad_code}) / B)",
             f'same("dE/dO_out", dL_da{L}, trace.layer({L}).dL_da)',
         ]
     )
@@ -145,8 +112,7 @@ def _backward(doc: Document, layer: int) -> str:
     t = doc.trace
     L = len(t.layers)
     lt = t.layer(layer)
-    slope = lt.activation_options.get("slope", 0.01)
-    deriv = DERIV_CODE[lt.activation].format(z=f"z{layer}", a=f"a{layer}", slope=repr(slope))
+    deriv = lt.act.numpy_derivative_code(f"z{layer}", f"a{layer}")
     lines = []
     if layer < L:
         lines += [
@@ -165,9 +131,9 @@ def _backward(doc: Document, layer: int) -> str:
     ]
     if layer == L and t.output_delta_shortcut is not None and t.round_to is None:
         lines += [
-            "# softmax + cross-entropy: the same delta, the short way, when targets sum to 1",
-            "if np.allclose(y.sum(axis=1), 1):",
-            f'    same("(p - y)/B", (a{L} - y) / B, delta{L})',
+            "# softmax + cross-entropy, every target row summing to 1: the same delta, the "
+            "short way",
+            f'same("(p - y)/B", (a{L} - y) / B, delta{L})',
         ]
     prev = f"a{layer - 1}"
     lines += [
@@ -187,7 +153,8 @@ def _summary(doc: Document) -> str:
     t = doc.trace
     lines = [
         "# Apply the step to the network itself and check its new weights.",
-        f'net.step(x, y, loss="{t.loss_name}", lr=lr, update_bias=update_bias, round_to=K)',
+        f'gn.apply_step(net, x, y, loss="{t.loss_name}", lr=lr, update_bias=update_bias, '
+        "round_to=K)",
     ]
     for lt in t.layers:
         i = lt.index

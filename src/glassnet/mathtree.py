@@ -51,9 +51,11 @@ class Num(Node):
 
 @dataclass(frozen=True)
 class Const(Node):
-    """A constant of a rule (the 1 in 1 − a); kept as is when numbers are put in."""
+    """A constant of a rule (the 1 in 1 − a); kept as is when numbers are put in.
+    ``value`` is its number where the text alone does not say it (√2)."""
 
     text: str
+    value: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

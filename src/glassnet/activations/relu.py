@@ -1,0 +1,76 @@
+"""ReLU, max(0, z).  NOTE: the derivative at z = 0 is taken as 0, as the seed says
+("otherwise 0") and as PyTorch does."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from glassnet.activations.base import Activation, Array, register
+
+if TYPE_CHECKING:
+    from glassnet.mathtree import Node
+
+#: Read-only zero arrays by (shape, dtype), for the buffered forward.
+_ZEROS: dict[tuple[tuple[int, ...], str], Array] = {}
+
+
+def _zeros_like(z: Array) -> Array:
+    """A cached read-only array of zeros shaped like z (the training loop's shapes repeat)."""
+    key = (z.shape, z.dtype.str)
+    zeros = _ZEROS.get(key)
+    if zeros is None:
+        if len(_ZEROS) >= 32:  # bound the cache: a few shapes per fit
+            _ZEROS.clear()
+        zeros = _ZEROS[key] = np.zeros(z.shape, z.dtype)
+        zeros.flags.writeable = False
+    return zeros
+
+
+@register
+class ReLU(Activation):
+    name = "relu"
+    words = "ReLU, max(0, x)"
+    derivative_words = (
+        "ReLU's derivative is 1 where its input is positive and 0 otherwise "
+        "(0 at exactly 0, as the seed says)."
+    )
+    torch_name = "ReLU"
+    onnx_op = "Relu"
+
+    def forward(self, z: Array, out: Array | None = None) -> Array:
+        if out is None:
+            return np.maximum(z, 0)
+        # max(z, 0) against an array of zeros: NumPy's SIMD loop, ~3× faster than the
+        # scalar 0 (the same 0.0 in the same dtype, so the same numbers).
+        return np.maximum(z, _zeros_like(z), out=out)
+
+    def derivative(self, z: Array, a: Array) -> Array:
+        return (z > 0).astype(z.dtype)
+
+    def backward(self, z: Array, a: Array, dL_da: Array, out: Array | None = None) -> Array:
+        # dL_da · 1[z > 0]: the product the traced step forms with the recorded derivative.
+        if out is None or np.may_share_memory(out, dL_da):
+            return np.multiply(dL_da, z > 0, out=out)
+        # The mask 1[z > 0] as 1.0/0.0 in out, then a same-dtype product: what × bool
+        # computes (bool is cast to 1.0/0.0), without NumPy's slower mixed-type loop.
+        np.greater(z, 0, out=out)
+        return np.multiply(dL_da, out, out=out)
+
+    def rule(self, z: Node, zs: list[Node] | None = None) -> Node:
+        from glassnet.mathtree import Const, Func, Text, row
+
+        return Func("max", row(Const("0"), Text(", "), z))
+
+    def derivative_rule(self, z: Node, a: Node) -> Node:
+        from glassnet.mathtree import GT, Const, Text, row
+
+        one, zero = Const("1"), Const("0")
+        return row(one, Text(" if "), z, GT, zero, Text(", otherwise "), zero)
+
+    def numpy_code(self, z: str) -> str:
+        return f"np.maximum({z}, 0)"
+
+    def numpy_derivative_code(self, z: str, a: str) -> str:
+        return f"({z} > 0).astype(float)"

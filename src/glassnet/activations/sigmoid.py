@@ -1,0 +1,52 @@
+"""The sigmoid 1 / (1 + e^-z), its derivative a(1 − a) from the output."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from glassnet.activations.base import Activation, Array, register
+
+if TYPE_CHECKING:
+    from glassnet.mathtree import Node
+
+
+@register
+class Sigmoid(Activation):
+    name = "sigmoid"
+    words = "the sigmoid 1/(1 + e^−x)"
+    derivative_words = (
+        "The sigmoid's derivative is best written with its own output: σ′(x) = σ(x)(1 − σ(x))."
+    )
+    torch_name = "Sigmoid"
+    onnx_op = "Sigmoid"
+
+    def forward(self, z: Array, out: Array | None = None) -> Array:
+        # exp of -|z| never overflows; pick the algebraically equal form per sign.
+        e = np.exp(-np.abs(z))
+        a = np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(z.dtype, copy=False)
+        if out is None:
+            return a
+        np.copyto(out, a)
+        return out
+
+    def derivative(self, z: Array, a: Array) -> Array:
+        return a * (1 - a)
+
+    def rule(self, z: Node, zs: list[Node] | None = None) -> Node:
+        from glassnet.mathtree import MINUS, PLUS, Const, Exp, Frac, row
+
+        one = Const("1")
+        return Frac(one, row(one, PLUS, Exp(row(MINUS, z))))
+
+    def derivative_rule(self, z: Node, a: Node) -> Node:
+        from glassnet.mathtree import MINUS, TIMES, Const, Paren, row
+
+        return row(a, TIMES, Paren(row(Const("1"), MINUS, a)))
+
+    def numpy_code(self, z: str) -> str:
+        return f"1 / (1 + np.exp(-{z}))"
+
+    def numpy_derivative_code(self, z: str, a: str) -> str:
+        return f"{a} * (1 - {a})"

@@ -1,0 +1,87 @@
+"""Softmax: e^{z_i} / Σ_j e^{z_j} per row, with the row maximum subtracted first.
+
+The derivative is the full Jacobian ``J[s, i, j] = a_i (δ_ij − a_j)``; ``backward``
+applies it as a vector-Jacobian product, ``delta_j = Σ_i dL_da_i J_ij
+= a_j (dL_da_j − Σ_i dL_da_i a_i)`` — every off-diagonal term included.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from glassnet.activations.base import Activation, Array, register
+from glassnet.errors import GlassnetError
+
+if TYPE_CHECKING:
+    from glassnet.mathtree import Node
+
+
+@register
+class Softmax(Activation):
+    name = "softmax"
+    elementwise = False
+    words = "softmax, e^x_j / Σ e^x"
+    torch_name = "Softmax"
+    torch_fields = ("dim",)
+    onnx_op = "Softmax"
+
+    def forward(self, z: Array, out: Array | None = None) -> Array:
+        if out is None:
+            e = np.exp(z - z.max(axis=1, keepdims=True))
+            return e / e.sum(axis=1, keepdims=True)
+        # The same three steps, each in place in out.  The ufuncs' own reduce is what
+        # z.max / sum call, minus their Python wrapper (a few µs a step).
+        np.subtract(z, np.maximum.reduce(z, axis=1, keepdims=True), out=out)
+        np.exp(out, out=out)
+        out /= np.add.reduce(out, axis=1, keepdims=True)
+        return out
+
+    def derivative(self, z: Array, a: Array) -> Array:
+        n = a.shape[1]
+        return a[:, :, None] * (np.eye(n, dtype=a.dtype)[None] - a[:, None, :])
+
+    def backward(self, z: Array, a: Array, dL_da: Array, out: Array | None = None) -> Array:
+        # J is symmetric, so Jᵀ·g = J·g; this is that product without building J.
+        return np.multiply(a, dL_da - (dL_da * a).sum(axis=1, keepdims=True), out=out)
+
+    def rule(self, z: Node, zs: list[Node] | None = None) -> Node:
+        from glassnet.mathtree import PLUS, Dots, Exp, Frac, join
+
+        if zs is None:
+            raise GlassnetError("expected the layer's inputs", got="none", field="softmax")
+        return Frac(Exp(z), join([n if isinstance(n, Dots) else Exp(n) for n in zs], PLUS))
+
+    def derivative_rule(self, z: Node, a: Node) -> Node:
+        # Not elementwise: explain writes the Jacobian a_i(δ_ij − a_j) out entry by entry.
+        raise GlassnetError(
+            "expected an elementwise activation", got="softmax (a full Jacobian)", field="rule"
+        )
+
+    def numpy_code(self, z: str) -> str:
+        return (
+            f"np.exp({z} - {z}.max(axis=1, keepdims=True)) / "
+            f"np.exp({z} - {z}.max(axis=1, keepdims=True)).sum(axis=1, keepdims=True)"
+        )
+
+    def numpy_derivative_code(self, z: str, a: str) -> str:
+        # The full Jacobian, J[s, i, j] = a_i (δ_ij − a_j).
+        return f"{a}[:, :, None] * (np.eye({a}.shape[1])[None] - {a}[:, None, :])"
+
+    def torch_options(self) -> dict[str, Any]:
+        return {"dim": -1}
+
+    @classmethod
+    def from_torch_options(cls, options: dict[str, Any]) -> Activation:
+        # Over the features of a (batch, n) row: dim -1 or 1; anything else is another map.
+        if options.get("dim", -1) not in (-1, 1):
+            raise GlassnetError(
+                "expected Softmax over the features (dim=-1 or 1)",
+                got=f"dim={options.get('dim')}",
+                field="module",
+            )
+        return cls()
+
+    def onnx_attributes(self) -> dict[str, Any]:
+        return {"axis": -1}
