@@ -209,6 +209,22 @@ def test_add_a_unit_and_remove_a_layer(page: Page) -> None:
     assert_page_is_the_engine(pg)
 
 
+def test_change_activation_and_loss(page: Page) -> None:
+    pg = page.open()
+    pg.get_by_label("activation of layer 2").select_option("gelu")
+    pg.wait_for_selector("#step h3:has-text('Layer 2 (gelu)')")
+    page.settle()
+    assert page_spec(pg)["layers"][1]["activation"] == "gelu"
+    assert_page_is_the_engine(pg)
+    pg.get_by_label("activation of layer 1").select_option("elu")
+    pg.select_option("#loss", "cross_entropy")
+    pg.wait_for_function("() => document.querySelector('#step h3').textContent.includes('elu')")
+    page.settle()
+    spec = page_spec(pg)
+    assert (spec["loss"], spec["layers"][0]["activation"]) == ("cross_entropy", "elu")
+    assert_page_is_the_engine(pg)
+
+
 def test_click_highlights_inputs_and_consumers(page: Page) -> None:
     pg = page.open()
     pg.locator("#step button[data-q='delta2'][data-i='1']").click()

@@ -177,6 +177,8 @@ def written_number(text: str, field: str) -> str:
     if not _BARE_NUMBER.fullmatch(t):
         raise StudioError("expected a number such as 0.27 or -1.5e-3", got=repr(text[:40]),
                           field=field)
+    if not math.isfinite(float(t)):  # (check's tolerance of "1e5000" overflows: refuse here)
+        raise StudioError("expected a finite number", got=repr(text[:40]), field=field)
     sign = ""
     if t[0] in "+-":
         sign, t = ("-" if t[0] == "-" else ""), t[1:]
@@ -414,7 +416,7 @@ def block_key(
     """The quantity (our name) and index (as ``check --json`` writes it) a derivation's
     left-hand side stands for, read from explain's symbols (the seed's notation, see
     :mod:`glassnet.notation`); None for a line that is not one number of the step."""
-    from glassnet.explain.mathtree import Deriv, Sym
+    from glassnet.mathtree import Deriv, Sym
     from glassnet.notation import LETTERS
 
     def unit(sym: Any) -> tuple[str, int, int] | None:
@@ -558,7 +560,11 @@ def graph(body: Any) -> dict[str, Any]:
             out[key_name(src)]["consumers"].append(key_name(key))
     for name, entry in out.items():
         entry["seed"] = seed_name(name, n)
-    return {"quantities": out, "order": [key_name(k) for k in order(n)]}
+    from glassnet.activations import ACTIVATIONS, get_activation
+
+    options = {a: dict(getattr(get_activation(a), "options", {})) for a in ACTIVATIONS}
+    return {"quantities": out, "order": [key_name(k) for k in order(n)],
+            "activations": options}
 
 
 def gradcheck(body: Any) -> dict[str, Any]:
@@ -691,11 +697,7 @@ def train(body: Any) -> dict[str, Any]:
         [c.a[:, u].reshape(GRID, GRID).tolist() for u in range(c.a.shape[1])] for c in caches[:-1]
     ]
     new_spec = dict(body["spec"])
-    new_spec["layers"] = [
-        {"weights": layer.W.tolist(), "bias": layer.b.tolist(), "activation": layer.activation.name,
-         **({"slope": layer.activation.slope} if hasattr(layer.activation, "slope") else {})}
-        for layer in net.layers
-    ]
+    new_spec["layers"] = [_layer_dict(layer) for layer in net.layers]
     return {
         "spec": new_spec,
         "history": history,
@@ -721,8 +723,8 @@ def _layer_dict(layer: Any) -> dict[str, Any]:
         "bias": layer.b.tolist(),
         "activation": layer.activation.name,
     }
-    if layer.activation.name == "leaky_relu":
-        d["slope"] = float(layer.activation.slope)
+    # an activation's options (leaky_relu's slope, elu's alpha) are fields of its layer
+    d.update({k: float(v) for k, v in getattr(layer.activation, "options", {}).items()})
     return d
 
 

@@ -170,12 +170,12 @@ function renderParams() {
   S.spec.layers.forEach((layer, k) => {
     const l = k + 1;
     const act = el("select", {"aria-label": `activation of layer ${l}`, class: "ctl-activations"});
-    for (const a of ["identity", "relu", "leaky_relu", "sigmoid", "tanh", "softmax"]) {
-      act.append(el("option", {selected: a === layer.activation, text: a}));
-    }
+    const acts = S.graph.activations;  // name -> its options' defaults (the engine's registry)
+    for (const a of Object.keys(acts)) act.append(el("option", {selected: a === layer.activation, text: a}));
     act.addEventListener("change", () => {
+      for (const opts of Object.values(acts)) for (const k of Object.keys(opts)) delete layer[k];
       layer.activation = act.value;
-      if (act.value === "leaky_relu") layer.slope = layer.slope ?? 0.01; else delete layer.slope;
+      Object.assign(layer, acts[act.value] || {});
       refresh();
     });
     const units = layer.bias.length;
