@@ -139,6 +139,12 @@ def expected_values(spec: dict) -> dict[tuple[str, str], float]:
             add(key_name((kind, lt.index)), getattr(lt, kind), False)
         for kind in ("z", "a", "da_dz", "dL_da", "delta"):
             add(key_name((kind, lt.index)), getattr(lt, kind), True)
+    if trace.after is not None:  # the forward pass and loss with the updated weights
+        add("loss_terms@after", trace.after.loss_terms, True)
+        add("loss@after", trace.after.loss, False)
+        for lt in trace.after.layers:
+            for kind in ("z", "a"):
+                add(key_name((kind, lt.index)) + "@after", getattr(lt, kind), True)
     return out
 
 
@@ -223,6 +229,18 @@ def test_change_activation_and_loss(page: Page) -> None:
     spec = page_spec(pg)
     assert (spec["loss"], spec["layers"][0]["activation"]) == ("cross_entropy", "elu")
     assert_page_is_the_engine(pg)
+
+
+def test_loss_after_the_update(page: Page) -> None:
+    pg = page.open()
+    pg.get_by_label("loss after the update").check()
+    pg.wait_for_selector("#step [data-q='loss@after']")
+    page.settle()
+    assert page_spec(pg)["after"] is True
+    assert_page_is_the_engine(pg)
+    before = float(pg.get_attribute("#step [data-q='loss'] >> nth=0", "data-value"))
+    after = float(pg.get_attribute("#step [data-q='loss@after']", "data-value"))
+    assert after < before  # one small step downhill on the seed
 
 
 def test_click_highlights_inputs_and_consumers(page: Page) -> None:

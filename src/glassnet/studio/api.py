@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from html import escape as html_escape
 from typing import TYPE_CHECKING, Any
 
 from glassnet.errors import GlassnetError
@@ -356,8 +357,17 @@ def _report(body: Any) -> Any:
     n_layers = len(spec.network.layers)
     filled: dict[str, Any] = {}
     typed: set[tuple[str, tuple[int, ...]]] = set()
+    from glassnet.check.worksheet import split_tags
+
     for name, v in values.items():
         places: list[tuple[int, ...]] = []
+        if not isinstance(name, str) or split_tags(name)[2]:  # a later step or "after"
+            if not _complete(v):
+                raise StudioError("expected every box of a later phase's quantity filled",
+                                  got="an empty box", field=f"values.{name}")
+            filled[name] = v
+            typed.update((name, p) for p in _places(v, ()))
+            continue
         right = _right_value(trace, name, n_layers)
         try:
             filled[name] = _blank_to_right(v, right, places, ())
@@ -504,9 +514,13 @@ def explain(body: Any) -> dict[str, Any]:
     if not isinstance(quantity, str) or len(quantity) > 40:
         raise StudioError("expected a quantity name such as z2 or dW3", got=_kind(quantity),
                           field="quantity")
-    from glassnet.check.worksheet import key_name, resolve_name
+    from glassnet.check.worksheet import key_name, resolve_name, split_tags
 
     n_layers = len(spec.network.layers)
+    if split_tags(quantity)[2]:
+        return {"html": f'<p class="given">{html_escape(quantity)}: computed by the same rules '
+                "from the updated weights; the derivation writes out the first step.</p>",
+                "quantity": quantity, "index": []}
     key, _ = resolve_name(quantity, n_layers, LABEL)
     name = key_name(key)
     if name == "output":
@@ -744,6 +758,10 @@ def spec_dict(spec: Spec, original: dict[str, Any] | None = None) -> dict[str, A
         target=spec.y.tolist(),
         layers=[_layer_dict(layer) for layer in spec.network.layers],
     )
+    if getattr(spec, "steps", 1) != 1:
+        out["steps"] = spec.steps
+    if getattr(spec, "after", False):
+        out["after"] = True
     return out
 
 
@@ -903,6 +921,12 @@ def export(body: Any) -> dict[str, Any]:
         return {"filename": "marks.html", "text": to_html(report), "mime": "text/html"}
     raise StudioError("expected a format among toml, worksheet, html, ipynb, marks, py",
                       got=repr(fmt)[:40], field="format")
+
+
+def _places(v: Any, at: tuple[int, ...]) -> list[tuple[int, ...]]:
+    if isinstance(v, list):
+        return [p for i, e in enumerate(v) for p in _places(e, (*at, i))]
+    return [at]
 
 
 def _complete(v: Any) -> bool:

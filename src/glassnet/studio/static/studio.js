@@ -69,8 +69,13 @@ function kindOf(q) {
   if (d) return ["da_dz", +d[1]];
   return [q, 0];
 }
-function traceValue(q) {
-  const t = S.trace;
+function traceValue(name) {
+  let t = S.trace;
+  let q = name;
+  if (name.endsWith("@after")) {  // the forward pass and loss with the updated weights
+    t = {...S.trace.after, input: S.trace.input, target: S.trace.target};
+    q = name.slice(0, -6);
+  }
   const [kind, layer] = kindOf(q);
   const top = {x: "input", y: "target", loss_terms: "loss_terms", loss: "loss", output: "output"};
   let v = kind in top ? t[top[kind]] : t.layers[layer - 1][kind];
@@ -195,6 +200,7 @@ function renderParams() {
   $("#lr").value = String(S.spec.lr);
   $("#lr").dataset.value = String(S.spec.lr);
   $("#update_bias").checked = S.spec.update_bias !== false;
+  $("#after").checked = S.spec.after === true;
 }
 
 // Structure edits: new weights are 0.1 and new biases 0 (plain numbers a person can
@@ -270,6 +276,14 @@ function renderStep() {
   box.append(el("h2", {text: "Update"}));
   box.append(el("p", {class: "hint", text: `W′ = W − η·dW with η = ${t.lr}` + (t.update_bias ? "; b′ = b − η·db" : "; biases stay fixed")}));
   for (let l = 1; l <= L; l++) { quantity(`W${l}_new`, box); quantity(`b${l}_new`, box); }
+  if (t.after) {
+    box.append(el("h2", {text: "After the update: the same input through the new weights"}));
+    for (let l = 1; l <= L; l++) { quantity(`z${l}@after`, box); quantity(`a${l}@after`, box); }
+    quantity("loss_terms@after", box);
+    box.append(el("div", {class: "q"}, el("span", {class: "name", text: "loss"}),
+      el("span", {text: " before "}), num("loss", [], t.loss), el("span", {text: " after "}),
+      num("loss@after", [], t.after.loss)));
+  }
 }
 
 function renderNet(target, layers, x, opts) {
@@ -334,7 +348,7 @@ function renderNet(target, layers, x, opts) {
 function drawnShape() {
   const t = S.trace;
   return JSON.stringify([t.input.length, t.layers.map((l) => [l.W.length, l.W[0].length, l.activation]),
-    S.round, S.digits, S.seedNames, t.update_bias, t.lr]);
+    S.round, S.digits, S.seedNames, t.update_bias, t.lr, !!t.after]);
 }
 function updateInPlace() {
   const t = S.trace;
@@ -743,6 +757,7 @@ async function main() {
     $("#lr").classList.remove("bad"); S.spec.lr = v; $("#lr").dataset.value = String(v); refresh();
   });
   $("#update_bias").addEventListener("change", () => { S.spec.update_bias = $("#update_bias").checked; refresh(); });
+  $("#after").addEventListener("change", () => { if ($("#after").checked) S.spec.after = true; else delete S.spec.after; refresh(); });
   $("#round").addEventListener("change", () => { S.round = $("#round").value === "" ? null : Number($("#round").value); refresh(); });
   $("#digits").addEventListener("change", () => { S.digits = Number($("#digits").value); renderExplore(); });
   $("#seednames").addEventListener("change", () => { S.seedNames = $("#seednames").checked; renderParams(); renderExplore(); if (S.mode === "practice") { renderSheet(); mark(); } });
