@@ -280,6 +280,23 @@ def test_train_xor_loss_falls(client: TestClient) -> None:
     assert again["spec"] == r["spec"]
 
 
+def test_train_on_a_csv(client: TestClient) -> None:
+    rng = np.random.default_rng(7)
+    X = rng.uniform(-1, 1, size=(60, 2))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)  # a linear boundary
+    text = "x,y,label\n" + "\n".join(f"{a:.4f},{b:.4f},{c}" for (a, b), c in zip(X, y, strict=True))
+    spec = {"loss": "cross_entropy", "lr": 0.5, "input": [0, 0], "target": [1, 0], "layers": [
+        {"weights": [[0.1, -0.1], [0.2, 0.1]], "bias": [0, 0], "activation": "softmax"}]}
+    r = client.post("/api/train", json={"spec": spec, "data": {"name": "csv", "csv": text},
+                                        "steps": 100})
+    assert r.status_code == 200, r.text
+    assert r.json()["points"] == [[float(f"{a:.4f}"), float(f"{b:.4f}")] for a, b in X]
+    assert r.json()["accuracy"] > 0.9
+    bad = client.post("/api/train", json={"spec": spec, "data": {"name": "csv",
+                                                                 "csv": "1,2,3\n" * 10}})
+    assert bad.status_code == 422 and "label" in bad.json()["error"]
+
+
 @pytest.mark.parametrize("name", ["xor", "circles", "spirals", "blobs"])
 def test_datasets_are_seeded_and_two_class(client: TestClient, name: str) -> None:
     from glassnet.studio.api import dataset
@@ -486,6 +503,9 @@ HOSTILE: list[tuple[str, bytes]] = [
     ("train", _j({"spec": SEED, "data": {"name": "mnist"}, "steps": 1})),
     ("train", _j({"spec": SEED, "data": {"name": "xor", "n": 10**7}, "steps": 1})),
     ("train", _j({"spec": SEED, "data": {"name": "xor"}, "steps": 1})),
+    ("train", _j({"spec": SEED, "data": {"name": "csv", "csv": "x,y\n1,nan,0\n"}})),
+    ("train", _j({"spec": SEED, "data": {"name": "csv", "csv": 5}})),
+    ("check", _j({"spec": SEED, "values": {"loss@after": None}})),
     ("load", _j({"name": "x.toml", "text": "[[["})),
     ("load", _j({"name": "x.toml", "text": 'spec = "/etc/passwd"\n[values]\nz1 = 1\n'})),
     ("load", _j({"name": "x.toml", "text": 'model = "/etc/passwd"\nloss = "mse"\n'})),

@@ -350,6 +350,20 @@ def test_train_xor_200_steps_loss_falls(page: Page) -> None:
     assert_page_is_the_engine(pg)
 
 
+def test_train_on_an_uploaded_csv(page: Page) -> None:
+    pg = page.open()
+    pg.get_by_role("button", name="Train").click()
+    pg.wait_for_function("() => document.querySelector('#tloss').textContent !== ''")
+    rows = "\n".join(f"{(k % 7) / 7 - 0.5:.3f},{(k % 5) / 5 - 0.4:.3f},{k % 2}" for k in range(40))
+    pg.set_input_files("#csvfile", files=[{"name": "pts.csv", "mimeType": "text/csv",
+                                           "buffer": ("x,y,label\n" + rows).encode()}])
+    pg.wait_for_function("() => document.querySelector('#dataset').value === 'csv'")
+    page.settle()
+    pg.locator("#onestep").click()
+    pg.wait_for_function("() => document.querySelector('#tsteps').dataset.value === '1'")
+    assert "pts.csv" in pg.inner_text("#dataset")
+
+
 def test_shared_link_restores_state_and_hides(browser: Any, server: str, page: Page) -> None:
     pg = page.open()
     box = pg.locator("#params input[data-q='b3'][data-i='2']")

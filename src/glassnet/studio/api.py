@@ -648,6 +648,44 @@ def dataset(name: str, n: int, seed: int, noise: float) -> tuple[Any, Any]:
     return X, y
 
 
+def csv_points(text: Any) -> tuple[Any, Any]:
+    """A CSV of 2-D points — ``x,y,label`` per row, label 0 or 1, an optional header
+    row — parsed in memory: at most :data:`MAX_POINTS` rows, finite numbers only."""
+    import csv
+
+    import numpy as np
+
+    if not isinstance(text, str):
+        raise StudioError("expected the CSV's text", got=_kind(text), field="data.csv")
+    rows = [r for r in csv.reader(text.splitlines()[: MAX_POINTS + 2]) if any(c.strip() for c in r)]
+    if rows and not _is_number(rows[0][0]):
+        rows = rows[1:]  # a header
+    if not 4 <= len(rows) <= MAX_POINTS:
+        raise StudioError(f"expected 4 to {MAX_POINTS} rows of x,y,label", got=str(len(rows)),
+                          field="data.csv")
+    X, y = [], []
+    for n, row in enumerate(rows, start=1):
+        if len(row) != 3 or not all(_is_number(c) for c in row):
+            raise StudioError("expected x,y,label (three numbers)", got=f"row {n}: {row!r}"[:80],
+                              field="data.csv")
+        a, b, label = (float(c) for c in row)
+        if label not in (0.0, 1.0) or not (math.isfinite(a) and math.isfinite(b)):
+            raise StudioError("expected finite x, y and a label 0 or 1", got=f"row {n}",
+                              field="data.csv")
+        X.append((a, b))
+        y.append(int(label))
+    if len(set(y)) < 2:
+        raise StudioError("expected both labels, 0 and 1", got="one", field="data.csv")
+    return np.array(X), np.array(y, dtype=np.int64)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
 def train(body: Any) -> dict[str, Any]:
     """``{"spec", "data": {"name", "n", "seed", "noise"}, "steps"}``: run ``steps``
     full-batch SGD steps with ``Network.fit`` (the spec's lr and loss) on the data set,
@@ -660,9 +698,9 @@ def train(body: Any) -> dict[str, Any]:
     body = _object(body, "a request")
     _unknown(body, {"spec", "data", "steps"})
     data = _object(body.get("data"), "a data set")
-    _unknown(data, {"name", "n", "seed", "noise"})
+    _unknown(data, {"name", "n", "seed", "noise", "csv"})
     name = data.get("name", "xor")
-    if name not in DATASETS:
+    if name != "csv" and name not in DATASETS:
         raise StudioError(f"expected one of {', '.join(DATASETS)}", got=repr(name)[:40],
                           field="data.name")
     n, seed, noise = data.get("n", 200), data.get("seed", 0), data.get("noise", 0.0)
@@ -682,7 +720,11 @@ def train(body: Any) -> dict[str, Any]:
     if net.layers[0].n_in != 2:
         raise StudioError("expected a network with 2 inputs (the plane's x and y)",
                           got=str(net.layers[0].n_in), field="input")
-    X, labels = dataset(name, n, seed, float(noise))
+    if name == "csv":
+        X, labels = csv_points(data.get("csv"))
+        n = len(labels)
+    else:
+        X, labels = dataset(name, n, seed, float(noise))
     n_out = net.layers[-1].n_out
     Y = np.eye(2)[labels] if n_out == 2 else labels[:, None].astype(np.float64)
     if n_out > 2:

@@ -585,14 +585,17 @@ function trainSpec() {
       {units: 2, activation: "softmax"}],
   };
 }
-async function trainReset() {
+async function trainReset(text) {
   const spec = (await post("canonical", {spec: trainSpec()})).spec;
-  S.train = {spec, history: [], steps: 0, playing: false};
+  const csv = text ?? (S.train ? S.train.csv : undefined);
+  if (S.train) S.train.playing = false;
+  S.train = {spec, history: [], steps: 0, playing: false, csv};
   await trainStep(0);
 }
 async function trainStep(n) {
   const T = S.train;
-  const data = {name: $("#dataset").value, n: 200, seed: 0, noise: Number($("#noise").value)};
+  const data = $("#dataset").value === "csv" ? {name: "csv", csv: T.csv}
+    : {name: $("#dataset").value, n: 200, seed: 0, noise: Number($("#noise").value)};
   T.spec.lr = Number($("#tlr").value) || T.spec.lr;
   const r = await post("train", {spec: T.spec, data, steps: n});
   if (S.train !== T) return;
@@ -773,6 +776,18 @@ async function main() {
   $("#treset").addEventListener("click", () => trainReset().catch(showError));
   for (const id of ["#dataset", "#noise", "#hidden", "#tact"]) $(id).addEventListener("change", () => trainReset().catch(showError));
   $("#topen").addEventListener("click", () => openTrainStep().catch(showError));
+  $("#csvfile").addEventListener("change", async (ev) => {
+    const file = ev.target.files[0];
+    ev.target.value = "";
+    if (!file) return;
+    if (file.size > 2 * 1024 * 1024) { showError(`${file.name}: expected at most 2 MiB`); return; }
+    const text = await file.text();
+    const option = $("#dataset option[value='csv']");
+    option.disabled = false;
+    option.textContent = "CSV: " + file.name;
+    $("#dataset").value = "csv";
+    await trainReset(text).catch(showError);
+  });
   window.addEventListener("hashchange", () => { const st = readFragment(); if (st && JSON.stringify(st.spec) !== JSON.stringify(S.spec)) open(st); });
   try {
     const state = readFragment() || await (await fetch("/api/initial")).json();
