@@ -185,6 +185,13 @@ def test_explain_whole_is_the_cli_html(
     assert r.json()["html"] == cli_text(capsys, "explain", "seed", "--format", "html")
 
 
+def test_explain_whole_fragment_is_the_documents_blocks(client: TestClient) -> None:
+    page = client.post("/api/explain", json={"spec": seed_spec()}).json()["html"]
+    frag = client.post("/api/explain", json={"spec": seed_spec(), "fragment": True}).json()["html"]
+    assert "<style" not in frag and "<html" not in frag
+    assert frag.count('class="step"') == page.count('class="step"') > 20
+
+
 def _mn(v: float) -> str:
     from glassnet.explain.model import number_format
 

@@ -343,11 +343,14 @@ def test_train_xor_200_steps_loss_falls(page: Page) -> None:
     curve = pg.locator("#losscurve")
     assert float(curve.get_attribute("data-last")) < 0.5 * float(curve.get_attribute("data-first"))
     assert pg.locator("#units canvas").count() == 8  # two hidden layers of 4 units
-    # Pause and open this step's derivation: Explore shows the trained network's numbers.
+    # Pause and open this step's derivation: Explore shows the trained network's numbers
+    # and the whole derivation of its step.
     pg.locator("#topen").click()
     pg.wait_for_selector("#explore:not([hidden]) #step [data-q='z3']")
+    pg.wait_for_selector("#detail .deriv.whole .step")
     page.settle()
     assert_page_is_the_engine(pg)
+    assert pg.locator("#detail .deriv.whole .step").count() > 20
 
 
 def test_train_on_an_uploaded_csv(page: Page) -> None:

@@ -505,10 +505,20 @@ def explain(body: Any) -> dict[str, Any]:
     from glassnet.explain.render_html import block_html, render_html
 
     body = _object(body, "a request")
-    _unknown(body, {"spec", "quantity", "index", "round", "digits"})
+    _unknown(body, {"spec", "quantity", "index", "round", "digits", "fragment"})
     spec = parse(body.get("spec"))
     round_to, digits = _round(body.get("round")), _digits(body.get("digits"))
     quantity = body.get("quantity")
+    if quantity is None and body.get("fragment") is True:
+        # The whole derivation for the page's panel: explain's sections and blocks, without
+        # the page around them (whose inline stylesheet the page's CSP would refuse).
+        doc = _doc(spec, round_to, digits, whole=True)
+        parts = []
+        for sec in doc.sections:
+            level = min(sec.level + 2, 6)
+            parts.append(f"<h{level}>{html_escape(sec.title)}</h{level}>")
+            parts.extend(block_html(b) for b in sec.blocks)
+        return {"html": "\n".join(parts)}
     if quantity is None:
         return {"html": render_html(_doc(spec, round_to, digits, whole=True))}
     if not isinstance(quantity, str) or len(quantity) > 40:

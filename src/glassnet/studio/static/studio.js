@@ -416,7 +416,8 @@ async function showDerivation() {
   body.innerHTML = r.html;  // explain's MathML, made by the server from the trace
   const close = el("button", {type: "button", class: "close", text: "✕", "aria-label": "close the derivation",
     onclick: () => detail.classList.remove("open")});
-  detail.replaceChildren(close, head, body);
+  const whole = el("button", {type: "button", id: "whole", text: "the whole derivation", onclick: showWhole});
+  detail.replaceChildren(close, head, body, whole);
   detail.classList.add("open");
   if (kind === "W" || kind === "dW") {
     const [a, b] = i.split(",").map(Number);
@@ -434,6 +435,21 @@ async function showDerivation() {
         } catch (err) { showError(err); }
       }}), out);
   }
+}
+// The whole derivation of the step (explain's document) in the panel.
+async function showWhole() {
+  S.selected = null;
+  highlight();
+  try {
+    const r = await post("explain", {spec: S.spec, round: S.round, digits: S.digits, fragment: true});
+    const body = el("div", {class: "deriv whole"});
+    body.innerHTML = r.html;
+    const close = el("button", {type: "button", class: "close", text: "✕", "aria-label": "close the derivation",
+      onclick: () => $("#detail").classList.remove("open")});
+    $("#detail").replaceChildren(close, el("h3", {text: "The whole derivation"}), body);
+    $("#detail").classList.add("open");
+    $("#detail").scrollTop = 0;
+  } catch (err) { showError(err); }
 }
 function highlight() {
   document.querySelectorAll(".sel, .src, .use").forEach((e) => e.classList.remove("sel", "src", "use"));
@@ -677,6 +693,7 @@ async function openTrainStep() {
   delete S.spec.seed;
   setMode("explore");
   await structureChanged();
+  await showWhole();
 }
 
 // -- modes, sharing, files --------------------------------------------------------------
@@ -776,6 +793,7 @@ async function main() {
   $("#treset").addEventListener("click", () => trainReset().catch(showError));
   for (const id of ["#dataset", "#noise", "#hidden", "#tact"]) $(id).addEventListener("change", () => trainReset().catch(showError));
   $("#topen").addEventListener("click", () => openTrainStep().catch(showError));
+  $("#whole").addEventListener("click", showWhole);
   $("#csvfile").addEventListener("change", async (ev) => {
     const file = ev.target.files[0];
     ev.target.value = "";
