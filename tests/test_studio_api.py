@@ -571,3 +571,52 @@ def test_command_opens_exercise_worksheet_and_model(tmp_path: Path) -> None:
 
 def client_example() -> dict:
     return TestClient(create_app(), base_url=LOCAL).get("/api/example/seed").json()["spec"]
+
+
+def _start(*args: str) -> tuple[object, str]:
+    import subprocess
+    import sys
+
+    src = str(Path(__file__).parents[1] / "src")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "glassnet", "studio", "seed", "--no-browser", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={"PYTHONPATH": src, "PATH": "/usr/bin:/bin"},
+    )
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline()
+
+
+def test_command_serves_loopback_and_token_elsewhere() -> None:
+    import urllib.error
+    import urllib.request
+
+    from glassnet.commands.studio import _loopback
+
+    assert _loopback("127.0.0.1") and _loopback("::1") and _loopback("localhost")
+    assert not _loopback("0.0.0.0") and not _loopback("192.168.1.5")
+    proc, line = _start("--port", "0")
+    try:
+        url = line.split()[2]
+        assert url.startswith("http://127.0.0.1:") and "token" not in url
+        with urllib.request.urlopen(url + "api/example/seed", timeout=30) as r:
+            assert json.load(r)["spec"]["name"] == "seed"
+    finally:
+        proc.terminate()  # type: ignore[attr-defined]
+        proc.wait(timeout=10)  # type: ignore[attr-defined]
+    proc, line = _start("--host", "0.0.0.0", "--port", "0")
+    try:
+        url = line.split()[2]
+        assert "?token=" in url
+        base, token = url.split("?token=")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(base + "api/initial", timeout=30)
+        assert refused.value.code == 403
+        req = urllib.request.Request(base + "api/initial", headers={"X-Glassnet-Token": token})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            assert r.status == 200
+    finally:
+        proc.terminate()  # type: ignore[attr-defined]
+        proc.wait(timeout=10)  # type: ignore[attr-defined]

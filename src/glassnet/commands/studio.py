@@ -87,6 +87,7 @@ def _run(args: argparse.Namespace) -> int:
             got=f"{args.host}:{args.port}: {err.strerror}",
             field="--host",
         ) from None
+    sock.listen(128)  # listening now: the browser may connect before uvicorn has started
     port = sock.getsockname()[1]
     shown = f"[{args.host}]" if ":" in args.host else args.host
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
