@@ -2,6 +2,12 @@
 with the same architecture and settings, in the same run, over several seeds.
 
     python bench/quality.py [--seeds 5] [--json results.json]
+    python bench/quality.py --defaults [--seeds 3]
+
+``--defaults`` compares instead what each gives with no options at all: ``glassnet
+train --data NAME --seed S`` (the CLI's defaults, through the same library the command
+uses) against ``MLPClassifier(random_state=S)`` on the same split and standardisation,
+median test accuracy over the seeds (issue 13: within 1 point).
 
 Per seed, both contenders get the same stratified split (the seed's), the same
 standardisation, hidden sizes, activation, optimiser (Adam), learning rate, batch size,
@@ -72,11 +78,69 @@ def run_sklearn(ds, s, seed):
     return float(clf.score(ds.X_test, ds.y_test)), seconds
 
 
+def run_cli_defaults(name, seed, folder):
+    """``glassnet train --data NAME --seed SEED`` with every other option at its default."""
+    from glassnet.runs import prepare_run, train_run
+
+    run = prepare_run(name, None, {"seed": seed})
+    start = time.perf_counter()
+    out = f"{folder}/{name}-{seed}.npz"
+    summary = train_run(
+        run, out=out, checkpoint=out + ".ckpt", keep_checkpoint=False, progress=False
+    )
+    return summary.test.accuracy, time.perf_counter() - start, summary.epochs
+
+
+def run_sklearn_defaults(ds, seed):
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    clf = MLPClassifier(random_state=seed)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(ds.X_train, ds.y_train)
+    return float(clf.score(ds.X_test, ds.y_test)), time.perf_counter() - start
+
+
+def defaults_table(seeds: int) -> dict:
+    import tempfile
+
+    print(
+        f"{'data set':<14} {'glassnet CLI':>12} {'MLPClassifier()':>15} {'diff':>6}"
+        "  epochs  verdict"
+    )
+    results = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for name in SETTINGS:
+            ours, theirs, epochs = [], [], []
+            for seed in range(seeds):
+                acc, _, ep = run_cli_defaults(name, seed, folder)
+                ours.append(acc)
+                epochs.append(ep)
+                theirs.append(run_sklearn_defaults(load_dataset(name, seed=seed), seed)[0])
+            a, b = statistics.median(ours), statistics.median(theirs)
+            ok = a >= b - 0.01
+            print(
+                f"{name:<14} {a:12.4f} {b:15.4f} {a - b:+6.3f}  {statistics.median(epochs):6.0f}"
+                f"  {'within 1 point' if ok else 'NOT within 1 point'}"
+            )
+            results[name] = {"glassnet": ours, "sklearn": theirs, "epochs": epochs}
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--defaults", action="store_true", help="compare default settings")
     args = parser.parse_args()
+    if args.defaults:
+        results = defaults_table(args.seeds)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(results, f, indent=2)
+        return
     results = {}
     header = (
         f"{'data set':<14} {'contender':<10} {'mean':>6} {'std':>6} {'min':>6} {'max':>6}"

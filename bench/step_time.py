@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from glassnet.network import mlp
+from glassnet.model import mlp
 from glassnet.optim import SGD
 
 

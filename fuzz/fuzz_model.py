@@ -28,7 +28,7 @@ from _common import check_error, scratch_file
 
 with atheris.instrument_imports():
     import glassnet as gn
-    from glassnet import io as gio
+    from glassnet import model as gmodel
 
 PATH = scratch_file(".npz")
 
@@ -39,7 +39,7 @@ def base_checkpoint() -> bytes:
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(12, 3)), np.arange(12) % 2
     net.fit(X, y, optimizer=gn.optim.Adam(lr=0.01, schedule=gn.optim.StepLR(2, 0.5)), epochs=2)
-    gio.save(net, PATH, info={"classes": ["a", "b"]}, extras={"input_mean": np.zeros(3)})
+    gmodel.save(net, PATH, info={"classes": ["a", "b"]}, extras={"input_mean": np.zeros(3)})
     with open(PATH, "rb") as f:
         return f.read()
 
@@ -84,7 +84,7 @@ def one_input(data: bytes) -> None:
     with open(PATH, "wb") as f:
         f.write(to_file(data))
     try:
-        saved = gio.load_saved(PATH)
+        saved = gmodel.load_saved(PATH)
     except gn.GlassnetError as err:
         check_error(err, PATH)
         return

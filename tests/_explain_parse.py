@@ -125,7 +125,7 @@ def _sym_text(s: str) -> str:
 def markdown_blocks(md: str) -> list[list[list[Leaf]]]:
     """Every display equation of a Markdown document as a list of sides (leaf lists).
 
-    A derivation (aligned) gives [lhs, rule, numbers, result]; an equation its sides.
+    A derivation (aligned) gives [lhs, rule, numbers, (steps,) result]; an equation its sides.
     """
     blocks = []
     for body in re.findall(r"^\$\$\n(.*?)\n\$\$$", md, flags=re.S | re.M):
@@ -210,7 +210,7 @@ def html_blocks(html: str) -> list[list[list[Leaf]]]:
     for src in re.findall(r'<math display="block">.*?</math>', html, flags=re.S):
         root = ET.fromstring(src.replace("&nbsp;", "\u00a0"))
         table = root.find("mtable")
-        if table is not None and table.get("class") == "derivation":
+        if table is not None and "derivation" in (table.get("class") or "").split():
             sides: list[list[Leaf]] = []
             for k, tr in enumerate(table.findall("mtr")):
                 left, right = tr.findall("mtd")
@@ -394,7 +394,7 @@ def check_blocks(
     for block in blocks:
         where = repr(block)[:300]
         if block[-1] == [Leaf("kind", "derivation")]:
-            lhs, rule, subst, result = block[:-1]
+            lhs, rule, subst, *_, result = block[:-1]  # lines between: worked steps
             if any(x.kind == "sym" for x in rule):
                 pair(rule, subst, where)
             else:

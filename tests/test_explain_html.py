@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import glassnet as gn
-from glassnet.explain import explain
+from glassnet.explain import derive, explain
 from glassnet.layers import Dense
 
 from _explain_parse import Resolver, check_blocks, html_blocks, shortcut_values
@@ -62,12 +62,13 @@ def test_other_networks_html_numbers_are_the_trace(acts, loss, batch) -> None:
     _check_html(trace, digits=5)
 
 
-def test_trace_displays_itself_in_a_notebook() -> None:
+def test_derivation_displays_itself_in_a_notebook() -> None:
     trace = gn.load_spec("seed").trace()
-    html = trace._repr_html_()
+    derivation = derive(trace)
+    html = derivation._repr_html_()
     assert html.startswith('<div class="glassnet-explain">') and "<math" in html
     assert check_blocks(html_blocks(html), Resolver(trace), digits=4, decimals=None).checked
-    assert trace._repr_markdown_().startswith("# Backpropagation")
+    assert derivation._repr_markdown_().startswith("# Backpropagation")
 
 
 # -- the browser ---------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 from glassnet import cli
-from glassnet import io as gio
+from glassnet import model as gmodel
 from glassnet.training import Checkpoint
 
 EPOCHS = 300
@@ -120,7 +120,7 @@ def test_kill_during_checkpoint_saves_leaves_a_whole_checkpoint_and_resume_is_ex
         assert proc.returncode == -signal.SIGKILL, proc.stderr.read()
         new = {p.name for p in folder.iterdir()} - before
         leftovers += sum(1 for name in new if name.endswith(".tmp"))  # a save cut short
-        net = gio.load(ckpt)  # whole: it loads ...
+        net = gmodel.load(ckpt)  # whole: it loads ...
         epoch = net.train_state.epoch
         epochs_seen.append(epoch)
         for got, want in zip(net.parameters(), states[epoch], strict=True):
@@ -191,7 +191,7 @@ def test_a_full_disk_gives_a_clear_error_and_keeps_the_old_file(tmp_path):
     assert error is not None and str(path) in error and "File too large" in error, error
     assert "\n" not in error
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fill.py", "model.npz"]  # no temp
-    old = gio.load(path)
+    old = gmodel.load(path)
     assert old.sizes == [2, 2]  # the old file, whole
 
 

@@ -85,10 +85,12 @@ def test_step_agrees_with_torch_autograd(hidden, loss):
 
 
 def test_unsupported_module_is_named():
+    # (Dropout, the module this test named before issue 13, is now skipped: the identity
+    # at inference; see tests/test_train_fixes.py.)
     model = torch.nn.Sequential(
-        torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Dropout(0.1), torch.nn.Linear(4, 2)
+        torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 2)
     )
-    with pytest.raises(gn.GlassnetError, match=r"module 2 \(Dropout\).*Dropout"):
+    with pytest.raises(gn.GlassnetError, match=r"module 2 \(BatchNorm1d\).*BatchNorm1d"):
         from_torch(model)
     with pytest.raises(gn.GlassnetError, match="dim"):
         from_torch(torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Softmax(dim=0)))

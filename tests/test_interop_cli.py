@@ -129,7 +129,7 @@ def test_export_onnx_of_a_trained_model_takes_raw_features(tmp_path):
     assert r.returncode == 0, r.stderr
     r = run("export", str(model), "--format", "onnx", "-o", str(tmp_path / "iris.onnx"))
     assert r.returncode == 0, r.stderr
-    from glassnet.io import load_saved
+    from glassnet.model import load_saved
 
     saved = load_saved(model)
     raw = np.random.default_rng(0).normal(5, 2, size=(10, 4)).astype(np.float32)

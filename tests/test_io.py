@@ -15,6 +15,7 @@ import pytest
 import glassnet as gn
 from glassnet import GlassnetError
 from glassnet import io as gio
+from glassnet import model as gmodel
 from glassnet.training import Callback, Checkpoint
 
 
@@ -62,13 +63,13 @@ def test_round_trip_keeps_weights_architecture_and_training_state(tmp_path):
 def test_file_holds_only_plain_numeric_arrays(tmp_path):
     net, *_ = trained()
     path = tmp_path / "m.npz"
-    gio.save(net, path, extras={"input_mean": np.zeros(4)}, info={"classes": ["a", "b", "c"]})
+    gmodel.save(net, path, extras={"input_mean": np.zeros(4)}, info={"classes": ["a", "b", "c"]})
     with np.load(path, allow_pickle=False) as npz:
         for key in npz.files:
             assert npz[key].dtype.kind in "fu", key
         meta = json.loads(npz["meta"].tobytes())
     assert meta["info"]["classes"] == ["a", "b", "c"]
-    saved = gio.load_saved(path)
+    saved = gmodel.load_saved(path)
     np.testing.assert_array_equal(saved.extras["input_mean"], np.zeros(4))
 
 

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 import glassnet as gn
 from glassnet import GlassnetError
 from glassnet import io as gio
+from glassnet import model as gmodel
 
 
 class _Touch:
@@ -43,7 +44,7 @@ def _checkpoint(path: Path) -> bytes:
     net = gn.mlp([3, 4, 2], seed=0, dtype="float64")
     rng = np.random.default_rng(0)
     net.fit(rng.normal(size=(12, 3)), np.arange(12) % 2, epochs=2, optimizer="adam")
-    gio.save(net, path, info={"classes": ["a", "b"]}, extras={"input_mean": np.zeros(3)})
+    gmodel.save(net, path, info={"classes": ["a", "b"]}, extras={"input_mean": np.zeros(3)})
     return path.read_bytes()
 
 
@@ -75,7 +76,7 @@ def _npy_header(descr: str, shape: tuple[int, ...]) -> bytes:
 
 def _refused(path: Path, match: str | None = None) -> GlassnetError:
     with pytest.raises(GlassnetError, match=match) as info:
-        gio.load_saved(path)
+        gmodel.load_saved(path)
     message = str(info.value)
     assert str(path) in message and "\n" not in message
     return info.value
@@ -186,7 +187,7 @@ def test_layers_that_do_not_chain_are_refused(tmp_path, ckpt):
         [gn.Dense(np.zeros((3, 4)), np.zeros(4), "relu"), gn.Dense(np.zeros((4, 2)), np.zeros(2))]
     )
     path = tmp_path / "ok.npz"
-    gio.save(net, path)
+    gmodel.save(net, path)
     members = _members(path.read_bytes())
     meta = json.loads(np.load(stdio.BytesIO(members["meta.npy"])).tobytes())
     meta["layers"][1]["n_in"] = 5
@@ -229,7 +230,7 @@ def _base(tmp: Path) -> bytes:
 def _loads_or_refuses(path: Path, data: bytes) -> None:
     path.write_bytes(data)
     try:
-        saved = gio.load_saved(path)
+        saved = gmodel.load_saved(path)
     except GlassnetError as err:
         assert "\n" not in str(err) and str(path) in str(err)
         return

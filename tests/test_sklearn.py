@@ -47,3 +47,32 @@ def test_fitted_network_is_a_plain_glassnet_network(tmp_path):
     net.save(tmp_path / "reg.npz")
     np.testing.assert_allclose(gn.load(tmp_path / "reg.npz").forward(X)[:, 0], reg.predict(X))
     assert reg.score(X, y) > 0.9
+
+
+def test_sample_weight_zero_drops_rows_as_scikit_learn_means_it():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30, 3)), rng.normal(size=30)
+    opts = {"hidden_layer_sizes": (4,), "optimizer": "sgd", "lr": 0.05, "epochs": 5}
+    opts |= {"batch_size": 100, "n_iter_no_change": None, "random_state": 0}
+    w = np.r_[np.ones(20), np.zeros(10)]
+    a = GlassnetRegressor(**opts).fit(X, y, sample_weight=w)
+    b = GlassnetRegressor(**opts).fit(X[:20], y[:20])
+    np.testing.assert_allclose(a.predict(X), b.predict(X), rtol=1e-10, atol=1e-12)
+
+
+def test_partial_fit_warm_start_and_early_stopping():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 4)), np.arange(60) % 3
+    clf = GlassnetClassifier(hidden_layer_sizes=(8,), random_state=0)
+    with pytest.raises(ValueError, match="classes"):
+        clf.partial_fit(X, y)
+    clf.partial_fit(X[:30], y[:30], classes=[0, 1, 2]).partial_fit(X[30:], y[30:])
+    assert clf.network_.train_state.epoch == 2 and clf.n_iter_ == 2
+    warm = GlassnetClassifier(hidden_layer_sizes=(8,), epochs=3, warm_start=True, random_state=0)
+    first = warm.fit(X, y).network_
+    assert warm.fit(X, y).network_ is first and warm.n_iter_ == 6
+    noise = rng.normal(size=(200, 4))
+    es = GlassnetClassifier(
+        hidden_layer_sizes=(32,), lr=0.05, epochs=300, early_stopping=True, random_state=0
+    ).fit(noise, np.arange(200) % 2)
+    assert es.n_iter_ < 300  # stopped: validation accuracy on noise does not improve

@@ -49,7 +49,7 @@ def test_seed_loads_numpy_and_rich_but_nothing_heavier():
 
 
 def test_lazy_names_resolve_to_the_modules_objects():
-    from glassnet.network import mlp
+    from glassnet.model import mlp
     from glassnet.trace import Trace
 
     assert glassnet.mlp is mlp

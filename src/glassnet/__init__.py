@@ -26,13 +26,14 @@ _LAZY: dict[str, str] = {
     "Activation": "glassnet.activations",
     "get_activation": "glassnet.activations",
     "GlassnetError": "glassnet.errors",
-    "load": "glassnet.io",
+    "load": "glassnet.model",
+    "Model": "glassnet.model",
     "Dense": "glassnet.layers",
     "LOSSES": "glassnet.losses",
     "Loss": "glassnet.losses",
     "get_loss": "glassnet.losses",
     "Network": "glassnet.network",
-    "mlp": "glassnet.network",
+    "mlp": "glassnet.model",
     "Spec": "glassnet.spec",
     "load_spec": "glassnet.spec",
     "parse_spec": "glassnet.spec",
@@ -50,6 +51,7 @@ __all__ = [
     "GlassnetError",
     "LayerTrace",
     "Loss",
+    "Model",
     "Network",
     "Spec",
     "Trace",
@@ -85,9 +87,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the names as if imported eagerl
     from glassnet import optim
     from glassnet.activations import ACTIVATIONS, Activation, get_activation
     from glassnet.errors import GlassnetError
-    from glassnet.io import load
     from glassnet.layers import Dense
     from glassnet.losses import LOSSES, Loss, get_loss
-    from glassnet.network import Network, mlp
+    from glassnet.model import Model, load, mlp
+    from glassnet.network import Network
     from glassnet.spec import Spec, load_spec, parse_spec
     from glassnet.trace import LayerTrace, Trace, apply_step, trace_step

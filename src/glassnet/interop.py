@@ -25,11 +25,20 @@ from glassnet.activations import Activation, by_torch_name, names
 from glassnet.errors import GlassnetError
 from glassnet.fileio import atomic_write_bytes
 from glassnet.layers import Dense
+from glassnet.model import Model
 from glassnet.network import Network
+from glassnet.preprocess import Preprocessing
 
 Array = np.ndarray
 
+#: Modules that do nothing at inference, skipped by from_torch.
+_SKIPPED = ("Identity", "Dropout")
 _ARCH_KEY = "glassnet.torch_architecture"
+#: safetensors metadata keys for what stands around the network: the preprocessing
+#: (JSON: feature names, mean, scale — Python's float repr, so exact), class names, task.
+_PREPROCESSING_KEY = "glassnet.preprocessing"
+_CLASSES_KEY = "glassnet.classes"
+_TASK_KEY = "glassnet.task"
 
 
 def _torch() -> Any:
@@ -101,8 +110,9 @@ def _flatten(module: Any) -> list[tuple[str, Any]]:
     return [("", module)]
 
 
-def from_torch(module: Any) -> Network:
-    """A glassnet :class:`Network` from a ``Sequential`` of Linear and supported activations.
+def from_torch(module: Any) -> Model:
+    """A glassnet :class:`~glassnet.model.Model` from a ``Sequential`` of Linear and
+    supported activations.
 
     Each Linear becomes a dense layer; the activation module after it (if any) becomes
     its activation.  The first unsupported module is named in the error.
@@ -114,11 +124,13 @@ def from_torch(module: Any) -> Network:
     for position, (name, mod) in enumerate(items):
         kind = type(mod).__name__
         where = f"module {name or position} ({kind})"
-        if kind not in _supported():
+        if kind not in (*_supported(), *_SKIPPED):
             raise GlassnetError(
-                f"expected only {', '.join(_supported())} modules", got=kind, field=where
+                f"expected only {', '.join(_supported())} (and Dropout) modules",
+                got=kind,
+                field=where,
             )
-        if kind == "Identity":
+        if kind in _SKIPPED:  # Dropout is the identity at inference
             continue
         if kind == "Linear":
             if pending is not None:
@@ -146,7 +158,7 @@ def from_torch(module: Any) -> Network:
         layers.append(Dense(*pending, "identity"))
     if not layers:
         raise GlassnetError("expected at least one Linear module", got="none", field="module")
-    return Network(layers)
+    return Model(layers)
 
 
 def torch_architecture(net: Network) -> list[dict[str, Any]]:
@@ -166,7 +178,10 @@ def save_torch_model(net: Network, path: str | Path) -> None:
     """Write ``net`` as a PyTorch model file: the ``nn.Sequential`` state dict (keys
     ``"0.weight"``, ``"0.bias"``, ...) in safetensors, the architecture in its metadata.
     Load it in PyTorch with ``safetensors.torch.load_file`` + the architecture, or with
-    :func:`load_torch_model`."""
+    :func:`load_torch_model`.  A :class:`~glassnet.model.Model`'s preprocessing, class
+    names and task go into the metadata too (``glassnet.preprocessing``: feature names,
+    mean and scale as JSON; apply ``(x − mean) / scale`` before the Sequential), so
+    :func:`load_torch_model` gives back a model that predicts exactly the same."""
     save = _safetensors("numpy").save
 
     tensors: dict[str, Array] = {}
@@ -176,11 +191,64 @@ def save_torch_model(net: Network, path: str | Path) -> None:
         tensors[f"{pos}.weight"] = np.ascontiguousarray(layer.W.T)
         tensors[f"{pos}.bias"] = np.ascontiguousarray(layer.b)
     # safetensors serialises to bytes; the write itself goes through atomic_write
-    data = save(tensors, metadata={_ARCH_KEY: json.dumps(arch)})
+    metadata = {_ARCH_KEY: json.dumps(arch), **_model_metadata(net)}
+    data = save(tensors, metadata=metadata)
     atomic_write_bytes(path, data)
 
 
-def load_torch_model(path: str | Path) -> Network:
+def _model_metadata(net: Network) -> dict[str, str]:
+    """safetensors metadata (str -> str) for a model's preprocessing, classes and task."""
+    if not isinstance(net, Model):
+        return {}
+    meta: dict[str, str] = {}
+    pre = net.preprocessing
+    if pre is not None:
+        info, _ = pre.to_file()  # feature names, and columns/categories/fills if any
+        meta[_PREPROCESSING_KEY] = json.dumps(
+            {"info": info, "mean": pre.mean.tolist(), "scale": pre.scale.tolist()},
+            allow_nan=False,
+        )
+    if net.classes is not None:
+        meta[_CLASSES_KEY] = json.dumps(net.classes)
+    if net.task is not None:
+        meta[_TASK_KEY] = net.task
+    return meta
+
+
+def _model_from_metadata(layers: list[Dense], meta: dict[str, str], label: str) -> Model:
+    """The model of a PyTorch model file: its layers, and the preprocessing, classes and
+    task its metadata records (checked like a glassnet model file's)."""
+    from glassnet.io import ModelFile
+    from glassnet.model import _model
+
+    info: dict[str, Any] = {}
+    extras: dict[str, Array] = {}
+    try:
+        if _PREPROCESSING_KEY in meta:
+            pre = json.loads(meta[_PREPROCESSING_KEY])
+            extras = {
+                "input_mean": np.asarray(pre["mean"], dtype=np.float64),
+                "input_scale": np.asarray(pre["scale"], dtype=np.float64),
+            }
+            info.update(pre["info"])
+        if _CLASSES_KEY in meta:
+            info["classes"] = json.loads(meta[_CLASSES_KEY])
+    except (ValueError, TypeError, KeyError) as err:
+        raise GlassnetError(
+            "expected glassnet metadata as written by save_torch_model",
+            got=str(err)[:80],
+            file=label,
+            field=_PREPROCESSING_KEY,
+        ) from None
+    if _TASK_KEY in meta:
+        info["task"] = meta[_TASK_KEY]
+    try:
+        return _model(ModelFile(Network(layers), info, extras))
+    except GlassnetError as err:
+        raise err.with_file(label) from None
+
+
+def load_torch_model(path: str | Path) -> Model:
     """Read a file written by :func:`save_torch_model` (no torch needed, nothing unpickled)."""
     st = _safetensors()
     SafetensorError, safe_open = st.SafetensorError, st.safe_open
@@ -244,9 +312,10 @@ def load_torch_model(path: str | Path) -> Network:
             file=label,
         )
     try:
-        return Network(layers)
+        Network(layers)  # the layers chain
     except GlassnetError as err:
         raise err.with_file(label) from None
+    return _model_from_metadata(layers, meta, label)
 
 
 def _linear_from_file(
@@ -292,14 +361,36 @@ def to_onnx(
     per layer MatMul with W (n_in, n_out), Add b, then Relu / LeakyRelu / Sigmoid / Tanh /
     Softmax(axis=-1).  Weights are stored as float32 (ONNX's common type).
 
-    With ``input_mean`` and ``input_scale`` (the standardisation ``glassnet train`` saves),
-    the graph starts with (x − mean) / scale, so it takes raw features as ``glassnet
-    predict`` does."""
+    With ``input_mean`` and ``input_scale`` — by default a :class:`~glassnet.model.Model`'s
+    own preprocessing (the standardisation ``glassnet train`` saves) — the graph starts
+    with (x − mean) / scale, so it takes raw features as ``glassnet predict`` does.
+
+    A model whose preprocessing fills missing cells or encodes text columns takes its raw
+    columns as two inputs: ``x`` (batch, number columns), float, NaN for a missing cell,
+    and ``x_text`` (batch, text columns), strings — each group in the training column
+    order.  Missing cells get the stored fill (IsNaN + Where; for text, the missing
+    markers ``""``, ``NA``, ``nan``, ... map to the fill); text becomes one-hot through
+    an ``ai.onnx.ml`` LabelEncoder and Equal.  An unseen category gives all zeros with
+    ``handle_unknown="ignore"``, else NaN inputs (so NaN outputs, never a silent answer);
+    cells are not stripped of spaces as glassnet does."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    nodes, inits = [], []
+    nodes: list[Any] = []
+    inits: list[Any] = []
     current = "x"
+    graph_inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", net.sizes[0]])]
+    opsets = [helper.make_opsetid("", opset)]
+    if input_mean is None and input_scale is None and isinstance(net, Model):
+        pre = net.preprocessing
+        if pre is not None:
+            input_mean, input_scale = pre.mean, pre.scale
+            if pre.columns is not None and any(
+                c.kind == "text" or c.fill is not None for c in pre.columns
+            ):
+                graph_inputs = _onnx_encode(pre, nodes, inits)
+                current = "x_encoded"
+                opsets.append(helper.make_opsetid("ai.onnx.ml", 2))
     if (input_mean is None) != (input_scale is None):
         raise GlassnetError(
             "expected both input_mean and input_scale, or neither",
@@ -315,7 +406,7 @@ def to_onnx(
                     field=name,
                 )
             inits.append(numpy_helper.from_array(np.asarray(v, dtype=np.float32), name))
-        nodes.append(helper.make_node("Sub", ["x", "input_mean"], ["x_centred"], name="centre"))
+        nodes.append(helper.make_node("Sub", [current, "input_mean"], ["x_centred"], name="centre"))
         nodes.append(helper.make_node("Div", ["x_centred", "input_scale"], ["x_std"], name="scale"))
         current = "x_std"
     for lyr, layer in enumerate(net.layers, start=1):
@@ -330,16 +421,119 @@ def to_onnx(
     graph = helper.make_graph(
         nodes,
         "glassnet",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", net.sizes[0]])],
+        graph_inputs,
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", net.sizes[-1]])],
         initializer=inits,
     )
-    model = helper.make_model(
-        graph, producer_name="glassnet", opset_imports=[helper.make_opsetid("", opset)]
-    )
+    model = helper.make_model(graph, producer_name="glassnet", opset_imports=opsets)
     model.ir_version = min(model.ir_version, 10)  # readable by current onnxruntime releases
     onnx.checker.check_model(model, full_check=True)
     return model
+
+
+#: Text cells glassnet reads as missing, as the exported LabelEncoder spells them.
+_ONNX_MISSING = (
+    "",
+    "NA",
+    "na",
+    "N/A",
+    "n/a",
+    "nan",
+    "NaN",
+    "NAN",
+    "null",
+    "NULL",
+    "None",
+    "none",
+    "?",
+)
+
+
+def _onnx_encode(pre: Preprocessing, nodes: list[Any], inits: list[Any]) -> list[Any]:
+    """Nodes turning the raw inputs ``x`` (number columns) and ``x_text`` (text columns)
+    into the encoded values ``x_encoded`` (batch, n_inputs) that standardisation takes:
+    the same imputation and one-hot encoding as :meth:`Preprocessing.encode`."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    assert pre.columns is not None
+    numbers = [c for c in pre.columns if c.kind == "number"]
+    texts = [c for c in pre.columns if c.kind == "text"]
+    inputs = []
+    pieces: dict[str, str] = {}  # column name -> the tensor of its encoded inputs
+    if numbers:
+        inputs.append(
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", len(numbers)])
+        )
+        fill = np.array([c.fill if c.fill is not None else np.nan for c in numbers], np.float32)
+        inits.append(numpy_helper.from_array(fill, "fill"))
+        nodes.append(helper.make_node("IsNaN", ["x"], ["x_missing"], name="missing"))
+        nodes.append(
+            helper.make_node("Where", ["x_missing", "fill", "x"], ["x_filled"], name="impute")
+        )
+        for j, col in enumerate(numbers):
+            idx = f"num_index{j}"
+            inits.append(numpy_helper.from_array(np.array([j], np.int64), idx))
+            out = f"num{j}"
+            nodes.append(
+                helper.make_node("Gather", ["x_filled", idx], [out], axis=1, name=f"take_{out}")
+            )
+            pieces[col.name] = out
+    if texts:
+        inputs.append(
+            helper.make_tensor_value_info("x_text", TensorProto.STRING, ["batch", len(texts)])
+        )
+        for j, col in enumerate(texts):
+            cats = list(col.categories)
+            keys, values = list(cats), list(range(len(cats)))
+            if col.fill is not None:  # the missing markers mean the fill value
+                for marker in _ONNX_MISSING:
+                    if marker not in cats:
+                        keys.append(marker)
+                        values.append(cats.index(str(col.fill)))
+            idx, cell, code = f"text_index{j}", f"text{j}", f"code{j}"
+            inits.append(numpy_helper.from_array(np.array([j], np.int64), idx))
+            nodes.append(
+                helper.make_node("Gather", ["x_text", idx], [cell], axis=1, name=f"take_{cell}")
+            )
+            nodes.append(
+                helper.make_node(
+                    "LabelEncoder",
+                    [cell],
+                    [code],
+                    domain="ai.onnx.ml",
+                    keys_strings=keys,
+                    values_int64s=values,
+                    default_int64=-1,
+                    name=f"categories{j}",
+                )
+            )
+            arange = f"arange{j}"
+            inits.append(
+                numpy_helper.from_array(np.arange(len(cats), dtype=np.int64)[None, :], arange)
+            )
+            hit, onehot = f"hit{j}", f"onehot{j}"
+            nodes.append(helper.make_node("Equal", [code, arange], [hit], name=f"equal{j}"))
+            nodes.append(
+                helper.make_node("Cast", [hit], [onehot], to=TensorProto.FLOAT, name=f"cast{j}")
+            )
+            out = onehot
+            if pre.handle_unknown == "error":  # unseen: NaN inputs, never a silent zero
+                neg, nan = f"negative{j}", f"nan{j}"
+                zero = f"zero{j}"
+                inits.append(numpy_helper.from_array(np.array(0, np.int64), zero))
+                inits.append(numpy_helper.from_array(np.array(np.nan, np.float32), nan))
+                nodes.append(helper.make_node("Less", [code, zero], [neg], name=f"less{j}"))
+                out = f"onehot_checked{j}"
+                nodes.append(
+                    helper.make_node("Where", [neg, nan, onehot], [out], name=f"unknown{j}")
+                )
+            pieces[col.name] = out
+    nodes.append(
+        helper.make_node(
+            "Concat", [pieces[c.name] for c in pre.columns], ["x_encoded"], axis=1, name="encode"
+        )
+    )
+    return inputs
 
 
 def export_onnx(
@@ -360,18 +554,17 @@ def export_onnx(
 MODEL_SUFFIXES: tuple[str, ...] = (".npz", ".safetensors")
 
 
-def load_any_model(path: str | Path) -> tuple[Network, dict[str, Array]]:
-    """A network from a glassnet model (``.npz``) or a PyTorch model file
-    (``.safetensors``), with the glassnet model's extras (e.g. input standardisation)."""
+def load_any_model(path: str | Path) -> Model:
+    """A model from a glassnet model (``.npz``) or a PyTorch model file
+    (``.safetensors``), with the preprocessing, classes and task either records."""
     label = str(path)
     suffix = Path(label).suffix.lower()
     if suffix == ".safetensors":
-        return load_torch_model(label), {}
+        return load_torch_model(label)
     if suffix == ".npz":
-        from glassnet import io
+        from glassnet.model import load
 
-        saved = io.load_saved(label)
-        return saved.network, dict(saved.extras)
+        return load(label)
     raise GlassnetError(
         f"expected a model file ({', '.join(MODEL_SUFFIXES)})",
         got=f"suffix {suffix or '(none)'!r}",

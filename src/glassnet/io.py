@@ -1,4 +1,4 @@
-"""Model files and checkpoints: ``.npz`` of plain numeric arrays, never pickle.
+"""The model-file format: ``.npz`` of plain numeric arrays, never pickle.
 
 A file holds
 
@@ -6,39 +6,40 @@ A file holds
 ``meta``                    uint8: UTF-8 JSON — format, dtype, layers (sizes,
                             activations), and, for a checkpoint, the training
                             state (optimiser settings, epoch, random stream,
-                            history); plus free ``info`` (data set, classes)
+                            history); plus free ``info`` (data set, classes,
+                            preprocessing)
 ``layer{l}.W``, ``.b``      the weights of layer l (from 1), float32/float64
 ``optimizer.{name}.{i}``    optimiser state for parameter i (checkpoints)
 ``extra.{name}``            extra float arrays (e.g. the input standardisation)
 ==========================  =================================================
 
-Loading uses ``np.load(allow_pickle=False)`` and accepts nothing else: object
-arrays, unknown or missing keys, wrong shapes or dtypes, members larger than their
-declared shapes, and truncated or non-zip files are refused with a
-:class:`GlassnetError`.  Saving is atomic: a temporary file in the same folder,
-flushed and fsynced, then ``os.replace`` — a crash mid-save leaves the old file whole.
+This module knows the container and the network; what the ``training`` section means
+belongs to :mod:`glassnet.training` (``TrainState.to_meta``/``from_meta``) and what
+``info``/``extras`` mean to :mod:`glassnet.model` — so nothing here imports them.
+The arrays are read by :class:`glassnet.npz.NpzReader`, which refuses object arrays,
+members larger than their declared shapes, and truncated or non-zip files; here the
+arrays are checked against the description: unknown or missing keys, wrong shapes or
+dtypes are refused with a :class:`GlassnetError`.  Saving is atomic: a temporary file
+in the same folder, flushed and fsynced, then ``os.replace``.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import struct
-import tokenize
-import zipfile
-import zlib
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from glassnet.activations import Activation
 from glassnet.activations import from_dict as activation_from_dict
 from glassnet.errors import GlassnetError
-from glassnet.fileio import atomic_write
 from glassnet.layers import Dense
-from glassnet.limits import check_fits
 from glassnet.network import Network
+from glassnet.npz import NpzReader, atomic_save_npz
 
 Array = np.ndarray
 
@@ -50,27 +51,38 @@ MAX_RATIO = 20.0
 #: The JSON description may not be larger than this (checked before reading it).
 MAX_META_BYTES = 16 * 1024 * 1024
 
+#: What ``custom_objects`` maps a saved activation name to: an Activation subclass
+#: (called with the saved options) or a ready instance.
+CustomObjects = Mapping[str, type[Activation] | Activation]
+
+_OPTIMIZER_KEY = re.compile(r"optimizer\.([A-Za-z_][A-Za-z0-9_]*)\.([0-9]+)")
+
 
 @dataclass
-class Saved:
-    """What a model file holds: the network (with ``train_state`` for a checkpoint),
-    the free-form ``info`` and the ``extras`` arrays."""
+class ModelFile:
+    """What a model file holds, checked as a container: the network, the free ``info``,
+    the ``extras`` arrays, and the ``training`` section with its arrays (keys without
+    the ``optimizer.`` prefix), uninterpreted (None for a plain model)."""
 
     network: Network
     info: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, Array] = field(default_factory=dict)
+    training: dict[str, Any] | None = None
+    training_arrays: dict[str, Array] = field(default_factory=dict)
 
 
 # -- saving --------------------------------------------------------------------------------
-def save(
-    net: Network,
+def write(
     path: str | Path,
+    net: Network,
     *,
     info: dict[str, Any] | None = None,
-    extras: dict[str, Array] | None = None,
-    training: bool = True,
+    extras: Mapping[str, Array] | None = None,
+    training: dict[str, Any] | None = None,
+    training_arrays: Mapping[str, Array] | None = None,
 ) -> None:
-    """Write ``net`` (and its training state unless ``training=False``) to ``path``, atomically."""
+    """Write ``net`` with ``info``, ``extras`` and a ``training`` section (JSON) and its
+    arrays (stored as ``optimizer.{key}``) to ``path``, atomically."""
     arrays: dict[str, Array] = {}
     layers = []
     for index, layer in enumerate(net.layers, start=1):
@@ -86,7 +98,7 @@ def save(
         "layers": layers,
         "info": info or {},
         "extras": {},
-        "training": None,
+        "training": training,
     }
     for name, a in (extras or {}).items():
         a = np.asarray(a)
@@ -94,39 +106,25 @@ def save(
             raise GlassnetError("expected a float array", got=str(a.dtype), field=f"extra.{name}")
         arrays[f"extra.{name}"] = a
         meta["extras"][name] = {"shape": list(a.shape), "dtype": str(a.dtype)}
-    state = net.train_state
-    if training and state is not None:
-        meta["training"] = {
-            "optimizer": state.optimizer.config(),
-            "loss": state.loss,
-            "seed": state.seed,
-            "epoch": state.epoch,
-            # PCG64's state is a dict of (big) ints: JSON keeps them exactly.
-            "rng": state.rng.bit_generator.state,
-            "history": state.history.to_dict(),
-        }
-        for key, a in state.optimizer.state_arrays().items():
-            arrays[f"optimizer.{key}"] = a
-    text = json.dumps(meta, allow_nan=False)
+    for key, a in (training_arrays or {}).items():
+        arrays[f"optimizer.{key}"] = a
+    try:
+        text = json.dumps(meta, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise GlassnetError(
+            "expected plain JSON data (no NaN, no objects)", got=str(err)[:80], field="meta"
+        ) from None
     arrays["meta"] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
     atomic_save_npz(path, arrays)
 
 
-def atomic_save_npz(path: str | Path, arrays: dict[str, Array]) -> None:
-    """``np.savez`` through :func:`glassnet.fileio.atomic_write`."""
-    atomic_write(path, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]
-
-
-def load(path: str | Path) -> Network:
-    """The network saved at ``path`` (with its training state, if it is a checkpoint)."""
-    return load_saved(path).network
-
-
-def load_saved(path: str | Path) -> Saved:
-    """Everything in a model file, checked (see the module docstring)."""
+# -- loading -------------------------------------------------------------------------------
+def read(path: str | Path, *, custom_objects: CustomObjects | None = None) -> ModelFile:
+    """Everything in a model file, checked (see the module docstring).  Activations are
+    looked up in ``custom_objects`` first, then among glassnet's own."""
     name = str(path)
     try:
-        return _load(Path(path))
+        return _load(Path(path), custom_objects or {})
     except GlassnetError as err:
         raise err.with_file(name) from None
 
@@ -135,147 +133,7 @@ def _bad(expected: str, got: str, field: str | None = None) -> GlassnetError:
     return GlassnetError(expected, got=got, field=field)
 
 
-# -- reading .npz without trusting it ------------------------------------------------------
-#: Errors the zip, zlib and npy layers raise for damaged input (never a bug of ours).
-_DAMAGE = (
-    zipfile.BadZipFile,
-    OSError,
-    EOFError,
-    ValueError,
-    KeyError,
-    NotImplementedError,  # a compression method zipfile does not know
-    RuntimeError,  # an encrypted member
-    OverflowError,
-    struct.error,
-    zlib.error,
-)
-
-
-def _npy_header(f: Any) -> tuple[tuple[int, ...], bool, np.dtype]:
-    """(shape, fortran_order, dtype) from an .npy header; ``f`` is left at the data."""
-    version = np.lib.format.read_magic(f)
-    if version == (1, 0):
-        return np.lib.format.read_array_header_1_0(f)
-    if version == (2, 0):
-        return np.lib.format.read_array_header_2_0(f)
-    raise ValueError(f"npy format version {version}")
-
-
-#: What numpy's .npy header parser (a Python literal, read with tokenize and ast) raises
-#: for a crafted header: found by fuzzing (a TokenError escaped np.load too).
-_BAD_HEADER = (tokenize.TokenError, SyntaxError, RecursionError, TypeError)
-
-
-class NpzReader:
-    """An ``.npz`` opened for reading without trusting it.
-
-    Opening reads only the zip's directory and each member's ``.npy`` header, and refuses
-    (GlassnetError) anything that is not plain numeric arrays: names that repeat or are
-    not ``NAME.npy``, object, structured or sub-array dtypes, a header that does not parse,
-    a member whose size on disk is not exactly its header plus its shape's bytes (a
-    truncated member, or a small one declaring a huge shape), and members that together
-    would not fit in memory.  So :meth:`read` allocates only what was checked, and the
-    declared shapes (``headers``) can be compared with what is expected *before* reading.
-    Nothing is ever unpickled.
-    """
-
-    def __init__(self, path: str | Path, *, max_ratio: float | None = None) -> None:
-        self.path = Path(path)
-        self.max_ratio = max_ratio
-        try:
-            self._zip = zipfile.ZipFile(self.path)
-        except _DAMAGE as err:
-            raise _bad(
-                "expected an .npz file (a zip of arrays)",
-                f"a file that is not a whole zip archive ({err})",
-            ) from None
-        try:
-            self.headers = self._headers()
-        except BaseException:
-            self._zip.close()
-            raise
-
-    def _headers(self) -> dict[str, tuple[tuple[int, ...], np.dtype, bool]]:
-        infos = self._zip.infolist()
-        names = [i.filename for i in infos]
-        if len(set(names)) != len(names):
-            raise _bad("expected each array once", "a name stored twice", "arrays")
-        self._infos = {}
-        headers = {}
-        total = 0
-        for info in infos:
-            if not info.filename.endswith(".npy"):
-                raise _bad("expected only .npy arrays", repr(info.filename)[:60], "arrays")
-            key = info.filename[: -len(".npy")]
-            ratio = info.file_size / max(info.compress_size, 1)
-            if self.max_ratio is not None and ratio > self.max_ratio:
-                # a zip bomb: refused from the directory, before a byte is inflated
-                raise _bad(
-                    f"expected a member compressed at most {self.max_ratio:g}:1",
-                    f"{info.file_size} bytes from {info.compress_size} ({ratio:.0f}:1)",
-                    key,
-                )
-            try:
-                with self._zip.open(info) as f:
-                    shape, fortran, dtype = _npy_header(f)
-                    header_bytes = f.tell()
-            except (*_DAMAGE, *_BAD_HEADER) as err:
-                raise _bad(
-                    "expected plain numeric arrays in a whole file",
-                    f"{type(err).__name__}: {err}",
-                    key,
-                ) from None
-            if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
-                raise _bad("expected plain numeric arrays (never objects)", str(dtype), key)
-            nbytes = math.prod(shape) * dtype.itemsize
-            if header_bytes + nbytes != info.file_size:
-                raise _bad(
-                    f"expected {header_bytes + nbytes} bytes for shape {shape} {dtype}",
-                    f"{info.file_size} bytes",
-                    key,
-                )
-            total += nbytes
-            self._infos[key] = info
-            headers[key] = (tuple(shape), dtype, bool(fortran))
-        check_fits(total, "the arrays")
-        return headers
-
-    def read(self, key: str) -> Array:
-        """The array ``key`` (its size already checked against its header)."""
-        shape, dtype, fortran = self.headers[key]
-        buf = bytearray(math.prod(shape) * dtype.itemsize)
-        try:
-            with self._zip.open(self._infos[key]) as f:
-                _npy_header(f)
-                view = memoryview(buf)
-                got = 0
-                while got < len(buf):
-                    chunk = f.read(min(len(buf) - got, 1 << 24))
-                    if not chunk:
-                        raise EOFError("the member ends early")
-                    view[got : got + len(chunk)] = chunk
-                    got += len(chunk)
-                f.read()  # to the end: zipfile checks the CRC there
-        except _DAMAGE as err:
-            raise _bad(
-                "expected plain numeric arrays in a whole file",
-                f"{type(err).__name__}: {err}",
-                key,
-            ) from None
-        a = np.frombuffer(buf, dtype=dtype)
-        return a.reshape(shape, order="F" if fortran else "C")
-
-    def close(self) -> None:
-        self._zip.close()
-
-    def __enter__(self) -> NpzReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def _load(path: Path) -> Saved:
+def _load(path: Path, custom_objects: CustomObjects) -> ModelFile:
     if not path.is_file():
         raise _bad(
             "expected a glassnet model file (.npz)",
@@ -299,6 +157,7 @@ def _load(path: Path) -> Saved:
             raise _bad(f"expected at most {MAX_META_BYTES} bytes", f"{shape[0]}", "meta")
         meta = _read_meta(npz.read("meta"))
         expected = _expected_arrays(meta)
+        _training_arrays(meta, npz.headers, expected)
         keys = set(npz.headers) - {"meta"}
         if keys != set(expected):
             missing, extra = sorted(set(expected) - keys), sorted(keys - set(expected))
@@ -317,7 +176,7 @@ def _load(path: Path) -> Saved:
     for key, a in arrays.items():
         if not np.isfinite(a).all():
             raise _bad("expected finite numbers", "NaN or inf", key)
-    return _build(meta, arrays)
+    return _build(meta, arrays, custom_objects)
 
 
 def _read_meta(raw: Array) -> dict[str, Any]:
@@ -363,14 +222,13 @@ def _read_meta(raw: Array) -> dict[str, Any]:
 
 
 def _expected_arrays(meta: dict[str, Any]) -> dict[str, tuple[tuple[int, ...], str]]:
-    """Every array key the description implies, with its shape and dtype."""
+    """Every array key the description implies, with its shape and dtype (the training
+    section's arrays are added by :func:`_training_arrays`)."""
     dtype = meta["dtype"]
     expected: dict[str, tuple[tuple[int, ...], str]] = {}
-    shapes = []
     for index, layer in enumerate(meta["layers"], start=1):
         expected[f"layer{index}.W"] = ((layer["n_in"], layer["n_out"]), dtype)
         expected[f"layer{index}.b"] = ((layer["n_out"],), dtype)
-        shapes += [(layer["n_in"], layer["n_out"]), (layer["n_out"],)]
     for name, spec in meta["extras"].items():
         try:
             shape = tuple(int(n) for n in spec["shape"])
@@ -382,67 +240,76 @@ def _expected_arrays(meta: dict[str, Any]) -> dict[str, tuple[tuple[int, ...], s
                 "expected a float array of sensible size", repr(spec)[:60], f"meta.extras.{name}"
             )
         expected[f"extra.{name}"] = (shape, edtype)
-    training = meta.get("training")
-    if training:
-        from glassnet.optim import optimizer_from_config
-
-        opt = optimizer_from_config(_get(training, "optimizer", dict))
-        if opt.t > 0:  # state arrays exist from the first step on
-            for state_name in opt.state_names:
-                for i, shape in enumerate(shapes):
-                    expected[f"optimizer.{state_name}.{i}"] = (shape, dtype)
     return expected
 
 
-def _get(d: dict[str, Any], key: str, kind: type) -> Any:
-    value = d.get(key)
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        raise _bad(f"expected a {kind.__name__}", repr(value)[:60], f"meta.training.{key}")
-    return value
+def _training_arrays(
+    meta: dict[str, Any],
+    headers: dict[str, tuple[tuple[int, ...], np.dtype, bool]],
+    expected: dict[str, tuple[tuple[int, ...], str]],
+) -> None:
+    """Add to ``expected`` the file's ``optimizer.{name}.{i}`` arrays, when the file has a
+    training section: each shaped like parameter i ([W1, b1, W2, b2, ...]), in the
+    model's dtype.  Which names must be there is the training state's business
+    (``TrainState.from_meta`` checks that)."""
+    if not meta.get("training"):
+        return
+    shapes: list[tuple[int, ...]] = []
+    for layer in meta["layers"]:
+        shapes += [(layer["n_in"], layer["n_out"]), (layer["n_out"],)]
+    for key in headers:
+        match = _OPTIMIZER_KEY.fullmatch(key)
+        if match is None:
+            continue
+        i = int(match.group(2))
+        if i >= len(shapes):
+            raise _bad(
+                f"expected optimiser state for parameters 0..{len(shapes) - 1}", key, "arrays"
+            )
+        expected[key] = (shapes[i], meta["dtype"])
 
 
-def _build(meta: dict[str, Any], arrays: dict[str, Array]) -> Saved:
+def _build(
+    meta: dict[str, Any], arrays: dict[str, Array], custom_objects: CustomObjects
+) -> ModelFile:
     layers = []
     for index, layer in enumerate(meta["layers"], start=1):
         try:
-            act = activation_from_dict(layer["activation"])
+            act = _activation(layer["activation"], custom_objects)
         except GlassnetError as err:
-            err.layer = index
             raise GlassnetError(
                 err.expected, got=err.got, layer=index, field="activation"
             ) from None
         layers.append(Dense(arrays[f"layer{index}.W"], arrays[f"layer{index}.b"], act))
     net = Network(layers)
-    training = meta.get("training")
-    if training:
-        net.train_state = _train_state(training, arrays, net)
     extras = {name: arrays[f"extra.{name}"] for name in meta["extras"]}
-    return Saved(net, meta["info"], extras)
+    training = meta.get("training") or None
+    training_arrays = {
+        k[len("optimizer.") :]: a for k, a in arrays.items() if k.startswith("optimizer.")
+    }
+    return ModelFile(net, meta["info"], extras, training, training_arrays)
 
 
-def _train_state(training: dict[str, Any], arrays: dict[str, Array], net: Network) -> Any:
-    from glassnet.optim import optimizer_from_config
-    from glassnet.training import History, TrainState
+def _activation(d: dict[str, Any], custom_objects: CustomObjects) -> Activation:
+    """The activation a layer's description names: from ``custom_objects`` first (a class
+    is called with the saved options), else glassnet's own; an unknown name says how to
+    load it."""
+    name = d.get("name")
+    custom = custom_objects.get(name) if isinstance(name, str) else None
+    if custom is not None:
+        if isinstance(custom, Activation):
+            return custom
+        options = {k: v for k, v in d.items() if k != "name"}
+        try:
+            return custom(**options)
+        except TypeError as err:
+            raise _bad(f"expected options {name} accepts", str(err)[:80]) from None
+    from glassnet.activations import names
 
-    opt = optimizer_from_config(_get(training, "optimizer", dict))
-    state = {k[len("optimizer.") :]: a for k, a in arrays.items() if k.startswith("optimizer.")}
-    opt.load_state_arrays(state, net.parameters())
-    rng = np.random.default_rng()
-    try:
-        rng.bit_generator.state = _get(training, "rng", dict)
-    except (TypeError, ValueError, KeyError, OverflowError) as err:
-        raise _bad("expected a PCG64 random state", str(err)[:60], "meta.training.rng") from None
-    loss = _get(training, "loss", str)
-    net.check_loss(loss)
-    seed, epoch = _get(training, "seed", int), _get(training, "epoch", int)
-    for name, value in (("seed", seed), ("epoch", epoch)):
-        if value < 0:  # a negative seed would reach numpy's seeding as a ValueError
-            raise _bad("expected a whole number ≥ 0", repr(value), f"meta.training.{name}")
-    return TrainState(
-        optimizer=opt,
-        loss=loss,
-        seed=seed,
-        rng=rng,
-        epoch=epoch,
-        history=History.from_dict(_get(training, "history", dict)),
-    )
+    if name not in names():  # the registry, live: a registered activation loads by name
+        raise _bad(
+            f"expected a known activation ({', '.join(names())}); for your own, "
+            f"load with custom_objects={{{name!r}: YourActivation}}",
+            repr(name)[:60],
+        )
+    return activation_from_dict(d)

@@ -8,7 +8,7 @@ with the numbers put in" by substituting every symbol with its recorded value
 (:func:`substitute`) — so the two lines cannot drift apart.
 
 Every :class:`Sym` that stands for a recorded quantity carries that value (read from
-the trace by :mod:`glassnet.explain.model`); a symbol naming a whole matrix or a general
+the trace by :mod:`glassnet.explain.symbols`); a symbol naming a whole matrix or a general
 rule's variable carries ``None``.
 """
 
@@ -39,6 +39,8 @@ class Sym(Node):
     sample: int | None = None
     prime: bool = False
     value: float | None = field(default=None, compare=False)
+    #: How the value is written where it is exact (a count such as B = 2), not ``fmt``'s.
+    text: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,13 @@ class Deriv(Node):
     top: Sym
     bottom: Sym
     value: float | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Step(Node):
+    """Δ of a valued symbol (the change of a parameter); substituted by its value."""
+
+    of: Sym
 
 
 @dataclass(frozen=True)
@@ -190,7 +199,12 @@ def substitute(node: Node, fmt: Callable[[float], str], *, top: bool = True) -> 
     if isinstance(node, Sym | Deriv):
         if node.value is None:
             return node
+        if isinstance(node, Sym) and node.text is not None:
+            n = Num(node.value, node.text)
+            return Paren(n) if (not top and n.text.startswith("-")) else n
         return num(node.value)
+    if isinstance(node, Step):
+        return substitute(node.of, fmt, top=top)
     if isinstance(node, Row):
         return Row(tuple(substitute(i, fmt, top=False) for i in node.items))
     if isinstance(node, Paren):
@@ -198,9 +212,15 @@ def substitute(node: Node, fmt: Callable[[float], str], *, top: bool = True) -> 
     if isinstance(node, Frac):
         return Frac(substitute(node.num, fmt, top=False), substitute(node.den, fmt, top=False))
     if isinstance(node, Func):
-        return Func(node.name, substitute(node.arg, fmt, top=False))
+        # The function's own parentheses enclose its argument: tanh(−0.3), not
+        # tanh((−0.3)); so do the commas between arguments: max(0, −0.5).
+        if isinstance(node.arg, Row) and any(
+            isinstance(i, Text) and i.text == ", " for i in node.arg.items
+        ):
+            return Func(node.name, Row(tuple(substitute(i, fmt) for i in node.arg.items)))
+        return Func(node.name, substitute(node.arg, fmt))
     if isinstance(node, Exp):
-        return Exp(substitute(node.power, fmt, top=False))
+        return Exp(substitute(node.power, fmt))  # a superscript needs no parentheses
     if isinstance(node, Pow):
         return Pow(substitute(node.base, fmt, top=False), node.power)
     if isinstance(node, Matrix):
@@ -255,6 +275,8 @@ def tex(node: Node) -> str:
         return rf"\frac{{{tex(node.num)}}}{{{tex(node.den)}}}"
     if isinstance(node, Deriv):
         return rf"\frac{{\partial {tex(node.top)}}}{{\partial {tex(node.bottom)}}}"
+    if isinstance(node, Step):
+        return rf"\Delta {tex(node.of)}"
     if isinstance(node, Func):
         name = {"ln": r"\ln", "max": r"\max", "tanh": r"\tanh"}.get(
             node.name, rf"\operatorname{{{node.name}}}"
@@ -359,6 +381,8 @@ def mml(node: Node) -> str:
             f"<mfrac><mrow><mo>\u2202</mo>{mml(node.top)}</mrow>"
             f"<mrow><mo>\u2202</mo>{mml(node.bottom)}</mrow></mfrac>"
         )
+    if isinstance(node, Step):
+        return f'<mrow><mi mathvariant="normal">\u0394</mi>{mml(node.of)}</mrow>'
     if isinstance(node, Func):
         return (
             f'<mrow><mi mathvariant="normal">{escape(node.name)}</mi><mo>\u2061</mo>'
@@ -379,30 +403,49 @@ def mml(node: Node) -> str:
         )
         # The brackets are drawn by the page's stylesheet (mrow.matrix): stretching an
         # <mo>[</mo> needs a maths font the reader may not have.
-        return f'<mrow class="matrix"><mtable>{body}</mtable></mrow>'
+        wide = " wide" if max(len(r) for r in node.rows) > 3 else ""  # smaller on a phone
+        return f'<mrow class="matrix{wide}"><mtable>{body}</mtable></mrow>'
     if isinstance(node, Dots):
         return "<mo>" + {"h": "\u22ef", "v": "\u22ee", "d": "\u22f1"}[node.kind] + "</mo>"
     raise TypeError(f"unknown node {node!r}")
 
 
+def _flat(node: Node) -> str:
+    """A top-level row's items side by side, parentheses opened up (so a stylesheet may
+    wrap between them)."""
+    if isinstance(node, Row):
+        return "".join(_flat(i) for i in node.items)
+    if isinstance(node, Paren):
+        return f"<mo>(</mo>{_flat(node.inner)}<mo>)</mo>"
+    if isinstance(node, Matrix) and len(node.rows) == 1:
+        # A row vector: its cells may wrap too (brackets as characters, not borders).
+        cells = "".join(f'<mrow class="cell">{mml(c)}</mrow>' for c in node.rows[0])
+        return f"<mo>[</mo>{cells}<mo>]</mo>"
+    return mml(node)
+
+
 def mml_equation(sides: Sequence[Node], *, display: bool = True) -> str:
-    """A <math> element: sides joined by =."""
-    inner = "<mo>=</mo>".join(mml(s) for s in sides)
+    """A <math> element: sides joined by =.  The top row has class "wrap": its items are
+    the places a long line may break."""
+    inner = "<mo>=</mo>".join(_flat(s) for s in sides)
     mode = ' display="block"' if display else ""
-    return f"<math{mode}><mrow>{inner}</mrow></math>"
+    return f'<math{mode}><mrow class="wrap">{inner}</mrow></math>'
 
 
 def mml_derivation(lhs: Node, lines: Sequence[Node]) -> str:
-    """An aligned derivation as a two-column table (lhs | = line)."""
+    """An aligned derivation as a two-column table (lhs | = line); each line's top row
+    has class "wrap" (see :func:`mml_equation`).  A matrix on the left makes the table
+    "stack": a stylesheet puts the lines under it rather than beside it."""
     rows = []
     for k, line in enumerate(lines):
-        left = mml(lhs) if k == 0 else ""
+        left = f'<mrow displaystyle="true">{mml(lhs)}</mrow>' if k == 0 else ""
+        right = f'<mrow class="wrap" displaystyle="true"><mo>=</mo>{_flat(line)}</mrow>'
         rows.append(
-            f'<mtr><mtd columnalign="right">{left}</mtd>'
-            f'<mtd columnalign="left"><mrow><mo>=</mo>{mml(line)}</mrow></mtd></mtr>'
+            f'<mtr><mtd columnalign="right">{left}</mtd><mtd columnalign="left">{right}</mtd></mtr>'
         )
+    cls = "derivation stack" if isinstance(lhs, Matrix) else "derivation"
     return (
-        '<math display="block"><mtable class="derivation" columnspacing="0">'
+        f'<math display="block"><mtable class="{cls}" columnspacing="0">'
         + "".join(rows)
         + "</mtable></math>"
     )

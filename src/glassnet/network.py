@@ -7,13 +7,15 @@ Two paths share the layer code:
   :class:`~glassnet.trace.Trace` (what explain and check read);
 - :meth:`Network.loss_and_grads` — the same forward and backward without recording,
   optionally with the fused softmax + cross-entropy gradient; training uses it.
+
+Training, prediction on raw rows and saving are :class:`glassnet.model.Model`'s (a
+subclass): the engine holds layers and maths only.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -51,9 +53,6 @@ class Network:
                     field="weights",
                 )
         self.layers = list(layers)
-        #: Optimiser, epoch count, random stream and history of :meth:`fit`, kept so a
-        #: second ``fit`` continues where the first stopped (None until trained).
-        self.train_state: Any = None
 
     # -- shape -------------------------------------------------------------------------
     @property
@@ -218,32 +217,6 @@ class Network:
     def parameters(self) -> list[Array]:
         """``[W1, b1, W2, b2, ...]`` — the arrays optimisers update in place."""
         return [p for layer in self.layers for p in (layer.W, layer.b)]
-
-    # -- training, prediction, saving (thin: the work is in training.py and io.py) --------
-    def fit(self, X: Array, y: Array, **options: Any):  # -> training.History
-        """Train on X (n, n_in) and y (labels (n,) or targets (n, n_out)); see
-        :func:`glassnet.training.fit` for the options.  Returns the history."""
-        from glassnet.training import fit
-
-        return fit(self, X, y, **options)
-
-    def predict_proba(self, X: Array) -> Array:
-        """The output layer's values (n, n_out): class probabilities for softmax/sigmoid."""
-        from glassnet.training import predict_proba
-
-        return predict_proba(self, X)
-
-    def predict(self, X: Array) -> Array:
-        """Class indices (n,) for softmax, 0/1 for sigmoid, raw outputs otherwise."""
-        from glassnet.training import predict
-
-        return predict(self, X)
-
-    def save(self, path: str | Path) -> None:
-        """Save weights (and training state, if any) to ``path`` (.npz), atomically."""
-        from glassnet.io import save
-
-        save(self, path)
 
     def copy(self, dtype: DTypeLike | None = None) -> Network:
         """A deep copy, optionally cast to ``dtype``."""

@@ -58,6 +58,18 @@ def print_trace(
         f"[bold]{title or 'step'}[/bold]  ·  loss {trace.loss_name}, lr {trace.lr:g}, "
         f"batch {batch}" + ("" if trace.update_bias else ", biases fixed")
     )
+    if trace.preprocessing is not None:  # the model's stored preprocessing, step 0
+        pp = trace.preprocessing
+        con.print(
+            "raw row scaled first (the model's stored preprocessing): x = (raw − mean) / scale"
+        )
+        for s in range(batch):
+            pre = f"sample {s + 1}: " if batch > 1 else ""
+            con.print(
+                f"{pre}raw = [{', '.join(fmt(v, digits) for v in pp.raw[s])}]  "
+                f"mean = [{', '.join(fmt(v, digits) for v in pp.mean)}]  "
+                f"scale = [{', '.join(fmt(v, digits) for v in pp.scale)}]"
+            )
     for s in range(batch):
         pre = f"sample {s + 1}: " if batch > 1 else ""
         con.print(

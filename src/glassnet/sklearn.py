@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, check_random_state
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, check_random_state
 
-from glassnet.network import Network, mlp
+from glassnet.model import Model, mlp
 from glassnet.optim import get_optimizer
+from glassnet.training import Callback, EarlyStopping
 
 Array = np.ndarray
 
@@ -48,6 +49,15 @@ class _GlassnetBase(BaseEstimator):
     batch_size : rows per step (capped at the number of rows).
     epochs : passes over the data.
     validation_split, patience : early stopping on a held-out share (patience None: off).
+    early_stopping : hold out ``validation_fraction`` of the rows and stop when the
+        validation score (accuracy; for the regressor the validation loss) has not
+        improved by ``tol`` for ``n_iter_no_change`` epochs, keeping the best epoch's
+        weights (scikit-learn's meaning).
+    validation_fraction : the share held out for ``early_stopping``.
+    n_iter_no_change, tol : without ``early_stopping``, training stops when the training
+        loss has not improved by ``tol`` for ``n_iter_no_change`` epochs (None: never).
+    warm_start : a second ``fit`` continues from the fitted network (same architecture)
+        instead of starting again.
     init : weight initialiser.
     dtype : float64 (as scikit-learn's own MLP) or float32.
     random_state : seed for weights and shuffling (None: a fresh one each fit).
@@ -68,6 +78,11 @@ class _GlassnetBase(BaseEstimator):
         epochs: int = 200,
         validation_split: float = 0.0,
         patience: int | None = None,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int | None = 10,
+        tol: float = 1e-4,
+        warm_start: bool = False,
         init: str = "he",
         dtype: str = "float64",
         random_state: int | None = None,
@@ -82,33 +97,69 @@ class _GlassnetBase(BaseEstimator):
         self.epochs = epochs
         self.validation_split = validation_split
         self.patience = patience
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.warm_start = warm_start
         self.init = init
         self.dtype = dtype
         self.random_state = random_state
 
-    def _train(self, X: Array, targets: Array, n_out: int) -> Network:
-        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+    def _train(
+        self,
+        X: Array,
+        targets: Array,
+        n_out: int,
+        sample_weight: Any = None,
+        *,
+        partial: bool = False,
+    ) -> Model:
+        """Fit (or, with ``partial``, one epoch of ``partial_fit``) and return the network."""
         sizes = [X.shape[1], *(int(n) for n in self.hidden_layer_sizes), n_out]
-        net = mlp(
-            sizes,
-            hidden=self.activation,
-            output=self._output,
-            init=self.init,
-            seed=seed,
-            dtype=self.dtype,
-        )
-        options: dict[str, Any] = {"lr": self.lr, "weight_decay": self.weight_decay}
-        if self.optimizer == "sgd":
-            options["momentum"] = self.momentum
+        old: Model | None = getattr(self, "network_", None)
+        reuse = (self.warm_start or partial) and old is not None and old.sizes == sizes
+        if reuse and old is not None:
+            net, seed, optimizer = old, None, None  # the state carries on
+        else:
+            seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+            net = mlp(
+                sizes,
+                hidden=self.activation,
+                output=self._output,
+                init=self.init,
+                seed=seed,
+                dtype=self.dtype,
+            )
+            options: dict[str, Any] = {"lr": self.lr, "weight_decay": self.weight_decay}
+            if self.optimizer == "sgd":
+                options["momentum"] = self.momentum
+            optimizer = get_optimizer(self.optimizer, **options)
+        callbacks: list[Callback] = []
+        validation_split = self.validation_split
+        if not partial and self.early_stopping:
+            validation_split = self.validation_fraction
+            monitor = "val_accuracy" if self._output == "softmax" else "val_loss"
+            callbacks.append(
+                EarlyStopping(self.n_iter_no_change or 10, monitor=monitor, min_delta=self.tol)
+            )
+        elif not partial and self.n_iter_no_change is not None:
+            callbacks.append(
+                EarlyStopping(
+                    self.n_iter_no_change, monitor="loss", min_delta=self.tol, restore_best=False
+                )
+            )
         history = net.fit(
             X,
             targets,
-            optimizer=get_optimizer(self.optimizer, **options),
-            epochs=self.epochs,
+            optimizer=optimizer,
+            epochs=1 if partial else self.epochs,
             batch_size=min(self.batch_size, X.shape[0]),
-            validation_split=self.validation_split,
-            patience=self.patience,
+            validation_split=0.0 if partial else validation_split,
+            patience=None if partial else self.patience,
             seed=seed,
+            sample_weight=sample_weight,
+            callbacks=callbacks,
         )
         self.loss_curve_ = list(history["loss"])
         self.n_iter_ = len(history)
@@ -128,12 +179,36 @@ class GlassnetClassifier(ClassifierMixin, _GlassnetBase):
 
     _output = "softmax"
 
-    def fit(self, X: Any, y: Any) -> GlassnetClassifier:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> GlassnetClassifier:
         X, y = _validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
-        self.classes_, codes = np.unique(y, return_inverse=True)
+        classes, codes = np.unique(y, return_inverse=True)
+        before: Array | None = getattr(self, "classes_", None)
+        if self.warm_start and before is not None and not np.array_equal(classes, before):
+            delattr(self, "network_")  # other classes: a warm start cannot continue
+        self.classes_: Array = classes
+        sw = _check_sample_weight(sample_weight, X) if sample_weight is not None else None
         # One class: the network still trains (2 outputs), and only that class is ever predicted.
-        self.network_ = self._train(X, codes, max(len(self.classes_), 2))
+        self.network_ = self._train(X, codes, max(len(self.classes_), 2), sw)
+        return self
+
+    def partial_fit(
+        self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None
+    ) -> GlassnetClassifier:
+        """One epoch on (X, y); the first call needs ``classes`` (every label there will be)."""
+        first = not hasattr(self, "network_")
+        X, y = _validate_data(self, X, y, dtype=[np.float64, np.float32], reset=first)
+        check_classification_targets(y)
+        if first:
+            if classes is None:
+                raise ValueError("classes must be given on the first call to partial_fit")
+            self.classes_ = np.unique(np.asarray(classes))
+        codes = np.searchsorted(self.classes_, y)
+        codes = np.minimum(codes, len(self.classes_) - 1)
+        if not np.array_equal(self.classes_[codes], y):
+            raise ValueError(f"expected labels among classes {self.classes_.tolist()}")
+        sw = _check_sample_weight(sample_weight, X) if sample_weight is not None else None
+        self.network_ = self._train(X, codes, max(len(self.classes_), 2), sw, partial=True)
         return self
 
     def predict_proba(self, X: Any) -> Array:
@@ -158,13 +233,33 @@ class GlassnetRegressor(RegressorMixin, _GlassnetBase):
 
     _output = "identity"
 
-    def fit(self, X: Any, y: Any) -> GlassnetRegressor:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> GlassnetRegressor:
         X, y = _validate_data(
             self, X, y, dtype=[np.float64, np.float32], y_numeric=True, multi_output=True
         )
         self._one_target = y.ndim == 1
         targets = y.reshape(-1, 1) if y.ndim == 1 else y
-        self.network_ = self._train(X, targets, targets.shape[1])
+        sw = _check_sample_weight(sample_weight, X) if sample_weight is not None else None
+        self.network_ = self._train(X, targets, targets.shape[1], sw)
+        return self
+
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> GlassnetRegressor:
+        """One epoch on (X, y), continuing the fitted network (or starting one)."""
+        first = not hasattr(self, "network_")
+        X, y = _validate_data(
+            self,
+            X,
+            y,
+            dtype=[np.float64, np.float32],
+            y_numeric=True,
+            multi_output=True,
+            reset=first,
+        )
+        if first:
+            self._one_target = y.ndim == 1
+        targets = y.reshape(-1, 1) if y.ndim == 1 else y
+        sw = _check_sample_weight(sample_weight, X) if sample_weight is not None else None
+        self.network_ = self._train(X, targets, targets.shape[1], sw, partial=True)
         return self
 
     def predict(self, X: Any) -> Array:

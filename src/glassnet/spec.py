@@ -35,7 +35,7 @@ import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -54,6 +54,10 @@ from glassnet.limits import (
 from glassnet.losses import LOSSES
 from glassnet.network import Network
 from glassnet.trace import Trace, trace_step, trace_steps
+
+if TYPE_CHECKING:
+    from glassnet.preprocess import Preprocessing
+    from glassnet.trace import Trace
 
 Array = np.ndarray
 
@@ -108,32 +112,47 @@ class Spec:
     layout: str = "from_to"
     #: The bias folded into the weights as row 0 (the weight of a constant input 1).
     bias_row0: bool = False
+    #: A ``model = "..."`` file's stored preprocessing: ``x`` is then the raw row, and
+    #: the step starts by turning it into the network's input.
+    preprocessing: Preprocessing | None = None
+
+    @property
+    def network_input(self) -> Array:
+        """The network's input: ``x``, after the model's preprocessing if it has one."""
+        if self.preprocessing is None:
+            return self.x
+        return self.preprocessing.transform(self.x)
 
     def trace(self, round_to: int | None = None) -> Trace:
         """Run the spec's step (or ``steps`` steps, and the forward pass ``after``) and
-        return its trace (see :func:`glassnet.trace.trace_steps`)."""
+        return its trace (see :func:`glassnet.trace.trace_steps`); a model's stored
+        preprocessing is recorded as the step's first part."""
         try:
             if self.steps == 1 and not self.after:
-                return trace_step(
+                tr = trace_step(
                     self.network,
-                    self.x,
+                    self.network_input,
                     self.y,
                     loss=self.loss,
                     lr=self.lr,
                     update_bias=self.update_bias,
                     round_to=round_to,
                 )
-            return trace_steps(
-                self.network,
-                self.x,
-                self.y,
-                loss=self.loss,
-                lr=self.lr,
-                update_bias=self.update_bias,
-                round_to=round_to,
-                steps=self.steps,
-                after=self.after,
-            )
+            else:
+                tr = trace_steps(
+                    self.network,
+                    self.network_input,
+                    self.y,
+                    loss=self.loss,
+                    lr=self.lr,
+                    update_bias=self.update_bias,
+                    round_to=round_to,
+                    steps=self.steps,
+                    after=self.after,
+                )
+            if self.preprocessing is not None:
+                tr.preprocessing = self.preprocessing.record(self.x)
+            return tr
         except GlassnetError as err:
             raise err.with_file(self.path) from None
 
@@ -277,8 +296,9 @@ def _build(data: dict[str, Any], label: str, extra_keys: set[str]) -> Spec:
         raise GlassnetError(
             f"expected one of {', '.join(INITS)}", got=repr(default_init), field="init"
         )
+    preprocessing = None
     if "model" in data:
-        network = _model_network(data, label, x.shape[1])
+        network, preprocessing = _model_network(data, label, x.shape[1])
     else:
         network = _layers_network(data, x.shape[1], seed, default_init, layout, bias_mode == "row0")
     check_fits(
@@ -316,6 +336,7 @@ def _build(data: dict[str, Any], label: str, extra_keys: set[str]) -> Spec:
         after=after,
         layout=layout,
         bias_row0=bias_mode == "row0",
+        preprocessing=preprocessing,
     )
 
 
@@ -364,9 +385,12 @@ def _layers_network(
     return Network(layers)
 
 
-def _model_network(data: dict[str, Any], label: str, n_in: int) -> Network:
-    """The network of a model file named by ``model`` (relative to the spec's folder): a
-    glassnet ``.npz`` model or a PyTorch ``.safetensors`` model file (see interop)."""
+def _model_network(
+    data: dict[str, Any], label: str, n_in: int
+) -> tuple[Network, Preprocessing | None]:
+    """The network (float64) of a model file named by ``model`` (relative to the spec's
+    folder) — a glassnet ``.npz`` model or a PyTorch ``.safetensors`` model file (see
+    interop) — and the preprocessing it stores, which the step applies first."""
     if "layers" in data:
         raise GlassnetError(
             "expected either 'model' or [[layers]], not both", got="both", field="model"
@@ -380,20 +404,28 @@ def _model_network(data: dict[str, Any], label: str, n_in: int) -> Network:
     from glassnet.interop import load_any_model
 
     try:
-        network, _ = load_any_model(path)
+        model = load_any_model(path)
     except GlassnetError as err:
         if err.field is None:
             err.field = "model"
             err.args = (err._message(),)
         raise
-    network = network.copy(np.float64)
+    network = Network(model.copy(np.float64).layers)
+    pre = model.preprocessing
+    if pre is not None and not pre.numbers_only:
+        raise GlassnetError(
+            "expected a model whose raw columns are all numbers (a spec's input is numbers; "
+            "this model encodes text columns)",
+            got=", ".join(c.name for c in pre.columns or [] if c.kind == "text"),
+            field="model",
+        )
     if network.layers[0].n_in != n_in:
         raise GlassnetError(
             f"expected inputs of {network.layers[0].n_in} numbers (the model's)",
             got=str(n_in),
             field="input",
         )
-    return network
+    return network, model.preprocessing
 
 
 class _LazyRng:

@@ -41,6 +41,7 @@ from glassnet.step import LAYER_QUANTITIES, LEAVES, Key, StepGraph, leaves_of, s
 
 if TYPE_CHECKING:
     from glassnet.network import Network
+    from glassnet.preprocess import Preprocessed
 
 Array = np.ndarray
 
@@ -105,6 +106,9 @@ class Trace:
     round_to: int | None = None
     #: For softmax + cross-entropy: (p − y)/batch, which delta_L must equal.
     output_delta_shortcut: Array | None = None
+    #: When ``x`` came from raw rows through a model's stored preprocessing (a spec's
+    #: ``model = "..."``): the raw rows and the rule, shown as the step's first part.
+    preprocessing: Preprocessed | None = None
     #: Steps 2, 3, ... of a spec's ``steps = N`` (each from the previous one's W_new, b_new).
     later: list[Trace] = field(default_factory=list)
     #: With ``after = true``: the next step from the last updated weights, of which the
@@ -148,6 +152,8 @@ class Trace:
                     for lt in a.layers
                 ],
             }
+        if self.preprocessing is not None:  # only for a model with stored preprocessing
+            d["preprocessing"] = self.preprocessing.to_dict()
         return d
 
     def _step_dict(self) -> dict[str, Any]:
@@ -166,22 +172,6 @@ class Trace:
 
     def to_json(self, indent: int | None = None) -> str:
         return json.dumps(self.to_dict(), indent=indent)
-
-    def explain(self, format: str = "md", **options: Any) -> str:
-        """The worked derivation of this step (see :func:`glassnet.explain.explain`)."""
-        from glassnet.explain import explain
-
-        return explain(self, format=format, **options)
-
-    # In a notebook a trace displays itself as its derivation.
-    def _repr_markdown_(self) -> str:
-        return self.explain("md")
-
-    def _repr_html_(self) -> str:
-        from glassnet.explain.model import build
-        from glassnet.explain.render_html import render_html_fragment
-
-        return render_html_fragment(build(self))
 
 
 def _as_float64(v: Array, what: str) -> Array:

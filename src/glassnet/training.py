@@ -1,9 +1,13 @@
-"""Training: the epoch loop, its history, callbacks and early stopping; prediction.
+"""Training: the training state, the epoch loop, its history, callbacks and early stopping.
 
 :func:`fit` runs mini-batch training through the very layer code the trace records
 (:meth:`Network.forward_backward`: each ``Dense.forward``, the loss, the reverse loop
 of ``Dense.backward``) — only without recording, and batched.  What a trace shows for
 one step is what every step of training does.
+
+``fit`` is three parts, each its own function: :func:`resolve_state` (the optimiser,
+loss, seed and random stream a call continues with), :class:`Batches` (the buffers one
+batch is gathered into) and :func:`run_epochs` (the loop).
 
 How the loop stays fast without hiding the maths:
 
@@ -15,9 +19,11 @@ How the loop stays fast without hiding the maths:
 - the epoch's loss and accuracy are running means of the batches' own values
   (no extra pass over the data); validation is one chunked forward pass per epoch.
 
-Random numbers come from one seeded stream kept in the network's ``train_state``, so
+Random numbers come from one seeded stream kept in the model's ``train_state``, so
 ``fit(5)`` then ``fit(5)`` equals ``fit(10)``, and a checkpoint (which saves the stream)
-resumes bit for bit.
+resumes bit for bit.  The state's file form is :meth:`TrainState.to_meta` /
+:meth:`TrainState.from_meta`: the model-file format (:mod:`glassnet.io`) stores it
+without knowing what it means.
 """
 
 from __future__ import annotations
@@ -25,16 +31,22 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from glassnet.activations import Activation
 from glassnet.errors import GlassnetError
+from glassnet.layers import Dense
 from glassnet.losses import Loss, fused_delta_ok
-from glassnet.optim import Optimizer, get_optimizer
+from glassnet.network import Network
+from glassnet.optim import Optimizer, get_optimizer, optimizer_from_config
 
-if TYPE_CHECKING:
-    from glassnet.network import Network
+if TYPE_CHECKING:  # the model carries a TrainState: imported for types only
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+
+    from glassnet.model import Model
 
 Array = np.ndarray
 
@@ -97,6 +109,71 @@ class TrainState:
     epoch: int = 0
     history: History = field(default_factory=History)
 
+    def to_meta(self) -> tuple[dict[str, Any], dict[str, Array]]:
+        """(JSON-able description, optimiser state arrays) for a model file's ``training``
+        section (:func:`glassnet.io.write`)."""
+        meta = {
+            "optimizer": self.optimizer.config(),
+            "loss": self.loss,
+            "seed": self.seed,
+            "epoch": self.epoch,
+            # PCG64's state is a dict of (big) ints: JSON keeps them exactly.
+            "rng": self.rng.bit_generator.state,
+            "history": self.history.to_dict(),
+        }
+        return meta, self.optimizer.state_arrays()
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any], arrays: dict[str, Array], net: Network) -> TrainState:
+        """Inverse of :meth:`to_meta`, checked against ``net`` (the file's network): every
+        field's type, the random state, the loss, and exactly the optimiser's arrays."""
+        opt = optimizer_from_config(_get(meta, "optimizer", dict))
+        params = net.parameters()
+        expected = {
+            f"{name}.{i}" for name in opt.state_names for i in range(len(params)) if opt.t > 0
+        }
+        if set(arrays) != expected:  # state arrays exist from the first step on
+            missing, extra = sorted(expected - set(arrays)), sorted(set(arrays) - expected)
+            raise GlassnetError(
+                "expected exactly the arrays the architecture describes",
+                got=f"missing {[f'optimizer.{k}' for k in missing] or 'none'}, "
+                f"unexpected {[f'optimizer.{k}' for k in extra] or 'none'}",
+                field="arrays",
+            )
+        opt.load_state_arrays(arrays, params)
+        rng = np.random.default_rng()
+        try:
+            rng.bit_generator.state = _get(meta, "rng", dict)
+        except (TypeError, ValueError, KeyError, OverflowError) as err:
+            raise GlassnetError(
+                "expected a PCG64 random state", got=str(err)[:60], field="meta.training.rng"
+            ) from None
+        loss = _get(meta, "loss", str)
+        net.check_loss(loss)
+        seed, epoch = _get(meta, "seed", int), _get(meta, "epoch", int)
+        for name, value in (("seed", seed), ("epoch", epoch)):
+            if value < 0:  # a negative seed would reach numpy's seeding as a ValueError
+                raise GlassnetError(
+                    "expected a whole number ≥ 0", got=repr(value), field=f"meta.training.{name}"
+                )
+        return cls(
+            optimizer=opt,
+            loss=loss,
+            seed=seed,
+            rng=rng,
+            epoch=epoch,
+            history=History.from_dict(_get(meta, "history", dict)),
+        )
+
+
+def _get(d: dict[str, Any], key: str, kind: type) -> Any:
+    value = d.get(key)
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise GlassnetError(
+            f"expected a {kind.__name__}", got=repr(value)[:60], field=f"meta.training.{key}"
+        )
+    return value
+
 
 def shuffle_rng(seed: int) -> np.random.Generator:
     """The stream that shuffles batches."""
@@ -123,20 +200,29 @@ def split_indices(n: int, fraction: float, seed: int) -> tuple[Array, Array]:
 class Callback:
     """Hooks into :func:`fit`.  ``on_epoch_end`` returns True to stop training."""
 
-    def on_train_begin(self, net: Network, epochs: int) -> None:
+    def on_train_begin(self, net: Model, epochs: int) -> None:
         """Called once, before the first epoch of this ``fit`` call."""
 
-    def on_epoch_end(self, net: Network, epoch: int, logs: dict[str, float]) -> bool | None:
+    def on_epoch_end(self, net: Model, epoch: int, logs: dict[str, float]) -> bool | None:
         """Called after each epoch (numbered from 1, counting earlier fits) with its logs."""
         return None
 
-    def on_train_end(self, net: Network, history: History) -> None:
+    def on_train_end(self, net: Model, history: History) -> None:
         """Called once at the end (also after early stopping)."""
+
+
+#: Metrics that are better when larger; every other metric (losses, errors) is minimised.
+_MAXIMISED = ("accuracy", "r2")
 
 
 class EarlyStopping(Callback):
     """Stop when ``monitor`` (default ``val_loss``) has not improved by more than
-    ``min_delta`` for ``patience`` epochs; then restore the best weights (unless told not to)."""
+    ``min_delta`` for ``patience`` epochs; then restore the best epoch's weights (unless
+    ``restore_best=False``).
+
+    ``mode`` says which way is better: ``"min"``, ``"max"``, or ``"auto"`` (the default):
+    ``max`` for accuracy and R² (``accuracy``, ``val_accuracy``, ``val_r2``), ``min``
+    for every loss and error."""
 
     def __init__(
         self,
@@ -144,15 +230,23 @@ class EarlyStopping(Callback):
         *,
         monitor: str = "val_loss",
         min_delta: float = 0.0,
+        mode: Literal["auto", "min", "max"] = "auto",
         restore_best: bool = True,
     ) -> None:
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
             raise GlassnetError(
                 "expected a whole number of epochs ≥ 1", got=repr(patience), field="patience"
             )
+        if mode not in ("auto", "min", "max"):
+            raise GlassnetError("expected auto, min or max", got=repr(mode), field="mode")
+        if not isinstance(min_delta, int | float) or not min_delta >= 0:
+            raise GlassnetError("expected a number ≥ 0", got=repr(min_delta), field="min_delta")
         self.patience = patience
         self.monitor = monitor
         self.min_delta = float(min_delta)
+        if mode == "auto":
+            mode = "max" if monitor.removeprefix("val_") in _MAXIMISED else "min"
+        self.mode: Literal["min", "max"] = mode
         self.restore_best = restore_best
         self.best = math.inf
         self.best_epoch = 0
@@ -160,11 +254,17 @@ class EarlyStopping(Callback):
         self._best_params: list[Array] | None = None
         self._wait = 0
 
-    def on_train_begin(self, net: Network, epochs: int) -> None:
+    def on_train_begin(self, net: Model, epochs: int) -> None:
         self.best, self.best_epoch, self._wait, self.stopped_epoch = math.inf, 0, 0, None
         self._best_params = None
 
-    def on_epoch_end(self, net: Network, epoch: int, logs: dict[str, float]) -> bool | None:
+    def improved(self, value: float) -> bool:
+        """True when ``value`` beats the best so far by more than ``min_delta``."""
+        # The best is kept as a value to minimise: a maximised metric is stored negated.
+        signed = -value if self.mode == "max" else value
+        return signed < self.best - self.min_delta
+
+    def on_epoch_end(self, net: Model, epoch: int, logs: dict[str, float]) -> bool | None:
         if self.monitor not in logs:
             raise GlassnetError(
                 f"expected '{self.monitor}' in the epoch's logs (give validation data "
@@ -173,8 +273,9 @@ class EarlyStopping(Callback):
                 field="monitor",
             )
         value = logs[self.monitor]
-        if value < self.best - self.min_delta:
-            self.best, self.best_epoch, self._wait = value, epoch, 0
+        if self.improved(value):
+            self.best = -value if self.mode == "max" else value
+            self.best_epoch, self._wait = epoch, 0
             if self.restore_best:
                 self._best_params = [p.copy() for p in net.parameters()]
             return None
@@ -184,7 +285,14 @@ class EarlyStopping(Callback):
             return True
         return None
 
-    def on_train_end(self, net: Network, history: History) -> None:
+    @property
+    def best_value(self) -> float:
+        """The best value of ``monitor`` seen (in its own sign)."""
+        return -self.best if self.mode == "max" else self.best
+
+    def on_train_end(self, net: Model, history: History | None) -> None:
+        # Only when it stopped training (as Keras does): an EarlyStopping that never
+        # fires changes nothing.
         if self.restore_best and self._best_params is not None and self.stopped_epoch:
             for p, best in zip(net.parameters(), self._best_params, strict=True):
                 p[...] = best
@@ -200,15 +308,12 @@ class Checkpoint(Callback):
         *,
         every: int = 1,
         info: dict[str, Any] | None = None,
-        extras: dict[str, Array] | None = None,
     ) -> None:
-        self.path, self.every, self.info, self.extras = path, every, info, extras
+        self.path, self.every, self.info = path, every, info
 
-    def on_epoch_end(self, net: Network, epoch: int, logs: dict[str, float]) -> bool | None:
+    def on_epoch_end(self, net: Model, epoch: int, logs: dict[str, float]) -> bool | None:
         if epoch % self.every == 0:
-            from glassnet.io import save
-
-            save(net, self.path, info=self.info, extras=self.extras)
+            net.save(self.path, info=self.info)
         return None
 
 
@@ -217,18 +322,18 @@ class ProgressBar(Callback):
     bar in a terminal, one plain line per epoch otherwise (logs, pipes, CI), where a bar
     would only be drawn once, at the end."""
 
-    def __init__(self, console: Any = None) -> None:
+    def __init__(self, console: Console | None = None) -> None:
         self.console = console
-        self._progress: Any = None
-        self._task: Any = None
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
         self._epochs = 0
 
-    def on_train_begin(self, net: Network, epochs: int) -> None:
+    def on_train_begin(self, net: Model, epochs: int) -> None:
         from rich.console import Console
 
-        self.console = self.console or Console(stderr=True)
+        console = self.console = self.console or Console(stderr=True)
         self._epochs = epochs
-        if not self.console.is_terminal:
+        if not console.is_terminal:
             return
         from rich.progress import (
             BarColumn,
@@ -250,30 +355,30 @@ class ProgressBar(Callback):
             BarColumn(bar_width=20, table_column=fixed()),
             TimeElapsedColumn(table_column=fixed()),
             TextColumn("{task.fields[metrics]}", table_column=Column(overflow="fold")),
-            console=self.console,
+            console=console,
         )
         self._progress.start()
         self._task = self._progress.add_task("train", total=epochs, metrics="")
 
-    def on_epoch_end(self, net: Network, epoch: int, logs: dict[str, float]) -> bool | None:
+    def on_epoch_end(self, net: Model, epoch: int, logs: dict[str, float]) -> bool | None:
         shown = "  ".join(f"{k} {v:.4f}" for k, v in logs.items() if k != "lr")
-        if self._progress is not None:
+        if self._progress is not None and self._task is not None:
             self._progress.update(self._task, advance=1, metrics=shown)
-        else:
+        elif self.console is not None:
             width = len(str(self._epochs))
             self.console.print(
                 f"epoch {epoch:>{width}}/{self._epochs}  {shown}", highlight=False, soft_wrap=True
             )
         return None
 
-    def on_train_end(self, net: Network, history: History) -> None:
+    def on_train_end(self, net: Model, history: History) -> None:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
 
 
 # -- input checks ---------------------------------------------------------------------------
-def check_data(net: Network, X: Any, field: str = "X") -> Array:
+def check_data(net: Network, X: object, field: str = "X") -> Array:
     """X as a 2-D numeric array (not copied when it already is one), checked: rows of the
     first layer's width, at least one row, every value finite."""
     X = np.asarray(X)
@@ -310,7 +415,7 @@ def check_finite(X: Array, field: str) -> None:
 
 
 def prepare_targets(
-    net: Network, y: Any, loss: Loss, n: int, field: str = "y"
+    net: Network, y: object, loss: Loss, n: int, field: str = "y"
 ) -> tuple[Array, Array | None]:
     """Targets Y (n, n_out) in the network's dtype, and class labels (n,) when the task
     is classification (None otherwise).
@@ -381,21 +486,27 @@ def default_loss(net: Network) -> str:
     )
 
 
-def _positive_int(value: Any, field: str, minimum: int = 1) -> int:
+def _positive_int(value: object, field: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
         raise GlassnetError(f"expected a whole number ≥ {minimum}", got=repr(value), field=field)
     return int(value)
 
 
-# -- prediction and evaluation ---------------------------------------------------------------
-def predict_proba(net: Network, X: Any) -> Array:
-    """The output layer's values (n, n_out), computed in chunks of :data:`CHUNK` rows."""
-    X = check_data(net, X)
+# -- prediction and evaluation (on the network's own inputs, already preprocessed) -----------
+def forward_chunked(net: Network, X: Array) -> Array:
+    """The output layer's values (n, n_out) for checked inputs X, in chunks of
+    :data:`CHUNK` rows."""
     out = np.empty((X.shape[0], net.sizes[-1]), dtype=net.dtype)
     for start in range(0, X.shape[0], CHUNK):
         xb = np.asarray(X[start : start + CHUNK], dtype=net.dtype)
         out[start : start + xb.shape[0]] = net.forward(xb)
     return out
+
+
+def predict_proba(net: Network, X: object) -> Array:
+    """The output layer's values (n, n_out) for inputs X (no preprocessing: a
+    :class:`~glassnet.model.Model` applies its own first)."""
+    return forward_chunked(net, check_data(net, X))
 
 
 def classes_from_output(net: Network, p: Array) -> Array:
@@ -406,7 +517,7 @@ def classes_from_output(net: Network, p: Array) -> Array:
     return p.argmax(axis=1)
 
 
-def predict(net: Network, X: Any) -> Array:
+def predict(net: Network, X: object) -> Array:
     """Class indices (n,) for softmax, 0/1 for sigmoid, the raw outputs otherwise."""
     p = predict_proba(net, X)
     if net.output_activation.name in ("softmax", "sigmoid"):
@@ -432,7 +543,9 @@ def _evaluate_rows(
     return logs
 
 
-def evaluate(net: Network, X: Any, y: Any, loss: str | Loss | None = None) -> dict[str, float]:
+def evaluate(
+    net: Network, X: object, y: object, loss: str | Loss | None = None
+) -> dict[str, float]:
     """``{"loss": ..., "accuracy": ...}`` (accuracy for classification) on (X, y)."""
     X = check_data(net, X)
     loss_obj = net.check_loss(loss or default_loss(net))
@@ -447,57 +560,22 @@ def confusion_matrix(labels: Array, predicted: Array, n_classes: int) -> Array:
     )
 
 
-# -- fit ------------------------------------------------------------------------------------
-def fit(
-    net: Network,
-    X: Any,
-    y: Any,
-    *,
-    loss: str | Loss | None = None,
-    optimizer: str | Optimizer | None = None,
-    epochs: int = 10,
-    batch_size: int = 32,
-    validation_split: float = 0.0,
-    validation_data: tuple[Any, Any] | None = None,
-    shuffle: bool = True,
-    seed: int | None = None,
-    patience: int | None = None,
-    callbacks: Sequence[Callback] = (),
-    progress: bool = False,
-) -> History:
-    """Train ``net`` in place with mini-batches; return the history (of every fit so far).
+# -- fit: state resolution ---------------------------------------------------------------------
+def resolve_loss(net: Model, loss: str | Loss | None) -> Loss:
+    """The loss a ``fit`` uses: the one given, else the last fit's, else the default."""
+    state = net.train_state
+    return net.check_loss(loss or (state.loss if state is not None else default_loss(net)))
 
-    Parameters
-    ----------
-    X : (n, n_in) numbers.  Not copied: batches are gathered from it by index.
-    y : class labels (n,) in 0..n_out−1, or targets (n, n_out).
-    loss : default cross_entropy (softmax), binary_cross_entropy (sigmoid), else mse.
-    optimizer : an instance from :mod:`glassnet.optim` or a name; default: the one the
-        last ``fit`` used (so its state carries on), else ``Adam(lr=1e-3)``.
-    epochs : epochs to run now (more epochs, if the network was trained before).
-    validation_split : fraction of (X, y) held out (seeded); or give ``validation_data``.
-    seed : seeds shuffling and the split; default the previous fit's seed, else 0.
-        The same seed continues the same random stream.
-    patience : shortcut for ``callbacks=[EarlyStopping(patience)]`` (on val_loss).
-    progress : show a rich progress bar.
 
-    Raises :class:`GlassnetError` for bad data, and if the loss becomes NaN or infinite
-    (naming the epoch and batch), after restoring the weights of the last whole epoch.
-    """
-    X = check_data(net, X)
-    n = X.shape[0]
-    state: TrainState | None = net.train_state
-    loss_obj = net.check_loss(loss or (state.loss if state is not None else default_loss(net)))
-    Y, labels = prepare_targets(net, y, loss_obj, n)
-    epochs = _positive_int(epochs, "epochs", minimum=0)
-    batch_size = _positive_int(batch_size, "batch_size")
-    if not isinstance(validation_split, int | float) or not 0 <= validation_split < 1:
-        raise GlassnetError(
-            "expected a fraction in [0, 1)", got=repr(validation_split), field="validation_split"
-        )
+def resolve_state(
+    net: Model, loss_obj: Loss, optimizer: str | Optimizer | None, seed: int | None
+) -> TrainState:
+    """The state this ``fit`` continues with, made or updated on ``net``: a first fit
+    makes one (default Adam, seed 0); a later fit keeps the optimiser (and its state),
+    seed and random stream unless given new ones."""
+    state = net.train_state
     if seed is not None:
         seed = _positive_int(seed, "seed", minimum=0)
-
     if state is None:
         state = TrainState(
             optimizer=get_optimizer(optimizer if optimizer is not None else "adam"),
@@ -512,99 +590,184 @@ def fit(
         if seed is not None and seed != state.seed:
             state.seed, state.rng = seed, shuffle_rng(seed)
         state.loss = loss_obj.name
-    opt, rng = state.optimizer, state.rng
     params = net.parameters()
     for i, p in enumerate(params):
-        for arrays in opt.state.values():
+        for arrays in state.optimizer.state.values():
             if arrays[i].shape != p.shape:
                 raise GlassnetError(
                     "expected an optimiser used with this network (or a fresh one)",
                     got=f"state shaped {arrays[i].shape} for a parameter shaped {p.shape}",
                     field="optimizer",
                 )
+    return state
 
-    train_idx, val_idx = split_indices(n, float(validation_split), state.seed)
-    val: tuple[Array, Array, Array | None, Array] | None = None
-    if validation_data is not None:
-        Xv = check_data(net, validation_data[0], "validation X")
-        Yv, labels_v = prepare_targets(
-            net, validation_data[1], loss_obj, Xv.shape[0], "validation y"
-        )
-        val = (Xv, Yv, labels_v, np.arange(Xv.shape[0]))
-    elif val_idx.size:
-        val = (X, Y, labels, val_idx)
 
-    # Fused output delta only where proved equal: softmax + cross-entropy with every
-    # target row summing to 1 (always so for labels; checked once for given targets).
-    fused = fused_delta_ok(net.output_activation, loss_obj, Y)
+@dataclass
+class Rows:
+    """Training or validation data as the loop reads it: inputs X, targets Y (n, n_out),
+    class labels (n,) for classification (else None), the rows of X/Y it uses and
+    per-row weights (n,) (None: all 1)."""
 
-    calls = list(callbacks)
-    if patience is not None:
-        calls.append(EarlyStopping(patience))
-    if progress:
-        calls.insert(0, ProgressBar())
+    X: Array
+    Y: Array
+    labels: Array | None
+    rows: Array
+    weights: Array | None = None
 
-    n_train = train_idx.shape[0]
-    m_max = min(batch_size, n_train)
-    # Buffers for one batch, allocated once and refilled by index every step.
-    xbuf = np.empty((m_max, X.shape[1]), dtype=net.dtype)
-    ybuf = np.empty((m_max, Y.shape[1]), dtype=net.dtype)
-    order = np.empty_like(train_idx)
-    # Data in another dtype than the network's is gathered as is, then cast into xbuf.
-    xraw = np.empty((m_max, X.shape[1]), dtype=X.dtype) if X.dtype != net.dtype else None
-    # Every layer's z, a, delta and gradients go into arrays allocated here, once.
-    buffers = net.buffers(m_max)
-    grad_arrays = [a for b in buffers for a in (b.dW, b.db)]
 
-    for cb in calls:
-        cb.on_train_begin(net, epochs)
-    # Overflow on the way to a NaN loss is reported once, as a GlassnetError, not as warnings.
-    errstate = np.errstate(over="ignore", invalid="ignore")
-    errstate.__enter__()
-    try:
-        for _ in range(epochs):
-            epoch = state.epoch + 1  # numbered from 1, across fits
-            opt.set_epoch(state.epoch)
-            snapshot = _snapshot(net, opt)
-            order[:] = train_idx  # reshuffle from one fixed order: depends only on the rng
-            if shuffle:
-                rng.shuffle(order)
-            loss_sum, correct = 0.0, 0
-            for batch, start in enumerate(range(0, n_train, batch_size), start=1):
-                idx = order[start : start + batch_size]
-                m = idx.shape[0]
-                xb = _gather(X, idx, xbuf[:m], xraw)
-                yb = _gather(Y, idx, ybuf[:m], None)
-                p, value, _ = net.forward_backward(xb, yb, loss_obj, fused=fused, buffers=buffers)
-                if not math.isfinite(value):
-                    _restore(net, opt, snapshot)
-                    _diverged(value, epoch, batch)
-                opt.step(params, grad_arrays, scratch_grads=True)  # refilled next step
-                loss_sum += value * m
-                if labels is not None:
-                    correct += int(np.count_nonzero(classes_from_output(net, p) == labels[idx]))
-            if not all(np.isfinite(w).all() for w in params):
-                _restore(net, opt, snapshot)
-                _diverged(math.nan, epoch, batch)
-            logs = {"loss": loss_sum / n_train}
-            if labels is not None:
-                logs["accuracy"] = correct / n_train
-            if val is not None:
-                v = _evaluate_rows(net, val[0], val[1], val[2], val[3], loss_obj)
-                logs.update({f"val_{k}": value for k, value in v.items()})
-            logs["lr"] = opt.current_lr
-            state.epoch = epoch
-            state.history.append(epoch, logs)
-            stop = False
-            for cb in calls:
-                stop = bool(cb.on_epoch_end(net, epoch, logs)) or stop
-            if stop:
-                break
-    finally:
-        errstate.__exit__(None, None, None)
-        for cb in calls:
-            cb.on_train_end(net, state.history)
-    return state.history
+class WeightedLoss(Loss):
+    """``base`` with per-row weights: terms of row i times w_i, and so dL/dp row i times
+    w_i (the mean over the batch unchanged).  Its name is not the base's, so the fused
+    softmax + cross-entropy shortcut — derived for equal weights — never applies; the
+    gradient goes the general way, through the softmax Jacobian."""
+
+    def __init__(self, base: Loss) -> None:
+        self.base = base
+        self.name = f"weighted {base.name}"  # type: ignore[misc]
+        self.needs_output = base.needs_output  # type: ignore[misc]
+        self.probabilities = base.probabilities  # type: ignore[misc]
+        #: The current batch's weights (m,), set by the loop before each step.
+        self.w = np.ones(0)
+
+    def terms(self, p: Array, y: Array) -> Array:
+        return self.base.terms(p, y) * self.w[:, None]
+
+    def grad(self, p: Array, y: Array) -> Array:
+        return self.base.grad(p, y) * self.w[:, None]
+
+
+def row_weights(
+    n: int,
+    labels: Array | None,
+    n_classes: int,
+    sample_weight: object,
+    class_weight: object,
+) -> Array | None:
+    """Per-row weights from ``sample_weight`` (n,) and ``class_weight`` (``"balanced"``:
+    n / (k · n_c), as scikit-learn; or {class index: weight}), multiplied; None when
+    neither is given."""
+    if sample_weight is None and class_weight is None:
+        return None
+    w = np.ones(n)
+    if sample_weight is not None:
+        sw = np.asarray(sample_weight, dtype=np.float64)
+        if sw.shape != (n,) or not np.isfinite(sw).all() or (sw < 0).any() or sw.sum() <= 0:
+            raise GlassnetError(
+                f"expected {n} finite weights ≥ 0, not all 0 (one per row)",
+                got=f"shape {sw.shape}" if sw.shape != (n,) else "negative, NaN or all 0",
+                field="sample_weight",
+            )
+        w *= sw
+    if class_weight is not None:
+        if labels is None:
+            raise GlassnetError(
+                "expected class labels for class_weight (a classification task)",
+                got="targets",
+                field="class_weight",
+            )
+        counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+        if isinstance(class_weight, str) and class_weight == "balanced":
+            per_class = np.where(
+                counts > 0, n / (np.count_nonzero(counts) * np.maximum(counts, 1)), 0.0
+            )
+        elif isinstance(class_weight, dict):
+            per_class = np.ones(n_classes)
+            for k, v in class_weight.items():
+                ok = isinstance(k, int | np.integer) and 0 <= k < n_classes
+                if not ok or not isinstance(v, int | float) or not v >= 0:
+                    raise GlassnetError(
+                        f"expected {{class index 0..{n_classes - 1}: weight ≥ 0}}",
+                        got=f"{k!r}: {v!r}",
+                        field="class_weight",
+                    )
+                per_class[int(k)] = float(v)
+        else:
+            raise GlassnetError(
+                "expected 'balanced' or a dict {class index: weight}",
+                got=repr(class_weight)[:60],
+                field="class_weight",
+            )
+        w *= per_class[labels]
+    return w
+
+
+# -- fit: dropout ----------------------------------------------------------------------------
+class Dropped(Activation):
+    """A hidden layer's activation with inverted dropout while training: a = f(z)·mask,
+    mask_ij = 1/(1 − p) with probability 1 − p, else 0 (drawn per batch by the loop);
+    da/dz = f'(z)·mask.  With no mask set (validation, prediction) it is f itself."""
+
+    elementwise = True
+
+    def __init__(self, base: Activation, p: float) -> None:
+        if not base.elementwise:
+            raise GlassnetError(
+                "expected an elementwise hidden activation for dropout",
+                got=base.name,
+                field="dropout",
+            )
+        self.base, self.p = base, p
+        self.name = base.name  # type: ignore[misc]
+        self.options = base.options
+        self.mask: Array | None = None
+
+    def draw(self, rng: np.random.Generator, m: int, n: int, dtype: np.dtype) -> None:
+        keep = rng.random((m, n)) >= self.p
+        self.mask = keep.astype(dtype) / dtype.type(1 - self.p)
+
+    def forward(self, z: Array, out: Array | None = None) -> Array:
+        a = self.base.forward(z, out=out)
+        if self.mask is None:
+            return a
+        if out is None:
+            return a * self.mask  # a may be z itself (identity): not scaled in place
+        a *= self.mask
+        return a
+
+    def derivative(self, z: Array, a: Array) -> Array:
+        # from z (a is the dropped output): f'(z), then the mask
+        d = self.base.derivative(z, self.base.forward(z))
+        return d if self.mask is None else d * self.mask
+
+    def backward(self, z: Array, a: Array, dL_da: Array, out: Array | None = None) -> Array:
+        return np.multiply(dL_da, self.derivative(z, a), out=out)
+
+    def describe(self) -> str:
+        return self.base.describe()
+
+    def to_dict(self) -> dict[str, object]:
+        return self.base.to_dict()
+
+
+def check_dropout(p: object) -> float:
+    """A dropout rate in [0, 1)."""
+    if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p < 1:
+        raise GlassnetError("expected a rate in [0, 1)", got=repr(p), field="dropout")
+    return float(p)
+
+
+# -- fit: batching -----------------------------------------------------------------------------
+class Batches:
+    """The buffers one batch is gathered into, allocated once for batches of up to
+    ``batch_size`` rows of ``data``, with every layer's intermediates and gradients
+    (:meth:`Network.buffers`)."""
+
+    def __init__(self, net: Network, data: Rows, batch_size: int) -> None:
+        X, Y = data.X, data.Y
+        m_max = min(batch_size, data.rows.shape[0])
+        self.batch_size = batch_size
+        self.x = np.empty((m_max, X.shape[1]), dtype=net.dtype)
+        self.y = np.empty((m_max, Y.shape[1]), dtype=net.dtype)
+        # Data in another dtype than the network's is gathered as is, then cast into x.
+        self.x_raw = np.empty((m_max, X.shape[1]), dtype=X.dtype) if X.dtype != net.dtype else None
+        self.order = np.empty_like(data.rows)
+        self.layers = net.buffers(m_max)
+        self.grads = [a for b in self.layers for a in (b.dW, b.db)]
+
+    def gather(self, data: Rows, idx: Array) -> tuple[Array, Array]:
+        """Rows ``idx`` of (X, Y), written into the reused buffers."""
+        m = idx.shape[0]
+        return _gather(data.X, idx, self.x[:m], self.x_raw), _gather(data.Y, idx, self.y[:m], None)
 
 
 def _gather(src: Array, idx: Array, out: Array, raw: Array | None) -> Array:
@@ -616,6 +779,215 @@ def _gather(src: Array, idx: Array, out: Array, raw: Array | None) -> Array:
     rows = src.take(idx, axis=0, out=raw[: idx.shape[0]], mode="clip")
     np.copyto(out, rows, casting="unsafe")
     return out
+
+
+# -- fit: the epoch loop -----------------------------------------------------------------------
+def run_epochs(
+    net: Model,
+    state: TrainState,
+    loss: Loss,
+    train: Rows,
+    val: Rows | None,
+    *,
+    epochs: int,
+    batch_size: int,
+    shuffle: bool,
+    callbacks: Sequence[Callback],
+) -> None:
+    """``epochs`` epochs of mini-batch training on ``train``, logging into
+    ``state.history`` and calling ``callbacks``; stops early when one asks."""
+    # Fused output delta only where proved equal (losses.fused_delta_ok: softmax +
+    # cross-entropy, every target row summing to 1), and never with row weights.
+    fused = train.weights is None and fused_delta_ok(net.output_activation, loss, train.Y)
+    # Dropout: hidden layers' activations wrapped for this call only (restored below).
+    rate = check_dropout(getattr(net, "dropout", 0.0))
+    dropped: list[tuple[Dense, Activation]] = []
+    if rate > 0:
+        for layer in net.layers[:-1]:
+            dropped.append((layer, layer.activation))
+            layer.activation = Dropped(layer.activation, rate)
+    weighted = WeightedLoss(loss) if train.weights is not None else None
+    step_loss: Loss = weighted if weighted is not None else loss
+    batches = Batches(net, train, batch_size)
+    opt, rng, params = state.optimizer, state.rng, net.parameters()
+    n_train = train.rows.shape[0]
+    order = batches.order
+    for cb in callbacks:
+        cb.on_train_begin(net, epochs)
+    # Overflow on the way to a NaN loss is reported once, as a GlassnetError, not as warnings.
+    errstate = np.errstate(over="ignore", invalid="ignore")
+    errstate.__enter__()
+    try:
+        for _ in range(epochs):
+            epoch = state.epoch + 1  # numbered from 1, across fits
+            opt.set_epoch(state.epoch)
+            snapshot = _snapshot(net, opt)
+            order[:] = train.rows  # reshuffle from one fixed order: depends only on the rng
+            if shuffle:
+                rng.shuffle(order)
+            loss_sum, correct, batch = 0.0, 0, 0
+            for batch, start in enumerate(range(0, n_train, batch_size), start=1):
+                idx = order[start : start + batch_size]
+                xb, yb = batches.gather(train, idx)
+                if weighted is not None and train.weights is not None:
+                    weighted.w = train.weights[idx]
+                for layer, _ in dropped:
+                    assert isinstance(layer.activation, Dropped)
+                    layer.activation.draw(rng, idx.shape[0], layer.n_out, net.dtype)
+                p, value, _ = net.forward_backward(
+                    xb, yb, step_loss, fused=fused, buffers=batches.layers
+                )
+                if not math.isfinite(value):
+                    _restore(net, opt, snapshot)
+                    _diverged(value, epoch, batch)
+                opt.step(params, batches.grads, scratch_grads=True)  # refilled next step
+                for layer, _ in dropped:  # validation and callbacks see the whole network
+                    assert isinstance(layer.activation, Dropped)
+                    layer.activation.mask = None
+                loss_sum += value * idx.shape[0]
+                if train.labels is not None:
+                    predicted = classes_from_output(net, p)
+                    correct += int(np.count_nonzero(predicted == train.labels[idx]))
+            if not all(np.isfinite(w).all() for w in params):
+                _restore(net, opt, snapshot)
+                _diverged(math.nan, epoch, batch)
+            logs = {"loss": loss_sum / n_train}
+            if train.labels is not None:
+                logs["accuracy"] = correct / n_train
+            if val is not None:
+                v = _evaluate_rows(net, val.X, val.Y, val.labels, val.rows, loss)
+                logs.update({f"val_{k}": value for k, value in v.items()})
+            logs["lr"] = opt.current_lr
+            state.epoch = epoch
+            state.history.append(epoch, logs)
+            stop = False
+            for cb in callbacks:
+                stop = bool(cb.on_epoch_end(net, epoch, logs)) or stop
+            if stop:
+                break
+    finally:
+        errstate.__exit__(None, None, None)
+        for layer, base in dropped:
+            layer.activation = base
+        for cb in callbacks:
+            cb.on_train_end(net, state.history)
+
+
+# -- fit ------------------------------------------------------------------------------------
+def fit(
+    net: Model,
+    X: object,
+    y: object,
+    *,
+    loss: str | Loss | None = None,
+    optimizer: str | Optimizer | None = None,
+    epochs: int = 10,
+    batch_size: int = 32,
+    validation_split: float = 0.0,
+    validation_data: tuple[object, object] | None = None,
+    shuffle: bool = True,
+    seed: int | None = None,
+    patience: int | None = None,
+    callbacks: Sequence[Callback] = (),
+    progress: bool = False,
+    sample_weight: object = None,
+    class_weight: object = None,
+) -> History:
+    """Train ``net`` in place with mini-batches; return the history (of every fit so far).
+
+    Parameters
+    ----------
+    X : (n, n_features) raw rows: the model's preprocessing (if any) is applied first.
+        Without preprocessing, not copied: batches are gathered from it by index.
+    y : class labels (n,) in 0..n_out−1, or targets (n, n_out).
+    loss : default cross_entropy (softmax), binary_cross_entropy (sigmoid), else mse.
+    optimizer : an instance from :mod:`glassnet.optim` or a name; default: the one the
+        last ``fit`` used (so its state carries on), else ``Adam(lr=1e-3)``.
+    epochs : epochs to run now (more epochs, if the network was trained before).
+    validation_split : fraction of (X, y) held out (seeded); or give ``validation_data``.
+    seed : seeds shuffling and the split; default the previous fit's seed, else 0.
+        The same seed continues the same random stream.
+    patience : shortcut for ``callbacks=[EarlyStopping(patience)]`` (on val_loss; needs
+        validation data, checked before training).
+    progress : show a rich progress bar.
+    sample_weight : (n,) weights ≥ 0, one per row: row i counts w_i times in the loss.
+    class_weight : ``"balanced"`` (n / (k · n_c), as scikit-learn) or {class index:
+        weight}; multiplies ``sample_weight``.  Weights are scaled to mean 1 over the
+        training rows, so the learning rate means the same; validation is unweighted.
+
+    Raises :class:`GlassnetError` for bad data, and if the loss becomes NaN or infinite
+    (naming the epoch and batch), after restoring the weights of the last whole epoch.
+    """
+    X = check_data(net, net.prepare_input(X))
+    n = X.shape[0]
+    epochs = _positive_int(epochs, "epochs", minimum=0)
+    batch_size = _positive_int(batch_size, "batch_size")
+    if not isinstance(validation_split, int | float) or not 0 <= validation_split < 1:
+        raise GlassnetError(
+            "expected a fraction in [0, 1)", got=repr(validation_split), field="validation_split"
+        )
+    has_val = validation_data is not None or validation_split > 0
+    if patience is not None and not has_val:
+        # Refused before anything is trained or saved (it used to fail after epoch 1).
+        raise GlassnetError(
+            "expected validation data for early stopping on val_loss (validation_split > 0 "
+            "or validation_data)",
+            got=f"patience {patience} without either",
+            field="patience",
+        )
+    loss_obj = resolve_loss(net, loss)
+    Y, labels = prepare_targets(net, y, loss_obj, n)
+    if seed is not None:
+        seed = _positive_int(seed, "seed", minimum=0)
+    state = resolve_state(net, loss_obj, optimizer, seed)
+
+    train_idx, val_idx = split_indices(n, float(validation_split), state.seed)
+    val: Rows | None = None
+    if validation_data is not None:
+        Xv = check_data(net, net.prepare_input(validation_data[0]), "validation X")
+        Yv, labels_v = prepare_targets(
+            net, validation_data[1], loss_obj, Xv.shape[0], "validation y"
+        )
+        val = Rows(Xv, Yv, labels_v, np.arange(Xv.shape[0]))
+    elif val_idx.size:
+        val = Rows(X, Y, labels, val_idx)
+
+    calls = list(callbacks)
+    if patience is not None:
+        calls.append(EarlyStopping(patience))
+    logged = {"loss", "lr"} | ({"accuracy"} if labels is not None else set())
+    if val is not None:
+        logged |= {f"val_{k}" for k in logged - {"lr"}}
+    for cb in calls:
+        if isinstance(cb, EarlyStopping) and cb.monitor not in logged:
+            raise GlassnetError(
+                f"expected a metric this fit logs ({', '.join(sorted(logged))}); val_ metrics "
+                "need validation data",
+                got=repr(cb.monitor),
+                field="monitor",
+            )
+    if progress:
+        calls.insert(0, ProgressBar())
+    weights = row_weights(n, labels, net.sizes[-1], sample_weight, class_weight)
+    if weights is not None:
+        mean = weights[train_idx].mean()
+        if not mean > 0:
+            raise GlassnetError(
+                "expected some weight on the training rows", got="all 0", field="sample_weight"
+            )
+        weights = weights / mean
+    run_epochs(
+        net,
+        state,
+        loss_obj,
+        Rows(X, Y, labels, train_idx, weights),
+        val,
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        callbacks=calls,
+    )
+    return state.history
 
 
 def _snapshot(net: Network, opt: Optimizer) -> tuple[list[Array], dict[str, Array], int]:

@@ -34,7 +34,7 @@ class ReLU(Activation):
     words = "ReLU, max(0, x)"
     derivative_words = (
         "ReLU's derivative is 1 where its input is positive and 0 otherwise "
-        "(0 at exactly 0, as the seed says)."
+        "(taken as 0 at exactly 0, a convention)."
     )
     torch_name = "ReLU"
     onnx_op = "Relu"

@@ -131,7 +131,7 @@ def _run_gradcheck(args: argparse.Namespace) -> int:
             raise GlassnetError("expected a positive finite number", got=repr(value), field=flag)
     spec = _load(args)
     try:
-        rows = gradcheck(spec.network, spec.x, spec.y, spec.loss, eps=args.eps)
+        rows = gradcheck(spec.network, spec.network_input, spec.y, spec.loss, eps=args.eps)
     except GlassnetError as err:
         raise err.with_file(spec.path) from None
     worst = max(rows, key=lambda r: r.max_rel_error)

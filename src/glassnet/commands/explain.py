@@ -72,8 +72,8 @@ def _write(out: Path, text: str) -> None:
 
 
 def _run_explain(args: argparse.Namespace) -> int:
-    from glassnet.explain import explain
-    from glassnet.explain.model import check_digits
+    from glassnet.explain import derive
+    from glassnet.explain.symbols import check_digits
     from glassnet.spec import load_spec
 
     check_digits(args.digits)
@@ -84,16 +84,28 @@ def _run_explain(args: argparse.Namespace) -> int:
     out = _check_output(args.output) if args.output else None
     spec = load_spec(args.spec)
     trace = spec.trace(round_to=args.round)
-    text = explain(
+    fmt = _format(args)
+    derivation = derive(
         trace,
-        format=_format(args),
         digits=args.digits,
         title=spec.name or Path(spec.path).stem,
         max_units=args.max_units,
     )
+    svg = derivation.svg() if fmt == "md" and out is not None else None
+    svg_path = out.with_suffix(".svg") if out is not None and svg is not None else None
+    if svg_path is not None:
+        check_writable(str(svg_path), field="-o")
+    if fmt == "md":
+        # GitHub strips data: images: the picture goes beside the file, linked.
+        text = derivation.markdown(picture=svg_path.name if svg_path is not None else None)
+    else:
+        text = derivation.render(fmt)
     if out is None:
         sys.stdout.write(text)
     else:
+        if svg_path is not None and svg is not None:
+            _write(svg_path, svg)
+            print(f"wrote {svg_path}", file=sys.stderr)
         _write(out, text)
         print(f"wrote {out}", file=sys.stderr)
     return 0

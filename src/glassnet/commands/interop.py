@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from glassnet.model import Model
 
 
 def register(sub: Any) -> None:
@@ -25,22 +28,23 @@ def register(sub: Any) -> None:
     p.set_defaults(func=_run_export)
 
 
-def _load(source: str):  # -> (Network, extras)
+def _load(source: str) -> Model:
     from pathlib import Path
 
     from glassnet.interop import MODEL_SUFFIXES, load_any_model
+    from glassnet.model import Model
 
     if Path(source).suffix.lower() in MODEL_SUFFIXES:
         return load_any_model(source)
     from glassnet.spec import load_spec
 
-    return load_spec(source).network, {}
+    return Model.from_network(load_spec(source).network)
 
 
 def _run_export(args: argparse.Namespace) -> int:
     from glassnet.errors import GlassnetError
 
-    net, extras = _load(args.model)
+    net = _load(args.model)
     if args.format == "onnx":
         from glassnet.interop import export_onnx
 
@@ -52,19 +56,12 @@ def _run_export(args: argparse.Namespace) -> int:
                 got="not installed",
                 field="--format",
             ) from None
-        export_onnx(
-            net,
-            args.output,
-            input_mean=extras.get("input_mean"),
-            input_scale=extras.get("input_scale"),
-        )
+        export_onnx(net, args.output)  # a model's preprocessing becomes graph nodes
     elif args.format == "torch":
         from glassnet.interop import save_torch_model
 
         save_torch_model(net, args.output)
     else:
-        from glassnet import io
-
-        io.save(net, args.output, extras=extras, training=False)
+        net.save(args.output, training=False)
     print(f"wrote {args.output}")
     return 0

@@ -1,30 +1,32 @@
 """The derivation as one standalone HTML page: maths as MathML (browsers render it
 natively: no script, no CDN, no network), the network as inline SVG, a small
-stylesheet.  Prints a :class:`~glassnet.explain.model.Document`; computes nothing."""
+stylesheet.  Prints a :class:`~glassnet.explain.document.Document`; computes nothing."""
 
 from __future__ import annotations
 
 import re
 from html import escape
 
-from glassnet.explain.model import (
+from glassnet.explain.document import (
     Block,
-    Derivation,
+    Calculation,
+    Collapsed,
     Document,
     Elided,
     Equation,
     Para,
     Picture,
     Section,
+    Table,
 )
 from glassnet.mathtree import mml, mml_derivation, mml_equation
 
 CSS = """
 :root { --ink: #1e293b; --muted: #64748b; --accent: #2563eb; --card: #f8fafc;
-        --line: #e2e8f0; }
+        --line: #e2e8f0; --back: #c2410c; --upd: #15803d; }
 * { box-sizing: border-box; }
 body { margin: 0; color: var(--ink); background: #fff;
-       font: 17px/1.6 "Iowan Old Style", "Palatino Linotype", Georgia, serif; }
+       font: 17px/1.5 "Iowan Old Style", "Palatino Linotype", Georgia, serif; }
 main { max-width: 62rem; margin: 0 auto; padding: 1.5rem 2rem 4rem; }
 header.top { background: linear-gradient(120deg, #1e3a8a, #2563eb); color: #fff; }
 header.top div { max-width: 62rem; margin: 0 auto; padding: 1.6rem 2rem 1.2rem; }
@@ -32,11 +34,37 @@ header.top h1 { margin: 0 0 .3rem; font: 600 1.9rem/1.2 system-ui, sans-serif; }
 header.top p { margin: 0; opacity: .9; font: 0.95rem/1.5 system-ui, sans-serif; }
 nav { font: 0.9rem/1.6 system-ui, sans-serif; background: var(--card);
       border: 1px solid var(--line); border-radius: 8px; padding: .6rem 1rem; margin: 1rem 0; }
-nav ol { margin: 0; padding-left: 1.2rem; columns: 2; }
+nav ol { margin: 0; padding-left: 1.2rem; columns: 3; }
 nav a { color: var(--accent); text-decoration: none; }
 h2, h3 { font-family: system-ui, sans-serif; line-height: 1.25; }
-h2 { margin-top: 2.6rem; padding-bottom: .3rem; border-bottom: 2px solid var(--line); }
-h3 { margin-top: 2rem; color: #1e3a8a; }
+p { margin: .6rem 0; }
+h2 { margin-top: 2rem; padding-bottom: .3rem; border-bottom: 2px solid var(--line); }
+h3 { margin-top: 1.5rem; color: #1e3a8a; }
+.pass { display: inline-block; font: 600 .7rem/1.4 system-ui, sans-serif; letter-spacing: .04em;
+        text-transform: uppercase; padding: .1rem .45rem; border-radius: 999px;
+        vertical-align: .25em; color: #fff; background: var(--accent); }
+section.backward .pass { background: var(--back); }
+section.update .pass { background: var(--upd); }
+section.backward .step { border-left-color: var(--back); }
+section.update .step { border-left-color: var(--upd); }
+section.backward h3 { color: #9a3412; }
+section.update h3 { color: #166534; }
+@media print {
+  body { font-size: 11pt; }
+  header.top { background: none; color: var(--ink); border-bottom: 2px solid var(--ink); }
+  header.top h1 { color: #1e3a8a; }
+  nav { display: none; }
+  main > section > h2 { break-before: page; }
+  .step, .eq, figure, table, h2, h3 { break-inside: avoid; }
+  h2, h3 { break-after: avoid; }
+  .step, .eq { overflow: visible; }
+  details::details-content { content-visibility: visible; display: contents; }
+  details > summary { list-style: none; }
+}
+@media (max-width: 40rem) {
+  main, header.top div { padding-left: .8rem; padding-right: .8rem; }
+  nav ol { columns: 1; }
+}
 .legend { font: 0.9rem/1.5 system-ui, sans-serif; color: var(--muted); }
 """
 
@@ -45,10 +73,10 @@ h3 { margin-top: 2rem; color: #1e3a8a; }
 #: inside a notebook, where the page's other rules must not restyle the notebook.
 MATH_CSS = """
 SCOPE .step { background: var(--card); border-left: 4px solid var(--accent); border-radius: 4px;
-        margin: .7rem 0; padding: .35rem .9rem; overflow-x: auto; }
-SCOPE .eq { margin: .7rem 0; padding: .2rem .9rem; overflow-x: auto; }
+        margin: .45rem 0; padding: .25rem .9rem; overflow-x: auto; }
+SCOPE .eq { margin: .45rem 0; padding: .1rem .9rem; overflow-x: auto; }
 SCOPE math[display="block"] { font-size: 1.08em; margin: .2rem 0; }
-SCOPE mtable.derivation > mtr > mtd { padding: .28rem 0; }
+SCOPE mtable.derivation > mtr > mtd { padding: .18rem 0; }
 SCOPE mtable.derivation > mtr > mtd:first-child { text-align: right; padding-right: .3em; }
 SCOPE mtable.derivation > mtr > mtd:last-child { text-align: left; }
 SCOPE mtable.derivation > mtr:nth-child(2) { color: #475569; }
@@ -62,8 +90,36 @@ SCOPE mrow.matrix { display: inline-block; margin: 0 .15em; padding: 0 .12em;
     linear-gradient(currentColor, currentColor) right bottom / .3em 1.5px no-repeat; }
 SCOPE mrow.matrix mtd { padding: .1rem .4rem; }
 SCOPE .elided { color: var(--muted); font-style: italic; }
+SCOPE details { margin: .5rem 0; border: 1px dashed var(--line); border-radius: 6px;
+  padding: .2rem .7rem; }
+SCOPE details > summary { cursor: pointer; color: var(--accent);
+  font: .9rem/1.8 system-ui, sans-serif; }
+SCOPE .table { max-width: 100%; margin: .8rem 0; }
+SCOPE .table table { border-collapse: collapse; font-size: .9em; }
+SCOPE .table caption { text-align: left; font: 600 .85rem/1.6 system-ui, sans-serif;
+  color: var(--muted); }
+SCOPE .table th, SCOPE .table td { padding: .05rem .6rem; line-height: 1.35;
+  border-bottom: 1px solid var(--line); text-align: right; }
+@media (max-width: 40rem) { SCOPE .table th, SCOPE .table td { padding: .1rem .15rem; }
+  SCOPE .table table { font-size: .7em; } }
 SCOPE figure { margin: 1.2rem 0; text-align: center; overflow-x: auto; }
+SCOPE figure svg { max-width: min(100%, 40rem); height: auto; }
 SCOPE figcaption { color: var(--muted); font-size: .9rem; }
+SCOPE mrow.wrap { display: flex; flex-wrap: wrap; align-items: center; row-gap: .3em; }
+SCOPE mrow.wrap > mo { padding: 0 .2em; }
+SCOPE mrow.wrap > mrow.cell { padding: 0 .3em; }
+SCOPE mtable.stack, SCOPE mtable.stack > mtr, SCOPE mtable.stack > mtr > mtd { display: block; }
+SCOPE mtable.stack > mtr > mtd, SCOPE mtable.stack > mtr > mtd:first-child { text-align: left; }
+SCOPE mtable.stack > mtr > mtd:empty { display: none; }
+@media (max-width: 40rem) {
+  SCOPE .step, SCOPE .eq { padding: .3rem .5rem; }
+  SCOPE math[display="block"] { font-size: .85em; }
+  SCOPE mtable.derivation, SCOPE mtable.derivation > mtr,
+  SCOPE mtable.derivation > mtr > mtd { display: block; }
+  SCOPE mtable.derivation > mtr > mtd { text-align: left; }
+  SCOPE mrow.matrix.wide { font-size: .68em; }
+  SCOPE mrow.matrix.wide mtd { padding: .05rem .2rem; }
+}
 """
 
 
@@ -77,19 +133,37 @@ def _para(p: Para) -> str:
     return f"<p>{''.join(out)}</p>"
 
 
+def _cell(part: str | object, tag: str) -> str:
+    inner = escape(part) if isinstance(part, str) else f"<math>{mml(part)}</math>"  # type: ignore[arg-type]
+    return f"<{tag}>{inner}</{tag}>"
+
+
+def _table(t: Table) -> str:
+    head = "".join(_cell(h, "th") for h in t.header)
+    body = "".join("<tr>" + "".join(_cell(c, "td") for c in r) + "</tr>" for r in t.rows)
+    return (
+        f'<div class="table"><table><caption>{escape(t.caption)}</caption>'
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+    )
+
+
 def block_html(block: Block) -> str:
     """One block as HTML."""
     if isinstance(block, Para):
         return _para(block)
     if isinstance(block, Equation):
         return f'<div class="eq">{mml_equation(block.sides)}</div>'
-    if isinstance(block, Derivation):
-        lines = [block.rule, block.subst, block.result]
-        return f'<div class="step">{mml_derivation(block.lhs, lines)}</div>'
+    if isinstance(block, Calculation):
+        return f'<div class="step">{mml_derivation(block.lhs, block.lines())}</div>'
     if isinstance(block, Elided):
         return f'<p class="elided">{escape(block.text)}</p>'
     if isinstance(block, Picture):
         return f"<figure>{block.svg}<figcaption>{escape(block.caption)}</figcaption></figure>"
+    if isinstance(block, Table):
+        return _table(block)
+    if isinstance(block, Collapsed):
+        inner = "\n".join(block_html(b) for b in block.blocks)
+        return f"<details><summary>{escape(block.summary)}</summary>\n{inner}\n</details>"
     raise TypeError(f"unknown block {block!r}")
 
 
@@ -97,10 +171,17 @@ def _anchor(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
 
 
+#: The label each pass's headings carry (in words, not only in colour).
+PASS_LABEL = {"forward": "forward →", "backward": "← backward", "update": "update"}
+
+
 def _section(sec: Section) -> str:
     tag = f"h{sec.level}"
-    head = f'<{tag} id="{_anchor(sec.title)}">{escape(sec.title)}</{tag}>'
-    return "\n".join([head, *(block_html(b) for b in sec.blocks)])
+    label = PASS_LABEL.get(sec.kind)
+    badge = f'<span class="pass">{escape(label)}</span> ' if label else ""
+    head = f'<{tag} id="{_anchor(sec.title)}">{badge}{escape(sec.title)}</{tag}>'
+    body = "\n".join([head, *(block_html(b) for b in sec.blocks)])
+    return f'<section class="sec {escape(sec.kind)}">\n{body}\n</section>'
 
 
 def render_html(doc: Document) -> str:

@@ -1,20 +1,22 @@
 """The derivation as Markdown with LaTeX maths (``$...$`` and ``$$...$$``), as GitHub
-and Jupyter render it.  Prints a :class:`~glassnet.explain.model.Document`; computes
+and Jupyter render it.  Prints a :class:`~glassnet.explain.document.Document`; computes
 nothing."""
 
 from __future__ import annotations
 
 import base64
 
-from glassnet.explain.model import (
+from glassnet.explain.document import (
     Block,
-    Derivation,
+    Calculation,
+    Collapsed,
     Document,
     Elided,
     Equation,
     Para,
     Picture,
     Section,
+    Table,
 )
 from glassnet.mathtree import Node, tex, tex_derivation, tex_equation
 
@@ -23,31 +25,67 @@ def _para(p: Para) -> str:
     return "".join(part if isinstance(part, str) else f"${tex(part)}$" for part in p.parts)
 
 
-def block_markdown(block: Block) -> str:
-    """One block as Markdown."""
+#: ``picture=`` values: the SVG inline as a data: URI (Jupyter shows it; GitHub strips it).
+INLINE = "inline"
+
+
+def block_markdown(block: Block, picture: str | None = INLINE) -> str:
+    """One block as Markdown.  ``picture``: how the network's picture is given — INLINE,
+    a file name to link (the SVG written beside the Markdown), or None (a note)."""
     if isinstance(block, Para):
         return _para(block)
     if isinstance(block, Equation):
         return f"$$\n{tex_equation(block.sides)}\n$$"
-    if isinstance(block, Derivation):
-        lines: list[Node] = [block.rule, block.subst, block.result]
-        return f"$$\n{tex_derivation(block.lhs, lines)}\n$$"
+    if isinstance(block, Calculation):
+        return f"$$\n{tex_derivation(block.lhs, block.lines())}\n$$"
     if isinstance(block, Elided):
         return f"*{block.text}*"
+    if isinstance(block, Table):
+
+        def cell(c: str | Node) -> str:
+            return c if isinstance(c, str) else f"${tex(c)}$"
+
+        lines = [f"*{block.caption}*", "", "| " + " | ".join(cell(h) for h in block.header) + " |"]
+        lines.append("|" + "---|" * len(block.header))
+        lines += ["| " + " | ".join(cell(c) for c in r) + " |" for r in block.rows]
+        return "\n".join(lines)
+    if isinstance(block, Collapsed):
+        inner = "\n\n".join(block_markdown(b, picture) for b in block.blocks)
+        return f"<details><summary>{block.summary}</summary>\n\n{inner}\n\n</details>"
     if isinstance(block, Picture):
-        data = base64.b64encode(block.svg.encode("utf-8")).decode("ascii")
-        img = f'<img alt="{block.caption}" src="data:image/svg+xml;base64,{data}">'
+        if picture is None:
+            return (
+                "*(A picture of the network goes here when the page is written to a file: "
+                "`glassnet explain SPEC -o page.md` writes it as page.svg beside page.md.)*"
+            )
+        if picture == INLINE:
+            data = base64.b64encode(block.svg.encode("utf-8")).decode("ascii")
+            src = f"data:image/svg+xml;base64,{data}"
+        else:
+            src = picture
+        img = f'<img alt="{block.caption}" src="{src}" style="max-width: 100%">'
         return f"{img}\n\n*{block.caption}*"
     raise TypeError(f"unknown block {block!r}")
 
 
-def section_markdown(sec: Section) -> str:
+def section_markdown(sec: Section, picture: str | None = INLINE) -> str:
     """A section: its heading, then its blocks separated by blank lines."""
     parts = [f"{'#' * sec.level} {sec.title}"]
-    parts += [block_markdown(b) for b in sec.blocks]
+    parts += [block_markdown(b, picture) for b in sec.blocks]
     return "\n\n".join(parts) + "\n"
 
 
-def render_markdown(doc: Document) -> str:
-    """The whole document as one Markdown string."""
-    return "\n".join(section_markdown(s) for s in doc.sections)
+def render_markdown(doc: Document, picture: str | None = None) -> str:
+    """The whole document as one Markdown string (``picture``: see
+    :func:`block_markdown`; by default a note, since a Markdown file cannot carry an image
+    GitHub shows)."""
+    return "\n".join(section_markdown(s, picture) for s in doc.sections)
+
+
+def picture_svg(doc: Document) -> str | None:
+    """The network's picture (an SVG document), to write beside the Markdown."""
+    for sec in doc.sections:
+        for b in sec.blocks:
+            if isinstance(b, Picture):
+                return b.svg
+    return None

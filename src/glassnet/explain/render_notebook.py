@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from glassnet.explain.model import Document, Section
+from glassnet.explain.document import Document, Section
 from glassnet.explain.render_markdown import section_markdown
 from glassnet.losses import get_loss
 
@@ -139,14 +139,21 @@ def _backward(doc: Document, layer: int) -> str:
     lines += [
         f"dW{layer} = r({prev}.T @ delta{layer})",
         f"db{layer} = r(delta{layer}.sum(axis=0))",
-        f"W{layer}_new = r(W{layer} - lr * dW{layer})",
-        f"b{layer}_new = r(b{layer} - lr * db{layer}) if update_bias else b{layer}",
         f'same("dW{layer}", dW{layer}, trace.layer({layer}).dW)',
         f'same("db{layer}", db{layer}, trace.layer({layer}).db)',
-        f'same("W{layer}_new", W{layer}_new, trace.layer({layer}).W_new)',
-        f'same("b{layer}_new", b{layer}_new, trace.layer({layer}).b_new)',
     ]
     return "\n".join(lines)
+
+
+def _update(doc: Document, layer: int) -> str:
+    return "\n".join(
+        [
+            f"W{layer}_new = r(W{layer} - lr * dW{layer})",
+            f"b{layer}_new = r(b{layer} - lr * db{layer}) if update_bias else b{layer}",
+            f'same("W{layer}_new", W{layer}_new, trace.layer({layer}).W_new)',
+            f'same("b{layer}_new", b{layer}_new, trace.layer({layer}).b_new)',
+        ]
+    )
 
 
 def _summary(doc: Document) -> str:
@@ -176,6 +183,9 @@ def _code(doc: Document, sec: Section) -> str | None:
     if sec.kind == "backward":
         assert sec.layer is not None
         return _backward(doc, sec.layer)
+    if sec.kind == "update":
+        assert sec.layer is not None
+        return _update(doc, sec.layer)
     if sec.kind == "summary":
         return _summary(doc)
     return None

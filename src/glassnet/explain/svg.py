@@ -29,6 +29,12 @@ def _shown(n: int, limit: int) -> list[int | None]:
     return [*range(limit - 1), None, n - 1]
 
 
+def draws_grids(trace: Trace) -> bool:
+    """Whether the picture has the weight grids (only when every layer is small)."""
+    sizes = [trace.x.shape[1]] + [lt.W.shape[1] for lt in trace.layers]
+    return all(sizes[lv] <= 4 and sizes[lv + 1] <= 4 for lv in range(len(trace.layers)))
+
+
 def network_svg(
     trace: Trace, *, fmt: Callable[[float], str] = lambda v: f"{v:.3g}", max_units: int = 6
 ) -> str:
@@ -39,7 +45,7 @@ def network_svg(
     n_rows = max(len(c) for c in cols)
     width = COL_W * L + 2 * 70
     height = n_rows * ROW_H + 80
-    labels = all(sizes[lv] <= 4 and sizes[lv + 1] <= 4 for lv in range(L))
+    labels = draws_grids(trace)
     if labels:
         height += 50 + max(sizes[:-1]) * CELL_H
 

@@ -1,0 +1,131 @@
+"""The derivation as a document: block types and :class:`Document`.
+
+A :class:`Document` is a list of :class:`Section` s, each a list of blocks:
+:class:`Para` (words, with inline maths), :class:`Equation` (``A = B = ...``),
+:class:`Calculation` (the three lines of a careful hand calculation: the rule in
+symbols, the rule with the numbers put in, the result), :class:`Elided` (a marker
+saying what was left out) and :class:`Picture` (the network as SVG).  The renderers
+(Markdown, HTML, notebook) only print this model; :mod:`.sections` builds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from glassnet.mathtree import Node
+
+if TYPE_CHECKING:
+    from glassnet.trace import Trace
+
+
+@dataclass
+class Para:
+    """A paragraph: strings and inline maths nodes."""
+
+    parts: tuple[str | Node, ...]
+
+
+@dataclass
+class Equation:
+    """``sides[0] = sides[1] = ...`` on one line."""
+
+    sides: tuple[Node, ...]
+
+
+@dataclass
+class Calculation:
+    """lhs = rule (symbols) = subst (numbers) [= each of ``steps``] = result (numbers).
+
+    ``steps``: intermediate lines between the numbers and the result (the update's
+    W + ΔW, with the step to more digits)."""
+
+    lhs: Node
+    rule: Node
+    subst: Node
+    result: Node
+    steps: tuple[Node, ...] = ()
+
+    def lines(self) -> list[Node]:
+        """The lines after ``lhs =``, in order."""
+        return [self.rule, self.subst, *self.steps, self.result]
+
+
+@dataclass
+class Elided:
+    """A marker for what was left out, in words."""
+
+    text: str
+
+
+@dataclass
+class Picture:
+    """The network drawn as an SVG document (a string)."""
+
+    svg: str
+    caption: str
+
+
+@dataclass
+class Table:
+    """A summary table: a header row and rows of cells (words or inline maths)."""
+
+    caption: str
+    header: tuple[str | Node, ...]
+    rows: list[tuple[str | Node, ...]]
+
+
+@dataclass
+class Collapsed:
+    """Blocks written out in full but folded away (``<details>`` in HTML) under a
+    one-line summary: the same rule again for the other units or samples."""
+
+    summary: str
+    blocks: list[Block]
+
+
+Block = Para | Equation | Calculation | Elided | Picture | Table | Collapsed
+
+
+@dataclass
+class Section:
+    """A titled list of blocks.  ``kind`` and ``layer`` tell the notebook which code
+    cell belongs after it ("network", "forward", "error", "dloss", "backward", "summary")."""
+
+    title: str
+    level: int
+    kind: str
+    layer: int | None = None
+    blocks: list[Block] = field(default_factory=list)
+
+
+@dataclass
+class Document:
+    """The whole derivation."""
+
+    title: str
+    trace: Trace
+    digits: int
+    round_to: int | None
+    fmt: Callable[[float], str]
+    sections: list[Section]
+    spec_name: str = ""
+
+    def blocks(self) -> list[Block]:
+        """Every block, folded ones included, in document order."""
+        out: list[Block] = []
+
+        def walk(blocks: list[Block]) -> None:
+            for b in blocks:
+                out.append(b)
+                if isinstance(b, Collapsed):
+                    walk(b.blocks)
+
+        for sec in self.sections:
+            walk(sec.blocks)
+        return out
+
+    def calculations(self) -> list[Calculation]:
+        """Every :class:`Calculation` block (folded ones included), in document order."""
+        return [b for b in self.blocks() if isinstance(b, Calculation)]

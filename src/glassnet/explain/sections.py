@@ -1,0 +1,983 @@
+"""The section writers: the derivation of a :class:`~glassnet.trace.Trace`, built by
+walking the step graph's order (:func:`glassnet.step.step_order`).
+
+Each quantity of the step is placed in a section (:func:`place`) and written there by
+its writer (:data:`WRITERS`), in the order the step graph meets it; nothing here keeps a
+second list of the quantities.  Order and notation follow the seed tutorial: the network,
+the forward pass layer by layer (row vector times matrix, h1_in/h1_out, O_in/O_out,
+W_{i1j1}), the error with its per-output terms, the derivatives of the error, the
+backward pass from the output layer down (through the activation — softmax with its full
+Jacobian — then dW, db, and the update with the learning rate), and the weights before
+and after.
+
+Batches: dW and db sum over every sample (each term already carries the 1/B of the
+mean).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from functools import partial
+
+from glassnet.explain.document import (
+    Block,
+    Calculation,
+    Collapsed,
+    Document,
+    Elided,
+    Equation,
+    Para,
+    Picture,
+    Section,
+    Table,
+)
+from glassnet.explain.symbols import ONE, Builder, check_digits, check_size, number_format, shown
+from glassnet.mathtree import (
+    MATMUL,
+    MINUS,
+    PLUS,
+    TIMES,
+    Deriv,
+    Dots,
+    Exp,
+    Frac,
+    Node,
+    Paren,
+    Step,
+    SumOver,
+    Sym,
+    join,
+    row,
+    substitute,
+)
+from glassnet.notation import letter, unit_name
+from glassnet.step import Key, step_order
+from glassnet.trace import Trace
+
+#: δ, the name of ∂E/∂z.
+DELTA_SYM = Sym("δ")
+
+#: Where a section is: (kind, layer); layer 0 for the whole step's sections.
+Place = tuple[str, int]
+
+
+def _fold_last(b: Builder, sec: Section, n: int, summary: str) -> None:
+    """Fold the last ``n`` blocks of ``sec`` away under ``summary`` (when folding)."""
+    if b.fold:
+        folded, sec.blocks[-n:] = sec.blocks[-n:], []
+        sec.blocks.append(Collapsed(summary, folded))
+
+
+def _fold(sec: Section, batch: bool) -> None:
+    """Each run of two or more calculations (one rule, unit by unit) keeps its first
+    calculation (and the notes right after it) open and folds the rest away."""
+    out: list[Block] = []
+    run: list[Block] = []
+
+    def flush() -> None:
+        n_calc = sum(isinstance(x, Calculation) for x in run)
+        if n_calc < 2:
+            out.extend(run)
+        else:
+            k = 1
+            while k < len(run) and not isinstance(run[k], Calculation):
+                k += 1
+            rest = run[k:]
+            n = sum(isinstance(x, Calculation) for x in rest)
+            others = "units and samples" if batch else "units"
+            out.extend(run[:k])
+            out.append(Collapsed(f"{n} more like it: the other {others}, the same rule", rest))
+        run.clear()
+
+    for block in sec.blocks:
+        if isinstance(block, Calculation | Elided):
+            run.append(block)
+        else:
+            flush()
+            out.append(block)
+    flush()
+    sec.blocks = out
+
+
+def place(key: Key, n_layers: int) -> Place:
+    """The section quantity ``key`` is written in."""
+    kind, layer = key
+    if kind in ("x", "y", "W", "b"):
+        return ("network", 0)
+    if kind in ("z", "a"):
+        return ("forward", layer)
+    if kind in ("loss_terms", "loss"):
+        return ("error", 0)
+    if kind == "dL_da" and layer == n_layers:
+        return ("dloss", 0)
+    if kind in ("W_new", "b_new"):
+        # After the whole backward pass: every gradient uses the weights before the update.
+        return ("update", layer)
+    # dL_da below the output, da_dz, delta, dW, db of that layer.
+    return ("backward", layer)
+
+
+def build(
+    trace: Trace,
+    *,
+    digits: int = 4,
+    title: str | None = None,
+    max_units: int = 4,
+    max_samples: int = 2,
+    picture: bool = True,
+    fold: bool = True,
+) -> Document:
+    """The derivation of ``trace`` as a :class:`Document`.
+
+    ``digits`` significant digits are shown (in hand mode, ``trace.round_to`` decimals,
+    exactly the values the engine used); layers wider than ``max_units`` are written out
+    for the first units only, with a marker; with a batch, the first ``max_samples``.
+    ``fold``: of each run of calculations with one rule (unit by unit), show the first
+    and fold the rest away (still on the page, in ``<details>``).
+    """
+    check_digits(digits)
+    check_size(trace)
+    fmt = number_format(digits, trace.round_to)
+    b = Builder(trace, fmt=fmt, digits=digits, max_units=max_units, max_samples=max_samples)
+    b.fold = fold
+    plan: dict[Place, list[Key]] = {}
+    for key in step_order(b.L):
+        plan.setdefault(place(key, b.L), []).append(key)
+    sections = [_intro(b, title, picture)]
+    for (kind, layer), keys in plan.items():
+        if kind in PARTS and sections[-1].kind != kind:
+            # The layers of a pass are sub-sections of one section named for the pass.
+            sections.append(Section(PARTS[kind], 2, "part"))
+        sec = OPENERS[kind](b, layer)
+        if kind == "network":
+            # The given values: the input, the parameters, then what we want (the target).
+            keys = sorted(keys, key=lambda k: k[0] == "y")
+        for key in keys:
+            WRITERS[key[0]](b, sec, key[1])
+        if kind == "network":
+            _rates(b, sec)
+        sections.append(sec)
+    sections.append(_summary(b))
+    if fold:
+        for sec in sections:
+            _fold(sec, b.B > 1)
+    return Document(
+        title=sections[0].title,
+        trace=trace,
+        digits=digits,
+        round_to=trace.round_to,
+        fmt=fmt,
+        sections=sections,
+        spec_name=title or "",
+    )
+
+
+def _intro(b: Builder, title: str | None, picture: bool) -> Section:
+    t = b.t
+    sizes = [t.layers[0].W.shape[0]] + [lt.W.shape[1] for lt in t.layers]
+    sec = Section(f"Backpropagation, step by step{': ' + title if title else ''}", 1, "intro")
+    acts = ", ".join(
+        f"layer {lt.index}: {lt.activation}"
+        + (
+            " (" + ", ".join(f"{k} {v:g}" for k, v in lt.activation_options.items()) + ")"
+            if lt.activation_options
+            else ""
+        )
+        for lt in t.layers
+    )
+    sec.blocks.append(
+        Para(
+            (
+                f"One training step of a {'-'.join(map(str, sizes))} network ({acts}) on "
+                f"{b.B} sample{'s' if b.B > 1 else ''}, with the {t.loss_name} loss and "
+                "plain gradient descent.  "
+                + (
+                    "The biases stay fixed (only the weights are updated).  "
+                    if not t.update_bias
+                    else ""
+                ),
+            )
+        )
+    )
+    sec.blocks.append(
+        Para(
+            (
+                "Each step is written the way a careful hand calculation is: the rule in "
+                "symbols, the same rule with the numbers put in, and the result; then the "
+                "whole layer at once in matrix form (a row vector times a matrix).  Every "
+                "number is the one glassnet's engine computed",
+                (
+                    f", rounded to {t.round_to} decimals at every step, as by hand."
+                    if t.round_to is not None
+                    else f", shown to {b.digits} significant digits."
+                ),
+            )
+        )
+    )
+    if t.preprocessing is not None:  # a model's stored preprocessing comes first
+        pp = t.preprocessing
+
+        def as_row(v: Iterable[float]) -> str:
+            return "[" + ", ".join(f"{float(x):.{b.digits}g}" for x in v) + "]"
+
+        sec.blocks.append(
+            Para(
+                (
+                    "First the raw row is scaled, as the model does to every row it is "
+                    "given (its stored preprocessing): x = (raw − mean) / scale, feature by "
+                    f"feature, with mean {as_row(pp.mean)} and scale {as_row(pp.scale)}.  "
+                    + " ".join(
+                        f"Raw {as_row(pp.raw[s])} becomes x = {as_row(pp.x[s])}."
+                        for s in b.samples
+                    ),
+                )
+            )
+        )
+    if picture:
+        from glassnet.explain.svg import draws_grids, network_svg
+
+        caption = "The network: each circle shows a unit's output (for the first sample)"
+        if draws_grids(t):
+            caption += "; the grids give each weight W and, in purple, its gradient ∂E/∂W"
+        sec.blocks.append(Picture(network_svg(t, fmt=b.fmt), caption + "."))
+    return sec
+
+
+# -- the network ---------------------------------------------------------------------------
+
+
+def _open_network(b: Builder, layer: int) -> Section:
+    sec = Section("The network at the start", 2, "network")
+    sec.blocks.append(
+        Para(
+            (
+                "The input is a row vector I (one row per sample); ",
+                b.weight_matrix_name(1),
+                f" connects input {letter(0)} to unit {letter(1)} of layer 1, and so on: ",
+                Sym("W", ((letter(0), "id"), ("1", "num"), (letter(1), "id"), ("2", "num"))),
+                " is the weight from input 1 to unit 2 of layer 1.",
+            )
+        )
+    )
+    return sec
+
+
+def _input(b: Builder, sec: Section, layer: int) -> None:
+    n_in = b.t.x.shape[1]
+    rows = b.batch_rows(lambda s, u: b.unit(0, "in", u, s), n_in)
+    sec.blocks.append(Equation((Sym("I"), rows, substitute(rows, b.fmt))))
+
+
+def _weights(b: Builder, sec: Section, layer: int) -> None:
+    W = b.matrix(partial(b.weight, layer), *b.t.layer(layer).W.shape)
+    sec.blocks.append(Equation((b.weight_matrix_name(layer), W, substitute(W, b.fmt))))
+
+
+def _biases(b: Builder, sec: Section, layer: int) -> None:
+    bv = b.vector(partial(b.bias, layer), b.t.layer(layer).b.shape[0])
+    sec.blocks.append(Equation((Sym("b", ((letter(layer), "id"),)), bv, substitute(bv, b.fmt))))
+
+
+def _target(b: Builder, sec: Section, layer: int) -> None:
+    y = b.batch_rows(lambda s, u: b.target(u, s), b.t.y.shape[1])
+    sec.blocks.append(Para(("The target (the output we want):",)))
+    sec.blocks.append(Equation((Sym("y"), y, substitute(y, b.fmt))))
+
+
+def _rates(b: Builder, sec: Section) -> None:
+    """The step's settings: the learning rate and the batch size."""
+    sec.blocks.append(Para(("The learning rate:",)))
+    sec.blocks.append(Equation((b.lr, substitute(b.lr, b.fmt))))
+    if b.B > 1:
+        sec.blocks.append(Para(("The number of samples in the batch:",)))
+        sec.blocks.append(Equation((b.batch, substitute(b.batch, b.fmt))))
+
+
+# -- the forward pass ----------------------------------------------------------------------
+
+
+#: The sections that group the layers of a pass.
+PARTS: dict[str, str] = {
+    "forward": "The forward pass",
+    "backward": "The backward pass",
+    "update": "The update, after the whole backward pass",
+}
+
+
+def _open_forward(b: Builder, layer: int) -> Section:
+    lt = b.t.layer(layer)
+    name = unit_name(b.L, layer, "in").split("_")[0]
+    return Section(f"Forward, layer {layer}: {name} ({lt.activation})", 3, "forward", layer)
+
+
+def _inputs(b: Builder, sec: Section, layer: int) -> None:
+    """z: the previous outputs times W, plus b — as a matrix, then unit by unit."""
+    lt = b.t.layer(layer)
+    n_in, n_out = lt.W.shape
+    prev = "the input" if layer == 1 else f"layer {layer - 1}"
+    sec.blocks.append(
+        Para(
+            (
+                f"Matrix operation: the outputs of {prev} (a row vector) times ",
+                b.weight_matrix_name(layer),
+                ", plus the biases ",
+                Sym("b", ((letter(layer), "id"),)),
+                ", give the inputs of layer "
+                f"{layer}" + (" (the biases are added to every sample's row)." if b.B > 1 else "."),
+            )
+        )
+    )
+    lhs = b.batch_rows(lambda s, j: b.zin(layer, j, s), n_out)
+    rule: Node = row(
+        b.batch_rows(lambda s, i: b.unit(layer - 1, "out", i, s), n_in),
+        MATMUL,
+        b.matrix(lambda i, j: b.weight(layer, i, j), n_in, n_out),
+        PLUS,
+        b.vector(lambda j: b.bias(layer, j), n_out),
+    )
+    sec.blocks.append(b.calculation(lhs, rule))
+    _fold_last(b, sec, 2, "The whole layer at once, in matrix form")
+    sec.blocks.append(Para(("Unit by unit:",)))
+
+    def weighted_input(j: int, s: int, i: int) -> Node:
+        """Term i of unit j's input: previous output i times W_ij."""
+        return row(b.unit(layer - 1, "out", i, s), TIMES, b.weight(layer, i, j))
+
+    note = b.sample_note()
+    if note:
+        sec.blocks.append(note)
+    for s in b.samples:
+        for j in b.each_unit(sec, n_out, "units"):
+            terms = b.sum_terms(partial(weighted_input, j, s), n_in)
+            rule = join([*terms, b.bias(layer, j)], PLUS)
+            sec.blocks.append(b.calculation(b.zin(layer, j, s), rule))
+
+
+def _outputs(b: Builder, sec: Section, layer: int) -> None:
+    """a: the activation, in general and unit by unit."""
+    lt = b.t.layer(layer)
+    n_out = lt.W.shape[1]
+    act = lt.act
+    sec.blocks.append(Para((f"Activation: {act.words}.",)))
+    gz, ga = b.general_unit(layer, "in"), b.general_unit(layer, "out")
+    if not act.elementwise:
+        every = Sym(gz.base, (gz.sub[0], ("u", "id")))
+        sec.blocks.append(Equation((ga, Frac(Exp(gz), SumOver("u", Exp(every))))))
+        sec.blocks.append(
+            Para(
+                (
+                    "where the sum runs over every unit u of the layer: each output depends "
+                    "on every input.",
+                )
+            )
+        )
+    else:
+        sec.blocks.append(Equation((ga, act.rule(gz))))
+    for s in b.samples:
+        zs_s: list[Node] = [
+            Dots() if k is None else b.zin(layer, k, s) for k in shown(n_out, b.max_units + 2)
+        ]
+        for j in b.each_unit(sec, n_out, "units"):
+            rule = act.rule(b.zin(layer, j, s), zs_s)
+            sec.blocks.append(b.calculation(b.out(layer, j, s), rule))
+    sec.blocks.append(Para((f"Layer {layer}'s outputs:",)))
+    sec.blocks.append(b.values(b.batch_rows(lambda s, j: b.out(layer, j, s), n_out)))
+    _fold_last(b, sec, 2, f"Layer {layer}'s outputs as a row")
+
+
+# -- the error -----------------------------------------------------------------------------
+
+
+def _scaled(b: Builder, rule: Node) -> Node:
+    """rule, times 1/B when the batch has several samples (the mean's factor)."""
+    if b.B == 1:
+        return rule
+    return row(Frac(ONE, b.batch), TIMES, Paren(rule))
+
+
+def _scaled_general(b: Builder, rule: Node) -> Node:
+    if b.B == 1:
+        return rule
+    return row(Frac(ONE, Sym("B")), TIMES, Paren(rule))
+
+
+def _open_error(b: Builder, layer: int) -> Section:
+    return Section("The error", 2, "error")
+
+
+def _loss_terms(b: Builder, sec: Section, layer: int) -> None:
+    t = b.t
+    n_out = t.y.shape[1]
+    L = b.L
+    sec.blocks.append(
+        Para(
+            (
+                "The network's outputs ",
+                Sym("O" if L > 0 else "I", (("out", "txt"),)),
+                " are not yet the target y.  The loss is "
+                f"{b.loss.words}; the error E is the sum of the terms"
+                + (", averaged over the B samples." if b.B > 1 else "."),
+            )
+        )
+    )
+    gp, gy = b.general_unit(L, "out"), Sym("y", ((letter(L), "id"),))
+    gm = Sym("m")
+    sec.blocks.append(Equation((Sym("E", ((letter(L), "id"),)), b.loss.term_rule(gp, gy, gm))))
+    sec.blocks.append(Para(("Output by output:",)))
+    note = b.sample_note()
+    if note:
+        sec.blocks.append(note)
+    for s in b.samples:
+        for k in b.each_unit(sec, n_out, "outputs"):
+            rule = b.loss.term_rule(b.out(L, k, s), b.target(k, s), b.m)
+            sec.blocks.append(b.calculation(b.term(k, s), rule))
+
+
+def _loss(b: Builder, sec: Section, layer: int) -> None:
+    n_out = b.t.y.shape[1]
+    sec.blocks.append(Para(("The total error:",)))
+    terms: list[Node] = []
+    for sample in shown(b.B, b.max_units + 2):
+        if sample is None:
+            terms.append(Dots())
+            continue
+        terms.extend(b.sum_terms(partial(b.term, s=sample), n_out))
+    sec.blocks.append(b.calculation(b.E, _scaled(b, join(terms, PLUS))))
+
+
+def _open_dloss(b: Builder, layer: int) -> Section:
+    return Section("Derivatives of the error", 2, "dloss")
+
+
+def _dloss(b: Builder, sec: Section) -> None:
+    """dE/da of the output layer: the loss's own derivative."""
+    L = b.L
+    n_out = b.t.y.shape[1]
+    sec.blocks.append(
+        Para(
+            (
+                "Backpropagation starts from how the error changes with each output.  "
+                f"Only the term of output {letter(L)} depends on that output, so:",
+            )
+        )
+    )
+    gp, gy = b.general_unit(L, "out"), Sym("y", ((letter(L), "id"),))
+    rule = b.loss.grad_rule(gp, gy, Sym("m"))
+    sec.blocks.append(Equation((Deriv(b.E_name, gp), _scaled_general(b, rule))))
+    if b.B > 1:
+        sec.blocks.append(Para(("The 1/B of the mean rides along into every derivative below.",)))
+    note = b.sample_note()
+    if note:
+        sec.blocks.append(note)
+    for s in b.samples:
+        for k in b.each_unit(sec, n_out, "outputs"):
+            rule = b.loss.grad_rule(b.out(L, k, s), b.target(k, s), b.m)
+            sec.blocks.append(b.calculation(b.dE_da(L, k, s), _scaled(b, rule)))
+    sec.blocks.append(Para(("All together:",)))
+    sec.blocks.append(b.values(b.batch_rows(lambda s, k: b.dE_da(L, k, s), n_out)))
+    _fold_last(b, sec, 2, "All together, as a row")
+
+
+# -- the backward pass ---------------------------------------------------------------------
+
+
+def _open_backward(b: Builder, layer: int) -> Section:
+    lt = b.t.layer(layer)
+    L = b.L
+    name = unit_name(L, layer, "in").split("_")[0]
+    sec = Section(f"Backward, layer {layer}: {name} ({lt.activation})", 3, "backward", layer)
+    if layer == L:
+        n_out = lt.W.shape[1]
+        sec.blocks.append(Para(("From the derivatives of the error above:",)))
+        sec.blocks.append(b.values(b.batch_rows(lambda s, j: b.dE_da(layer, j, s), n_out)))
+        _fold_last(b, sec, 2, "∂E/∂(outputs), from the derivatives of the error above")
+    return sec
+
+
+def _output_grads(b: Builder, sec: Section, layer: int) -> None:
+    """dE/da: the loss's derivative at the output layer; below it, a sum over the next
+    layer's units."""
+    if layer == b.L:
+        _dloss(b, sec)
+        return
+    t = b.t
+    n_out = t.layer(layer).W.shape[1]
+    nxt = t.layer(layer + 1)
+    sec.blocks.append(
+        Para(
+            (
+                f"How the error changes with layer {layer}'s outputs.  Each output "
+                f"feeds every unit of layer {layer + 1} (through ",
+                b.weight_matrix_name(layer + 1),
+                "), so its derivative is a sum over all of them.  The weights are the ones "
+                "before the update (the update comes after the whole backward pass):",
+            )
+        )
+    )
+    n_next = nxt.W.shape[1]
+
+    def via_next(j: int, s: int, k: int) -> Node:
+        """Term k of output j's derivative: through unit k of the next layer."""
+        return row(b.dE_dz(layer + 1, k, s), TIMES, b.weight(layer + 1, j, k))
+
+    for s in b.samples:
+        for j in b.each_unit(sec, n_out, "units"):
+            terms = b.sum_terms(partial(via_next, j, s), n_next)
+            sec.blocks.append(b.calculation(b.dE_da(layer, j, s), join(terms, PLUS)))
+    sec.blocks.append(
+        Para(
+            (
+                "In matrix form: the row of ∂E/∂(inputs of layer "
+                f"{layer + 1}) times the transpose of ",
+                b.weight_matrix_name(layer + 1),
+                ":",
+            )
+        )
+    )
+    lhs = b.batch_rows(lambda s, j: b.dE_da(layer, j, s), n_out)
+    rule: Node = row(
+        b.batch_rows(lambda s, k: b.dE_dz(layer + 1, k, s), n_next),
+        MATMUL,
+        b.matrix(lambda k, j: b.weight(layer + 1, j, k), n_next, n_out),
+    )
+    sec.blocks.append(b.calculation(lhs, rule))
+    _fold_last(b, sec, 2, "The same in matrix form")
+
+
+def _activation_grads(b: Builder, sec: Section, layer: int) -> None:
+    """da/dz: the activation's derivative (softmax: its full Jacobian)."""
+    lt = b.t.layer(layer)
+    n_out = lt.W.shape[1]
+    if lt.jacobian:
+        _softmax_jacobian(b, sec, layer)
+        return
+    act = lt.act
+    sec.blocks.append(Para((act.derivative_words,)))
+    gz, ga = b.general_unit(layer, "in"), b.general_unit(layer, "out")
+    sec.blocks.append(Equation((Deriv(ga, gz), act.derivative_rule(gz, ga))))
+    for s in b.samples:
+        for j in b.each_unit(sec, n_out, "units"):
+            rule = act.derivative_rule(b.zin(layer, j, s), b.out(layer, j, s))
+            sec.blocks.append(b.calculation(b.da_dz(layer, j, j, s), rule))
+
+
+def _deltas(b: Builder, sec: Section, layer: int) -> None:
+    """delta = dE/dz: the chain rule through the activation."""
+    lt = b.t.layer(layer)
+    n_out = lt.W.shape[1]
+    if lt.jacobian:
+        _softmax_deltas(b, sec, layer)
+    else:
+        sec.blocks.append(
+            Para(
+                (
+                    "The chain rule gives the derivative with respect to each unit's "
+                    "input (often called δ):",
+                )
+            )
+        )
+        for s in b.samples:
+            for j in b.each_unit(sec, n_out, "units"):
+                rule = row(b.dE_da(layer, j, s), TIMES, b.da_dz(layer, j, j, s))
+                sec.blocks.append(b.calculation(b.dE_dz(layer, j, s), rule))
+    sec.blocks.append(Para(("All together:",)))
+    sec.blocks.append(b.values(b.batch_rows(lambda s, j: b.dE_dz(layer, j, s), n_out)))
+    _fold_last(b, sec, 2, "δ of the layer as a row")
+    sec.blocks.append(_layer_table(b, layer))
+
+
+def _layer_table(b: Builder, layer: int) -> Table:
+    """Every unit of the layer at a glance: z, a, ∂E/∂a, ∂a/∂z, δ."""
+    lt = b.t.layer(layer)
+    n = lt.W.shape[1]
+    gz, ga = b.general_unit(layer, "in"), b.general_unit(layer, "out")
+    header: list[str | Node] = ["(s)", "unit"] if b.B > 1 else ["unit"]
+    header += [gz, ga, Deriv(b.E_name, ga)]
+    if not lt.jacobian:
+        header.append(Deriv(ga, gz))
+    header.append(DELTA_SYM)
+    rows: list[tuple[str | Node, ...]] = []
+    for s in range(b.B) if b.B <= b.max_units + 2 else b.samples:
+        for j in range(n):
+            cells: list[Node] = [b.zin(layer, j, s), b.out(layer, j, s), b.dE_da(layer, j, s)]
+            if not lt.jacobian:
+                cells.append(b.da_dz(layer, j, j, s))
+            cells.append(b.dE_dz(layer, j, s))
+            lead: list[str | Node] = [str(s + 1), str(j + 1)] if b.B > 1 else [str(j + 1)]
+            rows.append((*lead, *(substitute(c, b.fmt) for c in cells)))
+    return Table(f"Layer {layer} at a glance (δ = ∂E/∂z)", tuple(header), rows)
+
+
+def _softmax_jacobian(b: Builder, sec: Section, layer: int) -> None:
+    lt = b.t.layer(layer)
+    n = lt.W.shape[1]
+    gz = b.general_unit(layer, "in")
+    other = Sym(gz.base, (gz.sub[0], ("u", "id")))
+    ga = b.general_unit(layer, "out")
+    sec.blocks.append(
+        Para(
+            (
+                "Softmax mixes its inputs: every output depends on every input, so its "
+                "derivative is a full matrix (the Jacobian).  On the diagonal, ",
+                Deriv(ga, gz),
+                " = ",
+                row(ga, TIMES, Paren(row(ONE, MINUS, ga))),
+                "; off it, for u ≠ ",
+                gz.sub[1][0],
+                ", ",
+                Deriv(ga, other),
+                " = ",
+                row(MINUS, ga, TIMES, Sym(ga.base, (ga.sub[0], ("u", "id")))),
+                ".",
+            )
+        )
+    )
+
+    def entry(i: int, j: int, s: int) -> Node:
+        if i == j:
+            return row(b.out(layer, i, s), TIMES, Paren(row(ONE, MINUS, b.out(layer, i, s))))
+        return row(MINUS, b.out(layer, i, s), TIMES, b.out(layer, j, s))
+
+    note = b.sample_note()
+    if note:
+        sec.blocks.append(note)
+    sec.blocks.append(Para(("Row by row (row i holds output i's derivatives):",)))
+    for s in b.samples:
+        for i in b.each_unit(sec, n, "rows"):
+            lhs = b.vector(partial(b.da_dz, layer, i, s=s), n)
+            rule = b.vector(partial(entry, i, s=s), n)
+            sec.blocks.append(b.calculation(lhs, rule))
+
+
+def _softmax_deltas(b: Builder, sec: Section, layer: int) -> None:
+    n = b.t.layer(layer).W.shape[1]
+
+    def through_output(j: int, s: int, i: int) -> Node:
+        """Term i of input j's derivative: through output i of the softmax."""
+        return row(b.dE_da(layer, i, s), TIMES, b.da_dz(layer, i, j, s))
+
+    sec.blocks.append(
+        Para(
+            (
+                "The chain rule then sums over every output: each input of the softmax "
+                "changes the error through all of its outputs.",
+            )
+        )
+    )
+    for s in b.samples:
+        for j in b.each_unit(sec, n, "units"):
+            terms = b.sum_terms(partial(through_output, j, s), n)
+            sec.blocks.append(b.calculation(b.dE_dz(layer, j, s), join(terms, PLUS)))
+    _shortcut(b, sec, layer)
+
+
+def _shortcut(b: Builder, sec: Section, layer: int) -> None:
+    """Where cross-entropy meets softmax: the sum above simplifies to (p − y)/B."""
+    t = b.t
+    if layer != b.L:
+        return
+    n = t.y.shape[1]
+    gz, ga = b.general_unit(layer, "in"), b.general_unit(layer, "out")
+    gy = Sym("y", ((letter(layer), "id"),))
+    if t.output_delta_shortcut is None:
+        if t.loss_name == "binary_cross_entropy":
+            sec.blocks.append(
+                Para(
+                    (
+                        "(With categorical cross-entropy this sum would collapse to O_out − y. "
+                        "With binary cross-entropy on a softmax, as here, it does not: every "
+                        "term of the sum counts.)",
+                    )
+                )
+            )
+            return
+        if t.loss_name != "cross_entropy":
+            return
+        # Softmax + cross-entropy whose targets do not sum to 1 (the one predicate,
+        # glassnet.losses.fused_delta_ok, said no when the trace was made).
+        sec.blocks.append(
+            Para(
+                (
+                    "(The targets of a sample do not sum to 1 here, so the familiar "
+                    "simplification to O_out − y does not hold; the sum above is the "
+                    "derivative.)",
+                )
+            )
+        )
+        return
+    sec.blocks.append(
+        Para(
+            (
+                "A consequence worth seeing: put ",
+                Deriv(b.E_name, ga),
+                " = ",
+                _scaled_general(b, row(MINUS, Frac(gy, ga))),
+                " into the sum.  The ",
+                ga,
+                " cancels, and since the targets of a sample add up to 1, what is left is ",
+                Deriv(b.E_name, gz),
+                " = ",
+                _scaled_general(b, row(ga, MINUS, gy)),
+                ".  The same numbers, the short way"
+                + (
+                    " (in hand mode the last decimal may differ: the long way rounded "
+                    "each product, the short way rounds once):"
+                    if t.round_to is not None
+                    else ":"
+                ),
+            )
+        )
+    )
+    for s in b.samples:
+        for j in b.each_unit(sec, n, "units"):
+            value = float(t.output_delta_shortcut[s, j])
+            lhs = Deriv(b.E_name, b.unit(layer, "in", j, s, valued=False), value=value)
+            rule = _scaled(b, row(b.out(layer, j, s), MINUS, b.target(j, s)))
+            sec.blocks.append(b.calculation(lhs, rule))
+
+
+def _weight_grads(b: Builder, sec: Section, layer: int) -> None:
+    t = b.t
+    lt = t.layer(layer)
+    n_in, n_out = lt.W.shape
+    gw = b.weight_matrix_name(layer)
+    prev_gen = b.general_unit(layer - 1, "out")
+    sec.blocks.append(
+        Para(
+            (
+                "The gradient of the weights ",
+                gw,
+                ": the weight from unit ",
+                letter(layer - 1),
+                " to unit ",
+                letter(layer),
+                " multiplies ",
+                prev_gen,
+                ", so ∂(input)/∂W is that output and ",
+                Deriv(b.E_name, Sym("W", ((letter(layer - 1) + letter(layer), "id"),))),
+                " = ",
+                row(prev_gen, TIMES, Deriv(b.E_name, b.general_unit(layer, "in"))),
+                " (summed over the B samples)." if b.B > 1 else ".",
+            )
+        )
+    )
+
+    def sample_term(i: int, j: int, s: int) -> Node:
+        """Sample s's share of dW_ij: its output i times its dE/d(input j)."""
+        return row(b.unit(layer - 1, "out", i, s), TIMES, b.dE_dz(layer, j, s))
+
+    for i in b.each_unit(sec, n_in, "rows"):
+        for j in b.each_unit(sec, n_out, "columns"):
+            terms = b.sum_terms(partial(sample_term, i, j), b.B)
+            sec.blocks.append(b.calculation(b.dE_dW(layer, i, j), join(terms, PLUS)))
+    sec.blocks.append(
+        Para(
+            (
+                "In matrix form: the transpose of the layer's input"
+                + (" (a column)" if b.B == 1 else "")
+                + " times the row"
+                + ("s" if b.B > 1 else "")
+                + " of ∂E/∂(inputs):",
+            )
+        )
+    )
+    lhs = b.matrix(lambda i, j: b.dE_dW(layer, i, j), n_in, n_out)
+    rule = row(
+        b.matrix(lambda i, s: b.unit(layer - 1, "out", i, s), n_in, b.B),
+        MATMUL,
+        b.batch_rows(lambda s, j: b.dE_dz(layer, j, s), n_out),
+    )
+    sec.blocks.append(b.calculation(lhs, rule))
+    _fold_last(b, sec, 2, "The same in matrix form")
+
+
+def _bias_grads(b: Builder, sec: Section, layer: int) -> None:
+    n_out = b.t.layer(layer).W.shape[1]
+    sec.blocks.append(
+        Para(
+            (
+                "The biases add 1 × their value, so their gradient is ∂E/∂(input) itself"
+                + (", summed over the samples:" if b.B > 1 else ":"),
+            )
+        )
+    )
+    lhs = b.vector(lambda j: b.dE_db(layer, j), n_out)
+    parts = [
+        Dots() if s is None else b.vector(partial(b.dE_dz, layer, s=s), n_out)
+        for s in shown(b.B, b.max_units + 2)
+    ]
+    sec.blocks.append(b.calculation(lhs, join(parts, PLUS)))
+    _fold_last(b, sec, 2, "The gradient of the biases")
+
+
+def _open_update(b: Builder, layer: int) -> Section:
+    sec = Section(f"Update, layer {layer}", 3, "update", layer)
+    if layer == 1:
+        sec.blocks.append(
+            Para(
+                (
+                    "Only now, with every gradient known, do the weights change.  Every "
+                    "derivative of the backward pass used the weights before this update "
+                    "(using updated weights there is a classic mistake).",
+                )
+            )
+        )
+    return sec
+
+
+def _weight_update(b: Builder, sec: Section, layer: int) -> None:
+    t = b.t
+    lt = t.layer(layer)
+    n_in, n_out = lt.W.shape
+    if layer > 1:
+        sec.blocks.append(Para(("The same rule as for layer 1:",)))
+    else:
+        sec.blocks.append(
+            Para(
+                (
+                    "The update: each weight takes a step of size lr against its gradient, ",
+                    Sym("W", ((letter(layer - 1) + letter(layer), "id"),), prime=True),
+                    " = ",
+                    row(
+                        Sym("W", ((letter(layer - 1) + letter(layer), "id"),)),
+                        MINUS,
+                        Sym("lr"),
+                        TIMES,
+                        Deriv(b.E_name, Sym("W", ((letter(layer - 1) + letter(layer), "id"),))),
+                    ),
+                    ".  The third line shows the step itself, Δ",
+                    Sym("W"),
+                    " = −lr · ∂E/∂W, to "
+                    f"{b.digits} significant digits, so that even a change too small to show in "
+                    "the weight is visible.",
+                )
+            )
+        )
+    for i in b.each_unit(sec, n_in, "rows"):
+        for j in b.each_unit(sec, n_out, "columns"):
+            step = b.step(layer, i, j)
+            rule = row(b.weight(layer, i, j), MINUS, b.lr, TIMES, b.dE_dW(layer, i, j))
+            calc = b.calculation(b.weight(layer, i, j, new=True), rule)
+            calc.steps = (substitute(row(b.weight(layer, i, j), PLUS, step), b.fmt),)
+            sec.blocks.append(calc)
+            if t.round_to is not None and abs(step.of.value or 0.0) < 0.5 * 10.0**-t.round_to:
+                sec.blocks.append(
+                    Elided(
+                        f"The step is below the rounding: this weight does not change at "
+                        f"{t.round_to} decimals."
+                    )
+                )
+    sec.blocks.append(Para(("In matrix form:",)))
+    lhs = b.matrix(lambda i, j: b.weight(layer, i, j, new=True), n_in, n_out)
+    rule = row(
+        b.matrix(lambda i, j: b.weight(layer, i, j), n_in, n_out),
+        MINUS,
+        b.lr,
+        TIMES,
+        b.matrix(lambda i, j: b.dE_dW(layer, i, j), n_in, n_out),
+    )
+    sec.blocks.append(b.calculation(lhs, rule))
+    _fold_last(b, sec, 2, "The same in matrix form")
+    sec.blocks.append(_weight_table(b, layer))
+
+
+def _weight_table(b: Builder, layer: int) -> Table:
+    """Every weight of the layer at a glance: W, ∂E/∂W, ΔW = −lr·∂E/∂W, W′."""
+    n_in, n_out = b.t.layer(layer).W.shape
+    gw = Sym("W", ((letter(layer - 1) + letter(layer), "id"),))
+    header: tuple[str | Node, ...] = (
+        "weight",
+        gw,
+        Deriv(b.E_name, gw),
+        Step(gw),
+        Sym(gw.base, gw.sub, prime=True),
+    )
+    rows: list[tuple[str | Node, ...]] = []
+    for i in range(n_in):
+        for j in range(n_out):
+            w = b.weight(layer, i, j)
+            rows.append(
+                (
+                    Sym(w.base, w.sub),
+                    substitute(w, b.fmt),
+                    substitute(b.dE_dW(layer, i, j), b.fmt),
+                    substitute(b.step(layer, i, j), b.fmt),
+                    substitute(b.weight(layer, i, j, new=True), b.fmt),
+                )
+            )
+    return Table(f"The weights of layer {layer} at a glance", header, rows)
+
+
+def _bias_update(b: Builder, sec: Section, layer: int) -> None:
+    t = b.t
+    n_out = t.layer(layer).W.shape[1]
+    if t.update_bias:
+        lhs = b.vector(lambda j: b.bias(layer, j, new=True), n_out)
+        rule = row(
+            b.vector(lambda j: b.bias(layer, j), n_out),
+            MINUS,
+            b.lr,
+            TIMES,
+            b.vector(lambda j: b.dE_db(layer, j), n_out),
+        )
+        sec.blocks.append(Para(("The biases, the same way:",)))
+        sec.blocks.append(b.calculation(lhs, rule))
+        _fold_last(b, sec, 2, "The biases, updated the same way")
+    else:
+        sec.blocks.append(
+            Para(("The biases are fixed in this step (update_bias = false), so they stay:",))
+        )
+        sec.blocks.append(b.values(b.vector(lambda j: b.bias(layer, j, new=True), n_out)))
+
+
+# -- the summary ---------------------------------------------------------------------------
+
+
+def _summary(b: Builder) -> Section:
+    sec = Section("The weights before and after the step", 2, "summary")
+    blocks: list[Block] = []
+    for layer in range(1, b.L + 1):
+        lt = b.t.layer(layer)
+        W = b.matrix(partial(b.weight, layer), *lt.W.shape)
+        Wn = b.matrix(partial(b.weight, layer, new=True), *lt.W.shape)
+        blocks.append(b.values(W))
+        blocks.append(b.values(Wn))
+        if b.t.update_bias:
+            bn = b.vector(partial(b.bias, layer, new=True), lt.b.shape[0])
+            blocks.append(b.values(bn))
+    if b.fold:
+        sec.blocks.append(Para(("Each layer's table above lists its weights before and after.",)))
+        sec.blocks.append(Collapsed("The weight matrices before and after, side by side", blocks))
+    else:
+        sec.blocks += blocks
+    return sec
+
+
+#: Opens the section of each place (its title and any words before its quantities).
+OPENERS: dict[str, Callable[[Builder, int], Section]] = {
+    "network": _open_network,
+    "forward": _open_forward,
+    "error": _open_error,
+    "dloss": _open_dloss,
+    "backward": _open_backward,
+    "update": _open_update,
+}
+
+#: Writes each kind of quantity of the step graph into its section.
+WRITERS: dict[str, Callable[[Builder, Section, int], None]] = {
+    "x": _input,
+    "y": _target,
+    "W": _weights,
+    "b": _biases,
+    "z": _inputs,
+    "a": _outputs,
+    "loss_terms": _loss_terms,
+    "loss": _loss,
+    "dL_da": _output_grads,
+    "da_dz": _activation_grads,
+    "delta": _deltas,
+    "dW": _weight_grads,
+    "db": _bias_grads,
+    "W_new": _weight_update,
+    "b_new": _bias_update,
+}

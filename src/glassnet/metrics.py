@@ -1,0 +1,93 @@
+"""Scores of a trained model on labelled rows, as typed records (what ``glassnet
+evaluate`` prints and ``--json`` writes).
+
+- classification: loss, accuracy, per-class precision and recall, confusion matrix;
+- regression: loss (mse), R², MAE and RMSE.
+
+Each is computed from the model's own predictions (:meth:`glassnet.model.Model.predict`
+/ ``predict_proba``); nothing here runs the network another way.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from glassnet.training import confusion_matrix
+
+Array = np.ndarray
+
+
+@dataclass
+class ClassificationScores:
+    """Scores of a classifier on ``n`` rows."""
+
+    n: int
+    loss: float
+    accuracy: float
+    classes: list[Any]
+    #: Per class; None where the class was never predicted (precision) or never occurs.
+    precision: list[float | None]
+    recall: list[float | None]
+    confusion_matrix: list[list[int]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class RegressionScores:
+    """Scores of a regressor on ``n`` rows (one target)."""
+
+    n: int
+    loss: float
+    r2: float
+    mae: float
+    rmse: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def classification_scores(
+    labels: Array, predicted: Array, loss: float, classes: list[Any]
+) -> ClassificationScores:
+    """Scores from true class indices and predicted ones."""
+    k = len(classes)
+    cm = confusion_matrix(labels, predicted, k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.diag(cm) / cm.sum(axis=0)
+        recall = np.diag(cm) / cm.sum(axis=1)
+    return ClassificationScores(
+        n=int(labels.shape[0]),
+        loss=float(loss),
+        accuracy=float(np.trace(cm) / max(cm.sum(), 1)),
+        classes=list(classes),
+        precision=[None if math.isnan(v) else float(v) for v in precision],
+        recall=[None if math.isnan(v) else float(v) for v in recall],
+        confusion_matrix=cm.tolist(),
+    )
+
+
+def regression_scores(y: Array, predicted: Array) -> RegressionScores:
+    """R² = 1 − Σ(y − ŷ)² / Σ(y − ȳ)², MAE = mean |y − ŷ|, RMSE = √mean (y − ŷ)²;
+    the loss is the mse glassnet trains with (mean of (y − ŷ)² over rows and outputs)."""
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    p = np.asarray(predicted, dtype=np.float64).reshape(-1)
+    err = y - p
+    sse = float(np.sum(err**2))
+    sst = float(np.sum((y - y.mean()) ** 2))
+    mse = sse / y.shape[0]
+    # A constant target has no spread to explain: R² is 1 for a perfect fit, else 0
+    # would be a guess, so it is NaN-free by convention of scikit-learn's r2_score (0.0).
+    r2 = 1.0 - sse / sst if sst > 0 else (1.0 if sse == 0 else 0.0)
+    return RegressionScores(
+        n=int(y.shape[0]),
+        loss=mse,
+        r2=r2,
+        mae=float(np.mean(np.abs(err))),
+        rmse=math.sqrt(mse),
+    )

@@ -1,0 +1,309 @@
+"""A trainable model: an engine :class:`~glassnet.network.Network` plus what training
+and prediction need — its training state, its preprocessing, its class names and task.
+
+The engine's ``Network`` keeps the layers and the maths (forward, backward, the traced
+step).  ``Model`` adds ``fit``, ``predict``, ``predict_proba``, ``evaluate``, ``save``
+and ``summary``; :func:`mlp` and :func:`load` (``gn.mlp``, ``gn.load``) return one.
+
+Dependencies point one way: ``network`` (engine) ← ``io`` (file format) ←
+``training`` (state, loop) ← ``model``; ``io`` never imports training, and the training
+state reaches a file only through :meth:`TrainState.to_meta` / ``from_meta``.
+
+>>> import numpy as np
+>>> net = mlp([2, 3, 2], seed=0, dtype="float64")
+>>> net.predict(np.zeros((4, 2))).shape
+(4,)
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from glassnet import io
+from glassnet.errors import GlassnetError
+from glassnet.layers import Dense
+from glassnet.network import Network
+from glassnet.network import mlp as network_mlp
+from glassnet.preprocess import Preprocessing
+from glassnet.training import (
+    History,
+    TrainState,
+    check_data,
+    check_dropout,
+    classes_from_output,
+    evaluate,
+    fit,
+    forward_chunked,
+)
+
+if TYPE_CHECKING:
+    from numpy.typing import DTypeLike
+
+    from glassnet.activations import Activation
+    from glassnet.io import CustomObjects
+    from glassnet.losses import Loss
+
+Array = np.ndarray
+Task = Literal["classification", "regression"]
+TASKS: tuple[str, ...] = ("classification", "regression")
+
+
+class Model(Network):
+    """A network that trains, predicts and saves; see the module docstring.
+
+    Attributes: ``train_state`` (None until trained), ``preprocessing`` (applied to raw
+    rows by fit/predict; None: rows go in as they are), ``classes`` (names of the
+    classes, one per output unit, or None), ``task`` (``"classification"``,
+    ``"regression"`` or None when unknown), ``dropout`` (the rate applied to hidden
+    layers while training; prediction, traces and exports never drop).
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[Dense],
+        *,
+        preprocessing: Preprocessing | None = None,
+        classes: list[str | int] | None = None,
+        task: Task | None = None,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__(layers)
+        #: Inverted dropout on the hidden layers' outputs, while training only (0: none).
+        self.dropout = check_dropout(dropout)
+        #: Optimiser, epoch count, random stream and history of :meth:`fit`, kept so a
+        #: second ``fit`` continues where the first stopped (None until trained).
+        self.train_state: TrainState | None = None
+        self.preprocessing = preprocessing
+        self.classes = classes
+        self.task = task
+
+    @classmethod
+    def from_network(cls, net: Network, **options: Any) -> Model:
+        """A model around ``net``'s layers (shared, not copied)."""
+        return cls(net.layers, **options)
+
+    def __repr__(self) -> str:
+        return "Model" + super().__repr__().removeprefix("Network")
+
+    def copy(self, dtype: DTypeLike | None = None) -> Model:
+        """A deep copy of the weights (optionally cast), with the same preprocessing,
+        classes and task (the training state is not copied)."""
+        return Model.from_network(
+            super().copy(dtype),
+            preprocessing=self.preprocessing,
+            classes=self.classes,
+            task=self.task,
+            dropout=self.dropout,
+        )
+
+    # -- inputs --------------------------------------------------------------------------
+    def prepare_input(self, X: object) -> Array:
+        """Raw rows -> the network's inputs: the preprocessing applied (float64), or X
+        itself (not copied) when there is none."""
+        if self.preprocessing is None:
+            return np.asarray(X)
+        return self.preprocessing.transform(X)
+
+    # -- training and prediction ---------------------------------------------------------
+    def fit(self, X: object, y: object, **options: Any) -> History:
+        """Train on raw rows X (n, n_features) and y (labels (n,) or targets (n, n_out));
+        see :func:`glassnet.training.fit` for the options.  Returns the history."""
+        return fit(self, X, y, **options)
+
+    def predict_proba(self, X: object) -> Array:
+        """The output layer's values (n, n_out) for raw rows X: class probabilities for
+        softmax/sigmoid."""
+        return self.forward_inputs(self.prepare_input(X))
+
+    def forward_inputs(self, X: object) -> Array:
+        """The output layer's values for inputs already preprocessed (checked, chunked)."""
+        return forward_chunked(self, check_data(self, X))
+
+    def predict(self, X: object) -> Array:
+        """Class indices (n,) for softmax (``classes[i]`` names class i), 0/1 for
+        sigmoid, the raw outputs otherwise (regression)."""
+        p = self.predict_proba(X)
+        if self.output_activation.name in ("softmax", "sigmoid") and self.task != "regression":
+            return classes_from_output(self, p)
+        return p
+
+    def evaluate(self, X: object, y: object, loss: str | Loss | None = None) -> dict[str, float]:
+        """``{"loss": ..., "accuracy": ...}`` (accuracy for classification) on raw rows."""
+        return evaluate(self, self.prepare_input(X), y, loss)
+
+    # -- saving --------------------------------------------------------------------------
+    def file_contents(self) -> tuple[dict[str, Any], dict[str, Array]]:
+        """(``info``, ``extras``) describing this model's preprocessing, classes and task."""
+        info: dict[str, Any] = {}
+        extras: dict[str, Array] = {}
+        if self.preprocessing is not None:
+            info, extras = self.preprocessing.to_file()
+        if self.classes is not None:
+            info["classes"] = list(self.classes)
+        if self.task is not None:
+            info["task"] = self.task
+        if self.dropout:
+            info["dropout"] = self.dropout
+        return info, extras
+
+    def save(
+        self,
+        path: str | Path,
+        *,
+        info: dict[str, Any] | None = None,
+        extras: dict[str, Array] | None = None,
+        training: bool = True,
+    ) -> None:
+        """Save weights, preprocessing, classes, task (and the training state, if any,
+        unless ``training=False``) to ``path`` (.npz), atomically.  ``info`` and
+        ``extras`` add free entries."""
+        save(self, path, info=info, extras=extras, training=training)
+
+    # -- description ---------------------------------------------------------------------
+    def summary(self) -> str:
+        """The layers as a table: units, activation, weight shape and parameter count."""
+        rows = [("layer", "units", "activation", "W shape", "parameters")]
+        total = 0
+        for index, layer in enumerate(self.layers, start=1):
+            count = layer.W.size + layer.b.size
+            total += count
+            rows.append(
+                (
+                    str(index),
+                    str(layer.n_out),
+                    layer.activation.describe(),
+                    f"{layer.n_in}×{layer.n_out}",
+                    f"{count:,}",
+                )
+            )
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        lines = [
+            "  ".join(
+                c.ljust(w) if i in (2, 3) else c.rjust(w)
+                for i, (c, w) in enumerate(zip(r, widths, strict=True))
+            )
+            for r in rows
+        ]
+        head = f"inputs: {self.sizes[0]}"
+        if self.preprocessing is not None:
+            head += " (standardised)"
+        return "\n".join([head, *lines, f"total parameters: {total:,} ({self.dtype})"])
+
+
+# -- building ----------------------------------------------------------------------------
+def mlp(
+    sizes: Sequence[int],
+    *,
+    hidden: str | Activation = "relu",
+    output: str | Activation = "softmax",
+    init: str | Sequence[Any] = "he",
+    seed: int | None = 0,
+    dtype: str = "float32",
+    dropout: float = 0.0,
+) -> Model:
+    """A multilayer perceptron with layer sizes ``[n_in, n_1, ..., n_L]``, as a
+    :class:`Model` (see :func:`glassnet.network.mlp` for the options); ``dropout`` is the
+    rate of inverted dropout on the hidden layers while training."""
+    net = network_mlp(sizes, hidden=hidden, output=output, init=init, seed=seed, dtype=dtype)
+    return Model.from_network(net, dropout=dropout)
+
+
+# -- files -------------------------------------------------------------------------------
+@dataclass
+class Saved:
+    """What a model file holds: the model (with ``train_state`` for a checkpoint), the
+    free-form ``info`` and the ``extras`` arrays."""
+
+    network: Model
+    info: dict[str, Any] = field(default_factory=dict)
+    extras: dict[str, Array] = field(default_factory=dict)
+
+
+def save(
+    net: Network,
+    path: str | Path,
+    *,
+    info: dict[str, Any] | None = None,
+    extras: dict[str, Array] | None = None,
+    training: bool = True,
+) -> None:
+    """Write ``net`` (a :class:`Model`: with its preprocessing, classes, task and, unless
+    ``training=False``, training state) to ``path``, atomically."""
+    own_info: dict[str, Any] = {}
+    own_extras: dict[str, Array] = {}
+    section: dict[str, Any] | None = None
+    state_arrays: dict[str, Array] = {}
+    if isinstance(net, Model):
+        own_info, own_extras = net.file_contents()
+        if training and net.train_state is not None:
+            section, state_arrays = net.train_state.to_meta()
+    io.write(
+        path,
+        net,
+        info={**own_info, **(info or {})},
+        extras={**own_extras, **(extras or {})},
+        training=section,
+        training_arrays=state_arrays,
+    )
+
+
+def load(path: str | Path, *, custom_objects: CustomObjects | None = None) -> Model:
+    """The model saved at ``path``: weights, preprocessing, classes, task and (for a
+    checkpoint) training state.  ``custom_objects`` maps the name of an activation of
+    your own to its class (as Keras's ``load_model`` does)."""
+    return load_saved(path, custom_objects=custom_objects).network
+
+
+def load_saved(path: str | Path, *, custom_objects: CustomObjects | None = None) -> Saved:
+    """Everything in a model file, checked: the :class:`Model` and the raw ``info`` and
+    ``extras``."""
+    raw = io.read(path, custom_objects=custom_objects)
+    try:
+        model = _model(raw)
+    except GlassnetError as err:
+        raise err.with_file(str(path)) from None
+    return Saved(model, raw.info, raw.extras)
+
+
+def _model(raw: io.ModelFile) -> Model:
+    net, info = raw.network, raw.info
+    preprocessing = Preprocessing.from_file(info, raw.extras, net.sizes[0])
+    task = info.get("task")
+    if task is not None and task not in TASKS:
+        raise GlassnetError(
+            f"expected one of {', '.join(TASKS)}", got=repr(task)[:60], field="task"
+        )
+    classes = info.get("classes")
+    if classes is not None and (
+        not isinstance(classes, list)
+        or len(classes) != net.sizes[-1]
+        or not all(isinstance(c, str | int) and not isinstance(c, bool) for c in classes)
+    ):
+        raise GlassnetError(
+            f"expected {net.sizes[-1]} class names (one per output)",
+            got=repr(classes)[:60],
+            field="classes",
+        )
+    if task is None and classes is not None:
+        task = "classification"  # files from before the task was recorded
+    model = Model.from_network(
+        net,
+        preprocessing=preprocessing,
+        classes=classes,
+        task=task,
+        dropout=info.get("dropout", 0.0),
+    )
+    if raw.training is not None:
+        model.train_state = TrainState.from_meta(raw.training, raw.training_arrays, model)
+    return model
+
+
+def parameter_count(sizes: Sequence[int]) -> int:
+    """Weights and biases of an MLP with layer sizes ``sizes``."""
+    return sum(a * b + b for a, b in itertools.pairwise(sizes))

@@ -1,0 +1,405 @@
+"""What stands between a raw row and the network's input, stored with the model.
+
+A model trained by ``glassnet train`` reads raw rows — numbers, text, empty cells — and
+turns each into the network's inputs in three steps, all fitted on the training data:
+
+1. **impute**: a missing cell (empty, ``NA``, ``nan``, ...) gets its column's mean,
+   median or most frequent value (``--impute``); without a strategy it is an error;
+2. **encode**: a number column gives one input; a text column one input per category
+   (one-hot; an unseen category is an error, or all zeros with
+   ``handle_unknown="ignore"``);
+3. **standardise**: every input ``x = (v − mean) / scale`` (one-hot inputs keep mean 0,
+   scale 1).
+
+That belongs to the model, not to the command that trained it, so :class:`Preprocessing`
+is saved in the model file and applied by :meth:`glassnet.model.Model.predict` /
+``predict_proba`` / ``fit``, by ``glassnet predict``, by the ONNX export (as Sub and Div
+nodes; text columns are not exported) and the PyTorch export (as metadata), and by a
+spec's ``model = "..."`` trace (as its own first step).
+
+In a model file: ``info["feature_names"]`` (the raw columns, in order),
+``info["preprocessing"]`` (columns, categories, fill values — absent for numbers only)
+and the extras ``input_mean`` and ``input_scale`` (one number per network input).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from glassnet.errors import GlassnetError
+
+Array = np.ndarray
+
+#: Cells read as missing (compared case-insensitively, after stripping spaces).
+MISSING: frozenset[str] = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
+IMPUTE: tuple[str, ...] = ("mean", "median", "most_frequent")
+#: A text column with a distinct value in every one of at least this many rows is an ID.
+ID_MIN_ROWS = 20
+
+
+def is_missing(cell: object) -> bool:
+    if isinstance(cell, float | np.floating):
+        return math.isnan(cell)
+    return cell is None or (isinstance(cell, str) and cell.strip().lower() in MISSING)
+
+
+@dataclass
+class Column:
+    """One raw column: a number (one input) or text (one input per category), and the
+    value a missing cell gets (None: missing is an error)."""
+
+    name: str
+    kind: Literal["number", "text"] = "number"
+    categories: list[str] = field(default_factory=list)
+    fill: float | str | None = None
+
+    @property
+    def width(self) -> int:
+        return len(self.categories) if self.kind == "text" else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": self.name, "kind": self.kind}
+        if self.kind == "text":
+            d["categories"] = list(self.categories)
+        if self.fill is not None:
+            d["fill"] = self.fill
+        return d
+
+    @classmethod
+    def from_dict(cls, d: object) -> Column:
+        if isinstance(d, dict) and isinstance(d.get("name"), str):
+            kind, cats, fill = d.get("kind"), d.get("categories", []), d.get("fill")
+            text = kind == "text"
+            ok = kind in ("number", "text") and isinstance(cats, list)
+            ok = ok and all(isinstance(c, str) for c in cats) and (not text or len(cats) >= 1)
+            number_fill = (
+                isinstance(fill, int | float) and not isinstance(fill, bool) and math.isfinite(fill)
+            )
+            ok = ok and (fill is None or (isinstance(fill, str) if text else number_fill))
+            if ok:
+                return cls(d["name"], "text" if text else "number", list(cats), fill)
+        raise GlassnetError(
+            "expected a column {name, kind: number|text, categories, fill}",
+            got=repr(d)[:60],
+            field="preprocessing.columns",
+        )
+
+
+@dataclass
+class Preprocessed:
+    """A step's first part, when it starts from raw rows: ``x = (raw − mean) / scale``
+    (recorded in a :class:`~glassnet.trace.Trace` so every view shows it)."""
+
+    raw: Array
+    mean: Array
+    scale: Array
+    x: Array
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": "x = (raw - mean) / scale",
+            "raw_input": self.raw.tolist(),
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+            "input": self.x.tolist(),
+        }
+
+
+@dataclass
+class Preprocessing:
+    """Raw rows -> network inputs (see the module docstring).
+
+    ``mean``/``scale`` have one number per network input; ``feature_names`` names the
+    raw columns in order; ``columns`` describes them (None: every column a number with
+    nothing missing — the standardisation alone)."""
+
+    mean: Array
+    scale: Array
+    feature_names: list[str] | None = None
+    columns: list[Column] | None = None
+    handle_unknown: Literal["error", "ignore"] = "error"
+
+    def __post_init__(self) -> None:
+        self.mean = np.asarray(self.mean, dtype=np.float64)
+        self.scale = np.asarray(self.scale, dtype=np.float64)
+        n = self.mean.shape[0] if self.mean.ndim == 1 else -1
+        if self.mean.ndim != 1 or self.scale.shape != (n,):
+            raise GlassnetError(
+                "expected one mean and one spread per input",
+                got=f"shapes {self.mean.shape} and {self.scale.shape}",
+                field="input_scale",
+            )
+        if not (np.isfinite(self.mean).all() and np.isfinite(self.scale).all()):
+            raise GlassnetError("expected finite numbers", got="NaN or inf", field="input_mean")
+        if not (self.scale > 0).all():
+            raise GlassnetError(
+                "expected positive spreads", got="zero or negative", field="input_scale"
+            )
+        if self.columns is not None:
+            if self.feature_names is None:
+                self.feature_names = [c.name for c in self.columns]
+            width = sum(c.width for c in self.columns)
+            if width != n or [c.name for c in self.columns] != self.feature_names:
+                raise GlassnetError(
+                    f"expected columns giving {n} inputs, named as feature_names",
+                    got=f"{width} inputs",
+                    field="preprocessing.columns",
+                )
+        names = self.feature_names
+        if names is not None and (
+            not isinstance(names, list)
+            or len(names) != self.n_features
+            or not all(isinstance(x, str) for x in names)
+        ):
+            raise GlassnetError(
+                f"expected {self.n_features} feature names",
+                got=repr(names)[:60],
+                field="feature_names",
+            )
+        if self.handle_unknown not in ("error", "ignore"):
+            raise GlassnetError(
+                "expected error or ignore", got=repr(self.handle_unknown), field="handle_unknown"
+            )
+
+    @property
+    def n_features(self) -> int:
+        """Raw columns."""
+        return len(self.columns) if self.columns is not None else int(self.mean.shape[0])
+
+    @property
+    def n_inputs(self) -> int:
+        """Network inputs."""
+        return int(self.mean.shape[0])
+
+    @property
+    def numbers_only(self) -> bool:
+        """True when every column is a number (so rows may be a float array)."""
+        return self.columns is None or all(c.kind == "number" for c in self.columns)
+
+    # -- applying it ---------------------------------------------------------------------
+    def encode(self, X: object, *, first_line: int | None = None) -> Array:
+        """Raw rows (n, n_features) -> imputed and one-hot encoded values (n, n_inputs),
+        before standardisation.  ``first_line`` (the file line of row 0) makes errors
+        name lines."""
+        X = np.asarray(X)
+        if X.ndim == 1:
+            X = X[None, :]
+        if X.ndim != 2 or X.shape[1] != self.n_features:
+            raise GlassnetError(
+                f"expected rows of {self.n_features} raw features (as the model was trained on)",
+                got=f"shape {X.shape}",
+                field="X",
+            )
+        if X.dtype.kind in "biuf":
+            values = np.asarray(X, dtype=np.float64)
+            if self.numbers_only and not np.isnan(values).any():
+                return values  # the common case: nothing to fill or encode
+            X = values.astype(object)  # NaN cells are missing: filled, or refused
+        elif X.dtype.kind not in "OU":
+            raise GlassnetError("expected numbers or text", got=f"{X.dtype}", field="X")
+        columns = (
+            self.columns
+            or [Column(n) for n in (self.feature_names or [])]
+            or [Column(f"x{j}") for j in range(self.n_features)]
+        )
+        out = np.zeros((X.shape[0], self.n_inputs))
+        at = 0
+        for j, col in enumerate(columns):
+            cells = X[:, j]
+            missing = np.array([is_missing(c) for c in cells], dtype=bool)
+            if missing.any() and col.fill is None:
+                rows = np.flatnonzero(missing)
+                where = (
+                    f"line{'s' if len(rows) > 1 else ''} "
+                    + ", ".join(str(r + first_line) for r in rows[:5])
+                    if first_line is not None
+                    else f"row{'s' if len(rows) > 1 else ''} " + ", ".join(str(r) for r in rows[:5])
+                )
+                raise GlassnetError(
+                    "expected a value in every cell (or --impute mean|median|most_frequent)",
+                    got=f"{len(rows)} missing, on {where}",
+                    field=col.name,
+                )
+            if col.kind == "number":
+                out[:, at] = _numbers(cells, missing, col, first_line)
+            else:
+                index = {c: k for k, c in enumerate(col.categories)}
+                for i, cell in enumerate(cells):
+                    text = str(col.fill) if missing[i] else str(cell).strip()
+                    k = index.get(text)
+                    if k is None:
+                        if self.handle_unknown == "ignore":
+                            continue
+                        known = ", ".join(col.categories[:6])
+                        more = ", ..." if len(col.categories) > 6 else ""
+                        raise GlassnetError(
+                            f"expected one of the categories seen in training ({known}{more}; "
+                            "or --handle-unknown ignore)",
+                            got=repr(text)[:40],
+                            field=col.name,
+                        )
+                    out[i, at + k] = 1.0
+            at += col.width
+        return out
+
+    def transform(self, X: object, *, first_line: int | None = None) -> Array:
+        """Raw rows X (n, n_features) -> the network's inputs (n, n_inputs), float64.
+        A single row (n_features,) is taken as one row."""
+        return (self.encode(X, first_line=first_line) - self.mean) / self.scale
+
+    def record(self, raw: object) -> Preprocessed:
+        """Raw rows and what :meth:`transform` makes of them, for a trace (numbers only)."""
+        raw_rows = np.atleast_2d(np.asarray(raw, dtype=np.float64))
+        return Preprocessed(raw_rows, self.mean, self.scale, self.transform(raw_rows))
+
+    def describe(self) -> str:
+        """One line for people: what is done to a raw row."""
+        text = sum(1 for c in self.columns or [] if c.kind == "text")
+        filled = sum(1 for c in self.columns or [] if c.fill is not None)
+        parts = [f"{self.n_features} raw columns -> {self.n_inputs} inputs"]
+        if filled:
+            parts.append(f"missing cells filled in {filled} column(s)")
+        if text:
+            parts.append(f"{text} text column(s) one-hot encoded")
+        parts.append("standardised: x = (v − mean) / scale")
+        return "; ".join(parts)
+
+    # -- fitting it ----------------------------------------------------------------------
+    @classmethod
+    def fit(
+        cls,
+        table: Array,
+        names: list[str],
+        train_rows: Array,
+        *,
+        impute: str | None = None,
+        handle_unknown: Literal["error", "ignore"] = "error",
+        first_line: int = 2,
+    ) -> Preprocessing:
+        """Fitted on a raw table (n, d) of text cells: kinds and categories from every row
+        (no labels are involved), fill values, means and spreads from ``train_rows``."""
+        if impute is not None and impute not in IMPUTE:
+            raise GlassnetError(
+                f"expected one of {', '.join(IMPUTE)}", got=repr(impute), field="--impute"
+            )
+        columns: list[Column] = []
+        n = table.shape[0]
+        for j, name in enumerate(names):
+            cells = table[:, j]
+            missing = np.array([is_missing(c) for c in cells], dtype=bool)
+            present = [str(c).strip() for c, m in zip(cells, missing, strict=True) if not m]
+            numbers = _try_numbers(present)
+            if numbers is None:
+                distinct = sorted(set(present))
+                if n >= ID_MIN_ROWS and len(distinct) == n:
+                    raise GlassnetError(
+                        f"expected features, not an ID (every row has its own text); drop it "
+                        f"with --drop {name}",
+                        got=f"{n} distinct values",
+                        field=name,
+                    )
+                col = Column(name, "text", distinct or ["?"])
+            else:
+                bad = ~np.isfinite(numbers)
+                if bad.any():
+                    raise GlassnetError(
+                        "expected finite numbers",
+                        got=f"{present[int(np.flatnonzero(bad)[0])]!r}",
+                        field=name,
+                    )
+                col = Column(name)
+            if impute is not None and missing.any():
+                train_present = [
+                    str(cells[i]).strip() for i in train_rows if not missing[i]
+                ] or present
+                if col.kind == "text" or impute == "most_frequent":
+                    value = Counter(train_present).most_common(1)[0][0] if train_present else ""
+                    col.fill = value if col.kind == "text" else float(value)
+                else:
+                    v = np.array([float(c) for c in train_present])
+                    col.fill = float(v.mean() if impute == "mean" else np.median(v))
+            columns.append(col)
+        pre = cls(
+            np.zeros(sum(c.width for c in columns)),
+            np.ones(sum(c.width for c in columns)),
+            list(names),
+            columns,
+            handle_unknown,
+        )
+        encoded = pre.encode(table, first_line=first_line)[train_rows]
+        at = 0
+        for col in columns:
+            if col.kind == "number":
+                v = encoded[:, at]
+                pre.mean[at] = v.mean()
+                spread = v.std()
+                pre.scale[at] = spread if spread > 0 else 1.0  # a constant: centred only
+            at += col.width
+        return pre
+
+    # -- the model file ------------------------------------------------------------------
+    def to_file(self) -> tuple[dict[str, Any], dict[str, Array]]:
+        """(``info`` entries, ``extras`` arrays) for a model file."""
+        info: dict[str, Any] = {"feature_names": self.feature_names}
+        if self.columns is not None:
+            info["preprocessing"] = {
+                "columns": [c.to_dict() for c in self.columns],
+                "handle_unknown": self.handle_unknown,
+            }
+        return info, {"input_mean": self.mean, "input_scale": self.scale}
+
+    @classmethod
+    def from_file(
+        cls, info: dict[str, Any], extras: dict[str, Array], n_in: int
+    ) -> Preprocessing | None:
+        """The preprocessing a model file stores (None when it stores none), checked
+        against the network's ``n_in`` inputs."""
+        if "input_mean" not in extras or "input_scale" not in extras:
+            return None
+        mean, scale = extras["input_mean"], extras["input_scale"]
+        for key, a in (("input_mean", mean), ("input_scale", scale)):
+            if a.shape != (n_in,):
+                raise GlassnetError(
+                    f"expected {n_in} numbers (one per input)", got=f"shape {a.shape}", field=key
+                )
+        spec = info.get("preprocessing")
+        if spec is None:
+            return cls(mean, scale, info.get("feature_names"))
+        if not isinstance(spec, dict) or not isinstance(spec.get("columns"), list):
+            raise GlassnetError(
+                "expected {columns, handle_unknown}", got=repr(spec)[:60], field="preprocessing"
+            )
+        columns = [Column.from_dict(c) for c in spec["columns"]]
+        return cls(
+            mean, scale, info.get("feature_names"), columns, spec.get("handle_unknown", "error")
+        )
+
+
+def _try_numbers(cells: list[str]) -> Array | None:
+    """The cells as float64, or None when one is not a number."""
+    try:
+        return np.array([float(c) for c in cells], dtype=np.float64)
+    except ValueError:
+        return None
+
+
+def _numbers(cells: Array, missing: Array, col: Column, first_line: int | None) -> Array:
+    out = np.empty(cells.shape[0])
+    for i, cell in enumerate(cells):
+        if missing[i]:
+            out[i] = float(col.fill)  # type: ignore[arg-type]
+            continue
+        try:
+            v = float(cell)
+        except (TypeError, ValueError):
+            v = math.nan
+        if not math.isfinite(v):
+            where = f" on line {i + first_line}" if first_line is not None else f" in row {i}"
+            raise GlassnetError("expected a finite number", got=f"{cell!r}{where}", field=col.name)
+        out[i] = v
+    return out

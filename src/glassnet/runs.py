@@ -1,0 +1,579 @@
+"""A training run on a data set — what ``glassnet train`` does, as a library.
+
+:func:`train_run` loads and splits the data, builds the model (with the data's
+standardisation as its preprocessing), trains with a checkpoint after every epoch and
+saves the model; or, given a checkpoint, resumes it.  The run's settings are a
+:class:`RunSettings` record stored in the model file (``info["train"]``), so
+``evaluate`` scores exactly the held-out rows and ``--resume`` continues the same run;
+the result is a :class:`RunSummary`.  The command (:mod:`glassnet.commands.train`)
+only parses options and prints.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from glassnet import training
+from glassnet.data import Dataset, load_dataset
+from glassnet.errors import GlassnetError
+from glassnet.metrics import (
+    ClassificationScores,
+    RegressionScores,
+    classification_scores,
+    regression_scores,
+)
+from glassnet.model import Model, Saved, load_saved, mlp
+from glassnet.optim import CosineLR, Optimizer, Schedule, StepLR, get_optimizer
+from glassnet.preprocess import Preprocessing
+from glassnet.training import Callback, History
+
+Array = np.ndarray
+Task = Literal["classification", "regression"]
+
+
+@dataclass
+class TrainOptions:
+    """Every option that defines a run (the CLI's flags, with their defaults).
+
+    The defaults are scikit-learn's ``MLPClassifier()``'s where they have one (100
+    hidden units, 200 epochs, Adam at 1e-3, L2 1e-4, every training row used): on the
+    bundled data sets they reach its test accuracy (``python bench/quality.py
+    --defaults``, docs/train.md)."""
+
+    layers: list[int] = field(default_factory=lambda: [100])
+    activation: str = "relu"
+    init: str = "he"
+    epochs: int = 200
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 1e-4
+    schedule: str = "none"
+    step_size: int = 10
+    gamma: float = 0.1
+    batch_size: int = 64
+    #: 0.1 when --patience is given without it.
+    validation_split: float = 0.0
+    test_size: float = 0.25
+    patience: int | None = None
+    seed: int = 0
+    dtype: str = "float32"
+    label: str | None = None
+    task: str = "auto"
+    features: list[str] | None = None
+    drop: list[str] | None = None
+    impute: str | None = None
+    handle_unknown: str = "error"
+    dropout: float = 0.0
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+@dataclass
+class RunSettings:
+    """What the model file records about its run (``info["train"]``)."""
+
+    data: str
+    label: str | None
+    test_size: float
+    seed: int
+    batch_size: int
+    validation_split: float
+    patience: int | None
+    #: The run's total epochs (a resumed run continues to it).
+    epochs: int | None = None
+    task: str = "classification"
+    #: Every option of the run, to refuse conflicting ones on --resume (None: older file).
+    options: dict[str, Any] | None = None
+    #: Training time so far, over every part of the run (resumed parts included).
+    seconds: float = 0.0
+    features: list[str] | None = None
+    drop: list[str] | None = None
+    impute: str | None = None
+    handle_unknown: str = "error"
+
+    def to_info(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_info(cls, settings: object, file: str) -> RunSettings:
+        """The settings of a model file, checked (a damaged or hand-made file is refused,
+        not half-used)."""
+        s = settings if isinstance(settings, dict) else {}
+
+        def whole(v: object, low: int) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+        def fraction(v: object, low_open: bool) -> bool:
+            ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            return ok and (0 < v < 1 if low_open else 0 <= v < 1)  # type: ignore[operator]
+
+        ok = (
+            isinstance(s.get("data"), str)
+            and isinstance(s.get("label"), str | None)
+            and fraction(s.get("test_size"), True)
+            and whole(s.get("seed"), 0)
+            and whole(s.get("batch_size"), 1)
+            and fraction(s.get("validation_split"), False)
+            and (s.get("patience") is None or whole(s.get("patience"), 1))
+            and (s.get("epochs") is None or whole(s.get("epochs"), 1))
+            and s.get("task", "classification") in ("classification", "regression")
+            and isinstance(s.get("options"), dict | None)
+            and isinstance(s.get("seconds", 0.0), int | float)
+            and all(
+                s.get(k) is None
+                or (isinstance(s[k], list) and all(isinstance(c, str) for c in s[k]))
+                for k in ("features", "drop")
+            )
+            and s.get("impute") in (None, "mean", "median", "most_frequent")
+            and s.get("handle_unknown", "error") in ("error", "ignore")
+        )
+        if not ok:
+            raise GlassnetError(
+                "expected the training settings {data, label, test_size, seed, batch_size, "
+                "validation_split, patience}",
+                got=repr(settings)[:60],
+                file=file,
+                field="train",
+            )
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in s.items() if k in known})
+
+
+@dataclass
+class RunSummary:
+    """The result of :func:`train_run`."""
+
+    data: str
+    task: Task
+    sizes: list[int]
+    optimizer: dict[str, Any]
+    epochs: int
+    train_rows: int
+    test_rows: int
+    #: Training time of the whole run (every resumed part), seconds.
+    seconds: float
+    last_epoch: dict[str, float]
+    test: ClassificationScores | RegressionScores
+    model: str
+    plot: str | None
+    task_note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of ``glassnet train --json``: test scores as ``test_<metric>``."""
+        d = {k: v for k, v in asdict(self).items() if k != "test"}
+        t = self.test
+        if isinstance(t, ClassificationScores):
+            d.update(test_loss=t.loss, test_accuracy=t.accuracy)
+        else:
+            d.update(test_loss=t.loss, test_r2=t.r2, test_mae=t.mae, test_rmse=t.rmse)
+        return d
+
+
+# -- building the run ----------------------------------------------------------------------
+def make_optimizer(options: TrainOptions, epochs: int) -> Optimizer:
+    """The optimiser the options describe (with its learning-rate schedule)."""
+    schedule: Schedule | None = None
+    if options.schedule == "step":
+        schedule = StepLR(options.step_size, options.gamma)
+    elif options.schedule == "cosine":
+        schedule = CosineLR(epochs)
+    kw: dict[str, Any] = {"lr": options.lr, "weight_decay": options.weight_decay}
+    if options.optimizer == "sgd":
+        kw.update(momentum=options.momentum, nesterov=options.nesterov)
+    elif options.momentum or options.nesterov:
+        raise GlassnetError(
+            "expected --momentum/--nesterov only with --optimizer sgd",
+            got=options.optimizer,
+            field="--momentum",
+        )
+    return get_optimizer(options.optimizer, schedule=schedule, **kw)
+
+
+def check_training_fits(sizes: list[int], options: TrainOptions) -> None:
+    """Refuse, before allocating, a network whose training would not fit in memory:
+    weights, gradients, optimiser state and scratch (about 6 copies of the parameters)
+    and a batch's activations forward and backward (about 4 per unit)."""
+    from itertools import pairwise
+
+    from glassnet.limits import check_fits
+
+    params = sum(a * b + b for a, b in pairwise(sizes))
+    itemsize = 4 if options.dtype == "float32" else 8
+    batch = max(1, min(options.batch_size, 1 << 20))
+    check_fits(itemsize * (6 * params + 4 * batch * sum(sizes)), "training", field="--layers")
+
+
+def build_model(ds: Dataset, options: TrainOptions) -> Model:
+    """A fresh MLP for ``ds``: softmax over its classes, or one identity output for
+    regression; the data's standardisation as its preprocessing."""
+    sizes = [ds.n_features, *options.layers, ds.n_outputs]
+    check_training_fits(sizes, options)
+    model = mlp(
+        sizes,
+        hidden=options.activation,
+        output="identity" if ds.task == "regression" else "softmax",
+        init=options.init,
+        seed=options.seed,
+        dtype=options.dtype,
+        dropout=options.dropout,
+    )
+    model.preprocessing = ds.preprocessing or Preprocessing(ds.mean, ds.scale, ds.feature_names)
+    if ds.task == "regression":
+        # The output starts at the mean target (R² 0), not at 0: targets far from 0
+        # (hundreds) would otherwise take most of the epochs just to be reached.
+        model.layers[-1].b[:] = np.mean(ds.y_train)
+    model.classes = list(ds.classes) if ds.task == "classification" else None
+    model.task = ds.task
+    model.train_state = training.TrainState(
+        optimizer=make_optimizer(options, options.epochs),
+        loss="mse" if ds.task == "regression" else "cross_entropy",
+        seed=options.seed,
+        rng=training.shuffle_rng(options.seed),
+    )
+    return model
+
+
+def dataset_of(settings: RunSettings) -> Dataset:
+    """The data set and split a run used (the same seed and test share)."""
+    return load_dataset(
+        settings.data,
+        label=settings.label,
+        test_size=settings.test_size,
+        seed=settings.seed,
+        task=settings.task,
+        features=settings.features,
+        drop=settings.drop,
+        impute=settings.impute,
+        handle_unknown="ignore" if settings.handle_unknown == "ignore" else "error",
+    )
+
+
+def load_trained(path: str) -> tuple[Saved, RunSettings | None]:
+    """A model file written by ``glassnet train``: the model (with its preprocessing and
+    classes or regression task) and its run settings (None if it records none)."""
+    saved = load_saved(path)
+    model = saved.network
+    if model.preprocessing is None or (model.classes is None and model.task != "regression"):
+        raise GlassnetError(
+            "expected a model written by glassnet train (with its classes and scaling)",
+            got="a model without them",
+            file=path,
+        )
+    if not isinstance(saved.info.get("label"), str | None):
+        raise GlassnetError(
+            "expected a column name or null",
+            got=repr(saved.info.get("label"))[:60],
+            file=path,
+            field="label",
+        )
+    settings = saved.info.get("train")
+    return saved, None if settings is None else RunSettings.from_info(settings, path)
+
+
+def same_source(a: str, b: str) -> bool:
+    """True when two data sources name the same set or file."""
+    if a == b:
+        return True
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
+
+
+def _normalised(name: str, value: object) -> object:
+    return list(value) if name == "layers" and isinstance(value, list | tuple) else value
+
+
+def resume_conflicts(settings: RunSettings, given: dict[str, Any]) -> list[str]:
+    """The options given with ``--resume`` that differ from the checkpoint's run (all
+    but ``--epochs``; for a checkpoint that does not record its options, every one)."""
+    stored = settings.options
+    conflicts = []
+    for name, value in given.items():
+        if name == "epochs":
+            continue
+        if stored is None or _normalised(name, stored.get(name)) != _normalised(name, value):
+            conflicts.append(name)
+    return conflicts
+
+
+# -- training ------------------------------------------------------------------------------
+class _Clock(Callback):
+    """Keeps ``settings.seconds`` (saved with every checkpoint) the run's whole time."""
+
+    def __init__(self, settings: RunSettings, info: dict[str, Any]) -> None:
+        self.settings, self.info = settings, info
+        self.base = settings.seconds
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, net: Model, epoch: int, logs: dict[str, float]) -> bool | None:
+        self.settings.seconds = self.base + time.perf_counter() - self.start
+        self.info["train"] = self.settings.to_info()
+        return None
+
+
+@dataclass
+class Run:
+    """A run ready to train: the model, its data, settings and the epochs to do now."""
+
+    model: Model
+    ds: Dataset
+    settings: RunSettings
+    info: dict[str, Any]
+    remaining: int
+
+
+def prepare_run(data: str | None, resume: str | None, given: dict[str, Any]) -> Run:
+    """A fresh run on ``data`` with the ``given`` options (others at their defaults), or
+    the run of the checkpoint ``resume``; every option checked before anything is
+    trained or written."""
+    if resume:
+        return _prepare_resume(data, resume, given)
+    if not data:
+        raise GlassnetError("expected --data (or --resume CKPT)", got="nothing", field="--data")
+    if "patience" in given and "validation_split" not in given:
+        given = {**given, "validation_split": 0.1}  # early stopping needs held-out rows
+    options = TrainOptions(**given)
+    ds = load_dataset(
+        data,
+        label=options.label,
+        test_size=options.test_size,
+        seed=options.seed,
+        task=options.task,
+        features=options.features,
+        drop=options.drop,
+        impute=options.impute,
+        handle_unknown="ignore" if options.handle_unknown == "ignore" else "error",
+    )
+    if options.patience is not None and options.validation_split <= 0:
+        raise GlassnetError(
+            "expected a validation split for early stopping (--validation-split > 0)",
+            got=f"--patience {options.patience} with --validation-split "
+            f"{options.validation_split:g}",
+            field="--patience",
+        )
+    model = build_model(ds, options)
+    settings = RunSettings(
+        data=data,
+        label=ds.label if ds.label != "target" else None,
+        test_size=options.test_size,
+        seed=options.seed,
+        batch_size=options.batch_size,
+        validation_split=options.validation_split,
+        patience=options.patience,
+        epochs=options.epochs,
+        task=ds.task,
+        options=asdict(options),
+        features=options.features,
+        drop=options.drop,
+        impute=options.impute,
+        handle_unknown=options.handle_unknown,
+    )
+    info = {"train": settings.to_info(), "label": ds.label, "data_name": ds.name}
+    return Run(model, ds, settings, info, options.epochs)
+
+
+def _prepare_resume(data: str | None, resume: str, given: dict[str, Any]) -> Run:
+    saved, settings = load_trained(resume)
+    model = saved.network
+    if model.train_state is None or settings is None:
+        raise GlassnetError(
+            "expected a checkpoint written by glassnet train",
+            got="a model without training state",
+            file=resume,
+        )
+    if data and not same_source(data, settings.data):
+        raise GlassnetError(
+            f"expected the checkpoint's data ({settings.data})", got=repr(data), field="--data"
+        )
+    conflicts = resume_conflicts(settings, given)
+    if conflicts:
+        flags = ", ".join("--" + c.replace("_", "-") for c in conflicts)
+        raise GlassnetError(
+            "expected no options that change the checkpoint's run (settings come from it; "
+            "only --epochs may raise its total)",
+            got=flags,
+            field="--resume",
+        )
+    done = model.train_state.epoch
+    total = given.get("epochs", settings.epochs)
+    if total is None:
+        raise GlassnetError(
+            f"expected --epochs (this checkpoint does not record its total; {done} done)",
+            got="nothing",
+            field="--epochs",
+        )
+    if total <= done:
+        raise GlassnetError(
+            f"expected --epochs above the {done} epochs the checkpoint has done",
+            got=str(total),
+            field="--epochs",
+        )
+    settings.epochs = total
+    ds = dataset_of(settings)
+    info = dict(saved.info)
+    info["train"] = settings.to_info()
+    return Run(model, ds, settings, info, total - done)
+
+
+def train_run(
+    run: Run,
+    *,
+    out: str,
+    checkpoint: str,
+    keep_checkpoint: bool,
+    plot: str | None = None,
+    progress: bool = True,
+) -> RunSummary:
+    """Train ``run`` (a checkpoint to ``checkpoint`` after every epoch), save the model to
+    ``out`` and score it on the test part.  A failed run leaves no file of its own
+    behind — except the checkpoint of a run that diverged or was interrupted, which is
+    what ``--resume`` continues from."""
+    model, ds, settings = run.model, run.ds, run.settings
+    assert model.train_state is not None and ds.X_train_raw is not None
+    assert ds.X_test_raw is not None
+    clock = _Clock(settings, run.info)
+    # Looked up in the module at run time (tests replace training.Checkpoint).
+    callbacks: list[Callback] = [clock, training.Checkpoint(checkpoint, info=run.info)]
+    if progress:
+        callbacks.append(training.ProgressBar())
+    existed = os.path.exists(checkpoint)
+    try:
+        model.fit(
+            ds.X_train_raw,
+            ds.y_train,
+            epochs=run.remaining,
+            batch_size=settings.batch_size,
+            validation_split=settings.validation_split,
+            patience=settings.patience,
+            callbacks=callbacks,
+        )
+    except GlassnetError as err:
+        if err.field == "loss" and os.path.exists(checkpoint):  # diverged: say what is kept
+            raise GlassnetError(
+                f"{err.expected}; {checkpoint} holds epoch {model.train_state.epoch}",
+                got=err.got,
+                field="loss",
+            ) from None
+        if not existed and os.path.exists(checkpoint):
+            os.unlink(checkpoint)  # nothing of a failed run stays behind
+        raise
+    clock.on_epoch_end(model, model.train_state.epoch, {})
+    test = score(model, ds.X_test_raw, ds.y_test, ds.task)
+    model.save(out, info=run.info)
+    if not keep_checkpoint and os.path.exists(checkpoint) and not same_source(checkpoint, out):
+        os.unlink(checkpoint)  # the model file holds the same state; a default checkpoint goes
+    history: History = model.train_state.history
+    if plot:
+        from glassnet.plots import plot_history
+
+        truth = None
+        if ds.task == "regression":
+            truth = (ds.y_test, model.predict(ds.X_test_raw))
+        title = f"{ds.name}: {'-'.join(map(str, model.sizes))}"
+        plot_history(history, plot, title=title, truth=truth)
+    return RunSummary(
+        data=ds.name,
+        task=ds.task,
+        sizes=model.sizes,
+        optimizer=model.train_state.optimizer.config(),
+        epochs=model.train_state.epoch,
+        train_rows=int(ds.X_train_raw.shape[0]),
+        test_rows=int(ds.X_test_raw.shape[0]),
+        seconds=settings.seconds,
+        last_epoch=history.last(),
+        test=test,
+        model=out,
+        plot=plot,
+        task_note=ds.task_note,
+    )
+
+
+def score(
+    model: Model, X_raw: Array, y: Array, task: str
+) -> ClassificationScores | RegressionScores:
+    """The model's scores on raw rows X_raw with true labels (or targets) y."""
+    if task == "regression":
+        return regression_scores(y, model.predict(X_raw))
+    loss = model.evaluate(X_raw, y)["loss"]
+    return classification_scores(
+        np.asarray(y), model.predict(X_raw), loss, list(model.classes or [])
+    )
+
+
+# -- rows for a trained model --------------------------------------------------------------
+@dataclass
+class Rows:
+    """Rows of a file, in the model's column order: raw features, raw labels (empty when
+    the file has none) and the ``--id-column`` values (None when not asked for)."""
+
+    X: Array
+    labels: Array
+    ids: list[str] | None
+
+
+def rows_for_model(
+    model: Model,
+    path: str,
+    *,
+    label: str | None,
+    id_column: str | None = None,
+    header: bool = True,
+    need_label: bool = False,
+) -> Rows:
+    """The rows of ``path`` the model can take: a CSV's columns matched by header name in
+    any order (the label and ``id_column`` may be there too; with ``header=False`` the
+    columns are in training order), an NPZ's X as it is.  A file from other data gets
+    "columns don't match: expected …, got …"."""
+    from glassnet.data import read_table
+
+    pre = model.preprocessing
+    expected = pre.feature_names if pre is not None else None
+    csv_file = path.lower().endswith(".csv")
+    if not csv_file or not header or expected is None:
+        if id_column is not None and (not csv_file or not header):
+            raise GlassnetError(
+                "expected a CSV file with a header for --id-column", got=path, field="--id-column"
+            )
+        X, labels, _, _ = read_table(path, label=label, need_label=need_label, header=header)
+        if X.shape[1] != model.sizes[0] and (pre is None or X.shape[1] != pre.n_features):
+            raise GlassnetError(
+                f"expected {pre.n_features if pre else model.sizes[0]} feature columns "
+                "(as the model was trained on)",
+                got=str(X.shape[1]),
+                file=path,
+            )
+        return Rows(X, labels, None)
+    X, labels, names, _ = read_table(path, label=label, need_label=need_label)
+    ids: list[str] | None = None
+    if id_column is not None:
+        if id_column not in names:
+            raise GlassnetError(
+                "expected the --id-column in the header",
+                got=repr(id_column),
+                file=path,
+                field="--id-column",
+            )
+        ids = [v if isinstance(v, str) else f"{v:g}" for v in X[:, names.index(id_column)]]
+    extra = [n for n in names if n not in expected and n != id_column]
+    missing = [n for n in expected if n not in names]
+    if missing or extra:
+        raise GlassnetError(
+            f"columns don't match: expected {', '.join(expected[:8])}"
+            f"{', ...' if len(expected) > 8 else ''}",
+            got=", ".join(names[:8]) + (", ..." if len(names) > 8 else ""),
+            file=path,
+        )
+    X = X[:, [names.index(n) for n in expected]]  # training order
+    return Rows(X, labels, ids)
