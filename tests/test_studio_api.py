@@ -193,7 +193,7 @@ def test_explain_whole_fragment_is_the_documents_blocks(client: TestClient) -> N
 
 
 def _mn(v: float) -> str:
-    from glassnet.explain.model import number_format
+    from glassnet.explain.symbols import number_format
 
     return f"<mn>{number_format(4, None)(v)}</mn>".replace("-", "−")  # MathML minus
 
@@ -562,7 +562,7 @@ def test_command_opens_exercise_worksheet_and_model(tmp_path: Path) -> None:
     assert blank["mode"] == "practice" and spec["mode"] == "explore"
     assert blank["spec"]["layers"] == spec["spec"]["layers"]
     net = gn.mlp([2, 3, 2], seed=5)
-    net.save(tmp_path / "m.npz")
+    gn.Model.from_network(net).save(tmp_path / "m.npz")
     opened = initial_state(str(tmp_path / "m.npz"))["spec"]
     for layer, got in zip(net.layers, opened["layers"], strict=True):
         assert np.array_equal(np.asarray(got["weights"], dtype=layer.W.dtype), layer.W)

@@ -347,7 +347,7 @@ def test_train_xor_200_steps_loss_falls(page: Page) -> None:
     # and the whole derivation of its step.
     pg.locator("#topen").click()
     pg.wait_for_selector("#explore:not([hidden]) #step [data-q='z3']")
-    pg.wait_for_selector("#detail .deriv.whole .step")
+    pg.wait_for_selector("#detail .deriv.whole .step", state="attached")
     page.settle()
     assert_page_is_the_engine(pg)
     assert pg.locator("#detail .deriv.whole .step").count() > 20

@@ -395,12 +395,19 @@ def check(body: Any) -> dict[str, Any]:
     return dict(_report(body).to_dict())
 
 
+def _title(spec: Spec) -> str:
+    """The title ``glassnet explain`` gives a spec's derivation."""
+    from pathlib import Path
+
+    return spec.name or Path(spec.path).stem
+
+
 def _doc(spec: Spec, round_to: int | None, digits: int, *, whole: bool) -> Any:
     from glassnet.explain import explain_document
 
     trace = _trace(spec, round_to)
     if whole:
-        return explain_document(trace, digits=digits, title=spec.name or None)
+        return explain_document(trace, digits=digits, title=_title(spec))
     # One quantity: nothing elided, so every unit's block is there to pick.
     return explain_document(
         trace,
@@ -502,7 +509,8 @@ def explain(body: Any) -> dict[str, Any]:
     """``{"spec", "quantity"?, "index"?, "round"?, "digits"?}`` -> ``{"html": ...}``:
     the whole derivation (explain's HTML page), or the blocks of one quantity (and one
     index) as an HTML fragment, from explain's own document."""
-    from glassnet.explain.render_html import block_html, render_html
+    from glassnet.explain import explain as write
+    from glassnet.explain.render_html import block_html
 
     body = _object(body, "a request")
     _unknown(body, {"spec", "quantity", "index", "round", "digits", "fragment"})
@@ -520,7 +528,8 @@ def explain(body: Any) -> dict[str, Any]:
             parts.extend(block_html(b) for b in sec.blocks)
         return {"html": "\n".join(parts)}
     if quantity is None:
-        return {"html": render_html(_doc(spec, round_to, digits, whole=True))}
+        return {"html": write(_trace(spec, round_to), format="html", digits=digits,
+                              title=_title(spec))}
     if not isinstance(quantity, str) or len(quantity) > 40:
         raise StudioError("expected a quantity name such as z2 or dW3", got=_kind(quantity),
                           field="quantity")
@@ -539,16 +548,15 @@ def explain(body: Any) -> dict[str, Any]:
     doc = _doc(spec, round_to, digits, whole=False)
     batch = int(doc.trace.x.shape[0])
     jac = {lt.index for lt in doc.trace.layers if lt.jacobian}
-    from glassnet.explain.model import Derivation
+    from glassnet.explain.document import Calculation
 
     found = []
-    for sec in doc.sections:
-        for block in sec.blocks:
-            if not isinstance(block, Derivation):
-                continue
-            got = block_key(block.lhs, n_layers, batch, jac)
-            if got and got[0] == name and (index is None or got[1] == index):
-                found.append(block_html(block))
+    for block in doc.blocks():  # folded ones too
+        if not isinstance(block, Calculation):
+            continue
+        got = block_key(block.lhs, n_layers, batch, jac)
+        if got and got[0] == name and (index is None or got[1] == index):
+            found.append(block_html(block))
     if not found:
         kind = key[0]
         what = (
@@ -725,8 +733,10 @@ def train(body: Any) -> dict[str, Any]:
     if isinstance(steps, bool) or not isinstance(steps, int) or not 0 <= steps <= MAX_TRAIN_STEPS:
         raise StudioError(f"expected a whole number of steps from 0 to {MAX_TRAIN_STEPS}",
                           got=repr(steps)[:40], field="steps")
+    from glassnet.model import Model
+
     spec = parse(body.get("spec"))
-    net = spec.network
+    net = Model.from_network(spec.network)
     if net.layers[0].n_in != 2:
         raise StudioError("expected a network with 2 inputs (the plane's x and y)",
                           got=str(net.layers[0].n_in), field="input")
@@ -847,7 +857,7 @@ def from_model(path: str) -> dict[str, Any]:
     from glassnet.check.exercise import default_loss
     from glassnet.interop import load_any_model
 
-    network, _ = load_any_model(Path(path))
+    network = load_any_model(Path(path))
     n_in, n_out = network.layers[0].n_in, network.layers[-1].n_out
     out = network.layers[-1].activation.name
     target = [1.0 if k == 0 else 0.0 for k in range(n_out)]
@@ -949,7 +959,7 @@ def export(body: Any) -> dict[str, Any]:
         round_to, digits = _round(body.get("round")), _digits(body.get("digits"))
         try:
             text = write(_trace(spec, round_to), format=fmt, digits=digits,
-                         title=spec.name or None)
+                         title=_title(spec))
         except ImportError as err:
             raise StudioError("expected the explain extra (pip install 'glassnet[explain]')",
                               got=str(err), field="format") from None
