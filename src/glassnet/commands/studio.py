@@ -19,9 +19,9 @@ def register(sub: Any) -> None:
         "changed, traced to where it came from and worked by hand with live marks, and a "
         "small network can be trained.  SPEC: a spec or worksheet file (TOML) or 'seed'.",
     )
-    p.add_argument("spec", metavar="SPEC", nargs="?", default="seed",
+    p.add_argument("spec", metavar="SPEC",
                    help="spec, worksheet or exercise file (TOML), model file (.npz, "
-                   ".safetensors), or 'seed' (default)")
+                   ".safetensors), or 'seed'")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1; any other needs the printed token)")
     p.add_argument("--port", type=int, default=0, help="port (default: a free one)")
