@@ -12,6 +12,17 @@ import itertools
 import numpy as np
 
 
+def normal_cdf(z):
+    """Φ(z) = ½(1 + erf(z/√2)), with the C library's erf."""
+    import math
+
+    return 0.5 * (1 + np.vectorize(math.erf)(np.asarray(z) / math.sqrt(2)))
+
+
+def normal_pdf(z):
+    return np.exp(-(np.asarray(z) ** 2) / 2) / np.sqrt(2 * np.pi)
+
+
 def sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
 
@@ -28,6 +39,8 @@ FORWARD = {
     "identity": lambda z: z.copy(),
     "softmax": softmax,
     "leaky_relu": lambda z: np.where(z > 0, z, 0.01 * z),
+    "elu": lambda z: np.where(z > 0, z, np.exp(np.minimum(z, 0)) - 1),
+    "gelu": lambda z: z * normal_cdf(z),
 }
 
 
@@ -43,6 +56,10 @@ def local_derivative(act, z, a):
         return np.ones_like(z)
     if act == "leaky_relu":
         return np.where(z > 0, 1.0, 0.01)
+    if act == "elu":  # (alpha = 1)
+        return np.where(z > 0, 1.0, np.exp(np.minimum(z, 0)))
+    if act == "gelu":
+        return normal_cdf(z) + z * normal_pdf(z)
     return np.stack([np.diag(r) - np.outer(r, r) for r in a])
 
 

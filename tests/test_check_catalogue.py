@@ -14,6 +14,7 @@ from glassnet.check import check, parse_worksheet
 from check_reference import (
     FORWARD,
     LR,
+    local_derivative,
     random_network,
     round_half_up,
     sheet_text,
@@ -28,6 +29,8 @@ CONFIGS = [
     (("sigmoid", "identity"), "mse"),
     (("leaky_relu", "sigmoid"), "half_sse"),
     (("tanh", "softmax"), "cross_entropy"),
+    (("elu", "identity"), "half_sse"),
+    (("gelu", "sigmoid"), "binary_cross_entropy"),
 ]
 
 
@@ -58,6 +61,9 @@ def _slips(rule: str, variant: str, Ws, bs, acts, loss, y):
                 if variant == "z_as_a"
                 else (lambda v: 1 - np.tanh(v["a1"]) ** 2)
             )
+        elif hidden in ("elu", "gelu") and variant == "a_as_z":
+            # (their derivatives are written in z: there is no formula in a to feed z)
+            f = lambda v: local_derivative(hidden, v["a1"], None)  # noqa: E731
         else:
             return None
         return "da1_dz1", {"da1_dz1": f}

@@ -200,3 +200,21 @@ def test_terminal_table(capsys, tmp_path):
     assert "z2 (O_in)[0]" in shown  # our name and the seed's on one line
     assert "Errata" not in to_markdown(right)
     assert "Errata" in to_markdown(check_worksheet("seed"))
+
+
+def test_bad_rosters_are_one_line_errors_and_write_nothing(tmp_path, capsys):
+    out = tmp_path / "out"
+    dup = tmp_path / "dup.csv"
+    dup.write_text("id,name\ns1,A\ns1,B\n")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("id\n\n")
+    for args in (
+        ["--roster", str(dup), "--assignment", "a"],
+        ["--roster", str(empty), "--assignment", "a"],
+        ["--roster", str(tmp_path / "missing.csv"), "--assignment", "a"],
+        ["--roster", str(dup)],
+    ):
+        assert main(["exercise", *args, "-o", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("glassnet: error: ")
+    assert not out.exists()

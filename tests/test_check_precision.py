@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from glassnet.check import check, parse_worksheet
 
@@ -122,3 +124,43 @@ def test_one_changed_number_is_wrong_and_what_follows_from_it_follows(digits, na
             assert e.verdict == "ok", e
     if moved_any:  # (a dead ReLU unit carries nothing on)
         assert any(e.verdict == "follows" for e in report.entries if e.name in DOWNSTREAM[name])
+
+
+# -- the same as a property (hypothesis): any network, any precision ------------------------
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 10**6),
+    digits=st.integers(1, 6),
+    config=st.sampled_from(CONFIGS),
+    ties=st.booleans(),
+    change=st.sampled_from([None, *DOWNSTREAM]),
+)
+def test_property_right_sheets_ok_and_one_change_wrong(seed, digits, config, ties, change):
+    acts, loss = config
+    Ws, bs, x, y = _tie_network(seed) if ties else random_network(seed)
+    if acts[1] == "softmax":
+        Ws[1], bs[1] = np.abs(Ws[1]) + 0.1, np.abs(bs[1])
+    if loss == "binary_cross_entropy" or acts[1] == "softmax":
+        change = None  # (a log loss of a hand-rounded probability may be infinite)
+    own = student_step(Ws, bs, list(acts), x, y, loss, LR, digits)
+    if change is None:
+        text = sheet_text(Ws, bs, acts, x, y, loss, own, digits, ints=True)
+        report = check(parse_worksheet(text, "right.toml"))
+        assert all(e.verdict == "ok" for e in report.entries), report.wrong()[:2]
+        return
+    bumped = own[change].copy()
+    idx = (0, 0) if bumped.ndim == 2 else (0,)
+    bumped[idx] += max(0.3, 40 * 10.0**-digits)
+    slipped = student_step(
+        Ws, bs, list(acts), x, y, loss, LR, digits, slips={change: lambda v: bumped}
+    )
+    report = check(parse_worksheet(sheet_text(Ws, bs, acts, x, y, loss, slipped, digits), "c"))
+    for e in report.entries:
+        shape = np.shape(slipped[e.name])
+        full = (0, *e.index) if len(e.index) < len(shape) else e.index
+        if e.name == change:
+            assert e.verdict == ("wrong" if full == idx else "ok"), e
+        elif e.name in DOWNSTREAM[change]:
+            assert e.verdict in ("ok", "follows"), e
+        else:
+            assert e.verdict == "ok", e

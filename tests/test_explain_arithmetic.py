@@ -55,7 +55,7 @@ def _random_trace(hidden: str, out: str, loss: str, batch: int, seed: int, round
     ]
     x = rng.normal(size=(batch, 3))
     y = random_targets(rng, loss, batch, 3)
-    return gn.Network(layers).trace(x, y, loss=loss, lr=0.5, round_to=round_to)
+    return gn.trace_step(gn.Network(layers), x, y, loss=loss, lr=0.5, round_to=round_to)
 
 
 @pytest.mark.parametrize(("loss", "out"), COMBOS)

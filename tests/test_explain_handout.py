@@ -5,6 +5,7 @@ writes (Markdown, HTML) and the engine's trace; the browser checks drive Chromiu
 from __future__ import annotations
 
 import re
+from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -80,7 +81,7 @@ def _net(acts: list[str], sizes: list[int], seed: int = 3) -> gn.Network:
 def test_no_doubled_parentheses() -> None:
     net = _net(["tanh", "relu", "sigmoid"], [2, 3, 3, 2])
     x = np.array([[-1.0, 0.5], [0.3, -2.0]])
-    md = explain(net.trace(x, [[0.0, 1.0], [1.0, 0.0]], loss="mse", lr=0.1), format="md")
+    md = explain(gn.trace_step(net, x, [[0.0, 1.0], [1.0, 0.0]], loss="mse", lr=0.1), format="md")
     md += explain(gn.load_spec("seed").trace(), format="md")
     assert r"\left(-" in md  # negative numbers in sums keep their parentheses
     for doubled in (r"\tanh\left(\left(", r"\text{, }\left(", r"\mathrm{e}^{\left(-"):
@@ -102,13 +103,15 @@ def test_caption_mentions_grids_only_when_drawn() -> None:
     seed = explain(gn.load_spec("seed").trace(), format="html")
     assert "the grids give each weight" in seed
     net = _net(["tanh", "softmax"], [5, 6, 3])
-    md = explain(net.trace(np.ones(5), np.eye(3)[0], loss="cross_entropy", lr=0.1), format="html")
+    md = explain(
+        gn.trace_step(net, np.ones(5), np.eye(3)[0], loss="cross_entropy", lr=0.1), format="html"
+    )
     assert "<figcaption>" in md and "grids" not in md
 
 
 def test_no_seed_specific_words_elsewhere_and_the_letter_matches() -> None:
     net = _net(["relu", "sigmoid"], [2, 2, 2])
-    md = explain(net.trace([1.0, -1.0], [0.0, 1.0], loss="mse", lr=0.1), format="md")
+    md = explain(gn.trace_step(net, [1.0, -1.0], [0.0, 1.0], loss="mse", lr=0.1), format="md")
     assert "seed" not in md.lower()
     assert "Only the term of output k depends on that output, so:" in md  # layer 2 -> k
     assert r"\frac{\partial E}{\partial h1_{\mathrm{out}k}}" not in md
@@ -169,7 +172,9 @@ def _wide_network_trace():
     """A 4-6-3 network with a batch: the issue's overflowing case."""
     net = _net(["tanh", "softmax"], [4, 6, 3], seed=7)
     rng = np.random.default_rng(7)
-    return net.trace(rng.normal(size=(2, 4)), np.eye(3)[[0, 2]], loss="cross_entropy", lr=0.1)
+    return gn.trace_step(
+        net, rng.normal(size=(2, 4)), np.eye(3)[[0, 2]], loss="cross_entropy", lr=0.1
+    )
 
 
 OVERFLOW_JS = """() => {
@@ -260,7 +265,7 @@ def test_summary_tables_are_the_trace(round_to) -> None:
 
     trace = _wide_network_trace() if round_to is None else gn.load_spec("seed").trace(round_to=3)
     doc = derive(trace).document
-    tables = [b for b in doc.blocks() if isinstance(b, Table)]
+    tables = [b for b in doc.blocks() if isinstance(b, Table) and "layer" in b.caption.lower()]
     assert len(tables) == 2 * len(trace.layers)
     close = (
         (lambda t, v: abs(float(t) - v) <= 0.5e-3)
@@ -317,3 +322,72 @@ def test_the_seed_page_is_under_half_its_former_height(tmp_path: Path) -> None:
         finally:
             browser.close()
     assert height < 20945 / 2
+
+
+# -- why, once per rule; the notation bridge -----------------------------------------------
+
+
+def test_each_rule_has_its_why_once_beside_its_first_use() -> None:
+    from glassnet.activations import activation_class, get_activation, names
+    from glassnet.activations.base import Activation
+    from glassnet.losses import Loss, get_loss
+
+    # Every activation and loss writes its own derivation (not the base class's default).
+    for name in names():
+        assert activation_class(name).why is not Activation.why, name
+    for loss in ("cross_entropy", "binary_cross_entropy", "mse", "half_sse"):
+        assert type(get_loss(loss)).why is not Loss.why, loss
+    trace = gn.load_spec("seed").trace()  # relu, sigmoid, softmax; binary cross-entropy
+    html = explain(trace, format="html")
+    for lt in trace.layers:
+        why = get_activation(lt.activation).why()
+        assert html.count(escape(why)[:60]) == 1, lt.activation
+    assert html.count(escape(get_loss(trace.loss_name).why())[:40]) == 1
+    assert html.count("Why is ∂(input)/∂W the previous layer") == 1
+    # Two layers with the same activation: one why.
+    net = _net(["sigmoid", "sigmoid"], [2, 2, 2])
+    md = explain(gn.trace_step(net, [1.0, 0.5], [0.0, 1.0], loss="mse", lr=0.1), format="md")
+    assert md.count("Why is this sigmoid's derivative?") == 1
+
+
+def test_a_notation_glossary_at_the_top() -> None:
+    html = explain(gn.load_spec("seed").trace(), format="html")
+    glossary = html.index("Notation: this page")
+    assert glossary < html.index('<section class="sec network">')
+    for word in ("Mazur", "Nielsen", "layer.weight[j, i]", "W transposed"):
+        assert word in html[glossary : glossary + 6000], word
+
+
+# -- the payoff: the error after the step --------------------------------------------------
+
+
+def _seed_after_loss_by_hand() -> float:
+    """The seed's error after one step, from the updated weights with plain NumPy:
+    relu, sigmoid, softmax, binary cross-entropy (the seed's network)."""
+    trace = gn.load_spec("seed").trace()
+    a = trace.x
+    for lt, f in zip(
+        trace.layers,
+        (
+            lambda z: np.maximum(z, 0),
+            lambda z: 1 / (1 + np.exp(-z)),
+            lambda z: np.exp(z) / np.exp(z).sum(axis=1, keepdims=True),
+        ),
+        strict=True,
+    ):
+        a = f(a @ lt.W_new + lt.b_new)
+    y = trace.y
+    return float(-(y * np.log(a) + (1 - y) * np.log(1 - a)).sum() / y.shape[0])
+
+
+def test_the_page_ends_with_the_error_before_and_after(capsys) -> None:
+    from glassnet.cli import main
+
+    assert main(["explain", "seed", "--format", "md"]) == 0
+    md = capsys.readouterr().out
+    tail = md[md.index("## After the step") :]
+    shown = float(re.search(r"\| \$E'\$ \| \$(-?\d+\.\d+)\$", tail).group(1))  # type: ignore[union-attr]
+    before = float(re.search(r"\| \$E\$ \| \$(-?\d+\.\d+)\$", tail).group(1))  # type: ignore[union-attr]
+    assert shown == pytest.approx(_seed_after_loss_by_hand(), abs=5e-4)
+    assert shown < before
+    assert "The step lowered the error" in tail

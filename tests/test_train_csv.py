@@ -174,3 +174,36 @@ def test_the_same_raw_rows_predict_the_same_everywhere(trained, tmp_path, capsys
     x_text = np.array([[r[1]] for r in rows], dtype=object)
     got = sess.run(None, {"x": x, "x_text": x_text})[0]
     np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["digits", "iris", "wine", "breast_cancer"])
+def test_every_bundled_set_predicts_the_same_raw_rows_everywhere(name, tmp_path, capsys):
+    pytest.importorskip("sklearn", reason="the bundled data sets come from scikit-learn")
+    from sklearn import datasets
+
+    model = tmp_path / "m.npz"
+    argv = ["train", "--data", name, "--epochs", "2", "--no-progress", "--out", model, "--json"]
+    assert run(capsys, *argv)[0] == 0
+    X = getattr(datasets, f"load_{name}")().data[:25]  # raw rows, as scikit-learn ships them
+    m = gn.load(model)
+    expected = m.predict_proba(X)
+    rows = tmp_path / "rows.npz"
+    np.savez(rows, X=X)
+    code, out, _ = run(capsys, "predict", model, rows)
+    lines = list(csv.reader(out.splitlines()))[1:]
+    assert code == 0
+    np.testing.assert_allclose([[float(v) for v in r[1:]] for r in lines], expected, atol=5e-6)
+    pytest.importorskip("safetensors", reason="safetensors is not installed")
+    from glassnet.interop import load_torch_model, save_torch_model, to_onnx
+
+    save_torch_model(m, tmp_path / "m.safetensors")
+    np.testing.assert_array_equal(
+        load_torch_model(tmp_path / "m.safetensors").predict_proba(X), expected
+    )
+    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    import onnxruntime as ort
+
+    got = ort.InferenceSession(to_onnx(m).SerializeToString()).run(
+        None, {"x": X.astype(np.float32)}
+    )
+    np.testing.assert_allclose(got[0], expected, atol=1e-5)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from glassnet.errors import GlassnetError
+from glassnet.limits import MAX_CLASSES
 
 if TYPE_CHECKING:
     from glassnet.preprocess import Preprocessing
@@ -28,8 +29,6 @@ Array = np.ndarray
 
 BUNDLED: tuple[str, ...] = ("digits", "iris", "wine", "breast_cancer")
 TASKS: tuple[str, ...] = ("auto", "classification", "regression")
-#: More classes than this is almost always a numeric target read as labels.
-MAX_CLASSES = 100
 #: ``--task auto`` takes a numeric target with fractional values and more distinct
 #: values than this for regression.
 AUTO_REGRESSION_DISTINCT = 10

@@ -38,6 +38,7 @@ from glassnet.activations import Activation
 from glassnet.activations import from_dict as activation_from_dict
 from glassnet.errors import GlassnetError
 from glassnet.layers import Dense
+from glassnet.limits import MAX_META_BYTES, MAX_ZIP_RATIO
 from glassnet.network import Network
 from glassnet.npz import NpzReader, atomic_save_npz
 
@@ -45,11 +46,6 @@ Array = np.ndarray
 
 FORMAT = "glassnet-model"
 VERSION = 1
-#: glassnet stores model files uncompressed (ratio 1); a member inflating more than this
-#: is refused before it is inflated (random floats deflate by less than 2:1).
-MAX_RATIO = 20.0
-#: The JSON description may not be larger than this (checked before reading it).
-MAX_META_BYTES = 16 * 1024 * 1024
 
 #: What ``custom_objects`` maps a saved activation name to: an Activation subclass
 #: (called with the saved options) or a ready instance.
@@ -143,7 +139,7 @@ def _load(path: Path, custom_objects: CustomObjects) -> ModelFile:
             if not path.exists()
             else "not a regular file",
         )
-    with NpzReader(path, max_ratio=MAX_RATIO) as npz:
+    with NpzReader(path, max_ratio=MAX_ZIP_RATIO) as npz:
         if "meta" not in npz.headers:
             raise _bad(
                 "expected a 'meta' entry (the architecture)",

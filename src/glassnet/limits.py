@@ -35,6 +35,10 @@ MAX_EXPLAIN_BATCH = 256
 MAX_DIGITS = 17
 #: Finite differences take two forward passes per parameter.
 MAX_GRADCHECK_PARAMETERS = 20_000
+#: Steps in a row a spec may ask for (``steps = N``).
+MAX_STEPS = 100
+#: Classes a classifier may have (more is almost always a regression target).
+MAX_CLASSES = 100
 #: A model-file member that inflates more than this ratio is a zip bomb (random floats
 #: deflate by less than 2:1).
 MAX_ZIP_RATIO = 20.0

@@ -80,6 +80,14 @@ class Loss:
         """dL/dp, (batch, n_out), including the 1/batch of the mean."""
         raise NotImplementedError
 
+    def why(self) -> str:
+        """Why :meth:`grad_rule` is the derivative of :meth:`term_rule`: a short
+        derivation shown folded beside its first use (each loss writes its own)."""
+        return (
+            "Only output k's term contains O_out k, so ∂E/∂O_out k is the derivative of that "
+            "one term."
+        )
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
@@ -122,6 +130,12 @@ class CrossEntropy(Loss):
 
         return row(MINUS, Frac(y, p))
 
+    def why(self) -> str:
+        return (
+            "E_k = −y_k·ln O_k and d(ln p)/dp = 1/p, so ∂E/∂O_k = −y_k/O_k; no other term "
+            "contains O_k."
+        )
+
 
 class BinaryCrossEntropy(Loss):
     """Σ_k −(y_k log p_k + (1 − y_k) log(1 − p_k)): the seed's error, natural log."""
@@ -131,8 +145,7 @@ class BinaryCrossEntropy(Loss):
     probabilities = True
     formula = r"-\sum_k \left[y_k \ln p_k + (1-y_k)\ln(1-p_k)\right]"
     words = (
-        "binary cross-entropy (the seed's error, natural log): each "
-        "output adds −(y ln O_out + (1 − y) ln(1 − O_out))"
+        "binary cross-entropy (natural log): each output adds −(y ln O_out + (1 − y) ln(1 − O_out))"
     )
     numpy_terms_code = (
         "-(np.where(y != 0, y * np.log(p), 0.0) + np.where(y != 1, (1 - y) * np.log(1 - p), 0.0))"
@@ -169,6 +182,12 @@ class BinaryCrossEntropy(Loss):
         one = Const("1")
         return row(MINUS, Frac(y, p), PLUS, Frac(row(one, MINUS, y), row(one, MINUS, p)))
 
+    def why(self) -> str:
+        return (
+            "E_k = −(y·ln p + (1 − y)·ln(1 − p)).  d(ln p)/dp = 1/p and, by the chain rule, "
+            "d(ln(1 − p))/dp = −1/(1 − p); so ∂E_k/∂p = −y/p + (1 − y)/(1 − p)."
+        )
+
 
 class MSE(Loss):
     """Mean over outputs of (p − y)²; each term is (p_k − y_k)²/n_out."""
@@ -195,6 +214,12 @@ class MSE(Loss):
 
         return row(Frac(Const("2"), m), TIMES, Paren(row(p, MINUS, y)))
 
+    def why(self) -> str:
+        return (
+            "E_k = (p − y)²/m.  The chain rule: 2(p − y)·1/m = (2/m)(p − y); no other term "
+            "contains p."
+        )
+
 
 class HalfSSE(Loss):
     """½ Σ_k (y_k − p_k)², the classic textbook error."""
@@ -220,6 +245,12 @@ class HalfSSE(Loss):
         from glassnet.mathtree import MINUS, Paren, row
 
         return Paren(row(p, MINUS, y))
+
+    def why(self) -> str:
+        return (
+            "E_k = ½(y − p)².  The chain rule: ½·2(y − p)·(−1) = p − y (the ½ is there to "
+            "cancel the 2)."
+        )
 
 
 _BY_NAME: dict[str, type[Loss]] = {

@@ -416,11 +416,11 @@ def _flat(node: Node) -> str:
     if isinstance(node, Row):
         return "".join(_flat(i) for i in node.items)
     if isinstance(node, Paren):
-        return f"<mo>(</mo>{_flat(node.inner)}<mo>)</mo>"
+        return f'<mo fence="true">(</mo>{_flat(node.inner)}<mo fence="true">)</mo>'
     if isinstance(node, Matrix) and len(node.rows) == 1:
         # A row vector: its cells may wrap too (brackets as characters, not borders).
         cells = "".join(f'<mrow class="cell">{mml(c)}</mrow>' for c in node.rows[0])
-        return f"<mo>[</mo>{cells}<mo>]</mo>"
+        return f'<mo fence="true">[</mo>{cells}<mo fence="true">]</mo>'
     return mml(node)
 
 

@@ -47,6 +47,7 @@ from glassnet.layers import Dense
 from glassnet.limits import (
     MAX_SPEC_BATCH,
     MAX_SPEC_PARAMETERS,
+    MAX_STEPS,
     MAX_TEXT_BYTES,
     check_fits,
     check_nesting,
@@ -84,8 +85,6 @@ TOP_KEYS = {
 #: How a spec (and its worksheets) write weight matrices: W[from][to] (x·W, the seed's) or
 #: W[to][from] (W·x, as many textbooks and PyTorch's ``weight``).
 LAYOUTS: tuple[str, ...] = ("from_to", "to_from")
-#: The most steps in a row a spec may ask for (each is traced in full).
-MAX_STEPS = 100
 #: A layer's own fields; an activation's options (leaky_relu's ``slope``, elu's
 #: ``alpha``) are fields of its layer too (see :func:`_layer`).
 LAYER_KEYS = {"weights", "bias", "activation", "units", "init"}

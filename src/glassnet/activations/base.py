@@ -96,6 +96,15 @@ class Activation:
         """da/dz in symbols, from a where that is how :meth:`derivative` computes it."""
         raise NotImplementedError
 
+    def why(self) -> str:
+        """Why :meth:`derivative_rule` is the derivative of :meth:`rule`: a short
+        derivation in words and inline maths, shown folded beside its first use.  The
+        default only says where it comes from; each activation writes its own."""
+        return (
+            f"Differentiate {self.name}'s rule with respect to its input z, by the usual "
+            "rules of calculus (chain, product and quotient rules)."
+        )
+
     def numpy_code(self, z: str) -> str:
         """``f(z)`` as a NumPy expression on the variable named ``z`` (for notebooks)."""
         raise NotImplementedError

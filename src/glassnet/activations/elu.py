@@ -79,3 +79,10 @@ class ELU(Activation):
 
     def onnx_attributes(self) -> dict[str, Any]:
         return {"alpha": self.alpha}
+
+    def why(self) -> str:
+        """Why the derivative is what it is (a short derivation, for explain)."""
+        return (
+            f"The rule is z where z > 0 (slope 1) and α(e^z − 1) otherwise, α = {self.alpha:g}; "
+            "the derivative of α(e^z − 1) is α·e^z (which is also a + α there)."
+        )

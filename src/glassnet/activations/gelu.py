@@ -116,3 +116,11 @@ class GELU(Activation):
             helper.make_node("Mul", [z, f"{name}_1p"], [f"{name}_m"], name=f"{name}_mul"),
             helper.make_node("Mul", [f"{name}_m", f"{name}_half"], [out], name=f"{name}_half_mul"),
         ]
+
+    def why(self) -> str:
+        """Why the derivative is what it is (a short derivation, for explain)."""
+        return (
+            "GELU(z) = z·Φ(z), with Φ(z) = ½(1 + erf(z/√2)) the standard normal distribution "
+            "function.  The product rule gives Φ(z) + z·Φ′(z), and Φ′(z) = φ(z) = "
+            "e^(−z²/2)/√(2π), the normal density (the derivative of erf(x) is 2e^(−x²)/√π)."
+        )

@@ -48,3 +48,7 @@ class Identity(Activation):
 
     def numpy_derivative_code(self, z: str, a: str) -> str:
         return f"np.ones_like({z})"
+
+    def why(self) -> str:
+        """Why the derivative is what it is (a short derivation, for explain)."""
+        return "a = z, so ∂a/∂z = 1: the derivative passes through unchanged."

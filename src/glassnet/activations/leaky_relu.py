@@ -75,3 +75,11 @@ class LeakyReLU(Activation):
 
     def onnx_attributes(self) -> dict[str, Any]:
         return {"alpha": self.slope}
+
+    def why(self) -> str:
+        """Why the derivative is what it is (a short derivation, for explain)."""
+        return (
+            "The rule is z where z > 0, whose derivative is 1, and slope·z otherwise "
+            f"(slope {self.slope:g}), whose derivative is the slope; at exactly 0 the slope "
+            "is taken, as in PyTorch."
+        )

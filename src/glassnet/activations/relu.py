@@ -74,3 +74,10 @@ class ReLU(Activation):
 
     def numpy_derivative_code(self, z: str, a: str) -> str:
         return f"({z} > 0).astype(float)"
+
+    def why(self) -> str:
+        """Why the derivative is what it is (a short derivation, for explain)."""
+        return (
+            "max(0, z) is z where z > 0 (slope 1) and 0 where z < 0 (slope 0).  At exactly "
+            "0 the two slopes disagree and there is no derivative: 0 is taken by convention."
+        )

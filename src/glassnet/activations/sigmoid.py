@@ -50,3 +50,12 @@ class Sigmoid(Activation):
 
     def numpy_derivative_code(self, z: str, a: str) -> str:
         return f"{a} * (1 - {a})"
+
+    def why(self) -> str:
+        """Why the derivative is what it is (a short derivation, for explain)."""
+        return (
+            "σ(z) = 1/(1 + e^(−z)) = (1 + e^(−z))^(−1).  The chain rule gives "
+            "σ′(z) = −(1 + e^(−z))^(−2) · (−e^(−z)) = e^(−z)/(1 + e^(−z))², which splits as "
+            "1/(1 + e^(−z)) · e^(−z)/(1 + e^(−z)) = σ(z) · (1 − σ(z)), because "
+            "e^(−z)/(1 + e^(−z)) = 1 − 1/(1 + e^(−z)).  So the derivative needs only the output."
+        )

@@ -85,3 +85,12 @@ class Softmax(Activation):
 
     def onnx_attributes(self) -> dict[str, Any]:
         return {"axis": -1}
+
+    def why(self) -> str:
+        """Why the derivative is what it is (a short derivation, for explain)."""
+        return (
+            "a_j = e^(z_j)/S with S = Σ_u e^(z_u), and ∂S/∂z_u = e^(z_u).  The quotient rule: "
+            "for u = j, ∂a_j/∂z_j = (e^(z_j)·S − e^(z_j)·e^(z_j))/S² = a_j − a_j² = a_j(1 − a_j); "
+            "for u ≠ j the numerator does not change, so ∂a_j/∂z_u = −e^(z_j)·e^(z_u)/S² = "
+            "−a_j·a_u.  Every output depends on every input: a full matrix, the Jacobian."
+        )

@@ -41,3 +41,11 @@ class Tanh(Activation):
 
     def numpy_derivative_code(self, z: str, a: str) -> str:
         return f"1 - {a} ** 2"
+
+    def why(self) -> str:
+        """Why the derivative is what it is (a short derivation, for explain)."""
+        return (
+            "tanh z = (e^z − e^(−z))/(e^z + e^(−z)).  The quotient rule gives "
+            "((e^z + e^(−z))² − (e^z − e^(−z))²)/(e^z + e^(−z))² = 1 − tanh² z: the "
+            "derivative from the output alone."
+        )

@@ -384,7 +384,7 @@ class _Marker:
         fol = ~ok & within(np.abs(value - follows), t_f, follows) & earlier_error
         wrong = ~ok & ~fol
         causes = self.diagnose(g, others, right, follows, t_f, wrong)
-        used = self.used(K, others) if fol.any() else ""
+        used = self.used(g, others, follows, fol) if fol.any() else {}
         entries = []
         for idx in np.ndindex(value.shape):
             verdict = "ok" if ok[idx] else "follows" if fol[idx] else "wrong"
@@ -403,7 +403,7 @@ class _Marker:
             if verdict == "follows":
                 e.explanation = (
                     f"carried forward: the right rule on your earlier values gives "
-                    f"{_g(e.follows_from_given)} (right: {_g(e.expected)})" + used
+                    f"{_g(e.follows_from_given)} (right: {_g(e.expected)})" + used.get(idx, "")
                 )
             elif verdict == "wrong":
                 cause = causes.get(idx)
@@ -417,22 +417,39 @@ class _Marker:
             entries.append(e)
         return entries
 
-    def used(self, K: Key, others: dict[Key, Array]) -> str:
-        """'; marked using your dL_da2 = −0.71': the person's earlier values off their
-        bands that this step was computed from."""
-        parts: list[str] = []
+    def used(
+        self, g: Given, others: dict[Key, Array], follows: Array, fol: Array
+    ) -> dict[tuple[int, ...], str]:
+        """Per number that follows: '; marked using your dL_da2 = −0.71' — the person's
+        earlier values off their bands that this very number was computed from (each
+        moved back onto its band, alone, changes it)."""
+        K = g.key
+        parts: dict[tuple[int, ...], list[str]] = {}
         for k in sorted(upstream_given(self.ctx, others, K), key=order(self.ctx.n_layers).index):
-            g = self.own.get(k) or self.carried.get(k)
-            if g is None:
+            up = self.own.get(k) or self.carried.get(k)
+            if up is None or k not in self.clipped:
                 continue
-            off = np.abs(g.value - self.clipped[k]) > 1e-12 * np.maximum(1.0, np.abs(g.value))
-            for idx in np.ndindex(off.shape):
-                if off[idx]:
-                    parts.append(f"your {g.written_name}{self.place(k, idx, g)} = {g.text(idx)}")
-        if not parts:
-            return ""
-        more = f" and {len(parts) - 4} more" if len(parts) > 4 else ""
-        return "; marked using " + ", ".join(parts[:4]) + more
+            off = np.abs(up.value - self.clipped[k]) > 1e-12 * np.maximum(1.0, np.abs(up.value))
+            for j in np.ndindex(off.shape):
+                if not off[j]:
+                    continue
+                moved = dict(others)
+                v = np.array(others[k], dtype=np.float64, copy=True)
+                v[j] = self.clipped[k][j]
+                moved[k] = v
+                alt = Evaluator(self.ctx, moved, diagonal=self.diagonal).value(K)
+                if g.diagonal:
+                    alt = _diag(alt)
+                hit = np.abs(alt - follows) > 1e-12 * np.maximum(1.0, np.abs(follows))
+                text = f"your {up.written_name}{self.place(k, j, up)} = {up.text(j)}"
+                for i in np.ndindex(hit.shape):
+                    if hit[i] and fol[i]:
+                        parts.setdefault(i, []).append(text)
+        out = {}
+        for i, texts in parts.items():
+            more = f" and {len(texts) - 4} more" if len(texts) > 4 else ""
+            out[i] = "; marked using " + ", ".join(texts[:4]) + more
+        return out
 
     def misshaped(self, g: Given) -> list[Entry]:
         """Every number of a value written with the wrong shape: wrong; named

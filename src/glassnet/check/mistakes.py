@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from glassnet.layers import Dense
+from glassnet.layers import input_grad, linear
 from glassnet.optim import sgd_update
 
 if TYPE_CHECKING:
@@ -139,12 +139,8 @@ def _diag_weight(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) 
     delta, W = ins
     if W.shape[0] != W.shape[1]:
         return None
-    # The layer's own backward through a weight matrix that keeps only its diagonal.
-    return (
-        Dense(np.diag(np.diag(W)), np.zeros(W.shape[1]))
-        .backward_from_delta(_cache(delta, W), delta)
-        .dx
-    )
+    # The layer's own backward rule through a weight matrix that keeps only its diagonal.
+    return input_grad(delta, np.diag(np.diag(W)))
 
 
 @mistake(
@@ -189,13 +185,13 @@ def _transposed(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -
         x, W, b = ins
         if W.shape[0] != W.shape[1]:
             return None
-        return Dense(W.T, b).pre_activation(x)
+        return linear(x, W.T, b)
     if key[1] == ev.ctx.n_layers:
         return None
     delta, W = ins
     if W.shape[0] != W.shape[1]:
         return None
-    return Dense(W.T, np.zeros(W.shape[0])).backward_from_delta(_cache(delta, W), delta).dx
+    return input_grad(delta, W.T)
 
 
 @mistake("update_sign", "the gradient added instead of subtracted", ["W_new", "b_new"])
@@ -420,13 +416,6 @@ def _twice_update(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule)
     if key[0] == "b_new" and not ev.ctx.update_bias:
         return None
     return base([base(ins), ins[1]])
-
-
-def _cache(delta: Array, W: Array):
-    from glassnet.layers import Cache
-
-    x = np.zeros((delta.shape[0], W.shape[0]))
-    return Cache(x, delta, delta)
 
 
 # -- checks on the written number itself ---------------------------------------------------

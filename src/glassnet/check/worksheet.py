@@ -40,17 +40,24 @@ import numpy as np
 
 from glassnet.errors import GlassnetError
 from glassnet.limits import check_nesting
-from glassnet.notation import seed_aliases, split_name
+from glassnet.notation import quantity_name, seed_aliases, split_name
 from glassnet.spec import EXAMPLES, Spec, example_path, load_spec, parse_spec, read_text
-from glassnet.trace import LAYER_FIELDS
+from glassnet.step import (
+    ALIASES,
+    LAYER_LEAVES,
+    LAYER_QUANTITIES,
+    STEP_LEAVES,
+    STEP_QUANTITIES,
+)
 
 Array = np.ndarray
 #: A quantity: (kind, layer).  Kinds per layer: W, b, z, a, da_dz, dL_da, delta, dW, db,
 #: W_new, b_new; whole-step kinds (layer 0): x, y, loss_terms, loss, output.
 Key = tuple[str, int]
 
-LAYER_KINDS: tuple[str, ...] = ("W", "b", *LAYER_FIELDS)
-STEP_KINDS: tuple[str, ...] = ("x", "y", "loss_terms", "loss", "output")
+# The step graph's quantities (and output, a_L's other name), not a list of our own.
+LAYER_KINDS: tuple[str, ...] = (*LAYER_LEAVES, *LAYER_QUANTITIES)
+STEP_KINDS: tuple[str, ...] = (*STEP_LEAVES, *STEP_QUANTITIES, *ALIASES)
 #: Top-level fields a worksheet may hold beside a spec's: who wrote it, for what.
 SHEET_KEYS: set[str] = {"student", "assignment", "exercise"}
 #: Beside ``spec = ...``: how the sheet writes its weight matrices.
@@ -62,13 +69,7 @@ WORKSHEETS: dict[str, str] = {"seed": "seed_worksheet"}
 def key_name(key: Key) -> str:
     """Our name of a quantity: ("dW", 3) -> "dW3", ("da_dz", 2) -> "da2_dz2"."""
     kind, layer = key
-    if kind in STEP_KINDS:
-        return kind
-    if kind == "da_dz":
-        return f"da{layer}_dz{layer}"
-    if kind.endswith("_new"):
-        return f"{kind[:-4]}{layer}_new"
-    return f"{kind}{layer}"
+    return quantity_name(kind, 0 if kind in STEP_KINDS else layer)
 
 
 class Written(float):

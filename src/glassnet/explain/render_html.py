@@ -38,7 +38,7 @@ nav ol { margin: 0; padding-left: 1.2rem; columns: 3; }
 nav a { color: var(--accent); text-decoration: none; }
 h2, h3 { font-family: system-ui, sans-serif; line-height: 1.25; }
 p { margin: .6rem 0; }
-h2 { margin-top: 2rem; padding-bottom: .3rem; border-bottom: 2px solid var(--line); }
+h2 { margin-top: 1.6rem; padding-bottom: .3rem; border-bottom: 2px solid var(--line); }
 h3 { margin-top: 1.5rem; color: #1e3a8a; }
 .pass { display: inline-block; font: 600 .7rem/1.4 system-ui, sans-serif; letter-spacing: .04em;
         text-transform: uppercase; padding: .1rem .45rem; border-radius: 999px;
@@ -90,10 +90,10 @@ SCOPE mrow.matrix { display: inline-block; margin: 0 .15em; padding: 0 .12em;
     linear-gradient(currentColor, currentColor) right bottom / .3em 1.5px no-repeat; }
 SCOPE mrow.matrix mtd { padding: .1rem .4rem; }
 SCOPE .elided { color: var(--muted); font-style: italic; }
-SCOPE details { margin: .5rem 0; border: 1px dashed var(--line); border-radius: 6px;
+SCOPE details { margin: .3rem 0; border: 1px dashed var(--line); border-radius: 6px;
   padding: .2rem .7rem; }
-SCOPE details > summary { cursor: pointer; color: var(--accent);
-  font: .9rem/1.8 system-ui, sans-serif; }
+SCOPE details > summary { cursor: pointer; color: var(--accent); line-height: 1.6;
+  font: .9rem/1.6 system-ui, sans-serif; }
 SCOPE .table { max-width: 100%; margin: .8rem 0; }
 SCOPE .table table { border-collapse: collapse; font-size: .9em; }
 SCOPE .table caption { text-align: left; font: 600 .85rem/1.6 system-ui, sans-serif;
@@ -103,10 +103,11 @@ SCOPE .table th, SCOPE .table td { padding: .05rem .6rem; line-height: 1.35;
 @media (max-width: 40rem) { SCOPE .table th, SCOPE .table td { padding: .1rem .15rem; }
   SCOPE .table table { font-size: .7em; } }
 SCOPE figure { margin: 1.2rem 0; text-align: center; overflow-x: auto; }
-SCOPE figure svg { max-width: min(100%, 40rem); height: auto; }
+SCOPE figure svg { max-width: min(100%, 36rem); height: auto; }
 SCOPE figcaption { color: var(--muted); font-size: .9rem; }
 SCOPE mrow.wrap { display: flex; flex-wrap: wrap; align-items: center; row-gap: .3em; }
 SCOPE mrow.wrap > mo { padding: 0 .2em; }
+SCOPE mrow.wrap > mo[fence] { padding: 0 .05em; }
 SCOPE mrow.wrap > mrow.cell { padding: 0 .3em; }
 SCOPE mtable.stack, SCOPE mtable.stack > mtr, SCOPE mtable.stack > mtr > mtd { display: block; }
 SCOPE mtable.stack > mtr > mtd, SCOPE mtable.stack > mtr > mtd:first-child { text-align: left; }
@@ -208,8 +209,6 @@ def render_html(doc: Document) -> str:
 <p>Written by glassnet from its engine's trace · {escape(precision)}</p></div></header>
 <main>
 {body_intro}
-<p class="legend">In each grey box: the rule in symbols, then the same rule with the
-numbers put in, then the result (in bold).</p>
 <nav><ol>{toc}</ol></nav>
 {chr(10).join(_section(s) for s in rest)}
 </main>

@@ -186,7 +186,7 @@ def _code(doc: Document, sec: Section) -> str | None:
     if sec.kind == "update":
         assert sec.layer is not None
         return _update(doc, sec.layer)
-    if sec.kind == "summary":
+    if sec.kind in ("summary", "after"):
         return _summary(doc)
     return None
 

@@ -42,6 +42,7 @@ from glassnet.mathtree import (
     Exp,
     Frac,
     Node,
+    Num,
     Paren,
     Step,
     SumOver,
@@ -59,6 +60,13 @@ DELTA_SYM = Sym("δ")
 
 #: Where a section is: (kind, layer); layer 0 for the whole step's sections.
 Place = tuple[str, int]
+
+
+def _why(b: Builder, sec: Section, key: str, summary: str, text: str) -> None:
+    """The derivation of a rule, folded, beside the first place the page uses it."""
+    if key not in b.explained:
+        b.explained.add(key)
+        sec.blocks.append(Collapsed(summary, [Para((text,))]))
 
 
 def _fold_last(b: Builder, sec: Section, n: int, summary: str) -> None:
@@ -157,7 +165,14 @@ def build(
         if kind == "network":
             _rates(b, sec)
         sections.append(sec)
-    sections.append(_summary(b))
+    summary = _summary(b)
+    if trace.after is not None and not trace.later:
+        after = _after(b, trace.after)
+        # The weight matrices before and after close the payoff section, folded.
+        after.blocks += [x for x in summary.blocks if isinstance(x, Collapsed)]
+        sections.append(after)
+    else:
+        sections.append(summary)
     if fold:
         for sec in sections:
             _fold(sec, b.B > 1)
@@ -202,8 +217,9 @@ def _intro(b: Builder, title: str | None, picture: bool) -> Section:
     sec.blocks.append(
         Para(
             (
-                "Each step is written the way a careful hand calculation is: the rule in "
-                "symbols, the same rule with the numbers put in, and the result; then the "
+                "Each step is written the way a careful hand calculation is (in each box): "
+                "the rule in symbols, the same rule with the numbers put in, and the result "
+                "(in bold); then the "
                 "whole layer at once in matrix form (a row vector times a matrix).  Every "
                 "number is the one glassnet's engine computed",
                 (
@@ -214,6 +230,7 @@ def _intro(b: Builder, title: str | None, picture: bool) -> Section:
             )
         )
     )
+    sec.blocks.append(_glossary(b))
     if t.preprocessing is not None:  # a model's stored preprocessing comes first
         pp = t.preprocessing
 
@@ -227,8 +244,7 @@ def _intro(b: Builder, title: str | None, picture: bool) -> Section:
                     "given (its stored preprocessing): x = (raw − mean) / scale, feature by "
                     f"feature, with mean {as_row(pp.mean)} and scale {as_row(pp.scale)}.  "
                     + " ".join(
-                        f"Raw {as_row(pp.raw[s])} becomes x = {as_row(pp.x[s])}."
-                        for s in b.samples
+                        f"Raw {as_row(pp.raw[s])} becomes x = {as_row(pp.x[s])}." for s in b.samples
                     ),
                 )
             )
@@ -244,6 +260,30 @@ def _intro(b: Builder, title: str | None, picture: bool) -> Section:
 
 
 # -- the network ---------------------------------------------------------------------------
+
+
+def _glossary(b: Builder) -> Collapsed:
+    """This page's names beside the textbooks' and PyTorch's."""
+    L = b.L
+    z, a = b.general_unit(L, "in"), b.general_unit(L, "out")
+    i, j = letter(L - 1), letter(L)
+    header: tuple[str | Node, ...] = ("", "this page", "Mazur", "Nielsen, Bishop", "PyTorch")
+    rows: list[tuple[str | Node, ...]] = [
+        ("a unit's input", z, "net", "z (column vectors)", "x @ weight.T + bias"),
+        ("its output", a, "out", "a = σ(z)", "the activation's output"),
+        (
+            "weight from unit i to unit j",
+            Sym("W", ((i, "id"), (j, "id"))),
+            "w (numbered)",
+            "w[j][i]: W transposed",
+            "layer.weight[j, i]: Wᵀ",
+        ),
+        ("δ, the error signal", Deriv(Sym("E"), z), "∂E_total/∂net", "δ", "z.grad"),
+        ("one layer, in matrices", "row · W + b", "per unit", "W · a + b (columns)", "x @ Wᵀ + b"),
+        ("sample s of a batch", "superscript (s)", "one sample", "x^(s) or x_s", "row s"),
+    ]
+    table = Table("Notation", header, rows)
+    return Collapsed("Notation: this page's names beside Mazur's, Nielsen's and PyTorch's", [table])
 
 
 def _open_network(b: Builder, layer: int) -> Section:
@@ -268,14 +308,31 @@ def _input(b: Builder, sec: Section, layer: int) -> None:
     sec.blocks.append(Equation((Sym("I"), rows, substitute(rows, b.fmt))))
 
 
+OTHER_PARAMETERS = "The other layers' weights and biases"
+
+
+def _parameter(b: Builder, sec: Section, layer: int, block: Block) -> None:
+    """Layer 1's parameters open; the other layers' folded together (the picture and
+    the update tables show them too)."""
+    if layer == 1 or not b.fold:
+        sec.blocks.append(block)
+        return
+    last = sec.blocks[-1] if sec.blocks else None
+    if isinstance(last, Collapsed) and last.summary == OTHER_PARAMETERS:
+        last.blocks.append(block)
+    else:
+        sec.blocks.append(Collapsed(OTHER_PARAMETERS, [block]))
+
+
 def _weights(b: Builder, sec: Section, layer: int) -> None:
     W = b.matrix(partial(b.weight, layer), *b.t.layer(layer).W.shape)
-    sec.blocks.append(Equation((b.weight_matrix_name(layer), W, substitute(W, b.fmt))))
+    _parameter(b, sec, layer, Equation((b.weight_matrix_name(layer), W, substitute(W, b.fmt))))
 
 
 def _biases(b: Builder, sec: Section, layer: int) -> None:
     bv = b.vector(partial(b.bias, layer), b.t.layer(layer).b.shape[0])
-    sec.blocks.append(Equation((Sym("b", ((letter(layer), "id"),)), bv, substitute(bv, b.fmt))))
+    bias = Equation((Sym("b", ((letter(layer), "id"),)), bv, substitute(bv, b.fmt)))
+    _parameter(b, sec, layer, bias)
 
 
 def _target(b: Builder, sec: Section, layer: int) -> None:
@@ -464,6 +521,7 @@ def _dloss(b: Builder, sec: Section) -> None:
     gp, gy = b.general_unit(L, "out"), Sym("y", ((letter(L), "id"),))
     rule = b.loss.grad_rule(gp, gy, Sym("m"))
     sec.blocks.append(Equation((Deriv(b.E_name, gp), _scaled_general(b, rule))))
+    _why(b, sec, "loss", "Why is this the loss's derivative?", b.loss.why())
     if b.B > 1:
         sec.blocks.append(Para(("The 1/B of the mean rides along into every derivative below.",)))
     note = b.sample_note()
@@ -555,6 +613,7 @@ def _activation_grads(b: Builder, sec: Section, layer: int) -> None:
     sec.blocks.append(Para((act.derivative_words,)))
     gz, ga = b.general_unit(layer, "in"), b.general_unit(layer, "out")
     sec.blocks.append(Equation((Deriv(ga, gz), act.derivative_rule(gz, ga))))
+    _why(b, sec, f"activation:{act.name}", f"Why is this {act.name}'s derivative?", act.why())
     for s in b.samples:
         for j in b.each_unit(sec, n_out, "units"):
             rule = act.derivative_rule(b.zin(layer, j, s), b.out(layer, j, s))
@@ -572,7 +631,7 @@ def _deltas(b: Builder, sec: Section, layer: int) -> None:
             Para(
                 (
                     "The chain rule gives the derivative with respect to each unit's "
-                    "input (often called δ):",
+                    "input, ∂E/∂(input), called δ (delta) — the tables write δ for it:",
                 )
             )
         )
@@ -632,6 +691,7 @@ def _softmax_jacobian(b: Builder, sec: Section, layer: int) -> None:
             )
         )
     )
+    _why(b, sec, "activation:softmax", "Why is this softmax's Jacobian?", lt.act.why())
 
     def entry(i: int, j: int, s: int) -> Node:
         if i == j:
@@ -760,6 +820,18 @@ def _weight_grads(b: Builder, sec: Section, layer: int) -> None:
                 " (summed over the B samples)." if b.B > 1 else ".",
             )
         )
+    )
+
+    _why(
+        b,
+        sec,
+        "dense",
+        "Why is ∂(input)/∂W the previous layer's output?",
+        f"Unit {letter(layer)}'s input is Σ_{letter(layer - 1)} (output "
+        f"{letter(layer - 1)} · W_{letter(layer - 1)}{letter(layer)}) + "
+        f"b_{letter(layer)}: only one term of the sum contains a given weight, and its "
+        "derivative with respect to that weight is the output it multiplies.  The bias "
+        "is added as it is: its derivative is 1.",
     )
 
     def sample_term(i: int, j: int, s: int) -> Node:
@@ -950,6 +1022,53 @@ def _summary(b: Builder) -> Section:
         sec.blocks.append(Collapsed("The weight matrices before and after, side by side", blocks))
     else:
         sec.blocks += blocks
+    return sec
+
+
+def _after(b: Builder, after: Trace) -> Section:
+    """The payoff: the same input through the updated network, and the error before and
+    after (the engine's next forward pass, ``trace.after``)."""
+    sec = Section("After the step: the error before and after", 2, "after")
+    sec.blocks.append(
+        Para(
+            (
+                "The same input through the network with the updated weights W′ (and "
+                "biases): the engine's forward pass of the next step.",
+            )
+        )
+    )
+    for layer in range(1, b.L + 1):
+        lt = after.layer(layer)
+        n = lt.z.shape[1]
+        gz, ga = b.general_unit(layer, "in"), b.general_unit(layer, "out")
+        header: list[str | Node] = ["(s)", "unit"] if b.B > 1 else ["unit"]
+        header += [gz, ga, "output before"]
+        rows: list[tuple[str | Node, ...]] = []
+        for s in range(b.B) if b.B <= b.max_units + 2 else b.samples:
+            for j in range(n):
+                lead: list[str | Node] = [str(s + 1), str(j + 1)] if b.B > 1 else [str(j + 1)]
+                cells = [float(lt.z[s, j]), float(lt.a[s, j]), float(b.t.layer(layer).a[s, j])]
+                rows.append((*lead, *(Num(v, b.fmt(v)) for v in cells)))
+        table = Table(f"Layer {layer} with the new weights", tuple(header), rows)
+        if layer < b.L and b.fold:
+            sec.blocks.append(Collapsed(f"Layer {layer} with the new weights", [table]))
+        else:
+            sec.blocks.append(table)
+    before, now = float(b.t.loss), float(after.loss)
+    e_old, e_new = Sym("E", value=before), Sym("E", prime=True, value=now)
+    sec.blocks.append(
+        Para((("The step lowered the error." if now < before else "The error did not fall."),))
+    )
+    errors: list[tuple[str | Node, ...]] = [
+        ("before the step", Sym("E"), substitute(e_old, b.fmt)),
+        ("after the step", Sym("E", prime=True), substitute(e_new, b.fmt)),
+        (
+            "the change",
+            row(Sym("E", prime=True), MINUS, Sym("E")),
+            Num(now - before, b.step_fmt(now - before)),
+        ),
+    ]
+    sec.blocks.append(Table("The error before and after", ("", "", "value"), errors))
     return sec
 
 

@@ -20,6 +20,12 @@ import numpy as np
 
 from glassnet.errors import GlassnetError
 from glassnet.explain.document import Calculation, Elided, Equation, Para, Section
+from glassnet.limits import (
+    MAX_DIGITS,
+    MAX_EXPLAIN_BATCH,
+    MAX_EXPLAIN_LAYERS,
+    MAX_EXPLAIN_PARAMETERS,
+)
 from glassnet.losses import get_loss
 from glassnet.mathtree import (
     Const,
@@ -35,12 +41,8 @@ from glassnet.notation import letter, unit_name
 from glassnet.optim import sgd_update
 from glassnet.trace import Trace
 
-#: Refuse to write a derivation for networks no one would read (and whose notebook,
-#: which carries every weight, would be huge).
-MAX_LAYERS = 16
-MAX_PARAMETERS = 20_000
-MAX_BATCH = 256
-MAX_DIGITS = 17
+# The sizes it refuses (limits.MAX_EXPLAIN_*): networks no one would read, and whose
+# notebook, which carries every weight, would be huge.
 
 # -- numbers -----------------------------------------------------------------------------
 
@@ -98,22 +100,22 @@ def check_digits(digits: object) -> int:
 def check_size(trace: Trace) -> None:
     """Refuse networks too large for a derivation a person reads."""
     n_params = sum(lt.W.size + lt.b.size for lt in trace.layers)
-    if len(trace.layers) > MAX_LAYERS:
+    if len(trace.layers) > MAX_EXPLAIN_LAYERS:
         raise GlassnetError(
-            f"expected at most {MAX_LAYERS} layers for a written derivation",
+            f"expected at most {MAX_EXPLAIN_LAYERS} layers for a written derivation",
             got=f"{len(trace.layers)} layers",
             field="layers",
         )
-    if n_params > MAX_PARAMETERS:
+    if n_params > MAX_EXPLAIN_PARAMETERS:
         raise GlassnetError(
-            f"expected at most {MAX_PARAMETERS} parameters for a written derivation "
+            f"expected at most {MAX_EXPLAIN_PARAMETERS} parameters for a written derivation "
             "(use 'glassnet step' for big networks)",
             got=f"{n_params} parameters",
             field="layers",
         )
-    if trace.x.shape[0] > MAX_BATCH:
+    if trace.x.shape[0] > MAX_EXPLAIN_BATCH:
         raise GlassnetError(
-            f"expected at most {MAX_BATCH} samples for a written derivation",
+            f"expected at most {MAX_EXPLAIN_BATCH} samples for a written derivation",
             got=f"{trace.x.shape[0]} samples",
             field="input",
         )
@@ -151,6 +153,8 @@ class Builder:
         self.step_fmt = step_format(digits, trace.round_to, trace.lr)
         #: Fold repeated and matrix-form calculations into <details> (see sections).
         self.fold = True
+        #: The rules whose "why" the page has already shown (once per rule).
+        self.explained: set[str] = set()
         self.max_units = max_units
         self.samples = list(range(min(self.B, max_samples)))
 
