@@ -402,10 +402,20 @@ def _title(spec: Spec) -> str:
     return spec.name or Path(spec.path).stem
 
 
+def _closing(spec: Spec) -> Spec:
+    """The spec as ``glassnet explain`` derives it: a single step closes with the error
+    after the update (the engine's ``after`` pass)."""
+    import dataclasses
+
+    if getattr(spec, "steps", 1) == 1 and not getattr(spec, "after", True):
+        return dataclasses.replace(spec, after=True)
+    return spec
+
+
 def _doc(spec: Spec, round_to: int | None, digits: int, *, whole: bool) -> Any:
     from glassnet.explain import explain_document
 
-    trace = _trace(spec, round_to)
+    trace = _trace(_closing(spec) if whole else spec, round_to)
     if whole:
         return explain_document(trace, digits=digits, title=_title(spec))
     # One quantity: nothing elided, so every unit's block is there to pick.
@@ -528,7 +538,7 @@ def explain(body: Any) -> dict[str, Any]:
             parts.extend(block_html(b) for b in sec.blocks)
         return {"html": "\n".join(parts)}
     if quantity is None:
-        return {"html": write(_trace(spec, round_to), format="html", digits=digits,
+        return {"html": write(_trace(_closing(spec), round_to), format="html", digits=digits,
                               title=_title(spec))}
     if not isinstance(quantity, str) or len(quantity) > 40:
         raise StudioError("expected a quantity name such as z2 or dW3", got=_kind(quantity),
@@ -958,7 +968,7 @@ def export(body: Any) -> dict[str, Any]:
 
         round_to, digits = _round(body.get("round")), _digits(body.get("digits"))
         try:
-            text = write(_trace(spec, round_to), format=fmt, digits=digits,
+            text = write(_trace(_closing(spec), round_to), format=fmt, digits=digits,
                          title=_title(spec))
         except ImportError as err:
             raise StudioError("expected the explain extra (pip install 'glassnet[explain]')",
