@@ -281,3 +281,19 @@ def test_exercise_cli_writes_three_files(tmp_path):
     for name in ("exercise.toml", "worksheet.toml", "answers.md"):
         assert (tmp_path / name).read_text()
     assert main(["exercise", "--layers", "2,2,2", "-o", str(tmp_path)]) == 2  # no overwrite
+
+
+def test_a_number_past_floats_range_is_a_clear_error_not_a_crash(tmp_path):
+    # 1e5000 reads as inf: the sheet's precision and the tolerance must not overflow
+    # (found by the studio's hostile-input battery).
+    import subprocess
+    import sys
+
+    sheet = tmp_path / "big.toml"
+    sheet.write_text('spec = "seed"\n[values]\nloss = 1e5000\n')
+    out = subprocess.run(
+        [sys.executable, "-m", "glassnet", "check", str(sheet)], capture_output=True, text=True
+    )
+    assert out.returncode == 2
+    assert "expected a finite number" in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1

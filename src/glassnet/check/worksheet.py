@@ -101,6 +101,15 @@ def decimals_of(v: Any) -> int | None:
     return -int(exponent) if isinstance(exponent, int) else None
 
 
+def _half_at(exponent: int) -> float:
+    """0.5·10^exponent; inf past float's range (1e5000 written: refused elsewhere as not
+    finite, never an OverflowError here)."""
+    try:
+        return 0.5 * 10.0**exponent
+    except OverflowError:
+        return math.inf
+
+
 def half_unit(v: Any) -> float:
     """Half a unit in the last written decimal place: 0.2698 -> 0.00005, 1.5e-3 ->
     0.00005.  An integer (``4``) is exact: :data:`INTEGER`, replaced by the sheet's
@@ -112,7 +121,7 @@ def half_unit(v: Any) -> float:
         exponent = Decimal(text.replace("_", "")).as_tuple().exponent
     except InvalidOperation:  # pragma: no cover - tomllib only hands over valid floats
         return 0.0
-    return 0.5 * 10.0 ** int(exponent) if isinstance(exponent, int) else 0.0
+    return _half_at(int(exponent)) if isinstance(exponent, int) else 0.0
 
 
 @dataclass
@@ -499,7 +508,7 @@ def sheet_half(values: dict[str, Any]) -> float:
         if isinstance(v, list):
             for e in v:
                 walk(e)
-        elif (d := decimals_of(v)) is not None:
+        elif (d := decimals_of(v)) is not None and math.isfinite(float(v)):
             counts[d] += 1
 
     walk(list(values.values()))
@@ -507,7 +516,7 @@ def sheet_half(values: dict[str, Any]) -> float:
         return 0.0
     top = max(counts.values())
     d = min(k for k, c in counts.items() if c == top)
-    return 0.5 * 10.0**-d
+    return _half_at(-d)
 
 
 def _statement_lines(lines: list[str], at: int) -> range:

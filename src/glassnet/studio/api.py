@@ -1,0 +1,1020 @@
+"""What the studio page asks for, answered with the engine's own functions.
+
+Every function here takes the decoded JSON of one request and returns something JSON
+can carry; bad input raises :class:`StudioError` (a :class:`GlassnetError` with an HTTP
+status).  Nothing here computes maths of its own: a spec written as JSON is turned back
+into TOML text and read by :func:`glassnet.spec.parse_spec` (so the page gets exactly
+the CLI's checks and messages), numbers come from ``Spec.trace()``, marks from
+``glassnet.check``, derivations from ``glassnet.explain``, training from
+``Network.fit``.  No Starlette here: the tests call these functions directly too.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from html import escape as html_escape
+from typing import TYPE_CHECKING, Any
+
+from glassnet.errors import GlassnetError
+
+if TYPE_CHECKING:
+    from glassnet.spec import Spec
+    from glassnet.trace import Trace
+
+#: Label the spec parser puts in messages for a spec that came from the page.
+LABEL = "<studio>"
+#: The page is for networks a person reads: the same bounds explain keeps for a
+#: derivation (so every network on the page can also show its derivation), checked
+#: before anything is allocated.  413 when exceeded.
+STUDIO_MAX_LAYERS = 16
+STUDIO_MAX_UNITS = 256
+STUDIO_MAX_PARAMETERS = 20_000
+STUDIO_MAX_BATCH = 256
+#: Largest request body (bytes); uploads are bounded by this too (and by the spec
+#: files' own limit, glassnet.limits.MAX_TEXT_BYTES, which is larger).
+STUDIO_MAX_BODY = 2 * 1024 * 1024
+#: Training: steps per request, points per data set, heat-map resolution.
+MAX_TRAIN_STEPS = 500
+MAX_POINTS = 1000
+GRID = 33
+DATASETS: tuple[str, ...] = ("xor", "circles", "spirals", "blobs")
+
+
+class StudioError(GlassnetError):
+    """A GlassnetError carrying the HTTP status the page should get (400/413/422)."""
+
+    def __init__(self, expected: str, *, status: int = 422, **where: Any) -> None:
+        super().__init__(expected, **where)
+        self.status = status
+
+
+def status_of(err: GlassnetError) -> int:
+    """400 unreadable, 413 too large, 422 readable but wrong."""
+    if isinstance(err, StudioError):
+        return err.status
+    if err.expected.startswith("expected valid TOML"):
+        return 400
+    if err.expected.startswith(("expected at most", "expected lists nested")) or (
+        "to fit in memory" in err.expected
+    ):
+        return 413
+    return 422
+
+
+# -- JSON in ------------------------------------------------------------------------------
+
+
+def decode(body: bytes) -> Any:
+    """Request bytes -> JSON value, refused (one line) when too big, too deep or not JSON."""
+    from glassnet.limits import check_nesting
+
+    if len(body) > STUDIO_MAX_BODY:
+        raise StudioError(
+            f"expected a request of at most {STUDIO_MAX_BODY} bytes",
+            got=str(len(body)),
+            status=413,
+        )
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise StudioError("expected UTF-8 JSON", got="undecodable bytes", status=400) from None
+    try:
+        check_nesting(text, field="request")
+    except GlassnetError as err:
+        raise StudioError(err.expected, got=err.got, field="request", status=413) from None
+    try:
+        return json.loads(text, parse_int=_int)
+    except StudioError:
+        raise
+    except (ValueError, RecursionError) as err:
+        raise StudioError("expected a JSON request", got=str(err), status=400) from None
+
+
+def _int(text: str) -> int:
+    """A JSON whole number; more than 18 digits is no count or weight a page needs (and
+    would overflow a float or TOML's 64-bit integers further on)."""
+    if len(text.lstrip("-")) > 18:
+        raise StudioError("expected a whole number of at most 18 digits",
+                          got=f"{len(text)} digits", status=422)
+    return int(text)
+
+
+def _kind(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return f"the boolean {str(v).lower()}"
+    if isinstance(v, str):
+        return "text"
+    if isinstance(v, list):
+        return "a list"
+    if isinstance(v, dict):
+        return "an object"
+    return repr(v)
+
+
+def _object(data: Any, what: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise StudioError(f"expected {what} (a JSON object)", got=_kind(data), status=422)
+    return data
+
+
+def _unknown(data: dict[str, Any], allowed: set[str]) -> None:
+    extra = sorted(set(data) - allowed)
+    if extra:
+        raise StudioError(
+            f"expected only the fields {', '.join(sorted(allowed))}",
+            got=f"unknown field {extra[0]!r}",
+            field=extra[0],
+        )
+
+
+# -- a spec as JSON -> TOML text -> the spec parser -----------------------------------------
+
+_BARE_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def _toml_key(key: Any) -> str:
+    if not isinstance(key, str):  # pragma: no cover - JSON keys are always strings
+        raise StudioError("expected text keys", got=repr(key))
+    if re.fullmatch(r"[A-Za-z0-9_-]+", key):
+        return key
+    return json.dumps(key, ensure_ascii=False)
+
+
+def _toml_value(v: Any, field: str, *, written: bool = False) -> str:
+    """One JSON value as a TOML value.  ``written``: a worksheet value, where a string
+    holds a number exactly as the person typed it (its digits set the tolerance)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"  # the spec parser then says which field is not finite
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return repr(v)
+    if isinstance(v, str):
+        if written:
+            return written_number(v, field)
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(e, field, written=written) for e in v) + "]"
+    if isinstance(v, dict):
+        inner = ", ".join(
+            f"{_toml_key(k)} = {_toml_value(e, f'{field}.{k}', written=written)}"
+            for k, e in v.items()
+        )
+        return "{" + inner + "}"
+    raise StudioError("expected a number, text, list or table", got=_kind(v), field=field)
+
+
+def written_number(text: str, field: str) -> str:
+    """A number typed by a person, as a TOML literal that keeps its digits."""
+    t = text.strip().replace("−", "-")
+    if not _BARE_NUMBER.fullmatch(t):
+        raise StudioError("expected a number such as 0.27 or -1.5e-3", got=repr(text[:40]),
+                          field=field)
+    if not math.isfinite(float(t)):  # (check's tolerance of "1e5000" overflows: refuse here)
+        raise StudioError("expected a finite number", got=repr(text[:40]), field=field)
+    sign = ""
+    if t[0] in "+-":
+        sign, t = ("-" if t[0] == "-" else ""), t[1:]
+    mantissa, e, exponent = t.partition("e") if "e" in t else t.partition("E")
+    if mantissa.startswith("."):
+        mantissa = "0" + mantissa
+    if mantissa.endswith("."):
+        mantissa = mantissa[:-1]
+    mantissa = mantissa.lstrip("0") or "0"
+    if mantissa.startswith("."):
+        mantissa = "0" + mantissa
+    if e:
+        return f"{sign}{mantissa}e{exponent}"
+    return sign + mantissa
+
+
+def to_toml(data: dict[str, Any]) -> str:
+    """A spec (or worksheet) given as JSON fields, written as TOML text: scalars first,
+    then ``[values]``, then one ``[[layers]]`` table per layer.  Not a validator: the
+    spec parser reads the text and does every check."""
+    head: list[str] = []
+    tail: list[str] = []
+    for key, v in data.items():
+        if key == "layers" and isinstance(v, list) and v and all(isinstance(t, dict) for t in v):
+            for table in v:
+                tail += ["", "[[layers]]"]
+                tail += [
+                    f"{_toml_key(k)} = {_toml_value(e, k)}" for k, e in table.items()
+                ]
+        elif key == "values" and isinstance(v, dict):
+            head += ["", "[values]"]
+            head += [
+                f"{_toml_key(k)} = {_toml_value(e, f'values.{k}', written=True)}"
+                for k, e in v.items()
+            ]
+        elif v is None:
+            raise StudioError("expected a value", got="null", field=key)
+        else:
+            line = f"{_toml_key(key)} = {_toml_value(v, key)}"
+            # [values] opens a table: plain keys must come before it.
+            head.insert(head.index("[values]") - 1 if "[values]" in head else len(head), line)
+    return "\n".join([*head, *tail]) + "\n"
+
+
+def _guard(data: dict[str, Any]) -> None:
+    """Refuse sizes the page is not for before the parser allocates anything."""
+    if "model" in data:
+        raise StudioError(
+            "expected [[layers]] with their weights (a model file only by upload)",
+            got="a model path",
+            field="model",
+        )
+    layers = data.get("layers")
+    if isinstance(layers, list):
+        if len(layers) > STUDIO_MAX_LAYERS:
+            raise StudioError(
+                f"expected at most {STUDIO_MAX_LAYERS} layers on the page",
+                got=str(len(layers)),
+                field="layers",
+                status=413,
+            )
+        for index, layer in enumerate(layers, start=1):
+            units = layer.get("units") if isinstance(layer, dict) else None
+            if isinstance(units, int) and not isinstance(units, bool) and units > STUDIO_MAX_UNITS:
+                raise StudioError(
+                    f"expected at most {STUDIO_MAX_UNITS} units per layer on the page",
+                    got=str(units),
+                    layer=index,
+                    field="units",
+                    status=413,
+                )
+
+
+def _check_size(spec: Spec) -> None:
+    net = spec.network
+    widest = max([spec.x.shape[1], *(layer.n_out for layer in net.layers)])
+    params = sum(layer.W.size + layer.b.size for layer in net.layers)
+    for what, got, limit, field in (
+        ("units per layer", widest, STUDIO_MAX_UNITS, "layers"),
+        ("parameters", params, STUDIO_MAX_PARAMETERS, "layers"),
+        ("samples", spec.x.shape[0], STUDIO_MAX_BATCH, "input"),
+    ):
+        if got > limit:
+            raise StudioError(
+                f"expected at most {limit:,} {what} on the page",
+                got=f"{got:,}",
+                field=field,
+                status=413,
+            )
+
+
+def parse(data: Any, *, label: str = LABEL) -> Spec:
+    """A spec given as JSON (the TOML spec's fields) -> a :class:`~glassnet.spec.Spec`,
+    read by the same parser as a spec file."""
+    from glassnet.spec import parse_spec
+
+    data = _object(data, "a spec")
+    _guard(data)
+    spec = parse_spec(to_toml(data), label)
+    _check_size(spec)
+    return spec
+
+
+def _round(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 12:
+        raise StudioError("expected a whole number of decimals from 0 to 12", got=repr(value),
+                          field="round")
+    return value
+
+
+def _trace(spec: Spec, round_to: int | None = None) -> Trace:
+    return spec.trace(round_to=round_to)
+
+
+# -- the endpoints ------------------------------------------------------------------------
+
+
+def step(body: Any) -> dict[str, Any]:
+    """``{"spec": {...}, "round": K?}`` -> ``Trace.to_dict()``, as ``glassnet step --json``."""
+    body = _object(body, "a request")
+    _unknown(body, {"spec", "round"})
+    spec = parse(body.get("spec"))
+    return _trace(spec, _round(body.get("round"))).to_dict()
+
+
+def _blank_to_right(v: Any, right: Any, typed: list[tuple[int, ...]], at: tuple[int, ...]) -> Any:
+    """Fill the boxes a person left empty (null or "") with the engine's value (written
+    in full, so check counts it as exact: as if not written); record the typed places."""
+    if isinstance(v, list) and isinstance(right, list):
+        if len(v) != len(right):
+            raise StudioError(f"expected {len(right)} entries", got=str(len(v)))
+        return [_blank_to_right(e, r, typed, (*at, i)) for i, (e, r) in enumerate(zip(v, right,
+                                                                                     strict=True))]
+    if v is None or (isinstance(v, str) and not v.strip()):
+        return right
+    typed.append(at)
+    return v
+
+
+def _right_value(trace: dict[str, Any], name: str, n_layers: int) -> Any:
+    """The engine's value of quantity ``name`` as a worksheet writes it (no batch axis
+    for one sample)."""
+    from glassnet.check.worksheet import key_name, resolve_name
+
+    key, _tag = resolve_name(name, n_layers, LABEL)
+    kind, layer = key
+    step_kinds = {"x": "input", "y": "target", "loss_terms": "loss_terms", "loss": "loss",
+                  "output": "output"}
+    value = trace[step_kinds[kind]] if kind in step_kinds else trace["layers"][layer - 1][kind]
+    batched = kind not in ("W", "b", "dW", "db", "W_new", "b_new", "loss")
+    if batched and len(trace["input"]) == 1:
+        value = value[0]
+    del key_name
+    return value
+
+
+def _report(body: Any) -> Any:
+    """The :class:`~glassnet.check.Report` of a request: only the boxes typed are kept."""
+    from glassnet.check import check as mark
+    from glassnet.check.marking import Report
+    from glassnet.check.worksheet import parse_worksheet
+
+    body = _object(body, "a request")
+    _unknown(body, {"spec", "values", "rtol"})
+    spec_data = dict(_object(body.get("spec"), "a spec"))
+    spec_data.pop("values", None)
+    values = _object(body.get("values"), "values (quantity name -> numbers)")
+    rtol = body.get("rtol")
+    if rtol is not None and (isinstance(rtol, bool) or not isinstance(rtol, int | float)):
+        raise StudioError("expected a positive number", got=_kind(rtol), field="rtol")
+    spec = parse(spec_data)  # the spec's own mistakes are named as the spec's
+    trace = spec.trace().to_dict()
+    n_layers = len(spec.network.layers)
+    filled: dict[str, Any] = {}
+    typed: set[tuple[str, tuple[int, ...]]] = set()
+    from glassnet.check.worksheet import split_tags
+
+    for name, v in values.items():
+        places: list[tuple[int, ...]] = []
+        if not isinstance(name, str) or split_tags(name)[2]:  # a later step or "after"
+            if not _complete(v):
+                raise StudioError("expected every box of a later phase's quantity filled",
+                                  got="an empty box", field=f"values.{name}")
+            filled[name] = v
+            typed.update((name, p) for p in _places(v, ()))
+            continue
+        right = _right_value(trace, name, n_layers)
+        try:
+            filled[name] = _blank_to_right(v, right, places, ())
+        except StudioError as err:
+            raise StudioError(err.expected, got=err.got, field=f"values.{name}") from None
+        typed.update((name, p) for p in places)
+        if not places:
+            del filled[name]  # nothing typed for this quantity
+    if not filled:
+        from glassnet.check.steps import Context
+        from glassnet.check.worksheet import Worksheet
+
+        sheet = Worksheet(spec=spec, label=LABEL)
+        return Report(sheet, Context.from_worksheet(sheet), rtol=rtol)
+    sheet = parse_worksheet(to_toml({**spec_data, "values": filled}), LABEL)
+    report = mark(sheet, rtol=rtol)
+    report.entries = [e for e in report.entries if (e.written, tuple(e.index)) in typed]
+    return report
+
+
+def check(body: Any) -> dict[str, Any]:
+    """``{"spec": {...}, "values": {name: numbers}}`` -> the ``glassnet check --json``
+    schema.  Values are numbers or strings (the digits as typed: they set the
+    tolerance); null or "" marks a box left empty (not marked, not used)."""
+    return dict(_report(body).to_dict())
+
+
+def _title(spec: Spec) -> str:
+    """The title ``glassnet explain`` gives a spec's derivation."""
+    from pathlib import Path
+
+    return spec.name or Path(spec.path).stem
+
+
+def _closing(spec: Spec) -> Spec:
+    """The spec as ``glassnet explain`` derives it: a single step closes with the error
+    after the update (the engine's ``after`` pass)."""
+    import dataclasses
+
+    if getattr(spec, "steps", 1) == 1 and not getattr(spec, "after", True):
+        return dataclasses.replace(spec, after=True)
+    return spec
+
+
+def _doc(spec: Spec, round_to: int | None, digits: int, *, whole: bool) -> Any:
+    from glassnet.explain import explain_document
+
+    trace = _trace(_closing(spec) if whole else spec, round_to)
+    if whole:
+        return explain_document(trace, digits=digits, title=_title(spec))
+    # One quantity: nothing elided, so every unit's block is there to pick.
+    return explain_document(
+        trace,
+        digits=digits,
+        max_units=STUDIO_MAX_UNITS,
+        max_samples=STUDIO_MAX_BATCH,
+        picture=False,
+    )
+
+
+def _digits(value: Any) -> int:
+    if value is None:
+        return 4
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 17:
+        raise StudioError("expected a number of digits from 1 to 17", got=repr(value),
+                          field="digits")
+    return value
+
+
+def block_key(
+    lhs: Any, n_layers: int, batch: int, jacobian: set[int]
+) -> tuple[str, tuple[int, ...]] | None:
+    """The quantity (our name) and index (as ``check --json`` writes it) a derivation's
+    left-hand side stands for, read from explain's symbols (the seed's notation, see
+    :mod:`glassnet.notation`); None for a line that is not one number of the step."""
+    from glassnet.mathtree import Deriv, Sym
+    from glassnet.notation import LETTERS
+
+    def unit(sym: Any) -> tuple[str, int, int] | None:
+        """('in'|'out', layer, unit) of h{l}_in/out u or O_in/out u."""
+        if not isinstance(sym, Sym) or len(sym.sub) != 2 or sym.sub[0][1] != "txt":
+            return None
+        if sym.base == "O":
+            layer = n_layers
+        elif re.fullmatch(r"h\d+", sym.base):
+            layer = int(sym.base[1:])
+        else:
+            return None
+        return sym.sub[0][0], layer, int(sym.sub[1][0]) - 1
+
+    def sample(sym: Any) -> tuple[int, ...]:
+        return (sym.sample - 1,) if batch > 1 and sym.sample else ()
+
+    def level(letter: str) -> int:
+        return LETTERS.index(letter) if len(letter) == 1 and letter in LETTERS else -1
+
+    if isinstance(lhs, Sym):
+        if lhs.base == "E":
+            if not lhs.sub:
+                return "loss", ()
+            return "loss_terms", (*sample(lhs), int(lhs.sub[0][0]) - 1)
+        if lhs.prime and lhs.base == "W" and len(lhs.sub) == 4:
+            layer = level(lhs.sub[2][0])
+            return f"W{layer}_new", (int(lhs.sub[1][0]) - 1, int(lhs.sub[3][0]) - 1)
+        if lhs.prime and lhs.base == "b" and len(lhs.sub) == 2:
+            return f"b{level(lhs.sub[0][0])}_new", (int(lhs.sub[1][0]) - 1,)
+        u = unit(lhs)
+        if u:
+            side, layer, k = u
+            return f"{'z' if side == 'in' else 'a'}{layer}", (*sample(lhs), k)
+        return None
+    if isinstance(lhs, Deriv):
+        top, bottom = lhs.top, lhs.bottom
+        if isinstance(top, Sym) and top.base == "E" and not top.sub:
+            u = unit(bottom)
+            if u:
+                side, layer, k = u
+                name = f"dL_da{layer}" if side == "out" else f"delta{layer}"
+                return name, (*sample(bottom), k)
+            if isinstance(bottom, Sym) and bottom.base == "W" and len(bottom.sub) == 4:
+                layer = level(bottom.sub[2][0])
+                return f"dW{layer}", (int(bottom.sub[1][0]) - 1, int(bottom.sub[3][0]) - 1)
+            if isinstance(bottom, Sym) and bottom.base == "b" and len(bottom.sub) == 2:
+                return f"db{level(bottom.sub[0][0])}", (int(bottom.sub[1][0]) - 1,)
+            return None
+        ut, ub = unit(top), unit(bottom)
+        if ut and ub and ut[0] == "out" and ub[0] == "in" and ut[1] == ub[1]:
+            layer = ut[1]
+            if layer in jacobian:
+                return f"da{layer}_dz{layer}", (*sample(bottom), ut[2], ub[2])
+            if ut[2] == ub[2]:
+                return f"da{layer}_dz{layer}", (*sample(bottom), ut[2])
+    return None
+
+
+def _parse_index(value: Any) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            return tuple(int(p) for p in value.split(",") if p.strip() != "")
+        except ValueError:
+            pass
+    raise StudioError("expected an index like \"0,2\" (empty for a scalar)", got=repr(value)[:40],
+                      field="index")
+
+
+def explain(body: Any) -> dict[str, Any]:
+    """``{"spec", "quantity"?, "index"?, "round"?, "digits"?}`` -> ``{"html": ...}``:
+    the whole derivation (explain's HTML page), or the blocks of one quantity (and one
+    index) as an HTML fragment, from explain's own document."""
+    from glassnet.explain import explain as write
+    from glassnet.explain.render_html import block_html
+
+    body = _object(body, "a request")
+    _unknown(body, {"spec", "quantity", "index", "round", "digits", "fragment"})
+    spec = parse(body.get("spec"))
+    round_to, digits = _round(body.get("round")), _digits(body.get("digits"))
+    quantity = body.get("quantity")
+    if quantity is None and body.get("fragment") is True:
+        # The whole derivation for the page's panel: explain's sections and blocks, without
+        # the page around them (whose inline stylesheet the page's CSP would refuse).
+        doc = _doc(spec, round_to, digits, whole=True)
+        parts = []
+        for sec in doc.sections:
+            level = min(sec.level + 2, 6)
+            parts.append(f"<h{level}>{html_escape(sec.title)}</h{level}>")
+            parts.extend(block_html(b) for b in sec.blocks)
+        return {"html": "\n".join(parts)}
+    if quantity is None:
+        return {"html": write(_trace(_closing(spec), round_to), format="html", digits=digits,
+                              title=_title(spec))}
+    if not isinstance(quantity, str) or len(quantity) > 40:
+        raise StudioError("expected a quantity name such as z2 or dW3", got=_kind(quantity),
+                          field="quantity")
+    from glassnet.check.worksheet import key_name, resolve_name, split_tags
+
+    n_layers = len(spec.network.layers)
+    if split_tags(quantity)[2]:
+        return {"html": f'<p class="given">{html_escape(quantity)}: computed by the same rules '
+                "from the updated weights; the derivation writes out the first step.</p>",
+                "quantity": quantity, "index": []}
+    key, _ = resolve_name(quantity, n_layers, LABEL)
+    name = key_name(key)
+    if name == "output":
+        name = f"a{n_layers}"
+    index = _parse_index(body.get("index"))
+    doc = _doc(spec, round_to, digits, whole=False)
+    batch = int(doc.trace.x.shape[0])
+    jac = {lt.index for lt in doc.trace.layers if lt.jacobian}
+    from glassnet.explain.document import Calculation
+
+    found = []
+    for block in doc.blocks():  # folded ones too
+        if not isinstance(block, Calculation):
+            continue
+        got = block_key(block.lhs, n_layers, batch, jac)
+        if got and got[0] == name and (index is None or got[1] == index):
+            found.append(block_html(block))
+    if not found:
+        kind = key[0]
+        what = (
+            "given: an input of the step, not computed from anything"
+            if kind in ("x", "y", "W", "b")
+            else "not written out one by one in the derivation"
+        )
+        found.append(f'<p class="given">{name}: {what}.</p>')
+    return {"html": "\n".join(found), "quantity": name, "index": list(index or ())}
+
+
+def graph(body: Any) -> dict[str, Any]:
+    """``{"layers": L}`` -> for each quantity (our name), what it is computed from, what
+    it feeds (check's step graph: :func:`glassnet.check.steps.inputs_of`) and its name in
+    the seed's notation; and the order a derivation meets them."""
+    from glassnet.check.steps import inputs_of, order
+    from glassnet.check.worksheet import key_name
+
+    body = _object(body, "a request")
+    _unknown(body, {"layers"})
+    n = body.get("layers")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= STUDIO_MAX_LAYERS:
+        raise StudioError(f"expected a number of layers from 1 to {STUDIO_MAX_LAYERS}",
+                          got=repr(n)[:40], field="layers")
+    from glassnet.notation import seed_name
+
+    out: dict[str, dict[str, Any]] = {}
+    for key in order(n):
+        out.setdefault(key_name(key), {"inputs": [], "consumers": []})
+    for key in order(n):
+        for src in inputs_of(key, n):
+            out[key_name(key)]["inputs"].append(key_name(src))
+            out[key_name(src)]["consumers"].append(key_name(key))
+    for name, entry in out.items():
+        entry["seed"] = seed_name(name, n)
+    from glassnet.activations import ACTIVATIONS, get_activation
+
+    options = {a: dict(getattr(get_activation(a), "options", {})) for a in ACTIVATIONS}
+    return {"quantities": out, "order": [key_name(k) for k in order(n)],
+            "activations": options}
+
+
+def gradcheck(body: Any) -> dict[str, Any]:
+    """``{"spec", "layer", "i", "j", "eps"?}``: the loss's central finite difference for
+    one weight, (L(W+ε) − L(W−ε)) / 2ε with the engine's own forward pass and loss,
+    beside the backprop value dW from the trace."""
+    body = _object(body, "a request")
+    _unknown(body, {"spec", "layer", "i", "j", "eps"})
+    spec = parse(body.get("spec"))
+    eps = body.get("eps", 1e-6)
+    if isinstance(eps, bool) or not isinstance(eps, int | float) or not 0 < eps < 1:
+        raise StudioError("expected a step between 0 and 1", got=repr(eps)[:40], field="eps")
+    n_layers = len(spec.network.layers)
+    where = {}
+    for name in ("layer", "i", "j"):
+        v = body.get(name)
+        if isinstance(v, bool) or not isinstance(v, int) or v < (1 if name == "layer" else 0):
+            raise StudioError("expected a whole number", got=repr(v)[:40], field=name)
+        where[name] = v
+    if where["layer"] > n_layers:
+        raise StudioError(f"expected a layer from 1 to {n_layers}", got=str(where["layer"]),
+                          field="layer")
+    layer = spec.network.layers[where["layer"] - 1]
+    i, j = where["i"], where["j"]
+    if i >= layer.W.shape[0] or j >= layer.W.shape[1]:
+        raise StudioError(f"expected an index within {layer.W.shape}", got=f"({i}, {j})",
+                          field="i")
+    backprop = float(spec.trace().layer(where["layer"]).dW[i, j])
+    w0 = float(layer.W[i, j])
+    losses = []
+    for sign in (1, -1):
+        layer.W[i, j] = w0 + sign * eps
+        losses.append(float(spec.trace().loss))
+    layer.W[i, j] = w0
+    fd = (losses[0] - losses[1]) / (2 * eps)
+    return {"backprop": backprop, "finite_difference": fd, "eps": eps,
+            "abs_error": abs(fd - backprop), "loss_plus": losses[0], "loss_minus": losses[1]}
+
+
+# -- training ---------------------------------------------------------------------------
+
+
+def dataset(name: str, n: int, seed: int, noise: float) -> tuple[Any, Any]:
+    """A small 2-D data set (points in [-1, 1]²-ish, labels 0/1), generated with
+    ``numpy.random.default_rng(seed)``: xor, circles, spirals or two blobs."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    if name == "xor":
+        X = rng.uniform(-1, 1, size=(n, 2))
+        y = ((X[:, 0] > 0) ^ (X[:, 1] > 0)).astype(np.int64)
+    elif name == "circles":
+        r = np.where(np.arange(n) % 2 == 0, rng.uniform(0, 0.45, n), rng.uniform(0.65, 1.0, n))
+        t = rng.uniform(0, 2 * np.pi, n)
+        X = np.stack([r * np.cos(t), r * np.sin(t)], axis=1)
+        y = (np.arange(n) % 2).astype(np.int64)
+    elif name == "spirals":
+        y = (np.arange(n) % 2).astype(np.int64)
+        s = rng.uniform(0.05, 1.0, n)
+        t = 3.5 * np.pi * s + np.pi * y
+        X = np.stack([s * np.cos(t), s * np.sin(t)], axis=1)
+    else:  # blobs
+        y = (np.arange(n) % 2).astype(np.int64)
+        centre = np.where(y[:, None] == 1, 0.5, -0.5)
+        X = centre + rng.normal(0, 0.25, size=(n, 2))
+    X = X + rng.normal(0, noise, size=X.shape)
+    return X, y
+
+
+def csv_points(text: Any) -> tuple[Any, Any]:
+    """A CSV of 2-D points — ``x,y,label`` per row, label 0 or 1, an optional header
+    row — parsed in memory: at most :data:`MAX_POINTS` rows, finite numbers only."""
+    import csv
+
+    import numpy as np
+
+    if not isinstance(text, str):
+        raise StudioError("expected the CSV's text", got=_kind(text), field="data.csv")
+    rows = [r for r in csv.reader(text.splitlines()[: MAX_POINTS + 2]) if any(c.strip() for c in r)]
+    if rows and not _is_number(rows[0][0]):
+        rows = rows[1:]  # a header
+    if not 4 <= len(rows) <= MAX_POINTS:
+        raise StudioError(f"expected 4 to {MAX_POINTS} rows of x,y,label", got=str(len(rows)),
+                          field="data.csv")
+    X, y = [], []
+    for n, row in enumerate(rows, start=1):
+        if len(row) != 3 or not all(_is_number(c) for c in row):
+            raise StudioError("expected x,y,label (three numbers)", got=f"row {n}: {row!r}"[:80],
+                              field="data.csv")
+        a, b, label = (float(c) for c in row)
+        if label not in (0.0, 1.0) or not (math.isfinite(a) and math.isfinite(b)):
+            raise StudioError("expected finite x, y and a label 0 or 1", got=f"row {n}",
+                              field="data.csv")
+        X.append((a, b))
+        y.append(int(label))
+    if len(set(y)) < 2:
+        raise StudioError("expected both labels, 0 and 1", got="one", field="data.csv")
+    return np.array(X), np.array(y, dtype=np.int64)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def train(body: Any) -> dict[str, Any]:
+    """``{"spec", "data": {"name", "n", "seed", "noise"}, "steps"}``: run ``steps``
+    full-batch SGD steps with ``Network.fit`` (the spec's lr and loss) on the data set,
+    from the spec's weights.  Returns the new spec (weights), loss and accuracy after
+    each step, the decision surface and each hidden unit's output over a grid."""
+    import numpy as np
+
+    from glassnet.optim import SGD
+
+    body = _object(body, "a request")
+    _unknown(body, {"spec", "data", "steps"})
+    data = _object(body.get("data"), "a data set")
+    _unknown(data, {"name", "n", "seed", "noise", "csv"})
+    name = data.get("name", "xor")
+    if name != "csv" and name not in DATASETS:
+        raise StudioError(f"expected one of {', '.join(DATASETS)}", got=repr(name)[:40],
+                          field="data.name")
+    n, seed, noise = data.get("n", 200), data.get("seed", 0), data.get("noise", 0.0)
+    for field, v, lo, hi in (("n", n, 4, MAX_POINTS), ("seed", seed, 0, 2**32 - 1)):
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise StudioError(f"expected a whole number from {lo} to {hi}", got=repr(v)[:40],
+                              field=f"data.{field}")
+    if isinstance(noise, bool) or not isinstance(noise, int | float) or not 0 <= noise <= 1:
+        raise StudioError("expected a number from 0 to 1", got=repr(noise)[:40],
+                          field="data.noise")
+    steps = body.get("steps", 1)
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 0 <= steps <= MAX_TRAIN_STEPS:
+        raise StudioError(f"expected a whole number of steps from 0 to {MAX_TRAIN_STEPS}",
+                          got=repr(steps)[:40], field="steps")
+    from glassnet.model import Model
+
+    spec = parse(body.get("spec"))
+    net = Model.from_network(spec.network)
+    if net.layers[0].n_in != 2:
+        raise StudioError("expected a network with 2 inputs (the plane's x and y)",
+                          got=str(net.layers[0].n_in), field="input")
+    if name == "csv":
+        X, labels = csv_points(data.get("csv"))
+        n = len(labels)
+    else:
+        X, labels = dataset(name, n, seed, float(noise))
+    n_out = net.layers[-1].n_out
+    Y = np.eye(2)[labels] if n_out == 2 else labels[:, None].astype(np.float64)
+    if n_out > 2:
+        raise StudioError("expected 1 or 2 output units (two classes)", got=str(n_out),
+                          field="layers")
+    history: list[dict[str, float]] = []
+    if steps:
+        hist = net.fit(X, labels, loss=spec.loss, optimizer=SGD(lr=spec.lr), epochs=steps,
+                       batch_size=n, shuffle=False)
+        losses = hist["loss"][-steps:]
+        try:  # fit logs the accuracy of a classifier (on the batch, before each update)
+            accuracies = hist["accuracy"][-steps:]
+        except KeyError:
+            accuracies = [_accuracy(net, X, labels)] * len(losses)
+        history = [
+            {"loss": float(a), "accuracy": float(b)}
+            for a, b in zip(losses, accuracies, strict=True)
+        ]
+    p = net.predict_proba(X)
+    grid = np.linspace(-1.5, 1.5, GRID)
+    gx, gy = np.meshgrid(grid, grid)
+    G = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    caches = net.forward_caches(G)
+    surface = caches[-1].a[:, -1] if n_out <= 2 else caches[-1].a.argmax(axis=1)
+    hidden = [
+        [c.a[:, u].reshape(GRID, GRID).tolist() for u in range(c.a.shape[1])] for c in caches[:-1]
+    ]
+    new_spec = dict(body["spec"])
+    new_spec["layers"] = [_layer_dict(layer) for layer in net.layers]
+    return {
+        "spec": new_spec,
+        "history": history,
+        "points": X.tolist(),
+        "labels": labels.tolist(),
+        "accuracy": _accuracy(net, X, labels),
+        "loss": float(net.check_loss(spec.loss).value(p, Y)),
+        "grid": {"min": -1.5, "max": 1.5, "n": GRID,
+                 "output": surface.reshape(GRID, GRID).tolist(), "hidden": hidden},
+    }
+
+
+def _accuracy(net: Any, X: Any, labels: Any) -> float:
+    return float((net.predict(X) == labels).mean())
+
+
+# -- specs in and out -----------------------------------------------------------------------
+
+
+def _layer_dict(layer: Any) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "weights": layer.W.tolist(),
+        "bias": layer.b.tolist(),
+        "activation": layer.activation.name,
+    }
+    # an activation's options (leaky_relu's slope, elu's alpha) are fields of its layer
+    d.update({k: float(v) for k, v in getattr(layer.activation, "options", {}).items()})
+    return d
+
+
+def spec_dict(spec: Spec, original: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A parsed spec as the page keeps it: every weight written out (layers given as
+    ``units`` get the weights glassnet's initialiser drew), input and target as rows."""
+    out: dict[str, Any] = {}
+    for key in ("name", "description"):
+        value = (original or {}).get(key, getattr(spec, key))
+        if value:
+            out[key] = value
+    out.update(
+        loss=spec.loss,
+        lr=spec.lr,
+        update_bias=spec.update_bias,
+        input=spec.x.tolist(),
+        target=spec.y.tolist(),
+        layers=[_layer_dict(layer) for layer in spec.network.layers],
+    )
+    if getattr(spec, "steps", 1) != 1:
+        out["steps"] = spec.steps
+    if getattr(spec, "after", False):
+        out["after"] = True
+    return out
+
+
+def canonical(body: Any) -> dict[str, Any]:
+    """``{"spec"}`` -> ``{"spec"}`` with every weight written out (see :func:`spec_dict`)."""
+    body = _object(body, "a request")
+    _unknown(body, {"spec"})
+    return {"spec": spec_dict(parse(body.get("spec")), body.get("spec"))}
+
+
+def example(name: str) -> dict[str, Any]:
+    """A bundled example spec (``seed``) as the page keeps it."""
+    import tomllib
+
+    from glassnet.spec import EXAMPLES, example_path
+
+    if name not in EXAMPLES:
+        raise StudioError(f"expected one of {', '.join(EXAMPLES)}", got=repr(name[:40]),
+                          field="example", status=404)
+    text = example_path(name).read_text(encoding="utf-8")
+    data = tomllib.loads(text)
+    return spec_dict(parse(data), data)
+
+
+def from_model(path: str) -> dict[str, Any]:
+    """A model file (glassnet ``.npz`` or PyTorch ``.safetensors``, read by interop's safe
+    readers) as a spec the page can open: its weights, an input of zeros, the first class
+    as the target, the loss its output layer usually goes with, lr 0.1."""
+    from pathlib import Path
+
+    from glassnet.check.exercise import default_loss
+    from glassnet.interop import load_any_model
+
+    network = load_any_model(Path(path))
+    n_in, n_out = network.layers[0].n_in, network.layers[-1].n_out
+    out = network.layers[-1].activation.name
+    target = [1.0 if k == 0 else 0.0 for k in range(n_out)]
+    data = {
+        "name": Path(path).stem,
+        "loss": default_loss(out) if out in ("softmax", "sigmoid") else "mse",
+        "lr": 0.1,
+        "input": [0.0] * n_in,
+        "target": target,
+        "layers": [_layer_dict(layer) for layer in network.layers],
+    }
+    return spec_dict(parse(data, label=path), data)
+
+
+def _typed(v: Any) -> Any:
+    """Numbers of an uploaded worksheet as the text they were written as."""
+    if isinstance(v, list):
+        return [_typed(e) for e in v]
+    return v if isinstance(v, str) else str(v)
+
+
+def load(body: Any) -> dict[str, Any]:
+    """An uploaded file, parsed in memory with the CLI's limits: ``{"name", "text"}`` ->
+    ``{"spec", "values"?, "mode"}``.  A spec (TOML) opens in Explore; a worksheet (a spec
+    with ``[values]``, or ``spec = "seed"``) opens in Practice with its values filled in.
+    A worksheet may only name the bundled ``seed`` spec: the page never reads the
+    server's files."""
+    import tomllib
+
+    from glassnet.check.worksheet import parse_worksheet
+    from glassnet.limits import MAX_TEXT_BYTES, check_nesting
+
+    body = _object(body, "an upload")
+    _unknown(body, {"name", "text"})
+    name, text = body.get("name", "upload.toml"), body.get("text")
+    if not isinstance(name, str) or not isinstance(text, str):
+        raise StudioError("expected a file name and its text", got=_kind(text), field="text")
+    label = name.replace("\n", " ")[:80] or "upload"
+    if len(text.encode("utf-8", "replace")) > MAX_TEXT_BYTES:
+        raise StudioError(f"expected at most {MAX_TEXT_BYTES} bytes", got="more", file=label,
+                          status=413)
+    check_nesting(text, file=label)
+    try:
+        data = tomllib.loads(text, parse_float=str)
+    except tomllib.TOMLDecodeError as err:
+        raise StudioError("expected valid TOML", got=str(err), file=label, status=400) from None
+    if "model" in data:
+        raise StudioError("expected [[layers]] with their weights", got="a model path",
+                          file=label, field="model")
+    if "spec" in data and data["spec"] != "seed":
+        raise StudioError('expected spec = "seed" (the page reads no other file)',
+                          got=repr(data["spec"])[:40], file=label, field="spec")
+    if data.get("values") == {}:  # a blank sheet (glassnet exercise's worksheet.toml)
+        data.pop("values")
+        spec_data = tomllib.loads(text)
+        spec_data.pop("values", None)
+        if "spec" in spec_data:
+            return {"spec": example("seed"), "mode": "practice"}
+        return {"spec": spec_dict(parse(spec_data, label=label), spec_data), "mode": "practice"}
+    if "values" in data:
+        sheet = parse_worksheet(text, label)  # every check of glassnet check
+        _check_size(sheet.spec)
+        spec = spec_dict(sheet.spec)
+        if isinstance(data.get("name"), str):
+            spec["name"] = data["name"]
+        return {"spec": spec, "values": {k: _typed(v) for k, v in data["values"].items()},
+                "mode": "practice"}
+    spec_data = tomllib.loads(text)
+    return {"spec": spec_dict(parse(spec_data, label=label), spec_data), "mode": "explore"}
+
+
+def export(body: Any) -> dict[str, Any]:
+    """``{"spec", "format", "values"?, "round"?, "digits"?}`` -> ``{"filename", "text",
+    "mime"}``: the spec as TOML, the filled worksheet, explain's HTML or notebook, the
+    marks as HTML (check's report), or a Python script that rebuilds the step."""
+    body = _object(body, "a request")
+    _unknown(body, {"spec", "format", "values", "round", "digits"})
+    fmt = body.get("format")
+    spec_data = dict(_object(body.get("spec"), "a spec"))
+    spec_data.pop("values", None)
+    spec = parse(spec_data)
+    toml = to_toml(spec_dict(spec, spec_data))
+    if fmt == "toml":
+        return {"filename": "network.toml", "text": toml, "mime": "application/toml"}
+    if fmt == "py":
+        script = (
+            '"""Rebuilds the network of glassnet studio and runs its step."""\n'
+            "import glassnet as gn\n\n"
+            f"SPEC = '''\\\n{toml}'''\n\n"
+            "spec = gn.parse_spec(SPEC)\n"
+            "trace = spec.trace()\n"
+            'print("loss before the update:", trace.loss)\n'
+            "print(trace.explain())\n"
+        )
+        return {"filename": "network.py", "text": script, "mime": "text/x-python"}
+    if fmt in ("html", "ipynb"):
+        from glassnet.explain import explain as write
+
+        round_to, digits = _round(body.get("round")), _digits(body.get("digits"))
+        try:
+            text = write(_trace(_closing(spec), round_to), format=fmt, digits=digits,
+                         title=_title(spec))
+        except ImportError as err:
+            raise StudioError("expected the explain extra (pip install 'glassnet[explain]')",
+                              got=str(err), field="format") from None
+        mime = "text/html" if fmt == "html" else "application/x-ipynb+json"
+        return {"filename": f"derivation.{fmt}", "text": text, "mime": mime}
+    if fmt in ("worksheet", "marks"):
+        values = _object(body.get("values"), "values")
+        full = {k: v for k, v in values.items() if _complete(v)}
+        if not full:
+            raise StudioError("expected at least one quantity with every box filled",
+                              got="none", field="values")
+        if fmt == "worksheet":
+            text = to_toml({**spec_dict(spec, spec_data), "values": full})
+            from glassnet.check.worksheet import parse_worksheet
+
+            parse_worksheet(text, LABEL)  # refuse to hand out a sheet check would refuse
+            return {"filename": "worksheet.toml", "text": text, "mime": "application/toml"}
+        from glassnet.check.report import to_html
+
+        report = _report({"spec": spec_data, "values": values})
+        return {"filename": "marks.html", "text": to_html(report), "mime": "text/html"}
+    raise StudioError("expected a format among toml, worksheet, html, ipynb, marks, py",
+                      got=repr(fmt)[:40], field="format")
+
+
+def _places(v: Any, at: tuple[int, ...]) -> list[tuple[int, ...]]:
+    if isinstance(v, list):
+        return [p for i, e in enumerate(v) for p in _places(e, (*at, i))]
+    return [at]
+
+
+def _complete(v: Any) -> bool:
+    if isinstance(v, list):
+        return bool(v) and all(_complete(e) for e in v)
+    return v is not None and not (isinstance(v, str) and not v.strip())
+
+
+ENDPOINTS = {
+    "step": step,
+    "check": check,
+    "explain": explain,
+    "graph": graph,
+    "gradcheck": gradcheck,
+    "train": train,
+    "canonical": canonical,
+    "load": load,
+    "export": export,
+}

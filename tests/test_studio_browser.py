@@ -1,0 +1,416 @@
+"""glassnet studio in a real browser (Playwright driving Debian's chromium).
+
+Every number the page shows is compared with the engine's trace of the spec the page
+holds; practice marks, training and the shared link are driven as a person would.  Each
+test also fails on any console error and on any request that leaves the local server.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("starlette", reason="starlette is not installed (the studio extra)")
+pytest.importorskip("uvicorn", reason="uvicorn is not installed (the studio extra)")
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed (pip install playwright)"
+)
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (CI installs it: apt-get install chromium)"
+)
+
+SHOTS = Path(__file__).parent / "_studio_screenshots"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    import uvicorn
+
+    from glassnet.studio.app import create_app
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as `glassnet studio` does
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(create_app(), log_level="warning", lifespan="off")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if srv.started:
+            break
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}/"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+class Page:
+    """A page with its console errors and outside requests recorded."""
+
+    def __init__(self, browser: Any, base: str, width: int = 1280, height: int = 800) -> None:
+        self.base = base
+        self.errors: list[str] = []
+        self.outside: list[str] = []
+        self.page = browser.new_page(viewport={"width": width, "height": height})
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("request", self._request)
+
+    def _request(self, request: Any) -> None:
+        url = request.url
+        if not (url.startswith(self.base) or url.startswith(("data:", "blob:"))):
+            self.outside.append(url)
+
+    def open(self, fragment: str = "") -> Any:
+        self.page.goto(self.base + fragment)
+        self.page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+        return self.page
+
+    def settle(self) -> None:
+        """Wait until no request is pending and the last refresh has drawn."""
+        self.page.wait_for_function("() => document.querySelector('#status').textContent === ''")
+        self.page.wait_for_timeout(50)
+
+    def close(self) -> None:
+        self.page.close()
+        assert self.errors == [], self.errors
+        assert self.outside == [], self.outside
+
+
+@pytest.fixture
+def page(browser: Any, server: str) -> Iterator[Page]:
+    p = Page(browser, server)
+    yield p
+    p.close()
+
+
+def page_spec(pg: Any) -> dict:
+    """The spec the page holds, read from its URL fragment (the shared state)."""
+    frag = pg.evaluate("location.hash").lstrip("#")
+    s = dict(part.split("=", 1) for part in frag.split("&"))["s"]
+    return json.loads(base64.urlsafe_b64decode(s + "=" * (-len(s) % 4)))["spec"]
+
+
+def expected_values(spec: dict) -> dict[tuple[str, str], float]:
+    """Every (quantity, index) of the step of ``spec``, from the engine, with indexes as
+    check --json writes them (no batch axis for one sample)."""
+    from glassnet.check.worksheet import key_name
+    from glassnet.studio.api import parse
+
+    trace = parse(spec).trace()
+    one = trace.x.shape[0] == 1
+    out: dict[tuple[str, str], float] = {}
+
+    def add(name: str, arr: Any, batched: bool) -> None:
+        a = np.asarray(arr)
+        if batched and one:
+            a = a[0]
+        for idx in np.ndindex(a.shape):
+            out[(name, ",".join(map(str, idx)))] = float(a[idx])
+
+    add("x", trace.x, True)
+    add("y", trace.y, True)
+    add("loss_terms", trace.loss_terms, True)
+    add("loss", trace.loss, False)
+    for lt in trace.layers:
+        for kind in ("W", "b", "dW", "db", "W_new", "b_new"):
+            add(key_name((kind, lt.index)), getattr(lt, kind), False)
+        for kind in ("z", "a", "da_dz", "dL_da", "delta"):
+            add(key_name((kind, lt.index)), getattr(lt, kind), True)
+    if trace.after is not None:  # the forward pass and loss with the updated weights
+        add("loss_terms@after", trace.after.loss_terms, True)
+        add("loss@after", trace.after.loss, False)
+        for lt in trace.after.layers:
+            for kind in ("z", "a"):
+                add(key_name((kind, lt.index)) + "@after", getattr(lt, kind), True)
+    return out
+
+
+def shown(pg: Any) -> list[tuple[str, str, str]]:
+    return pg.eval_on_selector_all(
+        "#explore [data-q][data-value]",
+        "els => els.map(e => [e.dataset.q, e.dataset.i, e.dataset.value])",
+    )
+
+
+def assert_page_is_the_engine(pg: Any) -> int:
+    want = expected_values(page_spec(pg))
+    got = shown(pg)
+    assert len(got) > 50
+    seen = set()
+    for q, i, v in got:
+        assert (q, i) in want, (q, i)
+        assert float(v) == want[(q, i)], (q, i, v, want[(q, i)])
+        seen.add((q, i))
+    assert seen == set(want)  # and every number of the step is on the page
+    return len(got)
+
+
+def seed_spec() -> dict:
+    from glassnet.studio.api import example
+
+    return example("seed")
+
+
+def test_open_seed_every_number_is_the_engines(page: Page) -> None:
+    pg = page.open()
+    assert page_spec(pg) == seed_spec()
+    assert_page_is_the_engine(pg)
+
+
+def test_edit_a_weight_every_number_follows(page: Page) -> None:
+    pg = page.open()
+    box = pg.locator("#params input[data-q='W3'][data-i='0,0']")
+    box.fill("0.25")
+    box.press("Enter")
+    pg.wait_for_function(
+        "() => document.querySelector(\"#net text[data-q='W3'][data-i='0,0']\")"
+        ".dataset.value === '0.25'"
+    )
+    page.settle()
+    spec = seed_spec()
+    spec["layers"][2]["weights"][0][0] = 0.25
+    assert page_spec(pg) == spec
+    assert_page_is_the_engine(pg)
+    # The derivation of a number that changed: the rule with the new weight put in.
+    pg.locator("#step button[data-q='z3'][data-i='0']").click()
+    pg.wait_for_selector("#detail .step")
+    assert "0.25" in pg.inner_text("#detail")
+
+
+def test_add_a_unit_and_remove_a_layer(page: Page) -> None:
+    pg = page.open()
+    pg.get_by_role("button", name="add a unit to layer 1").click()
+    pg.wait_for_function("() => document.querySelectorAll(\"#step [data-q='z1']\").length === 4")
+    page.settle()
+    assert [len(layer["bias"]) for layer in page_spec(pg)["layers"]] == [4, 3, 3]
+    assert_page_is_the_engine(pg)
+    pg.get_by_role("button", name="remove layer 2").click()
+    pg.wait_for_function("() => document.querySelectorAll(\"#step [data-q='z3']\").length === 0")
+    page.settle()
+    spec = page_spec(pg)
+    assert [np.shape(layer["weights"]) for layer in spec["layers"]] == [(3, 4), (4, 3)]
+    assert_page_is_the_engine(pg)
+
+
+def test_change_activation_and_loss(page: Page) -> None:
+    pg = page.open()
+    pg.get_by_label("activation of layer 2").select_option("gelu")
+    pg.wait_for_selector("#step h3:has-text('Layer 2 (gelu)')")
+    page.settle()
+    assert page_spec(pg)["layers"][1]["activation"] == "gelu"
+    assert_page_is_the_engine(pg)
+    pg.get_by_label("activation of layer 1").select_option("elu")
+    pg.select_option("#loss", "cross_entropy")
+    pg.wait_for_function("() => document.querySelector('#step h3').textContent.includes('elu')")
+    page.settle()
+    spec = page_spec(pg)
+    assert (spec["loss"], spec["layers"][0]["activation"]) == ("cross_entropy", "elu")
+    assert_page_is_the_engine(pg)
+
+
+def test_loss_after_the_update(page: Page) -> None:
+    pg = page.open()
+    pg.get_by_label("loss after the update").check()
+    pg.wait_for_selector("#step [data-q='loss@after']")
+    page.settle()
+    assert page_spec(pg)["after"] is True
+    assert_page_is_the_engine(pg)
+    before = float(pg.get_attribute("#step [data-q='loss'] >> nth=0", "data-value"))
+    after = float(pg.get_attribute("#step [data-q='loss@after']", "data-value"))
+    assert after < before  # one small step downhill on the seed
+
+
+def test_click_highlights_inputs_and_consumers(page: Page) -> None:
+    pg = page.open()
+    pg.locator("#step button[data-q='delta2'][data-i='1']").click()
+    pg.wait_for_selector("#detail .step")
+    src = set(pg.eval_on_selector_all("#step .src", "els => els.map(e => e.dataset.q)"))
+    use = set(pg.eval_on_selector_all("#step .use", "els => els.map(e => e.dataset.q)"))
+    assert src == {"dL_da2", "da2_dz2"}
+    assert {"dW2", "db2", "dL_da1"} <= use
+    # check this gradient: the finite difference beside backprop
+    pg.locator("#step button[data-q='dW2'][data-i='1,2']").click()
+    pg.locator("#gradcheck").click()
+    pg.wait_for_selector("#detail [data-fd]")
+    fd = float(pg.get_attribute("#detail [data-fd]", "data-fd"))
+    bp = float(pg.get_attribute("#detail [data-bp]", "data-bp"))
+    assert math.isclose(fd, bp, rel_tol=1e-6)
+
+
+def _box(pg: Any, q: str, i: str) -> Any:
+    return pg.locator(f"#sheet .box[data-q='{q}'][data-i='{i}']")
+
+
+def _type(pg: Any, q: str, i: str, text: str) -> None:
+    inp = _box(pg, q, i).locator("input")
+    inp.fill(text)
+    inp.press("Enter")
+
+
+def _verdict(pg: Any, q: str, i: str) -> tuple[str, str]:
+    sel = f"#sheet .box[data-q='{q}'][data-i='{i}'][data-verdict]"
+    pg.wait_for_selector(sel)
+    box = pg.locator(sel)
+    return box.get_attribute("data-verdict"), box.get_attribute("data-diagnosis")
+
+
+def test_practice_wrong_ok_and_follows(page: Page) -> None:
+    pg = page.open()
+    pg.get_by_role("button", name="Practice").click()
+    # The seed's printed O_out[0]: its first O_in divided by the sum, not the softmax.
+    _type(pg, "a3", "0", "0.2698")
+    assert _verdict(pg, "a3", "0") == ("wrong", "normalize_not_softmax")
+    assert "✗" in _box(pg, "a3", "0").inner_text()
+    # The right value, worked here from z3 (1.8671, 2.2303, 2.8230) with a softmax.
+    z = np.array([1.8670679715618874, 2.230282320573539, 2.8230360327250636])
+    p = np.exp(z) / np.exp(z).sum()
+    _type(pg, "a3", "1", f"{p[1]:.4f}")
+    assert _verdict(pg, "a3", "1") == ("ok", "")
+    # The seed's own (wrong) O_in, then the softmax of those numbers: follows.
+    for k, v in enumerate(("1.8658", "2.2292", "2.8204")):
+        _type(pg, "z3", str(k), v)
+    zs = np.array([1.8658, 2.2292, 2.8204])
+    ps = np.exp(zs) / np.exp(zs).sum()
+    _type(pg, "a3", "2", f"{ps[2]:.5f}")
+    page.settle()
+    assert _verdict(pg, "a3", "2") == ("follows", "")
+    assert _verdict(pg, "z3", "0")[0] == "wrong"
+    assert "ok" in pg.inner_text("#progress")
+
+
+def test_practice_keyboard_only(page: Page) -> None:
+    pg = page.open()
+    for _ in range(3):  # to the Practice tab: Explore, then Practice
+        pg.keyboard.press("Tab")
+        if pg.evaluate("document.activeElement.dataset.mode") == "practice":
+            break
+    assert pg.evaluate("document.activeElement.dataset.mode") == "practice"
+    pg.keyboard.press("Enter")
+    pg.wait_for_selector("#sheet .box")
+    for _ in range(60):
+        pg.keyboard.press("Tab")
+        if pg.evaluate("document.activeElement.dataset.q") == "z1":
+            break
+    assert pg.evaluate("[document.activeElement.dataset.q, document.activeElement.dataset.i]") == [
+        "z1",
+        "0",
+    ]
+    # z1 = x·W1 + b1 by hand: 0.1·0.1 + 0.2·0.3 + 0.7·0.4 + 1 = 1.35, then 1.27 and 1.8.
+    for k, text in enumerate(("1.35", "1.27", "1.80")):
+        pg.keyboard.type(text)
+        pg.keyboard.press("Enter")
+        if k < 2:
+            pg.keyboard.press("Tab")
+    page.settle()
+    assert [_verdict(pg, "z1", str(k)) for k in range(3)] == [("ok", "")] * 3
+    label = pg.get_attribute("#sheet .box[data-q='z1'][data-i='0'] input", "aria-label")
+    assert label and "z1" in label
+
+
+def test_train_xor_200_steps_loss_falls(page: Page) -> None:
+    pg = page.open()
+    pg.get_by_role("button", name="Train").click()
+    pg.wait_for_selector("#boundary")
+    pg.wait_for_function("() => document.querySelector('#tloss').textContent !== ''")
+    pg.locator("#play").click()
+    pg.wait_for_function("() => +document.querySelector('#tsteps').dataset.value >= 200",
+                         timeout=120_000)
+    pg.locator("#play").click()
+    page.settle()
+    curve = pg.locator("#losscurve")
+    assert float(curve.get_attribute("data-last")) < 0.5 * float(curve.get_attribute("data-first"))
+    assert pg.locator("#units canvas").count() == 8  # two hidden layers of 4 units
+    # Pause and open this step's derivation: Explore shows the trained network's numbers
+    # and the whole derivation of its step.
+    pg.locator("#topen").click()
+    pg.wait_for_selector("#explore:not([hidden]) #step [data-q='z3']")
+    pg.wait_for_selector("#detail .deriv.whole .step", state="attached")
+    page.settle()
+    assert_page_is_the_engine(pg)
+    assert pg.locator("#detail .deriv.whole .step").count() > 20
+
+
+def test_train_on_an_uploaded_csv(page: Page) -> None:
+    pg = page.open()
+    pg.get_by_role("button", name="Train").click()
+    pg.wait_for_function("() => document.querySelector('#tloss').textContent !== ''")
+    rows = "\n".join(f"{(k % 7) / 7 - 0.5:.3f},{(k % 5) / 5 - 0.4:.3f},{k % 2}" for k in range(40))
+    pg.set_input_files("#csvfile", files=[{"name": "pts.csv", "mimeType": "text/csv",
+                                           "buffer": ("x,y,label\n" + rows).encode()}])
+    pg.wait_for_function("() => document.querySelector('#dataset').value === 'csv'")
+    page.settle()
+    pg.locator("#onestep").click()
+    pg.wait_for_function("() => document.querySelector('#tsteps').dataset.value === '1'")
+    assert "pts.csv" in pg.inner_text("#dataset")
+
+
+def test_shared_link_restores_state_and_hides(browser: Any, server: str, page: Page) -> None:
+    pg = page.open()
+    box = pg.locator("#params input[data-q='b3'][data-i='2']")
+    box.fill("-0.5")
+    box.press("Enter")
+    pg.wait_for_function(
+        "() => document.querySelector(\"#net text[data-q='b3'][data-i='2']\")"
+        ".dataset.value === '-0.5'"
+    )
+    page.settle()
+    link = pg.url.split("#", 1)[1] + "&hide=weights"
+    other = Page(browser, server)
+    try:
+        pg2 = other.open("#" + link)
+        other.settle()
+        assert page_spec(pg2)["layers"][2]["bias"][2] == -0.5
+        assert not pg2.locator("#params input[data-q='W1'][data-i='0,0']").is_visible()
+        assert pg2.locator("#params input[data-q='b1'][data-i='0']").is_visible()
+        assert_page_is_the_engine(pg2)
+    finally:
+        other.close()
+
+
+def _not_blank(png: bytes) -> None:
+    from PIL import Image
+
+    img = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(float)
+    assert img.std() > 20  # not one flat colour
+    colours = {tuple(c) for c in img.reshape(-1, 3)[::97].astype(int).tolist()}
+    assert len(colours) > 30
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 800), (390, 844)])
+def test_screenshots_are_not_blank(browser: Any, server: str, width: int, height: int) -> None:
+    p = Page(browser, server, width, height)
+    try:
+        pg = p.open()
+        pg.locator("#step button[data-q='dW3'][data-i='0,0']").click()
+        pg.wait_for_selector("#detail .step")
+        SHOTS.mkdir(exist_ok=True)
+        png = pg.screenshot(path=str(SHOTS / f"studio_{width}.png"))
+        _not_blank(png)
+        # nothing wider than the screen at phone width but the maths and tables' own scroll
+        overflow = pg.evaluate("document.documentElement.scrollWidth")
+        assert overflow <= width + 1
+    finally:
+        p.close()
