@@ -765,22 +765,6 @@ class Batches:
         self.layers = net.buffers(m_max)
         self.grads = [a for b in self.layers for a in (b.dW, b.db)]
 
-    def gather(self, data: Rows, idx: Array) -> tuple[Array, Array]:
-        """Rows ``idx`` of (X, Y), written into the reused buffers."""
-        m = idx.shape[0]
-        return _gather(data.X, idx, self.x[:m], self.x_raw), _gather(data.Y, idx, self.y[:m], None)
-
-
-def _gather(src: Array, idx: Array, out: Array, raw: Array | None) -> Array:
-    """Rows ``idx`` of ``src`` written into the reused buffer ``out`` (no new array)."""
-    if raw is None:
-        # mode="clip" lets take write straight into out= (the indices are in range); the
-        # method, not np.take, skips a Python wrapper.
-        return src.take(idx, axis=0, out=out, mode="clip")
-    rows = src.take(idx, axis=0, out=raw[: idx.shape[0]], mode="clip")
-    np.copyto(out, rows, casting="unsafe")
-    return out
-
 
 # -- fit: the epoch loop -----------------------------------------------------------------------
 def run_epochs(
