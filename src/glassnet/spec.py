@@ -54,7 +54,7 @@ from glassnet.limits import (
 )
 from glassnet.losses import LOSSES
 from glassnet.network import Network
-from glassnet.trace import Trace, trace_step, trace_steps
+from glassnet.trace import Trace, trace_steps
 
 if TYPE_CHECKING:
     from glassnet.preprocess import Preprocessing
@@ -127,28 +127,18 @@ class Spec:
         return its trace (see :func:`glassnet.trace.trace_steps`); a model's stored
         preprocessing is recorded as the step's first part."""
         try:
-            if self.steps == 1 and not self.after:
-                tr = trace_step(
-                    self.network,
-                    self.network_input,
-                    self.y,
-                    loss=self.loss,
-                    lr=self.lr,
-                    update_bias=self.update_bias,
-                    round_to=round_to,
-                )
-            else:
-                tr = trace_steps(
-                    self.network,
-                    self.network_input,
-                    self.y,
-                    loss=self.loss,
-                    lr=self.lr,
-                    update_bias=self.update_bias,
-                    round_to=round_to,
-                    steps=self.steps,
-                    after=self.after,
-                )
+            # One step is trace_steps with steps=1 (it adds nothing then).
+            tr = trace_steps(
+                self.network,
+                self.network_input,
+                self.y,
+                loss=self.loss,
+                lr=self.lr,
+                update_bias=self.update_bias,
+                round_to=round_to,
+                steps=self.steps,
+                after=self.after,
+            )
             if self.preprocessing is not None:
                 tr.preprocessing = self.preprocessing.record(self.x)
             return tr
