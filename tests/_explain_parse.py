@@ -69,6 +69,12 @@ def tex_leaves(s: str) -> list[Leaf]:
                     out += tex_leaves(a) + tex_leaves(b)
             elif cmd in ("text", "begin", "end", "mathrm"):
                 _, i = _group(s, i)
+            elif cmd == "delta":  # δh1_{2}: the δ of unit 2 of layer h1
+                m = re.match(r"\s*([A-Za-z]+\d*)", s[i:])
+                assert m, s[i:]
+                i += len(m.group(0))
+                sym, i = _sym_rest(s, i, "δ" + m.group(1))
+                out.append(Leaf("sym", sym))
             elif cmd == "mathit":
                 name, i = _group(s, i)
                 sym, i = _sym_rest(s, i, name)
@@ -102,16 +108,17 @@ def tex_leaves(s: str) -> list[Leaf]:
 
 
 def _sym_rest(s: str, i: int, name: str) -> tuple[str, int]:
-    """Read an identifier's prime, subscript and (sample) superscript."""
+    """Read an identifier's prime, subscript and [sample] after it."""
     if i < len(s) and s[i] == "'":
         name += "'"
         i += 1
     if s.startswith("_{", i):
         sub, i = _group(s, i + 1)
         name += "_" + _canon_sub(sub)
-    if s.startswith("^{(", i):
-        sup, i = _group(s, i + 1)
-        name += "^" + sup
+    m = re.match(r"\[(\d+)\]", s[i:])
+    if m:
+        name += f"^({m.group(1)})"
+        i += len(m.group(0))
     return name, i
 
 
@@ -185,13 +192,23 @@ def mml_leaves(el: ET.Element) -> list[Leaf]:
     if tag == "mrow" and el.get("class") == "sci":
         mant, _, power = list(el)
         return [Leaf("num", f"{_text(mant)}e{_text(list(power)[1])}")]
+    kids = list(el)
+    if (
+        tag == "mrow"
+        and len(kids) == 4
+        and kids[1].tag == "mo"
+        and _text(kids[1]) == "["
+        and _is_symbol(kids[0])
+    ):  # h1_in2[1]: the symbol of sample 1
+        return [Leaf("sym", f"{_mml_sym(kids[0])}^({_text(kids[2])})")]
     if _is_symbol(el):
         return [Leaf("sym", _mml_sym(el))]
     if tag == "mfrac":
         a, b = list(el)
         ka, kb = list(a), list(b)
         if ka and kb and _text(ka[0]) == "\u2202" and _text(kb[0]) == "\u2202":
-            return [Leaf("sym", f"d({_mml_sym(ka[1])})/d({_mml_sym(kb[1])})")]
+            (top,), (bottom,) = mml_leaves(ka[1]), mml_leaves(kb[1])
+            return [Leaf("sym", f"d({top.text})/d({bottom.text})")]
         return mml_leaves(a) + mml_leaves(b)
     if tag == "mo":
         t = _text(el)
@@ -253,6 +270,22 @@ class Resolver:
     def _layer_of(self, base: str) -> int:
         return self.L if base == "O" else int(base[1:])
 
+    def _delta(self, text: str) -> float | None:
+        """δh1_2^(s): ∂E/∂(input 2 of layer h1) of sample s."""
+        m = re.fullmatch(r"δ(O|h\d+)_(\d+)(?:\^\((\d+)\))?", text)
+        if not m:
+            return None
+        s = int(m.group(3)) - 1 if m.group(3) else 0
+        return self.t.layers[self._layer_of(m.group(1)) - 1].delta[s][int(m.group(2)) - 1]
+
+    def _exp_sum(self, text: str) -> float | None:
+        """S^(s): the sum of e^z over the (softmax) output layer's inputs, by math.exp."""
+        m = re.fullmatch(r"S(?:\^\((\d+)\))?", text)
+        if not m:
+            return None
+        s = int(m.group(1)) - 1 if m.group(1) else 0
+        return sum(math.exp(float(v)) for v in self.t.layers[-1].z[s])
+
     def _unit(self, text: str):  # -> (layer, kind, unit, sample)
         m = re.fullmatch(r"(I|O|h\d+)(?:_(in|out)?(\d+))(?:\^\((\d+)\))?", text)
         if not m:
@@ -264,6 +297,9 @@ class Resolver:
 
     def value(self, text: str) -> float:
         t = self.t
+        for special in (self._delta(text), self._exp_sum(text)):
+            if special is not None:
+                return special
         unit = self._unit(text)
         if unit:
             layer, kind, u, s = unit
@@ -430,5 +466,5 @@ def shortcut_values(trace) -> dict[str, float]:  # a Trace
     for s in range(batch):
         for j in range(n_out):
             mark = f"^({s + 1})" if batch > 1 else ""
-            out[f"d(E)/d(O_in{j + 1}{mark})"] = trace.output_delta_shortcut[s, j]
+            out[f"δO_{j + 1}{mark}"] = trace.output_delta_shortcut[s, j]
     return out

@@ -51,7 +51,7 @@ def test_a_spec_file_with_a_batch(tmp_path: Path) -> None:
     spec.write_text(SPEC)
     out = tmp_path / "net.txt"
     assert main(["explain", str(spec), "--format", "md", "-o", str(out), "--digits", "5"]) == 0
-    assert "^{(2)}" in out.read_text()
+    assert "}[2]" in out.read_text()  # sample 2, in brackets after the name
 
 
 def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -30,8 +30,10 @@ class Sym(Node):
     """A named quantity: ``base`` with a subscript of (text, kind) parts.
 
     ``kind`` is ``"id"`` (an italic index letter), ``"txt"`` (upright text such as "in")
-    or ``"num"`` (a unit number).  ``sample`` (1-based) adds a superscript (s) when a
-    batch has several samples; ``prime`` marks an updated parameter (W′).
+    or ``"num"`` (a unit number).  ``sample`` (1-based) adds the sample's number in
+    brackets, h1_in2[s], when a batch has several samples (not a superscript: beside the
+    unit's and the layer's numbers a third small 1 reads as a power); ``prime`` marks an
+    updated parameter (W′).
     """
 
     base: str
@@ -250,14 +252,18 @@ def tex(node: Node) -> str:
     """LaTeX for ``node`` (as MathJax and KaTeX read it)."""
     if isinstance(node, Sym):
         s = node.base
+        # δh1, δO: the Greek letter, then the layer's own name (not one italic word).
+        greek = r"\delta " if s.startswith("δ") and len(s) > 1 else ""
+        s = s[1:] if greek else s
         if len(s) > 1 and s.isalpha():
             s = rf"\mathit{{{s}}}"
+        s = greek + s.replace("δ", r"\delta ")
         if node.prime:
             s += "'"
         if node.sub:
             s += f"_{{{_tex_sub(node.sub)}}}"
         if node.sample is not None:
-            s += f"^{{({node.sample})}}"
+            s += f"[{node.sample}]"
         return s
     if isinstance(node, Num):
         return _tex_num(node.text)
@@ -354,14 +360,11 @@ def mml(node: Node) -> str:
         if node.prime:
             base = f"<msup>{base}<mo>\u2032</mo></msup>"
         sub = _mml_sub(node.sub) if node.sub else None
-        sup = f"<mrow><mo>(</mo><mn>{node.sample}</mn><mo>)</mo></mrow>" if node.sample else None
-        if sub and sup:
-            return f"<msubsup>{base}{sub}{sup}</msubsup>"
-        if sub:
-            return f"<msub>{base}{sub}</msub>"
-        if sup:
-            return f"<msup>{base}{sup}</msup>"
-        return base
+        out = f"<msub>{base}{sub}</msub>" if sub else base
+        if node.sample is not None:
+            sample = f'<mo stretchy="false">[</mo><mn>{node.sample}</mn><mo stretchy="false">]</mo>'
+            out = f"<mrow>{out}{sample}</mrow>"
+        return out
     if isinstance(node, Num):
         return _mml_num(node.text)
     if isinstance(node, Const):

@@ -15,6 +15,7 @@ buffers); without it a new array is returned — one code path either way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
@@ -104,6 +105,15 @@ class Activation:
             f"Differentiate {self.name}'s rule with respect to its input z, by the usual "
             "rules of calculus (chain, product and quotient rules)."
         )
+
+    def by_hand(
+        self, z: Array, written: Callable[[Array], Array] | None = None
+    ) -> tuple[Array, Array] | None:
+        """For an activation a person computes in parts (softmax: each e^z, then their
+        sum): those parts of ``z`` (B, n) — (B, n) and (B,) — with each first part
+        rounded by ``written`` as a person writes it down; None when the activation is
+        one step (the default) or the parts do not fit a float."""
+        return None
 
     def numpy_code(self, z: str) -> str:
         """``f(z)`` as a NumPy expression on the variable named ``z`` (for notebooks)."""

@@ -7,6 +7,7 @@ applies it as a vector-Jacobian product, ``delta_j = Σ_i dL_da_i J_ij
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -45,6 +46,24 @@ class Softmax(Activation):
     def backward(self, z: Array, a: Array, dL_da: Array, out: Array | None = None) -> Array:
         # J is symmetric, so Jᵀ·g = J·g; this is that product without building J.
         return np.multiply(a, dL_da - (dL_da * a).sum(axis=1, keepdims=True), out=out)
+
+    def by_hand(
+        self, z: Array, written: Callable[[Array], Array] | None = None
+    ) -> tuple[Array, Array] | None:
+        """Each e^{z_i} and their sum S per row, as a person computes softmax by hand
+        (a_i = e^{z_i}/S; :meth:`forward` subtracts the row maximum first, which changes
+        neither quotient).  ``written``: how each e^z is written down (rounded) before
+        it is added, as by hand.  None when some e^z overflows a float."""
+        with np.errstate(over="ignore"):
+            e = np.exp(np.asarray(z, dtype=np.float64))
+        if not np.all(np.isfinite(e)):
+            return None
+        if written is not None:
+            e = np.asarray(written(e), dtype=np.float64)
+        total = e.sum(axis=1)
+        if not np.all(np.isfinite(total)):
+            return None
+        return e, total
 
     def rule(self, z: Node, zs: list[Node] | None = None) -> Node:
         from glassnet.mathtree import PLUS, Dots, Exp, Frac, join

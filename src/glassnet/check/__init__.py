@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from glassnet.check.errata import errata
 from glassnet.check.marking import Entry, Report, check
 from glassnet.check.mistakes import CATALOGUE, CHECKS, all_ids
 from glassnet.check.worksheet import Worksheet, load_worksheet, parse_worksheet
@@ -30,6 +31,7 @@ __all__ = [
     "all_ids",
     "check",
     "check_worksheet",
+    "errata",
     "load_worksheet",
     "parse_worksheet",
 ]

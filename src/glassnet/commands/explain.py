@@ -52,6 +52,20 @@ def register(sub: Any) -> None:
         metavar="N",
         help="write layers wider than N out for their first units only (default 4)",
     )
+    p.add_argument(
+        "--notation",
+        choices=("rows", "columns"),
+        default=None,
+        help="rows: x·W + b with W[from][to], as the seed writes it; columns: W·a + b with "
+        "W[to][from], as Nielsen and Goodfellow write it (default: the spec's layout, "
+        'columns for layout = "to_from", else rows)',
+    )
+    p.add_argument(
+        "--no-errata",
+        action="store_true",
+        help="'explain seed' only: leave out the tutorial's own mistakes (by default each "
+        "wrong number it printed is shown beside the right one, named by glassnet check)",
+    )
     p.set_defaults(func=_run_explain)
 
 
@@ -89,11 +103,21 @@ def _run_explain(args: argparse.Namespace) -> int:
         spec = dataclasses.replace(spec, after=True)
     trace = spec.trace(round_to=args.round)
     fmt = _format(args)
+    errata = None
+    if args.spec == "seed" and not args.no_errata:
+        # The tutorial's printed numbers are the seed worksheet; check marks them and
+        # names each mistake, and the page shows that beside the right value.
+        from glassnet.check import check_worksheet
+        from glassnet.check import errata as errata_of
+
+        errata = errata_of(check_worksheet("seed"))
     derivation = derive(
         trace,
         digits=args.digits,
         title=spec.name or Path(spec.path).stem,
         max_units=args.max_units,
+        errata=errata,
+        notation=args.notation or ("columns" if spec.layout == "to_from" else "rows"),
     )
     svg = derivation.svg() if fmt == "md" and out is not None else None
     svg_path = out.with_suffix(".svg") if out is not None and svg is not None else None

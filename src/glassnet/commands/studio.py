@@ -19,11 +19,16 @@ def register(sub: Any) -> None:
         "changed, traced to where it came from and worked by hand with live marks, and a "
         "small network can be trained.  SPEC: a spec or worksheet file (TOML) or 'seed'.",
     )
-    p.add_argument("spec", metavar="SPEC",
-                   help="spec, worksheet or exercise file (TOML), model file (.npz, "
-                   ".safetensors), or 'seed'")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to bind (default 127.0.0.1; any other needs the printed token)")
+    p.add_argument(
+        "spec",
+        metavar="SPEC",
+        help="spec, worksheet or exercise file (TOML), model file (.npz, .safetensors), or 'seed'",
+    )
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1; any other needs the printed token)",
+    )
     p.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     p.add_argument("--no-browser", action="store_true", help="only print the address")
     p.set_defaults(func=_run)
@@ -93,8 +98,11 @@ def _run(args: argparse.Namespace) -> int:
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
     print(f"glassnet studio: {url}  (Ctrl-C to stop)", flush=True)
     if token:
-        print("glassnet studio: not loopback — anyone who can reach this address needs that "
-              "token; share it only with who should use the page", flush=True)
+        print(
+            "glassnet studio: not loopback — anyone who can reach this address needs that "
+            "token; share it only with who should use the page",
+            flush=True,
+        )
     app = create_app(token=token, loopback_only=loopback, initial=state)
     if not args.no_browser:
         webbrowser.open(url)

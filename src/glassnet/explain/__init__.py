@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from glassnet.errors import GlassnetError
 
 if TYPE_CHECKING:
-    from glassnet.explain.document import Document
+    from glassnet.explain.document import Document, Erratum, ErratumKey
     from glassnet.trace import Trace
 
 FORMATS: tuple[str, ...] = ("md", "html", "ipynb")
@@ -94,18 +94,32 @@ def derive(
     title: str | None = None,
     max_units: int = 4,
     max_samples: int = 2,
+    errata: dict[ErratumKey, Erratum] | None = None,
+    notation: str = "rows",
 ) -> Derivation:
     """The derivation of ``trace``.
 
     ``digits``: significant digits shown (ignored in hand mode: a trace made with
     ``round_to=K`` shows exactly its K-decimal values).  Layers wider than
     ``max_units`` are written out for their first units only; with a batch, the
-    per-unit lines cover the first ``max_samples`` samples.
+    per-unit lines cover the first ``max_samples`` samples.  ``errata``: what a worked
+    solution wrote instead, written beside each value it got wrong (made by
+    :func:`glassnet.check.errata` from a marked worksheet).  ``notation``: "rows"
+    (x·W + b with W[from][to], the seed's) or "columns" (W·a + b with W[to][from],
+    Nielsen's and Goodfellow's); the numbers are the same.
     """
     from glassnet.explain.sections import build
 
     return Derivation(
-        build(trace, digits=digits, title=title, max_units=max_units, max_samples=max_samples)
+        build(
+            trace,
+            digits=digits,
+            title=title,
+            max_units=max_units,
+            max_samples=max_samples,
+            errata=errata,
+            notation=notation,
+        )
     )
 
 
@@ -117,6 +131,7 @@ def explain(
     title: str | None = None,
     max_units: int = 4,
     max_samples: int = 2,
+    notation: str = "rows",
 ) -> str:
     """The derivation of ``trace`` as a string in ``format`` ("md", "html", "ipynb");
     the same as ``derive(trace, ...).render(format)``."""
@@ -124,7 +139,14 @@ def explain(
         raise GlassnetError(
             f"expected a format among {', '.join(FORMATS)}", got=repr(format), field="format"
         )
-    d = derive(trace, digits=digits, title=title, max_units=max_units, max_samples=max_samples)
+    d = derive(
+        trace,
+        digits=digits,
+        title=title,
+        max_units=max_units,
+        max_samples=max_samples,
+        notation=notation,
+    )
     return d.render(format)
 
 

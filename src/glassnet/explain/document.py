@@ -60,6 +60,40 @@ class Elided:
 
 
 @dataclass
+class Erratum:
+    """Beside a value: what a worked solution (the seed tutorial) wrote for it instead,
+    and what ``glassnet check`` made of that — the mistake its catalogue names
+    (``mistake``: the ids, or None), or that it follows from earlier mistakes.
+    Made by :func:`glassnet.check.errata`, never by the explain code itself.
+
+    ``who``: whose solution ("the tutorial"); ``printed``: the number as it wrote it;
+    ``verdict``: "wrong" or "follows"; ``explanation``: the check's own sentence."""
+
+    who: str
+    printed: str
+    verdict: str
+    mistake: str | None
+    explanation: str
+
+    def lead(self) -> str:
+        """ "✗ The tutorial wrote 0.2698 here" — the words before the check's sentence."""
+        mark = "→" if self.verdict == "follows" else "✗"
+        return f"{mark} {self.who[:1].upper()}{self.who[1:]} wrote {self.printed} here"
+
+    def words(self) -> str:
+        """What glassnet check said of it: the mistake's id, then its sentence."""
+        if self.verdict == "follows":
+            return f"glassnet check: {self.explanation}"
+        named = self.mistake or "no named mistake"
+        return f"glassnet check: {named} — {self.explanation}"
+
+
+#: Where an erratum belongs: (kind, layer, index) of the step graph's quantity, the
+#: index without the batch axis (a batch of one).
+ErratumKey = tuple[str, int, tuple[int, ...]]
+
+
+@dataclass
 class Picture:
     """The network drawn as an SVG document (a string)."""
 
@@ -85,7 +119,7 @@ class Collapsed:
     blocks: list[Block]
 
 
-Block = Para | Equation | Calculation | Elided | Picture | Table | Collapsed
+Block = Para | Equation | Calculation | Elided | Erratum | Picture | Table | Collapsed
 
 
 @dataclass

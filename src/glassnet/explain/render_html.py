@@ -14,6 +14,7 @@ from glassnet.explain.document import (
     Document,
     Elided,
     Equation,
+    Erratum,
     Para,
     Picture,
     Section,
@@ -90,6 +91,12 @@ SCOPE mrow.matrix { display: inline-block; margin: 0 .15em; padding: 0 .12em;
     linear-gradient(currentColor, currentColor) right bottom / .3em 1.5px no-repeat; }
 SCOPE mrow.matrix mtd { padding: .1rem .4rem; }
 SCOPE .elided { color: var(--muted); font-style: italic; }
+SCOPE .erratum { margin: .2rem 0 .6rem; padding: .3rem .8rem; border-radius: 4px;
+  font: .88rem/1.45 system-ui, sans-serif; background: #fef2f2; border-left: 4px solid #b91c1c;
+  overflow-wrap: anywhere; }
+SCOPE .erratum strong { color: #991b1b; }
+SCOPE .erratum.follows { background: #fefce8; border-left-color: #a16207; }
+SCOPE .erratum.follows strong { color: #854d0e; }
 SCOPE details { margin: .3rem 0; border: 1px dashed var(--line); border-radius: 6px;
   padding: .2rem .7rem; }
 SCOPE details > summary { cursor: pointer; color: var(--accent); line-height: 1.6;
@@ -158,6 +165,11 @@ def block_html(block: Block) -> str:
         return f'<div class="step">{mml_derivation(block.lhs, block.lines())}</div>'
     if isinstance(block, Elided):
         return f'<p class="elided">{escape(block.text)}</p>'
+    if isinstance(block, Erratum):
+        return (
+            f'<p class="erratum {escape(block.verdict)}"><strong>{escape(block.lead())}</strong>'
+            f" · {escape(block.words())}</p>"
+        )
     if isinstance(block, Picture):
         return f"<figure>{block.svg}<figcaption>{escape(block.caption)}</figcaption></figure>"
     if isinstance(block, Table):

@@ -13,6 +13,7 @@ from glassnet.explain.document import (
     Document,
     Elided,
     Equation,
+    Erratum,
     Para,
     Picture,
     Section,
@@ -40,6 +41,8 @@ def block_markdown(block: Block, picture: str | None = INLINE) -> str:
         return f"$$\n{tex_derivation(block.lhs, block.lines())}\n$$"
     if isinstance(block, Elided):
         return f"*{block.text}*"
+    if isinstance(block, Erratum):
+        return f"> **{block.lead()}** · {block.words()}"
     if isinstance(block, Table):
 
         def cell(c: str | Node) -> str:

@@ -17,7 +17,11 @@ mean).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import partial
+from typing import Any
+
+import numpy as np
 
 from glassnet.explain.document import (
     Block,
@@ -26,6 +30,8 @@ from glassnet.explain.document import (
     Document,
     Elided,
     Equation,
+    Erratum,
+    ErratumKey,
     Para,
     Picture,
     Section,
@@ -33,6 +39,7 @@ from glassnet.explain.document import (
 )
 from glassnet.explain.symbols import ONE, Builder, check_digits, check_size, number_format, shown
 from glassnet.mathtree import (
+    EQ,
     MATMUL,
     MINUS,
     PLUS,
@@ -54,9 +61,6 @@ from glassnet.mathtree import (
 from glassnet.notation import letter, unit_name
 from glassnet.step import Key, step_order
 from glassnet.trace import Trace
-
-#: δ, the name of ∂E/∂z.
-DELTA_SYM = Sym("δ")
 
 #: Where a section is: (kind, layer); layer 0 for the whole step's sections.
 Place = tuple[str, int]
@@ -94,11 +98,15 @@ def _fold(sec: Section, batch: bool) -> None:
             n = sum(isinstance(x, Calculation) for x in rest)
             others = "units and samples" if batch else "units"
             out.extend(run[:k])
-            out.append(Collapsed(f"{n} more like it: the other {others}, the same rule", rest))
+            summary = f"{n} more like it: the other {others}, the same rule"
+            wrong = [x for x in rest if isinstance(x, Erratum)]
+            if wrong:
+                summary += f" — {len(wrong)} of {wrong[0].who}'s numbers marked inside"
+            out.append(Collapsed(summary, rest))
         run.clear()
 
     for block in sec.blocks:
-        if isinstance(block, Calculation | Elided):
+        if isinstance(block, Calculation | Elided | Erratum):
             run.append(block)
         else:
             flush()
@@ -134,6 +142,8 @@ def build(
     max_samples: int = 2,
     picture: bool = True,
     fold: bool = True,
+    errata: dict[ErratumKey, Erratum] | None = None,
+    notation: str = "rows",
 ) -> Document:
     """The derivation of ``trace`` as a :class:`Document`.
 
@@ -141,12 +151,22 @@ def build(
     exactly the values the engine used); layers wider than ``max_units`` are written out
     for the first units only, with a marker; with a batch, the first ``max_samples``.
     ``fold``: of each run of calculations with one rule (unit by unit), show the first
-    and fold the rest away (still on the page, in ``<details>``).
+    and fold the rest away (still on the page, in ``<details>``).  ``errata``: what a
+    worked solution wrote instead, written beside each value it got wrong
+    (:func:`glassnet.check.errata`).
     """
     check_digits(digits)
     check_size(trace)
     fmt = number_format(digits, trace.round_to)
-    b = Builder(trace, fmt=fmt, digits=digits, max_units=max_units, max_samples=max_samples)
+    b = Builder(
+        trace,
+        fmt=fmt,
+        digits=digits,
+        max_units=max_units,
+        max_samples=max_samples,
+        errata=errata,
+        notation=notation,
+    )
     b.fold = fold
     plan: dict[Place, list[Key]] = {}
     for key in step_order(b.L):
@@ -220,8 +240,13 @@ def _intro(b: Builder, title: str | None, picture: bool) -> Section:
                 "Each step is written the way a careful hand calculation is (in each box): "
                 "the rule in symbols, the same rule with the numbers put in, and the result "
                 "(in bold); then the "
-                "whole layer at once in matrix form (a row vector times a matrix).  Every "
-                "number is the one glassnet's engine computed",
+                "whole layer at once in matrix form ("
+                + (
+                    "a matrix times a column vector, W·a + b, as in Nielsen and Goodfellow"
+                    if b.columns
+                    else "a row vector times a matrix, x·W + b"
+                )
+                + ").  Every number is the one glassnet's engine computed",
                 (
                     f", rounded to {t.round_to} decimals at every step, as by hand."
                     if t.round_to is not None
@@ -230,6 +255,18 @@ def _intro(b: Builder, title: str | None, picture: bool) -> Section:
             )
         )
     )
+    if b.errata:
+        who = next(iter(b.errata.values())).who
+        sec.blocks.append(
+            Para(
+                (
+                    f"Where {who} wrote a different number, a note below the right one "
+                    "says what it wrote and what glassnet check makes of it: ✗ a "
+                    "mistake, named where the check's catalogue reproduces it; → a number "
+                    "right for its own earlier (wrong) numbers, the error carried forward.",
+                )
+            )
+        )
     sec.blocks.append(_glossary(b))
     if t.preprocessing is not None:  # a model's stored preprocessing comes first
         pp = t.preprocessing
@@ -268,19 +305,38 @@ def _glossary(b: Builder) -> Collapsed:
     z, a = b.general_unit(L, "in"), b.general_unit(L, "out")
     i, j = letter(L - 1), letter(L)
     header: tuple[str | Node, ...] = ("", "this page", "Mazur", "Nielsen, Bishop", "PyTorch")
+    w = Sym("W", ((j, "id"), (i, "id")) if b.columns else ((i, "id"), (j, "id")))
     rows: list[tuple[str | Node, ...]] = [
         ("a unit's input", z, "net", "z (column vectors)", "x @ weight.T + bias"),
         ("its output", a, "out", "a = σ(z)", "the activation's output"),
         (
             "weight from unit i to unit j",
-            Sym("W", ((i, "id"), (j, "id"))),
+            w,
             "w (numbered)",
-            "w[j][i]: W transposed",
-            "layer.weight[j, i]: Wᵀ",
+            "w[j][i]: " + ("the same" if b.columns else "W transposed"),
+            "layer.weight[j, i]: " + ("W" if b.columns else "Wᵀ"),
         ),
-        ("δ, the error signal", Deriv(Sym("E"), z), "∂E_total/∂net", "δ", "z.grad"),
-        ("one layer, in matrices", "row · W + b", "per unit", "W · a + b (columns)", "x @ Wᵀ + b"),
-        ("sample s of a batch", "superscript (s)", "one sample", "x^(s) or x_s", "row s"),
+        (
+            "δ, the error signal",
+            row(b.general_delta(L), EQ, Deriv(Sym("E"), z)),
+            "∂E_total/∂net",
+            "δ",
+            "z.grad",
+        ),
+        (
+            "one layer, in matrices",
+            "W · column + b" if b.columns else "row · W + b",
+            "per unit",
+            "W · a + b (columns)",
+            "x @ Wᵀ + b",
+        ),
+        (
+            "sample s of a batch",
+            "[s] after the name, column s" if b.columns else "[s] after the name, row s",
+            "one sample",
+            "x^(s) or x_s",
+            "row s",
+        ),
     ]
     table = Table("Notation", header, rows)
     return Collapsed("Notation: this page's names beside Mazur's, Nielsen's and PyTorch's", [table])
@@ -288,14 +344,28 @@ def _glossary(b: Builder) -> Collapsed:
 
 def _open_network(b: Builder, layer: int) -> Section:
     sec = Section("The network at the start", 2, "network")
+    example = ((letter(0), "id"), ("1", "num")), ((letter(1), "id"), ("2", "num"))
     sec.blocks.append(
         Para(
             (
-                "The input is a row vector I (one row per sample); ",
+                "The input is a "
+                + ("column vector I (one column" if b.columns else "row vector I (one row")
+                + " per sample); ",
                 b.weight_matrix_name(1),
                 f" connects input {letter(0)} to unit {letter(1)} of layer 1, and so on: ",
-                Sym("W", ((letter(0), "id"), ("1", "num"), (letter(1), "id"), ("2", "num"))),
-                " is the weight from input 1 to unit 2 of layer 1.",
+                Sym(
+                    "W",
+                    (*example[::-1][0], *example[::-1][1])
+                    if b.columns
+                    else (*example[0], *example[1]),
+                ),
+                " is the weight from input 1 to unit 2 of layer 1"
+                + (
+                    " (rows are the units a weight goes to, columns those it comes from: "
+                    "the transpose of the seed's W)."
+                    if b.columns
+                    else "."
+                ),
             )
         )
     )
@@ -304,7 +374,7 @@ def _open_network(b: Builder, layer: int) -> Section:
 
 def _input(b: Builder, sec: Section, layer: int) -> None:
     n_in = b.t.x.shape[1]
-    rows = b.batch_rows(lambda s, u: b.unit(0, "in", u, s), n_in)
+    rows = b.batch_matrix(lambda s, u: b.unit(0, "in", u, s), n_in)
     sec.blocks.append(Equation((Sym("I"), rows, substitute(rows, b.fmt))))
 
 
@@ -325,7 +395,7 @@ def _parameter(b: Builder, sec: Section, layer: int, block: Block) -> None:
 
 
 def _weights(b: Builder, sec: Section, layer: int) -> None:
-    W = b.matrix(partial(b.weight, layer), *b.t.layer(layer).W.shape)
+    W = b.weights(layer, partial(b.weight, layer))
     _parameter(b, sec, layer, Equation((b.weight_matrix_name(layer), W, substitute(W, b.fmt))))
 
 
@@ -336,7 +406,7 @@ def _biases(b: Builder, sec: Section, layer: int) -> None:
 
 
 def _target(b: Builder, sec: Section, layer: int) -> None:
-    y = b.batch_rows(lambda s, u: b.target(u, s), b.t.y.shape[1])
+    y = b.batch_matrix(lambda s, u: b.target(u, s), b.t.y.shape[1])
     sec.blocks.append(Para(("The target (the output we want):",)))
     sec.blocks.append(Equation((Sym("y"), y, substitute(y, b.fmt))))
 
@@ -371,34 +441,48 @@ def _inputs(b: Builder, sec: Section, layer: int) -> None:
     """z: the previous outputs times W, plus b — as a matrix, then unit by unit."""
     lt = b.t.layer(layer)
     n_in, n_out = lt.W.shape
-    prev = "the input" if layer == 1 else f"layer {layer - 1}"
+    prev = "the input I" if layer == 1 else f"the outputs of layer {layer - 1}"
+    words: tuple[str | Node, ...] = (
+        (
+            "Matrix operation: ",
+            b.weight_matrix_name(layer),
+            f" times {prev} (a column vector)",
+        )
+        if b.columns
+        else (
+            f"Matrix operation: {prev} (a row vector) times ",
+            b.weight_matrix_name(layer),
+        )
+    )
     sec.blocks.append(
         Para(
             (
-                f"Matrix operation: the outputs of {prev} (a row vector) times ",
-                b.weight_matrix_name(layer),
+                *words,
                 ", plus the biases ",
                 Sym("b", ((letter(layer), "id"),)),
                 ", give the inputs of layer "
-                f"{layer}" + (" (the biases are added to every sample's row)." if b.B > 1 else "."),
+                f"{layer}"
+                + (
+                    f" (the biases are added to every sample's {'column' if b.columns else 'row'})."
+                    if b.B > 1
+                    else "."
+                ),
             )
         )
     )
-    lhs = b.batch_rows(lambda s, j: b.zin(layer, j, s), n_out)
-    rule: Node = row(
-        b.batch_rows(lambda s, i: b.unit(layer - 1, "out", i, s), n_in),
-        MATMUL,
-        b.matrix(lambda i, j: b.weight(layer, i, j), n_in, n_out),
-        PLUS,
-        b.vector(lambda j: b.bias(layer, j), n_out),
-    )
+    lhs = b.batch_matrix(lambda s, j: b.zin(layer, j, s), n_out)
+    inputs = b.batch_matrix(lambda s, i: b.unit(layer - 1, "out", i, s), n_in)
+    W = b.weights(layer, partial(b.weight, layer))
+    product = (W, MATMUL, inputs) if b.columns else (inputs, MATMUL, W)
+    rule: Node = row(*product, PLUS, b.vector(lambda j: b.bias(layer, j), n_out))
     sec.blocks.append(b.calculation(lhs, rule))
     _fold_last(b, sec, 2, "The whole layer at once, in matrix form")
     sec.blocks.append(Para(("Unit by unit:",)))
 
     def weighted_input(j: int, s: int, i: int) -> Node:
-        """Term i of unit j's input: previous output i times W_ij."""
-        return row(b.unit(layer - 1, "out", i, s), TIMES, b.weight(layer, i, j))
+        """Term i of unit j's input: previous output i times W_ij (W_ji times it)."""
+        a, w = b.unit(layer - 1, "out", i, s), b.weight(layer, i, j)
+        return row(w, TIMES, a) if b.columns else row(a, TIMES, w)
 
     note = b.sample_note()
     if note:
@@ -408,6 +492,7 @@ def _inputs(b: Builder, sec: Section, layer: int) -> None:
             terms = b.sum_terms(partial(weighted_input, j, s), n_in)
             rule = join([*terms, b.bias(layer, j)], PLUS)
             sec.blocks.append(b.calculation(b.zin(layer, j, s), rule))
+            b.erratum(sec, "z", layer, (j,))
 
 
 def _outputs(b: Builder, sec: Section, layer: int) -> None:
@@ -430,16 +515,134 @@ def _outputs(b: Builder, sec: Section, layer: int) -> None:
         )
     else:
         sec.blocks.append(Equation((ga, act.rule(gz))))
+    parts = _written_parts(b, layer)
+    if parts is not None:
+        _by_hand(b, sec, layer, parts)
+    elif not act.elementwise:
+        sec.blocks.append(
+            Para(
+                (
+                    "(Some e^z here is too large for a float, so the exponentials are not "
+                    "written out; the engine subtracts the largest input of the row first, "
+                    "which changes no quotient.)",
+                )
+            )
+        )
     for s in b.samples:
         zs_s: list[Node] = [
             Dots() if k is None else b.zin(layer, k, s) for k in shown(n_out, b.max_units + 2)
         ]
         for j in b.each_unit(sec, n_out, "units"):
             rule = act.rule(b.zin(layer, j, s), zs_s)
-            sec.blocks.append(b.calculation(b.out(layer, j, s), rule))
+            calc = b.calculation(b.out(layer, j, s), rule)
+            if parts is not None:
+                # The quotient of the numbers just written out: e^z over their sum.
+                ej, tot = float(parts.e[s, j]), float(parts.total[s])
+                calc.steps = (Frac(Num(ej, parts.part(ej)), Num(tot, parts.sum(tot))),)
+            sec.blocks.append(calc)
+            b.erratum(sec, "a", layer, (j,))
     sec.blocks.append(Para((f"Layer {layer}'s outputs:",)))
-    sec.blocks.append(b.values(b.batch_rows(lambda s, j: b.out(layer, j, s), n_out)))
+    sec.blocks.append(b.values(b.batch_matrix(lambda s, j: b.out(layer, j, s), n_out)))
     _fold_last(b, sec, 2, f"Layer {layer}'s outputs as a row")
+
+
+@dataclass
+class Parts:
+    """An activation's parts by hand (softmax: each e^z, (B, n), and their sum, (B,)),
+    and how they are written: ``part`` each e^z (to ``digits`` significant digits),
+    ``sum`` their sum."""
+
+    e: Any
+    total: Any
+    part: Callable[[float], str]
+    sum: Callable[[float], str]
+    digits: int
+
+
+def _decimals(text: str) -> int:
+    return len(text.partition(".")[2]) if "e" not in text else 0
+
+
+def _written_parts(b: Builder, layer: int) -> Parts | None:
+    """The activation's parts by hand (softmax: each e^z and their sum S) and how they
+    are written.  At the page's digits; in hand mode each e^z is written to the fewest
+    significant digits from 6 up with which every quotient e/S, S the sum of the written
+    e^z, still rounds to the output the engine rounded (near a rounding boundary 6
+    digits can tip the last decimal), and S exactly as that sum."""
+    lt = b.t.layer(layer)
+    K = b.t.round_to
+    if K is None:
+        parts = lt.act.by_hand(lt.z)
+        return None if parts is None else Parts(*parts, b.fmt, b.fmt, b.digits)
+    found = None
+    for digits in range(max(b.digits, 6), 16):
+        fmt = number_format(digits, None)
+        parts = lt.act.by_hand(lt.z, written=np.vectorize(lambda v, f=fmt: float(f(v))))
+        if parts is None:
+            return None
+        e, total = parts
+        found = (e, total, fmt, digits)
+        quotients = e[b.samples] / total[b.samples, None]
+        if np.all(np.abs(np.round(quotients, K) - lt.a[b.samples]) < 1e-12):
+            break
+    assert found is not None
+    e, total, fmt, digits = found
+    places = max(_decimals(fmt(float(v))) for v in e[b.samples].ravel())
+    return Parts(e, total, fmt, lambda v: f"{float(v):.{places}f}", digits)
+
+
+def _exp_of_input(b: Builder, layer: int, k: int, s: int) -> Node:
+    """e^{z_k} of sample s."""
+    return Exp(b.zin(layer, k, s))
+
+
+def _by_hand(b: Builder, sec: Section, layer: int, parts: Parts) -> None:
+    """The parts a person computes first (softmax: each e^z, then their sum S), from the
+    activation's own :meth:`~glassnet.activations.base.Activation.by_hand`."""
+    e, total, part_fmt, sum_fmt = parts.e, parts.total, parts.part, parts.sum
+    n = e.shape[1]
+    gz = b.general_unit(layer, "in")
+    S = Sym("S")
+    sec.blocks.append(
+        Para(
+            (
+                "By hand: first each ",
+                Exp(gz),
+                ", then their sum ",
+                S,
+                ", then each quotient"
+                + (
+                    f" (each exponential written to {parts.digits} "
+                    "significant digits and added up as written; the outputs rounded to "
+                    f"{b.t.round_to} decimals):"
+                    if b.t.round_to is not None
+                    else ":"
+                ),
+            )
+        )
+    )
+    header: list[str | Node] = ["sample", "unit"] if b.B > 1 else ["unit"]
+    header += [gz, Exp(gz)]
+    rows: list[tuple[str | Node, ...]] = []
+    for s in b.samples:
+        for j in range(n):
+            lead: list[str | Node] = [str(s + 1), str(j + 1)] if b.B > 1 else [str(j + 1)]
+            ev = float(e[s, j])
+            rows.append((*lead, substitute(b.zin(layer, j, s), b.fmt), Num(ev, part_fmt(ev))))
+    sec.blocks.append(Table("The exponentials", tuple(header), rows))
+    for s in b.samples:
+        terms = b.sum_terms(partial(_exp_of_input, b, layer, s=s), n)
+        numbers = [
+            t if isinstance(t, Dots) else Num(float(e[s, k]), part_fmt(float(e[s, k])))
+            for t, k in zip(terms, shown(n, b.max_units + 2), strict=True)
+        ]
+        tot = float(total[s])
+        rule = join(terms, PLUS)
+        calc = b.calculation(Sym("S", sample=b._sample(s)), rule)
+        calc.steps = (join(numbers, PLUS),)
+        calc.result = Num(tot, sum_fmt(tot))
+        sec.blocks.append(calc)
+    sec.blocks.append(Para(("Then each output is its exponential over the sum:",)))
 
 
 # -- the error -----------------------------------------------------------------------------
@@ -488,6 +691,7 @@ def _loss_terms(b: Builder, sec: Section, layer: int) -> None:
         for k in b.each_unit(sec, n_out, "outputs"):
             rule = b.loss.term_rule(b.out(L, k, s), b.target(k, s), b.m)
             sec.blocks.append(b.calculation(b.term(k, s), rule))
+            b.erratum(sec, "loss_terms", layer, (k,))
 
 
 def _loss(b: Builder, sec: Section, layer: int) -> None:
@@ -500,6 +704,7 @@ def _loss(b: Builder, sec: Section, layer: int) -> None:
             continue
         terms.extend(b.sum_terms(partial(b.term, s=sample), n_out))
     sec.blocks.append(b.calculation(b.E, _scaled(b, join(terms, PLUS))))
+    b.erratum(sec, "loss", layer, ())
 
 
 def _open_dloss(b: Builder, layer: int) -> Section:
@@ -531,8 +736,9 @@ def _dloss(b: Builder, sec: Section) -> None:
         for k in b.each_unit(sec, n_out, "outputs"):
             rule = b.loss.grad_rule(b.out(L, k, s), b.target(k, s), b.m)
             sec.blocks.append(b.calculation(b.dE_da(L, k, s), _scaled(b, rule)))
+            b.erratum(sec, "dL_da", L, (k,))
     sec.blocks.append(Para(("All together:",)))
-    sec.blocks.append(b.values(b.batch_rows(lambda s, k: b.dE_da(L, k, s), n_out)))
+    sec.blocks.append(b.values(b.batch_matrix(lambda s, k: b.dE_da(L, k, s), n_out)))
     _fold_last(b, sec, 2, "All together, as a row")
 
 
@@ -547,7 +753,7 @@ def _open_backward(b: Builder, layer: int) -> Section:
     if layer == L:
         n_out = lt.W.shape[1]
         sec.blocks.append(Para(("From the derivatives of the error above:",)))
-        sec.blocks.append(b.values(b.batch_rows(lambda s, j: b.dE_da(layer, j, s), n_out)))
+        sec.blocks.append(b.values(b.batch_matrix(lambda s, j: b.dE_da(layer, j, s), n_out)))
         _fold_last(b, sec, 2, "∂E/∂(outputs), from the derivatives of the error above")
     return sec
 
@@ -576,28 +782,32 @@ def _output_grads(b: Builder, sec: Section, layer: int) -> None:
 
     def via_next(j: int, s: int, k: int) -> Node:
         """Term k of output j's derivative: through unit k of the next layer."""
-        return row(b.dE_dz(layer + 1, k, s), TIMES, b.weight(layer + 1, j, k))
+        d, w = b.dE_dz(layer + 1, k, s), b.weight(layer + 1, j, k)
+        return row(w, TIMES, d) if b.columns else row(d, TIMES, w)
 
     for s in b.samples:
         for j in b.each_unit(sec, n_out, "units"):
             terms = b.sum_terms(partial(via_next, j, s), n_next)
             sec.blocks.append(b.calculation(b.dE_da(layer, j, s), join(terms, PLUS)))
-    sec.blocks.append(
-        Para(
-            (
-                "In matrix form: the row of ∂E/∂(inputs of layer "
-                f"{layer + 1}) times the transpose of ",
-                b.weight_matrix_name(layer + 1),
-                ":",
-            )
+            b.erratum(sec, "dL_da", layer, (j,))
+    words: tuple[str | Node, ...] = (
+        (
+            "In matrix form: the transpose of ",
+            b.weight_matrix_name(layer + 1),
+            f" times the column of layer {layer + 1}'s δ:",
+        )
+        if b.columns
+        else (
+            f"In matrix form: the row of layer {layer + 1}'s δ times the transpose of ",
+            b.weight_matrix_name(layer + 1),
+            ":",
         )
     )
-    lhs = b.batch_rows(lambda s, j: b.dE_da(layer, j, s), n_out)
-    rule: Node = row(
-        b.batch_rows(lambda s, k: b.dE_dz(layer + 1, k, s), n_next),
-        MATMUL,
-        b.matrix(lambda k, j: b.weight(layer + 1, j, k), n_next, n_out),
-    )
+    sec.blocks.append(Para(words))
+    lhs = b.batch_matrix(lambda s, j: b.dE_da(layer, j, s), n_out)
+    deltas = b.batch_matrix(lambda s, k: b.dE_dz(layer + 1, k, s), n_next)
+    WT = b.weights_transposed(layer + 1, partial(b.weight, layer + 1))
+    rule: Node = row(WT, MATMUL, deltas) if b.columns else row(deltas, MATMUL, WT)
     sec.blocks.append(b.calculation(lhs, rule))
     _fold_last(b, sec, 2, "The same in matrix form")
 
@@ -618,6 +828,7 @@ def _activation_grads(b: Builder, sec: Section, layer: int) -> None:
         for j in b.each_unit(sec, n_out, "units"):
             rule = act.derivative_rule(b.zin(layer, j, s), b.out(layer, j, s))
             sec.blocks.append(b.calculation(b.da_dz(layer, j, j, s), rule))
+            b.erratum(sec, "da_dz", layer, (j,))
 
 
 def _deltas(b: Builder, sec: Section, layer: int) -> None:
@@ -627,22 +838,41 @@ def _deltas(b: Builder, sec: Section, layer: int) -> None:
     if lt.jacobian:
         _softmax_deltas(b, sec, layer)
     else:
-        sec.blocks.append(
-            Para(
-                (
-                    "The chain rule gives the derivative with respect to each unit's "
-                    "input, ∂E/∂(input), called δ (delta) — the tables write δ for it:",
-                )
-            )
-        )
+        _delta_definition(b, sec, layer)
+        sec.blocks.append(Para(("The chain rule through the activation gives each unit's δ:",)))
         for s in b.samples:
             for j in b.each_unit(sec, n_out, "units"):
                 rule = row(b.dE_da(layer, j, s), TIMES, b.da_dz(layer, j, j, s))
                 sec.blocks.append(b.calculation(b.dE_dz(layer, j, s), rule))
+                b.erratum(sec, "delta", layer, (j,))
     sec.blocks.append(Para(("All together:",)))
-    sec.blocks.append(b.values(b.batch_rows(lambda s, j: b.dE_dz(layer, j, s), n_out)))
+    sec.blocks.append(b.values(b.batch_matrix(lambda s, j: b.dE_dz(layer, j, s), n_out)))
     _fold_last(b, sec, 2, "δ of the layer as a row")
     sec.blocks.append(_layer_table(b, layer))
+
+
+def _delta_definition(b: Builder, sec: Section, layer: int) -> None:
+    """δ: what it stands for — said once, where the backward pass first meets it."""
+    gz, gd = b.general_unit(layer, "in"), b.general_delta(layer)
+    if "delta" in b.explained:
+        sec.blocks.append(
+            Para(("As before, ", gd, " = ", Deriv(b.E_name, gz), ", the δ of each unit:"))
+        )
+        return
+    b.explained.add("delta")
+    sec.blocks.append(
+        Para(
+            (
+                "The derivative of the error with respect to a unit's input has a name of "
+                "its own, δ (delta, the unit's error signal): ",
+                gd,
+                " = ",
+                Deriv(b.E_name, gz),
+                ".  Every gradient below is built from the δ of its layer, so from here on "
+                "the boxes write δ for it.",
+            )
+        )
+    )
 
 
 def _layer_table(b: Builder, layer: int) -> Table:
@@ -650,11 +880,11 @@ def _layer_table(b: Builder, layer: int) -> Table:
     lt = b.t.layer(layer)
     n = lt.W.shape[1]
     gz, ga = b.general_unit(layer, "in"), b.general_unit(layer, "out")
-    header: list[str | Node] = ["(s)", "unit"] if b.B > 1 else ["unit"]
+    header: list[str | Node] = ["sample", "unit"] if b.B > 1 else ["unit"]
     header += [gz, ga, Deriv(b.E_name, ga)]
     if not lt.jacobian:
         header.append(Deriv(ga, gz))
-    header.append(DELTA_SYM)
+    header.append(b.general_delta(layer))
     rows: list[tuple[str | Node, ...]] = []
     for s in range(b.B) if b.B <= b.max_units + 2 else b.samples:
         for j in range(n):
@@ -664,7 +894,7 @@ def _layer_table(b: Builder, layer: int) -> Table:
             cells.append(b.dE_dz(layer, j, s))
             lead: list[str | Node] = [str(s + 1), str(j + 1)] if b.B > 1 else [str(j + 1)]
             rows.append((*lead, *(substitute(c, b.fmt) for c in cells)))
-    return Table(f"Layer {layer} at a glance (δ = ∂E/∂z)", tuple(header), rows)
+    return Table(f"Layer {layer} at a glance", tuple(header), rows)
 
 
 def _softmax_jacobian(b: Builder, sec: Section, layer: int) -> None:
@@ -704,9 +934,10 @@ def _softmax_jacobian(b: Builder, sec: Section, layer: int) -> None:
     sec.blocks.append(Para(("Row by row (row i holds output i's derivatives):",)))
     for s in b.samples:
         for i in b.each_unit(sec, n, "rows"):
-            lhs = b.vector(partial(b.da_dz, layer, i, s=s), n)
-            rule = b.vector(partial(entry, i, s=s), n)
+            lhs = b.row_vector(partial(b.da_dz, layer, i, s=s), n)
+            rule = b.row_vector(partial(entry, i, s=s), n)
             sec.blocks.append(b.calculation(lhs, rule))
+            b.erratum(sec, "da_dz", layer, (i,), *((i, j) for j in range(n)))
 
 
 def _softmax_deltas(b: Builder, sec: Section, layer: int) -> None:
@@ -716,6 +947,7 @@ def _softmax_deltas(b: Builder, sec: Section, layer: int) -> None:
         """Term i of input j's derivative: through output i of the softmax."""
         return row(b.dE_da(layer, i, s), TIMES, b.da_dz(layer, i, j, s))
 
+    _delta_definition(b, sec, layer)
     sec.blocks.append(
         Para(
             (
@@ -728,6 +960,7 @@ def _softmax_deltas(b: Builder, sec: Section, layer: int) -> None:
         for j in b.each_unit(sec, n, "units"):
             terms = b.sum_terms(partial(through_output, j, s), n)
             sec.blocks.append(b.calculation(b.dE_dz(layer, j, s), join(terms, PLUS)))
+            b.erratum(sec, "delta", layer, (j,))
     _shortcut(b, sec, layer)
 
 
@@ -737,7 +970,7 @@ def _shortcut(b: Builder, sec: Section, layer: int) -> None:
     if layer != b.L:
         return
     n = t.y.shape[1]
-    gz, ga = b.general_unit(layer, "in"), b.general_unit(layer, "out")
+    ga = b.general_unit(layer, "out")
     gy = Sym("y", ((letter(layer), "id"),))
     if t.output_delta_shortcut is None:
         if t.loss_name == "binary_cross_entropy":
@@ -775,7 +1008,7 @@ def _shortcut(b: Builder, sec: Section, layer: int) -> None:
                 " into the sum.  The ",
                 ga,
                 " cancels, and since the targets of a sample add up to 1, what is left is ",
-                Deriv(b.E_name, gz),
+                b.general_delta(layer),
                 " = ",
                 _scaled_general(b, row(ga, MINUS, gy)),
                 ".  The same numbers, the short way"
@@ -791,7 +1024,8 @@ def _shortcut(b: Builder, sec: Section, layer: int) -> None:
     for s in b.samples:
         for j in b.each_unit(sec, n, "units"):
             value = float(t.output_delta_shortcut[s, j])
-            lhs = Deriv(b.E_name, b.unit(layer, "in", j, s, valued=False), value=value)
+            d = b.dE_dz(layer, j, s)
+            lhs = Sym(d.base, d.sub, d.sample, value=value)
             rule = _scaled(b, row(b.out(layer, j, s), MINUS, b.target(j, s)))
             sec.blocks.append(b.calculation(lhs, rule))
 
@@ -814,9 +1048,9 @@ def _weight_grads(b: Builder, sec: Section, layer: int) -> None:
                 " multiplies ",
                 prev_gen,
                 ", so ∂(input)/∂W is that output and ",
-                Deriv(b.E_name, Sym("W", ((letter(layer - 1) + letter(layer), "id"),))),
+                Deriv(b.E_name, b.weight_matrix_name(layer)),
                 " = ",
-                row(prev_gen, TIMES, Deriv(b.E_name, b.general_unit(layer, "in"))),
+                row(prev_gen, TIMES, b.general_delta(layer)),
                 " (summed over the B samples)." if b.B > 1 else ".",
             )
         )
@@ -842,23 +1076,28 @@ def _weight_grads(b: Builder, sec: Section, layer: int) -> None:
         for j in b.each_unit(sec, n_out, "columns"):
             terms = b.sum_terms(partial(sample_term, i, j), b.B)
             sec.blocks.append(b.calculation(b.dE_dW(layer, i, j), join(terms, PLUS)))
+            b.erratum(sec, "dW", layer, (i, j))
+    many = "s" if b.B > 1 else ""
     sec.blocks.append(
         Para(
             (
-                "In matrix form: the transpose of the layer's input"
-                + (" (a column)" if b.B == 1 else "")
-                + " times the row"
-                + ("s" if b.B > 1 else "")
-                + " of ∂E/∂(inputs):",
+                (
+                    f"In matrix form: the column{many} of δ times the transpose "
+                    "of the layer's input" + (" (a row):" if b.B == 1 else ":")
+                )
+                if b.columns
+                else (
+                    "In matrix form: the transpose of the layer's input"
+                    + (" (a column)" if b.B == 1 else "")
+                    + f" times the row{many} of δ:"
+                ),
             )
         )
     )
-    lhs = b.matrix(lambda i, j: b.dE_dW(layer, i, j), n_in, n_out)
-    rule = row(
-        b.matrix(lambda i, s: b.unit(layer - 1, "out", i, s), n_in, b.B),
-        MATMUL,
-        b.batch_rows(lambda s, j: b.dE_dz(layer, j, s), n_out),
-    )
+    lhs = b.weights(layer, partial(b.dE_dW, layer))
+    inputs_T = b.batch_matrix_transposed(lambda s, i: b.unit(layer - 1, "out", i, s), n_in)
+    deltas = b.batch_matrix(lambda s, j: b.dE_dz(layer, j, s), n_out)
+    rule = row(deltas, MATMUL, inputs_T) if b.columns else row(inputs_T, MATMUL, deltas)
     sec.blocks.append(b.calculation(lhs, rule))
     _fold_last(b, sec, 2, "The same in matrix form")
 
@@ -868,7 +1107,7 @@ def _bias_grads(b: Builder, sec: Section, layer: int) -> None:
     sec.blocks.append(
         Para(
             (
-                "The biases add 1 × their value, so their gradient is ∂E/∂(input) itself"
+                "The biases add 1 × their value, so their gradient is δ itself"
                 + (", summed over the samples:" if b.B > 1 else ":"),
             )
         )
@@ -880,6 +1119,7 @@ def _bias_grads(b: Builder, sec: Section, layer: int) -> None:
     ]
     sec.blocks.append(b.calculation(lhs, join(parts, PLUS)))
     _fold_last(b, sec, 2, "The gradient of the biases")
+    b.erratum(sec, "db", layer, *((j,) for j in range(n_out)))
 
 
 def _open_update(b: Builder, layer: int) -> Section:
@@ -908,14 +1148,14 @@ def _weight_update(b: Builder, sec: Section, layer: int) -> None:
             Para(
                 (
                     "The update: each weight takes a step of size lr against its gradient, ",
-                    Sym("W", ((letter(layer - 1) + letter(layer), "id"),), prime=True),
+                    b.weight_matrix_name(layer, new=True),
                     " = ",
                     row(
-                        Sym("W", ((letter(layer - 1) + letter(layer), "id"),)),
+                        b.weight_matrix_name(layer),
                         MINUS,
                         Sym("lr"),
                         TIMES,
-                        Deriv(b.E_name, Sym("W", ((letter(layer - 1) + letter(layer), "id"),))),
+                        Deriv(b.E_name, b.weight_matrix_name(layer)),
                     ),
                     ".  The third line shows the step itself, Δ",
                     Sym("W"),
@@ -932,6 +1172,7 @@ def _weight_update(b: Builder, sec: Section, layer: int) -> None:
             calc = b.calculation(b.weight(layer, i, j, new=True), rule)
             calc.steps = (substitute(row(b.weight(layer, i, j), PLUS, step), b.fmt),)
             sec.blocks.append(calc)
+            b.erratum(sec, "W_new", layer, (i, j))
             if t.round_to is not None and abs(step.of.value or 0.0) < 0.5 * 10.0**-t.round_to:
                 sec.blocks.append(
                     Elided(
@@ -940,13 +1181,13 @@ def _weight_update(b: Builder, sec: Section, layer: int) -> None:
                     )
                 )
     sec.blocks.append(Para(("In matrix form:",)))
-    lhs = b.matrix(lambda i, j: b.weight(layer, i, j, new=True), n_in, n_out)
+    lhs = b.weights(layer, partial(b.weight, layer, new=True))
     rule = row(
-        b.matrix(lambda i, j: b.weight(layer, i, j), n_in, n_out),
+        b.weights(layer, partial(b.weight, layer)),
         MINUS,
         b.lr,
         TIMES,
-        b.matrix(lambda i, j: b.dE_dW(layer, i, j), n_in, n_out),
+        b.weights(layer, partial(b.dE_dW, layer)),
     )
     sec.blocks.append(b.calculation(lhs, rule))
     _fold_last(b, sec, 2, "The same in matrix form")
@@ -956,7 +1197,7 @@ def _weight_update(b: Builder, sec: Section, layer: int) -> None:
 def _weight_table(b: Builder, layer: int) -> Table:
     """Every weight of the layer at a glance: W, ∂E/∂W, ΔW = −lr·∂E/∂W, W′."""
     n_in, n_out = b.t.layer(layer).W.shape
-    gw = Sym("W", ((letter(layer - 1) + letter(layer), "id"),))
+    gw = b.weight_matrix_name(layer)
     header: tuple[str | Node, ...] = (
         "weight",
         gw,
@@ -995,6 +1236,7 @@ def _bias_update(b: Builder, sec: Section, layer: int) -> None:
         sec.blocks.append(Para(("The biases, the same way:",)))
         sec.blocks.append(b.calculation(lhs, rule))
         _fold_last(b, sec, 2, "The biases, updated the same way")
+        b.erratum(sec, "b_new", layer, *((j,) for j in range(n_out)))
     else:
         sec.blocks.append(
             Para(("The biases are fixed in this step (update_bias = false), so they stay:",))
@@ -1010,8 +1252,8 @@ def _summary(b: Builder) -> Section:
     blocks: list[Block] = []
     for layer in range(1, b.L + 1):
         lt = b.t.layer(layer)
-        W = b.matrix(partial(b.weight, layer), *lt.W.shape)
-        Wn = b.matrix(partial(b.weight, layer, new=True), *lt.W.shape)
+        W = b.weights(layer, partial(b.weight, layer))
+        Wn = b.weights(layer, partial(b.weight, layer, new=True))
         blocks.append(b.values(W))
         blocks.append(b.values(Wn))
         if b.t.update_bias:
@@ -1041,7 +1283,7 @@ def _after(b: Builder, after: Trace) -> Section:
         lt = after.layer(layer)
         n = lt.z.shape[1]
         gz, ga = b.general_unit(layer, "in"), b.general_unit(layer, "out")
-        header: list[str | Node] = ["(s)", "unit"] if b.B > 1 else ["unit"]
+        header: list[str | Node] = ["sample", "unit"] if b.B > 1 else ["unit"]
         header += [gz, ga, "output before"]
         rows: list[tuple[str | Node, ...]] = []
         for s in range(b.B) if b.B <= b.max_units + 2 else b.samples:

@@ -7,8 +7,13 @@ recomputed here.  :func:`number_format` prints those values; :func:`check_size` 
 networks no one would read.
 
 Batches: with B > 1 samples the per-unit lines are written for the first
-``max_samples`` samples (symbols carry a superscript (s)); matrix forms have one row per
-sample.
+``max_samples`` samples (symbols carry the sample's number in brackets); matrix forms have
+one row per sample (one column in column notation).
+
+Notation: ``"rows"`` (the seed's) writes a layer as a row vector times W[from][to],
+x·W + b; ``"columns"`` (Nielsen's, Goodfellow's) as W[to][from] times a column vector,
+W·a + b — the spec's ``layout = "to_from"``.  Only how matrices are laid out and how a
+weight is named change; every number is the same.
 """
 
 from __future__ import annotations
@@ -19,7 +24,15 @@ from decimal import Decimal
 import numpy as np
 
 from glassnet.errors import GlassnetError
-from glassnet.explain.document import Calculation, Elided, Equation, Para, Section
+from glassnet.explain.document import (
+    Calculation,
+    Elided,
+    Equation,
+    Erratum,
+    ErratumKey,
+    Para,
+    Section,
+)
 from glassnet.limits import (
     MAX_DIGITS,
     MAX_EXPLAIN_BATCH,
@@ -87,6 +100,20 @@ def step_format(digits: int, round_to: int | None, lr: float) -> Callable[[float
     return fmt
 
 
+#: How the page writes a layer: ``x·W + b`` (rows) or ``W·a + b`` (columns).
+NOTATIONS: tuple[str, ...] = ("rows", "columns")
+
+
+def check_notation(notation: object) -> str:
+    if notation not in NOTATIONS:
+        raise GlassnetError(
+            f"expected a notation among {', '.join(NOTATIONS)}",
+            got=repr(notation),
+            field="notation",
+        )
+    return str(notation)
+
+
 def check_digits(digits: object) -> int:
     if isinstance(digits, bool) or not isinstance(digits, int) or not 1 <= digits <= MAX_DIGITS:
         raise GlassnetError(
@@ -143,8 +170,14 @@ class Builder:
         digits: int,
         max_units: int,
         max_samples: int,
+        errata: dict[ErratumKey, Erratum] | None = None,
+        notation: str = "rows",
     ) -> None:
         self.t = trace
+        #: Column vectors and W[to][from] (W·a + b) instead of rows and W[from][to].
+        self.columns = check_notation(notation) == "columns"
+        #: What a worked solution wrote instead, beside the values it got wrong.
+        self.errata = errata or {}
         self.loss = get_loss(trace.loss_name)
         self.digits = digits
         self.L = len(trace.layers)
@@ -186,17 +219,18 @@ class Builder:
         return Sym(base, ((side, "txt"), (letter(layer), "id")))
 
     def weight(self, layer: int, i: int, j: int, *, new: bool = False) -> Sym:
+        """The weight from unit i of layer−1 to unit j of layer: W_{i1 j2} in rows
+        notation, W_{j2 i1} (to, from) in columns notation."""
         lt = self.t.layer(layer)
-        sub: tuple[tuple[str, str], ...] = (
-            (letter(layer - 1), "id"),
-            (str(i + 1), "num"),
-            (letter(layer), "id"),
-        )
-        sub = (*sub, (str(j + 1), "num"))
+        src = ((letter(layer - 1), "id"), (str(i + 1), "num"))
+        dst = ((letter(layer), "id"), (str(j + 1), "num"))
+        sub = (*dst, *src) if self.columns else (*src, *dst)
         return Sym("W", sub, prime=new, value=float((lt.W_new if new else lt.W)[i, j]))
 
     def weight_matrix_name(self, layer: int, *, new: bool = False) -> Sym:
-        return Sym("W", ((letter(layer - 1) + letter(layer), "id"),), prime=new)
+        """W_ij (rows: from i to j) or W_ji (columns: to j from i)."""
+        pair = letter(layer - 1) + letter(layer)
+        return Sym("W", ((pair[::-1] if self.columns else pair, "id"),), prime=new)
 
     def bias(self, layer: int, j: int, *, new: bool = False) -> Sym:
         lt = self.t.layer(layer)
@@ -238,9 +272,19 @@ class Builder:
         v = float(self.t.layer(layer).dL_da[s, u])
         return Deriv(self.E_name, self.unit(layer, "out", u, s, valued=False), value=v)
 
-    def dE_dz(self, layer: int, u: int, s: int = 0) -> Deriv:
+    def delta_base(self, layer: int) -> str:
+        """δh1, δh2, δO: δ and the layer's name (h1_in1's δ is δh1 with subscript 1)."""
+        return "δ" + unit_name(self.L, layer, "in").split("_")[0]
+
+    def dE_dz(self, layer: int, u: int, s: int = 0) -> Sym:
+        """δ of unit u, ∂E/∂(its input) — written as the symbol δ (defined once, where
+        the backward pass first needs it)."""
         v = float(self.t.layer(layer).delta[s, u])
-        return Deriv(self.E_name, self.unit(layer, "in", u, s, valued=False), value=v)
+        return Sym(self.delta_base(layer), ((str(u + 1), "num"),), self._sample(s), value=v)
+
+    def general_delta(self, layer: int) -> Sym:
+        """δh1_j — the δ of a layer's unit with its index letter."""
+        return Sym(self.delta_base(layer), ((letter(layer), "id"),))
 
     def da_dz(self, layer: int, i: int, j: int, s: int = 0) -> Deriv:
         lt = self.t.layer(layer)
@@ -265,6 +309,16 @@ class Builder:
         return Deriv(self.E_name, Sym(b.base, b.sub), value=float(self.t.layer(layer).db[j]))
 
     # -- helpers -----------------------------------------------------------------------
+    def erratum(self, sec: Section, kind: str, layer: int, *indices: tuple[int, ...]) -> None:
+        """After the value just written: what the worked solution wrote for it instead
+        (its errata hold only a batch of one)."""
+        if self.B != 1:
+            return
+        for index in indices:
+            e = self.errata.get((kind, layer, index))
+            if e is not None:
+                sec.blocks.append(e)
+
     def calculation(self, lhs: Node, rule: Node) -> Calculation:
         return Calculation(lhs, rule, substitute(rule, self.fmt), substitute(lhs, self.fmt))
 
@@ -272,8 +326,37 @@ class Builder:
         return Equation((lhs, substitute(lhs, self.fmt)))
 
     def vector(self, cells: Callable[[int], Node], n: int) -> Matrix:
-        """A row vector of n cells, elided past max_units + 2."""
+        """A layer's vector of n cells (a bias, its gradient): a row, or a column in
+        column notation; elided past max_units + 2."""
+        if self.columns:
+            return self.matrix(lambda i, _: cells(i), n, 1)
+        return self.row_vector(cells, n)
+
+    def row_vector(self, cells: Callable[[int], Node], n: int) -> Matrix:
+        """A row of n cells in either notation (a row of a Jacobian)."""
         return Matrix((tuple(Dots() if k is None else cells(k) for k in self._cols(n)),))
+
+    def weights(self, layer: int, cell: Callable[[int, int], Node]) -> Matrix:
+        """A layer's weight-shaped matrix, cell(i, j) for the weight from i to j:
+        W[from][to] (n_in × n_out), or W[to][from] (n_out × n_in) in column notation."""
+        n_in, n_out = self.t.layer(layer).W.shape
+        if self.columns:
+            return self.matrix(lambda j, i: cell(i, j), n_out, n_in)
+        return self.matrix(cell, n_in, n_out)
+
+    def weights_transposed(self, layer: int, cell: Callable[[int, int], Node]) -> Matrix:
+        """The transpose of :meth:`weights` (the backward pass's Wᵀ)."""
+        n_in, n_out = self.t.layer(layer).W.shape
+        if self.columns:
+            return self.matrix(cell, n_in, n_out)
+        return self.matrix(lambda j, i: cell(i, j), n_out, n_in)
+
+    def batch_matrix_transposed(self, cells: Callable[[int, int], Node], n: int) -> Matrix:
+        """The transpose of :meth:`batch_matrix` (a layer's inputs, as they multiply
+        into its weight gradient)."""
+        if self.columns:
+            return self.matrix(cells, self.B, n)
+        return self.matrix(lambda i, s: cells(s, i), n, self.B)
 
     def matrix(self, cell: Callable[[int, int], Node], n_rows: int, n_cols: int) -> Matrix:
         rows: list[tuple[Node, ...]] = []
@@ -289,8 +372,11 @@ class Builder:
     def _cols(self, n: int) -> list[int | None]:
         return shown(n, self.max_units + 2)
 
-    def batch_rows(self, cells: Callable[[int, int], Node], n: int) -> Matrix:
-        """One row per sample (elided past 6 samples), n columns."""
+    def batch_matrix(self, cells: Callable[[int, int], Node], n: int) -> Matrix:
+        """cells(s, u) for every sample s and unit u of n: one row per sample (B × n),
+        or one column per sample (n × B) in column notation; elided past 6."""
+        if self.columns:
+            return self.matrix(lambda u, s: cells(s, u), n, self.B)
         return self.matrix(cells, self.B, n)
 
     def sum_terms(self, term: Callable[[int], Node], n: int) -> list[Node]:
@@ -318,11 +404,13 @@ class Builder:
         if self.B == 1:
             return None
         if len(self.samples) == self.B:
-            return Para(("Written out for each of the B samples; (s) marks the sample.",))
+            return Para(
+                ("Written out for each of the B samples; [s] after a name marks sample s.",)
+            )
         return Para(
             (
                 f"Written out for the first {len(self.samples)} of the B = {self.B} samples "
-                "((s) marks the sample); the matrix form has every sample.",
+                "([s] after a name marks sample s); the matrix form has every sample.",
             )
         )
 

@@ -56,4 +56,3 @@ def load_any_model(path: str | Path) -> Model:
         got=f"suffix {suffix or '(none)'!r}",
         file=label,
     )
-

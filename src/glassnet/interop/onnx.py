@@ -18,6 +18,7 @@ from glassnet.preprocess import Preprocessing
 
 Array = np.ndarray
 
+
 # -- ONNX --------------------------------------------------------------------------------
 def to_onnx(
     net: Network,
@@ -217,5 +218,3 @@ def export_onnx(
     model = to_onnx(net, opset=opset, input_mean=input_mean, input_scale=input_scale)
     data = model.SerializeToString()
     atomic_write_bytes(path, data)
-
-

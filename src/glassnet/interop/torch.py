@@ -346,5 +346,3 @@ def _linear_from_file(
             field=where,
         )
     return Dense(W.T.copy(), b.copy(), "identity")
-
-

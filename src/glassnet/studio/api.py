@@ -96,8 +96,9 @@ def _int(text: str) -> int:
     """A JSON whole number; more than 18 digits is no count or weight a page needs (and
     would overflow a float or TOML's 64-bit integers further on)."""
     if len(text.lstrip("-")) > 18:
-        raise StudioError("expected a whole number of at most 18 digits",
-                          got=f"{len(text)} digits", status=422)
+        raise StudioError(
+            "expected a whole number of at most 18 digits", got=f"{len(text)} digits", status=422
+        )
     return int(text)
 
 
@@ -176,8 +177,9 @@ def written_number(text: str, field: str) -> str:
     """A number typed by a person, as a TOML literal that keeps its digits."""
     t = text.strip().replace("−", "-")
     if not _BARE_NUMBER.fullmatch(t):
-        raise StudioError("expected a number such as 0.27 or -1.5e-3", got=repr(text[:40]),
-                          field=field)
+        raise StudioError(
+            "expected a number such as 0.27 or -1.5e-3", got=repr(text[:40]), field=field
+        )
     if not math.isfinite(float(t)):  # (check's tolerance of "1e5000" overflows: refuse here)
         raise StudioError("expected a finite number", got=repr(text[:40]), field=field)
     sign = ""
@@ -206,9 +208,7 @@ def to_toml(data: dict[str, Any]) -> str:
         if key == "layers" and isinstance(v, list) and v and all(isinstance(t, dict) for t in v):
             for table in v:
                 tail += ["", "[[layers]]"]
-                tail += [
-                    f"{_toml_key(k)} = {_toml_value(e, k)}" for k, e in table.items()
-                ]
+                tail += [f"{_toml_key(k)} = {_toml_value(e, k)}" for k, e in table.items()]
         elif key == "values" and isinstance(v, dict):
             head += ["", "[values]"]
             head += [
@@ -287,8 +287,9 @@ def _round(value: Any) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 12:
-        raise StudioError("expected a whole number of decimals from 0 to 12", got=repr(value),
-                          field="round")
+        raise StudioError(
+            "expected a whole number of decimals from 0 to 12", got=repr(value), field="round"
+        )
     return value
 
 
@@ -313,8 +314,10 @@ def _blank_to_right(v: Any, right: Any, typed: list[tuple[int, ...]], at: tuple[
     if isinstance(v, list) and isinstance(right, list):
         if len(v) != len(right):
             raise StudioError(f"expected {len(right)} entries", got=str(len(v)))
-        return [_blank_to_right(e, r, typed, (*at, i)) for i, (e, r) in enumerate(zip(v, right,
-                                                                                     strict=True))]
+        return [
+            _blank_to_right(e, r, typed, (*at, i))
+            for i, (e, r) in enumerate(zip(v, right, strict=True))
+        ]
     if v is None or (isinstance(v, str) and not v.strip()):
         return right
     typed.append(at)
@@ -328,8 +331,13 @@ def _right_value(trace: dict[str, Any], name: str, n_layers: int) -> Any:
 
     key, _tag = resolve_name(name, n_layers, LABEL)
     kind, layer = key
-    step_kinds = {"x": "input", "y": "target", "loss_terms": "loss_terms", "loss": "loss",
-                  "output": "output"}
+    step_kinds = {
+        "x": "input",
+        "y": "target",
+        "loss_terms": "loss_terms",
+        "loss": "loss",
+        "output": "output",
+    }
     value = trace[step_kinds[kind]] if kind in step_kinds else trace["layers"][layer - 1][kind]
     batched = kind not in ("W", "b", "dW", "db", "W_new", "b_new", "loss")
     if batched and len(trace["input"]) == 1:
@@ -363,8 +371,11 @@ def _report(body: Any) -> Any:
         places: list[tuple[int, ...]] = []
         if not isinstance(name, str) or split_tags(name)[2]:  # a later step or "after"
             if not _complete(v):
-                raise StudioError("expected every box of a later phase's quantity filled",
-                                  got="an empty box", field=f"values.{name}")
+                raise StudioError(
+                    "expected every box of a later phase's quantity filled",
+                    got="an empty box",
+                    field=f"values.{name}",
+                )
             filled[name] = v
             typed.update((name, p) for p in _places(v, ()))
             continue
@@ -432,8 +443,9 @@ def _digits(value: Any) -> int:
     if value is None:
         return 4
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 17:
-        raise StudioError("expected a number of digits from 1 to 17", got=repr(value),
-                          field="digits")
+        raise StudioError(
+            "expected a number of digits from 1 to 17", got=repr(value), field="digits"
+        )
     return value
 
 
@@ -511,8 +523,9 @@ def _parse_index(value: Any) -> tuple[int, ...] | None:
             return tuple(int(p) for p in value.split(",") if p.strip() != "")
         except ValueError:
             pass
-    raise StudioError("expected an index like \"0,2\" (empty for a scalar)", got=repr(value)[:40],
-                      field="index")
+    raise StudioError(
+        'expected an index like "0,2" (empty for a scalar)', got=repr(value)[:40], field="index"
+    )
 
 
 def explain(body: Any) -> dict[str, Any]:
@@ -538,18 +551,25 @@ def explain(body: Any) -> dict[str, Any]:
             parts.extend(block_html(b) for b in sec.blocks)
         return {"html": "\n".join(parts)}
     if quantity is None:
-        return {"html": write(_trace(_closing(spec), round_to), format="html", digits=digits,
-                              title=_title(spec))}
+        return {
+            "html": write(
+                _trace(_closing(spec), round_to), format="html", digits=digits, title=_title(spec)
+            )
+        }
     if not isinstance(quantity, str) or len(quantity) > 40:
-        raise StudioError("expected a quantity name such as z2 or dW3", got=_kind(quantity),
-                          field="quantity")
+        raise StudioError(
+            "expected a quantity name such as z2 or dW3", got=_kind(quantity), field="quantity"
+        )
     from glassnet.check.worksheet import key_name, resolve_name, split_tags
 
     n_layers = len(spec.network.layers)
     if split_tags(quantity)[2]:
-        return {"html": f'<p class="given">{html_escape(quantity)}: computed by the same rules '
-                "from the updated weights; the derivation writes out the first step.</p>",
-                "quantity": quantity, "index": []}
+        return {
+            "html": f'<p class="given">{html_escape(quantity)}: computed by the same rules '
+            "from the updated weights; the derivation writes out the first step.</p>",
+            "quantity": quantity,
+            "index": [],
+        }
     key, _ = resolve_name(quantity, n_layers, LABEL)
     name = key_name(key)
     if name == "output":
@@ -589,8 +609,11 @@ def graph(body: Any) -> dict[str, Any]:
     _unknown(body, {"layers"})
     n = body.get("layers")
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= STUDIO_MAX_LAYERS:
-        raise StudioError(f"expected a number of layers from 1 to {STUDIO_MAX_LAYERS}",
-                          got=repr(n)[:40], field="layers")
+        raise StudioError(
+            f"expected a number of layers from 1 to {STUDIO_MAX_LAYERS}",
+            got=repr(n)[:40],
+            field="layers",
+        )
     from glassnet.notation import seed_name
 
     out: dict[str, dict[str, Any]] = {}
@@ -605,8 +628,7 @@ def graph(body: Any) -> dict[str, Any]:
     from glassnet.activations import ACTIVATIONS, get_activation
 
     options = {a: dict(getattr(get_activation(a), "options", {})) for a in ACTIVATIONS}
-    return {"quantities": out, "order": [key_name(k) for k in order(n)],
-            "activations": options}
+    return {"quantities": out, "order": [key_name(k) for k in order(n)], "activations": options}
 
 
 def gradcheck(body: Any) -> dict[str, Any]:
@@ -627,13 +649,13 @@ def gradcheck(body: Any) -> dict[str, Any]:
             raise StudioError("expected a whole number", got=repr(v)[:40], field=name)
         where[name] = v
     if where["layer"] > n_layers:
-        raise StudioError(f"expected a layer from 1 to {n_layers}", got=str(where["layer"]),
-                          field="layer")
+        raise StudioError(
+            f"expected a layer from 1 to {n_layers}", got=str(where["layer"]), field="layer"
+        )
     layer = spec.network.layers[where["layer"] - 1]
     i, j = where["i"], where["j"]
     if i >= layer.W.shape[0] or j >= layer.W.shape[1]:
-        raise StudioError(f"expected an index within {layer.W.shape}", got=f"({i}, {j})",
-                          field="i")
+        raise StudioError(f"expected an index within {layer.W.shape}", got=f"({i}, {j})", field="i")
     backprop = float(spec.trace().layer(where["layer"]).dW[i, j])
     w0 = float(layer.W[i, j])
     losses = []
@@ -642,8 +664,14 @@ def gradcheck(body: Any) -> dict[str, Any]:
         losses.append(float(spec.trace().loss))
     layer.W[i, j] = w0
     fd = (losses[0] - losses[1]) / (2 * eps)
-    return {"backprop": backprop, "finite_difference": fd, "eps": eps,
-            "abs_error": abs(fd - backprop), "loss_plus": losses[0], "loss_minus": losses[1]}
+    return {
+        "backprop": backprop,
+        "finite_difference": fd,
+        "eps": eps,
+        "abs_error": abs(fd - backprop),
+        "loss_plus": losses[0],
+        "loss_minus": losses[1],
+    }
 
 
 # -- training ---------------------------------------------------------------------------
@@ -689,17 +717,20 @@ def csv_points(text: Any) -> tuple[Any, Any]:
     if rows and not _is_number(rows[0][0]):
         rows = rows[1:]  # a header
     if not 4 <= len(rows) <= MAX_POINTS:
-        raise StudioError(f"expected 4 to {MAX_POINTS} rows of x,y,label", got=str(len(rows)),
-                          field="data.csv")
+        raise StudioError(
+            f"expected 4 to {MAX_POINTS} rows of x,y,label", got=str(len(rows)), field="data.csv"
+        )
     X, y = [], []
     for n, row in enumerate(rows, start=1):
         if len(row) != 3 or not all(_is_number(c) for c in row):
-            raise StudioError("expected x,y,label (three numbers)", got=f"row {n}: {row!r}"[:80],
-                              field="data.csv")
+            raise StudioError(
+                "expected x,y,label (three numbers)", got=f"row {n}: {row!r}"[:80], field="data.csv"
+            )
         a, b, label = (float(c) for c in row)
         if label not in (0.0, 1.0) or not (math.isfinite(a) and math.isfinite(b)):
-            raise StudioError("expected finite x, y and a label 0 or 1", got=f"row {n}",
-                              field="data.csv")
+            raise StudioError(
+                "expected finite x, y and a label 0 or 1", got=f"row {n}", field="data.csv"
+            )
         X.append((a, b))
         y.append(int(label))
     if len(set(y)) < 2:
@@ -729,27 +760,36 @@ def train(body: Any) -> dict[str, Any]:
     _unknown(data, {"name", "n", "seed", "noise", "csv"})
     name = data.get("name", "xor")
     if name != "csv" and name not in DATASETS:
-        raise StudioError(f"expected one of {', '.join(DATASETS)}", got=repr(name)[:40],
-                          field="data.name")
+        raise StudioError(
+            f"expected one of {', '.join(DATASETS)}", got=repr(name)[:40], field="data.name"
+        )
     n, seed, noise = data.get("n", 200), data.get("seed", 0), data.get("noise", 0.0)
     for field, v, lo, hi in (("n", n, 4, MAX_POINTS), ("seed", seed, 0, 2**32 - 1)):
         if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            raise StudioError(f"expected a whole number from {lo} to {hi}", got=repr(v)[:40],
-                              field=f"data.{field}")
+            raise StudioError(
+                f"expected a whole number from {lo} to {hi}",
+                got=repr(v)[:40],
+                field=f"data.{field}",
+            )
     if isinstance(noise, bool) or not isinstance(noise, int | float) or not 0 <= noise <= 1:
-        raise StudioError("expected a number from 0 to 1", got=repr(noise)[:40],
-                          field="data.noise")
+        raise StudioError("expected a number from 0 to 1", got=repr(noise)[:40], field="data.noise")
     steps = body.get("steps", 1)
     if isinstance(steps, bool) or not isinstance(steps, int) or not 0 <= steps <= MAX_TRAIN_STEPS:
-        raise StudioError(f"expected a whole number of steps from 0 to {MAX_TRAIN_STEPS}",
-                          got=repr(steps)[:40], field="steps")
+        raise StudioError(
+            f"expected a whole number of steps from 0 to {MAX_TRAIN_STEPS}",
+            got=repr(steps)[:40],
+            field="steps",
+        )
     from glassnet.model import Model
 
     spec = parse(body.get("spec"))
     net = Model.from_network(spec.network)
     if net.layers[0].n_in != 2:
-        raise StudioError("expected a network with 2 inputs (the plane's x and y)",
-                          got=str(net.layers[0].n_in), field="input")
+        raise StudioError(
+            "expected a network with 2 inputs (the plane's x and y)",
+            got=str(net.layers[0].n_in),
+            field="input",
+        )
     if name == "csv":
         X, labels = csv_points(data.get("csv"))
         n = len(labels)
@@ -758,12 +798,20 @@ def train(body: Any) -> dict[str, Any]:
     n_out = net.layers[-1].n_out
     Y = np.eye(2)[labels] if n_out == 2 else labels[:, None].astype(np.float64)
     if n_out > 2:
-        raise StudioError("expected 1 or 2 output units (two classes)", got=str(n_out),
-                          field="layers")
+        raise StudioError(
+            "expected 1 or 2 output units (two classes)", got=str(n_out), field="layers"
+        )
     history: list[dict[str, float]] = []
     if steps:
-        hist = net.fit(X, labels, loss=spec.loss, optimizer=SGD(lr=spec.lr), epochs=steps,
-                       batch_size=n, shuffle=False)
+        hist = net.fit(
+            X,
+            labels,
+            loss=spec.loss,
+            optimizer=SGD(lr=spec.lr),
+            epochs=steps,
+            batch_size=n,
+            shuffle=False,
+        )
         losses = hist["loss"][-steps:]
         try:  # fit logs the accuracy of a classifier (on the batch, before each update)
             accuracies = hist["accuracy"][-steps:]
@@ -791,8 +839,13 @@ def train(body: Any) -> dict[str, Any]:
         "labels": labels.tolist(),
         "accuracy": _accuracy(net, X, labels),
         "loss": float(net.check_loss(spec.loss).value(p, Y)),
-        "grid": {"min": -1.5, "max": 1.5, "n": GRID,
-                 "output": surface.reshape(GRID, GRID).tolist(), "hidden": hidden},
+        "grid": {
+            "min": -1.5,
+            "max": 1.5,
+            "n": GRID,
+            "output": surface.reshape(GRID, GRID).tolist(),
+            "hidden": hidden,
+        },
     }
 
 
@@ -851,8 +904,12 @@ def example(name: str) -> dict[str, Any]:
     from glassnet.spec import EXAMPLES, example_path
 
     if name not in EXAMPLES:
-        raise StudioError(f"expected one of {', '.join(EXAMPLES)}", got=repr(name[:40]),
-                          field="example", status=404)
+        raise StudioError(
+            f"expected one of {', '.join(EXAMPLES)}",
+            got=repr(name[:40]),
+            field="example",
+            status=404,
+        )
     text = example_path(name).read_text(encoding="utf-8")
     data = tomllib.loads(text)
     return spec_dict(parse(data), data)
@@ -907,19 +964,25 @@ def load(body: Any) -> dict[str, Any]:
         raise StudioError("expected a file name and its text", got=_kind(text), field="text")
     label = name.replace("\n", " ")[:80] or "upload"
     if len(text.encode("utf-8", "replace")) > MAX_TEXT_BYTES:
-        raise StudioError(f"expected at most {MAX_TEXT_BYTES} bytes", got="more", file=label,
-                          status=413)
+        raise StudioError(
+            f"expected at most {MAX_TEXT_BYTES} bytes", got="more", file=label, status=413
+        )
     check_nesting(text, file=label)
     try:
         data = tomllib.loads(text, parse_float=str)
     except tomllib.TOMLDecodeError as err:
         raise StudioError("expected valid TOML", got=str(err), file=label, status=400) from None
     if "model" in data:
-        raise StudioError("expected [[layers]] with their weights", got="a model path",
-                          file=label, field="model")
+        raise StudioError(
+            "expected [[layers]] with their weights", got="a model path", file=label, field="model"
+        )
     if "spec" in data and data["spec"] != "seed":
-        raise StudioError('expected spec = "seed" (the page reads no other file)',
-                          got=repr(data["spec"])[:40], file=label, field="spec")
+        raise StudioError(
+            'expected spec = "seed" (the page reads no other file)',
+            got=repr(data["spec"])[:40],
+            file=label,
+            field="spec",
+        )
     if data.get("values") == {}:  # a blank sheet (glassnet exercise's worksheet.toml)
         data.pop("values")
         spec_data = tomllib.loads(text)
@@ -933,8 +996,11 @@ def load(body: Any) -> dict[str, Any]:
         spec = spec_dict(sheet.spec)
         if isinstance(data.get("name"), str):
             spec["name"] = data["name"]
-        return {"spec": spec, "values": {k: _typed(v) for k, v in data["values"].items()},
-                "mode": "practice"}
+        return {
+            "spec": spec,
+            "values": {k: _typed(v) for k, v in data["values"].items()},
+            "mode": "practice",
+        }
     spec_data = tomllib.loads(text)
     return {"spec": spec_dict(parse(spec_data, label=label), spec_data), "mode": "explore"}
 
@@ -968,19 +1034,24 @@ def export(body: Any) -> dict[str, Any]:
 
         round_to, digits = _round(body.get("round")), _digits(body.get("digits"))
         try:
-            text = write(_trace(_closing(spec), round_to), format=fmt, digits=digits,
-                         title=_title(spec))
+            text = write(
+                _trace(_closing(spec), round_to), format=fmt, digits=digits, title=_title(spec)
+            )
         except ImportError as err:
-            raise StudioError("expected the explain extra (pip install 'glassnet[explain]')",
-                              got=str(err), field="format") from None
+            raise StudioError(
+                "expected the explain extra (pip install 'glassnet[explain]')",
+                got=str(err),
+                field="format",
+            ) from None
         mime = "text/html" if fmt == "html" else "application/x-ipynb+json"
         return {"filename": f"derivation.{fmt}", "text": text, "mime": mime}
     if fmt in ("worksheet", "marks"):
         values = _object(body.get("values"), "values")
         full = {k: v for k, v in values.items() if _complete(v)}
         if not full:
-            raise StudioError("expected at least one quantity with every box filled",
-                              got="none", field="values")
+            raise StudioError(
+                "expected at least one quantity with every box filled", got="none", field="values"
+            )
         if fmt == "worksheet":
             text = to_toml({**spec_dict(spec, spec_data), "values": full})
             from glassnet.check.worksheet import parse_worksheet
@@ -991,8 +1062,11 @@ def export(body: Any) -> dict[str, Any]:
 
         report = _report({"spec": spec_data, "values": values})
         return {"filename": "marks.html", "text": to_html(report), "mime": "text/html"}
-    raise StudioError("expected a format among toml, worksheet, html, ipynb, marks, py",
-                      got=repr(fmt)[:40], field="format")
+    raise StudioError(
+        "expected a format among toml, worksheet, html, ipynb, marks, py",
+        got=repr(fmt)[:40],
+        field="format",
+    )
 
 
 def _places(v: Any, at: tuple[int, ...]) -> list[tuple[int, ...]]:

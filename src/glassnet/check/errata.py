@@ -1,0 +1,37 @@
+"""A marked worksheet as errata beside a derivation: for each value the worksheet wrote
+wrongly, what it wrote and what ``check`` made of it.
+
+``glassnet explain seed`` writes the seed tutorial's own mistakes where they happen:
+the tutorial's printed numbers are the seed worksheet, marked by :func:`check`; the
+words are the check's own (its catalogue's title for the named mistake), never a
+second list kept here.
+"""
+
+from __future__ import annotations
+
+from glassnet.check.marking import Report
+from glassnet.check.worksheet import resolve_name, split_tags
+from glassnet.explain.document import Erratum, ErratumKey
+
+
+def errata(report: Report, who: str = "the tutorial") -> dict[ErratumKey, Erratum]:
+    """One :class:`Erratum` per value marked wrong or "follows", keyed by the step
+    graph's (kind, layer) and the value's index.  Values written under a tag (a copy
+    such as ``h2_out@dO_in1_dW``) are left out: the page has one place per value."""
+    n_layers = len(report.ctx.activations)
+    out: dict[ErratumKey, Erratum] = {}
+    for e in report.entries:
+        if e.verdict == "ok" or split_tags(e.written)[1]:
+            continue
+        (kind, layer), _ = resolve_name(e.name, n_layers, e.written)
+        index = tuple(int(i) for i in e.index)
+        if e.diagonal:  # the diagonal of a Jacobian, written as a vector: row i
+            index = (index[0],)
+        out[(kind, layer, index)] = Erratum(
+            who=who,
+            printed=e.text or repr(e.given),
+            verdict=e.verdict,
+            mistake=e.diagnosis,
+            explanation=e.explanation,
+        )
+    return out

@@ -1,0 +1,321 @@
+"""Issue 16, the rest of the handout: the column-vector notation beside the seed's rows,
+the seed tutorial's own errata written where they happen (from check's catalogue), the
+softmax computed the way a person does it by hand, δ as a symbol, and batch samples in
+brackets.
+
+References: the arithmetic of every "numbers put in" line is checked by plain interval
+arithmetic (tests/_explain_arith.py, sharing no code with glassnet); the column layout by
+the spec's own ``layout = "to_from"`` reader; e^z by ``math.exp``; the errata by
+``glassnet check``'s report and catalogue.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _explain_arith import Precision, Unevaluable, holds
+
+import glassnet as gn
+from glassnet.check import CATALOGUE, check_worksheet, errata
+from glassnet.check.worksheet import split_tags
+from glassnet.cli import main
+from glassnet.explain import derive, explain
+from glassnet.explain.document import Calculation, Equation, Erratum, Table
+from glassnet.layers import Dense
+from glassnet.mathtree import Deriv, Matrix, Node, Num, Sym, tex
+from glassnet.spec import weights_from_layout
+
+from helpers import COMBOS, HIDDEN, random_targets
+
+
+def _random_trace(hidden: str, out: str, loss: str, batch: int, seed: int, round_to=None):
+    rng = np.random.default_rng(seed)
+    sizes = [3, 4, 2]
+    layers = [
+        Dense(rng.normal(size=(a, b)) * 0.8, rng.normal(size=b) * 0.1, act)
+        for a, b, act in zip(sizes[:-1], sizes[1:], (hidden, out), strict=True)
+    ]
+    x = rng.normal(size=(batch, 3))
+    y = random_targets(rng, loss, batch, 2)
+    return gn.trace_step(gn.Network(layers), x, y, loss=loss, lr=0.5, round_to=round_to)
+
+
+def _children(node: Node) -> Iterator[Node]:
+    for f in dataclasses.fields(node):  # type: ignore[arg-type]
+        v = getattr(node, f.name)
+        items = v if isinstance(v, tuple) else (v,)
+        for item in items:
+            if isinstance(item, Node):
+                yield item
+            elif isinstance(item, tuple):  # a matrix's rows
+                yield from (c for c in item if isinstance(c, Node))
+
+
+def _walk(node: Node) -> Iterator[Node]:
+    yield node
+    for c in _children(node):
+        yield from _walk(c)
+
+
+def _matrices(calc: Calculation) -> list[tuple[tuple[str, ...], ...]]:
+    """Every matrix of numbers in the calculation's numbers lines, as texts."""
+    out = []
+    for line in (calc.subst, *calc.steps, calc.result):
+        for n in _walk(line):
+            if isinstance(n, Matrix):
+                out.append(tuple(tuple(tex(c) for c in r) for r in n.rows))
+    return out
+
+
+def _transpose(m: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, ...], ...]:
+    return tuple(zip(*m, strict=True))
+
+
+def _numbers(doc) -> Counter[str]:
+    out: Counter[str] = Counter()
+    for block in doc.blocks():
+        lines: list[Node] = []
+        if isinstance(block, Calculation):
+            lines = [block.subst, *block.steps, block.result]
+        elif isinstance(block, Equation):
+            lines = list(block.sides)
+        for line in lines:
+            out.update(n.text for n in _walk(line) if isinstance(n, Num))
+    return out
+
+
+# -- --notation columns ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("loss", "out"), COMBOS[::2])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_columns_are_the_rows_form_transposed_with_the_same_numbers(
+    loss: str, out: str, batch: int
+) -> None:
+    for k, hidden in enumerate(HIDDEN[::2]):
+        trace = _random_trace(hidden, out, loss, batch, seed=7 * k + batch)
+        options = {"max_units": 6, "max_samples": batch}
+        rows = derive(trace, notation="rows", **options).document
+        cols = derive(trace, notation="columns", **options).document
+        # The same numbers, every one of them, in the same number of calculations.
+        assert _numbers(rows) == _numbers(cols)
+        r_calcs, c_calcs = rows.calculations(), cols.calculations()
+        assert len(r_calcs) == len(c_calcs)
+        transposed = 0
+        for r, c in zip(r_calcs, c_calcs, strict=True):
+            mr, mc = _matrices(r), _matrices(c)
+            if sorted(map(_transpose, mr)) == sorted(mc):
+                transposed += bool(mr) and any(len(m) > 1 or len(m[0]) > 1 for m in mr)
+            else:
+                # Only a row of softmax's Jacobian stays a row in both notations.
+                assert sorted(mr) == sorted(mc), (tex(r.lhs), tex(c.lhs))
+                assert all(len(m) == 1 for m in mr)
+        assert transposed >= 6  # z, the outputs' derivatives, δ·W, dW, W′, biases...
+
+
+@pytest.mark.parametrize(("loss", "out"), COMBOS[::3])
+@pytest.mark.parametrize("round_to", [None, 4])
+def test_every_columns_line_holds_by_interval_arithmetic(loss, out, round_to) -> None:
+    """W·a + b, Wᵀ·δ and δ·aᵀ with the printed numbers give the printed results."""
+    checked = 0
+    for k, hidden in enumerate(HIDDEN):
+        trace = _random_trace(hidden, out, loss, 2, seed=k, round_to=round_to)
+        doc = derive(trace, notation="columns", max_units=6, max_samples=2).document
+        prec = Precision(4, doc.round_to)
+        for calc in doc.calculations():
+            for line in (calc.subst, *calc.steps):
+                try:
+                    ok, why = holds(line, calc.result, prec)
+                except Unevaluable:
+                    continue
+                checked += 1
+                assert ok, f"{tex(calc.lhs)} = {tex(line)} = {tex(calc.result)}: {why}"
+    assert checked > 100
+
+
+def test_columns_weights_are_the_to_from_layout_the_spec_reads() -> None:
+    trace = gn.load_spec("seed").trace()
+    doc = derive(trace, notation="columns", digits=6).document
+    eqs = [b for b in doc.blocks() if isinstance(b, Equation) and tex(b.sides[0]).startswith("W_")]
+    assert len(eqs) == 3  # W_ji, W_kj, W_lk as given
+    for eq, lt in zip(eqs, trace.layers, strict=True):
+        printed = eq.sides[-1]
+        assert isinstance(printed, Matrix)
+        M = np.array([[float(tex(c)) for c in r] for r in printed.rows])
+        W, _ = weights_from_layout(M, "to_from", False)
+        np.testing.assert_allclose(W, lt.W, rtol=1e-6)
+    first = next(c for c in doc.calculations() if tex(c.lhs).startswith(r"\begin{bmatrix} h1"))
+    assert tex(first.rule).index("W_{j1i1}") < tex(first.rule).index("I_{1}")  # W · I
+
+
+def test_cli_notation_columns_and_the_spec_layout_default(tmp_path, capsys) -> None:
+    assert main(["explain", "seed", "--notation", "columns"]) == 0
+    assert "W_{ji}" in capsys.readouterr().out
+    spec = tmp_path / "net.toml"
+    spec.write_text(
+        'input = [0.5, -0.2]\ntarget = [1.0, 0.0]\nloss = "cross_entropy"\nlr = 0.1\n'
+        'layout = "to_from"\n'
+        "[[layers]]\n"
+        'weights = [[0.1, 0.2], [0.3, -0.4]]\nbias = [0.0, 0.1]\nactivation = "softmax"\n'
+    )
+    assert main(["explain", str(spec)]) == 0
+    assert "W_{ji}" in capsys.readouterr().out  # columns, as the spec is written
+    assert main(["explain", str(spec), "--notation", "rows"]) == 0
+    assert "W_{ij}" in capsys.readouterr().out
+    bad = subprocess.run(
+        [sys.executable, "-m", "glassnet", "explain", "seed", "--notation", "diagonal"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(gn.__file__).parents[1])},
+    )
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert "--notation" in bad.stderr and "Traceback" not in bad.stderr
+
+
+# -- the seed's own errata -------------------------------------------------------------------
+
+
+def _seed_errata_document(**options):
+    report = check_worksheet("seed")
+    table = errata(report)
+    return report, table, derive(gn.load_spec("seed").trace(), errata=table, **options).document
+
+
+def test_each_value_the_tutorial_got_wrong_carries_what_check_said_beside_it() -> None:
+    report, table, doc = _seed_errata_document()
+    trace = doc.trace
+    marked = [e for e in report.entries if e.verdict != "ok" and not split_tags(e.written)[1]]
+    assert len(table) == len(marked) > 20
+    blocks = doc.blocks()
+    shown = [b for b in blocks if isinstance(b, Erratum)]
+    assert len(shown) == len(marked)  # every one on the page, none twice
+    beside = 0
+    for (kind, layer, index), erratum in table.items():
+        entry = next(
+            e for e in marked if e.text == erratum.printed and e.explanation == erratum.explanation
+        )
+        # The words are check's: its verdict, its diagnosis and its sentence.
+        assert erratum.verdict == entry.verdict and erratum.mistake == entry.diagnosis
+        k = next(i for i, b in enumerate(blocks) if b is erratum)
+        before = blocks[k - 1]
+        if isinstance(before, Calculation) and isinstance(before.result, Num):
+            # Right after the calculation of that very value (the trace's number).
+            value = trace.value((kind, layer))
+            right = value[(0, *index)] if np.ndim(value) > len(index) else value[index]
+            if kind == "da_dz" and np.ndim(value) == 3:  # softmax: row i, written at (i, i)
+                right = value[0, index[0], index[0]]
+            assert before.result.value == pytest.approx(float(right))
+            beside += 1
+    assert beside >= 20
+
+
+def test_the_errata_words_come_from_the_catalogue(monkeypatch) -> None:
+    """Renaming a mistake in check's catalogue renames it on the explain page: the page
+    keeps no table of its own."""
+    old = CATALOGUE["normalize_not_softmax"]
+    monkeypatch.setitem(
+        CATALOGUE,
+        "normalize_not_softmax",
+        dataclasses.replace(old, title="SUMMED NOT EXPONENTIATED"),
+    )
+    _, table, doc = _seed_errata_document()
+    md = derive(doc.trace, errata=table).markdown()
+    assert md.count("SUMMED NOT EXPONENTIATED") == 3  # O_out1, O_out2, O_out3
+    assert old.title not in md
+
+
+def test_explain_seed_shows_the_errata_and_no_errata_leaves_them_out(capsys) -> None:
+    assert main(["explain", "seed"]) == 0
+    page = capsys.readouterr().out
+    assert "The tutorial wrote 0.2698 here" in page
+    assert "normalize_not_softmax" in page and "log10" in page
+    assert main(["explain", "seed", "--no-errata"]) == 0
+    assert "The tutorial wrote" not in capsys.readouterr().out
+    # Only the seed has its tutorial's numbers: another spec gets no errata.
+    trace = _random_trace("relu", "softmax", "cross_entropy", 1, seed=1)
+    assert "wrote" not in explain(trace, format="md")
+
+
+# -- softmax by hand -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("round_to", [None, 4])
+def test_softmax_is_written_out_as_each_exponential_their_sum_and_each_quotient(
+    round_to,
+) -> None:
+    trace = gn.load_spec("seed").trace(round_to=round_to)
+    doc = derive(trace, digits=4).document
+    table = next(
+        b for b in doc.blocks() if isinstance(b, Table) and b.caption == "The exponentials"
+    )
+    z = trace.layers[-1].z[0]
+    for j, cells in enumerate(table.rows):
+        e = float(tex(cells[-1]))
+        assert e == pytest.approx(math.exp(float(z[j])), rel=1e-3 if round_to is None else 1e-5)
+    total = sum(math.exp(float(v)) for v in z)
+    (sum_calc,) = [c for c in doc.calculations() if tex(c.lhs) == "S"]
+    assert float(tex(sum_calc.result)) == pytest.approx(total, rel=1e-3)
+    quotients = [c for c in doc.calculations() if c.steps and tex(c.lhs).startswith("O_")]
+    assert len(quotients) == 3
+    for j, calc in enumerate(quotients):
+        # e^{z_j} / S with the numbers above, then the output the engine computed.
+        assert tex(calc.steps[0]) == rf"\frac{{{tex(table.rows[j][-1])}}}{{{tex(sum_calc.result)}}}"
+        assert calc.result.value == pytest.approx(float(trace.layers[-1].a[0, j]))
+
+
+def test_softmax_that_overflows_is_not_written_out() -> None:
+    layers = [Dense(np.array([[400.0, 0.0], [400.0, 1.0]]), np.zeros(2), "softmax")]
+    x, y = np.array([[1.0, 1.0]]), np.array([[1.0, 0.0]])
+    trace = gn.trace_step(gn.Network(layers), x, y, loss="cross_entropy", lr=0.1)
+    md = explain(trace, format="md")
+    assert "too large for a float" in md and "The exponentials" not in md
+    assert "inf" not in md and "nan" not in md
+
+
+# -- δ as a symbol, samples in brackets -----------------------------------------------------
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_delta_is_a_symbol_defined_once(batch: int) -> None:
+    for k, hidden in enumerate(HIDDEN):
+        trace = _random_trace(hidden, "softmax", "cross_entropy", batch, seed=k)
+        doc = derive(trace, max_samples=batch).document
+        md = doc_md = derive(trace, max_samples=batch).markdown()
+        assert doc_md.count("error signal") == 2  # the definition, and the glossary
+        for calc in doc.calculations():
+            for line in (calc.lhs, calc.rule):
+                for n in _walk(line):
+                    # No ∂E/∂(a unit's input) left in a box: δ stands for it.
+                    if isinstance(n, Deriv) and n.top == Sym("E"):
+                        assert "in" not in [p for p, _ in n.bottom.sub], tex(calc.lhs)
+        deltas = [
+            c for c in doc.calculations() if isinstance(c.lhs, Sym) and c.lhs.base.startswith("δ")
+        ]
+        assert deltas
+        for calc in deltas:  # δO_1 = ..., with the trace's value
+            layer = 2 if calc.lhs.base == "δO" else 1
+            unit = int(calc.lhs.sub[0][0]) - 1
+            sample = (calc.lhs.sample or 1) - 1
+            value = trace.layers[layer - 1].delta[sample, unit]
+            if trace.output_delta_shortcut is not None and layer == 2:
+                value = trace.output_delta_shortcut[sample, unit]
+            assert calc.result.value == pytest.approx(float(value))
+        assert r"\delta O" in md
+
+
+def test_batch_samples_are_numbered_in_brackets() -> None:
+    trace = _random_trace("tanh", "sigmoid", "mse", 2, seed=3)
+    md = explain(trace, format="md", max_samples=2)
+    assert r"h1_{\mathrm{in}1}[2]" in md and r"h1_{\mathrm{in}1}[1]" in md
+    assert "^{(" not in md  # no superscript sample numbers
+    html = explain(trace, format="html", max_samples=2)
+    assert '<mo stretchy="false">[</mo><mn>2</mn>' in html
