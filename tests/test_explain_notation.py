@@ -29,7 +29,7 @@ from glassnet.check import CATALOGUE, check_worksheet, errata
 from glassnet.check.worksheet import split_tags
 from glassnet.cli import main
 from glassnet.explain import derive, explain
-from glassnet.explain.document import Calculation, Equation, Erratum, Table
+from glassnet.explain.document import Calculation, Equation, Erratum
 from glassnet.layers import Dense
 from glassnet.mathtree import Deriv, Matrix, Node, Num, Sym, tex
 from glassnet.spec import weights_from_layout
@@ -229,7 +229,8 @@ def test_the_errata_words_come_from_the_catalogue(monkeypatch) -> None:
     )
     _, table, doc = _seed_errata_document()
     md = derive(doc.trace, errata=table).markdown()
-    assert md.count("SUMMED NOT EXPONENTIATED") == 3  # O_out1, O_out2, O_out3
+    # O_out1, O_out2, O_out3: each with the title, and check's sentence that starts with it
+    assert md.count("SUMMED NOT EXPONENTIATED") == 6
     assert old.title not in md
 
 
@@ -254,21 +255,28 @@ def test_softmax_is_written_out_as_each_exponential_their_sum_and_each_quotient(
 ) -> None:
     trace = gn.load_spec("seed").trace(round_to=round_to)
     doc = derive(trace, digits=4).document
-    table = next(
-        b for b in doc.blocks() if isinstance(b, Table) and b.caption == "The exponentials"
-    )
     z = trace.layers[-1].z[0]
-    for j, cells in enumerate(table.rows):
-        e = float(tex(cells[-1]))
-        assert e == pytest.approx(math.exp(float(z[j])), rel=1e-3 if round_to is None else 1e-5)
-    total = sum(math.exp(float(v)) for v in z)
     (sum_calc,) = [c for c in doc.calculations() if tex(c.lhs) == "S"]
+    # S = e^{z1} + e^{z2} + e^{z3} = (each e^z in numbers, added) = S
+    (written,) = sum_calc.steps
+    exps = [n for n in _walk(written) if isinstance(n, Num)]
+    assert len(exps) == 3
+    for e, zj in zip(exps, z, strict=True):
+        assert float(e.text) == pytest.approx(
+            math.exp(float(zj)), rel=1e-3 if round_to is None else 1e-5
+        )
+    total = sum(math.exp(float(v)) for v in z)
     assert float(tex(sum_calc.result)) == pytest.approx(total, rel=1e-3)
+    if round_to is not None:  # by hand, S is the sum of the exponentials as written
+        assert float(tex(sum_calc.result)) == pytest.approx(
+            sum(float(e.text) for e in exps), abs=1e-9
+        )
     quotients = [c for c in doc.calculations() if c.steps and tex(c.lhs).startswith("O_")]
     assert len(quotients) == 3
-    for j, calc in enumerate(quotients):
+    for e, calc in zip(exps, quotients, strict=True):
         # e^{z_j} / S with the numbers above, then the output the engine computed.
-        assert tex(calc.steps[0]) == rf"\frac{{{tex(table.rows[j][-1])}}}{{{tex(sum_calc.result)}}}"
+        assert tex(calc.steps[0]) == rf"\frac{{{e.text}}}{{{tex(sum_calc.result)}}}"
+        j = quotients.index(calc)
         assert calc.result.value == pytest.approx(float(trace.layers[-1].a[0, j]))
 
 
@@ -277,7 +285,7 @@ def test_softmax_that_overflows_is_not_written_out() -> None:
     x, y = np.array([[1.0, 1.0]]), np.array([[1.0, 0.0]])
     trace = gn.trace_step(gn.Network(layers), x, y, loss="cross_entropy", lr=0.1)
     md = explain(trace, format="md")
-    assert "too large for a float" in md and "The exponentials" not in md
+    assert "too large for a float" in md and "By hand" not in md
     assert "inf" not in md and "nan" not in md
 
 

@@ -137,9 +137,7 @@ def test_check_seed_worksheet_is_the_cli_json(
     client: TestClient, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # The worksheet's numbers as typed (strings keep their digits: they set the tolerance).
-    sheet = tomllib.loads(
-        example_path("seed_worksheet").read_text(), parse_float=lambda s: s
-    )
+    sheet = tomllib.loads(example_path("seed_worksheet").read_text(), parse_float=lambda s: s)
     r = client.post("/api/check", json={"spec": seed_spec(), "values": sheet["values"]})
     assert r.status_code == 200, r.text
     got, want = r.json(), cli_json(capsys, "check", "seed", "--json")
@@ -292,15 +290,22 @@ def test_train_on_a_csv(client: TestClient) -> None:
     X = rng.uniform(-1, 1, size=(60, 2))
     y = (X[:, 0] + X[:, 1] > 0).astype(int)  # a linear boundary
     text = "x,y,label\n" + "\n".join(f"{a:.4f},{b:.4f},{c}" for (a, b), c in zip(X, y, strict=True))
-    spec = {"loss": "cross_entropy", "lr": 0.5, "input": [0, 0], "target": [1, 0], "layers": [
-        {"weights": [[0.1, -0.1], [0.2, 0.1]], "bias": [0, 0], "activation": "softmax"}]}
-    r = client.post("/api/train", json={"spec": spec, "data": {"name": "csv", "csv": text},
-                                        "steps": 100})
+    spec = {
+        "loss": "cross_entropy",
+        "lr": 0.5,
+        "input": [0, 0],
+        "target": [1, 0],
+        "layers": [{"weights": [[0.1, -0.1], [0.2, 0.1]], "bias": [0, 0], "activation": "softmax"}],
+    }
+    r = client.post(
+        "/api/train", json={"spec": spec, "data": {"name": "csv", "csv": text}, "steps": 100}
+    )
     assert r.status_code == 200, r.text
     assert r.json()["points"] == [[float(f"{a:.4f}"), float(f"{b:.4f}")] for a, b in X]
     assert r.json()["accuracy"] > 0.9
-    bad = client.post("/api/train", json={"spec": spec, "data": {"name": "csv",
-                                                                 "csv": "1,2,3\n" * 10}})
+    bad = client.post(
+        "/api/train", json={"spec": spec, "data": {"name": "csv", "csv": "1,2,3\n" * 10}}
+    )
     assert bad.status_code == 422 and "label" in bad.json()["error"]
 
 
@@ -452,10 +457,16 @@ HOSTILE: list[tuple[str, bytes]] = [
     ("step", _j({"spec": []})),
     ("step", _j({"spec": {}})),
     ("step", _j({"spec": SEED, "extra": 1})),
-    ("step", b'{"spec": {"loss": "mse", "lr": NaN, "input": [1], "target": [1], '
-     b'"layers": [{"units": 1}]}}'),
-    ("step", b'{"spec": {"loss": "mse", "lr": Infinity, "input": [1], "target": [1], '
-     b'"layers": [{"units": 1}]}}'),
+    (
+        "step",
+        b'{"spec": {"loss": "mse", "lr": NaN, "input": [1], "target": [1], '
+        b'"layers": [{"units": 1}]}}',
+    ),
+    (
+        "step",
+        b'{"spec": {"loss": "mse", "lr": Infinity, "input": [1], "target": [1], '
+        b'"layers": [{"units": 1}]}}',
+    ),
     ("step", _j({"spec": _seed_with(lr=-1)})),
     ("step", _j({"spec": _seed_with(lr="0.1")})),
     ("step", _j({"spec": _seed_with(lr=True)})),
@@ -529,9 +540,7 @@ HOSTILE: list[tuple[str, bytes]] = [
 def test_hostile_request_is_refused_with_one_line(
     client: TestClient, endpoint: str, body: bytes
 ) -> None:
-    r = client.post(
-        f"/api/{endpoint}", content=body, headers={"content-type": "application/json"}
-    )
+    r = client.post(f"/api/{endpoint}", content=body, headers={"content-type": "application/json"})
     assert 400 <= r.status_code < 500, (r.status_code, r.text[:300])
     if endpoint != "nothing":
         message = r.json()["error"]

@@ -336,8 +336,9 @@ def test_train_xor_200_steps_loss_falls(page: Page) -> None:
     pg.wait_for_selector("#boundary")
     pg.wait_for_function("() => document.querySelector('#tloss').textContent !== ''")
     pg.locator("#play").click()
-    pg.wait_for_function("() => +document.querySelector('#tsteps').dataset.value >= 200",
-                         timeout=120_000)
+    pg.wait_for_function(
+        "() => +document.querySelector('#tsteps').dataset.value >= 200", timeout=120_000
+    )
     pg.locator("#play").click()
     page.settle()
     curve = pg.locator("#losscurve")
@@ -358,8 +359,12 @@ def test_train_on_an_uploaded_csv(page: Page) -> None:
     pg.get_by_role("button", name="Train").click()
     pg.wait_for_function("() => document.querySelector('#tloss').textContent !== ''")
     rows = "\n".join(f"{(k % 7) / 7 - 0.5:.3f},{(k % 5) / 5 - 0.4:.3f},{k % 2}" for k in range(40))
-    pg.set_input_files("#csvfile", files=[{"name": "pts.csv", "mimeType": "text/csv",
-                                           "buffer": ("x,y,label\n" + rows).encode()}])
+    pg.set_input_files(
+        "#csvfile",
+        files=[
+            {"name": "pts.csv", "mimeType": "text/csv", "buffer": ("x,y,label\n" + rows).encode()}
+        ],
+    )
     pg.wait_for_function("() => document.querySelector('#dataset').value === 'csv'")
     page.settle()
     pg.locator("#onestep").click()

@@ -10,6 +10,7 @@ second list kept here.
 from __future__ import annotations
 
 from glassnet.check.marking import Report
+from glassnet.check.mistakes import CATALOGUE, CHECKS
 from glassnet.check.worksheet import resolve_name, split_tags
 from glassnet.explain.document import Erratum, ErratumKey
 
@@ -32,6 +33,22 @@ def errata(report: Report, who: str = "the tutorial") -> dict[ErratumKey, Erratu
             printed=e.text or repr(e.given),
             verdict=e.verdict,
             mistake=e.diagnosis,
+            title=title(e.verdict, e.diagnosis),
             explanation=e.explanation,
         )
     return out
+
+
+def title(verdict: str, diagnosis: str | None) -> str:
+    """The mistake in a few words: the catalogue's title of each id of ``diagnosis``
+    ("a+b" names two), or what the verdict says when no rule is named."""
+    if verdict == "follows":
+        return "right for its own earlier numbers: the mistake is carried forward"
+    if not diagnosis:
+        return "no mistake in check's catalogue reproduces it"
+    titles = []
+    for mistake_id in diagnosis.split("+"):
+        titles.append(
+            CATALOGUE[mistake_id].title if mistake_id in CATALOGUE else CHECKS[mistake_id]
+        )
+    return ", and ".join(titles)

@@ -67,25 +67,29 @@ class Erratum:
     Made by :func:`glassnet.check.errata`, never by the explain code itself.
 
     ``who``: whose solution ("the tutorial"); ``printed``: the number as it wrote it;
-    ``verdict``: "wrong" or "follows"; ``explanation``: the check's own sentence."""
+    ``verdict``: "wrong" or "follows"; ``title``: the mistake in a few words (the
+    catalogue's title); ``explanation``: the check's own sentence, with its numbers."""
 
     who: str
     printed: str
     verdict: str
     mistake: str | None
+    title: str
     explanation: str
 
     def lead(self) -> str:
-        """ "✗ The tutorial wrote 0.2698 here" — the words before the check's sentence."""
+        """ "✗ The tutorial wrote 0.2698 here" — the words before the mistake's title."""
         mark = "→" if self.verdict == "follows" else "✗"
         return f"{mark} {self.who[:1].upper()}{self.who[1:]} wrote {self.printed} here"
 
+    def headline(self) -> str:
+        """One line: what was written, the mistake's title and its id."""
+        named = f" ({self.mistake})" if self.mistake else ""
+        return f"{self.lead()}: {self.title}{named}"
+
     def words(self) -> str:
-        """What glassnet check said of it: the mistake's id, then its sentence."""
-        if self.verdict == "follows":
-            return f"glassnet check: {self.explanation}"
-        named = self.mistake or "no named mistake"
-        return f"glassnet check: {named} — {self.explanation}"
+        """What glassnet check said of it, in full."""
+        return f"glassnet check: {self.explanation}"
 
 
 #: Where an erratum belongs: (kind, layer, index) of the step graph's quantity, the

@@ -38,7 +38,7 @@ nav { font: 0.9rem/1.6 system-ui, sans-serif; background: var(--card);
 nav ol { margin: 0; padding-left: 1.2rem; columns: 3; }
 nav a { color: var(--accent); text-decoration: none; }
 h2, h3 { font-family: system-ui, sans-serif; line-height: 1.25; }
-p { margin: .6rem 0; }
+p { margin: .5rem 0; }
 h2 { margin-top: 1.6rem; padding-bottom: .3rem; border-bottom: 2px solid var(--line); }
 h3 { margin-top: 1.5rem; color: #1e3a8a; }
 .pass { display: inline-block; font: 600 .7rem/1.4 system-ui, sans-serif; letter-spacing: .04em;
@@ -74,8 +74,8 @@ section.update h3 { color: #166534; }
 #: inside a notebook, where the page's other rules must not restyle the notebook.
 MATH_CSS = """
 SCOPE .step { background: var(--card); border-left: 4px solid var(--accent); border-radius: 4px;
-        margin: .45rem 0; padding: .25rem .9rem; overflow-x: auto; }
-SCOPE .eq { margin: .45rem 0; padding: .1rem .9rem; overflow-x: auto; }
+        margin: .35rem 0; padding: .2rem .9rem; overflow-x: auto; }
+SCOPE .eq { margin: .35rem 0; padding: .1rem .9rem; overflow-x: auto; }
 SCOPE math[display="block"] { font-size: 1.08em; margin: .2rem 0; }
 SCOPE mtable.derivation > mtr > mtd { padding: .18rem 0; }
 SCOPE mtable.derivation > mtr > mtd:first-child { text-align: right; padding-right: .3em; }
@@ -91,16 +91,19 @@ SCOPE mrow.matrix { display: inline-block; margin: 0 .15em; padding: 0 .12em;
     linear-gradient(currentColor, currentColor) right bottom / .3em 1.5px no-repeat; }
 SCOPE mrow.matrix mtd { padding: .1rem .4rem; }
 SCOPE .elided { color: var(--muted); font-style: italic; }
-SCOPE .erratum { margin: .2rem 0 .6rem; padding: .3rem .8rem; border-radius: 4px;
-  font: .88rem/1.45 system-ui, sans-serif; background: #fef2f2; border-left: 4px solid #b91c1c;
-  overflow-wrap: anywhere; }
+SCOPE details.erratum { margin: .1rem 0 .5rem; padding: .15rem .8rem; border-radius: 4px;
+  border: none; font: .85rem/1.45 system-ui, sans-serif; background: #fef2f2;
+  border-left: 4px solid #b91c1c; overflow-wrap: anywhere; }
+SCOPE details.erratum > summary { color: var(--ink); font: inherit; }
+SCOPE details.erratum p { margin: .2rem 0; color: #475569; }
 SCOPE .erratum strong { color: #991b1b; }
+SCOPE .erratum code { font-size: .9em; color: #7f1d1d; }
 SCOPE .erratum.follows { background: #fefce8; border-left-color: #a16207; }
 SCOPE .erratum.follows strong { color: #854d0e; }
-SCOPE details { margin: .3rem 0; border: 1px dashed var(--line); border-radius: 6px;
-  padding: .2rem .7rem; }
-SCOPE details > summary { cursor: pointer; color: var(--accent); line-height: 1.6;
-  font: .9rem/1.6 system-ui, sans-serif; }
+SCOPE details { margin: .2rem 0; border: 1px dashed var(--line); border-radius: 6px;
+  padding: .05rem .7rem; }
+SCOPE details > summary { cursor: pointer; color: var(--accent);
+  font: .9rem/1.5 system-ui, sans-serif; }
 SCOPE .table { max-width: 100%; margin: .8rem 0; }
 SCOPE .table table { border-collapse: collapse; font-size: .9em; }
 SCOPE .table caption { text-align: left; font: 600 .85rem/1.6 system-ui, sans-serif;
@@ -110,7 +113,7 @@ SCOPE .table th, SCOPE .table td { padding: .05rem .6rem; line-height: 1.35;
 @media (max-width: 40rem) { SCOPE .table th, SCOPE .table td { padding: .1rem .15rem; }
   SCOPE .table table { font-size: .7em; } }
 SCOPE figure { margin: 1.2rem 0; text-align: center; overflow-x: auto; }
-SCOPE figure svg { max-width: min(100%, 36rem); height: auto; }
+SCOPE figure svg { max-width: min(100%, 32rem); height: auto; }
 SCOPE figcaption { color: var(--muted); font-size: .9rem; }
 SCOPE mrow.wrap { display: flex; flex-wrap: wrap; align-items: center; row-gap: .3em; }
 SCOPE mrow.wrap > mo { padding: 0 .2em; }
@@ -166,9 +169,12 @@ def block_html(block: Block) -> str:
     if isinstance(block, Elided):
         return f'<p class="elided">{escape(block.text)}</p>'
     if isinstance(block, Erratum):
+        # One line on screen (the check's full sentence folded under it; printed open).
         return (
-            f'<p class="erratum {escape(block.verdict)}"><strong>{escape(block.lead())}</strong>'
-            f" · {escape(block.words())}</p>"
+            f'<details class="erratum {escape(block.verdict)}"><summary>'
+            f"<strong>{escape(block.lead())}</strong>: {escape(block.title)}</summary><p>"
+            + (f"<code>{escape(block.mistake)}</code> · " if block.mistake else "")
+            + f"{escape(block.words())}</p></details>"
         )
     if isinstance(block, Picture):
         return f"<figure>{block.svg}<figcaption>{escape(block.caption)}</figcaption></figure>"

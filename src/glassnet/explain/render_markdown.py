@@ -42,7 +42,8 @@ def block_markdown(block: Block, picture: str | None = INLINE) -> str:
     if isinstance(block, Elided):
         return f"*{block.text}*"
     if isinstance(block, Erratum):
-        return f"> **{block.lead()}** · {block.words()}"
+        named = f" (`{block.mistake}`)" if block.mistake else ""
+        return f"> **{block.lead()}**: {block.title}{named}.  {block.words()}"
     if isinstance(block, Table):
 
         def cell(c: str | Node) -> str:

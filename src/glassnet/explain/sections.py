@@ -621,15 +621,6 @@ def _by_hand(b: Builder, sec: Section, layer: int, parts: Parts) -> None:
             )
         )
     )
-    header: list[str | Node] = ["sample", "unit"] if b.B > 1 else ["unit"]
-    header += [gz, Exp(gz)]
-    rows: list[tuple[str | Node, ...]] = []
-    for s in b.samples:
-        for j in range(n):
-            lead: list[str | Node] = [str(s + 1), str(j + 1)] if b.B > 1 else [str(j + 1)]
-            ev = float(e[s, j])
-            rows.append((*lead, substitute(b.zin(layer, j, s), b.fmt), Num(ev, part_fmt(ev))))
-    sec.blocks.append(Table("The exponentials", tuple(header), rows))
     for s in b.samples:
         terms = b.sum_terms(partial(_exp_of_input, b, layer, s=s), n)
         numbers = [
@@ -1141,6 +1132,7 @@ def _weight_update(b: Builder, sec: Section, layer: int) -> None:
     t = b.t
     lt = t.layer(layer)
     n_in, n_out = lt.W.shape
+    first = len(sec.blocks)
     if layer > 1:
         sec.blocks.append(Para(("The same rule as for layer 1:",)))
     else:
@@ -1180,6 +1172,17 @@ def _weight_update(b: Builder, sec: Section, layer: int) -> None:
                         f"{t.round_to} decimals."
                     )
                 )
+    if layer > 1 and b.fold:
+        # Layer 1 showed the rule at work; here the table below has every number.
+        boxes = sec.blocks[first:]
+        del sec.blocks[first:]
+        n_boxes = sum(isinstance(x, Calculation) for x in boxes)
+        summary = f"Weight by weight, as for layer 1 ({n_boxes} boxes)"
+        marked = sum(isinstance(x, Erratum) for x in boxes)
+        if marked:
+            who = next(x for x in boxes if isinstance(x, Erratum)).who
+            summary += f" — {marked} of {who}'s numbers marked inside"
+        sec.blocks.append(Collapsed(summary, boxes))
     sec.blocks.append(Para(("In matrix form:",)))
     lhs = b.weights(layer, partial(b.weight, layer, new=True))
     rule = row(
