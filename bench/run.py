@@ -271,6 +271,53 @@ def kernel_table(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def limits(res: dict[str, Any]) -> dict[str, Any]:
+    """Per batch size, how fast the step could be if everything but its matrix
+    multiplies were free: samples/s at the multiplies alone (the faster of the plain
+    and the chosen step's, measured in --kernel-report), that ceiling's ratio to each
+    peer (the best ratio this machine's BLAS allows), and the measured ratio as a share
+    of it."""
+    from workers import MULTIPLIES
+
+    out: dict[str, Any] = {}
+    for batch, r in res.get("throughput", {}).items():
+        k = res.get("kernels", {}).get(batch)
+        if k is None:
+            continue
+        us = min(sum(k[w]["us_parts"][m] for m in MULTIPLIES) for w in ("before", "after"))
+        ceiling = int(batch) / (us * 1e-6)
+        sp = r["samples_per_s"]
+        row: dict[str, Any] = {"us_multiplies": us, "ceiling_samples_per_s": ceiling}
+        for peer, key in (("torch", "vs_torch"), ("sklearn", "vs_sklearn")):
+            best = ceiling / sp[peer]["median"]
+            row[peer] = {
+                "ceiling_ratio": best,
+                "measured_ratio": r[key]["median"],
+                "share_of_ceiling": r[key]["median"] / best,
+            }
+        out[batch] = row
+    return out
+
+
+def limits_table(lim: dict[str, Any]) -> str:
+    lines = [
+        "| batch | multiplies alone (µs/step) | ceiling (samples/s) | ceiling ÷ PyTorch "
+        "| measured ÷ PyTorch (target) | ceiling ÷ scikit-learn "
+        "| measured ÷ scikit-learn (target) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for batch, r in lim.items():
+        t, s = r["torch"], r["sklearn"]
+        lines.append(
+            f"| {batch} | {r['us_multiplies']:.0f} | {r['ceiling_samples_per_s']:.0f} "
+            f"| {t['ceiling_ratio']:.2f} | {t['measured_ratio']:.2f} "
+            f"({TARGET_VS_TORCH[int(batch)]}; {t['share_of_ceiling'] * 100:.0f}% of the ceiling) "
+            f"| {s['ceiling_ratio']:.2f} | {s['measured_ratio']:.2f} "
+            f"({TARGET_VS_SKLEARN}; {s['share_of_ceiling'] * 100:.0f}% of the ceiling) |"
+        )
+    return "\n".join(lines)
+
+
 # -- the table ---------------------------------------------------------------------------------
 def fmt_range(s: dict[str, float], spec: str = ".0f", scale: float = 1.0) -> str:
     return f"{s['median'] * scale:{spec}} ({s['min'] * scale:{spec}}–{s['max'] * scale:{spec}})"
@@ -521,6 +568,12 @@ def main(argv: list[str] | None = None) -> int:
     text = table(res)
     if "kernels" in res:
         text += "\n\nThe step part by part:\n\n" + kernel_table(res["kernels"])
+    if "kernels" in res and "throughput" in res:
+        res["limits"] = limits(res)
+        text += (
+            "\n\nThe ceiling: the step's matrix multiplies alone (everything else free), "
+            "against the peers' measured speed:\n\n" + limits_table(res["limits"])
+        )
     if "throughput" in res:
         text += "\n\nCPU and BLAS per contender:\n" + blas_lines(res)
     print(text)

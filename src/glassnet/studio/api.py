@@ -490,6 +490,11 @@ def block_key(
         if u:
             side, layer, k = u
             return f"{'z' if side == 'in' else 'a'}{layer}", (*sample(lhs), k)
+        # δh2_1, δO_1: the δ (dL/dz) of that unit.
+        m = re.fullmatch(r"δ(O|h\d+)", lhs.base)
+        if m and len(lhs.sub) == 1:
+            layer = n_layers if m.group(1) == "O" else int(m.group(1)[1:])
+            return f"delta{layer}", (*sample(lhs), int(lhs.sub[0][0]) - 1)
         return None
     if isinstance(lhs, Deriv):
         top, bottom = lhs.top, lhs.bottom
