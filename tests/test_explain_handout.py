@@ -189,9 +189,13 @@ OVERFLOW_JS = """() => {
 
 def test_no_box_and_no_page_overflows_from_phone_to_desktop(tmp_path: Path) -> None:
     sync_api = _browser()
+    seed_cli = tmp_path / "seed-cli.html"  # with the tutorial's errata and the after-step
+    assert main(["explain", "seed", "-o", str(seed_cli)]) == 0
     pages = {
         "seed": explain(gn.load_spec("seed").trace(), format="html"),
+        "seed-cli": seed_cli.read_text(encoding="utf-8"),
         "wide": explain(_wide_network_trace(), format="html"),
+        "wide-columns": explain(_wide_network_trace(), format="html", notation="columns"),
     }
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])

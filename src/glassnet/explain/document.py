@@ -149,6 +149,8 @@ class Document:
     fmt: Callable[[float], str]
     sections: list[Section]
     spec_name: str = ""
+    #: "rows" (x·W + b) or "columns" (W·a + b): how the page writes a layer.
+    notation: str = "rows"
 
     def blocks(self) -> list[Block]:
         """Every block, folded ones included, in document order."""

@@ -43,6 +43,15 @@ def _setup(doc: Document) -> str:
             "from glassnet.layers import Dense",
             "",
             "# The network, rebuilt with glassnet from the numbers above.",
+            *(
+                [
+                    "# The page writes each layer in columns, W·a + b with W[to][from];",
+                    "# glassnet stores W[from][to] and rows, so the code below multiplies",
+                    "# a @ W: the same numbers (the page's W_ji is W[i-1, j-1] here).",
+                ]
+                if doc.notation == "columns"
+                else []
+            ),
             "net = gn.Network([",
             *layers,
             "])",

@@ -204,6 +204,7 @@ def build(
         fmt=fmt,
         sections=sections,
         spec_name=title or "",
+        notation=notation,
     )
 
 
