@@ -96,3 +96,24 @@ def test_hand_mode_batch_notebook_runs(kernel: str, tmp_path: Path) -> None:
         special=shortcut_values(trace),
     )
     assert "every value of the derivation reproduced" in _outputs(nb)
+
+
+@pytest.mark.parametrize("round_to", [None, 4])
+def test_columns_notebook_computes_in_columns_and_reproduces_the_trace(
+    kernel: str, tmp_path: Path, round_to
+) -> None:
+    """With --notation columns the code multiplies as the page writes it, W[to][from]
+    times each sample as a column, and still reproduces every recorded value."""
+    rng = np.random.default_rng(5)
+    net = gn.Network(
+        [
+            Dense(rng.normal(size=(3, 4)), rng.normal(size=4), "tanh"),
+            Dense(rng.normal(size=(4, 2)), rng.normal(size=2), "softmax"),
+        ]
+    )
+    x, y = rng.normal(size=(2, 3)), np.eye(2)[[0, 1]]
+    trace = gn.trace_step(net, x, y, loss="cross_entropy", lr=0.5, round_to=round_to)
+    nb = _run(explain(trace, format="ipynb", notation="columns"), kernel, tmp_path)
+    code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    assert "W1 @ a0.T" in code and "delta2.T @ a1" in code and "net.layers[0].W.T" in code
+    assert "every value of the derivation reproduced" in _outputs(nb)

@@ -45,9 +45,9 @@ def _setup(doc: Document) -> str:
             "# The network, rebuilt with glassnet from the numbers above.",
             *(
                 [
-                    "# The page writes each layer in columns, W·a + b with W[to][from];",
-                    "# glassnet stores W[from][to] and rows, so the code below multiplies",
-                    "# a @ W: the same numbers (the page's W_ji is W[i-1, j-1] here).",
+                    "# The page writes each layer in columns, W·a + b with W[to][from]: the",
+                    "# code below does the same (W = layer.W.T; each sample a column in the",
+                    "# products), and keeps one row per sample elsewhere, as glassnet does.",
                 ]
                 if doc.notation == "columns"
                 else []
@@ -82,9 +82,19 @@ def _setup(doc: Document) -> str:
 def _forward(doc: Document, layer: int) -> str:
     lt = doc.trace.layer(layer)
     act = lt.act.numpy_code(f"z{layer}")
+    if doc.notation == "columns":
+        weights = [
+            f"# W{layer}[to][from], as the page writes it: glassnet's W[from][to] transposed.",
+            f"W{layer}, b{layer} = r(net.layers[{layer - 1}].W.T), r(net.layers[{layer - 1}].b)",
+            f"z{layer} = r((W{layer} @ a{layer - 1}.T).T + b{layer})  # W·a + b per column",
+        ]
+    else:
+        weights = [
+            f"W{layer}, b{layer} = r(net.layers[{layer - 1}].W), r(net.layers[{layer - 1}].b)",
+            f"z{layer} = r(a{layer - 1} @ W{layer} + b{layer})",
+        ]
     lines = [
-        f"W{layer}, b{layer} = r(net.layers[{layer - 1}].W), r(net.layers[{layer - 1}].b)",
-        f"z{layer} = r(a{layer - 1} @ W{layer} + b{layer})",
+        *weights,
         f"a{layer} = r({act})",
         f'same("z{layer}", z{layer}, trace.layer({layer}).z)',
         f'same("a{layer}", a{layer}, trace.layer({layer}).a)',
@@ -126,7 +136,11 @@ def _backward(doc: Document, layer: int) -> str:
     if layer < L:
         lines += [
             f"# dE/da{layer} sums over every unit of layer {layer + 1}.",
-            f"dL_da{layer} = r(delta{layer + 1} @ W{layer + 1}.T)",
+            (
+                f"dL_da{layer} = r((W{layer + 1}.T @ delta{layer + 1}.T).T)  # Wᵀ·δ per column"
+                if doc.notation == "columns"
+                else f"dL_da{layer} = r(delta{layer + 1} @ W{layer + 1}.T)"
+            ),
             f'same("dL_da{layer}", dL_da{layer}, trace.layer({layer}).dL_da)',
         ]
     lines.append(f"da_dz{layer} = r({deriv})")
@@ -145,10 +159,15 @@ def _backward(doc: Document, layer: int) -> str:
             f'same("(p - y)/B", (a{L} - y) / B, delta{L})',
         ]
     prev = f"a{layer - 1}"
+    columns = doc.notation == "columns"
     lines += [
-        f"dW{layer} = r({prev}.T @ delta{layer})",
+        (
+            f"dW{layer} = r(delta{layer}.T @ {prev})  # δ·aᵀ: W[to][from], as the page"
+            if columns
+            else f"dW{layer} = r({prev}.T @ delta{layer})"
+        ),
         f"db{layer} = r(delta{layer}.sum(axis=0))",
-        f'same("dW{layer}", dW{layer}, trace.layer({layer}).dW)',
+        f'same("dW{layer}", dW{layer}{".T" if columns else ""}, trace.layer({layer}).dW)',
         f'same("db{layer}", db{layer}, trace.layer({layer}).db)',
     ]
     return "\n".join(lines)
@@ -159,7 +178,8 @@ def _update(doc: Document, layer: int) -> str:
         [
             f"W{layer}_new = r(W{layer} - lr * dW{layer})",
             f"b{layer}_new = r(b{layer} - lr * db{layer}) if update_bias else b{layer}",
-            f'same("W{layer}_new", W{layer}_new, trace.layer({layer}).W_new)',
+            f'same("W{layer}_new", W{layer}_new{".T" if doc.notation == "columns" else ""}, '
+            f"trace.layer({layer}).W_new)",
             f'same("b{layer}_new", b{layer}_new, trace.layer({layer}).b_new)',
         ]
     )
@@ -174,7 +194,8 @@ def _summary(doc: Document) -> str:
     ]
     for lt in t.layers:
         i = lt.index
-        lines.append(f'same("layer {i} weights after the step", net.layers[{i - 1}].W, W{i}_new)')
+        new = f"W{i}_new.T" if doc.notation == "columns" else f"W{i}_new"
+        lines.append(f'same("layer {i} weights after the step", net.layers[{i - 1}].W, {new})')
     lines.append('print("every value of the derivation reproduced")')
     return "\n".join(lines)
 
