@@ -630,7 +630,7 @@ def _by_hand(b: Builder, sec: Section, layer: int, parts: Parts) -> None:
         ]
         tot = float(total[s])
         rule = join(terms, PLUS)
-        calc = b.calculation(Sym("S", sample=b._sample(s)), rule)
+        calc = b.calculation(Sym("S", sample=b.sample_mark(s)), rule)
         calc.steps = (join(numbers, PLUS),)
         calc.result = Num(tot, sum_fmt(tot))
         sec.blocks.append(calc)

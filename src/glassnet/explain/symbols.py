@@ -192,18 +192,20 @@ class Builder:
         self.samples = list(range(min(self.B, max_samples)))
 
     # -- symbols -----------------------------------------------------------------------
-    def _sample(self, s: int) -> int | None:
+    def sample_mark(self, s: int) -> int | None:
+        """The number a symbol of sample s carries in brackets (1-based); None for a
+        batch of one, where no mark is needed."""
         return s + 1 if self.B > 1 else None
 
     def unit(self, layer: int, kind: str, u: int, s: int = 0, *, valued: bool = True) -> Sym:
         """Input I_u (layer 0), h{l}_in/out u, or O_in/out u, of sample s."""
         if layer == 0:
             value = float(self.t.x[s, u]) if valued else None
-            return Sym("I", ((str(u + 1), "num"),), self._sample(s), value=value)
+            return Sym("I", ((str(u + 1), "num"),), self.sample_mark(s), value=value)
         base, _, side = unit_name(self.L, layer, kind).partition("_")
         lt = self.t.layer(layer)
         value = float((lt.z if kind == "in" else lt.a)[s, u]) if valued else None
-        return Sym(base, ((side, "txt"), (str(u + 1), "num")), self._sample(s), value=value)
+        return Sym(base, ((side, "txt"), (str(u + 1), "num")), self.sample_mark(s), value=value)
 
     def out(self, layer: int, u: int, s: int = 0) -> Sym:
         return self.unit(layer, "out", u, s)
@@ -238,11 +240,11 @@ class Builder:
         return Sym("b", ((letter(layer), "id"), (str(j + 1), "num")), prime=new, value=value)
 
     def target(self, u: int, s: int = 0) -> Sym:
-        return Sym("y", ((str(u + 1), "num"),), self._sample(s), value=float(self.t.y[s, u]))
+        return Sym("y", ((str(u + 1), "num"),), self.sample_mark(s), value=float(self.t.y[s, u]))
 
     def term(self, u: int, s: int = 0) -> Sym:
         return Sym(
-            "E", ((str(u + 1), "num"),), self._sample(s), value=float(self.t.loss_terms[s, u])
+            "E", ((str(u + 1), "num"),), self.sample_mark(s), value=float(self.t.loss_terms[s, u])
         )
 
     @property
@@ -280,7 +282,7 @@ class Builder:
         """δ of unit u, ∂E/∂(its input) — written as the symbol δ (defined once, where
         the backward pass first needs it)."""
         v = float(self.t.layer(layer).delta[s, u])
-        return Sym(self.delta_base(layer), ((str(u + 1), "num"),), self._sample(s), value=v)
+        return Sym(self.delta_base(layer), ((str(u + 1), "num"),), self.sample_mark(s), value=v)
 
     def general_delta(self, layer: int) -> Sym:
         """δh1_j — the δ of a layer's unit with its index letter."""
