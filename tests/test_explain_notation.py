@@ -327,3 +327,70 @@ def test_batch_samples_are_numbered_in_brackets() -> None:
     assert "^{(" not in md  # no superscript sample numbers
     html = explain(trace, format="html", max_samples=2)
     assert '<mo stretchy="false">[</mo><mn>2</mn>' in html
+
+
+# -- --errata WORKSHEET: any marked solution, beside the right derivation -------------------
+
+NET = """input = [0.5, -0.2]
+target = [1.0, 0.0]
+loss = "cross_entropy"
+lr = 0.1
+[[layers]]
+weights = [[0.1, 0.2], [0.3, -0.4]]
+bias = [0.0, 0.1]
+activation = "softmax"
+"""
+
+# A student's sheet: the loss with log base 10, a softmax output cut off (not rounded).
+SHEET = """spec = "net.toml"
+[values]
+z1 = [-0.01, 0.28]
+a1 = [0.4280, 0.5719]
+loss = 0.3686
+delta1 = [-0.5720, 0.5720]
+"""
+
+
+def test_errata_of_any_worksheet_are_check_s_marks(tmp_path, capsys) -> None:
+    (tmp_path / "net.toml").write_text(NET)
+    sheet = tmp_path / "anna.toml"
+    sheet.write_text(SHEET)
+    report = check_worksheet(sheet)
+    wrong = [e for e in report.entries if e.verdict != "ok"]
+    assert {e.diagnosis for e in wrong} == {"log10", "truncation"}
+    for argv in (["--errata", str(sheet)], [str(tmp_path / "net.toml"), "--errata", str(sheet)]):
+        assert main(["explain", *argv]) == 0
+        page = capsys.readouterr().out
+        assert page.count("> **✗ The worksheet wrote") == len(wrong) == 2
+        for e in wrong:
+            assert f"The worksheet wrote {e.text} here" in page
+            assert CATALOGUE["log10"].title in page and e.explanation in page
+    assert main(["explain", "--errata", str(sheet), "--no-errata"]) == 0
+    assert "worksheet wrote" not in capsys.readouterr().out
+
+
+def test_errata_refused_where_they_could_not_be_placed(tmp_path, capsys) -> None:
+    (tmp_path / "net.toml").write_text(NET)
+    batch = NET.replace("[0.5, -0.2]", "[[0.5, -0.2], [0.1, 0.1]]").replace(
+        "target = [1.0, 0.0]", "target = [[1.0, 0.0], [0.0, 1.0]]"
+    )
+    (tmp_path / "batch.toml").write_text(batch)
+    out = tmp_path / "page.html"
+    cases = {  # name: (the sheet, SPEC arguments, what the one-line error says)
+        "another": (SHEET, ["seed"], "is for another network"),
+        "batch": (SHEET.replace("net.toml", "batch.toml"), [], "one sample"),
+        "layout": (
+            SHEET.replace('"net.toml"\n', '"net.toml"\nlayout = "to_from"\n'),
+            [],
+            "from_to layout",
+        ),
+    }
+    for name, (text, spec, says) in cases.items():
+        sheet = tmp_path / f"sheet-{name}.toml"
+        sheet.write_text(text)
+        assert main(["explain", *spec, "--errata", str(sheet), "-o", str(out)]) == 2, name
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and says in err, (name, err)
+        assert not out.exists()  # nothing written
+    assert main(["explain"]) == 2
+    assert "expected a SPEC" in capsys.readouterr().err

@@ -18,11 +18,13 @@ from glassnet.explain.document import Erratum, ErratumKey
 def errata(report: Report, who: str = "the tutorial") -> dict[ErratumKey, Erratum]:
     """One :class:`Erratum` per value marked wrong or "follows", keyed by the step
     graph's (kind, layer) and the value's index.  Values written under a tag (a copy
-    such as ``h2_out@dO_in1_dW``) are left out: the page has one place per value."""
+    such as ``h2_out@dO_in1_dW``) or of a later step (``z1@step2``, ``loss@after``)
+    are left out: the page has one place per value of the step it derives."""
     n_layers = len(report.ctx.activations)
     out: dict[ErratumKey, Erratum] = {}
     for e in report.entries:
-        if e.verdict == "ok" or split_tags(e.written)[1]:
+        _, tag, phase = split_tags(e.written)
+        if e.verdict == "ok" or tag or phase:  # a copy, or a later step / "after"
             continue
         (kind, layer), _ = resolve_name(e.name, n_layers, e.written)
         index = tuple(int(i) for i in e.index)

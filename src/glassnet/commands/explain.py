@@ -29,7 +29,12 @@ def register(sub: Any) -> None:
         "derivation in the seed tutorial's notation: every rule in symbols, with the "
         "numbers put in, and the result — every number from glassnet's engine.",
     )
-    p.add_argument("spec", metavar="SPEC", help="spec file (TOML) or 'seed'")
+    p.add_argument(
+        "spec",
+        metavar="SPEC",
+        nargs="?",
+        help="spec file (TOML) or 'seed' (may be left out with --errata: the worksheet's spec)",
+    )
     p.add_argument(
         "--format",
         choices=("md", "html", "ipynb"),
@@ -61,6 +66,12 @@ def register(sub: Any) -> None:
         'columns for layout = "to_from", else rows)',
     )
     p.add_argument(
+        "--errata",
+        metavar="WORKSHEET",
+        help="mark WORKSHEET (a hand-worked solution, as glassnet check reads it) and write "
+        "below each value it got wrong what it wrote and the mistake check names",
+    )
+    p.add_argument(
         "--no-errata",
         action="store_true",
         help="'explain seed' only: leave out the tutorial's own mistakes (by default each "
@@ -86,6 +97,52 @@ def _write(out: Path, text: str) -> None:
     atomic_write_text(out, text, field="-o")
 
 
+def _errata_sheet(source: str) -> Any:
+    """The worksheet ``--errata`` names, loaded; refused where its marks could not be
+    placed on the page one to one (a batch, another layout, a bias row)."""
+    from glassnet.check import load_worksheet
+
+    sheet = load_worksheet(source)
+    if sheet.spec.x.shape[0] != 1:
+        raise GlassnetError(
+            "expected a worksheet of one sample for --errata (the page writes a batch's "
+            "per-unit boxes for its first samples only)",
+            got=f"{sheet.spec.x.shape[0]} samples",
+            file=sheet.label,
+            field="input",
+        )
+    if sheet.layout != "from_to" or sheet.bias_row0:
+        raise GlassnetError(
+            "expected a worksheet with its weights in the from_to layout and no bias row "
+            "for --errata",
+            got=f'layout = "{sheet.layout}"' + (', bias = "row0"' if sheet.bias_row0 else ""),
+            file=sheet.label,
+            field="layout",
+        )
+    return sheet
+
+
+def _same_step(a: Any, b: Any) -> bool:
+    """Do two specs describe the same step (input, target, parameters, activations,
+    loss, learning rate, bias updates)?"""
+    import numpy as np
+
+    ta, tb = a.trace(), b.trace()
+    if (ta.loss_name, ta.lr, ta.update_bias) != (tb.loss_name, tb.lr, tb.update_bias):
+        return False
+    if ta.x.shape != tb.x.shape or not (np.array_equal(ta.x, tb.x) and np.array_equal(ta.y, tb.y)):
+        return False
+    if len(ta.layers) != len(tb.layers):
+        return False
+    return all(
+        la.W.shape == lb.W.shape
+        and np.array_equal(la.W, lb.W)
+        and np.array_equal(la.b, lb.b)
+        and la.act == lb.act
+        for la, lb in zip(ta.layers, tb.layers, strict=True)
+    )
+
+
 def _run_explain(args: argparse.Namespace) -> int:
     from glassnet.explain import derive
     from glassnet.explain.symbols import check_digits
@@ -97,14 +154,33 @@ def _run_explain(args: argparse.Namespace) -> int:
             "expected at least 2 units", got=str(args.max_units), field="--max-units"
         )
     out = _check_output(args.output) if args.output else None
-    spec = load_spec(args.spec)
+    sheet = _errata_sheet(args.errata) if args.errata else None
+    if args.spec is None and sheet is None:
+        raise GlassnetError(
+            "expected a SPEC (a spec file or 'seed'), or --errata WORKSHEET",
+            got="neither",
+            field="SPEC",
+        )
+    spec = load_spec(args.spec) if args.spec is not None else sheet.spec  # type: ignore[union-attr]
+    if sheet is not None and args.spec is not None and not _same_step(spec, sheet.spec):
+        raise GlassnetError(
+            f"expected a worksheet for the network of {args.spec} (the same input, target, "
+            "weights, biases, activations, loss and learning rate)",
+            got=f"{sheet.label} is for another network",
+            field="--errata",
+        )
     if spec.steps == 1 and not spec.after:
         # The page closes with the error after the update (the engine's "after" pass).
         spec = dataclasses.replace(spec, after=True)
     trace = spec.trace(round_to=args.round)
     fmt = _format(args)
     errata = None
-    if args.spec == "seed" and not args.no_errata:
+    if sheet is not None and not args.no_errata:
+        from glassnet.check import check
+        from glassnet.check import errata as errata_of
+
+        errata = errata_of(check(sheet), who="the tutorial" if sheet.is_seed else "the worksheet")
+    elif args.spec == "seed" and not args.no_errata:
         # The tutorial's printed numbers are the seed worksheet; check marks them and
         # names each mistake, and the page shows that beside the right value.
         from glassnet.check import check_worksheet
@@ -114,7 +190,7 @@ def _run_explain(args: argparse.Namespace) -> int:
     derivation = derive(
         trace,
         digits=args.digits,
-        title=spec.name or Path(spec.path).stem,
+        title=spec.name or Path(spec.path or "step").stem,
         max_units=args.max_units,
         errata=errata,
         notation=args.notation or ("columns" if spec.layout == "to_from" else "rows"),
