@@ -22,3 +22,27 @@ def random_targets(rng: np.random.Generator, loss: str, batch: int, n_out: int) 
     if loss == "binary_cross_entropy":
         return rng.random((batch, n_out))
     return rng.normal(size=(batch, n_out))
+
+
+def random_trace(
+    hidden: str,
+    out: str,
+    loss: str,
+    batch: int,
+    seed: int,
+    round_to: int | None = None,
+    sizes: tuple[int, ...] = (3, 4, 3),
+):
+    """One traced step of a small random network: ``hidden`` then ``out`` activations,
+    weights ~ N(0, 0.8²), biases ~ N(0, 0.1²), inputs ~ N(0, 1), targets fit for ``loss``."""
+    import glassnet as gn
+    from glassnet.layers import Dense
+
+    rng = np.random.default_rng(seed)
+    layers = [
+        Dense(rng.normal(size=(a, b)) * 0.8, rng.normal(size=b) * 0.1, act)
+        for a, b, act in zip(sizes[:-1], sizes[1:], (hidden, out), strict=True)
+    ]
+    x = rng.normal(size=(batch, sizes[0]))
+    y = random_targets(rng, loss, batch, sizes[-1])
+    return gn.trace_step(gn.Network(layers), x, y, loss=loss, lr=0.5, round_to=round_to)

@@ -6,16 +6,14 @@ activation and loss."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from _explain_arith import Precision, Unevaluable, holds
 
 import glassnet as gn
 from glassnet.explain import derive
-from glassnet.layers import Dense
 from glassnet.mathtree import tex
 
-from helpers import COMBOS, HIDDEN, random_targets
+from helpers import COMBOS, HIDDEN, random_trace
 
 
 def _check(trace, digits: int, **options) -> int:
@@ -46,28 +44,16 @@ def test_seed_hand_mode(round_to: int) -> None:
     assert _check(gn.load_spec("seed").trace(round_to=round_to), 4) > 40
 
 
-def _random_trace(hidden: str, out: str, loss: str, batch: int, seed: int, round_to=None):
-    rng = np.random.default_rng(seed)
-    sizes = [3, 4, 3]
-    layers = [
-        Dense(rng.normal(size=(a, b)) * 0.8, rng.normal(size=b) * 0.1, act)
-        for a, b, act in zip(sizes[:-1], sizes[1:], (hidden, out), strict=True)
-    ]
-    x = rng.normal(size=(batch, 3))
-    y = random_targets(rng, loss, batch, 3)
-    return gn.trace_step(gn.Network(layers), x, y, loss=loss, lr=0.5, round_to=round_to)
-
-
 @pytest.mark.parametrize(("loss", "out"), COMBOS)
 @pytest.mark.parametrize("batch", [1, 2])
 def test_random_networks(loss: str, out: str, batch: int) -> None:
     for k, hidden in enumerate(HIDDEN):
-        trace = _random_trace(hidden, out, loss, batch, seed=10 * k + batch)
+        trace = random_trace(hidden, out, loss, batch, seed=10 * k + batch)
         assert _check(trace, 4, max_units=6, max_samples=batch) > 10
 
 
 @pytest.mark.parametrize(("loss", "out"), COMBOS[::3])
 def test_random_networks_hand_mode(loss: str, out: str) -> None:
     for k, hidden in enumerate(HIDDEN):
-        trace = _random_trace(hidden, out, loss, 2, seed=k, round_to=4)
+        trace = random_trace(hidden, out, loss, 2, seed=k, round_to=4)
         assert _check(trace, 4, max_units=6, max_samples=2) > 10

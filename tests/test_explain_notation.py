@@ -34,19 +34,12 @@ from glassnet.layers import Dense
 from glassnet.mathtree import Deriv, Matrix, Node, Num, Sym, tex
 from glassnet.spec import weights_from_layout
 
-from helpers import COMBOS, HIDDEN, random_targets
+from helpers import COMBOS, HIDDEN, random_trace
 
 
 def _random_trace(hidden: str, out: str, loss: str, batch: int, seed: int, round_to=None):
-    rng = np.random.default_rng(seed)
-    sizes = [3, 4, 2]
-    layers = [
-        Dense(rng.normal(size=(a, b)) * 0.8, rng.normal(size=b) * 0.1, act)
-        for a, b, act in zip(sizes[:-1], sizes[1:], (hidden, out), strict=True)
-    ]
-    x = rng.normal(size=(batch, 3))
-    y = random_targets(rng, loss, batch, 2)
-    return gn.trace_step(gn.Network(layers), x, y, loss=loss, lr=0.5, round_to=round_to)
+    """A 3-4-2 network's step (two outputs: the columns form differs from the rows)."""
+    return random_trace(hidden, out, loss, batch, seed, round_to, sizes=(3, 4, 2))
 
 
 def _children(node: Node) -> Iterator[Node]:

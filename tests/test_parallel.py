@@ -156,10 +156,20 @@ def test_without_threadpoolctl_the_plain_path_runs(monkeypatch):
     assert parallel.choose(gn.mlp([784, 256, 128, 10]), 1024) == "plain"
 
 
-def test_a_halves_step_leaves_blas_threads_as_they_were():
+def _numpys_blas():
+    """NumPy's BLAS as the halves step sees it.  Skips only when threadpoolctl (the
+    optional dependency that sets BLAS's threads) is not installed; installed, it must
+    find the BLAS NumPy uses, or the halves step would silently never run."""
+    pytest.importorskip(
+        "threadpoolctl", reason="threadpoolctl is not installed: BLAS threads are never changed"
+    )
     b = parallel.blas()
-    if b.lib is None:
-        pytest.skip("threadpoolctl is not installed: BLAS threads are never changed")
+    assert b.lib is not None, "threadpoolctl is installed but finds no BLAS NumPy uses"
+    return b
+
+
+def test_a_halves_step_leaves_blas_threads_as_they_were():
+    b = _numpys_blas()
     before = b.lib.get_num_threads()
     X, Y = data(64, 6, 4, "float32")
     net = gn.mlp([6, 8, 4])
@@ -289,12 +299,9 @@ def test_an_unknown_glassnet_step_is_an_error(monkeypatch):
 
 
 def test_a_halves_step_puts_back_the_callers_blas_limit():
-    threadpoolctl = pytest.importorskip(
-        "threadpoolctl", reason="without threadpoolctl BLAS's threads are never changed"
-    )
-    b = parallel.blas()
-    if b.lib is None:
-        pytest.skip("threadpoolctl finds no BLAS NumPy uses")
+    b = _numpys_blas()
+    import threadpoolctl
+
     X, Y = data(64, 6, 4, "float32")
     net = gn.mlp([6, 8, 4])
     step = TrainStep(
@@ -315,9 +322,7 @@ def test_a_halves_step_puts_back_the_callers_blas_limit():
 
 
 def test_in_a_halves_fit_blas_has_its_threads_back_at_each_epochs_end(monkeypatch):
-    b = parallel.blas()
-    if b.lib is None:
-        pytest.skip("threadpoolctl is not installed (or finds no BLAS): threads never change")
+    b = _numpys_blas()
     from glassnet.training import Callback
 
     outside = b.lib.get_num_threads()

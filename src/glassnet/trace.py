@@ -119,6 +119,12 @@ class Trace:
         """Layer ``index``, numbered from 1."""
         return self.layers[index - 1]
 
+    @property
+    def loss_change(self) -> float | None:
+        """E′ − E: the error after the update minus the error before (None without an
+        ``after`` pass)."""
+        return None if self.after is None else float(self.after.loss) - float(self.loss)
+
     def value(self, key: Key) -> Array:
         """The recorded value of a step-graph quantity ``(kind, layer)``, e.g.
         ``("dW", 3)``, ``("loss", 0)``, ``("output", 0)``."""

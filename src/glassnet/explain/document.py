@@ -82,11 +82,6 @@ class Erratum:
         mark = "→" if self.verdict == "follows" else "✗"
         return f"{mark} {self.who[:1].upper()}{self.who[1:]} wrote {self.printed} here"
 
-    def headline(self) -> str:
-        """One line: what was written, the mistake's title and its id."""
-        named = f" ({self.mistake})" if self.mistake else ""
-        return f"{self.lead()}: {self.title}{named}"
-
     def words(self) -> str:
         """What glassnet check said of it, in full."""
         return f"glassnet check: {self.explanation}"

@@ -80,6 +80,12 @@ def _fold_last(b: Builder, sec: Section, n: int, summary: str) -> None:
         sec.blocks.append(Collapsed(summary, folded))
 
 
+def _marked_inside(blocks: list[Block]) -> str:
+    """What a fold's summary adds when errata are folded inside it ("" when none)."""
+    wrong = [x for x in blocks if isinstance(x, Erratum)]
+    return f" — {len(wrong)} of {wrong[0].who}'s numbers marked inside" if wrong else ""
+
+
 def _fold(sec: Section, batch: bool) -> None:
     """Each run of two or more calculations (one rule, unit by unit) keeps its first
     calculation (and the notes right after it) open and folds the rest away."""
@@ -99,10 +105,7 @@ def _fold(sec: Section, batch: bool) -> None:
             others = "units and samples" if batch else "units"
             out.extend(run[:k])
             summary = f"{n} more like it: the other {others}, the same rule"
-            wrong = [x for x in rest if isinstance(x, Erratum)]
-            if wrong:
-                summary += f" — {len(wrong)} of {wrong[0].who}'s numbers marked inside"
-            out.append(Collapsed(summary, rest))
+            out.append(Collapsed(summary + _marked_inside(rest), rest))
         run.clear()
 
     for block in sec.blocks:
@@ -1179,11 +1182,7 @@ def _weight_update(b: Builder, sec: Section, layer: int) -> None:
         del sec.blocks[first:]
         n_boxes = sum(isinstance(x, Calculation) for x in boxes)
         summary = f"Weight by weight, as for layer 1 ({n_boxes} boxes)"
-        marked = sum(isinstance(x, Erratum) for x in boxes)
-        if marked:
-            who = next(x for x in boxes if isinstance(x, Erratum)).who
-            summary += f" — {marked} of {who}'s numbers marked inside"
-        sec.blocks.append(Collapsed(summary, boxes))
+        sec.blocks.append(Collapsed(summary + _marked_inside(boxes), boxes))
     sec.blocks.append(Para(("In matrix form:",)))
     lhs = b.weights(layer, partial(b.weight, layer, new=True))
     rule = row(
@@ -1301,6 +1300,8 @@ def _after(b: Builder, after: Trace) -> Section:
         else:
             sec.blocks.append(table)
     before, now = float(b.t.loss), float(after.loss)
+    change = b.t.loss_change
+    assert change is not None  # the section exists only with an after pass
     e_old, e_new = Sym("E", value=before), Sym("E", prime=True, value=now)
     sec.blocks.append(
         Para((("The step lowered the error." if now < before else "The error did not fall."),))
@@ -1311,7 +1312,7 @@ def _after(b: Builder, after: Trace) -> Section:
         (
             "the change",
             row(Sym("E", prime=True), MINUS, Sym("E")),
-            Num(now - before, b.step_fmt(now - before)),
+            Num(change, b.step_fmt(change)),
         ),
     ]
     sec.blocks.append(Table("The error before and after", ("", "", "value"), errors))
