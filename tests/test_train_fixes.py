@@ -96,7 +96,7 @@ def test_onnx_export_of_a_loaded_model_agrees_on_raw_rows(iris_model):
     X, _ = _iris_raw()
     model = gn.load(iris_model)
     sess = ort.InferenceSession(to_onnx(model).SerializeToString())
-    got = sess.run(None, {"x": X.astype(np.float32)})[0]
+    got = sess.run(None, {"x": X.astype(np.float64)})[0]  # raw rows go in as double
     np.testing.assert_allclose(got, model.predict_proba(X), atol=1e-5)
 
 

@@ -12,8 +12,9 @@ Labels are encoded as class indices 0..K−1; ``classes[k]`` is the original lab
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -32,6 +33,12 @@ TASKS: tuple[str, ...] = ("auto", "classification", "regression")
 #: ``--task auto`` takes a numeric target with fractional values and more distinct
 #: values than this for regression.
 AUTO_REGRESSION_DISTINCT = 10
+#: ... and a whole-number target with more distinct values than this (51 distinct
+#: "days" are a quantity, not 51 classes) ...
+AUTO_REGRESSION_WHOLE = 20
+#: ... or with more than AUTO_REGRESSION_DISTINCT distinct values that are more than this
+#: share of the rows (few rows per value: a count, not a class).
+AUTO_REGRESSION_SHARE = 0.05
 
 
 @dataclass
@@ -58,8 +65,12 @@ class Dataset:
     task: Literal["classification", "regression"] = "classification"
     #: Raw rows -> network inputs (fitted on the training part); stored in the model.
     preprocessing: Preprocessing | None = None
-    #: One line saying why ``task`` was chosen, when ``--task auto`` chose regression.
+    #: One line saying which task ``--task auto`` chose and why (None: the task was given).
     task_note: str | None = None
+    #: What loading did that a person should hear about: rows dropped, cells coerced.
+    notes: list[str] = field(default_factory=list)
+    #: What the file held (see :func:`fingerprint`), so a run on it can tell it changed.
+    fingerprint: dict[str, Any] | None = None
 
     @property
     def n_features(self) -> int:
@@ -154,9 +165,17 @@ def numeric_targets(y: Array, field: str = "label") -> Array | None:
 def resolve_task(
     y: Array, task: str, field: str = "label"
 ) -> tuple[Literal["classification", "regression"], str | None]:
-    """The task for targets ``y`` and a one-line note when ``auto`` picked regression:
-    a numeric target with fractional values and more than
-    :data:`AUTO_REGRESSION_DISTINCT` distinct values."""
+    """The task for targets ``y`` and, for ``auto``, one line saying which and why.
+
+    ``auto`` picks regression for a numeric target with more than
+    :data:`AUTO_REGRESSION_DISTINCT` distinct values that are not all whole, or whole
+    numbers with more than :data:`AUTO_REGRESSION_WHOLE` distinct values (or more than
+    :data:`AUTO_REGRESSION_DISTINCT` that are over :data:`AUTO_REGRESSION_SHARE` of the
+    rows); classification otherwise (text, or few distinct values).
+
+    >>> resolve_task(np.arange(100) % 51, "auto")[1]
+    'task: regression (label has 51 distinct whole numbers; --task classification to override)'
+    """
     if task not in TASKS:
         raise GlassnetError(f"expected one of {', '.join(TASKS)}", got=repr(task), field="--task")
     if task == "classification":
@@ -171,7 +190,7 @@ def resolve_task(
             )
         return "regression", None
     if values is None or values.size == 0:
-        return "classification", None
+        return "classification", None  # text: nothing else it could be
     distinct = np.unique(values).shape[0]
     fractional = bool((values != np.round(values)).any())
     if fractional and distinct > AUTO_REGRESSION_DISTINCT:
@@ -180,7 +199,20 @@ def resolve_task(
             "whole; --task classification to override)"
         )
         return "regression", note
-    return "classification", None
+    many = distinct > AUTO_REGRESSION_WHOLE or (
+        distinct > AUTO_REGRESSION_DISTINCT and distinct > AUTO_REGRESSION_SHARE * values.size
+    )
+    if not fractional and many:
+        note = (
+            f"task: regression ({field} has {distinct} distinct whole numbers; "
+            "--task classification to override)"
+        )
+        return "regression", note
+    kind = "numbers" if fractional else "whole numbers"
+    return "classification", (
+        f"task: classification ({field} has {distinct} distinct {kind}; "
+        "--task regression to override)"
+    )
 
 
 def random_split(n: int, test_size: float, seed: int) -> tuple[Array, Array]:
@@ -209,6 +241,7 @@ def _finish(
     impute: str | None = None,
     handle_unknown: Literal["error", "ignore"] = "error",
     first_line: int = 2,
+    coerce: bool = False,
 ) -> Dataset:
     from glassnet.preprocess import Preprocessing
 
@@ -219,7 +252,12 @@ def _finish(
 
         if table:  # cells checked (kinds, IDs, missing values) before the labels
             Preprocessing.fit(
-                X, feature_names, np.arange(X.shape[0]), impute=impute, first_line=first_line
+                X,
+                feature_names,
+                np.arange(X.shape[0]),
+                impute=impute,
+                first_line=first_line,
+                coerce=coerce,
             )
         else:
             check_finite(X, "features")
@@ -243,6 +281,7 @@ def _finish(
                 impute=impute,
                 handle_unknown=handle_unknown,
                 first_line=first_line,
+                coerce=coerce,
             )
         else:
             mean, scale = fit_standardize(X[train_idx])
@@ -266,6 +305,7 @@ def _finish(
         label=label,
         X_train_raw=X[train_idx],
         X_test_raw=X[test_idx],
+        notes=list(pre.notes),
     )
 
 
@@ -282,6 +322,8 @@ def load_dataset(
     impute: str | None = None,
     handle_unknown: Literal["error", "ignore"] = "error",
     header: bool = True,
+    coerce: bool = False,
+    drop_missing_labels: bool = False,
 ) -> Dataset:
     """A bundled data set by name (``digits``, ``iris``, ``wine``, ``breast_cancer``),
     or a ``.csv`` file (label column ``label``, default the last) or ``.npz`` (X, y).
@@ -289,18 +331,25 @@ def load_dataset(
     ``task``: ``classification``, ``regression``, or ``auto`` (regression for a numeric
     target with fractional values and many distinct values; see :func:`resolve_task`).
     ``features``/``drop`` choose columns; ``impute`` (mean, median, most_frequent) fills
-    missing cells; text columns are one-hot encoded (see :mod:`glassnet.preprocess`)."""
+    missing cells; text columns are one-hot encoded (see :mod:`glassnet.preprocess`);
+    ``coerce`` reads the few non-numbers of a number column as missing;
+    ``drop_missing_labels`` drops rows without a label (else they are an error)."""
     if source in BUNDLED:
         return load_bundled(source, test_size=test_size, seed=seed, task=task)
-    X, y, names, label = read_table(
-        source, label=label, features=features, drop=drop, header=header
-    )
-    return _finish(
-        Path(source).name,
-        X,
-        y,
-        names,
+    table = read_rows(
+        source,
         label=label,
+        features=features,
+        drop=drop,
+        header=header,
+        drop_missing_labels=drop_missing_labels,
+    )
+    ds = _finish(
+        Path(source).name,
+        table.X,
+        table.labels,
+        table.names,
+        label=table.label,
         test_size=test_size,
         seed=seed,
         file=source,
@@ -308,7 +357,11 @@ def load_dataset(
         impute=impute,
         handle_unknown=handle_unknown,
         first_line=2 if header else 1,
+        coerce=coerce,
     )
+    ds.notes[:0] = table.notes
+    ds.fingerprint = table.fingerprint
+    return ds
 
 
 def load_bundled(
@@ -343,6 +396,21 @@ def load_bundled(
     return ds
 
 
+@dataclass
+class Table:
+    """The rows of a data file: features X (n, d), raw labels (n,) (empty if none), the
+    feature names, the label's name, the ``id_column``'s cells exactly as written (None
+    when not asked for), notes for people, and the file's :func:`fingerprint`."""
+
+    X: Array
+    labels: Array
+    names: list[str]
+    label: str | None
+    ids: list[str] | None = None
+    notes: list[str] = field(default_factory=list)
+    fingerprint: dict[str, Any] | None = None
+
+
 def read_table(
     path: str,
     *,
@@ -356,7 +424,29 @@ def read_table(
     name, from a CSV (header row, or ``header=False``: columns x1, x2, ...; label column
     by name; ``features`` keeps only these columns, ``drop`` leaves these out) or NPZ
     (X, y) file.  X is float64 when every cell is a number, else the cells as text
-    (an object array) for the model's preprocessing to impute and encode."""
+    (an object array) for the model's preprocessing to impute and encode.  See
+    :func:`read_rows` for everything a file gives."""
+    t = read_rows(
+        path, label=label, need_label=need_label, features=features, drop=drop, header=header
+    )
+    return t.X, t.labels, t.names, t.label
+
+
+def read_rows(
+    path: str,
+    *,
+    label: str | None = None,
+    need_label: bool = True,
+    features: list[str] | None = None,
+    drop: list[str] | None = None,
+    header: bool = True,
+    id_column: str | None = None,
+    drop_missing_labels: bool = False,
+) -> Table:
+    """:func:`read_table`'s rows as a :class:`Table`.  Labels: an empty (missing) label
+    cell is an error naming its lines, or with ``drop_missing_labels`` its row is dropped
+    (counted in ``notes``); labels that are all numbers are one class per value
+    (``1``/``1.0``, ``0.0``/``-0.0``).  Duplicate column names are refused."""
     p = Path(path)
     if not p.is_file():
         got = "a folder" if p.is_dir() else "no such file" if not p.exists() else "not a file"
@@ -364,7 +454,16 @@ def read_table(
     if p.suffix.lower() == ".npz":
         return _read_npz(p, need_label)
     if p.suffix.lower() == ".csv":
-        return _read_csv(p, label, need_label, features=features, drop=drop, header=header)
+        return _read_csv(
+            p,
+            label,
+            need_label,
+            features=features,
+            drop=drop,
+            header=header,
+            id_column=id_column,
+            drop_missing_labels=drop_missing_labels,
+        )
     raise GlassnetError(
         f"expected a bundled data set ({', '.join(BUNDLED)}), a .csv or a .npz file",
         got=repr(path),
@@ -372,7 +471,7 @@ def read_table(
     )
 
 
-def _read_npz(p: Path, need_label: bool) -> tuple[Array, Array, list[str], str | None]:
+def _read_npz(p: Path, need_label: bool) -> Table:
     from glassnet.npz import NpzReader
 
     try:
@@ -402,7 +501,8 @@ def _read_npz(p: Path, need_label: bool) -> tuple[Array, Array, list[str], str |
     except GlassnetError as err:
         raise err.with_file(str(p)) from None
     names = [f"x{i}" for i in range(X.shape[1])]
-    return X.astype(np.float64), y, names, "y"
+    stamp = {"sha256": _file_sha256(p), "rows": int(X.shape[0])}
+    return Table(X.astype(np.float64), y, names, "y", fingerprint=stamp)
 
 
 def _read_csv(
@@ -413,9 +513,14 @@ def _read_csv(
     features: list[str] | None = None,
     drop: list[str] | None = None,
     header: bool = True,
-) -> tuple[Array, Array, list[str], str | None]:
+    id_column: str | None = None,
+    drop_missing_labels: bool = False,
+) -> Table:
+    from glassnet.preprocess import is_missing
+
     try:
-        with p.open(newline="", encoding="utf-8") as f:
+        # utf-8-sig: a byte-order mark (Excel writes one) is not part of the first name
+        with p.open(newline="", encoding="utf-8-sig") as f:
             rows = list(csv.reader(f))
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise GlassnetError("expected a UTF-8 CSV file", got=str(err), file=str(p)) from None
@@ -432,6 +537,15 @@ def _read_csv(
             file=str(p),
         )
     head = [h.strip() for h in rows[0]]
+    twice = sorted({h for h in head if head.count(h) > 1})
+    if twice:
+        where = "; ".join(
+            f"{h!r} in columns {', '.join(str(j + 1) for j, x in enumerate(head) if x == h)}"
+            for h in twice[:3]
+        )
+        raise GlassnetError(
+            "expected distinct column names (rename one of each pair)", got=where, file=str(p)
+        )
     if label is None and need_label:
         label = head[-1]
     if label is not None and label not in head:
@@ -460,8 +574,6 @@ def _read_csv(
     names = [head[i] for i in keep]
     if not names:
         raise GlassnetError("expected at least one feature column", got="none", file=str(p))
-    cells = np.empty((len(rows) - 1, len(keep)), dtype=object)
-    y = []
     for r, row in enumerate(rows[1:]):
         if len(row) != len(head):
             raise GlassnetError(
@@ -469,28 +581,145 @@ def _read_csv(
                 got=f"{len(row)} on line {lines[r + 1]}",
                 file=str(p),
             )
+    stamp = _fingerprint(p, head, rows[1:])
+    data_lines = lines[1:]
+    notes: list[str] = []
+    if li is not None and need_label:
+        empty = [r for r, row in enumerate(rows[1:]) if is_missing(row[li])]
+        if empty and not drop_missing_labels:
+            shown = ", ".join(str(data_lines[r]) for r in empty[:5])
+            more = f" and {len(empty) - 5} more" if len(empty) > 5 else ""
+            raise GlassnetError(
+                "expected a label in every row (fill them, or --drop-missing-labels)",
+                got=f"{len(empty)} empty, on line{'s' if len(empty) > 1 else ''} {shown}{more}",
+                file=str(p),
+                field=label,
+            )
+        if empty:
+            gone = set(empty)
+            rows = [rows[0], *(row for r, row in enumerate(rows[1:]) if r not in gone)]
+            data_lines = [line for r, line in enumerate(data_lines) if r not in gone]
+            notes.append(f"dropped {len(empty)} row(s) with no {label} (--drop-missing-labels)")
+            if len(rows) < 2:
+                raise GlassnetError(
+                    "expected at least one row with a label", got="none", file=str(p), field=label
+                )
+    ids: list[str] | None = None
+    if id_column is not None:
+        if id_column not in head:
+            raise GlassnetError(
+                "expected the --id-column in the header",
+                got=repr(id_column),
+                file=str(p),
+                field="--id-column",
+            )
+        at = head.index(id_column)
+        ids = [row[at] for row in rows[1:]]  # verbatim: 00912 and 91234567 stay as written
+    cells = np.empty((len(rows) - 1, len(keep)), dtype=object)
+    for r, row in enumerate(rows[1:]):
         for c, i in enumerate(keep):
             cells[r, c] = row[i].strip()
-        if li is not None:
-            y.append(row[li].strip())
-    labels = np.asarray(y)
-    if labels.size and all(_is_int(v) for v in y):
-        labels = labels.astype(np.int64)
-    return _numbers_if_all(cells, names, lines[1:], p), labels, names, label
+    labels = (
+        canonical_labels([row[li].strip() for row in rows[1:]]) if li is not None else np.empty(0)
+    )
+    X = _numbers_if_all(cells, names, data_lines, p)
+    return Table(X, labels, names, label, ids, notes, stamp)
+
+
+def canonical_labels(values: list[str]) -> Array:
+    """Labels as read: when every one is a number, whole numbers as int64 and others as
+    the shortest text of their value, so ``1``/``1.0`` and ``0.0``/``-0.0`` are one
+    class each; otherwise the text as written.
+
+    >>> canonical_labels(["1", "1.0", "-0.0", "0"]).tolist()
+    [1, 1, 0, 0]
+    >>> canonical_labels(["0.50", "0.5", "-0.0"]).tolist()
+    ['0.5', '0.5', '0.0']
+    """
+    from glassnet.preprocess import to_number
+
+    numbers = [to_number(v) for v in values]
+    if not values or any(x is None or not math.isfinite(x) for x in numbers):
+        return np.asarray(values)
+    v = np.array(numbers, dtype=np.float64)
+    if (v == np.round(v)).all() and np.abs(v).max() < 2.0**53:
+        return v.astype(np.int64)
+    return np.array([repr(float(x) + 0.0) for x in v])  # + 0.0: -0.0 becomes 0.0
+
+
+# -- what a file held ------------------------------------------------------------------------
+def _file_sha256(p: Path) -> str:
+    digest = hashlib.sha256()
+    with p.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fingerprint(p: Path, head: list[str], rows: list[list[str]]) -> dict[str, Any]:
+    """The file's SHA-256, its columns, its row count and a hash of its rows *as a set*
+    (sorted row hashes): so a change can be named — columns, rows added or removed, the
+    same rows in another order, or cells edited."""
+    row_hashes = sorted(hashlib.sha256("\x1f".join(r).encode()).digest() for r in rows)
+    return {
+        "sha256": _file_sha256(p),
+        "columns": list(head),
+        "rows": len(rows),
+        "row_set": hashlib.sha256(b"".join(row_hashes)).hexdigest(),
+    }
+
+
+def fingerprint(path: str) -> dict[str, Any] | None:
+    """What the data file at ``path`` holds (see :func:`_fingerprint`); None for a
+    bundled data set."""
+    if path in BUNDLED:
+        return None
+    return read_rows(path, need_label=False).fingerprint
+
+
+def describe_change(then: dict[str, Any], now: dict[str, Any]) -> str | None:
+    """What changed between two fingerprints, in words (None: the same file content).
+
+    >>> describe_change({"sha256": "a", "rows": 10}, {"sha256": "b", "rows": 12})
+    '10 rows then, 12 now'
+    """
+    if then.get("sha256") == now.get("sha256"):
+        return None
+    old, new = then.get("columns"), now.get("columns")
+    if old is not None and new is not None and old != new:
+        added = [c for c in new if c not in old]
+        removed = [c for c in old if c not in new]
+        if not added and not removed:
+            return "the same columns in another order"
+        parts = [f"added {', '.join(added[:5])}" if added else ""]
+        parts.append(f"removed {', '.join(removed[:5])}" if removed else "")
+        return "columns " + "; ".join(x for x in parts if x)
+    if then.get("rows") != now.get("rows"):
+        return f"{then.get('rows')} rows then, {now.get('rows')} now"
+    if then.get("row_set") is not None and then.get("row_set") == now.get("row_set"):
+        return "the same rows in another order (the held-out rows would be other rows)"
+    if then.get("row_set") is None:
+        return "other contents"
+    return f"cells changed in the same number of rows ({now.get('rows')})"
 
 
 def _numbers_if_all(cells: Array, names: list[str], lines: list[int], p: Path) -> Array:
     """The cells as float64 when every one is a number; a cell that is a number but not
     finite is refused (naming its line); otherwise the text cells as they are (for the
     model's preprocessing: missing values, text columns)."""
+    from glassnet.preprocess import to_number
+
     X = np.empty(cells.shape)
     numeric = True
     for (r, c), cell in np.ndenumerate(cells):
         try:
             v = float(cell)
         except ValueError:
-            numeric = False
-            continue
+            number = to_number(cell)  # "5,123": a thousands separator
+            if number is None:
+                numeric = False
+                continue
+            v = number
         if math.isnan(v) and cell.strip().lower() == "nan":
             numeric = False  # written "nan": a missing value
             continue
@@ -503,11 +732,3 @@ def _numbers_if_all(cells: Array, names: list[str], lines: list[int], p: Path) -
             )
         X[r, c] = v
     return X if numeric else cells
-
-
-def _is_int(text: str) -> bool:
-    try:
-        int(text)
-    except ValueError:
-        return False
-    return True

@@ -25,6 +25,8 @@ and the extras ``input_mean`` and ``input_scale`` (one number per network input)
 from __future__ import annotations
 
 import math
+import re
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -40,12 +42,41 @@ MISSING: frozenset[str] = frozenset({"", "na", "n/a", "nan", "null", "none", "?"
 IMPUTE: tuple[str, ...] = ("mean", "median", "most_frequent")
 #: A text column with a distinct value in every one of at least this many rows is an ID.
 ID_MIN_ROWS = 20
+#: A column whose present cells are at least this share numbers is a number column: its
+#: other cells are mistakes (an error naming them, or missing with ``coerce``), not
+#: categories.  Below it, the column is text.
+NUMERIC_SHARE = 0.9
+#: "5,123" and "-1,234,567.5": a comma between groups of three digits is a thousands
+#: separator (a decimal comma never has exactly three digits after it *and* a group
+#: before it of at most three, repeated).
+_THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?(?:[eE][+-]?\d+)?")
 
 
 def is_missing(cell: object) -> bool:
     if isinstance(cell, float | np.floating):
         return math.isnan(cell)
+    if type(cell).__name__ == "NAType":  # pandas.NA, without importing pandas
+        return True
     return cell is None or (isinstance(cell, str) and cell.strip().lower() in MISSING)
+
+
+def to_number(cell: object) -> float | None:
+    """A cell as a float, or None when it is not a number.  Text is read as Python's
+    ``float`` reads it, plus thousands separators (``"5,123"`` → 5123.0).
+
+    >>> to_number("5,123"), to_number(" -1.5e3 "), to_number("unknown"), to_number("5,12")
+    (5123.0, -1500.0, None, None)
+    """
+    if isinstance(cell, int | float | np.integer | np.floating) and not isinstance(cell, bool):
+        return float(cell)
+    text = str(cell).strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    if _THOUSANDS.fullmatch(text):
+        return float(text.replace(",", ""))
+    return None
 
 
 @dataclass
@@ -123,6 +154,11 @@ class Preprocessing:
     feature_names: list[str] | None = None
     columns: list[Column] | None = None
     handle_unknown: Literal["error", "ignore"] = "error"
+    #: A cell that is not a number in a number column is missing (filled, or refused as
+    #: missing) instead of an error (``--coerce``).
+    coerce: bool = False
+    #: What fitting did that a person should hear about (one line each; not saved).
+    notes: list[str] = field(default_factory=list, compare=False)
 
     def __post_init__(self) -> None:
         self.mean = np.asarray(self.mean, dtype=np.float64)
@@ -182,6 +218,36 @@ class Preprocessing:
         return self.columns is None or all(c.kind == "number" for c in self.columns)
 
     # -- applying it ---------------------------------------------------------------------
+    def check_scaled(self, X: object) -> str | None:
+        """A warning when raw rows X (n, n_features) look already standardised: where
+        the stored raw statistics are far from mean 0, spread 1 (|mean| > 4·scale), the
+        values all lie in [−6, 6] yet sit a median 4 or more spreads from the stored
+        mean — at least half such columns, at least one.  None when they look raw."""
+        values = np.asarray(X)
+        if values.ndim != 2 or values.dtype.kind not in "biuf" or not self.numbers_only:
+            return None
+        values = values.astype(np.float64)
+        if values.shape[1] != self.n_inputs:
+            return None
+        telling = np.flatnonzero(np.abs(self.mean) > 4 * self.scale)
+        if telling.size == 0:
+            return None
+        v = values[:, telling]
+        z = np.abs(v - self.mean[telling]) / self.scale[telling]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column
+            looks = (np.nanmax(np.abs(v), axis=0) <= 6) & (np.nanmedian(z, axis=0) >= 4)
+        if looks.sum() * 2 < telling.size:
+            return None
+        names = self.feature_names or [f"x{j}" for j in range(self.n_features)]
+        j = int(telling[np.flatnonzero(looks)[0]])
+        return (
+            f"X looks already standardised ({int(looks.sum())} of {telling.size} columns; "
+            f"'{names[j]}' was trained on values around {self.mean[j]:.4g} ± "
+            f"{self.scale[j]:.3g}, got values within ±6): the model standardises raw rows "
+            "itself — pass the raw features (e.g. ds.X_test_raw, not ds.X_test)"
+        )
+
     def encode(self, X: object, *, first_line: int | None = None) -> Array:
         """Raw rows (n, n_features) -> imputed and one-hot encoded values (n, n_inputs),
         before standardisation.  ``first_line`` (the file line of row 0) makes errors
@@ -212,6 +278,8 @@ class Preprocessing:
         for j, col in enumerate(columns):
             cells = X[:, j]
             missing = np.array([is_missing(c) for c in cells], dtype=bool)
+            if self.coerce and col.kind == "number":
+                missing |= np.array([to_number(c) is None for c in cells], dtype=bool)
             if missing.any() and col.fill is None:
                 rows = np.flatnonzero(missing)
                 where = (
@@ -280,20 +348,53 @@ class Preprocessing:
         impute: str | None = None,
         handle_unknown: Literal["error", "ignore"] = "error",
         first_line: int = 2,
+        coerce: bool = False,
     ) -> Preprocessing:
         """Fitted on a raw table (n, d) of text cells: kinds and categories from every row
-        (no labels are involved), fill values, means and spreads from ``train_rows``."""
+        (no labels are involved), fill values, means and spreads from ``train_rows``.
+
+        A column is a number column when at least :data:`NUMERIC_SHARE` of its present
+        cells are numbers; its other cells are an error naming them and their lines, or,
+        with ``coerce``, missing (counted in ``notes``)."""
         if impute is not None and impute not in IMPUTE:
             raise GlassnetError(
                 f"expected one of {', '.join(IMPUTE)}", got=repr(impute), field="--impute"
             )
         columns: list[Column] = []
+        notes: list[str] = []
         n = table.shape[0]
         for j, name in enumerate(names):
             cells = table[:, j]
             missing = np.array([is_missing(c) for c in cells], dtype=bool)
             present = [str(c).strip() for c, m in zip(cells, missing, strict=True) if not m]
+            if not present:
+                raise GlassnetError(
+                    f"expected values in a feature column (drop it with --drop {name})",
+                    got=f"every one of its {n} cells missing",
+                    field=name,
+                )
             numbers = _try_numbers(present)
+            if numbers is None and present:
+                stray = [i for i, c in enumerate(cells) if not missing[i] and to_number(c) is None]
+                if len(stray) <= (1 - NUMERIC_SHARE) * len(present):
+                    if not coerce:
+                        shown = ", ".join(
+                            f"{cells[i]!r} on line {i + first_line}" for i in stray[:3]
+                        )
+                        more = f" and {len(stray) - 3} more" if len(stray) > 3 else ""
+                        raise GlassnetError(
+                            "expected numbers: a number column with a few other cells (fix "
+                            "them, or --coerce to read them as missing)",
+                            got=f"{len(stray)} not numbers: {shown}{more}",
+                            field=name,
+                        )
+                    notes.append(
+                        f"{name}: {len(stray)} cell(s) that are not numbers read as missing "
+                        "(--coerce)"
+                    )
+                    missing[stray] = True
+                    present = [str(c).strip() for c, m in zip(cells, missing, strict=True) if not m]
+                    numbers = _try_numbers(present)
             if numbers is None:
                 distinct = sorted(set(present))
                 if n >= ID_MIN_ROWS and len(distinct) == n:
@@ -319,9 +420,9 @@ class Preprocessing:
                 ] or present
                 if col.kind == "text" or impute == "most_frequent":
                     value = Counter(train_present).most_common(1)[0][0] if train_present else ""
-                    col.fill = value if col.kind == "text" else float(value)
+                    col.fill = value if col.kind == "text" else to_number(value)
                 else:
-                    v = np.array([float(c) for c in train_present])
+                    v = np.array([to_number(c) for c in train_present], dtype=np.float64)
                     col.fill = float(v.mean() if impute == "mean" else np.median(v))
             columns.append(col)
         pre = cls(
@@ -330,6 +431,8 @@ class Preprocessing:
             list(names),
             columns,
             handle_unknown,
+            coerce=coerce,
+            notes=notes,
         )
         encoded = pre.encode(table, first_line=first_line)[train_rows]
         at = 0
@@ -351,6 +454,8 @@ class Preprocessing:
                 "columns": [c.to_dict() for c in self.columns],
                 "handle_unknown": self.handle_unknown,
             }
+            if self.coerce:
+                info["preprocessing"]["coerce"] = True
         return info, {"input_mean": self.mean, "input_scale": self.scale}
 
     @classmethod
@@ -375,17 +480,25 @@ class Preprocessing:
                 "expected {columns, handle_unknown}", got=repr(spec)[:60], field="preprocessing"
             )
         columns = [Column.from_dict(c) for c in spec["columns"]]
+        coerce = spec.get("coerce", False)
+        if not isinstance(coerce, bool):
+            raise GlassnetError("expected true or false", got=repr(coerce)[:60], field="coerce")
         return cls(
-            mean, scale, info.get("feature_names"), columns, spec.get("handle_unknown", "error")
+            mean,
+            scale,
+            info.get("feature_names"),
+            columns,
+            spec.get("handle_unknown", "error"),
+            coerce=coerce,
         )
 
 
 def _try_numbers(cells: list[str]) -> Array | None:
-    """The cells as float64, or None when one is not a number."""
-    try:
-        return np.array([float(c) for c in cells], dtype=np.float64)
-    except ValueError:
+    """The cells as float64, or None when one is not a number (see :func:`to_number`)."""
+    values = [to_number(c) for c in cells]
+    if any(v is None for v in values):
         return None
+    return np.array(values, dtype=np.float64)
 
 
 def _numbers(cells: Array, missing: Array, col: Column, first_line: int | None) -> Array:
@@ -394,10 +507,8 @@ def _numbers(cells: Array, missing: Array, col: Column, first_line: int | None) 
         if missing[i]:
             out[i] = float(col.fill)  # type: ignore[arg-type]
             continue
-        try:
-            v = float(cell)
-        except (TypeError, ValueError):
-            v = math.nan
+        number = to_number(cell)
+        v = math.nan if number is None else number
         if not math.isfinite(v):
             where = f" on line {i + first_line}" if first_line is not None else f" in row {i}"
             raise GlassnetError("expected a finite number", got=f"{cell!r}{where}", field=col.name)

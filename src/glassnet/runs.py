@@ -21,7 +21,7 @@ from typing import Any, Literal
 import numpy as np
 
 from glassnet import training
-from glassnet.data import Dataset, load_dataset
+from glassnet.data import Dataset, describe_change, load_dataset
 from glassnet.errors import GlassnetError
 from glassnet.metrics import (
     ClassificationScores,
@@ -73,6 +73,8 @@ class TrainOptions:
     impute: str | None = None
     handle_unknown: str = "error"
     dropout: float = 0.0
+    coerce: bool = False
+    drop_missing_labels: bool = False
 
     @classmethod
     def names(cls) -> list[str]:
@@ -101,6 +103,11 @@ class RunSettings:
     drop: list[str] | None = None
     impute: str | None = None
     handle_unknown: str = "error"
+    coerce: bool = False
+    drop_missing_labels: bool = False
+    #: What the data file held when the run began (:func:`glassnet.data.fingerprint`):
+    #: evaluate and --resume refuse the file once it changed (None: a bundled set).
+    fingerprint: dict[str, Any] | None = None
 
     def to_info(self) -> dict[str, Any]:
         return asdict(self)
@@ -137,6 +144,8 @@ class RunSettings:
             )
             and s.get("impute") in (None, "mean", "median", "most_frequent")
             and s.get("handle_unknown", "error") in ("error", "ignore")
+            and all(isinstance(s.get(k, False), bool) for k in ("coerce", "drop_missing_labels"))
+            and isinstance(s.get("fingerprint"), dict | None)
         )
         if not ok:
             raise GlassnetError(
@@ -245,8 +254,9 @@ def build_model(ds: Dataset, options: TrainOptions) -> Model:
 
 
 def dataset_of(settings: RunSettings) -> Dataset:
-    """The data set and split a run used (the same seed and test share)."""
-    return load_dataset(
+    """The data set and split a run used (the same seed and test share), refused when the
+    file changed since (its held-out rows would be other rows)."""
+    ds = load_dataset(
         settings.data,
         label=settings.label,
         test_size=settings.test_size,
@@ -256,7 +266,21 @@ def dataset_of(settings: RunSettings) -> Dataset:
         drop=settings.drop,
         impute=settings.impute,
         handle_unknown="ignore" if settings.handle_unknown == "ignore" else "error",
+        coerce=settings.coerce,
+        drop_missing_labels=settings.drop_missing_labels,
     )
+    then, now = settings.fingerprint, ds.fingerprint
+    if then is not None and now is not None:
+        change = describe_change(then, now)
+        if change is not None:
+            raise GlassnetError(
+                "expected the file as it was when the model was trained (its test part is "
+                "rebuilt from it); to score every row of the new file, copy it to another "
+                "name and pass that with --data",
+                got=change,
+                file=settings.data,
+            )
+    return ds
 
 
 def load_trained(path: str) -> tuple[Saved, RunSettings | None]:
@@ -345,6 +369,12 @@ def prepare_run(data: str | None, resume: str | None, given: dict[str, Any]) -> 
     if "patience" in given and "validation_split" not in given:
         given = {**given, "validation_split": 0.1}  # early stopping needs held-out rows
     options = TrainOptions(**given)
+    if not 0 <= options.validation_split < 1:  # before the data is read and its notes said
+        raise GlassnetError(
+            "expected a fraction in [0, 1)",
+            got=repr(options.validation_split),
+            field="--validation-split",
+        )
     ds = load_dataset(
         data,
         label=options.label,
@@ -355,6 +385,8 @@ def prepare_run(data: str | None, resume: str | None, given: dict[str, Any]) -> 
         drop=options.drop,
         impute=options.impute,
         handle_unknown="ignore" if options.handle_unknown == "ignore" else "error",
+        coerce=options.coerce,
+        drop_missing_labels=options.drop_missing_labels,
     )
     if options.patience is not None and options.validation_split <= 0:
         raise GlassnetError(
@@ -379,6 +411,9 @@ def prepare_run(data: str | None, resume: str | None, given: dict[str, Any]) -> 
         drop=options.drop,
         impute=options.impute,
         handle_unknown=options.handle_unknown,
+        coerce=options.coerce,
+        drop_missing_labels=options.drop_missing_labels,
+        fingerprint=ds.fingerprint,
     )
     info = {"train": settings.to_info(), "label": ds.label, "data_name": ds.name}
     return Run(model, ds, settings, info, options.epochs)
@@ -531,12 +566,15 @@ def rows_for_model(
     id_column: str | None = None,
     header: bool = True,
     need_label: bool = False,
+    ignore: list[str] | None = None,
 ) -> Rows:
     """The rows of ``path`` the model can take: a CSV's columns matched by header name in
-    any order (the label and ``id_column`` may be there too; with ``header=False`` the
-    columns are in training order), an NPZ's X as it is.  A file from other data gets
-    "columns don't match: expected …, got …"."""
-    from glassnet.data import read_table
+    any order (the label, ``id_column`` and the ``ignore`` columns — those dropped at
+    training — may be there too; with ``header=False`` the columns are in training
+    order), an NPZ's X as it is.  A file without some of the model's columns gets
+    "columns don't match: expected …, got … missing"; ``--id-column`` cells are copied as
+    written."""
+    from glassnet.data import read_rows
 
     pre = model.preprocessing
     expected = pre.feature_names if pre is not None else None
@@ -546,7 +584,8 @@ def rows_for_model(
             raise GlassnetError(
                 "expected a CSV file with a header for --id-column", got=path, field="--id-column"
             )
-        X, labels, _, _ = read_table(path, label=label, need_label=need_label, header=header)
+        t = read_rows(path, label=label, need_label=need_label, header=header)
+        X = t.X
         if X.shape[1] != model.sizes[0] and (pre is None or X.shape[1] != pre.n_features):
             raise GlassnetError(
                 f"expected {pre.n_features if pre else model.sizes[0]} feature columns "
@@ -554,26 +593,22 @@ def rows_for_model(
                 got=str(X.shape[1]),
                 file=path,
             )
-        return Rows(X, labels, None)
-    X, labels, names, _ = read_table(path, label=label, need_label=need_label)
-    ids: list[str] | None = None
-    if id_column is not None:
-        if id_column not in names:
-            raise GlassnetError(
-                "expected the --id-column in the header",
-                got=repr(id_column),
-                file=path,
-                field="--id-column",
-            )
-        ids = [v if isinstance(v, str) else f"{v:g}" for v in X[:, names.index(id_column)]]
-    extra = [n for n in names if n not in expected and n != id_column]
+        return Rows(X, t.labels, None)
+    t = read_rows(path, label=label, need_label=need_label, id_column=id_column)
+    X, names = t.X, t.names
+    extra = [n for n in names if n not in expected and n != id_column and n not in (ignore or [])]
     missing = [n for n in expected if n not in names]
     if missing or extra:
+        what = []
+        if missing:
+            what.append(f"{len(missing)} missing: {', '.join(missing[:10])}")
+        if extra:
+            what.append(f"{len(extra)} the model does not know: {', '.join(extra[:10])}")
         raise GlassnetError(
             f"columns don't match: expected {', '.join(expected[:8])}"
-            f"{', ...' if len(expected) > 8 else ''}",
-            got=", ".join(names[:8]) + (", ..." if len(names) > 8 else ""),
+            f"{', ...' if len(expected) > 8 else ''} ({len(expected)} columns)",
+            got="; ".join(what),
             file=path,
         )
     X = X[:, [names.index(n) for n in expected]]  # training order
-    return Rows(X, labels, ids)
+    return Rows(X, t.labels, t.ids)

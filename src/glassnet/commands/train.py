@@ -44,7 +44,8 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--task",
         choices=("auto", "classification", "regression"),
-        help="auto (default): regression for a numeric target with many fractional values",
+        help="auto (default): regression for a numeric target with many distinct values "
+        "(>10 not all whole, or >20 whole); the choice and its reason are printed",
     )
     p.add_argument("--features", help="CSV: use only these columns, e.g. age,income")
     p.add_argument("--drop", help="CSV: leave out these columns (an ID, a leak), e.g. id")
@@ -57,6 +58,19 @@ def register(sub: Any) -> None:
         "--handle-unknown",
         choices=("error", "ignore"),
         help="a text value not seen in training: error (default) or all-zero one-hot",
+    )
+    p.add_argument(
+        "--coerce",
+        action="store_true",
+        default=None,
+        help="CSV: in a number column, read the few cells that are not numbers as missing "
+        "(default: they are an error naming them)",
+    )
+    p.add_argument(
+        "--drop-missing-labels",
+        action="store_true",
+        default=None,
+        help="CSV: drop rows with an empty label cell (default: an error naming them)",
     )
     p.add_argument("--layers", help="hidden sizes, e.g. 64,32 (default 100)")
     p.add_argument("--activation", help="hidden activation (default relu)")
@@ -194,8 +208,9 @@ def run_train(args: argparse.Namespace) -> int:
         raise GlassnetError("expected a .png file name", got=repr(args.plot), field="--plot")
     ckpt_path = args.checkpoint or _default_checkpoint(args.out)
     run = prepare_run(args.data, args.resume, _given_options(args))
-    if run.ds.task_note and not args.json:
-        print(run.ds.task_note, file=sys.stderr)
+    if not args.json:
+        for note in [*run.ds.notes, *([run.ds.task_note] if run.ds.task_note else [])]:
+            print(note, file=sys.stderr)
     if not args.json:
         print(run.model.summary())
     try:
@@ -360,7 +375,7 @@ def run_predict(args: argparse.Namespace) -> int:
 
     from glassnet.runs import load_trained, rows_for_model
 
-    saved, _ = load_trained(args.model)
+    saved, settings = load_trained(args.model)
     model, info = saved.network, saved.info
     if args.output:
         _check_writable(args.output, "--output")
@@ -370,6 +385,7 @@ def run_predict(args: argparse.Namespace) -> int:
         label=info.get("label"),
         id_column=args.id_column,
         header=not args.no_header,
+        ignore=settings.drop if settings is not None else None,
     )
     first = 1 if args.no_header else 2
     try:
@@ -388,7 +404,9 @@ def run_predict(args: argparse.Namespace) -> int:
     if model.task == "regression":
         writer.writerow([*head, "prediction"])
         for i, row in zip(ids, proba, strict=True):
-            writer.writerow([*i, *(f"{v:.6g}" for v in row)])
+            # repr: the shortest text that reads back as the same number (a target
+            # near 1e9 keeps its units; 6 significant digits would not)
+            writer.writerow([*i, *(repr(float(v)) for v in row)])
     else:
         classes = model.classes or []
         writer.writerow([*head, "prediction", *(f"p_{c}" for c in classes)])
