@@ -1,0 +1,363 @@
+"""Issue 23: where a practitioner's data comes in and predictions go out, no silent wrong
+answers.  Each test is written from the user's side — a CSV in, a file or a number out —
+and its expected values come from the data the test itself wrote (never from glassnet's
+own output pasted in)."""
+
+from __future__ import annotations
+
+import csv
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import glassnet as gn
+from glassnet import cli
+
+FAST = ["--layers", "8", "--epochs", "30", "--lr", "0.01", "--no-progress"]
+
+
+def run(capsys, *argv):
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[object]]) -> Path:
+    with path.open("w", newline="") as f:
+        csv.writer(f).writerows([header, *rows])
+    return path
+
+
+def one_error_line(code: int, err: str) -> str:
+    """The single line of a refused command (exit 2, no traceback)."""
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def blobs(n: int = 120, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two features, two well-separated classes (label 1 where a + b > 0)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 2))
+    return X, (X.sum(axis=1) > 0).astype(int)
+
+
+# -- 1: Model.predict on a DataFrame takes columns by name ---------------------------------
+@pytest.fixture(scope="module")
+def wide_model(tmp_path_factory) -> tuple[Path, np.ndarray, list[str]]:
+    """A model on five columns with very different scales (so standardising matters)."""
+    folder = tmp_path_factory.mktemp("wide")
+    rng = np.random.default_rng(3)
+    n = 200
+    X = np.column_stack(
+        [
+            rng.normal(50, 10, n),
+            rng.normal(-3, 1, n),
+            rng.normal(1000, 200, n),
+            rng.normal(7, 2, n),
+            rng.normal(0.5, 0.1, n),
+        ]
+    )
+    y = ((X[:, 0] - 50) / 10 - (X[:, 2] - 1000) / 200 + (X[:, 3] - 7) / 2 > 0).astype(int)
+    names = ["age", "debt", "income", "years", "ratio"]
+    data = write_csv(
+        folder / "wide.csv", [*names, "label"], [[*r, t] for r, t in zip(X, y, strict=True)]
+    )
+    model = folder / "m.npz"
+    argv = ["train", "--data", data, *FAST, "--epochs", "60", "--out", model, "--json"]
+    assert cli.main([str(a) for a in argv]) == 0
+    return model, X, names
+
+
+def test_a_dataframe_is_taken_by_column_name_in_any_order(wide_model):
+    pd = pytest.importorskip("pandas", reason="pandas is not installed")
+    model, X, names = wide_model
+    m = gn.load(model)
+    in_order = m.predict_proba(X)
+    shuffled = pd.DataFrame(X, columns=names)[["ratio", "income", "age", "years", "debt"]]
+    shuffled["note"] = "an extra column is ignored"
+    np.testing.assert_array_equal(m.predict_proba(shuffled), in_order)
+    # positional reading of the same frame would give other answers: the test can tell
+    assert not np.allclose(m.predict_proba(shuffled.iloc[:, :5].to_numpy(float)), in_order)
+
+
+def test_a_dataframe_without_a_column_is_refused_by_name(wide_model):
+    pd = pytest.importorskip("pandas", reason="pandas is not installed")
+    model, X, names = wide_model
+    frame = pd.DataFrame(X, columns=names).drop(columns=["income", "years"])
+    with pytest.raises(gn.GlassnetError, match="2 missing: income, years"):
+        gn.load(model).predict(frame)
+
+
+def test_already_standardised_rows_get_a_warning_and_raw_rows_none(wide_model):
+    model, X, _ = wide_model
+    m = gn.load(model)
+    z = (X - X.mean(axis=0)) / X.std(axis=0)  # what ds.X_test holds: standardised by hand
+    with pytest.warns(UserWarning, match="already standardised"):
+        m.predict(z[:40])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m.predict(X[:40])  # raw rows: silent
+        m.predict(X[:1])
+
+
+def test_a_bare_array_of_the_wrong_width_is_refused(wide_model):
+    model, X, _ = wide_model
+    with pytest.raises(gn.GlassnetError, match="5 raw features"):
+        gn.load(model).predict(X[:, :4])
+
+
+# -- 2: IDs are copied as written ------------------------------------------------------------
+def test_numeric_ids_are_copied_verbatim(tmp_path, capsys):
+    X, y = blobs()
+    data = write_csv(
+        tmp_path / "d.csv", ["a", "b", "label"], [[*r, t] for r, t in zip(X, y, strict=True)]
+    )
+    model = tmp_path / "m.npz"
+    assert run(capsys, "train", "--data", data, *FAST, "--out", model, "--json")[0] == 0
+    ids = [f"{91234567 + 7 * i:08d}" for i in range(48)] + ["00000042", "1e5"]
+    rows = write_csv(
+        tmp_path / "rows.csv", ["id", "a", "b"], [[i, *r] for i, r in zip(ids, X[:50], strict=True)]
+    )
+    out = tmp_path / "p.csv"
+    code, _, err = run(capsys, "predict", model, rows, "--id-column", "id", "-o", out)
+    assert code == 0, err
+    with out.open(newline="") as f:
+        written = [line[0] for line in list(csv.reader(f))[1:]]
+    assert written == ids
+
+
+# -- 3: a few non-numbers in a number column; thousands separators -----------------------------
+def test_a_stray_word_in_a_number_column_is_named_or_coerced(tmp_path, capsys):
+    X, y = blobs()
+    cells = [[f"{a:.4f}", f"{b:.4f}", t] for (a, b), t in zip(X, y, strict=True)]
+    cells[9][0] = "unknown"  # line 11 of the file (header on line 1)
+    data = write_csv(tmp_path / "d.csv", ["a", "b", "label"], cells)
+    model = tmp_path / "m.npz"
+    line = one_error_line(*run(capsys, "train", "--data", data, *FAST, "--out", model)[::2])
+    assert "field 'a'" in line and "'unknown' on line 11" in line and "--coerce" in line
+    assert not model.exists()
+    code, _, err = run(
+        capsys, "train", "--data", data, *FAST, "--out", model, "--coerce", "--impute", "mean"
+    )
+    assert code == 0, err
+    assert "a: 1 cell(s) that are not numbers read as missing" in err
+    m = gn.load(model)
+    assert m.sizes[0] == 2  # a stayed one number input, not ~120 one-hot categories
+    # at predict the coerced model fills such a cell as it would a missing one
+    fill = m.preprocessing.columns[0].fill
+    np.testing.assert_array_equal(
+        m.predict_proba(np.array([["n/a?", "0.5"]], dtype=object)),
+        m.predict_proba(np.array([[fill, 0.5]])),
+    )
+
+
+def test_thousands_separators_read_as_the_same_numbers(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    income = rng.integers(500, 90_000, size=120)
+    other = rng.normal(size=120)
+    label = (income > 40_000).astype(int)
+    write_csv(
+        tmp_path / "plain.csv",
+        ["income", "other", "label"],
+        [[v, f"{o:.3f}", t] for v, o, t in zip(income, other, label, strict=True)],
+    )
+    grouped = write_csv(
+        tmp_path / "grouped.csv",
+        ["income", "other", "label"],
+        [[f"{v:,}", f"{o:.3f}", t] for v, o, t in zip(income, other, label, strict=True)],
+    )
+    assert '"5' in grouped.read_text() or '",' in grouped.read_text()  # quoted "12,345" cells
+    for name in ("plain", "grouped"):
+        data = tmp_path / f"{name}.csv"
+        code, _, err = run(
+            capsys, "train", "--data", data, *FAST, "--out", tmp_path / f"{name}.npz"
+        )
+        assert code == 0, err
+    a, b = gn.load(tmp_path / "plain.npz"), gn.load(tmp_path / "grouped.npz")
+    assert b.sizes == a.sizes == [2, 8, 2]
+    for la, lb in zip(a.layers, b.layers, strict=True):
+        np.testing.assert_array_equal(la.W, lb.W)
+    # and at predict: "5,123" is 5123
+    rows = write_csv(tmp_path / "rows.csv", ["income", "other"], [["45,123", "0.1"]])
+    plain_rows = write_csv(tmp_path / "rows2.csv", ["income", "other"], [["45123", "0.1"]])
+    assert (
+        run(capsys, "predict", tmp_path / "grouped.npz", rows)[1]
+        == run(capsys, "predict", tmp_path / "grouped.npz", plain_rows)[1]
+    )
+
+
+# -- 4: ONNX keeps a 1e9 column and a timestamp ----------------------------------------------
+def test_onnx_agrees_on_a_1e9_column_and_a_timestamp(tmp_path, capsys):
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    pytest.importorskip("onnx", reason="onnx is not installed")
+    from glassnet.interop import to_onnx
+
+    rng = np.random.default_rng(5)
+    n = 400
+    big = 1e9 + rng.normal(0, 30, n)  # the signal is in the last tens of units
+    stamp = 1.7e9 + rng.uniform(0, 86_400, n)  # Unix seconds within one day
+    label = ((big - 1e9) / 30 + (stamp - 1.7e9 - 43_200) / 25_000 > 0).astype(int)
+    data = write_csv(
+        tmp_path / "d.csv",
+        ["big", "stamp", "label"],
+        [[repr(float(b)), repr(float(s)), t] for b, s, t in zip(big, stamp, label, strict=True)],
+    )
+    model = tmp_path / "m.npz"
+    argv = ["train", "--data", data, *FAST, "--epochs", "80", "--dtype", "float64"]
+    assert run(capsys, *argv, "--out", model)[0] == 0
+    m = gn.load(model)
+    X = np.column_stack([big, stamp])
+    expected = m.predict_proba(X)
+    assert (expected.argmax(axis=1) == label).mean() > 0.9  # it learned from the low digits
+    sess = ort.InferenceSession(to_onnx(m).SerializeToString())
+    (got,) = sess.run(None, {"x": X})
+    np.testing.assert_array_equal(got.argmax(axis=1), expected.argmax(axis=1))
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    # why it matters: float32 cannot hold these raw values to the units the model reads
+    assert np.abs(big.astype(np.float32) - big).max() > 10
+
+
+# -- 5: empty label cells -----------------------------------------------------------------
+def test_empty_labels_are_refused_or_dropped_with_a_count(tmp_path, capsys):
+    X, y = blobs()
+    cells: list[list[object]] = [[*r, t] for r, t in zip(X, y, strict=True)]
+    cells[3][2] = ""
+    cells[40][2] = ""
+    data = write_csv(tmp_path / "d.csv", ["a", "b", "label"], cells)
+    model = tmp_path / "m.npz"
+    line = one_error_line(*run(capsys, "train", "--data", data, *FAST, "--out", model)[::2])
+    assert "2 empty, on lines 5, 42" in line and "--drop-missing-labels" in line
+    code, _, err = run(
+        capsys, "train", "--data", data, *FAST, "--out", model, "--drop-missing-labels"
+    )
+    assert code == 0, err
+    assert "dropped 2 row(s) with no label" in err
+    assert gn.load(model).classes == [0, 1]
+    code, _, err = run(capsys, "evaluate", model, "--json")
+    assert code == 0, err
+
+
+# -- 6: evaluate scores the rows that were held out, or refuses --------------------------------
+def test_evaluate_refuses_a_file_that_changed_and_says_how(tmp_path, capsys):
+    X, y = blobs()
+    rows = [[f"{a:.5f}", f"{b:.5f}", t] for (a, b), t in zip(X, y, strict=True)]
+    data = write_csv(tmp_path / "d.csv", ["a", "b", "label"], rows)
+    model = tmp_path / "m.npz"
+    assert run(capsys, "train", "--data", data, *FAST, "--out", model, "--json")[0] == 0
+    assert run(capsys, "evaluate", model, "--json")[0] == 0
+    original = data.read_bytes()
+    shuffled = [rows[i] for i in np.random.default_rng(0).permutation(len(rows))]
+    write_csv(data, ["a", "b", "label"], shuffled)
+    line = one_error_line(*run(capsys, "evaluate", model)[::2])
+    assert "the same rows in another order" in line and str(data) in line
+    edited = [list(r) for r in rows]
+    edited[7][0] = "9.99999"
+    write_csv(data, ["a", "b", "label"], edited)
+    assert "cells changed" in one_error_line(*run(capsys, "evaluate", model)[::2])
+    write_csv(data, ["a", "b", "label"], rows[:-3])
+    assert "120 rows then, 117 now" in one_error_line(*run(capsys, "evaluate", model)[::2])
+    data.write_bytes(original)
+    assert run(capsys, "evaluate", model, "--json")[0] == 0
+
+
+# -- 7: a whole-number quantity is regression, and the choice is said -----------------------
+def test_many_whole_numbers_are_regression_and_the_reason_is_printed(tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    x = rng.uniform(0, 50, 300)
+    days = np.round(x).astype(int)  # about 50 distinct whole numbers, a quantity
+    data = write_csv(
+        tmp_path / "d.csv",
+        ["x", "noise", "days"],
+        [[f"{a:.3f}", rng.normal(), d] for a, d in zip(x, days, strict=True)],
+    )
+    code, _, err = run(capsys, "train", "--data", data, *FAST, "--out", tmp_path / "m.npz")
+    assert code == 0, err
+    distinct = np.unique(days).size
+    assert distinct > 40
+    assert f"task: regression (days has {distinct} distinct whole numbers" in err
+    assert gn.load(tmp_path / "m.npz").task == "regression"
+    few = write_csv(tmp_path / "few.csv", ["x", "grade"], [[f"{a:.3f}", int(a // 17)] for a in x])
+    code, _, err = run(capsys, "train", "--data", few, *FAST, "--out", tmp_path / "f.npz")
+    assert code == 0 and "task: classification (grade has 3 distinct whole numbers" in err
+
+
+# -- 8: regression values are written in full ------------------------------------------------
+def test_regression_predictions_are_written_with_full_precision(tmp_path, capsys):
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(200, 2))
+    target = 1e9 + 1000 * x[:, 0] + 0.123  # near 1e9, varying in the last thousands
+    data = write_csv(
+        tmp_path / "d.csv",
+        ["a", "b", "price"],
+        [[*r, repr(float(t))] for r, t in zip(x, target, strict=True)],
+    )
+    model = tmp_path / "m.npz"
+    argv = ["train", "--data", data, *FAST, "--dtype", "float64", "--out", model, "--json"]
+    assert run(capsys, *argv)[0] == 0
+    rows = write_csv(tmp_path / "rows.csv", ["a", "b"], x[:20].tolist())
+    code, out, _ = run(capsys, "predict", model, rows)
+    written = np.array([float(line[0]) for line in list(csv.reader(out.splitlines()))[1:]])
+    assert code == 0
+    np.testing.assert_array_equal(written, gn.load(model).predict(x[:20]).ravel())
+    # the test can tell: six significant digits would have collapsed them onto 1e+09
+    assert len({f"{v:.6g}" for v in written}) < len(set(written.tolist())) == 20
+
+
+# -- 9: duplicate column names ---------------------------------------------------------------
+def test_duplicate_column_names_are_refused(tmp_path, capsys):
+    X, y = blobs()
+    data = write_csv(
+        tmp_path / "d.csv",
+        ["a", "b", "a", "label"],
+        [[r[0], r[1], -r[0], t] for r, t in zip(X, y, strict=True)],
+    )
+    line = one_error_line(
+        *run(capsys, "train", "--data", data, *FAST, "--out", tmp_path / "m.npz")[::2]
+    )
+    assert "'a' in columns 1, 3" in line and str(data) in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv"]
+
+
+# -- labels that are the same number -------------------------------------------------------
+def test_labels_written_as_the_same_number_are_one_class(tmp_path, capsys):
+    X, y = blobs()
+    spellings = {0: ["0", "0.0", "-0.0"], 1: ["1", "1.0", "1.00"]}
+    cells = [[*r, spellings[int(t)][i % 3]] for i, (r, t) in enumerate(zip(X, y, strict=True))]
+    data = write_csv(tmp_path / "d.csv", ["a", "b", "label"], cells)
+    code, _, err = run(capsys, "train", "--data", data, *FAST, "--out", tmp_path / "m.npz")
+    assert code == 0, err
+    assert gn.load(tmp_path / "m.npz").classes == [0, 1]
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_name(tmp_path, capsys):
+    X, y = blobs()
+    data = tmp_path / "d.csv"
+    text = "a,b,label\n" + "".join(f"{r[0]},{r[1]},{t}\n" for r, t in zip(X, y, strict=True))
+    data.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    code, _, err = run(capsys, "train", "--data", data, *FAST, "--out", tmp_path / "m.npz")
+    assert code == 0, err
+    assert gn.load(tmp_path / "m.npz").preprocessing.feature_names == ["a", "b"]
+
+
+def test_an_all_missing_column_is_named_not_an_internal_error(tmp_path, capsys):
+    X, y = blobs()
+    data = write_csv(
+        tmp_path / "d.csv",
+        ["a", "b", "empty", "label"],
+        [[*r, "", t] for r, t in zip(X, y, strict=True)],
+    )
+    argv = [
+        "train",
+        "--data",
+        data,
+        *FAST,
+        "--impute",
+        "most_frequent",
+        "--out",
+        tmp_path / "m.npz",
+    ]
+    line = one_error_line(*run(capsys, *argv)[::2])
+    assert "field 'empty'" in line and "--drop empty" in line
