@@ -342,22 +342,20 @@ def test_a_byte_order_mark_is_not_part_of_the_first_name(tmp_path, capsys):
     assert gn.load(tmp_path / "m.npz").preprocessing.feature_names == ["a", "b"]
 
 
-def test_an_all_missing_column_is_named_not_an_internal_error(tmp_path, capsys):
+def test_empty_and_constant_columns_are_left_out_with_a_note(tmp_path, capsys):
     X, y = blobs()
     data = write_csv(
         tmp_path / "d.csv",
-        ["a", "b", "empty", "label"],
-        [[*r, "", t] for r, t in zip(X, y, strict=True)],
+        ["a", "empty", "b", "same", "label"],
+        [[r[0], "", r[1], "v1", t] for r, t in zip(X, y, strict=True)],
     )
-    argv = [
-        "train",
-        "--data",
-        data,
-        *FAST,
-        "--impute",
-        "most_frequent",
-        "--out",
-        tmp_path / "m.npz",
-    ]
-    line = one_error_line(*run(capsys, *argv)[::2])
-    assert "field 'empty'" in line and "--drop empty" in line
+    model = tmp_path / "m.npz"
+    argv = ["train", "--data", data, *FAST, "--impute", "most_frequent", "--out", model]
+    code, _, err = run(capsys, *argv)
+    assert code == 0, err
+    assert "left out 2 column(s) with one value in every row or none: empty, same" in err
+    assert gn.load(model).preprocessing.feature_names == ["a", "b"]
+    # predict takes a file that still has them
+    rows = write_csv(tmp_path / "rows.csv", ["same", "a", "b", "empty"], [["v1", 0.5, 0.5, ""]])
+    code, out, err = run(capsys, "predict", model, rows)
+    assert code == 0 and out.splitlines()[1].split(",")[0] == "1", err

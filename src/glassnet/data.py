@@ -11,7 +11,6 @@ Labels are encoded as class indices 0..K−1; ``classes[k]`` is the original lab
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import math
 from dataclasses import dataclass, field
@@ -71,6 +70,8 @@ class Dataset:
     notes: list[str] = field(default_factory=list)
     #: What the file held (see :func:`fingerprint`), so a run on it can tell it changed.
     fingerprint: dict[str, Any] | None = None
+    #: Columns left out for having one value in every row, or none (predict ignores them).
+    dropped: list[str] = field(default_factory=list)
 
     @property
     def n_features(self) -> int:
@@ -246,7 +247,8 @@ def _finish(
     from glassnet.preprocess import Preprocessing
 
     field = label or "label"
-    table = X.dtype == object or impute is not None
+    # cells to fill or encode: text, or NaN (a missing cell in a number column)
+    table = X.dtype == object or impute is not None or bool(np.isnan(X).any())
     try:
         from glassnet.training import check_finite
 
@@ -324,6 +326,9 @@ def load_dataset(
     header: bool = True,
     coerce: bool = False,
     drop_missing_labels: bool = False,
+    sep: str | None = None,
+    decimal: str | None = None,
+    dates: str = "error",
 ) -> Dataset:
     """A bundled data set by name (``digits``, ``iris``, ``wine``, ``breast_cancer``),
     or a ``.csv`` file (label column ``label``, default the last) or ``.npz`` (X, y).
@@ -333,7 +338,10 @@ def load_dataset(
     ``features``/``drop`` choose columns; ``impute`` (mean, median, most_frequent) fills
     missing cells; text columns are one-hot encoded (see :mod:`glassnet.preprocess`);
     ``coerce`` reads the few non-numbers of a number column as missing;
-    ``drop_missing_labels`` drops rows without a label (else they are an error)."""
+    ``drop_missing_labels`` drops rows without a label (else they are an error);
+    ``sep``/``decimal`` say the CSV dialect (default: sniffed), ``dates`` what a date
+    column becomes (see :mod:`glassnet.tables`).  Columns with one value in every row,
+    or none at all, are left out with a note (``Dataset.dropped``)."""
     if source in BUNDLED:
         return load_bundled(source, test_size=test_size, seed=seed, task=task)
     table = read_rows(
@@ -343,12 +351,22 @@ def load_dataset(
         drop=drop,
         header=header,
         drop_missing_labels=drop_missing_labels,
+        sep=sep,
+        decimal=decimal,
+        dates=dates,
     )
+    X, names, dropped = _drop_constant(table.X, table.names)
+    if not names:
+        raise GlassnetError(
+            "expected a feature column that varies",
+            got=f"only constant columns ({', '.join(dropped[:5])})",
+            file=source,
+        )
     ds = _finish(
         Path(source).name,
-        table.X,
+        X,
         table.labels,
-        table.names,
+        names,
         label=table.label,
         test_size=test_size,
         seed=seed,
@@ -356,12 +374,50 @@ def load_dataset(
         task=task,
         impute=impute,
         handle_unknown=handle_unknown,
-        first_line=2 if header else 1,
+        first_line=table.first_line,
         coerce=coerce,
     )
+    if dropped:
+        table.notes.append(
+            f"left out {len(dropped)} column(s) with one value in every row or none: "
+            + ", ".join(dropped[:10])
+            + (", ..." if len(dropped) > 10 else "")
+        )
     ds.notes[:0] = table.notes
     ds.fingerprint = table.fingerprint
+    ds.dropped = dropped
     return ds
+
+
+def _drop_constant(X: Array, names: list[str]) -> tuple[Array, list[str], list[str]]:
+    """X and names without the columns that cannot inform a model: every cell missing,
+    or one value in every row (a column with one value and some missing cells stays:
+    whether a cell is missing may be information).  Returns (X, names, dropped)."""
+    from glassnet.preprocess import is_missing
+
+    gone = []
+    for j in range(len(names)):
+        col = X[:, j]
+        if col.dtype.kind == "f":
+            nan = np.isnan(col)
+            if nan.all() or (not nan.any() and col.min() == col.max()):
+                gone.append(j)
+            continue
+        missing = [is_missing(c) for c in col]
+        present = {str(c) for c, m in zip(col, missing, strict=True) if not m}
+        if all(missing) or (len(present) == 1 and not any(missing)):
+            gone.append(j)
+    if not gone:
+        return X, names, []
+    keep = [j for j in range(len(names)) if j not in gone]
+    X = X[:, keep]
+    if X.dtype == object and all(_all_floats(X[:, j]) for j in range(X.shape[1])):
+        X = X.astype(np.float64)  # the text column that made it a table is gone
+    return X, [names[j] for j in keep], [names[j] for j in gone]
+
+
+def _all_floats(col: Array) -> bool:
+    return all(isinstance(c, float) for c in col)
 
 
 def load_bundled(
@@ -409,6 +465,8 @@ class Table:
     ids: list[str] | None = None
     notes: list[str] = field(default_factory=list)
     fingerprint: dict[str, Any] | None = None
+    #: The file line of the first data row (for messages naming lines).
+    first_line: int = 2
 
 
 def read_table(
@@ -442,8 +500,12 @@ def read_rows(
     header: bool = True,
     id_column: str | None = None,
     drop_missing_labels: bool = False,
+    sep: str | None = None,
+    decimal: str | None = None,
+    dates: str = "error",
 ) -> Table:
-    """:func:`read_table`'s rows as a :class:`Table`.  Labels: an empty (missing) label
+    """:func:`read_table`'s rows as a :class:`Table` (a CSV read as
+    :mod:`glassnet.tables` says: dialect, number columns, dates).  Labels: an empty (missing) label
     cell is an error naming its lines, or with ``drop_missing_labels`` its row is dropped
     (counted in ``notes``); labels that are all numbers are one class per value
     (``1``/``1.0``, ``0.0``/``-0.0``).  Duplicate column names are refused."""
@@ -463,6 +525,9 @@ def read_rows(
             header=header,
             id_column=id_column,
             drop_missing_labels=drop_missing_labels,
+            sep=sep,
+            decimal=decimal,
+            dates=dates,
         )
     raise GlassnetError(
         f"expected a bundled data set ({', '.join(BUNDLED)}), a .csv or a .npz file",
@@ -515,37 +580,15 @@ def _read_csv(
     header: bool = True,
     id_column: str | None = None,
     drop_missing_labels: bool = False,
+    sep: str | None = None,
+    decimal: str | None = None,
+    dates: str = "error",
 ) -> Table:
     from glassnet.preprocess import is_missing
+    from glassnet.tables import header_of, read_columns, sniff
 
-    try:
-        # utf-8-sig: a byte-order mark (Excel writes one) is not part of the first name
-        with p.open(newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.reader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise GlassnetError("expected a UTF-8 CSV file", got=str(err), file=str(p)) from None
-    lines = [i for i, r in enumerate(rows, start=1) if r and any(cell.strip() for cell in r)]
-    rows = [rows[i - 1] for i in lines]
-    if not header:
-        width = len(rows[0]) if rows else 0
-        rows.insert(0, [f"x{j + 1}" for j in range(width)])
-        lines.insert(0, 0)
-    if len(rows) < 2:
-        raise GlassnetError(
-            "expected a header row and at least one data row",
-            got=f"{len(rows)} row(s)",
-            file=str(p),
-        )
-    head = [h.strip() for h in rows[0]]
-    twice = sorted({h for h in head if head.count(h) > 1})
-    if twice:
-        where = "; ".join(
-            f"{h!r} in columns {', '.join(str(j + 1) for j, x in enumerate(head) if x == h)}"
-            for h in twice[:3]
-        )
-        raise GlassnetError(
-            "expected distinct column names (rename one of each pair)", got=where, file=str(p)
-        )
+    dialect = sniff(p, sep=sep, decimal=decimal)
+    head, skip = header_of(p, dialect, header)
     if label is None and need_label:
         label = head[-1]
     if label is not None and label not in head:
@@ -567,63 +610,65 @@ def _read_csv(
                 file=str(p),
                 field=flag,
             )
-    li = head.index(label) if label is not None else None
-    keep = [i for i, h in enumerate(head) if i != li and h not in (drop or [])]
+    keep = [h for h in head if h != label and h not in (drop or [])]
     if features:
-        keep = [head.index(c) for c in features if head.index(c) != li]
-    names = [head[i] for i in keep]
-    if not names:
+        keep = [c for c in features if c != label]
+    if not keep:
         raise GlassnetError("expected at least one feature column", got="none", file=str(p))
-    for r, row in enumerate(rows[1:]):
-        if len(row) != len(head):
-            raise GlassnetError(
-                f"expected {len(head)} values (as in the header)",
-                got=f"{len(row)} on line {lines[r + 1]}",
-                file=str(p),
-            )
-    stamp = _fingerprint(p, head, rows[1:])
-    data_lines = lines[1:]
-    notes: list[str] = []
-    if li is not None and need_label:
-        empty = [r for r, row in enumerate(rows[1:]) if is_missing(row[li])]
-        if empty and not drop_missing_labels:
-            shown = ", ".join(str(data_lines[r]) for r in empty[:5])
-            more = f" and {len(empty) - 5} more" if len(empty) > 5 else ""
-            raise GlassnetError(
-                "expected a label in every row (fill them, or --drop-missing-labels)",
-                got=f"{len(empty)} empty, on line{'s' if len(empty) > 1 else ''} {shown}{more}",
-                file=str(p),
-                field=label,
-            )
-        if empty:
-            gone = set(empty)
-            rows = [rows[0], *(row for r, row in enumerate(rows[1:]) if r not in gone)]
-            data_lines = [line for r, line in enumerate(data_lines) if r not in gone]
-            notes.append(f"dropped {len(empty)} row(s) with no {label} (--drop-missing-labels)")
-            if len(rows) < 2:
+    if id_column is not None and id_column not in head:
+        raise GlassnetError(
+            "expected the --id-column in the header",
+            got=repr(id_column),
+            file=str(p),
+            field="--id-column",
+        )
+    verbatim = [c for c in (label, id_column) if c is not None]
+    cols = read_columns(p, dialect, head, skip, wanted=keep, verbatim=verbatim, dates=dates)
+    n, first_line, notes = cols.n_rows, cols.first_line, list(cols.notes)
+    rows = np.arange(n)
+    labels = np.empty(0)
+    if label is not None:
+        cells = [c.strip() for c in cols.raw[label]]
+        if need_label:
+            empty = [r for r, c in enumerate(cells) if is_missing(c)]
+            if empty and not drop_missing_labels:
+                shown = ", ".join(str(r + first_line) for r in empty[:5])
+                more = f" and {len(empty) - 5} more" if len(empty) > 5 else ""
                 raise GlassnetError(
-                    "expected at least one row with a label", got="none", file=str(p), field=label
+                    "expected a label in every row (fill them, or --drop-missing-labels)",
+                    got=f"{len(empty)} empty, on line{'s' if len(empty) > 1 else ''} {shown}{more}",
+                    file=str(p),
+                    field=label,
                 )
-    ids: list[str] | None = None
-    if id_column is not None:
-        if id_column not in head:
-            raise GlassnetError(
-                "expected the --id-column in the header",
-                got=repr(id_column),
-                file=str(p),
-                field="--id-column",
-            )
-        at = head.index(id_column)
-        ids = [row[at] for row in rows[1:]]  # verbatim: 00912 and 91234567 stay as written
-    cells = np.empty((len(rows) - 1, len(keep)), dtype=object)
-    for r, row in enumerate(rows[1:]):
-        for c, i in enumerate(keep):
-            cells[r, c] = row[i].strip()
-    labels = (
-        canonical_labels([row[li].strip() for row in rows[1:]]) if li is not None else np.empty(0)
-    )
-    X = _numbers_if_all(cells, names, data_lines, p)
-    return Table(X, labels, names, label, ids, notes, stamp)
+            if empty:
+                if len(empty) == n:
+                    raise GlassnetError(
+                        "expected at least one row with a label",
+                        got="none",
+                        file=str(p),
+                        field=label,
+                    )
+                rows = np.setdiff1d(rows, empty)
+                cells = [cells[r] for r in rows]
+                notes.append(f"dropped {len(empty)} row(s) with no {label} (--drop-missing-labels)")
+        labels = canonical_labels(cells)
+    ids = [cols.raw[id_column][r] for r in rows] if id_column is not None else None
+    columns = [
+        cols.values[name][rows] if rows.size < n else cols.values[name] for name in cols.names
+    ]
+    cols.values.clear()  # the columns are in ``columns`` now; the table takes them next
+    if all(c.dtype.kind == "f" for c in columns):
+        X = np.empty((rows.size, len(columns)))
+        for j in range(len(columns)):
+            X[:, j] = columns[j]
+            columns[j] = X[:, j]  # the column's own array goes (memory within 3× the file)
+    else:
+        X = np.empty((rows.size, len(columns)), dtype=object)
+        for j, c in enumerate(columns):
+            X[:, j] = c
+    table = Table(X, labels, cols.names, label, ids, notes, cols.fingerprint)
+    table.first_line = first_line
+    return table
 
 
 def canonical_labels(values: list[str]) -> Array:
@@ -654,19 +699,6 @@ def _file_sha256(p: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _fingerprint(p: Path, head: list[str], rows: list[list[str]]) -> dict[str, Any]:
-    """The file's SHA-256, its columns, its row count and a hash of its rows *as a set*
-    (sorted row hashes): so a change can be named — columns, rows added or removed, the
-    same rows in another order, or cells edited."""
-    row_hashes = sorted(hashlib.sha256("\x1f".join(r).encode()).digest() for r in rows)
-    return {
-        "sha256": _file_sha256(p),
-        "columns": list(head),
-        "rows": len(rows),
-        "row_set": hashlib.sha256(b"".join(row_hashes)).hexdigest(),
-    }
 
 
 def fingerprint(path: str) -> dict[str, Any] | None:
@@ -701,34 +733,3 @@ def describe_change(then: dict[str, Any], now: dict[str, Any]) -> str | None:
     if then.get("row_set") is None:
         return "other contents"
     return f"cells changed in the same number of rows ({now.get('rows')})"
-
-
-def _numbers_if_all(cells: Array, names: list[str], lines: list[int], p: Path) -> Array:
-    """The cells as float64 when every one is a number; a cell that is a number but not
-    finite is refused (naming its line); otherwise the text cells as they are (for the
-    model's preprocessing: missing values, text columns)."""
-    from glassnet.preprocess import to_number
-
-    X = np.empty(cells.shape)
-    numeric = True
-    for (r, c), cell in np.ndenumerate(cells):
-        try:
-            v = float(cell)
-        except ValueError:
-            number = to_number(cell)  # "5,123": a thousands separator
-            if number is None:
-                numeric = False
-                continue
-            v = number
-        if math.isnan(v) and cell.strip().lower() == "nan":
-            numeric = False  # written "nan": a missing value
-            continue
-        if not math.isfinite(v):
-            raise GlassnetError(
-                "expected a finite number",
-                got=f"{cell!r} on line {lines[r]}",
-                file=str(p),
-                field=names[c],
-            )
-        X[r, c] = v
-    return X if numeric else cells

@@ -75,6 +75,9 @@ class TrainOptions:
     dropout: float = 0.0
     coerce: bool = False
     drop_missing_labels: bool = False
+    sep: str | None = None
+    decimal: str | None = None
+    dates: str = "error"
 
     @classmethod
     def names(cls) -> list[str]:
@@ -108,6 +111,11 @@ class RunSettings:
     #: What the data file held when the run began (:func:`glassnet.data.fingerprint`):
     #: evaluate and --resume refuse the file once it changed (None: a bundled set).
     fingerprint: dict[str, Any] | None = None
+    sep: str | None = None
+    decimal: str | None = None
+    dates: str = "error"
+    #: Columns left out at training (one value in every row, or none): predict ignores them.
+    dropped: list[str] | None = None
 
     def to_info(self) -> dict[str, Any]:
         return asdict(self)
@@ -146,6 +154,15 @@ class RunSettings:
             and s.get("handle_unknown", "error") in ("error", "ignore")
             and all(isinstance(s.get(k, False), bool) for k in ("coerce", "drop_missing_labels"))
             and isinstance(s.get("fingerprint"), dict | None)
+            and (s.get("sep") is None or (isinstance(s["sep"], str) and len(s["sep"]) == 1))
+            and s.get("decimal") in (None, ".", ",")
+            and s.get("dates", "error") in ("error", "expand", "drop")
+            and (
+                s.get("dropped") is None
+                or (
+                    isinstance(s["dropped"], list) and all(isinstance(c, str) for c in s["dropped"])
+                )
+            )
         )
         if not ok:
             raise GlassnetError(
@@ -268,6 +285,9 @@ def dataset_of(settings: RunSettings) -> Dataset:
         handle_unknown="ignore" if settings.handle_unknown == "ignore" else "error",
         coerce=settings.coerce,
         drop_missing_labels=settings.drop_missing_labels,
+        sep=settings.sep,
+        decimal=settings.decimal,
+        dates=settings.dates,
     )
     then, now = settings.fingerprint, ds.fingerprint
     if then is not None and now is not None:
@@ -387,6 +407,9 @@ def prepare_run(data: str | None, resume: str | None, given: dict[str, Any]) -> 
         handle_unknown="ignore" if options.handle_unknown == "ignore" else "error",
         coerce=options.coerce,
         drop_missing_labels=options.drop_missing_labels,
+        sep=options.sep,
+        decimal=options.decimal,
+        dates=options.dates,
     )
     if options.patience is not None and options.validation_split <= 0:
         raise GlassnetError(
@@ -414,6 +437,10 @@ def prepare_run(data: str | None, resume: str | None, given: dict[str, Any]) -> 
         coerce=options.coerce,
         drop_missing_labels=options.drop_missing_labels,
         fingerprint=ds.fingerprint,
+        sep=options.sep,
+        decimal=options.decimal,
+        dates=options.dates,
+        dropped=ds.dropped or None,
     )
     info = {"train": settings.to_info(), "label": ds.label, "data_name": ds.name}
     return Run(model, ds, settings, info, options.epochs)
@@ -567,6 +594,9 @@ def rows_for_model(
     header: bool = True,
     need_label: bool = False,
     ignore: list[str] | None = None,
+    sep: str | None = None,
+    decimal: str | None = None,
+    dates: str = "error",
 ) -> Rows:
     """The rows of ``path`` the model can take: a CSV's columns matched by header name in
     any order (the label, ``id_column`` and the ``ignore`` columns — those dropped at
@@ -584,7 +614,15 @@ def rows_for_model(
             raise GlassnetError(
                 "expected a CSV file with a header for --id-column", got=path, field="--id-column"
             )
-        t = read_rows(path, label=label, need_label=need_label, header=header)
+        t = read_rows(
+            path,
+            label=label,
+            need_label=need_label,
+            header=header,
+            sep=sep,
+            decimal=decimal,
+            dates=dates,
+        )
         X = t.X
         if X.shape[1] != model.sizes[0] and (pre is None or X.shape[1] != pre.n_features):
             raise GlassnetError(
@@ -594,7 +632,15 @@ def rows_for_model(
                 file=path,
             )
         return Rows(X, t.labels, None)
-    t = read_rows(path, label=label, need_label=need_label, id_column=id_column)
+    t = read_rows(
+        path,
+        label=label,
+        need_label=need_label,
+        id_column=id_column,
+        sep=sep,
+        decimal=decimal,
+        dates=dates,
+    )
     X, names = t.X, t.names
     extra = [n for n in names if n not in expected and n != id_column and n not in (ignore or [])]
     missing = [n for n in expected if n not in names]

@@ -72,6 +72,13 @@ def register(sub: Any) -> None:
         default=None,
         help="CSV: drop rows with an empty label cell (default: an error naming them)",
     )
+    _dialect_options(p)
+    p.add_argument(
+        "--dates",
+        choices=("error", "expand", "drop"),
+        help="CSV: a date column is an error (default), expanded into year, month, day, "
+        "weekday (expand), or left out (drop); never one-hot",
+    )
     p.add_argument("--layers", help="hidden sizes, e.g. 64,32 (default 100)")
     p.add_argument("--activation", help="hidden activation (default relu)")
     p.add_argument(
@@ -121,6 +128,7 @@ def register(sub: Any) -> None:
     p.add_argument("model", metavar="MODEL", help="model file from glassnet train")
     p.add_argument("--data", help="data set name or file (default: the model's own)")
     p.add_argument("--label", help="label column of a CSV file")
+    _dialect_options(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_evaluate)
 
@@ -139,7 +147,17 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--no-header", action="store_true", help="the CSV has no header (columns in training order)"
     )
+    _dialect_options(p)
     p.set_defaults(func=run_predict)
+
+
+def _dialect_options(p: Any) -> None:
+    p.add_argument("--sep", help="CSV separator: , ; tab | (default: sniffed from the first lines)")
+    p.add_argument(
+        "--decimal",
+        choices=(".", ","),
+        help="CSV decimal mark (default: sniffed; a comma only with another separator)",
+    )
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -311,7 +329,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
         assert ds.X_test_raw is not None
         X, y, part = ds.X_test_raw, ds.y_test, "test part"
     else:
-        rows = rows_for_model(model, source, label=args.label or info.get("label"), need_label=True)
+        rows = rows_for_model(
+            model,
+            source,
+            label=args.label or info.get("label"),
+            need_label=True,
+            sep=args.sep,
+            decimal=args.decimal,
+            dates=settings.dates if settings else "error",
+        )
         X, raw, part = rows.X, rows.labels, "all rows"
         if task == "regression":
             targets = numeric_targets(raw)
@@ -385,7 +411,10 @@ def run_predict(args: argparse.Namespace) -> int:
         label=info.get("label"),
         id_column=args.id_column,
         header=not args.no_header,
-        ignore=settings.drop if settings is not None else None,
+        ignore=[*(settings.drop or []), *(settings.dropped or [])] if settings else None,
+        sep=args.sep,
+        decimal=args.decimal,
+        dates=settings.dates if settings else "error",
     )
     first = 1 if args.no_header else 2
     try:
