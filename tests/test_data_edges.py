@@ -6,6 +6,7 @@ own output pasted in)."""
 from __future__ import annotations
 
 import csv
+import sys
 import warnings
 from pathlib import Path
 
@@ -359,3 +360,158 @@ def test_empty_and_constant_columns_are_left_out_with_a_note(tmp_path, capsys):
     rows = write_csv(tmp_path / "rows.csv", ["same", "a", "b", "empty"], [["v1", 0.5, 0.5, ""]])
     code, out, err = run(capsys, "predict", model, rows)
     assert code == 0 and out.splitlines()[1].split(",")[0] == "1", err
+
+
+# -- dialects and dates (read by pyarrow, decided by glassnet.tables) ------------------------
+def _blob_text(sep: str, decimal: str) -> tuple[str, np.ndarray, np.ndarray]:
+    X, y = blobs()
+    lines = [sep.join(["a", "b", "label"])]
+    for r, t in zip(X, y, strict=True):
+        a, b = (f"{v:.4f}".replace(".", decimal) for v in r)
+        lines.append(sep.join([a, b, str(t)]))
+    return "\n".join(lines) + "\n", X, y
+
+
+@pytest.mark.parametrize(
+    "sep,decimal,encoding",
+    [(";", ",", "utf-8"), ("\t", ".", "utf-8"), ("|", ".", "utf-8"), (";", ",", "cp1252")],
+)
+def test_the_dialect_is_sniffed_and_gives_the_same_model(tmp_path, capsys, sep, decimal, encoding):
+    text, _, _ = _blob_text(",", ".")
+    (tmp_path / "plain.csv").write_text(text)
+    other, _, _ = _blob_text(sep, decimal)
+    if encoding == "cp1252":  # a Windows file: a name with "é" in the header
+        other = other.replace("a", "é", 1)
+        text = text.replace("a", "é", 1)
+        (tmp_path / "plain.csv").write_text(text)
+    (tmp_path / "other.csv").write_bytes(other.encode(encoding))
+    for name in ("plain", "other"):
+        code, _, err = run(
+            capsys,
+            "train",
+            "--data",
+            tmp_path / f"{name}.csv",
+            *FAST,
+            "--out",
+            tmp_path / f"{name}.npz",
+        )
+        assert code == 0, err
+    if encoding == "cp1252":
+        assert "not UTF-8; read as cp1252" in err
+    a, b = gn.load(tmp_path / "plain.npz"), gn.load(tmp_path / "other.npz")
+    assert a.preprocessing.feature_names == b.preprocessing.feature_names
+    np.testing.assert_array_equal(a.preprocessing.mean, b.preprocessing.mean)
+    for la, lb in zip(a.layers, b.layers, strict=True):
+        np.testing.assert_array_equal(la.W, lb.W)
+
+
+def test_sep_and_decimal_can_be_said(tmp_path, capsys):
+    # one column only: nothing to sniff a separator from, so --sep ';' says it
+    X, y = blobs()
+    text = "a;label\n" + "".join(
+        f"{r[0]:.3f};{t}\n".replace(".", ",") for r, t in zip(X, y, strict=True)
+    )
+    data = tmp_path / "d.csv"
+    data.write_text(text)
+    code, _, err = run(
+        capsys, "train", "--data", data, *FAST, "--out", tmp_path / "m.npz", "--sep", ";"
+    )
+    assert code == 0, err
+    assert gn.load(tmp_path / "m.npz").preprocessing.feature_names == ["a"]
+    line = one_error_line(
+        *run(
+            capsys,
+            "train",
+            "--data",
+            data,
+            *FAST,
+            "--out",
+            tmp_path / "x.npz",
+            "--decimal",
+            ",",
+            "--sep",
+            ",",
+        )[::2]
+    )
+    assert "--decimal" in line
+
+
+def test_a_row_with_another_number_of_values_is_named(tmp_path, capsys):
+    data = tmp_path / "d.csv"
+    data.write_text("a,b,label\n1,2,0\n3,4,1\n5,6,7,1\n")
+    line = one_error_line(
+        *run(capsys, "train", "--data", data, *FAST, "--out", tmp_path / "m.npz")[::2]
+    )
+    assert "expected 3 values (as in the header)" in line and "got 4" in line
+
+
+def test_a_quoted_cell_may_hold_the_separator_and_a_line_break(tmp_path, capsys):
+    X, y = blobs()
+    rows = [
+        [f"{r[0]:.4f}", f"{r[1]:.4f}", "x, y\nz" if i == 3 else "plain", t]
+        for i, (r, t) in enumerate(zip(X, y, strict=True))
+    ]
+    data = write_csv(tmp_path / "d.csv", ["a", "b", "note", "label"], rows)
+    code, _, err = run(capsys, "train", "--data", data, *FAST, "--out", tmp_path / "m.npz")
+    assert code == 0, err
+    assert gn.load(tmp_path / "m.npz").preprocessing.columns[2].categories == ["plain", "x, y\nz"]
+
+
+def _dated(path: Path, n: int = 120) -> tuple[list[str], np.ndarray]:
+    rng = np.random.default_rng(6)
+    days = rng.integers(0, 365, n)
+    dates = [(np.datetime64("2024-01-01") + int(d)).astype(str) for d in days]
+    label = (days > 182).astype(int)  # the second half of the year
+    write_csv(
+        path,
+        ["when", "x", "label"],
+        [[d, f"{v:.3f}", t] for d, v, t in zip(dates, rng.normal(size=n), label, strict=True)],
+    )
+    return dates, label
+
+
+def test_a_date_column_is_refused_with_a_hint_or_expanded_or_dropped(tmp_path, capsys):
+    data = tmp_path / "d.csv"
+    dates, _ = _dated(data)
+    line = one_error_line(
+        *run(capsys, "train", "--data", data, *FAST, "--out", tmp_path / "m.npz")[::2]
+    )
+    assert "field 'when'" in line and "--dates expand" in line and "--dates drop" in line
+    assert not (tmp_path / "m.npz").exists()
+    model = tmp_path / "m.npz"
+    argv = ["train", "--data", data, *FAST, "--epochs", "80", "--out", model, "--dates", "expand"]
+    code, _, err = run(capsys, *argv)
+    assert code == 0, err
+    names = gn.load(model).preprocessing.feature_names
+    # every date is in 2024: when_year has one value, so it is left out too
+    assert names == ["when_month", "when_day", "when_weekday", "x"]
+    assert "dates expanded" in err and "left out 1 column(s)" in err and "when_year" in err
+    # at predict, a new file's dates are expanded the same way (new dates are fine)
+    rows = write_csv(
+        tmp_path / "rows.csv", ["x", "when"], [["0.1", "2025-11-30"], ["0.1", "2025-02-01"]]
+    )
+    code, out, err = run(capsys, "predict", model, rows)
+    assert code == 0, err
+    assert [line.split(",")[0] for line in out.splitlines()[1:]] == ["1", "0"]
+    # the parts are the calendar's: checked against numpy's own date arithmetic
+    m = gn.load(model)
+    part = dict(zip(names, m.preprocessing.mean, strict=True))
+    months = np.array([int(d[5:7]) for d in dates], float)
+    assert abs(part["when_month"] - months.mean()) < 1.5  # the training part's mean
+    code, _, err = run(
+        capsys, "train", "--data", data, *FAST, "--out", tmp_path / "d.npz", "--dates", "drop"
+    )
+    assert code == 0 and gn.load(tmp_path / "d.npz").preprocessing.feature_names == ["x"]
+
+
+def test_without_pyarrow_a_csv_is_refused_with_the_install_line(tmp_path, capsys, monkeypatch):
+    X, y = blobs()
+    data = write_csv(
+        tmp_path / "d.csv", ["a", "b", "label"], [[*r, t] for r, t in zip(X, y, strict=True)]
+    )
+    for name in ("pyarrow", "pyarrow.csv", "pyarrow.compute"):
+        monkeypatch.setitem(sys.modules, name, None)  # import fails as if not installed
+    line = one_error_line(
+        *run(capsys, "train", "--data", data, *FAST, "--out", tmp_path / "m.npz")[::2]
+    )
+    assert "pyarrow" in line and "pip install -e '.[train]'" in line

@@ -31,6 +31,7 @@ import csv
 import datetime as dt
 import hashlib
 import re
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,9 @@ _ISO_DATE = re.compile(
 _OTHER_DATE = re.compile(r"\d{1,2}[/.]\d{1,2}[/.]\d{2,4}(?: \d{1,2}:\d{2}(?::\d{2})?)?")
 _DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
 _DECIMAL_POINT = re.compile(r"[+-]?\d*\.\d+")
+#: A missing cell, lower-cased (MISSING as one pattern: no Python set crosses into Arrow,
+#: which would import pandas — 1.5 s — where it is installed).
+_MISSING_PATTERN = "^(" + "|".join(re.escape(m) for m in sorted(MISSING)) + ")$"
 
 
 @dataclass
@@ -192,35 +196,110 @@ def read_columns(
     skip: int,
     *,
     wanted: list[str],
-    verbatim: list[str] = (),  # type: ignore[assignment]
+    verbatim: list[str] | None = None,
     dates: str = "error",
 ) -> Columns:
     """The ``wanted`` columns of the CSV at ``path`` converted (see the module
     docstring; a date column may become several), and the ``verbatim`` ones' cells
-    exactly as written (IDs, labels).  ``head`` and ``skip`` are :func:`header_of`'s."""
+    exactly as written (IDs, labels).  ``head`` and ``skip`` are :func:`header_of`'s.
+
+    Read in batches (Arrow's streaming reader): each batch's cells become float64
+    chunks and its text is let go, so memory stays near the float table's size.  A
+    column that turns out not to be all numbers is read again, alone, as text."""
     pa = _need_pyarrow()
     import pyarrow.compute as pc
-    import pyarrow.csv as pacsv
 
     if dates not in DATES:
         raise GlassnetError(f"expected one of {', '.join(DATES)}", got=repr(dates), field="--dates")
-    internal = [f"c{j}" for j in range(len(head))]
-    key = dict(zip(head, internal, strict=True))
-    include = [key[c] for c in head if c in wanted or c in verbatim]
+    verbatim = verbatim or []
+    first_line = skip + 1
+    chunks: dict[str, list[Array]] = {c: [] for c in head if c in wanted}
+    raw: dict[str, list[str]] = {c: [] for c in head if c in verbatim}
+    n = 0
+    both = [c for c in head if c in chunks or c in raw]  # a column may be both (an ID)
+    for batch in _batches(path, dialect, head, skip, both):
+        for name in list(chunks):
+            column = batch.column(name)
+            trimmed = pc.utf8_trim_whitespace(column)
+            missing = pc.match_substring_regex(pc.utf8_lower(trimmed), pattern=_MISSING_PATTERN)
+            numbers = _as_numbers(pa, pc, trimmed, missing, dialect.decimal)
+            if numbers is None:
+                del chunks[name]  # text: read again below, whole
+                continue
+            bad = np.flatnonzero(np.isinf(numbers))
+            if bad.size:
+                raise GlassnetError(
+                    "expected a finite number",
+                    got=f"{trimmed.slice(int(bad[0]), 1).to_pylist()[0]!r} on line "
+                    f"{n + int(bad[0]) + first_line}",
+                    file=str(path),
+                    field=name,
+                )
+            chunks[name].append(numbers)
+        for name in raw:
+            raw[name].extend(batch.column(name).to_pylist())
+        n += batch.num_rows
+    if n == 0:
+        raise GlassnetError(
+            "expected a header row and at least one data row", got="no data rows", file=str(path)
+        )
+    text = [c for c in head if c in wanted and c not in chunks]
+    cells_of: dict[str, Array] = {}
+    if text:
+        parts_of: dict[str, list[str]] = {c: [] for c in text}
+        for batch in _batches(path, dialect, head, skip, text):
+            for name in text:
+                parts_of[name].extend(pc.utf8_trim_whitespace(batch.column(name)).to_pylist())
+        for name in text:
+            cells = np.empty(n, dtype=object)
+            cells[:] = parts_of.pop(name)
+            cells_of[name] = cells
+    values: dict[str, Array] = {}
+    notes = list(dialect.notes)
+    names: list[str] = []
+    for name in head:
+        if name in chunks:
+            values[name] = np.concatenate(chunks.pop(name))
+            names.append(name)
+        elif name in cells_of:
+            parts = _date_parts(name, cells_of[name], dates, path, first_line)
+            if parts is None:
+                values[name] = cells_of.pop(name)
+                names.append(name)
+            elif parts:
+                values.update(parts)
+                names.extend(parts)
+                notes.append(f"{name}: dates expanded into {', '.join(parts)} (--dates expand)")
+            else:
+                notes.append(f"{name}: a date column, left out (--dates drop)")
+    stamp = {"columns": list(head), **fingerprint_file(path, skip)}
+    return Columns(names, values, raw, n, first_line, notes, stamp)
+
+
+def _batches(path: Path, dialect: Dialect, head: list[str], skip: int, columns: list[str]) -> Any:
+    """Arrow record batches of the named columns, every cell as text; a malformed row
+    is a :class:`GlassnetError` (one line, naming the file)."""
+    pa = _need_pyarrow()
+    import pyarrow.csv as pacsv
+
     try:
-        table = pacsv.read_csv(
+        reader = pacsv.open_csv(
             path,
             read_options=pacsv.ReadOptions(
-                encoding=dialect.encoding, column_names=internal, skip_rows=skip
+                encoding=dialect.encoding,
+                column_names=list(head),
+                skip_rows=skip,
+                block_size=1 << 22,
             ),
             parse_options=pacsv.ParseOptions(delimiter=dialect.sep, newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(internal, pa.string()),
+                column_types=dict.fromkeys(head, pa.string()),
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
-                include_columns=include,
+                include_columns=columns,
             ),
         )
+        yield from reader
     except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as err:
         detail = " ".join(str(err).split())
         m = re.search(r"Expected (\d+) columns, got (\d+)", detail)
@@ -231,55 +310,6 @@ def read_columns(
                 file=str(path),
             ) from None
         raise GlassnetError("expected a CSV file", got=detail[:120], file=str(path)) from None
-    n = table.num_rows
-    if n == 0:
-        raise GlassnetError(
-            "expected a header row and at least one data row", got="no data rows", file=str(path)
-        )
-    first_line = skip + 1
-    missing_set = pa.array(sorted(MISSING))
-    values: dict[str, Array] = {}
-    raw: dict[str, list[str]] = {}
-    notes = list(dialect.notes)
-    names: list[str] = []
-    for name in head:
-        if key[name] not in include:
-            continue
-        column = table.column(key[name])
-        table = table.drop_columns([key[name]])  # let the text go once converted
-        if name in verbatim:
-            raw[name] = column.to_pylist()
-        if name not in wanted:
-            continue
-        trimmed = pc.utf8_trim_whitespace(column)
-        del column
-        missing = pc.is_in(pc.utf8_lower(trimmed), value_set=missing_set)
-        numbers = _as_numbers(pa, pc, trimmed, missing, dialect.decimal)
-        if numbers is not None:
-            bad = np.flatnonzero(np.isinf(numbers))
-            if bad.size:
-                raise GlassnetError(
-                    "expected a finite number",
-                    got=f"{trimmed[int(bad[0])].as_py()!r} on line {int(bad[0]) + first_line}",
-                    file=str(path),
-                    field=name,
-                )
-            values[name] = numbers
-            names.append(name)
-            continue
-        cells = np.asarray(trimmed.to_numpy(zero_copy_only=False), dtype=object)
-        parts = _date_parts(name, cells, dates, path, first_line)
-        if parts is None:
-            values[name] = cells
-            names.append(name)
-        elif parts:
-            values.update(parts)
-            names.extend(parts)
-            notes.append(f"{name}: dates expanded into {', '.join(parts)} (--dates expand)")
-        else:
-            notes.append(f"{name}: a date column, left out (--dates drop)")
-    stamp = {"columns": list(head), **fingerprint_file(path, skip)}
-    return Columns(names, values, raw, n, first_line, notes, stamp)
 
 
 def _as_numbers(pa: Any, pc: Any, trimmed: Any, missing: Any, decimal: str) -> Array | None:
@@ -287,9 +317,10 @@ def _as_numbers(pa: Any, pc: Any, trimmed: Any, missing: Any, decimal: str) -> A
     None otherwise.  Arrow casts the plain cells; cells it cannot cast (thousands
     separators, ``1_000``) are read one by one with :func:`to_number`."""
     text = pc.replace_substring(trimmed, ",", ".") if decimal == "," else trimmed
-    nulled = pc.if_else(missing, pa.scalar(None, pa.string()), text)
+    nulled = pc.if_else(missing, pa.nulls(1, pa.string())[0], text)
     try:
-        return np.asarray(pc.cast(nulled, pa.float64()).to_numpy(zero_copy_only=False))
+        cast = pc.cast(nulled, pa.float64())
+        return _float_values(cast.combine_chunks() if hasattr(cast, "combine_chunks") else cast)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
     if decimal == ",":
@@ -304,6 +335,18 @@ def _as_numbers(pa: Any, pc: Any, trimmed: Any, missing: Any, decimal: str) -> A
             return None
         out[i] = v
     return out
+
+
+def _float_values(arr: Any) -> Array:
+    """A float64 Arrow array as NumPy, NaN where null — read from its buffers (Arrow's
+    ``to_numpy`` imports pandas where it is installed)."""
+    n, at = len(arr), arr.offset
+    validity, data = arr.buffers()[0], arr.buffers()[1]
+    values = np.frombuffer(data, dtype=np.float64, count=at + n)[at:].copy()
+    if arr.null_count:
+        bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")
+        values[bits[at : at + n] == 0] = np.nan
+    return values
 
 
 def _date_parts(
@@ -380,6 +423,8 @@ def fingerprint_file(path: Path, header_lines: int = 1) -> dict[str, Any]:
             if number <= header_lines or not line.strip():
                 continue
             rows += 1
-            digest = hashlib.blake2b(line.rstrip(b"\r\n"), digest_size=8).digest()
-            total = (total + int.from_bytes(digest, "little")) % (1 << 64)
+            # CRC-32 and Adler-32 side by side: 64 bits a line, fast in C; the exact
+            # check is the SHA-256 — this only tells what kind of change it was
+            body = line.rstrip(b"\r\n")
+            total = (total + (zlib.crc32(body) << 32 | zlib.adler32(body))) % (1 << 64)
     return {"sha256": whole.hexdigest(), "rows": rows, "row_set": f"{total:016x}"}
