@@ -429,8 +429,10 @@ def load_bundled(
     try:
         from sklearn import datasets
     except ImportError:
+        from glassnet.extras import install_hint
+
         raise GlassnetError(
-            "expected scikit-learn for the bundled data sets (pip install 'glassnet[train]')",
+            f"expected scikit-learn for the bundled data sets ({install_hint('train')})",
             got="no scikit-learn",
             field="data",
         ) from None

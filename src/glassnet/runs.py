@@ -116,6 +116,8 @@ class RunSettings:
     dates: str = "error"
     #: Columns left out at training (one value in every row, or none): predict ignores them.
     dropped: list[str] | None = None
+    #: The model file the run writes (absolute): --resume without --out writes there.
+    out: str | None = None
 
     def to_info(self) -> dict[str, Any]:
         return asdict(self)
@@ -157,6 +159,7 @@ class RunSettings:
             and (s.get("sep") is None or (isinstance(s["sep"], str) and len(s["sep"]) == 1))
             and s.get("decimal") in (None, ".", ",")
             and s.get("dates", "error") in ("error", "expand", "drop")
+            and isinstance(s.get("out"), str | None)
             and (
                 s.get("dropped") is None
                 or (

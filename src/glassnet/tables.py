@@ -91,8 +91,10 @@ def _need_pyarrow() -> Any:
         import pyarrow
         import pyarrow.csv
     except ImportError:
+        from glassnet.extras import install_hint
+
         raise GlassnetError(
-            "expected pyarrow to read CSV files (in this checkout: pip install -e '.[train]')",
+            f"expected pyarrow to read CSV files ({install_hint('train')})",
             got="no pyarrow",
             field="data",
         ) from None

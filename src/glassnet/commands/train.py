@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -110,7 +111,11 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--seed", type=int, help="seed for weights, split, shuffling (0)")
     p.add_argument("--dtype", choices=("float32", "float64"), help="default float32")
-    p.add_argument("--out", default="model.npz", help="model file to write (model.npz)")
+    p.add_argument(
+        "--out",
+        help="model file to write (default model.npz; with --resume, the run's own --out, "
+        "stored in the checkpoint)",
+    )
     p.add_argument("--checkpoint", help="checkpoint file (default: OUT with .ckpt.npz)")
     p.add_argument("--resume", metavar="CKPT", help="continue from this checkpoint")
     p.add_argument("--plot", metavar="PNG", help="write loss and accuracy curves here")
@@ -217,6 +222,64 @@ def _given_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # -- train ---------------------------------------------------------------------------------
+def _resolve_out(args: argparse.Namespace, stored: str | None) -> str:
+    """The model file to write: ``--out``; with ``--resume`` and no ``--out``, the run's
+    own (stored in the checkpoint) — refused if another run's model now sits there (never
+    written over a file the person did not name); else ``model.npz``."""
+    if args.out:
+        return str(args.out)
+    if not args.resume:
+        return "model.npz"
+    if stored is None:  # a checkpoint from before --out was stored: say it, don't guess
+        raise GlassnetError(
+            "expected --out (this checkpoint does not record its run's model file)",
+            got="nothing",
+            field="--out",
+        )
+    _check_writable(stored, "--out")
+    if os.path.exists(stored) and not _same_run(stored, args.resume):
+        raise GlassnetError(
+            "expected the run's own model file or none there (name another with --out)",
+            got="a file of another run",
+            file=stored,
+            field="--out",
+        )
+    return stored
+
+
+def _same_run(path: str, checkpoint: str) -> bool:
+    """True when the model file at ``path`` was written by the run of ``checkpoint``
+    (the same data and options)."""
+    from glassnet.runs import load_trained
+
+    try:
+        _, mine = load_trained(checkpoint)
+        _, theirs = load_trained(path)
+    except GlassnetError:
+        return False
+    if mine is None or theirs is None:
+        return False
+    return (mine.data, mine.options, mine.seed) == (theirs.data, theirs.options, theirs.seed)
+
+
+def _sigterm_as_interrupt() -> Any:
+    """Until the returned function is called, SIGTERM (what ``timeout``, ``kill`` and job
+    schedulers send) stops training as Ctrl-C does: the last epoch's checkpoint stays,
+    the file being written is cleaned up (its ``finally``), and the exit says how to
+    resume — instead of dying where it stands with a temporary file left behind."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None  # signals go to the main thread only
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
+
 def run_train(args: argparse.Namespace) -> int:
     from glassnet.runs import prepare_run, train_run
 
@@ -224,17 +287,25 @@ def run_train(args: argparse.Namespace) -> int:
         _check_writable(getattr(args, flag), f"--{flag}")
     if args.plot and not args.plot.lower().endswith(".png"):
         raise GlassnetError("expected a .png file name", got=repr(args.plot), field="--plot")
-    ckpt_path = args.checkpoint or _default_checkpoint(args.out)
+    if args.plot:  # said now, not after the training it would follow
+        from glassnet.extras import require
+
+        require(("matplotlib",), "train", field="--plot", what="matplotlib for --plot")
     run = prepare_run(args.data, args.resume, _given_options(args))
+    out = _resolve_out(args, run.settings.out)
+    ckpt_path = args.checkpoint or (args.resume if args.resume else _default_checkpoint(out))
+    run.settings.out = os.path.abspath(out)  # --resume writes here, not to a default
+    run.info["train"] = run.settings.to_info()
     if not args.json:
         for note in [*run.ds.notes, *([run.ds.task_note] if run.ds.task_note else [])]:
             print(note, file=sys.stderr)
     if not args.json:
         print(run.model.summary())
+    stop_on_sigterm = _sigterm_as_interrupt()
     try:
         summary = train_run(
             run,
-            out=args.out,
+            out=out,
             checkpoint=ckpt_path,
             keep_checkpoint=bool(args.checkpoint),
             plot=args.plot,
@@ -248,6 +319,8 @@ def run_train(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
+    finally:
+        stop_on_sigterm()
     if args.json:
         print(json.dumps(summary.to_dict()))
     else:

@@ -1,0 +1,211 @@
+"""Issue 23, the first hour: what a new user meets — misspelled options, an ``-o`` no
+writer takes, a missing extra, an interrupted run (Ctrl-C or SIGTERM) and its resume,
+and the docs' own examples."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import glassnet as gn
+from glassnet import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(capsys, *argv):
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_error_line(code: int, err: str) -> str:
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+# -- did you mean ----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "argv,suggestion",
+    [
+        (["trian", "--data", "iris"], "did you mean train?"),
+        (["train", "--data", "iris", "--epohcs", "3"], "did you mean --epochs?"),
+        (["explain", "seed", "--notaton", "rows"], "did you mean --notation?"),
+        (["train", "--data", "iris", "--optimizer", "adma"], "did you mean adam?"),
+    ],
+)
+def test_a_misspelled_option_or_command_gets_a_suggestion(capsys, argv, suggestion):
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and suggestion in err and err.count("\n") == 1
+
+
+def test_nothing_close_gets_no_guess(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["seed", "--zzzzzz"])
+    assert "did you mean" not in capsys.readouterr().err
+
+
+# -- -o that no writer takes -----------------------------------------------------------------
+def test_check_o_writes_by_its_suffix_or_refuses(tmp_path, capsys):
+    code, _out, err = run(capsys, "check", "seed", "-o", tmp_path / "marks.html")
+    assert code == 0, err
+    assert (tmp_path / "marks.html").read_text().lstrip().lower().startswith("<!doctype html")
+    line = one_error_line(*run(capsys, "check", "seed", "-o", tmp_path / "marks.pdf")[::2])
+    assert ".md or .html" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["marks.html"]
+
+
+def test_explain_refuses_an_o_it_cannot_write(tmp_path, capsys):
+    line = one_error_line(*run(capsys, "explain", "seed", "-o", tmp_path / "seed.pdf")[::2])
+    assert "seed.pdf" in line and ".html" in line and "--format" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- extras ----------------------------------------------------------------------------------
+def _without(monkeypatch, module: str) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n, *a: None if n == module else real(n, *a)
+    )
+
+
+def test_plot_without_matplotlib_is_refused_before_training(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("sklearn", reason="the bundled data sets come from scikit-learn")
+    _without(monkeypatch, "matplotlib")
+    argv = ["train", "--data", "iris", "--epochs", "2", "--no-progress"]
+    argv += ["--out", tmp_path / "m.npz", "--plot", tmp_path / "c.png"]
+    line = one_error_line(*run(capsys, *argv)[::2])
+    assert "matplotlib" in line and "pip install -e '" in line and "[train]'" in line
+    assert list(tmp_path.iterdir()) == []  # no model, no checkpoint: nothing was trained
+
+
+def test_the_install_hint_names_this_checkout():
+    from glassnet.extras import install_hint
+
+    hint = install_hint("studio")
+    # an editable install from a checkout: the path (or .) with the extra, never the index
+    assert re.fullmatch(r"pip install -e '(\.|/.+)\[studio\]'", hint), hint
+    where = hint.split("'")[1].removesuffix("[studio]")
+    assert (Path.cwd() / where / "pyproject.toml").is_file()
+
+
+# -- interrupted runs --------------------------------------------------------------------------
+def _slow_data(path: Path) -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 20))
+    y = (X[:, :3].sum(axis=1) > 0).astype(int)
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([*(f"x{j}" for j in range(20)), "label"])
+        w.writerows([[*(f"{v:.4f}" for v in r), t] for r, t in zip(X, y, strict=True)])
+
+
+def _glassnet(*argv, cwd: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "glassnet", *map(str, argv)],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_sigterm_stops_like_ctrl_c_and_resume_writes_the_runs_own_model(tmp_path):
+    _slow_data(tmp_path / "d.csv")
+    (tmp_path / "model.npz").write_bytes(b"another run's model, not to be touched")
+    run_dir = tmp_path / "runs"
+    run_dir.mkdir()
+    proc = _glassnet(
+        "train", "--data", tmp_path / "d.csv", "--layers", "256,256", "--epochs", "400",
+        "--batch-size", "16", "--no-progress", "--out", run_dir / "dig.npz", cwd=tmp_path,
+    )  # fmt: skip
+    ckpt = run_dir / "dig.ckpt.npz"
+    deadline = time.monotonic() + 120
+    while not ckpt.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert ckpt.exists(), proc.communicate()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert f"--resume {ckpt}" in err
+    assert not [p.name for p in run_dir.iterdir() if p.name.endswith(".tmp")]
+    done = gn.load(ckpt).train_state.epoch
+    assert 1 <= done < 400
+    # resume from the folder where an unrelated model.npz lies: it writes runs/dig.npz
+    proc = _glassnet("train", "--resume", ckpt, "--epochs", str(done + 2), cwd=tmp_path)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert (tmp_path / "model.npz").read_bytes() == b"another run's model, not to be touched"
+    assert gn.load(run_dir / "dig.npz").train_state.epoch == done + 2
+    # progress counted across the whole run: the first line after resuming is done+1 of done+2
+    progress = [line for line in err.splitlines() if line.startswith("epoch ")]
+    assert progress[0].split()[1] == f"{done + 1}/{done + 2}", progress
+
+
+def test_resume_refuses_to_write_over_another_runs_model(tmp_path, capsys):
+    pytest.importorskip("sklearn", reason="the bundled data sets come from scikit-learn")
+    out = tmp_path / "dig.npz"
+    argv = ["train", "--data", "iris", "--epochs", "2", "--no-progress", "--json"]
+    assert run(capsys, *argv, "--out", out, "--checkpoint", tmp_path / "c.npz")[0] == 0
+    # another run's model where this run's should go
+    assert run(capsys, *argv, "--seed", "3", "--out", tmp_path / "other.npz")[0] == 0
+    os.replace(tmp_path / "other.npz", out)
+    before = out.read_bytes()
+    line = one_error_line(
+        *run(capsys, "train", "--resume", tmp_path / "c.npz", "--epochs", "4")[::2]
+    )
+    assert "another run" in line and "--out" in line and str(out) in line
+    assert out.read_bytes() == before
+
+
+# -- every TOML example in the docs loads ------------------------------------------------------
+def _toml_blocks() -> list[tuple[str, str]]:
+    blocks = []
+    for doc in [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]:
+        text = doc.read_text()
+        for i, block in enumerate(re.findall(r"```toml\n(.*?)```", text, flags=re.S)):
+            blocks.append((f"{doc.name}#{i + 1}", block))
+    return blocks
+
+
+@pytest.mark.parametrize("where,block", _toml_blocks(), ids=[w for w, _ in _toml_blocks()])
+def test_every_toml_example_in_the_docs_loads(where, block, tmp_path, monkeypatch):
+    import tomllib
+
+    data = tomllib.loads(block)  # it is TOML at all
+    path = tmp_path / "example.toml"
+    path.write_text(block)
+    monkeypatch.chdir(tmp_path)
+    if "values" in data:  # a worksheet: check marks it
+        from glassnet.check import check_worksheet
+
+        report = check_worksheet(str(path))
+        assert report is not None
+        return
+    if "model" in data:  # a spec on a model file: make the file it names
+        model = gn.mlp([len(data["input"]), 4, len(data["target"])], seed=0)
+        if str(data["model"]).endswith(".safetensors"):
+            pytest.importorskip("safetensors", reason="safetensors is not installed")
+            pytest.importorskip("torch", reason="PyTorch is not installed")
+            from glassnet.interop import save_torch_model
+
+            save_torch_model(model, tmp_path / data["model"])
+        else:
+            model.save(tmp_path / data["model"])
+    trace = gn.load_spec(str(path)).trace()
+    assert np.isfinite(trace.loss)
