@@ -21,3 +21,8 @@ python3 -m venv .venv
 .venv/bin/ruff check src tests bench fuzz
 .venv/bin/mypy
 .venv/bin/python -m pytest -q "$@"
+# A new shell does not know .venv: say how to reach glassnet from one.
+echo
+echo "glassnet is installed in $(pwd)/.venv. In a new shell, first run:"
+echo "  source $(pwd)/.venv/bin/activate"
+echo "or call it as $(pwd)/scripts/glassnet (no activation needed)."

@@ -209,3 +209,37 @@ def test_every_toml_example_in_the_docs_loads(where, block, tmp_path, monkeypatc
             model.save(tmp_path / data["model"])
     trace = gn.load_spec(str(path)).trace()
     assert np.isfinite(trace.loss)
+
+
+# -- a glassnet that runs in a new shell -------------------------------------------------------
+def test_scripts_glassnet_runs_the_checkouts_venv_from_any_folder(tmp_path):
+    import shutil
+
+    checkout = tmp_path / "checkout"
+    (checkout / "scripts").mkdir(parents=True)
+    shutil.copy(ROOT / "scripts" / "glassnet", checkout / "scripts" / "glassnet")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    wrapper = str(checkout / "scripts" / "glassnet")
+    # not set up yet: one line saying how
+    r = subprocess.run([wrapper, "seed"], cwd=elsewhere, capture_output=True, text=True)
+    assert r.returncode == 2 and "scripts/seed.sh" in r.stderr
+    # set up: the venv's glassnet gets the arguments as given (a stand-in records them)
+    stub = checkout / ".venv" / "bin" / "glassnet"
+    stub.parent.mkdir(parents=True)
+    stub.write_text('#!/usr/bin/env bash\nprintf "%s|" "$@"\n')
+    stub.chmod(0o755)
+    r = subprocess.run(
+        [wrapper, "explain", "seed", "-o", "a b.html"],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},  # a new shell: no venv on PATH
+    )
+    assert r.returncode == 0 and r.stdout == "explain|seed|-o|a b.html|", r.stderr
+
+
+def test_the_set_up_scripts_say_how_to_reach_glassnet_from_a_new_shell():
+    for name in ("seed.sh", "test.sh"):
+        text = (ROOT / "scripts" / name).read_text()
+        assert "source $(pwd)/.venv/bin/activate" in text and "scripts/glassnet" in text
