@@ -6,6 +6,7 @@ own output pasted in)."""
 from __future__ import annotations
 
 import csv
+import json
 import sys
 import warnings
 from pathlib import Path
@@ -515,3 +516,86 @@ def test_without_pyarrow_a_csv_is_refused_with_the_install_line(tmp_path, capsys
         *run(capsys, "train", "--data", data, *FAST, "--out", tmp_path / "m.npz")[::2]
     )
     assert "pyarrow" in line and "pip install -e '.[train]'" in line
+
+
+# -- the Python path gets what the CLI gets ------------------------------------------------------
+def test_preprocessing_from_a_dataframe_is_the_clis(tmp_path, capsys):
+    pd = pytest.importorskip("pandas", reason="pandas is not installed")
+    rng = np.random.default_rng(8)
+    n = 90
+    frame = pd.DataFrame(
+        {
+            "age": rng.normal(40, 10, n).round(1),
+            "city": [("oslo", "rome", "lima")[i % 3] for i in range(n)],
+            "income": rng.normal(3000, 500, n).round(2),
+        }
+    )
+    frame.loc[[4, 17], "age"] = np.nan
+    pre = gn.preprocessing_from(frame, impute="median")
+    # written out from the frame alone (pandas' own median, mean and population std)
+    age = frame["age"].fillna(frame["age"].median())
+    assert pre.columns[0].fill == frame["age"].median()
+    assert pre.columns[1].categories == ["lima", "oslo", "rome"]
+    np.testing.assert_allclose(pre.mean[[0, 4]], [age.mean(), frame["income"].mean()])
+    np.testing.assert_allclose(pre.scale[[0, 4]], [age.std(ddof=0), frame["income"].std(ddof=0)])
+    # the CLI, trained on the same table as a CSV with test rows kept out, stores the same
+    # kind of thing: same columns, kinds and categories
+    data = tmp_path / "d.csv"
+    frame.assign(label=(frame["income"] > 3000).astype(int)).to_csv(data, index=False)
+    argv = ["train", "--data", data, *FAST, "--impute", "median", "--out", tmp_path / "m.npz"]
+    assert run(capsys, *argv)[0] == 0
+    cli_pre = gn.load(tmp_path / "m.npz").preprocessing
+    assert [c.to_dict().keys() for c in cli_pre.columns] == [
+        c.to_dict().keys() for c in pre.columns
+    ]
+    assert cli_pre.columns[1].categories == pre.columns[1].categories
+    net = gn.mlp([pre.n_inputs, 4, 2], seed=0)
+    net.preprocessing = pre
+    assert net.predict_proba(frame[["income", "city", "age"]]).shape == (n, 2)
+
+
+def test_a_cell_missing_only_at_predict_is_filled_when_the_model_imputes(tmp_path, capsys):
+    X, y = blobs()
+    cells: list[list[object]] = [
+        [f"{a:.4f}", f"{b:.4f}", t] for (a, b), t in zip(X, y, strict=True)
+    ]
+    cells[5][0] = ""  # a has a missing cell in training, b has none
+    data = write_csv(tmp_path / "d.csv", ["a", "b", "label"], cells)
+    model = tmp_path / "m.npz"
+    assert run(capsys, "train", "--data", data, *FAST, "--impute", "median", "--out", model)[0] == 0
+    rows = write_csv(tmp_path / "rows.csv", ["a", "b"], [["0.3", ""]])
+    code, out, err = run(capsys, "predict", model, rows)
+    assert code == 0, err
+    b_median = float(
+        np.median([float(r[1]) for r in cells])
+    )  # all rows: close to the training part's
+    m = gn.load(model)
+    assert abs(m.preprocessing.columns[1].fill - b_median) < 0.2
+    filled = m.predict_proba(np.array([[0.3, m.preprocessing.columns[1].fill]]))[0]
+    assert [float(v) for v in out.splitlines()[1].split(",")[1:]] == pytest.approx(filled, abs=1e-6)
+
+
+def test_early_stopping_says_which_epochs_weights_were_kept(tmp_path, capsys):
+    X, y = blobs(400)
+    y = np.where(np.random.default_rng(1).random(400) < 0.3, 1 - y, y)  # noise: it overfits
+    data = write_csv(
+        tmp_path / "d.csv", ["a", "b", "label"], [[*r, t] for r, t in zip(X, y, strict=True)]
+    )
+    argv = ["train", "--data", data, "--layers", "64,64", "--epochs", "300", "--lr", "0.03"]
+    code, out, err = run(
+        capsys, *argv, "--patience", "3", "--no-progress", "--out", tmp_path / "m.npz", "--json"
+    )
+    assert code == 0, err
+    s = json.loads(out)
+    assert s["stopped_epoch"] is not None and s["kept_epoch"] == s["stopped_epoch"] - 3
+    history = gn.load(tmp_path / "m.npz").train_state.history
+    val = history["val_loss"]
+    assert s["kept_epoch"] == int(np.argmin(val)) + 1  # the best val_loss, from the history
+    assert s["last_epoch"]["val_loss"] == min(val)
+    code, out, _ = run(
+        capsys, *argv, "--patience", "3", "--no-progress", "--out", tmp_path / "n.npz"
+    )
+    assert (
+        f"the weights of epoch {s['kept_epoch']}" in out
+        and f"train (epoch {s['kept_epoch']})" in out
+    )

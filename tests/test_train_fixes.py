@@ -233,22 +233,35 @@ def test_task_auto_keeps_whole_labels_as_classes_and_classification_can_be_force
 
 
 @pytest.mark.parametrize(
-    "rows,match",
+    "rows,task,match",
     [
-        ([[i, i % 7, f"{i}"] for i in range(150)], "at most 100 classes"),
-        ([[i, 0, "a" if i else "b"] for i in range(20)], "at least 2 rows of each class"),
+        # 150 text classes, 2 rows each: more than 100 needs --task classification (issue 23)
+        ([[i, i % 7, f"c{i % 150}"] for i in range(300)], "auto", "at most 100 classes"),
+        ([[i, i % 7, f"{i}"] for i in range(150)], "classification", "at least 2 rows"),
+        ([[i, 0, "a" if i else "b"] for i in range(20)], "classification", "at least 2 rows"),
     ],
 )
-def test_labels_that_cannot_be_classes_are_refused_with_a_hint(tmp_path, capsys, rows, match):
+def test_labels_that_cannot_be_classes_are_refused_with_a_hint(
+    tmp_path, capsys, rows, task, match
+):
     data = tmp_path / "d.csv"
     with data.open("w", newline="") as f:
         csv.writer(f).writerows([["x1", "x2", "label"], *rows])
     before = sorted(p.name for p in tmp_path.iterdir())
-    code, _, err = run(
-        capsys, "train", "--data", data, "--task", "classification", "--out", tmp_path / "m.npz"
-    )
+    code, _, err = run(capsys, "train", "--data", data, "--task", task, "--out", tmp_path / "m.npz")
     assert code == 2 and match in err and "--task regression" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_more_than_100_text_classes_train_when_asked_for(tmp_path, capsys):
+    data = tmp_path / "d.csv"
+    with data.open("w", newline="") as f:
+        rows = [[i, i % 7, f"c{i % 150}"] for i in range(300)]
+        csv.writer(f).writerows([["x1", "x2", "label"], *rows])
+    argv = ["train", "--data", data, "--task", "classification", "--epochs", "1"]
+    code, _, err = run(capsys, *argv, "--no-progress", "--out", tmp_path / "m.npz", "--json")
+    assert code == 0, err
+    assert len(gn.load(tmp_path / "m.npz").classes) == 150
 
 
 # -- 6 -------------------------------------------------------------------------------------

@@ -132,14 +132,17 @@ def encode_labels(y: Array, field: str = "label") -> tuple[Array, list[Any]]:
     return codes.astype(np.int64), classes.tolist()
 
 
-def check_classes(codes: Array, classes: list[Any], field: str = "label") -> None:
+def check_classes(
+    codes: Array, classes: list[Any], field: str = "label", *, said: bool = False
+) -> None:
     """Refuse labels that cannot be a classification task: more than
-    :data:`MAX_CLASSES` classes, or a class with fewer than 2 rows (it could not be in
-    both the training and the test part)."""
+    :data:`MAX_CLASSES` classes (unless ``said``: ``--task classification`` asked for
+    it), or a class with fewer than 2 rows (it could not be in both the training and the
+    test part)."""
     hint = "; for a numeric target use --task regression"
-    if len(classes) > MAX_CLASSES:
+    if len(classes) > MAX_CLASSES and not said:
         raise GlassnetError(
-            f"expected at most {MAX_CLASSES} classes{hint}",
+            f"expected at most {MAX_CLASSES} classes (--task classification allows more){hint}",
             got=f"{len(classes)} distinct labels",
             field=field,
         )
@@ -273,7 +276,7 @@ def _finish(
             classes: list[Any] = []
         else:
             y, classes = encode_labels(y_raw, field)
-            check_classes(y, classes, field)
+            check_classes(y, classes, field, said=task == "classification")
             train_idx, test_idx = stratified_split(y, test_size, seed)
         if table:
             pre = Preprocessing.fit(

@@ -289,7 +289,8 @@ class Preprocessing:
                     else f"row{'s' if len(rows) > 1 else ''} " + ", ".join(str(r) for r in rows[:5])
                 )
                 raise GlassnetError(
-                    "expected a value in every cell (or --impute mean|median|most_frequent)",
+                    "expected a value in every cell (the model fills missing cells only in "
+                    "columns it was trained to: train with --impute mean|median|most_frequent)",
                     got=f"{len(rows)} missing, on {where}",
                     field=col.name,
                 )
@@ -414,7 +415,9 @@ class Preprocessing:
                         field=name,
                     )
                 col = Column(name)
-            if impute is not None and missing.any():
+            # every column gets a fill when imputing: a cell missing only at predict time
+            # (none in training) is filled too, not refused
+            if impute is not None:
                 train_present = [
                     str(cells[i]).strip() for i in train_rows if not missing[i]
                 ] or present
@@ -514,3 +517,49 @@ def _numbers(cells: Array, missing: Array, col: Column, first_line: int | None) 
             raise GlassnetError("expected a finite number", got=f"{cell!r}{where}", field=col.name)
         out[i] = v
     return out
+
+
+def preprocessing_from(
+    frame: Any,
+    *,
+    impute: str | None = None,
+    handle_unknown: Literal["error", "ignore"] = "error",
+    coerce: bool = False,
+) -> Preprocessing:
+    """The preprocessing ``glassnet train`` would store, fitted on every row of
+    ``frame`` (a pandas DataFrame, or any table with ``columns`` and ``to_numpy``), so
+    the Python path gets what the CLI gets:
+
+    >>> import pandas as pd
+    >>> import glassnet as gn
+    >>> frame = pd.DataFrame({"age": [30.0, 50.0], "city": ["oslo", "rome"]})
+    >>> pre = gn.preprocessing_from(frame)
+    >>> pre.feature_names, pre.n_inputs
+    (['age', 'city'], 3)
+    >>> net = gn.mlp([pre.n_inputs, 4, 2], seed=0)
+    >>> net.preprocessing = pre            # then fit and predict take raw frames, by name
+
+    Fit it on the training rows only (``frame.iloc[train]``) to keep the test rows out of
+    the means, as the CLI does."""
+    if not (hasattr(frame, "columns") and hasattr(frame, "to_numpy")):
+        raise GlassnetError(
+            "expected a DataFrame (columns and rows)", got=type(frame).__name__, field="frame"
+        )
+    names = [str(c) for c in frame.columns]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise GlassnetError(
+            "expected distinct column names", got=", ".join(map(repr, twice[:5])), field="frame"
+        )
+    table = np.asarray(frame.to_numpy(dtype=object))
+    if table.shape[0] == 0:
+        raise GlassnetError("expected at least one row", got="none", field="frame")
+    return Preprocessing.fit(
+        table,
+        names,
+        np.arange(table.shape[0]),
+        impute=impute,
+        handle_unknown=handle_unknown,
+        first_line=0,
+        coerce=coerce,
+    )

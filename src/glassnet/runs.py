@@ -197,6 +197,10 @@ class RunSummary:
     model: str
     plot: str | None
     task_note: str | None = None
+    #: Early stopping: the epoch it stopped at and the epoch whose weights were kept
+    #: (``last_epoch`` is then that kept epoch's logs); None when it ran every epoch.
+    stopped_epoch: int | None = None
+    kept_epoch: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON of ``glassnet train --json``: test scores as ``test_<metric>``."""
@@ -513,6 +517,11 @@ def train_run(
     callbacks: list[Callback] = [clock, training.Checkpoint(checkpoint, info=run.info)]
     if progress:
         callbacks.append(training.ProgressBar())
+    # Our own EarlyStopping (last, where fit would put it) so the summary can say which
+    # epoch's weights were kept.
+    stopper = training.EarlyStopping(settings.patience) if settings.patience else None
+    if stopper is not None:
+        callbacks.append(stopper)
     existed = os.path.exists(checkpoint)
     try:
         model.fit(
@@ -521,7 +530,6 @@ def train_run(
             epochs=run.remaining,
             batch_size=settings.batch_size,
             validation_split=settings.validation_split,
-            patience=settings.patience,
             callbacks=callbacks,
         )
     except GlassnetError as err:
@@ -540,6 +548,12 @@ def train_run(
     if not keep_checkpoint and os.path.exists(checkpoint) and not same_source(checkpoint, out):
         os.unlink(checkpoint)  # the model file holds the same state; a default checkpoint goes
     history: History = model.train_state.history
+    last = history.last()
+    kept = None
+    if stopper is not None and stopper.stopped_epoch and stopper.best_epoch:
+        kept = stopper.best_epoch
+        at = list(history.epoch).index(kept)
+        last = {k: v[at] for k, v in history.history.items() if len(v) > at}
     if plot:
         from glassnet.plots import plot_history
 
@@ -557,11 +571,13 @@ def train_run(
         train_rows=int(ds.X_train_raw.shape[0]),
         test_rows=int(ds.X_test_raw.shape[0]),
         seconds=settings.seconds,
-        last_epoch=history.last(),
+        last_epoch=last,
         test=test,
         model=out,
         plot=plot,
         task_note=ds.task_note,
+        stopped_epoch=stopper.stopped_epoch if stopper is not None else None,
+        kept_epoch=kept,
     )
 
 

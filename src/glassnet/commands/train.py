@@ -293,7 +293,7 @@ def run_train(args: argparse.Namespace) -> int:
         require(("matplotlib",), "train", field="--plot", what="matplotlib for --plot")
     run = prepare_run(args.data, args.resume, _given_options(args))
     out = _resolve_out(args, run.settings.out)
-    ckpt_path = args.checkpoint or (args.resume if args.resume else _default_checkpoint(out))
+    ckpt_path = args.checkpoint or _default_checkpoint(out)
     run.settings.out = os.path.abspath(out)  # --resume writes here, not to a default
     run.info["train"] = run.settings.to_info()
     if not args.json:
@@ -337,15 +337,14 @@ def _print_summary(s: RunSummary) -> None:
     console = Console()
     last = s.last_epoch
     test = s.test
+    train_row = f"train (epoch {s.kept_epoch})" if s.kept_epoch else "train (last epoch)"
     title = f"trained {s.data} ({'-'.join(map(str, s.sizes))})"
     if isinstance(test, ClassificationScores):
         table = Table(title=title)
         table.add_column("")
         table.add_column("loss", justify="right")
         table.add_column("accuracy", justify="right")
-        table.add_row(
-            "train (last epoch)", f"{last['loss']:.4f}", f"{last.get('accuracy', float('nan')):.4f}"
-        )
+        table.add_row(train_row, f"{last['loss']:.4f}", f"{last.get('accuracy', float('nan')):.4f}")
         if "val_loss" in last:
             table.add_row("validation", f"{last['val_loss']:.4f}", f"{last['val_accuracy']:.4f}")
         table.add_row(f"test ({s.test_rows} rows)", f"{test.loss:.4f}", f"{test.accuracy:.4f}")
@@ -353,7 +352,7 @@ def _print_summary(s: RunSummary) -> None:
         table = Table(title=title + ", regression")
         for col in ("", "mse", "R²", "MAE", "RMSE"):
             table.add_column(col, justify="right" if col else "left")
-        table.add_row("train (last epoch)", f"{last['loss']:.4g}", "", "", "")
+        table.add_row(train_row, f"{last['loss']:.4g}", "", "", "")
         if "val_loss" in last:
             table.add_row("validation", f"{last['val_loss']:.4g}", "", "", "")
         table.add_row(
@@ -364,6 +363,12 @@ def _print_summary(s: RunSummary) -> None:
             f"{test.rmse:.4g}",
         )
     console.print(table)
+    if s.kept_epoch:
+        console.print(
+            f"early stopping at epoch {s.stopped_epoch}: the weights of epoch {s.kept_epoch} "
+            f"(the best val_loss, {last.get('val_loss', float('nan')):.4g}) are kept; the "
+            "rows above are that epoch's"
+        )
     console.print(
         f"{s.epochs} epochs, {s.optimizer['name']} lr {s.optimizer['lr']:g}, "
         f"{s.seconds:.2f} s in all; model saved to {s.model}"
