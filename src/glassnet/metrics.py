@@ -33,6 +33,12 @@ class ClassificationScores:
     precision: list[float | None]
     recall: list[float | None]
     confusion_matrix: list[list[int]]
+    #: scikit-learn's ``f1_score(average="macro")``, ``balanced_accuracy_score`` and
+    #: ``roc_auc_score`` (one-vs-rest macro for more than two classes); None without
+    #: scikit-learn, or where undefined (a class absent from the rows, for ROC AUC).
+    f1_macro: float | None = None
+    balanced_accuracy: float | None = None
+    roc_auc: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,3 +97,35 @@ def regression_scores(y: Array, predicted: Array) -> RegressionScores:
         mae=float(np.mean(np.abs(err))),
         rmse=math.sqrt(mse),
     )
+
+
+def add_sklearn_scores(
+    scores: ClassificationScores, labels: Array, predicted: Array, proba: Array
+) -> bool:
+    """Fill ``f1_macro``, ``balanced_accuracy`` and ``roc_auc`` from true and predicted
+    class indices (n,) and class probabilities (n, k), with scikit-learn's own functions
+    (imported here; False when scikit-learn is not installed)."""
+    try:
+        from sklearn import metrics
+    except ImportError:
+        return False
+    labels = np.asarray(labels)
+    k = len(scores.classes)
+    if k < 2 or np.asarray(proba).shape[1] != k:
+        return False
+    scores.f1_macro = float(
+        metrics.f1_score(labels, predicted, average="macro", labels=np.arange(k), zero_division=0)
+    )
+    scores.balanced_accuracy = float(metrics.balanced_accuracy_score(labels, predicted))
+    try:
+        if k == 2:
+            scores.roc_auc = float(metrics.roc_auc_score(labels, proba[:, 1]))
+        else:
+            p = np.asarray(proba, dtype=np.float64)
+            p = p / p.sum(axis=1, keepdims=True)  # float32 sums are not exactly 1
+            scores.roc_auc = float(
+                metrics.roc_auc_score(labels, p, multi_class="ovr", labels=np.arange(k))
+            )
+    except ValueError:  # a class absent from these rows: AUC is undefined
+        scores.roc_auc = None
+    return True

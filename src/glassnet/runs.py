@@ -26,6 +26,7 @@ from glassnet.errors import GlassnetError
 from glassnet.metrics import (
     ClassificationScores,
     RegressionScores,
+    add_sklearn_scores,
     classification_scores,
     regression_scores,
 )
@@ -78,6 +79,10 @@ class TrainOptions:
     sep: str | None = None
     decimal: str | None = None
     dates: str = "error"
+    #: "balanced": each class weighs n / (k · n_c) in the loss (scikit-learn's rule).
+    class_weight: str | None = None
+    #: Keep (and save) the weights of the epoch with the best val_loss, not the last.
+    save_best: bool = False
 
     @classmethod
     def names(cls) -> list[str]:
@@ -118,6 +123,8 @@ class RunSettings:
     dropped: list[str] | None = None
     #: The model file the run writes (absolute): --resume without --out writes there.
     out: str | None = None
+    class_weight: str | None = None
+    save_best: bool = False
 
     def to_info(self) -> dict[str, Any]:
         return asdict(self)
@@ -160,6 +167,8 @@ class RunSettings:
             and s.get("decimal") in (None, ".", ",")
             and s.get("dates", "error") in ("error", "expand", "drop")
             and isinstance(s.get("out"), str | None)
+            and s.get("class_weight") in (None, "balanced")
+            and isinstance(s.get("save_best", False), bool)
             and (
                 s.get("dropped") is None
                 or (
@@ -360,6 +369,29 @@ def resume_conflicts(settings: RunSettings, given: dict[str, Any]) -> list[str]:
 
 
 # -- training ------------------------------------------------------------------------------
+class BestWeights(Callback):
+    """``--save-best``: copies the weights at each new best ``val_loss`` and puts the best
+    back when training ends, so the saved model is the best epoch's, not the last one's.
+    (On ``--resume`` the best is among the resumed epochs: a checkpoint holds the last.)"""
+
+    def __init__(self) -> None:
+        self.best = math.inf
+        self.epoch = 0
+        self._params: list[Array] | None = None
+
+    def on_epoch_end(self, net: Model, epoch: int, logs: dict[str, float]) -> bool | None:
+        value = logs.get("val_loss", math.inf)
+        if value < self.best:
+            self.best, self.epoch = value, epoch
+            self._params = [p.copy() for p in net.parameters()]
+        return None
+
+    def on_train_end(self, net: Model, history: History | None) -> None:
+        if self._params is not None:
+            for p, kept in zip(net.parameters(), self._params, strict=True):
+                p[...] = kept
+
+
 class _Clock(Callback):
     """Keeps ``settings.seconds`` (saved with every checkpoint) the run's whole time."""
 
@@ -393,7 +425,7 @@ def prepare_run(data: str | None, resume: str | None, given: dict[str, Any]) -> 
         return _prepare_resume(data, resume, given)
     if not data:
         raise GlassnetError("expected --data (or --resume CKPT)", got="nothing", field="--data")
-    if "patience" in given and "validation_split" not in given:
+    if ("patience" in given or given.get("save_best")) and "validation_split" not in given:
         given = {**given, "validation_split": 0.1}  # early stopping needs held-out rows
     options = TrainOptions(**given)
     if not 0 <= options.validation_split < 1:  # before the data is read and its notes said
@@ -425,6 +457,18 @@ def prepare_run(data: str | None, resume: str | None, given: dict[str, Any]) -> 
             f"{options.validation_split:g}",
             field="--patience",
         )
+    if options.save_best and options.validation_split <= 0:
+        raise GlassnetError(
+            "expected a validation split to tell the best epoch (--validation-split > 0)",
+            got=f"--save-best with --validation-split {options.validation_split:g}",
+            field="--save-best",
+        )
+    if options.class_weight is not None and ds.task != "classification":
+        raise GlassnetError(
+            "expected a classification task for class weights",
+            got=f"--class-weight {options.class_weight} on a {ds.task} target",
+            field="--class-weight",
+        )
     model = build_model(ds, options)
     settings = RunSettings(
         data=data,
@@ -448,6 +492,8 @@ def prepare_run(data: str | None, resume: str | None, given: dict[str, Any]) -> 
         decimal=options.decimal,
         dates=options.dates,
         dropped=ds.dropped or None,
+        class_weight=options.class_weight,
+        save_best=options.save_best,
     )
     info = {"train": settings.to_info(), "label": ds.label, "data_name": ds.name}
     return Run(model, ds, settings, info, options.epochs)
@@ -522,6 +568,9 @@ def train_run(
     stopper = training.EarlyStopping(settings.patience) if settings.patience else None
     if stopper is not None:
         callbacks.append(stopper)
+    best = BestWeights() if settings.save_best else None
+    if best is not None:
+        callbacks.append(best)
     existed = os.path.exists(checkpoint)
     try:
         model.fit(
@@ -531,6 +580,7 @@ def train_run(
             batch_size=settings.batch_size,
             validation_split=settings.validation_split,
             callbacks=callbacks,
+            class_weight=settings.class_weight,
         )
     except GlassnetError as err:
         if err.field == "loss" and os.path.exists(checkpoint):  # diverged: say what is kept
@@ -550,7 +600,11 @@ def train_run(
     history: History = model.train_state.history
     last = history.last()
     kept = None
-    if stopper is not None and stopper.stopped_epoch and stopper.best_epoch:
+    if best is not None and best.epoch:
+        kept = best.epoch
+        at = list(history.epoch).index(kept)
+        last = {k: v[at] for k, v in history.history.items() if len(v) > at}
+    elif stopper is not None and stopper.stopped_epoch and stopper.best_epoch:
         kept = stopper.best_epoch
         at = list(history.epoch).index(kept)
         last = {k: v[at] for k, v in history.history.items() if len(v) > at}
@@ -588,9 +642,11 @@ def score(
     if task == "regression":
         return regression_scores(y, model.predict(X_raw))
     loss = model.evaluate(X_raw, y)["loss"]
-    return classification_scores(
-        np.asarray(y), model.predict(X_raw), loss, list(model.classes or [])
-    )
+    proba = model.predict_proba(X_raw)
+    predicted = training.classes_from_output(model, proba)  # what model.predict gives
+    scores = classification_scores(np.asarray(y), predicted, loss, list(model.classes or []))
+    add_sklearn_scores(scores, np.asarray(y), predicted, proba)
+    return scores
 
 
 # -- rows for a trained model --------------------------------------------------------------

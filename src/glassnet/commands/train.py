@@ -109,6 +109,18 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--patience", type=int, help="stop after this many epochs without progress on val_loss"
     )
+    p.add_argument(
+        "--save-best",
+        action="store_true",
+        default=None,
+        help="save the weights of the epoch with the best val_loss, not the last epoch's "
+        "(needs a validation split; 0.1 by default with it)",
+    )
+    p.add_argument(
+        "--class-weight",
+        choices=("balanced",),
+        help="balanced: each class weighs n / (k · n_c) in the loss, as scikit-learn's",
+    )
     p.add_argument("--seed", type=int, help="seed for weights, split, shuffling (0)")
     p.add_argument("--dtype", choices=("float32", "float64"), help="default float32")
     p.add_argument(
@@ -364,8 +376,9 @@ def _print_summary(s: RunSummary) -> None:
         )
     console.print(table)
     if s.kept_epoch:
+        why = f"early stopping at epoch {s.stopped_epoch}" if s.stopped_epoch else "--save-best"
         console.print(
-            f"early stopping at epoch {s.stopped_epoch}: the weights of epoch {s.kept_epoch} "
+            f"{why}: the weights of epoch {s.kept_epoch} "
             f"(the best val_loss, {last.get('val_loss', float('nan')):.4g}) are kept; the "
             "rows above are that epoch's"
         )
@@ -448,9 +461,16 @@ def _print_scores(scores: ClassificationScores | RegressionScores, source: str, 
             f"RMSE {scores.rmse:.4g}, mse {scores.loss:.4g}"
         )
         return
+    extra = ""
+    if scores.f1_macro is not None and scores.balanced_accuracy is not None:
+        auc = "undefined" if scores.roc_auc is None else f"{scores.roc_auc:.4f}"
+        extra = (
+            f", F1 (macro) {scores.f1_macro:.4f}, balanced accuracy "
+            f"{scores.balanced_accuracy:.4f}, ROC AUC {auc}"
+        )
     console.print(
         f"{source} ({part}, {scores.n} rows): accuracy {scores.accuracy:.4f}, "
-        f"loss {scores.loss:.4f}"
+        f"loss {scores.loss:.4f}{extra}"
     )
     classes, cm = scores.classes, scores.confusion_matrix
     per_class = Table(title="per class")

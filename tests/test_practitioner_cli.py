@@ -1,0 +1,118 @@
+"""Issue 23, the CLI for practitioners: class weights, F1 / balanced accuracy / ROC AUC
+in evaluate (scikit-learn's own functions as the reference), and --save-best."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import glassnet as gn
+from glassnet import cli
+
+pytest.importorskip("sklearn", reason="the metrics are scikit-learn's")
+
+
+def run(capsys, *argv):
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _imbalanced(path: Path, n: int = 600, seed: int = 0) -> None:
+    """About 8% positives, overlapping the negatives."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.08).astype(int)
+    X = rng.normal(size=(n, 3)) + 1.2 * y[:, None]
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["a", "b", "c", "label"])
+        w.writerows([[*(f"{v:.4f}" for v in r), t] for r, t in zip(X, y, strict=True)])
+
+
+def test_evaluate_reports_f1_balanced_accuracy_and_roc_auc(tmp_path, capsys):
+    from sklearn import metrics
+
+    from glassnet.runs import dataset_of, load_trained
+
+    data, model = tmp_path / "d.csv", tmp_path / "m.npz"
+    _imbalanced(data)
+    argv = ["train", "--data", data, "--layers", "8", "--epochs", "20", "--no-progress"]
+    assert run(capsys, *argv, "--out", model, "--json")[0] == 0
+    code, out, err = run(capsys, "evaluate", model, "--json")
+    assert code == 0, err
+    got = json.loads(out)
+    # the reference: scikit-learn on the held-out rows and the model's probabilities
+    _, settings = load_trained(str(model))
+    ds = dataset_of(settings)
+    proba = gn.load(model).predict_proba(ds.X_test_raw)
+    predicted = proba.argmax(axis=1)
+    assert got["f1_macro"] == pytest.approx(metrics.f1_score(ds.y_test, predicted, average="macro"))
+    assert got["balanced_accuracy"] == pytest.approx(
+        metrics.balanced_accuracy_score(ds.y_test, predicted)
+    )
+    assert got["roc_auc"] == pytest.approx(metrics.roc_auc_score(ds.y_test, proba[:, 1]))
+    code, out, _ = run(capsys, "evaluate", model)
+    said = " ".join(out.split())
+    assert code == 0 and "F1 (macro)" in said and "balanced accuracy" in said and "ROC AUC" in said
+
+
+def test_class_weight_balanced_finds_more_of_the_rare_class(tmp_path, capsys):
+    data = tmp_path / "d.csv"
+    _imbalanced(data, n=1200, seed=3)
+    argv = ["train", "--data", data, "--layers", "16", "--epochs", "40", "--no-progress", "--json"]
+    recall = {}
+    for name, extra in (("plain", []), ("balanced", ["--class-weight", "balanced"])):
+        model = tmp_path / f"{name}.npz"
+        assert run(capsys, *argv, *extra, "--out", model)[0] == 0
+        scores = json.loads(run(capsys, "evaluate", model, "--json")[1])
+        recall[name] = scores["recall"][1]
+    assert recall["balanced"] > recall["plain"] + 0.1, recall
+    # a regression target has no classes to weigh: refused before training
+    rng = np.random.default_rng(0)
+    reg = tmp_path / "r.csv"
+    with reg.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["a", "y"])
+        w.writerows([[f"{v:.3f}", f"{2 * v + 0.5:.4f}"] for v in rng.normal(size=80)])
+    code, _, err = run(
+        capsys, "train", "--data", reg, "--class-weight", "balanced", "--out", tmp_path / "x.npz"
+    )
+    assert code == 2 and "--class-weight" in err and not (tmp_path / "x.npz").exists()
+
+
+def test_save_best_keeps_the_best_val_loss_epoch(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 2))
+    y = ((X.sum(axis=1) > 0) ^ (rng.random(300) < 0.3)).astype(int)  # 30% noise: it overfits
+    data = tmp_path / "d.csv"
+    with data.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["a", "b", "label"])
+        w.writerows([[*r, t] for r, t in zip(X, y, strict=True)])
+    argv = ["train", "--data", data, "--layers", "64,64", "--epochs", "60", "--lr", "0.03"]
+    model = tmp_path / "m.npz"
+    code, out, err = run(capsys, *argv, "--save-best", "--no-progress", "--json", "--out", model)
+    assert code == 0, err
+    s = json.loads(out)
+    history = gn.load(model).train_state.history
+    val = history["val_loss"]
+    assert s["epochs"] == 60 and s["kept_epoch"] == int(np.argmin(val)) + 1 < 60
+    assert s["last_epoch"]["val_loss"] == min(val)
+    # the saved weights are that epoch's: the last epoch's (a run without it) differ
+    last = tmp_path / "last.npz"
+    assert (
+        run(capsys, *argv, "--validation-split", "0.1", "--no-progress", "--json", "--out", last)[0]
+        == 0
+    )
+    a, b = gn.load(model), gn.load(last)
+    assert not all(
+        np.array_equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True)
+    )
+    code, _, err = run(
+        capsys, *argv, "--save-best", "--validation-split", "0", "--out", tmp_path / "z.npz"
+    )
+    assert code == 2 and "--save-best" in err
