@@ -116,3 +116,41 @@ def test_save_best_keeps_the_best_val_loss_epoch(tmp_path, capsys):
         capsys, *argv, "--save-best", "--validation-split", "0", "--out", tmp_path / "z.npz"
     )
     assert code == 2 and "--save-best" in err
+
+
+def test_several_labels_train_one_regression_output_each(tmp_path, capsys):
+    from sklearn import metrics
+
+    from glassnet.runs import dataset_of, load_trained
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    Y = np.column_stack([2 * X[:, 0] + X[:, 1], 3 * X[:, 2] - 1])
+    data = tmp_path / "d.csv"
+    with data.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["a", "b", "c", "y1", "y2"])
+        w.writerows([[*r, *t] for r, t in zip(X, Y, strict=True)])
+    model = tmp_path / "m.npz"
+    argv = ["train", "--data", data, "--label", "y1,y2", "--epochs", "80", "--lr", "0.01"]
+    code, _, err = run(capsys, *argv, "--no-progress", "--out", model)
+    assert code == 0 and "task: regression (2 targets)" in err
+    m = gn.load(model)
+    assert m.sizes[-1] == 2 and m.preprocessing.feature_names == ["a", "b", "c"]
+    got = json.loads(run(capsys, "evaluate", model, "--json")[1])
+    _, settings = load_trained(str(model))
+    ds = dataset_of(settings)
+    pred = m.predict(ds.X_test_raw)
+    each = metrics.r2_score(ds.y_test, pred, multioutput="raw_values")
+    assert [t["r2"] for t in got["per_target"]] == pytest.approx(each)
+    assert got["r2"] == pytest.approx(metrics.r2_score(ds.y_test, pred))  # uniform average
+    assert min(each) > 0.8
+    rows = tmp_path / "rows.csv"
+    rows.write_text("c,a,b\n0.1,0.2,0.3\n")
+    code, out, _ = run(capsys, "predict", model, rows)
+    lines = out.splitlines()
+    assert code == 0 and lines[0] == "prediction_y1,prediction_y2"
+    want = m.predict(np.array([[0.2, 0.3, 0.1]]))[0]
+    assert [float(v) for v in lines[1].split(",")] == [float(v) for v in want]
+    code, _, err = run(capsys, *argv, "--task", "classification", "--out", tmp_path / "x.npz")
+    assert code == 2 and "one label column for classification" in err

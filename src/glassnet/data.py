@@ -83,8 +83,10 @@ class Dataset:
 
     @property
     def n_outputs(self) -> int:
-        """Output units: one per class, or one for a regression target."""
-        return 1 if self.task == "regression" else len(self.classes)
+        """Output units: one per class, or one per regression target."""
+        if self.task == "regression":
+            return int(self.y_train.shape[1]) if self.y_train.ndim == 2 else 1
+        return len(self.classes)
 
 
 # -- splitting and scaling -----------------------------------------------------------------
@@ -182,6 +184,15 @@ def resolve_task(
     """
     if task not in TASKS:
         raise GlassnetError(f"expected one of {', '.join(TASKS)}", got=repr(task), field="--task")
+    if np.ndim(y) == 2:  # several target columns: regression, one output each
+        if task == "classification":
+            raise GlassnetError(
+                "expected one label column for classification",
+                got=f"{np.shape(y)[1]} ({field})",
+                field="--task",
+            )
+        note = None if task == "regression" else f"task: regression ({np.shape(y)[1]} targets)"
+        return "regression", note
     if task == "classification":
         return "classification", None
     values = numeric_targets(y, field)
@@ -596,10 +607,11 @@ def _read_csv(
     head, skip = header_of(p, dialect, header)
     if label is None and need_label:
         label = head[-1]
-    if label is not None and label not in head:
+    targets = label_columns(label, head) if label is not None else []
+    if label is not None and not targets:
         if need_label:
             raise GlassnetError(
-                "expected the label column in the header",
+                "expected the label column(s) in the header",
                 got=repr(label),
                 file=str(p),
                 field="--label",
@@ -615,9 +627,9 @@ def _read_csv(
                 file=str(p),
                 field=flag,
             )
-    keep = [h for h in head if h != label and h not in (drop or [])]
+    keep = [h for h in head if h not in targets and h not in (drop or [])]
     if features:
-        keep = [c for c in features if c != label]
+        keep = [c for c in features if c not in targets]
     if not keep:
         raise GlassnetError("expected at least one feature column", got="none", file=str(p))
     if id_column is not None and id_column not in head:
@@ -627,15 +639,16 @@ def _read_csv(
             file=str(p),
             field="--id-column",
         )
-    verbatim = [c for c in (label, id_column) if c is not None]
+    verbatim = [*targets, *([id_column] if id_column is not None else [])]
     cols = read_columns(p, dialect, head, skip, wanted=keep, verbatim=verbatim, dates=dates)
     n, first_line, notes = cols.n_rows, cols.first_line, list(cols.notes)
     rows = np.arange(n)
     labels = np.empty(0)
     if label is not None:
-        cells = [c.strip() for c in cols.raw[label]]
+        by_column = [[c.strip() for c in cols.raw[t]] for t in targets]
+        cells = by_column[0]
         if need_label:
-            empty = [r for r, c in enumerate(cells) if is_missing(c)]
+            empty = sorted({r for col in by_column for r, c in enumerate(col) if is_missing(c)})
             if empty and not drop_missing_labels:
                 shown = ", ".join(str(r + first_line) for r in empty[:5])
                 more = f" and {len(empty) - 5} more" if len(empty) > 5 else ""
@@ -654,9 +667,12 @@ def _read_csv(
                         field=label,
                     )
                 rows = np.setdiff1d(rows, empty)
-                cells = [cells[r] for r in rows]
+                by_column = [[col[r] for r in rows] for col in by_column]
+                cells = by_column[0]
                 notes.append(f"dropped {len(empty)} row(s) with no {label} (--drop-missing-labels)")
-        labels = canonical_labels(cells)
+        labels = (
+            canonical_labels(cells) if len(targets) == 1 else _target_table(by_column, targets, p)
+        )
     ids = [cols.raw[id_column][r] for r in rows] if id_column is not None else None
     numeric = all(cols.values[name].dtype.kind == "f" for name in cols.names)
     # Column-major, filled one column at a time as each column's own array is let go: a
@@ -670,6 +686,41 @@ def _read_csv(
     table = Table(X, labels, cols.names, label, ids, notes, cols.fingerprint)
     table.first_line = first_line
     return table
+
+
+def label_columns(label: str, head: list[str]) -> list[str]:
+    """The label column(s) ``label`` names: itself when a column has that name, else
+    its comma-separated names (``--label a,b``: multi-output regression) when every one
+    is a column; [] when not.
+
+    >>> label_columns("y", ["x", "y"]), label_columns("a, b", ["a", "b", "x"])
+    (['y'], ['a', 'b'])
+    """
+    if label in head:
+        return [label]
+    parts = [c.strip() for c in label.split(",") if c.strip()]
+    if len(parts) > 1 and all(c in head for c in parts) and len(set(parts)) == len(parts):
+        return parts
+    return []
+
+
+def _target_table(columns: list[list[str]], names: list[str], p: Path) -> Array:
+    """Several target columns as float64 (n, k): every cell a number."""
+    from glassnet.preprocess import to_number
+
+    out = np.empty((len(columns[0]), len(columns)))
+    for j, (col, name) in enumerate(zip(columns, names, strict=True)):
+        for i, cell in enumerate(col):
+            v = to_number(cell)
+            if v is None or not math.isfinite(v):
+                raise GlassnetError(
+                    "expected numbers in every target column (several labels: regression)",
+                    got=repr(cell)[:40],
+                    file=str(p),
+                    field=name,
+                )
+            out[i, j] = v
+    return out
 
 
 def canonical_labels(values: list[str]) -> Array:

@@ -612,7 +612,7 @@ def train_run(
         from glassnet.plots import plot_history
 
         truth = None
-        if ds.task == "regression":
+        if ds.task == "regression" and ds.n_outputs == 1:
             truth = (ds.y_test, model.predict(ds.X_test_raw))
         title = f"{ds.name}: {'-'.join(map(str, model.sizes))}"
         plot_history(history, plot, title=title, truth=truth)

@@ -529,7 +529,14 @@ def run_predict(args: argparse.Namespace) -> int:
     buf = stdio.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     if model.task == "regression":
-        writer.writerow([*head, "prediction"])
+        targets = model.sizes[-1]
+        names = str(info.get("label") or "").split(",")
+        if targets == 1:
+            writer.writerow([*head, "prediction"])
+        else:  # --label a,b: one column per target, named after it
+            if len(names) != targets:
+                names = [str(j + 1) for j in range(targets)]
+            writer.writerow([*head, *(f"prediction_{n.strip()}" for n in names)])
         for i, row in zip(ids, proba, strict=True):
             # repr: the shortest text that reads back as the same number (a target
             # near 1e9 keeps its units; 6 significant digits would not)
