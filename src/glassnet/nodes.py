@@ -47,7 +47,9 @@ class NodeDecl:
         return (self.kind, self.layer)
 
 
-def leaf(kind: str, layer: int, *, initial: Rule | None = None, like: Sequence[Key] = ()) -> NodeDecl:
+def leaf(
+    kind: str, layer: int, *, initial: Rule | None = None, like: Sequence[Key] = ()
+) -> NodeDecl:
     """A given quantity (optionally with a default computed from the ``like`` keys)."""
     return NodeDecl(kind, layer, tuple(like), None, "leaf", initial)
 
