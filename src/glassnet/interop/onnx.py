@@ -79,7 +79,7 @@ def to_onnx(
         nodes.append(helper.make_node("Sub", [current, "input_mean"], ["x_centred"], name="centre"))
         nodes.append(helper.make_node("Div", ["x_centred", "input_scale"], ["x_std"], name="scale"))
         current = "x_std"
-    for lyr, layer in enumerate(net.layers, start=1):
+    for lyr, layer in enumerate(net.dense_layers("ONNX"), start=1):
         w, b, z = f"W{lyr}", f"b{lyr}", f"z{lyr}"
         inits.append(numpy_helper.from_array(layer.W.astype(np.float32), w))
         inits.append(numpy_helper.from_array(layer.b.astype(np.float32), b))

@@ -86,7 +86,7 @@ def to_torch(net: Network) -> Any:
     (none for identity).  Parameters keep ``net``'s dtype and values exactly."""
     torch = _torch()
     modules = []
-    for layer in net.layers:
+    for layer in net.dense_layers("a PyTorch module"):
         dtype = getattr(torch, str(layer.W.dtype))
         linear = torch.nn.Linear(layer.n_in, layer.n_out, dtype=dtype)
         with torch.no_grad():
@@ -186,7 +186,7 @@ def save_torch_model(net: Network, path: str | Path) -> None:
     tensors: dict[str, Array] = {}
     arch = torch_architecture(net)
     linear_positions = [i for i, m in enumerate(arch) if m["type"] == "Linear"]
-    for pos, layer in zip(linear_positions, net.layers, strict=True):
+    for pos, layer in zip(linear_positions, net.dense_layers("safetensors"), strict=True):
         tensors[f"{pos}.weight"] = np.ascontiguousarray(layer.W.T)
         tensors[f"{pos}.bias"] = np.ascontiguousarray(layer.b)
     # safetensors serialises to bytes; the write itself goes through atomic_write
