@@ -131,6 +131,45 @@ class Layer:
     def from_file(cls, config: Mapping[str, Any], arrays: Mapping[str, Array]) -> Layer:
         raise NotImplementedError
 
+    # -- PyTorch ------------------------------------------------------------------------
+    #: The ``torch.nn`` module class this layer is written as and read from (its
+    #: activation, if any, is a module of its own after it).
+    torch_name: ClassVar[str | None] = None
+    #: True when an activation module after this layer's module is the layer's own
+    #: activation (dense, normalisation layers); False for layers without one.
+    takes_activation: ClassVar[bool] = True
+
+    def torch_data(self) -> tuple[dict[str, Any], dict[str, Array]]:
+        """The module as plain data: its architecture (``{"type": torch_name, **the
+        constructor's keyword arguments}``) and its tensors by attribute name (weight,
+        bias, running_mean, …) — what a safetensors file and ``to_torch`` write."""
+        raise GlassnetError(
+            f"expected a layer with a PyTorch module ({self.type} has none yet)", got=self.type
+        )
+
+    @classmethod
+    def from_torch_data(cls, arch: Mapping[str, Any], tensors: Mapping[str, Array]) -> Layer:
+        """The layer from :meth:`torch_data`'s form (a file's or a live module's); its
+        activation identity until an activation module follows.  Bad shapes, dtypes or
+        values are a :class:`GlassnetError`."""
+        raise NotImplementedError
+
+    @classmethod
+    def torch_data_of(cls, module: Any) -> tuple[dict[str, Any], dict[str, Array]]:
+        """:meth:`torch_data`'s form read from a live ``torch.nn`` module."""
+        raise NotImplementedError
+
+    # -- ONNX ---------------------------------------------------------------------------
+    def onnx_nodes(
+        self, helper: Any, numpy_helper: Any, x: str, z: str, prefix: str
+    ) -> tuple[list[Any], list[Any]]:
+        """ONNX nodes (and their initialisers, stored as float32) computing the layer's
+        value before its activation, ``z``, from ``x`` (``helper`` and ``numpy_helper``
+        are ``onnx.helper`` and ``onnx.numpy_helper``; ``prefix`` keeps names unique)."""
+        raise GlassnetError(
+            f"expected a layer with an ONNX form ({self.type} has none yet)", got=self.type
+        )
+
     # -- words and symbols -------------------------------------------------------------
     def describe(self) -> str:
         return f"{self.type}({self.n_in} -> {self.n_out})"
@@ -231,6 +270,23 @@ def check_fields(table: Mapping[str, Any], allowed: set[str] | frozenset[str], w
         )
 
 
+def activation_symbols(act: Activation, kind: str, ins: Sequence[Node]) -> Node | None:
+    """The shared nodes' rules in symbols (see :func:`activation_nodes`): a = f(z),
+    da/dz, and delta = dL/da ⊙ da/dz (a product with the Jacobian for softmax)."""
+    from glassnet import mathtree as mt
+
+    try:
+        if kind == "a":
+            return act.rule(ins[0], list(ins))
+        if kind == "da_dz":
+            return act.derivative_rule(ins[0], ins[1])
+    except (NotImplementedError, GlassnetError):
+        return None  # an activation written another way (softmax's full Jacobian)
+    if kind == "delta":
+        return mt.join([ins[0], ins[1]], mt.TIMES)
+    return None
+
+
 def normalisation_symbols(
     kind: str, ins: Sequence[Node], eps: float, *, over: str, count: str
 ) -> Node | None:
@@ -239,6 +295,8 @@ def normalisation_symbols(
     samples; j, the features) and ``count`` how many there are (N, D)."""
     from glassnet import mathtree as mt
 
+    if kind in ("a", "da_dz", "delta"):
+        return None  # the activation's, see activation_symbols
     eps_c = mt.Const("ε", eps)
     if kind == "mean":
         return mt.row(mt.Frac(mt.Const("1"), mt.Const(count)), mt.SumOver(over, ins[0]))
@@ -257,6 +315,47 @@ def normalisation_symbols(
     if kind == "dx_hat":
         return mt.join([ins[0], ins[1]], mt.TIMES)
     return None
+
+
+def layer_by_torch_name(kind: str) -> type[Layer] | None:
+    """The layer type written as the ``torch.nn`` module class ``kind``, if any."""
+    for cls in _REGISTRY.values():
+        if cls.torch_name is not None and cls.torch_name == kind:
+            return cls
+    return None
+
+
+def tensor_of(module: Any, name: str) -> Array:
+    """A live module's parameter or buffer as a NumPy array (a copy)."""
+    return getattr(module, name).detach().cpu().numpy().copy()  # type: ignore[no-any-return]
+
+
+def checked_tensors(
+    tensors: Mapping[str, Array], shapes: Mapping[str, tuple[int, ...]]
+) -> dict[str, Array]:
+    """``tensors`` with exactly the given shapes, float32 or float64 of one dtype, finite —
+    or a :class:`GlassnetError` naming the first that is not."""
+    out: dict[str, Array] = {}
+    dtypes = set()
+    for name, shape in shapes.items():
+        t = tensors.get(name)
+        if t is None or tuple(t.shape) != tuple(shape):
+            raise GlassnetError(
+                f"expected a tensor {name} of shape {tuple(shape)}",
+                got="none" if t is None else f"shape {tuple(t.shape)}",
+                field=name,
+            )
+        if t.dtype not in (np.float32, np.float64):
+            raise GlassnetError("expected float32 or float64", got=str(t.dtype), field=name)
+        if t.size and not np.isfinite(t).all():
+            raise GlassnetError("expected finite numbers", got="NaN or inf", field=name)
+        dtypes.add(str(t.dtype))
+        out[name] = np.array(t)
+    if len(dtypes) > 1:
+        raise GlassnetError(
+            "expected tensors of one dtype", got=", ".join(sorted(dtypes)), field="dtype"
+        )
+    return out
 
 
 def identity() -> Activation:

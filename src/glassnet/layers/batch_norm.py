@@ -34,11 +34,14 @@ from glassnet.errors import GlassnetError
 from glassnet.layers.base import (
     Layer,
     activation_nodes,
+    activation_symbols,
     check_fields,
+    checked_tensors,
     identity,
     normalisation_symbols,
     read_activation,
     register_layer,
+    tensor_of,
 )
 from glassnet.nodes import Key, NodeDecl, Rule
 from glassnet.specvalues import LayerContext, number, vector
@@ -319,13 +322,84 @@ class BatchNorm(Layer):
             activation=from_dict(dict(config["activation"])),
         )
 
+    # -- PyTorch ------------------------------------------------------------------------
+    torch_name = "BatchNorm1d"
+
+    def torch_data(self) -> tuple[dict[str, Any], dict[str, Array]]:
+        arch = {
+            "type": "BatchNorm1d",
+            "num_features": self.n,
+            "eps": self.eps,
+            "momentum": self.momentum,
+        }
+        tensors = {
+            "weight": self.gamma,
+            "bias": self.beta,
+            "running_mean": self.running_mean,
+            "running_var": self.running_var,
+        }
+        return arch, {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+
+    @classmethod
+    def from_torch_data(cls, arch: Mapping[str, Any], tensors: Mapping[str, Array]) -> BatchNorm:
+        n = arch.get("num_features")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise GlassnetError("expected a feature count >= 1", got=repr(n), field="num_features")
+        names = ("weight", "bias", "running_mean", "running_var")
+        t = checked_tensors(tensors, {k: (n,) for k in names})
+        return BatchNorm(
+            n,
+            gamma=t["weight"],
+            beta=t["bias"],
+            running_mean=t["running_mean"],
+            running_var=t["running_var"],
+            eps=number(arch.get("eps", 1e-5), "eps"),
+            momentum=number(arch.get("momentum", 0.1), "momentum"),
+            dtype=t["weight"].dtype,
+        )
+
+    @classmethod
+    def torch_data_of(cls, module: Any) -> tuple[dict[str, Any], dict[str, Array]]:
+        if not module.affine or not module.track_running_stats or module.momentum is None:
+            raise GlassnetError(
+                "expected BatchNorm1d with affine, track_running_stats and a momentum",
+                got="one of them off",
+                field="module",
+            )
+        arch = {
+            "type": "BatchNorm1d",
+            "num_features": int(module.num_features),
+            "eps": float(module.eps),
+            "momentum": float(module.momentum),
+        }
+        names = ("weight", "bias", "running_mean", "running_var")
+        return arch, {k: tensor_of(module, k) for k in names}
+
+    # -- ONNX ---------------------------------------------------------------------------
+    def onnx_nodes(
+        self, helper: Any, numpy_helper: Any, x: str, z: str, prefix: str
+    ) -> tuple[list[Any], list[Any]]:
+        """BatchNormalization in inference mode: the running statistics."""
+        names = [f"{k}{prefix}" for k in ("gamma", "beta", "running_mean", "running_var")]
+        values = (self.gamma, self.beta, self.running_mean, self.running_var)
+        inits = [
+            numpy_helper.from_array(np.asarray(v, dtype=np.float32), n)
+            for n, v in zip(names, values, strict=True)
+        ]
+        node = helper.make_node(
+            "BatchNormalization", [x, *names], [z], name=f"batch_norm{prefix}", epsilon=self.eps
+        )
+        return [node], inits
+
     # -- words -------------------------------------------------------------------------
     def describe(self) -> str:
         act = self.activation.describe()
         return f"batch_norm({self.n}, eps={self.eps:g}, momentum={self.momentum:g}, {act})"
 
     def symbols(self, kind: str, ins: Sequence[Node]) -> Node | None:
-        return normalisation_symbols(kind, ins, self.eps, over="s", count="N")
+        return activation_symbols(self.activation, kind, ins) or normalisation_symbols(
+            kind, ins, self.eps, over="s", count="N"
+        )
 
     def why(self, kind: str) -> str:
         if kind == "dL_da":

@@ -17,7 +17,14 @@ from glassnet.activations import from_dict as activation_from_dict
 from glassnet.activations import names as activation_names
 from glassnet.errors import GlassnetError
 from glassnet.init import INITS, init_weights
-from glassnet.layers.base import Layer, activation_nodes, register_layer
+from glassnet.layers.base import (
+    Layer,
+    activation_nodes,
+    activation_symbols,
+    checked_tensors,
+    register_layer,
+    tensor_of,
+)
 from glassnet.limits import MAX_SPEC_PARAMETERS
 from glassnet.nodes import Key, NodeDecl
 from glassnet.specvalues import LayerContext, matrix, number, vector, weights_from_layout
@@ -327,7 +334,75 @@ class Dense(Layer):
         return f"dense({self.n_in} -> {self.n_out}, {self.activation.describe()})"
 
     def symbols(self, kind: str, ins: Sequence[Node]) -> Node | None:
-        return None  # explain writes a dense layer's rules itself (explain/sections.py)
+        """A quantity's rule as a matrix product (the seed's page writes a dense layer
+        unit by unit itself, in explain/sections.py; this is for other pages)."""
+        from glassnet import mathtree as mt
+
+        if kind == "z":
+            return mt.join([mt.join([ins[0], ins[1]], mt.TIMES), ins[2]], mt.PLUS)
+        if kind == "dW":
+            return mt.join([mt.Pow(ins[0], "T"), ins[1]], mt.TIMES)
+        if kind == "db":
+            return mt.SumOver("s", ins[0])
+        if kind == "dL_da":
+            return mt.join([ins[0], mt.Pow(ins[1], "T")], mt.TIMES)
+        return activation_symbols(self.activation, kind, ins)
+
+    # -- PyTorch ------------------------------------------------------------------------
+    torch_name = "Linear"
+
+    def torch_data(self) -> tuple[dict[str, Any], dict[str, Array]]:
+        """``nn.Linear`` stores its weight as (out, in): W transposed."""
+        arch = {
+            "type": "Linear",
+            "in_features": self.n_in,
+            "out_features": self.n_out,
+            "bias": True,
+        }
+        weight = np.ascontiguousarray(self.W.T)
+        return arch, {"weight": weight, "bias": np.ascontiguousarray(self.b)}
+
+    @classmethod
+    def from_torch_data(cls, arch: Mapping[str, Any], tensors: Mapping[str, Array]) -> Dense:
+        n_in, n_out = arch.get("in_features"), arch.get("out_features")
+        for name, n in (("in_features", n_in), ("out_features", n_out)):
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise GlassnetError("expected a whole number >= 1", got=repr(n), field=name)
+        have = dict(tensors)
+        if "bias" not in have and "weight" in have and arch.get("bias") is False:
+            have["bias"] = np.zeros(n_out, dtype=have["weight"].dtype)  # type: ignore[arg-type]
+        shapes = {"weight": (int(n_out), int(n_in)), "bias": (int(n_out),)}  # type: ignore[arg-type]
+        t = checked_tensors(have, shapes)
+        return Dense(t["weight"].T.copy(), t["bias"], "identity")
+
+    @classmethod
+    def torch_data_of(cls, module: Any) -> tuple[dict[str, Any], dict[str, Array]]:
+        tensors = {"weight": tensor_of(module, "weight")}
+        if module.bias is not None:
+            tensors["bias"] = tensor_of(module, "bias")
+        arch = {
+            "type": "Linear",
+            "in_features": int(module.in_features),
+            "out_features": int(module.out_features),
+            "bias": module.bias is not None,
+        }
+        return arch, tensors
+
+    # -- ONNX ---------------------------------------------------------------------------
+    def onnx_nodes(
+        self, helper: Any, numpy_helper: Any, x: str, z: str, prefix: str
+    ) -> tuple[list[Any], list[Any]]:
+        """MatMul with W (n_in, n_out), then Add b."""
+        w, b = f"W{prefix}", f"b{prefix}"
+        inits = [
+            numpy_helper.from_array(self.W.astype(np.float32), w),
+            numpy_helper.from_array(self.b.astype(np.float32), b),
+        ]
+        nodes = [
+            helper.make_node("MatMul", [x, w], [f"xW{prefix}"], name=f"matmul{prefix}"),
+            helper.make_node("Add", [f"xW{prefix}", b], [z], name=f"add{prefix}"),
+        ]
+        return nodes, inits
 
     def buffers(self, batch: int, *, need_dx: bool = True) -> Buffers:
         """Fresh :class:`Buffers` for batches of up to ``batch`` rows."""

@@ -178,6 +178,13 @@ class Dropout(Layer):
     def from_file(cls, config: Mapping[str, Any], arrays: Mapping[str, Array]) -> Dropout:
         return Dropout(int(config["n"]), p=float(config["p"]))
 
+    # -- ONNX ---------------------------------------------------------------------------
+    def onnx_nodes(
+        self, helper: Any, numpy_helper: Any, x: str, z: str, prefix: str
+    ) -> tuple[list[Any], list[Any]]:
+        """Inverted dropout is the identity at inference."""
+        return [helper.make_node("Identity", [x], [z], name=f"dropout{prefix}")], []
+
     def describe(self) -> str:
         return f"dropout({self.n}, p={self.p:g})"
 

@@ -30,11 +30,14 @@ from glassnet.errors import GlassnetError
 from glassnet.layers.base import (
     Layer,
     activation_nodes,
+    activation_symbols,
     check_fields,
+    checked_tensors,
     identity,
     normalisation_symbols,
     read_activation,
     register_layer,
+    tensor_of,
 )
 from glassnet.nodes import Key, NodeDecl, Rule
 from glassnet.specvalues import LayerContext, number, vector
@@ -259,12 +262,75 @@ class LayerNorm(Layer):
             activation=from_dict(dict(config["activation"])),
         )
 
+    # -- PyTorch ------------------------------------------------------------------------
+    torch_name = "LayerNorm"
+
+    def torch_data(self) -> tuple[dict[str, Any], dict[str, Array]]:
+        arch = {"type": "LayerNorm", "normalized_shape": [self.n], "eps": self.eps}
+        return arch, {
+            "weight": np.ascontiguousarray(self.gamma),
+            "bias": np.ascontiguousarray(self.beta),
+        }
+
+    @classmethod
+    def from_torch_data(cls, arch: Mapping[str, Any], tensors: Mapping[str, Array]) -> LayerNorm:
+        shape = arch.get("normalized_shape")
+        n = shape[0] if isinstance(shape, list) and len(shape) == 1 else None
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise GlassnetError(
+                "expected one normalised dimension >= 1 (the features)",
+                got=repr(shape),
+                field="normalized_shape",
+            )
+        t = checked_tensors(tensors, {"weight": (n,), "bias": (n,)})
+        return LayerNorm(
+            n,
+            gamma=t["weight"],
+            beta=t["bias"],
+            eps=number(arch.get("eps", 1e-5), "eps"),
+            dtype=t["weight"].dtype,
+        )
+
+    @classmethod
+    def torch_data_of(cls, module: Any) -> tuple[dict[str, Any], dict[str, Array]]:
+        if not module.elementwise_affine or module.bias is None:
+            raise GlassnetError(
+                "expected LayerNorm with elementwise_affine and a bias",
+                got="without",
+                field="module",
+            )
+        shape = [int(n) for n in module.normalized_shape]
+        arch = {"type": "LayerNorm", "normalized_shape": shape, "eps": float(module.eps)}
+        return arch, {"weight": tensor_of(module, "weight"), "bias": tensor_of(module, "bias")}
+
+    # -- ONNX ---------------------------------------------------------------------------
+    def onnx_nodes(
+        self, helper: Any, numpy_helper: Any, x: str, z: str, prefix: str
+    ) -> tuple[list[Any], list[Any]]:
+        """LayerNormalization over the last axis (opset 17)."""
+        g, b = f"gamma{prefix}", f"beta{prefix}"
+        inits = [
+            numpy_helper.from_array(self.gamma.astype(np.float32), g),
+            numpy_helper.from_array(self.beta.astype(np.float32), b),
+        ]
+        node = helper.make_node(
+            "LayerNormalization",
+            [x, g, b],
+            [z],
+            name=f"layer_norm{prefix}",
+            axis=-1,
+            epsilon=self.eps,
+        )
+        return [node], inits
+
     # -- words -------------------------------------------------------------------------
     def describe(self) -> str:
         return f"layer_norm({self.n}, eps={self.eps:g}, {self.activation.describe()})"
 
     def symbols(self, kind: str, ins: Sequence[Node]) -> Node | None:
-        return normalisation_symbols(kind, ins, self.eps, over="j", count="D")
+        return activation_symbols(self.activation, kind, ins) or normalisation_symbols(
+            kind, ins, self.eps, over="j", count="D"
+        )
 
     def why(self, kind: str) -> str:
         if kind == "dL_da":
