@@ -53,6 +53,8 @@ class Network:
                     field="weights",
                 )
         self.layers: list[Layer] = list(layers)
+        #: The step graph :meth:`graph_gradients` evaluates, with what it was made for.
+        self._graph_cache: tuple[tuple[int, ...], Any, Any] | None = None
 
     # -- shape -------------------------------------------------------------------------
     @property
@@ -243,6 +245,49 @@ class Network:
         """Loss value and every layer's gradients, without a trace (see forward_backward)."""
         _, value, grads = self.forward_backward(x, y, loss, fused=fused, buffers=buffers)
         return value, grads
+
+    def graph_gradients(
+        self,
+        x: Array,
+        y: Array,
+        loss: str | Loss,
+        *,
+        rng: np.random.Generator | None = None,
+    ) -> tuple[Array, float, list[Array]]:
+        """Output p, loss value and every parameter's gradient (aligned with
+        :meth:`parameters`) for any network, by evaluating the step graph — the traced
+        step's own rules, in the network's dtype, without recording — up to the end of
+        the backward pass.  For the layers the buffered fast path does not take
+        (normalisation, dropout); ``rng`` draws what a layer draws anew for each batch
+        (dropout's mask).  A constant the forward pass moves (batch normalisation's
+        running statistics) takes its new value, as one training step moves it."""
+        from glassnet.nodes import Key
+        from glassnet.step import StepGraph, network_leaves
+
+        loss_obj = get_loss(loss)
+        # The graph's rules close over the layers, their activations and the loss, not
+        # over the arrays (those are leaves): one graph serves every batch while they
+        # stay the same objects.
+        key = (id(loss_obj), *(id(x) for layer in self.layers for x in (layer, layer.activation)))
+        cached = self._graph_cache
+        if cached is None or cached[0] != key:
+            graph = StepGraph(loss=loss_obj, lr=1.0, layers=self.layers)
+            last: Key = [k for k in graph.order() if graph.decl(k).phase != "update"][-1]
+            cached = self._graph_cache = (key, graph, last)
+        _, graph, last = cached
+        leaves = network_leaves(self.layers, x, y)
+        for lyr, layer in enumerate(self.layers, start=1):
+            for name, v in layer.draw(rng, x.shape[0]).items():
+                leaves[(name, lyr)] = v.astype(x.dtype, copy=False)
+        values = graph.evaluate(leaves, upto=last)
+        grads = []
+        for lyr, layer in enumerate(self.layers, start=1):
+            grads += [values[("d" + p, lyr)] for p in layer.params]
+            for c in layer.constants:
+                moved = values.get((c + "_new", lyr))
+                if moved is not None:
+                    setattr(layer, c, moved.astype(getattr(layer, c).dtype, copy=False))
+        return values[("a", len(self.layers))], float(values[("loss", 0)]), grads
 
     def parameters(self) -> list[Array]:
         """``[W1, b1, W2, b2, ...]`` — the arrays optimisers update in place (each layer's

@@ -118,6 +118,11 @@ class Layer:
         layer behaves differently in training."""
         return self.predict(x)
 
+    def draw(self, rng: np.random.Generator | None, batch: int) -> dict[str, Array]:
+        """The constants a training batch of ``batch`` rows draws anew (dropout's mask),
+        by name; none for most layers."""
+        return {}
+
     # -- files -------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
         """The layer's description for a model file (JSON-able; arrays apart)."""

@@ -103,7 +103,7 @@ class BatchNorm(Layer):
 
     type = "batch_norm"
     params = ("gamma", "beta")
-    decayed = frozenset({"gamma"})
+    decayed = frozenset[str]()  # norm scales are not decayed (fit decays matrices only)
     biases = frozenset({"beta"})
     constants = ("running_mean", "running_var")
     couples_batch = True

@@ -133,6 +133,12 @@ class Dropout(Layer):
             )
         return dropout_forward(x, self.mask, self.p)
 
+    def draw(self, rng: np.random.Generator | None, batch: int) -> dict[str, Array]:
+        """A fresh mask for each training batch (every unit kept when ``rng`` is None)."""
+        if rng is None:
+            return {"mask": np.ones((batch, self.n))}
+        return {"mask": draw_mask(rng, (batch, self.n), self.p)}
+
     def with_leaves(self, values: Mapping[str, Array]) -> Dropout:
         return Dropout(self.n, p=self.p, mask=values.get("mask", self.mask))
 

@@ -91,7 +91,7 @@ class LayerNorm(Layer):
 
     type = "layer_norm"
     params = ("gamma", "beta")
-    decayed = frozenset({"gamma"})
+    decayed = frozenset[str]()  # norm scales are not decayed (fit decays matrices only)
     biases = frozenset({"beta"})
     words = (
         "layer normalisation: each sample's features centred and scaled by that sample's "
