@@ -406,3 +406,26 @@ def test_onnx_graph_with_normalisation_runs_in_onnxruntime(tmp_path):
     x = rng.normal(0, 1, (7, 3)).astype(np.float32)
     (theirs,) = sess.run(None, {"x": x})
     np.testing.assert_allclose(theirs, net.forward(x), rtol=1e-5, atol=1e-6)
+
+
+def test_graph_gradients_are_the_traced_steps_gradients():
+    # fit's path for any network evaluates the same graph as the trace: same numbers
+    from glassnet.layers.dropout import draw_mask
+
+    rng = np.random.default_rng(8)
+    net, x, y, _ = _case(rng, 5, 3, 4, 3, "tanh", "batch_norm")
+    drawn = draw_mask(np.random.default_rng(1), (5, 4), 0.25)
+    fitted = net.copy()
+    p, value, grads = fitted.graph_gradients(x, y, "cross_entropy", rng=np.random.default_rng(1))
+    net.layers[2] = Dropout(4, p=0.25, mask=drawn)  # the trace with the mask fit drew
+    tr = trace_step(net, x, y, loss="cross_entropy", lr=0.1)
+    assert value == tr.loss
+    np.testing.assert_array_equal(p, tr.output)
+    want = [
+        tr.layer(i).value("d" + n) for i, layer in enumerate(net.layers, 1) for n in layer.params
+    ]
+    assert len(grads) == len(want) == len(fitted.parameters())
+    for g, w in zip(grads, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+    # one training batch moved the running statistics as the traced step records
+    np.testing.assert_array_equal(fitted.layers[1].running_mean, tr.layer(2).running_mean_new)
