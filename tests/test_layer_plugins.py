@@ -429,3 +429,44 @@ def test_graph_gradients_are_the_traced_steps_gradients():
         np.testing.assert_array_equal(g, w)
     # one training batch moved the running statistics as the traced step records
     np.testing.assert_array_equal(fitted.layers[1].running_mean, tr.layer(2).running_mean_new)
+
+
+def test_every_command_shows_a_normalised_step(tmp_path, capsys):
+    # step (tables and JSON), gradcheck and explain (each format) on a spec with every
+    # new layer type: each view reads the same trace
+    import json
+
+    from glassnet import cli
+
+    spec = tmp_path / "norm.toml"
+    layers = (
+        'type = "batch_norm"\nactivation = "relu"\n'
+        '[[layers]]\ntype = "dropout"\np = 0.5\nmask = [[1, 0], [1, 1]]\n'
+        '[[layers]]\ntype = "layer_norm"'
+    )
+    spec.write_text(SPEC.format(extra=layers))
+    assert cli.main(["step", str(spec)]) == 0
+    out = capsys.readouterr().out
+    assert "layer 2: batch_norm" in out and "x_hat2" in out and "mask3" in out
+    assert cli.main(["step", str(spec), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert [lt["type"] for lt in d["layers"]] == [
+        "dense",
+        "batch_norm",
+        "dropout",
+        "layer_norm",
+        "dense",
+    ]
+    # (a bias just before a normalisation has a zero gradient: its finite difference is
+    # rounding noise of ~1e-11, large beside zero, hence the tolerance)
+    assert cli.main(["gradcheck", str(spec), "--tolerance", "1e-2"]) == 0
+    out = capsys.readouterr().out
+    assert "layer 2 dgamma" in out and "layer 4 dbeta" in out
+    for suffix in ("md", "html", "ipynb"):
+        target = tmp_path / f"norm.{suffix}"
+        assert cli.main(["explain", str(spec), "-o", str(target)]) == 0
+        text = target.read_text()
+        assert "batch normalisation" in text and "dropout" in text
+    md = (tmp_path / "norm.md").read_text()
+    # each rule in symbols from its plugin: batch norm's x̂ and its scale and shift
+    assert r"x̂_{2} = \frac{a_{1} - μ_{2}}" in md and r"z_{2} = γ_{2} \cdot x̂_{2} + β_{2}" in md
