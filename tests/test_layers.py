@@ -19,7 +19,19 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("base", frozenset({"errors", "limits", "fileio", "mathtree", "npz"})),
     (
         "engine",
-        frozenset({"activations", "losses", "layers", "init", "optim", "network", "step"}),
+        frozenset(
+            {
+                "activations",
+                "losses",
+                "layers",
+                "init",
+                "optim",
+                "optimizers",
+                "nodes",
+                "network",
+                "step",
+            }
+        ),
     ),
     ("trace", frozenset({"trace", "notation", "gradcheck"})),
     (
