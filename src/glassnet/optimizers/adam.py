@@ -236,10 +236,6 @@ class Adam(Optimizer):
         k["new"] = (f"{param}_new", layer)
         return {
             "adam_no_bias_correction": {k["m_hat"]: copy_first, k["v_hat"]: copy_first},
-            # ε added under the root: p − lr·m̂/√(v̂ + ε).
-            "adam_eps_inside_sqrt": {
-                k["new"]: lambda ins: ins[0] - lr * ins[1] / np.sqrt(ins[2] + eps)
-            },
             # The root forgotten: p − lr·m̂/(v̂ + ε).
             "adam_sqrt_forgotten": {k["new"]: lambda ins: ins[0] - lr * ins[1] / (ins[2] + eps)},
             # g not squared in the second moment: v ← β2·v + (1−β2)·g.
