@@ -598,3 +598,18 @@ def test_registering_a_second_class_under_a_name_is_refused():
     with pytest.raises(GlassnetError, match="already Adam"):
         register(Impostor)
     assert optimizer_class("adam") is optim.Adam
+
+
+def test_the_cli_and_runs_offer_every_optimiser():
+    from glassnet.commands.train import OPTIMIZERS
+    from glassnet.runs import TrainOptions, make_optimizer
+
+    assert set(OPTIMIZERS) == set(names())  # the CLI's list is static (no NumPy at start-up)
+    opt = make_optimizer(TrainOptions(optimizer="momentum", lr=0.1), 5)
+    assert type(opt) is optim.Momentum and opt.momentum == 0.9  # its own default μ
+    opt = make_optimizer(TrainOptions(optimizer="sgd", momentum=0.5, nesterov=True), 5)
+    assert type(opt) is optim.Momentum and (opt.momentum, opt.nesterov) == (0.5, True)
+    opt = make_optimizer(TrainOptions(optimizer="adamw", weight_decay=0.05), 5)
+    assert type(opt) is optim.AdamW and opt.weight_decay == 0.05
+    with pytest.raises(GlassnetError, match="--momentum"):
+        make_optimizer(TrainOptions(optimizer="adam", momentum=0.9), 5)

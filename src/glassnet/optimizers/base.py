@@ -30,6 +30,7 @@ optimiser has L2 weight decay (λ > 0) it declares the gradient it uses as its o
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -396,6 +397,12 @@ class Optimizer:
         return {}
 
     # -- specs, saving and restoring ---------------------------------------------------
+    @classmethod
+    def takes(cls, option: str) -> bool:
+        """Whether the constructor takes ``option`` (a field, or SGD's ``momentum``
+        convenience): how a caller decides to pass a setting, without naming optimisers."""
+        return option in inspect.signature(cls.__init__).parameters
+
     @classmethod
     def from_spec(cls, table: Mapping[str, Any]) -> Optimizer:
         """The optimiser a spec's settings describe (``lr``, ``beta1``, ... — the keys of
