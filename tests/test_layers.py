@@ -19,7 +19,18 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("base", frozenset({"errors", "limits", "fileio", "mathtree", "npz", "nodes", "specvalues"})),
     (
         "engine",
-        frozenset({"activations", "losses", "layers", "init", "optim", "network", "step"}),
+        frozenset(
+            {
+                "activations",
+                "losses",
+                "layers",
+                "init",
+                "optim",
+                "optimizers",
+                "network",
+                "step",
+            }
+        ),
     ),
     ("trace", frozenset({"trace", "notation", "gradcheck"})),
     (
