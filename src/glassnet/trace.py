@@ -41,12 +41,33 @@ from glassnet.step import LAYER_QUANTITIES, LEAVES, Key, StepGraph, leaves_of, s
 
 if TYPE_CHECKING:
     from glassnet.network import Network
-    from glassnet.preprocess import Preprocessed
 
 Array = np.ndarray
 
 #: The per-layer quantities, in the order a derivation meets them (the step graph's).
 LAYER_FIELDS: tuple[str, ...] = LAYER_QUANTITIES
+
+
+@dataclass
+class Preprocessed:
+    """A step's first part, when it starts from raw rows: ``x = (raw − mean) / scale``,
+    recorded in a :class:`Trace` so every view shows it.  It lives here, with the rest of
+    what a trace records, so the trace needs nothing from the library above it;
+    :meth:`glassnet.preprocess.Preprocessing.record` makes one."""
+
+    raw: Array
+    mean: Array
+    scale: Array
+    x: Array
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": "x = (raw - mean) / scale",
+            "raw_input": self.raw.tolist(),
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+            "input": self.x.tolist(),
+        }
 
 
 @dataclass

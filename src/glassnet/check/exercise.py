@@ -19,8 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from glassnet.check.steps import order
-from glassnet.check.worksheet import expected_shape, key_name
+from glassnet.check.quantities import UNBATCHED, expected_shape, key_name, order
 from glassnet.errors import GlassnetError
 from glassnet.losses import get_loss
 from glassnet.notation import seed_name
@@ -184,15 +183,12 @@ def _toml_value(v: np.ndarray, digits: int) -> str:
 def key_values(spec: Spec, digits: int = 4) -> list[tuple[str, str]]:
     """Every quantity of the step (the engine's trace, in the derivation's order),
     rounded to ``digits`` decimals: (name, TOML value) pairs."""
-    from glassnet.check.steps import Context
-    from glassnet.check.worksheet import UNBATCHED, Worksheet
-
-    ctx = Context.from_worksheet(Worksheet(spec, "key"))
+    trace = spec.trace()
     out = []
     for key in order(len(spec.network.layers)):
         if key[0] in ("x", "y", "W", "b", "output"):
             continue
-        v = np.asarray(ctx.right[key])
+        v = np.asarray(trace.value(key))
         if key[0] not in UNBATCHED and v.shape[0] == 1:
             v = v[0]
         out.append((key_name(key), _toml_value(v, digits)))

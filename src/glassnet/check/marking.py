@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from glassnet.check import mistakes as cat
+from glassnet.check.quantities import UNBATCHED, Key, key_name
 from glassnet.check.steps import (
     LEAVES,
     Context,
@@ -45,7 +46,7 @@ from glassnet.check.steps import (
     propagate,
     upstream_given,
 )
-from glassnet.check.worksheet import UNBATCHED, Given, Key, Note, Worksheet, key_name
+from glassnet.check.worksheet import Given, Note, Worksheet
 from glassnet.errors import GlassnetError
 from glassnet.notation import seed_name
 

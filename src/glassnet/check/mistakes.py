@@ -19,19 +19,33 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
+from glassnet.activations import Activation
+from glassnet.check.quantities import Context, Key
 from glassnet.layers import input_grad, linear
 from glassnet.optim import sgd_update
 
-if TYPE_CHECKING:
-    from glassnet.check.steps import Evaluator, Rule
-    from glassnet.check.worksheet import Key
-
 Array = np.ndarray
-RuleFn = Callable[["Evaluator", "Key", list[Array], Any, "Rule"], "Array | None"]
+#: A rule of the step: its inputs' values -> its value.
+Rule = Callable[[list[Array]], Array]
+
+
+class Evaluator(Protocol):
+    """What a mistaken rule may read besides its inputs: the worksheet's context and
+    any other value of the step as the person worked it (the evaluator in
+    :mod:`glassnet.check.steps` is one; declared here so the catalogue needs nothing
+    from the module that runs it)."""
+
+    @property
+    def ctx(self) -> Context: ...
+
+    def value(self, key: Key) -> Array: ...
+
+
+RuleFn = Callable[[Evaluator, Key, list[Array], Any, Rule], "Array | None"]
 
 
 @dataclass(frozen=True)
@@ -82,7 +96,7 @@ def mistake(
     return deco
 
 
-def _act(ev: Evaluator, key: Key):
+def _act(ev: Evaluator, key: Key) -> Activation:
     return ev.ctx.act(key[1])
 
 

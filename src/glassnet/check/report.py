@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from glassnet.check.marking import Entry, Report
-from glassnet.check.worksheet import key_name, split_tags
+from glassnet.check.quantities import key_name, order
+from glassnet.check.worksheet import split_tags
 from glassnet.notation import seed_name
 
 COLOURS = {"ok": "green", "follows": "yellow", "wrong": "bold red"}
@@ -262,7 +263,6 @@ def class_report(marked: list[Marked]) -> list[str]:
 
 def _quantities(reports: list[Report]) -> list[str]:
     """Every quantity written on any sheet, in the derivation's order."""
-    from glassnet.check.steps import order
 
     seen: dict[str, tuple[int, int]] = {}
     for r in reports:

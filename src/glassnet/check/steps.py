@@ -14,19 +14,13 @@ feeds the error and dE/da_L exactly as a written a_L does.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from glassnet.activations import Activation
-from glassnet.check.worksheet import Key, Worksheet
-from glassnet.losses import Loss, get_loss
-from glassnet.step import LEAVES, StepGraph, canonical, step_inputs, step_order
-from glassnet.trace import Trace
-
-if TYPE_CHECKING:
-    from glassnet.check.mistakes import Mistake
+from glassnet.check.mistakes import Mistake
+from glassnet.check.quantities import Context, Key, inputs_of, order
+from glassnet.step import LEAVES, canonical
 
 Array = np.ndarray
 Rule = Callable[[list[Array]], Array]
@@ -41,69 +35,6 @@ __all__ = [
     "propagate",
     "upstream_given",
 ]
-
-
-def inputs_of(key: Key, n_layers: int) -> list[Key]:
-    """The quantities ``key`` is computed from (empty for x, y, W, b); ``output`` is a_L
-    under its other name, so it is "computed" from a_L."""
-    if key[0] == "output":
-        return [("a", n_layers)]
-    return step_inputs(key, n_layers)
-
-
-def order(n_layers: int) -> list[Key]:
-    """Every quantity a worksheet can write, inputs first (the step graph's order, with
-    ``output`` — a_L's other name — right after a_L's layer)."""
-    keys = step_order(n_layers)
-    at = keys.index(("a", n_layers)) + 1
-    return [*keys[:at], ("output", 0), *keys[at:]]
-
-
-@dataclass
-class Context:
-    """What every evaluation of one worksheet shares: the step graph and the right
-    values (from the engine's trace, float64, unrounded)."""
-
-    graph: StepGraph
-    batch: int
-    right: dict[Key, Array]
-    trace: Trace
-
-    @property
-    def activations(self) -> list[Activation]:
-        return list(self.graph.activations)
-
-    @property
-    def loss(self) -> Loss:
-        return self.graph.loss
-
-    @property
-    def lr(self) -> float:
-        return self.graph.lr
-
-    @property
-    def update_bias(self) -> bool:
-        return self.graph.update_bias
-
-    @property
-    def n_layers(self) -> int:
-        return self.graph.n_layers
-
-    def act(self, lyr: int) -> Activation:
-        return self.graph.act(lyr)
-
-    @classmethod
-    def from_worksheet(cls, sheet: Worksheet) -> Context:
-        spec = sheet.spec
-        trace = spec.trace()
-        graph = StepGraph(
-            tuple(layer.activation for layer in spec.network.layers),
-            get_loss(spec.loss),
-            spec.lr,
-            spec.update_bias,
-        )
-        right = {key: trace.value(key) for key in order(graph.n_layers)}
-        return cls(graph=graph, batch=int(trace.x.shape[0]), right=right, trace=trace)
 
 
 def correct_rule(ctx: Context, key: Key, ins: Sequence[Array]) -> Array:
