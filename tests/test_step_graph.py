@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from glassnet.activations import get_activation
-from glassnet.check.steps import Context, Evaluator
+from glassnet.check.steps import Context, Working
 from glassnet.check.worksheet import parse_worksheet
 from glassnet.losses import get_loss
 from glassnet.step import LAYER_QUANTITIES, LEAVES, StepGraph, leaves_of, step_order
@@ -178,7 +178,7 @@ def test_a_worksheet_built_from_a_trace_marks_every_value_ok(hidden):
     )
     sheet = parse_worksheet(text, label="from_trace.toml")
     ctx = Context.from_worksheet(sheet)
-    ev = Evaluator(ctx, {})
+    ev = Working(ctx, {})
     # The checker's evaluation with nothing written is the trace, number for number.
     for key in ctx.right:
         if key[0] not in LEAVES:
