@@ -22,10 +22,12 @@ ROOT = Path(__file__).resolve().parents[1] / "src" / "glassnet"
 
 #: Layer by module or package of glassnet (relative to ``glassnet``), lowest first.
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
-    ("base", frozenset({"errors", "limits", "fileio", "mathtree", "npz"})),
+    ("base", frozenset({"errors", "limits", "fileio", "mathtree", "npz", "toml_writer"})),
     (
         "engine",
-        frozenset({"activations", "losses", "layers", "init", "optim", "network", "step"}),
+        frozenset(
+            {"activations", "losses", "layers", "layer_form", "init", "optim", "network", "step"}
+        ),
     ),
     ("trace", frozenset({"trace", "notation", "gradcheck"})),
     (

@@ -21,9 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from glassnet.activations import Activation, by_torch_name, names
+from glassnet.activations import Activation, by_torch_name, get_activation, names
 from glassnet.errors import GlassnetError
 from glassnet.fileio import atomic_write_bytes
+from glassnet.layer_form import dense_from_form, dense_to_form
 from glassnet.layers import Dense
 from glassnet.model import Model
 from glassnet.network import Network
@@ -164,8 +165,14 @@ def torch_architecture(net: Network) -> list[dict[str, Any]]:
     """The Sequential's architecture as plain data: one dict per module, in order."""
     arch: list[dict[str, Any]] = []
     for layer in net.layers:
+        _, form = dense_to_form(layer)
         arch.append(
-            {"type": "Linear", "in_features": layer.n_in, "out_features": layer.n_out, "bias": True}
+            {
+                "type": "Linear",
+                "in_features": form["n_in"],
+                "out_features": form["n_out"],
+                "bias": True,
+            }
         )
         act = layer.activation
         if act.torch_name is not None:
@@ -187,8 +194,10 @@ def save_torch_model(net: Network, path: str | Path) -> None:
     arch = torch_architecture(net)
     linear_positions = [i for i, m in enumerate(arch) if m["type"] == "Linear"]
     for pos, layer in zip(linear_positions, net.layers, strict=True):
-        tensors[f"{pos}.weight"] = np.ascontiguousarray(layer.W.T)
-        tensors[f"{pos}.bias"] = np.ascontiguousarray(layer.b)
+        # the layer's form, under Linear's names: weight is Wᵀ (out, in)
+        arrays, _ = dense_to_form(layer)
+        tensors[f"{pos}.weight"] = np.ascontiguousarray(arrays["W"].T)
+        tensors[f"{pos}.bias"] = np.ascontiguousarray(arrays["b"])
     # safetensors serialises to bytes; the write itself goes through atomic_write
     metadata = {_ARCH_KEY: json.dumps(arch), **_model_metadata(net)}
     data = save(tensors, metadata=metadata)
@@ -345,4 +354,6 @@ def _linear_from_file(
             file=label,
             field=where,
         )
-    return Dense(W.T.copy(), b.copy(), "identity")
+    # Linear's weight is Wᵀ; the activation is the next module's (set by the caller)
+    form = {"n_in": shape[1], "n_out": shape[0]}
+    return dense_from_form({"W": W.T.copy(), "b": b.copy()}, form, get_activation("identity"))
