@@ -109,10 +109,6 @@ class Dense:
     def n_out(self) -> int:
         return int(self.W.shape[1])
 
-    def pre_activation(self, x: Array) -> Array:
-        """z = x @ W + b, (batch, n_in) -> (batch, n_out)."""
-        return linear(x, self.W, self.b)
-
     def forward(self, x: Array, out: Buffers | None = None) -> tuple[Array, Cache]:
         """a = f(x @ W + b); returns a (batch, n_out) and the cache backward needs.
 
