@@ -22,11 +22,25 @@ ROOT = Path(__file__).resolve().parents[1] / "src" / "glassnet"
 
 #: Layer by module or package of glassnet (relative to ``glassnet``), lowest first.
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
-    ("base", frozenset({"errors", "limits", "fileio", "mathtree", "npz", "toml_writer"})),
+    (
+        "base",
+        frozenset(
+            {"errors", "limits", "fileio", "mathtree", "npz", "nodes", "specvalues", "toml_writer"}
+        ),
+    ),
     (
         "engine",
         frozenset(
-            {"activations", "losses", "layers", "layer_form", "init", "optim", "network", "step"}
+            {
+                "activations",
+                "losses",
+                "layers",
+                "init",
+                "optim",
+                "optimizers",
+                "network",
+                "step",
+            }
         ),
     ),
     ("trace", frozenset({"trace", "notation", "gradcheck"})),

@@ -9,7 +9,8 @@ A file holds
                             history); plus free ``info`` (data set, classes,
                             preprocessing)
 ``layer{l}.W``, ``.b``      the weights of layer l (from 1), float32/float64 —
-                            the layer's form (:mod:`glassnet.layer_form`)
+                            the layer's own file form (``config``, ``arrays``,
+                            ``file_shapes``, ``from_file`` of its plugin)
 ``optimizer.{name}.{i}``    optimiser state for parameter i (checkpoints)
 ``extra.{name}``            extra float arrays (e.g. the input standardisation)
 ==========================  =================================================
@@ -38,7 +39,7 @@ import numpy as np
 from glassnet.activations import Activation
 from glassnet.activations import from_dict as activation_from_dict
 from glassnet.errors import GlassnetError
-from glassnet.layer_form import DENSE_ARRAYS, dense_form_shapes, dense_from_form, dense_to_form
+from glassnet.layers import Dense
 from glassnet.limits import MAX_META_BYTES, MAX_ZIP_RATIO
 from glassnet.network import Network
 from glassnet.npz import NpzReader, atomic_save_npz
@@ -82,10 +83,10 @@ def write(
     arrays (stored as ``optimizer.{key}``) to ``path``, atomically."""
     arrays: dict[str, Array] = {}
     layers = []
-    for index, layer in enumerate(net.layers, start=1):
-        parts, description = dense_to_form(layer)
-        arrays.update({f"layer{index}.{name}": a for name, a in parts.items()})
-        layers.append(description)
+    for index, layer in enumerate(net.dense_layers("a model file"), start=1):
+        # the layer's own file form (its plugin's config and arrays), under its number
+        arrays.update({f"layer{index}.{name}": a for name, a in layer.arrays().items()})
+        layers.append(layer.config())
     meta: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
@@ -222,7 +223,7 @@ def _expected_arrays(meta: dict[str, Any]) -> dict[str, tuple[tuple[int, ...], s
     dtype = meta["dtype"]
     expected: dict[str, tuple[tuple[int, ...], str]] = {}
     for index, layer in enumerate(meta["layers"], start=1):
-        for name, shape in dense_form_shapes(layer).items():
+        for name, shape in Dense.file_shapes(layer).items():
             expected[f"layer{index}.{name}"] = (shape, dtype)
     for name, spec in meta["extras"].items():
         try:
@@ -251,7 +252,7 @@ def _training_arrays(
         return
     shapes: list[tuple[int, ...]] = []
     for layer in meta["layers"]:
-        shapes += list(dense_form_shapes(layer).values())
+        shapes += list(Dense.file_shapes(layer).values())
     for key in headers:
         match = _OPTIMIZER_KEY.fullmatch(key)
         if match is None:
@@ -275,8 +276,8 @@ def _build(
             raise GlassnetError(
                 err.expected, got=err.got, layer=index, field="activation"
             ) from None
-        parts = {name: arrays[f"layer{index}.{name}"] for name in DENSE_ARRAYS}
-        layers.append(dense_from_form(parts, layer, act))
+        parts = {name: arrays[f"layer{index}.{name}"] for name in Dense.params}
+        layers.append(Dense.from_file(layer, parts, activation=act))
     net = Network(layers)
     extras = {name: arrays[f"extra.{name}"] for name in meta["extras"]}
     training = meta.get("training") or None

@@ -21,7 +21,6 @@ import numpy as np
 
 from glassnet.check.quantities import UNBATCHED, expected_shape, key_name, order
 from glassnet.errors import GlassnetError
-from glassnet.layer_form import dense_spec_fields
 from glassnet.layers import Dense
 from glassnet.losses import get_loss
 from glassnet.notation import seed_name
@@ -113,7 +112,7 @@ def make_exercise(
             "lr": lr,
             "input": x.tolist(),
             "target": y.tolist(),
-            "layers": [dense_spec_fields(layer) for layer in layers],
+            "layers": [layer.to_spec() for layer in layers],
         }
     )
     spec = parse_spec(spec_text, "exercise")

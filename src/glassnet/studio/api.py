@@ -168,7 +168,8 @@ def _guard(data: dict[str, Any]) -> None:
 def _check_size(spec: Spec) -> None:
     net = spec.network
     widest = max([spec.x.shape[1], *(layer.n_out for layer in net.layers)])
-    params = sum(layer.W.size + layer.b.size for layer in net.layers)
+    params = sum(p.size for p in net.parameters())
+    net.dense_layers("the studio")  # its picture and editors show dense layers
     for what, got, limit, field in (
         ("units per layer", widest, STUDIO_MAX_UNITS, "layers"),
         ("parameters", params, STUDIO_MAX_PARAMETERS, "layers"),
@@ -569,7 +570,7 @@ def gradcheck(body: Any) -> dict[str, Any]:
         raise StudioError(
             f"expected a layer from 1 to {n_layers}", got=str(where["layer"]), field="layer"
         )
-    layer = spec.network.layers[where["layer"] - 1]
+    layer = spec.network.dense_layers("the studio")[where["layer"] - 1]
     i, j = where["i"], where["j"]
     if i >= layer.W.shape[0] or j >= layer.W.shape[1]:
         raise StudioError(f"expected an index within {layer.W.shape}", got=f"({i}, {j})", field="i")
@@ -669,7 +670,6 @@ def train(body: Any) -> dict[str, Any]:
     each step, the decision surface and each hidden unit's output over a grid."""
     import numpy as np
 
-    from glassnet.layer_form import dense_spec_fields
     from glassnet.optim import SGD
 
     body = _object(body, "a request")
@@ -749,7 +749,7 @@ def train(body: Any) -> dict[str, Any]:
         [c.a[:, u].reshape(GRID, GRID).tolist() for u in range(c.a.shape[1])] for c in caches[:-1]
     ]
     new_spec = dict(body["spec"])
-    new_spec["layers"] = [dense_spec_fields(layer) for layer in net.layers]
+    new_spec["layers"] = [layer.to_spec() for layer in net.layers]
     return {
         "spec": new_spec,
         "history": history,
@@ -777,7 +777,6 @@ def _accuracy(net: Any, X: Any, labels: Any) -> float:
 def spec_dict(spec: Spec, original: dict[str, Any] | None = None) -> dict[str, Any]:
     """A parsed spec as the page keeps it: every weight written out (layers given as
     ``units`` get the weights glassnet's initialiser drew), input and target as rows."""
-    from glassnet.layer_form import dense_spec_fields
 
     out: dict[str, Any] = {}
     for key in ("name", "description"):
@@ -790,7 +789,7 @@ def spec_dict(spec: Spec, original: dict[str, Any] | None = None) -> dict[str, A
         update_bias=spec.update_bias,
         input=spec.x.tolist(),
         target=spec.y.tolist(),
-        layers=[dense_spec_fields(layer) for layer in spec.network.layers],
+        layers=[layer.to_spec() for layer in spec.network.layers],
     )
     if getattr(spec, "steps", 1) != 1:
         out["steps"] = spec.steps
@@ -832,7 +831,6 @@ def from_model(path: str) -> dict[str, Any]:
 
     from glassnet.check.exercise import default_loss
     from glassnet.interop import load_any_model
-    from glassnet.layer_form import dense_spec_fields
 
     network = load_any_model(Path(path))
     n_in, n_out = network.layers[0].n_in, network.layers[-1].n_out
@@ -844,7 +842,7 @@ def from_model(path: str) -> dict[str, Any]:
         "lr": 0.1,
         "input": [0.0] * n_in,
         "target": target,
-        "layers": [dense_spec_fields(layer) for layer in network.layers],
+        "layers": [layer.to_spec() for layer in network.layers],
     }
     return spec_dict(parse(data, label=path), data)
 

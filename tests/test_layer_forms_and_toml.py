@@ -1,4 +1,5 @@
-"""The one serialiser of a dense layer (glassnet.layer_form) and the one TOML writer
+"""A dense layer's file and spec forms (its plugin's config/arrays/file_shapes/from_file
+and to_spec, which the model file, the studio and exercises call) and the one TOML writer
 (glassnet.toml_writer).
 
 References: Python's own TOML reader (``tomllib``) reading back what the writer wrote,
@@ -15,12 +16,6 @@ import pytest
 from glassnet.activations import get_activation
 from glassnet.errors import GlassnetError
 from glassnet.io import read, write
-from glassnet.layer_form import (
-    dense_form_shapes,
-    dense_from_form,
-    dense_spec_fields,
-    dense_to_form,
-)
 from glassnet.layers import Dense
 from glassnet.network import Network
 from glassnet.spec import parse_spec
@@ -34,17 +29,17 @@ def _layer() -> Dense:
     )
 
 
-def test_form_round_trip():
+def test_file_form_round_trip():
     layer = _layer()
-    arrays, description = dense_to_form(layer)
+    arrays, description = layer.arrays(), layer.config()
     assert set(arrays) == {"W", "b"}
     assert description == {
         "n_in": 3,
         "n_out": 2,
         "activation": {"name": "leaky_relu", "slope": 0.2},
     }
-    assert dense_form_shapes(description) == {"W": (3, 2), "b": (2,)}
-    back = dense_from_form(arrays, description)
+    assert Dense.file_shapes(description) == {"W": (3, 2), "b": (2,)}
+    back = Dense.from_file(description, arrays)
     np.testing.assert_array_equal(back.W, layer.W)
     np.testing.assert_array_equal(back.b, layer.b)
     assert back.activation == layer.activation
@@ -69,7 +64,7 @@ def test_spec_fields_read_back_as_the_same_layer():
             "lr": 0.1,
             "input": [1.0, 2.0, 3.0],
             "target": [0.0, 1.0],
-            "layers": [dense_spec_fields(layer)],
+            "layers": [layer.to_spec()],
         }
     )
     spec = parse_spec(text, "t")
