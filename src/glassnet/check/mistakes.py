@@ -63,6 +63,10 @@ class Mistake:
     #: May name a value that is only close (not equal to the digits written).
     near_ok: bool = True
     describe: Callable[[Any], str] = field(default=lambda v: "")
+    #: Declared by one of the step's plugins (a layer's or the optimiser's own rule),
+    #: not by this catalogue, whose rules are written for dense layers under plain
+    #: gradient descent.
+    plugin: bool = False
 
 
 CATALOGUE: dict[str, Mistake] = {}
@@ -439,6 +443,25 @@ CHECKS: dict[str, str] = {
     "digit_swap": "two adjacent digits exchanged when copying a number",
     "written_transposed": "a matrix written transposed (rows for columns)",
 }
+
+
+def plugin_mistakes(ctx: Context) -> list[Mistake]:
+    """The mistakes the step's own plugins declare (:meth:`Context.plugin_alternatives`)
+    as catalogue entries: each replaces exactly the nodes it names (layer included) with
+    its wrong rule, so it is named only where re-running it on the person's numbers
+    reproduces what they wrote — like every rule of the catalogue."""
+    out = []
+    for name, rules in ctx.plugin_alternatives().items():
+
+        def rule(
+            ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule, rules: Any = rules
+        ) -> Array | None:
+            wrong = rules.get(key)
+            return None if wrong is None else wrong(ins)
+
+        title = name.replace("_", " ")
+        out.append(Mistake(name, title, frozenset(k[0] for k in rules), rule, plugin=True))
+    return out
 
 
 def truncation(given: float, half: float, candidates: Sequence[float]) -> float | None:
