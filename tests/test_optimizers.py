@@ -386,6 +386,7 @@ def test_symbols_with_numbers_put_in_give_the_nodes_value(name, options, param):
             given[d.key] = np.abs(rng.normal(size=(1, 1)))
     values = _evaluate(decls, given)
     for d in decls:
+        assert opt.words(d.kind, param), f"no words for {d.kind}"
         if d.phase == "leaf":
             continue
         inputs = {
@@ -395,7 +396,6 @@ def test_symbols_with_numbers_put_in_give_the_nodes_value(name, options, param):
         with_numbers = mathtree.substitute(rule, lambda v: repr(v))
         assert _number(with_numbers) == pytest.approx(values[d.key].item(), rel=1e-12, abs=1e-15)
         assert mathtree.tex(rule) and mathtree.mml(rule)  # both printers take it
-        assert opt.words(d.kind, param), f"no words for {d.kind}"
     fixed = opt.symbols(f"{param}_new", param, 1, fixed=True)
     assert fixed == mathtree.Sym(param, (("1", "num"),))
 

@@ -116,8 +116,6 @@ class Adam(Optimizer):
     )
     state_names = ("m", "v")
     role_words: ClassVar[dict[str, str]] = {
-        "g": "The gradient the update uses: with L2 weight decay, the loss's gradient plus λ "
-        "times the weight (biases are not decayed).",
         "m_prev": "The running mean of the gradient from the previous step (zero at the first).",
         "v_prev": "The running mean of the squared gradient from the previous step (zero at "
         "the first).",
@@ -125,7 +123,6 @@ class Adam(Optimizer):
         "v": "The second moment: a running mean of the squared gradient, weighted by β2.",
         "m_hat": "The first moment with its bias corrected: divided by 1 − β1ᵗ.",
         "v_hat": "The second moment with its bias corrected: divided by 1 − β2ᵗ.",
-        "decayed": "The parameter shrunk by weight decay before the step: times 1 − lr·λ.",
         "new": "The parameter moves against m̂, each entry scaled by 1/(√v̂ + ε): its own step size.",
     }
     role_why: ClassVar[dict[str, str]] = {

@@ -38,6 +38,10 @@ class AdamW(Adam):
         weight_decay_field(0.01, "decoupled weight decay λ"),
     )
     l2_decay = False
+    role_words: ClassVar[dict[str, str]] = {
+        **Adam.role_words,
+        "decayed": "The parameter shrunk by weight decay before the step: times 1 − lr·λ.",
+    }
     role_why: ClassVar[dict[str, str]] = {
         **Adam.role_why,
         "decayed": "Decoupled decay shrinks the weight itself, by lr·λ of it, instead of "

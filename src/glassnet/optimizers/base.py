@@ -164,6 +164,18 @@ def default_symbol(kind: str, param: str, layer: int) -> Node:
     return Sym(base, own)
 
 
+#: The L2-decayed gradient's words and why, shared by every optimiser with L2 decay.
+_L2_WORDS = {
+    "g": "The gradient the update uses: with L2 weight decay, the loss's gradient plus λ "
+    "times the weight (a parameter that is not decayed, such as a bias, keeps its gradient).",
+}
+_L2_WHY = {
+    "g": "L2 weight decay adds (λ/2)·‖W‖² to the loss; its derivative with respect to W is "
+    "λ·W, so the gradient becomes ∂L/∂W + λ·W.  Biases are not decayed (as in "
+    "scikit-learn): shrinking them does not make the function smoother.",
+}
+
+
 # -- the optimiser -----------------------------------------------------------------------
 class Optimizer:
     """Base class.  A subclass declares ``name``, ``fields``, ``state_names``, writes its
@@ -365,11 +377,13 @@ class Optimizer:
 
     def words(self, kind: str, param: str) -> str:
         """One sentence saying what node ``kind`` is."""
-        return self.role_words.get(self.role(kind, param), "")
+        role = self.role(kind, param)
+        return self.role_words.get(role) or _L2_WORDS.get(role, "")
 
     def why(self, kind: str, param: str) -> str:
         """Why its rule is what it is (a short derivation in words), or ""."""
-        return self.role_why.get(self.role(kind, param), "")
+        role = self.role(kind, param)
+        return self.role_why.get(role) or _L2_WHY.get(role, "")
 
     # -- mistakes (check) --------------------------------------------------------------
     def alternatives(

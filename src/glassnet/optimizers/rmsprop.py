@@ -60,8 +60,6 @@ class RMSprop(Optimizer):
     )
     state_names = ("square_avg",)
     role_words: ClassVar[dict[str, str]] = {
-        "g": "The gradient the update uses: with L2 weight decay, the loss's gradient plus λ "
-        "times the weight (biases are not decayed).",
         "square_avg_prev": "The running mean of g² from the previous step (zero at the first).",
         "square_avg": "The running mean of the squared gradient, weighted by ρ.",
         "new": "The parameter moves against its gradient divided by the root of that mean.",

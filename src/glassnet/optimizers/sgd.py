@@ -54,15 +54,10 @@ class SGD(Optimizer):
     title = "stochastic gradient descent"
     fields: ClassVar[tuple[Field, ...]] = (lr_field(0.01), weight_decay_field())
     role_words: ClassVar[dict[str, str]] = {
-        "g": "The gradient the update uses: with L2 weight decay, the loss's gradient plus λ "
-        "times the weight (biases are not decayed).",
         "new": "Gradient descent: the parameter moves against its gradient, by the learning "
         "rate times it.",
     }
     role_why: ClassVar[dict[str, str]] = {
-        "g": "L2 weight decay adds (λ/2)·‖W‖² to the loss; its derivative with respect to W "
-        "is λ·W, so the gradient becomes ∂L/∂W + λ·W.  Biases are not decayed (as in "
-        "scikit-learn): shrinking them does not make the function smoother.",
         "new": "The gradient points where the loss grows fastest, so a small step against "
         "it lowers the loss: to first order by lr·‖g‖².  The learning rate sets how small.",
     }
