@@ -38,6 +38,7 @@ class AdamW(Adam):
         weight_decay_field(0.01, "decoupled weight decay λ"),
     )
     l2_decay = False
+    role_symbols: ClassVar[dict[str, str]] = {**Adam.role_symbols, "decayed": "{param}\u0303"}
     role_words: ClassVar[dict[str, str]] = {
         **Adam.role_words,
         "decayed": "The parameter shrunk by weight decay before the step: times 1 − lr·λ.",

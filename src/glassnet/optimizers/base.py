@@ -136,34 +136,6 @@ def hyper(name: str, value: float) -> Sym:
     return Sym(base, sub, value=value)
 
 
-def default_symbol(kind: str, param: str, layer: int) -> Node:
-    """A symbol for a quantity of one parameter's update, unvalued: ``W1`` (the leaf),
-    ``∂L/∂W1`` (its gradient), ``W′1`` (updated), ``m_{W1,t}`` and ``m_{W1,t−1}``
-    (state after and before this step), ``m̂_{W1}``, ``g_{W1}``, ``W̃1`` (decayed).  Explain
-    may pass its own (valued) symbols instead; these are the fallback."""
-    from glassnet.mathtree import Deriv, Sym
-
-    at = ((str(layer), "num"),)
-    own = ((param, "id"), (str(layer), "num"))
-    if kind == param:
-        return Sym(param, at)
-    if kind == "d" + param:
-        return Deriv(Sym("L"), Sym(param, at))
-    if kind == f"{param}_new":
-        return Sym(param, at, prime=True)
-    if kind == f"decayed_{param}":
-        return Sym(param + "\u0303", at)
-    role = kind.removesuffix(f"_{param}_prev").removesuffix(f"_{param}")
-    base = {"velocity": "v", "m_hat": "m\u0302", "v_hat": "v\u0302", "square_avg": "s"}.get(
-        role, role
-    )
-    if kind.endswith("_prev"):
-        return Sym(base, (*own, (",", "txt"), ("t\u22121", "txt")))
-    if role in ("m", "v", "velocity", "square_avg"):
-        return Sym(base, (*own, (",", "txt"), ("t", "id")))
-    return Sym(base, own)
-
-
 #: The L2-decayed gradient's words and why, shared by every optimiser with L2 decay.
 _L2_WORDS = {
     "g": "The gradient the update uses: with L2 weight decay, the loss's gradient plus λ "
@@ -192,6 +164,9 @@ class Optimizer:
     state_names: ClassVar[tuple[str, ...]] = ()
     #: True when ``weight_decay`` is L2 (added to the gradient); AdamW's is decoupled.
     l2_decay: ClassVar[bool] = True
+    #: For explain: the letter of a role's symbol where it is not the role's name
+    #: (``{"velocity": "v"}``); ``{param}`` stands for the parameter's name.
+    role_symbols: ClassVar[dict[str, str]] = {}
     #: For explain: one sentence per role (node kind without its parameter).
     role_words: ClassVar[dict[str, str]] = {}
     #: For explain: why a role's rule is what it is.
@@ -328,6 +303,32 @@ class Optimizer:
             f"expected a node kind of {param}'s update", got=repr(kind), field="kind"
         )
 
+    def symbol(self, kind: str, param: str, layer: int) -> Node:
+        """A symbol for a quantity of one parameter's update, unvalued: ``W1`` (the leaf),
+        ``∂L/∂W1`` (its gradient), ``W′1`` (updated), ``m_{W1,t}`` and ``m_{W1,t−1}``
+        (state after and before this step), ``m̂_{W1}`` (another node).  Explain may pass
+        its own (valued) symbols to :meth:`symbols` instead; these are the fallback."""
+        from glassnet.mathtree import Deriv, Sym
+
+        at = ((str(layer), "num"),)
+        if kind == param:
+            return Sym(param, at)
+        if kind == "d" + param:
+            return Deriv(Sym("L"), Sym(param, at))
+        role = self.role(kind, param)
+        if role == "new":
+            return Sym(param, at, prime=True)
+        state = role.removesuffix("_prev")
+        letter = self.role_symbols.get(state, state)
+        if "{param}" in letter:  # a form of the parameter itself (AdamW's decayed W̃1)
+            return Sym(letter.format(param=param), at)
+        own = ((param, "id"), (str(layer), "num"))
+        if role.endswith("_prev"):
+            return Sym(letter, (*own, (",", "txt"), ("t\u22121", "txt")))
+        if role in self.state_names:
+            return Sym(letter, (*own, (",", "txt"), ("t", "id")))
+        return Sym(letter, own)
+
     def symbols(
         self,
         kind: str,
@@ -342,13 +343,13 @@ class Optimizer:
         """The rule of node ``(kind, layer)`` in symbols, as a :mod:`glassnet.mathtree`
         expression (the right-hand side).  ``inputs`` maps the node's input keys to the
         symbols to write for them (valued ones, and the substituted line shows the numbers
-        put in); a key not given gets :func:`default_symbol`.  Hyperparameters carry their
+        put in); a key not given gets :meth:`symbol`.  Hyperparameters carry their
         values; ``t`` (the step) is put in for Adam's powers when given; ``decay`` and
         ``fixed`` as for :meth:`update_nodes`."""
         given = dict(inputs or {})
 
         def sym(key: Key) -> Node:
-            return given.get(key) or default_symbol(key[0], param, key[1])
+            return given.get(key) or self.symbol(key[0], param, key[1])
 
         if fixed:  # {param}_new is the parameter itself
             return sym((param, layer))

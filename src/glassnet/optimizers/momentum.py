@@ -49,6 +49,7 @@ class Momentum(SGD):
         weight_decay_field(),
     )
     state_names = ("velocity",)
+    role_symbols: ClassVar[dict[str, str]] = {"velocity": "v"}
     role_words: ClassVar[dict[str, str]] = {
         **SGD.role_words,
         "velocity_prev": "The velocity carried from the previous step (zero at the first).",
