@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1] / "src" / "glassnet"
 
 #: Layer by top-level module or package of glassnet, lowest first.
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
-    ("base", frozenset({"errors", "limits", "fileio", "mathtree", "npz"})),
+    ("base", frozenset({"errors", "limits", "fileio", "mathtree", "npz", "nodes", "specvalues"})),
     (
         "engine",
         frozenset(
@@ -27,7 +27,6 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "init",
                 "optim",
                 "optimizers",
-                "nodes",
                 "network",
                 "step",
             }

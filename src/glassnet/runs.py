@@ -237,7 +237,7 @@ def build_model(ds: Dataset, options: TrainOptions) -> Model:
     if ds.task == "regression":
         # The output starts at the mean target (R² 0), not at 0: targets far from 0
         # (hundreds) would otherwise take most of the epochs just to be reached.
-        model.layers[-1].b[:] = np.mean(ds.y_train)
+        model.dense_layers("a training run")[-1].b[:] = np.mean(ds.y_train)
     model.classes = list(ds.classes) if ds.task == "classification" else None
     model.task = ds.task
     model.train_state = training.TrainState(
