@@ -221,42 +221,80 @@ def test_node_rules_equal_the_in_place_step(name, options):
 
 
 @pytest.mark.parametrize(("name", "options"), CASES, ids=IDS)
-def test_fit_step_equals_the_traced_steps_update_nodes(name, options):
-    """Three batches of ``fit`` (float64, no shuffling) against, per batch, the traced
-    step's gradients put through the optimiser's node rules."""
+def test_fit_steps_equal_the_traced_steps(name, options):
+    """Three batches of ``fit`` (float64, no shuffling) against three traced steps of the
+    step graph with the same optimiser, each from the last one's updated parameters and
+    carried state (t = 1, 2, 3): one code path, so equal to rounding."""
     rng = np.random.default_rng(13)
     X = rng.normal(size=(12, 4))
     Y = rng.normal(size=(12, 2))
     a = gn.mlp([4, 5, 2], hidden="tanh", output="identity", seed=3, dtype="float64")
     b = a.copy()
-    a.fit(
-        X,
-        Y,
-        loss="mse",
-        optimizer=optim.get_optimizer(name, **options),
-        epochs=1,
-        batch_size=4,
-        shuffle=False,
-    )
+    fitted = optim.get_optimizer(name, **options)
+    a.fit(X, Y, loss="mse", optimizer=fitted, epochs=1, batch_size=4, shuffle=False)
     opt = optim.get_optimizer(name, **options)
     state: dict[tuple[str, int], Array] = {}
     for t, start in enumerate((0, 4, 8), start=1):
-        trace = gn.trace_step(b, X[start : start + 4], Y[start : start + 4], loss="mse", lr=1.0)
+        rows = slice(start, start + 4)
+        trace = gn.trace_step(
+            b, X[rows], Y[rows], loss="mse", lr=opt.lr, optimizer=opt, state=state, t=t
+        )
         for layer, lt in enumerate(trace.layers, start=1):
-            for param, grad in (("W", lt.dW), ("b", lt.db)):
-                decls = opt.update_nodes(param, layer, t=t, decay=param == "W")
-                given = {
-                    (param, layer): getattr(b.layers[layer - 1], param),
-                    ("d" + param, layer): grad,
-                }
-                given.update({k: v for k, v in state.items() if k[1] == layer})
-                values = _evaluate(decls, given)
-                setattr(b.layers[layer - 1], param, values[(f"{param}_new", layer)])
+            for param in ("W", "b"):
+                setattr(b.layers[layer - 1], param, lt.value(f"{param}_new"))
                 for now, nxt in opt.carried(param):
-                    state[(nxt, layer)] = values[(now, layer)]
-    for la, lb in zip(a.layers, b.layers, strict=True):
+                    state[(nxt, layer)] = lt.value(now)
+    for i, (la, lb) in enumerate(zip(a.layers, b.layers, strict=True)):
         np.testing.assert_allclose(la.W, lb.W, rtol=0, atol=1e-12)
         np.testing.assert_allclose(la.b, lb.b, rtol=0, atol=1e-12)
+        for s in opt.state_names:  # and the state fit carries is the traced step's
+            layer = i + 1
+            W_state, b_state = fitted.state[s][2 * i], fitted.state[s][2 * i + 1]
+            np.testing.assert_allclose(W_state, state[(f"{s}_W_prev", layer)], rtol=0, atol=1e-12)
+            np.testing.assert_allclose(b_state, state[(f"{s}_b_prev", layer)], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(("make", "torch_name", "kwargs"), TORCH_CASES)
+def test_traced_steps_equal_torch_optim_float64_five_steps(make, torch_name, kwargs):
+    """``trace_steps`` (5 full-batch steps, the state carried by the graph) against
+    PyTorch's autograd and ``torch.optim`` in float64, built from ``torch_spec``."""
+    torch = pytest.importorskip("torch", reason="PyTorch is the independent reference")
+    from glassnet.trace import trace_steps
+
+    opt = make()
+    rng = np.random.default_rng(17)
+    X, labels = rng.normal(size=(6, 4)), rng.integers(0, 3, size=6)
+    Y = np.eye(3)[labels]
+    W1, b1 = rng.normal(size=(4, 5)) * 0.5, rng.normal(size=5) * 0.1
+    W2, b2 = rng.normal(size=(5, 3)) * 0.5, rng.normal(size=3) * 0.1
+    net = gn.mlp(
+        [4, 5, 3], hidden="tanh", output="softmax", init=[(W1, b1), (W2, b2)], dtype="float64"
+    )
+    first = trace_steps(net, X, Y, loss="cross_entropy", lr=opt.lr, steps=5, optimizer=opt)
+    assert first.later is not None and len(first.later) == 4
+    last = first.later[-1]
+
+    l1, l2 = torch.nn.Linear(4, 5).double(), torch.nn.Linear(5, 3).double()
+    with torch.no_grad():
+        l1.weight.copy_(torch.tensor(W1.T)), l1.bias.copy_(torch.tensor(b1))
+        l2.weight.copy_(torch.tensor(W2.T)), l2.bias.copy_(torch.tensor(b2))
+    model = torch.nn.Sequential(l1, torch.nn.Tanh(), l2)
+    name, options = opt.torch_spec()
+    groups = [
+        {"params": [l1.weight, l2.weight]},
+        {"params": [l1.bias, l2.bias], "weight_decay": 0.0},  # biases are not decayed
+    ]
+    topt = getattr(torch.optim, name)(groups, **options)
+    Xt, yt = torch.tensor(X), torch.tensor(labels)
+    for _ in range(5):
+        topt.zero_grad()
+        torch.nn.functional.cross_entropy(model(Xt), yt).backward()
+        topt.step()
+    for lt, lin in zip(last.layers, (l1, l2), strict=True):
+        np.testing.assert_allclose(
+            lt.value("W_new"), lin.weight.detach().numpy().T, rtol=0, atol=1e-12
+        )
+        np.testing.assert_allclose(lt.value("b_new"), lin.bias.detach().numpy(), rtol=0, atol=1e-12)
 
 
 def test_node_kinds_and_order():
