@@ -358,8 +358,7 @@ def test_state_leaves_start_at_zero_and_a_bias_is_not_decayed():
     b, db = np.array([2.0, -1.0]), np.array([0.5, 0.25])
     values = _evaluate(opt.update_nodes("b", 1, t=1, decay=False), {("b", 1): b, ("db", 1): db})
     np.testing.assert_array_equal(values[("velocity_b_prev", 1)], [0.0, 0.0])
-    # g_b is the gradient itself (shown as a node so check can swap in the slip).
-    np.testing.assert_array_equal(values[("g_b", 1)], db)
+    assert ("g_b", 1) not in values  # the bias's rule reads db itself
     # v = 0.5·0 + g = [0.5, 0.25]; b' = b − 0.1·v = [1.95, −1.025]
     np.testing.assert_allclose(values[("b_new", 1)], [1.95, -1.025], rtol=0, atol=1e-15)
 
@@ -424,32 +423,37 @@ def test_symbols_with_numbers_put_in_give_the_nodes_value(name, options, param):
             given[d.key] = np.abs(rng.normal(size=(1, 1)))
     values = _evaluate(decls, given)
     for d in decls:
-        assert opt.words(d.kind, param), f"no words for {d.kind}"
+        assert opt.words(d.kind), f"no words for {d.kind}"
         if d.phase == "leaf":
             continue
-        inputs = {
-            k: mathtree.Sym("x", ((k[0], "txt"),), value=float(values[k].item())) for k in d.inputs
-        }
-        rule = opt.symbols(d.kind, param, 1, inputs, t=2, decay=decay)
+        # Each input's symbol in the declared order, carrying its value (as explain does).
+        ins = [mathtree.Sym("x", ((k[0], "txt"),), value=float(values[k].item())) for k in d.inputs]
+        rule = opt.symbols(d.kind, ins, t=2)
+        assert rule is not None
         with_numbers = mathtree.substitute(rule, lambda v: repr(v))
         assert _number(with_numbers) == pytest.approx(values[d.key].item(), rel=1e-12, abs=1e-15)
         assert mathtree.tex(rule) and mathtree.mml(rule)  # both printers take it
-    fixed = opt.symbols(f"{param}_new", param, 1, fixed=True)
-    assert fixed == mathtree.Sym(param, (("1", "num"),))
+    held = mathtree.Sym(param, (("1", "num"),))
+    assert opt.symbols(f"{param}_new", [held]) == held  # a fixed parameter is itself
 
 
 def test_symbols_show_the_power_t_and_why_says_why():
     opt = optim.Adam()
-    rule = opt.symbols("m_hat_W", "W", 1, t=3)
+    rule = opt.symbols("m_hat_W", t=3)  # the inputs' symbols made up: m_{W1,t}
     assert "^{t}" in mathtree.tex(rule)  # β1ᵗ in symbols ...
     assert "^{3}" in mathtree.tex(
         mathtree.substitute(rule, lambda v: f"{v:g}")
     )  # ... 0.9³ in numbers
-    assert "1 − β1ᵗ" in opt.why("m_hat_W", "W")
-    assert optim.Momentum().why("velocity_W", "W")
-    assert optim.AdamW().why("decayed_W", "W")
+    assert "m_{W1" in mathtree.tex(rule)
+    assert "1 − β1ᵗ" in opt.why("m_hat_W")
+    assert optim.Momentum().why("velocity_W")
+    assert optim.AdamW().why("decayed_W")
+    assert opt.symbols("m_W_prev") is None  # a state leaf has no rule
+    assert opt.split("v_hat_gamma") == ("v_hat", "gamma")
+    assert opt.split("m_b_prev") == ("m_prev", "b")
+    assert opt.split("W_new") == ("new", "W")
     with pytest.raises(GlassnetError, match="kind"):
-        opt.words("velocity_W", "b")
+        opt.words("velocity_W")  # not Adam's
 
 
 # -- mistakes -------------------------------------------------------------------------------------
@@ -487,7 +491,9 @@ def test_each_alternative_changes_the_update(name, options, param):
     if wd and decay:
         want |= {"weight_decay_forgotten"}
         want |= {"adamw_decay_without_lr"} if name == "adamw" else {"weight_decay_sign"}
-    elif wd:
+    elif wd and name in ("sgd", "adamw"):
+        # Only where a bias's node reads the bias: b_new (an L2 slip in momentum's, Adam's or
+        # RMSprop's state would need b in a node that has only db).
         want.add("weight_decay_on_bias")
     assert set(alternatives) == want
 
@@ -651,3 +657,25 @@ def test_the_cli_and_runs_offer_every_optimiser():
     assert type(opt) is optim.AdamW and opt.weight_decay == 0.05
     with pytest.raises(GlassnetError, match="--momentum"):
         make_optimizer(TrainOptions(optimizer="adam", momentum=0.9), 5)
+
+
+@pytest.mark.parametrize(("name", "options"), CASES, ids=IDS)
+def test_explain_writes_every_update_node_with_its_rule(name, options):
+    """Explain's generic derivation (which asks the graph's plugins, never names) writes
+    each update node of a traced step as symbol = rule = value, and the rule's why."""
+    from glassnet.explain.document import Equation
+    from glassnet.explain.generic import build_generic
+    from glassnet.trace import trace_steps
+
+    opt = optim.get_optimizer(name, **options)
+    net = gn.mlp([2, 2, 1], hidden="sigmoid", output="sigmoid", seed=0, dtype="float64")
+    x, y = np.array([[0.05, 0.1]]), np.array([[0.01]])
+    trace = trace_steps(net, x, y, loss="mse", lr=opt.lr, steps=2, optimizer=opt)
+    doc = build_generic(trace, fmt=lambda v: f"{v:.4g}", digits=4)
+    (update,) = [s for s in doc.sections if s.kind == "g-update"]
+    equations = [b for b in update.blocks if isinstance(b, Equation)]
+    graph = trace.graph
+    assert graph is not None
+    n_update = sum(1 for k in graph.order() if graph.decl(k).phase == "update")
+    assert len(equations) == n_update
+    assert all(len(e.sides) == 3 for e in equations)  # symbol = rule = value

@@ -21,18 +21,17 @@ matrices only (``p.ndim == 2``), never to biases — scikit-learn's ``alpha`` co
 Nodes of one parameter ``param`` (``"W"``, ``"b"``, ``"gamma"``) of layer ``l``: its value
 is the leaf ``(param, l)``, its gradient the node ``("d" + param, l)``; the optimiser
 declares its state leaves ``(f"{s}_{param}_prev", l)`` (zeros at the first step), its
-update nodes ``(f"{s}_{param}", l)`` and finally ``(f"{param}_new", l)``.  Whenever an
-optimiser has L2 weight decay (λ > 0) it declares the gradient it uses as its own node
-``(f"g_{param}", l)`` = d{param} + λ·{param} — for a parameter that is not decayed
-(``decay=False``, a bias) it is d{param} itself, shown so, which is where check's
-"weight decay on the bias" slip can be swapped in.
+update nodes ``(f"{s}_{param}", l)`` and finally ``(f"{param}_new", l)``.  With L2 weight
+decay (λ > 0) the gradient a decayed parameter's rule uses is its own node
+``(f"g_{param}", l)`` = d{param} + λ·{param}; a parameter that is not decayed (a bias)
+uses d{param} directly.
 """
 
 from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -273,34 +272,35 @@ class Optimizer:
         return [(f"{s}_{param}", f"{s}_{param}_prev") for s in self.state_names]
 
     def _grad_node(self, param: str, layer: int, decay: bool) -> tuple[list[NodeDecl], Key]:
-        """The gradient the rule uses: ``d{param}``, or with L2 decay (λ > 0) the node
-        ``g_{param}`` = d{param} + λ·{param} (d{param} itself when ``decay`` is False)."""
+        """The gradient the rule uses: ``d{param}``, or with L2 decay (λ > 0) of a decayed
+        parameter the node ``g_{param}`` = d{param} + λ·{param}."""
         grad: Key = ("d" + param, layer)
-        if not (self.weight_decay and self.l2_decay):
+        if not (decay and self.weight_decay and self.l2_decay):
             return [], grad
         wd = self.weight_decay
-        rule: Rule = (lambda ins: l2_grad(ins[0], ins[1], wd)) if decay else copy_first
+        rule: Rule = lambda ins: l2_grad(ins[0], ins[1], wd)  # noqa: E731
         node = NodeDecl(f"g_{param}", layer, (grad, (param, layer)), rule, "update")
         return [node], node.key
 
-    def _grad_key(self, param: str, layer: int) -> Key:
-        """The key of the gradient the rule reads (see :meth:`_grad_node`)."""
-        if self.weight_decay and self.l2_decay:
-            return (f"g_{param}", layer)
-        return ("d" + param, layer)
-
     # -- symbols, words, why (explain) -------------------------------------------------
-    def role(self, kind: str, param: str) -> str:
-        """A node kind without its parameter: ``"m_hat_W"`` → ``"m_hat"``, ``"W_new"`` →
-        ``"new"``, ``"m_W_prev"`` → ``"m_prev"``."""
-        if kind == f"{param}_new":
-            return "new"
-        if kind.endswith(f"_{param}_prev"):
-            return kind.removesuffix(f"_{param}_prev") + "_prev"
-        if kind.endswith(f"_{param}"):
-            return kind.removesuffix(f"_{param}")
+    def split(self, kind: str) -> tuple[str, str]:
+        """(role, param) of one of this optimiser's node kinds: ``"m_hat_W"`` →
+        ``("m_hat", "W")``, ``"W_new"`` → ``("new", "W")``, ``"m_W_prev"`` →
+        ``("m_prev", "W")``.  A role is a key of ``role_words``."""
+        if kind.endswith("_new"):
+            return "new", kind.removesuffix("_new")
+        if kind.endswith("_prev"):
+            stem, roles = kind.removesuffix("_prev"), set(self.state_names)
+        else:
+            stem = kind
+            roles = {r for r in (*self.role_words, *_L2_WORDS) if not r.endswith("_prev")}
+        # The longest role first: "m_hat_W" is m_hat's, not m's.
+        for role in sorted(roles, key=len, reverse=True):
+            if stem.startswith(role + "_") and len(stem) > len(role) + 1:
+                param = stem.removeprefix(role + "_")
+                return (role + "_prev" if stem != kind else role), param
         raise GlassnetError(
-            f"expected a node kind of {param}'s update", got=repr(kind), field="kind"
+            f"expected a node kind of {self.name}'s update", got=repr(kind), field="kind"
         )
 
     def symbol(self, kind: str, param: str, layer: int) -> Node:
@@ -315,7 +315,7 @@ class Optimizer:
             return Sym(param, at)
         if kind == "d" + param:
             return Deriv(Sym("L"), Sym(param, at))
-        role = self.role(kind, param)
+        role, _ = self.split(kind)
         if role == "new":
             return Sym(param, at, prime=True)
         state = role.removesuffix("_prev")
@@ -332,58 +332,51 @@ class Optimizer:
     def symbols(
         self,
         kind: str,
-        param: str,
-        layer: int,
-        inputs: Mapping[Key, Node] | None = None,
+        ins: Sequence[Node] | None = None,
         *,
+        layer: int = 1,
         t: int | None = None,
         decay: bool = True,
-        fixed: bool = False,
-    ) -> Node:
-        """The rule of node ``(kind, layer)`` in symbols, as a :mod:`glassnet.mathtree`
-        expression (the right-hand side).  ``inputs`` maps the node's input keys to the
-        symbols to write for them (valued ones, and the substituted line shows the numbers
-        put in); a key not given gets :meth:`symbol`.  Hyperparameters carry their
-        values; ``t`` (the step) is put in for Adam's powers when given; ``decay`` and
-        ``fixed`` as for :meth:`update_nodes`."""
-        given = dict(inputs or {})
+    ) -> Node | None:
+        """The rule of a computed node ``kind`` in symbols, as a :mod:`glassnet.mathtree`
+        expression (its right-hand side), as layers write theirs: ``ins`` are the symbols
+        of its inputs in the declared order (valued ones, so that
+        :func:`~glassnet.mathtree.substitute` puts the numbers in).  Hyperparameters carry
+        their values; ``t``, the step, is put in for Adam's powers when given.  Without
+        ``ins`` the inputs get :meth:`symbol`'s (of ``layer``; ``decay`` as for
+        :meth:`update_nodes`).  None for a state leaf (it has no rule)."""
+        role, param = self.split(kind)
+        if role.endswith("_prev"):
+            return None  # a state leaf: given (or zero), not computed
+        if ins is None:
+            decls = self.update_nodes(param, layer, t=t or 1, decay=decay)
+            found = [d for d in decls if d.kind == kind and d.phase == "update"]
+            if not found:
+                raise GlassnetError(
+                    f"expected a computed node of {self.name}", got=repr(kind), field="kind"
+                )
+            ins = [self.symbol(k[0], param, k[1]) for k in found[0].inputs]
+        if role == "new" and len(ins) == 1:  # a fixed parameter: {param}_new is itself
+            return ins[0]
+        return self._symbols(role, list(ins), t)
 
-        def sym(key: Key) -> Node:
-            return given.get(key) or self.symbol(key[0], param, key[1])
-
-        if fixed:  # {param}_new is the parameter itself
-            return sym((param, layer))
-
-        return self._symbols(self.role(kind, param), param, layer, sym, t, decay)
-
-    def _symbols(
-        self,
-        role: str,
-        param: str,
-        layer: int,
-        sym: Callable[[Key], Node],
-        t: int | None,
-        decay: bool,
-    ) -> Node:
-        """The right-hand side of ``role``'s rule; subclasses handle their own roles and
-        hand the rest (the decayed gradient ``g``) to this one."""
+    def _symbols(self, role: str, ins: list[Node], t: int | None) -> Node:
+        """The right-hand side of ``role``'s rule over its input symbols (declared
+        order); subclasses write their own roles and hand the rest (``g``) to this one."""
         from glassnet.mathtree import PLUS, TIMES, row
 
-        p, d = sym((param, layer)), sym(("d" + param, layer))
-        if role == "g":
-            if not decay:
-                return d
-            return row(d, PLUS, hyper("weight_decay", self.weight_decay), TIMES, p)
+        if role == "g":  # [d{param}, {param}]
+            return row(ins[0], PLUS, hyper("weight_decay", self.weight_decay), TIMES, ins[1])
         raise GlassnetError(f"expected a node kind of {self.name}", got=repr(role), field="kind")
 
-    def words(self, kind: str, param: str) -> str:
-        """One sentence saying what node ``kind`` is."""
-        role = self.role(kind, param)
+    def words(self, kind: str) -> str:
+        """One sentence saying what node ``kind`` (computed or a state leaf) is."""
+        role, _ = self.split(kind)
         return self.role_words.get(role) or _L2_WORDS.get(role, "")
 
-    def why(self, kind: str, param: str) -> str:
+    def why(self, kind: str) -> str:
         """Why its rule is what it is (a short derivation in words), or ""."""
-        role = self.role(kind, param)
+        role, _ = self.split(kind)
         return self.role_why.get(role) or _L2_WHY.get(role, "")
 
     # -- mistakes (check) --------------------------------------------------------------
@@ -396,13 +389,10 @@ class Optimizer:
         if fixed:
             return {}
         out: dict[str, dict[Key, Rule]] = {}
-        if self.weight_decay and self.l2_decay:
+        if decay and self.weight_decay and self.l2_decay:
             wd, g = self.weight_decay, (f"g_{param}", layer)
-            if decay:
-                out["weight_decay_forgotten"] = {g: copy_first}
-                out["weight_decay_sign"] = {g: lambda ins: l2_grad(ins[0], ins[1], -wd)}
-            else:
-                out["weight_decay_on_bias"] = {g: lambda ins: l2_grad(ins[0], ins[1], wd)}
+            out["weight_decay_forgotten"] = {g: copy_first}
+            out["weight_decay_sign"] = {g: lambda ins: l2_grad(ins[0], ins[1], -wd)}
         out.update(self._alternatives(param, layer, t=t, decay=decay))
         return out
 

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -17,6 +16,8 @@ from glassnet.optimizers.base import (
     Array,
     Field,
     Optimizer,
+    hyper,
+    l2_grad,
     lr_field,
     register,
     weight_decay_field,
@@ -103,32 +104,25 @@ class SGD(Optimizer):
         rule: Rule = lambda ins: sgd_update(ins[0], ins[1], lr)  # noqa: E731
         return [*decls, NodeDecl(f"{param}_new", layer, ((param, layer), g), rule, "update")]
 
-    def _symbols(
-        self,
-        role: str,
-        param: str,
-        layer: int,
-        sym: Callable[[Key], Node],
-        t: int | None,
-        decay: bool,
-    ) -> Node:
+    def _symbols(self, role: str, ins: list[Node], t: int | None) -> Node:
         from glassnet.mathtree import MINUS, TIMES, row
 
-        if role == "new":
-            g = self._grad_key(param, layer)
-            return row(sym((param, layer)), MINUS, self._lr(), TIMES, sym(g))
-        return super()._symbols(role, param, layer, sym, t, decay)
-
-    def _lr(self) -> Node:
-        from glassnet.optimizers.base import hyper
-
-        return hyper("lr", self.current_lr)
+        if role == "new":  # [p, g]
+            return row(ins[0], MINUS, hyper("lr", self.current_lr), TIMES, ins[1])
+        return super()._symbols(role, ins, t)
 
     def _alternatives(
         self, param: str, layer: int, *, t: int, decay: bool
     ) -> dict[str, dict[Key, Rule]]:
-        lr, new = self.current_lr, (f"{param}_new", layer)
-        return {"update_sign": {new: lambda ins: sgd_update(ins[0], ins[1], -lr)}}
+        lr, wd, new = self.current_lr, self.weight_decay, (f"{param}_new", layer)
+        out: dict[str, dict[Key, Rule]] = {
+            "update_sign": {new: lambda ins: sgd_update(ins[0], ins[1], -lr)}
+        }
+        if wd and not decay:  # [b, db]: b − lr·(db + λ·b)
+            out["weight_decay_on_bias"] = {
+                new: lambda ins: sgd_update(ins[0], l2_grad(ins[1], ins[0], wd), lr)
+            }
+        return out
 
     def torch_spec(self) -> tuple[str, dict[str, Any]]:
         return "SGD", {"lr": self.lr, "weight_decay": self.weight_decay}
