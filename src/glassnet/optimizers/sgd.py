@@ -43,8 +43,9 @@ class SGD(Optimizer):
     """Stochastic gradient descent: ``p ← p − lr·g``.
 
     ``SGD(lr, momentum=μ, nesterov=...)`` with μ > 0 returns a
-    :class:`~glassnet.optimizers.momentum.Momentum` (a subclass), as PyTorch's
-    ``SGD(momentum=...)`` does the same; ``momentum=0`` is plain SGD.
+    :class:`~glassnet.optimizers.momentum.Momentum` (a subclass; PyTorch spells both
+    ``SGD``), so code and model files written before the plugins keep working;
+    ``momentum=0`` is plain SGD.
 
     >>> W = np.array([[1.0]]); opt = SGD(lr=0.5)
     >>> opt.step([W], [np.array([[2.0]])]); W.tolist()
