@@ -679,3 +679,19 @@ def test_explain_writes_every_update_node_with_its_rule(name, options):
     n_update = sum(1 for k in graph.order() if graph.decl(k).phase == "update")
     assert len(equations) == n_update
     assert all(len(e.sides) == 3 for e in equations)  # symbol = rule = value
+
+
+def test_fixed_biases_in_the_traced_step_keep_no_state():
+    """``update_bias = false``: each b_new is b, and only the weights carry state."""
+    from glassnet.trace import trace_steps
+
+    net = gn.mlp([2, 3, 1], hidden="tanh", output="sigmoid", seed=1, dtype="float64")
+    x, y = np.array([[0.5, -1.0], [1.0, 2.0]]), np.array([[0.0], [1.0]])
+    opt = optim.Adam(lr=0.1)
+    first = trace_steps(net, x, y, loss="mse", lr=opt.lr, update_bias=False, steps=3, optimizer=opt)
+    assert first.later is not None
+    for trace in (first, *first.later):
+        for layer, lt in zip(net.layers, trace.layers, strict=True):
+            np.testing.assert_array_equal(lt.value("b_new"), layer.b)
+            assert not lt.has("m_b") and lt.has("m_W") and lt.has("v_hat_W")
+    assert not np.array_equal(first.later[-1].layers[0].value("W_new"), net.layers[0].W)
