@@ -423,23 +423,25 @@ def test_symbols_with_numbers_put_in_give_the_nodes_value(name, options, param):
             given[d.key] = np.abs(rng.normal(size=(1, 1)))
     values = _evaluate(decls, given)
     for d in decls:
+        assert opt.words(d.kind, param) == opt.words(d.kind), f"no words for {d.kind}"
         assert opt.words(d.kind), f"no words for {d.kind}"
         if d.phase == "leaf":
             continue
         # Each input's symbol in the declared order, carrying its value (as explain does).
         ins = [mathtree.Sym("x", ((k[0], "txt"),), value=float(values[k].item())) for k in d.inputs]
-        rule = opt.symbols(d.kind, ins, t=2)
+        rule = opt.symbols(d.kind, param, 1, ins, t=2, decay=decay)
         assert rule is not None
         with_numbers = mathtree.substitute(rule, lambda v: repr(v))
         assert _number(with_numbers) == pytest.approx(values[d.key].item(), rel=1e-12, abs=1e-15)
         assert mathtree.tex(rule) and mathtree.mml(rule)  # both printers take it
     held = mathtree.Sym(param, (("1", "num"),))
-    assert opt.symbols(f"{param}_new", [held]) == held  # a fixed parameter is itself
+    # a fixed parameter is itself
+    assert opt.symbols(f"{param}_new", param, 1, [held], fixed=True) == held
 
 
 def test_symbols_show_the_power_t_and_why_says_why():
     opt = optim.Adam()
-    rule = opt.symbols("m_hat_W", t=3)  # the inputs' symbols made up: m_{W1,t}
+    rule = opt.symbols("m_hat_W", "W", 1, t=3)  # the inputs' own symbols: m_{W1,t}
     assert "^{t}" in mathtree.tex(rule)  # β1ᵗ in symbols ...
     assert "^{3}" in mathtree.tex(
         mathtree.substitute(rule, lambda v: f"{v:g}")
@@ -448,12 +450,14 @@ def test_symbols_show_the_power_t_and_why_says_why():
     assert "1 − β1ᵗ" in opt.why("m_hat_W")
     assert optim.Momentum().why("velocity_W")
     assert optim.AdamW().why("decayed_W")
-    assert opt.symbols("m_W_prev") is None  # a state leaf has no rule
+    assert opt.symbols("m_W_prev", "W", 1) is None  # a state leaf has no rule
     assert opt.split("v_hat_gamma") == ("v_hat", "gamma")
     assert opt.split("m_b_prev") == ("m_prev", "b")
     assert opt.split("W_new") == ("new", "W")
     with pytest.raises(GlassnetError, match="kind"):
         opt.words("velocity_W")  # not Adam's
+    with pytest.raises(GlassnetError, match="kind"):
+        opt.why("m_W", "b")  # not b's
 
 
 # -- mistakes -------------------------------------------------------------------------------------

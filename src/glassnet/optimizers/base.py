@@ -283,31 +283,38 @@ class Optimizer:
         return [node], node.key
 
     # -- symbols, words, why (explain) -------------------------------------------------
-    def split(self, kind: str) -> tuple[str, str]:
+    @classmethod
+    def split(cls, kind: str, param: str | None = None) -> tuple[str, str]:
         """(role, param) of one of this optimiser's node kinds: ``"m_hat_W"`` →
         ``("m_hat", "W")``, ``"W_new"`` → ``("new", "W")``, ``"m_W_prev"`` →
-        ``("m_prev", "W")``.  A role is a key of ``role_words``."""
+        ``("m_prev", "W")``.  A role is a key of ``role_words``; with ``param`` given,
+        the kind must be that parameter's."""
         if kind.endswith("_new"):
-            return "new", kind.removesuffix("_new")
-        if kind.endswith("_prev"):
-            stem, roles = kind.removesuffix("_prev"), set(self.state_names)
+            found = ("new", kind.removesuffix("_new"))
         else:
-            stem = kind
-            roles = {r for r in (*self.role_words, *_L2_WORDS) if not r.endswith("_prev")}
-        # The longest role first: "m_hat_W" is m_hat's, not m's.
-        for role in sorted(roles, key=len, reverse=True):
-            if stem.startswith(role + "_") and len(stem) > len(role) + 1:
-                param = stem.removeprefix(role + "_")
-                return (role + "_prev" if stem != kind else role), param
-        raise GlassnetError(
-            f"expected a node kind of {self.name}'s update", got=repr(kind), field="kind"
-        )
+            found = ("", "")
+            prev = kind.endswith("_prev")
+            stem = kind.removesuffix("_prev")
+            roles = (
+                set(cls.state_names)
+                if prev
+                else {r for r in (*cls.role_words, *_L2_WORDS) if not r.endswith("_prev")}
+            )
+            # The longest role first: "m_hat_W" is m_hat's, not m's.
+            for role in sorted(roles, key=len, reverse=True):
+                if stem.startswith(role + "_") and len(stem) > len(role) + 1:
+                    found = (role + "_prev" if prev else role, stem.removeprefix(role + "_"))
+                    break
+        if not found[0] or (param is not None and found[1] != param):
+            whose = f"{param}'s update under {cls.name}" if param else f"{cls.name}'s update"
+            raise GlassnetError(f"expected a node kind of {whose}", got=repr(kind), field="kind")
+        return found
 
-    def symbol(self, kind: str, param: str, layer: int) -> Node:
+    @classmethod
+    def symbol(cls, kind: str, param: str, layer: int) -> Node:
         """A symbol for a quantity of one parameter's update, unvalued: ``W1`` (the leaf),
         ``∂L/∂W1`` (its gradient), ``W′1`` (updated), ``m_{W1,t}`` and ``m_{W1,t−1}``
-        (state after and before this step), ``m̂_{W1}`` (another node).  Explain may pass
-        its own (valued) symbols to :meth:`symbols` instead; these are the fallback."""
+        (state after and before this step), ``m̂_{W1}`` (another node)."""
         from glassnet.mathtree import Deriv, Sym
 
         at = ((str(layer), "num"),)
@@ -315,50 +322,61 @@ class Optimizer:
             return Sym(param, at)
         if kind == "d" + param:
             return Deriv(Sym("L"), Sym(param, at))
-        role, _ = self.split(kind)
+        role, _ = cls.split(kind, param)
         if role == "new":
             return Sym(param, at, prime=True)
         state = role.removesuffix("_prev")
-        letter = self.role_symbols.get(state, state)
+        letter = cls.role_symbols.get(state, state)
         if "{param}" in letter:  # a form of the parameter itself (AdamW's decayed W̃1)
             return Sym(letter.format(param=param), at)
         own = ((param, "id"), (str(layer), "num"))
         if role.endswith("_prev"):
             return Sym(letter, (*own, (",", "txt"), ("t\u22121", "txt")))
-        if role in self.state_names:
+        if role in cls.state_names:
             return Sym(letter, (*own, (",", "txt"), ("t", "id")))
         return Sym(letter, own)
 
     def symbols(
         self,
         kind: str,
-        ins: Sequence[Node] | None = None,
+        param: str,
+        layer: int,
+        inputs: Mapping[Key, Node] | Sequence[Node] | None = None,
         *,
-        layer: int = 1,
         t: int | None = None,
         decay: bool = True,
+        fixed: bool = False,
     ) -> Node | None:
-        """The rule of a computed node ``kind`` in symbols, as a :mod:`glassnet.mathtree`
-        expression (its right-hand side), as layers write theirs: ``ins`` are the symbols
-        of its inputs in the declared order (valued ones, so that
-        :func:`~glassnet.mathtree.substitute` puts the numbers in).  Hyperparameters carry
-        their values; ``t``, the step, is put in for Adam's powers when given.  Without
-        ``ins`` the inputs get :meth:`symbol`'s (of ``layer``; ``decay`` as for
-        :meth:`update_nodes`).  None for a state leaf (it has no rule)."""
-        role, param = self.split(kind)
-        if role.endswith("_prev"):
-            return None  # a state leaf: given (or zero), not computed
-        if ins is None:
-            decls = self.update_nodes(param, layer, t=t or 1, decay=decay)
-            found = [d for d in decls if d.kind == kind and d.phase == "update"]
-            if not found:
-                raise GlassnetError(
-                    f"expected a computed node of {self.name}", got=repr(kind), field="kind"
-                )
-            ins = [self.symbol(k[0], param, k[1]) for k in found[0].inputs]
-        if role == "new" and len(ins) == 1:  # a fixed parameter: {param}_new is itself
+        """The rule of node ``(kind, layer)`` of ``param``'s update in symbols, as a
+        :mod:`glassnet.mathtree` expression (its right-hand side); None for a state leaf
+        (given, not computed).  ``inputs``: the symbols to write for the node's inputs —
+        by key, or a sequence in the declared order — valued ones, so that
+        :func:`~glassnet.mathtree.substitute` puts the numbers in; an input not given gets
+        :meth:`symbol`'s.  Hyperparameters carry their values; ``t``, the step, is put in
+        for Adam's powers when given.  ``decay`` and ``fixed`` as for :meth:`update_nodes`."""
+        role, _ = self.split(kind, param)
+        decls = self.update_nodes(param, layer, t=t or 1, decay=decay, fixed=fixed)
+        found = [d for d in decls if d.kind == kind]
+        if not found:
+            raise GlassnetError(
+                f"expected a node of {param}'s update under {self.name}",
+                got=repr(kind),
+                field="kind",
+            )
+        if found[0].phase == "leaf":
+            return None
+        keys = found[0].inputs
+        given: dict[Key, Node]
+        if inputs is None:
+            given = {}
+        elif isinstance(inputs, Mapping):
+            given = dict(inputs)
+        else:
+            given = dict(zip(keys, inputs, strict=True))
+        ins = [given.get(k) or self.symbol(k[0], param, k[1]) for k in keys]
+        if role == "new" and fixed:  # a parameter held fixed: {param}_new is itself
             return ins[0]
-        return self._symbols(role, list(ins), t)
+        return self._symbols(role, ins, t)
 
     def _symbols(self, role: str, ins: list[Node], t: int | None) -> Node:
         """The right-hand side of ``role``'s rule over its input symbols (declared
@@ -369,14 +387,14 @@ class Optimizer:
             return row(ins[0], PLUS, hyper("weight_decay", self.weight_decay), TIMES, ins[1])
         raise GlassnetError(f"expected a node kind of {self.name}", got=repr(role), field="kind")
 
-    def words(self, kind: str) -> str:
+    def words(self, kind: str, param: str | None = None) -> str:
         """One sentence saying what node ``kind`` (computed or a state leaf) is."""
-        role, _ = self.split(kind)
+        role, _ = self.split(kind, param)
         return self.role_words.get(role) or _L2_WORDS.get(role, "")
 
-    def why(self, kind: str) -> str:
+    def why(self, kind: str, param: str | None = None) -> str:
         """Why its rule is what it is (a short derivation in words), or ""."""
-        role, _ = self.split(kind)
+        role, _ = self.split(kind, param)
         return self.role_why.get(role) or _L2_WHY.get(role, "")
 
     # -- mistakes (check) --------------------------------------------------------------
@@ -544,6 +562,17 @@ def spec_keys() -> frozenset[str]:
     """The keys a spec may use for its optimiser: ``optimizer`` and every field of every
     registered optimiser (a spec reader picks these out of its table)."""
     return frozenset({"optimizer"} | {f.name for c in _REGISTRY.values() for f in c.fields})
+
+
+def default_symbol(kind: str, param: str, layer: int) -> Node:
+    """:meth:`Optimizer.symbol` of whichever registered optimiser declares ``kind`` (for a
+    caller holding a key but no optimiser)."""
+    for cls in _REGISTRY.values():
+        try:
+            return cls.symbol(kind, param, layer)
+        except GlassnetError:
+            continue
+    raise GlassnetError("expected a node kind of an optimiser", got=repr(kind), field="kind")
 
 
 def optimizer_from_spec(table: Mapping[str, Any]) -> Optimizer:
