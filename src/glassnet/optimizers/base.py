@@ -208,11 +208,12 @@ class Optimizer:
         self.current_lr = self.lr * factor
 
     def step(self, params: list[Array], grads: list[Array], *, scratch_grads: bool = False) -> None:
-        """Update every parameter in place from its gradient.  The grads are left unchanged
+        """Update every parameter in place from its gradient: ``params`` flat,
+        ``[W1 (n_in, n_out), b1 (n_out,), W2, b2, ...]``, ``grads`` shaped alike (any
+        shapes in fact; a parameter is decayed when 2-D).  The grads are left unchanged
         unless ``scratch_grads``: then an optimiser may overwrite them (the training loop's
         buffers, refilled every step), which spares streaming one more array through the
-        cache.  The updated parameters are the same either way.  Weight decay applies to
-        weight matrices (``ndim == 2``) only."""
+        cache.  The updated parameters are the same either way."""
         if not self._tmp:
             self._allocate(params)
         self.t += 1
