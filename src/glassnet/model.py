@@ -17,7 +17,6 @@ state reaches a file only through :meth:`TrainState.to_meta` / ``from_meta``.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -302,8 +301,3 @@ def _model(raw: io.ModelFile) -> Model:
     if raw.training is not None:
         model.train_state = TrainState.from_meta(raw.training, raw.training_arrays, model)
     return model
-
-
-def parameter_count(sizes: Sequence[int]) -> int:
-    """Weights and biases of an MLP with layer sizes ``sizes``."""
-    return sum(a * b + b for a, b in itertools.pairwise(sizes))
