@@ -699,3 +699,36 @@ def test_fixed_biases_in_the_traced_step_keep_no_state():
             np.testing.assert_array_equal(lt.value("b_new"), layer.b)
             assert not lt.has("m_b") and lt.has("m_W") and lt.has("v_hat_W")
     assert not np.array_equal(first.later[-1].layers[0].value("W_new"), net.layers[0].W)
+
+
+@pytest.mark.parametrize(("name", "options"), CASES, ids=IDS)
+def test_alternatives_swap_into_the_step_graphs_one_evaluator(name, options):
+    """Each mistake is a ``rules=`` mapping for :meth:`StepGraph.evaluate` (the evaluator
+    check marks with): swapped into a whole step at t = 2 it changes that parameter's
+    update and nothing upstream of it."""
+    from glassnet.step import StepGraph, network_leaves
+
+    opt = optim.get_optimizer(name, **options)
+    net = gn.mlp([3, 4, 2], hidden="tanh", output="softmax", seed=2, dtype="float64")
+    rng = np.random.default_rng(18)
+    x, y = rng.normal(size=(2, 3)), np.eye(2)[[0, 1]]
+    graph = StepGraph(loss=gn.get_loss("cross_entropy"), layers=net.layers, optimizer=opt, t=2)
+    leaves = network_leaves(net.layers, x, y)
+    for layer in (1, 2):  # mlp starts biases at 0, where decaying them would change nothing
+        leaves[("b", layer)] = rng.normal(size=leaves[("b", layer)].shape)
+    for key in graph.order():  # a state carried from step 1 (a second moment is ≥ 0)
+        if graph.is_leaf(key) and key[0].endswith("_prev"):
+            leaves[key] = np.abs(rng.normal(size=leaves[(key[0].split("_")[-2], key[1])].shape))
+    right = graph.evaluate(leaves)
+    tried = 0
+    for layer in (1, 2):
+        for param, decay in (("W", True), ("b", False)):
+            for mistake, rules in opt.alternatives(param, layer, t=2, decay=decay).items():
+                wrong = graph.evaluate(leaves, rules=rules)
+                new = (f"{param}_new", layer)
+                assert not np.allclose(wrong[new], right[new], rtol=0, atol=1e-9), mistake
+                for key in graph.order():
+                    if graph.decl(key).phase != "update":  # the forward and backward passes
+                        np.testing.assert_array_equal(wrong[key], right[key])
+                tried += 1
+    assert tried >= 2
