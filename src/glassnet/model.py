@@ -129,7 +129,7 @@ class Model(Network):
         """Class indices (n,) for softmax (``classes[i]`` names class i), 0/1 for
         sigmoid, the raw outputs otherwise (regression)."""
         p = self.predict_proba(X)
-        if self.output_activation.name in ("softmax", "sigmoid") and self.task != "regression":
+        if self.output_activation.outputs_probabilities and self.task != "regression":
             return classes_from_output(self, p)
         return p
 

@@ -11,6 +11,7 @@ only parses options and prints.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import time
@@ -189,7 +190,8 @@ def make_optimizer(options: TrainOptions, epochs: int) -> Optimizer:
     elif options.schedule == "cosine":
         schedule = CosineLR(epochs)
     kw: dict[str, Any] = {"lr": options.lr, "weight_decay": options.weight_decay}
-    if options.optimizer == "sgd":
+    # Momentum goes to the optimisers that take one (asked of the class, not its name).
+    if "momentum" in inspect.signature(type(get_optimizer(options.optimizer))).parameters:
         kw.update(momentum=options.momentum, nesterov=options.nesterov)
     elif options.momentum or options.nesterov:
         raise GlassnetError(

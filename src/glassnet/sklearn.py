@@ -14,6 +14,7 @@ plain glassnet network you can trace, save and load.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -132,14 +133,16 @@ class _GlassnetBase(BaseEstimator):
                 dtype=self.dtype,
             )
             options: dict[str, Any] = {"lr": self.lr, "weight_decay": self.weight_decay}
-            if self.optimizer == "sgd":
+            # Momentum goes to the optimisers that take one (asked of the class, not
+            # its name).
+            if "momentum" in inspect.signature(type(get_optimizer(self.optimizer))).parameters:
                 options["momentum"] = self.momentum
             optimizer = get_optimizer(self.optimizer, **options)
         callbacks: list[Callback] = []
         validation_split = self.validation_split
         if not partial and self.early_stopping:
             validation_split = self.validation_fraction
-            monitor = "val_accuracy" if self._output == "softmax" else "val_loss"
+            monitor = "val_accuracy" if net.output_activation.outputs_probabilities else "val_loss"
             callbacks.append(
                 EarlyStopping(self.n_iter_no_change or 10, monitor=monitor, min_delta=self.tol)
             )

@@ -38,7 +38,7 @@ import numpy as np
 from glassnet.activations import Activation
 from glassnet.errors import GlassnetError
 from glassnet.layers import Dense
-from glassnet.losses import Loss, fused_delta_ok
+from glassnet.losses import Loss, default_loss_for, fused_delta_ok
 from glassnet.network import Network
 from glassnet.optim import Optimizer, get_optimizer, optimizer_from_config
 from glassnet.parallel import train_step
@@ -426,7 +426,6 @@ def prepare_targets(
     """
     y = np.asarray(y)
     n_out = net.sizes[-1]
-    out = net.output_activation.name
     if y.dtype.kind not in "biuf":
         raise GlassnetError(
             "expected numeric labels or targets (encode text labels first, e.g. with "
@@ -473,18 +472,13 @@ def prepare_targets(
             got=f"values from {Y.min():g} to {Y.max():g}",
             field=field,
         )
-    if out == "softmax" and n_out > 1:
-        labels = Y.argmax(axis=1)
-    elif out == "sigmoid" and n_out == 1 and np.isin(Y, (0, 1)).all():
-        labels = Y[:, 0].astype(np.int64)
-    return Y, labels
+    return Y, net.output_activation.labels_from_targets(Y)
 
 
 def default_loss(net: Network) -> str:
-    """cross_entropy for softmax, binary_cross_entropy for sigmoid, mse otherwise."""
-    return {"softmax": "cross_entropy", "sigmoid": "binary_cross_entropy"}.get(
-        net.output_activation.name, "mse"
-    )
+    """The output activation's default loss (:func:`glassnet.losses.default_loss_for`):
+    cross_entropy for softmax, binary_cross_entropy for sigmoid, mse otherwise."""
+    return default_loss_for(net.output_activation).name
 
 
 def _positive_int(value: object, field: str, minimum: int = 1) -> int:
@@ -511,19 +505,10 @@ def predict_proba(net: Network, X: object) -> Array:
 
 
 def classes_from_output(net: Network, p: Array) -> Array:
-    """Predicted classes from outputs p: argmax for softmax, p ≥ 0.5 for sigmoid."""
-    if net.output_activation.name == "sigmoid":
-        hit = (p >= 0.5).astype(np.int64)
-        return hit[:, 0] if hit.shape[1] == 1 else hit
-    return p.argmax(axis=1)
-
-
-def predict(net: Network, X: object) -> Array:
-    """Class indices (n,) for softmax, 0/1 for sigmoid, the raw outputs otherwise."""
-    p = predict_proba(net, X)
-    if net.output_activation.name in ("softmax", "sigmoid"):
-        return classes_from_output(net, p)
-    return p
+    """Predicted classes from outputs p (the output activation's
+    :meth:`~glassnet.activations.Activation.classes`): argmax for softmax, p ≥ 0.5 for
+    sigmoid."""
+    return net.output_activation.classes(p)
 
 
 def _evaluate_rows(
@@ -614,27 +599,6 @@ class Rows:
     labels: Array | None
     rows: Array
     weights: Array | None = None
-
-
-class WeightedLoss(Loss):
-    """``base`` with per-row weights: terms of row i times w_i, and so dL/dp row i times
-    w_i (the mean over the batch unchanged).  Its name is not the base's, so the fused
-    softmax + cross-entropy shortcut — derived for equal weights — never applies; the
-    gradient goes the general way, through the softmax Jacobian."""
-
-    def __init__(self, base: Loss) -> None:
-        self.base = base
-        self.name = f"weighted {base.name}"  # type: ignore[misc]
-        self.needs_output = base.needs_output  # type: ignore[misc]
-        self.probabilities = base.probabilities  # type: ignore[misc]
-        #: The current batch's weights (m,), set by the loop before each step.
-        self.w = np.ones(0)
-
-    def terms(self, p: Array, y: Array) -> Array:
-        return self.base.terms(p, y) * self.w[:, None]
-
-    def grad(self, p: Array, y: Array) -> Array:
-        return self.base.grad(p, y) * self.w[:, None]
 
 
 def row_weights(
@@ -791,8 +755,6 @@ def run_epochs(
         for layer in net.layers[:-1]:
             dropped.append((layer, layer.activation))
             layer.activation = Dropped(layer.activation, rate)
-    weighted = WeightedLoss(loss) if train.weights is not None else None
-    step_loss: Loss = weighted if weighted is not None else loss
     batches = Batches(net, train, batch_size)
     opt, rng, params = state.optimizer, state.rng, net.parameters()
     n_train = train.rows.shape[0]
@@ -802,13 +764,14 @@ def run_epochs(
         net,
         train.X,
         train.Y,
-        step_loss,
+        loss,
         opt,
         fused=fused,
         batch_size=min(batch_size, n_train),
-        plain_only=bool(dropped) or weighted is not None,
+        plain_only=bool(dropped),
         batches=batches,
         epoch_rows=n_train,
+        weights=train.weights,
     )
     order = batches.order
     for cb in callbacks:
@@ -827,8 +790,6 @@ def run_epochs(
             loss_sum, correct, batch = 0.0, 0, 0
             for batch, start in enumerate(range(0, n_train, batch_size), start=1):
                 idx = order[start : start + batch_size]
-                if weighted is not None and train.weights is not None:
-                    weighted.w = train.weights[idx]
                 for layer, _ in dropped:
                     assert isinstance(layer.activation, Dropped)
                     layer.activation.draw(rng, idx.shape[0], layer.n_out, net.dtype)

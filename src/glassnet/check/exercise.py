@@ -19,10 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from glassnet.activations import get_activation
 from glassnet.check.steps import order
 from glassnet.check.worksheet import expected_shape, key_name
 from glassnet.errors import GlassnetError
-from glassnet.losses import get_loss
+from glassnet.losses import default_loss_for, get_loss
 from glassnet.notation import seed_name
 from glassnet.spec import Spec, parse_spec
 
@@ -62,7 +63,11 @@ def _toml_list(a: np.ndarray) -> str:
 
 
 def default_loss(output: str) -> str:
-    return {"softmax": "cross_entropy", "sigmoid": "binary_cross_entropy"}.get(output, "half_sse")
+    """The loss an exercise on an output activation (by name) uses: the activation's own
+    default for probabilities (:func:`~glassnet.losses.default_loss_for`), else half the
+    sum of squares — the textbook's error, not the regression default mse."""
+    act = get_activation(output)
+    return default_loss_for(act).name if act.outputs_probabilities else "half_sse"
 
 
 def make_exercise(

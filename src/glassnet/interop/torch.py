@@ -292,7 +292,9 @@ def load_torch_model(path: str | Path) -> Model:
             layers.append(_linear_from_file(tensors, pos, mod, label, where))
             used |= {f"{pos}.weight", f"{pos}.bias"}
         elif kind != "Identity":
-            if not layers or layers[-1].activation.name != "identity":
+            # A Linear reads in as the identity, which has no torch module: an
+            # activation module may follow it once.
+            if not layers or layers[-1].activation.torch_name is not None:
                 raise GlassnetError(
                     "expected a Linear module before each activation",
                     got=kind,
