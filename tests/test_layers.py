@@ -16,10 +16,21 @@ ROOT = Path(__file__).resolve().parents[1] / "src" / "glassnet"
 
 #: Layer by top-level module or package of glassnet, lowest first.
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
-    ("base", frozenset({"errors", "limits", "fileio", "mathtree", "npz"})),
+    ("base", frozenset({"errors", "limits", "fileio", "mathtree", "npz", "nodes", "specvalues"})),
     (
         "engine",
-        frozenset({"activations", "losses", "layers", "init", "optim", "network", "step"}),
+        frozenset(
+            {
+                "activations",
+                "losses",
+                "layers",
+                "init",
+                "optim",
+                "optimizers",
+                "network",
+                "step",
+            }
+        ),
     ),
     ("trace", frozenset({"trace", "notation", "gradcheck"})),
     (

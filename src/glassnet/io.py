@@ -81,7 +81,7 @@ def write(
     arrays (stored as ``optimizer.{key}``) to ``path``, atomically."""
     arrays: dict[str, Array] = {}
     layers = []
-    for index, layer in enumerate(net.layers, start=1):
+    for index, layer in enumerate(net.dense_layers("a model file"), start=1):
         arrays[f"layer{index}.W"] = layer.W
         arrays[f"layer{index}.b"] = layer.b
         layers.append(

@@ -27,7 +27,7 @@ import numpy as np
 
 from glassnet import io
 from glassnet.errors import GlassnetError
-from glassnet.layers import Dense
+from glassnet.layers import Layer
 from glassnet.network import Network
 from glassnet.network import mlp as network_mlp
 from glassnet.preprocess import Preprocessing
@@ -67,7 +67,7 @@ class Model(TrainableNetwork):
 
     def __init__(
         self,
-        layers: Sequence[Dense],
+        layers: Sequence[Layer],
         *,
         preprocessing: Preprocessing | None = None,
         classes: list[str | int] | None = None,
@@ -172,7 +172,7 @@ class Model(TrainableNetwork):
         rows = [("layer", "units", "activation", "W shape", "parameters")]
         total = 0
         for index, layer in enumerate(self.layers, start=1):
-            count = layer.W.size + layer.b.size
+            count = sum(p.size for p in layer.parameters())
             total += count
             rows.append(
                 (

@@ -14,7 +14,6 @@ plain glassnet network you can trace, save and load.
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import numpy as np
@@ -24,6 +23,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, chec
 
 from glassnet.model import Model, mlp
 from glassnet.optim import get_optimizer
+from glassnet.optimizers import optimizer_class
 from glassnet.training import Callback, EarlyStopping
 
 Array = np.ndarray
@@ -43,9 +43,9 @@ class _GlassnetBase(BaseEstimator):
     ----------
     hidden_layer_sizes : sizes of the hidden layers, e.g. (64, 32).
     activation : hidden activation (relu, leaky_relu, tanh, sigmoid, identity).
-    optimizer : adam, sgd or rmsprop.
+    optimizer : adam, adamw, sgd, momentum or rmsprop.
     lr : learning rate.
-    momentum : SGD momentum (ignored by the other optimisers).
+    momentum : SGD momentum (sgd, momentum; ignored by the other optimisers).
     weight_decay : L2 weight decay on the weights.
     batch_size : rows per step (capped at the number of rows).
     epochs : passes over the data.
@@ -133,9 +133,7 @@ class _GlassnetBase(BaseEstimator):
                 dtype=self.dtype,
             )
             options: dict[str, Any] = {"lr": self.lr, "weight_decay": self.weight_decay}
-            # Momentum goes to the optimisers that take one (asked of the class, not
-            # its name).
-            if "momentum" in inspect.signature(type(get_optimizer(self.optimizer))).parameters:
+            if self.momentum and optimizer_class(self.optimizer).takes("momentum"):
                 options["momentum"] = self.momentum
             optimizer = get_optimizer(self.optimizer, **options)
         callbacks: list[Callback] = []

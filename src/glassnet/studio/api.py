@@ -256,7 +256,8 @@ def _guard(data: dict[str, Any]) -> None:
 def _check_size(spec: Spec) -> None:
     net = spec.network
     widest = max([spec.x.shape[1], *(layer.n_out for layer in net.layers)])
-    params = sum(layer.W.size + layer.b.size for layer in net.layers)
+    params = sum(p.size for p in net.parameters())
+    net.dense_layers("the studio")  # its picture and editors show dense layers
     for what, got, limit, field in (
         ("units per layer", widest, STUDIO_MAX_UNITS, "layers"),
         ("parameters", params, STUDIO_MAX_PARAMETERS, "layers"),
@@ -657,7 +658,7 @@ def gradcheck(body: Any) -> dict[str, Any]:
         raise StudioError(
             f"expected a layer from 1 to {n_layers}", got=str(where["layer"]), field="layer"
         )
-    layer = spec.network.layers[where["layer"] - 1]
+    layer = spec.network.dense_layers("the studio")[where["layer"] - 1]
     i, j = where["i"], where["j"]
     if i >= layer.W.shape[0] or j >= layer.W.shape[1]:
         raise StudioError(f"expected an index within {layer.W.shape}", got=f"({i}, {j})", field="i")

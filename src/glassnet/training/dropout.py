@@ -85,7 +85,7 @@ def dropped_layers(net: Network, rate: float) -> Iterator[list[tuple[Dropped, in
     wrappers: list[tuple[Dropped, int]] = []
     try:
         if rate > 0:
-            for layer in net.layers[:-1]:
+            for layer in net.dense_layers("dropout in fit")[:-1]:
                 saved.append((layer, layer.activation))
                 wrapper = Dropped(layer.activation, rate)
                 layer.activation = wrapper
