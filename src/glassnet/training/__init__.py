@@ -2,8 +2,9 @@
 
 ===============  ============================================================================
 ``state``        :class:`TrainState` and :class:`History` (what a second ``fit`` continues
-                 from, and its file form), resolving the loss, optimiser and seed of a call
-``trainable``    :class:`TrainableNetwork`: what training needs of a network beyond its maths
+                 from, and its file form)
+``trainable``    :class:`TrainableNetwork`: what training needs of a network beyond its
+                 maths; resolving the loss, optimiser and seed a ``fit`` continues with
 ``inputs``       checks of X and y; targets and class labels
 ``batches``      :class:`Rows`, the validation split, the buffers a batch is gathered into
 ``weights``      row weights from ``sample_weight`` and ``class_weight``
@@ -40,12 +41,10 @@ from glassnet.training.state import (
     TrainState,
     default_loss,
     positive_int,
-    resolve_loss,
-    resolve_state,
     shuffle_rng,
 )
-from glassnet.training.trainable import TrainableNetwork
-from glassnet.training.weights import row_weights
+from glassnet.training.trainable import TrainableNetwork, resolve_loss, resolve_state
+from glassnet.training.weights import row_weights, training_weights
 
 __all__ = [
     "CHUNK",
@@ -80,4 +79,5 @@ __all__ = [
     "run_epochs",
     "shuffle_rng",
     "split_indices",
+    "training_weights",
 ]

@@ -54,7 +54,6 @@ class Batches:
     def __init__(self, net: Network, data: Rows, batch_size: int) -> None:
         X, Y = data.X, data.Y
         m_max = min(batch_size, data.rows.shape[0])
-        self.batch_size = batch_size
         self.x = np.empty((m_max, X.shape[1]), dtype=net.dtype)
         self.y = np.empty((m_max, Y.shape[1]), dtype=net.dtype)
         # Data in another dtype than the network's is gathered as is, then cast into x.

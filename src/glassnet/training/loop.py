@@ -5,7 +5,7 @@
 of ``Dense.backward``) — only without recording, and batched.  What a trace shows for
 one step is what every step of training does.
 
-``fit`` is three parts: :func:`~glassnet.training.state.resolve_state` (the optimiser,
+``fit`` is three parts: :func:`~glassnet.training.trainable.resolve_state` (the optimiser,
 loss, seed and random stream a call continues with), the :class:`StepEngine` (one batch's
 gather, forward, backward and update; :class:`NumpyEngine` by default) and
 :func:`run_epochs` (the loop).
@@ -41,11 +41,9 @@ from glassnet.training.state import (
     History,
     TrainState,
     positive_int,
-    resolve_loss,
-    resolve_state,
 )
-from glassnet.training.trainable import TrainableNetwork
-from glassnet.training.weights import row_weights
+from glassnet.training.trainable import TrainableNetwork, resolve_loss, resolve_state
+from glassnet.training.weights import row_weights, training_weights
 
 Array = np.ndarray
 
@@ -222,14 +220,9 @@ def fit(
             )
     if progress:
         calls.insert(0, ProgressBar())
-    weights = row_weights(n, labels, net.sizes[-1], sample_weight, class_weight)
-    if weights is not None:
-        mean = weights[train_idx].mean()
-        if not mean > 0:
-            raise GlassnetError(
-                "expected some weight on the training rows", got="all 0", field="sample_weight"
-            )
-        weights = weights / mean
+    weights = training_weights(
+        row_weights(n, labels, net.sizes[-1], sample_weight, class_weight), train_idx
+    )
     run_epochs(
         net,
         state,

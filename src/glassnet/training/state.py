@@ -11,17 +11,14 @@ without knowing what it means.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from glassnet.errors import GlassnetError
-from glassnet.losses import Loss, default_loss_for
+from glassnet.losses import default_loss_for
 from glassnet.network import Network
-from glassnet.optim import Optimizer, get_optimizer, optimizer_from_config
-
-if TYPE_CHECKING:
-    from glassnet.training.trainable import TrainableNetwork
+from glassnet.optim import Optimizer, optimizer_from_config
 
 Array = np.ndarray
 
@@ -162,44 +159,3 @@ def positive_int(value: object, field: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
         raise GlassnetError(f"expected a whole number ≥ {minimum}", got=repr(value), field=field)
     return int(value)
-
-
-def resolve_loss(net: TrainableNetwork, loss: str | Loss | None) -> Loss:
-    """The loss a ``fit`` uses: the one given, else the last fit's, else the default."""
-    state = net.train_state
-    return net.check_loss(loss or (state.loss if state is not None else default_loss(net)))
-
-
-def resolve_state(
-    net: TrainableNetwork, loss_obj: Loss, optimizer: str | Optimizer | None, seed: int | None
-) -> TrainState:
-    """The state this ``fit`` continues with, made or updated on ``net``: a first fit
-    makes one (default Adam, seed 0); a later fit keeps the optimiser (and its state),
-    seed and random stream unless given new ones."""
-    state = net.train_state
-    if seed is not None:
-        seed = positive_int(seed, "seed", minimum=0)
-    if state is None:
-        state = TrainState(
-            optimizer=get_optimizer(optimizer if optimizer is not None else "adam"),
-            loss=loss_obj.name,
-            seed=seed if seed is not None else 0,
-            rng=shuffle_rng(seed if seed is not None else 0),
-        )
-        net.train_state = state
-    else:
-        if optimizer is not None:
-            state.optimizer = get_optimizer(optimizer)
-        if seed is not None and seed != state.seed:
-            state.seed, state.rng = seed, shuffle_rng(seed)
-        state.loss = loss_obj.name
-    params = net.parameters()
-    for i, p in enumerate(params):
-        for arrays in state.optimizer.state.values():
-            if arrays[i].shape != p.shape:
-                raise GlassnetError(
-                    "expected an optimiser used with this network (or a fresh one)",
-                    got=f"state shaped {arrays[i].shape} for a parameter shaped {p.shape}",
-                    field="optimizer",
-                )
-    return state

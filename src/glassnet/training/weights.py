@@ -64,3 +64,16 @@ def row_weights(
             )
         w *= per_class[labels]
     return w
+
+
+def training_weights(weights: Array | None, train_rows: Array) -> Array | None:
+    """``weights`` (n,) scaled to mean 1 over the training rows, so the learning rate
+    means the same with weights as without; None stays None."""
+    if weights is None:
+        return None
+    mean = weights[train_rows].mean()
+    if not mean > 0:
+        raise GlassnetError(
+            "expected some weight on the training rows", got="all 0", field="sample_weight"
+        )
+    return weights / mean
