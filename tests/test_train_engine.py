@@ -8,7 +8,9 @@ trains to the NumPy engine's weights in float64, row weights included.
 
 from __future__ import annotations
 
+import ast
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -166,3 +168,41 @@ def test_a_torch_engine_plugs_into_the_seam(output: str, loss: str, weighted: bo
         np.testing.assert_allclose(q, p, rtol=1e-10, atol=1e-12)
     h1, h2 = (m.train_state.history for m in models)  # type: ignore[union-attr]
     np.testing.assert_allclose(h2["loss"], h1["loss"], rtol=1e-10)
+
+
+def _glassnet_imports(path: Path) -> set[str]:
+    """Every glassnet module ``path`` imports: at the top, inside functions and under
+    ``TYPE_CHECKING`` alike."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+    return {m for m in found if m.startswith("glassnet")}
+
+
+def test_training_never_imports_the_model_and_its_modules_form_no_cycle() -> None:
+    package = Path(gn.__file__).parent / "training"
+    modules = {f"glassnet.training.{p.stem}": p for p in package.glob("*.py")}
+    graph = {}
+    for name, path in modules.items():
+        imports = _glassnet_imports(path)
+        assert not any(m == "glassnet.model" or m.startswith("glassnet.model.") for m in imports)
+        graph[name] = {m for m in imports if m in modules and m != name}
+    graph.pop("glassnet.training.__init__")  # the re-exports, imported by nothing here
+    # Depth-first: a module met again while still on the path closes a cycle.
+    done: set[str] = set()
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        assert name not in path, " -> ".join((*path, name))
+        if name in done:
+            return
+        for nxt in graph.get(name, ()):
+            visit(nxt, (*path, name))
+        done.add(name)
+
+    assert len(graph) >= 10  # the package's modules were read
+    for name in graph:
+        visit(name, ())
