@@ -171,7 +171,6 @@ TIMES = Op(r"\cdot", "\u22c5")
 MATMUL = Op(r"\times", "\u00d7")
 EQ = Op("=", "=")
 GT = Op(">", "&gt;")
-COMMA = Op(",", ",")
 
 
 def row(*items: Node | str) -> Row:

@@ -51,7 +51,7 @@ from glassnet.limits import (
 from glassnet.losses import LOSSES
 from glassnet.network import Network
 from glassnet.optimizers import Optimizer, optimizer_from_spec, spec_keys
-from glassnet.specvalues import LAYOUTS, LayerContext, weights_from_layout, weights_to_layout
+from glassnet.specvalues import LAYOUTS, LayerContext, weights_from_layout
 from glassnet.specvalues import kind as _kind
 from glassnet.specvalues import matrix as _matrix
 from glassnet.specvalues import number as _number
@@ -87,7 +87,7 @@ TOP_KEYS = {
     # weight_decay, ... (each optimiser declares its own; glassnet.optimizers)
     *spec_keys(),
 }
-__all__ = ["LAYOUTS", "Spec", "load_spec", "parse_spec", "weights_from_layout", "weights_to_layout"]
+__all__ = ["LAYOUTS", "Spec", "load_spec", "parse_spec", "weights_from_layout"]
 
 
 @dataclass

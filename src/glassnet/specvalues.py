@@ -55,12 +55,6 @@ def weights_from_layout(M: Array, layout: str, bias_row0: bool) -> tuple[Array, 
     return W, None
 
 
-def weights_to_layout(W: Array, b: Array | None, layout: str, bias_row0: bool) -> Array:
-    """The inverse of :func:`weights_from_layout`: W[from][to] (and b) as written."""
-    M = np.vstack([b, W]) if bias_row0 and b is not None else W
-    return M.T if layout == "to_from" else M
-
-
 def require(data: dict[str, Any], key: str) -> Any:
     if key not in data:
         raise GlassnetError("expected this field", got="nothing (missing)", field=key)

@@ -43,12 +43,33 @@ from glassnet.step import LAYER_QUANTITIES, Key, StepGraph, UpdateRule, network_
 if TYPE_CHECKING:
     from glassnet.layers import Layer
     from glassnet.network import Network
-    from glassnet.preprocess import Preprocessed
 
 Array = np.ndarray
 
 #: The per-layer quantities, in the order a derivation meets them (the step graph's).
 LAYER_FIELDS: tuple[str, ...] = LAYER_QUANTITIES
+
+
+@dataclass
+class Preprocessed:
+    """A step's first part, when it starts from raw rows: ``x = (raw − mean) / scale``,
+    recorded in a :class:`Trace` so every view shows it.  It lives here, with the rest of
+    what a trace records, so the trace needs nothing from the library above it;
+    :meth:`glassnet.preprocess.Preprocessing.record` makes one."""
+
+    raw: Array
+    mean: Array
+    scale: Array
+    x: Array
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": "x = (raw - mean) / scale",
+            "raw_input": self.raw.tolist(),
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+            "input": self.x.tolist(),
+        }
 
 
 class LayerTrace:
@@ -291,9 +312,7 @@ def record(graph: StepGraph, values: dict[Key, Array], *, round_to: int | None =
     for lyr, layer in enumerate(graph.layers, start=1):
         own = layer.kinds()
         given = [k for k in graph.layer_kinds(lyr) if graph.is_leaf((k, lyr))]
-        updates = [
-            k for k in graph.layer_kinds(lyr) if graph.decl((k, lyr)).phase == "update"
-        ]
+        updates = [k for k in graph.layer_kinds(lyr) if graph.decl((k, lyr)).phase == "update"]
         kinds = [*given, *own, *updates]
         layers.append(
             LayerTrace(

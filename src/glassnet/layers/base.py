@@ -136,6 +136,19 @@ class Layer:
     def from_file(cls, config: Mapping[str, Any], arrays: Mapping[str, Array]) -> Layer:
         raise NotImplementedError
 
+    @classmethod
+    def file_shapes(cls, config: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+        """The shape of each of :meth:`arrays` that a :meth:`config` implies — for a
+        reader that checks a file's arrays before it reads them."""
+        raise NotImplementedError
+
+    def to_spec(self) -> dict[str, Any]:
+        """The layer as a spec's ``[[layers]]`` table, plain lists and numbers (what
+        :meth:`from_spec` reads back): the studio and ``glassnet exercise`` write it."""
+        raise GlassnetError(
+            f"expected a layer with a spec form ({self.type} has none yet)", got=self.type
+        )
+
     # -- PyTorch ------------------------------------------------------------------------
     #: The ``torch.nn`` module class this layer is written as and read from (its
     #: activation, if any, is a module of its own after it).

@@ -139,10 +139,6 @@ class Dense(Layer):
     def n_out(self) -> int:
         return int(self.W.shape[1])
 
-    def pre_activation(self, x: Array) -> Array:
-        """z = x @ W + b, (batch, n_in) -> (batch, n_out)."""
-        return linear(x, self.W, self.b)
-
     def forward(self, x: Array, out: Buffers | None = None) -> tuple[Array, Cache]:
         """a = f(x @ W + b); returns a (batch, n_out) and the cache backward needs.
 
@@ -327,8 +323,35 @@ class Dense(Layer):
         return {"n_in": self.n_in, "n_out": self.n_out, "activation": self.activation.to_dict()}
 
     @classmethod
-    def from_file(cls, config: Mapping[str, Any], arrays: Mapping[str, Array]) -> Dense:
-        return Dense(arrays["W"], arrays["b"], activation_from_dict(dict(config["activation"])))
+    def from_file(
+        cls,
+        config: Mapping[str, Any],
+        arrays: Mapping[str, Array],
+        *,
+        activation: Activation | None = None,
+    ) -> Dense:
+        """The layer from :meth:`config` and :meth:`arrays` (``W``, ``b``).
+        ``activation``: one the reader has already resolved (a model file's custom
+        objects); otherwise the config's, from the registry."""
+        act = activation or activation_from_dict(dict(config["activation"]))
+        return Dense(arrays["W"], arrays["b"], act)
+
+    @classmethod
+    def file_shapes(cls, config: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+        n_in, n_out = int(config["n_in"]), int(config["n_out"])
+        return {"W": (n_in, n_out), "b": (n_out,)}
+
+    def to_spec(self) -> dict[str, Any]:
+        """``weights`` (n_in, n_out), ``bias``, ``activation`` by name, and the
+        activation's options (leaky_relu's ``slope``, elu's ``alpha``) as fields of the
+        layer, as :meth:`from_spec` takes them."""
+        fields: dict[str, Any] = {
+            "weights": self.W.tolist(),
+            "bias": self.b.tolist(),
+            "activation": self.activation.name,
+        }
+        fields.update({k: float(v) for k, v in self.activation.options.items()})
+        return fields
 
     def describe(self) -> str:
         return f"dense({self.n_in} -> {self.n_out}, {self.activation.describe()})"

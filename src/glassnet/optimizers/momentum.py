@@ -166,3 +166,6 @@ class Momentum(SGD):
             "nesterov": self.nesterov,
             "weight_decay": self.weight_decay,
         }
+
+
+SGD.with_momentum = Momentum  # SGD(momentum=μ) builds one (see SGD.__new__)

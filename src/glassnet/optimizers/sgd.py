@@ -50,6 +50,9 @@ class SGD(Optimizer):
     [[0.0]]
     """
 
+    #: The subclass ``SGD(momentum=μ)`` builds (momentum.py sets it to itself).
+    with_momentum: ClassVar[type[SGD] | None] = None
+
     name = "sgd"
     title = "stochastic gradient descent"
     fields: ClassVar[tuple[Field, ...]] = (lr_field(0.01), weight_decay_field())
@@ -81,9 +84,12 @@ class SGD(Optimizer):
                 raise GlassnetError(
                     "expected a momentum > 0 with nesterov", got="momentum 0", field="nesterov"
                 )
-            from glassnet.optimizers.momentum import Momentum
-
-            cls = Momentum  # its __init__ runs next, with the same arguments
+            # Built by the subclass that adds a velocity, which names itself in
+            # SGD.with_momentum when its module is imported (importing the package
+            # imports it): this module needs nothing from the one built on it.
+            if SGD.with_momentum is None:  # pragma: no cover - the package imports it
+                raise GlassnetError("expected glassnet.optimizers imported", got="sgd alone")
+            cls = SGD.with_momentum  # its __init__ runs next, with the same arguments
         return super().__new__(cls)
 
     def __init__(
