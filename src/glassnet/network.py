@@ -257,6 +257,7 @@ class Network:
         loss: str | Loss,
         *,
         rng: np.random.Generator | None = None,
+        weights: Array | None = None,
     ) -> tuple[Array, float, list[Array]]:
         """Output p, loss value and every parameter's gradient (aligned with
         :meth:`parameters`) for any network, by evaluating the step graph — the traced
@@ -264,7 +265,9 @@ class Network:
         the backward pass.  For the layers the buffered fast path does not take
         (normalisation, dropout); ``rng`` draws what a layer draws anew for each batch
         (dropout's mask).  A constant the forward pass moves (batch normalisation's
-        running statistics) takes its new value, as one training step moves it."""
+        running statistics) takes its new value, as one training step moves it.
+        ``weights`` (batch,): row weights, as the loss's own weighted terms and gradient
+        standing in for its nodes' rules (the evaluator's alternative rules)."""
         from glassnet.nodes import Key
         from glassnet.step import StepGraph, network_leaves
 
@@ -283,7 +286,14 @@ class Network:
         for lyr, layer in enumerate(self.layers, start=1):
             for name, v in layer.draw(rng, x.shape[0]).items():
                 leaves[(name, lyr)] = v.astype(x.dtype, copy=False)
-        values = graph.evaluate(leaves, upto=last)
+        rules = {}
+        if weights is not None:
+            w, L = weights, len(self.layers)
+            rules = {
+                ("loss_terms", 0): lambda v: loss_obj.terms(v[0], v[1]) * w[:, None],
+                ("dL_da", L): lambda v: loss_obj.grad(v[0], v[1], weights=w),
+            }
+        values = graph.evaluate(leaves, rules=rules, upto=last)
         grads = []
         for lyr, layer in enumerate(self.layers, start=1):
             grads += [values[("d" + p, lyr)] for p in layer.params]

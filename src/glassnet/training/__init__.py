@@ -8,7 +8,7 @@
 ``inputs``       checks of X and y; targets and class labels
 ``batches``      :class:`Rows`, the validation split, the buffers a batch is gathered into
 ``weights``      row weights from ``sample_weight`` and ``class_weight``
-``dropout``      inverted dropout as a wrapper of the hidden activations, during ``fit``
+``dropout``      dropout during ``fit``: dropout layers in a training view of the network
 ``engine``       the seam: :class:`StepEngine` (one batch's step) and :class:`NumpyEngine`
 ``loop``         :func:`run_epochs` and :func:`fit`
 ``callbacks``    :class:`Callback`, :class:`EarlyStopping`, :class:`Checkpoint`,
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from glassnet.training.batches import Batches, Rows, split_indices
 from glassnet.training.callbacks import Callback, Checkpoint, EarlyStopping, ProgressBar
-from glassnet.training.dropout import Dropped, check_dropout, dropped_layers
+from glassnet.training.dropout import check_dropout, with_dropout
 from glassnet.training.engine import NumpyEngine, StepEngine
 from glassnet.training.inputs import CHUNK, check_data, check_finite, prepare_targets
 from glassnet.training.loop import fit, run_epochs
@@ -51,7 +51,6 @@ __all__ = [
     "Batches",
     "Callback",
     "Checkpoint",
-    "Dropped",
     "EarlyStopping",
     "History",
     "NumpyEngine",
@@ -66,7 +65,6 @@ __all__ = [
     "classes_from_output",
     "confusion_matrix",
     "default_loss",
-    "dropped_layers",
     "evaluate",
     "evaluate_rows",
     "fit",
@@ -80,4 +78,5 @@ __all__ = [
     "shuffle_rng",
     "split_indices",
     "training_weights",
+    "with_dropout",
 ]

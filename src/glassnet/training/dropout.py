@@ -1,71 +1,19 @@
-"""Inverted dropout during ``fit``, as it works today: each hidden layer's activation is
-wrapped in :class:`Dropped` for the duration of a fit (:func:`dropped_layers`), and the
-engine draws each batch's masks.
+"""Dropout during ``fit``: a training view of the network with a ``dropout`` layer
+(:class:`glassnet.layers.dropout.Dropout`, the same layer the traced step, explain and
+check use) after each hidden layer.
 
-This is the one place that swaps something into the model's own layers; a ``dropout``
-layer in the step graph (traced, explained, checked) is to replace it.
+Nothing is swapped into the model's own layers: the view shares them (and so their
+arrays, which the optimiser updates in place) and adds the dropout layers, each drawing
+its mask per batch from the fit's random stream (:meth:`Dropout.draw`).  Prediction,
+validation and the model file see the model itself, without dropout.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-import numpy as np
-
-from glassnet.activations import Activation
 from glassnet.errors import GlassnetError
-from glassnet.layers import Dense
+from glassnet.layers import Layer
+from glassnet.layers.dropout import Dropout
 from glassnet.network import Network
-
-Array = np.ndarray
-
-
-class Dropped(Activation):
-    """A hidden layer's activation with inverted dropout while training: a = f(z)·mask,
-    mask_ij = 1/(1 − p) with probability 1 − p, else 0 (drawn per batch by the engine);
-    da/dz = f'(z)·mask.  With no mask set (validation, prediction) it is f itself."""
-
-    elementwise = True
-
-    def __init__(self, base: Activation, p: float) -> None:
-        if not base.elementwise:
-            raise GlassnetError(
-                "expected an elementwise hidden activation for dropout",
-                got=base.name,
-                field="dropout",
-            )
-        self.base, self.p = base, p
-        self.name = base.name  # type: ignore[misc]
-        self.options = base.options
-        self.mask: Array | None = None
-
-    def draw(self, rng: np.random.Generator, m: int, n: int, dtype: np.dtype) -> None:
-        keep = rng.random((m, n)) >= self.p
-        self.mask = keep.astype(dtype) / dtype.type(1 - self.p)
-
-    def forward(self, z: Array, out: Array | None = None) -> Array:
-        a = self.base.forward(z, out=out)
-        if self.mask is None:
-            return a
-        if out is None:
-            return a * self.mask  # a may be z itself (identity): not scaled in place
-        a *= self.mask
-        return a
-
-    def derivative(self, z: Array, a: Array) -> Array:
-        # from z (a is the dropped output): f'(z), then the mask
-        d = self.base.derivative(z, self.base.forward(z))
-        return d if self.mask is None else d * self.mask
-
-    def backward(self, z: Array, a: Array, dL_da: Array, out: Array | None = None) -> Array:
-        return np.multiply(dL_da, self.derivative(z, a), out=out)
-
-    def describe(self) -> str:
-        return self.base.describe()
-
-    def to_dict(self) -> dict[str, object]:
-        return self.base.to_dict()
 
 
 def check_dropout(p: object) -> float:
@@ -75,22 +23,14 @@ def check_dropout(p: object) -> float:
     return float(p)
 
 
-@contextmanager
-def dropped_layers(net: Network, rate: float) -> Iterator[list[tuple[Dropped, int]]]:
-    """Within the block, every hidden layer's activation wrapped in :class:`Dropped`
-    (none when ``rate`` is 0), yielded with its layer's width (for the masks); the
-    originals are put back on the way out, also after an error."""
+def with_dropout(net: Network, rate: float) -> Network:
+    """``net`` itself when ``rate`` is 0; else a network of the same layer objects with a
+    dropout layer of rate ``rate`` after each hidden layer (masks drawn per batch, in
+    layer order: the order of the fit's random stream)."""
     rate = check_dropout(rate)
-    saved: list[tuple[Dense, Activation]] = []
-    wrappers: list[tuple[Dropped, int]] = []
-    try:
-        if rate > 0:
-            for layer in net.dense_layers("dropout in fit")[:-1]:
-                saved.append((layer, layer.activation))
-                wrapper = Dropped(layer.activation, rate)
-                layer.activation = wrapper
-                wrappers.append((wrapper, layer.n_out))
-        yield wrappers
-    finally:
-        for layer, base in saved:
-            layer.activation = base
+    if rate == 0:
+        return net
+    layers: list[Layer] = []
+    for layer in net.layers[:-1]:
+        layers += [layer, Dropout(layer.n_out, p=rate)]
+    return Network([*layers, net.layers[-1]])

@@ -26,6 +26,7 @@ Contract, per fit::
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
@@ -36,13 +37,10 @@ from glassnet.network import Network
 from glassnet.optim import Optimizer
 from glassnet.parallel import train_step
 from glassnet.training.batches import Batches, Rows
-from glassnet.training.dropout import check_dropout, dropped_layers
+from glassnet.training.dropout import check_dropout, with_dropout
 
 if TYPE_CHECKING:
-    from contextlib import AbstractContextManager
-
     from glassnet.parallel import TrainStep
-    from glassnet.training.dropout import Dropped
 
 Array = np.ndarray
 
@@ -86,21 +84,25 @@ class StepEngine(ABC):
 
 
 class NumpyEngine(StepEngine):
-    """The NumPy step on the network's own arrays, updated in place: gather into buffers
-    allocated once, forward, loss, backward, update — on one core, or as two halves on
-    two (:func:`glassnet.parallel.train_step` chooses per fit).
+    """The NumPy step on the network's own arrays, updated in place, in one of two ways
+    chosen per fit:
 
-    Softmax + cross-entropy takes the fused output delta (p − y)/batch when
-    :func:`~glassnet.losses.fused_delta_ok` proves it equal for every target row, and
-    never with row weights.  Dropout wraps the hidden activations for the fit
-    (:func:`~glassnet.training.dropout.dropped_layers`) and draws each batch's masks."""
+    - **the buffered fast path** for dense networks (every layer ``dense_like``) without
+      dropout: gather into buffers allocated once, forward, loss, backward, update — on
+      one core, or as two halves on two (:func:`glassnet.parallel.train_step` chooses).
+      Softmax + cross-entropy takes the fused output delta (p − y)/batch when
+      :func:`~glassnet.losses.fused_delta_ok` proves it equal for every target row, and
+      never with row weights.
+    - **the step graph** for any other network — normalisation layers, or dropout
+      (:func:`~glassnet.training.dropout.with_dropout`: dropout layers in a training view
+      that shares the model's layers): :meth:`Network.graph_gradients` evaluates the
+      traced step's own rules without recording, then the optimiser updates in place.
+    """
 
     def __init__(self) -> None:
         self._step: TrainStep | None = None
-        self._dropout: AbstractContextManager[list[tuple[Dropped, int]]] | None = None
-        self._masks: list[tuple[Dropped, int]] = []
+        self._graph: tuple[Network, Loss, Optimizer, Rows, list[Array]] | None = None
         self._rng: np.random.Generator | None = None
-        self._dtype = np.dtype(np.float64)
 
     def begin(
         self,
@@ -113,15 +115,18 @@ class NumpyEngine(StepEngine):
         rng: np.random.Generator,
         dropout: float,
     ) -> None:
+        rate = check_dropout(dropout)
+        self._rng = rng
+        if rate > 0 or not net.all_dense:
+            view = with_dropout(net, rate)
+            self._graph = (view, loss, optimizer, data, view.parameters())
+            return
         # Fused output delta only where proved equal, and never with row weights.
         fused = data.weights is None and fused_delta_ok(net.output_activation, loss, data.Y)
         n_train = data.rows.shape[0]
         batches = Batches(net, data, batch_size)
-        self._rng, self._dtype = rng, net.dtype
-        rate = check_dropout(dropout)
         # Gather, forward, backward and update of one batch, in batches' buffers: on one
-        # core or two (glassnet.parallel chooses; dropout and row weights keep the plain
-        # step).
+        # core or two (glassnet.parallel chooses; row weights keep the plain step).
         self._step = train_step(
             net,
             data.X,
@@ -130,35 +135,26 @@ class NumpyEngine(StepEngine):
             optimizer,
             fused=fused,
             batch_size=min(batch_size, n_train),
-            plain_only=rate > 0,
             batches=batches,
             epoch_rows=n_train,
             weights=data.weights,
         )
-        # Last, once nothing else can fail: the wrappers stay in the model's own layers
-        # until end() (the step reads each layer's activation when it runs).
-        self._dropout = dropped_layers(net, rate)
-        self._masks = self._dropout.__enter__()
 
     def step(self, idx: Array) -> tuple[Array, float]:
         step = self._step
-        assert step is not None, "begin() first"
-        if not self._masks:  # the hot path: one call, nothing else per batch
+        if step is not None:  # the hot path: one call, nothing else per batch
             return step(idx)
-        rng = self._rng
-        assert rng is not None
-        for wrapper, n_out in self._masks:
-            wrapper.draw(rng, idx.shape[0], n_out, self._dtype)
-        try:
-            return step(idx)
-        finally:
-            for wrapper, _ in self._masks:  # validation and callbacks see the whole network
-                wrapper.mask = None
+        assert self._graph is not None, "begin() first"
+        view, loss, optimizer, data, params = self._graph
+        weights = None if data.weights is None else data.weights[idx]
+        p, value, grads = view.graph_gradients(
+            data.X[idx], data.Y[idx], loss, rng=self._rng, weights=weights
+        )
+        if math.isfinite(value):
+            optimizer.step(params, grads, scratch_grads=True)
+        return p, value
 
     def end(self) -> None:
         # Dropping the step puts back BLAS's threads if a halves epoch was cut short.
         self._step = None
-        self._masks = []
-        if self._dropout is not None:
-            context, self._dropout = self._dropout, None
-            context.__exit__(None, None, None)
+        self._graph = None
