@@ -241,9 +241,7 @@ def test_task_auto_keeps_whole_labels_as_classes_and_classification_can_be_force
         ([[i, 0, "a" if i else "b"] for i in range(20)], "classification", "at least 2 rows"),
     ],
 )
-def test_labels_that_cannot_be_classes_are_refused_with_a_hint(
-    tmp_path, capsys, rows, task, match
-):
+def test_labels_that_cannot_be_classes_are_refused_with_a_hint(tmp_path, capsys, rows, task, match):
     data = tmp_path / "d.csv"
     with data.open("w", newline="") as f:
         csv.writer(f).writerows([["x1", "x2", "label"], *rows])

@@ -34,7 +34,7 @@ from glassnet.model import Model, Saved, load_saved, mlp
 from glassnet.optim import CosineLR, Optimizer, Schedule, StepLR, get_optimizer
 from glassnet.optimizers import optimizer_class
 from glassnet.preprocess import Preprocessing
-from glassnet.training import Callback, History
+from glassnet.training import Callback, History, TrainableNetwork
 
 Array = np.ndarray
 Task = Literal["classification", "regression"]
@@ -384,14 +384,16 @@ class BestWeights(Callback):
         self.epoch = 0
         self._params: list[Array] | None = None
 
-    def on_epoch_end(self, net: Model, epoch: int, logs: dict[str, float]) -> bool | None:
+    def on_epoch_end(
+        self, net: TrainableNetwork, epoch: int, logs: dict[str, float]
+    ) -> bool | None:
         value = logs.get("val_loss", math.inf)
         if value < self.best:
             self.best, self.epoch = value, epoch
             self._params = [p.copy() for p in net.parameters()]
         return None
 
-    def on_train_end(self, net: Model, history: History | None) -> None:
+    def on_train_end(self, net: TrainableNetwork, history: History) -> None:
         if self._params is not None:
             for p, kept in zip(net.parameters(), self._params, strict=True):
                 p[...] = kept
@@ -405,7 +407,9 @@ class _Clock(Callback):
         self.base = settings.seconds
         self.start = time.perf_counter()
 
-    def on_epoch_end(self, net: Model, epoch: int, logs: dict[str, float]) -> bool | None:
+    def on_epoch_end(
+        self, net: TrainableNetwork, epoch: int, logs: dict[str, float]
+    ) -> bool | None:
         self.settings.seconds = self.base + time.perf_counter() - self.start
         self.info["train"] = self.settings.to_info()
         return None

@@ -19,10 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from glassnet.activations import get_activation
 from glassnet.check.quantities import expected_shape, key_name, order, spec_graph
 from glassnet.errors import GlassnetError
 from glassnet.layers import Dense
-from glassnet.losses import get_loss
+from glassnet.losses import default_loss_for, get_loss
 from glassnet.notation import seed_name
 from glassnet.spec import Spec, parse_spec
 from glassnet.toml_writer import to_toml, toml_value
@@ -57,7 +58,11 @@ def variant_seed(student: str, assignment: str) -> int:
 
 
 def default_loss(output: str) -> str:
-    return {"softmax": "cross_entropy", "sigmoid": "binary_cross_entropy"}.get(output, "half_sse")
+    """The loss an exercise on an output activation (by name) uses: the activation's own
+    default for probabilities (:func:`~glassnet.losses.default_loss_for`), else half the
+    sum of squares — the textbook's error, not the regression default mse."""
+    act = get_activation(output)
+    return default_loss_for(act).name if act.outputs_probabilities else "half_sse"
 
 
 def make_exercise(

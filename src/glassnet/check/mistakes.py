@@ -106,7 +106,7 @@ def _act(ev: Worked, key: Key) -> Activation:
 
 @mistake("log10", "log base 10 instead of the natural log", ["loss_terms"])
 def _log10(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
-    if ev.ctx.loss.name not in ("cross_entropy", "binary_cross_entropy"):
+    if not ev.ctx.loss.logarithmic:
         return None
     # Every term is a multiple of ln(·); log10 = ln / ln 10.
     return base(ins) / np.log(10)
@@ -114,7 +114,7 @@ def _log10(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array 
 
 @mistake("normalize_not_softmax", "divided by the sum instead of taking the softmax", ["a"])
 def _normalize(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
-    if _act(ev, key).name != "softmax":
+    if not _act(ev, key).exp_normalised:
         return None
     z = ins[0]
     return z / z.sum(axis=1, keepdims=True)
@@ -139,7 +139,7 @@ def _softmax_diag(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) ->
     ["dL_da"],
 )
 def _bce_sign(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
-    if key[1] != ev.ctx.n_layers or ev.ctx.loss.name != "binary_cross_entropy":
+    if key[1] != ev.ctx.n_layers or not ev.ctx.loss.complement_term:
         return None
     p, y = ins
     # The right gradient is (−y/p + (1−y)/(1−p))/batch; the slip flips the second term.
@@ -188,7 +188,7 @@ def _relu(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array |
         # Any activation whose derivative reads the side of zero (ReLU, leaky ReLU, a new
         # piecewise one); for the others it changes nothing and is never named.
         return act.derivative(-z, a)
-    if act.name not in ("relu", "leaky_relu"):
+    if not act.piecewise_linear:
         return None
     return a.copy()
 
@@ -265,7 +265,7 @@ def _bias_sum(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Arr
 @mistake("double_softmax", "the softmax applied twice", ["a"])
 def _double_softmax(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     act = _act(ev, key)
-    if act.name != "softmax":
+    if not act.exp_normalised:
         return None
     return act.forward(base(ins))
 
