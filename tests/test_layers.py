@@ -25,7 +25,17 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     (
         "base",
         frozenset(
-            {"errors", "limits", "fileio", "mathtree", "npz", "nodes", "specvalues", "toml_writer"}
+            {
+                "errors",
+                "limits",
+                "fileio",
+                "mathtree",
+                "npz",
+                "nodes",
+                "specvalues",
+                "toml_writer",
+                "extras",
+            }
         ),
     ),
     (
@@ -53,6 +63,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "io",
                 "data",
                 "preprocess",
+                "tables",
                 "metrics",
                 "runs",
                 "plots",
