@@ -154,3 +154,58 @@ def test_several_labels_train_one_regression_output_each(tmp_path, capsys):
     assert [float(v) for v in lines[1].split(",")] == [float(v) for v in want]
     code, _, err = run(capsys, *argv, "--task", "classification", "--out", tmp_path / "x.npz")
     assert code == 2 and "one label column for classification" in err
+
+
+def _noisy(path: Path) -> None:
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 2))
+    y = ((X.sum(axis=1) > 0) ^ (rng.random(300) < 0.3)).astype(int)
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["a", "b", "label"])
+        w.writerows([[*r, t] for r, t in zip(X, y, strict=True)])
+
+
+def _expected_rates(val_loss: list[float], lr: float, factor: float, patience: int) -> list[float]:
+    """The plateau rule written out again: the rate each epoch ran with."""
+    rates, best, wait = [], float("inf"), 0
+    for v in val_loss:
+        rates.append(lr)
+        if v < best:
+            best, wait = v, 0
+        else:
+            wait += 1
+            if wait >= patience:
+                lr, wait = lr * factor, 0
+    return rates
+
+
+def test_plateau_schedule_lowers_the_rate_when_val_loss_stalls(tmp_path, capsys, monkeypatch):
+    data = tmp_path / "d.csv"
+    _noisy(data)
+    argv = ["train", "--data", data, "--layers", "64,64", "--epochs", "30", "--lr", "0.03"]
+    argv += ["--schedule", "plateau", "--step-size", "2", "--gamma", "0.5", "--no-progress"]
+    model = tmp_path / "m.npz"
+    assert run(capsys, *argv, "--json", "--out", model)[0] == 0
+    history = gn.load(model).train_state.history
+    rates = history["lr"]
+    assert rates == pytest.approx(_expected_rates(history["val_loss"], 0.03, 0.5, 2))
+    assert min(rates) < 0.03  # it did lower the rate
+    # interrupted and resumed: the same weights as the run never interrupted
+    import glassnet.training as training
+    from glassnet.training import Checkpoint
+
+    class StopAt(Checkpoint):
+        def on_epoch_end(self, net, epoch, logs):
+            super().on_epoch_end(net, epoch, logs)
+            if epoch == 17:
+                raise KeyboardInterrupt
+
+    ckpt = tmp_path / "c.npz"
+    monkeypatch.setattr(training, "Checkpoint", StopAt)
+    assert run(capsys, *argv, "--out", tmp_path / "p.npz", "--checkpoint", ckpt)[0] == 130
+    monkeypatch.undo()
+    assert run(capsys, "train", "--resume", ckpt, "--no-progress", "--json")[0] == 0
+    a, b = gn.load(model), gn.load(tmp_path / "p.npz")
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        np.testing.assert_array_equal(p, q)

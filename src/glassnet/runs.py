@@ -126,6 +126,9 @@ class RunSettings:
     out: str | None = None
     class_weight: str | None = None
     save_best: bool = False
+    #: ``--schedule plateau``: its best val_loss and epochs without progress so far, so a
+    #: resumed run lowers the rate when the uninterrupted one would.
+    plateau: dict[str, Any] | None = None
 
     def to_info(self) -> dict[str, Any]:
         return asdict(self)
@@ -170,6 +173,7 @@ class RunSettings:
             and isinstance(s.get("out"), str | None)
             and s.get("class_weight") in (None, "balanced")
             and isinstance(s.get("save_best", False), bool)
+            and isinstance(s.get("plateau"), dict | None)
             and (
                 s.get("dropped") is None
                 or (
@@ -374,6 +378,36 @@ def resume_conflicts(settings: RunSettings, given: dict[str, Any]) -> list[str]:
 
 
 # -- training ------------------------------------------------------------------------------
+class Plateau(Callback):
+    """``--schedule plateau``: multiply the learning rate by ``factor`` after ``patience``
+    epochs in a row without a lower ``val_loss`` (as PyTorch's ``ReduceLROnPlateau``
+    with threshold 0).  The new rate takes effect from the next epoch; its state lives in
+    the run's settings (so in every checkpoint)."""
+
+    def __init__(self, settings: RunSettings, factor: float, patience: int) -> None:
+        if not (isinstance(factor, int | float) and 0 < factor < 1):
+            raise GlassnetError("expected a factor in (0, 1)", got=repr(factor), field="--gamma")
+        self.settings, self.factor, self.patience = settings, float(factor), int(patience)
+        state = settings.plateau or {}
+        self.best = float(state.get("best", math.inf))
+        self.wait = int(state.get("wait", 0))
+
+    def on_epoch_end(
+        self, net: TrainableNetwork, epoch: int, logs: dict[str, float]
+    ) -> bool | None:
+        value = logs.get("val_loss", math.inf)
+        if value < self.best:
+            self.best, self.wait = value, 0
+        else:
+            self.wait += 1
+            if self.wait >= self.patience and net.train_state is not None:
+                net.train_state.optimizer.lr *= self.factor
+                self.wait = 0
+        best = self.best if math.isfinite(self.best) else None
+        self.settings.plateau = {"best": best, "wait": self.wait}
+        return None
+
+
 class BestWeights(Callback):
     """``--save-best``: copies the weights at each new best ``val_loss`` and puts the best
     back when training ends, so the saved model is the best epoch's, not the last one's.
@@ -434,7 +468,8 @@ def prepare_run(data: str | None, resume: str | None, given: dict[str, Any]) -> 
         return _prepare_resume(data, resume, given)
     if not data:
         raise GlassnetError("expected --data (or --resume CKPT)", got="nothing", field="--data")
-    if ("patience" in given or given.get("save_best")) and "validation_split" not in given:
+    needs_val = "patience" in given or given.get("save_best") or given.get("schedule") == "plateau"
+    if needs_val and "validation_split" not in given:
         given = {**given, "validation_split": 0.1}  # early stopping needs held-out rows
     options = TrainOptions(**given)
     if not 0 <= options.validation_split < 1:  # before the data is read and its notes said
@@ -465,6 +500,12 @@ def prepare_run(data: str | None, resume: str | None, given: dict[str, Any]) -> 
             got=f"--patience {options.patience} with --validation-split "
             f"{options.validation_split:g}",
             field="--patience",
+        )
+    if options.schedule == "plateau" and options.validation_split <= 0:
+        raise GlassnetError(
+            "expected a validation split to watch val_loss (--validation-split > 0)",
+            got=f"--schedule plateau with --validation-split {options.validation_split:g}",
+            field="--schedule",
         )
     if options.save_best and options.validation_split <= 0:
         raise GlassnetError(
@@ -568,8 +609,13 @@ def train_run(
     assert model.train_state is not None and ds.X_train_raw is not None
     assert ds.X_test_raw is not None
     clock = _Clock(settings, run.info)
+    options = settings.options or {}
     # Looked up in the module at run time (tests replace training.Checkpoint).
     callbacks: list[Callback] = [clock, training.Checkpoint(checkpoint, info=run.info)]
+    if options.get("schedule") == "plateau":  # before the clock: the checkpoint keeps its state
+        callbacks.insert(
+            0, Plateau(settings, options.get("gamma", 0.1), options.get("step_size", 10))
+        )
     if progress:
         callbacks.append(training.ProgressBar())
     # Our own EarlyStopping (last, where fit would put it) so the summary can say which

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from glassnet.runs import RunSummary
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "momentum", "rmsprop")
-SCHEDULES = ("none", "step", "cosine")
+SCHEDULES = ("none", "step", "cosine", "plateau")
 
 
 def register(sub: Any) -> None:
@@ -98,9 +98,14 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--nesterov", action="store_true", default=None, help="Nesterov (sgd, momentum)")
     p.add_argument("--weight-decay", type=float, help="L2 weight decay (default 1e-4)")
-    p.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule")
-    p.add_argument("--step-size", type=int, help="step schedule: epochs per step (10)")
-    p.add_argument("--gamma", type=float, help="step schedule: factor per step (0.1)")
+    p.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        help="learning-rate schedule; plateau: times --gamma after --step-size epochs "
+        "without a lower val_loss (needs a validation split; 0.1 by default with it)",
+    )
+    p.add_argument("--step-size", type=int, help="step/plateau schedule: epochs (10)")
+    p.add_argument("--gamma", type=float, help="step/plateau schedule: factor (0.1)")
     p.add_argument("--batch-size", type=int, help="default 64")
     p.add_argument(
         "--validation-split",
