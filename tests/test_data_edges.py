@@ -599,3 +599,20 @@ def test_early_stopping_says_which_epochs_weights_were_kept(tmp_path, capsys):
         f"the weights of epoch {s['kept_epoch']}" in out
         and f"train (epoch {s['kept_epoch']})" in out
     )
+
+
+def test_predict_names_the_class_as_glassnet_predict_writes_it(tmp_path, capsys):
+    X, y = blobs()
+    names = np.array(["no", "yes"])[y]
+    data = write_csv(
+        tmp_path / "d.csv", ["a", "b", "bought"], [[*r, t] for r, t in zip(X, names, strict=True)]
+    )
+    model = tmp_path / "m.npz"
+    assert run(capsys, "train", "--data", data, *FAST, "--out", model)[0] == 0
+    m = gn.load(model)
+    rows = write_csv(tmp_path / "rows.csv", ["a", "b"], X[:30].tolist())
+    code, out, _ = run(capsys, "predict", model, rows)
+    written = [line.split(",")[0] for line in out.splitlines()[1:]]
+    assert code == 0 and list(m.predict(X[:30])) == written
+    assert set(written) == {"no", "yes"}
+    np.testing.assert_array_equal(m.predict_index(X[:30]), m.predict_proba(X[:30]).argmax(axis=1))

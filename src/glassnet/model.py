@@ -139,12 +139,22 @@ class Model(TrainableNetwork):
         return forward_chunked(self, check_data(self, X))
 
     def predict(self, X: object) -> Array:
-        """Class indices (n,) for softmax (``classes[i]`` names class i), 0/1 for
-        sigmoid, the raw outputs otherwise (regression)."""
+        """The predicted class of each row (n,): its name (``classes[i]``) for a model
+        that has class names (one from ``glassnet train``: ``"yes"``, not 1), else its
+        index; 0/1 for sigmoid; the raw outputs otherwise (regression).
+        ``predict_index`` gives the indices whatever the names."""
         p = self.predict_proba(X)
         if self.output_activation.outputs_probabilities and self.task != "regression":
-            return classes_from_output(self, p)
+            index = classes_from_output(self, p)
+            if self.classes is not None and index.ndim == 1 and len(self.classes) == p.shape[1]:
+                return np.asarray(self.classes)[index]
+            return index
         return p
+
+    def predict_index(self, X: object) -> Array:
+        """Class indices (n,) (what ``fit`` and ``evaluate`` take as labels): argmax for
+        softmax, 0/1 for sigmoid."""
+        return classes_from_output(self, self.predict_proba(X))
 
     def evaluate(self, X: object, y: object, loss: str | Loss | None = None) -> dict[str, float]:
         """``{"loss": ..., "accuracy": ...}`` (accuracy for classification) on raw rows."""
