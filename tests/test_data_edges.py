@@ -616,3 +616,74 @@ def test_predict_names_the_class_as_glassnet_predict_writes_it(tmp_path, capsys)
     assert code == 0 and list(m.predict(X[:30])) == written
     assert set(written) == {"no", "yes"}
     np.testing.assert_array_equal(m.predict_index(X[:30]), m.predict_proba(X[:30]).argmax(axis=1))
+
+
+def test_messy_raw_rows_predict_the_same_everywhere(tmp_path, capsys):
+    """gn.load().predict_proba, glassnet predict, ONNX and the PyTorch (safetensors) round
+    trip on rows with a BOM, text, missing cells, a 1e9 column, a timestamp and a date,
+    the file to predict having its columns in another order."""
+    rng = np.random.default_rng(11)
+    n = 240
+    big = 1e9 + rng.normal(0, 40, n)
+    stamp = 1.7e9 + rng.uniform(0, 86_400 * 30, n)
+    day = rng.integers(0, 300, n)
+    when = [(np.datetime64("2023-01-01") + int(d)).astype(str) for d in day]
+    city = rng.choice(["oslo", "rome", "lima"], n)
+    score = (big - 1e9) / 40 + (day - 150) / 90 + (city == "oslo") - 0.3
+    label = np.where(score > 0, "yes", "no")
+    cells = [
+        [repr(float(b)), repr(float(s)), w, c if i % 23 else "", t]
+        for i, (b, s, w, c, t) in enumerate(zip(big, stamp, when, city, label, strict=True))
+    ]
+    data = tmp_path / "d.csv"
+    text = "big,stamp,when,city,label\n" + "".join(",".join(r) + "\n" for r in cells)
+    data.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    model = tmp_path / "m.npz"
+    argv = ["train", "--data", data, *FAST, "--epochs", "60", "--dtype", "float64"]
+    code, _, err = run(
+        capsys, *argv, "--impute", "most_frequent", "--dates", "expand", "--out", model
+    )
+    assert code == 0, err
+    m = gn.load(model)
+    names = m.preprocessing.feature_names
+    assert names[:2] == ["big", "stamp"] and "when_month" in names and names[-1] == "city"
+    # the file to predict: columns in another order, a BOM, a missing city
+    rows = [[r[3], r[2], r[0], r[1]] for r in cells[:40]]
+    rows[3][0] = ""
+    path = tmp_path / "rows.csv"
+    path.write_bytes(
+        b"\xef\xbb\xbf"
+        + ("city,when,big,stamp\n" + "".join(",".join(r) + "\n" for r in rows)).encode()
+    )
+    code, out, err = run(capsys, "predict", model, path)
+    assert code == 0, err
+    cli_p = np.array([[float(v) for v in line.split(",")[1:]] for line in out.splitlines()[1:]])
+    # the same rows for Python, by name, dates expanded by the reader the CLI uses
+    from glassnet.data import read_rows
+
+    table = read_rows(str(path), need_label=False, dates="expand")
+    frame_cols = {nm: table.X[:, j] for j, nm in enumerate(table.names)}
+    raw = np.empty((40, len(names)), dtype=object)
+    for j, nm in enumerate(names):
+        raw[:, j] = frame_cols[nm]
+    expected = m.predict_proba(raw)
+    np.testing.assert_allclose(cli_p, expected, atol=5e-6)
+    # the date parts are the calendar's (checked with numpy's datetime64 here)
+    month = np.array([int(r[1][5:7]) for r in rows], float)
+    np.testing.assert_array_equal(raw[:, names.index("when_month")].astype(float), month)
+    pytest.importorskip("safetensors", reason="safetensors is not installed")
+    pytest.importorskip("torch", reason="PyTorch is not installed")
+    from glassnet.interop import load_torch_model, save_torch_model, to_onnx
+
+    save_torch_model(m, tmp_path / "m.safetensors")
+    back = load_torch_model(tmp_path / "m.safetensors")
+    np.testing.assert_allclose(back.predict_proba(raw), expected, atol=1e-12)
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    numbers = [j for j, c in enumerate(m.preprocessing.columns) if c.kind == "number"]
+    x = np.array([[float(raw[i, j]) for j in numbers] for i in range(40)], dtype=np.float64)
+    x_text = np.array([[raw[i, -1]] for i in range(40)], dtype=object)
+    (got,) = ort.InferenceSession(to_onnx(m).SerializeToString()).run(
+        None, {"x": x, "x_text": x_text}
+    )
+    np.testing.assert_array_equal(got.argmax(axis=1), expected.argmax(axis=1))
+    np.testing.assert_allclose(got, expected, atol=1e-5)
