@@ -687,3 +687,35 @@ def test_messy_raw_rows_predict_the_same_everywhere(tmp_path, capsys):
     )
     np.testing.assert_array_equal(got.argmax(axis=1), expected.argmax(axis=1))
     np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+# -- whatever the bytes, a table or one GlassnetError ------------------------------------------
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_any_csv_bytes_give_a_table_or_a_glassnet_error(tmp_path_factory):
+    hypothesis = pytest.importorskip("hypothesis")
+    st = hypothesis.strategies
+    from glassnet.data import load_dataset, read_rows
+
+    cells = st.text(alphabet='0123456789.,;|\t"-eE aNx\n\r\ufeffé', max_size=60)
+    raw = st.one_of(
+        cells.map(lambda t: t.encode("utf-8")),
+        cells.map(lambda t: t.encode("utf-8", "ignore") + b"\xff\xfe\x00"),
+        st.binary(max_size=80),
+    )
+    folder = tmp_path_factory.mktemp("fuzzcsv")
+
+    @hypothesis.settings(max_examples=150, deadline=None, database=None)
+    @hypothesis.given(raw)
+    def check(content: bytes) -> None:
+        path = folder / "f.csv"
+        path.write_bytes(content)
+        for read in (
+            lambda: read_rows(str(path), need_label=False),
+            lambda: load_dataset(str(path), impute="most_frequent", dates="drop"),
+        ):
+            try:
+                read()
+            except gn.GlassnetError as err:
+                assert "\n" not in str(err)
+
+    check()
