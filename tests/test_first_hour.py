@@ -256,3 +256,90 @@ def test_the_set_up_scripts_say_how_to_reach_glassnet_from_a_new_shell():
     for name in ("seed.sh", "test.sh"):
         text = (ROOT / "scripts" / name).read_text()
         assert "source $(pwd)/.venv/bin/activate" in text and "scripts/glassnet" in text
+
+
+# -- the README's and start.md's commands, as written ---------------------------------------
+#: Commands that cannot run as they stand, and why (each still checked to be a glassnet
+#: command line argparse accepts, by --help on its sub-command).
+NOT_RUN = {
+    "studio": "starts a server and waits",
+    "--resume": "needs a run interrupted first (tests/test_first_hour.py does that)",
+}
+#: Blank worksheets are for a person to fill in: checking one as it comes says so.
+BLANK = ("check ex/worksheet.toml", "check hw1/ --gradebook", "--errata hw1/")
+
+
+def _doc_commands(doc: Path) -> list[str]:
+    """Every ``glassnet ...`` line of the doc's bash blocks, comments cut."""
+    out, lang = [], None
+    for line in doc.read_text().splitlines():
+        if line.startswith("```"):
+            lang = None if lang is not None else line[3:].strip()
+            continue
+        if lang in ("bash", "sh", "") and line.strip().startswith("glassnet "):
+            out.append(re.split(r"\s+#", line.strip())[0].strip())
+    return out
+
+
+def _fixtures(folder: Path) -> None:
+    """The files the docs' commands name: my_net.toml (docs/spec.md's example's layers
+    with the README's 2-in, 2-out shape), people.csv / new_people.csv (a practitioner's
+    messy CSV), rows.csv (digits rows), students.csv, and a filled-in worksheet as anna.toml and
+    my_worksheet.toml."""
+    (folder / "my_net.toml").write_text(
+        'loss = "cross_entropy"\nlr = 0.1\ninput = [[0.5, -1.0]]\ntarget = [[1.0, 0.0]]\n'
+        '[[layers]]\nweights = [[0.2, -0.4, 0.1], [0.7, 0.3, -0.5]]\nactivation = "tanh"\n'
+        '[[layers]]\nunits = 2\nactivation = "softmax"\n'
+    )
+    rng = np.random.default_rng(0)
+    for name, n in (("people.csv", 120), ("new_people.csv", 20)):
+        with (folder / name).open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["id", "age", "city", "income", "bought"])
+            for i in range(n):
+                age, city = rng.normal(40, 12), ("paris", "rome", "oslo")[i % 3]
+                income = rng.normal(3000, 800)
+                s = (age - 40) / 12 + (city == "oslo") + (income - 3000) / 800
+                w.writerow([f"u{i:04d}", "" if i % 17 == 5 else f"{age:.1f}", city,
+                            f"{income:.2f}", "yes" if s > 0 else "no"])  # fmt: skip
+    (folder / "students.csv").write_text("id,name\nanna,Anna\nben,Ben\n")
+    from sklearn.datasets import load_digits  # rows.csv: new rows for the README's digits
+
+    digits = load_digits()
+    with (folder / "rows.csv").open("w", newline="") as f:
+        csv.writer(f).writerows([digits.feature_names, *digits.data[:5].tolist()])
+    # a filled-in worksheet: docs/check.md's own example (the seed's step, some numbers)
+    sheet = re.findall(r"```toml\n(.*?)```", (ROOT / "docs" / "check.md").read_text(), re.S)[0]
+    for name in ("anna.toml", "my_worksheet.toml"):
+        (folder / name).write_text(sheet)
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/start.md"])
+def test_the_docs_commands_run_as_written(doc, tmp_path):
+    pytest.importorskip("sklearn", reason="the bundled data sets come from scikit-learn")
+    shim = tmp_path / "bin" / "glassnet"  # glassnet on PATH, as after `source .venv/...`
+    shim.parent.mkdir()
+    shim.write_text(f'#!/usr/bin/env bash\nexec {sys.executable} -m glassnet "$@"\n')
+    shim.chmod(0o755)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "PATH": f"{shim.parent}:/usr/bin:/bin"}
+    work = tmp_path / "work"
+    work.mkdir()
+    _fixtures(work)
+    ran = []
+    for command in _doc_commands(ROOT / doc):
+        skip = next((why for key, why in NOT_RUN.items() if key in command), None)
+        if skip:
+            sub = command.split()[1]
+            r = subprocess.run(["glassnet", sub, "--help"], cwd=work, env=env, capture_output=True)
+            assert r.returncode == 0, command
+            continue
+        r = subprocess.run(
+            ["bash", "-c", command], cwd=work, env=env, capture_output=True, text=True, timeout=300
+        )
+        if any(b in command for b in BLANK):  # nothing filled in yet: one line that says so
+            assert r.returncode == 2 or "could not be read" in r.stdout + r.stderr, command
+            assert "values" in r.stderr, (command, r.stderr)
+            continue
+        assert r.returncode == 0, (command, r.stderr[-500:])
+        ran.append(command)
+    assert len(ran) >= 5, ran
