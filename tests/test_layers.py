@@ -306,6 +306,18 @@ def test_no_import_cycles():
     assert not found, "import cycles:\n" + "\n\n".join(found)
 
 
+def test_docs_show_this_table():
+    """docs/engine.md's table of layers is this one (so the page says what is enforced)."""
+    doc = (ROOT.parents[1] / "docs" / "engine.md").read_text()
+    section = doc.split("## Layers of the package", 1)[1]
+    shown = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 2 and cells[0] in {name for name, _ in LAYERS}:
+            shown[cells[0]] = frozenset(m.strip().strip("`") for m in cells[1].split(","))
+    assert shown == dict(LAYERS), "update the table in docs/engine.md to match LAYERS"
+
+
 # -- the test's own reading, on made-up sources -----------------------------------------
 
 
