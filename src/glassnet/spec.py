@@ -50,6 +50,7 @@ from glassnet.limits import (
 )
 from glassnet.losses import LOSSES
 from glassnet.network import Network
+from glassnet.optimizers import Optimizer, optimizer_from_spec, spec_keys
 from glassnet.specvalues import LAYOUTS, LayerContext, weights_from_layout
 from glassnet.specvalues import kind as _kind
 from glassnet.specvalues import matrix as _matrix
@@ -82,6 +83,9 @@ TOP_KEYS = {
     "after",
     "layout",
     "bias",
+    # the optimiser and its settings: optimizer, momentum, nesterov, beta1, beta2, eps,
+    # weight_decay, ... (each optimiser declares its own; glassnet.optimizers)
+    *spec_keys(),
 }
 __all__ = ["LAYOUTS", "Spec", "load_spec", "parse_spec", "weights_from_layout"]
 
@@ -107,6 +111,9 @@ class Spec:
     layout: str = "from_to"
     #: The bias folded into the weights as row 0 (the weight of a constant input 1).
     bias_row0: bool = False
+    #: ``optimizer = "adam"`` (and its settings): the update rule; None for plain
+    #: gradient descent with ``lr`` (no optimizer named).
+    optimizer: Optimizer | None = None
     #: A ``model = "..."`` file's stored preprocessing: ``x`` is then the raw row, and
     #: the step starts by turning it into the network's input.
     preprocessing: Preprocessing | None = None
@@ -134,6 +141,7 @@ class Spec:
                 round_to=round_to,
                 steps=self.steps,
                 after=self.after,
+                optimizer=self.optimizer,
             )
             if self.preprocessing is not None:
                 tr.preprocessing = self.preprocessing.record(self.x)
@@ -220,6 +228,11 @@ def _build(data: dict[str, Any], label: str, extra_keys: set[str]) -> Spec:
     lr = _number(_require(data, "lr"), "lr")
     if lr <= 0:
         raise GlassnetError("expected a positive number", got=repr(lr), field="lr")
+    optimizer = None
+    settings = {k: data[k] for k in spec_keys() if k in data}
+    if settings:
+        # An optimiser is named (or one of its settings given): it owns lr too.
+        optimizer = optimizer_from_spec({**settings, "lr": lr})
     update_bias = data.get("update_bias", True)
     if not isinstance(update_bias, bool):
         raise GlassnetError("expected true or false", got=repr(update_bias), field="update_bias")
@@ -308,6 +321,7 @@ def _build(data: dict[str, Any], label: str, extra_keys: set[str]) -> Spec:
         layout=layout,
         bias_row0=bias_mode == "row0",
         preprocessing=preprocessing,
+        optimizer=optimizer,
     )
 
 

@@ -161,6 +161,9 @@ class StepGraph:
         self.lr = float(optimizer.lr if lr is None else lr)
         self.update_bias = update_bias
         self.t = t
+        #: For each optimiser node and state leaf: (the parameter it updates, whether
+        #: weight decay applies to it, whether it is held fixed).
+        self._update_of: dict[Key, tuple[str, bool, bool]] = {}
         self._decls: dict[Key, NodeDecl] = {}
         for decl in self._compose():
             if decl.key in self._decls:
@@ -187,10 +190,12 @@ class StepGraph:
             per_layer.append([d for d in decls if d.phase == "backward"])
             for name in layer.params:
                 fixed = not self.update_bias and name in layer.biases
+                decay = name in layer.decayed
                 for d in self.optimizer.update_nodes(
-                    name, lyr, t=self.t, decay=name in layer.decayed, fixed=fixed
+                    name, lyr, t=self.t, decay=decay, fixed=fixed
                 ):
                     (leaves if d.phase == "leaf" else update).append(d)
+                    self._update_of[d.key] = (name, decay, fixed)
         aL: Key = ("a", L)
         losses = [
             NodeDecl("loss_terms", 0, (aL, ("y", 0)), lambda v: loss.terms(v[0], v[1]), "loss"),
@@ -233,6 +238,11 @@ class StepGraph:
         if found is None:
             raise KeyError(f"{key} is not a quantity of this step")
         return found
+
+    def update_of(self, key: Key) -> tuple[str, bool, bool] | None:
+        """For a node or state leaf of the optimiser: (the parameter it updates, whether
+        weight decay applies, whether the parameter is held fixed); None otherwise."""
+        return self._update_of.get(self.canonical(key))
 
     def has(self, key: Key) -> bool:
         return self.canonical(key) in self._decls

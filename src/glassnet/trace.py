@@ -208,6 +208,15 @@ class Trace:
         return d
 
     def _step_dict(self) -> dict[str, Any]:
+        d = self._plain_dict()
+        config = getattr(self.graph.optimizer, "config", None) if self.graph else None
+        if config is not None:  # a named optimiser: its settings and this step's number
+            # (the in-place counter and the epoch schedule are fit's, not this step's)
+            d["optimizer"] = {k: v for k, v in config().items() if k not in ("t", "schedule")}
+            d["t"] = self.graph.t  # type: ignore[union-attr]
+        return d
+
+    def _plain_dict(self) -> dict[str, Any]:
         return {
             "loss": float(self.loss),
             "loss_name": self.loss_name,

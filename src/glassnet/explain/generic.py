@@ -19,6 +19,7 @@ import numpy as np
 from glassnet.explain.document import Collapsed, Document, Equation, Para, Section, Table
 from glassnet.mathtree import Dots, Matrix, Node, Num, Sym, row
 from glassnet.nodes import Key
+from glassnet.optimizers.base import default_symbol
 from glassnet.step import StepGraph
 from glassnet.trace import Trace
 
@@ -77,19 +78,29 @@ def _matrix(v: np.ndarray, fmt: Callable[[float], str], limit: int) -> Node:
 
 
 def _owner(graph: StepGraph, key: Key) -> Any:
-    """The plugin that declared ``key``: its layer's, the loss's (layer 0) or, for the
-    update's quantities, the optimiser's."""
-    kind, layer = key
-    if layer == 0:
-        return graph.loss
-    if graph.decl(key).phase == "update" or kind.endswith("_prev"):
+    """The plugin that declared ``key``: the optimiser for the update's quantities and
+    its state, else its layer's, or the loss's (layer 0)."""
+    if graph.update_of(key) is not None:
         return graph.optimizer
-    return graph.layers[layer - 1]
+    if key[1] == 0 or key == ("dL_da", graph.n_layers):
+        return graph.loss
+    return graph.layers[key[1] - 1]
 
 
 def _rule(graph: StepGraph, key: Key) -> Node | None:
     """The rule of ``key`` in symbols, from the plugin that owns it (None if it has none)."""
+    update = graph.update_of(key)
+    if update is not None:
+        # The optimiser writes its rules per parameter, from its inputs' symbols.
+        param, decay, fixed = update
+        writer_of = getattr(graph.optimizer, "symbols", None)
+        if writer_of is None or graph.is_leaf(key):
+            return None
+        # (its own symbols for its quantities: m_{W1,t}, m̂_{W1}, W′1, …)
+        return writer_of(key[0], param, key[1], None, t=graph.t, decay=decay, fixed=fixed)  # type: ignore[no-any-return]
     owner = _owner(graph, key)
+    if owner is graph.loss:
+        return None  # a loss writes its rules per output (explain/sections.py); values here
     ins = [symbol(k) for k in graph.inputs(key)]
     writer = getattr(owner, "symbols", None)
     if writer is None:
@@ -139,7 +150,8 @@ def build_generic(
             continue
         sec = Section(heading, 2, "g-" + phase)
         for key in keys:
-            lhs = symbol(key)
+            update = graph.update_of(key)
+            lhs = symbol(key) if update is None else default_symbol(key[0], update[0], key[1])
             value = trace.value(key)
             sides: list[Node] = [lhs]
             rule = _rule(graph, key)
@@ -150,11 +162,14 @@ def build_generic(
             owner = _owner(graph, key)
             why = getattr(owner, "why", None)
             text = ""
-            if why is not None:
-                try:
-                    text = why(key[0])
-                except TypeError:
-                    text = ""
+            update = graph.update_of(key)
+            if why is not None and update is not None:
+                text = why(key[0], update[0])  # an optimiser's why is per parameter
+            elif owner is graph.loss:
+                # the loss says why its derivative is what it is, beside dE/da_L
+                text = owner.why() if key == ("dL_da", graph.n_layers) else ""
+            elif why is not None:
+                text = why(key[0])
             if text and (type(owner), key[0]) not in explained:
                 explained.add((type(owner), key[0]))
                 sec.blocks.append(Collapsed(f"why {key[0]} is computed this way", [Para((text,))]))
