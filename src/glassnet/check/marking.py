@@ -181,8 +181,8 @@ def phase_contexts(sheet: Worksheet) -> dict[str, Context]:
 
 
 def _context_of(base: Context, trace: Any) -> Context:
-    right = {key: trace.value(key) for key in order(base.n_layers)}
-    return Context(graph=base.graph, batch=base.batch, right=right, trace=trace)
+    # a later step's own graph (an optimiser's step number t moves on); else the first's
+    return Context.of_trace(trace, trace.graph or base.graph)
 
 
 #: What a step hands to the next: the person's W_new (b_new) of a layer becomes the W

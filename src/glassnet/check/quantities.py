@@ -142,13 +142,26 @@ class Context:
     def from_spec(cls, spec: Spec) -> Context:
         """The step graph of ``spec`` and the right values of its step."""
         trace = spec.trace()
-        graph = StepGraph(
+        graph = trace.graph or StepGraph(
             tuple(layer.activation for layer in spec.network.layers),
             get_loss(spec.loss),
             spec.lr,
             spec.update_bias,
         )
+        return cls.of_trace(trace, graph)
+
+    @classmethod
+    def of_trace(cls, trace: Trace, graph: StepGraph) -> Context:
+        """A step's context: the graph the trace evaluated (so check recomputes with the
+        very rules and given values — an optimiser's earlier state too — that made the
+        right numbers) and the right values of every quantity a worksheet can write and
+        of every given one."""
         right = {key: trace.value(key) for key in order(graph.n_layers)}
+        for key in graph.order():
+            if graph.is_leaf(key) and key not in right and key[1] > 0:
+                lt = trace.layer(key[1])
+                if lt.has(key[0]):
+                    right[key] = lt.value(key[0])
         return cls(graph=graph, batch=int(trace.x.shape[0]), right=right, trace=trace)
 
     @classmethod
