@@ -138,6 +138,18 @@ class Context:
     def act(self, lyr: int) -> Activation:
         return self.graph.act(lyr)
 
+    def inputs(self, key: Key) -> list[Key]:
+        """What ``key`` is computed from in this step's own graph (``output`` from a_L;
+        nothing for a given quantity)."""
+        if key[0] == "output":
+            return [("a", self.n_layers)]
+        return self.graph.inputs(key)
+
+    def is_leaf(self, key: Key) -> bool:
+        """True for a given quantity of this step (x, y, parameters, an optimiser's
+        earlier state)."""
+        return key[0] != "output" and self.graph.is_leaf(key)
+
     @classmethod
     def from_spec(cls, spec: Spec) -> Context:
         """The step graph of ``spec`` and the right values of its step."""

@@ -90,7 +90,7 @@ class Working:
             if key in self.diagonal:
                 return self._evaluate(key, self._diagonal_rule(key))
             return np.asarray(self.given[key], dtype=np.float64)
-        if key[0] in LEAVES:
+        if self.ctx.is_leaf(key):
             return self.ctx.right[key]
         return self.compute(key)
 
@@ -142,14 +142,14 @@ class Working:
         """The nodes ``key`` is computed from through values not written: only these run
         a mistaken rule, so a mistake is "used" only where it can reach ``key``."""
         found: set[Key] = set()
-        stack = list(inputs_of(key, self.ctx.n_layers))
+        stack = self.ctx.inputs(key)
         while stack:
             k = stack.pop()
-            if k in found or k in given or k[0] in LEAVES:
+            if k in found or k in given or self.ctx.is_leaf(k):
                 continue
             if k not in self.diagonal or k not in self.given:
                 found.add(k)  # a written diagonal runs its own rule, no mistake
-            stack.extend(inputs_of(k, self.ctx.n_layers))
+            stack.extend(self.ctx.inputs(k))
         return found
 
     def _diagonal_rule(self, key: Key) -> Rule:
