@@ -470,3 +470,46 @@ def test_every_command_shows_a_normalised_step(tmp_path, capsys):
     md = (tmp_path / "norm.md").read_text()
     # each rule in symbols from its plugin: batch norm's x̂ and its scale and shift
     assert r"x̂_{2} = \frac{a_{1} - μ_{2}}" in md and r"z_{2} = γ_{2} \cdot x̂_{2} + β_{2}" in md
+
+
+def test_model_file_round_trip_keeps_every_layer_type(tmp_path):
+    import glassnet as gn
+
+    rng = np.random.default_rng(6)
+    net = _normalised_model(rng, np.float32)
+    net.layers.insert(2, Dropout(4, p=0.3))
+    model = gn.Model(net.layers)
+    path = tmp_path / "norm.npz"
+    model.save(path)
+    back = gn.load(path)
+    assert [layer.type for layer in back.layers] == [
+        "dense",
+        "batch_norm",
+        "dropout",
+        "layer_norm",
+        "dense",
+    ]
+    x = rng.normal(0, 1, (5, 3)).astype(np.float32)
+    np.testing.assert_array_equal(back.forward(x), model.forward(x))
+    np.testing.assert_array_equal(back.layers[1].running_mean, model.layers[1].running_mean)
+    assert back.layers[2].p == pytest.approx(0.3)
+
+
+def test_a_model_file_with_an_unknown_layer_type_is_refused_by_name(tmp_path):
+    import json
+
+    import glassnet as gn
+
+    rng = np.random.default_rng(6)
+    path = tmp_path / "m.npz"
+    gn.Model(_normalised_model(rng).layers).save(path)
+    with np.load(path) as f:
+        arrays = dict(f)
+    meta = json.loads(arrays["meta"].tobytes())
+    meta["layers"][1]["type"] = "conv9d"
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
+    with pytest.raises(GlassnetError) as err:
+        gn.load(path)
+    msg = str(err.value)
+    assert "layer 2" in msg and "conv9d" in msg and "\n" not in msg
