@@ -43,6 +43,9 @@ class Layer:
     decayed: ClassVar[frozenset[str]] = frozenset()
     #: The parameters a spec's ``update_bias = false`` holds fixed (the biases).
     biases: ClassVar[frozenset[str]] = frozenset()
+    #: Quantities without a batch axis besides the parameters, their gradients and
+    #: updates (which never have one): batch normalisation's mean and variance.
+    unbatched: ClassVar[frozenset[str]] = frozenset()
     #: Given per-layer quantities that are not trained (dropout's ``mask``).
     constants: ClassVar[tuple[str, ...]] = ()
     #: For explain and ``describe``: what the layer does, in words.

@@ -107,6 +107,9 @@ class BatchNorm(Layer):
     decayed = frozenset[str]()  # norm scales are not decayed (fit decays matrices only)
     biases = frozenset({"beta"})
     constants = ("running_mean", "running_var")
+    unbatched = frozenset(
+        {"mean", "var", "running_mean", "running_var", "running_mean_new", "running_var_new"}
+    )
     couples_batch = True
     words = (
         "batch normalisation: each feature centred and scaled by the batch's mean and "
