@@ -52,6 +52,12 @@ def test_a_misspelled_option_or_command_gets_a_suggestion(capsys, argv, suggesti
     assert info.value.code == 2 and suggestion in err and err.count("\n") == 1
 
 
+def test_a_misspelled_bundled_data_set_gets_a_suggestion(tmp_path, capsys):
+    code = cli.main(["train", "--data", "irsi", "--out", str(tmp_path / "m.npz")])
+    err = capsys.readouterr().err
+    assert code == 2 and "did you mean iris?" in err and err.count("\n") == 1
+
+
 def test_nothing_close_gets_no_guess(capsys):
     with pytest.raises(SystemExit):
         cli.main(["seed", "--zzzzzz"])
