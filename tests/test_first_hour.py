@@ -349,3 +349,10 @@ def test_the_docs_commands_run_as_written(doc, tmp_path):
         assert r.returncode == 0, (command, r.stderr[-500:])
         ran.append(command)
     assert len(ran) >= 5, ran
+
+
+def test_a_notebook_without_nbformat_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    _without(monkeypatch, "nbformat")
+    line = one_error_line(*run(capsys, "explain", "seed", "-o", tmp_path / "seed.ipynb")[::2])
+    assert "nbformat" in line and "[explain]'" in line
+    assert list(tmp_path.iterdir()) == []
