@@ -161,7 +161,10 @@ def _run_explain(args: argparse.Namespace) -> int:
         raise GlassnetError(
             "expected at least 2 units", got=str(args.max_units), field="--max-units"
         )
-    _format(args)  # an -o no writer takes (seed.pdf) is refused before any work
+    if _format(args) == "ipynb":  # an -o no writer takes (seed.pdf) is refused too
+        from glassnet.extras import require
+
+        require(("nbformat",), "explain", field="--format", what="nbformat for a notebook")
     out = _check_output(args.output) if args.output else None
     sheet = _errata_sheet(args.errata) if args.errata else None
     if args.spec is None and sheet is None:
