@@ -536,6 +536,25 @@ HOSTILE: list[tuple[str, bytes]] = [
     ("graph", _j({"layers": 0})),
     ("graph", _j({"layers": 10**9})),
     ("nothing", _j({})),
+    # Lone surrogates: valid JSON, but text no UTF-8 can carry (was a 500 on canonical/load).
+    ("canonical", b'{"spec": {"name": "\\ud800", "loss": "mse"}}'),
+    ("load", b'{"name": "\\ud800.toml", "text": "[[["}'),
+    ("load", b'{"name": "w.toml", "text": "name = \\"\\udfff\\"\\n"}'),
+    ("step", b'{"spec": {"\\udc00": 1}}'),
+    ("check", b'{"spec": {}, "values": {"z1": ["\\ud83d"]}}'),
+    ("export", b'{"spec": {}, "format": "\\ud800"}'),
+    # Every number has a range; every text a length.
+    ("explain", _j({"spec": SEED, "quantity": "z1", "index": "0," * 100_000})),
+    ("explain", _j({"spec": SEED, "quantity": "z1", "index": "1" * 30})),
+    ("gradcheck", _j({"spec": SEED, "layer": 1, "i": 0, "j": 0, "eps": 1e-320})),
+    ("gradcheck", _j({"spec": SEED, "layer": 1, "i": 0, "j": 0, "eps": 0.5})),
+    ("gradcheck", _j({"spec": SEED, "layer": 1, "i": 0, "j": 0, "eps": "1e-6"})),
+    ("check", _j({"spec": SEED, "values": {"z1": ["1", "2", "3"]}, "rtol": 1e-300})),
+    ("check", _j({"spec": SEED, "values": {"z1": ["1", "2", "3"]}, "rtol": 5})),
+    ("train", _j({"spec": SEED, "data": {"name": "xor"}, "steps": 1, "batch": 0})),
+    ("train", _j({"spec": SEED, "data": {"name": "xor"}, "steps": 1, "l2": -1})),
+    ("train", _j({"spec": SEED, "data": {"name": "xor", "test": 0.9}, "steps": 1})),
+    ("train", _j({"spec": SEED, "data": {"name": "xor", "noise": 10**300}, "steps": 1})),
 ]
 
 
@@ -555,6 +574,66 @@ def test_battery_is_big_enough_and_server_keeps_serving(client: TestClient) -> N
     for endpoint, body in HOSTILE[:20]:
         client.post(f"/api/{endpoint}", content=body)
     assert client.post("/api/step", json={"spec": SEED}).status_code == 200
+
+
+def test_cross_site_posts_are_refused(client: TestClient) -> None:
+    """A form on another site can post text/plain without a preflight: refused (415);
+    a request naming another origin is refused (403); the page's own is answered."""
+    body = _j({"spec": SEED})
+    form = client.post("/api/step", content=body, headers={"content-type": "text/plain"})
+    assert form.status_code == 415 and "application/json" in form.json()["error"]
+    assert client.post("/api/step", content=body).status_code == 415  # no type at all
+    evil = {"content-type": "application/json", "origin": "https://evil.example"}
+    assert client.post("/api/step", content=body, headers=evil).status_code == 403
+    null = {"content-type": "application/json", "origin": "null"}
+    assert client.post("/api/step", content=body, headers=null).status_code == 403
+    site = {"content-type": "application/json", "sec-fetch-site": "cross-site"}
+    assert client.post("/api/step", content=body, headers=site).status_code == 403
+    own = {"content-type": "application/json; charset=utf-8", "origin": LOCAL}
+    assert client.post("/api/step", content=body, headers=own).status_code == 200
+    same = {"content-type": "application/json", "sec-fetch-site": "same-origin", "origin": LOCAL}
+    assert client.post("/api/step", content=body, headers=same).status_code == 200
+
+
+def test_lone_surrogate_in_a_path_is_4xx(client: TestClient) -> None:
+    assert client.get("/api/example/%ED%A0%80").status_code == 404
+    assert client.get("/static/%ED%A0%80").status_code == 404
+
+
+def _train_spec(hidden: list[int], out: int = 2, act: str = "softmax") -> dict:
+    layers: list[dict] = [{"units": n, "activation": "tanh"} for n in hidden]
+    layers.append({"units": out, "activation": act})
+    target = [[1.0, 0.0]] if out == 2 else [[0.5]]
+    loss = "cross_entropy" if out == 2 else "mse"
+    spec = {"loss": loss, "lr": 0.1, "input": [[0.0, 0.0]], "target": target, "seed": 0}
+    return {**spec, "layers": layers}
+
+
+def test_training_stops_at_its_time_limit(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """However many steps are asked, a request trains at most TRAIN_SECONDS: with the
+    limit at 0 it stops after the first step and says why."""
+    from glassnet.studio import api
+
+    monkeypatch.setattr(api, "TRAIN_SECONDS", 0.0)
+    r = client.post(
+        "/api/train", json={"spec": _train_spec([4]), "data": {"name": "xor"}, "steps": 500}
+    )
+    assert r.status_code == 200
+    assert len(r.json()["history"]) == 1 and "at most 0 s" in r.json()["stopped"]
+
+
+def test_training_answer_is_bounded(client: TestClient) -> None:
+    """A wide network's answer carries at most MAX_UNIT_MAPS maps over the plane."""
+    from glassnet.studio import api
+
+    r = client.post(
+        "/api/train", json={"spec": _train_spec([64, 8]), "data": {"name": "xor"}, "steps": 1}
+    )
+    maps = r.json()["grid"]["hidden"]
+    assert [len(m) for m in maps] == [api.MAX_UNIT_MAPS, 0]
+    assert len(r.content) < 1_000_000
 
 
 def test_get_on_api_and_unknown_paths_are_4xx(client: TestClient) -> None:

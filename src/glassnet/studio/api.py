@@ -39,7 +39,20 @@ STUDIO_MAX_BODY = 2 * 1024 * 1024
 MAX_TRAIN_STEPS = 500
 MAX_POINTS = 1000
 GRID = 33
+#: A training request stops after this many seconds (the steps done so far are
+#: answered, with ``stopped`` saying why): one request never holds a worker longer.
+TRAIN_SECONDS = 5.0
+#: At most this many hidden units' maps over the plane in one answer (each is GRID²
+#: numbers): keeps an answer under a megabyte however wide the network.
+MAX_UNIT_MAPS = 32
+#: Finite-difference steps outside this range are all rounding (too small) or no
+#: derivative (too large).
+EPS_RANGE = (1e-10, 1e-1)
+#: An index is at most this many characters ("12,255,255" is 10).
+MAX_INDEX_TEXT = 24
 DATASETS: tuple[str, ...] = ("xor", "circles", "spirals", "blobs")
+#: Regression data sets (TensorFlow Playground's two): a number per point, not a class.
+REGRESSION: tuple[str, ...] = ("plane", "bumps")
 
 
 class StudioError(GlassnetError):
@@ -85,11 +98,36 @@ def decode(body: bytes) -> Any:
     except GlassnetError as err:
         raise StudioError(err.expected, got=err.got, field="request", status=413) from None
     try:
-        return json.loads(text, parse_int=_int)
+        value = json.loads(text, parse_int=_int)
     except StudioError:
         raise
     except (ValueError, RecursionError) as err:
         raise StudioError("expected a JSON request", got=str(err), status=400) from None
+    _refuse_surrogates(value)
+    return value
+
+
+def _refuse_surrogates(value: Any) -> None:
+    """JSON may escape a lone surrogate (``"\\ud800"``): valid JSON, but no text — it
+    cannot be written as UTF-8, so every later message or TOML line would fail on it.
+    Refused here, once, for every string and key of the request (nesting is bounded)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                raise StudioError(
+                    "expected text that is valid Unicode",
+                    got="a lone surrogate (\\ud800-\\udfff)",
+                    status=400,
+                ) from None
+        elif isinstance(v, list):
+            stack.extend(v)
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
 
 
 def _int(text: str) -> int:
@@ -358,8 +396,12 @@ def _report(body: Any) -> Any:
     spec_data.pop("values", None)
     values = _object(body.get("values"), "values (quantity name -> numbers)")
     rtol = body.get("rtol")
-    if rtol is not None and (isinstance(rtol, bool) or not isinstance(rtol, int | float)):
-        raise StudioError("expected a positive number", got=_kind(rtol), field="rtol")
+    if rtol is not None and (
+        isinstance(rtol, bool) or not isinstance(rtol, int | float) or not 1e-12 <= rtol <= 1
+    ):
+        raise StudioError(
+            "expected a relative tolerance from 1e-12 to 1", got=repr(rtol)[:40], field="rtol"
+        )
     spec = parse(spec_data)  # the spec's own mistakes are named as the spec's
     trace = spec.trace().to_dict()
     n_layers = len(spec.network.layers)
@@ -523,7 +565,7 @@ def block_key(
 def _parse_index(value: Any) -> tuple[int, ...] | None:
     if value is None:
         return None
-    if isinstance(value, str):
+    if isinstance(value, str) and len(value) <= MAX_INDEX_TEXT:
         try:
             return tuple(int(p) for p in value.split(",") if p.strip() != "")
         except ValueError:
@@ -644,8 +686,9 @@ def gradcheck(body: Any) -> dict[str, Any]:
     _unknown(body, {"spec", "layer", "i", "j", "eps"})
     spec = parse(body.get("spec"))
     eps = body.get("eps", 1e-6)
-    if isinstance(eps, bool) or not isinstance(eps, int | float) or not 0 < eps < 1:
-        raise StudioError("expected a step between 0 and 1", got=repr(eps)[:40], field="eps")
+    lo, hi = EPS_RANGE
+    if isinstance(eps, bool) or not isinstance(eps, int | float) or not lo <= eps <= hi:
+        raise StudioError(f"expected a step from {lo:g} to {hi:g}", got=repr(eps)[:40], field="eps")
     n_layers = len(spec.network.layers)
     where = {}
     for name in ("layer", "i", "j"):
@@ -683,11 +726,21 @@ def gradcheck(body: Any) -> dict[str, Any]:
 
 
 def dataset(name: str, n: int, seed: int, noise: float) -> tuple[Any, Any]:
-    """A small 2-D data set (points in [-1, 1]²-ish, labels 0/1), generated with
-    ``numpy.random.default_rng(seed)``: xor, circles, spirals or two blobs."""
+    """A small 2-D data set (points in [-1, 1]²-ish), generated with
+    ``numpy.random.default_rng(seed)``: xor, circles, spirals or two blobs (labels 0/1),
+    or for regression a plane or two bumps (a real target per point, noise added to it)."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
+    if name in REGRESSION:  # a number per point: a tilted plane, or two Gaussian bumps
+        X = rng.uniform(-1, 1, size=(n, 2))
+        if name == "plane":
+            t = 0.5 * (X[:, 0] + X[:, 1])
+        else:
+            t = np.exp(-8 * ((X - 0.4) ** 2).sum(axis=1)) - np.exp(
+                -8 * ((X + 0.4) ** 2).sum(axis=1)
+            )
+        return X, t + rng.normal(0, noise, size=n)
     if name == "xor":
         X = rng.uniform(-1, 1, size=(n, 2))
         y = ((X[:, 0] > 0) ^ (X[:, 1] > 0)).astype(np.int64)
@@ -750,41 +803,71 @@ def _is_number(text: str) -> bool:
         return False
 
 
+def _whole(v: Any, field: str, lo: int, hi: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        raise StudioError(
+            f"expected a whole number from {lo} to {hi}", got=repr(v)[:40], field=field
+        )
+    return v
+
+
+def _number(v: Any, field: str, lo: float, hi: float) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not lo <= v <= hi:
+        raise StudioError(f"expected a number from {lo:g} to {hi:g}", got=repr(v)[:40], field=field)
+    return float(v)
+
+
+class _Deadline:
+    """A ``fit`` callback that stops training once :data:`TRAIN_SECONDS` have passed."""
+
+    def __init__(self, seconds: float) -> None:
+        import time
+
+        self.clock = time.monotonic
+        self.end = self.clock() + seconds
+        self.stopped = False
+
+    def on_train_begin(self, net: Any, epochs: int) -> None:
+        """(Nothing to set up.)"""
+
+    def on_epoch_end(self, net: Any, epoch: int, logs: dict[str, float]) -> bool:
+        self.stopped = self.clock() > self.end
+        return self.stopped
+
+    def on_train_end(self, net: Any, history: Any) -> None:
+        """(Nothing to tidy.)"""
+
+
 def train(body: Any) -> dict[str, Any]:
-    """``{"spec", "data": {"name", "n", "seed", "noise"}, "steps"}``: run ``steps``
-    full-batch SGD steps with ``Network.fit`` (the spec's lr and loss) on the data set,
-    from the spec's weights.  Returns the new spec (weights), loss and accuracy after
-    each step, the decision surface and each hidden unit's output over a grid."""
+    """``{"spec", "data": {"name", "n", "seed", "noise", "test"?}, "steps", "batch"?,
+    "l2"?}``: run ``steps`` epochs of SGD with ``Network.fit`` (the spec's lr and loss;
+    mini-batches of ``batch`` rows, full batch by default; ``l2`` the optimiser's weight
+    decay) on the data set's training rows, from the spec's weights.  ``test``: the
+    fraction of points held out (seeded), logged by ``fit`` as ``val_loss`` each step.
+    Returns the new spec (weights), loss (and accuracy, for the classification sets)
+    after each step, the surface over the plane and each hidden unit's output over it.
+    Stops after :data:`TRAIN_SECONDS` (``stopped`` says so) whatever ``steps`` asked."""
     import numpy as np
 
     from glassnet.optim import SGD
 
     body = _object(body, "a request")
-    _unknown(body, {"spec", "data", "steps"})
+    _unknown(body, {"spec", "data", "steps", "batch", "l2"})
     data = _object(body.get("data"), "a data set")
-    _unknown(data, {"name", "n", "seed", "noise", "csv"})
+    _unknown(data, {"name", "n", "seed", "noise", "csv", "test"})
     name = data.get("name", "xor")
-    if name != "csv" and name not in DATASETS:
+    if name != "csv" and name not in DATASETS + REGRESSION:
         raise StudioError(
-            f"expected one of {', '.join(DATASETS)}", got=repr(name)[:40], field="data.name"
+            f"expected one of {', '.join(DATASETS + REGRESSION)} or csv",
+            got=repr(name)[:40],
+            field="data.name",
         )
-    n, seed, noise = data.get("n", 200), data.get("seed", 0), data.get("noise", 0.0)
-    for field, v, lo, hi in (("n", n, 4, MAX_POINTS), ("seed", seed, 0, 2**32 - 1)):
-        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            raise StudioError(
-                f"expected a whole number from {lo} to {hi}",
-                got=repr(v)[:40],
-                field=f"data.{field}",
-            )
-    if isinstance(noise, bool) or not isinstance(noise, int | float) or not 0 <= noise <= 1:
-        raise StudioError("expected a number from 0 to 1", got=repr(noise)[:40], field="data.noise")
-    steps = body.get("steps", 1)
-    if isinstance(steps, bool) or not isinstance(steps, int) or not 0 <= steps <= MAX_TRAIN_STEPS:
-        raise StudioError(
-            f"expected a whole number of steps from 0 to {MAX_TRAIN_STEPS}",
-            got=repr(steps)[:40],
-            field="steps",
-        )
+    n = _whole(data.get("n", 200), "data.n", 4, MAX_POINTS)
+    seed = _whole(data.get("seed", 0), "data.seed", 0, 2**32 - 1)
+    noise = _number(data.get("noise", 0.0), "data.noise", 0, 1)
+    test = _number(data.get("test", 0.0), "data.test", 0, 0.5)
+    steps = _whole(body.get("steps", 1), "steps", 0, MAX_TRAIN_STEPS)
+    l2 = _number(body.get("l2", 0.0), "l2", 0, 1)
     from glassnet.model import Model
 
     spec = parse(body.get("spec"))
@@ -797,53 +880,70 @@ def train(body: Any) -> dict[str, Any]:
         )
     if name == "csv":
         X, labels = csv_points(data.get("csv"))
-        n = len(labels)
     else:
-        X, labels = dataset(name, n, seed, float(noise))
+        X, labels = dataset(name, n, seed, noise)
+    regression = name in REGRESSION
     n_out = net.layers[-1].n_out
-    Y = np.eye(2)[labels] if n_out == 2 else labels[:, None].astype(np.float64)
-    if n_out > 2:
+    if regression and n_out != 1:
+        raise StudioError(
+            "expected 1 output unit for a regression data set", got=str(n_out), field="layers"
+        )
+    if not regression and n_out > 2:
         raise StudioError(
             "expected 1 or 2 output units (two classes)", got=str(n_out), field="layers"
         )
+    # The held-out rows: a seeded permutation, so the same link holds out the same points.
+    order = np.random.default_rng([seed, 7]).permutation(len(labels))
+    n_test = round(test * len(labels))
+    test_rows, train_rows = np.sort(order[:n_test]), np.sort(order[n_test:])
+    targets = labels[:, None] if regression else labels
+    batch = _whole(body.get("batch", len(train_rows)), "batch", 1, MAX_POINTS)
     history: list[dict[str, float]] = []
+    deadline = _Deadline(TRAIN_SECONDS)
     if steps:
         hist = net.fit(
-            X,
-            labels,
+            X[train_rows],
+            targets[train_rows],
             loss=spec.loss,
-            optimizer=SGD(lr=spec.lr),
+            optimizer=SGD(lr=spec.lr, weight_decay=l2),
             epochs=steps,
-            batch_size=n,
-            shuffle=False,
+            batch_size=min(batch, len(train_rows)),
+            shuffle=batch < len(train_rows),
+            validation_data=(X[test_rows], targets[test_rows]) if n_test else None,
+            callbacks=[deadline],  # type: ignore[list-item]
         )
-        losses = hist["loss"][-steps:]
-        try:  # fit logs the accuracy of a classifier (on the batch, before each update)
-            accuracies = hist["accuracy"][-steps:]
-        except KeyError:
-            accuracies = [_accuracy(net, X, labels)] * len(losses)
-        history = [
-            {"loss": float(a), "accuracy": float(b)}
-            for a, b in zip(losses, accuracies, strict=True)
-        ]
-    p = net.predict_proba(X)
+        done = len(hist["loss"]) if len(hist["loss"]) < steps else steps
+        for k in range(len(hist["loss"]) - done, len(hist["loss"])):
+            entry = {"loss": float(hist["loss"][k])}
+            for key in ("accuracy", "val_loss", "val_accuracy"):
+                try:  # fit logs accuracy for a classifier, val_* with held-out rows
+                    entry[key] = float(hist[key][k])
+                except KeyError:
+                    pass
+            history.append(entry)
     grid = np.linspace(-1.5, 1.5, GRID)
     gx, gy = np.meshgrid(grid, grid)
     G = np.stack([gx.ravel(), gy.ravel()], axis=1)
     caches = net.forward_caches(G)
     surface = caches[-1].a[:, -1] if n_out <= 2 else caches[-1].a.argmax(axis=1)
-    hidden = [
-        [c.a[:, u].reshape(GRID, GRID).tolist() for u in range(c.a.shape[1])] for c in caches[:-1]
-    ]
+    hidden: list[list[Any]] = []
+    shown = 0
+    for c in caches[:-1]:
+        maps = []
+        for u in range(c.a.shape[1]):
+            if shown < MAX_UNIT_MAPS:
+                maps.append(c.a[:, u].reshape(GRID, GRID).tolist())
+                shown += 1
+        hidden.append(maps)
     new_spec = dict(body["spec"])
     new_spec["layers"] = [_layer_dict(layer) for layer in net.layers]
-    return {
+    out: dict[str, Any] = {
         "spec": new_spec,
         "history": history,
         "points": X.tolist(),
         "labels": labels.tolist(),
-        "accuracy": _accuracy(net, X, labels),
-        "loss": float(net.check_loss(spec.loss).value(p, Y)),
+        "test": test_rows.tolist(),
+        "regression": regression,
         "grid": {
             "min": -1.5,
             "max": 1.5,
@@ -852,10 +952,15 @@ def train(body: Any) -> dict[str, Any]:
             "hidden": hidden,
         },
     }
-
-
-def _accuracy(net: Any, X: Any, labels: Any) -> float:
-    return float((net.predict(X) == labels).mean())
+    for part, rows in (("", train_rows), ("test_", test_rows)):
+        if rows.size:
+            scores = net.evaluate(X[rows], targets[rows], loss=spec.loss)
+            out[part + "loss"] = float(scores["loss"])
+            if "accuracy" in scores:
+                out[part + "accuracy"] = float(scores["accuracy"])
+    if deadline.stopped:
+        out["stopped"] = f"after {len(history)} steps: a request trains at most {TRAIN_SECONDS:g} s"
+    return out
 
 
 # -- specs in and out -----------------------------------------------------------------------
