@@ -333,12 +333,69 @@ def test_export_and_load_round_trip(client: TestClient, capsys: pytest.CaptureFi
     ).json()["text"]
     loaded = client.post("/api/load", json={"name": "w.toml", "text": sheet}).json()
     assert loaded["mode"] == "practice" and loaded["values"] == values
-    script = client.post("/api/export", json={"spec": spec, "format": "py"}).json()["text"]
-    scope: dict = {}
-    exec(compile(script.replace("print(trace.explain())", ""), "network.py", "exec"), scope)
-    assert scope["trace"].to_dict() == cli_json(capsys, "step", "seed", "--json")
     marks = client.post("/api/export", json={"spec": spec, "format": "marks", "values": values})
     assert "normalize_not_softmax" in marks.json()["text"]
+
+
+def test_downloaded_script_runs_as_downloaded(
+    client: TestClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The Python script, saved and run unmodified by another interpreter, prints the
+    step's loss and the derivation ``glassnet explain`` writes; executed here, its trace
+    is the CLI's.  A description with a TOML escape and quotes survives the trip."""
+    import os
+    import subprocess
+    import sys
+
+    spec = client.get("/api/example/seed").json()["spec"]
+    spec["description"] = "two lines:\nwith ''' quotes and a \\ backslash"
+    script = client.post("/api/export", json={"spec": spec, "format": "py"}).json()["text"]
+    path = tmp_path / "network.py"
+    path.write_text(script)
+    src = str(Path(__file__).parents[1] / "src")
+    run = subprocess.run(
+        [sys.executable, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": src},
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    cli = cli_json(capsys, "step", "seed", "--json")
+    assert isinstance(cli, dict)
+    assert run.stdout.startswith(f"loss before the update: {cli['loss']}\n")
+    assert "O_out" in run.stdout  # explain's markdown, in the seed's names
+    scope: dict = {}
+    exec(compile(script, str(path), "exec"), scope)
+    assert scope["trace"].to_dict() == cli
+    assert scope["spec"].description == spec["description"]
+
+
+def test_downloaded_notebook_runs_as_downloaded(
+    client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The notebook, as downloaded, runs top to bottom in a Jupyter kernel without an
+    error (nbclient; a kernel of this interpreter, as tests/test_explain_notebook.py)."""
+    import sys
+
+    nbformat = pytest.importorskip("nbformat", reason="the explain extra (nbformat) is needed")
+    nbclient = pytest.importorskip("nbclient", reason="the explain extra (nbclient) is needed")
+    pytest.importorskip("ipykernel", reason="the explain extra (ipykernel) is needed")
+    spec_dir = tmp_path / "jupyter" / "kernels" / "glassnet-test"
+    spec_dir.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (spec_dir / "kernel.json").write_text(
+        json.dumps({"argv": argv, "display_name": "t", "language": "python"})
+    )
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parents[1] / "src"))
+    spec = client.get("/api/example/seed").json()["spec"]
+    text = client.post("/api/export", json={"spec": spec, "format": "ipynb"}).json()["text"]
+    nb = nbformat.reads(text, as_version=4)
+    assert any(c.cell_type == "code" for c in nb.cells)
+    nbclient.NotebookClient(nb, kernel_name="glassnet-test", timeout=120).execute()
+    outputs = [o for c in nb.cells for o in c.get("outputs", [])]
+    assert outputs and all(o.get("output_type") != "error" for o in outputs)
 
 
 def test_uploaded_worksheet_may_name_only_the_seed(client: TestClient) -> None:

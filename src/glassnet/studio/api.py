@@ -1129,14 +1129,18 @@ def export(body: Any) -> dict[str, Any]:
     if fmt == "toml":
         return {"filename": "network.toml", "text": toml, "mime": "application/toml"}
     if fmt == "py":
+        # A raw string keeps the TOML's own escapes (a "\\n" in a description) as
+        # written; text that would close it is written as a Python literal instead.
+        literal = f"r'''\n{toml}'''" if "'''" not in toml else repr(toml)
         script = (
             '"""Rebuilds the network of glassnet studio and runs its step."""\n'
-            "import glassnet as gn\n\n"
-            f"SPEC = '''\\\n{toml}'''\n\n"
+            "import glassnet as gn\n"
+            "from glassnet.explain import explain\n\n"
+            f"SPEC = {literal}\n\n"
             "spec = gn.parse_spec(SPEC)\n"
             "trace = spec.trace()\n"
             'print("loss before the update:", trace.loss)\n'
-            "print(trace.explain())\n"
+            "print(explain(trace))  # the derivation, as `glassnet explain` writes it\n"
         )
         return {"filename": "network.py", "text": script, "mime": "text/x-python"}
     if fmt in ("html", "ipynb"):
