@@ -444,8 +444,14 @@ def _report(body: Any) -> Any:
 def check(body: Any) -> dict[str, Any]:
     """``{"spec": {...}, "values": {name: numbers}}`` -> the ``glassnet check --json``
     schema.  Values are numbers or strings (the digits as typed: they set the
-    tolerance); null or "" marks a box left empty (not marked, not used)."""
-    return dict(_report(body).to_dict())
+    tolerance); null or "" marks a box left empty (not marked, not used).  With
+    ``"locked": true`` no right value is in the answer (see :mod:`.practice`)."""
+    from glassnet.studio.practice import _locked, strip_marks
+
+    body = _object(body, "a request")
+    locked = _locked(body)
+    report = dict(_report({k: v for k, v in body.items() if k != "locked"}).to_dict())
+    return strip_marks(report) if locked else report
 
 
 def _title(spec: Spec) -> str:
@@ -1119,9 +1125,20 @@ def export(body: Any) -> dict[str, Any]:
     """``{"spec", "format", "values"?, "round"?, "digits"?}`` -> ``{"filename", "text",
     "mime"}``: the spec as TOML, the filled worksheet, explain's HTML or notebook, the
     marks as HTML (check's report), or a Python script that rebuilds the step."""
+    from glassnet.studio.practice import _locked
+
     body = _object(body, "a request")
-    _unknown(body, {"spec", "format", "values", "round", "digits"})
+    _unknown(body, {"spec", "format", "values", "round", "digits", "locked"})
     fmt = body.get("format")
+    if _locked(body) and fmt != "worksheet":
+        # A locked sheet hands out the student's own worksheet only: every other file
+        # (derivation, notebook, script, marks) writes the right values out.
+        raise StudioError(
+            "expected the format worksheet (a locked sheet downloads only your answers)",
+            got=repr(fmt)[:40],
+            field="format",
+            status=403,
+        )
     spec_data = dict(_object(body.get("spec"), "a spec"))
     spec_data.pop("values", None)
     spec = parse(spec_data)
@@ -1195,7 +1212,22 @@ def _complete(v: Any) -> bool:
     return v is not None and not (isinstance(v, str) and not v.strip())
 
 
+def _practice(name: str) -> Any:
+    """An endpoint of :mod:`glassnet.studio.practice` (imported when first asked)."""
+
+    def call(body: Any) -> Any:
+        from glassnet.studio import practice
+
+        return getattr(practice, name)(body)
+
+    call.__name__ = name
+    return call
+
+
 ENDPOINTS = {
+    "sheet": _practice("sheet"),
+    "hint": _practice("hint"),
+    "links": _practice("links"),
     "step": step,
     "check": check,
     "explain": explain,

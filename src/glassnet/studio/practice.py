@@ -1,0 +1,519 @@
+"""The studio's worksheet side: what a practice sheet shows, hints that stop before the
+answer, per-number links of the step graph, and what a locked sheet may be told.
+
+A *locked* request (``"locked": true``, sent by a page opened from a teacher's
+``#…&lock=`` link) is answered with no right value of any computed quantity: the sheet
+carries the givens and the shapes of the unknowns only, marks carry the verdict and the
+mistake's name but not the expected number, hints carry the rule (and the student's own
+numbers put into it) but never its result.  The lock keeps answers off a student's
+screen; it is not a secret — the givens are enough to work every answer out, which is
+the point of the exercise.
+
+Numbers still come from the engine: the sheet's givens from the parsed spec, marks from
+``check``, the rule and its numbers from ``explain``'s own blocks (built from a copy of
+the trace in which every computed value is the student's, or unknown).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from glassnet.studio.api import (
+    LABEL,
+    STUDIO_MAX_BATCH,
+    STUDIO_MAX_UNITS,
+    StudioError,
+    _digits,
+    _kind,
+    _object,
+    _parse_index,
+    _unknown,
+    parse,
+    spec_dict,
+)
+
+if TYPE_CHECKING:
+    from glassnet.spec import Spec
+    from glassnet.trace import Trace
+
+Index = tuple[int, ...]
+Entry = tuple[str, Index]
+
+#: Quantities that carry a batch axis (the page leaves it out for one sample).
+BATCHED = frozenset({"x", "y", "z", "a", "da_dz", "dL_da", "delta", "loss_terms"})
+#: Fields of an entry of a ``check`` answer that hold a right value (or one close to it).
+RIGHT_FIELDS = ("expected", "follows_from_given", "tolerance", "alternative", "match")
+
+
+def _locked(body: dict[str, Any]) -> bool:
+    locked = body.get("locked", False)
+    if not isinstance(locked, bool):
+        raise StudioError("expected true or false", got=_kind(locked), field="locked")
+    return locked
+
+
+def kind_of(name: str) -> tuple[str, int]:
+    """Our name's (kind, layer): ``"dW2"`` -> ``("dW", 2)``, ``"loss"`` -> ``("loss", 0)``."""
+    from glassnet.check.worksheet import resolve_name
+
+    key, _ = resolve_name(name, 99, LABEL)
+    return key
+
+
+# -- what each number is, in words ------------------------------------------------------
+
+
+def describe(name: str, n_layers: int) -> str:
+    """What a quantity's entries are, in words, with ``{u}`` (the unit, from 1), ``{j}``
+    and ``{k}`` (a weight's row and column, from 1) for the page to fill in: the second
+    half of an accessible name such as "h1_out2, layer 1 unit 2 activation, 0.5987"."""
+    kind, layer = kind_of(name)
+    unit = "output unit {u}" if layer == n_layers else f"layer {layer} unit {{u}}"
+    source = "input {j}" if layer == 1 else f"layer {layer - 1} unit {{j}}"
+    weight = f"weight from {source} to {unit.replace('{u}', '{k}')}"
+    words = {
+        "x": "input {u}",
+        "y": "target {u}",
+        "W": weight,
+        "b": f"bias of {unit}",
+        "z": f"{unit} weighted input",
+        "a": f"{unit} activation",
+        "loss_terms": "loss term {u}",
+        "loss": "loss",
+        "dL_da": f"gradient of the loss by {unit} activation",
+        "da_dz": f"derivative of {unit} activation by its weighted input",
+        "delta": f"delta of {unit} (gradient of the loss by its weighted input)",
+        "dW": f"gradient of the loss by the {weight}",
+        "db": f"gradient of the loss by the bias of {unit}",
+        "W_new": f"updated {weight}",
+        "b_new": f"updated bias of {unit}",
+    }
+    return words[kind]
+
+
+def _names(n_layers: int) -> dict[str, dict[str, Any]]:
+    from glassnet.check.steps import order
+    from glassnet.check.worksheet import key_name
+    from glassnet.notation import seed_name
+
+    out: dict[str, dict[str, Any]] = {}
+    for key in order(n_layers):
+        name = key_name(key)
+        if name == "output":
+            continue
+        out[name] = {"seed": seed_name(name, n_layers), "describe": describe(name, n_layers)}
+    return out
+
+
+# -- the sheet ------------------------------------------------------------------------------
+
+
+def sheet(body: Any) -> dict[str, Any]:
+    """``{"spec"}`` -> what a practice sheet shows, with no computed value in it: the
+    givens as the spec writes them (x, y, each layer's W, b and activation; the loss, lr
+    and whether biases are updated) and the unknowns, in the order a derivation meets
+    them, each with its shape, its seed name and what its entries are."""
+    from glassnet.check.steps import order
+    from glassnet.check.worksheet import key_name
+
+    body = _object(body, "a request")
+    _unknown(body, {"spec", "locked"})
+    _locked(body)
+    spec = parse(body.get("spec"))
+    data = spec_dict(spec, body.get("spec"))
+    n_layers = len(spec.network.layers)
+    batch = int(spec.x.shape[0])
+    names = _names(n_layers)
+    shapes = _shapes(spec)
+    unknowns = []
+    for key in order(n_layers):
+        name = key_name(key)
+        if key[0] in ("x", "y", "W", "b", "output"):
+            continue
+        unknowns.append({"name": name, "shape": list(shapes[name]), **names[name]})
+    return {
+        "spec": data,
+        "batch": batch,
+        "givens": [
+            {"name": n, "value": v, **names[n]}
+            for n, v in (
+                # (as the page indexes them: no batch axis for one sample)
+                ("x", data["input"][0] if batch == 1 else data["input"]),
+                ("y", data["target"][0] if batch == 1 else data["target"]),
+                *(
+                    (f"{p}{k}", layer[f])
+                    for k, layer in enumerate(data["layers"], start=1)
+                    for p, f in (("W", "weights"), ("b", "bias"))
+                ),
+            )
+        ],
+        "settings": {
+            "loss": data["loss"],
+            "lr": data["lr"],
+            "update_bias": data["update_bias"],
+            "activations": [layer["activation"] for layer in data["layers"]],
+        },
+        "unknowns": unknowns,
+    }
+
+
+def _shapes(spec: Spec) -> dict[str, Index]:
+    """Each quantity's shape as the page indexes it (no batch axis for one sample), from
+    the layer sizes alone: nothing is computed."""
+    batch = int(spec.x.shape[0])
+    layers = spec.network.layers
+    n_layers = len(layers)
+
+    def b(*rest: int) -> Index:
+        return rest if batch == 1 else (batch, *rest)
+
+    out: dict[str, Index] = {"x": b(layers[0].n_in), "y": b(layers[-1].n_out)}
+    out["loss_terms"], out["loss"] = b(layers[-1].n_out), ()
+    for k, layer in enumerate(layers, start=1):
+        n = layer.n_out
+        jac = not layer.activation.elementwise  # da/dz is then the full Jacobian
+        out.update(
+            {
+                f"W{k}": (layer.n_in, n),
+                f"b{k}": (n,),
+                f"z{k}": b(n),
+                f"a{k}": b(n),
+                f"dL_da{k}": b(n),
+                f"da{k}_dz{k}": b(n, n) if jac else b(n),
+                f"delta{k}": b(n),
+                f"dW{k}": (layer.n_in, n),
+                f"db{k}": (n,),
+                f"W{k}_new": (layer.n_in, n),
+                f"b{k}_new": (n,),
+            }
+        )
+    del n_layers
+    return out
+
+
+# -- marks without answers ---------------------------------------------------------------------
+
+
+def strip_marks(report: dict[str, Any]) -> dict[str, Any]:
+    """A ``check --json`` answer with every right value taken out: each entry keeps its
+    verdict, the mistake's catalogue id and the catalogue's own words for it (the full
+    explanation may quote a right number)."""
+    from glassnet.check.mistakes import CATALOGUE
+
+    entries = []
+    for e in report["entries"]:
+        e = {k: v for k, v in e.items() if k not in RIGHT_FIELDS}
+        mistake = CATALOGUE.get(e.get("diagnosis") or "")
+        e["explanation"] = mistake.title if mistake else ""
+        entries.append(e)
+    return {**report, "entries": entries}
+
+
+# -- per-number links of the step graph ---------------------------------------------------------
+
+
+@lru_cache(maxsize=32)
+def _entry_graph(
+    sizes: tuple[int, ...], batch: int, jacobian: frozenset[int]
+) -> tuple[dict[Entry, list[Entry]], dict[Entry, list[Entry]]]:
+    """Every computed number's inputs (and, inverted, its consumers), number by number:
+    the step graph of :func:`glassnet.step.step_inputs` with each quantity's index
+    written out.  Indexes are full (with the batch axis)."""
+    L = len(sizes) - 1
+    S = range(batch)
+    inputs: dict[Entry, list[Entry]] = {}
+    last = f"a{L}"
+    for lyr in range(1, L + 1):
+        n_in, n = sizes[lyr - 1], sizes[lyr]
+        prev = "x" if lyr == 1 else f"a{lyr - 1}"
+        jac = lyr in jacobian
+        for s in S:
+            for k in range(n):
+                inputs[(f"z{lyr}", (s, k))] = [
+                    *((prev, (s, j)) for j in range(n_in)),
+                    *((f"W{lyr}", (j, k)) for j in range(n_in)),
+                    (f"b{lyr}", (k,)),
+                ]
+                inputs[(f"a{lyr}", (s, k))] = (
+                    [(f"z{lyr}", (s, m)) for m in range(n)] if jac else [(f"z{lyr}", (s, k))]
+                )
+                if lyr == L:
+                    inputs[(f"dL_da{lyr}", (s, k))] = [(last, (s, k)), ("y", (s, k))]
+                    inputs[("loss_terms", (s, k))] = [(last, (s, k)), ("y", (s, k))]
+                else:
+                    inputs[(f"dL_da{lyr}", (s, k))] = [
+                        *((f"delta{lyr + 1}", (s, m)) for m in range(sizes[lyr + 1])),
+                        *((f"W{lyr + 1}", (k, m)) for m in range(sizes[lyr + 1])),
+                    ]
+                dadz = f"da{lyr}_dz{lyr}"
+                if jac:
+                    for i in range(n):
+                        inputs[(dadz, (s, i, k))] = [(f"a{lyr}", (s, i)), (f"a{lyr}", (s, k))]
+                    inputs[(f"delta{lyr}", (s, k))] = [
+                        *((f"dL_da{lyr}", (s, i)) for i in range(n)),
+                        *((dadz, (s, i, k)) for i in range(n)),
+                    ]
+                else:
+                    inputs[(dadz, (s, k))] = [(f"z{lyr}", (s, k)), (f"a{lyr}", (s, k))]
+                    inputs[(f"delta{lyr}", (s, k))] = [(f"dL_da{lyr}", (s, k)), (dadz, (s, k))]
+        for k in range(n):
+            for j in range(n_in):
+                inputs[(f"dW{lyr}", (j, k))] = [
+                    *((prev, (s, j)) for s in S),
+                    *((f"delta{lyr}", (s, k)) for s in S),
+                ]
+                inputs[(f"W{lyr}_new", (j, k))] = [(f"W{lyr}", (j, k)), (f"dW{lyr}", (j, k))]
+            inputs[(f"db{lyr}", (k,))] = [(f"delta{lyr}", (s, k)) for s in S]
+            inputs[(f"b{lyr}_new", (k,))] = [(f"b{lyr}", (k,)), (f"db{lyr}", (k,))]
+    inputs[("loss", ())] = [("loss_terms", (s, k)) for s in S for k in range(sizes[-1])]
+    consumers: dict[Entry, list[Entry]] = {}
+    for entry, ins in inputs.items():
+        for src in ins:
+            consumers.setdefault(src, []).append(entry)
+    return inputs, consumers
+
+
+def _batched(name: str) -> bool:
+    return kind_of(name)[0] in BATCHED
+
+
+def _full(name: str, index: Index, batch: int) -> Index:
+    return (0, *index) if batch == 1 and _batched(name) else index
+
+
+def _page(entry: Entry, batch: int) -> list[Any]:
+    name, index = entry
+    if batch == 1 and _batched(name):
+        index = index[1:]
+    return [name, ",".join(map(str, index))]
+
+
+def _graph_of(spec: Spec) -> tuple[dict[Entry, list[Entry]], dict[Entry, list[Entry]], int]:
+    layers = spec.network.layers
+    sizes = (layers[0].n_in, *(layer.n_out for layer in layers))
+    batch = int(spec.x.shape[0])
+    jac = frozenset(
+        k for k, layer in enumerate(layers, start=1) if not layer.activation.elementwise
+    )
+    return (*_entry_graph(sizes, batch, jac), batch)
+
+
+def links(body: Any) -> dict[str, Any]:
+    """``{"spec", "quantity", "index"}`` -> ``{"inputs": [[name, index], ...],
+    "consumers": [...]}``: the numbers this one is computed from and the numbers computed
+    from it (indexes as the page writes them: no batch axis for one sample)."""
+    body = _object(body, "a request")
+    _unknown(body, {"spec", "quantity", "index", "locked"})
+    spec = parse(body.get("spec"))
+    quantity = body.get("quantity")
+    if not isinstance(quantity, str) or len(quantity) > 40:
+        raise StudioError(
+            "expected a quantity name such as z2", got=_kind(quantity), field="quantity"
+        )
+    from glassnet.check.worksheet import key_name, resolve_name
+
+    n_layers = len(spec.network.layers)
+    key, _ = resolve_name(quantity, n_layers, LABEL)
+    name = f"a{n_layers}" if key[0] == "output" else key_name(key)
+    index = _parse_index(body.get("index")) or ()
+    inputs, consumers, batch = _graph_of(spec)
+    entry = (name, _full(name, index, batch))
+    if entry not in inputs and entry not in consumers:
+        raise StudioError(
+            f"expected an index of {name}", got=",".join(map(str, index)) or "none", field="index"
+        )
+    return {
+        "quantity": name,
+        "index": ",".join(map(str, index)),
+        "inputs": [_page(e, batch) for e in inputs.get(entry, [])],
+        "consumers": [_page(e, batch) for e in consumers.get(entry, [])],
+    }
+
+
+# -- hints ---------------------------------------------------------------------------------------
+
+
+def _typed(
+    values: dict[str, Any], batch: int, n_layers: int
+) -> dict[str, dict[Index, tuple[float, str]]]:
+    """The boxes a person filled, as ``{name: {full index: (number, text)}}``; text that
+    is not a number is left out (its box says so on the page)."""
+    from glassnet.check.worksheet import key_name, resolve_name
+    from glassnet.studio.api import written_number
+
+    out: dict[str, dict[Index, tuple[float, str]]] = {}
+
+    def walk(name: str, v: Any, at: Index) -> None:
+        if isinstance(v, list):
+            for i, e in enumerate(v):
+                walk(name, e, (*at, i))
+            return
+        if v is None or (isinstance(v, str) and not v.strip()):
+            return
+        text = str(v)
+        try:
+            number = float(written_number(text, f"values.{name}"))
+        except StudioError:
+            return
+        if len(at) > 4 or not math.isfinite(number):
+            return
+        out.setdefault(name, {})[_full(name, at, batch)] = (number, text.strip())
+
+    for name, v in values.items():
+        if not isinstance(name, str) or len(name) > 40:
+            raise StudioError("expected a quantity name", got=_kind(name), field="values")
+        key, _ = resolve_name(name, n_layers, LABEL)
+        walk(f"a{n_layers}" if key[0] == "output" else key_name(key), v, ())
+    return out
+
+
+def _mine(trace: Trace, typed: dict[str, dict[Index, tuple[float, str]]]) -> Trace:
+    """A copy of ``trace`` in which every computed number is the person's own (NaN where
+    they typed nothing): explain's numbers for a rule are then theirs, or unknown."""
+    import numpy as np
+
+    mine = copy.deepcopy(trace)
+    mine.after, mine.later, mine.output_delta_shortcut = None, [], None
+
+    def put(name: str, arr: Any) -> None:
+        arr[...] = np.nan
+        for index, (number, _text) in typed.get(name, {}).items():
+            if len(index) == arr.ndim and all(
+                0 <= i < n for i, n in zip(index, arr.shape, strict=True)
+            ):
+                arr[index] = number
+
+    for lt in mine.layers:
+        k = lt.index
+        for field, name in (
+            ("z", f"z{k}"),
+            ("a", f"a{k}"),
+            ("dL_da", f"dL_da{k}"),
+            ("da_dz", f"da{k}_dz{k}"),
+            ("delta", f"delta{k}"),
+            ("dW", f"dW{k}"),
+            ("db", f"db{k}"),
+            ("W_new", f"W{k}_new"),
+            ("b_new", f"b{k}_new"),
+        ):
+            put(name, getattr(lt, field))
+        if k < len(mine.layers):
+            mine.layers[k].x = lt.a  # the next layer's input is this layer's output
+    put("loss_terms", mine.loss_terms)
+    mine.output = mine.layers[-1].a
+    mine.loss = float("nan")
+    return mine
+
+
+def _unknown_nums(node: Any) -> Any:
+    """explain's numbers with every NaN (a number not typed yet) written as "?"."""
+    from glassnet.mathtree import Num, Text
+
+    if isinstance(node, Num):
+        return Text("?") if math.isnan(node.value) else node
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+        changes = {}
+        for f in dataclasses.fields(node):
+            v = getattr(node, f.name)
+            if isinstance(v, tuple):
+                changes[f.name] = tuple(_unknown_nums(e) for e in v)
+            elif dataclasses.is_dataclass(v):
+                changes[f.name] = _unknown_nums(v)
+        return dataclasses.replace(node, **changes)
+    return node
+
+
+def _label(entry: Entry, batch: int, n_layers: int) -> str:
+    """How a number is named in a hint: the seed's name with its unit counted from 1
+    (h1_out2) where the seed has one, else ours with the page's index (W1[0,2])."""
+    from glassnet.notation import seed_name
+
+    name, index = entry
+    page = index[1:] if batch == 1 and _batched(name) else index
+    seed = seed_name(name, n_layers)
+    if seed and len(page) == 1 and kind_of(name)[0] not in ("W", "dW", "W_new"):
+        return f"{seed}{page[0] + 1}"
+    return f"{name}[{','.join(map(str, page))}]" if page else name
+
+
+def hint(body: Any) -> dict[str, Any]:
+    """``{"spec", "quantity", "index", "values", "level", "digits"?}`` -> the rule for
+    one number, from explain's block for it, stopping before its result.  ``level``
+    ``"rule"``: the rule in symbols only; ``"own"``: also the rule with the person's own
+    earlier numbers put in (``values``, as for check) — "?" for an input not typed yet,
+    named in ``missing`` — and the givens.  Never a computed right value."""
+    from glassnet.explain import explain_document
+    from glassnet.explain.document import Calculation
+    from glassnet.explain.render_html import mml_derivation
+    from glassnet.studio.api import block_key
+
+    body = _object(body, "a request")
+    _unknown(body, {"spec", "quantity", "index", "values", "level", "digits", "locked"})
+    _locked(body)
+    level = body.get("level", "rule")
+    if level not in ("rule", "own"):
+        raise StudioError("expected the level rule or own", got=repr(level)[:40], field="level")
+    spec = parse(body.get("spec"))
+    digits = _digits(body.get("digits"))
+    quantity = body.get("quantity")
+    if not isinstance(quantity, str) or len(quantity) > 40:
+        raise StudioError(
+            "expected a quantity name such as z2", got=_kind(quantity), field="quantity"
+        )
+    from glassnet.check.worksheet import key_name, resolve_name
+
+    n_layers = len(spec.network.layers)
+    key, _ = resolve_name(quantity, n_layers, LABEL)
+    name = f"a{n_layers}" if key[0] == "output" else key_name(key)
+    if key[0] in ("x", "y", "W", "b"):
+        raise StudioError(
+            "expected a computed quantity (this one is given)", got=name, field="quantity"
+        )
+    index = _parse_index(body.get("index")) or ()
+    values = body.get("values") or {}
+    values = _object(values, "values (quantity name -> numbers)")
+    inputs, _consumers, batch = _graph_of(spec)
+    entry = (name, _full(name, index, batch))
+    if entry not in inputs:
+        raise StudioError(
+            f"expected an index of {name}", got=",".join(map(str, index)) or "none", field="index"
+        )
+    trace = spec.trace()
+    typed = _typed(values, batch, n_layers) if level == "own" else {}
+    source = _mine(trace, typed) if level == "own" else trace
+    doc = explain_document(
+        source,
+        digits=digits,
+        max_units=STUDIO_MAX_UNITS,
+        max_samples=STUDIO_MAX_BATCH,
+        picture=False,
+    )
+    jac = {lt.index for lt in trace.layers if lt.jacobian}
+    block = None
+    for b in doc.blocks():
+        if isinstance(b, Calculation) and block_key(b.lhs, n_layers, batch, jac) == (name, index):
+            block = b
+            break
+    if block is None:
+        raise StudioError(
+            "expected a number the derivation writes out one by one", got=name, field="quantity"
+        )
+    lines = [block.rule]
+    used, missing = [], []
+    if level == "own":
+        lines.append(_unknown_nums(block.subst))
+        for src in inputs[entry]:
+            if kind_of(src[0])[0] in ("x", "y", "W", "b"):
+                continue  # a given: on the sheet already
+            got = typed.get(src[0], {}).get(src[1])
+            label = _label(src, batch, n_layers)
+            if got is None:
+                missing.append(label)
+            else:
+                used.append({"name": label, "text": got[1]})
+    html = f'<div class="step">{mml_derivation(block.lhs, lines)}</div>'
+    return {"html": html, "level": level, "used": used, "missing": missing}

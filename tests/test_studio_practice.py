@@ -1,0 +1,237 @@
+"""The studio's worksheet API: the sheet carries no computed value, a locked request is
+answered without any right value, hints stop before the result and put in the student's
+own numbers, and per-number links are the step graph's, number by number."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from typing import Any
+
+import pytest
+
+pytest.importorskip("starlette", reason="starlette is not installed (the studio extra)")
+pytest.importorskip("httpx", reason="httpx is not installed (Starlette's TestClient needs it)")
+
+from starlette.testclient import TestClient
+
+from glassnet.check.steps import inputs_of
+from glassnet.check.worksheet import key_name, resolve_name
+from glassnet.spec import example_path
+from glassnet.studio.app import create_app
+
+LOCAL = "http://127.0.0.1"
+SEED = tomllib.loads(example_path("seed").read_text())
+
+
+@pytest.fixture(scope="module")
+def client() -> TestClient:
+    return TestClient(create_app(), base_url=LOCAL)
+
+
+def right_forms(trace: dict[str, Any]) -> set[str]:
+    """Every computed number of the seed's step as a page or a JSON answer could write
+    it (3, 4 and 6 significant digits, and the start of its full form), leaving out
+    forms too short to mean anything (0.5) and those a given also has."""
+    computed: list[float] = [trace["loss"]]
+
+    def flat(v: Any) -> None:
+        if isinstance(v, list):
+            for e in v:
+                flat(e)
+        else:
+            computed.append(float(v))
+
+    flat(trace["loss_terms"])
+    for layer in trace["layers"]:
+        for field in ("z", "a", "da_dz", "dL_da", "delta", "dW", "db", "W_new", "b_new"):
+            flat(layer[field])
+    givens = json.dumps(
+        [trace["input"], trace["target"], [(L["W"], L["b"]) for L in trace["layers"]]]
+    )
+    forms = set()
+    for v in computed:
+        for form in (f"{v:.3g}", f"{v:.4g}", f"{v:.6g}", repr(v)[:7]):
+            digits = form.lstrip("-0.").replace(".", "")
+            if len(digits) >= 3 and "e" not in form and form not in givens:
+                forms.add(form)
+    return forms
+
+
+def leaks(text: str, forms: set[str]) -> list[str]:
+    return sorted(f for f in forms if f in text)
+
+
+@pytest.fixture(scope="module")
+def forms(client: TestClient) -> set[str]:
+    trace = client.post("/api/step", json={"spec": SEED}).json()
+    found = right_forms(trace)
+    assert "0.1984" in found  # O_out1's right value: the helper finds what it looks for
+    return found
+
+
+def test_sheet_has_the_givens_and_no_computed_value(client: TestClient, forms: set[str]) -> None:
+    r = client.post("/api/sheet", json={"spec": SEED, "locked": True})
+    assert r.status_code == 200
+    sheet = r.json()
+    assert leaks(r.text, forms) == []
+    givens = {g["name"]: g["value"] for g in sheet["givens"]}
+    assert givens["x"] == SEED["input"] and givens["W3"] == SEED["layers"][2]["weights"]
+    assert sheet["settings"] == {
+        "loss": SEED["loss"],
+        "lr": SEED["lr"],
+        "update_bias": SEED["update_bias"],
+        "activations": ["relu", "sigmoid", "softmax"],
+    }
+    names = [u["name"] for u in sheet["unknowns"]]
+    assert names[:6] == ["z1", "a1", "z2", "a2", "z3", "a3"]  # derivation order
+    assert names.index("loss") < names.index("dL_da3") < names.index("dW1") < names.index("W1_new")
+    shapes = {u["name"]: u["shape"] for u in sheet["unknowns"]}
+    assert shapes["z1"] == [3] and shapes["da3_dz3"] == [3, 3] and shapes["dW2"] == [3, 3]
+    a1 = next(u for u in sheet["unknowns"] if u["name"] == "a1")
+    assert a1["seed"] == "h1_out" and a1["describe"] == "layer 1 unit {u} activation"
+
+
+def test_locked_marks_carry_no_right_value(client: TestClient, forms: set[str]) -> None:
+    values = {"O_out": ["0.2698", "0.3223", "0.4078"], "h1_in": ["1.35", None, None]}
+    open_ = client.post("/api/check", json={"spec": SEED, "values": values}).json()
+    assert leaks(json.dumps(open_), forms)  # unlocked, the right values are there
+    r = client.post("/api/check", json={"spec": SEED, "values": values, "locked": True})
+    # (1.35 is right, and typed: the student's own text comes back)
+    assert r.status_code == 200 and leaks(r.text, forms - {"1.35"}) == []
+    marks = {(e["name"], tuple(e["index"])): e for e in r.json()["entries"]}
+    assert marks[("a3", (0,))]["verdict"] == "wrong"
+    assert marks[("a3", (0,))]["diagnosis"] == "normalize_not_softmax"
+    assert marks[("a3", (0,))]["explanation"] == "divided by the sum instead of taking the softmax"
+    assert marks[("z1", (0,))]["verdict"] == "ok"
+    assert not {"expected", "follows_from_given", "alternative"} & set(marks[("a3", (0,))])
+
+
+def test_locked_downloads_only_the_students_worksheet(client: TestClient, forms: set[str]) -> None:
+    values = {"O_out": ["0.2698", "0.3223", "0.4078"]}
+    for fmt in ("toml", "html", "ipynb", "py", "marks"):
+        r = client.post(
+            "/api/export", json={"spec": SEED, "format": fmt, "values": values, "locked": True}
+        )
+        assert r.status_code == 403, fmt
+    r = client.post(
+        "/api/export", json={"spec": SEED, "format": "worksheet", "values": values, "locked": True}
+    )
+    assert r.status_code == 200 and leaks(r.text, forms) == []
+    assert "0.2698" in r.json()["text"]
+
+
+def test_hint_rule_only_has_no_number(client: TestClient) -> None:
+    r = client.post(
+        "/api/hint",
+        json={"spec": SEED, "quantity": "z2", "index": "0", "level": "rule", "locked": True},
+    )
+    assert r.status_code == 200
+    html = r.json()["html"]
+    assert "<mn>0." not in html and "<mn>1." not in html  # symbols only: h1_out1 · W_j1k1 …
+    assert html.count("<mtr>") == 1  # lhs = rule, nothing after it
+
+
+def test_hint_own_numbers_stop_before_the_result(client: TestClient, forms: set[str]) -> None:
+    """z2[0] = Σ h1_out_j · W_j1 + b: the student's h1_out2 is put in, the two not typed
+    are "?" and named, the givens appear, and neither the right z2[0] nor the right
+    h1_out values are anywhere."""
+    values = {"h1_out": [None, "0.5987", None]}
+    r = client.post(
+        "/api/hint",
+        json={
+            "spec": SEED,
+            "quantity": "h2_in",
+            "index": "0",
+            "level": "own",
+            "values": values,
+            "locked": True,
+        },
+    )
+    assert r.status_code == 200
+    hint = r.json()
+    assert hint["used"] == [{"name": "h1_out2", "text": "0.5987"}]
+    assert hint["missing"] == ["h1_out1", "h1_out3"]
+    assert "<mn>0.5987</mn><mo>⋅</mo><mn>0.3000</mn>" in hint["html"]  # yours · W_21
+    assert hint["html"].count("?") == 2
+    assert hint["html"].count("<mtr>") == 2  # the rule, the numbers: no result line
+    assert leaks(r.text, forms) == []
+
+
+def test_hint_own_softmax_uses_the_students_inputs(client: TestClient) -> None:
+    values = {"O_in": ["1", "2", "3"]}
+    r = client.post(
+        "/api/hint",
+        json={"spec": SEED, "quantity": "O_out", "index": "1", "level": "own", "values": values},
+    )
+    hint = r.json()
+    assert [u["text"] for u in hint["used"]] == ["1", "2", "3"] and hint["missing"] == []
+    assert hint["html"].count("<mn>2.000</mn>") == 2  # e^{O_in2} above and below
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"quantity": "z1", "index": "0", "level": "answer"}, 422),
+        ({"quantity": "W1", "index": "0,0", "level": "rule"}, 422),
+        ({"quantity": "z1", "index": "7", "level": "rule"}, 422),
+        ({"quantity": "z1", "index": "0", "level": "own", "values": {"z9": [1]}}, 422),
+        ({"quantity": "z1", "index": "0", "level": "rule", "locked": "yes"}, 422),
+    ],
+)
+def test_bad_hints_are_4xx(client: TestClient, body: dict, status: int) -> None:
+    r = client.post("/api/hint", json={"spec": SEED, **body})
+    assert r.status_code == status, r.text
+
+
+def test_links_of_z1_0_are_the_weights_into_unit_0(client: TestClient) -> None:
+    r = client.post("/api/links", json={"spec": SEED, "quantity": "z1", "index": "0"}).json()
+    assert sorted(map(tuple, r["inputs"])) == sorted(
+        [
+            ("x", "0"),
+            ("x", "1"),
+            ("x", "2"),
+            ("W1", "0,0"),
+            ("W1", "1,0"),
+            ("W1", "2,0"),
+            ("b1", "0"),
+        ]
+    )
+    assert sorted(map(tuple, r["consumers"])) == [("a1", "0"), ("da1_dz1", "0")]
+
+
+def test_links_follow_the_step_graph_number_by_number(client: TestClient) -> None:
+    """Every number's inputs are the quantities check's step graph says it is computed
+    from, and consumers are inputs inverted — on
+    the seed (softmax: a full Jacobian) and a batch of two."""
+    batch = {**SEED, "input": [[0.1, 0.2, 0.7], [0.5, 0.1, 0.3]], "target": [[1, 0, 0], [0, 1, 0]]}
+    for spec in (SEED, batch):
+        sheet = client.post("/api/sheet", json={"spec": spec}).json()
+        seen: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        for u in sheet["unknowns"]:
+            shape = u["shape"]
+            indexes: list[list[int]] = [[]]
+            for n in shape:
+                indexes = [[*i, k] for i in indexes for k in range(n)]
+            for idx in indexes:
+                at = ",".join(map(str, idx))
+                r = client.post(
+                    "/api/links", json={"spec": spec, "quantity": u["name"], "index": at}
+                ).json()
+                key, _ = resolve_name(u["name"], 3, "t")
+                allowed = {key_name(k) for k in inputs_of(key, 3)}
+                got = {name for name, _ in r["inputs"]}
+                # (softmax's Jacobian entry a_i(δ_ik − a_k) needs a alone, not z)
+                if u["name"].startswith("da3"):
+                    assert got == {"a3"}, (u["name"], at)
+                else:
+                    assert got == allowed, (u["name"], at)
+                seen[(u["name"], at)] = [tuple(c) for c in r["consumers"]]
+                for src in r["inputs"]:
+                    if (src[0], src[1]) in seen:
+                        assert (u["name"], at) in seen[(src[0], src[1])]
+
+
+def test_links_refuse_a_bad_index(client: TestClient) -> None:
+    r = client.post("/api/links", json={"spec": SEED, "quantity": "z1", "index": "5"})
+    assert r.status_code == 422
