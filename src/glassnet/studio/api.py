@@ -676,8 +676,11 @@ def graph(body: Any) -> dict[str, Any]:
         for src in inputs_of(key, n):
             out[key_name(key)]["inputs"].append(key_name(src))
             out[key_name(src)]["consumers"].append(key_name(key))
+    from glassnet.studio.practice import describe
+
     for name, entry in out.items():
         entry["seed"] = seed_name(name, n)
+        entry["describe"] = describe(name, n) if name != "output" else describe(f"a{n}", n)
     from glassnet.activations import ACTIVATIONS, get_activation
 
     options = {a: dict(getattr(get_activation(a), "options", {})) for a in ACTIVATIONS}
@@ -1176,6 +1179,22 @@ def export(body: Any) -> dict[str, Any]:
             ) from None
         mime = "text/html" if fmt == "html" else "application/x-ipynb+json"
         return {"filename": f"derivation.{fmt}", "text": text, "mime": mime}
+    if fmt == "blank":  # glassnet exercise's worksheet.toml: the spec, an empty [values]
+        return {"filename": "worksheet.toml", "text": toml + "\n[values]\n", "mime": "application/toml"}
+    if fmt == "key":  # every computed quantity, the engine's value in full
+        trace = spec.trace().to_dict()
+        n_layers = len(spec.network.layers)
+        from glassnet.check.steps import order
+        from glassnet.check.worksheet import key_name, parse_worksheet
+
+        right = {
+            key_name(k): _right_value(trace, key_name(k), n_layers)
+            for k in order(n_layers)
+            if k[0] not in ("x", "y", "W", "b", "output")
+        }
+        text = to_toml({**spec_dict(spec, spec_data), "values": _text_of(right)})
+        parse_worksheet(text, LABEL)  # the key is a worksheet check reads (all ✓)
+        return {"filename": "key.toml", "text": text, "mime": "application/toml"}
     if fmt in ("worksheet", "marks"):
         values = _object(body.get("values"), "values")
         full = {k: v for k, v in values.items() if _complete(v)}
@@ -1194,10 +1213,19 @@ def export(body: Any) -> dict[str, Any]:
         report = _report({"spec": spec_data, "values": values})
         return {"filename": "marks.html", "text": to_html(report), "mime": "text/html"}
     raise StudioError(
-        "expected a format among toml, worksheet, html, ipynb, marks, py",
+        "expected a format among toml, worksheet, blank, key, html, ipynb, marks, py",
         got=repr(fmt)[:40],
         field="format",
     )
+
+
+def _text_of(v: Any) -> Any:
+    """Numbers as the worksheet's text (repr: every digit, so check reads them exact)."""
+    if isinstance(v, dict):
+        return {k: _text_of(e) for k, e in v.items()}
+    if isinstance(v, list):
+        return [_text_of(e) for e in v]
+    return repr(float(v))
 
 
 def _places(v: Any, at: tuple[int, ...]) -> list[tuple[int, ...]]:
