@@ -1180,7 +1180,11 @@ def export(body: Any) -> dict[str, Any]:
         mime = "text/html" if fmt == "html" else "application/x-ipynb+json"
         return {"filename": f"derivation.{fmt}", "text": text, "mime": mime}
     if fmt == "blank":  # glassnet exercise's worksheet.toml: the spec, an empty [values]
-        return {"filename": "worksheet.toml", "text": toml + "\n[values]\n", "mime": "application/toml"}
+        return {
+            "filename": "worksheet.toml",
+            "text": toml + "\n[values]\n",
+            "mime": "application/toml",
+        }
     if fmt == "key":  # every computed quantity, the engine's value in full
         trace = spec.trace().to_dict()
         n_layers = len(spec.network.layers)
