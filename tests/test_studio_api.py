@@ -768,3 +768,32 @@ def test_command_serves_loopback_and_token_elsewhere() -> None:
     finally:
         proc.terminate()  # type: ignore[attr-defined]
         proc.wait(timeout=10)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("round_to", [None, 3])
+def test_one_quantitys_blocks_are_the_whole_documents(round_to: int | None) -> None:
+    """The fast path (one quantity's section writer alone) gives exactly the blocks the
+    whole document has for every number — on the seed and eight random specs."""
+    from glassnet.explain.document import Calculation
+    from glassnet.explain.render_html import block_html
+    from glassnet.step import step_order
+    from glassnet.studio import api
+
+    for data in [seed_spec(), *(random_spec(s) for s in range(8))]:
+        spec = api.parse(data)
+        doc = api._doc(spec, round_to, 4, whole=False)
+        tr = doc.trace
+        L, B = len(tr.layers), tr.x.shape[0]
+        jac = {lt.index for lt in tr.layers if lt.jacobian}
+        whole: dict = {}
+        for block in doc.blocks():
+            if isinstance(block, Calculation) and (k := api.block_key(block.lhs, L, B, jac)):
+                whole.setdefault(k, []).append(block_html(block))
+        alone: dict = {}
+        for key in step_order(L):
+            if key[0] in ("x", "y", "W", "b"):
+                continue
+            for block in api.quantity_blocks(api._trace(spec, round_to), key, 4):
+                if k := api.block_key(block.lhs, L, B, jac):
+                    alone.setdefault(k, []).append(block_html(block))
+        assert alone == whole and len(whole) > 10

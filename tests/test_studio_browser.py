@@ -91,7 +91,10 @@ class Page:
 
     def settle(self) -> None:
         """Wait until no request is pending and the last refresh has drawn."""
-        self.page.wait_for_function("() => document.querySelector('#status').textContent === ''")
+        self.page.wait_for_function(
+            "() => document.querySelector('#status').textContent === ''"
+            " && document.body.dataset.saving === undefined"
+        )
         self.page.wait_for_timeout(50)
 
     def close(self) -> None:
@@ -654,9 +657,10 @@ def test_numbers_have_accessible_names_and_a_visible_focus(page: Page) -> None:
     pg = page.open()
     pg.get_by_label("seed names").check()
     page.settle()
-    name = pg.get_attribute("#step button[data-q='a1'][data-i='1']", "aria-label")
     value = float(pg.get_attribute("#step button[data-q='a1'][data-i='1']", "data-value"))
-    assert name == f"h1_out2, layer 1 unit 2 activation, {value:.4g}"
+    name = f"h1_out2, layer 1 unit 2 activation, {value:.4g}"
+    named = pg.get_by_role("button", name=name, exact=True)
+    assert named.count() == 1 and named.get_attribute("data-i") == "1"
     pg.locator("#step button[data-q='a1'][data-i='0']").focus()
     pg.keyboard.press("Tab")  # to a1[1] by keyboard: the focus ring shows
     assert pg.evaluate("document.activeElement.dataset.i") == "1"

@@ -487,6 +487,39 @@ def _doc(spec: Spec, round_to: int | None, digits: int, *, whole: bool) -> Any:
     )
 
 
+def quantity_blocks(trace: Trace, key: tuple[str, int], digits: int) -> list[Any]:
+    """explain's calculation blocks for one quantity, every unit and sample written out:
+    the section writer of that quantity alone (explain's own ``Builder`` and writer, as
+    its ``build`` calls them), not the whole document — on an 8-32-32-4 network the
+    whole one is thousands of blocks, and a click asks for one."""
+    from glassnet.explain.document import Calculation, Collapsed
+    from glassnet.explain.sections import OPENERS, WRITERS, Builder, place
+    from glassnet.explain.symbols import number_format
+
+    b = Builder(
+        trace,
+        fmt=number_format(digits, trace.round_to),
+        digits=digits,
+        max_units=STUDIO_MAX_UNITS,
+        max_samples=STUDIO_MAX_BATCH,
+        errata=None,
+        notation="rows",
+    )
+    b.fold = False
+    kind, layer = place(key, b.L)
+    sec = OPENERS[kind](b, layer)
+    WRITERS[key[0]](b, sec, key[1])
+    out: list[Any] = []
+    stack = list(reversed(sec.blocks))
+    while stack:
+        block = stack.pop()
+        if isinstance(block, Collapsed):
+            stack.extend(reversed(block.blocks))
+        elif isinstance(block, Calculation):
+            out.append(block)
+    return out
+
+
 def _digits(value: Any) -> int:
     if value is None:
         return 4
@@ -628,18 +661,16 @@ def explain(body: Any) -> dict[str, Any]:
     if name == "output":
         name = f"a{n_layers}"
     index = _parse_index(body.get("index"))
-    doc = _doc(spec, round_to, digits, whole=False)
-    batch = int(doc.trace.x.shape[0])
-    jac = {lt.index for lt in doc.trace.layers if lt.jacobian}
-    from glassnet.explain.document import Calculation
-
     found = []
-    for block in doc.blocks():  # folded ones too
-        if not isinstance(block, Calculation):
-            continue
-        got = block_key(block.lhs, n_layers, batch, jac)
-        if got and got[0] == name and (index is None or got[1] == index):
-            found.append(block_html(block))
+    if key[0] not in ("x", "y", "W", "b"):  # (a given has no derivation: said below)
+        trace = _trace(spec, round_to)
+        batch = int(trace.x.shape[0])
+        jac = {lt.index for lt in trace.layers if lt.jacobian}
+        canon = ("a", n_layers) if key[0] == "output" else key
+        for block in quantity_blocks(trace, canon, digits):
+            got = block_key(block.lhs, n_layers, batch, jac)
+            if got and got[0] == name and (index is None or got[1] == index):
+                found.append(block_html(block))
     if not found:
         kind = key[0]
         what = (

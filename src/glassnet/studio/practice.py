@@ -24,8 +24,6 @@ from typing import TYPE_CHECKING, Any
 
 from glassnet.studio.api import (
     LABEL,
-    STUDIO_MAX_BATCH,
-    STUDIO_MAX_UNITS,
     StudioError,
     _digits,
     _kind,
@@ -446,10 +444,8 @@ def hint(body: Any) -> dict[str, Any]:
     ``"rule"``: the rule in symbols only; ``"own"``: also the rule with the person's own
     earlier numbers put in (``values``, as for check) — "?" for an input not typed yet,
     named in ``missing`` — and the givens.  Never a computed right value."""
-    from glassnet.explain import explain_document
-    from glassnet.explain.document import Calculation
     from glassnet.explain.render_html import mml_derivation
-    from glassnet.studio.api import block_key
+    from glassnet.studio.api import block_key, quantity_blocks
 
     body = _object(body, "a request")
     _unknown(body, {"spec", "quantity", "index", "values", "level", "digits", "locked"})
@@ -485,17 +481,10 @@ def hint(body: Any) -> dict[str, Any]:
     trace = spec.trace()
     typed = _typed(values, batch, n_layers) if level == "own" else {}
     source = _mine(trace, typed) if level == "own" else trace
-    doc = explain_document(
-        source,
-        digits=digits,
-        max_units=STUDIO_MAX_UNITS,
-        max_samples=STUDIO_MAX_BATCH,
-        picture=False,
-    )
     jac = {lt.index for lt in trace.layers if lt.jacobian}
     block = None
-    for b in doc.blocks():
-        if isinstance(b, Calculation) and block_key(b.lhs, n_layers, batch, jac) == (name, index):
+    for b in quantity_blocks(source, kind_of(name), digits):  # that quantity's blocks alone
+        if block_key(b.lhs, n_layers, batch, jac) == (name, index):
             block = b
             break
     if block is None:

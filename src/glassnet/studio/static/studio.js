@@ -139,13 +139,17 @@ function nameEl(q) {
     !S.seedNames && seed ? el("span", {class: "seed", text: "(" + seed + ")"}) : null);
 }
 
-// A number of the step: focusable, clickable, carrying data-q/data-i/data-value and an
-// accessible name that says which number it is (kept up to date only where it changed).
+// A number of the step: focusable, clickable, carrying data-q/data-i/data-value.  Its
+// accessible name is its content: which number it is (visually hidden, written once),
+// then the value (the only text an edit rewrites) — "h1_out2, layer 1 unit 2
+// activation, 0.5987".
 function num(q, idx, v) {
-  return el("button", {
+  const b = el("button", {
     type: "button", class: "num", "data-q": q, "data-i": idx.join(","), "data-value": String(v),
-    "aria-label": numName(q, idx, v), text: fmt(v), onclick: select, onfocus: select,
+    onclick: select, onfocus: select,
   });
+  b.append(el("span", {class: "sr", text: numName(q, idx) + ", "}), document.createTextNode(fmt(v)));
+  return b;
 }
 // Any nested array of numbers as a table of num()s (a vector as one row).
 function grid(q, v, make) {
@@ -412,7 +416,8 @@ function updateInPlace() {
   if (!S.cells) {  // every drawn number, with its index parsed once per full drawing
     S.cells = Array.from(document.querySelectorAll("#explore [data-q]:not(input)"), (e) => ({
       e, q: e.dataset.q, idx: e.dataset.i === "" ? [] : e.dataset.i.split(",").map(Number),
-      bias: e.classList.contains("bl"), value: e.dataset.value}));
+      bias: e.classList.contains("bl"), value: e.dataset.value,
+      text: e.tagName === "BUTTON" ? e.lastChild : e}));  // (a button's value text node)
   }
   for (const c of S.cells) {
     if (!values.has(c.q)) values.set(c.q, traceValue(c.q));
@@ -422,8 +427,7 @@ function updateInPlace() {
     if (c.value === value) continue;  // untouched by this edit
     c.value = value;
     c.e.dataset.value = value;
-    c.e.textContent = c.bias ? "b " + fmt(v) : fmt(v);
-    if (c.e.tagName === "BUTTON") c.e.setAttribute("aria-label", numName(c.q, c.idx, v));
+    c.text.textContent = c.bias ? "b " + fmt(v) : fmt(v);
   }
   const maxW = Math.max(1e-9, ...t.layers.flatMap((l) => l.W.flat().map(Math.abs)));
   for (const line of document.querySelectorAll("#net line[data-w]")) {
@@ -459,6 +463,7 @@ function select(ev) {
   if (!q || !S.trace || q === "lr") return;
   if (S.selected && S.selected[0] === q && S.selected[1] === i && ev.type === "focus") return;
   S.selected = [q, i];
+  S.clickStart = performance.now();  // for bench/studio_load.py: click -> derivation drawn
   S.links = null;
   highlight();
   showDerivation().catch(showError);
@@ -490,6 +495,9 @@ async function showDerivation() {
   const whole = el("button", {type: "button", id: "whole", text: "the whole derivation", onclick: showWhole});
   detail.replaceChildren(close, head, body, whole);
   detail.classList.add("open");
+  const start = S.clickStart;
+  S.clickStart = undefined;
+  if (start !== undefined) requestAnimationFrame(() => { document.body.dataset.derivMs = String(performance.now() - start); });
   if (kind === "W" || kind === "dW") {
     const [a, b] = i.split(",").map(Number);
     const out = el("p", {class: "fd"});
@@ -548,7 +556,7 @@ async function refresh() {
     renderExplore();
     if (S.selected) showDerivation().catch(showError);
     if (S.mode === "practice") await showPractice();
-    setTimeout(saveFragment, 0);  // after the numbers are drawn: not part of an edit's wait
+    saveSoon();  // after the numbers are drawn: not part of an edit's wait
     // For bench/studio_load.py: edit -> every number redrawn (measured at the next frame).
     const start = S.editStart;
     requestAnimationFrame(() => {
@@ -991,7 +999,12 @@ function b64decode(s) {
   const bin = atob(s.replace(/-/g, "+").replace(/_/g, "/"));
   return new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0)));
 }
+let saveTimer = null;
+// (body[data-saving] while a save waits: tests read the link once it is written)
+function saveSoon() { clearTimeout(saveTimer); document.body.dataset.saving = "1"; saveTimer = setTimeout(saveFragment, 250); }
 function saveFragment() {
+  clearTimeout(saveTimer);
+  delete document.body.dataset.saving;
   if (!S.spec) return;
   const state = {spec: S.spec, mode: S.mode};
   if (S.round !== null) state.round = S.round;
