@@ -219,6 +219,28 @@ def test_add_a_unit_and_remove_a_layer(page: Page) -> None:
     assert_page_is_the_engine(pg)
 
 
+def test_set_the_sizes_directly(page: Page) -> None:
+    """A lecturer types 2-2-1: two inputs, one hidden layer of two, one output; weights
+    that still fit are kept, x and y cut to size; every number is the engine's."""
+    pg = page.open()
+    pg.get_by_label("activation of layer 3").select_option("sigmoid")
+    page.settle()
+    sizes = pg.get_by_label("layer sizes, inputs first (e.g. 2-2-1)")
+    sizes.fill("2-2-1")
+    sizes.press("Enter")
+    pg.wait_for_function("() => document.querySelectorAll(\"#step [data-q='z2']\").length === 1")
+    page.settle()
+    spec = page_spec(pg)
+    assert [np.shape(layer["weights"]) for layer in spec["layers"]] == [(2, 2), (2, 1)]
+    assert spec["input"] == [[0.1, 0.2]] and spec["target"] == [[1.0]]
+    assert spec["layers"][0]["weights"] == [[0.1, 0.2], [0.3, 0.2]]
+    assert_page_is_the_engine(pg)
+    sizes = pg.get_by_label("layer sizes, inputs first (e.g. 2-2-1)")
+    sizes.fill("2-0")
+    sizes.press("Enter")
+    assert "expected 2 to 17 sizes" in pg.locator("#sizes + .msg").inner_text()
+
+
 def test_change_activation_and_loss(page: Page) -> None:
     pg = page.open()
     pg.get_by_label("activation of layer 2").select_option("gelu")

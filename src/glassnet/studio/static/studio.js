@@ -230,6 +230,11 @@ function renderParams() {
   box.replaceChildren();
   const L = S.spec.layers.length;
   box.append(el("h2", {text: "Input, target and parameters (edit any)"}));
+  const sizes = [S.spec.layers[0].weights.length, ...S.spec.layers.map((l) => l.bias.length)].join("-");
+  const sz = el("input", {type: "text", id: "sizes", value: sizes, size: 12, "aria-label": "layer sizes, inputs first (e.g. 2-2-1)"});
+  sz.addEventListener("keydown", (e) => { if (e.key === "Enter") setSizes(sz); });
+  sz.addEventListener("change", () => setSizes(sz));
+  box.append(el("p", {class: "ctl-sizes"}, el("label", {}, "sizes (inputs-…-outputs) ", sz)));
   box.append(el("div", {class: "q"}, nameEl("x"), grid("x", batchFree(S.spec.input), param)));
   box.append(el("div", {class: "q"}, nameEl("y"), grid("y", batchFree(S.spec.target), param)));
   S.spec.layers.forEach((layer, k) => {
@@ -282,6 +287,32 @@ function resize(l, by) {
   }
   structureChanged();
 }
+// Sizes typed directly ("2-2-1"): weights and biases kept where they still fit, new
+// ones 0.1 and 0 as for "+ unit"; x and y cut or padded with zeros.
+function setSizes(input) {
+  const parts = input.value.trim().split(/\s*[-,x×]\s*/).map(Number);
+  if (parts.length < 2 || parts.length > 17 || !parts.every((n) => Number.isInteger(n) && n >= 1 && n <= 256)) {
+    say(input, "expected 2 to 17 sizes from 1 to 256, inputs first, e.g. 2-2-1");
+    return;
+  }
+  const now = [S.spec.layers[0].weights.length, ...S.spec.layers.map((l) => l.bias.length)].join("-");
+  if (parts.join("-") === now) { say(input, ""); return; }
+  say(input, "");
+  S.lastEdit = input;
+  const old = S.spec.layers, L = parts.length - 1;
+  S.spec.layers = Array.from({length: L}, (_, k) => {
+    const o = k === L - 1 ? old[old.length - 1] : old[k] && k < old.length - 1 ? old[k] : null;
+    const layer = {...(o || {activation: "sigmoid"})};
+    layer.weights = Array.from({length: parts[k]}, (_, i) => Array.from({length: parts[k + 1]},
+      (_, j) => (o && o.weights[i] && o.weights[i][j] !== undefined ? o.weights[i][j] : 0.1)));
+    layer.bias = Array.from({length: parts[k + 1]}, (_, j) => (o && o.bias[j] !== undefined ? o.bias[j] : 0));
+    return layer;
+  });
+  const fit = (rows, n) => rows.map((r) => Array.from({length: n}, (_, i) => r[i] ?? 0));
+  S.spec.input = fit(S.spec.input, parts[0]);
+  S.spec.target = fit(S.spec.target, parts[L]);
+  structureChanged();
+}
 function addLayer() {
   const layers = S.spec.layers;
   if (layers.length >= 16) return;
@@ -306,7 +337,9 @@ async function structureChanged() {
   S.marks = null;
   S.selected = null;
   await loadGraph();
+  const sizesTyped = S.lastEdit && S.lastEdit.id === "sizes";
   renderParams();
+  if (sizesTyped) S.lastEdit = $("#sizes");  // the server's answer about them goes there
   await refresh();
 }
 async function loadGraph() {
