@@ -612,6 +612,23 @@ HOSTILE: list[tuple[str, bytes]] = [
     ("train", _j({"spec": SEED, "data": {"name": "xor"}, "steps": 1, "l2": -1})),
     ("train", _j({"spec": SEED, "data": {"name": "xor", "test": 0.9}, "steps": 1})),
     ("train", _j({"spec": SEED, "data": {"name": "xor", "noise": 10**300}, "steps": 1})),
+    # The worksheet's endpoints.
+    ("sheet", _j({"spec": SEED, "extra": 1})),
+    ("sheet", _j({"spec": SEED, "locked": 1})),
+    ("sheet", _j({"spec": None})),
+    ("links", _j({"spec": SEED, "quantity": 5, "index": "0"})),
+    ("links", _j({"spec": SEED, "quantity": "z1", "index": "0," * 100_000})),
+    ("links", _j({"spec": SEED, "quantity": "W1", "index": "9,9"})),
+    ("links", _j({"spec": SEED, "quantity": "loss_terms@after", "index": "0"})),
+    ("hint", _j({"spec": SEED, "quantity": "z1", "index": "0", "level": "own", "values": [1]})),
+    (
+        "hint",
+        _j({"spec": SEED, "quantity": "z1", "index": "0", "level": "own", "values": {"x" * 50: 1}}),
+    ),
+    ("hint", _j({"spec": SEED, "quantity": "loss", "index": "0", "level": "rule"})),
+    ("hint", _j({"spec": SEED, "quantity": "z1", "index": "0", "level": "rule", "digits": 99})),
+    ("hint", b'{"spec": {}, "quantity": "z1", "level": "\\udfff"}'),
+    ("export", _j({"spec": SEED, "format": "key", "locked": True})),
 ]
 
 

@@ -312,8 +312,14 @@ def links(body: Any) -> dict[str, Any]:
         raise StudioError(
             "expected a quantity name such as z2", got=_kind(quantity), field="quantity"
         )
-    from glassnet.check.worksheet import key_name, resolve_name
+    from glassnet.check.worksheet import key_name, resolve_name, split_tags
 
+    if split_tags(quantity)[2]:
+        raise StudioError(
+            "expected a quantity of the step itself (not after the update or a later step)",
+            got=quantity,
+            field="quantity",
+        )
     n_layers = len(spec.network.layers)
     key, _ = resolve_name(quantity, n_layers, LABEL)
     name = f"a{n_layers}" if key[0] == "output" else key_name(key)
@@ -460,8 +466,14 @@ def hint(body: Any) -> dict[str, Any]:
         raise StudioError(
             "expected a quantity name such as z2", got=_kind(quantity), field="quantity"
         )
-    from glassnet.check.worksheet import key_name, resolve_name
+    from glassnet.check.worksheet import key_name, resolve_name, split_tags
 
+    if split_tags(quantity)[2]:
+        raise StudioError(
+            "expected a quantity of the step itself (not after the update or a later step)",
+            got=quantity,
+            field="quantity",
+        )
     n_layers = len(spec.network.layers)
     key, _ = resolve_name(quantity, n_layers, LABEL)
     name = f"a{n_layers}" if key[0] == "output" else key_name(key)

@@ -923,11 +923,13 @@ function drawTrain() {
   r.points.forEach(([px, py], k) => {
     ctx.beginPath();
     const x = toPx(px), y = c.height - toPx(py);
-    // held-out points are squares, training points circles (not colour alone)
-    if (held.has(k)) ctx.rect(x - 3, y - 3, 6, 6); else ctx.arc(x, y, 3.2, 0, 2 * Math.PI);
+    // Not colour alone: class 1 a circle, class 0 a diamond (regression: circles);
+    // held-out points drawn with a thick black edge, training points a thin white one.
+    if (r.regression || labs[k]) ctx.arc(x, y, 3.4, 0, 2 * Math.PI);
+    else { ctx.moveTo(x, y - 4.2); ctx.lineTo(x + 4.2, y); ctx.lineTo(x, y + 4.2); ctx.lineTo(x - 4.2, y); ctx.closePath(); }
     ctx.fillStyle = r.regression ? heat(labs[k], lmin, lmax) : labs[k] ? "#1e3a8a" : "#9a3412";
     ctx.fill();
-    ctx.strokeStyle = held.has(k) ? "#000" : "#fff"; ctx.lineWidth = 0.8; ctx.stroke();
+    ctx.strokeStyle = held.has(k) ? "#000" : "#fff"; ctx.lineWidth = held.has(k) ? 1.6 : 0.8; ctx.stroke();
   });
   // curves: loss (solid), test loss (dashed), both scaled to the largest; accuracy dotted 0..1;
   // each labelled at its end, so no curve is told by colour alone
