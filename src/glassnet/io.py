@@ -8,7 +8,9 @@ A file holds
                             state (optimiser settings, epoch, random stream,
                             history); plus free ``info`` (data set, classes,
                             preprocessing)
-``layer{l}.W``, ``.b``      the weights of layer l (from 1), float32/float64
+``layer{l}.W``, ``.b``      the weights of layer l (from 1), float32/float64 —
+                            the layer's own file form (``config``, ``arrays``,
+                            ``file_shapes``, ``from_file`` of its plugin)
 ``optimizer.{name}.{i}``    optimiser state for parameter i (checkpoints)
 ``extra.{name}``            extra float arrays (e.g. the input standardisation)
 ==========================  =================================================
@@ -81,12 +83,10 @@ def write(
     arrays (stored as ``optimizer.{key}``) to ``path``, atomically."""
     arrays: dict[str, Array] = {}
     layers = []
-    for index, layer in enumerate(net.layers, start=1):
-        arrays[f"layer{index}.W"] = layer.W
-        arrays[f"layer{index}.b"] = layer.b
-        layers.append(
-            {"n_in": layer.n_in, "n_out": layer.n_out, "activation": layer.activation.to_dict()}
-        )
+    for index, layer in enumerate(net.dense_layers("a model file"), start=1):
+        # the layer's own file form (its plugin's config and arrays), under its number
+        arrays.update({f"layer{index}.{name}": a for name, a in layer.arrays().items()})
+        layers.append(layer.config())
     meta: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
@@ -223,8 +223,8 @@ def _expected_arrays(meta: dict[str, Any]) -> dict[str, tuple[tuple[int, ...], s
     dtype = meta["dtype"]
     expected: dict[str, tuple[tuple[int, ...], str]] = {}
     for index, layer in enumerate(meta["layers"], start=1):
-        expected[f"layer{index}.W"] = ((layer["n_in"], layer["n_out"]), dtype)
-        expected[f"layer{index}.b"] = ((layer["n_out"],), dtype)
+        for name, shape in Dense.file_shapes(layer).items():
+            expected[f"layer{index}.{name}"] = (shape, dtype)
     for name, spec in meta["extras"].items():
         try:
             shape = tuple(int(n) for n in spec["shape"])
@@ -252,7 +252,7 @@ def _training_arrays(
         return
     shapes: list[tuple[int, ...]] = []
     for layer in meta["layers"]:
-        shapes += [(layer["n_in"], layer["n_out"]), (layer["n_out"],)]
+        shapes += list(Dense.file_shapes(layer).values())
     for key in headers:
         match = _OPTIMIZER_KEY.fullmatch(key)
         if match is None:
@@ -276,7 +276,8 @@ def _build(
             raise GlassnetError(
                 err.expected, got=err.got, layer=index, field="activation"
             ) from None
-        layers.append(Dense(arrays[f"layer{index}.W"], arrays[f"layer{index}.b"], act))
+        parts = {name: arrays[f"layer{index}.{name}"] for name in Dense.params}
+        layers.append(Dense.from_file(layer, parts, activation=act))
     net = Network(layers)
     extras = {name: arrays[f"extra.{name}"] for name in meta["extras"]}
     training = meta.get("training") or None

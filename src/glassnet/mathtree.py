@@ -132,10 +132,12 @@ class Exp(Node):
 
 @dataclass(frozen=True)
 class Pow(Node):
-    """base raised to a constant power (written as a superscript)."""
+    """base raised to a constant power (written as a superscript).  ``given``: the
+    power with its number put in, where the power is a symbol (β1ᵗ at t = 3 → 0.9³)."""
 
     base: Node
     power: str
+    given: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -166,7 +168,6 @@ TIMES = Op(r"\cdot", "\u22c5")
 MATMUL = Op(r"\times", "\u00d7")
 EQ = Op("=", "=")
 GT = Op(">", "&gt;")
-COMMA = Op(",", ",")
 
 
 def row(*items: Node | str) -> Row:
@@ -224,7 +225,8 @@ def substitute(node: Node, fmt: Callable[[float], str], *, top: bool = True) -> 
     if isinstance(node, Exp):
         return Exp(substitute(node.power, fmt))  # a superscript needs no parentheses
     if isinstance(node, Pow):
-        return Pow(substitute(node.base, fmt, top=False), node.power)
+        power = node.power if node.given is None else node.given
+        return Pow(substitute(node.base, fmt, top=False), power)
     if isinstance(node, Matrix):
         # Cells of a matrix stand alone: no parentheses needed around a negative entry.
         return Matrix(tuple(tuple(substitute(c, fmt, top=True) for c in r) for r in node.rows))

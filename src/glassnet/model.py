@@ -17,7 +17,6 @@ state reaches a file only through :meth:`TrainState.to_meta` / ``from_meta``.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ import numpy as np
 
 from glassnet import io
 from glassnet.errors import GlassnetError
-from glassnet.layers import Dense
+from glassnet.layers import Layer
 from glassnet.network import Network
 from glassnet.network import mlp as network_mlp
 from glassnet.preprocess import Preprocessing
@@ -66,7 +65,7 @@ class Model(Network):
 
     def __init__(
         self,
-        layers: Sequence[Dense],
+        layers: Sequence[Layer],
         *,
         preprocessing: Preprocessing | None = None,
         classes: list[str | int] | None = None,
@@ -171,7 +170,7 @@ class Model(Network):
         rows = [("layer", "units", "activation", "W shape", "parameters")]
         total = 0
         for index, layer in enumerate(self.layers, start=1):
-            count = layer.W.size + layer.b.size
+            count = sum(p.size for p in layer.parameters())
             total += count
             rows.append(
                 (
@@ -302,8 +301,3 @@ def _model(raw: io.ModelFile) -> Model:
     if raw.training is not None:
         model.train_state = TrainState.from_meta(raw.training, raw.training_arrays, model)
     return model
-
-
-def parameter_count(sizes: Sequence[int]) -> int:
-    """Weights and biases of an MLP with layer sizes ``sizes``."""
-    return sum(a * b + b for a, b in itertools.pairwise(sizes))

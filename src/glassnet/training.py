@@ -788,7 +788,7 @@ def run_epochs(
     rate = check_dropout(getattr(net, "dropout", 0.0))
     dropped: list[tuple[Dense, Activation]] = []
     if rate > 0:
-        for layer in net.layers[:-1]:
+        for layer in net.dense_layers("dropout in fit")[:-1]:
             dropped.append((layer, layer.activation))
             layer.activation = Dropped(layer.activation, rate)
     weighted = WeightedLoss(loss) if train.weights is not None else None

@@ -19,12 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from glassnet.check.steps import order
-from glassnet.check.worksheet import expected_shape, key_name
+from glassnet.check.quantities import UNBATCHED, expected_shape, key_name, order
 from glassnet.errors import GlassnetError
+from glassnet.layers import Dense
 from glassnet.losses import get_loss
 from glassnet.notation import seed_name
 from glassnet.spec import Spec, parse_spec
+from glassnet.toml_writer import to_toml, toml_value
 
 
 @dataclass
@@ -53,12 +54,6 @@ def variant_seed(student: str, assignment: str) -> int:
     name (stable across runs and machines, unlike Python's ``hash``)."""
     digest = hashlib.sha256(f"{assignment}\x00{student}".encode()).digest()
     return int.from_bytes(digest[:4], "big")
-
-
-def _toml_list(a: np.ndarray) -> str:
-    if a.ndim == 1:
-        return "[" + ", ".join(f"{v:g}" for v in a) + "]"
-    return "[" + ", ".join(_toml_list(r) for r in a) + "]"
 
 
 def default_loss(output: str) -> str:
@@ -106,23 +101,20 @@ def make_exercise(
     x = np.abs(draw(sizes[0]))
     y = np.zeros(sizes[-1])
     y[rng.integers(sizes[-1])] = 1.0
-    lines = [
-        f"# glassnet exercise (seed {seed}): work one step by hand.",
-        f'name = "exercise-{seed}"',
-        f'loss = "{loss}"',
-        f"lr = {lr:g}",
-        f"input = {_toml_list(x)}",
-        f"target = {_toml_list(y)}",
+    layers = [
+        Dense(draw(sizes[lyr - 1], sizes[lyr]), draw(sizes[lyr]), acts[lyr - 1])
+        for lyr in range(1, n_layers + 1)
     ]
-    for lyr in range(1, n_layers + 1):
-        lines += [
-            "",
-            "[[layers]]",
-            f"weights = {_toml_list(draw(sizes[lyr - 1], sizes[lyr]))}",
-            f"bias = {_toml_list(draw(sizes[lyr]))}",
-            f'activation = "{acts[lyr - 1]}"',
-        ]
-    spec_text = "\n".join(lines) + "\n"
+    spec_text = f"# glassnet exercise (seed {seed}): work one step by hand.\n" + to_toml(
+        {
+            "name": f"exercise-{seed}",
+            "loss": loss,
+            "lr": lr,
+            "input": x.tolist(),
+            "target": y.tolist(),
+            "layers": [layer.to_spec() for layer in layers],
+        }
+    )
     spec = parse_spec(spec_text, "exercise")
     blank = [spec_text.rstrip("\n"), "", "# Fill in what you compute (any subset), then run:", ""]
     blank.append("#   glassnet check THIS_FILE")
@@ -175,27 +167,26 @@ def _number(v: float, digits: int) -> str:
     return text[1:] if text.startswith("-") and not text.strip("-0.") else text  # no "-0.0"
 
 
-def _toml_value(v: np.ndarray, digits: int) -> str:
+def _written(v: np.ndarray, digits: int) -> Any:
+    """``v`` as numbers written to ``digits`` decimals (nested lists of text)."""
     if v.ndim == 0:
         return _number(float(v), digits)
-    return "[" + ", ".join(_toml_value(e, digits) for e in v) + "]"
+    return [_written(e, digits) for e in v]
 
 
 def key_values(spec: Spec, digits: int = 4) -> list[tuple[str, str]]:
     """Every quantity of the step (the engine's trace, in the derivation's order),
     rounded to ``digits`` decimals: (name, TOML value) pairs."""
-    from glassnet.check.steps import Context
-    from glassnet.check.worksheet import UNBATCHED, Worksheet
-
-    ctx = Context.from_worksheet(Worksheet(spec, "key"))
+    trace = spec.trace()
     out = []
     for key in order(len(spec.network.layers)):
         if key[0] in ("x", "y", "W", "b", "output"):
             continue
-        v = np.asarray(ctx.right[key])
+        v = np.asarray(trace.value(key))
         if key[0] not in UNBATCHED and v.shape[0] == 1:
             v = v[0]
-        out.append((key_name(key), _toml_value(v, digits)))
+        name = key_name(key)
+        out.append((name, toml_value(_written(v, digits), f"values.{name}", written=True)))
     return out
 
 
@@ -293,25 +284,17 @@ def roster_worksheet(ex: Exercise, student: str, assignment: str) -> str:
     lines = [
         f"# glassnet exercise {assignment!r} for {student!r}: work one step by hand,",
         "# fill in what you compute (any subset), hand in this file.",
-        f"student = {_toml_str(student)}",
-        f"assignment = {_toml_str(assignment)}",
+        f"student = {toml_value(student)}",
+        f"assignment = {toml_value(assignment)}",
         "",
         "[exercise]",
-        f"layers = [{', '.join(str(n) for n in o['layers'])}]",
-        f"activations = [{', '.join(_toml_str(a) for a in o['activations'])}]",
-        f"loss = {_toml_str(o['loss'])}",
-        f"lr = {o['lr']!r}",
-        f"decimals = {o['decimals']}",
+        *(f"{k} = {toml_value(o[k], k)}" for k in DEFAULTS),
         "",
         "# Your network (also in exercise.toml):",
     ]
     lines += ["#   " + line for line in ex.spec_text.splitlines() if line and line[0] != "#"]
     lines += ["", "[values]", *_blank_lines(ex.spec)]
     return "\n".join(lines) + "\n"
-
-
-def _toml_str(s: str) -> str:
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def exercise_from_sheet(data: dict[str, Any], label: str) -> Spec:

@@ -36,16 +36,17 @@ from typing import Any
 import numpy as np
 
 from glassnet.check import mistakes as cat
+from glassnet.check.quantities import UNBATCHED, Key, key_name
 from glassnet.check.steps import (
     LEAVES,
     Context,
-    Evaluator,
+    Working,
     inputs_of,
     order,
     propagate,
     upstream_given,
 )
-from glassnet.check.worksheet import UNBATCHED, Given, Key, Note, Worksheet, key_name
+from glassnet.check.worksheet import Given, Note, Worksheet
 from glassnet.errors import GlassnetError
 from glassnet.notation import seed_name
 
@@ -270,7 +271,7 @@ def _phase_marker(
         elif k[0] in LEAVES:
             band[k] = np.asarray(own[k].half, dtype=np.float64)
         else:
-            legit = Evaluator(ctx, clipped, diagonal=diagonal).compute(k)
+            legit = Working(ctx, clipped, diagonal=diagonal).compute(k)
             if own[k].diagonal:
                 legit = _diag(legit)
             band[k] = own[k].half + np.abs(legit - right)
@@ -358,7 +359,7 @@ class _Marker:
     def mark(self, g: Given) -> list[Entry]:
         ctx, K = self.ctx, g.key
         others = {q: v for q, v in self.given.items() if q != K}
-        ev = Evaluator(ctx, others, diagonal=self.diagonal)
+        ev = Working(ctx, others, diagonal=self.diagonal)
         follows = ev.value(K)
         right = ctx.right[K]
         if g.diagonal:
@@ -377,7 +378,7 @@ class _Marker:
         # "Follows" needs an earlier error to follow from: this number must change when
         # the written inputs that are off their bands are moved back onto them.
         back = {k: v for k, v in self.clipped.items() if k != K}
-        mended = Evaluator(ctx, back, diagonal=self.diagonal).value(K)
+        mended = Working(ctx, back, diagonal=self.diagonal).value(K)
         if g.diagonal:
             mended = _diag(mended)
         earlier_error = np.abs(mended - follows) > 1e-12 * np.maximum(1.0, np.abs(follows))
@@ -437,7 +438,7 @@ class _Marker:
                 v = np.array(others[k], dtype=np.float64, copy=True)
                 v[j] = self.clipped[k][j]
                 moved[k] = v
-                alt = Evaluator(self.ctx, moved, diagonal=self.diagonal).value(K)
+                alt = Working(self.ctx, moved, diagonal=self.diagonal).value(K)
                 if g.diagonal:
                     alt = _diag(alt)
                 hit = np.abs(alt - follows) > 1e-12 * np.maximum(1.0, np.abs(follows))
@@ -461,7 +462,7 @@ class _Marker:
         value = g.value
         right = follows = None
         if value.ndim == 2 and value.T.shape == want and int(np.prod(want)) > 0:
-            follows_full = Evaluator(ctx, others, diagonal=self.diagonal).value(K)
+            follows_full = Working(ctx, others, diagonal=self.diagonal).value(K)
             t = g.half + np.abs(propagate(ctx, others, self.diagonal, K, self.half).reshape(want).T)
             right = ctx.right[K].reshape(want).T
             follows = follows_full.reshape(want).T
@@ -521,7 +522,7 @@ class _Marker:
             return [i for i in places if wrong[i] and i not in causes]
 
         def run(combo: Combo) -> Array | None:
-            ev = Evaluator(ctx, others, diagonal=self.diagonal, mistakes=combo)
+            ev = Working(ctx, others, diagonal=self.diagonal, mistakes=combo)
             alt = ev.compute(K)
             if any(m.id not in ev.used for m, _ in combo):
                 return None
@@ -722,7 +723,7 @@ class _Marker:
                     arr = np.array(src, dtype=np.float64, copy=True)
                     arr[j] = s
                     moved[k] = arr
-                    alt = Evaluator(ctx, moved, diagonal=self.diagonal).compute(K)
+                    alt = Working(ctx, moved, diagonal=self.diagonal).compute(K)
                     if g.diagonal:
                         alt = _diag(alt)
                     if alt.shape != value.shape:

@@ -19,19 +19,33 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
+from glassnet.activations import Activation
+from glassnet.check.quantities import Context, Key
 from glassnet.layers import input_grad, linear
 from glassnet.optim import sgd_update
 
-if TYPE_CHECKING:
-    from glassnet.check.steps import Evaluator, Rule
-    from glassnet.check.worksheet import Key
-
 Array = np.ndarray
-RuleFn = Callable[["Evaluator", "Key", list[Array], Any, "Rule"], "Array | None"]
+#: A rule of the step: its inputs' values -> its value (as :data:`glassnet.step.Rule`).
+Rule = Callable[[Sequence[Array]], Array]
+
+
+class Worked(Protocol):
+    """What a mistaken rule may read besides its inputs: the worksheet's context and
+    any other value of the step as the person worked it (the evaluator in
+    :mod:`glassnet.check.steps` is one; declared here so the catalogue needs nothing
+    from the module that runs it)."""
+
+    @property
+    def ctx(self) -> Context: ...
+
+    def value(self, key: Key) -> Array: ...
+
+
+RuleFn = Callable[[Worked, Key, list[Array], Any, Rule], "Array | None"]
 
 
 @dataclass(frozen=True)
@@ -82,12 +96,12 @@ def mistake(
     return deco
 
 
-def _act(ev: Evaluator, key: Key):
+def _act(ev: Worked, key: Key) -> Activation:
     return ev.ctx.act(key[1])
 
 
 @mistake("log10", "log base 10 instead of the natural log", ["loss_terms"])
-def _log10(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _log10(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     if ev.ctx.loss.name not in ("cross_entropy", "binary_cross_entropy"):
         return None
     # Every term is a multiple of ln(·); log10 = ln / ln 10.
@@ -95,7 +109,7 @@ def _log10(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Arr
 
 
 @mistake("normalize_not_softmax", "divided by the sum instead of taking the softmax", ["a"])
-def _normalize(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _normalize(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     if _act(ev, key).name != "softmax":
         return None
     z = ins[0]
@@ -107,7 +121,7 @@ def _normalize(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) ->
     "softmax derivative without its off-diagonal terms (dL/dz_i = dL/da_i · da_i/dz_i)",
     ["delta"],
 )
-def _softmax_diag(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _softmax_diag(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     dL_da, J = ins
     if J.ndim != 3:
         return None
@@ -120,7 +134,7 @@ def _softmax_diag(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule)
     "sign slip in the derivative of (1−y)·log(1−p): −y/p − (1−y)/(1−p)",
     ["dL_da"],
 )
-def _bce_sign(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _bce_sign(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     if key[1] != ev.ctx.n_layers or ev.ctx.loss.name != "binary_cross_entropy":
         return None
     p, y = ins
@@ -133,7 +147,7 @@ def _bce_sign(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> 
     "dL/da of a hidden unit from one weight (W[j, j]) instead of the whole row",
     ["dL_da"],
 )
-def _diag_weight(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _diag_weight(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     if key[1] == ev.ctx.n_layers:
         return None
     delta, W = ins
@@ -148,7 +162,7 @@ def _diag_weight(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) 
     "the activation's derivative left out (delta taken as dL/da)",
     ["delta"],
 )
-def _no_derivative(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _no_derivative(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     return ins[0].copy()
 
 
@@ -161,7 +175,7 @@ def _no_derivative(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule
         "the output a used as the derivative" if v == "output" else "1 for z < 0 and 0 for z > 0"
     ),
 )
-def _relu(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _relu(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     act = _act(ev, key)
     if not act.elementwise:
         return None
@@ -180,7 +194,7 @@ def _relu(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Arra
     "the weight matrix used transposed (W[j, i] for W[i, j])",
     ["z", "dL_da"],
 )
-def _transposed(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _transposed(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     if key[0] == "z":
         x, W, b = ins
         if W.shape[0] != W.shape[1]:
@@ -195,7 +209,7 @@ def _transposed(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -
 
 
 @mistake("update_sign", "the gradient added instead of subtracted", ["W_new", "b_new"])
-def _update_sign(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _update_sign(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     if key[0] == "b_new" and not ev.ctx.update_bias:
         return None
     return sgd_update(ins[0], ins[1], -ev.ctx.lr)
@@ -208,7 +222,7 @@ def _update_sign(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) 
     variants=(10.0, 0.1, 100.0, 0.01),
     describe=lambda f: f"learning rate × {f:g}",
 )
-def _lr_slip(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _lr_slip(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     if key[0] == "b_new" and not ev.ctx.update_bias:
         return None
     return sgd_update(ins[0], ins[1], ev.ctx.lr * v)
@@ -219,7 +233,7 @@ def _lr_slip(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> A
     "summed over the batch instead of averaged (the 1/batch left out)",
     ["dL_da", "loss"],
 )
-def _batch_mean(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _batch_mean(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     batch = ev.ctx.batch
     if batch == 1:
         return None
@@ -237,7 +251,7 @@ def _batch_mean(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -
     variants=("first", "mean"),
     describe=lambda v: "the first sample's delta" if v == "first" else "the mean delta",
 )
-def _bias_sum(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _bias_sum(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     delta = ins[0]
     if delta.shape[0] == 1:
         return None
@@ -245,7 +259,7 @@ def _bias_sum(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> 
 
 
 @mistake("double_softmax", "the softmax applied twice", ["a"])
-def _double_softmax(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _double_softmax(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     act = _act(ev, key)
     if act.name != "softmax":
         return None
@@ -258,7 +272,7 @@ def _double_softmax(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rul
     ["delta"],
     wraps=True,
 )
-def _twice(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _twice(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     # Whatever delta rule is in force (right, or another mistake), run on its own output.
     return base([base(ins), ins[1]])
 
@@ -285,12 +299,12 @@ def _twice(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Arr
     near_ok=False,
     describe=lambda k: f"inputs rounded to {k} decimal{'s' if k != 1 else ''}",
 )
-def _rounding(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _rounding(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     return base([np.round(i, v) for i in ins])
 
 
 @mistake("bias_omitted", "the bias left out (z = x·W without + b)", ["z"])
-def _bias_omitted(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _bias_omitted(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     x, W, b = ins
     return base([x, W, np.zeros_like(b)])
 
@@ -306,9 +320,7 @@ def _bias_omitted(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule)
         else "the derivative taken at a instead of z (e.g. σ(a)(1−σ(a)))"
     ),
 )
-def _derivative_wrong(
-    ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule
-) -> Array | None:
+def _derivative_wrong(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     act = _act(ev, key)
     if not act.elementwise:
         return None
@@ -325,7 +337,7 @@ def _derivative_wrong(
     "dL/da sent back through the already-updated weights W_new of the next layer",
     ["dL_da"],
 )
-def _updated_weights(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _updated_weights(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     if key[1] == ev.ctx.n_layers:
         return None
     delta, _W = ins
@@ -344,7 +356,7 @@ def _updated_weights(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Ru
         "over_n_out": "divided by n_out once too often",
     }[v],
 )
-def _loss_factor(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _loss_factor(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     if key[1] != ev.ctx.n_layers:
         return None
     n_out = ins[0].shape[1]
@@ -359,7 +371,7 @@ def _loss_factor(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) 
     "the error taken as y − p instead of p − y in the loss derivative",
     ["dL_da"],
 )
-def _se_sign(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _se_sign(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     if key[1] != ev.ctx.n_layers:
         return None
     p, y = ins
@@ -376,7 +388,7 @@ def _se_sign(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> A
     "dL/da of the output written as p − y (the fused softmax/sigmoid shortcut for dL/dz)",
     ["dL_da"],
 )
-def _p_minus_y(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _p_minus_y(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     if key[1] != ev.ctx.n_layers:
         return None
     p, y = ins
@@ -388,7 +400,7 @@ def _p_minus_y(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) ->
     "the weight gradient computed as deltaᵀ·x instead of xᵀ·delta (transposed)",
     ["dW"],
 )
-def _transposed_grad(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _transposed_grad(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     g = base(ins)
     if g.shape[0] != g.shape[1]:
         return None  # a non-square one has the wrong shape: marked where it is read
@@ -400,7 +412,7 @@ def _transposed_grad(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Ru
     "the previous layer's z used where its activation a belongs",
     ["z", "dW"],
 )
-def _z_for_a(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _z_for_a(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     if key[1] == 1:
         return None
     z_prev = ev.value(("z", key[1] - 1))
@@ -412,7 +424,7 @@ def _z_for_a(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> A
     "the update applied twice (W − 2·lr·dW)",
     ["W_new", "b_new"],
 )
-def _twice_update(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _twice_update(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     if key[0] == "b_new" and not ev.ctx.update_bias:
         return None
     return base([base(ins), ins[1]])
@@ -420,7 +432,7 @@ def _twice_update(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule)
 
 # -- checks on the written number itself ---------------------------------------------------
 
-#: Ids of the checks below (they are not rules, so they have no place in an Evaluator).
+#: Ids of the checks below (they are not rules, so they are never put in force as rules).
 CHECKS: dict[str, str] = {
     "wrong_source_value": "a value copied from another quantity",
     "truncation": "cut off instead of rounded at the last written digit",

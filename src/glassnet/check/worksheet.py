@@ -38,38 +38,27 @@ from typing import Any
 
 import numpy as np
 
+from glassnet.check.exercise import exercise_from_sheet
+from glassnet.check.quantities import (
+    LAYER_KINDS,
+    STEP_KINDS,
+    UNBATCHED,
+    Key,
+    expected_shape,
+    key_name,
+)
 from glassnet.errors import GlassnetError
 from glassnet.limits import check_nesting
-from glassnet.notation import quantity_name, seed_aliases, split_name
+from glassnet.notation import seed_aliases, split_name
 from glassnet.spec import EXAMPLES, Spec, example_path, load_spec, parse_spec, read_text
-from glassnet.step import (
-    ALIASES,
-    LAYER_LEAVES,
-    LAYER_QUANTITIES,
-    STEP_LEAVES,
-    STEP_QUANTITIES,
-)
 
 Array = np.ndarray
-#: A quantity: (kind, layer).  Kinds per layer: W, b, z, a, da_dz, dL_da, delta, dW, db,
-#: W_new, b_new; whole-step kinds (layer 0): x, y, loss_terms, loss, output.
-Key = tuple[str, int]
-
-# The step graph's quantities (and output, a_L's other name), not a list of our own.
-LAYER_KINDS: tuple[str, ...] = (*LAYER_LEAVES, *LAYER_QUANTITIES)
-STEP_KINDS: tuple[str, ...] = (*STEP_LEAVES, *STEP_QUANTITIES, *ALIASES)
 #: Top-level fields a worksheet may hold beside a spec's: who wrote it, for what.
 SHEET_KEYS: set[str] = {"student", "assignment", "exercise"}
 #: Beside ``spec = ...``: how the sheet writes its weight matrices.
 REF_KEYS: set[str] = {"layout", "bias"}
 #: Names of the bundled worksheets (``glassnet check seed``).
 WORKSHEETS: dict[str, str] = {"seed": "seed_worksheet"}
-
-
-def key_name(key: Key) -> str:
-    """Our name of a quantity: ("dW", 3) -> "dW3", ("da_dz", 2) -> "da2_dz2"."""
-    kind, layer = key
-    return quantity_name(kind, 0 if kind in STEP_KINDS else layer)
 
 
 class Written(float):
@@ -300,33 +289,8 @@ def resolve_name(name: str, n_layers: int, label: str) -> tuple[Key, str]:
     )
 
 
-def expected_shape(spec: Spec, key: Key) -> tuple[int, ...]:
-    """Full shape (batch axis included) of a quantity of ``spec``'s step."""
-    kind, layer = key
-    batch = spec.x.shape[0]
-    sizes = spec.network.sizes
-    if kind == "x":
-        return (batch, sizes[0])
-    if kind in ("y", "loss_terms", "output"):
-        return (batch, sizes[-1])
-    if kind == "loss":
-        return ()
-    n_in, n_out = sizes[layer - 1], sizes[layer]
-    if kind in ("W", "dW", "W_new"):
-        return (n_in, n_out)
-    if kind in ("b", "db", "b_new"):
-        return (n_out,)
-    if kind == "da_dz" and not spec.network.layers[layer - 1].activation.elementwise:
-        return (batch, n_out, n_out)
-    return (batch, n_out)
-
-
 def _batch_free(shape: tuple[int, ...], batched: bool, batch: int) -> tuple[int, ...]:
     return shape[1:] if batched and batch == 1 else shape
-
-
-#: Kinds without a batch axis.
-UNBATCHED: frozenset[str] = frozenset({"W", "b", "dW", "db", "W_new", "b_new", "loss"})
 
 
 def _numbers(v: Any, where: str, label: str) -> tuple[Array, Array, Array]:
@@ -615,8 +579,6 @@ def parse_worksheet(
                 setattr(spec, key, data[key])
     elif "layers" not in data and "student" in data and "assignment" in data:
         # A roster sheet: its network is rebuilt from the student's id and the assignment.
-        from glassnet.check.exercise import exercise_from_sheet
-
         spec = exercise_from_sheet(data, label)
     else:
         spec = parse_spec(_without_values(text), label, extra_keys=SHEET_KEYS)

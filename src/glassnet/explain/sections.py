@@ -37,6 +37,7 @@ from glassnet.explain.document import (
     Section,
     Table,
 )
+from glassnet.explain.generic import build_generic, needs_generic
 from glassnet.explain.symbols import ONE, Builder, check_digits, check_size, number_format, shown
 from glassnet.mathtree import (
     EQ,
@@ -161,6 +162,10 @@ def build(
     check_digits(digits)
     check_size(trace)
     fmt = number_format(digits, trace.round_to)
+    if needs_generic(trace):
+        # Another layer type or optimiser: every quantity a matrix at a time, with the
+        # rule its plugin writes (explain/generic.py).
+        return build_generic(trace, fmt=fmt, digits=digits, title=title, max_units=max_units)
     b = Builder(
         trace,
         fmt=fmt,

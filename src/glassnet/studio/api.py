@@ -18,6 +18,7 @@ from html import escape as html_escape
 from typing import TYPE_CHECKING, Any
 
 from glassnet.errors import GlassnetError
+from glassnet.toml_writer import to_toml
 
 if TYPE_CHECKING:
     from glassnet.spec import Spec
@@ -170,96 +171,7 @@ def _unknown(data: dict[str, Any], allowed: set[str]) -> None:
         )
 
 
-# -- a spec as JSON -> TOML text -> the spec parser -----------------------------------------
-
-_BARE_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
-
-
-def _toml_key(key: Any) -> str:
-    if not isinstance(key, str):  # pragma: no cover - JSON keys are always strings
-        raise StudioError("expected text keys", got=repr(key))
-    if re.fullmatch(r"[A-Za-z0-9_-]+", key):
-        return key
-    return json.dumps(key, ensure_ascii=False)
-
-
-def _toml_value(v: Any, field: str, *, written: bool = False) -> str:
-    """One JSON value as a TOML value.  ``written``: a worksheet value, where a string
-    holds a number exactly as the person typed it (its digits set the tolerance)."""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"  # the spec parser then says which field is not finite
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return repr(v)
-    if isinstance(v, str):
-        if written:
-            return written_number(v, field)
-        return json.dumps(v, ensure_ascii=False)
-    if isinstance(v, list):
-        return "[" + ", ".join(_toml_value(e, field, written=written) for e in v) + "]"
-    if isinstance(v, dict):
-        inner = ", ".join(
-            f"{_toml_key(k)} = {_toml_value(e, f'{field}.{k}', written=written)}"
-            for k, e in v.items()
-        )
-        return "{" + inner + "}"
-    raise StudioError("expected a number, text, list or table", got=_kind(v), field=field)
-
-
-def written_number(text: str, field: str) -> str:
-    """A number typed by a person, as a TOML literal that keeps its digits."""
-    t = text.strip().replace("−", "-")
-    if not _BARE_NUMBER.fullmatch(t):
-        raise StudioError(
-            "expected a number such as 0.27 or -1.5e-3", got=repr(text[:40]), field=field
-        )
-    if not math.isfinite(float(t)):  # (check's tolerance of "1e5000" overflows: refuse here)
-        raise StudioError("expected a finite number", got=repr(text[:40]), field=field)
-    sign = ""
-    if t[0] in "+-":
-        sign, t = ("-" if t[0] == "-" else ""), t[1:]
-    mantissa, e, exponent = t.partition("e") if "e" in t else t.partition("E")
-    if mantissa.startswith("."):
-        mantissa = "0" + mantissa
-    if mantissa.endswith("."):
-        mantissa = mantissa[:-1]
-    mantissa = mantissa.lstrip("0") or "0"
-    if mantissa.startswith("."):
-        mantissa = "0" + mantissa
-    if e:
-        return f"{sign}{mantissa}e{exponent}"
-    return sign + mantissa
-
-
-def to_toml(data: dict[str, Any]) -> str:
-    """A spec (or worksheet) given as JSON fields, written as TOML text: scalars first,
-    then ``[values]``, then one ``[[layers]]`` table per layer.  Not a validator: the
-    spec parser reads the text and does every check."""
-    head: list[str] = []
-    tail: list[str] = []
-    for key, v in data.items():
-        if key == "layers" and isinstance(v, list) and v and all(isinstance(t, dict) for t in v):
-            for table in v:
-                tail += ["", "[[layers]]"]
-                tail += [f"{_toml_key(k)} = {_toml_value(e, k)}" for k, e in table.items()]
-        elif key == "values" and isinstance(v, dict):
-            head += ["", "[values]"]
-            head += [
-                f"{_toml_key(k)} = {_toml_value(e, f'values.{k}', written=True)}"
-                for k, e in v.items()
-            ]
-        elif v is None:
-            raise StudioError("expected a value", got="null", field=key)
-        else:
-            line = f"{_toml_key(key)} = {_toml_value(v, key)}"
-            # [values] opens a table: plain keys must come before it.
-            head.insert(head.index("[values]") - 1 if "[values]" in head else len(head), line)
-    return "\n".join([*head, *tail]) + "\n"
+# -- a spec as JSON -> TOML text (glassnet.toml_writer) -> the spec parser ---------------
 
 
 def _guard(data: dict[str, Any]) -> None:
@@ -294,7 +206,8 @@ def _guard(data: dict[str, Any]) -> None:
 def _check_size(spec: Spec) -> None:
     net = spec.network
     widest = max([spec.x.shape[1], *(layer.n_out for layer in net.layers)])
-    params = sum(layer.W.size + layer.b.size for layer in net.layers)
+    params = sum(p.size for p in net.parameters())
+    net.dense_layers("the studio")  # its picture and editors show dense layers
     for what, got, limit, field in (
         ("units per layer", widest, STUDIO_MAX_UNITS, "layers"),
         ("parameters", params, STUDIO_MAX_PARAMETERS, "layers"),
@@ -333,6 +246,70 @@ def _round(value: Any) -> int | None:
 
 def _trace(spec: Spec, round_to: int | None = None) -> Trace:
     return spec.trace(round_to=round_to)
+
+
+# -- a locked sheet and the words for each number (used by .practice too) -----------------
+
+#: Fields of an entry of a ``check`` answer that hold a right value (or one close to it).
+RIGHT_FIELDS = ("expected", "follows_from_given", "tolerance", "alternative", "match")
+
+
+def _locked(body: dict[str, Any]) -> bool:
+    locked = body.get("locked", False)
+    if not isinstance(locked, bool):
+        raise StudioError("expected true or false", got=_kind(locked), field="locked")
+    return locked
+
+
+def kind_of(name: str) -> tuple[str, int]:
+    """Our name's (kind, layer): ``"dW2"`` -> ``("dW", 2)``, ``"loss"`` -> ``("loss", 0)``."""
+    from glassnet.check.worksheet import resolve_name
+
+    key, _ = resolve_name(name, 99, LABEL)
+    return key
+
+
+def describe(name: str, n_layers: int) -> str:
+    """What a quantity's entries are, in words, with ``{u}`` (the unit, from 1), ``{j}``
+    and ``{k}`` (a weight's row and column, from 1) for the page to fill in: the second
+    half of an accessible name such as "h1_out2, layer 1 unit 2 activation, 0.5987"."""
+    kind, layer = kind_of(name)
+    unit = "output unit {u}" if layer == n_layers else f"layer {layer} unit {{u}}"
+    source = "input {j}" if layer == 1 else f"layer {layer - 1} unit {{j}}"
+    weight = f"weight from {source} to {unit.replace('{u}', '{k}')}"
+    words = {
+        "x": "input {u}",
+        "y": "target {u}",
+        "W": weight,
+        "b": f"bias of {unit}",
+        "z": f"{unit} weighted input",
+        "a": f"{unit} activation",
+        "loss_terms": "loss term {u}",
+        "loss": "loss",
+        "dL_da": f"gradient of the loss by {unit} activation",
+        "da_dz": f"derivative of {unit} activation by its weighted input",
+        "delta": f"delta of {unit} (gradient of the loss by its weighted input)",
+        "dW": f"gradient of the loss by the {weight}",
+        "db": f"gradient of the loss by the bias of {unit}",
+        "W_new": f"updated {weight}",
+        "b_new": f"updated bias of {unit}",
+    }
+    return words[kind]
+
+
+def strip_marks(report: dict[str, Any]) -> dict[str, Any]:
+    """A ``check --json`` answer with every right value taken out: each entry keeps its
+    verdict, the mistake's catalogue id and the catalogue's own words for it (the full
+    explanation may quote a right number)."""
+    from glassnet.check.mistakes import CATALOGUE
+
+    entries = []
+    for e in report["entries"]:
+        e = {k: v for k, v in e.items() if k not in RIGHT_FIELDS}
+        mistake = CATALOGUE.get(e.get("diagnosis") or "")
+        e["explanation"] = mistake.title if mistake else ""
+        entries.append(e)
+    return {**report, "entries": entries}
 
 
 # -- the endpoints ------------------------------------------------------------------------
@@ -446,8 +423,6 @@ def check(body: Any) -> dict[str, Any]:
     schema.  Values are numbers or strings (the digits as typed: they set the
     tolerance); null or "" marks a box left empty (not marked, not used).  With
     ``"locked": true`` no right value is in the answer (see :mod:`.practice`)."""
-    from glassnet.studio.practice import _locked, strip_marks
-
     body = _object(body, "a request")
     locked = _locked(body)
     report = dict(_report({k: v for k, v in body.items() if k != "locked"}).to_dict())
@@ -707,8 +682,6 @@ def graph(body: Any) -> dict[str, Any]:
         for src in inputs_of(key, n):
             out[key_name(key)]["inputs"].append(key_name(src))
             out[key_name(src)]["consumers"].append(key_name(key))
-    from glassnet.studio.practice import describe
-
     for name, entry in out.items():
         entry["seed"] = seed_name(name, n)
         entry["describe"] = describe(name, n) if name != "output" else describe(f"a{n}", n)
@@ -740,7 +713,7 @@ def gradcheck(body: Any) -> dict[str, Any]:
         raise StudioError(
             f"expected a layer from 1 to {n_layers}", got=str(where["layer"]), field="layer"
         )
-    layer = spec.network.layers[where["layer"] - 1]
+    layer = spec.network.dense_layers("the studio")[where["layer"] - 1]
     i, j = where["i"], where["j"]
     if i >= layer.W.shape[0] or j >= layer.W.shape[1]:
         raise StudioError(f"expected an index within {layer.W.shape}", got=f"({i}, {j})", field="i")
@@ -976,7 +949,7 @@ def train(body: Any) -> dict[str, Any]:
                 shown += 1
         hidden.append(maps)
     new_spec = dict(body["spec"])
-    new_spec["layers"] = [_layer_dict(layer) for layer in net.layers]
+    new_spec["layers"] = [layer.to_spec() for layer in net.layers]
     out: dict[str, Any] = {
         "spec": new_spec,
         "history": history,
@@ -1006,20 +979,10 @@ def train(body: Any) -> dict[str, Any]:
 # -- specs in and out -----------------------------------------------------------------------
 
 
-def _layer_dict(layer: Any) -> dict[str, Any]:
-    d: dict[str, Any] = {
-        "weights": layer.W.tolist(),
-        "bias": layer.b.tolist(),
-        "activation": layer.activation.name,
-    }
-    # an activation's options (leaky_relu's slope, elu's alpha) are fields of its layer
-    d.update({k: float(v) for k, v in getattr(layer.activation, "options", {}).items()})
-    return d
-
-
 def spec_dict(spec: Spec, original: dict[str, Any] | None = None) -> dict[str, Any]:
     """A parsed spec as the page keeps it: every weight written out (layers given as
     ``units`` get the weights glassnet's initialiser drew), input and target as rows."""
+
     out: dict[str, Any] = {}
     for key in ("name", "description"):
         value = (original or {}).get(key, getattr(spec, key))
@@ -1031,7 +994,7 @@ def spec_dict(spec: Spec, original: dict[str, Any] | None = None) -> dict[str, A
         update_bias=spec.update_bias,
         input=spec.x.tolist(),
         target=spec.y.tolist(),
-        layers=[_layer_dict(layer) for layer in spec.network.layers],
+        layers=[layer.to_spec() for layer in spec.network.layers],
     )
     if getattr(spec, "steps", 1) != 1:
         out["steps"] = spec.steps
@@ -1084,7 +1047,7 @@ def from_model(path: str) -> dict[str, Any]:
         "lr": 0.1,
         "input": [0.0] * n_in,
         "target": target,
-        "layers": [_layer_dict(layer) for layer in network.layers],
+        "layers": [layer.to_spec() for layer in network.layers],
     }
     return spec_dict(parse(data, label=path), data)
 
@@ -1159,8 +1122,6 @@ def export(body: Any) -> dict[str, Any]:
     """``{"spec", "format", "values"?, "round"?, "digits"?}`` -> ``{"filename", "text",
     "mime"}``: the spec as TOML, the filled worksheet, explain's HTML or notebook, the
     marks as HTML (check's report), or a Python script that rebuilds the step."""
-    from glassnet.studio.practice import _locked
-
     body = _object(body, "a request")
     _unknown(body, {"spec", "format", "values", "round", "digits", "locked"})
     fmt = body.get("format")
@@ -1275,22 +1236,8 @@ def _complete(v: Any) -> bool:
     return v is not None and not (isinstance(v, str) and not v.strip())
 
 
-def _practice(name: str) -> Any:
-    """An endpoint of :mod:`glassnet.studio.practice` (imported when first asked)."""
-
-    def call(body: Any) -> Any:
-        from glassnet.studio import practice
-
-        return getattr(practice, name)(body)
-
-    call.__name__ = name
-    return call
-
-
+#: The endpoints of this module (app.py adds :mod:`.practice`'s: sheet, hint, links).
 ENDPOINTS = {
-    "sheet": _practice("sheet"),
-    "hint": _practice("hint"),
-    "links": _practice("links"),
     "step": step,
     "check": check,
     "explain": explain,

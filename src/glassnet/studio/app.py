@@ -172,7 +172,9 @@ def create_app(
         Route("/api/initial", initial_state),
         Route("/api/example/{name}", example),
     ]
-    for name, fn in api.ENDPOINTS.items():
+    from glassnet.studio import practice
+
+    for name, fn in {**api.ENDPOINTS, **practice.ENDPOINTS}.items():
         routes.append(Route(f"/api/{name}", _endpoint(fn), methods=["POST"]))
 
     app = Starlette(routes=routes)

@@ -27,9 +27,12 @@ from glassnet.studio.api import (
     StudioError,
     _digits,
     _kind,
+    _locked,
     _object,
     _parse_index,
     _unknown,
+    describe,
+    kind_of,
     parse,
     spec_dict,
 )
@@ -43,54 +46,9 @@ Entry = tuple[str, Index]
 
 #: Quantities that carry a batch axis (the page leaves it out for one sample).
 BATCHED = frozenset({"x", "y", "z", "a", "da_dz", "dL_da", "delta", "loss_terms"})
-#: Fields of an entry of a ``check`` answer that hold a right value (or one close to it).
-RIGHT_FIELDS = ("expected", "follows_from_given", "tolerance", "alternative", "match")
-
-
-def _locked(body: dict[str, Any]) -> bool:
-    locked = body.get("locked", False)
-    if not isinstance(locked, bool):
-        raise StudioError("expected true or false", got=_kind(locked), field="locked")
-    return locked
-
-
-def kind_of(name: str) -> tuple[str, int]:
-    """Our name's (kind, layer): ``"dW2"`` -> ``("dW", 2)``, ``"loss"`` -> ``("loss", 0)``."""
-    from glassnet.check.worksheet import resolve_name
-
-    key, _ = resolve_name(name, 99, LABEL)
-    return key
 
 
 # -- what each number is, in words ------------------------------------------------------
-
-
-def describe(name: str, n_layers: int) -> str:
-    """What a quantity's entries are, in words, with ``{u}`` (the unit, from 1), ``{j}``
-    and ``{k}`` (a weight's row and column, from 1) for the page to fill in: the second
-    half of an accessible name such as "h1_out2, layer 1 unit 2 activation, 0.5987"."""
-    kind, layer = kind_of(name)
-    unit = "output unit {u}" if layer == n_layers else f"layer {layer} unit {{u}}"
-    source = "input {j}" if layer == 1 else f"layer {layer - 1} unit {{j}}"
-    weight = f"weight from {source} to {unit.replace('{u}', '{k}')}"
-    words = {
-        "x": "input {u}",
-        "y": "target {u}",
-        "W": weight,
-        "b": f"bias of {unit}",
-        "z": f"{unit} weighted input",
-        "a": f"{unit} activation",
-        "loss_terms": "loss term {u}",
-        "loss": "loss",
-        "dL_da": f"gradient of the loss by {unit} activation",
-        "da_dz": f"derivative of {unit} activation by its weighted input",
-        "delta": f"delta of {unit} (gradient of the loss by its weighted input)",
-        "dW": f"gradient of the loss by the {weight}",
-        "db": f"gradient of the loss by the bias of {unit}",
-        "W_new": f"updated {weight}",
-        "b_new": f"updated bias of {unit}",
-    }
-    return words[kind]
 
 
 def _names(n_layers: int) -> dict[str, dict[str, Any]]:
@@ -191,24 +149,6 @@ def _shapes(spec: Spec) -> dict[str, Index]:
         )
     del n_layers
     return out
-
-
-# -- marks without answers ---------------------------------------------------------------------
-
-
-def strip_marks(report: dict[str, Any]) -> dict[str, Any]:
-    """A ``check --json`` answer with every right value taken out: each entry keeps its
-    verdict, the mistake's catalogue id and the catalogue's own words for it (the full
-    explanation may quote a right number)."""
-    from glassnet.check.mistakes import CATALOGUE
-
-    entries = []
-    for e in report["entries"]:
-        e = {k: v for k, v in e.items() if k not in RIGHT_FIELDS}
-        mistake = CATALOGUE.get(e.get("diagnosis") or "")
-        e["explanation"] = mistake.title if mistake else ""
-        entries.append(e)
-    return {**report, "entries": entries}
 
 
 # -- per-number links of the step graph ---------------------------------------------------------
@@ -347,7 +287,8 @@ def _typed(
     """The boxes a person filled, as ``{name: {full index: (number, text)}}``; text that
     is not a number is left out (its box says so on the page)."""
     from glassnet.check.worksheet import key_name, resolve_name
-    from glassnet.studio.api import written_number
+    from glassnet.errors import GlassnetError
+    from glassnet.toml_writer import written_number
 
     out: dict[str, dict[Index, tuple[float, str]]] = {}
 
@@ -361,7 +302,7 @@ def _typed(
         text = str(v)
         try:
             number = float(written_number(text, f"values.{name}"))
-        except StudioError:
+        except GlassnetError:  # not a number: its box says so on the page
             return
         if len(at) > 4 or not math.isfinite(number):
             return
@@ -518,3 +459,7 @@ def hint(body: Any) -> dict[str, Any]:
                 used.append({"name": label, "text": got[1]})
     html = f'<div class="step">{mml_derivation(block.lhs, lines)}</div>'
     return {"html": html, "level": level, "used": used, "missing": missing}
+
+
+#: This module's endpoints (served by app.py beside :data:`glassnet.studio.api.ENDPOINTS`).
+ENDPOINTS = {"sheet": sheet, "hint": hint, "links": links}
