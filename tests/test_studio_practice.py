@@ -5,6 +5,7 @@ own numbers, and per-number links are the step graph's, number by number."""
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from typing import Any
 
@@ -235,3 +236,30 @@ def test_links_follow_the_step_graph_number_by_number(client: TestClient) -> Non
 def test_links_refuse_a_bad_index(client: TestClient) -> None:
     r = client.post("/api/links", json={"spec": SEED, "quantity": "z1", "index": "5"})
     assert r.status_code == 422
+
+
+@pytest.mark.parametrize("level", ["rule", "own"])
+def test_every_hint_of_the_seed_is_answered_without_a_right_value(
+    client: TestClient, forms: set[str], level: str
+) -> None:
+    """A hint for every number of the seed's sheet — rows written at once (db, softmax's
+    Jacobian) and biases that stay fixed included — is answered, and none holds a right
+    value (the student has typed O_in wrong, so "own" puts those in)."""
+    values = {"O_in": ["1.8658", "2.2292", "2.8204"]}  # the seed tutorial's own O_in
+    sheet = client.post("/api/sheet", json={"spec": SEED}).json()
+    # (a form the student's own numbers also have — 2.82 of their 2.8204 — is theirs)
+    theirs = {f for f in forms if any(v.startswith(f) for v in values["O_in"])}
+    asked = 0
+    for u in sheet["unknowns"]:
+        indexes: list[list[int]] = [[]]
+        for n in u["shape"]:
+            indexes = [[*i, k] for i in indexes for k in range(n)]
+        for idx in indexes:
+            body = {"spec": SEED, "quantity": u["name"], "index": ",".join(map(str, idx))}
+            r = client.post(
+                "/api/hint", json={**body, "level": level, "values": values, "locked": True}
+            )
+            assert r.status_code == 200, (u["name"], idx, r.text)
+            assert leaks(r.text, forms - theirs) == [], (u["name"], idx)
+            asked += 1
+    assert asked == sum(math.prod(u["shape"]) for u in sheet["unknowns"])

@@ -462,12 +462,12 @@ def _doc(spec: Spec, round_to: int | None, digits: int, *, whole: bool) -> Any:
     )
 
 
-def quantity_blocks(trace: Trace, key: tuple[str, int], digits: int) -> list[Any]:
-    """explain's calculation blocks for one quantity, every unit and sample written out:
-    the section writer of that quantity alone (explain's own ``Builder`` and writer, as
-    its ``build`` calls them), not the whole document — on an 8-32-32-4 network the
-    whole one is thousands of blocks, and a click asks for one."""
-    from glassnet.explain.document import Calculation, Collapsed
+def quantity_section(trace: Trace, key: tuple[str, int], digits: int) -> list[Any]:
+    """explain's blocks for one quantity (folded ones unfolded), every unit and sample
+    written out: the section writer of that quantity alone (explain's own ``Builder`` and
+    writer, as its ``build`` calls them), not the whole document — on an 8-32-32-4
+    network the whole one is thousands of blocks, and a click asks for one number."""
+    from glassnet.explain.document import Collapsed
     from glassnet.explain.sections import OPENERS, WRITERS, Builder, place
     from glassnet.explain.symbols import number_format
 
@@ -490,9 +490,16 @@ def quantity_blocks(trace: Trace, key: tuple[str, int], digits: int) -> list[Any
         block = stack.pop()
         if isinstance(block, Collapsed):
             stack.extend(reversed(block.blocks))
-        elif isinstance(block, Calculation):
+        else:
             out.append(block)
     return out
+
+
+def quantity_blocks(trace: Trace, key: tuple[str, int], digits: int) -> list[Any]:
+    """The calculation blocks of :func:`quantity_section`."""
+    from glassnet.explain.document import Calculation
+
+    return [b for b in quantity_section(trace, key, digits) if isinstance(b, Calculation)]
 
 
 def _digits(value: Any) -> int:

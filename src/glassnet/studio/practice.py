@@ -391,8 +391,10 @@ def hint(body: Any) -> dict[str, Any]:
     ``"rule"``: the rule in symbols only; ``"own"``: also the rule with the person's own
     earlier numbers put in (``values``, as for check) — "?" for an input not typed yet,
     named in ``missing`` — and the givens.  Never a computed right value."""
-    from glassnet.explain.render_html import mml_derivation
-    from glassnet.studio.api import block_key, quantity_blocks
+    from glassnet.explain.document import Calculation, Para
+    from glassnet.explain.render_html import block_html, mml_derivation
+    from glassnet.mathtree import Matrix
+    from glassnet.studio.api import block_key, quantity_section
 
     body = _object(body, "a request")
     _unknown(body, {"spec", "quantity", "index", "values", "level", "digits", "locked"})
@@ -435,15 +437,34 @@ def hint(body: Any) -> dict[str, Any]:
     typed = _typed(values, batch, n_layers) if level == "own" else {}
     source = _mine(trace, typed) if level == "own" else trace
     jac = {lt.index for lt in trace.layers if lt.jacobian}
-    block = None
-    for b in quantity_blocks(source, kind_of(name), digits):  # that quantity's blocks alone
-        if block_key(b.lhs, n_layers, batch, jac) == (name, index):
-            block = b
-            break
-    if block is None:
-        raise StudioError(
-            "expected a number the derivation writes out one by one", got=name, field="quantity"
+    blocks = quantity_section(source, kind_of(name), digits)  # that quantity's alone
+    calcs = [b for b in blocks if isinstance(b, Calculation)]
+    block = next(
+        (b for b in calcs if block_key(b.lhs, n_layers, batch, jac) == (name, index)), None
+    )
+    if block is None:  # written a row at a time (db, softmax's Jacobian): the row holding it
+        block = next(
+            (
+                b
+                for b in calcs
+                if isinstance(b.lhs, Matrix)
+                and any(
+                    block_key(c, n_layers, batch, jac) == (name, index)
+                    for r in b.lhs.rows
+                    for c in r
+                )
+            ),
+            None,
         )
+    if block is None:
+        # Not calculated number by number (biases that stay fixed): explain's words for
+        # it, which name the rule; its equations would show the value itself.
+        words = [block_html(b) for b in blocks if isinstance(b, Para)]
+        if not words:
+            raise StudioError(
+                "expected a number the derivation writes out", got=name, field="quantity"
+            )
+        return {"html": "\n".join(words), "level": level, "used": [], "missing": []}
     lines = [block.rule]
     used, missing = [], []
     if level == "own":
