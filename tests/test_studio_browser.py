@@ -699,16 +699,26 @@ AXE = Path(__file__).parent / "_axe" / "node_modules" / "axe-core" / "axe.min.js
 @pytest.mark.skipif(
     not AXE.exists(), reason="axe-core is not installed (scripts/test.sh: npm install axe-core)"
 )
-@pytest.mark.parametrize("mode", ["Explore", "Practice", "Train"])
+@pytest.mark.parametrize("mode", ["Explore", "Practice", "Train", "locked"])
 def test_axe_finds_no_serious_violation(browser: Any, server: str, mode: str) -> None:
     """axe-core (injected: the page's CSP would refuse it, so this context bypasses CSP)
-    finds no serious or critical violation in any mode."""
+    finds no serious or critical violation in any mode, nor on a locked sheet with a
+    wrong mark, a box that is no number and a hint open."""
     context = browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 800})
     try:
         pg = context.new_page()
-        pg.goto(server)
-        pg.wait_for_selector("body[data-ready='1']")
-        pg.get_by_role("button", name=mode).click()
+        if mode == "locked":
+            pg.goto(server + link_to(seed_spec(), "lock=hint-own"))
+            pg.wait_for_selector("#sheet .box")
+            _type(pg, "a3", "0", "0.2698")
+            _type(pg, "z1", "1", "abc")
+            _verdict(pg, "a3", "0")
+            pg.locator("#sheet [data-row='z2'] button", has_text="hint").click()
+            pg.wait_for_selector("#sheet [data-row='z2'] .why .deriv")
+        else:
+            pg.goto(server)
+            pg.wait_for_selector("body[data-ready='1']")
+            pg.get_by_role("button", name=mode).click()
         pg.wait_for_function("() => document.querySelector('#status').textContent === ''")
         pg.wait_for_timeout(300)
         pg.add_script_tag(content=AXE.read_text())
