@@ -627,16 +627,19 @@ def test_highlights_are_per_number(page: Page) -> None:
     """z1[0] lights x, the three weights into unit 0 (column 0 of W1) and b1[0]."""
     pg = page.open()
     pg.locator("#step button[data-q='z1'][data-i='0']").click()
-    pg.wait_for_selector("#explore .src")
+    pg.wait_for_selector("#params .src")
     page.settle()
     src = pg.eval_on_selector_all(
-        "#explore .src", "els => [...new Set(els.map(e => e.dataset.q + '[' + e.dataset.i + ']'))]"
+        "#explore [data-q].src",
+        "els => [...new Set(els.map(e => e.dataset.q + '[' + e.dataset.i + ']'))]",
     )
     assert sorted(src) == sorted(["x[0]", "x[1]", "x[2]", "W1[0,0]", "W1[1,0]", "W1[2,0]", "b1[0]"])
     use = pg.eval_on_selector_all(
         "#explore .use", "els => [...new Set(els.map(e => e.dataset.q + '[' + e.dataset.i + ']'))]"
     )
     assert sorted(use) == ["a1[0]", "da1_dz1[0]"]
+    lines = pg.eval_on_selector_all("#net line.src", "els => els.map(e => e.dataset.w)")
+    assert sorted(lines) == ["0,0,0", "0,1,0", "0,2,0"]  # the weights' lines in the picture
     # and a second signal beside colour: the inputs' outline is dashed
     style = pg.eval_on_selector("#params .src", "e => getComputedStyle(e).outlineStyle")
     assert style == "dashed"

@@ -569,8 +569,10 @@ function highlight() {
   const [q, i] = S.selected;
   const L = S.links || {inputs: [], consumers: []};
   const at = (n, k) => `#explore [data-q="${n}"][data-i="${k}"]`;
-  for (const [n, k] of L.inputs) document.querySelectorAll(at(n, k)).forEach((e) => e.classList.add("src"));
-  for (const [n, k] of L.consumers) document.querySelectorAll(at(n, k)).forEach((e) => e.classList.add("use"));
+  // In the picture, a weight's line too (data-w is "layer-1,i,j").
+  const line = (n, k) => { const m = /^W(\d+)$/.exec(n); return m ? `, #net line[data-w="${m[1] - 1},${k}"]` : ""; };
+  for (const [n, k] of L.inputs) document.querySelectorAll(at(n, k) + line(n, k)).forEach((e) => e.classList.add("src"));
+  for (const [n, k] of L.consumers) document.querySelectorAll(at(n, k) + line(n, k)).forEach((e) => e.classList.add("use"));
   document.querySelectorAll(`#explore [data-q="${q}"][data-i="${i}"]`).forEach((e) => e.classList.add("sel"));
 }
 
