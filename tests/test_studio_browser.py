@@ -498,7 +498,9 @@ def test_locked_link_shows_no_right_value(browser: Any, server: str) -> None:
     try:
         pg = p.open(link_to(spec, "mode=practice&lock=hint-own"))
         pg.wait_for_selector("#sheet .box")
-        assert pg.locator("#sheet .givens [data-q='W1'][data-i='2,0']").inner_text() == "0.4"
+        w = pg.locator("#sheet .givens [data-q='W1'][data-i='2,0']")
+        assert w.get_attribute("data-value") == "0.4"
+        assert w.text_content() == "W1[2,0], weight from input 3 to layer 1 unit 1, 0.4"
         _type(pg, "a3", "0", "0.2698")
         assert _verdict(pg, "a3", "0") == ("wrong", "normalize_not_softmax")
         _type(pg, "a1", "1", "0.5987")
@@ -667,7 +669,17 @@ def test_phone_sheet_closes_targets_and_no_sideways_scroll(
         assert close.is_visible()
         close.click()
         assert not pg.locator("#detail").is_visible()
-        for mode in ("Explore", "Practice", "Train"):
+        for mode in ("Explore", "Practice", "Train", "locked"):
+            if mode == "locked":  # a student's locked sheet, a hint open
+                pg.goto(p.base + link_to(seed_spec(), "lock=hint-own"))
+                pg.reload()  # (a new fragment alone is no new page)
+                pg.wait_for_selector("#sheet .box")
+                pg.locator("#sheet [data-row='z2'] button", has_text="hint").click()
+                pg.wait_for_selector("#sheet [data-row='z2'] .why .deriv")
+                p.settle()
+                assert pg.evaluate("document.documentElement.scrollWidth") <= width, mode
+                assert pg.evaluate(TOO_SMALL) == [], mode
+                continue
             pg.get_by_role("button", name=mode).click()
             p.settle()
             pg.wait_for_timeout(200)

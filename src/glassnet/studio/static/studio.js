@@ -647,9 +647,12 @@ async function loadSheet() {
   S.sheet = await post("sheet", {spec: S.spec, locked: locked()});
   S.sheetKey = key;
 }
+// A given number: read-only text (no tab stop: the keyboard goes from box to box), named
+// for a screen reader as a step's number is ("W1[2,0], weight from input 3 to …, 0.4").
 function givenCell(q, idx, v) {
-  return el("span", {class: "given", tabindex: 0, "data-q": q, "data-i": idx.join(","), "data-value": String(v),
-    "aria-label": numName(q, idx, v), text: fmt(v)});
+  const e = el("span", {class: "given", "data-q": q, "data-i": idx.join(","), "data-value": String(v)});
+  e.append(el("span", {class: "sr", text: numName(q, idx) + ", "}), document.createTextNode(fmt(v)));
+  return e;
 }
 function renderSheet() {
   const sh = S.sheet, box = $("#sheet");
