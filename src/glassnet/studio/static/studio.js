@@ -462,12 +462,20 @@ function updateInPlace() {
     c.e.dataset.value = value;
     c.text.textContent = c.bias ? "b " + fmt(v) : fmt(v);
   }
+  // The weights' lines: only those whose look changed (an edit of one weight changes one
+  // line, unless it changes the largest weight, which scales them all).
   const maxW = Math.max(1e-9, ...t.layers.flatMap((l) => l.W.flat().map(Math.abs)));
-  for (const line of document.querySelectorAll("#net line[data-w]")) {
-    const [k, i, j] = line.dataset.w.split(",").map(Number);
+  if (!S.lines) {
+    S.lines = Array.from(document.querySelectorAll("#net line[data-w]"), (e) => ({e, at: e.dataset.w.split(",").map(Number), look: ""}));
+  }
+  for (const line of S.lines) {
+    const [k, i, j] = line.at;
     const w = t.layers[k].W[i][j];
-    line.setAttribute("stroke", w >= 0 ? "#2563eb" : "#dc2626");
-    line.setAttribute("stroke-width", (0.6 + 3.4 * Math.abs(w) / maxW).toFixed(2));
+    const colour = w >= 0 ? "#2563eb" : "#dc2626", width = (0.6 + 3.4 * Math.abs(w) / maxW).toFixed(2);
+    if (line.look === colour + width) continue;
+    line.look = colour + width;
+    line.e.setAttribute("stroke", colour);
+    line.e.setAttribute("stroke-width", width);
   }
 }
 function renderExplore() {
@@ -476,6 +484,7 @@ function renderExplore() {
   if (S.drawn === shape && S.cells) { updateInPlace(); return; }
   S.drawn = shape;
   S.cells = null;
+  S.lines = null;
   const one = t.input.length === 1;
   renderNet($("#net"), t.layers, one ? t.input[0] : null, {
     za: one ? t.layers.map((l) => ({z: l.z[0], a: l.a[0]})) : null,
