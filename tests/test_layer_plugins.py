@@ -298,18 +298,50 @@ def test_a_drawn_dropout_mask_is_recorded_and_reproducible():
     np.testing.assert_allclose(one.layer(2).a, one.layer(1).a * mask / 0.5)
 
 
-def test_fit_refuses_a_network_it_cannot_train_yet_by_name():
+def test_fit_trains_a_normalised_network_with_the_traced_steps_rules():
+    # one full-batch SGD epoch of fit is the traced step (W_new, gamma_new, running
+    # statistics): fit evaluates the same step graph, then the optimiser's own update
     import glassnet as gn
 
-    net = gn.Model(
-        [
-            Dense(np.ones((2, 2)), np.zeros(2), "relu"),
-            LayerNorm(2),
-            Dense(np.ones((2, 2)), np.zeros(2), "softmax"),
-        ]
-    )
-    with pytest.raises(GlassnetError, match="layer_norm"):
-        net.fit(np.ones((4, 2)), np.array([0, 1, 0, 1]), epochs=1)
+    rng = np.random.default_rng(12)
+    X = rng.normal(0, 1, (6, 3))
+    y = np.array([0, 1, 2, 0, 1, 2])
+    layers = [
+        Dense(rng.normal(0, 0.7, (3, 4)), np.zeros(4), "identity"),
+        BatchNorm(4, activation="relu"),
+        LayerNorm(4, gamma=rng.uniform(0.5, 1.5, 4)),
+        Dense(rng.normal(0, 0.7, (4, 3)), np.zeros(3), "softmax"),
+    ]
+    model = gn.Model([layer.copy() for layer in layers])
+    traced = trace_step(Network(layers), X, np.eye(3)[y], loss="cross_entropy", lr=0.1)
+    model.fit(X, y, optimizer=gn.optim.SGD(lr=0.1), epochs=1, batch_size=6, shuffle=False)
+    for lyr, layer in enumerate(model.layers, start=1):
+        for p in layer.params:
+            np.testing.assert_allclose(
+                getattr(layer, p), traced.layer(lyr).value(p + "_new"), rtol=1e-12, atol=1e-14
+            )
+    np.testing.assert_allclose(model.layers[1].running_mean, traced.layer(2).running_mean_new)
+    # and it learns: more epochs lower the loss; predict uses the running statistics
+    history = model.fit(X, y, epochs=30, batch_size=3)
+    assert history["loss"][-1] < history["loss"][0]
+    assert model.predict(X).shape == (6,)
+
+
+def test_dropout_in_fit_is_a_layer_of_a_training_view():
+    import glassnet as gn
+    from glassnet.training import with_dropout
+
+    net = gn.mlp([3, 5, 4, 2], seed=0, dropout=0.5)
+    view = with_dropout(net, 0.5)
+    assert [layer.type for layer in view.layers] == [
+        "dense",
+        "dropout",
+        "dense",
+        "dropout",
+        "dense",
+    ]
+    assert [p is q for p, q in zip(view.parameters(), net.parameters(), strict=True)] == [True] * 6
+    assert [layer.type for layer in net.layers] == ["dense"] * 3
 
 
 # -- PyTorch modules, safetensors files and ONNX graphs --------------------------------------
@@ -470,3 +502,46 @@ def test_every_command_shows_a_normalised_step(tmp_path, capsys):
     md = (tmp_path / "norm.md").read_text()
     # each rule in symbols from its plugin: batch norm's x̂ and its scale and shift
     assert r"x̂_{2} = \frac{a_{1} - μ_{2}}" in md and r"z_{2} = γ_{2} \cdot x̂_{2} + β_{2}" in md
+
+
+def test_model_file_round_trip_keeps_every_layer_type(tmp_path):
+    import glassnet as gn
+
+    rng = np.random.default_rng(6)
+    net = _normalised_model(rng, np.float32)
+    net.layers.insert(2, Dropout(4, p=0.3))
+    model = gn.Model(net.layers)
+    path = tmp_path / "norm.npz"
+    model.save(path)
+    back = gn.load(path)
+    assert [layer.type for layer in back.layers] == [
+        "dense",
+        "batch_norm",
+        "dropout",
+        "layer_norm",
+        "dense",
+    ]
+    x = rng.normal(0, 1, (5, 3)).astype(np.float32)
+    np.testing.assert_array_equal(back.forward(x), model.forward(x))
+    np.testing.assert_array_equal(back.layers[1].running_mean, model.layers[1].running_mean)
+    assert back.layers[2].p == pytest.approx(0.3)
+
+
+def test_a_model_file_with_an_unknown_layer_type_is_refused_by_name(tmp_path):
+    import json
+
+    import glassnet as gn
+
+    rng = np.random.default_rng(6)
+    path = tmp_path / "m.npz"
+    gn.Model(_normalised_model(rng).layers).save(path)
+    with np.load(path) as f:
+        arrays = dict(f)
+    meta = json.loads(arrays["meta"].tobytes())
+    meta["layers"][1]["type"] = "conv9d"
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
+    with pytest.raises(GlassnetError) as err:
+        gn.load(path)
+    msg = str(err.value)
+    assert "layer 2" in msg and "conv9d" in msg and "\n" not in msg

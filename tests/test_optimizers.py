@@ -221,42 +221,80 @@ def test_node_rules_equal_the_in_place_step(name, options):
 
 
 @pytest.mark.parametrize(("name", "options"), CASES, ids=IDS)
-def test_fit_step_equals_the_traced_steps_update_nodes(name, options):
-    """Three batches of ``fit`` (float64, no shuffling) against, per batch, the traced
-    step's gradients put through the optimiser's node rules."""
+def test_fit_steps_equal_the_traced_steps(name, options):
+    """Three batches of ``fit`` (float64, no shuffling) against three traced steps of the
+    step graph with the same optimiser, each from the last one's updated parameters and
+    carried state (t = 1, 2, 3): one code path, so equal to rounding."""
     rng = np.random.default_rng(13)
     X = rng.normal(size=(12, 4))
     Y = rng.normal(size=(12, 2))
     a = gn.mlp([4, 5, 2], hidden="tanh", output="identity", seed=3, dtype="float64")
     b = a.copy()
-    a.fit(
-        X,
-        Y,
-        loss="mse",
-        optimizer=optim.get_optimizer(name, **options),
-        epochs=1,
-        batch_size=4,
-        shuffle=False,
-    )
+    fitted = optim.get_optimizer(name, **options)
+    a.fit(X, Y, loss="mse", optimizer=fitted, epochs=1, batch_size=4, shuffle=False)
     opt = optim.get_optimizer(name, **options)
     state: dict[tuple[str, int], Array] = {}
     for t, start in enumerate((0, 4, 8), start=1):
-        trace = gn.trace_step(b, X[start : start + 4], Y[start : start + 4], loss="mse", lr=1.0)
+        rows = slice(start, start + 4)
+        trace = gn.trace_step(
+            b, X[rows], Y[rows], loss="mse", lr=opt.lr, optimizer=opt, state=state, t=t
+        )
         for layer, lt in enumerate(trace.layers, start=1):
-            for param, grad in (("W", lt.dW), ("b", lt.db)):
-                decls = opt.update_nodes(param, layer, t=t, decay=param == "W")
-                given = {
-                    (param, layer): getattr(b.layers[layer - 1], param),
-                    ("d" + param, layer): grad,
-                }
-                given.update({k: v for k, v in state.items() if k[1] == layer})
-                values = _evaluate(decls, given)
-                setattr(b.layers[layer - 1], param, values[(f"{param}_new", layer)])
+            for param in ("W", "b"):
+                setattr(b.layers[layer - 1], param, lt.value(f"{param}_new"))
                 for now, nxt in opt.carried(param):
-                    state[(nxt, layer)] = values[(now, layer)]
-    for la, lb in zip(a.layers, b.layers, strict=True):
+                    state[(nxt, layer)] = lt.value(now)
+    for i, (la, lb) in enumerate(zip(a.layers, b.layers, strict=True)):
         np.testing.assert_allclose(la.W, lb.W, rtol=0, atol=1e-12)
         np.testing.assert_allclose(la.b, lb.b, rtol=0, atol=1e-12)
+        for s in opt.state_names:  # and the state fit carries is the traced step's
+            layer = i + 1
+            W_state, b_state = fitted.state[s][2 * i], fitted.state[s][2 * i + 1]
+            np.testing.assert_allclose(W_state, state[(f"{s}_W_prev", layer)], rtol=0, atol=1e-12)
+            np.testing.assert_allclose(b_state, state[(f"{s}_b_prev", layer)], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(("make", "torch_name", "kwargs"), TORCH_CASES)
+def test_traced_steps_equal_torch_optim_float64_five_steps(make, torch_name, kwargs):
+    """``trace_steps`` (5 full-batch steps, the state carried by the graph) against
+    PyTorch's autograd and ``torch.optim`` in float64, built from ``torch_spec``."""
+    torch = pytest.importorskip("torch", reason="PyTorch is the independent reference")
+    from glassnet.trace import trace_steps
+
+    opt = make()
+    rng = np.random.default_rng(17)
+    X, labels = rng.normal(size=(6, 4)), rng.integers(0, 3, size=6)
+    Y = np.eye(3)[labels]
+    W1, b1 = rng.normal(size=(4, 5)) * 0.5, rng.normal(size=5) * 0.1
+    W2, b2 = rng.normal(size=(5, 3)) * 0.5, rng.normal(size=3) * 0.1
+    net = gn.mlp(
+        [4, 5, 3], hidden="tanh", output="softmax", init=[(W1, b1), (W2, b2)], dtype="float64"
+    )
+    first = trace_steps(net, X, Y, loss="cross_entropy", lr=opt.lr, steps=5, optimizer=opt)
+    assert first.later is not None and len(first.later) == 4
+    last = first.later[-1]
+
+    l1, l2 = torch.nn.Linear(4, 5).double(), torch.nn.Linear(5, 3).double()
+    with torch.no_grad():
+        l1.weight.copy_(torch.tensor(W1.T)), l1.bias.copy_(torch.tensor(b1))
+        l2.weight.copy_(torch.tensor(W2.T)), l2.bias.copy_(torch.tensor(b2))
+    model = torch.nn.Sequential(l1, torch.nn.Tanh(), l2)
+    name, options = opt.torch_spec()
+    groups = [
+        {"params": [l1.weight, l2.weight]},
+        {"params": [l1.bias, l2.bias], "weight_decay": 0.0},  # biases are not decayed
+    ]
+    topt = getattr(torch.optim, name)(groups, **options)
+    Xt, yt = torch.tensor(X), torch.tensor(labels)
+    for _ in range(5):
+        topt.zero_grad()
+        torch.nn.functional.cross_entropy(model(Xt), yt).backward()
+        topt.step()
+    for lt, lin in zip(last.layers, (l1, l2), strict=True):
+        np.testing.assert_allclose(
+            lt.value("W_new"), lin.weight.detach().numpy().T, rtol=0, atol=1e-12
+        )
+        np.testing.assert_allclose(lt.value("b_new"), lin.bias.detach().numpy(), rtol=0, atol=1e-12)
 
 
 def test_node_kinds_and_order():
@@ -320,8 +358,7 @@ def test_state_leaves_start_at_zero_and_a_bias_is_not_decayed():
     b, db = np.array([2.0, -1.0]), np.array([0.5, 0.25])
     values = _evaluate(opt.update_nodes("b", 1, t=1, decay=False), {("b", 1): b, ("db", 1): db})
     np.testing.assert_array_equal(values[("velocity_b_prev", 1)], [0.0, 0.0])
-    # g_b is the gradient itself (shown as a node so check can swap in the slip).
-    np.testing.assert_array_equal(values[("g_b", 1)], db)
+    assert ("g_b", 1) not in values  # the bias's rule reads db itself
     # v = 0.5·0 + g = [0.5, 0.25]; b' = b − 0.1·v = [1.95, −1.025]
     np.testing.assert_allclose(values[("b_new", 1)], [1.95, -1.025], rtol=0, atol=1e-15)
 
@@ -386,32 +423,41 @@ def test_symbols_with_numbers_put_in_give_the_nodes_value(name, options, param):
             given[d.key] = np.abs(rng.normal(size=(1, 1)))
     values = _evaluate(decls, given)
     for d in decls:
+        assert opt.words(d.kind, param) == opt.words(d.kind), f"no words for {d.kind}"
+        assert opt.words(d.kind), f"no words for {d.kind}"
         if d.phase == "leaf":
             continue
-        inputs = {
-            k: mathtree.Sym("x", ((k[0], "txt"),), value=float(values[k].item())) for k in d.inputs
-        }
-        rule = opt.symbols(d.kind, param, 1, inputs, t=2, decay=decay)
+        # Each input's symbol in the declared order, carrying its value (as explain does).
+        ins = [mathtree.Sym("x", ((k[0], "txt"),), value=float(values[k].item())) for k in d.inputs]
+        rule = opt.symbols(d.kind, param, 1, ins, t=2, decay=decay)
+        assert rule is not None
         with_numbers = mathtree.substitute(rule, lambda v: repr(v))
         assert _number(with_numbers) == pytest.approx(values[d.key].item(), rel=1e-12, abs=1e-15)
         assert mathtree.tex(rule) and mathtree.mml(rule)  # both printers take it
-        assert opt.words(d.kind, param), f"no words for {d.kind}"
-    fixed = opt.symbols(f"{param}_new", param, 1, fixed=True)
-    assert fixed == mathtree.Sym(param, (("1", "num"),))
+    held = mathtree.Sym(param, (("1", "num"),))
+    # a fixed parameter is itself
+    assert opt.symbols(f"{param}_new", param, 1, [held], fixed=True) == held
 
 
 def test_symbols_show_the_power_t_and_why_says_why():
     opt = optim.Adam()
-    rule = opt.symbols("m_hat_W", "W", 1, t=3)
+    rule = opt.symbols("m_hat_W", "W", 1, t=3)  # the inputs' own symbols: m_{W1,t}
     assert "^{t}" in mathtree.tex(rule)  # β1ᵗ in symbols ...
     assert "^{3}" in mathtree.tex(
         mathtree.substitute(rule, lambda v: f"{v:g}")
     )  # ... 0.9³ in numbers
-    assert "1 − β1ᵗ" in opt.why("m_hat_W", "W")
-    assert optim.Momentum().why("velocity_W", "W")
-    assert optim.AdamW().why("decayed_W", "W")
+    assert "m_{W1" in mathtree.tex(rule)
+    assert "1 − β1ᵗ" in opt.why("m_hat_W")
+    assert optim.Momentum().why("velocity_W")
+    assert optim.AdamW().why("decayed_W")
+    assert opt.symbols("m_W_prev", "W", 1) is None  # a state leaf has no rule
+    assert opt.split("v_hat_gamma") == ("v_hat", "gamma")
+    assert opt.split("m_b_prev") == ("m_prev", "b")
+    assert opt.split("W_new") == ("new", "W")
     with pytest.raises(GlassnetError, match="kind"):
-        opt.words("velocity_W", "b")
+        opt.words("velocity_W")  # not Adam's
+    with pytest.raises(GlassnetError, match="kind"):
+        opt.why("m_W", "b")  # not b's
 
 
 # -- mistakes -------------------------------------------------------------------------------------
@@ -449,7 +495,9 @@ def test_each_alternative_changes_the_update(name, options, param):
     if wd and decay:
         want |= {"weight_decay_forgotten"}
         want |= {"adamw_decay_without_lr"} if name == "adamw" else {"weight_decay_sign"}
-    elif wd:
+    elif wd and name in ("sgd", "adamw"):
+        # Only where a bias's node reads the bias: b_new (an L2 slip in momentum's, Adam's or
+        # RMSprop's state would need b in a node that has only db).
         want.add("weight_decay_on_bias")
     assert set(alternatives) == want
 
@@ -613,3 +661,74 @@ def test_the_cli_and_runs_offer_every_optimiser():
     assert type(opt) is optim.AdamW and opt.weight_decay == 0.05
     with pytest.raises(GlassnetError, match="--momentum"):
         make_optimizer(TrainOptions(optimizer="adam", momentum=0.9), 5)
+
+
+@pytest.mark.parametrize(("name", "options"), CASES, ids=IDS)
+def test_explain_writes_every_update_node_with_its_rule(name, options):
+    """Explain's generic derivation (which asks the graph's plugins, never names) writes
+    each update node of a traced step as symbol = rule = value, and the rule's why."""
+    from glassnet.explain.document import Equation
+    from glassnet.explain.generic import build_generic
+    from glassnet.trace import trace_steps
+
+    opt = optim.get_optimizer(name, **options)
+    net = gn.mlp([2, 2, 1], hidden="sigmoid", output="sigmoid", seed=0, dtype="float64")
+    x, y = np.array([[0.05, 0.1]]), np.array([[0.01]])
+    trace = trace_steps(net, x, y, loss="mse", lr=opt.lr, steps=2, optimizer=opt)
+    doc = build_generic(trace, fmt=lambda v: f"{v:.4g}", digits=4)
+    (update,) = [s for s in doc.sections if s.kind == "g-update"]
+    equations = [b for b in update.blocks if isinstance(b, Equation)]
+    graph = trace.graph
+    assert graph is not None
+    n_update = sum(1 for k in graph.order() if graph.decl(k).phase == "update")
+    assert len(equations) == n_update
+    assert all(len(e.sides) == 3 for e in equations)  # symbol = rule = value
+
+
+def test_fixed_biases_in_the_traced_step_keep_no_state():
+    """``update_bias = false``: each b_new is b, and only the weights carry state."""
+    from glassnet.trace import trace_steps
+
+    net = gn.mlp([2, 3, 1], hidden="tanh", output="sigmoid", seed=1, dtype="float64")
+    x, y = np.array([[0.5, -1.0], [1.0, 2.0]]), np.array([[0.0], [1.0]])
+    opt = optim.Adam(lr=0.1)
+    first = trace_steps(net, x, y, loss="mse", lr=opt.lr, update_bias=False, steps=3, optimizer=opt)
+    assert first.later is not None
+    for trace in (first, *first.later):
+        for layer, lt in zip(net.layers, trace.layers, strict=True):
+            np.testing.assert_array_equal(lt.value("b_new"), layer.b)
+            assert not lt.has("m_b") and lt.has("m_W") and lt.has("v_hat_W")
+    assert not np.array_equal(first.later[-1].layers[0].value("W_new"), net.layers[0].W)
+
+
+@pytest.mark.parametrize(("name", "options"), CASES, ids=IDS)
+def test_alternatives_swap_into_the_step_graphs_one_evaluator(name, options):
+    """Each mistake is a ``rules=`` mapping for :meth:`StepGraph.evaluate` (the evaluator
+    check marks with): swapped into a whole step at t = 2 it changes that parameter's
+    update and nothing upstream of it."""
+    from glassnet.step import StepGraph, network_leaves
+
+    opt = optim.get_optimizer(name, **options)
+    net = gn.mlp([3, 4, 2], hidden="tanh", output="softmax", seed=2, dtype="float64")
+    rng = np.random.default_rng(18)
+    x, y = rng.normal(size=(2, 3)), np.eye(2)[[0, 1]]
+    graph = StepGraph(loss=gn.get_loss("cross_entropy"), layers=net.layers, optimizer=opt, t=2)
+    leaves = network_leaves(net.layers, x, y)
+    for layer in (1, 2):  # mlp starts biases at 0, where decaying them would change nothing
+        leaves[("b", layer)] = rng.normal(size=leaves[("b", layer)].shape)
+    for key in graph.order():  # a state carried from step 1 (a second moment is ≥ 0)
+        if graph.is_leaf(key) and key[0].endswith("_prev"):
+            leaves[key] = np.abs(rng.normal(size=leaves[(key[0].split("_")[-2], key[1])].shape))
+    right = graph.evaluate(leaves)
+    tried = 0
+    for layer in (1, 2):
+        for param, decay in (("W", True), ("b", False)):
+            for mistake, rules in opt.alternatives(param, layer, t=2, decay=decay).items():
+                wrong = graph.evaluate(leaves, rules=rules)
+                new = (f"{param}_new", layer)
+                assert not np.allclose(wrong[new], right[new], rtol=0, atol=1e-9), mistake
+                for key in graph.order():
+                    if graph.decl(key).phase != "update":  # the forward and backward passes
+                        np.testing.assert_array_equal(wrong[key], right[key])
+                tried += 1
+    assert tried >= 2

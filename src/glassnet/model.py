@@ -6,8 +6,9 @@ step).  ``Model`` adds ``fit``, ``predict``, ``predict_proba``, ``evaluate``, ``
 and ``summary``; :func:`mlp` and :func:`load` (``gn.mlp``, ``gn.load``) return one.
 
 Dependencies point one way: ``network`` (engine) ← ``io`` (file format) ←
-``training`` (state, loop) ← ``model``; ``io`` never imports training, and the training
-state reaches a file only through :meth:`TrainState.to_meta` / ``from_meta``.
+``training`` (state, loop) ← ``model``; ``io`` never imports training, training never
+imports the model (a model is a :class:`~glassnet.training.TrainableNetwork`), and the
+training state reaches a file only through :meth:`TrainState.to_meta` / ``from_meta``.
 
 >>> import numpy as np
 >>> net = mlp([2, 3, 2], seed=0, dtype="float64")
@@ -32,6 +33,7 @@ from glassnet.network import mlp as network_mlp
 from glassnet.preprocess import Preprocessing
 from glassnet.training import (
     History,
+    TrainableNetwork,
     TrainState,
     check_data,
     check_dropout,
@@ -53,7 +55,7 @@ Task = Literal["classification", "regression"]
 TASKS: tuple[str, ...] = ("classification", "regression")
 
 
-class Model(Network):
+class Model(TrainableNetwork):
     """A network that trains, predicts and saves; see the module docstring.
 
     Attributes: ``train_state`` (None until trained), ``preprocessing`` (applied to raw
@@ -128,7 +130,7 @@ class Model(Network):
         """Class indices (n,) for softmax (``classes[i]`` names class i), 0/1 for
         sigmoid, the raw outputs otherwise (regression)."""
         p = self.predict_proba(X)
-        if self.output_activation.name in ("softmax", "sigmoid") and self.task != "regression":
+        if self.output_activation.outputs_probabilities and self.task != "regression":
             return classes_from_output(self, p)
         return p
 

@@ -101,11 +101,11 @@ class Network:
     def check_loss(self, loss: str | Loss) -> Loss:
         """The loss object, after checking it applies to this network's output."""
         loss_obj = get_loss(loss)
-        out = self.output_activation.name
-        if loss_obj.needs_output is not None and out not in loss_obj.needs_output:
+        act = self.output_activation
+        if not loss_obj.accepts_output(act):
             raise GlassnetError(
-                f"expected a {' or '.join(loss_obj.needs_output)} output layer for {loss_obj.name}",
-                got=out,
+                f"expected {loss_obj.output_words} for {loss_obj.name}",
+                got=act.name,
                 layer=len(self.layers),
                 field="activation",
             )
@@ -208,6 +208,7 @@ class Network:
         *,
         fused: bool = False,
         buffers: Sequence[Buffers] | None = None,
+        weights: Array | None = None,
     ) -> tuple[Array, float, list[Grads]]:
         """Output p (batch, n_out), loss value and every layer's gradients, without a trace.
 
@@ -217,11 +218,14 @@ class Network:
         With ``buffers`` (see :meth:`buffers`; the training loop's) every intermediate
         and gradient is written into them instead of new arrays: the same operations in
         the same order, so the same numbers, without allocating.
+        With ``weights`` (batch,), row s counts w_s times in the loss and its gradient
+        (:meth:`Loss.value`, :meth:`Loss.grad`); never with ``fused``, which is derived
+        for equal weights.
         """
         loss_obj = get_loss(loss)
         caches = self.forward_caches(x, buffers)
         p = caches[-1].a
-        value = loss_obj.value(p, y)
+        value = loss_obj.value(p, y, weights)
         if fused:
             if buffers is None:
                 delta = (p - y) / p.shape[0]
@@ -230,7 +234,7 @@ class Network:
                 delta /= p.shape[0]
             grads = self.backward(caches, delta=delta, buffers=buffers)
         else:
-            grads = self.backward(caches, loss_obj.grad(p, y), buffers=buffers)
+            grads = self.backward(caches, loss_obj.grad(p, y, weights), buffers=buffers)
         return p, value, grads
 
     def loss_and_grads(
@@ -253,6 +257,7 @@ class Network:
         loss: str | Loss,
         *,
         rng: np.random.Generator | None = None,
+        weights: Array | None = None,
     ) -> tuple[Array, float, list[Array]]:
         """Output p, loss value and every parameter's gradient (aligned with
         :meth:`parameters`) for any network, by evaluating the step graph — the traced
@@ -260,7 +265,9 @@ class Network:
         the backward pass.  For the layers the buffered fast path does not take
         (normalisation, dropout); ``rng`` draws what a layer draws anew for each batch
         (dropout's mask).  A constant the forward pass moves (batch normalisation's
-        running statistics) takes its new value, as one training step moves it."""
+        running statistics) takes its new value, as one training step moves it.
+        ``weights`` (batch,): row weights, as the loss's own weighted terms and gradient
+        standing in for its nodes' rules (the evaluator's alternative rules)."""
         from glassnet.nodes import Key
         from glassnet.step import StepGraph, network_leaves
 
@@ -279,7 +286,14 @@ class Network:
         for lyr, layer in enumerate(self.layers, start=1):
             for name, v in layer.draw(rng, x.shape[0]).items():
                 leaves[(name, lyr)] = v.astype(x.dtype, copy=False)
-        values = graph.evaluate(leaves, upto=last)
+        rules = {}
+        if weights is not None:
+            w, L = weights, len(self.layers)
+            rules = {
+                ("loss_terms", 0): lambda v: loss_obj.terms(v[0], v[1]) * w[:, None],
+                ("dL_da", L): lambda v: loss_obj.grad(v[0], v[1], weights=w),
+            }
+        values = graph.evaluate(leaves, rules=rules, upto=last)
         grads = []
         for lyr, layer in enumerate(self.layers, start=1):
             grads += [values[("d" + p, lyr)] for p in layer.params]

@@ -33,7 +33,7 @@ from glassnet.model import Model, Saved, load_saved, mlp
 from glassnet.optim import CosineLR, Optimizer, Schedule, StepLR, get_optimizer
 from glassnet.optimizers import optimizer_class
 from glassnet.preprocess import Preprocessing
-from glassnet.training import Callback, History
+from glassnet.training import Callback, History, TrainableNetwork
 
 Array = np.ndarray
 Task = Literal["classification", "regression"]
@@ -322,7 +322,9 @@ class _Clock(Callback):
         self.base = settings.seconds
         self.start = time.perf_counter()
 
-    def on_epoch_end(self, net: Model, epoch: int, logs: dict[str, float]) -> bool | None:
+    def on_epoch_end(
+        self, net: TrainableNetwork, epoch: int, logs: dict[str, float]
+    ) -> bool | None:
         self.settings.seconds = self.base + time.perf_counter() - self.start
         self.info["train"] = self.settings.to_info()
         return None

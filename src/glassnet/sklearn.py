@@ -140,7 +140,7 @@ class _GlassnetBase(BaseEstimator):
         validation_split = self.validation_split
         if not partial and self.early_stopping:
             validation_split = self.validation_fraction
-            monitor = "val_accuracy" if self._output == "softmax" else "val_loss"
+            monitor = "val_accuracy" if net.output_activation.outputs_probabilities else "val_loss"
             callbacks.append(
                 EarlyStopping(self.n_iter_no_change or 10, monitor=monitor, min_delta=self.tol)
             )

@@ -48,7 +48,7 @@ from glassnet.limits import (
     check_fits,
     check_nesting,
 )
-from glassnet.losses import LOSSES
+from glassnet.losses import LOSSES, get_loss
 from glassnet.network import Network
 from glassnet.optimizers import Optimizer, optimizer_from_spec, spec_keys
 from glassnet.specvalues import LAYOUTS, LayerContext, weights_from_layout
@@ -56,6 +56,7 @@ from glassnet.specvalues import kind as _kind
 from glassnet.specvalues import matrix as _matrix
 from glassnet.specvalues import number as _number
 from glassnet.specvalues import require as _require
+from glassnet.step import StepGraph
 from glassnet.trace import Trace, trace_steps
 
 if TYPE_CHECKING:
@@ -124,6 +125,16 @@ class Spec:
         if self.preprocessing is None:
             return self.x
         return self.preprocessing.transform(self.x)
+
+    def graph(self) -> StepGraph:
+        """The step graph of this spec's step (its layers, loss, rate, optimiser)."""
+        return StepGraph(
+            loss=get_loss(self.loss),
+            lr=self.lr,
+            update_bias=self.update_bias,
+            layers=self.network.layers,
+            optimizer=self.optimizer,
+        )
 
     def trace(self, round_to: int | None = None) -> Trace:
         """Run the spec's step (or ``steps`` steps, and the forward pass ``after``) and

@@ -244,6 +244,42 @@ class StepGraph:
         weight decay applies, whether the parameter is held fixed); None otherwise."""
         return self._update_of.get(self.canonical(key))
 
+    def owner(self, key: Key) -> int:
+        """The layer whose plugin declared ``key`` (0: the step's own, or the loss's):
+        a layer's ``dL_da`` is declared by the layer above it (its input's gradient),
+        the last one's by the loss."""
+        kind, lyr = self.canonical(key)
+        if kind == "dL_da" and lyr > 0:
+            return lyr + 1 if lyr < self.n_layers else 0
+        return lyr
+
+    def batched(self, key: Key) -> bool:
+        """True when ``key``'s value has the batch axis first (one row per sample)."""
+        kind, lyr = self.canonical(key)
+        if lyr == 0:
+            return kind != "loss"
+        if key in self._update_of:
+            return False  # an optimiser's quantities are shaped like their parameter
+        layer = self.layers[lyr - 1]
+        derived = {d for p in layer.params for d in (p, "d" + p, p + "_new")}
+        return kind not in derived and kind not in layer.unbatched
+
+    def carries(self) -> list[tuple[Key, Key]]:
+        """What one step hands to the next: (a quantity computed this step, the leaf it
+        becomes in the next) — each parameter's ``_new``, a constant the step moves
+        (``running_mean_new``), the optimiser's state (``m_W`` → ``m_W_prev``)."""
+        out: list[tuple[Key, Key]] = []
+        carried = getattr(self.optimizer, "carried", None)
+        for lyr, layer in enumerate(self.layers, start=1):
+            for p in layer.params:
+                out.append(((p + "_new", lyr), (p, lyr)))
+                if carried is not None:
+                    out += [((c, lyr), (leaf_kind, lyr)) for c, leaf_kind in carried(p)]
+            for c in layer.constants:
+                if (c + "_new", lyr) in self._decls:
+                    out.append(((c + "_new", lyr), (c, lyr)))
+        return [(c, n) for c, n in out if c in self._decls and n in self._decls]
+
     def has(self, key: Key) -> bool:
         return self.canonical(key) in self._decls
 

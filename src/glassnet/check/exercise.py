@@ -19,10 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from glassnet.check.quantities import UNBATCHED, expected_shape, key_name, order
+from glassnet.activations import get_activation
+from glassnet.check.quantities import expected_shape, key_name, order, spec_graph
 from glassnet.errors import GlassnetError
 from glassnet.layers import Dense
-from glassnet.losses import get_loss
+from glassnet.losses import default_loss_for, get_loss
 from glassnet.notation import seed_name
 from glassnet.spec import Spec, parse_spec
 from glassnet.toml_writer import to_toml, toml_value
@@ -57,7 +58,11 @@ def variant_seed(student: str, assignment: str) -> int:
 
 
 def default_loss(output: str) -> str:
-    return {"softmax": "cross_entropy", "sigmoid": "binary_cross_entropy"}.get(output, "half_sse")
+    """The loss an exercise on an output activation (by name) uses: the activation's own
+    default for probabilities (:func:`~glassnet.losses.default_loss_for`), else half the
+    sum of squares — the textbook's error, not the regression default mse."""
+    act = get_activation(output)
+    return default_loss_for(act).name if act.outputs_probabilities else "half_sse"
 
 
 def make_exercise(
@@ -142,12 +147,15 @@ def _blank_lines(spec: Spec) -> list[str]:
     softmax's da/dz is a matrix: its off-diagonal terms belong to the work (the vector
     form invites the diagonal-only mistake)."""
     n_layers = len(spec.network.layers)
+    graph = spec_graph(spec)
     out = []
-    for key in order(n_layers):
-        if key[0] in ("x", "y", "W", "b", "output"):
+    for key in order(graph):
+        # the givens (x, y, the parameters, an optimiser's starting state) and output,
+        # a_L's other name, are not part of the work
+        if key[0] == "output" or graph.is_leaf(key):
             continue
         shape = expected_shape(spec, key)
-        shape = shape[1:] if key[0] not in ("dW", "db", "W_new", "b_new", "loss") else shape
+        shape = shape[1:] if graph.batched(key) else shape
         name = key_name(key)
         alias = seed_name(name, n_layers)
         out.append(f"# {name} = {_blank(shape)}" + (f"    # seed name: {alias}" if alias else ""))
@@ -178,12 +186,13 @@ def key_values(spec: Spec, digits: int = 4) -> list[tuple[str, str]]:
     """Every quantity of the step (the engine's trace, in the derivation's order),
     rounded to ``digits`` decimals: (name, TOML value) pairs."""
     trace = spec.trace()
+    graph = spec_graph(spec)
     out = []
-    for key in order(len(spec.network.layers)):
-        if key[0] in ("x", "y", "W", "b", "output"):
+    for key in order(graph):
+        if key[0] == "output" or graph.is_leaf(key):
             continue
         v = np.asarray(trace.value(key))
-        if key[0] not in UNBATCHED and v.shape[0] == 1:
+        if graph.batched(key) and v.shape[0] == 1:
             v = v[0]
         name = key_name(key)
         out.append((name, toml_value(_written(v, digits), f"values.{name}", written=True)))

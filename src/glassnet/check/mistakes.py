@@ -63,6 +63,10 @@ class Mistake:
     #: May name a value that is only close (not equal to the digits written).
     near_ok: bool = True
     describe: Callable[[Any], str] = field(default=lambda v: "")
+    #: Declared by one of the step's plugins (a layer's or the optimiser's own rule),
+    #: not by this catalogue, whose rules are written for dense layers under plain
+    #: gradient descent.
+    plugin: bool = False
 
 
 CATALOGUE: dict[str, Mistake] = {}
@@ -102,7 +106,7 @@ def _act(ev: Worked, key: Key) -> Activation:
 
 @mistake("log10", "log base 10 instead of the natural log", ["loss_terms"])
 def _log10(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
-    if ev.ctx.loss.name not in ("cross_entropy", "binary_cross_entropy"):
+    if not ev.ctx.loss.logarithmic:
         return None
     # Every term is a multiple of ln(·); log10 = ln / ln 10.
     return base(ins) / np.log(10)
@@ -110,7 +114,7 @@ def _log10(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array 
 
 @mistake("normalize_not_softmax", "divided by the sum instead of taking the softmax", ["a"])
 def _normalize(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
-    if _act(ev, key).name != "softmax":
+    if not _act(ev, key).exp_normalised:
         return None
     z = ins[0]
     return z / z.sum(axis=1, keepdims=True)
@@ -135,7 +139,7 @@ def _softmax_diag(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) ->
     ["dL_da"],
 )
 def _bce_sign(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
-    if key[1] != ev.ctx.n_layers or ev.ctx.loss.name != "binary_cross_entropy":
+    if key[1] != ev.ctx.n_layers or not ev.ctx.loss.complement_term:
         return None
     p, y = ins
     # The right gradient is (−y/p + (1−y)/(1−p))/batch; the slip flips the second term.
@@ -184,7 +188,7 @@ def _relu(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array |
         # Any activation whose derivative reads the side of zero (ReLU, leaky ReLU, a new
         # piecewise one); for the others it changes nothing and is never named.
         return act.derivative(-z, a)
-    if act.name not in ("relu", "leaky_relu"):
+    if not act.piecewise_linear:
         return None
     return a.copy()
 
@@ -261,7 +265,7 @@ def _bias_sum(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Arr
 @mistake("double_softmax", "the softmax applied twice", ["a"])
 def _double_softmax(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     act = _act(ev, key)
-    if act.name != "softmax":
+    if not act.exp_normalised:
         return None
     return act.forward(base(ins))
 
@@ -439,6 +443,25 @@ CHECKS: dict[str, str] = {
     "digit_swap": "two adjacent digits exchanged when copying a number",
     "written_transposed": "a matrix written transposed (rows for columns)",
 }
+
+
+def plugin_mistakes(ctx: Context) -> list[Mistake]:
+    """The mistakes the step's own plugins declare (:meth:`Context.plugin_alternatives`)
+    as catalogue entries: each replaces exactly the nodes it names (layer included) with
+    its wrong rule, so it is named only where re-running it on the person's numbers
+    reproduces what they wrote — like every rule of the catalogue."""
+    out = []
+    for name, rules in ctx.plugin_alternatives().items():
+
+        def rule(
+            ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule, rules: Any = rules
+        ) -> Array | None:
+            wrong = rules.get(key)
+            return None if wrong is None else wrong(ins)
+
+        title = name.replace("_", " ")
+        out.append(Mistake(name, title, frozenset(k[0] for k in rules), rule, plugin=True))
+    return out
 
 
 def truncation(given: float, half: float, candidates: Sequence[float]) -> float | None:

@@ -90,7 +90,7 @@ class Working:
             if key in self.diagonal:
                 return self._evaluate(key, self._diagonal_rule(key))
             return np.asarray(self.given[key], dtype=np.float64)
-        if key[0] in LEAVES:
+        if self.ctx.is_leaf(key):
             return self.ctx.right[key]
         return self.compute(key)
 
@@ -142,14 +142,14 @@ class Working:
         """The nodes ``key`` is computed from through values not written: only these run
         a mistaken rule, so a mistake is "used" only where it can reach ``key``."""
         found: set[Key] = set()
-        stack = list(inputs_of(key, self.ctx.n_layers))
+        stack = list(inputs_of(key, self.ctx.graph))
         while stack:
             k = stack.pop()
-            if k in found or k in given or k[0] in LEAVES:
+            if k in found or k in given or self.ctx.is_leaf(k):
                 continue
             if k not in self.diagonal or k not in self.given:
                 found.add(k)  # a written diagonal runs its own rule, no mistake
-            stack.extend(inputs_of(k, self.ctx.n_layers))
+            stack.extend(inputs_of(k, self.ctx.graph))
         return found
 
     def _diagonal_rule(self, key: Key) -> Rule:
@@ -166,7 +166,10 @@ class Working:
     def _rule(self, key: Key) -> Rule | None:
         """The mistakes in force for ``key``, wrapped round the right rule (None: the
         right rule alone, which the graph applies itself)."""
-        chain = [(m, v) for m, v in self.mistakes if key[0] in m.kinds]
+        # The catalogue's rules are written for dense layers under plain gradient
+        # descent; a plugin's own mistakes bind to the exact nodes they name.
+        applies = self.ctx.catalogue_applies(key)
+        chain = [(m, v) for m, v in self.mistakes if key[0] in m.kinds and (m.plugin or applies)]
         if not chain:
             return None
 
@@ -200,7 +203,7 @@ def upstream_given(ctx: Context, given: Mapping[Key, Array], target: Key) -> lis
     """The given quantities ``target`` is computed from, through unwritten steps only."""
     found: list[Key] = []
     seen: set[Key] = set()
-    stack = list(inputs_of(target, ctx.n_layers))
+    stack = list(inputs_of(target, ctx.graph))
     while stack:
         k = stack.pop()
         if k in seen:
@@ -208,8 +211,8 @@ def upstream_given(ctx: Context, given: Mapping[Key, Array], target: Key) -> lis
         seen.add(k)
         if k in given:
             found.append(k)
-        elif k[0] not in LEAVES:
-            stack.extend(inputs_of(k, ctx.n_layers))
+        elif not ctx.is_leaf(k):
+            stack.extend(inputs_of(k, ctx.graph))
     return found
 
 
@@ -229,7 +232,7 @@ def propagate(
 
     def run(g: Mapping[Key, Array]) -> Array:
         ev = Working(ctx, g, diagonal=diagonal, mistakes=mistakes)
-        return ev.compute(target) if target[0] not in LEAVES else ev.value(target)
+        return ev.compute(target) if not ctx.is_leaf(target) else ev.value(target)
 
     given = {k: v for k, v in given.items() if k != target}
     base = run(given)

@@ -31,6 +31,7 @@ import math
 import re
 import tomllib
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -42,10 +43,11 @@ from glassnet.check.exercise import exercise_from_sheet
 from glassnet.check.quantities import (
     LAYER_KINDS,
     STEP_KINDS,
-    UNBATCHED,
     Key,
     expected_shape,
     key_name,
+    layer_kinds,
+    spec_graph,
 )
 from glassnet.errors import GlassnetError
 from glassnet.limits import check_nesting
@@ -228,18 +230,23 @@ class Worksheet:
         return [n for n in self.notes if n.kind == "warning"]
 
 
-def known_names(n_layers: int) -> list[str]:
-    """Every name a worksheet of an ``n_layers`` network may use (ours, then the seed's)."""
+def known_names(n_layers: int, kinds: Sequence[Sequence[str]] | None = None) -> list[str]:
+    """Every name a worksheet of an ``n_layers`` network may use (ours, then the seed's).
+    ``kinds``: each layer's kinds (the step graph's, :func:`layer_kinds`); a dense
+    network under plain gradient descent when None."""
     ours = ["x", "y", "loss_terms", "loss", "output"]
     for lyr in range(1, n_layers + 1):
-        ours += [key_name((kind, lyr)) for kind in LAYER_KINDS]
+        own = LAYER_KINDS if kinds is None else kinds[lyr - 1]
+        ours += [key_name((kind, lyr)) for kind in own]
     return ours + list(seed_aliases(n_layers))
 
 
-def closest_name(name: str, n_layers: int) -> str | None:
+def closest_name(
+    name: str, n_layers: int, kinds: Sequence[Sequence[str]] | None = None
+) -> str | None:
     """The known name nearest to a misspelt one (``"dw2"`` -> ``"dW2"``), or None."""
     base = name.partition("@")[0]
-    names = known_names(n_layers)
+    names = known_names(n_layers, kinds)
     lower = {n.lower(): n for n in names}
     if base.lower() in lower:
         return lower[base.lower()]
@@ -264,7 +271,9 @@ def split_tags(name: str) -> tuple[str, str, str]:
     return base, "@".join(rest), "" if phase == "step1" else phase
 
 
-def resolve_name(name: str, n_layers: int, label: str) -> tuple[Key, str]:
+def resolve_name(
+    name: str, n_layers: int, label: str, kinds: Sequence[Sequence[str]] | None = None
+) -> tuple[Key, str]:
     """``"h2_out@copy"`` -> (("a", 2), "copy"); ``"output"`` -> (("a", L), "") — the
     network's output *is* the last layer's a.  Unknown names are a GlassnetError naming
     the closest known name.  (A phase tag, ``@step2``/``@after``: see :func:`split_tags`.)"""
@@ -275,9 +284,10 @@ def resolve_name(name: str, n_layers: int, label: str) -> tuple[Key, str]:
     if ours in STEP_KINDS:
         return (ours, 0), tag
     kind, layer = split_name(ours)
-    if layer is not None and kind in LAYER_KINDS and 1 <= layer <= n_layers:
-        return (kind, layer), tag
-    near = closest_name(name, n_layers)
+    if layer is not None and 1 <= layer <= n_layers:
+        if kind in (LAYER_KINDS if kinds is None else kinds[layer - 1]):
+            return (kind, layer), tag
+    near = closest_name(name, n_layers, kinds)
     raise GlassnetError(
         f"expected a quantity of this {n_layers}-layer network"
         + (f" (did you mean {near!r}?)" if near else "")
@@ -370,7 +380,7 @@ def _givens(
     """The values of one written entry: one, or two for a weight matrix with its bias as
     row 0 (the weights and the bias)."""
     n_layers = len(spec.network.layers)
-    key, tag = resolve_name(written, n_layers, label)
+    key, tag = resolve_name(written, n_layers, label, layer_kinds(spec_graph(spec)))
     phase = split_tags(written)[2]
     problem = _phase_problem(spec, key, phase)
     if problem is not None:
@@ -435,11 +445,12 @@ def _givens(
 
 def _given(spec: Spec, written: str, raw: Any, label: str, line: str = "") -> Given:
     """One written value.  A wrong shape is kept (``misshaped``), not refused."""
-    key, tag = resolve_name(written, len(spec.network.layers), label)
+    graph = spec_graph(spec)
+    key, tag = resolve_name(written, len(spec.network.layers), label, layer_kinds(graph))
     where = f"values.{written}"
     value, half, texts = _numbers(raw, where, label)
     full = expected_shape(spec, key)
-    batched = key[0] not in UNBATCHED
+    batched = graph.batched(key)
     batch = spec.x.shape[0]
     diagonal = False
     candidates = [full, _batch_free(full, batched, batch)]

@@ -43,6 +43,9 @@ class Layer:
     decayed: ClassVar[frozenset[str]] = frozenset()
     #: The parameters a spec's ``update_bias = false`` holds fixed (the biases).
     biases: ClassVar[frozenset[str]] = frozenset()
+    #: Quantities without a batch axis besides the parameters, their gradients and
+    #: updates (which never have one): batch normalisation's mean and variance.
+    unbatched: ClassVar[frozenset[str]] = frozenset()
     #: Given per-layer quantities that are not trained (dropout's ``mask``).
     constants: ClassVar[tuple[str, ...]] = ()
     #: For explain and ``describe``: what the layer does, in words.
@@ -133,13 +136,22 @@ class Layer:
         return self.leaf_values()
 
     @classmethod
-    def from_file(cls, config: Mapping[str, Any], arrays: Mapping[str, Array]) -> Layer:
+    def from_file(
+        cls,
+        config: Mapping[str, Any],
+        arrays: Mapping[str, Array],
+        *,
+        activation: Activation | None = None,
+    ) -> Layer:
+        """The layer from :meth:`config` and :meth:`arrays`; ``activation``: one the
+        reader has already resolved (a model file's custom objects), else the config's."""
         raise NotImplementedError
 
     @classmethod
     def file_shapes(cls, config: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
         """The shape of each of :meth:`arrays` that a :meth:`config` implies — for a
-        reader that checks a file's arrays before it reads them."""
+        reader that checks a file's arrays before it reads them.  A config that is not
+        this layer's (sizes missing or out of range) is a :class:`GlassnetError`."""
         raise NotImplementedError
 
     def to_spec(self) -> dict[str, Any]:
@@ -374,6 +386,14 @@ def checked_tensors(
             "expected tensors of one dtype", got=", ".join(sorted(dtypes)), field="dtype"
         )
     return out
+
+
+def config_size(config: Mapping[str, Any], key: str) -> int:
+    """A size from a model file's layer description: a whole number from 1 to 2^24."""
+    n = config.get(key)
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 1 << 24:
+        raise GlassnetError("expected sizes from 1 to 2^24", got=repr(n)[:40], field=key)
+    return n
 
 
 def identity() -> Activation:

@@ -37,6 +37,7 @@ from glassnet.layers.base import (
     activation_symbols,
     check_fields,
     checked_tensors,
+    config_size,
     identity,
     normalisation_symbols,
     read_activation,
@@ -106,6 +107,9 @@ class BatchNorm(Layer):
     decayed = frozenset[str]()  # norm scales are not decayed (fit decays matrices only)
     biases = frozenset({"beta"})
     constants = ("running_mean", "running_var")
+    unbatched = frozenset(
+        {"mean", "var", "running_mean", "running_var", "running_mean_new", "running_var_new"}
+    )
     couples_batch = True
     words = (
         "batch normalisation: each feature centred and scaled by the batch's mean and "
@@ -313,14 +317,27 @@ class BatchNorm(Layer):
         }
 
     @classmethod
-    def from_file(cls, config: Mapping[str, Any], arrays: Mapping[str, Array]) -> BatchNorm:
+    def from_file(
+        cls,
+        config: Mapping[str, Any],
+        arrays: Mapping[str, Array],
+        *,
+        activation: Activation | None = None,
+    ) -> BatchNorm:
         return BatchNorm(
             int(config["n"]),
             **{k: arrays[k] for k in (*cls.params, *cls.constants)},
             eps=float(config["eps"]),
             momentum=float(config["momentum"]),
-            activation=from_dict(dict(config["activation"])),
+            activation=activation or from_dict(dict(config["activation"])),
         )
+
+    @classmethod
+    def file_shapes(cls, config: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+        n = config_size(config, "n")
+        for key in ("eps", "momentum"):
+            number(config.get(key), key)
+        return {k: (n,) for k in (*cls.params, *cls.constants)}
 
     # -- PyTorch ------------------------------------------------------------------------
     torch_name = "BatchNorm1d"

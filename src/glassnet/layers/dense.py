@@ -22,6 +22,7 @@ from glassnet.layers.base import (
     activation_nodes,
     activation_symbols,
     checked_tensors,
+    config_size,
     register_layer,
     tensor_of,
 )
@@ -338,7 +339,7 @@ class Dense(Layer):
 
     @classmethod
     def file_shapes(cls, config: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
-        n_in, n_out = int(config["n_in"]), int(config["n_out"])
+        n_in, n_out = config_size(config, "n_in"), config_size(config, "n_out")
         return {"W": (n_in, n_out), "b": (n_out,)}
 
     def to_spec(self) -> dict[str, Any]:

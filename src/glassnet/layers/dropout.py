@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from glassnet.activations import Activation
 from glassnet.errors import GlassnetError
-from glassnet.layers.base import Layer, check_fields, identity, register_layer
+from glassnet.layers.base import Layer, check_fields, config_size, identity, register_layer
 from glassnet.nodes import Key, NodeDecl, Rule
 from glassnet.specvalues import LayerContext, matrix, number
 
@@ -174,6 +175,8 @@ class Dropout(Layer):
             mask = draw_mask(np.random.default_rng(seed), (ctx.batch, n_in), p)
         return Dropout(n_in, p=p, mask=mask)
 
+    takes_activation = False
+
     def config(self) -> dict[str, Any]:
         return {"n": self.n, "p": self.p}
 
@@ -181,15 +184,20 @@ class Dropout(Layer):
         return {}  # the mask belongs to one step, not to the model
 
     @classmethod
-    def from_file(cls, config: Mapping[str, Any], arrays: Mapping[str, Array]) -> Dropout:
+    def from_file(
+        cls,
+        config: Mapping[str, Any],
+        arrays: Mapping[str, Array],
+        *,
+        activation: Activation | None = None,
+    ) -> Dropout:
         return Dropout(int(config["n"]), p=float(config["p"]))
 
-    # -- ONNX ---------------------------------------------------------------------------
-    def onnx_nodes(
-        self, helper: Any, numpy_helper: Any, x: str, z: str, prefix: str
-    ) -> tuple[list[Any], list[Any]]:
-        """Inverted dropout is the identity at inference."""
-        return [helper.make_node("Identity", [x], [z], name=f"dropout{prefix}")], []
+    @classmethod
+    def file_shapes(cls, config: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+        config_size(config, "n")
+        number(config.get("p"), "p")
+        return {}
 
     def describe(self) -> str:
         return f"dropout({self.n}, p={self.p:g})"

@@ -33,6 +33,7 @@ from glassnet.layers.base import (
     activation_symbols,
     check_fields,
     checked_tensors,
+    config_size,
     identity,
     normalisation_symbols,
     read_activation,
@@ -253,14 +254,26 @@ class LayerNorm(Layer):
         return {"n": self.n, "eps": self.eps, "activation": self.activation.to_dict()}
 
     @classmethod
-    def from_file(cls, config: Mapping[str, Any], arrays: Mapping[str, Array]) -> LayerNorm:
+    def from_file(
+        cls,
+        config: Mapping[str, Any],
+        arrays: Mapping[str, Array],
+        *,
+        activation: Activation | None = None,
+    ) -> LayerNorm:
         return LayerNorm(
             int(config["n"]),
             gamma=arrays["gamma"],
             beta=arrays["beta"],
             eps=float(config["eps"]),
-            activation=from_dict(dict(config["activation"])),
+            activation=activation or from_dict(dict(config["activation"])),
         )
+
+    @classmethod
+    def file_shapes(cls, config: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+        n = config_size(config, "n")
+        number(config.get("eps"), "eps")
+        return {"gamma": (n,), "beta": (n,)}
 
     # -- PyTorch ------------------------------------------------------------------------
     torch_name = "LayerNorm"

@@ -13,7 +13,6 @@ passes fewer over each parameter.  The two agree to rounding (about 1e-16 relati
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -24,6 +23,7 @@ from glassnet.optimizers.base import (
     Field,
     Optimizer,
     copy_first,
+    hyper,
     lr_field,
     register,
     weight_decay_field,
@@ -115,9 +115,8 @@ class Adam(Optimizer):
         weight_decay_field(),
     )
     state_names = ("m", "v")
+    role_symbols: ClassVar[dict[str, str]] = {"m_hat": "m\u0302", "v_hat": "v\u0302"}
     role_words: ClassVar[dict[str, str]] = {
-        "g": "The gradient the update uses: with L2 weight decay, the loss's gradient plus λ "
-        "times the weight (biases are not decayed).",
         "m_prev": "The running mean of the gradient from the previous step (zero at the first).",
         "v_prev": "The running mean of the squared gradient from the previous step (zero at "
         "the first).",
@@ -125,7 +124,6 @@ class Adam(Optimizer):
         "v": "The second moment: a running mean of the squared gradient, weighted by β2.",
         "m_hat": "The first moment with its bias corrected: divided by 1 − β1ᵗ.",
         "v_hat": "The second moment with its bias corrected: divided by 1 − β2ᵗ.",
-        "decayed": "The parameter shrunk by weight decay before the step: times 1 − lr·λ.",
         "new": "The parameter moves against m̂, each entry scaled by 1/(√v̂ + ε): its own step size.",
     }
     role_why: ClassVar[dict[str, str]] = {
@@ -192,41 +190,22 @@ class Adam(Optimizer):
         inputs = (p, k["m_hat"], k["v_hat"])
         return [*decls, NodeDecl(f"{param}_new", layer, inputs, step, "update")]
 
-    def _symbols(
-        self,
-        role: str,
-        param: str,
-        layer: int,
-        sym: Callable[[Key], Node],
-        t: int | None,
-        decay: bool,
-    ) -> Node:
+    def _symbols(self, role: str, ins: list[Node], t: int | None) -> Node:
         from glassnet.mathtree import MINUS, PLUS, TIMES, Const, Frac, Func, Paren, Pow, row
-        from glassnet.optimizers.base import hyper
 
         one = Const("1")
-        g = sym(self._grad_key(param, layer))
-        at = {s: sym((f"{s}_{param}", layer)) for s in ("m", "v", "m_hat", "v_hat")}
-        if role in ("m", "v"):
-            beta = hyper(
-                "beta1" if role == "m" else "beta2", self.beta1 if role == "m" else self.beta2
-            )
-            grad = g if role == "m" else Pow(g, "2")
-            prev = sym((f"{role}_{param}_prev", layer))
-            return row(beta, TIMES, prev, PLUS, Paren(row(one, MINUS, beta)), TIMES, grad)
-        if role in ("m_hat", "v_hat"):
-            first = role == "m_hat"
-            beta = hyper("beta1" if first else "beta2", self.beta1 if first else self.beta2)
+        first = role in ("m", "m_hat")
+        beta = hyper("beta1", self.beta1) if first else hyper("beta2", self.beta2)
+        if role in ("m", "v"):  # [previous, g]
+            grad = ins[1] if first else Pow(ins[1], "2")
+            return row(beta, TIMES, ins[0], PLUS, Paren(row(one, MINUS, beta)), TIMES, grad)
+        if role in ("m_hat", "v_hat"):  # [m] or [v]
             power = Pow(beta, "t", given=None if t is None else str(t))
-            return Frac(at["m" if first else "v"], row(one, MINUS, power))
-        if role == "new":
-            start = sym(self._start_key(param, layer))
-            den = row(Func("\u221a", at["v_hat"]), PLUS, hyper("eps", self.eps))
-            return row(start, MINUS, hyper("lr", self.current_lr), TIMES, Frac(at["m_hat"], den))
-        return super()._symbols(role, param, layer, sym, t, decay)
-
-    def _start_key(self, param: str, layer: int) -> Key:
-        return (param, layer)
+            return Frac(ins[0], row(one, MINUS, power))
+        if role == "new":  # [p (AdamW: decayed), m̂, v̂]
+            den = row(Func("\u221a", ins[2]), PLUS, hyper("eps", self.eps))
+            return row(ins[0], MINUS, hyper("lr", self.current_lr), TIMES, Frac(ins[1], den))
+        return super()._symbols(role, ins, t)
 
     def _alternatives(
         self, param: str, layer: int, *, t: int, decay: bool

@@ -8,14 +8,20 @@ same factor.  As everywhere in glassnet, only weight matrices are decayed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from glassnet.nodes import Key, NodeDecl, Rule
-from glassnet.optimizers.adam import Adam
-from glassnet.optimizers.base import Array, Field, copy_first, register, weight_decay_field
+from glassnet.optimizers.adam import Adam, adam_step
+from glassnet.optimizers.base import (
+    Array,
+    Field,
+    copy_first,
+    hyper,
+    register,
+    weight_decay_field,
+)
 from glassnet.optimizers.schedules import Schedule
 
 if TYPE_CHECKING:
@@ -38,6 +44,11 @@ class AdamW(Adam):
         weight_decay_field(0.01, "decoupled weight decay λ"),
     )
     l2_decay = False
+    role_symbols: ClassVar[dict[str, str]] = {**Adam.role_symbols, "decayed": "{param}\u0303"}
+    role_words: ClassVar[dict[str, str]] = {
+        **Adam.role_words,
+        "decayed": "The parameter shrunk by weight decay before the step: times 1 − lr·λ.",
+    }
     role_why: ClassVar[dict[str, str]] = {
         **Adam.role_why,
         "decayed": "Decoupled decay shrinks the weight itself, by lr·λ of it, instead of "
@@ -64,37 +75,22 @@ class AdamW(Adam):
         return g, scratch
 
     def _param_node(self, param: str, layer: int, decay: bool) -> tuple[list[NodeDecl], Key]:
-        """With λ > 0 the step starts from ``decayed_{param}`` = {param}·(1 − lr·λ) (the
-        parameter itself when ``decay`` is False, shown so)."""
-        if not self.weight_decay:
+        """With λ > 0 a decayed parameter's step starts from ``decayed_{param}`` =
+        {param}·(1 − lr·λ)."""
+        if not (decay and self.weight_decay):
             return [], (param, layer)
         lr, wd = self.current_lr, self.weight_decay
-        rule: Rule = (lambda ins: decoupled_decay(ins[0], lr, wd)) if decay else copy_first
+        rule: Rule = lambda ins: decoupled_decay(ins[0], lr, wd)  # noqa: E731
         node = NodeDecl(f"decayed_{param}", layer, ((param, layer),), rule, "update")
         return [node], node.key
 
-    def _start_key(self, param: str, layer: int) -> Key:
-        return (f"decayed_{param}", layer) if self.weight_decay else (param, layer)
-
-    def _symbols(
-        self,
-        role: str,
-        param: str,
-        layer: int,
-        sym: Callable[[Key], Node],
-        t: int | None,
-        decay: bool,
-    ) -> Node:
+    def _symbols(self, role: str, ins: list[Node], t: int | None) -> Node:
         from glassnet.mathtree import MINUS, TIMES, Const, Paren, row
-        from glassnet.optimizers.base import hyper
 
-        if role == "decayed":
-            p = sym((param, layer))
-            if not decay:
-                return p
+        if role == "decayed":  # [p]
             lr, wd = hyper("lr", self.current_lr), hyper("weight_decay", self.weight_decay)
-            return row(p, TIMES, Paren(row(Const("1"), MINUS, lr, TIMES, wd)))
-        return super()._symbols(role, param, layer, sym, t, decay)
+            return row(ins[0], TIMES, Paren(row(Const("1"), MINUS, lr, TIMES, wd)))
+        return super()._symbols(role, ins, t)
 
     def _alternatives(
         self, param: str, layer: int, *, t: int, decay: bool
@@ -102,13 +98,16 @@ class AdamW(Adam):
         out = super()._alternatives(param, layer, t=t, decay=decay)
         if not self.weight_decay:
             return out
-        lr, wd, d = self.current_lr, self.weight_decay, (f"decayed_{param}", layer)
+        lr, wd, eps = self.current_lr, self.weight_decay, self.eps
+        d, new = (f"decayed_{param}", layer), (f"{param}_new", layer)
         if decay:
             out["weight_decay_forgotten"] = {d: copy_first}
-            # The decay without the learning rate: p − λ·p (the paper's schedule-free form).
+            # The decay without the learning rate: p − λ·p.
             out["adamw_decay_without_lr"] = {d: lambda ins: decoupled_decay(ins[0], 1.0, wd)}
-        else:
-            out["weight_decay_on_bias"] = {d: lambda ins: decoupled_decay(ins[0], lr, wd)}
+        else:  # [b, m̂, v̂]: the step taken from b·(1 − lr·λ)
+            out["weight_decay_on_bias"] = {
+                new: lambda ins: adam_step(decoupled_decay(ins[0], lr, wd), ins[1], ins[2], lr, eps)
+            }
         return out
 
     def torch_spec(self) -> tuple[str, dict[str, Any]]:

@@ -21,18 +21,17 @@ matrices only (``p.ndim == 2``), never to biases — scikit-learn's ``alpha`` co
 Nodes of one parameter ``param`` (``"W"``, ``"b"``, ``"gamma"``) of layer ``l``: its value
 is the leaf ``(param, l)``, its gradient the node ``("d" + param, l)``; the optimiser
 declares its state leaves ``(f"{s}_{param}_prev", l)`` (zeros at the first step), its
-update nodes ``(f"{s}_{param}", l)`` and finally ``(f"{param}_new", l)``.  Whenever an
-optimiser has L2 weight decay (λ > 0) it declares the gradient it uses as its own node
-``(f"g_{param}", l)`` = d{param} + λ·{param} — for a parameter that is not decayed
-(``decay=False``, a bias) it is d{param} itself, shown so, which is where check's
-"weight decay on the bias" slip can be swapped in.
+update nodes ``(f"{s}_{param}", l)`` and finally ``(f"{param}_new", l)``.  With L2 weight
+decay (λ > 0) the gradient a decayed parameter's rule uses is its own node
+``(f"g_{param}", l)`` = d{param} + λ·{param}; a parameter that is not decayed (a bias)
+uses d{param} directly.
 """
 
 from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -136,32 +135,16 @@ def hyper(name: str, value: float) -> Sym:
     return Sym(base, sub, value=value)
 
 
-def default_symbol(kind: str, param: str, layer: int) -> Node:
-    """A symbol for a quantity of one parameter's update, unvalued: ``W1`` (the leaf),
-    ``∂L/∂W1`` (its gradient), ``W′1`` (updated), ``m_{W1,t}`` and ``m_{W1,t−1}``
-    (state after and before this step), ``m̂_{W1}``, ``g_{W1}``, ``W̃1`` (decayed).  Explain
-    may pass its own (valued) symbols instead; these are the fallback."""
-    from glassnet.mathtree import Deriv, Sym
-
-    at = ((str(layer), "num"),)
-    own = ((param, "id"), (str(layer), "num"))
-    if kind == param:
-        return Sym(param, at)
-    if kind == "d" + param:
-        return Deriv(Sym("L"), Sym(param, at))
-    if kind == f"{param}_new":
-        return Sym(param, at, prime=True)
-    if kind == f"decayed_{param}":
-        return Sym(param + "\u0303", at)
-    role = kind.removesuffix(f"_{param}_prev").removesuffix(f"_{param}")
-    base = {"velocity": "v", "m_hat": "m\u0302", "v_hat": "v\u0302", "square_avg": "s"}.get(
-        role, role
-    )
-    if kind.endswith("_prev"):
-        return Sym(base, (*own, (",", "txt"), ("t\u22121", "txt")))
-    if role in ("m", "v", "velocity", "square_avg"):
-        return Sym(base, (*own, (",", "txt"), ("t", "id")))
-    return Sym(base, own)
+#: The L2-decayed gradient's words and why, shared by every optimiser with L2 decay.
+_L2_WORDS = {
+    "g": "The gradient the update uses: with L2 weight decay, the loss's gradient plus λ "
+    "times the weight (a parameter that is not decayed, such as a bias, keeps its gradient).",
+}
+_L2_WHY = {
+    "g": "L2 weight decay adds (λ/2)·‖W‖² to the loss; its derivative with respect to W is "
+    "λ·W, so the gradient becomes ∂L/∂W + λ·W.  Biases are not decayed (as in "
+    "scikit-learn): shrinking them does not make the function smoother.",
+}
 
 
 # -- the optimiser -----------------------------------------------------------------------
@@ -180,6 +163,9 @@ class Optimizer:
     state_names: ClassVar[tuple[str, ...]] = ()
     #: True when ``weight_decay`` is L2 (added to the gradient); AdamW's is decoupled.
     l2_decay: ClassVar[bool] = True
+    #: For explain: the letter of a role's symbol where it is not the role's name
+    #: (``{"velocity": "v"}``); ``{param}`` stands for the parameter's name.
+    role_symbols: ClassVar[dict[str, str]] = {}
     #: For explain: one sentence per role (node kind without its parameter).
     role_words: ClassVar[dict[str, str]] = {}
     #: For explain: why a role's rule is what it is.
@@ -222,11 +208,12 @@ class Optimizer:
         self.current_lr = self.lr * factor
 
     def step(self, params: list[Array], grads: list[Array], *, scratch_grads: bool = False) -> None:
-        """Update every parameter in place from its gradient.  The grads are left unchanged
+        """Update every parameter in place from its gradient: ``params`` flat,
+        ``[W1 (n_in, n_out), b1 (n_out,), W2, b2, ...]``, ``grads`` shaped alike (any
+        shapes in fact; a parameter is decayed when 2-D).  The grads are left unchanged
         unless ``scratch_grads``: then an optimiser may overwrite them (the training loop's
         buffers, refilled every step), which spares streaming one more array through the
-        cache.  The updated parameters are the same either way.  Weight decay applies to
-        weight matrices (``ndim == 2``) only."""
+        cache.  The updated parameters are the same either way."""
         if not self._tmp:
             self._allocate(params)
         self.t += 1
@@ -286,90 +273,130 @@ class Optimizer:
         return [(f"{s}_{param}", f"{s}_{param}_prev") for s in self.state_names]
 
     def _grad_node(self, param: str, layer: int, decay: bool) -> tuple[list[NodeDecl], Key]:
-        """The gradient the rule uses: ``d{param}``, or with L2 decay (λ > 0) the node
-        ``g_{param}`` = d{param} + λ·{param} (d{param} itself when ``decay`` is False)."""
+        """The gradient the rule uses: ``d{param}``, or with L2 decay (λ > 0) of a decayed
+        parameter the node ``g_{param}`` = d{param} + λ·{param}."""
         grad: Key = ("d" + param, layer)
-        if not (self.weight_decay and self.l2_decay):
+        if not (decay and self.weight_decay and self.l2_decay):
             return [], grad
         wd = self.weight_decay
-        rule: Rule = (lambda ins: l2_grad(ins[0], ins[1], wd)) if decay else copy_first
+        rule: Rule = lambda ins: l2_grad(ins[0], ins[1], wd)  # noqa: E731
         node = NodeDecl(f"g_{param}", layer, (grad, (param, layer)), rule, "update")
         return [node], node.key
 
-    def _grad_key(self, param: str, layer: int) -> Key:
-        """The key of the gradient the rule reads (see :meth:`_grad_node`)."""
-        if self.weight_decay and self.l2_decay:
-            return (f"g_{param}", layer)
-        return ("d" + param, layer)
-
     # -- symbols, words, why (explain) -------------------------------------------------
-    def role(self, kind: str, param: str) -> str:
-        """A node kind without its parameter: ``"m_hat_W"`` → ``"m_hat"``, ``"W_new"`` →
-        ``"new"``, ``"m_W_prev"`` → ``"m_prev"``."""
-        if kind == f"{param}_new":
-            return "new"
-        if kind.endswith(f"_{param}_prev"):
-            return kind.removesuffix(f"_{param}_prev") + "_prev"
-        if kind.endswith(f"_{param}"):
-            return kind.removesuffix(f"_{param}")
-        raise GlassnetError(
-            f"expected a node kind of {param}'s update", got=repr(kind), field="kind"
-        )
+    @classmethod
+    def split(cls, kind: str, param: str | None = None) -> tuple[str, str]:
+        """(role, param) of one of this optimiser's node kinds: ``"m_hat_W"`` →
+        ``("m_hat", "W")``, ``"W_new"`` → ``("new", "W")``, ``"m_W_prev"`` →
+        ``("m_prev", "W")``.  A role is a key of ``role_words``; with ``param`` given,
+        the kind must be that parameter's."""
+        if kind.endswith("_new"):
+            found = ("new", kind.removesuffix("_new"))
+        else:
+            found = ("", "")
+            prev = kind.endswith("_prev")
+            stem = kind.removesuffix("_prev")
+            roles = (
+                set(cls.state_names)
+                if prev
+                else {r for r in (*cls.role_words, *_L2_WORDS) if not r.endswith("_prev")}
+            )
+            # The longest role first: "m_hat_W" is m_hat's, not m's.
+            for role in sorted(roles, key=len, reverse=True):
+                if stem.startswith(role + "_") and len(stem) > len(role) + 1:
+                    found = (role + "_prev" if prev else role, stem.removeprefix(role + "_"))
+                    break
+        if not found[0] or (param is not None and found[1] != param):
+            whose = f"{param}'s update under {cls.name}" if param else f"{cls.name}'s update"
+            raise GlassnetError(f"expected a node kind of {whose}", got=repr(kind), field="kind")
+        return found
+
+    @classmethod
+    def symbol(cls, kind: str, param: str, layer: int) -> Node:
+        """A symbol for a quantity of one parameter's update, unvalued: ``W1`` (the leaf),
+        ``∂L/∂W1`` (its gradient), ``W′1`` (updated), ``m_{W1,t}`` and ``m_{W1,t−1}``
+        (state after and before this step), ``m̂_{W1}`` (another node)."""
+        from glassnet.mathtree import Deriv, Sym
+
+        at = ((str(layer), "num"),)
+        if kind == param:
+            return Sym(param, at)
+        if kind == "d" + param:
+            return Deriv(Sym("L"), Sym(param, at))
+        role, _ = cls.split(kind, param)
+        if role == "new":
+            return Sym(param, at, prime=True)
+        state = role.removesuffix("_prev")
+        letter = cls.role_symbols.get(state, state)
+        if "{param}" in letter:  # a form of the parameter itself (AdamW's decayed W̃1)
+            return Sym(letter.format(param=param), at)
+        own = ((param, "id"), (str(layer), "num"))
+        if role.endswith("_prev"):
+            return Sym(letter, (*own, (",", "txt"), ("t\u22121", "txt")))
+        if role in cls.state_names:
+            return Sym(letter, (*own, (",", "txt"), ("t", "id")))
+        return Sym(letter, own)
 
     def symbols(
         self,
         kind: str,
         param: str,
         layer: int,
-        inputs: Mapping[Key, Node] | None = None,
+        inputs: Mapping[Key, Node] | Sequence[Node] | None = None,
         *,
         t: int | None = None,
         decay: bool = True,
         fixed: bool = False,
-    ) -> Node:
-        """The rule of node ``(kind, layer)`` in symbols, as a :mod:`glassnet.mathtree`
-        expression (the right-hand side).  ``inputs`` maps the node's input keys to the
-        symbols to write for them (valued ones, and the substituted line shows the numbers
-        put in); a key not given gets :func:`default_symbol`.  Hyperparameters carry their
-        values; ``t`` (the step) is put in for Adam's powers when given; ``decay`` and
-        ``fixed`` as for :meth:`update_nodes`."""
-        given = dict(inputs or {})
+    ) -> Node | None:
+        """The rule of node ``(kind, layer)`` of ``param``'s update in symbols, as a
+        :mod:`glassnet.mathtree` expression (its right-hand side); None for a state leaf
+        (given, not computed).  ``inputs``: the symbols to write for the node's inputs —
+        by key, or a sequence in the declared order — valued ones, so that
+        :func:`~glassnet.mathtree.substitute` puts the numbers in; an input not given gets
+        :meth:`symbol`'s.  Hyperparameters carry their values; ``t``, the step, is put in
+        for Adam's powers when given.  ``decay`` and ``fixed`` as for :meth:`update_nodes`."""
+        role, _ = self.split(kind, param)
+        decls = self.update_nodes(param, layer, t=t or 1, decay=decay, fixed=fixed)
+        found = [d for d in decls if d.kind == kind]
+        if not found:
+            raise GlassnetError(
+                f"expected a node of {param}'s update under {self.name}",
+                got=repr(kind),
+                field="kind",
+            )
+        if found[0].phase == "leaf":
+            return None
+        keys = found[0].inputs
+        given: dict[Key, Node]
+        if inputs is None:
+            given = {}
+        elif isinstance(inputs, Mapping):
+            given = dict(inputs)
+        else:
+            given = dict(zip(keys, inputs, strict=True))
+        ins = [given.get(k) or self.symbol(k[0], param, k[1]) for k in keys]
+        if role == "new" and fixed:  # a parameter held fixed: {param}_new is itself
+            return ins[0]
+        return self._symbols(role, ins, t)
 
-        def sym(key: Key) -> Node:
-            return given.get(key) or default_symbol(key[0], param, key[1])
-
-        if fixed:  # {param}_new is the parameter itself
-            return sym((param, layer))
-
-        return self._symbols(self.role(kind, param), param, layer, sym, t, decay)
-
-    def _symbols(
-        self,
-        role: str,
-        param: str,
-        layer: int,
-        sym: Callable[[Key], Node],
-        t: int | None,
-        decay: bool,
-    ) -> Node:
-        """The right-hand side of ``role``'s rule; subclasses handle their own roles and
-        hand the rest (the decayed gradient ``g``) to this one."""
+    def _symbols(self, role: str, ins: list[Node], t: int | None) -> Node:
+        """The right-hand side of ``role``'s rule over its input symbols (declared
+        order); subclasses write their own roles and hand the rest (``g``) to this one."""
         from glassnet.mathtree import PLUS, TIMES, row
 
-        p, d = sym((param, layer)), sym(("d" + param, layer))
-        if role == "g":
-            if not decay:
-                return d
-            return row(d, PLUS, hyper("weight_decay", self.weight_decay), TIMES, p)
+        if role == "g":  # [d{param}, {param}]
+            return row(ins[0], PLUS, hyper("weight_decay", self.weight_decay), TIMES, ins[1])
         raise GlassnetError(f"expected a node kind of {self.name}", got=repr(role), field="kind")
 
-    def words(self, kind: str, param: str) -> str:
-        """One sentence saying what node ``kind`` is."""
-        return self.role_words.get(self.role(kind, param), "")
+    def words(self, kind: str, param: str | None = None) -> str:
+        """One sentence saying what node ``kind`` (computed or a state leaf) is."""
+        role, _ = self.split(kind, param)
+        return self.role_words.get(role) or _L2_WORDS.get(role, "")
 
-    def why(self, kind: str, param: str) -> str:
+    def why(self, kind: str, param: str | None = None) -> str:
         """Why its rule is what it is (a short derivation in words), or ""."""
-        return self.role_why.get(self.role(kind, param), "")
+        role, _ = self.split(kind, param)
+        return self.role_why.get(role) or _L2_WHY.get(role, "")
 
     # -- mistakes (check) --------------------------------------------------------------
     def alternatives(
@@ -381,13 +408,10 @@ class Optimizer:
         if fixed:
             return {}
         out: dict[str, dict[Key, Rule]] = {}
-        if self.weight_decay and self.l2_decay:
+        if decay and self.weight_decay and self.l2_decay:
             wd, g = self.weight_decay, (f"g_{param}", layer)
-            if decay:
-                out["weight_decay_forgotten"] = {g: copy_first}
-                out["weight_decay_sign"] = {g: lambda ins: l2_grad(ins[0], ins[1], -wd)}
-            else:
-                out["weight_decay_on_bias"] = {g: lambda ins: l2_grad(ins[0], ins[1], wd)}
+            out["weight_decay_forgotten"] = {g: copy_first}
+            out["weight_decay_sign"] = {g: lambda ins: l2_grad(ins[0], ins[1], -wd)}
         out.update(self._alternatives(param, layer, t=t, decay=decay))
         return out
 
@@ -539,6 +563,17 @@ def spec_keys() -> frozenset[str]:
     """The keys a spec may use for its optimiser: ``optimizer`` and every field of every
     registered optimiser (a spec reader picks these out of its table)."""
     return frozenset({"optimizer"} | {f.name for c in _REGISTRY.values() for f in c.fields})
+
+
+def default_symbol(kind: str, param: str, layer: int) -> Node:
+    """:meth:`Optimizer.symbol` of whichever registered optimiser declares ``kind`` (for a
+    caller holding a key but no optimiser)."""
+    for cls in _REGISTRY.values():
+        try:
+            return cls.symbol(kind, param, layer)
+        except GlassnetError:
+            continue
+    raise GlassnetError("expected a node kind of an optimiser", got=repr(kind), field="kind")
 
 
 def optimizer_from_spec(table: Mapping[str, Any]) -> Optimizer:

@@ -8,13 +8,19 @@ scaled by −lr, which is why mixing the two conventions is a slip check knows
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from glassnet.nodes import Key, NodeDecl, Rule
-from glassnet.optimizers.base import Array, Field, lr_field, register, weight_decay_field
+from glassnet.optimizers.base import (
+    Array,
+    Field,
+    hyper,
+    lr_field,
+    register,
+    weight_decay_field,
+)
 from glassnet.optimizers.schedules import Schedule
 from glassnet.optimizers.sgd import SGD, sgd_update
 
@@ -49,6 +55,7 @@ class Momentum(SGD):
         weight_decay_field(),
     )
     state_names = ("velocity",)
+    role_symbols: ClassVar[dict[str, str]] = {"velocity": "v"}
     role_words: ClassVar[dict[str, str]] = {
         **SGD.role_words,
         "velocity_prev": "The velocity carried from the previous step (zero at the first).",
@@ -115,26 +122,16 @@ class Momentum(SGD):
             decls.append(NodeDecl(new, layer, ((param, layer), v), plain, "update"))
         return decls
 
-    def _symbols(
-        self,
-        role: str,
-        param: str,
-        layer: int,
-        sym: Callable[[Key], Node],
-        t: int | None,
-        decay: bool,
-    ) -> Node:
+    def _symbols(self, role: str, ins: list[Node], t: int | None) -> Node:
         from glassnet.mathtree import MINUS, PLUS, TIMES, Paren, row
-        from glassnet.optimizers.base import hyper
 
-        g, v = sym(self._grad_key(param, layer)), sym((f"velocity_{param}", layer))
         mu = hyper("momentum", self.momentum)
-        if role == "velocity":
-            return row(mu, TIMES, sym((f"velocity_{param}_prev", layer)), PLUS, g)
-        if role == "new":
-            step = Paren(row(g, PLUS, mu, TIMES, v)) if self.nesterov else v
-            return row(sym((param, layer)), MINUS, self._lr(), TIMES, step)
-        return super()._symbols(role, param, layer, sym, t, decay)
+        if role == "velocity":  # [v_prev, g]
+            return row(mu, TIMES, ins[0], PLUS, ins[1])
+        if role == "new":  # [p, v], Nesterov [p, g, v]
+            step = Paren(row(ins[1], PLUS, mu, TIMES, ins[2])) if self.nesterov else ins[1]
+            return row(ins[0], MINUS, hyper("lr", self.current_lr), TIMES, step)
+        return super()._symbols(role, ins, t)
 
     def _alternatives(
         self, param: str, layer: int, *, t: int, decay: bool

@@ -7,7 +7,6 @@ bias correction, so it is computed by the same function.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -18,6 +17,7 @@ from glassnet.optimizers.base import (
     Array,
     Field,
     Optimizer,
+    hyper,
     lr_field,
     register,
     weight_decay_field,
@@ -59,9 +59,8 @@ class RMSprop(Optimizer):
         weight_decay_field(),
     )
     state_names = ("square_avg",)
+    role_symbols: ClassVar[dict[str, str]] = {"square_avg": "s"}
     role_words: ClassVar[dict[str, str]] = {
-        "g": "The gradient the update uses: with L2 weight decay, the loss's gradient plus λ "
-        "times the weight (biases are not decayed).",
         "square_avg_prev": "The running mean of g² from the previous step (zero at the first).",
         "square_avg": "The running mean of the squared gradient, weighted by ρ.",
         "new": "The parameter moves against its gradient divided by the root of that mean.",
@@ -102,30 +101,17 @@ class RMSprop(Optimizer):
             NodeDecl(f"{param}_new", layer, ((param, layer), g, s), step, "update"),
         ]
 
-    def _symbols(
-        self,
-        role: str,
-        param: str,
-        layer: int,
-        sym: Callable[[Key], Node],
-        t: int | None,
-        decay: bool,
-    ) -> Node:
+    def _symbols(self, role: str, ins: list[Node], t: int | None) -> Node:
         from glassnet.mathtree import MINUS, PLUS, TIMES, Const, Frac, Func, Paren, Pow, row
-        from glassnet.optimizers.base import hyper
 
-        g, s = sym(self._grad_key(param, layer)), sym((f"square_avg_{param}", layer))
         rho = hyper("rho", self.rho)
-        if role == "square_avg":
-            prev = sym((f"square_avg_{param}_prev", layer))
+        if role == "square_avg":  # [s_prev, g]
             one_minus = Paren(row(Const("1"), MINUS, rho))
-            return row(rho, TIMES, prev, PLUS, one_minus, TIMES, Pow(g, "2"))
-        if role == "new":
-            den = row(Func("\u221a", s), PLUS, hyper("eps", self.eps))
-            return row(
-                sym((param, layer)), MINUS, hyper("lr", self.current_lr), TIMES, Frac(g, den)
-            )
-        return super()._symbols(role, param, layer, sym, t, decay)
+            return row(rho, TIMES, ins[0], PLUS, one_minus, TIMES, Pow(ins[1], "2"))
+        if role == "new":  # [p, g, s]
+            den = row(Func("\u221a", ins[2]), PLUS, hyper("eps", self.eps))
+            return row(ins[0], MINUS, hyper("lr", self.current_lr), TIMES, Frac(ins[1], den))
+        return super()._symbols(role, ins, t)
 
     def _alternatives(
         self, param: str, layer: int, *, t: int, decay: bool

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -17,6 +16,8 @@ from glassnet.optimizers.base import (
     Array,
     Field,
     Optimizer,
+    hyper,
+    l2_grad,
     lr_field,
     register,
     weight_decay_field,
@@ -42,8 +43,9 @@ class SGD(Optimizer):
     """Stochastic gradient descent: ``p ← p − lr·g``.
 
     ``SGD(lr, momentum=μ, nesterov=...)`` with μ > 0 returns a
-    :class:`~glassnet.optimizers.momentum.Momentum` (a subclass), as PyTorch's
-    ``SGD(momentum=...)`` does the same; ``momentum=0`` is plain SGD.
+    :class:`~glassnet.optimizers.momentum.Momentum` (a subclass; PyTorch spells both
+    ``SGD``), so code and model files written before the plugins keep working;
+    ``momentum=0`` is plain SGD.
 
     >>> W = np.array([[1.0]]); opt = SGD(lr=0.5)
     >>> opt.step([W], [np.array([[2.0]])]); W.tolist()
@@ -57,15 +59,10 @@ class SGD(Optimizer):
     title = "stochastic gradient descent"
     fields: ClassVar[tuple[Field, ...]] = (lr_field(0.01), weight_decay_field())
     role_words: ClassVar[dict[str, str]] = {
-        "g": "The gradient the update uses: with L2 weight decay, the loss's gradient plus λ "
-        "times the weight (biases are not decayed).",
         "new": "Gradient descent: the parameter moves against its gradient, by the learning "
         "rate times it.",
     }
     role_why: ClassVar[dict[str, str]] = {
-        "g": "L2 weight decay adds (λ/2)·‖W‖² to the loss; its derivative with respect to W "
-        "is λ·W, so the gradient becomes ∂L/∂W + λ·W.  Biases are not decayed (as in "
-        "scikit-learn): shrinking them does not make the function smoother.",
         "new": "The gradient points where the loss grows fastest, so a small step against "
         "it lowers the loss: to first order by lr·‖g‖².  The learning rate sets how small.",
     }
@@ -114,32 +111,25 @@ class SGD(Optimizer):
         rule: Rule = lambda ins: sgd_update(ins[0], ins[1], lr)  # noqa: E731
         return [*decls, NodeDecl(f"{param}_new", layer, ((param, layer), g), rule, "update")]
 
-    def _symbols(
-        self,
-        role: str,
-        param: str,
-        layer: int,
-        sym: Callable[[Key], Node],
-        t: int | None,
-        decay: bool,
-    ) -> Node:
+    def _symbols(self, role: str, ins: list[Node], t: int | None) -> Node:
         from glassnet.mathtree import MINUS, TIMES, row
 
-        if role == "new":
-            g = self._grad_key(param, layer)
-            return row(sym((param, layer)), MINUS, self._lr(), TIMES, sym(g))
-        return super()._symbols(role, param, layer, sym, t, decay)
-
-    def _lr(self) -> Node:
-        from glassnet.optimizers.base import hyper
-
-        return hyper("lr", self.current_lr)
+        if role == "new":  # [p, g]
+            return row(ins[0], MINUS, hyper("lr", self.current_lr), TIMES, ins[1])
+        return super()._symbols(role, ins, t)
 
     def _alternatives(
         self, param: str, layer: int, *, t: int, decay: bool
     ) -> dict[str, dict[Key, Rule]]:
-        lr, new = self.current_lr, (f"{param}_new", layer)
-        return {"update_sign": {new: lambda ins: sgd_update(ins[0], ins[1], -lr)}}
+        lr, wd, new = self.current_lr, self.weight_decay, (f"{param}_new", layer)
+        out: dict[str, dict[Key, Rule]] = {
+            "update_sign": {new: lambda ins: sgd_update(ins[0], ins[1], -lr)}
+        }
+        if wd and not decay:  # [b, db]: b − lr·(db + λ·b)
+            out["weight_decay_on_bias"] = {
+                new: lambda ins: sgd_update(ins[0], l2_grad(ins[1], ins[0], wd), lr)
+            }
+        return out
 
     def torch_spec(self) -> tuple[str, dict[str, Any]]:
         return "SGD", {"lr": self.lr, "weight_decay": self.weight_decay}

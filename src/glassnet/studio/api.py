@@ -1059,16 +1059,15 @@ def from_model(path: str) -> dict[str, Any]:
     as the target, the loss its output layer usually goes with, lr 0.1."""
     from pathlib import Path
 
-    from glassnet.check.exercise import default_loss
     from glassnet.interop import load_any_model
+    from glassnet.losses import default_loss_for
 
     network = load_any_model(Path(path))
     n_in, n_out = network.layers[0].n_in, network.layers[-1].n_out
-    out = network.layers[-1].activation.name
     target = [1.0 if k == 0 else 0.0 for k in range(n_out)]
     data = {
         "name": Path(path).stem,
-        "loss": default_loss(out) if out in ("softmax", "sigmoid") else "mse",
+        "loss": default_loss_for(network.layers[-1].activation).name,
         "lr": 0.1,
         "input": [0.0] * n_in,
         "target": target,
