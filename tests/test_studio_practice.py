@@ -263,3 +263,104 @@ def test_every_hint_of_the_seed_is_answered_without_a_right_value(
             assert leaks(r.text, forms - theirs) == [], (u["name"], idx)
             asked += 1
     assert asked == sum(math.prod(u["shape"]) for u in sheet["unknowns"])
+
+
+def whole_graph(sizes: list[int], batch: int, jacobian: set[int]) -> dict:
+    """An independent reference: every number's inputs, written out for the whole step
+    from the step graph's rules (z = prev·W + b, a from z — all of z for a softmax —,
+    the loss from a and y, dL/da back through W and δ, da/dz from z and a — from a alone
+    for a softmax's Jacobian —, δ = dL/da·da/dz, dW from prev and δ over the batch, db
+    from δ, W′ and b′ from W, b and their gradients)."""
+    L, S = len(sizes) - 1, range(batch)
+    g: dict = {}
+    for lyr in range(1, L + 1):
+        n_in, n = sizes[lyr - 1], sizes[lyr]
+        prev = "x" if lyr == 1 else f"a{lyr - 1}"
+        for s in S:
+            for k in range(n):
+                g[(f"z{lyr}", (s, k))] = (
+                    {(prev, (s, j)) for j in range(n_in)}
+                    | {(f"W{lyr}", (j, k)) for j in range(n_in)}
+                    | {(f"b{lyr}", (k,))}
+                )
+                g[(f"a{lyr}", (s, k))] = (
+                    {(f"z{lyr}", (s, m)) for m in range(n)}
+                    if lyr in jacobian
+                    else {(f"z{lyr}", (s, k))}
+                )
+                if lyr == L:
+                    g[(f"dL_da{lyr}", (s, k))] = {(f"a{lyr}", (s, k)), ("y", (s, k))}
+                    g[("loss_terms", (s, k))] = {(f"a{lyr}", (s, k)), ("y", (s, k))}
+                else:
+                    g[(f"dL_da{lyr}", (s, k))] = {
+                        (f"delta{lyr + 1}", (s, m)) for m in range(sizes[lyr + 1])
+                    } | {(f"W{lyr + 1}", (k, m)) for m in range(sizes[lyr + 1])}
+                d = f"da{lyr}_dz{lyr}"
+                if lyr in jacobian:
+                    for i in range(n):
+                        g[(d, (s, i, k))] = {(f"a{lyr}", (s, i)), (f"a{lyr}", (s, k))}
+                    g[(f"delta{lyr}", (s, k))] = {(f"dL_da{lyr}", (s, i)) for i in range(n)} | {
+                        (d, (s, i, k)) for i in range(n)
+                    }
+                else:
+                    g[(d, (s, k))] = {(f"z{lyr}", (s, k)), (f"a{lyr}", (s, k))}
+                    g[(f"delta{lyr}", (s, k))] = {(f"dL_da{lyr}", (s, k)), (d, (s, k))}
+        for k in range(n):
+            for j in range(n_in):
+                g[(f"dW{lyr}", (j, k))] = {(prev, (s, j)) for s in S} | {
+                    (f"delta{lyr}", (s, k)) for s in S
+                }
+                g[(f"W{lyr}_new", (j, k))] = {(f"W{lyr}", (j, k)), (f"dW{lyr}", (j, k))}
+            g[(f"db{lyr}", (k,))] = {(f"delta{lyr}", (s, k)) for s in S}
+            g[(f"b{lyr}_new", (k,))] = {(f"b{lyr}", (k,)), (f"db{lyr}", (k,))}
+    g[("loss", ())] = {("loss_terms", (s, k)) for s in S for k in range(sizes[-1])}
+    return g
+
+
+@pytest.mark.parametrize(
+    ("sizes", "batch", "jacobian"),
+    [([3, 3, 3, 3], 1, {3}), ([3, 3, 3, 3], 2, {3}), ([2, 4, 1], 3, set()), ([4, 2, 3], 2, {1, 2})],
+)
+def test_entry_graph_is_the_whole_graph_number_by_number(
+    sizes: list[int], batch: int, jacobian: set[int]
+) -> None:
+    """The per-number rules the server answers with equal the whole graph written out,
+    inputs and consumers (its inverse), for every number of the step."""
+    from glassnet.studio.practice import EntryGraph
+
+    whole = whole_graph(sizes, batch, jacobian)
+    consumers: dict = {}
+    for entry, ins in whole.items():
+        for src in ins:
+            consumers.setdefault(src, set()).add(entry)
+    graph = EntryGraph(tuple(sizes), batch, frozenset(jacobian))
+    for entry in set(whole) | set(consumers):
+        assert graph.has(entry), entry
+        assert set(graph.inputs(entry)) == whole.get(entry, set()), entry
+        assert len(graph.inputs(entry)) == len(whole.get(entry, set())), entry
+        assert set(graph.consumers(entry)) == consumers.get(entry, set()), entry
+    assert not graph.has(("z1", (batch, 0))) and not graph.has(("W1", (0, sizes[1])))
+
+
+def test_links_on_the_largest_page_network(client: TestClient) -> None:
+    """A network at the page's limits (19,200 parameters, 256 samples) answers one
+    number's links without building the whole graph (millions of edges)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    spec = {
+        "loss": "mse",
+        "lr": 0.1,
+        "input": rng.normal(size=(256, 96)).round(2).tolist(),
+        "target": rng.normal(size=(256, 2)).round(2).tolist(),
+        "layers": [
+            {"weights": rng.normal(size=(96, 192)).round(2).tolist(), "bias": [0.0] * 192},
+            {"weights": rng.normal(size=(192, 4)).round(2).tolist(), "bias": [0.0] * 4},
+            {"weights": rng.normal(size=(4, 2)).round(2).tolist(), "bias": [0.0] * 2},
+        ],
+    }
+    r = client.post("/api/links", json={"spec": spec, "quantity": "x", "index": "5,7"})
+    assert r.status_code == 200, r.text
+    assert len(r.json()["consumers"]) == 192 + 192  # z1[5, :] and dW1[7, :]
+    r = client.post("/api/links", json={"spec": spec, "quantity": "dW1", "index": "7,3"})
+    assert len(r.json()["inputs"]) == 2 * 256
