@@ -326,7 +326,7 @@ def test_entry_graph_is_the_whole_graph_number_by_number(
 ) -> None:
     """The per-number rules the server answers with equal the whole graph written out,
     inputs and consumers (its inverse), for every number of the step."""
-    from glassnet.studio.practice import EntryGraph
+    from glassnet.studio.entries import EntryGraph
 
     whole = whole_graph(sizes, batch, jacobian)
     consumers: dict = {}
@@ -364,3 +364,30 @@ def test_links_on_the_largest_page_network(client: TestClient) -> None:
     assert len(r.json()["consumers"]) == 192 + 192  # z1[5, :] and dW1[7, :]
     r = client.post("/api/links", json={"spec": spec, "quantity": "dW1", "index": "7,3"})
     assert len(r.json()["inputs"]) == 2 * 256
+
+
+def test_a_quantity_too_wide_to_derive_is_refused_not_worked_for_minutes(
+    client: TestClient,
+) -> None:
+    """One number's derivation builds its whole quantity: a 96-192 layer's dW (18,432
+    numbers) is refused with 413 for the panel and for a hint, before any is built."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    spec = {
+        "loss": "mse",
+        "lr": 0.1,
+        "input": rng.normal(size=(1, 96)).round(2).tolist(),
+        "target": [[0.5]],
+        "layers": [
+            {"weights": rng.normal(size=(96, 192)).round(2).tolist(), "bias": [0.0] * 192},
+            {"weights": rng.normal(size=(192, 1)).round(2).tolist(), "bias": [0.0]},
+        ],
+    }
+    for endpoint, extra in (("explain", {}), ("hint", {"level": "rule"})):
+        r = client.post(
+            f"/api/{endpoint}", json={"spec": spec, "quantity": "dW1", "index": "3,5", **extra}
+        )
+        assert r.status_code == 413 and "18,432 numbers" in r.json()["error"], endpoint
+    ok = client.post("/api/explain", json={"spec": spec, "quantity": "a2", "index": "0"})
+    assert ok.status_code == 200 and "<math" in ok.json()["html"]

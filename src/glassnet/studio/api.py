@@ -19,6 +19,7 @@ from html import escape as html_escape
 from typing import TYPE_CHECKING, Any
 
 from glassnet.errors import GlassnetError
+from glassnet.studio.entries import kind_of
 from glassnet.toml_writer import to_toml
 
 if TYPE_CHECKING:
@@ -262,14 +263,6 @@ def _locked(body: dict[str, Any]) -> bool:
     return locked
 
 
-def kind_of(name: str) -> tuple[str, int]:
-    """Our name's (kind, layer): ``"dW2"`` -> ``("dW", 2)``, ``"loss"`` -> ``("loss", 0)``."""
-    from glassnet.check.worksheet import resolve_name
-
-    key, _ = resolve_name(name, 99, LABEL)
-    return key
-
-
 def describe(name: str, n_layers: int) -> str:
     """What a quantity's entries are, in words, with ``{u}`` (the unit, from 1), ``{j}``
     and ``{k}`` (a weight's row and column, from 1) for the page to fill in: the second
@@ -483,6 +476,38 @@ def _keyed_blocks(
     return tuple(out)
 
 
+#: One number's derivation is built from its whole quantity's section (every unit and
+#: sample): at most this many numbers and terms put in — about 2 s of server time on the
+#: machine this was written on; a wider quantity is refused (413), and ``glassnet
+#: explain`` writes any network.
+MAX_DERIVATION_NUMBERS = 4096
+MAX_DERIVATION_TERMS = 40_000
+
+
+def derivation_budget(spec: Spec, name: str) -> None:
+    """Refuse (413) a quantity too wide to derive on the page (see above)."""
+    from glassnet.studio.entries import EntryGraph
+
+    layers = spec.network.layers
+    graph = EntryGraph(
+        (layers[0].n_in, *(layer.n_out for layer in layers)),
+        int(spec.x.shape[0]),
+        frozenset(k for k, layer in enumerate(layers, 1) if not layer.activation.elementwise),
+    )
+    shape = graph.shape(name)
+    numbers = math.prod(shape)
+    terms = numbers * max(1, len(graph.inputs((name, (0,) * len(shape)))))
+    if numbers > MAX_DERIVATION_NUMBERS or terms > MAX_DERIVATION_TERMS:
+        raise StudioError(
+            f"expected a quantity of at most {MAX_DERIVATION_NUMBERS:,} numbers and "
+            f"{MAX_DERIVATION_TERMS:,} terms to derive on the page (glassnet explain "
+            "writes any network)",
+            got=f"{name}: {numbers:,} numbers, {terms:,} terms",
+            field="quantity",
+            status=413,
+        )
+
+
 def quantity_section(trace: Trace, key: tuple[str, int], digits: int) -> list[Any]:
     """explain's blocks for one quantity (folded ones unfolded), every unit and sample
     written out: the section writer of that quantity alone (explain's own ``Builder`` and
@@ -666,6 +691,7 @@ def explain(body: Any) -> dict[str, Any]:
     index = _parse_index(body.get("index"))
     found = []
     if key[0] not in ("x", "y", "W", "b"):  # (a given has no derivation: said below)
+        derivation_budget(spec, name)
         canon = ("a", n_layers) if key[0] == "output" else key
         spec_text = json.dumps(body.get("spec"), sort_keys=True)
         for got, block in _keyed_blocks(spec_text, round_to, digits, canon):

@@ -508,7 +508,7 @@ function select(ev) {
   S.clickStart = performance.now();  // for bench/studio_load.py: click -> derivation drawn
   S.links = null;
   highlight();
-  showDerivation().catch(showError);
+  showDerivation().catch(derivationError);
   loadLinks(q, i).catch(showError);
 }
 // The selected number's inputs and consumers, number by number, from the server's step
@@ -557,6 +557,16 @@ async function showDerivation() {
       }}), out);
   }
 }
+// A derivation the server refused (a quantity too wide to derive on the page): said in
+// the panel, where the derivation would have been.
+function derivationError(err) {
+  if (err.lost) { lostServer(err, showDerivation); return; }
+  const detail = $("#detail");
+  const close = el("button", {type: "button", class: "close", text: "✕", "aria-label": "close the derivation",
+    onclick: () => detail.classList.remove("open")});
+  detail.replaceChildren(close, el("p", {class: "wrong", role: "alert", text: "✗ " + err.message}));
+  detail.classList.add("open");
+}
 // The whole derivation of the step (explain's document) in the panel.
 async function showWhole() {
   S.selected = null;
@@ -598,7 +608,7 @@ async function refresh() {
     if (S.lastEdit) say(S.lastEdit, "");
     for (const e of document.querySelectorAll("#controls .bad")) say(e, "");
     renderExplore();
-    if (S.selected) showDerivation().catch(showError);
+    if (S.selected) showDerivation().catch(derivationError);
     if (S.mode === "practice") await showPractice();
     saveSoon();  // after the numbers are drawn: not part of an edit's wait
     // For bench/studio_load.py: edit -> every number redrawn (measured at the next frame).
