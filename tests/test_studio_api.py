@@ -629,6 +629,16 @@ HOSTILE: list[tuple[str, bytes]] = [
     ("hint", _j({"spec": SEED, "quantity": "z1", "index": "0", "level": "rule", "digits": 99})),
     ("hint", b'{"spec": {}, "quantity": "z1", "level": "\\udfff"}'),
     ("export", _j({"spec": SEED, "format": "key", "locked": True})),
+    # More numbers than one request marks (each wrong one is searched for its mistake).
+    (
+        "check",
+        _j(
+            {
+                "spec": {**SEED, "input": [[0.1, 0.2, 0.7]] * 70, "target": [[1, 0, 0]] * 70},
+                "values": {q: [["0.5"] * 3] * 70 for q in ("z1", "a1", "z2")},
+            }
+        ),
+    ),
 ]
 
 

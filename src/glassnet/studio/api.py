@@ -38,6 +38,10 @@ STUDIO_MAX_BATCH = 256
 #: Largest request body (bytes); uploads are bounded by this too (and by the spec
 #: files' own limit, glassnet.limits.MAX_TEXT_BYTES, which is larger).
 STUDIO_MAX_BODY = 2 * 1024 * 1024
+#: Numbers marked in one request: check looks for the mistake behind each wrong one
+#: (about 8 ms each on an 8-32-32-4 network on the machine this was written on), so
+#: 600 stay within a few seconds.  A hand-worked sheet has far fewer.
+MAX_MARKED = 600
 #: Training: steps per request, points per data set, heat-map resolution.
 MAX_TRAIN_STEPS = 500
 MAX_POINTS = 1000
@@ -400,6 +404,13 @@ def _report(body: Any) -> Any:
         typed.update((name, p) for p in places)
         if not places:
             del filled[name]  # nothing typed for this quantity
+    if len(typed) > MAX_MARKED:
+        raise StudioError(
+            f"expected at most {MAX_MARKED} numbers marked at once",
+            got=f"{len(typed):,}",
+            field="values",
+            status=413,
+        )
     if not filled:
         from glassnet.check.steps import Context
         from glassnet.check.worksheet import Worksheet
