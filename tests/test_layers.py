@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import itertools
+import re
 from pathlib import Path
 
 import pytest
@@ -304,6 +305,19 @@ def test_no_import_cycles():
         for group, cycle in _cycles(graph)
     ]
     assert not found, "import cycles:\n" + "\n\n".join(found)
+
+
+def test_docs_show_this_table():
+    """docs/engine.md's table of layers is this one (so the page says what is enforced)."""
+    doc = (ROOT.parents[1] / "docs" / "engine.md").read_text()
+    section = doc.split("## Layers of the package", 1)[1]
+    shown = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 2 and cells[0] in {name for name, _ in LAYERS}:
+            names = re.sub(r"\([^)]*\)", "", cells[1])  # (words in brackets) are notes
+            shown[cells[0]] = frozenset(m.strip().strip("`") for m in names.split(","))
+    assert shown == dict(LAYERS), "update the table in docs/engine.md to match LAYERS"
 
 
 # -- the test's own reading, on made-up sources -----------------------------------------

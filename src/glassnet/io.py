@@ -203,8 +203,8 @@ def _read_meta(raw: Array) -> dict[str, Any]:
             if not isinstance(layer, dict):
                 raise GlassnetError("expected a layer description", got=repr(layer)[:60])
             cls = _layer_type(layer)
-            cls.file_shapes(layer)
-            if cls.takes_activation and not isinstance(layer.get("activation"), dict):
+            cls.file_shapes(layer)  # the plugin checks its own description
+            if "activation" in layer and not isinstance(layer["activation"], dict):
                 raise GlassnetError(
                     "expected an activation", got=repr(layer.get("activation"))[:60]
                 )

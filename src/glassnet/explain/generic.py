@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from glassnet.errors import GlassnetError
 from glassnet.explain.document import Collapsed, Document, Equation, Para, Section, Table
 from glassnet.mathtree import Dots, Matrix, Node, Num, Sym, row
 from glassnet.nodes import Key
@@ -96,8 +97,12 @@ def _rule(graph: StepGraph, key: Key) -> Node | None:
         writer_of = getattr(graph.optimizer, "symbols", None)
         if writer_of is None or graph.is_leaf(key):
             return None
-        # (its own symbols for its quantities: m_{W1,t}, m̂_{W1}, W′1, …)
-        return writer_of(key[0], param, key[1], None, t=graph.t, decay=decay, fixed=fixed)  # type: ignore[no-any-return]
+        # (its own symbols for its quantities: m_{W1,t}, m̂_{W1}, W′1, …; an optimiser
+        # that writes no rule for this quantity says so with an error: no symbols then)
+        try:
+            return writer_of(key[0], param, key[1], None, t=graph.t, decay=decay, fixed=fixed)  # type: ignore[no-any-return]
+        except GlassnetError:
+            return None
     owner = _owner(graph, key)
     if owner is graph.loss:
         return None  # a loss writes its rules per output (explain/sections.py); values here

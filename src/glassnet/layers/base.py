@@ -396,6 +396,14 @@ def config_size(config: Mapping[str, Any], key: str) -> int:
     return n
 
 
+def config_activation(config: Mapping[str, Any]) -> None:
+    """A model file's layer description must describe its activation (a table)."""
+    if not isinstance(config.get("activation"), dict):
+        raise GlassnetError(
+            "expected an activation", got=repr(config.get("activation"))[:60], field="activation"
+        )
+
+
 def identity() -> Activation:
     """The activation of a layer that has none (its a is its z)."""
     return get_activation("identity")

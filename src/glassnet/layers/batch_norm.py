@@ -37,6 +37,7 @@ from glassnet.layers.base import (
     activation_symbols,
     check_fields,
     checked_tensors,
+    config_activation,
     config_size,
     identity,
     normalisation_symbols,
@@ -335,6 +336,7 @@ class BatchNorm(Layer):
     @classmethod
     def file_shapes(cls, config: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
         n = config_size(config, "n")
+        config_activation(config)
         for key in ("eps", "momentum"):
             number(config.get(key), key)
         return {k: (n,) for k in (*cls.params, *cls.constants)}

@@ -22,6 +22,7 @@ from glassnet.layers.base import (
     activation_nodes,
     activation_symbols,
     checked_tensors,
+    config_activation,
     config_size,
     register_layer,
     tensor_of,
@@ -340,6 +341,7 @@ class Dense(Layer):
     @classmethod
     def file_shapes(cls, config: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
         n_in, n_out = config_size(config, "n_in"), config_size(config, "n_out")
+        config_activation(config)
         return {"W": (n_in, n_out), "b": (n_out,)}
 
     def to_spec(self) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from glassnet.layers.base import (
     activation_symbols,
     check_fields,
     checked_tensors,
+    config_activation,
     config_size,
     identity,
     normalisation_symbols,
@@ -272,6 +273,7 @@ class LayerNorm(Layer):
     @classmethod
     def file_shapes(cls, config: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
         n = config_size(config, "n")
+        config_activation(config)
         number(config.get("eps"), "eps")
         return {"gamma": (n,), "beta": (n,)}
 

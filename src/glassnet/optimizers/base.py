@@ -163,6 +163,8 @@ class Optimizer:
     state_names: ClassVar[tuple[str, ...]] = ()
     #: True when ``weight_decay`` is L2 (added to the gradient); AdamW's is decoupled.
     l2_decay: ClassVar[bool] = True
+    #: L2 weight decay λ; 0 for an optimiser that declares no ``weight_decay`` field.
+    weight_decay: float = 0.0
     #: For explain: the letter of a role's symbol where it is not the role's name
     #: (``{"velocity": "v"}``); ``{param}`` stands for the parameter's name.
     role_symbols: ClassVar[dict[str, str]] = {}
@@ -172,7 +174,6 @@ class Optimizer:
     role_why: ClassVar[dict[str, str]] = {}
 
     lr: float
-    weight_decay: float
 
     def __init__(self, *, schedule: Schedule | None = None, **values: Any) -> None:
         known = [f.name for f in self.fields]
@@ -459,10 +460,13 @@ class Optimizer:
 
     def config(self) -> dict[str, Any]:
         """Everything but the arrays, JSON-ready (the model file's form; never pickle)."""
+        # weight_decay only where it is a setting (an optimiser may declare none)
+        declared = {f.name for f in self.fields}
+        decay = {"weight_decay": self.weight_decay} if "weight_decay" in declared else {}
         return {
             "name": self.name,
             "lr": self.lr,
-            "weight_decay": self.weight_decay,
+            **decay,
             "schedule": self.schedule.config() if self.schedule is not None else None,
             "t": self.t,
             **self.hyperparameters(),
