@@ -66,6 +66,14 @@ def register(sub: Any) -> None:
         'columns for layout = "to_from", else rows)',
     )
     p.add_argument(
+        "--print",
+        dest="print_mode",
+        choices=("open", "full"),
+        default="open",
+        help="HTML: what paper gets — open (default): what is open on screen, folded "
+        "parts folded, each saying so; full: every folded part open, a page per section",
+    )
+    p.add_argument(
         "--errata",
         metavar="WORKSHEET",
         help="mark WORKSHEET (a hand-worked solution, as glassnet check reads it) and write "
@@ -203,7 +211,7 @@ def _run_explain(args: argparse.Namespace) -> int:
         # GitHub strips data: images: the picture goes beside the file, linked.
         text = derivation.markdown(picture=svg_path.name if svg_path is not None else None)
     else:
-        text = derivation.render(fmt)
+        text = derivation.render(fmt, print_mode=args.print_mode)
     if out is None:
         sys.stdout.write(text)
     else:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from html import escape
 
+from glassnet.errors import GlassnetError
 from glassnet.explain.document import (
     Block,
     Calculation,
@@ -50,24 +51,76 @@ section.backward .step { border-left-color: var(--back); }
 section.update .step { border-left-color: var(--upd); }
 section.backward h3 { color: #9a3412; }
 section.update h3 { color: #166534; }
-@media print {
-  body { font-size: 11pt; }
-  header.top { background: none; color: var(--ink); border-bottom: 2px solid var(--ink); }
-  header.top h1 { color: #1e3a8a; }
-  nav { display: none; }
-  main > section > h2 { break-before: page; }
-  .step, .eq, figure, table, h2, h3 { break-inside: avoid; }
-  h2, h3 { break-after: avoid; }
-  .step, .eq { overflow: visible; }
-  details::details-content { content-visibility: visible; display: contents; }
-  details > summary { list-style: none; }
-}
+.print-note { display: none; }
 @media (max-width: 40rem) {
   main, header.top div { padding-left: .8rem; padding-right: .8rem; }
   nav ol { columns: 1; }
 }
 .legend { font: 0.9rem/1.5 system-ui, sans-serif; color: var(--muted); }
+@media print {
+  body { font-size: 10pt; line-height: 1.35; }
+  main { padding: 0; max-width: none; }
+  header.top { background: none; color: var(--ink); border-bottom: 2px solid var(--ink); }
+  header.top div { padding: 0 0 .3rem; max-width: none; }
+  header.top h1 { color: #1e3a8a; font-size: 1.4rem; }
+  nav { display: none; }
+  p { margin: .3rem 0; }
+  h2 { margin: .9rem 0 .4rem; font-size: 1.25rem; }
+  h3 { margin: .7rem 0 .3rem; font-size: 1.05rem; }
+  .step, .eq, figure, .table, details.erratum, h2, h3, p.elided { break-inside: avoid; }
+  h2, h3, p:has(+ .step), p:has(+ .eq) { break-after: avoid; }
+  .step, .eq { overflow: visible; margin: .2rem 0; }
+  .step { padding: 0 .7rem; }
+  math[display="block"] { margin: .1rem 0; }
+  details { margin: .1rem 0; padding: 0 .6rem; }
+  details > summary { font-size: .78rem; }
+  figure { margin: .5rem 0; }
+  figure svg { max-width: min(100%, 24rem); }
+  .table { margin: .4rem 0; }
+  .print-note { display: block; }
+}
 """
+
+#: Print what is open on screen (the default): folded parts stay folded, each saying
+#: so; only the big parts (the passes) start a page.
+PRINT_OPEN = """
+@media print {
+  main > section.nobreak { break-before: page; }
+  details:not(.erratum):not([open]) > summary::after {
+    content: " — folded; in the HTML page"; color: var(--muted); font-style: italic; }
+}
+"""
+
+#: ``--print full``: every folded part printed open, every section on a page of its own.
+PRINT_FULL = """
+@media print {
+  main > section > h2 { break-before: page; }
+  details::details-content { content-visibility: visible; display: contents; }
+  details > summary { list-style: none; }
+}
+"""
+
+#: How a page can be printed: "open" (what is open on screen) or "full" (everything).
+PRINT_MODES: tuple[str, ...] = ("open", "full")
+
+
+def _css_string(text: str) -> str:
+    """``text`` as a CSS string literal (quotes, backslashes and line ends escaped)."""
+    out = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+    return f'"{out}"'
+
+
+def page_css(title: str) -> str:
+    """The printed page's footer: the title and "page n of N" in the page's margin
+    boxes (CSS paged media, which Chromium prints since version 131) — carried by the
+    page itself, so printing from the browser shows them too, not only a PDF made by
+    a tool.  The margins come from here; the paper size from the printer."""
+    footer = "font: 8pt/1.2 system-ui, sans-serif; color: #64748b;"
+    return (
+        "@page { margin: 13mm 13mm 15mm; "
+        f"@bottom-left {{ content: {_css_string(title)}; {footer} }} "
+        f'@bottom-right {{ content: "page " counter(page) " of " counter(pages); {footer} }} }}'
+    )
 
 
 #: The maths and picture rules; "SCOPE " is "" on the page and ".glassnet-explain "
@@ -194,17 +247,48 @@ def _anchor(title: str) -> str:
 PASS_LABEL = {"forward": "forward →", "backward": "← backward", "update": "update"}
 
 
-def _section(sec: Section) -> str:
+def _section(sec: Section, after: Section | None = None) -> str:
+    """A section; a pass's heading section ("part") also carries the class of the
+    pass it opens (``after``'s kind: part-forward, part-backward, ...), for print."""
     tag = f"h{sec.level}"
     label = PASS_LABEL.get(sec.kind)
     badge = f'<span class="pass">{escape(label)}</span> ' if label else ""
     head = f'<{tag} id="{_anchor(sec.title)}">{badge}{escape(sec.title)}</{tag}>'
     body = "\n".join([head, *(block_html(b) for b in sec.blocks)])
-    return f'<section class="sec {escape(sec.kind)}">\n{body}\n</section>'
+    kind = escape(sec.kind)
+    if sec.kind == "part" and after is not None:
+        kind += f" part-{escape(after.kind)}"
+    return f'<section class="sec {kind}">\n{body}\n</section>'
 
 
-def render_html(doc: Document) -> str:
-    """The whole document as a standalone HTML page (a string)."""
+def _sections(sections: list[Section]) -> str:
+    return "\n".join(
+        _section(s, sections[k + 1] if k + 1 < len(sections) else None)
+        for k, s in enumerate(sections)
+    )
+
+
+def check_print_mode(mode: object) -> str:
+    if mode not in PRINT_MODES:
+        raise GlassnetError(
+            f"expected a print mode among {', '.join(PRINT_MODES)}", got=repr(mode), field="print"
+        )
+    return str(mode)
+
+
+def render_html(doc: Document, print_mode: str = "open") -> str:
+    """The whole document as a standalone HTML page (a string).
+
+    ``print_mode``: what paper gets — "open", what is open on screen (folded parts
+    stay folded, each saying so; the passes start a page), or "full", every folded
+    part open and every section on a page of its own."""
+    printing = PRINT_OPEN if check_print_mode(print_mode) == "open" else PRINT_FULL
+    note = (
+        "Printed as it was open on screen: each folded part says so, and the HTML page "
+        "has everything in it."
+        if print_mode == "open"
+        else "Printed with every folded part open."
+    )
     intro, *rest = doc.sections
     toc = "".join(f'<li><a href="#{_anchor(s.title)}">{escape(s.title)}</a></li>' for s in rest)
     body_intro = "\n".join(block_html(b) for b in intro.blocks)
@@ -220,15 +304,16 @@ def render_html(doc: Document) -> str:
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="generator" content="glassnet explain">
 <title>{escape(doc.title)}</title>
-<style>{CSS}{MATH_CSS.replace("SCOPE ", "")}</style>
+<style>{CSS}{MATH_CSS.replace("SCOPE ", "")}{printing}{page_css(doc.title)}</style>
 </head>
 <body>
 <header class="top"><div><h1>{escape(doc.title)}</h1>
-<p>Written by glassnet from its engine's trace · {escape(precision)}</p></div></header>
+<p>Written by glassnet from its engine's trace · {escape(precision)}</p>
+<p class="print-note">{escape(note)}</p></div></header>
 <main>
 {body_intro}
 <nav><ol>{toc}</ol></nav>
-{chr(10).join(_section(s) for s in rest)}
+{_sections(rest)}
 </main>
 </body>
 </html>
@@ -240,5 +325,5 @@ def render_html_fragment(doc: Document) -> str:
     css = ".glassnet-explain { --card: #f8fafc; --accent: #2563eb; --muted: #64748b; }" + (
         MATH_CSS.replace("SCOPE ", ".glassnet-explain ")
     )
-    body = "\n".join(_section(s) for s in doc.sections)
+    body = _sections(doc.sections)
     return f'<div class="glassnet-explain"><style>{css}</style>{body}</div>'
