@@ -143,6 +143,9 @@ SCOPE mrow.matrix { display: inline-block; margin: 0 .15em; padding: 0 .12em;
     linear-gradient(currentColor, currentColor) right top / .3em 1.5px no-repeat,
     linear-gradient(currentColor, currentColor) right bottom / .3em 1.5px no-repeat; }
 SCOPE mrow.matrix mtd { padding: .1rem .4rem; }
+/* A matrix too wide for the screen scrolls by itself (at the body's size), the rest of
+   its line wraps around it. */
+SCOPE mrow.matrix { max-width: 100%; overflow-x: auto; overflow-y: hidden; vertical-align: middle; }
 SCOPE .elided { color: var(--muted); font-style: italic; }
 SCOPE details.erratum { margin: .1rem 0 .5rem; padding: .15rem .8rem; border-radius: 4px;
   border: none; font: .85rem/1.45 system-ui, sans-serif; background: #fef2f2;
@@ -157,7 +160,7 @@ SCOPE details { margin: .2rem 0; border: 1px dashed var(--line); border-radius: 
   padding: .05rem .7rem; }
 SCOPE details > summary { cursor: pointer; color: var(--accent);
   font: .9rem/1.5 system-ui, sans-serif; }
-SCOPE .table { max-width: 100%; margin: .8rem 0; }
+SCOPE .table { max-width: 100%; margin: .8rem 0; overflow-x: auto; }
 SCOPE .table table { border-collapse: collapse; font-size: .9em; }
 SCOPE .table caption { text-align: left; font: 600 .85rem/1.6 system-ui, sans-serif;
   color: var(--muted); }
@@ -170,19 +173,30 @@ SCOPE figure svg { max-width: min(100%, 32rem); height: auto; }
 SCOPE figcaption { color: var(--muted); font-size: .9rem; }
 SCOPE mrow.wrap { display: flex; flex-wrap: wrap; align-items: center; row-gap: .3em; }
 SCOPE mrow.wrap > mo { padding: 0 .2em; }
-SCOPE mrow.wrap > mo[fence] { padding: 0 .05em; }
-SCOPE mrow.wrap > mrow.cell { padding: 0 .3em; }
-SCOPE mtable.stack, SCOPE mtable.stack > mtr, SCOPE mtable.stack > mtr > mtd { display: block; }
+SCOPE mrow.wrap { max-width: 100%; }
+/* What must stay together (a sign and its term, "(" and its number, "=" and what
+   follows) is one flex item that never wraps inside; a vector or matrix in it may still
+   shrink, and scroll. */
+SCOPE mrow.nb { display: inline-flex; flex-wrap: nowrap; align-items: center;
+  max-width: 100%; min-width: 0; }
+SCOPE mrow.nb > mo:not([fence]) { padding: 0 .2em; }
+SCOPE mrow.lhs { display: inline-flex; max-width: 100%; min-width: 0; vertical-align: middle; }
+SCOPE mrow.nb > mo[fence] { padding: 0 .05em; }
+SCOPE mrow.vec { display: inline-flex; flex-wrap: nowrap; align-items: center;
+  max-width: 100%; overflow-x: auto; overflow-y: hidden; }
+SCOPE mrow.vec > mrow.cell { padding: 0 .3em; }
+SCOPE mo.prime { font-size: 1.4em; }
+SCOPE mtable.stack, SCOPE mtable.stack > mtr, SCOPE mtable.stack > mtr > mtd { display: block;
+  max-width: 100%; }
 SCOPE mtable.stack > mtr > mtd, SCOPE mtable.stack > mtr > mtd:first-child { text-align: left; }
 SCOPE mtable.stack > mtr > mtd:empty { display: none; }
 @media (max-width: 40rem) {
   SCOPE .step, SCOPE .eq { padding: .3rem .5rem; }
-  SCOPE math[display="block"] { font-size: .85em; }
+  SCOPE math[display="block"] { font-size: 1em; }
   SCOPE mtable.derivation, SCOPE mtable.derivation > mtr,
-  SCOPE mtable.derivation > mtr > mtd { display: block; }
+  SCOPE mtable.derivation > mtr > mtd { display: block; max-width: 100%; }
   SCOPE mtable.derivation > mtr > mtd { text-align: left; }
-  SCOPE mrow.matrix.wide { font-size: .68em; }
-  SCOPE mrow.matrix.wide mtd { padding: .05rem .2rem; }
+  SCOPE mrow.matrix mtd { padding: .05rem .25rem; }
 }
 """
 
