@@ -133,10 +133,111 @@ def latex_symbol(name: str, n_layers: int) -> str:
     return f"{head}_{{{tail}}}" if tail else head
 
 
+# -- a value's name as the page writes it, in plain text ----------------------------------
+
+
+def page_name(kind: str, layer: int, index: tuple[int, ...], n_layers: int) -> str:
+    """The page's (the seed's) name of one value of the step, 1-based, as plain text:
+    ("a", 3, (0,)) -> "O_out1"; ("dW", 3, (0, 1)) -> "∂E/∂W_k1l2"; ("W_new", 1, (2, 0))
+    -> "W′_i3j1"; ("da_dz", 3, (0, 1)) -> "∂O_out1/∂O_in2"; ("loss", 0, ()) -> "E".
+    (Rows notation: a weight is named from its source to its target, as in the seed.)
+
+    >>> page_name("delta", 2, (1,), 3), page_name("loss_terms", 0, (2,), 3)
+    ('δh2_2', 'E3')
+    """
+    n = [str(i + 1) for i in index]
+    if kind in ("loss", "loss_terms"):
+        return "E" + "".join(n)
+    if kind in ("W", "dW", "W_new"):
+        w = f"W{'′' if kind == 'W_new' else ''}_{letter(layer - 1)}{n[0]}{letter(layer)}{n[1]}"
+        return f"∂E/∂{w}" if kind == "dW" else w
+    if kind in ("b", "db", "b_new"):
+        b = f"b{'′' if kind == 'b_new' else ''}_{letter(layer)}{n[0]}"
+        return f"∂E/∂{b}" if kind == "db" else b
+    if kind == "x":
+        return "I" + n[0]
+    if kind == "y":
+        return "y" + n[0]
+    zin, aout = unit_name(n_layers, layer, "in"), unit_name(n_layers, layer, "out")
+    if kind == "z":
+        return zin + n[0]
+    if kind == "a":
+        return aout + n[0]
+    if kind == "dL_da":
+        return f"∂E/∂{aout}{n[0]}"
+    if kind == "delta":
+        base = zin.split("_")[0]
+        return f"δ{base}_{n[0]}" if base[-1].isdigit() else f"δ{base}{n[0]}"
+    if kind == "da_dz":
+        return f"∂{aout}{n[0]}/∂{zin}{n[-1]}"
+    return quantity_name(kind, layer)
+
+
+def page_quantity(kind: str, layer: int, n_layers: int) -> str:
+    """The page's name of a whole quantity, as plain text: ("dW", 3) -> "∂E/∂W_kl",
+    ("a", 3) -> "O_out", ("loss_terms", 0) -> "E_l" (the terms, one per output).
+
+    >>> page_quantity("dW", 3, 3), page_quantity("a", 3, 3), page_quantity("delta", 1, 3)
+    ('∂E/∂W_kl', 'O_out', 'δh1')
+    """
+    if kind in ("loss", "loss_terms"):
+        return "E" if kind == "loss" else f"E_{letter(n_layers)}"
+    if kind in ("W", "dW", "W_new"):
+        w = f"W{'′' if kind == 'W_new' else ''}_{letter(layer - 1)}{letter(layer)}"
+        return f"∂E/∂{w}" if kind == "dW" else w
+    if kind in ("b", "db", "b_new"):
+        b = f"b{'′' if kind == 'b_new' else ''}_{letter(layer)}"
+        return f"∂E/∂{b}" if kind == "db" else b
+    zin, aout = unit_name(n_layers, layer, "in"), unit_name(n_layers, layer, "out")
+    names = {
+        "z": zin,
+        "a": aout,
+        "dL_da": f"∂E/∂{aout}",
+        "delta": "δ" + zin.split("_")[0],
+        "da_dz": f"∂{aout}/∂{zin}",
+    }
+    return names.get(kind, quantity_name(kind, layer))
+
+
+#: The engine's words in check's catalogue, and the page's for them (see page_words).
+_ENGINE_WORDS: tuple[tuple[str, str], ...] = (
+    (r"\bdL/d([az])(?:_i)?\b", r"∂E/∂{\1}"),
+    (r"\bd([az])(?:_i)?/d([az])(?:_i)?\b", r"∂{\1}/∂{\2}"),
+    (r"\bdelta(?=ᵀ|\b)", "δ"),
+    (r"\bW_new\b", "W′"),
+    (r"\bW\[([ij]), ([ij])\]", r"W_\1\2"),
+    (r"\bdW\b", "∂E/∂W"),
+    (r"(?<![A-Za-z_])p(?![A-Za-z_])", "{a}"),
+)
+
+
+def page_words(text: str, n_layers: int, layer: int) -> str:
+    """A sentence of ``glassnet check`` (its catalogue's titles write the engine's
+    dL/dz_i, da/dz, delta, W_new, p) in the page's names for the units of ``layer``:
+    "dL/dz_i = dL/da_i · da_i/dz_i" at the seed's output layer reads
+    "∂E/∂O_in,l = ∂E/∂O_out,l · ∂O_out,l/∂O_in,l".
+
+    >>> page_words("delta multiplied by da/dz again", 3, 2)
+    'δ multiplied by ∂h2_out,k/∂h2_in,k again'
+    """
+    if layer < 1:
+        layer = n_layers  # the error's quantities: the output layer's units
+    names = {
+        "a": f"{unit_name(n_layers, layer, 'out')},{letter(layer)}",
+        "z": f"{unit_name(n_layers, layer, 'in')},{letter(layer)}",
+    }
+    for pattern, repl in _ENGINE_WORDS:
+        text = re.sub(pattern, repl, text)
+    return re.sub(r"\{(\w)\}", lambda m: names.get(m.group(1), m.group(0)), text)
+
+
 __all__ = [
     "LETTERS",
     "latex_symbol",
     "letter",
+    "page_name",
+    "page_quantity",
+    "page_words",
     "seed_aliases",
     "seed_name",
     "split_name",

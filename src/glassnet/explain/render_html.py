@@ -236,12 +236,13 @@ def block_html(block: Block) -> str:
     if isinstance(block, Elided):
         return f'<p class="elided">{escape(block.text)}</p>'
     if isinstance(block, Erratum):
-        # One line on screen (the check's full sentence folded under it; printed open).
+        # One line on screen and on paper; the numbers and check's id folded under it.
         return (
             f'<details class="erratum {escape(block.verdict)}"><summary>'
             f"<strong>{escape(block.lead())}</strong>: {escape(block.title)}</summary><p>"
-            + (f"<code>{escape(block.mistake)}</code> · " if block.mistake else "")
-            + f"{escape(block.words())}</p></details>"
+            + escape(block.words())
+            + (f" (glassnet check: <code>{escape(block.mistake)}</code>)" if block.mistake else "")
+            + "</p></details>"
         )
     if isinstance(block, Picture):
         return f"<figure>{block.svg}<figcaption>{escape(block.caption)}</figcaption></figure>"

@@ -42,8 +42,8 @@ def block_markdown(block: Block, picture: str | None = INLINE) -> str:
     if isinstance(block, Elided):
         return f"*{block.text}*"
     if isinstance(block, Erratum):
-        named = f" (`{block.mistake}`)" if block.mistake else ""
-        return f"> **{block.lead()}**: {block.title}{named}.  {block.words()}"
+        named = f" (glassnet check: `{block.mistake}`)" if block.mistake else ""
+        return f"> **{block.lead()}**: {block.title}.  {block.words()}{named}"
     if isinstance(block, Table):
 
         def cell(c: str | Node) -> str:
