@@ -318,6 +318,29 @@ def test_errata_speak_the_page_s_language(tmp_path) -> None:
     )
 
 
+def test_softmax_delta_takes_a_column_and_the_page_says_the_jacobian_is_symmetric() -> None:
+    """Issue 26: the δ of softmax input j sums ∂E/∂O_out,u · ∂O_out,u/∂O_in,j over u —
+    column j of the Jacobian, whose box shows row j; the page says why the numbers are
+    the same (softmax's Jacobian is symmetric, which the trace's own Jacobian shows)."""
+    trace = gn.load_spec("seed").trace()
+    jac = trace.layers[-1].da_dz[0]
+    np.testing.assert_allclose(jac, jac.T, rtol=1e-12)  # the recorded Jacobian
+    doc = derive(trace).document
+    md = derive(trace).markdown()
+    assert "takes column l of the Jacobian" in md and "This Jacobian is symmetric" in md
+    # Each δ box: term u is ∂E/∂O_out,u times the Jacobian's entry (u, j), column j.
+    deltas = [c for c in doc.calculations() if tex(c.lhs).startswith(r"\delta O_{")]
+    assert len(deltas) == 3
+    for j, calc in enumerate(deltas):
+        derivs = [n for n in _walk(calc.rule) if isinstance(n, Deriv) and n.top.base == "O"]
+        assert [tex(d.bottom) for d in derivs] == [rf"O_{{\mathrm{{in}}{j + 1}}}"] * 3
+        assert [tex(d.top) for d in derivs] == [rf"O_{{\mathrm{{out}}{u + 1}}}" for u in range(3)]
+        assert [d.value for d in derivs] == [pytest.approx(jac[u, j]) for u in range(3)]
+    # Not said where the Jacobian is not softmax's (an elementwise output layer).
+    sigmoid = _random_trace("relu", "sigmoid", "mse", 1, seed=2)
+    assert "symmetric" not in explain(sigmoid, format="md")
+
+
 # -- softmax by hand -------------------------------------------------------------------------
 
 

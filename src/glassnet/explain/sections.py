@@ -943,14 +943,44 @@ def _softmax_deltas(b: Builder, sec: Section, layer: int) -> None:
         return row(b.dE_da(layer, i, s), TIMES, b.da_dz(layer, i, j, s))
 
     _delta_definition(b, sec, layer)
+    gz, ga, gd = b.general_unit(layer, "in"), b.general_unit(layer, "out"), b.general_delta(layer)
+    other_a = Sym(ga.base, (ga.sub[0], ("u", "id")))
     sec.blocks.append(
         Para(
             (
                 "The chain rule then sums over every output: each input of the softmax "
-                "changes the error through all of its outputs.",
+                "changes the error through all of its outputs.  So input ",
+                gz.sub[1][0],
+                "'s δ takes column ",
+                gz.sub[1][0],
+                " of the Jacobian (every output's derivative with respect to that input), "
+                "not a row:",
             )
         )
     )
+    sec.blocks.append(
+        Equation((gd, SumOver("u", row(Deriv(b.E_name, other_a), TIMES, Deriv(other_a, gz)))))
+    )
+    jac = np.asarray(b.t.layer(layer).da_dz)
+    if np.allclose(jac, np.swapaxes(jac, -1, -2), rtol=1e-12, atol=0.0):
+        # Said only where the recorded Jacobian is symmetric (softmax's always is).
+        sec.blocks.append(
+            Para(
+                (
+                    "This Jacobian is symmetric: ",
+                    Deriv(ga, Sym(gz.base, (gz.sub[0], ("u", "id")))),
+                    " = ",
+                    Deriv(other_a, gz),
+                    " (both are ",
+                    row(MINUS, ga, TIMES, other_a),
+                    " off the diagonal), so column ",
+                    gz.sub[1][0],
+                    " holds the same numbers as row ",
+                    gz.sub[1][0],
+                    " above.",
+                )
+            )
+        )
     for s in b.samples:
         for j in b.each_unit(sec, n, "units"):
             terms = b.sum_terms(partial(through_output, j, s), n)
