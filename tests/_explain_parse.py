@@ -364,6 +364,13 @@ class Resolver:
             m = re.fullmatch(r"b_([a-z])(\d+)", bottom)
             assert m, bottom
             return t.layers[LETTERS.index(m.group(1)) - 1].db[int(m.group(2)) - 1]
+        m = re.fullmatch(r"W_([a-z])(\d+)([a-z])(\d+)", bottom)
+        if m:  # ∂(a unit's input)/∂(a weight into it): the output that weight multiplies
+            z_unit = self._unit(top)
+            assert z_unit and z_unit[1] == "in" and z_unit[2] == int(m.group(4)) - 1, top
+            source = LETTERS.index(m.group(1))
+            values = t.x if source == 0 else t.layers[source - 1].a
+            return values[z_unit[3]][int(m.group(2)) - 1]
         a, z = self._unit(top), self._unit(bottom)
         assert a and z and a[0] == z[0] and a[1] == "out" and z[1] == "in", (top, bottom)
         lt = t.layers[a[0] - 1]

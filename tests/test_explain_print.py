@@ -23,27 +23,10 @@ from glassnet.cli import main
 from glassnet.explain import derive, explain
 from glassnet.layers import Dense
 
+from helpers import MAZUR
+
 CHROMIUM = "/usr/bin/chromium"
 
-# Matt Mazur, "A Step by Step Backpropagation Example" (2015), the network of
-# tests/test_published_example.py.
-MAZUR = """
-loss = "half_sse"
-lr = 0.5
-update_bias = false
-input = [0.05, 0.10]
-target = [0.01, 0.99]
-
-[[layers]]
-weights = [[0.15, 0.25], [0.20, 0.30]]
-bias = [0.35, 0.35]
-activation = "sigmoid"
-
-[[layers]]
-weights = [[0.40, 0.50], [0.45, 0.55]]
-bias = [0.60, 0.60]
-activation = "sigmoid"
-"""
 
 #: The boxes no page break may cut (those open on screen).
 BOXES = ".step, .eq, figure, .table, details.erratum"

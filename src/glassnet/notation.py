@@ -199,6 +199,86 @@ def page_quantity(kind: str, layer: int, n_layers: int) -> str:
     return names.get(kind, quantity_name(kind, layer))
 
 
+# -- other people's names: Mazur's, the textbooks', PyTorch's -----------------------------
+
+
+def mazur_shaped(sizes: list[int] | tuple[int, ...]) -> bool:
+    """Whether a network has the shape of Mazur's worked example (2 inputs, 2 hidden
+    units, 2 outputs), the only shape his names (w1…w8, net_h1, out_o2) are given for."""
+    return tuple(sizes) == (2, 2, 2)
+
+
+def mazur_name(kind: str, layer: int, index: tuple[int, ...]) -> str | None:
+    """Matt Mazur's name ("A Step by Step Backpropagation Example", 2015) for a value
+    of a 2-2-2 network, or None where he has none.  He numbers the weights by layer,
+    then by the unit they go to, then by the unit they come from — net_h1 = w1·i1 +
+    w2·i2 + b1, net_h2 = w3·i1 + w4·i2 + b1, net_o1 = w5·out_h1 + w6·out_h2 + b2 — and
+    gives each layer one bias (b1, b2).  His "h1" is a hidden *unit*; this page's h1
+    is the first hidden *layer*.
+
+    >>> mazur_name("W", 1, (1, 0)), mazur_name("W_new", 2, (0, 1)), mazur_name("a", 1, (1,))
+    ('w2', 'w7⁺', 'out_h2')
+    """
+    n = [i + 1 for i in index]
+    if kind in ("W", "W_new", "dW"):
+        i, j = index
+        w = f"w{4 * (layer - 1) + 2 * j + i + 1}"
+        return {"W": w, "W_new": w + "⁺", "dW": f"∂E_total/∂{w}"}[kind]
+    unit = {1: "h", 2: "o"}.get(layer)
+    names = {
+        "x": f"i{n[0]}" if n else None,
+        "y": f"target_o{n[0]}" if n else None,
+        "loss_terms": f"E_o{n[0]}" if n else None,
+        "loss": "E_total",
+        "b": f"b{layer}",
+        "z": f"net_{unit}{n[0]}" if unit and n else None,
+        "a": f"out_{unit}{n[0]}" if unit and n else None,
+        "dL_da": f"∂E_total/∂out_{unit}{n[0]}" if unit and n else None,
+        "da_dz": f"∂out_{unit}{n[0]}/∂net_{unit}{n[0]}" if unit and n else None,
+        "delta": f"∂E_total/∂net_{unit}{n[0]}" if unit and n else None,
+    }
+    return names.get(kind)
+
+
+#: How each book writes the weight from unit i of layer l−1 to unit j of layer l, and
+#: which index runs where; "rows"/"columns" is this page's own notation.
+def weight_conventions(columns: bool) -> list[tuple[str, str, str]]:
+    """(who, how they write that weight, how it relates to this page's matrix) for the
+    weight from unit i of layer l−1 to unit j of layer l."""
+    page = "W[to][from]" if columns else "W[from][to]"
+    same_or_t = "the same matrix" if columns else f"the transpose of this page's {page}"
+    return [
+        ("this page", "W_ji (to j, from i)" if columns else "W_ij (from i, to j)", page),
+        (
+            "Nielsen",
+            "w^l_jk: to unit j of layer l from unit k of layer l−1 (k here is i)",
+            f"w^l[j][k] — {same_or_t}",
+        ),
+        (
+            "Goodfellow et al.",
+            "W^(k)_{j,i} in the forward pass a^(k) = b^(k) + W^(k) h^(k−1) (Algorithm 6.3)",
+            f"W[to][from] — {same_or_t}",
+        ),
+        ("Mazur", "w1…w8, numbered to-unit first, then from-unit (2-2-2 only)", "one by one"),
+        (
+            "PyTorch nn.Linear",
+            "weight[j, i]: shape (out_features, in_features); y = x @ weight.T + bias",
+            f"weight = {'W' if columns else 'Wᵀ'}",
+        ),
+    ]
+
+
+#: Nielsen's four equations of backpropagation ("Neural Networks and Deep Learning",
+#: ch. 2), as he writes them: C the cost, ⊙ the elementwise product, σ′ the activation's
+#: derivative, w^l_jk the weight to unit j of layer l from unit k of layer l−1.
+NIELSEN_BP: dict[str, str] = {
+    "BP1": "δ^L = ∇_a C ⊙ σ′(z^L)",
+    "BP2": "δ^l = ((w^(l+1))ᵀ δ^(l+1)) ⊙ σ′(z^l)",
+    "BP3": "∂C/∂b^l_j = δ^l_j",
+    "BP4": "∂C/∂w^l_jk = a^(l−1)_k δ^l_j",
+}
+
+
 #: The engine's words in check's catalogue, and the page's for them (see page_words).
 _ENGINE_WORDS: tuple[tuple[str, str], ...] = (
     (r"\bdL/d([az])(?:_i)?\b", r"∂E/∂{\1}"),
@@ -233,8 +313,11 @@ def page_words(text: str, n_layers: int, layer: int) -> str:
 
 __all__ = [
     "LETTERS",
+    "NIELSEN_BP",
     "latex_symbol",
     "letter",
+    "mazur_name",
+    "mazur_shaped",
     "page_name",
     "page_quantity",
     "page_words",
@@ -242,5 +325,6 @@ __all__ = [
     "seed_name",
     "split_name",
     "unit_name",
+    "weight_conventions",
     "weight_name",
 ]

@@ -10,7 +10,7 @@ saying what was left out) and :class:`Picture` (the network as SVG).  The render
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -107,13 +107,26 @@ class Picture:
     caption: str
 
 
+@dataclass(frozen=True)
+class Link:
+    """Words that point to a section of the page (by its title), in a table cell."""
+
+    text: str
+    section: str
+
+
+Cell = str | Node | Link
+
+
 @dataclass
 class Table:
-    """A summary table: a header row and rows of cells (words or inline maths)."""
+    """A summary table: a header row and rows of cells (words, inline maths, links).
+    ``boxed``: set apart as a box (the algorithm's summary)."""
 
     caption: str
-    header: tuple[str | Node, ...]
-    rows: list[tuple[str | Node, ...]]
+    header: tuple[Cell, ...]
+    rows: Sequence[tuple[Cell, ...]]
+    boxed: bool = False
 
 
 @dataclass

@@ -11,11 +11,13 @@ from glassnet.errors import GlassnetError
 from glassnet.explain.document import (
     Block,
     Calculation,
+    Cell,
     Collapsed,
     Document,
     Elided,
     Equation,
     Erratum,
+    Link,
     Para,
     Picture,
     Section,
@@ -39,7 +41,7 @@ nav { font: 0.9rem/1.6 system-ui, sans-serif; background: var(--card);
 nav ol { margin: 0; padding-left: 1.2rem; columns: 3; }
 nav a { color: var(--accent); text-decoration: none; }
 h2, h3 { font-family: system-ui, sans-serif; line-height: 1.25; }
-p { margin: .5rem 0; }
+p { margin: .4rem 0; }
 h2 { margin-top: 1.6rem; padding-bottom: .3rem; border-bottom: 2px solid var(--line); }
 h3 { margin-top: 1.5rem; color: #1e3a8a; }
 .pass { display: inline-block; font: 600 .7rem/1.4 system-ui, sans-serif; letter-spacing: .04em;
@@ -71,11 +73,12 @@ section.update h3 { color: #166534; }
   h2, h3, p:has(+ .step), p:has(+ .eq) { break-after: avoid; }
   .step, .eq { overflow: visible; margin: .2rem 0; }
   .step { padding: 0 .7rem; }
-  math[display="block"] { margin: .1rem 0; }
+  math[display="block"] { margin: .1rem 0; font-size: 1em; }
   details { margin: .1rem 0; padding: 0 .6rem; }
   details > summary { font-size: .78rem; }
   figure { margin: .5rem 0; }
-  figure svg { max-width: min(100%, 24rem); }
+  figure svg { max-width: min(100%, 20rem); }
+  figcaption { font-size: .8rem; }
   .table { margin: .4rem 0; }
   .print-note { display: block; }
 }
@@ -127,10 +130,10 @@ def page_css(title: str) -> str:
 #: inside a notebook, where the page's other rules must not restyle the notebook.
 MATH_CSS = """
 SCOPE .step { background: var(--card); border-left: 4px solid var(--accent); border-radius: 4px;
-        margin: .35rem 0; padding: .2rem .9rem; overflow-x: auto; }
-SCOPE .eq { margin: .35rem 0; padding: .1rem .9rem; overflow-x: auto; }
+        margin: .3rem 0; padding: .15rem .9rem; overflow-x: auto; }
+SCOPE .eq { margin: .3rem 0; padding: .1rem .9rem; overflow-x: auto; }
 SCOPE math[display="block"] { font-size: 1.08em; margin: .2rem 0; }
-SCOPE mtable.derivation > mtr > mtd { padding: .18rem 0; }
+SCOPE mtable.derivation > mtr > mtd { padding: .12rem 0; }
 SCOPE mtable.derivation > mtr > mtd:first-child { text-align: right; padding-right: .3em; }
 SCOPE mtable.derivation > mtr > mtd:last-child { text-align: left; }
 SCOPE mtable.derivation > mtr:nth-child(2) { color: #475569; }
@@ -162,6 +165,10 @@ SCOPE details > summary { cursor: pointer; color: var(--accent);
   font: .9rem/1.5 system-ui, sans-serif; }
 SCOPE .table { max-width: 100%; margin: .8rem 0; overflow-x: auto; }
 SCOPE .table table { border-collapse: collapse; font-size: .9em; }
+SCOPE .table.boxed { border: 2px solid var(--accent); border-radius: 6px; padding: .3rem .6rem;
+  background: var(--card); }
+SCOPE .table.boxed table { width: 100%; }
+SCOPE .table.boxed td, SCOPE .table.boxed th { text-align: left; }
 SCOPE .table caption { text-align: left; font: 600 .85rem/1.6 system-ui, sans-serif;
   color: var(--muted); }
 SCOPE .table th, SCOPE .table td { padding: .05rem .6rem; line-height: 1.35;
@@ -211,16 +218,22 @@ def _para(p: Para) -> str:
     return f"<p>{''.join(out)}</p>"
 
 
-def _cell(part: str | object, tag: str) -> str:
-    inner = escape(part) if isinstance(part, str) else f"<math>{mml(part)}</math>"  # type: ignore[arg-type]
+def _cell(part: Cell, tag: str) -> str:
+    if isinstance(part, str):
+        inner = escape(part)
+    elif isinstance(part, Link):
+        inner = f'<a href="#{_anchor(part.section)}">{escape(part.text)}</a>'
+    else:
+        inner = f"<math>{mml(part)}</math>"
     return f"<{tag}>{inner}</{tag}>"
 
 
 def _table(t: Table) -> str:
     head = "".join(_cell(h, "th") for h in t.header)
     body = "".join("<tr>" + "".join(_cell(c, "td") for c in r) + "</tr>" for r in t.rows)
+    cls = "table boxed" if t.boxed else "table"
     return (
-        f'<div class="table"><table><caption>{escape(t.caption)}</caption>'
+        f'<div class="{cls}"><table><caption>{escape(t.caption)}</caption>'
         f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
     )
 
