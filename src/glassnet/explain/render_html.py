@@ -130,10 +130,10 @@ def page_css(title: str) -> str:
 #: inside a notebook, where the page's other rules must not restyle the notebook.
 MATH_CSS = """
 SCOPE .step { background: var(--card); border-left: 4px solid var(--accent); border-radius: 4px;
-        margin: .3rem 0; padding: .15rem .9rem; overflow-x: auto; }
+        margin: .3rem 0; padding: .1rem .9rem; overflow-x: auto; }
 SCOPE .eq { margin: .3rem 0; padding: .1rem .9rem; overflow-x: auto; }
 SCOPE math[display="block"] { font-size: 1.08em; margin: .2rem 0; }
-SCOPE mtable.derivation > mtr > mtd { padding: .12rem 0; }
+SCOPE mtable.derivation > mtr > mtd { padding: .1rem 0; }
 SCOPE mtable.derivation > mtr > mtd:first-child { text-align: right; padding-right: .3em; }
 SCOPE mtable.derivation > mtr > mtd:last-child { text-align: left; }
 SCOPE mtable.derivation > mtr:nth-child(2) { color: #475569; }
@@ -175,8 +175,8 @@ SCOPE .table th, SCOPE .table td { padding: .05rem .6rem; line-height: 1.35;
   border-bottom: 1px solid var(--line); text-align: right; }
 @media (max-width: 40rem) { SCOPE .table th, SCOPE .table td { padding: .1rem .15rem; }
   SCOPE .table table { font-size: .7em; } }
-SCOPE figure { margin: 1.2rem 0; text-align: center; overflow-x: auto; }
-SCOPE figure svg { max-width: min(100%, 32rem); height: auto; }
+SCOPE figure { margin: .6rem 0; text-align: center; overflow-x: auto; }
+SCOPE figure svg { max-width: 100%; height: auto; }
 SCOPE figcaption { color: var(--muted); font-size: .9rem; }
 SCOPE mrow.wrap { display: flex; flex-wrap: wrap; align-items: center; row-gap: .3em; }
 SCOPE mrow.wrap > mo { padding: 0 .2em; }

@@ -180,6 +180,11 @@ def build(
         notation=notation,
     )
     b.fold = fold
+    if picture:
+        from glassnet.explain.svg import draws_grids
+
+        # The picture shows every weight in its grids: the matrices can fold.
+        b.picture_grids = draws_grids(trace)
     plan: dict[Place, list[Key]] = {}
     for key in step_order(b.L):
         plan.setdefault(place(key, b.L), []).append(key)
@@ -458,17 +463,23 @@ def _input(b: Builder, sec: Section, layer: int) -> None:
 OTHER_PARAMETERS = "The other layers' weights and biases"
 
 
+ALL_PARAMETERS = "The weights and biases as matrices (the picture shows every weight)"
+
+
 def _parameter(b: Builder, sec: Section, layer: int, block: Block) -> None:
     """Layer 1's parameters open; the other layers' folded together (the picture and
-    the update tables show them too)."""
-    if layer == 1 or not b.fold:
+    the update tables show them too).  Where the picture already shows every weight
+    legibly (its grids, on small networks), layer 1's are folded with them."""
+    grids = b.picture_grids
+    if (layer == 1 and not grids) or not b.fold:
         sec.blocks.append(block)
         return
+    summary = ALL_PARAMETERS if grids else OTHER_PARAMETERS
     last = sec.blocks[-1] if sec.blocks else None
-    if isinstance(last, Collapsed) and last.summary == OTHER_PARAMETERS:
+    if isinstance(last, Collapsed) and last.summary == summary:
         last.blocks.append(block)
     else:
-        sec.blocks.append(Collapsed(OTHER_PARAMETERS, [block]))
+        sec.blocks.append(Collapsed(summary, [block]))
 
 
 def _weights(b: Builder, sec: Section, layer: int) -> None:
