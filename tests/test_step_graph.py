@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from glassnet.activations import get_activation
-from glassnet.check.steps import Context, Evaluator
+from glassnet.check.steps import Context, Working
 from glassnet.check.worksheet import parse_worksheet
 from glassnet.losses import get_loss
 from glassnet.step import LAYER_QUANTITIES, LEAVES, StepGraph, leaves_of, step_order
@@ -178,7 +178,7 @@ def test_a_worksheet_built_from_a_trace_marks_every_value_ok(hidden):
     )
     sheet = parse_worksheet(text, label="from_trace.toml")
     ctx = Context.from_worksheet(sheet)
-    ev = Evaluator(ctx, {})
+    ev = Working(ctx, {})
     # The checker's evaluation with nothing written is the trace, number for number.
     for key in ctx.right:
         if key[0] not in LEAVES:
@@ -187,3 +187,33 @@ def test_a_worksheet_built_from_a_trace_marks_every_value_ok(hidden):
 
     report = check_worksheet(sheet)
     assert report.entries and {e.verdict for e in report.entries} == {"ok"}
+
+
+def test_check_recomputes_only_through_the_graphs_evaluator(monkeypatch):
+    """check has no evaluator of its own: a value it recomputes from a person's numbers
+    is StepGraph.evaluate's.  Shift what the graph's evaluator returns for the quantity
+    asked for (``upto``) and every "from your values" number of a computed quantity
+    moves by exactly that shift."""
+    from glassnet.check import check_worksheet
+
+    before = {(e.name, e.index): e for e in check_worksheet("seed").entries}
+    evaluate = StepGraph.evaluate
+
+    def shifted(self, leaves, *, given=None, rules=None, each=None, upto=None):
+        values = evaluate(self, leaves, given=given, rules=rules, each=each, upto=upto)
+        if upto is not None:  # check's questions (the trace asks for every node)
+            values[upto] = values[upto] + 1.0
+        return values
+
+    monkeypatch.setattr(StepGraph, "evaluate", shifted)
+    after = check_worksheet("seed").entries
+    moved = 0
+    for e in after:
+        old = before[(e.name, e.index)]
+        # quantities the seed sheet never writes under another name (a3 is also "output")
+        if e.name in ("loss", "z1") or e.name.startswith(("dW", "delta")):
+            if old.follows_from_given is not None and "@" not in e.name:
+                assert e.follows_from_given == pytest.approx(old.follows_from_given + 1.0)
+                moved += 1
+        assert e.expected == old.expected  # the right values come from the trace
+    assert moved > 20

@@ -103,11 +103,6 @@ def fit_standardize(X: Array) -> tuple[Array, Array]:
     return mean, scale
 
 
-def standardize(X: Array, mean: Array, scale: Array) -> Array:
-    """(X − mean) / scale, as float64."""
-    return (np.asarray(X, dtype=np.float64) - mean) / scale
-
-
 def encode_labels(y: Array, field: str = "label") -> tuple[Array, list[Any]]:
     """Class indices 0..K−1 and the sorted distinct labels they stand for."""
     if y.shape[0] == 0:

@@ -21,7 +21,7 @@ class GradCheckRow:
     """One parameter array's comparison: the worst relative error over its entries."""
 
     layer: int
-    param: str  # "W" or "b"
+    param: str  # the parameter's name: "W", "b", "gamma", ...
     max_abs_error: float
     max_rel_error: float
 
@@ -34,7 +34,9 @@ def relative_error(analytic: Array, numeric: Array) -> Array:
 def gradcheck(
     net: Network, x: Array, y: Array, loss: str | Loss, *, eps: float = 1e-6
 ) -> list[GradCheckRow]:
-    """Compare every dW, db of a float64 step with (L(θ+ε) − L(θ−ε)) / 2ε.
+    """Compare every parameter's gradient (dW, db, dgamma, …) of a float64 step with
+    (L(θ+ε) − L(θ−ε)) / 2ε, the loss taken from the training-mode forward pass (batch
+    normalisation with the batch's statistics, dropout with its mask).
 
     Two forward passes per parameter: networks above :data:`MAX_GRADCHECK_PARAMETERS` are refused
     (the check would run for hours), as is an ``eps`` that is not positive and finite.
@@ -56,11 +58,12 @@ def gradcheck(
     trace = trace_step(net64, x, y, loss=loss_obj, lr=1.0)
 
     def value() -> float:
-        return loss_obj.value(net64.forward(x), y)
+        return loss_obj.value(net64.forward_train(x), y)
 
     rows = []
     for index, (layer, lt) in enumerate(zip(net64.layers, trace.layers, strict=True), start=1):
-        for pname, param, analytic in (("W", layer.W, lt.dW), ("b", layer.b, lt.db)):
+        for pname in layer.params:
+            param, analytic = getattr(layer, pname), lt.value("d" + pname)
             numeric = np.zeros_like(param)
             for pos in np.ndindex(param.shape):
                 old = param[pos]

@@ -3,12 +3,17 @@
 A file holds
 
 ==========================  =================================================
-``meta``                    uint8: UTF-8 JSON — format, dtype, layers (sizes,
-                            activations), and, for a checkpoint, the training
+``meta``                    uint8: UTF-8 JSON — format, dtype, layers (each its
+                            ``type`` — dense when absent — and its plugin's
+                            config: sizes, activation, eps, …), and, for a
+                            checkpoint, the training
                             state (optimiser settings, epoch, random stream,
                             history); plus free ``info`` (data set, classes,
                             preprocessing)
-``layer{l}.W``, ``.b``      the weights of layer l (from 1), float32/float64
+``layer{l}.W``, ``.b``      the arrays of layer l (from 1), float32/float64 —
+                            ``.gamma``, ``.beta``, ``.running_mean``, … for other
+                            layer types: the layer's own file form (``config``, ``arrays``,
+                            ``file_shapes``, ``from_file`` of its plugin)
 ``optimizer.{name}.{i}``    optimiser state for parameter i (checkpoints)
 ``extra.{name}``            extra float arrays (e.g. the input standardisation)
 ==========================  =================================================
@@ -37,7 +42,7 @@ import numpy as np
 from glassnet.activations import Activation
 from glassnet.activations import from_dict as activation_from_dict
 from glassnet.errors import GlassnetError
-from glassnet.layers import Dense
+from glassnet.layers import Layer, layer_class
 from glassnet.limits import MAX_META_BYTES, MAX_ZIP_RATIO
 from glassnet.network import Network
 from glassnet.npz import NpzReader, atomic_save_npz
@@ -82,11 +87,9 @@ def write(
     arrays: dict[str, Array] = {}
     layers = []
     for index, layer in enumerate(net.layers, start=1):
-        arrays[f"layer{index}.W"] = layer.W
-        arrays[f"layer{index}.b"] = layer.b
-        layers.append(
-            {"n_in": layer.n_in, "n_out": layer.n_out, "activation": layer.activation.to_dict()}
-        )
+        # the layer's own file form (its plugin's type, config and arrays), by number
+        arrays.update({f"layer{index}.{name}": a for name, a in layer.arrays().items()})
+        layers.append({"type": layer.type, **layer.config()})
     meta: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
@@ -194,21 +197,21 @@ def _read_meta(raw: Array) -> dict[str, Any]:
     if not isinstance(layers, list) or not layers:
         raise _bad("expected a list of layers", repr(layers)[:60], "meta.layers")
     for index, layer in enumerate(layers, start=1):
-        ok = (
-            isinstance(layer, dict)
-            and all(
-                isinstance(layer.get(k), int) and 1 <= layer[k] <= 1 << 24
-                for k in ("n_in", "n_out")
-            )
-            and isinstance(layer.get("activation"), dict)
-        )
-        if not ok:
+        # Each layer's description is its plugin's to check (a file from before layer
+        # types has none: dense).
+        try:
+            if not isinstance(layer, dict):
+                raise GlassnetError("expected a layer description", got=repr(layer)[:60])
+            cls = _layer_type(layer)
+            cls.file_shapes(layer)  # the plugin checks its own description
+            if "activation" in layer and not isinstance(layer["activation"], dict):
+                raise GlassnetError(
+                    "expected an activation", got=repr(layer.get("activation"))[:60]
+                )
+        except GlassnetError as err:
             raise GlassnetError(
-                "expected {n_in, n_out, activation} with sizes from 1 to 2^24",
-                got=repr(layer)[:80],
-                layer=index,
-                field="meta.layers",
-            )
+                err.expected, got=err.got, layer=index, field=f"meta.layers.{err.field or 'type'}"
+            ) from None
     for key in ("info", "extras"):
         if not isinstance(meta.get(key), dict):
             raise _bad("expected a JSON object", repr(meta.get(key))[:60], f"meta.{key}")
@@ -223,8 +226,8 @@ def _expected_arrays(meta: dict[str, Any]) -> dict[str, tuple[tuple[int, ...], s
     dtype = meta["dtype"]
     expected: dict[str, tuple[tuple[int, ...], str]] = {}
     for index, layer in enumerate(meta["layers"], start=1):
-        expected[f"layer{index}.W"] = ((layer["n_in"], layer["n_out"]), dtype)
-        expected[f"layer{index}.b"] = ((layer["n_out"],), dtype)
+        for name, shape in _layer_type(layer).file_shapes(layer).items():
+            expected[f"layer{index}.{name}"] = (shape, dtype)
     for name, spec in meta["extras"].items():
         try:
             shape = tuple(int(n) for n in spec["shape"])
@@ -252,7 +255,9 @@ def _training_arrays(
         return
     shapes: list[tuple[int, ...]] = []
     for layer in meta["layers"]:
-        shapes += [(layer["n_in"], layer["n_out"]), (layer["n_out"],)]
+        cls = _layer_type(layer)
+        of = cls.file_shapes(layer)
+        shapes += [of[p] for p in cls.params]  # optimiser state: parameters only
     for key in headers:
         match = _OPTIMIZER_KEY.fullmatch(key)
         if match is None:
@@ -265,18 +270,27 @@ def _training_arrays(
         expected[key] = (shapes[i], meta["dtype"])
 
 
+def _layer_type(description: dict[str, Any]) -> type[Layer]:
+    """The layer plugin a description names (``"dense"`` when it names none)."""
+    return layer_class(description.get("type", "dense"))
+
+
 def _build(
     meta: dict[str, Any], arrays: dict[str, Array], custom_objects: CustomObjects
 ) -> ModelFile:
     layers = []
     for index, layer in enumerate(meta["layers"], start=1):
         try:
-            act = _activation(layer["activation"], custom_objects)
+            act = (
+                _activation(layer["activation"], custom_objects) if "activation" in layer else None
+            )
         except GlassnetError as err:
             raise GlassnetError(
                 err.expected, got=err.got, layer=index, field="activation"
             ) from None
-        layers.append(Dense(arrays[f"layer{index}.W"], arrays[f"layer{index}.b"], act))
+        cls = _layer_type(layer)
+        parts = {name: arrays[f"layer{index}.{name}"] for name in cls.file_shapes(layer)}
+        layers.append(cls.from_file(layer, parts, activation=act))
     net = Network(layers)
     extras = {name: arrays[f"extra.{name}"] for name in meta["extras"]}
     training = meta.get("training") or None

@@ -117,10 +117,13 @@ class Step(Node):
 
 @dataclass(frozen=True)
 class Func(Node):
-    """A named function applied to an argument: ln(x), max(0, x), tanh(x)."""
+    """A named function applied to an argument: ln(x), max(0, x), tanh(x).  ``tex`` is
+    its LaTeX command when it has one (``\\tanh``); else ``\\operatorname{name}``, or
+    the command of the maths this module writes itself (ln, max)."""
 
     name: str
     arg: Node
+    tex: str | None = None
 
 
 @dataclass(frozen=True)
@@ -132,10 +135,12 @@ class Exp(Node):
 
 @dataclass(frozen=True)
 class Pow(Node):
-    """base raised to a constant power (written as a superscript)."""
+    """base raised to a constant power (written as a superscript).  ``given``: the
+    power with its number put in, where the power is a symbol (β1ᵗ at t = 3 → 0.9³)."""
 
     base: Node
     power: str
+    given: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -166,7 +171,6 @@ TIMES = Op(r"\cdot", "\u22c5")
 MATMUL = Op(r"\times", "\u00d7")
 EQ = Op("=", "=")
 GT = Op(">", "&gt;")
-COMMA = Op(",", ",")
 
 
 def row(*items: Node | str) -> Row:
@@ -219,12 +223,13 @@ def substitute(node: Node, fmt: Callable[[float], str], *, top: bool = True) -> 
         if isinstance(node.arg, Row) and any(
             isinstance(i, Text) and i.text == ", " for i in node.arg.items
         ):
-            return Func(node.name, Row(tuple(substitute(i, fmt) for i in node.arg.items)))
-        return Func(node.name, substitute(node.arg, fmt))
+            return Func(node.name, Row(tuple(substitute(i, fmt) for i in node.arg.items)), node.tex)
+        return Func(node.name, substitute(node.arg, fmt), node.tex)
     if isinstance(node, Exp):
         return Exp(substitute(node.power, fmt))  # a superscript needs no parentheses
     if isinstance(node, Pow):
-        return Pow(substitute(node.base, fmt, top=False), node.power)
+        power = node.power if node.given is None else node.given
+        return Pow(substitute(node.base, fmt, top=False), power)
     if isinstance(node, Matrix):
         # Cells of a matrix stand alone: no parentheses needed around a negative entry.
         return Matrix(tuple(tuple(substitute(c, fmt, top=True) for c in r) for r in node.rows))
@@ -284,7 +289,9 @@ def tex(node: Node) -> str:
     if isinstance(node, Step):
         return rf"\Delta {tex(node.of)}"
     if isinstance(node, Func):
-        name = {"ln": r"\ln", "max": r"\max", "tanh": r"\tanh"}.get(
+        # An activation names its own command (tanh); ln and max are the losses' and
+        # ReLU's, which LaTeX has too.
+        name = node.tex or {"ln": r"\ln", "max": r"\max"}.get(
             node.name, rf"\operatorname{{{node.name}}}"
         )
         return rf"{name}\left({tex(node.arg)}\right)"

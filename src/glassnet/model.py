@@ -6,8 +6,9 @@ step).  ``Model`` adds ``fit``, ``predict``, ``predict_proba``, ``evaluate``, ``
 and ``summary``; :func:`mlp` and :func:`load` (``gn.mlp``, ``gn.load``) return one.
 
 Dependencies point one way: ``network`` (engine) ← ``io`` (file format) ←
-``training`` (state, loop) ← ``model``; ``io`` never imports training, and the training
-state reaches a file only through :meth:`TrainState.to_meta` / ``from_meta``.
+``training`` (state, loop) ← ``model``; ``io`` never imports training, training never
+imports the model (a model is a :class:`~glassnet.training.TrainableNetwork`), and the
+training state reaches a file only through :meth:`TrainState.to_meta` / ``from_meta``.
 
 >>> import numpy as np
 >>> net = mlp([2, 3, 2], seed=0, dtype="float64")
@@ -17,7 +18,6 @@ state reaches a file only through :meth:`TrainState.to_meta` / ``from_meta``.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,12 +27,13 @@ import numpy as np
 
 from glassnet import io
 from glassnet.errors import GlassnetError
-from glassnet.layers import Dense
+from glassnet.layers import Layer
 from glassnet.network import Network
 from glassnet.network import mlp as network_mlp
 from glassnet.preprocess import Preprocessing
 from glassnet.training import (
     History,
+    TrainableNetwork,
     TrainState,
     check_data,
     check_dropout,
@@ -54,7 +55,7 @@ Task = Literal["classification", "regression"]
 TASKS: tuple[str, ...] = ("classification", "regression")
 
 
-class Model(Network):
+class Model(TrainableNetwork):
     """A network that trains, predicts and saves; see the module docstring.
 
     Attributes: ``train_state`` (None until trained), ``preprocessing`` (applied to raw
@@ -66,7 +67,7 @@ class Model(Network):
 
     def __init__(
         self,
-        layers: Sequence[Dense],
+        layers: Sequence[Layer],
         *,
         preprocessing: Preprocessing | None = None,
         classes: list[str | int] | None = None,
@@ -129,7 +130,7 @@ class Model(Network):
         """Class indices (n,) for softmax (``classes[i]`` names class i), 0/1 for
         sigmoid, the raw outputs otherwise (regression)."""
         p = self.predict_proba(X)
-        if self.output_activation.name in ("softmax", "sigmoid") and self.task != "regression":
+        if self.output_activation.outputs_probabilities and self.task != "regression":
             return classes_from_output(self, p)
         return p
 
@@ -171,7 +172,7 @@ class Model(Network):
         rows = [("layer", "units", "activation", "W shape", "parameters")]
         total = 0
         for index, layer in enumerate(self.layers, start=1):
-            count = layer.W.size + layer.b.size
+            count = sum(p.size for p in layer.parameters())
             total += count
             rows.append(
                 (
@@ -302,8 +303,3 @@ def _model(raw: io.ModelFile) -> Model:
     if raw.training is not None:
         model.train_state = TrainState.from_meta(raw.training, raw.training_arrays, model)
     return model
-
-
-def parameter_count(sizes: Sequence[int]) -> int:
-    """Weights and biases of an MLP with layer sizes ``sizes``."""
-    return sum(a * b + b for a, b in itertools.pairwise(sizes))

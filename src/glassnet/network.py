@@ -23,7 +23,7 @@ import numpy as np
 from glassnet.activations import Activation
 from glassnet.errors import GlassnetError
 from glassnet.init import explicit_weights, init_weights
-from glassnet.layers import Buffers, Cache, Dense, Grads
+from glassnet.layers import Buffers, Cache, Dense, Grads, Layer
 from glassnet.losses import Loss, get_loss
 
 if TYPE_CHECKING:  # numpy.typing is only needed by the type checker, not at startup
@@ -33,14 +33,14 @@ Array = np.ndarray
 
 
 class Network:
-    """A stack of :class:`Dense` layers, numbered from 1.
+    """A stack of layers (:mod:`glassnet.layers`), numbered from 1.
 
     >>> net = mlp([2, 3, 1], hidden="tanh", output="sigmoid", seed=0, dtype="float64")
     >>> net.forward(np.zeros((4, 2))).shape
     (4, 1)
     """
 
-    def __init__(self, layers: Sequence[Dense]) -> None:
+    def __init__(self, layers: Sequence[Layer]) -> None:
         if not layers:
             raise GlassnetError("expected at least one layer", got="none", field="layers")
         for index, (prev, nxt) in enumerate(itertools.pairwise(layers), start=2):
@@ -52,7 +52,9 @@ class Network:
                     layer=index,
                     field="weights",
                 )
-        self.layers = list(layers)
+        self.layers: list[Layer] = list(layers)
+        #: The step graph :meth:`graph_gradients` evaluates, with what it was made for.
+        self._graph_cache: tuple[tuple[int, ...], Any, Any] | None = None
 
     # -- shape -------------------------------------------------------------------------
     @property
@@ -62,11 +64,31 @@ class Network:
 
     @property
     def dtype(self) -> np.dtype:
-        return self.layers[0].W.dtype
+        return next((p.dtype for p in self.parameters()), np.dtype(np.float64))
+
+    @property
+    def all_dense(self) -> bool:
+        """True when every layer is a dense layer with an activation: the training fast
+        path (buffers, the fused output delta, the two-thread halves) needs that."""
+        return all(layer.dense_like for layer in self.layers)
 
     @property
     def output_activation(self) -> Activation:
         return self.layers[-1].activation
+
+    def dense_layers(self, what: str) -> list[Dense]:
+        """The layers, each a :class:`Dense` — for ``what`` (a file format, an export, the
+        training fast path), which only dense layers reach so far; another layer type is
+        a :class:`GlassnetError` naming it, never a silent wrong answer."""
+        for index, layer in enumerate(self.layers, start=1):
+            if not isinstance(layer, Dense):
+                raise GlassnetError(
+                    f"expected dense layers only for {what}",
+                    got=layer.type,
+                    layer=index,
+                    field="type",
+                )
+        return self.layers  # type: ignore[return-value]
 
     def __len__(self) -> int:
         return len(self.layers)
@@ -79,11 +101,11 @@ class Network:
     def check_loss(self, loss: str | Loss) -> Loss:
         """The loss object, after checking it applies to this network's output."""
         loss_obj = get_loss(loss)
-        out = self.output_activation.name
-        if loss_obj.needs_output is not None and out not in loss_obj.needs_output:
+        act = self.output_activation
+        if not loss_obj.accepts_output(act):
             raise GlassnetError(
-                f"expected a {' or '.join(loss_obj.needs_output)} output layer for {loss_obj.name}",
-                got=out,
+                f"expected {loss_obj.output_words} for {loss_obj.name}",
+                got=act.name,
                 layer=len(self.layers),
                 field="activation",
             )
@@ -125,7 +147,15 @@ class Network:
         """The output a_L (batch, n_out) for inputs x (batch, n_in)."""
         a = x
         for layer in self.layers:
-            a, _ = layer.forward(a)
+            a = layer.predict(a)
+        return a
+
+    def forward_train(self, x: Array) -> Array:
+        """The output a_L of the training-mode forward pass (what the traced step computes:
+        batch normalisation with the batch's statistics, dropout with its mask)."""
+        a = x
+        for layer in self.layers:
+            a = layer.forward_train(a)
         return a
 
     def forward_caches(self, x: Array, buffers: Sequence[Buffers] | None = None) -> list[Cache]:
@@ -133,7 +163,7 @@ class Network:
         layer, from :meth:`buffers`) z and a are written into them."""
         caches = []
         a = x
-        for index, layer in enumerate(self.layers):
+        for index, layer in enumerate(self.dense_layers("the training fast path")):
             a, cache = layer.forward(a, buffers[index] if buffers is not None else None)
             caches.append(cache)
         return caches
@@ -150,8 +180,9 @@ class Network:
         (the fused softmax + cross-entropy gradient).  Returns Grads per layer, in order;
         with ``buffers`` they are views of those buffers."""
         grads: list[Grads] = [None] * len(self.layers)  # type: ignore[list-item]
-        for index in range(len(self.layers) - 1, -1, -1):
-            layer, cache = self.layers[index], caches[index]
+        dense = self.dense_layers("the training fast path")
+        for index in range(len(dense) - 1, -1, -1):
+            layer, cache = dense[index], caches[index]
             out = buffers[index] if buffers is not None else None
             need_dx = index > 0
             if delta is not None:
@@ -166,7 +197,8 @@ class Network:
     def buffers(self, batch: int) -> list[Buffers]:
         """Per-layer :class:`~glassnet.layers.Buffers` for batches of up to ``batch`` rows
         (the first layer gets no dx: nothing needs dL/dx of the data)."""
-        return [layer.buffers(batch, need_dx=i > 0) for i, layer in enumerate(self.layers)]
+        dense = self.dense_layers("the training fast path")
+        return [layer.buffers(batch, need_dx=i > 0) for i, layer in enumerate(dense)]
 
     def forward_backward(
         self,
@@ -176,6 +208,7 @@ class Network:
         *,
         fused: bool = False,
         buffers: Sequence[Buffers] | None = None,
+        weights: Array | None = None,
     ) -> tuple[Array, float, list[Grads]]:
         """Output p (batch, n_out), loss value and every layer's gradients, without a trace.
 
@@ -185,11 +218,14 @@ class Network:
         With ``buffers`` (see :meth:`buffers`; the training loop's) every intermediate
         and gradient is written into them instead of new arrays: the same operations in
         the same order, so the same numbers, without allocating.
+        With ``weights`` (batch,), row s counts w_s times in the loss and its gradient
+        (:meth:`Loss.value`, :meth:`Loss.grad`); never with ``fused``, which is derived
+        for equal weights.
         """
         loss_obj = get_loss(loss)
         caches = self.forward_caches(x, buffers)
         p = caches[-1].a
-        value = loss_obj.value(p, y)
+        value = loss_obj.value(p, y, weights)
         if fused:
             if buffers is None:
                 delta = (p - y) / p.shape[0]
@@ -198,7 +234,7 @@ class Network:
                 delta /= p.shape[0]
             grads = self.backward(caches, delta=delta, buffers=buffers)
         else:
-            grads = self.backward(caches, loss_obj.grad(p, y), buffers=buffers)
+            grads = self.backward(caches, loss_obj.grad(p, y, weights), buffers=buffers)
         return p, value, grads
 
     def loss_and_grads(
@@ -214,18 +250,67 @@ class Network:
         _, value, grads = self.forward_backward(x, y, loss, fused=fused, buffers=buffers)
         return value, grads
 
+    def graph_gradients(
+        self,
+        x: Array,
+        y: Array,
+        loss: str | Loss,
+        *,
+        rng: np.random.Generator | None = None,
+        weights: Array | None = None,
+    ) -> tuple[Array, float, list[Array]]:
+        """Output p, loss value and every parameter's gradient (aligned with
+        :meth:`parameters`) for any network, by evaluating the step graph — the traced
+        step's own rules, in the network's dtype, without recording — up to the end of
+        the backward pass.  For the layers the buffered fast path does not take
+        (normalisation, dropout); ``rng`` draws what a layer draws anew for each batch
+        (dropout's mask).  A constant the forward pass moves (batch normalisation's
+        running statistics) takes its new value, as one training step moves it.
+        ``weights`` (batch,): row weights, as the loss's own weighted terms and gradient
+        standing in for its nodes' rules (the evaluator's alternative rules)."""
+        from glassnet.nodes import Key
+        from glassnet.step import StepGraph, network_leaves
+
+        loss_obj = get_loss(loss)
+        # The graph's rules close over the layers, their activations and the loss, not
+        # over the arrays (those are leaves): one graph serves every batch while they
+        # stay the same objects.
+        key = (id(loss_obj), *(id(x) for layer in self.layers for x in (layer, layer.activation)))
+        cached = self._graph_cache
+        if cached is None or cached[0] != key:
+            graph = StepGraph(loss=loss_obj, lr=1.0, layers=self.layers)
+            last: Key = [k for k in graph.order() if graph.decl(k).phase != "update"][-1]
+            cached = self._graph_cache = (key, graph, last)
+        _, graph, last = cached
+        leaves = network_leaves(self.layers, x, y)
+        for lyr, layer in enumerate(self.layers, start=1):
+            for name, v in layer.draw(rng, x.shape[0]).items():
+                leaves[(name, lyr)] = v.astype(x.dtype, copy=False)
+        rules = {}
+        if weights is not None:
+            w, L = weights, len(self.layers)
+            rules = {
+                ("loss_terms", 0): lambda v: loss_obj.terms(v[0], v[1]) * w[:, None],
+                ("dL_da", L): lambda v: loss_obj.grad(v[0], v[1], weights=w),
+            }
+        values = graph.evaluate(leaves, rules=rules, upto=last)
+        grads = []
+        for lyr, layer in enumerate(self.layers, start=1):
+            grads += [values[("d" + p, lyr)] for p in layer.params]
+            for c in layer.constants:
+                moved = values.get((c + "_new", lyr))
+                if moved is not None:
+                    setattr(layer, c, moved.astype(getattr(layer, c).dtype, copy=False))
+        return values[("a", len(self.layers))], float(values[("loss", 0)]), grads
+
     def parameters(self) -> list[Array]:
-        """``[W1, b1, W2, b2, ...]`` — the arrays optimisers update in place."""
-        return [p for layer in self.layers for p in (layer.W, layer.b)]
+        """``[W1, b1, W2, b2, ...]`` — the arrays optimisers update in place (each layer's
+        parameters in its declared order)."""
+        return [p for layer in self.layers for p in layer.parameters()]
 
     def copy(self, dtype: DTypeLike | None = None) -> Network:
         """A deep copy, optionally cast to ``dtype``."""
-        layers = []
-        for layer in self.layers:
-            W = layer.W.astype(dtype or layer.W.dtype, copy=True)
-            b = layer.b.astype(dtype or layer.b.dtype, copy=True)
-            layers.append(Dense(W, b, layer.activation))
-        return Network(layers)
+        return Network([layer.copy(dtype) for layer in self.layers])
 
 
 def mlp(

@@ -108,6 +108,7 @@ def quantity_name(kind: str, layer: int) -> str:
 _KINDS = (*LAYER_LEAVES, *LAYER_QUANTITIES)
 _PLAIN = "|".join(k for k in _KINDS if k != "da_dz" and not k.endswith("_new"))
 _NEW = "|".join(k[:-4] for k in _KINDS if k.endswith("_new"))
+_ANY_NUMBERED = re.compile(r"^([A-Za-z][A-Za-z_]*?)(\d+)(_new)?$")
 _NUMBERED = re.compile(rf"^({_PLAIN})(\d+)$|^({_NEW})(\d+)_new$|^da(\d+)_dz(\d+)$")
 
 
@@ -116,7 +117,13 @@ def split_name(name: str) -> tuple[str, int | None]:
     ``("da_dz", 1)``; ``"loss"`` -> ``("loss", None)``.  Unknown shapes return (name, None)."""
     m = _NUMBERED.match(name)
     if not m:
-        return name, None
+        # Another layer type's or an optimiser's quantity, named the same way:
+        # "x_hat2", "m_W1", "gamma2_new" (quantity_name's inverse; the caller checks the
+        # kind is one of the step's).
+        g = _ANY_NUMBERED.match(name)
+        if g is None:
+            return name, None
+        return g.group(1) + (g.group(3) or ""), int(g.group(2))
     if m.group(1):
         return m.group(1), int(m.group(2))
     if m.group(3):

@@ -235,6 +235,8 @@ class TrainStep:
         ``layers``, ``grads``, as :class:`glassnet.training.Batches` has them).
     epoch_rows : rows per epoch: in halves, BLAS stays on one thread until an epoch's
         rows are done (None: it is put back after every step).
+    weights : (n,) row weights (None: all 1): batch rows ``idx`` get ``weights[idx]``,
+        passed into the loss (:meth:`Loss.value`, :meth:`Loss.grad`); plain path only.
     """
 
     def __init__(
@@ -250,8 +252,10 @@ class TrainStep:
         mode: str | None = None,
         batches: Any = None,
         epoch_rows: int | None = None,
+        weights: Array | None = None,
     ) -> None:
         self.net, self.X, self.Y, self.loss, self.opt = net, X, Y, loss, optimizer
+        self.weights = weights
         self.epoch_rows = epoch_rows
         self._rows_done = 0
         self._blas_was: int | None = None
@@ -260,6 +264,8 @@ class TrainStep:
         self.mode = mode if mode is not None else choose(net, m_max)
         if self.mode not in ("plain", "halves"):
             raise ValueError(f"mode {self.mode!r}")
+        if weights is not None and self.mode == "halves":
+            raise ValueError("row weights take the plain step")
         if batches is not None:
             # The caller's buffers (training.Batches: x, y, x_raw, layers, grads).
             self.xbuf, self.ybuf, self.xraw = batches.x, batches.y, batches.x_raw
@@ -300,8 +306,9 @@ class TrainStep:
         m = idx.shape[0]
         xb = gather(self.X, idx, self.xbuf[:m], self.xraw)
         yb = gather(self.Y, idx, self.ybuf[:m], None)
+        wb = self.weights[idx] if self.weights is not None else None
         p, value, _ = self.net.forward_backward(
-            xb, yb, self.loss, fused=self.fused, buffers=self.buffers
+            xb, yb, self.loss, fused=self.fused, buffers=self.buffers, weights=wb
         )
         if value == value and abs(value) != float("inf"):
             self.opt.step(self.params, self.grads, scratch_grads=True)  # refilled next step
@@ -404,10 +411,12 @@ def train_step(
     plain_only: bool = False,
     batches: Any = None,
     epoch_rows: int | None = None,
+    weights: Array | None = None,
 ) -> TrainStep:
-    """The step ``fit`` calls per batch (see :class:`TrainStep`), plain or in halves."""
+    """The step ``fit`` calls per batch (see :class:`TrainStep`), plain or in halves
+    (always plain with row ``weights``)."""
     m_max = min(batch_size, X.shape[0])
-    mode = choose(net, m_max, plain_only=plain_only)
+    mode = choose(net, m_max, plain_only=plain_only or weights is not None)
     return TrainStep(
         net,
         X,
@@ -419,6 +428,7 @@ def train_step(
         mode=mode,
         batches=batches,
         epoch_rows=epoch_rows,
+        weights=weights,
     )
 
 

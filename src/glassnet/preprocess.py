@@ -32,6 +32,7 @@ from typing import Any, Literal
 import numpy as np
 
 from glassnet.errors import GlassnetError
+from glassnet.trace import Preprocessed
 
 Array = np.ndarray
 
@@ -88,26 +89,6 @@ class Column:
             got=repr(d)[:60],
             field="preprocessing.columns",
         )
-
-
-@dataclass
-class Preprocessed:
-    """A step's first part, when it starts from raw rows: ``x = (raw − mean) / scale``
-    (recorded in a :class:`~glassnet.trace.Trace` so every view shows it)."""
-
-    raw: Array
-    mean: Array
-    scale: Array
-    x: Array
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "rule": "x = (raw - mean) / scale",
-            "raw_input": self.raw.tolist(),
-            "mean": self.mean.tolist(),
-            "scale": self.scale.tolist(),
-            "input": self.x.tolist(),
-        }
 
 
 @dataclass

@@ -47,6 +47,37 @@ def _matrix_table(
     return Group(Text.from_markup(f"[bold]{title}[/bold]"), t)
 
 
+def _needs_generic(trace: Trace) -> bool:
+    """True unless every layer is dense under plain gradient descent (the seed's kind of
+    step, which the tables below lay out unit by unit with the seed's names)."""
+    from glassnet.explain.generic import needs_generic
+
+    return needs_generic(trace)
+
+
+def _print_generic(trace: Trace, con: Console, digits: int) -> None:
+    """Any other step: each layer's recorded quantities in the trace's order, each a
+    table with a row per sample (a vector as one row)."""
+    for lt in trace.layers:
+        con.rule(f"layer {lt.index}: {lt.layer.describe()}")
+        params = lt.layer.params
+        for kind in lt.kinds:
+            value = lt.value(kind)
+            # A parameter, its gradient, update or optimiser state is shaped like the
+            # parameter (rows: its inputs); anything else 2-D has a row per sample.
+            of_param = any(
+                kind in (p, "d" + p, p + "_new") or kind.endswith("_" + p) or f"_{p}_" in kind
+                for p in params
+            )
+            M = np.atleast_2d(value)
+            if M.ndim == 3:  # a Jacobian per sample: the first sample's
+                kind, M = f"{kind} (sample 1)", M[0]
+            rows = "s" if value.ndim >= 2 and not of_param else ""
+            con.print(_matrix_table(f"{kind}{lt.index}", M, rows, "", digits))
+    con.rule("error")
+    con.print(f"E = {fmt(trace.loss, digits)}  ({trace.loss_name})")
+
+
 def print_trace(
     trace: Trace, *, title: str = "", digits: int = 6, console: Console | None = None
 ) -> None:
@@ -77,6 +108,9 @@ def print_trace(
             f"target y = [{', '.join(fmt(v, digits) for v in trace.y[s])}]"
         )
 
+    if _needs_generic(trace):
+        _print_generic(trace, con, digits)
+        return
     con.rule("forward")
     for lt in trace.layers:
         lyr = lt.index

@@ -31,8 +31,9 @@ from glassnet.metrics import (
 )
 from glassnet.model import Model, Saved, load_saved, mlp
 from glassnet.optim import CosineLR, Optimizer, Schedule, StepLR, get_optimizer
+from glassnet.optimizers import optimizer_class
 from glassnet.preprocess import Preprocessing
-from glassnet.training import Callback, History
+from glassnet.training import Callback, History, TrainableNetwork
 
 Array = np.ndarray
 Task = Literal["classification", "regression"]
@@ -189,14 +190,18 @@ def make_optimizer(options: TrainOptions, epochs: int) -> Optimizer:
     elif options.schedule == "cosine":
         schedule = CosineLR(epochs)
     kw: dict[str, Any] = {"lr": options.lr, "weight_decay": options.weight_decay}
-    if options.optimizer == "sgd":
-        kw.update(momentum=options.momentum, nesterov=options.nesterov)
-    elif options.momentum or options.nesterov:
-        raise GlassnetError(
-            "expected --momentum/--nesterov only with --optimizer sgd",
-            got=options.optimizer,
-            field="--momentum",
-        )
+    if options.momentum or options.nesterov:
+        # Passed only when given, so that --optimizer momentum keeps its default μ.
+        if not optimizer_class(options.optimizer).takes("momentum"):
+            raise GlassnetError(
+                "expected --momentum/--nesterov only with --optimizer sgd or momentum",
+                got=options.optimizer,
+                field="--momentum",
+            )
+        if options.momentum:
+            kw["momentum"] = options.momentum
+        if options.nesterov:
+            kw["nesterov"] = options.nesterov
     return get_optimizer(options.optimizer, schedule=schedule, **kw)
 
 
@@ -232,7 +237,7 @@ def build_model(ds: Dataset, options: TrainOptions) -> Model:
     if ds.task == "regression":
         # The output starts at the mean target (R² 0), not at 0: targets far from 0
         # (hundreds) would otherwise take most of the epochs just to be reached.
-        model.layers[-1].b[:] = np.mean(ds.y_train)
+        model.dense_layers("a training run")[-1].b[:] = np.mean(ds.y_train)
     model.classes = list(ds.classes) if ds.task == "classification" else None
     model.task = ds.task
     model.train_state = training.TrainState(
@@ -317,7 +322,9 @@ class _Clock(Callback):
         self.base = settings.seconds
         self.start = time.perf_counter()
 
-    def on_epoch_end(self, net: Model, epoch: int, logs: dict[str, float]) -> bool | None:
+    def on_epoch_end(
+        self, net: TrainableNetwork, epoch: int, logs: dict[str, float]
+    ) -> bool | None:
         self.settings.seconds = self.base + time.perf_counter() - self.start
         self.info["train"] = self.settings.to_info()
         return None

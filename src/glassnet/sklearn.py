@@ -23,6 +23,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, chec
 
 from glassnet.model import Model, mlp
 from glassnet.optim import get_optimizer
+from glassnet.optimizers import optimizer_class
 from glassnet.training import Callback, EarlyStopping
 
 Array = np.ndarray
@@ -42,9 +43,9 @@ class _GlassnetBase(BaseEstimator):
     ----------
     hidden_layer_sizes : sizes of the hidden layers, e.g. (64, 32).
     activation : hidden activation (relu, leaky_relu, tanh, sigmoid, identity).
-    optimizer : adam, sgd or rmsprop.
+    optimizer : adam, adamw, sgd, momentum or rmsprop.
     lr : learning rate.
-    momentum : SGD momentum (ignored by the other optimisers).
+    momentum : SGD momentum (sgd, momentum; ignored by the other optimisers).
     weight_decay : L2 weight decay on the weights.
     batch_size : rows per step (capped at the number of rows).
     epochs : passes over the data.
@@ -132,14 +133,14 @@ class _GlassnetBase(BaseEstimator):
                 dtype=self.dtype,
             )
             options: dict[str, Any] = {"lr": self.lr, "weight_decay": self.weight_decay}
-            if self.optimizer == "sgd":
+            if self.momentum and optimizer_class(self.optimizer).takes("momentum"):
                 options["momentum"] = self.momentum
             optimizer = get_optimizer(self.optimizer, **options)
         callbacks: list[Callback] = []
         validation_split = self.validation_split
         if not partial and self.early_stopping:
             validation_split = self.validation_fraction
-            monitor = "val_accuracy" if self._output == "softmax" else "val_loss"
+            monitor = "val_accuracy" if net.output_activation.outputs_probabilities else "val_loss"
             callbacks.append(
                 EarlyStopping(self.n_iter_no_change or 10, monitor=monitor, min_delta=self.tol)
             )

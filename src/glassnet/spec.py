@@ -29,7 +29,6 @@ shipped inside the package.
 
 from __future__ import annotations
 
-import math
 import stat
 import tomllib
 from dataclasses import dataclass, field
@@ -39,21 +38,25 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from glassnet.activations import activation_class, get_activation
-from glassnet.activations import names as activation_names
 from glassnet.errors import GlassnetError
-from glassnet.init import INITS, init_weights
-from glassnet.layers import Dense
+from glassnet.init import INITS
+from glassnet.layers import Layer, layer_class
 from glassnet.limits import (
     MAX_SPEC_BATCH,
-    MAX_SPEC_PARAMETERS,
     MAX_STEPS,
     MAX_TEXT_BYTES,
     check_fits,
     check_nesting,
 )
-from glassnet.losses import LOSSES
+from glassnet.losses import LOSSES, get_loss
 from glassnet.network import Network
+from glassnet.optimizers import Optimizer, optimizer_from_spec, spec_keys
+from glassnet.specvalues import LAYOUTS, LayerContext, weights_from_layout
+from glassnet.specvalues import kind as _kind
+from glassnet.specvalues import matrix as _matrix
+from glassnet.specvalues import number as _number
+from glassnet.specvalues import require as _require
+from glassnet.step import StepGraph
 from glassnet.trace import Trace, trace_steps
 
 if TYPE_CHECKING:
@@ -81,13 +84,11 @@ TOP_KEYS = {
     "after",
     "layout",
     "bias",
+    # the optimiser and its settings: optimizer, momentum, nesterov, beta1, beta2, eps,
+    # weight_decay, ... (each optimiser declares its own; glassnet.optimizers)
+    *spec_keys(),
 }
-#: How a spec (and its worksheets) write weight matrices: W[from][to] (x·W, the seed's) or
-#: W[to][from] (W·x, as many textbooks and PyTorch's ``weight``).
-LAYOUTS: tuple[str, ...] = ("from_to", "to_from")
-#: A layer's own fields; an activation's options (leaky_relu's ``slope``, elu's
-#: ``alpha``) are fields of its layer too (see :func:`_layer`).
-LAYER_KEYS = {"weights", "bias", "activation", "units", "init"}
+__all__ = ["LAYOUTS", "Spec", "load_spec", "parse_spec", "weights_from_layout"]
 
 
 @dataclass
@@ -111,6 +112,9 @@ class Spec:
     layout: str = "from_to"
     #: The bias folded into the weights as row 0 (the weight of a constant input 1).
     bias_row0: bool = False
+    #: ``optimizer = "adam"`` (and its settings): the update rule; None for plain
+    #: gradient descent with ``lr`` (no optimizer named).
+    optimizer: Optimizer | None = None
     #: A ``model = "..."`` file's stored preprocessing: ``x`` is then the raw row, and
     #: the step starts by turning it into the network's input.
     preprocessing: Preprocessing | None = None
@@ -121,6 +125,16 @@ class Spec:
         if self.preprocessing is None:
             return self.x
         return self.preprocessing.transform(self.x)
+
+    def graph(self) -> StepGraph:
+        """The step graph of this spec's step (its layers, loss, rate, optimiser)."""
+        return StepGraph(
+            loss=get_loss(self.loss),
+            lr=self.lr,
+            update_bias=self.update_bias,
+            layers=self.network.layers,
+            optimizer=self.optimizer,
+        )
 
     def trace(self, round_to: int | None = None) -> Trace:
         """Run the spec's step (or ``steps`` steps, and the forward pass ``after``) and
@@ -138,28 +152,13 @@ class Spec:
                 round_to=round_to,
                 steps=self.steps,
                 after=self.after,
+                optimizer=self.optimizer,
             )
             if self.preprocessing is not None:
                 tr.preprocessing = self.preprocessing.record(self.x)
             return tr
         except GlassnetError as err:
             raise err.with_file(self.path) from None
-
-
-def weights_from_layout(M: Array, layout: str, bias_row0: bool) -> tuple[Array, Array | None]:
-    """A weight matrix as written -> (W[from][to], the bias folded into it or None).
-    ``to_from`` is transposed; with ``bias_row0`` row 0 of the W[from][to] matrix (column 0
-    of a W[to][from] one: the weights of a constant input 1) is the bias."""
-    W = M.T if layout == "to_from" else M
-    if bias_row0:
-        return W[1:], W[0]
-    return W, None
-
-
-def weights_to_layout(W: Array, b: Array | None, layout: str, bias_row0: bool) -> Array:
-    """The inverse of :func:`weights_from_layout`: W[from][to] (and b) as written."""
-    M = np.vstack([b, W]) if bias_row0 and b is not None else W
-    return M.T if layout == "to_from" else M
 
 
 def example_path(name: str) -> Path:
@@ -240,6 +239,11 @@ def _build(data: dict[str, Any], label: str, extra_keys: set[str]) -> Spec:
     lr = _number(_require(data, "lr"), "lr")
     if lr <= 0:
         raise GlassnetError("expected a positive number", got=repr(lr), field="lr")
+    optimizer = None
+    settings = {k: data[k] for k in spec_keys() if k in data}
+    if settings:
+        # An optimiser is named (or one of its settings given): it owns lr too.
+        optimizer = optimizer_from_spec({**settings, "lr": lr})
     update_bias = data.get("update_bias", True)
     if not isinstance(update_bias, bool):
         raise GlassnetError("expected true or false", got=repr(update_bias), field="update_bias")
@@ -289,7 +293,9 @@ def _build(data: dict[str, Any], label: str, extra_keys: set[str]) -> Spec:
     if "model" in data:
         network, preprocessing = _model_network(data, label, x.shape[1])
     else:
-        network = _layers_network(data, x.shape[1], seed, default_init, layout, bias_mode == "row0")
+        network = _layers_network(
+            data, x.shape[1], seed, default_init, layout, bias_mode == "row0", x.shape[0]
+        )
     check_fits(
         8 * trace_numbers(network, x.shape[0]) * (steps + int(after)),
         "the step's trace",
@@ -326,6 +332,7 @@ def _build(data: dict[str, Any], label: str, extra_keys: set[str]) -> Spec:
         layout=layout,
         bias_row0=bias_mode == "row0",
         preprocessing=preprocessing,
+        optimizer=optimizer,
     )
 
 
@@ -348,6 +355,7 @@ def _layers_network(
     default_init: str,
     layout: str = "from_to",
     bias_row0: bool = False,
+    batch: int = 1,
 ) -> Network:
     """The network of the spec's [[layers]] tables."""
     layers_data = _require(data, "layers")
@@ -355,20 +363,22 @@ def _layers_network(
         raise GlassnetError(
             "expected one or more [[layers]] tables", got=_kind(layers_data), field="layers"
         )
-    # The generator is made on first use: numpy.random costs ~10 ms to import, and a
-    # spec that gives every weight (like the seed's) never draws.
-    rng = _LazyRng(seed)
-    layers: list[Dense] = []
-    total = 0
+    ctx = LayerContext(
+        layout=layout, bias_row0=bias_row0, default_init=default_init, seed=seed, batch=batch
+    )
+    layers: list[Layer] = []
     for index, ld in enumerate(layers_data, start=1):
         try:
-            layer = _layer(ld, n_in, rng, default_init, total, layout, bias_row0)
+            if not isinstance(ld, dict):
+                raise GlassnetError("expected a [[layers]] table", got=_kind(ld))
+            # The table's type names the layer plugin that reads the rest of it.
+            layer = layer_class(ld.get("type", "dense")).from_spec(ld, n_in, ctx)
         except GlassnetError as err:
             if err.layer is None:
                 err.layer = index
                 err.args = (err._message(),)
             raise
-        total += layer.W.size + layer.b.size
+        ctx.params_before += sum(p.size for p in layer.parameters())
         layers.append(layer)
         n_in = layer.n_out
     return Network(layers)
@@ -415,170 +425,3 @@ def _model_network(
             field="input",
         )
     return network, model.preprocessing
-
-
-class _LazyRng:
-    """``numpy.random.default_rng(seed)``, created when first asked for."""
-
-    def __init__(self, seed: int) -> None:
-        self.seed = seed
-        self._rng: np.random.Generator | None = None
-
-    def get(self) -> np.random.Generator:
-        if self._rng is None:
-            self._rng = np.random.default_rng(self.seed)
-        return self._rng
-
-
-def _layer(
-    ld: Any,
-    n_in: int,
-    rng: _LazyRng,
-    default_init: str,
-    total: int,
-    layout: str = "from_to",
-    bias_row0: bool = False,
-) -> Dense:
-    if not isinstance(ld, dict):
-        raise GlassnetError("expected a [[layers]] table", got=_kind(ld))
-    act_name = ld.get("activation", "identity")
-    if not isinstance(act_name, str) or act_name not in activation_names():
-        raise GlassnetError(
-            f"expected one of {', '.join(activation_names())}",
-            got=repr(act_name),
-            field="activation",
-        )
-    act_cls = activation_class(act_name)
-    # Any activation's options are fields of its layer; an option of another activation
-    # is named as such (a typo'd activation would otherwise hide behind "unknown field").
-    all_options = {o for n in activation_names() for o in activation_class(n).defaults}
-    unknown = sorted(set(ld) - LAYER_KEYS - set(act_cls.defaults))
-    if unknown:
-        if unknown[0] in all_options:
-            owners = [n for n in activation_names() if unknown[0] in activation_class(n).defaults]
-            raise GlassnetError(
-                f"expected {unknown[0]!r} only with {' or '.join(owners)}",
-                got=act_name,
-                field=unknown[0],
-            )
-        raise GlassnetError(
-            f"expected only the fields {', '.join(sorted(LAYER_KEYS | set(act_cls.defaults)))}",
-            got=f"unknown field {unknown[0]!r}",
-            field=unknown[0],
-        )
-    options = {k: _number(ld[k], k) for k in act_cls.defaults if k in ld}
-    activation = get_activation(act_name, **options)
-    if "weights" in ld:
-        if "units" in ld or "init" in ld:
-            raise GlassnetError(
-                "expected either 'weights' or 'units' (with 'init'), not both",
-                got="both",
-                field="units" if "units" in ld else "init",
-            )
-        M = _matrix(ld["weights"], "weights", rows_ok=False)
-        want = n_in + int(bias_row0)
-        across = M.shape[0] if layout == "from_to" else M.shape[1]
-        if across != want:
-            extra = " (row 0 the bias)" if bias_row0 else ""
-            raise GlassnetError(
-                f"expected {want} rows ([from][to]: one per input of this layer{extra}), "
-                "each of the layer's units"
-                if layout == "from_to"
-                else f"expected {want} columns ([to][from]: one per input of this "
-                f"layer{extra.replace('row', 'column')}), in a row per unit",
-                got=f"{M.shape[0]} rows of {M.shape[1]}",
-                field="weights",
-            )
-        W, folded = weights_from_layout(M, layout, bias_row0)
-        if folded is not None and "bias" in ld:
-            raise GlassnetError(
-                "expected no 'bias' with bias = \"row0\" (it is row 0 of the weights)",
-                got="both",
-                field="bias",
-            )
-        n_out = W.shape[1]
-    elif "units" in ld:
-        n_out = ld["units"]
-        if isinstance(n_out, bool) or not isinstance(n_out, int) or n_out < 1:
-            raise GlassnetError("expected a whole number >= 1", got=repr(n_out), field="units")
-        if total + n_in * n_out + n_out > MAX_SPEC_PARAMETERS:
-            raise GlassnetError(
-                f"expected at most {MAX_SPEC_PARAMETERS:,} parameters in all",
-                got=f"{n_in} x {n_out} here",
-                field="units",
-            )
-        init = ld.get("init", default_init)
-        if init not in INITS:
-            raise GlassnetError(f"expected one of {', '.join(INITS)}", got=repr(init), field="init")
-        W = init_weights(init, n_in, n_out, rng.get(), np.float64)
-        folded = None
-    else:
-        raise GlassnetError(
-            "expected 'weights' (a matrix) or 'units' (a count)", got="neither", field="weights"
-        )
-    if "weights" in ld and folded is not None:
-        b = np.array(folded, dtype=np.float64)
-    elif "bias" in ld:
-        b = _vector(ld["bias"], "bias")
-        if b.shape != (n_out,):
-            raise GlassnetError(
-                f"expected {n_out} numbers (one per unit)", got=str(b.size), field="bias"
-            )
-    else:
-        b = np.zeros(n_out)
-    return Dense(W, b, activation)
-
-
-def _require(data: dict[str, Any], key: str) -> Any:
-    if key not in data:
-        raise GlassnetError("expected this field", got="nothing (missing)", field=key)
-    return data[key]
-
-
-def _kind(v: Any) -> str:
-    if isinstance(v, bool):
-        return f"the boolean {str(v).lower()}"
-    if isinstance(v, str):
-        return f"the text {v!r}"
-    if isinstance(v, list):
-        return "a list"
-    if isinstance(v, dict):
-        return "a table"
-    return repr(v)
-
-
-def _number(v: Any, field_name: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        raise GlassnetError("expected a number", got=_kind(v), field=field_name)
-    if not math.isfinite(v):
-        raise GlassnetError("expected a finite number", got=repr(v), field=field_name)
-    return float(v)
-
-
-def _vector(v: Any, field_name: str) -> Array:
-    if not isinstance(v, list) or not v:
-        raise GlassnetError("expected a list of numbers", got=_kind(v), field=field_name)
-    return np.array([_number(e, field_name) for e in v], dtype=np.float64)
-
-
-def _matrix(v: Any, field_name: str, *, rows_ok: bool) -> Array:
-    """A matrix from a list of rows; with ``rows_ok`` a flat list is one row (one sample)."""
-    if not isinstance(v, list) or not v:
-        raise GlassnetError("expected a list of rows of numbers", got=_kind(v), field=field_name)
-    if rows_ok and not isinstance(v[0], list):
-        return _vector(v, field_name)[None, :]
-    rows = []
-    for r, row in enumerate(v):
-        if not isinstance(row, list) or not row:
-            raise GlassnetError(
-                "expected a list of rows of numbers",
-                got=f"row {r + 1} is {_kind(row)}",
-                field=field_name,
-            )
-        rows.append(_vector(row, field_name))
-    widths = {len(row) for row in rows}
-    if len(widths) != 1:
-        raise GlassnetError(
-            "expected rows of equal length", got=f"lengths {sorted(widths)}", field=field_name
-        )
-    return np.array(rows)

@@ -1,15 +1,20 @@
 """One training step, defined once: a graph of named quantities, each with its inputs and
-the rule that computes it from them — and every rule is the engine's own code.
+the rule that computes it from them — and every rule is a plugin's own code.
 
-Every view walks this graph.  :mod:`glassnet.trace` evaluates every node;
-:mod:`glassnet.check` evaluates the same graph with a person's written values put in for
-their nodes (that is what "follows" means) and with alternative rules swapped in for the
-mistake catalogue; :mod:`glassnet.explain` meets the quantities in :meth:`StepGraph.order`.
+The graph is **composed from plugins**: each layer declares the nodes of its forward and
+backward pass (:meth:`glassnet.layers.Layer.nodes`), the loss its terms and gradient, the
+optimiser each parameter's update and its state (:meth:`update_nodes`).  Every view walks
+this graph.  :mod:`glassnet.trace` evaluates every node; :mod:`glassnet.check` evaluates
+the same graph with a person's written values put in for their nodes (that is what
+"follows" means) and with alternative rules swapped in for the mistake catalogue;
+:mod:`glassnet.explain` meets the quantities in :meth:`StepGraph.order`.
 
-A quantity is a key ``(kind, layer)``: per layer l = 1..L the kinds of
-:data:`LAYER_QUANTITIES`; for the whole step (layer 0) ``loss_terms`` and ``loss``; the
-leaves ``x``, ``y`` (layer 0) and ``W``, ``b`` (per layer) are given, not computed.
-``output`` is another name of ``a_L`` — the same node (:func:`canonical`).
+A quantity is a key ``(kind, layer)``: per layer l = 1..L the kinds its layer declares;
+for the whole step (layer 0) ``loss_terms`` and ``loss``; the leaves ``x``, ``y`` (layer
+0) and each layer's parameters and constants are given, not computed.  ``output`` is
+another name of ``a_L`` — the same node (:func:`canonical`).
+
+For a dense layer under plain gradient descent (the seed's step):
 
 =========  ======================  ==========================================
 kind       inputs                  rule
@@ -24,7 +29,7 @@ da_dz      z, a                    the activation's ``derivative``
 delta      dL_da, da_dz            the activation's ``vjp``
 dW         x (or a of l−1), delta  :func:`~glassnet.layers.weight_grad`
 db         delta                   :func:`~glassnet.layers.bias_grad`
-W_new      W, dW                   :func:`~glassnet.optim.sgd_update`
+W_new      W, dW                   the optimiser's rule (SGD: W − lr·dW)
 b_new      b, db                   the same (or b itself, when biases are fixed)
 =========  ======================  ==========================================
 """
@@ -32,21 +37,41 @@ b_new      b, db                   the same (or b itself, when biases are fixed)
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from glassnet.activations import Activation
-from glassnet.layers import bias_grad, input_grad, linear, weight_grad
+from glassnet.activations import Activation, get_activation
+from glassnet.errors import GlassnetError
 from glassnet.losses import Loss, batch_mean
+from glassnet.nodes import Key, NodeDecl, Rule, leaf
 from glassnet.optim import sgd_update
 
-Array = np.ndarray
-#: A quantity of the step: (kind, layer); layer 0 for the whole step's quantities.
-Key = tuple[str, int]
-Rule = Callable[[Sequence[Array]], Array]
+if TYPE_CHECKING:
+    from glassnet.layers import Layer
 
-#: The per-layer quantities a step computes, in the order a derivation meets them.
+Array = np.ndarray
+
+__all__ = [
+    "ALIASES",
+    "LAYER_LEAVES",
+    "LAYER_QUANTITIES",
+    "LEAVES",
+    "STEP_LEAVES",
+    "STEP_QUANTITIES",
+    "Key",
+    "Rule",
+    "StepGraph",
+    "UpdateRule",
+    "canonical",
+    "leaves_of",
+    "step_inputs",
+    "step_order",
+]
+
+#: The per-layer quantities a dense layer's step computes under plain gradient descent,
+#: in the order a derivation meets them (other layers and optimisers declare their own).
 LAYER_QUANTITIES: tuple[str, ...] = (
     "z",
     "a",
@@ -60,7 +85,7 @@ LAYER_QUANTITIES: tuple[str, ...] = (
 )
 #: The whole step's computed quantities (``output`` is a name of a_L, not a node).
 STEP_QUANTITIES: tuple[str, ...] = ("loss_terms", "loss")
-#: Given, never computed: the input, the target, each layer's parameters.
+#: A dense step's given quantities: the input, the target, each layer's parameters.
 LEAVES: frozenset[str] = frozenset({"x", "y", "W", "b"})
 STEP_LEAVES: tuple[str, ...] = ("x", "y")
 LAYER_LEAVES: tuple[str, ...] = ("W", "b")
@@ -68,47 +93,225 @@ LAYER_LEAVES: tuple[str, ...] = ("W", "b")
 ALIASES: tuple[str, ...] = ("output",)
 
 
-@dataclass(frozen=True)
-class StepGraph:
-    """The rules of one gradient-descent step of a network: its activations (layer 1
-    first), loss, learning rate and whether biases are updated."""
+class UpdateRule(Protocol):
+    """What the graph asks of an optimiser (see :mod:`glassnet.optimizers`)."""
 
-    activations: tuple[Activation, ...]
-    loss: Loss
     lr: float
-    update_bias: bool = True
 
+    def update_nodes(
+        self, param: str, layer: int, *, t: int, decay: bool, fixed: bool = False
+    ) -> list[NodeDecl]: ...
+
+
+class _PlainSGD:
+    """Plain gradient descent, p − lr·dp: the graph's update when no optimiser is named."""
+
+    def __init__(self, lr: float) -> None:
+        self.lr = lr
+
+    def update_nodes(
+        self, param: str, layer: int, *, t: int, decay: bool, fixed: bool = False
+    ) -> list[NodeDecl]:
+        lr = self.lr
+        ins = ((param, layer), ("d" + param, layer))
+        if fixed:
+            return [NodeDecl(param + "_new", layer, ins, lambda v: v[0].copy(), "update")]
+        return [
+            NodeDecl(param + "_new", layer, ins, lambda v: sgd_update(v[0], v[1], lr), "update")
+        ]
+
+
+class StepGraph:
+    """The rules of one training step of a network: its layers (layer 1 first), loss,
+    learning rate, whether biases are updated, the optimiser and the step's number t
+    (from 1; Adam's bias correction reads it).
+
+    ``StepGraph(activations, loss, lr, update_bias)`` is the graph of dense layers with
+    those activations under plain gradient descent (the structure alone: the rules do
+    not read the weights, which are leaves).
+    """
+
+    def __init__(
+        self,
+        activations: Sequence[Activation | str] | None = None,
+        loss: Loss | None = None,
+        lr: float | None = None,
+        update_bias: bool = True,
+        *,
+        layers: Sequence[Layer] | None = None,
+        optimizer: UpdateRule | None = None,
+        t: int = 1,
+    ) -> None:
+        if loss is None:
+            raise GlassnetError("expected a loss", got="none", field="loss")
+        if layers is None:
+            from glassnet.layers import Dense
+
+            if activations is None:
+                raise GlassnetError("expected layers or activations", got="neither")
+            # Placeholder weights: a dense layer's nodes read only its activation.
+            layers = [Dense(np.zeros((1, 1)), np.zeros(1), get_activation(a)) for a in activations]
+        self.layers: tuple[Layer, ...] = tuple(layers)
+        self.loss = loss
+        if optimizer is None:
+            if lr is None:
+                raise GlassnetError("expected a learning rate", got="none", field="lr")
+            optimizer = _PlainSGD(lr)
+        self.optimizer = optimizer
+        self.lr = float(optimizer.lr if lr is None else lr)
+        self.update_bias = update_bias
+        self.t = t
+        #: For each optimiser node and state leaf: (the parameter it updates, whether
+        #: weight decay applies to it, whether it is held fixed).
+        self._update_of: dict[Key, tuple[str, bool, bool]] = {}
+        self._decls: dict[Key, NodeDecl] = {}
+        for decl in self._compose():
+            if decl.key in self._decls:
+                raise GlassnetError(
+                    "expected each quantity declared once", got=f"{decl.key} twice", field="layers"
+                )
+            self._decls[decl.key] = decl
+        self._order = list(self._decls)
+
+    # -- composition -------------------------------------------------------------------
+    def _compose(self) -> list[NodeDecl]:
+        L = len(self.layers)
+        loss = self.loss
+        leaves = [leaf("x", 0), leaf("y", 0)]
+        forward: list[NodeDecl] = []
+        backward: list[NodeDecl] = []
+        update: list[NodeDecl] = []
+        per_layer: list[list[NodeDecl]] = []
+        for lyr, layer in enumerate(self.layers, start=1):
+            leaves += [leaf(name, lyr) for name in (*layer.params, *layer.constants)]
+            x: Key = ("x", 0) if lyr == 1 else ("a", lyr - 1)
+            decls = layer.nodes(lyr, x, first=lyr == 1)
+            forward += [d for d in decls if d.phase == "forward"]
+            per_layer.append([d for d in decls if d.phase == "backward"])
+            for name in layer.params:
+                fixed = not self.update_bias and name in layer.biases
+                decay = name in layer.decayed
+                for d in self.optimizer.update_nodes(
+                    name, lyr, t=self.t, decay=decay, fixed=fixed
+                ):
+                    (leaves if d.phase == "leaf" else update).append(d)
+                    self._update_of[d.key] = (name, decay, fixed)
+        aL: Key = ("a", L)
+        losses = [
+            NodeDecl("loss_terms", 0, (aL, ("y", 0)), lambda v: loss.terms(v[0], v[1]), "loss"),
+            NodeDecl(
+                "loss",
+                0,
+                (("loss_terms", 0),),
+                lambda v: batch_mean(v[0].sum(), v[0].shape[0]),
+                "loss",
+            ),
+        ]
+        backward.append(
+            NodeDecl("dL_da", L, (aL, ("y", 0)), lambda v: loss.grad(v[0], v[1]), "backward")
+        )
+        for decls in reversed(per_layer):
+            backward += decls
+        return leaves + forward + losses + backward + update
+
+    # -- structure ---------------------------------------------------------------------
     @property
     def n_layers(self) -> int:
-        return len(self.activations)
+        return len(self.layers)
+
+    @property
+    def activations(self) -> tuple[Activation, ...]:
+        """Each layer's activation, layer 1 first."""
+        return tuple(layer.activation for layer in self.layers)
 
     def act(self, layer: int) -> Activation:
         """The activation of ``layer`` (numbered from 1)."""
-        return self.activations[layer - 1]
+        return self.layers[layer - 1].activation
 
-    # -- structure ---------------------------------------------------------------------
     def canonical(self, key: Key) -> Key:
         """The node a key names (see :func:`canonical`)."""
         return canonical(key, self.n_layers)
 
+    def decl(self, key: Key) -> NodeDecl:
+        """The declaration of the node ``key`` names."""
+        found = self._decls.get(self.canonical(key))
+        if found is None:
+            raise KeyError(f"{key} is not a quantity of this step")
+        return found
+
+    def update_of(self, key: Key) -> tuple[str, bool, bool] | None:
+        """For a node or state leaf of the optimiser: (the parameter it updates, whether
+        weight decay applies, whether the parameter is held fixed); None otherwise."""
+        return self._update_of.get(self.canonical(key))
+
+    def owner(self, key: Key) -> int:
+        """The layer whose plugin declared ``key`` (0: the step's own, or the loss's):
+        a layer's ``dL_da`` is declared by the layer above it (its input's gradient),
+        the last one's by the loss."""
+        kind, lyr = self.canonical(key)
+        if kind == "dL_da" and lyr > 0:
+            return lyr + 1 if lyr < self.n_layers else 0
+        return lyr
+
+    def batched(self, key: Key) -> bool:
+        """True when ``key``'s value has the batch axis first (one row per sample)."""
+        kind, lyr = self.canonical(key)
+        if lyr == 0:
+            return kind != "loss"
+        if key in self._update_of:
+            return False  # an optimiser's quantities are shaped like their parameter
+        layer = self.layers[lyr - 1]
+        derived = {d for p in layer.params for d in (p, "d" + p, p + "_new")}
+        return kind not in derived and kind not in layer.unbatched
+
+    def carries(self) -> list[tuple[Key, Key]]:
+        """What one step hands to the next: (a quantity computed this step, the leaf it
+        becomes in the next) — each parameter's ``_new``, a constant the step moves
+        (``running_mean_new``), the optimiser's state (``m_W`` → ``m_W_prev``)."""
+        out: list[tuple[Key, Key]] = []
+        carried = getattr(self.optimizer, "carried", None)
+        for lyr, layer in enumerate(self.layers, start=1):
+            for p in layer.params:
+                out.append(((p + "_new", lyr), (p, lyr)))
+                if carried is not None:
+                    out += [((c, lyr), (leaf_kind, lyr)) for c, leaf_kind in carried(p)]
+            for c in layer.constants:
+                if (c + "_new", lyr) in self._decls:
+                    out.append(((c + "_new", lyr), (c, lyr)))
+        return [(c, n) for c, n in out if c in self._decls and n in self._decls]
+
+    def has(self, key: Key) -> bool:
+        return self.canonical(key) in self._decls
+
+    def is_leaf(self, key: Key) -> bool:
+        """True for a given quantity (x, y, parameters, an optimiser's earlier state)."""
+        return self.decl(key).phase == "leaf"
+
     def inputs(self, key: Key) -> list[Key]:
-        """The quantities ``key`` is computed from (see :func:`step_inputs`)."""
-        return step_inputs(key, self.n_layers)
+        """The quantities ``key`` is computed from (empty for leaves)."""
+        d = self.decl(key)
+        return [] if d.phase == "leaf" else list(d.inputs)
 
     def order(self) -> list[Key]:
-        """Every node, inputs before what they feed (see :func:`step_order`)."""
-        return step_order(self.n_layers)
+        """Every node, inputs before what they feed, in the order a derivation meets them:
+        leaves, the forward pass, the error, the backward pass (layer L first), then the
+        updates."""
+        return list(self._order)
+
+    def layer_kinds(self, layer: int) -> list[str]:
+        """The kinds of ``layer``'s nodes, in :meth:`order`."""
+        return [k for k, lyr in self._order if lyr == layer]
 
     def consumers(self, key: Key) -> list[Key]:
         """The nodes computed directly from ``key``."""
         key = self.canonical(key)
-        return [k for k in self.order() if key in self.inputs(k)]
+        return [k for k in self._order if key in self.inputs(k)]
 
     def downstream(self, key: Key) -> set[Key]:
         """Every node whose value depends on ``key`` (not ``key`` itself)."""
         key = self.canonical(key)
         found: set[Key] = set()
-        for k in self.order():
+        for k in self._order:
             if any(i == key or i in found for i in self.inputs(k)):
                 found.add(k)
         return found
@@ -116,32 +319,10 @@ class StepGraph:
     # -- the rules ---------------------------------------------------------------------
     def compute(self, key: Key, ins: Sequence[Array]) -> Array:
         """The right rule for ``key`` applied to its inputs (in :meth:`inputs` order)."""
-        kind, lyr = self.canonical(key)
-        if kind == "z":
-            return linear(ins[0], ins[1], ins[2])
-        if kind == "a":
-            return self.act(lyr).forward(ins[0])
-        if kind == "loss_terms":
-            return self.loss.terms(ins[0], ins[1])
-        if kind == "loss":
-            return batch_mean(ins[0].sum(), ins[0].shape[0])
-        if kind == "dL_da":
-            if lyr == self.n_layers:
-                return self.loss.grad(ins[0], ins[1])
-            return input_grad(ins[0], ins[1])
-        if kind == "da_dz":
-            return self.act(lyr).derivative(ins[0], ins[1])
-        if kind == "delta":
-            return self.act(lyr).vjp(ins[1], ins[0])
-        if kind == "dW":
-            return weight_grad(ins[0], ins[1])
-        if kind == "db":
-            return bias_grad(ins[0])
-        if kind == "W_new":
-            return sgd_update(ins[0], ins[1], self.lr)
-        if kind == "b_new":
-            return sgd_update(ins[0], ins[1], self.lr) if self.update_bias else ins[0].copy()
-        raise KeyError(f"{key} is a leaf or unknown: it is given, not computed")
+        d = self.decl(key)
+        if d.rule is None:
+            raise KeyError(f"{key} is a leaf: it is given, not computed")
+        return d.rule(ins)
 
     def evaluate(
         self,
@@ -154,25 +335,35 @@ class StepGraph:
     ) -> dict[Key, Array]:
         """Every node's value, in :meth:`order`.
 
-        ``leaves``: x, y and each layer's W and b.  ``given``: values that stand for
-        their nodes instead of being computed (a person's written numbers).  ``rules``:
-        replacements for the right rule of some nodes (a mistake).  ``each``: applied to
-        every value, leaves included, before anything uses it (hand rounding).
+        ``leaves``: x, y and each layer's parameters (an optimiser's earlier state may be
+        left out: it starts at its declared default, zeros).  ``given``: values that
+        stand for their nodes instead of being computed (a person's written numbers).
+        ``rules``: replacements for the right rule of some nodes (a mistake).  ``each``:
+        applied to every computed value before anything uses it (hand rounding).
         ``upto``: stop once that node is known.
         """
         given = given or {}
         rules = rules or {}
         keep = each or (lambda v: v)
         values: dict[Key, Array] = {}
-        for key in self.order():
+        for key in self._order:
+            d = self._decls[key]
             if key in given:
                 values[key] = given[key]
-            elif key[0] in LEAVES:
-                values[key] = leaves[key]
+            elif d.phase == "leaf":
+                if key in leaves:
+                    values[key] = leaves[key]
+                elif d.initial is not None:
+                    values[key] = d.initial([values[k] for k in d.inputs])
+                else:
+                    raise GlassnetError(
+                        "expected a value for every given quantity", got=f"none for {key}"
+                    )
             else:
-                ins = [values[k] for k in self.inputs(key)]
+                ins = [values[k] for k in d.inputs]
                 rule = rules.get(key)
-                values[key] = keep(rule(ins) if rule is not None else self.compute(key, ins))
+                assert d.rule is not None
+                values[key] = keep(rule(ins) if rule is not None else d.rule(ins))
             if key == upto:
                 break
         return values
@@ -183,50 +374,43 @@ def canonical(key: Key, n_layers: int) -> Key:
     return ("a", n_layers) if key[0] == "output" else key
 
 
+@lru_cache(maxsize=64)
+def _dense_graph(n_layers: int) -> StepGraph:
+    from glassnet.losses import get_loss
+
+    return StepGraph(("identity",) * n_layers, get_loss("mse"), 1.0, True)
+
+
 def step_inputs(key: Key, n_layers: int) -> list[Key]:
-    """The quantities ``key`` is computed from in an ``n_layers`` step (empty for leaves)."""
-    kind, lyr = canonical(key, n_layers)
-    L = n_layers
-    prev: Key = ("x", 0) if lyr == 1 else ("a", lyr - 1)
-    if kind == "dL_da":
-        return [("a", L), ("y", 0)] if lyr == L else [("delta", lyr + 1), ("W", lyr + 1)]
-    table: dict[str, list[Key]] = {
-        "z": [prev, ("W", lyr), ("b", lyr)],
-        "a": [("z", lyr)],
-        "loss_terms": [("a", L), ("y", 0)],
-        "loss": [("loss_terms", 0)],
-        "da_dz": [("z", lyr), ("a", lyr)],
-        "delta": [("dL_da", lyr), ("da_dz", lyr)],
-        "dW": [prev, ("delta", lyr)],
-        "db": [("delta", lyr)],
-        "W_new": [("W", lyr), ("dW", lyr)],
-        "b_new": [("b", lyr), ("db", lyr)],
-    }
-    return list(table.get(kind, []))
+    """The quantities ``key`` is computed from in an ``n_layers`` dense step under plain
+    gradient descent (empty for leaves and unknown keys)."""
+    graph = _dense_graph(n_layers)
+    return graph.inputs(key) if graph.has(key) else []
 
 
 def step_order(n_layers: int) -> list[Key]:
-    """Every node of an ``n_layers`` step, inputs before what they feed, in the order a
-    derivation meets them: leaves, the forward pass, the error, the backward pass
-    (layer L first), then the updates."""
-    L = n_layers
-    keys: list[Key] = [(k, 0) for k in STEP_LEAVES]
-    for lyr in range(1, L + 1):
-        keys += [(k, lyr) for k in LAYER_LEAVES]
-    for lyr in range(1, L + 1):
-        keys += [("z", lyr), ("a", lyr)]
-    keys += [(k, 0) for k in STEP_QUANTITIES]
-    for lyr in range(L, 0, -1):
-        keys += [(k, lyr) for k in ("dL_da", "da_dz", "delta", "dW", "db")]
-    for lyr in range(1, L + 1):
-        keys += [("W_new", lyr), ("b_new", lyr)]
-    return keys
+    """Every node of an ``n_layers`` dense step under plain gradient descent, inputs
+    before what they feed (see :meth:`StepGraph.order`)."""
+    return _dense_graph(n_layers).order()
 
 
 def leaves_of(layers: Sequence[tuple[Array, Array]], x: Array, y: Array) -> dict[Key, Array]:
-    """The leaves of a step: x, y and each layer's (W, b), layer 1 first."""
+    """The leaves of a dense step: x, y and each layer's (W, b), layer 1 first."""
     leaves: dict[Key, Array] = {("x", 0): x, ("y", 0): y}
     for lyr, (W, b) in enumerate(layers, start=1):
         leaves[("W", lyr)] = W
         leaves[("b", lyr)] = b
+    return leaves
+
+
+def network_leaves(
+    layers: Sequence[Layer], x: Array, y: Array, cast: Any = None
+) -> dict[Key, Array]:
+    """The leaves of any network's step: x, y and each layer's parameters and constants
+    (cast by ``cast``, e.g. to float64, when given)."""
+    f = cast or (lambda v: v)
+    leaves: dict[Key, Array] = {("x", 0): x, ("y", 0): y}
+    for lyr, layer in enumerate(layers, start=1):
+        for name, v in layer.leaf_values().items():
+            leaves[(name, lyr)] = f(v)
     return leaves

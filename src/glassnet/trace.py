@@ -29,6 +29,7 @@ computation uses it — a careful hand calculation, done by the engine.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -37,11 +38,11 @@ import numpy as np
 from glassnet.activations import Activation, get_activation
 from glassnet.errors import GlassnetError
 from glassnet.losses import Loss, fused_delta_ok
-from glassnet.step import LAYER_QUANTITIES, LEAVES, Key, StepGraph, leaves_of, step_order
+from glassnet.step import LAYER_QUANTITIES, Key, StepGraph, UpdateRule, network_leaves
 
 if TYPE_CHECKING:
+    from glassnet.layers import Layer
     from glassnet.network import Network
-    from glassnet.preprocess import Preprocessed
 
 Array = np.ndarray
 
@@ -50,24 +51,74 @@ LAYER_FIELDS: tuple[str, ...] = LAYER_QUANTITIES
 
 
 @dataclass
-class LayerTrace:
-    """Everything one layer computed in a step (see the module docstring for shapes)."""
+class Preprocessed:
+    """A step's first part, when it starts from raw rows: ``x = (raw − mean) / scale``,
+    recorded in a :class:`Trace` so every view shows it.  It lives here, with the rest of
+    what a trace records, so the trace needs nothing from the library above it;
+    :meth:`glassnet.preprocess.Preprocessing.record` makes one."""
 
-    index: int
-    activation: str
+    raw: Array
+    mean: Array
+    scale: Array
     x: Array
-    W: Array
-    b: Array
-    z: Array
-    a: Array
-    da_dz: Array
-    dL_da: Array
-    delta: Array
-    dW: Array
-    db: Array
-    W_new: Array
-    b_new: Array
-    activation_options: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": "x = (raw - mean) / scale",
+            "raw_input": self.raw.tolist(),
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+            "input": self.x.tolist(),
+        }
+
+
+class LayerTrace:
+    """Everything one layer computed in a step, by kind (see the module docstring for a
+    dense layer's shapes): ``lt.z``, ``lt.dW``, ``lt.W_new`` or ``lt.value("x_hat")``.
+
+    ``kinds`` lists the layer's recorded quantities in the order a derivation meets
+    them: its given ones (parameters, constants, an optimiser's earlier state), what its
+    forward and backward compute, then the update's."""
+
+    def __init__(
+        self,
+        index: int,
+        layer: Layer,
+        x: Array,
+        values: dict[str, Array],
+        kinds: Sequence[str],
+        forward: Sequence[str] = (),
+    ) -> None:
+        self.index = index
+        self.layer = layer
+        self.type = layer.type
+        act = layer.activation.to_dict()
+        self.activation = str(act.pop("name"))
+        self.activation_options: dict[str, Any] = act
+        self.x = x
+        self.values = values
+        self.kinds = tuple(kinds)
+        self._forward = frozenset(forward)
+
+    def __getattr__(self, name: str) -> Array:
+        # Only called for names that are not attributes: the layer's quantities.
+        values = self.__dict__.get("values")
+        if values is not None and name in values:
+            return values[name]  # type: ignore[no-any-return]
+        raise AttributeError(f"layer {self.__dict__.get('index')} recorded no {name!r}")
+
+    def value(self, kind: str) -> Array:
+        """The recorded quantity ``kind`` of this layer."""
+        return self.values[kind]
+
+    def has(self, kind: str) -> bool:
+        return kind in self.values
+
+    def forward_kinds(self) -> list[str]:
+        """The layer's parameters and constants, then what its forward pass computed (a
+        dense layer: W, b, z, a) — what "the error after the update" shows."""
+        given = [*self.layer.params, *self.layer.constants]
+        return given + [k for k in self.layer.kinds() if k in self._forward]
 
     @property
     def act(self) -> Activation:
@@ -77,16 +128,14 @@ class LayerTrace:
     @property
     def jacobian(self) -> bool:
         """True when ``da_dz`` is a full Jacobian (softmax)."""
-        return self.da_dz.ndim == 3
+        return "da_dz" in self.values and self.values["da_dz"].ndim == 3
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"index": self.index, "activation": self.activation}
+        d: dict[str, Any] = {"index": self.index, "type": self.type, "activation": self.activation}
         if self.activation_options:
             d["activation_options"] = dict(self.activation_options)
-        d["W"] = self.W.tolist()
-        d["b"] = self.b.tolist()
-        for name in LAYER_FIELDS:
-            d[name] = getattr(self, name).tolist()
+        for name in self.kinds:
+            d[name] = self.values[name].tolist()
         return d
 
 
@@ -114,6 +163,8 @@ class Trace:
     #: With ``after = true``: the next step from the last updated weights, of which the
     #: forward pass and the loss are "the error after the update".
     after: Trace | None = None
+    #: The step graph this trace evaluated (its order, its rules, its plugins).
+    graph: StepGraph | None = field(default=None, repr=False, compare=False)
 
     def layer(self, index: int) -> LayerTrace:
         """Layer ``index``, numbered from 1."""
@@ -133,7 +184,7 @@ class Trace:
             return getattr(self, kind)  # type: ignore[no-any-return]
         if kind == "loss":
             return np.asarray(self.loss)
-        return getattr(self.layer(lyr), kind)  # type: ignore[no-any-return]
+        return self.layer(lyr).value(kind)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON schema of ``glassnet step --json`` (see docs/json.md); ``steps`` and
@@ -148,13 +199,7 @@ class Trace:
                 "loss_terms": a.loss_terms.tolist(),
                 "output": a.output.tolist(),
                 "layers": [
-                    {
-                        "index": lt.index,
-                        "W": lt.W.tolist(),
-                        "b": lt.b.tolist(),
-                        "z": lt.z.tolist(),
-                        "a": lt.a.tolist(),
-                    }
+                    {"index": lt.index, **{k: lt.value(k).tolist() for k in lt.forward_kinds()}}
                     for lt in a.layers
                 ],
             }
@@ -163,6 +208,15 @@ class Trace:
         return d
 
     def _step_dict(self) -> dict[str, Any]:
+        d = self._plain_dict()
+        config = getattr(self.graph.optimizer, "config", None) if self.graph else None
+        if config is not None:  # a named optimiser: its settings and this step's number
+            # (the in-place counter and the epoch schedule are fit's, not this step's)
+            d["optimizer"] = {k: v for k, v in config().items() if k not in ("t", "schedule")}
+            d["t"] = self.graph.t  # type: ignore[union-attr]
+        return d
+
+    def _plain_dict(self) -> dict[str, Any]:
         return {
             "loss": float(self.loss),
             "loss_name": self.loss_name,
@@ -195,10 +249,20 @@ def _check_lr(lr: float) -> float:
     return float(lr)
 
 
-def graph_of(net: Network, loss: Loss, lr: float, update_bias: bool) -> StepGraph:
-    """The step graph of ``net`` under ``loss`` and ``lr``."""
-    acts = tuple(layer.activation for layer in net.layers)
-    return StepGraph(acts, loss, lr, update_bias)
+def graph_of(
+    net: Network,
+    loss: Loss,
+    lr: float,
+    update_bias: bool,
+    *,
+    optimizer: UpdateRule | None = None,
+    t: int = 1,
+) -> StepGraph:
+    """The step graph of ``net`` under ``loss``, ``lr`` and the optimiser (plain
+    gradient descent when None); ``t`` is the step's number, from 1."""
+    return StepGraph(
+        loss=loss, lr=lr, update_bias=update_bias, layers=net.layers, optimizer=optimizer, t=t
+    )
 
 
 def _trace_step_unchecked(
@@ -210,6 +274,9 @@ def _trace_step_unchecked(
     lr: float,
     update_bias: bool = True,
     round_to: int | None = None,
+    optimizer: UpdateRule | None = None,
+    state: dict[Key, Array] | None = None,
+    t: int = 1,
 ) -> Trace:
     """The step itself, without the finiteness check (see :func:`trace_step`)."""
     lr = _check_lr(lr)
@@ -220,8 +287,13 @@ def _trace_step_unchecked(
         raise GlassnetError(
             "expected a whole number of decimals from 0 to 15", got=repr(round_to), field="round"
         )
-    graph = graph_of(net, loss_obj, lr, update_bias)
-    params = [(layer.W.astype(np.float64), layer.b.astype(np.float64)) for layer in net.layers]
+    graph = graph_of(net, loss_obj, lr, update_bias, optimizer=optimizer, t=t)
+
+    def f64(v: Array) -> Array:
+        return np.asarray(v, dtype=np.float64)
+
+    leaves = network_leaves(net.layers, x, y, cast=f64)
+    leaves.update({k: f64(v) for k, v in (state or {}).items()})
     each = None
     if round_to is not None:
         # Hand mode is the same evaluation with the input, the weights and every number
@@ -229,27 +301,27 @@ def _trace_step_unchecked(
         def each(v: Array) -> Array:
             return np.round(v, round_to)
 
-        x = each(x)
-        params = [(each(W), each(b)) for W, b in params]
-    values = graph.evaluate(leaves_of(params, x, y), each=each)
+        leaves = {k: v if k == ("y", 0) else each(v) for k, v in leaves.items()}
+    values = graph.evaluate(leaves, each=each)
     return record(graph, values, round_to=round_to)
 
 
 def record(graph: StepGraph, values: dict[Key, Array], *, round_to: int | None = None) -> Trace:
     """A :class:`Trace` of the step graph's evaluated ``values``."""
     layers = []
-    for lyr, act in enumerate(graph.activations, start=1):
-        d = act.to_dict()
-        name = str(d.pop("name"))
+    for lyr, layer in enumerate(graph.layers, start=1):
+        own = layer.kinds()
+        given = [k for k in graph.layer_kinds(lyr) if graph.is_leaf((k, lyr))]
+        updates = [k for k in graph.layer_kinds(lyr) if graph.decl((k, lyr)).phase == "update"]
+        kinds = [*given, *own, *updates]
         layers.append(
             LayerTrace(
                 index=lyr,
-                activation=name,
-                activation_options=d,
+                layer=layer,
                 x=values[("x", 0)] if lyr == 1 else values[("a", lyr - 1)],
-                W=values[("W", lyr)],
-                b=values[("b", lyr)],
-                **{kind: values[(kind, lyr)] for kind in LAYER_QUANTITIES},
+                values={k: values[(k, lyr)] for k in kinds},
+                kinds=kinds,
+                forward=[k for k in own if graph.decl((k, lyr)).phase == "forward"],
             )
         )
     y = values[("y", 0)]
@@ -269,6 +341,7 @@ def record(graph: StepGraph, values: dict[Key, Array], *, round_to: int | None =
         layers=layers,
         round_to=round_to,
         output_delta_shortcut=shortcut,
+        graph=graph,
     )
 
 
@@ -281,29 +354,70 @@ def trace_step(
     lr: float,
     update_bias: bool = True,
     round_to: int | None = None,
+    optimizer: UpdateRule | None = None,
+    state: dict[Key, Array] | None = None,
+    t: int = 1,
 ) -> Trace:
     """Run one step of ``net`` on (x, y) in float64 and record every intermediate.
 
-    The network itself is not changed (see :meth:`Network.step` for that).  A step whose
-    numbers overflow float64 (weights or inputs near 1e308) is refused with a
+    ``optimizer``: the update rule (plain gradient descent with ``lr`` when None);
+    ``state``: its state before this step (zeros when left out) and ``t`` the step's
+    number, from 1.  The network itself is not changed (see :func:`apply_step`).  A step
+    whose numbers overflow float64 (weights or inputs near 1e308) is refused with a
     :class:`GlassnetError` naming the first layer and quantity that stopped being finite.
     """
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         trace = _trace_step_unchecked(
-            net, x, y, loss=loss, lr=lr, update_bias=update_bias, round_to=round_to
+            net,
+            x,
+            y,
+            loss=loss,
+            lr=lr,
+            update_bias=update_bias,
+            round_to=round_to,
+            optimizer=optimizer,
+            state=state,
+            t=t,
         )
     # One check over every number first (a single NumPy call, fast); only if it fails,
     # the search in step order for the first layer and quantity that overflowed.
     everything = [trace.loss_terms.ravel()]
     for lt in trace.layers:
-        everything.extend(getattr(lt, name).ravel() for name in LAYER_QUANTITIES)
+        everything.extend(v.ravel() for v in lt.values.values())
     if np.isfinite(np.concatenate(everything)).all():
         return trace
-    for kind, lyr in step_order(len(trace.layers)):
-        if kind not in LEAVES and kind != "loss":
+    graph = trace.graph
+    assert graph is not None
+    for kind, lyr in graph.order():
+        if not graph.is_leaf((kind, lyr)) and kind != "loss":
             name = "loss" if kind == "loss_terms" else kind
             _require_finite(trace.value((kind, lyr)), lyr or None, name)
     return trace
+
+
+def _next_step(net: Network, prev: Trace) -> tuple[Network, dict[Key, Array]]:
+    """The network and optimiser state after ``prev``'s update: each parameter p takes
+    p_new, and each state the optimiser carries moves to the next step's leaf."""
+    from glassnet.network import Network
+
+    graph = prev.graph
+    assert graph is not None
+    layers = []
+    state: dict[Key, Array] = {}
+    carried = getattr(graph.optimizer, "carried", None)
+    for lyr, (layer, lt) in enumerate(zip(net.layers, prev.layers, strict=True), start=1):
+        # Parameters take their updated values; a constant the forward pass moves (batch
+        # normalisation's running statistics) takes its new value too.
+        moved = {p: lt.value(p + "_new") for p in layer.params}
+        moved.update({c: lt.value(c + "_new") for c in layer.constants if lt.has(c + "_new")})
+        layers.append(layer.with_leaves(moved))
+        if carried is None:
+            continue
+        for p in layer.params:
+            for computed, leaf_kind in carried(p):
+                if lt.has(computed):
+                    state[(leaf_kind, lyr)] = lt.value(computed)
+    return Network(layers), state
 
 
 def trace_steps(
@@ -317,27 +431,25 @@ def trace_steps(
     round_to: int | None = None,
     steps: int = 1,
     after: bool = False,
+    optimizer: UpdateRule | None = None,
 ) -> Trace:
-    """``steps`` gradient-descent steps in a row, each traced from the previous one's
-    W_new and b_new: the first step's trace, holding the later ones in ``later`` and,
-    with ``after``, the step from the last updated weights in ``after`` (its forward
-    pass and loss are the error after the update).  ``net`` is not changed."""
-    from glassnet.layers import Dense
-    from glassnet.network import Network
-
-    first = trace_step(net, x, y, loss=loss, lr=lr, update_bias=update_bias, round_to=round_to)
+    """``steps`` steps in a row, each traced from the previous one's updated parameters
+    and optimiser state (its step number t one more): the first step's trace, holding
+    the later ones in ``later`` and, with ``after``, the step from the last updated
+    weights in ``after`` (its forward pass and loss are the error after the update).
+    ``net`` is not changed."""
+    options: dict[str, Any] = {
+        "loss": loss,
+        "lr": lr,
+        "update_bias": update_bias,
+        "round_to": round_to,
+        "optimizer": optimizer,
+    }
+    first = trace_step(net, x, y, **options)
     traces = [first]
-    for _ in range(steps - 1 + int(after)):
-        prev = traces[-1]
-        moved = Network(
-            [
-                Dense(lt.W_new, lt.b_new, layer.activation)
-                for layer, lt in zip(net.layers, prev.layers, strict=True)
-            ]
-        )
-        traces.append(
-            trace_step(moved, x, y, loss=loss, lr=lr, update_bias=update_bias, round_to=round_to)
-        )
+    for t in range(2, steps + int(after) + 1):
+        moved, state = _next_step(net, traces[-1])
+        traces.append(trace_step(moved, x, y, state=state, t=t, **options))
     first.later = traces[1:steps]
     first.after = traces[steps] if after else None
     return first
@@ -353,12 +465,13 @@ def apply_step(
     update_bias: bool = True,
     round_to: int | None = None,
 ) -> Trace:
-    """:func:`trace_step`, then the recorded update applied to ``net`` itself (W ← W_new,
-    b ← b_new, in the network's dtype).  Returns the trace."""
+    """:func:`trace_step`, then the recorded update applied to ``net`` itself (each
+    parameter p ← p_new, in the network's dtype).  Returns the trace."""
     tr = trace_step(net, x, y, loss=loss, lr=lr, update_bias=update_bias, round_to=round_to)
     for layer, lt in zip(net.layers, tr.layers, strict=True):
-        layer.W = lt.W_new.astype(layer.W.dtype)
-        layer.b = lt.b_new.astype(layer.b.dtype)
+        for p in layer.params:
+            old = getattr(layer, p)
+            setattr(layer, p, lt.value(p + "_new").astype(old.dtype))
     return tr
 
 

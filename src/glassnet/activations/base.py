@@ -50,6 +50,19 @@ class Activation:
     #: The ONNX operator, for the default :meth:`onnx_nodes`.
     onnx_op: ClassVar[str] = ""
 
+    # -- capabilities: what callers ask instead of comparing names ---------------------
+    #: What an output layer with this activation gives: ``"values"`` (any real
+    #: numbers: regression), ``"distribution"`` (each row a probability distribution over
+    #: classes: softmax) or ``"probabilities"`` (each output its own probability in
+    #: (0, 1): sigmoid).
+    output_kind: ClassVar[str] = "values"
+    #: True when a_k = e^{z_k} / Σ_j e^{z_j}, so da_k/dz_j = a_k(δ_kj − a_j): the
+    #: Jacobian cross-entropy's gradient cancels against to give p − y.
+    exp_normalised: ClassVar[bool] = False
+    #: True when the derivative is a step in z (slope 1 above zero, a constant below,
+    #: as ReLU's): a person may read it off the output a, or put it on the wrong side.
+    piecewise_linear: ClassVar[bool] = False
+
     def __init__(self, **options: float) -> None:
         unknown = sorted(set(options) - set(self.defaults))
         if unknown:
@@ -87,6 +100,22 @@ class Activation:
         if da_dz.ndim == 3:
             return np.einsum("si,sij->sj", dL_da, da_dz)
         return dL_da * da_dz
+
+    @property
+    def outputs_probabilities(self) -> bool:
+        """True when an output layer with this activation gives probabilities (a
+        distribution or independent ones): predictions are then class labels."""
+        return self.output_kind != "values"
+
+    def classes(self, p: Array) -> Array:
+        """Predicted classes (batch,) from outputs p (batch, n_out): the most likely
+        output (argmax); :class:`Sigmoid` thresholds each output at 0.5 instead."""
+        return p.argmax(axis=1)
+
+    def labels_from_targets(self, Y: Array) -> Array | None:
+        """Class labels (batch,) that targets Y (batch, n_out) encode for this output,
+        or None when they are not class labels (regression, soft targets)."""
+        return None
 
     # -- in symbols and words (explain) ------------------------------------------------
     def rule(self, z: Node, zs: list[Node] | None = None) -> Node:

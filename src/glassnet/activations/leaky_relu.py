@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 @register
 class LeakyReLU(Activation):
     name = "leaky_relu"
+    piecewise_linear = True
     defaults: ClassVar[dict[str, float]] = {"slope": 0.01}
     words = "leaky ReLU"
     derivative_words = (

@@ -31,6 +31,7 @@ def _zeros_like(z: Array) -> Array:
 @register
 class ReLU(Activation):
     name = "relu"
+    piecewise_linear = True
     words = "ReLU, max(0, x)"
     derivative_words = (
         "ReLU's derivative is 1 where its input is positive and 0 otherwise "

@@ -21,6 +21,18 @@ class Sigmoid(Activation):
     )
     torch_name = "Sigmoid"
     onnx_op = "Sigmoid"
+    output_kind = "probabilities"
+
+    def classes(self, p: Array) -> Array:
+        # Each output is its own yes/no: 1 from p ≥ 0.5 (one output: labels (batch,)).
+        hit = (p >= 0.5).astype(np.int64)
+        return hit[:, 0] if hit.shape[1] == 1 else hit
+
+    def labels_from_targets(self, Y: Array) -> Array | None:
+        # One 0/1 output is a binary label; several sigmoids are multi-label targets.
+        if Y.shape[1] == 1 and np.isin(Y, (0, 1)).all():
+            return Y[:, 0].astype(np.int64)
+        return None
 
     def forward(self, z: Array, out: Array | None = None) -> Array:
         # exp of -|z| never overflows; pick the algebraically equal form per sign.

@@ -27,6 +27,12 @@ class Softmax(Activation):
     torch_name = "Softmax"
     torch_fields = ("dim",)
     onnx_op = "Softmax"
+    output_kind = "distribution"
+    exp_normalised = True
+
+    def labels_from_targets(self, Y: Array) -> Array | None:
+        # One distribution per row: its most likely class (one-hot or soft targets).
+        return Y.argmax(axis=1) if Y.shape[1] > 1 else None
 
     def forward(self, z: Array, out: Array | None = None) -> Array:
         if out is None:

@@ -29,7 +29,7 @@ class Tanh(Activation):
     def rule(self, z: Node, zs: list[Node] | None = None) -> Node:
         from glassnet.mathtree import Func
 
-        return Func("tanh", z)
+        return Func("tanh", z, tex=r"\tanh")
 
     def derivative_rule(self, z: Node, a: Node) -> Node:
         from glassnet.mathtree import MINUS, Const, Pow, row

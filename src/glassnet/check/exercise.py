@@ -19,12 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from glassnet.check.steps import order
-from glassnet.check.worksheet import expected_shape, key_name
+from glassnet.activations import get_activation
+from glassnet.check.quantities import expected_shape, key_name, order, spec_graph
 from glassnet.errors import GlassnetError
-from glassnet.losses import get_loss
+from glassnet.layers import Dense
+from glassnet.losses import default_loss_for, get_loss
 from glassnet.notation import seed_name
 from glassnet.spec import Spec, parse_spec
+from glassnet.toml_writer import to_toml, toml_value
 
 
 @dataclass
@@ -55,14 +57,12 @@ def variant_seed(student: str, assignment: str) -> int:
     return int.from_bytes(digest[:4], "big")
 
 
-def _toml_list(a: np.ndarray) -> str:
-    if a.ndim == 1:
-        return "[" + ", ".join(f"{v:g}" for v in a) + "]"
-    return "[" + ", ".join(_toml_list(r) for r in a) + "]"
-
-
 def default_loss(output: str) -> str:
-    return {"softmax": "cross_entropy", "sigmoid": "binary_cross_entropy"}.get(output, "half_sse")
+    """The loss an exercise on an output activation (by name) uses: the activation's own
+    default for probabilities (:func:`~glassnet.losses.default_loss_for`), else half the
+    sum of squares — the textbook's error, not the regression default mse."""
+    act = get_activation(output)
+    return default_loss_for(act).name if act.outputs_probabilities else "half_sse"
 
 
 def make_exercise(
@@ -106,23 +106,20 @@ def make_exercise(
     x = np.abs(draw(sizes[0]))
     y = np.zeros(sizes[-1])
     y[rng.integers(sizes[-1])] = 1.0
-    lines = [
-        f"# glassnet exercise (seed {seed}): work one step by hand.",
-        f'name = "exercise-{seed}"',
-        f'loss = "{loss}"',
-        f"lr = {lr:g}",
-        f"input = {_toml_list(x)}",
-        f"target = {_toml_list(y)}",
+    layers = [
+        Dense(draw(sizes[lyr - 1], sizes[lyr]), draw(sizes[lyr]), acts[lyr - 1])
+        for lyr in range(1, n_layers + 1)
     ]
-    for lyr in range(1, n_layers + 1):
-        lines += [
-            "",
-            "[[layers]]",
-            f"weights = {_toml_list(draw(sizes[lyr - 1], sizes[lyr]))}",
-            f"bias = {_toml_list(draw(sizes[lyr]))}",
-            f'activation = "{acts[lyr - 1]}"',
-        ]
-    spec_text = "\n".join(lines) + "\n"
+    spec_text = f"# glassnet exercise (seed {seed}): work one step by hand.\n" + to_toml(
+        {
+            "name": f"exercise-{seed}",
+            "loss": loss,
+            "lr": lr,
+            "input": x.tolist(),
+            "target": y.tolist(),
+            "layers": [layer.to_spec() for layer in layers],
+        }
+    )
     spec = parse_spec(spec_text, "exercise")
     blank = [spec_text.rstrip("\n"), "", "# Fill in what you compute (any subset), then run:", ""]
     blank.append("#   glassnet check THIS_FILE")
@@ -150,12 +147,15 @@ def _blank_lines(spec: Spec) -> list[str]:
     softmax's da/dz is a matrix: its off-diagonal terms belong to the work (the vector
     form invites the diagonal-only mistake)."""
     n_layers = len(spec.network.layers)
+    graph = spec_graph(spec)
     out = []
-    for key in order(n_layers):
-        if key[0] in ("x", "y", "W", "b", "output"):
+    for key in order(graph):
+        # the givens (x, y, the parameters, an optimiser's starting state) and output,
+        # a_L's other name, are not part of the work
+        if key[0] == "output" or graph.is_leaf(key):
             continue
         shape = expected_shape(spec, key)
-        shape = shape[1:] if key[0] not in ("dW", "db", "W_new", "b_new", "loss") else shape
+        shape = shape[1:] if graph.batched(key) else shape
         name = key_name(key)
         alias = seed_name(name, n_layers)
         out.append(f"# {name} = {_blank(shape)}" + (f"    # seed name: {alias}" if alias else ""))
@@ -175,27 +175,27 @@ def _number(v: float, digits: int) -> str:
     return text[1:] if text.startswith("-") and not text.strip("-0.") else text  # no "-0.0"
 
 
-def _toml_value(v: np.ndarray, digits: int) -> str:
+def _written(v: np.ndarray, digits: int) -> Any:
+    """``v`` as numbers written to ``digits`` decimals (nested lists of text)."""
     if v.ndim == 0:
         return _number(float(v), digits)
-    return "[" + ", ".join(_toml_value(e, digits) for e in v) + "]"
+    return [_written(e, digits) for e in v]
 
 
 def key_values(spec: Spec, digits: int = 4) -> list[tuple[str, str]]:
     """Every quantity of the step (the engine's trace, in the derivation's order),
     rounded to ``digits`` decimals: (name, TOML value) pairs."""
-    from glassnet.check.steps import Context
-    from glassnet.check.worksheet import UNBATCHED, Worksheet
-
-    ctx = Context.from_worksheet(Worksheet(spec, "key"))
+    trace = spec.trace()
+    graph = spec_graph(spec)
     out = []
-    for key in order(len(spec.network.layers)):
-        if key[0] in ("x", "y", "W", "b", "output"):
+    for key in order(graph):
+        if key[0] == "output" or graph.is_leaf(key):
             continue
-        v = np.asarray(ctx.right[key])
-        if key[0] not in UNBATCHED and v.shape[0] == 1:
+        v = np.asarray(trace.value(key))
+        if graph.batched(key) and v.shape[0] == 1:
             v = v[0]
-        out.append((key_name(key), _toml_value(v, digits)))
+        name = key_name(key)
+        out.append((name, toml_value(_written(v, digits), f"values.{name}", written=True)))
     return out
 
 
@@ -293,25 +293,17 @@ def roster_worksheet(ex: Exercise, student: str, assignment: str) -> str:
     lines = [
         f"# glassnet exercise {assignment!r} for {student!r}: work one step by hand,",
         "# fill in what you compute (any subset), hand in this file.",
-        f"student = {_toml_str(student)}",
-        f"assignment = {_toml_str(assignment)}",
+        f"student = {toml_value(student)}",
+        f"assignment = {toml_value(assignment)}",
         "",
         "[exercise]",
-        f"layers = [{', '.join(str(n) for n in o['layers'])}]",
-        f"activations = [{', '.join(_toml_str(a) for a in o['activations'])}]",
-        f"loss = {_toml_str(o['loss'])}",
-        f"lr = {o['lr']!r}",
-        f"decimals = {o['decimals']}",
+        *(f"{k} = {toml_value(o[k], k)}" for k in DEFAULTS),
         "",
         "# Your network (also in exercise.toml):",
     ]
     lines += ["#   " + line for line in ex.spec_text.splitlines() if line and line[0] != "#"]
     lines += ["", "[values]", *_blank_lines(ex.spec)]
     return "\n".join(lines) + "\n"
-
-
-def _toml_str(s: str) -> str:
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def exercise_from_sheet(data: dict[str, Any], label: str) -> Spec:

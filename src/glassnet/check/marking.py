@@ -36,16 +36,16 @@ from typing import Any
 import numpy as np
 
 from glassnet.check import mistakes as cat
+from glassnet.check.quantities import Key, key_name
 from glassnet.check.steps import (
-    LEAVES,
     Context,
-    Evaluator,
+    Working,
     inputs_of,
     order,
     propagate,
     upstream_given,
 )
-from glassnet.check.worksheet import UNBATCHED, Given, Key, Note, Worksheet, key_name
+from glassnet.check.worksheet import Given, Note, Worksheet
 from glassnet.errors import GlassnetError
 from glassnet.notation import seed_name
 
@@ -180,7 +180,7 @@ def phase_contexts(sheet: Worksheet) -> dict[str, Context]:
 
 
 def _context_of(base: Context, trace: Any) -> Context:
-    right = {key: trace.value(key) for key in order(base.n_layers)}
+    right = {key: trace.value(key) for key in order(base.graph)}
     return Context(graph=base.graph, batch=base.batch, right=right, trace=trace)
 
 
@@ -205,11 +205,12 @@ def check(sheet: Worksheet, *, rtol: float | None = None) -> Report:
         for g in givens:
             marks[id(g)] = marker.misshaped(g) if g.misshaped else marker.mark(g)
         carry = {}
-        for lyr in range(1, ctx.n_layers + 1):
-            for new, leaf in (("W_new", "W"), ("b_new", "b")):
-                up = marker.own.get((new, lyr))
-                if up is not None:
-                    carry[(leaf, lyr)] = (up, marker.band[(new, lyr)], marker.clipped[(new, lyr)])
+        # What the person computed this step becomes the next step's given: updated
+        # parameters, moved constants, the optimiser's state (the graph says which).
+        for new, leaf in ctx.graph.carries():
+            up = marker.own.get(new)
+            if up is not None:
+                carry[leaf] = (up, marker.band[new], marker.clipped[new])
     # Each written entry's numbers in the order written (a W[to][from] matrix, or one
     # with its bias as row 0, is marked as the engine holds it, reported as written).
     groups: dict[tuple[str, str], list[Entry]] = {}
@@ -239,7 +240,7 @@ def _phase_marker(
     def exact_leaf(k: Key) -> bool:
         # x, y and the spec's own W, b are exact; a later step's weights are the
         # person's own numbers (their W_new), rounded as written.
-        return k[0] in ("x", "y") or (k[0] in LEAVES and phase == "")
+        return k[0] in ("x", "y") or (ctx.is_leaf(k) and phase == "")
 
     # Spread for carrying rounding forward: half a unit, except where nothing was rounded
     # (exact leaves; a value written equal to the right one is exact).
@@ -257,7 +258,7 @@ def _phase_marker(
     # legitimate values (clipped to their own bands) — the rounding carried forward.
     band: dict[Key, Array] = {}
     clipped: dict[Key, Array] = {}
-    for k in order(ctx.n_layers):
+    for k in order(ctx.graph):
         if k not in own:
             if k in carry:
                 band[k], clipped[k] = carry[k][1], carry[k][2]
@@ -267,10 +268,10 @@ def _phase_marker(
             right = _diag(right)
         if exact_leaf(k):
             band[k] = 0 * half[k]
-        elif k[0] in LEAVES:
+        elif ctx.is_leaf(k):
             band[k] = np.asarray(own[k].half, dtype=np.float64)
         else:
-            legit = Evaluator(ctx, clipped, diagonal=diagonal).compute(k)
+            legit = Working(ctx, clipped, diagonal=diagonal).compute(k)
             if own[k].diagonal:
                 legit = _diag(legit)
             band[k] = own[k].half + np.abs(legit - right)
@@ -338,7 +339,7 @@ class _Marker:
 
     def shown(self, key: Key, idx: tuple[int, ...]) -> tuple[int, ...]:
         """``idx`` without the batch axis of a one-sample batch."""
-        batched = key[0] not in UNBATCHED
+        batched = self.ctx.batched(key)
         return idx[1:] if batched and self.ctx.batch == 1 else idx
 
     def place(self, key: Key, idx: tuple[int, ...], g: Given | None = None) -> str:
@@ -358,12 +359,12 @@ class _Marker:
     def mark(self, g: Given) -> list[Entry]:
         ctx, K = self.ctx, g.key
         others = {q: v for q, v in self.given.items() if q != K}
-        ev = Evaluator(ctx, others, diagonal=self.diagonal)
+        ev = Working(ctx, others, diagonal=self.diagonal)
         follows = ev.value(K)
         right = ctx.right[K]
         if g.diagonal:
             follows, right = _diag(follows), _diag(right)
-        if K[0] in LEAVES:
+        if self.ctx.is_leaf(K):
             t_ok = t_f = g.half
         else:
             t_f = g.half + _shape_like(propagate(ctx, others, self.diagonal, K, self.half), g)
@@ -377,7 +378,7 @@ class _Marker:
         # "Follows" needs an earlier error to follow from: this number must change when
         # the written inputs that are off their bands are moved back onto them.
         back = {k: v for k, v in self.clipped.items() if k != K}
-        mended = Evaluator(ctx, back, diagonal=self.diagonal).value(K)
+        mended = Working(ctx, back, diagonal=self.diagonal).value(K)
         if g.diagonal:
             mended = _diag(mended)
         earlier_error = np.abs(mended - follows) > 1e-12 * np.maximum(1.0, np.abs(follows))
@@ -425,7 +426,7 @@ class _Marker:
         moved back onto its band, alone, changes it)."""
         K = g.key
         parts: dict[tuple[int, ...], list[str]] = {}
-        for k in sorted(upstream_given(self.ctx, others, K), key=order(self.ctx.n_layers).index):
+        for k in sorted(upstream_given(self.ctx, others, K), key=order(self.ctx.graph).index):
             up = self.own.get(k) or self.carried.get(k)
             if up is None or k not in self.clipped:
                 continue
@@ -437,7 +438,7 @@ class _Marker:
                 v = np.array(others[k], dtype=np.float64, copy=True)
                 v[j] = self.clipped[k][j]
                 moved[k] = v
-                alt = Evaluator(self.ctx, moved, diagonal=self.diagonal).value(K)
+                alt = Working(self.ctx, moved, diagonal=self.diagonal).value(K)
                 if g.diagonal:
                     alt = _diag(alt)
                 hit = np.abs(alt - follows) > 1e-12 * np.maximum(1.0, np.abs(follows))
@@ -461,7 +462,7 @@ class _Marker:
         value = g.value
         right = follows = None
         if value.ndim == 2 and value.T.shape == want and int(np.prod(want)) > 0:
-            follows_full = Evaluator(ctx, others, diagonal=self.diagonal).value(K)
+            follows_full = Working(ctx, others, diagonal=self.diagonal).value(K)
             t = g.half + np.abs(propagate(ctx, others, self.diagonal, K, self.half).reshape(want).T)
             right = ctx.right[K].reshape(want).T
             follows = follows_full.reshape(want).T
@@ -514,14 +515,15 @@ class _Marker:
         ctx, K, value = self.ctx, g.key, g.value
         tol = np.broadcast_to(tol, value.shape)
         places = list(np.ndindex(value.shape))
-        singles = [(m, v) for m in cat.CATALOGUE.values() for v in m.variants]
-        computed = K[0] not in LEAVES
+        catalogue = [*cat.CATALOGUE.values(), *cat.plugin_mistakes(ctx)]
+        singles = [(m, v) for m in catalogue for v in m.variants]
+        computed = not ctx.is_leaf(K)
 
         def todo() -> list[tuple[int, ...]]:
             return [i for i in places if wrong[i] and i not in causes]
 
         def run(combo: Combo) -> Array | None:
-            ev = Evaluator(ctx, others, diagonal=self.diagonal, mistakes=combo)
+            ev = Working(ctx, others, diagonal=self.diagonal, mistakes=combo)
             alt = ev.compute(K)
             if any(m.id not in ev.used for m, _ in combo):
                 return None
@@ -702,11 +704,11 @@ class _Marker:
         or the person's own earlier value) copied with two adjacent digits exchanged,
         and the step then worked right."""
         ctx, K, value = self.ctx, g.key, g.value
-        for k in inputs_of(K, ctx.n_layers):
+        for k in inputs_of(K, ctx.graph):
             if k[0] == "y":
                 continue
             mine = self.own.get(k) if k in others else None
-            if mine is None and k[0] not in LEAVES:
+            if mine is None and not ctx.is_leaf(k):
                 continue
             src = others[k] if mine is not None else ctx.right[k]
             if src.ndim != len(mine.value.shape if mine is not None else src.shape):
@@ -722,7 +724,7 @@ class _Marker:
                     arr = np.array(src, dtype=np.float64, copy=True)
                     arr[j] = s
                     moved[k] = arr
-                    alt = Evaluator(ctx, moved, diagonal=self.diagonal).compute(K)
+                    alt = Working(ctx, moved, diagonal=self.diagonal).compute(K)
                     if g.diagonal:
                         alt = _diag(alt)
                     if alt.shape != value.shape:
@@ -751,8 +753,9 @@ class _Marker:
         """What a number may have been copied from: the person's values of quantities
         that come before this one in the step (or are given: x, y, W, b), then the
         given x, y, W, b of the spec — each (name, value at the same place, half unit)."""
-        L = self.ctx.n_layers
-        seq = order(L)
+        ctx = self.ctx
+        L = ctx.n_layers
+        seq = order(ctx.graph)
         mine = seq.index(g.key)
         out: list[tuple[str, float, float]] = []
         shape = g.value.shape
@@ -761,7 +764,7 @@ class _Marker:
             if other is g or other.misshaped or other.value.shape != shape:
                 continue
             k = other.key
-            if k == g.key or not (k[0] in LEAVES or seq.index(k) < mine):
+            if k == g.key or not (ctx.is_leaf(k) or seq.index(k) < mine):
                 continue
             written.add(k)
             seed = seed_name(key_name(k), L)
@@ -772,7 +775,7 @@ class _Marker:
                 label += f" ({seed})"
             out.append((f"your {label}", float(other.value[idx]), float(other.half[idx])))
         for k in seq:
-            if k[0] not in LEAVES or k == g.key or k in written:
+            if not ctx.is_leaf(k) or k == g.key or k in written:
                 continue
             v = self.ctx.right[k]
             if v.shape == shape:

@@ -19,19 +19,33 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
+from glassnet.activations import Activation
+from glassnet.check.quantities import Context, Key
 from glassnet.layers import input_grad, linear
 from glassnet.optim import sgd_update
 
-if TYPE_CHECKING:
-    from glassnet.check.steps import Evaluator, Rule
-    from glassnet.check.worksheet import Key
-
 Array = np.ndarray
-RuleFn = Callable[["Evaluator", "Key", list[Array], Any, "Rule"], "Array | None"]
+#: A rule of the step: its inputs' values -> its value (as :data:`glassnet.step.Rule`).
+Rule = Callable[[Sequence[Array]], Array]
+
+
+class Worked(Protocol):
+    """What a mistaken rule may read besides its inputs: the worksheet's context and
+    any other value of the step as the person worked it (the evaluator in
+    :mod:`glassnet.check.steps` is one; declared here so the catalogue needs nothing
+    from the module that runs it)."""
+
+    @property
+    def ctx(self) -> Context: ...
+
+    def value(self, key: Key) -> Array: ...
+
+
+RuleFn = Callable[[Worked, Key, list[Array], Any, Rule], "Array | None"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,10 @@ class Mistake:
     #: May name a value that is only close (not equal to the digits written).
     near_ok: bool = True
     describe: Callable[[Any], str] = field(default=lambda v: "")
+    #: Declared by one of the step's plugins (a layer's or the optimiser's own rule),
+    #: not by this catalogue, whose rules are written for dense layers under plain
+    #: gradient descent.
+    plugin: bool = False
 
 
 CATALOGUE: dict[str, Mistake] = {}
@@ -82,21 +100,21 @@ def mistake(
     return deco
 
 
-def _act(ev: Evaluator, key: Key):
+def _act(ev: Worked, key: Key) -> Activation:
     return ev.ctx.act(key[1])
 
 
 @mistake("log10", "log base 10 instead of the natural log", ["loss_terms"])
-def _log10(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
-    if ev.ctx.loss.name not in ("cross_entropy", "binary_cross_entropy"):
+def _log10(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+    if not ev.ctx.loss.logarithmic:
         return None
     # Every term is a multiple of ln(·); log10 = ln / ln 10.
     return base(ins) / np.log(10)
 
 
 @mistake("normalize_not_softmax", "divided by the sum instead of taking the softmax", ["a"])
-def _normalize(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
-    if _act(ev, key).name != "softmax":
+def _normalize(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+    if not _act(ev, key).exp_normalised:
         return None
     z = ins[0]
     return z / z.sum(axis=1, keepdims=True)
@@ -107,7 +125,7 @@ def _normalize(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) ->
     "softmax derivative without its off-diagonal terms (dL/dz_i = dL/da_i · da_i/dz_i)",
     ["delta"],
 )
-def _softmax_diag(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _softmax_diag(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     dL_da, J = ins
     if J.ndim != 3:
         return None
@@ -120,8 +138,8 @@ def _softmax_diag(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule)
     "sign slip in the derivative of (1−y)·log(1−p): −y/p − (1−y)/(1−p)",
     ["dL_da"],
 )
-def _bce_sign(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
-    if key[1] != ev.ctx.n_layers or ev.ctx.loss.name != "binary_cross_entropy":
+def _bce_sign(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+    if key[1] != ev.ctx.n_layers or not ev.ctx.loss.complement_term:
         return None
     p, y = ins
     # The right gradient is (−y/p + (1−y)/(1−p))/batch; the slip flips the second term.
@@ -133,7 +151,7 @@ def _bce_sign(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> 
     "dL/da of a hidden unit from one weight (W[j, j]) instead of the whole row",
     ["dL_da"],
 )
-def _diag_weight(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _diag_weight(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     if key[1] == ev.ctx.n_layers:
         return None
     delta, W = ins
@@ -148,7 +166,7 @@ def _diag_weight(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) 
     "the activation's derivative left out (delta taken as dL/da)",
     ["delta"],
 )
-def _no_derivative(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _no_derivative(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     return ins[0].copy()
 
 
@@ -161,7 +179,7 @@ def _no_derivative(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule
         "the output a used as the derivative" if v == "output" else "1 for z < 0 and 0 for z > 0"
     ),
 )
-def _relu(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _relu(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     act = _act(ev, key)
     if not act.elementwise:
         return None
@@ -170,7 +188,7 @@ def _relu(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Arra
         # Any activation whose derivative reads the side of zero (ReLU, leaky ReLU, a new
         # piecewise one); for the others it changes nothing and is never named.
         return act.derivative(-z, a)
-    if act.name not in ("relu", "leaky_relu"):
+    if not act.piecewise_linear:
         return None
     return a.copy()
 
@@ -180,7 +198,7 @@ def _relu(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Arra
     "the weight matrix used transposed (W[j, i] for W[i, j])",
     ["z", "dL_da"],
 )
-def _transposed(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _transposed(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     if key[0] == "z":
         x, W, b = ins
         if W.shape[0] != W.shape[1]:
@@ -195,7 +213,7 @@ def _transposed(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -
 
 
 @mistake("update_sign", "the gradient added instead of subtracted", ["W_new", "b_new"])
-def _update_sign(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _update_sign(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     if key[0] == "b_new" and not ev.ctx.update_bias:
         return None
     return sgd_update(ins[0], ins[1], -ev.ctx.lr)
@@ -208,7 +226,7 @@ def _update_sign(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) 
     variants=(10.0, 0.1, 100.0, 0.01),
     describe=lambda f: f"learning rate × {f:g}",
 )
-def _lr_slip(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _lr_slip(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     if key[0] == "b_new" and not ev.ctx.update_bias:
         return None
     return sgd_update(ins[0], ins[1], ev.ctx.lr * v)
@@ -219,7 +237,7 @@ def _lr_slip(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> A
     "summed over the batch instead of averaged (the 1/batch left out)",
     ["dL_da", "loss"],
 )
-def _batch_mean(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _batch_mean(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     batch = ev.ctx.batch
     if batch == 1:
         return None
@@ -237,7 +255,7 @@ def _batch_mean(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -
     variants=("first", "mean"),
     describe=lambda v: "the first sample's delta" if v == "first" else "the mean delta",
 )
-def _bias_sum(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _bias_sum(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     delta = ins[0]
     if delta.shape[0] == 1:
         return None
@@ -245,9 +263,9 @@ def _bias_sum(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> 
 
 
 @mistake("double_softmax", "the softmax applied twice", ["a"])
-def _double_softmax(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _double_softmax(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     act = _act(ev, key)
-    if act.name != "softmax":
+    if not act.exp_normalised:
         return None
     return act.forward(base(ins))
 
@@ -258,7 +276,7 @@ def _double_softmax(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rul
     ["delta"],
     wraps=True,
 )
-def _twice(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _twice(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     # Whatever delta rule is in force (right, or another mistake), run on its own output.
     return base([base(ins), ins[1]])
 
@@ -285,12 +303,12 @@ def _twice(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Arr
     near_ok=False,
     describe=lambda k: f"inputs rounded to {k} decimal{'s' if k != 1 else ''}",
 )
-def _rounding(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _rounding(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     return base([np.round(i, v) for i in ins])
 
 
 @mistake("bias_omitted", "the bias left out (z = x·W without + b)", ["z"])
-def _bias_omitted(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _bias_omitted(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     x, W, b = ins
     return base([x, W, np.zeros_like(b)])
 
@@ -306,9 +324,7 @@ def _bias_omitted(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule)
         else "the derivative taken at a instead of z (e.g. σ(a)(1−σ(a)))"
     ),
 )
-def _derivative_wrong(
-    ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule
-) -> Array | None:
+def _derivative_wrong(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     act = _act(ev, key)
     if not act.elementwise:
         return None
@@ -325,7 +341,7 @@ def _derivative_wrong(
     "dL/da sent back through the already-updated weights W_new of the next layer",
     ["dL_da"],
 )
-def _updated_weights(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _updated_weights(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     if key[1] == ev.ctx.n_layers:
         return None
     delta, _W = ins
@@ -344,7 +360,7 @@ def _updated_weights(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Ru
         "over_n_out": "divided by n_out once too often",
     }[v],
 )
-def _loss_factor(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _loss_factor(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     if key[1] != ev.ctx.n_layers:
         return None
     n_out = ins[0].shape[1]
@@ -359,7 +375,7 @@ def _loss_factor(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) 
     "the error taken as y − p instead of p − y in the loss derivative",
     ["dL_da"],
 )
-def _se_sign(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _se_sign(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     if key[1] != ev.ctx.n_layers:
         return None
     p, y = ins
@@ -376,7 +392,7 @@ def _se_sign(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> A
     "dL/da of the output written as p − y (the fused softmax/sigmoid shortcut for dL/dz)",
     ["dL_da"],
 )
-def _p_minus_y(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _p_minus_y(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     if key[1] != ev.ctx.n_layers:
         return None
     p, y = ins
@@ -388,7 +404,7 @@ def _p_minus_y(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) ->
     "the weight gradient computed as deltaᵀ·x instead of xᵀ·delta (transposed)",
     ["dW"],
 )
-def _transposed_grad(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _transposed_grad(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     g = base(ins)
     if g.shape[0] != g.shape[1]:
         return None  # a non-square one has the wrong shape: marked where it is read
@@ -400,7 +416,7 @@ def _transposed_grad(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Ru
     "the previous layer's z used where its activation a belongs",
     ["z", "dW"],
 )
-def _z_for_a(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _z_for_a(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     if key[1] == 1:
         return None
     z_prev = ev.value(("z", key[1] - 1))
@@ -412,7 +428,7 @@ def _z_for_a(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> A
     "the update applied twice (W − 2·lr·dW)",
     ["W_new", "b_new"],
 )
-def _twice_update(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
+def _twice_update(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
     if key[0] == "b_new" and not ev.ctx.update_bias:
         return None
     return base([base(ins), ins[1]])
@@ -420,13 +436,32 @@ def _twice_update(ev: Evaluator, key: Key, ins: list[Array], v: Any, base: Rule)
 
 # -- checks on the written number itself ---------------------------------------------------
 
-#: Ids of the checks below (they are not rules, so they have no place in an Evaluator).
+#: Ids of the checks below (they are not rules, so they are never put in force as rules).
 CHECKS: dict[str, str] = {
     "wrong_source_value": "a value copied from another quantity",
     "truncation": "cut off instead of rounded at the last written digit",
     "digit_swap": "two adjacent digits exchanged when copying a number",
     "written_transposed": "a matrix written transposed (rows for columns)",
 }
+
+
+def plugin_mistakes(ctx: Context) -> list[Mistake]:
+    """The mistakes the step's own plugins declare (:meth:`Context.plugin_alternatives`)
+    as catalogue entries: each replaces exactly the nodes it names (layer included) with
+    its wrong rule, so it is named only where re-running it on the person's numbers
+    reproduces what they wrote — like every rule of the catalogue."""
+    out = []
+    for name, rules in ctx.plugin_alternatives().items():
+
+        def rule(
+            ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule, rules: Any = rules
+        ) -> Array | None:
+            wrong = rules.get(key)
+            return None if wrong is None else wrong(ins)
+
+        title = name.replace("_", " ")
+        out.append(Mistake(name, title, frozenset(k[0] for k in rules), rule, plugin=True))
+    return out
 
 
 def truncation(given: float, half: float, candidates: Sequence[float]) -> float | None:

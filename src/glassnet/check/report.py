@@ -1,19 +1,23 @@
 """Views of a marked worksheet: a rich terminal table, JSON, Markdown and HTML.
 
-They read the :class:`~glassnet.check.marking.Report` only.  The Markdown/HTML report is a
-list of blocks (a heading, a paragraph, a table) rendered by two small writers, so that
-explain's renderers can later replace the writers without changing what is said.
+They read the :class:`~glassnet.check.marking.Report` only.  The Markdown/HTML report is
+built in explain's document model (:mod:`glassnet.explain.document`: sections of
+paragraphs and :class:`~glassnet.explain.document.Marks` tables) and printed by explain's
+renderers, so a marked worksheet and a derivation are one kind of page.
 """
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 from typing import Any
 
 from glassnet.check.marking import Entry, Report
-from glassnet.check.worksheet import key_name, split_tags
+from glassnet.check.quantities import key_name, order
+from glassnet.check.worksheet import split_tags
+from glassnet.explain.document import Marks, Para, Section
+from glassnet.explain.render_html import render_sections_html
+from glassnet.explain.render_markdown import render_sections_markdown
 from glassnet.notation import seed_name
 
 COLOURS = {"ok": "green", "follows": "yellow", "wrong": "bold red"}
@@ -128,21 +132,16 @@ def to_json(report: Report, indent: int | None = 2) -> str:
 
 # -- documents --------------------------------------------------------------------------
 
-Block = tuple[str, Any]
 
-
-def blocks(report: Report) -> list[Block]:
-    """What the document says, as (kind, content) blocks: h1/h2/p/table."""
+def sections(report: Report) -> list[Section]:
+    """What the report document says, in explain's document model: the title section
+    (description, summary, notes), the wrong numbers, every number (:class:`Marks`)."""
     L = report.sheet.n_layers
-    out: list[Block] = [("h1", f"Marked worksheet: {report.sheet.spec.name or report.sheet.label}")]
-    if report.sheet.spec.description:
-        out.append(("p", report.sheet.spec.description))
-    out.append(("p", summary_line(report) + "."))
-    head = ["quantity", "given", "right", "from yours", "verdict", "diagnosis", "explanation"]
+    head = ("quantity", "given", "right", "from yours", "verdict", "diagnosis", "explanation")
 
-    def table(entries: list[Entry]) -> Block:
-        body = [
-            [
+    def marks(entries: list[Entry]) -> Marks:
+        rows: list[tuple[str, ...]] = [
+            (
                 label(e, L),
                 as_written(e),
                 fmt(e.expected),
@@ -150,63 +149,39 @@ def blocks(report: Report) -> list[Block]:
                 e.verdict,
                 (e.diagnosis or "") + (" (near)" if e.match == "near" else ""),
                 e.explanation,
-            ]
+            )
             for e in entries
         ]
-        return ("table", (head, body, [e.verdict for e in entries]))
+        return Marks(head, rows, [e.verdict for e in entries], stress=1)
 
-    for line in notes_lines(report):
-        out.append(("p", line))
+    top = Section(title(report), 1, "check")
+    if report.sheet.spec.description:
+        top.blocks.append(Para((report.sheet.spec.description,)))
+    top.blocks.append(Para((summary_line(report) + ".",)))
+    top.blocks += [Para((line,)) for line in notes_lines(report)]
     wrong = report.wrong()
-    out.append(("h2", "Errata (wrong numbers)" if report.sheet.is_seed else "Wrong numbers"))
-    out.append(table(wrong) if wrong else ("p", "None: every number is ok or follows."))
-    out.append(("h2", "Every number"))
-    out.append(table(report.entries))
-    return out
+    errata = Section(
+        "Errata (wrong numbers)" if report.sheet.is_seed else "Wrong numbers", 2, "check"
+    )
+    errata.blocks.append(marks(wrong) if wrong else Para(("None: every number is ok or follows.",)))
+    every = Section("Every number", 2, "check", blocks=[marks(report.entries)])
+    return [top, errata, every]
+
+
+def title(report: Report) -> str:
+    return f"Marked worksheet: {report.sheet.spec.name or report.sheet.label}"
 
 
 def to_markdown(report: Report) -> str:
-    lines: list[str] = []
-    for kind, content in blocks(report):
-        if kind == "h1":
-            lines += [f"# {content}", ""]
-        elif kind == "h2":
-            lines += [f"## {content}", ""]
-        elif kind == "p":
-            lines += [content, ""]
-        else:
-            head, body, verdicts = content
-            lines.append("| " + " | ".join(head) + " |")
-            lines.append("|" + "---|" * len(head))
-            for row, verdict in zip(body, verdicts, strict=True):
-                cells = [c.replace("|", "\\|") for c in row]
-                if verdict == "wrong":
-                    cells[1] = f"**{cells[1]}**"
-                lines.append("| " + " | ".join(cells) + " |")
-            lines.append("")
-    return "\n".join(lines)
+    """The report as Markdown, printed by explain's Markdown renderer."""
+    return render_sections_markdown(sections(report))
 
 
 def to_html(report: Report) -> str:
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>glassnet check</title>",
-        "<style>body{font-family:sans-serif} td,th{padding:2px 8px;text-align:right}"
-        " td:first-child,td:nth-child(n+5){text-align:left}"
-        " .ok{color:#060} .follows{color:#a60} .wrong{color:#b00;font-weight:bold}</style>",
-        "</head><body>",
-    ]
-    for kind, content in blocks(report):
-        if kind in ("h1", "h2", "p"):
-            parts.append(f"<{kind}>{html.escape(content)}</{kind}>")
-        else:
-            head, body, verdicts = content
-            parts.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head))
-            for row, verdict in zip(body, verdicts, strict=True):
-                cells = "".join(f"<td>{html.escape(c)}</td>" for c in row)
-                parts.append(f"<tr class='{verdict}'>{cells}</tr>")
-            parts.append("</table>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    """The report as a standalone HTML page, printed by explain's HTML renderer."""
+    return render_sections_html(
+        title(report), sections(report), "Marked by glassnet check against its engine's trace"
+    )
 
 
 # -- a class ------------------------------------------------------------------------------
@@ -262,7 +237,6 @@ def class_report(marked: list[Marked]) -> list[str]:
 
 def _quantities(reports: list[Report]) -> list[str]:
     """Every quantity written on any sheet, in the derivation's order."""
-    from glassnet.check.steps import order
 
     seen: dict[str, tuple[int, int]] = {}
     for r in reports:

@@ -1,11 +1,13 @@
-"""Marking walks the engine's step graph (:mod:`glassnet.step`), with the person's values.
+"""A person's working of the step, evaluated by the engine's step graph.
 
-The checker never does the maths its own way, nor lists the step's quantities again:
-every quantity is recomputed from the quantities it depends on by the step graph's own
-rule (:meth:`glassnet.step.StepGraph.compute`).  An :class:`Evaluator` takes the person's
-values where they wrote them and recomputes the rest, so a value "follows" when the right
-rule applied to the person's own earlier numbers gives it.  A mistake (see
-:mod:`glassnet.check.mistakes`) swaps one rule for an alternative.
+The checker never does the maths its own way, nor evaluates the step its own way: every
+quantity is computed by :meth:`glassnet.step.StepGraph.evaluate`, the graph's one
+evaluator — with the person's values ``given`` where they wrote them (so a value
+"follows" when the right rule applied to the person's own earlier numbers gives it) and
+the mistakes of the catalogue (:mod:`glassnet.check.mistakes`) swapped in as alternative
+``rules``.  :class:`Working` only says which values and which rules: it is the adapter
+between a worksheet's vocabulary (``output``, a softmax Jacobian written as its
+diagonal, a mistake named on purpose) and the graph's.
 
 ``output`` is another name of a_L (:func:`glassnet.step.canonical`): a written ``output``
 feeds the error and dE/da_L exactly as a written a_L does.
@@ -13,28 +15,21 @@ feeds the error and dE/da_L exactly as a written a_L does.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from glassnet.activations import Activation
-from glassnet.check.worksheet import Key, Worksheet
-from glassnet.losses import Loss, get_loss
-from glassnet.step import LEAVES, StepGraph, canonical, step_inputs, step_order
-from glassnet.trace import Trace
-
-if TYPE_CHECKING:
-    from glassnet.check.mistakes import Mistake
+from glassnet.check.mistakes import Mistake, Rule
+from glassnet.check.quantities import Context, Key, inputs_of, order
+from glassnet.step import LEAVES
 
 Array = np.ndarray
-Rule = Callable[[list[Array]], Array]
 
 __all__ = [
     "LEAVES",
     "Context",
-    "Evaluator",
+    "Working",
     "correct_rule",
     "inputs_of",
     "order",
@@ -43,83 +38,22 @@ __all__ = [
 ]
 
 
-def inputs_of(key: Key, n_layers: int) -> list[Key]:
-    """The quantities ``key`` is computed from (empty for x, y, W, b); ``output`` is a_L
-    under its other name, so it is "computed" from a_L."""
-    if key[0] == "output":
-        return [("a", n_layers)]
-    return step_inputs(key, n_layers)
-
-
-def order(n_layers: int) -> list[Key]:
-    """Every quantity a worksheet can write, inputs first (the step graph's order, with
-    ``output`` — a_L's other name — right after a_L's layer)."""
-    keys = step_order(n_layers)
-    at = keys.index(("a", n_layers)) + 1
-    return [*keys[:at], ("output", 0), *keys[at:]]
-
-
-@dataclass
-class Context:
-    """What every evaluation of one worksheet shares: the step graph and the right
-    values (from the engine's trace, float64, unrounded)."""
-
-    graph: StepGraph
-    batch: int
-    right: dict[Key, Array]
-    trace: Trace
-
-    @property
-    def activations(self) -> list[Activation]:
-        return list(self.graph.activations)
-
-    @property
-    def loss(self) -> Loss:
-        return self.graph.loss
-
-    @property
-    def lr(self) -> float:
-        return self.graph.lr
-
-    @property
-    def update_bias(self) -> bool:
-        return self.graph.update_bias
-
-    @property
-    def n_layers(self) -> int:
-        return self.graph.n_layers
-
-    def act(self, lyr: int) -> Activation:
-        return self.graph.act(lyr)
-
-    @classmethod
-    def from_worksheet(cls, sheet: Worksheet) -> Context:
-        spec = sheet.spec
-        trace = spec.trace()
-        graph = StepGraph(
-            tuple(layer.activation for layer in spec.network.layers),
-            get_loss(spec.loss),
-            spec.lr,
-            spec.update_bias,
-        )
-        right = {key: trace.value(key) for key in order(graph.n_layers)}
-        return cls(graph=graph, batch=int(trace.x.shape[0]), right=right, trace=trace)
-
-
 def correct_rule(ctx: Context, key: Key, ins: Sequence[Array]) -> Array:
-    """The right way to compute ``key`` from its inputs: the step graph's rule."""
+    """The right way to compute ``key`` from its inputs: the step graph's rule (and for
+    ``output``, a_L's other name, a copy of a_L)."""
     if key[0] == "output":
         return np.array(ins[0], copy=True)
     return ctx.graph.compute(key, ins)
 
 
-class Evaluator:
-    """Values of one step: the person's where ``given`` has them, otherwise recomputed
-    from the inputs with the right rule, or with ``mistakes`` swapped in.
+class Working:
+    """Values of one step: the person's where ``given`` has them, otherwise computed
+    from the inputs by the step graph with the right rule, or with ``mistakes`` swapped
+    in.  ``used`` collects the ids of the mistakes that changed a value on the way.
 
     ``diagonal`` lists softmax Jacobians the person wrote as their diagonal: the full
     Jacobian then takes the person's diagonal and the engine's off-diagonal terms (from
-    the person's own z and a).
+    the person's own z and a) — an alternative rule for that node, not a given value.
     """
 
     def __init__(
@@ -137,51 +71,123 @@ class Evaluator:
         self.mistakes = sorted(mistakes, key=lambda mv: mv[0].wraps)
         self.memo: dict[Key, Array] = {}
         self.used: set[str] = set()
+        self._a_L: Key = ("a", ctx.n_layers)
 
     def value(self, key: Key) -> Array:
+        """``key`` as the person has it: written, or computed from what they wrote."""
         if key not in self.memo:
             self.memo[key] = self._value(key)
         return self.memo[key]
 
     def _value(self, key: Key) -> Array:
+        out: Key = ("output", 0)
         # a_L and output are one node: whichever name the person wrote stands for both.
-        if key not in self.given and key[0] in ("a", "output"):
-            other = ("output", 0) if key[0] == "a" else ("a", self.ctx.n_layers)
-            if canonical(key, self.ctx.n_layers) == canonical(other, self.ctx.n_layers):
-                if other in self.given:
-                    return self.value(other)
+        if key not in self.given and key in (out, self._a_L):
+            other = self._a_L if key == out else out
+            if other in self.given:
+                return self.value(other)
         if key in self.given:
-            v = np.asarray(self.given[key], dtype=np.float64)
             if key in self.diagonal:
-                ins = [self.value(k) for k in inputs_of(key, self.ctx.n_layers)]
-                J = correct_rule(self.ctx, key, ins).copy()
-                idx = np.arange(J.shape[1])
-                J[:, idx, idx] = v
-                return J
-            return v
-        if key[0] in LEAVES:
+                return self._evaluate(key, self._diagonal_rule(key))
+            return np.asarray(self.given[key], dtype=np.float64)
+        if self.ctx.is_leaf(key):
             return self.ctx.right[key]
         return self.compute(key)
 
     def compute(self, key: Key) -> Array:
         """``key`` from its inputs (ignoring any given value of ``key`` itself)."""
-        if key[0] == "output" and ("a", self.ctx.n_layers) not in self.given:
-            # Recomputing output is recomputing a_L (not reading the output written).
-            return self.compute(("a", self.ctx.n_layers))
-        ins = [self.value(k) for k in inputs_of(key, self.ctx.n_layers)]
+        if key[0] == "output":
+            if self._a_L not in self.given:
+                # Recomputing output is recomputing a_L (not reading the output written).
+                return self.compute(self._a_L)
+            # The graph has no node "output": its rule is a copy of the written a_L.
+            rule = self._rule(key) or (lambda ins: correct_rule(self.ctx, key, ins))
+            return rule([self.value(self._a_L)])
+        return self._evaluate(key, self._rule(key))
 
-        def correct(i: list[Array]) -> Array:
-            return correct_rule(self.ctx, key, i)
+    # -- what the step graph is given ---------------------------------------------------
+    def _evaluate(self, key: Key, rule: Rule | None) -> Array:
+        """The step graph evaluated up to ``key`` (computed by ``rule``, or the right
+        one), with the person's values and the rules in force on the way."""
+        given = self._given_nodes(key)
+        rules: dict[Key, Rule] = {}
+        for k in self._diagonal_nodes(key):
+            rules[k] = self._diagonal_rule(k)
+        for k in self._computed_upstream(key, given):
+            r = self._rule(k)
+            if r is not None:
+                rules[k] = r
+        if rule is not None:
+            rules[key] = rule
+        values = self.ctx.graph.evaluate(self.ctx.right, given=given, rules=rules, upto=key)
+        return values[key]
+
+    def _given_nodes(self, key: Key) -> dict[Key, Array]:
+        """The written values as the graph's nodes (``output`` is a_L), but not ``key``
+        (it is being computed) nor a diagonal (a rule, see :meth:`_diagonal_rule`)."""
+        given = {
+            k: np.asarray(v, dtype=np.float64)
+            for k, v in self.given.items()
+            if k != key and k[0] != "output" and k not in self.diagonal
+        }
+        written = self.given.get(("output", 0))
+        if written is not None and self._a_L not in self.given and key != self._a_L:
+            given[self._a_L] = np.asarray(written, dtype=np.float64)
+        return given
+
+    def _diagonal_nodes(self, key: Key) -> list[Key]:
+        return [k for k in self.diagonal if k in self.given and k != key]
+
+    def _computed_upstream(self, key: Key, given: Mapping[Key, Array]) -> set[Key]:
+        """The nodes ``key`` is computed from through values not written: only these run
+        a mistaken rule, so a mistake is "used" only where it can reach ``key``."""
+        found: set[Key] = set()
+        stack = list(inputs_of(key, self.ctx.graph))
+        while stack:
+            k = stack.pop()
+            if k in found or k in given or self.ctx.is_leaf(k):
+                continue
+            if k not in self.diagonal or k not in self.given:
+                found.add(k)  # a written diagonal runs its own rule, no mistake
+            stack.extend(inputs_of(k, self.ctx.graph))
+        return found
+
+    def _diagonal_rule(self, key: Key) -> Rule:
+        diag = np.asarray(self.given[key], dtype=np.float64)
+
+        def rule(ins: Sequence[Array]) -> Array:
+            J = correct_rule(self.ctx, key, ins).copy()
+            idx = np.arange(J.shape[1])
+            J[:, idx, idx] = diag
+            return J
+
+        return rule
+
+    def _rule(self, key: Key) -> Rule | None:
+        """The mistakes in force for ``key``, wrapped round the right rule (None: the
+        right rule alone, which the graph applies itself)."""
+        # The catalogue's rules are written for dense layers under plain gradient
+        # descent; a plugin's own mistakes bind to the exact nodes they name.
+        applies = self.ctx.catalogue_applies(key)
+        chain = [(m, v) for m, v in self.mistakes if key[0] in m.kinds and (m.plugin or applies)]
+        if not chain:
+            return None
+
+        def correct(ins: Sequence[Array]) -> Array:
+            return correct_rule(self.ctx, key, ins)
 
         rule: Rule = correct
-        for mistake, variant in self.mistakes:
-            if key[0] in mistake.kinds:
-                rule = self._bind(mistake, variant, key, rule)
-        return rule(ins)
+        for mistake, variant in chain:
+            rule = self._bind(mistake, variant, key, rule)
+        return rule
 
     def _bind(self, mistake: Mistake, variant: Any, key: Key, base: Rule) -> Rule:
-        def rule(ins: list[Array]) -> Array:
-            alt = mistake.rule(self, key, ins, variant, base)  # type: ignore[misc]
+        alternative = mistake.rule
+        if alternative is None:  # a check on a written number, never a rule in force
+            raise ValueError(f"{mistake.id} is not a rule")
+
+        def rule(ins: Sequence[Array]) -> Array:
+            alt = alternative(self, key, list(ins), variant, base)
             if alt is None:
                 return base(ins)
             alt = np.asarray(alt, dtype=np.float64)
@@ -197,7 +203,7 @@ def upstream_given(ctx: Context, given: Mapping[Key, Array], target: Key) -> lis
     """The given quantities ``target`` is computed from, through unwritten steps only."""
     found: list[Key] = []
     seen: set[Key] = set()
-    stack = list(inputs_of(target, ctx.n_layers))
+    stack = list(inputs_of(target, ctx.graph))
     while stack:
         k = stack.pop()
         if k in seen:
@@ -205,8 +211,8 @@ def upstream_given(ctx: Context, given: Mapping[Key, Array], target: Key) -> lis
         seen.add(k)
         if k in given:
             found.append(k)
-        elif k[0] not in LEAVES:
-            stack.extend(inputs_of(k, ctx.n_layers))
+        elif not ctx.is_leaf(k):
+            stack.extend(inputs_of(k, ctx.graph))
     return found
 
 
@@ -225,8 +231,8 @@ def propagate(
     diagonal = frozenset(diagonal)
 
     def run(g: Mapping[Key, Array]) -> Array:
-        ev = Evaluator(ctx, g, diagonal=diagonal, mistakes=mistakes)
-        return ev.compute(target) if target[0] not in LEAVES else ev.value(target)
+        ev = Working(ctx, g, diagonal=diagonal, mistakes=mistakes)
+        return ev.compute(target) if not ctx.is_leaf(target) else ev.value(target)
 
     given = {k: v for k, v in given.items() if k != target}
     base = run(given)

@@ -31,6 +31,7 @@ import math
 import re
 import tomllib
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -38,38 +39,28 @@ from typing import Any
 
 import numpy as np
 
+from glassnet.check.exercise import exercise_from_sheet
+from glassnet.check.quantities import (
+    LAYER_KINDS,
+    STEP_KINDS,
+    Key,
+    expected_shape,
+    key_name,
+    layer_kinds,
+    spec_graph,
+)
 from glassnet.errors import GlassnetError
 from glassnet.limits import check_nesting
-from glassnet.notation import quantity_name, seed_aliases, split_name
+from glassnet.notation import seed_aliases, split_name
 from glassnet.spec import EXAMPLES, Spec, example_path, load_spec, parse_spec, read_text
-from glassnet.step import (
-    ALIASES,
-    LAYER_LEAVES,
-    LAYER_QUANTITIES,
-    STEP_LEAVES,
-    STEP_QUANTITIES,
-)
 
 Array = np.ndarray
-#: A quantity: (kind, layer).  Kinds per layer: W, b, z, a, da_dz, dL_da, delta, dW, db,
-#: W_new, b_new; whole-step kinds (layer 0): x, y, loss_terms, loss, output.
-Key = tuple[str, int]
-
-# The step graph's quantities (and output, a_L's other name), not a list of our own.
-LAYER_KINDS: tuple[str, ...] = (*LAYER_LEAVES, *LAYER_QUANTITIES)
-STEP_KINDS: tuple[str, ...] = (*STEP_LEAVES, *STEP_QUANTITIES, *ALIASES)
 #: Top-level fields a worksheet may hold beside a spec's: who wrote it, for what.
 SHEET_KEYS: set[str] = {"student", "assignment", "exercise"}
 #: Beside ``spec = ...``: how the sheet writes its weight matrices.
 REF_KEYS: set[str] = {"layout", "bias"}
 #: Names of the bundled worksheets (``glassnet check seed``).
 WORKSHEETS: dict[str, str] = {"seed": "seed_worksheet"}
-
-
-def key_name(key: Key) -> str:
-    """Our name of a quantity: ("dW", 3) -> "dW3", ("da_dz", 2) -> "da2_dz2"."""
-    kind, layer = key
-    return quantity_name(kind, 0 if kind in STEP_KINDS else layer)
 
 
 class Written(float):
@@ -239,18 +230,23 @@ class Worksheet:
         return [n for n in self.notes if n.kind == "warning"]
 
 
-def known_names(n_layers: int) -> list[str]:
-    """Every name a worksheet of an ``n_layers`` network may use (ours, then the seed's)."""
+def known_names(n_layers: int, kinds: Sequence[Sequence[str]] | None = None) -> list[str]:
+    """Every name a worksheet of an ``n_layers`` network may use (ours, then the seed's).
+    ``kinds``: each layer's kinds (the step graph's, :func:`layer_kinds`); a dense
+    network under plain gradient descent when None."""
     ours = ["x", "y", "loss_terms", "loss", "output"]
     for lyr in range(1, n_layers + 1):
-        ours += [key_name((kind, lyr)) for kind in LAYER_KINDS]
+        own = LAYER_KINDS if kinds is None else kinds[lyr - 1]
+        ours += [key_name((kind, lyr)) for kind in own]
     return ours + list(seed_aliases(n_layers))
 
 
-def closest_name(name: str, n_layers: int) -> str | None:
+def closest_name(
+    name: str, n_layers: int, kinds: Sequence[Sequence[str]] | None = None
+) -> str | None:
     """The known name nearest to a misspelt one (``"dw2"`` -> ``"dW2"``), or None."""
     base = name.partition("@")[0]
-    names = known_names(n_layers)
+    names = known_names(n_layers, kinds)
     lower = {n.lower(): n for n in names}
     if base.lower() in lower:
         return lower[base.lower()]
@@ -275,7 +271,9 @@ def split_tags(name: str) -> tuple[str, str, str]:
     return base, "@".join(rest), "" if phase == "step1" else phase
 
 
-def resolve_name(name: str, n_layers: int, label: str) -> tuple[Key, str]:
+def resolve_name(
+    name: str, n_layers: int, label: str, kinds: Sequence[Sequence[str]] | None = None
+) -> tuple[Key, str]:
     """``"h2_out@copy"`` -> (("a", 2), "copy"); ``"output"`` -> (("a", L), "") — the
     network's output *is* the last layer's a.  Unknown names are a GlassnetError naming
     the closest known name.  (A phase tag, ``@step2``/``@after``: see :func:`split_tags`.)"""
@@ -286,9 +284,10 @@ def resolve_name(name: str, n_layers: int, label: str) -> tuple[Key, str]:
     if ours in STEP_KINDS:
         return (ours, 0), tag
     kind, layer = split_name(ours)
-    if layer is not None and kind in LAYER_KINDS and 1 <= layer <= n_layers:
-        return (kind, layer), tag
-    near = closest_name(name, n_layers)
+    if layer is not None and 1 <= layer <= n_layers:
+        if kind in (LAYER_KINDS if kinds is None else kinds[layer - 1]):
+            return (kind, layer), tag
+    near = closest_name(name, n_layers, kinds)
     raise GlassnetError(
         f"expected a quantity of this {n_layers}-layer network"
         + (f" (did you mean {near!r}?)" if near else "")
@@ -300,33 +299,8 @@ def resolve_name(name: str, n_layers: int, label: str) -> tuple[Key, str]:
     )
 
 
-def expected_shape(spec: Spec, key: Key) -> tuple[int, ...]:
-    """Full shape (batch axis included) of a quantity of ``spec``'s step."""
-    kind, layer = key
-    batch = spec.x.shape[0]
-    sizes = spec.network.sizes
-    if kind == "x":
-        return (batch, sizes[0])
-    if kind in ("y", "loss_terms", "output"):
-        return (batch, sizes[-1])
-    if kind == "loss":
-        return ()
-    n_in, n_out = sizes[layer - 1], sizes[layer]
-    if kind in ("W", "dW", "W_new"):
-        return (n_in, n_out)
-    if kind in ("b", "db", "b_new"):
-        return (n_out,)
-    if kind == "da_dz" and not spec.network.layers[layer - 1].activation.elementwise:
-        return (batch, n_out, n_out)
-    return (batch, n_out)
-
-
 def _batch_free(shape: tuple[int, ...], batched: bool, batch: int) -> tuple[int, ...]:
     return shape[1:] if batched and batch == 1 else shape
-
-
-#: Kinds without a batch axis.
-UNBATCHED: frozenset[str] = frozenset({"W", "b", "dW", "db", "W_new", "b_new", "loss"})
 
 
 def _numbers(v: Any, where: str, label: str) -> tuple[Array, Array, Array]:
@@ -406,7 +380,7 @@ def _givens(
     """The values of one written entry: one, or two for a weight matrix with its bias as
     row 0 (the weights and the bias)."""
     n_layers = len(spec.network.layers)
-    key, tag = resolve_name(written, n_layers, label)
+    key, tag = resolve_name(written, n_layers, label, layer_kinds(spec_graph(spec)))
     phase = split_tags(written)[2]
     problem = _phase_problem(spec, key, phase)
     if problem is not None:
@@ -471,11 +445,12 @@ def _givens(
 
 def _given(spec: Spec, written: str, raw: Any, label: str, line: str = "") -> Given:
     """One written value.  A wrong shape is kept (``misshaped``), not refused."""
-    key, tag = resolve_name(written, len(spec.network.layers), label)
+    graph = spec_graph(spec)
+    key, tag = resolve_name(written, len(spec.network.layers), label, layer_kinds(graph))
     where = f"values.{written}"
     value, half, texts = _numbers(raw, where, label)
     full = expected_shape(spec, key)
-    batched = key[0] not in UNBATCHED
+    batched = graph.batched(key)
     batch = spec.x.shape[0]
     diagonal = False
     candidates = [full, _batch_free(full, batched, batch)]
@@ -615,8 +590,6 @@ def parse_worksheet(
                 setattr(spec, key, data[key])
     elif "layers" not in data and "student" in data and "assignment" in data:
         # A roster sheet: its network is rebuilt from the student's id and the assignment.
-        from glassnet.check.exercise import exercise_from_sheet
-
         spec = exercise_from_sheet(data, label)
     else:
         spec = parse_spec(_without_values(text), label, extra_keys=SHEET_KEYS)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from glassnet.metrics import ClassificationScores, RegressionScores
     from glassnet.runs import RunSummary
 
-OPTIMIZERS = ("adam", "sgd", "rmsprop")
+OPTIMIZERS = ("adam", "adamw", "sgd", "momentum", "rmsprop")
 SCHEDULES = ("none", "step", "cosine")
 
 
@@ -71,8 +71,10 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--optimizer", choices=OPTIMIZERS, help="default adam")
     p.add_argument("--lr", type=float, help="learning rate (default 1e-3)")
-    p.add_argument("--momentum", type=float, help="SGD momentum (default 0)")
-    p.add_argument("--nesterov", action="store_true", default=None, help="Nesterov (SGD)")
+    p.add_argument(
+        "--momentum", type=float, help="momentum μ (sgd: default 0; momentum: default 0.9)"
+    )
+    p.add_argument("--nesterov", action="store_true", default=None, help="Nesterov (sgd, momentum)")
     p.add_argument("--weight-decay", type=float, help="L2 weight decay (default 1e-4)")
     p.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule")
     p.add_argument("--step-size", type=int, help="step schedule: epochs per step (10)")

@@ -4,7 +4,8 @@ A :class:`Document` is a list of :class:`Section` s, each a list of blocks:
 :class:`Para` (words, with inline maths), :class:`Equation` (``A = B = ...``),
 :class:`Calculation` (the three lines of a careful hand calculation: the rule in
 symbols, the rule with the numbers put in, the result), :class:`Elided` (a marker
-saying what was left out) and :class:`Picture` (the network as SVG).  The renderers
+saying what was left out), :class:`Picture` (the network as SVG) and :class:`Marks`
+(marked numbers, for ``glassnet check``'s report, which is a list of sections too).  The renderers
 (Markdown, HTML, notebook) only print this model; :mod:`.sections` builds it.
 """
 
@@ -138,7 +139,21 @@ class Collapsed:
     blocks: list[Block]
 
 
-Block = Para | Equation | Calculation | Elided | Erratum | Picture | Table | Collapsed
+@dataclass
+class Marks:
+    """Numbers with a verdict each, one row per number (``glassnet check``'s report):
+    a header row and rows of words, and per row its verdict ("ok", "follows" or
+    "wrong").  The renderers show the verdict — a class on the HTML row, and in Markdown
+    the ``stress`` column (the number as written) in bold on a wrong row — so a page says
+    which numbers are wrong without colour alone."""
+
+    header: tuple[str, ...]
+    rows: list[tuple[str, ...]]
+    verdicts: list[str]
+    stress: int = 1
+
+
+Block = Para | Equation | Calculation | Elided | Erratum | Picture | Table | Collapsed | Marks
 
 
 @dataclass

@@ -18,6 +18,7 @@ from glassnet.explain.document import (
     Equation,
     Erratum,
     Link,
+    Marks,
     Para,
     Picture,
     Section,
@@ -264,7 +265,21 @@ def block_html(block: Block) -> str:
     if isinstance(block, Collapsed):
         inner = "\n".join(block_html(b) for b in block.blocks)
         return f"<details><summary>{escape(block.summary)}</summary>\n{inner}\n</details>"
+    if isinstance(block, Marks):
+        return _marks(block)
     raise TypeError(f"unknown block {block!r}")
+
+
+def _marks(block: Marks) -> str:
+    """A table with each row's verdict as its class (coloured by :data:`MARKS_CSS`)."""
+    head = "".join(f"<th>{escape(h)}</th>" for h in block.header)
+    rows = [
+        f"<tr class='{escape(verdict)}'>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>"
+        for row, verdict in zip(block.rows, block.verdicts, strict=True)
+    ]
+    return (
+        '<div class="marks"><table>\n' + f"<tr>{head}</tr>\n" + "\n".join(rows) + "\n</table></div>"
+    )
 
 
 def _anchor(title: str) -> str:
@@ -355,3 +370,44 @@ def render_html_fragment(doc: Document) -> str:
     )
     body = _sections(doc.sections)
     return f'<div class="glassnet-explain"><style>{css}</style>{body}</div>'
+
+
+#: How :class:`~glassnet.explain.document.Marks` rows look: the verdict in words is in a
+#: column of its own; the colour repeats it (the wrong number also in bold).
+MARKS_CSS = """
+.marks { overflow-x: auto; margin: .8rem 0; }
+.marks table { border-collapse: collapse; font: .85rem/1.4 system-ui, sans-serif; }
+.marks th, .marks td { padding: .1rem .5rem; text-align: right;
+  border-bottom: 1px solid var(--line); }
+.marks td:first-child, .marks td:nth-child(n+5), .marks th:first-child,
+.marks th:nth-child(n+5) { text-align: left; }
+.marks .ok { color: #166534; } .marks .follows { color: #a16207; }
+.marks .wrong { color: #b91c1c; } .marks .wrong td:nth-child(2) { font-weight: bold; }
+"""
+
+
+def render_sections_html(title: str, sections: list[Section], subtitle: str) -> str:
+    """Sections that are not a derivation (``glassnet check``'s report) as a standalone
+    page with the derivation's look: ``title`` in the page's header, ``subtitle`` under
+    it, then each section (the first section's own heading is the title, not repeated)."""
+    first, *rest = sections
+    intro = "\n".join(block_html(b) for b in first.blocks)
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="glassnet">
+<title>{escape(title)}</title>
+<style>{CSS}{MATH_CSS.replace("SCOPE ", "")}{MARKS_CSS}</style>
+</head>
+<body>
+<header class="top"><div><h1>{escape(title)}</h1>
+<p>{escape(subtitle)}</p></div></header>
+<main>
+{intro}
+{chr(10).join(_section(s) for s in rest)}
+</main>
+</body>
+</html>
+"""

@@ -17,6 +17,7 @@ from glassnet.explain.document import (
     Equation,
     Erratum,
     Link,
+    Marks,
     Para,
     Picture,
     Section,
@@ -75,7 +76,25 @@ def block_markdown(block: Block, picture: str | None = INLINE) -> str:
             src = picture
         img = f'<img alt="{block.caption}" src="{src}" style="max-width: 100%">'
         return f"{img}\n\n*{block.caption}*"
+    if isinstance(block, Marks):
+        return _marks(block)
     raise TypeError(f"unknown block {block!r}")
+
+
+def _marks(block: Marks) -> str:
+    """A pipe table; the number as written in bold on a wrong row."""
+    lines = ["| " + " | ".join(block.header) + " |", "|" + "---|" * len(block.header)]
+    for row, verdict in zip(block.rows, block.verdicts, strict=True):
+        cells = [c.replace("|", "\\|") for c in row]
+        if verdict == "wrong":
+            cells[block.stress] = f"**{cells[block.stress]}**"
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def render_sections_markdown(sections: list[Section]) -> str:
+    """Sections that are not a derivation (``glassnet check``'s report) as Markdown."""
+    return "\n".join(section_markdown(s, None) for s in sections)
 
 
 def section_markdown(sec: Section, picture: str | None = INLINE) -> str:

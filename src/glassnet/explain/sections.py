@@ -39,6 +39,7 @@ from glassnet.explain.document import (
     Section,
     Table,
 )
+from glassnet.explain.generic import build_generic, needs_generic
 from glassnet.explain.symbols import ONE, Builder, check_digits, check_size, number_format, shown
 from glassnet.mathtree import (
     EQ,
@@ -170,6 +171,10 @@ def build(
     check_digits(digits)
     check_size(trace)
     fmt = number_format(digits, trace.round_to)
+    if needs_generic(trace):
+        # Another layer type or optimiser: every quantity a matrix at a time, with the
+        # rule its plugin writes (explain/generic.py).
+        return build_generic(trace, fmt=fmt, digits=digits, title=title, max_units=max_units)
     b = Builder(
         trace,
         fmt=fmt,
@@ -1196,30 +1201,11 @@ def _shortcut(b: Builder, sec: Section, layer: int) -> None:
     ga = b.general_unit(layer, "out")
     gy = Sym("y", ((letter(layer), "id"),))
     if t.output_delta_shortcut is None:
-        if t.loss_name == "binary_cross_entropy":
-            sec.blocks.append(
-                Para(
-                    (
-                        "(With categorical cross-entropy this sum would collapse to O_out − y. "
-                        "With binary cross-entropy on a softmax, as here, it does not: every "
-                        "term of the sum counts.)",
-                    )
-                )
-            )
-            return
-        if t.loss_name != "cross_entropy":
-            return
-        # Softmax + cross-entropy whose targets do not sum to 1 (the one predicate,
-        # glassnet.losses.fused_delta_ok, said no when the trace was made).
-        sec.blocks.append(
-            Para(
-                (
-                    "(The targets of a sample do not sum to 1 here, so the familiar "
-                    "simplification to O_out − y does not hold; the sum above is the "
-                    "derivative.)",
-                )
-            )
-        )
+        # Why p − y does not apply here: the loss says, for this output (cross-entropy
+        # with targets not summing to 1; binary cross-entropy on a softmax).
+        note = b.loss.shortcut_note(t.layer(layer).act)
+        if note:
+            sec.blocks.append(Para((note,)))
         return
     sec.blocks.append(
         Para(

@@ -126,7 +126,7 @@ def check_digits(digits: object) -> int:
 
 def check_size(trace: Trace) -> None:
     """Refuse networks too large for a derivation a person reads."""
-    n_params = sum(lt.W.size + lt.b.size for lt in trace.layers)
+    n_params = sum(lt.value(p).size for lt in trace.layers for p in lt.layer.params)
     if len(trace.layers) > MAX_EXPLAIN_LAYERS:
         raise GlassnetError(
             f"expected at most {MAX_EXPLAIN_LAYERS} layers for a written derivation",

@@ -1,4 +1,5 @@
-"""glassnet networks as ONNX graphs: MatMul, Add and each activation's own nodes
+"""glassnet networks as ONNX graphs: each layer's own nodes (``onnx_nodes`` of the layer
+class: MatMul and Add, BatchNormalization, LayerNormalization) and each activation's
 (``onnx_nodes`` of the activation class), with a model's preprocessing in front, built
 with the ``onnx`` package alone (``pip install glassnet[onnx]``, imported only when used).
 """
@@ -80,11 +81,11 @@ def to_onnx(
         nodes.append(helper.make_node("Div", ["x_centred", "input_scale"], ["x_std"], name="scale"))
         current = "x_std"
     for lyr, layer in enumerate(net.layers, start=1):
-        w, b, z = f"W{lyr}", f"b{lyr}", f"z{lyr}"
-        inits.append(numpy_helper.from_array(layer.W.astype(np.float32), w))
-        inits.append(numpy_helper.from_array(layer.b.astype(np.float32), b))
-        nodes.append(helper.make_node("MatMul", [current, w], [f"xW{lyr}"], name=f"matmul{lyr}"))
-        nodes.append(helper.make_node("Add", [f"xW{lyr}", b], [z], name=f"add{lyr}"))
+        # The layer's own nodes up to z, then its activation's (each plugin's own).
+        z = f"z{lyr}"
+        own, own_inits = layer.onnx_nodes(helper, numpy_helper, current, z, str(lyr))
+        nodes.extend(own)
+        inits.extend(own_inits)
         out = "y" if lyr == len(net.layers) else f"a{lyr}"
         nodes.extend(layer.activation.onnx_nodes(helper, z, out, f"act{lyr}"))
         current = out

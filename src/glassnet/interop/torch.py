@@ -24,7 +24,8 @@ import numpy as np
 from glassnet.activations import Activation, by_torch_name, names
 from glassnet.errors import GlassnetError
 from glassnet.fileio import atomic_write_bytes
-from glassnet.layers import Dense
+from glassnet.layers import Layer
+from glassnet.layers.base import layer_by_torch_name
 from glassnet.model import Model
 from glassnet.network import Network
 
@@ -67,11 +68,14 @@ def _safetensors(sub: str = "") -> Any:
 
 # -- PyTorch -----------------------------------------------------------------------------
 def _supported() -> tuple[str, ...]:
-    """The module classes glassnet reads: Linear, Identity and each activation's own."""
+    """The module classes glassnet reads: each layer type's own (Linear, BatchNorm1d,
+    LayerNorm), Identity and each activation's own."""
     from glassnet.activations import activation_class
+    from glassnet.layers import layer_class, layer_types
 
+    layers = [layer_class(t).torch_name for t in layer_types()]
     own = [activation_class(n).torch_name for n in names()]
-    return ("Linear", "Identity", *(t for t in own if t))
+    return (*(t for t in layers if t), "Identity", *(t for t in own if t))
 
 
 def _activation_from(kind: str, options: dict[str, Any]) -> Activation:
@@ -81,18 +85,28 @@ def _activation_from(kind: str, options: dict[str, Any]) -> Activation:
     return cls.from_torch_options(options)
 
 
+def _module(torch: Any, arch: dict[str, Any], tensors: dict[str, Array]) -> Any:
+    """A live ``torch.nn`` module from a layer's plain form (``Layer.torch_data``): built
+    from its class and keyword arguments, its tensors copied in exactly."""
+    kwargs = {k: v for k, v in arch.items() if k != "type"}
+    dtypes = {t.dtype for t in tensors.values()}
+    if dtypes:
+        kwargs["dtype"] = getattr(torch, str(dtypes.pop()))
+    mod = getattr(torch.nn, arch["type"])(**kwargs)
+    with torch.no_grad():
+        for name, t in tensors.items():
+            getattr(mod, name).copy_(torch.from_numpy(np.ascontiguousarray(t)))
+    return mod
+
+
 def to_torch(net: Network) -> Any:
-    """A ``torch.nn.Sequential`` equal to ``net``: Linear (weight = Wᵀ), then the activation
-    (none for identity).  Parameters keep ``net``'s dtype and values exactly."""
+    """A ``torch.nn.Sequential`` equal to ``net``: each layer's own module (Linear with
+    weight = Wᵀ, BatchNorm1d, LayerNorm), then its activation's (none for identity).
+    Parameters and buffers keep ``net``'s dtype and values exactly."""
     torch = _torch()
     modules = []
     for layer in net.layers:
-        dtype = getattr(torch, str(layer.W.dtype))
-        linear = torch.nn.Linear(layer.n_in, layer.n_out, dtype=dtype)
-        with torch.no_grad():
-            linear.weight.copy_(torch.from_numpy(np.ascontiguousarray(layer.W.T)))
-            linear.bias.copy_(torch.from_numpy(np.ascontiguousarray(layer.b)))
-        modules.append(linear)
+        modules.append(_module(torch, *layer.torch_data()))
         act = layer.activation.torch_module(torch.nn)
         if act is not None:
             modules.append(act)
@@ -110,20 +124,22 @@ def _flatten(module: Any) -> list[tuple[str, Any]]:
 
 
 def from_torch(module: Any) -> Model:
-    """A glassnet :class:`~glassnet.model.Model` from a ``Sequential`` of Linear and
-    supported activations.
+    """A glassnet :class:`~glassnet.model.Model` from a ``Sequential`` of layer modules
+    (each layer type names its own: Linear, BatchNorm1d, LayerNorm) and supported
+    activations.
 
-    Each Linear becomes a dense layer; the activation module after it (if any) becomes
+    Each layer module becomes a layer; the activation module after it (if any) becomes
     its activation.  The first unsupported module is named in the error.
     """
     torch = _torch()
     items = _flatten(module) if isinstance(module, torch.nn.Sequential) else [("0", module)]
-    layers: list[Dense] = []
-    pending: tuple[Array, Array] | None = None
+    layers: list[Layer] = []
+    open_layer = False  # the last layer can still take the activation module after it
     for position, (name, mod) in enumerate(items):
         kind = type(mod).__name__
         where = f"module {name or position} ({kind})"
-        if kind not in (*_supported(), *_SKIPPED):
+        cls = layer_by_torch_name(kind)
+        if cls is None and kind not in (*_supported(), *_SKIPPED):
             raise GlassnetError(
                 f"expected only {', '.join(_supported())} (and Dropout) modules",
                 got=kind,
@@ -131,30 +147,22 @@ def from_torch(module: Any) -> Model:
             )
         if kind in _SKIPPED:  # Dropout is the identity at inference
             continue
-        if kind == "Linear":
-            if pending is not None:
-                layers.append(Dense(*pending, "identity"))
-            W = mod.weight.detach().cpu().numpy().T.copy()
-            b = (
-                mod.bias.detach().cpu().numpy().copy()
-                if mod.bias is not None
-                else np.zeros(W.shape[1], dtype=W.dtype)
-            )
-            pending = (W, b)
-            continue
-        if pending is None:
-            raise GlassnetError(
-                "expected a Linear module before each activation", got=kind, field=where
-            )
-        fields = by_torch_name(kind).torch_fields  # type: ignore[union-attr]
         try:
-            act = _activation_from(kind, {f: getattr(mod, f) for f in fields})
+            if cls is not None:
+                layers.append(cls.from_torch_data(*cls.torch_data_of(mod)))
+                open_layer = cls.takes_activation
+                continue
+            if not open_layer:
+                raise GlassnetError(
+                    "expected a layer module (such as Linear) before each activation",
+                    got=kind,
+                    field=where,
+                )
+            fields = by_torch_name(kind).torch_fields  # type: ignore[union-attr]
+            layers[-1].activation = _activation_from(kind, {f: getattr(mod, f) for f in fields})
+            open_layer = False
         except GlassnetError as err:
             raise GlassnetError(err.expected, got=err.got, field=where) from None
-        layers.append(Dense(*pending, act))
-        pending = None
-    if pending is not None:
-        layers.append(Dense(*pending, "identity"))
     if not layers:
         raise GlassnetError("expected at least one Linear module", got="none", field="module")
     return Model(layers)
@@ -162,33 +170,37 @@ def from_torch(module: Any) -> Model:
 
 def torch_architecture(net: Network) -> list[dict[str, Any]]:
     """The Sequential's architecture as plain data: one dict per module, in order."""
-    arch: list[dict[str, Any]] = []
+    return [m for m, _ in _torch_modules(net)]
+
+
+def _torch_modules(net: Network) -> list[tuple[dict[str, Any], dict[str, Array]]]:
+    """Each module of the Sequential as (architecture, tensors): a layer's own module,
+    then its activation's (with no tensors)."""
+    out: list[tuple[dict[str, Any], dict[str, Array]]] = []
     for layer in net.layers:
-        arch.append(
-            {"type": "Linear", "in_features": layer.n_in, "out_features": layer.n_out, "bias": True}
-        )
+        out.append(layer.torch_data())
         act = layer.activation
         if act.torch_name is not None:
-            arch.append({"type": act.torch_name, **act.torch_options()})
-    return arch
+            out.append(({"type": act.torch_name, **act.torch_options()}, {}))
+    return out
 
 
 def save_torch_model(net: Network, path: str | Path) -> None:
     """Write ``net`` as a PyTorch model file: the ``nn.Sequential`` state dict (keys
-    ``"0.weight"``, ``"0.bias"``, ...) in safetensors, the architecture in its metadata.
-    Load it in PyTorch with ``safetensors.torch.load_file`` + the architecture, or with
-    :func:`load_torch_model`.  A :class:`~glassnet.model.Model`'s preprocessing, class
-    names and task go into the metadata too (``glassnet.preprocessing``: feature names,
-    mean and scale as JSON; apply ``(x − mean) / scale`` before the Sequential), so
-    :func:`load_torch_model` gives back a model that predicts exactly the same."""
+    ``"0.weight"``, ``"0.bias"``, ``"1.running_mean"``, ...) in safetensors, the
+    architecture in its metadata.  Load it in PyTorch with
+    ``safetensors.torch.load_file`` + the architecture, or with :func:`load_torch_model`.
+    A :class:`~glassnet.model.Model`'s preprocessing, class names and task go into the
+    metadata too (``glassnet.preprocessing``: feature names, mean and scale as JSON;
+    apply ``(x − mean) / scale`` before the Sequential), so :func:`load_torch_model`
+    gives back a model that predicts exactly the same."""
     save = _safetensors("numpy").save
 
     tensors: dict[str, Array] = {}
-    arch = torch_architecture(net)
-    linear_positions = [i for i, m in enumerate(arch) if m["type"] == "Linear"]
-    for pos, layer in zip(linear_positions, net.layers, strict=True):
-        tensors[f"{pos}.weight"] = np.ascontiguousarray(layer.W.T)
-        tensors[f"{pos}.bias"] = np.ascontiguousarray(layer.b)
+    arch = []
+    for pos, (mod, ts) in enumerate(_torch_modules(net)):
+        arch.append(mod)
+        tensors.update({f"{pos}.{name}": t for name, t in ts.items()})
     # safetensors serialises to bytes; the write itself goes through atomic_write
     metadata = {_ARCH_KEY: json.dumps(arch), **_model_metadata(net)}
     data = save(tensors, metadata=metadata)
@@ -214,7 +226,7 @@ def _model_metadata(net: Network) -> dict[str, str]:
     return meta
 
 
-def _model_from_metadata(layers: list[Dense], meta: dict[str, str], label: str) -> Model:
+def _model_from_metadata(layers: list[Layer], meta: dict[str, str], label: str) -> Model:
     """The model of a PyTorch model file: its layers, and the preprocessing, classes and
     task its metadata records (checked like a glassnet model file's)."""
     from glassnet.io import ModelFile
@@ -276,34 +288,38 @@ def load_torch_model(path: str | Path) -> Model:
             got="none" if _ARCH_KEY not in meta else "something else",
             file=label,
         ) from None
-    layers: list[Dense] = []
+    layers: list[Layer] = []
     used: set[str] = set()
+    open_layer = False
     for pos, mod in enumerate(arch):
         kind = mod.get("type") if isinstance(mod, dict) else None
         where = f"module {pos} ({kind})"
-        if kind not in _supported():
+        cls = layer_by_torch_name(kind) if isinstance(kind, str) else None
+        if cls is None and kind not in _supported():
             raise GlassnetError(
                 f"expected only {', '.join(_supported())} modules",
                 got=repr(kind)[:60],
                 file=label,
                 field=where,
             )
-        if kind == "Linear":
-            layers.append(_linear_from_file(tensors, pos, mod, label, where))
-            used |= {f"{pos}.weight", f"{pos}.bias"}
-        elif kind != "Identity":
-            if not layers or layers[-1].activation.name != "identity":
-                raise GlassnetError(
-                    "expected a Linear module before each activation",
-                    got=kind,
-                    file=label,
-                    field=where,
-                )
-            options = {k: v for k, v in mod.items() if k != "type"}
-            try:
-                layers[-1].activation = _activation_from(kind, options)
-            except GlassnetError as err:
-                raise GlassnetError(err.expected, got=err.got, file=label, field=where) from None
+        prefix = f"{pos}."
+        own = {k[len(prefix) :]: t for k, t in tensors.items() if k.startswith(prefix)}
+        try:
+            if cls is not None:
+                layers.append(cls.from_torch_data(mod, own))
+                used |= {prefix + k for k in own}
+                open_layer = cls.takes_activation
+            elif kind != "Identity":
+                if not open_layer:
+                    raise GlassnetError(
+                        "expected a layer module (such as Linear) before each activation",
+                        got=str(kind),
+                    )
+                options = {k: v for k, v in mod.items() if k != "type"}
+                layers[-1].activation = _activation_from(str(kind), options)
+                open_layer = False
+        except GlassnetError as err:
+            raise GlassnetError(err.expected, got=err.got, file=label, field=where) from None
     if set(tensors) != used:
         raise GlassnetError(
             "expected only the tensors the architecture names",
@@ -315,34 +331,3 @@ def load_torch_model(path: str | Path) -> Model:
     except GlassnetError as err:
         raise err.with_file(label) from None
     return _model_from_metadata(layers, meta, label)
-
-
-def _linear_from_file(
-    tensors: dict[str, Array], pos: int, mod: dict[str, Any], label: str, where: str
-) -> Dense:
-    """One Linear module's weight (out, in) and bias, checked: shapes as declared, float32
-    or float64, finite."""
-    W, b = tensors.get(f"{pos}.weight"), tensors.get(f"{pos}.bias")
-    shape = (mod.get("out_features"), mod.get("in_features"))
-    if W is None or b is None or W.shape != shape or b.shape != (shape[0],):
-        raise GlassnetError(
-            f"expected tensors {pos}.weight {shape} and {pos}.bias",
-            got="missing or of another shape",
-            file=label,
-            field=where,
-        )
-    if W.dtype not in (np.float32, np.float64) or b.dtype != W.dtype:
-        raise GlassnetError(
-            "expected float32 or float64 tensors of one dtype",
-            got=f"{W.dtype} and {b.dtype}",
-            file=label,
-            field=where,
-        )
-    if W.size == 0 or not (np.isfinite(W).all() and np.isfinite(b).all()):
-        raise GlassnetError(
-            "expected finite numbers, at least one unit and input",
-            got=f"shape {W.shape}" if W.size == 0 else "NaN or inf",
-            file=label,
-            field=where,
-        )
-    return Dense(W.T.copy(), b.copy(), "identity")

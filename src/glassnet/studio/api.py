@@ -18,6 +18,7 @@ from html import escape as html_escape
 from typing import TYPE_CHECKING, Any
 
 from glassnet.errors import GlassnetError
+from glassnet.toml_writer import to_toml
 
 if TYPE_CHECKING:
     from glassnet.spec import Spec
@@ -132,96 +133,7 @@ def _unknown(data: dict[str, Any], allowed: set[str]) -> None:
         )
 
 
-# -- a spec as JSON -> TOML text -> the spec parser -----------------------------------------
-
-_BARE_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
-
-
-def _toml_key(key: Any) -> str:
-    if not isinstance(key, str):  # pragma: no cover - JSON keys are always strings
-        raise StudioError("expected text keys", got=repr(key))
-    if re.fullmatch(r"[A-Za-z0-9_-]+", key):
-        return key
-    return json.dumps(key, ensure_ascii=False)
-
-
-def _toml_value(v: Any, field: str, *, written: bool = False) -> str:
-    """One JSON value as a TOML value.  ``written``: a worksheet value, where a string
-    holds a number exactly as the person typed it (its digits set the tolerance)."""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"  # the spec parser then says which field is not finite
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return repr(v)
-    if isinstance(v, str):
-        if written:
-            return written_number(v, field)
-        return json.dumps(v, ensure_ascii=False)
-    if isinstance(v, list):
-        return "[" + ", ".join(_toml_value(e, field, written=written) for e in v) + "]"
-    if isinstance(v, dict):
-        inner = ", ".join(
-            f"{_toml_key(k)} = {_toml_value(e, f'{field}.{k}', written=written)}"
-            for k, e in v.items()
-        )
-        return "{" + inner + "}"
-    raise StudioError("expected a number, text, list or table", got=_kind(v), field=field)
-
-
-def written_number(text: str, field: str) -> str:
-    """A number typed by a person, as a TOML literal that keeps its digits."""
-    t = text.strip().replace("−", "-")
-    if not _BARE_NUMBER.fullmatch(t):
-        raise StudioError(
-            "expected a number such as 0.27 or -1.5e-3", got=repr(text[:40]), field=field
-        )
-    if not math.isfinite(float(t)):  # (check's tolerance of "1e5000" overflows: refuse here)
-        raise StudioError("expected a finite number", got=repr(text[:40]), field=field)
-    sign = ""
-    if t[0] in "+-":
-        sign, t = ("-" if t[0] == "-" else ""), t[1:]
-    mantissa, e, exponent = t.partition("e") if "e" in t else t.partition("E")
-    if mantissa.startswith("."):
-        mantissa = "0" + mantissa
-    if mantissa.endswith("."):
-        mantissa = mantissa[:-1]
-    mantissa = mantissa.lstrip("0") or "0"
-    if mantissa.startswith("."):
-        mantissa = "0" + mantissa
-    if e:
-        return f"{sign}{mantissa}e{exponent}"
-    return sign + mantissa
-
-
-def to_toml(data: dict[str, Any]) -> str:
-    """A spec (or worksheet) given as JSON fields, written as TOML text: scalars first,
-    then ``[values]``, then one ``[[layers]]`` table per layer.  Not a validator: the
-    spec parser reads the text and does every check."""
-    head: list[str] = []
-    tail: list[str] = []
-    for key, v in data.items():
-        if key == "layers" and isinstance(v, list) and v and all(isinstance(t, dict) for t in v):
-            for table in v:
-                tail += ["", "[[layers]]"]
-                tail += [f"{_toml_key(k)} = {_toml_value(e, k)}" for k, e in table.items()]
-        elif key == "values" and isinstance(v, dict):
-            head += ["", "[values]"]
-            head += [
-                f"{_toml_key(k)} = {_toml_value(e, f'values.{k}', written=True)}"
-                for k, e in v.items()
-            ]
-        elif v is None:
-            raise StudioError("expected a value", got="null", field=key)
-        else:
-            line = f"{_toml_key(key)} = {_toml_value(v, key)}"
-            # [values] opens a table: plain keys must come before it.
-            head.insert(head.index("[values]") - 1 if "[values]" in head else len(head), line)
-    return "\n".join([*head, *tail]) + "\n"
+# -- a spec as JSON -> TOML text (glassnet.toml_writer) -> the spec parser ---------------
 
 
 def _guard(data: dict[str, Any]) -> None:
@@ -256,7 +168,8 @@ def _guard(data: dict[str, Any]) -> None:
 def _check_size(spec: Spec) -> None:
     net = spec.network
     widest = max([spec.x.shape[1], *(layer.n_out for layer in net.layers)])
-    params = sum(layer.W.size + layer.b.size for layer in net.layers)
+    params = sum(p.size for p in net.parameters())
+    net.dense_layers("the studio")  # its picture and editors show dense layers
     for what, got, limit, field in (
         ("units per layer", widest, STUDIO_MAX_UNITS, "layers"),
         ("parameters", params, STUDIO_MAX_PARAMETERS, "layers"),
@@ -657,7 +570,7 @@ def gradcheck(body: Any) -> dict[str, Any]:
         raise StudioError(
             f"expected a layer from 1 to {n_layers}", got=str(where["layer"]), field="layer"
         )
-    layer = spec.network.layers[where["layer"] - 1]
+    layer = spec.network.dense_layers("the studio")[where["layer"] - 1]
     i, j = where["i"], where["j"]
     if i >= layer.W.shape[0] or j >= layer.W.shape[1]:
         raise StudioError(f"expected an index within {layer.W.shape}", got=f"({i}, {j})", field="i")
@@ -836,7 +749,7 @@ def train(body: Any) -> dict[str, Any]:
         [c.a[:, u].reshape(GRID, GRID).tolist() for u in range(c.a.shape[1])] for c in caches[:-1]
     ]
     new_spec = dict(body["spec"])
-    new_spec["layers"] = [_layer_dict(layer) for layer in net.layers]
+    new_spec["layers"] = [layer.to_spec() for layer in net.layers]
     return {
         "spec": new_spec,
         "history": history,
@@ -861,20 +774,10 @@ def _accuracy(net: Any, X: Any, labels: Any) -> float:
 # -- specs in and out -----------------------------------------------------------------------
 
 
-def _layer_dict(layer: Any) -> dict[str, Any]:
-    d: dict[str, Any] = {
-        "weights": layer.W.tolist(),
-        "bias": layer.b.tolist(),
-        "activation": layer.activation.name,
-    }
-    # an activation's options (leaky_relu's slope, elu's alpha) are fields of its layer
-    d.update({k: float(v) for k, v in getattr(layer.activation, "options", {}).items()})
-    return d
-
-
 def spec_dict(spec: Spec, original: dict[str, Any] | None = None) -> dict[str, Any]:
     """A parsed spec as the page keeps it: every weight written out (layers given as
     ``units`` get the weights glassnet's initialiser drew), input and target as rows."""
+
     out: dict[str, Any] = {}
     for key in ("name", "description"):
         value = (original or {}).get(key, getattr(spec, key))
@@ -886,7 +789,7 @@ def spec_dict(spec: Spec, original: dict[str, Any] | None = None) -> dict[str, A
         update_bias=spec.update_bias,
         input=spec.x.tolist(),
         target=spec.y.tolist(),
-        layers=[_layer_dict(layer) for layer in spec.network.layers],
+        layers=[layer.to_spec() for layer in spec.network.layers],
     )
     if getattr(spec, "steps", 1) != 1:
         out["steps"] = spec.steps
@@ -926,20 +829,19 @@ def from_model(path: str) -> dict[str, Any]:
     as the target, the loss its output layer usually goes with, lr 0.1."""
     from pathlib import Path
 
-    from glassnet.check.exercise import default_loss
     from glassnet.interop import load_any_model
+    from glassnet.losses import default_loss_for
 
     network = load_any_model(Path(path))
     n_in, n_out = network.layers[0].n_in, network.layers[-1].n_out
-    out = network.layers[-1].activation.name
     target = [1.0 if k == 0 else 0.0 for k in range(n_out)]
     data = {
         "name": Path(path).stem,
-        "loss": default_loss(out) if out in ("softmax", "sigmoid") else "mse",
+        "loss": default_loss_for(network.layers[-1].activation).name,
         "lr": 0.1,
         "input": [0.0] * n_in,
         "target": target,
-        "layers": [_layer_dict(layer) for layer in network.layers],
+        "layers": [layer.to_spec() for layer in network.layers],
     }
     return spec_dict(parse(data, label=path), data)
 

@@ -1,0 +1,409 @@
+"""The layer base class and the registry every layer type is found through.
+
+A layer owns everything about itself, in one class and one file of this package, as an
+activation does: its parameters and their names; the quantities its forward and backward
+produce, declared as step-graph nodes with their inputs and rules (:meth:`Layer.nodes`);
+its fast forward for prediction; its spec fields; its model-file form; its symbols and
+words for ``explain``.  Nothing outside a layer's file branches on its ``type``: the step
+graph, the trace, the spec reader and the views ask the layer.
+
+Every layer takes its input ``x`` (batch, n_in) — the sample for layer 1, ``a`` of layer
+l−1 otherwise — and produces ``a`` (batch, n_out).  Its backward starts from
+``dL_da`` (batch, n_out), given by the loss for the last layer or by layer l+1, and
+declares the gradient of each parameter as ``d`` + its name (``dW``, ``dgamma``) and,
+for l > 1, the gradient of its input as the node ``("dL_da", l − 1)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+import numpy as np
+
+from glassnet.activations import Activation, get_activation
+from glassnet.errors import GlassnetError
+from glassnet.nodes import Key, NodeDecl
+from glassnet.specvalues import LayerContext
+
+if TYPE_CHECKING:
+    from glassnet.mathtree import Node
+
+Array = np.ndarray
+
+
+class Layer:
+    """Base class of every layer type (see the module docstring)."""
+
+    #: The name specs (``type = "..."``) and model files use.
+    type: ClassVar[str] = ""
+    #: The trainable parameters, in the order optimisers see them (``("W", "b")``).
+    params: ClassVar[tuple[str, ...]] = ()
+    #: The parameters weight decay applies to (weights, not biases or shifts).
+    decayed: ClassVar[frozenset[str]] = frozenset()
+    #: The parameters a spec's ``update_bias = false`` holds fixed (the biases).
+    biases: ClassVar[frozenset[str]] = frozenset()
+    #: Quantities without a batch axis besides the parameters, their gradients and
+    #: updates (which never have one): batch normalisation's mean and variance.
+    unbatched: ClassVar[frozenset[str]] = frozenset()
+    #: Given per-layer quantities that are not trained (dropout's ``mask``).
+    constants: ClassVar[tuple[str, ...]] = ()
+    #: For explain and ``describe``: what the layer does, in words.
+    words: ClassVar[str] = ""
+    #: True when one sample's output depends on the other samples of the batch
+    #: (batch normalisation): its backward couples the samples.
+    couples_batch: ClassVar[bool] = False
+    #: True for layers a network's reverse loop treats as a dense layer with an
+    #: activation (the fused softmax/cross-entropy shortcut, the studio's picture).
+    dense_like: ClassVar[bool] = False
+
+    activation: Activation
+
+    # -- shape -------------------------------------------------------------------------
+    @property
+    def n_in(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def n_out(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def dtype(self) -> np.dtype:
+        ps = self.parameters()
+        return ps[0].dtype if ps else np.dtype(np.float64)
+
+    def parameters(self) -> list[Array]:
+        """The trainable arrays, in :attr:`params` order (optimisers update them in place)."""
+        return [getattr(self, name) for name in self.params]
+
+    def leaf_values(self) -> dict[str, Array]:
+        """Every per-layer leaf of the step graph: parameters and constants, by kind."""
+        return {name: getattr(self, name) for name in (*self.params, *self.constants)}
+
+    def with_leaves(self, values: Mapping[str, Array]) -> Layer:
+        """A copy of this layer with some leaves replaced (the next step's parameters)."""
+        raise NotImplementedError
+
+    # -- the step graph ----------------------------------------------------------------
+    def kinds(self) -> tuple[str, ...]:
+        """The quantities this layer computes in a step, in the order a derivation meets
+        them (forward, then backward); the trace records them under these names."""
+        raise NotImplementedError
+
+    def nodes(self, layer: int, x: Key, *, first: bool) -> list[NodeDecl]:
+        """The step-graph nodes of this layer as layer number ``layer``, whose input is
+        the node ``x``: forward nodes ending with ``("a", layer)``, then backward nodes
+        from ``("dL_da", layer)`` to each ``("d" + param, layer)`` and, unless
+        ``first``, the input's gradient ``("dL_da", layer − 1)``."""
+        raise NotImplementedError
+
+    # -- the spec ----------------------------------------------------------------------
+    @classmethod
+    def from_spec(cls, table: Mapping[str, Any], n_in: int, ctx: LayerContext) -> Layer:
+        """The layer a spec's ``[[layers]]`` table describes, its input ``n_in`` wide;
+        every problem a :class:`GlassnetError` naming the field."""
+        raise NotImplementedError
+
+    def copy(self, dtype: Any = None) -> Layer:
+        """A deep copy, optionally cast to ``dtype``."""
+        raise NotImplementedError
+
+    # -- the fast path -----------------------------------------------------------------
+    def predict(self, x: Array) -> Array:
+        """The output a (batch, n_out) for inputs x (batch, n_in), as a trained network
+        predicts (batch normalisation with its running statistics, dropout off)."""
+        raise NotImplementedError
+
+    def forward_train(self, x: Array) -> Array:
+        """The output a of the training-mode forward pass, as the traced step computes
+        it (batch statistics, the dropout mask); the same as :meth:`predict` unless the
+        layer behaves differently in training."""
+        return self.predict(x)
+
+    def draw(self, rng: np.random.Generator | None, batch: int) -> dict[str, Array]:
+        """The constants a training batch of ``batch`` rows draws anew (dropout's mask),
+        by name; none for most layers."""
+        return {}
+
+    # -- files -------------------------------------------------------------------------
+    def config(self) -> dict[str, Any]:
+        """The layer's description for a model file (JSON-able; arrays apart)."""
+        raise NotImplementedError
+
+    def arrays(self) -> dict[str, Array]:
+        """The layer's arrays for a model file, by name."""
+        return self.leaf_values()
+
+    @classmethod
+    def from_file(
+        cls,
+        config: Mapping[str, Any],
+        arrays: Mapping[str, Array],
+        *,
+        activation: Activation | None = None,
+    ) -> Layer:
+        """The layer from :meth:`config` and :meth:`arrays`; ``activation``: one the
+        reader has already resolved (a model file's custom objects), else the config's."""
+        raise NotImplementedError
+
+    @classmethod
+    def file_shapes(cls, config: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+        """The shape of each of :meth:`arrays` that a :meth:`config` implies — for a
+        reader that checks a file's arrays before it reads them.  A config that is not
+        this layer's (sizes missing or out of range) is a :class:`GlassnetError`."""
+        raise NotImplementedError
+
+    def to_spec(self) -> dict[str, Any]:
+        """The layer as a spec's ``[[layers]]`` table, plain lists and numbers (what
+        :meth:`from_spec` reads back): the studio and ``glassnet exercise`` write it."""
+        raise GlassnetError(
+            f"expected a layer with a spec form ({self.type} has none yet)", got=self.type
+        )
+
+    # -- PyTorch ------------------------------------------------------------------------
+    #: The ``torch.nn`` module class this layer is written as and read from (its
+    #: activation, if any, is a module of its own after it).
+    torch_name: ClassVar[str | None] = None
+    #: True when an activation module after this layer's module is the layer's own
+    #: activation (dense, normalisation layers); False for layers without one.
+    takes_activation: ClassVar[bool] = True
+
+    def torch_data(self) -> tuple[dict[str, Any], dict[str, Array]]:
+        """The module as plain data: its architecture (``{"type": torch_name, **the
+        constructor's keyword arguments}``) and its tensors by attribute name (weight,
+        bias, running_mean, …) — what a safetensors file and ``to_torch`` write."""
+        raise GlassnetError(
+            f"expected a layer with a PyTorch module ({self.type} has none yet)", got=self.type
+        )
+
+    @classmethod
+    def from_torch_data(cls, arch: Mapping[str, Any], tensors: Mapping[str, Array]) -> Layer:
+        """The layer from :meth:`torch_data`'s form (a file's or a live module's); its
+        activation identity until an activation module follows.  Bad shapes, dtypes or
+        values are a :class:`GlassnetError`."""
+        raise NotImplementedError
+
+    @classmethod
+    def torch_data_of(cls, module: Any) -> tuple[dict[str, Any], dict[str, Array]]:
+        """:meth:`torch_data`'s form read from a live ``torch.nn`` module."""
+        raise NotImplementedError
+
+    # -- ONNX ---------------------------------------------------------------------------
+    def onnx_nodes(
+        self, helper: Any, numpy_helper: Any, x: str, z: str, prefix: str
+    ) -> tuple[list[Any], list[Any]]:
+        """ONNX nodes (and their initialisers, stored as float32) computing the layer's
+        value before its activation, ``z``, from ``x`` (``helper`` and ``numpy_helper``
+        are ``onnx.helper`` and ``onnx.numpy_helper``; ``prefix`` keeps names unique)."""
+        raise GlassnetError(
+            f"expected a layer with an ONNX form ({self.type} has none yet)", got=self.type
+        )
+
+    # -- words and symbols -------------------------------------------------------------
+    def describe(self) -> str:
+        return f"{self.type}({self.n_in} -> {self.n_out})"
+
+    def symbols(self, kind: str, ins: Sequence[Node]) -> Node | None:
+        """``kind``'s rule in symbols, given symbols for its inputs (in the node's
+        input order); None when explain writes it some other way."""
+        return None
+
+    def why(self, kind: str) -> str:
+        """Why ``kind``'s rule is what it is, a few sentences ("" for nothing to say)."""
+        return ""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.n_in} -> {self.n_out})"
+
+
+# -- the registry -------------------------------------------------------------------------
+_REGISTRY: dict[str, type[Layer]] = {}
+L = TypeVar("L", bound=type[Layer])
+
+
+def register_layer(cls: L) -> L:
+    """Class decorator: make ``cls`` known by its ``type`` (specs, model files)."""
+    if not cls.type:
+        raise GlassnetError("expected a layer class with a type", got=cls.__name__, field="type")
+    known = _REGISTRY.get(cls.type)
+    if known is not None and (known.__module__, known.__qualname__) != (
+        cls.__module__,
+        cls.__qualname__,
+    ):
+        raise GlassnetError(
+            "expected a type no other layer has",
+            got=f"{cls.type!r} (already {known.__qualname__})",
+            field="type",
+        )
+    _REGISTRY[cls.type] = cls
+    return cls
+
+
+def layer_types() -> tuple[str, ...]:
+    """Every registered layer type."""
+    return tuple(_REGISTRY)
+
+
+def layer_class(name: str) -> type[Layer]:
+    """The class registered under ``name``; an unknown type is an error, never a default."""
+    cls = _REGISTRY.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise GlassnetError(f"expected one of {', '.join(_REGISTRY)}", got=repr(name), field="type")
+    return cls
+
+
+def activation_nodes(act: Activation, k: int) -> list[NodeDecl]:
+    """The nodes every layer with an activation shares, for layer ``k``: a = f(z) in the
+    forward pass; da/dz and delta = dL/da · da/dz (a vector-Jacobian product, so the
+    delta shown is the product of the numbers shown) in the backward pass."""
+
+    def a_rule(ins: Sequence[Array]) -> Array:
+        return act.forward(ins[0])
+
+    def da_dz_rule(ins: Sequence[Array]) -> Array:
+        return act.derivative(ins[0], ins[1])
+
+    def delta_rule(ins: Sequence[Array]) -> Array:
+        return act.vjp(ins[1], ins[0])
+
+    return [
+        NodeDecl("a", k, (("z", k),), a_rule, "forward"),
+        NodeDecl("da_dz", k, (("z", k), ("a", k)), da_dz_rule, "backward"),
+        NodeDecl("delta", k, (("dL_da", k), ("da_dz", k)), delta_rule, "backward"),
+    ]
+
+
+def read_activation(table: Mapping[str, Any], default: str = "identity") -> Activation:
+    """A layer's ``activation`` field and that activation's options (its other fields)."""
+    from glassnet.activations import activation_class
+    from glassnet.activations import names as activation_names
+    from glassnet.specvalues import number
+
+    name = table.get("activation", default)
+    if not isinstance(name, str) or name not in activation_names():
+        raise GlassnetError(
+            f"expected one of {', '.join(activation_names())}", got=repr(name), field="activation"
+        )
+    cls = activation_class(name)
+    return get_activation(name, **{k: number(table[k], k) for k in cls.defaults if k in table})
+
+
+def check_fields(table: Mapping[str, Any], allowed: set[str] | frozenset[str], what: str) -> None:
+    """Refuse a field the layer does not have, naming it and listing the ones it has."""
+    unknown = sorted(set(table) - set(allowed))
+    if unknown:
+        raise GlassnetError(
+            f"expected only the fields {', '.join(sorted(set(allowed) - {'type'}))} for {what}",
+            got=f"unknown field {unknown[0]!r}",
+            field=unknown[0],
+        )
+
+
+def activation_symbols(act: Activation, kind: str, ins: Sequence[Node]) -> Node | None:
+    """The shared nodes' rules in symbols (see :func:`activation_nodes`): a = f(z),
+    da/dz, and delta = dL/da ⊙ da/dz (a product with the Jacobian for softmax)."""
+    from glassnet import mathtree as mt
+
+    try:
+        if kind == "a":
+            return act.rule(ins[0], list(ins))
+        if kind == "da_dz":
+            return act.derivative_rule(ins[0], ins[1])
+    except (NotImplementedError, GlassnetError):
+        return None  # an activation written another way (softmax's full Jacobian)
+    if kind == "delta":
+        return mt.join([ins[0], ins[1]], mt.TIMES)
+    return None
+
+
+def normalisation_symbols(
+    kind: str, ins: Sequence[Node], eps: float, *, over: str, count: str
+) -> Node | None:
+    """The rules batch and layer normalisation share, in symbols, given symbols for the
+    node's inputs (in its declared order); ``over`` is the index summed over (s, the
+    samples; j, the features) and ``count`` how many there are (N, D)."""
+    from glassnet import mathtree as mt
+
+    if kind in ("a", "da_dz", "delta"):
+        return None  # the activation's, see activation_symbols
+    eps_c = mt.Const("ε", eps)
+    if kind == "mean":
+        return mt.row(mt.Frac(mt.Const("1"), mt.Const(count)), mt.SumOver(over, ins[0]))
+    if kind == "var":
+        sq = mt.Pow(mt.Paren(mt.join([ins[0], ins[1]], mt.MINUS)), "2")
+        return mt.row(mt.Frac(mt.Const("1"), mt.Const(count)), mt.SumOver(over, sq))
+    if kind == "x_hat":
+        root = mt.Func("√", mt.join([ins[2], eps_c], mt.PLUS))
+        return mt.Frac(mt.join([ins[0], ins[1]], mt.MINUS), root)
+    if kind == "z":
+        return mt.join([mt.join([ins[1], ins[0]], mt.TIMES), ins[2]], mt.PLUS)
+    if kind == "dgamma":
+        return mt.SumOver(over, mt.join([ins[0], ins[1]], mt.TIMES))
+    if kind == "dbeta":
+        return mt.SumOver(over, ins[0])
+    if kind == "dx_hat":
+        return mt.join([ins[0], ins[1]], mt.TIMES)
+    return None
+
+
+def layer_by_torch_name(kind: str) -> type[Layer] | None:
+    """The layer type written as the ``torch.nn`` module class ``kind``, if any."""
+    for cls in _REGISTRY.values():
+        if cls.torch_name is not None and cls.torch_name == kind:
+            return cls
+    return None
+
+
+def tensor_of(module: Any, name: str) -> Array:
+    """A live module's parameter or buffer as a NumPy array (a copy)."""
+    return getattr(module, name).detach().cpu().numpy().copy()  # type: ignore[no-any-return]
+
+
+def checked_tensors(
+    tensors: Mapping[str, Array], shapes: Mapping[str, tuple[int, ...]]
+) -> dict[str, Array]:
+    """``tensors`` with exactly the given shapes, float32 or float64 of one dtype, finite —
+    or a :class:`GlassnetError` naming the first that is not."""
+    out: dict[str, Array] = {}
+    dtypes = set()
+    for name, shape in shapes.items():
+        t = tensors.get(name)
+        if t is None or tuple(t.shape) != tuple(shape):
+            raise GlassnetError(
+                f"expected a tensor {name} of shape {tuple(shape)}",
+                got="none" if t is None else f"shape {tuple(t.shape)}",
+                field=name,
+            )
+        if t.dtype not in (np.float32, np.float64):
+            raise GlassnetError("expected float32 or float64", got=str(t.dtype), field=name)
+        if t.size and not np.isfinite(t).all():
+            raise GlassnetError("expected finite numbers", got="NaN or inf", field=name)
+        dtypes.add(str(t.dtype))
+        out[name] = np.array(t)
+    if len(dtypes) > 1:
+        raise GlassnetError(
+            "expected tensors of one dtype", got=", ".join(sorted(dtypes)), field="dtype"
+        )
+    return out
+
+
+def config_size(config: Mapping[str, Any], key: str) -> int:
+    """A size from a model file's layer description: a whole number from 1 to 2^24."""
+    n = config.get(key)
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 1 << 24:
+        raise GlassnetError("expected sizes from 1 to 2^24", got=repr(n)[:40], field=key)
+    return n
+
+
+def config_activation(config: Mapping[str, Any]) -> None:
+    """A model file's layer description must describe its activation (a table)."""
+    if not isinstance(config.get("activation"), dict):
+        raise GlassnetError(
+            "expected an activation", got=repr(config.get("activation"))[:60], field="activation"
+        )
+
+
+def identity() -> Activation:
+    """The activation of a layer that has none (its a is its z)."""
+    return get_activation("identity")

@@ -1,0 +1,91 @@
+"""Categorical cross-entropy −Σ_k y_k ln p_k, for an output that is a distribution."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from glassnet.losses.base import Array, Loss, clip, register
+
+if TYPE_CHECKING:
+    from glassnet.activations import Activation
+    from glassnet.mathtree import Node
+
+
+@register
+class CrossEntropy(Loss):
+    """Categorical cross-entropy −Σ_k y_k ln p_k, for a softmax (or any distribution)
+    output."""
+
+    name = "cross_entropy"
+    probabilities = True
+    is_classification = True
+    logarithmic = True
+    output_words = "a softmax output (a probability distribution)"
+    formula = r"-\sum_k y_k \ln p_k"
+    words = "cross-entropy: each output adds −y ln O_out"
+    numpy_terms_code = "-np.where(y != 0, y * np.log(p), 0.0)"
+    numpy_grad_code = "-y / p"
+
+    def accepts_output(self, activation: Activation) -> bool:
+        # ln p_k of one output is meaningful only when the outputs share one distribution.
+        return activation.output_kind == "distribution"
+
+    def default_for(self, activation: Activation) -> bool:
+        return activation.output_kind == "distribution"
+
+    def fused_delta_with(self, activation: Activation) -> bool:
+        """Why: dL/dp_k = −y_k/(p_k·batch) and the softmax Jacobian p_k(δ_kj − p_j)
+        multiply to (p_j·Σ_k y_k − y_j)/batch, which is (p − y)/batch exactly when
+        Σ_k y_k = 1.  That needs the softmax's Jacobian, which any activation with
+        ``exp_normalised`` has — not merely one whose outputs sum to 1."""
+        return activation.exp_normalised
+
+    def shortcut_note(self, activation: Activation) -> str:
+        if not activation.exp_normalised:
+            return ""
+        # Softmax + cross-entropy whose targets do not sum to 1 (fused_delta_ok said no
+        # when the trace was made).
+        return (
+            "(The targets of a sample do not sum to 1 here, so the familiar "
+            "simplification to O_out − y does not hold; the sum above is the "
+            "derivative.)"
+        )
+
+    def terms(self, p: Array, y: Array) -> Array:
+        # y = 0 contributes exactly 0 (xlogy), never 0·(−inf).
+        return -np.where(y != 0, y * np.log(clip(p)), 0.0)
+
+    def mean_value(self, p: Array, y: Array) -> float:
+        # Σ terms / batch with fewer passes: where y = 0, y·ln p is ±0 and adds nothing,
+        # so the mask is only needed when the sum is NaN (0·ln NaN) or zero (its sign).
+        t = np.log(clip(p))
+        t *= y
+        total = -np.add.reduce(t, axis=None)
+        if total != total or total == 0:
+            return super().mean_value(p, y)
+        return float(total / p.shape[0])
+
+    def mean_grad(self, p: Array, y: Array) -> Array:
+        return -y / clip(p) / p.shape[0]
+
+    def term_rule(self, p: Node, y: Node, m: Node) -> Node:
+        from glassnet.mathtree import MINUS, TIMES, Func, row
+
+        return row(MINUS, y, TIMES, Func("ln", p))
+
+    def grad_rule(self, p: Node, y: Node, m: Node) -> Node:
+        from glassnet.mathtree import MINUS, Frac, row
+
+        return row(MINUS, Frac(y, p))
+
+    def why(self) -> str:
+        return (
+            "E_k = −y_k·ln O_k and d(ln p)/dp = 1/p, so ∂E/∂O_k = −y_k/O_k; no other term "
+            "contains O_k."
+        )
+
+    def torch_terms(self, torch: Any, p: Any, y: Any) -> Any:
+        eps = torch.finfo(p.dtype).eps
+        return -torch.xlogy(y, p.clamp(eps, 1 - eps))
