@@ -82,8 +82,9 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--no-errata",
         action="store_true",
-        help="'explain seed' only: leave out the tutorial's own mistakes (by default each "
-        "wrong number it printed is shown beside the right one, named by glassnet check)",
+        help="leave out the tutorial's own mistakes ('explain seed': by default each wrong "
+        "number it printed is shown beside the right one, named by glassnet check) and the "
+        "notes on a spec's [published] numbers",
     )
     p.set_defaults(func=_run_explain)
 
@@ -195,6 +196,15 @@ def _run_explain(args: argparse.Namespace) -> int:
         from glassnet.check import errata as errata_of
 
         errata = errata_of(check_worksheet("seed"))
+    path = Path(spec.path) if spec.path and args.spec not in (None, "seed") else None
+    if path is not None and path.is_file() and not args.no_errata:
+        # A tutorial's printed numbers in the spec ([published]): noted where they differ
+        # from the engine's beyond their printed rounding.
+        from glassnet.check import published_notes
+
+        notes = published_notes(path.read_text(encoding="utf-8"), str(path), path.parent)
+        if notes:
+            errata = {**notes, **(errata or {})}
     derivation = derive(
         trace,
         digits=args.digits,

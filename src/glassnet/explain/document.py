@@ -69,7 +69,8 @@ class Erratum:
 
     Said in the page's language, in one voice: ``who`` ("the tutorial", "the
     worksheet"); ``name`` the value's name on the page, 1-based ("O_out1");
-    ``printed`` the number as it wrote it; ``verdict`` "wrong" or "follows"; ``title``
+    ``printed`` the number as it wrote it; ``verdict`` "wrong" or "follows" (or, for a
+    tutorial's published numbers, "differs": beyond its printed rounding); ``title``
     the mistake in a few words (the catalogue's title, in the page's names); ``detail``
     the numbers behind the verdict (folded on the page; the only place the catalogue's
     id is given); ``explanation`` check's own sentence (in its engine's names, for
@@ -86,7 +87,7 @@ class Erratum:
 
     def lead(self) -> str:
         """ "✗ The tutorial wrote O_out1 = 0.2698 here" — the words before the title."""
-        mark = "→" if self.verdict == "follows" else "✗"
+        mark = {"follows": "→", "differs": "≠"}.get(self.verdict, "✗")
         what = f"{self.name} = {self.printed}" if self.name else self.printed
         return f"{mark} {self.who[:1].upper()}{self.who[1:]} wrote {what} here"
 

@@ -160,6 +160,8 @@ SCOPE .erratum strong { color: #991b1b; }
 SCOPE .erratum code { font-size: .9em; color: #7f1d1d; }
 SCOPE .erratum.follows { background: #fefce8; border-left-color: #a16207; }
 SCOPE .erratum.follows strong { color: #854d0e; }
+SCOPE .erratum.differs { background: #eff6ff; border-left-color: #1d4ed8; }
+SCOPE .erratum.differs strong { color: #1e3a8a; }
 SCOPE details { margin: .2rem 0; border: 1px dashed var(--line); border-radius: 6px;
   padding: .05rem .7rem; }
 SCOPE details > summary { cursor: pointer; color: var(--accent);

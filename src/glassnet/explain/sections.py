@@ -281,8 +281,9 @@ def _intro(b: Builder, title: str | None, picture: bool) -> Section:
             )
         )
     )
-    if b.errata:
-        who = next(iter(b.errata.values())).who
+    published = {e.who for e in b.errata.values() if e.verdict == "differs"}
+    marked = {e.who for e in b.errata.values() if e.verdict != "differs"}
+    for who in sorted(marked):
         sec.blocks.append(
             Para(
                 (
@@ -290,6 +291,15 @@ def _intro(b: Builder, title: str | None, picture: bool) -> Section:
                     "says what it wrote and what glassnet check makes of it: ✗ a "
                     "mistake, named where the check's catalogue reproduces it; → a number "
                     "right for its own earlier (wrong) numbers, the error carried forward.",
+                )
+            )
+        )
+    for who in sorted(published):
+        sec.blocks.append(
+            Para(
+                (
+                    f"Where {who} printed a number that differs from the engine's by more "
+                    "than its printed rounding, a note (≠) below the engine's value says so.",
                 )
             )
         )
@@ -1530,6 +1540,9 @@ def _after(b: Builder, after: Trace) -> Section:
         ),
     ]
     sec.blocks.append(Table("The error before and after", ("", "", "value"), errors))
+    # What a tutorial printed for the values after the update, where it differs.
+    for kind, layer, index in sorted(k for k in b.errata if k[0].endswith("@after")):
+        b.erratum(sec, kind, layer, index)
     return sec
 
 
