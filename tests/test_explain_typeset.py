@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import glassnet as gn
-from glassnet.explain import explain
+from glassnet.explain import derive, explain
 from glassnet.layers import Dense
 from glassnet.mathtree import Sym, mml
 
@@ -147,3 +147,43 @@ def test_vectors_whole_matrices_legible_nothing_overflows(tmp_path: Path) -> Non
                     assert r["page"] <= 0 and r["over"] == [], (name, width, r["over"][:3])
         finally:
             browser.close()
+
+
+# -- every formula as maths ----------------------------------------------------------------
+
+#: What marks a formula written as plain text: a power, a fraction bar before a
+#: bracket, a square, a partial derivative, a product dot, an elementwise product.
+PLAIN_FORMULA = re.compile(r"\^|/\(|²|∂|·|⊙")
+
+
+def _open_words(blocks) -> list[str]:
+    """The words of every paragraph shown open (folded "why" texts excepted)."""
+    from glassnet.explain.document import Collapsed, Para
+
+    out: list[str] = []
+    for block in blocks:
+        if isinstance(block, Para):
+            out += [p for p in block.parts if isinstance(p, str)]
+        elif isinstance(block, Collapsed) and not block.summary.startswith("Why"):
+            out += _open_words(block.blocks)
+    return out
+
+
+def test_every_formula_is_maths_not_plain_text() -> None:
+    """No paragraph writes a formula as text ("the sigmoid 1/(1 + e^−x)", "½(y − O_out)²",
+    "∂(input)/∂W"): each is maths beside the words.  Every activation and loss; ELU's
+    derivative sentence ("α·e^x otherwise", its plugin's words) is the one left."""
+    from helpers import COMBOS, HIDDEN, MAZUR, random_trace
+
+    traces = [gn.load_spec("seed").trace(), gn.parse_spec(MAZUR, "m").trace(), _wide_trace()]
+    traces += [
+        random_trace(hidden, out, loss, 1, seed=3)
+        for hidden in HIDDEN
+        for loss, out in COMBOS
+        if "elu" not in (hidden, out)
+    ]
+    for trace in traces:
+        doc = derive(trace).document
+        for sec in doc.sections:
+            for words in _open_words(sec.blocks):
+                assert not PLAIN_FORMULA.search(words), (sec.title, words)

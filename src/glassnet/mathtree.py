@@ -144,6 +144,16 @@ class Pow(Node):
 
 
 @dataclass(frozen=True)
+class Script(Node):
+    """``base`` with a subscript and/or a superscript of plain text (another book's
+    notation: Nielsen's δ^l, w^l_jk); never substituted."""
+
+    base: Node
+    sub: str | None = None
+    sup: str | None = None
+
+
+@dataclass(frozen=True)
 class SumOver(Node):
     """Σ over ``var`` of ``body`` (for general rules, never substituted)."""
 
@@ -299,6 +309,10 @@ def tex(node: Node) -> str:
         return rf"\mathrm{{e}}^{{{tex(node.power)}}}"
     if isinstance(node, Pow):
         return rf"{{{tex(node.base)}}}^{{{node.power}}}"
+    if isinstance(node, Script):
+        sub = f"_{{{node.sub}}}" if node.sub else ""
+        sup = f"^{{{node.sup}}}" if node.sup else ""
+        return f"{{{tex(node.base)}}}{sub}{sup}"
     if isinstance(node, SumOver):
         return rf"\sum_{{{node.var}}} {tex(node.body)}"
     if isinstance(node, Matrix):
@@ -408,6 +422,22 @@ def mml(node: Node) -> str:
         return f'<msup><mi mathvariant="normal">e</mi>{mml(node.power)}</msup>'
     if isinstance(node, Pow):
         return f"<msup>{mml(node.base)}<mn>{escape(node.power)}</mn></msup>"
+    if isinstance(node, Script):
+
+        def script(text: str) -> str:
+            return "".join(
+                f"<mn>{escape(c)}</mn>"
+                if c.isdigit()
+                else (f"<mo>{escape(c)}</mo>" if c in "+−-" else f"<mi>{escape(c)}</mi>")
+                for c in text
+            )
+
+        base, sub, sup = mml(node.base), node.sub, node.sup
+        if sub and sup:
+            return f"<msubsup>{base}<mrow>{script(sub)}</mrow><mrow>{script(sup)}</mrow></msubsup>"
+        if sub:
+            return f"<msub>{base}<mrow>{script(sub)}</mrow></msub>"
+        return f"<msup>{base}<mrow>{script(sup or '')}</mrow></msup>"
     if isinstance(node, SumOver):
         return (
             f"<mrow><munder><mo>\u2211</mo><mi>{escape(node.var)}</mi></munder>"

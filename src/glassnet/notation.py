@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 
+from glassnet.mathtree import EQ, Const, Frac, Node, Op, Paren, Script, Sym, row
 from glassnet.step import LAYER_LEAVES, LAYER_QUANTITIES
 
 LETTERS: str = "ijklmnpqrstuvwxyzabcdefgh"
@@ -286,6 +287,35 @@ NIELSEN_BP: dict[str, str] = {
 }
 
 
+def nielsen_bp() -> dict[str, Node]:
+    """Nielsen's BP1–BP4 as maths, as his book sets them (:data:`NIELSEN_BP` in words)."""
+    odot = Op(r"\odot", "\u2299")
+
+    def d(sup: str) -> Node:
+        return Script(Sym("δ"), None, sup)
+
+    def partial(top: Node, bottom: Node) -> Node:
+        return Frac(row(Const("∂"), top), row(Const("∂"), bottom))
+
+    sigma = Sym("σ", prime=True)
+    return {
+        "BP1": row(
+            d("L"), EQ, Script(Const("∇"), "a"), Sym("C"), odot, sigma,
+            Paren(Script(Sym("z"), None, "L")),
+        ),
+        "BP2": row(
+            d("l"), EQ,
+            Paren(row(Script(Paren(Script(Sym("w"), None, "l+1")), None, "T"), d("l+1"))),
+            odot, sigma, Paren(Script(Sym("z"), None, "l")),
+        ),
+        "BP3": row(partial(Sym("C"), Script(Sym("b"), "j", "l")), EQ, Script(Sym("δ"), "j", "l")),
+        "BP4": row(
+            partial(Sym("C"), Script(Sym("w"), "jk", "l")), EQ,
+            Script(Sym("a"), "k", "l−1"), Script(Sym("δ"), "j", "l"),
+        ),
+    }  # fmt: skip
+
+
 #: The engine's words in check's catalogue, and the page's for them (see page_words).
 _ENGINE_WORDS: tuple[tuple[str, str], ...] = (
     (r"\bdL/d([az])(?:_i)?\b", r"∂E/∂{\1}"),
@@ -325,6 +355,7 @@ __all__ = [
     "letter",
     "mazur_name",
     "mazur_shaped",
+    "nielsen_bp",
     "page_name",
     "page_quantity",
     "page_words",

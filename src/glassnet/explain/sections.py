@@ -16,6 +16,7 @@ mean).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
@@ -62,10 +63,10 @@ from glassnet.mathtree import (
     substitute,
 )
 from glassnet.notation import (
-    NIELSEN_BP,
     letter,
     mazur_name,
     mazur_shaped,
+    nielsen_bp,
     unit_name,
     weight_conventions,
 )
@@ -74,6 +75,18 @@ from glassnet.trace import Trace
 
 #: Where a section is: (kind, layer); layer 0 for the whole step's sections.
 Place = tuple[str, int]
+
+
+def before_formula(words: str, *, colon: bool = False) -> str:
+    """A plugin's words up to the formula they end with ("the sigmoid 1/(1 + e^−x)" ->
+    "the sigmoid"; "half the sum of squared errors: each output adds ½(y − O_out)²" ->
+    "half the sum of squared errors"): the page writes the formula itself as maths right
+    after.  ``colon``: a sentence, cut only at its colon ("The sigmoid's derivative is
+    best written with its own output: σ′(x) = …"), which it keeps."""
+    cut = re.search(r":\s" if colon else r":\s|,\s|\s(?=[0-9(])", words)
+    if cut is None:
+        return words
+    return words[: cut.start()] + (":" if colon else "")
 
 
 def _why(b: Builder, sec: Section, key: str, summary: str, text: str) -> None:
@@ -268,11 +281,16 @@ def _intro(b: Builder, title: str | None, picture: bool) -> Section:
                 "(in bold); then the "
                 "whole layer at once in matrix form ("
                 + (
-                    "a matrix times a column vector, W·a + b, as in Nielsen and Goodfellow"
+                    "a matrix times a column vector, as in Nielsen and Goodfellow, "
                     if b.columns
-                    else "a row vector times a matrix, x·W + b"
-                )
-                + ").  Every number is the one glassnet's engine computed",
+                    else "a row vector times a matrix, "
+                ),
+                (
+                    row(Sym("W"), TIMES, Sym("a"), PLUS, Sym("b"))
+                    if b.columns
+                    else row(Sym("x"), TIMES, Sym("W"), PLUS, Sym("b"))
+                ),
+                ").  Every number is the one glassnet's engine computed",
                 (
                     f", rounded to {t.round_to} decimals at every step, as by hand."
                     if t.round_to is not None
@@ -603,7 +621,7 @@ def _outputs(b: Builder, sec: Section, layer: int) -> None:
     lt = b.t.layer(layer)
     n_out = lt.W.shape[1]
     act = lt.act
-    sec.blocks.append(Para((f"Activation: {act.words}.",)))
+    sec.blocks.append(Para((f"Activation: {before_formula(act.words)}.",)))
     gz, ga = b.general_unit(layer, "in"), b.general_unit(layer, "out")
     if not act.elementwise:
         every = Sym(gz.base, (gz.sub[0], ("u", "id")))
@@ -769,8 +787,9 @@ def _loss_terms(b: Builder, sec: Section, layer: int) -> None:
                 "The network's outputs ",
                 Sym("O" if L > 0 else "I", (("out", "txt"),)),
                 " are not yet the target y.  The loss is "
-                f"{b.loss.words}; the error E is the sum of the terms"
-                + (", averaged over the B samples." if b.B > 1 else "."),
+                f"{before_formula(b.loss.words)}; the error E is the sum of the terms"
+                + (", averaged over the B samples" if b.B > 1 else "")
+                + ", each output's term:",
             )
         )
     )
@@ -858,7 +877,11 @@ def _one_weight(b: Builder, sec: Section) -> None:
     prev = b.out(L - 1, 0) if L > 1 else b.unit(0, "in", 0)
     dz_dw = Deriv(z1, wname, value=prev.value)
     sizes = [t.x.shape[1], *(x.W.shape[1] for x in t.layers)]
-    mazur = mazur_name("dW", L, (0, 0)) if mazur_shaped(sizes) else None
+    # Mazur's own name for this gradient, as maths: ∂E_total/∂w5.
+    mazur_w = mazur_name("W", L, (0, 0)) if mazur_shaped(sizes) else None
+    mazur = (
+        Deriv(Sym("E", (("total", "txt"),)), Sym("w", ((mazur_w[1:], "num"),))) if mazur_w else None
+    )
     through: tuple[str | Node, ...] = (
         ("every output of the softmax; the sum in brackets is its δ",)
         if lt.jacobian
@@ -867,9 +890,9 @@ def _one_weight(b: Builder, sec: Section) -> None:
     sec.blocks.append(
         Para(
             (
-                "One weight first, the way Mazur's example writes it"
-                + (f" (his {mazur})" if mazur else "")
-                + ": ",
+                "One weight first, the way Mazur's example writes it" + (" (his " if mazur else ""),
+                *((mazur, ")") if mazur else ()),
+                ": ",
                 wname,
                 " feeds only ",
                 z1,
@@ -908,11 +931,9 @@ def _algorithm(b: Builder) -> Table:
         bp1: Node = row(gd, EQ, SumOver("u", row(Deriv(b.E_name, other), TIMES, Deriv(other, gz))))
     else:
         bp1 = row(gd, EQ, Deriv(b.E_name, ga), TIMES, Deriv(ga, gz))
-    nielsen1 = NIELSEN_BP["BP1"] + (
-        " (for an elementwise σ; softmax: its Jacobian)" if lt.jacobian else ""
-    )
+    nielsen = nielsen_bp()
     rows: list[tuple[Cell, ...]] = [
-        ("BP1", bp1, nielsen1, Link(f"layer {L}", _backward_title(b, L)))
+        ("BP1", bp1, nielsen["BP1"], Link(f"layer {L}", _backward_title(b, L)))
     ]
     if L > 1:
         hz, ha, hd = (
@@ -932,17 +953,16 @@ def _algorithm(b: Builder) -> Table:
             (
                 "BP2",
                 bp2,
-                NIELSEN_BP["BP2"],
+                nielsen["BP2"],
                 Link(f"layer {last}", _backward_title(b, last)),
             )
         )
     gb = Sym("b", ((letter(L), "id"),))
-    many = " (summed over the samples)" if b.B > 1 else ""
     rows.append(
         (
             "BP3",
             row(Deriv(b.E_name, gb), EQ, gd),
-            NIELSEN_BP["BP3"] + many,
+            nielsen["BP3"],
             Link(f"layer {L}", _backward_title(b, L)),
         )
     )
@@ -957,13 +977,18 @@ def _algorithm(b: Builder) -> Table:
         (
             "BP4",
             row(Deriv(b.E_name, gw), EQ, prev, TIMES, gd),
-            NIELSEN_BP["BP4"] + many,
+            nielsen["BP4"],
             Link(f"layer {L}", _backward_title(b, L)),
         )
     )
+    notes = ["one unit at a time"]
+    if b.B > 1:
+        notes.append("BP3 and BP4 summed over the samples")
+    if lt.jacobian:
+        notes.append("Nielsen's ⊙ σ′ is for an elementwise σ: a softmax brings its Jacobian")
     return Table(
         "The backward pass in four equations, for every weight at once: Nielsen's "
-        "BP1–BP4 in this page's names, one unit at a time",
+        f"BP1–BP4 in this page's names ({'; '.join(notes)})",
         ("", "this page", "Nielsen", "first used in"),
         rows,
         boxed=True,
@@ -1044,7 +1069,7 @@ def _activation_grads(b: Builder, sec: Section, layer: int) -> None:
         _softmax_jacobian(b, sec, layer)
         return
     act = lt.act
-    sec.blocks.append(Para((act.derivative_words,)))
+    sec.blocks.append(Para((before_formula(act.derivative_words, colon=True),)))
     gz, ga = b.general_unit(layer, "in"), b.general_unit(layer, "out")
     sec.blocks.append(Equation((Deriv(ga, gz), act.derivative_rule(gz, ga))))
     _why(b, sec, f"activation:{act.name}", f"Why is this {act.name}'s derivative?", act.why())
@@ -1266,7 +1291,12 @@ def _weight_grads(b: Builder, sec: Section, layer: int) -> None:
                 letter(layer),
                 " multiplies ",
                 prev_gen,
-                ", so ∂(input)/∂W is that output and ",
+                ", so ",
+                Deriv(
+                    b.general_unit(layer, "in"),
+                    Sym("W", ((letter(layer - 1) + letter(layer), "id"),)),
+                ),
+                " is that output and ",
                 Deriv(b.E_name, b.weight_matrix_name(layer)),
                 " = ",
                 row(prev_gen, TIMES, b.general_delta(layer)),
@@ -1377,9 +1407,16 @@ def _weight_update(b: Builder, sec: Section, layer: int) -> None:
                         TIMES,
                         Deriv(b.E_name, b.weight_matrix_name(layer)),
                     ),
-                    ".  The third line shows the step itself, Δ",
-                    Sym("W"),
-                    " = −lr · ∂E/∂W, to "
+                    ".  The third line shows the step itself, ",
+                    row(
+                        Step(Sym("W")),
+                        EQ,
+                        MINUS,
+                        Sym("lr"),
+                        TIMES,
+                        Deriv(b.E_name, Sym("W")),
+                    ),
+                    ", to "
                     f"{b.digits} significant digits, so that even a change too small to show in "
                     "the weight is visible.",
                 )
