@@ -81,6 +81,8 @@ section.update h3 { color: #166534; }
   figure svg { max-width: min(100%, 20rem); }
   figcaption { font-size: .8rem; }
   .table { margin: .4rem 0; }
+  .table table { font-size: .82em; }
+  .table th, .table td { line-height: 1.25; padding: 0 .45rem; }
   .print-note { display: block; }
 }
 """
