@@ -61,7 +61,7 @@ section.update h3 { color: #166534; }
 }
 .legend { font: 0.9rem/1.5 system-ui, sans-serif; color: var(--muted); }
 @media print {
-  body { font-size: 10pt; line-height: 1.35; }
+  body { font-size: 9.5pt; line-height: 1.35; }
   main { padding: 0; max-width: none; }
   header.top { background: none; color: var(--ink); border-bottom: 2px solid var(--ink); }
   header.top div { padding: 0 0 .3rem; max-width: none; }
@@ -77,6 +77,7 @@ section.update h3 { color: #166534; }
   math[display="block"] { margin: .1rem 0; font-size: 1em; }
   details { margin: .1rem 0; padding: 0 .6rem; }
   details > summary { font-size: .78rem; }
+  details.erratum { margin: .1rem 0 .25rem; padding: 0 .6rem; font-size: .78rem; }
   figure { margin: .5rem 0; }
   figure svg { max-width: min(100%, 20rem); }
   figcaption { font-size: .8rem; }
