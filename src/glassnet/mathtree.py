@@ -449,8 +449,8 @@ def mml(node: Node) -> str:
         )
         # The brackets are drawn by the page's stylesheet (mrow.matrix): stretching an
         # <mo>[</mo> needs a maths font the reader may not have.
-        wide = " wide" if max(len(r) for r in node.rows) > 3 else ""  # smaller on a phone
-        return f'<mrow class="matrix{wide}"><mtable>{body}</mtable></mrow>'
+        # (A matrix too wide for a phone scrolls by itself, at the body's size.)
+        return f'<mrow class="matrix"><mtable>{body}</mtable></mrow>'
     if isinstance(node, Dots):
         return "<mo>" + {"h": "\u22ef", "v": "\u22ee", "d": "\u22f1"}[node.kind] + "</mo>"
     raise TypeError(f"unknown node {node!r}")
