@@ -41,6 +41,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "optimizers",
                 "network",
                 "step",
+                "graphs",
             }
         ),
     ),
