@@ -15,7 +15,7 @@ Python); :mod:`.circuit` is the graph of quantities and its trace.
 from __future__ import annotations
 
 from glassnet.graphs import gates as _gates  # noqa: F401  (registers every gate)
-from glassnet.graphs.base import Gate, gate_for_function, gate_for_operator, gates
+from glassnet.graphs.base import Gate, gate_for_function, gate_for_operator, registered_gates
 from glassnet.graphs.circuit import Circuit, CircuitTrace, CNode
 from glassnet.graphs.parse import (
     ExpressionFile,
@@ -33,9 +33,9 @@ __all__ = [
     "Gate",
     "gate_for_function",
     "gate_for_operator",
-    "gates",
     "is_expression_file",
     "load_expression",
     "parse_expression",
     "parse_values",
+    "registered_gates",
 ]

@@ -82,7 +82,7 @@ def register(cls: type[Gate]) -> type[Gate]:
     return cls
 
 
-def gates() -> dict[str, type[Gate]]:
+def registered_gates() -> dict[str, type[Gate]]:
     """Every registered gate class by name."""
     return dict(_REGISTRY)
 

@@ -332,8 +332,13 @@ class SigmoidGate(Gate):
     words = "a sigmoid gate: the local gradient is σ(1 − σ), read from the gate's own output"
 
     def forward(self, ins: Sequence[float]) -> float:
-        # 0.5·(1 + tanh(x/2)) is σ(x) without exp overflowing at large |x|.
-        return float(0.5 * (1.0 + np.tanh(0.5 * ins[0])))
+        # exp of a non-positive number only: no overflow, and σ(−400) keeps its tiny
+        # value (1/(1 + e⁴⁰⁰) would overflow; 0.5·(1 + tanh) would round it to 0).
+        x = ins[0]
+        if x >= 0:
+            return float(1.0 / (1.0 + np.exp(-x)))
+        e = float(np.exp(x))
+        return e / (1.0 + e)
 
     def local(self, ins: Sequence[float], out: float, i: int) -> float:
         return out * (1.0 - out)

@@ -69,8 +69,15 @@ class _Builder:
                 got=f"a bare {'name' if isinstance(value, ast.Name) else 'number'}",
                 field=_where(line),
             )
-        self.assigned[target] = line
         self.node(value, line, target)
+        if any(n.name == target for n in self.inputs):
+            raise GlassnetError(
+                f"expected {target} computed from other names (an expression is a circuit: "
+                "no cycles)",
+                got=f"{target} computed from itself",
+                field=_where(line),
+            )
+        self.assigned[target] = line
 
     def node(self, e: ast.expr, line: int, name: str | None = None) -> str:
         """The name of the node ``e`` computes (adding it and its parts)."""
