@@ -421,3 +421,17 @@ def test_bad_expression_files(
 def test_a_missing_expression_file_is_named(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "graph", "no-such-file.toml")
     assert code == 2 and "no-such-file.toml" in err
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"\xf8\x00\xff junk", b"x = " + b"[" * 5000 + b"]" * 5000, b'expression = "f = x +\n'],
+)
+@pytest.mark.parametrize("command", ["graph", "explain"])
+def test_unreadable_files_get_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, command: str
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_bytes(content)
+    code, _, err = run(capsys, command, str(path))
+    assert code == 2 and err.count("\n") == 1, err

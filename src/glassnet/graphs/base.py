@@ -37,11 +37,17 @@ class Gate:
     operator: ClassVar[type[ast.AST] | None] = None
     function: ClassVar[str | None] = None
     constant_power: ClassVar[bool] = False
+    #: The gate's mark in a circuit picture (+, ×); by default its function's name.
+    glyph: ClassVar[str] = ""
     #: What the gate does to the gradient on the way back, in a sentence.
     words: ClassVar[str] = ""
 
     def __init__(self, power: float | None = None) -> None:
         self.power = power
+
+    def mark(self) -> str:
+        """The gate's mark in a picture."""
+        return self.glyph or self.function or self.name
 
     def forward(self, ins: Sequence[float]) -> float:
         """The gate's output from its inputs."""

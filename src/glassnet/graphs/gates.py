@@ -56,6 +56,7 @@ class Add(Gate):
     name = "add"
     arity = 2
     operator = ast.Add
+    glyph = "+"
     words = (
         "an add gate distributes: each input gets the upstream gradient unchanged "
         "(local gradient 1)"
@@ -82,6 +83,7 @@ class Sub(Gate):
     name = "sub"
     arity = 2
     operator = ast.Sub
+    glyph = "\u2212"
     words = (
         "a subtract gate passes the upstream gradient to its first input and its negative "
         "to the second (local gradients 1 and −1)"
@@ -108,6 +110,7 @@ class Mul(Gate):
     name = "mul"
     arity = 2
     operator = ast.Mult
+    glyph = "\u00d7"
     words = "a multiply gate swaps: each input's local gradient is the other input's value"
 
     def forward(self, ins: Sequence[float]) -> float:
@@ -131,6 +134,7 @@ class Div(Gate):
     name = "div"
     arity = 2
     operator = ast.Div
+    glyph = "\u00f7"
     words = "a divide gate: ∂(a/b)/∂a = 1/b and ∂(a/b)/∂b = −a/b²"
 
     def forward(self, ins: Sequence[float]) -> float:
@@ -160,6 +164,7 @@ class Neg(Gate):
     name = "neg"
     arity = 1
     operator = ast.USub
+    glyph = "\u2212x"
     words = "a negation gate flips the sign of the upstream gradient (local gradient −1)"
 
     def forward(self, ins: Sequence[float]) -> float:
@@ -205,6 +210,9 @@ class Power(Gate):
         if ins[0] == 0 and self.p < 1:
             return f"0 to the power {_num(self.p)} (no finite gradient)"
         return None
+
+    def mark(self) -> str:
+        return f"x^{_num(self.p)}"
 
     def text(self, args: Sequence[str]) -> str:
         return f"{args[0]} ** {_num(self.p)}"
@@ -319,7 +327,7 @@ class Abs(Gate):
         return float(np.sign(ins[0]))
 
     def expr(self, args: Sequence[Node]) -> Node:
-        return Row((Text("|"), args[0], Text("|")))
+        return Func("abs", args[0])
 
     def local_rule(self, args: Sequence[Node], out: Node, i: int, ins: Sequence[float]) -> Node:
         return Func("sign", args[0])
@@ -344,7 +352,8 @@ class SigmoidGate(Gate):
         return out * (1.0 - out)
 
     def expr(self, args: Sequence[Node]) -> Node:
-        return Func("σ", args[0], tex=r"\sigma")
+        # Written out (1/(1 + e^−x)), so the page says what σ is.
+        return Frac(Const("1"), Row((Const("1"), PLUS, Exp(Row((NEG, _wrap(args[0])))))))
 
     def local_rule(self, args: Sequence[Node], out: Node, i: int, ins: Sequence[float]) -> Node:
         return Row((out, TIMES, Paren(Row((Const("1"), MINUS, out)))))

@@ -20,7 +20,7 @@ from typing import Any
 from glassnet.errors import GlassnetError
 from glassnet.graphs.base import gate_for_function, gate_for_operator
 from glassnet.graphs.circuit import Circuit, CNode
-from glassnet.limits import MAX_GRAPH_GATES, MAX_GRAPH_TEXT, MAX_TEXT_BYTES
+from glassnet.limits import MAX_GRAPH_GATES, MAX_GRAPH_TEXT, MAX_TEXT_BYTES, check_nesting
 
 #: The keys an expression file may hold.
 FILE_KEYS = frozenset({"expression", "values", "output", "round"})
@@ -263,13 +263,14 @@ class ExpressionFile:
 def is_expression_file(path: str) -> bool:
     """Is ``path`` a TOML file holding an ``expression`` (not a network's spec)?"""
     p = Path(path)
-    if p.suffix.lower() != ".toml" or not p.is_file():
-        return False
     try:
-        with p.open("rb") as fh:
-            return "expression" in tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError):
-        return False
+        if p.suffix.lower() != ".toml" or not p.is_file() or p.stat().st_size > MAX_TEXT_BYTES:
+            return False
+        text = p.read_text(encoding="utf-8")
+        check_nesting(text)  # tomllib recurses: refuse what would overflow the stack
+        return "expression" in tomllib.loads(text)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, GlassnetError):
+        return False  # not an expression file: the spec reader says what is wrong
 
 
 def load_expression(path: str) -> ExpressionFile:
@@ -284,6 +285,7 @@ def load_expression(path: str) -> ExpressionFile:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise GlassnetError("expected a readable UTF-8 file", got=str(err), file=path) from None
+    check_nesting(text, file=path)
     try:
         data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
