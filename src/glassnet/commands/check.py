@@ -68,11 +68,32 @@ def register(sub: Any) -> None:
     p.set_defaults(func=_run_exercise)
 
 
+def _run_circuit_check(args: argparse.Namespace, source: str) -> int:
+    """A circuit worksheet (an expression file with [answers]): each number marked."""
+    from glassnet.check.circuit import entries_json, entries_lines, load_circuit_sheet, mark_circuit
+
+    for flag, used in (
+        ("--format", args.format),
+        ("--rtol", args.rtol),
+        ("--gradebook", args.gradebook),
+    ):
+        if used is not None:
+            raise GlassnetError(
+                f"expected {flag} only with a network's worksheet", got=source, field=flag
+            )
+    entries = mark_circuit(load_circuit_sheet(source))
+    print(entries_json(entries) if args.json else "\n".join(entries_lines(entries)))
+    return 0
+
+
 def _run_check(args: argparse.Namespace) -> int:
     from glassnet.check import check_worksheet
     from glassnet.check.report import print_report, to_html, to_json, to_markdown
+    from glassnet.graphs import is_expression_file
 
     sources = _expand(args.worksheet)
+    if len(args.worksheet) == 1 and is_expression_file(args.worksheet[0]):
+        return _run_circuit_check(args, args.worksheet[0])
     if len(sources) != 1 or Path(args.worksheet[0]).is_dir() or args.gradebook:
         return _run_batch(args, sources)
     if args.format and not args.output:

@@ -11,11 +11,14 @@ gate's name.
 from __future__ import annotations
 
 import ast
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 from glassnet.errors import GlassnetError
 from glassnet.mathtree import Node
+
+#: A local-gradient rule: (the gate's input values, its output, which input) -> ∂out/∂in.
+LocalRule = Callable[[Sequence[float], float, int], float]
 
 #: Every registered gate class by its name (what JSON and the function call call it).
 _REGISTRY: dict[str, type[Gate]] = {}
@@ -74,6 +77,11 @@ class Gate:
         """∂out/∂input i in symbols (``ins``: the input values, for a gate whose rule
         depends on which input is larger)."""
         raise NotImplementedError
+
+    def alternatives(self) -> dict[str, tuple[str, LocalRule]]:
+        """Named wrong local-gradient rules a checker can swap in for this gate (id ->
+        (title, rule)): the mistakes people make with it, written by the gate itself."""
+        return {}
 
     def local_words(self, names: Sequence[str], i: int, ins: Sequence[float]) -> str:
         """The local gradient of input i in words; by default the gate's own words."""

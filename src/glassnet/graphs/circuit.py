@@ -74,6 +74,12 @@ def _local(gate: Gate, i: int) -> Rule:
     return lambda v: _arr(gate.local([float(a) for a in v[:-1]], float(v[-1]), i))
 
 
+def local_rule(fn: Callable[[Sequence[float], float, int], float], i: int) -> Rule:
+    """A local-gradient node's rule from a gate-style function (for a gate's
+    alternatives, swapped in by a checker)."""
+    return lambda v: _arr(fn([float(a) for a in v[:-1]], float(v[-1]), i))
+
+
 def _product(v: Sequence[Array]) -> Array:
     return _arr(float(v[0]) * float(v[1]))
 
@@ -167,6 +173,22 @@ class Circuit:
                         ins2 = ((name, GRAD), (f"{name}/{i}", LOCAL))
                         decls.append(NodeDecl(f"{name}/{i}", PATH, ins2, _product, "backward"))
         return decls
+
+    def ancestors(self, key: Key) -> set[Key]:
+        """Every quantity ``key`` is computed from, directly or not."""
+        inputs = {d.key: d.inputs for d in self._decls}
+        found: set[Key] = set()
+        todo = list(inputs.get(key, ()))
+        while todo:
+            k = todo.pop()
+            if k not in found:
+                found.add(k)
+                todo.extend(inputs.get(k, ()))
+        return found
+
+    def keys(self) -> list[Key]:
+        """Every quantity, in evaluation order."""
+        return [d.key for d in self._decls]
 
     def decls(self) -> list[NodeDecl]:
         """The graph's nodes in evaluation order (forward, local gradients, backward)."""

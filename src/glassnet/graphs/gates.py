@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from glassnet.graphs.base import Gate, register
+from glassnet.graphs.base import Gate, LocalRule, register
 from glassnet.mathtree import (
     MINUS,
     PLUS,
@@ -68,6 +68,14 @@ class Add(Gate):
     def local(self, ins: Sequence[float], out: float, i: int) -> float:
         return 1.0
 
+    def alternatives(self) -> dict[str, tuple[str, LocalRule]]:
+        return {
+            "add_gradient_split": (
+                "the add gate's gradient split between its inputs instead of copied to each",
+                lambda ins, out, i: 0.5,
+            )
+        }
+
     def text(self, args: Sequence[str]) -> str:
         return f"{args[0]} + {args[1]}"
 
@@ -95,6 +103,14 @@ class Sub(Gate):
     def local(self, ins: Sequence[float], out: float, i: int) -> float:
         return 1.0 if i == 0 else -1.0
 
+    def alternatives(self) -> dict[str, tuple[str, LocalRule]]:
+        return {
+            "subtract_sign_lost": (
+                "the subtract gate's second input given +1 as its local gradient, not −1",
+                lambda ins, out, i: 1.0,
+            )
+        }
+
     def text(self, args: Sequence[str]) -> str:
         return f"{args[0]} - {args[1]}"
 
@@ -118,6 +134,14 @@ class Mul(Gate):
 
     def local(self, ins: Sequence[float], out: float, i: int) -> float:
         return ins[1 - i]
+
+    def alternatives(self) -> dict[str, tuple[str, LocalRule]]:
+        return {
+            "multiply_not_swapped": (
+                "the multiply gate's local gradient not swapped: ∂(xy)/∂x written as x",
+                lambda ins, out, i: ins[i],
+            )
+        }
 
     def text(self, args: Sequence[str]) -> str:
         return f"{args[0]} * {args[1]}"
@@ -277,6 +301,19 @@ class _Route(Gate):
     def local(self, ins: Sequence[float], out: float, i: int) -> float:
         return _route(ins, i, larger=self.larger)
 
+    def alternatives(self) -> dict[str, tuple[str, LocalRule]]:
+        larger = self.larger
+        return {
+            f"{self.function}_routes_to_both": (
+                f"the {self.function} gate's gradient sent to both inputs",
+                lambda ins, out, i: 1.0,
+            ),
+            f"{self.function}_routes_to_the_other": (
+                f"the {self.function} gate's gradient sent to the input that did not win",
+                lambda ins, out, i: 1.0 - _route(ins, i, larger=larger),
+            ),
+        }
+
     def expr(self, args: Sequence[Node]) -> Node:
         return Func(self.function or self.name, Row((args[0], Text(", "), args[1])))
 
@@ -350,6 +387,18 @@ class SigmoidGate(Gate):
 
     def local(self, ins: Sequence[float], out: float, i: int) -> float:
         return out * (1.0 - out)
+
+    def alternatives(self) -> dict[str, tuple[str, LocalRule]]:
+        return {
+            "sigmoid_derivative_at_input": (
+                "σ′ evaluated at the gate's input: x(1 − x) instead of σ(x)(1 − σ(x))",
+                lambda ins, out, i: ins[0] * (1.0 - ins[0]),
+            ),
+            "sigmoid_derivative_as_output": (
+                "σ′ written as σ itself, not σ(1 − σ)",
+                lambda ins, out, i: out,
+            ),
+        }
 
     def expr(self, args: Sequence[Node]) -> Node:
         # Written out (1/(1 + e^−x)), so the page says what σ is.

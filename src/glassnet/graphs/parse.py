@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import math
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -276,6 +277,11 @@ def is_expression_file(path: str) -> bool:
 def load_expression(path: str) -> ExpressionFile:
     """Read an expression file: ``expression``, ``values``, optional ``output`` and
     ``round``."""
+    return expression_from_data(read_toml(path), path)
+
+
+def read_toml(path: str, parse_float: Callable[[str], Any] = float) -> dict[str, Any]:
+    """A hand-written TOML file's tables (size, encoding and nesting checked first)."""
     p = Path(path)
     try:
         if p.stat().st_size > MAX_TEXT_BYTES:
@@ -287,13 +293,20 @@ def load_expression(path: str) -> ExpressionFile:
         raise GlassnetError("expected a readable UTF-8 file", got=str(err), file=path) from None
     check_nesting(text, file=path)
     try:
-        data: dict[str, Any] = tomllib.loads(text)
+        return tomllib.loads(text, parse_float=parse_float)
     except tomllib.TOMLDecodeError as err:
         raise GlassnetError("expected TOML", got=str(err), file=path) from None
-    unknown = sorted(set(data) - FILE_KEYS)
+
+
+def expression_from_data(
+    data: dict[str, Any], path: str, *, extra: frozenset[str] = frozenset()
+) -> ExpressionFile:
+    """An expression file's tables read (``extra``: other keys the caller reads, a
+    worksheet's ``answers``)."""
+    unknown = sorted(set(data) - FILE_KEYS - extra)
     if unknown:
         raise GlassnetError(
-            f"expected only the keys {', '.join(sorted(FILE_KEYS))}",
+            f"expected only the keys {', '.join(sorted(FILE_KEYS | extra))}",
             got=", ".join(unknown),
             file=path,
         )

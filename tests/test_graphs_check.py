@@ -1,0 +1,189 @@
+"""Marking a circuit worksheet (``glassnet check`` of an expression file with
+[answers]).  Each student below is an independent model: their numbers are worked here
+by hand (arithmetic in the comments), with the mistake planted — glassnet only marks."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from glassnet import cli
+from glassnet.check.circuit import load_circuit_sheet, mark_circuit
+from glassnet.graphs import parse_expression
+
+CS231N = 'expression = """\nq = x + y\nf = q * z\n"""\nvalues = { x = -2, y = 5, z = -4 }\n'
+
+
+def sheet(tmp_path: Path, head: str, answers: str) -> str:
+    path = tmp_path / "sheet.toml"
+    path.write_text(head + "[answers]\n" + answers, encoding="utf-8")
+    return str(path)
+
+
+def marks(path: str) -> dict[str, tuple[str, str | None]]:
+    return {e.name: (e.verdict, e.mistake) for e in mark_circuit(load_circuit_sheet(path))}
+
+
+def test_right_answers_are_ok(tmp_path: Path) -> None:
+    # CS231n: q = −2 + 5 = 3, f = 3·(−4) = −12; df/dq = z = −4, df/dz = q = 3,
+    # df/dx = df/dy = −4·1 = −4.
+    m = marks(
+        sheet(tmp_path, CS231N, "q = 3\nf = -12\ndf = 1\ndq = -4\ndz = 3\ndx = -4\ndy = -4\n")
+    )
+    assert set(m.values()) == {("ok", None)} and len(m) == 7
+
+
+def test_a_generated_key_marks_itself_ok(tmp_path: Path) -> None:
+    """Every value and gradient of a circuit with forks and every kind of gate, written
+    to 4 decimals from the trace, is marked ok."""
+    text = (
+        "a = x * y + max(x, z)\nb = sigmoid(a) - tanh(y) / (z * z + 1)\n"
+        "f = b * a + relu(x) + abs(z) ** 2"
+    )
+    values = {"x": 0.7, "y": -1.3, "z": 0.4}
+    trace = parse_expression(text).trace(values, round_to=4)
+    c = trace.circuit
+    lines = [
+        f"{n} = {trace.value(n):.4f}"
+        for n in c.order()
+        if c.has_gradient(n) and not c.nodes[n].is_input
+    ]
+    lines += [f"d{n} = {trace.grad(n):.4f}" for n in c.order() if c.has_gradient(n)]
+    head = f'expression = """\n{text}\n"""\nvalues = {{ x = 0.7, y = -1.3, z = 0.4 }}\nround = 4\n'
+    m = marks(sheet(tmp_path, head, "\n".join(lines) + "\n"))
+    assert len(m) == len(lines)
+    assert all(v == ("ok", None) for v in m.values()), m
+
+
+def test_an_error_is_carried_forward(tmp_path: Path) -> None:
+    # q written as 4 (wrong: 3); then f = 4·(−4) = −16 and df/dz = q = 4 follow from it;
+    # df/dq = z = −4 does not use q: ok.
+    m = marks(sheet(tmp_path, CS231N, "q = 4\nf = -16\ndq = -4\ndz = 4\ndx = -4\n"))
+    assert m["q"][0] == "wrong"
+    assert m["f"] == ("follows", None) and m["dz"] == ("follows", None)
+    assert m["dq"] == ("ok", None) and m["dx"] == ("ok", None)
+
+
+def test_hand_rounding_carried_is_ok(tmp_path: Path) -> None:
+    """CS231n's neuron to two decimals: dot = 1, f = σ(1) = 0.73; df/ddot = 0.73·0.27 =
+    0.1971 → 0.20; dx0 = w0·0.20 = 0.40 (the exact 0.3932 would round to 0.39: the 0.40
+    is the student's correct rounding carried)."""
+    head = (
+        'expression = """\ndot = w0 * x0 + w1 * x1 + w2\nf = sigmoid(dot)\n"""\n'
+        "values = { w0 = 2, w1 = -3, w2 = -3, x0 = -1, x1 = -2 }\n"
+    )
+    m = marks(sheet(tmp_path, head, "dot = 1\nf = 0.73\nddot = 0.20\ndx0 = 0.40\ndw2 = 0.20\n"))
+    assert all(v == ("ok", None) for v in m.values()), m
+
+
+PLANTED = [
+    # (expression file head, the student's answers worked with the mistake, the number
+    #  the mistake shows in, the mistake's id)
+    # multiply not swapped: df/dz written as z itself = −4 (right: q = 3).
+    (CS231N, "dz = -4\n", "dz", "multiply_not_swapped"),
+    # add gate's gradient split: df/dx = −4·0.5 = −2 (right: −4).
+    (CS231N, "dq = -4\ndx = -2\n", "dx", "add_gradient_split"),
+    # subtraction's sign lost: f = (x − y)·z at 1, 2, 3: df/dy = 3·(+1) = 3 (right: −3).
+    (
+        'expression = "f = (x - y) * z"\nvalues = { x = 1, y = 2, z = 3 }\n',
+        "dy = 3\n",
+        "dy",
+        "subtract_sign_lost",
+    ),
+    # a fork overwritten: f = (x + y)·x at x = 3, y = −4: the paths into x are
+    # df/dq·1 = x = 3 and q = −1; the student kept only the one met last (via q): 3.
+    (
+        'expression = "q = x + y\\nf = q * x"\nvalues = { x = 3, y = -4 }\n',
+        "dq = 3\ndx = 3\n",
+        "dx",
+        "fork_overwritten_last",
+    ),
+    # ... or only the one met first (via f): −1.  Right: 3 + (−1) = 2.
+    (
+        'expression = "q = x + y\\nf = q * x"\nvalues = { x = 3, y = -4 }\n',
+        "dq = 3\ndx = -1\n",
+        "dx",
+        "fork_overwritten_first",
+    ),
+    # max sends its gradient to both: f = max(x, y)·z at 2, 1, 3: df/dy = 3 (right: 0).
+    (
+        'expression = "m = max(x, y)\\nf = m * z"\nvalues = { x = 2, y = 1, z = 3 }\n',
+        "dm = 3\ndy = 3\n",
+        "dy",
+        "max_routes_to_both",
+    ),
+    # max routed to the smaller input: df/dx = 0 (right: 3).
+    (
+        'expression = "m = max(x, y)\\nf = m * z"\nvalues = { x = 2, y = 1, z = 3 }\n',
+        "dm = 3\ndx = 0\n",
+        "dx",
+        "max_routes_to_the_other",
+    ),
+    # σ′ at the input: s = σ(z), z = 0.5: z(1 − z) = 0.25 (right: σ(0.5)(1 − σ(0.5)) =
+    # 0.6225·0.3775 = 0.2350).
+    (
+        'expression = "z = w * x\\ns = sigmoid(z)"\nvalues = { w = 1, x = 0.5 }\n',
+        "ds = 1\ndz = 0.25\n",
+        "dz",
+        "sigmoid_derivative_at_input",
+    ),
+    # σ′ written as σ: 0.62 (σ(0.5) = 0.6225).
+    (
+        'expression = "z = w * x\\ns = sigmoid(z)"\nvalues = { w = 1, x = 0.5 }\n',
+        "ds = 1\ndz = 0.62\n",
+        "dz",
+        "sigmoid_derivative_as_output",
+    ),
+]
+
+
+@pytest.mark.parametrize(("head", "answers", "where", "mistake"), PLANTED)
+def test_each_planted_mistake_is_named(
+    tmp_path: Path, head: str, answers: str, where: str, mistake: str
+) -> None:
+    m = marks(sheet(tmp_path, head, answers))
+    assert m[where] == ("wrong", mistake), m
+
+
+def test_sigma_model_numbers_are_what_the_comment_says() -> None:
+    # The planted σ numbers above, worked again with math (not glassnet).
+    s = 1 / (1 + math.exp(-0.5))
+    assert round(s, 4) == 0.6225 and round(s * (1 - s), 4) == 0.2350
+
+
+def test_check_command_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = sheet(tmp_path, CS231N, "q = 3\ndz = -4\n")
+    assert cli.main(["check", path, "--json"]) == 0
+    entries = {e["name"]: e for e in json.loads(capsys.readouterr().out)["entries"]}
+    assert entries["q"]["verdict"] == "ok"
+    assert entries["dz"]["mistake"] == "multiply_not_swapped" and entries["dz"]["right"] == 3.0
+    assert cli.main(["check", path]) == 0
+    assert "multiply_not_swapped" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("answers", "words"),
+    [
+        ("", ["[answers]"]),
+        ("w = 3\n", ["'w'", "answers.w"]),
+        ('q = "three"\n', ["answers.q"]),
+    ],
+)
+def test_bad_circuit_sheets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], answers: str, words: list[str]
+) -> None:
+    path = sheet(tmp_path, CS231N, answers)
+    assert cli.main(["check", path]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    for w in words:
+        assert w in err, err
+
+
+def test_an_ambiguous_name_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    head = 'expression = "dx = x * 2\\nf = dx + x"\nvalues = { x = 1 }\n'
+    assert cli.main(["check", sheet(tmp_path, head, "dx = 2\n")]) == 2
+    assert "ambiguous" in capsys.readouterr().err
