@@ -51,7 +51,6 @@ class _Page:
         self.t = trace
         self.c = trace.circuit
         self.fmt = fmt
-        self.f = _symbol(self.c.output, trace.value(self.c.output))
 
     def sym(self, name: str) -> Node:
         node = self.c.nodes[name]
@@ -85,23 +84,12 @@ def _forward(p: _Page) -> Section:
     ]
     for name in p.c.gates():
         blocks.append(
+            # A valued symbol prints as its name until substituted: one tree, two lines.
             Calculation(
-                p.plain(name),
-                _unvalued(p, name),
-                substitute(p.rule(name), p.fmt),
-                p.num(p.t.value(name)),
+                p.plain(name), p.rule(name), substitute(p.rule(name), p.fmt), p.num(p.t.value(name))
             )
         )
     return Section("Forward pass", 2, "forward", blocks=blocks)
-
-
-def _unvalued(p: _Page, name: str) -> Node:
-    """The rule in symbols (the same tree; its symbols print as names until substituted)."""
-    node = p.c.nodes[name]
-    assert node.gate is not None
-    return node.gate.expr(
-        [p.sym(s) if p.c.nodes[s].constant is not None else p.plain(s) for s in node.inputs]
-    )
 
 
 def _gate_blocks(p: _Page, name: str) -> list[Block]:
@@ -111,11 +99,8 @@ def _gate_blocks(p: _Page, name: str) -> list[Block]:
     assert node.gate is not None
     gate = node.gate
     labels = [p.c.nodes[s].label for s in node.inputs]
-    args_plain: list[Node] = [
-        p.sym(s) if p.c.nodes[s].constant is not None else p.plain(s) for s in node.inputs
-    ]
     args = [p.sym(s) for s in node.inputs]
-    out_plain, out = p.plain(name), p.sym(name)
+    out = p.sym(name)
     ins = [p.t.value(s) for s in node.inputs]
     blocks: list[Block] = [
         Para(
@@ -133,15 +118,12 @@ def _gate_blocks(p: _Page, name: str) -> list[Block]:
         words = gate.local_words(labels, i, ins)
         if words != gate.words:
             blocks.append(Para((words[:1].upper() + words[1:] + ".",)))
-        local = p.t.local(name, i)
-        blocks.append(
-            Calculation(
-                p.local(name, i),
-                gate.local_rule(args_plain, out_plain, i, ins),
-                substitute(gate.local_rule(args, out, i, ins), p.fmt),
-                p.num(local),
-            )
-        )
+        rule = gate.local_rule(args, out, i, ins)
+        local: Node = p.local(name, i)
+        if name == p.c.output:
+            # The output gate's local ∂f/∂x is not yet the whole ∂f/∂x: say which it is.
+            local = Row((local, Text(" (local)")))
+        blocks.append(Calculation(local, rule, substitute(rule, p.fmt), p.num(p.t.local(name, i))))
         product = Row((p.grad(name), TIMES, p.local(name, i)))
         lhs: Node = Deriv(p.plain(p.c.output), p.plain(src))
         if len(p.c.paths(src)) > 1:
