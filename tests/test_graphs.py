@@ -17,8 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from glassnet import cli
+from glassnet.errors import GlassnetError
 from glassnet.graphs import parse_expression
 
 # -- the references ----------------------------------------------------------------------
@@ -435,3 +438,76 @@ def test_unreadable_files_get_one_line(
     path.write_bytes(content)
     code, _, err = run(capsys, command, str(path))
     assert code == 2 and err.count("\n") == 1, err
+
+
+# -- any text: a circuit or one GlassnetError --------------------------------------------
+
+_PIECES = [
+    "x", "y", "q1", "f", "=", "+", "-", "*", "/", "**", "(", ")", ",", "\n", ";", " ",
+    "0", "1", "2.5", "1e308", "exp", "log", "max", "min", "abs", "sigmoid", "tanh", "relu",
+    "foo", "[", "]", ".", "'", "lambda", ":", "import", "==", "@", "#", "\\", "\x00",
+]  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=30), st.floats(-3, 3), st.floats(-3, 3))
+def test_any_text_is_a_circuit_or_one_glassnet_error(pieces: list[str], x: float, y: float) -> None:
+    """Made of the language's own pieces and some that are not: the parser and the trace
+    either give numbers or refuse with a GlassnetError — never another exception."""
+    text = "".join(pieces)
+    try:
+        circuit = parse_expression(text)
+        values = {"x": x, "y": y}
+        trace = circuit.trace({n: values.get(n, 1.0) for n in circuit.inputs()})
+    except GlassnetError as err:
+        assert "\n" not in str(err)
+        return
+    for name in circuit.order():
+        assert math.isfinite(trace.value(name))
+
+
+_LEAVES = st.sampled_from(["x", "y", "0", "1", "2.5", "1e300", "-3"])
+
+
+def _combine(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    binary = st.tuples(children, st.sampled_from(["+", "-", "*", "/"]), children).map(
+        lambda t: f"({t[0]} {t[1]} {t[2]})"
+    )
+    power = st.tuples(children, st.sampled_from(["2", "0.5", "-1", "3"])).map(
+        lambda t: f"({t[0]}) ** {t[1]}"
+    )
+    unary = st.tuples(
+        st.sampled_from(["exp", "log", "abs", "sigmoid", "tanh", "relu", "-"]), children
+    ).map(lambda t: f"{t[0]}({t[1]})")
+    pair = st.tuples(st.sampled_from(["max", "min"]), children, children).map(
+        lambda t: f"{t[0]}({t[1]}, {t[2]})"
+    )
+    return binary | power | unary | pair
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.recursive(_LEAVES, _combine, max_leaves=12),
+    st.floats(-50, 50, allow_nan=False),
+    st.floats(-50, 50, allow_nan=False),
+)
+def test_any_well_formed_expression_is_traced_or_refused_by_name(
+    expr: str, x: float, y: float
+) -> None:
+    """Well-formed expressions at any values (overflow, log of 0, division by 0 among
+    them): finite numbers everywhere, or one GlassnetError naming the node."""
+    try:
+        circuit = parse_expression(f"f = {expr}")
+    except GlassnetError as err:
+        assert "bare" in str(err)  # f = x: a name alone is not an operation
+        return
+    values = {"x": x, "y": y}
+    try:
+        trace = circuit.trace({n: values[n] for n in circuit.inputs()})
+    except GlassnetError as err:
+        assert "node" in str(err) and "\n" not in str(err)
+        return
+    for name in circuit.order():
+        assert math.isfinite(trace.value(name))
+        if circuit.has_gradient(name):
+            assert math.isfinite(trace.grad(name))
