@@ -187,3 +187,49 @@ def test_an_ambiguous_name_is_refused(tmp_path: Path, capsys: pytest.CaptureFixt
     head = 'expression = "dx = x * 2\\nf = dx + x"\nvalues = { x = 1 }\n'
     assert cli.main(["check", sheet(tmp_path, head, "dx = 2\n")]) == 2
     assert "ambiguous" in capsys.readouterr().err
+
+
+# -- exercises -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("n_gates", "gates"),
+    [(4, None), (6, None), (8, None), (5, ["add", "mul", "max"]), (6, ["mul", "sigmoid", "sub"])],
+)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_generated_exercise_key_marks_itself_ok(
+    tmp_path: Path, n_gates: int, gates: list[str] | None, seed: int
+) -> None:
+    from glassnet.check.circuit import circuit_exercise
+
+    ex = circuit_exercise(n_gates, gates, seed=seed)
+    # The blank worksheet with the key's lines put under [answers].
+    path = tmp_path / "key.toml"
+    path.write_text(ex.worksheet_text + "\n".join(ex.key_lines) + "\n", encoding="utf-8")
+    entries = mark_circuit(load_circuit_sheet(str(path)))
+    assert len(entries) == len(ex.key_lines)
+    assert all(e.verdict == "ok" for e in entries)
+    circuit = load_circuit_sheet(str(path)).expression.circuit
+    assert len(circuit.gates()) == n_gates
+    if gates is not None:  # the mix asked for, and only it
+        gates_of = [circuit.nodes[n].gate for n in circuit.gates()]
+        # A gate asked for by its registered name or by the function it is called as.
+        kinds = {g.name for g in gates_of if g} | {g.function for g in gates_of if g}
+        assert all((g.name in gates) or (g.function in gates) for g in gates_of if g), kinds
+    assert circuit.forks()  # the chain rule's sum is part of every exercise
+
+
+def test_exercise_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "ex"
+    assert cli.main(["exercise", "--graph", "5", "-o", str(out)]) == 0
+    assert (out / "answers.md").read_text(encoding="utf-8").startswith("# Answer key")
+    capsys.readouterr()
+    # The blank worksheet, checked as it comes, says it has no answers yet.
+    assert cli.main(["check", str(out / "worksheet.toml")]) == 2
+    assert "[answers]" in capsys.readouterr().err
+    for bad in (["--gates", "add,foo"], ["--graph", "0"], ["--roster", "r.csv"]):
+        argv = ["exercise", "--graph", "5", "-o", str(tmp_path / "ex2"), *bad]
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1, err
+    assert not (tmp_path / "ex2").exists()

@@ -213,3 +213,53 @@ def entries_lines(entries: list[CircuitEntry]) -> list[str]:
     ok = sum(e.verdict == "ok" for e in entries)
     out.append(f"{ok} of {len(entries)} ok")
     return out
+
+
+@dataclass
+class CircuitExercise:
+    """A random circuit to work by hand: the blank worksheet, the answer key as a page
+    (the circuit explained) and as worksheet lines (which mark all ok)."""
+
+    worksheet_text: str
+    answer_markdown: str
+    key_lines: list[str]
+
+
+def _fmt(v: float, digits: int) -> str:
+    text = f"{v:.{digits}f}"
+    return text[1:] if text.startswith("-") and not text.strip("-0.") else text  # no "-0.0"
+
+
+def circuit_exercise(
+    n_gates: int, gates: list[str] | None = None, *, seed: int = 0, decimals: int = 1
+) -> CircuitExercise:
+    """A random circuit of ``n_gates`` gates from the mix ``gates`` (all by default)."""
+    from glassnet.explain.circuit import circuit_sections, render_circuit
+    from glassnet.graphs import parse_expression
+    from glassnet.graphs.generate import gate_mix, random_circuit
+
+    if decimals not in (1, 2):
+        raise GlassnetError("expected 1 or 2 decimals", got=str(decimals), field="--decimals")
+    text, values = random_circuit(
+        n_gates, gate_mix(gates), np.random.default_rng(seed), decimals=decimals
+    )
+    circuit = parse_expression(text)
+    trace = circuit.trace(values)
+    worked = [n for n in circuit.order() if circuit.nodes[n].gate is not None]
+    graded = [n for n in circuit.order() if circuit.has_gradient(n)]
+    head = [
+        "# A circuit to work by hand (glassnet exercise --graph): fill in every value and",
+        "# the gradient of f with respect to every node (dq1 = df/dq1), then run",
+        "#   glassnet check worksheet.toml",
+        f'expression = """\n{text}\n"""',
+        "values = { " + ", ".join(f"{n} = {values[n]:g}" for n in circuit.inputs()) + " }",
+        "",
+        f"[{ANSWERS}]",
+    ]
+    blank = [f"# {n} = _" for n in worked] + [f"# d{n} = _" for n in reversed(graded)]
+    key = [f"{n} = {_fmt(trace.value(n), 4)}" for n in worked]
+    key += [f"d{n} = {_fmt(trace.grad(n), 4)}" for n in reversed(graded)]
+    page = render_circuit(
+        circuit_sections(trace, digits=4, title="Answer key"), "md", title="Answer key"
+    )
+    return CircuitExercise("\n".join(head + blank) + "\n", page, key)

@@ -63,6 +63,18 @@ def register(sub: Any) -> None:
         "from a hash of the id and --assignment; written to DIR/ID/",
     )
     p.add_argument("--assignment", metavar="NAME", help="the assignment's name (with --roster)")
+    p.add_argument(
+        "--graph",
+        type=int,
+        metavar="N",
+        help="a circuit of N gates instead of a network (docs/graphs.md): DIR/worksheet.toml "
+        "and DIR/answers.md",
+    )
+    p.add_argument(
+        "--gates",
+        metavar="LIST",
+        help="with --graph: the gate mix, e.g. add,mul,max,sigmoid (default: every gate)",
+    )
     p.add_argument("-o", "--output", metavar="DIR", default=".", help="folder to write (.)")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
     p.set_defaults(func=_run_exercise)
@@ -226,8 +238,31 @@ def _run_batch(args: argparse.Namespace, sources: list[str]) -> int:
     return 2 if failed else 0
 
 
+def _run_circuit_exercise(args: argparse.Namespace) -> int:
+    """``--graph N``: a random circuit's blank worksheet and its answer key."""
+    from glassnet.check.circuit import circuit_exercise
+
+    if args.roster or args.assignment:
+        raise GlassnetError(
+            "expected --roster only for networks' exercises, for now",
+            got="--graph with --roster",
+            field="--roster",
+        )
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise GlassnetError("expected a folder", got="a file", file=str(out), field="--output")
+    gates = args.gates.split(",") if args.gates else None
+    ex = circuit_exercise(args.graph, gates, seed=args.seed, decimals=args.decimals)
+    files = {out / "worksheet.toml": ex.worksheet_text, out / "answers.md": ex.answer_markdown}
+    _write_all(files, args.force, out)
+    return 0
+
+
 def _run_exercise(args: argparse.Namespace) -> int:
     from glassnet.check.exercise import make_exercise
+
+    if args.graph is not None:
+        return _run_circuit_exercise(args)
 
     try:
         sizes = [int(s) for s in args.layers.split(",")]
