@@ -233,3 +233,21 @@ def test_exercise_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         err = capsys.readouterr().err
         assert err.count("\n") == 1, err
     assert not (tmp_path / "ex2").exists()
+
+
+@pytest.mark.parametrize("suffix", [".md", ".html"])
+def test_check_writes_a_report_document(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], suffix: str
+) -> None:
+    path = sheet(tmp_path, CS231N, "q = 3\ndz = -4\n")
+    out = tmp_path / f"marks{suffix}"
+    assert cli.main(["check", path, "-o", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert "multiply_not_swapped" in text and "1 of 2 ok" in text
+    if suffix == ".md":
+        assert "| dz | **-4** |" in text  # the wrong number stressed, not by colour alone
+    else:
+        assert text.lstrip().lower().startswith("<!doctype html") and "<tr class='wrong'>" in text
+    capsys.readouterr()
+    assert cli.main(["check", path, "-o", str(tmp_path / "marks.pdf")]) == 2
+    assert cli.main(["check", path, "--rtol", "0.1"]) == 2

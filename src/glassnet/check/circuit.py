@@ -24,6 +24,7 @@ import numpy as np
 
 from glassnet.check.worksheet import INTEGER, Written, half_unit, sheet_half
 from glassnet.errors import GlassnetError
+from glassnet.explain.document import Marks, Para, Section
 from glassnet.graphs import Circuit, CircuitTrace
 from glassnet.graphs.circuit import GRAD, LOCAL, VALUE, local_rule
 from glassnet.graphs.parse import ExpressionFile, expression_from_data, read_toml
@@ -263,3 +264,42 @@ def circuit_exercise(
         circuit_sections(trace, digits=4, title="Answer key"), "md", title="Answer key"
     )
     return CircuitExercise("\n".join(head + blank) + "\n", page, key)
+
+
+def report_sections(entries: list[CircuitEntry], title: str) -> list[Section]:
+    """The marks in explain's document model (as a network's report): a summary, then
+    every number with its verdict (:class:`~glassnet.explain.document.Marks`)."""
+    ok = sum(e.verdict == "ok" for e in entries)
+    rows: list[tuple[str, ...]] = [
+        (
+            e.name,
+            f"{e.written:g}",
+            f"{e.right:.6g}",
+            "" if e.from_own is None else f"{e.from_own:.6g}",
+            e.verdict,
+            e.mistake or "",
+            e.title or "",
+        )
+        for e in entries
+    ]
+    head = ("number", "given", "right", "from yours", "verdict", "mistake", "what it is")
+    return [
+        Section(title, 1, "check", blocks=[Para((f"{ok} of {len(entries)} ok.",))]),
+        Section(
+            "Every number",
+            2,
+            "check",
+            blocks=[Marks(head, rows, [e.verdict for e in entries], stress=1)],
+        ),
+    ]
+
+
+def report_document(entries: list[CircuitEntry], title: str, format: str) -> str:
+    """The marks as Markdown or a standalone HTML page, through explain's renderers."""
+    from glassnet.explain.render_html import render_sections_html
+    from glassnet.explain.render_markdown import render_sections_markdown
+
+    sections = report_sections(entries, title)
+    if format == "md":
+        return render_sections_markdown(sections)
+    return render_sections_html(title, sections, "Marked by glassnet check against its trace")

@@ -82,18 +82,25 @@ def register(sub: Any) -> None:
 
 def _run_circuit_check(args: argparse.Namespace, source: str) -> int:
     """A circuit worksheet (an expression file with [answers]): each number marked."""
-    from glassnet.check.circuit import entries_json, entries_lines, load_circuit_sheet, mark_circuit
+    from glassnet.check.circuit import (
+        entries_json,
+        entries_lines,
+        load_circuit_sheet,
+        mark_circuit,
+        report_document,
+    )
 
-    for flag, used in (
-        ("--format", args.format),
-        ("--rtol", args.rtol),
-        ("--gradebook", args.gradebook),
-    ):
+    for flag, used in (("--rtol", args.rtol), ("--gradebook", args.gradebook)):
         if used is not None:
             raise GlassnetError(
                 f"expected {flag} only with a network's worksheet", got=source, field=flag
             )
     entries = mark_circuit(load_circuit_sheet(source))
+    if args.format:
+        title = f"Marked worksheet: {Path(source).stem}"
+        atomic_write_text(args.output, report_document(entries, title, args.format), field="-o")
+        print(f"wrote {args.output}")
+        return 0
     print(entries_json(entries) if args.json else "\n".join(entries_lines(entries)))
     return 0
 
@@ -104,9 +111,8 @@ def _run_check(args: argparse.Namespace) -> int:
     from glassnet.graphs import is_expression_file
 
     sources = _expand(args.worksheet)
-    if len(args.worksheet) == 1 and is_expression_file(args.worksheet[0]):
-        return _run_circuit_check(args, args.worksheet[0])
-    if len(sources) != 1 or Path(args.worksheet[0]).is_dir() or args.gradebook:
+    circuit = len(args.worksheet) == 1 and is_expression_file(args.worksheet[0])
+    if not circuit and (len(sources) != 1 or Path(args.worksheet[0]).is_dir() or args.gradebook):
         return _run_batch(args, sources)
     if args.format and not args.output:
         raise GlassnetError("expected -o FILE with --format", got="no -o", field="--output")
@@ -121,6 +127,8 @@ def _run_check(args: argparse.Namespace) -> int:
             )
     if args.format:
         check_writable(args.output, field="-o")
+    if circuit:
+        return _run_circuit_check(args, args.worksheet[0])
     report = check_worksheet(sources[0], rtol=args.rtol)
     if args.format:
         text = to_markdown(report) if args.format == "md" else to_html(report)
