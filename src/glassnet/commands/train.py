@@ -317,7 +317,7 @@ def run_train(args: argparse.Namespace) -> int:
     run.info["train"] = run.settings.to_info()
     if not args.json:
         for note in [*run.ds.notes, *([run.ds.task_note] if run.ds.task_note else [])]:
-            print(note, file=sys.stderr)
+            print(note)  # stdout, with the summary: stderr is for the one error line
     if not args.json:
         print(run.model.summary())
     stop_on_sigterm = _sigterm_as_interrupt()
