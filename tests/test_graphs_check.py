@@ -227,7 +227,7 @@ def test_exercise_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     # The blank worksheet, checked as it comes, says it has no answers yet.
     assert cli.main(["check", str(out / "worksheet.toml")]) == 2
     assert "[answers]" in capsys.readouterr().err
-    for bad in (["--gates", "add,foo"], ["--graph", "0"], ["--roster", "r.csv"]):
+    for bad in (["--gates", "add,foo"], ["--graph", "0"], ["--assignment", "hw1"]):
         argv = ["exercise", "--graph", "5", "-o", str(tmp_path / "ex2"), *bad]
         assert cli.main(argv) == 2
         err = capsys.readouterr().err
@@ -251,3 +251,21 @@ def test_check_writes_a_report_document(
     capsys.readouterr()
     assert cli.main(["check", path, "-o", str(tmp_path / "marks.pdf")]) == 2
     assert cli.main(["check", path, "--rtol", "0.1"]) == 2
+
+
+def test_a_roster_gets_one_circuit_per_student(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    roster = tmp_path / "students.csv"
+    roster.write_text("id,name\nanna,Anna\nben,Ben\ncleo,Cleo\n", encoding="utf-8")
+    argv = ["exercise", "--graph", "5", "--roster", str(roster), "--assignment", "hw2"]
+    assert cli.main([*argv, "-o", str(tmp_path / "a")]) == 0
+    assert cli.main([*argv, "-o", str(tmp_path / "b")]) == 0
+    sheets = {
+        s: (tmp_path / "a" / s / "worksheet.toml").read_text(encoding="utf-8")
+        for s in ("anna", "ben", "cleo")
+    }
+    assert len(set(sheets.values())) == 3  # a variant each
+    for s, text in sheets.items():  # made again from the same roster and name: the same
+        assert (tmp_path / "b" / s / "worksheet.toml").read_text(encoding="utf-8") == text
+        assert (tmp_path / "a" / s / "answers.md").is_file()

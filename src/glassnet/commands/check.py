@@ -250,19 +250,45 @@ def _run_circuit_exercise(args: argparse.Namespace) -> int:
     """``--graph N``: a random circuit's blank worksheet and its answer key."""
     from glassnet.check.circuit import circuit_exercise
 
-    if args.roster or args.assignment:
-        raise GlassnetError(
-            "expected --roster only for networks' exercises, for now",
-            got="--graph with --roster",
-            field="--roster",
-        )
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise GlassnetError("expected a folder", got="a file", file=str(out), field="--output")
     gates = args.gates.split(",") if args.gates else None
-    ex = circuit_exercise(args.graph, gates, seed=args.seed, decimals=args.decimals)
-    files = {out / "worksheet.toml": ex.worksheet_text, out / "answers.md": ex.answer_markdown}
-    _write_all(files, args.force, out)
+    if not (args.roster or args.assignment):
+        ex = circuit_exercise(args.graph, gates, seed=args.seed, decimals=args.decimals)
+        files = {out / "worksheet.toml": ex.worksheet_text, out / "answers.md": ex.answer_markdown}
+        _write_all(files, args.force, out)
+        return 0
+    # One variant per student, seeded from the student's id and the assignment (as for
+    # networks): the same roster and name make the same circuits again.
+    from glassnet.check.exercise import folder_name, read_roster, variant_seed
+
+    if not (args.roster and args.assignment):
+        raise GlassnetError(
+            "expected --roster CSV and --assignment NAME together",
+            got="only " + ("--roster" if args.roster else "--assignment"),
+            field="--roster",
+        )
+    students = read_roster(args.roster)
+    files = {}
+    folders: dict[str, str] = {}
+    for st in students:
+        folder = folder_name(st.id)
+        if folder in folders:
+            raise GlassnetError(
+                "expected ids that make distinct folder names",
+                got=f"{st.id!r} and {folders[folder]!r} both give {folder!r}",
+                file=args.roster,
+            )
+        folders[folder] = st.id
+        seed = variant_seed(st.id, args.assignment)
+        ex = circuit_exercise(args.graph, gates, seed=seed, decimals=args.decimals)
+        files[out / folder / "worksheet.toml"] = ex.worksheet_text
+        files[out / folder / "answers.md"] = ex.answer_markdown
+    _write_all(files, args.force, out, quiet=True)
+    print(
+        f"wrote {len(students)} circuits of {args.assignment!r} to {out}/ (one folder per student)"
+    )
     return 0
 
 
