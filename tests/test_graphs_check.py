@@ -269,3 +269,13 @@ def test_a_roster_gets_one_circuit_per_student(
     for s, text in sheets.items():  # made again from the same roster and name: the same
         assert (tmp_path / "b" / s / "worksheet.toml").read_text(encoding="utf-8") == text
         assert (tmp_path / "a" / s / "answers.md").is_file()
+
+
+def test_a_hand_mode_sheet_is_marked_on_rounded_values(tmp_path: Path) -> None:
+    """round = 2, by hand: q = 1/3 → 0.33, f = 0.33·3 = 0.99; df/dz = q = 0.33;
+    df/dx = 3·(1/3 → 0.33) = 0.99; df/dy = 3·(−1/9 → −0.11) = −0.33.  A student who
+    writes f = 1.00 (the exact value) did not work in hand mode: wrong."""
+    head = 'expression = "q = x / y\\nf = q * z"\nvalues = { x = 1, y = 3, z = 3 }\nround = 2\n'
+    m = marks(sheet(tmp_path, head, "q = 0.33\nf = 0.99\ndz = 0.33\ndx = 0.99\ndy = -0.33\n"))
+    assert all(v == ("ok", None) for v in m.values()), m
+    assert marks(sheet(tmp_path, head, "q = 0.33\nf = 1.00\n"))["f"][0] == "wrong"

@@ -164,7 +164,7 @@ def mark_circuit(sheet: CircuitSheet) -> list[CircuitEntry]:
         tol = half * (1 + TIE) + 1e-12 * max(1.0, abs(w))
         right = float(trace.quantities[key])
         others = {k: v for k, v in written.items() if k != key}
-        own = _value(circuit, ex.values, others, {}, key)
+        own = _value(circuit, ex.values, others, {}, key, ex.round_to)
         entry = CircuitEntry(name, w, right, "wrong", half, own)
         if abs(w - right) <= tol:
             entry.verdict = "ok"
@@ -174,7 +174,7 @@ def mark_circuit(sheet: CircuitSheet) -> list[CircuitEntry]:
             entry.verdict = "follows" if any(verdicts[k] != "ok" for k in used) else "ok"
         else:
             for mid, title, rules in mistakes:
-                alt = _value(circuit, ex.values, others, rules, key)
+                alt = _value(circuit, ex.values, others, rules, key, ex.round_to)
                 if abs(alt - own) > tol and abs(w - alt) <= tol:
                     entry.mistake, entry.title = mid, title
                     break
@@ -189,8 +189,12 @@ def _value(
     given: Mapping[Key, Array],
     rules: Mapping[Key, Rule],
     key: Key,
+    round_to: int | None,
 ) -> float:
-    return float(circuit.evaluate(values, given=given, rules=rules, upto=key)[key])
+    """``key`` computed from the person's numbers (in hand mode, rounded as the sheet's
+    right values are)."""
+    each = None if round_to is None else (lambda v: np.round(v, round_to))
+    return float(circuit.evaluate(values, given=given, rules=rules, each=each, upto=key)[key])
 
 
 def entries_json(entries: list[CircuitEntry]) -> str:
