@@ -112,7 +112,13 @@ class Precision:
         return Iv(np.asarray(v - h), np.asarray(v + h))
 
 
-_FUNCS = {"ln": np.log, "tanh": np.tanh, "exp": np.exp, "erf": np.vectorize(math.erf)}
+_FUNCS = {
+    "ln": np.log,
+    "tanh": np.tanh,
+    "exp": np.exp,
+    "erf": np.vectorize(math.erf),
+    "sign": np.sign,  # non-decreasing
+}
 
 
 def evaluate(node: Node, prec: Precision, *, exact: bool = False) -> Iv:
@@ -132,8 +138,15 @@ def evaluate(node: Node, prec: Precision, *, exact: bool = False) -> Iv:
         return ev(node.num) * ev(node.den).recip()
     if isinstance(node, Exp):
         return ev(node.power).mono(np.exp)
+    if isinstance(node, Pow) and float(node.power) != int(float(node.power)):
+        # A fractional power (a circuit's x ** 1.5): increasing on x ≥ 0, its domain.
+        p = float(node.power)
+        base = ev(node.base)
+        if np.any(base.lo < 0):
+            raise AssertionError(f"a fractional power of an interval below 0: {node!r}")
+        return base.mono(lambda v: v**p) if p > 0 else Iv(base.hi**p, base.lo**p)
     if isinstance(node, Pow):
-        base, k = ev(node.base), int(node.power)
+        base, k = ev(node.base), int(float(node.power))
         lo, hi = base.lo**k, base.hi**k
         c = np.stack([lo, hi])
         low = c.min(axis=0)
@@ -141,10 +154,15 @@ def evaluate(node: Node, prec: Precision, *, exact: bool = False) -> Iv:
             low = np.where((base.lo <= 0) & (base.hi >= 0), 0.0, low)
         return Iv(low, c.max(axis=0))
     if isinstance(node, Func):
-        if node.name == "max":
+        if node.name in ("max", "min"):
             args = _split(node.arg, ", ")
             a, b = ev(args[0]), ev(args[1])
-            return Iv(np.maximum(a.lo, b.lo), np.maximum(a.hi, b.hi))
+            pick = np.maximum if node.name == "max" else np.minimum
+            return Iv(pick(a.lo, b.lo), pick(a.hi, b.hi))
+        if node.name == "abs":  # not monotone: fold the interval at 0
+            a = ev(node.arg)
+            lo = np.where(a.lo >= 0, a.lo, np.where(a.hi <= 0, -a.hi, 0.0))
+            return Iv(lo, np.maximum(np.abs(a.lo), np.abs(a.hi)))
         return ev(node.arg).mono(_FUNCS[node.name])
     if isinstance(node, Matrix):
         if any(isinstance(c, Dots) for r in node.rows for c in r):

@@ -195,6 +195,17 @@ def test_every_toml_example_in_the_docs_loads(where, block, tmp_path, monkeypatc
 
     data = tomllib.loads(block)  # it is TOML at all
     path = tmp_path / "example.toml"
+    if "expression" in data:  # an expression's circuit (docs/graphs.md), or its worksheet
+        path.write_text(block)
+        from glassnet.check.circuit import load_circuit_sheet, mark_circuit
+        from glassnet.graphs import load_expression
+
+        if "answers" in data:
+            assert mark_circuit(load_circuit_sheet(str(path)))
+        else:
+            loaded = load_expression(str(path))
+            assert np.isfinite(loaded.circuit.trace(loaded.values).value(loaded.circuit.output))
+        return
     if "loss" not in data and "spec" not in data:
         # a fragment (some [[layers]] to add to a spec): put it after a minimal head with
         # an input as wide and as many rows as its own numbers say (gamma, mask), and a
@@ -290,8 +301,9 @@ def _doc_commands(doc: Path) -> list[str]:
 def _fixtures(folder: Path) -> None:
     """The files the docs' commands name: my_net.toml (docs/spec.md's example's layers
     with the README's 2-in, 2-out shape), people.csv / new_people.csv (a practitioner's
-    messy CSV), rows.csv (digits rows), students.csv, and a filled-in worksheet as anna.toml and
-    my_worksheet.toml."""
+    messy CSV), rows.csv (digits rows), students.csv, a filled-in worksheet as anna.toml and
+    my_worksheet.toml, and docs/graphs.md's expression file and circuit worksheet as
+    cs231n.toml and circuit_sheet.toml."""
     (folder / "my_net.toml").write_text(
         'loss = "cross_entropy"\nlr = 0.1\ninput = [[0.5, -1.0]]\ntarget = [[1.0, 0.0]]\n'
         '[[layers]]\nweights = [[0.2, -0.4, 0.1], [0.7, 0.3, -0.5]]\nactivation = "tanh"\n'
@@ -318,6 +330,10 @@ def _fixtures(folder: Path) -> None:
     sheet = re.findall(r"```toml\n(.*?)```", (ROOT / "docs" / "check.md").read_text(), re.S)[0]
     for name in ("anna.toml", "my_worksheet.toml"):
         (folder / name).write_text(sheet)
+    # an expression file and a circuit worksheet: docs/graphs.md's own examples
+    circuit = re.findall(r"```toml\n(.*?)```", (ROOT / "docs" / "graphs.md").read_text(), re.S)
+    (folder / "cs231n.toml").write_text(next(b for b in circuit if "[answers]" not in b))
+    (folder / "circuit_sheet.toml").write_text(next(b for b in circuit if "[answers]" in b))
 
 
 @pytest.mark.parametrize("doc", ["README.md", "docs/start.md"])

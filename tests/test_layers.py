@@ -51,6 +51,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "optimizers",
                 "network",
                 "step",
+                "graphs",
             }
         ),
     ),

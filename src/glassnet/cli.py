@@ -15,7 +15,15 @@ from collections.abc import Sequence
 from glassnet.errors import GlassnetError
 
 #: Modules in glassnet.commands that add sub-commands, in the order --help lists them.
-COMMAND_MODULES: tuple[str, ...] = ("engine", "explain", "check", "train", "interop", "studio")
+COMMAND_MODULES: tuple[str, ...] = (
+    "engine",
+    "graph",
+    "explain",
+    "check",
+    "train",
+    "interop",
+    "studio",
+)
 
 
 class _Parser(argparse.ArgumentParser):

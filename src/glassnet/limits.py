@@ -35,6 +35,9 @@ MAX_EXPLAIN_BATCH = 256
 MAX_DIGITS = 17
 #: Finite differences take two forward passes per parameter.
 MAX_GRADCHECK_PARAMETERS = 20_000
+#: An expression's circuit (``glassnet graph``) is something a person draws and reads.
+MAX_GRAPH_GATES = 200
+MAX_GRAPH_TEXT = 20_000
 #: Steps in a row a spec may ask for (``steps = N``).
 MAX_STEPS = 100
 #: Classes a classifier may have (more is almost always a regression target).

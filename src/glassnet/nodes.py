@@ -10,11 +10,13 @@ whole step's quantities (``x``, ``y``, ``loss_terms``, ``loss``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+
+from glassnet.errors import GlassnetError
 
 Array = np.ndarray
 #: A quantity of the step: (kind, layer); layer 0 for the whole step's quantities.
@@ -57,3 +59,51 @@ def leaf(
 def zeros_like_first(ins: Sequence[Array]) -> Array:
     """The default of an optimiser's state: zeros shaped like the parameter."""
     return np.zeros_like(ins[0])
+
+
+def evaluate_nodes(
+    decls: Sequence[NodeDecl],
+    leaves: Mapping[Key, Array],
+    *,
+    given: Mapping[Key, Array] | None = None,
+    rules: Mapping[Key, Rule] | None = None,
+    each: Callable[[Array], Array] | None = None,
+    upto: Key | None = None,
+) -> dict[Key, Array]:
+    """Every node's value, in the order of ``decls`` (inputs before what they feed): the
+    one evaluation loop of every graph glassnet walks — a training step
+    (:meth:`glassnet.step.StepGraph.evaluate`) and an expression's circuit
+    (:mod:`glassnet.graphs`) — so "a person's numbers", "a mistaken rule" and "hand
+    rounding" mean the same in both.
+
+    ``leaves``: the given quantities (a leaf with a declared ``initial`` may be left out:
+    it starts at that default).  ``given``: values that stand for their nodes instead of
+    being computed (a person's written numbers).  ``rules``: replacements for the right
+    rule of some nodes (a mistake).  ``each``: applied to every computed value before
+    anything uses it (hand rounding).  ``upto``: stop once that node is known.
+    """
+    given = given or {}
+    rules = rules or {}
+    keep = each or (lambda v: v)
+    values: dict[Key, Array] = {}
+    for d in decls:
+        key = d.key
+        if key in given:
+            values[key] = given[key]
+        elif d.phase == "leaf":
+            if key in leaves:
+                values[key] = leaves[key]
+            elif d.initial is not None:
+                values[key] = d.initial([values[k] for k in d.inputs])
+            else:
+                raise GlassnetError(
+                    "expected a value for every given quantity", got=f"none for {key}"
+                )
+        else:
+            ins = [values[k] for k in d.inputs]
+            rule = rules.get(key)
+            assert d.rule is not None
+            values[key] = keep(rule(ins) if rule is not None else d.rule(ins))
+        if key == upto:
+            break
+    return values

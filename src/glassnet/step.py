@@ -45,7 +45,7 @@ import numpy as np
 from glassnet.activations import Activation, get_activation
 from glassnet.errors import GlassnetError
 from glassnet.losses import Loss, batch_mean
-from glassnet.nodes import Key, NodeDecl, Rule, leaf
+from glassnet.nodes import Key, NodeDecl, Rule, evaluate_nodes, leaf
 from glassnet.optim import sgd_update
 
 if TYPE_CHECKING:
@@ -340,31 +340,14 @@ class StepGraph:
         applied to every computed value before anything uses it (hand rounding).
         ``upto``: stop once that node is known.
         """
-        given = given or {}
-        rules = rules or {}
-        keep = each or (lambda v: v)
-        values: dict[Key, Array] = {}
-        for key in self._order:
-            d = self._decls[key]
-            if key in given:
-                values[key] = given[key]
-            elif d.phase == "leaf":
-                if key in leaves:
-                    values[key] = leaves[key]
-                elif d.initial is not None:
-                    values[key] = d.initial([values[k] for k in d.inputs])
-                else:
-                    raise GlassnetError(
-                        "expected a value for every given quantity", got=f"none for {key}"
-                    )
-            else:
-                ins = [values[k] for k in d.inputs]
-                rule = rules.get(key)
-                assert d.rule is not None
-                values[key] = keep(rule(ins) if rule is not None else d.rule(ins))
-            if key == upto:
-                break
-        return values
+        return evaluate_nodes(
+            [self._decls[k] for k in self._order],
+            leaves,
+            given=given,
+            rules=rules,
+            each=each,
+            upto=upto,
+        )
 
 
 def canonical(key: Key, n_layers: int) -> Key:

@@ -63,17 +63,56 @@ def register(sub: Any) -> None:
         "from a hash of the id and --assignment; written to DIR/ID/",
     )
     p.add_argument("--assignment", metavar="NAME", help="the assignment's name (with --roster)")
+    p.add_argument(
+        "--graph",
+        type=int,
+        metavar="N",
+        help="a circuit of N gates instead of a network (docs/graphs.md): DIR/worksheet.toml "
+        "and DIR/answers.md",
+    )
+    p.add_argument(
+        "--gates",
+        metavar="LIST",
+        help="with --graph: the gate mix, e.g. add,mul,max,sigmoid (default: every gate)",
+    )
     p.add_argument("-o", "--output", metavar="DIR", default=".", help="folder to write (.)")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
     p.set_defaults(func=_run_exercise)
 
 
+def _run_circuit_check(args: argparse.Namespace, source: str) -> int:
+    """A circuit worksheet (an expression file with [answers]): each number marked."""
+    from glassnet.check.circuit import (
+        entries_json,
+        entries_lines,
+        load_circuit_sheet,
+        mark_circuit,
+        report_document,
+    )
+
+    for flag, used in (("--rtol", args.rtol), ("--gradebook", args.gradebook)):
+        if used is not None:
+            raise GlassnetError(
+                f"expected {flag} only with a network's worksheet", got=source, field=flag
+            )
+    entries = mark_circuit(load_circuit_sheet(source))
+    if args.format:
+        title = f"Marked worksheet: {Path(source).stem}"
+        atomic_write_text(args.output, report_document(entries, title, args.format), field="-o")
+        print(f"wrote {args.output}")
+        return 0
+    print(entries_json(entries) if args.json else "\n".join(entries_lines(entries)))
+    return 0
+
+
 def _run_check(args: argparse.Namespace) -> int:
     from glassnet.check import check_worksheet
     from glassnet.check.report import print_report, to_html, to_json, to_markdown
+    from glassnet.graphs import is_expression_file
 
     sources = _expand(args.worksheet)
-    if len(sources) != 1 or Path(args.worksheet[0]).is_dir() or args.gradebook:
+    circuit = len(args.worksheet) == 1 and is_expression_file(args.worksheet[0])
+    if not circuit and (len(sources) != 1 or Path(args.worksheet[0]).is_dir() or args.gradebook):
         return _run_batch(args, sources)
     if args.format and not args.output:
         raise GlassnetError("expected -o FILE with --format", got="no -o", field="--output")
@@ -88,6 +127,8 @@ def _run_check(args: argparse.Namespace) -> int:
             )
     if args.format:
         check_writable(args.output, field="-o")
+    if circuit:
+        return _run_circuit_check(args, args.worksheet[0])
     report = check_worksheet(sources[0], rtol=args.rtol)
     if args.format:
         text = to_markdown(report) if args.format == "md" else to_html(report)
@@ -205,8 +246,57 @@ def _run_batch(args: argparse.Namespace, sources: list[str]) -> int:
     return 2 if failed else 0
 
 
+def _run_circuit_exercise(args: argparse.Namespace) -> int:
+    """``--graph N``: a random circuit's blank worksheet and its answer key."""
+    from glassnet.check.circuit import circuit_exercise
+
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise GlassnetError("expected a folder", got="a file", file=str(out), field="--output")
+    gates = args.gates.split(",") if args.gates else None
+    if not (args.roster or args.assignment):
+        ex = circuit_exercise(args.graph, gates, seed=args.seed, decimals=args.decimals)
+        files = {out / "worksheet.toml": ex.worksheet_text, out / "answers.md": ex.answer_markdown}
+        _write_all(files, args.force, out)
+        return 0
+    # One variant per student, seeded from the student's id and the assignment (as for
+    # networks): the same roster and name make the same circuits again.
+    from glassnet.check.exercise import folder_name, read_roster, variant_seed
+
+    if not (args.roster and args.assignment):
+        raise GlassnetError(
+            "expected --roster CSV and --assignment NAME together",
+            got="only " + ("--roster" if args.roster else "--assignment"),
+            field="--roster",
+        )
+    students = read_roster(args.roster)
+    files = {}
+    folders: dict[str, str] = {}
+    for st in students:
+        folder = folder_name(st.id)
+        if folder in folders:
+            raise GlassnetError(
+                "expected ids that make distinct folder names",
+                got=f"{st.id!r} and {folders[folder]!r} both give {folder!r}",
+                file=args.roster,
+            )
+        folders[folder] = st.id
+        seed = variant_seed(st.id, args.assignment)
+        ex = circuit_exercise(args.graph, gates, seed=seed, decimals=args.decimals)
+        files[out / folder / "worksheet.toml"] = ex.worksheet_text
+        files[out / folder / "answers.md"] = ex.answer_markdown
+    _write_all(files, args.force, out, quiet=True)
+    print(
+        f"wrote {len(students)} circuits of {args.assignment!r} to {out}/ (one folder per student)"
+    )
+    return 0
+
+
 def _run_exercise(args: argparse.Namespace) -> int:
     from glassnet.check.exercise import make_exercise
+
+    if args.graph is not None:
+        return _run_circuit_exercise(args)
 
     try:
         sizes = [int(s) for s in args.layers.split(",")]

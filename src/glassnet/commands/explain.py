@@ -33,7 +33,9 @@ def register(sub: Any) -> None:
         "spec",
         metavar="SPEC",
         nargs="?",
-        help="spec file (TOML) or 'seed' (may be left out with --errata: the worksheet's spec)",
+        help="spec file (TOML) or 'seed' (may be left out with --errata: the worksheet's "
+        "spec), or an expression file (TOML with an 'expression': its circuit, gate by gate; "
+        "docs/graphs.md)",
     )
     p.add_argument(
         "--format",
@@ -160,7 +162,53 @@ def _same_step(a: Any, b: Any) -> bool:
     )
 
 
+def _run_circuit(args: argparse.Namespace) -> int:
+    """``glassnet explain expr.toml``: an expression's circuit, gate by gate."""
+    from glassnet.explain.circuit import circuit_sections, picture_of, render_circuit
+    from glassnet.explain.symbols import check_digits
+    from glassnet.graphs import load_expression
+
+    check_digits(args.digits)
+    if args.errata is not None:
+        raise GlassnetError(
+            "expected --errata only with a network's spec", got=args.spec, field="--errata"
+        )
+    out = _check_output(args.output) if args.output else None
+    loaded = load_expression(args.spec)
+    round_to = args.round if args.round is not None else loaded.round_to
+    if round_to is not None and not 0 <= round_to <= 15:
+        raise GlassnetError(
+            "expected a number of decimals from 0 to 15", got=str(round_to), field="--round"
+        )
+    try:
+        trace = loaded.circuit.trace(loaded.values, round_to=round_to)
+    except GlassnetError as err:
+        raise err.with_file(args.spec) from None
+    fmt = _format(args)
+    title = Path(args.spec).stem
+    sections = circuit_sections(trace, digits=args.digits, title=title)
+    svg_path = out.with_suffix(".svg") if out is not None and fmt == "md" else None
+    if svg_path is not None:
+        check_writable(str(svg_path), field="-o")
+    picture = svg_path.name if svg_path is not None else "inline"
+    text = render_circuit(sections, fmt, title=title, picture=picture)
+    if out is None:
+        sys.stdout.write(text)
+        return 0
+    svg = picture_of(sections)
+    if svg_path is not None and svg is not None:
+        _write(svg_path, svg)
+        print(f"wrote {svg_path}", file=sys.stderr)
+    _write(out, text)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
 def _run_explain(args: argparse.Namespace) -> int:
+    from glassnet.graphs import is_expression_file
+
+    if args.spec is not None and is_expression_file(args.spec):
+        return _run_circuit(args)
     from glassnet.explain import derive
     from glassnet.explain.symbols import check_digits
     from glassnet.spec import load_spec

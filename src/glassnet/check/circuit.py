@@ -1,0 +1,309 @@
+"""Marking a circuit worksheet: the node values and gradients a person wrote
+(``q = 3``, ``dq = -4``, ``dx = -4``), each ok, follows (an error carried forward) or
+wrong with the mistake that reproduces it — all on the circuit's own graph of
+quantities, through the one evaluator (:meth:`glassnet.graphs.Circuit.evaluate`): the
+person's numbers go in as ``given``, a mistake as alternative ``rules``.
+
+A worksheet is an expression file with an ``[answers]`` table: a node's name for its
+value, ``d`` + the name for the output's gradient with respect to it.
+
+The mistakes are the gates' own (:meth:`glassnet.graphs.Gate.alternatives`: a multiply
+gate's local gradient not swapped, a max gate routing to both inputs, σ′ at the wrong
+value, …) and one of the graph's: a fork's gradient overwritten by one path instead of
+the sum of all.  A mistake names a number only when, run on the person's own earlier
+numbers, it changes the result and reproduces the number to its written digits.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from glassnet.check.worksheet import INTEGER, Written, half_unit, sheet_half
+from glassnet.errors import GlassnetError
+from glassnet.explain.document import Marks, Para, Section
+from glassnet.graphs import Circuit, CircuitTrace
+from glassnet.graphs.circuit import GRAD, LOCAL, VALUE, local_rule
+from glassnet.graphs.parse import ExpressionFile, expression_from_data, read_toml
+from glassnet.nodes import Array, Key, Rule
+
+#: A circuit worksheet's table of written numbers.
+ANSWERS = "answers"
+#: Relative slack for float noise when a number sits exactly half a unit away.
+TIE = 1e-9
+
+
+@dataclass
+class CircuitSheet:
+    """A circuit worksheet read: the expression file and the numbers written."""
+
+    expression: ExpressionFile
+    answers: dict[Key, tuple[str, float, float]]  # key -> (name as written, value, half)
+    path: str
+
+
+@dataclass
+class CircuitEntry:
+    """One written number marked."""
+
+    name: str
+    written: float
+    right: float
+    verdict: str  # "ok", "follows" or "wrong"
+    tolerance: float
+    from_own: float | None = None  # the right rule on the person's earlier numbers
+    mistake: str | None = None
+    title: str | None = None
+
+
+def _key_of(circuit: Circuit, name: str, path: str) -> Key:
+    """``q`` -> q's value; ``dq`` -> ∂f/∂q (a name both ways is refused as ambiguous)."""
+    as_value = name in circuit.nodes and circuit.has_gradient(name)
+    as_grad = name[:1] == "d" and name[1:] in circuit.nodes and circuit.has_gradient(name[1:])
+    if as_value and as_grad:
+        raise GlassnetError(
+            f"expected a name that is either a node or d + a node, not both ({name})",
+            got="an ambiguous name",
+            file=path,
+            field=f"{ANSWERS}.{name}",
+        )
+    if as_value:
+        return (name, VALUE)
+    if as_grad:
+        return (name[1:], GRAD)
+    known = ", ".join(n for n in circuit.order() if circuit.has_gradient(n))
+    raise GlassnetError(
+        f"expected a node ({known}) or d + a node for its gradient",
+        got=repr(name),
+        file=path,
+        field=f"{ANSWERS}.{name}",
+    )
+
+
+def load_circuit_sheet(path: str) -> CircuitSheet:
+    """Read a circuit worksheet (an expression file with ``[answers]``)."""
+    data = read_toml(path, parse_float=Written)
+    expression = expression_from_data(data, path, extra=frozenset({ANSWERS}))
+    raw = data.get(ANSWERS, {})
+    if not isinstance(raw, dict) or not raw:
+        raise GlassnetError(
+            "expected an [answers] table of numbers (q = 3, dq = -4, …)",
+            got="none",
+            file=path,
+            field=ANSWERS,
+        )
+    usual = sheet_half(raw)
+    answers: dict[Key, tuple[str, float, float]] = {}
+    for name, v in raw.items():
+        if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(float(v)):
+            raise GlassnetError(
+                "expected a number", got=repr(v)[:40], file=path, field=f"{ANSWERS}.{name}"
+            )
+        half = half_unit(v)
+        answers[_key_of(expression.circuit, name, path)] = (
+            name,
+            float(v),
+            usual if half == INTEGER else half,
+        )
+    return CircuitSheet(expression, answers, path)
+
+
+def circuit_mistakes(circuit: Circuit) -> list[tuple[str, str, dict[Key, Rule]]]:
+    """Every mistake that can happen in this circuit: (id, title, the rules it swaps in)
+    — each gate kind's own alternatives, applied to every gate of that kind, and a
+    fork's gradient taken from one path (the first or the last the backward pass meets)
+    instead of their sum."""
+    found: dict[str, tuple[str, dict[Key, Rule]]] = {}
+    for name in circuit.gates():
+        node = circuit.nodes[name]
+        assert node.gate is not None
+        for mid, (title, fn) in node.gate.alternatives().items():
+            rules = found.setdefault(mid, (title, {}))[1]
+            for i, src in enumerate(node.inputs):
+                if circuit.has_gradient(src):
+                    rules[(f"{name}/{i}", LOCAL)] = local_rule(fn, i)
+    out = [(mid, title, rules) for mid, (title, rules) in found.items() if rules]
+    forks = circuit.forks()
+    if forks:
+        for which, pick in (("last", 0), ("first", -1)):
+            # The paths are listed in forward order: the backward pass meets the one
+            # through the earliest gate last — what an overwriting "=" leaves behind.
+            rules = {(n, GRAD): _one_path(pick) for n in forks}
+            out.append(
+                (
+                    f"fork_overwritten_{which}",
+                    "the gradient at a fork overwritten by the "
+                    f"{which} path the backward pass meets instead of the sum of all paths",
+                    rules,
+                )
+            )
+    return out
+
+
+def _one_path(k: int) -> Rule:
+    """A fork's gradient taken from its k-th path alone."""
+    return lambda v: v[k]
+
+
+def mark_circuit(sheet: CircuitSheet) -> list[CircuitEntry]:
+    """Every written number marked, in the order the circuit computes them."""
+    ex = sheet.expression
+    circuit = ex.circuit
+    trace: CircuitTrace = circuit.trace(ex.values, round_to=ex.round_to)
+    written: dict[Key, Array] = {k: np.array(v) for k, (_, v, _) in sheet.answers.items()}
+    mistakes = circuit_mistakes(circuit)
+    verdicts: dict[Key, str] = {}
+    entries: list[CircuitEntry] = []
+    for key in circuit.keys():
+        if key not in sheet.answers:
+            continue
+        name, w, half = sheet.answers[key]
+        tol = half * (1 + TIE) + 1e-12 * max(1.0, abs(w))
+        right = float(trace.quantities[key])
+        others = {k: v for k, v in written.items() if k != key}
+        own = _value(circuit, ex.values, others, {}, key, ex.round_to)
+        entry = CircuitEntry(name, w, right, "wrong", half, own)
+        if abs(w - right) <= tol:
+            entry.verdict = "ok"
+        elif abs(w - own) <= tol:
+            used = circuit.ancestors(key) & set(others)
+            # The person's own correctly rounded numbers carried: still ok.
+            entry.verdict = "follows" if any(verdicts[k] != "ok" for k in used) else "ok"
+        else:
+            for mid, title, rules in mistakes:
+                alt = _value(circuit, ex.values, others, rules, key, ex.round_to)
+                if abs(alt - own) > tol and abs(w - alt) <= tol:
+                    entry.mistake, entry.title = mid, title
+                    break
+        verdicts[key] = entry.verdict
+        entries.append(entry)
+    return entries
+
+
+def _value(
+    circuit: Circuit,
+    values: Mapping[str, float],
+    given: Mapping[Key, Array],
+    rules: Mapping[Key, Rule],
+    key: Key,
+    round_to: int | None,
+) -> float:
+    """``key`` computed from the person's numbers (in hand mode, rounded as the sheet's
+    right values are)."""
+    each = None if round_to is None else (lambda v: np.round(v, round_to))
+    return float(circuit.evaluate(values, given=given, rules=rules, each=each, upto=key)[key])
+
+
+def entries_json(entries: list[CircuitEntry]) -> str:
+    """The marks as JSON (docs/graphs.md)."""
+    return json.dumps({"entries": [asdict(e) for e in entries]}, indent=2)
+
+
+def entries_lines(entries: list[CircuitEntry]) -> list[str]:
+    """The marks as lines of text, one a number."""
+    out = []
+    for e in entries:
+        line = f"{e.name} = {e.written:g}: {e.verdict}"
+        if e.verdict != "ok":
+            line += f" (right: {e.right:.6g}"
+            if e.from_own is not None and e.verdict == "follows":
+                line += f"; from your earlier numbers: {e.from_own:.6g}"
+            line += ")"
+        if e.mistake:
+            line += f" — {e.title} [{e.mistake}]"
+        out.append(line)
+    ok = sum(e.verdict == "ok" for e in entries)
+    out.append(f"{ok} of {len(entries)} ok")
+    return out
+
+
+@dataclass
+class CircuitExercise:
+    """A random circuit to work by hand: the blank worksheet, the answer key as a page
+    (the circuit explained) and as worksheet lines (which mark all ok)."""
+
+    worksheet_text: str
+    answer_markdown: str
+    key_lines: list[str]
+
+
+def _fmt(v: float, digits: int) -> str:
+    text = f"{v:.{digits}f}"
+    return text[1:] if text.startswith("-") and not text.strip("-0.") else text  # no "-0.0"
+
+
+def circuit_exercise(
+    n_gates: int, gates: list[str] | None = None, *, seed: int = 0, decimals: int = 1
+) -> CircuitExercise:
+    """A random circuit of ``n_gates`` gates from the mix ``gates`` (all by default)."""
+    from glassnet.explain.circuit import circuit_sections, render_circuit
+    from glassnet.graphs import parse_expression
+    from glassnet.graphs.generate import gate_mix, random_circuit
+
+    if decimals not in (1, 2):
+        raise GlassnetError("expected 1 or 2 decimals", got=str(decimals), field="--decimals")
+    text, values = random_circuit(
+        n_gates, gate_mix(gates), np.random.default_rng(seed), decimals=decimals
+    )
+    circuit = parse_expression(text)
+    trace = circuit.trace(values)
+    worked = [n for n in circuit.order() if circuit.nodes[n].gate is not None]
+    graded = [n for n in circuit.order() if circuit.has_gradient(n)]
+    head = [
+        "# A circuit to work by hand (glassnet exercise --graph): fill in every value and",
+        "# the gradient of f with respect to every node (dq1 = df/dq1), then run",
+        "#   glassnet check worksheet.toml",
+        f'expression = """\n{text}\n"""',
+        "values = { " + ", ".join(f"{n} = {values[n]:g}" for n in circuit.inputs()) + " }",
+        "",
+        f"[{ANSWERS}]",
+    ]
+    blank = [f"# {n} = _" for n in worked] + [f"# d{n} = _" for n in reversed(graded)]
+    key = [f"{n} = {_fmt(trace.value(n), 4)}" for n in worked]
+    key += [f"d{n} = {_fmt(trace.grad(n), 4)}" for n in reversed(graded)]
+    page = render_circuit(
+        circuit_sections(trace, digits=4, title="Answer key"), "md", title="Answer key"
+    )
+    return CircuitExercise("\n".join(head + blank) + "\n", page, key)
+
+
+def report_sections(entries: list[CircuitEntry], title: str) -> list[Section]:
+    """The marks in explain's document model (as a network's report): a summary, then
+    every number with its verdict (:class:`~glassnet.explain.document.Marks`)."""
+    ok = sum(e.verdict == "ok" for e in entries)
+    rows: list[tuple[str, ...]] = [
+        (
+            e.name,
+            f"{e.written:g}",
+            f"{e.right:.6g}",
+            "" if e.from_own is None else f"{e.from_own:.6g}",
+            e.verdict,
+            e.mistake or "",
+            e.title or "",
+        )
+        for e in entries
+    ]
+    head = ("number", "given", "right", "from yours", "verdict", "mistake", "what it is")
+    return [
+        Section(title, 1, "check", blocks=[Para((f"{ok} of {len(entries)} ok.",))]),
+        Section(
+            "Every number",
+            2,
+            "check",
+            blocks=[Marks(head, rows, [e.verdict for e in entries], stress=1)],
+        ),
+    ]
+
+
+def report_document(entries: list[CircuitEntry], title: str, format: str) -> str:
+    """The marks as Markdown or a standalone HTML page, through explain's renderers."""
+    from glassnet.explain.render_html import render_sections_html
+    from glassnet.explain.render_markdown import render_sections_markdown
+
+    sections = report_sections(entries, title)
+    if format == "md":
+        return render_sections_markdown(sections)
+    return render_sections_html(title, sections, "Marked by glassnet check against its trace")

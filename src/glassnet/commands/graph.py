@@ -1,0 +1,133 @@
+"""``glassnet graph``: backpropagation on any small expression (a "circuit"): every
+node's value and gradient, each gate's local gradients, and at forks each path's part."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from glassnet.errors import GlassnetError
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "graph",
+        help="backpropagate through an expression and show every value and gradient",
+        description="Evaluate an expression forward and backward, as a circuit of gates "
+        "(CS231n's 'Backpropagation, Intuitions'): every node's value and its gradient "
+        "∂f/∂node, each gate's local gradients, and where a node is used twice (a fork) "
+        "the gradient of each path and their sum.  EXPRESSION is statements like "
+        "'q = x + y; f = q * z' (or one nested expression), or an expression file "
+        "(TOML: expression, values, optional output and round; see docs/graphs.md).",
+    )
+    p.add_argument(
+        "expression", metavar="EXPRESSION", help="an expression, or a .toml expression file"
+    )
+    p.add_argument(
+        "--values",
+        metavar="X=V,...",
+        help="the variables' values, e.g. x=-2,y=5,z=-4 (override a file's)",
+    )
+    p.add_argument(
+        "--output", metavar="NAME", help="the node to differentiate (default: the last assigned)"
+    )
+    p.add_argument(
+        "--round",
+        type=int,
+        default=None,
+        metavar="K",
+        help="hand-calculation mode: round every value to K decimals before the next step uses it",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object (docs/graphs.md)")
+    p.add_argument("--digits", type=int, default=6, help="significant digits (default 6)")
+    p.set_defaults(func=_run_graph)
+
+
+def load(expression: str, values: str | None, output: str | None, round_to: int | None) -> Any:
+    """The expression (text or file) and its values, with the command line's overrides:
+    an :class:`~glassnet.graphs.ExpressionFile`."""
+    from glassnet.graphs import (
+        ExpressionFile,
+        is_expression_file,
+        load_expression,
+        parse_expression,
+    )
+
+    if is_expression_file(expression):
+        loaded = load_expression(expression)
+        if output is not None:
+            loaded = ExpressionFile(
+                parse_expression(loaded.circuit.source, output=output),
+                loaded.values,
+                loaded.round_to,
+                loaded.path,
+            )
+    elif expression.lower().endswith(".toml"):
+        raise GlassnetError(
+            "expected an expression file (TOML with an 'expression' key)",
+            got=f"{expression}, which is not one (or cannot be read)",
+            field="EXPRESSION",
+        )
+    else:
+        loaded = ExpressionFile(parse_expression(expression, output=output))
+    if values is not None:
+        from glassnet.graphs import parse_values
+
+        loaded.values.update(parse_values(values))
+    if round_to is not None:
+        if not 0 <= round_to <= 15:
+            raise GlassnetError(
+                "expected a number of decimals from 0 to 15", got=str(round_to), field="--round"
+            )
+        loaded.round_to = round_to
+    return loaded
+
+
+def _run_graph(args: argparse.Namespace) -> int:
+    if not 1 <= args.digits <= 17:
+        raise GlassnetError(
+            "expected a number of digits from 1 to 17", got=str(args.digits), field="--digits"
+        )
+    loaded = load(args.expression, args.values, args.output, args.round)
+    try:
+        trace = loaded.circuit.trace(loaded.values, round_to=loaded.round_to)
+    except GlassnetError as err:
+        raise err.with_file(loaded.path) if loaded.path else err from None
+    if args.json:
+        print(trace.to_json())
+        return 0
+    _print(trace, args.digits)
+    return 0
+
+
+def _print(trace: Any, digits: int) -> None:
+    c = trace.circuit
+
+    def n(v: float) -> str:
+        return f"{v:.{digits}g}"
+
+    rows = [("node", "rule", "value", f"d{c.output}/dnode")]
+    for name in c.order():
+        node = c.nodes[name]
+        if node.constant is not None:
+            continue
+        rule = node.gate.text([c.nodes[s].label for s in node.inputs]) if node.gate else "(given)"
+        rows.append((name, rule, n(trace.value(name)), n(trace.grad(name))))
+    widths = [max(len(r[k]) for r in rows) for k in range(4)]
+    for r in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+    print()
+    print("backward, gate by gate (upstream × local = the input's part):")
+    for name in reversed(c.order()):
+        node = c.nodes[name]
+        if node.gate is None or not c.feeds(name):
+            continue
+        for i, src in enumerate(node.inputs):
+            if c.has_gradient(src):
+                print(
+                    f"  {name} -> {src}: {n(trace.grad(name))} × {n(trace.local(name, i))} "
+                    f"= {n(trace.path(name, i))}"
+                )
+    for name in c.forks():
+        parts = " + ".join(n(trace.path(g, i)) for g, i in c.paths(name))
+        print(f"fork at {name}: d{c.output}/d{name} = {parts} = {n(trace.grad(name))}")

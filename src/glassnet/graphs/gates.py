@@ -1,0 +1,446 @@
+"""The gates of a circuit, one small class each: forward, local gradient, symbols, words.
+
+NOTE on kinks (where the derivative does not exist, the value PyTorch uses): relu′(0) = 0,
+abs′(0) = 0, and max/min of two equal inputs send half the gradient to each.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Sequence
+
+import numpy as np
+
+from glassnet.graphs.base import Gate, LocalRule, register
+from glassnet.mathtree import (
+    MINUS,
+    PLUS,
+    TIMES,
+    Const,
+    Exp,
+    Frac,
+    Func,
+    Node,
+    Op,
+    Paren,
+    Pow,
+    Row,
+    Text,
+    join,
+)
+
+NEG = Op("-", "\u2212")
+
+
+def _num(value: float) -> str:
+    """A constant of a rule as written (2, not 2.0)."""
+    return f"{value:g}"
+
+
+def _wrap(node: Node) -> Node:
+    """Parentheses around a compound operand (x + y)·z."""
+    return Paren(node) if isinstance(node, Row | Frac) else node
+
+
+def _route(ins: Sequence[float], i: int, *, larger: bool) -> float:
+    """Max (min) routes the gradient to the larger (smaller) input; a tie splits it."""
+    a, b = ins
+    if a == b:
+        return 0.5
+    wins = (a > b) == larger
+    return 1.0 if wins == (i == 0) else 0.0
+
+
+@register
+class Add(Gate):
+    name = "add"
+    arity = 2
+    operator = ast.Add
+    glyph = "+"
+    words = (
+        "an add gate distributes: each input gets the upstream gradient unchanged "
+        "(local gradient 1)"
+    )
+
+    def forward(self, ins: Sequence[float]) -> float:
+        return ins[0] + ins[1]
+
+    def local(self, ins: Sequence[float], out: float, i: int) -> float:
+        return 1.0
+
+    def alternatives(self) -> dict[str, tuple[str, LocalRule]]:
+        return {
+            "add_gradient_split": (
+                "the add gate's gradient split between its inputs instead of copied to each",
+                lambda ins, out, i: 0.5,
+            )
+        }
+
+    def text(self, args: Sequence[str]) -> str:
+        return f"{args[0]} + {args[1]}"
+
+    def expr(self, args: Sequence[Node]) -> Node:
+        return join(args, PLUS)
+
+    def local_rule(self, args: Sequence[Node], out: Node, i: int, ins: Sequence[float]) -> Node:
+        return Const("1")
+
+
+@register
+class Sub(Gate):
+    name = "sub"
+    arity = 2
+    operator = ast.Sub
+    glyph = "\u2212"
+    words = (
+        "a subtract gate passes the upstream gradient to its first input and its negative "
+        "to the second (local gradients 1 and −1)"
+    )
+
+    def forward(self, ins: Sequence[float]) -> float:
+        return ins[0] - ins[1]
+
+    def local(self, ins: Sequence[float], out: float, i: int) -> float:
+        return 1.0 if i == 0 else -1.0
+
+    def alternatives(self) -> dict[str, tuple[str, LocalRule]]:
+        return {
+            "subtract_sign_lost": (
+                "the subtract gate's second input given +1 as its local gradient, not −1",
+                lambda ins, out, i: 1.0,
+            )
+        }
+
+    def text(self, args: Sequence[str]) -> str:
+        return f"{args[0]} - {args[1]}"
+
+    def expr(self, args: Sequence[Node]) -> Node:
+        return Row((args[0], MINUS, _wrap(args[1])))
+
+    def local_rule(self, args: Sequence[Node], out: Node, i: int, ins: Sequence[float]) -> Node:
+        return Const("1" if i == 0 else "-1")
+
+
+@register
+class Mul(Gate):
+    name = "mul"
+    arity = 2
+    operator = ast.Mult
+    glyph = "\u00d7"
+    words = "a multiply gate swaps: each input's local gradient is the other input's value"
+
+    def forward(self, ins: Sequence[float]) -> float:
+        return ins[0] * ins[1]
+
+    def local(self, ins: Sequence[float], out: float, i: int) -> float:
+        return ins[1 - i]
+
+    def alternatives(self) -> dict[str, tuple[str, LocalRule]]:
+        return {
+            "multiply_not_swapped": (
+                "the multiply gate's local gradient not swapped: ∂(xy)/∂x written as x",
+                lambda ins, out, i: ins[i],
+            )
+        }
+
+    def text(self, args: Sequence[str]) -> str:
+        return f"{args[0]} * {args[1]}"
+
+    def expr(self, args: Sequence[Node]) -> Node:
+        return join([_wrap(a) for a in args], TIMES)
+
+    def local_rule(self, args: Sequence[Node], out: Node, i: int, ins: Sequence[float]) -> Node:
+        return args[1 - i]
+
+
+@register
+class Div(Gate):
+    name = "div"
+    arity = 2
+    operator = ast.Div
+    glyph = "\u00f7"
+    words = "a divide gate: ∂(a/b)/∂a = 1/b and ∂(a/b)/∂b = −a/b²"
+
+    def forward(self, ins: Sequence[float]) -> float:
+        return float(np.divide(ins[0], ins[1]))
+
+    def local(self, ins: Sequence[float], out: float, i: int) -> float:
+        a, b = ins
+        return float(np.divide(1.0, b)) if i == 0 else float(np.divide(-a, b * b))
+
+    def problem(self, ins: Sequence[float]) -> str | None:
+        return "division by zero" if ins[1] == 0 else None
+
+    def text(self, args: Sequence[str]) -> str:
+        return f"{args[0]} / {args[1]}"
+
+    def expr(self, args: Sequence[Node]) -> Node:
+        return Frac(args[0], args[1])
+
+    def local_rule(self, args: Sequence[Node], out: Node, i: int, ins: Sequence[float]) -> Node:
+        if i == 0:
+            return Frac(Const("1"), args[1])
+        return Row((NEG, Frac(args[0], Pow(_wrap(args[1]), "2"))))
+
+
+@register
+class Neg(Gate):
+    name = "neg"
+    arity = 1
+    operator = ast.USub
+    glyph = "\u2212x"
+    words = "a negation gate flips the sign of the upstream gradient (local gradient −1)"
+
+    def forward(self, ins: Sequence[float]) -> float:
+        return -ins[0]
+
+    def local(self, ins: Sequence[float], out: float, i: int) -> float:
+        return -1.0
+
+    def text(self, args: Sequence[str]) -> str:
+        return f"-{args[0]}"
+
+    def expr(self, args: Sequence[Node]) -> Node:
+        return Row((NEG, _wrap(args[0])))
+
+    def local_rule(self, args: Sequence[Node], out: Node, i: int, ins: Sequence[float]) -> Node:
+        return Const("-1")
+
+
+@register
+class Power(Gate):
+    """x ** p for a constant p (written in the expression; not an input)."""
+
+    name = "pow"
+    arity = 1
+    operator = ast.Pow
+    constant_power = True
+    words = "a power gate: ∂(xᵖ)/∂x = p·xᵖ⁻¹"
+
+    @property
+    def p(self) -> float:
+        assert self.power is not None
+        return self.power
+
+    def forward(self, ins: Sequence[float]) -> float:
+        return float(np.power(ins[0], self.p))
+
+    def local(self, ins: Sequence[float], out: float, i: int) -> float:
+        return float(self.p * np.power(ins[0], self.p - 1))
+
+    def problem(self, ins: Sequence[float]) -> str | None:
+        if ins[0] < 0 and self.p != int(self.p):
+            return f"a negative number to the power {_num(self.p)}"
+        if ins[0] == 0 and self.p < 1:
+            return f"0 to the power {_num(self.p)} (no finite gradient)"
+        return None
+
+    def mark(self) -> str:
+        return f"x^{_num(self.p)}"
+
+    def text(self, args: Sequence[str]) -> str:
+        return f"{args[0]} ** {_num(self.p)}"
+
+    def expr(self, args: Sequence[Node]) -> Node:
+        return Pow(_wrap(args[0]), _num(self.p))
+
+    def local_rule(self, args: Sequence[Node], out: Node, i: int, ins: Sequence[float]) -> Node:
+        return Row((Const(_num(self.p)), TIMES, Pow(_wrap(args[0]), _num(self.p - 1))))
+
+
+@register
+class ExpGate(Gate):
+    name = "exp"
+    function = "exp"
+    words = "an exp gate: the local gradient is its own output, e to the input"
+
+    def forward(self, ins: Sequence[float]) -> float:
+        return float(np.exp(ins[0]))
+
+    def local(self, ins: Sequence[float], out: float, i: int) -> float:
+        return out
+
+    def expr(self, args: Sequence[Node]) -> Node:
+        return Exp(args[0])
+
+    def local_rule(self, args: Sequence[Node], out: Node, i: int, ins: Sequence[float]) -> Node:
+        return Exp(args[0])
+
+
+@register
+class Log(Gate):
+    name = "log"
+    function = "log"
+    words = "a log gate (natural logarithm): the local gradient is 1 over the input"
+
+    def forward(self, ins: Sequence[float]) -> float:
+        return float(np.log(ins[0]))
+
+    def local(self, ins: Sequence[float], out: float, i: int) -> float:
+        return float(np.divide(1.0, ins[0]))
+
+    def problem(self, ins: Sequence[float]) -> str | None:
+        return "the log of a number that is not positive" if ins[0] <= 0 else None
+
+    def expr(self, args: Sequence[Node]) -> Node:
+        return Func("ln", args[0])
+
+    def local_rule(self, args: Sequence[Node], out: Node, i: int, ins: Sequence[float]) -> Node:
+        return Frac(Const("1"), args[0])
+
+
+class _Route(Gate):
+    """max or min of two inputs: the gradient goes to the winning input only."""
+
+    arity = 2
+    larger: bool = True
+
+    def forward(self, ins: Sequence[float]) -> float:
+        return max(ins[0], ins[1]) if self.larger else min(ins[0], ins[1])
+
+    def local(self, ins: Sequence[float], out: float, i: int) -> float:
+        return _route(ins, i, larger=self.larger)
+
+    def alternatives(self) -> dict[str, tuple[str, LocalRule]]:
+        larger = self.larger
+        return {
+            f"{self.function}_routes_to_both": (
+                f"the {self.function} gate's gradient sent to both inputs",
+                lambda ins, out, i: 1.0,
+            ),
+            f"{self.function}_routes_to_the_other": (
+                f"the {self.function} gate's gradient sent to the input that did not win",
+                lambda ins, out, i: 1.0 - _route(ins, i, larger=larger),
+            ),
+        }
+
+    def expr(self, args: Sequence[Node]) -> Node:
+        return Func(self.function or self.name, Row((args[0], Text(", "), args[1])))
+
+    def local_rule(self, args: Sequence[Node], out: Node, i: int, ins: Sequence[float]) -> Node:
+        return Const(_num(_route(ins, i, larger=self.larger)))
+
+    def local_words(self, names: Sequence[str], i: int, ins: Sequence[float]) -> str:
+        share = _route(ins, i, larger=self.larger)
+        which = "larger" if self.larger else "smaller"
+        if share == 0.5:
+            return f"a {self.function} gate with equal inputs: each gets half the gradient"
+        if share:
+            return (
+                f"a {self.function} gate routes: {names[i]} is the {which} input, so it gets all "
+                "the gradient"
+            )
+        return (
+            f"a {self.function} gate routes: {names[i]} is not the {which} input, so it gets none"
+        )
+
+
+@register
+class Max(_Route):
+    name = "maximum"  # PyTorch's name for the two-input max
+    function = "max"
+    larger = True
+    words = "a max gate routes: the larger input gets the whole upstream gradient, the other none"
+
+
+@register
+class Min(_Route):
+    name = "minimum"
+    function = "min"
+    larger = False
+    words = "a min gate routes: the smaller input gets the whole upstream gradient, the other none"
+
+
+@register
+class Abs(Gate):
+    name = "abs"
+    function = "abs"
+    words = "an abs gate: the local gradient is the input's sign (0 at 0)"
+
+    def forward(self, ins: Sequence[float]) -> float:
+        return abs(ins[0])
+
+    def local(self, ins: Sequence[float], out: float, i: int) -> float:
+        return float(np.sign(ins[0]))
+
+    def expr(self, args: Sequence[Node]) -> Node:
+        return Func("abs", args[0])
+
+    def local_rule(self, args: Sequence[Node], out: Node, i: int, ins: Sequence[float]) -> Node:
+        return Func("sign", args[0])
+
+
+@register
+class SigmoidGate(Gate):
+    name = "sigmoid"
+    function = "sigmoid"
+    words = "a sigmoid gate: the local gradient is σ(1 − σ), read from the gate's own output"
+
+    def forward(self, ins: Sequence[float]) -> float:
+        # exp of a non-positive number only: no overflow, and σ(−400) keeps its tiny
+        # value (1/(1 + e⁴⁰⁰) would overflow; 0.5·(1 + tanh) would round it to 0).
+        x = ins[0]
+        if x >= 0:
+            return float(1.0 / (1.0 + np.exp(-x)))
+        e = float(np.exp(x))
+        return e / (1.0 + e)
+
+    def local(self, ins: Sequence[float], out: float, i: int) -> float:
+        return out * (1.0 - out)
+
+    def alternatives(self) -> dict[str, tuple[str, LocalRule]]:
+        return {
+            "sigmoid_derivative_at_input": (
+                "σ′ evaluated at the gate's input: x(1 − x) instead of σ(x)(1 − σ(x))",
+                lambda ins, out, i: ins[0] * (1.0 - ins[0]),
+            ),
+            "sigmoid_derivative_as_output": (
+                "σ′ written as σ itself, not σ(1 − σ)",
+                lambda ins, out, i: out,
+            ),
+        }
+
+    def expr(self, args: Sequence[Node]) -> Node:
+        # Written out (1/(1 + e^−x)), so the page says what σ is.
+        return Frac(Const("1"), Row((Const("1"), PLUS, Exp(Row((NEG, _wrap(args[0])))))))
+
+    def local_rule(self, args: Sequence[Node], out: Node, i: int, ins: Sequence[float]) -> Node:
+        return Row((out, TIMES, Paren(Row((Const("1"), MINUS, out)))))
+
+
+@register
+class TanhGate(Gate):
+    name = "tanh"
+    function = "tanh"
+    words = "a tanh gate: the local gradient is 1 − tanh², read from the gate's own output"
+
+    def forward(self, ins: Sequence[float]) -> float:
+        return float(np.tanh(ins[0]))
+
+    def local(self, ins: Sequence[float], out: float, i: int) -> float:
+        return 1.0 - out * out
+
+    def expr(self, args: Sequence[Node]) -> Node:
+        return Func("tanh", args[0], tex=r"\tanh")
+
+    def local_rule(self, args: Sequence[Node], out: Node, i: int, ins: Sequence[float]) -> Node:
+        return Row((Const("1"), MINUS, Pow(out, "2")))
+
+
+@register
+class ReluGate(Gate):
+    name = "relu"
+    function = "relu"
+    words = "a ReLU gate passes the gradient where its input is positive and blocks it elsewhere"
+
+    def forward(self, ins: Sequence[float]) -> float:
+        return max(ins[0], 0.0)
+
+    def local(self, ins: Sequence[float], out: float, i: int) -> float:
+        return 1.0 if ins[0] > 0 else 0.0
+
+    def expr(self, args: Sequence[Node]) -> Node:
+        return Func("max", Row((Const("0"), Text(", "), args[0])))
+
+    def local_rule(self, args: Sequence[Node], out: Node, i: int, ins: Sequence[float]) -> Node:
+        return Const("1" if ins[0] > 0 else "0")
