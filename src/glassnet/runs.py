@@ -33,7 +33,7 @@ from glassnet.model import Model, Saved, load_saved, mlp
 from glassnet.optim import CosineLR, Optimizer, Schedule, StepLR, get_optimizer
 from glassnet.optimizers import optimizer_class
 from glassnet.preprocess import Preprocessing
-from glassnet.training import Callback, History, TrainableNetwork
+from glassnet.training import Callback, History, StepEngine, TrainableNetwork
 
 Array = np.ndarray
 Task = Literal["classification", "regression"]
@@ -442,11 +442,13 @@ def train_run(
     keep_checkpoint: bool,
     plot: str | None = None,
     progress: bool = True,
+    engine: str | StepEngine | None = None,
 ) -> RunSummary:
     """Train ``run`` (a checkpoint to ``checkpoint`` after every epoch), save the model to
     ``out`` and score it on the test part.  A failed run leaves no file of its own
     behind — except the checkpoint of a run that diverged or was interrupted, which is
-    what ``--resume`` continues from."""
+    what ``--resume`` continues from.  ``engine``: the step engine ``fit`` runs (its
+    name or an instance; default numpy) — how the run trains, not part of what it is."""
     model, ds, settings = run.model, run.ds, run.settings
     assert model.train_state is not None and ds.X_train_raw is not None
     assert ds.X_test_raw is not None
@@ -465,6 +467,7 @@ def train_run(
             validation_split=settings.validation_split,
             patience=settings.patience,
             callbacks=callbacks,
+            engine=engine,
         )
     except GlassnetError as err:
         if err.field == "loss" and os.path.exists(checkpoint):  # diverged: say what is kept

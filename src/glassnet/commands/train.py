@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "momentum", "rmsprop")
 SCHEDULES = ("none", "step", "cosine")
+#: ``glassnet.training.ENGINES``, spelt out so --help imports no training code.
+ENGINES = ("numpy", "torch", "auto")
 
 
 def register(sub: Any) -> None:
@@ -91,6 +93,15 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--seed", type=int, help="seed for weights, split, shuffling (0)")
     p.add_argument("--dtype", choices=("float32", "float64"), help="default float32")
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="numpy",
+        help="numpy (default), torch (PyTorch: needs torch), auto (numpy on the CPU)",
+    )
+    p.add_argument(
+        "--device", help="where the torch engine trains: cpu (default), cuda, cuda:N, mps"
+    )
     p.add_argument("--out", default="model.npz", help="model file to write (model.npz)")
     p.add_argument("--checkpoint", help="checkpoint file (default: OUT with .ckpt.npz)")
     p.add_argument("--resume", metavar="CKPT", help="continue from this checkpoint")
@@ -189,12 +200,19 @@ def _given_options(args: argparse.Namespace) -> dict[str, Any]:
 # -- train ---------------------------------------------------------------------------------
 def run_train(args: argparse.Namespace) -> int:
     from glassnet.runs import prepare_run, train_run
+    from glassnet.training import resolve_engine
 
     for flag in ("out", "checkpoint", "plot"):
         _check_writable(getattr(args, flag), f"--{flag}")
     if args.plot and not args.plot.lower().endswith(".png"):
         raise GlassnetError("expected a .png file name", got=repr(args.plot), field="--plot")
     ckpt_path = args.checkpoint or _default_checkpoint(args.out)
+    # How the run trains, not what it trains (so not a run option --resume compares):
+    # checked first, so a missing torch or device fails before anything is read.
+    try:
+        engine = resolve_engine(args.engine, args.device)
+    except GlassnetError as err:
+        raise GlassnetError(err.expected, got=err.got, field=f"--{err.field}") from None
     run = prepare_run(args.data, args.resume, _given_options(args))
     if run.ds.task_note and not args.json:
         print(run.ds.task_note, file=sys.stderr)
@@ -208,6 +226,7 @@ def run_train(args: argparse.Namespace) -> int:
             keep_checkpoint=bool(args.checkpoint),
             plot=args.plot,
             progress=not args.no_progress and not args.json,
+            engine=engine,
         )
     except KeyboardInterrupt:
         state = run.model.train_state

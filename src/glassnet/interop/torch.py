@@ -25,7 +25,7 @@ from glassnet.activations import Activation, by_torch_name, names
 from glassnet.errors import GlassnetError
 from glassnet.fileio import atomic_write_bytes
 from glassnet.layers import Layer
-from glassnet.layers.base import layer_by_torch_name
+from glassnet.layers.base import layer_by_torch_name, torch_module
 from glassnet.model import Model
 from glassnet.network import Network
 
@@ -85,20 +85,6 @@ def _activation_from(kind: str, options: dict[str, Any]) -> Activation:
     return cls.from_torch_options(options)
 
 
-def _module(torch: Any, arch: dict[str, Any], tensors: dict[str, Array]) -> Any:
-    """A live ``torch.nn`` module from a layer's plain form (``Layer.torch_data``): built
-    from its class and keyword arguments, its tensors copied in exactly."""
-    kwargs = {k: v for k, v in arch.items() if k != "type"}
-    dtypes = {t.dtype for t in tensors.values()}
-    if dtypes:
-        kwargs["dtype"] = getattr(torch, str(dtypes.pop()))
-    mod = getattr(torch.nn, arch["type"])(**kwargs)
-    with torch.no_grad():
-        for name, t in tensors.items():
-            getattr(mod, name).copy_(torch.from_numpy(np.ascontiguousarray(t)))
-    return mod
-
-
 def to_torch(net: Network) -> Any:
     """A ``torch.nn.Sequential`` equal to ``net``: each layer's own module (Linear with
     weight = Wᵀ, BatchNorm1d, LayerNorm), then its activation's (none for identity).
@@ -106,7 +92,7 @@ def to_torch(net: Network) -> Any:
     torch = _torch()
     modules = []
     for layer in net.layers:
-        modules.append(_module(torch, *layer.torch_data()))
+        modules.append(torch_module(torch, *layer.torch_data()))
         act = layer.activation.torch_module(torch.nn)
         if act is not None:
             modules.append(act)

@@ -10,6 +10,7 @@
 ``weights``      row weights from ``sample_weight`` and ``class_weight``
 ``dropout``      dropout during ``fit``: dropout layers in a training view of the network
 ``engine``       the seam: :class:`StepEngine` (one batch's step) and :class:`NumpyEngine`
+``torch_engine`` :class:`TorchEngine`: the step in PyTorch, on a device (torch optional)
 ``loop``         :func:`run_epochs` and :func:`fit`
 ``callbacks``    :class:`Callback`, :class:`EarlyStopping`, :class:`Checkpoint`,
                  :class:`ProgressBar`
@@ -28,7 +29,7 @@ from glassnet.training.callbacks import Callback, Checkpoint, EarlyStopping, Pro
 from glassnet.training.dropout import check_dropout, with_dropout
 from glassnet.training.engine import NumpyEngine, StepEngine
 from glassnet.training.inputs import CHUNK, check_data, check_finite, prepare_targets
-from glassnet.training.loop import fit, run_epochs
+from glassnet.training.loop import ENGINES, fit, resolve_engine, run_epochs
 from glassnet.training.metrics import (
     classes_from_output,
     confusion_matrix,
@@ -48,6 +49,7 @@ from glassnet.training.weights import row_weights, training_weights
 
 __all__ = [
     "CHUNK",
+    "ENGINES",
     "Batches",
     "Callback",
     "Checkpoint",
@@ -71,6 +73,7 @@ __all__ = [
     "forward_chunked",
     "positive_int",
     "prepare_targets",
+    "resolve_engine",
     "resolve_loss",
     "resolve_state",
     "row_weights",
