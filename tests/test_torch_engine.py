@@ -439,3 +439,69 @@ def test_glassnet_train_without_torch_exits_2_saying_how_to_install(tmp_path: Pa
     assert done.stderr.count("\n") == 1 and "--engine" in done.stderr
     assert "pip install" in done.stderr
     assert not out.exists()
+
+
+# -- data parallel: torchrun ------------------------------------------------------------------
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _glassnet(argv: list[str], processes: int = 1) -> subprocess.CompletedProcess[str]:
+    """``glassnet train`` in a fresh process, or under torchrun with ``processes`` on the
+    loopback (gloo); bounded in time, so a hung rendezvous fails instead of waiting."""
+    env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}
+    launch = [sys.executable, "-m", "glassnet"]
+    if processes > 1:
+        launch = [
+            sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(processes),
+            "--master-addr", "127.0.0.1", "--master-port", str(_free_port()), "-m", "glassnet",
+        ]  # fmt: skip
+    return subprocess.run(
+        [*launch, "train", *argv], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def _csv(path: Path, n: int = 90) -> Path:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 3))
+    label = np.where(X[:, 0] + X[:, 1] > 0, "yes", "no")
+    lines = ["a,b,c,label", *(f"{r[0]},{r[1]},{r[2]},{t}" for r, t in zip(X, label, strict=True))]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _model_arrays(path: Path) -> dict[str, Array]:
+    with np.load(path, allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files if k != "meta"}
+
+
+def test_torchrun_two_processes_equal_one_process_with_the_whole_batch(tmp_path: Path) -> None:
+    # 68 training rows in batches of 15: four of 8 + 7 rows (unequal parts), one of 4 + 4; with
+    # dropout (each process takes its rows of the batch's masks).  Then the two-process
+    # model resumed for a third epoch on one process equals three epochs on one.
+    data = _csv(tmp_path / "d.csv")
+    common = ["--data", str(data), "--layers", "5", "--dtype", "float64", "--engine", "torch",
+              "--batch-size", "15", "--dropout", "0.2", "--no-progress", "--json"]  # fmt: skip
+    two, one, three = (tmp_path / f"{k}.npz" for k in ("two", "one", "three"))
+    done = _glassnet([*common, "--epochs", "2", "--out", str(two)], processes=2)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout)["epochs"] == 2  # rank 0 alone printed the summary
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv", "two.npz"]  # no checkpoint
+    done = _glassnet([*common, "--epochs", "2", "--out", str(one)])
+    assert done.returncode == 0, done.stderr[-3000:]
+    a, b = _model_arrays(one), _model_arrays(two)
+    assert a.keys() == b.keys()
+    for key, value in a.items():
+        np.testing.assert_allclose(b[key], value, rtol=1e-9, atol=1e-12, err_msg=key)
+    resumed = _glassnet(["--resume", str(two), "--epochs", "3", "--out", str(three), "--engine",
+                         "torch", "--no-progress", "--json"])  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    done = _glassnet([*common, "--epochs", "3", "--out", str(one)])
+    assert done.returncode == 0, done.stderr[-3000:]
+    a, c = _model_arrays(one), _model_arrays(three)
+    for key, value in a.items():
+        np.testing.assert_allclose(c[key], value, rtol=1e-9, atol=1e-12, err_msg=key)

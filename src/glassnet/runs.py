@@ -448,14 +448,22 @@ def train_run(
     ``out`` and score it on the test part.  A failed run leaves no file of its own
     behind — except the checkpoint of a run that diverged or was interrupted, which is
     what ``--resume`` continues from.  ``engine``: the step engine ``fit`` runs (its
-    name or an instance; default numpy) — how the run trains, not part of what it is."""
+    name or an instance; default numpy) — how the run trains, not part of what it is.
+    In a data-parallel run (an engine whose ``rank`` is not 0) nothing is written: no
+    checkpoint, model file, plot or progress — rank 0 writes them."""
     model, ds, settings = run.model, run.ds, run.settings
     assert model.train_state is not None and ds.X_train_raw is not None
     assert ds.X_test_raw is not None
     clock = _Clock(settings, run.info)
-    # Looked up in the module at run time (tests replace training.Checkpoint).
-    callbacks: list[Callback] = [clock, training.Checkpoint(checkpoint, info=run.info)]
-    if progress:
+    if isinstance(engine, str) or engine is None:
+        engine = training.resolve_engine(engine)
+    # In a data-parallel run every process trains the same weights; only rank 0 writes.
+    writes = engine.rank == 0
+    callbacks: list[Callback] = [clock]
+    if writes:
+        # Looked up in the module at run time (tests replace training.Checkpoint).
+        callbacks.append(training.Checkpoint(checkpoint, info=run.info))
+    if progress and writes:
         callbacks.append(training.ProgressBar())
     existed = os.path.exists(checkpoint)
     try:
@@ -476,16 +484,22 @@ def train_run(
                 got=err.got,
                 field="loss",
             ) from None
-        if not existed and os.path.exists(checkpoint):
+        if writes and not existed and os.path.exists(checkpoint):
             os.unlink(checkpoint)  # nothing of a failed run stays behind
         raise
     clock.on_epoch_end(model, model.train_state.epoch, {})
     test = score(model, ds.X_test_raw, ds.y_test, ds.task)
-    model.save(out, info=run.info)
-    if not keep_checkpoint and os.path.exists(checkpoint) and not same_source(checkpoint, out):
+    if writes:
+        model.save(out, info=run.info)
+    if (
+        writes
+        and not keep_checkpoint
+        and os.path.exists(checkpoint)
+        and not same_source(checkpoint, out)
+    ):
         os.unlink(checkpoint)  # the model file holds the same state; a default checkpoint goes
     history: History = model.train_state.history
-    if plot:
+    if plot and writes:
         from glassnet.plots import plot_history
 
         truth = None

@@ -214,9 +214,10 @@ def run_train(args: argparse.Namespace) -> int:
     except GlassnetError as err:
         raise GlassnetError(err.expected, got=err.got, field=f"--{err.field}") from None
     run = prepare_run(args.data, args.resume, _given_options(args))
-    if run.ds.task_note and not args.json:
+    quiet = args.json or engine.rank != 0  # data parallel: rank 0 speaks for the run
+    if run.ds.task_note and not quiet:
         print(run.ds.task_note, file=sys.stderr)
-    if not args.json:
+    if not quiet:
         print(run.model.summary())
     try:
         summary = train_run(
@@ -236,6 +237,8 @@ def run_train(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
+    if engine.rank != 0:
+        return 0
     if args.json:
         print(json.dumps(summary.to_dict()))
     else:

@@ -21,12 +21,26 @@ update must run on the device as PyTorch runs it; glassnet's optimisers are test
 to ``torch.optim`` in float64 (tests/test_optimizers.py), so the two engines agree to
 float64 rounding (tests/test_torch_engine.py), not bit for bit.
 
+**Data parallel** (``torchrun --nproc-per-node N -m glassnet train ... --engine torch``):
+under torchrun (``WORLD_SIZE`` > 1) the engine joins the process group (gloo on the
+CPU, nccl on CUDA) and wraps the layers in ``DistributedDataParallel``.  Every process
+runs the same loop with the same random stream, so each gets the same batch of row
+indices; process r takes the r-th of N contiguous parts of it (and the same rows of the
+batch's dropout masks), and its loss is scaled by N·(its rows)/(the batch's rows), so
+that DDP's average of the gradients is the gradient of the whole batch's mean loss.
+So ``batch_size`` is the batch of one step across all processes: N processes with B rows
+each are one process with N·B rows, and a run is the same run on any number of
+processes (a resumed one too).  Layers that couple a batch's samples (batch norm) are
+refused with more than one process: their statistics would be each part's.
+
 torch is optional: it is imported when a :class:`TorchEngine` is made, not before.
 """
 
 from __future__ import annotations
 
+import atexit
 import math
+import os
 from typing import Any
 
 import numpy as np
@@ -91,6 +105,47 @@ def torch_device(torch: Any, device: object) -> Any:
     return dev
 
 
+def process_group(torch: Any, device: Any) -> tuple[int, int]:
+    """(rank, number of processes): (0, 1) unless started by torchrun with more than one
+    process (``WORLD_SIZE``), then the default process group's, joined here if no one
+    has yet — gloo for the CPU, nccl for CUDA — with torchrun's rendezvous (``env://``)."""
+    try:
+        size = int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        size = 1
+    if size <= 1:
+        return 0, 1
+    dist = torch.distributed
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        atexit.register(dist.destroy_process_group)
+    return int(dist.get_rank()), int(dist.get_world_size())
+
+
+def _stack(torch: Any, stages: list[_Stage]) -> Any:
+    """The training view's forward pass as one ``nn.Module`` (what DDP wraps): each
+    stage's module and activation module, or its layer's ``torch_train`` with the
+    constants drawn for the batch (``forward(x, drawn)``, one dict per stage)."""
+
+    class Stack(torch.nn.Module):  # type: ignore[misc, name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            own = [m for s in stages for m in (s.module, s.activation) if m is not None]
+            self.own = torch.nn.ModuleList(own)  # registered: parameters and buffers
+
+        def forward(self, h: Any, drawn: list[dict[str, Any]]) -> Any:
+            for stage, constants in zip(stages, drawn, strict=True):
+                if stage.module is None:
+                    h = stage.layer.torch_train(torch, h, constants)
+                    continue
+                h = stage.module(h)
+                if stage.activation is not None:
+                    h = stage.activation(h)
+            return h
+
+    return Stack()
+
+
 class _Stage:
     """One layer of the training view on the device: its module and its activation's
     module (None for an identity), or None for a layer that runs ``torch_train``."""
@@ -117,7 +172,12 @@ class TorchEngine(StepEngine):
 
     def __init__(self, device: str = "cpu") -> None:
         self.torch = import_torch()
-        self.device = torch_device(self.torch, device)
+        dev = torch_device(self.torch, device)
+        local = os.environ.get("LOCAL_RANK")
+        if dev.type == "cuda" and dev.index is None and local is not None and local.isdigit():
+            dev = torch_device(self.torch, f"cuda:{local}")  # torchrun: one GPU a process
+        self.device = dev
+        self.rank, self.world = process_group(self.torch, dev)
         self._stages: list[_Stage] = []
         self._stale = False
 
@@ -146,11 +206,25 @@ class TorchEngine(StepEngine):
             act = layer.activation.torch_module(torch.nn)
             self._stages.append(_Stage(layer, module, act))
         self._state_names()  # refused before any step, not at the first sync
+        if self.world > 1:
+            coupled = [s.layer.type for s in self._stages if s.layer.couples_batch]
+            if coupled:
+                raise GlassnetError(
+                    "expected layers that treat each sample alone with more than one "
+                    "process (their batch statistics would be each process's part)",
+                    got=", ".join(coupled),
+                    field="engine",
+                )
+        self._net = _stack(torch, self._stages)
+        if self.world > 1:
+            # The wrapper averages the gradients over the processes in backward.
+            self._net = torch.nn.parallel.DistributedDataParallel(self._net)
+        self._dtype = getattr(torch, str(net.dtype))
         self._optimizer = self._torch_optimizer(optimizer)
         self._load_state()
         # The whole data on the device once, in the network's dtype (as the NumPy
         # engine gathers each batch into buffers of that dtype); each step indexes it.
-        dev, dtype = self.device, getattr(torch, str(net.dtype))
+        dev, dtype = self.device, self._dtype
         self.X = torch.from_numpy(np.ascontiguousarray(data.X)).to(dev, dtype)
         self.Y = torch.from_numpy(np.ascontiguousarray(data.Y)).to(dev, dtype)
         self.w = None
@@ -163,30 +237,33 @@ class TorchEngine(StepEngine):
         if self._stale:  # the network's arrays may have changed since sync()
             self._push()
             self._stale = False
-        i = torch.from_numpy(idx).to(self.device)
         m = idx.shape[0]
-        h = self.X[i]
+        # This process's rows of the batch: all of it alone, else its contiguous part.
+        part = np.array_split(np.arange(m), self.world)[self.rank] if self.world > 1 else None
+        rows = idx if part is None else idx[part]
+        i = torch.from_numpy(rows).to(self.device)
+        drawn: list[dict[str, Any]] = []
         for stage in self._stages:
-            # In layer order, as the NumPy engine draws: the fit's stream stays one.
-            drawn = stage.layer.draw(self.rng, m)
-            if stage.module is None:
-                tensors = {
-                    k: torch.from_numpy(v).to(device=self.device, dtype=h.dtype)
-                    for k, v in drawn.items()
-                }
-                h = stage.layer.torch_train(torch, h, tensors)
-                continue
-            if drawn:
+            # In layer order, as the NumPy engine draws, for the whole batch (every
+            # process draws the same): the fit's stream stays one.
+            d = stage.layer.draw(self.rng, m)
+            if d and stage.module is not None:
                 raise GlassnetError(
                     "expected a layer with a module to draw nothing per batch",
-                    got=f"{stage.layer.type} draws {', '.join(drawn)}",
+                    got=f"{stage.layer.type} draws {', '.join(d)}",
                     field="engine",
                 )
-            h = stage.module(h)
-            if stage.activation is not None:
-                h = stage.activation(h)
+            drawn.append(
+                {
+                    k: torch.from_numpy(v if part is None else v[part]).to(self.device, self._dtype)
+                    for k, v in d.items()
+                }
+            )
+        h = self._net(self.X[i], drawn)
         w = None if self.w is None else self.w[i]
         value = self.loss.torch_value(torch, h, self.Y[i], w)
+        if part is not None:
+            value, h = self._whole_batch(value, h, part.shape[0], m)
         loss = float(value.item())
         if math.isfinite(loss):
             opt = self._optimizer
@@ -198,6 +275,27 @@ class TorchEngine(StepEngine):
             opt.step()
             self.optimizer.t += 1
         return h.detach().cpu().numpy(), loss
+
+    def _whole_batch(self, value: Any, h: Any, k: int, m: int) -> tuple[Any, Any]:
+        """With N processes: this part's mean loss over its ``k`` of the batch's ``m``
+        rows -> N·k/m times it, whose gradient DDP's average over the processes makes the
+        whole batch's; the value reported is the whole batch's (summed over the
+        processes), and the output p the whole batch's (gathered, in row order)."""
+        torch, dist, n = self.torch, self.torch.distributed, self.world
+        # An empty part (a batch smaller than N) still joins the backward, with zero.
+        scaled = value * (n * k / m) if k else h.sum() * 0.0
+        total = scaled.detach().clone()
+        dist.all_reduce(total)
+        width = -(-m // n)  # the largest part: all_gather wants equal shapes
+        padded = torch.zeros((width, h.shape[1]), dtype=h.dtype, device=h.device)
+        padded[:k] = h.detach()
+        parts = [torch.empty_like(padded) for _ in range(n)]
+        dist.all_gather(parts, padded)
+        sizes = [len(p) for p in np.array_split(np.arange(m), n)]
+        whole = torch.cat([p[:s] for p, s in zip(parts, sizes, strict=True)])
+        # The loss to differentiate (scaled) and to report (total/N), as one tensor
+        # whose backward is the scaled one's.
+        return scaled + (total / n - scaled).detach(), whole
 
     def sync(self) -> None:
         """The trained values into the network's arrays, in place, and the optimiser's
@@ -214,6 +312,7 @@ class TorchEngine(StepEngine):
         self._stale = True
 
     def end(self) -> None:
+        self._net = None
         self._stages = []
         self.X = self.Y = self.w = None
         self._optimizer = None
