@@ -487,7 +487,8 @@ def test_torchrun_two_processes_equal_one_process_with_the_whole_batch(tmp_path:
     common = ["--data", str(data), "--layers", "5", "--dtype", "float64", "--engine", "torch",
               "--batch-size", "15", "--dropout", "0.2", "--no-progress", "--json"]  # fmt: skip
     two, one, three = (tmp_path / f"{k}.npz" for k in ("two", "one", "three"))
-    done = _glassnet([*common, "--epochs", "2", "--out", str(two)], processes=2)
+    # (each process also checks its first step against the step graph's)
+    done = _glassnet([*common, "--epochs", "2", "--check-first-step", "--out", str(two)], 2)
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout)["epochs"] == 2  # rank 0 alone printed the summary
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv", "two.npz"]  # no checkpoint
@@ -505,3 +506,69 @@ def test_torchrun_two_processes_equal_one_process_with_the_whole_batch(tmp_path:
     a, c = _model_arrays(one), _model_arrays(three)
     for key, value in a.items():
         np.testing.assert_allclose(c[key], value, rtol=1e-9, atol=1e-12, err_msg=key)
+
+
+# -- --check-first-step ------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_the_first_step_check_passes_a_right_engine_and_changes_nothing(dtype: str) -> None:
+    from glassnet.training import FirstStepCheck
+
+    X, y, _ = _task("softmax")
+    weights = np.random.default_rng(4).uniform(0.2, 2.0, size=40)
+
+    def make() -> gn.Model:
+        return gn.mlp([4, 6, 3], seed=5, dtype=dtype, dropout=0.3)
+
+    checked, plain = make(), make()
+    check = FirstStepCheck(TorchEngine())
+    options: dict[str, Any] = {"epochs": 2, "batch_size": 8, "sample_weight": weights}
+    checked.fit(X, y, engine=check, optimizer=Adam(lr=0.01), **options)
+    plain.fit(X, y, engine="torch", optimizer=Adam(lr=0.01), **options)
+    assert check.difference is not None and check.tolerance is not None
+    assert check.difference <= check.tolerance
+    # The check's copies left the fit's stream and weights alone.
+    for p, q in zip(checked.parameters(), plain.parameters(), strict=True):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_the_first_step_check_stops_a_loss_whose_torch_form_disagrees(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from glassnet.losses import get_loss
+    from glassnet.training import FirstStepCheck
+
+    cls = type(get_loss("cross_entropy"))
+    right = cls.torch_terms
+    # A plugin whose PyTorch form is 1% off its NumPy form: what the check is for.
+    monkeypatch.setattr(cls, "torch_terms", lambda self, t, p, y: right(self, t, p, y) * 1.01)
+    X, y, _ = _task("softmax")
+    model = gn.mlp([4, 6, 3], seed=5, dtype="float64")
+    before = [p.copy() for p in model.parameters()]
+    with pytest.raises(GlassnetError) as info:
+        model.fit(X, y, epochs=1, batch_size=8, engine=FirstStepCheck(TorchEngine()))
+    assert info.value.field == "check-first-step" and "the loss" in str(info.value)
+    for p, q in zip(model.parameters(), before, strict=True):
+        np.testing.assert_array_equal(p, q)  # put back as before the step
+    assert model.train_state is not None and model.train_state.optimizer.t == 0
+
+
+def test_glassnet_train_check_first_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from glassnet.losses import get_loss
+
+    data = _csv(tmp_path / "d.csv")
+    out = tmp_path / "m.npz"
+    argv = ["--data", str(data), "--layers", "5", "--epochs", "1", "--engine", "torch",
+            "--check-first-step", "--no-progress", "--out", str(out)]  # fmt: skip
+    code, err = _train(capsys, *argv)
+    assert code == 0, err
+    assert "first step: equal to the step graph's within" in err
+    assert out.exists()
+    out.unlink()
+    cls = type(get_loss("cross_entropy"))
+    right = cls.torch_terms
+    monkeypatch.setattr(cls, "torch_terms", lambda self, t, p, y: right(self, t, p, y) * 1.01)
+    code, err = _train(capsys, *argv)
+    assert code == 2 and err.count("\n") == 1 and "check-first-step" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv"]  # nothing written

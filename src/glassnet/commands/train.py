@@ -102,6 +102,11 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--device", help="where the torch engine trains: cpu (default), cuda, cuda:N, mps"
     )
+    p.add_argument(
+        "--check-first-step",
+        action="store_true",
+        help="compare the first step with the step graph's (glassnet step); stop if they differ",
+    )
     p.add_argument("--out", default="model.npz", help="model file to write (model.npz)")
     p.add_argument("--checkpoint", help="checkpoint file (default: OUT with .ckpt.npz)")
     p.add_argument("--resume", metavar="CKPT", help="continue from this checkpoint")
@@ -200,7 +205,7 @@ def _given_options(args: argparse.Namespace) -> dict[str, Any]:
 # -- train ---------------------------------------------------------------------------------
 def run_train(args: argparse.Namespace) -> int:
     from glassnet.runs import prepare_run, train_run
-    from glassnet.training import resolve_engine
+    from glassnet.training import FirstStepCheck, resolve_engine
 
     for flag in ("out", "checkpoint", "plot"):
         _check_writable(getattr(args, flag), f"--{flag}")
@@ -213,6 +218,9 @@ def run_train(args: argparse.Namespace) -> int:
         engine = resolve_engine(args.engine, args.device)
     except GlassnetError as err:
         raise GlassnetError(err.expected, got=err.got, field=f"--{err.field}") from None
+    checked = FirstStepCheck(engine) if args.check_first_step else None
+    if checked is not None:
+        engine = checked
     run = prepare_run(args.data, args.resume, _given_options(args))
     quiet = args.json or engine.rank != 0  # data parallel: rank 0 speaks for the run
     if run.ds.task_note and not quiet:
@@ -239,6 +247,12 @@ def run_train(args: argparse.Namespace) -> int:
         return 130
     if engine.rank != 0:
         return 0
+    if checked is not None and checked.difference is not None and not args.json:
+        print(
+            f"first step: equal to the step graph's within {checked.tolerance:.1e} "
+            f"(largest relative difference {checked.difference:.1e})",
+            file=sys.stderr,
+        )
     if args.json:
         print(json.dumps(summary.to_dict()))
     else:
