@@ -572,3 +572,33 @@ def test_glassnet_train_check_first_step(
     code, err = _train(capsys, *argv)
     assert code == 2 and err.count("\n") == 1 and "check-first-step" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv"]  # nothing written
+
+
+def test_a_batch_of_one_row_for_batch_norm_is_refused_before_the_first_step() -> None:
+    # PyTorch's batch norm refuses one row in training mode: 41 rows in batches of 8
+    # leave a last batch of 1, said before anything is trained.
+    X, y, _ = _task("softmax", n=41)
+    model = _normalised()
+    before = [p.copy() for p in model.parameters()]
+    with pytest.raises(GlassnetError) as info:
+        model.fit(X, y, epochs=1, batch_size=8, engine="torch")
+    assert info.value.field == "batch_size" and "41 rows" in str(info.value)
+    for p, q in zip(model.parameters(), before, strict=True):
+        np.testing.assert_array_equal(p, q)
+    model.fit(X, y, epochs=1, batch_size=9, engine="torch")  # 4 batches of 9, one of 5: fine
+    assert model.train_state is not None and model.train_state.epoch == 1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_a_cuda_fit_agrees_with_the_cpu_within_float32_rounding() -> None:
+    X, y, _ = _task("softmax", n=64)
+
+    def make() -> gn.Model:
+        return gn.mlp([4, 16, 3], seed=5)  # float32
+
+    cpu, gpu = make(), make()
+    cpu.fit(X, y, epochs=3, batch_size=16, optimizer=Adam(lr=0.01), engine="torch")
+    gpu.fit(X, y, epochs=3, batch_size=16, optimizer=Adam(lr=0.01), engine="torch", device="cuda")
+    for p, q in zip(cpu.parameters(), gpu.parameters(), strict=True):
+        assert isinstance(q, np.ndarray)  # back in the network, as NumPy arrays
+        np.testing.assert_allclose(q, p, rtol=1e-4, atol=1e-5)

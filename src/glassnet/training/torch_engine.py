@@ -206,8 +206,18 @@ class TorchEngine(StepEngine):
             act = layer.activation.torch_module(torch.nn)
             self._stages.append(_Stage(layer, module, act))
         self._state_names()  # refused before any step, not at the first sync
+        coupled = [s.layer.type for s in self._stages if s.layer.couples_batch]
+        n_rows = data.rows.shape[0]
+        if coupled and (min(batch_size, n_rows) == 1 or n_rows % batch_size == 1):
+            # PyTorch's batch norm refuses one row in training mode (the NumPy engine
+            # takes it: variance 0): said before the first step, not mid-epoch.
+            raise GlassnetError(
+                f"expected batches of at least 2 rows for {', '.join(coupled)} with the torch "
+                f"engine ({n_rows} rows in batches of {batch_size} leave one row)",
+                got=f"batch_size {batch_size}",
+                field="batch_size",
+            )
         if self.world > 1:
-            coupled = [s.layer.type for s in self._stages if s.layer.couples_batch]
             if coupled:
                 raise GlassnetError(
                     "expected layers that treat each sample alone with more than one "
