@@ -366,6 +366,15 @@ def test_engine_names_devices_and_instances() -> None:
     assert model.train_state is not None and model.train_state.epoch == 2
 
 
+def test_the_numpy_engine_is_refused_under_torchrun(monkeypatch: pytest.MonkeyPatch) -> None:
+    from glassnet.training import resolve_engine
+
+    monkeypatch.setenv("WORLD_SIZE", "2")  # what torchrun sets in each process
+    with pytest.raises(GlassnetError) as info:
+        resolve_engine("numpy")
+    assert info.value.field == "engine" and "torchrun" in str(info.value)
+
+
 def test_an_optimiser_without_a_pytorch_form_is_refused_by_name() -> None:
     class Halving(SGD):
         """SGD under another name, with no torch_spec of its own."""

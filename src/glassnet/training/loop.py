@@ -24,6 +24,7 @@ How the loop stays fast without hiding the maths:
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -250,9 +251,10 @@ ENGINES = ("numpy", "torch", "auto")
 
 def resolve_engine(engine: str | StepEngine | None, device: str | None = None) -> StepEngine:
     """The :class:`StepEngine` ``fit`` runs: an instance as given, or one by name
-    (:data:`ENGINES`).  ``"auto"`` takes the NumPy engine on the CPU — it is the faster
-    one there for the networks glassnet trains — and PyTorch on any other device.  A device with the
-    NumPy engine, or an unknown name, is a one-line :class:`GlassnetError`."""
+    (:data:`ENGINES`).  ``"auto"`` takes the NumPy engine on the CPU in one process — the
+    faster one there for the networks glassnet trains — and PyTorch on another device
+    or under torchrun.  A device with the NumPy engine, the NumPy engine under torchrun,
+    or an unknown name, is a one-line :class:`GlassnetError`."""
     if isinstance(engine, StepEngine):
         if device is not None:
             raise GlassnetError(
@@ -269,8 +271,16 @@ def resolve_engine(engine: str | StepEngine | None, device: str | None = None) -
             field="engine",
         )
     where = "cpu" if device is None else device
+    # Under torchrun each process would train the whole run alone, and all would write.
+    parallel = os.environ.get("WORLD_SIZE", "1") not in ("", "0", "1")
     if name == "auto":
-        name = "numpy" if where == "cpu" else "torch"
+        name = "numpy" if where == "cpu" and not parallel else "torch"
+    if name == "numpy" and parallel:
+        raise GlassnetError(
+            "expected engine torch under torchrun (the NumPy engine trains in one process)",
+            got=f"numpy with WORLD_SIZE={os.environ.get('WORLD_SIZE')}",
+            field="engine",
+        )
     if name == "numpy":
         if where != "cpu":
             raise GlassnetError(

@@ -194,6 +194,12 @@ class TorchEngine(StepEngine):
         dropout: float,
     ) -> None:
         torch = self.torch
+        if self.device.type == "mps" and net.dtype == np.float64:
+            raise GlassnetError(
+                "expected float32 on mps (Apple's GPUs have no float64)",
+                got="float64",
+                field="dtype",
+            )
         self.net, self.loss, self.optimizer, self.rng = net, loss, optimizer, rng
         view = with_dropout(net, check_dropout(dropout))
         self._stages = []
