@@ -17,6 +17,13 @@ python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 # torch==2.13.0 exactly: a CPU build lies on this machine's disk; other specs download GBs.
 .venv/bin/python -m pip install -q -e '.[test,torch]'
+# A new shell does not know .venv: say how to reach glassnet from one
+# (said before the tests, so the test runner's summary stays the last line).
+echo
+echo "glassnet is installed in $(pwd)/.venv. In a new shell, first run:"
+echo "  source $(pwd)/.venv/bin/activate"
+echo "or call it as $(pwd)/scripts/glassnet (no activation needed)."
+echo
 # Lint and types first: quick, and a failure there is a failure of the suite.
 .venv/bin/ruff check src tests bench fuzz
 .venv/bin/mypy

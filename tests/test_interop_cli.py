@@ -132,7 +132,7 @@ def test_export_onnx_of_a_trained_model_takes_raw_features(tmp_path):
     from glassnet.model import load_saved
 
     saved = load_saved(model)
-    raw = np.random.default_rng(0).normal(5, 2, size=(10, 4)).astype(np.float32)
+    raw = np.random.default_rng(0).normal(5, 2, size=(10, 4))  # raw rows go in as double
     standardised = (raw - saved.extras["input_mean"]) / saved.extras["input_scale"]
     expected = saved.network.forward(standardised.astype(saved.network.dtype))
     sess = ort.InferenceSession(str(tmp_path / "iris.onnx"), providers=["CPUExecutionProvider"])

@@ -26,7 +26,17 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     (
         "base",
         frozenset(
-            {"errors", "limits", "fileio", "mathtree", "npz", "nodes", "specvalues", "toml_writer"}
+            {
+                "errors",
+                "limits",
+                "fileio",
+                "mathtree",
+                "npz",
+                "nodes",
+                "specvalues",
+                "toml_writer",
+                "extras",
+            }
         ),
     ),
     (
@@ -54,6 +64,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "io",
                 "data",
                 "preprocess",
+                "tables",
                 "metrics",
                 "runs",
                 "plots",

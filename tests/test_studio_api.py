@@ -423,7 +423,8 @@ def test_without_the_extra_says_how_to_install(
     )
     assert main(["studio", "seed", "--no-browser"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "pip install 'glassnet[studio]'" in err and "\n" not in err
+    # glassnet is installed from its checkout: the hint names it (no index serves it)
+    assert "pip install -e '" in err and "[studio]'" in err and "\n" not in err
 
 
 # -- hostile requests -------------------------------------------------------------------------

@@ -170,7 +170,7 @@ def test_the_same_raw_rows_predict_the_same_everywhere(trained, tmp_path, capsys
     import onnxruntime as ort
 
     sess = ort.InferenceSession(to_onnx(m).SerializeToString())
-    x = np.array([[float(r[0]) if r[0] else np.nan, float(r[2])] for r in rows], np.float32)
+    x = np.array([[float(r[0]) if r[0] else np.nan, float(r[2])] for r in rows], np.float64)
     x_text = np.array([[r[1]] for r in rows], dtype=object)
     got = sess.run(None, {"x": x, "x_text": x_text})[0]
     np.testing.assert_allclose(got, expected, atol=1e-5)
@@ -204,6 +204,6 @@ def test_every_bundled_set_predicts_the_same_raw_rows_everywhere(name, tmp_path,
     import onnxruntime as ort
 
     got = ort.InferenceSession(to_onnx(m).SerializeToString()).run(
-        None, {"x": X.astype(np.float32)}
+        None, {"x": X.astype(np.float64)}
     )
     np.testing.assert_allclose(got[0], expected, atol=1e-5)

@@ -61,7 +61,9 @@ def test_a_cli_model_loaded_in_python_predicts_raw_rows_like_glassnet_predict(
     model = gn.load(iris_model)
     proba = model.predict_proba(X)
     # Before the fix the raw rows went in unscaled: accuracy 0.33 on iris.
-    assert (model.predict(X) == y).mean() > 0.85
+    # predict names the class (issue 23): iris's own target names, indexed by y here
+    assert (model.predict(X) == np.asarray(model.classes)[y]).mean() > 0.85
+    assert (model.predict_index(X) == y).mean() > 0.85
     rows = tmp_path / "rows.npz"
     np.savez(rows, X=X)
     code, out, _ = run(capsys, "predict", iris_model, rows)
@@ -69,7 +71,7 @@ def test_a_cli_model_loaded_in_python_predicts_raw_rows_like_glassnet_predict(
     lines = list(csv.reader(out.splitlines()))
     cli_proba = np.array([[float(v) for v in line[1:]] for line in lines[1:]])
     np.testing.assert_allclose(proba, cli_proba, atol=5e-6)  # the CLI prints 6 digits
-    assert [line[0] for line in lines[1:]] == [model.classes[k] for k in model.predict(X)]
+    assert [line[0] for line in lines[1:]] == list(model.predict(X))
     # And the standardisation is the training part's, computed here independently.
     pre = model.preprocessing
     train_rows = np.setdiff1d(np.arange(len(y)), _test_rows(iris_model, len(y)))
@@ -96,7 +98,7 @@ def test_onnx_export_of_a_loaded_model_agrees_on_raw_rows(iris_model):
     X, _ = _iris_raw()
     model = gn.load(iris_model)
     sess = ort.InferenceSession(to_onnx(model).SerializeToString())
-    got = sess.run(None, {"x": X.astype(np.float32)})[0]
+    got = sess.run(None, {"x": X.astype(np.float64)})[0]  # raw rows go in as double
     np.testing.assert_allclose(got, model.predict_proba(X), atol=1e-5)
 
 
@@ -233,22 +235,33 @@ def test_task_auto_keeps_whole_labels_as_classes_and_classification_can_be_force
 
 
 @pytest.mark.parametrize(
-    "rows,match",
+    "rows,task,match",
     [
-        ([[i, i % 7, f"{i}"] for i in range(150)], "at most 100 classes"),
-        ([[i, 0, "a" if i else "b"] for i in range(20)], "at least 2 rows of each class"),
+        # 150 text classes, 2 rows each: more than 100 needs --task classification (issue 23)
+        ([[i, i % 7, f"c{i % 150}"] for i in range(300)], "auto", "at most 100 classes"),
+        ([[i, i % 7, f"{i}"] for i in range(150)], "classification", "at least 2 rows"),
+        ([[i, 0, "a" if i else "b"] for i in range(20)], "classification", "at least 2 rows"),
     ],
 )
-def test_labels_that_cannot_be_classes_are_refused_with_a_hint(tmp_path, capsys, rows, match):
+def test_labels_that_cannot_be_classes_are_refused_with_a_hint(tmp_path, capsys, rows, task, match):
     data = tmp_path / "d.csv"
     with data.open("w", newline="") as f:
         csv.writer(f).writerows([["x1", "x2", "label"], *rows])
     before = sorted(p.name for p in tmp_path.iterdir())
-    code, _, err = run(
-        capsys, "train", "--data", data, "--task", "classification", "--out", tmp_path / "m.npz"
-    )
+    code, _, err = run(capsys, "train", "--data", data, "--task", task, "--out", tmp_path / "m.npz")
     assert code == 2 and match in err and "--task regression" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_more_than_100_text_classes_train_when_asked_for(tmp_path, capsys):
+    data = tmp_path / "d.csv"
+    with data.open("w", newline="") as f:
+        rows = [[i, i % 7, f"c{i % 150}"] for i in range(300)]
+        csv.writer(f).writerows([["x1", "x2", "label"], *rows])
+    argv = ["train", "--data", data, "--task", "classification", "--epochs", "1"]
+    code, _, err = run(capsys, *argv, "--no-progress", "--out", tmp_path / "m.npz", "--json")
+    assert code == 0, err
+    assert len(gn.load(tmp_path / "m.npz").classes) == 150
 
 
 # -- 6 -------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ _LAZY: dict[str, str] = {
     "Trace": "glassnet.trace",
     "trace_step": "glassnet.trace",
     "apply_step": "glassnet.trace",
+    "preprocessing_from": "glassnet.preprocess",
 }
 
 __all__ = [
@@ -64,6 +65,7 @@ __all__ = [
     "mlp",
     "optim",
     "parse_spec",
+    "preprocessing_from",
     "trace_step",
 ]
 
@@ -91,5 +93,6 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the names as if imported eagerl
     from glassnet.losses import LOSSES, Loss, get_loss
     from glassnet.model import Model, load, mlp
     from glassnet.network import Network
+    from glassnet.preprocess import preprocessing_from
     from glassnet.spec import Spec, load_spec, parse_spec
     from glassnet.trace import LayerTrace, Trace, apply_step, trace_step

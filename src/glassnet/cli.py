@@ -19,10 +19,48 @@ COMMAND_MODULES: tuple[str, ...] = ("engine", "explain", "check", "train", "inte
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports a usage mistake on one line (exit 2), like every other error."""
+    """argparse that reports a usage mistake on one line (exit 2), like every other error,
+    with a "did you mean" for a misspelled option or command (Python 3.11's argparse has
+    no ``suggest_on_error``; difflib finds the closest)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        hint = _did_you_mean(self, message)
+        self.exit(2, f"{self.prog}: error: {message}{hint} (see '{self.prog} --help')\n")
+
+
+def _did_you_mean(parser: argparse.ArgumentParser, message: str) -> str:
+    """ "; did you mean --epochs?" for the first unknown option or choice that is close
+    to a known one ("" when none is)."""
+    import difflib
+    import re
+
+    choice = re.match(r"argument .*?: invalid choice: '([^']*)' \(choose from (.*)\)", message)
+    if choice:
+        known = re.findall(r"'([^']*)'", choice.group(2)) or [
+            c.strip() for c in choice.group(2).split(",")
+        ]
+        close = difflib.get_close_matches(choice.group(1), known, n=1)
+        return f"; did you mean {close[0]}?" if close else ""
+    if not message.startswith("unrecognized arguments:"):
+        return ""
+    options = set(parser._option_string_actions)
+    words = list(_ARGV)
+    for action in parser._actions:  # the sub-command's own options, when one was given
+        if isinstance(action, argparse._SubParsersAction):
+            for word in words:
+                if word in action.choices:
+                    options |= set(action.choices[word]._option_string_actions)
+                    break
+    for word in message.removeprefix("unrecognized arguments:").split():
+        if word.startswith("-"):
+            close = difflib.get_close_matches(word.split("=")[0], sorted(options), n=1)
+            if close:
+                return f"; did you mean {close[0]}?"
+    return ""
+
+
+#: The arguments being parsed (for :func:`_did_you_mean` to find the sub-command).
+_ARGV: list[str] = []
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    _ARGV[:] = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -11,9 +11,9 @@ Labels are encoded as class indices 0..K−1; ``classes[k]`` is the original lab
 
 from __future__ import annotations
 
-import csv
+import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -32,6 +32,12 @@ TASKS: tuple[str, ...] = ("auto", "classification", "regression")
 #: ``--task auto`` takes a numeric target with fractional values and more distinct
 #: values than this for regression.
 AUTO_REGRESSION_DISTINCT = 10
+#: ... and a whole-number target with more distinct values than this (51 distinct
+#: "days" are a quantity, not 51 classes) ...
+AUTO_REGRESSION_WHOLE = 20
+#: ... or with more than AUTO_REGRESSION_DISTINCT distinct values that are more than this
+#: share of the rows (few rows per value: a count, not a class).
+AUTO_REGRESSION_SHARE = 0.05
 
 
 @dataclass
@@ -58,8 +64,14 @@ class Dataset:
     task: Literal["classification", "regression"] = "classification"
     #: Raw rows -> network inputs (fitted on the training part); stored in the model.
     preprocessing: Preprocessing | None = None
-    #: One line saying why ``task`` was chosen, when ``--task auto`` chose regression.
+    #: One line saying which task ``--task auto`` chose and why (None: the task was given).
     task_note: str | None = None
+    #: What loading did that a person should hear about: rows dropped, cells coerced.
+    notes: list[str] = field(default_factory=list)
+    #: What the file held (see :func:`fingerprint`), so a run on it can tell it changed.
+    fingerprint: dict[str, Any] | None = None
+    #: Columns left out for having one value in every row, or none (predict ignores them).
+    dropped: list[str] = field(default_factory=list)
 
     @property
     def n_features(self) -> int:
@@ -71,8 +83,10 @@ class Dataset:
 
     @property
     def n_outputs(self) -> int:
-        """Output units: one per class, or one for a regression target."""
-        return 1 if self.task == "regression" else len(self.classes)
+        """Output units: one per class, or one per regression target."""
+        if self.task == "regression":
+            return int(self.y_train.shape[1]) if self.y_train.ndim == 2 else 1
+        return len(self.classes)
 
 
 # -- splitting and scaling -----------------------------------------------------------------
@@ -115,14 +129,17 @@ def encode_labels(y: Array, field: str = "label") -> tuple[Array, list[Any]]:
     return codes.astype(np.int64), classes.tolist()
 
 
-def check_classes(codes: Array, classes: list[Any], field: str = "label") -> None:
+def check_classes(
+    codes: Array, classes: list[Any], field: str = "label", *, said: bool = False
+) -> None:
     """Refuse labels that cannot be a classification task: more than
-    :data:`MAX_CLASSES` classes, or a class with fewer than 2 rows (it could not be in
-    both the training and the test part)."""
+    :data:`MAX_CLASSES` classes (unless ``said``: ``--task classification`` asked for
+    it), or a class with fewer than 2 rows (it could not be in both the training and the
+    test part)."""
     hint = "; for a numeric target use --task regression"
-    if len(classes) > MAX_CLASSES:
+    if len(classes) > MAX_CLASSES and not said:
         raise GlassnetError(
-            f"expected at most {MAX_CLASSES} classes{hint}",
+            f"expected at most {MAX_CLASSES} classes (--task classification allows more){hint}",
             got=f"{len(classes)} distinct labels",
             field=field,
         )
@@ -149,11 +166,28 @@ def numeric_targets(y: Array, field: str = "label") -> Array | None:
 def resolve_task(
     y: Array, task: str, field: str = "label"
 ) -> tuple[Literal["classification", "regression"], str | None]:
-    """The task for targets ``y`` and a one-line note when ``auto`` picked regression:
-    a numeric target with fractional values and more than
-    :data:`AUTO_REGRESSION_DISTINCT` distinct values."""
+    """The task for targets ``y`` and, for ``auto``, one line saying which and why.
+
+    ``auto`` picks regression for a numeric target with more than
+    :data:`AUTO_REGRESSION_DISTINCT` distinct values that are not all whole, or whole
+    numbers with more than :data:`AUTO_REGRESSION_WHOLE` distinct values (or more than
+    :data:`AUTO_REGRESSION_DISTINCT` that are over :data:`AUTO_REGRESSION_SHARE` of the
+    rows); classification otherwise (text, or few distinct values).
+
+    >>> resolve_task(np.arange(100) % 51, "auto")[1]
+    'task: regression (label has 51 distinct whole numbers; --task classification to override)'
+    """
     if task not in TASKS:
         raise GlassnetError(f"expected one of {', '.join(TASKS)}", got=repr(task), field="--task")
+    if np.ndim(y) == 2:  # several target columns: regression, one output each
+        if task == "classification":
+            raise GlassnetError(
+                "expected one label column for classification",
+                got=f"{np.shape(y)[1]} ({field})",
+                field="--task",
+            )
+        note = None if task == "regression" else f"task: regression ({np.shape(y)[1]} targets)"
+        return "regression", note
     if task == "classification":
         return "classification", None
     values = numeric_targets(y, field)
@@ -166,7 +200,7 @@ def resolve_task(
             )
         return "regression", None
     if values is None or values.size == 0:
-        return "classification", None
+        return "classification", None  # text: nothing else it could be
     distinct = np.unique(values).shape[0]
     fractional = bool((values != np.round(values)).any())
     if fractional and distinct > AUTO_REGRESSION_DISTINCT:
@@ -175,7 +209,20 @@ def resolve_task(
             "whole; --task classification to override)"
         )
         return "regression", note
-    return "classification", None
+    many = distinct > AUTO_REGRESSION_WHOLE or (
+        distinct > AUTO_REGRESSION_DISTINCT and distinct > AUTO_REGRESSION_SHARE * values.size
+    )
+    if not fractional and many:
+        note = (
+            f"task: regression ({field} has {distinct} distinct whole numbers; "
+            "--task classification to override)"
+        )
+        return "regression", note
+    kind = "numbers" if fractional else "whole numbers"
+    return "classification", (
+        f"task: classification ({field} has {distinct} distinct {kind}; "
+        "--task regression to override)"
+    )
 
 
 def random_split(n: int, test_size: float, seed: int) -> tuple[Array, Array]:
@@ -204,17 +251,24 @@ def _finish(
     impute: str | None = None,
     handle_unknown: Literal["error", "ignore"] = "error",
     first_line: int = 2,
+    coerce: bool = False,
 ) -> Dataset:
     from glassnet.preprocess import Preprocessing
 
     field = label or "label"
-    table = X.dtype == object or impute is not None
+    # cells to fill or encode: text, or NaN (a missing cell in a number column)
+    table = X.dtype == object or impute is not None or bool(np.isnan(X).any())
     try:
         from glassnet.training import check_finite
 
         if table:  # cells checked (kinds, IDs, missing values) before the labels
             Preprocessing.fit(
-                X, feature_names, np.arange(X.shape[0]), impute=impute, first_line=first_line
+                X,
+                feature_names,
+                np.arange(X.shape[0]),
+                impute=impute,
+                first_line=first_line,
+                coerce=coerce,
             )
         else:
             check_finite(X, "features")
@@ -228,7 +282,7 @@ def _finish(
             classes: list[Any] = []
         else:
             y, classes = encode_labels(y_raw, field)
-            check_classes(y, classes, field)
+            check_classes(y, classes, field, said=task == "classification")
             train_idx, test_idx = stratified_split(y, test_size, seed)
         if table:
             pre = Preprocessing.fit(
@@ -238,6 +292,7 @@ def _finish(
                 impute=impute,
                 handle_unknown=handle_unknown,
                 first_line=first_line,
+                coerce=coerce,
             )
         else:
             mean, scale = fit_standardize(X[train_idx])
@@ -261,6 +316,7 @@ def _finish(
         label=label,
         X_train_raw=X[train_idx],
         X_test_raw=X[test_idx],
+        notes=list(pre.notes),
     )
 
 
@@ -277,6 +333,11 @@ def load_dataset(
     impute: str | None = None,
     handle_unknown: Literal["error", "ignore"] = "error",
     header: bool = True,
+    coerce: bool = False,
+    drop_missing_labels: bool = False,
+    sep: str | None = None,
+    decimal: str | None = None,
+    dates: str = "error",
 ) -> Dataset:
     """A bundled data set by name (``digits``, ``iris``, ``wine``, ``breast_cancer``),
     or a ``.csv`` file (label column ``label``, default the last) or ``.npz`` (X, y).
@@ -284,26 +345,88 @@ def load_dataset(
     ``task``: ``classification``, ``regression``, or ``auto`` (regression for a numeric
     target with fractional values and many distinct values; see :func:`resolve_task`).
     ``features``/``drop`` choose columns; ``impute`` (mean, median, most_frequent) fills
-    missing cells; text columns are one-hot encoded (see :mod:`glassnet.preprocess`)."""
+    missing cells; text columns are one-hot encoded (see :mod:`glassnet.preprocess`);
+    ``coerce`` reads the few non-numbers of a number column as missing;
+    ``drop_missing_labels`` drops rows without a label (else they are an error);
+    ``sep``/``decimal`` say the CSV dialect (default: sniffed), ``dates`` what a date
+    column becomes (see :mod:`glassnet.tables`).  Columns with one value in every row,
+    or none at all, are left out with a note (``Dataset.dropped``)."""
     if source in BUNDLED:
         return load_bundled(source, test_size=test_size, seed=seed, task=task)
-    X, y, names, label = read_table(
-        source, label=label, features=features, drop=drop, header=header
+    table = read_rows(
+        source,
+        label=label,
+        features=features,
+        drop=drop,
+        header=header,
+        drop_missing_labels=drop_missing_labels,
+        sep=sep,
+        decimal=decimal,
+        dates=dates,
     )
-    return _finish(
+    X, names, dropped = _drop_constant(table.X, table.names)
+    if not names:
+        raise GlassnetError(
+            "expected a feature column that varies",
+            got=f"only constant columns ({', '.join(dropped[:5])})",
+            file=source,
+        )
+    ds = _finish(
         Path(source).name,
         X,
-        y,
+        table.labels,
         names,
-        label=label,
+        label=table.label,
         test_size=test_size,
         seed=seed,
         file=source,
         task=task,
         impute=impute,
         handle_unknown=handle_unknown,
-        first_line=2 if header else 1,
+        first_line=table.first_line,
+        coerce=coerce,
     )
+    if dropped:
+        table.notes.append(
+            f"left out {len(dropped)} column(s) with one value in every row or none: "
+            + ", ".join(dropped[:10])
+            + (", ..." if len(dropped) > 10 else "")
+        )
+    ds.notes[:0] = table.notes
+    ds.fingerprint = table.fingerprint
+    ds.dropped = dropped
+    return ds
+
+
+def _drop_constant(X: Array, names: list[str]) -> tuple[Array, list[str], list[str]]:
+    """X and names without the columns that cannot inform a model: every cell missing,
+    or one value in every row (a column with one value and some missing cells stays:
+    whether a cell is missing may be information).  Returns (X, names, dropped)."""
+    from glassnet.preprocess import is_missing
+
+    gone = []
+    for j in range(len(names)):
+        col = X[:, j]
+        if col.dtype.kind == "f":
+            nan = np.isnan(col)
+            if nan.all() or (not nan.any() and col.min() == col.max()):
+                gone.append(j)
+            continue
+        missing = [is_missing(c) for c in col]
+        present = {str(c) for c, m in zip(col, missing, strict=True) if not m}
+        if all(missing) or (len(present) == 1 and not any(missing)):
+            gone.append(j)
+    if not gone:
+        return X, names, []
+    keep = [j for j in range(len(names)) if j not in gone]
+    X = X[:, keep]
+    if X.dtype == object and all(_all_floats(X[:, j]) for j in range(X.shape[1])):
+        X = X.astype(np.float64)  # the text column that made it a table is gone
+    return X, [names[j] for j in keep], [names[j] for j in gone]
+
+
+def _all_floats(col: Array) -> bool:
+    return all(isinstance(c, float) for c in col)
 
 
 def load_bundled(
@@ -315,8 +438,10 @@ def load_bundled(
     try:
         from sklearn import datasets
     except ImportError:
+        from glassnet.extras import install_hint
+
         raise GlassnetError(
-            "expected scikit-learn for the bundled data sets (pip install 'glassnet[train]')",
+            f"expected scikit-learn for the bundled data sets ({install_hint('train')})",
             got="no scikit-learn",
             field="data",
         ) from None
@@ -338,6 +463,23 @@ def load_bundled(
     return ds
 
 
+@dataclass
+class Table:
+    """The rows of a data file: features X (n, d), raw labels (n,) (empty if none), the
+    feature names, the label's name, the ``id_column``'s cells exactly as written (None
+    when not asked for), notes for people, and the file's :func:`fingerprint`."""
+
+    X: Array
+    labels: Array
+    names: list[str]
+    label: str | None
+    ids: list[str] | None = None
+    notes: list[str] = field(default_factory=list)
+    fingerprint: dict[str, Any] | None = None
+    #: The file line of the first data row (for messages naming lines).
+    first_line: int = 2
+
+
 def read_table(
     path: str,
     *,
@@ -351,7 +493,33 @@ def read_table(
     name, from a CSV (header row, or ``header=False``: columns x1, x2, ...; label column
     by name; ``features`` keeps only these columns, ``drop`` leaves these out) or NPZ
     (X, y) file.  X is float64 when every cell is a number, else the cells as text
-    (an object array) for the model's preprocessing to impute and encode."""
+    (an object array) for the model's preprocessing to impute and encode.  See
+    :func:`read_rows` for everything a file gives."""
+    t = read_rows(
+        path, label=label, need_label=need_label, features=features, drop=drop, header=header
+    )
+    return t.X, t.labels, t.names, t.label
+
+
+def read_rows(
+    path: str,
+    *,
+    label: str | None = None,
+    need_label: bool = True,
+    features: list[str] | None = None,
+    drop: list[str] | None = None,
+    header: bool = True,
+    id_column: str | None = None,
+    drop_missing_labels: bool = False,
+    sep: str | None = None,
+    decimal: str | None = None,
+    dates: str = "error",
+) -> Table:
+    """:func:`read_table`'s rows as a :class:`Table` (a CSV read as
+    :mod:`glassnet.tables` says: dialect, number columns, dates).  Labels: an empty (missing) label
+    cell is an error naming its lines, or with ``drop_missing_labels`` its row is dropped
+    (counted in ``notes``); labels that are all numbers are one class per value
+    (``1``/``1.0``, ``0.0``/``-0.0``).  Duplicate column names are refused."""
     p = Path(path)
     if not p.is_file():
         got = "a folder" if p.is_dir() else "no such file" if not p.exists() else "not a file"
@@ -359,7 +527,19 @@ def read_table(
     if p.suffix.lower() == ".npz":
         return _read_npz(p, need_label)
     if p.suffix.lower() == ".csv":
-        return _read_csv(p, label, need_label, features=features, drop=drop, header=header)
+        return _read_csv(
+            p,
+            label,
+            need_label,
+            features=features,
+            drop=drop,
+            header=header,
+            id_column=id_column,
+            drop_missing_labels=drop_missing_labels,
+            sep=sep,
+            decimal=decimal,
+            dates=dates,
+        )
     raise GlassnetError(
         f"expected a bundled data set ({', '.join(BUNDLED)}), a .csv or a .npz file",
         got=repr(path),
@@ -367,7 +547,7 @@ def read_table(
     )
 
 
-def _read_npz(p: Path, need_label: bool) -> tuple[Array, Array, list[str], str | None]:
+def _read_npz(p: Path, need_label: bool) -> Table:
     from glassnet.npz import NpzReader
 
     try:
@@ -397,7 +577,8 @@ def _read_npz(p: Path, need_label: bool) -> tuple[Array, Array, list[str], str |
     except GlassnetError as err:
         raise err.with_file(str(p)) from None
     names = [f"x{i}" for i in range(X.shape[1])]
-    return X.astype(np.float64), y, names, "y"
+    stamp = {"sha256": _file_sha256(p), "rows": int(X.shape[0])}
+    return Table(X.astype(np.float64), y, names, "y", fingerprint=stamp)
 
 
 def _read_csv(
@@ -408,31 +589,24 @@ def _read_csv(
     features: list[str] | None = None,
     drop: list[str] | None = None,
     header: bool = True,
-) -> tuple[Array, Array, list[str], str | None]:
-    try:
-        with p.open(newline="", encoding="utf-8") as f:
-            rows = list(csv.reader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise GlassnetError("expected a UTF-8 CSV file", got=str(err), file=str(p)) from None
-    lines = [i for i, r in enumerate(rows, start=1) if r and any(cell.strip() for cell in r)]
-    rows = [rows[i - 1] for i in lines]
-    if not header:
-        width = len(rows[0]) if rows else 0
-        rows.insert(0, [f"x{j + 1}" for j in range(width)])
-        lines.insert(0, 0)
-    if len(rows) < 2:
-        raise GlassnetError(
-            "expected a header row and at least one data row",
-            got=f"{len(rows)} row(s)",
-            file=str(p),
-        )
-    head = [h.strip() for h in rows[0]]
+    id_column: str | None = None,
+    drop_missing_labels: bool = False,
+    sep: str | None = None,
+    decimal: str | None = None,
+    dates: str = "error",
+) -> Table:
+    from glassnet.preprocess import is_missing
+    from glassnet.tables import header_of, read_columns, sniff
+
+    dialect = sniff(p, sep=sep, decimal=decimal)
+    head, skip = header_of(p, dialect, header)
     if label is None and need_label:
         label = head[-1]
-    if label is not None and label not in head:
+    targets = label_columns(label, head) if label is not None else []
+    if label is not None and not targets:
         if need_label:
             raise GlassnetError(
-                "expected the label column in the header",
+                "expected the label column(s) in the header",
                 got=repr(label),
                 file=str(p),
                 field="--label",
@@ -448,61 +622,161 @@ def _read_csv(
                 file=str(p),
                 field=flag,
             )
-    li = head.index(label) if label is not None else None
-    keep = [i for i, h in enumerate(head) if i != li and h not in (drop or [])]
+    keep = [h for h in head if h not in targets and h not in (drop or [])]
     if features:
-        keep = [head.index(c) for c in features if head.index(c) != li]
-    names = [head[i] for i in keep]
-    if not names:
+        keep = [c for c in features if c not in targets]
+    if not keep:
         raise GlassnetError("expected at least one feature column", got="none", file=str(p))
-    cells = np.empty((len(rows) - 1, len(keep)), dtype=object)
-    y = []
-    for r, row in enumerate(rows[1:]):
-        if len(row) != len(head):
-            raise GlassnetError(
-                f"expected {len(head)} values (as in the header)",
-                got=f"{len(row)} on line {lines[r + 1]}",
-                file=str(p),
-            )
-        for c, i in enumerate(keep):
-            cells[r, c] = row[i].strip()
-        if li is not None:
-            y.append(row[li].strip())
-    labels = np.asarray(y)
-    if labels.size and all(_is_int(v) for v in y):
-        labels = labels.astype(np.int64)
-    return _numbers_if_all(cells, names, lines[1:], p), labels, names, label
+    if id_column is not None and id_column not in head:
+        raise GlassnetError(
+            "expected the --id-column in the header",
+            got=repr(id_column),
+            file=str(p),
+            field="--id-column",
+        )
+    verbatim = [*targets, *([id_column] if id_column is not None else [])]
+    cols = read_columns(p, dialect, head, skip, wanted=keep, verbatim=verbatim, dates=dates)
+    n, first_line, notes = cols.n_rows, cols.first_line, list(cols.notes)
+    rows = np.arange(n)
+    labels = np.empty(0)
+    if label is not None:
+        by_column = [[c.strip() for c in cols.raw[t]] for t in targets]
+        cells = by_column[0]
+        if need_label:
+            empty = sorted({r for col in by_column for r, c in enumerate(col) if is_missing(c)})
+            if empty and not drop_missing_labels:
+                shown = ", ".join(str(r + first_line) for r in empty[:5])
+                more = f" and {len(empty) - 5} more" if len(empty) > 5 else ""
+                raise GlassnetError(
+                    "expected a label in every row (fill them, or --drop-missing-labels)",
+                    got=f"{len(empty)} empty, on line{'s' if len(empty) > 1 else ''} {shown}{more}",
+                    file=str(p),
+                    field=label,
+                )
+            if empty:
+                if len(empty) == n:
+                    raise GlassnetError(
+                        "expected at least one row with a label",
+                        got="none",
+                        file=str(p),
+                        field=label,
+                    )
+                rows = np.setdiff1d(rows, empty)
+                by_column = [[col[r] for r in rows] for col in by_column]
+                cells = by_column[0]
+                notes.append(f"dropped {len(empty)} row(s) with no {label} (--drop-missing-labels)")
+        labels = (
+            canonical_labels(cells) if len(targets) == 1 else _target_table(by_column, targets, p)
+        )
+    ids = [cols.raw[id_column][r] for r in rows] if id_column is not None else None
+    numeric = all(cols.values[name].dtype.kind == "f" for name in cols.names)
+    # Column-major, filled one column at a time as each column's own array is let go: a
+    # column's pages are touched only when it is copied in, so the table and the columns
+    # are never both whole in memory (reading stays within 3× the file; bench/csv_memory.py)
+    X = np.empty((rows.size, len(cols.names)), dtype=np.float64 if numeric else object, order="F")
+    for j, name in enumerate(cols.names):
+        column = cols.values.pop(name)
+        X[:, j] = column[rows] if rows.size < n else column
+        del column
+    table = Table(X, labels, cols.names, label, ids, notes, cols.fingerprint)
+    table.first_line = first_line
+    return table
 
 
-def _numbers_if_all(cells: Array, names: list[str], lines: list[int], p: Path) -> Array:
-    """The cells as float64 when every one is a number; a cell that is a number but not
-    finite is refused (naming its line); otherwise the text cells as they are (for the
-    model's preprocessing: missing values, text columns)."""
-    X = np.empty(cells.shape)
-    numeric = True
-    for (r, c), cell in np.ndenumerate(cells):
-        try:
-            v = float(cell)
-        except ValueError:
-            numeric = False
-            continue
-        if math.isnan(v) and cell.strip().lower() == "nan":
-            numeric = False  # written "nan": a missing value
-            continue
-        if not math.isfinite(v):
-            raise GlassnetError(
-                "expected a finite number",
-                got=f"{cell!r} on line {lines[r]}",
-                file=str(p),
-                field=names[c],
-            )
-        X[r, c] = v
-    return X if numeric else cells
+def label_columns(label: str, head: list[str]) -> list[str]:
+    """The label column(s) ``label`` names: itself when a column has that name, else
+    its comma-separated names (``--label a,b``: multi-output regression) when every one
+    is a column; [] when not.
+
+    >>> label_columns("y", ["x", "y"]), label_columns("a, b", ["a", "b", "x"])
+    (['y'], ['a', 'b'])
+    """
+    if label in head:
+        return [label]
+    parts = [c.strip() for c in label.split(",") if c.strip()]
+    if len(parts) > 1 and all(c in head for c in parts) and len(set(parts)) == len(parts):
+        return parts
+    return []
 
 
-def _is_int(text: str) -> bool:
-    try:
-        int(text)
-    except ValueError:
-        return False
-    return True
+def _target_table(columns: list[list[str]], names: list[str], p: Path) -> Array:
+    """Several target columns as float64 (n, k): every cell a number."""
+    from glassnet.preprocess import to_number
+
+    out = np.empty((len(columns[0]), len(columns)))
+    for j, (col, name) in enumerate(zip(columns, names, strict=True)):
+        for i, cell in enumerate(col):
+            v = to_number(cell)
+            if v is None or not math.isfinite(v):
+                raise GlassnetError(
+                    "expected numbers in every target column (several labels: regression)",
+                    got=repr(cell)[:40],
+                    file=str(p),
+                    field=name,
+                )
+            out[i, j] = v
+    return out
+
+
+def canonical_labels(values: list[str]) -> Array:
+    """Labels as read: when every one is a number, whole numbers as int64 and others as
+    the shortest text of their value, so ``1``/``1.0`` and ``0.0``/``-0.0`` are one
+    class each; otherwise the text as written.
+
+    >>> canonical_labels(["1", "1.0", "-0.0", "0"]).tolist()
+    [1, 1, 0, 0]
+    >>> canonical_labels(["0.50", "0.5", "-0.0"]).tolist()
+    ['0.5', '0.5', '0.0']
+    """
+    from glassnet.preprocess import to_number
+
+    numbers = [to_number(v) for v in values]
+    if not values or any(x is None or not math.isfinite(x) for x in numbers):
+        return np.asarray(values)
+    v = np.array(numbers, dtype=np.float64)
+    if (v == np.round(v)).all() and np.abs(v).max() < 2.0**53:
+        return v.astype(np.int64)
+    return np.array([repr(float(x) + 0.0) for x in v])  # + 0.0: -0.0 becomes 0.0
+
+
+# -- what a file held ------------------------------------------------------------------------
+def _file_sha256(p: Path) -> str:
+    digest = hashlib.sha256()
+    with p.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fingerprint(path: str) -> dict[str, Any] | None:
+    """What the data file at ``path`` holds (see :func:`_fingerprint`); None for a
+    bundled data set."""
+    if path in BUNDLED:
+        return None
+    return read_rows(path, need_label=False).fingerprint
+
+
+def describe_change(then: dict[str, Any], now: dict[str, Any]) -> str | None:
+    """What changed between two fingerprints, in words (None: the same file content).
+
+    >>> describe_change({"sha256": "a", "rows": 10}, {"sha256": "b", "rows": 12})
+    '10 rows then, 12 now'
+    """
+    if then.get("sha256") == now.get("sha256"):
+        return None
+    old, new = then.get("columns"), now.get("columns")
+    if old is not None and new is not None and old != new:
+        added = [c for c in new if c not in old]
+        removed = [c for c in old if c not in new]
+        if not added and not removed:
+            return "the same columns in another order"
+        parts = [f"added {', '.join(added[:5])}" if added else ""]
+        parts.append(f"removed {', '.join(removed[:5])}" if removed else "")
+        return "columns " + "; ".join(x for x in parts if x)
+    if then.get("rows") != now.get("rows"):
+        return f"{then.get('rows')} rows then, {now.get('rows')} now"
+    if then.get("row_set") is not None and then.get("row_set") == now.get("row_set"):
+        return "the same rows in another order (the held-out rows would be other rows)"
+    if then.get("row_set") is None:
+        return "other contents"
+    return f"cells changed in the same number of rows ({now.get('rows')})"

@@ -33,6 +33,12 @@ class ClassificationScores:
     precision: list[float | None]
     recall: list[float | None]
     confusion_matrix: list[list[int]]
+    #: scikit-learn's ``f1_score(average="macro")``, ``balanced_accuracy_score`` and
+    #: ``roc_auc_score`` (one-vs-rest macro for more than two classes); None without
+    #: scikit-learn, or where undefined (a class absent from the rows, for ROC AUC).
+    f1_macro: float | None = None
+    balanced_accuracy: float | None = None
+    roc_auc: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -40,13 +46,16 @@ class ClassificationScores:
 
 @dataclass
 class RegressionScores:
-    """Scores of a regressor on ``n`` rows (one target)."""
+    """Scores of a regressor on ``n`` rows.  With several targets, ``r2`` is the mean of
+    the targets' R² (scikit-learn's ``uniform_average``), ``mae``/``rmse``/``loss`` are
+    over every value, and ``per_target`` holds each target's own {r2, mae, rmse}."""
 
     n: int
     loss: float
     r2: float
     mae: float
     rmse: float
+    per_target: list[dict[str, float]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,8 +83,23 @@ def classification_scores(
 
 def regression_scores(y: Array, predicted: Array) -> RegressionScores:
     """R² = 1 − Σ(y − ŷ)² / Σ(y − ȳ)², MAE = mean |y − ŷ|, RMSE = √mean (y − ŷ)²;
-    the loss is the mse glassnet trains with (mean of (y − ŷ)² over rows and outputs)."""
-    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    the loss is the mse glassnet trains with (mean of (y − ŷ)² over rows and outputs).
+    y and predicted (n,) or (n, k): several targets are scored one by one, then averaged
+    (see :class:`RegressionScores`)."""
+    y2 = np.asarray(y, dtype=np.float64)
+    if y2.ndim == 2 and y2.shape[1] > 1:
+        p2 = np.asarray(predicted, dtype=np.float64).reshape(y2.shape)
+        each = [regression_scores(y2[:, j], p2[:, j]) for j in range(y2.shape[1])]
+        mse = float(np.mean((y2 - p2) ** 2))
+        return RegressionScores(
+            n=int(y2.shape[0]),
+            loss=mse,
+            r2=float(np.mean([e.r2 for e in each])),
+            mae=float(np.mean(np.abs(y2 - p2))),
+            rmse=math.sqrt(mse),
+            per_target=[{"r2": e.r2, "mae": e.mae, "rmse": e.rmse} for e in each],
+        )
+    y = y2.reshape(-1)
     p = np.asarray(predicted, dtype=np.float64).reshape(-1)
     err = y - p
     sse = float(np.sum(err**2))
@@ -91,3 +115,35 @@ def regression_scores(y: Array, predicted: Array) -> RegressionScores:
         mae=float(np.mean(np.abs(err))),
         rmse=math.sqrt(mse),
     )
+
+
+def add_sklearn_scores(
+    scores: ClassificationScores, labels: Array, predicted: Array, proba: Array
+) -> bool:
+    """Fill ``f1_macro``, ``balanced_accuracy`` and ``roc_auc`` from true and predicted
+    class indices (n,) and class probabilities (n, k), with scikit-learn's own functions
+    (imported here; False when scikit-learn is not installed)."""
+    try:
+        from sklearn import metrics
+    except ImportError:
+        return False
+    labels = np.asarray(labels)
+    k = len(scores.classes)
+    if k < 2 or np.asarray(proba).shape[1] != k:
+        return False
+    scores.f1_macro = float(
+        metrics.f1_score(labels, predicted, average="macro", labels=np.arange(k), zero_division=0)
+    )
+    scores.balanced_accuracy = float(metrics.balanced_accuracy_score(labels, predicted))
+    try:
+        if k == 2:
+            scores.roc_auc = float(metrics.roc_auc_score(labels, proba[:, 1]))
+        else:
+            p = np.asarray(proba, dtype=np.float64)
+            p = p / p.sum(axis=1, keepdims=True)  # float32 sums are not exactly 1
+            scores.roc_auc = float(
+                metrics.roc_auc_score(labels, p, multi_class="ovr", labels=np.arange(k))
+            )
+    except ValueError:  # a class absent from these rows: AUC is undefined
+        scores.roc_auc = None
+    return True

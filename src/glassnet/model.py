@@ -18,6 +18,7 @@ training state reaches a file only through :meth:`TrainState.to_meta` / ``from_m
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,10 +107,21 @@ class Model(TrainableNetwork):
     # -- inputs --------------------------------------------------------------------------
     def prepare_input(self, X: object) -> Array:
         """Raw rows -> the network's inputs: the preprocessing applied (float64), or X
-        itself (not copied) when there is none."""
-        if self.preprocessing is None:
+        itself (not copied) when there is none.
+
+        A DataFrame's columns are taken by name (any order, extra columns ignored; a
+        missing one is an error naming it), as ``glassnet predict`` takes a CSV's.  A bare
+        array is taken by position; when it looks already standardised (see
+        :meth:`Preprocessing.check_scaled`) a ``UserWarning`` says so."""
+        pre = self.preprocessing
+        if pre is None:
             return np.asarray(X)
-        return self.preprocessing.transform(X)
+        if hasattr(X, "columns") and hasattr(X, "to_numpy"):
+            X = _columns_by_name(X, pre)
+        message = pre.check_scaled(X)
+        if message is not None:
+            warnings.warn(message, UserWarning, stacklevel=3)
+        return pre.transform(X)
 
     # -- training and prediction ---------------------------------------------------------
     def fit(self, X: object, y: object, **options: Any) -> History:
@@ -127,12 +139,22 @@ class Model(TrainableNetwork):
         return forward_chunked(self, check_data(self, X))
 
     def predict(self, X: object) -> Array:
-        """Class indices (n,) for softmax (``classes[i]`` names class i), 0/1 for
-        sigmoid, the raw outputs otherwise (regression)."""
+        """The predicted class of each row (n,): its name (``classes[i]``) for a model
+        that has class names (one from ``glassnet train``: ``"yes"``, not 1), else its
+        index; 0/1 for sigmoid; the raw outputs otherwise (regression).
+        ``predict_index`` gives the indices whatever the names."""
         p = self.predict_proba(X)
         if self.output_activation.outputs_probabilities and self.task != "regression":
-            return classes_from_output(self, p)
+            index = classes_from_output(self, p)
+            if self.classes is not None and index.ndim == 1 and len(self.classes) == p.shape[1]:
+                return np.asarray(self.classes)[index]
+            return index
         return p
+
+    def predict_index(self, X: object) -> Array:
+        """Class indices (n,) (what ``fit`` and ``evaluate`` take as labels): argmax for
+        softmax, 0/1 for sigmoid."""
+        return classes_from_output(self, self.predict_proba(X))
 
     def evaluate(self, X: object, y: object, loss: str | Loss | None = None) -> dict[str, float]:
         """``{"loss": ..., "accuracy": ...}`` (accuracy for classification) on raw rows."""
@@ -195,6 +217,33 @@ class Model(TrainableNetwork):
         if self.preprocessing is not None:
             head += " (standardised)"
         return "\n".join([head, *lines, f"total parameters: {total:,} ({self.dtype})"])
+
+
+def _columns_by_name(frame: Any, pre: Preprocessing) -> Array:
+    """A DataFrame's columns in the model's training order, as an array (n, n_features).
+    Default column labels (0, 1, ...) are taken by position."""
+    labels = list(frame.columns)
+    if labels == list(range(len(labels))):
+        return np.asarray(frame.to_numpy())
+    names = [str(c) for c in labels]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise GlassnetError(
+            "expected distinct column names", got=", ".join(map(repr, twice[:5])), field="X"
+        )
+    expected = pre.feature_names or []
+    missing = [n for n in expected if n not in names]
+    if missing:
+        raise GlassnetError(
+            f"expected the model's {len(expected)} columns (matched by name)",
+            got=f"{len(missing)} missing: {', '.join(missing[:10])}"
+            + (", ..." if len(missing) > 10 else ""),
+            field="X",
+        )
+    picked = frame.iloc[:, [names.index(n) for n in expected]]
+    if all(getattr(t, "kind", "O") in "biuf" for t in picked.dtypes):
+        return np.asarray(picked.to_numpy(dtype=np.float64, na_value=np.nan))
+    return np.asarray(picked.to_numpy(dtype=object))
 
 
 # -- building ----------------------------------------------------------------------------

@@ -25,6 +25,8 @@ and the extras ``input_mean`` and ``input_scale`` (one number per network input)
 from __future__ import annotations
 
 import math
+import re
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -41,12 +43,41 @@ MISSING: frozenset[str] = frozenset({"", "na", "n/a", "nan", "null", "none", "?"
 IMPUTE: tuple[str, ...] = ("mean", "median", "most_frequent")
 #: A text column with a distinct value in every one of at least this many rows is an ID.
 ID_MIN_ROWS = 20
+#: A column whose present cells are at least this share numbers is a number column: its
+#: other cells are mistakes (an error naming them, or missing with ``coerce``), not
+#: categories.  Below it, the column is text.
+NUMERIC_SHARE = 0.9
+#: "5,123" and "-1,234,567.5": a comma between groups of three digits is a thousands
+#: separator (a decimal comma never has exactly three digits after it *and* a group
+#: before it of at most three, repeated).
+_THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?(?:[eE][+-]?\d+)?")
 
 
 def is_missing(cell: object) -> bool:
     if isinstance(cell, float | np.floating):
         return math.isnan(cell)
+    if type(cell).__name__ == "NAType":  # pandas.NA, without importing pandas
+        return True
     return cell is None or (isinstance(cell, str) and cell.strip().lower() in MISSING)
+
+
+def to_number(cell: object) -> float | None:
+    """A cell as a float, or None when it is not a number.  Text is read as Python's
+    ``float`` reads it, plus thousands separators (``"5,123"`` → 5123.0).
+
+    >>> to_number("5,123"), to_number(" -1.5e3 "), to_number("unknown"), to_number("5,12")
+    (5123.0, -1500.0, None, None)
+    """
+    if isinstance(cell, int | float | np.integer | np.floating) and not isinstance(cell, bool):
+        return float(cell)
+    text = str(cell).strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    if _THOUSANDS.fullmatch(text):
+        return float(text.replace(",", ""))
+    return None
 
 
 @dataclass
@@ -104,6 +135,11 @@ class Preprocessing:
     feature_names: list[str] | None = None
     columns: list[Column] | None = None
     handle_unknown: Literal["error", "ignore"] = "error"
+    #: A cell that is not a number in a number column is missing (filled, or refused as
+    #: missing) instead of an error (``--coerce``).
+    coerce: bool = False
+    #: What fitting did that a person should hear about (one line each; not saved).
+    notes: list[str] = field(default_factory=list, compare=False)
 
     def __post_init__(self) -> None:
         self.mean = np.asarray(self.mean, dtype=np.float64)
@@ -163,6 +199,36 @@ class Preprocessing:
         return self.columns is None or all(c.kind == "number" for c in self.columns)
 
     # -- applying it ---------------------------------------------------------------------
+    def check_scaled(self, X: object) -> str | None:
+        """A warning when raw rows X (n, n_features) look already standardised: where
+        the stored raw statistics are far from mean 0, spread 1 (|mean| > 4·scale), the
+        values all lie in [−6, 6] yet sit a median 4 or more spreads from the stored
+        mean — at least half such columns, at least one.  None when they look raw."""
+        values = np.asarray(X)
+        if values.ndim != 2 or values.dtype.kind not in "biuf" or not self.numbers_only:
+            return None
+        values = values.astype(np.float64)
+        if values.shape[1] != self.n_inputs:
+            return None
+        telling = np.flatnonzero(np.abs(self.mean) > 4 * self.scale)
+        if telling.size == 0:
+            return None
+        v = values[:, telling]
+        z = np.abs(v - self.mean[telling]) / self.scale[telling]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column
+            looks = (np.nanmax(np.abs(v), axis=0) <= 6) & (np.nanmedian(z, axis=0) >= 4)
+        if looks.sum() * 2 < telling.size:
+            return None
+        names = self.feature_names or [f"x{j}" for j in range(self.n_features)]
+        j = int(telling[np.flatnonzero(looks)[0]])
+        return (
+            f"X looks already standardised ({int(looks.sum())} of {telling.size} columns; "
+            f"'{names[j]}' was trained on values around {self.mean[j]:.4g} ± "
+            f"{self.scale[j]:.3g}, got values within ±6): the model standardises raw rows "
+            "itself — pass the raw features (e.g. ds.X_test_raw, not ds.X_test)"
+        )
+
     def encode(self, X: object, *, first_line: int | None = None) -> Array:
         """Raw rows (n, n_features) -> imputed and one-hot encoded values (n, n_inputs),
         before standardisation.  ``first_line`` (the file line of row 0) makes errors
@@ -192,7 +258,17 @@ class Preprocessing:
         at = 0
         for j, col in enumerate(columns):
             cells = X[:, j]
+            if col.kind == "number":  # the common case at C speed: every cell a number
+                fast = _float_column(cells)
+                if fast is not None:
+                    gone = np.isnan(fast)
+                    if np.isfinite(fast[~gone]).all() and (col.fill is not None or not gone.any()):
+                        out[:, at] = np.where(gone, col.fill if col.fill is not None else 0.0, fast)
+                        at += 1
+                        continue
             missing = np.array([is_missing(c) for c in cells], dtype=bool)
+            if self.coerce and col.kind == "number":
+                missing |= np.array([to_number(c) is None for c in cells], dtype=bool)
             if missing.any() and col.fill is None:
                 rows = np.flatnonzero(missing)
                 where = (
@@ -202,7 +278,8 @@ class Preprocessing:
                     else f"row{'s' if len(rows) > 1 else ''} " + ", ".join(str(r) for r in rows[:5])
                 )
                 raise GlassnetError(
-                    "expected a value in every cell (or --impute mean|median|most_frequent)",
+                    "expected a value in every cell (the model fills missing cells only in "
+                    "columns it was trained to: train with --impute mean|median|most_frequent)",
                     got=f"{len(rows)} missing, on {where}",
                     field=col.name,
                 )
@@ -261,20 +338,59 @@ class Preprocessing:
         impute: str | None = None,
         handle_unknown: Literal["error", "ignore"] = "error",
         first_line: int = 2,
+        coerce: bool = False,
     ) -> Preprocessing:
         """Fitted on a raw table (n, d) of text cells: kinds and categories from every row
-        (no labels are involved), fill values, means and spreads from ``train_rows``."""
+        (no labels are involved), fill values, means and spreads from ``train_rows``.
+
+        A column is a number column when at least :data:`NUMERIC_SHARE` of its present
+        cells are numbers; its other cells are an error naming them and their lines, or,
+        with ``coerce``, missing (counted in ``notes``)."""
         if impute is not None and impute not in IMPUTE:
             raise GlassnetError(
                 f"expected one of {', '.join(IMPUTE)}", got=repr(impute), field="--impute"
             )
         columns: list[Column] = []
+        notes: list[str] = []
         n = table.shape[0]
         for j, name in enumerate(names):
             cells = table[:, j]
+            fast = _float_column(cells)
+            if fast is not None:  # every cell a number or missing: decided at C speed
+                gone = np.isnan(fast)
+                if not gone.all() and np.isfinite(fast[~gone]).all():
+                    columns.append(_number_column(name, fast, gone, train_rows, impute))
+                    continue
             missing = np.array([is_missing(c) for c in cells], dtype=bool)
             present = [str(c).strip() for c, m in zip(cells, missing, strict=True) if not m]
+            if not present:
+                raise GlassnetError(
+                    f"expected values in a feature column (drop it with --drop {name})",
+                    got=f"every one of its {n} cells missing",
+                    field=name,
+                )
             numbers = _try_numbers(present)
+            if numbers is None and present:
+                stray = [i for i, c in enumerate(cells) if not missing[i] and to_number(c) is None]
+                if len(stray) <= (1 - NUMERIC_SHARE) * len(present):
+                    if not coerce:
+                        shown = ", ".join(
+                            f"{cells[i]!r} on line {i + first_line}" for i in stray[:3]
+                        )
+                        more = f" and {len(stray) - 3} more" if len(stray) > 3 else ""
+                        raise GlassnetError(
+                            "expected numbers: a number column with a few other cells (fix "
+                            "them, or --coerce to read them as missing)",
+                            got=f"{len(stray)} not numbers: {shown}{more}",
+                            field=name,
+                        )
+                    notes.append(
+                        f"{name}: {len(stray)} cell(s) that are not numbers read as missing "
+                        "(--coerce)"
+                    )
+                    missing[stray] = True
+                    present = [str(c).strip() for c, m in zip(cells, missing, strict=True) if not m]
+                    numbers = _try_numbers(present)
             if numbers is None:
                 distinct = sorted(set(present))
                 if n >= ID_MIN_ROWS and len(distinct) == n:
@@ -294,15 +410,17 @@ class Preprocessing:
                         field=name,
                     )
                 col = Column(name)
-            if impute is not None and missing.any():
+            # every column gets a fill when imputing: a cell missing only at predict time
+            # (none in training) is filled too, not refused
+            if impute is not None:
                 train_present = [
                     str(cells[i]).strip() for i in train_rows if not missing[i]
                 ] or present
                 if col.kind == "text" or impute == "most_frequent":
                     value = Counter(train_present).most_common(1)[0][0] if train_present else ""
-                    col.fill = value if col.kind == "text" else float(value)
+                    col.fill = value if col.kind == "text" else to_number(value)
                 else:
-                    v = np.array([float(c) for c in train_present])
+                    v = np.array([to_number(c) for c in train_present], dtype=np.float64)
                     col.fill = float(v.mean() if impute == "mean" else np.median(v))
             columns.append(col)
         pre = cls(
@@ -311,6 +429,8 @@ class Preprocessing:
             list(names),
             columns,
             handle_unknown,
+            coerce=coerce,
+            notes=notes,
         )
         encoded = pre.encode(table, first_line=first_line)[train_rows]
         at = 0
@@ -332,6 +452,8 @@ class Preprocessing:
                 "columns": [c.to_dict() for c in self.columns],
                 "handle_unknown": self.handle_unknown,
             }
+            if self.coerce:
+                info["preprocessing"]["coerce"] = True
         return info, {"input_mean": self.mean, "input_scale": self.scale}
 
     @classmethod
@@ -356,17 +478,53 @@ class Preprocessing:
                 "expected {columns, handle_unknown}", got=repr(spec)[:60], field="preprocessing"
             )
         columns = [Column.from_dict(c) for c in spec["columns"]]
+        coerce = spec.get("coerce", False)
+        if not isinstance(coerce, bool):
+            raise GlassnetError("expected true or false", got=repr(coerce)[:60], field="coerce")
         return cls(
-            mean, scale, info.get("feature_names"), columns, spec.get("handle_unknown", "error")
+            mean,
+            scale,
+            info.get("feature_names"),
+            columns,
+            spec.get("handle_unknown", "error"),
+            coerce=coerce,
         )
 
 
-def _try_numbers(cells: list[str]) -> Array | None:
-    """The cells as float64, or None when one is not a number."""
+def _float_column(cells: Array) -> Array | None:
+    """An object column (n,) as float64 when every cell converts (Python's ``float``
+    on each, in C: numbers, number text, ``"nan"``); None when one does not."""
     try:
-        return np.array([float(c) for c in cells], dtype=np.float64)
-    except ValueError:
+        return cells.astype(np.float64)
+    except (ValueError, TypeError):
         return None
+
+
+def _number_column(
+    name: str, values: Array, missing: Array, train_rows: Array, impute: str | None
+) -> Column:
+    """A number column fitted from its values (NaN where missing): with ``impute``, its
+    fill from the training rows' present values (all rows' when those have none)."""
+    col = Column(name)
+    if impute is None:
+        return col
+    train = values[train_rows]
+    train = train[~np.isnan(train)]
+    if train.size == 0:
+        train = values[~missing]
+    if impute == "most_frequent":  # ties: the value met first, as Counter keeps them
+        col.fill = float(Counter(train.tolist()).most_common(1)[0][0])
+    else:
+        col.fill = float(train.mean() if impute == "mean" else np.median(train))
+    return col
+
+
+def _try_numbers(cells: list[str]) -> Array | None:
+    """The cells as float64, or None when one is not a number (see :func:`to_number`)."""
+    values = [to_number(c) for c in cells]
+    if any(v is None for v in values):
+        return None
+    return np.array(values, dtype=np.float64)
 
 
 def _numbers(cells: Array, missing: Array, col: Column, first_line: int | None) -> Array:
@@ -375,12 +533,56 @@ def _numbers(cells: Array, missing: Array, col: Column, first_line: int | None) 
         if missing[i]:
             out[i] = float(col.fill)  # type: ignore[arg-type]
             continue
-        try:
-            v = float(cell)
-        except (TypeError, ValueError):
-            v = math.nan
+        number = to_number(cell)
+        v = math.nan if number is None else number
         if not math.isfinite(v):
             where = f" on line {i + first_line}" if first_line is not None else f" in row {i}"
             raise GlassnetError("expected a finite number", got=f"{cell!r}{where}", field=col.name)
         out[i] = v
     return out
+
+
+def preprocessing_from(
+    frame: Any,
+    *,
+    impute: str | None = None,
+    handle_unknown: Literal["error", "ignore"] = "error",
+    coerce: bool = False,
+) -> Preprocessing:
+    """The preprocessing ``glassnet train`` would store, fitted on every row of
+    ``frame`` (a pandas DataFrame, or any table with ``columns`` and ``to_numpy``), so
+    the Python path gets what the CLI gets:
+
+    >>> import pandas as pd
+    >>> import glassnet as gn
+    >>> frame = pd.DataFrame({"age": [30.0, 50.0], "city": ["oslo", "rome"]})
+    >>> pre = gn.preprocessing_from(frame)
+    >>> pre.feature_names, pre.n_inputs
+    (['age', 'city'], 3)
+    >>> net = gn.mlp([pre.n_inputs, 4, 2], seed=0)
+    >>> net.preprocessing = pre            # then fit and predict take raw frames, by name
+
+    Fit it on the training rows only (``frame.iloc[train]``) to keep the test rows out of
+    the means, as the CLI does."""
+    if not (hasattr(frame, "columns") and hasattr(frame, "to_numpy")):
+        raise GlassnetError(
+            "expected a DataFrame (columns and rows)", got=type(frame).__name__, field="frame"
+        )
+    names = [str(c) for c in frame.columns]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise GlassnetError(
+            "expected distinct column names", got=", ".join(map(repr, twice[:5])), field="frame"
+        )
+    table = np.asarray(frame.to_numpy(dtype=object))
+    if table.shape[0] == 0:
+        raise GlassnetError("expected at least one row", got="none", field="frame")
+    return Preprocessing.fit(
+        table,
+        names,
+        np.arange(table.shape[0]),
+        impute=impute,
+        handle_unknown=handle_unknown,
+        first_line=0,
+        coerce=coerce,
+    )

@@ -21,11 +21,12 @@ from typing import Any, Literal
 import numpy as np
 
 from glassnet import training
-from glassnet.data import Dataset, load_dataset
+from glassnet.data import Dataset, describe_change, load_dataset
 from glassnet.errors import GlassnetError
 from glassnet.metrics import (
     ClassificationScores,
     RegressionScores,
+    add_sklearn_scores,
     classification_scores,
     regression_scores,
 )
@@ -74,6 +75,15 @@ class TrainOptions:
     impute: str | None = None
     handle_unknown: str = "error"
     dropout: float = 0.0
+    coerce: bool = False
+    drop_missing_labels: bool = False
+    sep: str | None = None
+    decimal: str | None = None
+    dates: str = "error"
+    #: "balanced": each class weighs n / (k · n_c) in the loss (scikit-learn's rule).
+    class_weight: str | None = None
+    #: Keep (and save) the weights of the epoch with the best val_loss, not the last.
+    save_best: bool = False
 
     @classmethod
     def names(cls) -> list[str]:
@@ -102,6 +112,23 @@ class RunSettings:
     drop: list[str] | None = None
     impute: str | None = None
     handle_unknown: str = "error"
+    coerce: bool = False
+    drop_missing_labels: bool = False
+    #: What the data file held when the run began (:func:`glassnet.data.fingerprint`):
+    #: evaluate and --resume refuse the file once it changed (None: a bundled set).
+    fingerprint: dict[str, Any] | None = None
+    sep: str | None = None
+    decimal: str | None = None
+    dates: str = "error"
+    #: Columns left out at training (one value in every row, or none): predict ignores them.
+    dropped: list[str] | None = None
+    #: The model file the run writes (absolute): --resume without --out writes there.
+    out: str | None = None
+    class_weight: str | None = None
+    save_best: bool = False
+    #: ``--schedule plateau``: its best val_loss and epochs without progress so far, so a
+    #: resumed run lowers the rate when the uninterrupted one would.
+    plateau: dict[str, Any] | None = None
 
     def to_info(self) -> dict[str, Any]:
         return asdict(self)
@@ -138,6 +165,21 @@ class RunSettings:
             )
             and s.get("impute") in (None, "mean", "median", "most_frequent")
             and s.get("handle_unknown", "error") in ("error", "ignore")
+            and all(isinstance(s.get(k, False), bool) for k in ("coerce", "drop_missing_labels"))
+            and isinstance(s.get("fingerprint"), dict | None)
+            and (s.get("sep") is None or (isinstance(s["sep"], str) and len(s["sep"]) == 1))
+            and s.get("decimal") in (None, ".", ",")
+            and s.get("dates", "error") in ("error", "expand", "drop")
+            and isinstance(s.get("out"), str | None)
+            and s.get("class_weight") in (None, "balanced")
+            and isinstance(s.get("save_best", False), bool)
+            and isinstance(s.get("plateau"), dict | None)
+            and (
+                s.get("dropped") is None
+                or (
+                    isinstance(s["dropped"], list) and all(isinstance(c, str) for c in s["dropped"])
+                )
+            )
         )
         if not ok:
             raise GlassnetError(
@@ -169,6 +211,10 @@ class RunSummary:
     model: str
     plot: str | None
     task_note: str | None = None
+    #: Early stopping: the epoch it stopped at and the epoch whose weights were kept
+    #: (``last_epoch`` is then that kept epoch's logs); None when it ran every epoch.
+    stopped_epoch: int | None = None
+    kept_epoch: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON of ``glassnet train --json``: test scores as ``test_<metric>``."""
@@ -250,8 +296,9 @@ def build_model(ds: Dataset, options: TrainOptions) -> Model:
 
 
 def dataset_of(settings: RunSettings) -> Dataset:
-    """The data set and split a run used (the same seed and test share)."""
-    return load_dataset(
+    """The data set and split a run used (the same seed and test share), refused when the
+    file changed since (its held-out rows would be other rows)."""
+    ds = load_dataset(
         settings.data,
         label=settings.label,
         test_size=settings.test_size,
@@ -261,7 +308,24 @@ def dataset_of(settings: RunSettings) -> Dataset:
         drop=settings.drop,
         impute=settings.impute,
         handle_unknown="ignore" if settings.handle_unknown == "ignore" else "error",
+        coerce=settings.coerce,
+        drop_missing_labels=settings.drop_missing_labels,
+        sep=settings.sep,
+        decimal=settings.decimal,
+        dates=settings.dates,
     )
+    then, now = settings.fingerprint, ds.fingerprint
+    if then is not None and now is not None:
+        change = describe_change(then, now)
+        if change is not None:
+            raise GlassnetError(
+                "expected the file as it was when the model was trained (its test part is "
+                "rebuilt from it); to score every row of the new file, copy it to another "
+                "name and pass that with --data",
+                got=change,
+                file=settings.data,
+            )
+    return ds
 
 
 def load_trained(path: str) -> tuple[Saved, RunSettings | None]:
@@ -314,6 +378,61 @@ def resume_conflicts(settings: RunSettings, given: dict[str, Any]) -> list[str]:
 
 
 # -- training ------------------------------------------------------------------------------
+class Plateau(Callback):
+    """``--schedule plateau``: multiply the learning rate by ``factor`` after ``patience``
+    epochs in a row without a lower ``val_loss`` (as PyTorch's ``ReduceLROnPlateau``
+    with threshold 0).  The new rate takes effect from the next epoch; its state lives in
+    the run's settings (so in every checkpoint)."""
+
+    def __init__(self, settings: RunSettings, factor: float, patience: int) -> None:
+        if not (isinstance(factor, int | float) and 0 < factor < 1):
+            raise GlassnetError("expected a factor in (0, 1)", got=repr(factor), field="--gamma")
+        self.settings, self.factor, self.patience = settings, float(factor), int(patience)
+        state = settings.plateau or {}
+        self.best = float(state.get("best", math.inf))
+        self.wait = int(state.get("wait", 0))
+
+    def on_epoch_end(
+        self, net: TrainableNetwork, epoch: int, logs: dict[str, float]
+    ) -> bool | None:
+        value = logs.get("val_loss", math.inf)
+        if value < self.best:
+            self.best, self.wait = value, 0
+        else:
+            self.wait += 1
+            if self.wait >= self.patience and net.train_state is not None:
+                net.train_state.optimizer.lr *= self.factor
+                self.wait = 0
+        best = self.best if math.isfinite(self.best) else None
+        self.settings.plateau = {"best": best, "wait": self.wait}
+        return None
+
+
+class BestWeights(Callback):
+    """``--save-best``: copies the weights at each new best ``val_loss`` and puts the best
+    back when training ends, so the saved model is the best epoch's, not the last one's.
+    (On ``--resume`` the best is among the resumed epochs: a checkpoint holds the last.)"""
+
+    def __init__(self) -> None:
+        self.best = math.inf
+        self.epoch = 0
+        self._params: list[Array] | None = None
+
+    def on_epoch_end(
+        self, net: TrainableNetwork, epoch: int, logs: dict[str, float]
+    ) -> bool | None:
+        value = logs.get("val_loss", math.inf)
+        if value < self.best:
+            self.best, self.epoch = value, epoch
+            self._params = [p.copy() for p in net.parameters()]
+        return None
+
+    def on_train_end(self, net: TrainableNetwork, history: History) -> None:
+        if self._params is not None:
+            for p, kept in zip(net.parameters(), self._params, strict=True):
+                p[...] = kept
+
+
 class _Clock(Callback):
     """Keeps ``settings.seconds`` (saved with every checkpoint) the run's whole time."""
 
@@ -349,9 +468,16 @@ def prepare_run(data: str | None, resume: str | None, given: dict[str, Any]) -> 
         return _prepare_resume(data, resume, given)
     if not data:
         raise GlassnetError("expected --data (or --resume CKPT)", got="nothing", field="--data")
-    if "patience" in given and "validation_split" not in given:
+    needs_val = "patience" in given or given.get("save_best") or given.get("schedule") == "plateau"
+    if needs_val and "validation_split" not in given:
         given = {**given, "validation_split": 0.1}  # early stopping needs held-out rows
     options = TrainOptions(**given)
+    if not 0 <= options.validation_split < 1:  # before the data is read and its notes said
+        raise GlassnetError(
+            "expected a fraction in [0, 1)",
+            got=repr(options.validation_split),
+            field="--validation-split",
+        )
     ds = load_dataset(
         data,
         label=options.label,
@@ -362,6 +488,11 @@ def prepare_run(data: str | None, resume: str | None, given: dict[str, Any]) -> 
         drop=options.drop,
         impute=options.impute,
         handle_unknown="ignore" if options.handle_unknown == "ignore" else "error",
+        coerce=options.coerce,
+        drop_missing_labels=options.drop_missing_labels,
+        sep=options.sep,
+        decimal=options.decimal,
+        dates=options.dates,
     )
     if options.patience is not None and options.validation_split <= 0:
         raise GlassnetError(
@@ -369,6 +500,24 @@ def prepare_run(data: str | None, resume: str | None, given: dict[str, Any]) -> 
             got=f"--patience {options.patience} with --validation-split "
             f"{options.validation_split:g}",
             field="--patience",
+        )
+    if options.schedule == "plateau" and options.validation_split <= 0:
+        raise GlassnetError(
+            "expected a validation split to watch val_loss (--validation-split > 0)",
+            got=f"--schedule plateau with --validation-split {options.validation_split:g}",
+            field="--schedule",
+        )
+    if options.save_best and options.validation_split <= 0:
+        raise GlassnetError(
+            "expected a validation split to tell the best epoch (--validation-split > 0)",
+            got=f"--save-best with --validation-split {options.validation_split:g}",
+            field="--save-best",
+        )
+    if options.class_weight is not None and ds.task != "classification":
+        raise GlassnetError(
+            "expected a classification task for class weights",
+            got=f"--class-weight {options.class_weight} on a {ds.task} target",
+            field="--class-weight",
         )
     model = build_model(ds, options)
     settings = RunSettings(
@@ -386,6 +535,15 @@ def prepare_run(data: str | None, resume: str | None, given: dict[str, Any]) -> 
         drop=options.drop,
         impute=options.impute,
         handle_unknown=options.handle_unknown,
+        coerce=options.coerce,
+        drop_missing_labels=options.drop_missing_labels,
+        fingerprint=ds.fingerprint,
+        sep=options.sep,
+        decimal=options.decimal,
+        dates=options.dates,
+        dropped=ds.dropped or None,
+        class_weight=options.class_weight,
+        save_best=options.save_best,
     )
     info = {"train": settings.to_info(), "label": ds.label, "data_name": ds.name}
     return Run(model, ds, settings, info, options.epochs)
@@ -459,12 +617,25 @@ def train_run(
         engine = training.resolve_engine(engine)
     # In a data-parallel run every process trains the same weights; only rank 0 writes.
     writes = engine.rank == 0
+    options = settings.options or {}
     callbacks: list[Callback] = [clock]
     if writes:
         # Looked up in the module at run time (tests replace training.Checkpoint).
         callbacks.append(training.Checkpoint(checkpoint, info=run.info))
+    if options.get("schedule") == "plateau":  # before the clock: the checkpoint keeps its state
+        callbacks.insert(
+            0, Plateau(settings, options.get("gamma", 0.1), options.get("step_size", 10))
+        )
     if progress and writes:
         callbacks.append(training.ProgressBar())
+    # Our own EarlyStopping (last, where fit would put it) so the summary can say which
+    # epoch's weights were kept.
+    stopper = training.EarlyStopping(settings.patience) if settings.patience else None
+    if stopper is not None:
+        callbacks.append(stopper)
+    best = BestWeights() if settings.save_best else None
+    if best is not None:
+        callbacks.append(best)
     existed = os.path.exists(checkpoint)
     try:
         model.fit(
@@ -473,8 +644,8 @@ def train_run(
             epochs=run.remaining,
             batch_size=settings.batch_size,
             validation_split=settings.validation_split,
-            patience=settings.patience,
             callbacks=callbacks,
+            class_weight=settings.class_weight,
             engine=engine,
         )
     except GlassnetError as err:
@@ -499,11 +670,21 @@ def train_run(
     ):
         os.unlink(checkpoint)  # the model file holds the same state; a default checkpoint goes
     history: History = model.train_state.history
+    last = history.last()
+    kept = None
+    if best is not None and best.epoch:
+        kept = best.epoch
+        at = list(history.epoch).index(kept)
+        last = {k: v[at] for k, v in history.history.items() if len(v) > at}
+    elif stopper is not None and stopper.stopped_epoch and stopper.best_epoch:
+        kept = stopper.best_epoch
+        at = list(history.epoch).index(kept)
+        last = {k: v[at] for k, v in history.history.items() if len(v) > at}
     if plot and writes:
         from glassnet.plots import plot_history
 
         truth = None
-        if ds.task == "regression":
+        if ds.task == "regression" and ds.n_outputs == 1:
             truth = (ds.y_test, model.predict(ds.X_test_raw))
         title = f"{ds.name}: {'-'.join(map(str, model.sizes))}"
         plot_history(history, plot, title=title, truth=truth)
@@ -516,11 +697,13 @@ def train_run(
         train_rows=int(ds.X_train_raw.shape[0]),
         test_rows=int(ds.X_test_raw.shape[0]),
         seconds=settings.seconds,
-        last_epoch=history.last(),
+        last_epoch=last,
         test=test,
         model=out,
         plot=plot,
         task_note=ds.task_note,
+        stopped_epoch=stopper.stopped_epoch if stopper is not None else None,
+        kept_epoch=kept,
     )
 
 
@@ -531,9 +714,11 @@ def score(
     if task == "regression":
         return regression_scores(y, model.predict(X_raw))
     loss = model.evaluate(X_raw, y)["loss"]
-    return classification_scores(
-        np.asarray(y), model.predict(X_raw), loss, list(model.classes or [])
-    )
+    proba = model.predict_proba(X_raw)
+    predicted = training.classes_from_output(model, proba)  # what model.predict gives
+    scores = classification_scores(np.asarray(y), predicted, loss, list(model.classes or []))
+    add_sklearn_scores(scores, np.asarray(y), predicted, proba)
+    return scores
 
 
 # -- rows for a trained model --------------------------------------------------------------
@@ -555,12 +740,18 @@ def rows_for_model(
     id_column: str | None = None,
     header: bool = True,
     need_label: bool = False,
+    ignore: list[str] | None = None,
+    sep: str | None = None,
+    decimal: str | None = None,
+    dates: str = "error",
 ) -> Rows:
     """The rows of ``path`` the model can take: a CSV's columns matched by header name in
-    any order (the label and ``id_column`` may be there too; with ``header=False`` the
-    columns are in training order), an NPZ's X as it is.  A file from other data gets
-    "columns don't match: expected …, got …"."""
-    from glassnet.data import read_table
+    any order (the label, ``id_column`` and the ``ignore`` columns — those dropped at
+    training — may be there too; with ``header=False`` the columns are in training
+    order), an NPZ's X as it is.  A file without some of the model's columns gets
+    "columns don't match: expected …, got … missing"; ``--id-column`` cells are copied as
+    written."""
+    from glassnet.data import read_rows
 
     pre = model.preprocessing
     expected = pre.feature_names if pre is not None else None
@@ -570,7 +761,16 @@ def rows_for_model(
             raise GlassnetError(
                 "expected a CSV file with a header for --id-column", got=path, field="--id-column"
             )
-        X, labels, _, _ = read_table(path, label=label, need_label=need_label, header=header)
+        t = read_rows(
+            path,
+            label=label,
+            need_label=need_label,
+            header=header,
+            sep=sep,
+            decimal=decimal,
+            dates=dates,
+        )
+        X = t.X
         if X.shape[1] != model.sizes[0] and (pre is None or X.shape[1] != pre.n_features):
             raise GlassnetError(
                 f"expected {pre.n_features if pre else model.sizes[0]} feature columns "
@@ -578,26 +778,30 @@ def rows_for_model(
                 got=str(X.shape[1]),
                 file=path,
             )
-        return Rows(X, labels, None)
-    X, labels, names, _ = read_table(path, label=label, need_label=need_label)
-    ids: list[str] | None = None
-    if id_column is not None:
-        if id_column not in names:
-            raise GlassnetError(
-                "expected the --id-column in the header",
-                got=repr(id_column),
-                file=path,
-                field="--id-column",
-            )
-        ids = [v if isinstance(v, str) else f"{v:g}" for v in X[:, names.index(id_column)]]
-    extra = [n for n in names if n not in expected and n != id_column]
+        return Rows(X, t.labels, None)
+    t = read_rows(
+        path,
+        label=label,
+        need_label=need_label,
+        id_column=id_column,
+        sep=sep,
+        decimal=decimal,
+        dates=dates,
+    )
+    X, names = t.X, t.names
+    extra = [n for n in names if n not in expected and n != id_column and n not in (ignore or [])]
     missing = [n for n in expected if n not in names]
     if missing or extra:
+        what = []
+        if missing:
+            what.append(f"{len(missing)} missing: {', '.join(missing[:10])}")
+        if extra:
+            what.append(f"{len(extra)} the model does not know: {', '.join(extra[:10])}")
         raise GlassnetError(
             f"columns don't match: expected {', '.join(expected[:8])}"
-            f"{', ...' if len(expected) > 8 else ''}",
-            got=", ".join(names[:8]) + (", ..." if len(names) > 8 else ""),
+            f"{', ...' if len(expected) > 8 else ''} ({len(expected)} columns)",
+            got="; ".join(what),
             file=path,
         )
     X = X[:, [names.index(n) for n in expected]]  # training order
-    return Rows(X, labels, ids)
+    return Rows(X, t.labels, t.ids)

@@ -191,9 +191,7 @@ class StepGraph:
             for name in layer.params:
                 fixed = not self.update_bias and name in layer.biases
                 decay = name in layer.decayed
-                for d in self.optimizer.update_nodes(
-                    name, lyr, t=self.t, decay=decay, fixed=fixed
-                ):
+                for d in self.optimizer.update_nodes(name, lyr, t=self.t, decay=decay, fixed=fixed):
                     (leaves if d.phase == "leaf" else update).append(d)
                     self._update_of[d.key] = (name, decay, fixed)
         aL: Key = ("a", L)

@@ -77,6 +77,15 @@ def _run_check(args: argparse.Namespace) -> int:
         return _run_batch(args, sources)
     if args.format and not args.output:
         raise GlassnetError("expected -o FILE with --format", got="no -o", field="--output")
+    if args.output and not args.format:  # the format from -o's suffix, never ignored
+        suffix = Path(args.output).suffix.lower()
+        args.format = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html"}.get(suffix)
+        if args.format is None:
+            raise GlassnetError(
+                "expected -o FILE ending in .md or .html (or --format md|html)",
+                got=repr(args.output),
+                field="-o",
+            )
     if args.format:
         check_writable(args.output, field="-o")
     report = check_worksheet(sources[0], rtol=args.rtol)

@@ -84,7 +84,15 @@ def _format(args: argparse.Namespace) -> str:
     if args.format:
         return str(args.format)
     if args.output:
-        return _SUFFIX_FORMAT.get(Path(args.output).suffix.lower(), "md")
+        fmt = _SUFFIX_FORMAT.get(Path(args.output).suffix.lower())
+        if fmt is None:  # seed.pdf: no writer makes a PDF; Markdown under .pdf would mislead
+            raise GlassnetError(
+                f"expected -o FILE ending in {', '.join(sorted(_SUFFIX_FORMAT))} "
+                "(or --format md|html|ipynb)",
+                got=repr(args.output),
+                field="-o",
+            )
+        return fmt
     return "md"
 
 
@@ -153,6 +161,7 @@ def _run_explain(args: argparse.Namespace) -> int:
         raise GlassnetError(
             "expected at least 2 units", got=str(args.max_units), field="--max-units"
         )
+    _format(args)  # an -o no writer takes (seed.pdf) is refused before any work
     out = _check_output(args.output) if args.output else None
     sheet = _errata_sheet(args.errata) if args.errata else None
     if args.spec is None and sheet is None:

@@ -46,13 +46,14 @@ def _run_export(args: argparse.Namespace) -> int:
 
     net = _load(args.model)
     if args.format == "onnx":
+        from glassnet.extras import install_hint
         from glassnet.interop import export_onnx
 
         try:
             import onnx  # noqa: F401
         except ImportError:
             raise GlassnetError(
-                "expected the onnx package (pip install 'glassnet[onnx]')",
+                f"expected the onnx package ({install_hint('onnx')})",
                 got="not installed",
                 field="--format",
             ) from None

@@ -7,8 +7,9 @@ import ipaddress
 from typing import Any
 
 from glassnet.errors import GlassnetError
+from glassnet.extras import install_hint
 
-INSTALL_HINT = "expected the studio extra (pip install 'glassnet[studio]')"
+INSTALL_HINT = f"expected the studio extra ({install_hint('studio')})"
 
 
 def register(sub: Any) -> None:

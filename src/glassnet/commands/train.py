@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from glassnet.runs import RunSummary
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "momentum", "rmsprop")
-SCHEDULES = ("none", "step", "cosine")
+SCHEDULES = ("none", "step", "cosine", "plateau")
 #: ``glassnet.training.ENGINES``, spelt out so --help imports no training code.
 ENGINES = ("numpy", "torch", "auto")
 
@@ -46,7 +47,8 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--task",
         choices=("auto", "classification", "regression"),
-        help="auto (default): regression for a numeric target with many fractional values",
+        help="auto (default): regression for a numeric target with many distinct values "
+        "(>10 not all whole, or >20 whole); the choice and its reason are printed",
     )
     p.add_argument("--features", help="CSV: use only these columns, e.g. age,income")
     p.add_argument("--drop", help="CSV: leave out these columns (an ID, a leak), e.g. id")
@@ -59,6 +61,26 @@ def register(sub: Any) -> None:
         "--handle-unknown",
         choices=("error", "ignore"),
         help="a text value not seen in training: error (default) or all-zero one-hot",
+    )
+    p.add_argument(
+        "--coerce",
+        action="store_true",
+        default=None,
+        help="CSV: in a number column, read the few cells that are not numbers as missing "
+        "(default: they are an error naming them)",
+    )
+    p.add_argument(
+        "--drop-missing-labels",
+        action="store_true",
+        default=None,
+        help="CSV: drop rows with an empty label cell (default: an error naming them)",
+    )
+    _dialect_options(p)
+    p.add_argument(
+        "--dates",
+        choices=("error", "expand", "drop"),
+        help="CSV: a date column is an error (default), expanded into year, month, day, "
+        "weekday (expand), or left out (drop); never one-hot",
     )
     p.add_argument("--layers", help="hidden sizes, e.g. 64,32 (default 100)")
     p.add_argument("--activation", help="hidden activation (default relu)")
@@ -78,9 +100,14 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--nesterov", action="store_true", default=None, help="Nesterov (sgd, momentum)")
     p.add_argument("--weight-decay", type=float, help="L2 weight decay (default 1e-4)")
-    p.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule")
-    p.add_argument("--step-size", type=int, help="step schedule: epochs per step (10)")
-    p.add_argument("--gamma", type=float, help="step schedule: factor per step (0.1)")
+    p.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        help="learning-rate schedule; plateau: times --gamma after --step-size epochs "
+        "without a lower val_loss (needs a validation split; 0.1 by default with it)",
+    )
+    p.add_argument("--step-size", type=int, help="step/plateau schedule: epochs (10)")
+    p.add_argument("--gamma", type=float, help="step/plateau schedule: factor (0.1)")
     p.add_argument("--batch-size", type=int, help="default 64")
     p.add_argument(
         "--validation-split",
@@ -90,6 +117,18 @@ def register(sub: Any) -> None:
     p.add_argument("--test-size", type=float, help="held-out test share (0.25)")
     p.add_argument(
         "--patience", type=int, help="stop after this many epochs without progress on val_loss"
+    )
+    p.add_argument(
+        "--save-best",
+        action="store_true",
+        default=None,
+        help="save the weights of the epoch with the best val_loss, not the last epoch's "
+        "(needs a validation split; 0.1 by default with it)",
+    )
+    p.add_argument(
+        "--class-weight",
+        choices=("balanced",),
+        help="balanced: each class weighs n / (k · n_c) in the loss, as scikit-learn's",
     )
     p.add_argument("--seed", type=int, help="seed for weights, split, shuffling (0)")
     p.add_argument("--dtype", choices=("float32", "float64"), help="default float32")
@@ -107,7 +146,11 @@ def register(sub: Any) -> None:
         action="store_true",
         help="compare the first step with the step graph's (glassnet step); stop if they differ",
     )
-    p.add_argument("--out", default="model.npz", help="model file to write (model.npz)")
+    p.add_argument(
+        "--out",
+        help="model file to write (default model.npz; with --resume, the run's own --out, "
+        "stored in the checkpoint)",
+    )
     p.add_argument("--checkpoint", help="checkpoint file (default: OUT with .ckpt.npz)")
     p.add_argument("--resume", metavar="CKPT", help="continue from this checkpoint")
     p.add_argument("--plot", metavar="PNG", help="write loss and accuracy curves here")
@@ -125,6 +168,7 @@ def register(sub: Any) -> None:
     p.add_argument("model", metavar="MODEL", help="model file from glassnet train")
     p.add_argument("--data", help="data set name or file (default: the model's own)")
     p.add_argument("--label", help="label column of a CSV file")
+    _dialect_options(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_evaluate)
 
@@ -143,7 +187,17 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--no-header", action="store_true", help="the CSV has no header (columns in training order)"
     )
+    _dialect_options(p)
     p.set_defaults(func=run_predict)
+
+
+def _dialect_options(p: Any) -> None:
+    p.add_argument("--sep", help="CSV separator: , ; tab | (default: sniffed from the first lines)")
+    p.add_argument(
+        "--decimal",
+        choices=(".", ","),
+        help="CSV decimal mark (default: sniffed; a comma only with another separator)",
+    )
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -203,6 +257,64 @@ def _given_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # -- train ---------------------------------------------------------------------------------
+def _resolve_out(args: argparse.Namespace, stored: str | None) -> str:
+    """The model file to write: ``--out``; with ``--resume`` and no ``--out``, the run's
+    own (stored in the checkpoint) — refused if another run's model now sits there (never
+    written over a file the person did not name); else ``model.npz``."""
+    if args.out:
+        return str(args.out)
+    if not args.resume:
+        return "model.npz"
+    if stored is None:  # a checkpoint from before --out was stored: say it, don't guess
+        raise GlassnetError(
+            "expected --out (this checkpoint does not record its run's model file)",
+            got="nothing",
+            field="--out",
+        )
+    _check_writable(stored, "--out")
+    if os.path.exists(stored) and not _same_run(stored, args.resume):
+        raise GlassnetError(
+            "expected the run's own model file or none there (name another with --out)",
+            got="a file of another run",
+            file=stored,
+            field="--out",
+        )
+    return stored
+
+
+def _same_run(path: str, checkpoint: str) -> bool:
+    """True when the model file at ``path`` was written by the run of ``checkpoint``
+    (the same data and options)."""
+    from glassnet.runs import load_trained
+
+    try:
+        _, mine = load_trained(checkpoint)
+        _, theirs = load_trained(path)
+    except GlassnetError:
+        return False
+    if mine is None or theirs is None:
+        return False
+    return (mine.data, mine.options, mine.seed) == (theirs.data, theirs.options, theirs.seed)
+
+
+def _sigterm_as_interrupt() -> Any:
+    """Until the returned function is called, SIGTERM (what ``timeout``, ``kill`` and job
+    schedulers send) stops training as Ctrl-C does: the last epoch's checkpoint stays,
+    the file being written is cleaned up (its ``finally``), and the exit says how to
+    resume — instead of dying where it stands with a temporary file left behind."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None  # signals go to the main thread only
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
+
 def run_train(args: argparse.Namespace) -> int:
     from glassnet.runs import prepare_run, train_run
     from glassnet.training import FirstStepCheck, resolve_engine
@@ -211,7 +323,6 @@ def run_train(args: argparse.Namespace) -> int:
         _check_writable(getattr(args, flag), f"--{flag}")
     if args.plot and not args.plot.lower().endswith(".png"):
         raise GlassnetError("expected a .png file name", got=repr(args.plot), field="--plot")
-    ckpt_path = args.checkpoint or _default_checkpoint(args.out)
     # How the run trains, not what it trains (so not a run option --resume compares):
     # checked first, so a missing torch or device fails before anything is read.
     try:
@@ -221,16 +332,26 @@ def run_train(args: argparse.Namespace) -> int:
     checked = FirstStepCheck(engine) if args.check_first_step else None
     if checked is not None:
         engine = checked
+    if args.plot:  # said now, not after the training it would follow
+        from glassnet.extras import require
+
+        require(("matplotlib",), "train", field="--plot", what="matplotlib for --plot")
     run = prepare_run(args.data, args.resume, _given_options(args))
+    out = _resolve_out(args, run.settings.out)
+    ckpt_path = args.checkpoint or _default_checkpoint(out)
+    run.settings.out = os.path.abspath(out)  # --resume writes here, not to a default
+    run.info["train"] = run.settings.to_info()
     quiet = args.json or engine.rank != 0  # data parallel: rank 0 speaks for the run
-    if run.ds.task_note and not quiet:
-        print(run.ds.task_note, file=sys.stderr)
+    if not quiet:
+        for note in [*run.ds.notes, *([run.ds.task_note] if run.ds.task_note else [])]:
+            print(note, file=sys.stderr)
     if not quiet:
         print(run.model.summary())
+    stop_on_sigterm = _sigterm_as_interrupt()
     try:
         summary = train_run(
             run,
-            out=args.out,
+            out=out,
             checkpoint=ckpt_path,
             keep_checkpoint=bool(args.checkpoint),
             plot=args.plot,
@@ -245,6 +366,8 @@ def run_train(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
+    finally:
+        stop_on_sigterm()
     if engine.rank != 0:
         return 0
     if checked is not None and checked.difference is not None and not args.json:
@@ -269,15 +392,14 @@ def _print_summary(s: RunSummary) -> None:
     console = Console()
     last = s.last_epoch
     test = s.test
+    train_row = f"train (epoch {s.kept_epoch})" if s.kept_epoch else "train (last epoch)"
     title = f"trained {s.data} ({'-'.join(map(str, s.sizes))})"
     if isinstance(test, ClassificationScores):
         table = Table(title=title)
         table.add_column("")
         table.add_column("loss", justify="right")
         table.add_column("accuracy", justify="right")
-        table.add_row(
-            "train (last epoch)", f"{last['loss']:.4f}", f"{last.get('accuracy', float('nan')):.4f}"
-        )
+        table.add_row(train_row, f"{last['loss']:.4f}", f"{last.get('accuracy', float('nan')):.4f}")
         if "val_loss" in last:
             table.add_row("validation", f"{last['val_loss']:.4f}", f"{last['val_accuracy']:.4f}")
         table.add_row(f"test ({s.test_rows} rows)", f"{test.loss:.4f}", f"{test.accuracy:.4f}")
@@ -285,7 +407,7 @@ def _print_summary(s: RunSummary) -> None:
         table = Table(title=title + ", regression")
         for col in ("", "mse", "R²", "MAE", "RMSE"):
             table.add_column(col, justify="right" if col else "left")
-        table.add_row("train (last epoch)", f"{last['loss']:.4g}", "", "", "")
+        table.add_row(train_row, f"{last['loss']:.4g}", "", "", "")
         if "val_loss" in last:
             table.add_row("validation", f"{last['val_loss']:.4g}", "", "", "")
         table.add_row(
@@ -296,6 +418,13 @@ def _print_summary(s: RunSummary) -> None:
             f"{test.rmse:.4g}",
         )
     console.print(table)
+    if s.kept_epoch:
+        why = f"early stopping at epoch {s.stopped_epoch}" if s.stopped_epoch else "--save-best"
+        console.print(
+            f"{why}: the weights of epoch {s.kept_epoch} "
+            f"(the best val_loss, {last.get('val_loss', float('nan')):.4g}) are kept; the "
+            "rows above are that epoch's"
+        )
     console.print(
         f"{s.epochs} epochs, {s.optimizer['name']} lr {s.optimizer['lr']:g}, "
         f"{s.seconds:.2f} s in all; model saved to {s.model}"
@@ -334,7 +463,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
         assert ds.X_test_raw is not None
         X, y, part = ds.X_test_raw, ds.y_test, "test part"
     else:
-        rows = rows_for_model(model, source, label=args.label or info.get("label"), need_label=True)
+        rows = rows_for_model(
+            model,
+            source,
+            label=args.label or info.get("label"),
+            need_label=True,
+            sep=args.sep,
+            decimal=args.decimal,
+            dates=settings.dates if settings else "error",
+        )
         X, raw, part = rows.X, rows.labels, "all rows"
         if task == "regression":
             targets = numeric_targets(raw)
@@ -367,9 +504,16 @@ def _print_scores(scores: ClassificationScores | RegressionScores, source: str, 
             f"RMSE {scores.rmse:.4g}, mse {scores.loss:.4g}"
         )
         return
+    extra = ""
+    if scores.f1_macro is not None and scores.balanced_accuracy is not None:
+        auc = "undefined" if scores.roc_auc is None else f"{scores.roc_auc:.4f}"
+        extra = (
+            f", F1 (macro) {scores.f1_macro:.4f}, balanced accuracy "
+            f"{scores.balanced_accuracy:.4f}, ROC AUC {auc}"
+        )
     console.print(
         f"{source} ({part}, {scores.n} rows): accuracy {scores.accuracy:.4f}, "
-        f"loss {scores.loss:.4f}"
+        f"loss {scores.loss:.4f}{extra}"
     )
     classes, cm = scores.classes, scores.confusion_matrix
     per_class = Table(title="per class")
@@ -398,7 +542,7 @@ def run_predict(args: argparse.Namespace) -> int:
 
     from glassnet.runs import load_trained, rows_for_model
 
-    saved, _ = load_trained(args.model)
+    saved, settings = load_trained(args.model)
     model, info = saved.network, saved.info
     if args.output:
         _check_writable(args.output, "--output")
@@ -408,6 +552,10 @@ def run_predict(args: argparse.Namespace) -> int:
         label=info.get("label"),
         id_column=args.id_column,
         header=not args.no_header,
+        ignore=[*(settings.drop or []), *(settings.dropped or [])] if settings else None,
+        sep=args.sep,
+        decimal=args.decimal,
+        dates=settings.dates if settings else "error",
     )
     first = 1 if args.no_header else 2
     try:
@@ -424,9 +572,18 @@ def run_predict(args: argparse.Namespace) -> int:
     buf = stdio.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     if model.task == "regression":
-        writer.writerow([*head, "prediction"])
+        targets = model.sizes[-1]
+        names = str(info.get("label") or "").split(",")
+        if targets == 1:
+            writer.writerow([*head, "prediction"])
+        else:  # --label a,b: one column per target, named after it
+            if len(names) != targets:
+                names = [str(j + 1) for j in range(targets)]
+            writer.writerow([*head, *(f"prediction_{n.strip()}" for n in names)])
         for i, row in zip(ids, proba, strict=True):
-            writer.writerow([*i, *(f"{v:.6g}" for v in row)])
+            # repr: the shortest text that reads back as the same number (a target
+            # near 1e9 keeps its units; 6 significant digits would not)
+            writer.writerow([*i, *(repr(float(v)) for v in row)])
     else:
         classes = model.classes or []
         writer.writerow([*head, "prediction", *(f"p_{c}" for c in classes)])

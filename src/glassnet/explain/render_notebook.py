@@ -227,10 +227,10 @@ def build_notebook(doc: Document):  # -> nbformat.NotebookNode
         import nbformat
     except ImportError:  # pragma: no cover - depends on the environment
         from glassnet.errors import GlassnetError
+        from glassnet.extras import install_hint
 
         raise GlassnetError(
-            "expected nbformat to be installed for --format ipynb "
-            "(pip install 'glassnet[explain]')",
+            f"expected nbformat to be installed for --format ipynb ({install_hint('explain')})",
             got="no nbformat",
             field="format",
         ) from None

@@ -34,10 +34,13 @@ def to_onnx(
 
     With ``input_mean`` and ``input_scale`` — by default a :class:`~glassnet.model.Model`'s
     own preprocessing (the standardisation ``glassnet train`` saves) — the graph starts
-    with (x − mean) / scale, so it takes raw features as ``glassnet predict`` does.
+    with (x − mean) / scale, so it takes raw features as ``glassnet predict`` does.  Then
+    ``x`` is **double** and the preprocessing runs in float64 before a Cast to float:
+    float32 cannot hold a raw 1e9 (or a Unix timestamp) to the units that centring keeps,
+    and rounding there flipped classes.
 
     A model whose preprocessing fills missing cells or encodes text columns takes its raw
-    columns as two inputs: ``x`` (batch, number columns), float, NaN for a missing cell,
+    columns as two inputs: ``x`` (batch, number columns), double, NaN for a missing cell,
     and ``x_text`` (batch, text columns), strings — each group in the training column
     order.  Missing cells get the stored fill (IsNaN + Where; for text, the missing
     markers ``""``, ``NA``, ``nan``, ... map to the fill); text becomes one-hot through
@@ -76,9 +79,18 @@ def to_onnx(
                     got=f"shape {np.shape(v)}",
                     field=name,
                 )
-            inits.append(numpy_helper.from_array(np.asarray(v, dtype=np.float32), name))
+            inits.append(numpy_helper.from_array(np.asarray(v, dtype=np.float64), name))
+        if current == "x":  # raw numbers only: x is double (see the docstring)
+            graph_inputs = [
+                helper.make_tensor_value_info("x", TensorProto.DOUBLE, ["batch", net.sizes[0]])
+            ]
         nodes.append(helper.make_node("Sub", [current, "input_mean"], ["x_centred"], name="centre"))
-        nodes.append(helper.make_node("Div", ["x_centred", "input_scale"], ["x_std"], name="scale"))
+        nodes.append(
+            helper.make_node("Div", ["x_centred", "input_scale"], ["x_std64"], name="scale")
+        )
+        nodes.append(
+            helper.make_node("Cast", ["x_std64"], ["x_std"], to=TensorProto.FLOAT, name="to_float")
+        )
         current = "x_std"
     for lyr, layer in enumerate(net.layers, start=1):
         # The layer's own nodes up to z, then its activation's (each plugin's own).
@@ -133,9 +145,9 @@ def _onnx_encode(pre: Preprocessing, nodes: list[Any], inits: list[Any]) -> list
     pieces: dict[str, str] = {}  # column name -> the tensor of its encoded inputs
     if numbers:
         inputs.append(
-            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", len(numbers)])
+            helper.make_tensor_value_info("x", TensorProto.DOUBLE, ["batch", len(numbers)])
         )
-        fill = np.array([c.fill if c.fill is not None else np.nan for c in numbers], np.float32)
+        fill = np.array([c.fill if c.fill is not None else np.nan for c in numbers], np.float64)
         inits.append(numpy_helper.from_array(fill, "fill"))
         nodes.append(helper.make_node("IsNaN", ["x"], ["x_missing"], name="missing"))
         nodes.append(
@@ -185,14 +197,14 @@ def _onnx_encode(pre: Preprocessing, nodes: list[Any], inits: list[Any]) -> list
             hit, onehot = f"hit{j}", f"onehot{j}"
             nodes.append(helper.make_node("Equal", [code, arange], [hit], name=f"equal{j}"))
             nodes.append(
-                helper.make_node("Cast", [hit], [onehot], to=TensorProto.FLOAT, name=f"cast{j}")
+                helper.make_node("Cast", [hit], [onehot], to=TensorProto.DOUBLE, name=f"cast{j}")
             )
             out = onehot
             if pre.handle_unknown == "error":  # unseen: NaN inputs, never a silent zero
                 neg, nan = f"negative{j}", f"nan{j}"
                 zero = f"zero{j}"
                 inits.append(numpy_helper.from_array(np.array(0, np.int64), zero))
-                inits.append(numpy_helper.from_array(np.array(np.nan, np.float32), nan))
+                inits.append(numpy_helper.from_array(np.array(np.nan, np.float64), nan))
                 nodes.append(helper.make_node("Less", [code, zero], [neg], name=f"less{j}"))
                 out = f"onehot_checked{j}"
                 nodes.append(

@@ -23,6 +23,7 @@ import numpy as np
 
 from glassnet.activations import Activation, by_torch_name, names
 from glassnet.errors import GlassnetError
+from glassnet.extras import install_hint
 from glassnet.fileio import atomic_write_bytes
 from glassnet.layers import Layer
 from glassnet.layers.base import layer_by_torch_name, torch_module
@@ -46,7 +47,7 @@ def _torch() -> Any:
         import torch
     except ImportError:
         raise GlassnetError(
-            "expected PyTorch to be installed (pip install torch==2.13.0)",
+            f"expected PyTorch to be installed ({install_hint('torch')})",
             got="no module named torch",
             field="torch",
         ) from None
@@ -60,7 +61,7 @@ def _safetensors(sub: str = "") -> Any:
         return importlib.import_module("safetensors" + (f".{sub}" if sub else ""))
     except ImportError:
         raise GlassnetError(
-            "expected safetensors to be installed (pip install 'glassnet[torch]')",
+            f"expected safetensors to be installed ({install_hint('torch')})",
             got="no module named safetensors",
             field="safetensors",
         ) from None

@@ -945,8 +945,10 @@ def export(body: Any) -> dict[str, Any]:
                 _trace(_closing(spec), round_to), format=fmt, digits=digits, title=_title(spec)
             )
         except ImportError as err:
+            from glassnet.extras import install_hint
+
             raise StudioError(
-                "expected the explain extra (pip install 'glassnet[explain]')",
+                f"expected the explain extra ({install_hint('explain')})",
                 got=str(err),
                 field="format",
             ) from None

@@ -165,7 +165,10 @@ class ProgressBar(Callback):
         from rich.console import Console
 
         console = self.console = self.console or Console(stderr=True)
-        self._epochs = epochs
+        # epochs numbered across fits (a resumed run): count from those already done
+        state = getattr(net, "train_state", None)
+        done = state.epoch if state is not None else 0
+        self._epochs = done + epochs
         if not console.is_terminal:
             return
         from rich.progress import (
@@ -191,7 +194,9 @@ class ProgressBar(Callback):
             console=console,
         )
         self._progress.start()
-        self._task = self._progress.add_task("train", total=epochs, metrics="")
+        self._task = self._progress.add_task(
+            "train", total=self._epochs, completed=done, metrics=""
+        )
 
     def on_epoch_end(
         self, net: TrainableNetwork, epoch: int, logs: dict[str, float]

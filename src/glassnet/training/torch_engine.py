@@ -57,17 +57,16 @@ from glassnet.training.engine import StepEngine
 
 Array = np.ndarray
 
-#: How to get PyTorch, said by every error about it missing.
-INSTALL = "pip install 'glassnet[torch]' (or pip install torch)"
-
-
 def import_torch() -> Any:
-    """The ``torch`` module, or a one-line :class:`GlassnetError` saying how to install it."""
+    """The ``torch`` module, or a one-line :class:`GlassnetError` saying how to install it
+    (the torch extra, into this installation: :func:`glassnet.extras.install_hint`)."""
     try:
         import torch
     except ImportError:
+        from glassnet.extras import install_hint
+
         raise GlassnetError(
-            f"expected PyTorch for the torch engine ({INSTALL})",
+            f"expected PyTorch for the torch engine (the torch extra: {install_hint('torch')})",
             got="no module named torch",
             field="engine",
         ) from None
