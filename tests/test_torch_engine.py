@@ -611,3 +611,40 @@ def test_a_cuda_fit_agrees_with_the_cpu_within_float32_rounding() -> None:
     for p, q in zip(cpu.parameters(), gpu.parameters(), strict=True):
         assert isinstance(q, np.ndarray)  # back in the network, as NumPy arrays
         np.testing.assert_allclose(q, p, rtol=1e-4, atol=1e-5)
+
+
+# -- check_step: a to_torch model in your own loop -----------------------------------------------
+def _your_step(module: Any, x: Array, labels: Array, *, double_softmax: bool = False) -> None:
+    """One step of a plain PyTorch loop, as a user writes it (nothing from glassnet):
+    the module ends in Softmax, so the loss is the NLL of its log; momentum SGD."""
+    opt = torch.optim.SGD(module.parameters(), lr=0.1, momentum=0.9)
+    p = module(torch.from_numpy(x))
+    target = torch.from_numpy(labels)
+    if double_softmax:  # the classic slip: CrossEntropyLoss on probabilities
+        value = torch.nn.functional.cross_entropy(p, target)
+    else:
+        value = torch.nn.functional.nll_loss(torch.log(p), target)
+    opt.zero_grad()
+    value.backward()
+    opt.step()
+
+
+def test_check_step_proves_a_users_own_torch_step_and_names_a_wrong_one() -> None:
+    from glassnet.interop import check_step, to_torch
+
+    X, y, _ = _task("softmax", n=12)
+    net = gn.mlp([4, 6, 3], hidden="tanh", seed=5, dtype="float64")
+    module = to_torch(net)
+    _your_step(module, X, y)
+    difference = check_step(net, module, X, y, optimizer=Momentum(lr=0.1, momentum=0.9))
+    assert difference < 1e-13  # float rounding
+    wrong = to_torch(net)
+    _your_step(wrong, X, y, double_softmax=True)
+    with pytest.raises(GlassnetError) as info:
+        check_step(net, wrong, X, y, optimizer=Momentum(lr=0.1, momentum=0.9))
+    assert info.value.field == "step" and "of layer" in str(info.value)
+    # The optimiser must be the loop's: at a first step momentum is plain SGD (v = g),
+    # so SGD at the same rate agrees, at another it does not.
+    assert check_step(net, module, X, y, optimizer=SGD(lr=0.1)) < 1e-13
+    with pytest.raises(GlassnetError):
+        check_step(net, module, X, y, optimizer=SGD(lr=0.2))

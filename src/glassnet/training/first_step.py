@@ -81,25 +81,16 @@ class FirstStepCheck(StepEngine):
             for layer in net.layers
         ]
         saved = (live.state_arrays(), live.t)
-        mine, ours = net.copy(), copy.deepcopy(live)
-        view = with_dropout(mine, rate)
         weights = None if data.weights is None else data.weights[idx]
-        _, value, grads = view.graph_gradients(
-            data.X[idx], data.Y[idx], loss, rng=copy.deepcopy(rng), weights=weights
+        mine, value = reference_step(
+            net, data.X[idx], data.Y[idx], loss, live, rng=rng, dropout=rate, weights=weights
         )
-        ours.step(view.parameters(), grads)
         p, theirs = self.inner.step(idx)
         self.inner.sync()  # the inner engine's values into the network, to compare
-        eps = float(np.finfo(net.dtype).eps)
-        self.tolerance = ULPS * eps
-        worst, where = abs(theirs - value) / max(1.0, abs(value)), "the loss"
-        for lyr, (a, b) in enumerate(zip(net.layers, mine.layers, strict=True), start=1):
-            for name in (*a.params, *a.constants):
-                got, want = getattr(a, name), getattr(b, name)
-                scale = max(1.0, float(np.max(np.abs(want), initial=0.0)))
-                diff = float(np.max(np.abs(got - want), initial=0.0)) / scale
-                if not diff <= worst:  # NaN counts as the worst
-                    worst, where = diff, f"{name} of layer {lyr}"
+        self.tolerance = ULPS * float(np.finfo(net.dtype).eps)
+        worst, where = largest_difference(net, mine)
+        if not abs(theirs - value) / max(1.0, abs(value)) <= worst:
+            worst, where = abs(theirs - value) / max(1.0, abs(value)), "the loss"
         self.difference = worst
         if not worst <= self.tolerance:
             # Put the network and optimiser back as they were before this step.
@@ -122,3 +113,42 @@ class FirstStepCheck(StepEngine):
     def end(self) -> None:
         self._reference = None
         self.inner.end()
+
+
+def reference_step(
+    net: Network,
+    X: Array,
+    Y: Array,
+    loss: Loss,
+    optimizer: Optimizer,
+    *,
+    rng: np.random.Generator | None = None,
+    dropout: float = 0.0,
+    weights: Array | None = None,
+) -> tuple[Network, float]:
+    """One step of the step graph from ``net``'s values, on copies: a copy of ``net``
+    after the step (parameters updated by a copy of ``optimizer``, moved constants
+    moved) and the batch's loss.  X (m, n_in), Y (m, n_out), weights (m,) or None;
+    dropout masks drawn from a copy of ``rng``.  Nothing given is changed."""
+    mine, ours = net.copy(), copy.deepcopy(optimizer)
+    view = with_dropout(mine, dropout)
+    _, value, grads = view.graph_gradients(
+        X, Y, loss, rng=None if rng is None else copy.deepcopy(rng), weights=weights
+    )
+    ours.step(view.parameters(), grads)
+    return mine, value
+
+
+def largest_difference(got: Network, want: Network) -> tuple[float, str]:
+    """The largest difference between two networks' parameters and constants, each
+    relative to the largest magnitude of ``want``'s array (at least 1), and where it
+    is ("W of layer 2"); NaN counts as the largest."""
+    worst, where = 0.0, "nothing"
+    for lyr, (a, b) in enumerate(zip(got.layers, want.layers, strict=True), start=1):
+        for name in (*a.params, *a.constants):
+            x, y = getattr(a, name), getattr(b, name)
+            scale = max(1.0, float(np.max(np.abs(y), initial=0.0)))
+            diff = float(np.max(np.abs(x - y), initial=0.0)) / scale
+            if not diff <= worst:
+                worst, where = diff, f"{name} of layer {lyr}"
+    return worst, where
