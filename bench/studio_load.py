@@ -1,6 +1,7 @@
 """glassnet studio under load, on loopback only: p50/p95 latency of an edit.
 
-Two measurements, for the seed (3-3-3-3) and for a 4-16-16-3 network:
+Two measurements, for the seed (3-3-3-3), a 4-16-16-3 and an 8-32-32-4 network (each
+printed with its ratio to the first, and the CPU):
 
 1. API: ``--clients`` concurrent clients (threads, one HTTP connection each) each send
    ``--edits`` edits — a ``POST /api/step`` with one weight changed — to one local
@@ -10,7 +11,8 @@ Two measurements, for the seed (3-3-3-3) and for a 4-16-16-3 network:
    into a weight box; latency = the edit (Enter) -> the next animation frame after every
    number on the page was redrawn from the answer, timed by the page itself
    (``body[data-edit-ms]``), while ``clients − 1`` API clients keep the server busy
-   unless ``--quiet-page``.
+   unless ``--quiet-page``; then clicks on numbers, click -> its derivation drawn in the
+   side panel (``body[data-deriv-ms]``, timed by the page).
 
     PYTHONPATH=src .venv/bin/python bench/studio_load.py --clients 8 --edits 200
 """
@@ -44,16 +46,18 @@ def serve() -> tuple[str, subprocess.Popen[str]]:
     return url, proc
 
 
-def wide_spec() -> dict:
-    """4-16-16-3: tanh, tanh, softmax, cross-entropy, weights written out."""
+def wide_spec(sizes: tuple[int, ...] = (4, 16, 16, 3)) -> dict:
+    """A network of ``sizes`` (4-16-16-3 or 8-32-32-4): tanh hidden layers, a softmax
+    output, cross-entropy, weights written out."""
     rng = np.random.default_rng(0)
-    sizes = [4, 16, 16, 3]
-    acts = ["tanh", "tanh", "softmax"]
+    acts = ["tanh"] * (len(sizes) - 2) + ["softmax"]
+    target = [0.0] * sizes[-1]
+    target[1] = 1.0
     return {
         "loss": "cross_entropy",
         "lr": 0.1,
-        "input": [np.round(rng.normal(size=4), 2).tolist()],
-        "target": [[0.0, 1.0, 0.0]],
+        "input": [np.round(rng.normal(size=sizes[0]), 2).tolist()],
+        "target": [target],
         "layers": [
             {
                 "weights": np.round(rng.normal(0, 0.5, size=(a, b)), 2).tolist(),
@@ -112,7 +116,7 @@ def api_load(base: str, spec: dict, clients: int, edits: int) -> tuple[list[floa
     return latencies, errors
 
 
-def page_edits(base: str, spec: dict, edits: int) -> list[float]:
+def page_edits(base: str, spec: dict, edits: int) -> tuple[list[float], list[float]]:
     import base64
 
     from playwright.sync_api import sync_playwright
@@ -120,6 +124,7 @@ def page_edits(base: str, spec: dict, edits: int) -> list[float]:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     state = base64.urlsafe_b64encode(json.dumps({"spec": spec}).encode()).decode().rstrip("=")
     out: list[float] = []
+    clicks: list[float] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1280, "height": 800})
@@ -135,8 +140,31 @@ def page_edits(base: str, spec: dict, edits: int) -> list[float]:
             # measured in the page: key press -> the frame after every number is redrawn
             out.append(float(page.evaluate("document.body.dataset.editMs")) / 1000)
             del t0
+        # click -> its derivation drawn in the panel (timed by the page), on numbers of
+        # every layer in turn
+        targets = page.locator("#step button.num")
+        n = targets.count()
+        for e in range(max(10, edits // 5)):
+            page.evaluate("delete document.body.dataset.derivMs")
+            targets.nth((e * 37) % n).click()
+            page.wait_for_function("() => document.body.dataset.derivMs !== undefined")
+            clicks.append(float(page.evaluate("document.body.dataset.derivMs")) / 1000)
         browser.close()
-    return out
+    return out, clicks
+
+
+def cpu() -> str:
+    """The processor's model name (Linux), to print beside any timing."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown CPU"
 
 
 def main() -> None:
@@ -145,10 +173,21 @@ def main() -> None:
     parser.add_argument("--edits", type=int, default=200)
     parser.add_argument("--page-edits", type=int, default=100)
     parser.add_argument("--quiet-page", action="store_true", help="measure the page alone")
+    parser.add_argument(
+        "--networks", default="seed,4-16-16-3,8-32-32-4", help="comma-separated: seed or sizes"
+    )
     args = parser.parse_args()
+    print(f"CPU: {cpu()}, {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}")
+    nets = [
+        ("seed 3-3-3-3", seed_spec())
+        if n == "seed"
+        else (n, wide_spec(tuple(int(k) for k in n.split("-"))))
+        for n in args.networks.split(",")
+    ]
     base, proc = serve()
+    seed_p95: dict[str, float] = {}
     try:
-        for name, spec in (("seed 3-3-3-3", seed_spec()), ("4-16-16-3", wide_spec())):
+        for name, spec in nets:
             t0 = time.perf_counter()
             lat, errors = api_load(base, spec, args.clients, args.edits)
             wall = time.perf_counter() - t0
@@ -165,14 +204,22 @@ def main() -> None:
                         target=api_load, args=(base, spec, args.clients - 1, args.edits // 2)
                     )
                     background.start()
-                pms = [1000 * v for v in page_edits(base, spec, args.page_edits)]
+                edit_s, click_s = page_edits(base, spec, args.page_edits)
+                pms, cms = [1000 * v for v in edit_s], [1000 * v for v in click_s]
                 if background:
                     background.join()
                 load = "quiet server" if args.quiet_page else f"{args.clients - 1} API clients busy"
+                # Beside the seed: the ratio says how much slower the bigger network is on
+                # the same machine in the same run, whatever that machine's speed.
+                seed_p95.setdefault("edit", pct(pms, 95))
+                seed_p95.setdefault("click", pct(cms, 95))
                 print(
                     f"{name}: page, {len(pms)} edits typed ({load}): "
-                    f"p50 {pct(pms, 50):.1f} ms, p95 {pct(pms, 95):.1f} ms, "
-                    f"median of all {statistics.median(pms):.1f} ms"
+                    f"p50 {pct(pms, 50):.1f} ms, p95 {pct(pms, 95):.1f} ms "
+                    f"({pct(pms, 95) / seed_p95['edit']:.2f}x the first network's), "
+                    f"median of all {statistics.median(pms):.1f} ms; "
+                    f"{len(cms)} clicks to a derivation: p50 {pct(cms, 50):.1f} ms, "
+                    f"p95 {pct(cms, 95):.1f} ms ({pct(cms, 95) / seed_p95['click']:.2f}x)"
                 )
     finally:
         proc.terminate()

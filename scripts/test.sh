@@ -13,6 +13,11 @@ if ! command -v chromium >/dev/null 2>&1; then
     echo "note: chromium is not installed and this is not root; the browser test will skip"
   fi
 fi
+# axe-core for the studio's accessibility scan (tests/test_studio_browser.py finds it in
+# tests/_axe; without npm that one test skips, saying so).
+if command -v npm >/dev/null 2>&1 && [ ! -f tests/_axe/node_modules/axe-core/axe.min.js ]; then
+  npm install --prefix tests/_axe --no-audit --no-fund --silent axe-core@4
+fi
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 # torch==2.13.0 exactly: a CPU build lies on this machine's disk; other specs download GBs.

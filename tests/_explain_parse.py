@@ -161,6 +161,8 @@ def _mml_sym(el: ET.Element) -> str:
     kids = list(el)
     if tag == "msub":
         return _mml_sym(kids[0]) + "_" + _text(kids[1])
+    if tag == "msubsup" and _text(kids[2]) == "\u2032":  # W′ with its subscript
+        return _mml_sym(kids[0]) + "'_" + _text(kids[1])
     if tag == "msubsup":
         return _mml_sym(kids[0]) + "_" + _text(kids[1]) + "^" + _text(kids[2])
     if tag == "msup" and _text(kids[1]) == "\u2032":
@@ -239,7 +241,7 @@ def html_blocks(html: str) -> list[list[list[Leaf]]]:
         else:
             (top,) = list(root)
             parts: list[list[Leaf]] = [[]]
-            for k in top:
+            for k in _top_items(top):
                 if k.tag == "mo" and _text(k) == "=":
                     parts.append([])
                 else:
@@ -248,8 +250,21 @@ def html_blocks(html: str) -> list[list[list[Leaf]]]:
     return blocks
 
 
+def _top_items(row: ET.Element) -> list[ET.Element]:
+    """A line's items, an "=" glued to the item after it (``<mrow class="nb">``, kept
+    on one line with it) taken out as an item of its own."""
+    out: list[ET.Element] = []
+    for k in row:
+        kids = list(k)
+        if k.get("class") == "nb" and kids and kids[0].tag == "mo" and _text(kids[0]) == "=":
+            out += kids
+        else:
+            out.append(k)
+    return out
+
+
 def _after_eq(line: ET.Element) -> list[Leaf]:
-    kids = list(line)
+    kids = _top_items(line)
     assert kids[0].tag == "mo" and _text(kids[0]) == "="
     out: list[Leaf] = []
     for k in kids[1:]:
@@ -349,6 +364,13 @@ class Resolver:
             m = re.fullmatch(r"b_([a-z])(\d+)", bottom)
             assert m, bottom
             return t.layers[LETTERS.index(m.group(1)) - 1].db[int(m.group(2)) - 1]
+        m = re.fullmatch(r"W_([a-z])(\d+)([a-z])(\d+)", bottom)
+        if m:  # ∂(a unit's input)/∂(a weight into it): the output that weight multiplies
+            z_unit = self._unit(top)
+            assert z_unit and z_unit[1] == "in" and z_unit[2] == int(m.group(4)) - 1, top
+            source = LETTERS.index(m.group(1))
+            values = t.x if source == 0 else t.layers[source - 1].a
+            return values[z_unit[3]][int(m.group(2)) - 1]
         a, z = self._unit(top), self._unit(bottom)
         assert a and z and a[0] == z[0] and a[1] == "out" and z[1] == "in", (top, bottom)
         lt = t.layers[a[0] - 1]

@@ -46,3 +46,24 @@ def random_trace(
     x = rng.normal(size=(batch, sizes[0]))
     y = random_targets(rng, loss, batch, sizes[-1])
     return gn.trace_step(gn.Network(layers), x, y, loss=loss, lr=0.5, round_to=round_to)
+
+
+# Matt Mazur, "A Step by Step Backpropagation Example" (2015), the network of
+# tests/test_published_example.py.
+MAZUR = """
+loss = "half_sse"
+lr = 0.5
+update_bias = false
+input = [0.05, 0.10]
+target = [0.01, 0.99]
+
+[[layers]]
+weights = [[0.15, 0.25], [0.20, 0.30]]
+bias = [0.35, 0.35]
+activation = "sigmoid"
+
+[[layers]]
+weights = [[0.40, 0.50], [0.45, 0.55]]
+bias = [0.60, 0.60]
+activation = "sigmoid"
+"""

@@ -141,11 +141,11 @@ def test_a_stray_word_in_a_number_column_is_named_or_coerced(tmp_path, capsys):
     line = one_error_line(*run(capsys, "train", "--data", data, *FAST, "--out", model)[::2])
     assert "field 'a'" in line and "'unknown' on line 11" in line and "--coerce" in line
     assert not model.exists()
-    code, _, err = run(
+    code, out, err = run(
         capsys, "train", "--data", data, *FAST, "--out", model, "--coerce", "--impute", "mean"
     )
     assert code == 0, err
-    assert "a: 1 cell(s) that are not numbers read as missing" in err
+    assert "a: 1 cell(s) that are not numbers read as missing" in out
     m = gn.load(model)
     assert m.sizes[0] == 2  # a stayed one number input, not ~120 one-hot categories
     # at predict the coerced model fills such a cell as it would a missing one
@@ -232,11 +232,11 @@ def test_empty_labels_are_refused_or_dropped_with_a_count(tmp_path, capsys):
     model = tmp_path / "m.npz"
     line = one_error_line(*run(capsys, "train", "--data", data, *FAST, "--out", model)[::2])
     assert "2 empty, on lines 5, 42" in line and "--drop-missing-labels" in line
-    code, _, err = run(
+    code, out, err = run(
         capsys, "train", "--data", data, *FAST, "--out", model, "--drop-missing-labels"
     )
     assert code == 0, err
-    assert "dropped 2 row(s) with no label" in err
+    assert "dropped 2 row(s) with no label" in out
     assert gn.load(model).classes == [0, 1]
     code, _, err = run(capsys, "evaluate", model, "--json")
     assert code == 0, err
@@ -275,15 +275,15 @@ def test_many_whole_numbers_are_regression_and_the_reason_is_printed(tmp_path, c
         ["x", "noise", "days"],
         [[f"{a:.3f}", rng.normal(), d] for a, d in zip(x, days, strict=True)],
     )
-    code, _, err = run(capsys, "train", "--data", data, *FAST, "--out", tmp_path / "m.npz")
+    code, out, err = run(capsys, "train", "--data", data, *FAST, "--out", tmp_path / "m.npz")
     assert code == 0, err
     distinct = np.unique(days).size
     assert distinct > 40
-    assert f"task: regression (days has {distinct} distinct whole numbers" in err
+    assert f"task: regression (days has {distinct} distinct whole numbers" in out
     assert gn.load(tmp_path / "m.npz").task == "regression"
     few = write_csv(tmp_path / "few.csv", ["x", "grade"], [[f"{a:.3f}", int(a // 17)] for a in x])
-    code, _, err = run(capsys, "train", "--data", few, *FAST, "--out", tmp_path / "f.npz")
-    assert code == 0 and "task: classification (grade has 3 distinct whole numbers" in err
+    code, out, err = run(capsys, "train", "--data", few, *FAST, "--out", tmp_path / "f.npz")
+    assert code == 0 and "task: classification (grade has 3 distinct whole numbers" in out
 
 
 # -- 8: regression values are written in full ------------------------------------------------
@@ -353,9 +353,9 @@ def test_empty_and_constant_columns_are_left_out_with_a_note(tmp_path, capsys):
     )
     model = tmp_path / "m.npz"
     argv = ["train", "--data", data, *FAST, "--impute", "most_frequent", "--out", model]
-    code, _, err = run(capsys, *argv)
+    code, out, err = run(capsys, *argv)
     assert code == 0, err
-    assert "left out 2 column(s) with one value in every row or none: empty, same" in err
+    assert "left out 2 column(s) with one value in every row or none: empty, same" in out
     assert gn.load(model).preprocessing.feature_names == ["a", "b"]
     # predict takes a file that still has them
     rows = write_csv(tmp_path / "rows.csv", ["same", "a", "b", "empty"], [["v1", 0.5, 0.5, ""]])
@@ -387,7 +387,7 @@ def test_the_dialect_is_sniffed_and_gives_the_same_model(tmp_path, capsys, sep, 
         (tmp_path / "plain.csv").write_text(text)
     (tmp_path / "other.csv").write_bytes(other.encode(encoding))
     for name in ("plain", "other"):
-        code, _, err = run(
+        code, out, err = run(
             capsys,
             "train",
             "--data",
@@ -398,7 +398,7 @@ def test_the_dialect_is_sniffed_and_gives_the_same_model(tmp_path, capsys, sep, 
         )
         assert code == 0, err
     if encoding == "cp1252":
-        assert "not UTF-8; read as cp1252" in err
+        assert "not UTF-8; read as cp1252" in out
     a, b = gn.load(tmp_path / "plain.npz"), gn.load(tmp_path / "other.npz")
     assert a.preprocessing.feature_names == b.preprocessing.feature_names
     np.testing.assert_array_equal(a.preprocessing.mean, b.preprocessing.mean)
@@ -481,12 +481,12 @@ def test_a_date_column_is_refused_with_a_hint_or_expanded_or_dropped(tmp_path, c
     assert not (tmp_path / "m.npz").exists()
     model = tmp_path / "m.npz"
     argv = ["train", "--data", data, *FAST, "--epochs", "80", "--out", model, "--dates", "expand"]
-    code, _, err = run(capsys, *argv)
+    code, out, err = run(capsys, *argv)
     assert code == 0, err
     names = gn.load(model).preprocessing.feature_names
     # every date is in 2024: when_year has one value, so it is left out too
     assert names == ["when_month", "when_day", "when_weekday", "x"]
-    assert "dates expanded" in err and "left out 1 column(s)" in err and "when_year" in err
+    assert "dates expanded" in out and "left out 1 column(s)" in out and "when_year" in out
     # at predict, a new file's dates are expanded the same way (new dates are fine)
     rows = write_csv(
         tmp_path / "rows.csv", ["x", "when"], [["0.1", "2025-11-30"], ["0.1", "2025-02-01"]]

@@ -216,9 +216,11 @@ def test_no_box_and_no_page_overflows_from_phone_to_desktop(tmp_path: Path) -> N
 
 
 def test_printed_page_has_a_readable_title_and_breaks_between_sections(tmp_path: Path) -> None:
+    """``--print full``: every section on a page of its own (the default print keeps
+    pages full: tests/test_explain_print.py)."""
     sync_api = _browser()
     path = tmp_path / "seed.html"
-    path.write_text(explain(gn.load_spec("seed").trace(), format="html"))
+    path.write_text(derive(gn.load_spec("seed").trace()).html(print_mode="full"))
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:

@@ -222,21 +222,123 @@ def test_the_errata_words_come_from_the_catalogue(monkeypatch) -> None:
     )
     _, table, doc = _seed_errata_document()
     md = derive(doc.trace, errata=table).markdown()
-    # O_out1, O_out2, O_out3: each with the title, and check's sentence that starts with it
-    assert md.count("SUMMED NOT EXPONENTIATED") == 6
+    # O_out1, O_out2, O_out3: each with the title, said once
+    assert md.count("SUMMED NOT EXPONENTIATED") == 3
     assert old.title not in md
 
 
 def test_explain_seed_shows_the_errata_and_no_errata_leaves_them_out(capsys) -> None:
     assert main(["explain", "seed"]) == 0
     page = capsys.readouterr().out
-    assert "The tutorial wrote 0.2698 here" in page
+    assert "The tutorial wrote O_out1 = 0.2698 here" in page  # the seed's name, 1-based
     assert "normalize_not_softmax" in page and "log10" in page
     assert main(["explain", "seed", "--no-errata"]) == 0
     assert "The tutorial wrote" not in capsys.readouterr().out
     # Only the seed has its tutorial's numbers: another spec gets no errata.
     trace = _random_trace("relu", "softmax", "cross_entropy", 1, seed=1)
     assert "wrote" not in explain(trace, format="md")
+
+
+def test_errata_speak_the_page_s_language(tmp_path) -> None:
+    """Issue 26: what the page says of each mistake, outside the folded detail, uses the
+    seed's names, 1-based, in one voice ("the tutorial"), each mistake said once — no
+    engine name, no 0-based index, no catalogue id; the id only in the detail."""
+    import re
+    from html.parser import HTMLParser
+
+    from glassnet.check.mistakes import CHECKS
+
+    path = tmp_path / "seed.html"
+    assert main(["explain", "seed", "-o", str(path)]) == 0
+    html = path.read_text(encoding="utf-8")
+
+    class Errata(HTMLParser):
+        """The text of each erratum's summary and of its detail."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.summaries: list[str] = []
+            self.details: list[str] = []
+            self.where: str | None = None
+            self.inside = False
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "details" and "erratum" in (dict(attrs).get("class") or ""):
+                self.inside = True
+            elif self.inside and tag == "summary":
+                self.where = "summary"
+                self.summaries.append("")
+            elif self.inside and tag == "p":
+                self.where = "detail"
+                self.details.append("")
+
+        def handle_endtag(self, tag):
+            if tag in ("summary", "p"):
+                self.where = None
+            if tag == "details":
+                self.inside = False
+
+        def handle_data(self, data):
+            if self.where == "summary":
+                self.summaries[-1] += data
+            elif self.where == "detail":
+                self.details[-1] += data
+
+    parsed = Errata()
+    parsed.feed(html)
+    summaries = parsed.summaries
+    marked = [
+        e
+        for e in check_worksheet("seed").entries
+        if e.verdict != "ok" and not any(split_tags(e.written)[1:])
+    ]
+    assert len(summaries) == len(parsed.details) == len(marked) > 20
+    ids = set(CATALOGUE) | set(CHECKS)
+    engine = re.compile(r"\[\d|\b(dW\d|db\d|z\d|a\d|delta\d?|dL/|loss_terms|W\d_new)\b")
+    for text in summaries:
+        assert text.startswith(("✗ The tutorial wrote ", "→ The tutorial wrote ")), text
+        assert not ids & set(re.findall(r"[a-z0-9_]+", text)), text
+        assert not engine.search(text), text
+        assert "your" not in text.lower() and "worksheet" not in text
+        # Named with the seed's 1-based numbers: no unit 0, nothing past 3 units.
+        name = text.split(" wrote ")[1].split(" = ")[0]
+        assert not re.search(r"(?<![\d.])0(?![\d.])|[4-9]", name), name
+    # The tutorial's softmax output, as it printed it (the seed tutorial's O_out1).
+    assert any(
+        t.startswith("✗ The tutorial wrote O_out1 = 0.2698 here: divided by the sum")
+        for t in summaries
+    )
+    # The mistake once: its title in the summary, never again in the detail.
+    for summary, detail in zip(summaries, parsed.details, strict=True):
+        title = summary.split(" here: ")[1]
+        assert title not in detail
+        assert "your" not in detail.lower() and not re.search(r"\[\d", detail), detail
+    assert sum("glassnet check: " in d for d in parsed.details) == sum(
+        1 for e in marked if e.diagnosis
+    )
+
+
+def test_softmax_delta_takes_a_column_and_the_page_says_the_jacobian_is_symmetric() -> None:
+    """Issue 26: the δ of softmax input j sums ∂E/∂O_out,u · ∂O_out,u/∂O_in,j over u —
+    column j of the Jacobian, whose box shows row j; the page says why the numbers are
+    the same (softmax's Jacobian is symmetric, which the trace's own Jacobian shows)."""
+    trace = gn.load_spec("seed").trace()
+    jac = trace.layers[-1].da_dz[0]
+    np.testing.assert_allclose(jac, jac.T, rtol=1e-12)  # the recorded Jacobian
+    doc = derive(trace).document
+    md = derive(trace).markdown()
+    assert "takes column l of the Jacobian" in md and "This Jacobian is symmetric" in md
+    # Each δ box: term u is ∂E/∂O_out,u times the Jacobian's entry (u, j), column j.
+    deltas = [c for c in doc.calculations() if tex(c.lhs).startswith(r"\delta O_{")]
+    assert len(deltas) == 3
+    for j, calc in enumerate(deltas):
+        derivs = [n for n in _walk(calc.rule) if isinstance(n, Deriv) and n.top.base == "O"]
+        assert [tex(d.bottom) for d in derivs] == [rf"O_{{\mathrm{{in}}{j + 1}}}"] * 3
+        assert [tex(d.top) for d in derivs] == [rf"O_{{\mathrm{{out}}{u + 1}}}" for u in range(3)]
+        assert [d.value for d in derivs] == [pytest.approx(jac[u, j]) for u in range(3)]
+    # Not said where the Jacobian is not softmax's (an elementwise output layer).
+    sigmoid = _random_trace("relu", "sigmoid", "mse", 1, seed=2)
+    assert "symmetric" not in explain(sigmoid, format="md")
 
 
 # -- softmax by hand -------------------------------------------------------------------------
@@ -355,9 +457,13 @@ def test_errata_of_any_worksheet_are_check_s_marks(tmp_path, capsys) -> None:
         assert main(["explain", *argv]) == 0
         page = capsys.readouterr().out
         assert page.count("> **✗ The worksheet wrote") == len(wrong) == 2
+        # Its own voice, the page's names: loss is E, a1 the output O_out (one layer).
+        assert "The worksheet wrote E = 0.3686 here" in page
+        assert "The worksheet wrote O_out2 = 0.5719 here" in page
+        assert "the worksheet's own earlier numbers" in page
+        assert "your" not in page.lower() and "the tutorial" not in page
         for e in wrong:
-            assert f"The worksheet wrote {e.text} here" in page
-            assert CATALOGUE["log10"].title in page and e.explanation in page
+            assert CATALOGUE.get(e.diagnosis) is None or CATALOGUE[e.diagnosis].title in page
     assert main(["explain", "--errata", str(sheet), "--no-errata"]) == 0
     assert "worksheet wrote" not in capsys.readouterr().out
 

@@ -52,6 +52,12 @@ def test_a_misspelled_option_or_command_gets_a_suggestion(capsys, argv, suggesti
     assert info.value.code == 2 and suggestion in err and err.count("\n") == 1
 
 
+def test_a_misspelled_bundled_data_set_gets_a_suggestion(tmp_path, capsys):
+    code = cli.main(["train", "--data", "irsi", "--out", str(tmp_path / "m.npz")])
+    err = capsys.readouterr().err
+    assert code == 2 and "did you mean iris?" in err and err.count("\n") == 1
+
+
 def test_nothing_close_gets_no_guess(capsys):
     with pytest.raises(SystemExit):
         cli.main(["seed", "--zzzzzz"])
@@ -343,3 +349,10 @@ def test_the_docs_commands_run_as_written(doc, tmp_path):
         assert r.returncode == 0, (command, r.stderr[-500:])
         ran.append(command)
     assert len(ran) >= 5, ran
+
+
+def test_a_notebook_without_nbformat_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    _without(monkeypatch, "nbformat")
+    line = one_error_line(*run(capsys, "explain", "seed", "-o", tmp_path / "seed.ipynb")[::2])
+    assert "nbformat" in line and "[explain]'" in line
+    assert list(tmp_path.iterdir()) == []

@@ -545,3 +545,18 @@ def test_a_model_file_with_an_unknown_layer_type_is_refused_by_name(tmp_path):
         gn.load(path)
     msg = str(err.value)
     assert "layer 2" in msg and "conv9d" in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize("kind", ["batch_norm", "layer_norm", "dropout"])
+def test_a_first_layer_of_any_type_is_traced(kind):
+    # a first layer passes no gradient down: it records none (found by the data-edges work)
+    extra = {"dropout": "p = 0.5\nmask = [[1, 0], [1, 1]]"}.get(kind, "")
+    text = SPEC.replace(
+        "[[layers]]\nweights = [[0.1, 0.2], [0.4, -0.5]]",
+        f'[[layers]]\ntype = "{kind}"\n{extra}\n[[layers]]\nweights = [[0.1, 0.2], [0.4, -0.5]]',
+        1,
+    ).format(extra='type = "layer_norm"')
+    tr = parse_spec(text, "first.toml").trace()
+    assert tr.layer(1).type == kind
+    assert "dx_hat" not in tr.layer(1).kinds
+    assert "dL_da" in tr.layer(1).kinds  # its own output's gradient, from the layer above

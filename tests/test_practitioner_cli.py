@@ -133,8 +133,8 @@ def test_several_labels_train_one_regression_output_each(tmp_path, capsys):
         w.writerows([[*r, *t] for r, t in zip(X, Y, strict=True)])
     model = tmp_path / "m.npz"
     argv = ["train", "--data", data, "--label", "y1,y2", "--epochs", "80", "--lr", "0.01"]
-    code, _, err = run(capsys, *argv, "--no-progress", "--out", model)
-    assert code == 0 and "task: regression (2 targets)" in err
+    code, out, err = run(capsys, *argv, "--no-progress", "--out", model)
+    assert code == 0 and "task: regression (2 targets)" in out
     m = gn.load(model)
     assert m.sizes[-1] == 2 and m.preprocessing.feature_names == ["a", "b", "c"]
     got = json.loads(run(capsys, "evaluate", model, "--json")[1])

@@ -333,12 +333,69 @@ def test_export_and_load_round_trip(client: TestClient, capsys: pytest.CaptureFi
     ).json()["text"]
     loaded = client.post("/api/load", json={"name": "w.toml", "text": sheet}).json()
     assert loaded["mode"] == "practice" and loaded["values"] == values
-    script = client.post("/api/export", json={"spec": spec, "format": "py"}).json()["text"]
-    scope: dict = {}
-    exec(compile(script.replace("print(trace.explain())", ""), "network.py", "exec"), scope)
-    assert scope["trace"].to_dict() == cli_json(capsys, "step", "seed", "--json")
     marks = client.post("/api/export", json={"spec": spec, "format": "marks", "values": values})
     assert "normalize_not_softmax" in marks.json()["text"]
+
+
+def test_downloaded_script_runs_as_downloaded(
+    client: TestClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The Python script, saved and run unmodified by another interpreter, prints the
+    step's loss and the derivation ``glassnet explain`` writes; executed here, its trace
+    is the CLI's.  A description with a TOML escape and quotes survives the trip."""
+    import os
+    import subprocess
+    import sys
+
+    spec = client.get("/api/example/seed").json()["spec"]
+    spec["description"] = "two lines:\nwith ''' quotes and a \\ backslash"
+    script = client.post("/api/export", json={"spec": spec, "format": "py"}).json()["text"]
+    path = tmp_path / "network.py"
+    path.write_text(script)
+    src = str(Path(__file__).parents[1] / "src")
+    run = subprocess.run(
+        [sys.executable, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": src},
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    cli = cli_json(capsys, "step", "seed", "--json")
+    assert isinstance(cli, dict)
+    assert run.stdout.startswith(f"loss before the update: {cli['loss']}\n")
+    assert "O_out" in run.stdout  # explain's markdown, in the seed's names
+    scope: dict = {}
+    exec(compile(script, str(path), "exec"), scope)
+    assert scope["trace"].to_dict() == cli
+    assert scope["spec"].description == spec["description"]
+
+
+def test_downloaded_notebook_runs_as_downloaded(
+    client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The notebook, as downloaded, runs top to bottom in a Jupyter kernel without an
+    error (nbclient; a kernel of this interpreter, as tests/test_explain_notebook.py)."""
+    import sys
+
+    nbformat = pytest.importorskip("nbformat", reason="the explain extra (nbformat) is needed")
+    nbclient = pytest.importorskip("nbclient", reason="the explain extra (nbclient) is needed")
+    pytest.importorskip("ipykernel", reason="the explain extra (ipykernel) is needed")
+    spec_dir = tmp_path / "jupyter" / "kernels" / "glassnet-test"
+    spec_dir.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (spec_dir / "kernel.json").write_text(
+        json.dumps({"argv": argv, "display_name": "t", "language": "python"})
+    )
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parents[1] / "src"))
+    spec = client.get("/api/example/seed").json()["spec"]
+    text = client.post("/api/export", json={"spec": spec, "format": "ipynb"}).json()["text"]
+    nb = nbformat.reads(text, as_version=4)
+    assert any(c.cell_type == "code" for c in nb.cells)
+    nbclient.NotebookClient(nb, kernel_name="glassnet-test", timeout=120).execute()
+    outputs = [o for c in nb.cells for o in c.get("outputs", [])]
+    assert outputs and all(o.get("output_type") != "error" for o in outputs)
 
 
 def test_uploaded_worksheet_may_name_only_the_seed(client: TestClient) -> None:
@@ -537,6 +594,52 @@ HOSTILE: list[tuple[str, bytes]] = [
     ("graph", _j({"layers": 0})),
     ("graph", _j({"layers": 10**9})),
     ("nothing", _j({})),
+    # Lone surrogates: valid JSON, but text no UTF-8 can carry (was a 500 on canonical/load).
+    ("canonical", b'{"spec": {"name": "\\ud800", "loss": "mse"}}'),
+    ("load", b'{"name": "\\ud800.toml", "text": "[[["}'),
+    ("load", b'{"name": "w.toml", "text": "name = \\"\\udfff\\"\\n"}'),
+    ("step", b'{"spec": {"\\udc00": 1}}'),
+    ("check", b'{"spec": {}, "values": {"z1": ["\\ud83d"]}}'),
+    ("export", b'{"spec": {}, "format": "\\ud800"}'),
+    # Every number has a range; every text a length.
+    ("explain", _j({"spec": SEED, "quantity": "z1", "index": "0," * 100_000})),
+    ("explain", _j({"spec": SEED, "quantity": "z1", "index": "1" * 30})),
+    ("gradcheck", _j({"spec": SEED, "layer": 1, "i": 0, "j": 0, "eps": 1e-320})),
+    ("gradcheck", _j({"spec": SEED, "layer": 1, "i": 0, "j": 0, "eps": 0.5})),
+    ("gradcheck", _j({"spec": SEED, "layer": 1, "i": 0, "j": 0, "eps": "1e-6"})),
+    ("check", _j({"spec": SEED, "values": {"z1": ["1", "2", "3"]}, "rtol": 1e-300})),
+    ("check", _j({"spec": SEED, "values": {"z1": ["1", "2", "3"]}, "rtol": 5})),
+    ("train", _j({"spec": SEED, "data": {"name": "xor"}, "steps": 1, "batch": 0})),
+    ("train", _j({"spec": SEED, "data": {"name": "xor"}, "steps": 1, "l2": -1})),
+    ("train", _j({"spec": SEED, "data": {"name": "xor", "test": 0.9}, "steps": 1})),
+    ("train", _j({"spec": SEED, "data": {"name": "xor", "noise": 10**300}, "steps": 1})),
+    # The worksheet's endpoints.
+    ("sheet", _j({"spec": SEED, "extra": 1})),
+    ("sheet", _j({"spec": SEED, "locked": 1})),
+    ("sheet", _j({"spec": None})),
+    ("links", _j({"spec": SEED, "quantity": 5, "index": "0"})),
+    ("links", _j({"spec": SEED, "quantity": "z1", "index": "0," * 100_000})),
+    ("links", _j({"spec": SEED, "quantity": "W1", "index": "9,9"})),
+    ("links", _j({"spec": SEED, "quantity": "loss_terms@after", "index": "0"})),
+    ("hint", _j({"spec": SEED, "quantity": "z1", "index": "0", "level": "own", "values": [1]})),
+    (
+        "hint",
+        _j({"spec": SEED, "quantity": "z1", "index": "0", "level": "own", "values": {"x" * 50: 1}}),
+    ),
+    ("hint", _j({"spec": SEED, "quantity": "loss", "index": "0", "level": "rule"})),
+    ("hint", _j({"spec": SEED, "quantity": "z1", "index": "0", "level": "rule", "digits": 99})),
+    ("hint", b'{"spec": {}, "quantity": "z1", "level": "\\udfff"}'),
+    ("export", _j({"spec": SEED, "format": "key", "locked": True})),
+    # More numbers than one request marks (each wrong one is searched for its mistake).
+    (
+        "check",
+        _j(
+            {
+                "spec": {**SEED, "input": [[0.1, 0.2, 0.7]] * 70, "target": [[1, 0, 0]] * 70},
+                "values": {q: [["0.5"] * 3] * 70 for q in ("z1", "a1", "z2")},
+            }
+        ),
+    ),
 ]
 
 
@@ -556,6 +659,66 @@ def test_battery_is_big_enough_and_server_keeps_serving(client: TestClient) -> N
     for endpoint, body in HOSTILE[:20]:
         client.post(f"/api/{endpoint}", content=body)
     assert client.post("/api/step", json={"spec": SEED}).status_code == 200
+
+
+def test_cross_site_posts_are_refused(client: TestClient) -> None:
+    """A form on another site can post text/plain without a preflight: refused (415);
+    a request naming another origin is refused (403); the page's own is answered."""
+    body = _j({"spec": SEED})
+    form = client.post("/api/step", content=body, headers={"content-type": "text/plain"})
+    assert form.status_code == 415 and "application/json" in form.json()["error"]
+    assert client.post("/api/step", content=body).status_code == 415  # no type at all
+    evil = {"content-type": "application/json", "origin": "https://evil.example"}
+    assert client.post("/api/step", content=body, headers=evil).status_code == 403
+    null = {"content-type": "application/json", "origin": "null"}
+    assert client.post("/api/step", content=body, headers=null).status_code == 403
+    site = {"content-type": "application/json", "sec-fetch-site": "cross-site"}
+    assert client.post("/api/step", content=body, headers=site).status_code == 403
+    own = {"content-type": "application/json; charset=utf-8", "origin": LOCAL}
+    assert client.post("/api/step", content=body, headers=own).status_code == 200
+    same = {"content-type": "application/json", "sec-fetch-site": "same-origin", "origin": LOCAL}
+    assert client.post("/api/step", content=body, headers=same).status_code == 200
+
+
+def test_lone_surrogate_in_a_path_is_4xx(client: TestClient) -> None:
+    assert client.get("/api/example/%ED%A0%80").status_code == 404
+    assert client.get("/static/%ED%A0%80").status_code == 404
+
+
+def _train_spec(hidden: list[int], out: int = 2, act: str = "softmax") -> dict:
+    layers: list[dict] = [{"units": n, "activation": "tanh"} for n in hidden]
+    layers.append({"units": out, "activation": act})
+    target = [[1.0, 0.0]] if out == 2 else [[0.5]]
+    loss = "cross_entropy" if out == 2 else "mse"
+    spec = {"loss": loss, "lr": 0.1, "input": [[0.0, 0.0]], "target": target, "seed": 0}
+    return {**spec, "layers": layers}
+
+
+def test_training_stops_at_its_time_limit(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """However many steps are asked, a request trains at most TRAIN_SECONDS: with the
+    limit at 0 it stops after the first step and says why."""
+    from glassnet.studio import api
+
+    monkeypatch.setattr(api, "TRAIN_SECONDS", 0.0)
+    r = client.post(
+        "/api/train", json={"spec": _train_spec([4]), "data": {"name": "xor"}, "steps": 500}
+    )
+    assert r.status_code == 200
+    assert len(r.json()["history"]) == 1 and "at most 0 s" in r.json()["stopped"]
+
+
+def test_training_answer_is_bounded(client: TestClient) -> None:
+    """A wide network's answer carries at most MAX_UNIT_MAPS maps over the plane."""
+    from glassnet.studio import api
+
+    r = client.post(
+        "/api/train", json={"spec": _train_spec([64, 8]), "data": {"name": "xor"}, "steps": 1}
+    )
+    maps = r.json()["grid"]["hidden"]
+    assert [len(m) for m in maps] == [api.MAX_UNIT_MAPS, 0]
+    assert len(r.content) < 1_000_000
 
 
 def test_get_on_api_and_unknown_paths_are_4xx(client: TestClient) -> None:
@@ -633,3 +796,32 @@ def test_command_serves_loopback_and_token_elsewhere() -> None:
     finally:
         proc.terminate()  # type: ignore[attr-defined]
         proc.wait(timeout=10)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("round_to", [None, 3])
+def test_one_quantitys_blocks_are_the_whole_documents(round_to: int | None) -> None:
+    """The fast path (one quantity's section writer alone) gives exactly the blocks the
+    whole document has for every number — on the seed and eight random specs."""
+    from glassnet.explain.document import Calculation
+    from glassnet.explain.render_html import block_html
+    from glassnet.step import step_order
+    from glassnet.studio import api
+
+    for data in [seed_spec(), *(random_spec(s) for s in range(8))]:
+        spec = api.parse(data)
+        doc = api._doc(spec, round_to, 4, whole=False)
+        tr = doc.trace
+        L, B = len(tr.layers), tr.x.shape[0]
+        jac = {lt.index for lt in tr.layers if lt.jacobian}
+        whole: dict = {}
+        for block in doc.blocks():
+            if isinstance(block, Calculation) and (k := api.block_key(block.lhs, L, B, jac)):
+                whole.setdefault(k, []).append(block_html(block))
+        alone: dict = {}
+        for key in step_order(L):
+            if key[0] in ("x", "y", "W", "b"):
+                continue
+            for block in api.quantity_blocks(api._trace(spec, round_to), key, 4):
+                if k := api.block_key(block.lhs, L, B, jac):
+                    alone.setdefault(k, []).append(block_html(block))
+        assert alone == whole and len(whole) > 10

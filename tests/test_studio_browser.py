@@ -15,6 +15,7 @@ import shutil
 import socket
 import threading
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -90,7 +91,10 @@ class Page:
 
     def settle(self) -> None:
         """Wait until no request is pending and the last refresh has drawn."""
-        self.page.wait_for_function("() => document.querySelector('#status').textContent === ''")
+        self.page.wait_for_function(
+            "() => document.querySelector('#status').textContent === ''"
+            " && document.body.dataset.saving === undefined"
+        )
         self.page.wait_for_timeout(50)
 
     def close(self) -> None:
@@ -215,6 +219,28 @@ def test_add_a_unit_and_remove_a_layer(page: Page) -> None:
     assert_page_is_the_engine(pg)
 
 
+def test_set_the_sizes_directly(page: Page) -> None:
+    """A lecturer types 2-2-1: two inputs, one hidden layer of two, one output; weights
+    that still fit are kept, x and y cut to size; every number is the engine's."""
+    pg = page.open()
+    pg.get_by_label("activation of layer 3").select_option("sigmoid")
+    page.settle()
+    sizes = pg.get_by_label("layer sizes, inputs first (e.g. 2-2-1)")
+    sizes.fill("2-2-1")
+    sizes.press("Enter")
+    pg.wait_for_function("() => document.querySelectorAll(\"#step [data-q='z2']\").length === 1")
+    page.settle()
+    spec = page_spec(pg)
+    assert [np.shape(layer["weights"]) for layer in spec["layers"]] == [(2, 2), (2, 1)]
+    assert spec["input"] == [[0.1, 0.2]] and spec["target"] == [[1.0]]
+    assert spec["layers"][0]["weights"] == [[0.1, 0.2], [0.3, 0.2]]
+    assert_page_is_the_engine(pg)
+    sizes = pg.get_by_label("layer sizes, inputs first (e.g. 2-2-1)")
+    sizes.fill("2-0")
+    sizes.press("Enter")
+    assert "expected 2 to 17 sizes" in pg.locator("#sizes + .msg").inner_text()
+
+
 def test_change_activation_and_loss(page: Page) -> None:
     pg = page.open()
     pg.get_by_label("activation of layer 2").select_option("gelu")
@@ -327,7 +353,7 @@ def test_practice_keyboard_only(page: Page) -> None:
     page.settle()
     assert [_verdict(pg, "z1", str(k)) for k in range(3)] == [("ok", "")] * 3
     label = pg.get_attribute("#sheet .box[data-q='z1'][data-i='0'] input", "aria-label")
-    assert label and "z1" in label
+    assert label == "z1[0], layer 1 unit 1 weighted input"
 
 
 def test_train_xor_200_steps_loss_falls(page: Page) -> None:
@@ -419,3 +445,338 @@ def test_screenshots_are_not_blank(browser: Any, server: str, width: int, height
         assert overflow <= width + 1
     finally:
         p.close()
+
+
+# -- practice as a worksheet, a teacher's lock ------------------------------------------------
+
+
+def link_to(spec: dict, extra: str) -> str:
+    state = json.dumps({"spec": spec, "mode": "practice"}).encode()
+    s = base64.urlsafe_b64encode(state).decode().rstrip("=")
+    return f"#s={s}&{extra}"
+
+
+def right_forms(spec: dict) -> set[str]:
+    """Every computed number of ``spec``'s step as a page or an answer could write it
+    (3, 4, 6 significant digits, the start of its full form), except forms too short to
+    mean anything and those a given also has."""
+    want = expected_values(spec)
+    givens = {f"{v:.6g}" for (q, _), v in want.items() if q[0] in "xyWb" and not q.endswith("_new")}
+    givens |= {
+        f"{v:.4g}" for (q, _), v in want.items() if q[0] in "xyWb" and not q.endswith("_new")
+    }
+    forms = set()
+    for (q, _), v in want.items():
+        if q in ("x", "y") or (q[0] in "Wb" and not q.endswith("_new")):
+            continue
+        for form in (f"{v:.3g}", f"{v:.4g}", f"{v:.6g}", repr(v)[:7]):
+            digits = form.lstrip("-0.").replace(".", "")
+            if len(digits) >= 3 and "e" not in form and form not in givens:
+                forms.add(form)
+    return forms
+
+
+def test_locked_link_shows_no_right_value(browser: Any, server: str) -> None:
+    """A student on a locked link (hints with their own numbers) works the sheet: types
+    a wrong O_out, a number for h1_out2, asks for a hint on h2_in1, types text that is no
+    number.  Neither the page's HTML nor any answer the page received holds a right value
+    of the step, the page never asked for the step, and Explore, reveal, the derivation
+    and the downloads are not offered."""
+    spec = seed_spec()
+    forms = right_forms(spec)
+    assert "0.1984" in forms and "1.35" in forms  # O_out1 and h1_in1: it finds what it seeks
+    p = Page(browser, server)
+    bodies: list[str] = []
+    asked: list[str] = []
+
+    def record(response: Any) -> None:
+        if "/api/" in response.url:
+            asked.append(response.url.split("/api/")[1])
+            bodies.append(response.text())
+
+    p.page.on("response", record)
+    try:
+        pg = p.open(link_to(spec, "mode=practice&lock=hint-own"))
+        pg.wait_for_selector("#sheet .box")
+        w = pg.locator("#sheet .givens [data-q='W1'][data-i='2,0']")
+        assert w.get_attribute("data-value") == "0.4"
+        assert w.text_content() == "W1[2,0], weight from input 3 to layer 1 unit 1, 0.4"
+        _type(pg, "a3", "0", "0.2698")
+        assert _verdict(pg, "a3", "0") == ("wrong", "normalize_not_softmax")
+        _type(pg, "a1", "1", "0.5987")
+        _verdict(pg, "a1", "1")
+        _box(pg, "z2", "0").locator("input").focus()
+        pg.locator("#sheet [data-row='z2'] button", has_text="hint").click()
+        pg.wait_for_selector("#sheet [data-row='z2'] .why .deriv")
+        hint = pg.inner_text("#sheet [data-row='z2'] .why")
+        # (in the seed's names, as the rule is written in them)
+        assert "with your h1_out2 = 0.5987:" in hint and "not typed yet: h1_out1, h1_out3" in hint
+        assert "?" in pg.locator("#sheet [data-row='z2'] .why .deriv").text_content()
+        _type(pg, "z1", "0", "abc")
+        pg.wait_for_selector("#sheet .box[data-q='z1'][data-i='0'][data-verdict='bad']")
+        p.settle()
+        html = pg.content()
+        assert not pg.locator("nav.modes").is_visible()
+        assert pg.locator("#sheet button", has_text="reveal").count() == 0
+        assert not pg.locator("#download").is_visible()
+        assert not pg.locator("#teacher").is_visible()
+        assert pg.locator("#mine").is_visible()  # the student's own worksheet only
+        assert not any(a.startswith(("step", "explain", "gradcheck")) for a in asked), asked
+        allowed = {"0.2698", "0.5987"}  # what the student typed comes back
+        for text in [html, *bodies]:
+            assert sorted(f for f in forms - allowed if f in text) == []
+    finally:
+        p.close()
+
+
+def test_locked_link_hints_off_and_rule_only(browser: Any, server: str) -> None:
+    spec = seed_spec()
+    p = Page(browser, server)
+    try:
+        pg = p.open(link_to(spec, "lock=none"))
+        pg.wait_for_selector("#sheet .box")
+        assert pg.locator("#sheet button", has_text="hint").count() == 0
+        p.close()
+        p = Page(browser, server)
+        pg = p.open(link_to(spec, "lock=hint-rule,reveal"))
+        pg.wait_for_selector("#sheet .box")
+        _type(pg, "a1", "1", "0.5987")
+        _verdict(pg, "a1", "1")
+        pg.locator("#sheet [data-row='z2'] button", has_text="hint").click()
+        pg.wait_for_selector("#sheet [data-row='z2'] .why .deriv")
+        assert "0.5987" not in pg.inner_text("#sheet [data-row='z2'] .why")  # the rule only
+        # only the subscripts' unit numbers: no number of the step is put in
+        mns = pg.locator("#sheet [data-row='z2'] .why mn").all_text_contents()
+        assert mns and all(t.strip() in ("1", "2", "3") for t in mns), mns
+        pg.locator("#sheet [data-row='z1'] button", has_text="reveal").click()  # allowed here
+        assert _verdict(pg, "z1", "0") == ("ok", "")
+    finally:
+        p.close()
+
+
+def test_teacher_makes_the_locked_link(page: Page) -> None:
+    pg = page.open()
+    pg.get_by_role("button", name="Practice").click()
+    pg.wait_for_selector("#sheet .box")
+    _type(pg, "z1", "0", "1.35")  # the teacher's own typing is not in the link
+    _verdict(pg, "z1", "0")
+    pg.locator("#teacher summary").click()
+    pg.select_option("#lockhint", "rule")
+    pg.locator("#lockreveal").check()
+    pg.locator("#locklink").click()
+    link = pg.input_value("#lockurl")
+    frag = dict(part.split("=", 1) for part in link.split("#", 1)[1].split("&"))
+    assert frag["lock"] == "hint-rule,reveal" and frag["mode"] == "practice"
+    state = json.loads(base64.urlsafe_b64decode(frag["s"] + "=" * (-len(frag["s"]) % 4)))
+    assert state["spec"] == seed_spec() and "values" not in state
+
+
+def test_bad_values_are_answered_beside_their_box(page: Page) -> None:
+    """Practice: "abc" in one box says so beside it and the other boxes are still marked.
+    Explore: "abc" in a weight says so beside it and greys the step until a valid number;
+    the server's refusal of a target is said beside the target's box."""
+    pg = page.open()
+    pg.get_by_role("button", name="Practice").click()
+    pg.wait_for_selector("#sheet .box")
+    _type(pg, "z1", "1", "1.27")
+    _type(pg, "z1", "0", "abc")
+    pg.wait_for_selector("#sheet .box[data-q='z1'][data-i='0'][data-verdict='bad']")
+    page.settle()
+    assert "expected a number" in _box(pg, "z1", "0").locator(".msg").inner_text()
+    assert _verdict(pg, "z1", "1") == ("ok", "")
+    assert pg.locator("#error").is_hidden()
+    pg.get_by_role("button", name="Explore").click()
+    box = pg.locator("#params input[data-q='W1'][data-i='0,0']")
+    box.fill("abc")
+    box.press("Enter")
+    msg = pg.locator("#params input[data-q='W1'][data-i='0,0'] + .msg")
+    assert "expected a number" in msg.inner_text()
+    assert pg.evaluate("document.body.classList.contains('stale')")
+    box.fill("0.15")
+    box.press("Enter")
+    pg.wait_for_function("() => !document.body.classList.contains('stale')")
+    assert msg.inner_text() == ""
+    target = pg.locator("#params input[data-q='y'][data-i='0']")
+    target.fill("5")
+    target.press("Enter")
+    tmsg = pg.locator("#params input[data-q='y'][data-i='0'] + .msg")
+    tmsg.wait_for()
+    pg.wait_for_function("m => m.textContent !== ''", arg=tmsg.element_handle())
+    assert "targets in [0, 1]" in tmsg.inner_text()
+    assert pg.locator("#error").is_hidden()
+    # (the browser logs the refused request itself: expected here, and the only one)
+    assert len(page.errors) == 1 and "422" in page.errors[0]
+    page.errors.clear()
+
+
+def test_lost_server_is_said_plainly_with_a_retry(page: Page) -> None:
+    pg = page.open()
+    pg.route("**/api/step", lambda route: route.abort())
+    box = pg.locator("#params input[data-q='b1'][data-i='0']")
+    box.fill("0.5")
+    box.press("Enter")
+    pg.wait_for_selector("#error:not([hidden]) #retry")
+    assert "not answering" in pg.inner_text("#error")
+    pg.unroute("**/api/step")
+    pg.locator("#retry").click()
+    pg.wait_for_selector("#error", state="hidden")
+    page.settle()
+    page.errors = [e for e in page.errors if "ERR_FAILED" not in e]  # the aborted requests
+    assert_page_is_the_engine(pg)
+
+
+def test_highlights_are_per_number(page: Page) -> None:
+    """z1[0] lights x, the three weights into unit 0 (column 0 of W1) and b1[0]."""
+    pg = page.open()
+    pg.locator("#step button[data-q='z1'][data-i='0']").click()
+    pg.wait_for_selector("#params .src")
+    page.settle()
+    src = pg.eval_on_selector_all(
+        "#explore [data-q].src",
+        "els => [...new Set(els.map(e => e.dataset.q + '[' + e.dataset.i + ']'))]",
+    )
+    assert sorted(src) == sorted(["x[0]", "x[1]", "x[2]", "W1[0,0]", "W1[1,0]", "W1[2,0]", "b1[0]"])
+    use = pg.eval_on_selector_all(
+        "#explore .use", "els => [...new Set(els.map(e => e.dataset.q + '[' + e.dataset.i + ']'))]"
+    )
+    assert sorted(use) == ["a1[0]", "da1_dz1[0]"]
+    lines = pg.eval_on_selector_all("#net line.src", "els => els.map(e => e.dataset.w)")
+    assert sorted(lines) == ["0,0,0", "0,1,0", "0,2,0"]  # the weights' lines in the picture
+    # and a second signal beside colour: the inputs' outline is dashed
+    style = pg.eval_on_selector("#params .src", "e => getComputedStyle(e).outlineStyle")
+    assert style == "dashed"
+
+
+# Every target a finger can reach (visible, taking pointer events) smaller than 24×24 px.
+TOO_SMALL = """() => [...document.querySelectorAll('button, input, select, summary, [tabindex]')]
+  .filter(e => e.offsetParent !== null && getComputedStyle(e).pointerEvents !== 'none')
+  .map(e => [e.id || e.dataset.q || e.textContent.trim().slice(0, 20),
+             e.getBoundingClientRect()])
+  .filter(([, r]) => r.width > 0 && (r.width < 24 || r.height < 24))
+  .map(([n, r]) => n + ' ' + Math.round(r.width) + 'x' + Math.round(r.height))"""
+
+
+@pytest.mark.parametrize("width", [360, 390])
+def test_phone_sheet_closes_targets_and_no_sideways_scroll(
+    browser: Any, server: str, width: int
+) -> None:
+    p = Page(browser, server, width, 844)
+    try:
+        pg = p.open()
+        pg.locator("#step button[data-q='z2'][data-i='1']").click()
+        pg.wait_for_selector("#detail.open .step")
+        close = pg.locator("#detail .close")
+        assert close.is_visible()
+        close.click()
+        assert not pg.locator("#detail").is_visible()
+        for mode in ("Explore", "Practice", "Train", "locked"):
+            if mode == "locked":  # a student's locked sheet, a hint open
+                pg.goto(p.base + link_to(seed_spec(), "lock=hint-own"))
+                pg.reload()  # (a new fragment alone is no new page)
+                pg.wait_for_selector("#sheet .box")
+                pg.locator("#sheet [data-row='z2'] button", has_text="hint").click()
+                pg.wait_for_selector("#sheet [data-row='z2'] .why .deriv")
+                p.settle()
+                assert pg.evaluate("document.documentElement.scrollWidth") <= width, mode
+                assert pg.evaluate(TOO_SMALL) == [], mode
+                continue
+            pg.get_by_role("button", name=mode).click()
+            p.settle()
+            pg.wait_for_timeout(200)
+            assert pg.evaluate("document.documentElement.scrollWidth") <= width, mode
+            small = pg.evaluate(TOO_SMALL)
+            assert small == [], (mode, small[:10])
+    finally:
+        p.close()
+
+
+def test_numbers_have_accessible_names_and_a_visible_focus(page: Page) -> None:
+    pg = page.open()
+    pg.get_by_label("seed names").check()
+    page.settle()
+    value = float(pg.get_attribute("#step button[data-q='a1'][data-i='1']", "data-value"))
+    name = f"h1_out2, layer 1 unit 2 activation, {value:.4g}"
+    named = pg.get_by_role("button", name=name, exact=True)
+    assert named.count() == 1 and named.get_attribute("data-i") == "1"
+    pg.locator("#step button[data-q='a1'][data-i='0']").focus()
+    pg.keyboard.press("Tab")  # to a1[1] by keyboard: the focus ring shows
+    assert pg.evaluate("document.activeElement.dataset.i") == "1"
+    ring = pg.eval_on_selector(
+        "#step button[data-q='a1'][data-i='1']",
+        "e => [getComputedStyle(e).outlineColor, getComputedStyle(e).outlineWidth]",
+    )
+    assert ring == ["rgb(30, 58, 138)", "3px"]  # #1e3a8a: 10.4:1 on white (≥ 3:1)
+
+
+AXE = Path(__file__).parent / "_axe" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.mark.skipif(
+    not AXE.exists(), reason="axe-core is not installed (scripts/test.sh: npm install axe-core)"
+)
+@pytest.mark.parametrize("mode", ["Explore", "Practice", "Train", "locked"])
+def test_axe_finds_no_serious_violation(browser: Any, server: str, mode: str) -> None:
+    """axe-core (injected: the page's CSP would refuse it, so this context bypasses CSP)
+    finds no serious or critical violation in any mode, nor on a locked sheet with a
+    wrong mark, a box that is no number and a hint open."""
+    context = browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 800})
+    try:
+        pg = context.new_page()
+        if mode == "locked":
+            pg.goto(server + link_to(seed_spec(), "lock=hint-own"))
+            pg.wait_for_selector("#sheet .box")
+            _type(pg, "a3", "0", "0.2698")
+            _type(pg, "z1", "1", "abc")
+            _verdict(pg, "a3", "0")
+            pg.locator("#sheet [data-row='z2'] button", has_text="hint").click()
+            pg.wait_for_selector("#sheet [data-row='z2'] .why .deriv")
+        else:
+            pg.goto(server)
+            pg.wait_for_selector("body[data-ready='1']")
+            pg.get_by_role("button", name=mode).click()
+        pg.wait_for_function("() => document.querySelector('#status').textContent === ''")
+        pg.wait_for_timeout(300)
+        pg.add_script_tag(content=AXE.read_text())
+        result = pg.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+        bad = [
+            (v["id"], v["impact"], [n["target"] for n in v["nodes"][:3]])
+            for v in result["violations"]
+            if v["impact"] in ("serious", "critical")
+        ]
+        assert bad == []
+    finally:
+        context.close()
+
+
+def test_train_link_keeps_settings_and_downloads_the_trained_network(
+    browser: Any, server: str, page: Page
+) -> None:
+    pg = page.open()
+    pg.get_by_role("button", name="Train").click()
+    pg.wait_for_function("() => document.querySelector('#tloss').textContent !== ''")
+    pg.select_option("#dataset", "circles")
+    pg.fill("#hidden", "5")
+    pg.locator("#hidden").press("Enter")
+    pg.locator("#hidden").dispatch_event("change")
+    pg.fill("#tlr", "0.3")
+    pg.locator("#tlr").dispatch_event("change")
+    page.settle()
+    for _ in range(3):
+        pg.locator("#onestep").click()
+        page.settle()
+    pg.wait_for_function("() => document.querySelector('#tsteps').dataset.value === '3'")
+    loss = pg.get_attribute("#tloss", "data-value")
+    with pg.expect_download() as dl:
+        pg.select_option("#download", "toml")
+    trained = tomllib.loads(Path(dl.value.path()).read_text())
+    assert np.shape(trained["layers"][0]["weights"]) == (2, 5)
+    other = Page(browser, server)
+    try:
+        pg2 = other.open("#" + pg.url.split("#", 1)[1])
+        pg2.wait_for_function("() => document.querySelector('#tsteps').dataset.value === '3'")
+        other.settle()
+        assert pg2.input_value("#dataset") == "circles" and pg2.input_value("#hidden") == "5"
+        assert pg2.input_value("#tlr") == "0.3"
+        assert pg2.get_attribute("#tloss", "data-value") == loss
+    finally:
+        other.close()

@@ -523,7 +523,13 @@ def read_rows(
     p = Path(path)
     if not p.is_file():
         got = "a folder" if p.is_dir() else "no such file" if not p.exists() else "not a file"
-        raise GlassnetError("expected a data file (.csv or .npz)", got=got, file=path)
+        import difflib
+
+        close = difflib.get_close_matches(path, BUNDLED, n=1)  # --data irsi: iris
+        hint = f"; did you mean {close[0]}?" if close and not p.exists() else ""
+        raise GlassnetError(
+            f"expected a data file (.csv or .npz) or a bundled set{hint}", got=got, file=path
+        )
     if p.suffix.lower() == ".npz":
         return _read_npz(p, need_label)
     if p.suffix.lower() == ".csv":

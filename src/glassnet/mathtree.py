@@ -144,6 +144,16 @@ class Pow(Node):
 
 
 @dataclass(frozen=True)
+class Script(Node):
+    """``base`` with a subscript and/or a superscript of plain text (another book's
+    notation: Nielsen's δ^l, w^l_jk); never substituted."""
+
+    base: Node
+    sub: str | None = None
+    sup: str | None = None
+
+
+@dataclass(frozen=True)
 class SumOver(Node):
     """Σ over ``var`` of ``body`` (for general rules, never substituted)."""
 
@@ -299,6 +309,10 @@ def tex(node: Node) -> str:
         return rf"\mathrm{{e}}^{{{tex(node.power)}}}"
     if isinstance(node, Pow):
         return rf"{{{tex(node.base)}}}^{{{node.power}}}"
+    if isinstance(node, Script):
+        sub = f"_{{{node.sub}}}" if node.sub else ""
+        sup = f"^{{{node.sup}}}" if node.sup else ""
+        return f"{{{tex(node.base)}}}{sub}{sup}"
     if isinstance(node, SumOver):
         return rf"\sum_{{{node.var}}} {tex(node.body)}"
     if isinstance(node, Matrix):
@@ -364,10 +378,16 @@ def mml(node: Node) -> str:
     """Presentation MathML for ``node``."""
     if isinstance(node, Sym):
         base = _mml_base(node.base)
-        if node.prime:
-            base = f"<msup>{base}<mo>\u2032</mo></msup>"
         sub = _mml_sub(node.sub) if node.sub else None
-        out = f"<msub>{base}{sub}</msub>" if sub else base
+        # W′ with a subscript is one script element (msubsup): the prime above the
+        # subscript, both against W — not a prime on W then a subscript pushed past it.
+        prime = '<mo class="prime">\u2032</mo>'
+        if node.prime and sub:
+            out = f"<msubsup>{base}{sub}{prime}</msubsup>"
+        elif node.prime:
+            out = f"<msup>{base}{prime}</msup>"
+        else:
+            out = f"<msub>{base}{sub}</msub>" if sub else base
         if node.sample is not None:
             sample = f'<mo stretchy="false">[</mo><mn>{node.sample}</mn><mo stretchy="false">]</mo>'
             out = f"<mrow>{out}{sample}</mrow>"
@@ -402,6 +422,22 @@ def mml(node: Node) -> str:
         return f'<msup><mi mathvariant="normal">e</mi>{mml(node.power)}</msup>'
     if isinstance(node, Pow):
         return f"<msup>{mml(node.base)}<mn>{escape(node.power)}</mn></msup>"
+    if isinstance(node, Script):
+
+        def script(text: str) -> str:
+            return "".join(
+                f"<mn>{escape(c)}</mn>"
+                if c.isdigit()
+                else (f"<mo>{escape(c)}</mo>" if c in "+−-" else f"<mi>{escape(c)}</mi>")
+                for c in text
+            )
+
+        base, sub, sup = mml(node.base), node.sub, node.sup
+        if sub and sup:
+            return f"<msubsup>{base}<mrow>{script(sub)}</mrow><mrow>{script(sup)}</mrow></msubsup>"
+        if sub:
+            return f"<msub>{base}<mrow>{script(sub)}</mrow></msub>"
+        return f"<msup>{base}<mrow>{script(sup or '')}</mrow></msup>"
     if isinstance(node, SumOver):
         return (
             f"<mrow><munder><mo>\u2211</mo><mi>{escape(node.var)}</mi></munder>"
@@ -413,31 +449,73 @@ def mml(node: Node) -> str:
         )
         # The brackets are drawn by the page's stylesheet (mrow.matrix): stretching an
         # <mo>[</mo> needs a maths font the reader may not have.
-        wide = " wide" if max(len(r) for r in node.rows) > 3 else ""  # smaller on a phone
-        return f'<mrow class="matrix{wide}"><mtable>{body}</mtable></mrow>'
+        # (A matrix too wide for a phone scrolls by itself, at the body's size.)
+        return f'<mrow class="matrix"><mtable>{body}</mtable></mrow>'
     if isinstance(node, Dots):
         return "<mo>" + {"h": "\u22ef", "v": "\u22ee", "d": "\u22f1"}[node.kind] + "</mo>"
     raise TypeError(f"unknown node {node!r}")
 
 
-def _flat(node: Node) -> str:
-    """A top-level row's items side by side, parentheses opened up (so a stylesheet may
-    wrap between them)."""
+def _items(node: Node) -> list[str]:
+    """A top-level row's items side by side, parentheses opened up: the places a
+    stylesheet may wrap a long line.  Never inside a row vector or a number, and never
+    between a sign and what it applies to: each operator is glued to the item after it
+    (a line breaks before "+ b", as in print), "(" to the item after it and ")" to the
+    item before it, so "(−0.5)" and "− lr" stay whole."""
     if isinstance(node, Row):
-        return "".join(_flat(i) for i in node.items)
+        parts = [_items(i) for i in node.items]
+        out: list[str] = []
+        pending = ""  # operators waiting for the item they belong to
+        for item, part in zip(node.items, parts, strict=True):
+            if isinstance(item, Op):
+                pending += "".join(part)
+                continue
+            if pending and part:
+                part = [_glue(pending + part[0]), *part[1:]]
+                pending = ""
+            out += part
+        if pending:
+            out.append(pending)
+        return out
     if isinstance(node, Paren):
-        return f'<mo fence="true">(</mo>{_flat(node.inner)}<mo fence="true">)</mo>'
+        inner = _items(node.inner) or [""]
+        if len(inner) == 1:
+            return [_glue(f'<mo fence="true">(</mo>{inner[0]}<mo fence="true">)</mo>')]
+        first, *middle, last = inner
+        return [
+            _glue(f'<mo fence="true">(</mo>{first}'),
+            *middle,
+            _glue(f'{last}<mo fence="true">)</mo>'),
+        ]
     if isinstance(node, Matrix) and len(node.rows) == 1:
-        # A row vector: its cells may wrap too (brackets as characters, not borders).
+        # A row vector is one item: it never breaks inside (brackets as characters,
+        # not borders; the stylesheet lets a vector too wide for the screen scroll).
         cells = "".join(f'<mrow class="cell">{mml(c)}</mrow>' for c in node.rows[0])
-        return f'<mo fence="true">[</mo>{cells}<mo fence="true">]</mo>'
-    return mml(node)
+        return [f'<mrow class="vec"><mo>[</mo>{cells}<mo>]</mo></mrow>']
+    return [mml(node)]
+
+
+def _glue(inner: str) -> str:
+    """Items that must stay on one line together."""
+    return f'<mrow class="nb">{inner}</mrow>'
+
+
+def _flat(node: Node, lead: str = "", *, alone: bool = False) -> str:
+    """``lead`` (an "=") then ``node``'s items (see :func:`_items`), ``lead`` glued to
+    the first — unless ``alone``: a derivation's line of one item (its result) holds
+    nothing else to wrap."""
+    items = _items(node) or [""]
+    if lead and alone and len(items) == 1:
+        items[0] = lead + items[0]
+    elif lead:
+        items[0] = _glue(lead + items[0])
+    return "".join(items)
 
 
 def mml_equation(sides: Sequence[Node], *, display: bool = True) -> str:
     """A <math> element: sides joined by =.  The top row has class "wrap": its items are
     the places a long line may break."""
-    inner = "<mo>=</mo>".join(_flat(s) for s in sides)
+    inner = "".join(_flat(s, "<mo>=</mo>" if k else "") for k, s in enumerate(sides))
     mode = ' display="block"' if display else ""
     return f'<math{mode}><mrow class="wrap">{inner}</mrow></math>'
 
@@ -448,8 +526,10 @@ def mml_derivation(lhs: Node, lines: Sequence[Node]) -> str:
     "stack": a stylesheet puts the lines under it rather than beside it."""
     rows = []
     for k, line in enumerate(lines):
-        left = f'<mrow displaystyle="true">{mml(lhs)}</mrow>' if k == 0 else ""
-        right = f'<mrow class="wrap" displaystyle="true"><mo>=</mo>{_flat(line)}</mrow>'
+        left = f'<mrow class="lhs" displaystyle="true">{mml(lhs)}</mrow>' if k == 0 else ""
+        right = (
+            f'<mrow class="wrap" displaystyle="true">{_flat(line, "<mo>=</mo>", alone=True)}</mrow>'
+        )
         rows.append(
             f'<mtr><mtd columnalign="right">{left}</mtd><mtd columnalign="left">{right}</mtd></mtr>'
         )

@@ -80,6 +80,8 @@ TOP_KEYS = {
     "name",
     "description",
     "values",
+    # a tutorial's printed numbers, which explain notes where they differ (check/errata.py)
+    "published",
     "steps",
     "after",
     "layout",

@@ -310,7 +310,8 @@ def record(graph: StepGraph, values: dict[Key, Array], *, round_to: int | None =
     """A :class:`Trace` of the step graph's evaluated ``values``."""
     layers = []
     for lyr, layer in enumerate(graph.layers, start=1):
-        own = layer.kinds()
+        # (a first layer declares no input gradient: dx_hat of a first batch norm)
+        own = [k for k in layer.kinds() if graph.has((k, lyr))]
         given = [k for k in graph.layer_kinds(lyr) if graph.is_leaf((k, lyr))]
         updates = [k for k in graph.layer_kinds(lyr) if graph.decl((k, lyr)).phase == "update"]
         kinds = [*given, *own, *updates]

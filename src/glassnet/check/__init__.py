@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from glassnet.check.errata import errata
+from glassnet.check.errata import errata, published_notes
 from glassnet.check.marking import Entry, Report, check
 from glassnet.check.mistakes import CATALOGUE, CHECKS, all_ids
 from glassnet.check.worksheet import Worksheet, load_worksheet, parse_worksheet
@@ -34,4 +34,5 @@ __all__ = [
     "errata",
     "load_worksheet",
     "parse_worksheet",
+    "published_notes",
 ]

@@ -66,6 +66,14 @@ def register(sub: Any) -> None:
         'columns for layout = "to_from", else rows)',
     )
     p.add_argument(
+        "--print",
+        dest="print_mode",
+        choices=("open", "full"),
+        default="open",
+        help="HTML: what paper gets — open (default): what is open on screen, folded "
+        "parts folded, each saying so; full: every folded part open, a page per section",
+    )
+    p.add_argument(
         "--errata",
         metavar="WORKSHEET",
         help="mark WORKSHEET (a hand-worked solution, as glassnet check reads it) and write "
@@ -74,8 +82,9 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--no-errata",
         action="store_true",
-        help="'explain seed' only: leave out the tutorial's own mistakes (by default each "
-        "wrong number it printed is shown beside the right one, named by glassnet check)",
+        help="leave out the tutorial's own mistakes ('explain seed': by default each wrong "
+        "number it printed is shown beside the right one, named by glassnet check) and the "
+        "notes on a spec's [published] numbers",
     )
     p.set_defaults(func=_run_explain)
 
@@ -161,7 +170,10 @@ def _run_explain(args: argparse.Namespace) -> int:
         raise GlassnetError(
             "expected at least 2 units", got=str(args.max_units), field="--max-units"
         )
-    _format(args)  # an -o no writer takes (seed.pdf) is refused before any work
+    if _format(args) == "ipynb":  # an -o no writer takes (seed.pdf) is refused too
+        from glassnet.extras import require
+
+        require(("nbformat",), "explain", field="--format", what="nbformat for a notebook")
     out = _check_output(args.output) if args.output else None
     sheet = _errata_sheet(args.errata) if args.errata else None
     if args.spec is None and sheet is None:
@@ -196,6 +208,15 @@ def _run_explain(args: argparse.Namespace) -> int:
         from glassnet.check import errata as errata_of
 
         errata = errata_of(check_worksheet("seed"))
+    path = Path(spec.path) if spec.path and args.spec not in (None, "seed") else None
+    if path is not None and path.is_file() and not args.no_errata:
+        # A tutorial's printed numbers in the spec ([published]): noted where they differ
+        # from the engine's beyond their printed rounding.
+        from glassnet.check import published_notes
+
+        notes = published_notes(path.read_text(encoding="utf-8"), str(path), path.parent)
+        if notes:
+            errata = {**notes, **(errata or {})}
     derivation = derive(
         trace,
         digits=args.digits,
@@ -212,7 +233,7 @@ def _run_explain(args: argparse.Namespace) -> int:
         # GitHub strips data: images: the picture goes beside the file, linked.
         text = derivation.markdown(picture=svg_path.name if svg_path is not None else None)
     else:
-        text = derivation.render(fmt)
+        text = derivation.render(fmt, print_mode=args.print_mode)
     if out is None:
         sys.stdout.write(text)
     else:

@@ -344,7 +344,7 @@ def run_train(args: argparse.Namespace) -> int:
     quiet = args.json or engine.rank != 0  # data parallel: rank 0 speaks for the run
     if not quiet:
         for note in [*run.ds.notes, *([run.ds.task_note] if run.ds.task_note else [])]:
-            print(note, file=sys.stderr)
+            print(note)  # stdout, with the summary: stderr is for the one error line
     if not quiet:
         print(run.model.summary())
     stop_on_sigterm = _sigterm_as_interrupt()
@@ -373,9 +373,8 @@ def run_train(args: argparse.Namespace) -> int:
     if checked is not None and checked.difference is not None and not args.json:
         print(
             f"first step: equal to the step graph's within {checked.tolerance:.1e} "
-            f"(largest relative difference {checked.difference:.1e})",
-            file=sys.stderr,
-        )
+            f"(largest relative difference {checked.difference:.1e})"
+        )  # stdout, with the summary: stderr is for the one error line
     if args.json:
         print(json.dumps(summary.to_dict()))
     else:

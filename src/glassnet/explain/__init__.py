@@ -53,11 +53,12 @@ class Derivation:
 
         return picture_svg(self.document)
 
-    def html(self) -> str:
-        """One standalone HTML page (MathML, inline SVG, no script)."""
+    def html(self, print_mode: str = "open") -> str:
+        """One standalone HTML page (MathML, inline SVG, no script).  ``print_mode``:
+        "open" prints what is open on screen, "full" every folded part open."""
         from glassnet.explain.render_html import render_html
 
-        return render_html(self.document)
+        return render_html(self.document, print_mode)
 
     def html_fragment(self) -> str:
         """An HTML fragment with its own scoped styles (for a notebook cell)."""
@@ -71,13 +72,16 @@ class Derivation:
 
         return render_notebook(self.document)
 
-    def render(self, format: str = "md") -> str:
-        """The derivation in ``format`` ("md", "html", "ipynb")."""
+    def render(self, format: str = "md", *, print_mode: str = "open") -> str:
+        """The derivation in ``format`` ("md", "html", "ipynb"); ``print_mode`` is the
+        HTML page's (see :meth:`html`)."""
         if format not in FORMATS:
             raise GlassnetError(
                 f"expected a format among {', '.join(FORMATS)}", got=repr(format), field="format"
             )
-        return {"md": self.markdown, "html": self.html, "ipynb": self.notebook}[format]()
+        if format == "html":
+            return self.html(print_mode)
+        return {"md": self.markdown, "ipynb": self.notebook}[format]()
 
     # In a notebook a derivation displays itself.
     def _repr_markdown_(self) -> str:

@@ -11,7 +11,7 @@ saying what was left out), :class:`Picture` (the network as SVG) and :class:`Mar
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -67,9 +67,14 @@ class Erratum:
     (``mistake``: the ids, or None), or that it follows from earlier mistakes.
     Made by :func:`glassnet.check.errata`, never by the explain code itself.
 
-    ``who``: whose solution ("the tutorial"); ``printed``: the number as it wrote it;
-    ``verdict``: "wrong" or "follows"; ``title``: the mistake in a few words (the
-    catalogue's title); ``explanation``: the check's own sentence, with its numbers."""
+    Said in the page's language, in one voice: ``who`` ("the tutorial", "the
+    worksheet"); ``name`` the value's name on the page, 1-based ("O_out1");
+    ``printed`` the number as it wrote it; ``verdict`` "wrong" or "follows" (or, for a
+    tutorial's published numbers, "differs": beyond its printed rounding); ``title``
+    the mistake in a few words (the catalogue's title, in the page's names); ``detail``
+    the numbers behind the verdict (folded on the page; the only place the catalogue's
+    id is given); ``explanation`` check's own sentence (in its engine's names, for
+    the record: the page does not print it)."""
 
     who: str
     printed: str
@@ -77,15 +82,18 @@ class Erratum:
     mistake: str | None
     title: str
     explanation: str
+    name: str = ""
+    detail: str = ""
 
     def lead(self) -> str:
-        """ "✗ The tutorial wrote 0.2698 here" — the words before the mistake's title."""
-        mark = "→" if self.verdict == "follows" else "✗"
-        return f"{mark} {self.who[:1].upper()}{self.who[1:]} wrote {self.printed} here"
+        """ "✗ The tutorial wrote O_out1 = 0.2698 here" — the words before the title."""
+        mark = {"follows": "→", "differs": "≠"}.get(self.verdict, "✗")
+        what = f"{self.name} = {self.printed}" if self.name else self.printed
+        return f"{mark} {self.who[:1].upper()}{self.who[1:]} wrote {what} here"
 
     def words(self) -> str:
-        """What glassnet check said of it, in full."""
-        return f"glassnet check: {self.explanation}"
+        """The numbers behind the verdict, in the page's words (without the id)."""
+        return self.detail or f"glassnet check: {self.explanation}"
 
 
 #: Where an erratum belongs: (kind, layer, index) of the step graph's quantity, the
@@ -101,13 +109,26 @@ class Picture:
     caption: str
 
 
+@dataclass(frozen=True)
+class Link:
+    """Words that point to a section of the page (by its title), in a table cell."""
+
+    text: str
+    section: str
+
+
+Cell = str | Node | Link
+
+
 @dataclass
 class Table:
-    """A summary table: a header row and rows of cells (words or inline maths)."""
+    """A summary table: a header row and rows of cells (words, inline maths, links).
+    ``boxed``: set apart as a box (the algorithm's summary)."""
 
     caption: str
-    header: tuple[str | Node, ...]
-    rows: list[tuple[str | Node, ...]]
+    header: tuple[Cell, ...]
+    rows: Sequence[tuple[Cell, ...]]
+    boxed: bool = False
 
 
 @dataclass

@@ -7,14 +7,17 @@ from __future__ import annotations
 import re
 from html import escape
 
+from glassnet.errors import GlassnetError
 from glassnet.explain.document import (
     Block,
     Calculation,
+    Cell,
     Collapsed,
     Document,
     Elided,
     Equation,
     Erratum,
+    Link,
     Marks,
     Para,
     Picture,
@@ -39,7 +42,7 @@ nav { font: 0.9rem/1.6 system-ui, sans-serif; background: var(--card);
 nav ol { margin: 0; padding-left: 1.2rem; columns: 3; }
 nav a { color: var(--accent); text-decoration: none; }
 h2, h3 { font-family: system-ui, sans-serif; line-height: 1.25; }
-p { margin: .5rem 0; }
+p { margin: .4rem 0; }
 h2 { margin-top: 1.6rem; padding-bottom: .3rem; border-bottom: 2px solid var(--line); }
 h3 { margin-top: 1.5rem; color: #1e3a8a; }
 .pass { display: inline-block; font: 600 .7rem/1.4 system-ui, sans-serif; letter-spacing: .04em;
@@ -51,34 +54,90 @@ section.backward .step { border-left-color: var(--back); }
 section.update .step { border-left-color: var(--upd); }
 section.backward h3 { color: #9a3412; }
 section.update h3 { color: #166534; }
-@media print {
-  body { font-size: 11pt; }
-  header.top { background: none; color: var(--ink); border-bottom: 2px solid var(--ink); }
-  header.top h1 { color: #1e3a8a; }
-  nav { display: none; }
-  main > section > h2 { break-before: page; }
-  .step, .eq, figure, table, h2, h3 { break-inside: avoid; }
-  h2, h3 { break-after: avoid; }
-  .step, .eq { overflow: visible; }
-  details::details-content { content-visibility: visible; display: contents; }
-  details > summary { list-style: none; }
-}
+.print-note { display: none; }
 @media (max-width: 40rem) {
   main, header.top div { padding-left: .8rem; padding-right: .8rem; }
   nav ol { columns: 1; }
 }
 .legend { font: 0.9rem/1.5 system-ui, sans-serif; color: var(--muted); }
+@media print {
+  body { font-size: 9.5pt; line-height: 1.35; }
+  main { padding: 0; max-width: none; }
+  header.top { background: none; color: var(--ink); border-bottom: 2px solid var(--ink); }
+  header.top div { padding: 0 0 .3rem; max-width: none; }
+  header.top h1 { color: #1e3a8a; font-size: 1.4rem; }
+  nav { display: none; }
+  p { margin: .3rem 0; }
+  h2 { margin: .9rem 0 .4rem; font-size: 1.25rem; }
+  h3 { margin: .7rem 0 .3rem; font-size: 1.05rem; }
+  .step, .eq, figure, .table, details.erratum, h2, h3, p.elided { break-inside: avoid; }
+  h2, h3, p:has(+ .step), p:has(+ .eq) { break-after: avoid; }
+  .step, .eq { overflow: visible; margin: .2rem 0; }
+  .step { padding: 0 .7rem; }
+  math[display="block"] { margin: .1rem 0; font-size: 1em; }
+  details { margin: .1rem 0; padding: 0 .6rem; }
+  details > summary { font-size: .78rem; }
+  details.erratum { margin: .1rem 0 .25rem; padding: 0 .6rem; font-size: .78rem; }
+  figure { margin: .5rem 0; }
+  figure svg { max-width: min(100%, 20rem); }
+  figcaption { font-size: .8rem; }
+  .table { margin: .4rem 0; }
+  .table table { font-size: .82em; }
+  .table th, .table td { line-height: 1.25; padding: 0 .45rem; }
+  .print-note { display: block; }
+}
 """
+
+#: Print what is open on screen (the default): folded parts stay folded, each saying
+#: so; only the big parts (the passes) start a page.
+PRINT_OPEN = """
+@media print {
+  main > section.nobreak { break-before: page; }
+  details:not(.erratum):not([open]) > summary::after {
+    content: " — folded; in the HTML page"; color: var(--muted); font-style: italic; }
+}
+"""
+
+#: ``--print full``: every folded part printed open, every section on a page of its own.
+PRINT_FULL = """
+@media print {
+  main > section > h2 { break-before: page; }
+  details::details-content { content-visibility: visible; display: contents; }
+  details > summary { list-style: none; }
+}
+"""
+
+#: How a page can be printed: "open" (what is open on screen) or "full" (everything).
+PRINT_MODES: tuple[str, ...] = ("open", "full")
+
+
+def _css_string(text: str) -> str:
+    """``text`` as a CSS string literal (quotes, backslashes and line ends escaped)."""
+    out = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+    return f'"{out}"'
+
+
+def page_css(title: str) -> str:
+    """The printed page's footer: the title and "page n of N" in the page's margin
+    boxes (CSS paged media, which Chromium prints since version 131) — carried by the
+    page itself, so printing from the browser shows them too, not only a PDF made by
+    a tool.  The margins come from here; the paper size from the printer."""
+    footer = "font: 8pt/1.2 system-ui, sans-serif; color: #64748b;"
+    return (
+        "@page { margin: 13mm 13mm 15mm; "
+        f"@bottom-left {{ content: {_css_string(title)}; {footer} }} "
+        f'@bottom-right {{ content: "page " counter(page) " of " counter(pages); {footer} }} }}'
+    )
 
 
 #: The maths and picture rules; "SCOPE " is "" on the page and ".glassnet-explain "
 #: inside a notebook, where the page's other rules must not restyle the notebook.
 MATH_CSS = """
 SCOPE .step { background: var(--card); border-left: 4px solid var(--accent); border-radius: 4px;
-        margin: .35rem 0; padding: .2rem .9rem; overflow-x: auto; }
-SCOPE .eq { margin: .35rem 0; padding: .1rem .9rem; overflow-x: auto; }
+        margin: .3rem 0; padding: .1rem .9rem; overflow-x: auto; }
+SCOPE .eq { margin: .3rem 0; padding: .1rem .9rem; overflow-x: auto; }
 SCOPE math[display="block"] { font-size: 1.08em; margin: .2rem 0; }
-SCOPE mtable.derivation > mtr > mtd { padding: .18rem 0; }
+SCOPE mtable.derivation > mtr > mtd { padding: .1rem 0; }
 SCOPE mtable.derivation > mtr > mtd:first-child { text-align: right; padding-right: .3em; }
 SCOPE mtable.derivation > mtr > mtd:last-child { text-align: left; }
 SCOPE mtable.derivation > mtr:nth-child(2) { color: #475569; }
@@ -91,6 +150,9 @@ SCOPE mrow.matrix { display: inline-block; margin: 0 .15em; padding: 0 .12em;
     linear-gradient(currentColor, currentColor) right top / .3em 1.5px no-repeat,
     linear-gradient(currentColor, currentColor) right bottom / .3em 1.5px no-repeat; }
 SCOPE mrow.matrix mtd { padding: .1rem .4rem; }
+/* A matrix too wide for the screen scrolls by itself (at the body's size), the rest of
+   its line wraps around it. */
+SCOPE mrow.matrix { max-width: 100%; overflow-x: auto; overflow-y: hidden; vertical-align: middle; }
 SCOPE .elided { color: var(--muted); font-style: italic; }
 SCOPE details.erratum { margin: .1rem 0 .5rem; padding: .15rem .8rem; border-radius: 4px;
   border: none; font: .85rem/1.45 system-ui, sans-serif; background: #fef2f2;
@@ -101,36 +163,53 @@ SCOPE .erratum strong { color: #991b1b; }
 SCOPE .erratum code { font-size: .9em; color: #7f1d1d; }
 SCOPE .erratum.follows { background: #fefce8; border-left-color: #a16207; }
 SCOPE .erratum.follows strong { color: #854d0e; }
+SCOPE .erratum.differs { background: #eff6ff; border-left-color: #1d4ed8; }
+SCOPE .erratum.differs strong { color: #1e3a8a; }
 SCOPE details { margin: .2rem 0; border: 1px dashed var(--line); border-radius: 6px;
   padding: .05rem .7rem; }
 SCOPE details > summary { cursor: pointer; color: var(--accent);
   font: .9rem/1.5 system-ui, sans-serif; }
-SCOPE .table { max-width: 100%; margin: .8rem 0; }
+SCOPE .table { max-width: 100%; margin: .8rem 0; overflow-x: auto; }
 SCOPE .table table { border-collapse: collapse; font-size: .9em; }
+SCOPE .table.boxed { border: 2px solid var(--accent); border-radius: 6px; padding: .3rem .6rem;
+  background: var(--card); }
+SCOPE .table.boxed table { width: 100%; }
+SCOPE .table.boxed td, SCOPE .table.boxed th { text-align: left; }
 SCOPE .table caption { text-align: left; font: 600 .85rem/1.6 system-ui, sans-serif;
   color: var(--muted); }
 SCOPE .table th, SCOPE .table td { padding: .05rem .6rem; line-height: 1.35;
   border-bottom: 1px solid var(--line); text-align: right; }
 @media (max-width: 40rem) { SCOPE .table th, SCOPE .table td { padding: .1rem .15rem; }
   SCOPE .table table { font-size: .7em; } }
-SCOPE figure { margin: 1.2rem 0; text-align: center; overflow-x: auto; }
-SCOPE figure svg { max-width: min(100%, 32rem); height: auto; }
+SCOPE figure { margin: .6rem 0; text-align: center; overflow-x: auto; }
+SCOPE figure svg { max-width: 100%; height: auto; }
 SCOPE figcaption { color: var(--muted); font-size: .9rem; }
 SCOPE mrow.wrap { display: flex; flex-wrap: wrap; align-items: center; row-gap: .3em; }
 SCOPE mrow.wrap > mo { padding: 0 .2em; }
-SCOPE mrow.wrap > mo[fence] { padding: 0 .05em; }
-SCOPE mrow.wrap > mrow.cell { padding: 0 .3em; }
-SCOPE mtable.stack, SCOPE mtable.stack > mtr, SCOPE mtable.stack > mtr > mtd { display: block; }
+SCOPE mrow.wrap { max-width: 100%; }
+/* What must stay together (a sign and its term, "(" and its number, "=" and what
+   follows) is one flex item that never wraps inside; a vector or matrix in it may still
+   shrink, and scroll. */
+SCOPE mrow.nb { display: inline-flex; flex-wrap: nowrap; align-items: center;
+  max-width: 100%; min-width: 0; }
+SCOPE mrow.nb > mo:not([fence]) { padding: 0 .2em; }
+SCOPE mrow.lhs { display: inline-flex; max-width: 100%; min-width: 0; vertical-align: middle; }
+SCOPE mrow.nb > mo[fence] { padding: 0 .05em; }
+SCOPE mrow.vec { display: inline-flex; flex-wrap: nowrap; align-items: center;
+  max-width: 100%; overflow-x: auto; overflow-y: hidden; }
+SCOPE mrow.vec > mrow.cell { padding: 0 .3em; }
+SCOPE mo.prime { font-size: 1.4em; }
+SCOPE mtable.stack, SCOPE mtable.stack > mtr, SCOPE mtable.stack > mtr > mtd { display: block;
+  max-width: 100%; }
 SCOPE mtable.stack > mtr > mtd, SCOPE mtable.stack > mtr > mtd:first-child { text-align: left; }
 SCOPE mtable.stack > mtr > mtd:empty { display: none; }
 @media (max-width: 40rem) {
   SCOPE .step, SCOPE .eq { padding: .3rem .5rem; }
-  SCOPE math[display="block"] { font-size: .85em; }
+  SCOPE math[display="block"] { font-size: 1em; }
   SCOPE mtable.derivation, SCOPE mtable.derivation > mtr,
-  SCOPE mtable.derivation > mtr > mtd { display: block; }
+  SCOPE mtable.derivation > mtr > mtd { display: block; max-width: 100%; }
   SCOPE mtable.derivation > mtr > mtd { text-align: left; }
-  SCOPE mrow.matrix.wide { font-size: .68em; }
-  SCOPE mrow.matrix.wide mtd { padding: .05rem .2rem; }
+  SCOPE mrow.matrix mtd { padding: .05rem .25rem; }
 }
 """
 
@@ -145,16 +224,22 @@ def _para(p: Para) -> str:
     return f"<p>{''.join(out)}</p>"
 
 
-def _cell(part: str | object, tag: str) -> str:
-    inner = escape(part) if isinstance(part, str) else f"<math>{mml(part)}</math>"  # type: ignore[arg-type]
+def _cell(part: Cell, tag: str) -> str:
+    if isinstance(part, str):
+        inner = escape(part)
+    elif isinstance(part, Link):
+        inner = f'<a href="#{_anchor(part.section)}">{escape(part.text)}</a>'
+    else:
+        inner = f"<math>{mml(part)}</math>"
     return f"<{tag}>{inner}</{tag}>"
 
 
 def _table(t: Table) -> str:
     head = "".join(_cell(h, "th") for h in t.header)
     body = "".join("<tr>" + "".join(_cell(c, "td") for c in r) + "</tr>" for r in t.rows)
+    cls = "table boxed" if t.boxed else "table"
     return (
-        f'<div class="table"><table><caption>{escape(t.caption)}</caption>'
+        f'<div class="{cls}"><table><caption>{escape(t.caption)}</caption>'
         f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
     )
 
@@ -170,12 +255,13 @@ def block_html(block: Block) -> str:
     if isinstance(block, Elided):
         return f'<p class="elided">{escape(block.text)}</p>'
     if isinstance(block, Erratum):
-        # One line on screen (the check's full sentence folded under it; printed open).
+        # One line on screen and on paper; the numbers and check's id folded under it.
         return (
             f'<details class="erratum {escape(block.verdict)}"><summary>'
             f"<strong>{escape(block.lead())}</strong>: {escape(block.title)}</summary><p>"
-            + (f"<code>{escape(block.mistake)}</code> · " if block.mistake else "")
-            + f"{escape(block.words())}</p></details>"
+            + escape(block.words())
+            + (f" (glassnet check: <code>{escape(block.mistake)}</code>)" if block.mistake else "")
+            + "</p></details>"
         )
     if isinstance(block, Picture):
         return f"<figure>{block.svg}<figcaption>{escape(block.caption)}</figcaption></figure>"
@@ -209,17 +295,48 @@ def _anchor(title: str) -> str:
 PASS_LABEL = {"forward": "forward →", "backward": "← backward", "update": "update"}
 
 
-def _section(sec: Section) -> str:
+def _section(sec: Section, after: Section | None = None) -> str:
+    """A section; a pass's heading section ("part") also carries the class of the
+    pass it opens (``after``'s kind: part-forward, part-backward, ...), for print."""
     tag = f"h{sec.level}"
     label = PASS_LABEL.get(sec.kind)
     badge = f'<span class="pass">{escape(label)}</span> ' if label else ""
     head = f'<{tag} id="{_anchor(sec.title)}">{badge}{escape(sec.title)}</{tag}>'
     body = "\n".join([head, *(block_html(b) for b in sec.blocks)])
-    return f'<section class="sec {escape(sec.kind)}">\n{body}\n</section>'
+    kind = escape(sec.kind)
+    if sec.kind == "part" and after is not None:
+        kind += f" part-{escape(after.kind)}"
+    return f'<section class="sec {kind}">\n{body}\n</section>'
 
 
-def render_html(doc: Document) -> str:
-    """The whole document as a standalone HTML page (a string)."""
+def _sections(sections: list[Section]) -> str:
+    return "\n".join(
+        _section(s, sections[k + 1] if k + 1 < len(sections) else None)
+        for k, s in enumerate(sections)
+    )
+
+
+def check_print_mode(mode: object) -> str:
+    if mode not in PRINT_MODES:
+        raise GlassnetError(
+            f"expected a print mode among {', '.join(PRINT_MODES)}", got=repr(mode), field="print"
+        )
+    return str(mode)
+
+
+def render_html(doc: Document, print_mode: str = "open") -> str:
+    """The whole document as a standalone HTML page (a string).
+
+    ``print_mode``: what paper gets — "open", what is open on screen (folded parts
+    stay folded, each saying so; the passes start a page), or "full", every folded
+    part open and every section on a page of its own."""
+    printing = PRINT_OPEN if check_print_mode(print_mode) == "open" else PRINT_FULL
+    note = (
+        "Printed as it was open on screen: each folded part says so, and the HTML page "
+        "has everything in it."
+        if print_mode == "open"
+        else "Printed with every folded part open."
+    )
     intro, *rest = doc.sections
     toc = "".join(f'<li><a href="#{_anchor(s.title)}">{escape(s.title)}</a></li>' for s in rest)
     body_intro = "\n".join(block_html(b) for b in intro.blocks)
@@ -235,15 +352,16 @@ def render_html(doc: Document) -> str:
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="generator" content="glassnet explain">
 <title>{escape(doc.title)}</title>
-<style>{CSS}{MATH_CSS.replace("SCOPE ", "")}</style>
+<style>{CSS}{MATH_CSS.replace("SCOPE ", "")}{printing}{page_css(doc.title)}</style>
 </head>
 <body>
 <header class="top"><div><h1>{escape(doc.title)}</h1>
-<p>Written by glassnet from its engine's trace · {escape(precision)}</p></div></header>
+<p>Written by glassnet from its engine's trace · {escape(precision)}</p>
+<p class="print-note">{escape(note)}</p></div></header>
 <main>
 {body_intro}
 <nav><ol>{toc}</ol></nav>
-{chr(10).join(_section(s) for s in rest)}
+{_sections(rest)}
 </main>
 </body>
 </html>
@@ -255,7 +373,7 @@ def render_html_fragment(doc: Document) -> str:
     css = ".glassnet-explain { --card: #f8fafc; --accent: #2563eb; --muted: #64748b; }" + (
         MATH_CSS.replace("SCOPE ", ".glassnet-explain ")
     )
-    body = "\n".join(_section(s) for s in doc.sections)
+    body = _sections(doc.sections)
     return f'<div class="glassnet-explain"><style>{css}</style>{body}</div>'
 
 

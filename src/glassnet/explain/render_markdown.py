@@ -5,22 +5,25 @@ nothing."""
 from __future__ import annotations
 
 import base64
+import re
 
 from glassnet.explain.document import (
     Block,
     Calculation,
+    Cell,
     Collapsed,
     Document,
     Elided,
     Equation,
     Erratum,
+    Link,
     Marks,
     Para,
     Picture,
     Section,
     Table,
 )
-from glassnet.mathtree import Node, tex, tex_derivation, tex_equation
+from glassnet.mathtree import tex, tex_derivation, tex_equation
 
 
 def _para(p: Para) -> str:
@@ -43,11 +46,14 @@ def block_markdown(block: Block, picture: str | None = INLINE) -> str:
     if isinstance(block, Elided):
         return f"*{block.text}*"
     if isinstance(block, Erratum):
-        named = f" (`{block.mistake}`)" if block.mistake else ""
-        return f"> **{block.lead()}**: {block.title}{named}.  {block.words()}"
+        named = f" (glassnet check: `{block.mistake}`)" if block.mistake else ""
+        return f"> **{block.lead()}**: {block.title}.  {block.words()}{named}"
     if isinstance(block, Table):
 
-        def cell(c: str | Node) -> str:
+        def cell(c: Cell) -> str:
+            if isinstance(c, Link):  # GitHub's heading anchors
+                slug = re.sub(r"[^\w\- ]", "", c.section.lower()).replace(" ", "-")
+                return f"[{c.text}](#{slug})"
             return c if isinstance(c, str) else f"${tex(c)}$"
 
         lines = [f"*{block.caption}*", "", "| " + " | ".join(cell(h) for h in block.header) + " |"]

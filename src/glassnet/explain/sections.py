@@ -16,6 +16,7 @@ mean).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
@@ -26,12 +27,14 @@ import numpy as np
 from glassnet.explain.document import (
     Block,
     Calculation,
+    Cell,
     Collapsed,
     Document,
     Elided,
     Equation,
     Erratum,
     ErratumKey,
+    Link,
     Para,
     Picture,
     Section,
@@ -59,12 +62,31 @@ from glassnet.mathtree import (
     row,
     substitute,
 )
-from glassnet.notation import letter, unit_name
+from glassnet.notation import (
+    letter,
+    mazur_name,
+    mazur_shaped,
+    nielsen_bp,
+    unit_name,
+    weight_conventions,
+)
 from glassnet.step import Key, step_order
 from glassnet.trace import Trace
 
 #: Where a section is: (kind, layer); layer 0 for the whole step's sections.
 Place = tuple[str, int]
+
+
+def before_formula(words: str, *, colon: bool = False) -> str:
+    """A plugin's words up to the formula they end with ("the sigmoid 1/(1 + e^−x)" ->
+    "the sigmoid"; "half the sum of squared errors: each output adds ½(y − O_out)²" ->
+    "half the sum of squared errors"): the page writes the formula itself as maths right
+    after.  ``colon``: a sentence, cut only at its colon ("The sigmoid's derivative is
+    best written with its own output: σ′(x) = …"), which it keeps."""
+    cut = re.search(r":\s" if colon else r":\s|,\s|\s(?=[0-9(])", words)
+    if cut is None:
+        return words
+    return words[: cut.start()] + (":" if colon else "")
 
 
 def _why(b: Builder, sec: Section, key: str, summary: str, text: str) -> None:
@@ -176,6 +198,11 @@ def build(
         notation=notation,
     )
     b.fold = fold
+    if picture:
+        from glassnet.explain.svg import draws_grids
+
+        # The picture shows every weight in its grids: the matrices can fold.
+        b.picture_grids = draws_grids(trace)
     plan: dict[Place, list[Key]] = {}
     for key in step_order(b.L):
         plan.setdefault(place(key, b.L), []).append(key)
@@ -184,6 +211,9 @@ def build(
         if kind in PARTS and sections[-1].kind != kind:
             # The layers of a pass are sub-sections of one section named for the pass.
             sections.append(Section(PARTS[kind], 2, "part"))
+            if kind == "backward":
+                _one_weight(b, sections[-1])
+                sections[-1].blocks.append(_algorithm(b))
         sec = OPENERS[kind](b, layer)
         if kind == "network":
             # The given values: the input, the parameters, then what we want (the target).
@@ -251,11 +281,16 @@ def _intro(b: Builder, title: str | None, picture: bool) -> Section:
                 "(in bold); then the "
                 "whole layer at once in matrix form ("
                 + (
-                    "a matrix times a column vector, W·a + b, as in Nielsen and Goodfellow"
+                    "a matrix times a column vector, as in Nielsen and Goodfellow, "
                     if b.columns
-                    else "a row vector times a matrix, x·W + b"
-                )
-                + ").  Every number is the one glassnet's engine computed",
+                    else "a row vector times a matrix, "
+                ),
+                (
+                    row(Sym("W"), TIMES, Sym("a"), PLUS, Sym("b"))
+                    if b.columns
+                    else row(Sym("x"), TIMES, Sym("W"), PLUS, Sym("b"))
+                ),
+                ").  Every number is the one glassnet's engine computed",
                 (
                     f", rounded to {t.round_to} decimals at every step, as by hand."
                     if t.round_to is not None
@@ -264,8 +299,9 @@ def _intro(b: Builder, title: str | None, picture: bool) -> Section:
             )
         )
     )
-    if b.errata:
-        who = next(iter(b.errata.values())).who
+    published = {e.who for e in b.errata.values() if e.verdict == "differs"}
+    marked = {e.who for e in b.errata.values() if e.verdict != "differs"}
+    for who in sorted(marked):
         sec.blocks.append(
             Para(
                 (
@@ -273,6 +309,15 @@ def _intro(b: Builder, title: str | None, picture: bool) -> Section:
                     "says what it wrote and what glassnet check makes of it: ✗ a "
                     "mistake, named where the check's catalogue reproduces it; → a number "
                     "right for its own earlier (wrong) numbers, the error carried forward.",
+                )
+            )
+        )
+    for who in sorted(published):
+        sec.blocks.append(
+            Para(
+                (
+                    f"Where {who} printed a number that differs from the engine's by more "
+                    "than its printed rounding, a note (≠) below the engine's value says so.",
                 )
             )
         )
@@ -309,20 +354,29 @@ def _intro(b: Builder, title: str | None, picture: bool) -> Section:
 
 
 def _glossary(b: Builder) -> Collapsed:
-    """This page's names beside the textbooks' and PyTorch's."""
+    """This page's names beside the textbooks' and PyTorch's (the names themselves are
+    kept in :mod:`glassnet.notation`): the general table, which index runs where in
+    each book's weight, and for a network of Mazur's shape his name for every value."""
     L = b.L
     z, a = b.general_unit(L, "in"), b.general_unit(L, "out")
-    i, j = letter(L - 1), letter(L)
     header: tuple[str | Node, ...] = ("", "this page", "Mazur", "Nielsen, Bishop", "PyTorch")
-    w = Sym("W", ((j, "id"), (i, "id")) if b.columns else ((i, "id"), (j, "id")))
+    # The general weight "from unit i to unit j" (the letters of the row's words).
+    w = Sym("W", (("j", "id"), ("i", "id")) if b.columns else (("i", "id"), ("j", "id")))
     rows: list[tuple[str | Node, ...]] = [
-        ("a unit's input", z, "net", "z (column vectors)", "x @ weight.T + bias"),
-        ("its output", a, "out", "a = σ(z)", "the activation's output"),
+        (
+            "a layer",
+            "h1, h2, …: the hidden layers; O the output layer",
+            "h1, h2 are hidden units, o1, o2 output units",
+            "layer l",
+            "model[l]",
+        ),
+        ("a unit's input", z, "net_o1 (net_h1)", "z (column vectors)", "x @ weight.T + bias"),
+        ("its output", a, "out_o1 (out_h1)", "a = σ(z)", "the activation's output"),
         (
             "weight from unit i to unit j",
             w,
-            "w (numbered)",
-            "w[j][i]: " + ("the same" if b.columns else "W transposed"),
+            "w1…w8, numbered",
+            "w[j][i], to j from i: " + ("the same" if b.columns else "W transposed"),
             "layer.weight[j, i]: " + ("W" if b.columns else "Wᵀ"),
         ),
         (
@@ -347,8 +401,60 @@ def _glossary(b: Builder) -> Collapsed:
             "row s",
         ),
     ]
-    table = Table("Notation", header, rows)
-    return Collapsed("Notation: this page's names beside Mazur's, Nielsen's and PyTorch's", [table])
+    blocks: list[Block] = [Table("Notation", header, rows)]
+    blocks.append(
+        Table(
+            "Which index runs where: the weight into unit j from unit i below it",
+            ("", "written", "its matrix"),
+            [tuple(c) for c in weight_conventions(b.columns)],
+        )
+    )
+    mazur = _mazur_table(b)
+    if mazur is not None:
+        blocks.append(mazur)
+    summary = "Notation: this page's names beside Mazur's, Nielsen's and PyTorch's"
+    return Collapsed(summary, blocks)
+
+
+def _mazur_table(b: Builder) -> Table | None:
+    """Matt Mazur's name for every value of a network of his example's shape (2-2-2),
+    with the value, so a reader of his post finds each of his numbers here."""
+    t = b.t
+    if b.B != 1 or not mazur_shaped([t.x.shape[1], *(lt.W.shape[1] for lt in t.layers)]):
+        return None
+    entries: list[tuple[Node, str | None]] = []
+    entries += [(b.unit(0, "in", u), mazur_name("x", 0, (u,))) for u in range(2)]
+    for layer in (1, 2):
+        for jj in range(2):
+            for ii in range(2):
+                entries.append((b.weight(layer, ii, jj), mazur_name("W", layer, (ii, jj))))
+        entries += [(b.bias(layer, jj), mazur_name("b", layer, (jj,))) for jj in range(2)]
+    for layer in (1, 2):
+        for u in range(2):
+            entries.append((b.zin(layer, u), mazur_name("z", layer, (u,))))
+            entries.append((b.out(layer, u), mazur_name("a", layer, (u,))))
+    entries += [(b.target(u), mazur_name("y", 0, (u,))) for u in range(2)]
+    entries += [(b.term(u), mazur_name("loss_terms", 0, (u,))) for u in range(2)]
+    entries.append((b.E, mazur_name("loss", 0, ())))
+    for layer in (2, 1):  # he updates the output layer's weights first
+        for jj in range(2):
+            for ii in range(2):
+                w_new = b.weight(layer, ii, jj, new=True)
+                entries.append((w_new, mazur_name("W_new", layer, (ii, jj))))
+    rows: list[tuple[str | Node, ...]] = [
+        (
+            Sym(n.base, n.sub, n.sample, n.prime) if isinstance(n, Sym) else n,
+            name,
+            substitute(n, b.fmt),
+        )
+        for n, name in entries
+        if name is not None
+    ]
+    note = (
+        "Mazur's names for this network (his example's shape, 2-2-2; his h1 is a hidden "
+        "unit, this page's h1 the hidden layer; he gives each layer one bias, b1 and b2)"
+    )
+    return Table(note, ("this page", "Mazur", "value"), rows)
 
 
 def _open_network(b: Builder, layer: int) -> Section:
@@ -390,17 +496,23 @@ def _input(b: Builder, sec: Section, layer: int) -> None:
 OTHER_PARAMETERS = "The other layers' weights and biases"
 
 
+ALL_PARAMETERS = "The weights and biases as matrices (the picture shows every weight)"
+
+
 def _parameter(b: Builder, sec: Section, layer: int, block: Block) -> None:
     """Layer 1's parameters open; the other layers' folded together (the picture and
-    the update tables show them too)."""
-    if layer == 1 or not b.fold:
+    the update tables show them too).  Where the picture already shows every weight
+    legibly (its grids, on small networks), layer 1's are folded with them."""
+    grids = b.picture_grids
+    if (layer == 1 and not grids) or not b.fold:
         sec.blocks.append(block)
         return
+    summary = ALL_PARAMETERS if grids else OTHER_PARAMETERS
     last = sec.blocks[-1] if sec.blocks else None
-    if isinstance(last, Collapsed) and last.summary == OTHER_PARAMETERS:
+    if isinstance(last, Collapsed) and last.summary == summary:
         last.blocks.append(block)
     else:
-        sec.blocks.append(Collapsed(OTHER_PARAMETERS, [block]))
+        sec.blocks.append(Collapsed(summary, [block]))
 
 
 def _weights(b: Builder, sec: Section, layer: int) -> None:
@@ -509,7 +621,7 @@ def _outputs(b: Builder, sec: Section, layer: int) -> None:
     lt = b.t.layer(layer)
     n_out = lt.W.shape[1]
     act = lt.act
-    sec.blocks.append(Para((f"Activation: {act.words}.",)))
+    sec.blocks.append(Para((f"Activation: {before_formula(act.words)}.",)))
     gz, ga = b.general_unit(layer, "in"), b.general_unit(layer, "out")
     if not act.elementwise:
         every = Sym(gz.base, (gz.sub[0], ("u", "id")))
@@ -675,8 +787,9 @@ def _loss_terms(b: Builder, sec: Section, layer: int) -> None:
                 "The network's outputs ",
                 Sym("O" if L > 0 else "I", (("out", "txt"),)),
                 " are not yet the target y.  The loss is "
-                f"{b.loss.words}; the error E is the sum of the terms"
-                + (", averaged over the B samples." if b.B > 1 else "."),
+                f"{before_formula(b.loss.words)}; the error E is the sum of the terms"
+                + (", averaged over the B samples" if b.B > 1 else "")
+                + ", each output's term:",
             )
         )
     )
@@ -745,11 +858,147 @@ def _dloss(b: Builder, sec: Section) -> None:
 # -- the backward pass ---------------------------------------------------------------------
 
 
+def _backward_title(b: Builder, layer: int) -> str:
+    name = unit_name(b.L, layer, "in").split("_")[0]
+    return f"Backward, layer {layer}: {name} ({b.t.layer(layer).activation})"
+
+
+def _one_weight(b: Builder, sec: Section) -> None:
+    """The chain rule for one weight, written out once the way Mazur's example does
+    (∂E/∂w5 = ∂E/∂out_o1 · ∂out_o1/∂net_o1 · ∂net_o1/∂w5), before the layer-wide
+    forms: the first weight of the output layer.  With its numbers where the product
+    is that weight's gradient as recorded (one sample, an elementwise activation, not
+    hand mode, which rounds δ before the product); otherwise in symbols."""
+    L, t = b.L, b.t
+    lt = t.layer(L)
+    w = b.weight(L, 0, 0)
+    wname = Sym(w.base, w.sub)
+    z1, a1 = b.unit(L, "in", 0, valued=False), b.unit(L, "out", 0, valued=False)
+    prev = b.out(L - 1, 0) if L > 1 else b.unit(0, "in", 0)
+    dz_dw = Deriv(z1, wname, value=prev.value)
+    sizes = [t.x.shape[1], *(x.W.shape[1] for x in t.layers)]
+    # Mazur's own name for this gradient, as maths: ∂E_total/∂w5.
+    mazur_w = mazur_name("W", L, (0, 0)) if mazur_shaped(sizes) else None
+    mazur = (
+        Deriv(Sym("E", (("total", "txt"),)), Sym("w", ((mazur_w[1:], "num"),))) if mazur_w else None
+    )
+    through: tuple[str | Node, ...] = (
+        ("every output of the softmax; the sum in brackets is its δ",)
+        if lt.jacobian
+        else (a1, "; the first two factors make its δ")
+    )
+    sec.blocks.append(
+        Para(
+            (
+                "One weight first, the way Mazur's example writes it" + (" (his " if mazur else ""),
+                *((mazur, ")") if mazur else ()),
+                ": ",
+                wname,
+                " feeds only ",
+                z1,
+                ", which changes E through ",
+                *through,
+                ", the last factor is the output the weight multiplies:",
+            )
+        )
+    )
+    if lt.jacobian:
+        other_a = Sym(a1.base, (a1.sub[0], ("u", "id")))
+        summed = SumOver("u", row(Deriv(b.E_name, other_a), TIMES, Deriv(other_a, z1)))
+        delta1 = Sym(b.delta_base(L), (("1", "num"),))
+        sides = (
+            row(Paren(summed), TIMES, Deriv(z1, wname)),
+            row(delta1, TIMES, Sym(prev.base, prev.sub)),
+        )
+        sec.blocks.append(Equation((Deriv(b.E_name, wname), *sides)))
+        return
+    rule = row(b.dE_da(L, 0), TIMES, b.da_dz(L, 0, 0), TIMES, dz_dw)
+    if b.B == 1 and t.round_to is None:
+        sec.blocks.append(b.calculation(b.dE_dW(L, 0, 0), rule))
+    else:
+        sec.blocks.append(Equation((Deriv(b.E_name, wname), rule)))
+
+
+def _algorithm(b: Builder) -> Table:
+    """The whole backward pass as this page's four equations (Nielsen's BP1–BP4, in
+    this page's names and notation), each linked to the section that first uses it."""
+    L = b.L
+    last = L - 1 if L > 1 else L
+    gz, ga, gd = b.general_unit(L, "in"), b.general_unit(L, "out"), b.general_delta(L)
+    lt = b.t.layer(L)
+    if lt.jacobian:
+        other = Sym(ga.base, (ga.sub[0], ("u", "id")))
+        bp1: Node = row(gd, EQ, SumOver("u", row(Deriv(b.E_name, other), TIMES, Deriv(other, gz))))
+    else:
+        bp1 = row(gd, EQ, Deriv(b.E_name, ga), TIMES, Deriv(ga, gz))
+    nielsen = nielsen_bp()
+    rows: list[tuple[Cell, ...]] = [
+        ("BP1", bp1, nielsen["BP1"], Link(f"layer {L}", _backward_title(b, L)))
+    ]
+    if L > 1:
+        hz, ha, hd = (
+            b.general_unit(last, "in"),
+            b.general_unit(last, "out"),
+            b.general_delta(last),
+        )
+        wsym = Sym(
+            "W",
+            ((letter(L), "id"), (letter(last), "id"))
+            if b.columns
+            else ((letter(last), "id"), (letter(L), "id")),
+        )
+        inner = row(wsym, TIMES, gd) if b.columns else row(gd, TIMES, wsym)
+        bp2 = row(hd, EQ, Paren(SumOver(letter(L), inner)), TIMES, Deriv(ha, hz))
+        rows.append(
+            (
+                "BP2",
+                bp2,
+                nielsen["BP2"],
+                Link(f"layer {last}", _backward_title(b, last)),
+            )
+        )
+    gb = Sym("b", ((letter(L), "id"),))
+    rows.append(
+        (
+            "BP3",
+            row(Deriv(b.E_name, gb), EQ, gd),
+            nielsen["BP3"],
+            Link(f"layer {L}", _backward_title(b, L)),
+        )
+    )
+    prev = b.general_unit(L - 1, "out")
+    gw = Sym(
+        "W",
+        ((letter(L), "id"), (letter(L - 1), "id"))
+        if b.columns
+        else ((letter(L - 1), "id"), (letter(L), "id")),
+    )
+    rows.append(
+        (
+            "BP4",
+            row(Deriv(b.E_name, gw), EQ, prev, TIMES, gd),
+            nielsen["BP4"],
+            Link(f"layer {L}", _backward_title(b, L)),
+        )
+    )
+    notes = ["one unit at a time"]
+    if b.B > 1:
+        notes.append("BP3 and BP4 summed over the samples")
+    if lt.jacobian:
+        notes.append("Nielsen's ⊙ σ′ is for an elementwise σ: a softmax brings its Jacobian")
+    return Table(
+        "The backward pass in four equations, for every weight at once: Nielsen's "
+        f"BP1–BP4 in this page's names ({'; '.join(notes)})",
+        ("", "this page", "Nielsen", "first used in"),
+        rows,
+        boxed=True,
+    )
+
+
 def _open_backward(b: Builder, layer: int) -> Section:
     lt = b.t.layer(layer)
     L = b.L
-    name = unit_name(L, layer, "in").split("_")[0]
-    sec = Section(f"Backward, layer {layer}: {name} ({lt.activation})", 3, "backward", layer)
+    sec = Section(_backward_title(b, layer), 3, "backward", layer)
     if layer == L:
         n_out = lt.W.shape[1]
         sec.blocks.append(Para(("From the derivatives of the error above:",)))
@@ -820,7 +1069,7 @@ def _activation_grads(b: Builder, sec: Section, layer: int) -> None:
         _softmax_jacobian(b, sec, layer)
         return
     act = lt.act
-    sec.blocks.append(Para((act.derivative_words,)))
+    sec.blocks.append(Para((before_formula(act.derivative_words, colon=True),)))
     gz, ga = b.general_unit(layer, "in"), b.general_unit(layer, "out")
     sec.blocks.append(Equation((Deriv(ga, gz), act.derivative_rule(gz, ga))))
     _why(b, sec, f"activation:{act.name}", f"Why is this {act.name}'s derivative?", act.why())
@@ -948,14 +1197,28 @@ def _softmax_deltas(b: Builder, sec: Section, layer: int) -> None:
         return row(b.dE_da(layer, i, s), TIMES, b.da_dz(layer, i, j, s))
 
     _delta_definition(b, sec, layer)
-    sec.blocks.append(
-        Para(
-            (
-                "The chain rule then sums over every output: each input of the softmax "
-                "changes the error through all of its outputs.",
-            )
-        )
-    )
+    gz, ga, gd = b.general_unit(layer, "in"), b.general_unit(layer, "out"), b.general_delta(layer)
+    other_a = Sym(ga.base, (ga.sub[0], ("u", "id")))
+    letter_j = gz.sub[1][0]
+    column = row(gd, EQ, SumOver("u", row(Deriv(b.E_name, other_a), TIMES, Deriv(other_a, gz))))
+    words: list[str | Node] = [
+        "The chain rule then sums over every output: each input of the softmax changes the "
+        f"error through all of its outputs, so input {letter_j}'s δ takes column {letter_j} "
+        "of the Jacobian (every output's derivative with respect to that input), not a row: ",
+        column,
+        ".",
+    ]
+    jac = np.asarray(b.t.layer(layer).da_dz)
+    if np.allclose(jac, np.swapaxes(jac, -1, -2), rtol=1e-12, atol=0.0):
+        # Said only where the recorded Jacobian is symmetric (softmax's always is).
+        words += [
+            "  This Jacobian is symmetric (",
+            Deriv(ga, Sym(gz.base, (gz.sub[0], ("u", "id")))),
+            " = ",
+            Deriv(other_a, gz),
+            f"), so column {letter_j} holds the same numbers as row {letter_j} above.",
+        ]
+    sec.blocks.append(Para(tuple(words)))
     for s in b.samples:
         for j in b.each_unit(sec, n, "units"):
             terms = b.sum_terms(partial(through_output, j, s), n)
@@ -1028,7 +1291,12 @@ def _weight_grads(b: Builder, sec: Section, layer: int) -> None:
                 letter(layer),
                 " multiplies ",
                 prev_gen,
-                ", so ∂(input)/∂W is that output and ",
+                ", so ",
+                Deriv(
+                    b.general_unit(layer, "in"),
+                    Sym("W", ((letter(layer - 1) + letter(layer), "id"),)),
+                ),
+                " is that output and ",
                 Deriv(b.E_name, b.weight_matrix_name(layer)),
                 " = ",
                 row(prev_gen, TIMES, b.general_delta(layer)),
@@ -1139,9 +1407,16 @@ def _weight_update(b: Builder, sec: Section, layer: int) -> None:
                         TIMES,
                         Deriv(b.E_name, b.weight_matrix_name(layer)),
                     ),
-                    ".  The third line shows the step itself, Δ",
-                    Sym("W"),
-                    " = −lr · ∂E/∂W, to "
+                    ".  The third line shows the step itself, ",
+                    row(
+                        Step(Sym("W")),
+                        EQ,
+                        MINUS,
+                        Sym("lr"),
+                        TIMES,
+                        Deriv(b.E_name, Sym("W")),
+                    ),
+                    ", to "
                     f"{b.digits} significant digits, so that even a change too small to show in "
                     "the weight is visible.",
                 )
@@ -1302,6 +1577,9 @@ def _after(b: Builder, after: Trace) -> Section:
         ),
     ]
     sec.blocks.append(Table("The error before and after", ("", "", "value"), errors))
+    # What a tutorial printed for the values after the update, where it differs.
+    for kind, layer, index in sorted(k for k in b.errata if k[0].endswith("@after")):
+        b.erratum(sec, kind, layer, index)
     return sec
 
 

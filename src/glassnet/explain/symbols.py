@@ -186,6 +186,8 @@ class Builder:
         self.step_fmt = step_format(digits, trace.round_to, trace.lr)
         #: Fold repeated and matrix-form calculations into <details> (see sections).
         self.fold = True
+        #: Whether the page's picture shows every weight in its grids (small networks).
+        self.picture_grids = False
         #: The rules whose "why" the page has already shown (once per rule).
         self.explained: set[str] = set()
         self.max_units = max_units

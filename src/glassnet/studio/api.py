@@ -11,6 +11,7 @@ the CLI's checks and messages), numbers come from ``Spec.trace()``, marks from
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -18,6 +19,7 @@ from html import escape as html_escape
 from typing import TYPE_CHECKING, Any
 
 from glassnet.errors import GlassnetError
+from glassnet.studio.entries import kind_of
 from glassnet.toml_writer import to_toml
 
 if TYPE_CHECKING:
@@ -36,11 +38,28 @@ STUDIO_MAX_BATCH = 256
 #: Largest request body (bytes); uploads are bounded by this too (and by the spec
 #: files' own limit, glassnet.limits.MAX_TEXT_BYTES, which is larger).
 STUDIO_MAX_BODY = 2 * 1024 * 1024
+#: Numbers marked in one request: check looks for the mistake behind each wrong one
+#: (about 8 ms each on an 8-32-32-4 network on the machine this was written on), so
+#: 600 stay within a few seconds.  A hand-worked sheet has far fewer.
+MAX_MARKED = 600
 #: Training: steps per request, points per data set, heat-map resolution.
 MAX_TRAIN_STEPS = 500
 MAX_POINTS = 1000
 GRID = 33
+#: A training request stops after this many seconds (the steps done so far are
+#: answered, with ``stopped`` saying why): one request never holds a worker longer.
+TRAIN_SECONDS = 5.0
+#: At most this many hidden units' maps over the plane in one answer (each is GRID²
+#: numbers): keeps an answer under a megabyte however wide the network.
+MAX_UNIT_MAPS = 32
+#: Finite-difference steps outside this range are all rounding (too small) or no
+#: derivative (too large).
+EPS_RANGE = (1e-10, 1e-1)
+#: An index is at most this many characters ("12,255,255" is 10).
+MAX_INDEX_TEXT = 24
 DATASETS: tuple[str, ...] = ("xor", "circles", "spirals", "blobs")
+#: Regression data sets (TensorFlow Playground's two): a number per point, not a class.
+REGRESSION: tuple[str, ...] = ("plane", "bumps")
 
 
 class StudioError(GlassnetError):
@@ -86,11 +105,36 @@ def decode(body: bytes) -> Any:
     except GlassnetError as err:
         raise StudioError(err.expected, got=err.got, field="request", status=413) from None
     try:
-        return json.loads(text, parse_int=_int)
+        value = json.loads(text, parse_int=_int)
     except StudioError:
         raise
     except (ValueError, RecursionError) as err:
         raise StudioError("expected a JSON request", got=str(err), status=400) from None
+    _refuse_surrogates(value)
+    return value
+
+
+def _refuse_surrogates(value: Any) -> None:
+    """JSON may escape a lone surrogate (``"\\ud800"``): valid JSON, but no text — it
+    cannot be written as UTF-8, so every later message or TOML line would fail on it.
+    Refused here, once, for every string and key of the request (nesting is bounded)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                raise StudioError(
+                    "expected text that is valid Unicode",
+                    got="a lone surrogate (\\ud800-\\udfff)",
+                    status=400,
+                ) from None
+        elif isinstance(v, list):
+            stack.extend(v)
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
 
 
 def _int(text: str) -> int:
@@ -210,6 +254,62 @@ def _trace(spec: Spec, round_to: int | None = None) -> Trace:
     return spec.trace(round_to=round_to)
 
 
+# -- a locked sheet and the words for each number (used by .practice too) -----------------
+
+#: Fields of an entry of a ``check`` answer that hold a right value (or one close to it).
+RIGHT_FIELDS = ("expected", "follows_from_given", "tolerance", "alternative", "match")
+
+
+def _locked(body: dict[str, Any]) -> bool:
+    locked = body.get("locked", False)
+    if not isinstance(locked, bool):
+        raise StudioError("expected true or false", got=_kind(locked), field="locked")
+    return locked
+
+
+def describe(name: str, n_layers: int) -> str:
+    """What a quantity's entries are, in words, with ``{u}`` (the unit, from 1), ``{j}``
+    and ``{k}`` (a weight's row and column, from 1) for the page to fill in: the second
+    half of an accessible name such as "h1_out2, layer 1 unit 2 activation, 0.5987"."""
+    kind, layer = kind_of(name)
+    unit = "output unit {u}" if layer == n_layers else f"layer {layer} unit {{u}}"
+    source = "input {j}" if layer == 1 else f"layer {layer - 1} unit {{j}}"
+    weight = f"weight from {source} to {unit.replace('{u}', '{k}')}"
+    words = {
+        "x": "input {u}",
+        "y": "target {u}",
+        "W": weight,
+        "b": f"bias of {unit}",
+        "z": f"{unit} weighted input",
+        "a": f"{unit} activation",
+        "loss_terms": "loss term {u}",
+        "loss": "loss",
+        "dL_da": f"gradient of the loss by {unit} activation",
+        "da_dz": f"derivative of {unit} activation by its weighted input",
+        "delta": f"delta of {unit} (gradient of the loss by its weighted input)",
+        "dW": f"gradient of the loss by the {weight}",
+        "db": f"gradient of the loss by the bias of {unit}",
+        "W_new": f"updated {weight}",
+        "b_new": f"updated bias of {unit}",
+    }
+    return words[kind]
+
+
+def strip_marks(report: dict[str, Any]) -> dict[str, Any]:
+    """A ``check --json`` answer with every right value taken out: each entry keeps its
+    verdict, the mistake's catalogue id and the catalogue's own words for it (the full
+    explanation may quote a right number)."""
+    from glassnet.check.mistakes import CATALOGUE
+
+    entries = []
+    for e in report["entries"]:
+        e = {k: v for k, v in e.items() if k not in RIGHT_FIELDS}
+        mistake = CATALOGUE.get(e.get("diagnosis") or "")
+        e["explanation"] = mistake.title if mistake else ""
+        entries.append(e)
+    return {**report, "entries": entries}
+
+
 # -- the endpoints ------------------------------------------------------------------------
 
 
@@ -271,8 +371,12 @@ def _report(body: Any) -> Any:
     spec_data.pop("values", None)
     values = _object(body.get("values"), "values (quantity name -> numbers)")
     rtol = body.get("rtol")
-    if rtol is not None and (isinstance(rtol, bool) or not isinstance(rtol, int | float)):
-        raise StudioError("expected a positive number", got=_kind(rtol), field="rtol")
+    if rtol is not None and (
+        isinstance(rtol, bool) or not isinstance(rtol, int | float) or not 1e-12 <= rtol <= 1
+    ):
+        raise StudioError(
+            "expected a relative tolerance from 1e-12 to 1", got=repr(rtol)[:40], field="rtol"
+        )
     spec = parse(spec_data)  # the spec's own mistakes are named as the spec's
     trace = spec.trace().to_dict()
     n_layers = len(spec.network.layers)
@@ -300,6 +404,13 @@ def _report(body: Any) -> Any:
         typed.update((name, p) for p in places)
         if not places:
             del filled[name]  # nothing typed for this quantity
+    if len(typed) > MAX_MARKED:
+        raise StudioError(
+            f"expected at most {MAX_MARKED} numbers marked at once",
+            got=f"{len(typed):,}",
+            field="values",
+            status=413,
+        )
     if not filled:
         from glassnet.check.steps import Context
         from glassnet.check.worksheet import Worksheet
@@ -315,8 +426,12 @@ def _report(body: Any) -> Any:
 def check(body: Any) -> dict[str, Any]:
     """``{"spec": {...}, "values": {name: numbers}}`` -> the ``glassnet check --json``
     schema.  Values are numbers or strings (the digits as typed: they set the
-    tolerance); null or "" marks a box left empty (not marked, not used)."""
-    return dict(_report(body).to_dict())
+    tolerance); null or "" marks a box left empty (not marked, not used).  With
+    ``"locked": true`` no right value is in the answer (see :mod:`.practice`)."""
+    body = _object(body, "a request")
+    locked = _locked(body)
+    report = dict(_report({k: v for k, v in body.items() if k != "locked"}).to_dict())
+    return strip_marks(report) if locked else report
 
 
 def _title(spec: Spec) -> str:
@@ -350,6 +465,98 @@ def _doc(spec: Spec, round_to: int | None, digits: int, *, whole: bool) -> Any:
         max_samples=STUDIO_MAX_BATCH,
         picture=False,
     )
+
+
+@functools.lru_cache(maxsize=16)
+def _keyed_blocks(
+    spec_text: str, round_to: int | None, digits: int, key: tuple[str, int]
+) -> tuple[tuple[tuple[str, tuple[int, ...]], Any], ...]:
+    """One quantity's blocks, each with the number it stands for, kept for the last few
+    (spec, rounding, digits, quantity): clicking through the numbers of one quantity —
+    1,024 weights' gradients on 8-32-32-4 — builds its section once, not per click.  The
+    spec's JSON text is the key, so any edit is a new entry."""
+    spec = parse(json.loads(spec_text))
+    trace = _trace(spec, round_to)
+    n_layers, batch = len(trace.layers), int(trace.x.shape[0])
+    jac = {lt.index for lt in trace.layers if lt.jacobian}
+    out = []
+    for block in quantity_blocks(trace, key, digits):
+        got = block_key(block.lhs, n_layers, batch, jac)
+        if got:
+            out.append((got, block))
+    return tuple(out)
+
+
+#: One number's derivation is built from its whole quantity's section (every unit and
+#: sample): at most this many numbers and terms put in — about 2 s of server time on the
+#: machine this was written on; a wider quantity is refused (413), and ``glassnet
+#: explain`` writes any network.
+MAX_DERIVATION_NUMBERS = 4096
+MAX_DERIVATION_TERMS = 40_000
+
+
+def derivation_budget(spec: Spec, name: str) -> None:
+    """Refuse (413) a quantity too wide to derive on the page (see above)."""
+    from glassnet.studio.entries import EntryGraph
+
+    layers = spec.network.layers
+    graph = EntryGraph(
+        (layers[0].n_in, *(layer.n_out for layer in layers)),
+        int(spec.x.shape[0]),
+        frozenset(k for k, layer in enumerate(layers, 1) if not layer.activation.elementwise),
+    )
+    shape = graph.shape(name)
+    numbers = math.prod(shape)
+    terms = numbers * max(1, len(graph.inputs((name, (0,) * len(shape)))))
+    if numbers > MAX_DERIVATION_NUMBERS or terms > MAX_DERIVATION_TERMS:
+        raise StudioError(
+            f"expected a quantity of at most {MAX_DERIVATION_NUMBERS:,} numbers and "
+            f"{MAX_DERIVATION_TERMS:,} terms to derive on the page (glassnet explain "
+            "writes any network)",
+            got=f"{name}: {numbers:,} numbers, {terms:,} terms",
+            field="quantity",
+            status=413,
+        )
+
+
+def quantity_section(trace: Trace, key: tuple[str, int], digits: int) -> list[Any]:
+    """explain's blocks for one quantity (folded ones unfolded), every unit and sample
+    written out: the section writer of that quantity alone (explain's own ``Builder`` and
+    writer, as its ``build`` calls them), not the whole document — on an 8-32-32-4
+    network the whole one is thousands of blocks, and a click asks for one number."""
+    from glassnet.explain.document import Collapsed
+    from glassnet.explain.sections import OPENERS, WRITERS, Builder, place
+    from glassnet.explain.symbols import number_format
+
+    b = Builder(
+        trace,
+        fmt=number_format(digits, trace.round_to),
+        digits=digits,
+        max_units=STUDIO_MAX_UNITS,
+        max_samples=STUDIO_MAX_BATCH,
+        errata=None,
+        notation="rows",
+    )
+    b.fold = False
+    kind, layer = place(key, b.L)
+    sec = OPENERS[kind](b, layer)
+    WRITERS[key[0]](b, sec, key[1])
+    out: list[Any] = []
+    stack = list(reversed(sec.blocks))
+    while stack:
+        block = stack.pop()
+        if isinstance(block, Collapsed):
+            stack.extend(reversed(block.blocks))
+        else:
+            out.append(block)
+    return out
+
+
+def quantity_blocks(trace: Trace, key: tuple[str, int], digits: int) -> list[Any]:
+    """The calculation blocks of :func:`quantity_section`."""
+    from glassnet.explain.document import Calculation
+
+    return [b for b in quantity_section(trace, key, digits) if isinstance(b, Calculation)]
 
 
 def _digits(value: Any) -> int:
@@ -436,7 +643,7 @@ def block_key(
 def _parse_index(value: Any) -> tuple[int, ...] | None:
     if value is None:
         return None
-    if isinstance(value, str):
+    if isinstance(value, str) and len(value) <= MAX_INDEX_TEXT:
         try:
             return tuple(int(p) for p in value.split(",") if p.strip() != "")
         except ValueError:
@@ -493,18 +700,14 @@ def explain(body: Any) -> dict[str, Any]:
     if name == "output":
         name = f"a{n_layers}"
     index = _parse_index(body.get("index"))
-    doc = _doc(spec, round_to, digits, whole=False)
-    batch = int(doc.trace.x.shape[0])
-    jac = {lt.index for lt in doc.trace.layers if lt.jacobian}
-    from glassnet.explain.document import Calculation
-
     found = []
-    for block in doc.blocks():  # folded ones too
-        if not isinstance(block, Calculation):
-            continue
-        got = block_key(block.lhs, n_layers, batch, jac)
-        if got and got[0] == name and (index is None or got[1] == index):
-            found.append(block_html(block))
+    if key[0] not in ("x", "y", "W", "b"):  # (a given has no derivation: said below)
+        derivation_budget(spec, name)
+        canon = ("a", n_layers) if key[0] == "output" else key
+        spec_text = json.dumps(body.get("spec"), sort_keys=True)
+        for got, block in _keyed_blocks(spec_text, round_to, digits, canon):
+            if got[0] == name and (index is None or got[1] == index):
+                found.append(block_html(block))
     if not found:
         kind = key[0]
         what = (
@@ -543,6 +746,7 @@ def graph(body: Any) -> dict[str, Any]:
             out[key_name(src)]["consumers"].append(key_name(key))
     for name, entry in out.items():
         entry["seed"] = seed_name(name, n)
+        entry["describe"] = describe(name, n) if name != "output" else describe(f"a{n}", n)
     from glassnet.activations import ACTIVATIONS, get_activation
 
     options = {a: dict(getattr(get_activation(a), "options", {})) for a in ACTIVATIONS}
@@ -557,8 +761,9 @@ def gradcheck(body: Any) -> dict[str, Any]:
     _unknown(body, {"spec", "layer", "i", "j", "eps"})
     spec = parse(body.get("spec"))
     eps = body.get("eps", 1e-6)
-    if isinstance(eps, bool) or not isinstance(eps, int | float) or not 0 < eps < 1:
-        raise StudioError("expected a step between 0 and 1", got=repr(eps)[:40], field="eps")
+    lo, hi = EPS_RANGE
+    if isinstance(eps, bool) or not isinstance(eps, int | float) or not lo <= eps <= hi:
+        raise StudioError(f"expected a step from {lo:g} to {hi:g}", got=repr(eps)[:40], field="eps")
     n_layers = len(spec.network.layers)
     where = {}
     for name in ("layer", "i", "j"):
@@ -596,11 +801,21 @@ def gradcheck(body: Any) -> dict[str, Any]:
 
 
 def dataset(name: str, n: int, seed: int, noise: float) -> tuple[Any, Any]:
-    """A small 2-D data set (points in [-1, 1]²-ish, labels 0/1), generated with
-    ``numpy.random.default_rng(seed)``: xor, circles, spirals or two blobs."""
+    """A small 2-D data set (points in [-1, 1]²-ish), generated with
+    ``numpy.random.default_rng(seed)``: xor, circles, spirals or two blobs (labels 0/1),
+    or for regression a plane or two bumps (a real target per point, noise added to it)."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
+    if name in REGRESSION:  # a number per point: a tilted plane, or two Gaussian bumps
+        X = rng.uniform(-1, 1, size=(n, 2))
+        if name == "plane":
+            t = 0.5 * (X[:, 0] + X[:, 1])
+        else:
+            t = np.exp(-8 * ((X - 0.4) ** 2).sum(axis=1)) - np.exp(
+                -8 * ((X + 0.4) ** 2).sum(axis=1)
+            )
+        return X, t + rng.normal(0, noise, size=n)
     if name == "xor":
         X = rng.uniform(-1, 1, size=(n, 2))
         y = ((X[:, 0] > 0) ^ (X[:, 1] > 0)).astype(np.int64)
@@ -663,41 +878,71 @@ def _is_number(text: str) -> bool:
         return False
 
 
+def _whole(v: Any, field: str, lo: int, hi: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        raise StudioError(
+            f"expected a whole number from {lo} to {hi}", got=repr(v)[:40], field=field
+        )
+    return v
+
+
+def _number(v: Any, field: str, lo: float, hi: float) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not lo <= v <= hi:
+        raise StudioError(f"expected a number from {lo:g} to {hi:g}", got=repr(v)[:40], field=field)
+    return float(v)
+
+
+class _Deadline:
+    """A ``fit`` callback that stops training once :data:`TRAIN_SECONDS` have passed."""
+
+    def __init__(self, seconds: float) -> None:
+        import time
+
+        self.clock = time.monotonic
+        self.end = self.clock() + seconds
+        self.stopped = False
+
+    def on_train_begin(self, net: Any, epochs: int) -> None:
+        """(Nothing to set up.)"""
+
+    def on_epoch_end(self, net: Any, epoch: int, logs: dict[str, float]) -> bool:
+        self.stopped = self.clock() > self.end
+        return self.stopped
+
+    def on_train_end(self, net: Any, history: Any) -> None:
+        """(Nothing to tidy.)"""
+
+
 def train(body: Any) -> dict[str, Any]:
-    """``{"spec", "data": {"name", "n", "seed", "noise"}, "steps"}``: run ``steps``
-    full-batch SGD steps with ``Network.fit`` (the spec's lr and loss) on the data set,
-    from the spec's weights.  Returns the new spec (weights), loss and accuracy after
-    each step, the decision surface and each hidden unit's output over a grid."""
+    """``{"spec", "data": {"name", "n", "seed", "noise", "test"?}, "steps", "batch"?,
+    "l2"?}``: run ``steps`` epochs of SGD with ``Network.fit`` (the spec's lr and loss;
+    mini-batches of ``batch`` rows, full batch by default; ``l2`` the optimiser's weight
+    decay) on the data set's training rows, from the spec's weights.  ``test``: the
+    fraction of points held out (seeded), logged by ``fit`` as ``val_loss`` each step.
+    Returns the new spec (weights), loss (and accuracy, for the classification sets)
+    after each step, the surface over the plane and each hidden unit's output over it.
+    Stops after :data:`TRAIN_SECONDS` (``stopped`` says so) whatever ``steps`` asked."""
     import numpy as np
 
     from glassnet.optim import SGD
 
     body = _object(body, "a request")
-    _unknown(body, {"spec", "data", "steps"})
+    _unknown(body, {"spec", "data", "steps", "batch", "l2"})
     data = _object(body.get("data"), "a data set")
-    _unknown(data, {"name", "n", "seed", "noise", "csv"})
+    _unknown(data, {"name", "n", "seed", "noise", "csv", "test"})
     name = data.get("name", "xor")
-    if name != "csv" and name not in DATASETS:
+    if name != "csv" and name not in DATASETS + REGRESSION:
         raise StudioError(
-            f"expected one of {', '.join(DATASETS)}", got=repr(name)[:40], field="data.name"
+            f"expected one of {', '.join(DATASETS + REGRESSION)} or csv",
+            got=repr(name)[:40],
+            field="data.name",
         )
-    n, seed, noise = data.get("n", 200), data.get("seed", 0), data.get("noise", 0.0)
-    for field, v, lo, hi in (("n", n, 4, MAX_POINTS), ("seed", seed, 0, 2**32 - 1)):
-        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            raise StudioError(
-                f"expected a whole number from {lo} to {hi}",
-                got=repr(v)[:40],
-                field=f"data.{field}",
-            )
-    if isinstance(noise, bool) or not isinstance(noise, int | float) or not 0 <= noise <= 1:
-        raise StudioError("expected a number from 0 to 1", got=repr(noise)[:40], field="data.noise")
-    steps = body.get("steps", 1)
-    if isinstance(steps, bool) or not isinstance(steps, int) or not 0 <= steps <= MAX_TRAIN_STEPS:
-        raise StudioError(
-            f"expected a whole number of steps from 0 to {MAX_TRAIN_STEPS}",
-            got=repr(steps)[:40],
-            field="steps",
-        )
+    n = _whole(data.get("n", 200), "data.n", 4, MAX_POINTS)
+    seed = _whole(data.get("seed", 0), "data.seed", 0, 2**32 - 1)
+    noise = _number(data.get("noise", 0.0), "data.noise", 0, 1)
+    test = _number(data.get("test", 0.0), "data.test", 0, 0.5)
+    steps = _whole(body.get("steps", 1), "steps", 0, MAX_TRAIN_STEPS)
+    l2 = _number(body.get("l2", 0.0), "l2", 0, 1)
     from glassnet.model import Model
 
     spec = parse(body.get("spec"))
@@ -710,53 +955,70 @@ def train(body: Any) -> dict[str, Any]:
         )
     if name == "csv":
         X, labels = csv_points(data.get("csv"))
-        n = len(labels)
     else:
-        X, labels = dataset(name, n, seed, float(noise))
+        X, labels = dataset(name, n, seed, noise)
+    regression = name in REGRESSION
     n_out = net.layers[-1].n_out
-    Y = np.eye(2)[labels] if n_out == 2 else labels[:, None].astype(np.float64)
-    if n_out > 2:
+    if regression and n_out != 1:
+        raise StudioError(
+            "expected 1 output unit for a regression data set", got=str(n_out), field="layers"
+        )
+    if not regression and n_out > 2:
         raise StudioError(
             "expected 1 or 2 output units (two classes)", got=str(n_out), field="layers"
         )
+    # The held-out rows: a seeded permutation, so the same link holds out the same points.
+    order = np.random.default_rng([seed, 7]).permutation(len(labels))
+    n_test = round(test * len(labels))
+    test_rows, train_rows = np.sort(order[:n_test]), np.sort(order[n_test:])
+    targets = labels[:, None] if regression else labels
+    batch = _whole(body.get("batch", len(train_rows)), "batch", 1, MAX_POINTS)
     history: list[dict[str, float]] = []
+    deadline = _Deadline(TRAIN_SECONDS)
     if steps:
         hist = net.fit(
-            X,
-            labels,
+            X[train_rows],
+            targets[train_rows],
             loss=spec.loss,
-            optimizer=SGD(lr=spec.lr),
+            optimizer=SGD(lr=spec.lr, weight_decay=l2),
             epochs=steps,
-            batch_size=n,
-            shuffle=False,
+            batch_size=min(batch, len(train_rows)),
+            shuffle=batch < len(train_rows),
+            validation_data=(X[test_rows], targets[test_rows]) if n_test else None,
+            callbacks=[deadline],  # type: ignore[list-item]
         )
-        losses = hist["loss"][-steps:]
-        try:  # fit logs the accuracy of a classifier (on the batch, before each update)
-            accuracies = hist["accuracy"][-steps:]
-        except KeyError:
-            accuracies = [_accuracy(net, X, labels)] * len(losses)
-        history = [
-            {"loss": float(a), "accuracy": float(b)}
-            for a, b in zip(losses, accuracies, strict=True)
-        ]
-    p = net.predict_proba(X)
+        done = len(hist["loss"]) if len(hist["loss"]) < steps else steps
+        for k in range(len(hist["loss"]) - done, len(hist["loss"])):
+            entry = {"loss": float(hist["loss"][k])}
+            for key in ("accuracy", "val_loss", "val_accuracy"):
+                try:  # fit logs accuracy for a classifier, val_* with held-out rows
+                    entry[key] = float(hist[key][k])
+                except KeyError:
+                    pass
+            history.append(entry)
     grid = np.linspace(-1.5, 1.5, GRID)
     gx, gy = np.meshgrid(grid, grid)
     G = np.stack([gx.ravel(), gy.ravel()], axis=1)
     caches = net.forward_caches(G)
     surface = caches[-1].a[:, -1] if n_out <= 2 else caches[-1].a.argmax(axis=1)
-    hidden = [
-        [c.a[:, u].reshape(GRID, GRID).tolist() for u in range(c.a.shape[1])] for c in caches[:-1]
-    ]
+    hidden: list[list[Any]] = []
+    shown = 0
+    for c in caches[:-1]:
+        maps = []
+        for u in range(c.a.shape[1]):
+            if shown < MAX_UNIT_MAPS:
+                maps.append(c.a[:, u].reshape(GRID, GRID).tolist())
+                shown += 1
+        hidden.append(maps)
     new_spec = dict(body["spec"])
     new_spec["layers"] = [layer.to_spec() for layer in net.layers]
-    return {
+    out: dict[str, Any] = {
         "spec": new_spec,
         "history": history,
         "points": X.tolist(),
         "labels": labels.tolist(),
-        "accuracy": _accuracy(net, X, labels),
-        "loss": float(net.check_loss(spec.loss).value(p, Y)),
+        "test": test_rows.tolist(),
+        "regression": regression,
         "grid": {
             "min": -1.5,
             "max": 1.5,
@@ -765,10 +1027,15 @@ def train(body: Any) -> dict[str, Any]:
             "hidden": hidden,
         },
     }
-
-
-def _accuracy(net: Any, X: Any, labels: Any) -> float:
-    return float((net.predict(X) == labels).mean())
+    for part, rows in (("", train_rows), ("test_", test_rows)):
+        if rows.size:
+            scores = net.evaluate(X[rows], targets[rows], loss=spec.loss)
+            out[part + "loss"] = float(scores["loss"])
+            if "accuracy" in scores:
+                out[part + "accuracy"] = float(scores["accuracy"])
+    if deadline.stopped:
+        out["stopped"] = f"after {len(history)} steps: a request trains at most {TRAIN_SECONDS:g} s"
+    return out
 
 
 # -- specs in and out -----------------------------------------------------------------------
@@ -917,8 +1184,17 @@ def export(body: Any) -> dict[str, Any]:
     "mime"}``: the spec as TOML, the filled worksheet, explain's HTML or notebook, the
     marks as HTML (check's report), or a Python script that rebuilds the step."""
     body = _object(body, "a request")
-    _unknown(body, {"spec", "format", "values", "round", "digits"})
+    _unknown(body, {"spec", "format", "values", "round", "digits", "locked"})
     fmt = body.get("format")
+    if _locked(body) and fmt != "worksheet":
+        # A locked sheet hands out the student's own worksheet only: every other file
+        # (derivation, notebook, script, marks) writes the right values out.
+        raise StudioError(
+            "expected the format worksheet (a locked sheet downloads only your answers)",
+            got=repr(fmt)[:40],
+            field="format",
+            status=403,
+        )
     spec_data = dict(_object(body.get("spec"), "a spec"))
     spec_data.pop("values", None)
     spec = parse(spec_data)
@@ -926,14 +1202,18 @@ def export(body: Any) -> dict[str, Any]:
     if fmt == "toml":
         return {"filename": "network.toml", "text": toml, "mime": "application/toml"}
     if fmt == "py":
+        # A raw string keeps the TOML's own escapes (a "\\n" in a description) as
+        # written; text that would close it is written as a Python literal instead.
+        literal = f"r'''\n{toml}'''" if "'''" not in toml else repr(toml)
         script = (
             '"""Rebuilds the network of glassnet studio and runs its step."""\n'
-            "import glassnet as gn\n\n"
-            f"SPEC = '''\\\n{toml}'''\n\n"
+            "import glassnet as gn\n"
+            "from glassnet.explain import explain\n\n"
+            f"SPEC = {literal}\n\n"
             "spec = gn.parse_spec(SPEC)\n"
             "trace = spec.trace()\n"
             'print("loss before the update:", trace.loss)\n'
-            "print(trace.explain())\n"
+            "print(explain(trace))  # the derivation, as `glassnet explain` writes it\n"
         )
         return {"filename": "network.py", "text": script, "mime": "text/x-python"}
     if fmt in ("html", "ipynb"):
@@ -954,6 +1234,26 @@ def export(body: Any) -> dict[str, Any]:
             ) from None
         mime = "text/html" if fmt == "html" else "application/x-ipynb+json"
         return {"filename": f"derivation.{fmt}", "text": text, "mime": mime}
+    if fmt == "blank":  # glassnet exercise's worksheet.toml: the spec, an empty [values]
+        return {
+            "filename": "worksheet.toml",
+            "text": toml + "\n[values]\n",
+            "mime": "application/toml",
+        }
+    if fmt == "key":  # every computed quantity, the engine's value in full
+        trace = spec.trace().to_dict()
+        n_layers = len(spec.network.layers)
+        from glassnet.check.steps import order
+        from glassnet.check.worksheet import key_name, parse_worksheet
+
+        right = {
+            key_name(k): _right_value(trace, key_name(k), n_layers)
+            for k in order(n_layers)
+            if k[0] not in ("x", "y", "W", "b", "output")
+        }
+        text = to_toml({**spec_dict(spec, spec_data), "values": _text_of(right)})
+        parse_worksheet(text, LABEL)  # the key is a worksheet check reads (all ✓)
+        return {"filename": "key.toml", "text": text, "mime": "application/toml"}
     if fmt in ("worksheet", "marks"):
         values = _object(body.get("values"), "values")
         full = {k: v for k, v in values.items() if _complete(v)}
@@ -972,10 +1272,19 @@ def export(body: Any) -> dict[str, Any]:
         report = _report({"spec": spec_data, "values": values})
         return {"filename": "marks.html", "text": to_html(report), "mime": "text/html"}
     raise StudioError(
-        "expected a format among toml, worksheet, html, ipynb, marks, py",
+        "expected a format among toml, worksheet, blank, key, html, ipynb, marks, py",
         got=repr(fmt)[:40],
         field="format",
     )
+
+
+def _text_of(v: Any) -> Any:
+    """Numbers as the worksheet's text (repr: every digit, so check reads them exact)."""
+    if isinstance(v, dict):
+        return {k: _text_of(e) for k, e in v.items()}
+    if isinstance(v, list):
+        return [_text_of(e) for e in v]
+    return repr(float(v))
 
 
 def _places(v: Any, at: tuple[int, ...]) -> list[tuple[int, ...]]:
@@ -990,6 +1299,7 @@ def _complete(v: Any) -> bool:
     return v is not None and not (isinstance(v, str) and not v.strip())
 
 
+#: The endpoints of this module (app.py adds :mod:`.practice`'s: sheet, hint, links).
 ENDPOINTS = {
     "step": step,
     "check": check,

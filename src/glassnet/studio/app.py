@@ -87,8 +87,37 @@ async def _body(request: Request) -> Any:
     return api.decode(b"".join(chunks))
 
 
+def _refused_post(request: Request) -> JSONResponse | None:
+    """A POST the page could not have sent: a body that is not declared JSON (415), or
+    one sent by a page of another origin (403).
+
+    A cross-site ``<form method=post enctype=text/plain>`` can post JSON-looking text
+    without a CORS preflight; it cannot set ``Content-Type: application/json`` and its
+    browser names the other page in ``Origin``.  No ``Origin`` (curl, scripts, the
+    tests) is allowed: such a client is not a browser tab carrying someone's cookie, and
+    off loopback the token is still required."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media != "application/json":
+        return JSONResponse(
+            {"error": f"expected Content-Type: application/json, got {media[:60] or 'none'!r}"},
+            status_code=415,
+        )
+    origin = request.headers.get("origin")
+    site = request.headers.get("sec-fetch-site")
+    own = f"{request.url.scheme}://{request.headers.get('host', '')}"
+    if (origin is not None and origin != own) or site not in (None, "same-origin", "none"):
+        return JSONResponse(
+            {"error": f"expected a request from this page ({own}), got {str(origin)[:80]!r}"},
+            status_code=403,
+        )
+    return None
+
+
 def _endpoint(fn: Callable[[Any], Any]) -> Callable[[Request], Awaitable[Response]]:
     async def handle(request: Request) -> Response:
+        refused = _refused_post(request)
+        if refused is not None:
+            return refused
         try:
             body = await _body(request)
             # The engine's work is CPU-bound: off the event loop, so the server keeps
@@ -143,7 +172,9 @@ def create_app(
         Route("/api/initial", initial_state),
         Route("/api/example/{name}", example),
     ]
-    for name, fn in api.ENDPOINTS.items():
+    from glassnet.studio import practice
+
+    for name, fn in {**api.ENDPOINTS, **practice.ENDPOINTS}.items():
         routes.append(Route(f"/api/{name}", _endpoint(fn), methods=["POST"]))
 
     app = Starlette(routes=routes)

@@ -16,6 +16,12 @@ const S = {
   selected: null,    // [q, i] of the number whose derivation is shown
   hide: [],
   train: null,
+  lock: null,        // a teacher's lock: {hint, reveal, explore, files, answers} (see lockFrom)
+  sheet: null,       // /api/sheet: the givens and the unknowns' shapes
+  sheetKey: null,
+  focusIdx: {},      // practice: quantity -> the index of its box last focused
+  links: null,       // the selected number's inputs and consumers (/api/links)
+  lastEdit: null,    // the box whose edit the last /api/step answered (errors go beside it)
 };
 const BATCHED = new Set(["x", "y", "z", "a", "da_dz", "dL_da", "delta", "loss_terms", "output"]);
 const $ = (sel) => document.querySelector(sel);
@@ -36,16 +42,25 @@ function el(tag, attrs, ...kids) {
 
 // -- talking to the engine ----------------------------------------------------------------
 let pending = 0;
+const LOST = "The studio's server is not answering: is glassnet studio still running?";
 async function post(path, body) {
   pending++;
   status("working…");
   try {
-    const r = await fetch("/api/" + path, {
-      method: "POST",
-      headers: {"Content-Type": "application/json"},
-      body: JSON.stringify(body),
-    });
-    const data = await r.json();
+    let r;
+    try {
+      r = await fetch("/api/" + path, {
+        method: "POST",
+        headers: {"Content-Type": "application/json"},
+        body: JSON.stringify(body),
+      });
+    } catch {  // no answer at all (the server stopped, or the network): said plainly
+      const e = new Error(LOST);
+      e.lost = true;
+      throw e;
+    }
+    let data;
+    try { data = await r.json(); } catch { throw new Error(`the server answered ${r.status} without JSON`); }
     if (!r.ok) throw new Error(data.error || ("HTTP " + r.status));
     return data;
   } finally {
@@ -54,12 +69,19 @@ async function post(path, body) {
   }
 }
 function status(text) { $("#status").textContent = text; }
-function showError(err) {
+// The banner at the top: only for what belongs to no box (a lost server, a bad link).
+// ``retry``: what to do again once the server answers (a "retry" button).
+function showError(err, retry) {
   const box = $("#error");
-  if (!err) { box.hidden = true; box.textContent = ""; return; }
+  if (!err) { box.hidden = true; box.replaceChildren(); return; }
   box.hidden = false;
-  box.textContent = String(err.message || err);
+  box.replaceChildren(el("span", {text: String(err.message || err)}));
+  if (retry) {
+    box.append(" ", el("button", {type: "button", id: "retry", text: "retry",
+      onclick: () => { showError(null); retry(); }}));
+  }
 }
+function lostServer(err, retry) { showError(err, retry); }
 
 // -- names and numbers ---------------------------------------------------------------------
 function kindOf(q) {
@@ -92,21 +114,42 @@ function label(q) {
   const seed = S.graph && S.graph.quantities[q] ? S.graph.quantities[q].seed : null;
   return S.seedNames && seed ? seed : q;
 }
+// A number's accessible name: "h1_out2, layer 1 unit 2 activation, 0.5987" (the words
+// from the server's /api/graph; the seed's name where it has one).
+function numName(q, idx, v) {
+  const after = q.endsWith("@after");
+  const base = after ? q.slice(0, -6) : q;
+  const info = S.graph && S.graph.quantities[base];
+  const kind = kindOf(base)[0];
+  const batched = BATCHED.has(kind) && S.spec && S.spec.input.length > 1;
+  const rest = batched ? idx.slice(1) : idx;
+  const u = rest[rest.length - 1], j = rest[0], k = rest[1];
+  const words = (info ? info.describe : base).replace("{u}", u + 1).replace("{j}", j + 1).replace("{k}", k + 1);
+  const seed = info && info.seed;
+  // In the names the page shows: the seed's counts units from 1 (h1_out2), ours indexes
+  // from 0 (a1[1]).
+  const entry = S.seedNames && seed && rest.length === 1 && !["W", "dW", "W_new"].includes(kind) ? seed + (u + 1)
+    : (S.seedNames && seed ? seed : base) + (idx.length ? "[" + idx.join(",") + "]" : "");
+  return `${entry}, ${batched ? "sample " + (idx[0] + 1) + ", " : ""}${after ? "after the update, " : ""}${words}` +
+    (v === undefined ? "" : ", " + fmt(v));
+}
 function nameEl(q) {
   const seed = S.graph && S.graph.quantities[q] ? S.graph.quantities[q].seed : null;
   return el("span", {class: "name"}, label(q),
     !S.seedNames && seed ? el("span", {class: "seed", text: "(" + seed + ")"}) : null);
 }
 
-// A number of the step: focusable, clickable, carrying data-q/data-i/data-value.
-// (No aria-label: the accessible name is the number itself, after its row's name; on
-// focus the derivation panel, a live region, says which quantity it is.  Keeping a label
-// per number up to date cost a third of an edit's redraw on a 4-16-16-3 network.)
+// A number of the step: focusable, clickable, carrying data-q/data-i/data-value.  Its
+// accessible name is its content: which number it is (visually hidden, written once),
+// then the value (the only text an edit rewrites) — "h1_out2, layer 1 unit 2
+// activation, 0.5987".
 function num(q, idx, v) {
-  return el("button", {
+  const b = el("button", {
     type: "button", class: "num", "data-q": q, "data-i": idx.join(","), "data-value": String(v),
-    text: fmt(v), onclick: select, onfocus: select,
+    onclick: select, onfocus: select,
   });
+  b.append(el("span", {class: "sr", text: numName(q, idx) + ", "}), document.createTextNode(fmt(v)));
+  return b;
 }
 // Any nested array of numbers as a table of num()s (a vector as one row).
 function grid(q, v, make) {
@@ -133,11 +176,26 @@ function quantity(q, parent) {
 }
 
 // -- explore: parameters (editable) --------------------------------------------------------
+// A message beside a box (an edit's own, or the server's about it); "" clears it.
+function say(input, text) {
+  let m = input.nextElementSibling;
+  if (!m || !m.classList.contains("msg")) {
+    m = el("span", {class: "msg", role: "alert", id: "msg-" + Math.random().toString(36).slice(2)});
+    input.after(m);
+    input.setAttribute("aria-describedby", m.id);
+  }
+  m.textContent = text;
+  input.classList.toggle("bad", !!text);
+  input.setAttribute("aria-invalid", text ? "true" : "false");
+}
+// While a box holds no valid number the step's numbers are of the old value: greyed.
+function stale(on) { document.body.classList.toggle("stale", on); }
 function edit(q, idx, input) {
   const text = input.value.trim().replace("−", "-");
+  if (!isNumber(text)) { say(input, NOT_A_NUMBER); stale(true); return; }
   const v = Number(text);
-  if (text === "" || !Number.isFinite(v)) { input.classList.add("bad"); return; }
-  input.classList.remove("bad");
+  say(input, "");
+  S.lastEdit = input;
   input.dataset.value = String(v);
   S.editStart = performance.now();
   const [kind, layer] = kindOf(q);
@@ -157,7 +215,7 @@ function param(q, idx, v) {
   const input = el("input", {
     type: "text", inputmode: "decimal", class: "p " + cls, value: String(v),
     "data-q": q, "data-i": idx.join(","), "data-value": String(v),
-    "aria-label": `${label(q)}${idx.length ? "[" + idx.join(",") + "]" : ""}`,
+    "aria-label": numName(q, idx),
     onfocus: select,
   });
   let timer = null;
@@ -172,6 +230,11 @@ function renderParams() {
   box.replaceChildren();
   const L = S.spec.layers.length;
   box.append(el("h2", {text: "Input, target and parameters (edit any)"}));
+  const sizes = [S.spec.layers[0].weights.length, ...S.spec.layers.map((l) => l.bias.length)].join("-");
+  const sz = el("input", {type: "text", id: "sizes", value: sizes, size: 12, "aria-label": "layer sizes, inputs first (e.g. 2-2-1)"});
+  sz.addEventListener("keydown", (e) => { if (e.key === "Enter") setSizes(sz); });
+  sz.addEventListener("change", () => setSizes(sz));
+  box.append(el("p", {class: "ctl-sizes"}, el("label", {}, "sizes (inputs-…-outputs) ", sz)));
   box.append(el("div", {class: "q"}, nameEl("x"), grid("x", batchFree(S.spec.input), param)));
   box.append(el("div", {class: "q"}, nameEl("y"), grid("y", batchFree(S.spec.target), param)));
   S.spec.layers.forEach((layer, k) => {
@@ -224,6 +287,32 @@ function resize(l, by) {
   }
   structureChanged();
 }
+// Sizes typed directly ("2-2-1"): weights and biases kept where they still fit, new
+// ones 0.1 and 0 as for "+ unit"; x and y cut or padded with zeros.
+function setSizes(input) {
+  const parts = input.value.trim().split(/\s*[-,x×]\s*/).map(Number);
+  if (parts.length < 2 || parts.length > 17 || !parts.every((n) => Number.isInteger(n) && n >= 1 && n <= 256)) {
+    say(input, "expected 2 to 17 sizes from 1 to 256, inputs first, e.g. 2-2-1");
+    return;
+  }
+  const now = [S.spec.layers[0].weights.length, ...S.spec.layers.map((l) => l.bias.length)].join("-");
+  if (parts.join("-") === now) { say(input, ""); return; }
+  say(input, "");
+  S.lastEdit = input;
+  const old = S.spec.layers, L = parts.length - 1;
+  S.spec.layers = Array.from({length: L}, (_, k) => {
+    const o = k === L - 1 ? old[old.length - 1] : old[k] && k < old.length - 1 ? old[k] : null;
+    const layer = {...(o || {activation: "sigmoid"})};
+    layer.weights = Array.from({length: parts[k]}, (_, i) => Array.from({length: parts[k + 1]},
+      (_, j) => (o && o.weights[i] && o.weights[i][j] !== undefined ? o.weights[i][j] : 0.1)));
+    layer.bias = Array.from({length: parts[k + 1]}, (_, j) => (o && o.bias[j] !== undefined ? o.bias[j] : 0));
+    return layer;
+  });
+  const fit = (rows, n) => rows.map((r) => Array.from({length: n}, (_, i) => r[i] ?? 0));
+  S.spec.input = fit(S.spec.input, parts[0]);
+  S.spec.target = fit(S.spec.target, parts[L]);
+  structureChanged();
+}
 function addLayer() {
   const layers = S.spec.layers;
   if (layers.length >= 16) return;
@@ -248,7 +337,9 @@ async function structureChanged() {
   S.marks = null;
   S.selected = null;
   await loadGraph();
+  const sizesTyped = S.lastEdit && S.lastEdit.id === "sizes";
   renderParams();
+  if (sizesTyped) S.lastEdit = $("#sizes");  // the server's answer about them goes there
   await refresh();
 }
 async function loadGraph() {
@@ -358,7 +449,8 @@ function updateInPlace() {
   if (!S.cells) {  // every drawn number, with its index parsed once per full drawing
     S.cells = Array.from(document.querySelectorAll("#explore [data-q]:not(input)"), (e) => ({
       e, q: e.dataset.q, idx: e.dataset.i === "" ? [] : e.dataset.i.split(",").map(Number),
-      bias: e.classList.contains("bl"), value: e.dataset.value}));
+      bias: e.classList.contains("bl"), value: e.dataset.value,
+      text: e.tagName === "BUTTON" ? e.lastChild : e}));  // (a button's value text node)
   }
   for (const c of S.cells) {
     if (!values.has(c.q)) values.set(c.q, traceValue(c.q));
@@ -368,14 +460,22 @@ function updateInPlace() {
     if (c.value === value) continue;  // untouched by this edit
     c.value = value;
     c.e.dataset.value = value;
-    c.e.textContent = c.bias ? "b " + fmt(v) : fmt(v);
+    c.text.textContent = c.bias ? "b " + fmt(v) : fmt(v);
   }
+  // The weights' lines: only those whose look changed (an edit of one weight changes one
+  // line, unless it changes the largest weight, which scales them all).
   const maxW = Math.max(1e-9, ...t.layers.flatMap((l) => l.W.flat().map(Math.abs)));
-  for (const line of document.querySelectorAll("#net line[data-w]")) {
-    const [k, i, j] = line.dataset.w.split(",").map(Number);
+  if (!S.lines) {
+    S.lines = Array.from(document.querySelectorAll("#net line[data-w]"), (e) => ({e, at: e.dataset.w.split(",").map(Number), look: ""}));
+  }
+  for (const line of S.lines) {
+    const [k, i, j] = line.at;
     const w = t.layers[k].W[i][j];
-    line.setAttribute("stroke", w >= 0 ? "#2563eb" : "#dc2626");
-    line.setAttribute("stroke-width", (0.6 + 3.4 * Math.abs(w) / maxW).toFixed(2));
+    const colour = w >= 0 ? "#2563eb" : "#dc2626", width = (0.6 + 3.4 * Math.abs(w) / maxW).toFixed(2);
+    if (line.look === colour + width) continue;
+    line.look = colour + width;
+    line.e.setAttribute("stroke", colour);
+    line.e.setAttribute("stroke-width", width);
   }
 }
 function renderExplore() {
@@ -384,6 +484,7 @@ function renderExplore() {
   if (S.drawn === shape && S.cells) { updateInPlace(); return; }
   S.drawn = shape;
   S.cells = null;
+  S.lines = null;
   const one = t.input.length === 1;
   renderNet($("#net"), t.layers, one ? t.input[0] : null, {
     za: one ? t.layers.map((l) => ({z: l.z[0], a: l.a[0]})) : null,
@@ -404,8 +505,20 @@ function select(ev) {
   if (!q || !S.trace || q === "lr") return;
   if (S.selected && S.selected[0] === q && S.selected[1] === i && ev.type === "focus") return;
   S.selected = [q, i];
+  S.clickStart = performance.now();  // for bench/studio_load.py: click -> derivation drawn
+  S.links = null;
   highlight();
-  showDerivation().catch(showError);
+  showDerivation().catch(derivationError);
+  loadLinks(q, i).catch(showError);
+}
+// The selected number's inputs and consumers, number by number, from the server's step
+// graph (/api/links): z1[0] lights x, the weights into unit 0 and b1[0].
+async function loadLinks(q, i) {
+  if (q.endsWith("@after")) return;
+  const r = await post("links", {spec: S.spec, quantity: q, index: i});
+  if (!S.selected || S.selected[0] !== q || S.selected[1] !== i) return;
+  S.links = r;
+  highlight();
 }
 // The selected number's derivation block, from explain (asked again after each edit).
 async function showDerivation() {
@@ -424,6 +537,9 @@ async function showDerivation() {
   const whole = el("button", {type: "button", id: "whole", text: "the whole derivation", onclick: showWhole});
   detail.replaceChildren(close, head, body, whole);
   detail.classList.add("open");
+  const start = S.clickStart;
+  S.clickStart = undefined;
+  if (start !== undefined) requestAnimationFrame(() => { document.body.dataset.derivMs = String(performance.now() - start); });
   if (kind === "W" || kind === "dW") {
     const [a, b] = i.split(",").map(Number);
     const out = el("p", {class: "fd"});
@@ -440,6 +556,16 @@ async function showDerivation() {
         } catch (err) { showError(err); }
       }}), out);
   }
+}
+// A derivation the server refused (a quantity too wide to derive on the page): said in
+// the panel, where the derivation would have been.
+function derivationError(err) {
+  if (err.lost) { lostServer(err, showDerivation); return; }
+  const detail = $("#detail");
+  const close = el("button", {type: "button", class: "close", text: "✕", "aria-label": "close the derivation",
+    onclick: () => detail.classList.remove("open")});
+  detail.replaceChildren(close, el("p", {class: "wrong", role: "alert", text: "✗ " + err.message}));
+  detail.classList.add("open");
 }
 // The whole derivation of the step (explain's document) in the panel.
 async function showWhole() {
@@ -460,9 +586,12 @@ function highlight() {
   document.querySelectorAll(".sel, .src, .use").forEach((e) => e.classList.remove("sel", "src", "use"));
   if (!S.selected || !S.graph) return;
   const [q, i] = S.selected;
-  const info = S.graph.quantities[q === "output" ? q : q] || {inputs: [], consumers: []};
-  for (const s of info.inputs) document.querySelectorAll(`#explore [data-q="${s}"]`).forEach((e) => e.classList.add("src"));
-  for (const s of info.consumers) document.querySelectorAll(`#explore [data-q="${s}"]`).forEach((e) => e.classList.add("use"));
+  const L = S.links || {inputs: [], consumers: []};
+  const at = (n, k) => `#explore [data-q="${n}"][data-i="${k}"]`;
+  // In the picture, a weight's line too (data-w is "layer-1,i,j").
+  const line = (n, k) => { const m = /^W(\d+)$/.exec(n); return m ? `, #net line[data-w="${m[1] - 1},${k}"]` : ""; };
+  for (const [n, k] of L.inputs) document.querySelectorAll(at(n, k) + line(n, k)).forEach((e) => e.classList.add("src"));
+  for (const [n, k] of L.consumers) document.querySelectorAll(at(n, k) + line(n, k)).forEach((e) => e.classList.add("use"));
   document.querySelectorAll(`#explore [data-q="${q}"][data-i="${i}"]`).forEach((e) => e.classList.add("sel"));
 }
 
@@ -475,10 +604,13 @@ async function refresh() {
     if (mine !== seq) return;  // a newer edit's answer will come
     S.trace = t;
     showError(null);
+    stale(false);
+    if (S.lastEdit) say(S.lastEdit, "");
+    for (const e of document.querySelectorAll("#controls .bad")) say(e, "");
     renderExplore();
-    if (S.selected) showDerivation().catch(showError);
-    if (S.mode === "practice") { renderSheet(); mark(); }
-    setTimeout(saveFragment, 0);  // after the numbers are drawn: not part of an edit's wait
+    if (S.selected) showDerivation().catch(derivationError);
+    if (S.mode === "practice") await showPractice();
+    saveSoon();  // after the numbers are drawn: not part of an edit's wait
     // For bench/studio_load.py: edit -> every number redrawn (measured at the next frame).
     const start = S.editStart;
     requestAnimationFrame(() => {
@@ -486,85 +618,192 @@ async function refresh() {
       document.body.dataset.seq = String(mine);
     });
   } catch (err) {
-    if (mine === seq) showError(err);
+    if (mine !== seq) return;
+    stale(true);
+    // The server's message beside what caused it: the box last edited, else the banner.
+    if (err.lost) lostServer(err, refresh);
+    else if (S.lastEdit && S.lastEdit.isConnected) say(S.lastEdit, err.message);
+    else showError(err, refresh);
   }
 }
 
 // -- practice -------------------------------------------------------------------------------
 function shapeOf(v) { return Array.isArray(v) ? [v.length, ...shapeOf(v[0])] : []; }
-function blank(v) { return Array.isArray(v) ? v.map(blank) : null; }
+function blankOf(shape) { return shape.length ? Array.from({length: shape[0]}, () => blankOf(shape.slice(1))) : null; }
 function getAt(v, idx) { return idx.reduce((a, k) => (a == null ? a : a[k]), v); }
 function setAt(v, idx, x) { if (!idx.length) return x; let a = v; for (const k of idx.slice(0, -1)) a = a[k]; a[idx[idx.length - 1]] = x; return v; }
+function indexes(shape) {
+  let out = [[]];
+  for (const n of shape) out = out.flatMap((i) => Array.from({length: n}, (_, k) => [...i, k]));
+  return out;
+}
+// What a person may type: a number as the worksheet writes one (the server's rule too).
+const NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+function isNumber(text) { const t = text.trim().replace("−", "-"); return NUMBER.test(t) && Number.isFinite(Number(t)); }
+const NOT_A_NUMBER = "expected a number such as 0.27 or -1.5e-3";
 
+// The lock of a teacher's link: what a student may open (nothing unless listed).
+function lockFrom(text) {
+  const t = new Set(text.split(",").map((s) => s.trim()));
+  return {hint: t.has("hint-own") ? "own" : t.has("hint-rule") ? "rule" : "off",
+    reveal: t.has("reveal"), explore: t.has("explore"), files: t.has("files"), answers: t.has("answers")};
+}
+function lockText(lock) {
+  const t = [];
+  if (lock.hint !== "off") t.push("hint-" + lock.hint);
+  for (const k of ["reveal", "explore", "files", "answers"]) if (lock[k]) t.push(k);
+  return t.length ? t.join(",") : "none";
+}
+// True when the page may ask for (and show) right values: not locked, or the lock allows it.
+function answersShown() { return !S.lock || S.lock.answers; }
+function locked() { return !answersShown(); }
+
+// The sheet: the givens (read-only, in the spec's layout) and the unknowns (from the
+// server's /api/sheet: shapes only, no computed value).
+async function loadSheet() {
+  const key = JSON.stringify(S.spec);
+  if (S.sheet && S.sheetKey === key) return;
+  S.sheet = await post("sheet", {spec: S.spec, locked: locked()});
+  S.sheetKey = key;
+}
+// A given number: read-only text (no tab stop: the keyboard goes from box to box), named
+// for a screen reader as a step's number is ("W1[2,0], weight from input 3 to …, 0.4").
+function givenCell(q, idx, v) {
+  const e = el("span", {class: "given", "data-q": q, "data-i": idx.join(","), "data-value": String(v)});
+  e.append(el("span", {class: "sr", text: numName(q, idx) + ", "}), document.createTextNode(fmt(v)));
+  return e;
+}
 function renderSheet() {
-  const box = $("#sheet");
+  const sh = S.sheet, box = $("#sheet");
   box.replaceChildren();
-  const L = S.trace.layers.length;
-  for (const q of S.graph.order) {
-    if (["x", "y", "W", "b", "output"].includes(kindOf(q)[0])) continue;
-    const right = traceValue(q);
-    if (!(q in S.values)) S.values[q] = blank(right);
+  const L = sh.settings.activations.length;
+  const given = el("section", {class: "givens", "aria-label": "Given"}, el("h2", {text: "Given"}));
+  const st = sh.settings;
+  given.append(el("p", {class: "settings"},
+    el("span", {}, "loss ", el("strong", {"data-given": "loss", text: st.loss})), " · ",
+    el("span", {}, "learning rate η = ", el("strong", {"data-given": "lr", text: String(st.lr)})), " · ",
+    el("span", {}, "biases ", el("strong", {"data-given": "update_bias", text: st.update_bias ? "updated" : "fixed"}))));
+  for (const g of sh.givens) {
+    const [kind, layer] = kindOf(g.name);
+    if (kind === "W") given.append(el("h3", {text: `Layer ${layer}${layer === L ? " (output)" : ""}: ${st.activations[layer - 1]}`}));
+    given.append(el("div", {class: "q"}, nameEl(g.name), grid(g.name, g.value, givenCell)));
+  }
+  box.append(given);
+  box.append(el("h2", {text: "Work out, in this order"}));
+  for (const u of sh.unknowns) {
+    const q = u.name;
+    if (!(q in S.values) || JSON.stringify(shapeOf(S.values[q])) !== JSON.stringify(u.shape)) S.values[q] = blankOf(u.shape);
     const row = el("div", {class: "q", "data-row": q});
     row.append(nameEl(q));
-    const boxes = el("span", {class: "boxes"});
-    const walk = (v, idx) => {
-      if (Array.isArray(v)) { v.forEach((e, k) => walk(e, [...idx, k])); if (idx.length === 0 && shapeOf(v).length > 1) {} return; }
-      const typed = getAt(S.values[q], idx);
-      const input = el("input", {type: "text", inputmode: "decimal", value: typed ?? "", "data-q": q, "data-i": idx.join(","),
-        "aria-label": `${label(q)}${idx.length ? "[" + idx.join(",") + "]" : ""}`, autocomplete: "off"});
-      const wrap = el("span", {class: "box", "data-q": q, "data-i": idx.join(",")}, input, el("span", {class: "mark", "aria-hidden": "true"}));
-      let timer = null;
-      const commit = () => {
-        const text = input.value.trim();
-        S.values[q] = setAt(S.values[q], idx, text === "" ? null : text);
-        mark();
-      };
-      input.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(commit, 400); });
-      input.addEventListener("keydown", (e) => { if (e.key === "Enter") { clearTimeout(timer); commit(); } });
-      boxes.append(wrap);
-      if (idx.length > 1 && idx[idx.length - 1] === getAt(right, idx.slice(0, -1)).length - 1) boxes.append(el("br"));
-    };
-    walk(right, []);
+    const boxes = el("table", {class: "m boxes"});
+    const rows = u.shape.length > 1 ? indexes(u.shape.slice(0, -1)) : [[]];
+    const cols = u.shape.length ? u.shape[u.shape.length - 1] : 0;
+    for (const r of rows) {
+      const tr = el("tr");
+      for (let c = 0; c < Math.max(cols, 1); c++) tr.append(el("td", {}, sheetBox(q, u.shape.length ? [...r, c] : [])));
+      boxes.append(tr);
+    }
     row.append(boxes);
-    row.append(el("button", {type: "button", class: "rowbtn", text: "hint", "aria-label": `hint for ${label(q)}`, onclick: () => hint(q, row)}));
-    row.append(el("button", {type: "button", class: "rowbtn", text: "reveal", "aria-label": `reveal ${label(q)}`, onclick: () => reveal(q)}));
+    const tools = el("span", {class: "rowtools"});
+    if (hintLevel() !== "off") tools.append(el("button", {type: "button", class: "rowbtn", text: "hint", "aria-label": `hint for ${label(q)}`, onclick: () => hint(q, row)}));
+    if (!S.lock || S.lock.reveal) tools.append(el("button", {type: "button", class: "rowbtn", text: "reveal", "aria-label": `reveal ${label(q)}`, onclick: () => reveal(q)}));
+    row.append(tools);
     row.append(el("div", {class: "why", "aria-live": "polite"}));
     box.append(row);
   }
-  void L;
+}
+function hintLevel() { return S.lock ? S.lock.hint : "own"; }
+function sheetBox(q, idx) {
+  const i = idx.join(",");
+  const typed = getAt(S.values[q], idx);
+  const id = `m-${q}-${i.replace(/,/g, "-")}`;
+  const input = el("input", {type: "text", inputmode: "decimal", value: typed ?? "", "data-q": q, "data-i": i,
+    "aria-label": numName(q, idx), "aria-describedby": id, autocomplete: "off", spellcheck: "false"});
+  const wrap = el("span", {class: "box", "data-q": q, "data-i": i}, input,
+    el("span", {class: "mark", "aria-hidden": "true"}), el("span", {class: "msg", id}));
+  let timer = null;
+  const commit = () => {
+    const text = input.value.trim();
+    S.values[q] = setAt(S.values[q], idx, text === "" ? null : text);
+    S.focusIdx[q] = i;
+    mark();
+  };
+  input.addEventListener("focus", () => { S.focusIdx[q] = i; });
+  input.addEventListener("input", () => {
+    wrap.dataset.stale = "1";  // its mark is for the old text until the new one is marked
+    clearTimeout(timer); timer = setTimeout(commit, 400);
+  });
+  input.addEventListener("keydown", (e) => { if (e.key === "Enter") { clearTimeout(timer); commit(); } });
+  return wrap;
+}
+// The values to mark: every box's text, except text that is no number (that box gets
+// its own message; the others are still marked).
+function markable() {
+  const out = {}, bad = [];
+  for (const [q, v] of Object.entries(S.values)) {
+    let any = false;
+    const clean = (x, idx) => {
+      if (Array.isArray(x)) return x.map((e, k) => clean(e, [...idx, k]));
+      if (x === null || x === undefined || x === "") return null;
+      if (!isNumber(x)) { bad.push([q, idx.join(",")]); return null; }
+      any = true;
+      return x;
+    };
+    const c = clean(v, []);
+    if (any) out[q] = c;
+  }
+  return [out, bad];
 }
 let markSeq = 0;
 async function mark() {
   const mine = ++markSeq;
-  const values = {};
-  for (const [q, v] of Object.entries(S.values)) if (JSON.stringify(v).match(/"/)) values[q] = v;
+  const [values, bad] = markable();
   saveFragment();
-  if (!Object.keys(values).length) { applyMarks({entries: [], summary: {values: 0, ok: 0, follows: 0, wrong: 0}}); return; }
-  try {
-    const r = await post("check", {spec: S.spec, values});
-    if (mine !== markSeq) return;
-    showError(null);
-    applyMarks(r);
-  } catch (err) { if (mine === markSeq) showError(err); }
+  let report = {entries: [], summary: {values: 0, ok: 0, follows: 0, wrong: 0}};
+  if (Object.keys(values).length) {
+    try {
+      report = await post("check", {spec: S.spec, values, locked: locked()});
+    } catch (err) {
+      if (mine !== markSeq) return;
+      if (err.lost) { lostServer(err, mark); return; }
+      // The server names the field (values.z1): its message goes beside that row.
+      const m = /values\.([A-Za-z0-9_@]+)/.exec(err.message);
+      const row = m && document.querySelector(`#sheet [data-row="${S.graph.quantities[m[1]] ? m[1] : ""}"] .why`);
+      (row || $("#progress")).replaceChildren(el("span", {class: "wrong", role: "alert", text: "✗ " + err.message}));
+      return;
+    }
+  }
+  if (mine !== markSeq) return;
+  showError(null);
+  applyMarks(report, bad);
 }
-function applyMarks(report) {
+function applyMarks(report, bad) {
   S.marks = report;
   document.querySelectorAll("#sheet .box").forEach((b) => {
-    delete b.dataset.verdict; delete b.dataset.diagnosis;
+    delete b.dataset.verdict; delete b.dataset.diagnosis; delete b.dataset.stale;
     b.querySelector(".mark").textContent = "";
-    b.querySelector("input").removeAttribute("aria-description");
+    b.querySelector(".msg").textContent = "";
   });
   document.querySelectorAll("#sheet .why").forEach((w) => w.replaceChildren());
+  for (const [q, i] of bad || []) {
+    const b = document.querySelector(`#sheet .box[data-q="${q}"][data-i="${i}"]`);
+    if (!b) continue;
+    b.dataset.verdict = "bad";
+    b.querySelector(".mark").textContent = "?";
+    b.querySelector(".msg").textContent = NOT_A_NUMBER;
+  }
   for (const e of report.entries) {
     const b = document.querySelector(`#sheet .box[data-q="${e.name}"][data-i="${e.index.join(",")}"]`);
     if (!b) continue;
     b.dataset.verdict = e.verdict;
     b.dataset.diagnosis = e.diagnosis || "";
     b.querySelector(".mark").textContent = {ok: "✓", follows: "→", wrong: "✗"}[e.verdict];
+    const right = answersShown() && typeof e.expected === "number" ? ` (right: ${e.expected.toPrecision(6)})` : "";
     const say = e.verdict === "ok" ? "ok" : e.verdict === "follows"
-      ? `follows from your earlier numbers (right: ${e.expected.toPrecision(6)})`
+      ? `follows from your earlier numbers${right}`
       : `wrong${e.diagnosis ? ": " + e.diagnosis : ""}${e.explanation ? " — " + e.explanation : ""}`;
-    b.querySelector("input").setAttribute("aria-description", say);
+    b.querySelector(".msg").textContent = e.verdict === "ok" ? "" : e.verdict === "follows" ? "follows" : (e.diagnosis || "wrong");
+    b.querySelector(".msg").dataset.say = say;
     if (e.verdict !== "ok") {
       const why = document.querySelector(`#sheet [data-row="${e.name}"] .why`);
       why.append(el("div", {}, el("span", {class: e.verdict, text: `[${e.index.join(",")}] ${e.verdict === "wrong" ? "✗" : "→"} `}), say));
@@ -572,20 +811,35 @@ function applyMarks(report) {
   }
   const s = report.summary;
   const total = document.querySelectorAll("#sheet .box").length;
-  $("#progress").textContent = `${s.values} of ${total} boxes marked: ${s.ok} ✓ ok, ${s.follows} → follow, ${s.wrong} ✗ wrong`;
+  $("#progress").textContent = `${s.values} of ${total} boxes marked: ${s.ok} ✓ ok, ${s.follows} → follow, ${s.wrong} ✗ wrong` +
+    (bad && bad.length ? `; ${bad.length} not a number` : "");
 }
+// A hint: the rule for one number (the box last focused in the row), with the student's
+// own earlier numbers put in (level "own"), from explain's block — never its result.
 async function hint(q, row) {
   const why = row.querySelector(".why");
+  const u = S.sheet.unknowns.find((x) => x.name === q);
+  const i = S.focusIdx[q] ?? indexes(u.shape)[0].join(",");
+  const [values] = markable();
   try {
-    const r = await post("explain", {spec: S.spec, quantity: q, round: S.round, digits: S.digits});
+    const r = await post("hint", {spec: S.spec, quantity: q, index: i, level: hintLevel(), values, digits: S.digits, locked: locked()});
     const d = el("div", {class: "deriv"});
-    d.innerHTML = r.html;
-    const mine = (S.marks ? S.marks.entries : []).filter((e) => e.name === q && e.verdict !== "ok");
-    why.replaceChildren(el("p", {class: "hint", text: "The rule (with the right numbers put in):"}), d,
-      ...mine.map((e) => el("p", {text: `[${e.index.join(",")}] the rule on your own earlier numbers gives ${e.follows_from_given.toPrecision(6)}`})));
-  } catch (err) { showError(err); }
+    d.innerHTML = r.html;  // explain's MathML, made by the server
+    const head = r.level === "own" && r.used.length
+      ? `with your ${r.used.map((x) => `${x.name} = ${x.text}`).join(", ")}:`
+      : r.level === "own" ? "the rule, with the given numbers put in:" : "the rule:";
+    const parts = [el("p", {class: "hint", text: `hint for ${label(q)}${i ? "[" + i + "]" : ""}, ${head}`}), d];
+    if (r.missing.length) parts.push(el("p", {class: "hint", text: `? = not typed yet: ${r.missing.join(", ")}`}));
+    parts.push(el("p", {class: "hint", text: "the result is yours to work out."}));
+    why.replaceChildren(...parts);
+  } catch (err) {
+    if (err.lost) lostServer(err, () => hint(q, row)); else why.replaceChildren(el("span", {class: "wrong", role: "alert", text: "✗ " + err.message}));
+  }
 }
-function reveal(q) {
+async function reveal(q) {
+  if (!S.trace) {
+    try { S.trace = await post("step", {spec: S.spec, round: S.round}); } catch (err) { showError(err, () => reveal(q)); return; }
+  }
   const right = traceValue(q);
   const text = (v) => (Array.isArray(v) ? v.map(text) : String(v));
   S.values[q] = text(right);
@@ -594,20 +848,58 @@ function reveal(q) {
   });
   mark();
 }
+// Teacher's side: a locked link to this sheet (no typed values), the blank sheet, the key.
+function lockedLink() {
+  const lock = {hint: $("#lockhint").value, reveal: $("#lockreveal").checked, explore: $("#lockexplore").checked,
+    files: $("#lockfiles").checked, answers: $("#lockanswers").checked};
+  const state = {spec: S.spec, mode: "practice"};
+  return location.origin + location.pathname + "#s=" + b64encode(JSON.stringify(state)) + "&mode=practice&lock=" + lockText(lock);
+}
 
 // -- train ----------------------------------------------------------------------------------
+const REGRESSION = new Set(["plane", "bumps"]);
+// The Train controls, checked where they are typed: a bad value is said beside its box
+// and nothing is sent (null).
+function trainSettings() {
+  return {dataset: $("#dataset").value, noise: $("#noise").value, hidden: $("#hidden").value, act: $("#tact").value,
+    lr: $("#tlr").value, test: $("#ttest").value, batch: $("#tbatch").value, l2: $("#tl2").value,
+    steps: S.train ? S.train.steps : 0};
+}
+function applyTrainSettings(t) {
+  for (const [id, k] of [["#noise", "noise"], ["#hidden", "hidden"], ["#tact", "act"], ["#tlr", "lr"], ["#ttest", "test"], ["#tbatch", "batch"], ["#tl2", "l2"]]) {
+    if (typeof t[k] === "string") $(id).value = t[k];
+  }
+  if (typeof t.dataset === "string" && t.dataset !== "csv") $("#dataset").value = t.dataset;
+}
 function trainSpec() {
-  const hidden = $("#hidden").value.split(",").map((s) => parseInt(s, 10)).filter((n) => n > 0).slice(0, 6);
+  const parts = $("#hidden").value.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  const hidden = parts.map(Number);
+  const okSizes = hidden.length <= 6 && hidden.every((n) => Number.isInteger(n) && n >= 1 && n <= 256);
+  say($("#hidden"), okSizes ? "" : "expected up to 6 sizes from 1 to 256, comma separated (e.g. 4,4)");
+  const lr = Number($("#tlr").value);
+  const okLr = isNumber($("#tlr").value) && lr > 0 && lr <= 10;
+  say($("#tlr"), okLr ? "" : "expected a learning rate above 0, at most 10");
+  const b = $("#tbatch").value.trim();
+  const okBatch = b === "" || (/^\d+$/.test(b) && +b >= 1 && +b <= 1000);
+  say($("#tbatch"), okBatch ? "" : "expected a whole number from 1 to 1000, or empty for all");
+  if (!okSizes || !okLr || !okBatch) return null;
   const act = $("#tact").value;
+  const reg = REGRESSION.has($("#dataset").value);
   return {
-    name: "trained in glassnet studio", loss: "cross_entropy", lr: Number($("#tlr").value) || 0.5,
-    input: [[0, 0]], target: [[1, 0]], seed: 0,
+    name: "trained in glassnet studio", loss: reg ? "mse" : "cross_entropy", lr,
+    input: [[0, 0]], target: reg ? [[0]] : [[1, 0]], seed: 0,
     layers: [...hidden.map((n) => ({units: n, activation: act, init: act === "relu" || act === "leaky_relu" ? "he" : "xavier"})),
-      {units: 2, activation: "softmax"}],
+      reg ? {units: 1, activation: "identity"} : {units: 2, activation: "softmax"}],
   };
 }
+function trainError(err, retry) {
+  if (err.lost) { lostServer(err, retry); return; }
+  $("#tstopped").replaceChildren(el("span", {class: "wrong", role: "alert", text: "✗ " + err.message}));
+}
 async function trainReset(text) {
-  const spec = (await post("canonical", {spec: trainSpec()})).spec;
+  const wanted = trainSpec();
+  if (!wanted) return;
+  const spec = (await post("canonical", {spec: wanted})).spec;
   const csv = text ?? (S.train ? S.train.csv : undefined);
   if (S.train) S.train.playing = false;
   S.train = {spec, history: [], steps: 0, playing: false, csv};
@@ -615,12 +907,20 @@ async function trainReset(text) {
 }
 async function trainStep(n) {
   const T = S.train;
+  if (!T) return;
   const data = $("#dataset").value === "csv" ? {name: "csv", csv: T.csv}
     : {name: $("#dataset").value, n: 200, seed: 0, noise: Number($("#noise").value)};
-  T.spec.lr = Number($("#tlr").value) || T.spec.lr;
-  const r = await post("train", {spec: T.spec, data, steps: n});
+  data.test = Number($("#ttest").value);
+  const wanted = trainSpec();
+  if (!wanted) { T.playing = false; return; }
+  T.spec.lr = wanted.lr;
+  const body = {spec: T.spec, data, steps: n, l2: Number($("#tl2").value)};
+  if ($("#tbatch").value.trim()) body.batch = Number($("#tbatch").value);
+  const r = await post("train", body);
   if (S.train !== T) return;
   T.spec = r.spec; T.steps += r.history.length; T.history.push(...r.history); T.last = r;
+  showError(null);
+  $("#tstopped").textContent = r.stopped || "";
   drawTrain();
   saveFragment();
 }
@@ -630,34 +930,49 @@ function drawTrain() {
   $("#tsteps").dataset.value = String(T.steps);
   $("#tloss").textContent = r.loss.toPrecision(4);
   $("#tloss").dataset.value = String(r.loss);
-  $("#tacc").textContent = (100 * r.accuracy).toFixed(1) + " %";
-  $("#tacc").dataset.value = String(r.accuracy);
+  $("#tacc").textContent = r.accuracy === undefined ? "—" : (100 * r.accuracy).toFixed(1) + " %";
+  if (r.accuracy !== undefined) $("#tacc").dataset.value = String(r.accuracy);
+  $("#ttloss").textContent = r.test_loss === undefined ? "—" : r.test_loss.toPrecision(4);
   const c = $("#boundary"), ctx = c.getContext("2d"), n = r.grid.n;
   const cell = c.width / n;
+  const flat = r.grid.output.flat();
+  const [lo, hi] = r.regression ? [Math.min(...flat), Math.max(...flat)] : [0, 1];
   r.grid.output.forEach((row, gy) => row.forEach((p, gx) => {
-    ctx.fillStyle = heat(p, 0, 1);
+    ctx.fillStyle = heat(p, lo, hi);
     ctx.fillRect(gx * cell, (n - 1 - gy) * cell, cell + 1, cell + 1);
   }));
   const toPx = (v) => ((v - r.grid.min) / (r.grid.max - r.grid.min)) * c.width;
+  const held = new Set(r.test || []);
+  const labs = r.labels, lmin = Math.min(...labs), lmax = Math.max(...labs);
   r.points.forEach(([px, py], k) => {
     ctx.beginPath();
-    ctx.beginPath();
-    ctx.arc(toPx(px), c.height - toPx(py), 3.2, 0, 2 * Math.PI);
-    ctx.fillStyle = r.labels[k] ? "#1e3a8a" : "#9a3412";
+    const x = toPx(px), y = c.height - toPx(py);
+    // Not colour alone: class 1 a circle, class 0 a diamond (regression: circles);
+    // held-out points drawn with a thick black edge, training points a thin white one.
+    if (r.regression || labs[k]) ctx.arc(x, y, 3.4, 0, 2 * Math.PI);
+    else { ctx.moveTo(x, y - 4.2); ctx.lineTo(x + 4.2, y); ctx.lineTo(x, y + 4.2); ctx.lineTo(x - 4.2, y); ctx.closePath(); }
+    ctx.fillStyle = r.regression ? heat(labs[k], lmin, lmax) : labs[k] ? "#1e3a8a" : "#9a3412";
     ctx.fill();
-    ctx.strokeStyle = "#fff"; ctx.lineWidth = 0.8; ctx.stroke();
+    ctx.strokeStyle = held.has(k) ? "#000" : "#fff"; ctx.lineWidth = held.has(k) ? 1.6 : 0.8; ctx.stroke();
   });
-  // curves: loss (red, scaled to its first value) and accuracy (blue, 0..1)
+  // curves: loss (solid), test loss (dashed), both scaled to the largest; accuracy dotted 0..1;
+  // each labelled at its end, so no curve is told by colour alone
   const svg = $("#curves"), h = T.history;
   svg.replaceChildren();
   if (h.length) {
-    const top = Math.max(...h.map((e) => e.loss));
-    const xs = (k) => (h.length === 1 ? 0 : (k / (h.length - 1)) * 296) + 2;
-    svg.append(el("polyline", {fill: "none", stroke: "#dc2626", "stroke-width": 1.5, id: "losscurve",
-      "data-first": String(h[0].loss), "data-last": String(h[h.length - 1].loss),
-      points: h.map((e, k) => `${xs(k).toFixed(1)},${(156 - (e.loss / top) * 150).toFixed(1)}`).join(" ")}));
-    svg.append(el("polyline", {fill: "none", stroke: "#2563eb", "stroke-width": 1.5,
-      points: h.map((e, k) => `${xs(k).toFixed(1)},${(156 - e.accuracy * 150).toFixed(1)}`).join(" ")}));
+    const top = Math.max(...h.map((e) => Math.max(e.loss, e.val_loss ?? 0)));
+    const xs = (k) => (h.length === 1 ? 0 : (k / (h.length - 1)) * 260) + 2;
+    const line = (get, attrs, name) => {
+      const pts = h.map((e, k) => [xs(k), get(e)]).filter(([, v]) => v !== undefined);
+      if (!pts.length) return;
+      svg.append(el("polyline", {fill: "none", "stroke-width": 1.5, ...attrs,
+        points: pts.map(([x, v]) => `${x.toFixed(1)},${(156 - v * 150).toFixed(1)}`).join(" ")}));
+      const [x, v] = pts[pts.length - 1];
+      svg.append(el("text", {x: x + 3, y: (156 - v * 150 + 3).toFixed(1), class: "curvelabel", text: name}));
+    };
+    line((e) => e.loss / top, {stroke: "#dc2626", id: "losscurve", "data-first": String(h[0].loss), "data-last": String(h[h.length - 1].loss)}, "loss");
+    line((e) => (e.val_loss === undefined ? undefined : e.val_loss / top), {stroke: "#7c3aed", "stroke-dasharray": "5 3", id: "testcurve"}, "test");
+    line((e) => e.accuracy, {stroke: "#2563eb", "stroke-dasharray": "1.5 2.5", id: "acccurve"}, "acc");
   }
   // the network with its current weights (width, colour and number)
   const layers = T.spec.layers.map((l) => ({W: l.weights}));
@@ -667,10 +982,10 @@ function drawTrain() {
   const units = $("#units");
   units.replaceChildren();
   r.grid.hidden.forEach((layer, k) => layer.forEach((g, u) => {
-    const cv = el("canvas", {width: n, height: n, "aria-label": `layer ${k + 1} unit ${u + 1} over the plane`});
+    const cv = el("canvas", {width: n, height: n, role: "img", "aria-label": `layer ${k + 1} unit ${u + 1} over the plane`});
     const cx = cv.getContext("2d");
-    const flat = g.flat(), lo = Math.min(...flat), hi = Math.max(...flat);
-    g.forEach((row, gy) => row.forEach((v, gx) => { cx.fillStyle = heat(v, lo, hi); cx.fillRect(gx, n - 1 - gy, 1, 1); }));
+    const f = g.flat(), glo = Math.min(...f), ghi = Math.max(...f);
+    g.forEach((row, gy) => row.forEach((v, gx) => { cx.fillStyle = heat(v, glo, ghi); cx.fillRect(gx, n - 1 - gy, 1, 1); }));
     units.append(el("figure", {}, cv, el("figcaption", {text: `layer ${k + 1} · unit ${u + 1}`})));
   }));
 }
@@ -682,19 +997,28 @@ function heat(v, lo, hi) {
 }
 async function play() {
   const T = S.train;
+  if (!T) return;
   T.playing = !T.playing;
   $("#play").textContent = T.playing ? "❚❚ pause" : "▶ play";
   while (T.playing && S.train === T) {
-    try { await trainStep(10); } catch (err) { showError(err); T.playing = false; }
+    try { await trainStep(10); } catch (err) { trainError(err, play); T.playing = false; }
   }
   $("#play").textContent = "▶ play";
+}
+// A link's Train settings: the same data, sizes, rate and split, trained again to the
+// same step count (the data and the initial weights are seeded, so the numbers match).
+async function trainFromLink(t) {
+  applyTrainSettings(t);
+  await trainReset();
+  let left = Math.min(Number(t.steps) || 0, 5000);
+  while (left > 0 && S.train) { const k = Math.min(left, 500); await trainStep(k); left -= k; }
 }
 async function openTrainStep() {
   const T = S.train;
   if (!T || !T.last) return;
   T.playing = false;
   const p = T.last.points[0], y = T.last.labels[0];
-  S.spec = {...T.spec, input: [p], target: [y ? [0, 1] : [1, 0]]};
+  S.spec = {...T.spec, input: [p], target: [T.last.regression ? [y] : y ? [0, 1] : [1, 0]]};
   delete S.spec.seed;
   setMode("explore");
   await structureChanged();
@@ -702,13 +1026,27 @@ async function openTrainStep() {
 }
 
 // -- modes, sharing, files --------------------------------------------------------------
+async function showPractice() {
+  try {
+    const key = JSON.stringify(S.spec);
+    const again = !S.sheet || S.sheetKey !== key || !$("#sheet .box");
+    await loadSheet();
+    if (again) renderSheet();
+    await mark();
+  } catch (err) { showError(err, showPractice); }
+}
 function setMode(mode) {
+  if (S.lock && !S.lock.explore && mode !== "practice") mode = "practice";  // the lock's rule
   S.mode = mode;
   document.body.dataset.mode = mode;
   for (const b of document.querySelectorAll(".modes button")) b.setAttribute("aria-pressed", String(b.dataset.mode === mode));
   for (const m of ["explore", "practice", "train"]) $("#" + m).hidden = m !== mode;
-  if (mode === "practice" && S.trace) { renderSheet(); mark(); }
-  if (mode === "train" && !S.train) trainReset().catch(showError);
+  if (mode === "practice" && S.spec) showPractice();
+  if (mode === "train" && !S.train) {
+    const t = S.trainLink;
+    S.trainLink = null;
+    (t ? trainFromLink(t) : trainReset()).catch((err) => trainError(err, () => setMode("train")));
+  }
   saveFragment();
 }
 function b64encode(text) {
@@ -720,7 +1058,12 @@ function b64decode(s) {
   const bin = atob(s.replace(/-/g, "+").replace(/_/g, "/"));
   return new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0)));
 }
+let saveTimer = null;
+// (body[data-saving] while a save waits: tests read the link once it is written)
+function saveSoon() { clearTimeout(saveTimer); document.body.dataset.saving = "1"; saveTimer = setTimeout(saveFragment, 250); }
 function saveFragment() {
+  clearTimeout(saveTimer);
+  delete document.body.dataset.saving;
   if (!S.spec) return;
   const state = {spec: S.spec, mode: S.mode};
   if (S.round !== null) state.round = S.round;
@@ -728,15 +1071,31 @@ function saveFragment() {
   if (Object.keys(typed).length) state.values = typed;
   let frag = "#s=" + b64encode(JSON.stringify(state));
   if (S.hide.length) frag += "&hide=" + S.hide.join(",");
+  if (S.lock) frag += "&mode=practice&lock=" + lockText(S.lock);
+  if (S.mode === "train" && S.train) frag += "&train=" + b64encode(JSON.stringify(trainSettings()));
   history.replaceState(null, "", frag);
 }
 function readFragment() {
   const params = new URLSearchParams(location.hash.slice(1));
   S.hide = (params.get("hide") || "").split(",").map((s) => s.trim()).filter((s) => /^[a-z]+$/.test(s));
-  document.body.className = S.hide.map((h) => "hide-" + h).join(" ");
+  S.lock = params.has("lock") ? lockFrom(params.get("lock")) : null;
+  const classes = S.hide.map((h) => "hide-" + h);
+  if (S.lock) {
+    classes.push("locked");
+    if (!S.lock.explore) classes.push("hide-tabs");
+    if (!S.lock.files) classes.push("hide-files");
+  }
+  document.body.className = classes.join(" ");
+  const t = params.get("train");
+  if (t) { try { S.trainLink = JSON.parse(b64decode(t)); } catch { S.trainLink = null; } }
   const s = params.get("s");
   if (!s) return null;
-  try { return JSON.parse(b64decode(s)); } catch (err) { showError("the link's state could not be read: " + err.message); return null; }
+  try {
+    const state = JSON.parse(b64decode(s));
+    const mode = params.get("mode");
+    if (["explore", "practice", "train"].includes(mode)) state.mode = mode;
+    return state;
+  } catch (err) { showError("the link's state could not be read: " + err.message); return null; }
 }
 async function open(state) {
   S.spec = state.spec;
@@ -745,22 +1104,31 @@ async function open(state) {
   $("#round").value = S.round === null ? "" : String(S.round);
   S.marks = null;
   S.selected = null;
+  S.sheet = null;
+  S.trace = null;
   await loadGraph();
-  renderParams();
-  await refresh();
+  // A locked sheet never asks for the step (every right value is in it) unless the
+  // teacher allowed Explore.
+  if (!S.lock || S.lock.explore) { renderParams(); await refresh(); }
   setMode(state.mode || "explore");
 }
 async function download() {
   const format = $("#download").value;
   $("#download").value = "";
-  if (!format) return;
+  if (format) await downloadFormat(format);
+}
+async function downloadFormat(format) {
+  // In Train, the spec is the trained network's.
+  const spec = S.mode === "train" && S.train && format === "toml" ? S.train.spec : S.spec;
   try {
-    const r = await post("export", {spec: S.spec, format, values: S.values, round: S.round, digits: S.digits});
+    const [values] = markable();
+    const r = await post("export", {spec, format, values: format === "key" || format === "blank" ? {} : values,
+      round: S.round, digits: S.digits, locked: !!S.lock && !S.lock.files});
     const url = URL.createObjectURL(new Blob([r.text], {type: r.mime}));
     const a = el("a", {href: url, download: r.filename});
     document.body.append(a); a.click(); a.remove();
     setTimeout(() => URL.revokeObjectURL(url), 5000);
-  } catch (err) { showError(err); }
+  } catch (err) { showError(err, err.lost ? () => downloadFormat(format) : null); }
 }
 async function upload(ev) {
   const file = ev.target.files[0];
@@ -778,8 +1146,8 @@ async function main() {
   $("#loss").addEventListener("change", () => { S.spec.loss = $("#loss").value; refresh(); });
   $("#lr").addEventListener("change", () => {
     const v = Number($("#lr").value);
-    if (!Number.isFinite(v) || v <= 0) { $("#lr").classList.add("bad"); return; }
-    $("#lr").classList.remove("bad"); S.spec.lr = v; $("#lr").dataset.value = String(v); refresh();
+    if (!isNumber($("#lr").value) || v <= 0) { say($("#lr"), "expected a positive number such as 0.1"); stale(true); return; }
+    say($("#lr"), ""); S.lastEdit = $("#lr"); S.spec.lr = v; $("#lr").dataset.value = String(v); refresh();
   });
   $("#update_bias").addEventListener("change", () => { S.spec.update_bias = $("#update_bias").checked; refresh(); });
   $("#after").addEventListener("change", () => { if ($("#after").checked) S.spec.after = true; else delete S.spec.after; refresh(); });
@@ -787,6 +1155,14 @@ async function main() {
   $("#digits").addEventListener("change", () => { S.digits = Number($("#digits").value); renderExplore(); });
   $("#seednames").addEventListener("change", () => { S.seedNames = $("#seednames").checked; renderParams(); renderExplore(); if (S.mode === "practice") { renderSheet(); mark(); } });
   $("#download").addEventListener("change", download);
+  $("#mine").addEventListener("click", () => downloadFormat("worksheet"));
+  $("#blank").addEventListener("click", () => downloadFormat("blank"));
+  $("#key").addEventListener("click", () => downloadFormat("key"));
+  $("#locklink").addEventListener("click", async () => {
+    const link = lockedLink();
+    $("#lockurl").value = link;
+    try { await navigator.clipboard.writeText(link); status("locked link copied"); } catch { status("the locked link is in the box"); }
+  });
   $("#upload").addEventListener("change", upload);
   $("#share").addEventListener("click", async () => {
     saveFragment();
@@ -794,9 +1170,13 @@ async function main() {
   });
   $("#reset").addEventListener("click", async () => open({spec: (await (await fetch("/api/example/seed")).json()).spec, mode: "explore"}));
   $("#play").addEventListener("click", () => play());
-  $("#onestep").addEventListener("click", () => trainStep(1).catch(showError));
-  $("#treset").addEventListener("click", () => trainReset().catch(showError));
-  for (const id of ["#dataset", "#noise", "#hidden", "#tact"]) $(id).addEventListener("change", () => trainReset().catch(showError));
+  $("#onestep").addEventListener("click", () => trainStep(1).catch(trainError));
+  $("#treset").addEventListener("click", () => trainReset().catch(trainError));
+  for (const id of ["#dataset", "#noise", "#hidden", "#tact", "#ttest"]) {
+    $(id).addEventListener("change", () => trainReset().catch(trainError));
+  }
+  // rate, batch and L2 apply from the next step on (checked, and said beside, now)
+  for (const id of ["#tlr", "#tbatch", "#tl2"]) $(id).addEventListener("change", () => { trainSpec(); saveFragment(); });
   $("#topen").addEventListener("click", () => openTrainStep().catch(showError));
   $("#whole").addEventListener("click", showWhole);
   $("#csvfile").addEventListener("change", async (ev) => {
