@@ -57,6 +57,7 @@ from glassnet.training.engine import StepEngine
 
 Array = np.ndarray
 
+
 def import_torch() -> Any:
     """The ``torch`` module, or a one-line :class:`GlassnetError` saying how to install it
     (the torch extra, into this installation: :func:`glassnet.extras.install_hint`)."""
