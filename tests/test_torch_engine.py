@@ -491,7 +491,8 @@ def _model_arrays(path: Path) -> dict[str, Array]:
 def test_torchrun_two_processes_equal_one_process_with_the_whole_batch(tmp_path: Path) -> None:
     # 68 training rows in batches of 15: four of 8 + 7 rows (unequal parts), one of 4 + 4; with
     # dropout (each process takes its rows of the batch's masks).  Then the two-process
-    # model resumed for a third epoch on one process equals three epochs on one.
+    # model resumed for a third epoch on one process, and the one-process model on two,
+    # equal three epochs on one.
     data = _csv(tmp_path / "d.csv")
     common = ["--data", str(data), "--layers", "5", "--dtype", "float64", "--engine", "torch",
               "--batch-size", "15", "--dropout", "0.2", "--no-progress", "--json"]  # fmt: skip
@@ -507,14 +508,21 @@ def test_torchrun_two_processes_equal_one_process_with_the_whole_batch(tmp_path:
     assert a.keys() == b.keys()
     for key, value in a.items():
         np.testing.assert_allclose(b[key], value, rtol=1e-9, atol=1e-12, err_msg=key)
-    resumed = _glassnet(["--resume", str(two), "--epochs", "3", "--out", str(three), "--engine",
-                         "torch", "--no-progress", "--json"])  # fmt: skip
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    done = _glassnet([*common, "--epochs", "3", "--out", str(one)])
+    # Resumed on the other number of processes: 2 -> 1, and 1 -> 2.
+    three_on_two = tmp_path / "three_on_two.npz"
+    for model, out, processes in ((two, three, 1), (one, three_on_two, 2)):
+        resumed = _glassnet(
+            ["--resume", str(model), "--epochs", "3", "--out", str(out), "--engine", "torch",
+             "--no-progress", "--json"], processes,
+        )  # fmt: skip
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+    whole = tmp_path / "whole.npz"
+    done = _glassnet([*common, "--epochs", "3", "--out", str(whole)])
     assert done.returncode == 0, done.stderr[-3000:]
-    a, c = _model_arrays(one), _model_arrays(three)
-    for key, value in a.items():
-        np.testing.assert_allclose(c[key], value, rtol=1e-9, atol=1e-12, err_msg=key)
+    a = _model_arrays(whole)
+    for c in (_model_arrays(three), _model_arrays(three_on_two)):
+        for key, value in a.items():
+            np.testing.assert_allclose(c[key], value, rtol=1e-9, atol=1e-12, err_msg=key)
 
 
 # -- --check-first-step ------------------------------------------------------------------------
