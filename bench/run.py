@@ -99,7 +99,11 @@ def bench_throughput(
     rounds: int, rows: int, env: dict[str, str], log, plain_too: bool = False
 ) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    contenders = (*CONTENDERS, "glassnet_plain") if plain_too else CONTENDERS
+    # glassnet_torch: glassnet's fit with engine="torch" on the CPU (issue 27), which
+    # --engine auto passes over on the CPU for the NumPy engine.
+    contenders = (*CONTENDERS, "glassnet_torch")
+    if plain_too:
+        contenders = (*contenders, "glassnet_plain")
     for batch in BATCHES:
         per: dict[str, list[float]] = {c: [] for c in contenders}
         blas: dict[str, Any] = {}
@@ -120,6 +124,7 @@ def bench_throughput(
             "samples_per_s": {c: {**summary(v), "rounds": v} for c, v in per.items()},
             "vs_torch": ratios(per["glassnet"], per["torch"]),
             "vs_sklearn": ratios(per["glassnet"], per["sklearn"]),
+            "vs_torch_engine": ratios(per["glassnet"], per["glassnet_torch"]),
             "blas": blas,
         }
         if plain_too:

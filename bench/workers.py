@@ -96,7 +96,7 @@ def blas_info(contender: str) -> dict[str, Any]:
 
         net = __import__("glassnet").mlp(SIZES)
         info["glassnet_step"] = {str(b): choose(net, b) for b in (32, 128, 1024)}
-    if contender == "torch":
+    if contender in ("torch", "glassnet_torch"):
         import torch
 
         info["torch_threads"] = torch.get_num_threads()
@@ -212,15 +212,20 @@ def throughput(contender: str, batch: int, n: int) -> dict[str, Any]:
 
         os.environ["GLASSNET_STEP"] = "plain"
         contender = "glassnet"
-    if contender == "glassnet":
+    if contender in ("glassnet", "glassnet_torch"):
         import glassnet as gn
 
+        # glassnet's own fit with its PyTorch engine on the CPU (issue 27), or NumPy's.
+        engine = "torch" if contender == "glassnet_torch" else "numpy"
         net = gn.mlp(SIZES, init=weights)
-        net.fit(Xw, yw, optimizer=gn.optim.SGD(lr=LR), epochs=1, batch_size=batch, seed=0)
+        net.fit(
+            Xw, yw, optimizer=gn.optim.SGD(lr=LR), epochs=1, batch_size=batch, seed=0,
+            engine=engine,
+        )  # fmt: skip
         for layer, (W, b) in zip(net.layers, weights, strict=True):
             layer.W[...], layer.b[...] = W, b
         start = time.perf_counter()
-        hist = net.fit(X, y, epochs=1, batch_size=batch)
+        hist = net.fit(X, y, epochs=1, batch_size=batch, engine=engine)
         seconds = time.perf_counter() - start
         final_loss = hist["loss"][-1]
     elif contender == "torch":

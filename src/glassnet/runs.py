@@ -34,7 +34,7 @@ from glassnet.model import Model, Saved, load_saved, mlp
 from glassnet.optim import CosineLR, Optimizer, Schedule, StepLR, get_optimizer
 from glassnet.optimizers import optimizer_class
 from glassnet.preprocess import Preprocessing
-from glassnet.training import Callback, History, TrainableNetwork
+from glassnet.training import Callback, History, StepEngine, TrainableNetwork
 
 Array = np.ndarray
 Task = Literal["classification", "regression"]
@@ -600,23 +600,33 @@ def train_run(
     keep_checkpoint: bool,
     plot: str | None = None,
     progress: bool = True,
+    engine: str | StepEngine | None = None,
 ) -> RunSummary:
     """Train ``run`` (a checkpoint to ``checkpoint`` after every epoch), save the model to
     ``out`` and score it on the test part.  A failed run leaves no file of its own
     behind — except the checkpoint of a run that diverged or was interrupted, which is
-    what ``--resume`` continues from."""
+    what ``--resume`` continues from.  ``engine``: the step engine ``fit`` runs (its
+    name or an instance; default numpy) — how the run trains, not part of what it is.
+    In a data-parallel run (an engine whose ``rank`` is not 0) nothing is written: no
+    checkpoint, model file, plot or progress — rank 0 writes them."""
     model, ds, settings = run.model, run.ds, run.settings
     assert model.train_state is not None and ds.X_train_raw is not None
     assert ds.X_test_raw is not None
     clock = _Clock(settings, run.info)
+    if isinstance(engine, str) or engine is None:
+        engine = training.resolve_engine(engine)
+    # In a data-parallel run every process trains the same weights; only rank 0 writes.
+    writes = engine.rank == 0
     options = settings.options or {}
-    # Looked up in the module at run time (tests replace training.Checkpoint).
-    callbacks: list[Callback] = [clock, training.Checkpoint(checkpoint, info=run.info)]
+    callbacks: list[Callback] = [clock]
+    if writes:
+        # Looked up in the module at run time (tests replace training.Checkpoint).
+        callbacks.append(training.Checkpoint(checkpoint, info=run.info))
     if options.get("schedule") == "plateau":  # before the clock: the checkpoint keeps its state
         callbacks.insert(
             0, Plateau(settings, options.get("gamma", 0.1), options.get("step_size", 10))
         )
-    if progress:
+    if progress and writes:
         callbacks.append(training.ProgressBar())
     # Our own EarlyStopping (last, where fit would put it) so the summary can say which
     # epoch's weights were kept.
@@ -636,6 +646,7 @@ def train_run(
             validation_split=settings.validation_split,
             callbacks=callbacks,
             class_weight=settings.class_weight,
+            engine=engine,
         )
     except GlassnetError as err:
         if err.field == "loss" and os.path.exists(checkpoint):  # diverged: say what is kept
@@ -644,13 +655,19 @@ def train_run(
                 got=err.got,
                 field="loss",
             ) from None
-        if not existed and os.path.exists(checkpoint):
+        if writes and not existed and os.path.exists(checkpoint):
             os.unlink(checkpoint)  # nothing of a failed run stays behind
         raise
     clock.on_epoch_end(model, model.train_state.epoch, {})
     test = score(model, ds.X_test_raw, ds.y_test, ds.task)
-    model.save(out, info=run.info)
-    if not keep_checkpoint and os.path.exists(checkpoint) and not same_source(checkpoint, out):
+    if writes:
+        model.save(out, info=run.info)
+    if (
+        writes
+        and not keep_checkpoint
+        and os.path.exists(checkpoint)
+        and not same_source(checkpoint, out)
+    ):
         os.unlink(checkpoint)  # the model file holds the same state; a default checkpoint goes
     history: History = model.train_state.history
     last = history.last()
@@ -663,7 +680,7 @@ def train_run(
         kept = stopper.best_epoch
         at = list(history.epoch).index(kept)
         last = {k: v[at] for k, v in history.history.items() if len(v) > at}
-    if plot:
+    if plot and writes:
         from glassnet.plots import plot_history
 
         truth = None

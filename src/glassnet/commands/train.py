@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "momentum", "rmsprop")
 SCHEDULES = ("none", "step", "cosine", "plateau")
+#: ``glassnet.training.ENGINES``, spelt out so --help imports no training code.
+ENGINES = ("numpy", "torch", "auto")
 
 
 def register(sub: Any) -> None:
@@ -130,6 +132,20 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--seed", type=int, help="seed for weights, split, shuffling (0)")
     p.add_argument("--dtype", choices=("float32", "float64"), help="default float32")
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="numpy",
+        help="numpy (default), torch (PyTorch: needs torch), auto (numpy on the CPU)",
+    )
+    p.add_argument(
+        "--device", help="where the torch engine trains: cpu (default), cuda, cuda:N, mps"
+    )
+    p.add_argument(
+        "--check-first-step",
+        action="store_true",
+        help="compare the first step with the step graph's (glassnet step); stop if they differ",
+    )
     p.add_argument(
         "--out",
         help="model file to write (default model.npz; with --resume, the run's own --out, "
@@ -301,11 +317,21 @@ def _sigterm_as_interrupt() -> Any:
 
 def run_train(args: argparse.Namespace) -> int:
     from glassnet.runs import prepare_run, train_run
+    from glassnet.training import FirstStepCheck, resolve_engine
 
     for flag in ("out", "checkpoint", "plot"):
         _check_writable(getattr(args, flag), f"--{flag}")
     if args.plot and not args.plot.lower().endswith(".png"):
         raise GlassnetError("expected a .png file name", got=repr(args.plot), field="--plot")
+    # How the run trains, not what it trains (so not a run option --resume compares):
+    # checked first, so a missing torch or device fails before anything is read.
+    try:
+        engine = resolve_engine(args.engine, args.device)
+    except GlassnetError as err:
+        raise GlassnetError(err.expected, got=err.got, field=f"--{err.field}") from None
+    checked = FirstStepCheck(engine) if args.check_first_step else None
+    if checked is not None:
+        engine = checked
     if args.plot:  # said now, not after the training it would follow
         from glassnet.extras import require
 
@@ -315,10 +341,11 @@ def run_train(args: argparse.Namespace) -> int:
     ckpt_path = args.checkpoint or _default_checkpoint(out)
     run.settings.out = os.path.abspath(out)  # --resume writes here, not to a default
     run.info["train"] = run.settings.to_info()
-    if not args.json:
+    quiet = args.json or engine.rank != 0  # data parallel: rank 0 speaks for the run
+    if not quiet:
         for note in [*run.ds.notes, *([run.ds.task_note] if run.ds.task_note else [])]:
             print(note)  # stdout, with the summary: stderr is for the one error line
-    if not args.json:
+    if not quiet:
         print(run.model.summary())
     stop_on_sigterm = _sigterm_as_interrupt()
     try:
@@ -329,6 +356,7 @@ def run_train(args: argparse.Namespace) -> int:
             keep_checkpoint=bool(args.checkpoint),
             plot=args.plot,
             progress=not args.no_progress and not args.json,
+            engine=engine,
         )
     except KeyboardInterrupt:
         state = run.model.train_state
@@ -340,6 +368,13 @@ def run_train(args: argparse.Namespace) -> int:
         return 130
     finally:
         stop_on_sigterm()
+    if engine.rank != 0:
+        return 0
+    if checked is not None and checked.difference is not None and not args.json:
+        print(
+            f"first step: equal to the step graph's within {checked.tolerance:.1e} "
+            f"(largest relative difference {checked.difference:.1e})"
+        )  # stdout, with the summary: stderr is for the one error line
     if args.json:
         print(json.dumps(summary.to_dict()))
     else:

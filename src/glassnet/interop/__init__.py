@@ -16,6 +16,7 @@ from pathlib import Path
 from glassnet.errors import GlassnetError
 from glassnet.interop.onnx import export_onnx, to_onnx
 from glassnet.interop.torch import (
+    check_step,
     from_torch,
     load_torch_model,
     save_torch_model,
@@ -26,6 +27,7 @@ from glassnet.model import Model
 
 __all__ = [
     "MODEL_SUFFIXES",
+    "check_step",
     "export_onnx",
     "from_torch",
     "load_any_model",

@@ -9,6 +9,10 @@
   preprocessing, classes and task) as JSON in the file's metadata.  (``torch.save`` files
   are pickles; glassnet never loads those.)
 
+- :func:`check_step`: one step of a user's own PyTorch loop on a ``to_torch`` model,
+  compared with glassnet's step graph (the step ``glassnet step`` records and ``explain``
+  writes out).
+
 torch and safetensors are optional (``pip install glassnet[torch]``); each is imported
 only by the function that needs it.
 """
@@ -26,7 +30,7 @@ from glassnet.errors import GlassnetError
 from glassnet.extras import install_hint
 from glassnet.fileio import atomic_write_bytes
 from glassnet.layers import Layer
-from glassnet.layers.base import layer_by_torch_name
+from glassnet.layers.base import layer_by_torch_name, torch_module
 from glassnet.model import Model
 from glassnet.network import Network
 
@@ -86,20 +90,6 @@ def _activation_from(kind: str, options: dict[str, Any]) -> Activation:
     return cls.from_torch_options(options)
 
 
-def _module(torch: Any, arch: dict[str, Any], tensors: dict[str, Array]) -> Any:
-    """A live ``torch.nn`` module from a layer's plain form (``Layer.torch_data``): built
-    from its class and keyword arguments, its tensors copied in exactly."""
-    kwargs = {k: v for k, v in arch.items() if k != "type"}
-    dtypes = {t.dtype for t in tensors.values()}
-    if dtypes:
-        kwargs["dtype"] = getattr(torch, str(dtypes.pop()))
-    mod = getattr(torch.nn, arch["type"])(**kwargs)
-    with torch.no_grad():
-        for name, t in tensors.items():
-            getattr(mod, name).copy_(torch.from_numpy(np.ascontiguousarray(t)))
-    return mod
-
-
 def to_torch(net: Network) -> Any:
     """A ``torch.nn.Sequential`` equal to ``net``: each layer's own module (Linear with
     weight = Wᵀ, BatchNorm1d, LayerNorm), then its activation's (none for identity).
@@ -107,7 +97,7 @@ def to_torch(net: Network) -> Any:
     torch = _torch()
     modules = []
     for layer in net.layers:
-        modules.append(_module(torch, *layer.torch_data()))
+        modules.append(torch_module(torch, *layer.torch_data()))
         act = layer.activation.torch_module(torch.nn)
         if act is not None:
             modules.append(act)
@@ -332,3 +322,69 @@ def load_torch_model(path: str | Path) -> Model:
     except GlassnetError as err:
         raise err.with_file(label) from None
     return _model_from_metadata(layers, meta, label)
+
+
+def check_step(
+    before: Network,
+    after: Any,
+    x: object,
+    y: object,
+    *,
+    optimizer: str | Any,
+    loss: str | Any | None = None,
+    sample_weight: object = None,
+) -> float:
+    """Prove one step of your own PyTorch loop is glassnet's step.
+
+    ``before``: the glassnet network the module came from (``to_torch(before)``), as it
+    was before the step; ``after``: that module after one step of your loop on the batch
+    ``x`` (m, n_in), ``y`` (labels (m,) or targets (m, n_out)); ``optimizer``: glassnet's
+    optimiser that your ``torch.optim`` one stands for (``gn.optim.Momentum(lr=0.1)``,
+    fresh: the first step); ``loss``: the loss your loop differentiates (default the
+    output's own); ``sample_weight`` (m,): row weights, if your loss has them (as
+    ``fit``'s row weights: L = Σ_s w_s Σ_k terms / m).  The step graph takes the same
+    step from ``before``'s values; returns the largest difference of a parameter or
+    constant (running statistics), relative to its scale, when within float rounding
+    (1000 machine epsilons of the dtype), and otherwise raises a one-line
+    :class:`GlassnetError` naming the quantity and the difference.  Dropout is not
+    compared (your loop's masks are torch's own).
+
+    >>> module = to_torch(net)                     # doctest: +SKIP
+    >>> ... one step of your loop on (x, y) ...    # doctest: +SKIP
+    >>> check_step(net, module, x, y, optimizer=gn.optim.SGD(lr=0.1))  # doctest: +SKIP
+    """
+    from glassnet.optim import get_optimizer
+    from glassnet.training.first_step import ULPS, largest_difference, reference_step
+    from glassnet.training.inputs import check_data, prepare_targets
+    from glassnet.training.state import default_loss
+
+    X = check_data(before, np.asarray(x, dtype=before.dtype), "x")
+    loss_obj = before.check_loss(loss if loss is not None else default_loss(before))
+    Y, _ = prepare_targets(before, y, loss_obj, X.shape[0])
+    weights = None
+    if sample_weight is not None:
+        weights = np.asarray(sample_weight, dtype=before.dtype)
+        if weights.shape != (X.shape[0],) or not np.isfinite(weights).all():
+            raise GlassnetError(
+                f"expected {X.shape[0]} finite weights (one per row of x)",
+                got=f"shape {weights.shape}",
+                field="sample_weight",
+            )
+    mine, _ = reference_step(before, X, Y, loss_obj, get_optimizer(optimizer), weights=weights)
+    theirs = from_torch(after)
+    if [layer.type for layer in theirs.layers] != [layer.type for layer in mine.layers]:
+        raise GlassnetError(
+            "expected the module to_torch made of the network (the same layers)",
+            got=", ".join(layer.type for layer in theirs.layers),
+            field="after",
+        )
+    worst, where = largest_difference(theirs, mine)
+    tolerance = ULPS * float(np.finfo(before.dtype).eps)
+    if not worst <= tolerance:
+        raise GlassnetError(
+            f"expected your step to equal glassnet's step graph within {tolerance:.1e} "
+            "(float rounding)",
+            got=f"a relative difference of {worst:.3e} in {where}",
+            field="step",
+        )
+    return worst

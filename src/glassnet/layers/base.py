@@ -189,6 +189,15 @@ class Layer:
         """:meth:`torch_data`'s form read from a live ``torch.nn`` module."""
         raise NotImplementedError
 
+    def torch_train(self, torch: Any, x: Any, drawn: Mapping[str, Any]) -> Any:
+        """The training-mode forward pass on tensors, for a layer without a module of
+        its own (:attr:`torch_name` None) — what a PyTorch training engine runs in its
+        place: x (batch, n_in) -> a (batch, n_out), with ``drawn`` the constants
+        :meth:`draw` drew for this batch, as tensors (dropout's mask)."""
+        raise GlassnetError(
+            f"expected a layer with a PyTorch form ({self.type} has none yet)", got=self.type
+        )
+
     # -- ONNX ---------------------------------------------------------------------------
     def onnx_nodes(
         self, helper: Any, numpy_helper: Any, x: str, z: str, prefix: str
@@ -353,6 +362,21 @@ def layer_by_torch_name(kind: str) -> type[Layer] | None:
         if cls.torch_name is not None and cls.torch_name == kind:
             return cls
     return None
+
+
+def torch_module(torch: Any, arch: Mapping[str, Any], tensors: Mapping[str, Array]) -> Any:
+    """A live ``torch.nn`` module from a layer's plain form (:meth:`Layer.torch_data`):
+    built from its class and keyword arguments in the tensors' dtype, its tensors
+    copied in exactly (``torch`` is the module, passed in: torch stays optional)."""
+    kwargs = {k: v for k, v in arch.items() if k != "type"}
+    dtypes = {t.dtype for t in tensors.values()}
+    if dtypes:
+        kwargs["dtype"] = getattr(torch, str(dtypes.pop()))
+    mod = getattr(torch.nn, arch["type"])(**kwargs)
+    with torch.no_grad():
+        for name, t in tensors.items():
+            getattr(mod, name).copy_(torch.from_numpy(np.ascontiguousarray(t)))
+    return mod
 
 
 def tensor_of(module: Any, name: str) -> Array:

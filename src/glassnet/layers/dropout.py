@@ -140,6 +140,12 @@ class Dropout(Layer):
             return {"mask": np.ones((batch, self.n))}
         return {"mask": draw_mask(rng, (batch, self.n), self.p)}
 
+    def torch_train(self, torch: Any, x: Any, drawn: Mapping[str, Any]) -> Any:
+        """x·mask/(1 − p) on tensors, with the mask :meth:`draw` drew (not
+        ``nn.Dropout``, whose masks come from torch's own generator: with glassnet's
+        stream a PyTorch fit drops the very units a NumPy fit drops)."""
+        return dropout_forward(x, drawn["mask"], self.p)
+
     def with_leaves(self, values: Mapping[str, Array]) -> Dropout:
         return Dropout(self.n, p=self.p, mask=values.get("mask", self.mask))
 

@@ -115,6 +115,7 @@ class Adam(Optimizer):
         weight_decay_field(),
     )
     state_names = ("m", "v")
+    torch_state: ClassVar[dict[str, str]] = {"m": "exp_avg", "v": "exp_avg_sq"}
     role_symbols: ClassVar[dict[str, str]] = {"m_hat": "m\u0302", "v_hat": "v\u0302"}
     role_words: ClassVar[dict[str, str]] = {
         "m_prev": "The running mean of the gradient from the previous step (zero at the first).",

@@ -161,6 +161,10 @@ class Optimizer:
     fields: ClassVar[tuple[Field, ...]] = ()
     #: Names of the per-parameter state arrays (each shaped like its parameter).
     state_names: ClassVar[tuple[str, ...]] = ()
+    #: What ``torch.optim``'s class of :meth:`torch_spec` calls each of
+    #: ``state_names`` in its per-parameter state (Adam's ``m`` is ``exp_avg``): how a
+    #: PyTorch engine hands the state over and back (checkpoints, resume).
+    torch_state: ClassVar[dict[str, str]] = {}
     #: True when ``weight_decay`` is L2 (added to the gradient); AdamW's is decoupled.
     l2_decay: ClassVar[bool] = True
     #: L2 weight decay λ; 0 for an optimiser that declares no ``weight_decay`` field.

@@ -55,6 +55,7 @@ class Momentum(SGD):
         weight_decay_field(),
     )
     state_names = ("velocity",)
+    torch_state: ClassVar[dict[str, str]] = {"velocity": "momentum_buffer"}
     role_symbols: ClassVar[dict[str, str]] = {"velocity": "v"}
     role_words: ClassVar[dict[str, str]] = {
         **SGD.role_words,

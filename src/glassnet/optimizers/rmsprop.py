@@ -59,6 +59,7 @@ class RMSprop(Optimizer):
         weight_decay_field(),
     )
     state_names = ("square_avg",)
+    torch_state: ClassVar[dict[str, str]] = {"square_avg": "square_avg"}
     role_symbols: ClassVar[dict[str, str]] = {"square_avg": "s"}
     role_words: ClassVar[dict[str, str]] = {
         "square_avg_prev": "The running mean of g² from the previous step (zero at the first).",

@@ -10,6 +10,8 @@
 ``weights``      row weights from ``sample_weight`` and ``class_weight``
 ``dropout``      dropout during ``fit``: dropout layers in a training view of the network
 ``engine``       the seam: :class:`StepEngine` (one batch's step) and :class:`NumpyEngine`
+``torch_engine`` :class:`TorchEngine`: the step in PyTorch, on a device (torch optional)
+``first_step``   :class:`FirstStepCheck`: an engine's first step against the step graph's
 ``loop``         :func:`run_epochs` and :func:`fit`
 ``callbacks``    :class:`Callback`, :class:`EarlyStopping`, :class:`Checkpoint`,
                  :class:`ProgressBar`
@@ -27,8 +29,9 @@ from glassnet.training.batches import Batches, Rows, split_indices
 from glassnet.training.callbacks import Callback, Checkpoint, EarlyStopping, ProgressBar
 from glassnet.training.dropout import check_dropout, with_dropout
 from glassnet.training.engine import NumpyEngine, StepEngine
+from glassnet.training.first_step import FirstStepCheck
 from glassnet.training.inputs import CHUNK, check_data, check_finite, prepare_targets
-from glassnet.training.loop import fit, run_epochs
+from glassnet.training.loop import ENGINES, fit, resolve_engine, run_epochs
 from glassnet.training.metrics import (
     classes_from_output,
     confusion_matrix,
@@ -48,10 +51,12 @@ from glassnet.training.weights import row_weights, training_weights
 
 __all__ = [
     "CHUNK",
+    "ENGINES",
     "Batches",
     "Callback",
     "Checkpoint",
     "EarlyStopping",
+    "FirstStepCheck",
     "History",
     "NumpyEngine",
     "ProgressBar",
@@ -71,6 +76,7 @@ __all__ = [
     "forward_chunked",
     "positive_int",
     "prepare_targets",
+    "resolve_engine",
     "resolve_loss",
     "resolve_state",
     "row_weights",

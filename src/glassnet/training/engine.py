@@ -48,6 +48,10 @@ Array = np.ndarray
 class StepEngine(ABC):
     """Runs one training step per batch for the epoch loop (see the module docstring)."""
 
+    #: This process's rank in a data-parallel run, 0 when training alone: every
+    #: process trains the same weights, and only rank 0 writes files and progress.
+    rank: int = 0
+
     @abstractmethod
     def begin(
         self,

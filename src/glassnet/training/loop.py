@@ -24,6 +24,7 @@ How the loop stays fast without hiding the maths:
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -140,7 +141,8 @@ def fit(
     progress: bool = False,
     sample_weight: object = None,
     class_weight: object = None,
-    engine: StepEngine | None = None,
+    engine: str | StepEngine | None = None,
+    device: str | None = None,
 ) -> History:
     """Train ``net`` in place with mini-batches; return the history (of every fit so far).
 
@@ -164,12 +166,17 @@ def fit(
         weight}; multiplies ``sample_weight``.  Weights are scaled to mean 1 over the
         training rows, so the learning rate means the same; validation is unweighted.
         Each batch's weights go into the loss (``loss.value``/``loss.grad`` ``weights=``).
-    engine : the :class:`StepEngine` that runs each batch's step; default
-        :class:`NumpyEngine` (the fast step, on one core or two).
+    engine : the :class:`StepEngine` that runs each batch's step, or its name:
+        ``"numpy"`` (the default: :class:`NumpyEngine`, the fast step on one core or
+        two), ``"torch"`` (:class:`~glassnet.training.torch_engine.TorchEngine`, PyTorch
+        on ``device``; needs torch) or ``"auto"`` (numpy on the CPU, torch elsewhere).
+    device : ``"cpu"`` (default), ``"cuda"``, ``"cuda:N"`` or ``"mps"``: where the torch
+        engine trains (the NumPy engine runs on the CPU only).
 
     Raises :class:`GlassnetError` for bad data, and if the loss becomes NaN or infinite
     (naming the epoch and batch), after restoring the weights of the last whole epoch.
     """
+    step_engine = resolve_engine(engine, device)  # before any work: a typo fails fast
     X = check_data(net, net.prepare_input(X))
     n = X.shape[0]
     epochs = positive_int(epochs, "epochs", minimum=0)
@@ -233,9 +240,58 @@ def fit(
         batch_size=batch_size,
         shuffle=shuffle,
         callbacks=calls,
-        engine=engine,
+        engine=step_engine,
     )
     return state.history
+
+
+#: The names ``fit(engine=...)`` and ``glassnet train --engine`` take.
+ENGINES = ("numpy", "torch", "auto")
+
+
+def resolve_engine(engine: str | StepEngine | None, device: str | None = None) -> StepEngine:
+    """The :class:`StepEngine` ``fit`` runs: an instance as given, or one by name
+    (:data:`ENGINES`).  ``"auto"`` takes the NumPy engine on the CPU in one process — the
+    faster one there for the networks glassnet trains — and PyTorch on another device
+    or under torchrun.  A device with the NumPy engine, the NumPy engine under torchrun,
+    or an unknown name, is a one-line :class:`GlassnetError`."""
+    if isinstance(engine, StepEngine):
+        if device is not None:
+            raise GlassnetError(
+                "expected device only with an engine name (give the engine its device)",
+                got=repr(device),
+                field="device",
+            )
+        return engine
+    name = "numpy" if engine is None else engine
+    if not isinstance(name, str) or name not in ENGINES:
+        raise GlassnetError(
+            f"expected one of {', '.join(ENGINES)} or a StepEngine",
+            got=repr(engine),
+            field="engine",
+        )
+    where = "cpu" if device is None else device
+    # Under torchrun each process would train the whole run alone, and all would write.
+    parallel = os.environ.get("WORLD_SIZE", "1") not in ("", "0", "1")
+    if name == "auto":
+        name = "numpy" if where == "cpu" and not parallel else "torch"
+    if name == "numpy" and parallel:
+        raise GlassnetError(
+            "expected engine torch under torchrun (the NumPy engine trains in one process)",
+            got=f"numpy with WORLD_SIZE={os.environ.get('WORLD_SIZE')}",
+            field="engine",
+        )
+    if name == "numpy":
+        if where != "cpu":
+            raise GlassnetError(
+                "expected device cpu with the numpy engine (engine torch runs elsewhere)",
+                got=repr(device),
+                field="device",
+            )
+        return NumpyEngine()
+    from glassnet.training.torch_engine import TorchEngine  # imports torch: only now
+
+    return TorchEngine(where)
 
 
 def _snapshot(net: Network, opt: Optimizer) -> tuple[list[Array], dict[str, Array], int]:
