@@ -16,7 +16,7 @@ for l > 1, the gradient of its input as the node ``("dL_da", l − 1)``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
@@ -324,6 +324,75 @@ def activation_symbols(act: Activation, kind: str, ins: Sequence[Node]) -> Node 
     if kind == "delta":
         return mt.join([ins[0], ins[1]], mt.TIMES)
     return None
+
+
+def feature_vector(v: Array | None, n: int, fill: float, name: str, dtype: Any) -> Array:
+    """A per-feature parameter or statistic: ``v`` as given (shape (n,)), or ``fill``."""
+    if v is None:
+        return np.full(n, fill, dtype=dtype)
+    v = np.asarray(v)
+    if v.shape != (n,):
+        raise GlassnetError(
+            f"expected {n} numbers (one per feature)", got=f"shape {v.shape}", field=name
+        )
+    return v
+
+
+def normalisation_nodes(
+    k: int,
+    x: Key,
+    *,
+    first: bool,
+    act: Activation,
+    mean: Callable[[Array], Array],
+    var: Callable[[Array, Array], Array],
+    normalise: Callable[[Array, Array, Array], Array],
+    input_grad: Callable[[Array, Array, Array], Array],
+) -> list[NodeDecl]:
+    """The nodes batch and layer normalisation share, for layer ``k`` with input ``x``;
+    they differ only in what the statistics run over (the rules given): mean, var,
+    x_hat, z = gamma·x_hat + beta, the activation's nodes, dgamma = Σ delta·x_hat,
+    dbeta = Σ delta and, unless ``first``, dx_hat = delta·gamma and the input's
+    gradient from dx_hat, x_hat and var."""
+    decls = [
+        NodeDecl("mean", k, (x,), lambda v: mean(v[0]), "forward"),
+        NodeDecl("var", k, (x, ("mean", k)), lambda v: var(v[0], v[1]), "forward"),
+        NodeDecl(
+            "x_hat",
+            k,
+            (x, ("mean", k), ("var", k)),
+            lambda v: normalise(v[0], v[1], v[2]),
+            "forward",
+        ),
+        NodeDecl(
+            "z",
+            k,
+            (("x_hat", k), ("gamma", k), ("beta", k)),
+            lambda v: v[1] * v[0] + v[2],
+            "forward",
+        ),
+        *activation_nodes(act, k),
+        NodeDecl(
+            "dgamma",
+            k,
+            (("delta", k), ("x_hat", k)),
+            lambda v: (v[0] * v[1]).sum(axis=0),
+            "backward",
+        ),
+        NodeDecl("dbeta", k, (("delta", k),), lambda v: v[0].sum(axis=0), "backward"),
+    ]
+    if not first:
+        decls += [
+            NodeDecl("dx_hat", k, (("delta", k), ("gamma", k)), lambda v: v[0] * v[1], "backward"),
+            NodeDecl(
+                "dL_da",
+                k - 1,
+                (("dx_hat", k), ("x_hat", k), ("var", k)),
+                lambda v: input_grad(v[0], v[1], v[2]),
+                "backward",
+            ),
+        ]
+    return decls
 
 
 def normalisation_symbols(

@@ -33,13 +33,14 @@ from glassnet.activations import Activation, from_dict
 from glassnet.errors import GlassnetError
 from glassnet.layers.base import (
     Layer,
-    activation_nodes,
     activation_symbols,
     check_fields,
     checked_tensors,
     config_activation,
     config_size,
+    feature_vector,
     identity,
+    normalisation_nodes,
     normalisation_symbols,
     read_activation,
     register_layer,
@@ -136,10 +137,10 @@ class BatchNorm(Layer):
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
             raise GlassnetError("expected a whole number of features >= 1", got=repr(n))
         self.n = int(n)
-        self.gamma = self._vec(gamma, 1.0, "gamma", dtype)
-        self.beta = self._vec(beta, 0.0, "beta", dtype)
-        self.running_mean = self._vec(running_mean, 0.0, "running_mean", dtype)
-        self.running_var = self._vec(running_var, 1.0, "running_var", dtype)
+        self.gamma = feature_vector(gamma, self.n, 1.0, "gamma", dtype)
+        self.beta = feature_vector(beta, self.n, 0.0, "beta", dtype)
+        self.running_mean = feature_vector(running_mean, self.n, 0.0, "running_mean", dtype)
+        self.running_var = feature_vector(running_var, self.n, 1.0, "running_var", dtype)
         if not (isinstance(eps, int | float) and not isinstance(eps, bool) and eps > 0):
             raise GlassnetError("expected a positive number", got=repr(eps), field="eps")
         if not (isinstance(momentum, int | float) and not isinstance(momentum, bool)):
@@ -149,16 +150,6 @@ class BatchNorm(Layer):
         self.eps = float(eps)
         self.momentum = float(momentum)
         self.activation = identity() if activation is None else _activation(activation)
-
-    def _vec(self, v: Array | None, fill: float, name: str, dtype: Any) -> Array:
-        if v is None:
-            return np.full(self.n, fill, dtype=dtype)
-        v = np.asarray(v)
-        if v.shape != (self.n,):
-            raise GlassnetError(
-                f"expected {self.n} numbers (one per feature)", got=f"shape {v.shape}", field=name
-            )
-        return v
 
     # -- shape -------------------------------------------------------------------------
     @property
@@ -195,24 +186,19 @@ class BatchNorm(Layer):
             n = ins[2].shape[0]
             return running(ins[0], ins[1] * n / max(n - 1, 1), m)
 
-        decls = [
-            NodeDecl("mean", k, (x,), lambda v: batch_mean(v[0]), "forward"),
-            NodeDecl("var", k, (x, ("mean", k)), lambda v: batch_var(v[0], v[1]), "forward"),
-            NodeDecl(
-                "x_hat",
-                k,
-                (x, ("mean", k), ("var", k)),
-                lambda v: normalise(v[0], v[1], v[2], eps),
-                "forward",
-            ),
-            NodeDecl(
-                "z",
-                k,
-                (("x_hat", k), ("gamma", k), ("beta", k)),
-                lambda v: scale_shift(v[0], v[1], v[2]),
-                "forward",
-            ),
-            *activation_nodes(self.activation, k),
+        decls = normalisation_nodes(
+            k,
+            x,
+            first=first,
+            act=self.activation,
+            mean=batch_mean,
+            var=batch_var,
+            normalise=lambda xs, mu, s2: normalise(xs, mu, s2, eps),
+            input_grad=lambda d, xh, s2: input_grad(d, xh, s2, eps),
+        )
+        # The running statistics move towards the batch's (a forward-pass side effect
+        # the trace records; the next step starts from them).
+        decls += [
             NodeDecl(
                 "running_mean_new",
                 k,
@@ -223,28 +209,7 @@ class BatchNorm(Layer):
             NodeDecl(
                 "running_var_new", k, (("running_var", k), ("var", k), x), unbiased, "forward"
             ),
-            NodeDecl(
-                "dgamma",
-                k,
-                (("delta", k), ("x_hat", k)),
-                lambda v: (v[0] * v[1]).sum(axis=0),
-                "backward",
-            ),
-            NodeDecl("dbeta", k, (("delta", k),), lambda v: v[0].sum(axis=0), "backward"),
         ]
-        if not first:
-            decls += [
-                NodeDecl(
-                    "dx_hat", k, (("delta", k), ("gamma", k)), lambda v: v[0] * v[1], "backward"
-                ),
-                NodeDecl(
-                    "dL_da",
-                    k - 1,
-                    (("dx_hat", k), ("x_hat", k), ("var", k)),
-                    lambda v: input_grad(v[0], v[1], v[2], eps),
-                    "backward",
-                ),
-            ]
         return decls
 
     def alternatives(self, layer: int) -> dict[str, dict[Key, Rule]]:

@@ -29,13 +29,14 @@ from glassnet.activations import Activation, from_dict, get_activation
 from glassnet.errors import GlassnetError
 from glassnet.layers.base import (
     Layer,
-    activation_nodes,
     activation_symbols,
     check_fields,
     checked_tensors,
     config_activation,
     config_size,
+    feature_vector,
     identity,
+    normalisation_nodes,
     normalisation_symbols,
     read_activation,
     register_layer,
@@ -114,22 +115,12 @@ class LayerNorm(Layer):
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
             raise GlassnetError("expected a whole number of features >= 1", got=repr(n))
         self.n = int(n)
-        self.gamma = self._vec(gamma, 1.0, "gamma", dtype)
-        self.beta = self._vec(beta, 0.0, "beta", dtype)
+        self.gamma = feature_vector(gamma, self.n, 1.0, "gamma", dtype)
+        self.beta = feature_vector(beta, self.n, 0.0, "beta", dtype)
         if not (isinstance(eps, int | float) and not isinstance(eps, bool) and eps > 0):
             raise GlassnetError("expected a positive number", got=repr(eps), field="eps")
         self.eps = float(eps)
         self.activation = identity() if activation is None else get_activation(activation)
-
-    def _vec(self, v: Array | None, fill: float, name: str, dtype: Any) -> Array:
-        if v is None:
-            return np.full(self.n, fill, dtype=dtype)
-        v = np.asarray(v)
-        if v.shape != (self.n,):
-            raise GlassnetError(
-                f"expected {self.n} numbers (one per feature)", got=f"shape {v.shape}", field=name
-            )
-        return v
 
     @property
     def n_in(self) -> int:
@@ -156,48 +147,17 @@ class LayerNorm(Layer):
         )
 
     def nodes(self, layer: int, x: Key, *, first: bool) -> list[NodeDecl]:
-        k, eps = layer, self.eps
-        decls = [
-            NodeDecl("mean", k, (x,), lambda v: sample_mean(v[0]), "forward"),
-            NodeDecl("var", k, (x, ("mean", k)), lambda v: sample_var(v[0], v[1]), "forward"),
-            NodeDecl(
-                "x_hat",
-                k,
-                (x, ("mean", k), ("var", k)),
-                lambda v: normalise(v[0], v[1], v[2], eps),
-                "forward",
-            ),
-            NodeDecl(
-                "z",
-                k,
-                (("x_hat", k), ("gamma", k), ("beta", k)),
-                lambda v: v[1] * v[0] + v[2],
-                "forward",
-            ),
-            *activation_nodes(self.activation, k),
-            NodeDecl(
-                "dgamma",
-                k,
-                (("delta", k), ("x_hat", k)),
-                lambda v: (v[0] * v[1]).sum(axis=0),
-                "backward",
-            ),
-            NodeDecl("dbeta", k, (("delta", k),), lambda v: v[0].sum(axis=0), "backward"),
-        ]
-        if not first:
-            decls += [
-                NodeDecl(
-                    "dx_hat", k, (("delta", k), ("gamma", k)), lambda v: v[0] * v[1], "backward"
-                ),
-                NodeDecl(
-                    "dL_da",
-                    k - 1,
-                    (("dx_hat", k), ("x_hat", k), ("var", k)),
-                    lambda v: input_grad(v[0], v[1], v[2], eps),
-                    "backward",
-                ),
-            ]
-        return decls
+        eps = self.eps
+        return normalisation_nodes(
+            layer,
+            x,
+            first=first,
+            act=self.activation,
+            mean=sample_mean,
+            var=sample_var,
+            normalise=lambda xs, mu, s2: normalise(xs, mu, s2, eps),
+            input_grad=lambda d, xh, s2: input_grad(d, xh, s2, eps),
+        )
 
     def alternatives(self, layer: int) -> dict[str, dict[Key, Rule]]:
         """The naive backward that treats each sample's mean and variance as constants."""
