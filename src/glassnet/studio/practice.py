@@ -178,22 +178,7 @@ def links(body: Any) -> dict[str, Any]:
     body = _object(body, "a request")
     _unknown(body, {"spec", "quantity", "index", "locked"})
     spec = parse(body.get("spec"))
-    quantity = body.get("quantity")
-    if not isinstance(quantity, str) or len(quantity) > 40:
-        raise StudioError(
-            "expected a quantity name such as z2", got=_kind(quantity), field="quantity"
-        )
-    from glassnet.check.worksheet import key_name, resolve_name, split_tags
-
-    if split_tags(quantity)[2]:
-        raise StudioError(
-            "expected a quantity of the step itself (not after the update or a later step)",
-            got=quantity,
-            field="quantity",
-        )
-    n_layers = len(spec.network.layers)
-    key, _ = resolve_name(quantity, n_layers, LABEL)
-    name = f"a{n_layers}" if key[0] == "output" else key_name(key)
+    _key, name, _n = _step_quantity(body, spec)
     index = _parse_index(body.get("index")) or ()
     graph = _graph_of(spec)
     batch = graph.batch
@@ -336,22 +321,7 @@ def hint(body: Any) -> dict[str, Any]:
         raise StudioError("expected the level rule or own", got=repr(level)[:40], field="level")
     spec = parse(body.get("spec"))
     digits = _digits(body.get("digits"))
-    quantity = body.get("quantity")
-    if not isinstance(quantity, str) or len(quantity) > 40:
-        raise StudioError(
-            "expected a quantity name such as z2", got=_kind(quantity), field="quantity"
-        )
-    from glassnet.check.worksheet import key_name, resolve_name, split_tags
-
-    if split_tags(quantity)[2]:
-        raise StudioError(
-            "expected a quantity of the step itself (not after the update or a later step)",
-            got=quantity,
-            field="quantity",
-        )
-    n_layers = len(spec.network.layers)
-    key, _ = resolve_name(quantity, n_layers, LABEL)
-    name = f"a{n_layers}" if key[0] == "output" else key_name(key)
+    key, name, n_layers = _step_quantity(body, spec)
     if key[0] in ("x", "y", "W", "b"):
         raise StudioError(
             "expected a computed quantity (this one is given)", got=name, field="quantity"
@@ -418,3 +388,26 @@ def hint(body: Any) -> dict[str, Any]:
 
 #: This module's endpoints (served by app.py beside :data:`glassnet.studio.api.ENDPOINTS`).
 ENDPOINTS = {"sheet": sheet, "hint": hint, "links": links}
+
+
+def _step_quantity(body: dict[str, Any], spec: Spec) -> tuple[tuple[str, int], str, int]:
+    """The request's ``quantity``: a name of this step's (not of a later step or the
+    pass after the update), as its key, the name the page writes (``output`` is a_L)
+    and the network's number of layers."""
+    quantity = body.get("quantity")
+    if not isinstance(quantity, str) or len(quantity) > 40:
+        raise StudioError(
+            "expected a quantity name such as z2", got=_kind(quantity), field="quantity"
+        )
+    from glassnet.check.worksheet import key_name, resolve_name, split_tags
+
+    if split_tags(quantity)[2]:
+        raise StudioError(
+            "expected a quantity of the step itself (not after the update or a later step)",
+            got=quantity,
+            field="quantity",
+        )
+    n_layers = len(spec.network.layers)
+    key, _ = resolve_name(quantity, n_layers, LABEL)
+    name = f"a{n_layers}" if key[0] == "output" else key_name(key)
+    return key, name, n_layers
