@@ -194,6 +194,33 @@ class Network:
             dL_da = g.dx
         return grads
 
+    def backward_step(
+        self,
+        caches: list[Cache],
+        dL_da: Array | None = None,
+        *,
+        delta: Array | None = None,
+        buffers: Sequence[Buffers],
+        steppers: Sequence[Any],
+        alpha: float,
+        beta: float,
+    ) -> None:
+        """The reverse loop of :meth:`backward` with an optimiser update of the linear
+        form p ← β·p + α·g (plain SGD, :meth:`Optimizer.linear_update`) done inside it,
+        layer by layer (:meth:`Dense.backward_step`): each layer's dL/dx is formed with
+        its old W before W moves.  ``steppers``: each layer's
+        :meth:`Dense.weight_stepper` on these buffers.  No gradient is kept."""
+        dense = self.dense_layers("the training fast path")
+        for index in range(len(dense) - 1, -1, -1):
+            layer, cache, out = dense[index], caches[index], buffers[index]
+            if delta is None:
+                m = cache.z.shape[0]
+                delta = layer.activation.backward(cache.z, cache.a, dL_da, out=out.delta[:m])
+            dL_da = layer.backward_step(
+                cache, delta, out, alpha, beta, need_dx=index > 0, weight_step=steppers[index]
+            )
+            delta = None
+
     def buffers(self, batch: int) -> list[Buffers]:
         """Per-layer :class:`~glassnet.layers.Buffers` for batches of up to ``batch`` rows
         (the first layer gets no dx: nothing needs dL/dx of the data)."""

@@ -175,12 +175,8 @@ def choose(net: Network, batch_size: int, *, plain_only: bool = False) -> str:
     """``"halves"`` or ``"plain"`` for batches of ``batch_size`` rows (see the module's
     docstring); ``plain_only`` when the caller's step needs the plain path (dropout
     masks, row weights)."""
-    forced = os.environ.get("GLASSNET_STEP", "")
-    if forced not in ("", "auto", "plain", "halves"):
-        raise GlassnetError(
-            "expected plain, halves or auto (or nothing)", got=repr(forced), field="GLASSNET_STEP"
-        )
-    if plain_only or forced == "plain":
+    forced = _forced()
+    if plain_only or forced in ("plain", "folded"):
         return "plain"
     if forced != "halves":
         if batch_size < MIN_ROWS or step_work(net, batch_size) < MIN_WORK:
@@ -196,6 +192,18 @@ def choose(net: Network, batch_size: int, *, plain_only: bool = False) -> str:
     if b.lib is None or (b.threads != 2 and forced != "halves"):
         return "plain"
     return "halves"
+
+
+def _forced() -> str:
+    """``GLASSNET_STEP``: "" (choose), or the way forced (see the module docstring)."""
+    forced = os.environ.get("GLASSNET_STEP", "")
+    if forced not in ("", "auto", "plain", "folded", "halves"):
+        raise GlassnetError(
+            "expected plain, folded, halves or auto (or nothing)",
+            got=repr(forced),
+            field="GLASSNET_STEP",
+        )
+    return forced
 
 
 def _cores() -> int:
@@ -262,7 +270,7 @@ class TrainStep:
         self.fused = fused
         m_max = min(batch_size, X.shape[0])
         self.mode = mode if mode is not None else choose(net, m_max)
-        if self.mode not in ("plain", "halves"):
+        if self.mode not in ("plain", "folded", "halves"):
             raise ValueError(f"mode {self.mode!r}")
         if weights is not None and self.mode == "halves":
             raise ValueError("row weights take the plain step")
@@ -280,6 +288,15 @@ class TrainStep:
             self.buffers = net.buffers(m_max)
             self.grads = [a for b in self.buffers for a in (b.dW, b.db)]
         self.params = net.parameters()
+        self.dense = net.dense_layers("the training fast path")
+        # The folded step's BLAS (NumPy's own; None: the NumPy fallback) and steppers.
+        self.gemm: Any = None
+        self._stepper_Ws: list[Array] | None = None
+        self._stepper_list: list[Any] = []
+        if self.mode == "folded":
+            from glassnet.blas import gemm
+
+            self.gemm = gemm(net.dtype)
         # The second half's own weight and bias gradients (the first half's are the
         # buffers', into which the second's are then added).
         self._grads2: list[tuple[Array, Array]] = []
@@ -290,7 +307,7 @@ class TrainStep:
 
     def __call__(self, idx: Array) -> tuple[Array, float]:
         if self.mode != "halves":
-            return self._plain(idx)
+            return self._folded(idx) if self.mode == "folded" else self._plain(idx)
         out = self._halves(idx) if idx.shape[0] >= 2 else self._plain(idx)
         # BLAS stays on one thread from step to step (switching it back and forth every
         # step measured ~5% slower); its threads come back at each epoch's end, before
@@ -312,6 +329,57 @@ class TrainStep:
         )
         if value == value and abs(value) != float("inf"):
             self.opt.step(self.params, self.grads, scratch_grads=True)  # refilled next step
+        return p, value
+
+    # -- folded: plain SGD's update inside the weight-gradient multiply -------------------------
+    def _steppers(self) -> list[Any]:
+        """Each layer's :meth:`Dense.weight_stepper` on this step's buffers (rebuilt if
+        a layer's W was replaced since: the addresses are W's)."""
+        Ws = [layer.W for layer in self.dense]
+        if self._stepper_Ws is None or any(
+            a is not b for a, b in zip(Ws, self._stepper_Ws, strict=True)
+        ):
+            xs = [self.xbuf] + [b.a for b in self.buffers[:-1]]
+            self._stepper_list = [
+                layer.weight_stepper(x, b.delta, b.dW, self.gemm)
+                for layer, x, b in zip(self.dense, xs, self.buffers, strict=True)
+            ]
+            self._stepper_Ws = Ws
+        return self._stepper_list
+
+    def _folded(self, idx: Array) -> tuple[Array, float]:
+        """The plain step with an optimiser whose update is p ← β·p + α·g (plain SGD):
+        forward and loss as :meth:`_plain`, then :meth:`Network.backward_step`, which
+        updates each layer as its gradient is formed (W through one BLAS gemm with that
+        α and β, after dL/dx has used the old W).  Same numbers as the plain step to
+        float rounding (``tests/test_fast_step.py``)."""
+        m = idx.shape[0]
+        net, buffers = self.net, self.buffers
+        xb = gather(self.X, idx, self.xbuf[:m], self.xraw)
+        yb = gather(self.Y, idx, self.ybuf[:m], None)
+        wb = self.weights[idx] if self.weights is not None else None
+        caches = net.forward_caches(xb, buffers)
+        p = caches[-1].a
+        value = self.loss.value(p, yb, wb)
+        if not (value == value and abs(value) != float("inf")):
+            return p, value  # no update (the caller stops training)
+        coefficients = self.opt.linear_update()
+        if coefficients is None:  # the optimiser changed its mind: the reference step
+            return self._plain(idx)
+        alpha, beta = coefficients
+        steppers = self._steppers()
+        if self.fused:
+            delta = np.subtract(p, yb, out=buffers[-1].delta[:m])
+            delta /= m
+            net.backward_step(
+                caches, delta=delta, buffers=buffers, steppers=steppers, alpha=alpha, beta=beta
+            )
+        else:
+            dL_dp = self.loss.grad(p, yb, wb)
+            net.backward_step(
+                caches, dL_dp, buffers=buffers, steppers=steppers, alpha=alpha, beta=beta
+            )
+        self.opt.count_step()
         return p, value
 
     # -- halves: two threads, one BLAS thread each ----------------------------------------------
@@ -417,6 +485,8 @@ def train_step(
     (always plain with row ``weights``)."""
     m_max = min(batch_size, X.shape[0])
     mode = choose(net, m_max, plain_only=plain_only or weights is not None)
+    if mode == "plain" and optimizer.linear_update() is not None and _forced() != "plain":
+        mode = "folded"
     return TrainStep(
         net,
         X,

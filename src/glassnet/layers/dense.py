@@ -66,6 +66,39 @@ def input_grad(delta: Array, W: Array, out: Array | None = None) -> Array:
     return np.matmul(delta, W.T, out=out)
 
 
+def linear_step(param: Array, grad: Array, alpha: float, beta: float) -> Array:
+    """param ← β·param + α·grad in place (any shape); ``grad`` is overwritten (α·grad).
+    Plain SGD is α = −lr, β = 1: ``param + (−lr·g)``, bit for bit ``param − lr·g``."""
+    grad *= alpha
+    if beta != 1.0:
+        param *= beta
+    param += grad
+    return param
+
+
+def weight_step(
+    x: Array,
+    delta: Array,
+    W: Array,
+    alpha: float,
+    beta: float,
+    *,
+    gemm: Any = None,
+    scratch: Array | None = None,
+) -> Array:
+    """W ← β·W + α·xᵀ·delta in place: the weight gradient's product and an update of
+    the linear form p ← β·p + α·g (plain SGD: α = −lr, β = 1 − lr·λ) in one.
+
+    With ``gemm`` (:func:`glassnet.blas.gemm`: NumPy's own BLAS) it is one BLAS call
+    with that α and β — no dW array, no update pass.  Without, NumPy: ``scratch`` =
+    xᵀ·delta (:func:`weight_grad`), then :func:`linear_step` — the same numbers to float
+    rounding (BLAS fuses the multiply and the add)."""
+    if gemm is not None:
+        gemm.at_b_arrays(x, delta, W, alpha, beta)
+        return W
+    return linear_step(W, weight_grad(x, delta, out=scratch), alpha, beta)
+
+
 class Cache(NamedTuple):
     """What forward keeps for backward: input x (batch, n_in), z and a (batch, n_out)."""
 
@@ -173,6 +206,60 @@ class Dense(Layer):
         if need_dx and out.dx is not None:
             dx = input_grad(delta, self.W, out=out.dx[: delta.shape[0]])
         return Grads(dx, weight_grad(cache.x, delta, out=out.dW), bias_grad(delta, out.db), delta)
+
+    def backward_step(
+        self,
+        cache: Cache,
+        delta: Array,
+        out: Buffers,
+        alpha: float,
+        beta: float,
+        *,
+        need_dx: bool,
+        weight_step: Any,
+    ) -> Array | None:
+        """The backward pass through ``x @ W + b`` with an update of the linear form
+        p ← β·p + α·g (plain SGD; β = 1 for the bias, which is never decayed) done as
+        the gradients are formed: dL/dx = delta·Wᵀ first, with the old W, then
+        W ← β·W + α·xᵀ·delta (``weight_step(m, alpha, beta)``: :meth:`weight_stepper`'s,
+        one BLAS call), b ← b + α·Σ delta.  Returns dL/dx (in ``out.dx``) or None.
+        The same maths as :meth:`backward_from_delta` then the optimiser's update."""
+        m = delta.shape[0]
+        dx = input_grad(delta, self.W, out=out.dx[:m]) if need_dx and out.dx is not None else None
+        weight_step(m, alpha, beta)
+        linear_step(self.b, bias_grad(delta, out.db), alpha, 1.0)
+        return dx
+
+    def weight_stepper(self, x: Array, delta: Array, scratch: Array, gemm: Any) -> Any:
+        """``step(m, alpha, beta)``: :func:`weight_step` on the first m rows of the
+        reused buffers ``x`` (batch, n_in) and ``delta`` (batch, n_out), their addresses
+        read once (a ctypes call per step, nothing else) when ``gemm`` is given and every
+        array is row-major; else NumPy into ``scratch`` (n_in, n_out)."""
+        W = self.W
+        arrays = (x, delta, W)
+        item = W.itemsize
+        if gemm is None or any(
+            a.dtype != W.dtype or a.strides[-1] != item or not a.flags.c_contiguous for a in arrays
+        ):
+
+            def numpy_step(m: int, alpha: float, beta: float) -> None:
+                weight_step(x[:m], delta[:m], W, alpha, beta, scratch=scratch)
+
+            return numpy_step
+        n_in, n_out = W.shape
+        at_b = gemm.at_b
+        xa, da, wa = x.ctypes.data, delta.ctypes.data, W.ctypes.data
+        lx, ld = x.shape[1], delta.shape[1]
+
+        def blas_step(m: int, alpha: float, beta: float) -> None:
+            if m:
+                at_b(m, n_in, n_out, alpha, xa, lx, da, ld, beta, wa, n_out)
+            elif beta != 1.0:
+                W[...] *= beta
+
+        # Kept alive with the closure: the addresses are those arrays'.
+        blas_step.arrays = arrays  # type: ignore[attr-defined]
+        return blas_step
 
     def predict(self, x: Array) -> Array:
         return self.forward(x)[0]

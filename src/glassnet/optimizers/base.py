@@ -230,6 +230,19 @@ class Optimizer:
                 g, scratch = self._decay(i, p, g, lr, scratch)
             self._update(i, p, g, lr, scratch)
 
+    def linear_update(self) -> tuple[float, float] | None:
+        """(α, β) when this step's update of every parameter is ``p ← β·p + α·g`` —
+        β for a parameter weight decay applies to, 1 for the others — and nothing else
+        (no state, nothing from g but g itself): plain SGD.  An engine may then do the
+        update inside the multiply that forms g (BLAS gemm's α and β) with no gradient
+        array and no update pass, then call :meth:`count_step`.  None (the default):
+        the rule needs g itself (momentum's velocity, Adam's moments)."""
+        return None
+
+    def count_step(self) -> None:
+        """Count a step whose update an engine did through :meth:`linear_update`."""
+        self.t += 1
+
     def _decay(self, i: int, p: Array, g: Array, lr: float, scratch: bool) -> tuple[Array, bool]:
         """Weight decay before the rule: L2, ``g + λW`` built in a scratch buffer so the
         caller's gradient stays as it was.  Returns the gradient to use and whether it may

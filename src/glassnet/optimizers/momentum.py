@@ -95,6 +95,9 @@ class Momentum(SGD):
             schedule=schedule,
         )
 
+    def linear_update(self) -> tuple[float, float] | None:
+        return None  # the velocity needs g itself (SGD's linear form is not this rule)
+
     def _update(self, i: int, p: Array, g: Array, lr: float, g_is_scratch: bool) -> None:
         # lr·step may go into g itself once g is no longer read (not with Nesterov, which
         # reads g after tmp is written): the same two passes, one array less in the cache.

@@ -105,6 +105,11 @@ class SGD(Optimizer):
         # lr·g may go into g itself when g is the caller's scratch: one array less in cache.
         sgd_update(p, g, lr, out=p, scratch=g if g_is_scratch else self._tmp[i])
 
+    def linear_update(self) -> tuple[float, float] | None:
+        # p − lr·(g + λ·p) = (1 − lr·λ)·p + (−lr)·g: the linear form, decay in β.
+        lr = self.current_lr
+        return -lr, 1.0 - lr * self.weight_decay
+
     def _update_decls(self, param: str, layer: int, *, t: int, decay: bool) -> list[NodeDecl]:
         decls, g = self._grad_node(param, layer, decay)
         lr = self.current_lr
