@@ -135,6 +135,7 @@ def test_a_folded_step_equals_the_traced_step(decay, backend):
         mode="folded",
     )
     p, value = step(np.arange(8))
+    np.testing.assert_allclose(p, trace.layers[-1].a, rtol=1e-13, atol=1e-15)
     assert value == pytest.approx(trace.loss, rel=1e-13)
     for layer, lt in zip(net.layers, trace.layers, strict=True):
         np.testing.assert_allclose(layer.W, lt.W_new, rtol=1e-13, atol=1e-15)
