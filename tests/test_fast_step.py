@@ -266,3 +266,25 @@ def test_gemm_against_a_float64_product(dtype):
     np.testing.assert_allclose(C, want, rtol=tol, atol=tol)
     with pytest.raises(ValueError):
         g.at_b_arrays(A, B, C.T, 1.0, 0.0)
+
+
+def test_the_data_is_checked_once_and_a_nan_written_later_is_still_named(monkeypatch):
+    from glassnet.training import inputs
+
+    calls = []
+    real = inputs.check_finite
+    monkeypatch.setattr(inputs, "check_finite", lambda X, f: (calls.append(f), real(X, f)))
+    X, _ = data(30, 4, 3, "float32")
+    y = np.arange(30) % 3
+    net = gn.mlp([4, 5, 3], seed=0)
+    for _ in range(3):
+        net.fit(X, y, optimizer=gn.optim.SGD(0.1), epochs=1, batch_size=8)
+    assert calls == ["X"]  # once for this array, not once per fit
+    net.fit(X.copy(), y, optimizer=gn.optim.SGD(0.1), epochs=1, batch_size=8)
+    assert calls == ["X", "X"]  # another array: checked
+    before = [p.copy() for p in net.parameters()]
+    X[17, 2] = np.nan  # written after the check
+    with pytest.raises(gn.GlassnetError, match="NaN or inf in row 17"):
+        net.fit(X, y, optimizer=gn.optim.SGD(0.1), epochs=1, batch_size=8)
+    for p, q in zip(net.parameters(), before, strict=True):
+        np.testing.assert_array_equal(p, q)

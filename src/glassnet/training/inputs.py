@@ -4,6 +4,9 @@ activation says the targets encode them)."""
 
 from __future__ import annotations
 
+import weakref
+from typing import Any
+
 import numpy as np
 
 from glassnet.errors import GlassnetError
@@ -35,8 +38,34 @@ def check_data(net: Network, X: object, field: str = "X") -> Array:
             got=f"{X.shape[1]}",
             field=field,
         )
-    check_finite(X, field)
+    check_finite_once(X, field)
     return X
+
+
+#: Arrays already found finite, by id: (a weak reference, where and how they lie).
+_FINITE: dict[int, tuple[Any, tuple[Any, ...]]] = {}
+
+
+def check_finite_once(X: Array, field: str) -> None:
+    """:func:`check_finite`, skipped for the very array object checked before (same
+    memory, shape, strides and dtype): ``fit`` called again and again on one data set
+    (epoch by epoch, in a search, in a benchmark) pays the pass over all of it once.
+    Values written into the array since are not seen here; a NaN or inf among them
+    makes the loss non-finite, and the epoch loop then checks the data again before it
+    reports anything (:func:`glassnet.training.loop.run_epochs`)."""
+    if X.dtype.kind != "f":
+        return
+    key = id(X)
+    where = (X.__array_interface__["data"][0], X.shape, X.strides, X.dtype.str)
+    seen = _FINITE.get(key)
+    if seen is not None and seen[0]() is X and seen[1] == where:
+        return
+    check_finite(X, field)
+    try:
+        ref = weakref.ref(X, lambda _, key=key: _FINITE.pop(key, None))
+    except TypeError:  # an array type without weak references: check every time
+        return
+    _FINITE[key] = (ref, where)
 
 
 def check_finite(X: Array, field: str) -> None:

@@ -36,7 +36,7 @@ from glassnet.optim import Optimizer
 from glassnet.training.batches import Rows, split_indices
 from glassnet.training.callbacks import Callback, EarlyStopping, ProgressBar
 from glassnet.training.engine import NumpyEngine, StepEngine
-from glassnet.training.inputs import check_data, prepare_targets
+from glassnet.training.inputs import check_data, check_finite, prepare_targets
 from glassnet.training.metrics import classes_from_output, evaluate_rows
 from glassnet.training.state import (
     History,
@@ -92,6 +92,8 @@ def run_epochs(
                 p, value = engine.step(idx)  # updates the weights only when value is finite
                 if not math.isfinite(value):
                     _restore(net, opt, snapshot)
+                    # Data changed since it was checked (check_finite_once) is named as such.
+                    check_finite(train.X, "X")
                     _diverged(value, epoch, batch)
                 loss_sum += value * idx.shape[0]
                 if train.labels is not None:
@@ -101,6 +103,7 @@ def run_epochs(
             engine.sync()
             if not all(np.isfinite(w).all() for w in params):
                 _restore(net, opt, snapshot)
+                check_finite(train.X, "X")
                 _diverged(math.nan, epoch, batch)
             logs = {"loss": loss_sum / n_train}
             if train.labels is not None:
