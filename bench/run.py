@@ -101,12 +101,14 @@ def bench_throughput(
     results: dict[str, Any] = {}
     # glassnet_torch: glassnet's fit with engine="torch" on the CPU (issue 27), which
     # --engine auto passes over on the CPU for the NumPy engine.
-    contenders = (*CONTENDERS, "glassnet_torch")
+    # multiplies: the step's matrix multiplies alone (the ceiling, in the same rounds).
+    contenders = (*CONTENDERS, "glassnet_torch", "multiplies")
     if plain_too:
         contenders = (*contenders, "glassnet_plain")
     for batch in BATCHES:
         per: dict[str, list[float]] = {c: [] for c in contenders}
         blas: dict[str, Any] = {}
+        loads: list[float] = []
         for r in range(rounds):
             # Alternate the order every round as well (A B C, then C B A, ...).
             order = contenders if r % 2 == 0 else contenders[::-1]
@@ -116,6 +118,7 @@ def bench_throughput(
                 )
                 per[c].append(res["samples_per_s"])
                 blas[c] = res["blas"]
+                loads.append(res["loadavg"][0])
             log(
                 f"  batch {batch:5d} round {r + 1}: "
                 + "  ".join(f"{c} {per[c][-1]:9.0f}/s" for c in contenders)
@@ -125,6 +128,17 @@ def bench_throughput(
             "vs_torch": ratios(per["glassnet"], per["torch"]),
             "vs_sklearn": ratios(per["glassnet"], per["sklearn"]),
             "vs_torch_engine": ratios(per["glassnet"], per["glassnet_torch"]),
+            # The share of the multiplies-only ceiling reached, and what it allows.
+            "share_of_ceiling": ratios(per["glassnet"], per["multiplies"]),
+            "ceiling_vs_torch": ratios(per["multiplies"], per["torch"]),
+            "ceiling_vs_sklearn": ratios(per["multiplies"], per["sklearn"]),
+            # Every row says where it was measured: the CPU family, the BLAS kernels
+            # (NumPy's OpenBLAS: threadpoolctl's architecture; PyTorch's own), the load.
+            "cpu_family": blas["glassnet"]["cpu_family"],
+            "blas_kernel": blas["glassnet"]["blas_kernel"],
+            "torch_blas_kernel": blas["torch"]["blas_kernel"],
+            "glassnet_step": blas["glassnet"]["glassnet_step"][str(batch)],
+            "loadavg_1min": summary(loads),
             "blas": blas,
         }
         if plain_too:
@@ -334,7 +348,41 @@ def table(res: dict[str, Any]) -> str:
     def row(*cells: str) -> None:
         lines.append("| " + " | ".join(cells) + " |")
 
-    if "throughput" in res or "digits" in res or "seed_step" in res:
+    if "throughput" in res:
+        row(
+            "batch",
+            "CPU family; BLAS kernel (NumPy's)",
+            "glassnet step",
+            "glassnet (samples/s)",
+            "PyTorch",
+            "scikit-learn",
+            "multiplies alone (ceiling)",
+            "glassnet ÷ PyTorch",
+            "÷ scikit-learn",
+            "share of ceiling",
+            "ceiling ÷ PyTorch",
+            "load (1 min)",
+        )
+        row(*["---"] * 12)
+    for batch, r in res.get("throughput", {}).items():
+        sp = r["samples_per_s"]
+        row(
+            str(batch),
+            f"{r['cpu_family']}; {r['blas_kernel']}",
+            r["glassnet_step"],
+            fmt_range(sp["glassnet"]),
+            fmt_range(sp["torch"]),
+            fmt_range(sp["sklearn"]),
+            fmt_range(sp["multiplies"]),
+            f"{fmt_range(r['vs_torch'], '.2f')} ≥ {TARGET_VS_TORCH[int(batch)]}",
+            f"{fmt_range(r['vs_sklearn'], '.2f')} ≥ {TARGET_VS_SKLEARN}",
+            f"{fmt_range(r['share_of_ceiling'], '.2f')}",
+            f"{fmt_range(r['ceiling_vs_torch'], '.2f')}",
+            fmt_range(r["loadavg_1min"], ".1f"),
+        )
+    if "throughput" in res:
+        lines.append("")
+    if "digits" in res or "seed_step" in res:
         row(
             "workload",
             "glassnet",
@@ -344,16 +392,6 @@ def table(res: dict[str, Any]) -> str:
             "÷ scikit-learn",
         )
         row(*["---"] * 6)
-    for batch, r in res.get("throughput", {}).items():
-        sp = r["samples_per_s"]
-        row(
-            f"784-256-128-10, batch {batch} (samples/s)",
-            fmt_range(sp["glassnet"]),
-            fmt_range(sp["torch"]),
-            fmt_range(sp["sklearn"]),
-            f"{fmt_range(r['vs_torch'], '.2f')} ≥ {TARGET_VS_TORCH[int(batch)]}",
-            f"{fmt_range(r['vs_sklearn'], '.2f')} ≥ {TARGET_VS_SKLEARN}",
-        )
     plain_rows = [(b, r) for b, r in res.get("throughput", {}).items() if "vs_plain" in r]
     if "digits" in res:
         d = res["digits"]

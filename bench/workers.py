@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import statistics
 import sys
 import time
@@ -74,6 +75,16 @@ def cpu_info() -> dict[str, Any]:
     }
 
 
+def cpu_family(cpu: dict[str, Any]) -> str:
+    """A short name for the kind of CPU, by what decides the kernels: vendor and the
+    widest vector extension ("Intel AVX-512", "AMD AVX2")."""
+    model = str(cpu.get("model", ""))
+    vendor = "Intel" if "Intel" in model else "AMD" if "AMD" in model else model or "?"
+    ext = cpu.get("vector_extensions", [])
+    width = "AVX-512" if "avx512f" in ext else "AVX2" if "avx2" in ext else "no AVX2"
+    return f"{vendor} {width}"
+
+
 def blas_info(contender: str) -> dict[str, Any]:
     """Which CPU, BLAS (its kernel: threadpoolctl's ``architecture``) and how many
     threads this process uses."""
@@ -91,11 +102,22 @@ def blas_info(contender: str) -> dict[str, Any]:
     info["blas_kernel"] = ", ".join(
         f"{p['internal_api']} {p['version']} {p['architecture'] or ''}".strip() for p in blas
     )
-    if contender == "glassnet":
-        from glassnet.parallel import choose
+    info["cpu_family"] = cpu_family(info["cpu"])
+    if contender in ("glassnet", "glassnet_plain"):
+        import glassnet as gn
+        from glassnet import blas
+        from glassnet.losses import get_loss
+        from glassnet.parallel import train_step
 
-        net = __import__("glassnet").mlp(SIZES)
-        info["glassnet_step"] = {str(b): choose(net, b) for b in (32, 128, 1024)}
+        net = gn.mlp(SIZES)
+        X, Y = np.zeros((1024, SIZES[0]), np.float32), np.zeros((1024, SIZES[-1]), np.float32)
+        opt, loss = gn.optim.SGD(lr=LR), get_loss("cross_entropy")
+        info["glassnet_step"] = {
+            str(b): train_step(net, X, Y, loss, opt, fused=True, batch_size=b).mode
+            for b in (32, 128, 1024)
+        }
+        # The BLAS gemm the folded SGD update calls (NumPy's own), or why not.
+        info["glassnet_gemm"] = blas.describe()
     if contender in ("torch", "glassnet_torch"):
         import torch
 
@@ -207,9 +229,26 @@ def throughput(contender: str, batch: int, n: int) -> dict[str, Any]:
     X, y = mnist_like(n)
     weights = initial_weights(SIZES)
     Xw, yw = X[:WARM_ROWS], y[:WARM_ROWS]
+    if contender == "multiplies":
+        # The ceiling: only the step's matrix multiplies (x@W, xᵀ@delta, delta@Wᵀ), same
+        # shapes and dtype, preallocated outputs, as many steps as the epoch has batches.
+        matmuls = step_multiplies(batch, X)
+        for _ in range(max(1, WARM_ROWS // batch)):
+            matmuls()
+        steps = -(-n // batch)
+        start = time.perf_counter()
+        for _ in range(steps):
+            matmuls()
+        seconds = time.perf_counter() - start
+        return {
+            "samples_per_s": n / seconds,
+            "seconds": seconds,
+            "rows": n,
+            "loss_after_epoch": None,
+            "blas": blas_info("glassnet"),
+            "loadavg": list(os.getloadavg()),
+        }
     if contender == "glassnet_plain":  # glassnet held to its plain step (as before issue 15)
-        import os
-
         os.environ["GLASSNET_STEP"] = "plain"
         contender = "glassnet"
     if contender in ("glassnet", "glassnet_torch"):
@@ -268,6 +307,7 @@ def throughput(contender: str, batch: int, n: int) -> dict[str, Any]:
         "rows": n,
         "loss_after_epoch": final_loss,
         "blas": blas_info(contender),
+        "loadavg": list(os.getloadavg()),
     }
 
 
@@ -438,6 +478,29 @@ def step_flops(batch: int) -> int:
         per = 2 * batch * n_in * n_out
         flops += per * (3 if index > 0 else 2)
     return flops
+
+
+def step_multiplies(batch: int, X: np.ndarray) -> Any:
+    """A function running one training step's matrix multiplies on arrays shaped as in
+    the step (784-256-128-10, float32, outputs preallocated): x@W per layer, then
+    xᵀ@delta per layer and delta@Wᵀ for every layer but the first."""
+    rng = np.random.default_rng(1)
+    Ws = [w for w, _ in initial_weights(SIZES)]
+    xs = [X[:batch]] + [rng.random((batch, k), dtype=np.float32) for k in SIZES[1:-1]]
+    zs = [np.empty((batch, W.shape[1]), np.float32) for W in Ws]
+    deltas = [rng.random((batch, W.shape[1]), dtype=np.float32) for W in Ws]
+    dWs = [np.empty_like(W) for W in Ws]
+    dxs = [np.empty((batch, W.shape[0]), np.float32) for W in Ws]
+
+    def matmuls() -> None:
+        for x, W, z in zip(xs, Ws, zs, strict=True):
+            np.matmul(x, W, out=z)
+        for i in range(len(Ws) - 1, -1, -1):
+            np.matmul(xs[i].T, deltas[i], out=dWs[i])
+            if i > 0:
+                np.matmul(deltas[i], Ws[i].T, out=dxs[i])
+
+    return matmuls
 
 
 def profile(batch: int, steps: int, rounds: int) -> dict[str, Any]:
