@@ -288,3 +288,31 @@ def test_the_data_is_checked_once_and_a_nan_written_later_is_still_named(monkeyp
         net.fit(X, y, optimizer=gn.optim.SGD(0.1), epochs=1, batch_size=8)
     for p, q in zip(net.parameters(), before, strict=True):
         np.testing.assert_array_equal(p, q)
+
+
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("hidden,output,loss,fused", CASES)
+def test_halves_with_the_update_folded_equal_the_plain_step(
+    hidden, output, loss, fused, dtype, backend
+):
+    # The halves form only the deltas; W moves once, its columns split between threads.
+    X, Y = data(60, 6, 5, dtype)
+    loss_obj = get_loss(loss)
+    a = gn.mlp([6, 11, 7, 5], hidden=hidden, output=output, seed=3, dtype=dtype)
+    b = a.copy()
+    kw = dict(fused=fused, batch_size=25)
+    plain = TrainStep(a, X, Y, loss_obj, gn.optim.SGD(0.1, weight_decay=0.01), mode="plain", **kw)
+    halves = TrainStep(b, X, Y, loss_obj, gn.optim.SGD(0.1, weight_decay=0.01), mode="halves", **kw)
+    assert halves.fold and not halves._grads2
+    rng = np.random.default_rng(2)
+    tol = 2e-6 if dtype == "float32" else 1e-14
+    for m in (25, 25, 9):
+        idx = rng.permutation(60)[:m]
+        p1, v1 = plain(idx)
+        p2, v2 = halves(idx)
+        np.testing.assert_allclose(p2, p1, rtol=tol, atol=tol)
+        assert v2 == pytest.approx(v1, rel=tol, abs=tol)
+        for w1, w2 in zip(a.parameters(), b.parameters(), strict=True):
+            np.testing.assert_allclose(w2, w1, rtol=4 * tol, atol=4 * tol)
+    assert halves.opt.t == 3

@@ -50,8 +50,18 @@ def test_one_halves_step_equals_the_plain_step(hidden, output, loss, fused, dtyp
     plain = TrainStep(
         a, X, Y, loss_obj, gn.optim.SGD(lr=0.1), fused=fused, batch_size=m, mode="plain"
     )
+    # fold=False: the halves' own gradients, summed (the folded update is
+    # tests/test_fast_step.py's).
     halves = TrainStep(
-        b, X, Y, loss_obj, gn.optim.SGD(lr=0.1), fused=fused, batch_size=m, mode="halves"
+        b,
+        X,
+        Y,
+        loss_obj,
+        gn.optim.SGD(lr=0.1),
+        fused=fused,
+        batch_size=m,
+        mode="halves",
+        fold=False,
     )
     p1, v1 = plain(idx)
     p2, v2 = halves(idx)

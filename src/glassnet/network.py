@@ -201,7 +201,7 @@ class Network:
         *,
         delta: Array | None = None,
         buffers: Sequence[Buffers],
-        steppers: Sequence[Any],
+        steppers: Sequence[Any] | None,
         alpha: float,
         beta: float,
     ) -> None:
@@ -209,7 +209,9 @@ class Network:
         form p ← β·p + α·g (plain SGD, :meth:`Optimizer.linear_update`) done inside it,
         layer by layer (:meth:`Dense.backward_step`): each layer's dL/dx is formed with
         its old W before W moves.  ``steppers``: each layer's
-        :meth:`Dense.weight_stepper` on these buffers.  No gradient is kept."""
+        :meth:`Dense.weight_stepper` on these buffers; None: no update, only every
+        layer's delta (in ``buffers``), for a caller that updates afterwards.  No
+        gradient is kept."""
         dense = self.dense_layers("the training fast path")
         for index in range(len(dense) - 1, -1, -1):
             layer, cache, out = dense[index], caches[index], buffers[index]
@@ -217,7 +219,13 @@ class Network:
                 m = cache.z.shape[0]
                 delta = layer.activation.backward(cache.z, cache.a, dL_da, out=out.delta[:m])
             dL_da = layer.backward_step(
-                cache, delta, out, alpha, beta, need_dx=index > 0, weight_step=steppers[index]
+                cache,
+                delta,
+                out,
+                alpha,
+                beta,
+                need_dx=index > 0,
+                weight_step=steppers[index] if steppers is not None else None,
             )
             delta = None
 

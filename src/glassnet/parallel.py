@@ -245,6 +245,9 @@ class TrainStep:
         rows are done (None: it is put back after every step).
     weights : (n,) row weights (None: all 1): batch rows ``idx`` get ``weights[idx]``,
         passed into the loss (:meth:`Loss.value`, :meth:`Loss.grad`); plain path only.
+    fold : in halves, fold an update of the linear form (plain SGD) into the weight
+        multiplies after both halves (False: the halves' gradients are summed, then
+        ``optimizer.step``, as before).
     """
 
     def __init__(
@@ -261,6 +264,7 @@ class TrainStep:
         batches: Any = None,
         epoch_rows: int | None = None,
         weights: Array | None = None,
+        fold: bool = True,
     ) -> None:
         self.net, self.X, self.Y, self.loss, self.opt = net, X, Y, loss, optimizer
         self.weights = weights
@@ -293,7 +297,13 @@ class TrainStep:
         self.gemm: Any = None
         self._stepper_Ws: list[Array] | None = None
         self._stepper_list: list[Any] = []
-        if self.mode == "folded":
+        self._column_list: tuple[list[Any], list[Any]] = ([], [])
+        #: The optimiser's update done inside the weight-gradient multiply (plain SGD):
+        #: always in "folded"; in "halves" when the optimiser allows it.
+        self.fold = self.mode == "folded" or (
+            self.mode == "halves" and fold and optimizer.linear_update() is not None
+        )
+        if self.fold:
             from glassnet.blas import gemm
 
             self.gemm = gemm(net.dtype)
@@ -301,7 +311,8 @@ class TrainStep:
         # buffers', into which the second's are then added).
         self._grads2: list[tuple[Array, Array]] = []
         if self.mode == "halves":
-            self._grads2 = [(np.empty_like(b.dW), np.empty_like(b.db)) for b in self.buffers]
+            if not self.fold:
+                self._grads2 = [(np.empty_like(b.dW), np.empty_like(b.db)) for b in self.buffers]
             self._blas = blas()
             self._worker = worker()
 
@@ -388,7 +399,8 @@ class TrainStep:
         own dW/db are the shared ones, the second's its own."""
         out = []
         for index, b in enumerate(self.buffers):
-            dW, db = self._grads2[index] if second else (b.dW, b.db)
+            # (Folded, the halves form no dW or db: the shared ones are never written.)
+            dW, db = self._grads2[index] if second and self._grads2 else (b.dW, b.db)
             dx = b.dx[r0:] if b.dx is not None else None
             out.append(Buffers(b.z[r0:], b.a[r0:], b.delta[r0:], dx, dW, db))
         return out
@@ -407,18 +419,70 @@ class TrainStep:
         caches = net.forward_caches(xb, bufs)
         p = caches[-1].a
         total = self.loss.value(p, yb) * mh
+        # With the update folded (plain SGD) the halves form only the deltas (and dL/dx);
+        # W and b move after both are done (_folded_update), from the whole batch's.
+        fold = self.fold
         if self.fused:
             # (p − y)/batch with the whole batch's size: each row's delta is exactly the
             # plain path's.
             delta = np.subtract(p, yb, out=bufs[-1].delta[:mh])
             delta /= m
-            net.backward(caches, delta=delta, buffers=bufs)
+            if fold:
+                net.backward_step(
+                    caches, delta=delta, buffers=bufs, steppers=None, alpha=0.0, beta=1.0
+                )
+            else:
+                net.backward(caches, delta=delta, buffers=bufs)
         else:
             # The loss's own gradient carries 1/(rows of this half); rescaled to 1/batch.
             dL_dp = self.loss.grad(p, yb)
             dL_dp *= mh / m
-            net.backward(caches, dL_dp, buffers=bufs)
+            if fold:
+                net.backward_step(caches, dL_dp, buffers=bufs, steppers=None, alpha=0.0, beta=1.0)
+            else:
+                net.backward(caches, dL_dp, buffers=bufs)
         return total
+
+    def _column_steppers(self) -> tuple[list[Any], list[Any]]:
+        """Per layer, two :meth:`Dense.weight_stepper` s over the whole batch's rows of
+        the shared buffers: W's first half of columns (the caller's) and the rest (the
+        worker's); rebuilt when a layer's W was replaced."""
+        Ws = [layer.W for layer in self.dense]
+        if self._stepper_Ws is None or any(
+            a is not b for a, b in zip(Ws, self._stepper_Ws, strict=True)
+        ):
+            xs = [self.xbuf] + [b.a for b in self.buffers[:-1]]
+            halves: tuple[list[Any], list[Any]] = ([], [])
+            for layer, x, b in zip(self.dense, xs, self.buffers, strict=True):
+                h = layer.n_out // 2
+                for part, cols in zip(halves, ((0, h), (h, layer.n_out)), strict=True):
+                    part.append(layer.weight_stepper(x, b.delta, b.dW, self.gemm, cols))
+            self._column_list = halves
+            self._stepper_Ws = Ws
+        return self._column_list
+
+    def _folded_update(self, m: int) -> None:
+        """W ← β·W + α·xᵀ·delta for every layer over the batch's m rows, W's columns split
+        between the two threads (one BLAS thread each, no two writing the same numbers),
+        and b ← b + α·Σ delta; then the optimiser counts the step."""
+        coefficients = self.opt.linear_update()
+        assert coefficients is not None, "fold is chosen for a linear update only"
+        alpha, beta = coefficients
+        mine, theirs = self._column_steppers()
+
+        def other() -> None:
+            for step in theirs:
+                step(m, alpha, beta)
+
+        self._worker.start(other)
+        try:
+            for step in mine:
+                step(m, alpha, beta)
+            for layer, b in zip(self.dense, self.buffers, strict=True):
+                layer.bias_step(b.delta[:m], b.db, alpha)
+        finally:
+            self._worker.join()
+        self.opt.count_step()
 
     def _limit_blas(self) -> None:
         """BLAS on one thread from now on (what it was is put back by _unlimit_blas)."""
@@ -457,7 +521,9 @@ class TrainStep:
             if not ok:
                 self._unlimit_blas()
         value = float(total / m)
-        if value == value and abs(value) != float("inf"):
+        if value == value and abs(value) != float("inf") and self.fold:
+            self._folded_update(m)
+        elif value == value and abs(value) != float("inf"):
             for b, (dW2, db2) in zip(self.buffers, self._grads2, strict=True):
                 np.add(b.dW, dW2, out=b.dW)
                 np.add(b.db, db2, out=b.db)

@@ -223,39 +223,58 @@ class Dense(Layer):
         the gradients are formed: dL/dx = delta·Wᵀ first, with the old W, then
         W ← β·W + α·xᵀ·delta (``weight_step(m, alpha, beta)``: :meth:`weight_stepper`'s,
         one BLAS call), b ← b + α·Σ delta.  Returns dL/dx (in ``out.dx``) or None.
-        The same maths as :meth:`backward_from_delta` then the optimiser's update."""
+        The same maths as :meth:`backward_from_delta` then the optimiser's update.
+        ``weight_step`` None: dL/dx and delta only; the caller updates W and b once the
+        whole batch's deltas are there (the two-thread step: :meth:`bias_step` and
+        :meth:`weight_stepper` by columns)."""
         m = delta.shape[0]
         dx = input_grad(delta, self.W, out=out.dx[:m]) if need_dx and out.dx is not None else None
-        weight_step(m, alpha, beta)
-        linear_step(self.b, bias_grad(delta, out.db), alpha, 1.0)
+        if weight_step is not None:
+            weight_step(m, alpha, beta)
+            self.bias_step(delta, out.db, alpha)
         return dx
 
-    def weight_stepper(self, x: Array, delta: Array, scratch: Array, gemm: Any) -> Any:
+    def bias_step(self, delta: Array, scratch: Array, alpha: float) -> None:
+        """b ← b + α·Σ_samples delta (the bias is never decayed); ``scratch`` (n_out,)."""
+        linear_step(self.b, bias_grad(delta, scratch), alpha, 1.0)
+
+    def weight_stepper(
+        self,
+        x: Array,
+        delta: Array,
+        scratch: Array,
+        gemm: Any,
+        cols: tuple[int, int] | None = None,
+    ) -> Any:
         """``step(m, alpha, beta)``: :func:`weight_step` on the first m rows of the
         reused buffers ``x`` (batch, n_in) and ``delta`` (batch, n_out), their addresses
         read once (a ctypes call per step, nothing else) when ``gemm`` is given and every
-        array is row-major; else NumPy into ``scratch`` (n_in, n_out)."""
+        array is row-major; else NumPy into ``scratch`` (n_in, n_out).  ``cols``
+        (c0, c1): only W's columns c0:c1 (from delta's columns c0:c1), so that two
+        threads can update one W at once, each its own columns."""
         W = self.W
         arrays = (x, delta, W)
         item = W.itemsize
+        n_in, n_out = W.shape
+        c0, c1 = cols if cols is not None else (0, n_out)
         if gemm is None or any(
             a.dtype != W.dtype or a.strides[-1] != item or not a.flags.c_contiguous for a in arrays
         ):
+            Wc, dc, sc = W[:, c0:c1], delta[:, c0:c1], scratch[:, c0:c1]
 
             def numpy_step(m: int, alpha: float, beta: float) -> None:
-                weight_step(x[:m], delta[:m], W, alpha, beta, scratch=scratch)
+                weight_step(x[:m], dc[:m], Wc, alpha, beta, scratch=sc)
 
             return numpy_step
-        n_in, n_out = W.shape
         at_b = gemm.at_b
-        xa, da, wa = x.ctypes.data, delta.ctypes.data, W.ctypes.data
-        lx, ld = x.shape[1], delta.shape[1]
+        xa, da, wa = x.ctypes.data, delta.ctypes.data + c0 * item, W.ctypes.data + c0 * item
+        lx, ld, n = x.shape[1], delta.shape[1], c1 - c0
 
         def blas_step(m: int, alpha: float, beta: float) -> None:
-            if m:
-                at_b(m, n_in, n_out, alpha, xa, lx, da, ld, beta, wa, n_out)
+            if m and n:
+                at_b(m, n_in, n, alpha, xa, lx, da, ld, beta, wa, n_out)
             elif beta != 1.0:
-                W[...] *= beta
+                W[:, c0:c1] *= beta
 
         # Kept alive with the closure: the addresses are those arrays'.
         blas_step.arrays = arrays  # type: ignore[attr-defined]
