@@ -29,6 +29,7 @@ from __future__ import annotations
 import ctypes
 import itertools
 import os
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -50,6 +51,11 @@ class Gemm:
 
     def __init__(self, fn: Any, int_type: Any, ctype: Any, path: str, symbol: str) -> None:
         self._fn = fn
+        # The same function without declared argument types, for at_b_bound's calls
+        # (every argument then a ctypes object of the right C type).
+        self._raw = getattr(ctypes.CDLL(path, mode=_mode()), symbol)
+        self._raw.restype = None
+        self._ctype = ctype
         self.int_type = int_type
         self.path = path
         self.symbol = symbol
@@ -65,6 +71,24 @@ class Gemm:
         """C (m, n) ← α·Aᵀ·B + β·C with A (k, m) at address ``a`` (row stride ``lda``
         elements), B (k, n) at ``b`` (``ldb``), C at ``c`` (``ldc``)."""
         self._fn(_ROW_MAJOR, _TRANS, _NO_TRANS, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+
+    def at_b_bound(
+        self, m: int, n: int, a: int, lda: int, b: int, ldb: int, c: int, ldc: int
+    ) -> Callable[[int, float, float], None]:
+        """:meth:`at_b` with everything but k, α and β fixed: ``f(k, alpha, beta)``.
+        The fixed arguments are converted to C once (the per-call conversion of 14
+        arguments is most of a small call's cost)."""
+        raw = self._raw
+        i, f = self.int_type, self._ctype
+        p = ctypes.c_void_p
+        fixed = (i(_ROW_MAJOR), i(_TRANS), i(_NO_TRANS), i(m), i(n))
+        o, ta, tb, mm, nn = fixed
+        pa, la, pb, lb, pc, lc = p(a), i(lda), p(b), i(ldb), p(c), i(ldc)
+
+        def call(k: int, alpha: float, beta: float) -> None:
+            raw(o, ta, tb, mm, nn, i(k), f(alpha), pa, la, pb, lb, f(beta), pc, lc)
+
+        return call
 
     def at_b_arrays(self, A: Array, B: Array, C: Array, alpha: float, beta: float) -> None:
         """:meth:`at_b` on arrays (checked: dtype, shapes, row-major unit strides)."""
@@ -144,11 +168,15 @@ def numpy_blas_path() -> str | None:
     return candidates[0] if len(candidates) == 1 else None
 
 
+def _mode() -> int:
+    # RTLD_NOLOAD: only the copy already loaded (by NumPy); never load a second one.
+    return getattr(os, "RTLD_NOLOAD", 0) | getattr(ctypes, "RTLD_GLOBAL", 0)
+
+
 def _open(path: str, letter: str) -> Gemm | None:
     global reason
-    mode = getattr(os, "RTLD_NOLOAD", 0) | getattr(ctypes, "RTLD_GLOBAL", 0)
     try:
-        lib = ctypes.CDLL(path, mode=mode)  # the copy already loaded: no second BLAS
+        lib = ctypes.CDLL(path, mode=_mode())  # the copy already loaded: no second BLAS
     except OSError:
         reason = f"{path} is not loaded"
         return None

@@ -266,13 +266,21 @@ class Dense(Layer):
                 weight_step(x[:m], dc[:m], Wc, alpha, beta, scratch=sc)
 
             return numpy_step
-        at_b = gemm.at_b
-        xa, da, wa = x.ctypes.data, delta.ctypes.data + c0 * item, W.ctypes.data + c0 * item
-        lx, ld, n = x.shape[1], delta.shape[1], c1 - c0
+        n = c1 - c0
+        call = gemm.at_b_bound(
+            n_in,
+            n,
+            x.ctypes.data,
+            x.shape[1],
+            delta.ctypes.data + c0 * item,
+            delta.shape[1],
+            W.ctypes.data + c0 * item,
+            n_out,
+        )
 
         def blas_step(m: int, alpha: float, beta: float) -> None:
             if m and n:
-                at_b(m, n_in, n, alpha, xa, lx, da, ld, beta, wa, n_out)
+                call(m, alpha, beta)
             elif beta != 1.0:
                 W[:, c0:c1] *= beta
 
