@@ -316,3 +316,22 @@ def test_halves_with_the_update_folded_equal_the_plain_step(
         for w1, w2 in zip(a.parameters(), b.parameters(), strict=True):
             np.testing.assert_allclose(w2, w1, rtol=4 * tol, atol=4 * tol)
     assert halves.opt.t == 3
+
+
+def test_a_short_fit_of_a_small_network_does_not_look_for_blas(monkeypatch):
+    # Finding NumPy's BLAS costs a few ms once: a one-epoch fit of 64-64-10 on a few
+    # hundred rows folds its update in NumPy instead; a long epoch of a large one calls it.
+    monkeypatch.delenv("GLASSNET_STEP", raising=False)
+    loss = get_loss("cross_entropy")
+    X, Y = data(300, 64, 10, "float32")
+    small = train_step(
+        gn.mlp([64, 64, 10]), X, Y, loss, gn.optim.SGD(0.1), fused=True, batch_size=32,
+        epoch_rows=300,
+    )  # fmt: skip
+    assert small.mode == "folded" and small.gemm is None
+    X, Y = data(2000, 784, 10, "float32")
+    big = train_step(
+        gn.mlp([784, 256, 128, 10]), X, Y, loss, gn.optim.SGD(0.1), fused=True, batch_size=32,
+        epoch_rows=2000,
+    )  # fmt: skip
+    assert big.mode == "folded" and (big.gemm is not None) == HAVE_GEMM

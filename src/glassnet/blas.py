@@ -146,20 +146,21 @@ def numpy_blas_path() -> str | None:
     (threadpoolctl's report, else this process's mapped libraries)."""
     np_dir = os.path.dirname(os.path.dirname(np.__file__))  # site-packages
     candidates: list[str] = []
-    try:
-        from threadpoolctl import threadpool_info
-
-        candidates = [
-            str(lib["filepath"])
-            for lib in threadpool_info()
-            if lib.get("internal_api") == "openblas"
-        ]
-    except ImportError:
-        pass
-    if not candidates and os.path.exists("/proc/self/maps"):
+    if os.path.exists("/proc/self/maps"):  # Linux: the mapped files, a fraction of a ms
         with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
             seen = {line.split()[-1] for line in maps if "openblas" in line.lower()}
         candidates = sorted(p for p in seen if p.startswith("/"))
+    if not candidates:  # elsewhere threadpoolctl (optional) knows (tens of ms)
+        try:
+            from threadpoolctl import threadpool_info
+
+            candidates = [
+                str(lib["filepath"])
+                for lib in threadpool_info()
+                if lib.get("internal_api") == "openblas"
+            ]
+        except ImportError:
+            pass
     # NumPy's own copy (a wheel's numpy.libs, or numpy/.dylibs); a system NumPy that
     # links the only OpenBLAS loaded is accepted too.
     own = [p for p in candidates if p.startswith(np_dir) and "numpy" in p]
@@ -199,10 +200,10 @@ def _self_check(g: Gemm, letter: str) -> bool:
     """A small product through ``g`` against NumPy's, with α and β (non-square, a row
     stride larger than the width): wrong integer widths or argument orders show here."""
     dtype = np.float32 if letter == "s" else np.float64
-    rng = np.random.default_rng(0)
-    A = rng.standard_normal((7, 12)).astype(dtype)[:, :5]  # (7, 5), row stride 12
-    B = rng.standard_normal((7, 3)).astype(dtype)
-    C = rng.standard_normal((5, 3)).astype(dtype)
+    # Fixed irregular numbers (numpy.random would cost its import on a short fit).
+    A = np.sin(np.arange(84.0)).reshape(7, 12).astype(dtype)[:, :5]  # row stride 12
+    B = np.cos(np.arange(21.0) * 1.7).reshape(7, 3).astype(dtype)
+    C = np.sin(np.arange(15.0) * 0.3 + 1.0).reshape(5, 3).astype(dtype)
     want = 0.5 * C.astype(np.float64) - 0.25 * (A.T.astype(np.float64) @ B)
     got = C.copy()
     g.at_b_arrays(A, B, got, -0.25, 0.5)

@@ -194,6 +194,22 @@ def choose(net: Network, batch_size: int, *, plain_only: bool = False) -> str:
     return "halves"
 
 
+#: The folded step calls NumPy's BLAS gemm directly (glassnet.blas) when an epoch's
+#: steps × weights reach this: finding the library and checking it costs ~1–3 ms once
+#: per process, and the fold saves ~0.3–0.7 ns per weight per step (the update pass it
+#: removes).  Below it (a short fit of a small network, the digits example) the NumPy
+#: form of the same fold runs, which finds nothing.
+MIN_BLAS_WORK = 10_000_000
+
+
+def _blas_pays(net: Network, batch: int, epoch_rows: int | None) -> bool:
+    """Whether one epoch is long enough to repay finding NumPy's gemm (None: assume so)."""
+    if epoch_rows is None:
+        return True
+    steps = -(-epoch_rows // max(batch, 1))
+    return steps * sum(layer.n_in * layer.n_out for layer in net.layers) >= MIN_BLAS_WORK
+
+
 def _forced() -> str:
     """``GLASSNET_STEP``: "" (choose), or the way forced (see the module docstring)."""
     forced = os.environ.get("GLASSNET_STEP", "")
@@ -303,7 +319,7 @@ class TrainStep:
         self.fold = self.mode == "folded" or (
             self.mode == "halves" and fold and optimizer.linear_update() is not None
         )
-        if self.fold:
+        if self.fold and _blas_pays(net, m_max, epoch_rows):
             from glassnet.blas import gemm
 
             self.gemm = gemm(net.dtype)
