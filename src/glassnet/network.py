@@ -216,6 +216,7 @@ class Network:
         for index in range(len(dense) - 1, -1, -1):
             layer, cache, out = dense[index], caches[index], buffers[index]
             if delta is None:
+                assert dL_da is not None, "dL_da or delta"
                 m = cache.z.shape[0]
                 delta = layer.activation.backward(cache.z, cache.a, dL_da, out=out.delta[:m])
             dL_da = layer.backward_step(

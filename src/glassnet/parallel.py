@@ -1,7 +1,7 @@
 """The training step ``fit`` runs, on one core or on two.
 
 :class:`TrainStep` is what the epoch loop calls once per batch: gather the batch's rows,
-forward, loss, backward and the optimiser's update.  It has two ways to do it:
+forward, loss, backward and the optimiser's update.  It has three ways to do it:
 
 - **plain** — the readable reference: :meth:`Network.forward_backward` on the whole
   batch, then ``optimizer.step``.  NumPy runs each element-wise pass (bias add, ReLU
@@ -16,6 +16,16 @@ forward, loss, backward and the optimiser's update.  It has two ways to do it:
   1/batch); the halves' weight and bias gradients are then added,
   ``dW = x_1ᵀ·delta_1 + x_2ᵀ·delta_2``, which is the plain path's sum over samples
   in another order — equal within float rounding (``tests/test_parallel.py``).
+- **folded** — the plain step for an optimiser whose update is ``p ← β·p + α·g``
+  (:meth:`Optimizer.linear_update`: plain SGD, α = −lr, β = 1 − lr·λ): the update is
+  done inside the weight-gradient multiply, ``W ← β·W + α·xᵀ·delta`` in one BLAS gemm
+  (NumPy's own OpenBLAS through ctypes, :mod:`glassnet.blas`), layer by layer as the
+  backward pass goes, after ``delta·Wᵀ`` has used the old W
+  (:meth:`Network.backward_step`); no dW is formed and there is no update pass.  Without
+  a gemm NumPy can lend us (or for a short fit of a small network, :data:`MIN_BLAS_WORK`)
+  the same fold runs in NumPy.  The halves fold too: each half forms only its deltas,
+  then W moves once from the whole batch, its columns split between the two threads.
+  Equal to the plain step within float rounding (``tests/test_fast_step.py``).
 
 Which one runs is chosen per ``fit`` from the batch size and the layer widths
 (:func:`choose`): two threads pay off only when a step has enough element-wise work to
@@ -23,8 +33,9 @@ outweigh handing half of it to another thread (measured: docs/performance.md).  
 halves path needs ``threadpoolctl`` (installed with scikit-learn; optional) to make
 BLAS single-threaded; without it, with one core, or when BLAS runs on one thread (the
 caller asked for one core) or on more than two (BLAS alone would use more cores than
-two halves; not measured), the plain path runs.  ``GLASSNET_STEP=plain`` or ``=halves`` in the
-environment forces one (for measuring).
+two halves; not measured), the plain path runs — folded when the optimiser allows.
+``GLASSNET_STEP=plain`` (the reference, unfolded), ``=folded`` or ``=halves`` in the
+environment forces one (for measuring); ``GLASSNET_BLAS=numpy`` keeps the fold in NumPy.
 
 Nothing here is imported on the CLI's start-up path: ``glassnet.training`` imports
 this module, and threadpoolctl is imported only when a fit might use two threads.

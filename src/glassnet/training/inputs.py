@@ -61,8 +61,12 @@ def check_finite_once(X: Array, field: str) -> None:
     if seen is not None and seen[0]() is X and seen[1] == where:
         return
     check_finite(X, field)
+
+    def forget(_: object) -> None:
+        _FINITE.pop(key, None)
+
     try:
-        ref = weakref.ref(X, lambda _, key=key: _FINITE.pop(key, None))
+        ref = weakref.ref(X, forget)
     except TypeError:  # an array type without weak references: check every time
         return
     _FINITE[key] = (ref, where)
