@@ -37,7 +37,7 @@ from glassnet.training.batches import Rows, split_indices
 from glassnet.training.callbacks import Callback, EarlyStopping, ProgressBar
 from glassnet.training.engine import NumpyEngine, StepEngine
 from glassnet.training.inputs import check_data, check_finite, prepare_targets
-from glassnet.training.metrics import classes_from_output, evaluate_rows
+from glassnet.training.metrics import evaluate_rows
 from glassnet.training.state import (
     History,
     TrainState,
@@ -87,6 +87,9 @@ def run_epochs(
             if shuffle:
                 rng.shuffle(order)
             loss_sum, correct, batch = 0.0, 0, 0
+            # The labels in this epoch's order, gathered once (not once per batch).
+            labels = train.labels[order] if train.labels is not None else None
+            classes = net.output_activation.classes  # the same activation all fit long
             for batch, start in enumerate(range(0, n_train, batch_size), start=1):
                 idx = order[start : start + batch_size]
                 p, value = engine.step(idx)  # updates the weights only when value is finite
@@ -96,9 +99,9 @@ def run_epochs(
                     check_finite(train.X, "X")
                     _diverged(value, epoch, batch)
                 loss_sum += value * idx.shape[0]
-                if train.labels is not None:
-                    predicted = classes_from_output(net, p)
-                    correct += int(np.count_nonzero(predicted == train.labels[idx]))
+                if labels is not None:
+                    hits = classes(p) == labels[start : start + batch_size]
+                    correct += int(np.count_nonzero(hits))
             # Validation, callbacks and the next snapshot read the network itself.
             engine.sync()
             if not all(np.isfinite(w).all() for w in params):
