@@ -107,6 +107,7 @@ def bench_throughput(
         contenders = (*contenders, "glassnet_plain")
     for batch in BATCHES:
         per: dict[str, list[float]] = {c: [] for c in contenders}
+        per_cpu: dict[str, list[float]] = {c: [] for c in contenders}
         blas: dict[str, Any] = {}
         loads: list[float] = []
         for r in range(rounds):
@@ -117,6 +118,7 @@ def bench_throughput(
                     {"task": "throughput", "contender": c, "batch": batch, "n": rows}, env
                 )
                 per[c].append(res["samples_per_s"])
+                per_cpu[c].append(res["rows"] / res["cpu_seconds"])
                 blas[c] = res["blas"]
                 loads.append(res["loadavg"][0])
             log(
@@ -139,6 +141,15 @@ def bench_throughput(
             "torch_blas_kernel": blas["torch"]["blas_kernel"],
             "glassnet_step": blas["glassnet"]["glassnet_step"][str(batch)],
             "loadavg_1min": summary(loads),
+            # The same by CPU time (samples per CPU-second): fair only with one BLAS
+            # thread each (--threads 1), where it is what the load does not inflate.
+            "cpu_time": {
+                "samples_per_cpu_s": {c: {**summary(v), "rounds": v} for c, v in per_cpu.items()},
+                "vs_torch": ratios(per_cpu["glassnet"], per_cpu["torch"]),
+                "vs_sklearn": ratios(per_cpu["glassnet"], per_cpu["sklearn"]),
+                "share_of_ceiling": ratios(per_cpu["glassnet"], per_cpu["multiplies"]),
+                "ceiling_vs_torch": ratios(per_cpu["multiplies"], per_cpu["torch"]),
+            },
             "blas": blas,
         }
         if plain_too:
@@ -381,6 +392,39 @@ def table(res: dict[str, Any]) -> str:
             fmt_range(r["loadavg_1min"], ".1f"),
         )
     if "throughput" in res:
+        lines.append("")
+    if res.get("settings", {}).get("threads") == 1 and "throughput" in res:
+        lines.append(
+            "By CPU time (one BLAS thread each: the work, without the waits a shared "
+            "machine adds), samples per CPU-second:"
+        )
+        lines.append("")
+        row(
+            "batch",
+            "glassnet",
+            "PyTorch",
+            "scikit-learn",
+            "multiplies alone",
+            "glassnet ÷ PyTorch",
+            "÷ scikit-learn",
+            "share of ceiling",
+            "ceiling ÷ PyTorch",
+        )
+        row(*["---"] * 9)
+        for batch, r in res["throughput"].items():
+            c = r["cpu_time"]
+            sp = c["samples_per_cpu_s"]
+            row(
+                str(batch),
+                fmt_range(sp["glassnet"]),
+                fmt_range(sp["torch"]),
+                fmt_range(sp["sklearn"]),
+                fmt_range(sp["multiplies"]),
+                fmt_range(c["vs_torch"], ".2f"),
+                fmt_range(c["vs_sklearn"], ".2f"),
+                fmt_range(c["share_of_ceiling"], ".2f"),
+                fmt_range(c["ceiling_vs_torch"], ".2f"),
+            )
         lines.append("")
     if "digits" in res or "seed_step" in res:
         row(
