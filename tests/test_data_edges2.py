@@ -44,7 +44,9 @@ def test_save_best_after_resume_keeps_the_whole_runs_best(tmp_path, capsys, monk
     rng = np.random.default_rng(1)
     X = rng.normal(size=(300, 2))
     y = ((X.sum(axis=1) > 0) ^ (rng.random(300) < 0.3)).astype(int)  # noisy: it overfits
-    data = write_csv(tmp_path / "d.csv", ["a", "b", "label"], [[*r, t] for r, t in zip(X, y, strict=True)])
+    data = write_csv(
+        tmp_path / "d.csv", ["a", "b", "label"], [[*r, t] for r, t in zip(X, y, strict=True)]
+    )
     argv = ["train", "--data", data, "--layers", "64,64", "--epochs", "60", "--lr", "0.03"]
     argv += ["--save-best", "--no-progress"]
     whole = tmp_path / "whole.npz"
@@ -74,3 +76,126 @@ def test_save_best_after_resume_keeps_the_whole_runs_best(tmp_path, capsys, monk
     a, b = gn.load(whole), gn.load(tmp_path / "r.npz")
     for p, q in zip(a.parameters(), b.parameters(), strict=True):
         np.testing.assert_array_equal(p, q)
+
+
+# -- 1: text columns encoded straight from Arrow: the same numbers ------------------------------
+def _mixed(path: Path, n: int = 240, seed: int = 4) -> dict[str, list[str]]:
+    """Numbers, text with missing cells (``""``, ``NA``), a tie for the most frequent
+    category, a number column with one stray word; written as text cells."""
+    rng = np.random.default_rng(seed)
+    cols: dict[str, list[str]] = {
+        "age": [f"{v:.2f}" for v in rng.normal(40, 12, n)],
+        "city": [("oslo", "rome", "lima", " oslo ")[k] for k in rng.integers(0, 4, n)],
+        "size": [("S", "M", "L", "XL")[k] for k in rng.integers(0, 4, n)],
+        "income": [f"{v:.1f}" for v in rng.normal(3000, 400, n)],
+    }
+    for i in (3, 50, 51):
+        cols["city"][i] = ("", "NA", "")[(3, 50, 51).index(i)]
+    for i in (7, 90):
+        cols["age"][i] = ""
+    cols["income"][11] = "unknown"  # one stray word: an error, or missing with --coerce
+    y = (rng.random(n) < 0.5).astype(int)
+    write_csv(path, [*cols, "label"], [[*r, t] for *r, t in zip(*cols.values(), y, strict=True)])
+    return cols
+
+
+@pytest.mark.parametrize("impute", ["median", "most_frequent", "mean"])
+def test_text_columns_from_arrow_give_the_same_numbers_as_cells(tmp_path, impute):
+    """The columns kept as codes (RawTable) and the same cells as an object array (the
+    old path) give the same preprocessing, the same features and the same model; and
+    both equal an encoding written independently with pandas."""
+    pd = pytest.importorskip("pandas", reason="the independent encoding uses pandas")
+    from glassnet.data import read_rows
+    from glassnet.preprocess import Preprocessing
+    from glassnet.rawtable import RawTable, TextCells
+
+    data = tmp_path / "d.csv"
+    _mixed(data)
+    t = read_rows(str(data))
+    assert isinstance(t.X, RawTable)
+    assert [type(c).__name__ for c in t.X.data] == [
+        "ndarray",
+        "TextCells",
+        "TextCells",
+        "TextCells",
+    ]
+    assert all(c.codes.dtype == np.int32 for c in t.X.data if isinstance(c, TextCells))
+    cells = np.asarray(t.X)  # the object table the old reader gave
+    assert cells.dtype == object and cells.shape == (240, 4)
+    train = np.arange(0, 240, 3)  # some rows, as a split would
+    kw = {"impute": impute, "coerce": True}
+    new = Preprocessing.fit(t.X, t.names, train, **kw)
+    old = Preprocessing.fit(cells, t.names, train, **kw)
+    assert [c.to_dict() for c in new.columns] == [c.to_dict() for c in old.columns]
+    np.testing.assert_array_equal(new.mean, old.mean)
+    np.testing.assert_array_equal(new.scale, old.scale)
+    np.testing.assert_array_equal(new.transform(t.X), old.transform(cells))
+    assert (
+        new.notes
+        == old.notes
+        == ["income: 1 cell(s) that are not numbers read as missing (--coerce)"]
+    )
+
+    # an independent encoding: pandas reads the file, fills and one-hot encodes
+    frame = pd.read_csv(data, dtype=str, keep_default_na=False).drop(columns="label")
+    frame = frame.apply(lambda s: s.str.strip())
+    frame = frame.replace({"": np.nan, "NA": np.nan})
+    frame["income"] = pd.to_numeric(frame["income"], errors="coerce")
+    frame["age"] = frame["age"].astype(float)
+    part = frame.iloc[train]
+    blocks = []
+    for name in ["age", "city", "size", "income"]:
+        col = frame[name]
+        if name in ("age", "income"):
+            if impute == "most_frequent":
+                fill = (
+                    part[name]
+                    .value_counts(sort=False)
+                    .sort_values(ascending=False, kind="stable")
+                    .index[0]
+                )
+            else:
+                fill = getattr(part[name], impute)()
+            v = col.fillna(fill)
+            mean, std = v.iloc[train].mean(), v.iloc[train].std(ddof=0)
+            blocks.append(((v - mean) / std).to_numpy()[:, None])
+        else:
+            present = part[name].dropna()
+            fill = present.value_counts(sort=False).sort_values(ascending=False, kind="stable")
+            cats = sorted(col.dropna().unique())
+            dummies = pd.get_dummies(col.fillna(fill.index[0])).reindex(columns=cats)
+            blocks.append(dummies.to_numpy(dtype=float))
+    np.testing.assert_allclose(new.transform(t.X), np.hstack(blocks), rtol=0, atol=1e-12)
+
+
+def test_text_columns_from_arrow_train_the_same_model(tmp_path):
+    from glassnet.data import load_dataset
+
+    data = tmp_path / "d.csv"
+    _mixed(data)
+    ds = load_dataset(str(data), impute="median", coerce=True)
+    models = []
+    for X in (ds.X_train_raw, np.asarray(ds.X_train_raw)):  # codes, then object cells
+        net = gn.mlp([ds.n_features, 8, 2], seed=3)
+        net.preprocessing = ds.preprocessing
+        net.fit(X, ds.y_train, epochs=5, batch_size=16, validation_split=0.2)
+        models.append(net)
+    for p, q in zip(models[0].parameters(), models[1].parameters(), strict=True):
+        np.testing.assert_array_equal(p, q)
+    np.testing.assert_array_equal(
+        models[0].predict_proba(ds.X_test_raw), models[1].predict_proba(np.asarray(ds.X_test_raw))
+    )
+
+
+def test_predict_on_a_file_with_text_columns_matches_the_python_path(tmp_path, capsys):
+    data = tmp_path / "d.csv"
+    cols = _mixed(data)
+    model = tmp_path / "m.npz"
+    argv = ["train", "--data", data, *FAST, "--impute", "median", "--coerce", "--out", model]
+    code, _, err = run(capsys, *argv)
+    assert code == 0, err
+    code, out, err = run(capsys, "predict", model, data)
+    assert code == 0, err
+    written = np.array([[float(v) for v in line.split(",")[-2:]] for line in out.splitlines()[1:]])
+    cells = np.array(list(zip(*cols.values(), strict=True)), dtype=object)
+    np.testing.assert_allclose(written[:, -2:], gn.load(model).predict_proba(cells), atol=1e-6)

@@ -773,6 +773,8 @@ class Rows:
     X: Array
     labels: Array
     ids: list[str] | None
+    #: Where each row is in the file, for messages (see :func:`glassnet.preprocess.line_of`).
+    lines: Any = None
 
 
 def rows_for_model(
@@ -821,7 +823,7 @@ def rows_for_model(
                 got=str(X.shape[1]),
                 file=path,
             )
-        return Rows(X, t.labels, None)
+        return Rows(X, t.labels, None, t.where)
     t = read_rows(
         path,
         label=label,
@@ -847,4 +849,4 @@ def rows_for_model(
             file=path,
         )
     X = X[:, [names.index(n) for n in expected]]  # training order
-    return Rows(X, t.labels, t.ids)
+    return Rows(X, t.labels, t.ids, t.where)
