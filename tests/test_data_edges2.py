@@ -199,3 +199,169 @@ def test_predict_on_a_file_with_text_columns_matches_the_python_path(tmp_path, c
     written = np.array([[float(v) for v in line.split(",")[-2:]] for line in out.splitlines()[1:]])
     cells = np.array(list(zip(*cols.values(), strict=True)), dtype=object)
     np.testing.assert_allclose(written[:, -2:], gn.load(model).predict_proba(cells), atol=1e-6)
+
+
+# -- 2: 1.234,5 with a decimal comma ------------------------------------------------------------
+def _comma_file(path: Path, n: int = 120) -> tuple[np.ndarray, np.ndarray]:
+    """A semicolon file whose amounts are written the German way: 1.234,5 (thousands
+    dots, decimal comma), and a small column written 0,25."""
+    rng = np.random.default_rng(2)
+    amount = np.round(rng.uniform(1000, 900_000, n), 1)
+    small = np.round(rng.normal(size=n), 2)
+    y = (small > 0).astype(int)
+
+    def german(v: float, decimals: int) -> str:
+        text = f"{v:,.{decimals}f}"  # 1,234.5
+        return text.replace(",", "_").replace(".", ",").replace("_", ".")
+
+    rows = [[german(a, 1), german(s, 2), t] for a, s, t in zip(amount, small, y, strict=True)]
+    write_csv(path, ["amount", "small", "label"], rows, delimiter=";")
+    return amount, small
+
+
+@pytest.mark.parametrize("said", [[], ["--decimal", ","]])
+def test_thousands_dots_with_a_decimal_comma_are_read_as_numbers(tmp_path, capsys, said):
+    from glassnet.data import read_rows
+
+    data = tmp_path / "d.csv"
+    amount, small = _comma_file(data)
+    t = read_rows(str(data), **({"decimal": ","} if said else {}))
+    np.testing.assert_array_equal(t.X[:, 0], amount)
+    np.testing.assert_array_equal(t.X[:, 1], small)
+    code, _, err = run(capsys, "train", "--data", data, *said, *FAST, "--out", tmp_path / "m.npz")
+    assert code == 0, err
+    pre = gn.load(tmp_path / "m.npz").preprocessing
+    assert pre.numbers_only and abs(pre.mean[0] - amount.mean()) < 0.1 * amount.std()
+
+
+def test_an_ambiguous_thousands_dot_is_an_error_naming_the_cell(tmp_path, capsys):
+    data = tmp_path / "d.csv"
+    _comma_file(data)
+    lines = data.read_text().splitlines()
+    lines[5] = "1.234;" + lines[5].split(";", 1)[1]  # 1.234: 1234 or 1.234?
+    data.write_text("\n".join(lines) + "\n")
+    line = one_error_line(
+        *run(capsys, "train", "--data", data, *FAST, "--out", tmp_path / "m.npz")[::2]
+    )
+    assert "field 'amount'" in line and "'1.234' on line 6" in line and "--decimal" in line
+    assert not (tmp_path / "m.npz").exists()
+    # in a column that is not all numbers (a stray word too), the same
+    lines[9] = "unknown;" + lines[9].split(";", 1)[1]
+    data.write_text("\n".join(lines) + "\n")
+    line = one_error_line(
+        *run(capsys, "train", "--data", data, *FAST, "--out", tmp_path / "m.npz")[::2]
+    )
+    assert "'1.234' on line 6" in line
+    # with a decimal point, 1.234 is a plain number and "1,234" a thousands comma
+    plain = write_csv(tmp_path / "p.csv", ["a", "label"], [["1.234", 0], ["1,234", 1]] * 10)
+    from glassnet.data import read_rows
+
+    assert set(read_rows(str(plain)).X[:, 0]) == {1.234, 1234.0}
+
+
+# -- 3: line numbers after quoted line breaks -----------------------------------------------------
+def _broken_lines(path: Path) -> list[list[str]]:
+    """Rows whose note cell holds line breaks early on, so later rows sit lower in the
+    file than their row number says."""
+    rng = np.random.default_rng(5)
+    rows = []
+    for i in range(60):
+        note = "two\nlines" if i in (2, 4) else ("three\nlines\nhere" if i == 6 else "one")
+        rows.append([f"{rng.normal():.3f}", f"{rng.normal():.3f}", note, str(i % 2)])
+    return rows
+
+
+def _line_of(path: Path, cell: str) -> int:
+    """The file line where ``cell`` starts, counted in the text itself."""
+    text = path.read_text()
+    return text[: text.index(cell)].count("\n") + 1
+
+
+def test_errors_name_the_files_real_line_after_quoted_line_breaks(tmp_path, capsys):
+    rows = _broken_lines(tmp_path / "d.csv")
+    rows[30][0] = "oops"  # a stray word in a number column (fit's message)
+    data = write_csv(tmp_path / "d.csv", ["a", "b", "note", "label"], rows)
+    want = _line_of(data, "oops")
+    assert want == 30 + 2 + 4  # row 30, after the header and 4 extra lines
+    line = one_error_line(
+        *run(capsys, "train", "--data", data, *FAST, "--out", tmp_path / "m.npz")[::2]
+    )
+    assert f"'oops' on line {want}" in line, line
+    # an empty label (the reader's message)
+    rows = _broken_lines(tmp_path / "d.csv")
+    rows[40][3] = ""
+    data = write_csv(tmp_path / "d.csv", ["a", "b", "note", "label"], rows)
+    line = one_error_line(
+        *run(capsys, "train", "--data", data, *FAST, "--out", tmp_path / "m.npz")[::2]
+    )
+    assert f"on line {40 + 2 + 4}" in line, line
+    # a missing cell at predict (the encoder's message)
+    rows = _broken_lines(tmp_path / "d.csv")
+    data = write_csv(tmp_path / "d.csv", ["a", "b", "note", "label"], rows)
+    model = tmp_path / "m.npz"
+    assert run(capsys, "train", "--data", data, *FAST, "--out", model)[0] == 0
+    rows[50][1] = ""
+    new = write_csv(tmp_path / "new.csv", ["a", "b", "note", "label"], rows)
+    line = one_error_line(*run(capsys, "predict", model, new)[::2])
+    assert "field 'b'" in line and f"on line {50 + 2 + 4}" in line, line
+    # an infinite number (the number reader's message), below a blank line too
+    rows[50][1], rows[55][0] = "0.5", "inf"
+    write_csv(new, ["a", "b", "note", "label"], rows)
+    text = new.read_text()
+    new.write_text(text.replace("\n", "\n\n", 1))  # a blank line after the header
+    line = one_error_line(*run(capsys, "predict", model, new)[::2])
+    assert f"on line {_line_of(new, 'inf')}" in line and _line_of(new, "inf") == 55 + 2 + 5, line
+
+
+# -- 4: DataFrames expand date columns as the CLI does ----------------------------------------------
+def _dated(path: Path, n: int = 160) -> list[list[object]]:
+    rng = np.random.default_rng(6)
+    days = rng.integers(0, 700, n)
+    dates = [(np.datetime64("2023-01-01") + int(d)).astype(str) for d in days]
+    x = rng.normal(size=n)
+    label = ((days % 365) > 182).astype(int)  # the second half of a year
+    rows = [[d, f"{v:.3f}", t] for d, v, t in zip(dates, x, label, strict=True)]
+    write_csv(path, ["when", "x", "label"], rows)
+    return rows
+
+
+def test_a_dataframe_with_a_date_column_predicts_as_the_csv_does(tmp_path, capsys):
+    pd = pytest.importorskip("pandas", reason="DataFrames are pandas'")
+    from glassnet.data import stratified_split
+    from glassnet.runs import load_trained
+
+    data = tmp_path / "d.csv"
+    rows = _dated(data)
+    model = tmp_path / "m.npz"
+    argv = ["train", "--data", data, *FAST, "--dates", "expand", "--out", model]
+    code, _, err = run(capsys, *argv)
+    assert code == 0, err
+    code, out, err = run(capsys, "predict", model, data)
+    assert code == 0, err
+    from_csv = [line.split(",")[0] for line in out.splitlines()[1:]]
+    m = gn.load(model)
+    assert m.preprocessing.feature_names == [
+        "when_year", "when_month", "when_day", "when_weekday", "x"
+    ]  # fmt: skip
+    text = pd.DataFrame({"x": [float(r[1]) for r in rows], "when": [r[0] for r in rows]})
+    stamps = text.assign(when=pd.to_datetime(text["when"]))
+    for frame in (text, stamps):  # dates as text, and as datetime64
+        assert [str(v) for v in m.predict(frame)] == from_csv
+    # the same frame gives the CLI's preprocessing, fitted on the CLI's training rows
+    _, settings = load_trained(str(model))
+    labels = np.array([r[2] for r in rows])
+    train, _ = stratified_split(labels, settings.test_size, settings.seed)
+    for frame in (text, stamps):
+        pre = gn.preprocessing_from(frame.iloc[train], dates="expand")
+        assert sorted(pre.feature_names) == sorted(m.preprocessing.feature_names)
+        order = [pre.feature_names.index(n) for n in m.preprocessing.feature_names]
+        np.testing.assert_allclose(pre.mean[order], m.preprocessing.mean, rtol=1e-12)
+        np.testing.assert_allclose(pre.scale[order], m.preprocessing.scale, rtol=1e-12)
+    # without saying what dates are, a frame's date column is refused with the hint
+    with pytest.raises(gn.GlassnetError, match='dates="expand"'):
+        gn.preprocessing_from(stamps)
+    # fit on a frame: the network is given the expanded columns
+    net = gn.mlp([5, 4, 2], seed=0)
+    net.preprocessing = gn.preprocessing_from(text, dates="expand")
+    net.fit(text, labels, epochs=2)
+    assert net.predict(stamps).shape == (len(rows),)
