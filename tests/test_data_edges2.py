@@ -313,7 +313,7 @@ def test_errors_name_the_files_real_line_after_quoted_line_breaks(tmp_path, caps
     assert f"on line {_line_of(new, 'inf')}" in line and _line_of(new, "inf") == 55 + 2 + 5, line
 
 
-# -- 4: DataFrames expand date columns as the CLI does ----------------------------------------------
+# -- 4: DataFrames expand date columns as the CLI does -----------------------------------------
 def _dated(path: Path, n: int = 160) -> list[list[object]]:
     rng = np.random.default_rng(6)
     days = rng.integers(0, 700, n)
@@ -365,3 +365,27 @@ def test_a_dataframe_with_a_date_column_predicts_as_the_csv_does(tmp_path, capsy
     net.preprocessing = gn.preprocessing_from(text, dates="expand")
     net.fit(text, labels, epochs=2)
     assert net.predict(stamps).shape == (len(rows),)
+
+
+def test_the_sklearn_date_expander_gives_the_clis_features(tmp_path):
+    pd = pytest.importorskip("pandas", reason="DataFrames are pandas'")
+    pytest.importorskip("sklearn", reason="the wrapper is scikit-learn's")
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from glassnet.data import read_rows
+    from glassnet.sklearn import DateExpander, GlassnetClassifier
+
+    data = tmp_path / "d.csv"
+    rows = _dated(data)
+    t = read_rows(str(data), dates="expand")  # what train and predict read from the CSV
+    frame = pd.DataFrame({"when": pd.to_datetime([r[0] for r in rows]), "x": [r[1] for r in rows]})
+    frame["x"] = frame["x"].astype(float)
+    out = DateExpander().fit(frame).transform(frame)
+    assert list(out.columns) == t.names
+    np.testing.assert_array_equal(out.to_numpy(dtype=float), t.X)
+    labels = np.array([r[2] for r in rows])
+    pipe = make_pipeline(DateExpander(), StandardScaler(), GlassnetClassifier((8,), epochs=3))
+    assert pipe.fit(frame, labels).predict(frame).shape == (len(rows),)
+    with pytest.raises(ValueError, match="when_day"):
+        DateExpander().fit(frame).transform(frame[["x"]])

@@ -16,13 +16,20 @@ column *means* is decided here, by rules a person can read:
    text column from a number column with a few stray cells.
 4. **Dates**: a text column whose present cells are ISO dates (``2024-03-01``,
    ``2024-03-01T12:30``) is refused with a hint, or with ``dates="expand"`` becomes
-   number columns ``NAME_year``, ``NAME_month``, ``NAME_day``, ``NAME_weekday`` (and
-   ``NAME_hour``, ``NAME_minute`` when times are given), or with ``dates="drop"`` is
-   left out.  Never one-hot encoded.
+   number columns ``NAME_year``, ``NAME_month``, ``NAME_day``, ``NAME_weekday``,
+   ``NAME_hour``, ``NAME_minute`` (the parts that never change, such as the hour of
+   dates without times, are then left out as any constant column), or with
+   ``dates="drop"`` is left out.  Never one-hot encoded.  :func:`expand_dates` does
+   the same to a DataFrame.
+5. **Decimal comma**: ``1.234,5`` and ``1.234.567`` have thousands dots; ``1.234``
+   alone is ambiguous (1234 or 1.234) and an error naming the cell.
 
 pyarrow is an extra (``pip install -e '.[train]'``), imported when a CSV is read.
-Memory: the file's text once in Arrow's buffers, then float64 columns (the text of each
-column is let go once converted); ``bench/csv_memory.py`` measures it.
+Memory: the file's text once in Arrow's buffers, then float64 columns and, for a text
+column, int32 codes into its distinct cells (:class:`~glassnet.rawtable.TextCells`:
+no Python object per cell); ``bench/csv_memory.py`` measures it.  Line numbers in
+messages are the file's own (a quoted cell may hold line breaks): the file is read
+again with Python's ``csv`` module when a message needs one (:class:`FileLines`).
 """
 
 from __future__ import annotations
@@ -572,9 +579,9 @@ def _date_parts(
                 field=name,
                 **where,
             ) from None
-    keys = ["year", "month", "day", "weekday"]
-    if any(d is not None and (d.hour or d.minute) for d in parsed):
-        keys += ["hour", "minute"]
+    # all six parts always, so a file (or frame) with times and one without give the same
+    # columns; parts with one value in every row are then left out as any constant column
+    keys = ["year", "month", "day", "weekday", "hour", "minute"]
     parts: dict[str, Array] = {}
     for key in keys:
         of_value = np.array(
@@ -590,16 +597,20 @@ def _date_parts(
 def expand_dates(frame: Any, dates: str = "expand") -> Any:
     """A DataFrame with its date columns made into number columns as ``glassnet train
     --dates expand`` makes a CSV's (``NAME_year``, ``NAME_month``, ``NAME_day``,
-    ``NAME_weekday``, and ``NAME_hour``, ``NAME_minute`` when times are given), or left
+    ``NAME_weekday``, ``NAME_hour``, ``NAME_minute``; 0:00 for a date alone), or left
     out (``dates="drop"``), or refused with a hint (``"error"``); other columns as they
     are.  A date column is a ``datetime64`` column, or a text column whose cells are
     dates by :mod:`glassnet.tables`' rule (written as ISO text, then read as a CSV's).
 
     >>> import pandas as pd
-    >>> expand_dates(pd.DataFrame({"when": ["2024-03-31", "2024-04-01"], "x": [1, 2]}))
-       when_year  when_month  when_day  when_weekday  x
-    0     2024.0         3.0      31.0           6.0  1
-    1     2024.0         4.0       1.0           0.0  2
+    >>> expand_dates(pd.DataFrame({"when": ["2024-03-31", "2024-04-01T12:30"]})).iloc[1]
+    when_year       2024.0
+    when_month         4.0
+    when_day           1.0
+    when_weekday       0.0
+    when_hour         12.0
+    when_minute       30.0
+    Name: 1, dtype: float64
     """
     if dates not in DATES:
         raise GlassnetError(f"expected one of {', '.join(DATES)}", got=repr(dates), field="dates")
