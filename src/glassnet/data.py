@@ -60,8 +60,8 @@ class Dataset:
     scale: Array
     label: str | None = None
     #: The same rows before standardisation (what a model with its preprocessing takes).
-    X_train_raw: Array | None = None
-    X_test_raw: Array | None = None
+    X_train_raw: Array | RawTable | None = None
+    X_test_raw: Array | RawTable | None = None
     task: Literal["classification", "regression"] = "classification"
     #: Raw rows -> network inputs (fitted on the training part); stored in the model.
     preprocessing: Preprocessing | None = None
@@ -240,7 +240,7 @@ def random_split(n: int, test_size: float, seed: int) -> tuple[Array, Array]:
 
 def _finish(
     name: str,
-    X: Array,
+    X: Array | RawTable,
     y_raw: Array,
     feature_names: list[str],
     *,
@@ -277,6 +277,7 @@ def _finish(
                 coerce=coerce,
             )
         else:
+            assert not isinstance(X, RawTable)  # a RawTable is always a table
             check_finite(X, "features")
         kind, note = resolve_task(y_raw, task, field)
         if kind == "regression":
@@ -527,7 +528,7 @@ def read_table(
     t = read_rows(
         path, label=label, need_label=need_label, features=features, drop=drop, header=header
     )
-    return t.X, t.labels, t.names, t.label
+    return np.asarray(t.X), t.labels, t.names, t.label
 
 
 def read_rows(
@@ -714,6 +715,7 @@ def _read_csv(
         X = np.empty((rows.size, len(cols.names)), dtype=np.float64, order="F")
         for j, name in enumerate(cols.names):
             column = cols.values.pop(name)
+            assert not isinstance(column, TextCells)
             X[:, j] = column[rows] if rows.size < n else column
             del column
     else:

@@ -426,14 +426,13 @@ class Preprocessing:
         notes: list[str] = []
         n = table.shape[0]
         for j, name in enumerate(names):
-            if isinstance(table, RawTable) and isinstance(table.data[j], TextCells):
+            column = table.data[j] if isinstance(table, RawTable) else table[:, j]
+            if isinstance(column, TextCells):
                 columns.append(
-                    _fit_text_cells(
-                        name, table.data[j], train_rows, impute, first_line, coerce, notes
-                    )
+                    _fit_text_cells(name, column, train_rows, impute, first_line, coerce, notes)
                 )
                 continue
-            cells = table.data[j] if isinstance(table, RawTable) else table[:, j]
+            cells: Array = column
             if cells.dtype.kind == "f" and np.isnan(cells).all():
                 cells = cells.astype(object)  # every cell missing: refused below
             fast = _float_column(cells)

@@ -34,6 +34,7 @@ from glassnet.model import Model, Saved, load_saved, mlp
 from glassnet.optim import CosineLR, Optimizer, Schedule, StepLR, get_optimizer
 from glassnet.optimizers import optimizer_class
 from glassnet.preprocess import Preprocessing
+from glassnet.rawtable import RawTable
 from glassnet.training import Callback, History, StepEngine, TrainableNetwork
 
 Array = np.ndarray
@@ -751,7 +752,7 @@ def train_run(
 
 
 def score(
-    model: Model, X_raw: Array, y: Array, task: str
+    model: Model, X_raw: Array | RawTable, y: Array, task: str
 ) -> ClassificationScores | RegressionScores:
     """The model's scores on raw rows X_raw with true labels (or targets) y."""
     if task == "regression":
@@ -770,7 +771,7 @@ class Rows:
     """Rows of a file, in the model's column order: raw features, raw labels (empty when
     the file has none) and the ``--id-column`` values (None when not asked for)."""
 
-    X: Array
+    X: Array | RawTable
     labels: Array
     ids: list[str] | None
     #: Where each row is in the file, for messages (see :func:`glassnet.preprocess.line_of`).

@@ -540,7 +540,7 @@ def _date_parts(
     if max(iso, other) < DATE_SHARE * total:
         return None
     first = values[int(codes[int(np.flatnonzero(~gone[codes])[0])])]
-    where = {"file": str(path)} if path is not None else {}
+    where = str(path) if path is not None else None
 
     def flag(how: str) -> str:
         return f"--dates {how}" if path is not None else f'dates="{how}"'
@@ -552,7 +552,7 @@ def _date_parts(
             + (f" (or --drop {name})" if path is not None else ""),
             got=f"dates such as {first!r}",
             field=name,
-            **where,
+            file=where,
         )
     if dates == "drop":
         return {}
@@ -561,7 +561,7 @@ def _date_parts(
             f"expected ISO dates (2024-03-31) for {flag('expand')} (day/month order is ambiguous)",
             got=repr(first),
             field=name,
-            **where,
+            file=where,
         )
     parsed: list[dt.datetime | None] = []
     for k, v in enumerate(values):
@@ -577,7 +577,7 @@ def _date_parts(
                 "expected a date (YYYY-MM-DD[THH:MM[:SS]])",
                 got=f"{v!r} on {at}",
                 field=name,
-                **where,
+                file=where,
             ) from None
     # all six parts always, so a file (or frame) with times and one without give the same
     # columns; parts with one value in every row are then left out as any constant column
