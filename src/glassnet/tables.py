@@ -55,6 +55,9 @@ SEPARATORS: tuple[str, ...] = (",", ";", "\t", "|")
 DATES: tuple[str, ...] = ("error", "expand", "drop")
 #: Bytes read to sniff the dialect.
 SAMPLE_BYTES = 1 << 16
+#: Bytes of the file parsed at a time (a batch of rows): small blocks keep the reader's
+#: own memory small (bench/csv_memory.py), large ones cost fewer Python steps.
+BLOCK_BYTES = 1 << 20
 #: A text column is a date column when at least this share of its present cells are dates.
 DATE_SHARE = 0.9
 _ISO_DATE = re.compile(
@@ -232,7 +235,12 @@ def read_columns(
         raise GlassnetError(f"expected one of {', '.join(DATES)}", got=repr(dates), field="--dates")
     verbatim = verbatim or []
     first_line = skip + 1
-    chunks: dict[str, list[Array]] = {c: [] for c in head if c in wanted}
+    # Each number column is written straight into one array as long as the file has
+    # lines (rows can only be fewer): no chunks to join at the end, whose copies would
+    # double the table for a moment; the pages past the last row are never touched, so
+    # they take no memory.
+    upper = _line_count(path) - skip + 1
+    chunks: dict[str, Array] = {c: np.empty(upper) for c in head if c in wanted}
     raw: dict[str, list[str]] = {c: [] for c in head if c in verbatim}
     n = 0
     both = [c for c in head if c in chunks or c in raw]  # a column may be both (an ID)
@@ -257,7 +265,8 @@ def read_columns(
                     file=str(path),
                     field=name,
                 )
-            chunks[name].append(numbers)
+            chunks[name] = _room(chunks[name], n + numbers.shape[0])
+            chunks[name][n : n + numbers.shape[0]] = numbers
         for name in raw:
             raw[name].extend(batch.column(name).to_pylist())
         n += batch.num_rows
@@ -275,7 +284,7 @@ def read_columns(
     lines = FileLines(path, dialect, skip)
     for name in head:
         if name in chunks:
-            values[name] = np.concatenate(chunks.pop(name))
+            values[name] = chunks.pop(name)[:n]
             names.append(name)
         elif name in cells_of:
             parts = _date_parts(name, cells_of[name], dates, path, lines)
@@ -305,7 +314,8 @@ def _batches(path: Path, dialect: Dialect, head: list[str], skip: int, columns: 
                 encoding=dialect.encoding,
                 column_names=list(head),
                 skip_rows=skip,
-                block_size=1 << 22,
+                block_size=BLOCK_BYTES,
+                use_threads=False,
             ),
             parse_options=pacsv.ParseOptions(delimiter=dialect.sep, newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
@@ -315,7 +325,12 @@ def _batches(path: Path, dialect: Dialect, head: list[str], skip: int, columns: 
                 include_columns=columns,
             ),
         )
-        yield from reader
+        pool = pa.default_memory_pool()
+        for batch in reader:
+            yield batch
+            # Arrow's allocator keeps what a batch freed for later; given back at once,
+            # the reader's peak stays near a few blocks instead of growing with the file
+            pool.release_unused()
     except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as err:
         detail = " ".join(str(err).split())
         m = re.search(r"Expected (\d+) columns, got (\d+)", detail)
@@ -326,6 +341,26 @@ def _batches(path: Path, dialect: Dialect, head: list[str], skip: int, columns: 
                 file=str(path),
             ) from None
         raise GlassnetError("expected a CSV file", got=detail[:120], file=str(path)) from None
+
+
+def _line_count(path: Path) -> int:
+    """Line breaks in the file, ``\\n`` and ``\\r`` both counted (an upper bound on its
+    rows whatever its line ends; read in blocks)."""
+    count = 0
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            count += block.count(b"\n") + block.count(b"\r")
+    return count
+
+
+def _room(array: Array, size: int) -> Array:
+    """``array``, or a copy grown to ``size`` when it is shorter (never, when the line
+    count bounds the rows — kept so a miscount cannot write past the end)."""
+    if array.shape[0] >= size:
+        return array
+    grown = np.empty(max(size, 2 * array.shape[0]), dtype=array.dtype)
+    grown[: array.shape[0]] = array
+    return grown
 
 
 def _as_numbers(
@@ -401,8 +436,11 @@ def _text_columns(
     (``3,5``) is kept as its decimal-point text (``3.5``), so the preprocessing reads it
     as the number it is."""
     index_of: dict[str, dict[str, int]] = {c: {} for c in text}
-    parts: dict[str, list[Array]] = {c: [] for c in text}
+    upper = _line_count(path) - skip + 1  # as for number columns: one array, no chunks
+    codes_of: dict[str, Array] = {c: np.empty(upper, dtype=np.int32) for c in text}
+    n = 0
     for batch in _batches(path, dialect, head, skip, text):
+        size = batch.num_rows
         for name in text:
             encoded = pc.dictionary_encode(pc.utf8_trim_whitespace(batch.column(name)))
             index = index_of[name]
@@ -412,11 +450,14 @@ def _text_columns(
             )
             codes = encoded.indices
             raw = np.frombuffer(codes.buffers()[1], dtype=np.int32, count=codes.offset + len(codes))
-            parts[name].append(local[raw[codes.offset :]] if local.size else raw[:0])
+            if local.size:
+                codes_of[name] = _room(codes_of[name], n + size)
+                codes_of[name][n : n + size] = local[raw[codes.offset :]]
+        n += size
     out: dict[str, TextCells] = {}
     for name in text:
         values = list(index_of.pop(name))
-        codes = np.concatenate(parts.pop(name)) if parts[name] else np.empty(0, np.int32)
+        codes = codes_of.pop(name)[:n]
         if dialect.decimal == ",":
             values = _comma_values(values, codes, name, path, dialect, skip)
         out[name] = TextCells(codes, values)
