@@ -55,6 +55,11 @@ NEAR = 0.005
 #: A difference of exactly half a unit is a tie: inside (relative slack for float noise).
 TIE = 1e-9
 VERDICTS: tuple[str, ...] = ("ok", "follows", "wrong")
+#: A diagnosis's strength: ``exact`` — the rule reproduces the number and is specific
+#: enough that random arithmetic slips almost never fit it (tests/test_check_course.py);
+#: ``possible`` — it fits, but so would a slip often enough that it is only a guess.
+EXACT, POSSIBLE = "exact", "possible"
+STRENGTHS: tuple[str, ...] = (EXACT, POSSIBLE)
 
 
 def within(diff: Any, tol: Any, ref: Any = 1.0) -> Any:
@@ -518,6 +523,8 @@ class _Marker:
         catalogue = [*cat.CATALOGUE.values(), *cat.plugin_mistakes(ctx)]
         singles = [(m, v) for m in catalogue for v in m.variants]
         computed = not ctx.is_leaf(K)
+        # A parameter update (W_new, b_new, an optimiser's state): see ``assign``.
+        update = computed and ctx.graph.has(K) and ctx.graph.decl(K).phase == "update"
 
         def todo() -> list[tuple[int, ...]]:
             return [i for i in places if wrong[i] and i not in causes]
@@ -567,9 +574,15 @@ class _Marker:
                 c = max(best, key=lambda c: (c.full, len(c.hit), -c.rank))
                 ids = "+".join(m.id for m, _ in c.combo)
                 text = _text(c.combo, float(c.alt[i]), 0, False)
+                strength = EXACT
                 if not c.full:
                     text += self.partial(g, c.hit, len(places))
-                causes[i] = (ids, "exact", float(c.alt[i]), text)
+                    if update:
+                        # An update rule acts on the whole matrix at once: one that
+                        # reproduces only some of its numbers is a guess, not a finding.
+                        strength = POSSIBLE
+                        text += "; an update mistake changes every number, so only possibly"
+                causes[i] = (ids, strength, float(c.alt[i]), text)
 
         alts: list[tuple[Combo, Array]] = []
         if computed:
@@ -604,12 +617,13 @@ class _Marker:
                 hits = [c for c in rounds if i in c.hit]
                 if hits:
                     c = min(hits, key=lambda c: (abs(value[i] - c.alt[i]), c.combo[0][1]))
-                    causes[i] = (
-                        "rounding",
-                        "exact",
-                        float(c.alt[i]),
-                        _text(c.combo, float(c.alt[i]), 0, False),
-                    )
+                    text = _text(c.combo, float(c.alt[i]), 0, False)
+                    # Inputs rounded early change every number they feed: rounding that
+                    # reproduces only some of them fits a random slip about as often.
+                    strength = EXACT if c.full else POSSIBLE
+                    if not c.full:
+                        text += self.partial(g, c.hit, len(places)) + ", so only possibly"
+                    causes[i] = ("rounding", strength, float(c.alt[i]), text)
         if computed and todo():
             changers = [combo[0] for combo, alt in alts if any(changed(alt, i) for i in todo())]
             pair_cands = []
@@ -637,7 +651,7 @@ class _Marker:
                 _, combo, alt_v = best
                 causes[i] = (
                     "+".join(m.id for m, _ in combo),
-                    "near",
+                    POSSIBLE,
                     alt_v,
                     _text(combo, alt_v, float(value[i]), True),
                 )
@@ -729,22 +743,35 @@ class _Marker:
                         alt = _diag(alt)
                     if alt.shape != value.shape:
                         continue
+                    moves = np.abs(alt - follows) > 1e-12 * np.maximum(1.0, np.abs(follows))
+                    fits = within(np.abs(value - alt), tol, alt)
+                    # Every digit pair of every input is a candidate, so one of them
+                    # lands on a random slip of a single number too often to be sure:
+                    # exact only when the swap moves several written numbers and
+                    # reproduces every one of them.
+                    strength = (
+                        EXACT if moves.sum() >= 2 and bool(np.all(fits[moves])) else POSSIBLE
+                    )
                     for i in todo:
                         if i in causes:
                             continue
-                        if abs(alt[i] - follows[i]) > 1e-12 * max(1.0, abs(follows[i])) and within(
-                            abs(value[i] - alt[i]), tol[i], alt[i]
-                        ):
+                        if moves[i] and fits[i]:
                             who = (
                                 f"your {mine.written_name}" if mine else f"the given {key_name(k)}"
                             )
                             causes[i] = (
                                 "digit_swap",
-                                "exact",
+                                strength,
                                 float(alt[i]),
                                 f"{cat.CHECKS['digit_swap']}: {who}{self.place(k, j)} = "
                                 f"{text} used as {cat.plain_text(s)}; the right rule then "
-                                f"gives {_g(float(alt[i]))}",
+                                f"gives {_g(float(alt[i]))}"
+                                + (
+                                    ""
+                                    if strength == EXACT
+                                    else " (only possibly: it moves this one number, "
+                                    "and some pair of the inputs' digits fits many slips)"
+                                ),
                             )
                     if all(i in causes for i in todo):
                         return
