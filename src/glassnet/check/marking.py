@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -48,6 +48,9 @@ from glassnet.check.steps import (
 from glassnet.check.worksheet import Given, Note, Worksheet
 from glassnet.errors import GlassnetError
 from glassnet.notation import seed_name
+
+if TYPE_CHECKING:
+    from glassnet.check.rubric import Grade, Rubric
 
 Array = np.ndarray
 #: The most a ``near`` diagnosis may be off, relative to the written value.
@@ -88,6 +91,9 @@ class Entry:
     diagonal: bool = False
     #: The number as written ("0.8000").
     text: str = ""
+    #: The quantity it belongs to, with its phase ("b2_new" for the bias row of a
+    #: W2_new written with its bias as row 0, "z1@after"): what a rubric scores.
+    quantity: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -105,6 +111,7 @@ class Entry:
             "alternative": self.alternative,
             "explanation": self.explanation,
             "diagonal": self.diagonal,
+            "quantity": self.quantity or self.name,
         }
 
 
@@ -116,26 +123,41 @@ class Report:
     ctx: Context
     entries: list[Entry] = field(default_factory=list)
     rtol: float | None = None
+    #: The rubric its score is by (:mod:`glassnet.check.rubric`; None: the built-in one).
+    rubric: Rubric | None = None
 
     @property
     def notes(self) -> list[Note]:
         return self.sheet.notes
 
+    def grade(self) -> Grade:
+        """The score by the report's rubric: points out of the rubric's total, per stage,
+        the penalties, and every diagnosis at its strength (see
+        :func:`glassnet.check.rubric.grade`)."""
+        from glassnet.check.rubric import grade
+
+        return grade(self, self.rubric)
+
     def summary(self) -> dict[str, Any]:
         counts = {v: sum(e.verdict == v for e in self.entries) for v in VERDICTS}
-        diagnoses: dict[str, int] = {}
+        # Per id, how many numbers it names at each strength.
+        diagnoses: dict[str, dict[str, int]] = {}
         for e in self.entries:
             if e.diagnosis:
-                diagnoses[e.diagnosis] = diagnoses.get(e.diagnosis, 0) + 1
+                d = diagnoses.setdefault(e.diagnosis, {s: 0 for s in STRENGTHS})
+                d[e.match or POSSIBLE] += 1
+        g = self.grade()
+        wrong = [e for e in self.entries if e.verdict == "wrong"]
         return {
             "worksheet": self.sheet.label,
             "values": len(self.entries),
             **counts,
-            "diagnosed": sum(
-                e.verdict == "wrong" and e.diagnosis is not None for e in self.entries
-            ),
-            "unexplained": sum(e.verdict == "wrong" and e.diagnosis is None for e in self.entries),
+            "diagnosed": sum(e.diagnosis is not None and e.match == EXACT for e in wrong),
+            "possible": sum(e.diagnosis is not None and e.match != EXACT for e in wrong),
+            "unexplained": sum(e.diagnosis is None for e in wrong),
             "diagnoses": diagnoses,
+            "score": round(g.points, 2),
+            "out_of": g.total,
             "rtol": self.rtol,
             "unreadable": len(self.sheet.unreadable()),
             "warnings": len(self.sheet.warnings()),
@@ -145,6 +167,7 @@ class Report:
         return {
             "entries": [e.to_dict() for e in self.entries],
             "summary": self.summary(),
+            "grade": self.grade().to_dict(),
             "notes": [{"kind": n.kind, "field": n.field, "message": n.message} for n in self.notes],
         }
 
@@ -194,14 +217,14 @@ def _context_of(base: Context, trace: Any) -> Context:
 Carry = dict[Key, tuple[Given, Array, Array]]
 
 
-def check(sheet: Worksheet, *, rtol: float | None = None) -> Report:
+def check(sheet: Worksheet, *, rtol: float | None = None, rubric: Rubric | None = None) -> Report:
     """Mark every value of ``sheet`` (misshaped ones too), phase by phase: the step, the
     later steps (``z1@step2``) each starting from the person's own updated weights of the
     step before, and the forward pass after the update (``loss@after``)."""
     if rtol is not None:
         check_rtol(rtol)
     contexts = phase_contexts(sheet)
-    report = Report(sheet, contexts[""], rtol=rtol)
+    report = Report(sheet, contexts[""], rtol=rtol, rubric=rubric)
     marks: dict[int, list[Entry]] = {}
     carry: Carry = {}
     for phase, ctx in contexts.items():
@@ -360,6 +383,10 @@ class _Marker:
         name = g.shown_name or key_name(g.key)
         return f"{name}@{g.phase}" if g.phase else name
 
+    def quantity(self, g: Given) -> str:
+        """The quantity ``g`` holds numbers of, with its phase (``b2_new``, ``z1@after``)."""
+        return key_name(g.key) + (f"@{g.phase}" if g.phase else "")
+
     # -- one quantity -----------------------------------------------------------------
     def mark(self, g: Given) -> list[Entry]:
         ctx, K = self.ctx, g.key
@@ -405,6 +432,7 @@ class _Marker:
                 tolerance=float(np.broadcast_to(t_ok, value.shape)[idx]),
                 diagonal=g.diagonal,
                 text=g.text(idx),
+                quantity=self.quantity(g),
             )
             if verdict == "follows":
                 e.explanation = (
@@ -490,6 +518,7 @@ class _Marker:
                 verdict="wrong",
                 tolerance=float(np.broadcast_to(g.half, value.shape)[idx]),
                 text=g.text(idx),
+                quantity=self.quantity(g),
             )
             shape_words = f"written with shape {value.shape}; {key_name(K)} has shape {want}"
             if reproduces and follows is not None:
