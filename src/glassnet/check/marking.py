@@ -45,7 +45,7 @@ from glassnet.check.steps import (
     propagate,
     upstream_given,
 )
-from glassnet.check.worksheet import Given, Note, Worksheet
+from glassnet.check.worksheet import BIAS_OF, Given, Note, Worksheet, misshape_message
 from glassnet.errors import GlassnetError
 from glassnet.notation import seed_name
 
@@ -239,6 +239,13 @@ def check(sheet: Worksheet, *, rtol: float | None = None, rubric: Rubric | None 
             up = marker.own.get(new)
             if up is not None:
                 carry[leaf] = (up, marker.band[new], marker.clipped[new])
+            elif new in marker.readable:
+                # Written the other way round: marked wrong as written, but its numbers
+                # are still the person's, and their next step starts from them.
+                read = marker.readable[new]
+                band = np.asarray(read.half, dtype=np.float64)
+                right = ctx.right[new]
+                carry[leaf] = (read, band, np.clip(read.value, right - band, right + band))
     # Each written entry's numbers in the order written (a W[to][from] matrix, or one
     # with its bias as row 0, is marked as the engine holds it, reported as written).
     groups: dict[tuple[str, str], list[Entry]] = {}
@@ -364,6 +371,9 @@ class _Marker:
         self.phase = ""
         #: The previous step's values this one starts from (W, b keys).
         self.carried: dict[Key, Given] = {}
+        #: Weight matrices written the other way round, read the right way round: what
+        #: the next step starts from (see :meth:`keep_readable`).
+        self.readable: dict[Key, Given] = {}
 
     def shown(self, key: Key, idx: tuple[int, ...]) -> tuple[int, ...]:
         """``idx`` without the batch axis of a one-sample batch."""
@@ -486,26 +496,38 @@ class _Marker:
         return out
 
     def misshaped(self, g: Given) -> list[Entry]:
-        """Every number of a value written with the wrong shape: wrong; named
-        ``transposed_gradient`` (dW) or ``written_transposed`` when it is the transpose
-        of what the right rule gives on the person's values."""
+        """Every number of a value written with the wrong shape: wrong, marked as
+        written; named ``transposed_gradient`` (dW) or ``written_transposed`` (exact)
+        when every number is the transpose of what the right rule gives on the person's
+        values, as the sheet's layout writes it (W[to][from], the bias as row 0)."""
         ctx, K = self.ctx, g.key
-        others = {q: v for q, v in self.given.items() if q != K}
-        want = g.want
         value = g.value
         right = follows = None
-        if value.ndim == 2 and value.T.shape == want and int(np.prod(want)) > 0:
-            follows_full = Working(ctx, others, diagonal=self.diagonal).value(K)
-            t = g.half + np.abs(propagate(ctx, others, self.diagonal, K, self.half).reshape(want).T)
-            right = ctx.right[K].reshape(want).T
-            follows = follows_full.reshape(want).T
+        reproduces = False
+        layout = self.written_layout(g)
+        if layout is not None:
+            want, with_bias = layout
+            W_right, W_fol, W_t = self.right_rule(K)
+            b_right = b_fol = b_t = None
+            if with_bias:
+                b_right, b_fol, b_t = self.right_rule((BIAS_OF[K[0]], K[1]))
+
+            def written(W: Array, b: Array | None) -> Array:
+                """An engine-layout value as the sheet writes it, then transposed."""
+                M = np.asarray(W).reshape(want if not (g.layout_T or g.row0) else W.shape)
+                if b is not None:
+                    M = np.vstack([np.asarray(b).reshape(1, -1), M])
+                return (M.T if g.layout_T else M).T
+
+            right = written(W_right, b_right)
+            follows = written(W_fol, b_fol)
+            t = g.half + np.abs(written(W_t, b_t))
             if self.rtol is not None:
                 t = self.rtol * np.abs(follows) + 1e-12
             reproduces = bool(np.all(within(np.abs(value - follows), t, follows)))
-        else:
-            reproduces = False
+            self.keep_readable(g, with_bias)
         cid = "transposed_gradient" if K[0] == "dW" else "written_transposed"
-        title = cat.CATALOGUE[cid].title if cid in cat.CATALOGUE else cat.CHECKS[cid]
+        title = cat.title_of(cid)
         entries = []
         for idx in np.ndindex(value.shape):
             e = Entry(
@@ -520,17 +542,62 @@ class _Marker:
                 text=g.text(idx),
                 quantity=self.quantity(g),
             )
-            shape_words = f"written with shape {value.shape}; {key_name(K)} has shape {want}"
+            shape_words = f"written with shape {value.shape}; {misshape_message(g)}"
             if reproduces and follows is not None:
-                e.diagnosis, e.match, e.alternative = cid, "exact", float(follows[idx])
+                e.diagnosis, e.match, e.alternative = cid, EXACT, float(follows[idx])
                 e.explanation = (
                     f"{title}: {shape_words}, and its transpose is right on your own "
-                    f"earlier values (place [{idx[1]}, {idx[0]}] of {key_name(K)})"
+                    f"earlier values (place [{idx[1]}, {idx[0]}] as the sheet writes "
+                    f"{g.written_name.split('@')[0]})"
+                )
+            elif right is not None:
+                e.explanation = (
+                    shape_words + "; marked against the transpose of the right matrix, "
+                    "which it does not match everywhere"
                 )
             else:
                 e.explanation = shape_words + " (not marked place by place)"
             entries.append(e)
         return entries
+
+    def written_layout(self, g: Given) -> tuple[tuple[int, ...], bool] | None:
+        """When ``g`` is a matrix written with rows for columns: (the shape the sheet
+        should have written it in, whether that holds the bias row); else None."""
+        value = g.value
+        if value.ndim != 2 or int(np.prod(g.want)) == 0:
+            return None
+        if value.T.shape == g.want:
+            return g.want, g.row0
+        if g.row0:  # written without its bias row: the weights alone
+            rows, cols = g.want
+            alone = (rows, cols - 1) if g.layout_T else (rows - 1, cols)
+            if value.T.shape == alone:
+                return alone, False
+        return None
+
+    def right_rule(self, key: Key) -> tuple[Array, Array, Array]:
+        """(The right value, the right rule on the person's other values, the rounding
+        it carries) of ``key``, batch axis as the engine holds it."""
+        others = {q: v for q, v in self.given.items() if q != key}
+        follows = Working(self.ctx, others, diagonal=self.diagonal).value(key)
+        spread = propagate(self.ctx, others, self.diagonal, key, self.half)
+        return self.ctx.right[key], follows, np.broadcast_to(spread, np.shape(follows))
+
+    def keep_readable(self, g: Given, with_bias: bool) -> None:
+        """A weight matrix written the other way round, read the right way round (in
+        the engine's layout) for the next step: it is still the person's numbers."""
+        if g.tag:  # a second copy is never the person's value
+            return
+        M = g.value.T  # as the sheet should have written it
+        H = np.broadcast_to(g.half, g.value.shape).T
+        engine = [M.T, H.T] if g.layout_T else [M, H]
+        if with_bias:
+            self.readable[(BIAS_OF[g.key[0]], g.key[1])] = Given(
+                g.written_name, (BIAS_OF[g.key[0]], g.key[1]), "", engine[0][0], engine[1][0]
+            )
+            engine = [a[1:] for a in engine]
+        if engine[0].shape == np.shape(self.ctx.right[g.key]):
+            self.readable[g.key] = Given(g.written_name, g.key, "", engine[0], engine[1])
 
     # -- diagnosis --------------------------------------------------------------------
     def diagnose(
@@ -627,6 +694,8 @@ class _Marker:
                 if c.hit:
                     cands.append(c)
             assign(cands)
+        if computed and todo():
+            self.transposed(g, follows, tol, todo(), causes)
         for i in todo():
             cause = self.checks(g, i, right, follows, tol)
             if cause is not None:
@@ -685,6 +754,34 @@ class _Marker:
                     _text(combo, alt_v, float(value[i]), True),
                 )
         return causes
+
+    def transposed(
+        self,
+        g: Given,
+        follows: Array,
+        tol: Array,
+        todo: list[tuple[int, ...]],
+        causes: dict[tuple[int, ...], Cause],
+    ) -> None:
+        """``written_transposed`` for a square parameter-shaped matrix (W, dW, W_new):
+        every number is the transpose of the right rule on the person's values (the
+        non-square case has the wrong shape: :meth:`misshaped`)."""
+        value = g.value
+        if value.ndim != 2 or value.shape[0] != value.shape[1] or self.ctx.batched(g.key):
+            return
+        alt = follows.T
+        if not bool(np.all(within(np.abs(value - alt), tol, alt))):
+            return
+        for i in todo:
+            if abs(alt[i] - follows[i]) > 1e-12 * max(1.0, abs(follows[i])):
+                causes[i] = (
+                    "written_transposed",
+                    EXACT,
+                    float(alt[i]),
+                    f"{cat.title_of('written_transposed')}: every number is the transpose "
+                    f"of the right rule on your own earlier values (this place holds "
+                    f"{_g(float(alt[i]))}, the one across the diagonal)",
+                )
 
     def partial(self, g: Given, hit: set[tuple[int, ...]], total: int) -> str:
         where = ", ".join(self.place(g.key, i, g) or "[]" for i in sorted(hit))
