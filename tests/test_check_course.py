@@ -214,9 +214,7 @@ def test_after_stage_is_scaled_to_the_total():
     acts, loss = ("sigmoid", "sigmoid"), "binary_cross_entropy"
     v = student_step(Ws, bs, acts, x, y, loss, LR)
     a = x
-    for W, b, act in zip(
-        [v["W1_new"], v["W2_new"]], [v["b1_new"], v["b2_new"]], acts, strict=True
-    ):
+    for W, b, act in zip([v["W1_new"], v["W2_new"]], [v["b1_new"], v["b2_new"]], acts, strict=True):
         a = FORWARD[act](a @ W + b)
     text = "after = true\n" + sheet_text(Ws, bs, acts, x, y, loss, {}, 4)
     text += f'"loss@after" = {loss_terms(loss, a, y).sum():.4f}\n'
@@ -419,9 +417,7 @@ def test_values_after_a_misshaped_matrix_are_not_marked_wrong():
     v = student_step(Ws, bs, acts, x, y, loss, LR)
     a = x
     z1 = None
-    for W, b, act in zip(
-        [v["W1_new"], v["W2_new"]], [v["b1_new"], v["b2_new"]], acts, strict=True
-    ):
+    for W, b, act in zip([v["W1_new"], v["W2_new"]], [v["b1_new"], v["b2_new"]], acts, strict=True):
         z = a @ W + b
         z1 = z if z1 is None else z1
         a = FORWARD[act](z)

@@ -334,7 +334,9 @@ def gradebook(marked: list[Marked], form: str = "csv") -> str:
     )
     for file, r, error in marked:
         if r is None:
-            w.writerow([file, "", "", "", "", "", "", "", "", "", error or ""] + [""] * len(quantities))
+            w.writerow(
+                [file, "", "", "", "", "", "", "", "", "", error or ""] + [""] * len(quantities)
+            )
             continue
         s = r.summary()
         g = r.grade()
