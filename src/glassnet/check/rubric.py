@@ -124,9 +124,28 @@ def _number(v: Any, where: str, label: str, *, upper: float | None = None) -> fl
 
 
 def _known_id(name: str) -> bool:
-    """A catalogue id, a check's, or a plugin mistake's name (lower case and underscores:
-    a plugin's own ids are only known once a step is built)."""
+    """A catalogue id, a check's, or what may be a plugin mistake's name (lower case and
+    underscores: a plugin's own ids are known once a step is built, and checked then)."""
     return name in cat.CATALOGUE or name in cat.CHECKS or name.replace("_", "").isalpha()
+
+
+def _check_ids(rubric: Rubric, report: Report) -> None:
+    """Every id of ``[penalty]`` is one this step can name: the catalogue's, a check's,
+    or one of the step's plugins' own (a typo is an error, never a silent 0)."""
+    plugin: set[str] | None = None
+    for name in rubric.penalties:
+        if name in cat.CATALOGUE or name in cat.CHECKS:
+            continue
+        if plugin is None:
+            plugin = set(report.ctx.plugin_alternatives())
+        if name not in plugin:
+            raise GlassnetError(
+                "expected a mistake id this step can name (the catalogue in docs/check.md, "
+                "or one of its layers' or optimiser's own)",
+                got=repr(name),
+                file=rubric.source,
+                field=f"penalty.{name}",
+            )
 
 
 def parse_rubric(text: str, label: str = "<rubric>") -> Rubric:
@@ -373,6 +392,7 @@ def _resolve(rubric: Rubric, name: str, where: str, report: Report, slots: set[s
 def grade(report: Report, rubric: Rubric | None = None) -> Grade:
     """``report`` scored by ``rubric`` (the built-in :data:`DEFAULT` when None)."""
     rubric = rubric or DEFAULT
+    _check_ids(rubric, report)
     slots = _slots(report)
     stage_of = dict(slots)
     present = [s for s in STAGES if any(st == s for _, st in slots)]
