@@ -343,6 +343,10 @@ class Grade:
                 for s in self.stages
             },
             "penalties": [{"id": i, "points": p} for i, p in self.penalties],
+            "quantities": {
+                q: {"points": round(got, 4), "possible": round(possible, 4)}
+                for q, (got, possible) in self.quantities.items()
+            },
             "missing": self.missing,
             "findings": [f.to_dict() for f in self.findings],
             "unexplained": self.unexplained,
