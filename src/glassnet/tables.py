@@ -239,7 +239,7 @@ def read_columns(
     # lines (rows can only be fewer): no chunks to join at the end, whose copies would
     # double the table for a moment; the pages past the last row are never touched, so
     # they take no memory.
-    upper = _line_count(path) - skip + 1
+    upper = max(_line_count(path) - skip + 1, 1)  # (_room grows it if ever short)
     chunks: dict[str, Array] = {c: np.empty(upper) for c in head if c in wanted}
     raw: dict[str, list[str]] = {c: [] for c in head if c in verbatim}
     n = 0
@@ -436,7 +436,7 @@ def _text_columns(
     (``3,5``) is kept as its decimal-point text (``3.5``), so the preprocessing reads it
     as the number it is."""
     index_of: dict[str, dict[str, int]] = {c: {} for c in text}
-    upper = _line_count(path) - skip + 1  # as for number columns: one array, no chunks
+    upper = max(_line_count(path) - skip + 1, 1)  # as for number columns: one array
     codes_of: dict[str, Array] = {c: np.empty(upper, dtype=np.int32) for c in text}
     n = 0
     for batch in _batches(path, dialect, head, skip, text):
