@@ -257,6 +257,14 @@ def test_an_ambiguous_thousands_dot_is_an_error_naming_the_cell(tmp_path, capsys
     from glassnet.data import read_rows
 
     assert set(read_rows(str(plain)).X[:, 0]) == {1.234, 1234.0}
+    # with a decimal comma, a point that cannot be a thousands mark is a decimal point
+    comma = write_csv(
+        tmp_path / "c.csv",
+        ["a", "label"],
+        [["0.125", 0], ["2,5", 1], ["1234.5", 0]] * 10,
+        delimiter=";",
+    )
+    assert set(read_rows(str(comma), decimal=",").X[:, 0]) == {0.125, 2.5, 1234.5}
 
 
 # -- 3: line numbers after quoted line breaks -----------------------------------------------------

@@ -67,9 +67,9 @@ _OTHER_DATE = re.compile(r"\d{1,2}[/.]\d{1,2}[/.]\d{2,4}(?: \d{1,2}:\d{2}(?::\d{
 _DECIMAL_COMMA = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+,\d*|[+-]?\d+,\d+")
 #: With a decimal comma: dots between groups of three digits are thousands marks
 #: (``1.234,5``, ``1.234.567``) ...
-_DOT_GROUPS = re.compile(r"^[+-]?\d{1,3}(?:\.\d{3})+(?:,\d*)?$")
+_DOT_GROUPS = re.compile(r"^[+-]?[1-9]\d{0,2}(?:\.\d{3})+(?:,\d*)?$")
 #: ... but one such dot and no comma (``1.234``) could be either mark: ambiguous.
-_DOT_AMBIGUOUS = re.compile(r"^[+-]?\d{1,3}\.\d{3}$")
+_DOT_AMBIGUOUS = re.compile(r"^[+-]?[1-9]\d{0,2}\.\d{3}$")  # (0.125 is not ambiguous)
 _DECIMAL_POINT = re.compile(r"[+-]?\d*\.\d+")
 #: A missing cell, lower-cased (MISSING as one pattern: no Python set crosses into Arrow,
 #: which would import pandas — 1.5 s — where it is installed).
