@@ -56,6 +56,13 @@ class Layer:
     #: True for layers a network's reverse loop treats as a dense layer with an
     #: activation (the fused softmax/cross-entropy shortcut, the studio's picture).
     dense_like: ClassVar[bool] = False
+    #: How many axes one sample's input has: 1 for a vector (dense, normalisation),
+    #: 3 for (channels, height, width) feature maps (conv2d, pooling); None for any
+    #: (flatten).  The spec reader refuses a layer whose input has another rank.
+    input_rank: ClassVar[int | None] = 1
+    #: False for layers the dense-only views (explain, check, the studio, exercises)
+    #: cannot show yet: they refuse such a network in one line instead of guessing.
+    explained: ClassVar[bool] = True
 
     activation: Activation
 
@@ -67,6 +74,17 @@ class Layer:
     @property
     def n_out(self) -> int:
         raise NotImplementedError
+
+    @property
+    def in_shape(self) -> tuple[int, ...]:
+        """One sample's input shape: (n_in,) for a vector, (channels, height, width) for
+        feature maps; ``n_in`` is its size."""
+        return (self.n_in,)
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        """One sample's output shape (see :attr:`in_shape`); ``n_out`` is its size."""
+        return (self.n_out,)
 
     @property
     def dtype(self) -> np.dtype:
@@ -500,3 +518,164 @@ def config_activation(config: Mapping[str, Any]) -> None:
 def identity() -> Activation:
     """The activation of a layer that has none (its a is its z)."""
     return get_activation("identity")
+
+
+# -- images: sliding windows shared by convolution and pooling ------------------------------
+
+
+def window_count(size: int, kernel: int, stride: int, padding: int = 0) -> int:
+    """How many positions a window of ``kernel`` takes along an axis of ``size`` with
+    ``stride`` and ``padding`` on each side: ⌊(size + 2·padding − kernel)/stride⌋ + 1 (0
+    when the window does not fit)."""
+    room = size + 2 * padding - kernel
+    return room // stride + 1 if room >= 0 else 0
+
+
+def windows(x: Array, kh: int, kw: int, stride: int, padding: int = 0) -> Array:
+    """Every window of x (batch, C, H, W), zero-padded by ``padding``, as a read-only
+    view (batch, C, oh, ow, kh, kw): entry [s, c, i, j] is the kh×kw patch whose top
+    left corner is at (i·stride, j·stride) of the padded map — im2col without copying."""
+    if padding:
+        x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    view = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))
+    return view[:, :, ::stride, ::stride]
+
+
+def scatter_windows(
+    cells: Array, shape: tuple[int, ...], stride: int, padding: int = 0
+) -> Array:
+    """The adjoint of :func:`windows`: cells (batch, C, oh, ow, kh, kw) added back
+    into a map of ``shape`` (batch, C, H, W) at the positions they were read from
+    (overlapping windows add up; padding is dropped)."""
+    n, c, h, w = shape
+    oh, ow, kh, kw = cells.shape[2:]
+    out = np.zeros((n, c, h + 2 * padding, w + 2 * padding), dtype=cells.dtype)
+    for i in range(kh):  # kh·kw strided adds: the kernel is small, the maps are not
+        for j in range(kw):
+            out[:, :, i : i + stride * oh : stride, j : j + stride * ow : stride] += cells[
+                :, :, :, :, i, j
+            ]
+    return out[:, :, padding : padding + h, padding : padding + w]
+
+
+def whole(v: Any, name: str, low: int, high: int = 1 << 24) -> int:
+    """A spec's or file's whole-number field from ``low`` to ``high``."""
+    if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
+        raise GlassnetError(f"expected a whole number from {low} to {high}", got=repr(v)[:40],
+                            field=name)
+    return int(v)
+
+
+def image_shape(v: Any, name: str = "in_shape") -> tuple[int, int, int]:
+    """(channels, height, width), each a whole number >= 1 — a model file's or
+    layer's input shape for feature maps."""
+    if not isinstance(v, list | tuple) or len(v) != 3:
+        raise GlassnetError("expected [channels, height, width]", got=repr(v)[:40], field=name)
+    c, h, w = (whole(e, name, 1) for e in v)
+    return c, h, w
+
+
+class Pool2d(Layer):
+    """What max and average pooling share: a ``size``×``size`` window moved by
+    ``stride`` (``size`` unless given) over each channel of inputs ``in_shape``
+    (C, H, W), no padding, no parameters and no activation; outputs (C, oh, ow)."""
+
+    input_rank = 3
+    explained = False
+    takes_activation = False
+    spec_fields: ClassVar[frozenset[str]] = frozenset({"type", "size", "stride"})
+
+    def __init__(self, in_shape: Sequence[int], *, size: int, stride: int | None = None) -> None:
+        self.size = whole(size, "size", 1, 1 << 16)
+        self.stride = whole(self.size if stride is None else stride, "stride", 1, 1 << 16)
+        c, h, w = image_shape(list(in_shape))
+        if self.size > h or self.size > w:
+            raise GlassnetError(
+                f"expected a window at most {min(h, w)} wide (the input is {h}×{w})",
+                got=str(self.size),
+                field="size",
+            )
+        self.chw = (c, h, w)
+        self.activation = identity()
+
+    @property
+    def in_shape(self) -> tuple[int, ...]:
+        return self.chw
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        c, h, w = self.chw
+        return (c, window_count(h, self.size, self.stride), window_count(w, self.size, self.stride))
+
+    @property
+    def n_in(self) -> int:
+        return int(np.prod(self.in_shape))
+
+    @property
+    def n_out(self) -> int:
+        return int(np.prod(self.out_shape))
+
+    def window_view(self, x: Array) -> Array:
+        """x's windows (batch, C, oh, ow, size·size), each read row by row."""
+        win = windows(x, self.size, self.size, self.stride)
+        return win.reshape(*win.shape[:4], self.size * self.size)
+
+    def with_leaves(self, values: Mapping[str, Array]) -> Layer:
+        return self.copy()
+
+    def copy(self, dtype: Any = None) -> Layer:
+        return type(self)(self.chw, size=self.size, stride=self.stride)
+
+    @classmethod
+    def from_spec(cls, table: Mapping[str, Any], n_in: int, ctx: LayerContext) -> Layer:
+        """``size`` (the window's side) and ``stride`` (``size`` unless given)."""
+        check_fields(table, cls.spec_fields, cls.type)
+        if "size" not in table:
+            raise GlassnetError("expected this field", got="nothing (missing)", field="size")
+        return cls(ctx.in_shape, size=table["size"], stride=table.get("stride"))
+
+    def to_spec(self) -> dict[str, Any]:
+        return {"size": self.size, "stride": self.stride}
+
+    def config(self) -> dict[str, Any]:
+        return {"in_shape": list(self.chw), "size": self.size, "stride": self.stride}
+
+    def arrays(self) -> dict[str, Array]:
+        return {}
+
+    @classmethod
+    def from_file(
+        cls,
+        config: Mapping[str, Any],
+        arrays: Mapping[str, Array],
+        *,
+        activation: Activation | None = None,
+    ) -> Layer:
+        return cls(config["in_shape"], size=config["size"], stride=config["stride"])
+
+    @classmethod
+    def file_shapes(cls, config: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+        image_shape(config.get("in_shape"))
+        whole(config.get("size"), "size", 1, 1 << 16)
+        whole(config.get("stride"), "stride", 1, 1 << 16)
+        return {}
+
+    def torch_data(self) -> tuple[dict[str, Any], dict[str, Array]]:
+        return {"type": self.torch_name, "kernel_size": self.size, "stride": self.stride}, {}
+
+    @classmethod
+    def torch_data_of(cls, module: Any) -> tuple[dict[str, Any], dict[str, Array]]:
+        return {
+            "type": cls.torch_name,
+            "kernel_size": module.kernel_size,
+            "stride": module.stride,
+            "padding": module.padding,
+        }, {}
+
+    def describe(self) -> str:
+        c, h, w = self.chw
+        _, oh, ow = self.out_shape
+        return f"{self.type}({c}×{h}×{w} -> {c}×{oh}×{ow}, size {self.size}, stride {self.stride})"
+
+    def __repr__(self) -> str:
+        return self.describe()
