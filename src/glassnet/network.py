@@ -100,6 +100,20 @@ class Network:
                 )
         return self.layers  # type: ignore[return-value]
 
+    def require_explained(self, what: str) -> None:
+        """Refuse, naming the first such layer, a network with a layer ``what`` (a view:
+        explain, check, the studio) cannot show yet (:attr:`Layer.explained` False) —
+        one clear line instead of a traceback or a page with wrong numbers."""
+        for index, layer in enumerate(self.layers, start=1):
+            if not layer.explained:
+                raise GlassnetError(
+                    f"expected layers {what} can show (it does not show {layer.type} "
+                    "layers yet; 'glassnet step' and 'glassnet gradcheck' do)",
+                    got=layer.type,
+                    layer=index,
+                    field="type",
+                )
+
     def __len__(self) -> int:
         return len(self.layers)
 

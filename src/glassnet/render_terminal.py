@@ -111,8 +111,11 @@ def print_trace(
             )
     if trace.x.ndim > 2:  # feature maps: shown as grids, one per sample and channel
         for s, c in np.ndindex(*trace.x.shape[:2]):
-            con.print(_matrix_table(f"input x  (sample {s + 1}, channel {c + 1})", trace.x[s, c], "r",
-                                    "c", digits))
+            con.print(
+                _matrix_table(
+                    f"input x  (sample {s + 1}, channel {c + 1})", trace.x[s, c], "r", "c", digits
+                )
+            )
         for s in range(batch):
             pre = f"sample {s + 1}: " if batch > 1 else ""
             con.print(f"{pre}target y = [{', '.join(fmt(v, digits) for v in trace.y[s])}]")

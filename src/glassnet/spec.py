@@ -67,7 +67,7 @@ if TYPE_CHECKING:
 Array = np.ndarray
 
 #: Bundled examples, by name.
-EXAMPLES: tuple[str, ...] = ("seed",)
+EXAMPLES: tuple[str, ...] = ("seed", "conv")
 TOP_KEYS = {
     "model",
     "loss",
@@ -355,9 +355,7 @@ def trace_numbers(network: Network, batch: int) -> int:
 def _input(v: Any) -> Array:
     """The spec's ``input``: one sample as a flat list, a batch as rows, or a batch of
     feature maps [batch][channels][height][width]."""
-    if isinstance(v, list) and v and isinstance(v[0], list) and v[0] and isinstance(
-        v[0][0], list
-    ):
+    if isinstance(v, list) and v and isinstance(v[0], list) and v[0] and isinstance(v[0][0], list):
         x = _array(v, "input")
         if x.ndim != 4:
             raise GlassnetError(

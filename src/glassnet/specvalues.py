@@ -123,7 +123,8 @@ def array(v: Any, field_name: str) -> Array:
     parts = [array(e, field_name) if isinstance(e, list) else None for e in v]
     if any(p is None for p in parts):
         raise GlassnetError(
-            "expected nested lists of equal depth", got="numbers mixed with lists",
+            "expected nested lists of equal depth",
+            got="numbers mixed with lists",
             field=field_name,
         )
     shapes = {p.shape for p in parts if p is not None}

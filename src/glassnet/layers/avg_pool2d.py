@@ -67,8 +67,12 @@ class AvgPool2d(Pool2d):
         self, helper: object, numpy_helper: object, x: str, z: str, prefix: str
     ) -> tuple[list[object], list[object]]:
         node = helper.make_node(  # type: ignore[attr-defined]
-            "AveragePool", [x], [z], name=f"avgpool{prefix}",
-            kernel_shape=[self.size, self.size], strides=[self.stride, self.stride],
+            "AveragePool",
+            [x],
+            [z],
+            name=f"avgpool{prefix}",
+            kernel_shape=[self.size, self.size],
+            strides=[self.stride, self.stride],
         )
         return [node], []
 

@@ -541,9 +541,7 @@ def windows(x: Array, kh: int, kw: int, stride: int, padding: int = 0) -> Array:
     return view[:, :, ::stride, ::stride]
 
 
-def scatter_windows(
-    cells: Array, shape: tuple[int, ...], stride: int, padding: int = 0
-) -> Array:
+def scatter_windows(cells: Array, shape: tuple[int, ...], stride: int, padding: int = 0) -> Array:
     """The adjoint of :func:`windows`: cells (batch, C, oh, ow, kh, kw) added back
     into a map of ``shape`` (batch, C, H, W) at the positions they were read from
     (overlapping windows add up; padding is dropped)."""
@@ -561,8 +559,9 @@ def scatter_windows(
 def whole(v: Any, name: str, low: int, high: int = 1 << 24) -> int:
     """A spec's or file's whole-number field from ``low`` to ``high``."""
     if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
-        raise GlassnetError(f"expected a whole number from {low} to {high}", got=repr(v)[:40],
-                            field=name)
+        raise GlassnetError(
+            f"expected a whole number from {low} to {high}", got=repr(v)[:40], field=name
+        )
     return int(v)
 
 

@@ -78,8 +78,9 @@ def conv_forward(x: Array, W: Array, b: Array, stride: int, padding: int) -> Arr
     return np.ascontiguousarray(z + b[None, :, None, None])
 
 
-def conv_weight_grad(x: Array, delta: Array, kernel: tuple[int, int], stride: int,
-                     padding: int) -> Array:
+def conv_weight_grad(
+    x: Array, delta: Array, kernel: tuple[int, int], stride: int, padding: int
+) -> Array:
     """dW = the correlation of the input with delta, summed over samples and positions:
     (batch, C_in, H, W), (batch, C_out, oh, ow) -> (C_out, C_in, kh, kw)."""
     kh, kw = kernel
@@ -94,8 +95,9 @@ def conv_bias_grad(delta: Array) -> Array:
     return delta.sum(axis=(0, 2, 3))
 
 
-def conv_input_grad(delta: Array, W: Array, in_hw: tuple[int, int], stride: int,
-                    padding: int) -> Array:
+def conv_input_grad(
+    delta: Array, W: Array, in_hw: tuple[int, int], stride: int, padding: int
+) -> Array:
     """dL/dx: each position's delta times the kernel, added back onto the window it
     read (col2im): (batch, C_out, oh, ow), (C_out, C_in, kh, kw) -> (batch, C_in, H, W)."""
     n, o, oh, ow = delta.shape
@@ -126,8 +128,17 @@ class Conv2d(Layer):
         "z = W ⋆ x + b (a cross-correlation, as every framework computes it), then a = f(z)"
     )
     spec_fields: frozenset[str] = frozenset(
-        {"type", "weights", "bias", "stride", "padding", "activation", "channels",
-         "kernel_size", "init"}
+        {
+            "type",
+            "weights",
+            "bias",
+            "stride",
+            "padding",
+            "activation",
+            "channels",
+            "kernel_size",
+            "init",
+        }
     )
 
     def __init__(
@@ -167,7 +178,8 @@ class Conv2d(Layer):
             )
         if b.shape != (o,):
             raise GlassnetError(
-                f"expected {o} biases (one per output channel)", got=f"shape {b.shape}",
+                f"expected {o} biases (one per output channel)",
+                got=f"shape {b.shape}",
                 field="bias",
             )
         self.W = W
@@ -216,28 +228,43 @@ class Conv2d(Layer):
         k, s, p, kernel, hw = layer, self.stride, self.padding, self.kernel, self.in_hw
         decls = [
             NodeDecl(
-                "z", k, (x, ("W", k), ("b", k)),
-                lambda v: conv_forward(v[0], v[1], v[2], s, p), "forward",
+                "z",
+                k,
+                (x, ("W", k), ("b", k)),
+                lambda v: conv_forward(v[0], v[1], v[2], s, p),
+                "forward",
             ),
             *activation_nodes(self.activation, k),
             NodeDecl(
-                "dW", k, (x, ("delta", k)),
-                lambda v: conv_weight_grad(v[0], v[1], kernel, s, p), "backward",
+                "dW",
+                k,
+                (x, ("delta", k)),
+                lambda v: conv_weight_grad(v[0], v[1], kernel, s, p),
+                "backward",
             ),
             NodeDecl("db", k, (("delta", k),), lambda v: conv_bias_grad(v[0]), "backward"),
         ]
         if not first:
             decls.append(
                 NodeDecl(
-                    "dL_da", k - 1, (("delta", k), ("W", k)),
-                    lambda v: conv_input_grad(v[0], v[1], hw, s, p), "backward",
+                    "dL_da",
+                    k - 1,
+                    (("delta", k), ("W", k)),
+                    lambda v: conv_input_grad(v[0], v[1], hw, s, p),
+                    "backward",
                 )
             )
         return decls
 
     def _like(self, W: Array, b: Array) -> Conv2d:
-        return Conv2d(W, b, self.in_shape, stride=self.stride, padding=self.padding,
-                      activation=self.activation)
+        return Conv2d(
+            W,
+            b,
+            self.in_shape,
+            stride=self.stride,
+            padding=self.padding,
+            activation=self.activation,
+        )
 
     def with_leaves(self, values: Mapping[str, Array]) -> Conv2d:
         return self._like(values.get("W", self.W), values.get("b", self.b))
@@ -257,7 +284,8 @@ class Conv2d(Layer):
         act_name = ld.get("activation", "identity")
         if not isinstance(act_name, str) or act_name not in activation_names():
             raise GlassnetError(
-                f"expected one of {', '.join(activation_names())}", got=repr(act_name),
+                f"expected one of {', '.join(activation_names())}",
+                got=repr(act_name),
                 field="activation",
             )
         act_cls = activation_class(act_name)
@@ -266,7 +294,8 @@ class Conv2d(Layer):
             fields = sorted((cls.spec_fields - {"type"}) | set(act_cls.defaults))
             raise GlassnetError(
                 f"expected only the fields {', '.join(fields)} for conv2d",
-                got=f"unknown field {unknown[0]!r}", field=unknown[0],
+                got=f"unknown field {unknown[0]!r}",
+                field=unknown[0],
             )
         activation = get_activation(
             act_name, **{k: number(ld[k], k) for k in act_cls.defaults if k in ld}
@@ -279,44 +308,53 @@ class Conv2d(Layer):
                 extra = next(f for f in ("channels", "kernel_size", "init") if f in ld)
                 raise GlassnetError(
                     "expected either 'weights' or 'channels' and 'kernel_size', not both",
-                    got="both", field=extra,
+                    got="both",
+                    field=extra,
                 )
             W = array(ld["weights"], "weights")
             if W.ndim != 4:
                 raise GlassnetError(
                     "expected a kernel [out_channels][in_channels][height][width] (4 levels)",
-                    got=f"{W.ndim} level(s), shape {W.shape}", field="weights",
+                    got=f"{W.ndim} level(s), shape {W.shape}",
+                    field="weights",
                 )
         elif "channels" in ld:
             o = whole(ld["channels"], "channels", 1)
             size = ld.get("kernel_size")
             if size is None:
-                raise GlassnetError("expected this field with 'channels'",
-                                    got="nothing (missing)", field="kernel_size")
+                raise GlassnetError(
+                    "expected this field with 'channels'",
+                    got="nothing (missing)",
+                    field="kernel_size",
+                )
             kh = kw = whole(size, "kernel_size", 1)
             fan_in = c * kh * kw
             if ctx.params_before + o * fan_in + o > MAX_SPEC_PARAMETERS:
                 raise GlassnetError(
                     f"expected at most {MAX_SPEC_PARAMETERS:,} parameters in all",
-                    got=f"{o}×{c}×{kh}×{kw} here", field="channels",
+                    got=f"{o}×{c}×{kh}×{kw} here",
+                    field="channels",
                 )
             init = ld.get("init", ctx.default_init)
             if init not in INITS:
-                raise GlassnetError(f"expected one of {', '.join(INITS)}", got=repr(init),
-                                    field="init")
+                raise GlassnetError(
+                    f"expected one of {', '.join(INITS)}", got=repr(init), field="init"
+                )
             # fan-in C·kh·kw and fan-out C_out·kh·kw as PyTorch counts them for a kernel
             W = init_weights(init, fan_in, o * kh * kw, ctx.rng(), np.float64)[:, :o]
             W = np.ascontiguousarray(W.T.reshape(o, c, kh, kw))
         else:
             raise GlassnetError(
                 "expected 'weights' (out, in, kh, kw) or 'channels' and 'kernel_size'",
-                got="neither", field="weights",
+                got="neither",
+                field="weights",
             )
         o = W.shape[0]
         b = vector(ld["bias"], "bias") if "bias" in ld else np.zeros(o)
         if b.shape != (o,):
-            raise GlassnetError(f"expected {o} numbers (one per output channel)",
-                                got=str(b.size), field="bias")
+            raise GlassnetError(
+                f"expected {o} numbers (one per output channel)", got=str(b.size), field="bias"
+            )
         return Conv2d(W, b, (c, h, w), stride=stride, padding=padding, activation=activation)
 
     def to_spec(self) -> dict[str, Any]:
@@ -350,8 +388,14 @@ class Conv2d(Layer):
         activation: Activation | None = None,
     ) -> Conv2d:
         act = activation or activation_from_dict(dict(config["activation"]))
-        return Conv2d(arrays["W"], arrays["b"], config["in_shape"], stride=config["stride"],
-                      padding=config["padding"], activation=act)
+        return Conv2d(
+            arrays["W"],
+            arrays["b"],
+            config["in_shape"],
+            stride=config["stride"],
+            padding=config["padding"],
+            activation=act,
+        )
 
     @classmethod
     def file_shapes(cls, config: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
@@ -362,7 +406,13 @@ class Conv2d(Layer):
             raise GlassnetError("expected [kh, kw]", got=repr(kernel)[:40], field="kernel")
         kh, kw = (whole(e, "kernel", 1) for e in kernel)
         whole(config.get("stride"), "stride", 1, 1 << 16)
-        whole(config.get("padding"), "padding", 0, 1 << 16)
+        p = whole(config.get("padding"), "padding", 0, 1 << 16)
+        if kh > h + 2 * p or kw > w + 2 * p:
+            raise GlassnetError(
+                f"expected a kernel at most {h + 2 * p}×{w + 2 * p}",
+                got=f"{kh}×{kw}",
+                field="kernel",
+            )
         config_activation(config)
         return {"W": (o, c, kh, kw), "b": (o,)}
 
@@ -380,14 +430,14 @@ class Conv2d(Layer):
             "padding": self.padding,
             "bias": True,
         }
-        return arch, {"weight": np.ascontiguousarray(self.W),
-                      "bias": np.ascontiguousarray(self.b)}
+        return arch, {"weight": np.ascontiguousarray(self.W), "bias": np.ascontiguousarray(self.b)}
 
     @classmethod
     def from_torch_data(cls, arch: Mapping[str, Any], tensors: Mapping[str, Array]) -> Conv2d:
         raise GlassnetError(
             "expected the input's (channels, height, width), which nn.Conv2d does not store",
-            got="a Conv2d module alone", field="Conv2d",
+            got="a Conv2d module alone",
+            field="Conv2d",
         )
 
     @classmethod
@@ -401,7 +451,8 @@ class Conv2d(Layer):
             "out_channels": int(module.out_channels),
             "kernel_size": list(module.kernel_size),
             "stride": list(module.stride),
-            "padding": list(module.padding) if not isinstance(module.padding, str)
+            "padding": list(module.padding)
+            if not isinstance(module.padding, str)
             else module.padding,
             "bias": module.bias is not None,
         }
@@ -435,8 +486,13 @@ class Conv2d(Layer):
         ]
         p = self.padding
         node = helper.make_node(
-            "Conv", [x, w, b], [z], name=f"conv{prefix}", kernel_shape=list(self.kernel),
-            strides=[self.stride, self.stride], pads=[p, p, p, p],
+            "Conv",
+            [x, w, b],
+            [z],
+            name=f"conv{prefix}",
+            kernel_shape=list(self.kernel),
+            strides=[self.stride, self.stride],
+            pads=[p, p, p, p],
         )
         return [node], inits
 
@@ -489,6 +545,5 @@ def _square(v: Any, name: str) -> int:
     if isinstance(v, list | tuple) and len(v) == 2 and v[0] == v[1]:
         v = v[0]
     if isinstance(v, bool) or not isinstance(v, int):
-        raise GlassnetError("expected one number, or two equal ones", got=repr(v)[:40],
-                            field=name)
+        raise GlassnetError("expected one number, or two equal ones", got=repr(v)[:40], field=name)
     return whole(v, name, 0 if name == "padding" else 1, 1 << 16)

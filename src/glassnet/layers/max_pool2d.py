@@ -102,8 +102,12 @@ class MaxPool2d(Pool2d):
         self, helper: object, numpy_helper: object, x: str, z: str, prefix: str
     ) -> tuple[list[object], list[object]]:
         node = helper.make_node(  # type: ignore[attr-defined]
-            "MaxPool", [x], [z], name=f"maxpool{prefix}",
-            kernel_shape=[self.size, self.size], strides=[self.stride, self.stride],
+            "MaxPool",
+            [x],
+            [z],
+            name=f"maxpool{prefix}",
+            kernel_shape=[self.size, self.size],
+            strides=[self.stride, self.stride],
         )
         return [node], []
 
