@@ -347,3 +347,83 @@ def test_views_that_cannot_show_a_conv_layer_yet_say_so_in_one_line(tmp_path, ca
 
 def test_every_new_layer_type_is_registered():
     assert {"conv2d", "max_pool2d", "avg_pool2d", "flatten"} <= set(layer_types())
+
+
+# -- interop ------------------------------------------------------------------------------
+
+
+def _torch_cnn():
+    """A small CNN built in PyTorch itself (float64), every new module in it."""
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(2, 3, 3, stride=2, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(3, 4, 2),
+        torch.nn.Tanh(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.AvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4, 3),
+        torch.nn.Softmax(dim=-1),
+    ).double()
+
+
+def test_from_torch_reads_a_pytorch_cnn_and_predicts_as_pytorch():
+    from glassnet.interop.torch import from_torch
+
+    module = _torch_cnn()
+    net = from_torch(module, input_shape=(2, 7, 7))
+    assert [layer.type for layer in net.layers] == [
+        "conv2d", "conv2d", "max_pool2d", "avg_pool2d", "flatten", "dense",
+    ]  # fmt: skip
+    np.testing.assert_array_equal(net.layers[0].W, module[0].weight.detach().numpy())
+    np.testing.assert_array_equal(net.layers[1].b, module[2].bias.detach().numpy())
+    x = np.random.default_rng(1).normal(size=(5, 2, 7, 7))
+    want = module(torch.tensor(x)).detach().numpy()
+    np.testing.assert_allclose(net.forward(x), want, rtol=1e-12, atol=1e-15)
+
+
+def test_to_torch_and_back_keep_every_number_exactly(tmp_path):
+    from glassnet.interop.torch import from_torch, load_torch_model, save_torch_model, to_torch
+
+    net = from_torch(_torch_cnn(), input_shape=(2, 7, 7))
+    module = to_torch(net)
+    assert [type(m).__name__ for m in module] == [
+        "Conv2d", "ReLU", "Conv2d", "Tanh", "MaxPool2d", "AvgPool2d", "Flatten", "Linear",
+        "Softmax",
+    ]  # fmt: skip
+    x = np.random.default_rng(2).normal(size=(3, 2, 7, 7))
+    np.testing.assert_allclose(
+        module(torch.tensor(x)).detach().numpy(), net.forward(x), rtol=1e-12, atol=1e-15
+    )
+    save_torch_model(net, tmp_path / "cnn.safetensors")
+    from_file = load_torch_model(tmp_path / "cnn.safetensors")
+    for back in (from_torch(module, input_shape=(2, 7, 7)), from_file):
+        for a, b in zip(net.layers, back.layers, strict=True):
+            assert a.config() == b.config()
+            for name, v in a.arrays().items():
+                np.testing.assert_array_equal(b.arrays()[name], v)
+
+
+def test_from_torch_without_the_input_shape_names_the_module():
+    from glassnet.interop.torch import from_torch
+
+    with pytest.raises(GlassnetError, match="channels, height, width") as err:
+        from_torch(_torch_cnn())
+    assert "Conv2d" in str(err.value.field)
+
+
+def test_onnx_graph_runs_in_onnxruntime_as_glassnet_predicts():
+    ort = pytest.importorskip("onnxruntime", reason="the ONNX check runs the graph")
+    from glassnet.interop.onnx import to_onnx
+    from glassnet.interop.torch import from_torch
+
+    net = from_torch(_torch_cnn(), input_shape=(2, 7, 7))
+    proto = to_onnx(net)
+    ops = [n.op_type for n in proto.graph.node]
+    for op in ("Conv", "MaxPool", "AveragePool", "Flatten"):
+        assert op in ops
+    sess = ort.InferenceSession(proto.SerializeToString())
+    x = np.random.default_rng(4).normal(size=(4, 2, 7, 7))
+    got = sess.run(None, {"x": x.astype(np.float32)})[0]
+    np.testing.assert_allclose(got, net.forward(x), rtol=1e-4, atol=1e-6)

@@ -207,6 +207,19 @@ class Layer:
         """:meth:`torch_data`'s form read from a live ``torch.nn`` module."""
         raise NotImplementedError
 
+    @classmethod
+    def from_torch_shaped(
+        cls,
+        arch: Mapping[str, Any],
+        tensors: Mapping[str, Array],
+        in_shape: tuple[int, ...] | None,
+    ) -> Layer:
+        """:meth:`from_torch_data` given one sample's input shape, when known (the
+        output shape of the module before, or the input shape the caller names): the
+        modules of feature maps (``nn.Conv2d``, pooling) do not store their input's
+        height and width, which glassnet's layers need."""
+        return cls.from_torch_data(arch, tensors)
+
     def torch_train(self, torch: Any, x: Any, drawn: Mapping[str, Any]) -> Any:
         """The training-mode forward pass on tensors, for a layer without a module of
         its own (:attr:`torch_name` None) — what a PyTorch training engine runs in its
@@ -664,12 +677,53 @@ class Pool2d(Layer):
 
     @classmethod
     def torch_data_of(cls, module: Any) -> tuple[dict[str, Any], dict[str, Array]]:
-        return {
+        arch = {
             "type": cls.torch_name,
-            "kernel_size": module.kernel_size,
-            "stride": module.stride,
-            "padding": module.padding,
-        }, {}
+            "kernel_size": _plain(module.kernel_size),
+            "stride": _plain(module.stride),
+            "padding": _plain(module.padding),
+            "ceil_mode": bool(module.ceil_mode),
+        }
+        if getattr(module, "dilation", 1) not in (1, (1, 1)):
+            arch["dilation"] = _plain(module.dilation)
+        if getattr(module, "divisor_override", None) is not None:
+            arch["divisor_override"] = module.divisor_override
+        return arch, {}
+
+    @classmethod
+    def from_torch_data(cls, arch: Mapping[str, Any], tensors: Mapping[str, Array]) -> Layer:
+        return cls.from_torch_shaped(arch, tensors, None)
+
+    @classmethod
+    def from_torch_shaped(
+        cls,
+        arch: Mapping[str, Any],
+        tensors: Mapping[str, Array],
+        in_shape: tuple[int, ...] | None,
+    ) -> Layer:
+        """Square windows, no padding, no dilation, ``ceil_mode`` off (glassnet's
+        pooling has none of those); the input's (C, H, W) must be known."""
+        if in_shape is None or len(in_shape) != 3:
+            raise GlassnetError(
+                "expected the input's (channels, height, width) before this module "
+                "(input_shape=..., or a Conv2d before it)",
+                got="none" if in_shape is None else f"shape {in_shape}",
+                field=cls.torch_name,
+            )
+        size = square(arch.get("kernel_size"), "kernel_size", 1)
+        stride = arch.get("stride")
+        stride = size if stride in (None, [], ()) else square(stride, "stride", 1)
+        for name, plain in (("padding", 0), ("ceil_mode", False), ("dilation", 1)):
+            v = arch.get(name, plain)
+            if v not in (plain, [plain, plain], (plain, plain)):
+                raise GlassnetError(f"expected {name} {plain}", got=repr(v)[:40], field=name)
+        if arch.get("divisor_override") is not None:
+            raise GlassnetError(
+                "expected no divisor_override",
+                got=repr(arch["divisor_override"]),
+                field="divisor_override",
+            )
+        return cls(in_shape, size=size, stride=stride)
 
     def describe(self) -> str:
         c, h, w = self.chw
@@ -678,3 +732,17 @@ class Pool2d(Layer):
 
     def __repr__(self) -> str:
         return self.describe()
+
+
+def _plain(v: Any) -> Any:
+    """A torch module's int or tuple option as JSON-able data (a tuple as a list)."""
+    return list(v) if isinstance(v, tuple) else v
+
+
+def square(v: Any, name: str, low: int) -> int:
+    """A torch size, stride or padding given as one number or a pair of equal ones."""
+    if isinstance(v, list | tuple) and len(v) == 2 and v[0] == v[1]:
+        v = v[0]
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise GlassnetError("expected one number, or two equal ones", got=repr(v)[:40], field=name)
+    return whole(v, name, low, 1 << 16)

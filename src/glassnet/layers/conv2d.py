@@ -41,6 +41,7 @@ from glassnet.layers.base import (
     image_shape,
     register_layer,
     scatter_windows,
+    square,
     tensor_of,
     whole,
     window_count,
@@ -434,11 +435,7 @@ class Conv2d(Layer):
 
     @classmethod
     def from_torch_data(cls, arch: Mapping[str, Any], tensors: Mapping[str, Array]) -> Conv2d:
-        raise GlassnetError(
-            "expected the input's (channels, height, width), which nn.Conv2d does not store",
-            got="a Conv2d module alone",
-            field="Conv2d",
-        )
+        return cls.from_torch_shaped(arch, tensors, None)
 
     @classmethod
     def torch_data_of(cls, module: Any) -> tuple[dict[str, Any], dict[str, Array]]:
@@ -451,27 +448,51 @@ class Conv2d(Layer):
             "out_channels": int(module.out_channels),
             "kernel_size": list(module.kernel_size),
             "stride": list(module.stride),
-            "padding": list(module.padding)
-            if not isinstance(module.padding, str)
-            else module.padding,
+            "padding": module.padding if isinstance(module.padding, str) else list(module.padding),
             "bias": module.bias is not None,
         }
+        for name, plain in (("dilation", (1, 1)), ("groups", 1), ("padding_mode", "zeros")):
+            if getattr(module, name) != plain:
+                arch[name] = (
+                    list(getattr(module, name)) if name == "dilation" else getattr(module, name)
+                )
         return arch, tensors
 
     @classmethod
-    def from_torch_data_in(
-        cls, arch: Mapping[str, Any], tensors: Mapping[str, Array], in_shape: Sequence[int]
+    def from_torch_shaped(
+        cls,
+        arch: Mapping[str, Any],
+        tensors: Mapping[str, Array],
+        in_shape: tuple[int, ...] | None,
     ) -> Conv2d:
-        """The layer from :meth:`torch_data`'s form, given its input's (C, H, W)
-        (which ``nn.Conv2d`` does not store); only square stride and padding, no
-        dilation or groups (glassnet's conv has none)."""
-        stride, padding = (_square(arch.get(f), f) for f in ("stride", "padding"))
-        o, c = arch.get("out_channels"), arch.get("in_channels")
-        kh, kw = (whole(e, "kernel_size", 1) for e in arch.get("kernel_size", ()))
+        """The layer from :meth:`torch_data`'s form, given its input's (C, H, W) —
+        which ``nn.Conv2d`` does not store; equal stride and padding along both axes,
+        no dilation, groups or padding modes (glassnet's convolution has none)."""
+        if in_shape is None or len(in_shape) != 3:
+            raise GlassnetError(
+                "expected the input's (channels, height, width) before a Conv2d "
+                "(input_shape=... for a first Conv2d)",
+                got="none" if in_shape is None else f"shape {in_shape}",
+                field="Conv2d",
+            )
+        for name in ("dilation", "groups", "padding_mode"):
+            if name in arch:
+                raise GlassnetError(
+                    f"expected a Conv2d without {name}", got=repr(arch[name])[:40], field=name
+                )
+        stride = square(arch.get("stride", 1), "stride", 1)
+        padding = square(arch.get("padding", 0), "padding", 0)
+        o = whole(arch.get("out_channels"), "out_channels", 1)
+        c = whole(arch.get("in_channels"), "in_channels", 1)
+        size = arch.get("kernel_size")
+        size = [size, size] if isinstance(size, int) else size
+        if not isinstance(size, list | tuple) or len(size) != 2:
+            raise GlassnetError("expected [kh, kw]", got=repr(size)[:40], field="kernel_size")
+        kh, kw = (whole(e, "kernel_size", 1) for e in size)
         have = dict(tensors)
-        if "bias" not in have and "weight" in have:
-            have["bias"] = np.zeros(int(o), dtype=have["weight"].dtype)  # type: ignore[arg-type]
-        t = checked_tensors(have, {"weight": (int(o), int(c), kh, kw), "bias": (int(o),)})  # type: ignore[arg-type]
+        if "bias" not in have and "weight" in have and arch.get("bias") is False:
+            have["bias"] = np.zeros(o, dtype=have["weight"].dtype)
+        t = checked_tensors(have, {"weight": (o, c, kh, kw), "bias": (o,)})
         return Conv2d(t["weight"], t["bias"], in_shape, stride=stride, padding=padding)
 
     # -- ONNX ---------------------------------------------------------------------------
@@ -538,12 +559,3 @@ class Conv2d(Layer):
 
     def __repr__(self) -> str:
         return f"Conv2d({self.describe()})"
-
-
-def _square(v: Any, name: str) -> int:
-    """A torch stride or padding given as one number or a pair of equal numbers."""
-    if isinstance(v, list | tuple) and len(v) == 2 and v[0] == v[1]:
-        v = v[0]
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise GlassnetError("expected one number, or two equal ones", got=repr(v)[:40], field=name)
-    return whole(v, name, 0 if name == "padding" else 1, 1 << 16)

@@ -123,6 +123,33 @@ class Flatten(Layer):
     def torch_data_of(cls, module: Any) -> tuple[dict[str, Any], dict[str, Array]]:
         return {"type": "Flatten", "start_dim": module.start_dim, "end_dim": module.end_dim}, {}
 
+    @classmethod
+    def from_torch_data(cls, arch: Mapping[str, Any], tensors: Mapping[str, Array]) -> Flatten:
+        return cls.from_torch_shaped(arch, tensors, None)
+
+    @classmethod
+    def from_torch_shaped(
+        cls,
+        arch: Mapping[str, Any],
+        tensors: Mapping[str, Array],
+        in_shape: tuple[int, ...] | None,
+    ) -> Flatten:
+        """``nn.Flatten()`` as it comes (start_dim 1, end_dim −1: everything but the
+        batch axis), after a module whose output shape is known."""
+        if (arch.get("start_dim", 1), arch.get("end_dim", -1)) != (1, -1):
+            raise GlassnetError(
+                "expected Flatten(start_dim=1, end_dim=-1)",
+                got=f"start_dim={arch.get('start_dim')}, end_dim={arch.get('end_dim')}",
+                field="Flatten",
+            )
+        if in_shape is None:
+            raise GlassnetError(
+                "expected the input's shape before a Flatten (input_shape=...)",
+                got="none",
+                field="Flatten",
+            )
+        return Flatten(in_shape)
+
     def onnx_nodes(
         self, helper: Any, numpy_helper: Any, x: str, z: str, prefix: str
     ) -> tuple[list[Any], list[Any]]:
