@@ -427,3 +427,27 @@ def test_onnx_graph_runs_in_onnxruntime_as_glassnet_predicts():
     x = np.random.default_rng(4).normal(size=(4, 2, 7, 7))
     got = sess.run(None, {"x": x.astype(np.float32)})[0]
     np.testing.assert_allclose(got, net.forward(x), rtol=1e-4, atol=1e-6)
+
+
+def test_step_takes_feature_maps_from_the_input_option(capsys):
+    eye = json.dumps([[np.eye(4).tolist()]])
+    assert cli.main(["step", "conv", "--json", "--input", eye]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["input"] == [[np.eye(4).tolist()]]
+    # rows where the first layer takes feature maps: one line naming the option
+    assert cli.main(["step", "conv", "--input", "1,2,3"]) == 2
+    err = capsys.readouterr().err
+    assert "--input" in err and "1×4×4" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_studio_answers_a_conv_example_with_a_4xx():
+    pytest.importorskip("starlette", reason="starlette is not installed (the studio extra)")
+    pytest.importorskip("httpx", reason="httpx is not installed (Starlette's TestClient needs it)")
+    from starlette.testclient import TestClient
+
+    from glassnet.studio.app import create_app
+
+    client = TestClient(create_app(), base_url="http://127.0.0.1")
+    reply = client.get("/api/example/conv")
+    assert 400 <= reply.status_code < 500
+    assert "conv2d" in reply.text

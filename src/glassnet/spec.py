@@ -352,19 +352,19 @@ def trace_numbers(network: Network, batch: int) -> int:
     return 2 * total
 
 
-def _input(v: Any) -> Array:
-    """The spec's ``input``: one sample as a flat list, a batch as rows, or a batch of
-    feature maps [batch][channels][height][width]."""
+def _input(v: Any, field: str = "input") -> Array:
+    """The spec's ``input`` (or ``field``): one sample as a flat list, a batch as rows,
+    or a batch of feature maps [batch][channels][height][width]."""
     if isinstance(v, list) and v and isinstance(v[0], list) and v[0] and isinstance(v[0][0], list):
-        x = _array(v, "input")
+        x = _array(v, field)
         if x.ndim != 4:
             raise GlassnetError(
                 "expected rows of numbers, or feature maps [batch][channels][height][width]",
                 got=f"{x.ndim} levels of lists",
-                field="input",
+                field=field,
             )
         return x
-    return _matrix(v, "input", rows_ok=True)
+    return _matrix(v, field, rows_ok=True)
 
 
 def _layers_network(
