@@ -41,7 +41,7 @@ class AvgPool2d(Pool2d):
 
     def mean(self, x: Array) -> Array:
         """(batch, C, H, W) -> (batch, C, oh, ow), each window's mean."""
-        return self.window_view(x).mean(axis=-1)
+        return self.cells(x).mean(axis=0)
 
     def spread(self, dL_da: Array) -> Array:
         """dL/dx: each window's δ/size² added to each of its cells."""

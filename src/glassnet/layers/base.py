@@ -544,20 +544,11 @@ def window_count(size: int, kernel: int, stride: int, padding: int = 0) -> int:
     return room // stride + 1 if room >= 0 else 0
 
 
-def windows(x: Array, kh: int, kw: int, stride: int, padding: int = 0) -> Array:
-    """Every window of x (batch, C, H, W), zero-padded by ``padding``, as a read-only
-    view (batch, C, oh, ow, kh, kw): entry [s, c, i, j] is the kh×kw patch whose top
-    left corner is at (i·stride, j·stride) of the padded map — im2col without copying."""
-    if padding:
-        x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    view = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))
-    return view[:, :, ::stride, ::stride]
-
-
 def scatter_windows(cells: Array, shape: tuple[int, ...], stride: int, padding: int = 0) -> Array:
-    """The adjoint of :func:`windows`: cells (batch, C, oh, ow, kh, kw) added back
-    into a map of ``shape`` (batch, C, H, W) at the positions they were read from
-    (overlapping windows add up; padding is dropped)."""
+    """Cells (batch, C, oh, ow, kh, kw) — cell (p, q) of the window at output position
+    (i, j) — added back into a map of ``shape`` (batch, C, H, W) at the cells they were
+    read from, (i·stride + p, j·stride + q) of the padded map (overlapping windows add
+    up; padding is dropped): the adjoint of reading the windows."""
     n, c, h, w = shape
     oh, ow, kh, kw = cells.shape[2:]
     out = np.zeros((n, c, h + 2 * padding, w + 2 * padding), dtype=cells.dtype)
@@ -627,10 +618,15 @@ class Pool2d(Layer):
     def n_out(self) -> int:
         return int(np.prod(self.out_shape))
 
-    def window_view(self, x: Array) -> Array:
-        """x's windows (batch, C, oh, ow, size·size), each read row by row."""
-        win = windows(x, self.size, self.size, self.stride)
-        return win.reshape(*win.shape[:4], self.size * self.size)
+    def cells(self, x: Array) -> Array:
+        """x's windows cell by cell: (size·size, batch, C, oh, ow), entry [p·size + q] the
+        cell at (p, q) of every window (row by row) — size² strided slices stacked, so a
+        max or mean over the windows runs over whole planes."""
+        k, s = self.size, self.stride
+        _, oh, ow = self.out_shape
+        return np.stack(
+            [x[:, :, p : p + s * oh : s, q : q + s * ow : s] for p in range(k) for q in range(k)]
+        )
 
     def with_leaves(self, values: Mapping[str, Array]) -> Layer:
         return self.copy()
