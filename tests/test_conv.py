@@ -485,3 +485,14 @@ units = 1
     want = {"max_pool2d": [[4.0], [2.0]], "avg_pool2d": [[2.5], [0.375]]}
     if first in want:
         np.testing.assert_allclose(tr.layer(1).value("a").reshape(2, 1), want[first])
+
+
+def test_a_loaded_cnn_summarises_its_shapes(tmp_path):
+    import glassnet as gn
+
+    io.write(tmp_path / "cnn.npz", load_spec("conv").network)
+    lines = gn.load(tmp_path / "cnn.npz").summary().splitlines()
+    assert lines[0] == "inputs: 1×4×4"
+    # conv: output 1×3×3, kernel (1, 1, 2, 2) and 4 + 1 parameters; pooling: none
+    assert lines[2].split() == ["1", "1×3×3", "relu", "1×1×2×2", "5"]
+    assert lines[3].split() == ["2", "1×1×1", "identity", "—", "0"]

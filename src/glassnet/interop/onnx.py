@@ -113,7 +113,11 @@ def to_onnx(
         nodes,
         "glassnet",
         graph_inputs,
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", net.sizes[-1]])],
+        [
+            helper.make_tensor_value_info(
+                "y", TensorProto.FLOAT, ["batch", *net.layers[-1].out_shape]
+            )
+        ],
         initializer=inits,
     )
     model = helper.make_model(graph, producer_name="glassnet", opset_imports=opsets)
