@@ -303,6 +303,9 @@ activation = "softmax"
         ("weights = [[[[1.0]]]]\nbias = [0.0, 1.0]", "bias", "one per output channel"),
         ("weights = [[[[1.0]]]]\nsize = 2", "size", "expected only the fields"),
         ("weights = [[[[1.0, 2.0], [3.0]]]]", "weights", "rectangular"),
+        ("channels = 2", "kernel_size", "with 'channels'"),
+        ("channels = 2\nkernel_size = 2\nweights = [[[[1.0]]]]", "channels", "not both"),
+        ("bias = [0.0]", "weights", "'channels' and 'kernel_size'"),
     ],
 )
 def test_bad_conv_specs_are_one_line_errors_naming_the_field(conv, field, words):
@@ -326,6 +329,13 @@ def test_a_conv_on_rows_of_numbers_asks_for_feature_maps():
     with pytest.raises(GlassnetError, match="channels, height, width") as err:
         parse_spec(text.format(conv="weights = [[[[1.0]]]]"), "bad.toml")
     assert (err.value.layer, err.value.field) == (1, "type")
+
+
+def test_an_input_of_three_levels_is_refused_naming_the_input():
+    text = CONV_SPEC.replace("input = [[[[", "input = [[[").replace("]]]]\ntarget", "]]]\ntarget")
+    with pytest.raises(GlassnetError, match="3 levels") as err:
+        parse_spec(text.format(conv="weights = [[[[1.0]]]]"), "bad.toml")
+    assert err.value.field == "input"
 
 
 def test_a_pool_window_larger_than_the_map_is_refused():
@@ -496,3 +506,10 @@ def test_a_loaded_cnn_summarises_its_shapes(tmp_path):
     # conv: output 1×3×3, kernel (1, 1, 2, 2) and 4 + 1 parameters; pooling: none
     assert lines[2].split() == ["1", "1×3×3", "relu", "1×1×2×2", "5"]
     assert lines[3].split() == ["2", "1×1×1", "identity", "—", "0"]
+
+
+def test_a_convolution_too_large_for_memory_is_refused_before_allocating():
+    conv = "channels = 1\nkernel_size = 100\npadding = 5000"
+    with pytest.raises(GlassnetError, match="fit in memory") as err:
+        parse_spec(CONV_SPEC.format(conv=conv), "huge.toml")
+    assert (err.value.layer, err.value.field) == (1, "weights")

@@ -45,7 +45,7 @@ from glassnet.layers.base import (
     whole,
     window_count,
 )
-from glassnet.limits import MAX_SPEC_PARAMETERS
+from glassnet.limits import MAX_SPEC_PARAMETERS, check_fits
 from glassnet.nodes import Key, NodeDecl
 from glassnet.specvalues import LayerContext, array, number, vector
 
@@ -366,6 +366,12 @@ class Conv2d(Layer):
                 field="weights",
             )
         o = W.shape[0]
+        kh, kw = W.shape[2:]
+        # im2col holds every window of the batch at once (C·kh·kw numbers a position):
+        # refuse what cannot fit before allocating it
+        positions = window_count(h, kh, stride, padding) * window_count(w, kw, stride, padding)
+        check_fits(8.0 * ctx.batch * c * kh * kw * positions, "the convolution's windows",
+                   field="weights")  # fmt: skip
         b = vector(ld["bias"], "bias") if "bias" in ld else np.zeros(o)
         if b.shape != (o,):
             raise GlassnetError(
