@@ -352,6 +352,11 @@ def test_random_kernels_from_channels_and_kernel_size():
     conv = spec.network.layers[0]
     assert conv.W.shape == (4, 1, 2, 2) and conv.out_shape == (4, 2, 2)
     assert spec.network.layers[2].n_in == 16
+    # xavier's range with a kernel's fans as torch.nn.init counts them (fan-in
+    # in·kh·kw = 4, fan-out out·kh·kw = 16): ±√(6 / 20)
+    limit = np.sqrt(6 / (1 * 2 * 2 + 4 * 2 * 2))
+    assert np.abs(conv.W).max() <= limit
+    assert np.abs(conv.W).max() > 0.5 * limit
 
 
 @pytest.mark.parametrize("command", ["explain", "check"])

@@ -357,7 +357,7 @@ class Conv2d(Layer):
                     f"expected one of {', '.join(INITS)}", got=repr(init), field="init"
                 )
             # fan-in C·kh·kw and fan-out C_out·kh·kw as PyTorch counts them for a kernel
-            W = init_weights(init, fan_in, o * kh * kw, ctx.rng(), np.float64)[:, :o]
+            W = init_weights(init, fan_in, o, ctx.rng(), np.float64, fan_out=o * kh * kw)
             W = np.ascontiguousarray(W.T.reshape(o, c, kh, kw))
         else:
             raise GlassnetError(
