@@ -1,0 +1,368 @@
+"""Feedback a student reads: one page per marked sheet, and a page for the class.
+
+A student's page says their score (:func:`glassnet.check.lms.grade_of`), then, for the
+first wrong number of each mistake (each named mistake at each quantity, and each
+quantity with wrong numbers no rule explains), what went wrong in plain words with the
+student's own numbers — what they wrote, what the right rule gives on their own
+earlier values, what the mistake gives and which of their values it was worked from —
+followed by the rule and the right working from the derivation ``glassnet explain``
+writes (its :class:`~glassnet.explain.document.Calculation` block for that very
+number), and then their sheet with every number's mark.
+
+Everything is explain's document model (sections of paragraphs, calculations and
+``Marks`` tables) printed by explain's own renderers, with a print stylesheet for A4.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from glassnet.check.lms import Grade, Marked, fmt_points, grade_of, sheet_student
+from glassnet.check.marking import Entry, Report
+from glassnet.check.report import as_written, fmt, notes_lines, sections
+from glassnet.errors import GlassnetError
+from glassnet.explain.document import Block, Calculation, Collapsed, Erratum, Para, Section
+from glassnet.explain.render_html import render_sections_html
+from glassnet.explain.render_markdown import render_sections_markdown
+
+#: A4 paper for the feedback pages: small margins, the marks table kept compact, the
+#: working never split across pages.
+PRINT_A4 = """
+@page { size: A4; margin: 12mm 12mm 14mm; }
+.feedback-score { font: 600 1.3rem/1.4 system-ui, sans-serif; }
+.marks .wrong td:last-child { white-space: normal; }
+@media print {
+  body { font-size: 9pt; }
+  .marks table { font-size: 7.5pt; }
+  .marks td, .marks th { padding: 0 .3rem; }
+  section.check { break-inside: auto; }
+  .step { break-inside: avoid; }
+  header.top p { font-size: .8rem; }
+}
+"""
+
+
+@dataclass
+class Finding:
+    """The first wrong number of one mistake (``key``: the diagnosis, or None for "no
+    rule explains it", at a quantity), and how many numbers share it."""
+
+    entry: Entry
+    diagnosis: str | None
+    strength: str
+    count: int
+
+
+def findings(report: Report) -> list[Finding]:
+    """The first wrong number of each (mistake, quantity), in the order written."""
+    from glassnet.check.lms import strength
+
+    out: dict[tuple[str | None, str], Finding] = {}
+    for e in report.entries:
+        if e.verdict != "wrong":
+            continue
+        key = (e.diagnosis, e.name)
+        if key in out:
+            out[key].count += 1
+        else:
+            out[key] = Finding(e, e.diagnosis, strength(e.match) if e.diagnosis else "", 1)
+    return list(out.values())
+
+
+def _workings(report: Report) -> dict[int, Calculation]:
+    """The derivation's calculation of each wrong number (by ``id`` of its entry): the
+    explain page of the sheet's own network, with the sheet's errata placed beside the
+    values, each erratum right after the calculation of its value.  {} where explain
+    cannot write the page (a batch, or layers it writes a matrix at a time)."""
+    from glassnet.check.errata import errata
+    from glassnet.explain.sections import build
+
+    ctx = report.ctx
+    if ctx.batch != 1:
+        return {}
+    try:
+        marks = errata(report, who="you")
+        doc = build(ctx.trace, errata=marks, fold=False, picture=False)
+    except GlassnetError:  # a page explain does not write (too large): no working
+        return {}
+    by_erratum: dict[int, Calculation] = {}
+    last: Calculation | None = None
+
+    def walk(blocks: list[Block]) -> None:
+        nonlocal last
+        for b in blocks:
+            if isinstance(b, Calculation):
+                last = b
+            elif isinstance(b, Erratum) and last is not None:
+                by_erratum[id(b)] = last
+            elif isinstance(b, Collapsed):
+                walk(b.blocks)
+
+    for sec in doc.sections:
+        last = None
+        walk(sec.blocks)
+    # each entry's erratum: errata() keys them by (kind, layer, index), in entry order
+    keyed = {id(v): k for k, v in marks.items()}
+    out: dict[int, Calculation] = {}
+    placed = {keyed[i]: calc for i, calc in by_erratum.items() if i in keyed}
+    from glassnet.check.worksheet import resolve_name, split_tags
+
+    for e in report.entries:
+        _, tag, phase = split_tags(e.written)
+        if e.verdict != "wrong" or tag or phase:
+            continue
+        (kind, layer), _ = resolve_name(e.name, ctx.n_layers, e.written)
+        index = (e.index[0],) if e.diagonal else tuple(int(i) for i in e.index)
+        calc = placed.get((kind, layer, index))
+        if calc is not None:
+            out[id(e)] = calc
+    return out
+
+
+def _inputs_used(report: Report, e: Entry) -> list[str]:
+    """``["your W2_new[0, 0] = 0.75", ...]``: the student's own written values that the
+    named mistake worked ``e`` from (each changes it when moved), at most four."""
+    from glassnet.check import mistakes as cat
+    from glassnet.check.steps import Working
+    from glassnet.check.worksheet import split_tags
+
+    if not e.diagnosis or e.diagonal or split_tags(e.written)[1:] != ("", ""):
+        return []
+    sheet, ctx = report.sheet, report.ctx
+    own = sheet.own()
+    g = next((x for x in own.values() if x.written_name == e.written), None)
+    if g is None:
+        return []
+    K = g.key
+    batched = g.value.ndim > len(e.index)
+    idx = next(
+        (
+            i
+            for i in np.ndindex(g.value.shape)
+            if tuple(g.written_index(i[1:] if batched else i)) == tuple(e.index)
+        ),
+        None,
+    )
+    if idx is None:
+        return []
+    others = {k: x.value for k, x in own.items() if k != K}
+    catalogue = {m.id: m for m in [*cat.CATALOGUE.values(), *cat.plugin_mistakes(ctx)]}
+    ms = [catalogue.get(i) for i in e.diagnosis.split("+")]
+    if any(m is None for m in ms):
+        return []
+    best: tuple[float, list[Any]] | None = None
+    for variants in itertools.product(*(m.variants for m in ms if m is not None)):
+        combo = [(m, v) for m, v in zip(ms, variants, strict=True) if m is not None]
+        try:
+            alt = Working(ctx, others, mistakes=combo).compute(K)
+        except (GlassnetError, ValueError):  # a variant that does not apply here
+            continue
+        if alt.shape != g.value.shape or e.alternative is None:
+            continue
+        gap = abs(float(alt[idx]) - e.alternative)
+        if best is None or gap < best[0]:
+            best = (gap, combo)
+    if best is None:
+        return []
+    combo = best[1]
+    base = float(Working(ctx, others, mistakes=combo).compute(K)[idx])
+    right = float(Working(ctx, others).compute(K)[idx])
+    # The values the mistake reads that the right rule does not come first: they are
+    # what the mistake is ("your W2_new" where W2 belongs).
+    own_first: list[str] = []
+    shared: list[str] = []
+    for k, x in own.items():
+        if k == K or ctx.is_leaf(k):
+            continue  # the givens x, y, W, b are the exercise's, not the student's work
+        for j in np.ndindex(x.value.shape):
+            moved = dict(others)
+            v = np.array(x.value, dtype=np.float64, copy=True)
+            v[j] += 1.0
+            moved[k] = v
+            try:
+                alt = float(Working(ctx, moved, mistakes=combo).compute(K)[idx])
+                plain = float(Working(ctx, moved).compute(K)[idx])
+            except (GlassnetError, ValueError):
+                continue
+            if abs(alt - base) <= 1e-9 * max(1.0, abs(base)):
+                continue
+            jj = j[1:] if ctx.batched(k) and ctx.batch == 1 else j
+            text = f"your {x.written_name}{g_place(x.written_index(tuple(jj)))} = {x.text(j)}"
+            changes_right = abs(plain - right) > 1e-9 * max(1.0, abs(right))
+            (shared if changes_right else own_first).append(text)
+    return (own_first + shared)[:4]
+
+
+def g_place(idx: tuple[int, ...]) -> str:
+    return f"[{', '.join(map(str, idx))}]" if idx else ""
+
+
+def finding_words(report: Report, f: Finding) -> str:
+    """What went wrong at ``f``'s number, in plain words with the student's numbers."""
+    from glassnet.check.errata import title
+
+    e = f.entry
+    where = e.written + g_place(e.index) + (" (its diagonal)" if e.diagonal else "")
+    text = f"You wrote {where} = {as_written(e)}; the right value is {fmt(e.expected)}."
+    if e.follows_from_given is not None and e.expected is not None:
+        if abs(e.follows_from_given - e.expected) > e.tolerance:
+            text += f" On your own earlier values the right rule gives {fmt(e.follows_from_given)}."
+    if f.diagnosis:
+        how = "The mistake" if f.strength == "exact" else "Possibly (not certain)"
+        text += f" {how}: {title('wrong', f.diagnosis)}."
+        if e.alternative is not None:
+            text += f" That, done on your own values, gives {fmt(e.alternative)}"
+            used = _inputs_used(report, e)
+            text += ": worked with " + ", ".join(used) + "." if used else "."
+        if f.strength != "exact":
+            text += " It only comes close to what you wrote, so check your arithmetic too."
+    else:
+        text += " No mistake glassnet knows reproduces it: check this step's arithmetic."
+    if f.count > 1:
+        text += f" {f.count - 1} more number(s) of {e.name} have the same mark."
+    return text
+
+
+def student_sections(report: Report, grade: Grade | None = None) -> list[Section]:
+    """A student's feedback page in explain's document model."""
+    g = grade or grade_of(report)
+    sheet = report.sheet
+    who = sheet.student or sheet.label
+    what = sheet.assignment or sheet.spec.name or sheet.label
+    top = Section(f"Feedback: {what} · {who}", 1, "check")
+    top.blocks.append(Para((f"Score: {fmt_points(g.score)} of {fmt_points(g.points)}.",)))
+    s = report.summary()
+    top.blocks.append(
+        Para(
+            (
+                f"You wrote {s['values']} numbers: {s['ok']} right, {s['follows']} right for "
+                f"your own earlier numbers (an earlier mistake carried forward), "
+                f"{s['wrong']} wrong.",
+            )
+        )
+    )
+    top.blocks += [Para((line,)) for line in notes_lines(report)]
+    out = [top]
+    found = findings(report)
+    wrong = Section("What went wrong", 2, "check")
+    if not found:
+        wrong.blocks.append(Para(("Nothing: every number is right or follows.",)))
+    out.append(wrong)
+    workings = _workings(report) if found else {}
+    for f in found:
+        head = (
+            f.entry.name
+            + ": "
+            + ((f.diagnosis and _short_title(f.diagnosis)) or "wrong, no named cause")
+        )
+        if f.diagnosis and f.strength != "exact":
+            head += " (possible)"
+        sec = Section(head, 3, "check")
+        sec.blocks.append(Para((finding_words(report, f),)))
+        calc = workings.get(id(f.entry))
+        if calc is not None:
+            sec.blocks.append(Para(("The rule, and the right working:",)))
+            sec.blocks.append(calc)
+        out.append(sec)
+    every = sections(report)[-1]
+    out.append(Section("Your sheet, number by number", 2, "check", blocks=every.blocks))
+    return out
+
+
+def _short_title(diagnosis: str) -> str:
+    from glassnet.check.errata import title
+
+    return title("wrong", diagnosis)
+
+
+def student_html(report: Report, grade: Grade | None = None) -> str:
+    """A student's feedback as a standalone, printable HTML page."""
+    secs = student_sections(report, grade)
+    return render_sections_html(
+        secs[0].title,
+        secs,
+        "Marked by glassnet check against its engine's trace",
+        extra_css=PRINT_A4,
+    )
+
+
+def student_markdown(report: Report, grade: Grade | None = None) -> str:
+    """A student's feedback as Markdown."""
+    return render_sections_markdown(student_sections(report, grade))
+
+
+def class_sections(marked: list[Marked]) -> list[Section]:
+    """The class page: each student's score and mistakes (a link to their page), then
+    how many made each mistake."""
+    from glassnet.check.report import class_report
+    from glassnet.explain.document import Table
+
+    reports = [(f, r) for f, r, _ in marked if r is not None]
+    top = Section("Feedback: the class", 1, "check")
+    top.blocks.append(
+        Para(
+            (
+                f"{len(reports)} of {len(marked)} sheets marked; each student's page is "
+                "STUDENT.html (and .md) beside this one.",
+            )
+        )
+    )
+    rows = []
+    for file, r in reports:
+        g = grade_of(r)
+        named = "; ".join(
+            f"{m.quantity}: {m.id}" + ("" if m.strength == "exact" else " (possible)")
+            for m in g.mistakes
+        )
+        if g.unexplained:
+            named += ("; " if named else "") + "unexplained: " + ", ".join(g.unexplained)
+        rows.append(
+            (
+                sheet_student(file, r),
+                f"{fmt_points(g.score)} / {fmt_points(g.points)}",
+                named or "—",
+            )
+        )
+    for file, r, err in marked:
+        if r is None:
+            rows.append((sheet_student(file, None), "not marked", err or ""))
+    top.blocks.append(Table("Scores", ("student", "score", "mistakes"), rows))
+    counts = Section("Mistakes across the class", 2, "check")
+    lines = class_report(marked)
+    counts.blocks += [Para((line,)) for line in lines] or [Para(("None named.",))]
+    return [top, counts]
+
+
+def write_feedback(marked: list[Marked], folder: str | Path) -> list[Path]:
+    """``folder/STUDENT.html`` and ``.md`` per marked sheet, ``folder/index.html`` and
+    ``index.md`` for the class; the paths written."""
+    from glassnet.check.exercise import folder_name
+    from glassnet.fileio import atomic_write_text
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    names: dict[str, str] = {}
+    for file, r, _ in marked:
+        if r is None:
+            continue
+        stem = folder_name(sheet_student(file, r))
+        if stem in names or stem == "index":
+            stem = folder_name(str(Path(file).with_suffix("")))
+        names[stem] = file
+        for suffix, text in ((".html", student_html(r)), (".md", student_markdown(r))):
+            path = out / f"{stem}{suffix}"
+            atomic_write_text(path, text, field="--feedback")
+            written.append(path)
+    secs = class_sections(marked)
+    page = render_sections_html(secs[0].title, secs, "Marked by glassnet check", extra_css=PRINT_A4)
+    for suffix, text in ((".html", page), (".md", render_sections_markdown(secs))):
+        path = out / f"index{suffix}"
+        atomic_write_text(path, text, field="--feedback")
+        written.append(path)
+    return written

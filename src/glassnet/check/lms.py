@@ -1,0 +1,469 @@
+"""Rosters in and gradebooks out: plain CSV, a Canvas gradebook export, a Moodle grades
+export.
+
+Reading (:func:`read_roster_file`): the separator is sniffed (``,`` ``;`` or tab, from
+the header row; a one-column file is one column only when no other separator splits
+it), a byte-order mark is accepted, and the file's kind is told from its header:
+
+* **Canvas** (a gradebook export): ``Student, ID, SIS User ID, SIS Login ID, Section``,
+  one column per assignment written ``Name (assignment id)``, a ``Points Possible`` row
+  under the header (Canvas writes it with four leading spaces) and read-only columns
+  ("(read only)" in that row).  A student's id is their SIS User ID (else SIS Login ID,
+  else Canvas's own ID); the Student column (``Last, First``) is their name.
+* **Moodle** (Grades > Export > Plain text file): ``First name, Last name`` (older:
+  ``Surname``), ``ID number, Institution, Department, Email address``, the grade
+  columns (``Assignment: hw1 (Real)``) and ``Last downloaded from this course``.  A
+  student's id is their ID number, else their email address.
+* **CSV**: an id column (``id``, ``student_id``, ``student``, ``SIS User ID``,
+  ``login`` or ``email``; else the first) and optionally ``name``.
+
+Writing (:func:`canvas_gradebook`, :func:`moodle_gradebook`): a file the LMS imports
+as it stands — the LMS's own columns with each student's cells copied from the export
+they came from, one score column, and the mistakes in words (Moodle: a feedback column;
+Canvas has no comment column in its gradebook import — an unknown column becomes a new
+assignment — so the comments go to a file of their own, :func:`comments_csv`).
+
+Every score comes from :func:`grade_of`, the one place a marked sheet becomes a grade.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from glassnet.errors import GlassnetError
+
+if TYPE_CHECKING:
+    from glassnet.check.marking import Report
+
+#: The separators a roster may use (European spreadsheets write ``;``).
+SEPARATORS: tuple[str, ...] = (",", ";", "\t")
+#: Canvas's identity columns, in the order its export writes them.
+CANVAS_COLUMNS: tuple[str, ...] = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
+#: The first cell of Canvas's points row (as its export writes it: four spaces first).
+CANVAS_POINTS = "    Points Possible"
+#: Moodle's identity columns (the default user fields of its grade export).
+MOODLE_COLUMNS: tuple[str, ...] = (
+    "First name",
+    "Last name",
+    "ID number",
+    "Institution",
+    "Department",
+    "Email address",
+)
+#: The last column of a Moodle export (read-only; left out of what is written back).
+MOODLE_DOWNLOADED = "Last downloaded from this course"
+#: A plain roster's id column, in order of preference.
+ID_COLUMNS: tuple[str, ...] = (
+    "id",
+    "student_id",
+    "student",
+    "sis_user_id",
+    "sis user id",
+    "login",
+    "email",
+)
+_CANVAS_ASSIGNMENT = re.compile(r"^(?P<name>.*\S)\s*\((?P<id>\d+)\)$")
+_MOODLE_GRADE = re.compile(r"^(?:(?P<module>[^:]+):\s*)?(?P<name>.*\S)\s*\((?P<kind>[^()]+)\)$")
+
+
+@dataclass
+class RosterStudent:
+    """One student of a roster: ``id`` (what their variant is seeded from), ``name``,
+    and the row as read (column -> cell), for writing back to the LMS it came from."""
+
+    id: str
+    name: str = ""
+    row: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Roster:
+    """A roster file as read.  ``kind``: "csv", "canvas" or "moodle"; ``header`` its
+    columns; ``points``: Canvas's Points Possible per assignment column."""
+
+    path: str
+    kind: str
+    header: list[str]
+    students: list[RosterStudent]
+    separator: str = ","
+    points: dict[str, str] = field(default_factory=dict)
+
+    def by_id(self) -> dict[str, RosterStudent]:
+        return {s.id: s for s in self.students}
+
+    def assignment_columns(self) -> list[str]:
+        """The gradebook's assignment columns (Canvas ``hw1 (123)``, Moodle
+        ``Assignment: hw1 (Real)``); [] for a plain roster."""
+        if self.kind == "canvas":
+            return [h for h in self.header if _CANVAS_ASSIGNMENT.match(h)]
+        if self.kind == "moodle":
+            return [
+                h
+                for h in self.header
+                if h not in MOODLE_COLUMNS and h != MOODLE_DOWNLOADED and _MOODLE_GRADE.match(h)
+            ]
+        return []
+
+    def column_for(self, assignment: str) -> str | None:
+        """The export's column of ``assignment`` (by its name, exactly, else ignoring
+        case), or None."""
+        names = {}
+        for h in self.assignment_columns():
+            m = _CANVAS_ASSIGNMENT.match(h) if self.kind == "canvas" else _MOODLE_GRADE.match(h)
+            if m and (self.kind == "canvas" or m.group("kind") != "Feedback"):
+                names[h] = m.group("name")
+        for h, name in names.items():
+            if name == assignment or h == assignment:
+                return h
+        for h, name in names.items():
+            if name.lower() == assignment.lower():
+                return h
+        return None
+
+
+def sniff_separator(text: str, label: str) -> str:
+    """The separator of a CSV text: of ``,`` ``;`` tab, the one that splits the header
+    row into the most columns (quotes respected); the rows must then not hold more
+    cells than the header — else the file is refused, never read as one column."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise GlassnetError("expected a header row", got="an empty file", file=label)
+    counts = {sep: len(next(csv.reader([lines[0]], delimiter=sep))) for sep in SEPARATORS}
+    best = max(SEPARATORS, key=lambda sep: (counts[sep], -SEPARATORS.index(sep)))
+    if counts[best] == 1:
+        # One column: fine, unless the rows are split by a separator the header lacks.
+        for sep in SEPARATORS:
+            wide = [n for n, line in enumerate(lines[1:], start=2) if sep in line]
+            if sep != "," and wide:
+                raise GlassnetError(
+                    "expected the header row to name every column",
+                    got=f"row {wide[0]} has {sep!r}-separated cells and the header has one",
+                    file=label,
+                )
+    return best
+
+
+def _read_rows(path: str | Path) -> tuple[list[list[str]], str]:
+    label = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as err:
+        raise GlassnetError(
+            "expected a readable CSV roster", got=err.strerror or str(err), file=label
+        ) from None
+    try:
+        text = raw.decode("utf-8-sig")  # a byte-order mark (Excel's "CSV UTF-8") is fine
+    except UnicodeDecodeError as err:
+        raise GlassnetError(
+            "expected a UTF-8 CSV file (save it as 'CSV UTF-8')",
+            got=f"a byte that is not UTF-8 at position {err.start}",
+            file=label,
+        ) from None
+    sep = sniff_separator(text, label)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    rows = [r for r in reader if any(c.strip() for c in r)]
+    return rows, sep
+
+
+def _kind(header: list[str]) -> str:
+    low = {h.strip().lower() for h in header}
+    if {"student", "id", "sis user id"} <= low:
+        return "canvas"
+    if {"first name", "email address"} <= low and ({"last name", "surname"} & low):
+        return "moodle"
+    return "csv"
+
+
+def read_roster_file(path: str | Path) -> Roster:
+    """A roster: a plain CSV, a Canvas gradebook export or a Moodle grades export (see
+    the module's docstring).  Bad files are one-line errors naming the row."""
+    label = str(path)
+    rows, sep = _read_rows(path)
+    if len(rows) < 2:
+        raise GlassnetError(
+            "expected a header row and one row per student", got=f"{len(rows)} rows", file=label
+        )
+    header = [h.strip() for h in rows[0]]
+    kind = _kind(header)
+    roster = Roster(label, kind, header, [], sep)
+    body = list(enumerate(rows[1:], start=2))
+    if kind == "canvas":
+        keep = []
+        for n, row in body:
+            first = row[0].strip() if row else ""
+            if first == "Points Possible":
+                roster.points = {h: row[i].strip() for i, h in enumerate(header) if i < len(row)}
+            elif first or any(c.strip() for c in row[1:5]):
+                keep.append((n, row))
+            # else: a row of Canvas's own marks (e.g. "Manual Posting") under the header
+        body = keep
+    seen: set[str] = set()
+    for n, row in body:
+        cells = {h: (row[i].strip() if i < len(row) else "") for i, h in enumerate(header)}
+        sid, name = _identity(kind, header, cells)
+        if not sid:
+            raise GlassnetError(
+                "expected a student id", got="an empty cell", file=label, field=f"row {n}"
+            )
+        if sid in seen:
+            raise GlassnetError(
+                "expected each student once", got=f"{sid!r} again", file=label, field=f"row {n}"
+            )
+        seen.add(sid)
+        roster.students.append(RosterStudent(sid, name, cells))
+    if not roster.students:
+        raise GlassnetError("expected one row per student", got="none", file=label)
+    return roster
+
+
+def _cell(cells: dict[str, str], *names: str) -> str:
+    low = {k.lower(): v for k, v in cells.items()}
+    for name in names:
+        if low.get(name.lower()):
+            return low[name.lower()]
+    return ""
+
+
+def _identity(kind: str, header: list[str], cells: dict[str, str]) -> tuple[str, str]:
+    """(id, name) of one row."""
+    if kind == "canvas":
+        return _cell(cells, "SIS User ID", "SIS Login ID", "ID"), _cell(cells, "Student")
+    if kind == "moodle":
+        first = _cell(cells, "First name")
+        last = _cell(cells, "Last name", "Surname")
+        return _cell(cells, "ID number", "Email address"), " ".join(p for p in (first, last) if p)
+    low = [h.lower() for h in header]
+    col = next((header[low.index(c)] for c in ID_COLUMNS if c in low), header[0])
+    return cells.get(col, ""), _cell(cells, "name")
+
+
+# -- a grade --------------------------------------------------------------------------------
+@dataclass
+class Mistake:
+    """One named mistake of a sheet, counted once: its catalogue ``id`` (``a+b`` for
+    two), the ``quantity`` it was found at (``dW2``), its ``strength`` ("exact": it
+    reproduces the number to its written digits; "possible": only near it) and its
+    title in words."""
+
+    id: str
+    quantity: str
+    strength: str
+    words: str
+
+
+@dataclass
+class Grade:
+    """What a marked sheet is worth: ``score`` of ``points``, the distinct named
+    mistakes, and the quantities holding wrong numbers no rule explains.
+
+    The one seam between marking and every gradebook/feedback view: a rubric changes
+    how :func:`grade_of` computes ``score``/``points``, and nothing downstream."""
+
+    score: float
+    points: float
+    mistakes: list[Mistake]
+    unexplained: list[str]
+
+    def comments(self) -> str:
+        """The mistakes in plain words, for a gradebook's comment column."""
+        parts = []
+        for m in self.mistakes:
+            maybe = "" if m.strength == "exact" else "possibly "
+            parts.append(f"{m.quantity}: {maybe}{m.words}")
+        if self.unexplained:
+            parts.append("wrong without a named cause: " + ", ".join(self.unexplained))
+        head = f"{fmt_points(self.score)} of {fmt_points(self.points)}"
+        return head + (". " + "; ".join(parts) + "." if parts else ": no mistakes found.")
+
+
+def fmt_points(v: float) -> str:
+    """A score as a gradebook writes it: ``82.5``, ``100`` (no trailing zeros)."""
+    text = f"{v:.2f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def strength(match: str | None) -> str:
+    """A diagnosis's strength in the words of every output: ``exact`` or ``possible``
+    (check's ``near`` matches, and any other, are only possible)."""
+    return "exact" if match == "exact" else "possible"
+
+
+def grade_of(report: Report) -> Grade:
+    """The grade of a marked sheet.  Today's score: the share of the numbers written
+    that are ok or follow from an earlier error, out of 100 (a rubric, when marking
+    gives one, replaces it here)."""
+    from glassnet.check.errata import title
+
+    s = report.summary()
+    score = 100 * (s["ok"] + s["follows"]) / s["values"] if s["values"] else 0.0
+    mistakes: list[Mistake] = []
+    seen: set[tuple[str, str]] = set()
+    unexplained: list[str] = []
+    for e in report.entries:
+        if e.verdict != "wrong":
+            continue
+        if not e.diagnosis:
+            if e.name not in unexplained:
+                unexplained.append(e.name)
+            continue
+        if (e.diagnosis, e.name) in seen:
+            continue
+        seen.add((e.diagnosis, e.name))
+        words = title("wrong", e.diagnosis)
+        mistakes.append(Mistake(e.diagnosis, e.name, strength(e.match), words))
+    return Grade(round(score, 2), 100.0, mistakes, unexplained)
+
+
+# -- writing back -----------------------------------------------------------------------------
+#: One marked sheet of a class: (file, report or None, error when it could not be read).
+Marked = tuple[str, "Report | None", "str | None"]
+
+
+def sheet_student(file: str, report: Report | None) -> str:
+    """The student a sheet is for: its ``student``, else the file's name (``ann.toml``
+    -> ann, ``ann/worksheet.toml`` -> ann)."""
+    if report is not None and report.sheet.student:
+        return report.sheet.student
+    p = Path(file)
+    return p.parent.name if p.stem == "worksheet" and p.parent.name else p.stem
+
+
+def _by_student(marked: list[Marked]) -> dict[str, tuple[str, Report | None]]:
+    out: dict[str, tuple[str, Report | None]] = {}
+    for file, report, _ in marked:
+        out.setdefault(sheet_student(file, report), (file, report))
+    return out
+
+
+def _assignment(marked: list[Marked], assignment: str | None) -> str:
+    if assignment:
+        return assignment
+    names = sorted({r.sheet.assignment for _, r, _ in marked if r and r.sheet.assignment})
+    return names[0] if len(names) == 1 else "glassnet check"
+
+
+def _rows_of(
+    marked: list[Marked], roster: Roster | None
+) -> list[tuple[RosterStudent | None, str, Report | None]]:
+    """(roster row or None, student id, report or None) in the roster's order, then the
+    sheets of students the roster does not list."""
+    sheets = _by_student(marked)
+    out: list[tuple[RosterStudent | None, str, Report | None]] = []
+    listed = set()
+    for st in roster.students if roster else []:
+        listed.add(st.id)
+        out.append((st, st.id, sheets.get(st.id, ("", None))[1]))
+    for sid, (_, report) in sheets.items():
+        if sid not in listed:
+            out.append((None, sid, report))
+    return out
+
+
+def unlisted(marked: list[Marked], roster: Roster | None) -> list[str]:
+    """Students with a sheet whom the roster does not list (a warning: their rows have
+    no LMS identity the import can match)."""
+    if roster is None:
+        return []
+    ids = roster.by_id()
+    return [sid for sid in _by_student(marked) if sid not in ids]
+
+
+def canvas_gradebook(
+    marked: list[Marked], roster: Roster | None = None, assignment: str | None = None
+) -> str:
+    """The class's scores as Canvas's gradebook import reads them: ``Student, ID, SIS
+    User ID, SIS Login ID, Section`` and one column, the assignment as the export names
+    it (``hw1 (123)``; a name Canvas does not know makes a new assignment), a Points
+    Possible row, then one row per student (the roster's order) with the cells of the
+    Canvas export they came from and their score; a student without a sheet gets an
+    empty cell (Canvas leaves the grade as it is).  The score is out of the grade's
+    points, scaled to the Points Possible of the export's column when it has one."""
+    name = _assignment(marked, assignment)
+    column = roster.column_for(name) if roster and roster.kind == "canvas" else None
+    column = column or name
+    possible = (roster.points.get(column, "") if roster else "").strip()
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([*CANVAS_COLUMNS, column])
+    points_of = [grade_of(r).points for _, r, _ in marked if r is not None]
+    out_of = _number(possible) or (points_of[0] if points_of else 100.0)
+    w.writerow([CANVAS_POINTS, "", "", "", "", fmt_points(out_of)])
+    for st, sid, report in _rows_of(marked, roster):
+        if st is not None and roster is not None and roster.kind == "canvas":
+            ident = [st.row.get(c, "") for c in CANVAS_COLUMNS]
+        else:
+            ident = [st.name if st and st.name else sid, "", sid, "", ""]
+        score = ""
+        if report is not None:
+            g = grade_of(report)
+            score = fmt_points(g.score * out_of / g.points if g.points else 0.0)
+        w.writerow([*ident, score])
+    return buf.getvalue()
+
+
+def _number(text: str) -> float | None:
+    try:
+        v = float(text)
+    except ValueError:
+        return None
+    return v if v > 0 else None
+
+
+def moodle_gradebook(
+    marked: list[Marked], roster: Roster | None = None, assignment: str | None = None
+) -> str:
+    """The class's scores as Moodle's grade import (Grades > Import > CSV file) reads
+    them: the identity columns of the Moodle export the roster came from (``First name,
+    Last name, ID number, Institution, Department, Email address``), the grade column as
+    the export names it (``Assignment: hw1 (Real)``) and its feedback column
+    (``Assignment: hw1 (Feedback)``, the mistakes in words).  At import, map "Email
+    address" (or "ID number") to the user, the grade column to the assignment and the
+    feedback column to its feedback."""
+    name = _assignment(marked, assignment)
+    column = roster.column_for(name) if roster and roster.kind == "moodle" else None
+    if column:
+        m = _MOODLE_GRADE.match(column)
+        assert m is not None  # column_for only returns matching columns
+        stem = column[: m.start("kind")].rstrip(" (")
+        feedback = f"{stem} (Feedback)"
+    else:
+        column, feedback = f"{name} (Real)", f"{name} (Feedback)"
+    if roster is not None and roster.kind == "moodle":
+        ident_cols = [c for c in roster.header if c in MOODLE_COLUMNS or c == "Surname"]
+    else:
+        ident_cols = ["ID number", "First name", "Last name", "Email address"]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([*ident_cols, column, feedback])
+    for st, sid, report in _rows_of(marked, roster):
+        if st is not None and roster is not None and roster.kind == "moodle":
+            ident = [st.row.get(c, "") for c in ident_cols]
+        else:
+            first, _, last = (st.name if st else "").partition(" ")
+            cells = {"ID number": sid, "First name": first, "Last name": last}
+            ident = [cells.get(c, "") for c in ident_cols]
+        if report is None:
+            w.writerow([*ident, "", ""])
+            continue
+        g = grade_of(report)
+        w.writerow([*ident, fmt_points(g.score), g.comments()])
+    return buf.getvalue()
+
+
+def comments_csv(marked: list[Marked], roster: Roster | None = None) -> str:
+    """Each student's mistakes in words (``Student, SIS User ID, Score, Comments``):
+    what Canvas's gradebook import has no column for, to paste into SpeedGrader."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["Student", "SIS User ID", "Score", "Comments"])
+    for st, sid, report in _rows_of(marked, roster):
+        if report is None:
+            continue
+        g = grade_of(report)
+        w.writerow([st.name if st and st.name else sid, sid, fmt_points(g.score), g.comments()])
+    return buf.getvalue()

@@ -1,0 +1,317 @@
+"""glassnet check for a course: rosters from Canvas and Moodle exports (and plain CSV
+with any separator), the gradebook written back for each LMS's import, the header
+checksum of a roster sheet, and the feedback pages a student reads.
+
+The example exports in tests/data/lms are written the way each LMS writes them (see
+the README there for the documentation they follow).  The students' sheets are worked
+by the plain-NumPy reference step (tests/check_reference.py), with their mistakes
+planted by hand."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from glassnet.check import check_worksheet
+from glassnet.check.exercise import read_roster, roster_exercise
+from glassnet.check.lms import (
+    CANVAS_COLUMNS,
+    read_roster_file,
+    sniff_separator,
+)
+from glassnet.cli import main
+from glassnet.errors import GlassnetError
+
+from check_reference import reference_step, toml_array
+
+DATA = Path(__file__).parent / "data" / "lms"
+
+
+def _reference(student: str, assignment: str) -> dict[str, np.ndarray]:
+    spec = roster_exercise(student, assignment).spec
+    Ws = [layer.W for layer in spec.network.layers]
+    bs = [layer.b for layer in spec.network.layers]
+    return reference_step(Ws, bs, ["sigmoid", "softmax"], spec.x, spec.y, spec.loss, spec.lr)
+
+
+def _student(student: str, assignment: str, mistake: str | None = None) -> dict[str, np.ndarray]:
+    """What a student writes: the forward pass, the output layer's backward pass and
+    update, and dL/da1 — right, or with ``mistake`` planted by hand:
+    ``missing_activation_derivative`` (delta2 = dL/da2, everything after from it) or
+    ``updated_weights`` (dL/da1 = delta2 · W2_newᵀ)."""
+    r = _reference(student, assignment)
+    spec = roster_exercise(student, assignment).spec
+    W2 = spec.network.layers[1].W
+    out = {k: r[k] for k in ("z1", "a1", "z2", "a2", "dL_da2", "delta2", "dW2", "W2_new")}
+    if mistake == "missing_activation_derivative":
+        # softmax + cross entropy: this student writes delta2 as their dL/da2
+        out["delta2"] = r["dL_da2"]
+        out["dW2"] = r["a1"].T @ out["delta2"]
+        out["W2_new"] = W2 - spec.lr * out["dW2"]
+    out["dL_da1"] = out["delta2"] @ W2.T
+    if mistake == "updated_weights":
+        out["dL_da1"] = out["delta2"] @ np.round(out["W2_new"], 4).T
+    return out
+
+
+def _values(v: dict[str, np.ndarray]) -> list[str]:
+    out = []
+    for k, x in v.items():
+        x = x[0] if k.startswith(("z", "a", "dL_da", "delta")) else x
+        out.append(f"{k} = {toml_array(x, 4)}")
+    return out
+
+
+def _class(tmp_path: Path, roster: Path, assignment: str, plan: dict[str, str | None]) -> Path:
+    """``glassnet exercise --roster``, then each planned student's sheet filled in (a
+    student not in ``plan`` hands nothing in)."""
+    out = tmp_path / "hw"
+    argv = ["exercise", "--roster", str(roster), "--assignment", assignment, "-o", str(out)]
+    assert main(argv) == 0
+    for folder in out.iterdir():
+        if folder.name not in plan:  # handed nothing in
+            shutil.rmtree(folder)
+    for sid, mistake in plan.items():
+        sheet = out / sid / "worksheet.toml"
+        sheet.write_text(
+            sheet.read_text() + "\n".join(_values(_student(sid, assignment, mistake))) + "\n"
+        )
+    return out
+
+
+def _csv(path: Path) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
+
+
+# -- reading rosters -------------------------------------------------------------------------
+def test_canvas_export_is_a_roster():
+    r = read_roster_file(DATA / "canvas_export.csv")
+    assert r.kind == "canvas"
+    # the Points Possible row is not a student; the SIS User ID is the id, not Canvas's
+    assert [s.id for s in r.students] == ["s1001", "s1002", "s1003", "102999"]
+    assert r.students[0].name == "Lovelace, Ada"
+    assert r.students[0].row["ID"] == "102931"
+    assert r.points["hw1 (48213)"] == "10.00"
+    assert r.column_for("hw1") == "hw1 (48213)" and r.column_for("HW1") == "hw1 (48213)"
+    assert r.column_for("hw2") is None
+
+
+def test_moodle_export_is_a_roster_with_either_separator():
+    for name in ("moodle_export.csv", "moodle_export_semicolon.csv"):
+        r = read_roster_file(DATA / name)
+        assert r.kind == "moodle", name
+        assert [s.id for s in r.students] == ["m2001", "m2002", "m2003"]
+        assert [s.name for s in r.students] == ["Ada Lovelace", "Alan Turing", "Grace Hopper"]
+        assert r.column_for("hw1") == "Assignment: hw1 (Real)"
+    assert read_roster_file(DATA / "moodle_export_semicolon.csv").separator == ";"
+
+
+def test_separators_are_sniffed_and_a_bom_accepted():
+    semi = read_roster(DATA / "roster_semicolon.csv")  # with a byte-order mark
+    assert [(s.id, s.name) for s in semi] == [("s1", "Ann Smith"), ("s2", "Bob Jones")]
+    tab = read_roster(DATA / "roster_tab.csv")
+    assert [(s.id, s.name) for s in tab] == [("s1", "Ann Smith"), ("s2", "Bob Jones")]
+    assert sniff_separator("id,name\ns1,A\n", "x") == ","
+    assert sniff_separator("id\ns1\ns2\n", "x") == ","  # one column is one column
+
+
+def test_a_roster_split_by_a_separator_its_header_lacks_is_refused(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id\ns1;Ann\ns2;Bob\n", encoding="utf-8")
+    with pytest.raises(GlassnetError, match="row 2 has ';'-separated cells"):
+        read_roster(bad)
+
+
+# -- writing back -----------------------------------------------------------------------------
+def test_canvas_round_trip(tmp_path, capsys):
+    export = DATA / "canvas_export.csv"
+    plan = {"s1001": None, "s1002": "missing_activation_derivative"}
+    out = _class(tmp_path, export, "hw1", plan)
+    book = tmp_path / "canvas_import.csv"
+    comments = tmp_path / "comments.csv"
+    argv = ["check", str(out), "--roster", str(export), "--gradebook", str(book)]
+    assert main([*argv, "--comments", str(comments)]) == 0  # canvas: from the roster
+    rows = _csv(book)
+    # Canvas's own columns, then the assignment as its export names it (with its id)
+    assert rows[0] == [*CANVAS_COLUMNS, "hw1 (48213)"]
+    assert rows[1] == ["    Points Possible", "", "", "", "", "10"]
+    exported = {r[2]: r for r in _csv(export)[2:]}
+    for row in rows[2:]:
+        # every identity cell is the export's own: the import matches each student
+        assert row[:5] == exported[row[2]][:5]
+    by_sis = {r[2]: r[5] for r in rows[2:]}
+    assert by_sis["s1001"] == "10"  # all right: full points of the column
+    assert 0 < float(by_sis["s1002"]) < 10
+    assert by_sis["s1003"] == "" and by_sis[""] == ""  # nothing handed in: left as it is
+    # what glassnet wrote reads back as the same roster (the same ids and names)
+    again = read_roster_file(book)
+    assert again.kind == "canvas"
+    assert [(s.id, s.name) for s in again.students] == [
+        (s.id, s.name) for s in read_roster_file(export).students
+    ]
+    said = {r[1]: r[3] for r in _csv(comments)[1:]}
+    assert "the activation's derivative left out" in said["s1002"]
+    assert "no mistakes found" in said["s1001"]
+
+
+def test_moodle_round_trip(tmp_path):
+    export = DATA / "moodle_export_semicolon.csv"
+    out = _class(tmp_path, export, "hw1", {"m2001": "missing_activation_derivative"})
+    book = tmp_path / "moodle_import.csv"
+    argv = ["check", str(out), "--roster", str(export), "--gradebook", str(book)]
+    assert main([*argv, "--lms", "moodle"]) == 0
+    rows = _csv(book)
+    assert rows[0] == [
+        "First name",
+        "Last name",
+        "ID number",
+        "Institution",
+        "Department",
+        "Email address",
+        "Assignment: hw1 (Real)",
+        "Assignment: hw1 (Feedback)",
+    ]
+    exported = {r[2]: r for r in _csv_sep(export, ";")[1:]}
+    for row in rows[1:]:
+        assert row[:6] == exported[row[2]][:6]
+    ada = next(r for r in rows if r[2] == "m2001")
+    assert 0 < float(ada[6]) < 100
+    assert "delta2: the activation's derivative left out" in ada[7]
+    grace = next(r for r in rows if r[2] == "m2003")
+    assert grace[6:] == ["", ""]
+    assert read_roster_file(book).kind == "moodle"
+    assert [s.id for s in read_roster_file(book).students] == ["m2001", "m2002", "m2003"]
+
+
+def _csv_sep(path: Path, sep: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(path.read_text(encoding="utf-8")), delimiter=sep))
+
+
+def test_a_sheet_not_on_the_roster_is_a_warning(tmp_path, capsys):
+    export = DATA / "roster_semicolon.csv"
+    out = _class(tmp_path, export, "hw", {"s1": None})
+    other = tmp_path / "other.csv"  # a sheet made for someone the roster does not list
+    other.write_text("id\ns9\n")
+    _class(tmp_path / "o", other, "hw", {"s9": None})
+    shutil.copytree(tmp_path / "o" / "hw" / "s9", out / "s9")
+    book = tmp_path / "b.csv"
+    argv = ["check", str(out), "--roster", str(export), "--gradebook", str(book)]
+    assert main([*argv, "--lms", "canvas"]) == 0
+    err = capsys.readouterr().err
+    assert "'s9' handed in a sheet but is not on" in err
+    rows = _csv(book)
+    assert [r[2] for r in rows[2:]] == ["s1", "s2", "s9"]
+
+
+# -- an edited header ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ('student = "s1"', 'student = "S1"', "student"),
+        ('assignment = "hw"', 'assignment = "Hw"', "assignment"),
+    ],
+)
+def test_an_edited_header_is_a_warning_and_the_roster_variant_is_marked(
+    tmp_path, capsys, old, new, field
+):
+    roster = DATA / "roster_semicolon.csv"
+    out = _class(tmp_path, roster, "hw", {"s1": None, "s2": None})
+    sheet = out / "s1" / "worksheet.toml"
+    sheet.write_text(sheet.read_text().replace(old, new))
+    assert main(["check", str(out), "--roster", str(roster)]) == 0
+    captured = capsys.readouterr()
+    assert f"field '{field}': warning: edited: " in captured.err
+    # marked against the variant it was made for: every number right
+    line = next(x for x in captured.out.splitlines() if "s1/worksheet.toml" in x)
+    assert " 0 wrong" in line, line
+
+
+def test_an_edited_header_with_no_candidate_says_it_may_be_another_network(tmp_path):
+    out = _class(tmp_path, DATA / "roster_semicolon.csv", "hw", {"s1": None})
+    sheet = out / "s1" / "worksheet.toml"
+    sheet.write_text(sheet.read_text().replace('assignment = "hw"', 'assignment = "hw2"'))
+    report = check_worksheet(sheet)  # no roster, no other sheet: nothing to recover from
+    notes = [n for n in report.notes if n.field == "assignment"]
+    assert len(notes) == 1 and "may be another network" in notes[0].message
+
+
+def test_generated_sheets_regenerate_byte_for_byte(tmp_path):
+    roster = DATA / "roster_semicolon.csv"
+    a, b = tmp_path / "a", tmp_path / "b"
+    for out in (a, b):
+        assert (
+            main(["exercise", "--roster", str(roster), "--assignment", "hw", "-o", str(out)]) == 0
+        )
+    for sid in ("s1", "s2"):
+        assert (a / sid / "worksheet.toml").read_bytes() == (
+            b / sid / "worksheet.toml"
+        ).read_bytes()
+        assert "checksum = " in (a / sid / "worksheet.toml").read_text()
+
+
+# -- feedback pages ------------------------------------------------------------------------------
+class _Text(HTMLParser):
+    """The visible text of a page, and its stylesheet."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self.style = ""
+        self._in_style = False
+
+    def handle_starttag(self, tag, attrs):
+        self._in_style = tag == "style"
+
+    def handle_endtag(self, tag):
+        self._in_style = False
+
+    def handle_data(self, data):
+        if self._in_style:
+            self.style += data
+        else:
+            self.parts.append(data)
+
+
+def test_feedback_pages_use_the_students_own_numbers(tmp_path):
+    roster = DATA / "roster_semicolon.csv"
+    out = _class(tmp_path, roster, "hw", {"s1": "updated_weights", "s2": None})
+    pages = tmp_path / "feedback"
+    assert main(["check", str(out), "--feedback", str(pages)]) == 0
+    assert {p.name for p in pages.iterdir()} == {
+        "s1.html",
+        "s1.md",
+        "s2.html",
+        "s2.md",
+        "index.html",
+        "index.md",
+    }
+    page = _Text()
+    page.feed((pages / "s1.html").read_text())
+    text = " ".join(" ".join(page.parts).split())
+    assert "@page { size: A4" in page.style
+    assert "Score: " in text
+    # the mistake in words, with the student's own W2_new (as they wrote it)
+    written = _student("s1", "hw", "updated_weights")
+    assert "dL_da1: dL/da sent back through the already-updated weights W_new" in text
+    w2_new = [f"{v:.4f}" for v in np.asarray(written["W2_new"]).ravel()]
+    assert "worked with your W2_new[" in text
+    quoted = text.split("worked with your W2_new[", 1)[1].split("=", 1)[1].split(",")[0].strip()
+    assert quoted in w2_new
+    assert f"You wrote dL_da1[0] = {written['dL_da1'][0, 0]:.4f}" in text
+    # 1-based layer names only: no layer 0 anywhere
+    for zero in ("W0", "z0", "a0", "delta0", "dL_da0"):
+        assert zero not in text.replace("W2_new[0", "")
+    # the right working from explain's derivation is on the page
+    assert "The rule, and the right working:" in text
+    assert (pages / "s2.html").read_text().count("Nothing: every number is right") == 1
+    index = _Text()
+    index.feed((pages / "index.html").read_text())
+    assert "s1" in " ".join(index.parts) and "updated_weights_in_backprop" in " ".join(index.parts)
+    md = (pages / "s1.md").read_text()
+    assert "## What went wrong" in md and "worked with your W2_new[" in md
