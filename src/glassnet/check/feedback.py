@@ -24,9 +24,9 @@ import numpy as np
 
 from glassnet.check.lms import Grade, Marked, fmt_points, grade_of, sheet_student
 from glassnet.check.marking import Entry, Report
-from glassnet.check.report import as_written, fmt, notes_lines, sections
+from glassnet.check.report import as_written, fmt, notes_lines
 from glassnet.errors import GlassnetError
-from glassnet.explain.document import Block, Calculation, Collapsed, Erratum, Para, Section
+from glassnet.explain.document import Block, Calculation, Collapsed, Erratum, Marks, Para, Section
 from glassnet.explain.render_html import render_sections_html
 from glassnet.explain.render_markdown import render_sections_markdown
 
@@ -269,9 +269,42 @@ def student_sections(report: Report, grade: Grade | None = None) -> list[Section
             sec.blocks.append(Para(("The rule, and the right working:",)))
             sec.blocks.append(calc)
         out.append(sec)
-    every = sections(report)[-1]
-    out.append(Section("Your sheet, number by number", 2, "check", blocks=every.blocks))
+    out.append(sheet_section(report))
     return out
+
+
+#: Each number's mark on the student's sheet (in words too: the legend says them).
+TICKS = {"ok": "✓", "follows": "→", "wrong": "✗"}
+
+
+def sheet_section(report: Report) -> Section:
+    """The student's sheet, one row per value written, each number with its mark —
+    compact enough for a page (the number-by-number table is ``glassnet check``'s
+    report)."""
+    groups: dict[str, list[Entry]] = {}
+    for e in report.entries:
+        groups.setdefault(e.written, []).append(e)
+    rows: list[tuple[str, ...]] = []
+    verdicts: list[str] = []
+    for written, es in groups.items():
+        worst = max(es, key=lambda e: ("ok", "follows", "wrong").index(e.verdict)).verdict
+        numbers = "  ".join(f"{TICKS[e.verdict]} {as_written(e)}" for e in es)
+        counts = ", ".join(
+            f"{n} {v}" for v in ("ok", "follows", "wrong") if (n := sum(e.verdict == v for e in es))
+        )
+        rows.append((written, numbers, counts))
+        verdicts.append(worst)
+    sec = Section("Your sheet", 2, "check")
+    sec.blocks.append(
+        Para(
+            (
+                "Each number you wrote, in the order written: ✓ right, → right for your own "
+                "earlier numbers (a mistake carried forward, not counted again), ✗ wrong.",
+            )
+        )
+    )
+    sec.blocks.append(Marks(("quantity", "your numbers", "marks"), rows, verdicts, stress=1))
+    return sec
 
 
 def _short_title(diagnosis: str) -> str:
