@@ -315,3 +315,29 @@ def test_feedback_pages_use_the_students_own_numbers(tmp_path):
     assert "s1" in " ".join(index.parts) and "updated_weights_in_backprop" in " ".join(index.parts)
     md = (pages / "s1.md").read_text()
     assert "## What went wrong" in md and "worked with your W2_new[" in md
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+def test_a_feedback_page_prints_on_one_or_two_a4_pages(tmp_path):
+    """Printed by Chromium on A4 (read back with pypdf): the score on page 1, at most two
+    pages for a 3-3-3 network's whole step with a mistake carried through."""
+    pypdf = pytest.importorskip("pypdf", reason="pypdf reads the printed PDF")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright prints the page")
+    out = _class(
+        tmp_path, DATA / "roster_semicolon.csv", "hw", {"s1": "missing_activation_derivative"}
+    )
+    assert main(["check", str(out), "--feedback", str(tmp_path / "fb")]) == 0
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.goto((tmp_path / "fb" / "s1.html").as_uri())
+            pdf = page.pdf(format="A4")
+        finally:
+            browser.close()
+    reader = pypdf.PdfReader(io.BytesIO(pdf))
+    assert 1 <= len(reader.pages) <= 2
+    assert "Score:" in reader.pages[0].extract_text()
