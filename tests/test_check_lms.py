@@ -184,7 +184,7 @@ def test_moodle_round_trip(tmp_path):
     assert 0 < float(ada[6]) < 100
     assert "delta2: the activation's derivative left out" in ada[7]
     grace = next(r for r in rows if r[2] == "m2003")
-    assert grace[6:] == ["", ""]
+    assert grace[6:] == ["-", ""]  # Moodle's "no grade": its import skips it
     assert read_roster_file(book).kind == "moodle"
     assert [s.id for s in read_roster_file(book).students] == ["m2001", "m2002", "m2003"]
 
@@ -341,3 +341,37 @@ def test_a_feedback_page_prints_on_one_or_two_a4_pages(tmp_path):
     reader = pypdf.PdfReader(io.BytesIO(pdf))
     assert 1 <= len(reader.pages) <= 2
     assert "Score:" in reader.pages[0].extract_text()
+
+
+def test_comments_say_a_possible_diagnosis_is_only_possible():
+    from glassnet.check.lms import Grade, Mistake
+
+    g = Grade(
+        82.5,
+        100.0,
+        [
+            Mistake("lr_slip", "W2_new", "possible", "the learning rate off by a power of ten"),
+            Mistake("update_sign", "W1_new", "exact", "the gradient added instead of subtracted"),
+        ],
+        ["dW2"],
+    )
+    assert g.comments() == (
+        "82.5 of 100. W2_new: possibly the learning rate off by a power of ten; "
+        "W1_new: the gradient added instead of subtracted; wrong without a named cause: dW2."
+    )
+
+
+def test_json_carries_each_sheets_grade_and_lms_needs_a_gradebook(tmp_path, capsys):
+    import json
+
+    out = _class(tmp_path, DATA / "roster_semicolon.csv", "hw", {"s1": "updated_weights"})
+    capsys.readouterr()  # what the exercise wrote
+    assert main(["check", str(out), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    grade = data["worksheets"][0]["grade"]
+    assert grade["points"] == 100.0 and 0 < grade["score"] < 100
+    assert grade["mistakes"][0]["id"] == "updated_weights_in_backprop"
+    assert grade["mistakes"][0]["strength"] == "exact"
+    assert main(["check", str(out), "--lms", "canvas"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "expected --gradebook FILE with --lms" in err

@@ -57,6 +57,8 @@ MOODLE_COLUMNS: tuple[str, ...] = (
 )
 #: The last column of a Moodle export (read-only; left out of what is written back).
 MOODLE_DOWNLOADED = "Last downloaded from this course"
+#: What Moodle's export writes for no grade, and its import leaves alone.
+MOODLE_NO_GRADE = "-"
 #: A plain roster's id column, in order of preference.
 ID_COLUMNS: tuple[str, ...] = (
     "id",
@@ -421,7 +423,8 @@ def moodle_gradebook(
     them: the identity columns of the Moodle export the roster came from (``First name,
     Last name, ID number, Institution, Department, Email address``), the grade column as
     the export names it (``Assignment: hw1 (Real)``) and its feedback column
-    (``Assignment: hw1 (Feedback)``, the mistakes in words).  At import, map "Email
+    (``Assignment: hw1 (Feedback)``, the mistakes in words); a student without a
+    sheet gets ``-``, Moodle's "no grade", which its import skips.  At import, map "Email
     address" (or "ID number") to the user, the grade column to the assignment and the
     feedback column to its feedback."""
     name = _assignment(marked, assignment)
@@ -448,7 +451,8 @@ def moodle_gradebook(
             cells = {"ID number": sid, "First name": first, "Last name": last}
             ident = [cells.get(c, "") for c in ident_cols]
         if report is None:
-            w.writerow([*ident, "", ""])
+            # "-" is Moodle's own "no grade" (its export writes it, its import skips it)
+            w.writerow([*ident, MOODLE_NO_GRADE, ""])
             continue
         g = grade_of(report)
         w.writerow([*ident, fmt_points(g.score), g.comments()])

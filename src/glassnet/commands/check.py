@@ -222,8 +222,10 @@ def _run_batch(args: argparse.Namespace, sources: list[str]) -> int:
         check_rtol(args.rtol)
     if not sources:
         raise GlassnetError("expected worksheets (*.toml)", got="none", file=args.worksheet[0])
+    from dataclasses import asdict
+
     from glassnet.check.exercise import Known
-    from glassnet.check.lms import Roster, read_roster_file, unlisted
+    from glassnet.check.lms import Roster, grade_of, read_roster_file, unlisted
 
     roster: Roster | None = read_roster_file(args.roster) if args.roster else None
     form = _gradebook_form(args, roster)
@@ -253,7 +255,8 @@ def _run_batch(args: argparse.Namespace, sources: list[str]) -> int:
             continue
         marked.append((source, report, None))
         if args.json:
-            results.append({"file": source, "report": report.to_dict()})
+            grade = asdict(grade_of(report))
+            results.append({"file": source, "report": report.to_dict(), "grade": grade})
             continue
         for line in notes_lines(report):
             print(f"glassnet: warning: {line}", file=sys.stderr)
@@ -321,6 +324,11 @@ def _gradebook_form(args: argparse.Namespace, roster: Any) -> str:
             f"expected --gradebook-format {args.lms} or none with --lms {args.lms}",
             got=args.gradebook_format,
             field="--gradebook-format",
+        )
+    if (args.lms or args.gradebook_format) and not args.gradebook:
+        flag = "--lms" if args.lms else "--gradebook-format"
+        raise GlassnetError(
+            f"expected --gradebook FILE with {flag}", got="no --gradebook", field=flag
         )
     if args.lms:
         return str(args.lms)
