@@ -185,11 +185,11 @@ def _inputs_used(report: Report, e: Entry) -> list[str]:
             v[j] += 1.0
             moved[k] = v
             try:
-                alt = float(Working(ctx, moved, mistakes=combo).compute(K)[idx])
+                moved_alt = float(Working(ctx, moved, mistakes=combo).compute(K)[idx])
                 plain = float(Working(ctx, moved).compute(K)[idx])
             except (GlassnetError, ValueError):
                 continue
-            if abs(alt - base) <= 1e-9 * max(1.0, abs(base)):
+            if abs(moved_alt - base) <= 1e-9 * max(1.0, abs(base)):
                 continue
             jj = j[1:] if ctx.batched(k) and ctx.batch == 1 else j
             text = f"your {x.written_name}{g_place(x.written_index(tuple(jj)))} = {x.text(j)}"
@@ -208,6 +208,12 @@ def finding_words(report: Report, f: Finding) -> str:
 
     e = f.entry
     where = e.written + g_place(e.index) + (" (its diagonal)" if e.diagonal else "")
+    if e.expected is None:  # written with a shape the quantity does not have
+        text = (
+            f"You wrote {e.written} with a shape it does not have, so no number of it "
+            f"can be compared ({where} = {as_written(e)})."
+        )
+        return text + (f" {f.count - 1} more number(s) of it." if f.count > 1 else "")
     text = f"You wrote {where} = {as_written(e)}; the right value is {fmt(e.expected)}."
     if e.follows_from_given is not None and e.expected is not None:
         if abs(e.follows_from_given - e.expected) > e.tolerance:
@@ -361,8 +367,8 @@ def class_sections(marked: list[Marked]) -> list[Section]:
                 named or "—",
             )
         )
-    for file, r, err in marked:
-        if r is None:
+    for file, unread, err in marked:
+        if unread is None:
             rows.append((sheet_student(file, None), "not marked", err or ""))
     top.blocks.append(Table("Scores", ("student", "score", "mistakes"), rows))
     counts = Section("Mistakes across the class", 2, "check")
