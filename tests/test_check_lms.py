@@ -375,3 +375,31 @@ def test_json_carries_each_sheets_grade_and_lms_needs_a_gradebook(tmp_path, caps
     assert main(["check", str(out), "--lms", "canvas"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "expected --gradebook FILE with --lms" in err
+
+
+def test_a_sheet_without_a_checksum_is_checked_against_the_roster(tmp_path, capsys):
+    """Sheets made before the checksum: only --roster can say the student is not on it
+    (the same id but for capitals is taken as that student)."""
+    out = _class(tmp_path, DATA / "roster_semicolon.csv", "hw", {"s1": None, "s2": None})
+    for sid, new in (("s1", "S1"), ("s2", "s7")):
+        sheet = out / sid / "worksheet.toml"
+        text = "\n".join(x for x in sheet.read_text().splitlines() if "checksum" not in x)
+        sheet.write_text(text.replace(f'student = "{sid}"', f'student = "{new}"') + "\n")
+    assert main(["check", str(out)]) == 0
+    assert "warning" not in capsys.readouterr().err  # no roster: nothing to check against
+    assert main(["check", str(out), "--roster", str(DATA / "roster_semicolon.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "'S1' is not on the roster; marked as 's1''s variant" in err
+    assert "'s7' is not on the roster; marked against the header as written" in err
+
+
+def test_an_edited_checksum_line_is_said_once(tmp_path):
+    out = _class(tmp_path, DATA / "roster_semicolon.csv", "hw", {"s1": None})
+    sheet = out / "s1" / "worksheet.toml"
+    text = sheet.read_text()
+    start = text.index('checksum = "') + len('checksum = "')
+    sheet.write_text(
+        text[:start] + "student:00000000 assignment:0 exercise:0" + text[text.index('"', start) :]
+    )
+    notes = check_worksheet(sheet).notes
+    assert [n.field for n in notes] == ["checksum"] and "matches none" in notes[0].message

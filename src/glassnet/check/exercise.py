@@ -282,14 +282,14 @@ def header_checksum(student: str, assignment: str, options: dict[str, Any]) -> s
 
 @dataclass
 class Known:
-    """Who a roster sheet may be for, besides what its header says: candidate student
-    ids (the roster's, the sheet's folder or file name) and assignment names (the one
-    given, those of the other sheets marked with it)."""
+    """Who a roster sheet may be for, besides what its header says: the roster's
+    student ids, assignment names (the one given, those the other sheets of the class
+    name), and ``hints``: ids the sheet's place suggests (its folder or file name),
+    used only to recover an edited header its checksum catches."""
 
     students: list[str] = field(default_factory=list)
     assignments: list[str] = field(default_factory=list)
-    #: Where the students come from, for the warning ("the roster", "its folder").
-    source: str = "the roster"
+    hints: list[str] = field(default_factory=list)
 
 
 def verify_header(
@@ -314,7 +314,7 @@ def verify_header(
                 notes.append(
                     (
                         "student",
-                        f"{student!r} is not on {known.source}; marked as {same[0]!r}'s "
+                        f"{student!r} is not on the roster; marked as {same[0]!r}'s "
                         "variant (the same id but for capitals)",
                     )
                 )
@@ -322,8 +322,7 @@ def verify_header(
                 notes.append(
                     (
                         "student",
-                        f"{student!r} is not on {known.source}; marked against the header "
-                        "as written",
+                        f"{student!r} is not on the roster; marked against the header as written",
                     )
                 )
         return out, notes
@@ -337,7 +336,24 @@ def verify_header(
             )
         )
         return out, notes
-    for name, pool in (("student", known.students), ("assignment", known.assignments)):
+    fields = {
+        "student": data.get("student"),
+        "assignment": data.get("assignment"),
+        "exercise": _options_or_none(data.get("exercise")),
+    }
+    if all(
+        isinstance(v, str) and _digest(k, v) != parts[k] for k, v in fields.items()
+    ):  # nothing matches: the checksum line itself was changed
+        notes.append(
+            (
+                "checksum",
+                "edited: it matches none of student, assignment and [exercise]; the "
+                "header could not be checked (marked as written)",
+            )
+        )
+        return out, notes
+    pools = {"student": [*known.students, *known.hints], "assignment": known.assignments}
+    for name, pool in pools.items():
         written = data.get(name)
         if not isinstance(written, str) or _digest(name, written) == parts[name]:
             continue
@@ -360,12 +376,8 @@ def verify_header(
                     "as written, which may be another network",
                 )
             )
-    options = data.get("exercise")
-    if isinstance(options, dict):
-        try:
-            text = _options_text(options)
-        except (GlassnetError, TypeError, ValueError):  # a value TOML cannot hold back
-            text = ""
+    text = fields["exercise"]
+    if text is not None:
         if _digest("exercise", text) != parts["exercise"]:
             notes.append(
                 (
@@ -375,6 +387,16 @@ def verify_header(
                 )
             )
     return out, notes
+
+
+def _options_or_none(options: Any) -> str | None:
+    """The ``[exercise]`` table's text as a checksum reads it (None: not a table)."""
+    if not isinstance(options, dict):
+        return None
+    try:
+        return _options_text(options)
+    except (GlassnetError, TypeError, ValueError):  # a value TOML cannot hold back
+        return ""
 
 
 def roster_worksheet(ex: Exercise, student: str, assignment: str) -> str:

@@ -174,7 +174,7 @@ def _read_rows(path: str | Path) -> tuple[list[list[str]], str]:
 
 def _kind(header: list[str]) -> str:
     low = {h.strip().lower() for h in header}
-    if {"student", "id", "sis user id"} <= low:
+    if {"student", "sis user id"} <= low:
         return "canvas"
     if {"first name", "email address"} <= low and ({"last name", "surname"} & low):
         return "moodle"
@@ -409,6 +409,9 @@ def canvas_gradebook(
 
 
 def _number(text: str) -> float | None:
+    """A Points Possible cell: ``10.00`` (or ``10,00`` from a semicolon export)."""
+    if re.fullmatch(r"\d+,\d+", text):
+        text = text.replace(",", ".")
     try:
         v = float(text)
     except ValueError:

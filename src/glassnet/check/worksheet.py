@@ -716,8 +716,8 @@ def load_worksheet(source: str | Path, *, known: Known | None = None) -> Workshe
     if name not in WORKSHEETS:
         own = path.parent.name if path.stem == "worksheet" else path.stem
         known = Known(
-            [*(known.students if known else []), own],
+            list(known.students) if known else [],
             list(known.assignments) if known else [],
-            known.source if known and known.students else "its folder",
+            [*(known.hints if known else []), own],
         )
     return parse_worksheet(text, label, base=path.parent, known=known)
