@@ -403,3 +403,35 @@ def test_an_edited_checksum_line_is_said_once(tmp_path):
     )
     notes = check_worksheet(sheet).notes
     assert [n.field for n in notes] == ["checksum"] and "matches none" in notes[0].message
+
+
+AXE = Path(__file__).parent / "_axe" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+@pytest.mark.skipif(
+    not AXE.exists(), reason="axe-core is not installed (scripts/test.sh: npm install axe-core)"
+)
+def test_axe_finds_no_serious_violation_on_the_feedback_pages(tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright opens the page")
+    out = _class(tmp_path, DATA / "roster_semicolon.csv", "hw", {"s1": "updated_weights"})
+    assert main(["check", str(out), "--feedback", str(tmp_path / "fb")]) == 0
+    bad = {}
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            for name in ("s1.html", "index.html"):
+                page = browser.new_page()
+                page.goto((tmp_path / "fb" / name).as_uri())
+                page.add_script_tag(content=AXE.read_text())
+                result = page.evaluate(
+                    "async () => await axe.run(document, {resultTypes: ['violations']})"
+                )
+                bad[name] = [
+                    (v["id"], v["impact"])
+                    for v in result["violations"]
+                    if v["impact"] in ("serious", "critical")
+                ]
+        finally:
+            browser.close()
+    assert bad == {"s1.html": [], "index.html": []}
