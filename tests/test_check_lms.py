@@ -435,3 +435,17 @@ def test_axe_finds_no_serious_violation_on_the_feedback_pages(tmp_path):
         finally:
             browser.close()
     assert bad == {"s1.html": [], "index.html": []}
+
+
+def test_a_grades_breakdown_is_on_the_feedback_page(tmp_path):
+    """Whatever makes the score (a rubric's stages and penalties) reaches the page
+    through the Grade alone."""
+    from glassnet.check.feedback import student_markdown
+    from glassnet.check.lms import Grade
+
+    out = _class(tmp_path, DATA / "roster_semicolon.csv", "hw", {"s1": None})
+    report = check_worksheet(out / "s1" / "worksheet.toml")
+    g = Grade(7.5, 10.0, [], [], [("forward", "5 of 5"), ("penalty: lr_slip", "-2.5")])
+    md = student_markdown(report, g)
+    assert "Score: 7.5 of 10." in md
+    assert "How the score is made" in md and "penalty: lr_slip" in md and "-2.5" in md

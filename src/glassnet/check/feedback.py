@@ -26,7 +26,16 @@ from glassnet.check.lms import Grade, Marked, fmt_points, grade_of, sheet_studen
 from glassnet.check.marking import Entry, Report
 from glassnet.check.report import as_written, fmt, notes_lines
 from glassnet.errors import GlassnetError
-from glassnet.explain.document import Block, Calculation, Collapsed, Erratum, Marks, Para, Section
+from glassnet.explain.document import (
+    Block,
+    Calculation,
+    Collapsed,
+    Erratum,
+    Marks,
+    Para,
+    Section,
+    Table,
+)
 from glassnet.explain.render_html import render_sections_html
 from glassnet.explain.render_markdown import render_sections_markdown
 
@@ -242,6 +251,8 @@ def student_sections(report: Report, grade: Grade | None = None) -> list[Section
     what = sheet.assignment or sheet.spec.name or sheet.label
     top = Section(f"Feedback: {what} · {who}", 1, "check")
     top.blocks.append(Para((f"Score: {fmt_points(g.score)} of {fmt_points(g.points)}.",)))
+    if g.breakdown:
+        top.blocks.append(Table("How the score is made", ("part", "points"), g.breakdown))
     s = report.summary()
     top.blocks.append(
         Para(
@@ -339,7 +350,6 @@ def class_sections(marked: list[Marked]) -> list[Section]:
     """The class page: each student's score and mistakes (a link to their page), then
     how many made each mistake."""
     from glassnet.check.report import class_report
-    from glassnet.explain.document import Table
 
     reports = [(f, r) for f, r, _ in marked if r is not None]
     top = Section("Feedback: the class", 1, "check")

@@ -270,6 +270,9 @@ class Grade:
     points: float
     mistakes: list[Mistake]
     unexplained: list[str]
+    #: How the score is made, line by line (a rubric's stages, penalties, quantities
+    #: missing), for the feedback page: (what, points) pairs; [] when it is one share.
+    breakdown: list[tuple[str, str]] = field(default_factory=list)
 
     def comments(self) -> str:
         """The mistakes in plain words, for a gradebook's comment column."""
