@@ -41,29 +41,39 @@ def _reference(student: str, assignment: str) -> dict[str, np.ndarray]:
 
 
 def _student(student: str, assignment: str, mistake: str | None = None) -> dict[str, np.ndarray]:
-    """What a student writes: the forward pass, the output layer's backward pass and
-    update, and dL/da1 — right, or with ``mistake`` planted by hand:
-    ``missing_activation_derivative`` (delta2 = dL/da2, everything after from it) or
-    ``updated_weights`` (dL/da1 = delta2 · W2_newᵀ)."""
+    """What a student writes: the whole step (the forward pass from the reference, the
+    backward pass and update worked here from the student's own earlier numbers), right
+    or with ``mistake`` planted by hand: ``missing_activation_derivative`` (delta2 taken
+    as dL/da2) or ``updated_weights`` (dL/da1 = delta2 · W2_newᵀ, with W2_new as the
+    student wrote it)."""
     r = _reference(student, assignment)
     spec = roster_exercise(student, assignment).spec
-    W2 = spec.network.layers[1].W
-    out = {k: r[k] for k in ("z1", "a1", "z2", "a2", "dL_da2", "delta2", "dW2", "W2_new")}
+    (W1, b1), (W2, b2) = [(layer.W, layer.b) for layer in spec.network.layers]
+    lr, x = spec.lr, spec.x
+    out = {k: r[k] for k in ("z1", "a1", "z2", "a2", "loss_terms", "loss", "dL_da2", "da2_dz2")}
+    delta2 = np.einsum("si,sij->sj", r["dL_da2"], r["da2_dz2"])
     if mistake == "missing_activation_derivative":
-        # softmax + cross entropy: this student writes delta2 as their dL/da2
-        out["delta2"] = r["dL_da2"]
-        out["dW2"] = r["a1"].T @ out["delta2"]
-        out["W2_new"] = W2 - spec.lr * out["dW2"]
-    out["dL_da1"] = out["delta2"] @ W2.T
-    if mistake == "updated_weights":
-        out["dL_da1"] = out["delta2"] @ np.round(out["W2_new"], 4).T
+        delta2 = r["dL_da2"]
+    out["delta2"] = delta2
+    out["dW2"] = r["a1"].T @ delta2
+    out["db2"] = delta2.sum(axis=0)
+    out["W2_new"] = W2 - lr * out["dW2"]
+    out["b2_new"] = b2 - lr * out["db2"]
+    W2_used = np.round(out["W2_new"], 4) if mistake == "updated_weights" else W2
+    out["dL_da1"] = delta2 @ W2_used.T
+    out["da1_dz1"] = r["a1"] * (1 - r["a1"])
+    out["delta1"] = out["dL_da1"] * out["da1_dz1"]
+    out["dW1"] = x.T @ out["delta1"]
+    out["db1"] = out["delta1"].sum(axis=0)
+    out["W1_new"] = W1 - lr * out["dW1"]
+    out["b1_new"] = b1 - lr * out["db1"]
     return out
 
 
 def _values(v: dict[str, np.ndarray]) -> list[str]:
     out = []
     for k, x in v.items():
-        x = x[0] if k.startswith(("z", "a", "dL_da", "delta")) else x
+        x = x[0] if k.startswith(("z", "a", "dL_da", "delta", "da", "loss_terms")) else x
         out.append(f"{k} = {toml_array(x, 4)}")
     return out
 
@@ -361,17 +371,17 @@ def test_comments_say_a_possible_diagnosis_is_only_possible():
     )
 
 
-def test_json_carries_each_sheets_grade_and_lms_needs_a_gradebook(tmp_path, capsys):
+def test_json_carries_each_sheets_rubric_grade_and_lms_needs_a_gradebook(tmp_path, capsys):
     import json
 
     out = _class(tmp_path, DATA / "roster_semicolon.csv", "hw", {"s1": "updated_weights"})
     capsys.readouterr()  # what the exercise wrote
     assert main(["check", str(out), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    grade = data["worksheets"][0]["grade"]
-    assert grade["points"] == 100.0 and 0 < grade["score"] < 100
-    assert grade["mistakes"][0]["id"] == "updated_weights_in_backprop"
-    assert grade["mistakes"][0]["strength"] == "exact"
+    grade = data["worksheets"][0]["report"]["grade"]
+    assert 0 < grade["points"] < grade["total"]
+    assert grade["findings"][0]["id"] == "updated_weights_in_backprop"
+    assert grade["findings"][0]["strength"] == "exact"
     assert main(["check", str(out), "--lms", "canvas"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "expected --gradebook FILE with --lms" in err

@@ -23,7 +23,8 @@ they came from, one score column, and the mistakes in words (Moodle: a feedback 
 Canvas has no comment column in its gradebook import — an unknown column becomes a new
 assignment — so the comments go to a file of their own, :func:`comments_csv`).
 
-Every score comes from :func:`grade_of`, the one place a marked sheet becomes a grade.
+Every score comes from :func:`grade_of`, the one place a marked sheet becomes a grade
+(the rubric's, :mod:`glassnet.check.rubric`).
 """
 
 from __future__ import annotations
@@ -299,29 +300,18 @@ def strength(match: str | None) -> str:
 
 
 def grade_of(report: Report) -> Grade:
-    """The grade of a marked sheet.  Today's score: the share of the numbers written
-    that are ok or follow from an earlier error, out of 100 (a rubric, when marking
-    gives one, replaces it here)."""
-    from glassnet.check.errata import title
-
-    s = report.summary()
-    score = 100 * (s["ok"] + s["follows"]) / s["values"] if s["values"] else 0.0
-    mistakes: list[Mistake] = []
-    seen: set[tuple[str, str]] = set()
-    unexplained: list[str] = []
-    for e in report.entries:
-        if e.verdict != "wrong":
-            continue
-        if not e.diagnosis:
-            if e.name not in unexplained:
-                unexplained.append(e.name)
-            continue
-        if (e.diagnosis, e.name) in seen:
-            continue
-        seen.add((e.diagnosis, e.name))
-        words = title("wrong", e.diagnosis)
-        mistakes.append(Mistake(e.diagnosis, e.name, strength(e.match), words))
-    return Grade(round(score, 2), 100.0, mistakes, unexplained)
+    """The grade of a marked sheet: its rubric's score (:meth:`Report.grade`, the
+    built-in rubric unless ``--rubric`` names one), each distinct diagnosis at its
+    strength, the quantities with unexplained wrong numbers, and how the score is made
+    (each stage's points, each penalty, each required quantity missing)."""
+    g = report.grade()
+    mistakes = [Mistake(f.id, f.quantity, strength(f.strength), f.title) for f in g.findings]
+    breakdown = [
+        (f"{s.stage}", f"{fmt_points(s.points)} of {fmt_points(s.possible)}") for s in g.stages
+    ]
+    breakdown += [(f"penalty: {i}", f"-{fmt_points(p)}") for i, p in g.penalties]
+    breakdown += [(f"missing (scored 0): {q}", "0") for q in g.missing]
+    return Grade(round(g.points, 2), float(g.total), mistakes, list(g.unexplained), breakdown)
 
 
 # -- writing back -----------------------------------------------------------------------------

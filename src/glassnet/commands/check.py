@@ -28,6 +28,13 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the marking as JSON")
     p.add_argument("--all", action="store_true", help="list every number, not only those not ok")
     p.add_argument("--rtol", type=float, help="relative tolerance instead of the written digits")
+    p.add_argument(
+        "--rubric",
+        metavar="FILE",
+        help="score by this rubric.toml (points per stage or quantity, credit for follows, "
+        "a penalty per distinct exact mistake, required quantities); default: the built-in "
+        "rubric (docs/check.md)",
+    )
     p.add_argument("--format", choices=("md", "html"), help="write a report document")
     p.add_argument("-o", "--output", metavar="FILE", help="where --format writes")
     p.add_argument(
@@ -125,6 +132,7 @@ def _run_circuit_check(args: argparse.Namespace, source: str) -> int:
         ("--gradebook", args.gradebook),
         ("--feedback", args.feedback),
         ("--roster", args.roster),
+        ("--rubric", args.rubric),
     ):
         if used is not None:
             raise GlassnetError(
@@ -165,7 +173,8 @@ def _run_check(args: argparse.Namespace) -> int:
         check_writable(args.output, field="-o")
     if circuit:
         return _run_circuit_check(args, args.worksheet[0])
-    report = check_worksheet(sources[0], rtol=args.rtol)
+    report = check_worksheet(sources[0], rtol=args.rtol, rubric=_rubric(args))
+    report.grade()  # a rubric naming a quantity this step lacks: one error, before output
     if args.format:
         text = to_markdown(report) if args.format == "md" else to_html(report)
         atomic_write_text(args.output, text, field="-o")
@@ -176,6 +185,15 @@ def _run_check(args: argparse.Namespace) -> int:
         return 0
     print_report(report, everything=args.all)
     return 0
+
+
+def _rubric(args: argparse.Namespace) -> Any:
+    """The rubric of ``--rubric`` (None: the built-in one)."""
+    if getattr(args, "rubric", None) is None:
+        return None
+    from glassnet.check.rubric import load_rubric
+
+    return load_rubric(args.rubric)
 
 
 def _expand(names: list[str]) -> list[str]:
@@ -222,10 +240,8 @@ def _run_batch(args: argparse.Namespace, sources: list[str]) -> int:
         check_rtol(args.rtol)
     if not sources:
         raise GlassnetError("expected worksheets (*.toml)", got="none", file=args.worksheet[0])
-    from dataclasses import asdict
-
     from glassnet.check.exercise import Known
-    from glassnet.check.lms import Roster, grade_of, read_roster_file, unlisted
+    from glassnet.check.lms import Roster, read_roster_file, unlisted
 
     roster: Roster | None = read_roster_file(args.roster) if args.roster else None
     form = _gradebook_form(args, roster)
@@ -238,12 +254,13 @@ def _run_batch(args: argparse.Namespace, sources: list[str]) -> int:
         [s.id for s in roster.students] if roster else [],
         [a for a in [args.assignment, *_assignments(sources)] if a],
     )
+    rubric = _rubric(args)
     results: list[dict[str, Any]] = []
     marked: list[Marked] = []
     failed = 0
     for source in sources:
         try:
-            report = check_worksheet(source, rtol=args.rtol, known=known)
+            report = check_worksheet(source, rtol=args.rtol, rubric=rubric, known=known)
         except GlassnetError as err:
             failed += 1
             message = str(err.with_file(source))
@@ -253,10 +270,12 @@ def _run_batch(args: argparse.Namespace, sources: list[str]) -> int:
             results.append({"file": source, "error": message})
             marked.append((source, None, message))
             continue
+        # Grading fails only on a rubric that names a quantity this step lacks: the
+        # rubric's fault, not the sheet's, so one error (naming the rubric) for the class.
+        report.grade()
         marked.append((source, report, None))
         if args.json:
-            grade = asdict(grade_of(report))
-            results.append({"file": source, "report": report.to_dict(), "grade": grade})
+            results.append({"file": source, "report": report.to_dict()})
             continue
         for line in notes_lines(report):
             print(f"glassnet: warning: {line}", file=sys.stderr)
@@ -305,7 +324,10 @@ def _run_batch(args: argparse.Namespace, sources: list[str]) -> int:
         print(line + (" (listed on stderr)" if failed else ""))
         mistakes = class_report(marked)
         if mistakes:
-            print("Class report (students who made each named mistake, where):")
+            print(
+                "Class report (students who made each mistake, where, exact and possible "
+                "apart; then wrong numbers no rule explains):"
+            )
             for m in mistakes:
                 print(f"  {m}")
         for path in (args.gradebook, args.comments):
