@@ -500,7 +500,7 @@ class _Marker:
         written; named ``transposed_gradient`` (dW) or ``written_transposed`` (exact)
         when every number is the transpose of what the right rule gives on the person's
         values, as the sheet's layout writes it (W[to][from], the bias as row 0)."""
-        ctx, K = self.ctx, g.key
+        K = g.key
         value = g.value
         right = follows = None
         reproduces = False
@@ -875,9 +875,7 @@ class _Marker:
                     # lands on a random slip of a single number too often to be sure:
                     # exact only when the swap moves several written numbers and
                     # reproduces every one of them.
-                    strength = (
-                        EXACT if moves.sum() >= 2 and bool(np.all(fits[moves])) else POSSIBLE
-                    )
+                    strength = EXACT if moves.sum() >= 2 and bool(np.all(fits[moves])) else POSSIBLE
                     for i in todo:
                         if i in causes:
                             continue

@@ -58,7 +58,12 @@ if TYPE_CHECKING:
 #: The stages of a step, in the order a derivation meets them.
 STAGES: tuple[str, ...] = ("forward", "error", "backward", "update", "after")
 #: The step graph's phase of a node -> the rubric's stage.
-_STAGE_OF_PHASE = {"forward": "forward", "loss": "error", "backward": "backward", "update": "update"}
+_STAGE_OF_PHASE = {
+    "forward": "forward",
+    "loss": "error",
+    "backward": "backward",
+    "update": "update",
+}
 #: The kinds marked after the update (worksheet.AFTER_KINDS less the given ones).
 _AFTER_KINDS = frozenset({"z", "a", "loss_terms", "loss"})
 _FOLLOWS_WORDS = {"full": 1.0, "none": 0.0}

@@ -491,9 +491,13 @@ def misshape_message(g: Given) -> str:
     """What a misshaped value's note says."""
     extra = " (or its diagonal)" if g.key[0] == "da_dz" and len(g.want) >= 1 else ""
     if g.layout_T or g.row0:
-        extra = " (as the sheet writes it: " + ", ".join(
-            w for w, on in (("W[to][from]", g.layout_T), ("the bias as row 0", g.row0)) if on
-        ) + ")"
+        extra = (
+            " (as the sheet writes it: "
+            + ", ".join(
+                w for w, on in (("W[to][from]", g.layout_T), ("the bias as row 0", g.row0)) if on
+            )
+            + ")"
+        )
     return f"expected shape {g.want}{extra} for {key_name(g.key)}, got shape {g.value.shape}"
 
 
