@@ -316,7 +316,7 @@ def sheet_section(report: Report) -> Section:
         Para(
             (
                 "Each number you wrote, in the order written: ✓ right, → right for your own "
-                "earlier numbers (a mistake carried forward, not counted again), ✗ wrong.",
+                "earlier numbers (a mistake carried forward), ✗ wrong.",
             )
         )
     )
