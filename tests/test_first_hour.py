@@ -302,9 +302,8 @@ def _fixtures(folder: Path) -> None:
     """The files the docs' commands name: my_net.toml (docs/spec.md's example's layers
     with the README's 2-in, 2-out shape), people.csv / new_people.csv (a practitioner's
     messy CSV), rows.csv (digits rows), students.csv, canvas_export.csv, a filled-in
-    worksheet as anna.toml and
-    my_worksheet.toml, and docs/graphs.md's expression file and circuit worksheet as
-    cs231n.toml and circuit_sheet.toml."""
+    worksheet as anna.toml and my_worksheet.toml, and docs/graphs.md's expression file
+    and circuit worksheet as cs231n.toml and circuit_sheet.toml."""
     (folder / "my_net.toml").write_text(
         'loss = "cross_entropy"\nlr = 0.1\ninput = [[0.5, -1.0]]\ntarget = [[1.0, 0.0]]\n'
         '[[layers]]\nweights = [[0.2, -0.4, 0.1], [0.7, 0.3, -0.5]]\nactivation = "tanh"\n'
