@@ -133,6 +133,9 @@ def _run_circuit_check(args: argparse.Namespace, source: str) -> int:
         ("--feedback", args.feedback),
         ("--roster", args.roster),
         ("--rubric", args.rubric),
+        ("--comments", args.comments),
+        ("--lms", args.lms),
+        ("--assignment", args.assignment),
     ):
         if used is not None:
             raise GlassnetError(
