@@ -31,6 +31,7 @@ from glassnet.explain.document import (
     Calculation,
     Collapsed,
     Erratum,
+    ErratumKey,
     Marks,
     Para,
     Section,
@@ -83,23 +84,38 @@ def findings(report: Report) -> list[Finding]:
     return list(out.values())
 
 
-def _workings(report: Report) -> dict[int, Calculation]:
-    """The derivation's calculation of each wrong number (by ``id`` of its entry): the
-    explain page of the sheet's own network, with the sheet's errata placed beside the
-    values, each erratum right after the calculation of its value.  {} where explain
-    cannot write the page (a batch, or layers it writes a matrix at a time)."""
-    from glassnet.check.errata import errata
+def _workings(report: Report, entries: list[Entry]) -> dict[int, Calculation]:
+    """The derivation's calculation of each of ``entries`` (by ``id`` of the entry): the
+    explain page of the sheet's own network is built with a marker beside each of those
+    values — explain places a value's markers right after its calculation, so the
+    calculation before a marker is that value's.  {} where explain cannot write the page
+    (a batch, or layers it writes a matrix at a time); values of a later step, ``@after``
+    or a tagged copy have none."""
+    from glassnet.check.worksheet import resolve_name, split_tags
     from glassnet.explain.sections import build
 
     ctx = report.ctx
     if ctx.batch != 1:
         return {}
+    markers: dict[ErratumKey, Erratum] = {}
+    wanted: dict[int, int] = {}  # id(entry) -> id(its marker)
+    for e in entries:
+        _, tag, phase = split_tags(e.written)
+        if tag or phase or e.expected is None:
+            continue
+        (kind, layer), _ = resolve_name(e.name, ctx.n_layers, e.written)
+        index = (e.index[0],) if e.diagonal else tuple(int(i) for i in e.index)
+        marker = markers.setdefault(
+            (kind, layer, index), Erratum("you", e.text, e.verdict, e.diagnosis, "", "")
+        )
+        wanted[id(e)] = id(marker)
+    if not markers:
+        return {}
     try:
-        marks = errata(report, who="you")
-        doc = build(ctx.trace, errata=marks, fold=False, picture=False)
+        doc = build(ctx.trace, errata=markers, fold=False, picture=False)
     except GlassnetError:  # a page explain does not write (too large): no working
         return {}
-    by_erratum: dict[int, Calculation] = {}
+    before: dict[int, Calculation] = {}
     last: Calculation | None = None
 
     def walk(blocks: list[Block]) -> None:
@@ -108,29 +124,14 @@ def _workings(report: Report) -> dict[int, Calculation]:
             if isinstance(b, Calculation):
                 last = b
             elif isinstance(b, Erratum) and last is not None:
-                by_erratum[id(b)] = last
+                before[id(b)] = last
             elif isinstance(b, Collapsed):
                 walk(b.blocks)
 
     for sec in doc.sections:
         last = None
         walk(sec.blocks)
-    # each entry's erratum: errata() keys them by (kind, layer, index), in entry order
-    keyed = {id(v): k for k, v in marks.items()}
-    out: dict[int, Calculation] = {}
-    placed = {keyed[i]: calc for i, calc in by_erratum.items() if i in keyed}
-    from glassnet.check.worksheet import resolve_name, split_tags
-
-    for e in report.entries:
-        _, tag, phase = split_tags(e.written)
-        if e.verdict != "wrong" or tag or phase:
-            continue
-        (kind, layer), _ = resolve_name(e.name, ctx.n_layers, e.written)
-        index = (e.index[0],) if e.diagonal else tuple(int(i) for i in e.index)
-        calc = placed.get((kind, layer, index))
-        if calc is not None:
-            out[id(e)] = calc
-    return out
+    return {e: before[m] for e, m in wanted.items() if m in before}
 
 
 def _inputs_used(report: Report, e: Entry) -> list[str]:
@@ -270,7 +271,7 @@ def student_sections(report: Report, grade: Grade | None = None) -> list[Section
     if not found:
         wrong.blocks.append(Para(("Nothing: every number is right or follows.",)))
     out.append(wrong)
-    workings = _workings(report) if found else {}
+    workings = _workings(report, [f.entry for f in found])
     for f in found:
         head = (
             f.entry.name
