@@ -364,10 +364,12 @@ def test_comments_say_a_possible_diagnosis_is_only_possible():
             Mistake("update_sign", "W1_new", "exact", "the gradient added instead of subtracted"),
         ],
         ["dW2"],
+        missing=["db1", "b1_new"],
     )
     assert g.comments() == (
         "82.5 of 100. W2_new: possibly the learning rate off by a power of ten; "
-        "W1_new: the gradient added instead of subtracted; wrong without a named cause: dW2."
+        "W1_new: the gradient added instead of subtracted; wrong without a named cause: dW2; "
+        "not written (no points): db1, b1_new."
     )
 
 
