@@ -249,9 +249,9 @@ def _identity(kind: str, header: list[str], cells: dict[str, str]) -> tuple[str,
 @dataclass
 class Mistake:
     """One named mistake of a sheet, counted once: its catalogue ``id`` (``a+b`` for
-    two), the ``quantity`` it was found at (``dW2``), its ``strength`` ("exact": it
-    reproduces the number to its written digits; "possible": only near it) and its
-    title in words."""
+    two), the ``quantity`` it was found at (``dW2``), its ``strength`` ("exact": the
+    rule reproduces the numbers and random slips almost never fit it; "possible": it
+    fits, but is only a guess — see docs/check.md) and its title in words."""
 
     id: str
     quantity: str
@@ -262,18 +262,22 @@ class Mistake:
 @dataclass
 class Grade:
     """What a marked sheet is worth: ``score`` of ``points``, the distinct named
-    mistakes, and the quantities holding wrong numbers no rule explains.
+    mistakes, the quantities holding wrong numbers no rule explains, and the required
+    quantities not written.
 
-    The one seam between marking and every gradebook/feedback view: a rubric changes
-    how :func:`grade_of` computes ``score``/``points``, and nothing downstream."""
+    The one seam between marking and every gradebook/feedback view: :func:`grade_of`
+    makes it from the rubric's grade (:mod:`glassnet.check.rubric`); nothing downstream
+    reads the rubric or the marks' counts for a score."""
 
     score: float
     points: float
     mistakes: list[Mistake]
     unexplained: list[str]
     #: How the score is made, line by line (a rubric's stages, penalties, quantities
-    #: missing), for the feedback page: (what, points) pairs; [] when it is one share.
+    #: missing), for the feedback page: (what, points) pairs.
     breakdown: list[tuple[str, str]] = field(default_factory=list)
+    #: Quantities a complete answer holds that the sheet does not (they score 0).
+    missing: list[str] = field(default_factory=list)
 
     def comments(self) -> str:
         """The mistakes in plain words, for a gradebook's comment column."""
@@ -283,6 +287,8 @@ class Grade:
             parts.append(f"{m.quantity}: {maybe}{m.words}")
         if self.unexplained:
             parts.append("wrong without a named cause: " + ", ".join(self.unexplained))
+        if self.missing:
+            parts.append("not written (no points): " + ", ".join(self.missing))
         head = f"{fmt_points(self.score)} of {fmt_points(self.points)}"
         return head + (". " + "; ".join(parts) + "." if parts else ": no mistakes found.")
 
@@ -311,7 +317,14 @@ def grade_of(report: Report) -> Grade:
     ]
     breakdown += [(f"penalty: {i}", f"-{fmt_points(p)}") for i, p in g.penalties]
     breakdown += [(f"missing (scored 0): {q}", "0") for q in g.missing]
-    return Grade(round(g.points, 2), float(g.total), mistakes, list(g.unexplained), breakdown)
+    return Grade(
+        round(g.points, 2),
+        float(g.total),
+        mistakes,
+        list(g.unexplained),
+        breakdown,
+        list(g.missing),
+    )
 
 
 # -- writing back -----------------------------------------------------------------------------
