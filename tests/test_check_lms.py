@@ -461,3 +461,11 @@ def test_a_grades_breakdown_is_on_the_feedback_page(tmp_path):
     md = student_markdown(report, g)
     assert "Score: 7.5 of 10." in md
     assert "How the score is made" in md and "penalty: lr_slip" in md and "-2.5" in md
+
+
+def test_two_sheets_of_one_student_are_a_warning(tmp_path, capsys):
+    out = _class(tmp_path, DATA / "roster_semicolon.csv", "hw", {"s1": None, "s2": None})
+    shutil.copytree(out / "s1", out / "s1_resubmitted")  # the same sheet handed in twice
+    assert main(["check", str(out), "--gradebook", str(tmp_path / "b.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "'s1' has 2 sheets" in err and "the gradebook takes the first" in err

@@ -372,6 +372,15 @@ def _rows_of(
     return out
 
 
+def duplicates(marked: list[Marked]) -> dict[str, list[str]]:
+    """Students with more than one sheet: id -> their files, in order (the gradebook
+    takes the first; a warning says so)."""
+    files: dict[str, list[str]] = {}
+    for file, report, _ in marked:
+        files.setdefault(sheet_student(file, report), []).append(file)
+    return {sid: fs for sid, fs in files.items() if len(fs) > 1}
+
+
 def unlisted(marked: list[Marked], roster: Roster | None) -> list[str]:
     """Students with a sheet whom the roster does not list (a warning: their rows have
     no LMS identity the import can match)."""

@@ -244,7 +244,7 @@ def _run_batch(args: argparse.Namespace, sources: list[str]) -> int:
     if not sources:
         raise GlassnetError("expected worksheets (*.toml)", got="none", file=args.worksheet[0])
     from glassnet.check.exercise import Known
-    from glassnet.check.lms import Roster, read_roster_file, unlisted
+    from glassnet.check.lms import Roster, duplicates, read_roster_file, unlisted
 
     roster: Roster | None = read_roster_file(args.roster) if args.roster else None
     form = _gradebook_form(args, roster)
@@ -290,6 +290,12 @@ def _run_batch(args: argparse.Namespace, sources: list[str]) -> int:
         results.append({"file": source, "summary": summary_line(report)})
     marked_n = len(sources) - failed
     line = f"marked {marked_n} of {len(sources)} worksheets; {failed} could not be read"
+    for sid, files in duplicates(marked).items():
+        print(
+            f"glassnet: warning: {sid!r} has {len(files)} sheets ({', '.join(files)}): the "
+            f"gradebook takes the first, {files[0]}",
+            file=sys.stderr,
+        )
     for sid in unlisted(marked, roster):
         print(
             f"glassnet: warning: {sid!r} handed in a sheet but is not on {args.roster}: "
