@@ -306,7 +306,12 @@ def sheet_section(report: Report) -> Section:
     verdicts: list[str] = []
     for written, es in groups.items():
         worst = max(es, key=lambda e: ("ok", "follows", "wrong").index(e.verdict)).verdict
-        numbers = "  ".join(f"{TICKS[e.verdict]} {as_written(e)}" for e in es)
+        numbers = ""
+        for k, e in enumerate(es):
+            if k:  # a matrix's rows apart: "|" where a new row starts
+                new_row = len(e.index) == 2 and e.index[0] != es[k - 1].index[0]
+                numbers += "  |  " if new_row else "  "
+            numbers += f"{TICKS[e.verdict]} {as_written(e)}"
         counts = ", ".join(
             f"{n} {v}" for v in ("ok", "follows", "wrong") if (n := sum(e.verdict == v for e in es))
         )
@@ -316,8 +321,9 @@ def sheet_section(report: Report) -> Section:
     sec.blocks.append(
         Para(
             (
-                "Each number you wrote, in the order written: ✓ right, → right for your own "
-                "earlier numbers (a mistake carried forward), ✗ wrong.",
+                "Each number you wrote, in the order written (a matrix row by row, rows "
+                "apart by |): ✓ right, → right for your own earlier numbers (a mistake "
+                "carried forward), ✗ wrong.",
             )
         )
     )
