@@ -469,3 +469,28 @@ def test_two_sheets_of_one_student_are_a_warning(tmp_path, capsys):
     assert main(["check", str(out), "--gradebook", str(tmp_path / "b.csv")]) == 0
     err = capsys.readouterr().err
     assert "'s1' has 2 sheets" in err and "the gradebook takes the first" in err
+
+
+def test_older_exports_read_too(tmp_path):
+    """Moodle before 4.x wrote "Surname" (and offers tab as the separator); Canvas adds a
+    row of its own under the header for manually posted assignments."""
+    moodle = tmp_path / "moodle.txt"
+    moodle.write_text(
+        "First name\tSurname\tID number\tEmail address\tAssignment: hw1 (Real)\n"
+        "Ada\tLovelace\t\tada@example.edu\t-\n",
+        encoding="utf-8",
+    )
+    r = read_roster_file(moodle)
+    assert r.kind == "moodle" and r.separator == "\t"
+    assert [(s.id, s.name) for s in r.students] == [("ada@example.edu", "Ada Lovelace")]
+    canvas = tmp_path / "canvas.csv"
+    canvas.write_text(
+        "Student,ID,SIS User ID,SIS Login ID,Section,hw1 (7)\n"
+        ",,,,,Manual Posting\n"
+        "    Points Possible,,,,,4.00\n"
+        '"Lovelace, Ada",1,s1,ada,A,\n',
+        encoding="utf-8",
+    )
+    r = read_roster_file(canvas)
+    assert [(s.id, s.name) for s in r.students] == [("s1", "Lovelace, Ada")]
+    assert r.points["hw1 (7)"] == "4.00"
