@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
@@ -79,19 +80,19 @@ def _values(v: dict[str, np.ndarray]) -> list[str]:
 
 
 def _class(tmp_path: Path, roster: Path, assignment: str, plan: dict[str, str | None]) -> Path:
-    """``glassnet exercise --roster``, then each planned student's sheet filled in (a
-    student not in ``plan`` hands nothing in)."""
+    """``glassnet exercise --roster``, then each planned student's sheet filled in
+    (``plan``: folder -> mistake; a student not in it hands nothing in)."""
     out = tmp_path / "hw"
     argv = ["exercise", "--roster", str(roster), "--assignment", assignment, "-o", str(out)]
     assert main(argv) == 0
     for folder in out.iterdir():
         if folder.name not in plan:  # handed nothing in
             shutil.rmtree(folder)
-    for sid, mistake in plan.items():
-        sheet = out / sid / "worksheet.toml"
-        sheet.write_text(
-            sheet.read_text() + "\n".join(_values(_student(sid, assignment, mistake))) + "\n"
-        )
+    for folder, mistake in plan.items():
+        sheet = out / folder / "worksheet.toml"
+        text = sheet.read_text()
+        sid = re.search(r'^student = "(.*)"$', text, re.M).group(1)  # the folder's student
+        sheet.write_text(text + "\n".join(_values(_student(sid, assignment, mistake))) + "\n")
     return out
 
 
@@ -494,3 +495,24 @@ def test_older_exports_read_too(tmp_path):
     r = read_roster_file(canvas)
     assert [(s.id, s.name) for s in r.students] == [("s1", "Lovelace, Ada")]
     assert r.points["hw1 (7)"] == "4.00"
+
+
+def test_an_unreadable_sheet_is_its_rosters_student(tmp_path, capsys):
+    """A sheet that cannot be read names no student: its folder (made from the id, an
+    email's "@" made "_") says whose it is; that student's cell stays empty."""
+    export = DATA / "moodle_export.csv"
+    roster = tmp_path / "r.csv"  # Moodle without ID numbers: the email is the id
+    roster.write_text(
+        (export.read_text(encoding="utf-8")).replace("m2001", "").replace("m2002", ""),
+        encoding="utf-8",
+    )
+    out = _class(tmp_path, roster, "hw1", {"ada_example.edu": None, "alan_example.edu": None})
+    (out / "alan_example.edu" / "worksheet.toml").write_text("[values\n")  # broken TOML
+    book = tmp_path / "m.csv"
+    assert main(["check", str(out), "--roster", str(roster), "--gradebook", str(book)]) == 2
+    err = capsys.readouterr().err
+    assert "not on" not in err
+    rows = _csv(book)
+    assert [r[5] for r in rows[1:]] == ["ada@example.edu", "alan@example.edu", "grace@example.edu"]
+    assert float(rows[1][6]) == 100  # Ada's sheet, her own variant, all right
+    assert [r[6] for r in rows[2:]] == ["-", "-"]

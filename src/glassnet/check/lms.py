@@ -341,10 +341,21 @@ def sheet_student(file: str, report: Report | None) -> str:
     return p.parent.name if p.stem == "worksheet" and p.parent.name else p.stem
 
 
-def _by_student(marked: list[Marked]) -> dict[str, tuple[str, Report | None]]:
+def _by_student(
+    marked: list[Marked], roster: Roster | None = None
+) -> dict[str, tuple[str, Report | None]]:
+    """Each student's first sheet.  A sheet that could not be read is known by its
+    folder's name only: with a roster, the student whose folder that is
+    (``exercise --roster`` names a folder after the id, ``ada@x.edu`` -> ``ada_x.edu``)."""
+    from glassnet.check.exercise import folder_name
+
+    folders = {folder_name(s.id): s.id for s in roster.students} if roster else {}
     out: dict[str, tuple[str, Report | None]] = {}
     for file, report, _ in marked:
-        out.setdefault(sheet_student(file, report), (file, report))
+        sid = sheet_student(file, report)
+        if report is None:
+            sid = folders.get(sid, sid)
+        out.setdefault(sid, (file, report))
     return out
 
 
@@ -360,7 +371,7 @@ def _rows_of(
 ) -> list[tuple[RosterStudent | None, str, Report | None]]:
     """(roster row or None, student id, report or None) in the roster's order, then the
     sheets of students the roster does not list."""
-    sheets = _by_student(marked)
+    sheets = _by_student(marked, roster)
     out: list[tuple[RosterStudent | None, str, Report | None]] = []
     listed = set()
     for st in roster.students if roster else []:
@@ -387,7 +398,7 @@ def unlisted(marked: list[Marked], roster: Roster | None) -> list[str]:
     if roster is None:
         return []
     ids = roster.by_id()
-    return [sid for sid in _by_student(marked) if sid not in ids]
+    return [sid for sid in _by_student(marked, roster) if sid not in ids]
 
 
 def canvas_gradebook(
