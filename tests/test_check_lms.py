@@ -321,6 +321,9 @@ def test_feedback_pages_use_the_students_own_numbers(tmp_path):
     # the right working from explain's derivation is on the page
     assert "The rule, and the right working:" in text
     assert (pages / "s2.html").read_text().count("Nothing: every number is right") == 1
+    # with the roster, the student's name beside the id
+    assert main(["check", str(out), "--roster", str(roster), "--feedback", str(pages)]) == 0
+    assert "<h1>Feedback: hw · Ann Smith (s1)</h1>" in (pages / "s1.html").read_text()
     index = _Text()
     index.feed((pages / "index.html").read_text())
     assert "s1" in " ".join(index.parts) and "updated_weights_in_backprop" in " ".join(index.parts)

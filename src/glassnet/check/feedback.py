@@ -244,11 +244,13 @@ def finding_words(report: Report, f: Finding) -> str:
     return text
 
 
-def student_sections(report: Report, grade: Grade | None = None) -> list[Section]:
+def student_sections(report: Report, grade: Grade | None = None, name: str = "") -> list[Section]:
     """A student's feedback page in explain's document model."""
     g = grade or grade_of(report)
     sheet = report.sheet
     who = sheet.student or sheet.label
+    if name:  # the roster's name for the id
+        who = f"{name} ({who})"
     what = sheet.assignment or sheet.spec.name or sheet.label
     top = Section(f"Feedback: {what} · {who}", 1, "check")
     top.blocks.append(Para((f"Score: {fmt_points(g.score)} of {fmt_points(g.points)}.",)))
@@ -337,9 +339,9 @@ def _short_title(diagnosis: str) -> str:
     return title("wrong", diagnosis)
 
 
-def student_html(report: Report, grade: Grade | None = None) -> str:
+def student_html(report: Report, grade: Grade | None = None, name: str = "") -> str:
     """A student's feedback as a standalone, printable HTML page."""
-    secs = student_sections(report, grade)
+    secs = student_sections(report, grade, name)
     return render_sections_html(
         secs[0].title,
         secs,
@@ -348,9 +350,9 @@ def student_html(report: Report, grade: Grade | None = None) -> str:
     )
 
 
-def student_markdown(report: Report, grade: Grade | None = None) -> str:
+def student_markdown(report: Report, grade: Grade | None = None, name: str = "") -> str:
     """A student's feedback as Markdown."""
-    return render_sections_markdown(student_sections(report, grade))
+    return render_sections_markdown(student_sections(report, grade, name))
 
 
 def class_sections(marked: list[Marked]) -> list[Section]:
@@ -394,24 +396,29 @@ def class_sections(marked: list[Marked]) -> list[Section]:
     return [top, counts]
 
 
-def write_feedback(marked: list[Marked], folder: str | Path) -> list[Path]:
+def write_feedback(
+    marked: list[Marked], folder: str | Path, names: dict[str, str] | None = None
+) -> list[Path]:
     """``folder/STUDENT.html`` and ``.md`` per marked sheet, ``folder/index.html`` and
-    ``index.md`` for the class; the paths written."""
+    ``index.md`` for the class; the paths written.  ``names``: id -> name (a roster's),
+    shown beside the id."""
     from glassnet.check.exercise import folder_name
     from glassnet.fileio import atomic_write_text
 
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    names: dict[str, str] = {}
+    stems: dict[str, str] = {}
     for file, r, _ in marked:
         if r is None:
             continue
         stem = folder_name(sheet_student(file, r))
-        if stem in names or stem == "index":
+        if stem in stems or stem == "index":
             stem = folder_name(str(Path(file).with_suffix("")))
-        names[stem] = file
-        for suffix, text in ((".html", student_html(r)), (".md", student_markdown(r))):
+        stems[stem] = file
+        name = (names or {}).get(sheet_student(file, r), "")
+        pages = ((".html", student_html(r, name=name)), (".md", student_markdown(r, name=name)))
+        for suffix, text in pages:
             path = out / f"{stem}{suffix}"
             atomic_write_text(path, text, field="--feedback")
             written.append(path)

@@ -316,7 +316,8 @@ def _run_batch(args: argparse.Namespace, sources: list[str]) -> int:
     if args.feedback:
         from glassnet.check.feedback import write_feedback
 
-        feedback_files = write_feedback(marked, args.feedback)
+        names = {st.id: st.name for st in roster.students if st.name} if roster else {}
+        feedback_files = write_feedback(marked, args.feedback, names)
     if args.json:
         print(
             json.dumps(
