@@ -73,7 +73,8 @@ def test_random_arithmetic_slips_rarely_get_an_exact_name():
             idx = tuple(int(rng.integers(s)) for s in np.shape(clean[name]))
             amount = rng.uniform(1, 10) * 10.0 ** -int(rng.integers(1, 4)) * rng.choice([-1, 1])
             offsets[name] = (idx, float(amount))
-        values = student_step(Ws, bs, acts, x, y, loss, LR, offsets=offsets)
+        with np.errstate(invalid="ignore", divide="ignore"):  # a slip may leave (0, 1)
+            values = student_step(Ws, bs, acts, x, y, loss, LR, offsets=offsets)
         if not all(np.all(np.isfinite(v)) for v in values.values()):
             continue  # a slip that takes a log of a negative number: no sheet
         report = check(parse_worksheet(sheet_text(Ws, bs, acts, x, y, loss, values, 4), "s"))
@@ -250,6 +251,15 @@ def test_rubric_naming_a_quantity_the_step_lacks(tmp_path, capsys):
     assert main(["check", "seed", "--rubric", str(rubric)]) == 2
     err = capsys.readouterr().err
     assert "points.dW9" in err and str(rubric) in err and err.count("\n") == 1
+    # a mistake id with a typo is an error too, never a silent 0 (in a folder: once)
+    rubric.write_text("[points]\nforward = 10\n[penalty]\nlr_slp = 3\n")
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for name in ("a", "b"):
+        (folder / f"{name}.toml").write_text('spec = "seed"\n[values]\nloss = 0.985\n')
+    assert main(["check", str(folder), "--rubric", str(rubric)]) == 2
+    err = capsys.readouterr().err
+    assert "penalty.lr_slp" in err and err.count("\n") == 1
 
 
 def test_cli_rubric_scores_in_terminal_json_and_gradebook(tmp_path, capsys):

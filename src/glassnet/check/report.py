@@ -163,7 +163,7 @@ def sections(report: Report) -> list[Section]:
                 fmt(e.expected),
                 fmt(e.follows_from_given),
                 e.verdict,
-                diagnosis_text(e),
+                diagnosis_text(e, title=False),  # the explanation starts with it
                 e.explanation,
             )
             for e in entries
