@@ -21,11 +21,7 @@ import pytest
 
 from glassnet.check import check_worksheet
 from glassnet.check.exercise import read_roster, roster_exercise
-from glassnet.check.lms import (
-    CANVAS_COLUMNS,
-    read_roster_file,
-    sniff_separator,
-)
+from glassnet.check.roster import CANVAS_COLUMNS, read_roster_file, sniff_separator
 from glassnet.cli import main
 from glassnet.errors import GlassnetError
 

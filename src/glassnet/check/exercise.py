@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,8 @@ import numpy as np
 
 from glassnet.activations import get_activation
 from glassnet.check.quantities import expected_shape, key_name, order, spec_graph
+from glassnet.check.roster import folder_name as folder_name  # kept here: its old home
+from glassnet.check.roster import read_roster_file
 from glassnet.errors import GlassnetError
 from glassnet.layers import Dense
 from glassnet.losses import default_loss_for, get_loss
@@ -224,22 +225,12 @@ class Student:
     name: str = ""
 
 
-_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
-
-
 def read_roster(path: str | Path) -> list[Student]:
     """Students from a roster: a CSV with a header row and an id column (``id``,
     ``student_id``, ``student``, ``SIS User ID``, ...; else the first column) and an
     optional ``name`` column, or a Canvas or Moodle gradebook export (separator sniffed,
-    a byte-order mark accepted: :func:`glassnet.check.lms.read_roster_file`)."""
-    from glassnet.check.lms import read_roster_file
-
+    a byte-order mark accepted: :func:`glassnet.check.roster.read_roster_file`)."""
     return [Student(s.id, s.name) for s in read_roster_file(path).students]
-
-
-def folder_name(student_id: str) -> str:
-    """A file-system-safe folder name for a student id."""
-    return _SAFE.sub("_", student_id).strip("._") or "student"
 
 
 def roster_exercise(

@@ -402,7 +402,7 @@ def write_feedback(
     """``folder/STUDENT.html`` and ``.md`` per marked sheet, ``folder/index.html`` and
     ``index.md`` for the class; the paths written.  ``names``: id -> name (a roster's),
     shown beside the id."""
-    from glassnet.check.exercise import folder_name
+    from glassnet.check.roster import folder_name
     from glassnet.fileio import atomic_write_text
 
     out = Path(folder)

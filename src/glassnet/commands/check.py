@@ -244,7 +244,8 @@ def _run_batch(args: argparse.Namespace, sources: list[str]) -> int:
     if not sources:
         raise GlassnetError("expected worksheets (*.toml)", got="none", file=args.worksheet[0])
     from glassnet.check.exercise import Known
-    from glassnet.check.lms import Roster, duplicates, read_roster_file, unlisted
+    from glassnet.check.lms import duplicates, unlisted
+    from glassnet.check.roster import Roster, read_roster_file
 
     roster: Roster | None = read_roster_file(args.roster) if args.roster else None
     form = _gradebook_form(args, roster)
