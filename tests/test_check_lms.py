@@ -515,3 +515,19 @@ def test_an_unreadable_sheet_is_its_rosters_student(tmp_path, capsys):
     assert [r[5] for r in rows[1:]] == ["ada@example.edu", "alan@example.edu", "grace@example.edu"]
     assert float(rows[1][6]) == 100  # Ada's sheet, her own variant, all right
     assert [r[6] for r in rows[2:]] == ["-", "-"]
+
+
+def test_the_working_is_for_the_number_as_written_in_its_layout():
+    """On a W[to][from] sheet the place written [0, 1] is the weight from unit 2 to unit
+    1 (the seed's W_k2l1): the working shown is that weight's, not W_k1l2's."""
+    from glassnet.check import check, parse_worksheet
+    from glassnet.check.feedback import student_markdown
+
+    right = check_worksheet("seed").ctx.right[("dW", 3)]  # engine layout: [from][to]
+    written = np.round(right.T, 4)  # the sheet's layout: [to][from]
+    written[0, 1] += 0.5  # a slip at the weight from k2 to l1
+    rows = ", ".join("[" + ", ".join(f"{v:.4f}" for v in r) + "]" for r in written)
+    text = f'spec = "seed"\nlayout = "to_from"\n[values]\ndW3 = [{rows}]\n'
+    md = student_markdown(check(parse_worksheet(text, "t.toml")))
+    working = md[md.index("The rule, and the right working:") :].split("## Your sheet")[0]
+    assert "W_{k2l1}" in working and "W_{k1l2}" not in working

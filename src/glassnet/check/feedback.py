@@ -25,6 +25,7 @@ import numpy as np
 from glassnet.check.lms import Grade, Marked, fmt_points, grade_of, sheet_student
 from glassnet.check.marking import Entry, Report
 from glassnet.check.report import as_written, fmt, notes_lines
+from glassnet.check.worksheet import Given
 from glassnet.errors import GlassnetError
 from glassnet.explain.document import (
     Block,
@@ -84,6 +85,26 @@ def findings(report: Report) -> list[Finding]:
     return list(out.values())
 
 
+def _batch_free(report: Report, g: Given, idx: tuple[int, ...]) -> tuple[int, ...]:
+    """``idx`` of ``g.value`` without the batch axis of a one-sample batch."""
+    ctx = report.ctx
+    return idx[1:] if ctx.batched(g.key) and ctx.batch == 1 else idx
+
+
+def engine_place(report: Report, e: Entry) -> tuple[Given, tuple[int, ...]] | None:
+    """The person's value ``e`` is a number of (of the step itself, not a copy or a
+    later step), and its place in that value as the engine holds it (batch axis
+    included): an entry's index is the place *as written* (a W[to][from] matrix, or
+    one with its bias as row 0), which is not the engine's."""
+    for g in report.sheet.own().values():
+        if g.written_name != e.written or g.misshaped:
+            continue
+        for idx in np.ndindex(g.value.shape):
+            if tuple(g.written_index(_batch_free(report, g, idx))) == tuple(e.index):
+                return g, idx
+    return None
+
+
 def _workings(report: Report, entries: list[Entry]) -> dict[int, Calculation]:
     """The derivation's calculation of each of ``entries`` (by ``id`` of the entry): the
     explain page of the sheet's own network is built with a marker beside each of those
@@ -91,7 +112,7 @@ def _workings(report: Report, entries: list[Entry]) -> dict[int, Calculation]:
     calculation before a marker is that value's.  {} where explain cannot write the page
     (a batch, or layers it writes a matrix at a time); values of a later step, ``@after``
     or a tagged copy have none."""
-    from glassnet.check.worksheet import resolve_name, split_tags
+    from glassnet.check.worksheet import split_tags
     from glassnet.explain.sections import build
 
     ctx = report.ctx
@@ -103,8 +124,13 @@ def _workings(report: Report, entries: list[Entry]) -> dict[int, Calculation]:
         _, tag, phase = split_tags(e.written)
         if tag or phase or e.expected is None:
             continue
-        (kind, layer), _ = resolve_name(e.name, ctx.n_layers, e.written)
-        index = (e.index[0],) if e.diagonal else tuple(int(i) for i in e.index)
+        found = engine_place(report, e)
+        if found is None:
+            continue
+        g, idx = found
+        (kind, layer), index = g.key, _batch_free(report, g, idx)
+        if e.diagonal:  # a Jacobian written as its diagonal: row i
+            index = (index[0],)
         marker = markers.setdefault(
             (kind, layer, index), Erratum("you", e.text, e.verdict, e.diagnosis, "", "")
         )
@@ -143,23 +169,13 @@ def _inputs_used(report: Report, e: Entry) -> list[str]:
 
     if not e.diagnosis or e.diagonal or split_tags(e.written)[1:] != ("", ""):
         return []
-    sheet, ctx = report.sheet, report.ctx
-    own = sheet.own()
-    g = next((x for x in own.values() if x.written_name == e.written), None)
-    if g is None:
+    ctx = report.ctx
+    own = report.sheet.own()
+    found = engine_place(report, e)
+    if found is None:
         return []
+    g, idx = found
     K = g.key
-    batched = g.value.ndim > len(e.index)
-    idx = next(
-        (
-            i
-            for i in np.ndindex(g.value.shape)
-            if tuple(g.written_index(i[1:] if batched else i)) == tuple(e.index)
-        ),
-        None,
-    )
-    if idx is None:
-        return []
     others = {k: x.value for k, x in own.items() if k != K}
     catalogue = {m.id: m for m in [*cat.CATALOGUE.values(), *cat.plugin_mistakes(ctx)]}
     ms = [catalogue.get(i) for i in e.diagnosis.split("+")]
