@@ -177,6 +177,12 @@ def _inputs_used(report: Report, e: Entry) -> list[str]:
     g, idx = found
     K = g.key
     others = {k: x.value for k, x in own.items() if k != K}
+    # a Jacobian written as its diagonal is read so, as marking reads it
+    diag = {k for k, x in own.items() if x.diagonal}
+
+    def work(given: dict[Any, Any], combo: list[Any] | tuple[()] = ()) -> Any:
+        return Working(ctx, given, diagonal=diag, mistakes=combo).compute(K)
+
     catalogue = {m.id: m for m in [*cat.CATALOGUE.values(), *cat.plugin_mistakes(ctx)]}
     ms = [catalogue.get(i) for i in e.diagnosis.split("+")]
     if any(m is None for m in ms):
@@ -185,7 +191,7 @@ def _inputs_used(report: Report, e: Entry) -> list[str]:
     for variants in itertools.product(*(m.variants for m in ms if m is not None)):
         combo = [(m, v) for m, v in zip(ms, variants, strict=True) if m is not None]
         try:
-            alt = Working(ctx, others, mistakes=combo).compute(K)
+            alt = work(others, combo)
         except (GlassnetError, ValueError):  # a variant that does not apply here
             continue
         if alt.shape != g.value.shape or e.alternative is None:
@@ -196,8 +202,8 @@ def _inputs_used(report: Report, e: Entry) -> list[str]:
     if best is None:
         return []
     combo = best[1]
-    base = float(Working(ctx, others, mistakes=combo).compute(K)[idx])
-    right = float(Working(ctx, others).compute(K)[idx])
+    base = float(work(others, combo)[idx])
+    right = float(work(others)[idx])
     # The values the mistake reads that the right rule does not come first: they are
     # what the mistake is ("your W2_new" where W2 belongs).
     own_first: list[str] = []
@@ -211,8 +217,8 @@ def _inputs_used(report: Report, e: Entry) -> list[str]:
             v[j] += 1.0
             moved[k] = v
             try:
-                moved_alt = float(Working(ctx, moved, mistakes=combo).compute(K)[idx])
-                plain = float(Working(ctx, moved).compute(K)[idx])
+                moved_alt = float(work(moved, combo)[idx])
+                plain = float(work(moved)[idx])
             except (GlassnetError, ValueError):
                 continue
             if abs(moved_alt - base) <= 1e-9 * max(1.0, abs(base)):
@@ -246,18 +252,37 @@ def finding_words(report: Report, f: Finding) -> str:
             text += f" On your own earlier values the right rule gives {fmt(e.follows_from_given)}."
     if f.diagnosis:
         how = "The mistake" if f.strength == "exact" else "Possibly (not certain)"
-        text += f" {how}: {title('wrong', f.diagnosis)}."
-        if e.alternative is not None:
+        said, detail = _mistake_words(e, title("wrong", f.diagnosis))
+        text += f" {how}: {said}."
+        if detail:  # a check on the written number says what it found
+            text += f" {detail[:1].upper()}{detail[1:]}."
+        elif e.alternative is not None:
             text += f" That, done on your own values, gives {fmt(e.alternative)}"
             used = _inputs_used(report, e)
             text += ": worked with " + ", ".join(used) + "." if used else "."
         if f.strength != "exact":
-            text += " It only comes close to what you wrote, so check your arithmetic too."
+            text += " This is a guess, not a finding: check your arithmetic too."
     else:
         text += " No mistake glassnet knows reproduces it: check this step's arithmetic."
     if f.count > 1:
         text += f" {f.count - 1} more number(s) of {e.name} have the same mark."
     return text
+
+
+def _mistake_words(e: Entry, titled: str) -> tuple[str, str]:
+    """(the mistake in words, what a check on the written number found) from check's own
+    explanation: a catalogue rule's title with its variant ("the learning rate off by a
+    power of ten (learning rate × 0.1)"), or a check's title and its finding ("it is
+    your W_kl (W3) at the same place (0.4)")."""
+    from glassnet.check.mistakes import CHECKS
+
+    text = e.explanation
+    rule = ": that rule on your own earlier values"
+    if e.diagnosis in CHECKS and text.startswith(CHECKS[e.diagnosis] + ": "):
+        return CHECKS[e.diagnosis], text[len(CHECKS[e.diagnosis]) + 2 :].split("; the right")[0]
+    if rule in text and "+" not in (e.diagnosis or ""):
+        return text.split(rule)[0], ""
+    return titled, ""
 
 
 def student_sections(report: Report, grade: Grade | None = None, name: str = "") -> list[Section]:
