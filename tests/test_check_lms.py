@@ -531,3 +531,20 @@ def test_the_working_is_for_the_number_as_written_in_its_layout():
     md = student_markdown(check(parse_worksheet(text, "t.toml")))
     working = md[md.index("The rule, and the right working:") :].split("## Your sheet")[0]
     assert "W_{k2l1}" in working and "W_{k1l2}" not in working
+
+
+def test_a_possible_diagnosis_is_never_shown_as_certain_on_a_feedback_page():
+    """Every finding of the seed tutorial's page: "The mistake" only when exact,
+    "Possibly (not certain)" and "a guess" when possible."""
+    from glassnet.check.feedback import finding_words, findings
+
+    report = check_worksheet("seed")
+    found = [f for f in findings(report) if f.diagnosis]
+    assert {f.strength for f in found} == {"exact", "possible"}  # both kinds are met
+    for f in found:
+        words = finding_words(report, f)
+        if f.strength == "exact":
+            assert "The mistake: " in words and "Possibly" not in words, words
+        else:
+            assert "Possibly (not certain): " in words and "a guess" in words, words
+            assert "The mistake" not in words, words
