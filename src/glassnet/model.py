@@ -190,18 +190,20 @@ class Model(TrainableNetwork):
 
     # -- description ---------------------------------------------------------------------
     def summary(self) -> str:
-        """The layers as a table: units, activation, weight shape and parameter count."""
-        rows = [("layer", "units", "activation", "W shape", "parameters")]
+        """The layers as a table: units (one sample's output shape for feature maps),
+        activation, the shape of its weights (its first parameter) and the parameter count."""
+        rows = [("layer", "units", "activation", "weights", "parameters")]
         total = 0
         for index, layer in enumerate(self.layers, start=1):
-            count = sum(p.size for p in layer.parameters())
+            params = layer.parameters()
+            count = sum(p.size for p in params)
             total += count
             rows.append(
                 (
                     str(index),
-                    str(layer.n_out),
+                    "×".join(map(str, layer.out_shape)),
                     layer.activation.describe(),
-                    f"{layer.n_in}×{layer.n_out}",
+                    "×".join(map(str, params[0].shape)) if params else "—",
                     f"{count:,}",
                 )
             )
@@ -213,7 +215,7 @@ class Model(TrainableNetwork):
             )
             for r in rows
         ]
-        head = f"inputs: {self.sizes[0]}"
+        head = f"inputs: {'×'.join(map(str, self.layers[0].in_shape))}"
         if self.preprocessing is not None:
             head += " (standardised)"
         return "\n".join([head, *lines, f"total parameters: {total:,} ({self.dtype})"])
@@ -233,6 +235,17 @@ def _columns_by_name(frame: Any, pre: Preprocessing) -> Array:
         )
     expected = pre.feature_names or []
     missing = [n for n in expected if n not in names]
+    dated = sorted({m.rsplit("_", 1)[0] for m in missing if _date_part_of(m, names)})
+    if dated:  # the model was trained on a date column's parts: expand it as train did
+        import pandas as pd
+
+        from glassnet.tables import expand_dates
+
+        parts = expand_dates(frame.iloc[:, [names.index(n) for n in dated]].set_axis(dated, axis=1))
+        frame = pd.concat([frame.set_axis(names, axis=1), parts], axis=1)
+        frame = frame.loc[:, ~frame.columns.duplicated(keep="last")]
+        names = [str(c) for c in frame.columns]
+        missing = [n for n in expected if n not in names]
     if missing:
         raise GlassnetError(
             f"expected the model's {len(expected)} columns (matched by name)",
@@ -244,6 +257,12 @@ def _columns_by_name(frame: Any, pre: Preprocessing) -> Array:
     if all(getattr(t, "kind", "O") in "biuf" for t in picked.dtypes):
         return np.asarray(picked.to_numpy(dtype=np.float64, na_value=np.nan))
     return np.asarray(picked.to_numpy(dtype=object))
+
+
+def _date_part_of(name: str, names: list[str]) -> bool:
+    """True when ``name`` is a date part (``when_month``) of a column in ``names``."""
+    base, _, part = name.rpartition("_")
+    return part in ("year", "month", "day", "weekday", "hour", "minute") and base in names
 
 
 # -- building ----------------------------------------------------------------------------

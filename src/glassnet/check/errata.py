@@ -13,12 +13,17 @@ import re
 import tomllib
 from pathlib import Path
 
-from glassnet.check.marking import Entry, Report, check
-from glassnet.check.mistakes import CATALOGUE, CHECKS
+from glassnet.check.marking import Entry, Report, batch_free, check, engine_place
+from glassnet.check.mistakes import title_of
 from glassnet.check.worksheet import parse_worksheet, resolve_name, split_tags
 from glassnet.errors import GlassnetError
 from glassnet.explain.document import Erratum, ErratumKey
 from glassnet.notation import page_name, page_quantity, page_words
+
+
+def _relaid(report: Report) -> bool:
+    """The sheet writes some matrices elsewhere than the engine holds them."""
+    return report.sheet.layout != "from_to" or report.sheet.bias_row0
 
 
 def errata(
@@ -41,12 +46,19 @@ def errata(
         after = published and phase == "after"
         if e.verdict == "ok" or tag or (phase and not after):  # a copy, a later step
             continue
-        (kind, layer), _ = resolve_name(e.name, n_layers, e.written)
+        # An entry's index is its place as written; the page's is the engine's (a
+        # W[to][from] matrix or a bias row 0 is written elsewhere than it is held).
+        found = engine_place(report, e) if not after and _relaid(report) else None
+        if found is not None:
+            g, idx = found
+            (kind, layer), index = g.key, batch_free(report, g, idx)
+        else:
+            (kind, layer), _ = resolve_name(e.name, n_layers, e.written)
+            index = tuple(int(i) for i in e.index)
+            if e.diagonal:  # the diagonal of a Jacobian, written as a vector: row i
+                index = (index[0],)
         if after:
             kind += "@after"
-        index = tuple(int(i) for i in e.index)
-        if e.diagonal:  # the diagonal of a Jacobian, written as a vector: row i
-            index = (index[0],)
         placed.append(((kind, layer, index), e))
     out: dict[ErratumKey, Erratum] = {}
     for (kind, layer, index), e in placed:
@@ -77,7 +89,7 @@ def errata(
             printed=e.text or repr(e.given),
             verdict=e.verdict,
             mistake=e.diagnosis,
-            title=page_words(title(e.verdict, e.diagnosis), n_layers, layer),
+            title=page_words(title(e.verdict, e.diagnosis, e.match), n_layers, layer),
             explanation=e.explanation,
             name=name,
             detail=_detail(e, who) + share,
@@ -95,7 +107,7 @@ def _published(e: Entry, who: str, name: str, n_layers: int, layer: int) -> Erra
     said = (
         "it follows from its own earlier printed numbers"
         if e.verdict == "follows"
-        else page_words(title(e.verdict, e.diagnosis), n_layers, layer)
+        else page_words(title(e.verdict, e.diagnosis, e.match), n_layers, layer)
     )
     return Erratum(
         who=who,
@@ -153,19 +165,16 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def title(verdict: str, diagnosis: str | None) -> str:
+def title(verdict: str, diagnosis: str | None, match: str | None = "exact") -> str:
     """The mistake in a few words: the catalogue's title of each id of ``diagnosis``
-    ("a+b" names two), or what the verdict says when no rule is named."""
+    ("a+b" names two), or what the verdict says when no rule is named.  A ``possible``
+    diagnosis says so ("possibly: ..."): a guess is never shown as certain."""
     if verdict == "follows":
         return "right for its own earlier numbers: the mistake is carried forward"
     if not diagnosis:
         return "no mistake in check's catalogue reproduces it"
-    titles = []
-    for mistake_id in diagnosis.split("+"):
-        titles.append(
-            CATALOGUE[mistake_id].title if mistake_id in CATALOGUE else CHECKS[mistake_id]
-        )
-    return ", and ".join(titles)
+    text = ", and ".join(title_of(mistake_id) for mistake_id in diagnosis.split("+"))
+    return text if match == "exact" else "possibly: " + text
 
 
 # -- a tutorial's published numbers ---------------------------------------------------------
