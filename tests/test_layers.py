@@ -44,6 +44,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
         frozenset(
             {
                 "activations",
+                "blas",
                 "losses",
                 "layers",
                 "init",
