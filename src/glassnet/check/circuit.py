@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +33,8 @@ from glassnet.nodes import Array, Key, Rule
 
 #: A circuit worksheet's table of written numbers.
 ANSWERS = "answers"
+#: Who wrote a roster sheet, for which assignment, and how its circuit was drawn.
+SHEET_KEYS = frozenset({ANSWERS, "student", "assignment", "exercise"})
 #: Relative slack for float noise when a number sits exactly half a unit away.
 TIE = 1e-9
 
@@ -43,6 +46,9 @@ class CircuitSheet:
     expression: ExpressionFile
     answers: dict[Key, tuple[str, float, float]]  # key -> (name as written, value, half)
     path: str
+    #: Who wrote it and for which assignment (a roster sheet's ``student``/``assignment``).
+    student: str = ""
+    assignment: str = ""
 
 
 @dataclass
@@ -57,6 +63,50 @@ class CircuitEntry:
     from_own: float | None = None  # the right rule on the person's earlier numbers
     mistake: str | None = None
     title: str | None = None
+
+    @property
+    def diagnosis(self) -> str | None:
+        """The named mistake (what a network's entry calls its diagnosis)."""
+        return self.mistake
+
+
+@dataclass
+class CircuitReport:
+    """A marked circuit worksheet: what a class view (student line, class report,
+    gradebook) reads, as it reads a network's :class:`~glassnet.check.marking.Report`."""
+
+    sheet: CircuitSheet
+    entries: list[CircuitEntry]
+
+    @property
+    def notes(self) -> list[Any]:
+        """Parts of the sheet not marked as written: none (a bad number is an error)."""
+        return []
+
+    def names(self) -> list[str]:
+        """Every number a sheet can hold, in the order the circuit computes them."""
+        c = self.sheet.expression.circuit
+        out = []
+        for name, family in c.keys():
+            if family == VALUE and c.has_gradient(name) and not c.nodes[name].is_input:
+                out.append(name)
+            elif family == GRAD:
+                out.append(f"d{name}")
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        counts = {v: sum(e.verdict == v for e in self.entries) for v in ("ok", "follows", "wrong")}
+        wrong = [e for e in self.entries if e.verdict == "wrong"]
+        return {
+            "worksheet": self.sheet.path,
+            "values": len(self.entries),
+            **counts,
+            "diagnosed": sum(e.mistake is not None for e in wrong),
+            "unexplained": sum(e.mistake is None for e in wrong),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"entries": [asdict(e) for e in self.entries], "summary": self.summary()}
 
 
 def _key_of(circuit: Circuit, name: str, path: str) -> Key:
@@ -86,7 +136,8 @@ def _key_of(circuit: Circuit, name: str, path: str) -> Key:
 def load_circuit_sheet(path: str) -> CircuitSheet:
     """Read a circuit worksheet (an expression file with ``[answers]``)."""
     data = read_toml(path, parse_float=Written)
-    expression = expression_from_data(data, path, extra=frozenset({ANSWERS}))
+    expression = expression_from_data(data, path, extra=SHEET_KEYS)
+    student, assignment = _roster_check(data, expression, path)
     raw = data.get(ANSWERS, {})
     if not isinstance(raw, dict) or not raw:
         raise GlassnetError(
@@ -108,7 +159,65 @@ def load_circuit_sheet(path: str) -> CircuitSheet:
             float(v),
             usual if half == INTEGER else half,
         )
-    return CircuitSheet(expression, answers, path)
+    return CircuitSheet(expression, answers, path, student, assignment)
+
+
+def _roster_check(data: dict[str, Any], ex: ExpressionFile, path: str) -> tuple[str, str]:
+    """A roster sheet's student and assignment; its circuit drawn again from them (as
+    ``glassnet exercise --graph --roster`` drew it) must be the one on the sheet, so an
+    edited expression or value is refused, not marked against the wrong circuit."""
+    student, assignment, options = (data.get(k) for k in ("student", "assignment", "exercise"))
+    if student is None and assignment is None and options is None:
+        return "", ""
+    if not isinstance(student, str) or not isinstance(assignment, str):
+        raise GlassnetError(
+            "expected student and assignment as text on a roster sheet",
+            got=f"student = {student!r}, assignment = {assignment!r}",
+            file=path,
+            field="student",
+        )
+    if options is None:  # a sheet naming its writer only: nothing to draw again
+        return student, assignment
+    gates, mix, decimals = _exercise_options(options, path)
+    from glassnet.check.exercise import variant_seed
+    from glassnet.graphs.generate import gate_mix, random_circuit
+
+    text, values = random_circuit(
+        gates,
+        gate_mix(mix),
+        np.random.default_rng(variant_seed(student, assignment)),
+        decimals=decimals,
+    )
+    drawn = {n: float(f"{v:g}") for n, v in values.items()}
+    if text.strip() != ex.circuit.source or drawn != ex.values:
+        raise GlassnetError(
+            f"expected the circuit glassnet exercise drew for {student!r} ({assignment!r})",
+            got="an expression or values edited since",
+            file=path,
+            field="expression",
+        )
+    return student, assignment
+
+
+def _exercise_options(options: Any, path: str) -> tuple[int, list[str] | None, int]:
+    """A roster sheet's ``[exercise]``: gates (a number), mix (names or absent), decimals."""
+    ok = isinstance(options, dict) and set(options) <= {"gates", "mix", "decimals"}
+    gates, mix, decimals = (
+        (options.get(k) for k in ("gates", "mix", "decimals")) if ok else (None, None, None)
+    )
+    if (
+        not ok
+        or not isinstance(gates, int)
+        or not isinstance(decimals, int)
+        or not (mix is None or (isinstance(mix, list) and all(isinstance(m, str) for m in mix)))
+    ):
+        raise GlassnetError(
+            "expected [exercise] gates = N, decimals = 1 or 2 and optionally mix = [names]",
+            got=repr(options)[:60],
+            file=path,
+            field="exercise",
+        )
+    return gates, mix, decimals
 
 
 def circuit_mistakes(circuit: Circuit) -> list[tuple[str, str, dict[Key, Rule]]]:
@@ -183,6 +292,12 @@ def mark_circuit(sheet: CircuitSheet) -> list[CircuitEntry]:
     return entries
 
 
+def mark_circuit_report(path: str) -> CircuitReport:
+    """Read and mark the circuit worksheet at ``path``."""
+    sheet = load_circuit_sheet(path)
+    return CircuitReport(sheet, mark_circuit(sheet))
+
+
 def _value(
     circuit: Circuit,
     values: Mapping[str, float],
@@ -236,15 +351,26 @@ def _fmt(v: float, digits: int) -> str:
 
 
 def circuit_exercise(
-    n_gates: int, gates: list[str] | None = None, *, seed: int = 0, decimals: int = 1
+    n_gates: int,
+    gates: list[str] | None = None,
+    *,
+    seed: int = 0,
+    decimals: int = 1,
+    roster: tuple[str, str] | None = None,
 ) -> CircuitExercise:
-    """A random circuit of ``n_gates`` gates from the mix ``gates`` (all by default)."""
+    """A random circuit of ``n_gates`` gates from the mix ``gates`` (all by default).
+    ``roster``: (student, assignment) — the circuit is seeded from them, and the sheet
+    names them and how it was drawn, so check can draw it again and refuse an edited one."""
     from glassnet.explain.circuit import circuit_sections, render_circuit
     from glassnet.graphs import parse_expression
     from glassnet.graphs.generate import gate_mix, random_circuit
 
     if decimals not in (1, 2):
         raise GlassnetError("expected 1 or 2 decimals", got=str(decimals), field="--decimals")
+    if roster is not None:
+        from glassnet.check.exercise import variant_seed
+
+        seed = variant_seed(*roster)
     text, values = random_circuit(
         n_gates, gate_mix(gates), np.random.default_rng(seed), decimals=decimals
     )
@@ -258,9 +384,17 @@ def circuit_exercise(
         "#   glassnet check worksheet.toml",
         f'expression = """\n{text}\n"""',
         "values = { " + ", ".join(f"{n} = {values[n]:g}" for n in circuit.inputs()) + " }",
-        "",
-        f"[{ANSWERS}]",
     ]
+    if roster is not None:
+        from glassnet.toml_writer import toml_value
+
+        mix = "" if gates is None else f", mix = {toml_value(list(gates))}"
+        head += [
+            f"student = {toml_value(roster[0])}",
+            f"assignment = {toml_value(roster[1])}",
+            f"exercise = {{ gates = {n_gates}, decimals = {decimals}{mix} }}",
+        ]
+    head += ["", f"[{ANSWERS}]"]
     blank = [f"# {n} = _" for n in worked] + [f"# d{n} = _" for n in reversed(graded)]
     key = [f"{n} = {_fmt(trace.value(n), 4)}" for n in worked]
     key += [f"d{n} = {_fmt(trace.grad(n), 4)}" for n in reversed(graded)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
 from glassnet.check.marking import Entry, Report
 from glassnet.check.quantities import key_name, order
@@ -19,6 +19,9 @@ from glassnet.explain.document import Marks, Para, Section
 from glassnet.explain.render_html import render_sections_html
 from glassnet.explain.render_markdown import render_sections_markdown
 from glassnet.notation import seed_name
+
+if TYPE_CHECKING:
+    from glassnet.check.circuit import CircuitReport
 
 COLOURS = {"ok": "green", "follows": "yellow", "wrong": "bold red"}
 MARKS = {"ok": "✓ ok", "follows": "→ follows", "wrong": "✗ wrong"}
@@ -65,7 +68,7 @@ def rows(report: Report, *, everything: bool = False) -> list[Entry]:
     return [e for e in report.entries if everything or e.verdict != "ok"]
 
 
-def summary_line(report: Report) -> str:
+def summary_line(report: Report | CircuitReport) -> str:
     s = report.summary()
     line = (
         f"{s['values']} numbers: {s['ok']} ok, {s['follows']} follow from an earlier error, "
@@ -74,9 +77,12 @@ def summary_line(report: Report) -> str:
     return line
 
 
-def notes_lines(report: Report) -> list[str]:
-    """One line per part of the sheet that was not marked as written."""
-    out = []
+def notes_lines(report: Report | CircuitReport) -> list[str]:
+    """One line per part of the sheet that was not marked as written (a circuit
+    worksheet has none: each bad number is an error)."""
+    out: list[str] = []
+    if not isinstance(report, Report):
+        return out
     for n in report.notes:
         what = "could not read" if n.kind == "unreadable" else "warning"
         out.append(f"{report.sheet.label}, field '{n.field}': {what}: {n.message}")
@@ -185,11 +191,12 @@ def to_html(report: Report) -> str:
 
 
 # -- a class ------------------------------------------------------------------------------
-#: One marked sheet of a class: (file, report or None, error when it could not be read).
-Marked = tuple[str, "Report | None", "str | None"]
+#: One marked sheet of a class: (file, report or None, error when it could not be read)
+#: — a network's worksheet or a circuit's, in one class.
+Marked = tuple[str, Union[Report, "CircuitReport", None], "str | None"]
 
 
-def mistakes_of(report: Report) -> list[str]:
+def mistakes_of(report: Report | CircuitReport) -> list[str]:
     """``["missing_activation_derivative at delta1", ...]``: each named mistake once per
     quantity, in the order met."""
     out: list[str] = []
@@ -201,7 +208,7 @@ def mistakes_of(report: Report) -> list[str]:
     return out
 
 
-def student_line(file: str, report: Report | None, error: str | None) -> str:
+def student_line(file: str, report: Report | CircuitReport | None, error: str | None) -> str:
     """One line per student for the class view."""
     if report is None:
         return f"{file}: could not be read: {error}"
@@ -235,12 +242,15 @@ def class_report(marked: list[Marked]) -> list[str]:
     return [f"{c} of {n}: {item}" for item, c in ranked]
 
 
-def _quantities(reports: list[Report]) -> list[str]:
-    """Every quantity written on any sheet, in the derivation's order."""
+def _quantities(reports: list[Report | CircuitReport]) -> list[str]:
+    """Every quantity written on any sheet, in the derivation's (circuit's) order."""
 
     seen: dict[str, tuple[int, int]] = {}
     for r in reports:
-        seq = [key_name(k) for k in order(r.sheet.n_layers)]
+        if isinstance(r, Report):
+            seq = [key_name(k) for k in order(r.sheet.n_layers)]
+        else:
+            seq = r.names()
         for e in r.entries:
             if e.name not in seen:
                 pos = seq.index(e.name) if e.name in seq else len(seq)
@@ -318,7 +328,7 @@ def _file_student(file: str) -> str:
     return p.parent.name if p.stem == "worksheet" and p.parent.name else p.stem
 
 
-def _score(r: Report) -> str:
+def _score(r: Report | CircuitReport) -> str:
     s = r.summary()
     if not s["values"]:
         return "0"

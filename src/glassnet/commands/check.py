@@ -111,9 +111,9 @@ def _run_check(args: argparse.Namespace) -> int:
     from glassnet.graphs import is_expression_file
 
     sources = _expand(args.worksheet)
-    circuit = len(args.worksheet) == 1 and is_expression_file(args.worksheet[0])
-    if not circuit and (len(sources) != 1 or Path(args.worksheet[0]).is_dir() or args.gradebook):
+    if len(sources) != 1 or Path(args.worksheet[0]).is_dir() or args.gradebook:
         return _run_batch(args, sources)
+    circuit = is_expression_file(sources[0])
     if args.format and not args.output:
         raise GlassnetError("expected -o FILE with --format", got="no -o", field="--output")
     if args.output and not args.format:  # the format from -o's suffix, never ignored
@@ -165,6 +165,8 @@ def _run_batch(args: argparse.Namespace, sources: list[str]) -> int:
     import sys
 
     from glassnet.check import check_worksheet
+    from glassnet.check.circuit import CircuitReport, entries_lines, mark_circuit_report
+    from glassnet.check.marking import Report
     from glassnet.check.report import (
         Marked,
         class_report,
@@ -174,6 +176,7 @@ def _run_batch(args: argparse.Namespace, sources: list[str]) -> int:
         student_line,
         summary_line,
     )
+    from glassnet.graphs import is_expression_file
 
     if args.format or args.output:
         raise GlassnetError(
@@ -192,9 +195,21 @@ def _run_batch(args: argparse.Namespace, sources: list[str]) -> int:
     results: list[dict[str, Any]] = []
     marked: list[Marked] = []
     failed = 0
+    circuits = {s for s in sources if is_expression_file(s)}
+    if circuits and args.rtol is not None:
+        raise GlassnetError(
+            "expected --rtol only with networks' worksheets (a circuit's is marked to its "
+            "written digits)",
+            got=f"{sorted(circuits)[0]}, a circuit worksheet",
+            field="--rtol",
+        )
     for source in sources:
         try:
-            report = check_worksheet(source, rtol=args.rtol)
+            report: Report | CircuitReport = (
+                mark_circuit_report(source)
+                if source in circuits
+                else check_worksheet(source, rtol=args.rtol)
+            )
         except GlassnetError as err:
             failed += 1
             message = str(err.with_file(source))
@@ -212,7 +227,10 @@ def _run_batch(args: argparse.Namespace, sources: list[str]) -> int:
             print(f"glassnet: warning: {line}", file=sys.stderr)
         if args.all:
             print(f"== {source}")
-            print_report(report, everything=True)
+            if isinstance(report, CircuitReport):
+                print("\n".join(entries_lines(report.entries)))
+            else:
+                print_report(report, everything=True)
         else:
             print(student_line(source, report, None))
         results.append({"file": source, "summary": summary_line(report)})
@@ -261,7 +279,7 @@ def _run_circuit_exercise(args: argparse.Namespace) -> int:
         return 0
     # One variant per student, seeded from the student's id and the assignment (as for
     # networks): the same roster and name make the same circuits again.
-    from glassnet.check.exercise import folder_name, read_roster, variant_seed
+    from glassnet.check.exercise import folder_name, read_roster
 
     if not (args.roster and args.assignment):
         raise GlassnetError(
@@ -281,8 +299,8 @@ def _run_circuit_exercise(args: argparse.Namespace) -> int:
                 file=args.roster,
             )
         folders[folder] = st.id
-        seed = variant_seed(st.id, args.assignment)
-        ex = circuit_exercise(args.graph, gates, seed=seed, decimals=args.decimals)
+        roster = (st.id, args.assignment)
+        ex = circuit_exercise(args.graph, gates, decimals=args.decimals, roster=roster)
         files[out / folder / "worksheet.toml"] = ex.worksheet_text
         files[out / folder / "answers.md"] = ex.answer_markdown
     _write_all(files, args.force, out, quiet=True)
