@@ -164,7 +164,12 @@ def _same_step(a: Any, b: Any) -> bool:
 
 def _run_circuit(args: argparse.Namespace) -> int:
     """``glassnet explain expr.toml``: an expression's circuit, gate by gate."""
-    from glassnet.explain.circuit import circuit_sections, picture_of, render_circuit
+    from glassnet.explain.circuit import (
+        circuit_notebook,
+        circuit_sections,
+        picture_of,
+        render_circuit,
+    )
     from glassnet.explain.symbols import check_digits
     from glassnet.graphs import load_expression
 
@@ -173,6 +178,10 @@ def _run_circuit(args: argparse.Namespace) -> int:
         raise GlassnetError(
             "expected --errata only with a network's spec", got=args.spec, field="--errata"
         )
+    if _format(args) == "ipynb":
+        from glassnet.extras import require
+
+        require(("nbformat",), "explain", field="--format", what="nbformat for a notebook")
     out = _check_output(args.output) if args.output else None
     loaded = load_expression(args.spec)
     round_to = args.round if args.round is not None else loaded.round_to
@@ -191,7 +200,10 @@ def _run_circuit(args: argparse.Namespace) -> int:
     if svg_path is not None:
         check_writable(str(svg_path), field="-o")
     picture = svg_path.name if svg_path is not None else "inline"
-    text = render_circuit(sections, fmt, title=title, picture=picture)
+    if fmt == "ipynb":
+        text = circuit_notebook(trace, sections)
+    else:
+        text = render_circuit(sections, fmt, title=title, picture=picture)
     if out is None:
         sys.stdout.write(text)
         return 0

@@ -198,7 +198,7 @@ def _backward(p: _Page) -> list[Section]:
             if node.gate is not None
             else f"{name} (a fork)"
         )
-        out.append(Section(title, 3, "backward", blocks=blocks))
+        out.append(Section(title, 3, "backward", blocks=blocks, node=name))
     return out
 
 
@@ -332,7 +332,132 @@ def circuit_svg(trace: CircuitTrace, fmt: Fmt) -> str:
 
 
 #: The formats a circuit's page is written in.
-CIRCUIT_FORMATS: tuple[str, ...] = ("md", "html")
+CIRCUIT_FORMATS: tuple[str, ...] = ("md", "html", "ipynb")
+
+
+# -- the notebook ------------------------------------------------------------------------
+
+
+def _v(trace: CircuitTrace, name: str) -> str:
+    """A node's value in a notebook cell: ``v['x']``, or a number written in the
+    expression as itself (in parentheses: (-2.0) ** 2 is not -(2.0 ** 2))."""
+    node = trace.circuit.nodes[name]
+    return f"({node.constant!r})" if node.constant is not None else f"v[{name!r}]"
+
+
+def _setup_code(trace: CircuitTrace) -> str:
+    c = trace.circuit
+    K = trace.round_to
+    tol = "rtol=1e-9, atol=1e-12" if K is None else f"rtol=0, atol={1.01 * 10.0**-K!r}"
+    values = {n: trace.value(n) for n in c.inputs()}
+    return "\n".join(
+        [
+            "import numpy as np",
+            "",
+            "from glassnet.graphs import parse_expression",
+            "",
+            "# The circuit, traced by glassnet; the cells below work every number again",
+            "# with NumPy, rule by rule, and compare with glassnet's trace.",
+            f"expression = {c.source!r}",
+            f"values = {values!r}",
+            f"K = {K!r}",
+            f"trace = parse_expression(expression, output={c.output!r}).trace(values, round_to=K)",
+            "v = dict(values)  # every node's value",
+            "g = {}  # every node's gradient, df/dnode",
+            "local, path = {}, {}  # (gate, input) -> its local gradient, its path's part",
+            "",
+            "",
+            "def r(x):",
+            '    """Round to K decimals in hand mode (as the page does), else keep."""',
+            "    return x if K is None else np.round(x, K)",
+            "",
+            "",
+            "def same(name, ours, recorded):",
+            '    """Check a value recomputed here against the one glassnet recorded."""',
+            f"    assert np.allclose(ours, recorded, {tol}), name",
+            '    print(f"{name}: recomputed, equal to the trace")',
+        ]
+    )
+
+
+def _forward_code(trace: CircuitTrace) -> str:
+    c = trace.circuit
+    lines = []
+    for name in c.gates():
+        node = c.nodes[name]
+        assert node.gate is not None
+        code = node.gate.code([_v(trace, s) for s in node.inputs])
+        lines += [f"v[{name!r}] = r({code})", f"same({name!r}, v[{name!r}], trace.value({name!r}))"]
+    return "\n".join(lines)
+
+
+def _grad_code(trace: CircuitTrace, name: str) -> list[str]:
+    """The gradient of ``name``: 1 at the output, else the sum of its paths' parts."""
+    c = trace.circuit
+    if name == c.output:
+        total = "1.0"
+    else:
+        total = " + ".join(f"path[({g!r}, {i})]" for g, i in c.paths(name)) or "0.0"
+    return [f"g[{name!r}] = r({total})", f"same('d{name}', g[{name!r}], trace.grad({name!r}))"]
+
+
+def _node_code(trace: CircuitTrace, name: str) -> str:
+    """A node on the way back: its gradient, then (a gate) each input's local gradient
+    and its part, upstream × local."""
+    c = trace.circuit
+    lines = _grad_code(trace, name)
+    node = c.nodes[name]
+    if node.gate is not None:
+        args = [_v(trace, s) for s in node.inputs]
+        for i, src in enumerate(node.inputs):
+            if not c.has_gradient(src):
+                continue
+            key = f"({name!r}, {i})"
+            lines += [
+                f"local[{key}] = r({node.gate.local_code(args, f'v[{name!r}]', i)})",
+                f"path[{key}] = r(g[{name!r}] * local[{key}])",
+                f"same('{name} -> {src}', path[{key}], trace.path({name!r}, {i}))",
+            ]
+    return "\n".join(lines)
+
+
+def _summary_code(trace: CircuitTrace, written: set[str]) -> str:
+    c = trace.circuit
+    lines = ["# The nodes whose gradient is one path's part (no section of their own)."]
+    for name in c.order():
+        if c.has_gradient(name) and name not in written:
+            lines += _grad_code(trace, name)
+    lines += [
+        "for name in v:",
+        "    same(name, v[name], trace.value(name))",
+        "for name in g:",
+        "    same('d' + name, g[name], trace.grad(name))",
+        'print("every value and gradient of the circuit reproduced")',
+    ]
+    return "\n".join(lines)
+
+
+def circuit_notebook(trace: CircuitTrace, sections: list[Section]) -> str:
+    """The page as a Jupyter notebook: each section a Markdown cell, followed by a code
+    cell working its numbers again with NumPy and comparing them with glassnet's trace,
+    so the notebook runs top to bottom and proves its own numbers."""
+    from glassnet.explain.render_notebook import notebook_of, notebook_text
+
+    written: set[str] = set()
+    cells: list[tuple[Section, str | None]] = []
+    for sec in sections:
+        code: str | None = None
+        if sec.kind == "network":
+            code = _setup_code(trace)
+        elif sec.kind == "forward":
+            code = _forward_code(trace)
+        elif sec.kind == "backward" and sec.node is not None:
+            code = _node_code(trace, sec.node)
+            written.add(sec.node)
+        elif sec.kind == "summary":
+            code = _summary_code(trace, written)
+        cells.append((sec, code))
+    return notebook_text(notebook_of(cells))
 
 
 def render_circuit(
@@ -345,7 +470,7 @@ def render_circuit(
     if format == "html":
         return render_sections_html(title, sections, "Written by glassnet from its circuit's trace")
     raise GlassnetError(
-        f"expected a format among {', '.join(CIRCUIT_FORMATS)} for an expression",
+        "expected md or html (a notebook: circuit_notebook)",
         got=repr(format),
         field="--format",
     )

@@ -78,6 +78,15 @@ class Gate:
         depends on which input is larger)."""
         raise NotImplementedError
 
+    def code(self, args: Sequence[str]) -> str:
+        """The forward rule as a NumPy expression over the inputs' code (``v['x']``), for
+        a notebook that checks the page: ``v['x'] + v['y']``."""
+        raise NotImplementedError
+
+    def local_code(self, args: Sequence[str], out: str, i: int) -> str:
+        """∂out/∂input i as a NumPy expression (``out``: the gate's output's code)."""
+        raise NotImplementedError
+
     def alternatives(self) -> dict[str, tuple[str, LocalRule]]:
         """Named wrong local-gradient rules a checker can swap in for this gate (id ->
         (title, rule)): the mistakes people make with it, written by the gate itself."""

@@ -79,6 +79,12 @@ class Add(Gate):
     def text(self, args: Sequence[str]) -> str:
         return f"{args[0]} + {args[1]}"
 
+    def code(self, args: Sequence[str]) -> str:
+        return f"{args[0]} + {args[1]}"
+
+    def local_code(self, args: Sequence[str], out: str, i: int) -> str:
+        return "1.0"
+
     def expr(self, args: Sequence[Node]) -> Node:
         return join(args, PLUS)
 
@@ -114,6 +120,12 @@ class Sub(Gate):
     def text(self, args: Sequence[str]) -> str:
         return f"{args[0]} - {args[1]}"
 
+    def code(self, args: Sequence[str]) -> str:
+        return f"{args[0]} - {args[1]}"
+
+    def local_code(self, args: Sequence[str], out: str, i: int) -> str:
+        return "1.0" if i == 0 else "-1.0"
+
     def expr(self, args: Sequence[Node]) -> Node:
         return Row((args[0], MINUS, _wrap(args[1])))
 
@@ -146,6 +158,12 @@ class Mul(Gate):
     def text(self, args: Sequence[str]) -> str:
         return f"{args[0]} * {args[1]}"
 
+    def code(self, args: Sequence[str]) -> str:
+        return f"{args[0]} * {args[1]}"
+
+    def local_code(self, args: Sequence[str], out: str, i: int) -> str:
+        return args[1 - i]
+
     def expr(self, args: Sequence[Node]) -> Node:
         return join([_wrap(a) for a in args], TIMES)
 
@@ -174,6 +192,12 @@ class Div(Gate):
     def text(self, args: Sequence[str]) -> str:
         return f"{args[0]} / {args[1]}"
 
+    def code(self, args: Sequence[str]) -> str:
+        return f"{args[0]} / {args[1]}"
+
+    def local_code(self, args: Sequence[str], out: str, i: int) -> str:
+        return f"1 / {args[1]}" if i == 0 else f"-{args[0]} / {args[1]} ** 2"
+
     def expr(self, args: Sequence[Node]) -> Node:
         return Frac(args[0], args[1])
 
@@ -199,6 +223,12 @@ class Neg(Gate):
 
     def text(self, args: Sequence[str]) -> str:
         return f"-{args[0]}"
+
+    def code(self, args: Sequence[str]) -> str:
+        return f"-{args[0]}"
+
+    def local_code(self, args: Sequence[str], out: str, i: int) -> str:
+        return "-1.0"
 
     def expr(self, args: Sequence[Node]) -> Node:
         return Row((NEG, _wrap(args[0])))
@@ -241,6 +271,12 @@ class Power(Gate):
     def text(self, args: Sequence[str]) -> str:
         return f"{args[0]} ** {_num(self.p)}"
 
+    def code(self, args: Sequence[str]) -> str:
+        return f"{args[0]} ** {self.p!r}"
+
+    def local_code(self, args: Sequence[str], out: str, i: int) -> str:
+        return f"{self.p!r} * {args[0]} ** {self.p - 1!r}"
+
     def expr(self, args: Sequence[Node]) -> Node:
         return Pow(_wrap(args[0]), _num(self.p))
 
@@ -258,6 +294,12 @@ class ExpGate(Gate):
         return float(np.exp(ins[0]))
 
     def local(self, ins: Sequence[float], out: float, i: int) -> float:
+        return out
+
+    def code(self, args: Sequence[str]) -> str:
+        return f"np.exp({args[0]})"
+
+    def local_code(self, args: Sequence[str], out: str, i: int) -> str:
         return out
 
     def expr(self, args: Sequence[Node]) -> Node:
@@ -281,6 +323,12 @@ class Log(Gate):
 
     def problem(self, ins: Sequence[float]) -> str | None:
         return "the log of a number that is not positive" if ins[0] <= 0 else None
+
+    def code(self, args: Sequence[str]) -> str:
+        return f"np.log({args[0]})"
+
+    def local_code(self, args: Sequence[str], out: str, i: int) -> str:
+        return f"1 / {args[0]}"
 
     def expr(self, args: Sequence[Node]) -> Node:
         return Func("ln", args[0])
@@ -313,6 +361,15 @@ class _Route(Gate):
                 lambda ins, out, i: 1.0 - _route(ins, i, larger=larger),
             ),
         }
+
+    def code(self, args: Sequence[str]) -> str:
+        return f"np.{'maximum' if self.larger else 'minimum'}({args[0]}, {args[1]})"
+
+    def local_code(self, args: Sequence[str], out: str, i: int) -> str:
+        # All of it to the winner, half each at a tie (as local() and PyTorch).
+        a, b = args[i], args[1 - i]
+        wins = ">" if self.larger else "<"
+        return f"np.where({a} {wins} {b}, 1.0, np.where({a} == {b}, 0.5, 0.0))"
 
     def expr(self, args: Sequence[Node]) -> Node:
         return Func(self.function or self.name, Row((args[0], Text(", "), args[1])))
@@ -363,6 +420,12 @@ class Abs(Gate):
     def local(self, ins: Sequence[float], out: float, i: int) -> float:
         return float(np.sign(ins[0]))
 
+    def code(self, args: Sequence[str]) -> str:
+        return f"np.abs({args[0]})"
+
+    def local_code(self, args: Sequence[str], out: str, i: int) -> str:
+        return f"np.sign({args[0]})"
+
     def expr(self, args: Sequence[Node]) -> Node:
         return Func("abs", args[0])
 
@@ -400,6 +463,12 @@ class SigmoidGate(Gate):
             ),
         }
 
+    def code(self, args: Sequence[str]) -> str:
+        return f"1 / (1 + np.exp(-{args[0]}))"
+
+    def local_code(self, args: Sequence[str], out: str, i: int) -> str:
+        return f"{out} * (1 - {out})"
+
     def expr(self, args: Sequence[Node]) -> Node:
         # Written out (1/(1 + e^−x)), so the page says what σ is.
         return Frac(Const("1"), Row((Const("1"), PLUS, Exp(Row((NEG, _wrap(args[0])))))))
@@ -420,6 +489,12 @@ class TanhGate(Gate):
     def local(self, ins: Sequence[float], out: float, i: int) -> float:
         return 1.0 - out * out
 
+    def code(self, args: Sequence[str]) -> str:
+        return f"np.tanh({args[0]})"
+
+    def local_code(self, args: Sequence[str], out: str, i: int) -> str:
+        return f"1 - {out} ** 2"
+
     def expr(self, args: Sequence[Node]) -> Node:
         return Func("tanh", args[0], tex=r"\tanh")
 
@@ -438,6 +513,12 @@ class ReluGate(Gate):
 
     def local(self, ins: Sequence[float], out: float, i: int) -> float:
         return 1.0 if ins[0] > 0 else 0.0
+
+    def code(self, args: Sequence[str]) -> str:
+        return f"np.maximum({args[0]}, 0.0)"
+
+    def local_code(self, args: Sequence[str], out: str, i: int) -> str:
+        return f"np.where({args[0]} > 0, 1.0, 0.0)"
 
     def expr(self, args: Sequence[Node]) -> Node:
         return Func("max", Row((Const("0"), Text(", "), args[0])))
