@@ -145,6 +145,10 @@ def test_explain_command_writes_markdown_svg_and_html(
 
 @pytest.fixture
 def kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    return make_kernel(tmp_path, monkeypatch)
+
+
+def make_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A kernelspec running this very interpreter (which imports glassnet)."""
     spec_dir = tmp_path / "jupyter" / "kernels" / "glassnet-test"
     spec_dir.mkdir(parents=True)

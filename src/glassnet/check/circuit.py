@@ -137,6 +137,15 @@ def load_circuit_sheet(path: str) -> CircuitSheet:
     """Read a circuit worksheet (an expression file with ``[answers]``)."""
     data = read_toml(path, parse_float=Written)
     expression = expression_from_data(data, path, extra=SHEET_KEYS)
+    for name, v in expression.values.items():
+        if np.ndim(v):
+            raise GlassnetError(
+                "expected numbers as a worksheet's values (a circuit of vectors and "
+                "matrices is explained, not marked, for now)",
+                got=f"shape {np.shape(v)}",
+                file=path,
+                field=f"values.{name}",
+            )
     student, assignment = _roster_check(data, expression, path)
     raw = data.get(ANSWERS, {})
     if not isinstance(raw, dict) or not raw:

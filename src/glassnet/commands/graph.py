@@ -101,10 +101,12 @@ def _run_graph(args: argparse.Namespace) -> int:
 
 
 def _print(trace: Any, digits: int) -> None:
+    from glassnet.graphs.circuit import format_value
+
     c = trace.circuit
 
-    def n(v: float) -> str:
-        return f"{v:.{digits}g}"
+    def n(v: Any) -> str:
+        return format_value(v, lambda x: f"{x:.{digits}g}")
 
     rows = [("node", "rule", "value", f"d{c.output}/dnode")]
     for name in c.order():
@@ -112,7 +114,7 @@ def _print(trace: Any, digits: int) -> None:
         if node.constant is not None:
             continue
         rule = node.gate.text([c.nodes[s].label for s in node.inputs]) if node.gate else "(given)"
-        rows.append((name, rule, n(trace.value(name)), n(trace.grad(name))))
+        rows.append((name, rule, n(trace.array(name)), n(trace.grad_array(name))))
     widths = [max(len(r[k]) for r in rows) for k in range(4)]
     for r in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
@@ -125,9 +127,9 @@ def _print(trace: Any, digits: int) -> None:
         for i, src in enumerate(node.inputs):
             if c.has_gradient(src):
                 print(
-                    f"  {name} -> {src}: {n(trace.grad(name))} × {n(trace.local(name, i))} "
-                    f"= {n(trace.path(name, i))}"
+                    f"  {name} -> {src}: {n(trace.grad_array(name))} × "
+                    f"{n(trace.local_array(name, i))} = {n(trace.path_array(name, i))}"
                 )
     for name in c.forks():
-        parts = " + ".join(n(trace.path(g, i)) for g, i in c.paths(name))
-        print(f"fork at {name}: d{c.output}/d{name} = {parts} = {n(trace.grad(name))}")
+        parts = " + ".join(n(trace.path_array(g, i)) for g, i in c.paths(name))
+        print(f"fork at {name}: d{c.output}/d{name} = {parts} = {n(trace.grad_array(name))}")

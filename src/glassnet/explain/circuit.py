@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from html import escape
+from typing import Any
+
+import numpy as np
 
 from glassnet.errors import GlassnetError
 from glassnet.explain.document import Block, Calculation, Para, Picture, Section, Table
@@ -18,14 +21,24 @@ from glassnet.explain.render_html import render_sections_html
 from glassnet.explain.render_markdown import INLINE, section_markdown
 from glassnet.explain.symbols import number_format
 from glassnet.graphs import CircuitTrace
+from glassnet.graphs.base import reduced_axes
+from glassnet.graphs.circuit import format_value
+from glassnet.graphs.gates import as_matrix
 from glassnet.mathtree import (
+    MATMUL,
     PLUS,
     TIMES,
     Deriv,
+    Exp,
+    Frac,
+    Func,
+    Matrix,
     Node,
     Num,
     Paren,
+    Pow,
     Row,
+    Script,
     Sym,
     Text,
     join,
@@ -44,38 +57,108 @@ def _symbol(name: str, value: float | None) -> Sym:
     return Sym(name, value=value)
 
 
+#: The names of the reductions a page writes where a path is summed back over the axes
+#: a node was broadcast along (of a matrix): every element, each column (axis 0, to a
+#: row), each row (axis 1, to a column).
+EVERY = ("sum", "sum of every element")
+REDUCTIONS = {
+    (0, 1): EVERY,
+    (0,): ("colsum", "sum of each column"),
+    (1,): ("rowsum", "sum of each row"),
+}
+
+
 class _Page:
-    """What the sections share: the trace, its symbols and the number format."""
+    """What the sections share: the trace, its symbols and the number format.
+
+    A symbol standing for a vector or matrix carries no number (``Sym.value`` is a
+    number); the page keeps its array by the symbol's identity instead, and puts it in
+    as a bracketed matrix (a vector as one row) where the numbers go in (:meth:`put`)."""
 
     def __init__(self, trace: CircuitTrace, fmt: Fmt) -> None:
         self.t = trace
         self.c = trace.circuit
         self.fmt = fmt
+        self.tensor = trace.is_tensor
+        self.arrays: dict[int, tuple[Node, np.ndarray]] = {}
+
+    def _valued(self, make: Callable[[float | None], Any], a: np.ndarray) -> Any:
+        if np.ndim(a) == 0:
+            return make(float(a))
+        node = make(None)
+        self.arrays[id(node)] = (node, np.asarray(a))  # the node kept alive with its id
+        return node
 
     def sym(self, name: str) -> Node:
         node = self.c.nodes[name]
         if node.constant is not None:
             return Num(node.constant, self.fmt(node.constant))
-        return _symbol(name, self.t.value(name))
+        return self._valued(lambda v: _symbol(name, v), self.t.array(name))  # type: ignore[no-any-return]
 
     def plain(self, name: str) -> Sym:
         return _symbol(name, None)
 
     def grad(self, name: str) -> Deriv:
         """∂f/∂name, valued."""
-        return Deriv(self.plain(self.c.output), self.plain(name), self.t.grad(name))
+        top, bottom = self.plain(self.c.output), self.plain(name)
+        return self._valued(lambda v: Deriv(top, bottom, v), self.t.grad_array(name))  # type: ignore[no-any-return]
 
     def local(self, gate: str, i: int) -> Deriv:
-        src = self.c.nodes[gate].inputs[i]
-        return Deriv(self.plain(gate), self.plain(src), self.t.local(gate, i))
+        top, bottom = self.plain(gate), self.plain(self.c.nodes[gate].inputs[i])
+        return self._valued(lambda v: Deriv(top, bottom, v), self.t.local_array(gate, i))  # type: ignore[no-any-return]
 
     def num(self, v: float) -> Num:
         return Num(v, self.fmt(v))
+
+    def show(self, a: Any, shape: tuple[int, ...] | None = None) -> Node:
+        """A number, or an array as a bracketed matrix (``shape``: as which matrix; a
+        vector is a row by default)."""
+        a = np.asarray(a, dtype=np.float64)
+        if a.ndim == 0 and shape is None:
+            return self.num(float(a))
+        m = a.reshape(shape if shape is not None else ((1, -1) if a.ndim < 2 else a.shape))
+        return Matrix(tuple(tuple(self.num(float(c)) for c in r) for r in m))
+
+    def text(self, a: Any) -> str:
+        return format_value(a, self.fmt)
+
+    def put(self, node: Node, *, top: bool = True) -> Node:
+        """``node`` with its numbers put in (:func:`~glassnet.mathtree.substitute`, and
+        each array as a matrix)."""
+        if id(node) in self.arrays:
+            return self.show(self.arrays[id(node)][1])
+        if not self.tensor:
+            return substitute(node, self.fmt, top=top)
+        if isinstance(node, Row):
+            return Row(tuple(self.put(i, top=False) for i in node.items))
+        if isinstance(node, Paren):
+            return Paren(self.put(node.inner, top=False))
+        if isinstance(node, Frac):
+            return Frac(self.put(node.num, top=False), self.put(node.den, top=False))
+        if isinstance(node, Func):
+            if isinstance(node.arg, Row) and any(
+                isinstance(i, Text) and i.text == ", " for i in node.arg.items
+            ):
+                return Func(node.name, Row(tuple(self.put(i) for i in node.arg.items)), node.tex)
+            return Func(node.name, self.put(node.arg), node.tex)
+        if isinstance(node, Exp):
+            return Exp(self.put(node.power))
+        if isinstance(node, Pow):
+            return Pow(self.put(node.base, top=False), node.power)
+        if isinstance(node, Matrix):
+            return Matrix(tuple(tuple(self.put(c) for c in r) for r in node.rows))
+        return substitute(node, self.fmt, top=top)
 
     def rule(self, name: str) -> Node:
         node = self.c.nodes[name]
         assert node.gate is not None
         return node.gate.expr([self.sym(s) for s in node.inputs])
+
+    def operands(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """A matrix product's operands as the matrices it multiplies (a vector on the
+        left a row, on the right a column)."""
+        a, b = (self.t.array(s) for s in self.c.nodes[name].inputs)
+        return as_matrix(a, left=True), as_matrix(b, left=False)
 
 
 def _forward(p: _Page) -> Section:
@@ -83,12 +166,18 @@ def _forward(p: _Page) -> Section:
         Para(("Each gate computes its output from its inputs, in order.",)),
     ]
     for name in p.c.gates():
-        blocks.append(
+        gate = p.c.nodes[name].gate
+        assert gate is not None
+        rule = p.rule(name)
+        if gate.matrix_product:
+            # Rows times columns: a vector on the left is a row, on the right a column.
+            A, B = p.operands(name)
+            nums: Node = Row((p.show(A), MATMUL, p.show(B)))
+            result = p.show(p.t.array(name), (A.shape[0], B.shape[1]))
+        else:
             # A valued symbol prints as its name until substituted: one tree, two lines.
-            Calculation(
-                p.plain(name), p.rule(name), substitute(p.rule(name), p.fmt), p.num(p.t.value(name))
-            )
-        )
+            nums, result = p.put(rule), p.show(p.t.array(name))
+        blocks.append(Calculation(p.plain(name), rule, nums, result))
     return Section("Forward pass", 2, "forward", blocks=blocks)
 
 
@@ -101,13 +190,13 @@ def _gate_blocks(p: _Page, name: str) -> list[Block]:
     labels = [p.c.nodes[s].label for s in node.inputs]
     args = [p.sym(s) for s in node.inputs]
     out = p.sym(name)
-    ins = [p.t.value(s) for s in node.inputs]
+    ins = [p.t.array(s) if p.tensor else p.t.value(s) for s in node.inputs]
     blocks: list[Block] = [
         Para(
             (
                 "Upstream gradient ",
-                p.grad(name),
-                f" = {p.fmt(p.t.grad(name))}.  ",
+                Deriv(p.plain(p.c.output), p.plain(name)),
+                f" = {p.text(p.t.grad_array(name))}.  ",
                 gate.words[:1].upper() + gate.words[1:] + ".",
             )
         )
@@ -115,16 +204,6 @@ def _gate_blocks(p: _Page, name: str) -> list[Block]:
     for i, src in enumerate(node.inputs):
         if not p.c.has_gradient(src):
             continue
-        words = gate.local_words(labels, i, ins)
-        if words != gate.words:
-            blocks.append(Para((words[:1].upper() + words[1:] + ".",)))
-        rule = gate.local_rule(args, out, i, ins)
-        local: Node = p.local(name, i)
-        if name == p.c.output:
-            # The output gate's local ∂f/∂x is not yet the whole ∂f/∂x: say which it is.
-            local = Row((local, Text(" (local)")))
-        blocks.append(Calculation(local, rule, substitute(rule, p.fmt), p.num(p.t.local(name, i))))
-        product = Row((p.grad(name), TIMES, p.local(name, i)))
         lhs: Node = Deriv(p.plain(p.c.output), p.plain(src))
         if len(p.c.paths(src)) > 1:
             # At a fork this is one path's part; the sum comes where the node is reached.
@@ -137,19 +216,78 @@ def _gate_blocks(p: _Page, name: str) -> list[Block]:
                     )
                 )
             )
-        blocks.append(
-            Calculation(lhs, product, substitute(product, p.fmt), p.num(p.t.path(name, i)))
+        if gate.matrix_product:
+            blocks += _matmul_blocks(p, name, i, lhs)
+            continue
+        words = gate.local_words(labels, i, ins)
+        if words != gate.words:
+            blocks.append(Para((words[:1].upper() + words[1:] + ".",)))
+        rule = gate.local_rule(args, out, i, ins)
+        local: Node = p.local(name, i)
+        if name == p.c.output:
+            # The output gate's local ∂f/∂x is not yet the whole ∂f/∂x: say which it is.
+            local = Row((local, Text(" (local)")))
+        blocks.append(Calculation(local, rule, p.put(rule), p.show(p.t.local_array(name, i))))
+        product: Node = Row((p.grad(name), TIMES, p.local(name, i)))
+        nums = p.put(product)
+        full = np.broadcast_shapes(
+            np.shape(p.t.grad_array(name)), np.shape(p.t.local_array(name, i))
         )
+        axes = reduced_axes(full, np.shape(p.t.array(src)))
+        if axes:
+            # src was broadcast along these axes: its part is the sum over them.
+            two_d = len(full) == 2 and np.size(p.t.array(src)) > 1
+            kind, what = REDUCTIONS.get(axes, EVERY) if two_d else EVERY
+            blocks.append(
+                Para(
+                    (
+                        f"{src} was broadcast (repeated) in {name}: its part is the {what} "
+                        "of upstream · local.",
+                    )
+                )
+            )
+            product, nums = Func(kind, product), Func(kind, nums)
+        blocks.append(Calculation(lhs, product, nums, p.show(p.t.path_array(name, i))))
     return blocks
+
+
+def _matmul_blocks(p: _Page, name: str, i: int, lhs: Node) -> list[Block]:
+    """A matrix product D = A @ B on the way back: ∂f/∂A = ∂f/∂D · Bᵀ (i = 0), ∂f/∂B =
+    Aᵀ · ∂f/∂D (i = 1) — the multiply gate's swap, transposed so the shapes fit; with
+    the matrices written out (a vector as NumPy reads it: a row on the left of @, a
+    column on the right)."""
+    a, b = p.c.nodes[name].inputs
+    A, B = p.operands(name)
+    # The other operand as the engine used it: its local gradient (in hand mode rounded).
+    if i == 0:
+        B = as_matrix(p.t.local_array(name, 0), left=False)
+    else:
+        A = as_matrix(p.t.local_array(name, 1), left=True)
+    G = np.reshape(p.t.grad_array(name), (A.shape[0], B.shape[1]))
+    upstream = Deriv(p.plain(p.c.output), p.plain(name))
+    if i == 0:
+        rule: Node = Row((upstream, MATMUL, Script(p.plain(b), sup="T")))
+        nums: Node = Row((p.show(G), MATMUL, p.show(B.T)))
+        shape = A.shape
+    else:
+        rule = Row((Script(p.plain(a), sup="T"), MATMUL, upstream))
+        nums = Row((p.show(A.T), MATMUL, p.show(G)))
+        shape = B.shape
+    return [Calculation(lhs, rule, nums, p.show(p.t.path_array(name, i), shape))]
 
 
 def _fork_blocks(p: _Page, name: str) -> list[Block]:
     """At a fork: the gradient is the sum of its paths (the multivariable chain rule)."""
     paths = p.c.paths(name)
-    terms = [Row((p.grad(g), TIMES, p.local(g, i))) for g, i in paths]
-    # A negative part after the first is written in parentheses: 3 + (−1).
-    parts = [p.num(p.t.path(g, i)) for g, i in paths]
-    nums: list[Node] = [parts[0], *(Paren(n) if n.text.startswith("-") else n for n in parts[1:])]
+    if p.tensor:  # each part as its own line wrote it: upstream · local, or a product's
+        here = Deriv(p.plain(p.c.output), p.plain(name))
+        terms: list[Node] = [Row((here, Text(f"through {g}"))) for g, _ in paths]
+        nums: list[Node] = [p.show(p.t.path_array(g, i)) for g, i in paths]
+    else:
+        terms = [Row((p.grad(g), TIMES, p.local(g, i))) for g, i in paths]
+        # A negative part after the first is written in parentheses: 3 + (−1).
+        parts = [p.num(p.t.path(g, i)) for g, i in paths]
+        nums = [parts[0], *(Paren(n) if n.text.startswith("-") else n for n in parts[1:])]
     via = ", ".join(g for g, _ in paths)
     return [
         Para(
@@ -158,7 +296,12 @@ def _fork_blocks(p: _Page, name: str) -> list[Block]:
                 "sum of their parts, not the last one alone.",
             )
         ),
-        Calculation(p.grad(name), join(terms, PLUS), join(nums, PLUS), p.num(p.t.grad(name))),
+        Calculation(
+            Deriv(p.plain(p.c.output), p.plain(name)),
+            join(terms, PLUS),
+            join(nums, PLUS),
+            p.show(p.t.grad_array(name)),
+        ),
     ]
 
 
@@ -209,7 +352,7 @@ def _summary(p: _Page) -> Section:
         if node.constant is not None:
             continue
         rule = node.gate.text([p.c.nodes[s].label for s in node.inputs]) if node.gate else "given"
-        rows.append((p.plain(name), rule, p.fmt(p.t.value(name)), p.fmt(p.t.grad(name))))
+        rows.append((p.plain(name), rule, p.text(p.t.array(name)), p.text(p.t.grad_array(name))))
     return Section(
         "Every value and gradient",
         2,
@@ -231,7 +374,7 @@ def circuit_sections(
     fmt = number_format(digits, trace.round_to)
     p = _Page(trace, fmt)
     c = trace.circuit
-    values = ", ".join(f"{n} = {fmt(trace.value(n))}" for n in c.inputs())
+    values = ", ".join(f"{n} = {format_value(trace.array(n), fmt)}" for n in c.inputs())
     intro: list[Block] = [
         Para(
             (
@@ -260,6 +403,19 @@ def circuit_sections(
 # -- the picture -------------------------------------------------------------------------
 
 COL_W, ROW_H, R = 150, 84, 20
+
+
+def _short(a: Any, fmt: Fmt) -> str:
+    """A value beside a wire: a number, a short vector in full, else its shape (the
+    whole of it is the wire's tooltip and in the table)."""
+    a = np.asarray(a)
+    if a.ndim == 0:
+        return fmt(float(a))
+    if a.ndim == 1 and a.size <= 3:
+        return format_value(a, fmt)
+    return "×".join(str(n) for n in a.shape) + (" vector" if a.ndim == 1 else " matrix")
+
+
 VALUE_INK, GRAD_INK = "#15803d", "#b91c1c"
 
 
@@ -300,8 +456,8 @@ def circuit_svg(trace: CircuitTrace, fmt: Fmt) -> str:
     for name in c.order():
         x, y = pos[name]
         node = c.nodes[name]
-        value = fmt(trace.value(name))
-        title = f"{name} = {value}"
+        value = _short(trace.array(name), fmt)
+        title = f"{name} = {format_value(trace.array(name), fmt)}"
         if node.gate is not None:
             parts.append(
                 f'<g><title>{escape(title)}</title><circle cx="{x}" cy="{y}" r="{R}" '
@@ -318,7 +474,7 @@ def circuit_svg(trace: CircuitTrace, fmt: Fmt) -> str:
         # The wire leaving the node: its value above, its gradient below.
         parts.append(f'<text x="{x + R + 6}" y="{y - 7}" fill="{VALUE_INK}">{escape(value)}</text>')
         if c.has_gradient(name):
-            grad = fmt(trace.grad(name))
+            grad = _short(trace.grad_array(name), fmt)
             parts.append(
                 f'<text x="{x + R + 6}" y="{y + 17}" fill="{GRAD_INK}">{escape(grad)}</text>'
             )
@@ -349,7 +505,7 @@ def _setup_code(trace: CircuitTrace) -> str:
     c = trace.circuit
     K = trace.round_to
     tol = "rtol=1e-9, atol=1e-12" if K is None else f"rtol=0, atol={1.01 * 10.0**-K!r}"
-    values = {n: trace.value(n) for n in c.inputs()}
+    values = {n: trace.array(n).tolist() for n in c.inputs()}
     return "\n".join(
         [
             "import numpy as np",
@@ -362,7 +518,7 @@ def _setup_code(trace: CircuitTrace) -> str:
             f"values = {values!r}",
             f"K = {K!r}",
             f"trace = parse_expression(expression, output={c.output!r}).trace(values, round_to=K)",
-            "v = dict(values)  # every node's value",
+            "v = {n: np.array(x) for n, x in values.items()}  # every node's value",
             "g = {}  # every node's gradient, df/dnode",
             "local, path = {}, {}  # (gate, input) -> its local gradient, its path's part",
             "",
@@ -374,10 +530,37 @@ def _setup_code(trace: CircuitTrace) -> str:
             "",
             "def same(name, ours, recorded):",
             '    """Check a value recomputed here against the one glassnet recorded."""',
+            "    assert np.shape(ours) == np.shape(recorded), name",
             f"    assert np.allclose(ours, recorded, {tol}), name",
             '    print(f"{name}: recomputed, equal to the trace")',
+            *(_TENSOR_HELPERS if trace.is_tensor else []),
         ]
     )
+
+
+#: A circuit of vectors and matrices: the two rules that are not element by element,
+#: written again in the notebook (they share no code with glassnet's gates).
+_TENSOR_HELPERS = [
+    "",
+    "",
+    "def unbroadcast(part, shape):",
+    '    """Sum a part over the axes its input was broadcast (repeated) along."""',
+    "    while np.ndim(part) > len(shape):",
+    "        part = np.sum(part, axis=0)",
+    "    for axis, n in enumerate(shape):",
+    "        if n == 1:",
+    "            part = np.sum(part, axis=axis, keepdims=True)",
+    "    return part",
+    "",
+    "",
+    "def matmul_part(G, A, B, i):",
+    '    """D = A @ B: dA = G·Bᵀ (i = 0), dB = Aᵀ·G (i = 1); a vector is a row on the',
+    '    left of @ and a column on the right, as NumPy reads it."""',
+    "    A2 = A.reshape(1, -1) if np.ndim(A) == 1 else A",
+    "    B2 = B.reshape(-1, 1) if np.ndim(B) == 1 else B",
+    "    G2 = np.reshape(G, (A2.shape[0], B2.shape[1]))",
+    "    return (G2 @ B2.T).reshape(np.shape(A)) if i == 0 else (A2.T @ G2).reshape(np.shape(B))",
+]
 
 
 def _forward_code(trace: CircuitTrace) -> str:
@@ -387,7 +570,7 @@ def _forward_code(trace: CircuitTrace) -> str:
         node = c.nodes[name]
         assert node.gate is not None
         code = node.gate.code([_v(trace, s) for s in node.inputs])
-        lines += [f"v[{name!r}] = r({code})", f"same({name!r}, v[{name!r}], trace.value({name!r}))"]
+        lines += [f"v[{name!r}] = r({code})", f"same({name!r}, v[{name!r}], trace.array({name!r}))"]
     return "\n".join(lines)
 
 
@@ -398,7 +581,12 @@ def _grad_code(trace: CircuitTrace, name: str) -> list[str]:
         total = "1.0"
     else:
         total = " + ".join(f"path[({g!r}, {i})]" for g, i in c.paths(name)) or "0.0"
-    return [f"g[{name!r}] = r({total})", f"same('d{name}', g[{name!r}], trace.grad({name!r}))"]
+    if total == "0.0" and trace.is_tensor:
+        total = f"np.zeros_like(v[{name!r}])"
+    return [
+        f"g[{name!r}] = r({total})",
+        f"same('d{name}', g[{name!r}], trace.grad_array({name!r}))",
+    ]
 
 
 def _node_code(trace: CircuitTrace, name: str) -> str:
@@ -413,10 +601,17 @@ def _node_code(trace: CircuitTrace, name: str) -> str:
             if not c.has_gradient(src):
                 continue
             key = f"({name!r}, {i})"
+            part = f"g[{name!r}] * local[{key}]"
+            if node.gate.matrix_product:
+                # The other operand as its local gradient (rounded in hand mode, as used).
+                ab = (args[0], f"local[{key}]") if i == 0 else (f"local[{key}]", args[1])
+                part = f"matmul_part(g[{name!r}], {ab[0]}, {ab[1]}, {i})"
+            elif trace.is_tensor:
+                part = f"unbroadcast({part}, np.shape({args[i]}))"
             lines += [
                 f"local[{key}] = r({node.gate.local_code(args, f'v[{name!r}]', i)})",
-                f"path[{key}] = r(g[{name!r}] * local[{key}])",
-                f"same('{name} -> {src}', path[{key}], trace.path({name!r}, {i}))",
+                f"path[{key}] = r({part})",
+                f"same('{name} -> {src}', path[{key}], trace.path_array({name!r}, {i}))",
             ]
     return "\n".join(lines)
 
@@ -429,9 +624,9 @@ def _summary_code(trace: CircuitTrace, written: set[str]) -> str:
             lines += _grad_code(trace, name)
     lines += [
         "for name in v:",
-        "    same(name, v[name], trace.value(name))",
+        "    same(name, v[name], trace.array(name))",
         "for name in g:",
-        "    same('d' + name, g[name], trace.grad(name))",
+        "    same('d' + name, g[name], trace.grad_array(name))",
         'print("every value and gradient of the circuit reproduced")',
     ]
     return "\n".join(lines)

@@ -92,7 +92,7 @@ class Gate:
         """The forward rule in symbols (a :mod:`glassnet.mathtree` tree)."""
         raise NotImplementedError
 
-    def local_rule(self, args: Sequence[Node], out: Node, i: int, ins: Sequence[float]) -> Node:
+    def local_rule(self, args: Sequence[Node], out: Node, i: int, ins: Sequence[Any]) -> Node:
         """∂out/∂input i in symbols (``ins``: the input values, for a gate whose rule
         depends on which input is larger)."""
         raise NotImplementedError
@@ -111,7 +111,7 @@ class Gate:
         (title, rule)): the mistakes people make with it, written by the gate itself."""
         return {}
 
-    def local_words(self, names: Sequence[str], i: int, ins: Sequence[float]) -> str:
+    def local_words(self, names: Sequence[str], i: int, ins: Sequence[Any]) -> str:
         """The local gradient of input i in words; by default the gate's own words."""
         return self.words
 

@@ -317,6 +317,14 @@ class Circuit:
         )
 
 
+def format_value(a: Any, fmt: Callable[[float], str]) -> str:
+    """A number, vector or matrix as text: ``3``, ``[1, 2]``, ``[[1, 2], [3, 4]]``."""
+    a = np.asarray(a)
+    if a.ndim == 0:
+        return fmt(float(a))
+    return "[" + ", ".join(format_value(x, fmt) for x in a) + "]"
+
+
 class CircuitTrace:
     """A circuit evaluated: every node's value and gradient, each gate's local gradients
     and each path's contribution (read from the evaluated quantities)."""
