@@ -166,88 +166,103 @@ def _forward(p: _Page) -> Section:
         Para(("Each gate computes its output from its inputs, in order.",)),
     ]
     for name in p.c.gates():
-        gate = p.c.nodes[name].gate
-        assert gate is not None
-        rule = p.rule(name)
-        if gate.matrix_product:
-            # Rows times columns: a vector on the left is a row, on the right a column.
-            A, B = p.operands(name)
-            nums: Node = Row((p.show(A), MATMUL, p.show(B)))
-            result = p.show(p.t.array(name), (A.shape[0], B.shape[1]))
-        else:
-            # A valued symbol prints as its name until substituted: one tree, two lines.
-            nums, result = p.put(rule), p.show(p.t.array(name))
-        blocks.append(Calculation(p.plain(name), rule, nums, result))
+        blocks.append(_forward_calc(p, name))
     return Section("Forward pass", 2, "forward", blocks=blocks)
+
+
+def _forward_calc(p: _Page, name: str) -> Calculation:
+    """Gate ``name``'s value: its rule, the numbers put in, the result."""
+    gate = p.c.nodes[name].gate
+    assert gate is not None
+    rule = p.rule(name)
+    if gate.matrix_product:
+        # Rows times columns: a vector on the left is a row, on the right a column.
+        A, B = p.operands(name)
+        nums: Node = Row((p.show(A), MATMUL, p.show(B)))
+        result = p.show(p.t.array(name), (A.shape[0], B.shape[1]))
+    else:
+        # A valued symbol prints as its name until substituted: one tree, two lines.
+        nums, result = p.put(rule), p.show(p.t.array(name))
+    return Calculation(p.plain(name), rule, nums, result)
+
+
+def _upstream(p: _Page, name: str) -> Para:
+    gate = p.c.nodes[name].gate
+    assert gate is not None
+    return Para(
+        (
+            "Upstream gradient ",
+            Deriv(p.plain(p.c.output), p.plain(name)),
+            f" = {p.text(p.t.grad_array(name))}.  ",
+            gate.words[:1].upper() + gate.words[1:] + ".",
+        )
+    )
 
 
 def _gate_blocks(p: _Page, name: str) -> list[Block]:
     """Gate ``name`` on the way back: for each input, the local gradient rule, then
     upstream × local."""
     node = p.c.nodes[name]
+    blocks: list[Block] = [_upstream(p, name)]
+    for i, src in enumerate(node.inputs):
+        if p.c.has_gradient(src):
+            blocks += _input_blocks(p, name, i)
+    return blocks
+
+
+def _input_blocks(p: _Page, name: str, i: int) -> list[Block]:
+    """Gate ``name``'s input i on the way back: its local gradient, then its part of the
+    input's gradient, upstream × local (summed back where it was broadcast)."""
+    node = p.c.nodes[name]
     assert node.gate is not None
     gate = node.gate
+    src = node.inputs[i]
     labels = [p.c.nodes[s].label for s in node.inputs]
     args = [p.sym(s) for s in node.inputs]
     out = p.sym(name)
     ins = [p.t.array(s) if p.tensor else p.t.value(s) for s in node.inputs]
-    blocks: list[Block] = [
-        Para(
-            (
-                "Upstream gradient ",
-                Deriv(p.plain(p.c.output), p.plain(name)),
-                f" = {p.text(p.t.grad_array(name))}.  ",
-                gate.words[:1].upper() + gate.words[1:] + ".",
-            )
-        )
-    ]
-    for i, src in enumerate(node.inputs):
-        if not p.c.has_gradient(src):
-            continue
-        lhs: Node = Deriv(p.plain(p.c.output), p.plain(src))
-        if len(p.c.paths(src)) > 1:
-            # At a fork this is one path's part; the sum comes where the node is reached.
-            lhs = Row((lhs, Text(f"through {name}")))
-            blocks.append(
-                Para(
-                    (
-                        f"{src} feeds more than one gate: this is the part of its gradient "
-                        f"that flows through {name}.",
-                    )
+    blocks: list[Block] = []
+    lhs: Node = Deriv(p.plain(p.c.output), p.plain(src))
+    if len(p.c.paths(src)) > 1:
+        # At a fork this is one path's part; the sum comes where the node is reached.
+        lhs = Row((lhs, Text(f"through {name}")))
+        blocks.append(
+            Para(
+                (
+                    f"{src} feeds more than one gate: this is the part of its gradient "
+                    f"that flows through {name}.",
                 )
             )
-        if gate.matrix_product:
-            blocks += _matmul_blocks(p, name, i, lhs)
-            continue
-        words = gate.local_words(labels, i, ins)
-        if words != gate.words:
-            blocks.append(Para((words[:1].upper() + words[1:] + ".",)))
-        rule = gate.local_rule(args, out, i, ins)
-        local: Node = p.local(name, i)
-        if name == p.c.output:
-            # The output gate's local ∂f/∂x is not yet the whole ∂f/∂x: say which it is.
-            local = Row((local, Text(" (local)")))
-        blocks.append(Calculation(local, rule, p.put(rule), p.show(p.t.local_array(name, i))))
-        product: Node = Row((p.grad(name), TIMES, p.local(name, i)))
-        nums = p.put(product)
-        full = np.broadcast_shapes(
-            np.shape(p.t.grad_array(name)), np.shape(p.t.local_array(name, i))
         )
-        axes = reduced_axes(full, np.shape(p.t.array(src)))
-        if axes:
-            # src was broadcast along these axes: its part is the sum over them.
-            two_d = len(full) == 2 and np.size(p.t.array(src)) > 1
-            kind, what = REDUCTIONS.get(axes, EVERY) if two_d else EVERY
-            blocks.append(
-                Para(
-                    (
-                        f"{src} was broadcast (repeated) in {name}: its part is the {what} "
-                        "of upstream · local.",
-                    )
+    if gate.matrix_product:
+        return blocks + _matmul_blocks(p, name, i, lhs)
+    words = gate.local_words(labels, i, ins)
+    if words != gate.words:
+        blocks.append(Para((words[:1].upper() + words[1:] + ".",)))
+    rule = gate.local_rule(args, out, i, ins)
+    local: Node = p.local(name, i)
+    if name == p.c.output:
+        # The output gate's local ∂f/∂x is not yet the whole ∂f/∂x: say which it is.
+        local = Row((local, Text(" (local)")))
+    blocks.append(Calculation(local, rule, p.put(rule), p.show(p.t.local_array(name, i))))
+    product: Node = Row((p.grad(name), TIMES, p.local(name, i)))
+    nums = p.put(product)
+    full = np.broadcast_shapes(np.shape(p.t.grad_array(name)), np.shape(p.t.local_array(name, i)))
+    axes = reduced_axes(full, np.shape(p.t.array(src)))
+    if axes:
+        # src was broadcast along these axes: its part is the sum over them.
+        two_d = len(full) == 2 and np.size(p.t.array(src)) > 1
+        kind, what = REDUCTIONS.get(axes, EVERY) if two_d else EVERY
+        blocks.append(
+            Para(
+                (
+                    f"{src} was broadcast (repeated) in {name}: its part is the {what} "
+                    "of upstream · local.",
                 )
             )
-            product, nums = Func(kind, product), Func(kind, nums)
-        blocks.append(Calculation(lhs, product, nums, p.show(p.t.path_array(name, i))))
+        )
+        product, nums = Func(kind, product), Func(kind, nums)
+    blocks.append(Calculation(lhs, product, nums, p.show(p.t.path_array(name, i))))
     return blocks
 
 
@@ -400,6 +415,46 @@ def circuit_sections(
     ]
 
 
+def node_blocks(trace: CircuitTrace, name: str, what: str, *, digits: int = 4) -> list[Block]:
+    """The derivation of one number of the circuit, as the page writes it: a node's
+    value (``what`` "value": its gate's rule with the numbers put in, or that it is
+    given) or its gradient (``what`` "grad": through each gate that reads it, the local
+    gradient and upstream × local; at a fork, the sum of the parts) — for the studio's
+    graph mode, where each number is clicked."""
+    p = _Page(trace, number_format(digits, trace.round_to))
+    c = p.c
+    node = c.nodes[name]
+    shown = p.text(trace.array(name))
+    if what == "value":
+        if node.gate is not None:
+            return [_forward_calc(p, name)]
+        if node.constant is not None:
+            return [Para((f"{node.label} is a number written in the expression.",))]
+        return [Para((f"{name} = {shown} is given: a variable of the expression.",))]
+    if name == c.output:
+        return [
+            Para(
+                (
+                    Deriv(p.plain(name), p.plain(name)),
+                    " = 1: the output's gradient with respect to itself, where the "
+                    "backward pass starts.",
+                )
+            )
+        ]
+    if not c.feeds(name):
+        return [Para((f"{c.output} does not depend on {name}: its gradient is 0.",))]
+    blocks: list[Block] = []
+    for g, i in c.paths(name):
+        gate = c.nodes[g].gate
+        assert gate is not None
+        rule = gate.text([c.nodes[s].label for s in c.nodes[g].inputs])
+        blocks.append(Para((f"Through {g} = {rule}:",)))
+        blocks += [_upstream(p, g), *_input_blocks(p, g, i)]
+    if len(c.paths(name)) > 1:
+        blocks += _fork_blocks(p, name)
+    return blocks
+
+
 # -- the picture -------------------------------------------------------------------------
 
 COL_W, ROW_H, R = 150, 84, 20
@@ -472,11 +527,17 @@ def circuit_svg(trace: CircuitTrace, fmt: Fmt) -> str:
                 f'text-anchor="end" font-weight="600">{escape(node.label)}</text></g>'
             )
         # The wire leaving the node: its value above, its gradient below.
-        parts.append(f'<text x="{x + R + 6}" y="{y - 7}" fill="{VALUE_INK}">{escape(value)}</text>')
+        # (data-node/data-what: the studio's graph mode opens that number's derivation.)
+        pick = f'class="pick" data-node="{escape(name)}"'
+        parts.append(
+            f'<text x="{x + R + 6}" y="{y - 7}" fill="{VALUE_INK}" {pick} data-what="value">'
+            f"{escape(value)}</text>"
+        )
         if c.has_gradient(name):
             grad = _short(trace.grad_array(name), fmt)
             parts.append(
-                f'<text x="{x + R + 6}" y="{y + 17}" fill="{GRAD_INK}">{escape(grad)}</text>'
+                f'<text x="{x + R + 6}" y="{y + 17}" fill="{GRAD_INK}" {pick} data-what="grad">'
+                f"{escape(grad)}</text>"
             )
     xo, yo = pos[c.output]
     parts.append(
