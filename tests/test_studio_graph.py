@@ -169,17 +169,57 @@ def test_the_network_studio_links_here(page: Page) -> None:
     assert pg.locator("#nodes button.num").count() == 10  # CS231n's, by default
 
 
+def _answer(pg: Any, name: str, text: str) -> tuple[str | None, str | None]:
+    before = pg.evaluate("document.body.dataset.checked || '0'")
+    box = pg.locator(f"#nodes input.ans[data-name='{name}']")
+    box.fill(text)
+    box.press("Enter")
+    pg.wait_for_function(f"() => (document.body.dataset.checked || '0') !== '{before}'")
+    settle(pg)
+    return box.get_attribute("data-verdict"), box.get_attribute("data-mistake")
+
+
+def test_practice_marks_each_box_as_it_is_typed(page: Page) -> None:
+    """CS231n's circuit worked by a student (by hand): q = −2 + 5 = 3 (ok); then a wrong
+    q = 4 carried into f = 4·(−4) = −16 (follows); df/dz written as z = −4 instead of
+    q = 3 (the multiply gate not swapped); a box that is no number."""
+    pg = page.open(link(*CS231N) + "&p=1")
+    settle(pg)
+    pg.wait_for_function("() => document.body.dataset.checked !== undefined")
+    # A worksheet: no computed number anywhere on the page.
+    text = pg.locator("main").inner_text()
+    assert "-12" not in text and "3.000" not in text
+    assert pg.locator("#nodes button.num").count() == 0
+    assert _answer(pg, "q", "3") == ("ok", "")
+    assert _answer(pg, "q", "4")[0] == "wrong"
+    assert _answer(pg, "f", "-16") == ("follows", "")
+    assert _answer(pg, "dz", "-4") == ("wrong", "multiply_not_swapped")
+    assert "multiply gate" in pg.locator("#mark-dz").text_content()
+    assert _answer(pg, "dq", "minus four")[0] == "bad"
+    assert _answer(pg, "dq", "-4") == ("ok", "")
+    assert pg.locator("#gprogress").text_content() == "1 of 7 ok"  # q, f and five gradients
+    # Leaving practice shows the numbers again.
+    pg.locator("#gpractice").uncheck()
+    settle(pg)
+    assert_numbers_are_the_trace(pg, *CS231N)
+
+
 @pytest.mark.skipif(
     not AXE.exists(), reason="axe-core is not installed (scripts/test.sh: npm install axe-core)"
 )
-@pytest.mark.parametrize("case", ["derivation", "error"])
+@pytest.mark.parametrize("case", ["derivation", "error", "practice"])
 def test_axe_finds_no_serious_violation(browser: Any, server: str, case: str) -> None:
     context = browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 800})
     try:
         pg = context.new_page()
-        pg.goto(server + link(*MATRIX))
+        pg.goto(server + (link(*MATRIX) if case != "practice" else link(*CS231N) + "&p=1"))
         settle(pg)
-        if case == "derivation":
+        if case == "practice":
+            pg.wait_for_function("() => document.body.dataset.checked !== undefined")
+            _answer(pg, "q", "4")
+            _answer(pg, "dz", "-4")
+            _answer(pg, "f", "x")
+        elif case == "derivation":
             pg.locator("#nodes button[data-node='W'][data-what='grad']").click()
             pg.wait_for_function("() => document.body.dataset.explained === 'W:grad'")
         else:
@@ -238,6 +278,28 @@ def test_api_answers_and_refuses(client: Any) -> None:
         assert "\n" not in r.json()["error"]
     r = client.post("/api/circuit", json={**body, "expression": "x" * 30_000})
     assert r.status_code == 413
+    cs = {"expression": CS231N[0], "values": CS231N[1]}
+    r = client.post("/api/circuit", json={**cs, "practice": True})
+    assert r.status_code == 200 and "trace" not in r.json() and "-12" not in r.text
+    r = client.post("/api/circuit_check", json={**cs, "answers": {"q": "3", "dz": "-4", "f": ""}})
+    assert r.json()["entries"] == [
+        {"name": "q", "verdict": "ok", "mistake": None, "title": None},
+        {
+            "name": "dz",
+            "verdict": "wrong",
+            "mistake": "multiply_not_swapped",
+            "title": "the multiply gate's local gradient not swapped: ∂(xy)/∂x written as x",
+        },
+    ]
+    for b in (
+        {**cs, "answers": {"w": "3"}},
+        {**cs, "answers": [1]},
+        {**body, "answers": {"D": "1"}},  # vectors are explained, not marked
+        {**body, "practice": True},
+        {**cs, "practice": "yes"},
+    ):
+        r = client.post("/api/circuit_check" if "answers" in b else "/api/circuit", json=b)
+        assert r.status_code == 422, b
     for extra in ({"node": "nope"}, {"node": "W", "what": "both"}, {"node": 3}):
         r = client.post("/api/circuit_explain", json={**body, **extra})
         assert r.status_code == 422, extra

@@ -155,20 +155,28 @@ def load_circuit_sheet(path: str) -> CircuitSheet:
             file=path,
             field=ANSWERS,
         )
-    usual = sheet_half(raw)
+    return CircuitSheet(
+        expression, written_answers(expression.circuit, raw, path), path, student, assignment
+    )
+
+
+def written_answers(
+    circuit: Circuit, raw: Mapping[str, Any], path: str = ""
+) -> dict[Key, tuple[str, float, float]]:
+    """A sheet's written numbers by quantity: (the name written, the number, half a unit
+    of its last written decimal — for a number written as an integer, the sheet's usual
+    one).  ``raw``: name -> an int, or a :class:`~glassnet.check.worksheet.Written` float
+    that keeps its text."""
+    usual = sheet_half(dict(raw))
     answers: dict[Key, tuple[str, float, float]] = {}
     for name, v in raw.items():
         if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(float(v)):
             raise GlassnetError(
-                "expected a number", got=repr(v)[:40], file=path, field=f"{ANSWERS}.{name}"
+                "expected a number", got=repr(v)[:40], file=path or None, field=f"{ANSWERS}.{name}"
             )
         half = half_unit(v)
-        answers[_key_of(expression.circuit, name, path)] = (
-            name,
-            float(v),
-            usual if half == INTEGER else half,
-        )
-    return CircuitSheet(expression, answers, path, student, assignment)
+        answers[_key_of(circuit, name, path)] = (name, float(v), usual if half == INTEGER else half)
+    return answers
 
 
 def _roster_check(data: dict[str, Any], ex: ExpressionFile, path: str) -> tuple[str, str]:

@@ -474,9 +474,10 @@ def _short(a: Any, fmt: Fmt) -> str:
 VALUE_INK, GRAD_INK = "#15803d", "#b91c1c"
 
 
-def circuit_svg(trace: CircuitTrace, fmt: Fmt) -> str:
+def circuit_svg(trace: CircuitTrace, fmt: Fmt, *, blank: bool = False) -> str:
     """The circuit as CS231n draws it: inputs on the left, a circle per gate, each node's
-    value above the wire leaving it and its gradient below."""
+    value above the wire leaving it and its gradient below (``blank``: "?" for every
+    number to work out — each gate's value and every gradient — as on a worksheet)."""
     c = trace.circuit
     depth: dict[str, int] = {}
     for name in c.order():
@@ -513,6 +514,8 @@ def circuit_svg(trace: CircuitTrace, fmt: Fmt) -> str:
         node = c.nodes[name]
         value = _short(trace.array(name), fmt)
         title = f"{name} = {format_value(trace.array(name), fmt)}"
+        if blank and node.gate is not None:
+            value, title = "?", f"{name} = ?"
         if node.gate is not None:
             parts.append(
                 f'<g><title>{escape(title)}</title><circle cx="{x}" cy="{y}" r="{R}" '
@@ -534,7 +537,7 @@ def circuit_svg(trace: CircuitTrace, fmt: Fmt) -> str:
             f"{escape(value)}</text>"
         )
         if c.has_gradient(name):
-            grad = _short(trace.grad_array(name), fmt)
+            grad = "?" if blank else _short(trace.grad_array(name), fmt)
             parts.append(
                 f'<text x="{x + R + 6}" y="{y + 17}" fill="{GRAD_INK}" {pick} data-what="grad">'
                 f"{escape(grad)}</text>"

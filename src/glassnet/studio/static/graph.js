@@ -7,6 +7,14 @@
   let pending = 0;
   let chosen = null; // [node, what] of the number whose derivation is shown
 
+  const typed = {}; // practice: the text of each box, by the name check reads (q, dq)
+  let checkTimer = null;
+  let checking = 0;
+
+  function practising() {
+    return $("#gpractice").checked;
+  }
+
   function request() {
     const r = $("#ground").value;
     return {
@@ -47,6 +55,7 @@
     p.set("v", $("#vals").value);
     if ($("#ground").value) p.set("r", $("#ground").value);
     p.set("d", $("#gdigits").value);
+    if (practising()) p.set("p", "1");
     return "#" + p.toString();
   }
 
@@ -56,6 +65,115 @@
     if (p.has("v")) $("#vals").value = p.get("v");
     if (p.has("r")) $("#ground").value = p.get("r");
     if (p.has("d")) $("#gdigits").value = p.get("d");
+    $("#gpractice").checked = p.get("p") === "1";
+  }
+
+  // -- practice: a worksheet of the circuit, each box marked by glassnet check --------
+
+  function answerBox(name, label) {
+    const cell = document.createElement("span");
+    const box = document.createElement("input");
+    box.type = "text";
+    box.className = "ans";
+    box.inputMode = "decimal";
+    box.dataset.name = name;
+    box.value = typed[name] || "";
+    box.setAttribute("aria-label", label);
+    const mark = document.createElement("span");
+    mark.className = "mark";
+    mark.id = `mark-${name}`;
+    box.setAttribute("aria-describedby", mark.id);
+    box.addEventListener("input", () => {
+      typed[name] = box.value;
+      box.classList.add("stale");
+      clearTimeout(checkTimer);
+      checkTimer = setTimeout(checkAll, 400);
+    });
+    box.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") {
+        clearTimeout(checkTimer);
+        checkAll();
+      }
+    });
+    cell.append(box, mark);
+    return cell;
+  }
+
+  function renderSheet(answer) {
+    $("#circuit").innerHTML = answer.svg; // the server's SVG, "?" for every unknown
+    const out = answer.sheet.output;
+    $("#gradhead").textContent = `d${out}/dnode`;
+    const body = $("#nodes tbody");
+    body.textContent = "";
+    for (const n of answer.sheet.nodes) {
+      const tr = document.createElement("tr");
+      const th = document.createElement("th");
+      th.scope = "row";
+      th.textContent = n.name;
+      const rule = document.createElement("td");
+      rule.className = "rule";
+      rule.textContent = n.rule || "given";
+      const value = document.createElement("td");
+      if (n.kind === "gate") value.append(answerBox(n.name, `value of ${n.name}`));
+      else value.textContent = n.given;
+      const grad = document.createElement("td");
+      if (n.grad) grad.append(answerBox(`d${n.name}`, `d${out}/d${n.name}`));
+      tr.append(th, rule, value, grad);
+      body.append(tr);
+    }
+    $("#gprogress").hidden = false;
+    $("#detail").textContent = "";
+    const hint = document.createElement("p");
+    hint.className = "hint";
+    hint.textContent =
+      "Work forward, then back from the output: type each value and gradient. " +
+      "✓ ok, → follows from your earlier numbers, ✗ wrong with the mistake named.";
+    $("#detail").append(hint);
+    return checkAll();
+  }
+
+  async function checkAll() {
+    const boxes = [...document.querySelectorAll("#nodes input.ans")];
+    const answers = {};
+    for (const b of boxes) if (b.value.trim() !== "") answers[b.dataset.name] = b.value;
+    checking += 1;
+    const mine = checking;
+    let result;
+    try {
+      result = await post("/api/circuit_check", { ...request(), answers });
+    } catch (err) {
+      showError(err.message);
+      return;
+    }
+    if (mine !== checking) return; // a later check is on its way
+    const marks = {};
+    for (const e of result.entries) marks[e.name] = e;
+    let ok = 0;
+    for (const b of boxes) {
+      const name = b.dataset.name;
+      const mark = document.getElementById(`mark-${name}`);
+      b.classList.remove("stale");
+      const e = marks[name];
+      if (name in result.bad) {
+        b.dataset.verdict = "bad";
+        mark.dataset.verdict = "bad";
+        mark.textContent = `? ${result.bad[name]}`;
+      } else if (e) {
+        b.dataset.verdict = e.verdict;
+        b.dataset.mistake = e.mistake || "";
+        mark.dataset.verdict = e.verdict;
+        const sign = { ok: "✓ ok", follows: "→ follows", wrong: "✗ wrong" }[e.verdict];
+        mark.textContent = e.mistake ? `${sign}: ${e.mistake} (${e.title})` : sign;
+        if (e.verdict === "ok") ok += 1;
+      } else {
+        delete b.dataset.verdict;
+        delete b.dataset.mistake;
+        delete mark.dataset.verdict;
+        mark.textContent = "";
+      }
+    }
+    $("#gprogress").textContent = `${ok} of ${boxes.length} ok`;
+    document.body.dataset.checked = String(mine);
   }
 
   function numButton(node, what, value, shown, label) {
@@ -105,11 +223,20 @@
   async function draw() {
     document.body.dataset.ready = "0";
     try {
-      const answer = await post("/api/circuit", request());
-      showError("");
-      render(answer);
-      history.replaceState(null, "", fragment());
-      if (chosen) await explain(...chosen);
+      if (practising()) {
+        const answer = await post("/api/circuit", { ...request(), practice: true });
+        showError("");
+        history.replaceState(null, "", fragment());
+        await renderSheet(answer);
+      } else {
+        const answer = await post("/api/circuit", request());
+        showError("");
+        $("#gprogress").hidden = true;
+        render(answer);
+        if (!chosen && !$("#whole")) resetDetail();
+        history.replaceState(null, "", fragment());
+        if (chosen) await explain(...chosen);
+      }
     } catch (err) {
       showError(err.message);
     }
@@ -130,6 +257,20 @@
     whole.textContent = "the whole derivation";
     whole.addEventListener("click", wholeDerivation);
     d.append(h, box, whole);
+  }
+
+  function resetDetail() {
+    const d = $("#detail");
+    d.textContent = "";
+    const hint = document.createElement("p");
+    hint.className = "hint";
+    hint.textContent = "Click or focus any number to see how it was made.";
+    const whole = document.createElement("button");
+    whole.type = "button";
+    whole.id = "whole";
+    whole.textContent = "the whole derivation";
+    whole.addEventListener("click", wholeDerivation);
+    d.append(hint, whole);
   }
 
   async function explain(node, what) {
@@ -173,6 +314,10 @@
     });
     $("#ground").addEventListener("change", draw);
     $("#gdigits").addEventListener("change", draw);
+    $("#gpractice").addEventListener("change", () => {
+      chosen = null;
+      draw();
+    });
     $("#gshare").addEventListener("click", async () => {
       const url = location.origin + location.pathname + fragment();
       try {
