@@ -142,6 +142,8 @@ def _run_graph(args: argparse.Namespace) -> int:
 
 
 def _print(trace: Any, digits: int) -> None:
+    import numpy as np
+
     from glassnet.graphs.circuit import format_value
 
     c = trace.circuit
@@ -166,11 +168,18 @@ def _print(trace: Any, digits: int) -> None:
         if node.gate is None or not c.feeds(name):
             continue
         for i, src in enumerate(node.inputs):
-            if c.has_gradient(src):
-                print(
-                    f"  {name} -> {src}: {n(trace.grad_array(name))} × "
-                    f"{n(trace.local_array(name, i))} = {n(trace.path_array(name, i))}"
-                )
+            if not c.has_gradient(src):
+                continue
+            up, local = n(trace.grad_array(name)), n(trace.local_array(name, i))
+            if node.gate.matrix_product:  # D = A @ B: dA = dD @ Bᵀ, dB = Aᵀ @ dD
+                product = f"{up} @ ({local})ᵀ" if i == 0 else f"({local})ᵀ @ {up}"
+            else:
+                product = f"{up} × {local}"
+                if np.shape(trace.path_array(name, i)) != np.broadcast_shapes(
+                    np.shape(trace.grad_array(name)), np.shape(trace.local_array(name, i))
+                ):
+                    product += ", summed over the axes it was broadcast along,"
+            print(f"  {name} -> {src}: {product} = {n(trace.path_array(name, i))}")
     for name in c.forks():
         parts = " + ".join(n(trace.path_array(g, i)) for g, i in c.paths(name))
         print(f"fork at {name}: d{c.output}/d{name} = {parts} = {n(trace.grad_array(name))}")
