@@ -242,6 +242,8 @@ def test_command_json_and_values_on_the_command_line(
         ("f = sum(x)", "x=[]", ["--values x"]),
         ("f = sum(log(x))", "x=[1,0]", ["node q1", "not positive"]),
         ("f = sum(x / y)", "x=[1,2],y=[1,0]", ["division by zero"]),
+        ("f = sum(x / y)", "x=[1,2],y=[1,2,3]", ["shapes (2,) and (3,)"]),
+        ("f = sum(log(x + y))", "x=[1,2],y=[1,2,3]", ["node q1 (+)", "shapes (2,) and (3,)"]),
     ],
 )
 def test_bad_tensor_input_gets_one_line(

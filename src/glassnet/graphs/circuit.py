@@ -287,7 +287,8 @@ class Circuit:
             shapes = " and ".join(str(s) for s in err.shapes)
             raise GlassnetError(
                 f"expected shapes that fit at node {err.name} ({node.gate.mark()})",
-                got=node.gate.problem([np.zeros(s) for s in err.shapes]) or f"shapes {shapes}",
+                # Ones of those shapes: only a problem of shape is reported (not a zero).
+                got=node.gate.problem([np.ones(s) for s in err.shapes]) or f"shapes {shapes}",
                 field=f"expression line {node.line}",
             ) from None
         for d in self._decls:
