@@ -10,7 +10,8 @@ layer      kind                value
 VALUE 0    node name           the node's value (inputs and numbers are leaves)
 LOCAL 2    ``c/i``             ∂c/∂(input i of c): gate c's local gradient
 PATH 3     ``c/i``             the part of ∂f/∂(input i) that flows through c:
-                               ∂f/∂c · ∂c/∂(input i)
+                               ∂f/∂c · ∂c/∂(input i) (:meth:`Gate.chain`: summed
+                               back over broadcast axes; for ``@`` ∂f/∂D · Bᵀ, Aᵀ · ∂f/∂D)
 GRAD 1     node name           ∂f/∂node: the sum of the paths into it (1 at the output)
 =========  ==================  ===========================================================
 
