@@ -13,7 +13,7 @@ Python); :mod:`.circuit` is the graph of quantities and its trace.  Values are n
 vectors or matrices (element-wise gates broadcast as NumPy; ``@`` and ``sum``);
 :mod:`.bridge` unrolls one unit of a network's traced step as a circuit.
 
->>> t = parse_expression("D = x @ W\nf = sum(D)").trace({"x": [1, 2], "W": [[1, 2], [3, 4]]})
+>>> t = parse_expression("D = x @ W; f = sum(D)").trace({"x": [1, 2], "W": [[1, 2], [3, 4]]})
 >>> t.grad_array("W").tolist()
 [[1.0, 1.0], [2.0, 2.0]]
 """
