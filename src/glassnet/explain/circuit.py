@@ -461,14 +461,14 @@ COL_W, ROW_H, R = 150, 84, 20
 
 
 def _short(a: Any, fmt: Fmt) -> str:
-    """A value beside a wire: a number, a short vector in full, else its shape (the
-    whole of it is the wire's tooltip and in the table)."""
+    """A value beside a wire: a number, else the array's shape (a wire has no room for
+    more; the whole of it is the node's tooltip, in the table and in the derivation)."""
     a = np.asarray(a)
     if a.ndim == 0:
         return fmt(float(a))
-    if a.ndim == 1 and a.size <= 3:
-        return format_value(a, fmt)
-    return "×".join(str(n) for n in a.shape) + (" vector" if a.ndim == 1 else " matrix")
+    if a.ndim == 1:
+        return f"vector ({a.shape[0]})"
+    return "matrix " + "×".join(str(n) for n in a.shape)
 
 
 VALUE_INK, GRAD_INK = "#15803d", "#b91c1c"

@@ -457,6 +457,7 @@ class Abs(Gate):
 class SigmoidGate(Gate):
     name = "sigmoid"
     function = "sigmoid"
+    glyph = "\u03c3"  # σ: "sigmoid" is wider than its circle
     words = "a sigmoid gate: the local gradient is σ(1 − σ), read from the gate's own output"
 
     def forward(self, ins: Sequence[Any]) -> Any:

@@ -327,6 +327,11 @@
         $("#status").textContent = url;
       }
     });
+    // A link opened in this tab again (only its fragment differs): its state.
+    window.addEventListener("hashchange", () => {
+      restore();
+      draw();
+    });
     draw();
   });
 })();
