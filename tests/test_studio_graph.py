@@ -330,3 +330,15 @@ def test_api_never_answers_500(text: list[str], values: str) -> None:
     with TestClient(create_app(), base_url="http://127.0.0.1") as c:
         r = c.post("/api/circuit", json={"expression": "".join(text), "values": values})
     assert r.status_code in (200, 413, 422), r.text
+
+
+@pytest.mark.parametrize("practice", [False, True])
+def test_a_phone_does_not_scroll_sideways(browser: Any, server: str, practice: bool) -> None:
+    p = Page(browser, server, width=380, height=800)
+    try:
+        which = link(*CS231N) + "&p=1" if practice else link(*MATRIX)
+        pg = p.open(which)
+        settle(pg)
+        assert pg.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    finally:
+        p.close()
