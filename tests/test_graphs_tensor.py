@@ -256,16 +256,81 @@ def test_bad_tensor_input_gets_one_line(
         assert w in err, err
 
 
-def test_a_tensor_worksheet_is_refused_by_check(
+#: D = A @ B, f = sum(D * C) with A = [[1, 2], [3, 4]], B = [[0, 1], [2, 0]],
+#: C = [[1, 0], [0, 2]], worked by hand:
+#:   D = A·B = [[1·0 + 2·2, 1·1 + 2·0], [3·0 + 4·2, 3·1 + 4·0]] = [[4, 1], [8, 3]];
+#:   f = 4·1 + 1·0 + 8·0 + 3·2 = 10;  df/dD = C = [[1, 0], [0, 2]];
+#:   dA = dD·Bᵀ = [[1, 0], [0, 2]]·[[0, 2], [1, 0]] = [[0, 2], [2, 0]];
+#:   dB = Aᵀ·dD = [[1, 3], [2, 4]]·[[1, 0], [0, 2]] = [[1, 6], [2, 8]].
+#: The mistakes, worked the same way:
+#:   dA in the wrong order, Bᵀ·dD = [[0, 2], [1, 0]]·[[1, 0], [0, 2]] = [[0, 4], [1, 0]];
+#:   dA not transposed, dD·B = [[1, 0], [0, 2]]·[[0, 1], [2, 0]] = [[0, 1], [4, 0]];
+#:   dB in the wrong order, dD·Aᵀ = [[1, 0], [0, 2]]·[[1, 3], [2, 4]] = [[1, 3], [4, 8]];
+#:   dB not transposed, A·dD = [[1, 2], [3, 4]]·[[1, 0], [0, 2]] = [[1, 4], [3, 8]].
+MATRIX_SHEET = (
+    'expression = """\nD = A @ B\nf = sum(D * C)\n"""\n'
+    "values = { A = [[1, 2], [3, 4]], B = [[0, 1], [2, 0]], C = [[1, 0], [0, 2]] }\n"
+    "[answers]\n"
+)
+
+
+def _marks(tmp_path: Path, answers: str) -> dict[str, tuple[str, str | None]]:
+    from glassnet.check.circuit import load_circuit_sheet, mark_circuit
+
+    path = tmp_path / "sheet.toml"
+    path.write_text(MATRIX_SHEET + answers, encoding="utf-8")
+    return {e.name: (e.verdict, e.mistake) for e in mark_circuit(load_circuit_sheet(str(path)))}
+
+
+def test_a_matrix_worksheet_is_marked(tmp_path: Path) -> None:
+    right = "D = [[4, 1], [8, 3]]\nf = 10\ndD = [[1, 0], [0, 2]]\n"
+    m = _marks(tmp_path, right + "dA = [[0, 2], [2, 0]]\ndB = [[1, 6], [2, 8]]\n")
+    assert set(m.values()) == {("ok", None)} and len(m) == 5
+    # D with one wrong element, then f = 4 + 0 + 0 + 2·4 = 12 from it: follows.
+    m = _marks(tmp_path, "D = [[4, 1], [8, 4]]\nf = 12\n")
+    assert m == {"D": ("wrong", None), "f": ("follows", None)}
+
+
+@pytest.mark.parametrize(
+    ("answer", "mistake"),
+    [
+        ("dA = [[0, 4], [1, 0]]", "matmul_wrong_order"),
+        ("dA = [[0, 1], [4, 0]]", "matmul_not_transposed"),
+        ("dB = [[1, 3], [4, 8]]", "matmul_wrong_order"),
+        ("dB = [[1, 4], [3, 8]]", "matmul_not_transposed"),
+    ],
+)
+def test_matrix_product_mistakes_are_named(tmp_path: Path, answer: str, mistake: str) -> None:
+    m = _marks(tmp_path, "dD = [[1, 0], [0, 2]]\n" + answer + "\n")
+    assert m[answer[:2]] == ("wrong", mistake)
+
+
+def test_the_product_mistakes_need_shapes_that_allow_them(tmp_path: Path) -> None:
+    """x (2) @ W (2×3): Wᵀ·dD or dD·W do not fit, so a wrong dx is named by neither."""
+    from glassnet.check.circuit import load_circuit_sheet, mark_circuit
+
+    path = tmp_path / "v.toml"
+    head = 'expression = "D = x @ W\\nf = sum(D)"\n'
+    values = "values = { x = [1, 2], W = [[1, 2, 3], [4, 5, 6]] }\n"
+    answers = "[answers]\ndx = [6, 16]\ndW = [[1, 1, 1], [2, 2, 2]]\n"
+    path.write_text(head + values + answers, encoding="utf-8")
+    m = {e.name: (e.verdict, e.mistake) for e in mark_circuit(load_circuit_sheet(str(path)))}
+    assert m == {"dW": ("ok", None), "dx": ("wrong", None)}
+
+
+def test_a_matrix_answer_of_the_wrong_shape_is_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "sheet.toml"
-    path.write_text(
-        'expression = "f = sum(x * x)"\nvalues = { x = [1, 2] }\n[answers]\nf = 5\n',
-        encoding="utf-8",
-    )
+    path.write_text(MATRIX_SHEET + "dA = [0, 2, 2, 0]\n", encoding="utf-8")
     assert cli.main(["check", str(path)]) == 2
-    assert "values.x" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "answers.dA" in err and "(2, 2)" in err
+    path.write_text(MATRIX_SHEET + "dA = [[0, 4], [1, 0]]\n", encoding="utf-8")
+    assert cli.main(["check", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "dA = [[0, 4], [1, 0]]: wrong (right: [[0, 2], [2, 0]])" in out
+    assert "matmul_wrong_order" in out
 
 
 def test_exercises_keep_to_gates_of_numbers() -> None:

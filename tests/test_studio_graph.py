@@ -294,7 +294,7 @@ def test_api_answers_and_refuses(client: Any) -> None:
     for b in (
         {**cs, "answers": {"w": "3"}},
         {**cs, "answers": [1]},
-        {**body, "answers": {"D": "1"}},  # vectors are explained, not marked
+        {**body, "answers": {"D": "1"}},  # the page's boxes are numbers: glassnet check
         {**body, "practice": True},
         {**cs, "practice": "yes"},
     ):

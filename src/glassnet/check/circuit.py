@@ -27,8 +27,8 @@ from glassnet.check.worksheet import INTEGER, Written, half_unit, sheet_half
 from glassnet.errors import GlassnetError
 from glassnet.explain.document import Marks, Para, Section
 from glassnet.graphs import Circuit, CircuitTrace
-from glassnet.graphs.circuit import GRAD, LOCAL, VALUE, local_rule
-from glassnet.graphs.parse import ExpressionFile, expression_from_data, read_toml
+from glassnet.graphs.circuit import GRAD, LOCAL, PATH, VALUE, chain_rule, local_rule
+from glassnet.graphs.parse import ExpressionFile, as_value, expression_from_data, read_toml
 from glassnet.nodes import Array, Key, Rule
 
 #: A circuit worksheet's table of written numbers.
@@ -44,7 +44,8 @@ class CircuitSheet:
     """A circuit worksheet read: the expression file and the numbers written."""
 
     expression: ExpressionFile
-    answers: dict[Key, tuple[str, float, float]]  # key -> (name as written, value, half)
+    #: key -> (name as written, the number or array, half a unit: a number or an array)
+    answers: dict[Key, tuple[str, Any, Any]]
     path: str
     #: Who wrote it and for which assignment (a roster sheet's ``student``/``assignment``).
     student: str = ""
@@ -56,11 +57,11 @@ class CircuitEntry:
     """One written number marked."""
 
     name: str
-    written: float
-    right: float
+    written: Any  # a number, or nested lists for a vector or matrix
+    right: Any
     verdict: str  # "ok", "follows" or "wrong"
-    tolerance: float
-    from_own: float | None = None  # the right rule on the person's earlier numbers
+    tolerance: Any
+    from_own: Any = None  # the right rule on the person's earlier numbers
     mistake: str | None = None
     title: str | None = None
 
@@ -137,15 +138,6 @@ def load_circuit_sheet(path: str) -> CircuitSheet:
     """Read a circuit worksheet (an expression file with ``[answers]``)."""
     data = read_toml(path, parse_float=Written)
     expression = expression_from_data(data, path, extra=SHEET_KEYS)
-    for name, v in expression.values.items():
-        if np.ndim(v):
-            raise GlassnetError(
-                "expected numbers as a worksheet's values (a circuit of vectors and "
-                "matrices is explained, not marked, for now)",
-                got=f"shape {np.shape(v)}",
-                file=path,
-                field=f"values.{name}",
-            )
     student, assignment = _roster_check(data, expression, path)
     raw = data.get(ANSWERS, {})
     if not isinstance(raw, dict) or not raw:
@@ -162,21 +154,47 @@ def load_circuit_sheet(path: str) -> CircuitSheet:
 
 def written_answers(
     circuit: Circuit, raw: Mapping[str, Any], path: str = ""
-) -> dict[Key, tuple[str, float, float]]:
+) -> dict[Key, tuple[str, Any, Any]]:
     """A sheet's written numbers by quantity: (the name written, the number, half a unit
     of its last written decimal — for a number written as an integer, the sheet's usual
-    one).  ``raw``: name -> an int, or a :class:`~glassnet.check.worksheet.Written` float
-    that keeps its text."""
+    one).  ``raw``: name -> an int, a :class:`~glassnet.check.worksheet.Written` float
+    that keeps its text, or (a vector or matrix) nested lists of them: then the number
+    and its half units are arrays."""
     usual = sheet_half(dict(raw))
-    answers: dict[Key, tuple[str, float, float]] = {}
+
+    def half_of(v: Any) -> float:
+        half = half_unit(v)
+        return usual if half == INTEGER else half
+
+    answers: dict[Key, tuple[str, Any, Any]] = {}
     for name, v in raw.items():
+        field = f"{ANSWERS}.{name}"
+        if isinstance(v, list):
+            value = as_value(v, field=field, file=path or None)  # rectangular, finite
+            halves = np.array([half_of(e) for e in _flat(v)]).reshape(np.shape(value))
+            answers[_key_of(circuit, name, path)] = (name, value, halves)
+            continue
         if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(float(v)):
             raise GlassnetError(
-                "expected a number", got=repr(v)[:40], file=path or None, field=f"{ANSWERS}.{name}"
+                "expected a number", got=repr(v)[:40], file=path or None, field=field
             )
-        half = half_unit(v)
-        answers[_key_of(circuit, name, path)] = (name, float(v), usual if half == INTEGER else half)
+        answers[_key_of(circuit, name, path)] = (name, float(v), half_of(v))
     return answers
+
+
+def _flat(v: Any) -> list[Any]:
+    return [e for x in v for e in _flat(x)] if isinstance(v, list) else [v]
+
+
+def _plain(a: Any) -> Any:
+    """A number as a float, an array as nested lists (for JSON and the report)."""
+    return np.asarray(a, dtype=np.float64).tolist()
+
+
+def _text(v: Any, spec: str = "g") -> str:
+    from glassnet.graphs.circuit import format_value
+
+    return format_value(v, lambda x: format(x, spec))
 
 
 def _roster_check(data: dict[str, Any], ex: ExpressionFile, path: str) -> tuple[str, str]:
@@ -251,6 +269,11 @@ def circuit_mistakes(circuit: Circuit) -> list[tuple[str, str, dict[Key, Rule]]]
             for i, src in enumerate(node.inputs):
                 if circuit.has_gradient(src):
                     rules[(f"{name}/{i}", LOCAL)] = local_rule(fn, i)
+        for mid, (title, chain) in node.gate.chain_alternatives().items():
+            rules = found.setdefault(mid, (title, {}))[1]
+            for i, src in enumerate(node.inputs):
+                if circuit.has_gradient(src):
+                    rules[(f"{name}/{i}", PATH)] = chain_rule(chain, i)
     out = [(mid, title, rules) for mid, (title, rules) in found.items() if rules]
     forks = circuit.forks()
     if forks:
@@ -279,29 +302,46 @@ def mark_circuit(sheet: CircuitSheet) -> list[CircuitEntry]:
     ex = sheet.expression
     circuit = ex.circuit
     trace: CircuitTrace = circuit.trace(ex.values, round_to=ex.round_to)
-    written: dict[Key, Array] = {k: np.array(v) for k, (_, v, _) in sheet.answers.items()}
+    written: dict[Key, Array] = {
+        k: np.asarray(v, dtype=np.float64) for k, (_, v, _) in sheet.answers.items()
+    }
+    for key, w in written.items():  # a vector or matrix written in the node's shape
+        shape = np.shape(trace.quantities[key])
+        if np.shape(w) != shape:
+            raise GlassnetError(
+                f"expected the shape of {sheet.answers[key][0]}, {shape}",
+                got=f"shape {np.shape(w)}",
+                file=sheet.path or None,
+                field=f"{ANSWERS}.{sheet.answers[key][0]}",
+            )
     mistakes = circuit_mistakes(circuit)
     verdicts: dict[Key, str] = {}
     entries: list[CircuitEntry] = []
     for key in circuit.keys():
         if key not in sheet.answers:
             continue
-        name, w, half = sheet.answers[key]
-        tol = half * (1 + TIE) + 1e-12 * max(1.0, abs(w))
-        right = float(trace.quantities[key])
+        name, _, half = sheet.answers[key]
+        w = written[key]
+        # Element by element for a vector or matrix: every element within its tolerance.
+        tol = np.asarray(half) * (1 + TIE) + 1e-12 * np.maximum(1.0, np.abs(w))
+
+        right = trace.quantities[key]
         others = {k: v for k, v in written.items() if k != key}
         own = _value(circuit, ex.values, others, {}, key, ex.round_to)
-        entry = CircuitEntry(name, w, right, "wrong", half, own)
-        if abs(w - right) <= tol:
+        entry = CircuitEntry(name, _plain(w), _plain(right), "wrong", _plain(half), _plain(own))
+        if _near(w, right, tol):
             entry.verdict = "ok"
-        elif abs(w - own) <= tol:
+        elif _near(w, own, tol):
             used = circuit.ancestors(key) & set(others)
             # The person's own correctly rounded numbers carried: still ok.
             entry.verdict = "follows" if any(verdicts[k] != "ok" for k in used) else "ok"
         else:
             for mid, title, rules in mistakes:
-                alt = _value(circuit, ex.values, others, rules, key, ex.round_to)
-                if abs(alt - own) > tol and abs(w - alt) <= tol:
+                try:
+                    alt = _value(circuit, ex.values, others, rules, key, ex.round_to)
+                except ValueError:  # a mistake the shapes do not allow (matrix products)
+                    continue
+                if np.shape(alt) == np.shape(w) and not _near(alt, own, tol) and _near(w, alt, tol):
                     entry.mistake, entry.title = mid, title
                     break
         verdicts[key] = entry.verdict
@@ -315,18 +355,23 @@ def mark_circuit_report(path: str) -> CircuitReport:
     return CircuitReport(sheet, mark_circuit(sheet))
 
 
+def _near(a: Any, b: Any, tol: Array) -> bool:
+    """Within tolerance, every element (a number is one element)."""
+    return bool(np.all(np.abs(np.asarray(a) - b) <= tol))
+
+
 def _value(
     circuit: Circuit,
-    values: Mapping[str, float],
+    values: Mapping[str, Any],
     given: Mapping[Key, Array],
     rules: Mapping[Key, Rule],
     key: Key,
     round_to: int | None,
-) -> float:
+) -> Array:
     """``key`` computed from the person's numbers (in hand mode, rounded as the sheet's
     right values are)."""
     each = None if round_to is None else (lambda v: np.round(v, round_to))
-    return float(circuit.evaluate(values, given=given, rules=rules, each=each, upto=key)[key])
+    return np.asarray(circuit.evaluate(values, given=given, rules=rules, each=each, upto=key)[key])
 
 
 def entries_json(entries: list[CircuitEntry]) -> str:
@@ -338,11 +383,11 @@ def entries_lines(entries: list[CircuitEntry]) -> list[str]:
     """The marks as lines of text, one a number."""
     out = []
     for e in entries:
-        line = f"{e.name} = {e.written:g}: {e.verdict}"
+        line = f"{e.name} = {_text(e.written)}: {e.verdict}"
         if e.verdict != "ok":
-            line += f" (right: {e.right:.6g}"
+            line += f" (right: {_text(e.right, '.6g')}"
             if e.from_own is not None and e.verdict == "follows":
-                line += f"; from your earlier numbers: {e.from_own:.6g}"
+                line += f"; from your earlier numbers: {_text(e.from_own, '.6g')}"
             line += ")"
         if e.mistake:
             line += f" — {e.title} [{e.mistake}]"
@@ -428,9 +473,9 @@ def report_sections(entries: list[CircuitEntry], title: str) -> list[Section]:
     rows: list[tuple[str, ...]] = [
         (
             e.name,
-            f"{e.written:g}",
-            f"{e.right:.6g}",
-            "" if e.from_own is None else f"{e.from_own:.6g}",
+            _text(e.written),
+            _text(e.right, ".6g"),
+            "" if e.from_own is None else _text(e.from_own, ".6g"),
             e.verdict,
             e.mistake or "",
             e.title or "",

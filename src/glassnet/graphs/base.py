@@ -23,6 +23,9 @@ from glassnet.mathtree import Node
 #: (numbers, or for a circuit of vectors and matrices arrays, element by element).
 LocalRule = Callable[[Sequence[Any], Any, int], Any]
 
+#: A rule for a path's part: (upstream, local gradient, the input's value, which input).
+ChainRule = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
+
 #: Every registered gate class by its name (what JSON and the function call call it).
 _REGISTRY: dict[str, type[Gate]] = {}
 
@@ -79,6 +82,13 @@ class Gate:
         the axes along which x was broadcast (a number added to a vector gets the sum of
         the vector's gradient)."""
         return unbroadcast(np.asarray(upstream * local, dtype=np.float64), np.shape(x))
+
+    def chain_alternatives(self) -> dict[str, tuple[str, ChainRule]]:
+        """Named wrong rules for a part of an input's gradient (id -> (title, rule like
+        :meth:`chain`)): mistakes in how upstream and local are combined, not in the
+        local gradient (a matrix product's factors in the wrong order).  A rule may raise
+        ValueError where the shapes do not allow the mistake."""
+        return {}
 
     def problem(self, ins: Sequence[Any]) -> str | None:
         """Why these inputs are outside the gate's domain (None when they are not)."""

@@ -98,6 +98,12 @@ def local_rule(fn: Callable[[Sequence[Any], Any, int], Any], i: int) -> Rule:
     return lambda v: _arr(fn(list(v[:-1]), v[-1], i))
 
 
+def chain_rule(fn: Callable[[Array, Array, Array, int], Array], i: int) -> Rule:
+    """A path node's rule from a gate-style chain function (a gate's chain
+    alternatives, swapped in by a checker)."""
+    return lambda v: _arr(fn(v[0], v[1], v[2], i))
+
+
 def _chain(gate: Gate, i: int) -> Rule:
     # Inputs: the gate's gradient, its local gradient for input i, input i's value.
     return lambda v: _arr(gate.chain(v[0], v[1], v[2], i))

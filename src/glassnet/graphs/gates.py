@@ -7,12 +7,12 @@ abs′(0) = 0, and max/min of two equal inputs send half the gradient to each.
 from __future__ import annotations
 
 import ast
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from glassnet.graphs.base import Gate, LocalRule, register
+from glassnet.graphs.base import ChainRule, Gate, LocalRule, register
 from glassnet.mathtree import (
     MATMUL,
     MINUS,
@@ -555,6 +555,26 @@ def as_matrix(a: Any, *, left: bool) -> np.ndarray:
     return a
 
 
+Product = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+def _product_part(
+    upstream: Any, local: Any, x: Any, i: int, first: Product, second: Product
+) -> np.ndarray:
+    """A part of a matrix product's input gradient: ``first(G, A, B)`` for input 0,
+    ``second(G, A, B)`` for input 1, with the operands as the matrices NumPy multiplies
+    (``local`` is the other operand); a result not of the input's shape is a
+    ValueError (a mistaken rule whose shapes do not fit)."""
+    a, b = (x, local) if i == 0 else (local, x)
+    A, B = as_matrix(a, left=True), as_matrix(b, left=False)
+    G = np.reshape(upstream, (A.shape[0], B.shape[1]))
+    d = first(G, A, B) if i == 0 else second(G, A, B)
+    want = A.shape if i == 0 else B.shape
+    if d.shape != want:
+        raise ValueError(f"shape {d.shape}, not {want}")
+    return d.reshape(np.shape(x))
+
+
 @register
 class MatMul(Gate):
     """A @ B for vectors and matrices (NumPy's matmul of 1-D and 2-D operands)."""
@@ -578,11 +598,31 @@ class MatMul(Gate):
         return np.asarray(ins[1 - i], dtype=np.float64)
 
     def chain(self, upstream: np.ndarray, local: np.ndarray, x: np.ndarray, i: int) -> np.ndarray:
-        a, b = (x, local) if i == 0 else (local, x)
-        A, B = as_matrix(a, left=True), as_matrix(b, left=False)
-        G = np.reshape(upstream, (A.shape[0], B.shape[1]))
-        d = G @ B.T if i == 0 else A.T @ G
-        return d.reshape(np.shape(x))
+        return _product_part(
+            upstream, local, x, i, lambda G, A, B: G @ B.T, lambda G, A, B: A.T @ G
+        )
+
+    def chain_alternatives(self) -> dict[str, tuple[str, ChainRule]]:
+        # Where the shapes allow them (square matrices), the two ways the product rule
+        # is misremembered: the factors swapped, or the other operand not transposed.
+        def swapped(G: np.ndarray, local: np.ndarray, x: np.ndarray, i: int) -> np.ndarray:
+            return _product_part(G, local, x, i, lambda G, A, B: B.T @ G, lambda G, A, B: G @ A.T)
+
+        def untransposed(G: np.ndarray, local: np.ndarray, x: np.ndarray, i: int) -> np.ndarray:
+            return _product_part(G, local, x, i, lambda G, A, B: G @ B, lambda G, A, B: A @ G)
+
+        return {
+            "matmul_wrong_order": (
+                "the matrix product's gradient multiplied in the wrong order: Bᵀ·∂f/∂D "
+                "for ∂f/∂A (∂f/∂D·Aᵀ for ∂f/∂B) instead of ∂f/∂D·Bᵀ (Aᵀ·∂f/∂D)",
+                swapped,
+            ),
+            "matmul_not_transposed": (
+                "the other operand not transposed in the matrix product's gradient: "
+                "∂f/∂D·B for ∂f/∂A (A·∂f/∂D for ∂f/∂B)",
+                untransposed,
+            ),
+        }
 
     def problem(self, ins: Sequence[Any]) -> str | None:
         a, b = (np.shape(v) for v in ins)

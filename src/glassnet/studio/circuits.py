@@ -134,8 +134,8 @@ def circuit_explain(body: Any) -> dict[str, Any]:
 def _numbers_only(trace: CircuitTrace) -> None:
     if trace.is_tensor:
         raise StudioError(
-            "expected numbers for practice (a circuit of vectors and matrices is explained, "
-            "not marked, for now)",
+            "expected numbers for the page's practice (a worksheet of vectors and "
+            "matrices is marked by glassnet check)",
             got="a vector or matrix",
             field="values",
         )
