@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,14 @@ def test_an_edited_roster_circuit_is_refused(
     path.write_text(text.replace('student = "anna"', 'student = "ben"'), encoding="utf-8")
     assert cli.main(["check", str(path)]) == 2
     assert "edited" in capsys.readouterr().err
+    # A value made a vector: still an edited sheet, said in one line.
+    old = re.search(rf"values = {{ {name} = ([-0-9.]+)", text)
+    assert old is not None
+    vector = text.replace(old.group(0), f"values = {{ {name} = [1, 2]", 1)
+    path.write_text(vector, encoding="utf-8")
+    assert cli.main(["check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "edited" in err
 
 
 def test_a_mixed_folder_marks_circuits_and_networks(
