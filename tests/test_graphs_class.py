@@ -21,9 +21,9 @@ CS231N = 'expression = """\nq = x + y\nf = q * z\n"""\nvalues = { x = -2, y = 5,
 
 
 def _roster_class(tmp_path: Path) -> Path:
-    """Three students' circuits: anna writes the key, ben swaps nothing at one multiply
-    gate (his df/dz written as z, found from the key's own numbers below), cleo hands in
-    an unreadable number."""
+    """Three students' circuits, each their own: anna and ben write their keys (which
+    mark themselves ok, tests/test_graphs_check.py), cleo hands in a number that is
+    text."""
     roster = tmp_path / "students.csv"
     roster.write_text("id,name\nanna,Anna\nben,Ben\ncleo,Cleo\n", encoding="utf-8")
     out = tmp_path / "hw"
@@ -121,12 +121,14 @@ def test_a_mixed_folder_marks_circuits_and_networks(
     assert cli.main(["check", str(folder), "--gradebook", str(book)]) == 2
     captured = capsys.readouterr()
     assert "marked 2 of 3 worksheets; 1 could not be read" in captured.out
-    assert "1 of 2: multiply_not_swapped at dz" in captured.out
+    assert "1 of 2: multiply_not_swapped at dz (exact)" in captured.out
     err = captured.err.strip().splitlines()
     assert len(err) == 1 and "c_bad.toml" in err[0] and "expression line 1" in err[0]
     rows = list(csv.DictReader(io.StringIO(book.read_text(encoding="utf-8"))))
     assert rows[0]["dz"] == "0/1" and rows[0]["q"] == "1/1"
-    assert rows[0]["named mistakes"] == "multiply_not_swapped at dz"
+    assert rows[0]["named mistakes"] == "multiply_not_swapped at dz (exact)"
+    # Every number worth the same: 3 of 4 ok is 75 of 100 points.
+    assert (rows[0]["score"], rows[0]["out of"]) == ("75", "100")
     assert rows[1]["wrong"] == "0" and rows[1]["z1"] and rows[1]["dz"] == ""
     assert cli.main(["check", str(folder), "--json"]) == 2
     data = json.loads(capsys.readouterr().out)

@@ -19,11 +19,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from glassnet.check.worksheet import INTEGER, Written, half_unit, sheet_half
+
+if TYPE_CHECKING:
+    from glassnet.check.rubric import Grade
 from glassnet.errors import GlassnetError
 from glassnet.explain.document import Marks, Para, Section
 from glassnet.graphs import Circuit, CircuitTrace
@@ -70,6 +73,12 @@ class CircuitEntry:
         """The named mistake (what a network's entry calls its diagnosis)."""
         return self.mistake
 
+    @property
+    def match(self) -> str | None:
+        """A circuit's mistake is named only when it reproduces the number to its
+        written digits: "exact" (a network's entry may also be "possible")."""
+        return "exact" if self.mistake else None
+
 
 @dataclass
 class CircuitReport:
@@ -103,11 +112,45 @@ class CircuitReport:
             "values": len(self.entries),
             **counts,
             "diagnosed": sum(e.mistake is not None for e in wrong),
+            "possible": 0,  # a circuit's mistakes are named exactly or not at all
             "unexplained": sum(e.mistake is None for e in wrong),
         }
 
+    def grade(self) -> Grade:
+        """The sheet's score: every written number worth the same share of 100 points,
+        earned when it is ok or follows from an earlier error (a network's rubric
+        weighs stages; a circuit has none)."""
+        from glassnet.check.rubric import Finding, Grade
+
+        n = len(self.entries)
+        worth = 100.0 / n if n else 0.0
+        quantities = {e.name: (worth if e.verdict != "wrong" else 0.0, worth) for e in self.entries}
+        findings = [
+            Finding(e.mistake, e.name, "exact", 1, e.title or "")
+            for e in self.entries
+            if e.verdict == "wrong" and e.mistake
+        ]
+        unexplained = {
+            e.name: 1 for e in self.entries if e.verdict == "wrong" and e.mistake is None
+        }
+        return Grade(
+            points=sum(got for got, _ in quantities.values()),
+            total=100.0,
+            stages=[],
+            penalties=[],
+            quantities=quantities,
+            missing=[],
+            findings=findings,
+            unexplained=unexplained,
+            rubric="equal points per number",
+        )
+
     def to_dict(self) -> dict[str, Any]:
-        return {"entries": [asdict(e) for e in self.entries], "summary": self.summary()}
+        return {
+            "entries": [asdict(e) for e in self.entries],
+            "summary": self.summary(),
+            "grade": self.grade().to_dict(),
+        }
 
 
 def _key_of(circuit: Circuit, name: str, path: str) -> Key:
