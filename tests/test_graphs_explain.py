@@ -230,3 +230,32 @@ def test_explain_command_writes_a_notebook(
     nbformat.validate(nb)
     kinds = [c.cell_type for c in nb.cells]
     assert kinds[:2] == ["markdown", "code"] and "same(" in nb.cells[3].source
+
+
+def test_errata_are_written_below_the_numbers_a_worksheet_got_wrong(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A student of CS231n's circuit, by hand: q = 4 (wrong: −2 + 5 = 3), f = −16
+    (follows: 4·(−4)), dz = −4 (wrong: z, not q — the multiply gate not swapped)."""
+    head = 'expression = "q = x + y\\nf = q * z"\nvalues = { x = -2, y = 5, z = -4 }\n'
+    expr, sheet = tmp_path / "cs.toml", tmp_path / "sheet.toml"
+    expr.write_text(head, encoding="utf-8")
+    sheet.write_text(head + "[answers]\nq = 4\nf = -16\ndz = -4\n", encoding="utf-8")
+    for argv in (
+        ["explain", str(expr), "--errata", str(sheet), "-o", str(tmp_path / "p.md")],
+        ["explain", "--errata", str(sheet), "-o", str(tmp_path / "p.md")],
+    ):
+        assert cli.main(argv) == 0
+        md = (tmp_path / "p.md").read_text(encoding="utf-8")
+        q = md.index("The worksheet wrote q = 4: wrong")
+        dz = md.index("The worksheet wrote dz = -4: wrong — the multiply gate")
+        assert "[multiply_not_swapped]" in md and "wrote f =" not in md  # f follows
+        assert q < md.index("## Backward pass") < dz
+        # Right after the line that computes df/dz (the page's own line for it).
+        assert md.rindex(r"\frac{\partial f}{\partial z}", 0, dz) > md.index("### f = q * z")
+    capsys.readouterr()
+    other = tmp_path / "other.toml"
+    other.write_text(head.replace("z = -4", "z = 4") + "[answers]\nq = 3\n", encoding="utf-8")
+    assert cli.main(["explain", str(expr), "--errata", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "another" in err

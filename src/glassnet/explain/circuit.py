@@ -81,6 +81,22 @@ class _Page:
         self.fmt = fmt
         self.tensor = trace.is_tensor
         self.arrays: dict[int, tuple[Node, np.ndarray]] = {}
+        #: A marked worksheet's wrong numbers by the name it wrote (q, dq): ``--errata``.
+        self.errata: dict[str, Any] = {}
+
+    def erratum(self, written: str) -> list[Block]:
+        """Below the line that computes a number, what the worksheet wrote for it and
+        the mistake check names (nothing when it was not written wrong)."""
+        e = self.errata.get(written)
+        if e is None:
+            return []
+        what = (
+            f" — {e.title} [{e.mistake}]"
+            if e.mistake
+            else " (no rule in the catalogue reproduces it)"
+        )
+        shown = format_value(e.written, lambda v: f"{v:g}")
+        return [Para((f"The worksheet wrote {written} = {shown}: wrong{what}.",))]
 
     def _valued(self, make: Callable[[float | None], Any], a: np.ndarray) -> Any:
         if np.ndim(a) == 0:
@@ -167,6 +183,7 @@ def _forward(p: _Page) -> Section:
     ]
     for name in p.c.gates():
         blocks.append(_forward_calc(p, name))
+        blocks += p.erratum(name)
     return Section("Forward pass", 2, "forward", blocks=blocks)
 
 
@@ -235,7 +252,8 @@ def _input_blocks(p: _Page, name: str, i: int) -> list[Block]:
             )
         )
     if gate.matrix_product:
-        return blocks + _matmul_blocks(p, name, i, lhs)
+        whole = p.erratum(f"d{src}") if len(p.c.paths(src)) == 1 else []
+        return blocks + _matmul_blocks(p, name, i, lhs) + whole
     words = gate.local_words(labels, i, ins)
     if words != gate.words:
         blocks.append(Para((words[:1].upper() + words[1:] + ".",)))
@@ -263,6 +281,8 @@ def _input_blocks(p: _Page, name: str, i: int) -> list[Block]:
         )
         product, nums = Func(kind, product), Func(kind, nums)
     blocks.append(Calculation(lhs, product, nums, p.show(p.t.path_array(name, i))))
+    if len(p.c.paths(src)) == 1:  # this part is the whole gradient
+        blocks += p.erratum(f"d{src}")
     return blocks
 
 
@@ -317,6 +337,7 @@ def _fork_blocks(p: _Page, name: str) -> list[Block]:
             join(nums, PLUS),
             p.show(p.t.grad_array(name)),
         ),
+        *p.erratum(f"d{name}"),
     ]
 
 
@@ -336,7 +357,8 @@ def _backward(p: _Page) -> list[Section]:
                         "gradient arriving at its output (upstream) by its local gradient "
                         "for each input, and where a node feeds several gates the parts add.",
                     )
-                )
+                ),
+                *p.erratum(f"d{c.output}"),
             ],
         )
     ]
@@ -383,11 +405,18 @@ def _summary(p: _Page) -> Section:
 
 
 def circuit_sections(
-    trace: CircuitTrace, *, digits: int = 4, title: str = "A circuit"
+    trace: CircuitTrace,
+    *,
+    digits: int = 4,
+    title: str = "A circuit",
+    errata: list[Any] | None = None,
 ) -> list[Section]:
-    """The page of a traced circuit as document sections (the first is the title's)."""
+    """The page of a traced circuit as document sections (the first is the title's).
+    ``errata``: a worksheet's marked entries (:func:`glassnet.check.circuit.mark_circuit`)
+    — below the line computing each number it got wrong, what it wrote and the mistake."""
     fmt = number_format(digits, trace.round_to)
     p = _Page(trace, fmt)
+    p.errata = {e.name: e for e in errata or [] if e.verdict == "wrong"}
     c = trace.circuit
     values = ", ".join(f"{n} = {format_value(trace.array(n), fmt)}" for n in c.inputs())
     intro: list[Block] = [
