@@ -151,3 +151,26 @@ def test_one_circuit_sheet_with_a_gradebook(
     assert rows[0]["ok"] == "2" and rows[0]["q"] == "1/1" and rows[0]["dz"] == "1/1"
     assert cli.main(["check", str(path), str(path), "--all"]) == 0
     assert capsys.readouterr().out.count("q = 3: ok") == 2
+
+
+def test_the_lms_writers_take_circuit_sheets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Comments, a Moodle gradebook and the roster read a circuit's report as they read a
+    network's (its grade, its student); the feedback pages are refused for circuits, in
+    one line, before their folder is made."""
+    out = _roster_class(tmp_path)
+    (out / "cleo" / "worksheet.toml").unlink()  # only the readable sheets
+    comments, book = tmp_path / "comments.csv", tmp_path / "moodle.csv"
+    argv = ["check", str(out), "--comments", str(comments), "--gradebook", str(book)]
+    assert cli.main([*argv, "--lms", "moodle"]) == 0
+    rows = list(csv.reader(io.StringIO(comments.read_text(encoding="utf-8"))))
+    assert rows[0][:3] == ["Student", "SIS User ID", "Score"]
+    assert {r[1] for r in rows[1:]} == {"anna", "ben"} and all(r[2] == "100" for r in rows[1:])
+    assert "anna" in book.read_text(encoding="utf-8")
+    capsys.readouterr()
+    argv = ["check", str(out), "--feedback", str(tmp_path / "pages")]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--feedback" in err
+    assert not (tmp_path / "pages").exists()

@@ -9,8 +9,8 @@ renderers, so a marked worksheet and a derivation are one kind of page.
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Union, cast
 
 from glassnet.check.marking import Entry, Report
 from glassnet.check.mistakes import title_of
@@ -261,7 +261,7 @@ def student_line(file: str, report: Report | CircuitReport | None, error: str | 
     return line
 
 
-def class_report(marked: list[Marked]) -> list[str]:
+def class_report(marked: Sequence[Marked]) -> list[str]:
     """How many students made each named mistake at each quantity, exact and possible
     counted apart, then how many have wrong numbers no rule explains, per quantity; each
     part most common first: ``"12 of 30: missing_activation_derivative at delta1
@@ -300,31 +300,26 @@ def _quantities(reports: list[Report | CircuitReport]) -> list[str]:
     return sorted(seen, key=lambda q: seen[q])
 
 
-def gradebook(marked: list[Marked], form: str = "csv") -> str:
+def gradebook(marked: Sequence[Marked], form: str = "csv") -> str:
     """The class's marks as CSV.  ``csv``: one row per worksheet (file, student, values,
     ok, follows, wrong, score, out of, named mistakes "id at quantity (exact|possible)",
     unexplained "quantity: count", unreadable parts) and one column per quantity
-    ("ok+follows/written").  ``canvas``: the columns Canvas's gradebook import expects
-    (Student, ID, SIS User ID, SIS Login ID, Section, then the assignment's score: the
-    rubric's points, out of its total as "Points Possible")."""
+    ("ok+follows/written").  ``canvas``/``moodle``: the file that LMS's gradebook import
+    reads, without a roster (:mod:`glassnet.check.lms`, which also writes them with the
+    LMS's own export as the roster): the rubric's points, out of its total."""
     import csv
     import io
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     reports = [r for _, r, _ in marked if r is not None]
-    if form == "canvas":
-        names = sorted({r.sheet.assignment for r in reports if r.sheet.assignment})
-        column = names[0] if len(names) == 1 else "glassnet check"
-        w.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", column])
-        possible = fmt(reports[0].grade().total) if reports else "100"
-        w.writerow(["Points Possible", "", "", "", "", possible])
-        for file, r, _ in marked:
-            student = r.sheet.student if r is not None else ""
-            who = student or _file_student(file)
-            score = "" if r is None else _score(r)
-            w.writerow([who, "", student or who, "", "", score])
-        return buf.getvalue()
+    if form in ("canvas", "moodle"):
+        from glassnet.check.lms import Marked as LmsMarked
+        from glassnet.check.lms import canvas_gradebook, moodle_gradebook
+
+        # A circuit's report has what these read (grade(), sheet.student/assignment).
+        lms_marked = cast("list[LmsMarked]", list(marked))
+        return (canvas_gradebook if form == "canvas" else moodle_gradebook)(lms_marked)
     quantities = _quantities(reports)
     w.writerow(
         [
@@ -372,15 +367,3 @@ def gradebook(marked: list[Marked], form: str = "csv") -> str:
             ]
         )
     return buf.getvalue()
-
-
-def _file_student(file: str) -> str:
-    """A student's name from the file when the sheet names none: ``ann.toml`` -> ann,
-    ``ann/worksheet.toml`` -> ann."""
-    p = Path(file)
-    return p.parent.name if p.stem == "worksheet" and p.parent.name else p.stem
-
-
-def _score(r: Report | CircuitReport) -> str:
-    """The rubric's points (out of its total, the "Points Possible")."""
-    return fmt(round(r.grade().points, 2))
