@@ -38,7 +38,8 @@ class Sym(Node):
 
     base: str
     sub: tuple[tuple[str, str], ...] = ()
-    sample: int | None = None
+    #: (or an index written out, "0,1,2": a feature map's cell, in the same brackets)
+    sample: int | str | None = None
     prime: bool = False
     value: float | None = field(default=None, compare=False)
     #: How the value is written where it is exact (a count such as B = 2), not ``fmt``'s.

@@ -32,7 +32,6 @@ class Flatten(Layer):
 
     type = "flatten"
     input_rank = None
-    explained = False
     takes_activation = False
     torch_name = "Flatten"
     words = "flatten: the feature maps read row by row into one vector"

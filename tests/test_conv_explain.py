@@ -1,0 +1,191 @@
+"""``glassnet explain`` for a CNN step (issue 21): feature maps drawn as grids, each
+position written out as the sum it is, and every "numbers put in" line arithmetic that
+holds (tests/_explain_arith.py: plain interval arithmetic sharing no code with glassnet),
+for stride 1 and 2, padding 0 and 1, 1–3 channels, max and average pooling, batch 1 and
+3, in digits mode and hand mode."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from _explain_arith import Precision, Unevaluable, holds
+
+import glassnet as gn
+from glassnet.explain import derive
+from glassnet.explain.document import Calculation, Grids
+from glassnet.mathtree import tex
+from glassnet.spec import parse_spec
+from glassnet.toml_writer import to_toml
+
+
+def _spec(*, stride: int, padding: int, c_in: int, c_out: int, pool: str, batch: int, seed: int):
+    """A conv → conv → pool → flatten → dense softmax spec with random numbers: a 7×7
+    input, a first 2×2 convolution (so the second's input gradient is on the page), then
+    the convolution under test (3×3 kernel with padding, 2×2 without)."""
+    rng = np.random.default_rng(seed)
+    k = 3 if padding else 2
+    h = 6
+    oh = (h + 2 * padding - k) // stride + 1
+    ph = (oh - 2) // 2 + 1
+    n_flat = c_out * ph * ph
+    data = {
+        "loss": "cross_entropy",
+        "lr": 0.1,
+        "input": np.round(rng.uniform(-1, 1, (batch, c_in, h + 1, h + 1)), 2).tolist(),
+        "target": np.eye(3)[rng.integers(0, 3, batch)].tolist(),
+        "layers": [
+            {
+                "type": "conv2d",
+                "weights": np.round(rng.uniform(-1, 1, (c_in, c_in, 2, 2)), 2).tolist(),
+                "bias": np.round(rng.uniform(-0.5, 0.5, c_in), 2).tolist(),
+                "activation": "tanh",
+            },
+            {
+                "type": "conv2d",
+                "weights": np.round(rng.uniform(-1, 1, (c_out, c_in, k, k)), 2).tolist(),
+                "bias": np.round(rng.uniform(-0.5, 0.5, c_out), 2).tolist(),
+                "stride": stride,
+                "padding": padding,
+                "activation": "relu",
+            },
+            {"type": pool, "size": 2},
+            {"type": "flatten"},
+            {
+                "weights": np.round(rng.uniform(-1, 1, (n_flat, 3)), 2).tolist(),
+                "activation": "softmax",
+            },
+        ],
+    }
+    return parse_spec(to_toml(data), "cnn.toml")
+
+
+def _check(trace, digits: int, **options) -> tuple[int, set[str]]:
+    """Assert every Calculation holds; (lines checked, kinds written out)."""
+    doc = derive(trace, digits=digits, **options).document
+    prec = Precision(digits, doc.round_to)
+    checked, bad, kinds = 0, [], set()
+    for calc in doc.calculations():
+        kinds.add(tex(calc.lhs).split("_")[0].split("[")[0].strip())
+        for line in (calc.subst, *calc.steps):
+            try:
+                ok, why = holds(line, calc.result, prec)
+            except Unevaluable:
+                continue
+            checked += 1
+            if not ok:
+                bad.append(f"{tex(calc.lhs)} = {tex(line)} = {tex(calc.result)}: {why}")
+    assert not bad, "\n".join(bad[:5])
+    return checked, kinds
+
+
+CASES = [
+    (stride, padding, c_in, c_out, pool, batch)
+    for stride, padding in ((1, 0), (1, 1), (2, 0), (2, 1))
+    for c_in, c_out in ((1, 1), (2, 3), (3, 2))
+    for pool in ("max_pool2d", "avg_pool2d")
+    for batch in (1, 3)
+    if (c_in + stride + padding + batch) % 2 == 0  # half the grid, every value of each axis
+]
+
+
+@pytest.mark.parametrize(("stride", "padding", "c_in", "c_out", "pool", "batch"), CASES)
+def test_arithmetic_holds(stride, padding, c_in, c_out, pool, batch) -> None:
+    spec = _spec(
+        stride=stride, padding=padding, c_in=c_in, c_out=c_out, pool=pool, batch=batch, seed=7
+    )
+    checked, kinds = _check(spec.trace(), 4, max_samples=batch)
+    # z, the pool's a, dW, db and both input gradients are written out position by position
+    assert {"z", "a", r"\mathit{dW}", r"\mathit{db}", "dL"} <= kinds, kinds
+    assert checked > 20
+
+
+@pytest.mark.parametrize("round_to", [2, 3])
+@pytest.mark.parametrize("pool", ["max_pool2d", "avg_pool2d"])
+def test_arithmetic_holds_in_hand_mode(round_to: int, pool: str) -> None:
+    spec = _spec(stride=1, padding=1, c_in=2, c_out=2, pool=pool, batch=1, seed=3)
+    checked, _ = _check(spec.trace(round_to=round_to), 4)
+    assert checked > 40
+
+
+def test_example_numbers_by_hand() -> None:
+    """The shipped example (examples/conv.toml), its first position worked by hand:
+    z[0,0] = 0.1·0.1 − 0.2·0.2 + 0.3·0.5 + 0.4·0.6 + 0 = 0.36; the 2×2 max pool of the
+    ReLU'd 3×3 map's top-left window picks a1[1,1] = 0.66 (flat index 4), so δ comes
+    back to that cell only."""
+    doc = derive(gn.load_spec("conv").trace(), digits=4).document
+    calcs = doc.calculations()
+    first_z = next(c for c in calcs if tex(c.lhs).startswith("z_{1}"))
+    assert "[0,0,0]" in tex(first_z.lhs) and float(first_z.result.text) == pytest.approx(0.36)
+    pool = next(c for c in calcs if tex(c.lhs).startswith("a_{2}"))
+    assert float(pool.result.text) == pytest.approx(0.66)
+    routed = next(c for c in calcs if tex(c.lhs).startswith("dL_da_{1}"))
+    assert "[0,1,1]" in tex(routed.lhs)  # the arg-max cell is written out first
+    grids = [b for b in doc.blocks() if isinstance(b, Grids)]
+    marked = [g for b in grids for g in b.grids if "arg" in g.marks.values()]
+    assert marked and marked[0].marks == {(1, 1): "arg"}
+
+
+def test_padding_and_stride_drawn() -> None:
+    """The first position's window on a padded input: the border of 0s is drawn, the
+    window reads it, and with stride 2 the next window starts two cells along."""
+    spec = _spec(stride=2, padding=1, c_in=1, c_out=1, pool="max_pool2d", batch=1, seed=1)
+    doc = derive(spec.trace()).document
+    where = next(b for b in doc.blocks() if isinstance(b, Grids) and b.caption.startswith("Where z2"))
+    g = where.grids[0]
+    assert len(g.cells) == 8 and g.pad == 1  # 6×6 and a border of one 0 each side
+    assert all(c == "0" for c in g.cells[0])
+    read = {rc for rc, m in g.marks.items() if m in ("read", "both")}
+    nxt = {rc for rc, m in g.marks.items() if m in ("next", "both")}
+    assert read == {(r, c) for r in range(3) for c in range(3)}
+    assert nxt == {(r, c) for r in range(3) for c in range(2, 5)}  # moved by the stride
+    assert "padding" in where.legend and "stride" in where.legend
+
+
+def test_cross_correlation_named_and_backward_words() -> None:
+    md = derive(gn.load_spec("conv").trace()).markdown()
+    assert "cross-correlation" in md and "flip" in md
+    assert r"x \star \delta _{1}" in md  # dW: the correlation of the input with δ
+    html = derive(
+        _spec(stride=1, padding=0, c_in=1, c_out=1, pool="avg_pool2d", batch=1, seed=2).trace()
+    ).html()
+    assert "rot180" in html and "full convolution" in html
+    assert 'class="fmap"' in html and 'data-q="z2" data-i="0,0,0,0"' in html
+
+
+@pytest.mark.parametrize("fmt", ["md", "html", "ipynb"])
+def test_cli_formats(tmp_path, fmt: str) -> None:
+    from glassnet.cli import main
+
+    out = tmp_path / f"page.{fmt}"
+    assert main(["explain", "conv", "-o", str(out), "--format", fmt]) == 0
+    text = out.read_text()
+    assert "0.3600" in text and "▲" in text
+    if fmt == "ipynb":
+        json.loads(text)
+
+
+def test_cli_hand_mode(tmp_path) -> None:
+    from glassnet.cli import main
+
+    out = tmp_path / "page.md"
+    assert main(["explain", "conv", "--round", "2", "-o", str(out)]) == 0
+    text = out.read_text()
+    assert "0.36" in text and "0.3600" not in text
+
+
+def test_every_calculation_is_the_trace_value() -> None:
+    """Each written-out result is the trace's own number at that index (no second maths)."""
+    spec = _spec(stride=2, padding=1, c_in=2, c_out=2, pool="avg_pool2d", batch=3, seed=5)
+    tr = spec.trace()
+    doc = derive(tr, digits=6, max_samples=3).document
+    n = 0
+    for calc in doc.calculations():
+        lhs = calc.lhs
+        idx = tuple(int(e) for e in str(lhs.sample).split(","))
+        kind = {"δ": "delta"}.get(lhs.base, lhs.base)
+        layer = int(lhs.sub[0][0])
+        assert float(calc.result.text) == pytest.approx(float(tr.value((kind, layer))[idx]), rel=1e-5, abs=1e-6)
+        n += 1
+    assert n > 100
