@@ -140,7 +140,7 @@ def test_padding_and_stride_drawn() -> None:
     nxt = {rc for rc, m in g.marks.items() if m in ("next", "both")}
     assert read == {(r, c) for r in range(3) for c in range(3)}
     assert nxt == {(r, c) for r in range(3) for c in range(2, 5)}  # moved by the stride
-    assert "padding" in where.legend and "stride" in where.legend
+    assert "padding" in where.legend and "moves 2 cells along" in where.legend
 
 
 def test_cross_correlation_named_and_backward_words() -> None:
@@ -189,3 +189,54 @@ def test_every_calculation_is_the_trace_value() -> None:
         assert float(calc.result.text) == pytest.approx(float(tr.value((kind, layer))[idx]), rel=1e-5, abs=1e-6)
         n += 1
     assert n > 100
+
+
+# -- in Chromium: nothing scrolls sideways at 390 and 1280 px ---------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+
+LAYOUT_JS = """() => {
+  const root = document.documentElement;
+  const boxes = [...document.querySelectorAll('.step, .eq, .maps, .fmap, details, p')];
+  const grids = [...document.querySelectorAll('.fmap td')].filter(t => t.checkVisibility());
+  return {page: root.scrollWidth - root.clientWidth, cells: grids.length,
+          over: boxes.filter(b => b.scrollWidth > b.clientWidth + 1)
+                     .map(b => b.className + ': ' + b.textContent.replace(/\\s+/g, ' ').slice(0, 60))};
+}"""
+
+
+def test_pages_fit_in_chromium(tmp_path) -> None:
+    """The example and a 3-channel padded stride-2 page, every fold open: no sideways
+    scrolling of the page or of any block at a phone's 390 px and a desktop's 1280 px."""
+    from pathlib import Path
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    pages = {
+        "example": derive(gn.load_spec("conv").trace()).html(),
+        "padded": derive(
+            _spec(stride=2, padding=1, c_in=3, c_out=2, pool="max_pool2d", batch=1, seed=4).trace()
+        ).html(),
+        "batch-hand": derive(
+            _spec(stride=1, padding=1, c_in=1, c_out=2, pool="avg_pool2d", batch=3, seed=6).trace(
+                round_to=3
+            )
+        ).html(),
+    }
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            for name, html in pages.items():
+                path = tmp_path / f"{name}.html"
+                path.write_text(html, encoding="utf-8")
+                for width in (390, 1280):
+                    page = browser.new_page(viewport={"width": width, "height": 900})
+                    page.goto(path.as_uri())
+                    page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+                    r = page.evaluate(LAYOUT_JS)
+                    page.close()
+                    assert r["cells"] > 30, (name, width)
+                    assert r["page"] <= 0 and r["over"] == [], (name, width, r["over"][:3])
+        finally:
+            browser.close()

@@ -488,6 +488,22 @@ def _items(node: Node) -> list[str]:
             *middle,
             _glue(f'{last}<mo fence="true">)</mo>'),
         ]
+    if (
+        isinstance(node, Func)
+        and isinstance(node.arg, Row)
+        and sum(isinstance(i, Text) and i.text == ", " for i in node.arg.items) > 2
+    ):
+        # max(a, b, c, …) of many arguments (a pooling window) may break after a comma:
+        # "max(" glued to the first argument, each ", " to the one before it
+        groups: list[str] = [f'<mi mathvariant="normal">{escape(node.name)}</mi><mo>\u2061</mo><mo>(</mo>']
+        for item in node.arg.items:
+            if isinstance(item, Text) and item.text == ", ":
+                groups[-1] += mml(item)
+                groups.append("")
+            else:
+                groups[-1] += mml(item)
+        groups[-1] += "<mo>)</mo>"
+        return [_glue(g) for g in groups]
     if isinstance(node, Matrix) and len(node.rows) == 1:
         # A row vector is one item: it never breaks inside (brackets as characters,
         # not borders; the stylesheet lets a vector too wide for the screen scroll).

@@ -86,7 +86,9 @@ def _rule(r: _Reader, w: Written) -> Node:
         return Func("max", Row(tuple(parts)))
     total: Node = join(items, PLUS) if len(items) > 1 else items[0]
     if w.divide != 1:
-        total = Frac(Paren(total) if len(items) > 1 else total, Const(str(w.divide)))
+        # 1/4 · (a + b + c + d): the sum in parentheses may wrap, a fraction bar not
+        share = Frac(Const("1"), Const(str(w.divide)))
+        total = join([share, Paren(total) if len(items) > 1 else total], TIMES)
     return total
 
 
@@ -225,9 +227,10 @@ def _window_picture(
     legend = [f"bold: the cells {lhs}[{first_at}] reads"]
     if nxt:
         next_at = _index_text(r.shown(key, after))
+        shift = min(b for _, b in nxt) - min(b for _, b in read)
         legend.append(
-            f"underlined: the cells {lhs}[{next_at}] reads (bold and underlined: both), "
-            "the window moved along by the stride"
+            f"underlined: the cells {lhs}[{next_at}] reads (bold and underlined: both) — "
+            f"the window moves {shift} cell{'s' if shift != 1 else ''} along"
         )
     if pad:
         legend.append(f"the {pad}-cell border of 0s in italics is the padding")

@@ -189,13 +189,16 @@ SCOPE .grids { display: flex; flex-wrap: wrap; gap: .4rem 1rem; align-items: fle
 SCOPE .fmap { max-width: 100%; overflow-x: auto; }
 SCOPE .fmap table { border-collapse: collapse; font: .8rem/1.3 system-ui, sans-serif;
   font-variant-numeric: tabular-nums; }
-SCOPE .fmap caption { font-size: .75rem; color: var(--muted); text-align: left; }
+SCOPE .fmap caption { font-size: .75rem; color: var(--muted); text-align: left;
+  white-space: nowrap; }
 SCOPE .fmap td { border: 1px solid #cbd5e1; padding: .1rem .3rem; text-align: right;
   min-width: 2.4em; }
 SCOPE .fmap td.read, SCOPE .fmap td.both { background: #dbeafe; }
 SCOPE .fmap td.next, SCOPE .fmap td.both { box-shadow: inset 0 0 0 2px #c2410c; }
 SCOPE .fmap td.pad { color: #64748b; background: #f1f5f9; border-style: dashed; }
 SCOPE .fmap td.arg { background: #fef3c7; }
+@media (max-width: 40rem) { SCOPE .fmap table { font-size: .64rem; }
+  SCOPE .fmap td { padding: .05rem .1rem; min-width: 0; } }
 SCOPE figure { margin: .6rem 0; text-align: center; overflow-x: auto; }
 SCOPE figure svg { max-width: 100%; height: auto; }
 SCOPE figcaption { color: var(--muted); font-size: .9rem; }
