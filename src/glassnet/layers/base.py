@@ -85,6 +85,9 @@ class Layer:
     #: False for layers the dense-only views (explain, check, the studio, exercises)
     #: cannot show yet: they refuse such a network in one line instead of guessing.
     explained: ClassVar[bool] = True
+    #: The views (by the name :meth:`Network.require_explained` is given: "explain",
+    #: "check", "the studio") that show this layer although :attr:`explained` is False.
+    shown_by: ClassVar[frozenset[str]] = frozenset()
 
     activation: Activation
 
@@ -624,6 +627,8 @@ class Pool2d(Layer):
     (C, H, W), no padding, no parameters and no activation; outputs (C, oh, ow)."""
 
     input_rank = 3
+    explained = False
+    shown_by: ClassVar[frozenset[str]] = frozenset({"explain"})
     takes_activation = False
     spec_fields: ClassVar[frozenset[str]] = frozenset({"type", "size", "stride"})
 

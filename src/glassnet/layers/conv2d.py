@@ -140,6 +140,8 @@ class Conv2d(Layer):
     decayed = frozenset({"W"})
     biases = frozenset({"b"})
     input_rank = 3
+    explained = False
+    shown_by = frozenset({"explain"})
     words = (
         "a 2-D convolution: each output channel's kernel slides over the input maps, "
         "z = W ⋆ x + b (a cross-correlation, as every framework computes it), then a = f(z)"
