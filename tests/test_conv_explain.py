@@ -240,3 +240,16 @@ def test_pages_fit_in_chromium(tmp_path) -> None:
                     assert r["page"] <= 0 and r["over"] == [], (name, width, r["over"][:3])
         finally:
             browser.close()
+
+
+def test_weight_gradient_window_is_on_the_input() -> None:
+    """dW[o,c,p,q] reads x_pad at (i·stride + p, j·stride + q) for every position: with
+    padding 1 and stride 2 on a 6×6 map, dW[0,0,0,0] reads the padded map's rows and
+    columns 0, 2, 4 (drawn on the layer's input, the border being the padding)."""
+    spec = _spec(stride=2, padding=1, c_in=1, c_out=1, pool="avg_pool2d", batch=1, seed=4)
+    doc = derive(spec.trace()).document
+    where = next(b for b in doc.blocks() if isinstance(b, Grids) and b.caption.startswith("Where dW2"))
+    g = where.grids[0]
+    assert g.quantity == "a1" and g.pad == 1
+    read = {rc for rc, m in g.marks.items() if m in ("read", "both")}
+    assert read == {(r, c) for r in (0, 2, 4) for c in (0, 2, 4)}

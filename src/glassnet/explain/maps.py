@@ -172,15 +172,18 @@ def _window_picture(
         return None
     # the map read: the first batched feature-map factor (the input, or δ)
     # (the last such factor of a product: the input x beside W in z and beside δ in dW)
-    source = None
-    for term in first.terms:
+    # (the last such factor of a product, at the same place in every product: the
+    # input x beside W in z and beside δ in dW, where a padding 0 stands in for it)
+    source, place = None, 0
+    whole = [t for t in first.terms if all(f.key is not None for f in t)]
+    for term in whole or first.terms:
         maps = [
-            f
-            for f in term
+            k
+            for k, f in enumerate(term)
             if f.key is not None and r.graph.batched(f.key) and is_map(r.trace.value(f.key))
         ]
         if maps:
-            source = maps[-1]
+            source, place = term[maps[-1]], maps[-1]
             break
     if source is None or source.key is None:
         return None
@@ -189,9 +192,9 @@ def _window_picture(
     def cells_of(w: Written | None) -> set[tuple[int, int]]:
         out = set()
         for term in w.terms if w is not None else ():
-            for f in term:
-                if (f.key in (src_key, None)) and f.index[:2] == (s, c):
-                    out.add((f.index[2], f.index[3]))
+            f = term[place] if place < len(term) else None
+            if f is not None and f.key in (src_key, None) and f.index[:2] == (s, c):
+                out.add((f.index[2], f.index[3]))
         return out
 
     read = cells_of(first)
