@@ -14,7 +14,7 @@ from _explain_arith import Precision, Unevaluable, holds
 
 import glassnet as gn
 from glassnet.explain import derive
-from glassnet.explain.document import Calculation, Grids
+from glassnet.explain.document import Grids
 from glassnet.mathtree import tex
 from glassnet.spec import parse_spec
 from glassnet.toml_writer import to_toml
@@ -132,7 +132,9 @@ def test_padding_and_stride_drawn() -> None:
     window reads it, and with stride 2 the next window starts two cells along."""
     spec = _spec(stride=2, padding=1, c_in=1, c_out=1, pool="max_pool2d", batch=1, seed=1)
     doc = derive(spec.trace()).document
-    where = next(b for b in doc.blocks() if isinstance(b, Grids) and b.caption.startswith("Where z2"))
+    where = next(
+        b for b in doc.blocks() if isinstance(b, Grids) and b.caption.startswith("Where z2")
+    )
     g = where.grids[0]
     assert len(g.cells) == 8 and g.pad == 1  # 6×6 and a border of one 0 each side
     assert all(c == "0" for c in g.cells[0])
@@ -186,7 +188,9 @@ def test_every_calculation_is_the_trace_value() -> None:
         idx = tuple(int(e) for e in str(lhs.sample).split(","))
         kind = {"δ": "delta"}.get(lhs.base, lhs.base)
         layer = int(lhs.sub[0][0])
-        assert float(calc.result.text) == pytest.approx(float(tr.value((kind, layer))[idx]), rel=1e-5, abs=1e-6)
+        assert float(calc.result.text) == pytest.approx(
+            float(tr.value((kind, layer))[idx]), rel=1e-5, abs=1e-6
+        )
         n += 1
     assert n > 100
 
@@ -201,7 +205,8 @@ LAYOUT_JS = """() => {
   const grids = [...document.querySelectorAll('.fmap td')].filter(t => t.checkVisibility());
   return {page: root.scrollWidth - root.clientWidth, cells: grids.length,
           over: boxes.filter(b => b.scrollWidth > b.clientWidth + 1)
-                     .map(b => b.className + ': ' + b.textContent.replace(/\\s+/g, ' ').slice(0, 60))};
+                     .map(b => b.className + ': '
+                               + b.textContent.replace(/\\s+/g, ' ').slice(0, 60))};
 }"""
 
 
@@ -233,7 +238,9 @@ def test_pages_fit_in_chromium(tmp_path) -> None:
                 for width in (390, 1280):
                     page = browser.new_page(viewport={"width": width, "height": 900})
                     page.goto(path.as_uri())
-                    page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+                    page.evaluate(
+                        "document.querySelectorAll('details').forEach(d => d.open = true)"
+                    )
                     r = page.evaluate(LAYOUT_JS)
                     page.close()
                     assert r["cells"] > 30, (name, width)
@@ -248,7 +255,9 @@ def test_weight_gradient_window_is_on_the_input() -> None:
     columns 0, 2, 4 (drawn on the layer's input, the border being the padding)."""
     spec = _spec(stride=2, padding=1, c_in=1, c_out=1, pool="avg_pool2d", batch=1, seed=4)
     doc = derive(spec.trace()).document
-    where = next(b for b in doc.blocks() if isinstance(b, Grids) and b.caption.startswith("Where dW2"))
+    where = next(
+        b for b in doc.blocks() if isinstance(b, Grids) and b.caption.startswith("Where dW2")
+    )
     g = where.grids[0]
     assert g.quantity == "a1" and g.pad == 1
     read = {rc for rc, m in g.marks.items() if m in ("read", "both")}

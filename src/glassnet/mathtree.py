@@ -495,7 +495,9 @@ def _items(node: Node) -> list[str]:
     ):
         # max(a, b, c, …) of many arguments (a pooling window) may break after a comma:
         # "max(" glued to the first argument, each ", " to the one before it
-        groups: list[str] = [f'<mi mathvariant="normal">{escape(node.name)}</mi><mo>\u2061</mo><mo>(</mo>']
+        groups: list[str] = [
+            f'<mi mathvariant="normal">{escape(node.name)}</mi><mo>\u2061</mo><mo>(</mo>'
+        ]
         for item in node.arg.items:
             if isinstance(item, Text) and item.text == ", ":
                 groups[-1] += mml(item)

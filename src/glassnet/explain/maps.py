@@ -149,8 +149,10 @@ def written_blocks(
     rest = calcs[1:]
     if len(indices) > MAX_WRITTEN:
         rest.append(
-            Elided(f"… and {len(indices) - MAX_WRITTEN} more, each by the same rule "
-                   "(their values are in the grids above)")  # fmt: skip
+            Elided(
+                f"… and {len(indices) - MAX_WRITTEN} more, each by the same rule "
+                "(their values are in the grids above)"
+            )
         )
     if rest:
         n = sum(isinstance(b, Calculation) for b in rest)
@@ -291,7 +293,9 @@ def map_grids(
     shape = "×".join(str(e) for e in value.shape[1:] if batched) or "×".join(
         str(e) for e in value.shape
     )
-    caption = f"{name}: {shape}" + (" (one grid per output and input channel)" if not batched else "")
+    caption = f"{name}: {shape}" + (
+        " (one grid per output and input channel)" if not batched else ""
+    )
     legend = ""
     if routed is not None:
         legend = (
@@ -304,9 +308,7 @@ def map_grids(
     return blocks
 
 
-def routing(
-    trace: Trace, graph: StepGraph, key: Key
-) -> Callable[[tuple[int, ...]], bool] | None:
+def routing(trace: Trace, graph: StepGraph, key: Key) -> Callable[[tuple[int, ...]], bool] | None:
     """For a gradient its plugin routes (some cells get no term at all — max pooling's
     arg-max): which cells get one; None when every cell does."""
     owner = graph.owner(key)
