@@ -262,3 +262,35 @@ def test_weight_gradient_window_is_on_the_input() -> None:
     assert g.quantity == "a1" and g.pad == 1
     read = {rc for rc, m in g.marks.items() if m in ("read", "both")}
     assert read == {(r, c) for r in (0, 2, 4) for c in (0, 2, 4)}
+
+
+# -- the studio: a CNN is refused in one clear line (4xx), not half drawn -----------------------
+
+
+def test_studio_refuses_a_cnn_in_one_line() -> None:
+    """The studio's picture, editors and per-number links are built for dense layers; a
+    conv spec gets a 4xx naming the layer and pointing to ``glassnet explain``, on every
+    way in (an example, an upload, a request with the spec)."""
+    import tomllib
+
+    pytest.importorskip("httpx", reason="httpx is not installed (Starlette's TestClient needs it)")
+    from starlette.testclient import TestClient
+
+    from glassnet.spec import example_path
+    from glassnet.studio.app import create_app
+
+    client = TestClient(create_app(), base_url="http://127.0.0.1")
+    text = example_path("conv").read_text(encoding="utf-8")
+    spec = tomllib.loads(text)
+    answers = [
+        client.get("/api/example/conv"),
+        client.post("/api/load", json={"name": "conv.toml", "text": text}),
+        client.post("/api/step", json={"spec": spec}),
+        client.post("/api/explain", json={"spec": spec}),
+        client.post("/api/links", json={"spec": spec, "quantity": "z1", "index": [0, 0, 0]}),
+    ]
+    for r in answers:
+        assert 400 <= r.status_code < 500, (r.request.url, r.status_code)
+        err = r.json()["error"]
+        assert "conv2d" in err and "layer 1" in err and "explain" in err, err
+        assert "\n" not in err
