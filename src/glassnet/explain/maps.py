@@ -28,6 +28,9 @@ from glassnet.trace import Trace
 #: folded); at most this many maps of one quantity are drawn.
 MAX_WRITTEN = 48
 MAX_MAPS = 8
+#: ... and the written-out numbers of one quantity hold at most this many terms in all
+#: (a wide kernel's sums are long: fewer of them are written).
+MAX_TERMS = 600
 
 
 def is_map(value: Any) -> bool:
@@ -75,8 +78,11 @@ def _rule(r: _Reader, w: Written) -> Node:
     """The written-out number in symbols (each symbol carries its value)."""
     if not w.terms:
         return Const("0")
-    items = [join([r.factor(f) for f in term], TIMES) for term in w.terms]
-    items = [i.items[0] if isinstance(i, Row) and len(i.items) == 1 else i for i in items]
+    # a product of one factor is that factor
+    items: list[Node] = [
+        r.factor(term[0]) if len(term) == 1 else join([r.factor(f) for f in term], TIMES)
+        for term in w.terms
+    ]
     if w.op == "max":
         parts: list[Node] = []
         for k, item in enumerate(items):
@@ -134,10 +140,14 @@ def written_blocks(
         indices.insert(0, got)
     r = _Reader(trace, graph, symbol)
     calcs: list[Block] = []
+    terms = 0
     for index in indices[:MAX_WRITTEN]:
         w = written(index)
         if w is None:
             continue
+        terms += len(w.terms)
+        if calcs and terms > MAX_TERMS:
+            break
         rule = _rule(r, w)
         lhs = r.sym(key, index, None)
         result = float(value[index])
@@ -147,10 +157,10 @@ def written_blocks(
     if picture is not None:
         blocks.append(picture)
     rest = calcs[1:]
-    if len(indices) > MAX_WRITTEN:
+    if len(indices) > len(calcs):
         rest.append(
             Elided(
-                f"… and {len(indices) - MAX_WRITTEN} more, each by the same rule "
+                f"… and {len(indices) - len(calcs)} more, each by the same rule "
                 "(their values are in the grids above)"
             )
         )

@@ -600,7 +600,7 @@ class Conv2d(Layer):
             # with the kernel flipped (p from kh − 1 down), δ's positions come in order:
             # the full convolution of δ with the flipped kernel
             s, c, h, w = index
-            terms = []
+            flipped: list[tuple[At, ...]] = []
             for o in range(n_o):
                 for p in reversed(range(kh)):
                     i, r = divmod(h + pad - p, st)
@@ -610,8 +610,8 @@ class Conv2d(Layer):
                         j, r = divmod(w + pad - q, st)
                         if r or not 0 <= j < ow:
                             continue
-                        terms.append((At(delta, (s, o, i, j)), At(W, (o, c, p, q))))
-            return Written(tuple(terms))
+                        flipped.append((At(delta, (s, o, i, j)), At(W, (o, c, p, q))))
+            return Written(tuple(flipped))
         return None
 
     # -- words and symbols -------------------------------------------------------------
