@@ -185,7 +185,7 @@ SCOPE .table th, SCOPE .table td { padding: .05rem .6rem; line-height: 1.35;
 SCOPE .maps { margin: .5rem 0; }
 SCOPE .maps-caption, SCOPE .maps .legend { font: .85rem/1.45 system-ui, sans-serif;
   color: var(--muted); margin: .2rem 0; }
-SCOPE .grids { display: flex; flex-wrap: wrap; gap: .4rem 1rem; align-items: flex-start; }
+SCOPE .maprow { display: flex; flex-wrap: wrap; gap: .4rem 1rem; align-items: flex-start; }
 SCOPE .fmap { max-width: 100%; overflow-x: auto; }
 SCOPE .fmap table { border-collapse: collapse; font: .8rem/1.3 system-ui, sans-serif;
   font-variant-numeric: tabular-nums; }
@@ -331,7 +331,7 @@ def _grids(block: Grids) -> str:
     legend = f'<p class="legend">{escape(block.legend)}</p>' if block.legend else ""
     return (
         f'<div class="maps"><p class="maps-caption">{escape(block.caption)}</p>'
-        f'<div class="grids">{"".join(out)}</div>{legend}</div>'
+        f'<div class="maprow">{"".join(out)}</div>{legend}</div>'
     )
 
 
