@@ -122,7 +122,6 @@ def test_fast_conv_step_against_torch_autograd():
     net = _cnn(rng, c_in=2, stride=2, padding=1, pool=MaxPool2d, output="softmax")
     X = rng.normal(size=(5, 2, 7, 7))
     y = rng.integers(0, 3, size=5)
-    c1, c2, _, _, d = net.layers
     params = [torch.tensor(p, requires_grad=True) for p in net.parameters()]
     W1, b1, W2, b2, Wd, bd = params
     F = torch.nn.functional
@@ -178,7 +177,7 @@ def test_train_cnn_on_npz_images_and_same_predictions_everywhere(tmp_path, capsy
     from glassnet.interop import to_onnx, to_torch
 
     data = tmp_path / "images.npz"
-    X, y = _npz_images(data)
+    X, _ = _npz_images(data)
     out = tmp_path / "m.npz"
     code, _ = _run("train", "--data", str(data), "--model", "cnn", "--layers", "4",
                    "--epochs", "3", "--no-progress", "--json", "--out", str(out))  # fmt: skip
@@ -284,3 +283,24 @@ def test_torch_engine_trains_a_cnn_as_the_numpy_engine():
     b.fit(X, y, optimizer=gn.optim.SGD(lr=0.1, momentum=0.9), engine="torch", **opts)
     for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         np.testing.assert_allclose(pa, pb, rtol=0, atol=1e-10)
+
+
+# -- the scikit-learn estimator ------------------------------------------------------------------
+def test_estimator_takes_image_rows_as_a_cnn():
+    pytest.importorskip("sklearn", reason="the estimator is scikit-learn's kind")
+    from sklearn.datasets import load_digits
+
+    from glassnet.sklearn import GlassnetClassifier
+
+    digits = load_digits()
+    X, y = digits.data[:300] / 16, digits.target[:300]
+    clf = GlassnetClassifier((4,), image_shape=(1, 8, 8), epochs=3, random_state=0)
+    clf.fit(X, y)
+    assert type(clf.network_.layers[0]) is Conv2d
+    # its predictions are its network's on the same rows as (n, 1, 8, 8) images
+    proba = clf.predict_proba(X[:20])
+    images = X[:20].reshape(20, 1, 8, 8)
+    np.testing.assert_allclose(proba, clf.network_.predict_proba(images), rtol=0, atol=1e-12)
+    assert (clf.predict(X[:20]) == proba.argmax(1)).all()
+    with pytest.raises(GlassnetError, match="image_shape"):
+        GlassnetClassifier((4,), image_shape=(1, 8, 9), epochs=1).fit(X, y)

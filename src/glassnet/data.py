@@ -369,8 +369,9 @@ def load_dataset(
         decimal=decimal,
         dates=dates,
     )
+    dropped: list[str] = []
     if table.image_shape is not None:  # an image keeps every pixel, constant or not
-        X, names, dropped = table.X, table.names, []
+        X, names = table.X, table.names
     else:
         X, names, dropped = _drop_constant(table.X, table.names)
     if not names:

@@ -113,14 +113,18 @@ class Model(TrainableNetwork):
         A DataFrame's columns are taken by name (any order, extra columns ignored; a
         missing one is an error naming it), as ``glassnet predict`` takes a CSV's.  A bare
         array is taken by position; when it looks already standardised (see
-        :meth:`Preprocessing.check_scaled`) a ``UserWarning`` says so."""
+        :meth:`Preprocessing.check_scaled`) a ``UserWarning`` says so.  A network of
+        feature maps takes images (n, C, H, W) or (n, H, W): the preprocessing reads each
+        as its row of pixels, row by row (see :func:`~glassnet.training.check_data`)."""
         pre = self.preprocessing
         if pre is None:
             return np.asarray(X)
-        if len(self.layers[0].in_shape) == 3 and np.ndim(X) > 2:  # type: ignore[arg-type]
-            # images (n, C, H, W) or (n, H, W): the preprocessing reads each as its row
-            # of pixels (row by row), as the file it was fitted on held them
-            X = np.asarray(X).reshape(np.shape(X)[0], -1)  # type: ignore[arg-type]
+        if len(self.layers[0].in_shape) == 3 and not hasattr(X, "columns"):
+            images = np.asarray(X)
+            if images.ndim > 2:
+                # images (n, C, H, W) or (n, H, W): the preprocessing reads each as its
+                # row of pixels (row by row), as the file it was fitted on held them
+                X = images.reshape(images.shape[0], -1)
         if hasattr(X, "columns") and hasattr(X, "to_numpy"):
             X = _columns_by_name(X, pre)
         message = pre.check_scaled(X)
@@ -221,7 +225,15 @@ class Model(TrainableNetwork):
             for r in rows
         ]
         head = f"inputs: {'×'.join(map(str, self.layers[0].in_shape))}"
-        if self.preprocessing is not None:
+        pre = self.preprocessing
+        if (
+            pre is not None
+            and pre.columns is None
+            and not pre.mean.any()
+            and (pre.scale == pre.scale[0]).all()
+        ):
+            head += f" (each divided by {pre.scale[0]:g})"  # an image model's pixel scale
+        elif pre is not None:
             head += " (standardised)"
         return "\n".join([head, *lines, f"total parameters: {total:,} ({self.dtype})"])
 

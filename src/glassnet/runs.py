@@ -296,9 +296,7 @@ def build_model(ds: Dataset, options: TrainOptions) -> Model:
             dtype=options.dtype,
             dropout=options.dropout,
         )
-        model.preprocessing = ds.preprocessing or Preprocessing(
-            ds.mean, ds.scale, ds.feature_names
-        )
+        model.preprocessing = ds.preprocessing or Preprocessing(ds.mean, ds.scale, ds.feature_names)
     if ds.task == "regression":
         # The output starts at the mean target (R² 0), not at 0: targets far from 0
         # (hundreds) would otherwise take most of the epochs just to be reached.
