@@ -304,3 +304,32 @@ def test_estimator_takes_image_rows_as_a_cnn():
     assert (clf.predict(X[:20]) == proba.argmax(1)).all()
     with pytest.raises(GlassnetError, match="image_shape"):
         GlassnetClassifier((4,), image_shape=(1, 8, 9), epochs=1).fit(X, y)
+
+
+def test_train_a_spec_files_layers_on_digits(tmp_path):
+    """--model FILE.toml: its [[layers]] are the network (drawn kernels), for the images."""
+    spec = tmp_path / "lenet.toml"
+    spec.write_text(
+        'lr = 0.1\n[[layers]]\ntype = "conv2d"\nchannels = 3\nkernel_size = 3\n'
+        'activation = "relu"\n[[layers]]\ntype = "avg_pool2d"\nsize = 2\n'
+        '[[layers]]\ntype = "flatten"\n[[layers]]\nunits = 10\nactivation = "softmax"\n'
+    )
+    out = tmp_path / "m.npz"
+    code, text = _run("train", "--data", "digits", "--model", str(spec), "--epochs", "1",
+                      "--no-progress", "--out", str(out))  # fmt: skip
+    assert code == 0
+    assert "lenet.toml: its [[layers]] are trained; lr are not used" in text
+    model = gn.load(out)
+    assert [type(layer) for layer in model.layers] == [Conv2d, AvgPool2d, Flatten, Dense]
+    assert model.layers[0].in_shape == (1, 8, 8) and model.layers[0].out_shape == (3, 6, 6)
+
+
+def test_a_spec_file_with_the_wrong_output_is_one_line(tmp_path, capsys):
+    spec = tmp_path / "small.toml"
+    spec.write_text('[[layers]]\ntype = "conv2d"\nchannels = 2\nkernel_size = 3\n'
+                    '[[layers]]\ntype = "flatten"\n[[layers]]\nunits = 4\n')  # fmt: skip
+    code = cli.main(["train", "--data", "digits", "--model", str(spec), "--epochs", "1",
+                     "--no-progress", "--out", str(tmp_path / "m.npz")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "small.toml" in err and "expected a last layer of 10 units" in err and "got 4" in err

@@ -49,8 +49,9 @@ class TrainOptions:
     bundled data sets they reach its test accuracy (``python bench/quality.py
     --defaults``, docs/train.md)."""
 
-    #: "mlp" (dense layers, --layers its hidden sizes) or "cnn" (images: --layers the
-    #: channels of its 3×3 convolutions, each followed by 2×2 max pooling; see gn.cnn).
+    #: "mlp" (dense layers, --layers its hidden sizes), "cnn" (images: --layers the
+    #: channels of its 3×3 convolutions, each followed by 2×2 max pooling; see gn.cnn)
+    #: or a spec file (.toml) whose [[layers]] are the network.
     model: str = "mlp"
     layers: list[int] = field(default_factory=lambda: [100])
     activation: str = "relu"
@@ -284,6 +285,8 @@ def build_model(ds: Dataset, options: TrainOptions) -> Model:
     output = "identity" if ds.task == "regression" else "softmax"
     if options.model == "cnn":
         model = _build_cnn(ds, options, output)
+    elif options.model not in MODELS:
+        model = _build_from_file(ds, options)
     else:
         sizes = [ds.n_features, *options.layers, ds.n_outputs]
         check_training_fits(sizes, options)
@@ -308,6 +311,60 @@ def build_model(ds: Dataset, options: TrainOptions) -> Model:
         loss="mse" if ds.task == "regression" else "cross_entropy",
         seed=options.seed,
         rng=training.shuffle_rng(options.seed),
+    )
+    return model
+
+
+def _pixel_scale(ds: Dataset) -> Preprocessing:
+    """Every input divided by one constant, the training part's largest |value| (an
+    image model's preprocessing, see :func:`build_model`)."""
+    raw = ds.X_train_raw if ds.X_train_raw is not None else ds.X_train
+    peak = float(np.abs(raw).max()) if raw.size else 0.0
+    n = ds.n_features
+    return Preprocessing(np.zeros(n), np.full(n, peak if peak > 0 else 1.0), ds.feature_names)
+
+
+def _build_from_file(ds: Dataset, options: TrainOptions) -> Model:
+    """``--model FILE.toml``: the network of a spec file's ``[[layers]]``, for the
+    data's images (C, H, W) when the first layer takes feature maps, else its rows;
+    scaled as an image model, or standardised, accordingly."""
+    from glassnet.spec import layers_from_file
+
+    path = options.model
+    if not path.lower().endswith(".toml"):
+        raise GlassnetError(
+            f"expected one of {', '.join(MODELS)} or a spec file (.toml) with [[layers]]",
+            got=repr(path),
+            field="--model",
+        )
+    if options.dropout:
+        raise GlassnetError(
+            "expected no --dropout with a --model file (a dropout layer in it says where)",
+            got=f"--dropout {options.dropout:g}",
+            field="--dropout",
+        )
+    net, unused = layers_from_file(
+        path, ds.n_features, ds.image_shape, seed=options.seed, init=options.init
+    )
+    images = len(net.layers[0].in_shape) == 3
+    if net.sizes[-1] != ds.n_outputs:
+        raise GlassnetError(
+            f"expected a last layer of {ds.n_outputs} units (one per "
+            f"{'class' if ds.task == 'classification' else 'target'} of the data)",
+            got=str(net.sizes[-1]),
+            file=path,
+            field="layers",
+        )
+    if unused:
+        ds.notes.append(
+            f"{Path(path).name}: its [[layers]] are trained; {', '.join(unused)} "
+            "are not used (the data and the options give them)"
+        )
+    model = Model(net.copy(options.dtype).layers)
+    model.preprocessing = (
+        _pixel_scale(ds)
+        if images
+        else ds.preprocessing or Preprocessing(ds.mean, ds.scale, ds.feature_names)
     )
     return model
 
@@ -348,12 +405,7 @@ def _build_cnn(ds: Dataset, options: TrainOptions, output: str) -> Model:
     # each convolution's windows (C·kh·kw numbers a position) twice
     per_row = sum(4 * layer.n_out + 18 * layer.n_in for layer in model.layers)
     check_fits(itemsize * (6 * params + batch * per_row), "training", field="--layers")
-    raw = ds.X_train_raw if ds.X_train_raw is not None else ds.X_train
-    peak = float(np.abs(raw).max()) if raw.size else 0.0
-    n = ds.n_features
-    model.preprocessing = Preprocessing(
-        np.zeros(n), np.full(n, peak if peak > 0 else 1.0), ds.feature_names
-    )
+    model.preprocessing = _pixel_scale(ds)
     return model
 
 
@@ -534,9 +586,11 @@ def prepare_run(data: str | None, resume: str | None, given: dict[str, Any]) -> 
     if needs_val and "validation_split" not in given:
         given = {**given, "validation_split": 0.1}  # early stopping needs held-out rows
     options = TrainOptions(**given)
-    if options.model not in MODELS:
+    if options.model not in MODELS and not options.model.lower().endswith(".toml"):
         raise GlassnetError(
-            f"expected one of {', '.join(MODELS)}", got=repr(options.model), field="--model"
+            f"expected one of {', '.join(MODELS)} or a spec file (.toml) with [[layers]]",
+            got=repr(options.model),
+            field="--model",
         )
     if options.model == "cnn" and "layers" not in given:
         options.layers = list(CNN_CHANNELS)

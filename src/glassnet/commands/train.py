@@ -84,10 +84,12 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--model",
-        choices=("mlp", "cnn"),
-        help="mlp (default: dense layers) or cnn (image data — digits, or an .npz whose X "
+        metavar="mlp|cnn|FILE.toml",
+        help="mlp (default: dense layers); cnn (image data — digits, or an .npz whose X "
         "is (N, C, H, W) or (N, H, W): 3×3 convolutions, each followed by 2×2 max pooling, "
-        "then a dense output; pixels divided by the training part's largest |value|)",
+        "then a dense output; pixels divided by the training part's largest |value|); or "
+        "a spec file whose [[layers]] are the network (conv2d, pooling, flatten, dense: "
+        "weights given, or channels/kernel_size/units drawn with --init and --seed)",
     )
     p.add_argument(
         "--layers",
