@@ -86,6 +86,32 @@ def test_fast_conv_step_equals_traced_step_float64(c_in, stride, padding, pool, 
         np.testing.assert_allclose(pa, pb, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("pool_stride", [2, 3, 1])
+def test_fast_max_pool_routes_ties_as_the_traced_step(pool_stride):
+    """ReLU zeros make whole windows tie: δ goes to the first cell, row by row, in the
+    fast step as in the traced one; windows apart (stride 2, 3) and overlapping (1)."""
+    rng = np.random.default_rng(pool_stride)
+    conv = Conv2d(rng.normal(size=(2, 1, 2, 2)), np.array([-1.5, 0.2]), (1, 7, 7),
+                  activation="relu")  # fmt: skip
+    pool = MaxPool2d(conv.out_shape, size=2, stride=pool_stride)
+    flat = Flatten(pool.out_shape)
+    # small output weights: a saturated softmax (p ~ 1e-30) would put the traced step's
+    # full Jacobian, not the fused delta, at the mercy of float rounding
+    dense = Dense(rng.normal(size=(flat.n_out, 3)) * 0.1, np.zeros(3), "softmax")
+    conv2 = Conv2d(rng.normal(size=(1, 1, 1, 1)), np.zeros(1), (1, 7, 7))
+    a = Model([conv2, conv, pool, flat, dense])  # a layer below the pool: its dx matters
+    b = a.copy()
+    X = rng.normal(size=(6, 1, 7, 7))
+    y = rng.integers(0, 3, size=6)
+    assert (conv.predict(conv2.predict(X)) == 0).mean() > 0.3  # many ties at 0
+    a.fit(X, y, optimizer=gn.optim.SGD(lr=0.1), epochs=1, batch_size=3, shuffle=False)
+    for start in (0, 3):
+        gn.apply_step(b, X[start : start + 3], np.eye(3)[y[start : start + 3]],
+                      loss="cross_entropy", lr=0.1)  # fmt: skip
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        np.testing.assert_allclose(pa, pb, rtol=0, atol=1e-12)
+
+
 def test_fast_conv_step_with_row_weights_equals_graph_step():
     """Row weights (no fused delta): the fast step's gradients are the step graph's."""
     rng = np.random.default_rng(5)

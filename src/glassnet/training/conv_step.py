@@ -13,7 +13,10 @@ runs the same maths without recording and into buffers made for the largest batc
   the windows (col2im) in a zeroed buffer — :mod:`glassnet.layers.conv2d`'s rules with
   the order of two sums changed (equal to the traced step within float rounding: a test
   holds it to 1e-12 in float64);
-- **pooling** and **flatten** through the layers' own functions (``argmax``,
+- **max pooling** with windows apart (stride ≥ size): the max of the window's cell
+  planes into a buffer, and δ written back to the first maximal cell of each window —
+  the layer's own arg-max rule, so the same numbers bit for bit; overlapping windows,
+  **average pooling** and **flatten** through the layers' own functions (``argmax``,
   ``gather``, ``route``; ``mean``, ``spread``; a reshape) — the traced step's own code;
 - **dense** layers through :mod:`glassnet.layers.dense`'s ``linear``, ``weight_grad``,
   ``bias_grad`` and ``input_grad`` with ``out=`` buffers, as the dense fast path;
@@ -144,6 +147,54 @@ class _MaxPool(_Runner):
         return self.layer.route(g, self.argmax) if need_dx else None
 
 
+class _MaxPoolApart(_Runner):
+    """Max pooling whose windows do not overlap (stride ≥ size), in buffers: the max
+    of the size² strided cell planes, and on the way back each window's δ written to
+    the first cell (row by row) that holds the maximum — the layer's own arg-max rule
+    (``MaxPool2d.argmax``: the first maximum), so the routed numbers are the traced
+    step's, bit for bit, without building the index array."""
+
+    def __init__(self, layer: MaxPool2d, m: int, dtype: np.dtype, need_dx: bool) -> None:
+        self.layer = layer
+        c, self.oh, self.ow = layer.out_shape
+        self.a = np.empty((m, c, self.oh, self.ow), dtype=dtype)
+        self.hit = np.empty((m, c, self.oh, self.ow), dtype=bool)
+        self.free = np.empty((m, c, self.oh, self.ow), dtype=bool)
+        self.dx = np.zeros((m, *layer.in_shape), dtype=dtype) if need_dx else None
+        self.x: Array | None = None
+
+    def _plane(self, x: Array, p: int, q: int) -> Array:
+        s, oh, ow = self.layer.stride, self.oh, self.ow
+        return x[:, :, p : p + s * oh : s, q : q + s * ow : s]
+
+    def forward(self, x: Array, m: int) -> Array:
+        self.x = x
+        k = self.layer.size
+        a = self.a[:m]
+        np.copyto(a, self._plane(x, 0, 0))
+        for p in range(k):
+            for q in range(k):
+                if p or q:
+                    np.maximum(a, self._plane(x, p, q), out=a)
+        return a
+
+    def backward(self, g: Array, m: int, *, need_dx: bool, is_delta: bool) -> Array | None:
+        if not need_dx or self.dx is None:
+            return None
+        assert self.x is not None
+        k, a = self.layer.size, self.a[:m]
+        dx, hit, free = self.dx[:m], self.hit[:m], self.free[:m]
+        dx[...] = 0  # cells no window reads, and every non-maximum, get 0
+        free[...] = True  # windows whose maximum is still to be found
+        for p in range(k):
+            for q in range(k):
+                np.equal(self._plane(self.x, p, q), a, out=hit)
+                hit &= free
+                np.copyto(self._plane(dx, p, q), g, where=hit)
+                free &= ~hit
+        return dx
+
+
 class _AvgPool(_Runner):
     def __init__(self, layer: AvgPool2d) -> None:
         self.layer = layer
@@ -206,7 +257,10 @@ def _runner(layer: Layer, m: int, dtype: np.dtype, need_dx: bool) -> _Runner | N
     if kind is Dense and layer.dense_like:
         return _Dense(layer, m, dtype, need_dx)  # type: ignore[arg-type]
     if kind is MaxPool2d:
-        return _MaxPool(layer)  # type: ignore[arg-type]
+        pool: MaxPool2d = layer  # type: ignore[assignment]
+        if pool.stride >= pool.size:
+            return _MaxPoolApart(pool, m, dtype, need_dx)
+        return _MaxPool(pool)
     if kind is AvgPool2d:
         return _AvgPool(layer)  # type: ignore[arg-type]
     if kind is Flatten:
