@@ -330,7 +330,8 @@ def build_model(ds: Dataset, options: TrainOptions) -> Model:
 def _pixel_scale(ds: Dataset) -> Preprocessing:
     """Every input divided by one constant, the training part's largest |value| (an
     image model's preprocessing, see :func:`build_model`)."""
-    raw = ds.X_train_raw if ds.X_train_raw is not None else ds.X_train
+    # an image data set's raw rows are numbers (an .npz's X, or digits), never a table
+    raw = np.asarray(ds.X_train_raw if ds.X_train_raw is not None else ds.X_train)
     peak = float(np.abs(raw).max()) if raw.size else 0.0
     n = ds.n_features
     return Preprocessing(np.zeros(n), np.full(n, peak if peak > 0 else 1.0), ds.feature_names)
