@@ -46,12 +46,12 @@ class At:
 @dataclass(frozen=True)
 class Written:
     """One number of a quantity as the arithmetic it is (:meth:`Layer.written`):
-    ``op`` "sum" — the sum of ``terms``, each the product of its factors, divided by
-    ``divide`` — or "max" — the largest of ``terms`` (one factor each).  No terms: 0."""
+    the sum of ``terms``, each the product of its factors, divided by ``divide`` — or,
+    ``largest``, the largest of ``terms`` (one factor each).  No terms: 0."""
 
     terms: tuple[tuple[At, ...], ...]
-    op: str = "sum"
     divide: int = 1
+    largest: bool = False
 
 
 class Layer:

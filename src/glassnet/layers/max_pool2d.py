@@ -131,7 +131,9 @@ class MaxPool2d(Pool2d):
             return None
         s, c, r, q = index
         if kind == "a":
-            return Written(tuple((At(x, (s, c, h, w)),) for h, w in self.window(r, q)), "max")
+            return Written(
+                tuple((At(x, (s, c, h, w)),) for h, w in self.window(r, q)), largest=True
+            )
         if kind == "dL_da" and layer > 1:
             flat = r * self.chw[2] + q
             argmax = value(("argmax", layer))
