@@ -240,6 +240,12 @@ class Layer:
             f"expected a layer with an ONNX form ({self.type} has none yet)", got=self.type
         )
 
+    def index_range(self, kind: str) -> int | None:
+        """For a quantity of whole indices (max pooling's ``argmax``), how many places
+        it indexes (its values run from 0 to that − 1), so a worksheet's written indices
+        are checked before they are used; None for a quantity of numbers."""
+        return None
+
     # -- words and symbols -------------------------------------------------------------
     def describe(self) -> str:
         return f"{self.type}({self.n_in} -> {self.n_out})"
