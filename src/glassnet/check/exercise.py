@@ -253,7 +253,6 @@ def make_conv_exercise(
     blank += ["", "[values]"]
     blank += _blank_lines(spec)
     options_out = {
-        **{key: DEFAULTS[key] for key in DEFAULTS},
         "activations": list(acts),
         "loss": loss,
         "lr": lr,
@@ -437,7 +436,8 @@ def roster_worksheet(ex: Exercise, student: str, assignment: str) -> str:
         f"assignment = {toml_value(assignment)}",
         "",
         "[exercise]",
-        *(f"{k} = {toml_value(o[k], k)}" for k in DEFAULTS),
+        # a conv exercise's sizes are its conv options, not dense layers
+        *(f"{k} = {toml_value(o[k], k)}" for k in DEFAULTS if k in o),
         *(f"{k} = {toml_value(o[k], k)}" for k in CONV_DEFAULTS if o.get("conv")),
         "",
         "# Your network (also in exercise.toml):",

@@ -345,6 +345,8 @@ def _updated_weights(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule)
     if key[1] == ev.ctx.n_layers:
         return None
     delta, _W = ins
+    if not ev.ctx.graph.has(("W_new", key[1] + 1)):
+        return None
     return base([delta, ev.value(("W_new", key[1] + 1))])
 
 
@@ -417,8 +419,8 @@ def _transposed_grad(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule)
     ["z", "dW"],
 )
 def _z_for_a(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
-    if key[1] == 1:
-        return None
+    if key[1] == 1 or not ev.ctx.graph.has(("z", key[1] - 1)):
+        return None  # the first layer, or one after a layer without z (a flatten)
     z_prev = ev.value(("z", key[1] - 1))
     return base([z_prev, *ins[1:]])
 
