@@ -560,3 +560,22 @@ def test_random_slips_in_conv_quantities_rarely_get_an_exact_name():
     assert min(slips.values()) == 60
     for q, n in slips.items():
         assert exact[q] <= 0.02 * n, (q, exact[q], n)
+
+
+def test_argmax_is_named_only_by_the_pools_own_rule_for_every_index():
+    """Indices take few values, so a rule upstream would land on a slipped one by
+    chance: an arg-max is named only by the pool's own rule giving every index."""
+    net = Net(12)
+    _, where = max_pool(net.a2, 2)
+    right = np.zeros((1, 2, 2, 2))
+    for (s_, ch, i, j), (r, q) in where.items():
+        right[s_, ch, i, j] = r * 5 + q  # flat index into the 5×5 map
+    corners = np.array([[0, 2], [10, 12]])
+    top_left = np.broadcast_to(corners, right.shape)
+    assert not np.array_equal(top_left, right)
+    assert named(net, {"argmax3": top_left}, "argmax3") == {
+        ("max_pool_gradient_to_wrong_cell", "exact")
+    }
+    slipped = right.copy()
+    slipped[0, 1, 1, 1] = corners[1, 1] + (1 if right[0, 1, 1, 1] == corners[1, 1] else 0)
+    assert named(net, {"argmax3": slipped}, "argmax3") == {(None, None)}

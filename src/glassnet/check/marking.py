@@ -664,6 +664,13 @@ class _Marker:
         catalogue = [*cat.CATALOGUE.values(), *cat.plugin_mistakes(ctx)]
         singles = [(m, v) for m in catalogue for v in m.variants]
         computed = not ctx.is_leaf(K)
+        # Whole indices (max pooling's arg-max) take few values: any rule upstream lands
+        # on a written index by chance too often.  Only the layer's own rules for this
+        # very node may name one, and only when they give every index written.
+        owner = ctx.graph.layers[K[1] - 1] if 1 <= K[1] <= ctx.n_layers else None
+        indices = owner is not None and owner.index_range(K[0]) is not None
+        if indices:
+            singles = [(m, v) for m, v in singles if m.plugin and K[0] in m.kinds]
         # A parameter update (W_new, b_new, an optimiser's state): see ``assign``.
         update = computed and ctx.graph.has(K) and ctx.graph.decl(K).phase == "update"
 
@@ -736,9 +743,11 @@ class _Marker:
                     continue
                 alts.append(([mv], alt))
                 c = assess([mv], alt, rank)
-                if c.hit:
+                if c.hit and (c.full or not indices):
                     cands.append(c)
             assign(cands)
+        if indices:
+            return causes
         if computed and todo():
             self.transposed(g, follows, tol, todo(), causes)
         for i in todo():
@@ -963,7 +972,7 @@ class _Marker:
             if k == g.key or not (ctx.is_leaf(k) or seq.index(k) < mine):
                 continue
             written.add(k)
-            seed = seed_name(key_name(k), L)
+            seed = seed_name(key_name(k), L) if ctx.trace.x.ndim <= 2 else None
             label = other.written_name
             if label != key_name(k):
                 label += f" ({key_name(k)})"

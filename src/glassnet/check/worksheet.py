@@ -205,6 +205,12 @@ class Worksheet:
     def n_layers(self) -> int:
         return len(self.spec.network.layers)
 
+    @property
+    def seed_layers(self) -> int:
+        """The layers to name with the seed's names (h1_in, O_out, ...): a dense
+        network's; 0 for a network of feature maps, which the seed's names do not fit."""
+        return self.n_layers if self.spec.x.ndim <= 2 else 0
+
     def phases(self) -> list[str]:
         """The phases written, in the order they happen ("" first, "after" last)."""
         found = {g.phase for g in self.givens}

@@ -395,25 +395,20 @@ class Conv2d(Layer):
                 }
             },
         }
+
         # the sum over channels forgotten: z from one input channel's correlation alone,
         # dL/dx from one output channel's delta alone
+        def only_input(c: int) -> Rule:
+            return lambda v: conv_forward(v[0][:, c : c + 1], v[1][:, c : c + 1], v[2], s, p)
+
+        def only_output(o: int) -> Rule:
+            return lambda v: conv_input_grad(v[0][:, o : o + 1], v[1][o : o + 1], (h, w), s, p)
+
         channels: dict[Key, Alternative] = {}
         if c_in > 1:
-            channels[z] = {
-                f"input channel {c} only": (
-                    lambda v, c=c: conv_forward(v[0][:, c : c + 1], v[1][:, c : c + 1], v[2], s, p)
-                )
-                for c in range(c_in)
-            }
+            channels[z] = {f"input channel {c} only": only_input(c) for c in range(c_in)}
         if c_out > 1 and layer > 1:
-            channels[dx] = {
-                f"output channel {o} only": (
-                    lambda v, o=o: conv_input_grad(
-                        v[0][:, o : o + 1], v[1][o : o + 1], (h, w), s, p
-                    )
-                )
-                for o in range(c_out)
-            }
+            channels[dx] = {f"output channel {o} only": only_output(o) for o in range(c_out)}
         if channels:
             alts["conv_channel_sum_forgotten"] = channels
         if layer > 1:

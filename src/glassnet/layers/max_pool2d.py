@@ -154,7 +154,12 @@ class MaxPool2d(Pool2d):
         return {
             "max_pool_gradient_to_every_cell": {("dL_da", k - 1): every_cell},
             "max_pool_gradient_to_wrong_cell": {
-                ("argmax", k): {"the last of tied maxima": lambda v: self.argmax(v[0], last=True)},
+                ("argmax", k): {
+                    "the last of tied maxima": lambda v: self.argmax(v[0], last=True),
+                    "the window's top-left cell": lambda v: np.broadcast_to(
+                        corners, (*v[0].shape[:2], oh, ow)
+                    ),
+                },
                 ("dL_da", k - 1): {
                     "the window's top-left cell": top_left,
                     "the arg-max's row and column swapped in its window": swapped,  # type: ignore[dict-item]
