@@ -481,8 +481,10 @@ def test_conv_exercise_cli_and_roster(tmp_path, capsys):
     filled.write_text(sheet + "\n".join(ex.key_lines) + "\n")
     report = check_worksheet(filled)
     assert report.entries and {e.verdict for e in report.entries} == {"ok"}
-    assert main(["exercise", "--conv", "--kernel", "9", "-o", str(tmp_path / "x")]) == 2
-    assert capsys.readouterr().err.count("\n") == 1
+    for bad in (["--kernel", "9"], ["--layers", "2,2"], ["--pool", "min"], ["--image", "1,x"]):
+        assert main(["exercise", "--conv", *bad, "-o", str(tmp_path / "x")]) == 2
+        assert capsys.readouterr().err.count("\n") == 1
+    assert not (tmp_path / "x").exists()
 
 
 # -- bad 4-D cells -----------------------------------------------------------------------------

@@ -102,6 +102,10 @@ def _conv_options(args: argparse.Namespace) -> dict[str, object] | None:
     """The --conv options as an exercise's (None without --conv)."""
     if not args.conv:
         return None
+    if args.layers != "3,3,3":  # a conv exercise's sizes are --image, --kernel, ...
+        raise GlassnetError(
+            "expected --layers or --conv, not both", got=f"--layers {args.layers}", field="--conv"
+        )
     try:
         image = [int(s) for s in args.image.split(",")]
     except ValueError:
