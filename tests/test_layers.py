@@ -66,6 +66,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "data",
                 "preprocess",
                 "tables",
+                "rawtable",
                 "metrics",
                 "runs",
                 "plots",

@@ -41,7 +41,8 @@ _LAZY: dict[str, str] = {
     "Trace": "glassnet.trace",
     "trace_step": "glassnet.trace",
     "apply_step": "glassnet.trace",
-    "preprocessing_from": "glassnet.preprocess",
+    "preprocessing_from": "glassnet.tables",
+    "expand_dates": "glassnet.tables",
 }
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
     "Trace",
     "__version__",
     "apply_step",
+    "expand_dates",
     "get_activation",
     "get_loss",
     "load",
@@ -93,6 +95,6 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the names as if imported eagerl
     from glassnet.losses import LOSSES, Loss, get_loss
     from glassnet.model import Model, load, mlp
     from glassnet.network import Network
-    from glassnet.preprocess import preprocessing_from
     from glassnet.spec import Spec, load_spec, parse_spec
+    from glassnet.tables import expand_dates, preprocessing_from
     from glassnet.trace import LayerTrace, Trace, apply_step, trace_step
