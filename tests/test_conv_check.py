@@ -352,6 +352,15 @@ def test_dW_not_summed_over_positions():
     }
 
 
+def test_db_not_summed_over_positions():
+    net = next(Net(s) for s in range(14, 60) if np.all(Net(s).delta2[:, :, 0, 0] != 0))
+    d = net.delta2
+    mean = np.array([d[:, o].sum() for o in range(2)]) / (5 * 5)
+    first = np.array([d[:, o, 0, 0].sum() for o in range(2)])
+    for db2 in (mean, first):
+        assert named(net, {"db2": db2}, "db2") == {("conv_db_not_summed_over_positions", "exact")}
+
+
 def test_dW_not_summed_over_batch():
     net = Net(6, batch=3)
     one = conv_dW(net.a1, net.delta2, (2, 2), 1, 0, samples=[0])
@@ -382,6 +391,15 @@ def test_max_pool_gradient_to_wrong_cell():
     assert np.all(net.a2 > 0)
     dx = max_pool_back(net.dL_da3, net.a2, 2, how="top_left")
     assert named(net, {"dL_da2": dx}, "dL_da2") == {("max_pool_gradient_to_wrong_cell", "exact")}
+    # the arg-max's place in its window read with row and column swapped
+    swapped = np.zeros_like(net.a2)
+    for s_, ch, i, j in np.ndindex(net.dL_da3.shape):
+        window = net.a2[s_, ch, 2 * i : 2 * i + 2, 2 * j : 2 * j + 2]
+        p, q = np.unravel_index(int(np.argmax(window)), (2, 2))
+        swapped[s_, ch, 2 * i + q, 2 * j + p] += net.dL_da3[s_, ch, i, j]
+    assert named(net, {"dL_da2": swapped}, "dL_da2") == {
+        ("max_pool_gradient_to_wrong_cell", "exact")
+    }
     # the ReLU's zeros tie in every window of a dead channel: δ to the last of them
     dead = Net(9, dead=True)
     assert not dead.a2[:, 0].any()
