@@ -60,8 +60,9 @@ class Layer:
     #: 3 for (channels, height, width) feature maps (conv2d, pooling); None for any
     #: (flatten).  The spec reader refuses a layer whose input has another rank.
     input_rank: ClassVar[int | None] = 1
-    #: False for layers the dense-only views (explain, check, the studio, exercises)
-    #: cannot show yet: they refuse such a network in one line instead of guessing.
+    #: False for layers the dense-only views (explain, the studio) cannot show yet:
+    #: they refuse such a network in one line instead of guessing (check marks every
+    #: layer: its worksheets read the step graph's quantities, whatever their shape).
     explained: ClassVar[bool] = True
 
     activation: Activation
