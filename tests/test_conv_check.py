@@ -599,3 +599,16 @@ def test_argmax_is_named_only_by_the_pools_own_rule_for_every_index():
     slipped = right.copy()
     slipped[0, 1, 1, 1] = corners[1, 1] + (1 if right[0, 1, 1, 1] == corners[1, 1] else 0)
     assert named(net, {"argmax3": slipped}, "argmax3") == {(None, None)}
+
+
+def test_a_conv_rule_near_but_not_to_the_digits_is_only_possible():
+    """The strengths as for every rule: a flipped kernel reproduced to the written digits
+    is exact; a number 0.3 % from what the flipped kernel gives is possible."""
+    net = Net(0)
+    z2 = conv_fwd(net.a1, net.W2, net.b2, 1, 0, flip=True)
+    place = tuple(int(i) for i in np.argwhere(np.abs(z2) > 0.5)[0])
+    z2[place] *= 1.003
+    report = check(parse_worksheet(net.sheet({"a1": net.a1, "z2": z2}), "s.toml"))
+    by_place = {e.index: (e.diagnosis, e.match) for e in report.by_name("z2")}
+    assert by_place.pop(place[1:]) == ("conv_kernel_flipped", "possible")
+    assert set(by_place.values()) == {("conv_kernel_flipped", "exact")}
