@@ -55,7 +55,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
             }
         ),
     ),
-    ("trace", frozenset({"trace", "notation", "gradcheck"})),
+    ("trace", frozenset({"trace", "notation", "gradcheck", "graphs.bridge"})),
     (
         "library",
         frozenset(
