@@ -612,3 +612,33 @@ def test_a_conv_rule_near_but_not_to_the_digits_is_only_possible():
     by_place = {e.index: (e.diagnosis, e.match) for e in report.by_name("z2")}
     assert by_place.pop(place[1:]) == ("conv_kernel_flipped", "possible")
     assert set(by_place.values()) == {("conv_kernel_flipped", "exact")}
+
+
+def test_conv_exercise_keys_mark_themselves_ok_over_many_options():
+    """60 random option sets (1–3 channels in and out, 3×3 to 8×8 inputs, kernels 1–3,
+    stride 1–2, padding 0–1, max and average pooling, 1 or 2 decimals, three activation
+    pairs): every key marks itself all ok; options that leave no 2×2 window are one
+    clear error."""
+    rng = np.random.default_rng(1)
+    made = 0
+    for seed in range(60):
+        h = int(rng.integers(3, 9))
+        options = {
+            "image": [int(rng.integers(1, 4)), h, h],
+            "kernel": int(rng.integers(1, 4)),
+            "channels": int(rng.integers(1, 4)),
+            "stride": int(rng.integers(1, 3)),
+            "padding": int(rng.integers(0, 2)),
+            "pool": ["max", "avg"][seed % 2],
+            "classes": int(rng.integers(2, 5)),
+        }
+        acts = [["relu", "softmax"], ["sigmoid", "softmax"], ["tanh", "sigmoid"]][seed % 3]
+        try:
+            ex = make_conv_exercise(options, acts, seed=seed, decimals=1 + seed % 2)
+        except GlassnetError as err:
+            assert err.field == "--kernel" and "2×2" in str(err)
+            continue
+        made += 1
+        sheet = parse_worksheet(ex.worksheet_text + "\n".join(ex.key_lines) + "\n", "key.toml")
+        assert {e.verdict for e in check(sheet).entries} == {"ok"}, (seed, options)
+    assert made >= 50
