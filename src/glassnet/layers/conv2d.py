@@ -33,7 +33,9 @@ from glassnet.activations import names as activation_names
 from glassnet.errors import GlassnetError
 from glassnet.init import INITS, init_weights
 from glassnet.layers.base import (
+    At,
     Layer,
+    Written,
     activation_nodes,
     activation_symbols,
     checked_tensors,
@@ -148,6 +150,7 @@ class Conv2d(Layer):
     biases = frozenset({"b"})
     input_rank = 3
     explained = False
+    shown_by = frozenset({"explain", "check"})
     words = (
         "a 2-D convolution: each output channel's kernel slides over the input maps, "
         "z = W ⋆ x + b (a cross-correlation, as every framework computes it), then a = f(z)"
@@ -683,6 +686,79 @@ class Conv2d(Layer):
         )
         return [node], inits
 
+    # -- one number written out ------------------------------------------------------------
+    def written(
+        self,
+        kind: str,
+        layer: int,
+        index: tuple[int, ...],
+        *,
+        x: Key,
+        value: Any,
+    ) -> Written | None:
+        """z[s,o,i,j], dW[o,c,p,q], db[o] and the input's gradient dL_da[s,c,h,w] as the
+        sums the module docstring writes; a window cell in the padding reads 0."""
+        k, st, pad = layer, self.stride, self.padding
+        n_o, n_c, kh, kw = (int(e) for e in self.W.shape)
+        h_in, w_in = self.in_hw
+        _, oh, ow = self.out_shape
+        W, b, delta = ("W", k), ("b", k), ("delta", k)
+
+        def cell(s: int, c: int, r: int, q: int) -> At:
+            # (r, q) on the padded input: the input's own cell, or a padding 0
+            r, q = r - pad, q - pad
+            inside = 0 <= r < h_in and 0 <= q < w_in
+            return At(x if inside else None, (s, c, r, q))
+
+        if kind == "z" and len(index) == 4:
+            s, o, i, j = index
+            terms = tuple(
+                (At(W, (o, c, p, q)), cell(s, c, i * st + p, j * st + q))
+                for c in range(n_c)
+                for p in range(kh)
+                for q in range(kw)
+            )
+            return Written((*terms, (At(b, (o,)),)))
+        n = int(value(x).shape[0])
+        if kind == "dW" and len(index) == 4:
+            o, c, p, q = index
+            return Written(
+                tuple(
+                    (At(delta, (s, o, i, j)), cell(s, c, i * st + p, j * st + q))
+                    for s in range(n)
+                    for i in range(oh)
+                    for j in range(ow)
+                )
+            )
+        if kind == "db" and len(index) == 1:
+            (o,) = index
+            return Written(
+                tuple(
+                    (At(delta, (s, o, i, j)),)
+                    for s in range(n)
+                    for i in range(oh)
+                    for j in range(ow)
+                )
+            )
+        if kind == "dL_da" and layer > 1 and len(index) == 4:
+            # every (position, kernel cell) whose window puts that cell on (h, w); read
+            # with the kernel flipped (p from kh − 1 down), δ's positions come in order:
+            # the full convolution of δ with the flipped kernel
+            s, c, h, w = index
+            flipped: list[tuple[At, ...]] = []
+            for o in range(n_o):
+                for p in reversed(range(kh)):
+                    i, r = divmod(h + pad - p, st)
+                    if r or not 0 <= i < oh:
+                        continue
+                    for q in reversed(range(kw)):
+                        j, r = divmod(w + pad - q, st)
+                        if r or not 0 <= j < ow:
+                            continue
+                        flipped.append((At(delta, (s, o, i, j)), At(W, (o, c, p, q))))
+            return Written(tuple(flipped))
+        return None
+
     # -- words and symbols -------------------------------------------------------------
     def describe(self) -> str:
         o, c = int(self.W.shape[0]), int(self.W.shape[1])
@@ -700,6 +776,13 @@ class Conv2d(Layer):
             return mt.join([mt.join([ins[1], ins[0]], mt.Op(r"\star", "\u22c6")), ins[2]], mt.PLUS)
         if kind == "db":
             return mt.SumOver("s,i,j", ins[0])
+        if kind == "dW":  # the correlation of the input with δ
+            return mt.join([ins[0], ins[1]], mt.Op(r"\star", "\u22c6"))
+        if kind == "dL_da" and self.stride == 1:
+            # δ's full correlation with the flipped kernel (a true convolution with W)
+            full = mt.Func("full", ins[0], r"\operatorname{full}")
+            rot = mt.Func("rot180", ins[1], r"\operatorname{rot180}")
+            return mt.join([full, rot], mt.Op(r"\star", "\u22c6"))
         return activation_symbols(self.activation, kind, ins)
 
     def why(self, kind: str) -> str:
@@ -718,8 +801,11 @@ class Conv2d(Layer):
         if kind == "dL_da":
             return (
                 "Each input cell feeds every output position whose window covers it, "
-                "through the kernel weight at its place in that window; for stride 1 "
-                "this is the full convolution of delta with the flipped kernel."
+                "through the kernel weight at its place in that window. For stride 1 "
+                "this is the full convolution of δ with the flipped kernel rot180(W): δ "
+                "bordered by kernel − 1 zeros, cross-correlated with W turned half round "
+                "(less the padding's border); for a larger stride, δ with stride − 1 "
+                "zeros between its cells, the same way."
             )
         return ""
 

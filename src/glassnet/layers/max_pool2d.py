@@ -17,11 +17,11 @@ the numbers it routes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from glassnet.layers.base import Pool2d, register_layer, scatter_windows
+from glassnet.layers.base import At, Pool2d, Written, register_layer, scatter_windows
 from glassnet.nodes import Alternative, Key, NodeDecl
 
 if TYPE_CHECKING:
@@ -179,6 +179,28 @@ class MaxPool2d(Pool2d):
             strides=[self.stride, self.stride],
         )
         return [node], []
+
+    def written(
+        self, kind: str, layer: int, index: tuple[int, ...], *, x: Key, value: Any
+    ) -> Written | None:
+        """a[s,c,i,j] as the largest of its window's cells; the input's dL_da[s,c,h,w]
+        as the sum of the δ of each window whose recorded arg-max is that cell (none: 0)."""
+        if len(index) != 4:
+            return None
+        s, c, r, q = index
+        if kind == "a":
+            return Written(tuple((At(x, (s, c, h, w)),) for h, w in self.window(r, q)), "max")
+        if kind == "dL_da" and layer > 1:
+            flat = r * self.chw[2] + q
+            argmax = value(("argmax", layer))
+            return Written(
+                tuple(
+                    (At(("dL_da", layer), (s, c, i, j)),)
+                    for i, j in self.covering(r, q)
+                    if int(argmax[s, c, i, j]) == flat
+                )
+            )
+        return None
 
     def symbols(self, kind: str, ins: Sequence[Node]) -> Node | None:
         return None
