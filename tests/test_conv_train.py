@@ -359,3 +359,25 @@ def test_a_spec_file_with_the_wrong_output_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "small.toml" in err and "expected a last layer of 10 units" in err and "got 4" in err
+
+
+def test_weight_decay_reaches_kernels_in_fit_as_in_the_step_graph():
+    """L2 decay is the layers' own choice (``Layer.decayed``: dense and conv weights, not
+    biases): one full-batch SGD step of fit is p − lr·(dp + λ·p) for W and kernels and
+    p − lr·dp for biases, with dp from the step graph."""
+    rng = np.random.default_rng(11)
+    a = _cnn(rng, c_in=2, stride=1, padding=1, pool=MaxPool2d, output="softmax")
+    b = a.copy()
+    X = rng.normal(size=(6, 2, 7, 7))
+    y = rng.integers(0, 3, size=6)
+    lr, lam = 0.1, 0.05
+    a.fit(X, y, optimizer=gn.optim.SGD(lr=lr, weight_decay=lam), epochs=1, batch_size=6,
+          shuffle=False)  # fmt: skip
+    _, _, grads = b.graph_gradients(X, np.eye(3)[y], gn.get_loss("cross_entropy"))
+    decayed = [name in layer.decayed for layer in b.layers for name in layer.params]
+    assert sum(decayed) == 3  # two kernels and the dense weights
+    names = [f"{name}{k}" for k, layer in enumerate(b.layers, 1) for name in layer.params]
+    for name, d, pa, pb, g in zip(names, decayed, a.parameters(), b.parameters(), grads,
+                                  strict=True):  # fmt: skip
+        want = pb - lr * (g + lam * pb) if d else pb - lr * g
+        np.testing.assert_allclose(pa, want, rtol=0, atol=1e-12, err_msg=name)

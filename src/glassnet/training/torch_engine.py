@@ -360,8 +360,9 @@ class TorchEngine(StepEngine):
         if cls is None:
             raise GlassnetError("expected a torch.optim class", got=repr(name), field="optimizer")
         params = [p for s in self._stages if s.module is not None for p in s.module.parameters()]
-        decayed = [p for p in params if p.ndim == 2]
-        rest = [p for p in params if p.ndim != 2]
+        # the layers' ``decayed`` (weights and kernels, not biases or norm scales)
+        decayed = [p for p in params if p.ndim >= 2]
+        rest = [p for p in params if p.ndim < 2]
         groups: list[dict[str, Any]] = []
         if decayed:
             groups.append({"params": decayed})
