@@ -467,7 +467,8 @@ def test_step_takes_feature_maps_from_the_input_option(capsys):
     assert "--input" in err and "1×4×4" in err and len(err.strip().splitlines()) == 1
 
 
-def test_the_studio_answers_a_conv_example_with_a_4xx():
+def test_the_studio_opens_the_conv_example_and_refuses_its_practice():
+    # Explore shows a CNN (tests/test_studio_conv_api.py); a worksheet is for dense layers
     pytest.importorskip("starlette", reason="starlette is not installed (the studio extra)")
     pytest.importorskip("httpx", reason="httpx is not installed (Starlette's TestClient needs it)")
     from starlette.testclient import TestClient
@@ -476,8 +477,10 @@ def test_the_studio_answers_a_conv_example_with_a_4xx():
 
     client = TestClient(create_app(), base_url="http://127.0.0.1")
     reply = client.get("/api/example/conv")
-    assert 400 <= reply.status_code < 500
-    assert "conv2d" in reply.text
+    assert reply.status_code == 200
+    sheet = client.post("/api/sheet", json={"spec": reply.json()["spec"]})
+    assert 400 <= sheet.status_code < 500
+    assert "conv2d" in sheet.text
 
 
 @pytest.mark.parametrize("first", ["max_pool2d", "avg_pool2d", "flatten"])

@@ -628,7 +628,7 @@ class Pool2d(Layer):
 
     input_rank = 3
     explained = False
-    shown_by: ClassVar[frozenset[str]] = frozenset({"explain"})
+    shown_by: ClassVar[frozenset[str]] = frozenset({"explain", "the studio"})
     takes_activation = False
     spec_fields: ClassVar[frozenset[str]] = frozenset({"type", "size", "stride"})
 

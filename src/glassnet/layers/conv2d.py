@@ -141,7 +141,7 @@ class Conv2d(Layer):
     biases = frozenset({"b"})
     input_rank = 3
     explained = False
-    shown_by = frozenset({"explain"})
+    shown_by = frozenset({"explain", "the studio"})
     words = (
         "a 2-D convolution: each output channel's kernel slides over the input maps, "
         "z = W ⋆ x + b (a cross-correlation, as every framework computes it), then a = f(z)"
