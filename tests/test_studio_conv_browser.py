@@ -9,14 +9,53 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
+import threading
+import time
 import tomllib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
-from test_studio_browser import AXE, SHOTS, TOO_SMALL, Page, browser, server  # noqa: F401
+from test_studio_browser import AXE, CHROMIUM, SHOTS, TOO_SMALL, Page, sync_api
 
 from glassnet.spec import example_path
+
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (CI installs it: apt-get install chromium)"
+)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    """A studio of this module's own (as test_studio_browser starts one)."""
+    import uvicorn
+
+    from glassnet.studio.app import create_app
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    port = sock.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(create_app(), log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if srv.started:
+            break
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}/"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
 
 
 def conv_link(mode: str = "explore") -> str:
@@ -37,7 +76,7 @@ def engine_value(q: str, i: str) -> float:
     return float(np.asarray(trace.value(key))[tuple(int(e) for e in i.split(","))])
 
 
-def test_conv_grids_cells_open_their_derivation(browser: Any, server: str) -> None:  # noqa: F811
+def test_conv_grids_cells_open_their_derivation(browser: Any, server: str) -> None:
     p = Page(browser, server)
     try:
         pg = p.open(conv_link())
@@ -99,7 +138,7 @@ def test_conv_grids_cells_open_their_derivation(browser: Any, server: str) -> No
         p.close()
 
 
-def test_conv_phone_no_sideways_scroll(browser: Any, server: str) -> None:  # noqa: F811
+def test_conv_phone_no_sideways_scroll(browser: Any, server: str) -> None:
     p = Page(browser, server, 390, 844)
     try:
         pg = p.open(conv_link())
@@ -123,7 +162,7 @@ def test_conv_phone_no_sideways_scroll(browser: Any, server: str) -> None:  # no
 @pytest.mark.skipif(
     not AXE.exists(), reason="axe-core is not installed (scripts/test.sh: npm install axe-core)"
 )
-def test_conv_axe_finds_no_serious_violation(browser: Any, server: str) -> None:  # noqa: F811
+def test_conv_axe_finds_no_serious_violation(browser: Any, server: str) -> None:
     context = browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 800})
     try:
         pg = context.new_page()
