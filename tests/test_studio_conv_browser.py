@@ -182,3 +182,28 @@ def test_conv_axe_finds_no_serious_violation(browser: Any, server: str) -> None:
         assert bad == []
     finally:
         context.close()
+
+
+def test_conv_learning_rate_applies(browser: Any, server: str) -> None:
+    """The settings still apply to a CNN: a learning rate of 0.5 gives W′ = W − 0.5·dW
+    (the rule written here; W and dW the engine's, which the rate does not change)."""
+    p = Page(browser, server)
+    try:
+        pg = p.open(conv_link())
+        pg.wait_for_selector("#step .fmap button.cell")
+        p.settle()
+        box = pg.locator("#lr")
+        box.fill("0.5")
+        box.press("Enter")
+        want = engine_value("W1", "0,0,1,0") - 0.5 * engine_value("dW1", "0,0,1,0")
+        cell = "#step button.cell[data-q='W_new1'][data-i='0,0,1,0']"
+        pg.wait_for_function(
+            "([sel, v]) => { const e = document.querySelector(sel);"
+            " return e && Math.abs(Number(e.dataset.value) - v) < 1e-3; }",
+            arg=[cell, want],
+        )
+        p.settle()
+        assert float(pg.get_attribute(cell, "data-value") or "nan") == pytest.approx(want, abs=1e-4)
+        assert pg.locator("#params input").count() == 0  # inputs and kernels: read-only
+    finally:
+        p.close()
