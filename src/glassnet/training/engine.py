@@ -76,6 +76,12 @@ class StepEngine(ABC):
         NumPy array valid until the next call, and the batch's (weighted) mean loss.
         The weights and the optimiser's state change only when that loss is finite."""
 
+    def reload(self) -> None:  # noqa: B027 (optional hook: nothing to do by default)
+        """The arrays of the data given to :meth:`begin` were overwritten in place (the
+        next window of a file read in batches, :mod:`glassnet.stream`): an engine that
+        copied them (onto a device) copies them again.  The NumPy engine reads them in
+        place and has nothing to do."""
+
     def sync(self) -> None:  # noqa: B027 (optional hook: nothing to do by default)
         """Make the network's parameters and the optimiser's state current (the loop
         calls it at each epoch's end, before validation, callbacks and its snapshot).
