@@ -117,7 +117,10 @@ class Source:
             unknown = [c for c in wanted or [] if c not in head]
             if unknown:
                 raise GlassnetError(
-                    "expected columns of the header", got=", ".join(unknown), file=str(p), field=flag
+                    "expected columns of the header",
+                    got=", ".join(unknown),
+                    file=str(p),
+                    field=flag,
                 )
         keep = [c for c in (features or head) if c != label and c not in drop]
         if not keep:
@@ -341,7 +344,9 @@ def scan(source: Source, *, impute: str | None = None, task: str = "auto") -> Sc
         first = False
     if rows == 0:
         raise GlassnetError(
-            "expected a header row and at least one data row", got="no data rows", file=str(source.path)
+            "expected a header row and at least one data row",
+            got="no data rows",
+            file=str(source.path),
         )
     if text_from:  # a column that was numbers at first: its earlier cells as categories too
         names = list(text_from)
@@ -480,7 +485,9 @@ def _preprocessing(
         scales.extend([1.0] * len(distinct))
     if not columns:
         raise GlassnetError(
-            "expected a feature column that varies", got="every column constant", file=str(source.path)
+            "expected a feature column that varies",
+            got="every column constant",
+            file=str(source.path),
         )
     return Preprocessing(np.array(means), np.array(scales), [c.name for c in columns], columns)
 
