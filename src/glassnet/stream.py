@@ -685,3 +685,228 @@ def fit_stream(
 def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
     yield first
     yield from rest
+
+
+# -- glassnet train --stream ------------------------------------------------------------------
+#: Options a streamed run takes (``glassnet train`` flags); the others need the whole
+#: data in memory (a test or validation split, class weights, per-cell fixes, dates).
+STREAM_OPTIONS = frozenset(
+    {
+        "label", "task", "features", "drop", "impute", "handle_unknown", "sep", "decimal",
+        "layers", "activation", "init", "dropout", "epochs", "optimizer", "lr", "momentum",
+        "nesterov", "weight_decay", "schedule", "step_size", "gamma", "batch_size", "seed",
+        "dtype",
+    }
+)  # fmt: skip
+
+
+def check_stream_options(given: dict[str, Any]) -> None:
+    """Refuse, in one line, the options a streamed run cannot honour."""
+    other = sorted(set(given) - STREAM_OPTIONS)
+    if given.get("schedule") == "plateau":
+        other.append("schedule plateau")
+    if other:
+        flags = ", ".join("--" + o.replace("_", "-") for o in other)
+        raise GlassnetError(
+            "expected no options that need the whole data in memory with --stream (no test or "
+            "validation split, class weights, --coerce, --drop-missing-labels, --dates, "
+            "plateau; score a held-out file with glassnet evaluate MODEL --data FILE)",
+            got=flags,
+            field="--stream",
+        )
+
+
+@dataclass
+class StreamSummary:
+    """What a streamed run did (``glassnet train --stream --json`` prints it)."""
+
+    data: str
+    task: str
+    sizes: list[int]
+    rows: int
+    window_rows: int
+    epochs: int
+    seconds: float
+    last_epoch: dict[str, float]
+    model: str
+    notes: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return {"stream": True, **asdict(self)}
+
+
+def train_stream(
+    data: str | None,
+    resume: str | None,
+    given: dict[str, Any],
+    *,
+    out: str,
+    checkpoint: str,
+    keep_checkpoint: bool,
+    window_batches: int | None,
+    engine: Any,
+    progress: bool,
+    on_ready: Any = None,
+) -> StreamSummary:
+    """``glassnet train --stream``: a first pass over the file, then the epochs, window
+    by window; a checkpoint after every epoch (rank 0), the model file at the end.
+    ``--resume CKPT`` of a streamed run continues it (only ``--epochs`` may change): the
+    first pass runs again and must give the stored preprocessing (the file unchanged)."""
+    import os
+    import time
+    from dataclasses import asdict
+
+    from glassnet import training
+    from glassnet.model import load_saved, mlp
+    from glassnet.runs import TrainOptions, check_training_fits, make_optimizer
+
+    started = time.perf_counter()
+    if resume:
+        saved = load_saved(resume)
+        model, info = saved.network, dict(saved.info)
+        settings = info.get("stream")
+        if not isinstance(settings, dict) or model.train_state is None:
+            raise GlassnetError(
+                "expected a checkpoint of glassnet train --stream", got="another file", file=resume
+            )
+        changed = sorted(
+            k for k in set(given) - {"epochs"} if given[k] != settings["options"].get(k)
+        )
+        if changed:
+            raise GlassnetError(
+                "expected no options that change the checkpoint's run (only --epochs may raise "
+                "its total)",
+                got=", ".join("--" + c.replace("_", "-") for c in changed),
+                field="--resume",
+            )
+        options = TrainOptions(**settings["options"])
+        total = int(given.get("epochs", settings["epochs"]))
+        done = model.train_state.epoch
+        if total <= done:
+            raise GlassnetError(
+                f"expected --epochs above the {done} epochs the checkpoint has done",
+                got=str(total),
+                field="--epochs",
+            )
+        data = str(settings["data"])
+        window_batches = int(settings["window_batches"])
+    else:
+        check_stream_options(given)
+        if not data:
+            raise GlassnetError(
+                "expected --data FILE.csv or FILE.parquet", got="nothing", field="--data"
+            )
+        options = TrainOptions(**given)
+        total, done = options.epochs, 0
+        window_batches = window_batches or WINDOW_BATCHES
+    source = Source.open(
+        data,
+        label=options.label,
+        features=options.features,
+        drop=options.drop or (),
+        sep=options.sep,
+        decimal=options.decimal,
+    )
+    found = scan(source, impute=options.impute, task=options.task)
+    found.preprocessing.handle_unknown = "ignore" if options.handle_unknown == "ignore" else "error"
+    notes = [*found.notes]
+    if found.dropped:
+        notes.append(f"left out (one value in every row, or none): {', '.join(found.dropped)}")
+    if resume:
+        stored = model.preprocessing
+        same = (
+            stored is not None
+            and stored.columns == found.preprocessing.columns
+            and np.array_equal(stored.mean, found.preprocessing.mean)
+            and np.array_equal(stored.scale, found.preprocessing.scale)
+        )
+        if not same:
+            raise GlassnetError(
+                "expected the file as it was when the run began (its preprocessing differs now)",
+                got="another file",
+                file=data,
+            )
+    else:
+        regression = found.task == "regression"
+        sizes = [
+            found.preprocessing.n_inputs,
+            *options.layers,
+            1 if regression else len(found.classes or []),
+        ]
+        check_training_fits(sizes, options)
+        model = mlp(
+            sizes,
+            hidden=options.activation,
+            output="identity" if regression else "softmax",
+            init=options.init,
+            seed=options.seed,
+            dtype=options.dtype,
+            dropout=options.dropout,
+        )
+        if regression and math.isfinite(found.target_mean):
+            model.dense_layers("a training run")[-1].b[:] = found.target_mean
+        model.classes = None if regression else list(found.classes or [])
+        model.task = found.task
+        model.train_state = training.TrainState(
+            optimizer=make_optimizer(options, options.epochs),
+            loss="mse" if regression else "cross_entropy",
+            seed=options.seed,
+            rng=training.shuffle_rng(options.seed),
+        )
+        settings = {
+            "data": os.path.abspath(data),
+            "options": asdict(options),
+            "epochs": total,
+            "window_batches": window_batches,
+            "rows": found.rows,
+            "dropped": found.dropped,
+        }
+        info = {"label": source.label, "data_name": source.path.name, "stream": settings}
+    settings["epochs"] = total
+    settings["out"] = os.path.abspath(out)
+    info["stream"] = settings
+    if on_ready is not None:
+        on_ready(model, notes)
+    writes = engine.rank == 0
+    callbacks: list[Any] = []
+    if writes:
+        callbacks.append(training.Checkpoint(checkpoint, info=info))
+        if progress:
+            callbacks.append(training.ProgressBar())
+    existed = os.path.exists(checkpoint)
+    try:
+        fit_stream(
+            model,
+            source,
+            found,
+            epochs=total - done,
+            batch_size=options.batch_size,
+            window_batches=window_batches,
+            callbacks=callbacks,
+            engine=engine,
+        )
+    except GlassnetError as err:
+        # A divergence keeps the last whole epoch's checkpoint (what --resume continues).
+        if err.field != "loss" and writes and not existed and os.path.exists(checkpoint):
+            os.unlink(checkpoint)
+        raise
+    if writes:
+        model.save(out, info=info)
+        if not keep_checkpoint and os.path.exists(checkpoint):
+            if os.path.abspath(checkpoint) != os.path.abspath(out):
+                os.unlink(checkpoint)
+    assert model.train_state is not None
+    return StreamSummary(
+        data=source.path.name,
+        task=found.task,
+        sizes=list(model.sizes),
+        rows=found.rows,
+        window_rows=window_batches * options.batch_size,
+        epochs=model.train_state.epoch,
+        seconds=time.perf_counter() - started,
+        last_epoch=model.train_state.history.last(),
+        model=out,
+        notes=notes,
+    )
