@@ -125,6 +125,7 @@ def bench_throughput(
             "vs_torch": ratios(per["glassnet"], per["torch"]),
             "vs_sklearn": ratios(per["glassnet"], per["sklearn"]),
             "vs_torch_engine": ratios(per["glassnet"], per["glassnet_torch"]),
+            "torch_engine_vs_torch": ratios(per["glassnet_torch"], per["torch"]),
             "blas": blas,
         }
         if plain_too:
@@ -392,6 +393,24 @@ def table(res: dict[str, Any]) -> str:
             lines.append(
                 f"| {b} | {fmt_range(sp['glassnet'])} | {fmt_range(sp['glassnet_plain'])} | "
                 f"{fmt_range(r['vs_plain'], '.2f')} | {fmt_range(r['plain_vs_torch'], '.2f')} |"
+            )
+        lines.append("")
+    engine_rows = [
+        (b, r) for b, r in res.get("throughput", {}).items() if "torch_engine_vs_torch" in r
+    ]
+    if engine_rows:
+        lines.append("")
+        lines.append(
+            "| batch | NumPy engine (samples/s) | torch engine, CPU | plain PyTorch "
+            "| NumPy engine ÷ torch engine | torch engine ÷ plain PyTorch |"
+        )
+        lines.append("| --- | --- | --- | --- | --- | --- |")
+        for b, r in engine_rows:
+            sp = r["samples_per_s"]
+            lines.append(
+                f"| {b} | {fmt_range(sp['glassnet'])} | {fmt_range(sp['glassnet_torch'])} | "
+                f"{fmt_range(sp['torch'])} | {fmt_range(r['vs_torch_engine'], '.2f')} | "
+                f"{fmt_range(r['torch_engine_vs_torch'], '.2f')} |"
             )
         lines.append("")
     if "startup" in res:
