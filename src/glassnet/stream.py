@@ -599,6 +599,15 @@ def fit_stream(
             got=str(net.sizes[-1]),
             field="network",
         )
+    coupled = [layer.type for layer in net.layers if layer.couples_batch]
+    if coupled and found.rows % batch_size == 1:
+        # The epoch's last batch would be one row: PyTorch's batch norm refuses it.
+        raise GlassnetError(
+            f"expected batches of at least 2 rows for {', '.join(coupled)} ({found.rows} rows "
+            f"in batches of {batch_size} leave one row)",
+            got=f"batch_size {batch_size}",
+            field="batch_size",
+        )
     net.preprocessing = pre
     loss_obj = resolve_loss(net, loss)
     if seed is not None:
