@@ -124,11 +124,16 @@ def test_a_column_that_turns_to_text_late_keeps_its_early_categories(
     monkeypatch.setattr(st, "PARQUET_BATCH", 10)
     n = 60
     code = [str(i % 3) for i in range(50)] + ["x", "y"] * 5  # numbers for 5 batches, then text
+    code[4] = "NA"  # a missing cell before the column turns out to be text
     cols = {"code": code, "v": [float(i) for i in range(n)], "label": [i % 2 for i in range(n)]}
     path = _write_parquet(tmp_path / "d.parquet", cols)  # type: ignore[arg-type]
-    found = st.scan(st.Source.open(path, label="label"))
+    source = st.Source.open(path, label="label")
+    found = st.scan(source, impute="mean")
     col = (found.preprocessing.columns or [])[0]
-    assert (col.kind, col.categories) == ("text", ["0", "1", "2", "x", "y"])
+    assert (col.kind, col.categories, col.fill) == ("text", ["0", "1", "2", "x", "y"], "0")
+    with pytest.raises(GlassnetError, match="--impute mean") as info:
+        st.scan(source)
+    assert info.value.field == "code" and info.value.got == "1 missing"
 
 
 def test_options_needing_the_whole_file_are_refused_in_one_line(tmp_path: Path) -> None:

@@ -300,6 +300,7 @@ def scan(source: Source, *, impute: str | None = None, task: str = "auto") -> Sc
             if col.number:
                 col.number = False
                 text_from[name] = rows
+                col.missing = 0  # the rows before are counted again when re-read as text
             cells = trimmed.to_pylist()
             gone_mask = missing.to_pylist()
             if first:  # a date column is refused, as in memory (never one-hot)
