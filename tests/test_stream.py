@@ -143,6 +143,16 @@ def test_options_needing_the_whole_file_are_refused_in_one_line(tmp_path: Path) 
     with pytest.raises(GlassnetError, match="--impute mean") as info:
         st.scan(st.Source.open(path, label="label"))  # missing cells, no imputation
     assert info.value.field == "a"
+    cols = _frame(60)
+    cols["label"][9] = ""
+    for kind, write in (("csv", _write_csv), ("parquet", _write_parquet)):
+        if kind == "parquet":
+            cols["label"] = [None if v == "" else float(i % 2) for i, v in enumerate(cols["label"])]
+        bad = write(tmp_path / f"bad.{kind}", cols)
+        with pytest.raises(GlassnetError, match="a label in every row") as info:
+            st.scan(st.Source.open(bad, label="label"), impute="mean")
+        where = "line 11" if kind == "csv" else "row 10"  # the file's line; a Parquet row
+        assert info.value.got == f"an empty label on {where}"
     out = tmp_path / "m.npz"
     for extra in (
         ["--validation-split", "0.2"],

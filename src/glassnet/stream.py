@@ -105,7 +105,7 @@ class Source:
                 raise GlassnetError(
                     "expected a Parquet file", got=" ".join(str(err).split())[:80], file=str(p)
                 ) from None
-            first = 0
+            first = 1  # a Parquet row counted from 1 (the transform says "line")
         else:
             dialect = sniff(p, sep=sep, decimal=decimal)
             head, skip = header_of(p, dialect)
@@ -131,6 +131,11 @@ class Source:
         if not keep:
             raise GlassnetError("expected at least one feature column", got="none", file=str(p))
         return cls(p, label, keep, parquet, dec, csv, first)
+
+    def where(self, row: int) -> str:
+        """Row ``row`` (from 0) of the data, as a person finds it: a CSV file's line, a
+        Parquet file's row counted from 1."""
+        return f"row {row + 1}" if self.parquet else f"line {row + self.first_line}"
 
     def batches(self, columns: list[str] | None = None) -> Iterator[Any]:
         """Arrow record batches of ``columns`` (default: the features and the label), in
@@ -287,7 +292,7 @@ def scan(source: Source, *, impute: str | None = None, task: str = "auto") -> Sc
                 if bad.size:
                     raise GlassnetError(
                         "expected a finite number",
-                        got=f"{values[bad[0]]} on line {rows + int(bad[0]) + source.first_line}",
+                        got=f"{values[bad[0]]} on {source.where(rows + int(bad[0]))}",
                         file=str(source.path),
                         field=name,
                     )
@@ -321,16 +326,17 @@ def scan(source: Source, *, impute: str | None = None, task: str = "auto") -> Sc
             target.add(numbers[~np.isnan(numbers)])  # a regression output starts at the mean
         if _numeric(lab):
             cells = [str(v) for v in lab.to_pylist()]
+            gone = np.isnan(numbers).tolist() if numbers is not None else []
         else:
             cells, gone = trimmed.to_pylist(), missing.to_pylist()
-            if any(gone):
-                raise GlassnetError(
-                    "expected a label in every row (--drop-missing-labels is not available "
-                    "with --stream)",
-                    got=f"an empty label on line {rows + gone.index(True) + source.first_line}",
-                    file=str(source.path),
-                    field=source.label,
-                )
+        if any(gone):
+            raise GlassnetError(
+                "expected a label in every row (--drop-missing-labels is not available "
+                "with --stream)",
+                got=f"an empty label on {source.where(rows + gone.index(True))}",
+                file=str(source.path),
+                field=source.label,
+            )
         if many is None:
             labels.update(cells)
             if len(labels) > MAX_CLASSES:  # too many for classes: only numbers can be targets
