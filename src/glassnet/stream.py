@@ -784,14 +784,17 @@ def train_stream(
     from glassnet.runs import TrainOptions, check_training_fits, make_optimizer
 
     started = time.perf_counter()
+    settings: dict[str, Any]
+    info: dict[str, Any]
     if resume:
         saved = load_saved(resume)
         model, info = saved.network, dict(saved.info)
-        settings = info.get("stream")
-        if not isinstance(settings, dict) or model.train_state is None:
+        stored_settings = info.get("stream")
+        if not isinstance(stored_settings, dict) or model.train_state is None:
             raise GlassnetError(
                 "expected a checkpoint of glassnet train --stream", got="another file", file=resume
             )
+        settings = stored_settings
         changed = sorted(
             k for k in set(given) - {"epochs"} if given[k] != settings["options"].get(k)
         )
@@ -803,7 +806,7 @@ def train_stream(
                 field="--resume",
             )
         options = TrainOptions(**settings["options"])
-        total = int(given.get("epochs", settings["epochs"]))
+        total = int(given["epochs"] if "epochs" in given else settings["epochs"])
         done = model.train_state.epoch
         if total <= done:
             raise GlassnetError(
@@ -869,7 +872,7 @@ def train_stream(
         if regression and math.isfinite(found.target_mean):
             model.dense_layers("a training run")[-1].b[:] = found.target_mean
         model.classes = None if regression else list(found.classes or [])
-        model.task = found.task
+        model.task = "regression" if regression else "classification"
         model.train_state = training.TrainState(
             optimizer=make_optimizer(options, options.epochs),
             loss="mse" if regression else "cross_entropy",
