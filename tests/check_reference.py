@@ -176,16 +176,23 @@ def round_half_up(v, digits: int):
     return np.array(flat).reshape(v.shape)
 
 
-def student_step(Ws, bs, acts, x, y, loss, lr, digits: int = 4, slips=None):
+def student_step(Ws, bs, acts, x, y, loss, lr, digits: int = 4, slips=None, offsets=None):
     """Every quantity of one step as a student computes it by hand: each from their own
     earlier *rounded* numbers, written to ``digits`` decimals.  ``slips`` maps a name to
     ``f(values) -> array``: the student's wrong rule for that quantity (``values`` holds
-    what they wrote so far; W_new of a layer is written right after its dW and db)."""
+    what they wrote so far; W_new of a layer is written right after its dW and db).
+    ``offsets`` maps a name to (index, amount): an arithmetic slip, the amount added to
+    that one number of the right rule's result (later numbers use the slipped one)."""
     slips = slips or {}
+    offsets = offsets or {}
     v: dict = {}
 
     def put(name, compute):
-        v[name] = round_half_up(slips[name](v) if name in slips else compute(), digits)
+        value = np.array(slips[name](v) if name in slips else compute(), dtype=float)
+        if name in offsets:
+            idx, amount = offsets[name]
+            value[idx] += amount
+        v[name] = round_half_up(value, digits)
 
     L = len(Ws)
     prev = x

@@ -165,7 +165,13 @@ def test_planted_rule_is_named(rule, variant, acts, loss, seed):
         if c:
             assert e.verdict == "wrong", (e, text)
             assert e.diagnosis is not None and rule in e.diagnosis.split("+"), (e, rule)
-            assert e.match == "exact", e
+            # A digit swap in an input that moves only this one number is "possible":
+            # some digit pair of some input lands on a random arithmetic slip too often
+            # (tests/test_check_course.py); every other planted rule is exact.
+            single = rule == "digit_swap" and variant == "copy_input" and changed.sum() == 1
+            # (With relu the swapped z1 *is* a1: then the result itself is swapped, exact.)
+            input_swap = "used as" in e.explanation
+            assert e.match == ("possible" if single and input_swap else "exact"), e
     others = [e for e in report.entries if e.name != target and e.verdict == "wrong"]
     assert not others, others
 

@@ -195,6 +195,18 @@ def test_every_toml_example_in_the_docs_loads(where, block, tmp_path, monkeypatc
 
     data = tomllib.loads(block)  # it is TOML at all
     path = tmp_path / "example.toml"
+    if "points" in data:  # a rubric (docs/check.md): it loads; the one shown is the default
+        from glassnet.check.rubric import DEFAULT, parse_rubric
+
+        rubric = parse_rubric(block, where)
+        assert (rubric.stages, rubric.follows, rubric.penalty, rubric.total) == (
+            DEFAULT.stages,
+            DEFAULT.follows,
+            DEFAULT.penalty,
+            DEFAULT.total,
+        )
+        assert rubric.penalties == DEFAULT.penalties and rubric.required == DEFAULT.required
+        return
     if "expression" in data:  # an expression's circuit (docs/graphs.md), or its worksheet
         path.write_text(block)
         from glassnet.check.circuit import load_circuit_sheet, mark_circuit

@@ -13,26 +13,37 @@ from pathlib import Path
 from glassnet.check.errata import errata, published_notes
 from glassnet.check.marking import Entry, Report, check
 from glassnet.check.mistakes import CATALOGUE, CHECKS, all_ids
+from glassnet.check.rubric import DEFAULT, Finding, Grade, Rubric, grade, load_rubric, parse_rubric
 from glassnet.check.worksheet import Worksheet, load_worksheet, parse_worksheet
 
 
-def check_worksheet(source: str | Path | Worksheet, *, rtol: float | None = None) -> Report:
-    """Load (a path, ``"seed"``, or a parsed :class:`Worksheet`) and mark it."""
+def check_worksheet(
+    source: str | Path | Worksheet, *, rtol: float | None = None, rubric: Rubric | None = None
+) -> Report:
+    """Load (a path, ``"seed"``, or a parsed :class:`Worksheet`) and mark it; its score
+    (``report.grade()``) is by ``rubric`` (the built-in one when None)."""
     sheet = source if isinstance(source, Worksheet) else load_worksheet(source)
-    return check(sheet, rtol=rtol)
+    return check(sheet, rtol=rtol, rubric=rubric)
 
 
 __all__ = [
     "CATALOGUE",
     "CHECKS",
+    "DEFAULT",
     "Entry",
+    "Finding",
+    "Grade",
     "Report",
+    "Rubric",
     "Worksheet",
     "all_ids",
     "check",
     "check_worksheet",
     "errata",
+    "grade",
+    "load_rubric",
     "load_worksheet",
+    "parse_rubric",
     "parse_worksheet",
     "published_notes",
 ]

@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 
 from glassnet.check.marking import Entry, Report, check
-from glassnet.check.mistakes import CATALOGUE, CHECKS
+from glassnet.check.mistakes import title_of
 from glassnet.check.worksheet import parse_worksheet, resolve_name, split_tags
 from glassnet.errors import GlassnetError
 from glassnet.explain.document import Erratum, ErratumKey
@@ -77,7 +77,7 @@ def errata(
             printed=e.text or repr(e.given),
             verdict=e.verdict,
             mistake=e.diagnosis,
-            title=page_words(title(e.verdict, e.diagnosis), n_layers, layer),
+            title=page_words(title(e.verdict, e.diagnosis, e.match), n_layers, layer),
             explanation=e.explanation,
             name=name,
             detail=_detail(e, who) + share,
@@ -95,7 +95,7 @@ def _published(e: Entry, who: str, name: str, n_layers: int, layer: int) -> Erra
     said = (
         "it follows from its own earlier printed numbers"
         if e.verdict == "follows"
-        else page_words(title(e.verdict, e.diagnosis), n_layers, layer)
+        else page_words(title(e.verdict, e.diagnosis, e.match), n_layers, layer)
     )
     return Erratum(
         who=who,
@@ -153,19 +153,16 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def title(verdict: str, diagnosis: str | None) -> str:
+def title(verdict: str, diagnosis: str | None, match: str | None = "exact") -> str:
     """The mistake in a few words: the catalogue's title of each id of ``diagnosis``
-    ("a+b" names two), or what the verdict says when no rule is named."""
+    ("a+b" names two), or what the verdict says when no rule is named.  A ``possible``
+    diagnosis says so ("possibly: ..."): a guess is never shown as certain."""
     if verdict == "follows":
         return "right for its own earlier numbers: the mistake is carried forward"
     if not diagnosis:
         return "no mistake in check's catalogue reproduces it"
-    titles = []
-    for mistake_id in diagnosis.split("+"):
-        titles.append(
-            CATALOGUE[mistake_id].title if mistake_id in CATALOGUE else CHECKS[mistake_id]
-        )
-    return ", and ".join(titles)
+    text = ", and ".join(title_of(mistake_id) for mistake_id in diagnosis.split("+"))
+    return text if match == "exact" else "possibly: " + text
 
 
 # -- a tutorial's published numbers ---------------------------------------------------------

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -45,9 +45,12 @@ from glassnet.check.steps import (
     propagate,
     upstream_given,
 )
-from glassnet.check.worksheet import Given, Note, Worksheet
+from glassnet.check.worksheet import BIAS_OF, Given, Note, Worksheet, misshape_message
 from glassnet.errors import GlassnetError
 from glassnet.notation import seed_name
+
+if TYPE_CHECKING:
+    from glassnet.check.rubric import Grade, Rubric
 
 Array = np.ndarray
 #: The most a ``near`` diagnosis may be off, relative to the written value.
@@ -55,6 +58,11 @@ NEAR = 0.005
 #: A difference of exactly half a unit is a tie: inside (relative slack for float noise).
 TIE = 1e-9
 VERDICTS: tuple[str, ...] = ("ok", "follows", "wrong")
+#: A diagnosis's strength: ``exact`` — the rule reproduces the number and is specific
+#: enough that random arithmetic slips almost never fit it (tests/test_check_course.py);
+#: ``possible`` — it fits, but so would a slip often enough that it is only a guess.
+EXACT, POSSIBLE = "exact", "possible"
+STRENGTHS: tuple[str, ...] = (EXACT, POSSIBLE)
 
 
 def within(diff: Any, tol: Any, ref: Any = 1.0) -> Any:
@@ -83,6 +91,9 @@ class Entry:
     diagonal: bool = False
     #: The number as written ("0.8000").
     text: str = ""
+    #: The quantity it belongs to, with its phase ("b2_new" for the bias row of a
+    #: W2_new written with its bias as row 0, "z1@after"): what a rubric scores.
+    quantity: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -100,6 +111,7 @@ class Entry:
             "alternative": self.alternative,
             "explanation": self.explanation,
             "diagonal": self.diagonal,
+            "quantity": self.quantity or self.name,
         }
 
 
@@ -111,26 +123,41 @@ class Report:
     ctx: Context
     entries: list[Entry] = field(default_factory=list)
     rtol: float | None = None
+    #: The rubric its score is by (:mod:`glassnet.check.rubric`; None: the built-in one).
+    rubric: Rubric | None = None
 
     @property
     def notes(self) -> list[Note]:
         return self.sheet.notes
 
+    def grade(self) -> Grade:
+        """The score by the report's rubric: points out of the rubric's total, per stage,
+        the penalties, and every diagnosis at its strength (see
+        :func:`glassnet.check.rubric.grade`)."""
+        from glassnet.check.rubric import grade
+
+        return grade(self, self.rubric)
+
     def summary(self) -> dict[str, Any]:
         counts = {v: sum(e.verdict == v for e in self.entries) for v in VERDICTS}
-        diagnoses: dict[str, int] = {}
+        # Per id, how many numbers it names at each strength.
+        diagnoses: dict[str, dict[str, int]] = {}
         for e in self.entries:
             if e.diagnosis:
-                diagnoses[e.diagnosis] = diagnoses.get(e.diagnosis, 0) + 1
+                d = diagnoses.setdefault(e.diagnosis, {s: 0 for s in STRENGTHS})
+                d[e.match or POSSIBLE] += 1
+        g = self.grade()
+        wrong = [e for e in self.entries if e.verdict == "wrong"]
         return {
             "worksheet": self.sheet.label,
             "values": len(self.entries),
             **counts,
-            "diagnosed": sum(
-                e.verdict == "wrong" and e.diagnosis is not None for e in self.entries
-            ),
-            "unexplained": sum(e.verdict == "wrong" and e.diagnosis is None for e in self.entries),
+            "diagnosed": sum(e.diagnosis is not None and e.match == EXACT for e in wrong),
+            "possible": sum(e.diagnosis is not None and e.match != EXACT for e in wrong),
+            "unexplained": sum(e.diagnosis is None for e in wrong),
             "diagnoses": diagnoses,
+            "score": round(g.points, 2),
+            "out_of": g.total,
             "rtol": self.rtol,
             "unreadable": len(self.sheet.unreadable()),
             "warnings": len(self.sheet.warnings()),
@@ -140,6 +167,7 @@ class Report:
         return {
             "entries": [e.to_dict() for e in self.entries],
             "summary": self.summary(),
+            "grade": self.grade().to_dict(),
             "notes": [{"kind": n.kind, "field": n.field, "message": n.message} for n in self.notes],
         }
 
@@ -189,14 +217,14 @@ def _context_of(base: Context, trace: Any) -> Context:
 Carry = dict[Key, tuple[Given, Array, Array]]
 
 
-def check(sheet: Worksheet, *, rtol: float | None = None) -> Report:
+def check(sheet: Worksheet, *, rtol: float | None = None, rubric: Rubric | None = None) -> Report:
     """Mark every value of ``sheet`` (misshaped ones too), phase by phase: the step, the
     later steps (``z1@step2``) each starting from the person's own updated weights of the
     step before, and the forward pass after the update (``loss@after``)."""
     if rtol is not None:
         check_rtol(rtol)
     contexts = phase_contexts(sheet)
-    report = Report(sheet, contexts[""], rtol=rtol)
+    report = Report(sheet, contexts[""], rtol=rtol, rubric=rubric)
     marks: dict[int, list[Entry]] = {}
     carry: Carry = {}
     for phase, ctx in contexts.items():
@@ -211,6 +239,13 @@ def check(sheet: Worksheet, *, rtol: float | None = None) -> Report:
             up = marker.own.get(new)
             if up is not None:
                 carry[leaf] = (up, marker.band[new], marker.clipped[new])
+            elif new in marker.readable:
+                # Written the other way round: marked wrong as written, but its numbers
+                # are still the person's, and their next step starts from them.
+                read = marker.readable[new]
+                band = np.asarray(read.half, dtype=np.float64)
+                right = ctx.right[new]
+                carry[leaf] = (read, band, np.clip(read.value, right - band, right + band))
     # Each written entry's numbers in the order written (a W[to][from] matrix, or one
     # with its bias as row 0, is marked as the engine holds it, reported as written).
     groups: dict[tuple[str, str], list[Entry]] = {}
@@ -336,6 +371,9 @@ class _Marker:
         self.phase = ""
         #: The previous step's values this one starts from (W, b keys).
         self.carried: dict[Key, Given] = {}
+        #: Weight matrices written the other way round, read the right way round: what
+        #: the next step starts from (see :meth:`keep_readable`).
+        self.readable: dict[Key, Given] = {}
 
     def shown(self, key: Key, idx: tuple[int, ...]) -> tuple[int, ...]:
         """``idx`` without the batch axis of a one-sample batch."""
@@ -354,6 +392,10 @@ class _Marker:
         matrix written with its bias as row 0, that matrix), with its phase."""
         name = g.shown_name or key_name(g.key)
         return f"{name}@{g.phase}" if g.phase else name
+
+    def quantity(self, g: Given) -> str:
+        """The quantity ``g`` holds numbers of, with its phase (``b2_new``, ``z1@after``)."""
+        return key_name(g.key) + (f"@{g.phase}" if g.phase else "")
 
     # -- one quantity -----------------------------------------------------------------
     def mark(self, g: Given) -> list[Entry]:
@@ -400,6 +442,7 @@ class _Marker:
                 tolerance=float(np.broadcast_to(t_ok, value.shape)[idx]),
                 diagonal=g.diagonal,
                 text=g.text(idx),
+                quantity=self.quantity(g),
             )
             if verdict == "follows":
                 e.explanation = (
@@ -453,26 +496,38 @@ class _Marker:
         return out
 
     def misshaped(self, g: Given) -> list[Entry]:
-        """Every number of a value written with the wrong shape: wrong; named
-        ``transposed_gradient`` (dW) or ``written_transposed`` when it is the transpose
-        of what the right rule gives on the person's values."""
-        ctx, K = self.ctx, g.key
-        others = {q: v for q, v in self.given.items() if q != K}
-        want = g.want
+        """Every number of a value written with the wrong shape: wrong, marked as
+        written; named ``transposed_gradient`` (dW) or ``written_transposed`` (exact)
+        when every number is the transpose of what the right rule gives on the person's
+        values, as the sheet's layout writes it (W[to][from], the bias as row 0)."""
+        K = g.key
         value = g.value
         right = follows = None
-        if value.ndim == 2 and value.T.shape == want and int(np.prod(want)) > 0:
-            follows_full = Working(ctx, others, diagonal=self.diagonal).value(K)
-            t = g.half + np.abs(propagate(ctx, others, self.diagonal, K, self.half).reshape(want).T)
-            right = ctx.right[K].reshape(want).T
-            follows = follows_full.reshape(want).T
+        reproduces = False
+        layout = self.written_layout(g)
+        if layout is not None:
+            want, with_bias = layout
+            W_right, W_fol, W_t = self.right_rule(K)
+            b_right = b_fol = b_t = None
+            if with_bias:
+                b_right, b_fol, b_t = self.right_rule((BIAS_OF[K[0]], K[1]))
+
+            def written(W: Array, b: Array | None) -> Array:
+                """An engine-layout value as the sheet writes it, then transposed."""
+                M = np.asarray(W).reshape(want if not (g.layout_T or g.row0) else W.shape)
+                if b is not None:
+                    M = np.vstack([np.asarray(b).reshape(1, -1), M])
+                return (M.T if g.layout_T else M).T
+
+            right = written(W_right, b_right)
+            follows = written(W_fol, b_fol)
+            t = g.half + np.abs(written(W_t, b_t))
             if self.rtol is not None:
                 t = self.rtol * np.abs(follows) + 1e-12
             reproduces = bool(np.all(within(np.abs(value - follows), t, follows)))
-        else:
-            reproduces = False
+            self.keep_readable(g, with_bias)
         cid = "transposed_gradient" if K[0] == "dW" else "written_transposed"
-        title = cat.CATALOGUE[cid].title if cid in cat.CATALOGUE else cat.CHECKS[cid]
+        title = cat.title_of(cid)
         entries = []
         for idx in np.ndindex(value.shape):
             e = Entry(
@@ -485,18 +540,64 @@ class _Marker:
                 verdict="wrong",
                 tolerance=float(np.broadcast_to(g.half, value.shape)[idx]),
                 text=g.text(idx),
+                quantity=self.quantity(g),
             )
-            shape_words = f"written with shape {value.shape}; {key_name(K)} has shape {want}"
+            shape_words = f"written with shape {value.shape}; {misshape_message(g)}"
             if reproduces and follows is not None:
-                e.diagnosis, e.match, e.alternative = cid, "exact", float(follows[idx])
+                e.diagnosis, e.match, e.alternative = cid, EXACT, float(follows[idx])
                 e.explanation = (
                     f"{title}: {shape_words}, and its transpose is right on your own "
-                    f"earlier values (place [{idx[1]}, {idx[0]}] of {key_name(K)})"
+                    f"earlier values (place [{idx[1]}, {idx[0]}] as the sheet writes "
+                    f"{g.written_name.split('@')[0]})"
+                )
+            elif right is not None:
+                e.explanation = (
+                    shape_words + "; marked against the transpose of the right matrix, "
+                    "which it does not match everywhere"
                 )
             else:
                 e.explanation = shape_words + " (not marked place by place)"
             entries.append(e)
         return entries
+
+    def written_layout(self, g: Given) -> tuple[tuple[int, ...], bool] | None:
+        """When ``g`` is a matrix written with rows for columns: (the shape the sheet
+        should have written it in, whether that holds the bias row); else None."""
+        value = g.value
+        if value.ndim != 2 or int(np.prod(g.want)) == 0:
+            return None
+        if value.T.shape == g.want:
+            return g.want, g.row0
+        if g.row0:  # written without its bias row: the weights alone
+            rows, cols = g.want
+            alone = (rows, cols - 1) if g.layout_T else (rows - 1, cols)
+            if value.T.shape == alone:
+                return alone, False
+        return None
+
+    def right_rule(self, key: Key) -> tuple[Array, Array, Array]:
+        """(The right value, the right rule on the person's other values, the rounding
+        it carries) of ``key``, batch axis as the engine holds it."""
+        others = {q: v for q, v in self.given.items() if q != key}
+        follows = Working(self.ctx, others, diagonal=self.diagonal).value(key)
+        spread = propagate(self.ctx, others, self.diagonal, key, self.half)
+        return self.ctx.right[key], follows, np.broadcast_to(spread, np.shape(follows))
+
+    def keep_readable(self, g: Given, with_bias: bool) -> None:
+        """A weight matrix written the other way round, read the right way round (in
+        the engine's layout) for the next step: it is still the person's numbers."""
+        if g.tag:  # a second copy is never the person's value
+            return
+        M = g.value.T  # as the sheet should have written it
+        H = np.broadcast_to(g.half, g.value.shape).T
+        engine = [M.T, H.T] if g.layout_T else [M, H]
+        if with_bias:
+            self.readable[(BIAS_OF[g.key[0]], g.key[1])] = Given(
+                g.written_name, (BIAS_OF[g.key[0]], g.key[1]), "", engine[0][0], engine[1][0]
+            )
+            engine = [a[1:] for a in engine]
+        if engine[0].shape == np.shape(self.ctx.right[g.key]):
+            self.readable[g.key] = Given(g.written_name, g.key, "", engine[0], engine[1])
 
     # -- diagnosis --------------------------------------------------------------------
     def diagnose(
@@ -518,6 +619,8 @@ class _Marker:
         catalogue = [*cat.CATALOGUE.values(), *cat.plugin_mistakes(ctx)]
         singles = [(m, v) for m in catalogue for v in m.variants]
         computed = not ctx.is_leaf(K)
+        # A parameter update (W_new, b_new, an optimiser's state): see ``assign``.
+        update = computed and ctx.graph.has(K) and ctx.graph.decl(K).phase == "update"
 
         def todo() -> list[tuple[int, ...]]:
             return [i for i in places if wrong[i] and i not in causes]
@@ -567,9 +670,15 @@ class _Marker:
                 c = max(best, key=lambda c: (c.full, len(c.hit), -c.rank))
                 ids = "+".join(m.id for m, _ in c.combo)
                 text = _text(c.combo, float(c.alt[i]), 0, False)
+                strength = EXACT
                 if not c.full:
                     text += self.partial(g, c.hit, len(places))
-                causes[i] = (ids, "exact", float(c.alt[i]), text)
+                    if update:
+                        # An update rule acts on the whole matrix at once: one that
+                        # reproduces only some of its numbers is a guess, not a finding.
+                        strength = POSSIBLE
+                        text += "; an update mistake changes every number, so only possibly"
+                causes[i] = (ids, strength, float(c.alt[i]), text)
 
         alts: list[tuple[Combo, Array]] = []
         if computed:
@@ -585,6 +694,8 @@ class _Marker:
                 if c.hit:
                     cands.append(c)
             assign(cands)
+        if computed and todo():
+            self.transposed(g, follows, tol, todo(), causes)
         for i in todo():
             cause = self.checks(g, i, right, follows, tol)
             if cause is not None:
@@ -604,12 +715,13 @@ class _Marker:
                 hits = [c for c in rounds if i in c.hit]
                 if hits:
                     c = min(hits, key=lambda c: (abs(value[i] - c.alt[i]), c.combo[0][1]))
-                    causes[i] = (
-                        "rounding",
-                        "exact",
-                        float(c.alt[i]),
-                        _text(c.combo, float(c.alt[i]), 0, False),
-                    )
+                    text = _text(c.combo, float(c.alt[i]), 0, False)
+                    # Inputs rounded early change every number they feed: rounding that
+                    # reproduces only some of them fits a random slip about as often.
+                    strength = EXACT if c.full else POSSIBLE
+                    if not c.full:
+                        text += self.partial(g, c.hit, len(places)) + ", so only possibly"
+                    causes[i] = ("rounding", strength, float(c.alt[i]), text)
         if computed and todo():
             changers = [combo[0] for combo, alt in alts if any(changed(alt, i) for i in todo())]
             pair_cands = []
@@ -637,11 +749,39 @@ class _Marker:
                 _, combo, alt_v = best
                 causes[i] = (
                     "+".join(m.id for m, _ in combo),
-                    "near",
+                    POSSIBLE,
                     alt_v,
                     _text(combo, alt_v, float(value[i]), True),
                 )
         return causes
+
+    def transposed(
+        self,
+        g: Given,
+        follows: Array,
+        tol: Array,
+        todo: list[tuple[int, ...]],
+        causes: dict[tuple[int, ...], Cause],
+    ) -> None:
+        """``written_transposed`` for a square parameter-shaped matrix (W, dW, W_new):
+        every number is the transpose of the right rule on the person's values (the
+        non-square case has the wrong shape: :meth:`misshaped`)."""
+        value = g.value
+        if value.ndim != 2 or value.shape[0] != value.shape[1] or self.ctx.batched(g.key):
+            return
+        alt = follows.T
+        if not bool(np.all(within(np.abs(value - alt), tol, alt))):
+            return
+        for i in todo:
+            if abs(alt[i] - follows[i]) > 1e-12 * max(1.0, abs(follows[i])):
+                causes[i] = (
+                    "written_transposed",
+                    EXACT,
+                    float(alt[i]),
+                    f"{cat.title_of('written_transposed')}: every number is the transpose "
+                    f"of the right rule on your own earlier values (this place holds "
+                    f"{_g(float(alt[i]))}, the one across the diagonal)",
+                )
 
     def partial(self, g: Given, hit: set[tuple[int, ...]], total: int) -> str:
         where = ", ".join(self.place(g.key, i, g) or "[]" for i in sorted(hit))
@@ -729,22 +869,33 @@ class _Marker:
                         alt = _diag(alt)
                     if alt.shape != value.shape:
                         continue
+                    moves = np.abs(alt - follows) > 1e-12 * np.maximum(1.0, np.abs(follows))
+                    fits = within(np.abs(value - alt), tol, alt)
+                    # Every digit pair of every input is a candidate, so one of them
+                    # lands on a random slip of a single number too often to be sure:
+                    # exact only when the swap moves several written numbers and
+                    # reproduces every one of them.
+                    strength = EXACT if moves.sum() >= 2 and bool(np.all(fits[moves])) else POSSIBLE
                     for i in todo:
                         if i in causes:
                             continue
-                        if abs(alt[i] - follows[i]) > 1e-12 * max(1.0, abs(follows[i])) and within(
-                            abs(value[i] - alt[i]), tol[i], alt[i]
-                        ):
+                        if moves[i] and fits[i]:
                             who = (
                                 f"your {mine.written_name}" if mine else f"the given {key_name(k)}"
                             )
                             causes[i] = (
                                 "digit_swap",
-                                "exact",
+                                strength,
                                 float(alt[i]),
                                 f"{cat.CHECKS['digit_swap']}: {who}{self.place(k, j)} = "
                                 f"{text} used as {cat.plain_text(s)}; the right rule then "
-                                f"gives {_g(float(alt[i]))}",
+                                f"gives {_g(float(alt[i]))}"
+                                + (
+                                    ""
+                                    if strength == EXACT
+                                    else " (only possibly: it moves this one number, "
+                                    "and some pair of the inputs' digits fits many slips)"
+                                ),
                             )
                     if all(i in causes for i in todo):
                         return

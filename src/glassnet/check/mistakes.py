@@ -537,6 +537,20 @@ def digit_swap(given: float, half: float, candidates: Sequence[float]) -> float 
     return None
 
 
+def title_of(mistake_id: str) -> str:
+    """The one-line title of a catalogue id, a check's, or a pair ``a+b`` (a plugin's
+    own mistake: its name in words)."""
+    parts = []
+    for one in mistake_id.split("+"):
+        if one in CATALOGUE:
+            parts.append(CATALOGUE[one].title)
+        elif one in CHECKS:
+            parts.append(CHECKS[one])
+        else:
+            parts.append(one.replace("_", " "))
+    return " + ".join(parts)
+
+
 def all_ids() -> list[str]:
     """Every stable id: the rules, then the checks."""
     return [*CATALOGUE, *CHECKS]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from glassnet.check.marking import Entry, Report
+from glassnet.check.mistakes import title_of
 from glassnet.check.quantities import key_name, order
 from glassnet.check.worksheet import split_tags
 from glassnet.explain.document import Marks, Para, Section
@@ -68,10 +69,28 @@ def rows(report: Report, *, everything: bool = False) -> list[Entry]:
 def summary_line(report: Report) -> str:
     s = report.summary()
     line = (
-        f"{s['values']} numbers: {s['ok']} ok, {s['follows']} follow from an earlier error, "
-        f"{s['wrong']} wrong ({s['diagnosed']} with a named cause, {s['unexplained']} unexplained)"
+        f"{score_text(report)}; {s['values']} numbers: {s['ok']} ok, {s['follows']} follow, "
+        f"{s['wrong']} wrong ({s['diagnosed']} exact, {s['possible']} possible, "
+        f"{s['unexplained']} unexplained)"
     )
     return line
+
+
+def score_text(report: Report) -> str:
+    """``score 81.5 of 100`` (``... by rubric.toml`` for a rubric file) — the rubric's
+    score, never a share of what was written."""
+    g = report.grade()
+    by = "" if g.rubric == "default" else f" by {g.rubric}"
+    return f"score {fmt(round(g.points, 2))} of {fmt(g.total)}{by}"
+
+
+def diagnosis_text(e: Entry, *, title: bool = True) -> str:
+    """``lr_slip (possible): the learning rate off by a power of ten`` — the id, its
+    strength, and (``title``) the catalogue's one-line title; "" when there is none."""
+    if not e.diagnosis:
+        return ""
+    text = f"{e.diagnosis} ({e.match or 'possible'})"
+    return text + (f": {title_of(e.diagnosis)}" if title else "")
 
 
 def notes_lines(report: Report) -> list[str]:
@@ -110,9 +129,7 @@ def print_report(report: Report, *, everything: bool = False, console: Any = Non
     t.add_column("diagnosis", overflow="fold")
     for e in shown:
         colour = COLOURS[e.verdict]
-        diag = e.diagnosis or ("—" if e.verdict != "wrong" else "unexplained")
-        if e.match == "near":
-            diag += " (near)"
+        diag = diagnosis_text(e) or ("—" if e.verdict != "wrong" else "unexplained")
         t.add_row(
             escape(label(e, L)),
             as_written(e),
@@ -147,7 +164,7 @@ def sections(report: Report) -> list[Section]:
                 fmt(e.expected),
                 fmt(e.follows_from_given),
                 e.verdict,
-                (e.diagnosis or "") + (" (near)" if e.match == "near" else ""),
+                diagnosis_text(e, title=False),  # the explanation starts with it
                 e.explanation,
             )
             for e in entries
@@ -189,13 +206,28 @@ def to_html(report: Report) -> str:
 Marked = tuple[str, "Report | None", "str | None"]
 
 
-def mistakes_of(report: Report) -> list[str]:
-    """``["missing_activation_derivative at delta1", ...]``: each named mistake once per
-    quantity, in the order met."""
+def mistakes_of(report: Report, strength: str | None = None) -> list[str]:
+    """``["missing_activation_derivative at delta1 (exact)", ...]``: each named mistake
+    once per quantity and strength, in the order met (``strength``: only those)."""
     out: list[str] = []
     for e in report.entries:
         if e.verdict == "wrong" and e.diagnosis:
-            item = f"{e.diagnosis} at {e.name}"
+            match = e.match or "possible"
+            if strength is not None and match != strength:
+                continue
+            item = f"{e.diagnosis} at {e.name} ({match})"
+            if item not in out:
+                out.append(item)
+    return out
+
+
+def unexplained_of(report: Report) -> list[str]:
+    """``["dW2 wrong, unexplained", ...]``: each quantity with a wrong number no rule
+    explains, once, in the order met."""
+    out: list[str] = []
+    for e in report.entries:
+        if e.verdict == "wrong" and not e.diagnosis:
+            item = f"{e.name} wrong, unexplained"
             if item not in out:
                 out.append(item)
     return out
@@ -208,8 +240,8 @@ def student_line(file: str, report: Report | None, error: str | None) -> str:
     s = report.summary()
     who = f" ({report.sheet.student})" if report.sheet.student else ""
     line = (
-        f"{file}{who}: {s['values']} numbers: {s['ok']} ok, {s['follows']} follow, "
-        f"{s['wrong']} wrong"
+        f"{file}{who}: {score_text(report)}; {s['values']} numbers: {s['ok']} ok, "
+        f"{s['follows']} follow, {s['wrong']} wrong"
     )
     named = mistakes_of(report)
     if named:
@@ -223,16 +255,26 @@ def student_line(file: str, report: Report | None, error: str | None) -> str:
 
 
 def class_report(marked: list[Marked]) -> list[str]:
-    """How many students made each named mistake at each quantity, most common first:
-    ``"12 of 30: missing_activation_derivative at delta1"``."""
+    """How many students made each named mistake at each quantity, exact and possible
+    counted apart, then how many have wrong numbers no rule explains, per quantity; each
+    part most common first: ``"12 of 30: missing_activation_derivative at delta1
+    (exact)"``, ``"3 of 30: lr_slip at W2_new (possible)"``, ``"7 of 30: dW2 wrong,
+    unexplained"``."""
     reports = [r for _, r, _ in marked if r is not None]
-    counts: dict[str, int] = {}
-    for r in reports:
-        for item in mistakes_of(r):
-            counts[item] = counts.get(item, 0) + 1
     n = len(reports)
-    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    return [f"{c} of {n}: {item}" for item, c in ranked]
+    out: list[str] = []
+    for items in (
+        lambda r: mistakes_of(r, "exact"),
+        lambda r: mistakes_of(r, "possible"),
+        unexplained_of,
+    ):
+        counts: dict[str, int] = {}
+        for r in reports:
+            for item in items(r):
+                counts[item] = counts.get(item, 0) + 1
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        out += [f"{c} of {n}: {item}" for item, c in ranked]
+    return out
 
 
 def _quantities(reports: list[Report]) -> list[str]:
@@ -250,10 +292,11 @@ def _quantities(reports: list[Report]) -> list[str]:
 
 def gradebook(marked: list[Marked], form: str = "csv") -> str:
     """The class's marks as CSV.  ``csv``: one row per worksheet (file, student, values,
-    ok, follows, wrong, named mistakes, unreadable parts) and one column per quantity
+    ok, follows, wrong, score, out of, named mistakes "id at quantity (exact|possible)",
+    unexplained "quantity: count", unreadable parts) and one column per quantity
     ("ok+follows/written").  ``canvas``: the columns Canvas's gradebook import expects
-    (Student, ID, SIS User ID, SIS Login ID, Section, then the assignment's score out of
-    100: the share of numbers ok or following from an earlier error)."""
+    (Student, ID, SIS User ID, SIS Login ID, Section, then the assignment's score: the
+    rubric's points, out of its total as "Points Possible")."""
     import csv
     import io
 
@@ -264,7 +307,8 @@ def gradebook(marked: list[Marked], form: str = "csv") -> str:
         names = sorted({r.sheet.assignment for r in reports if r.sheet.assignment})
         column = names[0] if len(names) == 1 else "glassnet check"
         w.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", column])
-        w.writerow(["Points Possible", "", "", "", "", "100"])
+        possible = fmt(reports[0].grade().total) if reports else "100"
+        w.writerow(["Points Possible", "", "", "", "", possible])
         for file, r, _ in marked:
             student = r.sheet.student if r is not None else ""
             who = student or _file_student(file)
@@ -280,16 +324,22 @@ def gradebook(marked: list[Marked], form: str = "csv") -> str:
             "ok",
             "follows",
             "wrong",
+            "score",
+            "out of",
             "named mistakes",
+            "unexplained",
             "unreadable parts",
             *quantities,
         ]
     )
     for file, r, error in marked:
         if r is None:
-            w.writerow([file, "", "", "", "", "", "", error or "", *[""] * len(quantities)])
+            w.writerow(
+                [file, "", "", "", "", "", "", "", "", "", error or ""] + [""] * len(quantities)
+            )
             continue
         s = r.summary()
+        g = r.grade()
         cells = []
         for q in quantities:
             es = [e for e in r.entries if e.name == q]
@@ -303,7 +353,10 @@ def gradebook(marked: list[Marked], form: str = "csv") -> str:
                 s["ok"],
                 s["follows"],
                 s["wrong"],
+                fmt(round(g.points, 2)),
+                fmt(g.total),
                 "; ".join(mistakes_of(r)),
+                "; ".join(f"{q}: {n}" for q, n in g.unexplained.items()),
                 "; ".join(str(n) for n in r.notes),
                 *cells,
             ]
@@ -319,7 +372,5 @@ def _file_student(file: str) -> str:
 
 
 def _score(r: Report) -> str:
-    s = r.summary()
-    if not s["values"]:
-        return "0"
-    return f"{100 * (s['ok'] + s['follows']) / s['values']:.1f}"
+    """The rubric's points (out of its total, the "Points Possible")."""
+    return fmt(round(r.grade().points, 2))

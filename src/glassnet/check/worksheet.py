@@ -143,6 +143,9 @@ class Given:
     row_shift: int = 0
     bias_part: bool = False
     shown_name: str = ""
+    #: A misshaped weight-like matrix (W, dW, W_new) of a sheet whose layout says the
+    #: bias is its row 0 (``want`` then counts that row; ``layout_T``: W[to][from]).
+    row0: bool = False
 
     def written_index(self, idx: tuple[int, ...]) -> tuple[int, ...]:
         """The place of (engine-layout, batch-free) ``idx`` in the matrix as written."""
@@ -405,10 +408,27 @@ def _givens(
         folded = False
         parts = [weights_from_layout(a, layout, False) for a in (value, half, texts)]
     W, Wh, Wt = (p[0] for p in parts)
-    if W.shape != want:  # not this matrix in this layout: marked wrong as written
-        g = _given(spec, written, raw, label)
-        g.phase = phase
-        return [g]
+    if W.shape != want:
+        # Not this matrix in the sheet's layout: marked wrong as written, never read
+        # in another layout instead (a to_from sheet's dW written W[from][to] is the
+        # other layout's habit, not a right answer) — see _Marker.misshaped.
+        rows = want[0] + int(bias_row0)
+        as_written = (want[1], rows) if transposed else (rows, want[1])
+        return [
+            Given(
+                written,
+                key,
+                tag,
+                value,
+                half,
+                misshaped=True,
+                want=as_written,
+                texts=texts,
+                phase=phase,
+                layout_T=transposed,
+                row0=bias_row0,
+            )
+        ]
     out = [
         Given(
             written,
@@ -470,6 +490,14 @@ def _given(spec: Spec, written: str, raw: Any, label: str, line: str = "") -> Gi
 def misshape_message(g: Given) -> str:
     """What a misshaped value's note says."""
     extra = " (or its diagonal)" if g.key[0] == "da_dz" and len(g.want) >= 1 else ""
+    if g.layout_T or g.row0:
+        extra = (
+            " (as the sheet writes it: "
+            + ", ".join(
+                w for w, on in (("W[to][from]", g.layout_T), ("the bias as row 0", g.row0)) if on
+            )
+            + ")"
+        )
     return f"expected shape {g.want}{extra} for {key_name(g.key)}, got shape {g.value.shape}"
 
 

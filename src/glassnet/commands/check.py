@@ -28,6 +28,13 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the marking as JSON")
     p.add_argument("--all", action="store_true", help="list every number, not only those not ok")
     p.add_argument("--rtol", type=float, help="relative tolerance instead of the written digits")
+    p.add_argument(
+        "--rubric",
+        metavar="FILE",
+        help="score by this rubric.toml (points per stage or quantity, credit for follows, "
+        "a penalty per distinct exact mistake, required quantities); default: the built-in "
+        "rubric (docs/check.md)",
+    )
     p.add_argument("--format", choices=("md", "html"), help="write a report document")
     p.add_argument("-o", "--output", metavar="FILE", help="where --format writes")
     p.add_argument(
@@ -90,7 +97,11 @@ def _run_circuit_check(args: argparse.Namespace, source: str) -> int:
         report_document,
     )
 
-    for flag, used in (("--rtol", args.rtol), ("--gradebook", args.gradebook)):
+    for flag, used in (
+        ("--rtol", args.rtol),
+        ("--gradebook", args.gradebook),
+        ("--rubric", args.rubric),
+    ):
         if used is not None:
             raise GlassnetError(
                 f"expected {flag} only with a network's worksheet", got=source, field=flag
@@ -129,7 +140,8 @@ def _run_check(args: argparse.Namespace) -> int:
         check_writable(args.output, field="-o")
     if circuit:
         return _run_circuit_check(args, args.worksheet[0])
-    report = check_worksheet(sources[0], rtol=args.rtol)
+    report = check_worksheet(sources[0], rtol=args.rtol, rubric=_rubric(args))
+    report.grade()  # a rubric naming a quantity this step lacks: one error, before output
     if args.format:
         text = to_markdown(report) if args.format == "md" else to_html(report)
         atomic_write_text(args.output, text, field="-o")
@@ -140,6 +152,15 @@ def _run_check(args: argparse.Namespace) -> int:
         return 0
     print_report(report, everything=args.all)
     return 0
+
+
+def _rubric(args: argparse.Namespace) -> Any:
+    """The rubric of ``--rubric`` (None: the built-in one)."""
+    if getattr(args, "rubric", None) is None:
+        return None
+    from glassnet.check.rubric import load_rubric
+
+    return load_rubric(args.rubric)
 
 
 def _expand(names: list[str]) -> list[str]:
@@ -189,12 +210,13 @@ def _run_batch(args: argparse.Namespace, sources: list[str]) -> int:
         raise GlassnetError("expected worksheets (*.toml)", got="none", file=args.worksheet[0])
     if args.gradebook:
         check_writable(args.gradebook, field="--gradebook")
+    rubric = _rubric(args)
     results: list[dict[str, Any]] = []
     marked: list[Marked] = []
     failed = 0
     for source in sources:
         try:
-            report = check_worksheet(source, rtol=args.rtol)
+            report = check_worksheet(source, rtol=args.rtol, rubric=rubric)
         except GlassnetError as err:
             failed += 1
             message = str(err.with_file(source))
@@ -204,6 +226,9 @@ def _run_batch(args: argparse.Namespace, sources: list[str]) -> int:
             results.append({"file": source, "error": message})
             marked.append((source, None, message))
             continue
+        # Grading fails only on a rubric that names a quantity this step lacks: the
+        # rubric's fault, not the sheet's, so one error (naming the rubric) for the class.
+        report.grade()
         marked.append((source, report, None))
         if args.json:
             results.append({"file": source, "report": report.to_dict()})
@@ -238,7 +263,10 @@ def _run_batch(args: argparse.Namespace, sources: list[str]) -> int:
         print(line + (" (listed on stderr)" if failed else ""))
         mistakes = class_report(marked)
         if mistakes:
-            print("Class report (students who made each named mistake, where):")
+            print(
+                "Class report (students who made each mistake, where, exact and possible "
+                "apart; then wrong numbers no rule explains):"
+            )
             for m in mistakes:
                 print(f"  {m}")
         if args.gradebook:

@@ -799,10 +799,12 @@ function applyMarks(report, bad) {
     b.dataset.diagnosis = e.diagnosis || "";
     b.querySelector(".mark").textContent = {ok: "✓", follows: "→", wrong: "✗"}[e.verdict];
     const right = answersShown() && typeof e.expected === "number" ? ` (right: ${e.expected.toPrecision(6)})` : "";
+    // A "possible" diagnosis is a guess: never shown as certain.
+    const named = e.diagnosis ? (e.match === "exact" ? e.diagnosis : "possibly " + e.diagnosis) : "";
     const say = e.verdict === "ok" ? "ok" : e.verdict === "follows"
       ? `follows from your earlier numbers${right}`
-      : `wrong${e.diagnosis ? ": " + e.diagnosis : ""}${e.explanation ? " — " + e.explanation : ""}`;
-    b.querySelector(".msg").textContent = e.verdict === "ok" ? "" : e.verdict === "follows" ? "follows" : (e.diagnosis || "wrong");
+      : `wrong${named ? ": " + named : ""}${e.explanation ? " — " + e.explanation : ""}`;
+    b.querySelector(".msg").textContent = e.verdict === "ok" ? "" : e.verdict === "follows" ? "follows" : (named || "wrong");
     b.querySelector(".msg").dataset.say = say;
     if (e.verdict !== "ok") {
       const why = document.querySelector(`#sheet [data-row="${e.name}"] .why`);
