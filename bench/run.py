@@ -346,7 +346,8 @@ def table(res: dict[str, Any]) -> str:
     def row(*cells: str) -> None:
         lines.append("| " + " | ".join(cells) + " |")
 
-    if "throughput" in res or "digits" in res or "seed_step" in res:
+    whole = any("vs_sklearn" in r and "vs_torch" in r for r in res.get("throughput", {}).values())
+    if whole or "digits" in res or "seed_step" in res:
         row(
             "workload",
             "glassnet",
