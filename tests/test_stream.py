@@ -306,3 +306,22 @@ def test_torchrun_two_processes_stream_as_one_with_the_same_global_batch(tmp_pat
     np.testing.assert_allclose(
         b.train_state.history.history["loss"], a.train_state.history.history["loss"], rtol=1e-9
     )
+
+
+def test_a_parquet_file_trains_as_the_same_rows_in_csv(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(st, "PARQUET_BATCH", 50)  # windows cut across the file's batches
+    cols = _frame(300)
+    csv_path = _write_csv(tmp_path / "d.csv", cols)
+    pq_path = _write_parquet(tmp_path / "d.parquet", cols)
+    models = []
+    for path in (csv_path, pq_path):
+        out = tmp_path / f"{path.suffix[1:]}.npz"
+        _train(capsys, "--data", str(path), "--stream", "--impute", "mean", "--layers", "4",
+               "--batch-size", "16", "--window", "3", "--dtype", "float64", "--epochs", "2",
+               "--out", str(out))  # fmt: skip
+        models.append(gn.load(out))
+    a, b = models
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        np.testing.assert_allclose(q, p, rtol=1e-12, atol=1e-15)
