@@ -22,6 +22,10 @@ Contract, per fit::
             p, value = engine.step(idx)     # weights updated only if value is finite
         engine.sync()                       # net's arrays current: validation, callbacks
     engine.end()                            # always, also after an error
+
+A file read in batches (:func:`glassnet.stream.fit_stream`) refills ``rows``' arrays in
+place with each window of the file and calls ``engine.reload()`` before the window's
+steps.
 """
 
 from __future__ import annotations
