@@ -25,13 +25,21 @@ INITS: tuple[str, ...] = ("he", "xavier", "glorot", "uniform", "normal", "zeros"
 
 
 def init_weights(
-    name: str, n_in: int, n_out: int, rng: np.random.Generator, dtype: DTypeLike = "float64"
+    name: str,
+    n_in: int,
+    n_out: int,
+    rng: np.random.Generator,
+    dtype: DTypeLike = "float64",
+    *,
+    fan_out: int | None = None,
 ) -> Array:
-    """W (n_in, n_out) drawn by the named rule from ``rng``."""
+    """W (n_in, n_out) drawn by the named rule from ``rng``.  ``fan_out``: the fan-out
+    xavier counts, when it is not ``n_out`` (a convolution kernel's: out·kh·kw, each
+    weight used once per output position of its window)."""
     if name == "he":
         W = rng.normal(0.0, np.sqrt(2.0 / n_in), size=(n_in, n_out))
     elif name in ("xavier", "glorot"):
-        limit = np.sqrt(6.0 / (n_in + n_out))
+        limit = np.sqrt(6.0 / (n_in + (n_out if fan_out is None else fan_out)))
         W = rng.uniform(-limit, limit, size=(n_in, n_out))
     elif name == "uniform":
         limit = 1.0 / np.sqrt(n_in)

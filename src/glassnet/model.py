@@ -190,18 +190,20 @@ class Model(TrainableNetwork):
 
     # -- description ---------------------------------------------------------------------
     def summary(self) -> str:
-        """The layers as a table: units, activation, weight shape and parameter count."""
-        rows = [("layer", "units", "activation", "W shape", "parameters")]
+        """The layers as a table: units (one sample's output shape for feature maps),
+        activation, the shape of its weights (its first parameter) and the parameter count."""
+        rows = [("layer", "units", "activation", "weights", "parameters")]
         total = 0
         for index, layer in enumerate(self.layers, start=1):
-            count = sum(p.size for p in layer.parameters())
+            params = layer.parameters()
+            count = sum(p.size for p in params)
             total += count
             rows.append(
                 (
                     str(index),
-                    str(layer.n_out),
+                    "×".join(map(str, layer.out_shape)),
                     layer.activation.describe(),
-                    f"{layer.n_in}×{layer.n_out}",
+                    "×".join(map(str, params[0].shape)) if params else "—",
                     f"{count:,}",
                 )
             )
@@ -213,7 +215,7 @@ class Model(TrainableNetwork):
             )
             for r in rows
         ]
-        head = f"inputs: {self.sizes[0]}"
+        head = f"inputs: {'×'.join(map(str, self.layers[0].in_shape))}"
         if self.preprocessing is not None:
             head += " (standardised)"
         return "\n".join([head, *lines, f"total parameters: {total:,} ({self.dtype})"])

@@ -44,6 +44,16 @@ class Network:
         if not layers:
             raise GlassnetError("expected at least one layer", got="none", field="layers")
         for index, (prev, nxt) in enumerate(itertools.pairwise(layers), start=2):
+            if nxt.in_shape != prev.out_shape and (
+                len(nxt.in_shape) > 1 or len(prev.out_shape) > 1
+            ):
+                raise GlassnetError(
+                    f"expected an input of shape {_shape_words(prev.out_shape)} "
+                    f"(layer {index - 1}'s output)",
+                    got=_shape_words(nxt.in_shape),
+                    layer=index,
+                    field="type",
+                )
             if nxt.n_in != prev.n_out:
                 raise GlassnetError(
                     f"expected weights with {prev.n_out} rows (layer {index - 1} has "
@@ -90,6 +100,20 @@ class Network:
                 )
         return self.layers  # type: ignore[return-value]
 
+    def require_explained(self, what: str) -> None:
+        """Refuse, naming the first such layer, a network with a layer ``what`` (a view:
+        explain, check, the studio) cannot show yet (:attr:`Layer.explained` False) —
+        one clear line instead of a traceback or a page with wrong numbers."""
+        for index, layer in enumerate(self.layers, start=1):
+            if not layer.explained:
+                raise GlassnetError(
+                    f"expected layers {what} can show (it does not show {layer.type} "
+                    "layers yet; 'glassnet step' and 'glassnet gradcheck' do)",
+                    got=layer.type,
+                    layer=index,
+                    field="type",
+                )
+
     def __len__(self) -> int:
         return len(self.layers)
 
@@ -115,6 +139,16 @@ class Network:
         x = np.asarray(x)
         if x.ndim == 1:
             x = x[None, :]
+        shape = self.layers[0].in_shape
+        if len(shape) > 1:
+            if x.shape[1:] != shape:
+                raise GlassnetError(
+                    f"expected samples of shape {_shape_words(shape)} (the first layer's "
+                    f"input: [batch]{''.join(f'[{n}]' for n in shape)})",
+                    got=f"shape {x.shape}",
+                    field=what,
+                )
+            return x
         if x.ndim != 2 or x.shape[1] != self.layers[0].n_in:
             raise GlassnetError(
                 f"expected rows of {self.layers[0].n_in} numbers (the first layer's inputs)",
@@ -311,6 +345,11 @@ class Network:
     def copy(self, dtype: DTypeLike | None = None) -> Network:
         """A deep copy, optionally cast to ``dtype``."""
         return Network([layer.copy(dtype) for layer in self.layers])
+
+
+def _shape_words(shape: Sequence[int]) -> str:
+    """(2, 3, 3) as "2×3×3" (channels × height × width), (5,) as "5"."""
+    return "×".join(str(n) for n in shape)
 
 
 def mlp(

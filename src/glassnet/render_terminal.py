@@ -69,6 +69,14 @@ def _print_generic(trace: Trace, con: Console, digits: int) -> None:
                 kind in (p, "d" + p, p + "_new") or kind.endswith("_" + p) or f"_{p}_" in kind
                 for p in params
             )
+            if value.ndim == 4:
+                # feature maps (batch, C, H, W) or a kernel (out, in, kh, kw): one grid
+                # per (sample, channel) or (output, input channel)
+                first = "sample" if not of_param else "output channel"
+                for i, j in np.ndindex(*value.shape[:2]):
+                    title = f"{kind}{lt.index}  ({first} {i + 1}, channel {j + 1})"
+                    con.print(_matrix_table(title, value[i, j], "r", "c", digits))
+                continue
             M = np.atleast_2d(value)
             if M.ndim == 3:  # a Jacobian per sample: the first sample's
                 kind, M = f"{kind} (sample 1)", M[0]
@@ -101,7 +109,17 @@ def print_trace(
                 f"mean = [{', '.join(fmt(v, digits) for v in pp.mean)}]  "
                 f"scale = [{', '.join(fmt(v, digits) for v in pp.scale)}]"
             )
-    for s in range(batch):
+    if trace.x.ndim > 2:  # feature maps: shown as grids, one per sample and channel
+        for s, c in np.ndindex(*trace.x.shape[:2]):
+            con.print(
+                _matrix_table(
+                    f"input x  (sample {s + 1}, channel {c + 1})", trace.x[s, c], "r", "c", digits
+                )
+            )
+        for s in range(batch):
+            pre = f"sample {s + 1}: " if batch > 1 else ""
+            con.print(f"{pre}target y = [{', '.join(fmt(v, digits) for v in trace.y[s])}]")
+    for s in range(batch if trace.x.ndim <= 2 else 0):
         pre = f"sample {s + 1}: " if batch > 1 else ""
         con.print(
             f"{pre}input x (I) = [{', '.join(fmt(v, digits) for v in trace.x[s])}]  "

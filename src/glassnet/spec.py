@@ -52,6 +52,7 @@ from glassnet.losses import LOSSES, get_loss
 from glassnet.network import Network
 from glassnet.optimizers import Optimizer, optimizer_from_spec, spec_keys
 from glassnet.specvalues import LAYOUTS, LayerContext, weights_from_layout
+from glassnet.specvalues import array as _array
 from glassnet.specvalues import kind as _kind
 from glassnet.specvalues import matrix as _matrix
 from glassnet.specvalues import number as _number
@@ -66,7 +67,7 @@ if TYPE_CHECKING:
 Array = np.ndarray
 
 #: Bundled examples, by name.
-EXAMPLES: tuple[str, ...] = ("seed",)
+EXAMPLES: tuple[str, ...] = ("seed", "conv")
 TOP_KEYS = {
     "model",
     "loss",
@@ -249,7 +250,7 @@ def _build(data: dict[str, Any], label: str, extra_keys: set[str]) -> Spec:
     update_bias = data.get("update_bias", True)
     if not isinstance(update_bias, bool):
         raise GlassnetError("expected true or false", got=repr(update_bias), field="update_bias")
-    x = _matrix(_require(data, "input"), "input", rows_ok=True)
+    x = _input(_require(data, "input"))
     y = _matrix(_require(data, "target"), "target", rows_ok=True)
     if x.shape[0] > MAX_SPEC_BATCH:
         raise GlassnetError(
@@ -293,10 +294,10 @@ def _build(data: dict[str, Any], label: str, extra_keys: set[str]) -> Spec:
         )
     preprocessing = None
     if "model" in data:
-        network, preprocessing = _model_network(data, label, x.shape[1])
+        network, preprocessing = _model_network(data, label, x.shape[1:])
     else:
         network = _layers_network(
-            data, x.shape[1], seed, default_init, layout, bias_mode == "row0", x.shape[0]
+            data, x.shape[1:], seed, default_init, layout, bias_mode == "row0", x.shape[0]
         )
     check_fits(
         8 * trace_numbers(network, x.shape[0]) * (steps + int(after)),
@@ -346,13 +347,29 @@ def trace_numbers(network: Network, batch: int) -> int:
     for layer in network.layers:
         n_in, n_out = layer.n_in, layer.n_out
         jacobian = n_out * n_out if not layer.activation.elementwise else n_out
-        total += 3 * (n_in * n_out + n_out) + batch * (n_in + 4 * n_out + jacobian)
+        params = sum(p.size for p in layer.parameters())
+        total += 3 * params + batch * (n_in + 4 * n_out + jacobian)
     return 2 * total
+
+
+def _input(v: Any, field: str = "input") -> Array:
+    """The spec's ``input`` (or ``field``): one sample as a flat list, a batch as rows,
+    or a batch of feature maps [batch][channels][height][width]."""
+    if isinstance(v, list) and v and isinstance(v[0], list) and v[0] and isinstance(v[0][0], list):
+        x = _array(v, field)
+        if x.ndim != 4:
+            raise GlassnetError(
+                "expected rows of numbers, or feature maps [batch][channels][height][width]",
+                got=f"{x.ndim} levels of lists",
+                field=field,
+            )
+        return x
+    return _matrix(v, field, rows_ok=True)
 
 
 def _layers_network(
     data: dict[str, Any],
-    n_in: int,
+    in_shape: tuple[int, ...],
     seed: int,
     default_init: str,
     layout: str = "from_to",
@@ -374,7 +391,10 @@ def _layers_network(
             if not isinstance(ld, dict):
                 raise GlassnetError("expected a [[layers]] table", got=_kind(ld))
             # The table's type names the layer plugin that reads the rest of it.
-            layer = layer_class(ld.get("type", "dense")).from_spec(ld, n_in, ctx)
+            cls = layer_class(ld.get("type", "dense"))
+            _check_rank(cls, in_shape)
+            ctx.in_shape = in_shape
+            layer = cls.from_spec(ld, int(np.prod(in_shape)), ctx)
         except GlassnetError as err:
             if err.layer is None:
                 err.layer = index
@@ -382,12 +402,33 @@ def _layers_network(
             raise
         ctx.params_before += sum(p.size for p in layer.parameters())
         layers.append(layer)
-        n_in = layer.n_out
+        in_shape = layer.out_shape
     return Network(layers)
 
 
+def _check_rank(cls: type[Layer], in_shape: tuple[int, ...]) -> None:
+    """Refuse a layer whose input has a rank it does not take (a dense layer after a
+    convolution without a flatten between, a convolution on rows of numbers)."""
+    rank = cls.input_rank
+    if rank is None or rank == len(in_shape):
+        return
+    shape = "×".join(map(str, in_shape))
+    if rank == 1:
+        raise GlassnetError(
+            f"expected a vector per sample for {cls.type} (put a flatten layer before it)",
+            got=f"feature maps {shape}",
+            field="type",
+        )
+    raise GlassnetError(
+        f"expected feature maps (channels, height, width) per sample for {cls.type} "
+        "(an input [batch][channels][height][width])",
+        got=f"a shape {shape}",
+        field="type",
+    )
+
+
 def _model_network(
-    data: dict[str, Any], label: str, n_in: int
+    data: dict[str, Any], label: str, in_shape: tuple[int, ...]
 ) -> tuple[Network, Preprocessing | None]:
     """The network (float64) of a model file named by ``model`` (relative to the spec's
     folder) — a glassnet ``.npz`` model or a PyTorch ``.safetensors`` model file (see
@@ -420,10 +461,11 @@ def _model_network(
             got=", ".join(c.name for c in pre.columns or [] if c.kind == "text"),
             field="model",
         )
-    if network.layers[0].n_in != n_in:
+    if network.layers[0].in_shape != in_shape:
+        want = network.layers[0].in_shape
         raise GlassnetError(
-            f"expected inputs of {network.layers[0].n_in} numbers (the model's)",
-            got=str(n_in),
+            f"expected inputs of {'×'.join(map(str, want))} numbers (the model's)",
+            got="×".join(map(str, in_shape)),
             field="input",
         )
     return network, model.preprocessing

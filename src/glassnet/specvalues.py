@@ -35,6 +35,9 @@ class LayerContext:
     params_before: int = 0
     #: The spec's batch size (rows of ``input``): a dropout mask has one row per sample.
     batch: int = 1
+    #: One sample's input shape for this layer: (n_in,) for vectors, (channels, height,
+    #: width) for feature maps (the output shape of the layer before, or the input's).
+    in_shape: tuple[int, ...] = ()
     _rng: np.random.Generator | None = None
 
     def rng(self) -> np.random.Generator:
@@ -108,3 +111,27 @@ def matrix(v: Any, field_name: str, *, rows_ok: bool) -> Array:
             "expected rows of equal length", got=f"lengths {sorted(widths)}", field=field_name
         )
     return np.array(rows)
+
+
+def array(v: Any, field_name: str) -> Array:
+    """A rectangular array of numbers of any depth from nested lists (a 4-D input
+    [batch][channels][height][width], a conv kernel [out][in][kh][kw])."""
+    if not isinstance(v, list) or not v:
+        raise GlassnetError("expected a list of numbers", got=kind(v), field=field_name)
+    if not isinstance(v[0], list):
+        return vector(v, field_name)
+    parts = [array(e, field_name) if isinstance(e, list) else None for e in v]
+    if any(p is None for p in parts):
+        raise GlassnetError(
+            "expected nested lists of equal depth",
+            got="numbers mixed with lists",
+            field=field_name,
+        )
+    shapes = {p.shape for p in parts if p is not None}
+    if len(shapes) != 1:
+        raise GlassnetError(
+            "expected a rectangular array (lists of equal length at each depth)",
+            got=f"shapes {sorted(shapes)}",
+            field=field_name,
+        )
+    return np.stack(parts)  # type: ignore[arg-type]

@@ -44,16 +44,31 @@ from __future__ import annotations
 
 import math
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from glassnet.check import mistakes as cat
-from glassnet.check.quantities import key_name, layer_kinds, order
+from glassnet.check.quantities import Context, key_name, layer_kinds, order
 from glassnet.errors import GlassnetError
 
-if TYPE_CHECKING:
-    from glassnet.check.marking import Report
+
+class Marked(Protocol):
+    """What a rubric reads of a marked sheet (a :class:`glassnet.check.marking.Report`).
+
+    A protocol rather than an import: marking asks the rubric for its score, so the
+    rubric must not import marking back (tests/test_layers.py forbids import cycles)."""
+
+    @property
+    def entries(self) -> Sequence[Any]: ...
+
+    @property
+    def ctx(self) -> Context: ...
+
+    @property
+    def sheet(self) -> Any: ...
+
 
 #: The stages of a step, in the order a derivation meets them.
 STAGES: tuple[str, ...] = ("forward", "error", "backward", "update", "after")
@@ -129,7 +144,7 @@ def _known_id(name: str) -> bool:
     return name in cat.CATALOGUE or name in cat.CHECKS or name.replace("_", "").isalpha()
 
 
-def _check_ids(rubric: Rubric, report: Report) -> None:
+def _check_ids(rubric: Rubric, report: Marked) -> None:
     """Every id of ``[penalty]`` is one this step can name: the catalogue's, a check's,
     or one of the step's plugins' own (a typo is an error, never a silent 0)."""
     plugin: set[str] | None = None
@@ -277,7 +292,7 @@ class Finding:
         }
 
 
-def findings(report: Report) -> list[Finding]:
+def findings(report: Marked) -> list[Finding]:
     """Every diagnosis of the sheet's wrong numbers, grouped by (id, quantity, strength),
     in the order met; ``exact`` before ``possible`` where both name one quantity."""
     counts: dict[tuple[str, str, str], int] = {}
@@ -291,7 +306,7 @@ def findings(report: Report) -> list[Finding]:
     ]
 
 
-def unexplained(report: Report) -> dict[str, int]:
+def unexplained(report: Marked) -> dict[str, int]:
     """Per quantity (as reported), how many wrong numbers no rule explains."""
     out: dict[str, int] = {}
     for e in report.entries:
@@ -353,7 +368,7 @@ class Grade:
         }
 
 
-def _slots(report: Report) -> list[tuple[str, str]]:
+def _slots(report: Marked) -> list[tuple[str, str]]:
     """(quantity with its phase, stage) of everything the sheet's step computes."""
     graph = report.ctx.graph
     spec = report.sheet.spec
@@ -371,7 +386,7 @@ def _slots(report: Report) -> list[tuple[str, str]]:
     return out
 
 
-def _resolve(rubric: Rubric, name: str, where: str, report: Report, slots: set[str]) -> str:
+def _resolve(rubric: Rubric, name: str, where: str, report: Marked, slots: set[str]) -> str:
     """A quantity named in the rubric (ours or the seed's, with ``@after``/``@stepN``) as
     the sheet's slot name; an error naming the rubric's field when the step has none."""
     from glassnet.check.worksheet import resolve_name, split_tags
@@ -393,7 +408,7 @@ def _resolve(rubric: Rubric, name: str, where: str, report: Report, slots: set[s
     return slot
 
 
-def grade(report: Report, rubric: Rubric | None = None) -> Grade:
+def grade(report: Marked, rubric: Rubric | None = None) -> Grade:
     """``report`` scored by ``rubric`` (the built-in :data:`DEFAULT` when None)."""
     rubric = rubric or DEFAULT
     _check_ids(rubric, report)

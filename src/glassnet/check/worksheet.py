@@ -621,6 +621,10 @@ def parse_worksheet(
         spec = exercise_from_sheet(data, label)
     else:
         spec = parse_spec(_without_values(text), label, extra_keys=SHEET_KEYS)
+    try:
+        spec.network.require_explained("check")
+    except GlassnetError as err:
+        raise err.with_file(label) from None
     sheet = Worksheet(spec=spec, label=label, notes=notes)
     for who in ("student", "assignment"):
         if isinstance(data.get(who), str):

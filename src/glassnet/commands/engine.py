@@ -78,13 +78,18 @@ def parse_rows(text: str, field: str) -> list[list[float]]:
 
 
 def _load(args: argparse.Namespace):  # -> Spec
-    from glassnet.spec import _matrix, load_spec
+    from glassnet.spec import _input, _matrix, load_spec
 
     spec = load_spec(args.spec)
     for name in ("input", "target"):
         text = getattr(args, name, None)
         if text is not None:
-            rows = _matrix(parse_rows(text, f"--{name}"), f"--{name}", rows_ok=True)
+            value = parse_rows(text, f"--{name}")
+            rows = (
+                _input(value, "--input")  # rows, or feature maps as a 4-level JSON list
+                if name == "input"
+                else _matrix(value, f"--{name}", rows_ok=True)
+            )
             setattr(spec, "x" if name == "input" else "y", rows)
     return spec
 

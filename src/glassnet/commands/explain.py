@@ -238,6 +238,10 @@ def _run_explain(args: argparse.Namespace) -> int:
             got=f"{sheet.label} is for another network",
             field="--errata",
         )
+    try:
+        spec.network.require_explained("explain")
+    except GlassnetError as err:
+        raise err.with_file(spec.path) from None
     if spec.steps == 1 and not spec.after:
         # The page closes with the error after the update (the engine's "after" pass).
         spec = dataclasses.replace(spec, after=True)

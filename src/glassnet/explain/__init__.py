@@ -113,7 +113,10 @@ def derive(
     Nielsen's and Goodfellow's); the numbers are the same.
     """
     from glassnet.explain.sections import build
+    from glassnet.network import Network
 
+    if trace.graph is not None:
+        Network(list(trace.graph.layers)).require_explained("explain")
     return Derivation(
         build(
             trace,

@@ -53,7 +53,9 @@ def to_onnx(
     nodes: list[Any] = []
     inits: list[Any] = []
     current = "x"
-    graph_inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", net.sizes[0]])]
+    # one sample's shape: (n_in,), or (channels, height, width) for feature maps
+    in_shape = list(net.layers[0].in_shape)
+    graph_inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", *in_shape])]
     opsets = [helper.make_opsetid("", opset)]
     if input_mean is None and input_scale is None and isinstance(net, Model):
         pre = net.preprocessing
@@ -72,6 +74,12 @@ def to_onnx(
             field="standardisation",
         )
     if input_mean is not None and input_scale is not None:
+        if len(in_shape) > 1:
+            raise GlassnetError(
+                "expected no standardisation for a network of feature maps",
+                got=f"input shape {tuple(in_shape)}",
+                field="standardisation",
+            )
         for name, v in (("input_mean", input_mean), ("input_scale", input_scale)):
             if np.shape(v) != (net.sizes[0],):
                 raise GlassnetError(
@@ -105,7 +113,11 @@ def to_onnx(
         nodes,
         "glassnet",
         graph_inputs,
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", net.sizes[-1]])],
+        [
+            helper.make_tensor_value_info(
+                "y", TensorProto.FLOAT, ["batch", *net.layers[-1].out_shape]
+            )
+        ],
         initializer=inits,
     )
     model = helper.make_model(graph, producer_name="glassnet", opset_imports=opsets)

@@ -44,6 +44,8 @@ _ARCH_KEY = "glassnet.torch_architecture"
 _PREPROCESSING_KEY = "glassnet.preprocessing"
 _CLASSES_KEY = "glassnet.classes"
 _TASK_KEY = "glassnet.task"
+#: One sample's input shape, for a network whose first module takes feature maps.
+_INPUT_SHAPE_KEY = "glassnet.input_shape"
 
 
 def _torch() -> Any:
@@ -114,13 +116,16 @@ def _flatten(module: Any) -> list[tuple[str, Any]]:
     return [("", module)]
 
 
-def from_torch(module: Any) -> Model:
+def from_torch(module: Any, input_shape: tuple[int, ...] | None = None) -> Model:
     """A glassnet :class:`~glassnet.model.Model` from a ``Sequential`` of layer modules
     (each layer type names its own: Linear, BatchNorm1d, LayerNorm) and supported
     activations.
 
     Each layer module becomes a layer; the activation module after it (if any) becomes
     its activation.  The first unsupported module is named in the error.
+    ``input_shape``: one sample's input shape, (channels, height, width) for a network
+    that starts with ``Conv2d`` or pooling (whose modules do not store the height and
+    width of their input); each later module's follows from the one before.
     """
     torch = _torch()
     items = _flatten(module) if isinstance(module, torch.nn.Sequential) else [("0", module)]
@@ -140,7 +145,8 @@ def from_torch(module: Any) -> Model:
             continue
         try:
             if cls is not None:
-                layers.append(cls.from_torch_data(*cls.torch_data_of(mod)))
+                shape = layers[-1].out_shape if layers else input_shape
+                layers.append(cls.from_torch_shaped(*cls.torch_data_of(mod), _shape(shape)))
                 open_layer = cls.takes_activation
                 continue
             if not open_layer:
@@ -157,6 +163,23 @@ def from_torch(module: Any) -> Model:
     if not layers:
         raise GlassnetError("expected at least one Linear module", got="none", field="module")
     return Model(layers)
+
+
+def _shape(shape: Any) -> tuple[int, ...] | None:
+    """A given input shape as a tuple of whole numbers >= 1 (None stays None)."""
+    if shape is None:
+        return None
+    if (
+        not isinstance(shape, list | tuple)
+        or not shape
+        or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in shape)
+    ):
+        raise GlassnetError(
+            "expected a shape of whole numbers >= 1, such as (1, 8, 8)",
+            got=repr(shape)[:40],
+            field="input_shape",
+        )
+    return tuple(shape)
 
 
 def torch_architecture(net: Network) -> list[dict[str, Any]]:
@@ -194,6 +217,8 @@ def save_torch_model(net: Network, path: str | Path) -> None:
         tensors.update({f"{pos}.{name}": t for name, t in ts.items()})
     # safetensors serialises to bytes; the write itself goes through atomic_write
     metadata = {_ARCH_KEY: json.dumps(arch), **_model_metadata(net)}
+    if len(net.layers[0].in_shape) > 1:  # feature maps: their size is no module's
+        metadata[_INPUT_SHAPE_KEY] = json.dumps(list(net.layers[0].in_shape))
     data = save(tensors, metadata=metadata)
     atomic_write_bytes(path, data)
 
@@ -279,6 +304,17 @@ def load_torch_model(path: str | Path) -> Model:
             got="none" if _ARCH_KEY not in meta else "something else",
             file=label,
         ) from None
+    input_shape = None
+    if _INPUT_SHAPE_KEY in meta:
+        try:
+            input_shape = _shape(json.loads(meta[_INPUT_SHAPE_KEY]))
+        except (ValueError, GlassnetError):
+            raise GlassnetError(
+                "expected [channels, height, width]",
+                got=meta[_INPUT_SHAPE_KEY][:40],
+                file=label,
+                field=_INPUT_SHAPE_KEY,
+            ) from None
     layers: list[Layer] = []
     used: set[str] = set()
     open_layer = False
@@ -297,7 +333,8 @@ def load_torch_model(path: str | Path) -> Model:
         own = {k[len(prefix) :]: t for k, t in tensors.items() if k.startswith(prefix)}
         try:
             if cls is not None:
-                layers.append(cls.from_torch_data(mod, own))
+                shape = layers[-1].out_shape if layers else input_shape
+                layers.append(cls.from_torch_shaped(mod, own, shape))
                 used |= {prefix + k for k in own}
                 open_layer = cls.takes_activation
             elif kind != "Identity":

@@ -56,6 +56,13 @@ class Layer:
     #: True for layers a network's reverse loop treats as a dense layer with an
     #: activation (the fused softmax/cross-entropy shortcut, the studio's picture).
     dense_like: ClassVar[bool] = False
+    #: How many axes one sample's input has: 1 for a vector (dense, normalisation),
+    #: 3 for (channels, height, width) feature maps (conv2d, pooling); None for any
+    #: (flatten).  The spec reader refuses a layer whose input has another rank.
+    input_rank: ClassVar[int | None] = 1
+    #: False for layers the dense-only views (explain, check, the studio, exercises)
+    #: cannot show yet: they refuse such a network in one line instead of guessing.
+    explained: ClassVar[bool] = True
 
     activation: Activation
 
@@ -67,6 +74,17 @@ class Layer:
     @property
     def n_out(self) -> int:
         raise NotImplementedError
+
+    @property
+    def in_shape(self) -> tuple[int, ...]:
+        """One sample's input shape: (n_in,) for a vector, (channels, height, width) for
+        feature maps; ``n_in`` is its size."""
+        return (self.n_in,)
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        """One sample's output shape (see :attr:`in_shape`); ``n_out`` is its size."""
+        return (self.n_out,)
 
     @property
     def dtype(self) -> np.dtype:
@@ -188,6 +206,19 @@ class Layer:
     def torch_data_of(cls, module: Any) -> tuple[dict[str, Any], dict[str, Array]]:
         """:meth:`torch_data`'s form read from a live ``torch.nn`` module."""
         raise NotImplementedError
+
+    @classmethod
+    def from_torch_shaped(
+        cls,
+        arch: Mapping[str, Any],
+        tensors: Mapping[str, Array],
+        in_shape: tuple[int, ...] | None,
+    ) -> Layer:
+        """:meth:`from_torch_data` given one sample's input shape, when known (the
+        output shape of the module before, or the input shape the caller names): the
+        modules of feature maps (``nn.Conv2d``, pooling) do not store their input's
+        height and width, which glassnet's layers need."""
+        return cls.from_torch_data(arch, tensors)
 
     def torch_train(self, torch: Any, x: Any, drawn: Mapping[str, Any]) -> Any:
         """The training-mode forward pass on tensors, for a layer without a module of
@@ -500,3 +531,214 @@ def config_activation(config: Mapping[str, Any]) -> None:
 def identity() -> Activation:
     """The activation of a layer that has none (its a is its z)."""
     return get_activation("identity")
+
+
+# -- images: sliding windows shared by convolution and pooling ------------------------------
+
+
+def window_count(size: int, kernel: int, stride: int, padding: int = 0) -> int:
+    """How many positions a window of ``kernel`` takes along an axis of ``size`` with
+    ``stride`` and ``padding`` on each side: ⌊(size + 2·padding − kernel)/stride⌋ + 1 (0
+    when the window does not fit)."""
+    room = size + 2 * padding - kernel
+    return room // stride + 1 if room >= 0 else 0
+
+
+def scatter_windows(cells: Array, shape: tuple[int, ...], stride: int, padding: int = 0) -> Array:
+    """Cells (batch, C, oh, ow, kh, kw) — cell (p, q) of the window at output position
+    (i, j) — added back into a map of ``shape`` (batch, C, H, W) at the cells they were
+    read from, (i·stride + p, j·stride + q) of the padded map (overlapping windows add
+    up; padding is dropped): the adjoint of reading the windows."""
+    n, c, h, w = shape
+    oh, ow, kh, kw = cells.shape[2:]
+    out = np.zeros((n, c, h + 2 * padding, w + 2 * padding), dtype=cells.dtype)
+    for i in range(kh):  # kh·kw strided adds: the kernel is small, the maps are not
+        for j in range(kw):
+            out[:, :, i : i + stride * oh : stride, j : j + stride * ow : stride] += cells[
+                :, :, :, :, i, j
+            ]
+    return out[:, :, padding : padding + h, padding : padding + w]
+
+
+def whole(v: Any, name: str, low: int, high: int = 1 << 24) -> int:
+    """A spec's or file's whole-number field from ``low`` to ``high``."""
+    if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
+        raise GlassnetError(
+            f"expected a whole number from {low} to {high}", got=repr(v)[:40], field=name
+        )
+    return int(v)
+
+
+def image_shape(v: Any, name: str = "in_shape") -> tuple[int, int, int]:
+    """(channels, height, width), each a whole number >= 1 — a model file's or
+    layer's input shape for feature maps."""
+    if not isinstance(v, list | tuple) or len(v) != 3:
+        raise GlassnetError("expected [channels, height, width]", got=repr(v)[:40], field=name)
+    c, h, w = (whole(e, name, 1) for e in v)
+    return c, h, w
+
+
+class Pool2d(Layer):
+    """What max and average pooling share: a ``size``×``size`` window moved by
+    ``stride`` (``size`` unless given) over each channel of inputs ``in_shape``
+    (C, H, W), no padding, no parameters and no activation; outputs (C, oh, ow)."""
+
+    input_rank = 3
+    explained = False
+    takes_activation = False
+    spec_fields: ClassVar[frozenset[str]] = frozenset({"type", "size", "stride"})
+
+    def __init__(self, in_shape: Sequence[int], *, size: int, stride: int | None = None) -> None:
+        self.size = whole(size, "size", 1, 1 << 16)
+        self.stride = whole(self.size if stride is None else stride, "stride", 1, 1 << 16)
+        c, h, w = image_shape(list(in_shape))
+        if self.size > h or self.size > w:
+            raise GlassnetError(
+                f"expected a window at most {min(h, w)} wide (the input is {h}×{w})",
+                got=str(self.size),
+                field="size",
+            )
+        self.chw = (c, h, w)
+        self.activation = identity()
+
+    @property
+    def in_shape(self) -> tuple[int, ...]:
+        return self.chw
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        c, h, w = self.chw
+        return (c, window_count(h, self.size, self.stride), window_count(w, self.size, self.stride))
+
+    @property
+    def n_in(self) -> int:
+        return int(np.prod(self.in_shape))
+
+    @property
+    def n_out(self) -> int:
+        return int(np.prod(self.out_shape))
+
+    def cells(self, x: Array) -> Array:
+        """x's windows cell by cell: (size·size, batch, C, oh, ow), entry [p·size + q] the
+        cell at (p, q) of every window (row by row) — size² strided slices stacked, so a
+        max or mean over the windows runs over whole planes."""
+        k, s = self.size, self.stride
+        _, oh, ow = self.out_shape
+        return np.stack(
+            [x[:, :, p : p + s * oh : s, q : q + s * ow : s] for p in range(k) for q in range(k)]
+        )
+
+    def with_leaves(self, values: Mapping[str, Array]) -> Layer:
+        return self.copy()
+
+    def copy(self, dtype: Any = None) -> Layer:
+        return type(self)(self.chw, size=self.size, stride=self.stride)
+
+    @classmethod
+    def from_spec(cls, table: Mapping[str, Any], n_in: int, ctx: LayerContext) -> Layer:
+        """``size`` (the window's side) and ``stride`` (``size`` unless given)."""
+        check_fields(table, cls.spec_fields, cls.type)
+        if "size" not in table:
+            raise GlassnetError("expected this field", got="nothing (missing)", field="size")
+        return cls(ctx.in_shape, size=table["size"], stride=table.get("stride"))
+
+    def to_spec(self) -> dict[str, Any]:
+        return {"size": self.size, "stride": self.stride}
+
+    def config(self) -> dict[str, Any]:
+        return {"in_shape": list(self.chw), "size": self.size, "stride": self.stride}
+
+    def arrays(self) -> dict[str, Array]:
+        return {}
+
+    @classmethod
+    def from_file(
+        cls,
+        config: Mapping[str, Any],
+        arrays: Mapping[str, Array],
+        *,
+        activation: Activation | None = None,
+    ) -> Layer:
+        return cls(config["in_shape"], size=config["size"], stride=config["stride"])
+
+    @classmethod
+    def file_shapes(cls, config: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+        image_shape(config.get("in_shape"))
+        whole(config.get("size"), "size", 1, 1 << 16)
+        whole(config.get("stride"), "stride", 1, 1 << 16)
+        return {}
+
+    def torch_data(self) -> tuple[dict[str, Any], dict[str, Array]]:
+        return {"type": self.torch_name, "kernel_size": self.size, "stride": self.stride}, {}
+
+    @classmethod
+    def torch_data_of(cls, module: Any) -> tuple[dict[str, Any], dict[str, Array]]:
+        arch = {
+            "type": cls.torch_name,
+            "kernel_size": _plain(module.kernel_size),
+            "stride": _plain(module.stride),
+            "padding": _plain(module.padding),
+            "ceil_mode": bool(module.ceil_mode),
+        }
+        if getattr(module, "dilation", 1) not in (1, (1, 1)):
+            arch["dilation"] = _plain(module.dilation)
+        if getattr(module, "divisor_override", None) is not None:
+            arch["divisor_override"] = module.divisor_override
+        return arch, {}
+
+    @classmethod
+    def from_torch_data(cls, arch: Mapping[str, Any], tensors: Mapping[str, Array]) -> Layer:
+        return cls.from_torch_shaped(arch, tensors, None)
+
+    @classmethod
+    def from_torch_shaped(
+        cls,
+        arch: Mapping[str, Any],
+        tensors: Mapping[str, Array],
+        in_shape: tuple[int, ...] | None,
+    ) -> Layer:
+        """Square windows, no padding, no dilation, ``ceil_mode`` off (glassnet's
+        pooling has none of those); the input's (C, H, W) must be known."""
+        if in_shape is None or len(in_shape) != 3:
+            raise GlassnetError(
+                "expected the input's (channels, height, width) before this module "
+                "(input_shape=..., or a Conv2d before it)",
+                got="none" if in_shape is None else f"shape {in_shape}",
+                field=cls.torch_name,
+            )
+        size = square(arch.get("kernel_size"), "kernel_size", 1)
+        stride = arch.get("stride")
+        stride = size if stride in (None, [], ()) else square(stride, "stride", 1)
+        for name, plain in (("padding", 0), ("ceil_mode", False), ("dilation", 1)):
+            v = arch.get(name, plain)
+            if v not in (plain, [plain, plain], (plain, plain)):
+                raise GlassnetError(f"expected {name} {plain}", got=repr(v)[:40], field=name)
+        if arch.get("divisor_override") is not None:
+            raise GlassnetError(
+                "expected no divisor_override",
+                got=repr(arch["divisor_override"]),
+                field="divisor_override",
+            )
+        return cls(in_shape, size=size, stride=stride)
+
+    def describe(self) -> str:
+        c, h, w = self.chw
+        _, oh, ow = self.out_shape
+        return f"{self.type}({c}×{h}×{w} -> {c}×{oh}×{ow}, size {self.size}, stride {self.stride})"
+
+    def __repr__(self) -> str:
+        return self.describe()
+
+
+def _plain(v: Any) -> Any:
+    """A torch module's int or tuple option as JSON-able data (a tuple as a list)."""
+    return list(v) if isinstance(v, tuple) else v
+
+
+def square(v: Any, name: str, low: int) -> int:
+    """A torch size, stride or padding given as one number or a pair of equal ones."""
+    if isinstance(v, list | tuple) and len(v) == 2 and v[0] == v[1]:
+        v = v[0]
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise GlassnetError("expected one number, or two equal ones", got=repr(v)[:40], field=name)
+    return whole(v, name, low, 1 << 16)

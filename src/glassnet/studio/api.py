@@ -213,6 +213,7 @@ def _check_size(spec: Spec) -> None:
     net = spec.network
     widest = max([spec.x.shape[1], *(layer.n_out for layer in net.layers)])
     params = sum(p.size for p in net.parameters())
+    net.require_explained("the studio")
     net.dense_layers("the studio")  # its picture and editors show dense layers
     for what, got, limit, field in (
         ("units per layer", widest, STUDIO_MAX_UNITS, "layers"),

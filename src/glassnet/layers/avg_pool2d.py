@@ -1,0 +1,88 @@
+"""Average pooling: each ``size``×``size`` window of each channel passes on its mean,
+and on the way back each of its cells gets the window's δ divided by size².
+
+::
+
+    a[s,c,i,j] = (1/size²) Σ_p Σ_q x[s, c, i·stride + p, j·stride + q]
+    dL/dx      = each dL/da[s,c,i,j]/size² added to every cell of its window
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from glassnet.layers.base import Pool2d, register_layer, scatter_windows
+from glassnet.nodes import Key, NodeDecl
+
+if TYPE_CHECKING:
+    from glassnet.mathtree import Node
+
+Array = np.ndarray
+
+
+@register_layer
+class AvgPool2d(Pool2d):
+    """Average pooling over ``size``×``size`` windows moved by ``stride``.
+
+    >>> pool = AvgPool2d((1, 2, 2), size=2)
+    >>> pool.predict(np.array([[[[1.0, 3.0], [2.0, 0.0]]]])).tolist()
+    [[[[1.5]]]]
+    """
+
+    type = "avg_pool2d"
+    words = "average pooling: each window passes on its mean, and δ/size² goes back to each cell"
+    torch_name = "AvgPool2d"
+
+    def kinds(self) -> tuple[str, ...]:
+        return ("a", "dL_da")
+
+    def mean(self, x: Array) -> Array:
+        """(batch, C, H, W) -> (batch, C, oh, ow), each window's mean."""
+        return self.cells(x).mean(axis=0)
+
+    def spread(self, dL_da: Array) -> Array:
+        """dL/dx: each window's δ/size² added to each of its cells."""
+        n, c = dL_da.shape[:2]
+        k = self.size
+        share = dL_da / (k * k)
+        cells = np.broadcast_to(share[..., None, None], (*share.shape, k, k))
+        return scatter_windows(cells, (n, c, *self.chw[1:]), self.stride)
+
+    def predict(self, x: Array) -> Array:
+        return self.mean(x)
+
+    def nodes(self, layer: int, x: Key, *, first: bool) -> list[NodeDecl]:
+        k = layer
+        decls = [NodeDecl("a", k, (x,), lambda v: self.mean(v[0]), "forward")]
+        if not first:
+            decls.append(
+                NodeDecl("dL_da", k - 1, (("dL_da", k),), lambda v: self.spread(v[0]), "backward")
+            )
+        return decls
+
+    def onnx_nodes(
+        self, helper: object, numpy_helper: object, x: str, z: str, prefix: str
+    ) -> tuple[list[object], list[object]]:
+        node = helper.make_node(  # type: ignore[attr-defined]
+            "AveragePool",
+            [x],
+            [z],
+            name=f"avgpool{prefix}",
+            kernel_shape=[self.size, self.size],
+            strides=[self.stride, self.stride],
+        )
+        return [node], []
+
+    def symbols(self, kind: str, ins: Sequence[Node]) -> Node | None:
+        return None
+
+    def why(self, kind: str) -> str:
+        if kind == "dL_da":
+            return (
+                "Each cell enters its window's mean with weight 1/size², so each gets that "
+                "share of the window's δ."
+            )
+        return ""
