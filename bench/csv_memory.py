@@ -14,7 +14,8 @@ tests, house rule).
 What counts toward the ratio is the reading (the result's float64 table included), not
 training on it: a float64 cell takes 8 bytes whatever its text took, so a file of
 1-character cells (2 bytes with the separator) would need 4× its size for the table
-alone — the bench's cells are ordinary numbers.
+alone — the bench's cells are ordinary numbers.  Text columns are kept as int32 codes
+into their distinct cells (a ``RawTable``), not as a table of Python objects.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ CHILD = textwrap.dedent(
     table = read_rows(sys.argv[1], need_label=True)
     seconds = time.perf_counter() - t
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(before, peak, seconds, table.X.shape[0], table.X.shape[1], table.X.dtype)
+    kind = type(table.X).__name__ + (f"/{table.X.dtype}" if hasattr(table.X, "dtype") else "")
+    print(before, peak, seconds, table.X.shape[0], table.X.shape[1], kind)
     """
 )
 

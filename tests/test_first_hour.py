@@ -295,7 +295,7 @@ NOT_RUN = {
     "--resume": "needs a run interrupted first (tests/test_first_hour.py does that)",
 }
 #: Blank worksheets are for a person to fill in: checking one as it comes says so.
-BLANK = ("check ex/worksheet.toml", "check hw1/ --gradebook", "--errata hw1/")
+BLANK = ("check ex/worksheet.toml", "check hw1/ --", "--errata hw1/")
 
 
 def _doc_commands(doc: Path) -> list[str]:
@@ -313,9 +313,9 @@ def _doc_commands(doc: Path) -> list[str]:
 def _fixtures(folder: Path) -> None:
     """The files the docs' commands name: my_net.toml (docs/spec.md's example's layers
     with the README's 2-in, 2-out shape), people.csv / new_people.csv (a practitioner's
-    messy CSV), rows.csv (digits rows), students.csv, a filled-in worksheet as anna.toml and
-    my_worksheet.toml, and docs/graphs.md's expression file and circuit worksheet as
-    cs231n.toml and circuit_sheet.toml."""
+    messy CSV), rows.csv (digits rows), students.csv, canvas_export.csv, a filled-in
+    worksheet as anna.toml and my_worksheet.toml, and docs/graphs.md's expression file
+    and circuit worksheet as cs231n.toml and circuit_sheet.toml."""
     (folder / "my_net.toml").write_text(
         'loss = "cross_entropy"\nlr = 0.1\ninput = [[0.5, -1.0]]\ntarget = [[1.0, 0.0]]\n'
         '[[layers]]\nweights = [[0.2, -0.4, 0.1], [0.7, 0.3, -0.5]]\nactivation = "tanh"\n'
@@ -333,6 +333,9 @@ def _fixtures(folder: Path) -> None:
                 w.writerow([f"u{i:04d}", "" if i % 17 == 5 else f"{age:.1f}", city,
                             f"{income:.2f}", "yes" if s > 0 else "no"])  # fmt: skip
     (folder / "students.csv").write_text("id,name\nanna,Anna\nben,Ben\n")
+    # a Canvas gradebook export, as Canvas writes it (tests/data/lms/README.md)
+    lms = ROOT / "tests" / "data" / "lms" / "canvas_export.csv"
+    (folder / "canvas_export.csv").write_bytes(lms.read_bytes())
     from sklearn.datasets import load_digits  # rows.csv: new rows for the README's digits
 
     digits = load_digits()

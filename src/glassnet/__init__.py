@@ -42,6 +42,7 @@ _LAZY: dict[str, str] = {
     "trace_step": "glassnet.trace",
     "apply_step": "glassnet.trace",
     "preprocessing_from": "glassnet.preprocess",
+    "expand_dates": "glassnet.tables",
 }
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
     "Trace",
     "__version__",
     "apply_step",
+    "expand_dates",
     "get_activation",
     "get_loss",
     "load",
@@ -95,4 +97,5 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the names as if imported eagerl
     from glassnet.network import Network
     from glassnet.preprocess import preprocessing_from
     from glassnet.spec import Spec, load_spec, parse_spec
+    from glassnet.tables import expand_dates
     from glassnet.trace import LayerTrace, Trace, apply_step, trace_step

@@ -21,6 +21,7 @@ import numpy as np
 
 from glassnet.errors import GlassnetError
 from glassnet.limits import MAX_CLASSES
+from glassnet.rawtable import RawTable, TextCells
 
 if TYPE_CHECKING:
     from glassnet.preprocess import Preprocessing
@@ -59,8 +60,8 @@ class Dataset:
     scale: Array
     label: str | None = None
     #: The same rows before standardisation (what a model with its preprocessing takes).
-    X_train_raw: Array | None = None
-    X_test_raw: Array | None = None
+    X_train_raw: Array | RawTable | None = None
+    X_test_raw: Array | RawTable | None = None
     task: Literal["classification", "regression"] = "classification"
     #: Raw rows -> network inputs (fitted on the training part); stored in the model.
     preprocessing: Preprocessing | None = None
@@ -251,7 +252,7 @@ def random_split(n: int, test_size: float, seed: int) -> tuple[Array, Array]:
 
 def _finish(
     name: str,
-    X: Array,
+    X: Array | RawTable,
     y_raw: Array,
     feature_names: list[str],
     *,
@@ -262,14 +263,19 @@ def _finish(
     task: str = "auto",
     impute: str | None = None,
     handle_unknown: Literal["error", "ignore"] = "error",
-    first_line: int = 2,
+    first_line: Any = 2,
     coerce: bool = False,
 ) -> Dataset:
     from glassnet.preprocess import Preprocessing
 
     field = label or "label"
     # cells to fill or encode: text, or NaN (a missing cell in a number column)
-    table = X.dtype == object or impute is not None or bool(np.isnan(X).any())
+    table = (
+        isinstance(X, RawTable)
+        or X.dtype == object
+        or impute is not None
+        or bool(np.isnan(X).any())
+    )
     try:
         from glassnet.training import check_finite
 
@@ -283,6 +289,7 @@ def _finish(
                 coerce=coerce,
             )
         else:
+            assert not isinstance(X, RawTable)  # a RawTable is always a table
             check_finite(X, "features")
         kind, note = resolve_task(y_raw, task, field)
         if kind == "regression":
@@ -395,7 +402,7 @@ def load_dataset(
         task=task,
         impute=impute,
         handle_unknown=handle_unknown,
-        first_line=table.first_line,
+        first_line=table.where,
         coerce=coerce,
     )
     if dropped:
@@ -410,7 +417,9 @@ def load_dataset(
     return ds
 
 
-def _drop_constant(X: Array, names: list[str]) -> tuple[Array, list[str], list[str]]:
+def _drop_constant(
+    X: Array | RawTable, names: list[str]
+) -> tuple[Array | RawTable, list[str], list[str]]:
     """X and names without the columns that cannot inform a model: every cell missing,
     or one value in every row (a column with one value and some missing cells stays:
     whether a cell is missing may be information).  Returns (X, names, dropped)."""
@@ -418,7 +427,14 @@ def _drop_constant(X: Array, names: list[str]) -> tuple[Array, list[str], list[s
 
     gone = []
     for j in range(len(names)):
-        col = X[:, j]
+        col = X.data[j] if isinstance(X, RawTable) else X[:, j]
+        if isinstance(col, TextCells):
+            counts = col.counts()
+            here = [k for k in range(len(col.values)) if counts[k]]
+            lost = [is_missing(col.values[k]) for k in here]
+            if all(lost) or (len(here) == 1 and not any(lost)):
+                gone.append(j)
+            continue
         if col.dtype.kind == "f":
             nan = np.isnan(col)
             if nan.all() or (not nan.any() and col.min() == col.max()):
@@ -431,10 +447,16 @@ def _drop_constant(X: Array, names: list[str]) -> tuple[Array, list[str], list[s
     if not gone:
         return X, names, []
     keep = [j for j in range(len(names)) if j not in gone]
+    kept = [names[j] for j in keep]
+    if not keep:
+        return np.empty((X.shape[0], 0)), kept, [names[j] for j in gone]
+    if isinstance(X, RawTable):
+        table = X[:, keep]
+        return (table.to_numbers() if table.numbers_only else table), kept, [names[j] for j in gone]
     X = X[:, keep]
     if X.dtype == object and all(_all_floats(X[:, j]) for j in range(X.shape[1])):
         X = X.astype(np.float64)  # the text column that made it a table is gone
-    return X, [names[j] for j in keep], [names[j] for j in gone]
+    return X, kept, [names[j] for j in gone]
 
 
 def _all_floats(col: Array) -> bool:
@@ -481,7 +503,7 @@ class Table:
     feature names, the label's name, the ``id_column``'s cells exactly as written (None
     when not asked for), notes for people, and the file's :func:`fingerprint`."""
 
-    X: Array
+    X: Array | RawTable
     labels: Array
     names: list[str]
     label: str | None
@@ -490,6 +512,14 @@ class Table:
     fingerprint: dict[str, Any] | None = None
     #: The file line of the first data row (for messages naming lines).
     first_line: int = 2
+    #: Each row's file line (a quoted cell may hold line breaks), looked up when a
+    #: message needs one (:class:`glassnet.tables.FileLines`); None: not from a file.
+    lines: Any = None
+
+    @property
+    def where(self) -> Any:
+        """What messages name rows by: each row's line, or the first row's."""
+        return self.lines if self.lines is not None else self.first_line
 
 
 def read_table(
@@ -510,7 +540,7 @@ def read_table(
     t = read_rows(
         path, label=label, need_label=need_label, features=features, drop=drop, header=header
     )
-    return t.X, t.labels, t.names, t.label
+    return np.asarray(t.X), t.labels, t.names, t.label
 
 
 def read_rows(
@@ -613,7 +643,7 @@ def _read_csv(
     decimal: str | None = None,
     dates: str = "error",
 ) -> Table:
-    from glassnet.preprocess import is_missing
+    from glassnet.preprocess import Lines, is_missing, line_of
     from glassnet.tables import header_of, read_columns, sniff
 
     dialect = sniff(p, sep=sep, decimal=decimal)
@@ -663,7 +693,8 @@ def _read_csv(
         if need_label:
             empty = sorted({r for col in by_column for r, c in enumerate(col) if is_missing(c)})
             if empty and not drop_missing_labels:
-                shown = ", ".join(str(r + first_line) for r in empty[:5])
+                where: Lines = cols.lines if cols.lines is not None else first_line
+                shown = ", ".join(str(line_of(r, where)) for r in empty[:5])
                 more = f" and {len(empty) - 5} more" if len(empty) > 5 else ""
                 raise GlassnetError(
                     "expected a label in every row (fill them, or --drop-missing-labels)",
@@ -687,18 +718,31 @@ def _read_csv(
             canonical_labels(cells) if len(targets) == 1 else _target_table(by_column, targets, p)
         )
     ids = [cols.raw[id_column][r] for r in rows] if id_column is not None else None
-    numeric = all(cols.values[name].dtype.kind == "f" for name in cols.names)
-    # Column-major, filled one column at a time as each column's own array is let go: a
-    # column's pages are touched only when it is copied in, so the table and the columns
-    # are never both whole in memory (reading stays within 3× the file; bench/csv_memory.py)
-    X = np.empty((rows.size, len(cols.names)), dtype=np.float64 if numeric else object, order="F")
-    for j, name in enumerate(cols.names):
-        column = cols.values.pop(name)
-        X[:, j] = column[rows] if rows.size < n else column
-        del column
+    numeric = all(not isinstance(cols.values[name], TextCells) for name in cols.names)
+    X: Array | RawTable
+    if numeric:
+        # Column-major, filled one column at a time as each column's own array is let
+        # go: a column's pages are touched only when it is copied in, so the table and
+        # the columns are never both whole in memory (bench/csv_memory.py)
+        X = np.empty((rows.size, len(cols.names)), dtype=np.float64, order="F")
+        for j, name in enumerate(cols.names):
+            column = cols.values.pop(name)
+            assert not isinstance(column, TextCells)
+            X[:, j] = column[rows] if rows.size < n else column
+            del column
+    else:
+        # Text columns stay codes into their distinct cells (no Python object per cell)
+        columns = [cols.values.pop(name) for name in cols.names]
+        X = RawTable(columns if rows.size == n else [_take(c, rows) for c in columns])
     table = Table(X, labels, cols.names, label, ids, notes, cols.fingerprint)
     table.first_line = first_line
+    if cols.lines is not None:
+        table.lines = cols.lines.take(rows) if rows.size < n else cols.lines
     return table
+
+
+def _take(column: Array | TextCells, rows: Array) -> Array | TextCells:
+    return column.take(rows) if isinstance(column, TextCells) else column[rows]
 
 
 def label_columns(label: str, head: list[str]) -> list[str]:

@@ -235,6 +235,17 @@ def _columns_by_name(frame: Any, pre: Preprocessing) -> Array:
         )
     expected = pre.feature_names or []
     missing = [n for n in expected if n not in names]
+    dated = sorted({m.rsplit("_", 1)[0] for m in missing if _date_part_of(m, names)})
+    if dated:  # the model was trained on a date column's parts: expand it as train did
+        import pandas as pd
+
+        from glassnet.tables import expand_dates
+
+        parts = expand_dates(frame.iloc[:, [names.index(n) for n in dated]].set_axis(dated, axis=1))
+        frame = pd.concat([frame.set_axis(names, axis=1), parts], axis=1)
+        frame = frame.loc[:, ~frame.columns.duplicated(keep="last")]
+        names = [str(c) for c in frame.columns]
+        missing = [n for n in expected if n not in names]
     if missing:
         raise GlassnetError(
             f"expected the model's {len(expected)} columns (matched by name)",
@@ -246,6 +257,12 @@ def _columns_by_name(frame: Any, pre: Preprocessing) -> Array:
     if all(getattr(t, "kind", "O") in "biuf" for t in picked.dtypes):
         return np.asarray(picked.to_numpy(dtype=np.float64, na_value=np.nan))
     return np.asarray(picked.to_numpy(dtype=object))
+
+
+def _date_part_of(name: str, names: list[str]) -> bool:
+    """True when ``name`` is a date part (``when_month``) of a column in ``names``."""
+    base, _, part = name.rpartition("_")
+    return part in ("year", "month", "day", "weekday", "hour", "minute") and base in names
 
 
 # -- building ----------------------------------------------------------------------------

@@ -22,6 +22,7 @@ as zero beside O).  A unit is written with its letter and a 1-based number, so
 
 from __future__ import annotations
 
+import functools
 import re
 
 from glassnet.mathtree import EQ, Const, Frac, Node, Op, Paren, Script, Sym, row
@@ -56,6 +57,13 @@ def seed_aliases(n_layers: int) -> dict[str, str]:
     >>> seed_aliases(3)["h2_out"], seed_aliases(3)["dW_kl"], seed_aliases(3)["dE_dO_out"]
     ('a2', 'dW3', 'dL_da3')
     """
+    # Built once per size (check resolves every written name through it); a copy, so a
+    # caller may change what it gets.
+    return dict(_seed_aliases(n_layers))
+
+
+@functools.lru_cache(maxsize=64)
+def _seed_aliases(n_layers: int) -> dict[str, str]:
     out: dict[str, str] = {
         "E_total": "loss",
         "Error": "loss",

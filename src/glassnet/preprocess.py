@@ -29,14 +29,39 @@ import re
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
 from glassnet.errors import GlassnetError
+from glassnet.rawtable import RawTable, TextCells
 from glassnet.trace import Preprocessed
 
 Array = np.ndarray
+
+
+class RowLines(Protocol):
+    """Each row's file line, looked up by row (:class:`glassnet.tables.FileLines`)."""
+
+    def __getitem__(self, row: int) -> int: ...
+
+
+#: Where rows are in their file, for messages: the file line of row 0 (rows follow one a
+#: line), or each row's own line (a quoted cell may hold line breaks), or None (rows are
+#: named by index).
+Lines = int | Array | RowLines | None
+
+
+def line_of(row: int, lines: Lines) -> int:
+    """The file line of ``row`` (``lines`` not None)."""
+    assert lines is not None
+    return row + lines if isinstance(lines, int) else int(lines[row])
+
+
+def at_row(row: int, lines: Lines) -> str:
+    """``"line N"`` (its file line) or, with no file, ``"row i"``."""
+    return f"line {line_of(row, lines)}" if lines is not None else f"row {row}"
+
 
 #: Cells read as missing (compared case-insensitively, after stripping spaces).
 MISSING: frozenset[str] = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
@@ -204,6 +229,10 @@ class Preprocessing:
         the stored raw statistics are far from mean 0, spread 1 (|mean| > 4·scale), the
         values all lie in [−6, 6] yet sit a median 4 or more spreads from the stored
         mean — at least half such columns, at least one.  None when they look raw."""
+        if isinstance(X, RawTable):
+            if not X.numbers_only:
+                return None
+            X = X.to_numbers()
         values = np.asarray(X)
         if values.ndim != 2 or values.dtype.kind not in "biuf" or not self.numbers_only:
             return None
@@ -229,83 +258,125 @@ class Preprocessing:
             "itself — pass the raw features (e.g. ds.X_test_raw, not ds.X_test)"
         )
 
-    def encode(self, X: object, *, first_line: int | None = None) -> Array:
+    def encode(self, X: object, *, first_line: Lines = None) -> Array:
         """Raw rows (n, n_features) -> imputed and one-hot encoded values (n, n_inputs),
-        before standardisation.  ``first_line`` (the file line of row 0) makes errors
-        name lines."""
-        X = np.asarray(X)
-        if X.ndim == 1:
-            X = X[None, :]
-        if X.ndim != 2 or X.shape[1] != self.n_features:
-            raise GlassnetError(
-                f"expected rows of {self.n_features} raw features (as the model was trained on)",
-                got=f"shape {X.shape}",
-                field="X",
-            )
-        if X.dtype.kind in "biuf":
-            values = np.asarray(X, dtype=np.float64)
-            if self.numbers_only and not np.isnan(values).any():
-                return values  # the common case: nothing to fill or encode
-            X = values.astype(object)  # NaN cells are missing: filled, or refused
-        elif X.dtype.kind not in "OU":
-            raise GlassnetError("expected numbers or text", got=f"{X.dtype}", field="X")
+        before standardisation.  ``first_line`` (the file line of row 0, or each row's
+        line) makes errors name lines.  X may be a :class:`~glassnet.rawtable.RawTable`
+        (its text columns encoded from their distinct cells)."""
+        if isinstance(X, RawTable):
+            if X.shape[1] != self.n_features:
+                raise GlassnetError(
+                    f"expected rows of {self.n_features} raw features (as the model was "
+                    "trained on)",
+                    got=f"shape {X.shape}",
+                    field="X",
+                )
+            data: list[Any] = X.data
+            n = X.shape[0]
+        else:
+            X = np.asarray(X)
+            if X.ndim == 1:
+                X = X[None, :]
+            if X.ndim != 2 or X.shape[1] != self.n_features:
+                raise GlassnetError(
+                    f"expected rows of {self.n_features} raw features (as the model was "
+                    "trained on)",
+                    got=f"shape {X.shape}",
+                    field="X",
+                )
+            if X.dtype.kind in "biuf":
+                values = np.asarray(X, dtype=np.float64)
+                if self.numbers_only and not np.isnan(values).any():
+                    return values  # the common case: nothing to fill or encode
+                X = values.astype(object)  # NaN cells are missing: filled, or refused
+            elif X.dtype.kind not in "OU":
+                raise GlassnetError("expected numbers or text", got=f"{X.dtype}", field="X")
+            data = [X[:, j] for j in range(X.shape[1])]
+            n = X.shape[0]
         columns = (
             self.columns
             or [Column(n) for n in (self.feature_names or [])]
             or [Column(f"x{j}") for j in range(self.n_features)]
         )
-        out = np.zeros((X.shape[0], self.n_inputs))
+        out = np.zeros((n, self.n_inputs))
         at = 0
-        for j, col in enumerate(columns):
-            cells = X[:, j]
-            if col.kind == "number":  # the common case at C speed: every cell a number
-                fast = _float_column(cells)
-                if fast is not None:
-                    gone = np.isnan(fast)
-                    if np.isfinite(fast[~gone]).all() and (col.fill is not None or not gone.any()):
-                        out[:, at] = np.where(gone, col.fill if col.fill is not None else 0.0, fast)
-                        at += 1
-                        continue
-            missing = np.array([is_missing(c) for c in cells], dtype=bool)
-            if self.coerce and col.kind == "number":
-                missing |= np.array([to_number(c) is None for c in cells], dtype=bool)
-            if missing.any() and col.fill is None:
-                rows = np.flatnonzero(missing)
-                where = (
-                    f"line{'s' if len(rows) > 1 else ''} "
-                    + ", ".join(str(r + first_line) for r in rows[:5])
-                    if first_line is not None
-                    else f"row{'s' if len(rows) > 1 else ''} " + ", ".join(str(r) for r in rows[:5])
-                )
-                raise GlassnetError(
-                    "expected a value in every cell (the model fills missing cells only in "
-                    "columns it was trained to: train with --impute mean|median|most_frequent)",
-                    got=f"{len(rows)} missing, on {where}",
-                    field=col.name,
-                )
-            if col.kind == "number":
-                out[:, at] = _numbers(cells, missing, col, first_line)
+        for cells, col in zip(data, columns, strict=True):
+            if isinstance(cells, TextCells):
+                self._encode_text_cells(cells, col, out[:, at : at + col.width], first_line)
             else:
-                index = {c: k for k, c in enumerate(col.categories)}
-                for i, cell in enumerate(cells):
-                    text = str(col.fill) if missing[i] else str(cell).strip()
-                    k = index.get(text)
-                    if k is None:
-                        if self.handle_unknown == "ignore":
-                            continue
-                        known = ", ".join(col.categories[:6])
-                        more = ", ..." if len(col.categories) > 6 else ""
-                        raise GlassnetError(
-                            f"expected one of the categories seen in training ({known}{more}; "
-                            "or --handle-unknown ignore)",
-                            got=repr(text)[:40],
-                            field=col.name,
-                        )
-                    out[i, at + k] = 1.0
+                self._encode_cells(cells, col, out[:, at : at + col.width], first_line)
             at += col.width
         return out
 
-    def transform(self, X: object, *, first_line: int | None = None) -> Array:
+    def _encode_cells(self, cells: Array, col: Column, out: Array, first_line: Lines) -> None:
+        """One column's cells (n,) (float64 or objects) into ``out`` (n, col.width)."""
+        if col.kind == "number":  # the common case at C speed: every cell a number
+            fast = _float_column(cells)
+            if fast is not None:
+                gone = np.isnan(fast)
+                if np.isfinite(fast[~gone]).all() and (col.fill is not None or not gone.any()):
+                    out[:, 0] = np.where(gone, col.fill if col.fill is not None else 0.0, fast)
+                    return
+        missing = np.array([is_missing(c) for c in cells], dtype=bool)
+        if self.coerce and col.kind == "number":
+            missing |= np.array([to_number(c) is None for c in cells], dtype=bool)
+        _refuse_missing(missing, col, first_line)
+        if col.kind == "number":
+            out[:, 0] = _numbers(cells, missing, col, first_line)
+            return
+        index = {c: k for k, c in enumerate(col.categories)}
+        for i, cell in enumerate(cells):
+            text = str(col.fill) if missing[i] else str(cell).strip()
+            k = index.get(text)
+            if k is None:
+                if self.handle_unknown == "ignore":
+                    continue
+                raise _unknown(col, text)
+            out[i, k] = 1.0
+
+    def _encode_text_cells(
+        self, cells: TextCells, col: Column, out: Array, first_line: Lines
+    ) -> None:
+        """:meth:`_encode_cells` for a text column kept as codes: each distinct cell
+        decided once, then every row by its code (the same numbers and messages)."""
+        values, codes = cells.values, cells.codes
+        gone = np.array([is_missing(v) for v in values], dtype=bool)
+        if col.kind == "number":
+            number = [to_number(v) for v in values]
+            if self.coerce:
+                gone |= np.array([x is None for x in number], dtype=bool)
+            missing = gone[codes]
+            _refuse_missing(missing, col, first_line)
+            read = np.array([math.nan if x is None else x for x in number], dtype=np.float64)
+            bad = np.flatnonzero(~missing & ~np.isfinite(read[codes]))
+            if bad.size:
+                i = int(bad[0])
+                where = (
+                    f" on line {line_of(i, first_line)}"
+                    if first_line is not None
+                    else f" in row {i}"
+                )
+                raise GlassnetError(
+                    "expected a finite number", got=f"{values[codes[i]]!r}{where}", field=col.name
+                )
+            fill = float(col.fill) if col.fill is not None else 0.0  # type: ignore[arg-type]
+            out[:, 0] = np.where(missing, fill, read[codes])
+            return
+        _refuse_missing(gone[codes], col, first_line)
+        index = {c: k for k, c in enumerate(col.categories)}
+        which = np.array(
+            [index.get(str(col.fill) if g else v, -1) for v, g in zip(values, gone, strict=True)],
+            dtype=np.int64,
+        )
+        k = which[codes]
+        unknown = np.flatnonzero(k < 0)
+        if unknown.size and self.handle_unknown != "ignore":
+            code = int(codes[int(unknown[0])])
+            raise _unknown(col, str(col.fill) if gone[code] else values[code])
+        known = np.flatnonzero(k >= 0)
+        out[known, k[known]] = 1.0
+
+    def transform(self, X: object, *, first_line: Lines = None) -> Array:
         """Raw rows X (n, n_features) -> the network's inputs (n, n_inputs), float64.
         A single row (n_features,) is taken as one row."""
         return (self.encode(X, first_line=first_line) - self.mean) / self.scale
@@ -331,16 +402,17 @@ class Preprocessing:
     @classmethod
     def fit(
         cls,
-        table: Array,
+        table: Array | RawTable,
         names: list[str],
         train_rows: Array,
         *,
         impute: str | None = None,
         handle_unknown: Literal["error", "ignore"] = "error",
-        first_line: int = 2,
+        first_line: Lines = 2,
         coerce: bool = False,
     ) -> Preprocessing:
-        """Fitted on a raw table (n, d) of text cells: kinds and categories from every row
+        """Fitted on a raw table (n, d) of text cells (or a
+        :class:`~glassnet.rawtable.RawTable`): kinds and categories from every row
         (no labels are involved), fill values, means and spreads from ``train_rows``.
 
         A column is a number column when at least :data:`NUMERIC_SHARE` of its present
@@ -354,7 +426,15 @@ class Preprocessing:
         notes: list[str] = []
         n = table.shape[0]
         for j, name in enumerate(names):
-            cells = table[:, j]
+            column = table.data[j] if isinstance(table, RawTable) else table[:, j]
+            if isinstance(column, TextCells):
+                columns.append(
+                    _fit_text_cells(name, column, train_rows, impute, first_line, coerce, notes)
+                )
+                continue
+            cells: Array = column
+            if cells.dtype.kind == "f" and np.isnan(cells).all():
+                cells = cells.astype(object)  # every cell missing: refused below
             fast = _float_column(cells)
             if fast is not None:  # every cell a number or missing: decided at C speed
                 gone = np.isnan(fast)
@@ -375,7 +455,7 @@ class Preprocessing:
                 if len(stray) <= (1 - NUMERIC_SHARE) * len(present):
                     if not coerce:
                         shown = ", ".join(
-                            f"{cells[i]!r} on line {i + first_line}" for i in stray[:3]
+                            f"{cells[i]!r} on {at_row(i, first_line)}" for i in stray[:3]
                         )
                         more = f" and {len(stray) - 3} more" if len(stray) > 3 else ""
                         raise GlassnetError(
@@ -491,6 +571,96 @@ class Preprocessing:
         )
 
 
+def _fit_text_cells(
+    name: str,
+    cells: TextCells,
+    train_rows: Array,
+    impute: str | None,
+    first_line: Lines,
+    coerce: bool,
+    notes: list[str],
+) -> Column:
+    """:meth:`Preprocessing.fit` for one text column kept as codes: the same rules on
+    the distinct cells, weighted by how many rows hold each (the same column, messages
+    and fill values as for the cells in an object array)."""
+    values, codes = cells.values, cells.codes
+    n = codes.shape[0]
+    counts = cells.counts()
+    gone = np.array([is_missing(v) for v in values], dtype=bool)
+    number = [to_number(v) for v in values]
+    not_number = np.array([x is None for x in number], dtype=bool)
+    present = int(counts[~gone].sum())
+    if present == 0:
+        raise GlassnetError(
+            f"expected values in a feature column (drop it with --drop {name})",
+            got=f"every one of its {n} cells missing",
+            field=name,
+        )
+    stray = ~gone & not_number & (counts > 0)
+    is_number = not stray.any()
+    if not is_number and counts[stray].sum() <= (1 - NUMERIC_SHARE) * present:
+        rows = np.flatnonzero(stray[codes])
+        if not coerce:
+            shown = ", ".join(
+                f"{values[codes[i]]!r} on {at_row(int(i), first_line)}" for i in rows[:3]
+            )
+            more = f" and {len(rows) - 3} more" if len(rows) > 3 else ""
+            raise GlassnetError(
+                "expected numbers: a number column with a few other cells (fix "
+                "them, or --coerce to read them as missing)",
+                got=f"{len(rows)} not numbers: {shown}{more}",
+                field=name,
+            )
+        notes.append(f"{name}: {len(rows)} cell(s) that are not numbers read as missing (--coerce)")
+        gone = gone | stray
+        is_number = True
+    missing = gone[codes]
+    if is_number:
+        read = np.array([math.nan if x is None else x for x in number], dtype=np.float64)
+        bad = np.flatnonzero(~missing & ~np.isfinite(read[codes]))
+        if bad.size:
+            raise GlassnetError(
+                "expected finite numbers", got=f"{values[codes[int(bad[0])]]!r}", field=name
+            )
+        col = Column(name)
+    else:
+        distinct = sorted(v for k, v in enumerate(values) if counts[k] and not gone[k])
+        if n >= ID_MIN_ROWS and len(distinct) == n:
+            raise GlassnetError(
+                f"expected features, not an ID (every row has its own text); drop it "
+                f"with --drop {name}",
+                got=f"{n} distinct values",
+                field=name,
+            )
+        col = Column(name, "text", distinct or ["?"])
+    if impute is not None:
+        # the present cells of the training rows, in row order (all rows' when none)
+        seq = codes[train_rows]
+        seq = seq[~gone[seq]]
+        if seq.size == 0:
+            seq = codes[~missing]
+        if col.kind == "text" or impute == "most_frequent":
+            col.fill = values[_most_frequent(seq, len(values))]
+            if col.kind == "number":
+                col.fill = to_number(col.fill)
+        else:
+            v = np.array([number[int(k)] for k in range(len(values))], dtype=np.float64)[seq]
+            col.fill = float(v.mean() if impute == "mean" else np.median(v))
+    return col
+
+
+def _most_frequent(seq: Array, size: int) -> int:
+    """The code met most often in ``seq``; among ties the one met first (as
+    ``Counter(...).most_common(1)`` picks)."""
+    counts = np.bincount(seq, minlength=size)
+    tied = np.flatnonzero(counts == counts.max())
+    if tied.size == 1:
+        return int(tied[0])
+    first = np.full(size, seq.size)
+    np.minimum.at(first, seq, np.arange(seq.size))
+    return int(tied[np.argmin(first[tied])])
+
+
 def _float_column(cells: Array) -> Array | None:
     """An object column (n,) as float64 when every cell converts (Python's ``float``
     on each, in C: numbers, number text, ``"nan"``); None when one does not."""
@@ -527,7 +697,37 @@ def _try_numbers(cells: list[str]) -> Array | None:
     return np.array(values, dtype=np.float64)
 
 
-def _numbers(cells: Array, missing: Array, col: Column, first_line: int | None) -> Array:
+def _refuse_missing(missing: Array, col: Column, first_line: Lines) -> None:
+    """A missing cell in a column the model does not fill is an error naming its lines."""
+    if not missing.any() or col.fill is not None:
+        return
+    rows = np.flatnonzero(missing)
+    s = "s" if len(rows) > 1 else ""
+    where = (
+        f"line{s} " + ", ".join(str(line_of(int(r), first_line)) for r in rows[:5])
+        if first_line is not None
+        else f"row{s} " + ", ".join(str(r) for r in rows[:5])
+    )
+    raise GlassnetError(
+        "expected a value in every cell (the model fills missing cells only in "
+        "columns it was trained to: train with --impute mean|median|most_frequent)",
+        got=f"{len(rows)} missing, on {where}",
+        field=col.name,
+    )
+
+
+def _unknown(col: Column, text: str) -> GlassnetError:
+    known = ", ".join(col.categories[:6])
+    more = ", ..." if len(col.categories) > 6 else ""
+    return GlassnetError(
+        f"expected one of the categories seen in training ({known}{more}; "
+        "or --handle-unknown ignore)",
+        got=repr(text)[:40],
+        field=col.name,
+    )
+
+
+def _numbers(cells: Array, missing: Array, col: Column, first_line: Lines) -> Array:
     out = np.empty(cells.shape[0])
     for i, cell in enumerate(cells):
         if missing[i]:
@@ -536,7 +736,9 @@ def _numbers(cells: Array, missing: Array, col: Column, first_line: int | None) 
         number = to_number(cell)
         v = math.nan if number is None else number
         if not math.isfinite(v):
-            where = f" on line {i + first_line}" if first_line is not None else f" in row {i}"
+            where = (
+                f" on line {line_of(i, first_line)}" if first_line is not None else f" in row {i}"
+            )
             raise GlassnetError("expected a finite number", got=f"{cell!r}{where}", field=col.name)
         out[i] = v
     return out
@@ -548,6 +750,7 @@ def preprocessing_from(
     impute: str | None = None,
     handle_unknown: Literal["error", "ignore"] = "error",
     coerce: bool = False,
+    dates: str = "error",
 ) -> Preprocessing:
     """The preprocessing ``glassnet train`` would store, fitted on every row of
     ``frame`` (a pandas DataFrame, or any table with ``columns`` and ``to_numpy``), so
@@ -562,8 +765,13 @@ def preprocessing_from(
     >>> net = gn.mlp([pre.n_inputs, 4, 2], seed=0)
     >>> net.preprocessing = pre            # then fit and predict take raw frames, by name
 
-    Fit it on the training rows only (``frame.iloc[train]``) to keep the test rows out of
-    the means, as the CLI does."""
+    ``dates`` is ``--dates``: a date column (``datetime64``, or text of dates) is
+    refused with a hint (``"error"``), made into ``NAME_year``, ``NAME_month``, ...
+    number columns (``"expand"``; a model then expands a frame's date column itself
+    when given one), or left out (``"drop"``) — see :func:`glassnet.tables.expand_dates`.
+    As the CLI, columns with one value in every row, or none, are left out (a note in
+    ``notes``).  Fit it on the training rows only (``frame.iloc[train]``) to keep the
+    test rows out of the means, as the CLI does."""
     if not (hasattr(frame, "columns") and hasattr(frame, "to_numpy")):
         raise GlassnetError(
             "expected a DataFrame (columns and rows)", got=type(frame).__name__, field="frame"
@@ -574,15 +782,36 @@ def preprocessing_from(
         raise GlassnetError(
             "expected distinct column names", got=", ".join(map(repr, twice[:5])), field="frame"
         )
+    if type(frame).__module__.startswith("pandas"):
+        from glassnet.tables import expand_dates
+
+        frame = expand_dates(frame, dates)
+        names = [str(c) for c in frame.columns]
     table = np.asarray(frame.to_numpy(dtype=object))
     if table.shape[0] == 0:
         raise GlassnetError("expected at least one row", got="none", field="frame")
-    return Preprocessing.fit(
-        table,
-        names,
+    from glassnet.data import _drop_constant
+
+    kept, kept_names, dropped = _drop_constant(table, names)
+    if not kept_names:
+        raise GlassnetError(
+            "expected a column that varies",
+            got=f"only constant columns ({', '.join(dropped[:5])})",
+            field="frame",
+        )
+    pre = Preprocessing.fit(
+        np.asarray(kept, dtype=object),
+        kept_names,
         np.arange(table.shape[0]),
         impute=impute,
         handle_unknown=handle_unknown,
-        first_line=0,
+        first_line=None,
         coerce=coerce,
     )
+    if dropped:
+        pre.notes.insert(
+            0,
+            f"left out {len(dropped)} column(s) with one value in every row or none: "
+            + ", ".join(dropped[:10]),
+        )
+    return pre

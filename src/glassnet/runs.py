@@ -34,6 +34,7 @@ from glassnet.model import Model, Saved, load_saved, mlp
 from glassnet.optim import CosineLR, Optimizer, Schedule, StepLR, get_optimizer
 from glassnet.optimizers import optimizer_class
 from glassnet.preprocess import Preprocessing
+from glassnet.rawtable import RawTable
 from glassnet.training import Callback, History, StepEngine, TrainableNetwork
 
 Array = np.ndarray
@@ -129,6 +130,9 @@ class RunSettings:
     #: ``--schedule plateau``: its best val_loss and epochs without progress so far, so a
     #: resumed run lowers the rate when the uninterrupted one would.
     plateau: dict[str, Any] | None = None
+    #: ``--save-best``: the best val_loss so far and its epoch (the weights are the
+    #: checkpoint's ``best.*`` extras), so a resumed run knows the whole run's best.
+    best: dict[str, Any] | None = None
 
     def to_info(self) -> dict[str, Any]:
         return asdict(self)
@@ -174,6 +178,14 @@ class RunSettings:
             and s.get("class_weight") in (None, "balanced")
             and isinstance(s.get("save_best", False), bool)
             and isinstance(s.get("plateau"), dict | None)
+            and (
+                s.get("best") is None
+                or (
+                    isinstance(s["best"], dict)
+                    and isinstance(s["best"].get("val_loss"), int | float)
+                    and whole(s["best"].get("epoch"), 1)
+                )
+            )
             and (
                 s.get("dropped") is None
                 or (
@@ -411,12 +423,31 @@ class Plateau(Callback):
 class BestWeights(Callback):
     """``--save-best``: copies the weights at each new best ``val_loss`` and puts the best
     back when training ends, so the saved model is the best epoch's, not the last one's.
-    (On ``--resume`` the best is among the resumed epochs: a checkpoint holds the last.)"""
 
-    def __init__(self) -> None:
-        self.best = math.inf
-        self.epoch = 0
-        self._params: list[Array] | None = None
+    The best so far is part of the run's state: its score and epoch in the settings
+    (``settings.best``), its weights in ``extras`` (``best.0``, ``best.1``, ... in
+    ``parameters()`` order), which every checkpoint writes — so a resumed run compares
+    against the whole run's best, not only the epochs after it resumed."""
+
+    def __init__(self, settings: RunSettings, extras: dict[str, Array]) -> None:
+        self.settings, self.extras = settings, extras
+        state = settings.best or {}
+        self.best = float(state.get("val_loss", math.inf))
+        self.epoch = int(state.get("epoch", 0))
+        kept = [extras[k] for k in _best_keys(extras)]
+        self._params: list[Array] | None = [a.copy() for a in kept] if kept else None
+
+    def on_train_begin(self, net: TrainableNetwork, epochs: int) -> None:
+        params = net.parameters()
+        if self._params is not None and (
+            len(self._params) != len(params)
+            or any(a.shape != p.shape for a, p in zip(self._params, params, strict=False))
+        ):
+            raise GlassnetError(
+                "expected the best weights to match the network",
+                got="other shapes",
+                field="best",
+            )
 
     def on_epoch_end(
         self, net: TrainableNetwork, epoch: int, logs: dict[str, float]
@@ -425,12 +456,22 @@ class BestWeights(Callback):
         if value < self.best:
             self.best, self.epoch = value, epoch
             self._params = [p.copy() for p in net.parameters()]
+            for k in _best_keys(self.extras):
+                del self.extras[k]
+            self.extras.update({f"best.{i}": p for i, p in enumerate(self._params)})
+            self.settings.best = {"val_loss": value, "epoch": epoch}
         return None
 
     def on_train_end(self, net: TrainableNetwork, history: History) -> None:
         if self._params is not None:
             for p, kept in zip(net.parameters(), self._params, strict=True):
                 p[...] = kept
+
+
+def _best_keys(extras: dict[str, Array]) -> list[str]:
+    """The ``best.i`` keys of a checkpoint's extras, in parameter order."""
+    keys = [k for k in extras if k.startswith("best.") and k[5:].isdigit()]
+    return sorted(keys, key=lambda k: int(k[5:]))
 
 
 class _Clock(Callback):
@@ -458,6 +499,8 @@ class Run:
     settings: RunSettings
     info: dict[str, Any]
     remaining: int
+    #: Arrays every checkpoint of the run carries (``--save-best``'s best weights).
+    extras: dict[str, Array] = field(default_factory=dict)
 
 
 def prepare_run(data: str | None, resume: str | None, given: dict[str, Any]) -> Run:
@@ -589,7 +632,8 @@ def _prepare_resume(data: str | None, resume: str, given: dict[str, Any]) -> Run
     ds = dataset_of(settings)
     info = dict(saved.info)
     info["train"] = settings.to_info()
-    return Run(model, ds, settings, info, total - done)
+    extras = {k: saved.extras[k] for k in _best_keys(dict(saved.extras))}
+    return Run(model, ds, settings, info, total - done, extras)
 
 
 def train_run(
@@ -621,7 +665,7 @@ def train_run(
     callbacks: list[Callback] = [clock]
     if writes:
         # Looked up in the module at run time (tests replace training.Checkpoint).
-        callbacks.append(training.Checkpoint(checkpoint, info=run.info))
+        callbacks.append(training.Checkpoint(checkpoint, info=run.info, extras=run.extras))
     if options.get("schedule") == "plateau":  # before the clock: the checkpoint keeps its state
         callbacks.insert(
             0, Plateau(settings, options.get("gamma", 0.1), options.get("step_size", 10))
@@ -633,9 +677,9 @@ def train_run(
     stopper = training.EarlyStopping(settings.patience) if settings.patience else None
     if stopper is not None:
         callbacks.append(stopper)
-    best = BestWeights() if settings.save_best else None
-    if best is not None:
-        callbacks.append(best)
+    best = BestWeights(settings, run.extras) if settings.save_best else None
+    if best is not None:  # before the clock and the checkpoint: they write its state
+        callbacks.insert(0, best)
     existed = os.path.exists(checkpoint)
     try:
         model.fit(
@@ -708,7 +752,7 @@ def train_run(
 
 
 def score(
-    model: Model, X_raw: Array, y: Array, task: str
+    model: Model, X_raw: Array | RawTable, y: Array, task: str
 ) -> ClassificationScores | RegressionScores:
     """The model's scores on raw rows X_raw with true labels (or targets) y."""
     if task == "regression":
@@ -727,9 +771,11 @@ class Rows:
     """Rows of a file, in the model's column order: raw features, raw labels (empty when
     the file has none) and the ``--id-column`` values (None when not asked for)."""
 
-    X: Array
+    X: Array | RawTable
     labels: Array
     ids: list[str] | None
+    #: Where each row is in the file, for messages (see :func:`glassnet.preprocess.line_of`).
+    lines: Any = None
 
 
 def rows_for_model(
@@ -778,7 +824,7 @@ def rows_for_model(
                 got=str(X.shape[1]),
                 file=path,
             )
-        return Rows(X, t.labels, None)
+        return Rows(X, t.labels, None, t.where)
     t = read_rows(
         path,
         label=label,
@@ -804,4 +850,4 @@ def rows_for_model(
             file=path,
         )
     X = X[:, [names.index(n) for n in expected]]  # training order
-    return Rows(X, t.labels, t.ids)
+    return Rows(X, t.labels, t.ids, t.where)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, TransformerMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, check_random_state
 
@@ -271,3 +271,43 @@ class GlassnetRegressor(RegressorMixin, _GlassnetBase):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True  # y may be (n,) or (n, n_targets)
         return tags
+
+
+class DateExpander(TransformerMixin, BaseEstimator):
+    """A DataFrame's date columns as number columns, as ``glassnet train --dates
+    expand`` makes a CSV's (:func:`glassnet.tables.expand_dates`): put it before the
+    estimators, which take numbers, in a Pipeline —
+    ``make_pipeline(DateExpander(), StandardScaler(), GlassnetClassifier())``.
+
+    ``dates``: ``"expand"`` or ``"drop"`` (leave date columns out).  ``fit`` records the
+    columns it makes (``get_feature_names_out``); ``transform`` gives those, in that
+    order, and refuses a frame that lacks one.
+    """
+
+    def __init__(self, dates: str = "expand") -> None:
+        self.dates = dates
+
+    def fit(self, X: Any, y: Any = None) -> DateExpander:
+        from glassnet.tables import expand_dates
+
+        if not hasattr(X, "columns"):
+            raise ValueError("DateExpander takes a DataFrame (date columns are found by name)")
+        out = expand_dates(X, self.dates)
+        self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+        self.n_features_in_ = len(X.columns)
+        self.columns_ = [str(c) for c in out.columns]
+        return self
+
+    def transform(self, X: Any) -> Any:
+        from glassnet.tables import expand_dates
+
+        check_is_fitted(self, "columns_")
+        out = expand_dates(X, self.dates)
+        missing = [c for c in self.columns_ if c not in out.columns]
+        if missing:
+            raise ValueError(f"expected the columns seen in fit; missing: {', '.join(missing)}")
+        return out[self.columns_]
+
+    def get_feature_names_out(self, input_features: Any = None) -> Array:
+        check_is_fitted(self, "columns_")
+        return np.asarray(self.columns_, dtype=object)

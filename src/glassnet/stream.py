@@ -51,11 +51,10 @@ Array = np.ndarray
 MAX_CATEGORIES = 10_000
 #: Rows per Arrow batch read from a Parquet file.
 PARQUET_BATCH = 65_536
-#: Bytes of a CSV file per Arrow block.  Arrow's streaming CSV reader reads ahead of its
-#: consumer some 40 blocks (measured: 154 MB live with 4 MB blocks on a 190 MB file,
-#: 39 MB with 1 MB blocks), so the block, not the file, sets that part of the memory.
-#: A row longer than a block is refused by Arrow (raise it here for such files).
-CSV_BLOCK = 1 << 20
+# A CSV file is read in blocks of glassnet.tables.BLOCK_BYTES (1 MB).  Arrow's streaming
+# CSV reader reads some 40 blocks ahead of its consumer (measured: 154 MB live with 4 MB
+# blocks on a 190 MB file, 39 MB with 1 MB blocks), so the block, not the file, sets
+# that part of the memory.
 
 
 # -- reading the file in batches ---------------------------------------------------------
@@ -152,7 +151,7 @@ class Source:
 
         assert self.csv is not None
         dialect, head, skip = self.csv
-        for batch in _batches(self.path, dialect, head, skip, cols, CSV_BLOCK):
+        for batch in _batches(self.path, dialect, head, skip, cols):
             yield batch.select(cols)  # the header's order -> the asked order
 
     def windows(self, rows: int, columns: list[str] | None = None) -> Iterator[Any]:

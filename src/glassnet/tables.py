@@ -16,13 +16,20 @@ column *means* is decided here, by rules a person can read:
    text column from a number column with a few stray cells.
 4. **Dates**: a text column whose present cells are ISO dates (``2024-03-01``,
    ``2024-03-01T12:30``) is refused with a hint, or with ``dates="expand"`` becomes
-   number columns ``NAME_year``, ``NAME_month``, ``NAME_day``, ``NAME_weekday`` (and
-   ``NAME_hour``, ``NAME_minute`` when times are given), or with ``dates="drop"`` is
-   left out.  Never one-hot encoded.
+   number columns ``NAME_year``, ``NAME_month``, ``NAME_day``, ``NAME_weekday``,
+   ``NAME_hour``, ``NAME_minute`` (the parts that never change, such as the hour of
+   dates without times, are then left out as any constant column), or with
+   ``dates="drop"`` is left out.  Never one-hot encoded.  :func:`expand_dates` does
+   the same to a DataFrame.
+5. **Decimal comma**: ``1.234,5`` and ``1.234.567`` have thousands dots; ``1.234``
+   alone is ambiguous (1234 or 1.234) and an error naming the cell.
 
 pyarrow is an extra (``pip install -e '.[train]'``), imported when a CSV is read.
-Memory: the file's text once in Arrow's buffers, then float64 columns (the text of each
-column is let go once converted); ``bench/csv_memory.py`` measures it.
+Memory: the file's text once in Arrow's buffers, then float64 columns and, for a text
+column, int32 codes into its distinct cells (:class:`~glassnet.rawtable.TextCells`:
+no Python object per cell); ``bench/csv_memory.py`` measures it.  Line numbers in
+messages are the file's own (a quoted cell may hold line breaks): the file is read
+again with Python's ``csv`` module when a message needs one (:class:`FileLines`).
 """
 
 from __future__ import annotations
@@ -39,7 +46,8 @@ from typing import Any
 import numpy as np
 
 from glassnet.errors import GlassnetError
-from glassnet.preprocess import MISSING, to_number
+from glassnet.preprocess import MISSING, Lines, is_missing, line_of, to_number
+from glassnet.rawtable import TextCells
 
 Array = np.ndarray
 
@@ -47,13 +55,21 @@ SEPARATORS: tuple[str, ...] = (",", ";", "\t", "|")
 DATES: tuple[str, ...] = ("error", "expand", "drop")
 #: Bytes read to sniff the dialect.
 SAMPLE_BYTES = 1 << 16
+#: Bytes of the file parsed at a time (a batch of rows): small blocks keep the reader's
+#: own memory small (bench/csv_memory.py), large ones cost fewer Python steps.
+BLOCK_BYTES = 1 << 20
 #: A text column is a date column when at least this share of its present cells are dates.
 DATE_SHARE = 0.9
 _ISO_DATE = re.compile(
     r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}:?\d{2})?"
 )
 _OTHER_DATE = re.compile(r"\d{1,2}[/.]\d{1,2}[/.]\d{2,4}(?: \d{1,2}:\d{2}(?::\d{2})?)?")
-_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
+_DECIMAL_COMMA = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+,\d*|[+-]?\d+,\d+")
+#: With a decimal comma: dots between groups of three digits are thousands marks
+#: (``1.234,5``, ``1.234.567``) ...
+_DOT_GROUPS = re.compile(r"^[+-]?[1-9]\d{0,2}(?:\.\d{3})+(?:,\d*)?$")
+#: ... but one such dot and no comma (``1.234``) could be either mark: ambiguous.
+_DOT_AMBIGUOUS = re.compile(r"^[+-]?[1-9]\d{0,2}\.\d{3}$")  # (0.125 is not ambiguous)
 _DECIMAL_POINT = re.compile(r"[+-]?\d*\.\d+")
 #: A missing cell, lower-cased (MISSING as one pattern: no Python set crosses into Arrow,
 #: which would import pandas — 1.5 s — where it is installed).
@@ -73,17 +89,21 @@ class Dialect:
 @dataclass
 class Columns:
     """A CSV file's columns, read: names (the header, or x1, x2, ... without one), each
-    column's values (float64 (n,) for a number column, else an object array of stripped
-    text cells) and ``raw`` text of the columns asked for verbatim (IDs), the file line
-    of the first data row, notes and the file's fingerprint."""
+    column's values (float64 (n,) for a number column, else its stripped text cells as
+    :class:`~glassnet.rawtable.TextCells`) and ``raw`` text of the columns asked for
+    verbatim (IDs), the file line of the first data row, notes and the file's
+    fingerprint."""
 
     names: list[str]
-    values: dict[str, Array]
+    values: dict[str, Array | TextCells]
     raw: dict[str, list[str]]
     n_rows: int
     first_line: int
     notes: list[str]
     fingerprint: dict[str, Any]
+    #: Each data row's file line (a quoted cell may hold a line break; blank lines are
+    #: skipped), found only when a message needs one.
+    lines: FileLines | None = None
 
 
 def _need_pyarrow() -> Any:
@@ -215,7 +235,12 @@ def read_columns(
         raise GlassnetError(f"expected one of {', '.join(DATES)}", got=repr(dates), field="--dates")
     verbatim = verbatim or []
     first_line = skip + 1
-    chunks: dict[str, list[Array]] = {c: [] for c in head if c in wanted}
+    # Each number column is written straight into one array as long as the file has
+    # lines (rows can only be fewer): no chunks to join at the end, whose copies would
+    # double the table for a moment; the pages past the last row are never touched, so
+    # they take no memory.
+    upper = max(_line_count(path) - skip + 1, 1)  # (_room grows it if ever short)
+    chunks: dict[str, Array] = {c: np.empty(upper) for c in head if c in wanted}
     raw: dict[str, list[str]] = {c: [] for c in head if c in verbatim}
     n = 0
     both = [c for c in head if c in chunks or c in raw]  # a column may be both (an ID)
@@ -224,7 +249,10 @@ def read_columns(
             column = batch.column(name)
             trimmed = pc.utf8_trim_whitespace(column)
             missing = pc.match_substring_regex(pc.utf8_lower(trimmed), pattern=_MISSING_PATTERN)
-            numbers = _as_numbers(pa, pc, trimmed, missing, dialect.decimal)
+            numbers, unsure = _as_numbers(pa, pc, trimmed, missing, dialect.decimal)
+            if numbers is not None and unsure is not None:
+                cell = trimmed.slice(unsure, 1).to_pylist()[0]
+                raise _ambiguous(cell, name, path, _line_at(path, dialect, skip, n + unsure))
             if numbers is None:
                 del chunks[name]  # text: read again below, whole
                 continue
@@ -233,11 +261,12 @@ def read_columns(
                 raise GlassnetError(
                     "expected a finite number",
                     got=f"{trimmed.slice(int(bad[0]), 1).to_pylist()[0]!r} on line "
-                    f"{n + int(bad[0]) + first_line}",
+                    f"{_line_at(path, dialect, skip, n + int(bad[0]))}",
                     file=str(path),
                     field=name,
                 )
-            chunks[name].append(numbers)
+            chunks[name] = _room(chunks[name], n + numbers.shape[0])
+            chunks[name][n : n + numbers.shape[0]] = numbers
         for name in raw:
             raw[name].extend(batch.column(name).to_pylist())
         n += batch.num_rows
@@ -246,25 +275,19 @@ def read_columns(
             "expected a header row and at least one data row", got="no data rows", file=str(path)
         )
     text = [c for c in head if c in wanted and c not in chunks]
-    cells_of: dict[str, Array] = {}
+    cells_of: dict[str, TextCells] = {}
     if text:
-        parts_of: dict[str, list[str]] = {c: [] for c in text}
-        for batch in _batches(path, dialect, head, skip, text):
-            for name in text:
-                parts_of[name].extend(pc.utf8_trim_whitespace(batch.column(name)).to_pylist())
-        for name in text:
-            cells = np.empty(n, dtype=object)
-            cells[:] = parts_of.pop(name)
-            cells_of[name] = cells
-    values: dict[str, Array] = {}
+        cells_of = _text_columns(pa, pc, path, dialect, head, skip, text)
+    values: dict[str, Array | TextCells] = {}
     notes = list(dialect.notes)
     names: list[str] = []
+    lines = FileLines(path, dialect, skip)
     for name in head:
         if name in chunks:
-            values[name] = np.concatenate(chunks.pop(name))
+            values[name] = chunks.pop(name)[:n]
             names.append(name)
         elif name in cells_of:
-            parts = _date_parts(name, cells_of[name], dates, path, first_line)
+            parts = _date_parts(name, cells_of[name], dates, path, lines)
             if parts is None:
                 values[name] = cells_of.pop(name)
                 names.append(name)
@@ -275,22 +298,12 @@ def read_columns(
             else:
                 notes.append(f"{name}: a date column, left out (--dates drop)")
     stamp = {"columns": list(head), **fingerprint_file(path, skip)}
-    return Columns(names, values, raw, n, first_line, notes, stamp)
+    return Columns(names, values, raw, n, first_line, notes, stamp, lines)
 
 
-def _batches(
-    path: Path,
-    dialect: Dialect,
-    head: list[str],
-    skip: int,
-    columns: list[str],
-    block_size: int = 1 << 22,
-) -> Any:
+def _batches(path: Path, dialect: Dialect, head: list[str], skip: int, columns: list[str]) -> Any:
     """Arrow record batches of the named columns, every cell as text; a malformed row
-    is a :class:`GlassnetError` (one line, naming the file).  Arrow's reader reads some
-    dozens of ``block_size`` blocks ahead of the consumer (about 40 measured with
-    pyarrow 26: 154 MB of 4 MB blocks), so a reader that must stay small
-    (:mod:`glassnet.stream`) asks for smaller blocks; a row must fit in one block."""
+    is a :class:`GlassnetError` (one line, naming the file)."""
     pa = _need_pyarrow()
     import pyarrow.csv as pacsv
 
@@ -301,7 +314,8 @@ def _batches(
                 encoding=dialect.encoding,
                 column_names=list(head),
                 skip_rows=skip,
-                block_size=block_size,
+                block_size=BLOCK_BYTES,
+                use_threads=False,
             ),
             parse_options=pacsv.ParseOptions(delimiter=dialect.sep, newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
@@ -311,7 +325,12 @@ def _batches(
                 include_columns=columns,
             ),
         )
-        yield from reader
+        pool = pa.default_memory_pool()
+        for batch in reader:
+            yield batch
+            # Arrow's allocator keeps what a batch freed for later; given back at once,
+            # the reader's peak stays near a few blocks instead of growing with the file
+            pool.release_unused()
     except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as err:
         detail = " ".join(str(err).split())
         m = re.search(r"Expected (\d+) columns, got (\d+)", detail)
@@ -324,29 +343,212 @@ def _batches(
         raise GlassnetError("expected a CSV file", got=detail[:120], file=str(path)) from None
 
 
-def _as_numbers(pa: Any, pc: Any, trimmed: Any, missing: Any, decimal: str) -> Array | None:
-    """The column as float64 (NaN where missing) when every present cell is a number;
-    None otherwise.  Arrow casts the plain cells; cells it cannot cast (thousands
-    separators, ``1_000``) are read one by one with :func:`to_number`."""
-    text = pc.replace_substring(trimmed, ",", ".") if decimal == "," else trimmed
+def _line_count(path: Path) -> int:
+    """Line breaks in the file, ``\\n`` and ``\\r`` both counted (an upper bound on its
+    rows whatever its line ends; read in blocks)."""
+    count = 0
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            count += block.count(b"\n") + block.count(b"\r")
+    return count
+
+
+def _room(array: Array, size: int) -> Array:
+    """``array``, or a copy grown to ``size`` when it is shorter (never, when the line
+    count bounds the rows — kept so a miscount cannot write past the end)."""
+    if array.shape[0] >= size:
+        return array
+    grown = np.empty(max(size, 2 * array.shape[0]), dtype=array.dtype)
+    grown[: array.shape[0]] = array
+    return grown
+
+
+def _as_numbers(
+    pa: Any, pc: Any, trimmed: Any, missing: Any, decimal: str
+) -> tuple[Array | None, int | None]:
+    """(the column as float64, NaN where missing — or None when a present cell is not a
+    number; the index of the first ambiguous cell or None).  Arrow casts the plain
+    cells; cells it cannot cast (thousands separators, ``1_000``) are read one by one
+    with :func:`to_number`.  With a decimal comma, ``1.234,5`` and ``1.234.567`` have
+    thousands dots (1234.5, 1234567); ``1.234`` alone could be either (1.234 or 1234),
+    so it is *ambiguous*: reported, never read as a guess."""
+    ambiguous: int | None = None
+    if decimal == ",":
+        grouped = pc.match_substring_regex(trimmed, pattern=_DOT_GROUPS.pattern)
+        text = pc.if_else(grouped, pc.replace_substring(trimmed, ".", ""), trimmed)
+        text = pc.replace_substring(text, ",", ".")
+        unsure = pc.and_(
+            pc.match_substring_regex(trimmed, pattern=_DOT_AMBIGUOUS.pattern), pc.invert(missing)
+        )
+        if pc.any(unsure).as_py():
+            ambiguous = int(pc.index(unsure, True).as_py())
+    else:
+        text = trimmed
     nulled = pc.if_else(missing, pa.nulls(1, pa.string())[0], text)
     try:
         cast = pc.cast(nulled, pa.float64())
-        return _float_values(cast.combine_chunks() if hasattr(cast, "combine_chunks") else cast)
+        return _float_values(
+            cast.combine_chunks() if hasattr(cast, "combine_chunks") else cast
+        ), ambiguous
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
-    if decimal == ",":
-        return None  # "1.234,5": thousands with a decimal comma are not read as numbers
     out = np.empty(len(trimmed))
-    for i, (cell, gone) in enumerate(zip(trimmed.to_pylist(), missing.to_pylist(), strict=True)):
+    for i, (cell, gone) in enumerate(zip(text.to_pylist(), missing.to_pylist(), strict=True)):
         if gone:
             out[i] = np.nan
             continue
-        v = to_number(cell)
+        v = to_number(cell) if decimal == "." else _float_or_none(cell)
         if v is None:
-            return None
+            return None, ambiguous
         out[i] = v
+    return out, ambiguous
+
+
+def _float_or_none(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def comma_number_text(cell: str) -> str | None:
+    """A decimal-comma number's cell written with a decimal point (``1.234,5`` →
+    ``1234.5``, ``3,14`` → ``3.14``); ``"?"`` for an ambiguous one (``1.234``); None
+    when the cell is not such a number.
+
+    >>> comma_number_text("1.234,5"), comma_number_text("-3,14"), comma_number_text("1.234")
+    ('1234.5', '-3.14', '?')
+    """
+    if _DOT_AMBIGUOUS.fullmatch(cell):
+        return "?"
+    text = cell.replace(".", "") if _DOT_GROUPS.fullmatch(cell) else cell
+    text = text.replace(",", ".")
+    return text if _float_or_none(text) is not None else None
+
+
+def _text_columns(
+    pa: Any, pc: Any, path: Path, dialect: Dialect, head: list[str], skip: int, text: list[str]
+) -> dict[str, TextCells]:
+    """The ``text`` columns read again, each as :class:`TextCells`: Arrow
+    dictionary-encodes each batch's (trimmed) cells in C++, and only the distinct cells
+    of a batch become Python strings (mapped to codes for the whole column), so no
+    Python object is made per cell.  With a decimal comma, a cell that is a number
+    (``3,5``) is kept as its decimal-point text (``3.5``), so the preprocessing reads it
+    as the number it is."""
+    index_of: dict[str, dict[str, int]] = {c: {} for c in text}
+    upper = max(_line_count(path) - skip + 1, 1)  # as for number columns: one array
+    codes_of: dict[str, Array] = {c: np.empty(upper, dtype=np.int32) for c in text}
+    n = 0
+    for batch in _batches(path, dialect, head, skip, text):
+        size = batch.num_rows
+        for name in text:
+            encoded = pc.dictionary_encode(pc.utf8_trim_whitespace(batch.column(name)))
+            index = index_of[name]
+            local = np.array(
+                [index.setdefault(v.strip(), len(index)) for v in encoded.dictionary.to_pylist()],
+                dtype=np.int32,
+            )
+            codes = encoded.indices
+            raw = np.frombuffer(codes.buffers()[1], dtype=np.int32, count=codes.offset + len(codes))
+            if local.size:
+                codes_of[name] = _room(codes_of[name], n + size)
+                codes_of[name][n : n + size] = local[raw[codes.offset :]]
+        n += size
+    out: dict[str, TextCells] = {}
+    for name in text:
+        values = list(index_of.pop(name))
+        codes = codes_of.pop(name)[:n]
+        if dialect.decimal == ",":
+            values = _comma_values(values, codes, name, path, dialect, skip)
+        out[name] = TextCells(codes, values)
     return out
+
+
+def _comma_values(
+    values: list[str], codes: Array, name: str, path: Path, dialect: Dialect, skip: int
+) -> list[str]:
+    """A text column's distinct cells with decimal-comma numbers written with a point.
+    An ambiguous cell (``1.234``) in a column that is mostly numbers is an error naming
+    it (the preprocessing would take the column as numbers and guess)."""
+    from glassnet.preprocess import NUMERIC_SHARE
+
+    read = [None if is_missing(v) else comma_number_text(v) for v in values]
+    counts = np.bincount(codes, minlength=len(values))
+    present = sum(int(counts[k]) for k, v in enumerate(values) if not is_missing(v))
+    numbers = sum(int(counts[k]) for k, r in enumerate(read) if r is not None)
+    unsure = [k for k, r in enumerate(read) if r == "?" and counts[k]]
+    if unsure and numbers >= NUMERIC_SHARE * present:
+        row = int(np.flatnonzero(codes == unsure[0])[0])
+        raise _ambiguous(values[unsure[0]], name, path, _line_at(path, dialect, skip, row))
+    return [v if r is None or r == "?" else r for v, r in zip(values, read, strict=True)]
+
+
+def _ambiguous(cell: str, name: str, path: Path, line: int) -> GlassnetError:
+    return GlassnetError(
+        "expected a number that reads one way with a decimal comma (1.234 could be 1234 or "
+        "1.234: write 1234 or 1,234; or --decimal . if the file's decimal mark is a point)",
+        got=f"{cell!r} on line {line}",
+        file=str(path),
+        field=name,
+    )
+
+
+# -- where rows are in the file -----------------------------------------------------------------
+class FileLines:
+    """Each data row's file line, for messages: found when first asked for (an error is
+    being written), by reading the file again with Python's ``csv`` module
+    (:func:`row_lines`); ``rows`` maps this table's rows to the file's data rows (when
+    some were dropped)."""
+
+    def __init__(self, path: Path, dialect: Dialect, skip: int, rows: Array | None = None) -> None:
+        self.path, self.dialect, self.skip, self.rows = path, dialect, skip, rows
+        self._lines: Array | None = None
+        self._read = False
+
+    def take(self, rows: Array) -> FileLines:
+        inner = rows if self.rows is None else self.rows[rows]
+        out = FileLines(self.path, self.dialect, self.skip, np.asarray(inner))
+        out._lines, out._read = self._lines, self._read
+        return out
+
+    def __getitem__(self, row: int) -> int:
+        at = int(row if self.rows is None else self.rows[row])
+        if not self._read:
+            self._lines, self._read = row_lines(self.path, self.dialect, self.skip), True
+        if self._lines is not None and at < self._lines.shape[0]:
+            return int(self._lines[at])
+        return self.skip + 1 + at  # the file could not be read again: rows one a line
+
+
+def row_lines(path: Path, dialect: Dialect, skip: int) -> Array | None:
+    """Each data row's first file line (int64 (n,)), found with Python's ``csv`` module
+    (which, as Arrow, reads a quoted line break as part of the cell and skips blank
+    lines); None when that reading fails."""
+    import sys
+
+    lines: list[int] = []
+    old = csv.field_size_limit()
+    try:
+        csv.field_size_limit(sys.maxsize)
+        with path.open(newline="", encoding=dialect.encoding, errors="replace") as f:
+            for _ in range(skip):
+                f.readline()
+            reader = csv.reader(f, delimiter=dialect.sep)
+            end = 0
+            for row in reader:
+                start, end = end + 1, reader.line_num
+                if row:
+                    lines.append(skip + start)
+    except (csv.Error, OSError):
+        return None
+    finally:
+        csv.field_size_limit(old)
+    return np.array(lines, dtype=np.int64)
+
+
+def _line_at(path: Path, dialect: Dialect, skip: int, row: int) -> int:
+    """The file line of data row ``row`` (for a message: the file is read again)."""
+    return FileLines(path, dialect, skip)[row]
 
 
 def _float_values(arr: Any) -> Array:
@@ -362,62 +564,132 @@ def _float_values(arr: Any) -> Array:
 
 
 def _date_parts(
-    name: str, cells: Array, dates: str, path: Path, first_line: int
+    name: str, cells: TextCells, dates: str, path: Path | None, first_line: Lines
 ) -> dict[str, Array] | None:
     """None when ``cells`` are not dates; else the parts ``dates="expand"`` makes of
-    them ({} for ``"drop"``); ``"error"`` refuses them with a hint."""
-    from glassnet.preprocess import is_missing
+    them ({} for ``"drop"``); ``"error"`` refuses them with a hint.  Each distinct cell
+    is looked at once.  ``path`` None: a DataFrame's column (rows named by index)."""
+    values, codes = cells.values, cells.codes
+    counts = cells.counts()
+    gone = np.array([is_missing(v) for v in values], dtype=bool)
+    here = [k for k in range(len(values)) if counts[k] and not gone[k]]
+    if not here:
+        return None
+    total = int(sum(int(counts[k]) for k in here))
+    iso = sum(int(counts[k]) for k in here if _ISO_DATE.fullmatch(values[k]))
+    other = sum(int(counts[k]) for k in here if _OTHER_DATE.fullmatch(values[k]))
+    if max(iso, other) < DATE_SHARE * total:
+        return None
+    first = values[int(codes[int(np.flatnonzero(~gone[codes])[0])])]
+    where = str(path) if path is not None else None
 
-    present = [c for c in cells if not is_missing(c)]
-    if not present:
-        return None
-    iso = sum(1 for c in present if _ISO_DATE.fullmatch(c))
-    other = sum(1 for c in present if _OTHER_DATE.fullmatch(c))
-    if max(iso, other) < DATE_SHARE * len(present):
-        return None
+    def flag(how: str) -> str:
+        return f"--dates {how}" if path is not None else f'dates="{how}"'
+
     if dates == "error":
         raise GlassnetError(
-            "expected no date column (a date is not a category): --dates expand (year, month, "
-            f"day, weekday as numbers) or --dates drop (or --drop {name})",
-            got=f"dates such as {present[0]!r}",
-            file=str(path),
+            f"expected no date column (a date is not a category): {flag('expand')} (year, month, "
+            f"day, weekday as numbers) or {flag('drop')}"
+            + (f" (or --drop {name})" if path is not None else ""),
+            got=f"dates such as {first!r}",
             field=name,
+            file=where,
         )
     if dates == "drop":
         return {}
     if iso < other:
         raise GlassnetError(
-            "expected ISO dates (2024-03-31) for --dates expand (day/month order is ambiguous)",
-            got=repr(present[0]),
-            file=str(path),
+            f"expected ISO dates (2024-03-31) for {flag('expand')} (day/month order is ambiguous)",
+            got=repr(first),
             field=name,
+            file=where,
         )
     parsed: list[dt.datetime | None] = []
-    for i, c in enumerate(cells):
-        if is_missing(c):
+    for k, v in enumerate(values):
+        if gone[k] or not counts[k]:
             parsed.append(None)
             continue
         try:
-            parsed.append(dt.datetime.fromisoformat(str(c).replace("Z", "+00:00")))
+            parsed.append(dt.datetime.fromisoformat(v.replace("Z", "+00:00")))
         except ValueError:
+            row = int(np.flatnonzero(codes == k)[0])
+            at = f"line {line_of(row, first_line)}" if first_line is not None else f"row {row}"
             raise GlassnetError(
                 "expected a date (YYYY-MM-DD[THH:MM[:SS]])",
-                got=f"{c!r} on line {i + first_line}",
-                file=str(path),
+                got=f"{v!r} on {at}",
                 field=name,
+                file=where,
             ) from None
-    keys = ["year", "month", "day", "weekday"]
-    if any(d is not None and (d.hour or d.minute) for d in parsed):
-        keys += ["hour", "minute"]
+    # all six parts always, so a file (or frame) with times and one without give the same
+    # columns; parts with one value in every row are then left out as any constant column
+    keys = ["year", "month", "day", "weekday", "hour", "minute"]
     parts: dict[str, Array] = {}
     for key in keys:
-        parts[f"{name}_{key}"] = np.array(
+        of_value = np.array(
             [
                 np.nan if d is None else float(d.weekday() if key == "weekday" else getattr(d, key))
                 for d in parsed
             ]
         )
+        parts[f"{name}_{key}"] = of_value[codes]
     return parts
+
+
+def expand_dates(frame: Any, dates: str = "expand") -> Any:
+    """A DataFrame with its date columns made into number columns as ``glassnet train
+    --dates expand`` makes a CSV's (``NAME_year``, ``NAME_month``, ``NAME_day``,
+    ``NAME_weekday``, ``NAME_hour``, ``NAME_minute``; 0:00 for a date alone), or left
+    out (``dates="drop"``), or refused with a hint (``"error"``); other columns as they
+    are.  A date column is a ``datetime64`` column, or a text column whose cells are
+    dates by :mod:`glassnet.tables`' rule (written as ISO text, then read as a CSV's).
+
+    >>> import pandas as pd
+    >>> expand_dates(pd.DataFrame({"when": ["2024-03-31", "2024-04-01T12:30"]})).iloc[1]
+    when_year       2024.0
+    when_month         4.0
+    when_day           1.0
+    when_weekday       0.0
+    when_hour         12.0
+    when_minute       30.0
+    Name: 1, dtype: float64
+    """
+    if dates not in DATES:
+        raise GlassnetError(f"expected one of {', '.join(DATES)}", got=repr(dates), field="dates")
+    import pandas as pd
+
+    out: dict[str, Any] = {}
+    for label in frame.columns:
+        column = frame[label]
+        name = str(label)
+        kind = getattr(column.dtype, "kind", "O")
+        if kind == "M":  # datetime64: its ISO text, as a CSV would hold it
+            text = column.dt.strftime("%Y-%m-%dT%H:%M:%S").where(column.notna(), "")
+            cells = _frame_cells(text)
+        elif kind in "OSUT" or str(column.dtype) in ("string", "category"):
+            cells = _frame_cells(column)
+        else:
+            out[name] = column
+            continue
+        parts = _date_parts(name, cells, dates, None, None)
+        if parts is None:
+            out[name] = column
+        else:
+            out.update(parts)
+    return pd.DataFrame(out, index=frame.index)
+
+
+def _frame_cells(column: Any) -> TextCells:
+    """A DataFrame column's cells as :class:`TextCells` (stripped text; missing as "")."""
+    index: dict[str, int] = {}
+    codes = np.fromiter(
+        (
+            index.setdefault("" if is_missing(v) else str(v).strip(), len(index))
+            for v in column.tolist()
+        ),
+        dtype=np.int32,
+        count=len(column),
+    )
+    return TextCells(codes, list(index))
 
 
 # -- what a file held ------------------------------------------------------------------------

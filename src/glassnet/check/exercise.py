@@ -9,10 +9,8 @@ and ``assignment`` written in it.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,8 @@ import numpy as np
 
 from glassnet.activations import get_activation
 from glassnet.check.quantities import expected_shape, key_name, order, spec_graph
+from glassnet.check.roster import folder_name as folder_name  # kept here: its old home
+from glassnet.check.roster import read_roster_file
 from glassnet.errors import GlassnetError
 from glassnet.layers import Dense
 from glassnet.losses import default_loss_for, get_loss
@@ -225,50 +225,12 @@ class Student:
     name: str = ""
 
 
-_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
-ID_COLUMNS = ("id", "student_id", "student", "sis_user_id", "sis user id", "login", "email")
-
-
 def read_roster(path: str | Path) -> list[Student]:
-    """Students from a CSV roster: a header row with an id column (``id``,
+    """Students from a roster: a CSV with a header row and an id column (``id``,
     ``student_id``, ``student``, ``SIS User ID``, ...; else the first column) and an
-    optional ``name`` column."""
-    label = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except OSError as err:
-        raise GlassnetError(
-            "expected a readable CSV roster", got=err.strerror or str(err), file=label
-        ) from None
-    rows = [r for r in csv.reader(text.splitlines()) if any(c.strip() for c in r)]
-    if len(rows) < 2:
-        raise GlassnetError(
-            "expected a header row and one row per student", got=f"{len(rows)} rows", file=label
-        )
-    head = [h.strip().lower() for h in rows[0]]
-    col = next((head.index(c) for c in ID_COLUMNS if c in head), 0)
-    name_col = head.index("name") if "name" in head else None
-    students: list[Student] = []
-    seen: set[str] = set()
-    for n, row in enumerate(rows[1:], start=2):
-        sid = row[col].strip() if col < len(row) else ""
-        if not sid:
-            raise GlassnetError(
-                "expected a student id", got="an empty cell", file=label, field=f"row {n}"
-            )
-        if sid in seen:
-            raise GlassnetError(
-                "expected each student once", got=f"{sid!r} again", file=label, field=f"row {n}"
-            )
-        seen.add(sid)
-        name = row[name_col].strip() if name_col is not None and name_col < len(row) else ""
-        students.append(Student(sid, name))
-    return students
-
-
-def folder_name(student_id: str) -> str:
-    """A file-system-safe folder name for a student id."""
-    return _SAFE.sub("_", student_id).strip("._") or "student"
+    optional ``name`` column, or a Canvas or Moodle gradebook export (separator sniffed,
+    a byte-order mark accepted: :func:`glassnet.check.roster.read_roster_file`)."""
+    return [Student(s.id, s.name) for s in read_roster_file(path).students]
 
 
 def roster_exercise(
@@ -286,18 +248,163 @@ def roster_exercise(
     )
 
 
+def _digest(field: str, text: str) -> str:
+    return hashlib.sha256(f"{field}\x00{text}".encode()).hexdigest()[:8]
+
+
+def _options_text(options: dict[str, Any]) -> str:
+    """The ``[exercise]`` table's lines, as a roster sheet writes them (the text its
+    checksum is taken of)."""
+    return "\n".join(f"{k} = {toml_value(options.get(k), k)}" for k in DEFAULTS)
+
+
+def header_checksum(student: str, assignment: str, options: dict[str, Any]) -> str:
+    """A roster sheet's ``checksum``: a short hash of each header field, so an edited
+    field is found and named (``student:1a2b3c4d assignment:... exercise:...``).  Not
+    a seal against a determined forger (the hash is public); it catches the edit made
+    by accident, or by hand, that would otherwise mark the sheet against another
+    network."""
+    return (
+        f"student:{_digest('student', student)} "
+        f"assignment:{_digest('assignment', assignment)} "
+        f"exercise:{_digest('exercise', _options_text(options))}"
+    )
+
+
+@dataclass
+class Known:
+    """Who a roster sheet may be for, besides what its header says: the roster's
+    student ids, assignment names (the one given, those the other sheets of the class
+    name), and ``hints``: ids the sheet's place suggests (its folder or file name),
+    used only to recover an edited header its checksum catches."""
+
+    students: list[str] = field(default_factory=list)
+    assignments: list[str] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)
+
+
+def verify_header(
+    data: dict[str, Any], known: Known | None = None
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """A roster sheet's header checked against its ``checksum`` (and, without one,
+    the student against ``known.students``): (the header to mark against, warnings as
+    (field, message)).  An edited ``student`` or ``assignment`` is replaced by the
+    candidate of ``known`` whose hash the checksum holds, so the sheet is marked
+    against the variant it was made for; with no such candidate it is marked as
+    written, and the warning says it may be another network."""
+    known = known or Known()
+    notes: list[tuple[str, str]] = []
+    out = dict(data)
+    stored = data.get("checksum")
+    if stored is None:
+        student = data.get("student")
+        if known.students and isinstance(student, str) and student not in known.students:
+            same = [s for s in known.students if s.lower() == student.lower()]
+            if len(same) == 1:
+                out["student"] = same[0]
+                notes.append(
+                    (
+                        "student",
+                        f"{student!r} is not on the roster; marked as {same[0]!r}'s "
+                        "variant (the same id but for capitals)",
+                    )
+                )
+            else:
+                notes.append(
+                    (
+                        "student",
+                        f"{student!r} is not on the roster; marked against the header as written",
+                    )
+                )
+        return out, notes
+    parts = dict(p.split(":", 1) for p in str(stored).split() if ":" in p)
+    if set(parts) != {"student", "assignment", "exercise"}:
+        notes.append(
+            (
+                "checksum",
+                "expected 'student:… assignment:… exercise:…' as the exercise wrote it; "
+                "the header could not be checked",
+            )
+        )
+        return out, notes
+    fields = {
+        "student": data.get("student"),
+        "assignment": data.get("assignment"),
+        "exercise": _options_or_none(data.get("exercise")),
+    }
+    if all(
+        isinstance(v, str) and _digest(k, v) != parts[k] for k, v in fields.items()
+    ):  # nothing matches: the checksum line itself was changed
+        notes.append(
+            (
+                "checksum",
+                "edited: it matches none of student, assignment and [exercise]; the "
+                "header could not be checked (marked as written)",
+            )
+        )
+        return out, notes
+    pools = {"student": [*known.students, *known.hints], "assignment": known.assignments}
+    for name, pool in pools.items():
+        written = data.get(name)
+        if not isinstance(written, str) or _digest(name, written) == parts[name]:
+            continue
+        found = [c for c in dict.fromkeys(pool) if _digest(name, c) == parts[name]]
+        if found:
+            out[name] = found[0]
+            notes.append(
+                (
+                    name,
+                    f"edited: {written!r} is not the {name} this sheet was made for; marked "
+                    f"as {found[0]!r}'s variant (its checksum's {name})",
+                )
+            )
+        else:
+            notes.append(
+                (
+                    name,
+                    f"edited: {written!r} is not the {name} this sheet was made for (its "
+                    "checksum differs) and no known one matches; marked against the header "
+                    "as written, which may be another network",
+                )
+            )
+    text = fields["exercise"]
+    if text is not None:
+        if _digest("exercise", text) != parts["exercise"]:
+            notes.append(
+                (
+                    "exercise",
+                    "edited: the [exercise] table is not the one this sheet was made with "
+                    "(its checksum differs); marked against the table as written",
+                )
+            )
+    return out, notes
+
+
+def _options_or_none(options: Any) -> str | None:
+    """The ``[exercise]`` table's text as a checksum reads it (None: not a table)."""
+    if not isinstance(options, dict):
+        return None
+    try:
+        return _options_text(options)
+    except (GlassnetError, TypeError, ValueError):  # a value TOML cannot hold back
+        return ""
+
+
 def roster_worksheet(ex: Exercise, student: str, assignment: str) -> str:
-    """A student's blank worksheet: who and what (so check can rebuild the network), the
-    network as comments, and the quantities to fill in."""
+    """A student's blank worksheet: who and what (so check can rebuild the network) and
+    the header's checksum, the network as comments, and the quantities to fill in."""
     o = ex.options
     lines = [
         f"# glassnet exercise {assignment!r} for {student!r}: work one step by hand,",
         "# fill in what you compute (any subset), hand in this file.",
         f"student = {toml_value(student)}",
         f"assignment = {toml_value(assignment)}",
+        "# the header's checksum: glassnet check warns when student, assignment or",
+        "# [exercise] no longer match it",
+        f"checksum = {toml_value(header_checksum(student, assignment, o))}",
         "",
         "[exercise]",
-        *(f"{k} = {toml_value(o[k], k)}" for k in DEFAULTS),
+        _options_text(o),
         "",
         "# Your network (also in exercise.toml):",
     ]

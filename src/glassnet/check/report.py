@@ -9,7 +9,6 @@ renderers, so a marked worksheet and a derivation are one kind of page.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from glassnet.check.marking import Entry, Report
@@ -294,27 +293,19 @@ def gradebook(marked: list[Marked], form: str = "csv") -> str:
     """The class's marks as CSV.  ``csv``: one row per worksheet (file, student, values,
     ok, follows, wrong, score, out of, named mistakes "id at quantity (exact|possible)",
     unexplained "quantity: count", unreadable parts) and one column per quantity
-    ("ok+follows/written").  ``canvas``: the columns Canvas's gradebook import expects
-    (Student, ID, SIS User ID, SIS Login ID, Section, then the assignment's score: the
-    rubric's points, out of its total as "Points Possible")."""
+    ("ok+follows/written").  ``canvas``/``moodle``: the file that LMS's gradebook import
+    reads, without a roster (:mod:`glassnet.check.lms`, which also writes them with the
+    LMS's own export as the roster): the rubric's points, out of its total."""
     import csv
     import io
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     reports = [r for _, r, _ in marked if r is not None]
-    if form == "canvas":
-        names = sorted({r.sheet.assignment for r in reports if r.sheet.assignment})
-        column = names[0] if len(names) == 1 else "glassnet check"
-        w.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", column])
-        possible = fmt(reports[0].grade().total) if reports else "100"
-        w.writerow(["Points Possible", "", "", "", "", possible])
-        for file, r, _ in marked:
-            student = r.sheet.student if r is not None else ""
-            who = student or _file_student(file)
-            score = "" if r is None else _score(r)
-            w.writerow([who, "", student or who, "", "", score])
-        return buf.getvalue()
+    if form in ("canvas", "moodle"):
+        from glassnet.check.lms import canvas_gradebook, moodle_gradebook
+
+        return (canvas_gradebook if form == "canvas" else moodle_gradebook)(marked)
     quantities = _quantities(reports)
     w.writerow(
         [
@@ -362,15 +353,3 @@ def gradebook(marked: list[Marked], form: str = "csv") -> str:
             ]
         )
     return buf.getvalue()
-
-
-def _file_student(file: str) -> str:
-    """A student's name from the file when the sheet names none: ``ann.toml`` -> ann,
-    ``ann/worksheet.toml`` -> ann."""
-    p = Path(file)
-    return p.parent.name if p.stem == "worksheet" and p.parent.name else p.stem
-
-
-def _score(r: Report) -> str:
-    """The rubric's points (out of its total, the "Points Possible")."""
-    return fmt(round(r.grade().points, 2))

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from glassnet.check.exercise import exercise_from_sheet
+from glassnet.check.exercise import Known, exercise_from_sheet, verify_header
 from glassnet.check.quantities import (
     LAYER_KINDS,
     STEP_KINDS,
@@ -56,7 +56,7 @@ from glassnet.spec import EXAMPLES, Spec, example_path, load_spec, parse_spec, r
 
 Array = np.ndarray
 #: Top-level fields a worksheet may hold beside a spec's: who wrote it, for what.
-SHEET_KEYS: set[str] = {"student", "assignment", "exercise"}
+SHEET_KEYS: set[str] = {"student", "assignment", "exercise", "checksum"}
 #: Beside ``spec = ...``: how the sheet writes its weight matrices.
 REF_KEYS: set[str] = {"layout", "bias"}
 #: Names of the bundled worksheets (``glassnet check seed``).
@@ -578,12 +578,18 @@ def _loads(text: str, label: str) -> tuple[dict[str, Any], list[Note]]:
 
 
 def parse_worksheet(
-    text: str, label: str = "<worksheet>", *, base: Path | None = None
+    text: str,
+    label: str = "<worksheet>",
+    *,
+    base: Path | None = None,
+    known: Known | None = None,
 ) -> Worksheet:
     """Parse worksheet text (a spec with ``[values]``, or ``spec = ...`` and ``[values]``).
 
     Problems with single values are listed in :attr:`Worksheet.notes` and the rest is
-    read; an error is raised only when nothing can be marked."""
+    read; an error is raised only when nothing can be marked.  A roster sheet's header
+    is checked against its checksum (:func:`~glassnet.check.exercise.verify_header`,
+    ``known``: who else it may be for): an edited field is a warning naming it."""
     check_nesting(text, file=label)
     data, notes = _loads(text, label)
     values = data.get("values")
@@ -617,7 +623,10 @@ def parse_worksheet(
             if isinstance(data.get(key), str):
                 setattr(spec, key, data[key])
     elif "layers" not in data and "student" in data and "assignment" in data:
-        # A roster sheet: its network is rebuilt from the student's id and the assignment.
+        # A roster sheet: its network is rebuilt from the student's id and the assignment
+        # (those it was made for, when its checksum says the header was edited).
+        data, edited = verify_header(data, known)
+        notes += [Note("warning", name, message) for name, message in edited]
         spec = exercise_from_sheet(data, label)
     else:
         spec = parse_spec(_without_values(text), label, extra_keys=SHEET_KEYS)
@@ -724,8 +733,10 @@ def _warn_twice(sheet: Worksheet) -> None:
             )
 
 
-def load_worksheet(source: str | Path) -> Worksheet:
-    """Load a worksheet file, or a bundled one by name (``"seed"``)."""
+def load_worksheet(source: str | Path, *, known: Known | None = None) -> Worksheet:
+    """Load a worksheet file, or a bundled one by name (``"seed"``).  A roster sheet
+    may be for the student its folder (``DIR/ID/worksheet.toml``) or file (``ID.toml``)
+    is named after, besides those ``known`` lists."""
     name = str(source)
     if name in WORKSHEETS:
         path = example_path(WORKSHEETS[name])
@@ -734,4 +745,11 @@ def load_worksheet(source: str | Path) -> Worksheet:
         path = Path(name)
         label = str(path)
     text = read_text(path, label, "a worksheet file (TOML) or 'seed'")
-    return parse_worksheet(text, label, base=path.parent)
+    if name not in WORKSHEETS:
+        own = path.parent.name if path.stem == "worksheet" else path.stem
+        known = Known(
+            list(known.students) if known else [],
+            list(known.assignments) if known else [],
+            [*(known.hints if known else []), own],
+        )
+    return parse_worksheet(text, label, base=path.parent, known=known)

@@ -44,9 +44,39 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--gradebook-format",
-        choices=("csv", "canvas"),
-        default="csv",
-        help="csv (default) or canvas (the columns Canvas's gradebook import expects)",
+        choices=("csv", "canvas", "moodle"),
+        default=None,
+        help="csv (default), canvas or moodle (the same as --lms)",
+    )
+    p.add_argument(
+        "--lms",
+        choices=("canvas", "moodle"),
+        help="write --gradebook for this LMS's import (default: the kind of --roster, "
+        "when it is a Canvas or Moodle export)",
+    )
+    p.add_argument(
+        "--roster",
+        metavar="CSV",
+        help="the class's roster (a CSV, or a Canvas/Moodle gradebook export): the "
+        "gradebook's rows and identity columns, and the ids each sheet's header is "
+        "checked against",
+    )
+    p.add_argument(
+        "--assignment",
+        metavar="NAME",
+        help="the assignment's name (its column in the LMS gradebook; default: the sheets' own)",
+    )
+    p.add_argument(
+        "--comments",
+        metavar="FILE",
+        help="also write each student's mistakes in words as CSV (Canvas's import has "
+        "no comment column; Moodle's file carries them in its feedback column)",
+    )
+    p.add_argument(
+        "--feedback",
+        metavar="DIR",
+        help="write one feedback page per student (STUDENT.html and .md) and the "
+        "class's (index.html, index.md) to DIR",
     )
     p.set_defaults(func=_run_check)
 
@@ -100,7 +130,12 @@ def _run_circuit_check(args: argparse.Namespace, source: str) -> int:
     for flag, used in (
         ("--rtol", args.rtol),
         ("--gradebook", args.gradebook),
+        ("--feedback", args.feedback),
+        ("--roster", args.roster),
         ("--rubric", args.rubric),
+        ("--comments", args.comments),
+        ("--lms", args.lms),
+        ("--assignment", args.assignment),
     ):
         if used is not None:
             raise GlassnetError(
@@ -123,7 +158,8 @@ def _run_check(args: argparse.Namespace) -> int:
 
     sources = _expand(args.worksheet)
     circuit = len(args.worksheet) == 1 and is_expression_file(args.worksheet[0])
-    if not circuit and (len(sources) != 1 or Path(args.worksheet[0]).is_dir() or args.gradebook):
+    batch = args.gradebook or args.feedback or args.roster or args.comments
+    if not circuit and (len(sources) != 1 or Path(args.worksheet[0]).is_dir() or batch):
         return _run_batch(args, sources)
     if args.format and not args.output:
         raise GlassnetError("expected -o FILE with --format", got="no -o", field="--output")
@@ -189,7 +225,6 @@ def _run_batch(args: argparse.Namespace, sources: list[str]) -> int:
     from glassnet.check.report import (
         Marked,
         class_report,
-        gradebook,
         notes_lines,
         print_report,
         student_line,
@@ -208,15 +243,28 @@ def _run_batch(args: argparse.Namespace, sources: list[str]) -> int:
         check_rtol(args.rtol)
     if not sources:
         raise GlassnetError("expected worksheets (*.toml)", got="none", file=args.worksheet[0])
-    if args.gradebook:
-        check_writable(args.gradebook, field="--gradebook")
+    from glassnet.check.exercise import Known
+    from glassnet.check.lms import duplicates, unlisted
+    from glassnet.check.roster import Roster, read_roster_file
+
+    roster: Roster | None = read_roster_file(args.roster) if args.roster else None
+    form = _gradebook_form(args, roster)
+    for flag, path in (("--gradebook", args.gradebook), ("--comments", args.comments)):
+        if path:
+            check_writable(path, field=flag)
+    if args.feedback:
+        _check_folder(args.feedback)
+    known = Known(
+        [s.id for s in roster.students] if roster else [],
+        [a for a in [args.assignment, *_assignments(sources)] if a],
+    )
     rubric = _rubric(args)
     results: list[dict[str, Any]] = []
     marked: list[Marked] = []
     failed = 0
     for source in sources:
         try:
-            report = check_worksheet(source, rtol=args.rtol, rubric=rubric)
+            report = check_worksheet(source, rtol=args.rtol, rubric=rubric, known=known)
         except GlassnetError as err:
             failed += 1
             message = str(err.with_file(source))
@@ -243,10 +291,34 @@ def _run_batch(args: argparse.Namespace, sources: list[str]) -> int:
         results.append({"file": source, "summary": summary_line(report)})
     marked_n = len(sources) - failed
     line = f"marked {marked_n} of {len(sources)} worksheets; {failed} could not be read"
+    for sid, files in duplicates(marked).items():
+        print(
+            f"glassnet: warning: {sid!r} has {len(files)} sheets ({', '.join(files)}): the "
+            f"gradebook takes the first, {files[0]}",
+            file=sys.stderr,
+        )
+    for sid in unlisted(marked, roster):
+        print(
+            f"glassnet: warning: {sid!r} handed in a sheet but is not on {args.roster}: "
+            "their gradebook row has no LMS identity to match",
+            file=sys.stderr,
+        )
     if args.gradebook:
         atomic_write_text(
-            args.gradebook, gradebook(marked, args.gradebook_format), field="--gradebook"
+            args.gradebook,
+            _gradebook_text(marked, form, roster, args.assignment),
+            field="--gradebook",
         )
+    if args.comments:
+        from glassnet.check.lms import comments_csv
+
+        atomic_write_text(args.comments, comments_csv(marked, roster), field="--comments")
+    feedback_files = []
+    if args.feedback:
+        from glassnet.check.feedback import write_feedback
+
+        names = {st.id: st.name for st in roster.students if st.name} if roster else {}
+        feedback_files = write_feedback(marked, args.feedback, names)
     if args.json:
         print(
             json.dumps(
@@ -269,9 +341,78 @@ def _run_batch(args: argparse.Namespace, sources: list[str]) -> int:
             )
             for m in mistakes:
                 print(f"  {m}")
-        if args.gradebook:
-            print(f"wrote {args.gradebook}")
+        for path in (args.gradebook, args.comments):
+            if path:
+                print(f"wrote {path}")
+        if args.feedback:
+            print(f"wrote {len(feedback_files)} feedback files to {args.feedback}/")
     return 2 if failed else 0
+
+
+def _gradebook_form(args: argparse.Namespace, roster: Any) -> str:
+    """The gradebook's format: --lms, else --gradebook-format, else the roster's kind
+    (a Canvas or Moodle export), else plain CSV."""
+    if args.lms and args.gradebook_format and args.gradebook_format not in ("csv", args.lms):
+        raise GlassnetError(
+            f"expected --gradebook-format {args.lms} or none with --lms {args.lms}",
+            got=args.gradebook_format,
+            field="--gradebook-format",
+        )
+    if (args.lms or args.gradebook_format) and not args.gradebook:
+        flag = "--lms" if args.lms else "--gradebook-format"
+        raise GlassnetError(
+            f"expected --gradebook FILE with {flag}", got="no --gradebook", field=flag
+        )
+    if args.lms:
+        return str(args.lms)
+    if args.gradebook_format:
+        return str(args.gradebook_format)
+    if roster is not None and roster.kind in ("canvas", "moodle"):
+        return str(roster.kind)
+    return "csv"
+
+
+def _gradebook_text(marked: Any, form: str, roster: Any, assignment: str | None) -> str:
+    from glassnet.check.lms import canvas_gradebook, moodle_gradebook
+    from glassnet.check.report import gradebook
+
+    if form == "canvas":
+        return canvas_gradebook(marked, roster, assignment)
+    if form == "moodle":
+        return moodle_gradebook(marked, roster, assignment)
+    return gradebook(marked, "csv")
+
+
+def _assignments(sources: list[str]) -> list[str]:
+    """The assignments the sheets name (``assignment = "..."``): what an edited header
+    may have been."""
+    import re
+
+    found: dict[str, int] = {}
+    pattern = re.compile(r'^assignment\s*=\s*"([^"\\]*)"', re.M)
+    for source in sources:
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        for m in pattern.finditer(text):
+            found[m.group(1)] = found.get(m.group(1), 0) + 1
+    return sorted(found, key=lambda a: -found[a])
+
+
+def _check_folder(folder: str) -> None:
+    path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise GlassnetError("expected a folder", got="a file", file=folder, field="--feedback")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise GlassnetError(
+            "expected a folder that can be made",
+            got=err.strerror or str(err),
+            file=folder,
+            field="--feedback",
+        ) from None
 
 
 def _run_circuit_exercise(args: argparse.Namespace) -> int:

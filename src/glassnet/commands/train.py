@@ -663,10 +663,9 @@ def run_predict(args: argparse.Namespace) -> int:
         decimal=args.decimal,
         dates=settings.dates if settings else "error",
     )
-    first = 1 if args.no_header else 2
     try:
         X = (
-            model.preprocessing.transform(rows.X, first_line=first)
+            model.preprocessing.transform(rows.X, first_line=rows.lines)
             if model.preprocessing
             else rows.X
         )

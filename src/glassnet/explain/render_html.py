@@ -391,10 +391,13 @@ MARKS_CSS = """
 """
 
 
-def render_sections_html(title: str, sections: list[Section], subtitle: str) -> str:
+def render_sections_html(
+    title: str, sections: list[Section], subtitle: str, *, extra_css: str = ""
+) -> str:
     """Sections that are not a derivation (``glassnet check``'s report) as a standalone
     page with the derivation's look: ``title`` in the page's header, ``subtitle`` under
-    it, then each section (the first section's own heading is the title, not repeated)."""
+    it, then each section (the first section's own heading is the title, not repeated).
+    ``extra_css``: the page's own rules after the shared ones (a feedback page's A4)."""
     first, *rest = sections
     intro = "\n".join(block_html(b) for b in first.blocks)
     return f"""<!DOCTYPE html>
@@ -404,7 +407,7 @@ def render_sections_html(title: str, sections: list[Section], subtitle: str) -> 
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="generator" content="glassnet">
 <title>{escape(title)}</title>
-<style>{CSS}{MATH_CSS.replace("SCOPE ", "")}{MARKS_CSS}</style>
+<style>{CSS}{MATH_CSS.replace("SCOPE ", "")}{MARKS_CSS}{extra_css}</style>
 </head>
 <body>
 <header class="top"><div><h1>{escape(title)}</h1>

@@ -131,7 +131,8 @@ class EarlyStopping(Callback):
 
 class Checkpoint(Callback):
     """Save the network with its training state to ``path`` (atomically) every
-    ``every`` epochs, so ``--resume`` can continue from it."""
+    ``every`` epochs, so ``--resume`` can continue from it.  ``info`` and ``extras`` are
+    read at each save (other callbacks may update them: a run's best weights)."""
 
     def __init__(
         self,
@@ -139,14 +140,18 @@ class Checkpoint(Callback):
         *,
         every: int = 1,
         info: dict[str, Any] | None = None,
+        extras: dict[str, Any] | None = None,
     ) -> None:
-        self.path, self.every, self.info = path, every, info
+        self.path, self.every, self.info, self.extras = path, every, info, extras
 
     def on_epoch_end(
         self, net: TrainableNetwork, epoch: int, logs: dict[str, float]
     ) -> bool | None:
         if epoch % self.every == 0:
-            net.save(self.path, info=self.info)
+            if self.extras:
+                net.save(self.path, info=self.info, extras=self.extras)
+            else:  # a network whose save takes no extras still checkpoints
+                net.save(self.path, info=self.info)
         return None
 
 

@@ -36,8 +36,15 @@ class TrainableNetwork(Network):
         """Raw rows -> the network's inputs (n, n_in); here the rows themselves."""
         return np.asarray(X)
 
-    def save(self, path: str | Path, *, info: dict[str, Any] | None = None) -> None:
-        """Write the network with its training state to ``path`` (checkpoints call it)."""
+    def save(
+        self,
+        path: str | Path,
+        *,
+        info: dict[str, Any] | None = None,
+        extras: dict[str, Any] | None = None,
+    ) -> None:
+        """Write the network with its training state (and free ``info`` entries and
+        ``extras`` arrays) to ``path`` (checkpoints call it)."""
         raise NotImplementedError(f"{type(self).__name__} cannot save itself")
 
 
