@@ -34,8 +34,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,15 @@ class Source:
         Parquet file's row counted from 1."""
         return f"row {row + 1}" if self.parquet else f"line {row + self.first_line}"
 
+    def ambiguous(self, name: str, at: int, row: int, cell: str) -> GlassnetError:
+        """The in-memory reader's error for a number that reads two ways (``1.234`` with
+        a decimal comma), in column ``name`` at data row ``at + row``."""
+        from glassnet.tables import _ambiguous, _line_at
+
+        assert self.csv is not None  # only text cells are read with a decimal comma
+        dialect, _, skip = self.csv
+        return _ambiguous(cell, name, self.path, _line_at(self.path, dialect, skip, at + row))
+
     def batches(self, columns: list[str] | None = None) -> Iterator[Any]:
         """Arrow record batches of ``columns`` (default: the features and the label), in
         file order, each of whatever size the reader gives."""
@@ -174,10 +184,15 @@ class Source:
             yield pa.Table.from_batches(pending)
 
 
-def _cells(column: Any, decimal: str) -> tuple[Array | None, Any, Any]:
+def _cells(
+    column: Any, decimal: str, ambiguous: Callable[[int, str], Exception] | None = None
+) -> tuple[Array | None, Any, Any]:
     """One Arrow column (a batch's) as (float64 values with NaN where missing, or None
     when some present cell is not a number; the trimmed text cells; the missing mask),
-    as ``glassnet.tables`` reads a CSV column.  Numeric Parquet columns are cast."""
+    as ``glassnet.tables`` reads a CSV column.  Numeric Parquet columns are cast.  A
+    number that reads two ways with a decimal comma (``1.234``) raises
+    ``ambiguous(its index, its text)`` when given (the first pass gives it: it is the
+    in-memory reader's error)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -192,7 +207,10 @@ def _cells(column: Any, decimal: str) -> tuple[Array | None, Any, Any]:
         column = pc.cast(column, pa.string())
     trimmed = pc.utf8_trim_whitespace(pc.fill_null(column, ""))
     missing = pc.match_substring_regex(pc.utf8_lower(trimmed), pattern=_MISSING_PATTERN)
-    return _as_numbers(pa, pc, trimmed, missing, decimal), trimmed, missing
+    numbers, unsure = _as_numbers(pa, pc, trimmed, missing, decimal)
+    if numbers is not None and unsure is not None and ambiguous is not None:
+        raise ambiguous(unsure, str(trimmed.slice(unsure, 1).to_pylist()[0]))
+    return numbers, trimmed, missing
 
 
 # -- the first pass: running statistics ----------------------------------------------------
@@ -263,6 +281,7 @@ def scan(source: Source, *, impute: str | None = None, task: str = "auto") -> Sc
     category sets."""
     from glassnet.data import TASKS, canonical_labels, task_from_values
     from glassnet.limits import MAX_CLASSES
+    from glassnet.rawtable import TextCells
     from glassnet.tables import _date_parts
 
     if impute not in (None, "mean"):
@@ -283,7 +302,9 @@ def scan(source: Source, *, impute: str | None = None, task: str = "auto") -> Sc
     first = True
     for batch in source.batches():
         for name, col in cols.items():
-            values, trimmed, missing = _cells(batch.column(name), source.decimal)
+            values, trimmed, missing = _cells(
+                batch.column(name), source.decimal, partial(source.ambiguous, name, rows)
+            )
             if col.number and values is not None:
                 gone = np.isnan(values)
                 present = values[~gone]
@@ -308,7 +329,11 @@ def scan(source: Source, *, impute: str | None = None, task: str = "auto") -> Sc
             cells = trimmed.to_pylist()
             gone_mask = missing.to_pylist()
             if first:  # a date column is refused, as in memory (never one-hot)
-                _date_parts(name, np.array(cells, dtype=object), "error", source.path, 0)
+                index: dict[str, int] = {}
+                at = np.fromiter(
+                    (index.setdefault(c, len(index)) for c in cells), np.int32, len(cells)
+                )
+                _date_parts(name, TextCells(at, list(index)), "error", source.path, 0)
             col.missing += sum(gone_mask)
             col.counts.update(c for c, m in zip(cells, gone_mask, strict=True) if not m)
             if len(col.counts) > MAX_CATEGORIES:
