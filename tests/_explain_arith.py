@@ -118,6 +118,11 @@ _FUNCS = {
     "exp": np.exp,
     "erf": np.vectorize(math.erf),
     "sign": np.sign,  # non-decreasing
+    # A circuit's sums (of every element, of each column, of each row): increasing in
+    # every element, so the bounds' sums bound the sum.
+    "sum": np.sum,
+    "colsum": lambda a: np.sum(a, axis=0, keepdims=True),
+    "rowsum": lambda a: np.sum(a, axis=1, keepdims=True),
 }
 
 

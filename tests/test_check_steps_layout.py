@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from glassnet.check import check, parse_worksheet
+from glassnet.check import check, errata, parse_worksheet
 from glassnet.spec import parse_spec
 
 from check_reference import random_network
@@ -230,5 +230,8 @@ def test_layouts_give_the_default_layouts_numbers_and_marks(acts, loss, layout, 
         assert mine_marks.get(key) == verdict, (key, verdict, mine_marks.get(key))
     wrong = [e for e in mine.entries if e.verdict == "wrong"]
     assert [(e.name, e.index) for e in wrong] == [("dW2", to_written("dW2", (0, 1)))]
+    # explain's errata place each mark where the engine holds the number, whatever the
+    # layout written: the same places as the default layout's sheet.
+    assert set(errata(mine)) == set(errata(base)) == {("dW", 2, (0, 1))}
     if row0:  # the bias rows are marked too, under the matrix's name
         assert sum(e.name == "W2_new" for e in mine.entries) == r["W2_new"].size + r["b2_new"].size

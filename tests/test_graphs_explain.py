@@ -5,6 +5,8 @@ command writes Markdown (with the SVG beside it) and HTML."""
 
 from __future__ import annotations
 
+import json
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -132,7 +134,128 @@ def test_explain_command_writes_markdown_svg_and_html(
     html = (tmp_path / "n.html").read_text(encoding="utf-8")
     assert "<math" in html and "<svg" in html
     capsys.readouterr()
-    for bad in (["--format", "ipynb"], ["--errata", str(path)], ["--round", "99"]):
+    for bad in (["--errata", str(path)], ["--round", "99"], ["-o", str(tmp_path / "n.pdf")]):
         assert cli.main(["explain", str(path), *bad]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1, err
+
+
+# -- the notebook ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    return make_kernel(tmp_path, monkeypatch)
+
+
+def make_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A kernelspec running this very interpreter (which imports glassnet)."""
+    spec_dir = tmp_path / "jupyter" / "kernels" / "glassnet-test"
+    spec_dir.mkdir(parents=True)
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "glassnet test",
+        "language": "python",
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    return "glassnet-test"
+
+
+def _run_notebook(text: str, kernel: str, cwd: Path) -> tuple[str, str]:
+    """Validate and run a notebook; (its Markdown, its printed output)."""
+    nbformat = pytest.importorskip("nbformat", reason="the explain extra (nbformat) is needed")
+    nbclient = pytest.importorskip("nbclient", reason="the explain extra (nbclient) is needed")
+    pytest.importorskip("ipykernel", reason="the explain extra (ipykernel) is needed")
+    nb = nbformat.reads(text, as_version=4)
+    nbformat.validate(nb)
+    client = nbclient.NotebookClient(
+        nb, kernel_name=kernel, timeout=120, resources={"metadata": {"path": str(cwd)}}
+    )
+    client.execute()
+    out = []
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            assert o.get("output_type") != "error", o
+            out.append(o.get("text", ""))
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    return markdown, "".join(out)
+
+
+@pytest.mark.parametrize(
+    ("text", "values", "round_to"),
+    [
+        (NEURON, NEURON_VALUES, None),
+        (*random_circuit(SEEDS[0]), None),
+        (*random_circuit(SEEDS[1]), 3),
+    ],
+)
+def test_circuit_notebook_validates_and_runs(
+    kernel: str, tmp_path: Path, text: str, values: dict[str, float], round_to: int | None
+) -> None:
+    """The notebook's cells work every value, local gradient, path and gradient again
+    with NumPy (each gate's own code) and find glassnet's trace; its Markdown is the
+    page's."""
+    from glassnet.explain.circuit import circuit_notebook
+    from glassnet.explain.render_markdown import section_markdown
+
+    trace = parse_expression(text).trace(values, round_to=round_to)
+    sections = circuit_sections(trace, digits=4)
+    markdown, out = _run_notebook(circuit_notebook(trace, sections), kernel, tmp_path)
+    assert markdown == "\n".join(section_markdown(s) for s in sections)
+    c = trace.circuit
+    for name in c.gates():
+        assert f"{name}: recomputed, equal to the trace" in out
+    for name in c.order():
+        if c.has_gradient(name):
+            assert f"d{name}: recomputed, equal to the trace" in out
+    for g in c.gates():
+        for src in c.nodes[g].inputs:
+            if c.has_gradient(src) and c.feeds(g):
+                assert f"{g} -> {src}: recomputed" in out
+    assert "every value and gradient of the circuit reproduced" in out
+
+
+def test_explain_command_writes_a_notebook(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nbformat = pytest.importorskip("nbformat", reason="the explain extra (nbformat) is needed")
+    path = tmp_path / "cs231n.toml"
+    path.write_text(
+        f'expression = "{NEURON}"\nvalues = {{ w0 = 2, w1 = -3, w2 = -3, x0 = -1, x1 = -2 }}\n',
+        encoding="utf-8",
+    )
+    assert cli.main(["explain", str(path), "-o", str(tmp_path / "n.ipynb")]) == 0
+    nb = nbformat.read(tmp_path / "n.ipynb", as_version=4)
+    nbformat.validate(nb)
+    kinds = [c.cell_type for c in nb.cells]
+    assert kinds[:2] == ["markdown", "code"] and "same(" in nb.cells[3].source
+
+
+def test_errata_are_written_below_the_numbers_a_worksheet_got_wrong(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A student of CS231n's circuit, by hand: q = 4 (wrong: −2 + 5 = 3), f = −16
+    (follows: 4·(−4)), dz = −4 (wrong: z, not q — the multiply gate not swapped)."""
+    head = 'expression = "q = x + y\\nf = q * z"\nvalues = { x = -2, y = 5, z = -4 }\n'
+    expr, sheet = tmp_path / "cs.toml", tmp_path / "sheet.toml"
+    expr.write_text(head, encoding="utf-8")
+    sheet.write_text(head + "[answers]\nq = 4\nf = -16\ndz = -4\n", encoding="utf-8")
+    for argv in (
+        ["explain", str(expr), "--errata", str(sheet), "-o", str(tmp_path / "p.md")],
+        ["explain", "--errata", str(sheet), "-o", str(tmp_path / "p.md")],
+    ):
+        assert cli.main(argv) == 0
+        md = (tmp_path / "p.md").read_text(encoding="utf-8")
+        q = md.index("The worksheet wrote q = 4: wrong")
+        dz = md.index("The worksheet wrote dz = -4: wrong — the multiply gate")
+        assert "[multiply_not_swapped]" in md and "wrote f =" not in md  # f follows
+        assert q < md.index("## Backward pass") < dz
+        # Right after the line that computes df/dz (the page's own line for it).
+        assert md.rindex(r"\frac{\partial f}{\partial z}", 0, dz) > md.index("### f = q * z")
+    capsys.readouterr()
+    other = tmp_path / "other.toml"
+    other.write_text(head.replace("z = -4", "z = 4") + "[answers]\nq = 3\n", encoding="utf-8")
+    assert cli.main(["explain", str(expr), "--errata", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "another" in err

@@ -55,7 +55,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
             }
         ),
     ),
-    ("trace", frozenset({"trace", "notation", "gradcheck"})),
+    ("trace", frozenset({"trace", "notation", "gradcheck", "graphs.bridge"})),
     (
         "library",
         frozenset(
@@ -66,6 +66,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "data",
                 "preprocess",
                 "tables",
+                "rawtable",
                 "metrics",
                 "runs",
                 "plots",

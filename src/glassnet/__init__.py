@@ -41,7 +41,7 @@ _LAZY: dict[str, str] = {
     "Trace": "glassnet.trace",
     "trace_step": "glassnet.trace",
     "apply_step": "glassnet.trace",
-    "preprocessing_from": "glassnet.preprocess",
+    "preprocessing_from": "glassnet.tables",
     "expand_dates": "glassnet.tables",
 }
 
@@ -95,7 +95,6 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the names as if imported eagerl
     from glassnet.losses import LOSSES, Loss, get_loss
     from glassnet.model import Model, load, mlp
     from glassnet.network import Network
-    from glassnet.preprocess import preprocessing_from
     from glassnet.spec import Spec, load_spec, parse_spec
-    from glassnet.tables import expand_dates
+    from glassnet.tables import expand_dates, preprocessing_from
     from glassnet.trace import LayerTrace, Trace, apply_step, trace_step

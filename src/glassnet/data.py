@@ -383,7 +383,9 @@ def load_dataset(
         decimal=decimal,
         dates=dates,
     )
-    X, names, dropped = _drop_constant(table.X, table.names)
+    from glassnet.preprocess import drop_constant
+
+    X, names, dropped = drop_constant(table.X, table.names)
     if not names:
         raise GlassnetError(
             "expected a feature column that varies",
@@ -415,52 +417,6 @@ def load_dataset(
     ds.fingerprint = table.fingerprint
     ds.dropped = dropped
     return ds
-
-
-def _drop_constant(
-    X: Array | RawTable, names: list[str]
-) -> tuple[Array | RawTable, list[str], list[str]]:
-    """X and names without the columns that cannot inform a model: every cell missing,
-    or one value in every row (a column with one value and some missing cells stays:
-    whether a cell is missing may be information).  Returns (X, names, dropped)."""
-    from glassnet.preprocess import is_missing
-
-    gone = []
-    for j in range(len(names)):
-        col = X.data[j] if isinstance(X, RawTable) else X[:, j]
-        if isinstance(col, TextCells):
-            counts = col.counts()
-            here = [k for k in range(len(col.values)) if counts[k]]
-            lost = [is_missing(col.values[k]) for k in here]
-            if all(lost) or (len(here) == 1 and not any(lost)):
-                gone.append(j)
-            continue
-        if col.dtype.kind == "f":
-            nan = np.isnan(col)
-            if nan.all() or (not nan.any() and col.min() == col.max()):
-                gone.append(j)
-            continue
-        missing = [is_missing(c) for c in col]
-        present = {str(c) for c, m in zip(col, missing, strict=True) if not m}
-        if all(missing) or (len(present) == 1 and not any(missing)):
-            gone.append(j)
-    if not gone:
-        return X, names, []
-    keep = [j for j in range(len(names)) if j not in gone]
-    kept = [names[j] for j in keep]
-    if not keep:
-        return np.empty((X.shape[0], 0)), kept, [names[j] for j in gone]
-    if isinstance(X, RawTable):
-        table = X[:, keep]
-        return (table.to_numbers() if table.numbers_only else table), kept, [names[j] for j in gone]
-    X = X[:, keep]
-    if X.dtype == object and all(_all_floats(X[:, j]) for j in range(X.shape[1])):
-        X = X.astype(np.float64)  # the text column that made it a table is gone
-    return X, kept, [names[j] for j in gone]
-
-
-def _all_floats(col: Array) -> bool:
-    return all(isinstance(c, float) for c in col)
 
 
 def load_bundled(

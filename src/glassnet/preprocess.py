@@ -744,74 +744,45 @@ def _numbers(cells: Array, missing: Array, col: Column, first_line: Lines) -> Ar
     return out
 
 
-def preprocessing_from(
-    frame: Any,
-    *,
-    impute: str | None = None,
-    handle_unknown: Literal["error", "ignore"] = "error",
-    coerce: bool = False,
-    dates: str = "error",
-) -> Preprocessing:
-    """The preprocessing ``glassnet train`` would store, fitted on every row of
-    ``frame`` (a pandas DataFrame, or any table with ``columns`` and ``to_numpy``), so
-    the Python path gets what the CLI gets:
+def drop_constant(
+    X: Array | RawTable, names: list[str]
+) -> tuple[Array | RawTable, list[str], list[str]]:
+    """X and names without the columns that cannot inform a model: every cell missing,
+    or one value in every row (a column with one value and some missing cells stays:
+    whether a cell is missing may be information).  Returns (X, names, dropped)."""
+    gone = []
+    for j in range(len(names)):
+        col = X.data[j] if isinstance(X, RawTable) else X[:, j]
+        if isinstance(col, TextCells):
+            counts = col.counts()
+            here = [k for k in range(len(col.values)) if counts[k]]
+            lost = [is_missing(col.values[k]) for k in here]
+            if all(lost) or (len(here) == 1 and not any(lost)):
+                gone.append(j)
+            continue
+        if col.dtype.kind == "f":
+            nan = np.isnan(col)
+            if nan.all() or (not nan.any() and col.min() == col.max()):
+                gone.append(j)
+            continue
+        missing = [is_missing(c) for c in col]
+        present = {str(c) for c, m in zip(col, missing, strict=True) if not m}
+        if all(missing) or (len(present) == 1 and not any(missing)):
+            gone.append(j)
+    if not gone:
+        return X, names, []
+    keep = [j for j in range(len(names)) if j not in gone]
+    kept = [names[j] for j in keep]
+    if not keep:
+        return np.empty((X.shape[0], 0)), kept, [names[j] for j in gone]
+    if isinstance(X, RawTable):
+        table = X[:, keep]
+        return (table.to_numbers() if table.numbers_only else table), kept, [names[j] for j in gone]
+    X = X[:, keep]
+    if X.dtype == object and all(_all_floats(X[:, j]) for j in range(X.shape[1])):
+        X = X.astype(np.float64)  # the text column that made it a table is gone
+    return X, kept, [names[j] for j in gone]
 
-    >>> import pandas as pd
-    >>> import glassnet as gn
-    >>> frame = pd.DataFrame({"age": [30.0, 50.0], "city": ["oslo", "rome"]})
-    >>> pre = gn.preprocessing_from(frame)
-    >>> pre.feature_names, pre.n_inputs
-    (['age', 'city'], 3)
-    >>> net = gn.mlp([pre.n_inputs, 4, 2], seed=0)
-    >>> net.preprocessing = pre            # then fit and predict take raw frames, by name
 
-    ``dates`` is ``--dates``: a date column (``datetime64``, or text of dates) is
-    refused with a hint (``"error"``), made into ``NAME_year``, ``NAME_month``, ...
-    number columns (``"expand"``; a model then expands a frame's date column itself
-    when given one), or left out (``"drop"``) — see :func:`glassnet.tables.expand_dates`.
-    As the CLI, columns with one value in every row, or none, are left out (a note in
-    ``notes``).  Fit it on the training rows only (``frame.iloc[train]``) to keep the
-    test rows out of the means, as the CLI does."""
-    if not (hasattr(frame, "columns") and hasattr(frame, "to_numpy")):
-        raise GlassnetError(
-            "expected a DataFrame (columns and rows)", got=type(frame).__name__, field="frame"
-        )
-    names = [str(c) for c in frame.columns]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise GlassnetError(
-            "expected distinct column names", got=", ".join(map(repr, twice[:5])), field="frame"
-        )
-    if type(frame).__module__.startswith("pandas"):
-        from glassnet.tables import expand_dates
-
-        frame = expand_dates(frame, dates)
-        names = [str(c) for c in frame.columns]
-    table = np.asarray(frame.to_numpy(dtype=object))
-    if table.shape[0] == 0:
-        raise GlassnetError("expected at least one row", got="none", field="frame")
-    from glassnet.data import _drop_constant
-
-    kept, kept_names, dropped = _drop_constant(table, names)
-    if not kept_names:
-        raise GlassnetError(
-            "expected a column that varies",
-            got=f"only constant columns ({', '.join(dropped[:5])})",
-            field="frame",
-        )
-    pre = Preprocessing.fit(
-        np.asarray(kept, dtype=object),
-        kept_names,
-        np.arange(table.shape[0]),
-        impute=impute,
-        handle_unknown=handle_unknown,
-        first_line=None,
-        coerce=coerce,
-    )
-    if dropped:
-        pre.notes.insert(
-            0,
-            f"left out {len(dropped)} column(s) with one value in every row or none: "
-            + ", ".join(dropped[:10]),
-        )
-    return pre
+def _all_floats(col: Array) -> bool:
+    return all(isinstance(c, float) for c in col)

@@ -41,12 +41,20 @@ import re
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from glassnet.errors import GlassnetError
-from glassnet.preprocess import MISSING, Lines, is_missing, line_of, to_number
+from glassnet.preprocess import (
+    MISSING,
+    Lines,
+    Preprocessing,
+    drop_constant,
+    is_missing,
+    line_of,
+    to_number,
+)
 from glassnet.rawtable import TextCells
 
 Array = np.ndarray
@@ -712,3 +720,72 @@ def fingerprint_file(path: Path, header_lines: int = 1) -> dict[str, Any]:
             body = line.rstrip(b"\r\n")
             total = (total + (zlib.crc32(body) << 32 | zlib.adler32(body))) % (1 << 64)
     return {"sha256": whole.hexdigest(), "rows": rows, "row_set": f"{total:016x}"}
+
+
+def preprocessing_from(
+    frame: Any,
+    *,
+    impute: str | None = None,
+    handle_unknown: Literal["error", "ignore"] = "error",
+    coerce: bool = False,
+    dates: str = "error",
+) -> Preprocessing:
+    """The preprocessing ``glassnet train`` would store, fitted on every row of
+    ``frame`` (a pandas DataFrame, or any table with ``columns`` and ``to_numpy``), so
+    the Python path gets what the CLI gets:
+
+    >>> import pandas as pd
+    >>> import glassnet as gn
+    >>> frame = pd.DataFrame({"age": [30.0, 50.0], "city": ["oslo", "rome"]})
+    >>> pre = gn.preprocessing_from(frame)
+    >>> pre.feature_names, pre.n_inputs
+    (['age', 'city'], 3)
+    >>> net = gn.mlp([pre.n_inputs, 4, 2], seed=0)
+    >>> net.preprocessing = pre            # then fit and predict take raw frames, by name
+
+    ``dates`` is ``--dates``: a date column (``datetime64``, or text of dates) is
+    refused with a hint (``"error"``), made into ``NAME_year``, ``NAME_month``, ...
+    number columns (``"expand"``; a model then expands a frame's date column itself
+    when given one), or left out (``"drop"``) — see :func:`glassnet.tables.expand_dates`.
+    As the CLI, columns with one value in every row, or none, are left out (a note in
+    ``notes``).  Fit it on the training rows only (``frame.iloc[train]``) to keep the
+    test rows out of the means, as the CLI does."""
+    if not (hasattr(frame, "columns") and hasattr(frame, "to_numpy")):
+        raise GlassnetError(
+            "expected a DataFrame (columns and rows)", got=type(frame).__name__, field="frame"
+        )
+    names = [str(c) for c in frame.columns]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise GlassnetError(
+            "expected distinct column names", got=", ".join(map(repr, twice[:5])), field="frame"
+        )
+    if type(frame).__module__.startswith("pandas"):
+        frame = expand_dates(frame, dates)
+        names = [str(c) for c in frame.columns]
+    table = np.asarray(frame.to_numpy(dtype=object))
+    if table.shape[0] == 0:
+        raise GlassnetError("expected at least one row", got="none", field="frame")
+    kept, kept_names, dropped = drop_constant(table, names)
+    if not kept_names:
+        raise GlassnetError(
+            "expected a column that varies",
+            got=f"only constant columns ({', '.join(dropped[:5])})",
+            field="frame",
+        )
+    pre = Preprocessing.fit(
+        np.asarray(kept, dtype=object),
+        kept_names,
+        np.arange(table.shape[0]),
+        impute=impute,
+        handle_unknown=handle_unknown,
+        first_line=None,
+        coerce=coerce,
+    )
+    if dropped:
+        pre.notes.insert(
+            0,
+            f"left out {len(dropped)} column(s) with one value in every row or none: "
+            + ", ".join(dropped[:10]),
+        )
+    return pre

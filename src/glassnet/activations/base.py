@@ -148,6 +148,12 @@ class Activation:
         """``f(z)`` as a NumPy expression on the variable named ``z`` (for notebooks)."""
         raise NotImplementedError
 
+    def circuit_text(self, z: str) -> str | None:
+        """``f(z)`` as a circuit's expression over the node named ``z`` (its gates:
+        docs/graphs.md), for ``glassnet graph --from-spec``; None when one unit's output
+        is not a function of its own z alone (softmax) or the gates cannot write it."""
+        return None
+
     def numpy_derivative_code(self, z: str, a: str) -> str:
         """``da/dz`` as a NumPy expression (the full Jacobian if not elementwise)."""
         raise NotImplementedError

@@ -61,6 +61,10 @@ class ELU(Activation):
             Const("1"), Text(" if "), z, GT, Const("0"), Text(", otherwise "), alpha, TIMES, Exp(z)
         )
 
+    def circuit_text(self, z: str) -> str | None:
+        # z where z > 0 (the second part is α(e⁰ − 1) = 0), α(e^z − 1) elsewhere.
+        return f"relu({z}) + {self.alpha!r} * (exp(min({z}, 0)) - 1)"
+
     def numpy_code(self, z: str) -> str:
         return f"np.where({z} > 0, {z}, {self.alpha!r} * (np.exp(np.minimum({z}, 0)) - 1))"
 

@@ -43,6 +43,9 @@ class Identity(Activation):
 
         return Const("1")
 
+    def circuit_text(self, z: str) -> str | None:
+        return z  # a = z: no gate
+
     def numpy_code(self, z: str) -> str:
         return z
 

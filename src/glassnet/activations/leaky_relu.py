@@ -56,6 +56,10 @@ class LeakyReLU(Activation):
         slope = Const(f"{self.slope:g}")
         return row(Const("1"), Text(" if "), z, GT, Const("0"), Text(", otherwise "), slope)
 
+    def circuit_text(self, z: str) -> str | None:
+        # relu(z) − slope·relu(−z): z where z > 0, slope·z elsewhere, for any slope.
+        return f"relu({z}) - {self.slope!r} * relu(-{z})"
+
     def numpy_code(self, z: str) -> str:
         return f"np.where({z} > 0, {z}, {self.slope!r} * {z})"
 

@@ -70,6 +70,9 @@ class ReLU(Activation):
         one, zero = Const("1"), Const("0")
         return row(one, Text(" if "), z, GT, zero, Text(", otherwise "), zero)
 
+    def circuit_text(self, z: str) -> str | None:
+        return f"relu({z})"
+
     def numpy_code(self, z: str) -> str:
         return f"np.maximum({z}, 0)"
 

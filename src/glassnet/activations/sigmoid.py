@@ -57,6 +57,9 @@ class Sigmoid(Activation):
 
         return row(a, TIMES, Paren(row(Const("1"), MINUS, a)))
 
+    def circuit_text(self, z: str) -> str | None:
+        return f"sigmoid({z})"
+
     def numpy_code(self, z: str) -> str:
         return f"1 / (1 + np.exp(-{z}))"
 

@@ -36,6 +36,9 @@ class Tanh(Activation):
 
         return row(Const("1"), MINUS, Pow(a, "2"))
 
+    def circuit_text(self, z: str) -> str | None:
+        return f"tanh({z})"
+
     def numpy_code(self, z: str) -> str:
         return f"np.tanh({z})"
 

@@ -13,12 +13,17 @@ import re
 import tomllib
 from pathlib import Path
 
-from glassnet.check.marking import Entry, Report, check
+from glassnet.check.marking import Entry, Report, batch_free, check, engine_place
 from glassnet.check.mistakes import title_of
 from glassnet.check.worksheet import parse_worksheet, resolve_name, split_tags
 from glassnet.errors import GlassnetError
 from glassnet.explain.document import Erratum, ErratumKey
 from glassnet.notation import page_name, page_quantity, page_words
+
+
+def _relaid(report: Report) -> bool:
+    """The sheet writes some matrices elsewhere than the engine holds them."""
+    return report.sheet.layout != "from_to" or report.sheet.bias_row0
 
 
 def errata(
@@ -41,12 +46,19 @@ def errata(
         after = published and phase == "after"
         if e.verdict == "ok" or tag or (phase and not after):  # a copy, a later step
             continue
-        (kind, layer), _ = resolve_name(e.name, n_layers, e.written)
+        # An entry's index is its place as written; the page's is the engine's (a
+        # W[to][from] matrix or a bias row 0 is written elsewhere than it is held).
+        found = engine_place(report, e) if not after and _relaid(report) else None
+        if found is not None:
+            g, idx = found
+            (kind, layer), index = g.key, batch_free(report, g, idx)
+        else:
+            (kind, layer), _ = resolve_name(e.name, n_layers, e.written)
+            index = tuple(int(i) for i in e.index)
+            if e.diagonal:  # the diagonal of a Jacobian, written as a vector: row i
+                index = (index[0],)
         if after:
             kind += "@after"
-        index = tuple(int(i) for i in e.index)
-        if e.diagonal:  # the diagonal of a Jacobian, written as a vector: row i
-            index = (index[0],)
         placed.append(((kind, layer, index), e))
     out: dict[ErratumKey, Erratum] = {}
     for (kind, layer, index), e in placed:

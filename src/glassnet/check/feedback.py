@@ -23,9 +23,8 @@ from typing import Any
 import numpy as np
 
 from glassnet.check.lms import Grade, Marked, fmt_points, grade_of, sheet_student
-from glassnet.check.marking import Entry, Report
+from glassnet.check.marking import Entry, Report, batch_free, engine_place
 from glassnet.check.report import as_written, fmt, notes_lines
-from glassnet.check.worksheet import Given
 from glassnet.errors import GlassnetError
 from glassnet.explain.document import (
     Block,
@@ -85,26 +84,6 @@ def findings(report: Report) -> list[Finding]:
     return list(out.values())
 
 
-def _batch_free(report: Report, g: Given, idx: tuple[int, ...]) -> tuple[int, ...]:
-    """``idx`` of ``g.value`` without the batch axis of a one-sample batch."""
-    ctx = report.ctx
-    return idx[1:] if ctx.batched(g.key) and ctx.batch == 1 else idx
-
-
-def engine_place(report: Report, e: Entry) -> tuple[Given, tuple[int, ...]] | None:
-    """The person's value ``e`` is a number of (of the step itself, not a copy or a
-    later step), and its place in that value as the engine holds it (batch axis
-    included): an entry's index is the place *as written* (a W[to][from] matrix, or
-    one with its bias as row 0), which is not the engine's."""
-    for g in report.sheet.own().values():
-        if g.written_name != e.written or g.misshaped:
-            continue
-        for idx in np.ndindex(g.value.shape):
-            if tuple(g.written_index(_batch_free(report, g, idx))) == tuple(e.index):
-                return g, idx
-    return None
-
-
 def _workings(report: Report, entries: list[Entry]) -> dict[int, Calculation]:
     """The derivation's calculation of each of ``entries`` (by ``id`` of the entry): the
     explain page of the sheet's own network is built with a marker beside each of those
@@ -128,7 +107,7 @@ def _workings(report: Report, entries: list[Entry]) -> dict[int, Calculation]:
         if found is None:
             continue
         g, idx = found
-        (kind, layer), index = g.key, _batch_free(report, g, idx)
+        (kind, layer), index = g.key, batch_free(report, g, idx)
         if e.diagonal:  # a Jacobian written as its diagonal: row i
             index = (index[0],)
         marker = markers.setdefault(

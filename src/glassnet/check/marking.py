@@ -217,6 +217,26 @@ def _context_of(base: Context, trace: Any) -> Context:
 Carry = dict[Key, tuple[Given, Array, Array]]
 
 
+def batch_free(report: Report, g: Given, idx: tuple[int, ...]) -> tuple[int, ...]:
+    """``idx`` of ``g.value`` without the batch axis of a one-sample batch."""
+    ctx = report.ctx
+    return idx[1:] if ctx.batched(g.key) and ctx.batch == 1 else idx
+
+
+def engine_place(report: Report, e: Entry) -> tuple[Given, tuple[int, ...]] | None:
+    """The person's value ``e`` is a number of (of the step itself, not a copy or a
+    later step), and its place in that value as the engine holds it (batch axis
+    included): an entry's index is the place *as written* (a W[to][from] matrix, or
+    one with its bias as row 0), which is not the engine's."""
+    for g in report.sheet.own().values():
+        if g.written_name != e.written or g.misshaped:
+            continue
+        for idx in np.ndindex(g.value.shape):
+            if tuple(g.written_index(batch_free(report, g, idx))) == tuple(e.index):
+                return g, idx
+    return None
+
+
 def check(sheet: Worksheet, *, rtol: float | None = None, rubric: Rubric | None = None) -> Report:
     """Mark every value of ``sheet`` (misshaped ones too), phase by phase: the step, the
     later steps (``z1@step2``) each starting from the person's own updated weights of the

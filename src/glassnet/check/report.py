@@ -9,7 +9,8 @@ renderers, so a marked worksheet and a derivation are one kind of page.
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Union, cast
 
 from glassnet.check.marking import Entry, Report
 from glassnet.check.mistakes import title_of
@@ -19,6 +20,9 @@ from glassnet.explain.document import Marks, Para, Section
 from glassnet.explain.render_html import render_sections_html
 from glassnet.explain.render_markdown import render_sections_markdown
 from glassnet.notation import seed_name
+
+if TYPE_CHECKING:
+    from glassnet.check.circuit import CircuitReport
 
 COLOURS = {"ok": "green", "follows": "yellow", "wrong": "bold red"}
 MARKS = {"ok": "✓ ok", "follows": "→ follows", "wrong": "✗ wrong"}
@@ -65,7 +69,7 @@ def rows(report: Report, *, everything: bool = False) -> list[Entry]:
     return [e for e in report.entries if everything or e.verdict != "ok"]
 
 
-def summary_line(report: Report) -> str:
+def summary_line(report: Report | CircuitReport) -> str:
     s = report.summary()
     line = (
         f"{score_text(report)}; {s['values']} numbers: {s['ok']} ok, {s['follows']} follow, "
@@ -75,7 +79,7 @@ def summary_line(report: Report) -> str:
     return line
 
 
-def score_text(report: Report) -> str:
+def score_text(report: Report | CircuitReport) -> str:
     """``score 81.5 of 100`` (``... by rubric.toml`` for a rubric file) — the rubric's
     score, never a share of what was written."""
     g = report.grade()
@@ -92,9 +96,12 @@ def diagnosis_text(e: Entry, *, title: bool = True) -> str:
     return text + (f": {title_of(e.diagnosis)}" if title else "")
 
 
-def notes_lines(report: Report) -> list[str]:
-    """One line per part of the sheet that was not marked as written."""
-    out = []
+def notes_lines(report: Report | CircuitReport) -> list[str]:
+    """One line per part of the sheet that was not marked as written (a circuit
+    worksheet has none: each bad number is an error)."""
+    out: list[str] = []
+    if not isinstance(report, Report):
+        return out
     for n in report.notes:
         what = "could not read" if n.kind == "unreadable" else "warning"
         out.append(f"{report.sheet.label}, field '{n.field}': {what}: {n.message}")
@@ -201,11 +208,12 @@ def to_html(report: Report) -> str:
 
 
 # -- a class ------------------------------------------------------------------------------
-#: One marked sheet of a class: (file, report or None, error when it could not be read).
-Marked = tuple[str, "Report | None", "str | None"]
+#: One marked sheet of a class: (file, report or None, error when it could not be read)
+#: — a network's worksheet or a circuit's, in one class.
+Marked = tuple[str, Union[Report, "CircuitReport", None], "str | None"]
 
 
-def mistakes_of(report: Report, strength: str | None = None) -> list[str]:
+def mistakes_of(report: Report | CircuitReport, strength: str | None = None) -> list[str]:
     """``["missing_activation_derivative at delta1 (exact)", ...]``: each named mistake
     once per quantity and strength, in the order met (``strength``: only those)."""
     out: list[str] = []
@@ -220,7 +228,7 @@ def mistakes_of(report: Report, strength: str | None = None) -> list[str]:
     return out
 
 
-def unexplained_of(report: Report) -> list[str]:
+def unexplained_of(report: Report | CircuitReport) -> list[str]:
     """``["dW2 wrong, unexplained", ...]``: each quantity with a wrong number no rule
     explains, once, in the order met."""
     out: list[str] = []
@@ -232,7 +240,7 @@ def unexplained_of(report: Report) -> list[str]:
     return out
 
 
-def student_line(file: str, report: Report | None, error: str | None) -> str:
+def student_line(file: str, report: Report | CircuitReport | None, error: str | None) -> str:
     """One line per student for the class view."""
     if report is None:
         return f"{file}: could not be read: {error}"
@@ -253,7 +261,7 @@ def student_line(file: str, report: Report | None, error: str | None) -> str:
     return line
 
 
-def class_report(marked: list[Marked]) -> list[str]:
+def class_report(marked: Sequence[Marked]) -> list[str]:
     """How many students made each named mistake at each quantity, exact and possible
     counted apart, then how many have wrong numbers no rule explains, per quantity; each
     part most common first: ``"12 of 30: missing_activation_derivative at delta1
@@ -276,12 +284,15 @@ def class_report(marked: list[Marked]) -> list[str]:
     return out
 
 
-def _quantities(reports: list[Report]) -> list[str]:
-    """Every quantity written on any sheet, in the derivation's order."""
+def _quantities(reports: list[Report | CircuitReport]) -> list[str]:
+    """Every quantity written on any sheet, in the derivation's (circuit's) order."""
 
     seen: dict[str, tuple[int, int]] = {}
     for r in reports:
-        seq = [key_name(k) for k in order(r.sheet.n_layers)]
+        if isinstance(r, Report):
+            seq = [key_name(k) for k in order(r.sheet.n_layers)]
+        else:
+            seq = r.names()
         for e in r.entries:
             if e.name not in seen:
                 pos = seq.index(e.name) if e.name in seq else len(seq)
@@ -289,7 +300,7 @@ def _quantities(reports: list[Report]) -> list[str]:
     return sorted(seen, key=lambda q: seen[q])
 
 
-def gradebook(marked: list[Marked], form: str = "csv") -> str:
+def gradebook(marked: Sequence[Marked], form: str = "csv") -> str:
     """The class's marks as CSV.  ``csv``: one row per worksheet (file, student, values,
     ok, follows, wrong, score, out of, named mistakes "id at quantity (exact|possible)",
     unexplained "quantity: count", unreadable parts) and one column per quantity
@@ -303,9 +314,12 @@ def gradebook(marked: list[Marked], form: str = "csv") -> str:
     w = csv.writer(buf, lineterminator="\n")
     reports = [r for _, r, _ in marked if r is not None]
     if form in ("canvas", "moodle"):
+        from glassnet.check.lms import Marked as LmsMarked
         from glassnet.check.lms import canvas_gradebook, moodle_gradebook
 
-        return (canvas_gradebook if form == "canvas" else moodle_gradebook)(marked)
+        # A circuit's report has what these read (grade(), sheet.student/assignment).
+        lms_marked = cast("list[LmsMarked]", list(marked))
+        return (canvas_gradebook if form == "canvas" else moodle_gradebook)(lms_marked)
     quantities = _quantities(reports)
     w.writerow(
         [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from glassnet.errors import GlassnetError
 from glassnet.fileio import atomic_write_text, check_writable
@@ -127,13 +127,11 @@ def _run_circuit_check(args: argparse.Namespace, source: str) -> int:
         report_document,
     )
 
+    # (--gradebook, --roster and --comments make it a class of one: _run_batch.)
     for flag, used in (
         ("--rtol", args.rtol),
-        ("--gradebook", args.gradebook),
         ("--feedback", args.feedback),
-        ("--roster", args.roster),
         ("--rubric", args.rubric),
-        ("--comments", args.comments),
         ("--lms", args.lms),
         ("--assignment", args.assignment),
     ):
@@ -157,9 +155,9 @@ def _run_check(args: argparse.Namespace) -> int:
     from glassnet.graphs import is_expression_file
 
     sources = _expand(args.worksheet)
-    circuit = len(args.worksheet) == 1 and is_expression_file(args.worksheet[0])
-    batch = args.gradebook or args.feedback or args.roster or args.comments
-    if not circuit and (len(sources) != 1 or Path(args.worksheet[0]).is_dir() or batch):
+    circuit = len(sources) == 1 and is_expression_file(sources[0])
+    batch = args.gradebook or args.roster or args.comments or (args.feedback and not circuit)
+    if len(sources) != 1 or Path(args.worksheet[0]).is_dir() or batch:
         return _run_batch(args, sources)
     if args.format and not args.output:
         raise GlassnetError("expected -o FILE with --format", got="no -o", field="--output")
@@ -175,7 +173,7 @@ def _run_check(args: argparse.Namespace) -> int:
     if args.format:
         check_writable(args.output, field="-o")
     if circuit:
-        return _run_circuit_check(args, args.worksheet[0])
+        return _run_circuit_check(args, sources[0])
     report = check_worksheet(sources[0], rtol=args.rtol, rubric=_rubric(args))
     report.grade()  # a rubric naming a quantity this step lacks: one error, before output
     if args.format:
@@ -222,6 +220,8 @@ def _run_batch(args: argparse.Namespace, sources: list[str]) -> int:
     import sys
 
     from glassnet.check import check_worksheet
+    from glassnet.check.circuit import CircuitReport, entries_lines, mark_circuit_report
+    from glassnet.check.marking import Report
     from glassnet.check.report import (
         Marked,
         class_report,
@@ -230,6 +230,7 @@ def _run_batch(args: argparse.Namespace, sources: list[str]) -> int:
         student_line,
         summary_line,
     )
+    from glassnet.graphs import is_expression_file
 
     if args.format or args.output:
         raise GlassnetError(
@@ -243,7 +244,20 @@ def _run_batch(args: argparse.Namespace, sources: list[str]) -> int:
         check_rtol(args.rtol)
     if not sources:
         raise GlassnetError("expected worksheets (*.toml)", got="none", file=args.worksheet[0])
+    circuits = {s for s in sources if is_expression_file(s)}
+    for flag, used, why in (
+        ("--rtol", args.rtol, "a circuit's is marked to its written digits"),
+        ("--rubric", args.rubric, "a circuit's numbers are worth equal points"),
+        ("--feedback", args.feedback, "its pages are written from a network's step"),
+    ):
+        if circuits and used is not None:
+            raise GlassnetError(
+                f"expected {flag} only with networks' worksheets ({why})",
+                got=f"{sorted(circuits)[0]}, a circuit worksheet",
+                field=flag,
+            )
     from glassnet.check.exercise import Known
+    from glassnet.check.lms import Marked as LmsMarked
     from glassnet.check.lms import duplicates, unlisted
     from glassnet.check.roster import Roster, read_roster_file
 
@@ -264,7 +278,11 @@ def _run_batch(args: argparse.Namespace, sources: list[str]) -> int:
     failed = 0
     for source in sources:
         try:
-            report = check_worksheet(source, rtol=args.rtol, rubric=rubric, known=known)
+            report: Report | CircuitReport = (
+                mark_circuit_report(source)
+                if source in circuits
+                else check_worksheet(source, rtol=args.rtol, rubric=rubric, known=known)
+            )
         except GlassnetError as err:
             failed += 1
             message = str(err.with_file(source))
@@ -285,19 +303,26 @@ def _run_batch(args: argparse.Namespace, sources: list[str]) -> int:
             print(f"glassnet: warning: {line}", file=sys.stderr)
         if args.all:
             print(f"== {source}")
-            print_report(report, everything=True)
+            if isinstance(report, CircuitReport):
+                print("\n".join(entries_lines(report.entries)))
+            else:
+                print_report(report, everything=True)
         else:
             print(student_line(source, report, None))
         results.append({"file": source, "summary": summary_line(report)})
     marked_n = len(sources) - failed
     line = f"marked {marked_n} of {len(sources)} worksheets; {failed} could not be read"
-    for sid, files in duplicates(marked).items():
+    # The LMS writers read a report's grade() and sheet.student/assignment, which a
+    # circuit's report has too (tests/test_graphs_class.py writes each for circuits);
+    # their type names only a network's report.
+    lms_marked = cast("list[LmsMarked]", marked)
+    for sid, files in duplicates(lms_marked).items():
         print(
             f"glassnet: warning: {sid!r} has {len(files)} sheets ({', '.join(files)}): the "
             f"gradebook takes the first, {files[0]}",
             file=sys.stderr,
         )
-    for sid in unlisted(marked, roster):
+    for sid in unlisted(lms_marked, roster):
         print(
             f"glassnet: warning: {sid!r} handed in a sheet but is not on {args.roster}: "
             "their gradebook row has no LMS identity to match",
@@ -312,13 +337,14 @@ def _run_batch(args: argparse.Namespace, sources: list[str]) -> int:
     if args.comments:
         from glassnet.check.lms import comments_csv
 
-        atomic_write_text(args.comments, comments_csv(marked, roster), field="--comments")
+        atomic_write_text(args.comments, comments_csv(lms_marked, roster), field="--comments")
     feedback_files = []
     if args.feedback:
         from glassnet.check.feedback import write_feedback
 
         names = {st.id: st.name for st in roster.students if st.name} if roster else {}
-        feedback_files = write_feedback(marked, args.feedback, names)
+        # No circuit sheet is here: --feedback refused them above.
+        feedback_files = write_feedback(lms_marked, args.feedback, names)
     if args.json:
         print(
             json.dumps(
@@ -430,7 +456,7 @@ def _run_circuit_exercise(args: argparse.Namespace) -> int:
         return 0
     # One variant per student, seeded from the student's id and the assignment (as for
     # networks): the same roster and name make the same circuits again.
-    from glassnet.check.exercise import folder_name, read_roster, variant_seed
+    from glassnet.check.exercise import folder_name, read_roster
 
     if not (args.roster and args.assignment):
         raise GlassnetError(
@@ -450,8 +476,8 @@ def _run_circuit_exercise(args: argparse.Namespace) -> int:
                 file=args.roster,
             )
         folders[folder] = st.id
-        seed = variant_seed(st.id, args.assignment)
-        ex = circuit_exercise(args.graph, gates, seed=seed, decimals=args.decimals)
+        roster = (st.id, args.assignment)
+        ex = circuit_exercise(args.graph, gates, decimals=args.decimals, roster=roster)
         files[out / folder / "worksheet.toml"] = ex.worksheet_text
         files[out / folder / "answers.md"] = ex.answer_markdown
     _write_all(files, args.force, out, quiet=True)

@@ -164,17 +164,27 @@ def _same_step(a: Any, b: Any) -> bool:
 
 def _run_circuit(args: argparse.Namespace) -> int:
     """``glassnet explain expr.toml``: an expression's circuit, gate by gate."""
-    from glassnet.explain.circuit import circuit_sections, picture_of, render_circuit
+    from glassnet.explain.circuit import (
+        circuit_notebook,
+        circuit_sections,
+        picture_of,
+        render_circuit,
+    )
     from glassnet.explain.symbols import check_digits
     from glassnet.graphs import load_expression
 
     check_digits(args.digits)
-    if args.errata is not None:
-        raise GlassnetError(
-            "expected --errata only with a network's spec", got=args.spec, field="--errata"
-        )
+    if _format(args) == "ipynb":
+        from glassnet.extras import require
+
+        require(("nbformat",), "explain", field="--format", what="nbformat for a notebook")
     out = _check_output(args.output) if args.output else None
-    loaded = load_expression(args.spec)
+    if args.spec is None:  # --errata alone: the worksheet's own circuit
+        from glassnet.check.circuit import load_circuit_sheet
+
+        loaded = load_circuit_sheet(args.errata).expression
+    else:
+        loaded = load_expression(args.spec)
     round_to = args.round if args.round is not None else loaded.round_to
     if round_to is not None and not 0 <= round_to <= 15:
         raise GlassnetError(
@@ -183,15 +193,19 @@ def _run_circuit(args: argparse.Namespace) -> int:
     try:
         trace = loaded.circuit.trace(loaded.values, round_to=round_to)
     except GlassnetError as err:
-        raise err.with_file(args.spec) from None
+        raise err.with_file(args.spec or args.errata) from None
     fmt = _format(args)
-    title = Path(args.spec).stem
-    sections = circuit_sections(trace, digits=args.digits, title=title)
+    title = Path(args.spec or args.errata).stem
+    errata = _circuit_errata(args.errata, loaded) if args.errata and not args.no_errata else None
+    sections = circuit_sections(trace, digits=args.digits, title=title, errata=errata)
     svg_path = out.with_suffix(".svg") if out is not None and fmt == "md" else None
     if svg_path is not None:
         check_writable(str(svg_path), field="-o")
     picture = svg_path.name if svg_path is not None else "inline"
-    text = render_circuit(sections, fmt, title=title, picture=picture)
+    if fmt == "ipynb":
+        text = circuit_notebook(trace, sections)
+    else:
+        text = render_circuit(sections, fmt, title=title, picture=picture)
     if out is None:
         sys.stdout.write(text)
         return 0
@@ -204,11 +218,44 @@ def _run_circuit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _circuit_errata(source: str, loaded: Any) -> list[Any]:
+    """``--errata WORKSHEET`` for a circuit: the worksheet (of the same expression,
+    values and output) marked by check; refused when it is another circuit."""
+    import numpy as np
+
+    from glassnet.check.circuit import load_circuit_sheet, mark_circuit
+    from glassnet.graphs import is_expression_file
+
+    if not is_expression_file(source):
+        raise GlassnetError(
+            "expected a circuit worksheet (an expression file with [answers])",
+            got=source,
+            field="--errata",
+        )
+    sheet = load_circuit_sheet(source)
+    ex, c = sheet.expression, loaded.circuit
+    same = (
+        ex.circuit.source == c.source
+        and ex.circuit.output == c.output
+        and set(ex.values) == set(loaded.values)
+        and all(np.array_equal(ex.values[n], loaded.values[n]) for n in ex.values)
+    )
+    if not same:
+        raise GlassnetError(
+            "expected a worksheet of this expression (the same expression, values and output)",
+            got=f"{source} is of another",
+            field="--errata",
+        )
+    return mark_circuit(sheet)
+
+
 def _run_explain(args: argparse.Namespace) -> int:
     from glassnet.graphs import is_expression_file
 
     if args.spec is not None and is_expression_file(args.spec):
         return _run_circuit(args)
+    if args.spec is None and args.errata is not None and is_expression_file(args.errata):
+        return _run_circuit(args)  # a circuit worksheet's own circuit, with its errata
     from glassnet.explain import derive
     from glassnet.explain.symbols import check_digits
     from glassnet.spec import load_spec

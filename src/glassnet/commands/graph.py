@@ -4,6 +4,7 @@ node's value and gradient, each gate's local gradients, and at forks each path's
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from glassnet.errors import GlassnetError
@@ -21,7 +22,34 @@ def register(sub: Any) -> None:
         "(TOML: expression, values, optional output and round; see docs/graphs.md).",
     )
     p.add_argument(
-        "expression", metavar="EXPRESSION", help="an expression, or a .toml expression file"
+        "expression",
+        metavar="EXPRESSION",
+        nargs="?",
+        help="an expression, or a .toml expression file (left out with --from-spec)",
+    )
+    p.add_argument(
+        "--from-spec",
+        metavar="SPEC",
+        help="the bridge from a network: unroll one unit of SPEC's step (a spec file or "
+        "'seed') as a circuit, with --unit L,J",
+    )
+    p.add_argument(
+        "--unit",
+        metavar="L,J",
+        help="with --from-spec: unit J of layer L (both from 1)",
+    )
+    p.add_argument(
+        "--sample",
+        type=int,
+        default=1,
+        metavar="S",
+        help="with --from-spec: the batch's sample S (from 1; default 1)",
+    )
+    p.add_argument(
+        "--save",
+        metavar="FILE",
+        help="with --from-spec: also write the unit's circuit as an expression file (TOML), "
+        "for explain, the studio or a worksheet",
     )
     p.add_argument(
         "--values",
@@ -88,7 +116,20 @@ def _run_graph(args: argparse.Namespace) -> int:
         raise GlassnetError(
             "expected a number of digits from 1 to 17", got=str(args.digits), field="--digits"
         )
-    loaded = load(args.expression, args.values, args.output, args.round)
+    if args.from_spec is not None:
+        loaded = _from_spec(args)
+    elif args.unit is not None or args.save is not None:
+        raise GlassnetError(
+            "expected --unit and --save only with --from-spec SPEC", got="no SPEC", field="--unit"
+        )
+    elif args.expression is None:
+        raise GlassnetError(
+            "expected an EXPRESSION (or --from-spec SPEC --unit L,J)",
+            got="none",
+            field="EXPRESSION",
+        )
+    else:
+        loaded = load(args.expression, args.values, args.output, args.round)
     try:
         trace = loaded.circuit.trace(loaded.values, round_to=loaded.round_to)
     except GlassnetError as err:
@@ -101,10 +142,14 @@ def _run_graph(args: argparse.Namespace) -> int:
 
 
 def _print(trace: Any, digits: int) -> None:
+    import numpy as np
+
+    from glassnet.graphs.circuit import format_value
+
     c = trace.circuit
 
-    def n(v: float) -> str:
-        return f"{v:.{digits}g}"
+    def n(v: Any) -> str:
+        return format_value(v, lambda x: f"{x:.{digits}g}")
 
     rows = [("node", "rule", "value", f"d{c.output}/dnode")]
     for name in c.order():
@@ -112,7 +157,7 @@ def _print(trace: Any, digits: int) -> None:
         if node.constant is not None:
             continue
         rule = node.gate.text([c.nodes[s].label for s in node.inputs]) if node.gate else "(given)"
-        rows.append((name, rule, n(trace.value(name)), n(trace.grad(name))))
+        rows.append((name, rule, n(trace.array(name)), n(trace.grad_array(name))))
     widths = [max(len(r[k]) for r in rows) for k in range(4)]
     for r in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
@@ -123,11 +168,54 @@ def _print(trace: Any, digits: int) -> None:
         if node.gate is None or not c.feeds(name):
             continue
         for i, src in enumerate(node.inputs):
-            if c.has_gradient(src):
-                print(
-                    f"  {name} -> {src}: {n(trace.grad(name))} × {n(trace.local(name, i))} "
-                    f"= {n(trace.path(name, i))}"
-                )
+            if not c.has_gradient(src):
+                continue
+            up, local = n(trace.grad_array(name)), n(trace.local_array(name, i))
+            if node.gate.matrix_product:  # D = A @ B: dA = dD @ Bᵀ, dB = Aᵀ @ dD
+                product = f"{up} @ ({local})ᵀ" if i == 0 else f"({local})ᵀ @ {up}"
+            else:
+                product = f"{up} × {local}"
+                if np.shape(trace.path_array(name, i)) != np.broadcast_shapes(
+                    np.shape(trace.grad_array(name)), np.shape(trace.local_array(name, i))
+                ):
+                    product += ", summed over the axes it was broadcast along,"
+            print(f"  {name} -> {src}: {product} = {n(trace.path_array(name, i))}")
     for name in c.forks():
-        parts = " + ".join(n(trace.path(g, i)) for g, i in c.paths(name))
-        print(f"fork at {name}: d{c.output}/d{name} = {parts} = {n(trace.grad(name))}")
+        parts = " + ".join(n(trace.path_array(g, i)) for g, i in c.paths(name))
+        print(f"fork at {name}: d{c.output}/d{name} = {parts} = {n(trace.grad_array(name))}")
+
+
+def _from_spec(args: argparse.Namespace) -> Any:
+    """``--from-spec SPEC --unit L,J``: one unit of SPEC's traced step as a circuit."""
+    from glassnet.fileio import atomic_write_text, check_writable
+    from glassnet.graphs.bridge import expression_file_text, parse_unit, unit_circuit
+    from glassnet.spec import load_spec
+
+    for flag, used in (
+        ("EXPRESSION", args.expression),
+        ("--values", args.values),
+        ("--output", args.output),
+        ("--round", args.round),
+    ):
+        if used is not None:
+            raise GlassnetError(
+                f"expected {flag} not with --from-spec (the unit's values are the trace's)",
+                got=str(used),
+                field=flag,
+            )
+    if args.unit is None:
+        raise GlassnetError("expected --unit L,J with --from-spec", got="none", field="--unit")
+    layer, unit = parse_unit(args.unit)
+    if args.save is not None:
+        check_writable(args.save, field="--save")
+    trace = load_spec(args.from_spec).trace()
+    loaded = unit_circuit(trace, layer, unit, args.sample)
+    if args.save is not None:
+        comment = (
+            f"Unit {unit} of layer {layer} of {args.from_spec}, sample {args.sample}, "
+            "unrolled by glassnet graph --from-spec:\n"
+            "z = x·w + b, its activation, and f = a · (dE/da from the network's trace)."
+        )
+        atomic_write_text(args.save, expression_file_text(loaded, comment), field="--save")
+        print(f"wrote {args.save}", file=sys.stderr)
+    return loaded

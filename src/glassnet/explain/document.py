@@ -167,6 +167,8 @@ class Section:
     kind: str
     layer: int | None = None
     blocks: list[Block] = field(default_factory=list)
+    #: The circuit node a section of a circuit's page is about (its notebook cell).
+    node: str | None = None
 
 
 @dataclass

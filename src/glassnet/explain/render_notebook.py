@@ -223,6 +223,12 @@ def _code(doc: Document, sec: Section) -> str | None:
 
 def build_notebook(doc: Document):  # -> nbformat.NotebookNode
     """The notebook object (nbformat 4)."""
+    return notebook_of([(sec, _code(doc, sec)) for sec in doc.sections])
+
+
+def notebook_of(cells: list[tuple[Section, str | None]]):  # -> nbformat.NotebookNode
+    """A notebook of sections, each a Markdown cell, followed by its code cell if any
+    (a network's page and a circuit's are built alike)."""
     try:
         import nbformat
     except ImportError:  # pragma: no cover - depends on the environment
@@ -242,9 +248,8 @@ def build_notebook(doc: Document):  # -> nbformat.NotebookNode
         "language": "python",
     }
     nb.metadata["language_info"] = {"name": "python"}
-    for sec in doc.sections:
+    for sec, code in cells:
         nb.cells.append(v4.new_markdown_cell(section_markdown(sec)))
-        code = _code(doc, sec)
         if code:
             nb.cells.append(v4.new_code_cell(code))
     return nb
@@ -252,8 +257,12 @@ def build_notebook(doc: Document):  # -> nbformat.NotebookNode
 
 def render_notebook(doc: Document) -> str:
     """The notebook as .ipynb JSON text."""
-    nb = build_notebook(doc)
+    return notebook_text(build_notebook(doc))
+
+
+def notebook_text(nb: Any) -> str:
+    """A notebook object validated and written as .ipynb JSON text."""
     import nbformat
 
     nbformat.validate(nb)
-    return nbformat.writes(nb)
+    return str(nbformat.writes(nb))

@@ -9,7 +9,13 @@ the same loop as a training step (:func:`glassnet.nodes.evaluate_nodes`).
 :mod:`.base` holds the :class:`Gate` base class and the registry of gates (one small
 class each in :mod:`.gates`: its forward, its local gradient, its symbols and words);
 :mod:`.parse` reads an expression with Python's ``ast`` (nothing is evaluated as
-Python); :mod:`.circuit` is the graph of quantities and its trace.
+Python); :mod:`.circuit` is the graph of quantities and its trace.  Values are numbers,
+vectors or matrices (element-wise gates broadcast as NumPy; ``@`` and ``sum``);
+:mod:`.bridge` unrolls one unit of a network's traced step as a circuit.
+
+>>> t = parse_expression("D = x @ W; f = sum(D)").trace({"x": [1, 2], "W": [[1, 2], [3, 4]]})
+>>> t.grad_array("W").tolist()
+[[1.0, 1.0], [2.0, 2.0]]
 """
 
 from __future__ import annotations

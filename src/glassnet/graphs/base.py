@@ -12,13 +12,19 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable, Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
+
+import numpy as np
 
 from glassnet.errors import GlassnetError
 from glassnet.mathtree import Node
 
-#: A local-gradient rule: (the gate's input values, its output, which input) -> ∂out/∂in.
-LocalRule = Callable[[Sequence[float], float, int], float]
+#: A local-gradient rule: (the gate's input values, its output, which input) -> ∂out/∂in
+#: (numbers, or for a circuit of vectors and matrices arrays, element by element).
+LocalRule = Callable[[Sequence[Any], Any, int], Any]
+
+#: A rule for a path's part: (upstream, local gradient, the input's value, which input).
+ChainRule = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
 
 #: Every registered gate class by its name (what JSON and the function call call it).
 _REGISTRY: dict[str, type[Gate]] = {}
@@ -52,16 +58,39 @@ class Gate:
         """The gate's mark in a picture."""
         return self.glyph or self.function or self.name
 
-    def forward(self, ins: Sequence[float]) -> float:
-        """The gate's output from its inputs."""
+    #: Capability: the gate is a matrix product (its backward pass is not element by
+    #: element: ∂f/∂A = ∂f/∂D · Bᵀ, ∂f/∂B = Aᵀ · ∂f/∂D), written out so by explain.
+    matrix_product: ClassVar[bool] = False
+    #: Capability: the gate is for vectors and matrices only (``@``, ``sum``): an
+    #: exercise of numbers leaves it out of its mix.
+    tensor_only: ClassVar[bool] = False
+
+    def forward(self, ins: Sequence[Any]) -> Any:
+        """The gate's output from its inputs (numbers, or NumPy arrays: element-wise
+        gates broadcast as NumPy does)."""
         raise NotImplementedError
 
-    def local(self, ins: Sequence[float], out: float, i: int) -> float:
+    def local(self, ins: Sequence[Any], out: Any, i: int) -> Any:
         """∂out/∂ins[i], from the inputs and the output (some gates read the output:
-        σ′ = σ(1 − σ), tanh′ = 1 − tanh²)."""
+        σ′ = σ(1 − σ), tanh′ = 1 − tanh²); element by element for arrays."""
         raise NotImplementedError
 
-    def problem(self, ins: Sequence[float]) -> str | None:
+    def chain(self, upstream: np.ndarray, local: np.ndarray, x: np.ndarray, i: int) -> np.ndarray:
+        """The part of ∂f/∂(input i) through this gate, from the gate's gradient
+        (``upstream``, the output's shape), its local gradient for input i and the input
+        ``x`` itself (for its shape): upstream · local element by element, summed over
+        the axes along which x was broadcast (a number added to a vector gets the sum of
+        the vector's gradient)."""
+        return unbroadcast(np.asarray(upstream * local, dtype=np.float64), np.shape(x))
+
+    def chain_alternatives(self) -> dict[str, tuple[str, ChainRule]]:
+        """Named wrong rules for a part of an input's gradient (id -> (title, rule like
+        :meth:`chain`)): mistakes in how upstream and local are combined, not in the
+        local gradient (a matrix product's factors in the wrong order).  A rule may raise
+        ValueError where the shapes do not allow the mistake."""
+        return {}
+
+    def problem(self, ins: Sequence[Any]) -> str | None:
         """Why these inputs are outside the gate's domain (None when they are not)."""
         return None
 
@@ -73,9 +102,18 @@ class Gate:
         """The forward rule in symbols (a :mod:`glassnet.mathtree` tree)."""
         raise NotImplementedError
 
-    def local_rule(self, args: Sequence[Node], out: Node, i: int, ins: Sequence[float]) -> Node:
+    def local_rule(self, args: Sequence[Node], out: Node, i: int, ins: Sequence[Any]) -> Node:
         """∂out/∂input i in symbols (``ins``: the input values, for a gate whose rule
         depends on which input is larger)."""
+        raise NotImplementedError
+
+    def code(self, args: Sequence[str]) -> str:
+        """The forward rule as a NumPy expression over the inputs' code (``v['x']``), for
+        a notebook that checks the page: ``v['x'] + v['y']``."""
+        raise NotImplementedError
+
+    def local_code(self, args: Sequence[str], out: str, i: int) -> str:
+        """∂out/∂input i as a NumPy expression (``out``: the gate's output's code)."""
         raise NotImplementedError
 
     def alternatives(self) -> dict[str, tuple[str, LocalRule]]:
@@ -83,9 +121,32 @@ class Gate:
         (title, rule)): the mistakes people make with it, written by the gate itself."""
         return {}
 
-    def local_words(self, names: Sequence[str], i: int, ins: Sequence[float]) -> str:
+    def local_words(self, names: Sequence[str], i: int, ins: Sequence[Any]) -> str:
         """The local gradient of input i in words; by default the gate's own words."""
         return self.words
+
+
+def unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``g`` (a broadcast result's shape) summed back to ``shape``: over its leading
+    extra axes and over every axis where ``shape`` has 1 (NumPy's broadcasting undone).
+
+    >>> unbroadcast(np.ones((2, 3)), (3,)).tolist()
+    [2.0, 2.0, 2.0]
+    """
+    g = np.asarray(g, dtype=np.float64)
+    while g.ndim > len(shape):
+        g = g.sum(axis=0)
+    for axis, n in enumerate(shape):
+        if n == 1 and g.shape[axis] != 1:
+            g = g.sum(axis=axis, keepdims=True)
+    return np.broadcast_to(g, shape).copy() if g.shape != shape else g
+
+
+def reduced_axes(out_shape: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The axes of ``out_shape`` that :func:`unbroadcast` sums to reach ``shape``."""
+    pad = (1,) * (len(out_shape) - len(shape)) + tuple(shape)
+    pairs = enumerate(zip(pad, out_shape, strict=True))
+    return tuple(a for a, (n, m) in pairs if n == 1 and m != 1)
 
 
 def register(cls: type[Gate]) -> type[Gate]:

@@ -10,7 +10,8 @@ layer      kind                value
 VALUE 0    node name           the node's value (inputs and numbers are leaves)
 LOCAL 2    ``c/i``             ∂c/∂(input i of c): gate c's local gradient
 PATH 3     ``c/i``             the part of ∂f/∂(input i) that flows through c:
-                               ∂f/∂c · ∂c/∂(input i)
+                               ∂f/∂c · ∂c/∂(input i) (:meth:`Gate.chain`: summed
+                               back over broadcast axes; for ``@`` ∂f/∂D · Bᵀ, Aᵀ · ∂f/∂D)
 GRAD 1     node name           ∂f/∂node: the sum of the paths into it (1 at the output)
 =========  ==================  ===========================================================
 
@@ -31,7 +32,7 @@ import numpy as np
 
 from glassnet.errors import GlassnetError
 from glassnet.graphs.base import Gate
-from glassnet.nodes import Array, Key, NodeDecl, Rule, evaluate_nodes, leaf
+from glassnet.nodes import Array, Key, NodeDecl, Rule, evaluate_nodes, leaf, zeros_like_first
 
 VALUE, GRAD, LOCAL, PATH = 0, 1, 2, 3
 
@@ -61,31 +62,58 @@ class CNode:
         return f"{self.constant:g}" if self.constant is not None else self.name
 
 
-def _arr(x: float) -> Array:
+def _arr(x: Any) -> Array:
     return np.array(x, dtype=np.float64)
 
 
-def _forward(gate: Gate) -> Rule:
-    return lambda v: _arr(gate.forward([float(a) for a in v]))
+class ShapeError(ValueError):
+    """Inputs of a gate whose shapes do not fit (raised while evaluating, reported by
+    :meth:`Circuit.trace` as a one-line error naming the node)."""
+
+    def __init__(self, name: str, shapes: list[tuple[int, ...]]) -> None:
+        super().__init__(name)
+        self.name, self.shapes = name, shapes
+
+
+def _forward(name: str, gate: Gate) -> Rule:
+    def rule(v: Sequence[Array]) -> Array:
+        if gate.matrix_product and any(np.ndim(a) == 0 for a in v):
+            raise ShapeError(name, [np.shape(a) for a in v])
+        try:
+            return _arr(gate.forward(list(v)))
+        except ValueError:  # NumPy: shapes that do not broadcast or multiply
+            raise ShapeError(name, [np.shape(a) for a in v]) from None
+
+    return rule
 
 
 def _local(gate: Gate, i: int) -> Rule:
     # Inputs: the gate's inputs, then its output (σ′ and tanh′ read the output).
-    return lambda v: _arr(gate.local([float(a) for a in v[:-1]], float(v[-1]), i))
+    return lambda v: _arr(gate.local(list(v[:-1]), v[-1], i))
 
 
-def local_rule(fn: Callable[[Sequence[float], float, int], float], i: int) -> Rule:
+def local_rule(fn: Callable[[Sequence[Any], Any, int], Any], i: int) -> Rule:
     """A local-gradient node's rule from a gate-style function (for a gate's
     alternatives, swapped in by a checker)."""
-    return lambda v: _arr(fn([float(a) for a in v[:-1]], float(v[-1]), i))
+    return lambda v: _arr(fn(list(v[:-1]), v[-1], i))
 
 
-def _product(v: Sequence[Array]) -> Array:
-    return _arr(float(v[0]) * float(v[1]))
+def chain_rule(fn: Callable[[Array, Array, Array, int], Array], i: int) -> Rule:
+    """A path node's rule from a gate-style chain function (a gate's chain
+    alternatives, swapped in by a checker)."""
+    return lambda v: _arr(fn(v[0], v[1], v[2], i))
+
+
+def _chain(gate: Gate, i: int) -> Rule:
+    # Inputs: the gate's gradient, its local gradient for input i, input i's value.
+    return lambda v: _arr(gate.chain(v[0], v[1], v[2], i))
 
 
 def _total(v: Sequence[Array]) -> Array:
-    return _arr(float(sum(float(a) for a in v)))
+    total = v[0]
+    for a in v[1:]:
+        total = total + a
+    return _arr(total)
 
 
 class Circuit:
@@ -148,7 +176,7 @@ class Circuit:
                 decls.append(leaf(name, VALUE))
             else:
                 ins = tuple((s, VALUE) for s in node.inputs)
-                decls.append(NodeDecl(name, VALUE, ins, _forward(node.gate), "forward"))
+                decls.append(NodeDecl(name, VALUE, ins, _forward(name, node.gate), "forward"))
         for name in self.gates():  # every gate's local gradients
             node = self.nodes[name]
             assert node.gate is not None
@@ -165,13 +193,19 @@ class Circuit:
                 decls.append(NodeDecl(name, GRAD, (), lambda v: _arr(1.0), "backward"))
             else:
                 ps = tuple((f"{c}/{i}", PATH) for c, i in self.paths(name))
-                decls.append(NodeDecl(name, GRAD, ps, _total, "backward"))
+                if ps:
+                    decls.append(NodeDecl(name, GRAD, ps, _total, "backward"))
+                else:  # it does not feed the output: 0, of its shape
+                    decls.append(
+                        NodeDecl(name, GRAD, ((name, VALUE),), zeros_like_first, "backward")
+                    )
             node = self.nodes[name]
             if node.gate is not None and name in self._feeds:
                 for i, src in enumerate(node.inputs):
                     if self.has_gradient(src):
-                        ins2 = ((name, GRAD), (f"{name}/{i}", LOCAL))
-                        decls.append(NodeDecl(f"{name}/{i}", PATH, ins2, _product, "backward"))
+                        ins2 = ((name, GRAD), (f"{name}/{i}", LOCAL), (src, VALUE))
+                        rule = _chain(node.gate, i)
+                        decls.append(NodeDecl(f"{name}/{i}", PATH, ins2, rule, "backward"))
         return decls
 
     def ancestors(self, key: Key) -> set[Key]:
@@ -194,7 +228,7 @@ class Circuit:
         """The graph's nodes in evaluation order (forward, local gradients, backward)."""
         return list(self._decls)
 
-    def leaves(self, values: Mapping[str, float]) -> dict[Key, Array]:
+    def leaves(self, values: Mapping[str, Any]) -> dict[Key, Array]:
         """The leaves: each input's value and each number written in the expression."""
         out: dict[Key, Array] = {}
         for name in self._order:
@@ -202,12 +236,12 @@ class Circuit:
             if node.constant is not None:
                 out[(name, VALUE)] = _arr(node.constant)
             elif node.is_input:
-                out[(name, VALUE)] = _arr(float(values[name]))
+                out[(name, VALUE)] = _arr(values[name])
         return out
 
     def evaluate(
         self,
-        values: Mapping[str, float],
+        values: Mapping[str, Any],
         *,
         given: Mapping[Key, Array] | None = None,
         rules: Mapping[Key, Rule] | None = None,
@@ -222,10 +256,12 @@ class Circuit:
                 self._decls, self.leaves(values), given=given, rules=rules, each=each, upto=upto
             )
 
-    def trace(self, values: Mapping[str, float], *, round_to: int | None = None) -> CircuitTrace:
+    def trace(self, values: Mapping[str, Any], *, round_to: int | None = None) -> CircuitTrace:
         """Evaluate forward and backward in float64 (``round_to``: hand mode, every value
         rounded to that many decimals before the next step uses it); a value that is not
-        finite is an error naming its node and line."""
+        finite, shapes that do not fit, or an output that is not one number is an error
+        naming its node and line.  A value may be a number, a vector or a matrix (a
+        NumPy array or nested lists)."""
         missing = [n for n in self.inputs() if n not in values]
         if missing:
             raise GlassnetError(
@@ -241,10 +277,29 @@ class Circuit:
                 field="values",
             )
         each = None if round_to is None else (lambda v: np.round(v, round_to))
-        result = self.evaluate(values, each=each)
+        try:
+            forward = self.evaluate(values, each=each, upto=(self.output, VALUE))
+            shape = np.shape(forward[(self.output, VALUE)])
+            if shape != ():
+                raise GlassnetError(
+                    f"expected the output {self.output} to be one number (the gradient is "
+                    f"of a number: sum(...) of a vector or matrix is one)",
+                    got=f"shape {shape}",
+                    field=f"expression line {self.nodes[self.output].line}",
+                )
+            result = self.evaluate(values, each=each)
+        except ShapeError as err:
+            node = self.nodes[err.name]
+            assert node.gate is not None
+            shapes = " and ".join(str(s) for s in err.shapes)
+            raise GlassnetError(
+                f"expected shapes that fit at node {err.name} ({node.gate.mark()})",
+                # Ones of those shapes: only a problem of shape is reported (not a zero).
+                got=node.gate.problem([np.ones(s) for s in err.shapes]) or f"shapes {shapes}",
+                field=f"expression line {node.line}",
+            ) from None
         for d in self._decls:
-            v = float(result[d.key])
-            if not np.isfinite(v):
+            if not np.all(np.isfinite(result[d.key])):
                 raise self._not_finite(d.key, result)
         return CircuitTrace(self, result, round_to)
 
@@ -255,7 +310,7 @@ class Circuit:
         where = f"expression line {node.line}" if node.line else "values"
         problem = None
         if node.gate is not None:
-            ins = [float(result[(s, VALUE)]) for s in node.inputs]
+            ins = [result[(s, VALUE)] for s in node.inputs]
             problem = node.gate.problem(ins)
         what = {
             VALUE: "its value",
@@ -270,6 +325,14 @@ class Circuit:
         )
 
 
+def format_value(a: Any, fmt: Callable[[float], str]) -> str:
+    """A number, vector or matrix as text: ``3``, ``[1, 2]``, ``[[1, 2], [3, 4]]``."""
+    a = np.asarray(a)
+    if a.ndim == 0:
+        return fmt(float(a))
+    return "[" + ", ".join(format_value(x, fmt) for x in a) + "]"
+
+
 class CircuitTrace:
     """A circuit evaluated: every node's value and gradient, each gate's local gradients
     and each path's contribution (read from the evaluated quantities)."""
@@ -281,8 +344,31 @@ class CircuitTrace:
         self.quantities = dict(quantities)
         self.round_to = round_to
 
+    @property
+    def is_tensor(self) -> bool:
+        """Does any node hold a vector or a matrix (not only numbers)?"""
+        return any(np.ndim(self.quantities[(n, VALUE)]) for n in self.circuit.order())
+
     def value(self, name: str) -> float:
+        """A number's value (:meth:`array` for a vector or matrix)."""
         return float(self.quantities[(name, VALUE)])
+
+    def array(self, name: str) -> Array:
+        """A node's value as an array (0-d for a number)."""
+        return self.quantities[(name, VALUE)]
+
+    def grad_array(self, name: str) -> Array:
+        """∂f/∂name, of name's shape."""
+        return self.quantities[(name, GRAD)]
+
+    def local_array(self, gate: str, i: int) -> Array:
+        """Gate's local gradient for its input i (element by element; for ``@``, the
+        other operand)."""
+        return self.quantities[(f"{gate}/{i}", LOCAL)]
+
+    def path_array(self, gate: str, i: int) -> Array:
+        """The part of ∂f/∂(gate's input i) through gate, of the input's shape."""
+        return self.quantities[(f"{gate}/{i}", PATH)]
 
     def grad(self, name: str) -> float:
         """∂f/∂name (0 for a node that does not feed the output)."""
@@ -308,7 +394,8 @@ class CircuitTrace:
                 if node.gate
                 else ("constant" if node.constant is not None else "input"),
                 "line": node.line,
-                "value": self.value(name),
+                "shape": list(np.shape(self.array(name))),
+                "value": self.array(name).tolist(),
             }
             if node.gate is not None:
                 labels = [c.nodes[s].label for s in node.inputs]
@@ -317,18 +404,18 @@ class CircuitTrace:
                 entry["rule"] = node.gate.text(labels)
                 entry["named"] = node.named
                 entry["local"] = [
-                    self.local(name, i) if c.has_gradient(s) else None
+                    self.local_array(name, i).tolist() if c.has_gradient(s) else None
                     for i, s in enumerate(node.inputs)
                 ]
             if c.has_gradient(name):
-                entry["grad"] = self.grad(name)
+                entry["grad"] = self.grad_array(name).tolist()
                 entry["paths"] = [
                     {
                         "via": g,
                         "input": i,
-                        "upstream": self.grad(g),
-                        "local": self.local(g, i),
-                        "contribution": self.path(g, i),
+                        "upstream": self.grad_array(g).tolist(),
+                        "local": self.local_array(g, i).tolist(),
+                        "contribution": self.path_array(g, i).tolist(),
                     }
                     for g, i in c.paths(name)
                 ]
@@ -337,7 +424,7 @@ class CircuitTrace:
             "expression": c.source,
             "output": c.output,
             "round": self.round_to,
-            "inputs": {n: self.value(n) for n in c.inputs()},
+            "inputs": {n: self.array(n).tolist() for n in c.inputs()},
             "nodes": nodes,
             "forks": c.forks(),
         }

@@ -21,9 +21,10 @@ MAX_EXERCISE_GATES = 30
 
 
 def gate_mix(names: Sequence[str] | None) -> list[type[Gate]]:
-    """The gate classes of a mix (registered names, or the functions' names); all by
-    default."""
-    known = registered_gates()
+    """The gate classes of a mix (registered names, or the functions' names); every gate
+    of numbers by default (an exercise's values are numbers: ``@`` and ``sum`` are for
+    vectors and matrices)."""
+    known = {k: c for k, c in registered_gates().items() if not c.tensor_only}
     if not names:
         return list(known.values())
     by_call = {c.function: c for c in known.values() if c.function}
@@ -32,7 +33,9 @@ def gate_mix(names: Sequence[str] | None) -> list[type[Gate]]:
         cls = known.get(n) or by_call.get(n)
         if cls is None:
             raise GlassnetError(
-                f"expected gates among {', '.join(sorted(known))}", got=repr(n), field="--gates"
+                f"expected gates among {', '.join(sorted(known))} (gates of numbers)",
+                got=repr(n),
+                field="--gates",
             )
         out.append(cls)
     return out

@@ -11,12 +11,15 @@ computed.  Names used but never assigned are the variables, given in ``values``.
 from __future__ import annotations
 
 import ast
+import json
 import math
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from glassnet.errors import GlassnetError
 from glassnet.graphs.base import gate_for_function, gate_for_operator
@@ -64,13 +67,20 @@ class _Builder:
                 got=f"{target} used before this line",
                 field=_where(line),
             )
+        while isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.UAdd):
+            value = value.operand  # +x is x: still a bare name
         if isinstance(value, ast.Name | ast.Constant):
             raise GlassnetError(
                 "expected an operation on the right of '='",
                 got=f"a bare {'name' if isinstance(value, ast.Name) else 'number'}",
                 field=_where(line),
             )
-        self.node(value, line, target)
+        if self.node(value, line, target) != target:  # -3: a number, not an operation
+            raise GlassnetError(
+                "expected an operation on the right of '='",
+                got="a bare number",
+                field=_where(line),
+            )
         if any(n.name == target for n in self.inputs):
             raise GlassnetError(
                 f"expected {target} computed from other names (an expression is a circuit: "
@@ -233,22 +243,78 @@ def parse_expression(text: str, *, output: str | None = None) -> Circuit:
     return Circuit(nodes, output, text.strip())
 
 
-def parse_values(text: str) -> dict[str, float]:
-    """``"x=-2,y=5,z=-4"`` -> {"x": -2.0, "y": 5.0, "z": -4.0}."""
-    out: dict[str, float] = {}
-    for part in text.split(","):
+def _split_top(text: str) -> list[str]:
+    """``text`` split at the commas outside brackets: "x=[1,2],y=3" -> two parts."""
+    parts, depth, start = [], 0, 0
+    for k, ch in enumerate(text):
+        depth += (ch == "[") - (ch == "]")
+        if ch == "," and depth == 0:
+            parts.append(text[start:k])
+            start = k + 1
+    return [*parts, text[start:]]
+
+
+def parse_values(text: str) -> dict[str, Any]:
+    """``"x=-2,y=5,z=-4"`` -> {"x": -2.0, "y": 5.0, "z": -4.0}; a vector or matrix in
+    brackets: ``"x=[1,2],W=[[1,0],[0,1]]"``."""
+    out: dict[str, Any] = {}
+    for part in _split_top(text):
         name, eq, number = part.partition("=")
         name = name.strip()
+        if eq and name.isidentifier() and number.strip().startswith("["):
+            try:
+                raw = json.loads(number)
+            except ValueError:
+                raw = None
+            out[name] = as_value(raw, field=f"--values {name}")
+            continue
         try:
             value = float(number)
         except ValueError:
             value = math.nan
         if not eq or not name.isidentifier() or not math.isfinite(value):
             raise GlassnetError(
-                "expected values like x=-2,y=5", got=repr(part.strip()), field="--values"
+                "expected values like x=-2,y=5 (or x=[1,2] for a vector)",
+                got=repr(part.strip()),
+                field="--values",
             )
         out[name] = value
     return out
+
+
+#: The largest vector or matrix a circuit's value may be (a circuit a person reads).
+MAX_VALUE_SIZE = 400
+
+
+def as_value(raw: Any, *, field: str, file: str | None = None) -> Any:
+    """A variable's value: a finite number (a float), or a vector or matrix written as
+    nested lists of finite numbers (a float64 array; rows of equal length, at most two
+    levels, not empty)."""
+    if not isinstance(raw, bool) and isinstance(raw, int | float) and math.isfinite(raw):
+        return float(raw)
+
+    def bad(got: str) -> GlassnetError:
+        return GlassnetError(
+            "expected a finite number, a vector [1, 2] or a matrix [[1, 2], [3, 4]] "
+            "(rows of equal length)",
+            got=got,
+            file=file,
+            field=field,
+        )
+
+    if not isinstance(raw, list) or not raw:
+        raise bad(repr(raw)[:40])
+    rows = raw if isinstance(raw[0], list) else [raw]
+    width = len(rows[0])
+    for r in rows:
+        if not isinstance(r, list) or len(r) != width or not r:
+            raise bad("rows of different lengths, or a mix of numbers and lists")
+        for v in r:
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+                raise bad(repr(v)[:40])
+    if len(rows) * width > MAX_VALUE_SIZE:
+        raise bad(f"{len(rows) * width} numbers (at most {MAX_VALUE_SIZE})")
+    return np.array(raw, dtype=np.float64)
 
 
 @dataclass
@@ -256,7 +322,8 @@ class ExpressionFile:
     """An expression file read: its circuit, the variables' values, hand-mode rounding."""
 
     circuit: Circuit
-    values: dict[str, float] = field(default_factory=dict)
+    #: Each variable's value: a float, or a float64 array (a vector or matrix).
+    values: dict[str, Any] = field(default_factory=dict)
     round_to: int | None = None
     path: str = ""
 
@@ -333,13 +400,9 @@ def expression_from_data(
         raise GlassnetError(
             "expected a table like { x = -2 }", got=repr(raw)[:40], file=path, field="values"
         )
-    values: dict[str, float] = {}
+    values: dict[str, Any] = {}
     for name, v in raw.items():
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise GlassnetError(
-                "expected a finite number", got=repr(v)[:40], file=path, field=f"values.{name}"
-            )
-        values[name] = float(v)
+        values[name] = as_value(v, field=f"values.{name}", file=path)
     try:
         circuit = parse_expression(expression, output=output)
     except GlassnetError as err:

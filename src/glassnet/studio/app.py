@@ -43,6 +43,7 @@ HEADERS = {
 }
 STATIC = {
     "studio.js": "text/javascript; charset=utf-8",
+    "graph.js": "text/javascript; charset=utf-8",
     "studio.css": "text/css; charset=utf-8",
 }
 LOOPBACK_NAMES = {"127.0.0.1", "localhost", "[::1]", "::1"}
@@ -157,6 +158,10 @@ def create_app(
             return JSONResponse({"error": f"no such file: {name[:40]}"}, status_code=404)
         return Response(_asset(name), media_type=STATIC[name])
 
+    async def graph_page(request: Request) -> Response:
+        # The graph mode: an expression's circuit (docs/studio.md, "Graph").
+        return Response(_asset("graph.html"), media_type="text/html; charset=utf-8")
+
     async def initial_state(request: Request) -> Response:
         return JSONResponse(start)
 
@@ -168,13 +173,14 @@ def create_app(
 
     routes = [
         Route("/", page),
+        Route("/graph", graph_page),
         Route("/static/{name}", static),
         Route("/api/initial", initial_state),
         Route("/api/example/{name}", example),
     ]
-    from glassnet.studio import practice
+    from glassnet.studio import circuits, practice
 
-    for name, fn in {**api.ENDPOINTS, **practice.ENDPOINTS}.items():
+    for name, fn in {**api.ENDPOINTS, **practice.ENDPOINTS, **circuits.ENDPOINTS}.items():
         routes.append(Route(f"/api/{name}", _endpoint(fn), methods=["POST"]))
 
     app = Starlette(routes=routes)
