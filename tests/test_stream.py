@@ -71,10 +71,10 @@ def _write_parquet(path: Path, cols: dict[str, list[object]]) -> Path:
 def _in_memory(path: Path) -> tuple[Preprocessing, Array, Array]:
     """The reference: the whole CSV read, constant columns left out as load_dataset
     does, Preprocessing.fit on every row."""
-    from glassnet.data import _drop_constant
+    from glassnet.preprocess import drop_constant
 
     t = read_rows(str(path), label="label", need_label=True)
-    X, names, _ = _drop_constant(t.X, t.names)
+    X, names, _ = drop_constant(t.X, t.names)
     pre = Preprocessing.fit(X, names, np.arange(X.shape[0]), impute="mean")
     return pre, X, np.unique(t.labels, return_inverse=True)[1]
 
