@@ -160,10 +160,13 @@ def evaluate(node: Node, prec: Precision, *, exact: bool = False) -> Iv:
         return Iv(low, c.max(axis=0))
     if isinstance(node, Func):
         if node.name in ("max", "min"):
-            args = _split(node.arg, ", ")
-            a, b = ev(args[0]), ev(args[1])
+            # any number of arguments (a max-pooling window's cells)
+            args = [ev(a) for a in _split(node.arg, ", ")]
             pick = np.maximum if node.name == "max" else np.minimum
-            return Iv(pick(a.lo, b.lo), pick(a.hi, b.hi))
+            out = args[0]
+            for b in args[1:]:
+                out = Iv(pick(out.lo, b.lo), pick(out.hi, b.hi))
+            return out
         if node.name == "abs":  # not monotone: fold the interval at 0
             a = ev(node.arg)
             lo = np.where(a.lo >= 0, a.lo, np.where(a.hi <= 0, -a.hi, 0.0))

@@ -359,17 +359,14 @@ def test_random_kernels_from_channels_and_kernel_size():
     assert np.abs(conv.W).max() > 0.5 * limit
 
 
-@pytest.mark.parametrize("command", ["explain", "check"])
-def test_views_that_cannot_show_a_conv_layer_yet_say_so_in_one_line(tmp_path, capsys, command):
-    spec = tmp_path / "conv.toml"
-    text = example_path("conv").read_text(encoding="utf-8")
-    if command == "check":
-        text += "\n[values]\ndb1 = [0.0]\n"
-    spec.write_text(text, encoding="utf-8")
-    assert cli.main([command, str(spec), "-o", str(tmp_path / "out.html")]) == 2
-    err = capsys.readouterr().err.strip()
-    assert "conv2d" in err and "layer 1" in err and len(err.splitlines()) == 1
-    assert not (tmp_path / "out.html").exists()
+def test_the_studio_cannot_show_a_conv_layer_yet_and_says_so_in_one_line():
+    """Explain and check show conv steps (test_conv_explain.py, test_conv_check.py); the
+    studio refuses the network in one line naming the layer."""
+    spec = parse_spec(example_path("conv").read_text(encoding="utf-8"), "conv.toml")
+    with pytest.raises(GlassnetError) as info:
+        spec.network.require_explained("the studio")
+    err = str(info.value)
+    assert "conv2d" in err and "layer 1" in err and "\n" not in err
 
 
 def test_every_new_layer_type_is_registered():

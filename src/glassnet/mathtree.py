@@ -38,7 +38,8 @@ class Sym(Node):
 
     base: str
     sub: tuple[tuple[str, str], ...] = ()
-    sample: int | None = None
+    #: (or an index written out, "0,1,2": a feature map's cell, in the same brackets)
+    sample: int | str | None = None
     prime: bool = False
     value: float | None = field(default=None, compare=False)
     #: How the value is written where it is exact (a count such as B = 2), not ``fmt``'s.
@@ -487,6 +488,24 @@ def _items(node: Node) -> list[str]:
             *middle,
             _glue(f'{last}<mo fence="true">)</mo>'),
         ]
+    if (
+        isinstance(node, Func)
+        and isinstance(node.arg, Row)
+        and sum(isinstance(i, Text) and i.text == ", " for i in node.arg.items) > 2
+    ):
+        # max(a, b, c, …) of many arguments (a pooling window) may break after a comma:
+        # "max(" glued to the first argument, each ", " to the one before it
+        groups: list[str] = [
+            f'<mi mathvariant="normal">{escape(node.name)}</mi><mo>\u2061</mo><mo>(</mo>'
+        ]
+        for item in node.arg.items:
+            if isinstance(item, Text) and item.text == ", ":
+                groups[-1] += mml(item)
+                groups.append("")
+            else:
+                groups[-1] += mml(item)
+        groups[-1] += "<mo>)</mo>"
+        return [_glue(g) for g in groups]
     if isinstance(node, Matrix) and len(node.rows) == 1:
         # A row vector is one item: it never breaks inside (brackets as characters,
         # not borders; the stylesheet lets a vector too wide for the screen scroll).

@@ -105,10 +105,11 @@ class Network:
         explain, check, the studio) cannot show yet (:attr:`Layer.explained` False) —
         one clear line instead of a traceback or a page with wrong numbers."""
         for index, layer in enumerate(self.layers, start=1):
-            if not layer.explained:
+            if not layer.explained and what not in layer.shown_by:
+                others = "".join(f", 'glassnet {v}'" for v in sorted(layer.shown_by))
                 raise GlassnetError(
                     f"expected layers {what} can show (it does not show {layer.type} "
-                    "layers yet; 'glassnet step' and 'glassnet gradcheck' do)",
+                    f"layers yet; 'glassnet step', 'glassnet gradcheck'{others} do)",
                     got=layer.type,
                     layer=index,
                     field="type",

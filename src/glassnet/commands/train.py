@@ -82,7 +82,20 @@ def register(sub: Any) -> None:
         help="CSV: a date column is an error (default), expanded into year, month, day, "
         "weekday (expand), or left out (drop); never one-hot",
     )
-    p.add_argument("--layers", help="hidden sizes, e.g. 64,32 (default 100)")
+    p.add_argument(
+        "--model",
+        metavar="mlp|cnn|FILE.toml",
+        help="mlp (default: dense layers); cnn (image data — digits, or an .npz whose X "
+        "is (N, C, H, W) or (N, H, W): 3×3 convolutions, each followed by 2×2 max pooling, "
+        "then a dense output; pixels divided by the training part's largest |value|); or "
+        "a spec file whose [[layers]] are the network (conv2d, pooling, flatten, dense: "
+        "weights given, or channels/kernel_size/units drawn with --init and --seed)",
+    )
+    p.add_argument(
+        "--layers",
+        help="hidden sizes, e.g. 64,32 (default 100); with --model cnn the convolutions' "
+        "channels (default 16,32)",
+    )
     p.add_argument("--activation", help="hidden activation (default relu)")
     p.add_argument(
         "--dropout", type=float, help="dropout rate on hidden layers while training (default 0)"

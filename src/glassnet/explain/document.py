@@ -5,7 +5,8 @@ A :class:`Document` is a list of :class:`Section` s, each a list of blocks:
 :class:`Calculation` (the three lines of a careful hand calculation: the rule in
 symbols, the rule with the numbers put in, the result), :class:`Elided` (a marker
 saying what was left out), :class:`Picture` (the network as SVG) and :class:`Marks`
-(marked numbers, for ``glassnet check``'s report, which is a list of sections too).  The renderers
+(marked numbers, for ``glassnet check``'s report, which is a list of sections too) and
+:class:`Grids` (feature maps drawn as grids of their numbers).  The renderers
 (Markdown, HTML, notebook) only print this model; :mod:`.sections` builds it.
 """
 
@@ -154,7 +155,39 @@ class Marks:
     stress: int = 1
 
 
-Block = Para | Equation | Calculation | Elided | Erratum | Picture | Table | Collapsed | Marks
+@dataclass
+class Grid:
+    """One feature map (or kernel) drawn as a grid of its numbers as printed.
+
+    ``cells``: rows of printed numbers.  ``marks``: (row, column) -> what the cell is
+    on this drawing — "read" (the window the written-out number reads), "next" (the
+    window of the position after it: the stride), "both", "pad" (a padding 0 outside
+    the input) or "arg" (a cell a max-pooling window routes its δ to).  ``quantity``
+    and ``at``: the quantity's name (z1, dL_da2) and the index of the map (sample,
+    channel), so a cell's own index is ``at`` + (row − ``pad``, column − ``pad``) —
+    the studio makes each cell a link to that number."""
+
+    label: str
+    cells: tuple[tuple[str, ...], ...]
+    marks: dict[tuple[int, int], str] = field(default_factory=dict)
+    quantity: str = ""
+    at: tuple[int, ...] = ()
+    pad: int = 0
+
+
+@dataclass
+class Grids:
+    """Feature maps side by side under one caption; ``legend`` says in words what the
+    marks mean (the page never says it by colour alone)."""
+
+    caption: str
+    grids: list[Grid]
+    legend: str = ""
+
+
+Block = (
+    Para | Equation | Calculation | Elided | Erratum | Picture | Table | Collapsed | Marks | Grids
+)
 
 
 @dataclass

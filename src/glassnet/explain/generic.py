@@ -80,12 +80,14 @@ def _matrix(v: np.ndarray, fmt: Callable[[float], str], limit: int) -> Node:
 
 def _owner(graph: StepGraph, key: Key) -> Any:
     """The plugin that declared ``key``: the optimiser for the update's quantities and
-    its state, else its layer's, or the loss's (layer 0)."""
+    its state, else its layer's — a layer's input gradient ``dL_da`` is the layer
+    above's —, or the loss's (layer 0)."""
     if graph.update_of(key) is not None:
         return graph.optimizer
     if key[1] == 0 or key == ("dL_da", graph.n_layers):
         return graph.loss
-    return graph.layers[key[1] - 1]
+    owner = graph.owner(key) if graph.has(key) else key[1]
+    return graph.layers[(owner or key[1]) - 1]
 
 
 def _rule(graph: StepGraph, key: Key) -> Node | None:
@@ -125,8 +127,12 @@ def build_generic(
     digits: int,
     title: str | None = None,
     max_units: int = 4,
+    max_samples: int = 2,
 ) -> Document:
-    """The derivation of ``trace``'s step, a quantity at a time (see the module)."""
+    """The derivation of ``trace``'s step, a quantity at a time (see the module);
+    feature maps as grids, their numbers written out one by one (:mod:`.maps`)."""
+    from glassnet.explain.maps import is_map, map_grids, routing, written_blocks
+
     graph = trace.graph
     assert graph is not None, "a trace records the graph it evaluated"
     layers = Table(
@@ -162,9 +168,27 @@ def build_generic(
             rule = _rule(graph, key)
             if rule is not None:
                 sides.append(rule)
+            owner = _owner(graph, key)
+            one_by_one = written_blocks(trace, graph, key, symbol, fmt, max_samples)
+            if is_map(value) or one_by_one:
+                # feature maps (or a kernel): the rule, the maps drawn as grids; then
+                # each number as the sum it is, with the plugin's why open beside it
+                if is_map(value):
+                    if len(sides) > 1:
+                        sec.blocks.append(Equation(tuple(sides)))
+                    sec.blocks += map_grids(
+                        trace, graph, key, fmt, max_samples, routing(trace, graph, key)
+                    )
+                else:
+                    sec.blocks.append(Equation((*sides, _matrix(value, fmt, max_units))))
+                why = getattr(owner, "why", None)
+                text = why(key[0]) if why is not None and one_by_one else ""
+                if text:
+                    sec.blocks.append(Para((text,)))
+                sec.blocks += one_by_one
+                continue
             sides.append(_matrix(value, fmt, max_units))
             sec.blocks.append(Equation(tuple(sides)))
-            owner = _owner(graph, key)
             why = getattr(owner, "why", None)
             text = ""
             update = graph.update_of(key)

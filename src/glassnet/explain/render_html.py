@@ -17,6 +17,7 @@ from glassnet.explain.document import (
     Elided,
     Equation,
     Erratum,
+    Grids,
     Link,
     Marks,
     Para,
@@ -181,6 +182,23 @@ SCOPE .table th, SCOPE .table td { padding: .05rem .6rem; line-height: 1.35;
   border-bottom: 1px solid var(--line); text-align: right; }
 @media (max-width: 40rem) { SCOPE .table th, SCOPE .table td { padding: .1rem .15rem; }
   SCOPE .table table { font-size: .7em; } }
+SCOPE .maps { margin: .5rem 0; }
+SCOPE .maps-caption, SCOPE .maps .legend { font: .85rem/1.45 system-ui, sans-serif;
+  color: var(--muted); margin: .2rem 0; }
+SCOPE .maprow { display: flex; flex-wrap: wrap; gap: .4rem 1rem; align-items: flex-start; }
+SCOPE .fmap { max-width: 100%; overflow-x: auto; }
+SCOPE .fmap table { border-collapse: collapse; font: .8rem/1.3 system-ui, sans-serif;
+  font-variant-numeric: tabular-nums; }
+SCOPE .fmap caption { font-size: .75rem; color: var(--muted); text-align: left;
+  white-space: nowrap; }
+SCOPE .fmap td { border: 1px solid #cbd5e1; padding: .1rem .3rem; text-align: right;
+  min-width: 2.4em; }
+SCOPE .fmap td.read, SCOPE .fmap td.both { background: #dbeafe; }
+SCOPE .fmap td.next, SCOPE .fmap td.both { box-shadow: inset 0 0 0 2px #c2410c; }
+SCOPE .fmap td.pad { color: #64748b; background: #f1f5f9; border-style: dashed; }
+SCOPE .fmap td.arg { background: #fef3c7; }
+@media (max-width: 40rem) { SCOPE .fmap table { font-size: .64rem; }
+  SCOPE .fmap td { padding: .05rem .1rem; min-width: 0; } }
 SCOPE figure { margin: .6rem 0; text-align: center; overflow-x: auto; }
 SCOPE figure svg { max-width: 100%; height: auto; }
 SCOPE figcaption { color: var(--muted); font-size: .9rem; }
@@ -272,7 +290,49 @@ def block_html(block: Block) -> str:
         return f"<details><summary>{escape(block.summary)}</summary>\n{inner}\n</details>"
     if isinstance(block, Marks):
         return _marks(block)
+    if isinstance(block, Grids):
+        return _grids(block)
     raise TypeError(f"unknown block {block!r}")
+
+
+#: How a marked cell of a feature map is written (the legend says it in words).
+_CELL_MARK = {
+    "read": ("<b>", "</b>"),
+    "next": ("<u>", "</u>"),
+    "both": ("<b><u>", "</u></b>"),
+    "pad": ("<i>", "</i>"),
+    "arg": ("<b>", " \u25b2</b>"),
+}
+
+
+def _grids(block: Grids) -> str:
+    """Feature maps side by side, each a table of its numbers; a cell inside the map
+    carries its quantity and index (``data-q``, ``data-i``) for the studio's links."""
+    out = []
+    for g in block.grids:
+        rows = []
+        for r, line in enumerate(g.cells):
+            tds = []
+            for c, text in enumerate(line):
+                mark = g.marks.get((r, c), "")
+                open_, close = _CELL_MARK.get(mark, ("", ""))
+                inside = mark != "pad"
+                data = ""
+                if g.quantity and inside:
+                    at = ",".join(str(e) for e in (*g.at, r - g.pad, c - g.pad))
+                    data = f' data-q="{escape(g.quantity)}" data-i="{at}"'
+                cls = f' class="{mark}"' if mark else ""
+                tds.append(f"<td{cls}{data}>{open_}{escape(text)}{close}</td>")
+            rows.append("<tr>" + "".join(tds) + "</tr>")
+        out.append(
+            f'<div class="fmap"><table><caption>{escape(g.label)}</caption>'
+            f"<tbody>{''.join(rows)}</tbody></table></div>"
+        )
+    legend = f'<p class="legend">{escape(block.legend)}</p>' if block.legend else ""
+    return (
+        f'<div class="maps"><p class="maps-caption">{escape(block.caption)}</p>'
+        f'<div class="maprow">{"".join(out)}</div>{legend}</div>'
+    )
 
 
 def _marks(block: Marks) -> str:

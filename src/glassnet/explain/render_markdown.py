@@ -16,6 +16,7 @@ from glassnet.explain.document import (
     Elided,
     Equation,
     Erratum,
+    Grids,
     Link,
     Marks,
     Para,
@@ -78,7 +79,38 @@ def block_markdown(block: Block, picture: str | None = INLINE) -> str:
         return f"{img}\n\n*{block.caption}*"
     if isinstance(block, Marks):
         return _marks(block)
+    if isinstance(block, Grids):
+        return _grids(block)
     raise TypeError(f"unknown block {block!r}")
+
+
+#: How a marked cell of a feature map is written (the legend says it in words).
+_CELL_MARK = {
+    "read": ("**", "**"),
+    "next": ("<ins>", "</ins>"),
+    "both": ("**<ins>", "</ins>**"),
+    "pad": ("*", "*"),
+    "arg": ("**", " ▲**"),
+}
+
+
+def _grids(block: Grids) -> str:
+    """Each feature map a pipe table (column numbers as its header)."""
+    parts = [f"*{block.caption}*"]
+    for g in block.grids:
+        width = len(g.cells[0]) if g.cells else 0
+        lines = [f"{g.label}:", "", "| " + " | ".join(str(c - g.pad) for c in range(width)) + " |"]
+        lines.append("|" + "---:|" * width)
+        for r, line in enumerate(g.cells):
+            cells = []
+            for c, text in enumerate(line):
+                open_, close = _CELL_MARK.get(g.marks.get((r, c), ""), ("", ""))
+                cells.append(f"{open_}{text}{close}")
+            lines.append("| " + " | ".join(cells) + " |")
+        parts.append("\n".join(lines))
+    if block.legend:
+        parts.append(f"*{block.legend}*")
+    return "\n\n".join(parts)
 
 
 def _marks(block: Marks) -> str:

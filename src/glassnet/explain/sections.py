@@ -187,7 +187,14 @@ def build(
     if needs_generic(trace):
         # Another layer type or optimiser: every quantity a matrix at a time, with the
         # rule its plugin writes (explain/generic.py).
-        return build_generic(trace, fmt=fmt, digits=digits, title=title, max_units=max_units)
+        return build_generic(
+            trace,
+            fmt=fmt,
+            digits=digits,
+            title=title,
+            max_units=max_units,
+            max_samples=max_samples,
+        )
     b = Builder(
         trace,
         fmt=fmt,

@@ -10,12 +10,12 @@ and on the way back each of its cells gets the window's δ divided by size².
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from glassnet.layers.base import Pool2d, register_layer, scatter_windows
-from glassnet.nodes import Key, NodeDecl
+from glassnet.layers.base import At, Pool2d, Written, register_layer, scatter_windows
+from glassnet.nodes import Alternative, Key, NodeDecl
 
 if TYPE_CHECKING:
     from glassnet.mathtree import Node
@@ -63,6 +63,21 @@ class AvgPool2d(Pool2d):
             )
         return decls
 
+    def alternatives(self, layer: int) -> dict[str, dict[Key, Alternative]]:
+        """Named wrong rules check can swap in, run on the person's own numbers: the
+        window's sum passed on instead of its mean, and the window's δ given to each of
+        its cells whole (not divided by size²)."""
+        area = self.size * self.size
+        k = layer
+        alts: dict[str, dict[Key, Alternative]] = {
+            "avg_pool_sum_not_mean": {("a", k): lambda v: self.mean(v[0]) * area},
+        }
+        if layer > 1:
+            alts["avg_pool_gradient_not_divided"] = {
+                ("dL_da", k - 1): lambda v: self.spread(v[0]) * area
+            }
+        return alts
+
     def onnx_nodes(
         self, helper: object, numpy_helper: object, x: str, z: str, prefix: str
     ) -> tuple[list[object], list[object]]:
@@ -75,6 +90,24 @@ class AvgPool2d(Pool2d):
             strides=[self.stride, self.stride],
         )
         return [node], []
+
+    def written(
+        self, kind: str, layer: int, index: tuple[int, ...], *, x: Key, value: Any
+    ) -> Written | None:
+        """a[s,c,i,j] as its window's sum over size²; the input's dL_da[s,c,h,w] as the
+        sum of the δ of each window holding that cell, over size²."""
+        if len(index) != 4:
+            return None
+        s, c, r, q = index
+        k2 = self.size * self.size
+        if kind == "a":
+            return Written(tuple((At(x, (s, c, h, w)),) for h, w in self.window(r, q)), divide=k2)
+        if kind == "dL_da" and layer > 1:
+            return Written(
+                tuple((At(("dL_da", layer), (s, c, i, j)),) for i, j in self.covering(r, q)),
+                divide=k2,
+            )
+        return None
 
     def symbols(self, kind: str, ins: Sequence[Node]) -> Node | None:
         return None

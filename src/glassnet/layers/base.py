@@ -17,6 +17,7 @@ for l > 1, the gradient of its input as the node ``("dL_da", l − 1)``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
@@ -30,6 +31,27 @@ if TYPE_CHECKING:
     from glassnet.mathtree import Node
 
 Array = np.ndarray
+
+
+@dataclass(frozen=True)
+class At:
+    """One recorded number a written-out value reads: the quantity ``key`` at ``index``
+    (the batch axis first where the quantity has one) — or, ``key`` None, a padding
+    cell outside the input, which is 0."""
+
+    key: Key | None
+    index: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Written:
+    """One number of a quantity as the arithmetic it is (:meth:`Layer.written`):
+    the sum of ``terms``, each the product of its factors, divided by ``divide`` — or,
+    ``largest``, the largest of ``terms`` (one factor each).  No terms: 0."""
+
+    terms: tuple[tuple[At, ...], ...]
+    divide: int = 1
+    largest: bool = False
 
 
 class Layer:
@@ -60,11 +82,32 @@ class Layer:
     #: 3 for (channels, height, width) feature maps (conv2d, pooling); None for any
     #: (flatten).  The spec reader refuses a layer whose input has another rank.
     input_rank: ClassVar[int | None] = 1
-    #: False for layers the dense-only views (explain, check, the studio, exercises)
-    #: cannot show yet: they refuse such a network in one line instead of guessing.
+    #: False for layers the dense-only views cannot show yet (:attr:`shown_by` names
+    #: those that do): they refuse such a network in one line instead of guessing.
     explained: ClassVar[bool] = True
+    #: The views (by the name :meth:`Network.require_explained` is given: "explain",
+    #: "check", "the studio") that show this layer although :attr:`explained` is False.
+    shown_by: ClassVar[frozenset[str]] = frozenset()
 
     activation: Activation
+
+    def written(
+        self,
+        kind: str,
+        layer: int,
+        index: tuple[int, ...],
+        *,
+        x: Key,
+        value: Callable[[Key], Array],
+    ) -> Written | None:
+        """Capability for the views (explain writes a feature map's numbers one by one):
+        the number of ``kind`` at ``index`` that this layer (number ``layer``, input node
+        ``x``) computes, as the sum or maximum of recorded numbers it is — for the kinds
+        it declares, its input's ``dL_da`` (``kind`` "dL_da", layer − 1) included.
+        ``value`` gives a recorded quantity (the batch size, a routing such as the
+        arg-max): the terms are read from the step, never recomputed.  None for what
+        it does not write out (the views then show the quantity whole)."""
+        return None
 
     # -- shape -------------------------------------------------------------------------
     @property
@@ -239,6 +282,12 @@ class Layer:
         raise GlassnetError(
             f"expected a layer with an ONNX form ({self.type} has none yet)", got=self.type
         )
+
+    def index_range(self, kind: str) -> int | None:
+        """For a quantity of whole indices (max pooling's ``argmax``), how many places
+        it indexes (its values run from 0 to that − 1), so a worksheet's written indices
+        are checked before they are used; None for a quantity of numbers."""
+        return None
 
     # -- words and symbols -------------------------------------------------------------
     def describe(self) -> str:
@@ -585,6 +634,7 @@ class Pool2d(Layer):
 
     input_rank = 3
     explained = False
+    shown_by: ClassVar[frozenset[str]] = frozenset({"explain", "check"})
     takes_activation = False
     spec_fields: ClassVar[frozenset[str]] = frozenset({"type", "size", "stride"})
 
@@ -627,6 +677,22 @@ class Pool2d(Layer):
         return np.stack(
             [x[:, :, p : p + s * oh : s, q : q + s * ow : s] for p in range(k) for q in range(k)]
         )
+
+    def window(self, i: int, j: int) -> list[tuple[int, int]]:
+        """The input cells (row, column) of output position (i, j)'s window, row by row."""
+        k, st = self.size, self.stride
+        return [(i * st + p, j * st + q) for p in range(k) for q in range(k)]
+
+    def covering(self, h: int, w: int) -> list[tuple[int, int]]:
+        """The output positions (i, j) whose window holds input cell (h, w), in order."""
+        _, oh, ow = self.out_shape
+        k, st = self.size, self.stride
+        return [
+            (i, j)
+            for i in range(oh)
+            for j in range(ow)
+            if 0 <= h - i * st < k and 0 <= w - j * st < k
+        ]
 
     def with_leaves(self, values: Mapping[str, Array]) -> Layer:
         return self.copy()

@@ -131,6 +131,23 @@ class NumpyEngine(StepEngine):
     ) -> None:
         rate = check_dropout(dropout)
         self._rng = rng
+        if rate == 0 and not net.all_dense:
+            # convolutional networks: their own buffered step (glassnet/training/conv_step.py)
+            from glassnet.training.conv_step import conv_step_for
+
+            fast = conv_step_for(
+                net,
+                data.X,
+                data.Y,
+                loss,
+                optimizer,
+                fused=data.weights is None and fused_delta_ok(net.output_activation, loss, data.Y),
+                batch_size=batch_size,
+                weights=data.weights,
+            )
+            if fast is not None:
+                self._step = fast  # type: ignore[assignment]
+                return
         if rate > 0 or not net.all_dense:
             view = with_dropout(net, rate)
             self._graph = (view, loss, optimizer, data, view.parameters())

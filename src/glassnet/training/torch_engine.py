@@ -331,7 +331,8 @@ class TorchEngine(StepEngine):
                 continue
             layer, cls = stage.layer, type(stage.layer)
             # Read back through the layer's own PyTorch form (Linear's weight is Wᵀ).
-            trained = cls.from_torch_data(*cls.torch_data_of(stage.module))
+            # (given the layer's input shape, which a module of feature maps does not store)
+            trained = cls.from_torch_shaped(*cls.torch_data_of(stage.module), layer.in_shape)
             for name in (*layer.params, *layer.constants):
                 getattr(layer, name)[...] = getattr(trained, name)
         self._save_state()
@@ -370,8 +371,9 @@ class TorchEngine(StepEngine):
         if cls is None:
             raise GlassnetError("expected a torch.optim class", got=repr(name), field="optimizer")
         params = [p for s in self._stages if s.module is not None for p in s.module.parameters()]
-        decayed = [p for p in params if p.ndim == 2]
-        rest = [p for p in params if p.ndim != 2]
+        # the layers' ``decayed`` (weights and kernels, not biases or norm scales)
+        decayed = [p for p in params if p.ndim >= 2]
+        rest = [p for p in params if p.ndim < 2]
         groups: list[dict[str, Any]] = []
         if decayed:
             groups.append({"params": decayed})
@@ -425,7 +427,7 @@ class TorchEngine(StepEngine):
                     if theirs not in state:
                         return  # no step taken yet: nothing to hand back
                     tensors[pname] = state[theirs].detach().cpu().numpy()
-                as_layer = cls.from_torch_data(arch, tensors)
+                as_layer = cls.from_torch_shaped(arch, tensors, layer.in_shape)
                 for j, p in enumerate(layer.params):
                     arrays[f"{ours}.{offset + j}"] = getattr(as_layer, p)
         opt.load_state_arrays(arrays, self.net.parameters())
