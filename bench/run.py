@@ -96,7 +96,12 @@ def loadavg() -> list[float]:
 
 # -- the measurements -----------------------------------------------------------------------------
 def bench_throughput(
-    rounds: int, rows: int, env: dict[str, str], log, plain_too: bool = False
+    rounds: int,
+    rows: int,
+    env: dict[str, str],
+    log,
+    plain_too: bool = False,
+    only: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     results: dict[str, Any] = {}
     # glassnet_torch: glassnet's fit with engine="torch" on the CPU (issue 27), which
@@ -104,6 +109,8 @@ def bench_throughput(
     contenders = (*CONTENDERS, "glassnet_torch")
     if plain_too:
         contenders = (*contenders, "glassnet_plain")
+    if only:  # --contenders: a shorter run (glassnet is always measured: every ratio's base)
+        contenders = tuple(c for c in contenders if c in only or c == "glassnet")
     for batch in BATCHES:
         per: dict[str, list[float]] = {c: [] for c in contenders}
         blas: dict[str, Any] = {}
@@ -122,11 +129,16 @@ def bench_throughput(
             )
         results[str(batch)] = {
             "samples_per_s": {c: {**summary(v), "rounds": v} for c, v in per.items()},
-            "vs_torch": ratios(per["glassnet"], per["torch"]),
-            "vs_sklearn": ratios(per["glassnet"], per["sklearn"]),
-            "vs_torch_engine": ratios(per["glassnet"], per["glassnet_torch"]),
             "blas": blas,
         }
+        for key, a, b in (
+            ("vs_torch", "glassnet", "torch"),
+            ("vs_sklearn", "glassnet", "sklearn"),
+            ("vs_torch_engine", "glassnet", "glassnet_torch"),
+            ("torch_engine_vs_torch", "glassnet_torch", "torch"),
+        ):
+            if a in per and b in per:
+                results[str(batch)][key] = ratios(per[a], per[b])
         if plain_too:
             results[str(batch)]["vs_plain"] = ratios(per["glassnet"], per["glassnet_plain"])
             results[str(batch)]["plain_vs_torch"] = ratios(per["glassnet_plain"], per["torch"])
@@ -334,7 +346,8 @@ def table(res: dict[str, Any]) -> str:
     def row(*cells: str) -> None:
         lines.append("| " + " | ".join(cells) + " |")
 
-    if "throughput" in res or "digits" in res or "seed_step" in res:
+    whole = any("vs_sklearn" in r and "vs_torch" in r for r in res.get("throughput", {}).values())
+    if whole or "digits" in res or "seed_step" in res:
         row(
             "workload",
             "glassnet",
@@ -346,6 +359,8 @@ def table(res: dict[str, Any]) -> str:
         row(*["---"] * 6)
     for batch, r in res.get("throughput", {}).items():
         sp = r["samples_per_s"]
+        if "vs_torch" not in r or "vs_sklearn" not in r:
+            continue  # a --contenders run: the torch engine's table below
         row(
             f"784-256-128-10, batch {batch} (samples/s)",
             fmt_range(sp["glassnet"]),
@@ -392,6 +407,24 @@ def table(res: dict[str, Any]) -> str:
             lines.append(
                 f"| {b} | {fmt_range(sp['glassnet'])} | {fmt_range(sp['glassnet_plain'])} | "
                 f"{fmt_range(r['vs_plain'], '.2f')} | {fmt_range(r['plain_vs_torch'], '.2f')} |"
+            )
+        lines.append("")
+    engine_rows = [
+        (b, r) for b, r in res.get("throughput", {}).items() if "torch_engine_vs_torch" in r
+    ]
+    if engine_rows:
+        lines.append("")
+        lines.append(
+            "| batch | NumPy engine (samples/s) | torch engine, CPU | plain PyTorch "
+            "| NumPy engine ÷ torch engine | torch engine ÷ plain PyTorch |"
+        )
+        lines.append("| --- | --- | --- | --- | --- | --- |")
+        for b, r in engine_rows:
+            sp = r["samples_per_s"]
+            lines.append(
+                f"| {b} | {fmt_range(sp['glassnet'])} | {fmt_range(sp['glassnet_torch'])} | "
+                f"{fmt_range(sp['torch'])} | {fmt_range(r['vs_torch_engine'], '.2f')} | "
+                f"{fmt_range(r['torch_engine_vs_torch'], '.2f')} |"
             )
         lines.append("")
     if "startup" in res:
@@ -489,6 +522,11 @@ def main(argv: list[str] | None = None) -> int:
         "step before issue 15, in the same rounds",
     )
     ap.add_argument(
+        "--contenders",
+        help="throughput: only these (comma-separated, of torch, sklearn, glassnet_torch, "
+        "glassnet_plain; glassnet always), for a shorter run",
+    )
+    ap.add_argument(
         "--kernel-report",
         action="store_true",
         help="also time the step part by part (multiplies vs each element-wise part), "
@@ -546,7 +584,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     if "throughput" in parts:
         log("throughput (784-256-128-10, one epoch):")
-        res["throughput"] = bench_throughput(rounds, rows, env, log, args.plain_too)
+        only = tuple(args.contenders.split(",")) if args.contenders else None
+        res["throughput"] = bench_throughput(rounds, rows, env, log, args.plain_too, only)
     if "digits" in parts:
         log("digits to a fixed accuracy:")
         res["digits"] = bench_digits(rounds, env, log)

@@ -359,17 +359,17 @@ def test_random_kernels_from_channels_and_kernel_size():
     assert np.abs(conv.W).max() > 0.5 * limit
 
 
-@pytest.mark.parametrize("command", ["check"])  # explain shows one: test_conv_explain.py
-def test_views_that_cannot_show_a_conv_layer_yet_say_so_in_one_line(tmp_path, capsys, command):
-    spec = tmp_path / "conv.toml"
-    text = example_path("conv").read_text(encoding="utf-8")
-    if command == "check":
-        text += "\n[values]\ndb1 = [0.0]\n"
-    spec.write_text(text, encoding="utf-8")
-    assert cli.main([command, str(spec), "-o", str(tmp_path / "out.html")]) == 2
-    err = capsys.readouterr().err.strip()
-    assert "conv2d" in err and "layer 1" in err and len(err.splitlines()) == 1
-    assert not (tmp_path / "out.html").exists()
+def test_a_view_that_cannot_show_a_conv_layer_says_so_in_one_line():
+    """Explain, check and the studio show conv steps (test_conv_explain.py,
+    test_conv_check.py, test_studio_conv_api.py); any other view refuses the network in
+    one line naming the layer."""
+    spec = parse_spec(example_path("conv").read_text(encoding="utf-8"), "conv.toml")
+    for view in ("explain", "check", "the studio"):
+        spec.network.require_explained(view)
+    with pytest.raises(GlassnetError) as info:
+        spec.network.require_explained("a view without feature maps")
+    err = str(info.value)
+    assert "conv2d" in err and "layer 1" in err and "\n" not in err
 
 
 def test_every_new_layer_type_is_registered():

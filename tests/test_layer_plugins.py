@@ -11,6 +11,7 @@ import pytest
 
 from glassnet.errors import GlassnetError
 from glassnet.layers import Dense, layer_types
+from glassnet.layers.base import layer_class
 from glassnet.layers.batch_norm import BatchNorm
 from glassnet.layers.dropout import Dropout
 from glassnet.layers.layer_norm import LayerNorm
@@ -560,3 +561,26 @@ def test_a_first_layer_of_any_type_is_traced(kind):
     assert tr.layer(1).type == kind
     assert "dx_hat" not in tr.layer(1).kinds
     assert "dL_da" in tr.layer(1).kinds  # its own output's gradient, from the layer above
+
+
+def test_every_layer_decays_its_weights_and_kernels_only():
+    """fit's optimisers decay a parameter with 2 or more axes (weights, kernels), the step
+    graph a parameter in its layer's ``decayed``: every layer type must say the same."""
+    import glassnet as gn
+
+    models = [
+        gn.load_spec("conv").network,
+        parse_spec(SPEC.format(extra='type = "layer_norm"'), "norms.toml").network,
+        parse_spec(SPEC.format(extra='type = "batch_norm"'), "norms.toml").network,
+    ]
+    seen = set()
+    for net in models:
+        for layer in net.layers:
+            seen.add(layer.type)
+            for name in layer.params:
+                assert (name in layer.decayed) == (getattr(layer, name).ndim >= 2), (
+                    layer.type,
+                    name,
+                )
+    with_params = {t for t in layer_types() if layer_class(t).params}
+    assert with_params <= seen, with_params - seen

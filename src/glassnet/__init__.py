@@ -34,6 +34,7 @@ _LAZY: dict[str, str] = {
     "get_loss": "glassnet.losses",
     "Network": "glassnet.network",
     "mlp": "glassnet.model",
+    "cnn": "glassnet.model",
     "Spec": "glassnet.spec",
     "load_spec": "glassnet.spec",
     "parse_spec": "glassnet.spec",
@@ -59,6 +60,7 @@ __all__ = [
     "Trace",
     "__version__",
     "apply_step",
+    "cnn",
     "expand_dates",
     "get_activation",
     "get_loss",
@@ -93,7 +95,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the names as if imported eagerl
     from glassnet.errors import GlassnetError
     from glassnet.layers import Dense
     from glassnet.losses import LOSSES, Loss, get_loss
-    from glassnet.model import Model, load, mlp
+    from glassnet.model import Model, cnn, load, mlp
     from glassnet.network import Network
     from glassnet.spec import Spec, load_spec, parse_spec
     from glassnet.tables import expand_dates, preprocessing_from

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 Array = np.ndarray
 
 BUNDLED: tuple[str, ...] = ("digits", "iris", "wine", "breast_cancer")
+#: The bundled sets whose rows are images, read row by row: their (C, H, W).
+BUNDLED_IMAGES: dict[str, tuple[int, int, int]] = {"digits": (1, 8, 8)}
 TASKS: tuple[str, ...] = ("auto", "classification", "regression")
 #: ``--task auto`` takes a numeric target with fractional values and more distinct
 #: values than this for regression.
@@ -73,6 +75,9 @@ class Dataset:
     fingerprint: dict[str, Any] | None = None
     #: Columns left out for having one value in every row, or none (predict ignores them).
     dropped: list[str] = field(default_factory=list)
+    #: (channels, height, width) when each row is an image read row by row (the bundled
+    #: digits: (1, 8, 8); an .npz whose X is (N, C, H, W) or (N, H, W)); None for a table.
+    image_shape: tuple[int, int, int] | None = None
 
     @property
     def n_features(self) -> int:
@@ -202,26 +207,38 @@ def resolve_task(
         return "regression", None
     if values is None or values.size == 0:
         return "classification", None  # text: nothing else it could be
-    distinct = np.unique(values).shape[0]
-    fractional = bool((values != np.round(values)).any())
-    if fractional and distinct > AUTO_REGRESSION_DISTINCT:
+    distinct, counts = np.unique(values, return_counts=True)
+    return task_from_values(distinct, counts, field)
+
+
+def task_from_values(
+    distinct: Array | None, counts: Array, field: str = "label"
+) -> tuple[Literal["classification", "regression"], str | None]:
+    """``--task auto``'s choice (see :func:`resolve_task`) from the label's distinct
+    values (float64, None when some are text) and each one's count — all the rule
+    reads, so a file read in batches (:mod:`glassnet.stream`) chooses as in memory."""
+    if distinct is None or distinct.size == 0:
+        return "classification", None
+    n_distinct, rows = int(distinct.shape[0]), int(np.sum(counts))
+    fractional = bool((distinct != np.round(distinct)).any())
+    if fractional and n_distinct > AUTO_REGRESSION_DISTINCT:
         note = (
-            f"task: regression ({field} has {distinct} distinct numeric values, not all "
+            f"task: regression ({field} has {n_distinct} distinct numeric values, not all "
             "whole; --task classification to override)"
         )
         return "regression", note
-    many = distinct > AUTO_REGRESSION_WHOLE or (
-        distinct > AUTO_REGRESSION_DISTINCT and distinct > AUTO_REGRESSION_SHARE * values.size
+    many = n_distinct > AUTO_REGRESSION_WHOLE or (
+        n_distinct > AUTO_REGRESSION_DISTINCT and n_distinct > AUTO_REGRESSION_SHARE * rows
     )
     if not fractional and many:
         note = (
-            f"task: regression ({field} has {distinct} distinct whole numbers; "
+            f"task: regression ({field} has {n_distinct} distinct whole numbers; "
             "--task classification to override)"
         )
         return "regression", note
     kind = "numbers" if fractional else "whole numbers"
     return "classification", (
-        f"task: classification ({field} has {distinct} distinct {kind}; "
+        f"task: classification ({field} has {n_distinct} distinct {kind}; "
         "--task regression to override)"
     )
 
@@ -373,7 +390,11 @@ def load_dataset(
     )
     from glassnet.preprocess import drop_constant
 
-    X, names, dropped = drop_constant(table.X, table.names)
+    dropped: list[str] = []
+    if table.image_shape is not None:  # an image keeps every pixel, constant or not
+        X, names = table.X, table.names
+    else:
+        X, names, dropped = drop_constant(table.X, table.names)
     if not names:
         raise GlassnetError(
             "expected a feature column that varies",
@@ -404,6 +425,7 @@ def load_dataset(
     ds.notes[:0] = table.notes
     ds.fingerprint = table.fingerprint
     ds.dropped = dropped
+    ds.image_shape = table.image_shape
     return ds
 
 
@@ -438,6 +460,7 @@ def load_bundled(
     )
     if ds.task == "classification":
         ds.classes = [target_names[int(c)] for c in ds.classes]
+    ds.image_shape = BUNDLED_IMAGES.get(name)
     return ds
 
 
@@ -459,6 +482,8 @@ class Table:
     #: Each row's file line (a quoted cell may hold line breaks), looked up when a
     #: message needs one (:class:`glassnet.tables.FileLines`); None: not from a file.
     lines: Any = None
+    #: (C, H, W) when X's rows are images flattened row by row (an .npz's 3-/4-D X).
+    image_shape: tuple[int, int, int] | None = None
 
     @property
     def where(self) -> Any:
@@ -550,9 +575,10 @@ def _read_npz(p: Path, need_label: bool) -> Table:
             if not wanted <= keys:
                 raise GlassnetError(f"expected arrays {sorted(wanted)}", got=f"{sorted(keys)}")
             shape, dtype, _ = npz.headers["X"]
-            if dtype.kind not in "biuf" or len(shape) != 2 or shape[0] == 0:
+            if dtype.kind not in "biuf" or not 2 <= len(shape) <= 4 or 0 in shape:
                 raise GlassnetError(
-                    "expected X as a non-empty numeric table (rows × features)",
+                    "expected X as a non-empty numeric table (rows × features) or images "
+                    "(N, C, H, W) or (N, H, W)",
                     got=f"{dtype} shaped {shape}",
                     field="X",
                 )
@@ -568,9 +594,15 @@ def _read_npz(p: Path, need_label: bool) -> Table:
             y = npz.read("y") if "y" in keys else np.empty(0)
     except GlassnetError as err:
         raise err.with_file(str(p)) from None
+    # Images (N, C, H, W) — or (N, H, W), one channel — become rows read row by row
+    # (channel, then height, then width: C-order), with their shape kept beside them.
+    image: tuple[int, int, int] | None = None
+    if X.ndim > 2:
+        image = (1, *X.shape[1:]) if X.ndim == 3 else X.shape[1:]  # type: ignore[assignment]
+        X = X.reshape(X.shape[0], -1)
     names = [f"x{i}" for i in range(X.shape[1])]
     stamp = {"sha256": _file_sha256(p), "rows": int(X.shape[0])}
-    return Table(X.astype(np.float64), y, names, "y", fingerprint=stamp)
+    return Table(X.astype(np.float64), y, names, "y", fingerprint=stamp, image_shape=image)
 
 
 def _read_csv(

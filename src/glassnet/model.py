@@ -28,6 +28,7 @@ import numpy as np
 
 from glassnet import io
 from glassnet.errors import GlassnetError
+from glassnet.init import init_weights
 from glassnet.layers import Layer
 from glassnet.network import Network
 from glassnet.network import mlp as network_mlp
@@ -112,10 +113,18 @@ class Model(TrainableNetwork):
         A DataFrame's columns are taken by name (any order, extra columns ignored; a
         missing one is an error naming it), as ``glassnet predict`` takes a CSV's.  A bare
         array is taken by position; when it looks already standardised (see
-        :meth:`Preprocessing.check_scaled`) a ``UserWarning`` says so."""
+        :meth:`Preprocessing.check_scaled`) a ``UserWarning`` says so.  A network of
+        feature maps takes images (n, C, H, W) or (n, H, W): the preprocessing reads each
+        as its row of pixels, row by row (see :func:`~glassnet.training.check_data`)."""
         pre = self.preprocessing
         if pre is None:
             return np.asarray(X)
+        if len(self.layers[0].in_shape) == 3 and not hasattr(X, "columns"):
+            images = np.asarray(X)
+            if images.ndim > 2:
+                # images (n, C, H, W) or (n, H, W): the preprocessing reads each as its
+                # row of pixels (row by row), as the file it was fitted on held them
+                X = images.reshape(images.shape[0], -1)
         if hasattr(X, "columns") and hasattr(X, "to_numpy"):
             X = _columns_by_name(X, pre)
         message = pre.check_scaled(X)
@@ -216,7 +225,15 @@ class Model(TrainableNetwork):
             for r in rows
         ]
         head = f"inputs: {'×'.join(map(str, self.layers[0].in_shape))}"
-        if self.preprocessing is not None:
+        pre = self.preprocessing
+        if (
+            pre is not None
+            and pre.columns is None
+            and not pre.mean.any()
+            and (pre.scale == pre.scale[0]).all()
+        ):
+            head += f" (each divided by {pre.scale[0]:g})"  # an image model's pixel scale
+        elif pre is not None:
             head += " (standardised)"
         return "\n".join([head, *lines, f"total parameters: {total:,} ({self.dtype})"])
 
@@ -281,6 +298,69 @@ def mlp(
     rate of inverted dropout on the hidden layers while training."""
     net = network_mlp(sizes, hidden=hidden, output=output, init=init, seed=seed, dtype=dtype)
     return Model.from_network(net, dropout=dropout)
+
+
+def cnn(
+    image_shape: Sequence[int],
+    n_out: int,
+    *,
+    channels: Sequence[int] = (16, 32),
+    kernel_size: int = 3,
+    activation: str | Activation = "relu",
+    output: str | Activation = "softmax",
+    init: str = "he",
+    seed: int | None = 0,
+    dtype: str = "float32",
+) -> Model:
+    """A small convolutional network for images ``image_shape`` (C, H, W), as a
+    :class:`Model`: for each entry of ``channels`` a ``kernel_size``×``kernel_size``
+    convolution with that many output channels (stride 1, padding kernel_size // 2, so
+    an odd kernel keeps the map's size) and ``activation``, then 2×2 max pooling while
+    the map is at least 2×2; then flatten and a dense output layer of ``n_out`` units.
+    Kernels from ``init`` with fan-in C·kh·kw (as PyTorch counts it), biases zero, drawn
+    with ``numpy.random.default_rng(seed)``.
+
+    >>> cnn((1, 8, 8), 10, channels=(4,), seed=0).summary().splitlines()[0]
+    'inputs: 1×8×8'
+    """
+    from glassnet.layers.conv2d import Conv2d
+    from glassnet.layers.dense import Dense
+    from glassnet.layers.flatten import Flatten
+    from glassnet.layers.max_pool2d import MaxPool2d
+
+    shape = tuple(int(n) for n in image_shape)
+    if len(shape) != 3 or min(shape) < 1:
+        raise GlassnetError(
+            "expected an image shape (channels, height, width)",
+            got=repr(tuple(image_shape)),
+            field="image_shape",
+        )
+    if not channels or any(int(c) < 1 for c in channels):
+        raise GlassnetError(
+            "expected convolution channels like 16,32 (positive whole numbers)",
+            got=repr(list(channels)),
+            field="channels",
+        )
+    rng = np.random.default_rng(seed)
+    k, pad = int(kernel_size), int(kernel_size) // 2
+    layers: list[Layer] = []
+    for o in (int(c) for c in channels):
+        c = shape[0]
+        fan_in = c * k * k
+        W = init_weights(init, fan_in, o, rng, np.float64, fan_out=o * k * k)
+        W = np.ascontiguousarray(W.T.reshape(o, c, k, k)).astype(dtype)
+        conv = Conv2d(W, np.zeros(o, dtype=dtype), shape, padding=pad, activation=activation)
+        layers.append(conv)
+        shape = conv.out_shape
+        if min(shape[1:]) >= 2:
+            pool = MaxPool2d(shape, size=2)
+            layers.append(pool)
+            shape = pool.out_shape
+    layers.append(Flatten(shape))
+    n_in = int(np.prod(shape))
+    W = init_weights(init, n_in, int(n_out), rng, dtype)
+    layers.append(Dense(W, np.zeros(int(n_out), dtype=dtype), output))
+    return Model(layers)
 
 
 # -- files -------------------------------------------------------------------------------

@@ -23,6 +23,9 @@ Array = np.ndarray
 Key = tuple[str, int]
 #: A node's rule: its input values (in the declared order) -> its value.
 Rule = Callable[[Sequence[Array]], Array]
+#: A plugin's wrong rule for one node (:meth:`Layer.alternatives`): one rule, or its
+#: variants by name in words ("stride + 1", "stride − 1"), each tried on its own.
+Alternative = Rule | Mapping[str, Rule]
 #: Where a node sits in the step, in the order a derivation meets them.
 Phase = Literal["leaf", "forward", "loss", "backward", "update"]
 

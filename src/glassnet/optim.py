@@ -14,7 +14,8 @@ RMSprop    ``s ← ρ s + (1−ρ) g²``;  ``p ← p − lr · g / (√s + ε)``
 =========  ===========================================================================
 
 L2 weight decay (every optimiser but AdamW) adds ``λ·W`` to the gradient of every
-weight matrix before the rule (biases are not decayed, as in scikit-learn's ``alpha``).
+weight matrix and convolution kernel before the rule (biases are not decayed, as in
+scikit-learn's ``alpha``).
 A schedule scales the learning rate per epoch: ``lr_epoch = lr · schedule.factor(epoch)``,
 epochs from 0.
 

@@ -50,6 +50,10 @@ class TrainOptions:
     bundled data sets they reach its test accuracy (``python bench/quality.py
     --defaults``, docs/train.md)."""
 
+    #: "mlp" (dense layers, --layers its hidden sizes), "cnn" (images: --layers the
+    #: channels of its 3×3 convolutions, each followed by 2×2 max pooling; see gn.cnn)
+    #: or a spec file (.toml) whose [[layers]] are the network.
+    model: str = "mlp"
     layers: list[int] = field(default_factory=lambda: [100])
     activation: str = "relu"
     init: str = "he"
@@ -277,25 +281,41 @@ def check_training_fits(sizes: list[int], options: TrainOptions) -> None:
     check_fits(itemsize * (6 * params + 4 * batch * sum(sizes)), "training", field="--layers")
 
 
+#: ``--model``: the kinds of network ``glassnet train`` builds.
+MODELS: tuple[str, ...] = ("mlp", "cnn")
+#: ``--model cnn`` without ``--layers``: the channels of its two convolutions.
+CNN_CHANNELS: list[int] = [16, 32]
+
+
 def build_model(ds: Dataset, options: TrainOptions) -> Model:
-    """A fresh MLP for ``ds``: softmax over its classes, or one identity output for
-    regression; the data's standardisation as its preprocessing."""
-    sizes = [ds.n_features, *options.layers, ds.n_outputs]
-    check_training_fits(sizes, options)
-    model = mlp(
-        sizes,
-        hidden=options.activation,
-        output="identity" if ds.task == "regression" else "softmax",
-        init=options.init,
-        seed=options.seed,
-        dtype=options.dtype,
-        dropout=options.dropout,
-    )
-    model.preprocessing = ds.preprocessing or Preprocessing(ds.mean, ds.scale, ds.feature_names)
+    """A fresh network for ``ds`` — an MLP, or (``options.model == "cnn"``) a small CNN
+    for image data — with softmax over its classes, or one identity output for
+    regression.  Its preprocessing, stored in the model: the data's standardisation for
+    an MLP; for a CNN every pixel divided by one constant, the largest |value| of the
+    training part (digits: 16), so images come in within [−1, 1] and a convolution sees
+    every position scaled alike."""
+    output = "identity" if ds.task == "regression" else "softmax"
+    if options.model == "cnn":
+        model = _build_cnn(ds, options, output)
+    elif options.model not in MODELS:
+        model = _build_from_file(ds, options)
+    else:
+        sizes = [ds.n_features, *options.layers, ds.n_outputs]
+        check_training_fits(sizes, options)
+        model = mlp(
+            sizes,
+            hidden=options.activation,
+            output=output,
+            init=options.init,
+            seed=options.seed,
+            dtype=options.dtype,
+            dropout=options.dropout,
+        )
+        model.preprocessing = ds.preprocessing or Preprocessing(ds.mean, ds.scale, ds.feature_names)
     if ds.task == "regression":
         # The output starts at the mean target (R² 0), not at 0: targets far from 0
         # (hundreds) would otherwise take most of the epochs just to be reached.
-        model.dense_layers("a training run")[-1].b[:] = np.mean(ds.y_train)
+        model.layers[-1].b[:] = np.mean(ds.y_train)  # type: ignore[attr-defined]
     model.classes = list(ds.classes) if ds.task == "classification" else None
     model.task = ds.task
     model.train_state = training.TrainState(
@@ -304,6 +324,101 @@ def build_model(ds: Dataset, options: TrainOptions) -> Model:
         seed=options.seed,
         rng=training.shuffle_rng(options.seed),
     )
+    return model
+
+
+def _pixel_scale(ds: Dataset) -> Preprocessing:
+    """Every input divided by one constant, the training part's largest |value| (an
+    image model's preprocessing, see :func:`build_model`)."""
+    # an image data set's raw rows are numbers (an .npz's X, or digits), never a table
+    raw = np.asarray(ds.X_train_raw if ds.X_train_raw is not None else ds.X_train)
+    peak = float(np.abs(raw).max()) if raw.size else 0.0
+    n = ds.n_features
+    return Preprocessing(np.zeros(n), np.full(n, peak if peak > 0 else 1.0), ds.feature_names)
+
+
+def _build_from_file(ds: Dataset, options: TrainOptions) -> Model:
+    """``--model FILE.toml``: the network of a spec file's ``[[layers]]``, for the
+    data's images (C, H, W) when the first layer takes feature maps, else its rows;
+    scaled as an image model, or standardised, accordingly."""
+    from glassnet.spec import layers_from_file
+
+    path = options.model
+    if not path.lower().endswith(".toml"):
+        raise GlassnetError(
+            f"expected one of {', '.join(MODELS)} or a spec file (.toml) with [[layers]]",
+            got=repr(path),
+            field="--model",
+        )
+    if options.dropout:
+        raise GlassnetError(
+            "expected no --dropout with a --model file (a dropout layer in it says where)",
+            got=f"--dropout {options.dropout:g}",
+            field="--dropout",
+        )
+    net, unused = layers_from_file(
+        path, ds.n_features, ds.image_shape, seed=options.seed, init=options.init
+    )
+    images = len(net.layers[0].in_shape) == 3
+    if net.sizes[-1] != ds.n_outputs:
+        raise GlassnetError(
+            f"expected a last layer of {ds.n_outputs} units (one per "
+            f"{'class' if ds.task == 'classification' else 'target'} of the data)",
+            got=str(net.sizes[-1]),
+            file=path,
+            field="layers",
+        )
+    if unused:
+        ds.notes.append(
+            f"{Path(path).name}: its [[layers]] are trained; {', '.join(unused)} "
+            "are not used (the data and the options give them)"
+        )
+    model = Model(net.copy(options.dtype).layers)
+    model.preprocessing = (
+        _pixel_scale(ds)
+        if images
+        else ds.preprocessing or Preprocessing(ds.mean, ds.scale, ds.feature_names)
+    )
+    return model
+
+
+def _build_cnn(ds: Dataset, options: TrainOptions, output: str) -> Model:
+    """``--model cnn``: :func:`glassnet.model.cnn` on ``ds``'s images, with the pixels
+    scaled by one stored constant (see :func:`build_model`)."""
+    from glassnet.limits import check_fits
+    from glassnet.model import cnn
+
+    if ds.image_shape is None:
+        raise GlassnetError(
+            "expected image data for --model cnn (digits, or an .npz whose X is "
+            "(N, C, H, W) or (N, H, W))",
+            got=f"a table of {ds.n_features} columns",
+            field="--model",
+        )
+    if options.dropout:
+        raise GlassnetError(
+            "expected no --dropout with --model cnn (dropout applies to dense hidden layers)",
+            got=f"--dropout {options.dropout:g}",
+            field="--dropout",
+        )
+    model = cnn(
+        ds.image_shape,
+        ds.n_outputs,
+        channels=options.layers,
+        activation=options.activation,
+        output=output,
+        init=options.init,
+        seed=options.seed,
+        dtype=options.dtype,
+    )
+    itemsize = 4 if options.dtype == "float32" else 8
+    batch = max(1, min(options.batch_size, 1 << 20))
+    params = sum(p.size for p in model.parameters())
+    # weights, gradients, optimiser state; per row: each layer's maps about 4 times and
+    # each convolution's windows (C·kh·kw numbers a position) twice
+    per_row = sum(4 * layer.n_out + 18 * layer.n_in for layer in model.layers)
+    check_fits(itemsize * (6 * params + batch * per_row), "training", field="--layers")
+    model.preprocessing = _pixel_scale(ds)
     return model
 
 
@@ -515,6 +630,14 @@ def prepare_run(data: str | None, resume: str | None, given: dict[str, Any]) -> 
     if needs_val and "validation_split" not in given:
         given = {**given, "validation_split": 0.1}  # early stopping needs held-out rows
     options = TrainOptions(**given)
+    if options.model not in MODELS and not options.model.lower().endswith(".toml"):
+        raise GlassnetError(
+            f"expected one of {', '.join(MODELS)} or a spec file (.toml) with [[layers]]",
+            got=repr(options.model),
+            field="--model",
+        )
+    if options.model == "cnn" and "layers" not in given:
+        options.layers = list(CNN_CHANNELS)
     if not 0 <= options.validation_split < 1:  # before the data is read and its notes said
         raise GlassnetError(
             "expected a fraction in [0, 1)",

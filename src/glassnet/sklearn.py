@@ -21,7 +21,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, Transfo
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, check_random_state
 
-from glassnet.model import Model, mlp
+from glassnet.errors import GlassnetError
+from glassnet.model import Model, cnn, mlp
 from glassnet.optim import get_optimizer
 from glassnet.optimizers import optimizer_class
 from glassnet.training import Callback, EarlyStopping
@@ -62,6 +63,11 @@ class _GlassnetBase(BaseEstimator):
     init : weight initialiser.
     dtype : float64 (as scikit-learn's own MLP) or float32.
     random_state : seed for weights and shuffling (None: a fresh one each fit).
+    image_shape : (C, H, W), or None (the default: a multilayer perceptron).  Given, each
+        row of X is one image of C·H·W pixels read row by row (as ``digits.data`` holds
+        its 8×8 images: ``image_shape=(1, 8, 8)``), and the network is a small CNN
+        (:func:`glassnet.cnn`) whose 3×3 convolutions have ``hidden_layer_sizes``
+        channels, each followed by 2×2 max pooling, then a dense output layer.
     """
 
     _output = "identity"
@@ -87,6 +93,7 @@ class _GlassnetBase(BaseEstimator):
         init: str = "he",
         dtype: str = "float64",
         random_state: int | None = None,
+        image_shape: tuple[int, int, int] | None = None,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -106,6 +113,7 @@ class _GlassnetBase(BaseEstimator):
         self.init = init
         self.dtype = dtype
         self.random_state = random_state
+        self.image_shape = image_shape
 
     def _train(
         self,
@@ -118,20 +126,39 @@ class _GlassnetBase(BaseEstimator):
     ) -> Model:
         """Fit (or, with ``partial``, one epoch of ``partial_fit``) and return the network."""
         sizes = [X.shape[1], *(int(n) for n in self.hidden_layer_sizes), n_out]
+        shape = self._image_shape(X)
         old: Model | None = getattr(self, "network_", None)
-        reuse = (self.warm_start or partial) and old is not None and old.sizes == sizes
+        if old is None:
+            same = False
+        elif shape is None:
+            same = old.sizes == sizes
+        else:
+            same = old.layers[0].in_shape == shape and old.sizes[-1] == n_out
+        reuse = (self.warm_start or partial) and same
         if reuse and old is not None:
             net, seed, optimizer = old, None, None  # the state carries on
         else:
             seed = int(check_random_state(self.random_state).randint(2**31 - 1))
-            net = mlp(
-                sizes,
-                hidden=self.activation,
-                output=self._output,
-                init=self.init,
-                seed=seed,
-                dtype=self.dtype,
-            )
+            if shape is not None:
+                net = cnn(
+                    shape,
+                    n_out,
+                    channels=[int(n) for n in self.hidden_layer_sizes],
+                    activation=self.activation,
+                    output=self._output,
+                    init=self.init,
+                    seed=seed,
+                    dtype=self.dtype,
+                )
+            else:
+                net = mlp(
+                    sizes,
+                    hidden=self.activation,
+                    output=self._output,
+                    init=self.init,
+                    seed=seed,
+                    dtype=self.dtype,
+                )
             options: dict[str, Any] = {"lr": self.lr, "weight_decay": self.weight_decay}
             if self.momentum and optimizer_class(self.optimizer).takes("momentum"):
                 options["momentum"] = self.momentum
@@ -165,6 +192,20 @@ class _GlassnetBase(BaseEstimator):
         self.loss_curve_ = list(history["loss"])
         self.n_iter_ = len(history)
         return net
+
+    def _image_shape(self, X: Array) -> tuple[int, int, int] | None:
+        """``image_shape`` checked against X's rows (None: no images)."""
+        if self.image_shape is None:
+            return None
+        shape = tuple(int(v) for v in self.image_shape)
+        if len(shape) != 3 or min(shape) < 1 or X.shape[1] != int(np.prod(shape)):
+            raise GlassnetError(
+                "expected (channels, height, width) whose product is X's row length "
+                f"({X.shape[1]})",
+                got=repr(self.image_shape),
+                field="image_shape",
+            )
+        return shape  # type: ignore[return-value]
 
     def _forward(self, X: Any) -> Array:
         check_is_fitted(self, "network_")

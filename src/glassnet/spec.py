@@ -469,3 +469,53 @@ def _model_network(
             field="input",
         )
     return network, model.preprocessing
+
+
+def layers_from_file(
+    path: str | Path,
+    n_features: int,
+    image_shape: tuple[int, int, int] | None = None,
+    *,
+    seed: int,
+    init: str,
+) -> tuple[Network, list[str]]:
+    """The network of a spec file's ``[[layers]]`` tables (what ``glassnet train --model
+    FILE.toml`` trains) for samples of ``image_shape`` (C, H, W) when the data holds
+    images and the first layer takes feature maps, else of ``n_features`` numbers:
+    weights as given, or drawn
+    (``units``; ``channels`` and ``kernel_size``) with the file's ``init`` or else
+    ``init``, from ``seed``.  Returns it with the names of the file's other top-level
+    fields (``input``, ``target``, ``lr``, ...), which a training run does not use (the
+    data and the run's options give them) — for the caller to say so."""
+    label = str(path)
+    text = read_text(Path(path), label, "a spec file (TOML)")
+    check_nesting(text, file=label)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise GlassnetError("expected valid TOML", got=str(err), file=label) from None
+    try:
+        default_init = data.get("init", init)
+        if default_init not in INITS:
+            raise GlassnetError(
+                f"expected one of {', '.join(INITS)}", got=repr(default_init), field="init"
+            )
+        layout = data.get("layout", "from_to")
+        if layout not in LAYOUTS:
+            raise GlassnetError(
+                f"expected one of {', '.join(LAYOUTS)}", got=_kind(layout), field="layout"
+            )
+        in_shape: tuple[int, ...] = (n_features,)
+        tables = data.get("layers")
+        if image_shape is not None and isinstance(tables, list) and tables:
+            head = tables[0]
+            kind = head.get("type", "dense") if isinstance(head, dict) else "dense"
+            if layer_class(kind).input_rank == 3:
+                in_shape = tuple(image_shape)
+        network = _layers_network(
+            data, in_shape, seed, default_init, layout, data.get("bias") == "row0"
+        )
+    except GlassnetError as err:
+        raise err.with_file(label) from None
+    unused = sorted(set(data) - {"layers", "init", "layout", "bias"})
+    return network, unused

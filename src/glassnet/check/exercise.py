@@ -50,6 +50,21 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+#: The options of a convolutional exercise (``glassnet exercise --conv``): the input's
+#: (channels, height, width), the kernel's side, the output channels, stride, padding,
+#: the pooling after it (2×2, stride 2: "max" or "avg") and the classes of the softmax.
+CONV_DEFAULTS: dict[str, Any] = {
+    "conv": False,
+    "image": [1, 4, 4],
+    "kernel": 2,
+    "channels": 1,
+    "stride": 1,
+    "padding": 0,
+    "pool": "max",
+    "classes": 2,
+}
+
+
 def variant_seed(student: str, assignment: str) -> int:
     """The random seed of a student's variant: a hash of their id and the assignment's
     name (stable across runs and machines, unlike Python's ``hash``)."""
@@ -142,6 +157,119 @@ def make_exercise(
     )
 
 
+def _small(v: Any, name: str, low: int, high: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
+        raise GlassnetError(
+            f"expected a whole number from {low} to {high} (by hand!)", got=repr(v), field=name
+        )
+    return v
+
+
+def make_conv_exercise(
+    options: dict[str, Any] | None = None,
+    activations: list[str] | None = None,
+    loss: str | None = None,
+    *,
+    seed: int = 0,
+    lr: float = 0.1,
+    decimals: int = 1,
+) -> Exercise:
+    """A random convolutional exercise, the step exams ask by hand: conv2d (ReLU unless
+    ``activations`` says) → 2×2 pooling → flatten → a dense softmax layer.  Kernel,
+    biases, dense weights and input drawn from [-1, 1] (the input from [0, 1]) and
+    rounded to ``decimals``; a one-hot target.  ``options``: :data:`CONV_DEFAULTS`'s keys
+    (the input's [C, H, W], kernel side, output channels, stride, padding, pool, classes)."""
+    o = {**CONV_DEFAULTS, **(options or {}), "conv": True}
+    image = o["image"]
+    if not isinstance(image, list) or len(image) != 3:
+        raise GlassnetError("expected C,H,W (e.g. 1,4,4)", got=repr(image), field="--image")
+    c = _small(image[0], "--image", 1, 3)
+    h, w = (_small(e, "--image", 1, 8) for e in image[1:])
+    k = _small(o["kernel"], "--kernel", 1, 5)
+    out_c = _small(o["channels"], "--channels", 1, 3)
+    stride = _small(o["stride"], "--stride", 1, 3)
+    padding = _small(o["padding"], "--padding", 0, 2)
+    classes = _small(o["classes"], "--classes", 2, 8)
+    if o["pool"] not in ("max", "avg"):
+        raise GlassnetError("expected max or avg", got=repr(o["pool"]), field="--pool")
+    oh, ow = ((n + 2 * padding - k) // stride + 1 for n in (h, w))
+    if k > min(h, w) + 2 * padding or min(oh, ow) < 2:
+        raise GlassnetError(
+            "expected a convolution whose output is at least 2×2 (for the 2×2 pooling)",
+            got=f"a {k}×{k} kernel on {h}×{w}, stride {stride}, padding {padding}",
+            field="--kernel",
+        )
+    if decimals not in (1, 2):
+        raise GlassnetError("expected 1 or 2", got=str(decimals), field="--decimals")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise GlassnetError("expected a whole number ≥ 0", got=repr(seed), field="--seed")
+    if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr < math.inf:
+        raise GlassnetError("expected a positive finite number", got=repr(lr), field="--lr")
+    acts = activations or ["relu", "softmax"]
+    if len(acts) != 2:
+        raise GlassnetError(
+            "expected 2 activations (the convolution's, the output's)",
+            got=str(len(acts)),
+            field="--activations",
+        )
+    loss = loss or default_loss(acts[-1])
+    get_loss(loss)
+    rng = np.random.default_rng(seed)
+
+    def draw(*shape: int, low: float = -1.0) -> np.ndarray:
+        return np.round(rng.uniform(low, 1, size=shape), decimals) + 0.0
+
+    x = draw(1, c, h, w, low=0.0)
+    n_flat = out_c * (oh // 2) * (ow // 2)
+    y = np.zeros((1, classes))
+    y[0, rng.integers(classes)] = 1.0
+    conv = {
+        "type": "conv2d",
+        "weights": draw(out_c, c, k, k).tolist(),
+        "bias": draw(out_c).tolist(),
+        "stride": stride,
+        "padding": padding,
+        "activation": acts[0],
+    }
+    dense = {
+        "weights": draw(n_flat, classes).tolist(),
+        "bias": draw(classes).tolist(),
+        "activation": acts[1],
+    }
+    pool = {"type": f"{o['pool']}_pool2d", "size": 2}
+    spec_text = f"# glassnet exercise (seed {seed}): work one step by hand.\n" + to_toml(
+        {
+            "name": f"exercise-{seed}",
+            "loss": loss,
+            "lr": lr,
+            "input": x.tolist(),
+            "target": y.tolist(),
+            "layers": [conv, pool, {"type": "flatten"}, dense],
+        }
+    )
+    spec = parse_spec(spec_text, "exercise")
+    blank = [spec_text.rstrip("\n"), "", "# Fill in what you compute (any subset), then run:", ""]
+    blank.append("#   glassnet check THIS_FILE")
+    blank += ["", "[values]"]
+    blank += _blank_lines(spec)
+    options_out = {
+        "activations": list(acts),
+        "loss": loss,
+        "lr": lr,
+        "decimals": decimals,
+        **{key: o[key] for key in CONV_DEFAULTS},
+        "image": [c, h, w],
+    }
+    return Exercise(
+        spec_text,
+        "\n".join(blank) + "\n",
+        answer_key(spec),
+        spec,
+        key_lines(spec),
+        options_out,
+    )
+
+
 def _blank_lines(spec: Spec) -> list[str]:
     """``# z1 = [_, _, _]    # seed name: h1_in`` for every quantity to work out.  A
     softmax's da/dz is a matrix: its off-diagonal terms belong to the work (the vector
@@ -157,7 +285,8 @@ def _blank_lines(spec: Spec) -> list[str]:
         shape = expected_shape(spec, key)
         shape = shape[1:] if graph.batched(key) else shape
         name = key_name(key)
-        alias = seed_name(name, n_layers)
+        # the seed's names (h1_in, O_out, ...) are a dense network's, none for images
+        alias = seed_name(name, n_layers) if spec.x.ndim <= 2 else None
         out.append(f"# {name} = {_blank(shape)}" + (f"    # seed name: {alias}" if alias else ""))
     return out
 
@@ -195,7 +324,8 @@ def key_values(spec: Spec, digits: int = 4) -> list[tuple[str, str]]:
         if graph.batched(key) and v.shape[0] == 1:
             v = v[0]
         name = key_name(key)
-        out.append((name, toml_value(_written(v, digits), f"values.{name}", written=True)))
+        places = 0 if np.issubdtype(v.dtype, np.integer) else digits  # indices (arg-max)
+        out.append((name, toml_value(_written(v, places), f"values.{name}", written=True)))
     return out
 
 
@@ -238,6 +368,15 @@ def roster_exercise(
 ) -> Exercise:
     """The variant of ``assignment`` for ``student`` (the same every time)."""
     opts = {**DEFAULTS, **(options or {})}
+    if opts.get("conv"):
+        return make_conv_exercise(
+            {key: opts[key] for key in CONV_DEFAULTS if key in opts},
+            opts["activations"],
+            opts["loss"],
+            seed=variant_seed(student, assignment),
+            lr=float(opts["lr"]),
+            decimals=int(opts["decimals"]),
+        )
     return make_exercise(
         [int(n) for n in opts["layers"]],
         opts["activations"],
@@ -254,8 +393,12 @@ def _digest(field: str, text: str) -> str:
 
 def _options_text(options: dict[str, Any]) -> str:
     """The ``[exercise]`` table's lines, as a roster sheet writes them (the text its
-    checksum is taken of)."""
-    return "\n".join(f"{k} = {toml_value(options.get(k), k)}" for k in DEFAULTS)
+    checksum is taken of): a conv exercise's sizes are its conv options, not dense
+    layers."""
+    conv = bool(options.get("conv"))
+    keys = [k for k in DEFAULTS if not (conv and k == "layers")]
+    keys += list(CONV_DEFAULTS) if conv else []
+    return "\n".join(f"{k} = {toml_value(options.get(k), k)}" for k in keys)
 
 
 def header_checksum(student: str, assignment: str, options: dict[str, Any]) -> str:
@@ -424,9 +567,9 @@ def exercise_from_sheet(data: dict[str, Any], label: str) -> Spec:
             field="student",
         )
     options = data.get("exercise", {})
-    if not isinstance(options, dict) or set(options) - set(DEFAULTS):
+    if not isinstance(options, dict) or set(options) - set(DEFAULTS) - set(CONV_DEFAULTS):
         raise GlassnetError(
-            f"expected an [exercise] table with {', '.join(DEFAULTS)}",
+            f"expected an [exercise] table with {', '.join([*DEFAULTS, *CONV_DEFAULTS])}",
             got=repr(options),
             file=label,
             field="exercise",

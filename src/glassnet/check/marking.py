@@ -548,6 +548,7 @@ class _Marker:
             self.keep_readable(g, with_bias)
         cid = "transposed_gradient" if K[0] == "dW" else "written_transposed"
         title = cat.title_of(cid)
+        other_shape = None if reproduces else self.shaped_by_mistake(g)
         entries = []
         for idx in np.ndindex(value.shape):
             e = Entry(
@@ -563,7 +564,11 @@ class _Marker:
                 quantity=self.quantity(g),
             )
             shape_words = f"written with shape {value.shape}; {misshape_message(g)}"
-            if reproduces and follows is not None:
+            if other_shape is not None:
+                (mid, alt, text) = other_shape
+                e.diagnosis, e.match, e.alternative = mid, EXACT, float(alt[idx])
+                e.explanation = f"{text}; written with shape {value.shape}, as that rule gives it"
+            elif reproduces and follows is not None:
                 e.diagnosis, e.match, e.alternative = cid, EXACT, float(follows[idx])
                 e.explanation = (
                     f"{title}: {shape_words}, and its transpose is right on your own "
@@ -579,6 +584,46 @@ class _Marker:
                 e.explanation = shape_words + " (not marked place by place)"
             entries.append(e)
         return entries
+
+    def shaped_by_mistake(self, g: Given) -> tuple[str, Array, str] | None:
+        """A plugin's mistake that gives another shape (a convolution's stride or
+        padding off by one makes another grid of windows) and, on the person's own
+        earlier values, reproduces every number of the misshaped value as written:
+        (its id, its value in the written shape, the explanation); None if none does."""
+        ctx, K, value = self.ctx, g.key, g.value
+        if ctx.is_leaf(K):
+            return None
+        others = {q: v for q, v in self.given.items() if q != K}
+        want = np.shape(ctx.right[K])
+        for m in cat.plugin_mistakes(ctx):
+            if K[0] not in m.kinds:
+                continue
+            for v in m.variants:
+                combo = [(m, v)]
+                ev = Working(ctx, others, diagonal=self.diagonal, mistakes=combo)
+                try:
+                    alt = ev.compute(K)
+                except (ValueError, IndexError):  # a shape later rules cannot read
+                    continue
+                if m.id not in ev.used or alt.shape == want:
+                    continue
+                if alt.shape != value.shape:
+                    if not (ctx.batched(K) and alt.shape[0] == 1 and alt.shape[1:] == value.shape):
+                        continue
+                    alt = alt.reshape(value.shape)
+                if self.rtol is not None:
+                    t = self.rtol * np.abs(alt) + 1e-12
+                else:
+                    spread = propagate(ctx, others, self.diagonal, K, self.half, combo)
+                    t = g.half + np.reshape(spread, value.shape)
+                if bool(np.all(within(np.abs(value - alt), t, alt))):
+                    text = _text(combo, float(alt.flat[0]), 0, False).split(":")[0]
+                    return (
+                        m.id,
+                        alt,
+                        f"{text}: that rule on your own earlier values gives every number written",
+                    )
+        return None
 
     def written_layout(self, g: Given) -> tuple[tuple[int, ...], bool] | None:
         """When ``g`` is a matrix written with rows for columns: (the shape the sheet
@@ -639,6 +684,13 @@ class _Marker:
         catalogue = [*cat.CATALOGUE.values(), *cat.plugin_mistakes(ctx)]
         singles = [(m, v) for m in catalogue for v in m.variants]
         computed = not ctx.is_leaf(K)
+        # Whole indices (max pooling's arg-max) take few values: any rule upstream lands
+        # on a written index by chance too often.  Only the layer's own rules for this
+        # very node may name one, and only when they give every index written.
+        owner = ctx.graph.layers[K[1] - 1] if 1 <= K[1] <= ctx.n_layers else None
+        indices = owner is not None and owner.index_range(K[0]) is not None
+        if indices:
+            singles = [(m, v) for m, v in singles if m.plugin and K[0] in m.kinds]
         # A parameter update (W_new, b_new, an optimiser's state): see ``assign``.
         update = computed and ctx.graph.has(K) and ctx.graph.decl(K).phase == "update"
 
@@ -711,9 +763,11 @@ class _Marker:
                     continue
                 alts.append(([mv], alt))
                 c = assess([mv], alt, rank)
-                if c.hit:
+                if c.hit and (c.full or not indices):
                     cands.append(c)
             assign(cands)
+        if indices:
+            return causes
         if computed and todo():
             self.transposed(g, follows, tol, todo(), causes)
         for i in todo():
@@ -938,7 +992,7 @@ class _Marker:
             if k == g.key or not (ctx.is_leaf(k) or seq.index(k) < mine):
                 continue
             written.add(k)
-            seed = seed_name(key_name(k), L)
+            seed = seed_name(key_name(k), L) if ctx.trace.x.ndim <= 2 else None
             label = other.written_name
             if label != key_name(k):
                 label += f" ({key_name(k)})"

@@ -17,7 +17,7 @@ plants it (tests/test_check_mistakes.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -345,6 +345,8 @@ def _updated_weights(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule)
     if key[1] == ev.ctx.n_layers:
         return None
     delta, _W = ins
+    if not ev.ctx.graph.has(("W_new", key[1] + 1)):
+        return None
     return base([delta, ev.value(("W_new", key[1] + 1))])
 
 
@@ -417,8 +419,8 @@ def _transposed_grad(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule)
     ["z", "dW"],
 )
 def _z_for_a(ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule) -> Array | None:
-    if key[1] == 1:
-        return None
+    if key[1] == 1 or not ev.ctx.graph.has(("z", key[1] - 1)):
+        return None  # the first layer, or one after a layer without z (a flatten)
     z_prev = ev.value(("z", key[1] - 1))
     return base([z_prev, *ins[1:]])
 
@@ -449,18 +451,38 @@ def plugin_mistakes(ctx: Context) -> list[Mistake]:
     """The mistakes the step's own plugins declare (:meth:`Context.plugin_alternatives`)
     as catalogue entries: each replaces exactly the nodes it names (layer included) with
     its wrong rule, so it is named only where re-running it on the person's numbers
-    reproduces what they wrote — like every rule of the catalogue."""
+    reproduces what they wrote — like every rule of the catalogue.
+
+    A node's wrong rule may come as variants by name (a convolution's stride + 1 or
+    − 1): each is tried on its own, like a catalogue rule's variants, and described by
+    its name."""
     out = []
     for name, rules in ctx.plugin_alternatives().items():
+        labels: list[str] = []
+        for wrong in rules.values():
+            if isinstance(wrong, Mapping):
+                labels += [label for label in wrong if label not in labels]
 
         def rule(
             ev: Worked, key: Key, ins: list[Array], v: Any, base: Rule, rules: Any = rules
         ) -> Array | None:
             wrong = rules.get(key)
+            if isinstance(wrong, Mapping):
+                wrong = wrong.get(v)  # a variant this node does not have: not in force
             return None if wrong is None else wrong(ins)
 
         title = name.replace("_", " ")
-        out.append(Mistake(name, title, frozenset(k[0] for k in rules), rule, plugin=True))
+        out.append(
+            Mistake(
+                name,
+                title,
+                frozenset(k[0] for k in rules),
+                rule,
+                variants=tuple(labels) or (None,),
+                describe=lambda v: v or "",
+                plugin=True,
+            )
+        )
     return out
 
 

@@ -35,7 +35,7 @@ from glassnet.step import (
 from glassnet.trace import Trace
 
 if TYPE_CHECKING:
-    from glassnet.nodes import Rule
+    from glassnet.nodes import Alternative
 
 Array = np.ndarray
 
@@ -207,11 +207,12 @@ class Context:
         owner = self.graph.owner(key)
         return owner == 0 or self.graph.layers[owner - 1].dense_like
 
-    def plugin_alternatives(self) -> dict[str, dict[Key, Rule]]:
+    def plugin_alternatives(self) -> dict[str, dict[Key, Alternative]]:
         """The mistakes the step's plugins declare, as alternative rules by name (batch
         norm's naive backward, dropout without its scale, Adam without bias correction,
-        ...), each mapping the nodes it replaces to its wrong rule."""
-        found: dict[str, dict[Key, Rule]] = {}
+        a convolution's flipped kernel, ...), each mapping the nodes it replaces to its
+        wrong rule (or to the rule's variants by name)."""
+        found: dict[str, dict[Key, Alternative]] = {}
         graph = self.graph
         for lyr, layer in enumerate(graph.layers, start=1):
             alternatives = getattr(layer, "alternatives", None)

@@ -55,8 +55,8 @@ def as_written(e: Entry) -> str:
 
 
 def label(e: Entry, n_layers: int) -> str:
-    """``dW3 (dW_kl)[0, 1]``: our name, the seed's, the place."""
-    seed = seed_name(e.name, n_layers)
+    """``dW3 (dW_kl)[0, 1]``: our name, the seed's (none for ``n_layers`` 0), the place."""
+    seed = seed_name(e.name, n_layers) if n_layers else None
     tag = split_tags(e.written)[1]
     head = e.name + (f" ({seed})" if seed and seed != e.name else "")
     if tag:
@@ -119,7 +119,7 @@ def print_report(report: Report, *, everything: bool = False, console: Any = Non
 
     # Piped output gets a fixed width wide enough for the diagnosis column.
     con = console or Console(width=None if sys.stdout.isatty() else 130)
-    L = report.sheet.n_layers
+    L = report.sheet.seed_layers
     title = report.sheet.spec.name or report.sheet.label
     for line in notes_lines(report):
         con.print(escape(line), style="yellow", highlight=False)
@@ -159,7 +159,7 @@ def to_json(report: Report, indent: int | None = 2) -> str:
 def sections(report: Report) -> list[Section]:
     """What the report document says, in explain's document model: the title section
     (description, summary, notes), the wrong numbers, every number (:class:`Marks`)."""
-    L = report.sheet.n_layers
+    L = report.sheet.seed_layers
     head = ("quantity", "given", "right", "from yours", "verdict", "diagnosis", "explanation")
 
     def marks(entries: list[Entry]) -> Marks:

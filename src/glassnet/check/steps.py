@@ -114,7 +114,10 @@ class Working:
         for k in self._diagonal_nodes(key):
             rules[k] = self._diagonal_rule(k)
         for k in self._computed_upstream(key, given):
-            r = self._rule(k)
+            # upstream, a mistake keeps the node's shape (a z on another grid of
+            # windows is named where it is written, not fed to layers that cannot
+            # read it)
+            r = self._rule(k, keep_shape=True)
             if r is not None:
                 rules[k] = r
         if rule is not None:
@@ -163,7 +166,7 @@ class Working:
 
         return rule
 
-    def _rule(self, key: Key) -> Rule | None:
+    def _rule(self, key: Key, *, keep_shape: bool = False) -> Rule | None:
         """The mistakes in force for ``key``, wrapped round the right rule (None: the
         right rule alone, which the graph applies itself)."""
         # The catalogue's rules are written for dense layers under plain gradient
@@ -178,10 +181,12 @@ class Working:
 
         rule: Rule = correct
         for mistake, variant in chain:
-            rule = self._bind(mistake, variant, key, rule)
+            rule = self._bind(mistake, variant, key, rule, keep_shape)
         return rule
 
-    def _bind(self, mistake: Mistake, variant: Any, key: Key, base: Rule) -> Rule:
+    def _bind(
+        self, mistake: Mistake, variant: Any, key: Key, base: Rule, keep_shape: bool = False
+    ) -> Rule:
         alternative = mistake.rule
         if alternative is None:  # a check on a written number, never a rule in force
             raise ValueError(f"{mistake.id} is not a rule")
@@ -192,6 +197,8 @@ class Working:
                 return base(ins)
             alt = np.asarray(alt, dtype=np.float64)
             ref = base(ins)
+            if keep_shape and alt.shape != ref.shape:
+                return ref
             if alt.shape != ref.shape or not np.array_equal(alt, ref):
                 self.used.add(mistake.id)
             return alt

@@ -205,6 +205,12 @@ class Worksheet:
     def n_layers(self) -> int:
         return len(self.spec.network.layers)
 
+    @property
+    def seed_layers(self) -> int:
+        """The layers to name with the seed's names (h1_in, O_out, ...): a dense
+        network's; 0 for a network of feature maps, which the seed's names do not fit."""
+        return self.n_layers if self.spec.x.ndim <= 2 else 0
+
     def phases(self) -> list[str]:
         """The phases written, in the order they happen ("" first, "after" last)."""
         found = {g.phase for g in self.givens}
@@ -306,26 +312,38 @@ def _batch_free(shape: tuple[int, ...], batched: bool, batch: int) -> tuple[int,
     return shape[1:] if batched and batch == 1 else shape
 
 
-def _numbers(v: Any, where: str, label: str) -> tuple[Array, Array, Array]:
-    """Nested lists of numbers -> (values, half units, texts); text or tables are errors."""
+def _cell(at: tuple[int, ...]) -> str:
+    """Where in a nested list a problem is, as written: " at [0][1][2]" ("" for the top)."""
+    return " at " + "".join(f"[{i}]" for i in at) if at else ""
+
+
+def _numbers(
+    v: Any, where: str, label: str, at: tuple[int, ...] = ()
+) -> tuple[Array, Array, Array]:
+    """Nested lists of numbers -> (values, half units, texts); text or tables are errors,
+    naming the cell (``at``: the place within the value, as written)."""
     if isinstance(v, bool) or isinstance(v, str | dict) or v is None:
         kind = "text" if isinstance(v, str) else type(v).__name__
         hint = _text_hint(v) if isinstance(v, str) else ""
         raise GlassnetError(
             "expected a number or a list of numbers" + hint,
-            got=f"{kind} {v!r}",
+            got=f"{kind} {v!r}{_cell(at)}",
             file=label,
             field=where,
         )
     if isinstance(v, list):
         if not v:
-            raise GlassnetError("expected numbers", got="an empty list", file=label, field=where)
-        parts = [_numbers(e, where, label) for e in v]
-        shapes = {p[0].shape for p in parts}
-        if len(shapes) != 1:
+            raise GlassnetError(
+                "expected numbers", got=f"an empty list{_cell(at)}", file=label, field=where
+            )
+        parts = [_numbers(e, where, label, (*at, i)) for i, e in enumerate(v)]
+        shapes = [p[0].shape for p in parts]
+        if len(set(shapes)) != 1:
+            odd = next(i for i, sh in enumerate(shapes) if sh != shapes[0])
             raise GlassnetError(
                 "expected rows of equal length",
-                got=f"rows of shapes {sorted(shapes)}",
+                got=f"rows of shapes {sorted(set(shapes))} (the first unlike the others"
+                f"{_cell((*at, odd))}, shape {shapes[odd]} for {shapes[0]})",
                 file=label,
                 field=where,
             )
@@ -335,9 +353,11 @@ def _numbers(v: Any, where: str, label: str) -> tuple[Array, Array, Array]:
             np.stack([p[2] for p in parts]),
         )
     if not isinstance(v, int | float):
-        raise GlassnetError("expected a number", got=repr(v), file=label, field=where)
+        raise GlassnetError("expected a number", got=f"{v!r}{_cell(at)}", file=label, field=where)
     if not math.isfinite(float(v)):
-        raise GlassnetError("expected a finite number", got=repr(v), file=label, field=where)
+        raise GlassnetError(
+            "expected a finite number", got=f"{v!r}{_cell(at)}", file=label, field=where
+        )
     text = getattr(v, "text", None) or (str(v) if isinstance(v, int) else repr(float(v)))
     return np.asarray(float(v)), np.asarray(half_unit(v)), np.asarray(text, dtype=object)
 
@@ -482,9 +502,31 @@ def _given(spec: Spec, written: str, raw: Any, label: str, line: str = "") -> Gi
     if len(full) == 3 and value.shape in (full[:2], _batch_free(full[:2], True, batch)):
         diagonal = True
         full = full[:2]
+    _check_indices(spec, key, value, where, label)
     value = value.reshape(full)
     half = half.reshape(full)
     return Given(written, key, tag, value, half, diagonal, texts=texts.reshape(full))
+
+
+def _check_indices(spec: Spec, key: Key, value: Array, where: str, label: str) -> None:
+    """A quantity of whole indices (max pooling's arg-max) must be written as whole
+    numbers in its range — its layer says the range — or it cannot be used at all."""
+    kind, layer = key
+    if not 1 <= layer <= len(spec.network.layers):
+        return
+    bound = spec.network.layers[layer - 1].index_range(kind)
+    if bound is None:
+        return
+    bad = (value != np.rint(value)) | (value < 0) | (value >= bound)
+    if bad.any():
+        at = tuple(int(i) for i in np.argwhere(bad)[0])  # as written
+        v = float(value[at])
+        raise GlassnetError(
+            f"expected whole numbers from 0 to {bound - 1} (flat indices into the input map)",
+            got=f"{v:g}{_cell(at)}",
+            file=label,
+            field=where,
+        )
 
 
 def misshape_message(g: Given) -> str:

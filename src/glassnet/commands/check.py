@@ -112,9 +112,46 @@ def register(sub: Any) -> None:
         metavar="LIST",
         help="with --graph: the gate mix, e.g. add,mul,max,sigmoid (default: every gate)",
     )
+    conv = p.add_argument_group(
+        "a convolutional exercise (--conv): conv2d -> 2×2 pooling -> flatten -> dense softmax"
+    )
+    conv.add_argument("--conv", action="store_true", help="a convolutional network instead")
+    conv.add_argument("--image", default="1,4,4", help="the input's channels,height,width (1,4,4)")
+    conv.add_argument("--kernel", type=int, default=2, help="the kernel's side (2)")
+    conv.add_argument("--channels", type=int, default=1, help="output channels (1)")
+    conv.add_argument("--stride", type=int, default=1, help="the convolution's stride (1)")
+    conv.add_argument("--padding", type=int, default=0, help="the convolution's padding (0)")
+    conv.add_argument("--pool", default="max", help="max or avg (max)")
+    conv.add_argument("--classes", type=int, default=2, help="classes of the softmax (2)")
     p.add_argument("-o", "--output", metavar="DIR", default=".", help="folder to write (.)")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
     p.set_defaults(func=_run_exercise)
+
+
+def _conv_options(args: argparse.Namespace) -> dict[str, object] | None:
+    """The --conv options as an exercise's (None without --conv)."""
+    if not args.conv:
+        return None
+    if args.layers != "3,3,3":  # a conv exercise's sizes are --image, --kernel, ...
+        raise GlassnetError(
+            "expected --layers or --conv, not both", got=f"--layers {args.layers}", field="--conv"
+        )
+    try:
+        image = [int(s) for s in args.image.split(",")]
+    except ValueError:
+        raise GlassnetError(
+            "expected C,H,W like 1,4,4", got=repr(args.image), field="--image"
+        ) from None
+    return {
+        "conv": True,
+        "image": image,
+        "kernel": args.kernel,
+        "channels": args.channels,
+        "stride": args.stride,
+        "padding": args.padding,
+        "pool": args.pool,
+        "classes": args.classes,
+    }
 
 
 def _run_circuit_check(args: argparse.Namespace, source: str) -> int:
@@ -488,10 +525,11 @@ def _run_circuit_exercise(args: argparse.Namespace) -> int:
 
 
 def _run_exercise(args: argparse.Namespace) -> int:
-    from glassnet.check.exercise import make_exercise
+    from glassnet.check.exercise import make_conv_exercise, make_exercise
 
     if args.graph is not None:
         return _run_circuit_exercise(args)
+    conv = _conv_options(args)
 
     try:
         sizes = [int(s) for s in args.layers.split(",")]
@@ -505,7 +543,14 @@ def _run_exercise(args: argparse.Namespace) -> int:
         raise GlassnetError("expected a folder", got="a file", file=str(out), field="--output")
     if args.roster or args.assignment:
         return _run_roster(args, sizes, acts, out)
-    ex = make_exercise(sizes, acts, args.loss, seed=args.seed, lr=args.lr, decimals=args.decimals)
+    if conv is not None:
+        ex = make_conv_exercise(
+            conv, acts, args.loss, seed=args.seed, lr=args.lr, decimals=args.decimals
+        )
+    else:
+        ex = make_exercise(
+            sizes, acts, args.loss, seed=args.seed, lr=args.lr, decimals=args.decimals
+        )
     files = {
         out / "exercise.toml": ex.spec_text,
         out / "worksheet.toml": ex.worksheet_text,
@@ -539,6 +584,7 @@ def _run_roster(
         "loss": args.loss,
         "lr": args.lr,
         "decimals": args.decimals,
+        **(_conv_options(args) or {}),
     }
     files: dict[Path, str] = {}
     folders: dict[str, str] = {}

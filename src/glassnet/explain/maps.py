@@ -83,7 +83,7 @@ def _rule(r: _Reader, w: Written) -> Node:
         r.factor(term[0]) if len(term) == 1 else join([r.factor(f) for f in term], TIMES)
         for term in w.terms
     ]
-    if w.op == "max":
+    if w.largest:
         parts: list[Node] = []
         for k, item in enumerate(items):
             if k:
@@ -358,7 +358,7 @@ def routing(trace: Trace, graph: StepGraph, key: Key) -> Callable[[tuple[int, ..
     for i in np.ndindex(*value.shape[:1], *value.shape[1:]):
         index = tuple(int(e) for e in i)
         w = layer.written(key[0], owner, index, x=x, value=trace.value)
-        if w is None or w.op != "sum":
+        if w is None or w.largest:
             return None
         got[index] = bool(w.terms)
     if all(got.values()):

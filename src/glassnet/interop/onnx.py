@@ -74,9 +74,10 @@ def to_onnx(
             field="standardisation",
         )
     if input_mean is not None and input_scale is not None:
-        if len(in_shape) > 1:
+        if len(in_shape) > 1 and current != "x":
             raise GlassnetError(
-                "expected no standardisation for a network of feature maps",
+                "expected numbers only (no filled or encoded columns) for a network of "
+                "feature maps",
                 got=f"input shape {tuple(in_shape)}",
                 field="standardisation",
             )
@@ -87,10 +88,13 @@ def to_onnx(
                     got=f"shape {np.shape(v)}",
                     field=name,
                 )
-            inits.append(numpy_helper.from_array(np.asarray(v, dtype=np.float64), name))
+            # feature maps: one number per pixel, as the maps are shaped (C, H, W), the
+            # flat row read row by row as the model's preprocessing reads it
+            arr = np.asarray(v, dtype=np.float64).reshape(in_shape)
+            inits.append(numpy_helper.from_array(arr, name))
         if current == "x":  # raw numbers only: x is double (see the docstring)
             graph_inputs = [
-                helper.make_tensor_value_info("x", TensorProto.DOUBLE, ["batch", net.sizes[0]])
+                helper.make_tensor_value_info("x", TensorProto.DOUBLE, ["batch", *in_shape])
             ]
         nodes.append(helper.make_node("Sub", [current, "input_mean"], ["x_centred"], name="centre"))
         nodes.append(

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from glassnet.layers.base import At, Pool2d, Written, register_layer, scatter_windows
-from glassnet.nodes import Key, NodeDecl
+from glassnet.nodes import Alternative, Key, NodeDecl
 
 if TYPE_CHECKING:
     from glassnet.mathtree import Node
@@ -62,6 +62,21 @@ class AvgPool2d(Pool2d):
                 NodeDecl("dL_da", k - 1, (("dL_da", k),), lambda v: self.spread(v[0]), "backward")
             )
         return decls
+
+    def alternatives(self, layer: int) -> dict[str, dict[Key, Alternative]]:
+        """Named wrong rules check can swap in, run on the person's own numbers: the
+        window's sum passed on instead of its mean, and the window's δ given to each of
+        its cells whole (not divided by size²)."""
+        area = self.size * self.size
+        k = layer
+        alts: dict[str, dict[Key, Alternative]] = {
+            "avg_pool_sum_not_mean": {("a", k): lambda v: self.mean(v[0]) * area},
+        }
+        if layer > 1:
+            alts["avg_pool_gradient_not_divided"] = {
+                ("dL_da", k - 1): lambda v: self.spread(v[0]) * area
+            }
+        return alts
 
     def onnx_nodes(
         self, helper: object, numpy_helper: object, x: str, z: str, prefix: str

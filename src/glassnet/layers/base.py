@@ -46,12 +46,12 @@ class At:
 @dataclass(frozen=True)
 class Written:
     """One number of a quantity as the arithmetic it is (:meth:`Layer.written`):
-    ``op`` "sum" — the sum of ``terms``, each the product of its factors, divided by
-    ``divide`` — or "max" — the largest of ``terms`` (one factor each).  No terms: 0."""
+    the sum of ``terms``, each the product of its factors, divided by ``divide`` — or,
+    ``largest``, the largest of ``terms`` (one factor each).  No terms: 0."""
 
     terms: tuple[tuple[At, ...], ...]
-    op: str = "sum"
     divide: int = 1
+    largest: bool = False
 
 
 class Layer:
@@ -82,8 +82,8 @@ class Layer:
     #: 3 for (channels, height, width) feature maps (conv2d, pooling); None for any
     #: (flatten).  The spec reader refuses a layer whose input has another rank.
     input_rank: ClassVar[int | None] = 1
-    #: False for layers the dense-only views (explain, check, the studio, exercises)
-    #: cannot show yet: they refuse such a network in one line instead of guessing.
+    #: False for layers the dense-only views cannot show yet (:attr:`shown_by` names
+    #: those that do): they refuse such a network in one line instead of guessing.
     explained: ClassVar[bool] = True
     #: The views (by the name :meth:`Network.require_explained` is given: "explain",
     #: "check", "the studio") that show this layer although :attr:`explained` is False.
@@ -282,6 +282,12 @@ class Layer:
         raise GlassnetError(
             f"expected a layer with an ONNX form ({self.type} has none yet)", got=self.type
         )
+
+    def index_range(self, kind: str) -> int | None:
+        """For a quantity of whole indices (max pooling's ``argmax``), how many places
+        it indexes (its values run from 0 to that − 1), so a worksheet's written indices
+        are checked before they are used; None for a quantity of numbers."""
+        return None
 
     # -- words and symbols -------------------------------------------------------------
     def describe(self) -> str:
@@ -628,7 +634,7 @@ class Pool2d(Layer):
 
     input_rank = 3
     explained = False
-    shown_by: ClassVar[frozenset[str]] = frozenset({"explain", "the studio"})
+    shown_by: ClassVar[frozenset[str]] = frozenset({"explain", "check", "the studio"})
     takes_activation = False
     spec_fields: ClassVar[frozenset[str]] = frozenset({"type", "size", "stride"})
 

@@ -48,7 +48,7 @@ from glassnet.layers.base import (
     window_count,
 )
 from glassnet.limits import MAX_SPEC_PARAMETERS, check_fits
-from glassnet.nodes import Key, NodeDecl
+from glassnet.nodes import Alternative, Key, NodeDecl, Rule
 from glassnet.specvalues import LayerContext, array, number, vector
 
 if TYPE_CHECKING:
@@ -60,14 +60,23 @@ Array = np.ndarray
 # -- the layer's maths, as pure functions ----------------------------------------------------
 
 
-def columns(x: Array, kh: int, kw: int, stride: int, padding: int) -> Array:
+def columns(
+    x: Array,
+    kh: int,
+    kw: int,
+    stride: int,
+    padding: int,
+    grid: tuple[int, int] | None = None,
+) -> Array:
     """im2col: x (batch, C, H, W) -> (batch, C·kh·kw, oh·ow); entry [s, (c, p, q), (i, j)]
     is x_pad[s, c, i·stride + p, j·stride + q], the cell at (p, q) of the window of
     output position (i, j).  Built as kh·kw strided slice copies (not one 6-D gather,
     which is several times slower), in the order that makes the product with the kernel
-    (C_out, C·kh·kw) land in (batch, C_out, oh·ow): NCHW, with no transpose after."""
+    (C_out, C·kh·kw) land in (batch, C_out, oh·ow): NCHW, with no transpose after.
+    ``grid`` (oh, ow): the output positions to read (every window that fits unless
+    given; a given grid must fit)."""
     n, c, h, w = x.shape
-    oh, ow = window_count(h, kh, stride, padding), window_count(w, kw, stride, padding)
+    oh, ow = grid or (window_count(h, kh, stride, padding), window_count(w, kw, stride, padding))
     if padding:
         x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
     cols = np.empty((n, c, kh, kw, oh, ow), dtype=x.dtype)
@@ -94,7 +103,7 @@ def conv_weight_grad(
     (batch, C_in, H, W), (batch, C_out, oh, ow) -> (C_out, C_in, kh, kw)."""
     kh, kw = kernel
     n, o = delta.shape[:2]
-    cols = columns(x, kh, kw, stride, padding)  # (n, K, P)
+    cols = columns(x, kh, kw, stride, padding, grid=delta.shape[2:])  # (n, K, P)
     d = delta.reshape(n, o, -1)  # (n, o, P)
     # Σ over samples and positions: one product over the (n, P) axes
     dW = np.tensordot(d, cols, axes=([0, 2], [0, 2]))  # (o, K)
@@ -141,7 +150,7 @@ class Conv2d(Layer):
     biases = frozenset({"b"})
     input_rank = 3
     explained = False
-    shown_by = frozenset({"explain", "the studio"})
+    shown_by = frozenset({"explain", "check", "the studio"})
     words = (
         "a 2-D convolution: each output channel's kernel slides over the input maps, "
         "z = W ⋆ x + b (a cross-correlation, as every framework computes it), then a = f(z)"
@@ -274,6 +283,142 @@ class Conv2d(Layer):
                 )
             )
         return decls
+
+    # -- mistakes check can name ----------------------------------------------------------
+    def alternatives(self, layer: int) -> dict[str, dict[Key, Alternative]]:
+        """Named wrong rules check can swap in, each run on the person's own numbers
+        (docs/check.md): the kernel flipped (a true convolution), the stride or the
+        padding off by one, dW or db not summed over the positions or the batch, the
+        sum over channels forgotten, and the input's gradient through the unflipped
+        kernel.  Shapes as in :meth:`nodes`; a variant that cannot happen here (stride
+        − 1 at stride 1, a window that no longer fits) is None: not in force."""
+        k, s, p, (kh, kw), (h, w) = layer, self.stride, self.padding, self.kernel, self.in_hw
+        c_in, c_out = int(self.W.shape[1]), int(self.W.shape[0])
+        z, dW, db, dx = ("z", k), ("dW", k), ("db", k), ("dL_da", k - 1)
+
+        def flip(W: Array) -> Array:
+            return W[:, :, ::-1, ::-1]
+
+        def fits(st: int, pad: int, grid: tuple[int, ...]) -> bool:
+            """Whether the delta's grid of windows, moved by ``st`` over the input padded
+            by ``pad``, stays inside it."""
+            return (
+                st >= 1
+                and pad >= 0
+                and (grid[0] - 1) * st + kh <= h + 2 * pad
+                and (grid[1] - 1) * st + kw <= w + 2 * pad
+            )
+
+        def moved(st: int, pad: int) -> dict[Key, Rule]:
+            """z, dW and dL/dx worked with stride ``st`` and padding ``pad``: z then has
+            another shape (its windows are other windows); dW and dL/dx read the delta's
+            own grid of windows placed as that stride and padding place them."""
+
+            def forward(v: Sequence[Array]) -> Array | None:
+                if st < 1 or pad < 0 or kh > h + 2 * pad or kw > w + 2 * pad:
+                    return None
+                return conv_forward(v[0], v[1], v[2], st, pad)
+
+            def weight(v: Sequence[Array]) -> Array | None:
+                if not fits(st, pad, v[1].shape[2:]):
+                    return None
+                return conv_weight_grad(v[0], v[1], (kh, kw), st, pad)
+
+            def back(v: Sequence[Array]) -> Array | None:
+                if not fits(st, pad, v[0].shape[2:]):
+                    return None
+                return conv_input_grad(v[0], v[1], (h, w), st, pad)
+
+            rules: dict[Key, Any] = {z: forward, dW: weight}
+            if layer > 1:
+                rules[dx] = back
+            return rules
+
+        def variants(named: Mapping[str, dict[Key, Rule]]) -> dict[Key, Alternative]:
+            """{variant: {node: rule}} -> {node: {variant: rule}}."""
+            out: dict[Key, dict[str, Rule]] = {}
+            for label, rules in named.items():
+                for key, rule in rules.items():
+                    out.setdefault(key, {})[label] = rule
+            return dict(out)
+
+        def first_position(d: Array) -> Array:
+            only = np.zeros_like(d)
+            only[:, :, 0, 0] = d[:, :, 0, 0]
+            return only
+
+        def some_batch(rule: Rule) -> Rule:
+            # one sample's sum or the batch's mean: the same as the right rule for a
+            # batch of one, where the mistake cannot show (not in force)
+            return lambda v: None if v[-1].shape[0] == 1 else rule(v)  # type: ignore[return-value]
+
+        def some_positions(rule: Rule) -> Rule:
+            return lambda v: None if np.prod(v[-1].shape[2:]) == 1 else rule(v)  # type: ignore[return-value]
+
+        grad = conv_weight_grad
+        alts: dict[str, dict[Key, Alternative]] = {
+            "conv_kernel_flipped": {
+                z: lambda v: conv_forward(v[0], flip(v[1]), v[2], s, p),
+                dW: lambda v: flip(grad(v[0], v[1], (kh, kw), s, p)),
+            },
+            "conv_stride_off_by_one": variants(
+                {"stride + 1": moved(s + 1, p), "stride − 1": moved(s - 1, p)}
+            ),
+            "conv_padding_off_by_one": variants(
+                {"padding + 1": moved(s, p + 1), "padding − 1": moved(s, p - 1)}
+            ),
+            "conv_dW_not_summed_over_positions": {
+                dW: {
+                    "the mean over positions": some_positions(
+                        lambda v: grad(v[0], v[1], (kh, kw), s, p) / np.prod(v[1].shape[2:])
+                    ),
+                    "the first position only": some_positions(
+                        lambda v: grad(v[0], first_position(v[1]), (kh, kw), s, p)
+                    ),
+                }
+            },
+            "conv_dW_not_summed_over_batch": {
+                dW: {
+                    "the first sample only": some_batch(
+                        lambda v: grad(v[0][:1], v[1][:1], (kh, kw), s, p)
+                    ),
+                    "the mean over the batch": some_batch(
+                        lambda v: grad(v[0], v[1], (kh, kw), s, p) / v[1].shape[0]
+                    ),
+                }
+            },
+            "conv_db_not_summed_over_positions": {
+                db: {
+                    "the mean over positions": some_positions(
+                        lambda v: conv_bias_grad(v[0]) / np.prod(v[0].shape[2:])
+                    ),
+                    "the first position only": some_positions(
+                        lambda v: v[0][:, :, 0, 0].sum(axis=0)
+                    ),
+                }
+            },
+        }
+
+        # the sum over channels forgotten: z from one input channel's correlation alone,
+        # dL/dx from one output channel's delta alone
+        def only_input(c: int) -> Rule:
+            return lambda v: conv_forward(v[0][:, c : c + 1], v[1][:, c : c + 1], v[2], s, p)
+
+        def only_output(o: int) -> Rule:
+            return lambda v: conv_input_grad(v[0][:, o : o + 1], v[1][o : o + 1], (h, w), s, p)
+
+        channels: dict[Key, Alternative] = {}
+        if c_in > 1:
+            channels[z] = {f"input channel {c} only": only_input(c) for c in range(c_in)}
+        if c_out > 1 and layer > 1:
+            channels[dx] = {f"output channel {o} only": only_output(o) for o in range(c_out)}
+        if channels:
+            alts["conv_channel_sum_forgotten"] = channels
+        if layer > 1:
+            alts["conv_backward_unflipped_kernel"] = {
+                dx: lambda v: conv_input_grad(v[0], flip(v[1]), (h, w), s, p)
+            }
+        return alts
 
     def _like(self, W: Array, b: Array) -> Conv2d:
         return Conv2d(

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from glassnet.layers.base import At, Pool2d, Written, register_layer
-from glassnet.nodes import Key, NodeDecl
+from glassnet.layers.base import At, Pool2d, Written, register_layer, scatter_windows
+from glassnet.nodes import Alternative, Key, NodeDecl
 
 if TYPE_CHECKING:
     from glassnet.mathtree import Node
@@ -46,9 +46,10 @@ class MaxPool2d(Pool2d):
     def kinds(self) -> tuple[str, ...]:
         return ("argmax", "a", "dL_da")
 
-    def argmax(self, x: Array) -> Array:
+    def argmax(self, x: Array, *, last: bool = False) -> Array:
         """Each window's arg-max as a flat index into its channel's H·W input map:
-        (batch, C, H, W) -> (batch, C, oh, ow), int64."""
+        (batch, C, H, W) -> (batch, C, oh, ow), int64.  ``last``: the last of tied
+        maxima instead of the first (a mistake check can name, not the layer's rule)."""
         cells = self.cells(x)
         # the first maximum, reading the window row by row: a later cell takes over only
         # when strictly larger (NumPy's argmax over the first axis is the same rule, but
@@ -56,7 +57,7 @@ class MaxPool2d(Pool2d):
         best = cells[0].copy()
         local = np.zeros(best.shape, dtype=np.intp)
         for r in range(1, len(cells)):
-            larger = cells[r] > best
+            larger = cells[r] >= best if last else cells[r] > best
             np.maximum(best, cells[r], out=best)
             local[larger] = r
         # window cell r = (p, q) sits at p·W + q from its window's top-left corner,
@@ -67,11 +68,24 @@ class MaxPool2d(Pool2d):
         corners = np.arange(oh)[:, None] * (s * w) + np.arange(ow)[None, :] * s
         return offsets[local] + corners
 
+    def index_range(self, kind: str) -> int | None:
+        """``argmax`` holds flat indices into a channel's input map: 0 to H·W − 1."""
+        return self.chw[1] * self.chw[2] if kind == "argmax" else None
+
+    @staticmethod
+    def _indices(argmax: Array) -> Array:
+        """The arg-max as whole indices: a worksheet's are read as numbers (5.0), the
+        worksheet reader has made sure they are whole and in range."""
+        if np.issubdtype(argmax.dtype, np.integer):
+            return argmax
+        return np.rint(argmax).astype(np.int64)
+
     def gather(self, x: Array, argmax: Array) -> Array:
         """a = x at each window's arg-max: (batch, C, H, W) -> (batch, C, oh, ow)."""
         n, c = x.shape[:2]
         flat = x.reshape(n, c, -1)
-        return np.take_along_axis(flat, argmax.reshape(n, c, -1), axis=2).reshape(argmax.shape)
+        idx = self._indices(argmax).reshape(n, c, -1)
+        return np.take_along_axis(flat, idx, axis=2).reshape(argmax.shape)
 
     def route(self, dL_da: Array, argmax: Array) -> Array:
         """dL/dx: each window's δ added to its arg-max cell, every other cell 0:
@@ -79,7 +93,7 @@ class MaxPool2d(Pool2d):
         n, c = dL_da.shape[:2]
         h, w = self.chw[1:]
         out = np.zeros((n, c, h * w), dtype=dL_da.dtype)
-        idx = argmax.reshape(n, c, -1)
+        idx = self._indices(argmax).reshape(n, c, -1)
         if self.stride >= self.size:
             # windows do not overlap: no cell is two windows' maximum, one scatter
             np.put_along_axis(out, idx, dL_da.reshape(n, c, -1), axis=2)
@@ -109,6 +123,50 @@ class MaxPool2d(Pool2d):
             )
         return decls
 
+    def alternatives(self, layer: int) -> dict[str, dict[Key, Alternative]]:
+        """Named wrong rules check can swap in, run on the person's own numbers: the
+        window's δ sent to every cell of the window; or to the wrong cell — the last of
+        tied maxima (the arg-max node: a ReLU's zeros tie), the window's top-left cell,
+        or the arg-max's place in its window read with row and column swapped."""
+        if layer == 1:
+            return {}
+        k, size, s, w = layer, self.size, self.stride, self.chw[2]
+        _, oh, ow = self.out_shape
+        shape = self.chw
+
+        def every_cell(v: Sequence[Array]) -> Array:
+            d = v[0]
+            cells = np.broadcast_to(d[..., None, None], (*d.shape, size, size))
+            return scatter_windows(cells, (d.shape[0], *shape), s)
+
+        corners = np.arange(oh)[:, None] * (s * w) + np.arange(ow)[None, :] * s
+
+        def top_left(v: Sequence[Array]) -> Array:
+            return self.route(v[0], np.broadcast_to(corners, v[1].shape))
+
+        def swapped(v: Sequence[Array]) -> Array | None:
+            local = self._indices(v[1]) - corners  # p·W + q within the window
+            p, q = local // w, local % w
+            if size == 1 or np.array_equal(p, q):
+                return None
+            return self.route(v[0], corners + q * w + p)
+
+        return {
+            "max_pool_gradient_to_every_cell": {("dL_da", k - 1): every_cell},
+            "max_pool_gradient_to_wrong_cell": {
+                ("argmax", k): {
+                    "the last of tied maxima": lambda v: self.argmax(v[0], last=True),
+                    "the window's top-left cell": lambda v: np.broadcast_to(
+                        corners, (*v[0].shape[:2], oh, ow)
+                    ),
+                },
+                ("dL_da", k - 1): {
+                    "the window's top-left cell": top_left,
+                    "the arg-max's row and column swapped in its window": swapped,  # type: ignore[dict-item]
+                },
+            },
+        }
+
     def onnx_nodes(
         self, helper: object, numpy_helper: object, x: str, z: str, prefix: str
     ) -> tuple[list[object], list[object]]:
@@ -131,7 +189,9 @@ class MaxPool2d(Pool2d):
             return None
         s, c, r, q = index
         if kind == "a":
-            return Written(tuple((At(x, (s, c, h, w)),) for h, w in self.window(r, q)), "max")
+            return Written(
+                tuple((At(x, (s, c, h, w)),) for h, w in self.window(r, q)), largest=True
+            )
         if kind == "dL_da" and layer > 1:
             flat = r * self.chw[2] + q
             argmax = value(("argmax", layer))

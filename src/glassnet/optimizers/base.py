@@ -16,7 +16,9 @@ An optimiser owns everything about itself, in one class of one file of this pack
 
 Parameters in the in-place path are a flat list ``[W1, b1, W2, b2, ...]``; state lives in
 ``state[name][i]``, arrays shaped like parameter i.  Weight decay applies to weight
-matrices only (``p.ndim == 2``), never to biases — scikit-learn's ``alpha`` convention.
+matrices and convolution kernels only (``p.ndim >= 2``), never to biases or norm scales —
+scikit-learn's ``alpha`` convention; it is each layer's ``decayed`` set, and
+tests/test_layer_plugins.py holds every layer plugin to it.
 
 Nodes of one parameter ``param`` (``"W"``, ``"b"``, ``"gamma"``) of layer ``l``: its value
 is the leaf ``(param, l)``, its gradient the node ``("d" + param, l)``; the optimiser
@@ -215,10 +217,10 @@ class Optimizer:
     def step(self, params: list[Array], grads: list[Array], *, scratch_grads: bool = False) -> None:
         """Update every parameter in place from its gradient: ``params`` flat,
         ``[W1 (n_in, n_out), b1 (n_out,), W2, b2, ...]``, ``grads`` shaped alike (any
-        shapes in fact; a parameter is decayed when 2-D).  The grads are left unchanged
-        unless ``scratch_grads``: then an optimiser may overwrite them (the training loop's
-        buffers, refilled every step), which spares streaming one more array through the
-        cache.  The updated parameters are the same either way."""
+        shapes in fact; a parameter is decayed when it has 2 or more axes).  The grads
+        are left unchanged unless ``scratch_grads``: then an optimiser may overwrite them
+        (the training loop's buffers, refilled every step), which spares streaming one
+        more array through the cache.  The updated parameters are the same either way."""
         if not self._tmp:
             self._allocate(params)
         self.t += 1
@@ -226,7 +228,7 @@ class Optimizer:
         decay = self.weight_decay
         for i, (p, g) in enumerate(zip(params, grads, strict=True)):
             scratch = scratch_grads
-            if decay and p.ndim == 2:
+            if decay and p.ndim >= 2:  # the layers' ``decayed``: weights and kernels
                 g, scratch = self._decay(i, p, g, lr, scratch)
             self._update(i, p, g, lr, scratch)
 

@@ -22,6 +22,10 @@ Contract, per fit::
             p, value = engine.step(idx)     # weights updated only if value is finite
         engine.sync()                       # net's arrays current: validation, callbacks
     engine.end()                            # always, also after an error
+
+A file read in batches (:func:`glassnet.stream.fit_stream`) refills ``rows``' arrays in
+place with each window of the file and calls ``engine.reload()`` before the window's
+steps.
 """
 
 from __future__ import annotations
@@ -76,6 +80,12 @@ class StepEngine(ABC):
         NumPy array valid until the next call, and the batch's (weighted) mean loss.
         The weights and the optimiser's state change only when that loss is finite."""
 
+    def reload(self) -> None:  # noqa: B027 (optional hook: nothing to do by default)
+        """The arrays of the data given to :meth:`begin` were overwritten in place (the
+        next window of a file read in batches, :mod:`glassnet.stream`): an engine that
+        copied them (onto a device) copies them again.  The NumPy engine reads them in
+        place and has nothing to do."""
+
     def sync(self) -> None:  # noqa: B027 (optional hook: nothing to do by default)
         """Make the network's parameters and the optimiser's state current (the loop
         calls it at each epoch's end, before validation, callbacks and its snapshot).
@@ -121,6 +131,23 @@ class NumpyEngine(StepEngine):
     ) -> None:
         rate = check_dropout(dropout)
         self._rng = rng
+        if rate == 0 and not net.all_dense:
+            # convolutional networks: their own buffered step (glassnet/training/conv_step.py)
+            from glassnet.training.conv_step import conv_step_for
+
+            fast = conv_step_for(
+                net,
+                data.X,
+                data.Y,
+                loss,
+                optimizer,
+                fused=data.weights is None and fused_delta_ok(net.output_activation, loss, data.Y),
+                batch_size=batch_size,
+                weights=data.weights,
+            )
+            if fast is not None:
+                self._step = fast  # type: ignore[assignment]
+                return
         if rate > 0 or not net.all_dense:
             view = with_dropout(net, rate)
             self._graph = (view, loss, optimizer, data, view.parameters())

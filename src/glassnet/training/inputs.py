@@ -17,11 +17,19 @@ CHUNK = 4096
 
 
 def check_data(net: Network, X: object, field: str = "X") -> Array:
-    """X as a 2-D numeric array (not copied when it already is one), checked: rows of the
-    first layer's width, at least one row, every value finite."""
+    """X as a numeric array (not copied when it already is one), checked: rows of the
+    first layer's width, at least one row, every value finite.
+
+    A network whose first layer takes feature maps (C, H, W) — a convolution — takes
+    images (n, C, H, W), one-channel images (n, H, W), or rows of C·H·W numbers (each
+    image read row by row, channel after channel: what a CSV or a flattened .npz
+    holds); every form is returned as (n, C, H, W), a view of X."""
     X = np.asarray(X)
     if X.dtype.kind not in "biuf":
         raise GlassnetError("expected numbers", got=f"values of type {X.dtype}", field=field)
+    shape = tuple(net.layers[0].in_shape)
+    if len(shape) == 3:
+        return _check_images(X, shape, field)
     if X.ndim != 2:
         raise GlassnetError(
             "expected a table (rows × features)", got=f"shape {X.shape}", field=field
@@ -39,12 +47,32 @@ def check_data(net: Network, X: object, field: str = "X") -> Array:
     return X
 
 
+def _check_images(X: Array, shape: tuple[int, ...], field: str) -> Array:
+    """X (n, C, H, W), (n, H, W) for C = 1, or (n, C·H·W) -> (n, C, H, W), checked."""
+    c, h, w = shape
+    forms = f"({c}, {h}, {w}) images" + (f", ({h}, {w}) images" if c == 1 else "")
+    expected = f"expected {forms} or rows of {c * h * w} numbers (the first layer's input)"
+    if X.ndim == 4 and X.shape[1:] == shape:
+        pass
+    elif X.ndim == 3 and c == 1 and X.shape[1:] == (h, w):
+        X = X.reshape(X.shape[0], c, h, w)
+    elif X.ndim == 2 and X.shape[1] == c * h * w:
+        X = X.reshape(X.shape[0], c, h, w)
+    else:
+        got = f"shape {X.shape}" if X.ndim != 1 else f"one sample of {X.shape[0]} numbers"
+        raise GlassnetError(expected, got=got, field=field)
+    if X.shape[0] == 0:
+        raise GlassnetError("expected at least one row", got="an empty data set", field=field)
+    check_finite(X, field)
+    return X
+
+
 def check_finite(X: Array, field: str) -> None:
     """Refuse NaN or inf, checking in chunks so no full-size mask is ever allocated."""
     if X.dtype.kind != "f":
         return
     for start in range(0, X.shape[0], CHUNK):
-        block = X[start : start + CHUNK]
+        block = X[start : start + CHUNK].reshape(min(CHUNK, X.shape[0] - start), -1)
         if not np.isfinite(block).all():
             row = start + int(np.flatnonzero(~np.isfinite(block).all(axis=1))[0])
             raise GlassnetError(
