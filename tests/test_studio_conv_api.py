@@ -279,6 +279,16 @@ def test_a_cnn_too_big_for_the_page_is_413(client: TestClient) -> None:
     assert r.status_code == 413 and "\n" not in r.json()["error"]
 
 
+def test_a_cnn_with_a_large_batch_is_413(client: TestClient) -> None:
+    spec = conv_spec()
+    spec["input"] = np.zeros((9, 1, 4, 4)).tolist()
+    spec["target"] = [[1.0, 0.0]] * 9
+    r = client.post("/api/step", json={"spec": spec})
+    assert r.status_code == 413 and "samples" in r.json()["error"]
+    spec["input"], spec["target"] = spec["input"][:8], spec["target"][:8]
+    assert client.post("/api/step", json={"spec": spec}).status_code == 200
+
+
 def test_cross_site_posts_with_a_cnn_are_refused(client: TestClient) -> None:
     body = json.dumps({"spec": conv_spec(), "quantity": "z1", "index": "0,0,0,0"})
     form = client.post("/api/links", content=body, headers={"content-type": "text/plain"})

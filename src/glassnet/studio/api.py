@@ -219,6 +219,17 @@ def _check_size(spec: Spec) -> None:
 
     if not is_maps(spec):
         net.dense_layers("the studio")  # its picture and editors show dense layers
+    else:
+        from glassnet.studio.maps import MAX_MAP_BATCH
+
+        if spec.x.shape[0] > MAX_MAP_BATCH:
+            raise StudioError(
+                f"expected at most {MAX_MAP_BATCH} samples for a CNN on the page "
+                "(glassnet explain writes any batch)",
+                got=str(spec.x.shape[0]),
+                field="input",
+                status=413,
+            )
     for what, got, limit, field in (
         ("units per layer", widest, STUDIO_MAX_UNITS, "layers"),
         ("parameters", params, STUDIO_MAX_PARAMETERS, "layers"),

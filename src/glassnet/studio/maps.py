@@ -35,6 +35,10 @@ if TYPE_CHECKING:
 Index = tuple[int, ...]
 Entry = tuple["Key", Index]
 
+#: A CNN on the page has at most this many samples: explain writes each kernel entry's
+#: gradient as a sum over every sample and position (a batch of 32 16×16 maps made a
+#: 4.5 MB page, its first dW alone 6,272 products), and the page shows one sample's maps.
+MAX_MAP_BATCH = 8
 #: One consumer quantity is searched number by number only up to this many candidates
 #: (a wider one is named in ``whole`` instead): a request stays well under a second.
 MAX_CANDIDATES = 4096
@@ -100,18 +104,19 @@ def inputs(trace: Trace, key: Key, index: Index) -> tuple[list[Entry], list[Key]
         return [], []
     owner = graph.owner(key)
     found: list[Entry] = []
-    done: set[Key] = set()
     if owner:
         layer = graph.layers[owner - 1]
         x: Key = ("x", 0) if owner == 1 else ("a", owner - 1)
         w = layer.written(key[0], owner, index, x=x, value=trace.value)
         if w is not None:
+            seen: dict[Entry, None] = {}  # (in order, each once)
             for term in w.terms:
                 if any(f.key is None for f in term):
                     continue  # a product with a padding 0: it reads no number of the step
                 for f in term:
-                    if f.key is not None and (f.key, f.index) not in found:
-                        found.append((f.key, f.index))
+                    if f.key is not None:
+                        seen[(f.key, f.index)] = None
+            found = list(seen)
             done = {k for k, _ in found}
             # what the routing was decided by sits beside it at the same place (a max
             # pool's a[s,c,i,j] reads its argmax[s,c,i,j] too)
@@ -191,7 +196,7 @@ def consumers(trace: Trace, key: Key, index: Index) -> tuple[list[Entry], list[K
         for c in cands:
             idx = tuple(int(e) for e in c)
             got, wide = inputs(trace, other, idx)
-            if entry in got:
+            if entry in set(got):
                 out.append((other, idx))
             elif key in wide and other not in whole:
                 whole.append(other)  # it reads this quantity whole (see inputs)
