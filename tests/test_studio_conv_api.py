@@ -279,6 +279,42 @@ def test_a_cnn_too_big_for_the_page_is_413(client: TestClient) -> None:
     assert r.status_code == 413 and "\n" not in r.json()["error"]
 
 
+#: Wrong CNN specs, each changed in one place from the conv example.
+BAD_CNNS = [
+    ("stride 0", lambda s: s["layers"][0].update(stride=0)),
+    ("padding too wide for the dense layer", lambda s: s["layers"][0].update(padding=99)),
+    ("a kernel of 3 levels", lambda s: s["layers"][0].update(weights=[[[0.1]]])),
+    ("type a number", lambda s: s["layers"][0].update(type=3)),
+    ("type unknown", lambda s: s["layers"][0].update(type="nope")),
+    ("a window wider than the map", lambda s: s["layers"][1].update(size=9)),
+    ("size true", lambda s: s["layers"][1].update(size=True)),
+    ("no flatten before dense", lambda s: s["layers"].pop(2)),
+    ("flatten with an activation", lambda s: s["layers"][2].update(activation="relu")),
+    ("softmax over a feature map", lambda s: s["layers"][0].update(activation="softmax")),
+    ("units on a conv layer", lambda s: s["layers"][0].update(units=3)),
+    ("flatten before conv", lambda s: s["layers"].insert(0, {"type": "flatten"})),
+    ("5-D input", lambda s: s.update(input=[[[[[0.1]]]]])),
+    ("ragged input", lambda s: s.update(input=[[[[0.1, 0.2], [0.3]]]])),
+]
+
+
+@pytest.mark.parametrize("change", [c for _, c in BAD_CNNS], ids=[n for n, _ in BAD_CNNS])
+def test_wrong_cnn_specs_are_4xx_with_one_line(client: TestClient, change: object) -> None:
+    spec = conv_spec()
+    change(spec)  # type: ignore[operator]
+    for endpoint, extra in (
+        ("step", {}),
+        ("links", {"quantity": "z1", "index": "0,0,0,0"}),
+        ("explain", {"quantity": "a2", "index": "0,0,0,0"}),
+        ("explain", {"fragment": True}),
+        ("canonical", {}),
+        ("sheet", {}),
+    ):
+        r = client.post(f"/api/{endpoint}", json={"spec": spec, **extra})
+        assert 400 <= r.status_code < 500, (endpoint, r.status_code, r.text[:200])
+        assert "\n" not in r.json()["error"]
+
+
 def test_a_cnn_with_a_large_batch_is_413(client: TestClient) -> None:
     spec = conv_spec()
     spec["input"] = np.zeros((9, 1, 4, 4)).tolist()
