@@ -96,7 +96,12 @@ def loadavg() -> list[float]:
 
 # -- the measurements -----------------------------------------------------------------------------
 def bench_throughput(
-    rounds: int, rows: int, env: dict[str, str], log, plain_too: bool = False
+    rounds: int,
+    rows: int,
+    env: dict[str, str],
+    log,
+    plain_too: bool = False,
+    only: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     results: dict[str, Any] = {}
     # glassnet_torch: glassnet's fit with engine="torch" on the CPU (issue 27), which
@@ -105,6 +110,8 @@ def bench_throughput(
     contenders = (*CONTENDERS, "glassnet_torch", "multiplies")
     if plain_too:
         contenders = (*contenders, "glassnet_plain")
+    if only:  # --contenders: a shorter run (glassnet is always measured: every ratio's base)
+        contenders = tuple(c for c in contenders if c in only or c == "glassnet")
     for batch in BATCHES:
         per: dict[str, list[float]] = {c: [] for c in contenders}
         per_cpu: dict[str, list[float]] = {c: [] for c in contenders}
@@ -127,31 +134,33 @@ def bench_throughput(
             )
         results[str(batch)] = {
             "samples_per_s": {c: {**summary(v), "rounds": v} for c, v in per.items()},
-            "vs_torch": ratios(per["glassnet"], per["torch"]),
-            "vs_sklearn": ratios(per["glassnet"], per["sklearn"]),
-            "vs_torch_engine": ratios(per["glassnet"], per["glassnet_torch"]),
-            # The share of the multiplies-only ceiling reached, and what it allows.
-            "share_of_ceiling": ratios(per["glassnet"], per["multiplies"]),
-            "ceiling_vs_torch": ratios(per["multiplies"], per["torch"]),
-            "ceiling_vs_sklearn": ratios(per["multiplies"], per["sklearn"]),
             # Every row says where it was measured: the CPU family, the BLAS kernels
             # (NumPy's OpenBLAS: threadpoolctl's architecture; PyTorch's own), the load.
             "cpu_family": blas["glassnet"]["cpu_family"],
             "blas_kernel": blas["glassnet"]["blas_kernel"],
-            "torch_blas_kernel": blas["torch"]["blas_kernel"],
+            "torch_blas_kernel": blas.get("torch", {}).get("blas_kernel", ""),
             "glassnet_step": blas["glassnet"]["glassnet_step"][str(batch)],
             "loadavg_1min": summary(loads),
             # The same by CPU time (samples per CPU-second): fair only with one BLAS
             # thread each (--threads 1), where it is what the load does not inflate.
             "cpu_time": {
-                "samples_per_cpu_s": {c: {**summary(v), "rounds": v} for c, v in per_cpu.items()},
-                "vs_torch": ratios(per_cpu["glassnet"], per_cpu["torch"]),
-                "vs_sklearn": ratios(per_cpu["glassnet"], per_cpu["sklearn"]),
-                "share_of_ceiling": ratios(per_cpu["glassnet"], per_cpu["multiplies"]),
-                "ceiling_vs_torch": ratios(per_cpu["multiplies"], per_cpu["torch"]),
+                "samples_per_cpu_s": {c: {**summary(v), "rounds": v} for c, v in per_cpu.items()}
             },
             "blas": blas,
         }
+        for key, a, b in (
+            ("vs_torch", "glassnet", "torch"),
+            ("vs_sklearn", "glassnet", "sklearn"),
+            ("vs_torch_engine", "glassnet", "glassnet_torch"),
+            ("torch_engine_vs_torch", "glassnet_torch", "torch"),
+            # The share of the multiplies-only ceiling reached, and what it allows.
+            ("share_of_ceiling", "glassnet", "multiplies"),
+            ("ceiling_vs_torch", "multiplies", "torch"),
+            ("ceiling_vs_sklearn", "multiplies", "sklearn"),
+        ):
+            if a in per and b in per:
+                results[str(batch)][key] = ratios(per[a], per[b])
+                results[str(batch)]["cpu_time"][key] = ratios(per_cpu[a], per_cpu[b])
         if plain_too:
             results[str(batch)]["vs_plain"] = ratios(per["glassnet"], per["glassnet_plain"])
             results[str(batch)]["plain_vs_torch"] = ratios(per["glassnet_plain"], per["torch"])
@@ -359,7 +368,13 @@ def table(res: dict[str, Any]) -> str:
     def row(*cells: str) -> None:
         lines.append("| " + " | ".join(cells) + " |")
 
-    if "throughput" in res:
+    # The whole comparison's rows (a --contenders run has the torch engine's table below).
+    full = {
+        b: r
+        for b, r in res.get("throughput", {}).items()
+        if all(k in r for k in ("vs_torch", "vs_sklearn", "share_of_ceiling"))
+    }
+    if full:
         row(
             "batch",
             "CPU family; BLAS kernel (NumPy's)",
@@ -375,7 +390,7 @@ def table(res: dict[str, Any]) -> str:
             "load (1 min)",
         )
         row(*["---"] * 12)
-    for batch, r in res.get("throughput", {}).items():
+    for batch, r in full.items():
         sp = r["samples_per_s"]
         row(
             str(batch),
@@ -391,9 +406,9 @@ def table(res: dict[str, Any]) -> str:
             f"{fmt_range(r['ceiling_vs_torch'], '.2f')}",
             fmt_range(r["loadavg_1min"], ".1f"),
         )
-    if "throughput" in res:
+    if full:
         lines.append("")
-    if res.get("settings", {}).get("threads") == 1 and "throughput" in res:
+    if res.get("settings", {}).get("threads") == 1 and full:
         lines.append(
             "By CPU time (one BLAS thread each: the work, without the waits a shared "
             "machine adds), samples per CPU-second:"
@@ -411,7 +426,7 @@ def table(res: dict[str, Any]) -> str:
             "ceiling ÷ PyTorch",
         )
         row(*["---"] * 9)
-        for batch, r in res["throughput"].items():
+        for batch, r in full.items():
             c = r["cpu_time"]
             sp = c["samples_per_cpu_s"]
             row(
@@ -474,6 +489,24 @@ def table(res: dict[str, Any]) -> str:
             lines.append(
                 f"| {b} | {fmt_range(sp['glassnet'])} | {fmt_range(sp['glassnet_plain'])} | "
                 f"{fmt_range(r['vs_plain'], '.2f')} | {fmt_range(r['plain_vs_torch'], '.2f')} |"
+            )
+        lines.append("")
+    engine_rows = [
+        (b, r) for b, r in res.get("throughput", {}).items() if "torch_engine_vs_torch" in r
+    ]
+    if engine_rows:
+        lines.append("")
+        lines.append(
+            "| batch | NumPy engine (samples/s) | torch engine, CPU | plain PyTorch "
+            "| NumPy engine ÷ torch engine | torch engine ÷ plain PyTorch |"
+        )
+        lines.append("| --- | --- | --- | --- | --- | --- |")
+        for b, r in engine_rows:
+            sp = r["samples_per_s"]
+            lines.append(
+                f"| {b} | {fmt_range(sp['glassnet'])} | {fmt_range(sp['glassnet_torch'])} | "
+                f"{fmt_range(sp['torch'])} | {fmt_range(r['vs_torch_engine'], '.2f')} | "
+                f"{fmt_range(r['torch_engine_vs_torch'], '.2f')} |"
             )
         lines.append("")
     if "startup" in res:
@@ -571,6 +604,11 @@ def main(argv: list[str] | None = None) -> int:
         "step before issue 15, in the same rounds",
     )
     ap.add_argument(
+        "--contenders",
+        help="throughput: only these (comma-separated, of torch, sklearn, glassnet_torch, "
+        "glassnet_plain; glassnet always), for a shorter run",
+    )
+    ap.add_argument(
         "--kernel-report",
         action="store_true",
         help="also time the step part by part (multiplies vs each element-wise part), "
@@ -628,7 +666,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     if "throughput" in parts:
         log("throughput (784-256-128-10, one epoch):")
-        res["throughput"] = bench_throughput(rounds, rows, env, log, args.plain_too)
+        only = tuple(args.contenders.split(",")) if args.contenders else None
+        res["throughput"] = bench_throughput(rounds, rows, env, log, args.plain_too, only)
     if "digits" in parts:
         log("digits to a fixed accuracy:")
         res["digits"] = bench_digits(rounds, env, log)

@@ -359,12 +359,15 @@ def test_random_kernels_from_channels_and_kernel_size():
     assert np.abs(conv.W).max() > 0.5 * limit
 
 
-def test_the_studio_cannot_show_a_conv_layer_yet_and_says_so_in_one_line():
-    """Explain and check show conv steps (test_conv_explain.py, test_conv_check.py); the
-    studio refuses the network in one line naming the layer."""
+def test_a_view_that_cannot_show_a_conv_layer_says_so_in_one_line():
+    """Explain, check and the studio show conv steps (test_conv_explain.py,
+    test_conv_check.py, test_studio_conv_api.py); any other view refuses the network in
+    one line naming the layer."""
     spec = parse_spec(example_path("conv").read_text(encoding="utf-8"), "conv.toml")
+    for view in ("explain", "check", "the studio"):
+        spec.network.require_explained(view)
     with pytest.raises(GlassnetError) as info:
-        spec.network.require_explained("the studio")
+        spec.network.require_explained("a view without feature maps")
     err = str(info.value)
     assert "conv2d" in err and "layer 1" in err and "\n" not in err
 
@@ -464,7 +467,8 @@ def test_step_takes_feature_maps_from_the_input_option(capsys):
     assert "--input" in err and "1×4×4" in err and len(err.strip().splitlines()) == 1
 
 
-def test_the_studio_answers_a_conv_example_with_a_4xx():
+def test_the_studio_opens_the_conv_example_and_refuses_its_practice():
+    # Explore shows a CNN (tests/test_studio_conv_api.py); a worksheet is for dense layers
     pytest.importorskip("starlette", reason="starlette is not installed (the studio extra)")
     pytest.importorskip("httpx", reason="httpx is not installed (Starlette's TestClient needs it)")
     from starlette.testclient import TestClient
@@ -473,8 +477,10 @@ def test_the_studio_answers_a_conv_example_with_a_4xx():
 
     client = TestClient(create_app(), base_url="http://127.0.0.1")
     reply = client.get("/api/example/conv")
-    assert 400 <= reply.status_code < 500
-    assert "conv2d" in reply.text
+    assert reply.status_code == 200
+    sheet = client.post("/api/sheet", json={"spec": reply.json()["spec"]})
+    assert 400 <= sheet.status_code < 500
+    assert "conv2d" in sheet.text
 
 
 @pytest.mark.parametrize("first", ["max_pool2d", "avg_pool2d", "flatten"])

@@ -264,13 +264,13 @@ def test_weight_gradient_window_is_on_the_input() -> None:
     assert read == {(r, c) for r in (0, 2, 4) for c in (0, 2, 4)}
 
 
-# -- the studio: a CNN is refused in one clear line (4xx), not half drawn -----------------------
+# -- the studio: a CNN opens in Explore; what is for dense networks says so in one line ---------
 
 
-def test_studio_refuses_a_cnn_in_one_line() -> None:
-    """The studio's picture, editors and per-number links are built for dense layers; a
-    conv spec gets a 4xx naming the layer and pointing to ``glassnet explain``, on every
-    way in (an example, an upload, a request with the spec)."""
+def test_studio_opens_a_cnn_and_refuses_practice_in_one_line() -> None:
+    """Every way in (an example, an upload, a request with the spec) opens a conv spec;
+    a worksheet (practice) is for dense layers: a 4xx naming the layer.  The grids and
+    links themselves: tests/test_studio_conv_api.py."""
     import tomllib
 
     pytest.importorskip("httpx", reason="httpx is not installed (Starlette's TestClient needs it)")
@@ -287,10 +287,11 @@ def test_studio_refuses_a_cnn_in_one_line() -> None:
         client.post("/api/load", json={"name": "conv.toml", "text": text}),
         client.post("/api/step", json={"spec": spec}),
         client.post("/api/explain", json={"spec": spec}),
-        client.post("/api/links", json={"spec": spec, "quantity": "z1", "index": [0, 0, 0]}),
+        client.post("/api/links", json={"spec": spec, "quantity": "z1", "index": "0,0,0,0"}),
     ]
     for r in answers:
-        assert 400 <= r.status_code < 500, (r.request.url, r.status_code)
-        err = r.json()["error"]
-        assert "conv2d" in err and "layer 1" in err and "explain" in err, err
-        assert "\n" not in err
+        assert r.status_code == 200, (r.request.url, r.status_code, r.text[:200])
+    r = client.post("/api/sheet", json={"spec": spec})
+    assert 400 <= r.status_code < 500
+    err = r.json()["error"]
+    assert "conv2d" in err and "layer 1" in err and "\n" not in err

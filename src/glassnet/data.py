@@ -207,26 +207,38 @@ def resolve_task(
         return "regression", None
     if values is None or values.size == 0:
         return "classification", None  # text: nothing else it could be
-    distinct = np.unique(values).shape[0]
-    fractional = bool((values != np.round(values)).any())
-    if fractional and distinct > AUTO_REGRESSION_DISTINCT:
+    distinct, counts = np.unique(values, return_counts=True)
+    return task_from_values(distinct, counts, field)
+
+
+def task_from_values(
+    distinct: Array | None, counts: Array, field: str = "label"
+) -> tuple[Literal["classification", "regression"], str | None]:
+    """``--task auto``'s choice (see :func:`resolve_task`) from the label's distinct
+    values (float64, None when some are text) and each one's count — all the rule
+    reads, so a file read in batches (:mod:`glassnet.stream`) chooses as in memory."""
+    if distinct is None or distinct.size == 0:
+        return "classification", None
+    n_distinct, rows = int(distinct.shape[0]), int(np.sum(counts))
+    fractional = bool((distinct != np.round(distinct)).any())
+    if fractional and n_distinct > AUTO_REGRESSION_DISTINCT:
         note = (
-            f"task: regression ({field} has {distinct} distinct numeric values, not all "
+            f"task: regression ({field} has {n_distinct} distinct numeric values, not all "
             "whole; --task classification to override)"
         )
         return "regression", note
-    many = distinct > AUTO_REGRESSION_WHOLE or (
-        distinct > AUTO_REGRESSION_DISTINCT and distinct > AUTO_REGRESSION_SHARE * values.size
+    many = n_distinct > AUTO_REGRESSION_WHOLE or (
+        n_distinct > AUTO_REGRESSION_DISTINCT and n_distinct > AUTO_REGRESSION_SHARE * rows
     )
     if not fractional and many:
         note = (
-            f"task: regression ({field} has {distinct} distinct whole numbers; "
+            f"task: regression ({field} has {n_distinct} distinct whole numbers; "
             "--task classification to override)"
         )
         return "regression", note
     kind = "numbers" if fractional else "whole numbers"
     return "classification", (
-        f"task: classification ({field} has {distinct} distinct {kind}; "
+        f"task: classification ({field} has {n_distinct} distinct {kind}; "
         "--task regression to override)"
     )
 

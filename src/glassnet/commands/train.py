@@ -155,6 +155,18 @@ def register(sub: Any) -> None:
         "--device", help="where the torch engine trains: cpu (default), cuda, cuda:N, mps"
     )
     p.add_argument(
+        "--stream",
+        action="store_true",
+        help="read the CSV/Parquet file in batches, never whole: a first pass fits the "
+        "preprocessing, then each epoch streams windows (docs/scale.md); every row trains",
+    )
+    p.add_argument(
+        "--window",
+        type=int,
+        help="--stream: batches per window (64): rows are shuffled within a window, and "
+        "memory holds one",
+    )
+    p.add_argument(
         "--check-first-step",
         action="store_true",
         help="compare the first step with the step graph's (glassnet step); stop if they differ",
@@ -349,6 +361,12 @@ def run_train(args: argparse.Namespace) -> int:
         from glassnet.extras import require
 
         require(("matplotlib",), "train", field="--plot", what="matplotlib for --plot")
+    if args.window is not None and (args.window < 1 or not args.stream):
+        raise GlassnetError(
+            "expected a whole number ≥ 1, with --stream", got=str(args.window), field="--window"
+        )
+    if args.stream or (args.resume and _streamed(args.resume)):
+        return _run_stream(args, engine, checked)
     run = prepare_run(args.data, args.resume, _given_options(args))
     out = _resolve_out(args, run.settings.out)
     ckpt_path = args.checkpoint or _default_checkpoint(out)
@@ -392,6 +410,90 @@ def run_train(args: argparse.Namespace) -> int:
         print(json.dumps(summary.to_dict()))
     else:
         _print_summary(summary)
+    return 0
+
+
+def _streamed(checkpoint: str) -> bool:
+    """True when ``checkpoint`` is a streamed run's (``--resume`` then streams too)."""
+    from glassnet.model import load_saved
+
+    try:
+        return "stream" in load_saved(checkpoint).info
+    except GlassnetError:
+        return False  # said by the in-memory path's own checks
+
+
+def _stream_ignored(info: dict[str, Any]) -> list[str] | None:
+    """The columns a streamed run left out (--drop, constant ones): a file scored or
+    predicted may hold them."""
+    settings = info.get("stream")
+    if not isinstance(settings, dict):
+        return None
+    options = settings.get("options") or {}
+    return [*(options.get("drop") or []), *(settings.get("dropped") or [])]
+
+
+def _run_stream(args: argparse.Namespace, engine: Any, checked: Any) -> int:
+    """``glassnet train --stream`` (and ``--resume`` of a streamed run)."""
+    from glassnet.stream import train_stream
+
+    if args.plot:
+        raise GlassnetError(
+            "expected no --plot with --stream (no test part to draw)",
+            got=args.plot,
+            field="--plot",
+        )
+    given = _given_options(args)
+    out = args.out or "model.npz"
+    if args.resume and not args.out:  # the run's own model file, stored in the checkpoint
+        from glassnet.model import load_saved
+
+        out = str(load_saved(args.resume).info["stream"].get("out") or out)
+    ckpt_path = args.checkpoint or _default_checkpoint(out)
+    quiet = args.json or engine.rank != 0
+
+    def ready(model: Any, notes: list[str]) -> None:
+        if not quiet:
+            for note in notes:
+                print(note)
+            print(model.summary())
+
+    stop_on_sigterm = _sigterm_as_interrupt()
+    try:
+        summary = train_stream(
+            args.data,
+            args.resume,
+            given,
+            out=out,
+            checkpoint=ckpt_path,
+            keep_checkpoint=bool(args.checkpoint),
+            window_batches=args.window,
+            engine=engine,
+            progress=not args.no_progress and not args.json,
+            on_ready=ready,
+        )
+    except KeyboardInterrupt:
+        print(f"glassnet: interrupted; continue with --resume {ckpt_path}", file=sys.stderr)
+        return 130
+    finally:
+        stop_on_sigterm()
+    if engine.rank != 0:
+        return 0
+    if checked is not None and checked.difference is not None and not args.json:
+        print(
+            f"first step: equal to the step graph's within {checked.tolerance:.1e} "
+            f"(largest relative difference {checked.difference:.1e})"
+        )
+    if args.json:
+        print(json.dumps(summary.to_dict()))
+        return 0
+    last = summary.last_epoch
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "lr")
+    print(
+        f"streamed {summary.data}: {summary.rows} rows in windows of {summary.window_rows}, "
+        f"{summary.epochs} epochs ({shown}), {summary.seconds:.2f} s; model saved to "
+        f"{summary.model} (score a held-out file: glassnet evaluate {summary.model} --data FILE)"
+    )
     return 0
 
 
@@ -480,6 +582,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             source,
             label=args.label or info.get("label"),
             need_label=True,
+            ignore=_stream_ignored(info),
             sep=args.sep,
             decimal=args.decimal,
             dates=settings.dates if settings else "error",
@@ -564,7 +667,11 @@ def run_predict(args: argparse.Namespace) -> int:
         label=info.get("label"),
         id_column=args.id_column,
         header=not args.no_header,
-        ignore=[*(settings.drop or []), *(settings.dropped or [])] if settings else None,
+        ignore=(
+            [*(settings.drop or []), *(settings.dropped or [])]
+            if settings
+            else _stream_ignored(info)
+        ),
         sep=args.sep,
         decimal=args.decimal,
         dates=settings.dates if settings else "error",

@@ -170,6 +170,33 @@ def written_blocks(
     return blocks
 
 
+def written_number(
+    trace: Trace,
+    graph: StepGraph,
+    key: Key,
+    index: tuple[int, ...],
+    symbol: Callable[[Key], Sym],
+    fmt: Callable[[float], str],
+) -> Calculation | None:
+    """The number of ``key`` at ``index`` (the full index, the sample first where it has
+    one) as the sum it is — the same block :func:`written_blocks` writes for it — or
+    None when its plugin does not write it out.  The studio's one-number derivation."""
+    owner = graph.owner(key)
+    if owner == 0:
+        return None
+    layer = graph.layers[owner - 1]
+    x: Key = ("x", 0) if owner == 1 else ("a", owner - 1)
+    w = layer.written(key[0], owner, index, x=x, value=trace.value)
+    if w is None:
+        return None
+    r = _Reader(trace, graph, symbol)
+    rule = _rule(r, w)
+    result = float(np.asarray(trace.value(key))[index])
+    return Calculation(
+        r.sym(key, index, None), rule, _substituted(rule, fmt), Num(result, fmt(result))
+    )
+
+
 def _window_picture(
     r: _Reader,
     key: Key,
@@ -339,4 +366,11 @@ def routing(trace: Trace, graph: StepGraph, key: Key) -> Callable[[tuple[int, ..
     return lambda index: got.get(tuple(index), False)
 
 
-__all__ = ["is_map", "map_grids", "quantity_name", "routing", "written_blocks"]
+__all__ = [
+    "is_map",
+    "map_grids",
+    "quantity_name",
+    "routing",
+    "written_blocks",
+    "written_number",
+]

@@ -316,7 +316,9 @@ def _grids(block: Grids) -> str:
             for c, text in enumerate(line):
                 mark = g.marks.get((r, c), "")
                 open_, close = _CELL_MARK.get(mark, ("", ""))
-                inside = mark != "pad"
+                # (a padding cell is outside the map whatever its mark: a window may
+                # read it, and it is no number of the quantity)
+                inside = g.pad <= r < len(g.cells) - g.pad and g.pad <= c < len(line) - g.pad
                 data = ""
                 if g.quantity and inside:
                     at = ",".join(str(e) for e in (*g.at, r - g.pad, c - g.pad))

@@ -634,7 +634,7 @@ class Pool2d(Layer):
 
     input_rank = 3
     explained = False
-    shown_by: ClassVar[frozenset[str]] = frozenset({"explain", "check"})
+    shown_by: ClassVar[frozenset[str]] = frozenset({"explain", "check", "the studio"})
     takes_activation = False
     spec_fields: ClassVar[frozenset[str]] = frozenset({"type", "size", "stride"})
 

@@ -150,7 +150,7 @@ class Conv2d(Layer):
     biases = frozenset({"b"})
     input_rank = 3
     explained = False
-    shown_by = frozenset({"explain", "check"})
+    shown_by = frozenset({"explain", "check", "the studio"})
     words = (
         "a 2-D convolution: each output channel's kernel slides over the input maps, "
         "z = W ⋆ x + b (a cross-correlation, as every framework computes it), then a = f(z)"
@@ -464,6 +464,15 @@ class Conv2d(Layer):
         activation = get_activation(
             act_name, **{k: number(ld[k], k) for k in act_cls.defaults if k in ld}
         )
+        if not activation.elementwise:
+            # (its step applies da/dz number by number; a Jacobian over a feature map's
+            # cells — softmax — would need a rule of its own, and crashed the step)
+            raise GlassnetError(
+                "expected an activation that acts on each number alone for conv2d "
+                "(softmax belongs to a dense output layer)",
+                got=act_name,
+                field="activation",
+            )
         c, h, w = ctx.in_shape  # the spec reader gives a conv layer feature maps only
         stride = whole(ld.get("stride", 1), "stride", 1, 1 << 16)
         padding = whole(ld.get("padding", 0), "padding", 0, 1 << 16)

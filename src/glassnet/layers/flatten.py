@@ -33,7 +33,7 @@ class Flatten(Layer):
     type = "flatten"
     input_rank = None
     explained = False
-    shown_by = frozenset({"explain", "check"})
+    shown_by = frozenset({"explain", "check", "the studio"})
     takes_activation = False
     torch_name = "Flatten"
     words = "flatten: the feature maps read row by row into one vector"

@@ -211,10 +211,25 @@ def _guard(data: dict[str, Any]) -> None:
 
 def _check_size(spec: Spec) -> None:
     net = spec.network
-    widest = max([spec.x.shape[1], *(layer.n_out for layer in net.layers)])
+    # (one sample's input size: a vector's length, or every cell of its feature maps)
+    widest = max([math.prod(spec.x.shape[1:]), *(layer.n_out for layer in net.layers)])
     params = sum(p.size for p in net.parameters())
     net.require_explained("the studio")
-    net.dense_layers("the studio")  # its picture and editors show dense layers
+    from glassnet.studio.maps import is_maps
+
+    if not is_maps(spec):
+        net.dense_layers("the studio")  # its picture and editors show dense layers
+    else:
+        from glassnet.studio.maps import MAX_MAP_BATCH
+
+        if spec.x.shape[0] > MAX_MAP_BATCH:
+            raise StudioError(
+                f"expected at most {MAX_MAP_BATCH} samples for a CNN on the page "
+                "(glassnet explain writes any batch)",
+                got=str(spec.x.shape[0]),
+                field="input",
+                status=413,
+            )
     for what, got, limit, field in (
         ("units per layer", widest, STUDIO_MAX_UNITS, "layers"),
         ("parameters", params, STUDIO_MAX_PARAMETERS, "layers"),
@@ -239,6 +254,15 @@ def parse(data: Any, *, label: str = LABEL) -> Spec:
     spec = parse_spec(to_toml(data), label)
     _check_size(spec)
     return spec
+
+
+def _dense_only(spec: Spec, what: str) -> None:
+    """Refuse (422, one line naming the first layer that is not dense) a step with
+    feature maps where the studio shows dense networks only: practice, training, the
+    gradient check.  A CNN opens in Explore (:mod:`.maps`)."""
+    from glassnet.studio.maps import refuse
+
+    refuse(spec, f"{what} (a CNN opens in Explore)")
 
 
 def _round(value: Any) -> int | None:
@@ -379,6 +403,7 @@ def _report(body: Any) -> Any:
             "expected a relative tolerance from 1e-12 to 1", got=repr(rtol)[:40], field="rtol"
         )
     spec = parse(spec_data)  # the spec's own mistakes are named as the spec's
+    _dense_only(spec, "practice in the studio")
     trace = spec.trace().to_dict()
     n_layers = len(spec.network.layers)
     filled: dict[str, Any] = {}
@@ -686,6 +711,10 @@ def explain(body: Any) -> dict[str, Any]:
         raise StudioError(
             "expected a quantity name such as z2 or dW3", got=_kind(quantity), field="quantity"
         )
+    from glassnet.studio.maps import derivation, is_maps
+
+    if is_maps(spec):  # a step with feature maps: the number explain's grid cell names
+        return derivation(_trace(spec, round_to), quantity, body.get("index"), digits)
     from glassnet.check.worksheet import key_name, resolve_name, split_tags
 
     n_layers = len(spec.network.layers)
@@ -761,6 +790,7 @@ def gradcheck(body: Any) -> dict[str, Any]:
     body = _object(body, "a request")
     _unknown(body, {"spec", "layer", "i", "j", "eps"})
     spec = parse(body.get("spec"))
+    _dense_only(spec, "the gradient check in the studio")
     eps = body.get("eps", 1e-6)
     lo, hi = EPS_RANGE
     if isinstance(eps, bool) or not isinstance(eps, int | float) or not lo <= eps <= hi:
@@ -947,6 +977,7 @@ def train(body: Any) -> dict[str, Any]:
     from glassnet.model import Model
 
     spec = parse(body.get("spec"))
+    _dense_only(spec, "training in the studio")
     net = Model.from_network(spec.network)
     if net.layers[0].n_in != 2:
         raise StudioError(
@@ -1057,13 +1088,24 @@ def spec_dict(spec: Spec, original: dict[str, Any] | None = None) -> dict[str, A
         update_bias=spec.update_bias,
         input=spec.x.tolist(),
         target=spec.y.tolist(),
-        layers=[layer.to_spec() for layer in spec.network.layers],
+        layers=[_layer_table(layer) for layer in spec.network.layers],
     )
     if getattr(spec, "steps", 1) != 1:
         out["steps"] = spec.steps
     if getattr(spec, "after", False):
         out["after"] = True
     return out
+
+
+def _layer_table(layer: Any) -> dict[str, Any]:
+    """A layer as a spec's ``[[layers]]`` table, with its ``type`` unless it is the
+    spec's default (a dense layer's table stays as the page has always kept it)."""
+    from glassnet.layers import layer_class
+
+    table = layer.to_spec()
+    if type(layer) is layer_class("dense"):
+        return table
+    return {"type": layer.type, **table}
 
 
 def canonical(body: Any) -> dict[str, Any]:
@@ -1199,6 +1241,8 @@ def export(body: Any) -> dict[str, Any]:
     spec_data = dict(_object(body.get("spec"), "a spec"))
     spec_data.pop("values", None)
     spec = parse(spec_data)
+    if fmt in ("worksheet", "blank", "key", "marks"):
+        _dense_only(spec, "worksheets in the studio")
     toml = to_toml(spec_dict(spec, spec_data))
     if fmt == "toml":
         return {"filename": "network.toml", "text": toml, "mime": "application/toml"}

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from glassnet.studio.api import (
     LABEL,
     StudioError,
+    _dense_only,
     _digits,
     _kind,
     _locked,
@@ -73,6 +74,7 @@ def sheet(body: Any) -> dict[str, Any]:
     _unknown(body, {"spec", "locked"})
     _locked(body)
     spec = parse(body.get("spec"))
+    _dense_only(spec, "practice in the studio")
     data = spec_dict(spec, body.get("spec"))
     n_layers = len(spec.network.layers)
     batch = int(spec.x.shape[0])
@@ -178,6 +180,11 @@ def links(body: Any) -> dict[str, Any]:
     body = _object(body, "a request")
     _unknown(body, {"spec", "quantity", "index", "locked"})
     spec = parse(body.get("spec"))
+    from glassnet.studio.maps import is_maps
+    from glassnet.studio.maps import links as map_links
+
+    if is_maps(spec):  # feature maps: full indexes, the plugins' written-out terms
+        return map_links(spec, body.get("quantity"), body.get("index"))
     _key, name, _n = _step_quantity(body, spec)
     index = _parse_index(body.get("index")) or ()
     graph = _graph_of(spec)
@@ -320,6 +327,7 @@ def hint(body: Any) -> dict[str, Any]:
     if level not in ("rule", "own"):
         raise StudioError("expected the level rule or own", got=repr(level)[:40], field="level")
     spec = parse(body.get("spec"))
+    _dense_only(spec, "hints in the studio")
     digits = _digits(body.get("digits"))
     key, name, n_layers = _step_quantity(body, spec)
     if key[0] in ("x", "y", "W", "b"):

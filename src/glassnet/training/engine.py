@@ -22,6 +22,10 @@ Contract, per fit::
             p, value = engine.step(idx)     # weights updated only if value is finite
         engine.sync()                       # net's arrays current: validation, callbacks
     engine.end()                            # always, also after an error
+
+A file read in batches (:func:`glassnet.stream.fit_stream`) refills ``rows``' arrays in
+place with each window of the file and calls ``engine.reload()`` before the window's
+steps.
 """
 
 from __future__ import annotations
@@ -75,6 +79,12 @@ class StepEngine(ABC):
         """One step on rows ``idx`` (m,) of the data: returns the output p (m, n_out), a
         NumPy array valid until the next call, and the batch's (weighted) mean loss.
         The weights and the optimiser's state change only when that loss is finite."""
+
+    def reload(self) -> None:  # noqa: B027 (optional hook: nothing to do by default)
+        """The arrays of the data given to :meth:`begin` were overwritten in place (the
+        next window of a file read in batches, :mod:`glassnet.stream`): an engine that
+        copied them (onto a device) copies them again.  The NumPy engine reads them in
+        place and has nothing to do."""
 
     def sync(self) -> None:  # noqa: B027 (optional hook: nothing to do by default)
         """Make the network's parameters and the optimiser's state current (the loop

@@ -107,6 +107,9 @@ class FirstStepCheck(StepEngine):
             )
         return p, theirs
 
+    def reload(self) -> None:
+        self.inner.reload()
+
     def sync(self) -> None:
         self.inner.sync()
 

@@ -180,6 +180,7 @@ class TorchEngine(StepEngine):
         self.rank, self.world = process_group(self.torch, dev)
         self._stages: list[_Stage] = []
         self._stale = False
+        self._data: Rows | None = None
 
     # -- the seam ----------------------------------------------------------------------
     def begin(
@@ -238,15 +239,24 @@ class TorchEngine(StepEngine):
         self._dtype = getattr(torch, str(net.dtype))
         self._optimizer = self._torch_optimizer(optimizer)
         self._load_state()
-        # The whole data on the device once, in the network's dtype (as the NumPy
-        # engine gathers each batch into buffers of that dtype); each step indexes it.
+        self._data = data
+        self.reload()
+        self._stale = False
+
+    def reload(self) -> None:
+        """The data on the device, in the network's dtype (as the NumPy engine gathers
+        each batch into buffers of that dtype); each step indexes it.  At :meth:`begin`,
+        and again for each window of a streamed file (the same arrays, refilled)."""
+        torch, data = self.torch, self._data
+        assert data is not None, "begin() first"
         dev, dtype = self.device, self._dtype
+        # On the CPU in the network's dtype already, .to() shares the NumPy buffer (no
+        # copy: a refilled window is seen as it is); on a GPU it copies the window over.
         self.X = torch.from_numpy(np.ascontiguousarray(data.X)).to(dev, dtype)
         self.Y = torch.from_numpy(np.ascontiguousarray(data.Y)).to(dev, dtype)
         self.w = None
         if data.weights is not None:
             self.w = torch.from_numpy(np.ascontiguousarray(data.weights)).to(dev, dtype)
-        self._stale = False
 
     def step(self, idx: Array) -> tuple[Array, float]:
         torch = self.torch
@@ -332,6 +342,7 @@ class TorchEngine(StepEngine):
         self._net = None
         self._stages = []
         self.X = self.Y = self.w = None
+        self._data = None
         self._optimizer = None
 
     # -- weights and optimiser state across the boundary --------------------------------

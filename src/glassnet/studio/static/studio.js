@@ -228,6 +228,7 @@ function batchFree(rows) { return rows.length === 1 ? rows[0] : rows; }
 function renderParams() {
   const box = $("#params");
   box.replaceChildren();
+  if (S.cnn) { renderCnnParams(box); return; }
   const L = S.spec.layers.length;
   box.append(el("h2", {text: "Input, target and parameters (edit any)"}));
   const sizes = [S.spec.layers[0].weights.length, ...S.spec.layers.map((l) => l.bias.length)].join("-");
@@ -479,6 +480,7 @@ function updateInPlace() {
   }
 }
 function renderExplore() {
+  if (S.cnn) { renderCnn().catch((err) => showError(err, err.lost ? renderCnn : null)); return; }
   const t = S.trace;
   const shape = drawnShape();
   if (S.drawn === shape && S.cells) { updateInPlace(); return; }
@@ -496,6 +498,51 @@ function renderExplore() {
   renderStep();
   highlight();
   updateInPlace();  // (indexes every drawn number for the next edit; changes nothing now)
+}
+
+// -- explore a CNN: explain's grids, every cell a number to click ------------------------
+// The step of a network with feature maps is drawn as glassnet explain writes it (its
+// generic page: each 4-D quantity as grids of its numbers); each cell becomes a button
+// carrying the cell's data-q/data-i (the full index, sample first).  Read-only but for
+// the settings above (loss, learning rate, biases, rounding, digits).
+function renderCnnParams(box) {
+  box.append(el("p", {class: "hint", id: "cnnnote", text: "A CNN opens read-only: its numbers are " +
+    "explain's, drawn as grids; click or focus any cell for its derivation. The loss, learning rate, " +
+    "biases and rounding above still apply; to change an input or a kernel, edit the spec file and " +
+    "open it again (open file). Practice and Train are for dense networks."}));
+  $("#loss").value = S.spec.loss;
+  $("#lr").value = String(S.spec.lr);
+  $("#lr").dataset.value = String(S.spec.lr);
+  $("#update_bias").checked = S.spec.update_bias !== false;
+  $("#after").checked = S.spec.after === true;
+}
+function shapeText(v) { return shapeOf(v).slice(1).join("×"); }
+let cnnSeq = 0;
+async function renderCnn() {
+  const t = S.trace, mine = ++cnnSeq;
+  const boxes = [el("li", {class: "lay"}, el("strong", {text: "input"}), el("span", {text: shapeText(t.input)}))];
+  t.layers.forEach((l) => {
+    const act = l.activation && l.activation !== "identity" ? ` (${l.activation})` : "";
+    boxes.push(el("li", {class: "lay"}, el("strong", {text: `${l.index}. ${l.type}${act}`}),
+      el("span", {text: "→ " + shapeText(l.a)})));
+  });
+  $("#net").replaceChildren(el("ol", {class: "cnnnet", "aria-label": "the layers, each with its output's shape"}, ...boxes));
+  const r = await post("explain", {spec: S.spec, round: S.round, digits: S.digits, fragment: true});
+  if (mine !== cnnSeq) return;
+  const body = el("div", {class: "deriv cnnstep"});
+  body.innerHTML = r.html;  // explain's sections, made by the server from the trace
+  for (const td of body.querySelectorAll("td[data-q]")) {
+    const q = td.dataset.q, i = td.dataset.i;
+    const b = el("button", {type: "button", class: "num cell", "data-q": q, "data-i": i,
+      "data-value": td.textContent.replace(" ▲", ""), onclick: select, onfocus: select});
+    b.append(el("span", {class: "sr", text: `${q}[${i}], `}), ...td.childNodes);
+    td.removeAttribute("data-q");
+    td.removeAttribute("data-i");
+    td.replaceChildren(b);
+  }
+  $("#step").replaceChildren(el("p", {class: "legend hint"}, "Selected number: its inputs ",
+    el("span", {class: "src", text: "like this"}), ", what it feeds ", el("span", {class: "use", text: "like this"}), "."), body);
+  highlight();
 }
 
 // -- selecting a number: its derivation, its inputs and consumers ------------------------
@@ -529,7 +576,8 @@ async function showDerivation() {
   const r = await post("explain", {spec: S.spec, quantity: q, index: i, round: S.round, digits: S.digits});
   if (!S.selected || S.selected[0] !== q || S.selected[1] !== i) return;
   const at = (v) => (i === "" ? v : i.split(",").reduce((a, k) => a[+k], v));
-  const head = el("h3", {text: `${label(q)}${i ? "[" + i + "]" : ""} = ${at(traceValue(q))}`});
+  // (a CNN's quantities are explain's, named as its grids name them: the block says the value)
+  const head = el("h3", {text: `${label(q)}${i ? "[" + i + "]" : ""}` + (S.cnn ? "" : ` = ${at(traceValue(q))}`)});
   const body = el("div", {class: "deriv"});
   body.innerHTML = r.html;  // explain's MathML, made by the server from the trace
   const close = el("button", {type: "button", class: "close", text: "✕", "aria-label": "close the derivation",
@@ -540,7 +588,7 @@ async function showDerivation() {
   const start = S.clickStart;
   S.clickStart = undefined;
   if (start !== undefined) requestAnimationFrame(() => { document.body.dataset.derivMs = String(performance.now() - start); });
-  if (kind === "W" || kind === "dW") {
+  if ((kind === "W" || kind === "dW") && !S.cnn) {
     const [a, b] = i.split(",").map(Number);
     const out = el("p", {class: "fd"});
     detail.append(el("button", {type: "button", text: "check this gradient", id: "gradcheck",
@@ -1035,11 +1083,12 @@ async function showPractice() {
     await loadSheet();
     if (again) renderSheet();
     await mark();
-  } catch (err) { showError(err, showPractice); }
+  } catch (err) { showError(err, S.cnn && !err.lost ? null : showPractice); }
 }
 function setMode(mode) {
   if (S.lock && !S.lock.explore && mode !== "practice") mode = "practice";  // the lock's rule
   S.mode = mode;
+  if (S.cnn) showError(null);  // (Practice's refusal of a CNN is said while there only)
   document.body.dataset.mode = mode;
   for (const b of document.querySelectorAll(".modes button")) b.setAttribute("aria-pressed", String(b.dataset.mode === mode));
   for (const m of ["explore", "practice", "train"]) $("#" + m).hidden = m !== mode;
@@ -1108,7 +1157,12 @@ async function open(state) {
   S.selected = null;
   S.sheet = null;
   S.trace = null;
-  await loadGraph();
+  S.drawn = null;
+  // Feature maps in (batch, channels, height, width): a CNN, shown as explain draws it.
+  S.cnn = shapeOf(S.spec.input).length === 4;
+  document.body.classList.toggle("cnn", S.cnn);
+  if (S.cnn) S.graph = {quantities: {}, order: [], activations: {}};
+  else await loadGraph();
   // A locked sheet never asks for the step (every right value is in it) unless the
   // teacher allowed Explore.
   if (!S.lock || S.lock.explore) { renderParams(); await refresh(); }
