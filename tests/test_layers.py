@@ -68,6 +68,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "preprocess",
                 "tables",
                 "rawtable",
+                "stream",
                 "metrics",
                 "runs",
                 "plots",

@@ -20,6 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from glassnet.errors import GlassnetError
 from glassnet.studio.entries import kind_of
+from glassnet.studio.requests import StudioError
+from glassnet.studio.requests import kind_of as _kind
+from glassnet.studio.requests import parse_index as _parse_index
 from glassnet.toml_writer import to_toml
 
 if TYPE_CHECKING:
@@ -55,19 +58,9 @@ MAX_UNIT_MAPS = 32
 #: Finite-difference steps outside this range are all rounding (too small) or no
 #: derivative (too large).
 EPS_RANGE = (1e-10, 1e-1)
-#: An index is at most this many characters ("12,255,255" is 10).
-MAX_INDEX_TEXT = 24
 DATASETS: tuple[str, ...] = ("xor", "circles", "spirals", "blobs")
 #: Regression data sets (TensorFlow Playground's two): a number per point, not a class.
 REGRESSION: tuple[str, ...] = ("plane", "bumps")
-
-
-class StudioError(GlassnetError):
-    """A GlassnetError carrying the HTTP status the page should get (400/413/422)."""
-
-    def __init__(self, expected: str, *, status: int = 422, **where: Any) -> None:
-        super().__init__(expected, **where)
-        self.status = status
 
 
 def status_of(err: GlassnetError) -> int:
@@ -145,20 +138,6 @@ def _int(text: str) -> int:
             "expected a whole number of at most 18 digits", got=f"{len(text)} digits", status=422
         )
     return int(text)
-
-
-def _kind(v: Any) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return f"the boolean {str(v).lower()}"
-    if isinstance(v, str):
-        return "text"
-    if isinstance(v, list):
-        return "a list"
-    if isinstance(v, dict):
-        return "an object"
-    return repr(v)
 
 
 def _object(data: Any, what: str) -> dict[str, Any]:
@@ -664,19 +643,6 @@ def block_key(
             if ut[2] == ub[2]:
                 return f"da{layer}_dz{layer}", (*sample(bottom), ut[2])
     return None
-
-
-def _parse_index(value: Any) -> tuple[int, ...] | None:
-    if value is None:
-        return None
-    if isinstance(value, str) and len(value) <= MAX_INDEX_TEXT:
-        try:
-            return tuple(int(p) for p in value.split(",") if p.strip() != "")
-        except ValueError:
-            pass
-    raise StudioError(
-        'expected an index like "0,2" (empty for a scalar)', got=repr(value)[:40], field="index"
-    )
 
 
 def explain(body: Any) -> dict[str, Any]:

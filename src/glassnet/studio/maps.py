@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from glassnet.studio.api import StudioError
+from glassnet.studio.requests import StudioError, kind_of, parse_index
 
 if TYPE_CHECKING:
     from glassnet.nodes import Key
@@ -66,11 +66,10 @@ def resolve(trace: Trace, quantity: Any, index: Any) -> tuple[str, Key, Index]:
     """The request's quantity and index -> (its name, its key, the full index); 422 for a
     name that is no quantity of this step or an index outside it."""
     from glassnet.explain.maps import quantity_name
-    from glassnet.studio.api import _kind, _parse_index
 
     if not isinstance(quantity, str) or len(quantity) > 40:
         raise StudioError(
-            "expected a quantity name such as z1 or dL_da2", got=_kind(quantity), field="quantity"
+            "expected a quantity name such as z1 or dL_da2", got=kind_of(quantity), field="quantity"
         )
     known = names(trace)
     key = known.get(quantity)
@@ -80,7 +79,7 @@ def resolve(trace: Trace, quantity: Any, index: Any) -> tuple[str, Key, Index]:
             got=quantity,
             field="quantity",
         )
-    idx = _parse_index(index) or ()
+    idx = parse_index(index) or ()
     shape = np.shape(trace.value(key))
     if len(idx) != len(shape) or not all(0 <= i < n for i, n in zip(idx, shape, strict=True)):
         raise StudioError(
