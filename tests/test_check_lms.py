@@ -548,3 +548,24 @@ def test_a_possible_diagnosis_is_never_shown_as_certain_on_a_feedback_page():
         else:
             assert "Possibly (not certain): " in words and "a guess" in words, words
             assert "The mistake" not in words, words
+
+
+def test_an_lms_column_needs_an_assignment_never_a_made_up_one(tmp_path, capsys):
+    """Sheets that name no assignment (the seed's worksheet, twice): without --assignment
+    the Canvas file is refused in one line (Canvas would import an unknown column as a
+    new assignment) and not written; with it, the column is that assignment."""
+    folder = tmp_path / "sheets"
+    folder.mkdir()
+    import glassnet
+
+    sheet = (Path(glassnet.__file__).parent / "examples" / "seed_worksheet.toml").read_text()
+    for name in ("a.toml", "b.toml"):
+        (folder / name).write_text(sheet, encoding="utf-8")
+    book = tmp_path / "canvas_import.csv"
+    argv = ["check", str(folder), "--gradebook", str(book), "--lms", "canvas"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--assignment" in err and "no sheet names one" in err
+    assert not book.exists()
+    assert main([*argv, "--assignment", "hw9"]) == 0
+    assert _csv(book)[0][5] == "hw9"

@@ -29,6 +29,7 @@ from glassnet.check.roster import (
     RosterStudent,
     folder_name,
 )
+from glassnet.errors import GlassnetError
 
 if TYPE_CHECKING:
     from glassnet.check.marking import Report
@@ -150,10 +151,19 @@ def _by_student(
 
 
 def _assignment(marked: list[Marked], assignment: str | None) -> str:
+    """The assignment the LMS column is for: ``--assignment``, else the one the marked
+    sheets name.  None or several is an error, never a made-up name: the LMS would
+    import an unknown column as a new assignment."""
     if assignment:
         return assignment
     names = sorted({r.sheet.assignment for _, r, _ in marked if r and r.sheet.assignment})
-    return names[0] if len(names) == 1 else "glassnet check"
+    if len(names) == 1:
+        return names[0]
+    raise GlassnetError(
+        "expected the assignment the LMS column is for (give --assignment NAME)",
+        got=f"the sheets name several: {', '.join(names[:5])}" if names else "no sheet names one",
+        field="--assignment",
+    )
 
 
 def _rows_of(
