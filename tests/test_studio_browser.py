@@ -12,9 +12,6 @@ import io
 import json
 import math
 import shutil
-import socket
-import threading
-import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _studio_server import serve_studio
 
 pytest.importorskip("starlette", reason="starlette is not installed (the studio extra)")
 pytest.importorskip("uvicorn", reason="uvicorn is not installed (the studio extra)")
@@ -38,25 +36,8 @@ SHOTS = Path(__file__).parent / "_studio_screenshots"
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    import uvicorn
-
-    from glassnet.studio.app import create_app
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as `glassnet studio` does
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(), log_level="warning", lifespan="off")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if srv.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serve_studio() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
-import threading
-import time
 import tomllib
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
+from _studio_server import serve_studio
 from test_studio_browser import AXE, CHROMIUM, SHOTS, TOO_SMALL, Page, sync_api
 
 from glassnet.spec import example_path
@@ -30,24 +28,8 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     """A studio of this module's own (as test_studio_browser starts one)."""
-    import uvicorn
-
-    from glassnet.studio.app import create_app
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(), log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if srv.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serve_studio() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

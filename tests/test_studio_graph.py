@@ -11,15 +11,13 @@ critical violation.
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
 import numpy as np
 import pytest
+from _studio_server import serve_studio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_studio_browser import AXE, CHROMIUM, Page, sync_api
@@ -33,23 +31,8 @@ MATRIX = ("D = x @ W + b\nf = sum(sigmoid(D) * D)", "x=[1,-2],W=[[0.5,-1,2],[1,0
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    import uvicorn
-
-    from glassnet.studio.app import create_app
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(), log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if srv.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serve_studio() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
