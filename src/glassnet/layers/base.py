@@ -569,6 +569,17 @@ def config_size(config: Mapping[str, Any], key: str) -> int:
     return n
 
 
+def spec_init(table: Mapping[str, Any], ctx: LayerContext) -> str:
+    """A layer table's ``init`` (else the spec's default) for weights drawn at random;
+    an unknown one is an error naming the field."""
+    from glassnet.init import INITS
+
+    init = table.get("init", ctx.default_init)
+    if init not in INITS:
+        raise GlassnetError(f"expected one of {', '.join(INITS)}", got=repr(init), field="init")
+    return str(init)
+
+
 def config_activation(config: Mapping[str, Any]) -> None:
     """A model file's layer description must describe its activation (a table)."""
     if not isinstance(config.get("activation"), dict):

@@ -31,7 +31,7 @@ from glassnet.activations import Activation, activation_class, get_activation
 from glassnet.activations import from_dict as activation_from_dict
 from glassnet.activations import names as activation_names
 from glassnet.errors import GlassnetError
-from glassnet.init import INITS, init_weights
+from glassnet.init import init_weights
 from glassnet.layers.base import (
     At,
     Layer,
@@ -42,6 +42,7 @@ from glassnet.layers.base import (
     config_activation,
     image_shape,
     register_layer,
+    spec_init,
     square,
     tensor_of,
     whole,
@@ -508,11 +509,7 @@ class Conv2d(Layer):
                     got=f"{o}×{c}×{kh}×{kw} here",
                     field="channels",
                 )
-            init = ld.get("init", ctx.default_init)
-            if init not in INITS:
-                raise GlassnetError(
-                    f"expected one of {', '.join(INITS)}", got=repr(init), field="init"
-                )
+            init = spec_init(ld, ctx)
             # fan-in C·kh·kw and fan-out C_out·kh·kw as PyTorch counts them for a kernel
             W = init_weights(init, fan_in, o, ctx.rng(), np.float64, fan_out=o * kh * kw)
             W = np.ascontiguousarray(W.T.reshape(o, c, kh, kw))

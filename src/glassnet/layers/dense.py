@@ -16,7 +16,7 @@ from glassnet.activations import Activation, activation_class, get_activation
 from glassnet.activations import from_dict as activation_from_dict
 from glassnet.activations import names as activation_names
 from glassnet.errors import GlassnetError
-from glassnet.init import INITS, init_weights
+from glassnet.init import init_weights
 from glassnet.layers.base import (
     Layer,
     activation_nodes,
@@ -25,6 +25,7 @@ from glassnet.layers.base import (
     config_activation,
     config_size,
     register_layer,
+    spec_init,
     tensor_of,
 )
 from glassnet.limits import MAX_SPEC_PARAMETERS
@@ -411,11 +412,7 @@ class Dense(Layer):
                     got=f"{n_in} x {n_out} here",
                     field="units",
                 )
-            init = ld.get("init", ctx.default_init)
-            if init not in INITS:
-                raise GlassnetError(
-                    f"expected one of {', '.join(INITS)}", got=repr(init), field="init"
-                )
+            init = spec_init(ld, ctx)
             W = init_weights(init, n_in, n_out, ctx.rng(), np.float64)
             folded = None
         else:
