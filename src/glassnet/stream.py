@@ -32,6 +32,7 @@ batch; rank 0 writes.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -75,6 +76,13 @@ class Source:
     #: CSV only: (dialect, header, lines before the data).
     csv: tuple[Any, list[str], int] | None = None
     first_line: int = 2
+    #: A shard (:meth:`shard`): CSV bytes [start, end), or Parquet row groups, and its
+    #: name for messages ("shard 2 of 4").
+    span: tuple[int, int] | None = None
+    row_groups: list[int] | None = None
+    shard_name: str = ""
+    #: Rows the reader has given so far (what this process read: the sharding tests).
+    rows_read: int = 0
 
     @classmethod
     def open(
@@ -134,8 +142,44 @@ class Source:
 
     def where(self, row: int) -> str:
         """Row ``row`` (from 0) of the data, as a person finds it: a CSV file's line, a
-        Parquet file's row counted from 1."""
-        return f"row {row + 1}" if self.parquet else f"line {row + self.first_line}"
+        Parquet file's row counted from 1 (in a CSV shard: its data row, and the shard)."""
+        if self.span is not None:
+            return f"data row {row + 1} of {self.shard_name} (from byte {self.span[0]})"
+        return f"row {row + self.first_line}" if self.parquet else f"line {row + self.first_line}"
+
+    def shard(self, r: int, shards: int) -> Source:
+        """Shard ``r`` (from 0) of ``shards``: the r-th of contiguous parts of the file,
+        read alone.  Parquet: the r-th of ``shards`` near-equal runs of row groups.  CSV:
+        the bytes after the header cut into ``shards`` near-equal ranges, each cut moved
+        to the next line start (a line is wholly in one shard; a quoted cell holding a
+        line break would be cut: the first pass refuses such a file, :func:`scan`)."""
+        from dataclasses import replace
+
+        name = f"shard {r + 1} of {shards}"
+        if self.parquet:
+            import pyarrow.parquet as pq
+
+            meta = pq.ParquetFile(self.path).metadata
+            groups = [int(g) for g in np.array_split(np.arange(meta.num_row_groups), shards)[r]]
+            before = sum(meta.row_group(g).num_rows for g in range(groups[0] if groups else 0))
+            return replace(self, row_groups=groups, shard_name=name, first_line=before + 1,
+                           rows_read=0)  # fmt: skip
+        assert self.csv is not None
+        size = self.path.stat().st_size
+        with open(self.path, "rb") as f:
+            for _ in range(self.csv[2]):  # the header (and the lines before it)
+                f.readline()
+            data = f.tell()
+
+            def line_start(at: int) -> int:
+                if at <= data or at >= size:
+                    return min(max(at, data), size)
+                f.seek(at - 1)
+                f.readline()  # to just after the line break at or after at - 1
+                return f.tell()
+
+            cuts = [line_start(data + (size - data) * k // shards) for k in (r, r + 1)]
+        return replace(self, span=(cuts[0], cuts[1]), shard_name=name, rows_read=0)
 
     def ambiguous(self, name: str, at: int, row: int, cell: str) -> GlassnetError:
         """The in-memory reader's error for a number that reads two ways (``1.234`` with
@@ -153,15 +197,20 @@ class Source:
         if self.parquet:
             import pyarrow.parquet as pq
 
-            yield from pq.ParquetFile(self.path).iter_batches(
-                batch_size=PARQUET_BATCH, columns=cols
-            )
+            if self.row_groups == []:
+                return
+            for batch in pq.ParquetFile(self.path).iter_batches(
+                batch_size=PARQUET_BATCH, columns=cols, row_groups=self.row_groups
+            ):
+                self.rows_read += batch.num_rows
+                yield batch
             return
         from glassnet.tables import _batches
 
         assert self.csv is not None
         dialect, head, skip = self.csv
-        for batch in _batches(self.path, dialect, head, skip, cols):
+        for batch in _batches(self.path, dialect, head, skip, cols, self.span):
+            self.rows_read += batch.num_rows
             yield batch.select(cols)  # the header's order -> the asked order
 
     def windows(self, rows: int, columns: list[str] | None = None) -> Iterator[Any]:
@@ -272,17 +321,56 @@ class Scan:
     notes: list[str] = field(default_factory=list)
     #: The mean target (regression; NaN when the labels are not numbers).
     target_mean: float = math.nan
+    #: Sharded: each shard's rows, in shard order.
+    shard_rows: list[int] = field(default_factory=list)
 
 
-def scan(source: Source, *, impute: str | None = None, task: str = "auto") -> Scan:
+def scan(
+    source: Source,
+    *,
+    impute: str | None = None,
+    task: str = "auto",
+    shards: Sequence[Source] = (),
+    gather: Callable[[list[str]], list[str]] | None = None,
+) -> Scan:
     """The first pass over ``source`` (see the module docstring): the preprocessing
     ``Preprocessing.fit`` would fit on every row of the file in memory, the task and
     classes ``load_dataset`` would choose, in memory bounded by a batch and the
-    category sets."""
-    from glassnet.data import TASKS, canonical_labels, task_from_values
-    from glassnet.limits import MAX_CLASSES
-    from glassnet.rawtable import TextCells
-    from glassnet.tables import _date_parts
+    category sets.
+
+    Sharded (``shards``: the shards this process reads, :meth:`Source.shard`): each
+    shard's sufficient statistics — per column its count, mean and M2, low and high,
+    missing cells, categories with their counts in the order met; the labels' counts;
+    the rows — are computed alone, exchanged by ``gather`` (this process's shards' JSON
+    -> every shard's, in shard order: ``torch.distributed.all_gather_object`` under
+    torchrun; None: this process reads every shard) and merged in shard order (Chan's
+    update, counts summed, categories united in the file's order met).  Every process
+    merges the same list the same way, so every one ends with the same preprocessing:
+    the whole file's, within float rounding (tests/test_stream.py)."""
+    _check_scan_options(impute, task)
+    if not shards:
+        return _finish(_scan_part(source), source, impute, task)
+    exchange = gather or (lambda mine: mine)
+    local = [_guarded(lambda src=src: _scan_part(src).to_json()) for src in shards]
+    parts = [_Part.from_json(_raise_any(text)) for text in exchange(local)]
+    # A column read as text in one shard is text in all: the shards that read it as
+    # numbers read it again as text (every process decides the same from the same list).
+    texts = sorted({n for part in parts for n, c in part.cols.items() if not c.number})
+    if any(part.cols[n].number for part in parts for n in texts):
+        again = [_guarded(lambda src=src: json.dumps(_text_counts(src, texts))) for src in shards]
+        for part, text in zip(parts, exchange(again), strict=True):
+            for name, (missing, counts) in json.loads(_raise_any(text)).items():
+                col = part.cols[name]
+                if col.number:
+                    col.number, col.missing = False, missing
+                    col.counts = Counter(dict(counts))
+    found = _finish(_merge(parts), source, impute, task)
+    found.shard_rows = [part.rows for part in parts]
+    return found
+
+
+def _check_scan_options(impute: str | None, task: str) -> None:
+    from glassnet.data import TASKS
 
     if impute not in (None, "mean"):
         raise GlassnetError(
@@ -293,6 +381,125 @@ def scan(source: Source, *, impute: str | None = None, task: str = "auto") -> Sc
         )
     if task not in TASKS:
         raise GlassnetError(f"expected one of {', '.join(TASKS)}", got=repr(task), field="--task")
+
+
+def _guarded(work: Callable[[], str]) -> str:
+    """``work()``'s JSON, or a GlassnetError it raised as JSON (sent to every process,
+    so all raise it rather than wait for a process that stopped)."""
+    try:
+        return work()
+    except GlassnetError as err:
+        return json.dumps({"error": [err.expected, err.got, err.file, err.field]})
+
+
+def _raise_any(text: str) -> str:
+    got = json.loads(text)
+    if isinstance(got, dict) and "error" in got:
+        expected, what, file, name = got["error"]
+        raise GlassnetError(expected, got=what, file=file, field=name)
+    return text
+
+
+@dataclass
+class _Part:
+    """One shard's first pass (or the whole file's): the sufficient statistics."""
+
+    cols: dict[str, _ColumnScan]
+    labels: Counter[str]
+    #: Labels counted as regression targets (more distinct ones than classes can be).
+    many: int | None
+    target: Moments
+    rows: int
+
+    def to_json(self) -> str:
+        cols = [[c.name, c.number, c.moments.n, c.moments.mean, c.moments.m2, c.low, c.high,
+                 c.missing, list(c.counts.items())] for c in self.cols.values()]  # fmt: skip
+        t = self.target
+        return json.dumps({"cols": cols, "labels": list(self.labels.items()), "many": self.many,
+                           "target": [t.n, t.mean, t.m2], "rows": self.rows})  # fmt: skip
+
+    @classmethod
+    def from_json(cls, text: str) -> _Part:
+        d = json.loads(text)
+        cols = {}
+        for name, number, n, mean, m2, low, high, missing, counts in d["cols"]:
+            cols[name] = _ColumnScan(name, number, Moments(n, mean, m2), low, high, missing,
+                                     Counter(dict(counts)))  # fmt: skip
+        return cls(cols, Counter(dict(d["labels"])), d["many"], Moments(*d["target"]), d["rows"])
+
+
+def _merge(parts: list[_Part]) -> _Part:
+    """The shards' statistics (in file order) merged into the whole file's."""
+    from glassnet.limits import MAX_CLASSES
+
+    first = parts[0]
+    cols = {name: _ColumnScan(name, col.number) for name, col in first.cols.items()}
+    labels: Counter[str] = Counter()
+    target = Moments()
+    for part in parts:
+        for name, col in part.cols.items():
+            into = cols[name]
+            into.number = into.number and col.number
+            into.moments.merge(col.moments.n, col.moments.mean, col.moments.m2)
+            into.low, into.high = min(into.low, col.low), max(into.high, col.high)
+            into.missing += col.missing
+            into.counts.update(col.counts)  # keys met first stay first: the file's order
+            if len(into.counts) > MAX_CATEGORIES:
+                raise GlassnetError(
+                    f"expected at most {MAX_CATEGORIES} categories in a text column with --stream "
+                    f"(an ID, or a number column with stray text: --drop {name}, or fix the cells)",
+                    got=f"more than {MAX_CATEGORIES} distinct values",
+                    field=name,
+                )
+        labels.update(part.labels)
+        target.merge(part.target.n, part.target.mean, part.target.m2)
+    many = None
+    if any(p.many is not None for p in parts) or len(labels) > MAX_CLASSES:
+        bad = [c for c in labels if math.isnan(_label_number(c))]
+        if bad:
+            raise GlassnetError(
+                f"expected at most {MAX_CLASSES} classes, or numbers (regression)",
+                got=f"more distinct labels, such as {bad[0]!r}",
+                field="label",
+            )
+        many = sum(p.many or 0 for p in parts) + sum(labels.values())
+        labels = Counter()
+    return _Part(cols, labels, many, target, sum(p.rows for p in parts))
+
+
+def _text_counts(source: Source, names: list[str]) -> dict[str, Any]:
+    """Columns ``names`` of ``source`` read as text: name -> [missing cells, [[category,
+    count], ...] in the order met]."""
+    out: dict[str, Any] = {}
+    counts = {n: Counter[str]() for n in names}
+    missing = dict.fromkeys(names, 0)
+    for batch in source.batches(names):
+        for name in names:
+            _, trimmed, gone = _cells(_as_string(batch.column(name)), source.decimal)
+            cells, gone_mask = trimmed.to_pylist(), gone.to_pylist()
+            missing[name] += sum(gone_mask)
+            counts[name].update(c for c, m in zip(cells, gone_mask, strict=True) if not m)
+    for name in names:
+        out[name] = [missing[name], list(counts[name].items())]
+    return out
+
+
+def _as_string(column: Any) -> Any:
+    """A column as Arrow strings (a Parquet number column read as text cells)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        return column
+    return pc.cast(column, pa.string())
+
+
+def _scan_part(source: Source) -> _Part:
+    """The first pass over ``source`` (the file, or one shard), before the merge."""
+    from glassnet.limits import MAX_CLASSES
+    from glassnet.rawtable import TextCells
+    from glassnet.tables import _date_parts
+
     cols = {name: _ColumnScan(name) for name in source.features}
     labels: Counter[str] = Counter()
     many: int | None = None  # more distinct labels than classes can be: counted, not kept
@@ -301,6 +508,8 @@ def scan(source: Source, *, impute: str | None = None, task: str = "auto") -> Sc
     text_from: dict[str, int] = {}  # a column found to be text at this row: re-read before
     first = True
     for batch in source.batches():
+        if source.span is not None:
+            _no_line_breaks(batch, source)
         for name, col in cols.items():
             values, trimmed, missing = _cells(
                 batch.column(name), source.decimal, partial(source.ambiguous, name, rows)
@@ -324,7 +533,8 @@ def scan(source: Source, *, impute: str | None = None, task: str = "auto") -> Sc
                 continue
             if col.number:
                 col.number = False
-                text_from[name] = rows
+                if rows:  # rows before this batch were read as numbers: read them again
+                    text_from[name] = rows
                 col.missing = 0  # the rows before are counted again when re-read as text
             cells = trimmed.to_pylist()
             gone_mask = missing.to_pylist()
@@ -378,12 +588,6 @@ def scan(source: Source, *, impute: str | None = None, task: str = "auto") -> Sc
             many += values.size
         rows += batch.num_rows
         first = False
-    if rows == 0:
-        raise GlassnetError(
-            "expected a header row and at least one data row",
-            got="no data rows",
-            file=str(source.path),
-        )
     if text_from:  # a column that was numbers at first: its earlier cells as categories too
         names = list(text_from)
         seen = 0
@@ -401,6 +605,39 @@ def scan(source: Source, *, impute: str | None = None, task: str = "auto") -> Sc
                 cols[name].missing += sum(gone_mask)
             seen += batch.num_rows
 
+    return _Part(cols, labels, many, target, rows)
+
+
+def _no_line_breaks(batch: Any, source: Source) -> None:
+    """A CSV shard's cells hold no line break: the shards are cut at line breaks, so a
+    quoted cell holding one may be cut in two (a cut inside one leaves a cell ending in
+    a line break in the shard before it).  Refused, naming the file."""
+    import pyarrow.compute as pc
+
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        if pc.any(pc.match_substring_regex(column, "[\r\n]")).as_py():
+            raise GlassnetError(
+                "expected no line breaks inside quoted cells with --shards (the file is cut "
+                "into byte ranges at line breaks; train it without --shards)",
+                got=f"a line break in a cell in {source.shard_name}",
+                file=str(source.path),
+                field=name,
+            )
+
+
+def _finish(part: _Part, source: Source, impute: str | None, task: str) -> Scan:
+    """The task, classes and preprocessing from the (merged) first pass."""
+    from glassnet.data import canonical_labels, task_from_values
+    from glassnet.limits import MAX_CLASSES
+
+    cols, labels, many, rows = part.cols, part.labels, part.many, part.rows
+    target = part.target
+    if rows == 0:
+        raise GlassnetError(
+            "expected a header row and at least one data row",
+            got="no data rows",
+            file=str(source.path),
+        )
     # The task and the classes, as load_dataset chooses them.
     notes: list[str] = []
     classes: list[Any] | None = None
@@ -593,9 +830,11 @@ def fit_stream(
     callbacks: Sequence[Any] = (),
     engine: Any = None,
     device: str | None = None,
+    sharding: Sharding | None = None,
 ) -> Any:
     """Train ``net`` in place on ``source``, window by window (see the module
     docstring); return the history.  ``net.preprocessing`` is set to ``found``'s.
+    ``sharding``: read the file as shards (:class:`Sharding`), this process its own.
 
     Each epoch reads the file again in windows of ``window_batches · batch_size`` rows;
     a window's rows go through the stored preprocessing into buffers allocated once
@@ -646,31 +885,61 @@ def fit_stream(
     state = resolve_state(net, loss_obj, optimizer, seed)
     opt, rng, params = state.optimizer, state.rng, net.parameters()
 
-    rows = min(window, found.rows)
+    if sharding is None:
+        rows = min(window, found.rows)
+    else:
+        rows = sharding.buffer_rows(window_batches, batch_size)
     X = np.zeros((rows, pre.n_inputs), dtype=net.dtype)
     Y = np.zeros((rows, net.sizes[-1]), dtype=net.dtype)
     labels = np.zeros(rows, dtype=np.int64) if classify else None
     order = np.arange(rows)
     data = Rows(X, Y, labels, order.copy())
 
-    def fill(table: Any, at: int) -> int:
-        """The window ``table`` (from file row ``at``) into the buffers; its rows."""
+    def fill(table: Any, at: int, into: int = 0) -> int:
+        """The window ``table`` (from file row ``at``) into the buffers from row
+        ``into``; its rows."""
         m = table.num_rows
-        X[:m] = pre.transform(raw_table(table, pre, source.decimal), first_line=at)
+        end = into + m
+        X[into:end] = pre.transform(raw_table(table, pre, source.decimal), first_line=at)
         targets = label_values(table, found, source)
         if labels is not None:
-            Y[:m] = 0.0
-            Y[np.arange(m), targets] = 1.0
-            labels[:m] = targets
+            Y[into:end] = 0.0
+            Y[np.arange(into, end), targets] = 1.0
+            labels[into:end] = targets
         else:
-            Y[:m, 0] = targets
+            Y[into:end, 0] = targets
         return m
 
-    windows = source.windows(window)
-    first = next(windows, None)
-    if first is None:
-        raise GlassnetError("expected data rows", got="none", file=str(source.path))
-    fill(first, source.first_line)
+    first = None
+    if sharding is None:
+        windows = source.windows(window)
+        first = next(windows, None)
+        if first is None:
+            raise GlassnetError("expected data rows", got="none", file=str(source.path))
+        fill(first, source.first_line)
+
+    def plain_steps(e: int) -> Iterator[tuple[Array, None]]:
+        """One epoch's batches, read window by window (every process the whole file)."""
+        seen = 0
+        tables = windows if e == 0 else source.windows(window)
+        for j, table in enumerate(tables if e > 0 else _chain(first, tables)):
+            if e == 0 and j == 0:
+                m = table.num_rows  # filled before begin()
+            else:
+                m = fill(table, source.first_line + seen)
+                step_engine.reload()
+            seen += m
+            idx_all = order[:m].copy()
+            if shuffle:
+                rng.shuffle(idx_all)
+            for start in range(0, m, batch_size):
+                yield idx_all[start : start + batch_size], None
+
+    steps = plain_steps
+    if sharding is not None:
+        steps = partial(sharding.steps, fill=fill, reload=step_engine.reload, rng=rng,
+                        batch_size=batch_size, window_batches=window_batches,
+                        shuffle=shuffle)  # fmt: skip
     step_engine.begin(net, loss_obj, opt, data, batch_size=batch_size, rng=rng, dropout=net.dropout)
     errstate = np.errstate(over="ignore", invalid="ignore")
     errstate.__enter__()
@@ -682,29 +951,25 @@ def fit_stream(
             opt.set_epoch(state.epoch)
             snapshot = _snapshot(net, opt)
             loss_sum, correct, batch, seen = 0.0, 0, 0, 0
-            tables = windows if e == 0 else source.windows(window)
-            for j, table in enumerate(tables if e > 0 else _chain(first, tables)):
-                if e == 0 and j == 0:
-                    m = table.num_rows  # filled before begin()
-                else:
-                    m = fill(table, source.first_line + seen)
-                    step_engine.reload()
+            for idx, parts in steps(e):
+                batch += 1
+                step_engine.parts = parts
+                p, value = step_engine.step(idx)
+                if not math.isfinite(value):
+                    _restore(net, opt, snapshot)
+                    _diverged(value, epoch, batch)
+                m = idx.shape[0] if parts is None else sum(parts)
+                loss_sum += value * m
                 seen += m
-                idx_all = order[:m].copy()
-                if shuffle:
-                    rng.shuffle(idx_all)
-                for start in range(0, m, batch_size):
-                    idx = idx_all[start : start + batch_size]
-                    batch += 1
-                    p, value = step_engine.step(idx)
-                    if not math.isfinite(value):
-                        _restore(net, opt, snapshot)
-                        _diverged(value, epoch, batch)
-                    loss_sum += value * idx.shape[0]
-                    if labels is not None:
-                        predicted = classes_from_output(net, p)
-                        correct += int(np.count_nonzero(predicted == labels[idx]))
+                if labels is not None:
+                    if parts is not None:  # the whole batch's output: this process's part
+                        at = sum(parts[: sharding.rank if sharding else 0])
+                        p = p[at : at + idx.shape[0]]
+                    predicted = classes_from_output(net, p)
+                    correct += int(np.count_nonzero(predicted == labels[idx]))
             step_engine.sync()
+            if sharding is not None and sharding.processes > 1:
+                correct = sum(int(c) for c in sharding.gather([str(correct)]))
             if not all(np.isfinite(w).all() for w in params):
                 _restore(net, opt, snapshot)
                 _diverged(math.nan, epoch, batch)
@@ -721,10 +986,107 @@ def fit_stream(
                 break
     finally:
         errstate.__exit__(None, None, None)
+        step_engine.parts = None
         step_engine.end()
         for cb in callbacks:
             cb.on_train_end(net, state.history)
     return state.history
+
+
+@dataclass
+class Sharding:
+    """A sharded streamed run (``glassnet train --stream --shards S``): the file cut in
+    ``count`` shards (:meth:`Source.shard`), process p of ``processes`` reading the p-th
+    of near-equal contiguous runs of them (S processes: one shard each; one process:
+    all S, in lockstep).
+
+    Each step's batch is, in shard order, every shard's part: shard r gives
+    ``b_r`` rows a step (the r-th of S near-equal parts of the batch size), from its
+    windows of ``window_batches · b_r`` rows, shuffled within the window; a shard whose
+    rows have run out gives none (an empty part), so every process takes the same
+    number of steps (the longest shard's).  The permutations are drawn from the fit's
+    one random stream for every shard in shard order by every process (each keeps its
+    own shards'), so the stream, its dropout masks and the run do not depend on the
+    number of processes: S shards on any number of processes (≤ S) are one run."""
+
+    count: int
+    rows: list[int]
+    sources: list[Source]
+    rank: int = 0
+    processes: int = 1
+    gather: Callable[[list[str]], list[str]] = field(default=lambda mine: mine)
+
+    def mine(self, p: int | None = None) -> list[int]:
+        """The shards process ``p`` (default: this one) reads."""
+        blocks = np.array_split(np.arange(self.count), self.processes)
+        return [int(r) for r in blocks[self.rank if p is None else p]]
+
+    def share(self, batch_size: int) -> list[int]:
+        """Rows a step from each shard: the batch size split in ``count`` near-equal parts."""
+        return [len(b) for b in np.array_split(np.arange(batch_size), self.count)]
+
+    def buffer_rows(self, window_batches: int, batch_size: int) -> int:
+        """Rows this process's buffers hold: one window of each of its shards."""
+        share = self.share(batch_size)
+        return sum(min(window_batches * share[r], self.rows[r]) for r in self.mine())
+
+    def steps(
+        self,
+        e: int,
+        *,
+        fill: Callable[..., int],
+        reload: Callable[[], None],
+        rng: np.random.Generator,
+        batch_size: int,
+        window_batches: int,
+        shuffle: bool,
+    ) -> Iterator[tuple[Array, list[int] | None]]:
+        """Epoch ``e``'s steps: (this process's rows of the buffer, every process's part
+        sizes — None with one process)."""
+        share = self.share(batch_size)
+        mine = self.mine()
+        sizes_w = [window_batches * b for b in share]
+        # Each of this process's shards: its place in the buffer and its windows.
+        at, places = 0, {}
+        for r in mine:
+            places[r] = at
+            at += min(sizes_w[r], self.rows[r])
+        readers = {r: self.sources[mine.index(r)].windows(sizes_w[r]) for r in mine if share[r]}
+        orders: dict[int, Array] = {}
+        steps = max(-(-n // b) for n, b in zip(self.rows, share, strict=True) if b)
+        blocks = [self.mine(p) for p in range(self.processes)]
+        for s in range(steps):
+            j, within = divmod(s, window_batches)
+            if within == 0:  # the next windows: every shard's permutation, in shard order
+                for r in range(self.count):
+                    length = min(sizes_w[r], self.rows[r] - j * sizes_w[r]) if share[r] else 0
+                    if length <= 0:
+                        continue
+                    perm = np.arange(length)
+                    if shuffle:
+                        rng.shuffle(perm)
+                    if r in readers:
+                        table = next(readers[r], None)
+                        if table is None or table.num_rows != length:
+                            raise GlassnetError(
+                                f"expected {length} rows in window {j + 1} of shard {r + 1} "
+                                "(the first pass's count: the file changed while training?)",
+                                got=str(0 if table is None else table.num_rows),
+                                file=str(self.sources[0].path),
+                            )
+                        src = self.sources[mine.index(r)]
+                        fill(table, src.first_line + j * sizes_w[r], places[r])
+                        orders[r] = perm + places[r]
+                if readers:
+                    reload()
+            took = [max(0, min(b, n - s * b)) for n, b in zip(self.rows, share, strict=True)]
+            lo = within * np.array(share)
+            idx = np.concatenate(
+                [np.zeros(0, np.int64)]
+                + [orders[r][lo[r] : lo[r] + took[r]] for r in mine if took[r]]
+            )
+            parts = [sum(took[r] for r in block) for block in blocks]
+            yield idx, (parts if self.processes > 1 else None)
 
 
 def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
@@ -775,6 +1137,10 @@ class StreamSummary:
     last_epoch: dict[str, float]
     model: str
     notes: list[str]
+    #: Sharded (--shards): the shards, and the rows each process read (first pass,
+    #: re-reads and epochs together).
+    shards: int | None = None
+    rows_read: list[int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -794,6 +1160,7 @@ def train_stream(
     engine: Any,
     progress: bool,
     on_ready: Any = None,
+    shards: int | None = None,
 ) -> StreamSummary:
     """``glassnet train --stream``: a first pass over the file, then the epochs, window
     by window; a checkpoint after every epoch (rank 0), the model file at the end.
@@ -840,6 +1207,13 @@ def train_stream(
             )
         data = str(settings["data"])
         window_batches = int(settings["window_batches"])
+        if shards is not None and shards != settings.get("shards"):
+            raise GlassnetError(
+                "expected the checkpoint's --shards (the shards make the run's batches)",
+                got=str(shards),
+                field="--shards",
+            )
+        shards = settings.get("shards")
     else:
         check_stream_options(given)
         if not data:
@@ -857,7 +1231,14 @@ def train_stream(
         sep=options.sep,
         decimal=options.decimal,
     )
-    found = scan(source, impute=options.impute, task=options.task)
+    sharding = None
+    if shards:
+        sharding = _sharding(source, shards, options.batch_size, engine)
+        found = scan(source, impute=options.impute, task=options.task,
+                     shards=sharding.sources, gather=sharding.gather)  # fmt: skip
+        sharding.rows = found.shard_rows
+    else:
+        found = scan(source, impute=options.impute, task=options.task)
     found.preprocessing.handle_unknown = "ignore" if options.handle_unknown == "ignore" else "error"
     notes = [*found.notes]
     if found.dropped:
@@ -910,6 +1291,7 @@ def train_stream(
             "window_batches": window_batches,
             "rows": found.rows,
             "dropped": found.dropped,
+            "shards": shards,
         }
         info = {"label": source.label, "data_name": source.path.name, "stream": settings}
     settings["epochs"] = total
@@ -934,6 +1316,7 @@ def train_stream(
             window_batches=window_batches,
             callbacks=callbacks,
             engine=engine,
+            sharding=sharding,
         )
     except GlassnetError as err:
         # A divergence keeps the last whole epoch's checkpoint (what --resume continues).
@@ -946,6 +1329,10 @@ def train_stream(
             if os.path.abspath(checkpoint) != os.path.abspath(out):
                 os.unlink(checkpoint)
     assert model.train_state is not None
+    rows_read = None
+    if sharding is not None:  # what each process read: its shards only
+        read = str(sum(src.rows_read for src in sharding.sources))
+        rows_read = [int(n) for n in sharding.gather([read])]
     return StreamSummary(
         data=source.path.name,
         task=found.task,
@@ -957,4 +1344,63 @@ def train_stream(
         last_epoch=model.train_state.history.last(),
         model=out,
         notes=notes,
+        shards=shards,
+        rows_read=rows_read,
     )
+
+
+def _sharding(source: Source, shards: int, batch_size: int, engine: Any) -> Sharding:
+    """This process's part of a run read as ``shards`` shards (under torchrun, the
+    process group's rank and size), checked."""
+    from glassnet.training.first_step import FirstStepCheck
+
+    rank, world = _processes()
+    if shards < 1 or world > shards:
+        raise GlassnetError(
+            f"expected a whole number of shards ≥ 1 and ≥ the {world} processes",
+            got=str(shards),
+            field="--shards",
+        )
+    if batch_size < shards:
+        raise GlassnetError(
+            "expected --batch-size ≥ --shards (each shard gives its part of every batch)",
+            got=f"batch size {batch_size} for {shards} shards",
+            field="--shards",
+        )
+    if world > 1 and isinstance(engine, FirstStepCheck):
+        raise GlassnetError(
+            "expected no --check-first-step with --shards under torchrun (each process holds "
+            "only its part of the batch; check with --shards in one process)",
+            got="--check-first-step",
+            field="--shards",
+        )
+    out = Sharding(shards, [], [], rank, world, _all_gather if world > 1 else _alone)
+    out.sources = [source.shard(r, shards) for r in out.mine()]
+    return out
+
+
+def _alone(mine: list[str]) -> list[str]:
+    return mine
+
+
+def _all_gather(mine: list[str]) -> list[str]:
+    """Every process's list, joined in rank order (torch.distributed)."""
+    import torch.distributed as dist
+
+    got: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(got, mine)
+    return [text for part in got for text in part]
+
+
+def _processes() -> tuple[int, int]:
+    """(rank, number of processes) of the process group the torch engine joined, else
+    (0, 1)."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return 0, 1
+    dist = torch.distributed
+    if not dist.is_available() or not dist.is_initialized():
+        return 0, 1
+    return int(dist.get_rank()), int(dist.get_world_size())

@@ -37,6 +37,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import io
 import re
 import zlib
 from dataclasses import dataclass, field
@@ -309,19 +310,29 @@ def read_columns(
     return Columns(names, values, raw, n, first_line, notes, stamp, lines)
 
 
-def _batches(path: Path, dialect: Dialect, head: list[str], skip: int, columns: list[str]) -> Any:
+def _batches(
+    path: Path,
+    dialect: Dialect,
+    head: list[str],
+    skip: int,
+    columns: list[str],
+    span: tuple[int, int] | None = None,
+) -> Any:
     """Arrow record batches of the named columns, every cell as text; a malformed row
-    is a :class:`GlassnetError` (one line, naming the file)."""
+    is a :class:`GlassnetError` (one line, naming the file).  ``span``: only the bytes
+    [start, end) of the file, data lines whole (a shard: ``glassnet.stream``)."""
     pa = _need_pyarrow()
     import pyarrow.csv as pacsv
 
+    if span is not None and span[0] >= span[1]:
+        return
     try:
         reader = pacsv.open_csv(
-            path,
+            path if span is None else io.BufferedReader(_ByteRange(path, *span)),
             read_options=pacsv.ReadOptions(
                 encoding=dialect.encoding,
                 column_names=list(head),
-                skip_rows=skip,
+                skip_rows=skip if span is None else 0,
                 block_size=BLOCK_BYTES,
                 use_threads=False,
             ),
@@ -349,6 +360,31 @@ def _batches(path: Path, dialect: Dialect, head: list[str], skip: int, columns: 
                 file=str(path),
             ) from None
         raise GlassnetError("expected a CSV file", got=detail[:120], file=str(path)) from None
+
+
+class _ByteRange(io.RawIOBase):
+    """The bytes [start, end) of a file, as a readable stream."""
+
+    def __init__(self, path: Path, start: int, end: int) -> None:
+        super().__init__()
+        self._file = open(path, "rb")  # closed with the stream
+        self._file.seek(start)
+        self._left = end - start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = min(len(buffer), self._left)
+        if n <= 0:
+            return 0
+        got = self._file.readinto(memoryview(buffer)[:n])
+        self._left -= got
+        return got
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
 
 
 def _line_count(path: Path) -> int:

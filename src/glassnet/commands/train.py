@@ -167,6 +167,14 @@ def register(sub: Any) -> None:
         "memory holds one",
     )
     p.add_argument(
+        "--shards",
+        type=int,
+        metavar="S",
+        help="--stream: read the file as S shards (CSV byte ranges, Parquet row groups); under "
+        "torchrun each process reads its own; in one process, all S in lockstep: the same "
+        "run (docs/scale.md)",
+    )
+    p.add_argument(
         "--check-first-step",
         action="store_true",
         help="compare the first step with the step graph's (glassnet step); stop if they differ",
@@ -365,6 +373,10 @@ def run_train(args: argparse.Namespace) -> int:
         raise GlassnetError(
             "expected a whole number ≥ 1, with --stream", got=str(args.window), field="--window"
         )
+    if args.shards is not None and (args.shards < 1 or not (args.stream or args.resume)):
+        raise GlassnetError(
+            "expected a whole number ≥ 1, with --stream", got=str(args.shards), field="--shards"
+        )
     if args.stream or (args.resume and _streamed(args.resume)):
         return _run_stream(args, engine, checked)
     run = prepare_run(args.data, args.resume, _given_options(args))
@@ -471,6 +483,7 @@ def _run_stream(args: argparse.Namespace, engine: Any, checked: Any) -> int:
             engine=engine,
             progress=not args.no_progress and not args.json,
             on_ready=ready,
+            shards=args.shards,
         )
     except KeyboardInterrupt:
         print(f"glassnet: interrupted; continue with --resume {ckpt_path}", file=sys.stderr)

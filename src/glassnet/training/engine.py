@@ -55,6 +55,11 @@ class StepEngine(ABC):
     #: This process's rank in a data-parallel run, 0 when training alone: every
     #: process trains the same weights, and only rank 0 writes files and progress.
     rank: int = 0
+    #: A sharded data-parallel step (``glassnet train --stream --shards``): the sizes of
+    #: every process's part of the next batch, in rank order, this process's being the
+    #: rows it passes to :meth:`step` (each process holds only its own rows).  None:
+    #: every process holds the whole batch (or there is one process).
+    parts: list[int] | None = None
 
     @abstractmethod
     def begin(

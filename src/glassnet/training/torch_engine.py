@@ -290,8 +290,23 @@ class TorchEngine(StepEngine):
             self._stale = False
         m = idx.shape[0]
         # This process's rows of the batch: all of it alone, else its contiguous part.
-        part = np.array_split(np.arange(m), self.world)[self.rank] if self.world > 1 else None
-        rows = idx if part is None else idx[part]
+        # Sharded (``parts``), each process holds only its part: its rows are the ones
+        # given, at its offset in the batch the processes' parts make together.
+        sizes = self.parts if self.world > 1 else None
+        if sizes is not None:
+            if len(sizes) != self.world or sizes[self.rank] != m:
+                raise GlassnetError(
+                    f"expected {self.world} part sizes, this process's {m}",
+                    got=str(sizes),
+                    field="engine",
+                )
+            offset = sum(sizes[: self.rank])
+            part = np.arange(offset, offset + m)
+            rows, m = idx, sum(sizes)
+        else:
+            part = np.array_split(np.arange(m), self.world)[self.rank] if self.world > 1 else None
+            rows = idx if part is None else idx[part]
+            sizes = [len(p) for p in np.array_split(np.arange(m), self.world)]
         i = torch.from_numpy(rows).to(self.device)
         drawn: list[dict[str, Any]] = []
         for stage in self._stages:
@@ -314,7 +329,7 @@ class TorchEngine(StepEngine):
         w = None if self.w is None else self.w[i]
         value = self.loss.torch_value(torch, h, self.Y[i], w)
         if part is not None:
-            value, h = self._whole_batch(value, h, part.shape[0], m)
+            value, h = self._whole_batch(value, h, sizes)
         loss = float(value.item())
         if math.isfinite(loss):
             opt = self._optimizer
@@ -327,22 +342,23 @@ class TorchEngine(StepEngine):
             self.optimizer.t += 1
         return h.detach().cpu().numpy(), loss
 
-    def _whole_batch(self, value: Any, h: Any, k: int, m: int) -> tuple[Any, Any]:
-        """With N processes: this part's mean loss over its ``k`` of the batch's ``m``
-        rows -> N·k/m times it, whose gradient DDP's average over the processes makes the
-        whole batch's; the value reported is the whole batch's (summed over the
-        processes), and the output p the whole batch's (gathered, in row order)."""
+    def _whole_batch(self, value: Any, h: Any, sizes: list[int]) -> tuple[Any, Any]:
+        """With N processes whose parts of the batch have ``sizes`` rows (this one's k
+        of the batch's m): this part's mean loss -> N·k/m times it, whose gradient DDP's
+        average over the processes makes the whole batch's; the value reported is the
+        whole batch's (summed over the processes), and the output p the whole batch's
+        (gathered, in row order)."""
         torch, dist, n = self.torch, self.torch.distributed, self.world
+        k, m = sizes[self.rank], sum(sizes)
         # An empty part (a batch smaller than N) still joins the backward, with zero.
         scaled = value * (n * k / m) if k else h.sum() * 0.0
         total = scaled.detach().clone()
         dist.all_reduce(total)
-        width = -(-m // n)  # the largest part: all_gather wants equal shapes
+        width = max(sizes)  # the largest part: all_gather wants equal shapes
         padded = torch.zeros((width, h.shape[1]), dtype=h.dtype, device=h.device)
         padded[:k] = h.detach()
         parts = [torch.empty_like(padded) for _ in range(n)]
         dist.all_gather(parts, padded)
-        sizes = [len(p) for p in np.array_split(np.arange(m), n)]
         whole = torch.cat([p[:s] for p, s in zip(parts, sizes, strict=True)])
         # The loss to differentiate (scaled) and to report (total/N), as one tensor
         # whose backward is the scaled one's.
