@@ -325,3 +325,209 @@ def test_a_parquet_file_trains_as_the_same_rows_in_csv(
     a, b = models
     for p, q in zip(a.parameters(), b.parameters(), strict=True):
         np.testing.assert_allclose(q, p, rtol=1e-12, atol=1e-15)
+
+
+# -- sharded reading (--shards) ----------------------------------------------------------------
+def _rows_of(source: st.Source) -> list[dict[str, object]]:
+    return [row for batch in source.batches() for row in batch.to_pylist()]
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_shards_cut_the_file_into_its_rows_in_order(tmp_path: Path, kind: str) -> None:
+    # The shards, read one after another, are the file's rows in order, each row in
+    # exactly one shard (CSV: byte ranges moved to line starts; Parquet: row groups).
+    cols = _frame(503)
+    write = _write_csv if kind == "csv" else _write_parquet
+    source = st.Source.open(write(tmp_path / f"d.{kind}", cols), label="label")
+    whole = _rows_of(source)
+    assert len(whole) == 503
+    for shards in (1, 2, 3, 7):
+        parts = [source.shard(r, shards) for r in range(shards)]
+        got = [_rows_of(p) for p in parts]
+        assert [row for rows in got for row in rows] == whole
+        assert [p.rows_read for p in parts] == [len(rows) for rows in got]
+        if kind == "parquet":  # 6 row groups of 100 (the last 3): near-equal runs of them
+            groups = np.array_split(np.arange(6), shards)
+            assert [len(rows) for rows in got] == [
+                sum(min(100, 503 - 100 * int(g)) for g in gs) for gs in groups
+            ]
+        else:  # near-equal byte ranges: no shard is empty or far from its share
+            assert min(len(rows) for rows in got) > 503 / shards * 0.8
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_the_sharded_first_pass_merges_to_the_in_memory_preprocessing(
+    tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(st, "PARQUET_BATCH", 37)
+    cols = _frame()
+    csv_path = _write_csv(tmp_path / "d.csv", cols)
+    path = csv_path if kind == "csv" else _write_parquet(tmp_path / "d.parquet", cols)
+    source = st.Source.open(path, label="label")
+    want, _, _ = _in_memory(csv_path)
+    for shards in (2, 3, 5):
+        found = st.scan(source, impute="mean",
+                        shards=[source.shard(r, shards) for r in range(shards)])  # fmt: skip
+        got = found.preprocessing
+        assert found.dropped == ["same"] and found.rows == 503 == sum(found.shard_rows)
+        assert len(found.shard_rows) == shards
+        for g, w in zip(got.columns or [], want.columns or [], strict=True):
+            assert (g.name, g.kind, g.categories) == (w.name, w.kind, w.categories)
+            if isinstance(w.fill, float):
+                np.testing.assert_allclose(g.fill, w.fill, rtol=1e-12)
+            else:
+                assert g.fill == w.fill
+        np.testing.assert_allclose(got.mean, want.mean, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(got.scale, want.scale, rtol=1e-12)
+        assert found.classes == ["no", "yes"] and found.task == "classification"
+
+
+def test_a_column_that_is_text_in_a_later_shard_only_is_text_in_all(tmp_path: Path) -> None:
+    # Shard 1 sees only numbers in "code": it reads them again as text when another
+    # shard found text, so the categories and their order are the whole file's.
+    n = 60
+    code = [str(i % 3) for i in range(50)] + ["x", "y"] * 5
+    code[4] = "NA"
+    cols = {"code": code, "v": [float(i) for i in range(n)], "label": [i % 2 for i in range(n)]}
+    path = _write_csv(tmp_path / "d.csv", cols)  # type: ignore[arg-type]
+    source = st.Source.open(path, label="label")
+    whole = st.scan(source, impute="mean").preprocessing
+    for shards in (2, 4):
+        got = st.scan(source, impute="mean",
+                      shards=[source.shard(r, shards) for r in range(shards)]).preprocessing  # fmt: skip
+        assert got.columns == whole.columns
+        assert (got.columns or [])[0].categories == ["0", "1", "2", "x", "y"]
+        np.testing.assert_allclose(got.mean, whole.mean, rtol=1e-12)
+        np.testing.assert_allclose(got.scale, whole.scale, rtol=1e-12)
+
+
+def test_a_quoted_line_break_is_refused_with_shards(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = ["a,note,label"] + [f"{i},plain,{i % 2}" for i in range(40)]
+    lines[30] = '29,"two\nlines",1'
+    path = tmp_path / "q.csv"
+    path.write_text("\n".join(lines) + "\n")
+    argv = ["train", "--data", str(path), "--stream", "--shards", "2", "--epochs", "1",
+            "--out", str(tmp_path / "m.npz")]  # fmt: skip
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "line break" in err and str(path) in err
+    assert not (tmp_path / "m.npz").exists()
+    assert cli.main([*argv[:4], *argv[6:], "--no-progress"]) == 0  # without --shards: read whole
+
+
+def test_one_shard_is_the_plain_streamed_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write_csv(tmp_path / "d.csv", _frame(200))
+    common = ["--data", str(path), "--stream", "--impute", "mean", "--layers", "5",
+              "--dtype", "float64", "--batch-size", "15", "--window", "3",
+              "--dropout", "0.2", "--epochs", "2"]  # fmt: skip
+    _train(capsys, *common, "--out", str(tmp_path / "plain.npz"))
+    summary = _train(capsys, *common, "--shards", "1", "--out", str(tmp_path / "one.npz"))
+    assert summary["shards"] == 1 and summary["rows_read"] == [200 * 3]  # first pass, 2 epochs
+    a, b = gn.load(tmp_path / "plain.npz"), gn.load(tmp_path / "one.npz")
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        np.testing.assert_array_equal(q, p)  # the same steps on the same rows
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.2])
+def test_two_shards_make_each_batch_of_both_shards_parts(tmp_path: Path, dropout: float) -> None:
+    # The semantics, against fit on the whole table in memory: 160 rows in two row groups
+    # of 80 (the two shards), batch 16 = 8 rows of each shard a step, shuffling off; so
+    # step s is shard 0's rows 8s..8s+7 then shard 1's, which fit on the rows put in
+    # that order with consecutive batches of 16 takes too.
+    n = 160
+    cols = _frame(n)
+    pre, X, codes = _in_memory(_write_csv(tmp_path / "d.csv", cols))
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "d.parquet"
+    pq.write_table(pa.table(cols), path, row_group_size=80)
+    source = st.Source.open(path, label="label")
+    sharding = st.Sharding(2, [], [source.shard(r, 2) for r in range(2)])
+    found = st.scan(source, impute="mean", shards=sharding.sources)
+    sharding.rows = found.shard_rows
+    assert sharding.rows == [80, 80]
+
+    def make() -> tuple[gn.Model, object]:
+        return gn.mlp([pre.n_inputs, 6, 2], seed=3, dtype="float64", dropout=dropout), Adam(0.01)
+
+    streamed, opt_s = make()
+    history = st.fit_stream(streamed, source, found, epochs=2, batch_size=16, window_batches=3,
+                            shuffle=False, optimizer=opt_s, sharding=sharding)  # fmt: skip
+    order = np.concatenate([np.r_[8 * s : 8 * s + 8, 80 + 8 * s : 80 + 8 * s + 8]
+                            for s in range(10)])  # fmt: skip
+    whole, opt_w = make()
+    whole.preprocessing = pre
+    want = whole.fit(X[order], codes[order], epochs=2, batch_size=16, shuffle=False,
+                     optimizer=opt_w)  # fmt: skip
+    for p, q in zip(streamed.parameters(), whole.parameters(), strict=True):
+        np.testing.assert_allclose(p, q, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(history.history["loss"], want.history["loss"], rtol=1e-9)
+    assert history.history["accuracy"] == want.history["accuracy"]
+
+
+def _torchrun(argv: list[str], processes: int) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}
+    launch = [sys.executable, "-m", "glassnet"]
+    if processes > 1:
+        launch = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node",
+                  str(processes), "--master-addr", "127.0.0.1", "--master-port",
+                  str(_free_port()), "-m", "glassnet"]  # fmt: skip
+    done = subprocess.run([*launch, "train", *argv, "--no-progress", "--json"],
+                          capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    return done
+
+
+def test_torchrun_two_processes_each_reading_its_shard_equal_one_reading_both(
+    tmp_path: Path,
+) -> None:
+    # Two processes, each reading only its shard of the CSV (101 and 99 rows: byte
+    # ranges), equal one process reading both shards in lockstep: float64, dropout,
+    # window shuffling, a batch of 15 = 8 + 7 rows, and the process whose shard runs
+    # out first giving empty parts.  Then each run resumed on the other number of
+    # processes for a third epoch equals 3 epochs in one process.
+    pytest.importorskip("torch")
+    path = _write_csv(tmp_path / "d.csv", _frame(200))
+    common = ["--data", str(path), "--stream", "--impute", "mean", "--layers", "5",
+              "--dtype", "float64", "--engine", "torch", "--batch-size", "15", "--window",
+              "3", "--dropout", "0.2", "--shards", "2"]  # fmt: skip
+    resume = ["--epochs", "3", "--engine", "torch"]
+    runs: dict[str, dict[str, object]] = {}
+    for name, processes, argv in (
+        ("two", 2, [*common, "--epochs", "2"]),
+        ("one", 1, [*common, "--epochs", "2"]),
+        ("three", 1, [*common, "--epochs", "3"]),
+        ("two_then_one", 1, ["--resume", str(tmp_path / "two.npz"), *resume]),
+        ("one_then_two", 2, ["--resume", str(tmp_path / "one.npz"), *resume]),
+    ):
+        done = _torchrun([*argv, "--out", str(tmp_path / f"{name}.npz")], processes)
+        assert done.returncode == 0, done.stderr[-3000:]
+        runs[name] = json.loads(done.stdout)  # rank 0 alone printed the summary
+    # Each process read its own shard only: the first pass and two epochs of it.
+    shard_rows = [len(_rows_of(st.Source.open(path, label="label").shard(r, 2))) for r in (0, 1)]
+    assert sum(shard_rows) == 200 and min(shard_rows) > 80
+    assert runs["two"]["rows_read"] == [3 * n for n in shard_rows]
+    assert runs["one"]["rows_read"] == [3 * 200]
+    models = {k: gn.load(tmp_path / f"{k}.npz") for k in runs}
+    for a, b in (("one", "two"), ("three", "two_then_one"), ("three", "one_then_two")):
+        for p, q in zip(models[a].parameters(), models[b].parameters(), strict=True):
+            np.testing.assert_allclose(q, p, rtol=1e-9, atol=1e-12)
+        ha, hb = (models[k].train_state.history.history for k in (a, b))  # type: ignore[union-attr]
+        np.testing.assert_allclose(hb["loss"], ha["loss"], rtol=1e-9)
+        assert hb["accuracy"] == ha["accuracy"]
+
+
+def test_torchrun_a_bad_cell_in_one_shard_stops_every_process_in_one_line(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    cols = _frame(200)
+    cols["b"][180] = float("inf")  # in the second shard only
+    path = _write_csv(tmp_path / "d.csv", cols)
+    done = _torchrun(["--data", str(path), "--stream", "--impute", "mean", "--engine", "torch",
+                      "--shards", "2", "--out", str(tmp_path / "m.npz")], 2)  # fmt: skip
+    assert done.returncode != 0
+    errors = [line for line in done.stderr.splitlines() if "expected a finite number" in line]
+    assert len(errors) == 2, done.stderr[-3000:]  # each process says it, neither waits
+    assert not (tmp_path / "m.npz").exists()
