@@ -393,8 +393,8 @@ def test_a_column_that_is_text_in_a_later_shard_only_is_text_in_all(tmp_path: Pa
     source = st.Source.open(path, label="label")
     whole = st.scan(source, impute="mean").preprocessing
     for shards in (2, 4):
-        got = st.scan(source, impute="mean",
-                      shards=[source.shard(r, shards) for r in range(shards)]).preprocessing  # fmt: skip
+        parts = [source.shard(r, shards) for r in range(shards)]
+        got = st.scan(source, impute="mean", shards=parts).preprocessing
         assert got.columns == whole.columns
         assert (got.columns or [])[0].categories == ["0", "1", "2", "x", "y"]
         np.testing.assert_allclose(got.mean, whole.mean, rtol=1e-12)
