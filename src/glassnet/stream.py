@@ -28,6 +28,13 @@ as in memory, and the weights are the in-memory fit's (tests/test_stream.py, 1e-
 Under torchrun every process reads the stream and takes its own contiguous part of
 each batch (the torch engine's rule), so N processes equal one with the same global
 batch; rank 0 writes.
+
+**Shards** (``--shards S``, :class:`Sharding`): the file is cut into S contiguous shards
+(:meth:`Source.shard`: CSV byte ranges at line starts, Parquet row groups) and each
+process reads only its own; the first pass's statistics are computed per shard and
+merged in shard order (:func:`scan`), and each step's batch is every shard's part, in
+shard order.  S shards on any number of processes (≤ S) are one run, the run one
+process makes reading the S shards in lockstep (docs/scale.md).
 """
 
 from __future__ import annotations
@@ -350,14 +357,14 @@ def scan(
     _check_scan_options(impute, task)
     if not shards:
         return _finish(_scan_part(source), source, impute, task)
-    exchange = gather or (lambda mine: mine)
-    local = [_guarded(lambda src=src: _scan_part(src).to_json()) for src in shards]
+    exchange = gather or _alone
+    local = [_guarded(_part_json, src) for src in shards]
     parts = [_Part.from_json(_raise_any(text)) for text in exchange(local)]
     # A column read as text in one shard is text in all: the shards that read it as
     # numbers read it again as text (every process decides the same from the same list).
     texts = sorted({n for part in parts for n, c in part.cols.items() if not c.number})
     if any(part.cols[n].number for part in parts for n in texts):
-        again = [_guarded(lambda src=src: json.dumps(_text_counts(src, texts))) for src in shards]
+        again = [_guarded(_text_json, src, texts) for src in shards]
         for part, text in zip(parts, exchange(again), strict=True):
             for name, (missing, counts) in json.loads(_raise_any(text)).items():
                 col = part.cols[name]
@@ -383,11 +390,19 @@ def _check_scan_options(impute: str | None, task: str) -> None:
         raise GlassnetError(f"expected one of {', '.join(TASKS)}", got=repr(task), field="--task")
 
 
-def _guarded(work: Callable[[], str]) -> str:
-    """``work()``'s JSON, or a GlassnetError it raised as JSON (sent to every process,
-    so all raise it rather than wait for a process that stopped)."""
+def _part_json(source: Source) -> str:
+    return _scan_part(source).to_json()
+
+
+def _text_json(source: Source, names: list[str]) -> str:
+    return json.dumps(_text_counts(source, names))
+
+
+def _guarded(work: Callable[..., str], *args: Any) -> str:
+    """``work(*args)``'s JSON, or a GlassnetError it raised as JSON (sent to every
+    process, so all raise it rather than wait for a process that stopped)."""
     try:
-        return work()
+        return work(*args)
     except GlassnetError as err:
         return json.dumps({"error": [err.expected, err.got, err.file, err.field]})
 
@@ -918,7 +933,7 @@ def fit_stream(
             raise GlassnetError("expected data rows", got="none", file=str(source.path))
         fill(first, source.first_line)
 
-    def plain_steps(e: int) -> Iterator[tuple[Array, None]]:
+    def plain_steps(e: int) -> Iterator[tuple[Array, list[int] | None]]:
         """One epoch's batches, read window by window (every process the whole file)."""
         seen = 0
         tables = windows if e == 0 else source.windows(window)
@@ -935,7 +950,7 @@ def fit_stream(
             for start in range(0, m, batch_size):
                 yield idx_all[start : start + batch_size], None
 
-    steps = plain_steps
+    steps: Callable[[int], Iterator[tuple[Array, list[int] | None]]] = plain_steps
     if sharding is not None:
         steps = partial(sharding.steps, fill=fill, reload=step_engine.reload, rng=rng,
                         batch_size=batch_size, window_batches=window_batches,
@@ -1014,7 +1029,7 @@ class Sharding:
     sources: list[Source]
     rank: int = 0
     processes: int = 1
-    gather: Callable[[list[str]], list[str]] = field(default=lambda mine: mine)
+    gather: Callable[[list[str]], list[str]] = field(default=lambda mine: mine)  # one process
 
     def mine(self, p: int | None = None) -> list[int]:
         """The shards process ``p`` (default: this one) reads."""

@@ -31,7 +31,10 @@ that DDP's average of the gradients is the gradient of the whole batch's mean lo
 So ``batch_size`` is the batch of one step across all processes: N processes with B rows
 each are one process with N·B rows, and a run is the same run on any number of
 processes (a resumed one too).  Layers that couple a batch's samples (batch norm) are
-refused with more than one process: their statistics would be each part's.
+refused with more than one process: their statistics would be each part's.  A sharded
+streamed run (``--stream --shards``, each process reading its own shard) sets
+:attr:`StepEngine.parts` before each step: the process holds only its part, of the
+sizes given, and the same scaling makes the gradient the whole batch's.
 
 torch is optional: it is imported when a :class:`TorchEngine` is made, not before.
 """
@@ -293,6 +296,7 @@ class TorchEngine(StepEngine):
         # Sharded (``parts``), each process holds only its part: its rows are the ones
         # given, at its offset in the batch the processes' parts make together.
         sizes = self.parts if self.world > 1 else None
+        part: Array | None
         if sizes is not None:
             if len(sizes) != self.world or sizes[self.rank] != m:
                 raise GlassnetError(
