@@ -531,3 +531,28 @@ def test_torchrun_a_bad_cell_in_one_shard_stops_every_process_in_one_line(tmp_pa
     errors = [line for line in done.stderr.splitlines() if "expected a finite number" in line]
     assert len(errors) == 2, done.stderr[-3000:]  # each process says it, neither waits
     assert not (tmp_path / "m.npz").exists()
+
+
+def test_shards_options_are_checked_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write_csv(tmp_path / "d.csv", _frame(60))
+    base = ["train", "--data", str(path), "--impute", "mean", "--epochs", "1", "--no-progress"]
+    run = tmp_path / "run.npz"
+    assert cli.main([*base, "--stream", "--shards", "2", "--out", str(run)]) == 0
+    capsys.readouterr()
+    for argv, words in (
+        ([*base, "--shards", "2"], "with --stream"),  # not streamed: nothing to shard
+        ([*base, "--stream", "--shards", "0"], "≥ 1"),
+        ([*base, "--stream", "--shards", "40", "--batch-size", "32"], "--batch-size ≥ --shards"),
+        (["train", "--resume", str(run), "--epochs", "2", "--shards", "3"], "checkpoint's"),
+        (["train", "--resume", str(run), "--epochs", "2", "--shards", "2"], None),
+    ):
+        out = tmp_path / "m.npz"
+        code = cli.main([*argv, "--out", str(out)])
+        err = capsys.readouterr().err.strip()
+        if words is None:
+            assert code == 0 and gn.load(out).train_state.epoch == 2  # type: ignore[union-attr]
+            continue
+        assert code == 2 and len(err.splitlines()) == 1 and words in err, err
+        assert "--shards" in err

@@ -885,11 +885,15 @@ def fit_stream(
             field="network",
         )
     coupled = [layer.type for layer in net.layers if layer.couples_batch]
-    if coupled and found.rows % batch_size == 1:
+    last_one = found.rows % batch_size == 1
+    if sharding is not None:  # a step whose shards' parts make one row together
+        last_one = 1 in sharding.batch_sizes(batch_size)
+    if coupled and last_one:
         # The epoch's last batch would be one row: PyTorch's batch norm refuses it.
         raise GlassnetError(
             f"expected batches of at least 2 rows for {', '.join(coupled)} ({found.rows} rows "
-            f"in batches of {batch_size} leave one row)",
+            f"in batches of {batch_size}{f' from {sharding.count} shards' if sharding else ''} "
+            "leave one row)",
             got=f"batch_size {batch_size}",
             field="batch_size",
         )
@@ -1039,6 +1043,15 @@ class Sharding:
     def share(self, batch_size: int) -> list[int]:
         """Rows a step from each shard: the batch size split in ``count`` near-equal parts."""
         return [len(b) for b in np.array_split(np.arange(batch_size), self.count)]
+
+    def batch_sizes(self, batch_size: int) -> list[int]:
+        """The rows of each step's batch (every shard's part together), in step order."""
+        share = self.share(batch_size)
+        steps = max(-(-n // b) for n, b in zip(self.rows, share, strict=True) if b)
+        return [
+            sum(max(0, min(b, n - s * b)) for n, b in zip(self.rows, share, strict=True))
+            for s in range(steps)
+        ]
 
     def buffer_rows(self, window_batches: int, batch_size: int) -> int:
         """Rows this process's buffers hold: one window of each of its shards."""

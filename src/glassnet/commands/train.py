@@ -373,11 +373,12 @@ def run_train(args: argparse.Namespace) -> int:
         raise GlassnetError(
             "expected a whole number ≥ 1, with --stream", got=str(args.window), field="--window"
         )
-    if args.shards is not None and (args.shards < 1 or not (args.stream or args.resume)):
+    streamed = args.stream or bool(args.resume and _streamed(args.resume))
+    if args.shards is not None and (args.shards < 1 or not streamed):
         raise GlassnetError(
             "expected a whole number ≥ 1, with --stream", got=str(args.shards), field="--shards"
         )
-    if args.stream or (args.resume and _streamed(args.resume)):
+    if streamed:
         return _run_stream(args, engine, checked)
     run = prepare_run(args.data, args.resume, _given_options(args))
     out = _resolve_out(args, run.settings.out)
