@@ -4,9 +4,10 @@
 forward, loss, backward and the optimiser's update.  It has three ways to do it:
 
 - **plain** — the readable reference: :meth:`Network.forward_backward` on the whole
-  batch, then ``optimizer.step``.  NumPy runs each element-wise pass (bias add, ReLU
-  and its mask, softmax, the loss gradient, the bias sums, the update) on one core;
-  only the matrix multiplies use BLAS's threads.
+  batch, then ``optimizer.step`` (in ``fit``, ``optimizer.step_flat`` on the
+  parameters and gradients laid end to end: ``flat``).  NumPy runs each element-wise
+  pass (bias add, ReLU and its mask, softmax, the loss gradient, the bias sums, the
+  update) on one core; only the matrix multiplies use BLAS's threads.
 - **halves** — data parallel: the batch's rows are split in two and each half is
   gathered, run forward and backward by its own thread (the caller's and one
   persistent worker), with BLAS single-threaded for the step so that its threads and
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     from glassnet.losses import Loss
     from glassnet.network import Network
     from glassnet.optim import Optimizer
+    from glassnet.optimizers.flat import FlatParameters
 
 Array = np.ndarray
 
@@ -275,6 +277,11 @@ class TrainStep:
     fold : in halves, fold an update of the linear form (plain SGD) into the weight
         multiplies after both halves (False: the halves' gradients are summed, then
         ``optimizer.step``, as before).
+    flat : when the step updates through the optimiser (not folded), lay the network's
+        parameters and their gradients end to end
+        (:class:`~glassnet.optimizers.flat.FlatParameters`: each layer's W and b, and
+        each buffer's dW and db, views) and update with ``optimizer.step_flat``: a few
+        whole-buffer passes instead of a loop per parameter, the same numbers.
     """
 
     def __init__(
@@ -292,6 +299,7 @@ class TrainStep:
         epoch_rows: int | None = None,
         weights: Array | None = None,
         fold: bool = True,
+        flat: bool = False,
     ) -> None:
         self.net, self.X, self.Y, self.loss, self.opt = net, X, Y, loss, optimizer
         self.weights = weights
@@ -334,6 +342,15 @@ class TrainStep:
             from glassnet.blas import gemm
 
             self.gemm = gemm(net.dtype)
+        #: The parameters and gradients laid end to end (None: parameter by parameter).
+        self.flat: FlatParameters | None = None
+        if flat and self.mode != "folded" and not self.fold:
+            from glassnet.optimizers.flat import FlatParameters
+
+            self.flat = FlatParameters.of_layers(self.dense)
+            grads = iter(self.flat.grads)  # [dW1, db1, dW2, ...]: parameters() order
+            self.buffers = [b._replace(dW=next(grads), db=next(grads)) for b in self.buffers]
+            self.params, self.grads = self.flat.params, self.flat.grads
         # The second half's own weight and bias gradients (the first half's are the
         # buffers', into which the second's are then added).
         self._grads2: list[tuple[Array, Array]] = []
@@ -366,8 +383,18 @@ class TrainStep:
             xb, yb, self.loss, fused=self.fused, buffers=self.buffers, weights=wb
         )
         if value == value and abs(value) != float("inf"):
-            self.opt.step(self.params, self.grads, scratch_grads=True)  # refilled next step
+            self._update()
         return p, value
+
+    def _update(self) -> None:
+        """The optimiser's update from the gradients in the buffers (refilled next step,
+        so it may overwrite them): on the flat buffers when laid out (a W a callback
+        replaced copied in first), else parameter by parameter."""
+        if self.flat is not None:
+            self.flat.refresh()
+            self.opt.step_flat(self.flat)
+        else:
+            self.opt.step(self.params, self.grads, scratch_grads=True)
 
     # -- folded: plain SGD's update inside the weight-gradient multiply -------------------------
     def _steppers(self) -> list[Any]:
@@ -554,7 +581,7 @@ class TrainStep:
             for b, (dW2, db2) in zip(self.buffers, self._grads2, strict=True):
                 np.add(b.dW, dW2, out=b.dW)
                 np.add(b.db, db2, out=b.db)
-            self.opt.step(self.params, self.grads, scratch_grads=True)
+            self._update()
         else:
             self._unlimit_blas()  # the caller stops training
         return self.buffers[-1].a[:m], value
@@ -573,9 +600,10 @@ def train_step(
     batches: Any = None,
     epoch_rows: int | None = None,
     weights: Array | None = None,
+    flat: bool = False,
 ) -> TrainStep:
     """The step ``fit`` calls per batch (see :class:`TrainStep`), plain or in halves
-    (always plain with row ``weights``)."""
+    (always plain with row ``weights``); ``flat`` as for :class:`TrainStep`."""
     m_max = min(batch_size, X.shape[0])
     mode = choose(net, m_max, plain_only=plain_only or weights is not None)
     if mode == "plain" and optimizer.linear_update() is not None and _forced() != "plain":
@@ -592,6 +620,7 @@ def train_step(
         batches=batches,
         epoch_rows=epoch_rows,
         weights=weights,
+        flat=flat,
     )
 
 

@@ -644,7 +644,7 @@ def fit_stream(
     if seed is not None:
         seed = positive_int(seed, "seed", minimum=0)
     state = resolve_state(net, loss_obj, optimizer, seed)
-    opt, rng, params = state.optimizer, state.rng, net.parameters()
+    opt, rng = state.optimizer, state.rng
 
     rows = min(window, found.rows)
     X = np.zeros((rows, pre.n_inputs), dtype=net.dtype)
@@ -705,7 +705,9 @@ def fit_stream(
                         predicted = classes_from_output(net, p)
                         correct += int(np.count_nonzero(predicted == labels[idx]))
             step_engine.sync()
-            if not all(np.isfinite(w).all() for w in params):
+            # The network's arrays now (the engine may have laid them out, a callback
+            # replaced one): the ones validation and the next epoch use.
+            if not all(np.isfinite(w).all() for w in net.parameters()):
                 _restore(net, opt, snapshot)
                 _diverged(math.nan, epoch, batch)
             logs = {"loss": loss_sum / seen}

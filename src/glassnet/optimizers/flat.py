@@ -164,8 +164,15 @@ class FlatParameters:
             np.copyto(view, now, casting="same_kind")
             setattr(owner, name, view)
 
-    def load_grads(self, grads: Sequence[Array]) -> None:
+    def load_grads(self, grads: Sequence[Array]) -> bool:
         """Gradients computed elsewhere (the step graph's, new arrays) copied into the
-        gradient buffer, parameter by parameter."""
+        gradient buffer, parameter by parameter; True when done.  False, copying
+        nothing, when one comes in another dtype than its parameter (a network of mixed
+        dtypes, whose float32 parameter gets a float64 gradient): rounded into the
+        buffer first it would be rounded twice, so the caller steps parameter by
+        parameter instead, as without the layout."""
+        if any(g.dtype != view.dtype for view, g in zip(self.grads, grads, strict=True)):
+            return False
         for view, g in zip(self.grads, grads, strict=True):
             np.copyto(view, g)
+        return True

@@ -68,7 +68,7 @@ def run_epochs(
     of the rows, the running loss and accuracy, validation, divergence, callbacks — is
     the loop's, the same for every engine."""
     engine = engine if engine is not None else NumpyEngine()
-    opt, rng, params = state.optimizer, state.rng, net.parameters()
+    opt, rng = state.optimizer, state.rng
     n_train = train.rows.shape[0]
     # The rows' order, shuffled in place each epoch (only this index array moves).
     order = np.empty_like(train.rows)
@@ -104,7 +104,9 @@ def run_epochs(
                     correct += int(np.count_nonzero(hits))
             # Validation, callbacks and the next snapshot read the network itself.
             engine.sync()
-            if not all(np.isfinite(w).all() for w in params):
+            # The network's arrays now (the engine may have laid them out, a callback
+            # replaced one): the ones validation and the next epoch use.
+            if not all(np.isfinite(w).all() for w in net.parameters()):
                 _restore(net, opt, snapshot)
                 check_finite(train.X, "X")
                 _diverged(math.nan, epoch, batch)
