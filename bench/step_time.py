@@ -1,13 +1,21 @@
 """µs per training step of ``fit`` in this process: 784-256-128-10 ReLU/softmax,
-cross-entropy, plain SGD (lr 0.01), float32, one epoch on 20,000 synthetic rows; the
-minimum over several runs.  A quick check of the training loop's fixed costs (the full
-comparison with PyTorch and scikit-learn is ``bench/run.py``).
+cross-entropy, plain SGD (lr 0.01; ``--optimizer`` another), float32, one epoch on
+20,000 synthetic rows; the minimum over several runs.  A quick check of the training
+loop's fixed costs (the full comparison with PyTorch and scikit-learn is
+``bench/run.py``).
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/step_time.py 32 128 1024
     .venv/bin/python bench/step_time.py 128 512 1024 --modes plain,halves,auto
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/step_time.py 32 128 1024 \
+        --optimizer adam --layouts per,flat --clock cpu
 
 ``--modes`` times the step's ways (glassnet.parallel: ``plain``, ``halves``, ``auto``
-= what fit chooses) alternately, run by run, in this process.
+= what fit chooses) alternately, run by run, in this process; ``--layouts`` likewise
+the parameters' layout (``flat``: one buffer, the optimiser stepped on whole buffers,
+what fit does; ``per``: each parameter its own array, stepped one by one:
+``NumpyEngine(flat=False)``).  ``--clock cpu`` times the process's CPU time instead of
+the wall clock (steadier on a shared machine; with one BLAS thread the two agree when
+the machine is quiet).
 
 Also prints the last loss, accuracy and a hash of the final weights, so two versions of
 the code can be checked to give the same numbers bit for bit.
@@ -23,7 +31,18 @@ import time
 import numpy as np
 
 from glassnet.model import mlp
-from glassnet.optim import SGD
+from glassnet.optim import get_optimizer
+from glassnet.training.engine import NumpyEngine
+
+#: Each --optimizer's settings (the rates are those the optimisers are used with).
+OPTIMIZERS = {
+    "sgd": {"lr": 0.01},
+    "momentum": {"lr": 0.01, "momentum": 0.9},
+    "nesterov": {"lr": 0.01, "momentum": 0.9, "nesterov": True},
+    "adam": {"lr": 1e-3},
+    "adamw": {"lr": 1e-3, "weight_decay": 0.01},
+    "rmsprop": {"lr": 1e-3},
+}
 
 
 def main() -> None:
@@ -33,9 +52,17 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--modes", default="auto", help="comma-separated: plain,halves,auto")
     parser.add_argument("--sizes", default="784,256,128,10", help="layer sizes")
+    parser.add_argument("--optimizer", default="sgd", choices=sorted(OPTIMIZERS))
+    parser.add_argument("--layouts", default="flat", help="comma-separated: flat,per")
+    parser.add_argument("--clock", default="wall", choices=["wall", "cpu"])
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    modes = args.modes.split(",")
+    # Every (mode, layout) pair, alternated run by run.
+    pairs = [(m, lay) for m in args.modes.split(",") for lay in args.layouts.split(",")]
+    modes = [f"{m}/{lay}" if len(args.layouts.split(",")) > 1 else m for m, lay in pairs]
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    name = args.optimizer
+    print(f"optimizer {name} {OPTIMIZERS[name]}, clock {args.clock}")
     rng = np.random.default_rng(0)
     X = rng.standard_normal((args.rows, sizes[0])).astype(np.float32)
     y = rng.integers(0, sizes[-1], args.rows)
@@ -43,15 +70,17 @@ def main() -> None:
         best = dict.fromkeys(modes, float("inf"))
         nets = {}
         for _ in range(args.runs):
-            for mode in modes:
-                if mode == "auto":
+            for mode, (step, layout) in zip(modes, pairs, strict=True):
+                if step == "auto":
                     os.environ.pop("GLASSNET_STEP", None)
                 else:
-                    os.environ["GLASSNET_STEP"] = mode
+                    os.environ["GLASSNET_STEP"] = step
                 net = mlp(sizes, seed=0, dtype="float32")
-                start = time.perf_counter()
-                net.fit(X, y, optimizer=SGD(lr=0.01), epochs=1, batch_size=batch, seed=0)
-                best[mode] = min(best[mode], time.perf_counter() - start)
+                opt = get_optimizer(name.replace("nesterov", "momentum"), **OPTIMIZERS[name])
+                engine = NumpyEngine(flat=layout == "flat")
+                start = clock()
+                net.fit(X, y, optimizer=opt, epochs=1, batch_size=batch, seed=0, engine=engine)
+                best[mode] = min(best[mode], clock() - start)
                 nets[mode] = net
         steps = -(-args.rows // batch)
         for mode in modes:
