@@ -370,3 +370,27 @@ def test_an_optimiser_that_is_not_elementwise_is_stepped_per_parameter():
     assert set(shapes) == {p.shape for p in a.parameters()}
     for x, z in zip(a.parameters(), b.parameters(), strict=True):
         np.testing.assert_array_equal(x, z)
+
+
+@pytest.mark.parametrize("net_kind", ["dense", "normalised"])
+def test_a_continued_fit_reuses_the_layout_and_takes_a_replaced_array(net_kind):
+    # partial_fit and a fit continued call fit again and again: the layout the
+    # optimiser's state is laid out for is reused (nothing copied), unless the network
+    # changed under it (a replaced array is copied in).
+    X, y = _data(30, 6, 4)
+    fit = {"epochs": 1, "batch_size": 8}
+    a, b = NETS[net_kind]("float64"), NETS[net_kind]("float64")
+    a.fit(X, y, optimizer=optim.Adam(lr=0.01), seed=2, **fit)
+    b.fit(X, y, optimizer=optim.Adam(lr=0.01), seed=2, engine=NumpyEngine(flat=False), **fit)
+    opt = a.train_state.optimizer
+    W, m = a.layers[0].W, opt.state["m"][0]
+    a.fit(X, y, **fit)
+    b.fit(X, y, engine=NumpyEngine(flat=False), **fit)
+    assert a.layers[0].W is W and opt.state["m"][0] is m
+    last = a.layers[-1]
+    last.W = last.W * 0.5
+    b.layers[-1].W = b.layers[-1].W * 0.5
+    a.fit(X, y, **fit)
+    b.fit(X, y, engine=NumpyEngine(flat=False), **fit)
+    assert a.layers[0].W is W and opt.state["m"][0] is m
+    _assert_identical(a, b, opt, b.train_state.optimizer)

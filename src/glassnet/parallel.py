@@ -347,7 +347,7 @@ class TrainStep:
         if flat and self.mode != "folded" and not self.fold:
             from glassnet.optimizers.flat import FlatParameters
 
-            self.flat = FlatParameters.of_layers(self.dense)
+            self.flat = FlatParameters.of_layers(self.dense, optimizer.flat_layout)
             grads = iter(self.flat.grads)  # [dW1, db1, dW2, ...]: parameters() order
             self.buffers = [b._replace(dW=next(grads), db=next(grads)) for b in self.buffers]
             self.params, self.grads = self.flat.params, self.flat.grads

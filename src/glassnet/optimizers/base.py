@@ -18,10 +18,10 @@ Parameters in the in-place path are a list ``[W1, b1, W2, b2, ...]``; state live
 ``state[name][i]``, arrays shaped like parameter i.  ``fit``'s NumPy engine lays the
 parameters, their gradients and this state out end to end instead
 (:class:`glassnet.optimizers.flat.FlatParameters`, :meth:`Optimizer.step_flat`): the
-same rule on whole buffers, ``state[name][i]`` then views of them.  Weight decay applies to weight
-matrices and convolution kernels only (``p.ndim >= 2``), never to biases or norm scales —
-scikit-learn's ``alpha`` convention; it is each layer's ``decayed`` set, and
-tests/test_layer_plugins.py holds every layer plugin to it.
+same rule on whole buffers, ``state[name][i]`` then views of them.  Weight decay
+applies to weight matrices and convolution kernels only (``p.ndim >= 2``), never to
+biases or norm scales — scikit-learn's ``alpha`` convention; it is each layer's
+``decayed`` set, and tests/test_layer_plugins.py holds every layer plugin to it.
 
 Nodes of one parameter ``param`` (``"W"``, ``"b"``, ``"gamma"``) of layer ``l``: its value
 is the leaf ``(param, l)``, its gradient the node ``("d" + param, l)``; the optimiser
@@ -291,6 +291,13 @@ class Optimizer:
             if decay and n:
                 self._decay_flat(p[:n], g[:n], tmp[:n], lr)
             self._rule(p, g, state, tmp, lr, True)
+
+    @property
+    def flat_layout(self) -> FlatParameters | None:
+        """The layout this optimiser's state is laid out for by :meth:`step_flat`
+        (None: not laid out): an engine beginning another fit of the same network
+        reuses it (:meth:`FlatParameters.of_layers`), copying nothing again."""
+        return self._flat.layout if self._flat is not None else None
 
     def _flat_state(self, flat: FlatParameters) -> _FlatState:
         """The state laid out as ``flat``'s parameters: the one made at the last call

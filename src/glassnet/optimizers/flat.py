@@ -124,11 +124,30 @@ class FlatParameters:
             setattr(owner, name, view)
 
     @classmethod
-    def of_layers(cls, layers: Sequence[Any]) -> FlatParameters:
+    def of_layers(
+        cls, layers: Sequence[Any], reuse: FlatParameters | None = None
+    ) -> FlatParameters:
         """Every trainable parameter of ``layers`` (each layer's ``params``, decayed as
-        its ``decayed`` says), in ``Network.parameters()`` order."""
-        return cls(
-            [(layer, name, name in layer.decayed) for layer in layers for name in layer.params]
+        its ``decayed`` says), in ``Network.parameters()`` order.  ``reuse``: a layout
+        made before (the one the optimiser's state is laid out for: a fit continued,
+        ``partial_fit``), returned as it is — after :meth:`refresh` — when it holds
+        the same parameters of the same layers, shaped as they are now: nothing is
+        copied or allocated again."""
+        slots = [(layer, name, name in layer.decayed) for layer in layers for name in layer.params]
+        if reuse is not None and reuse._holds(slots):
+            reuse.refresh()
+            return reuse
+        return cls(slots)
+
+    def _holds(self, slots: Sequence[tuple[Any, str, bool]]) -> bool:
+        """Whether this layout is of ``slots`` (the same holders, names and decay), each
+        parameter now shaped and typed as when laid out."""
+        return len(slots) == len(self.slots) and all(
+            a[0] is b[0]
+            and a[1:] == b[1:]
+            and np.shape(getattr(a[0], a[1])) == shape
+            and np.asarray(getattr(a[0], a[1])).dtype == view.dtype
+            for a, b, shape, view in zip(slots, self.slots, self.shapes, self.params, strict=True)
         )
 
     def _view(self, i: int, which: str) -> Array:

@@ -162,7 +162,9 @@ class NumpyEngine(StepEngine):
         if rate > 0 or not net.all_dense:
             view = with_dropout(net, rate)
             # The view shares the model's layers: laying them out lays the model's.
-            flat = FlatParameters.of_layers(view.layers) if self.flat else None
+            flat = (
+                FlatParameters.of_layers(view.layers, optimizer.flat_layout) if self.flat else None
+            )
             self._graph = (view, loss, optimizer, data, flat)
             return
         # Fused output delta only where proved equal, and never with row weights.
