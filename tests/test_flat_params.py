@@ -384,6 +384,9 @@ def test_a_continued_fit_reuses_the_layout_and_takes_a_replaced_array(net_kind):
     b.fit(X, y, optimizer=optim.Adam(lr=0.01), seed=2, engine=NumpyEngine(flat=False), **fit)
     opt = a.train_state.optimizer
     W, m = a.layers[0].W, opt.state["m"][0]
+    # fit's default engine lays out flat (so every fit test, the traced-step comparisons
+    # of tests/test_optimizers.py among them, runs the flat step).
+    assert W.base is not None and opt.flat_layout is not None
     a.fit(X, y, **fit)
     b.fit(X, y, engine=NumpyEngine(flat=False), **fit)
     assert a.layers[0].W is W and opt.state["m"][0] is m
