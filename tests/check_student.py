@@ -64,7 +64,12 @@ def round_decimals(v, digits: int):
     """Half-up rounding to ``digits`` decimals, on the float's shortest repr."""
     q = Decimal(1).scaleb(-digits)
     v = np.asarray(v, dtype=float)
-    out = [float(Decimal(repr(float(e))).quantize(q, rounding=ROUND_HALF_UP)) for e in v.flat]
+    out = [
+        float(Decimal(repr(float(e))).quantize(q, rounding=ROUND_HALF_UP))
+        if math.isfinite(e)
+        else float(e)  # a slip that took a log or root of a negative number
+        for e in v.flat
+    ]
     return np.array(out).reshape(v.shape)
 
 
@@ -88,11 +93,13 @@ def significant(name: str) -> bool:
 
 
 def unit(name: str, value: float) -> float:
-    """What one unit of the leading written digit is worth: 1 for a number written to
-    decimals; 10^⌊log10|value|⌋ for one written to significant digits."""
+    """The scale of a slip of ±(1–10)·10⁻ᵖ (p = 1, 2, 3: a slip in the first, second or
+    third written digit): 1 for a number written to decimals (0.1 is its first decimal);
+    for one written to significant digits, ten units of its leading digit
+    (10^(⌊log10|value|⌋ + 1)), so that p counts its significant digits the same way."""
     if not significant(name) or value == 0 or not math.isfinite(value):
         return 1.0
-    return 10.0 ** math.floor(math.log10(abs(value)))
+    return 10.0 ** (math.floor(math.log10(abs(value))) + 1)
 
 
 # -- a random network -----------------------------------------------------------------------
@@ -231,12 +238,13 @@ def _one_step(layers, x, y, loss, lr, opt, hyper, state, t, put) -> None:
             m = BN_MOMENTUM
             p_(
                 f"running_mean{i}_new",
-                lambda layer=layer, i=i: (1 - m) * layer["running_mean"] + m * w[f"mean{i}"],
+                lambda layer=layer, i=i, m=m: (1 - m) * layer["running_mean"] + m * w[f"mean{i}"],
             )
             p_(
                 f"running_var{i}_new",
-                lambda layer=layer, i=i, n=n: (1 - m) * layer["running_var"]
-                + m * w[f"var{i}"] * n / (n - 1),
+                lambda layer=layer, i=i, n=n, m=m: (
+                    (1 - m) * layer["running_var"] + m * w[f"var{i}"] * n / (n - 1)
+                ),
             )
         prev = a
     n = x.shape[0]
