@@ -113,7 +113,10 @@ class NumpyEngine(StepEngine):
       traced step's own rules without recording, then the optimiser updates in place.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, kernels: bool = False) -> None:
+        #: The fast step's element-wise passes as compiled kernels (numba,
+        #: :mod:`glassnet.kernels`); ``fit(kernels=...)`` decides per fit.
+        self.kernels = kernels
         self._step: TrainStep | None = None
         self._graph: tuple[Network, Loss, Optimizer, Rows, list[Array]] | None = None
         self._rng: np.random.Generator | None = None
@@ -169,6 +172,7 @@ class NumpyEngine(StepEngine):
             batches=batches,
             epoch_rows=n_train,
             weights=data.weights,
+            kernels=self.kernels,
         )
 
     def step(self, idx: Array) -> tuple[Array, float]:

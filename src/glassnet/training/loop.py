@@ -30,6 +30,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from glassnet.errors import GlassnetError
+from glassnet.kernels import check_choice, wanted
 from glassnet.losses import Loss
 from glassnet.network import Network
 from glassnet.optim import Optimizer
@@ -149,6 +150,7 @@ def fit(
     class_weight: object = None,
     engine: str | StepEngine | None = None,
     device: str | None = None,
+    kernels: str = "auto",
 ) -> History:
     """Train ``net`` in place with mini-batches; return the history (of every fit so far).
 
@@ -178,11 +180,18 @@ def fit(
         on ``device``; needs torch) or ``"auto"`` (numpy on the CPU, torch elsewhere).
     device : ``"cpu"`` (default), ``"cuda"``, ``"cuda:N"`` or ``"mps"``: where the torch
         engine trains (the NumPy engine runs on the CPU only).
+    kernels : ``"auto"`` (default), ``"numpy"`` or ``"numba"``: the NumPy engine's fast
+        step does its element-wise passes with compiled numba kernels
+        (:mod:`glassnet.kernels`; ``pip install 'glassnet[fast]'``) — ``"auto"`` only
+        when numba is installed and the fit is long enough to repay numba's start-up
+        (rows × epochs × the layers' widths, :data:`glassnet.kernels.MIN_WORK`).
+        Same numbers as NumPy's passes to float rounding.  Other engines ignore it.
 
     Raises :class:`GlassnetError` for bad data, and if the loss becomes NaN or infinite
     (naming the epoch and batch), after restoring the weights of the last whole epoch.
     """
     step_engine = resolve_engine(engine, device)  # before any work: a typo fails fast
+    kernels = check_choice(kernels)  # and numba missing for "numba"
     X = check_data(net, net.prepare_input(X))
     n = X.shape[0]
     epochs = positive_int(epochs, "epochs", minimum=0)
@@ -236,6 +245,10 @@ def fit(
     weights = training_weights(
         row_weights(n, labels, net.sizes[-1], sample_weight, class_weight), train_idx
     )
+    if isinstance(step_engine, NumpyEngine) and not isinstance(engine, StepEngine):
+        # The numbers the element-wise passes walk in this fit decide "auto".
+        work = train_idx.shape[0] * epochs * sum(net.sizes[1:])
+        step_engine.kernels = wanted(kernels, work)
     run_epochs(
         net,
         state,
