@@ -18,8 +18,10 @@ chains a few such passes; 2e-6 is ~16 ulps.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,6 +33,8 @@ from glassnet.losses import get_loss
 from glassnet.parallel import TrainStep
 
 HAVE_NUMBA = kernels.available()
+#: A child process imports this glassnet (the one under test), wherever it runs.
+CHILD_ENV = {**os.environ, "PYTHONPATH": str(Path(gn.__file__).resolve().parents[1])}
 needs_numba = pytest.mark.skipif(not HAVE_NUMBA, reason="numba not installed (glassnet[fast])")
 
 CASES = [
@@ -240,12 +244,17 @@ def test_a_short_fit_never_imports_numba():
         "X, y = load_digits(return_X_y=True)\n"
         "net = gn.mlp([64, 32, 10], seed=0)\n"
         "net.fit(X / 16, y, optimizer=gn.optim.SGD(0.1), epochs=1)\n"
-        "print('numba' in sys.modules)\n"
+        "print('numba' in sys.modules, gn.__file__)\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        env=CHILD_ENV,
     )
-    assert out.stdout.strip() == "False"
+    assert out.stdout.split() == ["False", gn.__file__]
 
 
 def test_numba_asked_for_without_numba_is_a_one_line_error(monkeypatch):
@@ -272,3 +281,31 @@ def test_a_wrong_kernels_value_is_a_one_line_error():
     X, Y = data(10, 3, 2, "float32")
     with pytest.raises(GlassnetError, match="field 'kernels': expected one of auto, numpy"):
         gn.mlp([3, 4, 2]).fit(X, Y.argmax(axis=1), epochs=1, kernels="fast")
+
+
+def test_train_kernels_numba_without_numba_is_one_line_exit_2(tmp_path):
+    # A process where `import numba` fails (its entry in sys.modules is None): the CLI
+    # refuses before reading anything, in one line, status 2, no traceback.
+    code = (
+        "import sys\n"
+        "sys.modules['numba'] = None\n"
+        "from glassnet.cli import main\n"
+        "sys.exit(main(['train', '--data', 'digits', '--kernels', 'numba']))\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        env=CHILD_ENV,
+    )
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert "field '--kernels'" in r.stderr and "glassnet[fast]" in r.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_kernels_numba_with_the_torch_engine_is_an_error():
+    with pytest.raises(GlassnetError, match="field 'kernels'"):
+        gn.training.resolve_engine("torch", None, "numba")

@@ -45,7 +45,10 @@ _JITTED: dict[Callable[..., Any], Any] = {}
 
 def available() -> bool:
     """Whether numba can be imported (found, not imported: this costs no start-up)."""
-    return importlib.util.find_spec("numba") is not None
+    try:
+        return importlib.util.find_spec("numba") is not None
+    except (ImportError, ValueError):  # a broken or stubbed-out numba
+        return False
 
 
 def check_choice(kernels: object) -> str:
