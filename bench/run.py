@@ -14,6 +14,7 @@ current numpy; the JSON records whether they were set).  See docs/performance.md
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -21,6 +22,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -222,28 +224,54 @@ def glassnet_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "glassnet"]
 
 
+#: A process that loads the fast step's numba kernels (glassnet.kernels) and runs each
+#: once: numba's start-up as a fit with kernels="numba" pays it (import, then the cached
+#: compile loaded or, cold, compiled).
+KERNELS_SNIPPET = """
+import numpy as np
+from glassnet.activations import get_activation
+from glassnet.losses import get_loss
+fwd, bwd = get_activation("relu").fused_kernels()
+out = get_loss("cross_entropy").fused_output_kernel(get_activation("softmax"))
+z = np.ones((4, 3), np.float32); b = np.zeros(3, np.float32); a = np.empty_like(z)
+fwd(z, b, a); bwd(z, a, np.empty_like(z), np.empty_like(b))
+out(z, b, np.full_like(z, 1 / 3), a, np.empty_like(z), 4)
+"""
+
+
 def bench_startup(reps: int, env: dict[str, str], log) -> dict[str, Any]:
-    """Whole processes, start to finish, alternated; output thrown away."""
+    """Whole processes, start to finish, alternated; output thrown away.  With numba
+    installed, also numba's kernels loaded with the cache warm, and cold (a fresh
+    NUMBA_CACHE_DIR each time)."""
     commands = {
         "import numpy": [sys.executable, "-c", "import numpy"],
         "glassnet seed": [*glassnet_command(), "seed"],
         "glassnet --help": [*glassnet_command(), "--help"],
     }
+    kernels = importlib.util.find_spec("numba") is not None
+    if kernels:
+        commands["numba kernels, warm"] = [sys.executable, "-c", KERNELS_SNIPPET]
+        commands["numba kernels, cold"] = [sys.executable, "-c", KERNELS_SNIPPET]
     times: dict[str, list[float]] = {k: [] for k in commands}
-    for name, cmd in commands.items():  # warm the file cache
+    for cmd in commands.values():  # warm the file cache (and numba's, for "warm")
         subprocess.run(cmd, stdout=subprocess.DEVNULL, env=env, check=True)
-        del name
     for _ in range(reps):
         for name, cmd in commands.items():
-            start = time.perf_counter()
-            subprocess.run(cmd, stdout=subprocess.DEVNULL, env=env, check=True)
-            times[name].append(time.perf_counter() - start)
+            with tempfile.TemporaryDirectory() as cold:
+                run_env = {**env, "NUMBA_CACHE_DIR": cold} if name.endswith("cold") else env
+                start = time.perf_counter()
+                subprocess.run(cmd, stdout=subprocess.DEVNULL, env=run_env, check=True)
+                times[name].append(time.perf_counter() - start)
     base = times["import numpy"]
     out = {
         "seconds": {k: {**summary(v), "rounds": v} for k, v in times.items()},
         "seed_vs_numpy": ratios(times["glassnet seed"], base),
         "help_vs_numpy": ratios(times["glassnet --help"], base),
     }
+    if kernels:
+        # Seconds beyond `import numpy` in the same round: what numba adds to a fit.
+        for name in ("numba kernels, warm", "numba kernels, cold"):
+            out[name] = summary([t - b for t, b in zip(times[name], base, strict=True)])
     log(
         "  startup medians: "
         + "  ".join(f"{k} {statistics.median(v) * 1e3:.0f} ms" for k, v in times.items())
@@ -527,6 +555,12 @@ def table(res: dict[str, Any]) -> str:
             f"| glassnet --help | {fmt_range(sec['glassnet --help'], '.0f', 1e3)} | "
             f"{fmt_range(st['help_vs_numpy'], '.2f')} |"
         )
+        for name in ("numba kernels, warm", "numba kernels, cold"):
+            if name in sec:  # numba's start-up: paid by a fit with kernels="numba"
+                lines.append(
+                    f"| {name} (beyond import numpy: {fmt_range(st[name], '.0f', 1e3)}) | "
+                    f"{fmt_range(sec[name], '.0f', 1e3)} | — |"
+                )
         lines.append("")
     if "profile" in res:
         p = res["profile"]

@@ -266,14 +266,14 @@ def test_numba_asked_for_without_numba_is_a_one_line_error(monkeypatch):
     message = str(err.value)
     assert "\n" not in message
     assert "field 'kernels'" in message
-    assert "pip install 'glassnet[fast]'" in message
+    assert "pip install" in message and "[fast]'" in message
 
 
 def test_compiling_without_numba_is_the_same_error(monkeypatch):
     # The import itself fails (numba uninstalled after the check): jit says so too.
     monkeypatch.setitem(sys.modules, "numba", None)  # `import numba` raises ImportError
     monkeypatch.setattr(kernels, "_JITTED", {})
-    with pytest.raises(GlassnetError, match=r"field 'kernels'.*glassnet\[fast\]"):
+    with pytest.raises(GlassnetError, match=r"field 'kernels'.*pip install.*\[fast\]'"):
         kernels.jit(lambda x: x)
 
 
@@ -302,7 +302,7 @@ def test_train_kernels_numba_without_numba_is_one_line_exit_2(tmp_path):
     )
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
-    assert "field '--kernels'" in r.stderr and "glassnet[fast]" in r.stderr
+    assert "field '--kernels'" in r.stderr and "[fast]'" in r.stderr
     assert list(tmp_path.iterdir()) == []  # nothing written
 
 

@@ -29,16 +29,18 @@ from pathlib import Path
 from typing import Any
 
 from glassnet.errors import GlassnetError
+from glassnet.extras import install_hint
 
 #: The values ``fit(kernels=...)`` and ``glassnet train --kernels`` take.
 KERNELS = ("auto", "numpy", "numba")
 
 #: ``"auto"`` takes the numba kernels when rows × epochs × Σ n_out (the numbers the
-#: element-wise passes walk in a fit) reaches this.  Measured (docs/performance.md):
-#: numba's start-up with a warm cache is ~0.5–0.6 s per process, and the fused passes
-#: save ~1–3 ns per number (batch 1024 to 32) on 784-256-128-10; 0.6 s / 2 ns is
-#: 3·10⁸: about 13 epochs of 60,000 rows on that network — never a short fit.
-MIN_WORK = 300_000_000
+#: element-wise passes walk in a fit) reaches this.  Measured (docs/performance.md,
+#: CPU time): numba's start-up with a warm cache is 0.47–0.59 s per process (1.2 s
+#: cold, once), and the kernels save 1.2–3.7 ns per number (batch 128 to 32) on
+#: 784-256-128-10; 0.55 s / 1.5 ns ≈ 4·10⁸: about 17 epochs of 60,000 rows on that
+#: network — never a short fit.
+MIN_WORK = 400_000_000
 
 _JITTED: dict[Callable[..., Any], Any] = {}
 
@@ -59,7 +61,7 @@ def check_choice(kernels: object) -> str:
         )
     if kernels == "numba" and not available():
         raise GlassnetError(
-            "expected numba installed for the numba kernels (pip install 'glassnet[fast]')",
+            f"expected numba for the numba kernels (the fast extra: {install_hint('fast')})",
             got="no numba",
             field="kernels",
         )
@@ -98,7 +100,7 @@ def jit(fn: Callable[..., Any]) -> Any:
             import numba
         except ImportError as err:
             raise GlassnetError(
-                "expected numba installed for the numba kernels (pip install 'glassnet[fast]')",
+                f"expected numba for the numba kernels (the fast extra: {install_hint('fast')})",
                 got=f"import error: {err}",
                 field="kernels",
             ) from None

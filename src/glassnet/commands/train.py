@@ -160,7 +160,7 @@ def register(sub: Any) -> None:
         default="auto",
         help="the numpy engine's element-wise passes: auto (default: numba's compiled "
         "kernels when installed and the run is long enough), numpy, or numba "
-        "(pip install 'glassnet[fast]')",
+        "(the fast extra)",
     )
     p.add_argument(
         "--stream",

@@ -183,7 +183,7 @@ def fit(
     kernels : ``"auto"``, ``"numpy"`` or ``"numba"`` (default: the engine's own, which
         for a named engine is ``"auto"``): the NumPy engine's fast step does its
         element-wise passes with compiled numba kernels (:mod:`glassnet.kernels`;
-        ``pip install 'glassnet[fast]'``) — ``"auto"`` only when numba is installed and
+        the fast extra) — ``"auto"`` only when numba is installed and
         the fit is long enough to repay numba's start-up (rows × epochs × the layers'
         widths, :data:`glassnet.kernels.MIN_WORK`).  Same numbers as NumPy's passes to
         float rounding.  ``"numba"`` with the torch engine is an error.
