@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from contextlib import redirect_stdout
 
 import numpy as np
@@ -240,6 +241,25 @@ def test_train_cnn_on_npz_images_and_same_predictions_everywhere(tmp_path, capsy
     np.testing.assert_allclose(p_torch, p_model, rtol=0, atol=1e-5)
     assert (p_torch.argmax(1) == p_model.argmax(1)).all()
     assert (p_onnx.argmax(1) == p_model.argmax(1)).all()
+
+
+def test_the_cli_summary_names_a_cnn_by_its_feature_maps(tmp_path, capsys):
+    """The title and the JSON give each layer's output as channels×height×width, not the
+    flattened sizes; expected shapes from the definitions (a 3×3 convolution with
+    padding 1 keeps 6×6; 2×2 pooling with stride 2 halves it; flatten multiplies)."""
+    data = tmp_path / "images.npz"
+    _npz_images(data)
+    out = tmp_path / "m.npz"
+    argv = ["train", "--data", str(data), "--model", "cnn", "--layers", "4", "--epochs", "1",
+            "--no-progress", "--out", str(out)]  # fmt: skip
+    conv = (6 + 2 * 1 - 3) // 1 + 1
+    pooled = (conv - 2) // 2 + 1
+    expected = [[2, 6, 6], [4, conv, conv], [4, pooled, pooled], [4 * pooled * pooled], [2]]
+    code, text = _run(*argv, "--json")
+    assert code == 0 and json.loads(text)["shapes"] == expected
+    code, text = _run(*argv)
+    title = "-".join("×".join(map(str, shape)) for shape in expected)
+    assert code == 0 and f"({title})" in " ".join(text.split())
 
 
 def test_npz_of_one_channel_images_and_digits_read_as_images(tmp_path):

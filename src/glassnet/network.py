@@ -73,6 +73,19 @@ class Network:
         return [self.layers[0].n_in] + [layer.n_out for layer in self.layers]
 
     @property
+    def shapes(self) -> list[tuple[int, ...]]:
+        """The input's shape and each layer's output shape, one sample's (no batch axis):
+        [(n_in,), (n_1,), ...] for a dense network, (channels, height, width) for feature
+        maps."""
+        return [tuple(self.layers[0].in_shape)] + [tuple(x.out_shape) for x in self.layers]
+
+    @property
+    def shape_text(self) -> str:
+        """:attr:`shapes` in a line: "64-100-10" for a dense network, "1×8×8-16×8×8-…-10"
+        with feature maps (a CNN's title, where :attr:`sizes` would flatten them)."""
+        return "-".join(_shape_words(shape) for shape in self.shapes)
+
+    @property
     def dtype(self) -> np.dtype:
         return next((p.dtype for p in self.parameters()), np.dtype(np.float64))
 

@@ -216,6 +216,8 @@ class RunSummary:
     data: str
     task: Task
     sizes: list[int]
+    #: One sample's shape at the input and after each layer (feature maps unflattened).
+    shapes: list[list[int]]
     optimizer: dict[str, Any]
     epochs: int
     train_rows: int
@@ -853,12 +855,13 @@ def train_run(
         truth = None
         if ds.task == "regression" and ds.n_outputs == 1:
             truth = (ds.y_test, model.predict(ds.X_test_raw))
-        title = f"{ds.name}: {'-'.join(map(str, model.sizes))}"
+        title = f"{ds.name}: {model.shape_text}"
         plot_history(history, plot, title=title, truth=truth)
     return RunSummary(
         data=ds.name,
         task=ds.task,
         sizes=model.sizes,
+        shapes=[list(x) for x in model.shapes],
         optimizer=model.train_state.optimizer.config(),
         epochs=model.train_state.epoch,
         train_rows=int(ds.X_train_raw.shape[0]),

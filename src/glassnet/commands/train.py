@@ -515,7 +515,7 @@ def _print_summary(s: RunSummary) -> None:
     last = s.last_epoch
     test = s.test
     train_row = f"train (epoch {s.kept_epoch})" if s.kept_epoch else "train (last epoch)"
-    title = f"trained {s.data} ({'-'.join(map(str, s.sizes))})"
+    title = f"trained {s.data} ({'-'.join('×'.join(map(str, x)) for x in s.shapes)})"
     if isinstance(test, ClassificationScores):
         table = Table(title=title)
         table.add_column("")
