@@ -309,3 +309,16 @@ def test_train_kernels_numba_without_numba_is_one_line_exit_2(tmp_path):
 def test_kernels_numba_with_the_torch_engine_is_an_error():
     with pytest.raises(GlassnetError, match="field 'kernels'"):
         gn.training.resolve_engine("torch", None, "numba")
+
+
+def test_the_cache_goes_to_a_user_folder_when_the_package_is_read_only(tmp_path, monkeypatch):
+    # numba writes its cache beside the plugin files; an install there that cannot be
+    # written gets $XDG_CACHE_HOME/glassnet/numba, and a NUMBA_CACHE_DIR set is kept.
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(kernels.os, "access", lambda path, mode: False)
+    kernels._cache_dir()
+    assert os.environ["NUMBA_CACHE_DIR"] == str(tmp_path / "glassnet" / "numba")
+    monkeypatch.setenv("NUMBA_CACHE_DIR", "/somewhere/else")
+    kernels._cache_dir()
+    assert os.environ["NUMBA_CACHE_DIR"] == "/somewhere/else"
