@@ -80,9 +80,13 @@ def _setup_with(doc: Document, layers: list[str], imports: list[str], says: list
             "",
             "",
             "def same(name, ours, recorded):",
-            '    """Check a value recomputed here against the one glassnet recorded."""',
+            '    """Check a value recomputed here against the one glassnet recorded; carry',
+            "    on with ours — in hand mode with the recorded one, as a marker checks each",
+            "    line of a worked solution from the line before it (a sum landing on a tie at",
+            '    the last decimal may round either way, and the next line would inherit it)."""',
             f"    assert np.allclose(ours, recorded, {tol}), name",
             '    print(f"{name}: recomputed, equal to the trace")',
+            "    return ours if K is None else recorded",
             "",
             "",
             "a0 = r(x)",
@@ -272,7 +276,7 @@ def _var(kind: str, layer: int) -> str:
 def _same(kind: str, layer: int) -> str:
     """The check of ``kind`` of ``layer`` against the trace, by the variable's name."""
     v = _var(kind, layer)
-    return f'same("{v}", {v}, trace.layer({layer}).{kind})'
+    return f'{v} = same("{v}", {v}, trace.layer({layer}).{kind})'
 
 
 def _generic_setup(doc: Document) -> str:
@@ -298,7 +302,7 @@ def _generic_setup(doc: Document) -> str:
 
 def _generic_leaves(doc: Document) -> str:
     t = doc.trace
-    lines = ['same("x", a0, trace.x)']
+    lines = ['a0 = same("x", a0, trace.x)']
     for lt in t.layers:
         i = lt.index
         for kind in lt.layer.params + lt.layer.constants:
