@@ -177,12 +177,36 @@ _CNN_CASES = [
 ]
 
 
+def _norm_trace(round_to: int | None):
+    """dense → batch norm → dropout (a given mask) → layer norm → dense softmax, a batch
+    of 3 (the other layer types a page of several types has)."""
+    from glassnet.spec import parse_spec
+    from glassnet.toml_writer import to_toml
+
+    rng = np.random.default_rng(11)
+    data = {
+        "loss": "cross_entropy",
+        "lr": 0.5,
+        "input": rng.normal(size=(3, 3)).round(2).tolist(),
+        "target": [[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]],
+        "layers": [
+            {"weights": rng.normal(size=(3, 4)).round(2).tolist(), "activation": "tanh"},
+            {"type": "batch_norm", "activation": "relu"},
+            {"type": "dropout", "p": 0.25, "mask": [[1, 0, 1, 1], [0, 1, 1, 0], [1, 1, 1, 1]]},
+            {"type": "layer_norm", "activation": "sigmoid"},
+            {"weights": rng.normal(size=(4, 2)).round(2).tolist(), "activation": "softmax"},
+        ],
+    }
+    return parse_spec(to_toml(data), "norm.toml").trace(round_to=round_to)
+
+
 def _cnn_traces():
     out = []
     for i, (st, pad, c, pool, pst, batch, K) in enumerate(_CNN_CASES):
         spec = _cnn(stride=st, padding=pad, c=c, pool=pool, pool_stride=pst, batch=batch, seed=i)
         out.append(spec.trace(round_to=K))
     out.append(gn.load_spec("conv").trace())  # the built-in example, as `explain conv` has it
+    out += [_norm_trace(None), _norm_trace(3)]
     return out
 
 
@@ -197,35 +221,38 @@ def _checked_names(trace) -> list[str]:
     return names
 
 
-def _combined(texts: list[str], prelude: list[str] | None = None):
-    """One notebook running several notebooks' cells one after another in one kernel
-    (a kernel start is slow), each after ``%reset -f`` (nothing left from the one
-    before) and a printed marker; ``prelude[i]``: a code cell put after notebook i's
-    first code cell (its setup)."""
+def _combined(texts: list[str], prelude: list[str] | None = None, upto: list[str] | None = None):
+    """One notebook running several notebooks' code cells one after another in one kernel
+    (a kernel start is slow), each after ``%reset -f`` (nothing left from the one before)
+    and a printed marker; ``prelude[i]``: a code cell put after notebook i's first code
+    cell (its setup); ``upto[i]``: notebook i stops after the cell that checks it."""
     combined = nbformat.v4.new_notebook()
     combined.metadata = nbformat.reads(texts[0], as_version=4).metadata
     for i, text in enumerate(texts):
         combined.cells.append(nbformat.v4.new_code_cell(f'%reset -f\nprint("=== notebook {i}")'))
-        nb = nbformat.reads(text, as_version=4)
-        code_cells = 0
-        for cell in nb.cells:
-            combined.cells.append(cell)
-            code_cells += cell.cell_type == "code"
-            if cell.cell_type == "code" and code_cells == 1 and prelude is not None:
-                combined.cells.append(nbformat.v4.new_code_cell(prelude[i]))
+        cells = [c for c in nbformat.reads(text, as_version=4).cells if c.cell_type == "code"]
+        if prelude is not None:
+            cells.insert(1, nbformat.v4.new_code_cell(prelude[i]))
+        if upto is not None:
+            # a changed copy runs as one cell (a cell costs the kernel a round trip),
+            # stopping at its first error
+            last = next(n for n, c in enumerate(cells) if f'same("{upto[i]}"' in c.source)
+            cells = [nbformat.v4.new_code_cell("\n\n".join(c.source for c in cells[: last + 1]))]
+        combined.cells += cells
     return combined
 
 
-def test_cnn_notebooks_recompute_and_check_every_quantity(kernel: str, tmp_path: Path) -> None:
-    """Each layer's code (conv2d's loops, pooling's windows, flatten, dense) recomputes
-    its quantities from the definition and every one the trace recorded is checked."""
+def test_layer_notebooks_recompute_and_check_every_quantity(kernel: str, tmp_path: Path) -> None:
+    """Each layer's code (conv2d's loops, pooling's windows, flatten, dense; batch and
+    layer norm, dropout) recomputes its quantities from the definition and every one the
+    trace recorded is checked."""
     traces = _cnn_traces()
     texts = [explain(t, format="ipynb") for t in traces]
     for text in texts:  # the layers' code, not glassnet's rules, does the maths
         code = "\n".join(
             c.source for c in nbformat.reads(text, as_version=4).cells if c.cell_type == "code"
         )
-        assert "conv_forward" not in code and ".predict(" not in code and "np.einsum" in code
+        assert "conv_forward" not in code and ".predict(" not in code and "r(" in code
     nb = _combined(texts)
     client = nbclient.NotebookClient(
         nb, kernel_name=kernel, timeout=300, resources={"metadata": {"path": str(tmp_path)}}
@@ -243,17 +270,19 @@ def test_cnn_notebooks_recompute_and_check_every_quantity(kernel: str, tmp_path:
         assert "every value of the derivation reproduced" in part
 
 
-def test_cnn_notebook_fails_on_a_changed_recorded_number_with_its_name(
+def test_layer_notebook_fails_on_a_changed_recorded_number_with_its_name(
     kernel: str, tmp_path: Path
 ) -> None:
     """The checks are real: a copy of the notebook whose recorded value of one quantity
     is changed (a line added after the setup cell of the test's copy) stops at that
     quantity's check, named — for every quantity of every layer of a max-pooling network
-    (conv2d twice, max pooling, flatten, dense) in hand mode, and average pooling's."""
+    (conv2d twice, max pooling, flatten, dense) in hand mode, average pooling's, batch
+    normalisation's and dropout's (layer normalisation's code is batch norm's, per
+    sample)."""
     traces = _cnn_traces()
     # every layer of the max-pooling network in hand mode; the average pooling (layer 3)
     # of a plain one
-    runs = [(traces[5], (1, 2, 3, 4, 5)), (traces[1], (3,))]
+    runs = [(traces[5], (1, 2, 3, 4, 5)), (traces[1], (3,)), (traces[8], (2, 3))]
     texts, preludes, wanted = [], [], []
     for trace, layers in runs:
         K = trace.round_to
@@ -272,8 +301,8 @@ def test_cnn_notebook_fails_on_a_changed_recorded_number_with_its_name(
                     f'v.flat[0] += 1 if v.dtype.kind in "iu" else {step}\n'
                     f'trace.layer({lt.index}).values["{kind}"] = v'
                 )
-    assert len(wanted) == 38 + 2
-    nb = _combined(texts, preludes)
+    assert len(wanted) == 38 + 2 + 19 + 3
+    nb = _combined(texts, preludes, wanted)
     client = nbclient.NotebookClient(
         nb,
         kernel_name=kernel,

@@ -288,7 +288,14 @@ def _generic_setup(doc: Document) -> str:
         layers.append(f'    layer_class("{layer.type}").from_file(')
         layers.append(f"        {layer.config()!r},")
         layers.append(f"        {{{arrays}}},")
-        layers.append("    ),")
+        # a step's own leaves the saved form leaves out (dropout's mask)
+        saved = layer.arrays()
+        own = {k: v for k, v in layer.leaf_values().items() if k not in saved}
+        if own:
+            given = ", ".join(f'"{name}": {_lit(v)}' for name, v in own.items())
+            layers.append(f"    ).with_leaves({{{given}}}),")
+        else:
+            layers.append("    ),")
     return _setup_with(
         doc,
         layers,

@@ -514,6 +514,43 @@ def normalisation_nodes(
     return decls
 
 
+def normalisation_code(
+    k: int, x: str, *, per_sample: bool, eps: float, act: Activation, first: bool | None
+) -> list[str]:
+    """A notebook's lines for the quantities batch and layer normalisation share (see
+    :func:`normalisation_nodes` and :meth:`Layer.notebook_forward`), over the batch per
+    feature or (``per_sample``) over the features per sample: the forward pass's when
+    ``first`` is None, else the backward pass's (with the input's gradient unless
+    ``first``)."""
+    axis, over = (1, "the features of each sample") if per_sample else (0, "the batch")
+    col = "[:, None]" if per_sample else ""  # a statistic per sample, as a column
+    if first is None:
+        return [
+            f"eps{k} = {eps!r}",
+            f"mean{k} = r({x}.mean(axis={axis}))  # over {over}",
+            f"var{k} = r((({x} - mean{k}{col}) ** 2).mean(axis={axis}))  # biased: / N",
+            f"x_hat{k} = r(({x} - mean{k}{col}) / np.sqrt(var{k}{col} + eps{k}))",
+            f"z{k} = r(gamma{k} * x_hat{k} + beta{k})",
+            *activation_forward_code(act, k),
+        ]
+    lines = [
+        *activation_backward_code(act, k),
+        f"dgamma{k} = r((delta{k} * x_hat{k}).sum(axis=0))",
+        f"dbeta{k} = r(delta{k}.sum(axis=0))",
+    ]
+    if not first:
+        lines += [
+            f"dx_hat{k} = r(delta{k} * gamma{k})",
+            "# x_hat = (x − mean)/σ, σ = √(var + eps): x moves x_hat directly (1/σ), through",
+            f"# the mean (−1/σ, averaged over {over}) and through σ (−x_hat/σ · x_hat, averaged)",
+            f"sigma{k} = np.sqrt(var{k}{col} + eps{k})",
+            f"dL_da{k - 1} = r(dx_hat{k} / sigma{k}"
+            f" - dx_hat{k}.mean(axis={axis}, keepdims=True) / sigma{k}"
+            f" - x_hat{k} * (dx_hat{k} * x_hat{k}).mean(axis={axis}, keepdims=True) / sigma{k})",
+        ]
+    return lines
+
+
 def normalisation_symbols(
     kind: str, ins: Sequence[Node], eps: float, *, over: str, count: str
 ) -> Node | None:
