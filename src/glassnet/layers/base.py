@@ -294,7 +294,8 @@ class Layer:
     # NumPy, the way a student checks a hand calculation, and compares each with the
     # trace.  The layer writes that code from its definition (never calling its own
     # rules): lines of Python that put each of its quantities ``kind`` of layer ``l``
-    # into the variable ``f"{kind}{l}"``, each wrapped in ``r(...)`` (the notebook's
+    # into the variable ``f"{kind}{l}"`` (a ``…_new`` kind into ``running_mean2_new``:
+    # the layer's number before the suffix), each wrapped in ``r(...)`` (the notebook's
     # rounding to K decimals in hand mode, where the step rounds every node).  Its
     # parameters are already in ``f"{param}{l}"``, the loss's gradient with respect
     # to its output in ``f"dL_da{l}"``.  None: the layer writes no such code, and its
