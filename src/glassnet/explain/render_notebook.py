@@ -249,7 +249,7 @@ def _generic_supported(doc: Document) -> bool:
     below rebuild.  Otherwise the notebook has the Markdown only."""
     t = doc.trace
     graph = t.graph
-    if graph is None or t.preprocessing is not None:
+    if graph is None:
         return False
     linear = getattr(graph.optimizer, "linear_update", None)
     if linear is None or linear() != (-t.lr, 1.0):
