@@ -5,7 +5,10 @@ glassnet's trace, so the notebook runs top to bottom and proves its own numbers.
 
 The code cells write each rule once more, in NumPy, the way a student would check a
 hand calculation; they compare with the engine's trace (``same(...)``), they do not
-feed the document.
+feed the document.  A dense page's cells are written here, in the page's notation; a
+page of other layer types (explain/generic.py) gets each layer's own code
+(``Layer.notebook_forward``, ``notebook_backward``) and the checks of every quantity
+its step graph records.
 """
 
 from __future__ import annotations
@@ -80,10 +83,11 @@ def _setup_with(doc: Document, layers: list[str], imports: list[str], says: list
             "",
             "",
             "def same(name, ours, recorded):",
-            '    """Check a value recomputed here against the one glassnet recorded; carry',
-            "    on with ours — in hand mode with the recorded one, as a marker checks each",
-            "    line of a worked solution from the line before it (a sum landing on a tie at",
-            '    the last decimal may round either way, and the next line would inherit it)."""',
+            '    """Check a value recomputed here against the one glassnet recorded, and',
+            "    return the one to carry on from: ours — in hand mode the recorded one, as a",
+            "    marker checks each line of a worked solution from the line before it (a sum",
+            "    landing on a tie at the last decimal may round either way, and the next line",
+            '    would inherit it)."""',
             f"    assert np.allclose(ours, recorded, {tol}), name",
             '    print(f"{name}: recomputed, equal to the trace")',
             "    return ours if K is None else recorded",
