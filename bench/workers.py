@@ -257,6 +257,13 @@ def throughput(contender: str, batch: int, n: int) -> dict[str, Any]:
 
         # glassnet's own fit with its PyTorch engine on the CPU (issue 27), or NumPy's.
         engine = "torch" if contender == "glassnet_torch" else "numpy"
+        if engine == "torch":
+            import torch
+
+            # As many threads as the plain PyTorch loop gets (numpy's BLAS threads):
+            # left at PyTorch's default (every core), a --threads 1 run timed the torch
+            # engine on two threads against PyTorch on one (its "0.54× at 1024").
+            torch.set_num_threads(numpy_threads())
         net = gn.mlp(SIZES, init=weights)
         net.fit(
             Xw, yw, optimizer=gn.optim.SGD(lr=LR), epochs=1, batch_size=batch, seed=0,

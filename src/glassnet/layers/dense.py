@@ -19,6 +19,8 @@ from glassnet.errors import GlassnetError
 from glassnet.init import init_weights
 from glassnet.layers.base import (
     Layer,
+    activation_backward_code,
+    activation_forward_code,
     activation_nodes,
     activation_symbols,
     checked_tensors,
@@ -480,6 +482,27 @@ class Dense(Layer):
         }
         fields.update({k: float(v) for k, v in self.activation.options.items()})
         return fields
+
+    # -- a notebook's recomputing code (see Layer.notebook_forward) ------------------------
+    # (the seed's kind of page writes its own cells, in the page's notation: see
+    # explain/render_notebook.py; these serve a page of several layer types)
+    def notebook_forward(self, layer: int, x: str) -> list[str] | None:
+        """z = x·W + b, one row per sample; a = f(z)."""
+        k = layer
+        return [f"z{k} = r({x} @ W{k} + b{k})", *activation_forward_code(self.activation, k)]
+
+    def notebook_backward(self, layer: int, x: str, *, first: bool) -> list[str] | None:
+        """delta = dL/da · da/dz; dW = xᵀ·delta, db = Σ delta over the samples, and the
+        input's gradient delta·Wᵀ."""
+        k = layer
+        lines = [
+            *activation_backward_code(self.activation, k),
+            f"dW{k} = r({x}.T @ delta{k})",
+            f"db{k} = r(delta{k}.sum(axis=0))",
+        ]
+        if not first:
+            lines.append(f"dL_da{k - 1} = r(delta{k} @ W{k}.T)")
+        return lines
 
     def describe(self) -> str:
         return f"dense({self.n_in} -> {self.n_out}, {self.activation.describe()})"

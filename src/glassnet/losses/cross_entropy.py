@@ -57,8 +57,10 @@ class CrossEntropy(Loss):
     output_words = "a softmax output (a probability distribution)"
     formula = r"-\sum_k y_k \ln p_k"
     words = "cross-entropy: each output adds −y ln O_out"
-    numpy_terms_code = "-np.where(y != 0, y * np.log(p), 0.0)"
-    numpy_grad_code = "-y / p"
+    # p clipped to [eps, 1 − eps] (float64's eps, 2⁻⁵²) as the engine does, so a p that
+    # hand mode rounded to 0 gives the engine's finite numbers, not inf or nan
+    numpy_terms_code = "-np.where(y != 0, y * np.log(np.clip(p, 2**-52, 1 - 2**-52)), 0.0)"
+    numpy_grad_code = "-y / np.clip(p, 2**-52, 1 - 2**-52)"
 
     def accepts_output(self, activation: Activation) -> bool:
         # ln p_k of one output is meaningful only when the outputs share one distribution.
