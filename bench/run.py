@@ -110,6 +110,9 @@ def bench_throughput(
     # --engine auto passes over on the CPU for the NumPy engine.
     # multiplies: the step's matrix multiplies alone (the ceiling, in the same rounds).
     contenders = (*CONTENDERS, "glassnet_torch", "multiplies")
+    # glassnet_numba: the same fit with kernels="numba" (issue 28), where numba is installed.
+    if importlib.util.find_spec("numba") is not None:
+        contenders = (*contenders, "glassnet_numba")
     if plain_too:
         contenders = (*contenders, "glassnet_plain")
     if only:  # --contenders: a shorter run (glassnet is always measured: every ratio's base)
@@ -159,6 +162,10 @@ def bench_throughput(
             ("share_of_ceiling", "glassnet", "multiplies"),
             ("ceiling_vs_torch", "multiplies", "torch"),
             ("ceiling_vs_sklearn", "multiplies", "sklearn"),
+            ("numba_vs_torch", "glassnet_numba", "torch"),
+            ("numba_vs_sklearn", "glassnet_numba", "sklearn"),
+            ("numba_share_of_ceiling", "glassnet_numba", "multiplies"),
+            ("numba_vs_numpy_passes", "glassnet_numba", "glassnet"),
         ):
             if a in per and b in per:
                 results[str(batch)][key] = ratios(per[a], per[b])
@@ -435,6 +442,23 @@ def table(res: dict[str, Any]) -> str:
             fmt_range(r["loadavg_1min"], ".1f"),
         )
     if full:
+        lines.append("")
+    numba = {b: r for b, r in full.items() if "numba_vs_torch" in r}
+    if numba:
+        lines.append('The same fit with kernels="numba" (its start-up excluded: see startup):')
+        lines.append("")
+        row("batch", "glassnet + numba (samples/s)", "÷ PyTorch", "÷ scikit-learn",
+            "share of ceiling", "÷ glassnet's NumPy passes")  # fmt: skip
+        row(*["---"] * 6)
+        for batch, r in numba.items():
+            row(
+                str(batch),
+                fmt_range(r["samples_per_s"]["glassnet_numba"]),
+                f"{fmt_range(r['numba_vs_torch'], '.2f')} ≥ {TARGET_VS_TORCH[int(batch)]}",
+                f"{fmt_range(r['numba_vs_sklearn'], '.2f')} ≥ {TARGET_VS_SKLEARN}",
+                fmt_range(r["numba_share_of_ceiling"], ".2f"),
+                fmt_range(r["numba_vs_numpy_passes"], ".2f"),
+            )
         lines.append("")
     if res.get("settings", {}).get("threads") == 1 and full:
         lines.append(
