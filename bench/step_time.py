@@ -7,7 +7,13 @@ comparison with PyTorch and scikit-learn is ``bench/run.py``).
     .venv/bin/python bench/step_time.py 128 512 1024 --modes plain,halves,auto
 
 ``--modes`` times the step's ways (glassnet.parallel: ``plain``, ``halves``, ``auto``
-= what fit chooses) alternately, run by run, in this process.
+= what fit chooses) alternately, run by run, in this process; ``--kernels numpy,numba``
+each of them with NumPy's element-wise passes and with numba's kernels
+(glassnet.kernels; numba's start-up is paid before the first timed run).  ``--clock
+cpu`` times the process's CPU time (all its threads) instead of the wall clock, steadier
+on a shared machine.
+
+    .venv/bin/python bench/step_time.py 32 128 1024 --kernels numpy,numba --clock cpu
 
 Also prints the last loss, accuracy and a hash of the final weights, so two versions of
 the code can be checked to give the same numbers bit for bit.
@@ -33,9 +39,16 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--modes", default="auto", help="comma-separated: plain,halves,auto")
     parser.add_argument("--sizes", default="784,256,128,10", help="layer sizes")
+    parser.add_argument("--kernels", default="numpy", help="comma-separated: numpy,numba")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    modes = args.modes.split(",")
+    modes = [
+        f"{mode}/{kernels}" if "," in args.kernels else mode
+        for mode in args.modes.split(",")
+        for kernels in args.kernels.split(",")
+    ]
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     rng = np.random.default_rng(0)
     X = rng.standard_normal((args.rows, sizes[0])).astype(np.float32)
     y = rng.integers(0, sizes[-1], args.rows)
@@ -44,14 +57,23 @@ def main() -> None:
         nets = {}
         for _ in range(args.runs):
             for mode in modes:
-                if mode == "auto":
+                way, _, kernels = mode.partition("/")
+                if way == "auto":
                     os.environ.pop("GLASSNET_STEP", None)
                 else:
-                    os.environ["GLASSNET_STEP"] = mode
+                    os.environ["GLASSNET_STEP"] = way
                 net = mlp(sizes, seed=0, dtype="float32")
-                start = time.perf_counter()
-                net.fit(X, y, optimizer=SGD(lr=0.01), epochs=1, batch_size=batch, seed=0)
-                best[mode] = min(best[mode], time.perf_counter() - start)
+                start = clock()
+                net.fit(
+                    X,
+                    y,
+                    optimizer=SGD(lr=0.01),
+                    epochs=1,
+                    batch_size=batch,
+                    seed=0,
+                    kernels=kernels or args.kernels,
+                )
+                best[mode] = min(best[mode], clock() - start)
                 nets[mode] = net
         steps = -(-args.rows // batch)
         for mode in modes:
