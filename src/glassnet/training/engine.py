@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from glassnet.kernels import check_choice, wanted
 from glassnet.losses import Loss, fused_delta_ok
 from glassnet.network import Network
 from glassnet.optim import Optimizer
@@ -81,6 +82,11 @@ class StepEngine(ABC):
         NumPy array valid until the next call, and the batch's (weighted) mean loss.
         The weights and the optimiser's state change only when that loss is finite."""
 
+    def plan(self, work: int) -> None:  # noqa: B027 (optional hook: nothing by default)
+        """Before :meth:`begin`: how long the fit is, as the numbers its element-wise
+        passes walk (training rows × epochs × the layers' widths), for an engine whose
+        choices depend on it (the NumPy engine's compiled kernels)."""
+
     def reload(self) -> None:  # noqa: B027 (optional hook: nothing to do by default)
         """The arrays of the data given to :meth:`begin` were overwritten in place (the
         next window of a file read in batches, :mod:`glassnet.stream`): an engine that
@@ -123,11 +129,19 @@ class NumpyEngine(StepEngine):
     and ``bench/step_time.py`` compare the flat step with).
     """
 
-    def __init__(self, *, flat: bool = True) -> None:
+    def __init__(self, kernels: str = "auto", *, flat: bool = True) -> None:
+        #: ``"auto"``, ``"numpy"`` or ``"numba"``: whether the fast step's element-wise
+        #: passes run as compiled kernels (:mod:`glassnet.kernels`), decided per fit by
+        #: :meth:`plan` (``"auto"``: numba installed and the fit long enough).
+        self.kernels = check_choice(kernels)
+        self.use_kernels = self.kernels == "numba"  # (without plan: a fit of unknown length)
         self.flat = flat
         self._step: TrainStep | None = None
         self._graph: tuple[Network, Loss, Optimizer, Rows, FlatParameters | None] | None = None
         self._rng: np.random.Generator | None = None
+
+    def plan(self, work: int) -> None:
+        self.use_kernels = wanted(self.kernels, work)
 
     def begin(
         self,
@@ -185,6 +199,7 @@ class NumpyEngine(StepEngine):
             epoch_rows=n_train,
             weights=data.weights,
             flat=self.flat,
+            kernels=self.use_kernels,
         )
 
     def step(self, idx: Array) -> tuple[Array, float]:
