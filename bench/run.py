@@ -14,6 +14,7 @@ current numpy; the JSON records whether they were set).  See docs/performance.md
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -21,6 +22,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -108,6 +110,9 @@ def bench_throughput(
     # --engine auto passes over on the CPU for the NumPy engine.
     # multiplies: the step's matrix multiplies alone (the ceiling, in the same rounds).
     contenders = (*CONTENDERS, "glassnet_torch", "multiplies")
+    # glassnet_numba: the same fit with kernels="numba" (issue 28), where numba is installed.
+    if importlib.util.find_spec("numba") is not None:
+        contenders = (*contenders, "glassnet_numba")
     if plain_too:
         contenders = (*contenders, "glassnet_plain")
     if only:  # --contenders: a shorter run (glassnet is always measured: every ratio's base)
@@ -157,6 +162,10 @@ def bench_throughput(
             ("share_of_ceiling", "glassnet", "multiplies"),
             ("ceiling_vs_torch", "multiplies", "torch"),
             ("ceiling_vs_sklearn", "multiplies", "sklearn"),
+            ("numba_vs_torch", "glassnet_numba", "torch"),
+            ("numba_vs_sklearn", "glassnet_numba", "sklearn"),
+            ("numba_share_of_ceiling", "glassnet_numba", "multiplies"),
+            ("numba_vs_numpy_passes", "glassnet_numba", "glassnet"),
         ):
             if a in per and b in per:
                 results[str(batch)][key] = ratios(per[a], per[b])
@@ -222,28 +231,54 @@ def glassnet_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "glassnet"]
 
 
+#: A process that loads the fast step's numba kernels (glassnet.kernels) and runs each
+#: once: numba's start-up as a fit with kernels="numba" pays it (import, then the cached
+#: compile loaded or, cold, compiled).
+KERNELS_SNIPPET = """
+import numpy as np
+from glassnet.activations import get_activation
+from glassnet.losses import get_loss
+fwd, bwd = get_activation("relu").fused_kernels()
+out = get_loss("cross_entropy").fused_output_kernel(get_activation("softmax"))
+z = np.ones((4, 3), np.float32); b = np.zeros(3, np.float32); a = np.empty_like(z)
+fwd(z, b, a); bwd(z, a, np.empty_like(z), np.empty_like(b))
+out(z, b, np.full_like(z, 1 / 3), a, np.empty_like(z), 4)
+"""
+
+
 def bench_startup(reps: int, env: dict[str, str], log) -> dict[str, Any]:
-    """Whole processes, start to finish, alternated; output thrown away."""
+    """Whole processes, start to finish, alternated; output thrown away.  With numba
+    installed, also numba's kernels loaded with the cache warm, and cold (a fresh
+    NUMBA_CACHE_DIR each time)."""
     commands = {
         "import numpy": [sys.executable, "-c", "import numpy"],
         "glassnet seed": [*glassnet_command(), "seed"],
         "glassnet --help": [*glassnet_command(), "--help"],
     }
+    kernels = importlib.util.find_spec("numba") is not None
+    if kernels:
+        commands["numba kernels, warm"] = [sys.executable, "-c", KERNELS_SNIPPET]
+        commands["numba kernels, cold"] = [sys.executable, "-c", KERNELS_SNIPPET]
     times: dict[str, list[float]] = {k: [] for k in commands}
-    for name, cmd in commands.items():  # warm the file cache
+    for cmd in commands.values():  # warm the file cache (and numba's, for "warm")
         subprocess.run(cmd, stdout=subprocess.DEVNULL, env=env, check=True)
-        del name
     for _ in range(reps):
         for name, cmd in commands.items():
-            start = time.perf_counter()
-            subprocess.run(cmd, stdout=subprocess.DEVNULL, env=env, check=True)
-            times[name].append(time.perf_counter() - start)
+            with tempfile.TemporaryDirectory() as cold:
+                run_env = {**env, "NUMBA_CACHE_DIR": cold} if name.endswith("cold") else env
+                start = time.perf_counter()
+                subprocess.run(cmd, stdout=subprocess.DEVNULL, env=run_env, check=True)
+                times[name].append(time.perf_counter() - start)
     base = times["import numpy"]
     out = {
         "seconds": {k: {**summary(v), "rounds": v} for k, v in times.items()},
         "seed_vs_numpy": ratios(times["glassnet seed"], base),
         "help_vs_numpy": ratios(times["glassnet --help"], base),
     }
+    if kernels:
+        # Seconds beyond `import numpy` in the same round: what numba adds to a fit.
+        for name in ("numba kernels, warm", "numba kernels, cold"):
+            out[name] = summary([t - b for t, b in zip(times[name], base, strict=True)])
     log(
         "  startup medians: "
         + "  ".join(f"{k} {statistics.median(v) * 1e3:.0f} ms" for k, v in times.items())
@@ -408,6 +443,23 @@ def table(res: dict[str, Any]) -> str:
         )
     if full:
         lines.append("")
+    numba = {b: r for b, r in full.items() if "numba_vs_torch" in r}
+    if numba:
+        lines.append('The same fit with kernels="numba" (its start-up excluded: see startup):')
+        lines.append("")
+        row("batch", "glassnet + numba (samples/s)", "÷ PyTorch", "÷ scikit-learn",
+            "share of ceiling", "÷ glassnet's NumPy passes")  # fmt: skip
+        row(*["---"] * 6)
+        for batch, r in numba.items():
+            row(
+                str(batch),
+                fmt_range(r["samples_per_s"]["glassnet_numba"]),
+                f"{fmt_range(r['numba_vs_torch'], '.2f')} ≥ {TARGET_VS_TORCH[int(batch)]}",
+                f"{fmt_range(r['numba_vs_sklearn'], '.2f')} ≥ {TARGET_VS_SKLEARN}",
+                fmt_range(r["numba_share_of_ceiling"], ".2f"),
+                fmt_range(r["numba_vs_numpy_passes"], ".2f"),
+            )
+        lines.append("")
     if res.get("settings", {}).get("threads") == 1 and full:
         lines.append(
             "By CPU time (one BLAS thread each: the work, without the waits a shared "
@@ -527,6 +579,12 @@ def table(res: dict[str, Any]) -> str:
             f"| glassnet --help | {fmt_range(sec['glassnet --help'], '.0f', 1e3)} | "
             f"{fmt_range(st['help_vs_numpy'], '.2f')} |"
         )
+        for name in ("numba kernels, warm", "numba kernels, cold"):
+            if name in sec:  # numba's start-up: paid by a fit with kernels="numba"
+                lines.append(
+                    f"| {name} (beyond import numpy: {fmt_range(st[name], '.0f', 1e3)}) | "
+                    f"{fmt_range(sec[name], '.0f', 1e3)} | — |"
+                )
         lines.append("")
     if "profile" in res:
         p = res["profile"]

@@ -1,13 +1,28 @@
 """µs per training step of ``fit`` in this process: 784-256-128-10 ReLU/softmax,
-cross-entropy, plain SGD (lr 0.01), float32, one epoch on 20,000 synthetic rows; the
-minimum over several runs.  A quick check of the training loop's fixed costs (the full
-comparison with PyTorch and scikit-learn is ``bench/run.py``).
+cross-entropy, plain SGD (lr 0.01; ``--optimizer`` another), float32, one epoch on
+20,000 synthetic rows; the minimum over several runs.  A quick check of the training
+loop's fixed costs (the full comparison with PyTorch and scikit-learn is
+``bench/run.py``).
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/step_time.py 32 128 1024
     .venv/bin/python bench/step_time.py 128 512 1024 --modes plain,halves,auto
 
 ``--modes`` times the step's ways (glassnet.parallel: ``plain``, ``halves``, ``auto``
-= what fit chooses) alternately, run by run, in this process.
+= what fit chooses) alternately, run by run, in this process; ``--kernels numpy,numba``
+each of them with NumPy's element-wise passes and with numba's kernels
+(glassnet.kernels; numba's start-up is paid before the first timed run).  ``--clock
+cpu`` times the process's CPU time (all its threads) instead of the wall clock, steadier
+on a shared machine.
+
+    .venv/bin/python bench/step_time.py 32 128 1024 --kernels numpy,numba --clock cpu
+
+``--layouts per,flat`` likewise times the parameters' layout (``flat``: one buffer, the
+optimiser stepped on whole buffers, what fit does; ``per``: each parameter its own
+array, stepped one by one, ``NumpyEngine(flat=False)``), for an optimiser that is not
+folded into the multiplies:
+
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/step_time.py 32 128 1024 \
+        --optimizer adam --layouts per,flat --clock cpu
 
 Also prints the last loss, accuracy and a hash of the final weights, so two versions of
 the code can be checked to give the same numbers bit for bit.
@@ -23,7 +38,18 @@ import time
 import numpy as np
 
 from glassnet.model import mlp
-from glassnet.optim import SGD
+from glassnet.optim import get_optimizer
+from glassnet.training.engine import NumpyEngine
+
+#: Each --optimizer's settings (the rates are those the optimisers are used with).
+OPTIMIZERS = {
+    "sgd": ("sgd", {"lr": 0.01}),
+    "momentum": ("momentum", {"lr": 0.01, "momentum": 0.9}),
+    "nesterov": ("momentum", {"lr": 0.01, "momentum": 0.9, "nesterov": True}),
+    "adam": ("adam", {"lr": 1e-3}),
+    "adamw": ("adamw", {"lr": 1e-3, "weight_decay": 0.01}),
+    "rmsprop": ("rmsprop", {"lr": 1e-3}),
+}
 
 
 def main() -> None:
@@ -33,9 +59,26 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--modes", default="auto", help="comma-separated: plain,halves,auto")
     parser.add_argument("--sizes", default="784,256,128,10", help="layer sizes")
+    parser.add_argument("--kernels", default="numpy", help="comma-separated: numpy,numba")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
+    parser.add_argument("--optimizer", default="sgd", choices=sorted(OPTIMIZERS))
+    parser.add_argument("--layouts", default="flat", help="comma-separated: flat,per")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    modes = args.modes.split(",")
+    # Every way × kernels × layout, alternated run by run ("auto/numpy/per").
+    modes = [
+        "/".join(
+            [mode]
+            + ([kernels] if "," in args.kernels else [])
+            + ([layout] if "," in args.layouts else [])
+        )
+        for mode in args.modes.split(",")
+        for kernels in args.kernels.split(",")
+        for layout in args.layouts.split(",")
+    ]
+    name, options = OPTIMIZERS[args.optimizer]
+    print(f"optimizer {args.optimizer} {options}, clock {args.clock}")
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     rng = np.random.default_rng(0)
     X = rng.standard_normal((args.rows, sizes[0])).astype(np.float32)
     y = rng.integers(0, sizes[-1], args.rows)
@@ -44,14 +87,26 @@ def main() -> None:
         nets = {}
         for _ in range(args.runs):
             for mode in modes:
-                if mode == "auto":
+                way = mode.split("/")[0]
+                kernels = next((k for k in mode.split("/") if k in ("numpy", "numba")), "")
+                flat = not mode.endswith("/per") and args.layouts != "per"
+                if way == "auto":
                     os.environ.pop("GLASSNET_STEP", None)
                 else:
-                    os.environ["GLASSNET_STEP"] = mode
+                    os.environ["GLASSNET_STEP"] = way
                 net = mlp(sizes, seed=0, dtype="float32")
-                start = time.perf_counter()
-                net.fit(X, y, optimizer=SGD(lr=0.01), epochs=1, batch_size=batch, seed=0)
-                best[mode] = min(best[mode], time.perf_counter() - start)
+                start = clock()
+                net.fit(
+                    X,
+                    y,
+                    optimizer=get_optimizer(name, **options),
+                    epochs=1,
+                    batch_size=batch,
+                    seed=0,
+                    kernels=kernels or args.kernels,
+                    engine=NumpyEngine(flat=flat),
+                )
+                best[mode] = min(best[mode], clock() - start)
                 nets[mode] = net
         steps = -(-args.rows // batch)
         for mode in modes:

@@ -45,6 +45,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
             {
                 "activations",
                 "blas",
+                "kernels",
                 "losses",
                 "layers",
                 "init",

@@ -252,6 +252,7 @@ class Network:
         steppers: Sequence[Any] | None,
         alpha: float,
         beta: float,
+        kernels: Sequence[Any] | None = None,
     ) -> None:
         """The reverse loop of :meth:`backward` with an optimiser update of the linear
         form p ← β·p + α·g (plain SGD, :meth:`Optimizer.linear_update`) done inside it,
@@ -259,14 +260,23 @@ class Network:
         its old W before W moves.  ``steppers``: each layer's
         :meth:`Dense.weight_stepper` on these buffers; None: no update, only every
         layer's delta (in ``buffers``), for a caller that updates afterwards.  No
-        gradient is kept."""
+        gradient is kept.  ``kernels``: per layer, the activation's compiled
+        ``backward(z, dL_da, delta, db)`` (:meth:`Activation.fused_kernels`) or None
+        (the NumPy passes): delta and Σ delta in one pass."""
         dense = self.dense_layers("the training fast path")
         for index in range(len(dense) - 1, -1, -1):
             layer, cache, out = dense[index], caches[index], buffers[index]
+            db_ready = False
             if delta is None:
                 assert dL_da is not None, "dL_da or delta"
                 m = cache.z.shape[0]
-                delta = layer.activation.backward(cache.z, cache.a, dL_da, out=out.delta[:m])
+                kernel = kernels[index] if kernels is not None else None
+                if kernel is not None:
+                    delta = out.delta[:m]
+                    kernel(cache.z, dL_da, delta, out.db)
+                    db_ready = True
+                else:
+                    delta = layer.activation.backward(cache.z, cache.a, dL_da, out=out.delta[:m])
             dL_da = layer.backward_step(
                 cache,
                 delta,
@@ -275,6 +285,7 @@ class Network:
                 beta,
                 need_dx=index > 0,
                 weight_step=steppers[index] if steppers is not None else None,
+                db_ready=db_ready,
             )
             delta = None
 

@@ -4,9 +4,10 @@
 forward, loss, backward and the optimiser's update.  It has three ways to do it:
 
 - **plain** — the readable reference: :meth:`Network.forward_backward` on the whole
-  batch, then ``optimizer.step``.  NumPy runs each element-wise pass (bias add, ReLU
-  and its mask, softmax, the loss gradient, the bias sums, the update) on one core;
-  only the matrix multiplies use BLAS's threads.
+  batch, then ``optimizer.step`` (in ``fit``, ``optimizer.step_flat`` on the
+  parameters and gradients laid end to end: ``flat``).  NumPy runs each element-wise
+  pass (bias add, ReLU and its mask, softmax, the loss gradient, the bias sums, the
+  update) on one core; only the matrix multiplies use BLAS's threads.
 - **halves** — data parallel: the batch's rows are split in two and each half is
   gathered, run forward and backward by its own thread (the caller's and one
   persistent worker), with BLAS single-threaded for the step so that its threads and
@@ -51,12 +52,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from glassnet.errors import GlassnetError
-from glassnet.layers import Buffers
+from glassnet.layers import Buffers, Cache
+from glassnet.layers.dense import linear_step
 
 if TYPE_CHECKING:
     from glassnet.losses import Loss
     from glassnet.network import Network
     from glassnet.optim import Optimizer
+    from glassnet.optimizers.flat import FlatParameters
 
 Array = np.ndarray
 
@@ -275,6 +278,17 @@ class TrainStep:
     fold : in halves, fold an update of the linear form (plain SGD) into the weight
         multiplies after both halves (False: the halves' gradients are summed, then
         ``optimizer.step``, as before).
+    flat : when the step updates through the optimiser (not folded), lay the network's
+        parameters and their gradients end to end
+        (:class:`~glassnet.optimizers.flat.FlatParameters`: each layer's W and b, and
+        each buffer's dW and db, views) and update with ``optimizer.step_flat``: a few
+        whole-buffer passes instead of a loop per parameter, the same numbers.
+    kernels : the folded step (one thread or halves) does its element-wise passes with
+        the plugins' compiled kernels (:mod:`glassnet.kernels`, numba) where they offer
+        them: bias + activation after x·W (:meth:`Activation.fused_kernels`), the
+        activation's derivative × delta with the bias sums, and the output layer's
+        activation + loss + fused delta (:meth:`Loss.fused_output_kernel`).  The plain
+        step (the reference) never uses them.
     """
 
     def __init__(
@@ -292,6 +306,8 @@ class TrainStep:
         epoch_rows: int | None = None,
         weights: Array | None = None,
         fold: bool = True,
+        flat: bool = False,
+        kernels: bool = False,
     ) -> None:
         self.net, self.X, self.Y, self.loss, self.opt = net, X, Y, loss, optimizer
         self.weights = weights
@@ -334,6 +350,34 @@ class TrainStep:
             from glassnet.blas import gemm
 
             self.gemm = gemm(net.dtype)
+        #: The parameters and gradients laid end to end (None: parameter by parameter).
+        self.flat: FlatParameters | None = None
+        if flat and self.mode != "folded" and not self.fold:
+            from glassnet.optimizers.flat import FlatParameters
+
+            self.flat = FlatParameters.of_layers(self.dense, optimizer.flat_layout)
+            grads = iter(self.flat.grads)  # [dW1, db1, dW2, ...]: parameters() order
+            self.buffers = [b._replace(dW=next(grads), db=next(grads)) for b in self.buffers]
+            self.params, self.grads = self.flat.params, self.flat.grads
+        # The compiled element-wise kernels per layer (None: NumPy's passes).
+        n_layers = len(self.dense)
+        self._fwd: list[Any] = [None] * n_layers
+        self._bwd: list[Any] = [None] * n_layers
+        self._out: Any = None
+        self.kernels = kernels and self.fold
+        if self.kernels:
+            self._load_kernels()
+        #: Per layer: Σ delta comes from the backward kernel (the output layer's, with
+        #: the fused delta, never does: it is given delta, not dL/da).
+        self._db_summed = [
+            k is not None and not (i == n_layers - 1 and fused) for i, k in enumerate(self._bwd)
+        ]
+        # The second half's own Σ delta where a kernel forms it (the halves would
+        # otherwise write the same shared buffer).
+        self._db2: list[Array | None] = [
+            np.empty_like(b.db) if summed and self.mode == "halves" else None
+            for b, summed in zip(self.buffers, self._db_summed, strict=True)
+        ]
         # The second half's own weight and bias gradients (the first half's are the
         # buffers', into which the second's are then added).
         self._grads2: list[tuple[Array, Array]] = []
@@ -342,6 +386,45 @@ class TrainStep:
                 self._grads2 = [(np.empty_like(b.dW), np.empty_like(b.db)) for b in self.buffers]
             self._blas = blas()
             self._worker = worker()
+
+    def _load_kernels(self) -> None:
+        """Ask each layer's activation (and the loss, for the output layer) for its
+        compiled kernels (numba: compiled here, or loaded from its cache)."""
+        last = len(self.dense) - 1
+        for index, layer in enumerate(self.dense):
+            pair = layer.activation.fused_kernels()
+            if pair is not None:
+                self._fwd[index], self._bwd[index] = pair
+        if self.fused:  # (p − y)/batch holds for these targets (fused_delta_ok)
+            self._out = self.loss.fused_output_kernel(self.dense[last].activation)
+
+    def _forward(
+        self, xb: Array, buffers: list[Buffers], yb: Array, batch: int
+    ) -> tuple[list[Cache], float | None]:
+        """:meth:`Network.forward_caches` with the compiled kernels: per layer x·W, then
+        the bias add and activation in one pass; the output layer's kernel (if any)
+        writes the fused delta (p − y)/batch too and returns the sum of its rows' loss
+        terms (None without it)."""
+        caches: list[Cache] = []
+        a = xb
+        total: float | None = None
+        last = len(self.dense) - 1
+        for index, layer in enumerate(self.dense):
+            out = buffers[index]
+            if index == last and self._out is not None:
+                m = a.shape[0]
+                z = np.matmul(a, layer.W, out=out.z[:m])
+                p = out.a[:m]
+                total = float(self._out(z, layer.b, yb, p, out.delta[:m], batch))
+                caches.append(Cache(a, z, p))
+                continue
+            kernel = self._fwd[index]
+            if kernel is not None:
+                a, cache = layer.forward_kernel(a, out, kernel)
+            else:
+                a, cache = layer.forward(a, out)
+            caches.append(cache)
+        return caches, total
 
     def __call__(self, idx: Array) -> tuple[Array, float]:
         if self.mode != "halves":
@@ -366,8 +449,18 @@ class TrainStep:
             xb, yb, self.loss, fused=self.fused, buffers=self.buffers, weights=wb
         )
         if value == value and abs(value) != float("inf"):
-            self.opt.step(self.params, self.grads, scratch_grads=True)  # refilled next step
+            self._update()
         return p, value
+
+    def _update(self) -> None:
+        """The optimiser's update from the gradients in the buffers (refilled next step,
+        so it may overwrite them): on the flat buffers when laid out (a W a callback
+        replaced copied in first), else parameter by parameter."""
+        if self.flat is not None:
+            self.flat.refresh()
+            self.opt.step_flat(self.flat)
+        else:
+            self.opt.step(self.params, self.grads, scratch_grads=True)
 
     # -- folded: plain SGD's update inside the weight-gradient multiply -------------------------
     def _steppers(self) -> list[Any]:
@@ -396,9 +489,14 @@ class TrainStep:
         xb = gather(self.X, idx, self.xbuf[:m], self.xraw)
         yb = gather(self.Y, idx, self.ybuf[:m], None)
         wb = self.weights[idx] if self.weights is not None else None
-        caches = net.forward_caches(xb, buffers)
+        total: float | None = None
+        if self.kernels:
+            caches, total = self._forward(xb, buffers, yb, m)
+        else:
+            caches = net.forward_caches(xb, buffers)
         p = caches[-1].a
-        value = self.loss.value(p, yb, wb)
+        # The kernel's sum; NumPy's where it is NaN or 0 (whose sign mean_value keeps).
+        value = total / m if total else self.loss.value(p, yb, wb)
         if not (value == value and abs(value) != float("inf")):
             return p, value  # no update (the caller stops training)
         coefficients = self.opt.linear_update()
@@ -406,16 +504,32 @@ class TrainStep:
             return self._plain(idx)
         alpha, beta = coefficients
         steppers = self._steppers()
+        kernels = self._bwd if self.kernels else None
         if self.fused:
-            delta = np.subtract(p, yb, out=buffers[-1].delta[:m])
-            delta /= m
+            if self._out is not None:
+                delta = buffers[-1].delta[:m]  # written by the output kernel
+            else:
+                delta = np.subtract(p, yb, out=buffers[-1].delta[:m])
+                delta /= m
             net.backward_step(
-                caches, delta=delta, buffers=buffers, steppers=steppers, alpha=alpha, beta=beta
+                caches,
+                delta=delta,
+                buffers=buffers,
+                steppers=steppers,
+                alpha=alpha,
+                beta=beta,
+                kernels=kernels,
             )
         else:
             dL_dp = self.loss.grad(p, yb, wb)
             net.backward_step(
-                caches, dL_dp, buffers=buffers, steppers=steppers, alpha=alpha, beta=beta
+                caches,
+                dL_dp,
+                buffers=buffers,
+                steppers=steppers,
+                alpha=alpha,
+                beta=beta,
+                kernels=kernels,
             )
         self.opt.count_step()
         return p, value
@@ -428,6 +542,9 @@ class TrainStep:
         for index, b in enumerate(self.buffers):
             # (Folded, the halves form no dW or db: the shared ones are never written.)
             dW, db = self._grads2[index] if second and self._grads2 else (b.dW, b.db)
+            db2 = self._db2[index]
+            if second and db2 is not None:
+                db = db2  # Σ delta of this half, from the kernel
             dx = b.dx[r0:] if b.dx is not None else None
             out.append(Buffers(b.z[r0:], b.a[r0:], b.delta[r0:], dx, dW, db))
         return out
@@ -443,20 +560,34 @@ class TrainStep:
         yb = gather(self.Y, rows, self.ybuf[r0:r1], None)
         bufs = self._half_buffers(r0, second)
         net = self.net
-        caches = net.forward_caches(xb, bufs)
+        kernels = self._bwd if self.kernels else None
+        kernel_total: float | None = None
+        if self.kernels:
+            caches, kernel_total = self._forward(xb, bufs, yb, m)
+        else:
+            caches = net.forward_caches(xb, bufs)
         p = caches[-1].a
-        total = self.loss.value(p, yb) * mh
+        total = kernel_total if kernel_total else self.loss.value(p, yb) * mh
         # With the update folded (plain SGD) the halves form only the deltas (and dL/dx);
         # W and b move after both are done (_folded_update), from the whole batch's.
         fold = self.fold
         if self.fused:
             # (p − y)/batch with the whole batch's size: each row's delta is exactly the
             # plain path's.
-            delta = np.subtract(p, yb, out=bufs[-1].delta[:mh])
-            delta /= m
+            if self._out is not None:
+                delta = bufs[-1].delta[:mh]  # written by the output kernel
+            else:
+                delta = np.subtract(p, yb, out=bufs[-1].delta[:mh])
+                delta /= m
             if fold:
                 net.backward_step(
-                    caches, delta=delta, buffers=bufs, steppers=None, alpha=0.0, beta=1.0
+                    caches,
+                    delta=delta,
+                    buffers=bufs,
+                    steppers=None,
+                    alpha=0.0,
+                    beta=1.0,
+                    kernels=kernels,
                 )
             else:
                 net.backward(caches, delta=delta, buffers=bufs)
@@ -465,7 +596,15 @@ class TrainStep:
             dL_dp = self.loss.grad(p, yb)
             dL_dp *= mh / m
             if fold:
-                net.backward_step(caches, dL_dp, buffers=bufs, steppers=None, alpha=0.0, beta=1.0)
+                net.backward_step(
+                    caches,
+                    dL_dp,
+                    buffers=bufs,
+                    steppers=None,
+                    alpha=0.0,
+                    beta=1.0,
+                    kernels=kernels,
+                )
             else:
                 net.backward(caches, dL_dp, buffers=bufs)
         return total
@@ -505,8 +644,12 @@ class TrainStep:
         try:
             for step in mine:
                 step(m, alpha, beta)
-            for layer, b in zip(self.dense, self.buffers, strict=True):
-                layer.bias_step(b.delta[:m], b.db, alpha)
+            for layer, b, db2 in zip(self.dense, self.buffers, self._db2, strict=True):
+                if db2 is not None:  # each half's Σ delta, from the kernels
+                    np.add(b.db, db2, out=b.db)
+                    linear_step(layer.b, b.db, alpha, 1.0)
+                else:
+                    layer.bias_step(b.delta[:m], b.db, alpha)
         finally:
             self._worker.join()
         self.opt.count_step()
@@ -554,7 +697,7 @@ class TrainStep:
             for b, (dW2, db2) in zip(self.buffers, self._grads2, strict=True):
                 np.add(b.dW, dW2, out=b.dW)
                 np.add(b.db, db2, out=b.db)
-            self.opt.step(self.params, self.grads, scratch_grads=True)
+            self._update()
         else:
             self._unlimit_blas()  # the caller stops training
         return self.buffers[-1].a[:m], value
@@ -573,9 +716,13 @@ def train_step(
     batches: Any = None,
     epoch_rows: int | None = None,
     weights: Array | None = None,
+    flat: bool = False,
+    kernels: bool = False,
 ) -> TrainStep:
     """The step ``fit`` calls per batch (see :class:`TrainStep`), plain or in halves
-    (always plain with row ``weights``)."""
+    (always plain with row ``weights``); ``flat`` (the parameters laid end to end) and
+    ``kernels`` (the folded step's element-wise passes compiled) as for
+    :class:`TrainStep`."""
     m_max = min(batch_size, X.shape[0])
     mode = choose(net, m_max, plain_only=plain_only or weights is not None)
     if mode == "plain" and optimizer.linear_update() is not None and _forced() != "plain":
@@ -592,6 +739,8 @@ def train_step(
         batches=batches,
         epoch_rows=epoch_rows,
         weights=weights,
+        flat=flat,
+        kernels=kernels,
     )
 
 

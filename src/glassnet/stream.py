@@ -902,7 +902,7 @@ def fit_stream(
     if seed is not None:
         seed = positive_int(seed, "seed", minimum=0)
     state = resolve_state(net, loss_obj, optimizer, seed)
-    opt, rng, params = state.optimizer, state.rng, net.parameters()
+    opt, rng = state.optimizer, state.rng
 
     if sharding is None:
         rows = min(window, found.rows)
@@ -989,7 +989,9 @@ def fit_stream(
             step_engine.sync()
             if sharding is not None and sharding.processes > 1:
                 correct = sum(int(c) for c in sharding.gather([str(correct)]))
-            if not all(np.isfinite(w).all() for w in params):
+            # The network's arrays now (the engine may have laid them out, a callback
+            # replaced one): the ones validation and the next epoch use.
+            if not all(np.isfinite(w).all() for w in net.parameters()):
                 _restore(net, opt, snapshot)
                 _diverged(math.nan, epoch, batch)
             logs = {"loss": loss_sum / seen}

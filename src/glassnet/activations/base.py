@@ -93,6 +93,20 @@ class Activation:
         be ``dL_da`` itself."""
         return np.multiply(dL_da, self.derivative(z, a), out=out)
 
+    def fused_kernels(self) -> tuple[Any, Any] | None:
+        """Compiled one-pass kernels for the fast step (:mod:`glassnet.kernels`, numba),
+        or None (the default: the NumPy passes above run).  When given, a pair:
+
+        - ``forward(z, b, a)``: z (m, n) holds x·W; adds b (n,) to it in place and
+          writes a = f(z) into a (m, n) — :meth:`forward` after the bias add;
+        - ``backward(z, dL_da, delta, db)``: delta = dL_da · f'(z) into delta (m, n)
+          and db (n,) = Σ_samples delta — :meth:`backward` and the bias gradient.
+
+        Same operations as the NumPy passes, so the same numbers (tests/test_kernels.py).
+        Calling this compiles (or loads from the cache): only a fit that chose the
+        kernels asks."""
+        return None
+
     def vjp(self, da_dz: Array, dL_da: Array) -> Array:
         """delta from a recorded local derivative: dL_da·da_dz elementwise, or
         ``delta_j = Σ_i dL_da_i · J_ij`` with the full Jacobian.  The traced step uses

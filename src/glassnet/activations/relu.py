@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,35 @@ def _zeros_like(z: Array) -> Array:
         zeros = _ZEROS[key] = np.zeros(z.shape, z.dtype)
         zeros.flags.writeable = False
     return zeros
+
+
+def _forward_kernel(z: Array, b: Array, a: Array) -> None:  # pragma: no cover (numba)
+    """z += b, a = max(z, 0) in one pass over (m, n) (see :meth:`ReLU.fused_kernels`).
+    A NaN stays NaN, as in np.maximum: the loop tests ``v > 0`` and keeps v unless it
+    is ≤ 0."""
+    m, n = z.shape
+    for i in range(m):
+        for j in range(n):
+            v = z[i, j] + b[j]
+            z[i, j] = v
+            a[i, j] = 0.0 if v <= 0 else v
+
+
+def _backward_kernel(
+    z: Array, dL_da: Array, delta: Array, db: Array
+) -> None:  # pragma: no cover (numba)
+    """delta = dL_da · 1[z > 0] and db = Σ_samples delta in one pass (see
+    :meth:`ReLU.fused_kernels`): the product with 1.0 or 0.0, as :meth:`ReLU.backward`
+    forms it (so 0·inf is NaN there too), and the sums row after row, as NumPy's
+    reduction over axis 0 adds them."""
+    m, n = z.shape
+    for j in range(n):
+        db[j] = 0.0
+    for i in range(m):
+        for j in range(n):
+            d = dL_da[i, j] * (1.0 if z[i, j] > 0 else 0.0)
+            delta[i, j] = d
+            db[j] += delta[i, j]
 
 
 @register
@@ -58,6 +87,11 @@ class ReLU(Activation):
         # computes (bool is cast to 1.0/0.0), without NumPy's slower mixed-type loop.
         np.greater(z, 0, out=out)
         return np.multiply(dL_da, out, out=out)
+
+    def fused_kernels(self) -> tuple[Any, Any] | None:
+        from glassnet.kernels import jit
+
+        return jit(_forward_kernel), jit(_backward_kernel)
 
     def rule(self, z: Node, zs: list[Node] | None = None) -> Node:
         from glassnet.mathtree import Const, Func, Text, row

@@ -208,8 +208,12 @@ def phase_contexts(sheet: Worksheet) -> dict[str, Context]:
 
 
 def _context_of(base: Context, trace: Any) -> Context:
-    right = {key: trace.value(key) for key in order(base.graph)}
-    return Context(graph=base.graph, batch=base.batch, right=right, trace=trace)
+    # The later step's own graph: its rules carry that step's number t (Adam's bias
+    # correction 1 − βᵗ) and learning rate (a schedule's); step 1's would mark step 2's
+    # m̂ against m/(1 − β1) and widen its band by the difference.
+    graph = trace.graph if trace.graph is not None else base.graph
+    right = {key: trace.value(key) for key in order(graph)}
+    return Context(graph=graph, batch=base.batch, right=right, trace=trace)
 
 
 #: What a step hands to the next: the person's W_new (b_new) of a layer becomes the W

@@ -155,6 +155,14 @@ def register(sub: Any) -> None:
         "--device", help="where the torch engine trains: cpu (default), cuda, cuda:N, mps"
     )
     p.add_argument(
+        "--kernels",
+        choices=("auto", "numpy", "numba"),
+        default="auto",
+        help="the numpy engine's element-wise passes: auto (default: numba's compiled "
+        "kernels when installed and the run is long enough), numpy, or numba "
+        "(the fast extra)",
+    )
+    p.add_argument(
         "--stream",
         action="store_true",
         help="read the CSV/Parquet file in batches, never whole: a first pass fits the "
@@ -359,7 +367,7 @@ def run_train(args: argparse.Namespace) -> int:
     # How the run trains, not what it trains (so not a run option --resume compares):
     # checked first, so a missing torch or device fails before anything is read.
     try:
-        engine = resolve_engine(args.engine, args.device)
+        engine = resolve_engine(args.engine, args.device, args.kernels)
     except GlassnetError as err:
         raise GlassnetError(err.expected, got=err.got, field=f"--{err.field}") from None
     checked = FirstStepCheck(engine) if args.check_first_step else None

@@ -5,7 +5,10 @@ glassnet's trace, so the notebook runs top to bottom and proves its own numbers.
 
 The code cells write each rule once more, in NumPy, the way a student would check a
 hand calculation; they compare with the engine's trace (``same(...)``), they do not
-feed the document.
+feed the document.  A dense page's cells are written here, in the page's notation; a
+page of other layer types (explain/generic.py) gets each layer's own code
+(``Layer.notebook_forward``, ``notebook_backward``) and the checks of every quantity
+its step graph records.
 """
 
 from __future__ import annotations
@@ -30,6 +33,18 @@ def _setup(doc: Document) -> str:
         options = "".join(f", {k}={v!r}" for k, v in lt.activation_options.items())
         act = f'get_activation("{lt.activation}"{options})' if options else f'"{lt.activation}"'
         layers.append(f"    Dense({_lit(lt.W)}, {_lit(lt.b)}, {act}),")
+    return _setup_with(
+        doc,
+        layers,
+        ["from glassnet.activations import get_activation", "from glassnet.layers import Dense"],
+        ["# The network, rebuilt with glassnet from the numbers above."],
+    )
+
+
+def _setup_with(doc: Document, layers: list[str], imports: list[str], says: list[str]) -> str:
+    """The first code cell: imports, the network (``layers``: its list's lines), the
+    trace glassnet records of it, ``r`` (hand mode's rounding) and ``same``."""
+    t = doc.trace
     K = t.round_to
     tol = "rtol=1e-9, atol=1e-12" if K is None else f"rtol=0, atol={1.01 * 10.0**-K!r}"
     return "\n".join(
@@ -39,10 +54,9 @@ def _setup(doc: Document) -> str:
             "import numpy as np",
             "",
             "import glassnet as gn",
-            "from glassnet.activations import get_activation",
-            "from glassnet.layers import Dense",
+            *imports,
             "",
-            "# The network, rebuilt with glassnet from the numbers above.",
+            *says,
             *(
                 [
                     "# The page writes each layer in columns, W·a + b with W[to][from]: the",
@@ -69,9 +83,14 @@ def _setup(doc: Document) -> str:
             "",
             "",
             "def same(name, ours, recorded):",
-            '    """Check a value recomputed here against the one glassnet recorded."""',
+            '    """Check a value recomputed here against the one glassnet recorded, and',
+            "    return the one to carry on from: ours — in hand mode the recorded one, as a",
+            "    marker checks each line of a worked solution from the line before it (a sum",
+            "    landing on a tie at the last decimal may round either way, and the next line",
+            '    would inherit it)."""',
             f"    assert np.allclose(ours, recorded, {tol}), name",
             '    print(f"{name}: recomputed, equal to the trace")',
+            "    return ours if K is None else recorded",
             "",
             "",
             "a0 = r(x)",
@@ -221,8 +240,188 @@ def _code(doc: Document, sec: Section) -> str | None:
     return None
 
 
+# -- a page of several layer types (explain/generic.py), a phase at a time ---------------
+#
+# Each layer writes its own code (Layer.notebook_forward / notebook_backward, from its
+# definition); this module writes the checks, from the step graph: every quantity the
+# trace recorded is compared once, in the cell of the phase that computes it.
+
+
+def _generic_supported(doc: Document) -> bool:
+    """True when every layer writes its notebook code and the update is plain gradient
+    descent with the trace's learning rate (no state, no weight decay): what the cells
+    below rebuild.  Otherwise the notebook has the Markdown only."""
+    t = doc.trace
+    graph = t.graph
+    if graph is None:
+        return False
+    linear = getattr(graph.optimizer, "linear_update", None)
+    if linear is None or linear() != (-t.lr, 1.0):
+        return False
+    for key in graph.order():
+        decl = graph.decl(key)
+        if decl.phase == "update" and not key[0].endswith("_new"):
+            return False  # an optimiser's own quantities (decayed gradients, state)
+    layers = graph.layers
+    return all(
+        layer.notebook_forward(i, f"a{i - 1}") is not None
+        and layer.notebook_backward(i, f"a{i - 1}", first=i == 1) is not None
+        for i, layer in enumerate(layers, 1)
+    )
+
+
+def _var(kind: str, layer: int) -> str:
+    """The notebook's variable for quantity ``kind`` of ``layer``: z1, dW2, W2_new."""
+    if kind.endswith("_new"):
+        return f"{kind.removesuffix('_new')}{layer}_new"
+    return f"{kind}{layer}"
+
+
+def _same(kind: str, layer: int) -> str:
+    """The check of ``kind`` of ``layer`` against the trace, by the variable's name."""
+    v = _var(kind, layer)
+    return f'{v} = same("{v}", {v}, trace.layer({layer}).{kind})'
+
+
+def _generic_setup(doc: Document) -> str:
+    t = doc.trace
+    assert t.graph is not None
+    layers = []
+    for layer in t.graph.layers:
+        arrays = ", ".join(f'"{name}": {_lit(v)}' for name, v in layer.arrays().items())
+        layers.append(f'    layer_class("{layer.type}").from_file(')
+        layers.append(f"        {layer.config()!r},")
+        layers.append(f"        {{{arrays}}},")
+        # a step's own leaves the saved form leaves out (dropout's mask)
+        saved = layer.arrays()
+        own = {k: v for k, v in layer.leaf_values().items() if k not in saved}
+        if own:
+            given = ", ".join(f'"{name}": {_lit(v)}' for name, v in own.items())
+            layers.append(f"    ).with_leaves({{{given}}}),")
+        else:
+            layers.append("    ),")
+    return _setup_with(
+        doc,
+        layers,
+        ["from glassnet.layers import layer_class"],
+        [
+            "# The network, rebuilt with glassnet from each layer's saved form (its settings,",
+            "# then its arrays).",
+        ],
+    )
+
+
+def _generic_leaves(doc: Document) -> str:
+    t = doc.trace
+    lines = ['a0 = same("x", a0, trace.x)']
+    for lt in t.layers:
+        i = lt.index
+        for kind in lt.layer.params + lt.layer.constants:
+            lines.append(f'{kind}{i} = r(net.layers[{i - 1}].leaf_values()["{kind}"])')
+            lines.append(_same(kind, i))
+    return "\n".join(lines)
+
+
+def _generic_forward(doc: Document) -> str:
+    graph = doc.trace.graph
+    assert graph is not None
+    lines: list[str] = []
+    for i, layer in enumerate(graph.layers, 1):
+        lines.append(f"# layer {i}: {layer.describe()}")
+        lines += layer.notebook_forward(i, f"a{i - 1}") or []
+        lines += [
+            _same(k, i) for k in graph.layer_kinds(i) if graph.decl((k, i)).phase == "forward"
+        ]
+        lines.append("")
+    lines.append(f"print(np.round(a{graph.n_layers}, 6))")
+    return "\n".join(lines)
+
+
+def _generic_backward(doc: Document) -> str:
+    graph = doc.trace.graph
+    assert graph is not None
+    L = graph.n_layers
+    lines = [
+        f"dL_da{L} = r(({get_loss(doc.trace.loss_name).numpy_grad_code}) / B)",
+        _same("dL_da", L),
+        "",
+    ]
+    for i in range(L, 0, -1):
+        layer = graph.layers[i - 1]
+        lines.append(f"# layer {i}: {layer.describe()}")
+        lines += layer.notebook_backward(i, f"a{i - 1}", first=i == 1) or []
+        lines += [
+            _same(k, i)
+            for k in graph.layer_kinds(i)
+            if graph.decl((k, i)).phase == "backward" and k != "dL_da"
+        ]
+        if i > 1 and graph.has(("dL_da", i - 1)):
+            lines.append(_same("dL_da", i - 1))
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def _generic_update(doc: Document) -> str:
+    graph = doc.trace.graph
+    assert graph is not None
+    lines = []
+    for i in range(1, graph.n_layers + 1):
+        for kind in graph.layer_kinds(i):
+            update = graph.update_of((kind, i))
+            if update is None or graph.decl((kind, i)).phase != "update":
+                continue
+            param, grad = (f"{k}{n}" for k, n in graph.inputs((kind, i)))
+            fixed = update[2]
+            rule = f"{param}  # held fixed" if fixed else f"r({param} - lr * {grad})"
+            lines += [f"{_var(kind, i)} = {rule}", _same(kind, i)]
+    return "\n".join(lines)
+
+
+def _generic_summary(doc: Document) -> str:
+    graph = doc.trace.graph
+    assert graph is not None
+    t = doc.trace
+    lines = [
+        "# Apply the step to the network itself and check its new parameters.",
+        f'gn.apply_step(net, x, y, loss="{t.loss_name}", lr=lr, update_bias=update_bias, '
+        "round_to=K)",
+    ]
+    for i in range(1, graph.n_layers + 1):
+        for kind in graph.layer_kinds(i):
+            update = graph.update_of((kind, i))
+            if update is not None and graph.decl((kind, i)).phase == "update":
+                lines.append(
+                    f'same("layer {i} {update[0]} after the step", '
+                    f'net.layers[{i - 1}].leaf_values()["{update[0]}"], {_var(kind, i)})'
+                )
+    lines.append('print("every value of the derivation reproduced")')
+    return "\n".join(lines)
+
+
+_GENERIC_CELLS = {
+    "g-intro": _generic_setup,
+    "g-leaf": _generic_leaves,
+    "g-forward": _generic_forward,
+    "g-loss": _error,
+    "g-backward": _generic_backward,
+    "g-update": _generic_update,
+    "g-summary": _generic_summary,
+}
+
+
+def _generic_code(doc: Document, sec: Section) -> str | None:
+    cell = _GENERIC_CELLS.get(sec.kind)
+    return None if cell is None else cell(doc)
+
+
 def build_notebook(doc: Document):  # -> nbformat.NotebookNode
-    """The notebook object (nbformat 4)."""
+    """The notebook object (nbformat 4).  A page of several layer types (its sections'
+    kinds "g-…") gets its cells from each layer's own code, when every layer writes
+    some (see :func:`_generic_supported`); otherwise the Markdown only."""
+    if any(sec.kind.startswith("g-") for sec in doc.sections):
+        if not _generic_supported(doc):
+            return notebook_of([(sec, None) for sec in doc.sections])
+        return notebook_of([(sec, _generic_code(doc, sec)) for sec in doc.sections])
     return notebook_of([(sec, _code(doc, sec)) for sec in doc.sections])
 
 

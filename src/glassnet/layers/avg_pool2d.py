@@ -109,6 +109,34 @@ class AvgPool2d(Pool2d):
             )
         return None
 
+    # -- a notebook's recomputing code (see Layer.notebook_forward) ------------------------
+    def notebook_forward(self, layer: int, x: str) -> list[str] | None:
+        """Window by window: the mean of its size² cells."""
+        k = layer
+        return [
+            *self.notebook_grid(k, x),
+            f"a{k} = np.zeros(({x}.shape[0], {x}.shape[1], oh{k}, ow{k}))",
+            f"for s, c, i, j in np.ndindex(a{k}.shape):",
+            f"    top, left = i * stride{k}, j * stride{k}",
+            f"    window = {x}[s, c, top : top + size{k}, left : left + size{k}]",
+            f"    a{k}[s, c, i, j] = window.sum() / size{k}**2",
+            f"a{k} = r(a{k})",
+        ]
+
+    def notebook_backward(self, layer: int, x: str, *, first: bool) -> list[str] | None:
+        """Each window's dL/da divided by size², added to every cell of the window."""
+        if first:
+            return []
+        k = layer
+        return [
+            f"dL_da{k - 1} = np.zeros_like({x})",
+            f"for s, c, i, j in np.ndindex(dL_da{k}.shape):",
+            f"    top, left = i * stride{k}, j * stride{k}",
+            f"    dL_da{k - 1}[s, c, top : top + size{k}, left : left + size{k}] += "
+            f"dL_da{k}[s, c, i, j] / size{k}**2",
+            f"dL_da{k - 1} = r(dL_da{k - 1})",
+        ]
+
     def symbols(self, kind: str, ins: Sequence[Node]) -> Node | None:
         return None
 

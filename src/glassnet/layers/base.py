@@ -289,6 +289,29 @@ class Layer:
         are checked before they are used; None for a quantity of numbers."""
         return None
 
+    # -- a notebook's recomputing code ------------------------------------------------
+    # A notebook (explain --format ipynb) recomputes every quantity once more in plain
+    # NumPy, the way a student checks a hand calculation, and compares each with the
+    # trace.  The layer writes that code from its definition (never calling its own
+    # rules): lines of Python that put each of its quantities ``kind`` of layer ``l``
+    # into the variable ``f"{kind}{l}"`` (a ``…_new`` kind into ``running_mean2_new``:
+    # the layer's number before the suffix), each wrapped in ``r(...)`` (the notebook's
+    # rounding to K decimals in hand mode, where the step rounds every node).  Its
+    # parameters are already in ``f"{param}{l}"``, the loss's gradient with respect
+    # to its output in ``f"dL_da{l}"``.  None: the layer writes no such code, and its
+    # notebook has the Markdown only.
+
+    def notebook_forward(self, layer: int, x: str) -> list[str] | None:
+        """Code that computes this layer's forward quantities (z, a, …) from its input,
+        the variable named ``x`` (see above)."""
+        return None
+
+    def notebook_backward(self, layer: int, x: str, *, first: bool) -> list[str] | None:
+        """Code that computes this layer's backward quantities (da_dz, delta, dW, db, …)
+        from ``dL_da{layer}`` and the forward variables, and — unless ``first`` — the
+        gradient with respect to its input, ``dL_da{layer - 1}`` (see above)."""
+        return None
+
     # -- words and symbols -------------------------------------------------------------
     def describe(self) -> str:
         return f"{self.type}({self.n_in} -> {self.n_out})"
@@ -361,6 +384,23 @@ def activation_nodes(act: Activation, k: int) -> list[NodeDecl]:
         NodeDecl("da_dz", k, (("z", k), ("a", k)), da_dz_rule, "backward"),
         NodeDecl("delta", k, (("dL_da", k), ("da_dz", k)), delta_rule, "backward"),
     ]
+
+
+def activation_forward_code(act: Activation, k: int) -> list[str]:
+    """A notebook's line for a = f(z) of layer ``k`` (see :meth:`Layer.notebook_forward`),
+    from the activation's own NumPy text."""
+    return [f"a{k} = r({act.numpy_code(f'z{k}')})"]
+
+
+def activation_backward_code(act: Activation, k: int) -> list[str]:
+    """A notebook's lines for da/dz and delta = dL/da · da/dz of layer ``k`` (a product
+    with the Jacobian, one per sample, when the activation is not elementwise)."""
+    lines = [f"da_dz{k} = r({act.numpy_derivative_code(f'z{k}', f'a{k}')})"]
+    if act.elementwise:
+        lines.append(f"delta{k} = r(dL_da{k} * da_dz{k})")
+    else:
+        lines.append(f'delta{k} = r(np.einsum("si,sij->sj", dL_da{k}, da_dz{k}))')
+    return lines
 
 
 def read_activation(table: Mapping[str, Any], default: str = "identity") -> Activation:
@@ -473,6 +513,43 @@ def normalisation_nodes(
             ),
         ]
     return decls
+
+
+def normalisation_code(
+    k: int, x: str, *, per_sample: bool, eps: float, act: Activation, first: bool | None
+) -> list[str]:
+    """A notebook's lines for the quantities batch and layer normalisation share (see
+    :func:`normalisation_nodes` and :meth:`Layer.notebook_forward`), over the batch per
+    feature or (``per_sample``) over the features per sample: the forward pass's when
+    ``first`` is None, else the backward pass's (with the input's gradient unless
+    ``first``)."""
+    axis, over = (1, "the features of each sample") if per_sample else (0, "the batch")
+    col = "[:, None]" if per_sample else ""  # a statistic per sample, as a column
+    if first is None:
+        return [
+            f"eps{k} = {eps!r}",
+            f"mean{k} = r({x}.mean(axis={axis}))  # over {over}",
+            f"var{k} = r((({x} - mean{k}{col}) ** 2).mean(axis={axis}))  # biased: / N",
+            f"x_hat{k} = r(({x} - mean{k}{col}) / np.sqrt(var{k}{col} + eps{k}))",
+            f"z{k} = r(gamma{k} * x_hat{k} + beta{k})",
+            *activation_forward_code(act, k),
+        ]
+    lines = [
+        *activation_backward_code(act, k),
+        f"dgamma{k} = r((delta{k} * x_hat{k}).sum(axis=0))",
+        f"dbeta{k} = r(delta{k}.sum(axis=0))",
+    ]
+    if not first:
+        lines += [
+            f"dx_hat{k} = r(delta{k} * gamma{k})",
+            "# x_hat = (x − mean)/σ, σ = √(var + eps): x moves x_hat directly (1/σ), through",
+            f"# the mean (−1/σ, averaged over {over}) and through σ (−x_hat/σ · x_hat, averaged)",
+            f"sigma{k} = np.sqrt(var{k}{col} + eps{k})",
+            f"dL_da{k - 1} = r(dx_hat{k} / sigma{k}"
+            f" - dx_hat{k}.mean(axis={axis}, keepdims=True) / sigma{k}"
+            f" - x_hat{k} * (dx_hat{k} * x_hat{k}).mean(axis={axis}, keepdims=True) / sigma{k})",
+        ]
+    return lines
 
 
 def normalisation_symbols(
@@ -797,6 +874,18 @@ class Pool2d(Layer):
                 field="divisor_override",
             )
         return cls(in_shape, size=size, stride=stride)
+
+    def notebook_grid(self, layer: int, x: str) -> list[str]:
+        """A notebook's lines naming the window (``size{l}``, ``stride{l}``) and the
+        output grid (``oh{l}``, ``ow{l}``: how many windows fit down and across) of layer
+        ``layer`` over its input, the variable ``x``."""
+        k = layer
+        return [
+            f"size{k}, stride{k} = {self.size}, {self.stride}",
+            f"height{k}, width{k} = {x}.shape[2:]",
+            f"oh{k} = (height{k} - size{k}) // stride{k} + 1  # windows that fit down",
+            f"ow{k} = (width{k} - size{k}) // stride{k} + 1  # and across",
+        ]
 
     def describe(self) -> str:
         c, h, w = self.chw

@@ -40,6 +40,7 @@ from glassnet.layers.base import (
     config_size,
     feature_vector,
     identity,
+    normalisation_code,
     normalisation_nodes,
     normalisation_symbols,
     read_activation,
@@ -376,6 +377,29 @@ class BatchNorm(Layer):
         return [node], inits
 
     # -- words -------------------------------------------------------------------------
+    # -- a notebook's recomputing code (see Layer.notebook_forward) ------------------------
+    def notebook_forward(self, layer: int, x: str) -> list[str] | None:
+        """Each feature normalised over the batch, then scaled and shifted; the running
+        statistics moved towards the batch's."""
+        k = layer
+        return [
+            *normalisation_code(
+                k, x, per_sample=False, eps=self.eps, act=self.activation, first=None
+            ),
+            f"momentum{k} = {self.momentum!r}",
+            f"running_mean{k}_new = r((1 - momentum{k}) * running_mean{k} + momentum{k} * mean{k})",
+            "# (PyTorch's running variance takes the unbiased batch variance: N/(N − 1))",
+            f"n{k} = {x}.shape[0]",
+            f"running_var{k}_new = r((1 - momentum{k}) * running_var{k}"
+            f" + momentum{k} * var{k} * n{k} / max(n{k} - 1, 1))",
+        ]
+
+    def notebook_backward(self, layer: int, x: str, *, first: bool) -> list[str] | None:
+        """delta, dgamma, dbeta; the input's gradient through x_hat, the mean and σ."""
+        return normalisation_code(
+            layer, x, per_sample=False, eps=self.eps, act=self.activation, first=first
+        )
+
     def describe(self) -> str:
         act = self.activation.describe()
         return f"batch_norm({self.n}, eps={self.eps:g}, momentum={self.momentum:g}, {act})"

@@ -36,6 +36,8 @@ from glassnet.layers.base import (
     At,
     Layer,
     Written,
+    activation_backward_code,
+    activation_forward_code,
     activation_nodes,
     activation_symbols,
     checked_tensors,
@@ -764,6 +766,73 @@ class Conv2d(Layer):
                         flipped.append((At(delta, (s, o, i, j)), At(W, (o, c, p, q))))
             return Written(tuple(flipped))
         return None
+
+    # -- a notebook's recomputing code (see Layer.notebook_forward) ------------------------
+    def notebook_forward(self, layer: int, x: str) -> list[str] | None:
+        """The definition as naive loops: at each output position (i, j), the window of
+        the padded input times each kernel, summed over channels and window cells."""
+        if not self.activation.elementwise:
+            return None  # an activation across channels: not written here
+        k = layer
+        return [
+            f"# z{k}[s,o,i,j] = b{k}[o] + Σ_c Σ_p Σ_q W{k}[o,c,p,q] · "
+            f"x_pad[s, c, i·stride + p, j·stride + q]",
+            f"stride{k}, pad{k} = {self.stride}, {self.padding}",
+            f"x_pad{k} = np.pad({x}, ((0, 0), (0, 0), (pad{k}, pad{k}), (pad{k}, pad{k})))",
+            f"_, _, kh{k}, kw{k} = W{k}.shape",
+            f"oh{k} = (x_pad{k}.shape[2] - kh{k}) // stride{k} + 1  # windows that fit down",
+            f"ow{k} = (x_pad{k}.shape[3] - kw{k}) // stride{k} + 1  # and across",
+            f"z{k} = np.zeros(({x}.shape[0], W{k}.shape[0], oh{k}, ow{k}))",
+            f"for i in range(oh{k}):",
+            f"    for j in range(ow{k}):",
+            f"        top, left = i * stride{k}, j * stride{k}",
+            f"        window = x_pad{k}[:, :, top : top + kh{k}, left : left + kw{k}]  "
+            "# (batch, C_in, kh, kw)",
+            f'        z{k}[:, :, i, j] = np.einsum("scpq,ocpq->so", window, W{k}) + b{k}',
+            f"z{k} = r(z{k})",
+            *activation_forward_code(self.activation, k),
+        ]
+
+    def notebook_backward(self, layer: int, x: str, *, first: bool) -> list[str] | None:
+        """delta as a dense layer's; then, position by position, dW gathers delta times
+        the window it met, and the input's gradient gets delta times the kernel added
+        back onto that window (the padding's border cut off at the end)."""
+        if not self.activation.elementwise:
+            return None
+        k = layer
+        lines = [
+            *activation_backward_code(self.activation, k),
+            f"# dW{k}[o,c,p,q] = Σ_s Σ_i Σ_j delta{k}[s,o,i,j] · "
+            f"x_pad[s, c, i·stride + p, j·stride + q]",
+            f"dW{k} = np.zeros_like(W{k})",
+        ]
+        if not first:
+            lines += [
+                f"# each delta{k}[s,o,i,j] · W{k}[o] added back onto the window it came from",
+                f"dx_pad{k} = np.zeros_like(x_pad{k})",
+            ]
+        lines += [
+            f"for i in range(oh{k}):",
+            f"    for j in range(ow{k}):",
+            f"        top, left = i * stride{k}, j * stride{k}",
+            f"        window = x_pad{k}[:, :, top : top + kh{k}, left : left + kw{k}]",
+            f'        dW{k} += np.einsum("so,scpq->ocpq", delta{k}[:, :, i, j], window)',
+        ]
+        if not first:
+            lines.append(
+                f"        dx_pad{k}[:, :, top : top + kh{k}, left : left + kw{k}] += "
+                f'np.einsum("so,ocpq->scpq", delta{k}[:, :, i, j], W{k})'
+            )
+        lines += [
+            f"dW{k} = r(dW{k})",
+            f"db{k} = r(delta{k}.sum(axis=(0, 2, 3)))  # over samples and positions",
+        ]
+        if not first:
+            lines.append(
+                f"dL_da{k - 1} = r(dx_pad{k}[:, :, pad{k} : pad{k} + {x}.shape[2], "
+                f"pad{k} : pad{k} + {x}.shape[3]])  # the padding's border cut off"
+            )
+        return lines
 
     # -- words and symbols -------------------------------------------------------------
     def describe(self) -> str:

@@ -19,6 +19,8 @@ from glassnet.errors import GlassnetError
 from glassnet.init import init_weights
 from glassnet.layers.base import (
     Layer,
+    activation_backward_code,
+    activation_forward_code,
     activation_nodes,
     activation_symbols,
     checked_tensors,
@@ -185,6 +187,15 @@ class Dense(Layer):
         a = self.activation.forward(z, out=None if out is None else out.a[:m])
         return a, Cache(x, z, a)
 
+    def forward_kernel(self, x: Array, out: Buffers, kernel: Any) -> tuple[Array, Cache]:
+        """:meth:`forward` into ``out`` with the bias add and the activation done by one
+        compiled ``kernel(z, b, a)`` (:meth:`Activation.fused_kernels`) after x·W."""
+        m = x.shape[0]
+        z = np.matmul(x, self.W, out=out.z[:m])
+        a = out.a[:m]
+        kernel(z, self.b, a)
+        return a, Cache(x, z, a)
+
     def backward(
         self, cache: Cache, dL_da: Array, *, need_dx: bool = True, out: Buffers | None = None
     ) -> Grads:
@@ -218,6 +229,7 @@ class Dense(Layer):
         *,
         need_dx: bool,
         weight_step: Any,
+        db_ready: bool = False,
     ) -> Array | None:
         """The backward pass through ``x @ W + b`` with an update of the linear form
         p ← β·p + α·g (plain SGD; β = 1 for the bias, which is never decayed) done as
@@ -227,12 +239,16 @@ class Dense(Layer):
         The same maths as :meth:`backward_from_delta` then the optimiser's update.
         ``weight_step`` None: dL/dx and delta only; the caller updates W and b once the
         whole batch's deltas are there (the two-thread step: :meth:`bias_step` and
-        :meth:`weight_stepper` by columns)."""
+        :meth:`weight_stepper` by columns).  ``db_ready``: ``out.db`` already holds
+        Σ delta (a fused kernel summed it with delta's pass)."""
         m = delta.shape[0]
         dx = input_grad(delta, self.W, out=out.dx[:m]) if need_dx and out.dx is not None else None
         if weight_step is not None:
             weight_step(m, alpha, beta)
-            self.bias_step(delta, out.db, alpha)
+            if db_ready:
+                linear_step(self.b, out.db, alpha, 1.0)
+            else:
+                self.bias_step(delta, out.db, alpha)
         return dx
 
     def bias_step(self, delta: Array, scratch: Array, alpha: float) -> None:
@@ -466,6 +482,27 @@ class Dense(Layer):
         }
         fields.update({k: float(v) for k, v in self.activation.options.items()})
         return fields
+
+    # -- a notebook's recomputing code (see Layer.notebook_forward) ------------------------
+    # (the seed's kind of page writes its own cells, in the page's notation: see
+    # explain/render_notebook.py; these serve a page of several layer types)
+    def notebook_forward(self, layer: int, x: str) -> list[str] | None:
+        """z = x·W + b, one row per sample; a = f(z)."""
+        k = layer
+        return [f"z{k} = r({x} @ W{k} + b{k})", *activation_forward_code(self.activation, k)]
+
+    def notebook_backward(self, layer: int, x: str, *, first: bool) -> list[str] | None:
+        """delta = dL/da · da/dz; dW = xᵀ·delta, db = Σ delta over the samples, and the
+        input's gradient delta·Wᵀ."""
+        k = layer
+        lines = [
+            *activation_backward_code(self.activation, k),
+            f"dW{k} = r({x}.T @ delta{k})",
+            f"db{k} = r(delta{k}.sum(axis=0))",
+        ]
+        if not first:
+            lines.append(f"dL_da{k - 1} = r(delta{k} @ W{k}.T)")
+        return lines
 
     def describe(self) -> str:
         return f"dense({self.n_in} -> {self.n_out}, {self.activation.describe()})"

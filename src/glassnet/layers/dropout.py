@@ -146,6 +146,19 @@ class Dropout(Layer):
         stream a PyTorch fit drops the very units a NumPy fit drops)."""
         return dropout_forward(x, drawn["mask"], self.p)
 
+    # -- a notebook's recomputing code (see Layer.notebook_forward) ------------------------
+    def notebook_forward(self, layer: int, x: str) -> list[str] | None:
+        """The kept units (mask 1) scaled by 1/(1 − p), the dropped ones 0."""
+        k = layer
+        return [f"p_drop{k} = {self.p!r}", f"a{k} = r({x} * mask{k} / (1 - p_drop{k}))"]
+
+    def notebook_backward(self, layer: int, x: str, *, first: bool) -> list[str] | None:
+        """The same mask and scale on the way back."""
+        if first:
+            return []
+        k = layer
+        return [f"dL_da{k - 1} = r(dL_da{k} * mask{k} / (1 - p_drop{k}))"]
+
     def with_leaves(self, values: Mapping[str, Array]) -> Dropout:
         return Dropout(self.n, p=self.p, mask=values.get("mask", self.mask))
 

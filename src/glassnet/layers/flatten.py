@@ -78,6 +78,19 @@ class Flatten(Layer):
             )
         return decls
 
+    # -- a notebook's recomputing code (see Layer.notebook_forward) ------------------------
+    def notebook_forward(self, layer: int, x: str) -> list[str] | None:
+        """Each sample's maps read row by row (channel, then row, then column)."""
+        k = layer
+        return [f"a{k} = r({x}.reshape({x}.shape[0], -1))  # one row of numbers per sample"]
+
+    def notebook_backward(self, layer: int, x: str, *, first: bool) -> list[str] | None:
+        """dL/da folded back into the maps' shape, in the same order."""
+        if first:
+            return []
+        k = layer
+        return [f"dL_da{k - 1} = r(dL_da{k}.reshape({x}.shape))"]
+
     def with_leaves(self, values: Mapping[str, Array]) -> Flatten:
         return Flatten(self.shape)
 

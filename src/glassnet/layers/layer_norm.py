@@ -36,6 +36,7 @@ from glassnet.layers.base import (
     config_size,
     feature_vector,
     identity,
+    normalisation_code,
     normalisation_nodes,
     normalisation_symbols,
     read_activation,
@@ -299,6 +300,19 @@ class LayerNorm(Layer):
         return [node], inits
 
     # -- words -------------------------------------------------------------------------
+    # -- a notebook's recomputing code (see Layer.notebook_forward) ------------------------
+    def notebook_forward(self, layer: int, x: str) -> list[str] | None:
+        """Each sample normalised over its features, then scaled and shifted."""
+        return normalisation_code(
+            layer, x, per_sample=True, eps=self.eps, act=self.activation, first=None
+        )
+
+    def notebook_backward(self, layer: int, x: str, *, first: bool) -> list[str] | None:
+        """delta, dgamma, dbeta; the input's gradient through x_hat, the mean and σ."""
+        return normalisation_code(
+            layer, x, per_sample=True, eps=self.eps, act=self.activation, first=first
+        )
+
     def describe(self) -> str:
         return f"layer_norm({self.n}, eps={self.eps:g}, {self.activation.describe()})"
 

@@ -204,6 +204,38 @@ class MaxPool2d(Pool2d):
             )
         return None
 
+    # -- a notebook's recomputing code (see Layer.notebook_forward) ------------------------
+    def notebook_forward(self, layer: int, x: str) -> list[str] | None:
+        """Window by window: the largest cell (the first, read row by row, on a tie)
+        and its flat index h·width + w in its channel's input map."""
+        k = layer
+        return [
+            *self.notebook_grid(k, x),
+            f"argmax{k} = np.zeros(({x}.shape[0], {x}.shape[1], oh{k}, ow{k}), dtype=int)",
+            f"a{k} = np.zeros(({x}.shape[0], {x}.shape[1], oh{k}, ow{k}))",
+            f"for s, c, i, j in np.ndindex(a{k}.shape):",
+            f"    top, left = i * stride{k}, j * stride{k}",
+            f"    window = {x}[s, c, top : top + size{k}, left : left + size{k}]",
+            "    # np.argmax reads the window row by row and keeps the first maximum",
+            "    i_max, j_max = np.unravel_index(np.argmax(window), window.shape)",
+            f"    argmax{k}[s, c, i, j] = (top + i_max) * width{k} + (left + j_max)",
+            f"    a{k}[s, c, i, j] = window[i_max, j_max]",
+            f"argmax{k}, a{k} = r(argmax{k}), r(a{k})",
+        ]
+
+    def notebook_backward(self, layer: int, x: str, *, first: bool) -> list[str] | None:
+        """Each window's dL/da added to its arg-max cell; every other cell gets 0."""
+        if first:
+            return []
+        k = layer
+        return [
+            f"dL_da{k - 1} = np.zeros_like({x})",
+            f"for s, c, i, j in np.ndindex(argmax{k}.shape):",
+            f"    h, w = divmod(int(argmax{k}[s, c, i, j]), width{k})",
+            f"    dL_da{k - 1}[s, c, h, w] += dL_da{k}[s, c, i, j]",
+            f"dL_da{k - 1} = r(dL_da{k - 1})",
+        ]
+
     def symbols(self, kind: str, ins: Sequence[Node]) -> Node | None:
         return None
 

@@ -95,6 +95,17 @@ class Loss:
         for targets whose rows sum to 1 (see :func:`fused_delta_ok`)."""
         return False
 
+    def fused_output_kernel(self, activation: Activation) -> Any:
+        """A compiled one-pass kernel for the output layer of the fast step
+        (:mod:`glassnet.kernels`, numba), or None (the default: the NumPy passes run).
+        Asked only where the fused delta applies (:meth:`fused_delta_with` and targets
+        whose rows sum to 1, :func:`fused_delta_ok`).  When given,
+        ``kernel(z, b, y, a, delta, batch) -> total``: z (m, n) holds x·W; adds b in
+        place, writes a = f(z) for ``activation``, delta = (a − y)/batch and returns the
+        sum over the m rows of the loss terms (the loss value times m/batch·batch: the
+        caller divides by batch).  Calling this compiles (or loads from the cache)."""
+        return None
+
     def shortcut_note(self, activation: Activation) -> str:
         """For explain, when delta_L was computed the general way: why the familiar
         ``p − y`` does not apply here ("" when there is nothing to say)."""

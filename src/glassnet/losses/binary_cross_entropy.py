@@ -28,10 +28,15 @@ class BinaryCrossEntropy(Loss):
     words = (
         "binary cross-entropy (natural log): each output adds −(y ln O_out + (1 − y) ln(1 − O_out))"
     )
+    # p clipped to [eps, 1 − eps] (float64's eps, 2⁻⁵²) as the engine does (see
+    # cross_entropy.py)
     numpy_terms_code = (
-        "-(np.where(y != 0, y * np.log(p), 0.0) + np.where(y != 1, (1 - y) * np.log(1 - p), 0.0))"
+        "-(np.where(y != 0, y * np.log(np.clip(p, 2**-52, 1 - 2**-52)), 0.0)"
+        " + np.where(y != 1, (1 - y) * np.log(1 - np.clip(p, 2**-52, 1 - 2**-52)), 0.0))"
     )
-    numpy_grad_code = "-y / p + (1 - y) / (1 - p)"
+    numpy_grad_code = (
+        "-y / np.clip(p, 2**-52, 1 - 2**-52) + (1 - y) / (1 - np.clip(p, 2**-52, 1 - 2**-52))"
+    )
 
     def accepts_output(self, activation: Activation) -> bool:
         # ln p and ln(1 − p) need every output in (0, 1).

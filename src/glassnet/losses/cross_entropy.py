@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -11,6 +12,37 @@ from glassnet.losses.base import Array, Loss, clip, register
 if TYPE_CHECKING:
     from glassnet.activations import Activation
     from glassnet.mathtree import Node
+
+
+def _softmax_kernel(
+    z: Array, b: Array, y: Array, a: Array, delta: Array, batch: int
+) -> float:  # pragma: no cover (numba)
+    """Per row: z += b, a = softmax(z) (the row maximum subtracted, e^z, divided by the
+    row's sum: Softmax.forward's steps), delta = (a − y)/batch, and the terms
+    −y·ln(clip(a)) added up — one pass over the row's numbers each, in float64 for the
+    sums (NumPy sums in the array's dtype, pairwise: equal to float rounding)."""
+    m, n = z.shape
+    eps = np.finfo(a.dtype).eps
+    total = 0.0
+    for i in range(m):
+        top = -np.inf
+        for j in range(n):
+            v = z[i, j] + b[j]
+            z[i, j] = v
+            if v > top or v != v:
+                top = v
+        s = 0.0
+        for j in range(n):
+            e = math.exp(z[i, j] - top)
+            a[i, j] = e
+            s += a[i, j]
+        for j in range(n):
+            p = a[i, j] / s
+            a[i, j] = p
+            delta[i, j] = (a[i, j] - y[i, j]) / batch
+            q = min(max(float(a[i, j]), eps), 1.0 - eps)
+            total -= y[i, j] * math.log(q)
+    return total
 
 
 @register
@@ -25,8 +57,10 @@ class CrossEntropy(Loss):
     output_words = "a softmax output (a probability distribution)"
     formula = r"-\sum_k y_k \ln p_k"
     words = "cross-entropy: each output adds −y ln O_out"
-    numpy_terms_code = "-np.where(y != 0, y * np.log(p), 0.0)"
-    numpy_grad_code = "-y / p"
+    # p clipped to [eps, 1 − eps] (float64's eps, 2⁻⁵²) as the engine does, so a p that
+    # hand mode rounded to 0 gives the engine's finite numbers, not inf or nan
+    numpy_terms_code = "-np.where(y != 0, y * np.log(np.clip(p, 2**-52, 1 - 2**-52)), 0.0)"
+    numpy_grad_code = "-y / np.clip(p, 2**-52, 1 - 2**-52)"
 
     def accepts_output(self, activation: Activation) -> bool:
         # ln p_k of one output is meaningful only when the outputs share one distribution.
@@ -41,6 +75,14 @@ class CrossEntropy(Loss):
         Σ_k y_k = 1.  That needs the softmax's Jacobian, which any activation with
         ``exp_normalised`` has — not merely one whose outputs sum to 1."""
         return activation.exp_normalised
+
+    def fused_output_kernel(self, activation: Activation) -> Any:
+        # softmax (any exp-normalised output) + cross-entropy + the fused delta.
+        if not activation.exp_normalised:
+            return None
+        from glassnet.kernels import jit
+
+        return jit(_softmax_kernel)
 
     def shortcut_note(self, activation: Activation) -> str:
         if not activation.exp_normalised:

@@ -1,6 +1,7 @@
 """Optimisers, one class per module of this package, found through a registry.
 
-Every module here (except ``base`` and ``schedules``) defines one optimiser and
+Every module here (except ``base``, ``schedules`` and ``flat``, the parameters laid out
+end to end for a whole-buffer step) defines one optimiser and
 registers it with :func:`register`; importing the package imports them all, so adding
 an optimiser is adding one file.  ``get_optimizer("adam", lr=1e-3)`` builds one by name;
 an unknown name is an error, never a silent default.  See :mod:`glassnet.optimizers.base`
@@ -26,7 +27,7 @@ from glassnet.optimizers.base import (
 from glassnet.optimizers.schedules import CosineLR, Schedule, StepLR, schedule_from_config
 
 for _module in pkgutil.iter_modules(__path__):
-    if _module.name not in ("base", "schedules") and not _module.name.startswith("_"):
+    if _module.name not in ("base", "schedules", "flat") and not _module.name.startswith("_"):
         importlib.import_module(f"{__name__}.{_module.name}")
 
 from glassnet.optimizers.adam import Adam  # noqa: E402

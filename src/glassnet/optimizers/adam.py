@@ -13,6 +13,7 @@ passes fewer over each parameter.  The two agree to rounding (about 1e-16 relati
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -162,8 +163,16 @@ class Adam(Optimizer):
             lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay, schedule=schedule
         )
 
-    def _update(self, i: int, p: Array, g: Array, lr: float, g_is_scratch: bool) -> None:
-        m, v, tmp = self.state["m"][i], self.state["v"][i], self._tmp[i]
+    def _rule(
+        self,
+        p: Array,
+        g: Array,
+        state: Mapping[str, Array],
+        tmp: Array,
+        lr: float,
+        g_is_scratch: bool,
+    ) -> None:
+        m, v = state["m"], state["v"]
         moment(m, g, self.beta1, out=m, scratch=tmp)
         second_moment(v, g, self.beta2, out=v, scratch=tmp)
         t = self.t

@@ -74,6 +74,9 @@ class AdamW(Adam):
         decoupled_decay(p, lr, self.weight_decay, out=p)  # in place, before the Adam step
         return g, scratch
 
+    def _decay_flat(self, p: Array, g: Array, tmp: Array, lr: float) -> None:
+        decoupled_decay(p, lr, self.weight_decay, out=p)  # the decayed slice, in place
+
     def _param_node(self, param: str, layer: int, decay: bool) -> tuple[list[NodeDecl], Key]:
         """With λ > 0 a decayed parameter's step starts from ``decayed_{param}`` =
         {param}·(1 − lr·λ)."""

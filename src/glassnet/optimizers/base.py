@@ -14,11 +14,14 @@ An optimiser owns everything about itself, in one class of one file of this pack
   :meth:`Optimizer.from_spec` and :func:`optimizer_from_config` all validate from them;
 - what another engine needs (:meth:`Optimizer.torch_spec`).
 
-Parameters in the in-place path are a flat list ``[W1, b1, W2, b2, ...]``; state lives in
-``state[name][i]``, arrays shaped like parameter i.  Weight decay applies to weight
-matrices and convolution kernels only (``p.ndim >= 2``), never to biases or norm scales —
-scikit-learn's ``alpha`` convention; it is each layer's ``decayed`` set, and
-tests/test_layer_plugins.py holds every layer plugin to it.
+Parameters in the in-place path are a list ``[W1, b1, W2, b2, ...]``; state lives in
+``state[name][i]``, arrays shaped like parameter i.  ``fit``'s NumPy engine lays the
+parameters, their gradients and this state out end to end instead
+(:class:`glassnet.optimizers.flat.FlatParameters`, :meth:`Optimizer.step_flat`): the
+same rule on whole buffers, ``state[name][i]`` then views of them.  Weight decay
+applies to weight matrices and convolution kernels only (``p.ndim >= 2``), never to
+biases or norm scales — scikit-learn's ``alpha`` convention; it is each layer's
+``decayed`` set, and tests/test_layer_plugins.py holds every layer plugin to it.
 
 Nodes of one parameter ``param`` (``"W"``, ``"b"``, ``"gamma"``) of layer ``l``: its value
 is the leaf ``(param, l)``, its gradient the node ``("d" + param, l)``; the optimiser
@@ -45,6 +48,7 @@ from glassnet.optimizers.schedules import Schedule
 
 if TYPE_CHECKING:
     from glassnet.mathtree import Node, Sym
+    from glassnet.optimizers.flat import FlatGroup, FlatParameters
 
 Array = np.ndarray
 
@@ -55,6 +59,13 @@ def l2_grad(grad: Array, param: Array, weight_decay: float, *, out: Array | None
     g = np.multiply(param, weight_decay, out=out)
     g += grad
     return g
+
+
+def l2_grad_into(grad: Array, param: Array, weight_decay: float, *, scratch: Array) -> Array:
+    """L2 weight decay in place: ``grad ← grad + λ·param``, λ·param formed in ``scratch``.
+    The same sum as :func:`l2_grad`'s ``λ·param + grad`` (addition commutes), bit for bit."""
+    grad += np.multiply(param, weight_decay, out=scratch)
+    return grad
 
 
 def copy_first(ins: Sequence[Array]) -> Array:
@@ -152,8 +163,9 @@ _L2_WHY = {
 # -- the optimiser -----------------------------------------------------------------------
 class Optimizer:
     """Base class.  A subclass declares ``name``, ``fields``, ``state_names``, writes its
-    maths as functions with ``out=`` and calls them from ``_update`` (in place, for
-    ``fit``) and from ``_update_decls`` (the traced step's node rules)."""
+    maths as functions with ``out=`` and calls them from ``_rule`` (in place, for
+    ``fit``: one parameter, or every parameter laid end to end) and from
+    ``_update_decls`` (the traced step's node rules)."""
 
     #: The name specs, model files and the CLI use.
     name: ClassVar[str] = ""
@@ -171,6 +183,13 @@ class Optimizer:
     l2_decay: ClassVar[bool] = True
     #: L2 weight decay λ; 0 for an optimiser that declares no ``weight_decay`` field.
     weight_decay: float = 0.0
+    #: True when the rule is element-wise: each number of a parameter moves from its own
+    #: gradient and state and from scalars shared by all (lr, β, the step count), never
+    #: from a whole parameter (a norm, a layer's trust ratio).  Then ``_rule`` may run
+    #: on every parameter laid end to end in one buffer (:meth:`step_flat`) and give
+    #: each number what it gives parameter by parameter.  An optimiser that is not sets
+    #: False and is always stepped parameter by parameter.
+    elementwise: ClassVar[bool] = True
     #: For explain: the letter of a role's symbol where it is not the role's name
     #: (``{"velocity": "v"}``); ``{param}`` stands for the parameter's name.
     role_symbols: ClassVar[dict[str, str]] = {}
@@ -207,6 +226,15 @@ class Optimizer:
         # Scratch buffers, one per parameter, so the update allocates nothing.
         self._tmp: list[Array] = []
         self._decayed: list[Array] = []
+        # The state laid out flat for step_flat (None until its first call).
+        self._flat: _FlatState | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A copy (copy.deepcopy: --check-first-step's reference step) gets its state as
+        # arrays of its own, not views of this one's buffers: it lays them out again.
+        state = self.__dict__.copy()
+        state["_flat"] = None
+        return state
 
     # -- the in-place step (fit) -------------------------------------------------------
     def set_epoch(self, epoch: int) -> None:
@@ -232,6 +260,85 @@ class Optimizer:
                 g, scratch = self._decay(i, p, g, lr, scratch)
             self._update(i, p, g, lr, scratch)
 
+    @property
+    def steps_flat(self) -> bool:
+        """Whether :meth:`step_flat` runs the rule on whole buffers: the rule is
+        element-wise (:attr:`elementwise`) and written as :meth:`_rule` (an optimiser
+        that writes only the older per-parameter hook :meth:`_update` is stepped
+        parameter by parameter, on the same views)."""
+        return self.elementwise and type(self)._rule is not Optimizer._rule
+
+    def step_flat(self, flat: FlatParameters) -> None:
+        """:meth:`step` on every parameter of ``flat`` at once, with its gradients
+        ``flat.grads`` (the training loop's buffers, refilled every step: overwritten
+        here): per buffer, weight decay on its decayed slice, then ``_rule`` on the
+        whole buffer — a few passes in all, whatever the number of parameters.  The
+        state is laid out like the parameters (``state[name][i]`` views of it; a state
+        held as separate arrays — a resumed or continued fit, a restore — is copied in
+        first).  For an element-wise rule (:attr:`elementwise`) the same operations on
+        the same numbers as :meth:`step` with ``scratch_grads``: the same results, bit
+        for bit (tests/test_flat_params.py)."""
+        if not self.steps_flat:
+            self.step(flat.params, flat.grads, scratch_grads=True)
+            return
+        laid = self._flat_state(flat)
+        self.t += 1
+        lr = self.current_lr
+        decay = self.weight_decay
+        for group, state, tmp in laid.groups:
+            p, g = group.params, group.grads
+            n = group.n_decayed
+            if decay and n:
+                self._decay_flat(p[:n], g[:n], tmp[:n], lr)
+            self._rule(p, g, state, tmp, lr, True)
+
+    @property
+    def flat_layout(self) -> FlatParameters | None:
+        """The layout this optimiser's state is laid out for by :meth:`step_flat`
+        (None: not laid out): an engine beginning another fit of the same network
+        reuses it (:meth:`FlatParameters.of_layers`), copying nothing again."""
+        return self._flat.layout if self._flat is not None else None
+
+    def _flat_state(self, flat: FlatParameters) -> _FlatState:
+        """The state laid out as ``flat``'s parameters: the one made at the last call
+        while ``self.state`` is still its views, else made now (zeros before the first
+        step, else the current state copied in)."""
+        laid = self._flat
+        if (
+            laid is not None
+            and laid.layout is flat
+            and self.state is laid.state
+            and all(self.state[n] is laid.lists[n] for n in self.state_names)
+        ):
+            return laid
+        old = self.state
+        groups, lists = [], {}
+        buffers = {n: [g.zeros() for g in flat.groups] for n in self.state_names}
+        for n in self.state_names:
+            lists[n] = flat.views_of(buffers[n])
+            if old:
+                for i, (view, a) in enumerate(zip(lists[n], old[n], strict=True)):
+                    if a.shape != view.shape:
+                        raise GlassnetError(
+                            f"expected optimiser state '{n}.{i}' shaped {view.shape}",
+                            got=f"shape {a.shape}",
+                            field="optimizer",
+                        )
+                    view[...] = a
+        for k, group in enumerate(flat.groups):
+            state = {n: buffers[n][k] for n in self.state_names}
+            groups.append((group, state, group.zeros()))
+        self.state = dict(lists)
+        laid = _FlatState(flat, self.state, dict(lists), groups)
+        self._flat = laid
+        return laid
+
+    def _decay_flat(self, p: Array, g: Array, tmp: Array, lr: float) -> None:
+        """Weight decay on the decayed slice of a flat buffer before the rule: L2,
+        ``g ← g + λ·p`` in the gradient buffer itself (refilled every step), the same
+        sum as :meth:`_decay` forms apart."""
+        l2_grad_into(g, p, self.weight_decay, scratch=tmp)
+
     def linear_update(self) -> tuple[float, float] | None:
         """(α, β) when this step's update of every parameter is ``p ← β·p + α·g`` —
         β for a parameter weight decay applies to, 1 for the others — and nothing else
@@ -252,7 +359,25 @@ class Optimizer:
         return l2_grad(g, p, self.weight_decay, out=self._decayed[i]), True
 
     def _update(self, i: int, p: Array, g: Array, lr: float, g_is_scratch: bool) -> None:
-        """Update p in place; ``g_is_scratch``: g may be overwritten."""
+        """Update parameter i, p, in place (:meth:`_rule` with its state);
+        ``g_is_scratch``: g may be overwritten."""
+        state = {name: self.state[name][i] for name in self.state_names}
+        self._rule(p, g, state, self._tmp[i], lr, g_is_scratch)
+
+    def _rule(
+        self,
+        p: Array,
+        g: Array,
+        state: Mapping[str, Array],
+        tmp: Array,
+        lr: float,
+        g_is_scratch: bool,
+    ) -> None:
+        """The update rule, in place: p and its ``state`` (by ``state_names``, shaped
+        like p) from the gradient g; ``tmp`` a scratch array shaped like p;
+        ``g_is_scratch``: g may be overwritten.  One parameter, or all of them laid end
+        to end (:meth:`step_flat`): any shape, so element-wise throughout when
+        :attr:`elementwise`."""
         raise NotImplementedError
 
     def _allocate(self, params: list[Array]) -> None:
@@ -530,6 +655,18 @@ class Optimizer:
         options = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())
         decay = f", weight_decay={self.weight_decay!r}" if self.weight_decay else ""
         return f"{type(self).__name__}(lr={self.lr!r}{', ' + options if options else ''}{decay})"
+
+
+@dataclass
+class _FlatState:
+    """An optimiser's state laid out as ``layout``'s parameters: ``state`` the dict
+    handed out as ``Optimizer.state`` (with ``lists``, its per-parameter views), and per
+    group of ``layout`` the group, its state buffers by name and a scratch buffer."""
+
+    layout: FlatParameters
+    state: dict[str, list[Array]]
+    lists: dict[str, list[Array]]
+    groups: list[tuple[FlatGroup, dict[str, Array], Array]]
 
 
 # -- the registry -------------------------------------------------------------------------

@@ -8,6 +8,7 @@ scaled by −lr, which is why mixing the two conventions is a slip check knows
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -98,11 +99,19 @@ class Momentum(SGD):
     def linear_update(self) -> tuple[float, float] | None:
         return None  # the velocity needs g itself (SGD's linear form is not this rule)
 
-    def _update(self, i: int, p: Array, g: Array, lr: float, g_is_scratch: bool) -> None:
+    def _rule(
+        self,
+        p: Array,
+        g: Array,
+        state: Mapping[str, Array],
+        tmp: Array,
+        lr: float,
+        g_is_scratch: bool,
+    ) -> None:
         # lr·step may go into g itself once g is no longer read (not with Nesterov, which
         # reads g after tmp is written): the same two passes, one array less in the cache.
-        tmp = g if g_is_scratch and not self.nesterov else self._tmp[i]
-        v = self.state["velocity"][i]
+        tmp = g if g_is_scratch and not self.nesterov else tmp
+        v = state["velocity"]
         velocity(v, g, self.momentum, out=v)
         step = nesterov_direction(g, v, self.momentum, out=tmp) if self.nesterov else v
         sgd_update(p, step, lr, out=p, scratch=tmp)

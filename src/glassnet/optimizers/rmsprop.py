@@ -7,6 +7,7 @@ bias correction, so it is computed by the same function.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -85,8 +86,16 @@ class RMSprop(Optimizer):
     ) -> None:
         super().__init__(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, schedule=schedule)
 
-    def _update(self, i: int, p: Array, g: Array, lr: float, g_is_scratch: bool) -> None:
-        s, tmp = self.state["square_avg"][i], self._tmp[i]
+    def _rule(
+        self,
+        p: Array,
+        g: Array,
+        state: Mapping[str, Array],
+        tmp: Array,
+        lr: float,
+        g_is_scratch: bool,
+    ) -> None:
+        s = state["square_avg"]
         second_moment(s, g, self.rho, out=s, scratch=tmp)
         rms_step(p, g, s, lr, self.eps, out=p, scratch=tmp)
 

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -101,9 +102,17 @@ class SGD(Optimizer):
         # momentum and nesterov are 0/False here (otherwise __new__ built a Momentum).
         super().__init__(lr=lr, weight_decay=weight_decay, schedule=schedule)
 
-    def _update(self, i: int, p: Array, g: Array, lr: float, g_is_scratch: bool) -> None:
+    def _rule(
+        self,
+        p: Array,
+        g: Array,
+        state: Mapping[str, Array],
+        tmp: Array,
+        lr: float,
+        g_is_scratch: bool,
+    ) -> None:
         # lr·g may go into g itself when g is the caller's scratch: one array less in cache.
-        sgd_update(p, g, lr, out=p, scratch=g if g_is_scratch else self._tmp[i])
+        sgd_update(p, g, lr, out=p, scratch=g if g_is_scratch else tmp)
 
     def linear_update(self) -> tuple[float, float] | None:
         # p − lr·(g + λ·p) = (1 − lr·λ)·p + (−lr)·g: the linear form, decay in β.

@@ -36,9 +36,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from glassnet.kernels import check_choice, wanted
 from glassnet.losses import Loss, fused_delta_ok
 from glassnet.network import Network
 from glassnet.optim import Optimizer
+from glassnet.optimizers.flat import FlatParameters
 from glassnet.parallel import train_step
 from glassnet.training.batches import Batches, Rows
 from glassnet.training.dropout import check_dropout, with_dropout
@@ -85,6 +87,11 @@ class StepEngine(ABC):
         NumPy array valid until the next call, and the batch's (weighted) mean loss.
         The weights and the optimiser's state change only when that loss is finite."""
 
+    def plan(self, work: int) -> None:  # noqa: B027 (optional hook: nothing by default)
+        """Before :meth:`begin`: how long the fit is, as the numbers its element-wise
+        passes walk (training rows × epochs × the layers' widths), for an engine whose
+        choices depend on it (the NumPy engine's compiled kernels)."""
+
     def reload(self) -> None:  # noqa: B027 (optional hook: nothing to do by default)
         """The arrays of the data given to :meth:`begin` were overwritten in place (the
         next window of a file read in batches, :mod:`glassnet.stream`): an engine that
@@ -116,12 +123,30 @@ class NumpyEngine(StepEngine):
       (:func:`~glassnet.training.dropout.with_dropout`: dropout layers in a training view
       that shares the model's layers): :meth:`Network.graph_gradients` evaluates the
       traced step's own rules without recording, then the optimiser updates in place.
+
+    On both, the parameters are laid end to end for the fit
+    (:class:`~glassnet.optimizers.flat.FlatParameters`: one buffer per dtype, each
+    layer's W, b, γ, β a view of it, the gradients likewise) and the optimiser updates
+    them all at once (:meth:`Optimizer.step_flat`; the same numbers as parameter by
+    parameter).  Plain SGD's update folded into the multiplies needs no layout; a
+    convolutional network's own step updates parameter by parameter.  ``flat=False``
+    keeps every parameter its own array, stepped one by one (the reference the tests
+    and ``bench/step_time.py`` compare the flat step with).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, kernels: str = "auto", *, flat: bool = True) -> None:
+        #: ``"auto"``, ``"numpy"`` or ``"numba"``: whether the fast step's element-wise
+        #: passes run as compiled kernels (:mod:`glassnet.kernels`), decided per fit by
+        #: :meth:`plan` (``"auto"``: numba installed and the fit long enough).
+        self.kernels = check_choice(kernels)
+        self.use_kernels = self.kernels == "numba"  # (without plan: a fit of unknown length)
+        self.flat = flat
         self._step: TrainStep | None = None
-        self._graph: tuple[Network, Loss, Optimizer, Rows, list[Array]] | None = None
+        self._graph: tuple[Network, Loss, Optimizer, Rows, FlatParameters | None] | None = None
         self._rng: np.random.Generator | None = None
+
+    def plan(self, work: int) -> None:
+        self.use_kernels = wanted(self.kernels, work)
 
     def begin(
         self,
@@ -155,7 +180,11 @@ class NumpyEngine(StepEngine):
                 return
         if rate > 0 or not net.all_dense:
             view = with_dropout(net, rate)
-            self._graph = (view, loss, optimizer, data, view.parameters())
+            # The view shares the model's layers: laying them out lays the model's.
+            flat = (
+                FlatParameters.of_layers(view.layers, optimizer.flat_layout) if self.flat else None
+            )
+            self._graph = (view, loss, optimizer, data, flat)
             return
         # Fused output delta only where proved equal, and never with row weights.
         fused = data.weights is None and fused_delta_ok(net.output_activation, loss, data.Y)
@@ -174,6 +203,8 @@ class NumpyEngine(StepEngine):
             batches=batches,
             epoch_rows=n_train,
             weights=data.weights,
+            flat=self.flat,
+            kernels=self.use_kernels,
         )
 
     def step(self, idx: Array) -> tuple[Array, float]:
@@ -181,13 +212,19 @@ class NumpyEngine(StepEngine):
         if step is not None:  # the hot path: one call, nothing else per batch
             return step(idx)
         assert self._graph is not None, "begin() first"
-        view, loss, optimizer, data, params = self._graph
+        view, loss, optimizer, data, flat = self._graph
         weights = None if data.weights is None else data.weights[idx]
         p, value, grads = view.graph_gradients(
             data.X[idx], data.Y[idx], loss, rng=self._rng, weights=weights
         )
-        if math.isfinite(value):
-            optimizer.step(params, grads, scratch_grads=True)
+        if not math.isfinite(value):
+            return p, value
+        if flat is not None:
+            flat.refresh()  # a parameter a callback replaced: its values copied in
+            if flat.load_grads(grads):
+                optimizer.step_flat(flat)
+                return p, value
+        optimizer.step(view.parameters(), grads, scratch_grads=True)
         return p, value
 
     def end(self) -> None:

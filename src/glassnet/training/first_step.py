@@ -51,6 +51,9 @@ class FirstStepCheck(StepEngine):
             tuple[Network, Loss, Optimizer, Rows, np.random.Generator, float] | None
         ) = None
 
+    def plan(self, work: int) -> None:
+        self.inner.plan(work)
+
     def begin(
         self,
         net: Network,

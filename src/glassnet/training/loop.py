@@ -30,6 +30,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from glassnet.errors import GlassnetError
+from glassnet.kernels import check_choice
 from glassnet.losses import Loss
 from glassnet.network import Network
 from glassnet.optim import Optimizer
@@ -68,7 +69,7 @@ def run_epochs(
     of the rows, the running loss and accuracy, validation, divergence, callbacks — is
     the loop's, the same for every engine."""
     engine = engine if engine is not None else NumpyEngine()
-    opt, rng, params = state.optimizer, state.rng, net.parameters()
+    opt, rng = state.optimizer, state.rng
     n_train = train.rows.shape[0]
     # The rows' order, shuffled in place each epoch (only this index array moves).
     order = np.empty_like(train.rows)
@@ -104,7 +105,9 @@ def run_epochs(
                     correct += int(np.count_nonzero(hits))
             # Validation, callbacks and the next snapshot read the network itself.
             engine.sync()
-            if not all(np.isfinite(w).all() for w in params):
+            # The network's arrays now (the engine may have laid them out, a callback
+            # replaced one): the ones validation and the next epoch use.
+            if not all(np.isfinite(w).all() for w in net.parameters()):
                 _restore(net, opt, snapshot)
                 check_finite(train.X, "X")
                 _diverged(math.nan, epoch, batch)
@@ -149,6 +152,7 @@ def fit(
     class_weight: object = None,
     engine: str | StepEngine | None = None,
     device: str | None = None,
+    kernels: str | None = None,
 ) -> History:
     """Train ``net`` in place with mini-batches; return the history (of every fit so far).
 
@@ -178,11 +182,19 @@ def fit(
         on ``device``; needs torch) or ``"auto"`` (numpy on the CPU, torch elsewhere).
     device : ``"cpu"`` (default), ``"cuda"``, ``"cuda:N"`` or ``"mps"``: where the torch
         engine trains (the NumPy engine runs on the CPU only).
+    kernels : ``"auto"``, ``"numpy"`` or ``"numba"`` (default: the engine's own, which
+        for a named engine is ``"auto"``): the NumPy engine's fast step does its
+        element-wise passes with compiled numba kernels (:mod:`glassnet.kernels`;
+        the fast extra) — ``"auto"`` only when numba is installed and
+        the fit is long enough to repay numba's start-up (rows × epochs × the layers'
+        widths, :data:`glassnet.kernels.MIN_WORK`).  Same numbers as NumPy's passes to
+        float rounding.  ``"numba"`` with the torch engine is an error.
 
     Raises :class:`GlassnetError` for bad data, and if the loss becomes NaN or infinite
     (naming the epoch and batch), after restoring the weights of the last whole epoch.
     """
-    step_engine = resolve_engine(engine, device)  # before any work: a typo fails fast
+    # Before any work: a typo, or numba missing for kernels="numba", fails fast.
+    step_engine = resolve_engine(engine, device, kernels)
     X = check_data(net, net.prepare_input(X))
     n = X.shape[0]
     epochs = positive_int(epochs, "epochs", minimum=0)
@@ -236,6 +248,8 @@ def fit(
     weights = training_weights(
         row_weights(n, labels, net.sizes[-1], sample_weight, class_weight), train_idx
     )
+    # The numbers the element-wise passes walk in this fit (kernels="auto" asks).
+    step_engine.plan(train_idx.shape[0] * epochs * sum(net.sizes[1:]))
     run_epochs(
         net,
         state,
@@ -255,13 +269,22 @@ def fit(
 ENGINES = ("numpy", "torch", "auto")
 
 
-def resolve_engine(engine: str | StepEngine | None, device: str | None = None) -> StepEngine:
+def resolve_engine(
+    engine: str | StepEngine | None, device: str | None = None, kernels: str | None = None
+) -> StepEngine:
     """The :class:`StepEngine` ``fit`` runs: an instance as given, or one by name
     (:data:`ENGINES`).  ``"auto"`` takes the NumPy engine on the CPU in one process — the
     faster one there for the networks glassnet trains — and PyTorch on another device
     or under torchrun.  A device with the NumPy engine, the NumPy engine under torchrun,
-    or an unknown name, is a one-line :class:`GlassnetError`."""
+    or an unknown name, is a one-line :class:`GlassnetError`.  ``kernels`` (``"auto"``,
+    ``"numpy"``, ``"numba"``; None: the engine's own) is the NumPy engine's
+    :mod:`glassnet.kernels` choice; ``"numba"`` with the torch engine is an error."""
+    if kernels is not None:
+        check_choice(kernels)  # a typo, or numba missing for "numba"
     if isinstance(engine, StepEngine):
+        if kernels is not None and isinstance(engine, NumpyEngine):
+            engine.kernels = kernels
+            engine.use_kernels = kernels == "numba"
         if device is not None:
             raise GlassnetError(
                 "expected device only with an engine name (give the engine its device)",
@@ -294,7 +317,14 @@ def resolve_engine(engine: str | StepEngine | None, device: str | None = None) -
                 got=repr(device),
                 field="device",
             )
-        return NumpyEngine()
+        return NumpyEngine("auto" if kernels is None else kernels)
+    if kernels == "numba":
+        raise GlassnetError(
+            "expected kernels auto or numpy with the torch engine (numba's kernels are the "
+            "NumPy engine's)",
+            got="numba",
+            field="kernels",
+        )
     from glassnet.training.torch_engine import TorchEngine  # imports torch: only now
 
     return TorchEngine(where)
