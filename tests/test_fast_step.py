@@ -10,6 +10,7 @@ import ctypes
 
 import numpy as np
 import pytest
+from step_reference import against_float64_step, data
 
 import glassnet as gn
 from glassnet import blas
@@ -35,14 +36,6 @@ BACKENDS = [
     ),
     "numpy",
 ]
-
-
-def data(rows: int, n_in: int, n_out: int, dtype: str, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(rows, n_in)).astype(dtype)
-    Y = rng.random(size=(rows, n_out)).astype(dtype)
-    Y /= Y.sum(axis=1, keepdims=True)  # rows summing to 1: every loss applies
-    return X, Y
 
 
 @pytest.fixture
@@ -144,42 +137,22 @@ def test_a_folded_step_equals_the_traced_step(decay, backend):
 
 @pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 def test_a_folded_float32_step_against_a_float64_step_written_out(backend):
-    """The step in plain float64 NumPy (no glassnet code): z, ReLU, softmax, (p − y)/m,
-    the chain rule, W − lr·(dW + λ·W), b − lr·db."""
-    X, Y = data(64, 5, 3, "float32", seed=7)
-    net = gn.mlp([5, 8, 3], seed=2, dtype="float32")
-    W1, b1, W2, b2 = (p.astype(np.float64) for p in net.parameters())
-    idx = np.arange(64)[::-1][:33]
-    x, y = X[idx].astype(np.float64), Y[idx].astype(np.float64)
-    z1 = x @ W1 + b1
-    a1 = np.maximum(z1, 0)
-    z2 = a1 @ W2 + b2
-    e = np.exp(z2 - z2.max(axis=1, keepdims=True))
-    p = e / e.sum(axis=1, keepdims=True)
-    d2 = (p - y) / len(idx)
-    d1 = (d2 @ W2.T) * (z1 > 0)
-    lr, wd = 0.5, 0.01
-    expected = [
-        W1 - lr * (x.T @ d1 + wd * W1),
-        b1 - lr * d1.sum(0),
-        W2 - lr * (a1.T @ d2 + wd * W2),
-        b2 - lr * d2.sum(0),
-    ]
-    step = TrainStep(
-        net,
-        X,
-        Y,
-        get_loss("cross_entropy"),
-        gn.optim.SGD(lr=lr, weight_decay=wd),
-        fused=True,
-        batch_size=33,
-        mode="folded",
+    """The folded step (with weight decay) against the float64 step written out
+    (step_reference.against_float64_step)."""
+    wd = 0.01
+    against_float64_step(
+        lambda net, X, Y, lr: TrainStep(
+            net,
+            X,
+            Y,
+            get_loss("cross_entropy"),
+            gn.optim.SGD(lr=lr, weight_decay=wd),
+            fused=True,
+            batch_size=33,
+            mode="folded",
+        ),
+        wd=wd,
     )
-    p_got, value = step(idx)
-    np.testing.assert_allclose(p_got, p, rtol=1e-5, atol=1e-6)
-    assert value == pytest.approx(float(-(y * np.log(p)).sum() / len(idx)), rel=1e-5)
-    for got, want in zip(net.parameters(), expected, strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
 def test_fit_folds_plain_sgd_only(monkeypatch):

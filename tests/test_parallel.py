@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from step_reference import against_float64_step, data
 
 import glassnet as gn
 from glassnet import parallel
@@ -28,14 +29,6 @@ OPTIMIZERS = [
     lambda: gn.optim.Adam(lr=0.01),
     lambda: gn.optim.RMSprop(lr=0.01),
 ]
-
-
-def data(rows: int, n_in: int, n_out: int, dtype: str, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(rows, n_in)).astype(dtype)
-    Y = rng.random(size=(rows, n_out)).astype(dtype)
-    Y /= Y.sum(axis=1, keepdims=True)  # rows summing to 1: every loss applies
-    return X, Y
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -78,37 +71,20 @@ def test_one_halves_step_equals_the_plain_step(hidden, output, loss, fused, dtyp
 
 
 def test_halves_step_against_a_float64_reference_written_out():
-    """The step in plain float64 NumPy (no glassnet code): z, ReLU, softmax, (p − y)/m,
-    the chain rule, W − lr·dW — the float32 halves step must agree within float32."""
-    X, Y = data(64, 5, 3, "float32", seed=7)
-    net = gn.mlp([5, 8, 3], seed=2, dtype="float32")
-    W1, b1, W2, b2 = (p.astype(np.float64) for p in net.parameters())
-    idx = np.arange(64)[::-1][:33]
-    x, y = X[idx].astype(np.float64), Y[idx].astype(np.float64)
-    z1 = x @ W1 + b1
-    a1 = np.maximum(z1, 0)
-    z2 = a1 @ W2 + b2
-    e = np.exp(z2 - z2.max(axis=1, keepdims=True))
-    p = e / e.sum(axis=1, keepdims=True)
-    d2 = (p - y) / len(idx)
-    d1 = (d2 @ W2.T) * (z1 > 0)
-    lr = 0.5
-    expected = [W1 - lr * x.T @ d1, b1 - lr * d1.sum(0), W2 - lr * a1.T @ d2, b2 - lr * d2.sum(0)]
-    step = TrainStep(
-        net,
-        X,
-        Y,
-        get_loss("cross_entropy"),
-        gn.optim.SGD(lr=lr),
-        fused=True,
-        batch_size=33,
-        mode="halves",
+    """The float32 halves step against the float64 step written out
+    (step_reference.against_float64_step)."""
+    against_float64_step(
+        lambda net, X, Y, lr: TrainStep(
+            net,
+            X,
+            Y,
+            get_loss("cross_entropy"),
+            gn.optim.SGD(lr=lr),
+            fused=True,
+            batch_size=33,
+            mode="halves",
+        )
     )
-    p_got, value = step(idx)
-    np.testing.assert_allclose(p_got, p, rtol=1e-5, atol=1e-6)
-    assert value == pytest.approx(float(-(y * np.log(p)).sum() / len(idx)), rel=1e-5)
-    for got, want in zip(net.parameters(), expected, strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("make", OPTIMIZERS)
