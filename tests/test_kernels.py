@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ import pytest
 from step_reference import against_float64_step, data
 
 import glassnet as gn
-from glassnet import kernels
+from glassnet import cli, kernels
 from glassnet.errors import GlassnetError
 from glassnet.losses import get_loss
 from glassnet.parallel import TrainStep
@@ -200,6 +201,33 @@ def test_fit_with_numba_kernels_equals_fit_without():
         nets.append(net)
     for w1, w2 in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
         np.testing.assert_allclose(w2, w1, rtol=1e-12, atol=1e-14)
+
+
+@needs_numba
+def test_numba_asked_where_no_kernel_runs_is_said_and_where_they_run_is_silent(tmp_path, capsys):
+    """kernels="numba" with Adam or momentum (the stateful optimisers take the plain
+    step) runs NumPy's passes: a warning says so; with plain SGD the kernels run and
+    nothing is said.  On the CLI the warning is one line."""
+    X, Y = data(64, 6, 3, "float64", seed=3)
+    labels = Y.argmax(axis=1)
+    for kwargs in (
+        {"optimizer": gn.optim.Adam(0.01)},
+        {"optimizer": gn.optim.Momentum(0.1)},
+    ):
+        with pytest.warns(UserWarning, match="no compiled kernels to run"):
+            gn.mlp([6, 8, 3], seed=1).fit(
+                X, labels, epochs=1, batch_size=16, kernels="numba", **kwargs
+            )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gn.mlp([6, 8, 3], seed=1).fit(
+            X, labels, optimizer=gn.optim.SGD(0.1), epochs=1, batch_size=16, kernels="numba"
+        )
+    code = cli.main(["train", "--data", "iris", "--epochs", "1", "--kernels", "numba",
+                     "--no-progress", "--out", str(tmp_path / "m.npz")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0
+    assert err.count("\n") == 1 and err.startswith("glassnet: warning: kernels='numba' asked")
 
 
 def test_auto_takes_numpy_for_a_short_fit_and_numba_only_past_the_threshold(monkeypatch):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 
 from glassnet.errors import GlassnetError
@@ -86,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _say_warning(message: Warning | str, *_: object, **__: object) -> None:
+    print(f"glassnet: warning: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     _ARGV[:] = list(sys.argv[1:] if argv is None else argv)
@@ -94,7 +99,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            # A warning is one line on stderr, like an error (not Python's file:line
+            # and source line); the filters stay the caller's.
+            warnings.showwarning = _say_warning
+            return int(args.func(args) or 0)
     except GlassnetError as err:
         print(f"glassnet: error: {err}", file=sys.stderr)
         return 2

@@ -31,6 +31,7 @@ steps.
 from __future__ import annotations
 
 import math
+import warnings
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
@@ -149,6 +150,30 @@ class NumpyEngine(StepEngine):
         self.use_kernels = wanted(self.kernels, work)
 
     def begin(
+        self,
+        net: Network,
+        loss: Loss,
+        optimizer: Optimizer,
+        data: Rows,
+        *,
+        batch_size: int,
+        rng: np.random.Generator,
+        dropout: float,
+    ) -> None:
+        self._step, self._graph = None, None
+        self._begin(net, loss, optimizer, data, batch_size=batch_size, rng=rng, dropout=dropout)
+        if self.kernels == "numba" and not getattr(self._step, "kernels", False):
+            # Asked for by name and not run: said, not silently ignored (the numbers are
+            # NumPy's passes', the same to rounding).
+            warnings.warn(
+                "kernels='numba' asked, but this fit's step has no compiled kernels to run "
+                "(they run in plain SGD's folded step on dense layers, without dropout or "
+                "row weights): NumPy's passes run instead",
+                UserWarning,
+                stacklevel=4,
+            )
+
+    def _begin(
         self,
         net: Network,
         loss: Loss,
