@@ -167,8 +167,8 @@ class NumpyEngine(StepEngine):
             # NumPy's passes', the same to rounding).
             warnings.warn(
                 "kernels='numba' asked, but this fit's step has no compiled kernels to run "
-                "(they run in plain SGD's folded step on dense layers, without dropout or "
-                "row weights): NumPy's passes run instead",
+                "(they run in plain SGD's folded step on dense layers without dropout): "
+                "NumPy's passes run instead",
                 UserWarning,
                 stacklevel=4,
             )
