@@ -19,7 +19,7 @@ def _softmax_kernel(
 ) -> float:  # pragma: no cover (numba)
     """Per row: z += b, a = softmax(z) (the row maximum subtracted, e^z, divided by the
     row's sum: Softmax.forward's steps), delta = (a − y)/batch, and the terms
-    −y·ln(clip(a)) added up — one pass over the row's numbers each, in float64 for the
+    −y·ln(clip(a)) added up where y ≠ 0 — one pass over the row's numbers each, in float64 for the
     sums (NumPy sums in the array's dtype, pairwise: equal to float rounding)."""
     m, n = z.shape
     eps = np.finfo(a.dtype).eps
@@ -40,8 +40,11 @@ def _softmax_kernel(
             p = a[i, j] / s
             a[i, j] = p
             delta[i, j] = (a[i, j] - y[i, j]) / batch
-            q = min(max(float(a[i, j]), eps), 1.0 - eps)
-            total -= y[i, j] * math.log(q)
+            # A target of 0 adds exactly 0 (as terms' xlogy): no log for it, which was
+            # most of this kernel's time with one-hot targets.
+            if y[i, j] != 0:
+                q = min(max(float(a[i, j]), eps), 1.0 - eps)
+                total -= y[i, j] * math.log(q)
     return total
 
 

@@ -101,11 +101,23 @@ def _check_images(X: Array, shape: tuple[int, ...], field: str) -> Array:
 
 
 def check_finite(X: Array, field: str) -> None:
-    """Refuse NaN or inf, checking in chunks so no full-size mask is ever allocated."""
+    """Refuse NaN or inf, checking in chunks so no full-size mask is ever allocated.
+
+    Each chunk is first summed: a NaN or an inf anywhere makes the sum NaN or inf
+    (IEEE arithmetic), so a finite sum proves the chunk finite in one read-only pass,
+    ~1.5× faster than ``np.isfinite(...).all()`` over a large table (docs/performance.md);
+    only a chunk whose sum is not finite (a non-finite value, or finite values whose
+    sum overflows) is then checked value by value."""
     if X.dtype.kind != "f":
         return
     for start in range(0, X.shape[0], CHUNK):
         block = X[start : start + CHUNK].reshape(min(CHUNK, X.shape[0] - start), -1)
+        # (float16 summed in float32: its own sum would overflow on ordinary data.)
+        wide = np.float32 if block.dtype.itemsize < 4 else None
+        with np.errstate(over="ignore", invalid="ignore"):  # (what the sum is for)
+            total = np.add.reduce(block, axis=None, dtype=wide)
+        if np.isfinite(total):
+            continue
         if not np.isfinite(block).all():
             row = start + int(np.flatnonzero(~np.isfinite(block).all(axis=1))[0])
             raise GlassnetError(
