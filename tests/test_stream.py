@@ -530,9 +530,61 @@ def test_torchrun_a_bad_cell_in_one_shard_stops_every_process_in_one_line(tmp_pa
     assert done.returncode != 0
     # Each process says it (neither waits for the other); counted, not split in lines:
     # the two processes' writes to the one stderr may interleave.
-    said = "expected a finite number, got inf on data row 81 of shard 2 of 2"
+    said = "expected a finite number, got inf on line 182"  # data row 180 + the header
     assert done.stderr.count(said) == 2, done.stderr[-3000:]
     assert not (tmp_path / "m.npz").exists()
+
+
+@pytest.mark.parametrize("shards", [None, 2, 3])
+def test_a_bad_cell_is_named_by_its_line_in_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], shards: int | None
+) -> None:
+    # Blank lines (not rows) and, without shards, a quoted cell holding a line break (one
+    # row on two lines) come before the bad cell: its line is found in the text itself.
+    rng = np.random.default_rng(3)
+    lines = ["a,b,note,label"]
+    for i in range(120):
+        if i % 25 == 7:
+            lines.append("")
+        note = '"two\nlines"' if shards is None and i == 40 else "x"
+        b = "inf" if i == 101 else repr(float(rng.normal()))
+        lines.append(f"{rng.normal()!r},{b},{note},{'yes' if i % 2 else 'no'}")
+    text = "\n".join(lines) + "\n"
+    path = tmp_path / "d.csv"
+    path.write_text(text)
+    expected = 1 + next(n for n, line in enumerate(text.split("\n")) if ",inf," in line)
+    argv = ["train", "--data", str(path), "--stream", "--impute", "mean", "--epochs", "1",
+            "--no-progress", "--out", str(tmp_path / "m.npz")]  # fmt: skip
+    if shards:
+        argv += ["--shards", str(shards)]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"field 'b': expected a finite number, got inf on line {expected}" in err, err
+    assert len(err.splitlines()) == 1
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_an_ambiguous_decimal_comma_is_named_by_one_line_on_every_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A ;-separated file with decimal commas, a blank line, and "1.234" (1234 or 1,234?)
+    # in the second half: the in-memory reader, --stream and --stream --shards 2 name
+    # the same line, the one the text has it on.
+    lines = ["a;b;label"]
+    for i in range(80):
+        lines.append(f"{i},25;{'1.234' if i == 60 else f'{i},5'};{'yes' if i % 2 else 'no'}")
+        if i == 30:
+            lines.append("")
+    path = tmp_path / "dc.csv"
+    path.write_text("\n".join(lines) + "\n")
+    expected = 1 + next(n for n, line in enumerate(lines) if "1.234" in line)
+    base = ["train", "--data", str(path), "--epochs", "1", "--no-progress",
+            "--out", str(tmp_path / "m.npz")]  # fmt: skip
+    for extra in ([], ["--stream"], ["--stream", "--shards", "2"]):
+        assert cli.main([*base, *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "field 'b': expected a number that reads one way" in err, err
+        assert err.endswith(f"got '1.234' on line {expected}"), (extra, err)
 
 
 def test_shards_options_are_checked_in_one_line(

@@ -148,11 +148,27 @@ class Source:
         return cls(p, label, keep, parquet, dec, csv, first)
 
     def where(self, row: int) -> str:
-        """Row ``row`` (from 0) of the data, as a person finds it: a CSV file's line, a
-        Parquet file's row counted from 1 (in a CSV shard: its data row, and the shard)."""
-        if self.span is not None:
+        """Row ``row`` (from 0) of the data read (this shard's, in a shard), as a person
+        finds it: a Parquet file's row counted from 1, or a CSV file's line, found by
+        reading the file again from the data's (or the shard's) first line with Python's
+        csv module, so that blank lines and quoted line breaks count as the file has them
+        (:func:`glassnet.tables.row_lines`); for an error message, so only when one is
+        written."""
+        if self.parquet:
+            return f"row {row + self.first_line}"
+        if self.span is None:
+            from glassnet.tables import _line_at
+
+            assert self.csv is not None
+            dialect, _, skip = self.csv
+            return f"line {_line_at(self.path, dialect, skip, row)}"
+        from glassnet.tables import shard_row_line
+
+        assert self.csv is not None
+        line = shard_row_line(self.path, self.csv[0], self.span[0], row)
+        if line is None:  # the file cannot be read again as it was: where it is, in words
             return f"data row {row + 1} of {self.shard_name} (from byte {self.span[0]})"
-        return f"row {row + self.first_line}" if self.parquet else f"line {row + self.first_line}"
+        return f"line {line}"
 
     def shard(self, r: int, shards: int) -> Source:
         """Shard ``r`` (from 0) of ``shards``: the r-th of contiguous parts of the file,
@@ -191,11 +207,10 @@ class Source:
     def ambiguous(self, name: str, at: int, row: int, cell: str) -> GlassnetError:
         """The in-memory reader's error for a number that reads two ways (``1.234`` with
         a decimal comma), in column ``name`` at data row ``at + row``."""
-        from glassnet.tables import _ambiguous, _line_at
+        from glassnet.tables import _ambiguous
 
         assert self.csv is not None  # only text cells are read with a decimal comma
-        dialect, _, skip = self.csv
-        return _ambiguous(cell, name, self.path, _line_at(self.path, dialect, skip, at + row))
+        return _ambiguous(cell, name, self.path, self.where(at + row))
 
     def batches(self, columns: list[str] | None = None) -> Iterator[Any]:
         """Arrow record batches of ``columns`` (default: the features and the label), in

@@ -40,6 +40,7 @@ import hashlib
 import io
 import re
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -527,11 +528,14 @@ def _comma_values(
     return [v if r is None or r == "?" else r for v, r in zip(values, read, strict=True)]
 
 
-def _ambiguous(cell: str, name: str, path: Path, line: int) -> GlassnetError:
+def _ambiguous(cell: str, name: str, path: Path, line: int | str) -> GlassnetError:
+    """The error for a number that reads two ways; ``line``: its file line, or where it
+    is in words."""
+    where = f"line {line}" if isinstance(line, int) else line
     return GlassnetError(
         "expected a number that reads one way with a decimal comma (1.234 could be 1234 or "
         "1.234: write 1234 or 1,234; or --decimal . if the file's decimal mark is a point)",
-        got=f"{cell!r} on line {line}",
+        got=f"{cell!r} on {where}",
         file=str(path),
         field=name,
     )
@@ -577,17 +581,50 @@ def row_lines(path: Path, dialect: Dialect, skip: int) -> Array | None:
         with path.open(newline="", encoding=dialect.encoding, errors="replace") as f:
             for _ in range(skip):
                 f.readline()
-            reader = csv.reader(f, delimiter=dialect.sep)
-            end = 0
-            for row in reader:
-                start, end = end + 1, reader.line_num
-                if row:
-                    lines.append(skip + start)
+            lines.extend(_data_row_lines(f, dialect, skip))
     except (csv.Error, OSError):
         return None
     finally:
         csv.field_size_limit(old)
     return np.array(lines, dtype=np.int64)
+
+
+def _data_row_lines(f: Any, dialect: Dialect, before: int) -> Iterator[int]:
+    """The first file line of each data row read from ``f`` (a text file at the start of
+    a line, opened with ``newline=""``), ``before`` lines of the file being above it."""
+    reader = csv.reader(f, delimiter=dialect.sep)
+    end = 0
+    for row in reader:
+        start, end = end + 1, reader.line_num
+        if row:  # a blank line is not a row (Arrow skips it too)
+            yield before + start
+
+
+def shard_row_line(path: Path, dialect: Dialect, start: int, row: int) -> int | None:
+    """The file line of data row ``row`` (from 0) of the CSV bytes from ``start`` on (a
+    line start: a shard's first byte), read as :func:`row_lines` reads; None when the
+    file cannot be read so or holds fewer rows (for a message: read when one is written)."""
+    import sys
+
+    old = csv.field_size_limit()
+    try:
+        csv.field_size_limit(sys.maxsize)
+        with path.open("rb") as raw:
+            before = 0
+            while raw.tell() < start:  # the lines above the shard
+                block = raw.read(min(BLOCK_BYTES, start - raw.tell()))
+                if not block:
+                    return None
+                before += block.count(b"\n")
+            text = io.TextIOWrapper(raw, encoding=dialect.encoding, errors="replace", newline="")
+            for n, line in enumerate(_data_row_lines(text, dialect, before)):
+                if n == row:
+                    return line
+    except (csv.Error, OSError):
+        return None
+    finally:
+        csv.field_size_limit(old)
+    return None
 
 
 def _line_at(path: Path, dialect: Dialect, skip: int, row: int) -> int:
